@@ -1,0 +1,80 @@
+"""What counts as an email address for rule `email-format`.
+
+JSON Schema leaves `format: email` to the implementation, and the usual checkers are
+either too lax (any string with an `@`) or reject internationalised addresses. The
+contract needs a precise line: plain `local@domain` addresses (dot-atom local part,
+ASCII or not) are addresses; strings with no `@`, two `@`, white space or nothing at all
+are not. Exotic-but-legal forms (quoted local parts, IP-literal domains) are accepted
+here so the toolkit never calls them invalid; the test plan never asserts them either way.
+"""
+
+from __future__ import annotations
+
+__all__ = ["is_email_address"]
+
+_ATEXT_SPECIALS = frozenset("!#$%&'*+-/=?^_`{|}~")
+_MAX_LOCAL_OCTETS = 64
+_MAX_DOMAIN_OCTETS = 255
+_MAX_LABEL = 63
+
+
+def is_email_address(value: object) -> bool:
+    """True when `value` is an RFC 5321/6531 mailbox (`local@domain`)."""
+    if not isinstance(value, str) or not value:
+        return False
+    if value.startswith('"'):
+        local, domain = _split_quoted(value)
+    else:
+        local, _, domain = value.rpartition("@")
+        if "@" in local or not _is_dot_atom(local):
+            return False
+    if local is None or domain is None or not local:
+        return False
+    if len(local.encode("utf-8")) > _MAX_LOCAL_OCTETS + 2:  # +2 for the quotes of a quoted local part
+        return False
+    return _is_domain(domain)
+
+
+def _is_atom_char(ch: str) -> bool:
+    return (ch.isascii() and (ch.isalnum() or ch in _ATEXT_SPECIALS)) or (not ch.isascii() and ch.isprintable() and not ch.isspace())
+
+
+def _is_dot_atom(local: str) -> bool:
+    if not local or len(local.encode("utf-8")) > _MAX_LOCAL_OCTETS:
+        return False
+    return all(atom and all(_is_atom_char(ch) for ch in atom) for atom in local.split("."))
+
+
+def _split_quoted(value: str) -> tuple[str | None, str | None]:
+    """Split `"quoted local"@domain`; (None, None) when the quoting is broken."""
+    index = 1
+    while index < len(value):
+        ch = value[index]
+        if ch == "\\":
+            index += 2
+            continue
+        if ch == '"':
+            rest = value[index + 1 :]
+            if not rest.startswith("@"):
+                return None, None
+            inner = value[1:index]
+            if any(ord(c) < 32 or ord(c) == 127 for c in inner):
+                return None, None
+            return value[: index + 1], rest[1:]
+        index += 1
+    return None, None
+
+
+def _is_domain(domain: str) -> bool:
+    if not domain or len(domain.encode("utf-8")) > _MAX_DOMAIN_OCTETS:
+        return False
+    if domain.startswith("[") and domain.endswith("]"):
+        inner = domain[1:-1]
+        return bool(inner) and all(ch.isascii() and (ch.isalnum() or ch in ".:-") for ch in inner)
+    labels = domain.split(".")
+    for label in labels:
+        if not label or len(label) > _MAX_LABEL or label[0] == "-" or label[-1] == "-":
+            return False
+        if not all((ch.isascii() and (ch.isalnum() or ch == "-")) or (not ch.isascii() and ch.isalnum()) for ch in label):
+            return False
+    return True

@@ -1,0 +1,436 @@
+"""The rule model: what a rule is, and the forms a rule can take.
+
+A rule's *form* is its machine-checkable shape. Request forms give a JSON Schema 2020-12
+fragment (what a conforming body satisfies) and the ways to break the rule alone (for
+the test plan and the `invalid_requests` strategy). Response forms give either a fragment
+for the statuses they constrain, or a small predicate where JSON Schema cannot say it
+(status codes, headers, timing, echoing the request). Fragments that depend on the
+document (property types, enums, response schemas) are read from the `Spec`, so a newer
+vendor document changes them without touching the catalogue.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ._spec import Spec
+
+__all__ = [
+    "Level",
+    "Mutation",
+    "RawBody",
+    "ResponseFacts",
+    "Rule",
+    "Subject",
+]
+
+JSON_TYPES = ("string", "number", "boolean", "object", "array", "null")
+
+
+class Level(StrEnum):
+    """How strict a run is; each level includes the ones before it."""
+
+    SCHEMA = "schema"
+    DOCUMENTED = "documented"
+    STRICT = "strict"
+
+    @property
+    def rank(self) -> int:
+        return list(Level).index(self)
+
+    def includes(self, other: Level) -> bool:
+        return other.rank <= self.rank
+
+    @classmethod
+    def parse(cls, value: str | Level) -> Level:
+        try:
+            return cls(value)
+        except ValueError:
+            names = ", ".join(level.value for level in cls)
+            raise ValueError(f"unknown level {value!r}; choose one of {names}") from None
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Subject(StrEnum):
+    """What a rule constrains."""
+
+    REQUEST = "request"  # a body the server must reject with 400
+    AUTH = "auth"  # credentials the server must reject with 401/403
+    ACCEPTANCE = "acceptance"  # a valid request the server must accept
+    RESPONSE = "response"  # every response must satisfy it
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A request body that is not a JSON value (empty, truncated, not UTF-8)."""
+
+    content: bytes
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A valid request changed so that it breaks exactly one rule."""
+
+    label: str
+    body: Any
+    headers: Mapping[str, str] | None = None
+
+
+class BodyFactory(Protocol):
+    """Where mutations get their valid starting points from (see `_generate`)."""
+
+    def valid_body(self, recipient_type: str | None = None) -> dict[str, Any]: ...
+    def valid_value(self, prop: str) -> Any: ...
+    def body_where_relevant(self, prop: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class ResponseFacts:
+    """One response as the response rules see it."""
+
+    status: int
+    headers: Mapping[str, str]
+    media_type: str | None
+    body: Any
+    parsed: bool
+    parse_error: str | None = None
+    request: Any = None
+    elapsed: float | None = None
+    timeout: float | None = None
+
+
+# --- request forms ---------------------------------------------------------------------
+
+
+class RequestForm:
+    """A rule on the request body."""
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        raise NotImplementedError
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"{pointer or '/'}: {detail}"
+
+    def locate(self, pointer: str) -> str:
+        """The JSON pointer a violation is reported at (the validator's, unless refined)."""
+        return pointer
+
+
+class IsJsonObject(RequestForm):
+    """The body is a JSON object."""
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"type": "object"}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        valid = bodies.valid_body()
+        for label, value in (
+            ("a JSON list", []),
+            ("a JSON list holding a valid request", [valid]),
+            ("a JSON string", json.dumps(valid)),
+            ("a JSON number", 42),
+            ("JSON null", None),
+            ("JSON true", True),
+        ):
+            yield Mutation(f"body is {label}", value)
+        yield Mutation("body is empty", RawBody(b""))
+        yield Mutation("body is truncated JSON", RawBody(json.dumps(valid).encode()[:20]))
+        yield Mutation("body is not UTF-8", RawBody(b'{"recipientType": "\xff\xfe"}'))
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"the body must be a JSON object: {detail}"
+
+
+class RequiredProperties(RequestForm):
+    """The properties the request schema lists as required are present."""
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"required": spec.request_required}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        for prop in spec.request_required:
+            body = bodies.valid_body()
+            body.pop(prop, None)
+            yield Mutation(f"{prop} missing", body)
+
+
+def _json_type_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _wrong_value(json_type: str, valid: Any) -> Any:
+    """A value of `json_type` that a lax server might still coerce into `valid`'s type."""
+    if json_type == "string":
+        return str(valid).lower() if isinstance(valid, bool) else json.dumps(valid, ensure_ascii=False)
+    if json_type == "number":
+        return 1 if isinstance(valid, bool) else 123
+    if json_type == "boolean":
+        return True
+    if json_type == "object":
+        return {"value": valid}
+    if json_type == "array":
+        return [valid]
+    return None
+
+
+class DeclaredTypes(RequestForm):
+    """Each property has the JSON type the schema declares (3.1: `null` is its own type)."""
+
+    def _types(self, spec: Spec) -> dict[str, list[str]]:
+        result = {}
+        for name, schema in spec.request_properties.items():
+            declared = schema.get("type")
+            if declared is not None:
+                result[name] = declared if isinstance(declared, list) else [declared]
+        return result
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"properties": {name: {"type": types if len(types) > 1 else types[0]} for name, types in self._types(spec).items()}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        for prop, types in self._types(spec).items():
+            allowed = {"number" if t == "integer" else t for t in types}
+            for json_type in JSON_TYPES:
+                if json_type in allowed:
+                    continue
+                body = bodies.body_where_relevant(prop)
+                body[prop] = _wrong_value(json_type, bodies.valid_value(prop))
+                yield Mutation(f"{prop} is {json_type} ({json.dumps(body[prop], ensure_ascii=False)[:40]})", body)
+
+
+@dataclass
+class EnumMember(RequestForm):
+    """A string property takes one of its enum values (its type is another rule's job)."""
+
+    prop: str
+
+    def _enum(self, spec: Spec) -> list[Any]:
+        return list(spec.request_properties.get(self.prop, {}).get("enum", []))
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"properties": {self.prop: {"if": {"type": "string"}, "then": {"enum": self._enum(spec)}}}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        values = self._enum(spec)
+        outside = [str(values[0]).upper() if values else "X", "unknown", ""]
+        for value in outside:
+            if value in values:
+                continue
+            body = bodies.body_where_relevant(self.prop)
+            body[self.prop] = value
+            yield Mutation(f"{self.prop} = {value!r}", body)
+
+
+class EmailFormat(RequestForm):
+    """Properties declared `format: email` hold email addresses (asserted, not annotated)."""
+
+    NOT_ADDRESSES = (
+        ("no @", "no-at-sign.example.com"),
+        ("two @", "two@at@example.com"),
+        ("a space", "has space@example.com"),
+        ("empty", ""),
+    )
+
+    def _props(self, spec: Spec) -> list[str]:
+        return [name for name, schema in spec.request_properties.items() if schema.get("format") == "email"]
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"properties": {name: {"format": "email"} for name in self._props(spec)}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        for prop in self._props(spec):
+            for label, value in self.NOT_ADDRESSES:
+                body = bodies.body_where_relevant(prop)
+                body[prop] = value
+                yield Mutation(f"{prop} has {label} ({value!r})", body)
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"{pointer}: not an email address"
+
+
+def _condition(when: str, values: tuple[str, ...]) -> dict[str, Any]:
+    """JSON Schema for "the body is an object whose `when` is one of `values`"."""
+    return {"type": "object", "properties": {when: {"enum": list(values)}}, "required": [when]}
+
+
+@dataclass
+class RequiredWhen(RequestForm):
+    """`when` ∈ `values` ⇒ `prop` present."""
+
+    when: str
+    values: tuple[str, ...]
+    prop: str
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"if": _condition(self.when, self.values), "then": {"required": [self.prop]}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        for value in self.values:
+            body = bodies.valid_body(value)
+            body.pop(self.prop, None)
+            yield Mutation(f"{self.when} {value!r} without {self.prop}", body)
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"{self.prop} is required when {self.when} is {' / '.join(self.values)}"
+
+
+@dataclass
+class ForbiddenWhen(RequestForm):
+    """`when` ∈ `values` ⇒ `prop` absent."""
+
+    when: str
+    values: tuple[str, ...]
+    prop: str
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"if": _condition(self.when, self.values), "then": {"not": {"required": [self.prop]}}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        for value in self.values:
+            body = bodies.valid_body(value)
+            body[self.prop] = bodies.valid_value(self.prop)
+            yield Mutation(f"{self.when} {value!r} with {self.prop}", body)
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"{self.prop} is not allowed when {self.when} is {' / '.join(self.values)}"
+
+    def locate(self, pointer: str) -> str:
+        return f"{pointer}/{self.prop}"
+
+
+# --- auth forms -------------------------------------------------------------------------
+
+
+class AuthForm:
+    """Credentials a server must refuse."""
+
+    def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
+        raise NotImplementedError
+
+
+class BearerRequired(AuthForm):
+    UNKNOWN_KEY = "mc_unknown_0000000000000000"
+
+    def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
+        yield "no Authorization header", {}
+        key = api_key or self.UNKNOWN_KEY
+        basic = base64.b64encode(f"api:{key}".encode()).decode()
+        yield "Basic scheme instead of Bearer", {"Authorization": f"Basic {basic}"}
+        yield "the key without the Bearer scheme", {"Authorization": key}
+        yield "an unknown key", {"Authorization": f"Bearer {self.UNKNOWN_KEY}"}
+
+
+class ScopeRequired(AuthForm):
+    def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
+        if restricted_key:
+            yield "a key without email:send", {"Authorization": f"Bearer {restricted_key}"}
+
+
+class Acceptance:
+    """Marker form: valid requests (built by the plan) must be accepted."""
+
+
+# --- response forms ---------------------------------------------------------------------
+
+
+class ResponseForm:
+    """A rule every response (of some statuses) must satisfy."""
+
+    def applies(self, spec: Spec, status: int) -> bool:
+        raise NotImplementedError
+
+
+@dataclass
+class ResponseSchema(ResponseForm):
+    """A JSON Schema fragment the (parsed) body satisfies, per status."""
+
+    statuses: Callable[[Spec], frozenset[int]]
+    build: Callable[[Spec, int], dict[str, Any]]
+    needs_request: bool = False
+
+    def applies(self, spec: Spec, status: int) -> bool:
+        return status in self.statuses(spec)
+
+    def fragment(self, spec: Spec, status: int) -> dict[str, Any]:
+        return self.build(spec, status)
+
+
+@dataclass
+class ResponsePredicate(ResponseForm):
+    """A check JSON Schema cannot express; returns a message when broken."""
+
+    when: Callable[[Spec, int], bool]
+    check: Callable[[Spec, ResponseFacts], str | None]
+    needs_body: bool = False
+
+    def applies(self, spec: Spec, status: int) -> bool:
+        return self.when(spec, status)
+
+
+Form = RequestForm | AuthForm | Acceptance | ResponseForm
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the contract, as CONTRACT.md states it."""
+
+    id: str
+    level: Level
+    subject: Subject
+    text: str
+    source: str
+    form: Form = field(compare=False, repr=False)
+    expected_status: int | None = None
+
+    @property
+    def constrains(self) -> str:
+        return "response" if self.subject is Subject.RESPONSE else "request"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {
+            "id": self.id,
+            "level": self.level.value,
+            "subject": self.subject.value,
+            "constrains": self.constrains,
+            "text": self.text,
+            "source": self.source,
+        }
+        if self.expected_status is not None:
+            data["expected_status"] = self.expected_status
+        return data
+
+
+@dataclass(frozen=True)
+class OpenPoint:
+    """Something the document leaves open: never judged either way."""
+
+    id: str
+    text: str
+    when: dict[str, Any]  # JSON Schema matching the bodies concerned
+    effect: str  # "avoid": valid bodies never match it; "either": 200 or 400 both pass
+    drop: str | None = None  # for "avoid": the property left out of a matching body

@@ -1,0 +1,471 @@
+"""Load the vendor's OpenAPI document, check it, and repair its known defects.
+
+Nothing else in the toolkit reads the YAML: validators, generators, the mock and the
+reports all take a `Spec`, which holds the document *after* repair, the list of repairs,
+and the fingerprint of the bytes as loaded (so a report says exactly which document it
+judged against).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._exceptions import SpecInvalid, SpecUnreadable
+
+__all__ = ["OPERATION_METHOD", "OPERATION_PATH", "Note", "Repair", "Spec", "bundled_spec_path", "load_spec"]
+
+OPERATION_PATH = "/v1/sending"
+OPERATION_METHOD = "post"
+JSON_MEDIA_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One change the loader made to the document before anything read it."""
+
+    pointer: str
+    kind: str
+    before: Any
+    after: Any
+    why: str
+
+    def describe(self) -> str:
+        return f"{self.pointer}: {self.kind}: {self.why}"
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something worth knowing about the document that is not an error."""
+
+    pointer: str
+    message: str
+
+
+@dataclass
+class Spec:
+    """The document as the toolkit uses it: repaired, indexed, fingerprinted."""
+
+    source: str
+    fingerprint: str
+    version: str
+    original: dict[str, Any]
+    document: dict[str, Any]
+    repairs: list[Repair] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+    @property
+    def operation(self) -> dict[str, Any]:
+        return self.document["paths"][OPERATION_PATH][OPERATION_METHOD]
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.get("url", "") for s in self.document.get("servers", []) if isinstance(s, dict)]
+
+    @property
+    def request_schema(self) -> dict[str, Any]:
+        """The request body schema, standalone (components inlined under `$defs`)."""
+        return request_schema_of(self.document)
+
+    @property
+    def request_properties(self) -> dict[str, dict[str, Any]]:
+        """Each request property's own schema, refs resolved."""
+        schema = resolve_schema(self.document, self.request_schema)
+        return {
+            name: resolve_schema(self.document, prop)
+            for name, prop in schema.get("properties", {}).items()
+        }
+
+    @property
+    def request_required(self) -> list[str]:
+        return list(resolve_schema(self.document, self.request_schema).get("required", []))
+
+    @property
+    def documented_statuses(self) -> frozenset[int]:
+        return frozenset(response_schemas_of(self.document))
+
+    def response_schema(self, status: int) -> dict[str, Any] | None:
+        """The JSON body schema documented for `status`, or None if not documented."""
+        return response_schemas_of(self.document).get(status)
+
+    def response_media_types(self, status: int) -> tuple[str, ...]:
+        response = _response_object(self.document, status)
+        if response is None:
+            return ()
+        return tuple(response.get("content", {}))
+
+    def schema_named(self, name: str) -> dict[str, Any]:
+        """A component schema, standalone, e.g. for `ApiError`."""
+        return standalone(self.document, {"$ref": f"#/components/schemas/{name}"})
+
+
+def bundled_spec_path() -> Path:
+    """The vendor's document shipped with the toolkit (installed copy, else the repo's)."""
+    packaged = Path(__file__).parent / "_bundled" / "openapi.yaml"
+    if packaged.exists():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
+
+
+def load_spec(path: str | Path | None = None) -> Spec:
+    """Load, check and repair a document; the bundled one when `path` is None.
+
+    Raises `SpecUnreadable` (missing file, not YAML/JSON) or `SpecInvalid` (not a usable
+    OpenAPI document), each naming the file, the place and the problem.
+    """
+    if path is None:
+        return _load_bundled()
+    return _load(Path(path))
+
+
+@cache
+def _load_bundled() -> Spec:
+    return _load(bundled_spec_path(), source="bundled")
+
+
+def _load(path: Path, source: str | None = None) -> Spec:
+    label = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecUnreadable("no such file; pass the path of an OpenAPI YAML or JSON document", path=label) from None
+    except OSError as exc:
+        raise SpecUnreadable(f"cannot read the file: {exc.strerror or exc}", path=label) from None
+    data, lines = _parse(raw, label)
+    version = _check_document(data, label, lines)
+    document = copy.deepcopy(data)
+    repairs = _repair_nullable(document, version)
+    spec = Spec(
+        source=source or label,
+        fingerprint="sha256:" + hashlib.sha256(raw).hexdigest(),
+        version=version,
+        original=data,
+        document=document,
+        repairs=repairs,
+    )
+    spec.notes = _notes(spec)
+    return spec
+
+
+def _parse(raw: bytes, label: str) -> tuple[dict[str, Any], dict[str, int]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecUnreadable(f"not UTF-8 text (byte {exc.start})", path=label) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "malformed"
+        raise SpecUnreadable(f"not valid YAML/JSON: {problem}", path=label, line=line) from None
+    except yaml.YAMLError as exc:
+        raise SpecUnreadable(f"not valid YAML/JSON: {exc}", path=label) from None
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else type(data).__name__
+        raise SpecInvalid(f"the document is {kind}, not an OpenAPI object", path=label, pointer="", line=1)
+    lines: dict[str, int] = {}
+    if node is not None:
+        _index_lines(node, "", lines)
+    return data, lines
+
+
+def _index_lines(node: yaml.Node, pointer: str, lines: dict[str, int]) -> None:
+    lines[pointer] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _index_lines(value, f"{pointer}/{_escape(str(key.value))}", lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            _index_lines(value, f"{pointer}/{index}", lines)
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _check_document(data: dict[str, Any], label: str, lines: dict[str, int]) -> str:
+    def invalid(message: str, pointer: str) -> SpecInvalid:
+        return SpecInvalid(message, path=label, pointer=pointer, line=_nearest_line(lines, pointer))
+
+    version = data.get("openapi")
+    if not isinstance(version, str) or not version.startswith(("3.0.", "3.1.")):
+        raise invalid(f"'openapi' must be a 3.0.x or 3.1.x version string, found {version!r}", "/openapi")
+    _check_refs(data, invalid)
+    paths = data.get("paths")
+    if not isinstance(paths, dict):
+        raise invalid("no 'paths': the document defines no operations", "/paths")
+    operation = paths.get(OPERATION_PATH, {}).get(OPERATION_METHOD) if isinstance(paths.get(OPERATION_PATH), dict) else None
+    op_pointer = f"/paths/{_escape(OPERATION_PATH)}/{OPERATION_METHOD}"
+    if not isinstance(operation, dict):
+        raise invalid(f"the document has no operation {OPERATION_METHOD.upper()} {OPERATION_PATH}", op_pointer)
+    _validate_openapi(data, invalid)
+    body = _resolve_object(data, operation.get("requestBody", {}))
+    if JSON_MEDIA_TYPE not in body.get("content", {}):
+        raise invalid("the operation has no application/json request body", f"{op_pointer}/requestBody")
+    if not isinstance(operation.get("responses"), dict) or not operation["responses"]:
+        raise invalid("the operation documents no responses", f"{op_pointer}/responses")
+    return version
+
+
+def _nearest_line(lines: dict[str, int], pointer: str) -> int | None:
+    while True:
+        if pointer in lines:
+            return lines[pointer]
+        if not pointer:
+            return None
+        pointer = pointer.rsplit("/", 1)[0]
+
+
+def _check_refs(data: dict[str, Any], invalid: Any) -> None:
+    for pointer, ref in _iter_refs(data, ""):
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            raise invalid(f"$ref {ref!r} points outside the document; only local refs ('#/...') are supported", pointer)
+        if _lookup(data, ref[1:]) is _MISSING:
+            raise invalid(f"$ref {ref!r} points to nothing", pointer)
+
+
+def _iter_refs(node: Any, pointer: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            child = f"{pointer}/{_escape(str(key))}"
+            if key == "$ref":
+                yield child, value
+            else:
+                yield from _iter_refs(value, child)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _iter_refs(value, f"{pointer}/{index}")
+
+
+_MISSING = object()
+
+
+def _lookup(data: Any, pointer: str) -> Any:
+    if pointer == "":
+        return data
+    node = data
+    for raw in pointer.lstrip("/").split("/"):
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return _MISSING
+    return node
+
+
+def _validate_openapi(data: dict[str, Any], invalid: Any) -> None:
+    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+
+    validator_class = OpenAPIV31SpecValidator if data["openapi"].startswith("3.1.") else OpenAPIV30SpecValidator
+    try:
+        error = next(iter(validator_class(data).iter_errors()), None)
+    except Exception as exc:  # the validator itself failed on this input
+        raise invalid(f"not a valid OpenAPI document: {exc}", "") from None
+    if error is not None:
+        path = getattr(error, "path", None) or []
+        pointer = _locate(data, "".join(f"/{_escape(str(part))}" for part in path), getattr(error, "instance", _MISSING))
+        raise invalid(f"not a valid OpenAPI document: {error.message}", pointer)
+
+
+def _locate(data: dict[str, Any], relative: str, instance: Any) -> str:
+    """The validator reports paths relative to the schema it was checking: find which."""
+    if _lookup(data, relative) == instance:
+        return relative
+    for pointer, _ in iter_schemas(data):
+        if _lookup(data, pointer + relative) == instance:
+            return pointer + relative
+    return relative
+
+
+def _resolve_object(data: dict[str, Any], node: Any) -> dict[str, Any]:
+    """Follow `$ref`s of OpenAPI objects (responses, request bodies)."""
+    seen = 0
+    while isinstance(node, dict) and "$ref" in node and seen < 32:
+        node = _lookup(data, node["$ref"][1:])
+        seen += 1
+    return node if isinstance(node, dict) else {}
+
+
+# --- repairs ---------------------------------------------------------------
+
+_SCHEMA_MAP_KEYWORDS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_LIST_KEYWORDS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SCHEMA_KEYWORDS = (
+    "items", "additionalProperties", "not", "if", "then", "else", "contains",
+    "propertyNames", "unevaluatedItems", "unevaluatedProperties",
+)
+
+
+def iter_schemas(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every schema object in the document, with its JSON pointer (not through $ref)."""
+    roots: list[tuple[str, Any]] = []
+    for name, schema in document.get("components", {}).get("schemas", {}).items():
+        roots.append((f"/components/schemas/{_escape(name)}", schema))
+    for pointer, node in _iter_media_types(document, ""):
+        if isinstance(node, dict) and "schema" in node:
+            roots.append((f"{pointer}/schema", node["schema"]))
+    for pointer, schema in roots:
+        yield from _walk_schema(schema, pointer)
+
+
+def _iter_media_types(document: dict[str, Any], _: str) -> Iterator[tuple[str, Any]]:
+    """Media type objects of request bodies and responses, following OpenAPI's structure."""
+    holders: list[tuple[str, Any]] = []
+    for path, item in (document.get("paths") or {}).items():
+        for method, operation in item.items() if isinstance(item, dict) else ():
+            if not isinstance(operation, dict):
+                continue
+            base = f"/paths/{_escape(path)}/{method}"
+            holders.append((f"{base}/requestBody", operation.get("requestBody")))
+            for status, response in (operation.get("responses") or {}).items():
+                holders.append((f"{base}/responses/{status}", response))
+    components = document.get("components") or {}
+    for section in ("responses", "requestBodies"):
+        for name, holder in (components.get(section) or {}).items():
+            holders.append((f"/components/{section}/{_escape(name)}", holder))
+    for pointer, holder in holders:
+        if isinstance(holder, dict) and isinstance(holder.get("content"), dict):
+            for media, media_object in holder["content"].items():
+                yield f"{pointer}/content/{_escape(media)}", media_object
+
+
+def _walk_schema(schema: Any, pointer: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    if not isinstance(schema, dict):
+        return
+    yield pointer, schema
+    for keyword in _SCHEMA_MAP_KEYWORDS:
+        for name, sub in (schema.get(keyword) or {}).items() if isinstance(schema.get(keyword), dict) else ():
+            yield from _walk_schema(sub, f"{pointer}/{keyword}/{_escape(name)}")
+    for keyword in _SCHEMA_LIST_KEYWORDS:
+        for index, sub in enumerate(schema.get(keyword) or []) if isinstance(schema.get(keyword), list) else ():
+            yield from _walk_schema(sub, f"{pointer}/{keyword}/{index}")
+    for keyword in _SCHEMA_KEYWORDS:
+        if isinstance(schema.get(keyword), dict):
+            yield from _walk_schema(schema[keyword], f"{pointer}/{keyword}")
+
+
+def _repair_nullable(document: dict[str, Any], version: str) -> list[Repair]:
+    """Turn OpenAPI 3.0 `nullable` into the 3.1 form, so `null` is allowed where meant."""
+    repairs = []
+    why_31 = "OpenAPI 3.0 keyword, ignored by 3.1 validators"
+    why = why_31 if version.startswith("3.1.") else "OpenAPI 3.0 semantics, expressed in JSON Schema 2020-12"
+    for pointer, schema in list(iter_schemas(document)):
+        if "nullable" not in schema:
+            continue
+        before = {k: schema[k] for k in ("type", "enum", "nullable") if k in schema}
+        nullable = schema.pop("nullable")
+        if nullable is True:
+            if "type" in schema:
+                types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+                if "null" not in types:
+                    schema["type"] = [*types, "null"]
+            if "enum" in schema and None not in schema["enum"]:
+                schema["enum"] = [*schema["enum"], None]
+            effect = (
+                f"`nullable: true` -> type {schema['type']!r}" if "type" in schema
+                else "`nullable: true` removed (no type, so null was already allowed)"
+            )
+        else:
+            effect = "`nullable: false` removed (no effect)"
+        after = {k: schema[k] for k in ("type", "enum") if k in schema}
+        repairs.append(Repair(pointer=pointer, kind="nullable", before=before, after=after, why=f"{effect}; {why}"))
+    return repairs
+
+
+def _notes(spec: Spec) -> list[Note]:
+    notes = []
+    for url in spec.servers:
+        if url:
+            notes.append(Note("/servers", f"server {url} is never targeted unless passed explicitly as --base-url (with --allow-production)"))
+    emails = [pointer.rsplit("/", 1)[-1] for pointer, schema in iter_schemas(spec.document) if schema.get("format") == "email"]
+    if emails:
+        notes.append(Note(
+            "/components/schemas",
+            f"`format: email` on {', '.join(emails)} is only an annotation in OpenAPI 3.1; "
+            "asserted by rule email-format (documented level)",
+        ))
+    result = spec.document.get("components", {}).get("schemas", {}).get("SendEmailResult")
+    if isinstance(result, dict) and not result.get("required"):
+        notes.append(Note("/components/schemas/SendEmailResult", "requires no property; the prose says more (rules result-has-id, result-status-known)"))
+    return notes
+
+
+# --- standalone schemas ------------------------------------------------------
+
+
+def standalone(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema 2020-12 that stands on its own: component refs point into `$defs`."""
+    defs = _rewrite_refs(document.get("components", {}).get("schemas", {}))
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **_rewrite_refs(schema), "$defs": defs}
+
+
+def _rewrite_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith("#/components/schemas/"):
+                out[key] = "#/$defs/" + value[len("#/components/schemas/"):]
+            else:
+                out[key] = _rewrite_refs(value)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(item) for item in node]
+    return node
+
+
+def resolve_schema(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Follow a schema's top-level `$ref` (either form) to the schema it names."""
+    for _ in range(32):
+        ref = schema.get("$ref")
+        if not isinstance(ref, str):
+            return schema
+        if ref.startswith("#/$defs/"):
+            ref = "#/components/schemas/" + ref[len("#/$defs/"):]
+        target = _lookup(document, ref[1:])
+        if not isinstance(target, dict):
+            return schema
+        schema = target
+    return schema
+
+
+def request_schema_of(document: dict[str, Any]) -> dict[str, Any]:
+    operation = document["paths"][OPERATION_PATH][OPERATION_METHOD]
+    body = _resolve_object(document, operation.get("requestBody", {}))
+    return standalone(document, body["content"][JSON_MEDIA_TYPE].get("schema", {}))
+
+
+def _response_object(document: dict[str, Any], status: int) -> dict[str, Any] | None:
+    responses = document["paths"][OPERATION_PATH][OPERATION_METHOD].get("responses", {})
+    for key in (str(status), f"{str(status)[0]}XX"):
+        if key in responses:
+            return _resolve_object(document, responses[key])
+    return None
+
+
+def response_schemas_of(document: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Documented status -> standalone JSON body schema (an empty schema if none given)."""
+    responses = document["paths"][OPERATION_PATH][OPERATION_METHOD].get("responses", {})
+    result: dict[int, dict[str, Any]] = {}
+    for key in responses:
+        if not str(key).isdigit():
+            continue
+        response = _resolve_object(document, responses[key])
+        media = response.get("content", {}).get(JSON_MEDIA_TYPE, {})
+        result[int(key)] = standalone(document, media.get("schema", {}))
+    return result
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False)

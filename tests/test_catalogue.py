@@ -1,0 +1,115 @@
+"""The catalogue holds exactly the rules of CONTRACT.md, and every rule can be broken alone."""
+
+import pytest
+
+from migma_contract import RULES, Level, Subject, get_rule, load_spec, rules_for, validate_request
+from migma_contract._generate import BodyFactory
+from migma_contract._rules import AuthForm, RequestForm
+
+# The ids and levels of CONTRACT.md, as users, CI configurations and reports refer to them.
+CONTRACT_IDS = {
+    "body-json-object": "schema",
+    "required-fields": "schema",
+    "field-types": "schema",
+    "recipient-type-enum": "schema",
+    "provider-type-enum": "schema",
+    "email-format": "documented",
+    "email-needs-recipientEmail": "documented",
+    "batch-needs-recipientId": "documented",
+    "batch-forbids-recipientEmail": "documented",
+    "auth-required": "schema",
+    "auth-scope": "documented",
+    "accepts-valid": "schema",
+    "no-server-error": "schema",
+    "responds-in-time": "schema",
+    "status-documented": "schema",
+    "content-type-json": "schema",
+    "success-schema": "schema",
+    "error-schema": "schema",
+    "envelope-consistent": "documented",
+    "result-has-id": "documented",
+    "result-status-known": "documented",
+    "result-count": "documented",
+    "result-status-queued": "strict",
+    "result-provider": "strict",
+}
+
+SPEC = load_spec()
+FACTORY = BodyFactory(SPEC)
+REQUEST_RULES = [r for r in RULES if r.subject is Subject.REQUEST]
+
+
+def test_catalogue_is_contract_md():
+    assert {r.id: r.level.value for r in RULES} == CONTRACT_IDS
+    assert len({r.id for r in RULES}) == len(RULES)
+
+
+def test_every_rule_has_words_a_source_and_a_form():
+    for rule in RULES:
+        assert rule.text and rule.source and rule.form is not None
+        if rule.subject is not Subject.RESPONSE:
+            assert rule.expected_status in {200, 400, 401, 403}
+
+
+def test_levels_include_the_ones_before():
+    assert set(rules_for("schema")) < set(rules_for("documented")) < set(rules_for("strict")) == set(RULES)
+    assert all(r.level is Level.SCHEMA for r in rules_for("schema"))
+    with pytest.raises(ValueError, match="unknown level 'loose'"):
+        rules_for("loose")
+
+
+def test_get_rule_names_known_ids_when_wrong():
+    assert get_rule("email-format").level is Level.DOCUMENTED
+    with pytest.raises(KeyError, match="known: body-json-object"):
+        get_rule("nope")
+
+
+@pytest.mark.parametrize("recipient_type", FACTORY.recipient_types)
+def test_valid_bodies_break_no_rule(recipient_type):
+    assert validate_request(FACTORY.valid_body(recipient_type), level="strict") == []
+
+
+@pytest.mark.parametrize("rule", REQUEST_RULES, ids=lambda r: r.id)
+def test_each_request_rule_is_broken_alone_by_each_of_its_mutations(rule):
+    mutations = list(rule.form.mutations(SPEC, FACTORY))
+    assert mutations, f"{rule.id} has no way to be broken"
+    for mutation in mutations:
+        found = validate_request(mutation.body, level=rule.level)
+        assert {v.rule_id for v in found} == {rule.id}, mutation.label
+        # and at the strictest level nothing else is broken either
+        assert {v.rule_id for v in validate_request(mutation.body, level="strict")} == {rule.id}, mutation.label
+
+
+def test_schema_level_ignores_documented_rules():
+    body = FACTORY.valid_body("segment")
+    del body["recipientId"]
+    assert validate_request(body, level="schema") == []
+    assert [v.rule_id for v in validate_request(body)] == ["batch-needs-recipientId"]
+
+
+def test_mutations_cover_every_subcase_contract_md_names():
+    labels = {r.id: [m.label for m in r.form.mutations(SPEC, FACTORY)] for r in REQUEST_RULES}
+    assert {f"{p} missing" for p in SPEC.request_required} <= set(labels["required-fields"])
+    typed = labels["field-types"]
+    for prop in SPEC.request_properties:
+        assert sum(label.startswith(f"{prop} is ") for label in typed) == 5, prop  # every other JSON type, null included
+    assert any("null" in label for label in typed)
+    assert len(labels["email-format"]) == 3 * 4  # three address fields x four non-addresses
+    assert len(labels["batch-needs-recipientId"]) == 3 and len(labels["batch-forbids-recipientEmail"]) == 3
+
+
+def test_auth_forms_cover_missing_wrong_scheme_and_unknown_key():
+    bearer = get_rule("auth-required").form
+    scope = get_rule("auth-scope").form
+    assert isinstance(bearer, AuthForm) and isinstance(scope, AuthForm)
+    variants = dict(bearer.header_variants("mc_key", None))
+    assert variants["no Authorization header"] == {}
+    assert variants["Basic scheme instead of Bearer"]["Authorization"].startswith("Basic ")
+    assert variants["the key without the Bearer scheme"] == {"Authorization": "mc_key"}
+    assert list(scope.header_variants("mc_key", None)) == []
+    assert list(scope.header_variants("mc_key", "mc_restricted")) == [("a key without email:send", {"Authorization": "Bearer mc_restricted"})]
+
+
+def test_request_forms_are_request_rules():
+    for rule in RULES:
+        assert isinstance(rule.form, RequestForm) == (rule.subject is Subject.REQUEST)

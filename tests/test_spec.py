@@ -1,0 +1,145 @@
+"""The spec layer: the bundled copy, loading, checking, repairing, fingerprinting."""
+
+import copy
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from migma_contract import SpecInvalid, SpecUnreadable, load_spec, validate_response
+from migma_contract._spec import Spec, bundled_spec_path
+
+ROOT = Path(__file__).resolve().parent.parent
+SUCCESS_WITH_NULL_ERROR = {"success": True, "data": {"id": "m_1", "status": "queued"}, "error": None}
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def vendor_document() -> dict:
+    return yaml.safe_load(bundled_spec_path().read_text())
+
+
+def write(tmp_path: Path, name: str, document) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(document) if name.endswith(".json") else yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def test_bundled_copy_is_the_vendor_document_byte_for_byte():
+    recorded = re.search(r"sha256: `([0-9a-f]{64})`", (ROOT / "spec" / "ORIGIN.md").read_text()).group(1)
+    actual = hashlib.sha256((ROOT / "spec" / "openapi.yaml").read_bytes()).hexdigest()
+    assert actual == recorded
+    assert load_spec().fingerprint == f"sha256:{recorded}"
+
+
+def test_nullable_is_repaired_and_recorded():
+    spec = load_spec()
+    repaired = {r.pointer: r for r in spec.repairs}
+    error = repaired["/components/schemas/ApiResponse/properties/error"]
+    assert error.kind == "nullable" and error.after == {"type": ["string", "null"]}
+    assert "/components/schemas/ApiResponse/properties/data" in repaired
+    assert spec.document["components"]["schemas"]["ApiResponse"]["properties"]["error"] == {"type": ["string", "null"]}
+    # the original stays as published
+    assert spec.original["components"]["schemas"]["ApiResponse"]["properties"]["error"]["nullable"] is True
+
+
+def test_the_repair_is_what_lets_error_null_pass():
+    repaired = load_spec()
+    assert validate_response(200, JSON_HEADERS, SUCCESS_WITH_NULL_ERROR, spec=repaired) == []
+    unrepaired = Spec(
+        source="unrepaired", fingerprint="sha256:unrepaired", version=repaired.version,
+        original=repaired.original, document=copy.deepcopy(repaired.original),
+    )
+    broken = validate_response(200, JSON_HEADERS, SUCCESS_WITH_NULL_ERROR, spec=unrepaired)
+    assert [v.rule_id for v in broken] == ["success-schema"]
+    assert broken[0].pointer == "/error"
+
+
+def test_a_document_given_by_path_in_json_loads(tmp_path):
+    path = write(tmp_path, "vendor.json", vendor_document())
+    spec = load_spec(path)
+    assert spec.source == str(path)
+    assert spec.fingerprint == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    assert len(spec.repairs) == 2
+
+
+def test_an_openapi_30_document_gets_nullable_as_30_meant_it(tmp_path):
+    document = vendor_document()
+    document["openapi"] = "3.0.3"
+    spec = load_spec(write(tmp_path, "v30.yaml", document))
+    assert spec.document["components"]["schemas"]["ApiResponse"]["properties"]["error"]["type"] == ["string", "null"]
+
+
+def test_a_property_named_nullable_is_not_mistaken_for_the_keyword(tmp_path):
+    document = vendor_document()
+    document["components"]["schemas"]["SendEmailResult"]["properties"]["nullable"] = {"type": "boolean"}
+    spec = load_spec(write(tmp_path, "prop.yaml", document))
+    assert spec.request_properties  # loads
+    assert spec.document["components"]["schemas"]["SendEmailResult"]["properties"]["nullable"] == {"type": "boolean"}
+
+
+def test_spec_exposes_operation_schemas_and_statuses():
+    spec = load_spec()
+    assert spec.operation["operationId"] == "SendEmail"
+    assert spec.documented_statuses == {200, 400, 401, 403}
+    assert spec.request_required == ["recipientType", "from", "fromName", "subject"]
+    assert spec.response_media_types(400) == ("application/json",)
+    assert spec.response_schema(400)["$ref"] == "#/$defs/ApiError"
+    assert spec.response_schema(418) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error", "message"),
+    [
+        ("bad.yaml", "openapi: 3.1.0\ninfo: {title: x\n  version: 1\n", SpecUnreadable, r"bad\.yaml:3: not valid YAML"),
+        ("binary.yaml", b"\xff\xfe\x00", SpecUnreadable, "not UTF-8"),
+        ("list.yaml", "- 1\n- 2\n", SpecInvalid, "not an OpenAPI object"),
+        ("swagger.yaml", "swagger: '2.0'\n", SpecInvalid, "'openapi' must be a 3.0.x or 3.1.x"),
+    ],
+)
+def test_unusable_files_get_a_clear_error(tmp_path, name, content, error, message):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(error, match=message) as caught:
+        load_spec(path)
+    assert caught.value.path == str(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SpecUnreadable, match="no such file"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_missing_paths_names_the_problem(tmp_path):
+    document = vendor_document()
+    del document["paths"]
+    with pytest.raises(SpecInvalid, match="no 'paths'") as caught:
+        load_spec(write(tmp_path, "nopaths.yaml", document))
+    assert caught.value.pointer == "/paths"
+
+
+def test_ref_to_nowhere_names_the_ref_and_its_line(tmp_path):
+    document = vendor_document()
+    document["paths"]["/v1/sending"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"] = "#/components/schemas/Nope"
+    path = write(tmp_path, "badref.yaml", document)
+    with pytest.raises(SpecInvalid, match="'#/components/schemas/Nope' points to nothing") as caught:
+        load_spec(path)
+    assert caught.value.pointer.endswith("/responses/200/content/application~1json/schema/$ref")
+    assert "Nope" in path.read_text().splitlines()[caught.value.line - 1]
+
+
+def test_invalid_openapi_is_located_in_the_document(tmp_path):
+    document = vendor_document()
+    document["components"]["schemas"]["SendEmailRequest"]["properties"]["from"]["type"] = "strin"
+    with pytest.raises(SpecInvalid, match="not a valid OpenAPI document") as caught:
+        load_spec(write(tmp_path, "badtype.yaml", document))
+    assert caught.value.pointer == "/components/schemas/SendEmailRequest/properties/from/type"
+
+
+def test_missing_operation(tmp_path):
+    document = vendor_document()
+    document["paths"] = {"/v1/other": document["paths"]["/v1/sending"]}
+    with pytest.raises(SpecInvalid, match="no operation POST /v1/sending"):
+        load_spec(write(tmp_path, "other.yaml", document))

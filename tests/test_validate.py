@@ -1,0 +1,125 @@
+"""validate_request / validate_response: each response rule satisfied and broken alone."""
+
+import json
+
+import openapi_core
+import pytest
+from openapi_core.testing import MockRequest, MockResponse
+
+from migma_contract import RULES, Subject, contract_for, load_spec, validate_request, validate_response
+
+JSON = {"content-type": "application/json"}
+OK = {"success": True, "data": {"id": "m_1", "status": "queued", "provider": "migma", "sentCount": 1, "message": "Queued"}}
+ERR = {"success": False, "error": "recipientId is required"}
+
+
+def ok(**data):
+    return {"success": True, "data": {**OK["data"], **data}}
+
+
+# rule id -> (a response that breaks it alone, a response that satisfies it); each response is
+# (status, headers, body, request, elapsed). A new response rule fails test_table_covers_every_rule
+# until it has its two cases here.
+CASES = {
+    "no-server-error": ((500, JSON, ERR, None, None), (400, JSON, ERR, None, None)),
+    "responds-in-time": ((200, JSON, OK, None, 10.5), (200, JSON, OK, None, 0.2)),
+    "status-documented": ((418, JSON, ERR, None, None), (403, JSON, ERR, None, None)),
+    "content-type-json": ((200, {"content-type": "text/plain"}, OK, None, None), (200, {"Content-Type": "application/json; charset=utf-8"}, OK, None, None)),
+    "success-schema": ((200, JSON, ok(message=5), None, None), (200, JSON, {**OK, "error": None}, None, None)),
+    "error-schema": ((400, JSON, {"success": False}, None, None), (401, JSON, ERR, None, None)),
+    "envelope-consistent": ((200, JSON, {**OK, "success": False}, None, None), (200, JSON, OK, None, None)),
+    "result-has-id": ((200, JSON, {"success": True, "data": {"status": "queued"}}, None, None), (200, JSON, OK, None, None)),
+    "result-status-known": ((200, JSON, ok(status="done"), None, None), (200, JSON, ok(status="processing"), None, None)),
+    "result-count": ((200, JSON, ok(sentCount=-1), None, None), (200, JSON, ok(sentCount=0), None, None)),
+    "result-status-queued": ((200, JSON, ok(status="sent"), None, None), (200, JSON, OK, None, None)),
+    "result-provider": ((200, JSON, ok(provider="ses"), {"providerType": "resend"}, None), (200, JSON, ok(provider="resend"), {"providerType": "resend"}, None)),
+}
+RESPONSE_RULES = [r for r in RULES if r.subject is Subject.RESPONSE]
+
+
+def judge(case, level):
+    status, headers, body, request, elapsed = case
+    return validate_response(status, headers, body, request=request, level=level, elapsed=elapsed, timeout=10.0 if elapsed else None)
+
+
+def test_table_covers_every_rule():
+    assert set(CASES) == {r.id for r in RESPONSE_RULES}
+
+
+@pytest.mark.parametrize("rule", RESPONSE_RULES, ids=lambda r: r.id)
+def test_response_rule_broken_alone_and_satisfied(rule):
+    breaking, satisfying = CASES[rule.id]
+    assert {v.rule_id for v in judge(breaking, rule.level)} == {rule.id}
+    assert judge(satisfying, rule.level) == []
+
+
+def test_issue_examples():
+    body = {"recipientType": "segment", "from": "a@example.com", "fromName": "A", "subject": "S"}
+    assert [v.rule_id for v in validate_request(body)] == ["batch-needs-recipientId"]
+    both = [v.rule_id for v in validate_request({**body, "recipientEmail": "b@example.com"})]
+    assert both == ["batch-needs-recipientId", "batch-forbids-recipientEmail"]
+    good = {"success": True, "data": {"id": "m_1", "status": "queued"}, "error": None}
+    assert validate_response(200, JSON, good) == []
+    assert [v.rule_id for v in validate_response(200, JSON, {**good, "success": False})] == ["envelope-consistent"]
+
+
+def test_violations_carry_pointer_and_readable_message():
+    found = validate_request({"recipientType": "email", "from": None, "fromName": "A", "subject": "S", "recipientEmail": "not an address"})
+    by_rule = {v.rule_id: v for v in found}
+    assert by_rule["field-types"].pointer == "/from" and "null" in by_rule["field-types"].message
+    assert by_rule["email-format"].pointer == "/recipientEmail"
+    missing = validate_request({"recipientType": "email", "recipientEmail": "a@example.com"})
+    assert sorted(v.pointer for v in missing) == ["/from", "/fromName", "/subject"]
+
+
+def test_raw_bodies_are_parsed_and_garbage_is_not_json():
+    assert validate_response(400, JSON, json.dumps(ERR).encode()) == []
+    broken = validate_response(400, JSON, b"<html>oops</html>")
+    assert [v.rule_id for v in broken] == ["content-type-json"]
+    assert "not JSON" in broken[0].message
+
+
+def test_429_is_reported_as_transient_rate_limit():
+    [violation] = validate_response(429, JSON, ERR)
+    assert violation.rule_id == "status-documented" and "429" in violation.message
+
+
+def test_validators_are_compiled_once_per_level():
+    contract = contract_for()
+    assert contract is contract_for(load_spec())
+    assert contract.request_validator("documented") is contract.request_validator("documented")
+    assert contract.response_validator("strict") is contract.response_validator("strict")
+
+
+# --- differential: the protocol-level verdicts agree with openapi-core ---------------------------
+
+PROTOCOL_RULES = {"no-server-error", "status-documented", "content-type-json", "success-schema", "error-schema"}
+CORPUS = [
+    (200, "application/json", OK),
+    (200, "application/json", {**OK, "error": None}),
+    (200, "application/json", ok(message=5)),
+    (200, "application/json", ok(sentCount="1")),
+    (200, "text/plain", OK),
+    (200, "application/json", {"data": {}}),
+    (400, "application/json", ERR),
+    (400, "application/json", {"success": False}),
+    (401, "application/json", {"success": "no", "error": "x"}),
+    (403, "application/json", ERR),
+    (404, "application/json", ERR),
+    (500, "application/json", ERR),
+]
+
+
+@pytest.mark.parametrize(("status", "media", "body"), CORPUS)
+def test_protocol_verdicts_agree_with_openapi_core(status, media, body):
+    spec = load_spec()
+    api = openapi_core.OpenAPI.from_dict(spec.document)
+    request = MockRequest("https://api.migma.ai", "post", "/v1/sending", data=b"{}", content_type="application/json")
+    response = MockResponse(json.dumps(body).encode(), status_code=status, content_type=media)
+    try:
+        api.validate_response(request, response)
+        core_ok = True
+    except Exception:
+        core_ok = False
+    ours = {v.rule_id for v in validate_response(status, {"content-type": media}, body, level="schema")}
+    assert (not (ours & PROTOCOL_RULES)) == core_ok, ours
