@@ -101,3 +101,45 @@ def rules(level: str, as_json: bool) -> None:
     for rule in selected:
         click.echo(f"{rule.id:<{width}}  {rule.level.value:<10}  {rule.constrains:<8}  {rule.text}")
         click.echo(f"{'':<{width}}  {'':<10}  {'':<8}  source: {rule.source}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback by default).")
+@click.option("--port", default=4010, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="World to model (keys, domains, emails, lists, faults), YAML or JSON; see mock/default.yaml.")
+@friendly_errors
+def mock(host: str, port: int, config_path: Path | None) -> None:
+    """Serve the reference mock of POST /v1/sending until Ctrl-C."""
+    import uvicorn
+
+    from ._serve import bind_socket, url_of
+    from .mock import create_app
+
+    app = create_app(config_path)
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port", 2)
+    url = url_of(sock)
+    config = app.config
+    click.echo(f"migma-contract mock: serving POST /v1/sending at {url}")
+    click.echo(f"  full-scope key:   {config.full_key}")
+    if config.restricted_key:
+        click.echo(f"  restricted key:   {config.restricted_key}   (no email:send -> 403)")
+    click.echo(f"  verified domains: {', '.join(sorted(config.verified_domains))}")
+    click.echo(f"  inspect:          GET {url}/_mock/sent   reset: POST {url}/_mock/reset")
+    click.echo("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    click.echo("migma-contract mock: stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""The mock's world (keys, domains, emails, lists, contacts, faults), from YAML or JSON.
+
+A user's file is laid over the built-in default (`default.yaml`): top-level sections it
+names replace the default's, except `limits` and `faults`, which merge key by key. The
+result is checked once, with an error naming the file and the place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .._exceptions import ConfigError
+from .._generate import Fixtures
+
+__all__ = ["Contact", "MockConfig", "load_mock_config"]
+
+SEND_SCOPE = "email:send"
+CONTACT_STATUSES = ("subscribed", "unsubscribed", "bounced", "invalid")
+LIST_KINDS = ("audience", "segment", "tag")
+
+_ID = {"type": "string", "minLength": 1}
+_ITEM = {"type": "object", "required": ["id"], "properties": {"id": _ID, "project": _ID, "topic": {"type": ["string", "null"]}}, "additionalProperties": False}
+_LIST = {"type": "object", "required": ["id", "contacts"], "properties": {"id": _ID, "contacts": {"type": "array", "items": {"type": "string"}}}, "additionalProperties": False}
+_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "keys": {"type": "array", "items": {
+            "type": "object", "required": ["key", "scopes"], "additionalProperties": False,
+            "properties": {"key": _ID, "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}},
+        }},
+        "verified_domains": {"type": "array", "items": _ID},
+        "providers": {"type": "array", "items": _ID},
+        "projects": {"type": "array", "items": {"type": "object", "required": ["id"], "properties": {"id": _ID}, "additionalProperties": False}},
+        "emails": {"type": "array", "items": _ITEM},
+        "conversations": {"type": "array", "items": _ITEM},
+        "contacts": {"type": "array", "items": {
+            "type": "object", "required": ["email", "status"], "additionalProperties": False,
+            "properties": {
+                "email": _ID, "status": {"enum": list(CONTACT_STATUSES)},
+                "unsubscribed_topics": {"type": "array", "items": {"type": "string"}},
+            },
+        }},
+        "audiences": {"type": "array", "items": _LIST},
+        "segments": {"type": "array", "items": _LIST},
+        "tags": {"type": "array", "items": _LIST},
+        "limits": {"type": "object", "additionalProperties": False, "properties": {
+            "max_body_bytes": {"type": "integer", "minimum": 1},
+            "max_depth": {"type": "integer", "minimum": 1},
+            "sent_log": {"type": "integer", "minimum": 0},
+        }},
+        "faults": {"type": "object", "additionalProperties": False, "properties": {
+            "rate_limit": {"oneOf": [{"type": "null"}, {
+                "type": "object", "required": ["requests", "per_seconds"], "additionalProperties": False,
+                "properties": {"requests": {"type": "integer", "minimum": 1}, "per_seconds": {"type": "number", "exclusiveMinimum": 0}},
+            }]},
+            "failure_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "failure_status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "latency_ms": {"type": "number", "minimum": 0},
+            "seed": {"type": "integer"},
+        }},
+    },
+}
+_MERGED_SECTIONS = ("limits", "faults")
+
+
+@dataclass(frozen=True)
+class Contact:
+    email: str
+    status: str
+    unsubscribed_topics: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class MockConfig:
+    """The checked configuration; lookups are dictionaries built once."""
+
+    keys: dict[str, frozenset[str]]
+    key_names: dict[str, str]
+    verified_domains: frozenset[str]
+    providers: tuple[str, ...]
+    projects: frozenset[str]
+    emails: dict[str, dict[str, Any]]
+    conversations: dict[str, dict[str, Any]]
+    contacts: dict[str, Contact]
+    lists: dict[str, dict[str, tuple[str, ...]]]
+    max_body_bytes: int
+    max_depth: int
+    sent_log: int
+    rate_limit: tuple[int, float] | None
+    failure_rate: float
+    failure_status: int
+    latency_ms: float
+    seed: int
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def full_key(self) -> str | None:
+        """A key with `email:send` (the first one configured)."""
+        return next((k for k, scopes in self.keys.items() if SEND_SCOPE in scopes), None)
+
+    @property
+    def restricted_key(self) -> str | None:
+        """A valid key without `email:send`, if one is configured."""
+        return next((k for k, scopes in self.keys.items() if SEND_SCOPE not in scopes), None)
+
+    def fixtures(self, recipient_domain: str = "example.com") -> Fixtures:
+        """Real values of this world, so a check of the mock exercises every variant."""
+        domain = recipient_domain if recipient_domain in self.verified_domains else sorted(self.verified_domains)[0]
+
+        def first(kind: str) -> str | None:
+            return next(iter(self.lists[kind]), None)
+
+        plain_email = next((e for e, item in self.emails.items() if not item.get("topic")), next(iter(self.emails), None))
+        return Fixtures(
+            from_address=f"sender@{domain}",
+            email_id=plain_email,
+            conversation_id=next(iter(self.conversations), None),
+            project_id=self.emails.get(plain_email or "", {}).get("project") or next(iter(self.projects), None),
+            audience_id=first("audience"),
+            segment_id=first("segment"),
+            tag_id=first("tag"),
+            providers=self.providers,
+            recipient_domain=recipient_domain,
+        )
+
+
+def _default_raw() -> dict[str, Any]:
+    return yaml.safe_load((Path(__file__).parent / "default.yaml").read_text())
+
+
+def load_mock_config(source: str | Path | dict[str, Any] | None = None) -> MockConfig:
+    """The default world, with `source` (a file path or a dict) laid over it."""
+    raw = _default_raw()
+    label = "mock config"
+    if source is not None:
+        if isinstance(source, dict):
+            user = source
+        else:
+            label = str(source)
+            user = _read(Path(source))
+        if not isinstance(user, dict):
+            raise ConfigError(f"{label}: expected a mapping of sections (keys, verified_domains, ...), found {type(user).__name__}")
+        for key, value in user.items():
+            if key in _MERGED_SECTIONS and isinstance(value, dict) and isinstance(raw.get(key), dict):
+                raw[key] = {**raw[key], **value}
+            else:
+                raw[key] = value
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_SCHEMA).iter_errors(raw))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ConfigError(f"{label}: at {where}: {error.message}")
+    return _build(raw, label)
+
+
+def _read(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {str(exc).splitlines()[0]}") from None
+
+
+def _build(raw: dict[str, Any], label: str) -> MockConfig:
+    contacts = {
+        c["email"].lower(): Contact(c["email"], c["status"], frozenset(c.get("unsubscribed_topics", ())))
+        for c in raw.get("contacts", [])
+    }
+    lists: dict[str, dict[str, tuple[str, ...]]] = {}
+    for kind in LIST_KINDS:
+        lists[kind] = {}
+        for item in raw.get(f"{kind}s", []):
+            unknown = [e for e in item["contacts"] if e.lower() not in contacts]
+            if unknown:
+                raise ConfigError(f"{label}: {kind} {item['id']!r} lists {unknown[0]!r}, which is not under contacts")
+            lists[kind][item["id"]] = tuple(e.lower() for e in item["contacts"])
+    projects = frozenset(p["id"] for p in raw.get("projects", []))
+    for section in ("emails", "conversations"):
+        for item in raw.get(section, []):
+            if item.get("project") and item["project"] not in projects:
+                raise ConfigError(f"{label}: {section} {item['id']!r} names project {item['project']!r}, which is not under projects")
+    limits, faults = raw.get("limits", {}), raw.get("faults", {})
+    rate = faults.get("rate_limit")
+    return MockConfig(
+        keys={k["key"]: frozenset(k["scopes"]) for k in raw.get("keys", [])},
+        key_names={k["key"]: k.get("name", "") for k in raw.get("keys", [])},
+        verified_domains=frozenset(d.lower() for d in raw.get("verified_domains", [])),
+        providers=tuple(raw.get("providers", [])),
+        projects=projects,
+        emails={e["id"]: e for e in raw.get("emails", [])},
+        conversations={c["id"]: c for c in raw.get("conversations", [])},
+        contacts=contacts,
+        lists=lists,
+        max_body_bytes=int(limits.get("max_body_bytes", 1 << 20)),
+        max_depth=int(limits.get("max_depth", 64)),
+        sent_log=int(limits.get("sent_log", 10000)),
+        rate_limit=(int(rate["requests"]), float(rate["per_seconds"])) if rate else None,
+        failure_rate=float(faults.get("failure_rate", 0.0)),
+        failure_status=int(faults.get("failure_status", 503)),
+        latency_ms=float(faults.get("latency_ms", 0)),
+        seed=int(faults.get("seed", 0)),
+        raw=raw,
+    )
