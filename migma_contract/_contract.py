@@ -147,8 +147,12 @@ class ResponseValidator:
         *,
         elapsed: float | None = None,
         timeout: float | None = None,
+        truncated_at: int | None = None,
     ) -> ResponseVerdict:
         facts = _facts(status, headers, body, request, elapsed, timeout)
+        if truncated_at is not None:
+            facts.parsed, facts.body = False, None
+            facts.parse_error = f"the body is over the {truncated_at}-byte cap; not read in full"
         rule_set, predicates = self._for_status(status)
         applied: list[str] = []
         broken: dict[str, list[Violation]] = {}

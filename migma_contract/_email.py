@@ -10,7 +10,9 @@ here so the toolkit never calls them invalid; the test plan never asserts them e
 
 from __future__ import annotations
 
-__all__ = ["is_email_address"]
+import re
+
+__all__ = ["is_clearly_not_address", "is_email_address", "is_plain_address"]
 
 _ATEXT_SPECIALS = frozenset("!#$%&'*+-/=?^_`{|}~")
 _MAX_LOCAL_OCTETS = 64
@@ -33,6 +35,24 @@ def is_email_address(value: object) -> bool:
     if len(local.encode("utf-8")) > _MAX_LOCAL_OCTETS + 2:  # +2 for the quotes of a quoted local part
         return False
     return _is_domain(domain)
+
+
+# The WHATWG (HTML) address grammar, with at least one dot in the domain: what every
+# reasonable server accepts. Anything between this and "clearly not" is left undecided.
+_PLAIN = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
+)
+
+
+def is_plain_address(value: object) -> bool:
+    """An address no reasonable server may refuse (ASCII dot-atom at a dotted domain)."""
+    return isinstance(value, str) and _PLAIN.fullmatch(value) is not None and _is_dot_atom(value.rpartition("@")[0])
+
+
+def is_clearly_not_address(value: object) -> bool:
+    """A string no reasonable server may take for an address: empty, no @, two @, white space."""
+    return isinstance(value, str) and (not value or value.count("@") != 1 or any(ch.isspace() for ch in value))
 
 
 def _is_atom_char(ch: str) -> bool:

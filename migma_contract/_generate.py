@@ -14,7 +14,7 @@ from typing import Any
 
 from ._catalogue import BATCH_TYPES, RULES, SINGLE_TYPE
 from ._contract import contract_for
-from ._rules import ForbiddenWhen, RequiredWhen
+from ._rules import ForbiddenWhen, NotExercisable, RequiredWhen
 from ._spec import Spec
 
 __all__ = ["RESERVED_DOMAINS", "BodyFactory", "Fixtures", "NotExercisable"]
@@ -23,14 +23,6 @@ RESERVED_DOMAINS = ("example.com", "example.net", "example.org", ".test", ".exam
 
 # Which fixture option feeds which property or recipient type.
 RECIPIENT_ID_OPTION = {"audience": "--audience-id", "segment": "--segment-id", "tag": "--tag-id"}
-
-
-class NotExercisable(Exception):
-    """A case needs a value only the user can give (a fixture of a data-bound target)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -115,6 +107,21 @@ class BodyFactory:
         return {"string": "x", "boolean": True, "integer": 1, "number": 1, "object": {}, "array": []}.get(
             schema.get("type") if isinstance(schema.get("type"), str) else "string", "x"
         )
+
+    def sample_value(self, prop: str) -> Any:
+        """A well-formed value of `prop` (the fixture, else a generated one), never raising."""
+        try:
+            return self.valid_value(prop)
+        except NotExercisable:
+            return BodyFactory(self.spec, Fixtures(recipient_domain=self.fixtures.recipient_domain)).valid_value(prop)
+
+    def enum_value(self, prop: str, value: str) -> str:
+        """An enum value for a valid body; a provider must be connected on a target with its own data."""
+        default = self.spec.request_properties.get(prop, {}).get("default")
+        connected = self.fixtures.providers or ()
+        if prop == "providerType" and value != default and self.fixtures.data_bound and value not in connected:
+            raise NotExercisable(f"providerType {value!r} must be connected on the target: pass --provider {value}")
+        return value
 
     def _fixture_or(self, fixture: str | None, generated: str, option: str) -> str:
         if fixture is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -71,6 +71,30 @@ class Subject(StrEnum):
         return self.value
 
 
+class NotExercisable(Exception):
+    """A case needs a value only the user can give (a fixture of a data-bound target)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def each_buildable(items: Iterable[Any], build: Callable[[Any], Iterator[Mutation]]) -> Iterator[Mutation]:
+    """Mutations for every item that can be built; NotExercisable only if none can."""
+    missing: NotExercisable | None = None
+    produced = False
+    for item in items:
+        try:
+            built = list(build(item))
+        except NotExercisable as exc:
+            missing = exc
+            continue
+        produced = produced or bool(built)
+        yield from built
+    if not produced and missing is not None:
+        raise missing
+
+
 @dataclass(frozen=True)
 class RawBody:
     """A request body that is not a JSON value (empty, truncated, not UTF-8)."""
@@ -93,6 +117,7 @@ class BodyFactory(Protocol):
 
     def valid_body(self, recipient_type: str | None = None) -> dict[str, Any]: ...
     def valid_value(self, prop: str) -> Any: ...
+    def sample_value(self, prop: str) -> Any: ...
     def body_where_relevant(self, prop: str) -> dict[str, Any]: ...
 
 
@@ -163,10 +188,12 @@ class RequiredProperties(RequestForm):
         return {"required": spec.request_required}
 
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        for prop in spec.request_required:
+        def drop(prop: str) -> Iterator[Mutation]:
             body = bodies.valid_body()
             body.pop(prop, None)
             yield Mutation(f"{prop} missing", body)
+
+        yield from each_buildable(spec.request_required, drop)
 
 
 def _json_type_of(value: Any) -> str:
@@ -213,14 +240,17 @@ class DeclaredTypes(RequestForm):
         return {"properties": {name: {"type": types if len(types) > 1 else types[0]} for name, types in self._types(spec).items()}}
 
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        for prop, types in self._types(spec).items():
+        def retype(item: tuple[str, list[str]]) -> Iterator[Mutation]:
+            prop, types = item
             allowed = {"number" if t == "integer" else t for t in types}
             for json_type in JSON_TYPES:
                 if json_type in allowed:
                     continue
                 body = bodies.body_where_relevant(prop)
-                body[prop] = _wrong_value(json_type, bodies.valid_value(prop))
+                body[prop] = _wrong_value(json_type, bodies.sample_value(prop))
                 yield Mutation(f"{prop} is {json_type} ({json.dumps(body[prop], ensure_ascii=False)[:40]})", body)
+
+        yield from each_buildable(self._types(spec).items(), retype)
 
 
 @dataclass
@@ -237,24 +267,29 @@ class EnumMember(RequestForm):
 
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         values = self._enum(spec)
-        outside = [str(values[0]).upper() if values else "X", "unknown", ""]
-        for value in outside:
-            if value in values:
-                continue
+        outside = [v for v in (str(values[0]).upper() if values else "X", "unknown", "") if v not in values]
+
+        def set_outside(value: str) -> Iterator[Mutation]:
             body = bodies.body_where_relevant(self.prop)
             body[self.prop] = value
             yield Mutation(f"{self.prop} = {value!r}", body)
+
+        yield from each_buildable(outside, set_outside)
 
 
 class EmailFormat(RequestForm):
     """Properties declared `format: email` hold email addresses (asserted, not annotated)."""
 
-    NOT_ADDRESSES = (
-        ("no @", "no-at-sign.example.com"),
-        ("two @", "two@at@example.com"),
-        ("a space", "has space@example.com"),
-        ("empty", ""),
-    )
+    @staticmethod
+    def not_addresses(valid: str) -> list[tuple[str, str]]:
+        """Strings no reasonable server takes for an address, built from a valid one."""
+        local, _, domain = valid.rpartition("@")
+        return [
+            ("no @", f"{local}.{domain}"),
+            ("two @", f"{local}@at@{domain}"),
+            ("a space", f"{local} name@{domain}"),
+            ("empty", ""),
+        ]
 
     def _props(self, spec: Spec) -> list[str]:
         return [name for name, schema in spec.request_properties.items() if schema.get("format") == "email"]
@@ -263,11 +298,13 @@ class EmailFormat(RequestForm):
         return {"properties": {name: {"format": "email"} for name in self._props(spec)}}
 
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        for prop in self._props(spec):
-            for label, value in self.NOT_ADDRESSES:
+        def break_address(prop: str) -> Iterator[Mutation]:
+            for label, value in self.not_addresses(bodies.sample_value("recipientEmail")):
                 body = bodies.body_where_relevant(prop)
                 body[prop] = value
                 yield Mutation(f"{prop} has {label} ({value!r})", body)
+
+        yield from each_buildable(self._props(spec), break_address)
 
     def message(self, pointer: str, detail: str) -> str:
         return f"{pointer}: not an email address"
@@ -290,10 +327,12 @@ class RequiredWhen(RequestForm):
         return {"if": _condition(self.when, self.values), "then": {"required": [self.prop]}}
 
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        for value in self.values:
+        def omit(value: str) -> Iterator[Mutation]:
             body = bodies.valid_body(value)
             body.pop(self.prop, None)
             yield Mutation(f"{self.when} {value!r} without {self.prop}", body)
+
+        yield from each_buildable(self.values, omit)
 
     def message(self, pointer: str, detail: str) -> str:
         return f"{self.prop} is required when {self.when} is {' / '.join(self.values)}"
@@ -311,10 +350,12 @@ class ForbiddenWhen(RequestForm):
         return {"if": _condition(self.when, self.values), "then": {"not": {"required": [self.prop]}}}
 
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        for value in self.values:
+        def add(value: str) -> Iterator[Mutation]:
             body = bodies.valid_body(value)
-            body[self.prop] = bodies.valid_value(self.prop)
+            body[self.prop] = bodies.sample_value(self.prop)
             yield Mutation(f"{self.when} {value!r} with {self.prop}", body)
+
+        yield from each_buildable(self.values, add)
 
     def message(self, pointer: str, detail: str) -> str:
         return f"{self.prop} is not allowed when {self.when} is {' / '.join(self.values)}"

@@ -217,21 +217,24 @@ class ReferenceMock:
 
     def _accept(self, body: dict[str, Any], idempotency_key: str | None, user_agent: str | None) -> SentRecord:
         config = self.config
+        open_world = config.open_world
         sender_domain = body["from"].rpartition("@")[2].lower()
-        if sender_domain not in config.verified_domains:
+        if sender_domain not in config.verified_domains and not open_world:
             raise _Refusal(STATUS_BAD_REQUEST, f"from: the domain {sender_domain!r} is not verified (verified: {', '.join(sorted(config.verified_domains))})")
         provider = body.get("providerType", self._default_provider)
-        if provider not in config.providers:
+        if provider not in config.providers and not open_world:
             raise _Refusal(STATUS_BAD_REQUEST, f"providerType {provider!r} is not connected; connect it in Settings -> Integrations")
         email_id, conversation_id = body.get("emailId"), body.get("conversationId")
         if email_id is None and conversation_id is None:
             raise _Refusal(STATUS_BAD_REQUEST, "nothing to send: give emailId (or conversationId)")
         source = config.emails.get(email_id) if email_id is not None else config.conversations.get(conversation_id)
+        if source is None and open_world:
+            source = {"project": body.get("projectId")}
         if source is None:
             name, value = ("emailId", email_id) if email_id is not None else ("conversationId", conversation_id)
             raise _Refusal(STATUS_BAD_REQUEST, f"{name} {value!r} not found")
         project_id = body.get("projectId")
-        if project_id is not None and project_id not in config.projects:
+        if project_id is not None and project_id not in config.projects and not open_world:
             raise _Refusal(STATUS_BAD_REQUEST, f"projectId {project_id!r} not found")
         if project_id is not None and source.get("project") and source["project"] != project_id:
             raise _Refusal(STATUS_BAD_REQUEST, f"the email belongs to project {source['project']!r}, not {project_id!r}")
@@ -241,9 +244,9 @@ class ReferenceMock:
             candidates: tuple[str, ...] = (body["recipientEmail"],)
         else:
             members = config.lists[kind].get(body["recipientId"])
-            if members is None:
+            if members is None and not open_world:
                 raise _Refusal(STATUS_BAD_REQUEST, f"recipientId: {kind} {body['recipientId']!r} not found")
-            candidates = members
+            candidates = members or ()
         recipients, excluded = self._filter(candidates, transactional, source.get("topic"))
         prefix = "msg" if kind == SINGLE_TYPE else "batch"
         record = SentRecord(

@@ -31,6 +31,7 @@ _SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
+        "open_world": {"type": "boolean"},
         "keys": {"type": "array", "items": {
             "type": "object", "required": ["key", "scopes"], "additionalProperties": False,
             "properties": {"key": _ID, "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}},
@@ -98,6 +99,7 @@ class MockConfig:
     failure_status: int
     latency_ms: float
     seed: int
+    open_world: bool = False
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -210,5 +212,6 @@ def _build(raw: dict[str, Any], label: str) -> MockConfig:
         failure_status=int(faults.get("failure_status", 503)),
         latency_ms=float(faults.get("latency_ms", 0)),
         seed=int(faults.get("seed", 0)),
+        open_world=bool(raw.get("open_world", False)),
         raw=raw,
     )

@@ -1,0 +1,61 @@
+"""A test case: one request, the rule it exercises, and the answers that pass.
+
+The toolkit, not a generator, decides what each request deserves: a negative case
+breaks exactly one rule and expects that rule's status; an auth case carries its own
+credentials; a positive case expects 200 (or, for an open point of the document, either
+200 or 400).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._rules import RawBody
+
+__all__ = ["Case", "CaseAuth", "encode_body"]
+
+
+class CaseAuth:
+    """Which credentials a case is sent with."""
+
+    FULL = "full"  # Bearer <the full-scope key>
+    RESTRICTED = "restricted"  # Bearer <the key without email:send>
+    EXPLICIT = "explicit"  # exactly `Case.headers` (possibly no Authorization at all)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    rule_id: str
+    label: str
+    body: Any
+    expect: frozenset[int]
+    auth: str = CaseAuth.FULL
+    headers: tuple[tuple[str, str], ...] = ()
+    factors: tuple[tuple[str, str], ...] = ()
+    phase: str = "plan"
+    note: str | None = field(default=None, compare=False)
+
+    @property
+    def content(self) -> bytes:
+        return encode_body(self.body)
+
+    @property
+    def content_type(self) -> str:
+        return self.body.content_type if isinstance(self.body, RawBody) else "application/json"
+
+    def with_body(self, body: Any, *, suffix: str, label: str) -> Case:
+        return Case(f"{self.id}~{suffix}", self.rule_id, label, body, self.expect, self.auth, self.headers, (), self.phase)
+
+
+def encode_body(body: Any) -> bytes:
+    if isinstance(body, RawBody):
+        return body.content
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "case"

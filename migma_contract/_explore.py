@@ -1,0 +1,177 @@
+"""Exploration: Schemathesis-generated requests for the budget the plan left over.
+
+Schemathesis generates from the *enriched* document (the conditional rules written into
+the request schema, the user's fixture values pinned where the target needs real data,
+generated addresses kept on the recipient domain), in its positive and its negative
+mode. The toolkit, not Schemathesis, decides what each request deserves: it labels every
+generated body with the catalogue (valid, breaks rule X, or open), sends it through the
+run's target, judges the answer, and lets Hypothesis shrink a failure to a minimal
+request. A rule that has failed is not chased again.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import anyio.from_thread
+
+from ._cases import Case, slug
+from ._catalogue import BATCH_TYPES, OPEN_POINTS, get_rule
+from ._contract import Contract
+from ._generate import Fixtures
+from ._rules import Level, RawBody
+from ._undecided import open_in_valid_body, open_in_violation
+
+if TYPE_CHECKING:
+    from ._runner import _Run
+
+__all__ = ["exploration_document", "explore"]
+
+_REGISTERED_FORMATS: set[str] = set()
+
+
+def _safe_email_format(domain: str) -> str:
+    """A Schemathesis string format generating plain addresses on `domain` only."""
+    import schemathesis
+    from hypothesis import strategies as st
+
+    name = "migma-safe-email-" + hashlib.sha256(domain.encode()).hexdigest()[:8]
+    if name not in _REGISTERED_FORMATS:
+        local = st.from_regex(r"\A[a-z0-9]{1,12}(?:[._+-][a-z0-9]{1,8})?\Z")
+        schemathesis.openapi.format(name, local.map(lambda part: f"{part}@{domain}"))
+        _REGISTERED_FORMATS.add(name)
+    return name
+
+
+def _replace_format(node: Any, old: str, new: str) -> Any:
+    if isinstance(node, dict):
+        return {k: (new if k == "format" and v == old else _replace_format(v, old, new)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace_format(v, old, new) for v in node]
+    return node
+
+
+def exploration_document(contract: Contract, level: Level | str, fixtures: Fixtures) -> dict[str, Any]:
+    """The enriched document, with generation steered to requests the target can judge."""
+    document = contract.enriched_document(level)
+    media = document["paths"]["/v1/sending"]["post"]["requestBody"]["content"]["application/json"]
+    schema = media["schema"]
+    steer: list[dict[str, Any]] = []
+    for point in OPEN_POINTS:
+        if point.effect == "avoid" or point.effect == "either":
+            steer.append({"not": point.when})
+    if fixtures.data_bound:
+        pins: dict[str, Any] = {}
+        for name, value in (("from", fixtures.from_address), ("emailId", fixtures.email_id),
+                            ("conversationId", fixtures.conversation_id), ("projectId", fixtures.project_id)):
+            pins[name] = {"const": value} if value is not None else False
+        pins["providerType"] = {"enum": sorted({"migma", *(fixtures.providers or ())})}
+        kinds = ["email"] + [k for k in BATCH_TYPES if fixtures.recipient_id(k) is not None]
+        pins["recipientType"] = {"enum": kinds}
+        steer.append({"properties": pins})
+        for kind in kinds[1:]:
+            steer.append({"if": {"properties": {"recipientType": {"const": kind}}, "required": ["recipientType"]},
+                          "then": {"properties": {"recipientId": {"const": fixtures.recipient_id(kind)}}}})
+    schema = {**schema, "allOf": [*schema.get("allOf", []), *steer]}
+    media["schema"] = _replace_format(schema, "email", _safe_email_format(fixtures.recipient_domain))
+    return document
+
+
+def _body_of(case: Any) -> Any:
+    from schemathesis.core import NOT_SET
+
+    body = case.body
+    if body is NOT_SET or (body is None and case.media_type is None):
+        return RawBody(b"")
+    if isinstance(body, (bytes, bytearray)):
+        return RawBody(bytes(body), case.media_type or "application/json")
+    return copy.deepcopy(body)
+
+
+def label(run: _Run, body: Any, index: int) -> Case:
+    """The toolkit's verdict on what a generated body deserves."""
+    strict = run.contract.request_validator(Level.STRICT).violations(body)
+    case_id = f"explore/{index:04d}"
+    in_level = [v for v in strict if run.level.includes(get_rule(v.rule_id).level)]
+    if in_level:
+        first = in_level[0]
+        reason = open_in_violation(first, body)
+        if reason is None:
+            others = f" (and {', '.join(sorted({v.rule_id for v in in_level[1:]}))})" if len(in_level) > 1 else ""
+            return Case(case_id, first.rule_id, f"generated: {first.message}{others}", body,
+                        frozenset({get_rule(first.rule_id).expected_status or 400}), phase="explore")
+        return Case(case_id, "", f"generated, not judged: {reason}", body, frozenset(), phase="explore")
+    if strict:
+        return Case(case_id, "", "generated, not judged: breaks only rules above the selected level", body, frozenset(), phase="explore")
+    reason = open_in_valid_body(run.contract, body, run.options.fixtures) if isinstance(body, dict) else "not an object"
+    if reason:
+        return Case(case_id, "", f"generated valid request, not judged: {reason}", body, frozenset(), phase="explore")
+    return Case(case_id, "accepts-valid", "generated valid request", body, frozenset({200}), phase="explore")
+
+
+class _Found(Exception):
+    """A generated request broke a rule that had not failed yet (Hypothesis shrinks it)."""
+
+
+def explore(run: _Run) -> None:
+    """Spend what is left of the budget on generated requests (runs in a worker thread)."""
+    import schemathesis
+    from schemathesis import GenerationMode
+
+    document = exploration_document(run.contract, run.level, run.options.fixtures)
+    operation = schemathesis.openapi.from_dict(document)["/v1/sending"]["POST"]
+    modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+    run.progress("explore", {"budget": run.options.max_requests - run.target.requests_sent})
+    for position, mode in enumerate(modes):
+        share = (run.options.max_requests - run.target.requests_sent) // (len(modes) - position)
+        stop_at = run.target.requests_sent + share
+        strategy = operation.as_strategy(generation_mode=mode)
+        for round_number in range(len(run.rule_ids)):
+            if not run.can_send() or run.target.requests_sent >= stop_at:
+                break
+            found = _round(run, strategy, stop_at, run.options.seed * 1009 + position * 97 + round_number)
+            if found is None:
+                break
+            exchange, failures = found
+            run.record(_renamed(exchange), failures)
+
+
+def _round(run: _Run, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any, list[tuple[str, str, str]]] | None:
+    """One Hypothesis run until the first new failure (shrunk), or until the share is spent."""
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+    from hypothesis.errors import Flaky
+
+    last: list[tuple[Any, list[tuple[str, str, str]]]] = []
+
+    @settings(max_examples=max(1, stop_at - run.target.requests_sent), database=None, deadline=None,
+              phases=[Phase.generate, Phase.shrink], report_multiple_bugs=False, print_blob=False,
+              suppress_health_check=list(HealthCheck))
+    @seed(seed_value)
+    @given(generated=strategy)
+    def probe(generated: Any) -> None:
+        if not run.can_send() or run.target.requests_sent >= stop_at:
+            return
+        run.explored += 1
+        case = label(run, _body_of(generated), run.explored)
+        exchange = anyio.from_thread.run(run.send, case)
+        failures = run.judge(exchange)
+        fresh = [f for f in failures if f[0] not in run.failed]
+        if fresh:
+            last.append((exchange, fresh))
+            raise _Found(", ".join(f[0] for f in fresh))
+
+    try:
+        probe()
+    except (_Found, Flaky):
+        return last[-1] if last else None
+    return None
+
+
+def _renamed(exchange: Any) -> Any:
+    exchange.case = Case(
+        f"explore/{slug(exchange.case.rule_id or 'open')}-minimal", exchange.case.rule_id, exchange.case.label,
+        exchange.case.body, exchange.case.expect, exchange.case.auth, exchange.case.headers, (), "explore",
+    )
+    return exchange

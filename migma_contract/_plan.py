@@ -1,0 +1,298 @@
+"""The deterministic coverage plan: the fewest requests that exercise every rule.
+
+- positive: one plain send per recipient type, then a pairwise-covering set over every
+  optional field (present / absent), every enum value, `transactional` true / false /
+  default, and value classes for text and `variables` (ASCII, non-ASCII and emoji, very
+  long, nested, unicode keys);
+- auth: each credential the auth rules name as wrong, and the restricted key if given;
+- negative: every mutation of every request rule of the level, each breaking that rule
+  alone (the forms in the catalogue say how).
+
+Every response of every case is then checked against every response rule.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._cases import Case, CaseAuth, slug
+from ._catalogue import OPEN_POINTS, RULES, rules_for
+from ._contract import Contract
+from ._generate import BodyFactory
+from ._rules import AuthForm, Level, NotExercisable, RequestForm, Subject
+
+__all__ = ["Plan", "build_plan"]
+
+# --- value classes -------------------------------------------------------------------------
+
+LONG_TEXT = ("A long line to check that long text is accepted. " * 12)[:512]
+TEXT_CLASSES: dict[str, str] = {
+    "ascii": "Contract check",
+    "unicode": "Grüße aus Zürich, 世界 ✉️ 🎉",
+    "long": LONG_TEXT,
+}
+VARIABLE_CLASSES: dict[str, dict[str, Any]] = {
+    "ascii": {"firstName": "Ada", "plan": "pro", "visits": 3},
+    "unicode": {"名前": "エイダ 🎉", "città": "Zürich", "emoji": "✉️"},
+    "long": {"story": "x" * 10_000},
+    "nested": {"order": {"items": [{"sku": "A1", "qty": 2}, {"sku": "B2", "qty": 1}], "total": 12.5}, "tags": ["new", "vip"], "flags": {"beta": True, "note": None}},
+}
+ABSENT = "absent"
+CONTENT_FIELDS = ("emailId", "conversationId")
+
+
+@dataclass
+class Factor:
+    """One dimension of the positive cases: a field and the value classes it takes."""
+
+    name: str
+    values: list[str]
+    apply: Callable[[dict[str, Any], str, BodyFactory], None]
+
+
+@dataclass
+class Plan:
+    cases: list[Case]
+    not_exercised: dict[str, str] = field(default_factory=dict)
+    variants_not_exercised: list[str] = field(default_factory=list)
+
+    def by_rule(self) -> dict[str, list[Case]]:
+        grouped: dict[str, list[Case]] = {}
+        for case in self.cases:
+            grouped.setdefault(case.rule_id, []).append(case)
+        return grouped
+
+
+def _set_or_drop(prop: str, value: Callable[[str, BodyFactory], Any]) -> Callable[[dict[str, Any], str, BodyFactory], None]:
+    def apply(body: dict[str, Any], choice: str, bodies: BodyFactory) -> None:
+        if choice == ABSENT:
+            body.pop(prop, None)
+        else:
+            body[prop] = value(choice, bodies)
+
+    return apply
+
+
+def _content(body: dict[str, Any], choice: str, bodies: BodyFactory) -> None:
+    for name in CONTENT_FIELDS:
+        body.pop(name, None)
+    if choice != "neither":
+        body[choice] = bodies.valid_value(choice)
+
+
+def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
+    """The positive dimensions, read from the document's optional properties."""
+    spec = contract.spec
+    conditional = {r.form.prop for r in RULES if hasattr(r.form, "prop") and hasattr(r.form, "values")}
+    factors: list[Factor] = []
+    types = spec.request_properties.get("recipientType", {}).get("enum", [])
+    factors.append(Factor("recipientType", list(types), lambda body, choice, b: body.update(recipientType=choice)))
+    for prop, schema in spec.request_properties.items():
+        if prop in ("recipientType", *CONTENT_FIELDS) or prop in conditional:
+            continue
+        required = prop in spec.request_required
+        kind = schema.get("type")
+        if schema.get("enum"):
+            values = ([] if required else [ABSENT]) + [str(v) for v in schema["enum"]]
+            factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b, p=prop: b.enum_value(p, choice))))
+        elif kind == "boolean":
+            factors.append(Factor(prop, [ABSENT, "true", "false"], _set_or_drop(prop, lambda choice, b: choice == "true")))
+        elif kind == "object":
+            values = [ABSENT, *VARIABLE_CLASSES] if not required else list(VARIABLE_CLASSES)
+            factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b: copy.deepcopy(VARIABLE_CLASSES[choice]))))
+        elif schema.get("format") == "email" or prop.endswith("Id"):
+            if not required:
+                factors.append(Factor(prop, [ABSENT, "present"], _set_or_drop(prop, lambda choice, b, p=prop: b.valid_value(p))))
+        elif kind == "string":
+            values = list(TEXT_CLASSES) if required else [ABSENT, *TEXT_CLASSES]
+            factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b: TEXT_CLASSES[choice])))
+    factors.append(Factor("content", ["emailId", "conversationId", "neither"], _content))
+    return factors
+
+
+def pairwise(factors: list[list[str]]) -> list[tuple[str, ...]]:
+    """A small set of rows covering every pair of values of every two factors (greedy, deterministic)."""
+    uncovered = {
+        (i, a, j, b)
+        for i, j in itertools.combinations(range(len(factors)), 2)
+        for a in factors[i]
+        for b in factors[j]
+    }
+    rows: list[tuple[str, ...]] = []
+    while uncovered:
+        # seed the row with the first uncovered pair, then pick each other value greedily
+        i0, a0, j0, b0 = min(uncovered)
+        row: list[str | None] = [None] * len(factors)
+        row[i0], row[j0] = a0, b0
+        for k in range(len(factors)):
+            if row[k] is not None:
+                continue
+            best = max(
+                factors[k],
+                key=lambda v: sum(
+                    1 for m, chosen in enumerate(row) if chosen is not None and (min(k, m), v if k < m else chosen, max(k, m), chosen if k < m else v) in uncovered
+                ),
+            )
+            row[k] = best
+        full = tuple(v for v in row if v is not None)
+        for i, j in itertools.combinations(range(len(factors)), 2):
+            uncovered.discard((i, full[i], j, full[j]))
+        rows.append(full)
+    return rows
+
+
+def _plain_choices(factors: list[Factor]) -> dict[str, str]:
+    plain = {f.name: (ABSENT if ABSENT in f.values else f.values[0]) for f in factors}
+    plain["content"] = "emailId"
+    return plain
+
+
+def _build(factors: list[Factor], bodies: BodyFactory, choices: dict[str, str]) -> dict[str, Any]:
+    body = bodies.valid_body(choices["recipientType"])
+    for factor in factors:
+        factor.apply(body, choices[factor.name], bodies)
+    return bodies.complete(body)
+
+
+def controls(contract: Contract, bodies: BodyFactory, case: Case) -> list[tuple[str, str, dict[str, Any]]]:
+    """For a rejected valid case: the same request with one value class made plain, each.
+
+    The plainest request of the same recipient type comes first; if that one is accepted
+    and one of the others is too, the value that was changed made the difference.
+    """
+    factors = _factors(contract, bodies)
+    choices = dict(case.factors)
+    if not choices:
+        return []
+    plain = {**_plain_choices(factors), "recipientType": choices["recipientType"]}
+    result = []
+    try:
+        result.append(("(all)", "plain", _build(factors, bodies, plain)))
+    except NotExercisable:
+        return []
+    for factor in factors[1:]:
+        value = choices.get(factor.name)
+        if value is None or value == plain[factor.name]:
+            continue
+        try:
+            result.append((factor.name, value, _build(factors, bodies, {**choices, factor.name: plain[factor.name]})))
+        except NotExercisable:
+            continue
+    return result
+
+
+def _positive_cases(contract: Contract, bodies: BodyFactory, plan: Plan) -> list[Case]:
+    rule = next(r for r in RULES if r.subject is Subject.ACCEPTANCE)
+    factors = _factors(contract, bodies)
+    names = [f.name for f in factors]
+    kinds = next(f for f in factors if f.name == "recipientType").values
+    cases: list[Case] = []
+
+    def make(choices: dict[str, str], case_id: str, label: str) -> Case:
+        body = _build(factors, bodies, choices)
+        expect = {rule.expected_status or 200}
+        for point, validator in contract.open_point_validators:
+            if point.effect == "either" and validator.is_valid(body):
+                expect.add(400)
+                label += f" (open point {point.id}: 200 or 400)"
+        return Case(case_id, rule.id, label, body, frozenset(expect), factors=tuple(choices.items()))
+
+    plain = _plain_choices(factors)
+    allowed: dict[str, list[str]] = {"recipientType": []}
+    for kind in kinds:
+        try:
+            cases.append(make({**plain, "recipientType": kind}, f"accepts-valid/plain-{kind}", f"a plain {kind} send"))
+            allowed["recipientType"].append(kind)
+        except NotExercisable as exc:
+            plan.variants_not_exercised.append(f"recipientType={kind}: {exc.reason}")
+    if not allowed["recipientType"]:
+        return cases
+    first_kind = allowed["recipientType"][0]
+    for factor in factors[1:]:
+        allowed[factor.name] = []
+        for value in factor.values:
+            try:
+                make({**plain, "recipientType": first_kind, factor.name: value}, "probe", "probe")
+                allowed[factor.name].append(value)
+            except NotExercisable as exc:
+                plan.variants_not_exercised.append(f"{factor.name}={value}: {exc.reason}")
+    for index, row in enumerate(pairwise([allowed[name] for name in names]), 1):
+        choices = dict(zip(names, row, strict=True))
+        described = ", ".join(f"{k}={v}" for k, v in choices.items() if v not in (ABSENT, "ascii") or k in ("recipientType", "content"))
+        try:
+            cases.append(make(choices, f"accepts-valid/pairwise-{index:02d}", f"valid send: {described}"))
+        except NotExercisable:
+            continue  # a combination the fixtures cannot serve; each value is still covered below
+    exercised = {(name, value) for case in cases for name, value in case.factors}
+    for name in names[1:]:
+        for value in allowed[name]:
+            if (name, value) not in exercised:
+                choices = {**plain, "recipientType": first_kind, name: value}
+                cases.append(make(choices, f"accepts-valid/{slug(name)}-{slug(value)}", f"valid send: {name}={value}"))
+    return cases
+
+
+def build_plan(
+    contract: Contract,
+    level: Level | str,
+    bodies: BodyFactory,
+    *,
+    api_key: str | None,
+    restricted_key: str | None,
+) -> Plan:
+    """Every case the deterministic phase sends, in the order it sends them."""
+    plan = Plan(cases=[])
+    selected = rules_for(level)
+    positives = _positive_cases(contract, bodies, plan)
+    baseline = [c for c in positives if "/plain-" in c.id]
+    rest = [c for c in positives if "/plain-" not in c.id]
+    plan.cases.extend(baseline)
+    body = _first_valid_body(bodies)
+    for rule in selected:
+        if isinstance(rule.form, AuthForm):
+            variants = list(rule.form.header_variants(api_key, restricted_key))
+            if not variants:
+                plan.not_exercised[rule.id] = "no key without email:send was given: pass --restricted-api-key"
+            if body is None:
+                plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
+                continue
+            for label, headers in variants:
+                plan.cases.append(Case(
+                    f"{rule.id}/{slug(label)}", rule.id, label, copy.deepcopy(body), frozenset({rule.expected_status or 401}),
+                    CaseAuth.EXPLICIT, tuple((headers or {}).items()),
+                ))
+    for rule in selected:
+        if isinstance(rule.form, RequestForm):
+            try:
+                mutations = list(rule.form.mutations(contract.spec, bodies))
+            except NotExercisable as exc:
+                plan.not_exercised[rule.id] = exc.reason
+                continue
+            seen: set[str] = set()
+            for mutation in mutations:
+                case_id = f"{rule.id}/{slug(mutation.label)}"
+                while case_id in seen:
+                    case_id += "-2"
+                seen.add(case_id)
+                plan.cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.expected_status or 400})))
+    plan.cases.extend(rest)
+    if not positives:
+        plan.not_exercised["accepts-valid"] = "no valid request can be built without the target's fixtures: pass --from, --email-id"
+    return plan
+
+
+def _first_valid_body(bodies: BodyFactory) -> dict[str, Any] | None:
+    for kind in bodies.recipient_types:
+        try:
+            return bodies.valid_body(kind)
+        except NotExercisable:
+            continue
+    return None
+
+
+def open_point_ids() -> list[str]:
+    return [p.id for p in OPEN_POINTS]

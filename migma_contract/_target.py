@@ -1,0 +1,221 @@
+"""Sending cases to a target: a URL over HTTP, or an ASGI app in-process.
+
+Everything a hostile or broken server can do is bounded here: each exchange has one
+deadline covering connect, headers and body (a server trickling a byte a second still
+ends); bodies are read with a cap, compressed ones decompressed with a cap; redirects
+are not followed unless asked, and never carry credentials to another origin; 429 is
+retried after `Retry-After`, a bounded number of times for a bounded wait; a request
+rate can be set.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+
+from ._cases import Case, CaseAuth
+from ._version import __version__
+
+__all__ = ["Exchange", "Target", "TargetSettings"]
+
+USER_AGENT = f"migma-contract/{__version__}"
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    base_url: str
+    api_key: str | None = None
+    restricted_key: str | None = None
+    timeout: float = 10.0
+    rate: float | None = None
+    max_retries: int = 3
+    max_retry_wait: float = 30.0
+    max_response_bytes: int = 1 << 20
+    verify_tls: bool = True
+    follow_redirects: bool = False
+    max_redirects: int = 5
+
+
+@dataclass
+class Exchange:
+    """One case sent and what came back (or why nothing did)."""
+
+    case: Case
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_content: bytes
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    body_size: int = 0
+    truncated: bool = False
+    elapsed: float = 0.0
+    timed_out: bool = False
+    error: str | None = None
+    retries: int = 0
+    redirects: list[str] = field(default_factory=list)
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None and not self.timed_out
+
+
+class Target:
+    """An open connection to the server under test. Use as `async with Target(...)`."""
+
+    def __init__(self, settings: TargetSettings, app: Any = None) -> None:
+        self.settings = settings
+        self.app = app
+        self.requests_sent = 0
+        self._next_slot = 0.0
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> Target:
+        transport = httpx.ASGITransport(app=self.app) if self.app is not None else None
+        self._client = httpx.AsyncClient(
+            base_url=self.settings.base_url,
+            transport=transport,
+            verify=self.settings.verify_tls,
+            follow_redirects=False,
+            timeout=httpx.Timeout(self.settings.timeout, connect=self.settings.timeout * 0.8),
+            headers={"User-Agent": USER_AGENT},
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _auth_headers(self, case: Case) -> dict[str, str]:
+        if case.auth == CaseAuth.EXPLICIT:
+            return dict(case.headers)
+        key = self.settings.restricted_key if case.auth == CaseAuth.RESTRICTED else self.settings.api_key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        headers.update(case.headers)
+        return headers
+
+    async def send(self, case: Case, path: str = "/v1/sending") -> Exchange:
+        """Send `case`, retrying 429 within bounds; never raises for what the server does."""
+        headers = {"Content-Type": case.content_type, "Accept": "application/json", **self._auth_headers(case)}
+        exchange = Exchange(case, "POST", self.settings.base_url.rstrip("/") + path, headers, case.content)
+        for attempt in range(self.settings.max_retries + 1):
+            await self._pace()
+            await self._once(exchange, path)
+            if exchange.status != 429 or attempt == self.settings.max_retries:
+                break
+            wait = _retry_after(exchange.headers.get("retry-after"))
+            if wait is None or wait > self.settings.max_retry_wait:
+                break
+            exchange.retries += 1
+            await anyio.sleep(wait)
+        return exchange
+
+    async def _pace(self) -> None:
+        if not self.settings.rate:
+            return
+        now = time.monotonic()
+        if self._next_slot > now:
+            await anyio.sleep(self._next_slot - now)
+        self._next_slot = max(now, self._next_slot) + 1.0 / self.settings.rate
+
+    async def _once(self, exchange: Exchange, path: str) -> None:
+        assert self._client is not None
+        exchange.status, exchange.headers, exchange.body = None, {}, b""
+        exchange.body_size, exchange.truncated, exchange.timed_out, exchange.error = 0, False, False, None
+        self.requests_sent += 1
+        started = time.perf_counter()
+        try:
+            with anyio.fail_after(self.settings.timeout):
+                await self._exchange(exchange, path)
+        except TimeoutError:
+            exchange.timed_out = True
+            exchange.error = f"no complete answer within {self.settings.timeout:g} s"
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            exchange.error = f"cannot connect: {_reason(exc)}"
+        except httpx.TimeoutException as exc:
+            exchange.timed_out = True
+            exchange.error = f"timed out: {_reason(exc)}"
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            exchange.error = f"connection failed mid-exchange: {_reason(exc)}"
+        except httpx.HTTPError as exc:
+            exchange.error = f"{type(exc).__name__}: {_reason(exc)}"
+        except (OSError, ValueError, zlib.error) as exc:
+            exchange.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            exchange.elapsed = time.perf_counter() - started
+
+    async def _exchange(self, exchange: Exchange, path: str) -> None:
+        assert self._client is not None
+        url, headers = path, dict(exchange.request_headers)
+        for _ in range(self.settings.max_redirects + 1):
+            request = self._client.build_request("POST", url, headers=headers, content=exchange.request_content)
+            response = await self._client.send(request, stream=True)
+            try:
+                exchange.status = response.status_code
+                exchange.headers = {k.lower(): v for k, v in response.headers.multi_items()}
+                await self._read_body(response, exchange)
+            finally:
+                await response.aclose()
+            location = response.headers.get("location")
+            if not (self.settings.follow_redirects and response.is_redirect and location):
+                return
+            target = response.url.join(location)
+            exchange.redirects.append(str(target))
+            if _origin(target) != _origin(response.url):
+                headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie", "x-api-key")}
+            url = str(target)
+
+    async def _read_body(self, response: httpx.Response, exchange: Exchange) -> None:
+        cap = self.settings.max_response_bytes
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding in ("gzip", "deflate", "x-gzip") else None
+        chunks: list[bytes] = []
+        kept = 0
+        async for raw in response.aiter_raw():
+            exchange.body_size += len(raw)
+            data = inflate.decompress(raw, max(cap - kept, 0) + 1) if inflate is not None else raw
+            if kept + len(data) > cap or (inflate is not None and inflate.unconsumed_tail):
+                chunks.append(data[: cap - kept])
+                exchange.truncated = True
+                break
+            chunks.append(data)
+            kept += len(data)
+        exchange.body = b"".join(chunks)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, math.ceil(when.timestamp() - time.time()))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and not str(cause):
+        cause = cause.__cause__ or cause.__context__
+    return f"{text}" if cause is None or str(cause) in text else f"{text} ({cause})"
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()

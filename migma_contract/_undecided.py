@@ -1,0 +1,90 @@
+"""What the contract leaves open, as a predicate over request bodies.
+
+A valid request is only asserted to be accepted when nothing in it is open: no open point
+of the document (catalogue `OPEN_POINTS`, effect "avoid"), no exotic-but-legal value
+(empty or blank strings, control characters, lone surrogates, quoted or IP-literal or
+non-ASCII addresses), and, on a target with its own data, only the user's fixture values
+where real data is needed. Likewise an invalid request is only asserted to be refused
+when its defect is one no reasonable server may accept. Exploration uses this to decide
+which generated requests deserve a verdict.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from ._catalogue import OPEN_POINTS
+from ._contract import Contract, Violation
+from ._email import is_clearly_not_address, is_plain_address
+from ._generate import Fixtures
+
+__all__ = ["open_in_valid_body", "open_in_violation"]
+
+_FIXTURE_FIELDS = {
+    "from": "from_address",
+    "emailId": "email_id",
+    "conversationId": "conversation_id",
+    "projectId": "project_id",
+}
+
+
+def _odd_text(value: str) -> str | None:
+    if not value.strip():
+        return "an empty or blank string"
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            return "a control character"
+        if category == "Cs":
+            return "a lone surrogate"
+    return None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, dict):
+        return [s for key, item in value.items() for s in (str(key), *_strings(item))]
+    return []
+
+
+def open_in_valid_body(contract: Contract, body: dict[str, Any], fixtures: Fixtures) -> str | None:
+    """Why the target may refuse this rule-abiding body after all (None: it must accept it)."""
+    for point, validator in contract.open_point_validators:
+        if point.effect == "avoid" and validator.is_valid(body):
+            return f"open point {point.id}: {point.text}"
+    emails = {name for name, schema in contract.spec.request_properties.items() if schema.get("format") == "email"}
+    for name, value in body.items():
+        if name in emails and not is_plain_address(value):
+            return f"{name} {value!r} is a legal but exotic address"
+        for text in _strings(value):
+            odd = _odd_text(text) if name != "variables" or "\x00" in text else None
+            if odd:
+                return f"{name} holds {odd}"
+    if fixtures.data_bound:
+        for name, attribute in _FIXTURE_FIELDS.items():
+            if name in body and body[name] != getattr(fixtures, attribute):
+                return f"{name} is not the target's fixture value"
+        kind = body.get("recipientType")
+        if "recipientId" in body and body["recipientId"] != fixtures.recipient_id(str(kind)):
+            return "recipientId is not the target's fixture value"
+        provider = body.get("providerType")
+        if provider is not None and provider not in (fixtures.providers or ()) and provider != "migma":
+            return f"providerType {provider!r} is not a connected provider given with --provider"
+    return None
+
+
+def open_in_violation(violation: Violation, body: Any) -> str | None:
+    """Why a server may accept this rule-breaking body after all (None: it must refuse it)."""
+    if violation.rule_id == "email-format" and isinstance(body, dict):
+        value = body.get(violation.pointer.lstrip("/"))
+        if not is_clearly_not_address(value):
+            return f"{violation.pointer.lstrip('/')} {value!r} is invalid only by a strict reading of RFC 5321"
+    return None
+
+
+def open_points_text() -> list[str]:
+    return [point.text for point in OPEN_POINTS]

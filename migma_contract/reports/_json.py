@@ -1,0 +1,39 @@
+"""`conformance.json`: the result model as versioned JSON (schema: `conformance.schema.json`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import ConfigError
+from .._result import FORMAT, RunResult
+
+SCHEMA_PATH = Path(__file__).with_name("conformance.schema.json")
+
+
+def render_json(result: RunResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def load_result(path: str | Path) -> RunResult:
+    """Read a saved conformance.json back into the result model (for `migma-contract report`)."""
+    try:
+        data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ConfigError(f"{path}: not a migma-contract result (format {found!r}, expected {FORMAT!r})")
+    try:
+        return RunResult.from_dict(data)
+    except (TypeError, KeyError) as exc:
+        raise ConfigError(f"{path}: a {FORMAT} file with missing or unknown fields: {exc}") from None
+
+
+def json_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))

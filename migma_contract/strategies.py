@@ -1,0 +1,137 @@
+"""Hypothesis strategies for request bodies of POST /v1/sending, for use with `@given`.
+
+    from hypothesis import given
+    from migma_contract.strategies import valid_requests, invalid_requests
+
+    @given(valid_requests(recipient_type="segment"))
+    def test_my_client_builds_what_the_api_accepts(body): ...
+
+    @given(invalid_requests("batch-needs-recipientId"))
+    def test_my_server_refuses(body): ...
+
+`valid_requests` draws bodies that satisfy every rule and leave nothing open (plain
+addresses on a reserved domain, printable text); `invalid_requests(rule_id)` draws a valid
+body and breaks exactly that one rule, the way the conformance plan does.
+"""
+
+from __future__ import annotations
+
+import copy
+import string
+from typing import Any
+
+from hypothesis import strategies as st
+
+from ._catalogue import get_rule
+from ._contract import contract_for
+from ._generate import BodyFactory, Fixtures
+from ._rules import NotExercisable, RequestForm
+from ._spec import Spec
+from ._undecided import open_in_valid_body
+
+__all__ = ["invalid_requests", "valid_requests"]
+
+_LOCAL = st.text(alphabet=string.ascii_lowercase + string.digits, min_size=1, max_size=12)
+_TEXT = st.text(
+    alphabet=st.characters(categories=["L", "M", "N", "P", "S", "Zs"], exclude_characters="\u2028\u2029"),
+    min_size=1, max_size=120,
+).filter(lambda s: s.strip() != "")
+_JSON_LEAF = st.none() | st.booleans() | st.integers(-10**9, 10**9) | st.floats(allow_nan=False, allow_infinity=False) | _TEXT
+_JSON = st.recursive(_JSON_LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4), max_leaves=12)
+
+
+def _value_strategy(prop: str, schema: dict[str, Any], bodies: BodyFactory, required: bool) -> st.SearchStrategy[Any]:
+    if schema.get("enum"):
+        return st.sampled_from([v for v in schema["enum"] if _usable(bodies, prop, v)])
+    if schema.get("format") == "email":
+        return _LOCAL.map(lambda local: f"{local}@{bodies.fixtures.recipient_domain}")
+    if schema.get("type") == "boolean":
+        return st.booleans()
+    if schema.get("type") == "object":
+        return st.dictionaries(_TEXT, _JSON, max_size=6)
+    return _TEXT
+
+
+def _usable(bodies: BodyFactory, prop: str, value: Any) -> bool:
+    try:
+        bodies.enum_value(prop, value)
+    except NotExercisable:
+        return False
+    return True
+
+
+@st.composite
+def _valid_body(draw: st.DrawFn, kind: str, bodies: BodyFactory) -> dict[str, Any]:
+    spec = bodies.spec
+    body = bodies.valid_body(kind)
+    fixed = {"recipientType", "recipientId", "recipientEmail", "from", "emailId", "conversationId", "projectId"}
+    for prop, schema in spec.request_properties.items():
+        if prop in fixed:
+            continue
+        required = prop in spec.request_required
+        if required or draw(st.booleans()):
+            body[prop] = draw(_value_strategy(prop, schema, bodies, required))
+    if "recipientEmail" in body:
+        body["recipientEmail"] = draw(_value_strategy("recipientEmail", {"format": "email"}, bodies, True))
+    content = draw(st.sampled_from(["emailId", "conversationId"]))
+    if content == "conversationId":
+        try:
+            body["conversationId"] = bodies.valid_value("conversationId")
+            body.pop("emailId", None)
+        except NotExercisable:  # no conversation fixture on a data-bound target: keep emailId
+            pass
+    return bodies.complete(body)
+
+
+def valid_requests(
+    recipient_type: str | None = None, *, fixtures: Fixtures | None = None, spec: Spec | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Bodies every rule accepts and no reasonable server may refuse.
+
+    `recipient_type` pins the recipient type; `fixtures` supplies a data-bound target's
+    real values (sender, emailId, list ids), used wherever real data is needed.
+    """
+    contract = contract_for(spec)
+    bodies = BodyFactory(contract.spec, fixtures or Fixtures())
+    kinds = [recipient_type] if recipient_type else bodies.recipient_types
+    if recipient_type is not None and recipient_type not in bodies.recipient_types:
+        raise ValueError(f"unknown recipient_type {recipient_type!r}; choose one of {', '.join(bodies.recipient_types)}")
+    validator = contract.request_validator("strict")
+    return (
+        st.sampled_from(kinds)
+        .flatmap(lambda kind: _valid_body(kind, bodies))
+        .filter(lambda body: not validator.violations(body) and open_in_valid_body(contract, body, bodies.fixtures) is None)
+    )
+
+
+class _Seeded(BodyFactory):
+    """A factory whose valid body of one recipient type is a drawn one."""
+
+    def __init__(self, spec: Spec, fixtures: Fixtures, seed: dict[str, Any]) -> None:
+        super().__init__(spec, fixtures)
+        self._seed = seed
+
+    def valid_body(self, recipient_type: str | None = None) -> dict[str, Any]:
+        kind = recipient_type or self._seed["recipientType"]
+        if kind == self._seed["recipientType"]:
+            return copy.deepcopy(self._seed)
+        return super().valid_body(kind)
+
+
+def invalid_requests(
+    rule_id: str, *, fixtures: Fixtures | None = None, spec: Spec | None = None
+) -> st.SearchStrategy[Any]:
+    """Bodies that break exactly the request rule `rule_id`, and nothing else."""
+    rule = get_rule(rule_id)
+    if not isinstance(rule.form, RequestForm):
+        raise ValueError(f"{rule_id!r} constrains {rule.constrains}s, not request bodies; request rules can be broken alone")
+    contract = contract_for(spec)
+    fixtures = fixtures or Fixtures()
+    validator = contract.request_validator("strict")
+
+    def mutations(seed: dict[str, Any]) -> st.SearchStrategy[Any]:
+        built = [m.body for m in rule.form.mutations(contract.spec, _Seeded(contract.spec, fixtures, seed))]  # type: ignore[union-attr]
+        alone = [body for body in built if {v.rule_id for v in validator.violations(body)} == {rule_id}]
+        return st.sampled_from(alone) if alone else st.nothing()
+
+    return valid_requests(fixtures=fixtures, spec=spec).flatmap(mutations)

@@ -1,0 +1,329 @@
+"""The proof corpus: single-fault variants of the reference mock, and legal variants.
+
+Each faulty variant breaks one CONTRACT.md rule (or a general HTTP expectation) in one
+way, as a real server might; each legal variant does something the contract allows.
+The checker must name each fault's rule and must pass every legal variant.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from migma_contract.mock import create_app
+
+FULL_KEY = "mc_test_full_access"
+RESTRICTED_KEY = "mc_test_no_email_send"
+FAKE_SUCCESS = {"success": True, "data": {"id": "msg_fake", "provider": "migma", "status": "queued", "sentCount": 1, "message": "ok"}, "error": None}
+
+
+@dataclass
+class Req:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        value = self.json
+        return value if isinstance(value, dict) else {}
+
+
+@dataclass
+class Resp:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def rules(self) -> set[str]:
+        data = self.json
+        if isinstance(data, dict):
+            return {v["rule"] for v in data.get("violations", [])}
+        return set()
+
+    @staticmethod
+    def of(status: int, payload: Any, content_type: str = "application/json", **headers: str) -> Resp:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return Resp(status, {"content-type": content_type, **headers}, body)
+
+
+Before = Callable[[Req], Awaitable[Resp | Req | None]]
+After = Callable[[Req, Resp], Resp]
+
+
+class Wrapped:
+    """The reference mock behind a fault: `before` may answer or rewrite the request, `after` the response."""
+
+    def __init__(self, before: Before | None = None, after: After | None = None, config: Any = None) -> None:
+        self.inner = create_app(config)
+        self.before = before
+        self.after = after
+        self.calls = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.inner(scope, receive, send)
+        self.calls += 1
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        request = Req(scope["method"], scope["path"], {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}, b"".join(chunks))
+        response: Resp | None = None
+        if self.before is not None:
+            outcome = await self.before(request)
+            if isinstance(outcome, Resp):
+                response = outcome
+            elif isinstance(outcome, Req):
+                request = outcome
+        if response is None:
+            response = await self._forward(scope, request)
+            if self.after is not None:
+                response = self.after(request, response)
+        raw_headers = [(k.encode(), v.encode()) for k, v in response.headers.items() if k != "content-length"]
+        raw_headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _forward(self, scope: dict[str, Any], request: Req) -> Resp:
+        headers = [(k.encode(), v.encode("latin-1")) for k, v in request.headers.items() if k != "content-length"]
+        headers.append((b"content-length", str(len(request.body)).encode()))
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await anyio.sleep_forever()
+            sent = True
+            return {"type": "http.request", "body": request.body, "more_body": False}
+
+        result: dict[str, Any] = {"body": b""}
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                result["status"] = message["status"]
+                result["headers"] = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+            elif message["type"] == "http.response.body":
+                result["body"] += message.get("body", b"")
+
+        await self.inner({**scope, "headers": headers}, receive, capture)
+        return Resp(result["status"], result["headers"], result["body"])
+
+
+@dataclass
+class Variant:
+    name: str
+    rule: str | None  # the rule a correct checker must name; None for a legal variant
+    before: Before | None = None
+    after: After | None = None
+    level: str = "documented"
+    config: Any = None
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def app(self) -> Wrapped:
+        return Wrapped(self.before, self.after, self.config)
+
+
+# --- building blocks ----------------------------------------------------------------------------
+
+
+def accept_when(rule: str, predicate: Callable[[Req], bool] = lambda r: True) -> After:
+    """A lax validator: a 400 for `rule` becomes a success."""
+
+    def after(request: Req, response: Resp) -> Resp:
+        if response.status == 400 and rule in response.rules() and predicate(request):
+            return Resp.of(200, FAKE_SUCCESS)
+        return response
+
+    return after
+
+
+def on_success(change: Callable[[dict[str, Any], Req], None], when: Callable[[Req], bool] = lambda r: True) -> After:
+    def after(request: Req, response: Resp) -> Resp:
+        if response.status == 200 and when(request):
+            payload = response.json
+            change(payload, request)
+            return Resp.of(200, payload)
+        return response
+
+    return after
+
+
+def on_error(change: Callable[[Resp], Resp]) -> After:
+    def after(request: Req, response: Resp) -> Resp:
+        return change(response) if response.status >= 400 else response
+
+    return after
+
+
+def answer(when: Callable[[Req], bool], response: Resp) -> Before:
+    async def before(request: Req) -> Resp | None:
+        return response if when(request) else None
+
+    return before
+
+
+def hang(when: Callable[[Req], bool]) -> Before:
+    async def before(request: Req) -> None:
+        if when(request):
+            await anyio.sleep(3600)
+
+    return before
+
+
+def with_headers(change: Callable[[Req], dict[str, str] | None]) -> Before:
+    async def before(request: Req) -> Req | None:
+        headers = change(request)
+        return Req(request.method, request.path, headers, request.body) if headers is not None else None
+
+    return before
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any], Req], None]:
+    def change(payload: dict[str, Any], request: Req) -> None:
+        node = payload
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+
+    return change
+
+
+def _drop(path: str) -> Callable[[dict[str, Any], Req], None]:
+    def change(payload: dict[str, Any], request: Req) -> None:
+        node = payload
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node[part]
+        node.pop(last, None)
+
+    return change
+
+
+def _error_json(change: Callable[[dict[str, Any]], Any]) -> Callable[[Resp], Resp]:
+    def apply(response: Resp) -> Resp:
+        payload = response.json
+        return Resp.of(response.status, change(payload), response.headers.get("content-type", "application/json"))
+
+    return apply
+
+
+def _has_non_ascii(value: Any) -> bool:
+    return isinstance(value, str) and not value.isascii()
+
+
+def _full_key(request: Req) -> dict[str, str]:
+    return {**request.headers, "authorization": f"Bearer {FULL_KEY}"}
+
+
+def _content_type_text(response: Resp) -> Resp:
+    return Resp(response.status, {**response.headers, "content-type": "text/plain; charset=utf-8"}, response.body)
+
+
+# --- the corpus -----------------------------------------------------------------------------------
+
+FAULTS: list[Variant] = [
+    Variant("accepts-a-json-list", "body-json-object", after=accept_when("body-json-object", lambda r: isinstance(r.json, list))),
+    Variant("fromName-optional", "required-fields", after=accept_when("required-fields", lambda r: "fromName" not in r.fields)),
+    Variant("coerces-string-booleans", "field-types", after=accept_when("field-types", lambda r: isinstance(r.fields.get("transactional"), str))),
+    Variant("null-replyTo-means-absent", "field-types", after=accept_when("field-types", lambda r: "replyTo" in r.fields and r.fields["replyTo"] is None)),
+    Variant("recipientType-case-insensitive", "recipient-type-enum",
+            after=accept_when("recipient-type-enum", lambda r: str(r.fields.get("recipientType", "")).lower() in ("email", "audience", "segment", "tag"))),
+    Variant("unknown-provider-accepted", "provider-type-enum", after=accept_when("provider-type-enum")),
+    Variant("address-without-at-accepted", "email-format", after=accept_when("email-format", lambda r: "@" not in str(r.fields.get("recipientEmail", "@")))),
+    Variant("single-send-without-recipientEmail", "email-needs-recipientEmail", after=accept_when("email-needs-recipientEmail")),
+    Variant("tag-send-without-recipientId", "batch-needs-recipientId", after=accept_when("batch-needs-recipientId", lambda r: r.fields.get("recipientType") == "tag")),
+    Variant("batch-ignores-recipientEmail", "batch-forbids-recipientEmail", after=accept_when("batch-forbids-recipientEmail")),
+    Variant("anonymous-sends-allowed", "auth-required",
+            before=with_headers(lambda r: _full_key(r) if "authorization" not in r.headers else None)),
+    Variant("basic-auth-accepted", "auth-required",
+            before=with_headers(lambda r: _full_key(r) if r.headers.get("authorization", "").startswith("Basic ") else None)),
+    Variant("scope-not-checked", "auth-scope",
+            before=with_headers(lambda r: _full_key(r) if r.headers.get("authorization") == f"Bearer {RESTRICTED_KEY}" else None)),
+    Variant("missing-scope-is-401", "auth-scope",
+            after=lambda req, resp: Resp.of(401, {"success": False, "error": "unauthorized"}) if resp.status == 403 else resp),
+    Variant("rejects-non-ascii-subject", "accepts-valid",
+            before=answer(lambda r: r.fields.get("recipientType") in ("email", "segment", "tag", "audience") and _has_non_ascii(r.fields.get("subject")) and not r.headers.get("authorization", "").endswith(RESTRICTED_KEY),
+                          Resp.of(400, {"success": False, "error": "subject must be ASCII"}))),
+    Variant("rejects-long-variables", "accepts-valid",
+            before=answer(lambda r: len(json.dumps(r.fields.get("variables", {}))) > 5000, Resp.of(400, {"success": False, "error": "variables too large"}))),
+    Variant("crashes-on-nested-variables", "no-server-error",
+            before=answer(lambda r: any(isinstance(v, dict) for v in (r.fields.get("variables") or {}).values()) if isinstance(r.fields.get("variables"), dict) else False,
+                          Resp.of(500, b"Internal Server Error", "text/plain"))),
+    Variant("bad-gateway-on-tag-sends", "no-server-error",
+            before=answer(lambda r: r.fields.get("recipientType") == "tag" and r.headers.get("authorization") == f"Bearer {FULL_KEY}",
+                          Resp.of(502, {"success": False, "error": "upstream failed"}))),
+    Variant("hangs-on-long-subject", "responds-in-time", before=hang(lambda r: len(str(r.fields.get("subject", ""))) > 300)),
+    Variant("422-for-validation-errors", "status-documented",
+            after=lambda req, resp: Resp(422, resp.headers, resp.body) if resp.status == 400 else resp),
+    Variant("201-for-accepted-sends", "status-documented", after=lambda req, resp: Resp(201, resp.headers, resp.body) if resp.status == 200 else resp),
+    Variant("errors-as-text-plain", "content-type-json", after=on_error(_content_type_text)),
+    Variant("success-body-not-json", "content-type-json",
+            after=lambda req, resp: Resp.of(200, b"<html><body>queued</body></html>", "text/html") if resp.status == 200 else resp),
+    Variant("truncated-success-json", "content-type-json",
+            after=lambda req, resp: Resp(200, resp.headers, resp.body[: len(resp.body) // 2]) if resp.status == 200 else resp),
+    Variant("sentCount-as-string", "success-schema", after=on_success(lambda p, r: p["data"].update(sentCount=str(p["data"]["sentCount"])))),
+    Variant("message-as-number", "success-schema", after=on_success(_set("data.message", 42))),
+    Variant("error-without-success-field", "error-schema", after=on_error(_error_json(lambda p: {"error": p["error"]}))),
+    Variant("error-field-missing", "error-schema", after=on_error(_error_json(lambda p: {"success": False, "message": p["error"]}))),
+    Variant("errors-claim-success", "envelope-consistent", after=on_error(_error_json(lambda p: {**p, "success": True}))),
+    Variant("empty-error-message", "envelope-consistent", after=on_error(_error_json(lambda p: {**p, "error": ""}))),
+    Variant("success-without-data", "envelope-consistent", after=on_success(_drop("data"))),
+    Variant("empty-id", "result-has-id", after=on_success(_set("data.id", ""))),
+    Variant("missing-id-on-batch", "result-has-id", after=on_success(_drop("data.id"), when=lambda r: r.fields.get("recipientType") != "email")),
+    Variant("status-done", "result-status-known", after=on_success(_set("data.status", "done"))),
+    Variant("status-missing", "result-status-known", after=on_success(_drop("data.status"))),
+    Variant("negative-sentCount", "result-count", after=on_success(_set("data.sentCount", -1), when=lambda r: r.fields.get("recipientType") == "segment")),
+    Variant("fractional-sentCount", "result-count", after=on_success(_set("data.sentCount", 1.5))),
+    Variant("status-sent", "result-status-queued", after=on_success(_set("data.status", "sent")), level="strict"),
+    Variant("provider-always-migma", "result-provider", after=on_success(_set("data.provider", "migma")), level="strict"),
+]
+
+
+def _every(n: int) -> Before:
+    counter = {"calls": 0}
+
+    async def before(request: Req) -> Resp | None:
+        counter["calls"] += 1
+        if counter["calls"] % n == 0:
+            return Resp.of(429, {"success": False, "error": "slow down"}, **{"retry-after": "0"})
+        return None
+
+    return before
+
+
+LEGAL: list[Variant] = [
+    Variant("batch-status-processing", None, after=on_success(_set("data.status", "processing"), when=lambda r: r.fields.get("recipientType") != "email")),
+    Variant("extra-fields-everywhere", None,
+            after=lambda req, resp: Resp.of(resp.status, {**resp.json, "requestId": "req_1", **({"data": {**resp.json["data"], "queuedAt": "now"}} if resp.status == 200 else {"code": "E_BAD"})})),
+    Variant("charset-parameter", None, after=lambda req, resp: Resp(resp.status, {**resp.headers, "content-type": "application/json; charset=utf-8"}, resp.body)),
+    Variant("lenient-about-emailId", None,
+            after=lambda req, resp: Resp.of(200, FAKE_SUCCESS) if resp.status == 400 and "nothing to send" in str((resp.json or {}).get("error")) else resp),
+    Variant("occasional-429-with-retry-after", None, before=_every(7)),
+    Variant("own-error-wording", None, after=on_error(_error_json(lambda p: {"success": False, "error": "Request rejected. See docs."}))),
+    Variant("error-null-omitted-and-no-sentCount", None, after=on_success(lambda p, r: (p.pop("error", None), p["data"].pop("sentCount", None)))),
+    Variant("status-sent-at-documented-level", None, after=on_success(_set("data.status", "sent"))),
+]

@@ -1,0 +1,100 @@
+"""The deterministic plan: every rule exercised, each negative case breaking its rule alone, pairwise positives."""
+
+import itertools
+
+import pytest
+
+from migma_contract import RULES, Subject, contract_for, rules_for, validate_request
+from migma_contract._generate import BodyFactory, Fixtures
+from migma_contract._plan import _factors, build_plan, pairwise
+from migma_contract._rules import RawBody
+
+CONTRACT = contract_for()
+
+
+def plan_for(fixtures=None, level="documented", restricted="mc_r"):
+    bodies = BodyFactory(CONTRACT.spec, fixtures or Fixtures())
+    return build_plan(CONTRACT, level, bodies, api_key="mc_k", restricted_key=restricted)
+
+
+def test_plan_exercises_every_request_auth_and_acceptance_rule_within_150_requests():
+    plan = plan_for()
+    grouped = plan.by_rule()
+    for rule in RULES:
+        if rule.subject is not Subject.RESPONSE:
+            assert grouped.get(rule.id), f"no case for {rule.id}"
+    assert len(plan.cases) <= 150
+    assert plan.not_exercised == {} and plan.variants_not_exercised == []
+
+
+def test_every_negative_case_breaks_exactly_its_rule():
+    for case in plan_for().cases:
+        rule = next(r for r in RULES if r.id == case.rule_id)
+        if rule.subject is Subject.REQUEST:
+            assert {v.rule_id for v in validate_request(case.body, level="strict")} == {rule.id}, case.id
+            assert case.expect == {400}
+
+
+def test_every_positive_and_auth_case_has_a_valid_body():
+    for case in plan_for().cases:
+        if case.rule_id in ("accepts-valid", "auth-required", "auth-scope"):
+            assert not isinstance(case.body, RawBody)
+            assert validate_request(case.body, level="strict") == [], case.id
+
+
+def test_positive_cases_cover_every_pair_of_value_classes():
+    bodies = BodyFactory(CONTRACT.spec, Fixtures())
+    factors = _factors(CONTRACT, bodies)
+    positives = [dict(c.factors) for c in plan_for().cases if c.factors]
+    for a, b in itertools.combinations(factors, 2):
+        for va, vb in itertools.product(a.values, b.values):
+            assert any(p[a.name] == va and p[b.name] == vb for p in positives), (a.name, va, b.name, vb)
+    # pairwise, not the full product
+    full = 1
+    for factor in factors:
+        full *= len(factor.values)
+    assert len(positives) < 50 < full
+
+
+def test_pairwise_is_deterministic_and_complete():
+    values = [["a", "b", "c"], ["x", "y"], ["1", "2", "3", "4"], ["p", "q"]]
+    rows = pairwise(values)
+    assert rows == pairwise(values)
+    for i, j in itertools.combinations(range(len(values)), 2):
+        assert {(r[i], r[j]) for r in rows} == set(itertools.product(values[i], values[j]))
+
+
+def test_open_point_cases_accept_200_or_400():
+    neither = [c for c in plan_for().cases if c.rule_id == "accepts-valid" and "emailId" not in c.body and "conversationId" not in c.body]
+    assert neither and all(c.expect == {200, 400} for c in neither)
+
+
+def test_without_a_restricted_key_auth_scope_is_not_exercised_with_the_option_to_pass():
+    plan = plan_for(restricted=None)
+    assert "auth-scope" not in plan.by_rule()
+    assert "--restricted-api-key" in plan.not_exercised["auth-scope"]
+
+
+def test_data_bound_target_missing_fixtures_are_named_not_failed():
+    plan = plan_for(Fixtures(from_address="hello@brand.test", email_id="em_1", segment_id="seg_1"))
+    missing = "\n".join(plan.variants_not_exercised)
+    assert "--audience-id" in missing and "--tag-id" in missing and "--provider ses" in missing and "--conversation-id" in missing
+    assert all(c.body.get("from") == "hello@brand.test" for c in plan.cases if c.rule_id == "accepts-valid")
+    assert {"email", "segment"} == {c.body["recipientType"] for c in plan.cases if c.rule_id == "accepts-valid"}
+
+
+def test_schema_level_plan_has_no_documented_request_rules():
+    ids = set(plan_for(level="schema").by_rule())
+    assert ids <= {r.id for r in rules_for("schema")}
+    assert "email-format" not in ids and "batch-needs-recipientId" not in ids
+
+
+def test_generated_recipients_stay_on_the_recipient_domain():
+    for case in plan_for(Fixtures(recipient_domain="mail.test")).cases:
+        if isinstance(case.body, dict) and isinstance(case.body.get("recipientEmail"), str) and "@" in case.body["recipientEmail"]:
+            assert case.body["recipientEmail"].endswith("@mail.test"), case.id
+
+
+@pytest.mark.parametrize("level", ["schema", "documented", "strict"])
+def test_plan_is_deterministic(level):
+    assert [(c.id, c.body) for c in plan_for(level=level).cases] == [(c.id, c.body) for c in plan_for(level=level).cases]
