@@ -74,9 +74,8 @@ def exploration_document(contract: Contract, level: Level | str, fixtures: Fixtu
         for kind in kinds[1:]:
             steer.append({"if": {"properties": {"recipientType": {"const": kind}}, "required": ["recipientType"]},
                           "then": {"properties": {"recipientId": {"const": fixtures.recipient_id(kind)}}}})
-    schema = {**schema, "allOf": [*schema.get("allOf", []), *steer]}
-    media["schema"] = _replace_format(schema, "email", _safe_email_format(fixtures.recipient_domain))
-    return document
+    media["schema"] = {**schema, "allOf": [*schema.get("allOf", []), *steer]}
+    return _replace_format(document, "email", _safe_email_format(fixtures.recipient_domain))
 
 
 def _body_of(case: Any) -> Any:
@@ -88,6 +87,17 @@ def _body_of(case: Any) -> Any:
     if isinstance(body, (bytes, bytearray)):
         return RawBody(bytes(body), case.media_type or "application/json")
     return copy.deepcopy(body)
+
+
+def unsafe_recipient(body: Any, domain: str) -> bool:
+    """A generated body that could mail a real mailbox (an address off the recipient domain)."""
+    if not isinstance(body, dict):
+        return False
+    for name in ("recipientEmail", "replyTo"):
+        value = body.get(name)
+        if isinstance(value, str) and "@" in value and not value.lower().endswith("@" + domain.lower()):
+            return True
+    return False
 
 
 def label(run: _Run, body: Any, index: int) -> Case:
@@ -135,7 +145,7 @@ def explore(run: _Run) -> None:
             if found is None:
                 break
             exchange, failures = found
-            run.record(_renamed(exchange), failures)
+            run.record(_renamed(exchange, failures[0][0]), failures)
 
 
 def _round(run: _Run, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any, list[tuple[str, str, str]]] | None:
@@ -153,8 +163,11 @@ def _round(run: _Run, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any
     def probe(generated: Any) -> None:
         if not run.can_send() or run.target.requests_sent >= stop_at:
             return
+        body = _body_of(generated)
+        if unsafe_recipient(body, run.options.fixtures.recipient_domain):
+            return  # never sent: safety before coverage
         run.explored += 1
-        case = label(run, _body_of(generated), run.explored)
+        case = label(run, body, run.explored)
         exchange = anyio.from_thread.run(run.send, case)
         failures = run.judge(exchange)
         fresh = [f for f in failures if f[0] not in run.failed]
@@ -169,9 +182,10 @@ def _round(run: _Run, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any
     return None
 
 
-def _renamed(exchange: Any) -> Any:
+def _renamed(exchange: Any, rule_id: str) -> Any:
+    """The shrunk request keeps its verdict, under an id that says it is the minimal one."""
     exchange.case = Case(
-        f"explore/{slug(exchange.case.rule_id or 'open')}-minimal", exchange.case.rule_id, exchange.case.label,
+        f"explore/{slug(rule_id)}-minimal", exchange.case.rule_id, exchange.case.label,
         exchange.case.body, exchange.case.expect, exchange.case.auth, exchange.case.headers, (), "explore",
     )
     return exchange

@@ -178,8 +178,10 @@ class _Run:
         for rule_id in verdict.applied:
             violation = broken.get(rule_id)
             self._tally(rule_id, failures, violation is None, get_rule(rule_id).text, violation.message if violation else "")
-        if exchange.status == 429:
-            return failures  # transient; judged by status-documented once retries ran out
+        if exchange.status == 429 or exchange.status >= 500:
+            # 429: transient, judged by status-documented once retries ran out; 5xx: the
+            # server failed before deciding, which no-server-error reports on its own.
+            return failures
         if 200 <= exchange.status < 300:
             self.successes += 1
         if case.rule_id in self.tallies:

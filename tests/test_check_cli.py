@@ -1,0 +1,134 @@
+"""`migma-contract check` as users run it: exit codes, reports, configuration, safety."""
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from migma_contract._serve import serve_in_thread
+from migma_contract.cli import main
+
+from .faulty_servers import FAULTS, FULL_KEY, RESTRICTED_KEY
+
+FIXTURE_ARGS = ["--from", "sender@example.com", "--email-id", "email_welcome", "--conversation-id", "conv_welcome",
+                "--project-id", "proj_demo", "--audience-id", "aud_everyone", "--segment-id", "seg_active", "--tag-id", "tag_vip",
+                "--provider", "ses,resend,sendgrid,mailgun"]
+
+
+def run(args, env=None):
+    return CliRunner().invoke(main, ["check", *args], env=env, catch_exceptions=False)
+
+
+def fault(name):
+    return next(v for v in FAULTS if v.name == name)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_main_job_on_the_embedded_mock(tmp_path):
+    result = run(["--report-dir", str(tmp_path), "--max-requests", "200"])
+    assert result.exit_code == 0, result.output
+    assert "CONFORMANT" in result.output and "accepts-valid" in result.output and "passed" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conformance.json", "index.html", "junit.xml", "summary.md"]
+    data = json.loads((tmp_path / "conformance.json").read_text())
+    assert data["verdict"] == "passed" and data["requests_sent"] == 200 and data["target"]["label"] == "embedded reference mock"
+
+
+def test_a_faulty_live_server_names_the_rule_shows_a_curl_line_and_exits_1(tmp_path):
+    with serve_in_thread(fault("negative-sentCount").app()) as url:
+        result = run(["--base-url", url, "--api-key", FULL_KEY, "--restricted-api-key", RESTRICTED_KEY, *FIXTURE_ARGS,
+                      "--report-dir", str(tmp_path), "--no-explore"])
+    assert result.exit_code == 1
+    assert "✗ result-count" in result.output and "curl -sS -i -X POST" in result.output
+    assert FULL_KEY not in result.output and RESTRICTED_KEY not in result.output
+    assert "NOT CONFORMANT" in result.output
+
+
+def test_dry_run_sends_nothing(tmp_path):
+    app = fault("status-done").app()
+    with serve_in_thread(app) as url:
+        result = run(["--base-url", url, "--api-key", FULL_KEY, "--dry-run", "--report-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "planned requests (nothing sent)" in result.output
+    assert app.calls == 0 and not list(tmp_path.iterdir())
+
+
+def test_unreachable_target_exits_3_with_one_line(tmp_path):
+    result = run(["--base-url", f"http://127.0.0.1:{free_port()}", "--api-key", FULL_KEY, "--report-dir", str(tmp_path)])
+    assert result.exit_code == 3
+    assert "cannot reach http://127.0.0.1:" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--base-url", "https://api.migma.ai", "--api-key", "k"], "--allow-production"),
+        (["--base-url", "http://127.0.0.1:9"], "MIGMA_API_KEY"),
+        (["--base-url", "127.0.0.1:4010", "--api-key", "k"], "http:// or https://"),
+        (["--max-requests", "-1"], "--max-requests"),
+        (["--level", "loose"], "--level"),
+        (["--format", "pdf"], "not a format"),
+        (["--timeout", "0"], "--timeout"),
+        (["--baseline", "/nonexistent/baseline.json"], "--baseline"),
+        (["--recipient-domain", "a@b"], "--recipient-domain"),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_line(tmp_path, args, message):
+    result = run([*args, "--report-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_environment_then_pyproject_then_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.migma-contract]\nlevel = "schema"\nmax-requests = 150\nexplore = false\n')
+    run(["--report-dir", "r1"])
+    first = json.loads((tmp_path / "r1" / "conformance.json").read_text())
+    assert first["level"] == "schema" and first["budget"]["max_requests"] == 150 and first["budget"]["explore"] is False
+    run(["--report-dir", "r2"], env={"MIGMA_LEVEL": "strict"})
+    assert json.loads((tmp_path / "r2" / "conformance.json").read_text())["level"] == "strict"
+    run(["--report-dir", "r3", "--level", "documented"], env={"MIGMA_LEVEL": "strict"})
+    assert json.loads((tmp_path / "r3" / "conformance.json").read_text())["level"] == "documented"
+
+
+@pytest.mark.parametrize(("line", "message"), [("colour = 'red'", "unknown key 'colour'"), ("api-key = 'x'", "keep keys out of files")])
+def test_bad_pyproject_settings(tmp_path, monkeypatch, line, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(f"[tool.migma-contract]\n{line}\n")
+    result = run([])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_baseline_accepts_known_failures_and_still_lists_them(tmp_path):
+    app = fault("status-done").app()
+    args = ["--api-key", FULL_KEY, "--restricted-api-key", RESTRICTED_KEY, *FIXTURE_ARGS, "--no-explore"]
+    with serve_in_thread(app) as url:
+        first = run(["--base-url", url, *args, "--report-dir", str(tmp_path / "before")])
+        assert first.exit_code == 1
+        second = run(["--base-url", url, *args, "--report-dir", str(tmp_path / "after"),
+                      "--baseline", str(tmp_path / "before" / "conformance.json")])
+    assert second.exit_code == 0, second.output
+    data = json.loads((tmp_path / "after" / "conformance.json").read_text())
+    assert {r["id"]: r["status"] for r in data["rules"]}["result-status-known"] == "accepted"
+    assert [f["baselined"] for f in data["findings"]] == [True]
+
+
+def test_only_the_requested_formats_are_written(tmp_path):
+    assert run(["--format", "json,md", "--report-dir", str(tmp_path), "--max-requests", "150"]).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conformance.json", "summary.md"]
+
+
+def test_the_real_command_exits_with_the_verdict(tmp_path):
+    with serve_in_thread(fault("errors-claim-success").app()) as url:
+        done = subprocess.run(
+            [sys.executable, "-m", "migma_contract.cli", "check", "--base-url", url, "--no-explore", "--report-dir", str(tmp_path), *FIXTURE_ARGS],
+            capture_output=True, text=True, timeout=120, env={"MIGMA_API_KEY": FULL_KEY, "PATH": "/usr/bin:/bin"},
+        )
+    assert done.returncode == 1, done.stderr
+    assert "envelope-consistent" in done.stdout and FULL_KEY not in done.stdout + done.stderr
