@@ -185,6 +185,18 @@ def controls(contract: Contract, bodies: BodyFactory, case: Case) -> list[tuple[
     return result
 
 
+def isolate(contract: Contract, bodies: BodyFactory, case: Case, name: str) -> dict[str, Any] | None:
+    """The plainest body of the case's recipient type, with only factor `name` as in the case."""
+    factors = _factors(contract, bodies)
+    choices = dict(case.factors)
+    if name not in choices:
+        return None
+    try:
+        return _build(factors, bodies, {**_plain_choices(factors), "recipientType": choices["recipientType"], name: choices[name]})
+    except NotExercisable:
+        return None
+
+
 def _positive_cases(contract: Contract, bodies: BodyFactory, plan: Plan) -> list[Case]:
     rule = next(r for r in RULES if r.subject is Subject.ACCEPTANCE)
     factors = _factors(contract, bodies)

@@ -24,7 +24,7 @@ from ._catalogue import get_rule, rules_for
 from ._contract import Contract, contract_for
 from ._exceptions import ConfigError, TargetUnreachable
 from ._generate import RESERVED_DOMAINS, BodyFactory, Fixtures
-from ._plan import Plan, build_plan, controls
+from ._plan import Plan, build_plan, controls, isolate
 from ._records import make_records
 from ._redact import Redactor, strip_credentials
 from ._result import ACCEPTED, FAILED, NOT_EXERCISED, PASSED, Finding, RuleResult, RunResult
@@ -226,14 +226,23 @@ class _Run:
         if self.target.requests_sent == 1 and exchange.error and exchange.error.startswith("cannot connect"):
             raise TargetUnreachable(f"cannot reach {self.target_label}: {self.redactor.text(exchange.error)}")
         failures = self.judge(exchange)
-        attribution = None
         if any(rule_id == ACCEPTS_VALID for rule_id, _, _ in failures) and ACCEPTS_VALID not in self.findings and exchange.answered:
-            attribution = await self.attribute(case, exchange)
-        self.record(exchange, failures, attribution)
+            attribution, minimal = await self.attribute(case, exchange)
+            if minimal is not None:
+                self.record(exchange, [f for f in failures if f[0] != ACCEPTS_VALID])
+                self.record(minimal, self.judge(minimal), attribution)
+                return failures
+            self.record(exchange, failures, attribution)
+            return failures
+        self.record(exchange, failures)
         return failures
 
-    async def attribute(self, case: Case, exchange: Exchange) -> str:
-        """Name what made a valid request fail, by sending plainer controls."""
+    async def attribute(self, case: Case, exchange: Exchange) -> tuple[str, Exchange | None]:
+        """Name what made a valid request fail, by sending plainer controls.
+
+        Returns the explanation and, when one value class is to blame, the minimal failing
+        request (the plainest send carrying just that value), which the finding then shows.
+        """
         kind = case.body.get("recipientType") if isinstance(case.body, dict) else None
         candidates = controls(self.contract, self.bodies, case)
         plain_ok: bool | None = None
@@ -248,17 +257,27 @@ class _Run:
                     break
                 continue
             if accepted:
-                return (f"The same request with {name} plain instead of {value!r} was accepted: "
-                        f"the {name} value class {value!r} made the difference.")
+                explanation = (f"The same request with {name} plain instead of {value!r} was accepted: "
+                               f"the {name} value class {value!r} made the difference.")
+                return explanation, await self._isolate(case, name, value)
         if plain_ok is False or not candidates:
             if self.options.fixtures.data_bound:
-                return f"Even the plainest valid {kind or ''} send was rejected: check the fixtures given (--from, --email-id, list ids)."
+                return f"Even the plainest valid {kind or ''} send was rejected: check the fixtures given (--from, --email-id, list ids).", None
             return (f"Even the plainest valid {kind or ''} send was rejected ({exchange.status}). If the target needs real "
                     "data, pass it as fixtures: --from, --email-id, --conversation-id, --project-id, --audience-id, "
-                    "--segment-id, --tag-id, --provider.")
+                    "--segment-id, --tag-id, --provider."), None
         if plain_ok:
-            return "The plainest send of the same type was accepted, but no single value class explains the rejection (a combination does)."
-        return "Attribution stopped: the budget ran out."
+            return "The plainest send of the same type was accepted, but no single value class explains the rejection (a combination does).", None
+        return "Attribution stopped: the budget ran out.", None
+
+    async def _isolate(self, case: Case, name: str, value: str) -> Exchange | None:
+        """Send the plainest request carrying only `name`=`value`; the exchange if it is rejected too."""
+        body = isolate(self.contract, self.bodies, case, name)
+        if body is None or not self.can_send():
+            return None
+        minimal = case.with_body(body, suffix="minimal", label=f"minimal: a plain {case.body.get('recipientType')} send with {name}={value}")
+        exchange = await self.target.send(minimal)
+        return exchange if exchange.answered and exchange.status not in case.expect else None
 
     # -- phases ----------------------------------------------------------------------------------
 

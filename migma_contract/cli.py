@@ -251,5 +251,50 @@ def _safe_url(url: str) -> str:
     return strip_credentials(url)
 
 
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "formats", default="html,md", show_default=True, callback=_formats,
+              help="Formats to render (one result: any of json,junit,md,html; several: md,html).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to write into (default: beside the first result).")
+@click.option("--name", "names", multiple=True, help="Names for the implementations, in order (default: each run's target).")
+@friendly_errors
+def report(results: tuple[Path, ...], formats: tuple[str, ...], out_dir: Path | None, names: tuple[str, ...]) -> None:
+    """Re-render reports from saved conformance.json files.
+
+    One file: re-renders it (e.g. --format html writes index.html). Several files: one
+    rule x implementation matrix (comparison.md, comparison.html) with each one's compliance.
+    """
+    from .reports import FILENAMES, load_result, render
+    from .reports._compare import render_comparison_html, render_comparison_markdown
+
+    loaded = [load_result(path) for path in results]
+    out = out_dir or results[0].parent
+    out.mkdir(parents=True, exist_ok=True)
+    if len(loaded) == 1:
+        for fmt in formats:
+            path = out / FILENAMES[fmt]
+            path.write_text(render(loaded[0], fmt), encoding="utf-8")
+            click.echo(f"wrote {path}")
+        return
+    if names and len(names) != len(loaded):
+        fail(f"--name given {len(names)} time(s) for {len(loaded)} results; give one per result or none", 2)
+    labels = list(names) or _distinct([str(r.target.get("label") or p.stem) for r, p in zip(loaded, results, strict=True)], results)
+    pairs = list(zip(labels, loaded, strict=True))
+    unsupported = [f for f in formats if f not in ("md", "html")]
+    if unsupported:
+        fail(f"a comparison renders md and html, not {', '.join(unsupported)}", 2)
+    for fmt in formats:
+        path = out / f"comparison.{fmt}"
+        path.write_text(render_comparison_markdown(pairs) if fmt == "md" else render_comparison_html(pairs), encoding="utf-8")
+        click.echo(f"wrote {path}")
+
+
+def _distinct(labels: list[str], paths: tuple[Path, ...]) -> list[str]:
+    """Target labels, made unique with the file name where two runs share one."""
+    return [f"{label} ({path.parent.name or path.name})" if labels.count(label) > 1 else label for label, path in zip(labels, paths, strict=True)]
+
+
 if __name__ == "__main__":
     main()

@@ -25,7 +25,8 @@ h1{font-size:1.35rem;margin:0 0 4px}h2{font-size:1.1rem;margin:28px 0 10px;borde
 h3{font-size:.95rem;margin:16px 0 8px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
 .verdict{border-radius:10px;padding:14px 18px;margin-bottom:8px}
 .verdict.passed{background:var(--pass-bg);color:var(--pass)}.verdict.failed,.verdict.aborted{background:var(--fail-bg);color:var(--fail)}
-.verdict p{margin:2px 0;color:var(--fg)}
+.verdict p{margin:2px 0;color:var(--fg)}.verdict a{color:inherit;font-weight:600}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
 .counts{display:flex;flex-wrap:wrap;gap:8px;margin:10px 0 0}.counts span{background:var(--bg);border-radius:999px;padding:2px 10px;font-size:.85rem;color:var(--fg)}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:8px}
 .rule{display:block;border-radius:8px;padding:8px 10px;border:1px solid var(--line);text-decoration:none;color:var(--fg)}
@@ -41,7 +42,7 @@ summary{cursor:pointer;padding:10px 12px;font-weight:600;list-style-position:out
 summary code{color:var(--fail)}details .body{padding:0 12px 12px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:6px 0}dt{color:var(--muted)}dd{margin:0;word-break:break-word}
 pre{background:var(--code);border:1px solid var(--line);border-radius:6px;padding:8px;overflow:auto;max-height:320px;font-size:.8rem;white-space:pre-wrap;word-break:break-all;margin:4px 0}
-.curl{position:relative}.curl button{position:absolute;top:6px;right:6px;font:inherit;font-size:.78rem;padding:2px 10px;border-radius:6px;border:1px solid var(--line);background:var(--bg);color:var(--fg);cursor:pointer}
+.curl{position:relative}.curl pre{padding-top:30px}.curl button{position:absolute;top:6px;right:6px;font:inherit;font-size:.78rem;padding:2px 10px;border-radius:6px;border:1px solid var(--line);background:var(--bg);color:var(--fg);cursor:pointer}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:10px}@media (max-width:720px){.pair{grid-template-columns:1fr}dl{grid-template-columns:1fr}dt{margin-top:4px}}
 table.meta{border-collapse:collapse;width:100%;font-size:.88rem}table.meta td{border-top:1px solid var(--line);padding:4px 6px;vertical-align:top;word-break:break-word}
 table.meta td:first-child{color:var(--muted);white-space:nowrap;width:1%}
@@ -60,6 +61,12 @@ def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
+def _words(text: str) -> str:
+    """Escaped rule words, with the catalogue's `backticked` names as <code>."""
+    parts = _e(text).split("`")
+    return "".join(f"<code>{part}</code>" if index % 2 else part for index, part in enumerate(parts))
+
+
 def _headers(headers: dict[str, str]) -> str:
     return "\n".join(f"{name}: {value}" for name, value in headers.items())
 
@@ -69,15 +76,14 @@ def _finding(index: int, finding: Finding) -> str:
     status = response.status if response.status is not None else "no response"
     tag = " · accepted by the baseline" if finding.baselined else ""
     why = f"<dt>why</dt><dd>{_e(finding.attribution)}</dd>" if finding.attribution else ""
-    repeat = f" (seen {finding.occurrences}×)" if finding.occurrences > 1 else ""
     error = f"\n{response.error}" if response.error else ""
     return f"""
 <details id="finding-{_e(finding.rule)}"{' open' if index == 0 else ''}>
 <summary><code>{_e(finding.rule)}</code> <span class="muted">[{_e(finding.level)}]{tag}</span> — {_e(finding.actual[:140])}</summary>
 <div class="body">
 <dl>
-<dt>rule</dt><dd>{_e(finding.rule_text)} <span class="muted">({_e(finding.source)})</span></dd>
-<dt>case</dt><dd>{_e(finding.case_label)} <span class="muted">{_e(finding.case)} · {_e(finding.phase)}{repeat}</span></dd>
+<dt>rule</dt><dd>{_words(finding.rule_text)} <span class="muted">({_words(finding.source)})</span></dd>
+<dt>case</dt><dd>{_e(finding.case_label)} <span class="muted">{_e(finding.case)} · {_e(finding.phase)}</span></dd>
 <dt>expected</dt><dd>{_e(finding.expected)}</dd>
 <dt>got</dt><dd>{_e(finding.actual)}</dd>{why}
 </dl>
@@ -108,7 +114,7 @@ def _rules(result: RunResult) -> str:
             detail = rule.reason or f"{rule.exercised} exercised · {rule.failed} failed"
             cells.append(
                 f'<{tag} class="rule {rule.status}"{href} title="{_e(rule.text)}"><span class="st">{_WORD[rule.status]}</span>'
-                f"<b>{_e(rule.id)}</b><small>{_e(rule.text)}</small><small>{_e(detail)}</small></{tag}>"
+                f"<b>{_e(rule.id)}</b><small>{_words(rule.text)}</small><small>{_e(detail)}</small></{tag}>"
             )
         parts.append(f'<h3>{_e(level.value)}</h3><div class="grid">{"".join(cells)}</div>')
     return "\n".join(parts)
@@ -145,6 +151,11 @@ def render_html(result: RunResult) -> str:
               + (f"<span>{result.count(ACCEPTED)} accepted</span>" if result.count(ACCEPTED) else "")
               + f"<span>{result.requests_sent} requests · {result.duration_s:.1f} s</span>")
     findings = "".join(_finding(i, f) for i, f in enumerate(result.findings)) or '<p class="muted">No findings.</p>'
+    failed = [r.id for r in result.rules if r.status == FAILED]
+    failed_line = (
+        "<p>Failed: " + ", ".join(f'<a href="#finding-{_e(rule_id)}"><code>{_e(rule_id)}</code></a>' for rule_id in failed) + "</p>"
+        if failed else ""
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>migma-contract: {_e(result.verdict)} — {_e(result.target.get('label'))}</title>
@@ -153,6 +164,7 @@ def render_html(result: RunResult) -> str:
 <section class="verdict {_e(result.verdict)}">
 <h1>{_e(result.headline)}</h1>
 <p>POST /v1/sending · level <b>{_e(result.level)}</b> · {passed}/{exercised} exercised rules passed</p>
+{failed_line}
 <div class="counts">{counts}</div>
 </section>
 <h2>Rules</h2>
