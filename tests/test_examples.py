@@ -1,0 +1,50 @@
+"""The example projects run as documented."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from migma_contract._serve import serve_in_thread
+from migma_contract.mock import create_app
+
+from .faulty_servers import FAULTS
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def test_consumer_example_tests_pass():
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES / "consumer")],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "7 passed" in done.stdout
+
+
+STAGING_ENV = {
+    "MIGMA_API_KEY": "mc_test_full_access",
+    "MIGMA_RESTRICTED_API_KEY": "mc_test_no_email_send",
+    "MIGMA_FROM": "hello@example.com",
+    "MIGMA_EMAIL_ID": "email_welcome",
+    "MIGMA_SEGMENT_ID": "seg_active",
+    "MIGMA_MAX_REQUESTS": "150",
+}
+
+
+@pytest.mark.parametrize(("app_factory", "expected"), [
+    (lambda: create_app(), 0),
+    (lambda: next(v for v in FAULTS if v.name == "empty-id").app(), 1),
+], ids=["conformant-staging", "faulty-staging"])
+def test_provider_ci_job_gates_on_the_verdict(tmp_path, app_factory, expected):
+    app = app_factory()
+    with serve_in_thread(app) as url:
+        env = {**os.environ, **STAGING_ENV, "MIGMA_BASE_URL": url, "REPORT_DIR": str(tmp_path / "reports"),
+               "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        done = subprocess.run([str(EXAMPLES / "provider-ci" / "conformance.sh")], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == expected, done.stdout[-3000:] + done.stderr[-2000:]
+    reports = {p.name for p in (tmp_path / "reports").iterdir()}
+    assert {"conformance.json", "junit.xml", "summary.md", "index.html", "pytest-junit.xml"} <= reports
+    if expected:
+        assert "FAILED" in done.stdout and "result-has-id" in done.stdout
