@@ -166,8 +166,9 @@ class _Run:
         if exchange.timed_out:
             self._tally("responds-in-time", failures, False, f"an answer within {self.options.timeout:g} s", exchange.error or "timeout")
             return failures
-        if exchange.status is None:
-            self._tally("no-server-error", failures, False, "an HTTP response", f"no response: {exchange.error}")
+        if exchange.status is None or exchange.error:
+            got = f"status {exchange.status}, then " if exchange.status else ""
+            self._tally("no-server-error", failures, False, "a complete HTTP response", f"{got}no complete response: {exchange.error}")
             return failures
         verdict = self.validator.evaluate(
             exchange.status, exchange.headers, exchange.body, case.body,
@@ -299,7 +300,7 @@ def _answer(exchange: Exchange) -> str:
         body = json.loads(exchange.body)
         if isinstance(body, dict) and isinstance(body.get("error"), str):
             return f"({body['error'][:160]})"
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         pass
     return ""
 

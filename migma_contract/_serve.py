@@ -31,9 +31,9 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, scheme: str = "http") -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 @contextlib.contextmanager
@@ -45,7 +45,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, **uvicorn_
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="migma-contract-server", daemon=True)
     thread.start()
     try:
-        yield url_of(sock)
+        yield url_of(sock, "https" if uvicorn_options.get("ssl_certfile") else "http")
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ import click
 
 from ._catalogue import rules_for
 from ._exceptions import MigmaContractError, SpecError
+from ._redact import Redactor
 from ._rules import Level
 from ._spec import load_spec
 from ._version import __version__
@@ -37,17 +39,47 @@ def friendly_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        redactor = Redactor([kwargs.get("api_key"), kwargs.get("restricted_api_key"),
+                             os.environ.get("MIGMA_API_KEY"), os.environ.get("MIGMA_RESTRICTED_API_KEY")])
         try:
             return func(*args, **kwargs)
+        except SpecError as exc:  # `lint` reports documents itself; elsewhere a bad one is a usage error
+            fail(redactor.text(str(exc)), 2)
         except MigmaContractError as exc:
-            fail(str(exc), exc.exit_code)
+            fail(redactor.text(str(exc)), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 3)
+        except Exception as exc:  # a bug: still one line, still no key
+            if os.environ.get("MIGMA_DEBUG"):
+                raise
+            fail(f"internal error ({type(exc).__name__}: {redactor.text(str(exc))[:300]}); "
+                 "rerun with MIGMA_DEBUG=1 for the traceback and report it", 3)
 
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Cli(click.Group):
+    """Usage errors as one line (what is wrong, where the help is), exit 2; no traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            sys.exit(0)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "migma-contract"
+            click.echo(f"migma-contract: error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"migma-contract: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("migma-contract: interrupted", err=True)
+            sys.exit(3)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="migma-contract")
 def main() -> None:
     """Contract tests for the Migma.ai send endpoint, POST /v1/sending.

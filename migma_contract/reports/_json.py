@@ -24,8 +24,8 @@ def load_result(path: str | Path) -> RunResult:
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    except ValueError as exc:
-        raise ConfigError(f"{path}: not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not JSON: {str(exc)[:200]}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise ConfigError(f"{path}: not a migma-contract result (format {found!r}, expected {FORMAT!r})")

@@ -1,0 +1,313 @@
+"""The checker against hostile or broken targets: bounded, clear, a report still written."""
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+
+import httpx
+import pytest
+import trustme
+
+from migma_contract import ConfigError, TargetUnreachable
+from migma_contract._runner import CheckOptions, run_check
+from migma_contract._serve import serve_in_thread
+from migma_contract.mock import create_app
+from migma_contract.reports import write_reports
+
+from . import hostile_servers as hostile
+from .faulty_servers import Req, Variant
+
+KEY = "mc_live_HOSTILE_SECRET_42"
+
+
+def bounded(options: CheckOptions, tmp_path, app=None):
+    """Run the check in a thread; it must finish (a hang here is the bug being tested for)."""
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["result"] = run_check(options, app=app)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "the check did not end"
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
+    write_reports(result, tmp_path)
+    assert json.loads((tmp_path / "conformance.json").read_text())["verdict"] == result.verdict
+    return result
+
+
+def options(url, **extra):
+    base = {"base_url": url, "api_key": KEY, "timeout": 0.5, "explore": False, "max_requests": 25}
+    return CheckOptions(**{**base, **extra})
+
+
+def failed(result):
+    return {r.id for r in result.rules if r.status == "failed"}
+
+
+def test_a_server_that_never_answers_ends_after_three_timeouts(tmp_path):
+    with hostile.raw_server(hostile.hang) as url:
+        result = bounded(options(url), tmp_path)
+    assert result.exit_code == 3 and "3 requests timed out" in result.aborted
+    assert failed(result) == {"responds-in-time"} and result.requests_sent == 3
+
+
+def test_a_server_trickling_a_byte_at_a_time_is_cut_at_the_timeout(tmp_path):
+    with hostile.raw_server(hostile.trickle) as url:
+        result = bounded(options(url), tmp_path)
+    assert "responds-in-time" in failed(result) and result.exit_code == 3
+    assert all(f.response.elapsed_ms < 5000 for f in result.findings)
+
+
+@pytest.mark.parametrize("handler", [hostile.close_mid_body, hostile.reset], ids=["closed-mid-body", "reset"])
+def test_broken_connections_are_findings(tmp_path, handler):
+    with hostile.raw_server(handler) as url:
+        result = bounded(options(url), tmp_path)
+    assert "no-server-error" in failed(result)
+    finding = next(f for f in result.findings if f.rule == "no-server-error")
+    assert finding.response.error and "no complete response" in finding.actual
+
+
+def test_a_300_mb_body_is_read_with_a_cap(tmp_path):
+    with hostile.raw_server(hostile.endless_body) as url:
+        result = bounded(options(url, max_requests=5), tmp_path)
+    finding = next(f for f in result.findings if f.rule == "content-type-json")
+    assert "cap" in finding.actual and finding.response.truncated
+    assert (1 << 20) <= finding.response.body_size < 300 * (1 << 20)
+    assert len(finding.response.body) < 5000  # the report holds an excerpt, not the body
+
+
+def test_a_gzip_bomb_is_inflated_only_up_to_the_cap(tmp_path):
+    with hostile.raw_server(hostile.gzip_bomb) as url:
+        result = bounded(options(url, max_requests=5), tmp_path)
+    finding = next(f for f in result.findings if f.rule == "content-type-json")
+    assert finding.response.truncated and finding.response.body_size < 200_000  # compressed bytes read
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (b"{not json", "content-type-json"),
+        (b"[" * 100_000 + b"]" * 100_000, "content-type-json"),
+        (b'{"success": false, "error": "\xff\xfe"}', "content-type-json"),
+        (b'{"success": true, "success": false, "error": "dup", "error": ""}', "envelope-consistent"),
+    ],
+    ids=["invalid-json", "deep-nesting", "not-utf8", "duplicate-keys"],
+)
+def test_garbage_bodies_are_findings_not_crashes(tmp_path, body, rule):
+    with hostile.raw_server(hostile.each_request(lambda request: hostile.response("400 Bad Request", body))) as url:
+        result = bounded(options(url), tmp_path)
+    assert rule in failed(result)
+
+
+def test_a_wrong_content_length_neither_hangs_nor_crashes(tmp_path):
+    with hostile.raw_server(hostile.short_content_length) as url:
+        result = bounded(options(url), tmp_path)
+    assert result.requests_sent >= 2 and failed(result)
+
+
+def test_redirects_are_findings_and_never_carry_the_key_elsewhere(tmp_path):
+    seen: list[dict] = []
+
+    async def record(request: Req):
+        seen.append(request.headers)
+
+    elsewhere = Variant("elsewhere", None, before=record)
+    with serve_in_thread(elsewhere.app()) as other:
+        port = other.rsplit(":", 1)[1]
+        location = f"http://localhost:{port}/v1/sending"  # another origin (host differs)
+        answer = hostile.each_request(lambda request: hostile.response("307 Temporary Redirect", b"", Location=location))
+        with hostile.raw_server(answer) as url:
+            default = bounded(options(url), tmp_path / "default")
+            followed = bounded(options(url, follow_redirects=True), tmp_path / "followed")
+    assert "status-documented" in failed(default)
+    assert seen, "with --follow-redirects the request reached the other origin"
+    assert all("authorization" not in headers for headers in seen)
+    assert followed.settings["follow_redirects"] is True
+
+
+def test_redirects_are_not_followed_by_default(tmp_path):
+    calls: list[str] = []
+    elsewhere = Variant("elsewhere", None, before=lambda request: calls.append(request.path) or _none())
+    with serve_in_thread(elsewhere.app()) as other:
+        answer = hostile.each_request(lambda request: hostile.response("302 Found", b"", Location=f"{other}/v1/sending"))
+        with hostile.raw_server(answer) as url:
+            bounded(options(url), tmp_path)
+    assert calls == []
+
+
+async def _none():
+    return None
+
+
+@pytest.fixture(scope="module")
+def tls_mock(tmp_path_factory):
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    directory = tmp_path_factory.mktemp("tls")
+    key_file, cert_file = directory / "key.pem", directory / "cert.pem"
+    cert.private_key_pem.write_to_path(str(key_file))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    with serve_in_thread(create_app({"open_world": True}), ssl_keyfile=str(key_file), ssl_certfile=str(cert_file)) as url:
+        yield url
+
+
+def test_tls_is_verified_by_default(tmp_path, tls_mock):
+    assert tls_mock.startswith("https://127.0.0.1:")
+    with pytest.raises(TargetUnreachable, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        bounded(options(tls_mock, api_key="mc_test_full_access"), tmp_path)
+
+
+def test_insecure_tls_works_and_the_report_says_so(tmp_path, tls_mock):
+    result = bounded(options(tls_mock, api_key="mc_test_full_access", restricted_key="mc_test_no_email_send",
+                             verify_tls=False, max_requests=150, timeout=5), tmp_path)
+    assert result.exit_code == 0
+    assert result.settings["verify_tls"] is False
+    assert "OFF (--insecure)" in (tmp_path / "index.html").read_text()
+
+
+def test_dns_failure_is_unreachable_before_any_case(tmp_path, monkeypatch):
+    real = socket.getaddrinfo
+
+    def fake(host, *args, **kwargs):
+        if host == "staging.nowhere.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    with pytest.raises(TargetUnreachable, match=re.escape("cannot reach http://staging.nowhere.invalid:4010")):
+        bounded(options("http://staging.nowhere.invalid:4010"), tmp_path)
+
+
+def test_refused_connection_is_unreachable_with_nothing_judged(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(TargetUnreachable):
+        bounded(options(f"http://127.0.0.1:{port}"), tmp_path)
+
+
+def test_option_errors_are_config_errors():
+    with pytest.raises(ConfigError, match="--max-requests"):
+        run_check(CheckOptions(max_requests=0))
+    with pytest.raises(ConfigError, match="http:// or https://"):
+        run_check(CheckOptions(base_url="ftp://x", api_key="k"))
+
+
+# --- bad input to the toolkit: exit 2, one line, no traceback -----------------------------------------
+
+
+def cli(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "migma_contract.cli", *args], capture_output=True, text=True,
+                          timeout=120, env={"PATH": "/usr/bin:/bin", **(env or {})}, cwd=cwd)
+
+
+@pytest.mark.parametrize(
+    ("args", "files", "message"),
+    [
+        (["check", "--spec", "not-openapi.yaml"], {"not-openapi.yaml": "name: just some yaml\n"}, "'openapi' must be"),
+        (["check", "--spec", "missing.yaml"], {}, "no such file"),
+        (["check", "--mock-config", "bad.yaml"], {"bad.yaml": "keys: [oops\n"}, "not valid YAML"),
+        (["mock", "--config", "bad.json"], {"bad.json": "{\"keys\": 1}"}, "keys"),
+        (["check"], {"pyproject.toml": "[tool.migma-contract\nlevel='x'"}, "cannot read [tool.migma-contract]"),
+        (["check", "--base-url", "localhost:4010", "--api-key", KEY], {}, "http:// or https://"),
+        (["check", "--max-requests", "0"], {}, "--max-requests"),
+        (["check", "--level", "loud"], {}, "--level"),
+        (["report", "nothing.json"], {}, "no such file"),
+    ],
+    ids=["not-openapi", "missing-spec", "bad-mock-config", "bad-mock-config-cli", "bad-pyproject", "no-scheme",
+         "zero-budget", "unknown-level", "missing-report"],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, args, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    done = cli(*args, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr + done.stdout
+    assert len(done.stderr.strip().splitlines()) <= 3
+
+
+# --- secrets, on every error path --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["unreachable", "key-in-url", "timeouts", "tls", "findings", "bad-spec"])
+def test_the_key_appears_in_no_output_on_any_path(tmp_path, path, tls_mock):
+    env = {"MIGMA_API_KEY": KEY, "MIGMA_RESTRICTED_API_KEY": KEY + "_R"}
+    args = ["check", "--report-dir", str(tmp_path / "reports"), "--timeout", "0.5", "--no-explore", "--max-requests", "40"]
+    with hostile.raw_server(hostile.hang) as hanging, \
+            hostile.raw_server(hostile.each_request(lambda r: hostile.response("400 Bad Request", b'{"error": "' + r[:300].replace(b'"', b"'").replace(b"\r\n", b" ") + b'"}'))) as echo:
+        closed = f"http://127.0.0.1:{_free_port()}"
+        extra = {
+            "unreachable": ["--base-url", closed],
+            "key-in-url": ["--base-url", closed.replace("http://", f"http://user:{KEY}@") + f"/?api_key={KEY}"],
+            "timeouts": ["--base-url", hanging],
+            "tls": ["--base-url", tls_mock],
+            "findings": ["--base-url", echo],
+            "bad-spec": ["--spec", str(tmp_path / f"{KEY}.yaml")],
+        }[path]
+        done = cli(*args, *extra, env=env, cwd=tmp_path)
+    outputs = [done.stdout, done.stderr]
+    if (tmp_path / "reports").exists():
+        outputs += [p.read_text() for p in (tmp_path / "reports").iterdir()]
+    assert done.returncode in (1, 2, 3)
+    for text in outputs:
+        assert KEY not in text, path
+    if path == "findings":
+        assert "[REDACTED]" in (tmp_path / "reports" / "conformance.json").read_text()
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the mock under load and abuse ------------------------------------------------------------------------
+
+
+def test_mock_under_concurrent_load_stays_correct_and_bounded():
+    """50 concurrent clients, 2,000 sends: no error, no 5xx, the log capped and saying so."""
+    mock = create_app({"limits": {"sent_log": 500}})
+    body = {"recipientType": "email", "recipientEmail": "a@example.com", "from": "a@example.com", "fromName": "A",
+            "subject": "S", "emailId": "email_welcome"}
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client(index):
+        with httpx.Client(base_url=url, headers={"Authorization": "Bearer mc_test_full_access", "Idempotency-Key": ""}) as c:
+            for n in range(40):
+                status = c.post("/v1/sending", json=body, headers={"Idempotency-Key": f"{index}-{n}"}).status_code
+                with lock:
+                    statuses.append(status)
+
+    with mock.running() as url:
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        listed = httpx.get(f"{url}/_mock/sent").json()
+    assert statuses == [200] * 2000
+    assert listed["count"] == 500 and listed["dropped"] == 1500
+    assert len(mock.state._replies) <= 1000  # idempotent replies are capped too
+
+
+def test_raw_garbage_on_the_socket_does_not_take_the_mock_down():
+    with create_app().running() as url:
+        host, port = url.removeprefix("http://").split(":")
+        for garbage in (b"\x00\xff" * 1000, b"GET / HTTP/9.9\r\n\r\n", b"POST /v1/sending HTTP/1.1\r\nContent-Length: -5\r\n\r\n", b"\r\n" * 100):
+            with socket.create_connection((host, int(port)), timeout=5) as sock:
+                sock.sendall(garbage)
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(65536):
+                    pass
+        assert httpx.post(f"{url}/v1/sending", json={}).status_code == 401
