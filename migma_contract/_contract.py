@@ -26,6 +26,7 @@ from ._spec import Spec, load_spec
 __all__ = ["Contract", "ResponseVerdict", "Violation", "default_contract"]
 
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
+_ORDER = {rule.id: index for index, rule in enumerate(RULES)}  # violations are listed in catalogue order
 
 
 @dataclass(frozen=True)
@@ -169,9 +170,8 @@ class ResponseValidator:
             applied.extend(r.id for r in rule_set.rules)
             for rule, pointer, detail in rule_set.violations(facts.body):
                 broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, pointer, f"{pointer or '/'}: {detail}"))
-        order = {rule.id: index for index, rule in enumerate(RULES)}
-        violations = tuple(v for rule_id in sorted(broken, key=order.__getitem__) for v in broken[rule_id])
-        return ResponseVerdict(tuple(sorted(applied, key=order.__getitem__)), violations)
+        violations = tuple(v for rule_id in sorted(broken, key=_ORDER.__getitem__) for v in broken[rule_id])
+        return ResponseVerdict(tuple(sorted(applied, key=_ORDER.__getitem__)), violations)
 
 
 def _facts(

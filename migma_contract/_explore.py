@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import anyio.from_thread
@@ -20,6 +22,7 @@ import anyio.from_thread
 from ._cases import Case, slug
 from ._catalogue import BATCH_TYPES, OPEN_POINTS, get_rule
 from ._contract import Contract
+from ._email import is_email_address
 from ._generate import Fixtures
 from ._rules import Level, RawBody
 from ._undecided import open_in_valid_body, open_in_violation
@@ -95,7 +98,7 @@ def unsafe_recipient(body: Any, domain: str) -> bool:
         return False
     for name in ("recipientEmail", "replyTo"):
         value = body.get(name)
-        if isinstance(value, str) and "@" in value and not value.lower().endswith("@" + domain.lower()):
+        if is_email_address(value) and not str(value).lower().endswith("@" + domain.lower()):
             return True
     return False
 
@@ -125,19 +128,32 @@ class _Found(Exception):
     """A generated request broke a rule that had not failed yet (Hypothesis shrinks it)."""
 
 
-def explore(run: _Run) -> None:
-    """Spend what is left of the budget on generated requests (runs in a worker thread)."""
+def prepare(run: _Run) -> list[Any]:
+    """Load the exploration document and build its strategies (positive, then negative).
+
+    Slow enough (Schemathesis' schema loading) to be worth doing while the plan runs, and
+    kept per document, so a second run in the same process (pytest) reuses them.
+    """
+    document = exploration_document(run.contract, run.level, run.options.fixtures)
+    return list(_strategies(json.dumps(document, sort_keys=True)))
+
+
+@lru_cache(maxsize=8)
+def _strategies(document: str) -> tuple[Any, ...]:
     import schemathesis
     from schemathesis import GenerationMode
 
-    document = exploration_document(run.contract, run.level, run.options.fixtures)
-    operation = schemathesis.openapi.from_dict(document)["/v1/sending"]["POST"]
-    modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+    operation = schemathesis.openapi.from_dict(json.loads(document))["/v1/sending"]["POST"]
+    return tuple(operation.as_strategy(generation_mode=mode) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE))
+
+
+def explore(run: _Run, strategies: list[Any] | None = None) -> None:
+    """Spend what is left of the budget on generated requests (runs in a worker thread)."""
+    strategies = strategies if strategies is not None else prepare(run)
     run.progress("explore", {"budget": run.options.max_requests - run.target.requests_sent})
-    for position, mode in enumerate(modes):
-        share = (run.options.max_requests - run.target.requests_sent) // (len(modes) - position)
+    for position, strategy in enumerate(strategies):
+        share = (run.options.max_requests - run.target.requests_sent) // (len(strategies) - position)
         stop_at = run.target.requests_sent + share
-        strategy = operation.as_strategy(generation_mode=mode)
         for round_number in range(len(run.rule_ids)):
             if not run.can_send() or run.target.requests_sent >= stop_at:
                 break

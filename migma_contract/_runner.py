@@ -22,7 +22,7 @@ import anyio
 from ._cases import Case
 from ._catalogue import get_rule, rules_for
 from ._contract import Contract, contract_for
-from ._exceptions import ConfigError, TargetUnreachable
+from ._exceptions import ConfigError, MigmaContractError, TargetUnreachable
 from ._generate import RESERVED_DOMAINS, BodyFactory, Fixtures
 from ._plan import Plan, build_plan, controls, isolate
 from ._records import make_records
@@ -49,7 +49,7 @@ class CheckOptions:
     spec_path: str | None = None
     level: str = Level.DOCUMENTED.value
     seed: int = 0
-    max_requests: int = 300
+    max_requests: int = 180
     max_time: float | None = None
     timeout: float = 10.0
     rate: float | None = None
@@ -128,6 +128,7 @@ class _Run:
         self.progress = progress or (lambda event, info: None)
         self.skipped = 0
         self.explored = 0
+        self.timings: dict[str, float] = {}
         self.target_label = strip_credentials(target.settings.base_url)
 
     # -- limits ---------------------------------------------------------------------------------
@@ -365,15 +366,42 @@ def run_check(
     async def main() -> _Run:
         async with Target(settings, app) as target:
             run = _Run(options, contract, target, bodies, display_base, progress)
-            await run.run_plan(plan)
+            prepared: list[Any] = []
+            started_plan = time.perf_counter()
+            try:
+                async with anyio.create_task_group() as group:
+                    if options.explore:
+                        group.start_soon(_prepare_exploration, run, prepared)
+                    await run.run_plan(plan)
+                    run.timings["plan_s"] = round(time.perf_counter() - started_plan, 3)
+            except BaseExceptionGroup as errors:  # the task group wraps what the plan raises
+                raise _first_error(errors) from None
             if options.explore and run.can_send():
                 from ._explore import explore
 
-                await anyio.to_thread.run_sync(explore, run)
+                started_explore = time.perf_counter()
+                await anyio.to_thread.run_sync(explore, run, prepared or None)
+                run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
             return run
 
     run = anyio.run(main)
     return _result(run, plan, options, spec, label, started, time.perf_counter() - clock)
+
+
+def _first_error(errors: BaseExceptionGroup) -> BaseException:
+    """The toolkit's own error inside a task group's exception group, else the group."""
+    for error in errors.exceptions:
+        inner = _first_error(error) if isinstance(error, BaseExceptionGroup) else error
+        if isinstance(inner, MigmaContractError | KeyboardInterrupt):
+            return inner
+    return errors
+
+
+async def _prepare_exploration(run: _Run, prepared: list[Any]) -> None:
+    """Build the exploration strategies in a thread while the plan's requests are in flight."""
+    from ._explore import prepare
+
+    prepared.extend(await anyio.to_thread.run_sync(prepare, run))
 
 
 def _resolve_target(
@@ -464,7 +492,7 @@ def _result(run: _Run, plan: Plan, options: CheckOptions, spec: Any, label: str,
         findings=sorted(run.findings.values(), key=lambda f: order.get(f.rule, 99)),
         aborted=run.aborted,
         plan={"cases": len(plan.cases), "skipped_after_failure": run.skipped, "budget_exhausted": run.budget_hit,
-              "explored": run.explored},
+              "explored": run.explored, **run.timings},
         settings={"verify_tls": options.verify_tls, "follow_redirects": options.follow_redirects,
                   "recipient_domain": options.fixtures.recipient_domain,
                   "recipient_domain_reserved": _reserved(options.fixtures.recipient_domain),

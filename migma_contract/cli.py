@@ -99,7 +99,7 @@ def lint(path: Path | None) -> None:
     document is usable, 1 when it has errors, 2 when it cannot be read.
     """
     try:
-        spec = load_spec(path)
+        spec = load_spec(path, full_validation=True)
     except SpecError as exc:
         click.echo(f"{exc.path}: NOT USABLE")
         click.echo(f"  error: {exc.detail}")
@@ -199,7 +199,7 @@ def _pyproject_defaults(command: click.Command) -> dict[str, Any]:
 @click.option("--level", envvar="MIGMA_LEVEL", type=LEVEL_CHOICE, default=Level.DOCUMENTED.value, show_default=True,
               help="schema: the schemas alone; documented: plus the prose; strict: plus the strictest reading.")
 @click.option("--seed", envvar="MIGMA_SEED", type=int, default=0, show_default=True, help="Same seed and target, same requests.")
-@click.option("--max-requests", envvar="MIGMA_MAX_REQUESTS", type=click.IntRange(1), default=300, show_default=True,
+@click.option("--max-requests", envvar="MIGMA_MAX_REQUESTS", type=click.IntRange(1), default=180, show_default=True,
               help="Budget: requests sent in all (the plan first, exploration with the rest).")
 @click.option("--max-time", envvar="MIGMA_MAX_TIME", type=click.FloatRange(min=0, min_open=True), help="Deadline for the whole run, in seconds.")
 @click.option("--timeout", envvar="MIGMA_TIMEOUT", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,

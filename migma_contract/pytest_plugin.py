@@ -39,7 +39,7 @@ OPTIONS: dict[str, tuple[str, bool]] = {
     "restricted_api_key": ("A valid key without email:send (prefer MIGMA_RESTRICTED_API_KEY).", False),
     "level": ("schema | documented | strict (default: documented).", True),
     "seed": ("Seed: same seed and target, same requests (default 0).", True),
-    "max_requests": ("Request budget of the check (default 300).", True),
+    "max_requests": ("Request budget of the check (default 180).", True),
     "timeout": ("Per-request timeout in seconds (default 10).", True),
     "max_time": ("Deadline of the whole check, in seconds.", True),
     "rate": ("Requests per second at most.", True),
@@ -149,7 +149,7 @@ def _run_the_check(config: pytest.Config) -> None:
     options = CheckOptions(
         base_url=settings.get("base_url"), api_key=settings.get("api_key"), restricted_key=settings.get("restricted_api_key"),
         spec_path=settings.get("spec"), level=settings.level, seed=settings.number("seed", 0),
-        max_requests=settings.number("max_requests", 300), timeout=settings.number("timeout", 10.0, float),
+        max_requests=settings.number("max_requests", 180), timeout=settings.number("timeout", 10.0, float),
         max_time=settings.optional_number("max_time"), rate=settings.optional_number("rate"),
         fixtures=settings.fixtures(), explore=not config.getoption("migma_no_explore"),
     )

@@ -32,6 +32,14 @@ def test_bundled_copy_is_the_vendor_document_byte_for_byte():
     actual = hashlib.sha256((ROOT / "spec" / "openapi.yaml").read_bytes()).hexdigest()
     assert actual == recorded
     assert load_spec().fingerprint == f"sha256:{recorded}"
+    from migma_contract._spec import BUNDLED_SHA256
+
+    assert recorded == BUNDLED_SHA256  # the trusted digest is the recorded one
+
+
+def test_the_bundled_document_passes_full_openapi_validation():
+    spec = load_spec(full_validation=True)
+    assert spec.source == "bundled" and len(spec.repairs) == 2
 
 
 def test_nullable_is_repaired_and_recorded():

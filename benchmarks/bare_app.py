@@ -1,0 +1,32 @@
+"""The floor for the mock's throughput: a bare Starlette app answering a constant JSON body.
+
+Served exactly like `migma-contract mock` (same socket setup, same uvicorn settings), so
+the ratio between the two measures the mock's own work.
+"""
+
+import sys
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from migma_contract._serve import bind_socket, url_of
+
+BODY = {"success": True, "data": {"id": "msg_constant", "provider": "migma", "status": "queued", "sentCount": 1, "message": "ok"}, "error": None}
+
+
+async def send(request):
+    await request.body()
+    return JSONResponse(BODY)
+
+
+app = Starlette(routes=[Route("/v1/sending", send, methods=["POST"])])
+
+if __name__ == "__main__":
+    sock = bind_socket("127.0.0.1", 0)
+    print(f"bare app: serving at {url_of(sock)}", flush=True)
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)).run(sockets=[sock])
+    except KeyboardInterrupt:
+        sys.exit(0)
