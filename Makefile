@@ -1,4 +1,6 @@
-# Two entry points for a fresh clone: `make check` (the main job) and `make test`.
+# A fresh clone needs Python 3.11+ and make. Two entry points:
+#   make check   the main job: the conformance check of the embedded reference mock, reports in reports/
+#   make test    the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -12,17 +14,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-## check: conformance check of the embedded reference mock; reports under reports/
 check: $(STAMP)
-	$(BIN)/migma-contract lint
-	$(BIN)/migma-contract rules
+	$(BIN)/migma-contract check
 
-## test: the test suite (derandomized Hypothesis, loopback only)
 test: $(STAMP)
 	CI=1 $(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+mock: $(STAMP)
+	$(BIN)/migma-contract mock
+
 clean:
-	rm -rf $(VENV) reports/*.json reports/*.xml reports/*.md reports/*.html
+	rm -rf $(VENV) reports/conformance.json reports/junit.xml reports/summary.md reports/index.html

@@ -7,6 +7,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ._cases import Case
 from ._plan import Plan
@@ -42,7 +43,7 @@ class Progress:
             self.stop()
             self.console.print(f"exploring with the remaining budget ({info['budget']} requests)…")
         elif event == "finding":
-            self.console.print(f"  [red]✗[/] {info['rule']}: {info['actual'][:160]}", markup=True, soft_wrap=True)
+            self.console.print(Text("  ✗ ", style="red") + Text(f"{info['rule']}: {info['actual'][:160]}"), soft_wrap=True)
 
     def stop(self) -> None:
         if self._bar is not None:
@@ -57,16 +58,20 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
                             ("passed", "right"), ("failed", "right"), ("note", "left")):
         table.add_column(column, justify=justify, no_wrap=column != "note")  # type: ignore[arg-type]
     for rule in result.rules:
-        note = rule.reason or ("; ".join(rule.notes[:2]) + (" …" if len(rule.notes) > 2 else "") if rule.notes else "")
+        note = rule.reason or (f"{len(rule.notes)} variant(s) not exercised, listed below" if rule.notes else "")
         table.add_row(rule.id, rule.level, f"[{_STYLE[rule.status]}]{_WORD[rule.status]}[/]", str(rule.exercised),
                       str(rule.passed), str(rule.failed), note)
     console.print(table)
+    for rule in result.rules:
+        for note in rule.notes:
+            console.print(f"  {rule.id}: {note}", markup=False, soft_wrap=True)
     for finding in result.findings:
         tag = " (accepted by the baseline)" if finding.baselined else ""
-        console.print(f"\n[bold red]✗ {finding.rule}[/] [{finding.level}]{tag}: {finding.rule_text}", soft_wrap=True)
+        console.print()
+        console.print(Text(f"✗ {finding.rule} [{finding.level}]{tag}: {finding.rule_text}", style="bold red"), soft_wrap=True)
         console.print(f"  case:     {finding.case_label}", soft_wrap=True, markup=False)
         console.print(f"  expected: {finding.expected}", soft_wrap=True, markup=False)
-        console.print(f"  got:      {finding.actual}", soft_wrap=True, markup=False)
+        console.print(f"  got:      {finding.actual.rstrip()}", soft_wrap=True, markup=False)
         if finding.attribution:
             console.print(f"  why:      {finding.attribution}", soft_wrap=True, markup=False)
         console.print(f"  repro:    {finding.request.curl}", soft_wrap=True, markup=False)
