@@ -1,6 +1,7 @@
 """Exploration: Schemathesis-generated requests for the budget the plan left over.
 
-Schemathesis generates from the *enriched* document (the conditional rules written into
+The toolkit's `valid_requests` strategy supplies plain valid requests (each judged for
+acceptance); Schemathesis generates from the *enriched* document (the conditional rules written into
 the request schema, the user's fixture values pinned where the target needs real data,
 generated addresses kept on the recipient domain), in its positive and its negative
 mode. The toolkit, not Schemathesis, decides what each request deserves: it labels every
@@ -84,6 +85,8 @@ def exploration_document(contract: Contract, level: Level | str, fixtures: Fixtu
 def _body_of(case: Any) -> Any:
     from schemathesis.core import NOT_SET
 
+    if isinstance(case, dict):  # drawn from the toolkit's own strategy
+        return copy.deepcopy(case)
     body = case.body
     if body is NOT_SET or (body is None and case.media_type is None):
         return RawBody(b"")
@@ -129,13 +132,21 @@ class _Found(Exception):
 
 
 def prepare(run: _Run) -> list[Any]:
-    """Load the exploration document and build its strategies (positive, then negative).
+    """The exploration's three sources: the toolkit's own valid requests (plain values, so
+    every one is judged for acceptance), then Schemathesis' positive and negative cases on
+    the exploration document.
 
     Slow enough (Schemathesis' schema loading) to be worth doing while the plan runs, and
     kept per document, so a second run in the same process (pytest) reuses them.
     """
+    from .strategies import valid_requests
+
     document = exploration_document(run.contract, run.level, run.options.fixtures)
-    return list(_strategies(json.dumps(document, sort_keys=True)))
+    schemathesis_strategies = list(_strategies(json.dumps(document, sort_keys=True)))
+    try:
+        return [valid_requests(fixtures=run.options.fixtures, spec=run.contract.spec), *schemathesis_strategies]
+    except ValueError:  # a data-bound target whose fixtures build no valid request
+        return schemathesis_strategies
 
 
 @lru_cache(maxsize=8)
@@ -177,7 +188,8 @@ def _round(run: _Run, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any
     @seed(seed_value)
     @given(generated=strategy)
     def probe(generated: Any) -> None:
-        if not run.can_send() or run.target.requests_sent >= stop_at:
+        # Past this source's share, stop exploring, but let a found failure shrink within the whole budget.
+        if not run.can_send() or (run.target.requests_sent >= stop_at and not last):
             return
         body = _body_of(generated)
         if unsafe_recipient(body, run.options.fixtures.recipient_domain):

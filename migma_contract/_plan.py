@@ -41,6 +41,11 @@ VARIABLE_CLASSES: dict[str, dict[str, Any]] = {
     "long": {"story": "x" * 10_000},
     "nested": {"order": {"items": [{"sku": "A1", "qty": 2}, {"sku": "B2", "qty": 1}], "total": 12.5}, "tags": ["new", "vip"], "flags": {"beta": True, "note": None}},
 }
+# Local parts of plain addresses (dot-atom, ASCII): what every reasonable server accepts.
+ADDRESS_CLASSES: dict[str, str] = {
+    "plain": "recipient",
+    "dotted-subaddress": "first.last+contract-check",
+}
 ABSENT = "absent"
 CONTENT_FIELDS = ("emailId", "conversationId")
 
@@ -104,14 +109,28 @@ def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
         elif kind == "object":
             values = [ABSENT, *VARIABLE_CLASSES] if not required else list(VARIABLE_CLASSES)
             factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b: copy.deepcopy(VARIABLE_CLASSES[choice]))))
-        elif schema.get("format") == "email" or prop.endswith("Id"):
+        elif schema.get("format") == "email":
+            if not required:
+                factors.append(Factor(prop, [ABSENT, *ADDRESS_CLASSES], _set_or_drop(prop, lambda choice, b: _address(choice, b))))
+        elif prop.endswith("Id"):
             if not required:
                 factors.append(Factor(prop, [ABSENT, "present"], _set_or_drop(prop, lambda choice, b, p=prop: b.valid_value(p))))
         elif kind == "string":
             values = list(TEXT_CLASSES) if required else [ABSENT, *TEXT_CLASSES]
             factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b: TEXT_CLASSES[choice])))
     factors.append(Factor("content", ["emailId", "conversationId", "neither"], _content))
+    factors.append(Factor("recipientEmail", list(ADDRESS_CLASSES), _recipient_address))
     return factors
+
+
+def _address(choice: str, bodies: BodyFactory) -> str:
+    """A generated address of one value class, on the recipient domain."""
+    return f"{ADDRESS_CLASSES[choice]}@{bodies.fixtures.recipient_domain}"
+
+
+def _recipient_address(body: dict[str, Any], choice: str, bodies: BodyFactory) -> None:
+    if "recipientEmail" in body:  # single sends only; batch sends carry none
+        body["recipientEmail"] = _address(choice, bodies)
 
 
 def pairwise(factors: list[list[str]]) -> list[tuple[str, ...]]:
@@ -146,7 +165,7 @@ def pairwise(factors: list[list[str]]) -> list[tuple[str, ...]]:
 
 
 def _plain_choices(factors: list[Factor]) -> dict[str, str]:
-    plain = {f.name: (ABSENT if ABSENT in f.values else f.values[0]) for f in factors}
+    plain = {f.name: (ABSENT if ABSENT in f.values else f.values[0]) for f in factors}  # "ascii", "plain", ...
     plain["content"] = "emailId"
     return plain
 

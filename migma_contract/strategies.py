@@ -93,9 +93,17 @@ def valid_requests(
     """
     contract = contract_for(spec)
     bodies = BodyFactory(contract.spec, fixtures or Fixtures())
-    kinds = [recipient_type] if recipient_type else bodies.recipient_types
     if recipient_type is not None and recipient_type not in bodies.recipient_types:
         raise ValueError(f"unknown recipient_type {recipient_type!r}; choose one of {', '.join(bodies.recipient_types)}")
+    kinds, missing = [], None
+    for kind in [recipient_type] if recipient_type else bodies.recipient_types:
+        try:
+            bodies.valid_body(kind)
+            kinds.append(kind)
+        except NotExercisable as exc:  # a data-bound target without this list's fixture
+            missing = exc
+    if not kinds:
+        raise ValueError(f"no valid request can be built: {missing.reason if missing else 'no recipient type'}")
     validator = contract.request_validator("strict")
     return (
         st.sampled_from(kinds)

@@ -1,0 +1,47 @@
+"""An implementation written independently of the mock: passed when correct, its unplanned bugs caught."""
+
+import json
+
+import pytest
+
+from migma_contract._runner import CheckOptions, run_check
+
+from . import third_party
+
+
+def check(*bugs, explore=True, budget=180):
+    options = CheckOptions(api_key="tp_full", restricted_key="tp_read", explore=explore, max_requests=budget)
+    return run_check(options, app=third_party.app(*bugs), target_label="third party")
+
+
+def test_a_correct_independent_implementation_passes_as_an_open_target():
+    result = check()
+    assert result.exit_code == 0, [f.message for f in result.findings]
+    assert result.count("not_exercised") == 0 and result.target["data_bound"] is False
+
+
+def test_rejecting_subaddresses_is_caught_by_the_plan_and_attributed():
+    result = check("plus-address", explore=False)
+    finding = next(f for f in result.findings if f.rule == "accepts-valid")
+    assert "dotted-subaddress" in finding.attribution
+    assert "first.last+contract-check@example.com" in finding.request.body  # the minimal request shows the address
+
+
+def test_a_length_limit_below_the_long_text_class_is_attributed_to_it():
+    finding = next(f for f in check("subject-255", explore=False).findings if f.rule == "accepts-valid")
+    assert "subject" in finding.attribution and "'long'" in finding.attribution
+
+
+def test_a_crash_on_one_character_is_found_by_exploration_and_shrunk():
+    assert check("apostrophe-crash", explore=False).exit_code == 0  # nothing in the plan has an apostrophe
+    result = check("apostrophe-crash", budget=300)
+    finding = next(f for f in result.findings if f.rule == "no-server-error")
+    assert finding.phase == "explore"
+    from_name = json.loads(finding.request.body)["fromName"]
+    assert "'" in from_name and len(from_name) <= 2, from_name  # shrunk to (almost) the one character
+
+
+@pytest.mark.parametrize("level", ["schema", "strict"])
+def test_the_correct_implementation_passes_at_every_level(level):
+    result = run_check(CheckOptions(api_key="tp_full", restricted_key="tp_read", level=level, max_requests=160), app=third_party.app())
+    assert result.exit_code == 0, [f.message for f in result.findings]
