@@ -23,7 +23,7 @@ from ._email import is_email_address
 from ._rules import Level, OpenPoint, RawBody, RequestForm, ResponseFacts, ResponsePredicate, ResponseSchema, Rule, Subject
 from ._spec import Spec, load_spec
 
-__all__ = ["Contract", "ResponseVerdict", "Violation", "default_contract"]
+__all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for"]
 
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _ORDER = {rule.id: index for index, rule in enumerate(RULES)}  # violations are listed in catalogue order
@@ -266,6 +266,3 @@ def contract_for(spec: Spec | None = None) -> Contract:
         _CONTRACTS[key] = Contract(spec)
     return _CONTRACTS[key]
 
-
-def default_contract() -> Contract:
-    return contract_for(None)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._cases import Case, CaseAuth, slug
-from ._catalogue import OPEN_POINTS, RULES, rules_for
+from ._catalogue import RULES, rules_for
 from ._contract import Contract
 from ._generate import BodyFactory
 from ._rules import AuthForm, Level, NotExercisable, RequestForm, Subject
@@ -324,6 +324,3 @@ def _first_valid_body(bodies: BodyFactory) -> dict[str, Any] | None:
             continue
     return None
 
-
-def open_point_ids() -> list[str]:
-    return [p.id for p in OPEN_POINTS]

@@ -17,7 +17,6 @@ from ._target import Exchange
 __all__ = ["BODY_EXCERPT", "make_records"]
 
 BODY_EXCERPT = 4096
-EMBEDDED_URL = "${MIGMA_BASE_URL:-http://127.0.0.1:4010}"
 
 
 def excerpt(content: bytes, limit: int = BODY_EXCERPT, total: int | None = None) -> str:

@@ -306,7 +306,7 @@ def _answer(exchange: Exchange) -> str:
     return ""
 
 
-def _baseline_ids(path: str | None) -> frozenset[str]:
+def load_baseline(path: str | None) -> frozenset[str]:
     """Rule ids a team accepts for now: from a conformance.json (its failed rules) or a list."""
     if not path:
         return frozenset()
@@ -327,9 +327,6 @@ def _baseline_ids(path: str | None) -> frozenset[str]:
         raise ConfigError(f"--baseline {path}: unknown rule id {unknown[0]!r}")
     return frozenset(data)
 
-
-def load_baseline(path: str | None) -> frozenset[str]:
-    return _baseline_ids(path)
 
 
 def resolve_for_plan(options: CheckOptions) -> tuple[Contract, CheckOptions]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -486,6 +485,3 @@ def response_schemas_of(document: dict[str, Any]) -> dict[int, dict[str, Any]]:
         result[int(key)] = standalone(document, media.get("schema", {}))
     return result
 
-
-def dump_json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False)

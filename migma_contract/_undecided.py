@@ -14,7 +14,6 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from ._catalogue import OPEN_POINTS
 from ._contract import Contract, Violation
 from ._email import is_clearly_not_address, is_plain_address
 from ._generate import Fixtures
@@ -85,6 +84,3 @@ def open_in_violation(violation: Violation, body: Any) -> str | None:
             return f"{violation.pointer.lstrip('/')} {value!r} is invalid only by a strict reading of RFC 5321"
     return None
 
-
-def open_points_text() -> list[str]:
-    return [point.text for point in OPEN_POINTS]

@@ -258,7 +258,7 @@ class ConformanceSuite(pytest.Collector):
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("migma_conformance"):
         return
-    suite = ConformanceSuite.from_parent(session, name="migma-contract")
+    suite = ConformanceSuite.from_parent(session, name="migma-contract", nodeid="migma-contract")
     items.extend(suite.collect())
 
 
@@ -320,19 +320,10 @@ def migma_validate(migma_spec: Spec, pytestconfig: pytest.Config) -> Validators:
     return Validators(migma_spec, Settings.from_config(pytestconfig).level)
 
 
-class MockHandle:
-    """An in-process reference mock: `.client` (httpx.Client), `.sent`, `.reset()`, `.app`, keys."""
+class _MockAccess:
+    """What a test reads from a reference mock, wherever it runs: keys, sends, reset."""
 
-    base_url = "http://migma-mock"
-
-    def __init__(self) -> None:
-        from ._transport import SyncASGITransport
-        from .mock import create_app
-
-        self.app = create_app()
-        self.transport = SyncASGITransport(self.app)
-        self.client = httpx.Client(transport=self.transport, base_url=self.base_url,
-                                   headers={"Authorization": f"Bearer {self.full_key}"})
+    app: Any
 
     @property
     def full_key(self) -> str:
@@ -348,6 +339,22 @@ class MockHandle:
 
     def reset(self) -> None:
         self.app.reset()
+
+
+class MockHandle(_MockAccess):
+    """An in-process reference mock: `.client` (httpx.Client), `.sent`, `.reset()`, `.app`, keys."""
+
+    base_url = "http://migma-mock"
+
+    def __init__(self) -> None:
+        from ._transport import SyncASGITransport
+        from .mock import create_app
+
+        self.app = create_app()
+        self.transport = SyncASGITransport(self.app)
+        self.client = httpx.Client(transport=self.transport, base_url=self.base_url,
+                                   headers={"Authorization": f"Bearer {self.full_key}"})
+
 
     def close(self) -> None:
         self.client.close()
@@ -367,26 +374,11 @@ def migma_mock(_migma_mock_session: MockHandle) -> MockHandle:
     return _migma_mock_session
 
 
-class ServerHandle:
+class ServerHandle(_MockAccess):
     """The reference mock on a loopback port: `.url`, `.sent`, `.reset()`, keys."""
 
     def __init__(self, app: Any, url: str) -> None:
         self.app, self.url = app, url
-
-    @property
-    def full_key(self) -> str:
-        return self.app.config.full_key or ""
-
-    @property
-    def restricted_key(self) -> str | None:
-        return self.app.config.restricted_key
-
-    @property
-    def sent(self) -> list[Any]:
-        return self.app.sent
-
-    def reset(self) -> None:
-        self.app.reset()
 
 
 @pytest.fixture(scope="session")

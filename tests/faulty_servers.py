@@ -21,6 +21,13 @@ RESTRICTED_KEY = "mc_test_no_email_send"
 FAKE_SUCCESS = {"success": True, "data": {"id": "msg_fake", "provider": "migma", "status": "queued", "sentCount": 1, "message": "ok"}, "error": None}
 
 
+def _json_or_none(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return None
+
+
 @dataclass
 class Req:
     method: str
@@ -30,10 +37,7 @@ class Req:
 
     @property
     def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
+        return _json_or_none(self.body)
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -49,10 +53,7 @@ class Resp:
 
     @property
     def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
+        return _json_or_none(self.body)
 
     def rules(self) -> set[str]:
         data = self.json
