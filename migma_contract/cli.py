@@ -266,6 +266,8 @@ def check(ctx: click.Context, **opts: Any) -> None:
         print_plan(plan)
         return
     progress = Progress()
+    if not options.verify_tls:
+        click.echo("migma-contract: warning: TLS certificates are NOT verified (--insecure); the report says so", err=True)
     click.echo(f"migma-contract {__version__}: checking {(options.base_url and _safe_url(options.base_url)) or 'the embedded reference mock'} "
                f"at level {options.level} (seed {options.seed}, at most {options.max_requests} requests)", err=True)
     try:
