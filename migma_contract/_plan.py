@@ -23,7 +23,7 @@ from ._cases import Case, CaseAuth, slug
 from ._catalogue import RULES, rules_for
 from ._contract import Contract
 from ._generate import BodyFactory
-from ._rules import AuthForm, Level, NotExercisable, RequestForm, Subject
+from ._rules import AuthForm, ForbiddenWhen, Level, NotExercisable, RequestForm, RequiredWhen, Subject
 
 __all__ = ["Plan", "build_plan"]
 
@@ -92,7 +92,7 @@ def _content(body: dict[str, Any], choice: str, bodies: BodyFactory) -> None:
 def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
     """The positive dimensions, read from the document's optional properties."""
     spec = contract.spec
-    conditional = {r.form.prop for r in RULES if hasattr(r.form, "prop") and hasattr(r.form, "values")}
+    conditional = {r.form.prop for r in RULES if isinstance(r.form, RequiredWhen | ForbiddenWhen)}
     factors: list[Factor] = []
     types = spec.request_properties.get("recipientType", {}).get("enum", [])
     factors.append(Factor("recipientType", list(types), lambda body, choice, b: body.update(recipientType=choice)))

@@ -55,9 +55,6 @@ class Level(StrEnum):
             names = ", ".join(level.value for level in cls)
             raise ValueError(f"unknown level {value!r}; choose one of {names}") from None
 
-    def __str__(self) -> str:
-        return self.value
-
 
 class Subject(StrEnum):
     """What a rule constrains."""
@@ -66,9 +63,6 @@ class Subject(StrEnum):
     AUTH = "auth"  # credentials the server must reject with 401/403
     ACCEPTANCE = "acceptance"  # a valid request the server must accept
     RESPONSE = "response"  # every response must satisfy it
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class NotExercisable(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -437,8 +437,6 @@ def _resolve_target(
 
 
 def _with(options: CheckOptions, **changes: Any) -> CheckOptions:
-    from dataclasses import replace
-
     return replace(options, **changes)
 
 
