@@ -1,7 +1,8 @@
 """Exploration: Schemathesis-generated requests for the budget the plan left over.
 
-The toolkit's `valid_requests` strategy supplies plain valid requests (each judged for
-acceptance); Schemathesis generates from the *enriched* document (the conditional rules written into
+The catalogue's own strategies supply plain valid requests (each judged for acceptance)
+and requests breaking one rule alone; with a budget large enough to pay for its set-up,
+Schemathesis also generates from the *enriched* document (the conditional rules written into
 the request schema, the user's fixture values pinned where the target needs real data,
 generated addresses kept on the recipient domain), in its positive and its negative
 mode. The toolkit, not Schemathesis, decides what each request deserves: it labels every
@@ -25,7 +26,7 @@ from ._catalogue import BATCH_TYPES, OPEN_POINTS, get_rule
 from ._contract import Contract
 from ._email import is_email_address
 from ._generate import Fixtures
-from ._rules import Level, RawBody
+from ._rules import Level, RawBody, RequestForm
 from ._undecided import open_in_valid_body, open_in_violation
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def exploration_document(contract: Contract, level: Level | str, fixtures: Fixtu
 def _body_of(case: Any) -> Any:
     from schemathesis.core import NOT_SET
 
-    if isinstance(case, dict):  # drawn from the toolkit's own strategy
+    if not type(case).__module__.startswith("schemathesis"):  # a body from the catalogue's own strategies
         return copy.deepcopy(case)
     body = case.body
     if body is NOT_SET or (body is None and case.media_type is None):
@@ -131,22 +132,38 @@ class _Found(Exception):
     """A generated request broke a rule that had not failed yet (Hypothesis shrinks it)."""
 
 
-def prepare(run: _Run) -> list[Any]:
-    """The exploration's three sources: the toolkit's own valid requests (plain values, so
-    every one is judged for acceptance), then Schemathesis' positive and negative cases on
-    the exploration document.
+# Schemathesis costs about a second to set up (import, schema loading, strategy compilation)
+# and 15-30 ms per case; it joins the exploration when at least this many requests are left
+# for it, and the catalogue's own strategies (a few ms per case) explore the rest.
+SCHEMATHESIS_MIN_SHARE = 100
 
-    Slow enough (Schemathesis' schema loading) to be worth doing while the plan runs, and
-    kept per document, so a second run in the same process (pytest) reuses them.
+
+def prepare(run: _Run, expected_left: int | None = None) -> list[Any]:
+    """The exploration's sources, each a Hypothesis strategy of request bodies (or cases).
+
+    Always the catalogue's own: valid requests with plain values (each one judged for
+    acceptance) and requests breaking one request rule of the level alone. With a large
+    enough budget, also Schemathesis' positive and negative cases on the exploration
+    document. Built while the plan runs; Schemathesis' are kept per document, so a second
+    run in the same process (pytest) reuses them.
     """
-    from .strategies import valid_requests
+    from hypothesis import strategies as st
 
-    document = exploration_document(run.contract, run.level, run.options.fixtures)
-    schemathesis_strategies = list(_strategies(json.dumps(document, sort_keys=True)))
+    from .strategies import invalid_requests, valid_requests
+
+    left = expected_left if expected_left is not None else run.options.max_requests - run.target.requests_sent
+    fixtures, spec = run.options.fixtures, run.contract.spec
+    sources: list[Any] = []
     try:
-        return [valid_requests(fixtures=run.options.fixtures, spec=run.contract.spec), *schemathesis_strategies]
+        sources.append(valid_requests(fixtures=fixtures, spec=spec))
+        rule_ids = [rule_id for rule_id in run.rule_ids if isinstance(get_rule(rule_id).form, RequestForm)]
+        sources.append(st.sampled_from(rule_ids).flatmap(lambda rule_id: invalid_requests(rule_id, fixtures=fixtures, spec=spec)))
     except ValueError:  # a data-bound target whose fixtures build no valid request
-        return schemathesis_strategies
+        pass
+    if left >= SCHEMATHESIS_MIN_SHARE or not sources:
+        document = exploration_document(run.contract, run.level, fixtures)
+        sources.extend(_strategies(json.dumps(document, sort_keys=True)))
+    return sources
 
 
 @lru_cache(maxsize=8)
@@ -182,7 +199,7 @@ def _round(run: _Run, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any
 
     last: list[tuple[Any, list[tuple[str, str, str]]]] = []
 
-    @settings(max_examples=max(1, stop_at - run.target.requests_sent), database=None, deadline=None,
+    @settings(max_examples=max(1, stop_at - run.target.requests_sent), database=None, deadline=None, derandomize=False,
               phases=[Phase.generate, Phase.shrink], report_multiple_bugs=False, print_blob=False,
               suppress_health_check=list(HealthCheck))
     @seed(seed_value)

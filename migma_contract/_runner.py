@@ -368,7 +368,7 @@ def run_check(
             try:
                 async with anyio.create_task_group() as group:
                     if options.explore:
-                        group.start_soon(_prepare_exploration, run, prepared)
+                        group.start_soon(_prepare_exploration, run, prepared, options.max_requests - len(plan.cases))
                     await run.run_plan(plan)
                     run.timings["plan_s"] = round(time.perf_counter() - started_plan, 3)
             except BaseExceptionGroup as errors:  # the task group wraps what the plan raises
@@ -394,11 +394,11 @@ def _first_error(errors: BaseExceptionGroup) -> BaseException:
     return errors
 
 
-async def _prepare_exploration(run: _Run, prepared: list[Any]) -> None:
+async def _prepare_exploration(run: _Run, prepared: list[Any], expected_left: int) -> None:
     """Build the exploration strategies in a thread while the plan's requests are in flight."""
     from ._explore import prepare
 
-    prepared.extend(await anyio.to_thread.run_sync(prepare, run))
+    prepared.extend(await anyio.to_thread.run_sync(prepare, run, expected_left))
 
 
 def _resolve_target(

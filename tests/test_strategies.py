@@ -1,0 +1,67 @@
+"""The public Hypothesis strategies: valid bodies leave nothing open, invalid ones break one rule."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from migma_contract import RULES, Subject, contract_for, validate_request
+from migma_contract._generate import Fixtures
+from migma_contract._undecided import open_in_valid_body
+from migma_contract.strategies import invalid_requests, valid_requests
+
+FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+REQUEST_RULES = [r.id for r in RULES if r.subject is Subject.REQUEST]
+
+
+@pytest.mark.parametrize("recipient_type", ["email", "audience", "segment", "tag"])
+def test_valid_requests_are_valid_plain_and_on_a_reserved_domain(recipient_type):
+    @FAST
+    @given(valid_requests(recipient_type))
+    def check(body):
+        assert body["recipientType"] == recipient_type
+        assert validate_request(body, level="strict") == []
+        assert open_in_valid_body(contract_for(), body, Fixtures()) is None
+        for name in ("recipientEmail", "replyTo"):
+            if name in body:
+                assert body[name].endswith("@example.com")
+
+    check()
+
+
+@pytest.mark.parametrize("rule_id", REQUEST_RULES)
+def test_invalid_requests_break_exactly_their_rule(rule_id):
+    @FAST
+    @given(invalid_requests(rule_id))
+    def check(body):
+        assert {v.rule_id for v in validate_request(body, level="strict")} == {rule_id}
+
+    check()
+
+
+def test_fixtures_are_used_and_unbuildable_variants_left_out():
+    fixtures = Fixtures(from_address="hello@brand.test", email_id="em_1", segment_id="seg_1", recipient_domain="mail.test")
+
+    @FAST
+    @given(valid_requests(fixtures=fixtures))
+    def valid(body):
+        assert body["from"] == "hello@brand.test" and body["emailId"] == "em_1"
+        assert body["recipientType"] in ("email", "segment")
+        assert body.get("recipientId", "seg_1") == "seg_1"
+
+    @FAST
+    @given(invalid_requests("batch-needs-recipientId", fixtures=fixtures))
+    def invalid(body):
+        assert body["recipientType"] == "segment" and "recipientId" not in body
+
+    valid()
+    invalid()
+
+
+def test_clear_errors_for_wrong_use():
+    with pytest.raises(ValueError, match="constrains responses"):
+        invalid_requests("result-has-id")
+    with pytest.raises(KeyError, match="unknown rule"):
+        invalid_requests("no-such-rule")
+    with pytest.raises(ValueError, match="unknown recipient_type 'sms'"):
+        valid_requests("sms")
+    with pytest.raises(ValueError, match="pass --tag-id"):
+        valid_requests("tag", fixtures=Fixtures(email_id="em_1"))
