@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ._rules import RawBody
@@ -37,7 +37,6 @@ class Case:
     headers: tuple[tuple[str, str], ...] = ()
     factors: tuple[tuple[str, str], ...] = ()
     phase: str = "plan"
-    note: str | None = field(default=None, compare=False)
 
     @property
     def content(self) -> bytes:

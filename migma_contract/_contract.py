@@ -201,13 +201,6 @@ class Contract:
         self._request: dict[Level, RequestValidator] = {}
         self._response: dict[Level, ResponseValidator] = {}
 
-    def rules(self, level: Level | str = Level.DOCUMENTED) -> tuple[Rule, ...]:
-        return rules_for(level)
-
-    @property
-    def open_points(self) -> tuple[OpenPoint, ...]:
-        return OPEN_POINTS
-
     def request_validator(self, level: Level | str = Level.DOCUMENTED) -> RequestValidator:
         key = Level.parse(level)
         if key not in self._request:

@@ -103,7 +103,6 @@ class Mutation:
 
     label: str
     body: Any
-    headers: Mapping[str, str] | None = None
 
 
 class BodyFactory(Protocol):
@@ -406,7 +405,6 @@ class ResponseSchema(ResponseForm):
 
     statuses: Callable[[Spec], frozenset[int]]
     build: Callable[[Spec, int], dict[str, Any]]
-    needs_request: bool = False
 
     def applies(self, spec: Spec, status: int) -> bool:
         return status in self.statuses(spec)

@@ -28,7 +28,7 @@ from ._plan import Plan, build_plan, controls, isolate
 from ._records import make_records
 from ._redact import Redactor, strip_credentials
 from ._result import ACCEPTED, FAILED, NOT_EXERCISED, PASSED, Finding, RuleResult, RunResult
-from ._rules import Level, Subject
+from ._rules import Level, ResponseSchema, Subject
 from ._spec import load_spec
 from ._target import Exchange, Target, TargetSettings, host_of
 from ._version import __version__
@@ -499,10 +499,10 @@ def _why_not(rule: Any, run: _Run) -> str:
     if run.aborted:
         return "the run was aborted before it was exercised"
     if rule.subject is Subject.RESPONSE:
-        if rule.id == "result-provider":
-            return "no 200 response carried data.provider"
-        kinds = {"success-schema": "200", "error-schema": "400/401/403", "envelope-consistent": "documented"}.get(rule.id, "200")
-        return f"no {kinds} response was observed" + (" (budget exhausted)" if run.budget_hit else "")
+        form = rule.form
+        kinds = "/".join(str(s) for s in sorted(form.statuses(run.contract.spec))) if isinstance(form, ResponseSchema) else None
+        seen = f"no {kinds} response was observed" if kinds else "no response it applies to was observed"
+        return seen + (" (budget exhausted)" if run.budget_hit else "")
     if run.budget_hit:
         return "the budget (--max-requests / --max-time) ran out before its cases"
     return "skipped"

@@ -240,10 +240,10 @@ def check(ctx: click.Context, **opts: Any) -> None:
     from ._runner import CheckOptions, load_baseline, run_check
     from .reports import write_reports
 
-    defaults = _pyproject_defaults(ctx.command)
-    for name, value in defaults.items():
+    params = {param.name: param for param in ctx.command.params}
+    for name, value in _pyproject_defaults(ctx.command).items():
         if ctx.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None):
-            opts[name] = ctx.command.params[[p.name for p in ctx.command.params].index(name)].type_cast_value(ctx, value)
+            opts[name] = params[name].type_cast_value(ctx, value)
     fixtures = Fixtures(
         from_address=opts["from_address"], email_id=opts["email_id"], conversation_id=opts["conversation_id"],
         project_id=opts["project_id"], audience_id=opts["audience_id"], segment_id=opts["segment_id"], tag_id=opts["tag_id"],
