@@ -11,12 +11,10 @@ from rich.text import Text
 
 from ._cases import Case
 from ._plan import Plan
-from ._result import ACCEPTED, FAILED, NOT_EXERCISED, PASSED, RunResult
+from ._result import STATUS_LOOK, RunResult
 
 __all__ = ["Progress", "print_plan", "print_summary"]
 
-_STYLE = {PASSED: "green", FAILED: "bold red", NOT_EXERCISED: "yellow", ACCEPTED: "magenta"}
-_WORD = {PASSED: "passed", FAILED: "FAILED", NOT_EXERCISED: "not exercised", ACCEPTED: "accepted (baseline)"}
 
 
 class Progress:
@@ -59,7 +57,7 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
         table.add_column(column, justify=justify, no_wrap=column != "note")  # type: ignore[arg-type]
     for rule in result.rules:
         note = rule.reason or (f"{len(rule.notes)} variant(s) not exercised, listed below" if rule.notes else "")
-        table.add_row(rule.id, rule.level, f"[{_STYLE[rule.status]}]{_WORD[rule.status]}[/]", str(rule.exercised),
+        table.add_row(rule.id, rule.level, Text(STATUS_LOOK[rule.status].shout, style=STATUS_LOOK[rule.status].style), str(rule.exercised),
                       str(rule.passed), str(rule.failed), note)
     console.print(table)
     for rule in result.rules:
@@ -76,7 +74,7 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
             console.print(f"  why:      {finding.attribution}", soft_wrap=True, markup=False)
         console.print(f"  repro:    {finding.request.curl}", soft_wrap=True, markup=False)
     console.print(
-        f"\n{result.requests_sent} requests in {result.duration_s:.1f} s · seed {result.seed} · spec {result.spec['fingerprint'][:19]}…",
+        f"\n{result.requests_sent} requests in {result.duration_s:.1f} s · seed {result.seed} · spec {result.spec.fingerprint[:19]}…",
         markup=False,
     )
     for path in report_paths:

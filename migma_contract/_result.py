@@ -1,20 +1,71 @@
-"""The one result model of a run. Every report format is a writer over it.
+"""The one result model of a run: typed records that every report format renders.
 
-It holds only what is safe to show (requests and responses already redacted) and round-
-trips through JSON (`to_dict` / `from_dict`), so `migma-contract report` can re-render
-any format from a saved `conformance.json`.
+It holds only what is safe to show (requests and responses already redacted) and
+round-trips through JSON: `to_dict` writes the versioned format, `from_dict` reads it
+back *through the shipped schema* (`reports/conformance.schema.json`), so a file handed
+over by a third party is checked field by field before any writer sees it.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMAT", "Finding", "RequestRecord", "ResponseRecord", "RuleResult", "RunResult"]
+__all__ = [
+    "FORMAT",
+    "STATUS_LOOK",
+    "Budget",
+    "Finding",
+    "PlanStats",
+    "RequestRecord",
+    "ResponseRecord",
+    "ResultInvalid",
+    "RuleResult",
+    "RunResult",
+    "RunSettings",
+    "SpecInfo",
+    "Status",
+    "StatusLook",
+    "TargetInfo",
+]
 
 FORMAT = "migma-contract/1"
+SCHEMA_PATH = Path(__file__).parent / "reports" / "conformance.schema.json"
 
-PASSED, FAILED, NOT_EXERCISED, ACCEPTED = "passed", "failed", "not_exercised", "accepted"
+
+class Status(StrEnum):
+    """A rule's outcome in one run."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_EXERCISED = "not_exercised"
+    ACCEPTED = "accepted"  # failed, but accepted by the user's baseline
+
+
+@dataclass(frozen=True)
+class StatusLook:
+    """How every writer shows a status: one table, so the formats never disagree."""
+
+    word: str  # plain: tables, HTML, comparisons
+    shout: str  # the console's result column
+    icon: str  # Markdown
+    style: str  # rich style of the console
+
+
+STATUS_LOOK: dict[Status, StatusLook] = {
+    Status.PASSED: StatusLook("passed", "passed", "✅", "green"),
+    Status.FAILED: StatusLook("failed", "FAILED", "❌", "bold red"),
+    Status.NOT_EXERCISED: StatusLook("not exercised", "not exercised", "⚪", "yellow"),
+    Status.ACCEPTED: StatusLook("accepted", "accepted (baseline)", "🟣", "magenta"),
+}
+
+
+class ResultInvalid(ValueError):
+    """A conformance.json that does not follow the shipped schema."""
 
 
 @dataclass
@@ -68,7 +119,7 @@ class RuleResult:
     subject: str
     text: str
     source: str
-    status: str
+    status: Status
     exercised: int = 0
     passed: int = 0
     failed: int = 0
@@ -77,13 +128,63 @@ class RuleResult:
 
 
 @dataclass
+class SpecInfo:
+    """Which document the run judged against."""
+
+    source: str
+    fingerprint: str
+    version: str
+    repairs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TargetInfo:
+    """What was checked: its label for people, its URL (credentials stripped), its kind."""
+
+    label: str
+    url: str | None
+    kind: str  # "http" or "in-process"
+    data_bound: bool
+    fixtures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Budget:
+    max_requests: int
+    max_time_s: float | None
+    timeout_s: float
+    rate_per_s: float | None
+    max_retries: int
+    explore: bool
+
+
+@dataclass
+class PlanStats:
+    cases: int = 0
+    skipped_after_failure: int = 0
+    budget_exhausted: bool = False
+    explored: int = 0
+    plan_s: float | None = None
+    explore_s: float | None = None
+
+
+@dataclass
+class RunSettings:
+    verify_tls: bool = True
+    follow_redirects: bool = False
+    recipient_domain: str = "example.com"
+    recipient_domain_reserved: bool = True
+    baseline: list[str] = field(default_factory=list)
+
+
+@dataclass
 class RunResult:
     tool_version: str
-    spec: dict[str, Any]
-    target: dict[str, Any]
+    spec: SpecInfo
+    target: TargetInfo
     level: str
     seed: int
-    budget: dict[str, Any]
+    budget: Budget
     started: str
     finished: str
     duration_s: float
@@ -93,36 +194,39 @@ class RunResult:
     rules: list[RuleResult]
     findings: list[Finding]
     aborted: str | None = None
-    plan: dict[str, Any] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
+    plan: PlanStats = field(default_factory=PlanStats)
+    settings: RunSettings = field(default_factory=RunSettings)
     format: str = FORMAT
 
     # -- summaries the writers share -------------------------------------------------------
 
-    def count(self, status: str) -> int:
+    def count(self, status: Status | str) -> int:
         return sum(1 for rule in self.rules if rule.status == status)
 
     @property
     def compliance(self) -> tuple[int, int]:
         """(rules passed, rules exercised); accepted (baselined) failures count as exercised."""
-        exercised = [r for r in self.rules if r.status != NOT_EXERCISED]
-        return sum(1 for r in exercised if r.status == PASSED), len(exercised)
+        exercised = [r for r in self.rules if r.status != Status.NOT_EXERCISED]
+        return sum(1 for r in exercised if r.status == Status.PASSED), len(exercised)
 
     @property
     def headline(self) -> str:
         passed, exercised = self.compliance
-        failed = self.count(FAILED)
-        target = self.target.get("label", "target")
+        failed = self.count(Status.FAILED)
+        target = self.target.label
         if self.aborted:
             return f"ABORTED: {self.aborted} ({failed} rule(s) failed before that; {target})"
         if failed:
             return f"NOT CONFORMANT: {failed} rule(s) failed, {passed}/{exercised} exercised rules passed ({target})"
-        accepted = self.count(ACCEPTED)
+        accepted = self.count(Status.ACCEPTED)
         suffix = f", {accepted} known failure(s) accepted by the baseline" if accepted else ""
         return f"CONFORMANT: {passed}/{exercised} exercised rules passed{suffix} ({target})"
 
     def findings_for(self, rule_id: str) -> list[Finding]:
         return [f for f in self.findings if f.rule == rule_id]
+
+    def rule(self, rule_id: str) -> RuleResult | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
 
     # -- JSON ----------------------------------------------------------------------------------
 
@@ -130,23 +234,51 @@ class RunResult:
         data = asdict(self)
         ordered = {"format": data.pop("format")}
         ordered.update(data)
+        for rule in ordered["rules"]:
+            rule["status"] = str(rule["status"])
         ordered["summary"] = {
             "headline": self.headline,
-            "passed": self.count(PASSED),
-            "failed": self.count(FAILED),
-            "not_exercised": self.count(NOT_EXERCISED),
-            "accepted": self.count(ACCEPTED),
+            "passed": self.count(Status.PASSED),
+            "failed": self.count(Status.FAILED),
+            "not_exercised": self.count(Status.NOT_EXERCISED),
+            "accepted": self.count(Status.ACCEPTED),
             "compliance": list(self.compliance),
         }
         return ordered
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in names}
-        values["rules"] = [RuleResult(**rule) for rule in data.get("rules", [])]
+    def from_dict(cls, data: Any) -> RunResult:
+        """The result a conformance.json holds; `ResultInvalid` naming the first bad field otherwise."""
+        _check_against_schema(data)
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        values["spec"] = SpecInfo(**data["spec"])
+        values["target"] = TargetInfo(**data["target"])
+        values["budget"] = Budget(**data["budget"])
+        values["plan"] = PlanStats(**data.get("plan", {}))
+        values["settings"] = RunSettings(**data.get("settings", {}))
+        values["rules"] = [RuleResult(**{**rule, "status": Status(rule["status"])}) for rule in data["rules"]]
         values["findings"] = [
             Finding(**{**f, "request": RequestRecord(**f["request"]), "response": ResponseRecord(**f["response"])})
-            for f in data.get("findings", [])
+            for f in data["findings"]
         ]
         return cls(**values)
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def _check_against_schema(data: Any) -> None:
+    import jsonschema
+
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ResultInvalid(f"not a migma-contract result (format {str(found)[:40]!r}, expected {FORMAT!r})")
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+    if error is not None:
+        where = "/" + "/".join(str(part) for part in error.absolute_path)
+        raise ResultInvalid(f"at {where[:80]}: {error.message[:160]}")

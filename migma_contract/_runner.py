@@ -27,7 +27,7 @@ from ._generate import RESERVED_DOMAINS, BodyFactory, Fixtures
 from ._plan import Plan, build_plan, controls, isolate
 from ._records import make_records
 from ._redact import Redactor, strip_credentials
-from ._result import ACCEPTED, FAILED, NOT_EXERCISED, PASSED, Finding, RuleResult, RunResult
+from ._result import Budget, Finding, PlanStats, RuleResult, RunResult, RunSettings, SpecInfo, Status, TargetInfo
 from ._rules import Level, ResponseSchema, Subject
 from ._spec import load_spec
 from ._target import Exchange, Target, TargetSettings, host_of
@@ -319,7 +319,7 @@ def load_baseline(path: str | None) -> frozenset[str]:
     except ValueError:
         data = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if isinstance(data, dict):
-        data = [r["id"] for r in data.get("rules", []) if r.get("status") in (FAILED, ACCEPTED)]
+        data = [r["id"] for r in data.get("rules", []) if isinstance(r, dict) and r.get("status") in (Status.FAILED, Status.ACCEPTED)]
     if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
         raise ConfigError(f"--baseline {path}: expected a conformance.json or a list of rule ids")
     unknown = [x for x in data if x not in {r.id for r in rules_for(Level.STRICT)}]
@@ -445,12 +445,12 @@ def _result(run: _Run, plan: Plan, options: CheckOptions, spec: Any, label: str,
     rules: list[RuleResult] = []
     for rule in rules_for(options.level):
         tally = run.tallies[rule.id]
-        status = PASSED
+        status = Status.PASSED
         reason = None
         if tally.failed:
-            status = ACCEPTED if rule.id in options.baseline else FAILED
+            status = Status.ACCEPTED if rule.id in options.baseline else Status.FAILED
         elif tally.exercised == 0:
-            status = NOT_EXERCISED
+            status = Status.NOT_EXERCISED
             reason = plan.not_exercised.get(rule.id) or _why_not(rule, run)
         notes = []
         if rule.id == ACCEPTS_VALID:
@@ -459,24 +459,24 @@ def _result(run: _Run, plan: Plan, options: CheckOptions, spec: Any, label: str,
             id=rule.id, level=rule.level.value, subject=rule.subject.value, text=rule.text, source=rule.source,
             status=status, exercised=tally.exercised, passed=tally.passed, failed=tally.failed, reason=reason, notes=notes,
         ))
-    failed = any(r.status == FAILED for r in rules)
+    failed = any(r.status == Status.FAILED for r in rules)
     exit_code = 3 if run.aborted else (1 if failed else 0)
     verdict = "aborted" if run.aborted else ("failed" if failed else "passed")
     finished = datetime.now(UTC)
-    target_info: dict[str, Any] = {"label": label, "url": strip_credentials(options.base_url) if options.base_url else None,
-                                   "kind": "http" if options.base_url else "in-process",
-                                   "data_bound": options.fixtures.data_bound,
-                                   "fixtures": sorted(k for k, v in vars(options.fixtures).items() if v is not None and k != "recipient_domain")}
     order = {rule_id: index for index, rule_id in enumerate(run.rule_ids)}
     return RunResult(
         tool_version=__version__,
-        spec={"source": spec.source, "fingerprint": spec.fingerprint, "version": spec.version,
-              "repairs": [r.describe() for r in spec.repairs]},
-        target=target_info,
+        spec=SpecInfo(spec.source, spec.fingerprint, spec.version, [r.describe() for r in spec.repairs]),
+        target=TargetInfo(
+            label=label,
+            url=strip_credentials(options.base_url) if options.base_url else None,
+            kind="http" if options.base_url else "in-process",
+            data_bound=options.fixtures.data_bound,
+            fixtures=sorted(k for k, v in vars(options.fixtures).items() if v is not None and k != "recipient_domain"),
+        ),
         level=options.level,
         seed=options.seed,
-        budget={"max_requests": options.max_requests, "max_time_s": options.max_time, "timeout_s": options.timeout,
-                "rate_per_s": options.rate, "max_retries": options.max_retries, "explore": options.explore},
+        budget=Budget(options.max_requests, options.max_time, options.timeout, options.rate, options.max_retries, options.explore),
         started=started.isoformat(timespec="seconds"),
         finished=finished.isoformat(timespec="seconds"),
         duration_s=round(duration, 3),
@@ -486,12 +486,12 @@ def _result(run: _Run, plan: Plan, options: CheckOptions, spec: Any, label: str,
         rules=rules,
         findings=sorted(run.findings.values(), key=lambda f: order.get(f.rule, 99)),
         aborted=run.aborted,
-        plan={"cases": len(plan.cases), "skipped_after_failure": run.skipped, "budget_exhausted": run.budget_hit,
-              "explored": run.explored, **run.timings},
-        settings={"verify_tls": options.verify_tls, "follow_redirects": options.follow_redirects,
-                  "recipient_domain": options.fixtures.recipient_domain,
-                  "recipient_domain_reserved": _reserved(options.fixtures.recipient_domain),
-                  "baseline": sorted(options.baseline)},
+        plan=PlanStats(cases=len(plan.cases), skipped_after_failure=run.skipped, budget_exhausted=run.budget_hit,
+                       explored=run.explored, plan_s=run.timings.get("plan_s"), explore_s=run.timings.get("explore_s")),
+        settings=RunSettings(verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
+                             recipient_domain=options.fixtures.recipient_domain,
+                             recipient_domain_reserved=_reserved(options.fixtures.recipient_domain),
+                             baseline=sorted(options.baseline)),
     )
 
 

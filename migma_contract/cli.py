@@ -314,7 +314,7 @@ def report(results: tuple[Path, ...], formats: tuple[str, ...], out_dir: Path | 
         return
     if names and len(names) != len(loaded):
         fail(f"--name given {len(names)} time(s) for {len(loaded)} results; give one per result or none", 2)
-    labels = list(names) or _distinct([str(r.target.get("label") or p.stem) for r, p in zip(loaded, results, strict=True)], results)
+    labels = list(names) or _distinct([str(r.target.label or p.stem) for r, p in zip(loaded, results, strict=True)], results)
     pairs = list(zip(labels, loaded, strict=True))
     unsupported = [f for f in formats if f not in ("md", "html")]
     if unsupported:

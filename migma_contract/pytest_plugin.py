@@ -28,7 +28,7 @@ from ._config import ENV
 from ._contract import Violation, contract_for
 from ._exceptions import ConfigError, MigmaContractError, TargetUnreachable
 from ._generate import Fixtures
-from ._result import FAILED, NOT_EXERCISED, RunResult
+from ._result import RunResult, Status
 from ._rules import Level, Rule
 from ._spec import Spec, load_spec
 
@@ -216,11 +216,11 @@ class RuleItem(pytest.Item):
         outcome = next((r for r in result.rules if r.id == self.rule.id), None)
         if outcome is None:
             pytest.skip(f"not checked at level {result.level}")
-        if outcome.status == NOT_EXERCISED:
+        if outcome.status == Status.NOT_EXERCISED:
             pytest.skip(f"not exercised: {outcome.reason}")
-        if outcome.status == FAILED:
+        if outcome.status == Status.FAILED:
             raise ContractViolation(_describe(result, self.rule.id))
-        if outcome.status == "accepted":
+        if outcome.status == Status.ACCEPTED:
             pytest.skip("known failure accepted by the baseline")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -236,7 +236,7 @@ def _describe(result: RunResult, rule_id: str) -> str:
     findings = result.findings_for(rule_id)
     outcome = next(r for r in result.rules if r.id == rule_id)
     lines = [f"{rule_id} [{outcome.level}]: {outcome.text}", f"  source:   {outcome.source}",
-             f"  failed {outcome.failed} of {outcome.exercised} checks against {result.target.get('label')}"]
+             f"  failed {outcome.failed} of {outcome.exercised} checks against {result.target.label}"]
     for finding in findings[:1]:
         lines += [f"  case:     {finding.case_label}", f"  expected: {finding.expected}", f"  got:      {finding.actual}"]
         if finding.attribution:

@@ -62,7 +62,7 @@ def test_faults_are_caught_over_real_loopback_http(name):
     with serve_in_thread(variant.app()) as url:
         result = run_check(options(variant, base_url=url))
     assert variant.rule in {r.id for r in result.rules if r.status == "failed"}
-    assert result.target["kind"] == "http" and result.target["url"] == url
+    assert result.target.kind == "http" and result.target.url == url
 
 
 @pytest.mark.parametrize("name", ["charset-parameter", "occasional-429-with-retry-after"])

@@ -132,7 +132,7 @@ def test_redirects_are_findings_and_never_carry_the_key_elsewhere(tmp_path):
     assert "status-documented" in failed(default)
     assert seen, "with --follow-redirects the request reached the other origin"
     assert all("authorization" not in headers for headers in seen)
-    assert followed.settings["follow_redirects"] is True
+    assert followed.settings.follow_redirects is True
 
 
 def test_redirects_are_not_followed_by_default(tmp_path):
@@ -171,7 +171,7 @@ def test_insecure_tls_works_and_the_report_says_so(tmp_path, tls_mock):
     result = bounded(options(tls_mock, api_key="mc_test_full_access", restricted_key="mc_test_no_email_send",
                              verify_tls=False, max_requests=150, timeout=5), tmp_path)
     assert result.exit_code == 0
-    assert result.settings["verify_tls"] is False
+    assert result.settings.verify_tls is False
     assert "OFF (--insecure)" in (tmp_path / "index.html").read_text()
 
 

@@ -17,7 +17,7 @@ def check(*bugs, explore=True, budget=180):
 def test_a_correct_independent_implementation_passes_as_an_open_target():
     result = check()
     assert result.exit_code == 0, [f.message for f in result.findings]
-    assert result.count("not_exercised") == 0 and result.target["data_bound"] is False
+    assert result.count("not_exercised") == 0 and result.target.data_bound is False
 
 
 def test_rejecting_subaddresses_is_caught_by_the_plan_and_attributed():

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from html import escape
 
-from .._result import ACCEPTED, FAILED, NOT_EXERCISED, PASSED, RunResult
+from .._result import STATUS_LOOK, RunResult
 from ._html import CSS
-
-_MARK = {PASSED: "✅", FAILED: "❌", NOT_EXERCISED: "⚪", ACCEPTED: "🟣"}
-_WORD = {PASSED: "passed", FAILED: "failed", NOT_EXERCISED: "not exercised", ACCEPTED: "accepted"}
 
 
 def _names(results: list[tuple[str, RunResult]]) -> list[str]:
@@ -38,15 +35,15 @@ def render_comparison_markdown(results: list[tuple[str, RunResult]]) -> str:
     lines.append("|---|---|---:|---|---:|---|")
     for name, result in results:
         passed, exercised = result.compliance
-        lines.append(f"| {name} | {result.verdict} | {passed}/{exercised} | {result.level} | {result.requests_sent} | `{result.spec.get('fingerprint', '')[:19]}…` |")
+        lines.append(f"| {name} | {result.verdict} | {passed}/{exercised} | {result.level} | {result.requests_sent} | `{result.spec.fingerprint[:19]}…` |")
     lines += ["", "| rule | level | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for rule_id, level, _ in _rule_order(results):
         cells = []
         for _, result in results:
             status = _status(result, rule_id)
-            cells.append(f"{_MARK[status]} {_WORD[status]}" if status else "— not at this level")
+            cells.append(f"{STATUS_LOOK[status].icon} {STATUS_LOOK[status].word}" if status else "— not at this level")
         lines.append(f"| `{rule_id}` | {level} | " + " | ".join(cells) + " |")
-    fingerprints = {result.spec.get("fingerprint") for _, result in results}
+    fingerprints = {result.spec.fingerprint for _, result in results}
     if len(fingerprints) > 1:
         lines += ["", "⚠️ These runs judged against different documents (spec fingerprints differ)."]
     return "\n".join(lines) + "\n"
@@ -60,16 +57,16 @@ def render_comparison_html(results: list[tuple[str, RunResult]]) -> str:
         passed, exercised = result.compliance
         share = f"{100 * passed / exercised:.0f}%" if exercised else "—"
         summary_rows += (f"<tr><td>{escape(name)}</td><td>{escape(result.verdict)}</td><td>{passed}/{exercised} ({share})</td>"
-                         f"<td>{escape(result.level)}</td><td>{result.requests_sent}</td><td>{escape(str(result.target.get('label')))}</td></tr>")
+                         f"<td>{escape(result.level)}</td><td>{result.requests_sent}</td><td>{escape(result.target.label)}</td></tr>")
     rows = ""
     for rule_id, level, text in _rule_order(results):
         cells = ""
         for _, result in results:
             status = _status(result, rule_id)
-            cells += f'<td class="cell {status or "absent"}">{_WORD[status] if status else "—"}</td>'
+            cells += f'<td class="cell {status or "absent"}">{STATUS_LOOK[status].word if status else "—"}</td>'
         rows += f'<tr><th scope="row" title="{escape(text)}"><code>{escape(rule_id)}</code><small>{escape(level)}</small></th>{cells}</tr>'
     warning = ""
-    if len({result.spec.get("fingerprint") for _, result in results}) > 1:
+    if len({result.spec.fingerprint for _, result in results}) > 1:
         warning = '<p class="muted">These runs judged against different documents (spec fingerprints differ).</p>'
     extra_css = (
         ".matrix{border-collapse:collapse;width:100%;font-size:.85rem}.matrix th,.matrix td{border:1px solid var(--line);padding:5px 8px;text-align:left}"

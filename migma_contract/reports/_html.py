@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-from .._result import ACCEPTED, FAILED, NOT_EXERCISED, PASSED, Finding, RunResult
+from .._result import STATUS_LOOK, Finding, RunResult, Status
 from .._rules import Level
-
-_WORD = {PASSED: "passed", FAILED: "failed", NOT_EXERCISED: "not exercised", ACCEPTED: "accepted"}
 
 CSS = """
 :root{--bg:#fff;--fg:#1d2330;--muted:#5b6475;--line:#dde1e8;--card:#f6f7f9;--pass:#1f7a3d;--pass-bg:#e3f4e8;
@@ -113,7 +111,7 @@ def _rules(result: RunResult) -> str:
             tag = "a" if href else "div"
             detail = rule.reason or f"{rule.exercised} exercised · {rule.failed} failed"
             cells.append(
-                f'<{tag} class="rule {rule.status}"{href} title="{_e(rule.text)}"><span class="st">{_WORD[rule.status]}</span>'
+                f'<{tag} class="rule {_e(rule.status)}"{href} title="{_e(rule.text)}"><span class="st">{_e(STATUS_LOOK[rule.status].word)}</span>'
                 f"<b>{_e(rule.id)}</b><small>{_words(rule.text)}</small><small>{_e(detail)}</small></{tag}>"
             )
         parts.append(f'<h3>{_e(level.value)}</h3><div class="grid">{"".join(cells)}</div>')
@@ -123,19 +121,19 @@ def _rules(result: RunResult) -> str:
 def _meta(result: RunResult) -> str:
     rows = [
         ("verdict", f"{result.verdict} (exit {result.exit_code})"),
-        ("target", f"{result.target.get('label')} · {result.target.get('kind')}" + (" · data-bound" if result.target.get("data_bound") else " · open")),
+        ("target", f"{result.target.label} · {result.target.kind}" + (" · data-bound" if result.target.data_bound else " · open")),
         ("level", result.level),
         ("seed", result.seed),
-        ("budget", ", ".join(f"{k} {v}" for k, v in result.budget.items() if v is not None)),
+        ("budget", ", ".join(f"{k} {v}" for k, v in vars(result.budget).items() if v is not None)),
         ("requests sent", result.requests_sent),
-        ("plan", ", ".join(f"{k} {v}" for k, v in result.plan.items())),
+        ("plan", ", ".join(f"{k} {v}" for k, v in vars(result.plan).items() if v is not None)),
         ("started / finished", f"{result.started} → {result.finished} ({result.duration_s:.1f} s)"),
-        ("spec", f"{result.spec.get('source')} · {result.spec.get('fingerprint')} · OpenAPI {result.spec.get('version')}"),
-        ("repairs applied", "; ".join(result.spec.get("repairs", [])) or "none"),
-        ("TLS verification", "ON" if result.settings.get("verify_tls", True) else "OFF (--insecure)"),
-        ("redirects", "followed" if result.settings.get("follow_redirects") else "not followed"),
-        ("recipients", f"@{result.settings.get('recipient_domain')}" + ("" if result.settings.get("recipient_domain_reserved", True) else " (NOT a reserved domain)")),
-        ("baseline", ", ".join(result.settings.get("baseline", [])) or "none"),
+        ("spec", f"{result.spec.source} · {result.spec.fingerprint} · OpenAPI {result.spec.version}"),
+        ("repairs applied", "; ".join(result.spec.repairs) or "none"),
+        ("TLS verification", "ON" if result.settings.verify_tls else "OFF (--insecure)"),
+        ("redirects", "followed" if result.settings.follow_redirects else "not followed"),
+        ("recipients", f"@{result.settings.recipient_domain}" + ("" if result.settings.recipient_domain_reserved else " (NOT a reserved domain)")),
+        ("baseline", ", ".join(result.settings.baseline) or "none"),
         ("tool", f"migma-contract {result.tool_version}"),
     ]
     if result.aborted:
@@ -146,19 +144,19 @@ def _meta(result: RunResult) -> str:
 
 def render_html(result: RunResult) -> str:
     passed, exercised = result.compliance
-    counts = (f"<span>{result.count(PASSED)} passed</span><span>{result.count(FAILED)} failed</span>"
-              f"<span>{result.count(NOT_EXERCISED)} not exercised</span>"
-              + (f"<span>{result.count(ACCEPTED)} accepted</span>" if result.count(ACCEPTED) else "")
-              + f"<span>{result.requests_sent} requests · {result.duration_s:.1f} s</span>")
+    counts = (f"<span>{result.count(Status.PASSED)} passed</span><span>{result.count(Status.FAILED)} failed</span>"
+              f"<span>{result.count(Status.NOT_EXERCISED)} not exercised</span>"
+              + (f"<span>{result.count(Status.ACCEPTED)} accepted</span>" if result.count(Status.ACCEPTED) else "")
+              + f"<span>{_e(result.requests_sent)} requests · {result.duration_s:.1f} s</span>")
     findings = "".join(_finding(i, f) for i, f in enumerate(result.findings)) or '<p class="muted">No findings.</p>'
-    failed = [r.id for r in result.rules if r.status == FAILED]
+    failed = [r.id for r in result.rules if r.status == Status.FAILED]
     failed_line = (
         "<p>Failed: " + ", ".join(f'<a href="#finding-{_e(rule_id)}"><code>{_e(rule_id)}</code></a>' for rule_id in failed) + "</p>"
         if failed else ""
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>migma-contract: {_e(result.verdict)} — {_e(result.target.get('label'))}</title>
+<title>migma-contract: {_e(result.verdict)} — {_e(result.target.label)}</title>
 <style>{CSS}</style></head>
 <body><main>
 <section class="verdict {_e(result.verdict)}">

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ConfigError
-from .._result import FORMAT, RunResult
+from .._result import ResultInvalid, RunResult
+from .._untrusted import clean_text
 
 SCHEMA_PATH = Path(__file__).with_name("conformance.schema.json")
 
@@ -26,13 +27,10 @@ def load_result(path: str | Path) -> RunResult:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise ConfigError(f"{path}: not JSON: {str(exc)[:200]}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise ConfigError(f"{path}: not a migma-contract result (format {found!r}, expected {FORMAT!r})")
     try:
         return RunResult.from_dict(data)
-    except (TypeError, KeyError) as exc:
-        raise ConfigError(f"{path}: a {FORMAT} file with missing or unknown fields: {exc}") from None
+    except ResultInvalid as exc:
+        raise ConfigError(f"{path}: {clean_text(exc)}") from None
 
 
 def json_schema() -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from .._result import ACCEPTED, FAILED, NOT_EXERCISED, RunResult
+from .._result import RunResult, Status
 from .._rules import Level
 
 
@@ -16,10 +16,10 @@ def render_junit(result: RunResult) -> str:
         if not rules:
             continue
         suite = ET.SubElement(root, "testsuite", name=f"migma-contract.{level.value}", timestamp=result.started,
-                              hostname=result.target.get("label", ""))
+                              hostname=result.target.label)
         properties = ET.SubElement(suite, "properties")
-        for name, value in (("target", result.target.get("label")), ("level", result.level), ("seed", result.seed),
-                            ("spec.fingerprint", result.spec.get("fingerprint")), ("tool.version", result.tool_version),
+        for name, value in (("target", result.target.label), ("level", result.level), ("seed", result.seed),
+                            ("spec.fingerprint", result.spec.fingerprint), ("tool.version", result.tool_version),
                             ("requests", result.requests_sent)):
             ET.SubElement(properties, "property", name=name, value=str(value))
         counts = {"tests": 0, "failures": 0, "skipped": 0}
@@ -27,16 +27,16 @@ def render_junit(result: RunResult) -> str:
             counts["tests"] += 1
             case = ET.SubElement(suite, "testcase", classname=f"migma_contract.{level.value}", name=rule.id, time="0")
             findings = result.findings_for(rule.id)
-            if rule.status == FAILED:
+            if rule.status == Status.FAILED:
                 counts["failures"] += 1
                 finding = findings[0] if findings else None
                 failure = ET.SubElement(case, "failure", type="ContractViolation",
                                         message=finding.message if finding else f"{rule.failed} failure(s)")
                 failure.text = _detail(rule.text, rule.source, finding) if finding else rule.text
-            elif rule.status == NOT_EXERCISED:
+            elif rule.status == Status.NOT_EXERCISED:
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=f"not exercised: {rule.reason or 'no case ran'}")
-            elif rule.status == ACCEPTED:
+            elif rule.status == Status.ACCEPTED:
                 counts["skipped"] += 1
                 message = findings[0].message if findings else "known failure"
                 ET.SubElement(case, "skipped", message=f"known failure accepted by the baseline: {message}")

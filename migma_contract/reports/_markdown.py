@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from .._result import ACCEPTED, FAILED, NOT_EXERCISED, PASSED, RunResult
+from .._result import STATUS_LOOK, RunResult
 
 MAX_FINDINGS = 5
-_ICON = {PASSED: "✅ passed", FAILED: "❌ FAILED", NOT_EXERCISED: "⚪ not exercised", ACCEPTED: "🟣 accepted (baseline)"}
 
 
 def _cell(text: object) -> str:
@@ -15,14 +14,14 @@ def _cell(text: object) -> str:
 def render_markdown(result: RunResult) -> str:
     lines = [f"## migma-contract: {result.headline}", ""]
     lines.append(
-        f"**Target** {_cell(result.target.get('label'))} · **level** {result.level} · **seed** {result.seed} · "
-        f"**requests** {result.requests_sent} · **time** {result.duration_s:.1f} s · **spec** `{result.spec.get('fingerprint', '')[:19]}…` · "
+        f"**Target** {_cell(result.target.label)} · **level** {result.level} · **seed** {result.seed} · "
+        f"**requests** {result.requests_sent} · **time** {result.duration_s:.1f} s · **spec** `{result.spec.fingerprint[:19]}…` · "
         f"migma-contract {result.tool_version}"
     )
     lines += ["", "| rule | level | result | exercised | failed | note |", "|---|---|---|---:|---:|---|"]
     for rule in result.rules:
         note = rule.reason or "; ".join(rule.notes)
-        lines.append(f"| `{rule.id}` | {rule.level} | {_ICON[rule.status]} | {rule.exercised} | {rule.failed} | {_cell(note)} |")
+        lines.append(f"| `{rule.id}` | {rule.level} | {STATUS_LOOK[rule.status].icon} {STATUS_LOOK[rule.status].shout} | {rule.exercised} | {rule.failed} | {_cell(note)} |")
     shown = result.findings[:MAX_FINDINGS]
     if shown:
         lines += ["", f"### Findings ({len(result.findings)})", ""]
