@@ -33,7 +33,21 @@ from ._rules import (
 if TYPE_CHECKING:
     from ._spec import Spec
 
-__all__ = ["BATCH_TYPES", "OPEN_POINTS", "RULES", "SINGLE_TYPE", "get_rule", "rules_for"]
+__all__ = [
+    "ACCEPTS_VALID",
+    "AUTH_REQUIRED",
+    "AUTH_SCOPE",
+    "BATCH_TYPES",
+    "BODY_JSON_OBJECT",
+    "NO_SERVER_ERROR",
+    "OPEN_POINTS",
+    "RESPONDS_IN_TIME",
+    "RULES",
+    "SINGLE_TYPE",
+    "get_rule",
+    "judge_credentials",
+    "rules_for",
+]
 
 SINGLE_TYPE = "email"
 BATCH_TYPES = ("audience", "segment", "tag")
@@ -107,11 +121,35 @@ def _check_provider(spec: Spec, facts: ResponseFacts) -> str | None:
     return None
 
 
+# The rules other modules name (by these constants, never by their id strings).
+BODY_JSON_OBJECT = Rule(
+    "body-json-object", S, Subject.REQUEST,
+    "the body must be a JSON object (not a list, scalar, empty or non-JSON body)",
+    "requestBody schema `type: object`", IsJsonObject(), 400)
+AUTH_REQUIRED = Rule(
+    "auth-required", S, Subject.AUTH,
+    "no `Authorization` header, a header that is not `Bearer <key>`, or an unknown key ⇒ 401 `ApiError`",
+    "securitySchemes.apiKeyAuth: \"Use 'Authorization: Bearer YOUR_API_KEY'\"", BearerRequired(), 401)
+AUTH_SCOPE = Rule(
+    "auth-scope", D, Subject.AUTH,
+    "a valid key without the `email:send` permission ⇒ 403 `ApiError`",
+    "\"Requires API key with email:send.\"", ScopeRequired(), 403)
+ACCEPTS_VALID = Rule(
+    "accepts-valid", S, Subject.ACCEPTANCE,
+    "a request that satisfies every rule, sent with a full-scope key, gets 200",
+    "responses: '200': \"Email sent or batch queued\"", Acceptance(), 200)
+NO_SERVER_ERROR = Rule(
+    "no-server-error", S, Subject.RESPONSE,
+    "never a 5xx, whatever the request", "general HTTP",
+    ResponsePredicate(lambda spec, status: True, _check_server_error))
+RESPONDS_IN_TIME = Rule(
+    "responds-in-time", S, Subject.RESPONSE,
+    "an answer within the run's timeout (default 10 s); a hang is a finding, not a hung run", "general HTTP",
+    ResponsePredicate(lambda spec, status: True, _check_in_time, needs_timing=True))
+
 RULES: tuple[Rule, ...] = (
     # --- what a conforming server must reject with 400 -----------------------------------
-    Rule("body-json-object", S, Subject.REQUEST,
-         "the body must be a JSON object (not a list, scalar, empty or non-JSON body)",
-         "requestBody schema `type: object`", IsJsonObject(), 400),
+    BODY_JSON_OBJECT,
     Rule("required-fields", S, Subject.REQUEST,
          "`recipientType`, `from`, `fromName`, `subject` present",
          "SendEmailRequest `required:`", RequiredProperties(), 400),
@@ -137,26 +175,17 @@ RULES: tuple[Rule, ...] = (
          RequiredWhen("recipientType", BATCH_TYPES, "recipientId"), 400),
     Rule("batch-forbids-recipientEmail", D, Subject.REQUEST,
          "`recipientType` ∈ audience, segment, tag ⇒ `recipientEmail` absent",
-         "the product brief: \"recipientEmail iff email\"",
+         "the toolkit's reading of the conditional rule: recipientEmail if and only if `recipientType` is `email` "
+         "(the document says only \"Required for single email sends.\")",
          ForbiddenWhen("recipientType", BATCH_TYPES, "recipientEmail"), 400),
     # --- credentials ------------------------------------------------------------------------
-    Rule("auth-required", S, Subject.AUTH,
-         "no `Authorization` header, a header that is not `Bearer <key>`, or an unknown key ⇒ 401 `ApiError`",
-         "securitySchemes.apiKeyAuth: \"Use 'Authorization: Bearer YOUR_API_KEY'\"", BearerRequired(), 401),
-    Rule("auth-scope", D, Subject.AUTH,
-         "a valid key without the `email:send` permission ⇒ 403 `ApiError`",
-         "\"Requires API key with email:send.\"", ScopeRequired(), 403),
+    AUTH_REQUIRED,
+    AUTH_SCOPE,
     # --- positive acceptance ----------------------------------------------------------------
-    Rule("accepts-valid", S, Subject.ACCEPTANCE,
-         "a request that satisfies every rule, sent with a full-scope key, gets 200",
-         "responses: '200': \"Email sent or batch queued\"", Acceptance(), 200),
+    ACCEPTS_VALID,
     # --- what every response must satisfy -------------------------------------------------
-    Rule("no-server-error", S, Subject.RESPONSE,
-         "never a 5xx, whatever the request", "general HTTP",
-         ResponsePredicate(lambda spec, status: True, _check_server_error)),
-    Rule("responds-in-time", S, Subject.RESPONSE,
-         "an answer within the run's timeout (default 10 s); a hang is a finding, not a hung run", "general HTTP",
-         ResponsePredicate(lambda spec, status: True, _check_in_time)),
+    NO_SERVER_ERROR,
+    RESPONDS_IN_TIME,
     Rule("status-documented", S, Subject.RESPONSE,
          "status is one of 200, 400, 401, 403; 429 is transient (retried after `Retry-After`, bounded), "
          "a failure only when retries run out", "`responses:`",
@@ -243,3 +272,21 @@ def rules_for(level: Level | str = Level.DOCUMENTED) -> tuple[Rule, ...]:
     """The rules a run at `level` checks (each level includes the ones before it)."""
     selected = Level.parse(level)
     return tuple(rule for rule in RULES if selected.includes(rule.level))
+
+
+def judge_credentials(header: str | None, scopes_of: Any) -> tuple[Rule, str] | None:
+    """The auth rule a request with this `Authorization` header breaks, and why (None: authorised).
+
+    `scopes_of(key)` gives a known key's permissions, or None for an unknown key. The
+    rules are asked in catalogue order, so 401 comes before 403.
+    """
+    from ._rules import bearer_key
+
+    key = bearer_key(header)
+    scopes = scopes_of(key) if key is not None else None
+    for rule in RULES:
+        if rule.subject is Subject.AUTH:
+            why = rule.form.refusal(header, scopes)  # type: ignore[union-attr]
+            if why:
+                return rule, why
+    return None

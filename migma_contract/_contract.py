@@ -18,9 +18,22 @@ from typing import Any
 
 import jsonschema_rs
 
-from ._catalogue import OPEN_POINTS, RULES, rules_for
+from ._catalogue import BODY_JSON_OBJECT, OPEN_POINTS, RULES, rules_for
 from ._email import is_email_address
-from ._rules import Level, OpenPoint, RawBody, RequestForm, ResponseFacts, ResponsePredicate, ResponseSchema, Rule, Subject
+from ._rules import (
+    LONE_SURROGATE,
+    IsJsonObject,
+    Level,
+    OpenPoint,
+    RawBody,
+    Refused,
+    RequestForm,
+    ResponseFacts,
+    ResponsePredicate,
+    ResponseSchema,
+    Rule,
+    Subject,
+)
 from ._spec import Spec, load_spec
 
 __all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for"]
@@ -98,17 +111,20 @@ class RequestValidator:
         forms = [r.form for r in self.rules]
         assert all(isinstance(f, RequestForm) for f in forms)
         self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})  # type: ignore[union-attr]
-        self._shape_rule = next((r for r in self.rules if r.id == "body-json-object"), None)
 
     def violations(self, body: Any) -> list[Violation]:
-        if isinstance(body, RawBody):
-            try:
-                body = json.loads(body.content.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-                rule = self._shape_rule or RULES[0]
-                return [Violation(rule.id, rule.level.value, "", f"the body is not JSON: {exc}")]
+        shape = BODY_JSON_OBJECT
+        assert isinstance(shape.form, IsJsonObject)
+        try:
+            if isinstance(body, RawBody):
+                body = shape.form.parse(body.content)
+            found = self._set.violations(body)
+        except Refused as refused:
+            return [Violation(shape.id, shape.level.value, "", refused.message)]
+        except UnicodeEncodeError:  # a lone surrogate reached a keyword that reads the string
+            return [Violation(shape.id, shape.level.value, "", LONE_SURROGATE)]
         violations = []
-        for rule, pointer, detail in self._set.violations(body):
+        for rule, pointer, detail in found:
             form = rule.form
             assert isinstance(form, RequestForm)
             violations.append(Violation(rule.id, rule.level.value, form.locate(pointer), form.message(pointer, detail)))
@@ -160,7 +176,7 @@ class ResponseValidator:
         for rule in predicates:
             form = rule.form
             assert isinstance(form, ResponsePredicate)
-            if (form.needs_body and not facts.parsed) or (rule.id == "responds-in-time" and elapsed is None):
+            if (form.needs_body and not facts.parsed) or (form.needs_timing and elapsed is None):
                 continue
             applied.append(rule.id)
             message = form.check(self.spec, facts)

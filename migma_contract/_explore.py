@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.from_thread
 
 from ._cases import Case, slug
-from ._catalogue import BATCH_TYPES, OPEN_POINTS, get_rule
+from ._catalogue import ACCEPTS_VALID, BATCH_TYPES, OPEN_POINTS, get_rule
 from ._contract import Contract
 from ._email import is_email_address
 from ._generate import Fixtures
@@ -125,7 +125,7 @@ def label(run: _Run, body: Any, index: int) -> Case:
     reason = open_in_valid_body(run.contract, body, run.options.fixtures) if isinstance(body, dict) else "not an object"
     if reason:
         return Case(case_id, "", f"generated valid request, not judged: {reason}", body, frozenset(), phase="explore")
-    return Case(case_id, "accepts-valid", "generated valid request", body, frozenset({200}), phase="explore")
+    return Case(case_id, ACCEPTS_VALID.id, "generated valid request", body, frozenset({ACCEPTS_VALID.expected_status or 200}), phase="explore")
 
 
 class _Found(Exception):

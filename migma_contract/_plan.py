@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._cases import Case, CaseAuth, slug
-from ._catalogue import RULES, rules_for
+from ._catalogue import ACCEPTS_VALID, RULES, rules_for
 from ._contract import Contract
 from ._generate import BodyFactory
-from ._rules import AuthForm, ForbiddenWhen, Level, NotExercisable, RequestForm, RequiredWhen, Subject
+from ._rules import AuthForm, ForbiddenWhen, Level, NotExercisable, RequestForm, RequiredWhen
 
 __all__ = ["Plan", "build_plan"]
 
@@ -217,7 +217,7 @@ def isolate(contract: Contract, bodies: BodyFactory, case: Case, name: str) -> d
 
 
 def _positive_cases(contract: Contract, bodies: BodyFactory, plan: Plan) -> list[Case]:
-    rule = next(r for r in RULES if r.subject is Subject.ACCEPTANCE)
+    rule = ACCEPTS_VALID
     factors = _factors(contract, bodies)
     names = [f.name for f in factors]
     kinds = next(f for f in factors if f.name == "recipientType").values
@@ -312,7 +312,7 @@ def build_plan(
                 plan.cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.expected_status or 400})))
     plan.cases.extend(rest)
     if not positives:
-        plan.not_exercised["accepts-valid"] = "no valid request can be built without the target's fixtures: pass --from, --email-id"
+        plan.not_exercised[ACCEPTS_VALID.id] = "no valid request can be built without the target's fixtures: pass --from, --email-id"
     return plan
 
 

@@ -73,6 +73,14 @@ class NotExercisable(Exception):
         self.reason = reason
 
 
+class Refused(Exception):
+    """A request a rule's form refuses outright (the mock answers it with the rule's status)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 def each_buildable(items: Iterable[Any], build: Callable[[Any], Iterator[Mutation]]) -> Iterator[Mutation]:
     """Mutations for every item that can be built; NotExercisable only if none can."""
     missing: NotExercisable | None = None
@@ -135,6 +143,10 @@ class ResponseFacts:
 class RequestForm:
     """A rule on the request body."""
 
+    def undecided(self, prop: str, body: Any) -> str | None:
+        """Why a server may accept a body breaking this rule at `prop` after all (None: it must refuse)."""
+        return None
+
     def fragment(self, spec: Spec) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -149,8 +161,65 @@ class RequestForm:
         return pointer
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _nesting(value: Any, limit: int) -> int:
+    """Nesting depth of a parsed JSON value, stopping once past `limit` (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+LONE_SURROGATE = "the body holds a lone surrogate (\\ud800-\\udfff), which is not a Unicode character"
+
+
 class IsJsonObject(RequestForm):
-    """The body is a JSON object."""
+    """The body is a JSON object.
+
+    Also the one place that turns raw bytes into the value the other rules judge: the
+    mock parses with `parse`, the validator with the same code, so they cannot disagree
+    about what counts as JSON (strict UTF-8, no NaN/Infinity, no lone surrogates).
+    """
+
+    MAX_DEPTH = 64
+
+    def undecided(self, prop: str, body: Any) -> str | None:
+        # A lone surrogate escape is JSON syntax with no character behind it (RFC 8259 §8.2):
+        # the mock refuses it, but no server is failed for accepting it.
+        if not isinstance(body, RawBody) and not _encodable(body):
+            return "a lone surrogate: RFC 8259 leaves its handling to the implementation"
+        return None
+
+    def parse(self, raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+        """The JSON value of a request body; `Refused` saying why it is not one."""
+        if not raw.strip():
+            raise Refused("the body is empty; send a JSON object")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Refused(f"the body is not UTF-8 (byte {exc.start})") from None
+        try:
+            value = _DECODER.decode(text)
+        except RecursionError:
+            raise Refused(f"the JSON is nested deeper than {max_depth} levels") from None
+        except ValueError as exc:
+            raise Refused(f"the body is not valid JSON: {str(exc)[:120]}") from None
+        if "\\ud" in text.lower() and _has_lone_surrogate(value):
+            raise Refused(LONE_SURROGATE)
+        if _nesting(value, max_depth) > max_depth:
+            raise Refused(f"the JSON is nested deeper than {max_depth} levels")
+        return value
 
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"type": "object"}
@@ -168,7 +237,7 @@ class IsJsonObject(RequestForm):
             yield Mutation(f"body is {label}", value)
         yield Mutation("body is empty", RawBody(b""))
         yield Mutation("body is truncated JSON", RawBody(json.dumps(valid).encode()[:20]))
-        yield Mutation("body is not UTF-8", RawBody(b'{"recipientType": "\xff\xfe"}'))
+        yield Mutation("body is not UTF-8", RawBody(_with_bytes(valid, "subject", b"\xff\xfe")))
 
     def message(self, pointer: str, detail: str) -> str:
         return f"the body must be a JSON object: {detail}"
@@ -189,18 +258,36 @@ class RequiredProperties(RequestForm):
         yield from each_buildable(spec.request_required, drop)
 
 
-def _json_type_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    except (TypeError, ValueError, RecursionError):
+        return True
+    return True
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def _with_bytes(body: dict[str, Any], prop: str, raw: bytes) -> bytes:
+    """`body` as JSON whose `prop` string holds `raw` bytes: otherwise valid, only the bytes break it."""
+    marker = "\u0000MARK\u0000"
+    encoded = json.dumps({**body, prop: marker}, ensure_ascii=False).encode("utf-8")
+    return encoded.replace(json.dumps(marker).encode(), b'"' + raw + b'"')
 
 
 def _wrong_value(json_type: str, valid: Any) -> Any:
@@ -302,6 +389,14 @@ class EmailFormat(RequestForm):
     def message(self, pointer: str, detail: str) -> str:
         return f"{pointer}: not an email address"
 
+    def undecided(self, prop: str, body: Any) -> str | None:
+        from ._email import is_clearly_not_address
+
+        value = body.get(prop) if isinstance(body, dict) else None
+        if not is_clearly_not_address(value):
+            return f"{prop} {value!r} is invalid only by a strict reading of RFC 5321"
+        return None
+
 
 def _condition(when: str, values: tuple[str, ...]) -> dict[str, Any]:
     """JSON Schema for "the body is an object whose `when` is one of `values`"."""
@@ -363,12 +458,31 @@ class ForbiddenWhen(RequestForm):
 class AuthForm:
     """Credentials a server must refuse."""
 
+    def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
+        raise NotImplementedError
+
     def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
         raise NotImplementedError
 
 
+def bearer_key(header: str | None) -> str | None:
+    """The key of a well-formed `Authorization: Bearer <key>` value (scheme in any case, RFC 7235)."""
+    scheme, _, key = (header or "").strip().partition(" ")
+    return key.strip() or None if scheme.lower() == "bearer" else None
+
+
 class BearerRequired(AuthForm):
     UNKNOWN_KEY = "mc_unknown_0000000000000000"
+
+    def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
+        """Why a server must answer 401 to this header (`scopes`: the key's, None if unknown)."""
+        if not header:
+            return "missing Authorization header; use 'Authorization: Bearer YOUR_API_KEY'"
+        if bearer_key(header) is None:
+            return "the Authorization header must be 'Bearer YOUR_API_KEY'"
+        if scopes is None:
+            return "unknown API key"
+        return None
 
     def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
         yield "no Authorization header", {}
@@ -380,6 +494,14 @@ class BearerRequired(AuthForm):
 
 
 class ScopeRequired(AuthForm):
+    SCOPE = "email:send"
+
+    def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
+        """Why a server must answer 403: a known key without the send permission."""
+        if scopes is not None and self.SCOPE not in scopes:
+            return f"this API key lacks the {self.SCOPE} permission"
+        return None
+
     def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
         if restricted_key:
             yield "a key without email:send", {"Authorization": f"Bearer {restricted_key}"}
@@ -420,6 +542,7 @@ class ResponsePredicate(ResponseForm):
     when: Callable[[Spec, int], bool]
     check: Callable[[Spec, ResponseFacts], str | None]
     needs_body: bool = False
+    needs_timing: bool = False  # judged only when the response's elapsed time is known
 
     def applies(self, spec: Spec, status: int) -> bool:
         return self.when(spec, status)

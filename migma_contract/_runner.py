@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ._cases import Case
-from ._catalogue import get_rule, rules_for
+from ._catalogue import ACCEPTS_VALID, NO_SERVER_ERROR, RESPONDS_IN_TIME, get_rule, rules_for
 from ._contract import Contract, contract_for
 from ._exceptions import ConfigError, MigmaContractError, TargetUnreachable
 from ._generate import RESERVED_DOMAINS, BodyFactory, Fixtures
@@ -36,7 +36,6 @@ from ._version import __version__
 __all__ = ["CheckOptions", "run_check"]
 
 ProgressCallback = Callable[[str, dict[str, Any]], None]
-ACCEPTS_VALID = "accepts-valid"
 
 
 @dataclass
@@ -148,7 +147,7 @@ class _Run:
         """A rule with a confirmed failure stops consuming budget (valid sends go on until one succeeds)."""
         if case.rule_id not in self.failed:
             return True
-        return case.rule_id == ACCEPTS_VALID and self.successes == 0
+        return case.rule_id == ACCEPTS_VALID.id and self.successes == 0
 
     # -- sending and judging ---------------------------------------------------------------------
 
@@ -165,11 +164,11 @@ class _Run:
         case = exchange.case
         failures: list[tuple[str, str, str]] = []
         if exchange.timed_out:
-            self._tally("responds-in-time", failures, False, f"an answer within {self.options.timeout:g} s", exchange.error or "timeout")
+            self._tally(RESPONDS_IN_TIME.id, failures, False, f"an answer within {self.options.timeout:g} s", exchange.error or "timeout")
             return failures
         if exchange.status is None or exchange.error:
             got = f"status {exchange.status}, then " if exchange.status else ""
-            self._tally("no-server-error", failures, False, "a complete HTTP response", f"{got}no complete response: {exchange.error}")
+            self._tally(NO_SERVER_ERROR.id, failures, False, "a complete HTTP response", f"{got}no complete response: {exchange.error}")
             return failures
         verdict = self.validator.evaluate(
             exchange.status, exchange.headers, exchange.body, case.body,
@@ -189,7 +188,7 @@ class _Run:
         if case.rule_id in self.tallies:
             ok = exchange.status in case.expect
             expected = " or ".join(str(s) for s in sorted(case.expect))
-            expected += " (a valid request)" if case.rule_id == ACCEPTS_VALID else f" (the request breaks {case.rule_id} alone)"
+            expected += " (a valid request)" if case.rule_id == ACCEPTS_VALID.id else f" (the request breaks {case.rule_id} alone)"
             self._tally(case.rule_id, failures, ok, expected, f"{exchange.status} {_answer(exchange)}")
         return failures
 
@@ -228,10 +227,10 @@ class _Run:
         if self.target.requests_sent == 1 and exchange.error and exchange.error.startswith("cannot connect"):
             raise TargetUnreachable(f"cannot reach {self.target_label}: {self.redactor.text(exchange.error)}")
         failures = self.judge(exchange)
-        if any(rule_id == ACCEPTS_VALID for rule_id, _, _ in failures) and ACCEPTS_VALID not in self.findings and exchange.answered:
+        if any(rule_id == ACCEPTS_VALID.id for rule_id, _, _ in failures) and ACCEPTS_VALID.id not in self.findings and exchange.answered:
             attribution, minimal = await self.attribute(case, exchange)
             if minimal is not None:
-                self.record(exchange, [f for f in failures if f[0] != ACCEPTS_VALID])
+                self.record(exchange, [f for f in failures if f[0] != ACCEPTS_VALID.id])
                 self.record(minimal, self.judge(minimal), attribution)
                 return failures
             self.record(exchange, failures, attribution)
@@ -453,7 +452,7 @@ def _result(run: _Run, plan: Plan, options: CheckOptions, spec: Any, label: str,
             status = Status.NOT_EXERCISED
             reason = plan.not_exercised.get(rule.id) or _why_not(rule, run)
         notes = []
-        if rule.id == ACCEPTS_VALID:
+        if rule.id == ACCEPTS_VALID.id:
             notes = [f"variant not exercised: {v}" for v in plan.variants_not_exercised]
         rules.append(RuleResult(
             id=rule.id, level=rule.level.value, subject=rule.subject.value, text=rule.text, source=rule.source,

@@ -14,9 +14,11 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from ._catalogue import get_rule
 from ._contract import Contract, Violation
-from ._email import is_clearly_not_address, is_plain_address
+from ._email import is_plain_address
 from ._generate import Fixtures
+from ._rules import RequestForm
 
 __all__ = ["open_in_valid_body", "open_in_violation"]
 
@@ -78,9 +80,6 @@ def open_in_valid_body(contract: Contract, body: dict[str, Any], fixtures: Fixtu
 
 def open_in_violation(violation: Violation, body: Any) -> str | None:
     """Why a server may accept this rule-breaking body after all (None: it must refuse it)."""
-    if violation.rule_id == "email-format" and isinstance(body, dict):
-        value = body.get(violation.pointer.lstrip("/"))
-        if not is_clearly_not_address(value):
-            return f"{violation.pointer.lstrip('/')} {value!r} is invalid only by a strict reading of RFC 5321"
-    return None
+    form = get_rule(violation.rule_id).form
+    return form.undecided(violation.pointer.lstrip("/"), body) if isinstance(form, RequestForm) else None
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from migma_contract import validate_request
 from migma_contract.mock import create_app
 
 FULL_KEY = "mc_test_full_access"
@@ -44,6 +45,13 @@ class Req:
         value = self.json
         return value if isinstance(value, dict) else {}
 
+    def rules(self) -> set[str]:
+        """The rules this request breaks, by the public validator (not the mock's own answer)."""
+        value = self.json
+        if value is None:
+            return {"body-json-object"}
+        return {v.rule_id for v in validate_request(value, "strict")}
+
 
 @dataclass
 class Resp:
@@ -55,11 +63,6 @@ class Resp:
     def json(self) -> Any:
         return _json_or_none(self.body)
 
-    def rules(self) -> set[str]:
-        data = self.json
-        if isinstance(data, dict):
-            return {v["rule"] for v in data.get("violations", [])}
-        return set()
 
     @staticmethod
     def of(status: int, payload: Any, content_type: str = "application/json", **headers: str) -> Resp:
@@ -154,7 +157,7 @@ def accept_when(rule: str, predicate: Callable[[Req], bool] = lambda r: True) ->
     """A lax validator: a 400 for `rule` becomes a success."""
 
     def after(request: Req, response: Resp) -> Resp:
-        if response.status == 400 and rule in response.rules() and predicate(request):
+        if response.status == 400 and rule in request.rules() and predicate(request):
             return Resp.of(200, FAKE_SUCCESS)
         return response
 

@@ -26,18 +26,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .._catalogue import SINGLE_TYPE, get_rule
+from .._catalogue import ACCEPTS_VALID, BODY_JSON_OBJECT, SINGLE_TYPE, judge_credentials
 from .._contract import Contract, contract_for
+from .._rules import IsJsonObject, Refused, bearer_key
 from .._spec import Spec
-from ._config import SEND_SCOPE, MockConfig, load_mock_config
+from ._config import MockConfig, load_mock_config
 from ._state import MockState, SentRecord
 
 __all__ = ["ReferenceMock", "create_app"]
 
-STATUS_UNAUTHORIZED = get_rule("auth-required").expected_status or 401
-STATUS_FORBIDDEN = get_rule("auth-scope").expected_status or 403
-STATUS_BAD_REQUEST = get_rule("body-json-object").expected_status or 400
-STATUS_OK = get_rule("accepts-valid").expected_status or 200
+STATUS_BAD_REQUEST = BODY_JSON_OBJECT.expected_status or 400
+STATUS_OK = ACCEPTS_VALID.expected_status or 200
+_BODY = BODY_JSON_OBJECT.form
+assert isinstance(_BODY, IsJsonObject)
 JSON_TYPES = ("application/json",)
 
 
@@ -51,25 +52,6 @@ class _Refusal(Exception):
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     return JSONResponse({"success": False, "error": message, **extra}, status_code=status, headers=headers)
-
-
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of a parsed JSON value, stopping once past `limit` (no recursion)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-    return deepest
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 class ReferenceMock:
@@ -158,18 +140,12 @@ class ReferenceMock:
         return JSONResponse(payload, status_code=STATUS_OK)
 
     def _authenticate(self, header: str | None) -> str:
-        if not header:
-            raise _Refusal(STATUS_UNAUTHORIZED, "missing Authorization header; use 'Authorization: Bearer YOUR_API_KEY'")
-        scheme, _, key = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise _Refusal(STATUS_UNAUTHORIZED, "the Authorization header must be 'Bearer YOUR_API_KEY'")
-        key = key.strip()
-        scopes = self.config.keys.get(key)
-        if scopes is None:
-            raise _Refusal(STATUS_UNAUTHORIZED, "unknown API key")
-        if SEND_SCOPE not in scopes:
-            raise _Refusal(STATUS_FORBIDDEN, f"this API key lacks the {SEND_SCOPE} permission")
-        return key
+        """The caller's key; the catalogue's auth rules decide what is refused, and with what."""
+        refused = judge_credentials(header, self.config.keys.get)
+        if refused is not None:
+            rule, why = refused
+            raise _Refusal(rule.expected_status or 401, why)
+        return bearer_key(header) or ""
 
     def _rate_limit(self, key: str) -> None:
         if self.config.rate_limit is None:
@@ -196,22 +172,10 @@ class ReferenceMock:
             if size > limit:
                 raise _Refusal(STATUS_BAD_REQUEST, f"the body is over the {limit}-byte limit")
             chunks.append(chunk)
-        raw = b"".join(chunks)
-        if not raw.strip():
-            raise _Refusal(STATUS_BAD_REQUEST, "the body is empty; send a JSON object")
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _Refusal(STATUS_BAD_REQUEST, f"the body is not UTF-8 (byte {exc.start})") from None
-        try:
-            value = json.loads(text, parse_constant=_reject_constant)
-        except RecursionError:
-            raise _Refusal(STATUS_BAD_REQUEST, f"the JSON is nested deeper than {self.config.max_depth} levels") from None
-        except ValueError as exc:
-            raise _Refusal(STATUS_BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
-        if _depth(value, self.config.max_depth) > self.config.max_depth:
-            raise _Refusal(STATUS_BAD_REQUEST, f"the JSON is nested deeper than {self.config.max_depth} levels")
-        return value
+            return _BODY.parse(b"".join(chunks), max_depth=self.config.max_depth)
+        except Refused as refused:
+            raise _Refusal(BODY_JSON_OBJECT.expected_status or 400, refused.message) from None
 
     # -- the world ----------------------------------------------------------------------------
 
@@ -243,9 +207,9 @@ class ReferenceMock:
         if kind == SINGLE_TYPE:
             candidates: tuple[str, ...] = (body["recipientEmail"],)
         else:
-            members = config.lists[kind].get(body["recipientId"])
+            members = config.lists.get(kind, {}).get(body.get("recipientId"))  # type: ignore[arg-type]
             if members is None and not open_world:
-                raise _Refusal(STATUS_BAD_REQUEST, f"recipientId: {kind} {body['recipientId']!r} not found")
+                raise _Refusal(STATUS_BAD_REQUEST, f"recipientId: {kind} {body.get('recipientId')!r} not found")
             candidates = members or ()
         recipients, excluded = self._filter(candidates, transactional, source.get("topic"))
         prefix = "msg" if kind == SINGLE_TYPE else "batch"

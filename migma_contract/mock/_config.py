@@ -15,14 +15,17 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .._catalogue import AUTH_SCOPE, BATCH_TYPES
 from .._exceptions import ConfigError
 from .._generate import Fixtures
+from .._rules import ScopeRequired
 
 __all__ = ["Contact", "MockConfig", "load_mock_config"]
 
-SEND_SCOPE = "email:send"
+assert isinstance(AUTH_SCOPE.form, ScopeRequired)
+SEND_SCOPE = AUTH_SCOPE.form.SCOPE
 CONTACT_STATUSES = ("subscribed", "unsubscribed", "bounced", "invalid")
-LIST_KINDS = ("audience", "segment", "tag")
+LIST_KINDS = BATCH_TYPES
 
 _ID = {"type": "string", "minLength": 1}
 _ITEM = {"type": "object", "required": ["id"], "properties": {"id": _ID, "project": _ID, "topic": {"type": ["string", "null"]}}, "additionalProperties": False}
