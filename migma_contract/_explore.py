@@ -17,7 +17,7 @@ import copy
 import hashlib
 import json
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio.from_thread
 
@@ -27,10 +27,8 @@ from ._contract import Contract
 from ._email import is_email_address
 from ._generate import Fixtures
 from ._rules import Level, RawBody, RequestForm
+from ._run_state import RunState
 from ._undecided import open_in_valid_body, open_in_violation
-
-if TYPE_CHECKING:
-    from ._runner import _Run
 
 __all__ = ["exploration_document", "explore"]
 
@@ -84,10 +82,9 @@ def exploration_document(contract: Contract, level: Level | str, fixtures: Fixtu
 
 
 def _body_of(case: Any) -> Any:
-    from schemathesis.core import NOT_SET
-
     if not type(case).__module__.startswith("schemathesis"):  # a body from the catalogue's own strategies
         return copy.deepcopy(case)
+    from schemathesis.core import NOT_SET  # only once Schemathesis is in use: its import costs ~0.1 s
     body = case.body
     if body is NOT_SET or (body is None and case.media_type is None):
         return RawBody(b"")
@@ -107,7 +104,7 @@ def unsafe_recipient(body: Any, domain: str) -> bool:
     return False
 
 
-def label(run: _Run, body: Any, index: int) -> Case:
+def label(run: RunState, body: Any, index: int) -> Case:
     """The toolkit's verdict on what a generated body deserves."""
     strict = run.contract.request_validator(Level.STRICT).violations(body)
     case_id = f"explore/{index:04d}"
@@ -122,7 +119,7 @@ def label(run: _Run, body: Any, index: int) -> Case:
         return Case(case_id, "", f"generated, not judged: {reason}", body, frozenset(), phase="explore")
     if strict:
         return Case(case_id, "", "generated, not judged: breaks only rules above the selected level", body, frozenset(), phase="explore")
-    reason = open_in_valid_body(run.contract, body, run.options.fixtures) if isinstance(body, dict) else "not an object"
+    reason = open_in_valid_body(run.contract, body, run.fixtures) if isinstance(body, dict) else "not an object"
     if reason:
         return Case(case_id, "", f"generated valid request, not judged: {reason}", body, frozenset(), phase="explore")
     return Case(case_id, ACCEPTS_VALID.id, "generated valid request", body, frozenset({ACCEPTS_VALID.expected_status or 200}), phase="explore")
@@ -138,7 +135,7 @@ class _Found(Exception):
 SCHEMATHESIS_MIN_SHARE = 100
 
 
-def prepare(run: _Run, expected_left: int | None = None) -> list[Any]:
+def prepare(run: RunState, expected_left: int | None = None) -> list[Any]:
     """The exploration's sources, each a Hypothesis strategy of request bodies (or cases).
 
     Always the catalogue's own: valid requests with plain values (each one judged for
@@ -147,12 +144,13 @@ def prepare(run: _Run, expected_left: int | None = None) -> list[Any]:
     document. Built while the plan runs; Schemathesis' are kept per document, so a second
     run in the same process (pytest) reuses them.
     """
+    # Imported here, not at the top: a run without exploration never pays for Hypothesis.
     from hypothesis import strategies as st
 
     from .strategies import invalid_requests, valid_requests
 
     left = expected_left if expected_left is not None else run.options.max_requests - run.target.requests_sent
-    fixtures, spec = run.options.fixtures, run.contract.spec
+    fixtures, spec = run.fixtures, run.contract.spec
     sources: list[Any] = []
     try:
         sources.append(valid_requests(fixtures=fixtures, spec=spec))
@@ -175,7 +173,7 @@ def _strategies(document: str) -> tuple[Any, ...]:
     return tuple(operation.as_strategy(generation_mode=mode) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE))
 
 
-def explore(run: _Run, strategies: list[Any] | None = None) -> None:
+def explore(run: RunState, strategies: list[Any] | None = None) -> None:
     """Spend what is left of the budget on generated requests (runs in a worker thread)."""
     strategies = strategies if strategies is not None else prepare(run)
     run.progress("explore", {"budget": run.options.max_requests - run.target.requests_sent})
@@ -192,7 +190,7 @@ def explore(run: _Run, strategies: list[Any] | None = None) -> None:
             run.record(_renamed(exchange, failures[0][0]), failures)
 
 
-def _round(run: _Run, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any, list[tuple[str, str, str]]] | None:
+def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any, list[tuple[str, str, str]]] | None:
     """One Hypothesis run until the first new failure (shrunk), or until the share is spent."""
     from hypothesis import HealthCheck, Phase, given, seed, settings
     from hypothesis.errors import Flaky
@@ -209,7 +207,7 @@ def _round(run: _Run, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any
         if not run.can_send() or (run.target.requests_sent >= stop_at and not last):
             return
         body = _body_of(generated)
-        if unsafe_recipient(body, run.options.fixtures.recipient_domain):
+        if unsafe_recipient(body, run.fixtures.recipient_domain):
             return  # never sent: safety before coverage
         run.explored += 1
         case = label(run, body, run.explored)

@@ -1,308 +1,60 @@
-"""The conformance engine: plan, send, judge, attribute, explore, and build the result.
+"""The conformance engine: one run from options to `RunResult`.
 
-One run: load the document, build the deterministic plan from the catalogue, send each
-case to the target (the embedded mock when no URL is given), judge every response against
-every response rule and each case against its own rule, find the field that made a valid
-request fail, spend the remaining budget exploring, and hand back one `RunResult`.
+`prepare_run` does everything short of sending (load the document, resolve the target,
+build the plan); `--dry-run` stops there. `run_check` then drives a `RunState` through
+the plan phase and exploration and builds the typed result. The layers below it know
+nothing of this module.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 
-from ._cases import Case
-from ._catalogue import ACCEPTS_VALID, NO_SERVER_ERROR, RESPONDS_IN_TIME, get_rule, rules_for
+from ._catalogue import ACCEPTS_VALID, rules_for
 from ._contract import Contract, contract_for
-from ._exceptions import ConfigError, MigmaContractError, TargetUnreachable
-from ._generate import RESERVED_DOMAINS, BodyFactory, Fixtures
-from ._plan import Plan, build_plan, controls, isolate
-from ._records import make_records
-from ._redact import Redactor, strip_credentials
-from ._result import Budget, Finding, PlanStats, RuleResult, RunResult, RunSettings, SpecInfo, Status, TargetInfo
+from ._exceptions import ConfigError, MigmaContractError
+from ._explore import explore, prepare
+from ._generate import RESERVED_DOMAINS, BodyFactory
+from ._options import CheckOptions
+from ._plan import Plan, build_plan
+from ._redact import strip_credentials
+from ._result import Budget, PlanStats, RuleResult, RunResult, RunSettings, SpecInfo, Status, TargetInfo
 from ._rules import Level, ResponseSchema, Subject
-from ._spec import load_spec
-from ._target import Exchange, Target, TargetSettings, host_of
+from ._run_state import ProgressCallback, RunState
+from ._spec import Spec, load_spec
+from ._target import Target, TargetSettings, host_of
 from ._version import __version__
 
-__all__ = ["CheckOptions", "run_check"]
+__all__ = ["PreparedRun", "load_baseline", "prepare_run", "run_check"]
 
-ProgressCallback = Callable[[str, dict[str, Any]], None]
+EMBEDDED_BASE_URL = "http://embedded-mock"
 
 
-@dataclass
-class CheckOptions:
-    """Everything a run needs; the CLI and the pytest plugin fill it from their options."""
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run with everything decided and nothing sent: what `--dry-run` prints and `run_check` sends."""
 
-    base_url: str | None = None
-    api_key: str | None = None
-    restricted_key: str | None = None
-    spec_path: str | None = None
-    level: str = Level.DOCUMENTED.value
-    seed: int = 0
-    max_requests: int = 180
-    max_time: float | None = None
-    timeout: float = 10.0
-    rate: float | None = None
-    fixtures: Fixtures = field(default_factory=Fixtures)
-    allow_production: bool = False
-    explore: bool = True
-    baseline: frozenset[str] = frozenset()
-    verify_tls: bool = True
-    follow_redirects: bool = False
-    max_retries: int = 3
-    max_retry_wait: float = 30.0
-    max_response_bytes: int = 1 << 20
-    max_timeouts: int = 3
-    mock_config: str | None = None
-
-    def validate(self) -> None:
-        """Refuse options that cannot work, with one line saying how to fix them."""
-        try:
-            Level.parse(self.level)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        if self.max_requests < 1:
-            raise ConfigError(f"--max-requests must be at least 1, not {self.max_requests}")
-        if self.timeout <= 0:
-            raise ConfigError(f"--timeout must be a positive number of seconds, not {self.timeout:g}")
-        if self.max_time is not None and self.max_time <= 0:
-            raise ConfigError(f"--max-time must be a positive number of seconds, not {self.max_time:g}")
-        if self.rate is not None and self.rate <= 0:
-            raise ConfigError(f"--rate must be a positive number of requests per second, not {self.rate:g}")
-        if "@" in self.fixtures.recipient_domain or not self.fixtures.recipient_domain.strip("."):
-            raise ConfigError(f"--recipient-domain must be a domain such as example.com, not {self.fixtures.recipient_domain!r}")
-        if self.base_url is None:
-            return
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"--base-url must be an http:// or https:// URL with a host, such as http://127.0.0.1:4010, not {strip_credentials(self.base_url)!r}")
-        if not self.api_key:
-            raise ConfigError("a live target needs a full-scope key: pass --api-key or set MIGMA_API_KEY")
+    options: CheckOptions
+    spec: Spec
+    contract: Contract
+    plan: Plan
+    settings: TargetSettings
+    app: Any
+    label: str
+    display_base: str | None
+    baseline: frozenset[str]
 
 
 def _reserved(domain: str) -> bool:
     domain = domain.lower().strip(".")
     return any(domain == r or domain.endswith("." + r.lstrip(".")) or (r.startswith(".") and domain.endswith(r)) for r in RESERVED_DOMAINS)
-
-
-@dataclass
-class _Tally:
-    exercised: int = 0
-    passed: int = 0
-    failed: int = 0
-
-
-class _Run:
-    """The mutable state of one run (tallies, findings, budget), shared by plan and exploration."""
-
-    def __init__(self, options: CheckOptions, contract: Contract, target: Target, bodies: BodyFactory,
-                 display_base: str | None, progress: ProgressCallback | None) -> None:
-        self.options = options
-        self.contract = contract
-        self.level = Level.parse(options.level)
-        self.target = target
-        self.bodies = bodies
-        self.validator = contract.response_validator(self.level)
-        self.rule_ids = [r.id for r in rules_for(self.level)]
-        self.tallies = {rule_id: _Tally() for rule_id in self.rule_ids}
-        self.findings: dict[str, Finding] = {}
-        self.failed: set[str] = set()
-        self.timeouts = 0
-        self.successes = 0
-        self.aborted: str | None = None
-        self.budget_hit = False
-        self.deadline = time.monotonic() + options.max_time if options.max_time else None
-        self.redactor = Redactor([options.api_key, options.restricted_key])
-        self.keys = {k: v for k, v in ((options.api_key, "MIGMA_API_KEY"), (options.restricted_key, "MIGMA_RESTRICTED_API_KEY")) if k}
-        self.display_base = display_base
-        self.progress = progress or (lambda event, info: None)
-        self.skipped = 0
-        self.explored = 0
-        self.timings: dict[str, float] = {}
-        self.target_label = strip_credentials(target.settings.base_url)
-
-    # -- limits ---------------------------------------------------------------------------------
-
-    def can_send(self) -> bool:
-        if self.aborted:
-            return False
-        if self.target.requests_sent >= self.options.max_requests:
-            self.budget_hit = True
-            return False
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            self.budget_hit = True
-            return False
-        return True
-
-    def wants(self, case: Case) -> bool:
-        """A rule with a confirmed failure stops consuming budget (valid sends go on until one succeeds)."""
-        if case.rule_id not in self.failed:
-            return True
-        return case.rule_id == ACCEPTS_VALID.id and self.successes == 0
-
-    # -- sending and judging ---------------------------------------------------------------------
-
-    async def send(self, case: Case) -> Exchange:
-        exchange = await self.target.send(case)
-        if exchange.timed_out:
-            self.timeouts += 1
-            if self.timeouts >= self.options.max_timeouts:
-                self.aborted = f"{self.timeouts} requests timed out (limit {self.options.max_timeouts}); stopped to keep the run bounded"
-        return exchange
-
-    def judge(self, exchange: Exchange) -> list[tuple[str, str, str]]:
-        """Tally every rule this exchange exercised; return (rule, expected, actual) per failure."""
-        case = exchange.case
-        failures: list[tuple[str, str, str]] = []
-        if exchange.timed_out:
-            self._tally(RESPONDS_IN_TIME.id, failures, False, f"an answer within {self.options.timeout:g} s", exchange.error or "timeout")
-            return failures
-        if exchange.status is None or exchange.error:
-            got = f"status {exchange.status}, then " if exchange.status else ""
-            self._tally(NO_SERVER_ERROR.id, failures, False, "a complete HTTP response", f"{got}no complete response: {exchange.error}")
-            return failures
-        verdict = self.validator.evaluate(
-            exchange.status, exchange.headers, exchange.body, case.body,
-            elapsed=exchange.elapsed, timeout=self.options.timeout,
-            truncated_at=self.options.max_response_bytes if exchange.truncated else None,
-        )
-        broken = {v.rule_id: v for v in reversed(verdict.violations)}
-        for rule_id in verdict.applied:
-            violation = broken.get(rule_id)
-            self._tally(rule_id, failures, violation is None, get_rule(rule_id).text, violation.message if violation else "")
-        if exchange.status == 429 or exchange.status >= 500:
-            # 429: transient, judged by status-documented once retries ran out; 5xx: the
-            # server failed before deciding, which no-server-error reports on its own.
-            return failures
-        if 200 <= exchange.status < 300:
-            self.successes += 1
-        if case.rule_id in self.tallies:
-            ok = exchange.status in case.expect
-            expected = " or ".join(str(s) for s in sorted(case.expect))
-            expected += " (a valid request)" if case.rule_id == ACCEPTS_VALID.id else f" (the request breaks {case.rule_id} alone)"
-            self._tally(case.rule_id, failures, ok, expected, f"{exchange.status} {_answer(exchange)}")
-        return failures
-
-    def _tally(self, rule_id: str, failures: list[tuple[str, str, str]], ok: bool, expected: str, actual: str) -> None:
-        tally = self.tallies.get(rule_id)
-        if tally is None:
-            return
-        tally.exercised += 1
-        if ok:
-            tally.passed += 1
-        else:
-            tally.failed += 1
-            failures.append((rule_id, expected, actual))
-
-    def record(self, exchange: Exchange, failures: list[tuple[str, str, str]], attribution: str | None = None) -> None:
-        for rule_id, expected, actual in failures:
-            if rule_id in self.findings:
-                self.findings[rule_id].occurrences += 1
-                continue
-            self.failed.add(rule_id)
-            rule = get_rule(rule_id)
-            request, response = make_records(exchange, self.redactor, self.keys, self.display_base)
-            case = exchange.case
-            self.findings[rule_id] = Finding(
-                rule=rule_id, level=rule.level.value, rule_text=rule.text, source=rule.source,
-                expected=self.redactor.text(expected), actual=self.redactor.text(actual),
-                case=case.id, case_label=self.redactor.text(case.label), phase=case.phase,
-                request=request, response=response,
-                attribution=self.redactor.text(attribution) if attribution and rule_id == case.rule_id else None,
-                baselined=rule_id in self.options.baseline,
-            )
-            self.progress("finding", {"rule": rule_id, "actual": self.redactor.text(actual)})
-
-    async def run_case(self, case: Case) -> list[tuple[str, str, str]]:
-        exchange = await self.send(case)
-        if self.target.requests_sent == 1 and exchange.error and exchange.error.startswith("cannot connect"):
-            raise TargetUnreachable(f"cannot reach {self.target_label}: {self.redactor.text(exchange.error)}")
-        failures = self.judge(exchange)
-        if any(rule_id == ACCEPTS_VALID.id for rule_id, _, _ in failures) and ACCEPTS_VALID.id not in self.findings and exchange.answered:
-            attribution, minimal = await self.attribute(case, exchange)
-            if minimal is not None:
-                self.record(exchange, [f for f in failures if f[0] != ACCEPTS_VALID.id])
-                self.record(minimal, self.judge(minimal), attribution)
-                return failures
-            self.record(exchange, failures, attribution)
-            return failures
-        self.record(exchange, failures)
-        return failures
-
-    async def attribute(self, case: Case, exchange: Exchange) -> tuple[str, Exchange | None]:
-        """Name what made a valid request fail, by sending plainer controls.
-
-        Returns the explanation and, when one value class is to blame, the minimal failing
-        request (the plainest send carrying just that value), which the finding then shows.
-        """
-        kind = case.body.get("recipientType") if isinstance(case.body, dict) else None
-        candidates = controls(self.contract, self.bodies, case)
-        plain_ok: bool | None = None
-        for index, (name, value, body) in enumerate(candidates):
-            if not self.can_send():
-                break
-            control = await self.target.send(case.with_body(body, suffix=f"control-{index}", label=f"control: {name} made plain"))
-            accepted = control.status in case.expect
-            if name == "(all)":
-                plain_ok = accepted
-                if not accepted:
-                    break
-                continue
-            if accepted:
-                explanation = (f"The same request with {name} plain instead of {value!r} was accepted: "
-                               f"the {name} value class {value!r} made the difference.")
-                return explanation, await self._isolate(case, name, value)
-        if plain_ok is False or not candidates:
-            if self.options.fixtures.data_bound:
-                return f"Even the plainest valid {kind or ''} send was rejected: check the fixtures given (--from, --email-id, list ids).", None
-            return (f"Even the plainest valid {kind or ''} send was rejected ({exchange.status}). If the target needs real "
-                    "data, pass it as fixtures: --from, --email-id, --conversation-id, --project-id, --audience-id, "
-                    "--segment-id, --tag-id, --provider."), None
-        if plain_ok:
-            return "The plainest send of the same type was accepted, but no single value class explains the rejection (a combination does).", None
-        return "Attribution stopped: the budget ran out.", None
-
-    async def _isolate(self, case: Case, name: str, value: str) -> Exchange | None:
-        """Send the plainest request carrying only `name`=`value`; the exchange if it is rejected too."""
-        body = isolate(self.contract, self.bodies, case, name)
-        if body is None or not self.can_send():
-            return None
-        minimal = case.with_body(body, suffix="minimal", label=f"minimal: a plain {case.body.get('recipientType')} send with {name}={value}")
-        exchange = await self.target.send(minimal)
-        return exchange if exchange.answered and exchange.status not in case.expect else None
-
-    # -- phases ----------------------------------------------------------------------------------
-
-    async def run_plan(self, plan: Plan) -> None:
-        total = len(plan.cases)
-        self.progress("plan", {"cases": total})
-        for index, case in enumerate(plan.cases, 1):
-            if not self.can_send():
-                break
-            if not self.wants(case):
-                self.skipped += 1
-                continue
-            failures = await self.run_case(case)
-            self.progress("case", {"index": index, "total": total, "case": case.id, "failed": [f[0] for f in failures]})
-
-
-def _answer(exchange: Exchange) -> str:
-    try:
-        body = json.loads(exchange.body)
-        if isinstance(body, dict) and isinstance(body.get("error"), str):
-            return f"({body['error'][:160]})"
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        pass
-    return ""
 
 
 def load_baseline(path: str | None) -> frozenset[str]:
@@ -328,16 +80,20 @@ def load_baseline(path: str | None) -> frozenset[str]:
 
 
 
-def resolve_for_plan(options: CheckOptions) -> tuple[Contract, CheckOptions]:
-    """The contract and the options as a run would use them (embedded-mock keys and fixtures filled in)."""
-    options.validate()
-    spec = load_spec(options.spec_path)
-    _, _, _, _, resolved = _resolve_target(options, None, None, spec.servers)
-    return contract_for(spec), resolved
+def prepare_run(options: CheckOptions, *, app: Any = None, target_label: str | None = None) -> PreparedRun:
+    """Load the document, resolve the target (the embedded mock when none is named), build the plan."""
+    options = options.validate()
+    baseline = load_baseline(options.baseline)
+    spec = load_spec(options.spec)
+    contract = contract_for(spec)
+    settings, app, label, display_base, options = _resolve_target(options, app, target_label, spec.servers)
+    bodies = BodyFactory(spec, options.fixtures)
+    plan = build_plan(contract, options.level, bodies, api_key=options.api_key, restricted_key=options.restricted_api_key)
+    return PreparedRun(options, spec, contract, plan, settings, app, label, display_base, baseline)
 
 
 def run_check(
-    options: CheckOptions,
+    options: CheckOptions | None = None,
     *,
     app: Any = None,
     target_label: str | None = None,
@@ -350,38 +106,47 @@ def run_check(
     `SpecError` for an unusable document, `TargetUnreachable` when the first request
     cannot connect.
     """
-    options.validate()
-    spec = load_spec(options.spec_path)
-    contract = contract_for(spec)
-    settings, app, label, display_base, options = _resolve_target(options, app, target_label, spec.servers)
-    bodies = BodyFactory(spec, options.fixtures)
-    plan = build_plan(contract, options.level, bodies, api_key=options.api_key, restricted_key=options.restricted_key)
+    prepared = prepare_run(options or CheckOptions(), app=app, target_label=target_label)
+    options, plan = prepared.options, prepared.plan
     started = datetime.now(UTC)
     clock = time.perf_counter()
 
-    async def main() -> _Run:
-        async with Target(settings, app) as target:
-            run = _Run(options, contract, target, bodies, display_base, progress)
-            prepared: list[Any] = []
+    async def main() -> RunState:
+        async with Target(prepared.settings, prepared.app) as target:
+            run = RunState(options, prepared.contract, target, BodyFactory(prepared.spec, options.fixtures),
+                           prepared.display_base, progress, prepared.baseline)
+            sources: list[Any] = []
             started_plan = time.perf_counter()
             try:
                 async with anyio.create_task_group() as group:
                     if options.explore:
-                        group.start_soon(_prepare_exploration, run, prepared, options.max_requests - len(plan.cases))
-                    await run.run_plan(plan)
+                        group.start_soon(_prepare_exploration, run, sources, options.max_requests - len(plan.cases))
+                    await _run_plan(run, plan)
                     run.timings["plan_s"] = round(time.perf_counter() - started_plan, 3)
             except BaseExceptionGroup as errors:  # the task group wraps what the plan raises
                 raise _first_error(errors) from None
             if options.explore and run.can_send():
-                from ._explore import explore
-
                 started_explore = time.perf_counter()
-                await anyio.to_thread.run_sync(explore, run, prepared or None)
+                await anyio.to_thread.run_sync(explore, run, sources or None)
                 run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
             return run
 
     run = anyio.run(main)
-    return _result(run, plan, options, spec, label, started, time.perf_counter() - clock)
+    return _result(run, plan, options, prepared.spec, prepared.label, started, time.perf_counter() - clock)
+
+
+async def _run_plan(run: RunState, plan: Plan) -> None:
+    """The deterministic phase: every planned case in order, within the budget."""
+    total = len(plan.cases)
+    run.progress("plan", {"cases": total})
+    for index, case in enumerate(plan.cases, 1):
+        if not run.can_send():
+            break
+        if not run.wants(case):
+            run.skipped += 1
+            continue
+        failures = await run.run_case(case)
+        run.progress("case", {"index": index, "total": total, "case": case.id, "failed": [f[0] for f in failures]})
 
 
 def _first_error(errors: BaseExceptionGroup) -> BaseException:
@@ -393,11 +158,9 @@ def _first_error(errors: BaseExceptionGroup) -> BaseException:
     return errors
 
 
-async def _prepare_exploration(run: _Run, prepared: list[Any], expected_left: int) -> None:
+async def _prepare_exploration(run: RunState, sources: list[Any], expected_left: int) -> None:
     """Build the exploration strategies in a thread while the plan's requests are in flight."""
-    from ._explore import prepare
-
-    prepared.extend(await anyio.to_thread.run_sync(prepare, run, expected_left))
+    sources.extend(await anyio.to_thread.run_sync(prepare, run, expected_left))
 
 
 def _resolve_target(
@@ -408,7 +171,8 @@ def _resolve_target(
         if app is None:
             from .mock import create_app
 
-            # The embedded target: the reference mock as an open implementation (every id
+            # The embedded target: the toolkit's own reference, with its own keys (never the
+            # user's: a key is sent only to a target the user names). An open world (every id
             # exists) unless a world is given; a closed world lends the check its fixtures.
             app = create_app(options.mock_config if options.mock_config else {"open_world": True})
             label = label or "embedded reference mock"
@@ -416,11 +180,10 @@ def _resolve_target(
             fixtures = options.fixtures
             if not config.open_world and not fixtures.data_bound:
                 fixtures = config.fixtures(fixtures.recipient_domain)
-            options = _with(options, api_key=options.api_key or config.full_key,
-                            restricted_key=options.restricted_key or config.restricted_key, fixtures=fixtures)
+            options = replace(options.with_fixtures(fixtures), api_key=config.full_key, restricted_api_key=config.restricted_key)
         label = label or "in-process app"
-        base_url = "http://embedded-mock"
-        display_base = "${MIGMA_BASE_URL:-http://127.0.0.1:4010}"
+        base_url = EMBEDDED_BASE_URL
+        display_base = "${MIGMA_CONTRACT_BASE_URL:-http://127.0.0.1:4010}"
     else:
         base_url = options.base_url
         production = {host_of(url) for url in servers if url}
@@ -428,18 +191,14 @@ def _resolve_target(
             raise ConfigError(f"{host_of(base_url)} is the production host of the document; pass --allow-production to test it on purpose")
         label = label or strip_credentials(base_url)
     settings = TargetSettings(
-        base_url=base_url, api_key=options.api_key, restricted_key=options.restricted_key, timeout=options.timeout,
+        base_url=base_url, api_key=options.api_key, restricted_key=options.restricted_api_key, timeout=options.timeout,
         rate=options.rate, max_retries=options.max_retries, max_retry_wait=options.max_retry_wait,
         max_response_bytes=options.max_response_bytes, verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
     )
     return settings, app, label, display_base, options
 
 
-def _with(options: CheckOptions, **changes: Any) -> CheckOptions:
-    return replace(options, **changes)
-
-
-def _result(run: _Run, plan: Plan, options: CheckOptions, spec: Any, label: str,
+def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: str,
             started: datetime, duration: float) -> RunResult:
     rules: list[RuleResult] = []
     for rule in rules_for(options.level):
@@ -447,7 +206,7 @@ def _result(run: _Run, plan: Plan, options: CheckOptions, spec: Any, label: str,
         status = Status.PASSED
         reason = None
         if tally.failed:
-            status = Status.ACCEPTED if rule.id in options.baseline else Status.FAILED
+            status = Status.ACCEPTED if rule.id in run.baseline else Status.FAILED
         elif tally.exercised == 0:
             status = Status.NOT_EXERCISED
             reason = plan.not_exercised.get(rule.id) or _why_not(rule, run)
@@ -490,11 +249,11 @@ def _result(run: _Run, plan: Plan, options: CheckOptions, spec: Any, label: str,
         settings=RunSettings(verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
                              recipient_domain=options.fixtures.recipient_domain,
                              recipient_domain_reserved=_reserved(options.fixtures.recipient_domain),
-                             baseline=sorted(options.baseline)),
+                             baseline=sorted(run.baseline)),
     )
 
 
-def _why_not(rule: Any, run: _Run) -> str:
+def _why_not(rule: Any, run: RunState) -> str:
     if run.aborted:
         return "the run was aborted before it was exercised"
     if rule.subject is Subject.RESPONSE:

@@ -19,9 +19,11 @@ import click
 
 from ._catalogue import rules_for
 from ._exceptions import MigmaContractError, SpecError
-from ._redact import Redactor
+from ._options import OPTIONS, resolve_options
+from ._redact import Redactor, strip_credentials
 from ._rules import Level
 from ._spec import load_spec
+from ._untrusted import clean_text
 from ._version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,19 +42,19 @@ def friendly_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         redactor = Redactor([kwargs.get("api_key"), kwargs.get("restricted_api_key"),
-                             os.environ.get("MIGMA_API_KEY"), os.environ.get("MIGMA_RESTRICTED_API_KEY")])
+                             *(os.environ.get(o.env) for o in OPTIONS if o.secret)])
         try:
             return func(*args, **kwargs)
         except SpecError as exc:  # `lint` reports documents itself; elsewhere a bad one is a usage error
-            fail(redactor.text(str(exc)), 2)
+            fail(clean_text(redactor.text(str(exc))), 2)
         except MigmaContractError as exc:
-            fail(redactor.text(str(exc)), exc.exit_code)
+            fail(clean_text(redactor.text(str(exc))), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 3)
         except Exception as exc:  # a bug: still one line, still no key
             if os.environ.get("MIGMA_DEBUG"):
                 raise
-            fail(f"internal error ({type(exc).__name__}: {redactor.text(str(exc))[:300]}); "
+            fail(f"internal error ({type(exc).__name__}: {clean_text(redactor.text(str(exc)))[:300]}); "
                  "rerun with MIGMA_DEBUG=1 for the traceback and report it", 3)
 
     return wrapper  # type: ignore[return-value]
@@ -173,117 +175,69 @@ def mock(host: str, port: int, config_path: Path | None) -> None:
     click.echo("migma-contract mock: stopped")
 
 
-FORMATS = ("json", "junit", "md", "html")
-
-
 def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    chosen = tuple(part.strip().lower() for part in value.split(",") if part.strip())
-    unknown = [f for f in chosen if f not in FORMATS]
-    if unknown or not chosen:
-        raise click.BadParameter(f"{unknown[0] if unknown else value!r} is not a format; choose from {', '.join(FORMATS)}")
-    return chosen
+    option = next(o for o in OPTIONS if o.name == "format")
+    try:
+        return option.parse(value, "--format")
+    except MigmaContractError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--format: ")) from None
 
 
-def _pyproject_defaults(command: click.Command) -> dict[str, Any]:
-    from ._config import pyproject_settings
+def _table_options(func: F) -> F:
+    """One click option per row of the options table (parsed later, in one place, with the other sources)."""
+    for option in reversed(OPTIONS):
+        default = "" if option.default in (None, ()) else f"; default: {','.join(option.default) if isinstance(option.default, tuple) else option.default}"
+        where = " (not read from files)" if option.secret else ""
+        text = f"{option.help} [env: {option.env}{default}]{where}"
+        if option.kind == "bool" and option.negate:
+            func = click.option(f"{option.flag_name}/--{option.negate}", option.name, default=None, help=text)(func)
+        elif option.kind == "bool":
+            func = click.option(option.flag_name, option.name, is_flag=True, default=None, help=text)(func)
+        else:
+            func = click.option(option.flag_name, option.name, default=None, multiple=option.kind == "list", help=text,
+                                metavar=option.kind.upper() if option.kind != "choice" else "|".join(option.choices))(func)
+    return func
 
-    known = {p.name for p in command.params if p.name and p.name not in ("api_key", "restricted_api_key")}
-    return pyproject_settings(known)
+
+def _warn(message: str) -> None:
+    click.echo(f"migma-contract: warning: {message}", err=True)
 
 
 @main.command()
-@click.option("--base-url", envvar="MIGMA_BASE_URL", help="The server to check (default: the embedded reference mock). [env: MIGMA_BASE_URL]")
-@click.option("--api-key", envvar="MIGMA_API_KEY", help="A full-scope key (email:send). [env: MIGMA_API_KEY]")
-@click.option("--restricted-api-key", envvar="MIGMA_RESTRICTED_API_KEY",
-              help="A valid key WITHOUT email:send, to exercise auth-scope (403). [env: MIGMA_RESTRICTED_API_KEY]")
-@click.option("--level", envvar="MIGMA_LEVEL", type=LEVEL_CHOICE, default=Level.DOCUMENTED.value, show_default=True,
-              help="schema: the schemas alone; documented: plus the prose; strict: plus the strictest reading.")
-@click.option("--seed", envvar="MIGMA_SEED", type=int, default=0, show_default=True, help="Same seed and target, same requests.")
-@click.option("--max-requests", envvar="MIGMA_MAX_REQUESTS", type=click.IntRange(1), default=180, show_default=True,
-              help="Budget: requests sent in all (the plan first, exploration with the rest).")
-@click.option("--max-time", envvar="MIGMA_MAX_TIME", type=click.FloatRange(min=0, min_open=True), help="Deadline for the whole run, in seconds.")
-@click.option("--timeout", envvar="MIGMA_TIMEOUT", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Per request, in seconds; a slower answer is a responds-in-time finding.")
-@click.option("--rate", envvar="MIGMA_RATE", type=click.FloatRange(min=0, min_open=True), help="Requests per second at most.")
-@click.option("--from", "from_address", envvar="MIGMA_FROM", help="Fixture: a verified sender address of the target.")
-@click.option("--email-id", envvar="MIGMA_EMAIL_ID", help="Fixture: an existing emailId.")
-@click.option("--conversation-id", envvar="MIGMA_CONVERSATION_ID", help="Fixture: an existing single-email conversationId.")
-@click.option("--project-id", envvar="MIGMA_PROJECT_ID", help="Fixture: the project of that email.")
-@click.option("--audience-id", envvar="MIGMA_AUDIENCE_ID", help="Fixture: an audience to batch-send to.")
-@click.option("--segment-id", envvar="MIGMA_SEGMENT_ID", help="Fixture: a segment to batch-send to.")
-@click.option("--tag-id", envvar="MIGMA_TAG_ID", help="Fixture: a tag to batch-send to.")
-@click.option("--provider", envvar="MIGMA_PROVIDERS", multiple=True, help="Fixture: a connected providerType (repeatable).")
-@click.option("--recipient-domain", envvar="MIGMA_RECIPIENT_DOMAIN", default="example.com", show_default=True,
-              help="Domain of generated recipients (keep it a reserved one: example.com, *.test).")
-@click.option("--spec", "spec", envvar="MIGMA_SPEC", type=click.Path(dir_okay=False), help="Another OpenAPI document (default: the bundled one).")
-@click.option("--report-dir", envvar="MIGMA_REPORT_DIR", type=click.Path(file_okay=False), default="reports", show_default=True)
-@click.option("--format", "formats", default=",".join(FORMATS), show_default=True, callback=_formats, help="Report formats, comma-separated.")
-@click.option("--baseline", type=click.Path(dir_okay=False), help="Known failures to accept (a conformance.json or a list of rule ids).")
-@click.option("--explore/--no-explore", default=True, show_default=True, help="Spend the budget left after the plan on generated requests.")
+@_table_options
 @click.option("--dry-run", is_flag=True, help="Print the plan and send nothing.")
-@click.option("--allow-production", is_flag=True, help="Allow --base-url to be the document's production server.")
-@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (said in the report).")
-@click.option("--follow-redirects", is_flag=True, help="Follow redirects (credentials never go to another origin).")
-@click.option("--mock-config", type=click.Path(dir_okay=False), help="World of the embedded mock (when no --base-url).")
-@click.pass_context
 @friendly_errors
-def check(ctx: click.Context, **opts: Any) -> None:
+def check(dry_run: bool, **given: Any) -> None:
     """Check a server (or the embedded reference mock) against the contract.
 
     Prints a per-rule table and writes reports under --report-dir. Settings also come
-    from the environment (MIGMA_*) and from [tool.migma-contract] in pyproject.toml;
-    command-line options win. Exit 0 conformant, 1 violations, 2 usage, 3 unreachable or aborted.
+    from the environment (MIGMA_CONTRACT_*) and from [tool.migma-contract] in
+    pyproject.toml (keys: the long option names, e.g. max-requests = 150); command-line
+    options win. Exit 0 conformant, 1 violations, 2 usage, 3 unreachable or aborted.
     """
     from ._console import Progress, print_plan, print_summary
-    from ._generate import BodyFactory, Fixtures
-    from ._plan import build_plan
-    from ._runner import CheckOptions, load_baseline, run_check
-    from .reports import write_reports
+    from ._runner import prepare_run, run_check
+    from .reports import check_writable, write_reports
 
-    params = {param.name: param for param in ctx.command.params}
-    for name, value in _pyproject_defaults(ctx.command).items():
-        if ctx.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None):
-            opts[name] = params[name].type_cast_value(ctx, value)
-    fixtures = Fixtures(
-        from_address=opts["from_address"], email_id=opts["email_id"], conversation_id=opts["conversation_id"],
-        project_id=opts["project_id"], audience_id=opts["audience_id"], segment_id=opts["segment_id"], tag_id=opts["tag_id"],
-        providers=tuple(p for value in opts["provider"] for p in value.replace(",", " ").split()) or None,
-        recipient_domain=opts["recipient_domain"],
-    )
-    options = CheckOptions(
-        base_url=opts["base_url"], api_key=opts["api_key"], restricted_key=opts["restricted_api_key"], spec_path=opts["spec"],
-        level=opts["level"], seed=opts["seed"], max_requests=opts["max_requests"], max_time=opts["max_time"],
-        timeout=opts["timeout"], rate=opts["rate"], fixtures=fixtures, allow_production=opts["allow_production"],
-        explore=opts["explore"], baseline=load_baseline(opts["baseline"]), verify_tls=not opts["insecure"],
-        follow_redirects=opts["follow_redirects"], mock_config=opts["mock_config"],
-    )
-    if opts["dry_run"]:
-        from ._runner import resolve_for_plan
-
-        contract, resolved = resolve_for_plan(options)
-        plan = build_plan(contract, resolved.level, BodyFactory(contract.spec, resolved.fixtures),
-                          api_key=resolved.api_key, restricted_key=resolved.restricted_key)
-        print_plan(plan)
+    options = resolve_options(given, warn=_warn)
+    if dry_run:
+        print_plan(prepare_run(options).plan)
         return
-    progress = Progress()
+    report_dir = Path(options.report_dir)
+    check_writable(report_dir)
     if not options.verify_tls:
-        click.echo("migma-contract: warning: TLS certificates are NOT verified (--insecure); the report says so", err=True)
-    click.echo(f"migma-contract {__version__}: checking {(options.base_url and _safe_url(options.base_url)) or 'the embedded reference mock'} "
-               f"at level {options.level} (seed {options.seed}, at most {options.max_requests} requests)", err=True)
+        _warn("TLS certificates are NOT verified (--insecure); the report says so")
+    shown = strip_credentials(options.base_url) if options.base_url else "the embedded reference mock"
+    click.echo(f"migma-contract {__version__}: checking {clean_text(shown)} at level {options.level} "
+               f"(seed {options.seed}, at most {options.max_requests} requests)", err=True)
+    progress = Progress()
     try:
         result = run_check(options, progress=progress)
     finally:
         progress.stop()
-    paths = write_reports(result, Path(opts["report_dir"]), opts["formats"])
+    paths = write_reports(result, report_dir, options.format)
     print_summary(result, [str(p) for p in paths])
     sys.exit(result.exit_code)
-
-
-def _safe_url(url: str) -> str:
-    from ._redact import strip_credentials
-
-    return strip_credentials(url)
-
 
 
 @main.command()

@@ -16,7 +16,6 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,107 +23,50 @@ import httpx
 import pytest
 
 from ._catalogue import rules_for
-from ._config import ENV
 from ._contract import Violation, contract_for
-from ._exceptions import ConfigError, MigmaContractError, TargetUnreachable
+from ._exceptions import MigmaContractError, TargetUnreachable
 from ._generate import Fixtures
+from ._options import OPTIONS, CheckOptions, resolve_options
 from ._result import RunResult, Status
 from ._rules import Level, Rule
 from ._spec import Spec, load_spec
+from ._untrusted import clean_text
 
-# name -> (help, ini allowed); keys are never read from ini files
-OPTIONS: dict[str, tuple[str, bool]] = {
-    "base_url": ("The server to check (default: the embedded reference mock).", True),
-    "api_key": ("A full-scope key (prefer MIGMA_API_KEY).", False),
-    "restricted_api_key": ("A valid key without email:send (prefer MIGMA_RESTRICTED_API_KEY).", False),
-    "level": ("schema | documented | strict (default: documented).", True),
-    "seed": ("Seed: same seed and target, same requests (default 0).", True),
-    "max_requests": ("Request budget of the check (default 180).", True),
-    "timeout": ("Per-request timeout in seconds (default 10).", True),
-    "max_time": ("Deadline of the whole check, in seconds.", True),
-    "rate": ("Requests per second at most.", True),
-    "from_address": ("Fixture: a verified sender address of the target.", True),
-    "email_id": ("Fixture: an existing emailId.", True),
-    "conversation_id": ("Fixture: an existing conversationId.", True),
-    "project_id": ("Fixture: the project of that email.", True),
-    "audience_id": ("Fixture: an audience id.", True),
-    "segment_id": ("Fixture: a segment id.", True),
-    "tag_id": ("Fixture: a tag id.", True),
-    "provider": ("Fixture: connected providerType values, comma-separated.", True),
-    "recipient_domain": ("Domain of generated recipients (default example.com).", True),
-    "report_dir": ("Where the toolkit's reports go (default: reports).", True),
-    "spec": ("Another OpenAPI document (default: the bundled one).", True),
-}
-_FLAG = {"from_address": "--migma-from", "provider": "--migma-provider"}
 _RESULT_KEY = "migma_contract_result"
-
-
-def _flag(name: str) -> str:
-    return _FLAG.get(name, "--migma-" + name.replace("_", "-"))
+_OPTIONS = pytest.StashKey[CheckOptions]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """The conformance switch, and one option (and ini key) per row of the options table."""
     group = parser.getgroup("migma-contract", "contract tests of the Migma.ai send endpoint (POST /v1/sending)")
     group.addoption("--migma-conformance", action="store_true", default=False,
                     help="Collect the conformance suite: one test per rule of the selected level.")
-    group.addoption("--migma-no-explore", action="store_true", default=False,
-                    help="Only the deterministic plan; no generated requests.")
-    for name, (text, in_ini) in OPTIONS.items():
-        env = ENV.get(name)
-        group.addoption(_flag(name), dest=f"migma_{name}", default=None, help=f"{text} [env: {env}]" if env else text)
-        if in_ini:
-            parser.addini(f"migma_{name}", help=text, default=None)
+    for option in OPTIONS:
+        text = f"{option.help} [env: {option.env}]"
+        if option.kind == "bool":
+            group.addoption(option.pytest_flag, dest=f"migma_{option.name}", default=None,
+                            action="store_false" if option.negate else "store_true", help=text)
+        else:
+            group.addoption(option.pytest_flag, dest=f"migma_{option.name}", default=None,
+                            action="append" if option.kind == "list" else "store", help=text)
+        if option.ini_key:
+            parser.addini(option.ini_key, help=option.help, default=None)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The plugin's settings, resolved once: command line > environment > ini."""
-
-    values: dict[str, Any]
-
-    @classmethod
-    def from_config(cls, config: pytest.Config) -> Settings:
-        values: dict[str, Any] = {}
-        for name, (_, in_ini) in OPTIONS.items():
-            value = config.getoption(f"migma_{name}")
-            if value is None and ENV.get(name):
-                value = os.environ.get(ENV[name]) or None
-            if value is None and in_ini:
-                value = config.getini(f"migma_{name}") or None
-            values[name] = value
-        return cls(values)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        value = self.values.get(name)
-        return default if value is None else value
-
-    @property
-    def level(self) -> str:
-        level = str(self.get("level", Level.DOCUMENTED.value))
+def plugin_options(config: pytest.Config) -> CheckOptions:
+    """The check's options as the CLI would read them: command line > environment > ini > pyproject.toml."""
+    if _OPTIONS not in config.stash:
+        given = {option.name: config.getoption(f"migma_{option.name}") for option in OPTIONS}
         try:
-            return Level.parse(level).value
-        except ValueError as exc:
-            raise pytest.UsageError(f"--migma-level: {exc}") from None
-
-    def number(self, name: str, default: float, kind: type = int) -> Any:
-        value = self.get(name, default)
-        try:
-            return kind(value)
-        except (TypeError, ValueError):
-            raise pytest.UsageError(f"{_flag(name)}: expected a number, got {value!r}") from None
-
-    def optional_number(self, name: str) -> float | None:
-        return None if self.get(name) is None else self.number(name, 0.0, float)
-
-    def fixtures(self) -> Fixtures:
-        providers = self.get("provider")
-        return Fixtures(
-            from_address=self.get("from_address"), email_id=self.get("email_id"), conversation_id=self.get("conversation_id"),
-            project_id=self.get("project_id"), audience_id=self.get("audience_id"), segment_id=self.get("segment_id"),
-            tag_id=self.get("tag_id"),
-            providers=tuple(p for p in str(providers).replace(",", " ").split()) if providers else None,
-            recipient_domain=self.get("recipient_domain", "example.com"),
-        )
+            config.stash[_OPTIONS] = resolve_options(
+                given,
+                ini=lambda option: config.getini(option.ini_key) if option.ini_key else None,
+                pyproject=config.rootpath / "pyproject.toml",
+                given_label=lambda option: option.pytest_flag,
+            )
+        except MigmaContractError as exc:
+            raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
+    return config.stash[_OPTIONS]
 
 
 # --- the conformance suite ----------------------------------------------------------------------
@@ -142,25 +84,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _run_the_check(config: pytest.Config) -> None:
     """Run the check once and leave its result where every process can read it."""
-    from ._runner import CheckOptions, run_check
-    from .reports import write_reports
+    from ._runner import run_check
+    from .reports import check_writable, write_reports
 
-    settings = Settings.from_config(config)
-    options = CheckOptions(
-        base_url=settings.get("base_url"), api_key=settings.get("api_key"), restricted_key=settings.get("restricted_api_key"),
-        spec_path=settings.get("spec"), level=settings.level, seed=settings.number("seed", 0),
-        max_requests=settings.number("max_requests", 180), timeout=settings.number("timeout", 10.0, float),
-        max_time=settings.optional_number("max_time"), rate=settings.optional_number("rate"),
-        fixtures=settings.fixtures(), explore=not config.getoption("migma_no_explore"),
-    )
+    options = plugin_options(config)
+    report_dir = Path(options.report_dir)
     try:
+        check_writable(report_dir, options.format)
         result = run_check(options)
     except TargetUnreachable as exc:
-        pytest.exit(f"migma-contract: {exc}", returncode=3)
-    except (ConfigError, MigmaContractError) as exc:
-        raise pytest.UsageError(f"migma-contract: {exc}") from None
-    report_dir = Path(settings.get("report_dir", "reports"))
-    paths = write_reports(result, report_dir)
+        pytest.exit(f"migma-contract: {clean_text(exc)}", returncode=3)
+    except MigmaContractError as exc:
+        raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
+    paths = write_reports(result, report_dir, options.format)
     handle, path = tempfile.mkstemp(prefix="migma-contract-", suffix=".json")
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         json.dump(result.to_dict(), stream)
@@ -249,7 +185,7 @@ class ConformanceSuite(pytest.Collector):
     """The rules of the selected level, as items."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        level = Settings.from_config(self.config).level
+        level = plugin_options(self.config).level
         for rule in rules_for(level):
             yield RuleItem.from_parent(self, name=rule.id, rule=rule)
 
@@ -283,13 +219,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def migma_spec(pytestconfig: pytest.Config) -> Spec:
     """The OpenAPI document as the toolkit reads it (repaired, fingerprinted)."""
-    return load_spec(Settings.from_config(pytestconfig).get("spec"))
+    return load_spec(plugin_options(pytestconfig).spec)
 
 
 @pytest.fixture(scope="session")
 def migma_rules(pytestconfig: pytest.Config) -> tuple[Rule, ...]:
     """The rules of the selected level."""
-    return rules_for(Settings.from_config(pytestconfig).level)
+    return rules_for(plugin_options(pytestconfig).level)
 
 
 class Validators:
@@ -317,7 +253,7 @@ class Validators:
 @pytest.fixture(scope="session")
 def migma_validate(migma_spec: Spec, pytestconfig: pytest.Config) -> Validators:
     """`migma_validate.request(body)`, `.response(status, headers, body)`, and `assert_*` helpers."""
-    return Validators(migma_spec, Settings.from_config(pytestconfig).level)
+    return Validators(migma_spec, plugin_options(pytestconfig).level)
 
 
 class _MockAccess:
@@ -418,10 +354,9 @@ class TargetHandle:
 @pytest.fixture(scope="session")
 def migma_target(pytestconfig: pytest.Config, migma_validate: Validators, request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
     """A configured client for the selected target; without --migma-base-url, a loopback mock."""
-    settings = Settings.from_config(pytestconfig)
-    base_url = settings.get("base_url")
-    if base_url:
-        handle = TargetHandle(base_url, settings.get("api_key"), settings.fixtures(), migma_validate)
+    options = plugin_options(pytestconfig)
+    if options.base_url:
+        handle = TargetHandle(options.base_url, options.api_key, options.fixtures, migma_validate)
         yield handle
         handle.client.close()
         return

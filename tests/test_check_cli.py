@@ -69,11 +69,11 @@ def test_unreachable_target_exits_3_with_one_line(tmp_path):
     ("args", "message"),
     [
         (["--base-url", "https://api.migma.ai", "--api-key", "k"], "--allow-production"),
-        (["--base-url", "http://127.0.0.1:9"], "MIGMA_API_KEY"),
+        (["--base-url", "http://127.0.0.1:9"], "MIGMA_CONTRACT_API_KEY"),
         (["--base-url", "127.0.0.1:4010", "--api-key", "k"], "http:// or https://"),
         (["--max-requests", "-1"], "--max-requests"),
         (["--level", "loose"], "--level"),
-        (["--format", "pdf"], "not a format"),
+        (["--format", "pdf"], "--format: 'pdf' is not one of"),
         (["--timeout", "0"], "--timeout"),
         (["--baseline", "/nonexistent/baseline.json"], "--baseline"),
         (["--recipient-domain", "a@b"], "--recipient-domain"),
@@ -91,9 +91,9 @@ def test_environment_then_pyproject_then_defaults(tmp_path, monkeypatch):
     run(["--report-dir", "r1"])
     first = json.loads((tmp_path / "r1" / "conformance.json").read_text())
     assert first["level"] == "schema" and first["budget"]["max_requests"] == 150 and first["budget"]["explore"] is False
-    run(["--report-dir", "r2"], env={"MIGMA_LEVEL": "strict"})
+    run(["--report-dir", "r2"], env={"MIGMA_CONTRACT_LEVEL": "strict"})
     assert json.loads((tmp_path / "r2" / "conformance.json").read_text())["level"] == "strict"
-    run(["--report-dir", "r3", "--level", "documented"], env={"MIGMA_LEVEL": "strict"})
+    run(["--report-dir", "r3", "--level", "documented"], env={"MIGMA_CONTRACT_LEVEL": "strict"})
     assert json.loads((tmp_path / "r3" / "conformance.json").read_text())["level"] == "documented"
 
 
@@ -128,7 +128,7 @@ def test_the_real_command_exits_with_the_verdict(tmp_path):
     with serve_in_thread(fault("errors-claim-success").app()) as url:
         done = subprocess.run(
             [sys.executable, "-m", "migma_contract.cli", "check", "--base-url", url, "--no-explore", "--report-dir", str(tmp_path), *FIXTURE_ARGS],
-            capture_output=True, text=True, timeout=120, env={"MIGMA_API_KEY": FULL_KEY, "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, timeout=120, env={"MIGMA_CONTRACT_API_KEY": FULL_KEY, "PATH": "/usr/bin:/bin"},
         )
     assert done.returncode == 1, done.stderr
     assert "envelope-consistent" in done.stdout and FULL_KEY not in done.stdout + done.stderr

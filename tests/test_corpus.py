@@ -2,7 +2,8 @@
 
 import pytest
 
-from migma_contract._runner import CheckOptions, run_check
+from migma_contract._options import CheckOptions
+from migma_contract._runner import run_check
 from migma_contract._serve import serve_in_thread
 from migma_contract.mock import load_mock_config
 
@@ -12,8 +13,8 @@ FIXTURES = load_mock_config().fixtures()
 
 
 def options(variant, **extra):
-    return CheckOptions(api_key=FULL_KEY, restricted_key=RESTRICTED_KEY, fixtures=FIXTURES, explore=False,
-                        max_requests=150, timeout=0.5, level=variant.level, **extra)
+    return CheckOptions(api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY, explore=False,
+                        max_requests=150, timeout=0.5, level=variant.level, **extra).with_fixtures(FIXTURES)
 
 
 def test_the_corpus_is_big_enough():
@@ -32,7 +33,7 @@ def test_each_fault_is_caught_by_the_plan_naming_its_rule(variant):
     curl = finding.request.curl
     assert curl.startswith("curl ") and FULL_KEY not in curl and RESTRICTED_KEY not in curl
     if finding.request.headers.get("Authorization", "").startswith("Bearer"):
-        assert "Authorization: Bearer $MIGMA_" in curl
+        assert "Authorization: Bearer $MIGMA_CONTRACT_" in curl
 
 
 @pytest.mark.parametrize("variant", LEGAL, ids=lambda v: v.name)
@@ -76,5 +77,5 @@ def test_legal_variants_pass_over_real_loopback_http(name):
 def test_the_reference_mock_in_its_closed_world_passes_with_its_fixtures():
     from migma_contract.mock import create_app
 
-    result = run_check(CheckOptions(api_key=FULL_KEY, restricted_key=RESTRICTED_KEY, fixtures=FIXTURES, explore=False), app=create_app())
+    result = run_check(CheckOptions(api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY, explore=False).with_fixtures(FIXTURES), app=create_app())
     assert result.exit_code == 0 and result.count("not_exercised") == 0

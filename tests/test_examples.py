@@ -24,12 +24,12 @@ def test_consumer_example_tests_pass():
 
 
 STAGING_ENV = {
-    "MIGMA_API_KEY": "mc_test_full_access",
-    "MIGMA_RESTRICTED_API_KEY": "mc_test_no_email_send",
-    "MIGMA_FROM": "hello@example.com",
-    "MIGMA_EMAIL_ID": "email_welcome",
-    "MIGMA_SEGMENT_ID": "seg_active",
-    "MIGMA_MAX_REQUESTS": "150",
+    "MIGMA_CONTRACT_API_KEY": "mc_test_full_access",
+    "MIGMA_CONTRACT_RESTRICTED_API_KEY": "mc_test_no_email_send",
+    "MIGMA_CONTRACT_FROM": "hello@example.com",
+    "MIGMA_CONTRACT_EMAIL_ID": "email_welcome",
+    "MIGMA_CONTRACT_SEGMENT_ID": "seg_active",
+    "MIGMA_CONTRACT_MAX_REQUESTS": "150",
 }
 
 
@@ -40,7 +40,7 @@ STAGING_ENV = {
 def test_provider_ci_job_gates_on_the_verdict(tmp_path, app_factory, expected):
     app = app_factory()
     with serve_in_thread(app) as url:
-        env = {**os.environ, **STAGING_ENV, "MIGMA_BASE_URL": url, "REPORT_DIR": str(tmp_path / "reports"),
+        env = {**os.environ, **STAGING_ENV, "MIGMA_CONTRACT_BASE_URL": url, "REPORT_DIR": str(tmp_path / "reports"),
                "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         done = subprocess.run([str(EXAMPLES / "provider-ci" / "conformance.sh")], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == expected, done.stdout[-3000:] + done.stderr[-2000:]

@@ -10,7 +10,8 @@ from schemathesis.generation.feedback import NO_FEEDBACK
 from migma_contract import contract_for
 from migma_contract._explore import exploration_document, unsafe_recipient
 from migma_contract._generate import Fixtures
-from migma_contract._runner import CheckOptions, run_check
+from migma_contract._options import CheckOptions
+from migma_contract._runner import run_check
 from migma_contract.mock import create_app, load_mock_config
 from migma_contract.schemathesis_checks import CHECKS
 
@@ -23,9 +24,9 @@ def test_exploration_finds_what_the_plan_cannot_and_shrinks_it():
     crash = Variant("crash-on-digit-in-subject", "no-server-error",
                     before=answer(lambda r: isinstance(r.fields.get("subject"), str) and bool(re.search(r"[0-9]", r.fields["subject"])),
                                   Resp.of(500, b"boom", "text/plain")))
-    common = {"api_key": FULL_KEY, "restricted_key": RESTRICTED_KEY, "fixtures": FIXTURES, "max_requests": 300, "seed": 3}
-    assert run_check(CheckOptions(explore=False, **common), app=crash.app()).exit_code == 0  # the plan has no digit in a subject
-    result = run_check(CheckOptions(explore=True, **common), app=crash.app())
+    common = {"api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "max_requests": 300, "seed": 3}
+    assert run_check(CheckOptions(explore=False, **common).with_fixtures(FIXTURES), app=crash.app()).exit_code == 0  # the plan has no digit in a subject
+    result = run_check(CheckOptions(explore=True, **common).with_fixtures(FIXTURES), app=crash.app())
     [finding] = result.findings
     assert finding.rule == "no-server-error" and finding.phase == "explore" and finding.case == "explore/no-server-error-minimal"
     assert '"subject": "0"' in finding.request.body  # shrunk to the smallest subject with a digit
@@ -35,7 +36,7 @@ def test_exploration_finds_what_the_plan_cannot_and_shrinks_it():
 def test_same_seed_same_requests_different_seed_different_requests():
     def sent(seed):
         mock = create_app({"open_world": True})
-        run_check(CheckOptions(seed=seed, max_requests=200, api_key=FULL_KEY, restricted_key=RESTRICTED_KEY), app=mock)
+        run_check(CheckOptions(seed=seed, max_requests=200, api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY), app=mock)
         return [record.request for record in mock.sent]
 
     first = sent(5)

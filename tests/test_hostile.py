@@ -12,7 +12,8 @@ import pytest
 import trustme
 
 from migma_contract import ConfigError, TargetUnreachable
-from migma_contract._runner import CheckOptions, run_check
+from migma_contract._options import CheckOptions
+from migma_contract._runner import run_check
 from migma_contract._serve import serve_in_thread
 from migma_contract.mock import create_app
 from migma_contract.reports import write_reports
@@ -168,8 +169,8 @@ def test_tls_is_verified_by_default(tmp_path, tls_mock):
 
 
 def test_insecure_tls_works_and_the_report_says_so(tmp_path, tls_mock):
-    result = bounded(options(tls_mock, api_key="mc_test_full_access", restricted_key="mc_test_no_email_send",
-                             verify_tls=False, max_requests=150, timeout=5), tmp_path)
+    result = bounded(options(tls_mock, api_key="mc_test_full_access", restricted_api_key="mc_test_no_email_send",
+                             insecure=True, max_requests=150, timeout=5), tmp_path)
     assert result.exit_code == 0
     assert result.settings.verify_tls is False
     assert "OFF (--insecure)" in (tmp_path / "index.html").read_text()
@@ -241,7 +242,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, files, message):
 
 @pytest.mark.parametrize("path", ["unreachable", "key-in-url", "timeouts", "tls", "findings", "bad-spec"])
 def test_the_key_appears_in_no_output_on_any_path(tmp_path, path, tls_mock):
-    env = {"MIGMA_API_KEY": KEY, "MIGMA_RESTRICTED_API_KEY": KEY + "_R"}
+    env = {"MIGMA_CONTRACT_API_KEY": KEY, "MIGMA_CONTRACT_RESTRICTED_API_KEY": KEY + "_R"}
     args = ["check", "--report-dir", str(tmp_path / "reports"), "--timeout", "0.5", "--no-explore", "--max-requests", "40"]
     with hostile.raw_server(hostile.hang) as hanging, \
             hostile.raw_server(hostile.each_request(lambda r: hostile.response("400 Bad Request", b'{"error": "' + r[:300].replace(b'"', b"'").replace(b"\r\n", b" ") + b'"}'))) as echo:

@@ -18,7 +18,7 @@ FIXTURE_ARGS = ["--migma-from", "sender@example.com", "--migma-email-id", "email
 
 @pytest.fixture(autouse=True)
 def _no_migma_env(monkeypatch):
-    for name in ("MIGMA_BASE_URL", "MIGMA_API_KEY", "MIGMA_RESTRICTED_API_KEY", "MIGMA_LEVEL"):
+    for name in ("MIGMA_CONTRACT_BASE_URL", "MIGMA_CONTRACT_API_KEY", "MIGMA_CONTRACT_RESTRICTED_API_KEY", "MIGMA_CONTRACT_LEVEL"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -38,7 +38,7 @@ def test_ini_and_environment_settings(pytester, monkeypatch):
     pytester.makeini("[pytest]\nmigma_level = schema\n")
     result = pytester.runpytest("--migma-conformance", "--collect-only", "-q")
     assert sum("::" in line for line in result.stdout.lines) == len(rules_for("schema"))
-    monkeypatch.setenv("MIGMA_LEVEL", "strict")
+    monkeypatch.setenv("MIGMA_CONTRACT_LEVEL", "strict")
     result = pytester.runpytest("--migma-conformance", "--collect-only", "-q")
     assert sum("::" in line for line in result.stdout.lines) == len(rules_for("strict"))
     result = pytester.runpytest("--migma-conformance", "--migma-level", "documented", "--collect-only", "-q")
@@ -87,7 +87,7 @@ def test_unreachable_target_exits_3(pytester):
 def test_bad_settings_are_usage_errors(pytester):
     result = pytester.runpytest("--migma-conformance", "--migma-level", "loose")
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["*unknown level 'loose'*"])
+    result.stderr.fnmatch_lines(["*--migma-level: 'loose' is not one of schema, documented, strict*"])
 
 
 FIXTURE_TESTS = '''

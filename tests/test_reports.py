@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 from junitparser import JUnitXml
 
+from migma_contract._options import CheckOptions
 from migma_contract._redact import REDACTED
 from migma_contract._result import RunResult
-from migma_contract._runner import CheckOptions, run_check
+from migma_contract._runner import run_check
 from migma_contract._serve import serve_in_thread
 from migma_contract.cli import main
 from migma_contract.mock import load_mock_config
@@ -28,10 +29,12 @@ def fault(name):
 
 
 @pytest.fixture(scope="module")
-def result() -> RunResult:
+def result(tmp_path_factory) -> RunResult:
     """A run with findings in several rules, one not-exercised rule and an accepted (baselined) one."""
     two_faults = Variant("two-faults", None, after=lambda req, resp: fault("status-done").after(req, fault("errors-claim-success").after(req, resp)))
-    options = CheckOptions(api_key=FULL_KEY, restricted_key=None, fixtures=FIXTURES, max_requests=160, baseline=frozenset({"result-status-known"}))
+    baseline = tmp_path_factory.mktemp("baseline") / "known.txt"
+    baseline.write_text("result-status-known\n")
+    options = CheckOptions(api_key=FULL_KEY, max_requests=160, baseline=str(baseline)).with_fixtures(FIXTURES)
     return run_check(options, app=two_faults.app(), target_label="two faults")
 
 
@@ -132,7 +135,7 @@ def test_github_step_summary_is_appended(result, tmp_path, monkeypatch):
 def test_large_bodies_are_cut_with_their_size(tmp_path):
     huge = "x" * 200_000
     failing = Variant("huge-and-wrong", None, after=lambda req, resp: Resp.of(resp.status, {**resp.json, "success": True, "error": huge}) if resp.status >= 400 else resp)
-    found = run_check(CheckOptions(api_key=FULL_KEY, fixtures=FIXTURES, explore=False, max_requests=150), app=failing.app())
+    found = run_check(CheckOptions(api_key=FULL_KEY, explore=False, max_requests=150).with_fixtures(FIXTURES), app=failing.app())
     finding = next(f for f in found.findings if f.rule == "envelope-consistent")
     assert len(finding.response.body) < 5000 and "bytes in all" in finding.response.body
     assert finding.response.body_size > 200_000
@@ -157,7 +160,7 @@ def test_no_key_in_any_output_even_when_the_server_echoes_it(tmp_path):
             [sys.executable, "-m", "migma_contract.cli", "check", "--base-url", url, "--report-dir", str(tmp_path),
              "--from", "a@example.com", "--email-id", "email_welcome", "--max-requests", "170"],
             capture_output=True, text=True, timeout=120,
-            env={"MIGMA_API_KEY": key, "MIGMA_RESTRICTED_API_KEY": restricted, "PATH": "/usr/bin:/bin"},
+            env={"MIGMA_CONTRACT_API_KEY": key, "MIGMA_CONTRACT_RESTRICTED_API_KEY": restricted, "PATH": "/usr/bin:/bin"},
         )
     assert done.returncode == 1, done.stderr
     outputs = [done.stdout, done.stderr] + [p.read_text() for p in tmp_path.iterdir()]

@@ -4,13 +4,14 @@ import json
 
 import pytest
 
-from migma_contract._runner import CheckOptions, run_check
+from migma_contract._options import CheckOptions
+from migma_contract._runner import run_check
 
 from . import third_party
 
 
 def check(*bugs, explore=True, budget=180):
-    options = CheckOptions(api_key="tp_full", restricted_key="tp_read", explore=explore, max_requests=budget)
+    options = CheckOptions(api_key="tp_full", restricted_api_key="tp_read", explore=explore, max_requests=budget)
     return run_check(options, app=third_party.app(*bugs), target_label="third party")
 
 
@@ -42,5 +43,5 @@ def test_a_crash_on_one_character_class_is_found_by_exploration_and_shrunk():
 
 @pytest.mark.parametrize("level", ["schema", "strict"])
 def test_the_correct_implementation_passes_at_every_level(level):
-    result = run_check(CheckOptions(api_key="tp_full", restricted_key="tp_read", level=level, max_requests=160), app=third_party.app())
+    result = run_check(CheckOptions(api_key="tp_full", restricted_api_key="tp_read", level=level, max_requests=160), app=third_party.app())
     assert result.exit_code == 0, [f.message for f in result.findings]

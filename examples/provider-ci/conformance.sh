@@ -3,11 +3,11 @@
 # Exit 0: conformant. 1: a rule failed (the failing tests name the rules). 3: staging
 # unreachable. Reports land in $REPORT_DIR (JSON, JUnit, Markdown, HTML).
 set -euo pipefail
-: "${MIGMA_BASE_URL:?set MIGMA_BASE_URL to the staging server, e.g. https://staging.api.example.test}"
-: "${MIGMA_API_KEY:?set MIGMA_API_KEY to a full-scope staging key (a CI secret)}"
+: "${MIGMA_CONTRACT_BASE_URL:?set MIGMA_CONTRACT_BASE_URL to the staging server, e.g. https://staging.api.example.test}"
+: "${MIGMA_CONTRACT_API_KEY:?set MIGMA_CONTRACT_API_KEY to a full-scope staging key (a CI secret)}"
 REPORT_DIR="${REPORT_DIR:-reports}"
 mkdir -p "$REPORT_DIR"
 cd "$(dirname "$0")"
 exec python -m pytest -p no:cacheprovider -q --rootdir . --migma-conformance \
   --migma-report-dir "$REPORT_DIR" --junitxml "$REPORT_DIR/pytest-junit.xml" \
-  --migma-max-requests "${MIGMA_MAX_REQUESTS:-200}" "$@"
+  --migma-max-requests "${MIGMA_CONTRACT_MAX_REQUESTS:-200}" "$@"

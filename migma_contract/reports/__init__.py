@@ -12,7 +12,7 @@ from .._exceptions import ConfigError
 from .._result import RunResult
 from ._json import json_schema, load_result, render_json
 
-__all__ = ["FILENAMES", "json_schema", "load_result", "render", "write_reports"]
+__all__ = ["FILENAMES", "check_writable", "json_schema", "load_result", "render", "write_reports"]
 
 FILENAMES = {"json": "conformance.json", "junit": "junit.xml", "md": "summary.md", "html": "index.html"}
 
@@ -33,6 +33,25 @@ def render(result: RunResult, fmt: str) -> str:
 
         return render_html(result)
     raise ConfigError(f"unknown report format {fmt!r}; choose from {', '.join(FILENAMES)}")
+
+
+def check_writable(directory: Path, formats: tuple[str, ...] = tuple(FILENAMES)) -> None:
+    """Fail before the first request (ConfigError, exit 2) when the reports could not be written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--report-dir {directory}: cannot create it: {exc.strerror or exc}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"--report-dir {directory}: not writable")
+    for fmt in formats:
+        path = directory / FILENAMES[fmt]
+        if path.is_dir():
+            raise ConfigError(f"--report-dir {directory}: {path.name} is a directory; cannot write the {fmt} report there")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and "md" in formats:
+        target = Path(summary)
+        if target.is_dir() or (target.exists() and not os.access(target, os.W_OK)) or not os.access(target.parent, os.W_OK):
+            raise ConfigError(f"GITHUB_STEP_SUMMARY={summary}: not a writable file")
 
 
 def write_reports(result: RunResult, directory: Path, formats: tuple[str, ...] = tuple(FILENAMES)) -> list[Path]:
