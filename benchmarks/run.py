@@ -144,7 +144,7 @@ async def _bare_loop(url: str, bodies: list[bytes]) -> float:
 
 def check_vs_schemathesis() -> dict:
     from migma_contract import contract_for
-    from migma_contract._generate import BodyFactory, Fixtures
+    from migma_contract._bodies import BodyFactory, Fixtures
     from migma_contract._plan import build_plan
     from migma_contract._runner import CheckOptions, run_check
 

@@ -4,7 +4,6 @@ The public surface is re-exported here; everything else lives in private modules
 """
 
 from ._catalogue import OPEN_POINTS, RULES, get_rule, rules_for
-from ._contract import Contract, ResponseVerdict, Violation, contract_for
 from ._exceptions import (
     ConfigError,
     MigmaContractError,
@@ -16,7 +15,7 @@ from ._exceptions import (
 )
 from ._rules import Level, Rule, Subject
 from ._spec import Spec, load_spec
-from ._validate import validate_request, validate_response
+from ._validators import Contract, ResponseVerdict, Violation, contract_for, validate_request, validate_response
 from ._version import __version__
 
 __all__ = [

@@ -21,14 +21,14 @@ from typing import Any
 
 import anyio.from_thread
 
+from ._bodies import Fixtures
 from ._cases import Case, slug
 from ._catalogue import ACCEPTS_VALID, BATCH_TYPES, OPEN_POINTS, get_rule
-from ._contract import Contract
 from ._email import is_email_address
-from ._generate import Fixtures
+from ._open_points import open_in_valid_body, open_in_violation
 from ._rules import Level, RawBody, RequestForm
 from ._run_state import RunState
-from ._undecided import open_in_valid_body, open_in_violation
+from ._validators import Contract
 
 __all__ = ["exploration_document", "explore"]
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._bodies import Fixtures
 from ._exceptions import ConfigError
-from ._generate import Fixtures
 from ._rules import Level
 
 __all__ = ["ENV_PREFIX", "OPTIONS", "REPORT_FORMATS", "CheckOptions", "Option", "resolve_options"]

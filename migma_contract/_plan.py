@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._bodies import BodyFactory
 from ._cases import Case, CaseAuth, slug
 from ._catalogue import ACCEPTS_VALID, RULES, rules_for
-from ._contract import Contract
-from ._generate import BodyFactory
 from ._rules import AuthForm, ForbiddenWhen, Level, NotExercisable, RequestForm, RequiredWhen
+from ._validators import Contract
 
 __all__ = ["Plan", "build_plan"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 import shlex
 
+from ._http.client import Exchange
 from ._redact import Redactor, strip_credentials
 from ._result import RequestRecord, ResponseRecord
-from ._target import Exchange
 
 __all__ = ["BODY_EXCERPT", "make_records"]
 

@@ -14,19 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._bodies import BodyFactory
 from ._cases import Case
 from ._catalogue import ACCEPTS_VALID, NO_SERVER_ERROR, RESPONDS_IN_TIME, get_rule, rules_for
-from ._contract import Contract
 from ._exceptions import TargetUnreachable
-from ._generate import BodyFactory
+from ._http.client import Exchange, Target
 from ._options import ENV_PREFIX, CheckOptions
 from ._plan import controls, isolate
 from ._records import make_records
 from ._redact import Redactor, strip_credentials
 from ._result import Finding
 from ._rules import Level
-from ._target import Exchange, Target
 from ._untrusted import clean_text
+from ._validators import Contract
 
 __all__ = ["ProgressCallback", "RunState", "Tally"]
 

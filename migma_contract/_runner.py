@@ -17,11 +17,11 @@ from typing import Any
 
 import anyio
 
+from ._bodies import RESERVED_DOMAINS, BodyFactory
 from ._catalogue import ACCEPTS_VALID, rules_for
-from ._contract import Contract, contract_for
 from ._exceptions import ConfigError, MigmaContractError
 from ._explore import explore, prepare
-from ._generate import RESERVED_DOMAINS, BodyFactory
+from ._http.client import Target, TargetSettings, host_of
 from ._options import CheckOptions
 from ._plan import Plan, build_plan
 from ._redact import strip_credentials
@@ -29,7 +29,7 @@ from ._result import Budget, PlanStats, RuleResult, RunResult, RunSettings, Spec
 from ._rules import Level, ResponseSchema, Subject
 from ._run_state import ProgressCallback, RunState
 from ._spec import Spec, load_spec
-from ._target import Target, TargetSettings, host_of
+from ._validators import Contract, contract_for
 from ._version import __version__
 
 __all__ = ["PreparedRun", "load_baseline", "prepare_run", "run_check"]

@@ -147,7 +147,7 @@ def mock(host: str, port: int, config_path: Path | None) -> None:
     """Serve the reference mock of POST /v1/sending until Ctrl-C."""
     import uvicorn
 
-    from ._serve import bind_socket, url_of
+    from ._http.serve import bind_socket, url_of
     from .mock import create_app
 
     app = create_app(config_path)

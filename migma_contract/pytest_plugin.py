@@ -22,15 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
+from ._bodies import Fixtures
 from ._catalogue import rules_for
-from ._contract import Violation, contract_for
 from ._exceptions import MigmaContractError, TargetUnreachable
-from ._generate import Fixtures
 from ._options import OPTIONS, CheckOptions, resolve_options
 from ._result import RunResult, Status
 from ._rules import Level, Rule
 from ._spec import Spec, load_spec
 from ._untrusted import clean_text
+from ._validators import Violation, contract_for
 
 _RESULT_KEY = "migma_contract_result"
 _OPTIONS = pytest.StashKey[CheckOptions]()
@@ -232,14 +232,14 @@ class Validators:
     """Request and response validators at one level, with assert helpers for tests."""
 
     def __init__(self, spec: Spec, level: str) -> None:
-        self._contract = contract_for(spec)
+        self._validators = contract_for(spec)
         self.level = level
 
     def request(self, body: Any) -> list[Violation]:
-        return self._contract.request_validator(self.level).violations(body)
+        return self._validators.request_validator(self.level).violations(body)
 
     def response(self, status: int, headers: Any, body: Any, request: Any = None) -> list[Violation]:
-        return list(self._contract.response_validator(self.level).evaluate(status, dict(headers), body, request).violations)
+        return list(self._validators.response_validator(self.level).evaluate(status, dict(headers), body, request).violations)
 
     def assert_request(self, body: Any) -> None:
         violations = self.request(body)
@@ -283,7 +283,7 @@ class MockHandle(_MockAccess):
     base_url = "http://migma-mock"
 
     def __init__(self) -> None:
-        from ._transport import SyncASGITransport
+        from ._http.asgi import SyncASGITransport
         from .mock import create_app
 
         self.app = create_app()

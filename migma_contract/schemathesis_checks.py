@@ -16,8 +16,8 @@ from typing import Any
 import schemathesis
 
 from ._catalogue import rules_for
-from ._contract import Violation, contract_for
 from ._rules import Rule, Subject
+from ._validators import Violation, contract_for
 
 __all__ = ["CHECKS", "violations_of"]
 

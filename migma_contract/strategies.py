@@ -22,12 +22,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from ._bodies import BodyFactory, Fixtures
 from ._catalogue import get_rule
-from ._contract import contract_for
-from ._generate import BodyFactory, Fixtures
+from ._open_points import open_in_valid_body
 from ._rules import NotExercisable, RequestForm
 from ._spec import Spec
-from ._undecided import open_in_valid_body
+from ._validators import contract_for
 
 __all__ = ["invalid_requests", "valid_requests"]
 

@@ -3,7 +3,7 @@
 import pytest
 
 from migma_contract import RULES, Level, Subject, get_rule, load_spec, rules_for, validate_request
-from migma_contract._generate import BodyFactory
+from migma_contract._bodies import BodyFactory
 from migma_contract._rules import AuthForm, RequestForm
 
 # The ids and levels of CONTRACT.md, as users, CI configurations and reports refer to them.

@@ -8,7 +8,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from migma_contract._serve import serve_in_thread
+from migma_contract._http.serve import serve_in_thread
 from migma_contract.cli import main
 
 from .faulty_servers import FAULTS, FULL_KEY, RESTRICTED_KEY

@@ -2,9 +2,9 @@
 
 import pytest
 
+from migma_contract._http.serve import serve_in_thread
 from migma_contract._options import CheckOptions
 from migma_contract._runner import run_check
-from migma_contract._serve import serve_in_thread
 from migma_contract.mock import load_mock_config
 
 from .faulty_servers import FAULTS, FULL_KEY, LEGAL, RESTRICTED_KEY

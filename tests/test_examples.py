@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from migma_contract._serve import serve_in_thread
+from migma_contract._http.serve import serve_in_thread
 from migma_contract.mock import create_app
 
 from .faulty_servers import FAULTS

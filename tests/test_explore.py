@@ -8,8 +8,8 @@ from schemathesis import GenerationMode
 from schemathesis.generation.feedback import NO_FEEDBACK
 
 from migma_contract import contract_for
+from migma_contract._bodies import Fixtures
 from migma_contract._explore import exploration_document, unsafe_recipient
-from migma_contract._generate import Fixtures
 from migma_contract._options import CheckOptions
 from migma_contract._runner import run_check
 from migma_contract.mock import create_app, load_mock_config

@@ -12,9 +12,9 @@ import pytest
 import trustme
 
 from migma_contract import ConfigError, TargetUnreachable
+from migma_contract._http.serve import serve_in_thread
 from migma_contract._options import CheckOptions
 from migma_contract._runner import run_check
-from migma_contract._serve import serve_in_thread
 from migma_contract.mock import create_app
 from migma_contract.reports import write_reports
 

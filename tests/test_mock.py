@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from migma_contract import RULES, ConfigError, Subject, get_rule, load_spec, validate_response
-from migma_contract._generate import BodyFactory
+from migma_contract._bodies import BodyFactory
 from migma_contract._rules import RawBody
 from migma_contract.mock import create_app, load_mock_config
 

@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from migma_contract import RULES, Subject, contract_for, rules_for, validate_request
-from migma_contract._generate import BodyFactory, Fixtures
+from migma_contract._bodies import BodyFactory, Fixtures
 from migma_contract._plan import _factors, build_plan, pairwise
 from migma_contract._rules import RawBody
 

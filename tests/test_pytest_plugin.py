@@ -5,7 +5,7 @@ import json
 import pytest
 
 from migma_contract import rules_for
-from migma_contract._serve import serve_in_thread
+from migma_contract._http.serve import serve_in_thread
 
 from .faulty_servers import FAULTS, FULL_KEY, RESTRICTED_KEY
 

@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 from junitparser import JUnitXml
 
+from migma_contract._http.serve import serve_in_thread
 from migma_contract._options import CheckOptions
 from migma_contract._redact import REDACTED
 from migma_contract._result import RunResult
 from migma_contract._runner import run_check
-from migma_contract._serve import serve_in_thread
 from migma_contract.cli import main
 from migma_contract.mock import load_mock_config
 from migma_contract.reports import json_schema, load_result, render, write_reports

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from migma_contract import RULES, Subject, contract_for, validate_request
-from migma_contract._generate import Fixtures
-from migma_contract._undecided import open_in_valid_body
+from migma_contract._bodies import Fixtures
+from migma_contract._open_points import open_in_valid_body
 from migma_contract.strategies import invalid_requests, valid_requests
 
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -27,9 +27,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .._catalogue import ACCEPTS_VALID, BODY_JSON_OBJECT, SINGLE_TYPE, judge_credentials
-from .._contract import Contract, contract_for
 from .._rules import IsJsonObject, Refused, bearer_key
 from .._spec import Spec
+from .._validators import Contract, contract_for
 from ._config import MockConfig, load_mock_config
 from ._state import MockState, SentRecord
 
@@ -94,7 +94,7 @@ class ReferenceMock:
     @contextmanager
     def running(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         """Serve on a loopback port in a background thread; yields the base URL."""
-        from .._serve import serve_in_thread
+        from .._http.serve import serve_in_thread
 
         with serve_in_thread(self, host, port) as url:
             yield url

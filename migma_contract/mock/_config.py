@@ -15,9 +15,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .._bodies import Fixtures
 from .._catalogue import AUTH_SCOPE, BATCH_TYPES
 from .._exceptions import ConfigError
-from .._generate import Fixtures
 from .._rules import ScopeRequired
 
 __all__ = ["Contact", "MockConfig", "load_mock_config"]

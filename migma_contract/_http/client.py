@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from ._cases import Case, CaseAuth
-from ._version import __version__
+from .._cases import Case, CaseAuth
+from .._version import __version__
 
 __all__ = ["Exchange", "Target", "TargetSettings"]
 

@@ -1,4 +1,4 @@
-"""The catalogue bound to one document, with its validators compiled once.
+"""The catalogue bound to one document, its validators compiled once, and the public validators.
 
 `Contract(spec)` is what every other part of the toolkit holds: it answers "which rules
 does this body break?" and "which rules does this response break?", and builds the
@@ -36,7 +36,7 @@ from ._rules import (
 )
 from ._spec import Spec, load_spec
 
-__all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for"]
+__all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"]
 
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _ORDER = {rule.id: index for index, rule in enumerate(RULES)}  # violations are listed in catalogue order
@@ -275,3 +275,35 @@ def contract_for(spec: Spec | None = None) -> Contract:
         _CONTRACTS[key] = Contract(spec)
     return _CONTRACTS[key]
 
+
+def validate_request(body: Any, level: Level | str = Level.DOCUMENTED, *, spec: Spec | None = None) -> list[Violation]:
+    """Every request rule of `level` that `body` breaks (empty when a server must accept it).
+
+    `body` is the parsed JSON value you are about to send (a dict for a well-formed
+    request). Each violation names the rule id, a JSON pointer and what is wrong.
+    """
+    return contract_for(spec).request_validator(level).violations(body)
+
+
+def validate_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: Any,
+    request: Any = None,
+    level: Level | str = Level.DOCUMENTED,
+    *,
+    elapsed: float | None = None,
+    timeout: float | None = None,
+    spec: Spec | None = None,
+) -> list[Violation]:
+    """Every response rule of `level` that this response breaks.
+
+    `body` is either the raw body (`bytes` or `str`, parsed here, so a non-JSON body is
+    reported) or the already-parsed JSON value. `request` is the request body that was
+    sent; rule `result-provider` needs it. With `elapsed` and `timeout` (seconds), rule
+    `responds-in-time` is checked too.
+    """
+    verdict = contract_for(spec).response_validator(level).evaluate(
+        status, headers, body, request, elapsed=elapsed, timeout=timeout
+    )
+    return list(verdict.violations)

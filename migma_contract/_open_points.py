@@ -14,11 +14,11 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from ._bodies import Fixtures
 from ._catalogue import get_rule
-from ._contract import Contract, Violation
 from ._email import is_plain_address
-from ._generate import Fixtures
 from ._rules import RequestForm
+from ._validators import Contract, Violation
 
 __all__ = ["open_in_valid_body", "open_in_violation"]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._catalogue import BATCH_TYPES, RULES, SINGLE_TYPE
-from ._contract import contract_for
 from ._rules import ForbiddenWhen, NotExercisable, RequiredWhen
 from ._spec import Spec
+from ._validators import contract_for
 
 __all__ = ["RESERVED_DOMAINS", "BodyFactory", "Fixtures", "NotExercisable"]
 
