@@ -17,10 +17,11 @@ def plan_for(fixtures=None, level="documented", restricted="mc_r"):
     return build_plan(CONTRACT, level, bodies, api_key="mc_k", restricted_key=restricted)
 
 
-def test_plan_exercises_every_request_auth_and_acceptance_rule_within_150_requests():
-    plan = plan_for()
+@pytest.mark.parametrize("level", ["documented", "strict"])
+def test_plan_exercises_every_request_auth_and_acceptance_rule_within_150_requests(level):
+    plan = plan_for(level=level)
     grouped = plan.by_rule()
-    for rule in RULES:
+    for rule in rules_for(level):
         if rule.subject is not Subject.RESPONSE:
             assert grouped.get(rule.id), f"no case for {rule.id}"
     assert len(plan.cases) <= 150
