@@ -294,5 +294,18 @@ def _distinct(labels: list[str], paths: tuple[Path, ...]) -> list[str]:
     return [f"{label} ({path.parent.name or path.name})" if labels.count(label) > 1 else label for label, path in zip(labels, paths, strict=True)]
 
 
+@main.command("spec")
+@click.option("--path", "show_path", is_flag=True, help="Print only where the file is (e.g. for Schemathesis).")
+def spec_command(show_path: bool) -> None:
+    """Print the bundled OpenAPI document (the vendor's, byte for byte), or with --path its location.
+
+    For other tools: schemathesis run "$(migma-contract spec --path)" --url http://127.0.0.1:4010
+    """
+    from ._spec import bundled_spec_path
+
+    path = bundled_spec_path()
+    click.echo(str(path) if show_path else path.read_bytes(), nl=show_path)
+
+
 if __name__ == "__main__":
     main()
