@@ -201,10 +201,17 @@ class MockControl:
         self._async_clients.clear()  # in-process ASGI clients hold no connection; nothing to await
 
     def close(self) -> None:
+        """Close the clients, and the event-loop thread the handle started (if it started one)."""
         self.finish_test()
         if self._owned_portal is not None:
             owned, self._owned_portal = self._owned_portal, None
             owned.__exit__(None, None, None)
+
+    def __enter__(self) -> MockControl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- routing a client built by the code under test ------------------------------------------
 

@@ -372,11 +372,11 @@ def test_bad(migma_mock):
 def test_the_handles_work_without_pytest():
     from migma_contract.testing import MockHandle
 
-    handle = MockHandle(create_app({"faults": {"failure_status": 502}}))
-    try:
+    with MockHandle(create_app()) as handle:
         handle.fail_next(502)
         assert handle.client.post("/v1/sending", json={}).status_code == 502
         assert handle.requests[0].outcome == "fault" and handle.rejected  # {} breaks required-fields
         assert handle.breaches().startswith("the code under test sent 1 request that breaks the contract")
-    finally:
-        handle.close()
+        with pytest.raises(AssertionError, match=r"\[required-fields\]"):
+            handle.check_requests()
+    assert handle._owned_portal is None  # its event-loop thread is stopped
