@@ -76,7 +76,8 @@ def test_bad_settings_are_usage_errors(pytester):
 
 
 def test_a_passing_run_is_quiet_timed_and_rerunnable_by_node_id(pytester):
-    result = pytester.runpytest("--migma-conformance", "--migma-max-requests", "150", "--junitxml", "junit-pytest.xml")
+    # in a subprocess, as a user runs it: Hypothesis warns about plugins' side effects once per process
+    result = pytester.runpytest_subprocess("--migma-conformance", "--migma-max-requests", "150", "--junitxml", "junit-pytest.xml")
     result.assert_outcomes(passed=DOCUMENTED)
     output = result.outlines + result.errlines
     assert len(output) <= 40, "\n".join(output)
