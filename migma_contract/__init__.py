@@ -1,19 +1,36 @@
 """migma-contract: contract testing and validation for the Migma.ai send endpoint.
 
-The public surface is re-exported here; everything else lives in private modules.
+The public surface is re-exported here (and the Hypothesis strategies in
+`migma_contract.strategies`); everything else lives in private modules whose names may
+change. `tests/test_public_api.py` pins this list.
 """
 
+from ._bodies import Fixtures
 from ._catalogue import OPEN_POINTS, RULES, get_rule, rules_for
 from ._exceptions import (
     ConfigError,
     MigmaContractError,
-    RunAborted,
     SpecError,
     SpecInvalid,
     SpecUnreadable,
     TargetUnreachable,
 )
-from ._rules import Level, Rule, Subject
+from ._options import CheckOptions
+from ._result import (
+    Budget,
+    Finding,
+    PlanStats,
+    RequestRecord,
+    ResponseRecord,
+    RuleResult,
+    RunResult,
+    RunSettings,
+    SpecInfo,
+    Status,
+    TargetInfo,
+)
+from ._rules import Level, OpenPoint, Rule, Subject
+from ._runner import run_check
 from ._spec import Spec, load_spec
 from ._validators import Contract, ResponseVerdict, Violation, contract_for, validate_request, validate_response
 from ._version import __version__
@@ -21,18 +38,31 @@ from ._version import __version__
 __all__ = [
     "OPEN_POINTS",
     "RULES",
+    "Budget",
+    "CheckOptions",
     "ConfigError",
     "Contract",
+    "Finding",
+    "Fixtures",
     "Level",
     "MigmaContractError",
+    "OpenPoint",
+    "PlanStats",
+    "RequestRecord",
+    "ResponseRecord",
     "ResponseVerdict",
     "Rule",
-    "RunAborted",
+    "RuleResult",
+    "RunResult",
+    "RunSettings",
     "Spec",
     "SpecError",
+    "SpecInfo",
     "SpecInvalid",
     "SpecUnreadable",
+    "Status",
     "Subject",
+    "TargetInfo",
     "TargetUnreachable",
     "Violation",
     "__version__",
@@ -40,6 +70,7 @@ __all__ = [
     "get_rule",
     "load_spec",
     "rules_for",
+    "run_check",
     "validate_request",
     "validate_response",
 ]

@@ -22,7 +22,6 @@ class CaseAuth:
     """Which credentials a case is sent with."""
 
     FULL = "full"  # Bearer <the full-scope key>
-    RESTRICTED = "restricted"  # Bearer <the key without email:send>
     EXPLICIT = "explicit"  # exactly `Case.headers` (possibly no Authorization at all)
 
 

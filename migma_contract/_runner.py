@@ -191,7 +191,7 @@ def _resolve_target(
             raise ConfigError(f"{host_of(base_url)} is the production host of the document; pass --allow-production to test it on purpose")
         label = label or strip_credentials(base_url)
     settings = TargetSettings(
-        base_url=base_url, api_key=options.api_key, restricted_key=options.restricted_api_key, timeout=options.timeout,
+        base_url=base_url, api_key=options.api_key, timeout=options.timeout,
         rate=options.rate, max_retries=options.max_retries, max_retry_wait=options.max_retry_wait,
         max_response_bytes=options.max_response_bytes, verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
     )

@@ -110,10 +110,6 @@ class Spec:
     def _media_types(self) -> dict[int, tuple[str, ...]]:
         return {}
 
-    def schema_named(self, name: str) -> dict[str, Any]:
-        """A component schema, standalone, e.g. for `ApiError`."""
-        return standalone(self.document, {"$ref": f"#/components/schemas/{name}"})
-
 
 def bundled_spec_path() -> Path:
     """The vendor's document shipped with the toolkit (installed copy, else the repo's)."""

@@ -33,7 +33,6 @@ USER_AGENT = f"migma-contract/{__version__}"
 class TargetSettings:
     base_url: str
     api_key: str | None = None
-    restricted_key: str | None = None
     timeout: float = 10.0
     rate: float | None = None
     max_retries: int = 3
@@ -61,8 +60,6 @@ class Exchange:
     elapsed: float = 0.0
     timed_out: bool = False
     error: str | None = None
-    retries: int = 0
-    redirects: list[str] = field(default_factory=list)
 
     @property
     def answered(self) -> bool:
@@ -98,7 +95,7 @@ class Target:
     def _auth_headers(self, case: Case) -> dict[str, str]:
         if case.auth == CaseAuth.EXPLICIT:
             return dict(case.headers)
-        key = self.settings.restricted_key if case.auth == CaseAuth.RESTRICTED else self.settings.api_key
+        key = self.settings.api_key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         headers.update(case.headers)
         return headers
@@ -115,7 +112,6 @@ class Target:
             wait = _retry_after(exchange.headers.get("retry-after"))
             if wait is None or wait > self.settings.max_retry_wait:
                 break
-            exchange.retries += 1
             await anyio.sleep(wait)
         return exchange
 
@@ -169,7 +165,6 @@ class Target:
             if not (self.settings.follow_redirects and response.is_redirect and location):
                 return
             target = response.url.join(location)
-            exchange.redirects.append(str(target))
             if _origin(target) != _origin(response.url):
                 headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie", "x-api-key")}
             url = str(target)
