@@ -21,7 +21,7 @@ from typing import Any
 
 import anyio.from_thread
 
-from ._bodies import Fixtures
+from ._bodies import FIXTURE_FIELDS, Fixtures
 from ._cases import Case, slug
 from ._catalogue import ACCEPTS_VALID, BATCH_TYPES, OPEN_POINTS, get_rule
 from ._email import is_email_address
@@ -67,9 +67,10 @@ def exploration_document(contract: Contract, level: Level | str, fixtures: Fixtu
             steer.append({"not": point.when})
     if fixtures.data_bound:
         pins: dict[str, Any] = {}
-        for name, value in (("from", fixtures.from_address), ("emailId", fixtures.email_id),
-                            ("conversationId", fixtures.conversation_id), ("projectId", fixtures.project_id)):
-            pins[name] = {"const": value} if value is not None else False
+        for fixture in FIXTURE_FIELDS:
+            if fixture.recipient_type is None:
+                value = fixtures.value_of(fixture.prop)
+                pins[fixture.prop] = {"const": value} if value is not None else False
         pins["providerType"] = {"enum": sorted({"migma", *(fixtures.providers or ())})}
         kinds = ["email"] + [k for k in BATCH_TYPES if fixtures.recipient_id(k) is not None]
         pins["recipientType"] = {"enum": kinds}

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._bodies import BodyFactory
+from ._bodies import FIXTURE_FIELDS, BodyFactory
 from ._cases import Case, CaseAuth, slug
 from ._catalogue import ACCEPTS_VALID, RULES, rules_for
 from ._rules import AuthForm, ForbiddenWhen, Level, NotExercisable, RequestForm, RequiredWhen
@@ -312,7 +312,8 @@ def build_plan(
                 plan.cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.expected_status or 400})))
     plan.cases.extend(rest)
     if not positives:
-        plan.not_exercised[ACCEPTS_VALID.id] = "no valid request can be built without the target's fixtures: pass --from, --email-id"
+        needed = ", ".join(f.option for f in FIXTURE_FIELDS if f.needed_when_bound and f.recipient_type is None)
+        plan.not_exercised[ACCEPTS_VALID.id] = f"no valid request can be built without the target's fixtures: pass {needed}"
     return plan
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._bodies import BodyFactory
+from ._bodies import FIXTURE_FIELDS, BodyFactory
 from ._cases import Case
 from ._catalogue import ACCEPTS_VALID, NO_SERVER_ERROR, RESPONDS_IN_TIME, get_rule, rules_for
 from ._exceptions import TargetUnreachable
@@ -31,6 +31,7 @@ from ._validators import Contract
 __all__ = ["ProgressCallback", "RunState", "Tally"]
 
 ProgressCallback = Callable[[str, dict[str, Any]], None]
+_FIXTURE_OPTIONS = ", ".join(f.option for f in FIXTURE_FIELDS)
 
 
 @dataclass
@@ -208,10 +209,9 @@ class RunState:
                 return explanation, await self._isolate(case, name, value)
         if plain_ok is False or not candidates:
             if self.fixtures.data_bound:
-                return f"Even the plainest valid {kind or ''} send was rejected: check the fixtures given (--from, --email-id, list ids).", None
+                return f"Even the plainest valid {kind or ''} send was rejected: check the fixtures given ({_FIXTURE_OPTIONS}).", None
             return (f"Even the plainest valid {kind or ''} send was rejected ({exchange.status}). If the target needs real "
-                    "data, pass it as fixtures: --from, --email-id, --conversation-id, --project-id, --audience-id, "
-                    "--segment-id, --tag-id, --provider."), None
+                    f"data, pass it as fixtures: {_FIXTURE_OPTIONS}, --provider."), None
         if plain_ok:
             return "The plainest send of the same type was accepted, but no single value class explains the rejection (a combination does).", None
         return "Attribution stopped: the budget ran out.", None

@@ -203,3 +203,12 @@ def test_the_pytest_plugin_reads_every_row_from_its_flags_and_ini(pytester):
                 'if name in ("base_url",):', 'if name in ("base_url", "api_key", "restricted_api_key"):'))
         result = pytester.runpytest_inprocess(*args, "-p", "no:cacheprovider")
         assert result.ret == 0, result.stdout.str()
+
+
+def test_the_fixture_map_names_the_options_of_the_table():
+    from migma_contract._bodies import FIXTURE_FIELDS
+
+    by_name = {o.name: o for o in OPTIONS}
+    for fixture in FIXTURE_FIELDS:
+        assert by_name[fixture.attribute].flag_name == fixture.option
+        assert by_name[fixture.attribute].group == "fixtures"

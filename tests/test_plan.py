@@ -2,8 +2,6 @@
 
 import itertools
 
-import pytest
-
 from migma_contract import RULES, Subject, contract_for, rules_for, validate_request
 from migma_contract._bodies import BodyFactory, Fixtures
 from migma_contract._plan import _factors, build_plan, pairwise
