@@ -605,8 +605,8 @@ def _declares(spec: Spec, pointer: str) -> bool:
             continue
         props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
         match = next((sub for name, sub in props.items() if _segment(name) == token), None)
-        if match is None:
-            return False
+        if match is None:  # a free-form object (`additionalProperties: true`) documents any key
+            return schema.get("additionalProperties") not in (None, False)
         schema = resolver.norm(match)
     return True
 

@@ -284,3 +284,11 @@ def test_a_self_referencing_schema_is_compared_in_bounded_time():
     raws = _compare(document("string"), document("integer"))
     assert time.perf_counter() - started < 5
     assert ("/id", "type", Kind.CHANGED) in {(r.pointer, r.aspect, r.kind) for r in raws}
+
+
+def test_a_constraint_on_a_key_of_a_free_form_object_can_break_clients(tmp_path):
+    # `variables` documents any key (additionalProperties: true): clients may already send `name`.
+    diff = compare(tmp_path, lambda d: schemas(d)["SendEmailRequest"]["properties"]["variables"].update(
+        properties={"name": {"type": "string"}}))
+    [field] = diff.request
+    assert (field.pointer, field.aspect, field.kind, field.breaks) == ("/variables/name", "property", Kind.ADDED, {CLIENTS, SERVERS})
