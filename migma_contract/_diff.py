@@ -214,19 +214,18 @@ class SpecDiff:
 
     def _who(self, party: Party) -> str:
         rules, fields = self.breaking(party)
-        named = [f"{r.rule} ({r.kind.value})" for r in rules]
-        if fields:
-            named.append(f"{len(fields)} field/status change(s)")
-        return ", ".join(named)
+        named = ", ".join(f"{r.rule} {r.kind.value}" for r in rules)
+        counted = f"{len(fields)} field/status change(s)" if fields else ""
+        return "; ".join(part for part in (named, counted) if part)
 
     @property
     def headline(self) -> str:
         clients, servers = self._who(Party.CLIENTS), self._who(Party.SERVERS)
-        stale = f"; {len(self.stale)} rule(s) quote text the new document no longer has (review them)" if self.stale else ""
+        stale = f" · {len(self.stale)} rule(s) may be stale (quoted source gone)" if self.stale else ""
         if clients:
-            return f"BREAKS CLIENTS: {clients}" + (f"; breaks servers: {servers}" if servers else "") + stale
+            return f"BREAKS CLIENTS ({clients})" + (f" · breaks servers ({servers})" if servers else "") + stale
         if servers:
-            return f"breaks servers only: {servers}{stale}"
+            return f"breaks servers only ({servers}){stale}"
         if not self.changed_rules and not self.fields and not self.stale:
             return "no change to the contract" + (" (identical documents)" if self.identical else "")
         return (f"nothing breaks clients or servers ({len(self.changed_rules)} rule(s) and "
@@ -458,9 +457,9 @@ def _walk(left: _Resolver, right: _Resolver, old: Any, new: Any, pointer: str, d
         gone = [v for k, v in ov.items() if k not in nv]
         came = [v for k, v in nv.items() if k not in ov]
         if gone:
-            yield _Raw(pointer, "enum", Kind.TIGHTENED, gone, None)
+            yield _Raw(pointer, "enum value", Kind.TIGHTENED, gone, None)
         if came:
-            yield _Raw(pointer, "enum", Kind.LOOSENED, None, came)
+            yield _Raw(pointer, "enum value", Kind.LOOSENED, None, came)
     if o.get("format") != n.get("format"):
         kind = Kind.TIGHTENED if "format" not in o else Kind.LOOSENED if "format" not in n else Kind.CHANGED
         yield _Raw(pointer, "format", kind, o.get("format"), n.get("format"))

@@ -41,9 +41,20 @@ def _where(change: Change) -> str:
     return f"{change.scope} {change.pointer or '/'}"
 
 
+def _phrase(change: Change, limit: int = MAX_VALUE) -> str:
+    """What happened, in words: "values no longer allowed: [...]", "now required", ..."""
+    old, new = _value(change.old, limit), _value(change.new, limit)
+    if change.aspect == "enum value":
+        return f"values no longer allowed: {old}" if change.kind is Kind.TIGHTENED else f"values newly allowed: {new}"
+    if change.aspect == "required":
+        return "now required" if change.kind is Kind.TIGHTENED else "no longer required"
+    if change.aspect in ("property", "status"):
+        return f"{change.aspect} {change.kind.value}: {new if change.kind is Kind.ADDED else old}"
+    return f"{change.aspect} {change.kind.value}: {old} → {new}"
+
+
 def _what(change: Change) -> str:
-    """One line: where, what, old → new."""
-    return f"{_where(change)}: {change.aspect} {change.kind.value} ({_value(change.old)} → {_value(change.new)})"
+    return f"{_where(change)}: {_phrase(change)}"
 
 
 def _rule_detail(rule: RuleChange) -> list[str]:
@@ -80,12 +91,13 @@ def render_table(diff: SpecDiff, stream: TextIO, width: int | None = None) -> No
         console.print(f"unchanged ({len(unchanged)}): {', '.join(r.rule for r in unchanged)}", markup=False, soft_wrap=True)
     if diff.fields:
         table = Table(title="Request, responses and statuses", title_justify="left")
-        for column in ("where", "aspect", "change", "old → new", "breaks", "why"):
-            table.add_column(column, no_wrap=column in ("aspect", "change", "breaks"), overflow="fold")
+        for column in ("where", "change", "what", "breaks"):
+            table.add_column(column, no_wrap=column in ("change", "breaks"), overflow="fold")
         for change in diff.fields:
-            table.add_row(escape(_where(change)), escape(change.aspect), f"[{_STYLE[change.kind]}]{change.kind.value}[/]",
-                          escape(f"{_value(change.old)} → {_value(change.new)}"), _styled_breaks(change.breaks), escape(change.why))
+            table.add_row(escape(_where(change)), f"[{_STYLE[change.kind]}]{change.kind.value}[/]", escape(_phrase(change)),
+                          _styled_breaks(change.breaks))
         console.print(table)
+        console.print("why each change breaks whom: --format md or json", style="dim")
     else:
         console.print("no field of the request or the responses changed, no status added or removed")
     for rule in diff.stale:
@@ -126,11 +138,10 @@ def render_markdown(diff: SpecDiff) -> str:
     if unchanged:
         lines += [f"Unchanged ({len(unchanged)}): {', '.join(f'`{r.rule}`' for r in unchanged)}", ""]
     if diff.fields:
-        lines += ["### Request, responses and statuses", "", "| where | aspect | change | old → new | breaks | why |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["### Request, responses and statuses", "", "| where | change | what | breaks | why |", "|---|---|---|---|---|"]
         for change in diff.fields:
-            lines.append(f"| {md_cell(_where(change))} | {md_cell(change.aspect)} | {change.kind.value} | "
-                         f"{md_cell(_value(change.old, MAX_VALUE_MD))} → {md_cell(_value(change.new, MAX_VALUE_MD))} | {_breaks(change.breaks)} | {md_cell(change.why)} |")
+            lines.append(f"| {md_cell(_where(change))} | {change.kind.value} | {md_cell(_phrase(change, MAX_VALUE_MD))} | "
+                         f"{_breaks(change.breaks)} | {md_cell(change.why)} |")
         lines.append("")
     if diff.stale:
         lines += ["### Rules whose quoted source is gone (may be stale)", "", "| rule | quoted text no longer in the new document |",
