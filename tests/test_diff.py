@@ -292,3 +292,8 @@ def test_a_constraint_on_a_key_of_a_free_form_object_can_break_clients(tmp_path)
         properties={"name": {"type": "string"}}))
     [field] = diff.request
     assert (field.pointer, field.aspect, field.kind, field.breaks) == ("/variables/name", "property", Kind.ADDED, {CLIENTS, SERVERS})
+
+
+def test_an_unwritable_out_is_one_line_and_exit_2(tmp_path):
+    result = run(bundled_spec_path(), bundled_spec_path(), "--out", tmp_path / "missing" / "diff.md")
+    assert result.exit_code == 2 and "cannot write" in result.output and "Traceback" not in result.output
