@@ -12,6 +12,9 @@ both are repaired alike) and reports three views of one comparison:
 - **prose rules that may be stale**: a rule whose `source` quotes the document ("...") when
   the quoted words were in the old document and are nowhere in the new one.
 
+The schemas themselves are compared by `_schemadiff`; this module says what each difference
+means for the rules, and whom it breaks.
+
 Whom a change breaks
 --------------------
 The toolkit judges both sides of the contract, so a change can break a *client* (a program
@@ -68,9 +71,7 @@ Stale prose does not set the exit code: it asks for a review of the catalogue.
 
 from __future__ import annotations
 
-import json
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -95,6 +96,7 @@ from ._rules import (
     Rule,
     Subject,
 )
+from ._schemadiff import Kind, Resolver, SchemaChange, canonical, compare_schemas, direction, plain, pointer_segment, printable
 from ._spec import JSON_MEDIA_TYPE, Spec, load_spec
 
 __all__ = ["Change", "Kind", "Party", "RuleChange", "SpecDiff", "diff_documents", "diff_specs"]
@@ -107,16 +109,6 @@ class Party(StrEnum):
 
     CLIENTS = "clients"
     SERVERS = "servers"
-
-
-class Kind(StrEnum):
-    ADDED = "added"
-    REMOVED = "removed"
-    TIGHTENED = "tightened"
-    LOOSENED = "loosened"
-    CHANGED = "changed"  # tightened and loosened at once, or a direction that cannot be told
-    UNCHANGED = "unchanged"
-    NOT_COMPARED = "not compared"  # the form reads nothing from the document
 
 
 _BOTH = frozenset({Party.CLIENTS, Party.SERVERS})
@@ -256,271 +248,14 @@ def diff_specs(old: Spec, new: Spec) -> SpecDiff:
     """Compare two loaded documents: every rule of the catalogue, every field, every status."""
     texts = (_document_text(old), _document_text(new))
     return SpecDiff(
-        old=DocumentInfo(_printable(old.source), old.fingerprint),
-        new=DocumentInfo(_printable(new.source), new.fingerprint),
+        old=DocumentInfo(printable(old.source), old.fingerprint),
+        new=DocumentInfo(printable(new.source), new.fingerprint),
         rules=tuple(_rule_change(rule, old, new, texts) for rule in RULES),
-        request=tuple(_classified(_compare(old.request_schema, new.request_schema), "request", _Side.REQUEST,
+        request=tuple(_classified(compare_schemas(old.request_schema, new.request_schema), "request", _Side.REQUEST,
                                   declared=(old, new))),
         responses=tuple(_response_changes(old, new)),
         statuses=tuple(_status_changes(old, new)),
     )
-
-
-# --- comparing two JSON Schemas ----------------------------------------------------------
-
-_ANNOTATIONS = frozenset({
-    "title", "examples", "example", "$schema", "$defs", "definitions", "deprecated", "readOnly", "writeOnly",
-    "$comment", "$id", "$anchor", "nullable", "xml", "externalDocs", "discriminator", "contentMediaType",
-})
-_LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains")
-_UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties", "maxContains")
-_HANDLED = frozenset({
-    "type", "enum", "const", "format", "required", "properties", "items", "additionalProperties",
-    "if", "then", "else", "default", "description", *_LOWER_BOUNDS, *_UPPER_BOUNDS,
-})
-_MAX_DEPTH = 16
-_MAX_STEPS = 20_000  # schemas expanded per comparison: a hostile document's self-references stay cheap
-
-
-@dataclass(frozen=True)
-class _Raw:
-    """A difference found by `_compare`, not yet classified."""
-
-    pointer: str
-    aspect: str
-    kind: Kind
-    old: Any
-    new: Any
-    constrains: bool = True  # for a property added/removed: whether its schema says anything
-
-
-def _printable(text: str) -> str:
-    """Control and format characters (newlines, escapes, bidi overrides) made visible."""
-    return "".join(
-        ch if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp") else f"\\u{ord(ch):04x}" for ch in str(text)
-    )
-
-
-def _segment(name: str) -> str:
-    return _printable(str(name).replace("~", "~0").replace("/", "~1"))
-
-
-def _plain(value: Any) -> Any:
-    """A JSON value with every string (and key) made printable: documents are untrusted."""
-    if isinstance(value, str):
-        return _printable(value)
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {_printable(str(k)): _plain(v) for k, v in value.items()}
-    return value
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-
-
-class _Resolver:
-    """Follows `$ref`s and merges `allOf`s of a standalone schema, so two schemas compare by meaning."""
-
-    def __init__(self, root: dict[str, Any]) -> None:
-        self.defs = root.get("$defs", {}) if isinstance(root, dict) else {}
-        self.steps = 0
-
-    @property
-    def exhausted(self) -> bool:
-        return self.steps > _MAX_STEPS
-
-    def norm(self, schema: Any, depth: int = 0, expanding: frozenset[str] = frozenset()) -> dict[str, Any]:
-        """The schema with its `$ref` followed and its `allOf` merged in (`expanding`: refs being merged)."""
-        if schema is True or not isinstance(schema, dict):
-            return {"not": {}} if schema is False else {}
-        self.steps += 1
-        if self.exhausted:
-            return schema
-        for _ in range(32):
-            ref = schema.get("$ref")
-            if not isinstance(ref, str) or depth > _MAX_DEPTH:
-                break
-            if ref in expanding:  # A ∧ A = A: a cycle through allOf adds nothing
-                return {}
-            target = self.defs.get(ref.rsplit("/", 1)[-1]) if ref.startswith(("#/$defs/", "#/components/schemas/")) else None
-            if not isinstance(target, dict):
-                break
-            expanding |= {ref}
-            schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-        members = schema.get("allOf")
-        if not isinstance(members, list) or depth > _MAX_DEPTH:
-            return schema
-        merged = {k: v for k, v in schema.items() if k != "allOf"}
-        for member in members:
-            merged = _merge(merged, self.norm(member, depth + 1, expanding))
-        return merged
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """The conjunction of two schemas, as far as comparing them needs (first one wins on the rest)."""
-    out = dict(a)
-    for key, value in b.items():
-        if key not in out:
-            out[key] = value
-        elif key == "properties" and isinstance(value, dict) and isinstance(out[key], dict):
-            props = dict(out[key])
-            for name, sub in value.items():
-                props[name] = {"allOf": [props[name], sub]} if name in props else sub
-            out[key] = props
-        elif key == "required" and isinstance(value, list) and isinstance(out[key], list):
-            out[key] = [*out[key], *(n for n in value if n not in out[key])]
-        elif key == "type":
-            left, right = _types({"type": out[key]}), _types({"type": value})
-            both = sorted((left or frozenset()) & (right or frozenset()))
-            out[key] = both[0] if len(both) == 1 else both
-        elif key == "enum" and isinstance(value, list) and isinstance(out[key], list):
-            keep = {_canonical(v) for v in value}
-            out[key] = [v for v in out[key] if _canonical(v) in keep]
-    return out
-
-
-def _types(schema: dict[str, Any]) -> frozenset[str] | None:
-    declared = schema.get("type")
-    if declared is None:
-        return None
-    return frozenset(str(t) for t in (declared if isinstance(declared, list) else [declared]))
-
-
-def _covers(wide: frozenset[str] | None, narrow: frozenset[str] | None) -> bool:
-    """Every value of type set `narrow` is allowed by `wide` (None: any type)."""
-    if wide is None:
-        return True
-    if narrow is None:
-        return False
-    return all(t in wide or (t == "integer" and "number" in wide) for t in narrow)
-
-
-def _values(schema: dict[str, Any]) -> dict[str, Any] | None:
-    """The allowed values (`enum` and `const`), keyed canonically; None when any value goes."""
-    allowed: dict[str, Any] | None = None
-    if isinstance(schema.get("enum"), list):
-        allowed = {_canonical(v): v for v in schema["enum"]}
-    if "const" in schema:
-        const = {_canonical(schema["const"]): schema["const"]}
-        allowed = const if allowed is None else {k: v for k, v in allowed.items() if k in const}
-    return allowed
-
-
-def _constrains(schema: dict[str, Any]) -> bool:
-    return any(key not in _ANNOTATIONS and key not in ("description", "default") and not key.startswith("x-") for key in schema)
-
-
-def _direction(old_covers_new: bool, new_covers_old: bool) -> Kind:
-    if old_covers_new and not new_covers_old:
-        return Kind.TIGHTENED
-    if new_covers_old and not old_covers_new:
-        return Kind.LOOSENED
-    return Kind.CHANGED
-
-
-def _compare(old: Any, new: Any, pointer: str = "", *, old_root: Any = None, new_root: Any = None,
-             depth: int = 0) -> list[_Raw]:
-    """Differences between two schemas; each says whether the set of valid values shrank or grew."""
-    left, right = _Resolver(old_root if old_root is not None else old), _Resolver(new_root if new_root is not None else new)
-    return list(_walk(left, right, old, new, pointer, depth, frozenset()))
-
-
-def _ref(schema: Any) -> str | None:
-    return schema.get("$ref") if isinstance(schema, dict) and isinstance(schema.get("$ref"), str) else None
-
-
-def _walk(left: _Resolver, right: _Resolver, old: Any, new: Any, pointer: str, depth: int,
-          visiting: frozenset[tuple[str | None, str | None]]) -> Iterator[_Raw]:
-    pair = (_ref(old), _ref(new))
-    if pair != (None, None):
-        if pair in visiting:  # a recursive schema: its differences were reported where the recursion started
-            return
-        visiting |= {pair}
-    o, n = left.norm(old, depth), right.norm(new, depth)
-    if _canonical(o) == _canonical(n):
-        return
-    if depth > _MAX_DEPTH or left.exhausted or right.exhausted:
-        yield _Raw(pointer, "schema", Kind.CHANGED, "too deep or too large to compare", None)
-        return
-    ot, nt = _types(o), _types(n)
-    if ot != nt:
-        yield _Raw(pointer, "type", _direction(_covers(ot, nt), _covers(nt, ot)),
-                   sorted(ot) if ot is not None else None, sorted(nt) if nt is not None else None)
-    ov, nv = _values(o), _values(n)
-    if ov is None and nv is not None:
-        yield _Raw(pointer, "enum", Kind.TIGHTENED, None, list(nv.values()))
-    elif nv is None and ov is not None:
-        yield _Raw(pointer, "enum", Kind.LOOSENED, list(ov.values()), None)
-    elif ov is not None and nv is not None:
-        gone = [v for k, v in ov.items() if k not in nv]
-        came = [v for k, v in nv.items() if k not in ov]
-        if gone:
-            yield _Raw(pointer, "enum value", Kind.TIGHTENED, gone, None)
-        if came:
-            yield _Raw(pointer, "enum value", Kind.LOOSENED, None, came)
-    if o.get("format") != n.get("format"):
-        kind = Kind.TIGHTENED if "format" not in o else Kind.LOOSENED if "format" not in n else Kind.CHANGED
-        yield _Raw(pointer, "format", kind, o.get("format"), n.get("format"))
-    old_required = [r for r in o.get("required", []) if isinstance(r, str)] if isinstance(o.get("required"), list) else []
-    new_required = [r for r in n.get("required", []) if isinstance(r, str)] if isinstance(n.get("required"), list) else []
-    for name in new_required:
-        if name not in old_required:
-            yield _Raw(f"{pointer}/{_segment(name)}", "required", Kind.TIGHTENED, False, True)
-    for name in old_required:
-        if name not in new_required:
-            yield _Raw(f"{pointer}/{_segment(name)}", "required", Kind.LOOSENED, True, False)
-    old_props = o.get("properties") if isinstance(o.get("properties"), dict) else {}
-    new_props = n.get("properties") if isinstance(n.get("properties"), dict) else {}
-    for name in [*old_props, *(p for p in new_props if p not in old_props)]:
-        child = f"{pointer}/{_segment(name)}"
-        if name not in new_props:
-            schema = left.norm(old_props[name], depth + 1)
-            yield _Raw(child, "property", Kind.REMOVED, _summary(schema), None, constrains=_constrains(schema))
-        elif name not in old_props:
-            schema = right.norm(new_props[name], depth + 1)
-            yield _Raw(child, "property", Kind.ADDED, None, _summary(schema), constrains=_constrains(schema))
-        else:
-            yield from _walk(left, right, old_props[name], new_props[name], child, depth + 1, visiting)
-    if "items" in o or "items" in n:
-        yield from _walk(left, right, o.get("items", {}), n.get("items", {}), f"{pointer}/[]", depth + 1, visiting)
-    closed_old, closed_new = o.get("additionalProperties") is False, n.get("additionalProperties") is False
-    if closed_old != closed_new:
-        yield _Raw(pointer, "additionalProperties", Kind.TIGHTENED if closed_new else Kind.LOOSENED, not closed_old, not closed_new)
-    if _canonical(o.get("if")) == _canonical(n.get("if")):
-        for branch in ("then", "else"):
-            if branch in o or branch in n:
-                yield from _walk(left, right, o.get(branch, {}), n.get(branch, {}), pointer, depth + 1, visiting)
-    else:
-        yield _Raw(pointer, "condition", Kind.CHANGED, o.get("if"), n.get("if"))
-    for bounds, tighter in ((_LOWER_BOUNDS, lambda a, b: b > a), (_UPPER_BOUNDS, lambda a, b: b < a)):
-        for key in bounds:
-            a, b = o.get(key), n.get(key)
-            if a == b:
-                continue
-            if a is None or b is None:
-                kind = Kind.TIGHTENED if a is None else Kind.LOOSENED
-            elif isinstance(a, int | float) and isinstance(b, int | float):
-                kind = Kind.TIGHTENED if tighter(a, b) else Kind.LOOSENED
-            else:
-                kind = Kind.CHANGED
-            yield _Raw(pointer, key, kind, a, b)
-    if _canonical(o.get("default")) != _canonical(n.get("default")):
-        yield _Raw(pointer, "default", Kind.CHANGED, o.get("default"), n.get("default"))
-    if o.get("description") != n.get("description"):
-        yield _Raw(pointer, "description", Kind.CHANGED, o.get("description"), n.get("description"))
-    for key in sorted((set(o) | set(n)) - _HANDLED - _ANNOTATIONS - {"$ref", "allOf"}):
-        if not key.startswith("x-") and _canonical(o.get(key)) != _canonical(n.get(key)):
-            yield _Raw(pointer, key, Kind.CHANGED, o.get(key), n.get(key))
-
-
-def _summary(schema: dict[str, Any]) -> dict[str, Any]:
-    """What a property added or removed was (its type, values, format, default)."""
-    keep = {k: schema[k] for k in ("type", "enum", "const", "format", "default") if k in schema}
-    if isinstance(schema.get("properties"), dict):
-        keep["properties"] = sorted(schema["properties"])
-    return keep
 
 
 # --- whom a change breaks ------------------------------------------------------------------
@@ -541,7 +276,7 @@ _WHY = {
 }
 
 
-def _breaks(side: _Side, raw: _Raw, declared_before: bool, declared_after: bool = True) -> tuple[frozenset[Party], str]:
+def _breaks(side: _Side, raw: SchemaChange, declared_before: bool, declared_after: bool = True) -> tuple[frozenset[Party], str]:
     """The classification of the module docstring, for one difference.
 
     `declared_before`/`declared_after`: whether the request property the difference is about
@@ -578,7 +313,7 @@ def _breaks(side: _Side, raw: _Raw, declared_before: bool, declared_after: bool 
     return _BOTH, _WHY[(side, Kind.CHANGED)]
 
 
-def _classified(raws: Iterable[_Raw], scope: str, side: _Side, *, declared: tuple[Spec, Spec] | None = None,
+def _classified(raws: Iterable[SchemaChange], scope: str, side: _Side, *, declared: tuple[Spec, Spec] | None = None,
                 rule_view: bool = False) -> list[Change]:
     """Differences with whom they break; the rule view leaves out prose and unconstrained properties.
 
@@ -590,20 +325,20 @@ def _classified(raws: Iterable[_Raw], scope: str, side: _Side, *, declared: tupl
             continue
         before, after = (_declares(declared[0], raw.pointer), _declares(declared[1], raw.pointer)) if declared else (True, True)
         breaks, why = _breaks(side, raw, before, after)
-        changes.append(Change(scope, raw.pointer, raw.aspect, raw.kind, _plain(raw.old), _plain(raw.new), breaks, why))
+        changes.append(Change(scope, raw.pointer, raw.aspect, raw.kind, plain(raw.old), plain(raw.new), breaks, why))
     return changes
 
 
 def _declares(spec: Spec, pointer: str) -> bool:
     """Whether `spec`'s request schema declares the property at `pointer` (e.g. /variables/name)."""
-    resolver = _Resolver(spec.request_schema)
+    resolver = Resolver(spec.request_schema)
     schema = resolver.norm(spec.request_schema)
     for token in pointer.split("/")[1:]:
         if token == "[]":
             schema = resolver.norm(schema.get("items", {}))
             continue
         props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-        match = next((sub for name, sub in props.items() if _segment(name) == token), None)
+        match = next((sub for name, sub in props.items() if pointer_segment(name) == token), None)
         if match is None:  # a free-form object (`additionalProperties: true`) documents any key
             return schema.get("additionalProperties") not in (None, False)
         schema = resolver.norm(match)
@@ -639,12 +374,12 @@ def _response_changes(old: Spec, new: Spec) -> Iterator[Change]:
         yield from _classified(raws, scope, _Side.RESPONSE)
 
 
-def _per_status(statuses: Iterable[int], schemas: Callable[[int], tuple[Any, Any]]) -> Iterator[tuple[str, list[_Raw]]]:
+def _per_status(statuses: Iterable[int], schemas: Callable[[int], tuple[Any, Any]]) -> Iterator[tuple[str, list[SchemaChange]]]:
     """Differences per status; statuses with the same differences (400, 401, 403) are reported once."""
-    groups: dict[str, tuple[list[int], list[_Raw]]] = {}
+    groups: dict[str, tuple[list[int], list[SchemaChange]]] = {}
     for status in sorted(statuses):
-        raws = _compare(*schemas(status))
-        groups.setdefault(_canonical([r.__dict__ for r in raws]), ([], raws))[0].append(status)
+        raws = compare_schemas(*schemas(status))
+        groups.setdefault(canonical([r.__dict__ for r in raws]), ([], raws))[0].append(status)
     for grouped, raws in groups.values():
         if raws:
             yield ("response " if len(grouped) == 1 else "responses ") + ", ".join(str(s) for s in grouped), raws
@@ -671,7 +406,7 @@ class _Outcome:
     @classmethod
     def whole(cls, added: bool, side: _Side, note: str, declared_before: bool = True) -> _Outcome:
         """A rule the new document introduces (a tightening) or drops (a loosening) as a whole."""
-        breaks, _ = _breaks(side, _Raw("", "rule", Kind.TIGHTENED if added else Kind.LOOSENED, None, None), declared_before)
+        breaks, _ = _breaks(side, SchemaChange("", "rule", Kind.TIGHTENED if added else Kind.LOOSENED, None, None), declared_before)
         return cls(Kind.ADDED if added else Kind.REMOVED, breaks, (), note)
 
 
@@ -680,7 +415,7 @@ def _side(rule: Rule) -> _Side:
 
 
 def _scope_change(scope: str, kind: Kind, old: Any, new: Any, why: str) -> Change:
-    return Change(scope, "", "scope", kind, _plain(old), _plain(new), _NOBODY, why)
+    return Change(scope, "", "scope", kind, plain(old), plain(new), _NOBODY, why)
 
 
 def _conditional_values(form: RequiredWhen | ForbiddenWhen, spec: Spec) -> tuple[str, ...] | None:
@@ -700,7 +435,7 @@ def _conditional_rule(form: RequiredWhen | ForbiddenWhen, side: _Side, old: Spec
     if before is None or after is None:
         state = "no longer declares" if after is None else "now declares"
         return _Outcome.whole(after is not None, side, f"the new document {state} {form.when} (with these values) and {form.prop}")
-    kind = _direction(set(after) >= set(before), set(before) >= set(after))
+    kind = direction(set(after) >= set(before), set(before) >= set(after))
     why = f"the bodies concerned are refused or accepted by the enum of {form.when} (see that rule)"
     return _Outcome.of([_scope_change("request", kind, list(before), list(after), why)])
 
@@ -708,7 +443,7 @@ def _conditional_rule(form: RequiredWhen | ForbiddenWhen, side: _Side, old: Spec
 def _request_fragment(form: RequestForm, spec: Spec) -> dict[str, Any] | None:
     """The JSON Schema the form gives on `spec`, or None when the document gives it nothing to check."""
     if isinstance(form, IsJsonObject):  # its fragment is fixed; the document's own word is the body's type
-        declared = _Resolver(spec.request_schema).norm(spec.request_schema).get("type")
+        declared = Resolver(spec.request_schema).norm(spec.request_schema).get("type")
         return {"type": declared} if declared else None
     if isinstance(form, EnumMember):
         return form.fragment(spec) if "enum" in spec.request_properties.get(form.prop, {}) else None
@@ -729,8 +464,8 @@ def _request_rule(form: RequestForm, side: _Side, old: Spec, new: Spec) -> _Outc
         return _Outcome.whole(after is not None, side,
                               "the old document gave it nothing to check" if after is not None
                               else "the new document gives it nothing to check",
-                              declared_before=prop is None or _declares(old, f"/{_segment(prop)}"))
-    raws = _compare(before, after, old_root=old.request_schema, new_root=new.request_schema)
+                              declared_before=prop is None or _declares(old, f"/{pointer_segment(prop)}"))
+    raws = compare_schemas(before, after, old_root=old.request_schema, new_root=new.request_schema)
     return _Outcome.of(_classified(raws, "request", side, declared=(old, new), rule_view=True))
 
 
@@ -796,11 +531,11 @@ def _security(spec: Spec) -> Any:
 
 def _auth_rule(form: AuthForm, side: _Side, old: Spec, new: Spec) -> _Outcome:
     before, after = _security(old), _security(new)
-    if _canonical(before) == _canonical(after):
+    if canonical(before) == canonical(after):
         return _Outcome(Kind.UNCHANGED)
     if before is None or after is None:
         return _Outcome.whole(after is not None, side, "the operation's security requirement")
-    return _Outcome.of([Change("request", "", "security", Kind.CHANGED, _plain(before), _plain(after), _BOTH,
+    return _Outcome.of([Change("request", "", "security", Kind.CHANGED, plain(before), plain(after), _BOTH,
                                "the credentials the operation requires changed")])
 
 
@@ -878,4 +613,4 @@ def _quoted(text: str, corpus: str) -> bool:
 def _stale_quotes(rule: Rule, before: str, after: str) -> tuple[str, ...]:
     """The rule's quotes of the old document that the new one no longer holds."""
     quotes = _QUOTE.findall(rule.source)
-    return tuple(_printable(q) for q in quotes if _quoted(q, before) and not _quoted(q, after))
+    return tuple(printable(q) for q in quotes if _quoted(q, before) and not _quoted(q, after))
