@@ -284,5 +284,38 @@ def _distinct(labels: list[str], paths: tuple[Path, ...]) -> list[str]:
     return [f"{label} ({path.parent.name or path.name})" if labels.count(label) > 1 else label for label, path in zip(labels, paths, strict=True)]
 
 
+@main.command()
+@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "json"]), default="table", show_default=True,
+              help="Output: a console table, Markdown (for a pull request), or JSON.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write the output to this file instead of stdout.")
+@friendly_errors
+def diff(old: Path, new: Path, fmt: str, out: Path | None) -> None:
+    """What a new version of the vendor's document changes, rule by rule and field by field.
+
+    Loads OLD and NEW with the same loader as every command, evaluates each rule of the
+    catalogue on both, compares the request and response schemas and the documented
+    statuses, and lists rules whose quoted source text is gone from NEW. Each change says
+    whom it breaks: clients, servers, or neither. Exit 1 when something breaks clients (a
+    CI gate for vendor updates), 0 otherwise, 2 when a document cannot be used.
+    """
+    from ._diff import diff_documents
+    from ._diff_render import render
+
+    result = diff_documents(old, new)
+    if out is None:
+        render(result, fmt, sys.stdout)
+    else:
+        try:
+            with out.open("w", encoding="utf-8") as stream:
+                render(result, fmt, stream, width=120)
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror or exc}", 2)
+        click.echo(f"wrote {out}", err=True)
+        click.echo(result.headline, err=True)
+    sys.exit(result.exit_code)
+
+
 if __name__ == "__main__":
     main()
