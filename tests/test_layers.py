@@ -15,13 +15,13 @@ LAYERS = {
     0: ["_exceptions", "_version", "_untrusted", "_redact"],
     1: ["_spec"],
     2: ["_rules", "_catalogue", "_email"],
-    3: ["_validators"],
+    3: ["_validators", "_schemadiff", "_diff"],
     4: ["_bodies", "_open_points", "_cases", "_plan", "strategies"],
     5: ["_options", "_result"],
     6: ["_http"],
     7: ["mock"],
     8: ["_records", "_run_state", "_explore", "_runner"],
-    9: ["reports", "_console"],
+    9: ["reports", "_console", "_diff_render"],
     10: ["cli", "pytest_plugin", "schemathesis_checks", "__init__"],
 }
 LAYER_OF = {name: layer for layer, names in LAYERS.items() for name in names}
