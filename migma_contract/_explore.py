@@ -19,8 +19,6 @@ import json
 from functools import lru_cache
 from typing import Any
 
-import anyio.from_thread
-
 from ._bodies import FIXTURE_FIELDS, Fixtures
 from ._cases import Case, slug
 from ._catalogue import ACCEPTS_VALID, BATCH_TYPES, OPEN_POINTS, get_rule
@@ -131,9 +129,12 @@ class _Found(Exception):
 
 
 # Schemathesis costs about a second to set up (import, schema loading, strategy compilation)
-# and 15-30 ms per case; it joins the exploration when at least this many requests are left
-# for it, and the catalogue's own strategies (a few ms per case) explore the rest.
+# and 7-10 ms per case, against 1-3 ms for the catalogue's own strategies. It joins the
+# exploration when at least SCHEMATHESIS_MIN_SHARE requests are left, for at most
+# SCHEMATHESIS_CASES cases per generation mode: the exotic values it finds are few, and the
+# rest of a large budget goes to the cheaper sources, so exploration keeps the wire's pace.
 SCHEMATHESIS_MIN_SHARE = 100
+SCHEMATHESIS_CASES = 100
 
 
 def prepare(run: RunState, expected_left: int | None = None) -> list[Any]:
@@ -156,13 +157,21 @@ def prepare(run: RunState, expected_left: int | None = None) -> list[Any]:
     try:
         sources.append(valid_requests(fixtures=fixtures, spec=spec))
         rule_ids = [rule_id for rule_id in run.rule_ids if isinstance(get_rule(rule_id).form, RequestForm)]
-        sources.append(st.sampled_from(rule_ids).flatmap(lambda rule_id: invalid_requests(rule_id, fixtures=fixtures, spec=spec)))
+        sources.append(st.one_of([invalid_requests(rule_id, fixtures=fixtures, spec=spec) for rule_id in rule_ids]))
     except ValueError:  # a data-bound target whose fixtures build no valid request
         pass
     if left >= SCHEMATHESIS_MIN_SHARE or not sources:
         document = exploration_document(run.contract, run.level, fixtures)
-        sources.extend(_strategies(json.dumps(document, sort_keys=True)))
+        # first, so that its capped share is taken before the catalogue's sources split the rest
+        sources[:0] = [_Capped(strategy, SCHEMATHESIS_CASES) for strategy in _strategies(json.dumps(document, sort_keys=True))]
     return sources
+
+
+class _Capped:
+    """A source that takes at most `cases` requests of the budget."""
+
+    def __init__(self, strategy: Any, cases: int) -> None:
+        self.strategy, self.cases = strategy, cases
 
 
 @lru_cache(maxsize=8)
@@ -178,8 +187,11 @@ def explore(run: RunState, strategies: list[Any] | None = None) -> None:
     """Spend what is left of the budget on generated requests (runs in a worker thread)."""
     strategies = strategies if strategies is not None else prepare(run)
     run.progress("explore", {"budget": run.options.max_requests - run.target.requests_sent})
-    for position, strategy in enumerate(strategies):
+    for position, source in enumerate(strategies):
         share = (run.options.max_requests - run.target.requests_sent) // (len(strategies) - position)
+        strategy = source.strategy if isinstance(source, _Capped) else source
+        if isinstance(source, _Capped):
+            share = min(share, source.cases)
         stop_at = run.target.requests_sent + share
         for round_number in range(len(run.rule_ids)):
             if not run.can_send() or run.target.requests_sent >= stop_at:
@@ -212,7 +224,7 @@ def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple
             return  # never sent: safety before coverage
         run.explored += 1
         case = label(run, body, run.explored)
-        exchange = anyio.from_thread.run(run.send, case)
+        exchange = run.blocking(run.send(case))
         failures = run.judge(exchange)
         fresh = [f for f in failures if f[0] not in run.failed]
         if fresh:

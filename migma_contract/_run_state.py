@@ -31,6 +31,10 @@ from ._validators import Contract
 __all__ = ["ProgressCallback", "RunState", "Tally"]
 
 ProgressCallback = Callable[[str, dict[str, Any]], None]
+
+
+def _no_loop(awaitable: Any) -> Any:
+    raise RuntimeError("no event loop is set for synchronous sends (RunState.blocking)")
 _FIXTURE_OPTIONS = ", ".join(f.option for f in FIXTURE_FIELDS)
 
 
@@ -52,6 +56,9 @@ class RunState:
                  display_base: str | None, progress: ProgressCallback | None, baseline: frozenset[str] = frozenset()) -> None:
         self.baseline = baseline
         self.options = options
+        # How a synchronous caller (exploration, inside Hypothesis) awaits a send: set by the
+        # engine to the runner of the event loop that owns the current target.
+        self.blocking: Callable[[Any], Any] = _no_loop
         self.fixtures = options.fixtures
         self.contract = contract
         self.level = Level.parse(options.level)

@@ -69,10 +69,10 @@ class Exchange:
 class Target:
     """An open connection to the server under test. Use as `async with Target(...)`."""
 
-    def __init__(self, settings: TargetSettings, app: Any = None) -> None:
+    def __init__(self, settings: TargetSettings, app: Any = None, *, requests_sent: int = 0) -> None:
         self.settings = settings
         self.app = app
-        self.requests_sent = 0
+        self.requests_sent = requests_sent  # a later phase's connection continues the count
         self._next_slot = 0.0
         self._client: httpx.AsyncClient | None = None
 
