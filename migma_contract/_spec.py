@@ -4,12 +4,16 @@ Nothing else in the toolkit reads the YAML: validators, generators, the mock and
 reports all take a `Spec`, which holds the document *after* repair, the list of repairs,
 and the fingerprint of the bytes as loaded (so a report says exactly which document it
 judged against).
+
+A document is whatever file someone hands over: reading it is bounded (bytes, nesting,
+nodes, what YAML aliases add) before anything builds it.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -149,14 +153,9 @@ def _load_bundled() -> Spec:
 
 def _load(path: Path, source: str | None = None, trusted: str | None = None) -> Spec:
     label = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SpecUnreadable("no such file; pass the path of an OpenAPI YAML or JSON document", path=label) from None
-    except OSError as exc:
-        raise SpecUnreadable(f"cannot read the file: {exc.strerror or exc}", path=label) from None
-    data, lines = _parse(raw, label)
+    raw = _read(path, label)
     digest = hashlib.sha256(raw).hexdigest()
+    data, lines = _parse(raw, label, known=digest == trusted)
     version = _check_document(data, label, lines, validate=digest != trusted)
     document = copy.deepcopy(data)
     repairs = _repair_nullable(document, version)
@@ -172,15 +171,57 @@ def _load(path: Path, source: str | None = None, trusted: str | None = None) -> 
     return spec
 
 
-def _parse(raw: bytes, label: str) -> tuple[dict[str, Any], dict[str, int]]:
+# --- reading: bounded before anything is built -------------------------------
+# A document comes from whoever hands over the file, so its cost is bounded before it is
+# built: bytes read, nesting, nodes, and what YAML aliases may add. Each bound is far above
+# what an OpenAPI document needs (the bundled one: 8 KiB, 415 nodes, 9 levels, no alias)
+# and far below what hurts (a 416-byte alias bomb expands to 10^9 nodes; Python's own
+# recursion limit is ~1000 levels).
+
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+MAX_NESTING = 64
+MAX_NODES = 250_000
+# Aliases are accepted, within a small bound, because hand-written YAML sometimes reuses a
+# block with an anchor (`<<: *defaults`); every later walk of the document expands them,
+# so the bound is on the nodes they add once expanded, not on how many there are.
+MAX_ALIAS_NODES = 10_000
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
+_TAG = "tag:yaml.org,2002:"
+_JSON_TAGS = frozenset(_TAG + name for name in ("str", "int", "float", "bool", "null", "map", "seq"))
+_TEXT_TAGS = frozenset(_TAG + name for name in ("timestamp", "value"))  # YAML 1.1 readings of plain text
+
+
+def _read(path: Path, label: str) -> bytes:
+    """At most the cap and one byte: a bounded read works for files, FIFOs and /dev/zero alike."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_DOCUMENT_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecUnreadable("no such file; pass the path of an OpenAPI YAML or JSON document", path=label) from None
+    except OSError as exc:
+        raise SpecUnreadable(f"cannot read the file: {exc.strerror or exc}", path=label) from None
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise SpecUnreadable(f"larger than {MAX_DOCUMENT_BYTES // 2**20} MiB, the cap on documents; not read further", path=label)
+    return raw
+
+
+def _parse(raw: bytes, label: str, *, known: bool = False) -> tuple[dict[str, Any], dict[str, int]]:
+    """The document and each pointer's line. `known` bytes (the bundled document's, checked
+    by the test suite) have nothing to bound, refuse or locate: they are only built."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecUnreadable(f"not UTF-8 text (byte {exc.start})", path=label) from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
+    loader = _LOADER(text)
     try:
-        node = yaml.compose(text, Loader=loader)
-        data = yaml.load(text, Loader=loader)
+        if known:
+            data, lines = loader.get_single_data(), {}
+        else:
+            _bound(text, label)
+            node = loader.get_single_node()
+            lines = _index(node, label) if node is not None else {}
+            data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -188,23 +229,111 @@ def _parse(raw: bytes, label: str) -> tuple[dict[str, Any], dict[str, int]]:
         raise SpecUnreadable(f"not valid YAML/JSON: {problem}", path=label, line=line) from None
     except yaml.YAMLError as exc:
         raise SpecUnreadable(f"not valid YAML/JSON: {exc}", path=label) from None
+    except RecursionError:  # the pure-Python composer (no libyaml) on deep input
+        raise SpecUnreadable(f"nested more than {MAX_NESTING} levels deep, the cap on documents", path=label) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         raise SpecInvalid(f"the document is {kind}, not an OpenAPI object", path=label, pointer="", line=1)
-    lines: dict[str, int] = {}
-    if node is not None:
-        _index_lines(node, "", lines)
     return data, lines
 
 
-def _index_lines(node: yaml.Node, pointer: str, lines: dict[str, int]) -> None:
-    lines[pointer] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            _index_lines(value, f"{pointer}/{_escape(str(key.value))}", lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, value in enumerate(node.value):
-            _index_lines(value, f"{pointer}/{index}", lines)
+def _bound(text: str, label: str) -> None:
+    """Refuse, from the event stream and before any node is built, a document too deep or
+    too large, counting what each YAML alias would expand to, and aliases that loop."""
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height) of the node it names
+    open_: list[list[Any]] = []  # enclosing collections: [anchor, nodes, height of the tallest child]
+    literal = added = 0
+    scalar, alias, starts, ends = yaml.ScalarEvent, yaml.AliasEvent, _COLLECTION_STARTS, _COLLECTION_ENDS
+    for event in yaml.parse(text, Loader=_LOADER):
+        kind = type(event)
+        if kind is scalar:
+            literal += 1
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+            if open_:
+                open_[-1][1] += 1
+        elif kind in ends:
+            anchor, nodes, tallest = open_.pop()
+            if anchor is not None:
+                anchors[anchor] = (nodes, tallest + 1)
+            if open_:
+                open_[-1][1] += nodes
+                open_[-1][2] = max(open_[-1][2], tallest + 1)
+            continue
+        elif kind in starts:
+            literal += 1
+            open_.append([event.anchor, 1, 0])
+            if len(open_) > MAX_NESTING:
+                raise _unreadable(f"nested more than {MAX_NESTING} levels deep, the cap on documents", label, event)
+        elif kind is alias:
+            if any(enclosing[0] == event.anchor for enclosing in open_):
+                raise _unreadable(f"the YAML alias *{event.anchor} is inside the node it names: the document would be infinite", label, event)
+            nodes, height = anchors.get(event.anchor, (1, 0))  # an unknown anchor: the composer says so
+            added += nodes
+            if added > MAX_ALIAS_NODES:
+                raise _unreadable(
+                    f"YAML aliases would add more than {MAX_ALIAS_NODES:,} nodes (the cap) once expanded; refused before expanding them",
+                    label, event,
+                )
+            if len(open_) + height > MAX_NESTING:
+                raise _unreadable(f"the YAML alias *{event.anchor} nests the document more than {MAX_NESTING} levels deep, the cap on documents", label, event)
+            if open_:
+                open_[-1][1] += nodes
+                open_[-1][2] = max(open_[-1][2], height)
+            continue
+        else:
+            continue
+        if literal > MAX_NODES:
+            raise _unreadable(f"more than {MAX_NODES:,} YAML nodes, the cap on documents", label, event)
+
+
+_COLLECTION_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_COLLECTION_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def _unreadable(message: str, label: str, event: yaml.Event | yaml.Node) -> SpecUnreadable:
+    return SpecUnreadable(message, path=label, line=event.start_mark.line + 1 if event.start_mark else None)
+
+
+def _index(root: yaml.Node, label: str) -> dict[str, int]:
+    """Each JSON pointer's line, for error messages; on the way, hold the YAML to the JSON
+    data model, as OpenAPI asks ("tags MUST be limited to those allowed by the JSON Schema
+    ruleset", keys are strings): a key like `200:` is the string "200", an unquoted date is
+    text, anything else JSON cannot say (`!!set`, `!!binary`, `.nan`) is refused here,
+    before a validator meets it mid-run. Iterative: `_bound` has capped the work."""
+    lines: dict[str, int] = {}
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:
+        node, pointer = stack.pop()
+        lines[pointer] = node.start_mark.line + 1
+        if isinstance(node, yaml.ScalarNode):
+            _check_scalar(node, label)
+        elif node.tag not in _JSON_TAGS:
+            raise _unreadable(f"YAML tag {node.tag.replace(_TAG, '!!')} is not allowed: an OpenAPI document holds JSON data only", label, node)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in reversed(node.value):
+                if not isinstance(key, yaml.ScalarNode):
+                    raise _unreadable("a mapping key is not a string: an OpenAPI document holds JSON data only", label, key)
+                if key.tag != _TAG + "merge":  # `<<: *base` stays a merge
+                    _check_scalar(key, label, key=True)
+                stack.append((value, f"{pointer}/{_escape(str(key.value))}"))
+        else:
+            stack.extend((value, f"{pointer}/{index}") for index, value in reversed(list(enumerate(node.value))))
+    return lines
+
+
+def _check_scalar(node: yaml.ScalarNode, label: str, *, key: bool = False) -> None:
+    if node.tag not in _JSON_TAGS and node.tag not in _TEXT_TAGS:
+        raise _unreadable(f"YAML tag {node.tag.replace(_TAG, '!!')} is not allowed: an OpenAPI document holds JSON data only", label, node)
+    if key or node.tag in _TEXT_TAGS:
+        node.tag = _TAG + "str"  # keys are strings; JSON has no dates: `2024-01-01` is the text it looks like
+    elif node.tag == _TAG + "float" and not math.isfinite(_SCALARS.construct_yaml_float(node)):
+        raise _unreadable(f"{node.value} is not a number JSON can hold", label, node)
+
+
+_SCALARS = yaml.constructor.SafeConstructor()
 
 
 def _escape(token: str) -> str:
