@@ -206,7 +206,7 @@ def explore(run: RunState, strategies: list[Any] | None = None) -> None:
 def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any, list[tuple[str, str, str]]] | None:
     """One Hypothesis run until the first new failure (shrunk), or until the share is spent."""
     from hypothesis import HealthCheck, Phase, given, seed, settings
-    from hypothesis.errors import Flaky
+    from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable
 
     last: list[tuple[Any, list[tuple[str, str, str]]]] = []
 
@@ -235,6 +235,8 @@ def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple
         probe()
     except (_Found, Flaky):
         return last[-1] if last else None
+    except (Unsatisfiable, FailedHealthCheck):  # a document whose schema admits no (valid) body
+        run.progress("explore-source-exhausted", {})
     return None
 
 

@@ -114,3 +114,17 @@ def test_our_schemathesis_checks_catch_a_broken_envelope():
 
     check()
     assert failures and all(f.startswith("[envelope-consistent]") for f in failures)
+
+
+def test_a_document_whose_schema_admits_no_generated_body_ends_with_a_verdict_not_a_crash(tmp_path):
+    """`lint` calls a document whose required subject must be null usable; exploration must cope."""
+    import yaml
+
+    from migma_contract._spec import bundled_spec_path
+
+    document = yaml.safe_load(bundled_spec_path().read_text())
+    document["components"]["schemas"]["SendEmailRequest"]["properties"]["subject"] = {"type": "null"}
+    path = tmp_path / "null-subject.yaml"
+    path.write_text(yaml.safe_dump(document))
+    result = run_check(CheckOptions(spec=str(path), max_requests=260, seed=1))
+    assert result.exit_code in (0, 1) and result.requests_sent > 146
