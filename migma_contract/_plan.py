@@ -227,33 +227,6 @@ def describe(choices: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in choices.items() if v not in (ABSENT, "ascii") or k in ("recipientType", "content"))
 
 
-def controls(contract: Contract, bodies: BodyFactory, case: Case) -> list[tuple[str, str, dict[str, Any]]]:
-    """For a rejected valid case: the same request with one value class made plain, each.
-
-    The plainest request of the same recipient type comes first; if that one is accepted
-    and one of the others is too, the value that was changed made the difference.
-    """
-    factors = _factors(contract, bodies)
-    choices = dict(case.factors)
-    if not choices:
-        return []
-    plain = {**_plain_choices(factors), "recipientType": choices["recipientType"]}
-    result = []
-    try:
-        result.append(("(all)", "plain", _build(factors, bodies, plain)))
-    except NotExercisable:
-        return []
-    for factor in factors[1:]:
-        value = choices.get(factor.name)
-        if value is None or value == plain[factor.name]:
-            continue
-        try:
-            result.append((factor.name, value, _build(factors, bodies, {**choices, factor.name: plain[factor.name]})))
-        except NotExercisable:
-            continue
-    return result
-
-
 def plainest(contract: Contract, bodies: BodyFactory, case: Case) -> dict[str, Any] | None:
     """The plainest valid body of the case's recipient type (None: the case has no factors, or no such body)."""
     factors = _factors(contract, bodies)
