@@ -52,7 +52,10 @@ class Case:
 def encode_body(body: Any) -> bytes:
     if isinstance(body, RawBody):
         return body.content
-    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    try:
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: send it as its JSON escape
+        return json.dumps(body, ensure_ascii=True).encode("ascii")
 
 
 def slug(text: str) -> str:

@@ -16,7 +16,6 @@ from ._result import STATUS_LOOK, RunResult
 __all__ = ["Progress", "print_plan", "print_summary"]
 
 
-
 class Progress:
     """Progress on stderr: a live bar on a terminal, one line per finding in a CI log."""
 
@@ -42,6 +41,8 @@ class Progress:
             self.console.print(f"exploring with the remaining budget ({info['budget']} requests)…")
         elif event == "finding":
             self.console.print(Text("  ✗ ", style="red") + Text(f"{info['rule']}: {info['actual'][:160]}"), soft_wrap=True)
+        elif event == "warning":
+            self.console.print(Text("migma-contract: warning: ", style="yellow") + Text(info["message"]), soft_wrap=True)
 
     def stop(self) -> None:
         if self._bar is not None:
@@ -60,6 +61,8 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
         table.add_row(rule.id, rule.level, Text(STATUS_LOOK[rule.status].shout, style=STATUS_LOOK[rule.status].style), str(rule.exercised),
                       str(rule.passed), str(rule.failed), note)
     console.print(table)
+    for cause in result.root_causes:
+        console.print(Text("root cause: ", style="bold red") + Text(cause.line), soft_wrap=True)
     for rule in result.rules:
         for note in rule.notes:
             console.print(f"  {rule.id}: {note}", markup=False, soft_wrap=True)
@@ -89,7 +92,7 @@ def print_plan(plan: Plan, stream: TextIO | None = None) -> None:
     for column in ("#", "rule", "expects", "case"):
         table.add_column(column, no_wrap=column != "case")
     for index, case in enumerate(plan.cases, 1):
-        table.add_row(str(index), case.rule_id, _expects(case), case.label)
+        table.add_row(str(index), case.rule_id or "(response rules)", _expects(case), case.label)
     console.print(table)
     for rule_id, reason in plan.not_exercised.items():
         console.print(f"not exercised: {rule_id}: {reason}", markup=False)
@@ -98,4 +101,4 @@ def print_plan(plan: Plan, stream: TextIO | None = None) -> None:
 
 
 def _expects(case: Case) -> str:
-    return " or ".join(str(s) for s in sorted(case.expect))
+    return " or ".join(str(s) for s in sorted(case.expect)) or "any"

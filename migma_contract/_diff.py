@@ -91,6 +91,7 @@ from ._rules import (
     RequiredProperties,
     RequiredWhen,
     ResponseFacts,
+    ResponseHistory,
     ResponsePredicate,
     ResponseSchema,
     Rule,
@@ -547,12 +548,23 @@ def _acceptance_rule(form: Acceptance, side: _Side, old: Spec, new: Spec) -> _Ou
     return _Outcome.whole(after, side, "a 2xx status is documented")
 
 
+def _history_rule(form: ResponseHistory, side: _Side, old: Spec, new: Spec) -> _Outcome:
+    """A rule across responses (e.g. ids never repeat): the document decides only which statuses it covers."""
+    before, after = form.statuses(old), form.statuses(new)
+    if before == after:
+        return _Outcome(Kind.UNCHANGED, note="what it judges is read from the responses, not the document")
+    changes = [_scope_change(f"response {status}", Kind.TIGHTENED, None, status, "now covered") for status in sorted(after - before)]
+    changes += [_scope_change(f"response {status}", Kind.LOOSENED, status, None, "no longer covered") for status in sorted(before - after)]
+    return _Outcome.of(changes)
+
+
 # The forms, most specific first: each rule is compared by the first entry its form is an instance of.
 _BY_FORM: tuple[tuple[type, Callable[[Any, _Side, Spec, Spec], _Outcome]], ...] = (
     (RequiredWhen | ForbiddenWhen, _conditional_rule),
     (RequestForm, _request_rule),
     (ResponseSchema, _response_schema_rule),
     (ResponsePredicate, _predicate_rule),
+    (ResponseHistory, _history_rule),
     (AuthForm, _auth_rule),
     (Acceptance, _acceptance_rule),
 )

@@ -8,7 +8,8 @@ generated addresses kept on the recipient domain), in its positive and its negat
 mode. The toolkit, not Schemathesis, decides what each request deserves: it labels every
 generated body with the catalogue (valid, breaks rule X, or open), sends it through the
 run's target, judges the answer, and lets Hypothesis shrink a failure to a minimal
-request. A rule that has failed is not chased again.
+request. A failure is chased only while it is new to its rule (a symptom no finding of
+the rule shows yet, the rule under its bound of findings).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ._catalogue import ACCEPTS_VALID, BATCH_TYPES, OPEN_POINTS, get_rule
 from ._email import is_email_address
 from ._open_points import open_in_valid_body, open_in_violation
 from ._rules import Level, RawBody, RequestForm
-from ._run_state import RunState
+from ._run_state import Failure, RunState
 from ._validators import Contract
 
 __all__ = ["exploration_document", "explore"]
@@ -200,15 +201,15 @@ def explore(run: RunState, strategies: list[Any] | None = None) -> None:
             if found is None:
                 break
             exchange, failures = found
-            run.record(_renamed(exchange, failures[0][0]), failures)
+            run.record(_renamed(exchange, failures[0].rule_id), failures)
 
 
-def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any, list[tuple[str, str, str]]] | None:
-    """One Hypothesis run until the first new failure (shrunk), or until the share is spent."""
+def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any, list[Failure]] | None:
+    """One Hypothesis run until the first failure new to its rule (shrunk), or until the share is spent."""
     from hypothesis import HealthCheck, Phase, given, seed, settings
     from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable
 
-    last: list[tuple[Any, list[tuple[str, str, str]]]] = []
+    last: list[tuple[Any, list[Failure]]] = []
 
     @settings(max_examples=max(1, stop_at - run.target.requests_sent), database=None, deadline=None, derandomize=False,
               phases=[Phase.generate, Phase.shrink], report_multiple_bugs=False, print_blob=False,
@@ -226,7 +227,7 @@ def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple
         case = label(run, body, run.explored)
         exchange = run.blocking(run.send(case))
         failures = run.judge(exchange)
-        fresh = [f for f in failures if f[0] not in run.failed]
+        fresh = [f for f in failures if run.is_new(exchange, f)]
         if fresh:
             last.append((exchange, fresh))
             raise _Found(", ".join(f[0] for f in fresh))

@@ -1,7 +1,7 @@
 """Turning an exchange into what a report may show: redacted records and a curl line.
 
 The curl line reproduces the request exactly, with every key replaced by an environment
-variable reference (`$MIGMA_API_KEY`), so it can be pasted after an `export` and never
+variable reference (`$MIGMA_CONTRACT_API_KEY`), so it can be pasted after an `export` and never
 carries the secret itself.
 """
 

@@ -19,7 +19,8 @@ from typing import Any
 import anyio
 
 from ._bodies import RESERVED_DOMAINS, BodyFactory
-from ._catalogue import ACCEPTS_VALID, rules_for
+from ._cases import CaseAuth
+from ._catalogue import ACCEPTS_VALID, AUTH_SCOPE, rules_for
 from ._exceptions import ConfigError, MigmaContractError
 from ._explore import explore, prepare
 from ._http.client import Target, TargetSettings, host_of
@@ -155,17 +156,23 @@ def _explore_phase(run: RunState, prepared: PreparedRun, sources: list[Any]) -> 
 
 
 async def _run_plan(run: RunState, plan: Plan) -> None:
-    """The deterministic phase: every planned case in order, within the budget."""
+    """The deterministic phase: a preflight with each key, then every planned case in order, within the budget.
+
+    A rule that failed is still exercised by its remaining cases: each distinct failure
+    is a finding (up to --max-findings-per-rule).
+    """
     total = len(plan.cases)
     run.progress("plan", {"cases": total})
+    full = next((c for c in plan.cases if c.rule_id == ACCEPTS_VALID.id and c.auth == CaseAuth.FULL), None)
+    restricted = next((c for c in plan.cases if c.rule_id == AUTH_SCOPE.id), None)
+    done = {id(case) for case in await run.preflight(full, restricted)}
     for index, case in enumerate(plan.cases, 1):
+        if id(case) in done:
+            continue
         if not run.can_send():
             break
-        if not run.wants(case):
-            run.skipped += 1
-            continue
         failures = await run.run_case(case)
-        run.progress("case", {"index": index, "total": total, "case": case.id, "failed": [f[0] for f in failures]})
+        run.progress("case", {"index": index, "total": total, "case": case.id, "failed": [f.rule_id for f in failures]})
 
 
 def _first_error(errors: BaseExceptionGroup) -> BaseException:
@@ -228,7 +235,7 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
             status = Status.ACCEPTED if rule.id in run.baseline else Status.FAILED
         elif tally.exercised == 0:
             status = Status.NOT_EXERCISED
-            reason = plan.not_exercised.get(rule.id) or _why_not(rule, run)
+            reason = run.not_exercisable.get(rule.id) or plan.not_exercised.get(rule.id) or _why_not(rule, run)
         notes = []
         if rule.id == ACCEPTS_VALID.id:
             notes = [f"variant not exercised: {v}" for v in plan.variants_not_exercised]
@@ -261,9 +268,10 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         verdict=verdict,
         exit_code=exit_code,
         rules=rules,
-        findings=sorted(run.findings.values(), key=lambda f: order.get(f.rule, 99)),
+        findings=sorted(run.findings, key=lambda f: order.get(f.rule, 99)),
+        root_causes=run.root_causes(),
         aborted=run.aborted,
-        plan=PlanStats(cases=len(plan.cases), skipped_after_failure=run.skipped, budget_exhausted=run.budget_hit,
+        plan=PlanStats(cases=len(plan.cases), budget_exhausted=run.budget_hit,
                        explored=run.explored, plan_s=run.timings.get("plan_s"), explore_s=run.timings.get("explore_s")),
         settings=RunSettings(verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
                              recipient_domain=options.fixtures.recipient_domain,

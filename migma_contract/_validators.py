@@ -166,7 +166,7 @@ class ResponseValidator:
         timeout: float | None = None,
         truncated_at: int | None = None,
     ) -> ResponseVerdict:
-        facts = _facts(status, headers, body, request, elapsed, timeout)
+        facts = response_facts(status, headers, body, request, elapsed, timeout)
         if truncated_at is not None:
             facts.parsed, facts.body = False, None
             facts.parse_error = f"the body is over the {truncated_at}-byte cap; not read in full"
@@ -190,9 +190,10 @@ class ResponseValidator:
         return ResponseVerdict(tuple(sorted(applied, key=_ORDER.__getitem__)), violations)
 
 
-def _facts(
+def response_facts(
     status: int, headers: Mapping[str, str], body: Any, request: Any, elapsed: float | None, timeout: float | None
 ) -> ResponseFacts:
+    """One response as the response rules see it (the body parsed when it is JSON)."""
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     content_type = lowered.get("content-type")
     media_type = content_type.split(";", 1)[0].strip().lower() if content_type else None

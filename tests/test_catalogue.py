@@ -32,6 +32,8 @@ CONTRACT_IDS = {
     "result-count": "documented",
     "result-status-queued": "strict",
     "result-provider": "strict",
+    "result-id-unique": "documented",
+    "success-without-error": "strict",
 }
 
 SPEC = load_spec()

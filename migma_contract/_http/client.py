@@ -60,6 +60,8 @@ class Exchange:
     elapsed: float = 0.0
     timed_out: bool = False
     error: str | None = None
+    client_error: str | None = None  # the request never left: the client refused to build or send it
+    redirects: list[str] = field(default_factory=list)
 
     @property
     def answered(self) -> bool:
@@ -127,11 +129,16 @@ class Target:
         assert self._client is not None
         exchange.status, exchange.headers, exchange.body = None, {}, b""
         exchange.body_size, exchange.truncated, exchange.timed_out, exchange.error = 0, False, False, None
+        try:
+            request = self._client.build_request("POST", path, headers=exchange.request_headers, content=exchange.request_content)
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # a header or URL the client will not send
+            exchange.client_error = f"{type(exc).__name__}: {_reason(exc)}"
+            return
         self.requests_sent += 1
         started = time.perf_counter()
         try:
             with anyio.fail_after(self.settings.timeout):
-                await self._exchange(exchange, path)
+                await self._exchange(exchange, request)
         except TimeoutError:
             exchange.timed_out = True
             exchange.error = f"no complete answer within {self.settings.timeout:g} s"
@@ -142,6 +149,8 @@ class Target:
             exchange.error = f"timed out: {_reason(exc)}"
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             exchange.error = f"connection failed mid-exchange: {_reason(exc)}"
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:  # refused before it left
+            exchange.client_error = f"{type(exc).__name__}: {_reason(exc)}"
         except httpx.HTTPError as exc:
             exchange.error = f"{type(exc).__name__}: {_reason(exc)}"
         except (OSError, ValueError, zlib.error) as exc:
@@ -149,11 +158,10 @@ class Target:
         finally:
             exchange.elapsed = time.perf_counter() - started
 
-    async def _exchange(self, exchange: Exchange, path: str) -> None:
+    async def _exchange(self, exchange: Exchange, request: httpx.Request) -> None:
         assert self._client is not None
-        url, headers = path, dict(exchange.request_headers)
+        headers = dict(exchange.request_headers)
         for _ in range(self.settings.max_redirects + 1):
-            request = self._client.build_request("POST", url, headers=headers, content=exchange.request_content)
             response = await self._client.send(request, stream=True)
             try:
                 exchange.status = response.status_code
@@ -165,9 +173,10 @@ class Target:
             if not (self.settings.follow_redirects and response.is_redirect and location):
                 return
             target = response.url.join(location)
+            exchange.redirects.append(str(target))
             if _origin(target) != _origin(response.url):
                 headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie", "x-api-key")}
-            url = str(target)
+            request = self._client.build_request("POST", str(target), headers=headers, content=exchange.request_content)
 
     async def _read_body(self, response: httpx.Response, exchange: Exchange) -> None:
         cap = self.settings.max_response_bytes

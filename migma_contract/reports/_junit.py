@@ -32,7 +32,7 @@ def render_junit(result: RunResult) -> str:
                 finding = findings[0] if findings else None
                 failure = ET.SubElement(case, "failure", type="ContractViolation",
                                         message=finding.message if finding else f"{rule.failed} failure(s)")
-                failure.text = _detail(rule.text, rule.source, finding) if finding else rule.text
+                failure.text = "\n\n".join(_detail(rule.text, rule.source, f) for f in findings) if findings else rule.text
             elif rule.status == Status.NOT_EXERCISED:
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=f"not exercised: {rule.reason or 'no case ran'}")

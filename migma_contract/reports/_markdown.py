@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._result import STATUS_LOOK, RunResult
 
-MAX_FINDINGS = 5
+MAX_FINDINGS = 25
 
 
 def _cell(text: object) -> str:
@@ -22,6 +22,11 @@ def render_markdown(result: RunResult) -> str:
     for rule in result.rules:
         note = rule.reason or "; ".join(rule.notes)
         lines.append(f"| `{rule.id}` | {rule.level} | {STATUS_LOOK[rule.status].icon} {STATUS_LOOK[rule.status].shout} | {rule.exercised} | {rule.failed} | {_cell(note)} |")
+    if result.root_causes:
+        lines += ["", f"### Root causes ({len(result.root_causes)})", ""]
+        for cause in result.root_causes:
+            rules = ", ".join(f"`{_cell(rule_id)}`" for rule_id in cause.rules)
+            lines.append(f"- ❌ {_cell(cause.summary)}: {len(cause.rules)} rules ({rules})")
     shown = result.findings[:MAX_FINDINGS]
     if shown:
         lines += ["", f"### Findings ({len(result.findings)})", ""]
