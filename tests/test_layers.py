@@ -15,7 +15,7 @@ LAYERS = {
     0: ["_exceptions", "_version", "_untrusted", "_redact"],
     1: ["_spec"],
     2: ["_rules", "_catalogue", "_email"],
-    3: ["_validators", "_schemadiff", "_diff"],
+    3: ["_validators", "_fastschema", "_schemadiff", "_diff"],
     4: ["_bodies", "_open_points", "_cases", "_plan", "strategies"],
     5: ["_options", "_result"],
     6: ["_http"],
