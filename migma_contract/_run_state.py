@@ -167,13 +167,17 @@ class RunState:
             case = exchange.case
             self.findings[rule_id] = Finding(
                 rule=rule_id, level=rule.level.value, rule_text=rule.text, source=rule.source,
-                expected=self.redactor.text(expected), actual=self.redactor.text(actual),
-                case=case.id, case_label=self.redactor.text(case.label), phase=case.phase,
+                expected=self._shown(expected), actual=self._shown(actual),
+                case=case.id, case_label=self._shown(case.label), phase=case.phase,
                 request=request, response=response,
-                attribution=self.redactor.text(attribution) if attribution and rule_id == case.rule_id else None,
+                attribution=self._shown(attribution) if attribution and rule_id == case.rule_id else None,
                 baselined=rule_id in self.baseline,
             )
-            self.progress("finding", {"rule": rule_id, "actual": self.redactor.text(actual)})
+            self.progress("finding", {"rule": rule_id, "actual": self.findings[rule_id].actual})
+
+    def _shown(self, text: str) -> str:
+        """Text for a finding (it may quote the server): redacted whole, then cleaned to one line."""
+        return clean_text(self.redactor.text(text))
 
     async def run_case(self, case: Case) -> list[tuple[str, str, str]]:
         exchange = await self.send(case)
