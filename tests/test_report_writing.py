@@ -96,7 +96,7 @@ def counting_server():
         yield url, seen
 
 
-@pytest.mark.parametrize("problem", ["summary-is-a-directory", "summary-is-a-symlink", "report-is-a-directory"])
+@pytest.mark.parametrize("problem", ["summary-is-a-directory", "summary-is-a-symlink", "report-is-a-directory", "report-dir-under-a-file"])
 def test_report_destination_problems_stop_the_run_before_the_first_request(tmp_path, counting_server, problem):
     url, seen = counting_server
     reports = tmp_path / "reports"
@@ -108,8 +108,11 @@ def test_report_destination_problems_stop_the_run_before_the_first_request(tmp_p
         summary.mkdir()
     elif problem == "summary-is-a-symlink":
         summary.symlink_to(victim)
-    else:
+    elif problem == "report-is-a-directory":
         (reports / "conformance.json").mkdir()
+    else:
+        (tmp_path / "a-file").write_text("")
+        reports = tmp_path / "a-file" / "reports"
     done = cli("check", "--base-url", url, "--api-key", "mc_live_WRITING_0123456789", "--report-dir", str(reports),
                "--max-requests", "5", "--no-explore", "--timeout", "2", env={"GITHUB_STEP_SUMMARY": str(summary)})
     errors = [line for line in done.stderr.splitlines() if line.startswith("migma-contract: error:")]
