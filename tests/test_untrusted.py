@@ -13,6 +13,8 @@ from html.parser import HTMLParser
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from junitparser import JUnitXml
 from markdown_it import MarkdownIt
 
@@ -30,10 +32,13 @@ from migma_contract._result import (
     Status,
     TargetInfo,
 )
+from migma_contract._untrusted import clean_text
 from migma_contract.cli import main
 from migma_contract.reports import render
 from migma_contract.reports._compare import render_comparison
-from migma_contract.reports._html import JS
+from migma_contract.reports._html import JS, html_text
+from migma_contract.reports._junit import xml_text
+from migma_contract.reports._markdown import md_code, md_text
 
 from . import hostile_servers as servers
 
@@ -280,3 +285,25 @@ def test_reports_of_a_hostile_server_parse_as_their_format(evil_run):
     summary = (reports / "summary.md").read_text()
     assert not _FORBIDDEN & {child.type for token in _MARKDOWN.parse(summary) for child in token.children or ()}
     assert not [line for line in summary.splitlines() if line.startswith(("# owned", "CONFORMANT"))]
+
+
+# --- any text at all stays text: the escapers as properties --------------------------------------------
+
+
+_ANY_TEXT = st.text(st.one_of(st.characters(exclude_categories=()), st.sampled_from("<>&\"'`|\\[]()!#*_~-=+.:\n\r\t\x1b\x00\u202e")))
+
+
+@given(_ANY_TEXT)
+def test_any_text_stays_one_line_of_text_in_every_format(text):
+    cleaned = clean_text(text)
+    assert not CONTROL.search(cleaned) and "\n" not in cleaned and clean_text(cleaned) == cleaned
+    page = structure(f"<p title=\"{html_text(text)}\">{html_text(text)}</p>")
+    assert page.elements == [("p", ("title",))]
+    element = ET.Element("a", {"b": xml_text(text)})
+    element.text = xml_text(text, multiline=True)
+    assert ET.fromstring(ET.tostring(element, encoding="unicode")).get("b") == xml_text(text)
+    table = f"| a | b |\n|---|---|\n| {md_text(text)} | {md_code(text)} |\n"
+    assert len(table.splitlines()) == 3
+    tokens = _MARKDOWN.parse(table)
+    assert [t.type for t in tokens].count("td_open") == 2
+    assert not _FORBIDDEN & {child.type for token in tokens for child in token.children or ()}
