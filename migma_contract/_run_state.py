@@ -274,16 +274,20 @@ class RunState:
             attribution = culprit.explanation if culprit and about_case else None
             finding = Finding(
                 rule=rule_id, level=rule.level.value, rule_text=rule.text, source=rule.source,
-                expected=self.redactor.text(failure.expected).strip(), actual=self.redactor.text(failure.actual).strip(),
-                case=case.id, case_label=self.redactor.text(case.label), phase=case.phase,
+                expected=self._shown(failure.expected).strip(), actual=self._shown(failure.actual).strip(),
+                case=case.id, case_label=self._shown(case.label), phase=case.phase,
                 request=request, response=response,
-                attribution=self.redactor.text(attribution) if attribution else None,
+                attribution=self._shown(attribution) if attribution else None,
                 baselined=rule_id in self.baseline,
             )
             recorded.findings.append(finding)
             recorded.keys.append(key)
             self._note_symptom(exchange, rule_id)
             self.progress("finding", {"rule": rule_id, "actual": finding.actual})
+
+    def _shown(self, text: str) -> str:
+        """Text for a finding (it may quote the server): redacted whole, then cleaned to one line."""
+        return clean_text(self.redactor.text(text))
 
     def _note_symptom(self, exchange: Exchange, rule_id: str) -> None:
         """Remember a finding about the status, for the root causes."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -31,6 +31,7 @@ from ._result import Budget, PlanStats, RuleResult, RunResult, RunSettings, Spec
 from ._rules import Level, ResponseSchema, Subject
 from ._run_state import ProgressCallback, RunState
 from ._spec import Spec, load_spec
+from ._untrusted import clean_text, read_bounded
 from ._validators import Contract, contract_for
 from ._version import __version__
 
@@ -64,12 +65,12 @@ def load_baseline(path: str | None) -> frozenset[str]:
     if not path:
         return frozenset()
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"--baseline {path}: cannot read: {exc.strerror or exc}") from None
+        text = read_bounded(path).decode("utf-8")
+    except (ConfigError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--baseline {clean_text(path)}: cannot read: {str(exc).removeprefix(clean_text(path) + ': ')}") from None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if isinstance(data, dict):
         data = [r["id"] for r in data.get("rules", []) if isinstance(r, dict) and r.get("status") in (Status.FAILED, Status.ACCEPTED)]
@@ -77,7 +78,9 @@ def load_baseline(path: str | None) -> frozenset[str]:
         raise ConfigError(f"--baseline {path}: expected a conformance.json or a list of rule ids")
     unknown = [x for x in data if x not in {r.id for r in rules_for(Level.STRICT)}]
     if unknown:
-        raise ConfigError(f"--baseline {path}: unknown rule id {unknown[0]!r}")
+        # name the entry only when it looks like a rule id: the file may be anything (never echo its content)
+        what = f"unknown rule id {unknown[0]!r}" if re.fullmatch(r"[a-z][a-z0-9-]{0,63}", unknown[0]) else "an entry is not a rule id"
+        raise ConfigError(f"--baseline {clean_text(path)}: {what}; see 'migma-contract rules'")
     return frozenset(data)
 
 

@@ -6,6 +6,11 @@ ends); bodies are read with a cap, compressed ones decompressed with a cap; redi
 are not followed unless asked, and never carry credentials to another origin; 429 is
 retried after `Retry-After`, a bounded number of times for a bounded wait; a request
 rate can be set.
+
+Text from the server enters here: header names and values and error texts are cleaned
+of control characters (`_untrusted.clean_text`) as they are read, so nothing downstream
+holds an ESC, a NUL or a bidirectional override from the wire. Bodies stay bytes (the
+checks judge bytes) and are cleaned where they become text (`_records.excerpt`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import anyio
 import httpx
 
 from .._cases import Case, CaseAuth
+from .._untrusted import clean_text
 from .._version import __version__
 
 __all__ = ["Exchange", "Target", "TargetSettings"]
@@ -156,6 +162,8 @@ class Target:
         except (OSError, ValueError, zlib.error) as exc:
             exchange.error = f"{type(exc).__name__}: {exc}"
         finally:
+            if exchange.error:
+                exchange.error = clean_text(exchange.error)
             exchange.elapsed = time.perf_counter() - started
 
     async def _exchange(self, exchange: Exchange, request: httpx.Request) -> None:
@@ -165,7 +173,7 @@ class Target:
             response = await self._client.send(request, stream=True)
             try:
                 exchange.status = response.status_code
-                exchange.headers = {k.lower(): v for k, v in response.headers.multi_items()}
+                exchange.headers = {clean_text(k.lower()): clean_text(v) for k, v in response.headers.multi_items()}
                 await self._read_body(response, exchange)
             finally:
                 await response.aclose()
