@@ -6,7 +6,7 @@
     @given(valid_requests(recipient_type="segment"))
     def test_my_client_builds_what_the_api_accepts(body): ...
 
-    @given(invalid_requests("batch-needs-recipientId"))
+    @given(invalid_requests(RULE_ID))  # a request rule's id, e.g. batch-needs-recipientId
     def test_my_server_refuses(body): ...
 
 `valid_requests` draws bodies that satisfy every rule and leave nothing open (plain
