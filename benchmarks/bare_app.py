@@ -1,7 +1,9 @@
 """The floor for the mock's throughput: a bare Starlette app answering a constant JSON body.
 
-Served exactly like `migma-contract mock` (same socket setup, same uvicorn settings), so
-the ratio between the two measures the mock's own work.
+Served exactly like `migma-contract mock` (same socket setup, same uvicorn settings: HTTP
+parser and event loop left to uvicorn's "auto", so both get httptools and uvloop when
+installed and h11 and asyncio otherwise), so the ratio between the two measures the
+mock's own work. If the mock's server settings change, change them here too.
 """
 
 import sys

@@ -1,62 +1,96 @@
 """migma-contract: contract testing and validation for the Migma.ai send endpoint.
 
-The public surface is re-exported here; everything else lives in private modules. The
-names are resolved on first use (PEP 562), so that importing a submodule, such as the
-pytest plugin every pytest run of an environment loads, does not load the validators.
+The public surface is re-exported here (and the Hypothesis strategies in
+`migma_contract.strategies`); everything else lives in private modules whose names may
+change. `tests/test_public_api.py` pins this list.
+
+The names are resolved on first use (PEP 562): importing a submodule, such as the pytest
+plugin that every pytest run of an environment loads, does not load the validators, the
+document loader or the HTTP client.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing
 
 from ._version import __version__
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from pathlib import Path
 
+    from ._bodies import Fixtures
     from ._catalogue import OPEN_POINTS, RULES, get_rule, rules_for
     from ._exceptions import (
         ConfigError,
         MigmaContractError,
-        RunAborted,
         SpecError,
         SpecInvalid,
         SpecUnreadable,
         TargetUnreachable,
     )
-    from ._rules import Level, Rule, Subject
+    from ._options import CheckOptions
+    from ._result import (
+        Budget,
+        Finding,
+        PlanStats,
+        RequestRecord,
+        ResponseRecord,
+        RuleResult,
+        RunResult,
+        RunSettings,
+        SpecInfo,
+        Status,
+        TargetInfo,
+    )
+    from ._rules import Level, OpenPoint, Rule, Subject
+    from ._runner import run_check
     from ._spec import Spec, load_spec
-
-    BUNDLED_SPEC_PATH: Path
     from ._validators import Contract, ResponseVerdict, Violation, contract_for, validate_request, validate_response
 
-_HOME = {
+    BUNDLED_SPEC_PATH: Path
+
+_HOMES = {
+    "._bodies": ("Fixtures",),
     "._catalogue": ("OPEN_POINTS", "RULES", "get_rule", "rules_for"),
-    "._exceptions": ("ConfigError", "MigmaContractError", "RunAborted", "SpecError", "SpecInvalid", "SpecUnreadable",
-                     "TargetUnreachable"),
-    "._rules": ("Level", "Rule", "Subject"),
+    "._exceptions": ("ConfigError", "MigmaContractError", "SpecError", "SpecInvalid", "SpecUnreadable", "TargetUnreachable"),
+    "._options": ("CheckOptions",),
+    "._result": ("Budget", "Finding", "PlanStats", "RequestRecord", "ResponseRecord", "RuleResult", "RunResult",
+                 "RunSettings", "SpecInfo", "Status", "TargetInfo"),
+    "._rules": ("Level", "OpenPoint", "Rule", "Subject"),
+    "._runner": ("run_check",),
     "._spec": ("Spec", "load_spec"),
     "._validators": ("Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"),
 }
-_WHERE = {name: module for module, names in _HOME.items() for name in names}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "BUNDLED_SPEC_PATH",
     "OPEN_POINTS",
     "RULES",
+    "Budget",
+    "CheckOptions",
     "ConfigError",
     "Contract",
+    "Finding",
+    "Fixtures",
     "Level",
     "MigmaContractError",
+    "OpenPoint",
+    "PlanStats",
+    "RequestRecord",
+    "ResponseRecord",
     "ResponseVerdict",
     "Rule",
-    "RunAborted",
+    "RuleResult",
+    "RunResult",
+    "RunSettings",
     "Spec",
     "SpecError",
+    "SpecInfo",
     "SpecInvalid",
     "SpecUnreadable",
+    "Status",
     "Subject",
+    "TargetInfo",
     "TargetUnreachable",
     "Violation",
     "__version__",
@@ -64,18 +98,19 @@ __all__ = [
     "get_rule",
     "load_spec",
     "rules_for",
+    "run_check",
     "validate_request",
     "validate_response",
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name == "BUNDLED_SPEC_PATH":  # the vendor's document as shipped: point Schemathesis or other tools at it
         from ._spec import bundled_spec_path
 
-        value: Any = bundled_spec_path()
-    elif name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+        value: _typing.Any = bundled_spec_path()
+    elif name in _HOME_OF:
+        value = getattr(_importlib.import_module(_HOME_OF[name], __name__), name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
@@ -83,4 +118,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted({*__all__, *(name for name in globals() if name.startswith("_"))})

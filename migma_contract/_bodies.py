@@ -17,12 +17,36 @@ from ._rules import ForbiddenWhen, NotExercisable, RequiredWhen
 from ._spec import Spec
 from ._validators import contract_for
 
-__all__ = ["RESERVED_DOMAINS", "BodyFactory", "Fixtures", "NotExercisable"]
+__all__ = ["FIXTURE_FIELDS", "RESERVED_DOMAINS", "BodyFactory", "FixtureField", "Fixtures", "NotExercisable"]
 
 RESERVED_DOMAINS = ("example.com", "example.net", "example.org", ".test", ".example", ".invalid")
 
-# Which fixture option feeds which property or recipient type.
-RECIPIENT_ID_OPTION = {"audience": "--audience-id", "segment": "--segment-id", "tag": "--tag-id"}
+
+
+@dataclass(frozen=True)
+class FixtureField:
+    """One fixture: the `Fixtures` attribute, the request property it fills, its option, and
+    the value an open target gets instead (`{domain}`: the recipient domain)."""
+
+    attribute: str
+    prop: str
+    option: str
+    generated: str
+    recipient_type: str | None = None  # recipientId: for which batch type
+    needed_when_bound: bool = True  # False: a generated value still serves a data-bound target
+
+
+# The one map between fixtures, request properties and options (the options table's fixture
+# rows carry the same flags; tests/test_options.py holds them to it).
+FIXTURE_FIELDS: tuple[FixtureField, ...] = (
+    FixtureField("from_address", "from", "--from", "sender@{domain}", needed_when_bound=False),
+    FixtureField("email_id", "emailId", "--email-id", "email_contract_check"),
+    FixtureField("conversation_id", "conversationId", "--conversation-id", "conversation_contract_check"),
+    FixtureField("project_id", "projectId", "--project-id", "project_contract_check"),
+    *(FixtureField(f"{kind}_id", "recipientId", f"--{kind}-id", f"{kind}_contract_check", kind) for kind in BATCH_TYPES),
+)
+_BY_PROP = {f.prop: f for f in FIXTURE_FIELDS if f.recipient_type is None}
+_BY_TYPE = {f.recipient_type: f for f in FIXTURE_FIELDS if f.recipient_type is not None}
 
 
 @dataclass(frozen=True)
@@ -46,16 +70,16 @@ class Fixtures:
 
     @property
     def data_bound(self) -> bool:
-        return any(
-            value is not None
-            for value in (
-                self.from_address, self.email_id, self.conversation_id, self.project_id,
-                self.audience_id, self.segment_id, self.tag_id, self.providers,
-            )
-        )
+        return self.providers is not None or any(getattr(self, f.attribute) is not None for f in FIXTURE_FIELDS)
 
     def recipient_id(self, recipient_type: str) -> str | None:
-        return {"audience": self.audience_id, "segment": self.segment_id, "tag": self.tag_id}.get(recipient_type)
+        fixture = _BY_TYPE.get(recipient_type)
+        return getattr(self, fixture.attribute) if fixture else None
+
+    def value_of(self, prop: str) -> str | None:
+        """The fixture given for request property `prop` (not recipientId: see `recipient_id`)."""
+        fixture = _BY_PROP.get(prop)
+        return getattr(self, fixture.attribute) if fixture else None
 
     def with_domain(self, domain: str) -> Fixtures:
         return replace(self, recipient_domain=domain)
@@ -81,7 +105,6 @@ class BodyFactory:
         domain = fx.recipient_domain
         generated: dict[str, Any] = {
             "recipientEmail": f"recipient@{domain}",
-            "from": fx.from_address or f"sender@{domain}",
             "fromName": "Contract Check",
             "replyTo": f"reply@{domain}",
             "subject": "Contract check",
@@ -92,13 +115,9 @@ class BodyFactory:
             return copy.deepcopy(generated[prop])
         if prop == "recipientId":
             kind = recipient_type if recipient_type in BATCH_TYPES else self._first_batch_type()
-            return self._fixture_or(fx.recipient_id(kind), f"{kind}_contract_check", RECIPIENT_ID_OPTION[kind])
-        if prop == "emailId":
-            return self._fixture_or(fx.email_id, "email_contract_check", "--email-id")
-        if prop == "conversationId":
-            return self._fixture_or(fx.conversation_id, "conversation_contract_check", "--conversation-id")
-        if prop == "projectId":
-            return self._fixture_or(fx.project_id, "project_contract_check", "--project-id")
+            return self._fixture_or(_BY_TYPE[kind])
+        if prop in _BY_PROP:
+            return self._fixture_or(_BY_PROP[prop])
         schema = self.spec.request_properties.get(prop, {})
         if "default" in schema:
             return schema["default"]
@@ -123,12 +142,13 @@ class BodyFactory:
             raise NotExercisable(f"providerType {value!r} must be connected on the target: pass --provider {value}")
         return value
 
-    def _fixture_or(self, fixture: str | None, generated: str, option: str) -> str:
-        if fixture is not None:
-            return fixture
-        if self.fixtures.data_bound:
-            raise NotExercisable(f"needs a real value on a target with its own data: pass {option}")
-        return generated
+    def _fixture_or(self, fixture: FixtureField) -> str:
+        value = getattr(self.fixtures, fixture.attribute)
+        if value is not None:
+            return value
+        if self.fixtures.data_bound and fixture.needed_when_bound:
+            raise NotExercisable(f"needs a real value on a target with its own data: pass {fixture.option}")
+        return fixture.generated.format(domain=self.fixtures.recipient_domain)
 
     def _first_batch_type(self) -> str:
         for kind in BATCH_TYPES:

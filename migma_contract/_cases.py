@@ -22,7 +22,6 @@ class CaseAuth:
     """Which credentials a case is sent with."""
 
     FULL = "full"  # Bearer <the full-scope key>
-    RESTRICTED = "restricted"  # Bearer <the key without email:send>
     EXPLICIT = "explicit"  # exactly `Case.headers` (possibly no Authorization at all)
 
 
@@ -53,7 +52,10 @@ class Case:
 def encode_body(body: Any) -> bytes:
     if isinstance(body, RawBody):
         return body.content
-    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    try:
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: send it as its JSON escape
+        return json.dumps(body, ensure_ascii=True).encode("ascii")
 
 
 def slug(text: str) -> str:

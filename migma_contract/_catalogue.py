@@ -24,6 +24,7 @@ from ._rules import (
     RequiredProperties,
     RequiredWhen,
     ResponseFacts,
+    ResponseHistory,
     ResponsePredicate,
     ResponseSchema,
     Rule,
@@ -40,12 +41,14 @@ __all__ = [
     "AUTH_SCOPE",
     "BATCH_TYPES",
     "BODY_JSON_OBJECT",
+    "IDEMPOTENCY_HEADER",
     "KNOWN_FIELDS",
     "NO_SERVER_ERROR",
     "OPEN_POINTS",
     "RESPONDS_IN_TIME",
     "RULES",
     "SINGLE_TYPE",
+    "STATUS_DOCUMENTED",
     "get_rule",
     "judge_credentials",
     "rules_for",
@@ -54,6 +57,7 @@ __all__ = [
 SINGLE_TYPE = "email"
 BATCH_TYPES = ("audience", "segment", "tag")
 JSON_MEDIA_TYPE = "application/json"
+IDEMPOTENCY_HEADER = "Idempotency-Key"  # a replay under the same key may repeat an answer (result-id-unique)
 
 S, D, X = Level.SCHEMA, Level.DOCUMENTED, Level.STRICT
 
@@ -106,6 +110,15 @@ def _check_json_content(spec: Spec, facts: ResponseFacts) -> str | None:
     return None
 
 
+def _result_id(facts: ResponseFacts) -> str | None:
+    """`data.id` of a success body when it is a non-empty string (result-has-id judges the rest)."""
+    body = facts.body
+    if not isinstance(body, dict) or body.get("success") is not True or not isinstance(body.get("data"), dict):
+        return None
+    value = body["data"].get("id")
+    return value if isinstance(value, str) and value else None
+
+
 def _requested_provider(spec: Spec, request: Any) -> Any:
     prop = spec.request_properties.get("providerType", {})
     if isinstance(request, dict) and "providerType" in request:
@@ -154,6 +167,12 @@ RESPONDS_IN_TIME = Rule(
     "an answer within the run's timeout (default 10 s); a hang is a finding, not a hung run", "general HTTP",
     ResponsePredicate(lambda spec, status: True, _check_in_time, needs_timing=True))
 
+STATUS_DOCUMENTED = Rule(
+    "status-documented", S, Subject.RESPONSE,
+    "status is one of 200, 400, 401, 403; 429 is transient (retried after `Retry-After`, bounded), "
+    "a failure only when retries run out", "`responses:`",
+    ResponsePredicate(lambda spec, status: status < 500, _check_status_documented))
+
 RULES: tuple[Rule, ...] = (
     # --- what a conforming server must reject with 400 -----------------------------------
     BODY_JSON_OBJECT,
@@ -194,10 +213,7 @@ RULES: tuple[Rule, ...] = (
     # --- what every response must satisfy -------------------------------------------------
     NO_SERVER_ERROR,
     RESPONDS_IN_TIME,
-    Rule("status-documented", S, Subject.RESPONSE,
-         "status is one of 200, 400, 401, 403; 429 is transient (retried after `Retry-After`, bounded), "
-         "a failure only when retries run out", "`responses:`",
-         ResponsePredicate(lambda spec, status: status < 500, _check_status_documented)),
+    STATUS_DOCUMENTED,
     Rule("content-type-json", S, Subject.RESPONSE,
          "documented responses carry `Content-Type: application/json` (parameters such as charset allowed) "
          "and a body that parses as JSON", "`content: application/json`",
@@ -240,6 +256,18 @@ RULES: tuple[Rule, ...] = (
          "`data.provider`, when present, equals the requested `providerType`, or `migma` when none was given",
          "providerType `default: migma`",
          ResponsePredicate(lambda spec, status: 200 <= status < 300, _check_provider, needs_body=True)),
+    Rule("result-id-unique", D, Subject.RESPONSE,
+         "two accepted sends never share `data.id`, unless the second is an idempotent replay of the first "
+         "(same `Idempotency-Key`)",
+         "SendEmailResult.id: \"Message ID (for single sends) or batch ID (for batch sends)\": an id names one send",
+         ResponseHistory(_success_statuses, _result_id, "data.id")),
+    Rule("success-without-error", X, Subject.RESPONSE,
+         "a 200 with `success: true` has `error` absent or null",
+         "ApiResponse: `error` is nullable; a success that carries an error text contradicts itself",
+         ResponseSchema(_success_statuses, lambda spec, status: {
+             "if": {"properties": {"success": {"const": True}}, "required": ["success"]},
+             "then": {"properties": {"error": {"type": "null"}}},
+         })),
 )
 
 OPEN_POINTS: tuple[OpenPoint, ...] = (

@@ -1,20 +1,35 @@
-"""What `migma-contract check` prints: progress while it runs, a per-rule table at the end."""
+"""What `migma-contract check` prints: progress while it runs, a per-rule table at the end.
+
+A terminal acts on what it is sent, so nothing from outside reaches it as it came: every
+value is shown through `_t` (control characters made visible by `clean_text`, then a
+`rich.text.Text`, which Rich never reads as markup). No ESC byte of a server's, no
+newline that would print a line of its own (a fake `CONFORMANT:`), no `[/]` that
+would crash Rich's markup parser.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from ._cases import Case
 from ._plan import Plan
+from ._redact import Redactor
 from ._result import STATUS_LOOK, RunResult
+from ._untrusted import clean_text
 
 __all__ = ["Progress", "print_plan", "print_summary"]
 
+
+def _t(*parts: object, style: str = "") -> Text:
+    """Values as one line of plain text for Rich (never markup, never a control character)."""
+    return Text("".join(clean_text(part) for part in parts), style=style)
 
 
 class Progress:
@@ -36,12 +51,15 @@ class Progress:
             self._task = self._bar.add_task("", total=info["cases"])
             self._bar.start()
         elif event == "case" and self._bar is not None:
-            self._bar.update(self._task, completed=info["index"], description=info["case"])
+            # the bar's description column is read as markup: escape it
+            self._bar.update(self._task, completed=info["index"], description=escape(clean_text(info["case"])))
         elif event == "explore":
             self.stop()
-            self.console.print(f"exploring with the remaining budget ({info['budget']} requests)…")
+            self.console.print(_t(f"exploring with the remaining budget ({info['budget']} requests)…"))
         elif event == "finding":
-            self.console.print(Text("  ✗ ", style="red") + Text(f"{info['rule']}: {info['actual'][:160]}"), soft_wrap=True)
+            self.console.print(Text("  ✗ ", style="red") + _t(info["rule"], ": ", clean_text(info["actual"])[:160]), soft_wrap=True)
+        elif event == "warning":
+            self.console.print(Text("migma-contract: warning: ", style="yellow") + _t(info["message"]), soft_wrap=True)
 
     def stop(self) -> None:
         if self._bar is not None:
@@ -49,38 +67,43 @@ class Progress:
             self._bar = None
 
 
-def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | None = None) -> None:
+def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | None = None,
+                  secrets: Iterable[str | None] = ()) -> None:
+    redactor = Redactor(secrets)  # the result is redacted already; a label or a path may still hold a key
+    result = redactor.data(result)
     console = Console(file=stream or sys.stdout, highlight=False, width=max(100, Console().width))
-    table = Table(title=f"POST /v1/sending — level {result.level}", title_justify="left", show_lines=False)
+    table = Table(title=_t("POST /v1/sending — level ", result.level), title_justify="left", show_lines=False)
     for column, justify in (("rule", "left"), ("level", "left"), ("result", "left"), ("exercised", "right"),
                             ("passed", "right"), ("failed", "right"), ("note", "left")):
         table.add_column(column, justify=justify, no_wrap=column != "note")  # type: ignore[arg-type]
     for rule in result.rules:
         note = rule.reason or (f"{len(rule.notes)} variant(s) not exercised, listed below" if rule.notes else "")
-        table.add_row(rule.id, rule.level, Text(STATUS_LOOK[rule.status].shout, style=STATUS_LOOK[rule.status].style), str(rule.exercised),
-                      str(rule.passed), str(rule.failed), note)
+        look = STATUS_LOOK[rule.status]
+        table.add_row(_t(rule.id), _t(rule.level), Text(look.shout, style=look.style), _t(rule.exercised),
+                      _t(rule.passed), _t(rule.failed), _t(note))
     console.print(table)
+    for cause in result.root_causes:
+        console.print(Text("root cause: ", style="bold red") + _t(cause.line), soft_wrap=True)
     for rule in result.rules:
         for note in rule.notes:
-            console.print(f"  {rule.id}: {note}", markup=False, soft_wrap=True)
+            console.print(_t("  ", rule.id, ": ", note), soft_wrap=True)
     for finding in result.findings:
         tag = " (accepted by the baseline)" if finding.baselined else ""
         console.print()
-        console.print(Text(f"✗ {finding.rule} [{finding.level}]{tag}: {finding.rule_text}", style="bold red"), soft_wrap=True)
-        console.print(f"  case:     {finding.case_label}", soft_wrap=True, markup=False)
-        console.print(f"  expected: {finding.expected}", soft_wrap=True, markup=False)
-        console.print(f"  got:      {finding.actual.rstrip()}", soft_wrap=True, markup=False)
+        console.print(_t("✗ ", finding.rule, " [", finding.level, "]", tag, ": ", finding.rule_text, style="bold red"), soft_wrap=True)
+        console.print(_t("  case:     ", finding.case_label), soft_wrap=True)
+        console.print(_t("  expected: ", finding.expected), soft_wrap=True)
+        console.print(_t("  got:      ", finding.actual.rstrip()), soft_wrap=True)
         if finding.attribution:
-            console.print(f"  why:      {finding.attribution}", soft_wrap=True, markup=False)
-        console.print(f"  repro:    {finding.request.curl}", soft_wrap=True, markup=False)
-    console.print(
-        f"\n{result.requests_sent} requests in {result.duration_s:.1f} s · seed {result.seed} · spec {result.spec.fingerprint[:19]}…",
-        markup=False,
-    )
+            console.print(_t("  why:      ", finding.attribution), soft_wrap=True)
+        console.print(_t("  repro:    ", finding.request.curl), soft_wrap=True)
+    console.print()
+    console.print(_t(result.requests_sent, " requests in ", f"{result.duration_s:.1f}", " s · seed ", result.seed,
+                     " · spec ", str(result.spec.fingerprint)[:19], "…"))
     for path in report_paths:
-        console.print(f"report: {path}", markup=False)
+        console.print(_t("report: ", redactor.text(path)), soft_wrap=True)
     style = "bold green" if result.verdict == "passed" else "bold red"
-    console.print(f"[{style}]{result.headline}[/]", soft_wrap=True)
+    console.print(_t(result.headline, style=style), soft_wrap=True)
 
 
 def print_plan(plan: Plan, stream: TextIO | None = None) -> None:
@@ -89,13 +112,13 @@ def print_plan(plan: Plan, stream: TextIO | None = None) -> None:
     for column in ("#", "rule", "expects", "case"):
         table.add_column(column, no_wrap=column != "case")
     for index, case in enumerate(plan.cases, 1):
-        table.add_row(str(index), case.rule_id, _expects(case), case.label)
+        table.add_row(str(index), _t(case.rule_id or "(response rules)"), _t(_expects(case)), _t(case.label))
     console.print(table)
     for rule_id, reason in plan.not_exercised.items():
-        console.print(f"not exercised: {rule_id}: {reason}", markup=False)
+        console.print(_t("not exercised: ", rule_id, ": ", reason), soft_wrap=True)
     for variant in plan.variants_not_exercised:
-        console.print(f"variant not exercised: {variant}", markup=False)
+        console.print(_t("variant not exercised: ", variant), soft_wrap=True)
 
 
 def _expects(case: Case) -> str:
-    return " or ".join(str(s) for s in sorted(case.expect))
+    return " or ".join(str(s) for s in sorted(case.expect)) or "any"

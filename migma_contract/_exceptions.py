@@ -9,7 +9,6 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "MigmaContractError",
-    "RunAborted",
     "SpecError",
     "SpecInvalid",
     "SpecUnreadable",
@@ -61,11 +60,5 @@ class ConfigError(MigmaContractError):
 
 class TargetUnreachable(MigmaContractError):
     """The target did not answer at all before any case was judged."""
-
-    exit_code = 3
-
-
-class RunAborted(MigmaContractError):
-    """The run stopped early (deadline, repeated timeouts); a partial report is written."""
 
     exit_code = 3

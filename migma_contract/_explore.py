@@ -8,7 +8,8 @@ generated addresses kept on the recipient domain), in its positive and its negat
 mode. The toolkit, not Schemathesis, decides what each request deserves: it labels every
 generated body with the catalogue (valid, breaks rule X, or open), sends it through the
 run's target, judges the answer, and lets Hypothesis shrink a failure to a minimal
-request. A rule that has failed is not chased again.
+request. A failure is chased only while it is new to its rule (a symptom no finding of
+the rule shows yet, the rule under its bound of findings).
 """
 
 from __future__ import annotations
@@ -19,15 +20,13 @@ import json
 from functools import lru_cache
 from typing import Any
 
-import anyio.from_thread
-
-from ._bodies import Fixtures
+from ._bodies import FIXTURE_FIELDS, Fixtures
 from ._cases import Case, slug
 from ._catalogue import ACCEPTS_VALID, BATCH_TYPES, OPEN_POINTS, get_rule
 from ._email import is_email_address
 from ._open_points import open_in_valid_body, open_in_violation
 from ._rules import Level, RawBody, RequestForm
-from ._run_state import RunState
+from ._run_state import Failure, RunState
 from ._validators import Contract
 
 __all__ = ["exploration_document", "explore"]
@@ -67,9 +66,10 @@ def exploration_document(contract: Contract, level: Level | str, fixtures: Fixtu
             steer.append({"not": point.when})
     if fixtures.data_bound:
         pins: dict[str, Any] = {}
-        for name, value in (("from", fixtures.from_address), ("emailId", fixtures.email_id),
-                            ("conversationId", fixtures.conversation_id), ("projectId", fixtures.project_id)):
-            pins[name] = {"const": value} if value is not None else False
+        for fixture in FIXTURE_FIELDS:
+            if fixture.recipient_type is None:
+                value = fixtures.value_of(fixture.prop)
+                pins[fixture.prop] = {"const": value} if value is not None else False
         pins["providerType"] = {"enum": sorted({"migma", *(fixtures.providers or ())})}
         kinds = ["email"] + [k for k in BATCH_TYPES if fixtures.recipient_id(k) is not None]
         pins["recipientType"] = {"enum": kinds}
@@ -130,9 +130,12 @@ class _Found(Exception):
 
 
 # Schemathesis costs about a second to set up (import, schema loading, strategy compilation)
-# and 15-30 ms per case; it joins the exploration when at least this many requests are left
-# for it, and the catalogue's own strategies (a few ms per case) explore the rest.
+# and 7-10 ms per case, against 1-3 ms for the catalogue's own strategies. It joins the
+# exploration when at least SCHEMATHESIS_MIN_SHARE requests are left, for at most
+# SCHEMATHESIS_CASES cases per generation mode: the exotic values it finds are few, and the
+# rest of a large budget goes to the cheaper sources, so exploration keeps the wire's pace.
 SCHEMATHESIS_MIN_SHARE = 100
+SCHEMATHESIS_CASES = 100
 
 
 def prepare(run: RunState, expected_left: int | None = None) -> list[Any]:
@@ -155,13 +158,21 @@ def prepare(run: RunState, expected_left: int | None = None) -> list[Any]:
     try:
         sources.append(valid_requests(fixtures=fixtures, spec=spec))
         rule_ids = [rule_id for rule_id in run.rule_ids if isinstance(get_rule(rule_id).form, RequestForm)]
-        sources.append(st.sampled_from(rule_ids).flatmap(lambda rule_id: invalid_requests(rule_id, fixtures=fixtures, spec=spec)))
+        sources.append(st.one_of([invalid_requests(rule_id, fixtures=fixtures, spec=spec) for rule_id in rule_ids]))
     except ValueError:  # a data-bound target whose fixtures build no valid request
         pass
     if left >= SCHEMATHESIS_MIN_SHARE or not sources:
         document = exploration_document(run.contract, run.level, fixtures)
-        sources.extend(_strategies(json.dumps(document, sort_keys=True)))
+        # first, so that its capped share is taken before the catalogue's sources split the rest
+        sources[:0] = [_Capped(strategy, SCHEMATHESIS_CASES) for strategy in _strategies(json.dumps(document, sort_keys=True))]
     return sources
+
+
+class _Capped:
+    """A source that takes at most `cases` requests of the budget."""
+
+    def __init__(self, strategy: Any, cases: int) -> None:
+        self.strategy, self.cases = strategy, cases
 
 
 @lru_cache(maxsize=8)
@@ -177,8 +188,11 @@ def explore(run: RunState, strategies: list[Any] | None = None) -> None:
     """Spend what is left of the budget on generated requests (runs in a worker thread)."""
     strategies = strategies if strategies is not None else prepare(run)
     run.progress("explore", {"budget": run.options.max_requests - run.target.requests_sent})
-    for position, strategy in enumerate(strategies):
+    for position, source in enumerate(strategies):
         share = (run.options.max_requests - run.target.requests_sent) // (len(strategies) - position)
+        strategy = source.strategy if isinstance(source, _Capped) else source
+        if isinstance(source, _Capped):
+            share = min(share, source.cases)
         stop_at = run.target.requests_sent + share
         for round_number in range(len(run.rule_ids)):
             if not run.can_send() or run.target.requests_sent >= stop_at:
@@ -187,15 +201,15 @@ def explore(run: RunState, strategies: list[Any] | None = None) -> None:
             if found is None:
                 break
             exchange, failures = found
-            run.record(_renamed(exchange, failures[0][0]), failures)
+            run.record(_renamed(exchange, failures[0].rule_id), failures)
 
 
-def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any, list[tuple[str, str, str]]] | None:
-    """One Hypothesis run until the first new failure (shrunk), or until the share is spent."""
+def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any, list[Failure]] | None:
+    """One Hypothesis run until the first failure new to its rule (shrunk), or until the share is spent."""
     from hypothesis import HealthCheck, Phase, given, seed, settings
-    from hypothesis.errors import Flaky
+    from hypothesis.errors import FailedHealthCheck, Flaky, Unsatisfiable
 
-    last: list[tuple[Any, list[tuple[str, str, str]]]] = []
+    last: list[tuple[Any, list[Failure]]] = []
 
     @settings(max_examples=max(1, stop_at - run.target.requests_sent), database=None, deadline=None, derandomize=False,
               phases=[Phase.generate, Phase.shrink], report_multiple_bugs=False, print_blob=False,
@@ -211,9 +225,9 @@ def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple
             return  # never sent: safety before coverage
         run.explored += 1
         case = label(run, body, run.explored)
-        exchange = anyio.from_thread.run(run.send, case)
+        exchange = run.blocking(run.send(case))
         failures = run.judge(exchange)
-        fresh = [f for f in failures if f[0] not in run.failed]
+        fresh = [f for f in failures if run.is_new(exchange, f)]
         if fresh:
             last.append((exchange, fresh))
             raise _Found(", ".join(f[0] for f in fresh))
@@ -222,6 +236,8 @@ def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple
         probe()
     except (_Found, Flaky):
         return last[-1] if last else None
+    except (Unsatisfiable, FailedHealthCheck):  # a document whose schema admits no (valid) body
+        run.progress("explore-source-exhausted", {})
     return None
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from ._bodies import Fixtures
+from ._bodies import FIXTURE_FIELDS, Fixtures
 from ._catalogue import get_rule
 from ._email import is_plain_address
 from ._rules import RequestForm
@@ -22,12 +22,6 @@ from ._validators import Contract, Violation
 
 __all__ = ["open_in_valid_body", "open_in_violation"]
 
-_FIXTURE_FIELDS = {
-    "from": "from_address",
-    "emailId": "email_id",
-    "conversationId": "conversation_id",
-    "projectId": "project_id",
-}
 
 
 def _odd_text(value: str) -> str | None:
@@ -66,8 +60,9 @@ def open_in_valid_body(contract: Contract, body: dict[str, Any], fixtures: Fixtu
             if odd:
                 return f"{name} holds {odd}"
     if fixtures.data_bound:
-        for name, attribute in _FIXTURE_FIELDS.items():
-            if name in body and body[name] != getattr(fixtures, attribute):
+        for fixture in FIXTURE_FIELDS:
+            name = fixture.prop
+            if fixture.recipient_type is None and name in body and body[name] != fixtures.value_of(name):
                 return f"{name} is not the target's fixture value"
         kind = body.get("recipientType")
         if "recipientId" in body and body["recipientId"] != fixtures.recipient_id(str(kind)):

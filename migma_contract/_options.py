@@ -77,6 +77,8 @@ class CheckOptions:
         "Per request, in seconds; a slower answer is a responds-in-time finding.", kind="float", low=0, low_open=True))
     max_timeouts: int = field(default=3, metadata=_opt(
         "Stop the run after this many timed-out requests (it still reports what it judged).", kind="int", low=1))
+    max_findings_per_rule: int = field(default=5, metadata=_opt(
+        "Distinct findings kept per rule (by value class and symptom); a failed rule is still exercised.", kind="int", low=1))
     rate: float | None = field(default=None, metadata=_opt(
         "Requests per second at most.", kind="float", low=0, low_open=True))
     max_retries: int = field(default=3, metadata=_opt(

@@ -1,12 +1,19 @@
 """The deterministic coverage plan: the fewest requests that exercise every rule.
 
-- positive: one plain send per recipient type, then a pairwise-covering set over every
-  optional field (present / absent), every enum value, `transactional` true / false /
-  default, and value classes for text and `variables` (ASCII, non-ASCII and emoji, very
-  long, nested, unicode keys);
+- positive: one plain send per recipient type, then a pairwise-covering set (seeded with
+  those plain sends) over every optional field (present / absent), every enum value,
+  `transactional` true / false / default, and value classes for text and `variables`
+  (ASCII, non-ASCII and emoji, long, nested, unicode keys); a field the conditional
+  rules allow on some sends only (`recipientEmail`) takes its classes on those sends;
 - auth: each credential the auth rules name as wrong, and the restricted key if given;
 - negative: every mutation of every request rule of the level, each breaking that rule
-  alone (the forms in the catalogue say how).
+  alone (the forms in the catalogue say how);
+- open: the value classes a tester of string fields expects where the document sets no
+  bound (empty, blank, very long, astral and combining, bidi marks, control characters,
+  a lone surrogate, numeric-looking), one request per class carrying it in every
+  free-text field of an otherwise plain body. A server may accept or refuse them, so no
+  request rule judges them; every response rule does (a crash is a finding, attributed
+  to the field by the run). They cost one request per class, last in the plan.
 
 Every response of every case is then checked against every response rule.
 """
@@ -19,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._bodies import BodyFactory
+from ._bodies import FIXTURE_FIELDS, BodyFactory
 from ._cases import Case, CaseAuth, slug
 from ._catalogue import ACCEPTS_VALID, RULES, rules_for
 from ._rules import AuthForm, ForbiddenWhen, Level, NotExercisable, RequestForm, RequiredWhen
@@ -41,6 +48,17 @@ VARIABLE_CLASSES: dict[str, dict[str, Any]] = {
     "long": {"story": "x" * 10_000},
     "nested": {"order": {"items": [{"sku": "A1", "qty": 2}, {"sku": "B2", "qty": 1}], "total": 12.5}, "tags": ["new", "vip"], "flags": {"beta": True, "note": None}},
 }
+# Where the document sets no bound, a server may take or refuse these; it must not break on them.
+OPEN_TEXT_CLASSES: dict[str, str] = {
+    "empty": "",
+    "whitespace-only": " \t\u00a0 ",
+    "very-long": ("A very long text, to find where a server's length handling breaks. " * 300)[:20_000],
+    "astral-combining": "\U0001d544\U0001d55a\U0001d558 \U0001f389 e\u0301 n\u0303 Z\u0351\u0368\u0364",
+    "rtl-marks": "\u202eorder reversed\u202c \u200f\u05e9\u05dc\u05d5\u05dd\u200e",
+    "control": "line one\r\nline two\ttab\u0007bell\u0000nul",
+    "lone-surrogate": "half a pair: \ud83d",  # sent as the JSON escape \ud83d
+    "numeric": "0123",
+}
 # Local parts of plain addresses (dot-atom, ASCII): what every reasonable server accepts.
 ADDRESS_CLASSES: dict[str, str] = {
     "plain": "recipient",
@@ -52,11 +70,21 @@ CONTENT_FIELDS = ("emailId", "conversationId")
 
 @dataclass
 class Factor:
-    """One dimension of the positive cases: a field and the value classes it takes."""
+    """One dimension of the positive cases: a field and the value classes it takes.
+
+    `open_values` are classes a server may accept or refuse (never paired, never judged
+    for acceptance); `only_when` names the field and values a conditional rule allows
+    this one on (it takes its classes on those sends only).
+    """
 
     name: str
     values: list[str]
     apply: Callable[[dict[str, Any], str, BodyFactory], None]
+    open_values: list[str] = field(default_factory=list)
+    only_when: tuple[str, tuple[str, ...]] | None = None
+
+    def applies(self, choices: dict[str, str]) -> bool:
+        return self.only_when is None or choices.get(self.only_when[0]) in self.only_when[1]
 
 
 @dataclass
@@ -115,12 +143,18 @@ def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
         elif prop.endswith("Id"):
             if not required:
                 factors.append(Factor(prop, [ABSENT, "present"], _set_or_drop(prop, lambda choice, b, p=prop: b.valid_value(p))))
-        elif kind == "string":
+        elif kind == "string":  # free text
             values = list(TEXT_CLASSES) if required else [ABSENT, *TEXT_CLASSES]
-            factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b: TEXT_CLASSES[choice])))
+            factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b: _TEXT[choice]), open_values=list(OPEN_TEXT_CLASSES)))
     factors.append(Factor("content", ["emailId", "conversationId", "neither"], _content))
-    factors.append(Factor("recipientEmail", list(ADDRESS_CLASSES), _recipient_address))
+    for rule in RULES:  # an address a conditional rule requires on some sends only
+        form = rule.form
+        if isinstance(form, RequiredWhen) and spec.request_properties.get(form.prop, {}).get("format") == "email":
+            factors.append(Factor(form.prop, list(ADDRESS_CLASSES), _set_address(form.prop), only_when=(form.when, form.values)))
     return factors
+
+
+_TEXT = {**TEXT_CLASSES, **OPEN_TEXT_CLASSES}
 
 
 def _address(choice: str, bodies: BodyFactory) -> str:
@@ -128,38 +162,43 @@ def _address(choice: str, bodies: BodyFactory) -> str:
     return f"{ADDRESS_CLASSES[choice]}@{bodies.fixtures.recipient_domain}"
 
 
-def _recipient_address(body: dict[str, Any], choice: str, bodies: BodyFactory) -> None:
-    if "recipientEmail" in body:  # single sends only; batch sends carry none
-        body["recipientEmail"] = _address(choice, bodies)
+def _set_address(prop: str) -> Callable[[dict[str, Any], str, BodyFactory], None]:
+    def apply(body: dict[str, Any], choice: str, bodies: BodyFactory) -> None:
+        if prop in body:  # only where the conditional rule put it
+            body[prop] = _address(choice, bodies)
+
+    return apply
 
 
-def pairwise(factors: list[list[str]]) -> list[tuple[str, ...]]:
-    """A small set of rows covering every pair of values of every two factors (greedy, deterministic)."""
-    uncovered = {
-        (i, a, j, b)
-        for i, j in itertools.combinations(range(len(factors)), 2)
-        for a in factors[i]
-        for b in factors[j]
-    }
+def pairwise(factors: list[list[str]], seeds: list[tuple[str, ...]] = ()) -> list[tuple[str, ...]]:
+    """A small set of rows covering every pair of values of every two factors (greedy, deterministic).
+
+    Pairs the `seeds` (rows sent anyway) already cover are not covered again; only the new
+    rows are returned. Each new row starts from one uncovered pair of the two factors with
+    the most pairs left, then takes for each other factor the value covering most.
+    """
+    combos = list(itertools.combinations(range(len(factors)), 2))
+    uncovered = {(i, a, j, b) for i, j in combos for a in factors[i] for b in factors[j]}
+    for row in seeds:
+        uncovered -= {(i, row[i], j, row[j]) for i, j in combos}
     rows: list[tuple[str, ...]] = []
     while uncovered:
-        # seed the row with the first uncovered pair, then pick each other value greedily
-        i0, a0, j0, b0 = min(uncovered)
+        left: dict[tuple[int, int], int] = {}
+        for i, _, j, _ in uncovered:
+            left[(i, j)] = left.get((i, j), 0) + 1
+        i0, j0 = max(sorted(left), key=lambda pair: left[pair])
+        a0, b0 = min((a, b) for i, a, j, b in uncovered if (i, j) == (i0, j0))
         row: list[str | None] = [None] * len(factors)
         row[i0], row[j0] = a0, b0
         for k in range(len(factors)):
             if row[k] is not None:
                 continue
-            best = max(
-                factors[k],
-                key=lambda v: sum(
-                    1 for m, chosen in enumerate(row) if chosen is not None and (min(k, m), v if k < m else chosen, max(k, m), chosen if k < m else v) in uncovered
-                ),
-            )
-            row[k] = best
+            row[k] = max(factors[k], key=lambda v: sum(
+                1 for m, chosen in enumerate(row)
+                if chosen is not None and m != k and ((k, v, m, chosen) if k < m else (m, chosen, k, v)) in uncovered
+            ))
         full = tuple(v for v in row if v is not None)
-        for i, j in itertools.combinations(range(len(factors)), 2):
-            uncovered.discard((i, full[i], j, full[j]))
+        uncovered -= {(i, full[i], j, full[j]) for i, j in combos}
         rows.append(full)
     return rows
 
@@ -170,38 +209,40 @@ def _plain_choices(factors: list[Factor]) -> dict[str, str]:
     return plain
 
 
+def _applying(factors: list[Factor], choices: dict[str, str]) -> dict[str, str]:
+    """`choices` without the fields a conditional rule keeps out of this send."""
+    return {f.name: choices[f.name] for f in factors if f.name in choices and f.applies(choices)}
+
+
 def _build(factors: list[Factor], bodies: BodyFactory, choices: dict[str, str]) -> dict[str, Any]:
     body = bodies.valid_body(choices["recipientType"])
     for factor in factors:
-        factor.apply(body, choices[factor.name], bodies)
+        if factor.applies(choices):
+            factor.apply(body, choices[factor.name], bodies)
     return bodies.complete(body)
 
 
-def controls(contract: Contract, bodies: BodyFactory, case: Case) -> list[tuple[str, str, dict[str, Any]]]:
-    """For a rejected valid case: the same request with one value class made plain, each.
+def describe(choices: dict[str, str]) -> str:
+    """What sets a send apart from the plainest one (only fields it carries)."""
+    return ", ".join(f"{k}={v}" for k, v in choices.items() if v not in (ABSENT, "ascii") or k in ("recipientType", "content"))
 
-    The plainest request of the same recipient type comes first; if that one is accepted
-    and one of the others is too, the value that was changed made the difference.
-    """
+
+def plainest(contract: Contract, bodies: BodyFactory, case: Case) -> dict[str, Any] | None:
+    """The plainest valid body of the case's recipient type (None: the case has no factors, or no such body)."""
     factors = _factors(contract, bodies)
     choices = dict(case.factors)
-    if not choices:
-        return []
-    plain = {**_plain_choices(factors), "recipientType": choices["recipientType"]}
-    result = []
+    if "recipientType" not in choices:
+        return None
     try:
-        result.append(("(all)", "plain", _build(factors, bodies, plain)))
+        return _build(factors, bodies, {**_plain_choices(factors), "recipientType": choices["recipientType"]})
     except NotExercisable:
-        return []
-    for factor in factors[1:]:
-        value = choices.get(factor.name)
-        if value is None or value == plain[factor.name]:
-            continue
-        try:
-            result.append((factor.name, value, _build(factors, bodies, {**choices, factor.name: plain[factor.name]})))
-        except NotExercisable:
-            continue
-    return result
+        return None
+
+
+def suspects(contract: Contract, bodies: BodyFactory, case: Case) -> list[tuple[str, str]]:
+    """The case's (field, value class) pairs that differ from the plainest send of its type."""
+    plain = _plain_choices(_factors(contract, bodies))
+    return [(name, value) for name, value in case.factors if name != "recipientType" and value != plain.get(name)]
 
 
 def isolate(contract: Contract, bodies: BodyFactory, case: Case, name: str) -> dict[str, Any] | None:
@@ -219,8 +260,10 @@ def isolate(contract: Contract, bodies: BodyFactory, case: Case, name: str) -> d
 def _positive_cases(contract: Contract, bodies: BodyFactory, plan: Plan) -> list[Case]:
     rule = ACCEPTS_VALID
     factors = _factors(contract, bodies)
-    names = [f.name for f in factors]
-    kinds = next(f for f in factors if f.name == "recipientType").values
+    paired = [f for f in factors if f.only_when is None]
+    conditional = [f for f in factors if f.only_when is not None]
+    names = [f.name for f in paired]
+    kinds = paired[0].values
     cases: list[Case] = []
 
     def make(choices: dict[str, str], case_id: str, label: str) -> Case:
@@ -230,7 +273,7 @@ def _positive_cases(contract: Contract, bodies: BodyFactory, plan: Plan) -> list
             if point.effect == "either" and validator.is_valid(body):
                 expect.add(400)
                 label += f" (open point {point.id}: 200 or 400)"
-        return Case(case_id, rule.id, label, body, frozenset(expect), factors=tuple(choices.items()))
+        return Case(case_id, rule.id, label, body, frozenset(expect), factors=tuple(_applying(factors, choices).items()))
 
     plain = _plain_choices(factors)
     allowed: dict[str, list[str]] = {"recipientType": []}
@@ -245,25 +288,60 @@ def _positive_cases(contract: Contract, bodies: BodyFactory, plan: Plan) -> list
     first_kind = allowed["recipientType"][0]
     for factor in factors[1:]:
         allowed[factor.name] = []
+        kind = first_kind if factor.only_when is None else next((k for k in allowed["recipientType"] if k in factor.only_when[1]), None)
         for value in factor.values:
             try:
-                make({**plain, "recipientType": first_kind, factor.name: value}, "probe", "probe")
+                if kind is None:
+                    raise NotExercisable(f"no {' / '.join(factor.only_when[1])} send can be built")  # type: ignore[index]
+                make({**plain, "recipientType": kind, factor.name: value}, "probe", "probe")
                 allowed[factor.name].append(value)
             except NotExercisable as exc:
                 plan.variants_not_exercised.append(f"{factor.name}={value}: {exc.reason}")
-    for index, row in enumerate(pairwise([allowed[name] for name in names]), 1):
-        choices = dict(zip(names, row, strict=True))
-        described = ", ".join(f"{k}={v}" for k, v in choices.items() if v not in (ABSENT, "ascii") or k in ("recipientType", "content"))
+    seeds = [tuple(dict(case.factors).get(name, plain[name]) for name in names) for case in cases]
+    rows = [dict(zip(names, row, strict=True)) for row in pairwise([allowed[name] for name in names], seeds)]
+    for factor in conditional:  # its classes in turn, on the sends that carry the field
+        carrying = [row for row in rows if factor.applies(row)]
+        for index, row in enumerate(carrying):
+            row[factor.name] = allowed[factor.name][index % len(allowed[factor.name])] if allowed[factor.name] else plain[factor.name]
+    for index, choices in enumerate(rows, 1):
+        choices = {**plain, **choices}
         try:
-            cases.append(make(choices, f"accepts-valid/pairwise-{index:02d}", f"valid send: {described}"))
+            cases.append(make(choices, f"accepts-valid/pairwise-{index:02d}", f"valid send: {describe(_applying(factors, choices))}"))
         except NotExercisable:
             continue  # a combination the fixtures cannot serve; each value is still covered below
     exercised = {(name, value) for case in cases for name, value in case.factors}
-    for name in names[1:]:
-        for value in allowed[name]:
-            if (name, value) not in exercised:
-                choices = {**plain, "recipientType": first_kind, name: value}
-                cases.append(make(choices, f"accepts-valid/{slug(name)}-{slug(value)}", f"valid send: {name}={value}"))
+    for factor in factors[1:]:
+        for value in allowed[factor.name]:
+            if (factor.name, value) not in exercised:
+                kind = first_kind if factor.applies({"recipientType": first_kind}) else factor.only_when[1][0]  # type: ignore[index]
+                choices = {**plain, "recipientType": kind, factor.name: value}
+                cases.append(make(choices, f"accepts-valid/{slug(factor.name)}-{slug(value)}", f"valid send: {factor.name}={value}"))
+    return cases
+
+
+def _open_cases(contract: Contract, bodies: BodyFactory) -> list[Case]:
+    """One request per open value class, carrying it in every free-text field of a plain body."""
+    factors = _factors(contract, bodies)
+    free_text = [f for f in factors if f.open_values]
+    if not free_text:
+        return []
+    plain = _plain_choices(factors)
+    fields = ", ".join(f.name for f in free_text)
+    cases = []
+    for kind in factors[0].values:
+        try:
+            bodies.valid_body(kind)
+        except NotExercisable:
+            continue
+        for value in free_text[0].open_values:
+            choices = {**plain, "recipientType": kind, **{f.name: value for f in free_text}}
+            try:
+                body = _build(factors, bodies, choices)
+            except NotExercisable:
+                continue
+            cases.append(Case(f"open/{slug(value)}", "", f"open value class {value} in {fields} (accepting or refusing it are both fine)",
+                              body, frozenset(), factors=tuple(_applying(factors, choices).items())))
+        break
     return cases
 
 
@@ -311,8 +389,10 @@ def build_plan(
                 seen.add(case_id)
                 plan.cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.expected_status or 400})))
     plan.cases.extend(rest)
+    plan.cases.extend(_open_cases(contract, bodies))
     if not positives:
-        plan.not_exercised[ACCEPTS_VALID.id] = "no valid request can be built without the target's fixtures: pass --from, --email-id"
+        needed = ", ".join(f.option for f in FIXTURE_FIELDS if f.needed_when_bound and f.recipient_type is None)
+        plan.not_exercised[ACCEPTS_VALID.id] = f"no valid request can be built without the target's fixtures: pass {needed}"
     return plan
 
 

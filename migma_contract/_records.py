@@ -1,8 +1,12 @@
-"""Turning an exchange into what a report may show: redacted records and a curl line.
+"""Turning an exchange into what a report may show: redacted, cleaned records and a curl line.
 
-The curl line reproduces the request exactly, with every key replaced by an environment
-variable reference (`$MIGMA_API_KEY`), so it can be pasted after an `export` and never
-carries the secret itself.
+This is where a server's text enters the result: every string is redacted first, then
+cut, then cleaned of control characters (`_untrusted`), in that order, so no cut can
+keep part of a key that redaction would have recognised whole.
+
+The curl line reproduces the request exactly, on one line, with every key replaced by
+an environment variable reference (`$MIGMA_CONTRACT_API_KEY`), so it can be pasted
+after an `export` and never carries the secret itself.
 """
 
 from __future__ import annotations
@@ -13,18 +17,27 @@ import shlex
 from ._http.client import Exchange
 from ._redact import Redactor, strip_credentials
 from ._result import RequestRecord, ResponseRecord
+from ._untrusted import clean_text
 
 __all__ = ["BODY_EXCERPT", "make_records"]
 
 BODY_EXCERPT = 4096
 
 
-def excerpt(content: bytes, limit: int = BODY_EXCERPT, total: int | None = None) -> str:
-    text = content[:limit].decode("utf-8", errors="replace")
+def excerpt(content: bytes, redactor: Redactor, *, limit: int = BODY_EXCERPT, total: int | None = None,
+            arrived_cut: bool = False) -> str:
+    """The start of a body as clean text: redacted whole (then cut), with its size if cut."""
+    text = redactor.text(content.decode("utf-8", errors="replace"), cut=arrived_cut)
     size = total if total is not None else len(content)
-    if size > limit or len(content) > limit:
-        text += f"\n… [cut: {size} bytes in all, first {limit} shown]"
-    return text
+    shown = clean_text(text[:limit], multiline=True)
+    if len(text) > limit or arrived_cut:
+        shown += f"\n… [cut: {size} bytes in all, first {limit} characters shown]"
+    return shown
+
+
+def one_line(text: str, redactor: Redactor) -> str:
+    """Redacted, then cleaned to one line (error texts, header values)."""
+    return clean_text(redactor.text(text))
 
 
 def _ansi_c(content: bytes) -> str:
@@ -40,9 +53,14 @@ def _ansi_c(content: bytes) -> str:
     return "$'" + "".join(out) + "'"
 
 
+def _shell(text: str) -> str:
+    """One shell word on one line: quoted plainly if printable, as $'...' (ANSI-C) otherwise."""
+    return shlex.quote(text) if text.isprintable() else _ansi_c(text.encode("utf-8", errors="replace"))
+
+
 def curl_line(exchange: Exchange, url: str, keys: dict[str, str]) -> str:
-    """A shell command that sends the same request; `keys` maps secret -> env var name."""
-    parts = ["curl", "-sS", "-i", "-X", exchange.method, f'"{url}"' if "$" in url else shlex.quote(url)]
+    """A one-line shell command that sends the same request; `keys` maps secret -> env var name."""
+    parts = ["curl", "-sS", "-i", "-X", _shell(exchange.method), f'"{url}"' if "$" in url else _shell(url)]
     for name, value in exchange.request_headers.items():
         header = f"{name}: {value}"
         substituted = False
@@ -50,7 +68,10 @@ def curl_line(exchange: Exchange, url: str, keys: dict[str, str]) -> str:
             if not secret:
                 continue
             if name.lower() == "authorization" and value.lower().startswith("basic "):
-                decoded = base64.b64decode(value.split(" ", 1)[1]).decode(errors="replace")
+                try:
+                    decoded = base64.b64decode(value.split(" ", 1)[1]).decode(errors="replace")
+                except ValueError:  # a deliberately malformed credential of a probe
+                    decoded = ""
                 if secret in decoded:
                     user = decoded.replace(secret, "%s")
                     header = f"{name}: Basic $(printf '{user}' \"${variable}\" | base64)"
@@ -59,11 +80,11 @@ def curl_line(exchange: Exchange, url: str, keys: dict[str, str]) -> str:
             if secret in header:
                 header = header.replace(secret, f"${variable}")
                 substituted = True
-        parts += ["-H", f'"{header}"' if substituted else shlex.quote(header)]
+        parts += ["-H", f'"{header}"' if substituted else _shell(header)]
     content = exchange.request_content
     try:
         text = content.decode("utf-8")
-        printable = all(ch.isprintable() or ch in "\n\t" for ch in text)
+        printable = text.isprintable()
     except UnicodeDecodeError:
         printable = False
     if printable:
@@ -81,19 +102,24 @@ def make_records(
     shown_url = f"{display_base.rstrip('/')}/{path}" if display_base else strip_credentials(exchange.url)
     request = RequestRecord(
         method=exchange.method,
-        url=redactor.text(shown_url),
-        headers=redactor.headers(exchange.request_headers),
-        body=redactor.text(excerpt(exchange.request_content)),
+        url=one_line(shown_url, redactor),
+        headers=_headers(exchange.request_headers, redactor),
+        body=excerpt(exchange.request_content, redactor),
         body_size=len(exchange.request_content),
-        curl=redactor.text(curl_line(exchange, shown_url, keys)),
+        curl=one_line(curl_line(exchange, shown_url, keys), redactor),
     )
     response = ResponseRecord(
         status=exchange.status,
-        headers=redactor.headers(exchange.headers),
-        body=redactor.text(excerpt(exchange.body, total=exchange.body_size)) if exchange.body or exchange.body_size else "",
+        headers=_headers(exchange.headers, redactor),
+        body=excerpt(exchange.body, redactor, total=exchange.body_size, arrived_cut=exchange.truncated)
+        if exchange.body or exchange.body_size else "",
         body_size=exchange.body_size,
         truncated=exchange.truncated,
         elapsed_ms=round(exchange.elapsed * 1000, 1),
-        error=redactor.text(exchange.error) if exchange.error else None,
+        error=one_line(exchange.error, redactor) if exchange.error else None,
     )
     return request, response
+
+
+def _headers(headers: dict[str, str], redactor: Redactor) -> dict[str, str]:
+    return {clean_text(name): clean_text(value) for name, value in redactor.headers(headers).items()}

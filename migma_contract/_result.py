@@ -24,6 +24,7 @@ __all__ = [
     "RequestRecord",
     "ResponseRecord",
     "ResultInvalid",
+    "RootCause",
     "RuleResult",
     "RunResult",
     "RunSettings",
@@ -113,6 +114,22 @@ class Finding:
 
 
 @dataclass
+class RootCause:
+    """Failures of several rules that one wrong status explains (each is still a finding of its rule)."""
+
+    summary: str  # "every request that breaks a rule was answered 422 where the document gives 400"
+    status: int
+    instead_of: int | None
+    shapes: list[str]  # the outlines of the answers' bodies, e.g. "{error, success}"
+    rules: list[str]
+
+    @property
+    def line(self) -> str:
+        """The summary with its count and rules, as one line."""
+        return f"{self.summary}: {len(self.rules)} rules ({', '.join(self.rules)})"
+
+
+@dataclass
 class RuleResult:
     id: str
     level: str
@@ -161,7 +178,6 @@ class Budget:
 @dataclass
 class PlanStats:
     cases: int = 0
-    skipped_after_failure: int = 0
     budget_exhausted: bool = False
     explored: int = 0
     plan_s: float | None = None
@@ -193,6 +209,7 @@ class RunResult:
     exit_code: int
     rules: list[RuleResult]
     findings: list[Finding]
+    root_causes: list[RootCause] = field(default_factory=list)
     aborted: str | None = None
     plan: PlanStats = field(default_factory=PlanStats)
     settings: RunSettings = field(default_factory=RunSettings)
@@ -256,6 +273,7 @@ class RunResult:
         values["budget"] = Budget(**data["budget"])
         values["plan"] = PlanStats(**data.get("plan", {}))
         values["settings"] = RunSettings(**data.get("settings", {}))
+        values["root_causes"] = [RootCause(**cause) for cause in data["root_causes"]]
         values["rules"] = [RuleResult(**{**rule, "status": Status(rule["status"])}) for rule in data["rules"]]
         values["findings"] = [
             Finding(**{**f, "request": RequestRecord(**f["request"]), "response": ResponseRecord(**f["response"])})

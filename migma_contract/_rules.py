@@ -607,6 +607,39 @@ class ResponsePredicate(ResponseForm):
         return self.when(spec, status)
 
 
+@dataclass
+class ResponseHistory(ResponseForm):
+    """A rule across the responses of one run, which JSON Schema (one response at a time) cannot say.
+
+    `key` picks what a response says that must name one thing only (None: nothing to judge
+    in this response). Whoever drives a run keeps one `memory` per rule and feeds every
+    response through `judge`: a value seen before breaks the rule, unless the request
+    carries the same replay key as the first one (an idempotent replay of it).
+    """
+
+    statuses: Callable[[Spec], frozenset[int]]
+    key: Callable[[ResponseFacts], str | None]
+    what: str  # how the message names the value, e.g. "data.id"
+
+    def applies(self, spec: Spec, status: int) -> bool:
+        return status in self.statuses(spec)
+
+    def judge(self, memory: dict[str, tuple[str | None, str]], facts: ResponseFacts,
+              replay_key: str | None, label: str) -> tuple[bool, str | None]:
+        """(whether this response was judged, the message when it breaks the rule); remembers it."""
+        value = self.key(facts)
+        if value is None:
+            return False, None
+        first = memory.get(value)
+        if first is None:
+            memory[value] = (replay_key, label)
+            return True, None
+        first_key, first_label = first
+        if replay_key is not None and replay_key == first_key:
+            return True, None
+        return True, f"{self.what} {value[:80]!r} was already given to an earlier accepted send ({first_label[:120]})"
+
+
 Form = RequestForm | AuthForm | Acceptance | ResponseForm
 
 

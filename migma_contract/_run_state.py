@@ -1,36 +1,61 @@
 """The state of one run, and the operations both phases (plan, exploration) drive it with.
 
 `RunState` sends a case through the target, judges the answer against the catalogue
-(every response rule, and the case's own rule), keeps the tallies and the first finding
-per rule (redacted), watches the budget, and attributes a rejected valid request to the
-field that made the difference by sending plainer controls.
+(every response rule, the rules judged across responses, and the case's own rule), keeps
+the tallies and every distinct finding per rule up to a bound (redacted), watches the
+budget, and attributes a rejected valid request, a server error or a timeout to the field
+and value class that made the difference, by sending plainer controls.
+
+Distinct findings: a failure is new for its rule when its symptom (the answer's status
+and body shape, or the response rule's words) is new, or, where the value class is what
+the failure is about (a rule-breaking request accepted, a valid one refused, a crash),
+when its value class is new.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from ._bodies import BodyFactory
+from ._bodies import FIXTURE_FIELDS, BodyFactory
 from ._cases import Case
-from ._catalogue import ACCEPTS_VALID, NO_SERVER_ERROR, RESPONDS_IN_TIME, get_rule, rules_for
-from ._exceptions import TargetUnreachable
+from ._catalogue import (
+    ACCEPTS_VALID,
+    AUTH_SCOPE,
+    IDEMPOTENCY_HEADER,
+    NO_SERVER_ERROR,
+    RESPONDS_IN_TIME,
+    STATUS_DOCUMENTED,
+    get_rule,
+    rules_for,
+)
+from ._exceptions import ConfigError, TargetUnreachable
 from ._http.client import Exchange, Target
 from ._options import ENV_PREFIX, CheckOptions
-from ._plan import controls, isolate
+from ._plan import describe, isolate, plainest, suspects
 from ._records import make_records
 from ._redact import Redactor, strip_credentials
-from ._result import Finding
-from ._rules import Level
+from ._result import Finding, RootCause
+from ._root_causes import Symptom, body_shape, group, replaced
+from ._rules import Level, NotExercisable, ResponseHistory, Subject
 from ._untrusted import clean_text
-from ._validators import Contract
+from ._validators import Contract, response_facts
 
-__all__ = ["ProgressCallback", "RunState", "Tally"]
+__all__ = ["Failure", "ProgressCallback", "RunState", "Tally"]
 
 ProgressCallback = Callable[[str, dict[str, Any]], None]
+_VALUES = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+(?:\.\d+)?")
+
+
+def _no_loop(awaitable: Any) -> Any:
+    raise RuntimeError("no event loop is set for synchronous sends (RunState.blocking)")
+
+
+_FIXTURE_OPTIONS = ", ".join(f.option for f in FIXTURE_FIELDS)
 
 
 @dataclass
@@ -38,6 +63,29 @@ class Tally:
     exercised: int = 0
     passed: int = 0
     failed: int = 0
+
+
+class Failure(NamedTuple):
+    """One rule an exchange broke: what was expected and what came instead."""
+
+    rule_id: str
+    expected: str
+    actual: str
+
+
+@dataclass
+class _Culprit:
+    """What attribution found: its words, and when one value class is to blame, which and its minimal request."""
+
+    explanation: str
+    value_class: Any = None
+    minimal: Exchange | None = None
+
+
+@dataclass
+class _Recorded:
+    findings: list[Finding] = field(default_factory=list)
+    keys: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class RunState:
@@ -51,18 +99,25 @@ class RunState:
                  display_base: str | None, progress: ProgressCallback | None, baseline: frozenset[str] = frozenset()) -> None:
         self.baseline = baseline
         self.options = options
+        # How a synchronous caller (exploration, inside Hypothesis) awaits a send: set by the
+        # engine to the runner of the event loop that owns the current target.
+        self.blocking: Callable[[Any], Any] = _no_loop
         self.fixtures = options.fixtures
         self.contract = contract
         self.level = Level.parse(options.level)
         self.target = target
         self.bodies = bodies
         self.validator = contract.response_validator(self.level)
-        self.rule_ids = [r.id for r in rules_for(self.level)]
+        rules = rules_for(self.level)
+        self.rule_ids = [r.id for r in rules]
+        self.history_rules = [r for r in rules if isinstance(r.form, ResponseHistory)]
+        self.history: dict[str, dict[str, tuple[str | None, str]]] = {r.id: {} for r in self.history_rules}
         self.tallies = {rule_id: Tally() for rule_id in self.rule_ids}
-        self.findings: dict[str, Finding] = {}
-        self.failed: set[str] = set()
+        self.recorded: dict[str, _Recorded] = {}
+        self.symptoms: list[Symptom] = []
+        self.not_exercisable: dict[str, str] = {}  # rule -> why its cases cannot judge it (found while running)
+        self.warnings: list[str] = []
         self.timeouts = 0
-        self.successes = 0
         self.aborted: str | None = None
         self.budget_hit = False
         self.deadline = time.monotonic() + options.max_time if options.max_time else None
@@ -70,10 +125,24 @@ class RunState:
         self.keys = {key: ENV_PREFIX + name.upper() for key, name in ((options.api_key, "api_key"), (options.restricted_api_key, "restricted_api_key")) if key}
         self.display_base = display_base
         self.progress: ProgressCallback = progress or (lambda event, info: None)
-        self.skipped = 0
         self.explored = 0
         self.timings: dict[str, float] = {}
         self.target_label = strip_credentials(target.settings.base_url)
+        self._plainest: dict[tuple[Any, ...], Exchange] = {}  # (recipient type, credentials) -> its plainest send
+        self._blamed: dict[str, dict[Any, _Culprit]] = {}  # rule -> value class -> the attribution that blamed it
+
+    # -- what was found -------------------------------------------------------------------------
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [finding for recorded in self.recorded.values() for finding in recorded.findings]
+
+    @property
+    def failed(self) -> set[str]:
+        return {rule_id for rule_id, recorded in self.recorded.items() if recorded.findings}
+
+    def root_causes(self) -> list[RootCause]:
+        return group(self.symptoms, self.tallies)
 
     # -- limits ---------------------------------------------------------------------------------
 
@@ -88,26 +157,25 @@ class RunState:
             return False
         return True
 
-    def wants(self, case: Case) -> bool:
-        """A rule with a confirmed failure stops consuming budget (valid sends go on until one succeeds)."""
-        if case.rule_id not in self.failed:
-            return True
-        return case.rule_id == ACCEPTS_VALID.id and self.successes == 0
-
     # -- sending and judging ---------------------------------------------------------------------
 
     async def send(self, case: Case) -> Exchange:
         exchange = await self.target.send(case)
+        if exchange.client_error:
+            # The request never left: nothing about the server can be concluded from it.
+            raise ConfigError(f"the request could not be sent ({self.redactor.text(exchange.client_error)}); "
+                              "nothing was judged: check the keys and --base-url")
         if exchange.timed_out:
             self.timeouts += 1
             if self.timeouts >= self.options.max_timeouts:
-                self.aborted = f"{self.timeouts} requests timed out (limit {self.options.max_timeouts}); stopped to keep the run bounded"
+                self.aborted = (f"{self.timeouts} requests timed out (limit {self.options.max_timeouts}, --max-timeouts); "
+                                "stopped to keep the run bounded")
         return exchange
 
-    def judge(self, exchange: Exchange) -> list[tuple[str, str, str]]:
-        """Tally every rule this exchange exercised; return (rule, expected, actual) per failure."""
+    def judge(self, exchange: Exchange) -> list[Failure]:
+        """Tally every rule this exchange exercised; return the rules it broke."""
         case = exchange.case
-        failures: list[tuple[str, str, str]] = []
+        failures: list[Failure] = []
         if exchange.timed_out:
             self._tally(RESPONDS_IN_TIME.id, failures, False, f"an answer within {self.options.timeout:g} s", exchange.error or "timeout")
             return failures
@@ -124,20 +192,36 @@ class RunState:
         for rule_id in verdict.applied:
             violation = broken.get(rule_id)
             self._tally(rule_id, failures, violation is None, get_rule(rule_id).text, violation.message if violation else "")
+        self._judge_history(exchange, failures)
         if exchange.status == 429 or exchange.status >= 500:
             # 429: transient, judged by status-documented once retries ran out; 5xx: the
             # server failed before deciding, which no-server-error reports on its own.
             return failures
-        if 200 <= exchange.status < 300:
-            self.successes += 1
-        if case.rule_id in self.tallies:
+        if case.rule_id in self.tallies and case.rule_id not in self.not_exercisable:
             ok = exchange.status in case.expect
             expected = " or ".join(str(s) for s in sorted(case.expect))
             expected += " (a valid request)" if case.rule_id == ACCEPTS_VALID.id else f" (the request breaks {case.rule_id} alone)"
             self._tally(case.rule_id, failures, ok, expected, f"{exchange.status}{self._answer(exchange)}")
         return failures
 
-    def _tally(self, rule_id: str, failures: list[tuple[str, str, str]], ok: bool, expected: str, actual: str) -> None:
+    def _judge_history(self, exchange: Exchange, failures: list[Failure]) -> None:
+        """The rules judged across responses (result-id-unique), against what this run saw before."""
+        assert exchange.status is not None
+        rules = [r for r in self.history_rules if r.form.applies(self.contract.spec, exchange.status)]  # type: ignore[union-attr]
+        if not rules:
+            return
+        facts = response_facts(exchange.status, exchange.headers, exchange.body, exchange.case.body, None, None)
+        if not facts.parsed:
+            return
+        replay_key = next((v for k, v in exchange.request_headers.items() if k.lower() == IDEMPOTENCY_HEADER.lower()), None)
+        for rule in rules:
+            form = rule.form
+            assert isinstance(form, ResponseHistory)
+            judged, message = form.judge(self.history[rule.id], facts, replay_key, exchange.case.label)
+            if judged:
+                self._tally(rule.id, failures, message is None, rule.text, message or "")
+
+    def _tally(self, rule_id: str, failures: list[Failure], ok: bool, expected: str, actual: str) -> None:
         tally = self.tallies.get(rule_id)
         if tally is None:
             return
@@ -146,91 +230,259 @@ class RunState:
             tally.passed += 1
         else:
             tally.failed += 1
-            failures.append((rule_id, expected, actual))
+            failures.append(Failure(rule_id, expected, actual))
 
-    def record(self, exchange: Exchange, failures: list[tuple[str, str, str]], attribution: str | None = None) -> None:
-        for rule_id, expected, actual in failures:
-            if rule_id in self.findings:
-                self.findings[rule_id].occurrences += 1
+    # -- findings --------------------------------------------------------------------------------
+
+    def _key(self, exchange: Exchange, failure: Failure, value_class: Any) -> tuple[Any, ...]:
+        """What makes a failure distinct from the others of its rule (see the module docstring)."""
+        case = exchange.case
+        status = exchange.status if exchange.answered else None
+        if failure.rule_id != case.rule_id:
+            crash = failure.rule_id in (NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id)
+            return ("response", status, _VALUES.sub("…", failure.actual), value_class if crash else None)
+        accepted = status is not None and 200 <= status < 300
+        about_class = accepted != (case.rule_id == ACCEPTS_VALID.id)
+        return ("case", status, value_class if about_class else None)
+
+    def is_new(self, exchange: Exchange, failure: Failure) -> bool:
+        """Whether recording this failure would add a finding (exploration: its symptom is new to the rule)."""
+        recorded = self.recorded.get(failure.rule_id)
+        if recorded is None:
+            return True
+        if len(recorded.findings) >= self.options.max_findings_per_rule:
+            return False
+        key = self._key(exchange, failure, None)
+        return all(known[:-1] != key[:-1] for known in recorded.keys)
+
+    def record(self, exchange: Exchange, failures: list[Failure], culprit: _Culprit | None = None,
+               value_class: Any = None) -> None:
+        """Keep each failure as a finding when it is distinct for its rule and the rule is under its bound."""
+        for failure in failures:
+            rule_id = failure.rule_id
+            recorded = self.recorded.setdefault(rule_id, _Recorded())
+            key = self._key(exchange, failure, value_class)
+            if key in recorded.keys:
+                recorded.findings[recorded.keys.index(key)].occurrences += 1
                 continue
-            self.failed.add(rule_id)
+            if len(recorded.findings) >= self.options.max_findings_per_rule:
+                continue
             rule = get_rule(rule_id)
             request, response = make_records(exchange, self.redactor, self.keys, self.display_base)
             case = exchange.case
-            self.findings[rule_id] = Finding(
+            about_case = rule_id == case.rule_id or rule_id in (NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id)
+            attribution = culprit.explanation if culprit and about_case else None
+            finding = Finding(
                 rule=rule_id, level=rule.level.value, rule_text=rule.text, source=rule.source,
-                expected=self.redactor.text(expected), actual=self.redactor.text(actual),
-                case=case.id, case_label=self.redactor.text(case.label), phase=case.phase,
+                expected=self._shown(failure.expected).strip(), actual=self._shown(failure.actual).strip(),
+                case=case.id, case_label=self._shown(case.label), phase=case.phase,
                 request=request, response=response,
-                attribution=self.redactor.text(attribution) if attribution and rule_id == case.rule_id else None,
+                attribution=self._shown(attribution) if attribution else None,
                 baselined=rule_id in self.baseline,
             )
-            self.progress("finding", {"rule": rule_id, "actual": self.redactor.text(actual)})
+            recorded.findings.append(finding)
+            recorded.keys.append(key)
+            self._note_symptom(exchange, rule_id)
+            self.progress("finding", {"rule": rule_id, "actual": finding.actual})
 
-    async def run_case(self, case: Case) -> list[tuple[str, str, str]]:
-        exchange = await self.send(case)
+    def _shown(self, text: str) -> str:
+        """Text for a finding (it may quote the server): redacted whole, then cleaned to one line."""
+        return clean_text(self.redactor.text(text))
+
+    def _note_symptom(self, exchange: Exchange, rule_id: str) -> None:
+        """Remember a finding about the status, for the root causes."""
+        case, status = exchange.case, exchange.status
+        if status is None or not exchange.answered:
+            return
+        if rule_id == case.rule_id and case.rule_id in self.tallies:
+            instead_of = replaced(status, case.expect)
+            if instead_of is not None:
+                self.symptoms.append(Symptom(rule_id, status, instead_of, get_rule(rule_id).subject, body_shape(exchange)))
+        elif rule_id == STATUS_DOCUMENTED.id:
+            self.symptoms.append(Symptom(rule_id, status, None, Subject.RESPONSE, body_shape(exchange)))
+
+    # -- the plan's cases ------------------------------------------------------------------------
+
+    async def preflight(self, full: Case | None, restricted: Case | None) -> list[Case]:
+        """One valid request with each key before anything is judged: the user's mistakes are not the server's faults.
+
+        A full-scope key the server refuses is a configuration error (nothing is judged); a
+        restricted key it refuses with 401 leaves auth-scope not exercised, with a warning.
+        Returns the cases sent (judged here), so the plan does not send them again.
+        """
+        sent: list[Exchange] = []
+        answers: list[Exchange | None] = []
+        for case in (full, restricted):
+            exchange = None
+            if case is not None and self.can_send():
+                exchange = await self.send(case)
+                self._check_reachable(exchange)
+                sent.append(exchange)
+            answers.append(exchange)
+        # An answer from elsewhere (a redirect followed, the credentials left behind) says nothing of the keys.
+        full_answer, restricted_answer = (a if a is not None and not a.redirects else None for a in answers)
+        if full_answer is not None and full_answer.status in (401, 403):
+            said = f"{full_answer.status}{self._answer(full_answer, bare=True)}"
+            if restricted_answer is not None and restricted_answer.status is not None and 200 <= restricted_answer.status < 300:
+                raise ConfigError(f"the keys look swapped: the server refused --api-key ({said}) and accepted "
+                                  "--restricted-api-key; pass the full-scope key as --api-key and the one without email:send "
+                                  "as --restricted-api-key")
+            if full_answer.status == 401:
+                raise ConfigError(f"the server refused --api-key ({said}): check the key")
+            raise ConfigError(f"the server refused --api-key ({said}): it lacks the email:send permission; pass a full-scope key")
+        if restricted_answer is not None and restricted_answer.status == 401:
+            said = f"401{self._answer(restricted_answer, bare=True)}"
+            why = f"the server refused --restricted-api-key ({said}): check the key; auth-scope needs a valid key without email:send"
+            self.not_exercisable[AUTH_SCOPE.id] = why
+            self.warn(why)
+        for exchange in sent:
+            await self.conclude(exchange)
+        return [exchange.case for exchange in sent]
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.progress("warning", {"message": message})
+
+    def _check_reachable(self, exchange: Exchange) -> None:
         if self.target.requests_sent == 1 and exchange.error and exchange.error.startswith("cannot connect"):
             raise TargetUnreachable(f"cannot reach {self.target_label}: {self.redactor.text(exchange.error)}")
+
+    async def run_case(self, case: Case) -> list[Failure]:
+        exchange = await self.send(case)
+        self._check_reachable(exchange)
+        return await self.conclude(exchange)
+
+    async def conclude(self, exchange: Exchange) -> list[Failure]:
+        """Judge an exchange, attribute what deserves it, and record the findings."""
         failures = self.judge(exchange)
-        if any(rule_id == ACCEPTS_VALID.id for rule_id, _, _ in failures) and ACCEPTS_VALID.id not in self.findings and exchange.answered:
-            attribution, minimal = await self.attribute(case, exchange)
-            if minimal is not None:
-                self.record(exchange, [f for f in failures if f[0] != ACCEPTS_VALID.id])
-                self.record(minimal, self.judge(minimal), attribution)
-                return failures
-            self.record(exchange, failures, attribution)
+        case = exchange.case
+        refused = [f for f in failures if f.rule_id == ACCEPTS_VALID.id and exchange.answered and exchange.status is not None
+                   and not 200 <= exchange.status < 300]
+        # a crash or no answer at all (a late but complete answer is about timing, not about a value)
+        crashed = [f for f in failures if f.rule_id == NO_SERVER_ERROR.id or (f.rule_id == RESPONDS_IN_TIME.id and exchange.timed_out)]
+        wanted = refused or crashed
+        if wanted and case.phase == "plan" and self._room_for(wanted[0].rule_id):
+            culprit = self._blamed_before(case, wanted[0].rule_id) or await self.attribute(case, exchange, self._fails_like(exchange))
+            if culprit.value_class is not None and culprit.minimal is not None:
+                self._blamed.setdefault(wanted[0].rule_id, {})[culprit.value_class] = culprit
+            if culprit.minimal is not None:
+                self.record(exchange, [f for f in failures if f not in wanted], value_class=self._own_class(case))
+                again = [f for f in self.judge(culprit.minimal) if f.rule_id in {w.rule_id for w in wanted}]
+                self.record(culprit.minimal, again or wanted, culprit, culprit.value_class)
+            else:
+                self.record(exchange, failures, culprit, culprit.value_class)
             return failures
-        self.record(exchange, failures)
+        culprit = None
+        if case.rule_id == AUTH_SCOPE.id and exchange.status is not None and 200 <= exchange.status < 300:
+            culprit = _Culprit("The server accepted --restricted-api-key: if that key does have email:send, pass one without it.")
+        self.record(exchange, failures, culprit, value_class=self._own_class(case))
         return failures
 
-    async def attribute(self, case: Case, exchange: Exchange) -> tuple[str, Exchange | None]:
-        """Name what made a valid request fail, by sending plainer controls.
+    def _blamed_before(self, case: Case, rule_id: str) -> _Culprit | None:
+        """An earlier attribution of this rule's failure to a value class this case carries too (no request sent)."""
+        blamed = self._blamed.get(rule_id, {})
+        for suspect in suspects(self.contract, self.bodies, case) if case.factors else ():
+            if suspect in blamed:
+                return _Culprit(blamed[suspect].explanation, suspect)
+        return None
 
-        Returns the explanation and, when one value class is to blame, the minimal failing
-        request (the plainest send carrying just that value), which the finding then shows.
+    def _room_for(self, rule_id: str) -> bool:
+        recorded = self.recorded.get(rule_id)
+        return recorded is None or len(recorded.findings) < self.options.max_findings_per_rule
+
+    @staticmethod
+    def _own_class(case: Case) -> str | None:
+        """A plan case's own value class: the mutation or credential it was built to carry (None: a positive send)."""
+        return None if case.factors or case.phase != "plan" else case.id.split("~", 1)[0]
+
+    def _fails_like(self, exchange: Exchange) -> Callable[[Exchange], bool]:
+        """Whether another exchange fails the way this one did (refused / server error / no answer)."""
+        if exchange.timed_out:
+            return lambda other: other.timed_out
+        if exchange.status is None or exchange.error or exchange.status >= 500:
+            return lambda other: other.status is None or bool(other.error) or other.status >= 500
+        expect = exchange.case.expect
+        return lambda other: other.answered and other.status is not None and other.status < 500 and other.status not in expect
+
+    async def attribute(self, case: Case, exchange: Exchange, fails: Callable[[Exchange], bool]) -> _Culprit:
+        """Name the field and value class that make a send fail, by sending plainer controls.
+
+        The plainest send of the same recipient type comes first (remembered per type); if
+        it passes, each value that sets the case apart is sent alone in that plainest body,
+        and the first one that fails the same way is the culprit: its request is the
+        minimal failing one. A case built to carry one mutation or credential is its own
+        minimal request.
         """
         kind = case.body.get("recipientType") if isinstance(case.body, dict) else None
-        candidates = controls(self.contract, self.bodies, case)
-        plain_ok: bool | None = None
-        for index, (name, value, body) in enumerate(candidates):
-            if not self.can_send():
-                break
-            control = await self.target.send(case.with_body(body, suffix=f"control-{index}", label=f"control: {name} made plain"))
-            accepted = control.status in case.expect
-            if name == "(all)":
-                plain_ok = accepted
-                if not accepted:
-                    break
+        kind = kind if kind in self.bodies.recipient_types else self.bodies.recipient_types[0]
+        what = self._symptom_words(exchange)
+        control = await self._plainest_send(case, kind)
+        if isinstance(control, str):
+            return _Culprit(f"Attribution stopped: {control}.")
+        if fails(control):
+            return self._plain_refused(kind, what, exchange)
+        if not case.factors:
+            return _Culprit(f"The plainest {kind} send passes; this request differs from it only by: {case.label}.",
+                            self._own_class(case))
+        for name, value in suspects(self.contract, self.bodies, case):
+            body = isolate(self.contract, self.bodies, case, name)
+            if body is None or not self.can_send():
                 continue
-            if accepted:
-                explanation = (f"The same request with {name} plain instead of {value!r} was accepted: "
-                               f"the {name} value class {value!r} made the difference.")
-                return explanation, await self._isolate(case, name, value)
-        if plain_ok is False or not candidates:
-            if self.fixtures.data_bound:
-                return f"Even the plainest valid {kind or ''} send was rejected: check the fixtures given (--from, --email-id, list ids).", None
-            return (f"Even the plainest valid {kind or ''} send was rejected ({exchange.status}). If the target needs real "
-                    "data, pass it as fixtures: --from, --email-id, --conversation-id, --project-id, --audience-id, "
-                    "--segment-id, --tag-id, --provider."), None
-        if plain_ok:
-            return "The plainest send of the same type was accepted, but no single value class explains the rejection (a combination does).", None
-        return "Attribution stopped: the budget ran out.", None
+            alone = case.with_body(body, suffix=f"minimal-{name}",
+                                   label=f"minimal: a plain {kind} send with {name}={value}")
+            control = await self.send(alone)
+            if fails(control):
+                return _Culprit(f"The plainest {kind} send passes, and the same send with only {name}={value!r} {what}: "
+                                f"the {name} value class {value!r} makes the difference.", (name, value), control)
+        if not self.can_send():
+            return _Culprit("Attribution stopped: the budget ran out.")
+        return _Culprit(f"The plainest {kind} send passes, but no single value class of this one ({describe(dict(case.factors))}) "
+                        f"{what} alone: a combination does.")
 
-    async def _isolate(self, case: Case, name: str, value: str) -> Exchange | None:
-        """Send the plainest request carrying only `name`=`value`; the exchange if it is rejected too."""
-        body = isolate(self.contract, self.bodies, case, name)
-        if body is None or not self.can_send():
-            return None
-        minimal = case.with_body(body, suffix="minimal", label=f"minimal: a plain {case.body.get('recipientType')} send with {name}={value}")
-        exchange = await self.target.send(minimal)
-        return exchange if exchange.answered and exchange.status not in case.expect else None
+    async def _plainest_send(self, case: Case, kind: str) -> Exchange | str:
+        """The plainest send of this type with the case's credentials (sent once per type), or why there is none."""
+        memo = (kind, case.auth, case.headers)
+        if memo not in self._plainest:
+            body = plainest(self.contract, self.bodies, case)
+            if body is None:
+                try:
+                    body = self.bodies.valid_body(kind)
+                except NotExercisable as exc:
+                    return f"no plain {kind} send can be built ({exc.reason})"
+            if not self.can_send():
+                return "the budget ran out"
+            self._plainest[memo] = await self.send(case.with_body(body, suffix="plainest", label=f"control: the plainest {kind} send"))
+        return self._plainest[memo]
 
-    def _answer(self, exchange: Exchange) -> str:
+    def _plain_refused(self, kind: str, what: str, exchange: Exchange) -> _Culprit:
+        if exchange.status is None or exchange.status >= 500:
+            return _Culprit(f"Even the plainest valid {kind} send {what}: no value class of this request is to blame.")
+        if self.fixtures.data_bound:
+            return _Culprit(f"Even the plainest valid {kind} send was rejected: check the fixtures given ({_FIXTURE_OPTIONS}).")
+        return _Culprit(f"Even the plainest valid {kind} send was rejected ({exchange.status}). If the target needs real "
+                        f"data, pass it as fixtures: {_FIXTURE_OPTIONS}, --provider.")
+
+    @staticmethod
+    def _symptom_words(exchange: Exchange) -> str:
+        if exchange.timed_out:
+            return "got no answer in time"
+        if exchange.status is None or exchange.error:
+            return "got no complete answer"
+        if exchange.status >= 500:
+            return f"got {exchange.status}"
+        return f"was refused ({exchange.status})"
+
+    def _answer(self, exchange: Exchange, *, bare: bool = False) -> str:
         """The `error` text of an answer, for a one-line summary: redacted before it is cut, cleaned."""
         try:
             body = json.loads(exchange.body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return ""
-        if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]:
-            return f" (error: {clean_text(self.redactor.text(body['error']))[:160]})"
-        return ""
+        if not (isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"].strip()):
+            return ""
+        text = clean_text(self.redactor.text(body["error"])).strip()[:160]
+        if bare:
+            return f" {text}"
+        if exchange.status is not None and 200 <= exchange.status < 300:
+            return f" (accepted, with error: {text})"
+        return f" (error: {text})"

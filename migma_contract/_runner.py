@@ -8,17 +8,19 @@ nothing of this module.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import anyio
 
 from ._bodies import RESERVED_DOMAINS, BodyFactory
-from ._catalogue import ACCEPTS_VALID, rules_for
+from ._cases import CaseAuth
+from ._catalogue import ACCEPTS_VALID, AUTH_SCOPE, rules_for
 from ._exceptions import ConfigError, MigmaContractError
 from ._explore import explore, prepare
 from ._http.client import Target, TargetSettings, host_of
@@ -29,6 +31,7 @@ from ._result import Budget, PlanStats, RuleResult, RunResult, RunSettings, Spec
 from ._rules import Level, ResponseSchema, Subject
 from ._run_state import ProgressCallback, RunState
 from ._spec import Spec, load_spec
+from ._untrusted import clean_text, read_bounded
 from ._validators import Contract, contract_for
 from ._version import __version__
 
@@ -62,12 +65,12 @@ def load_baseline(path: str | None) -> frozenset[str]:
     if not path:
         return frozenset()
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"--baseline {path}: cannot read: {exc.strerror or exc}") from None
+        text = read_bounded(path).decode("utf-8")
+    except (ConfigError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--baseline {clean_text(path)}: cannot read: {str(exc).removeprefix(clean_text(path) + ': ')}") from None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if isinstance(data, dict):
         data = [r["id"] for r in data.get("rules", []) if isinstance(r, dict) and r.get("status") in (Status.FAILED, Status.ACCEPTED)]
@@ -75,7 +78,9 @@ def load_baseline(path: str | None) -> frozenset[str]:
         raise ConfigError(f"--baseline {path}: expected a conformance.json or a list of rule ids")
     unknown = [x for x in data if x not in {r.id for r in rules_for(Level.STRICT)}]
     if unknown:
-        raise ConfigError(f"--baseline {path}: unknown rule id {unknown[0]!r}")
+        # name the entry only when it looks like a rule id: the file may be anything (never echo its content)
+        what = f"unknown rule id {unknown[0]!r}" if re.fullmatch(r"[a-z][a-z0-9-]{0,63}", unknown[0]) else "an entry is not a rule id"
+        raise ConfigError(f"--baseline {clean_text(path)}: {what}; see 'migma-contract rules'")
     return frozenset(data)
 
 
@@ -111,42 +116,66 @@ def run_check(
     started = datetime.now(UTC)
     clock = time.perf_counter()
 
-    async def main() -> RunState:
+    sources: list[Any] = []
+
+    async def plan_phase() -> RunState:
         async with Target(prepared.settings, prepared.app) as target:
             run = RunState(options, prepared.contract, target, BodyFactory(prepared.spec, options.fixtures),
                            prepared.display_base, progress, prepared.baseline)
-            sources: list[Any] = []
             started_plan = time.perf_counter()
             try:
                 async with anyio.create_task_group() as group:
-                    if options.explore:
+                    if options.explore:  # the strategies are built in a thread while the plan's requests fly
                         group.start_soon(_prepare_exploration, run, sources, options.max_requests - len(plan.cases))
                     await _run_plan(run, plan)
                     run.timings["plan_s"] = round(time.perf_counter() - started_plan, 3)
             except BaseExceptionGroup as errors:  # the task group wraps what the plan raises
                 raise _first_error(errors) from None
-            if options.explore and run.can_send():
-                started_explore = time.perf_counter()
-                await anyio.to_thread.run_sync(explore, run, sources or None)
-                run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
             return run
 
-    run = anyio.run(main)
+    run = anyio.run(plan_phase)
+    if options.explore and run.can_send():
+        started_explore = time.perf_counter()
+        _explore_phase(run, prepared, sources)
+        run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
     return _result(run, plan, options, prepared.spec, prepared.label, started, time.perf_counter() - clock)
 
 
+def _explore_phase(run: RunState, prepared: PreparedRun, sources: list[Any]) -> None:
+    """Exploration on this thread, with an event loop of its own for the sends.
+
+    Hypothesis calls the probe synchronously; each send then runs to completion on this
+    thread's loop. (Handing each send to another thread's loop costs a GIL switch
+    interval, ~5 ms, per request: more than the request itself.)
+    """
+    with asyncio.Runner() as loop:
+        target = Target(prepared.settings, prepared.app, requests_sent=run.target.requests_sent)
+        loop.run(target.__aenter__())
+        run.target, run.blocking = target, loop.run
+        try:
+            explore(run, sources or None)
+        finally:
+            loop.run(target.__aexit__(None, None, None))
+
+
 async def _run_plan(run: RunState, plan: Plan) -> None:
-    """The deterministic phase: every planned case in order, within the budget."""
+    """The deterministic phase: a preflight with each key, then every planned case in order, within the budget.
+
+    A rule that failed is still exercised by its remaining cases: each distinct failure
+    is a finding (up to --max-findings-per-rule).
+    """
     total = len(plan.cases)
     run.progress("plan", {"cases": total})
+    full = next((c for c in plan.cases if c.rule_id == ACCEPTS_VALID.id and c.auth == CaseAuth.FULL), None)
+    restricted = next((c for c in plan.cases if c.rule_id == AUTH_SCOPE.id), None)
+    done = {id(case) for case in await run.preflight(full, restricted)}
     for index, case in enumerate(plan.cases, 1):
+        if id(case) in done:
+            continue
         if not run.can_send():
             break
-        if not run.wants(case):
-            run.skipped += 1
-            continue
         failures = await run.run_case(case)
-        run.progress("case", {"index": index, "total": total, "case": case.id, "failed": [f[0] for f in failures]})
+        run.progress("case", {"index": index, "total": total, "case": case.id, "failed": [f.rule_id for f in failures]})
 
 
 def _first_error(errors: BaseExceptionGroup) -> BaseException:
@@ -191,7 +220,7 @@ def _resolve_target(
             raise ConfigError(f"{host_of(base_url)} is the production host of the document; pass --allow-production to test it on purpose")
         label = label or strip_credentials(base_url)
     settings = TargetSettings(
-        base_url=base_url, api_key=options.api_key, restricted_key=options.restricted_api_key, timeout=options.timeout,
+        base_url=base_url, api_key=options.api_key, timeout=options.timeout,
         rate=options.rate, max_retries=options.max_retries, max_retry_wait=options.max_retry_wait,
         max_response_bytes=options.max_response_bytes, verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
     )
@@ -209,7 +238,7 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
             status = Status.ACCEPTED if rule.id in run.baseline else Status.FAILED
         elif tally.exercised == 0:
             status = Status.NOT_EXERCISED
-            reason = plan.not_exercised.get(rule.id) or _why_not(rule, run)
+            reason = run.not_exercisable.get(rule.id) or plan.not_exercised.get(rule.id) or _why_not(rule, run)
         notes = []
         if rule.id == ACCEPTS_VALID.id:
             notes = [f"variant not exercised: {v}" for v in plan.variants_not_exercised]
@@ -242,9 +271,10 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         verdict=verdict,
         exit_code=exit_code,
         rules=rules,
-        findings=sorted(run.findings.values(), key=lambda f: order.get(f.rule, 99)),
+        findings=sorted(run.findings, key=lambda f: order.get(f.rule, 99)),
+        root_causes=run.root_causes(),
         aborted=run.aborted,
-        plan=PlanStats(cases=len(plan.cases), skipped_after_failure=run.skipped, budget_exhausted=run.budget_hit,
+        plan=PlanStats(cases=len(plan.cases), budget_exhausted=run.budget_hit,
                        explored=run.explored, plan_s=run.timings.get("plan_s"), explore_s=run.timings.get("explore_s")),
         settings=RunSettings(verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
                              recipient_domain=options.fixtures.recipient_domain,

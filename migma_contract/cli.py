@@ -245,8 +245,9 @@ def check(dry_run: bool, **given: Any) -> None:
         result = run_check(options, progress=progress)
     finally:
         progress.stop()
-    paths = write_reports(result, report_dir, options.format)
-    print_summary(result, [str(p) for p in paths])
+    secrets = (options.api_key, options.restricted_api_key)
+    paths = write_reports(result, report_dir, options.format, secrets=secrets)
+    print_summary(result, [str(p) for p in paths], secrets=secrets)
     sys.exit(result.exit_code)
 
 
@@ -263,35 +264,68 @@ def report(results: tuple[Path, ...], formats: tuple[str, ...], out_dir: Path | 
 
     One file: re-renders it (e.g. --format html writes index.html). Several files: one
     rule x implementation matrix (comparison.md, comparison.html) with each one's compliance.
+    Each file is checked against the shipped schema first; a bad one is one line, exit 2.
     """
-    from .reports import FILENAMES, load_result, render
-    from .reports._compare import render_comparison_html, render_comparison_markdown
+    from .reports import FILENAMES, check_writable, load_result, render, write_file
+    from .reports._compare import render_comparison
 
+    if len(results) > 1:
+        if names and len(names) != len(results):
+            fail(f"--name given {len(names)} time(s) for {len(results)} results; give one per result or none", 2)
+        unsupported = [f for f in formats if f not in ("md", "html")]
+        if unsupported:
+            fail(f"a comparison renders md and html, not {', '.join(unsupported)}", 2)
+    secrets = [os.environ.get(option.env) for option in OPTIONS if option.secret]  # masked if a file holds one
     loaded = [load_result(path) for path in results]
     out = out_dir or results[0].parent
-    out.mkdir(parents=True, exist_ok=True)
     if len(loaded) == 1:
-        for fmt in formats:
-            path = out / FILENAMES[fmt]
-            path.write_text(render(loaded[0], fmt), encoding="utf-8")
-            click.echo(f"wrote {path}")
-        return
-    if names and len(names) != len(loaded):
-        fail(f"--name given {len(names)} time(s) for {len(loaded)} results; give one per result or none", 2)
-    labels = list(names) or _distinct([str(r.target.label or p.stem) for r, p in zip(loaded, results, strict=True)], results)
-    pairs = list(zip(labels, loaded, strict=True))
-    unsupported = [f for f in formats if f not in ("md", "html")]
-    if unsupported:
-        fail(f"a comparison renders md and html, not {', '.join(unsupported)}", 2)
-    for fmt in formats:
-        path = out / f"comparison.{fmt}"
-        path.write_text(render_comparison_markdown(pairs) if fmt == "md" else render_comparison_html(pairs), encoding="utf-8")
-        click.echo(f"wrote {path}")
+        pages = {FILENAMES[fmt]: render(loaded[0], fmt, secrets) for fmt in formats}
+    else:
+        labels = list(names) or _distinct([str(r.target.label or p.stem) for r, p in zip(loaded, results, strict=True)], results)
+        pairs = list(zip(labels, loaded, strict=True))
+        pages = {f"comparison.{fmt}": render_comparison(pairs, fmt, secrets) for fmt in formats}
+    check_writable(out, names=list(pages), option="--out", step_summary=False)
+    for name, page in pages.items():
+        write_file(out / name, page)
+        click.echo(f"wrote {clean_text(out / name)}")
 
 
 def _distinct(labels: list[str], paths: tuple[Path, ...]) -> list[str]:
     """Target labels, made unique with the file name where two runs share one."""
     return [f"{label} ({path.parent.name or path.name})" if labels.count(label) > 1 else label for label, path in zip(labels, paths, strict=True)]
+
+
+@main.command()
+@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "json"]), default="table", show_default=True,
+              help="Output: a console table, Markdown (for a pull request), or JSON.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write the output to this file instead of stdout.")
+@friendly_errors
+def diff(old: Path, new: Path, fmt: str, out: Path | None) -> None:
+    """What a new version of the vendor's document changes, rule by rule and field by field.
+
+    Loads OLD and NEW with the same loader as every command, evaluates each rule of the
+    catalogue on both, compares the request and response schemas and the documented
+    statuses, and lists rules whose quoted source text is gone from NEW. Each change says
+    whom it breaks: clients, servers, or neither. Exit 1 when something breaks clients (a
+    CI gate for vendor updates), 0 otherwise, 2 when a document cannot be used.
+    """
+    from ._diff import diff_documents
+    from ._diff_render import render
+
+    result = diff_documents(old, new)
+    if out is None:
+        render(result, fmt, sys.stdout)
+    else:
+        try:
+            with out.open("w", encoding="utf-8") as stream:
+                render(result, fmt, stream, width=120)
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror or exc}", 2)
+        click.echo(f"wrote {out}", err=True)
+        click.echo(result.headline, err=True)
+    sys.exit(result.exit_code)
 
 
 @main.command("spec")

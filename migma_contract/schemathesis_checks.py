@@ -1,43 +1,110 @@
 """The catalogue's response rules as Schemathesis checks, so a plain Schemathesis run gets them.
 
     SCHEMATHESIS_HOOKS=migma_contract.schemathesis_checks schemathesis run spec/openapi.yaml \\
-        --url http://127.0.0.1:4010 -H "Authorization: Bearer $MIGMA_API_KEY"
+        --url http://127.0.0.1:4010 -H "Authorization: Bearer $MIGMA_CONTRACT_API_KEY"
 
 Importing this module registers one check per response rule (`migma_<rule id>`), at the
 level named by MIGMA_LEVEL (default: documented). Each check is a plain function of
-(context, response, case), as Schemathesis expects.
+(context, response, case), as Schemathesis expects. They judge answers to the documented
+operation only (POST /v1/sending): Schemathesis also sends methods the document does not
+define (a TRACE is rightly answered 405), which no rule of this contract speaks about.
+Rules judged across responses (`result-id-unique`) remember what this process has seen.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import schemathesis
 
-from ._catalogue import rules_for
-from ._rules import Rule, Subject
-from ._validators import Violation, contract_for
+from ._catalogue import IDEMPOTENCY_HEADER, rules_for
+from ._rules import ResponseHistory, Rule, Subject
+from ._spec import OPERATION_METHOD, OPERATION_PATH
+from ._validators import Violation, contract_for, response_facts
 
 __all__ = ["CHECKS", "violations_of"]
 
+_HISTORY: dict[str, dict[str, tuple[str | None, str]]] = {}
+# Schemathesis may run a check twice on one response (registered, and passed as additional_checks):
+# the verdicts of the last responses are kept with them, so a response never counts as its own repeat.
+_JUDGED: OrderedDict[tuple[str, int], tuple[Any, list[Violation]]] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def _documented_operation(response: Any, case: Any) -> bool:
+    """Whether this answer is to POST /v1/sending (the method actually sent, on the operation's path)."""
+    request = getattr(response, "request", None)
+    method = getattr(request, "method", None) or getattr(case, "method", None) or ""
+    path = getattr(getattr(case, "operation", None), "path", OPERATION_PATH)
+    return str(method).upper() == OPERATION_METHOD.upper() and path == OPERATION_PATH
+
 
 def violations_of(response: Any, case: Any, level: str | None = None) -> list[Violation]:
-    """Every response rule a Schemathesis response breaks."""
-    headers = {name: values[0] if isinstance(values, list) else values for name, values in response.headers.items()}
-    elapsed = getattr(response, "elapsed", None)
-    body = getattr(case, "body", None)
-    verdict = contract_for().response_validator(level or os.environ.get("MIGMA_LEVEL", "documented")).evaluate(
-        response.status_code, headers, response.content, body if isinstance(body, (dict, list)) else None,
-        elapsed=elapsed,
+    """Every response rule a Schemathesis response to the documented operation breaks (call it once per response)."""
+    level = level or os.environ.get("MIGMA_LEVEL", "documented")
+    found = _each_response(response, case, level)
+    for rule in rules_for(level):
+        if isinstance(rule.form, ResponseHistory):
+            found += _across_responses(rule, response, case)
+    return found
+
+
+def _each_response(response: Any, case: Any, level: str) -> list[Violation]:
+    """The rules judged on this response alone."""
+    if not _documented_operation(response, case):
+        return []
+    verdict = contract_for().response_validator(level).evaluate(
+        response.status_code, _headers(response), response.content, _request(case),
+        elapsed=getattr(response, "elapsed", None),
         timeout=float(os.environ.get("MIGMA_TIMEOUT", "10")),
     )
     return list(verdict.violations)
 
 
+def _across_responses(rule: Rule, response: Any, case: Any) -> list[Violation]:
+    """A rule judged against the earlier responses of this process (each response is fed once per rule)."""
+    form = rule.form
+    assert isinstance(form, ResponseHistory)
+    if not _documented_operation(response, case) or not form.applies(contract_for().spec, response.status_code):
+        return []
+    facts = response_facts(response.status_code, _headers(response), response.content, _request(case), None, None)
+    if not facts.parsed:
+        return []
+    sent = {str(k).lower(): v for k, v in (getattr(case, "headers", None) or {}).items()}
+    with _LOCK:
+        seen = _JUDGED.get((rule.id, id(response)))
+        if seen is not None and seen[0] is response:
+            return seen[1]
+        _, message = form.judge(_HISTORY.setdefault(rule.id, {}), facts, sent.get(IDEMPOTENCY_HEADER.lower()),
+                                "a response earlier in this process")
+        found = [Violation(rule.id, rule.level.value, "", message)] if message else []
+        _JUDGED[(rule.id, id(response))] = (response, found)
+        while len(_JUDGED) > 64:
+            _JUDGED.popitem(last=False)
+    return found
+
+
+def _headers(response: Any) -> dict[str, Any]:
+    return {name: values[0] if isinstance(values, list) else values for name, values in response.headers.items()}
+
+
+def _request(case: Any) -> Any:
+    body = getattr(case, "body", None)
+    return body if isinstance(body, (dict, list)) else None
+
+
 def _check_for(rule: Rule) -> Any:
     def check(ctx: Any, response: Any, case: Any) -> None:
-        broken = [v for v in violations_of(response, case) if v.rule_id == rule.id]
+        level = os.environ.get("MIGMA_LEVEL", "documented")
+        if rule not in rules_for(level):
+            return
+        if isinstance(rule.form, ResponseHistory):
+            broken = _across_responses(rule, response, case)
+        else:
+            broken = [v for v in _each_response(response, case, level) if v.rule_id == rule.id]
         if broken:
             raise AssertionError(f"[{rule.id}] {rule.text}: " + "; ".join(v.message for v in broken))
 

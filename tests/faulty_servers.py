@@ -8,6 +8,7 @@ The checker must name each fault's rule and must pass every legal variant.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,12 @@ from migma_contract.mock import create_app
 
 FULL_KEY = "mc_test_full_access"
 RESTRICTED_KEY = "mc_test_no_email_send"
-FAKE_SUCCESS = {"success": True, "data": {"id": "msg_fake", "provider": "migma", "status": "queued", "sentCount": 1, "message": "ok"}, "error": None}
+
+
+def fake_success() -> dict[str, Any]:
+    """A success body as a lax server answers it (a fresh id each time, as result-id-unique wants)."""
+    return {"success": True, "data": {"id": f"msg_{uuid.uuid4().hex}", "provider": "migma", "status": "queued", "sentCount": 1,
+                                      "message": "ok"}, "error": None}
 
 
 def _json_or_none(content: bytes) -> Any:
@@ -158,7 +164,7 @@ def accept_when(rule: str, predicate: Callable[[Req], bool] = lambda r: True) ->
 
     def after(request: Req, response: Resp) -> Resp:
         if response.status == 400 and rule in request.rules() and predicate(request):
-            return Resp.of(200, FAKE_SUCCESS)
+            return Resp.of(200, fake_success())
         return response
 
     return after
@@ -247,6 +253,39 @@ def _content_type_text(response: Resp) -> Resp:
     return Resp(response.status, {**response.headers, "content-type": "text/plain; charset=utf-8"}, response.body)
 
 
+def _coercible(request: Req) -> bool:
+    """What a validator with type coercion (Ajv's coerceTypes: "array") takes: ["email"], 123, null, "true"."""
+    fields = request.fields
+    kind = fields.get("recipientType")
+    return ((isinstance(kind, list) and len(kind) == 1 and isinstance(kind[0], str))
+            or (isinstance(fields.get("fromName"), int) and not isinstance(fields.get("fromName"), bool))
+            or ("replyTo" in fields and fields["replyTo"] is None)
+            or fields.get("transactional") == "true")
+
+
+def _strings(request: Req) -> list[str]:
+    return [v for v in request.fields.values() if isinstance(v, str)]
+
+
+async def _lenient_utf8(request: Req) -> Req | None:
+    """A server decoding bodies with errors="replace": invalid UTF-8 goes through as U+FFFD."""
+    try:
+        request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return Req(request.method, request.path, request.headers, request.body.decode("utf-8", errors="replace").encode())
+    return None
+
+
+def _same_id(payload: dict[str, Any], request: Req) -> None:
+    payload["data"]["id"] = "msg_1"
+
+
+MISSING_SCOPE_IS_401 = Variant(
+    "missing-scope-is-401", None,
+    after=lambda req, resp: Resp.of(401, {"success": False, "error": "unauthorized"}) if resp.status == 403 else resp,
+    notes="401 for a key without email:send cannot be told from a wrong --restricted-api-key: not exercised, never failed")
+
+
 # --- the corpus -----------------------------------------------------------------------------------
 
 FAULTS: list[Variant] = [
@@ -267,8 +306,6 @@ FAULTS: list[Variant] = [
             before=with_headers(lambda r: _full_key(r) if r.headers.get("authorization", "").startswith("Basic ") else None)),
     Variant("scope-not-checked", "auth-scope",
             before=with_headers(lambda r: _full_key(r) if r.headers.get("authorization") == f"Bearer {RESTRICTED_KEY}" else None)),
-    Variant("missing-scope-is-401", "auth-scope",
-            after=lambda req, resp: Resp.of(401, {"success": False, "error": "unauthorized"}) if resp.status == 403 else resp),
     Variant("rejects-non-ascii-subject", "accepts-valid",
             before=answer(lambda r: r.fields.get("recipientType") in ("email", "segment", "tag", "audience") and _has_non_ascii(r.fields.get("subject")) and not r.headers.get("authorization", "").endswith(RESTRICTED_KEY),
                           Resp.of(400, {"success": False, "error": "subject must be ASCII"}))),
@@ -302,6 +339,17 @@ FAULTS: list[Variant] = [
     Variant("status-missing", "result-status-known", after=on_success(_drop("data.status"))),
     Variant("negative-sentCount", "result-count", after=on_success(_set("data.sentCount", -1), when=lambda r: r.fields.get("recipientType") == "segment")),
     Variant("fractional-sentCount", "result-count", after=on_success(_set("data.sentCount", 1.5))),
+    Variant("coerces-like-ajv", "field-types", after=accept_when("field-types", _coercible),
+            notes="several coercions in one rule: each is its own finding"),
+    Variant("accepts-invalid-utf8", "body-json-object", before=_lenient_utf8),
+    Variant("crashes-on-blank-fromName", "no-server-error",
+            before=answer(lambda r: isinstance(r.fields.get("fromName"), str) and r.fields["fromName"] != "" and not r.fields["fromName"].strip(),
+                          Resp.of(500, {"success": False, "error": "Internal Server Error"}))),
+    Variant("crashes-on-very-long-strings", "no-server-error",
+            before=answer(lambda r: any(len(v) > 15_000 for v in _strings(r)), Resp.of(500, b"Internal Server Error", "text/plain"))),
+    Variant("same-id-for-every-send", "result-id-unique", after=on_success(_same_id)),
+    Variant("error-text-on-success", "success-without-error", after=on_success(_set("error", "string")), level="strict"),
+    Variant("ignores-unknown-fields", "known-fields", after=accept_when("known-fields"), level="strict"),
     Variant("status-sent", "result-status-queued", after=on_success(_set("data.status", "sent")), level="strict"),
     Variant("provider-always-migma", "result-provider", after=on_success(_set("data.provider", "migma")), level="strict"),
 ]
@@ -325,7 +373,7 @@ LEGAL: list[Variant] = [
             after=lambda req, resp: Resp.of(resp.status, {**resp.json, "requestId": "req_1", **({"data": {**resp.json["data"], "queuedAt": "now"}} if resp.status == 200 else {"code": "E_BAD"})})),
     Variant("charset-parameter", None, after=lambda req, resp: Resp(resp.status, {**resp.headers, "content-type": "application/json; charset=utf-8"}, resp.body)),
     Variant("lenient-about-emailId", None,
-            after=lambda req, resp: Resp.of(200, FAKE_SUCCESS) if resp.status == 400 and "nothing to send" in str((resp.json or {}).get("error")) else resp),
+            after=lambda req, resp: Resp.of(200, fake_success()) if resp.status == 400 and "nothing to send" in str((resp.json or {}).get("error")) else resp),
     Variant("occasional-429-with-retry-after", None, before=_every(7)),
     Variant("own-error-wording", None, after=on_error(_error_json(lambda p: {"success": False, "error": "Request rejected. See docs."}))),
     Variant("error-null-omitted-and-no-sentCount", None, after=on_success(lambda p, r: (p.pop("error", None), p["data"].pop("sentCount", None)))),

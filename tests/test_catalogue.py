@@ -33,6 +33,8 @@ CONTRACT_IDS = {
     "result-count": "documented",
     "result-status-queued": "strict",
     "result-provider": "strict",
+    "result-id-unique": "documented",
+    "success-without-error": "strict",
 }
 
 SPEC = load_spec()
@@ -45,11 +47,15 @@ def test_catalogue_is_contract_md():
     assert len({r.id for r in RULES}) == len(RULES)
 
 
-def test_every_rule_has_words_a_source_and_a_form():
+def test_every_rule_has_words_a_source_and_the_form_its_subject_needs():
+    from migma_contract._rules import Acceptance, AuthForm, RequestForm, ResponseForm
+
+    form_of = {Subject.REQUEST: RequestForm, Subject.AUTH: AuthForm, Subject.ACCEPTANCE: Acceptance, Subject.RESPONSE: ResponseForm}
     for rule in RULES:
-        assert rule.text and rule.source and rule.form is not None
+        assert rule.text.strip() and rule.source.strip(), rule.id
+        assert isinstance(rule.form, form_of[rule.subject]), rule.id
         if rule.subject is not Subject.RESPONSE:
-            assert rule.expected_status in {200, 400, 401, 403}
+            assert rule.expected_status in {200, 400, 401, 403}, rule.id
 
 
 def test_levels_include_the_ones_before():

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from migma_contract._http.serve import serve_in_thread
 from migma_contract.cli import main
 
-from .faulty_servers import FAULTS, FULL_KEY, RESTRICTED_KEY
+from .faulty_servers import FAULTS, FULL_KEY, LEGAL, RESTRICTED_KEY
 
 FIXTURE_ARGS = ["--from", "sender@example.com", "--email-id", "email_welcome", "--conversation-id", "conv_welcome",
                 "--project-id", "proj_demo", "--audience-id", "aud_everyone", "--segment-id", "seg_active", "--tag-id", "tag_vip",
@@ -132,3 +132,41 @@ def test_the_real_command_exits_with_the_verdict(tmp_path):
         )
     assert done.returncode == 1, done.stderr
     assert "envelope-consistent" in done.stdout and FULL_KEY not in done.stdout + done.stderr
+
+
+def test_the_vendors_and_the_toolkits_key_variables_never_reach_the_embedded_mock(tmp_path):
+    env = {"MIGMA_API_KEY": "mc_live_production_key", "MIGMA_CONTRACT_API_KEY": "mc_live_also_not_for_the_mock"}
+    result = run(["--report-dir", str(tmp_path), "--max-requests", "150", "--no-explore"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "mc_live_production_key" not in result.output and "mc_live_also_not_for_the_mock" not in result.output
+
+
+def test_a_wrong_key_is_one_line_exit_2_and_no_report(tmp_path):
+    with serve_in_thread(LEGAL[0].app()) as url:
+        result = run(["--base-url", url, "--api-key", "mc_test_typo", *FIXTURE_ARGS, "--report-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "migma-contract: error: the server refused --api-key (401 unknown API key): check the key" in result.output
+    assert "mc_test_typo" not in result.output and "NOT CONFORMANT" not in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_wrong_restricted_key_is_a_warning_and_auth_scope_not_exercised(tmp_path):
+    with serve_in_thread(LEGAL[0].app()) as url:
+        result = run(["--base-url", url, "--api-key", FULL_KEY, "--restricted-api-key", "mc_test_typo", *FIXTURE_ARGS,
+                      "--report-dir", str(tmp_path), "--no-explore"])
+    assert result.exit_code == 0, result.output
+    assert "migma-contract: warning: the server refused --restricted-api-key (401 unknown API key)" in result.output
+    rules = {r["id"]: r for r in json.loads((tmp_path / "conformance.json").read_text())["rules"]}
+    assert rules["auth-scope"]["status"] == "not_exercised" and "check the key" in rules["auth-scope"]["reason"]
+
+
+def test_root_causes_are_the_first_lines_after_the_table(tmp_path):
+    with serve_in_thread(fault("422-for-validation-errors").app()) as url:
+        result = run(["--base-url", url, "--api-key", FULL_KEY, "--restricted-api-key", RESTRICTED_KEY, *FIXTURE_ARGS,
+                      "--report-dir", str(tmp_path), "--no-explore"])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    after_table = lines[next(i for i, line in enumerate(lines) if line.startswith("└")) + 1]
+    assert after_table.startswith("root cause: every request that breaks a rule was answered 422 where the document gives 400: 1")
+    data = json.loads((tmp_path / "conformance.json").read_text())
+    assert data["root_causes"][0]["summary"] in after_table and "status-documented" in data["root_causes"][0]["rules"]

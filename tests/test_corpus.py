@@ -1,25 +1,36 @@
 """The checker's own quality: it names the rule each faulty server breaks, and passes every legal variant."""
 
+import json
+import shlex
+
 import pytest
 
+from migma_contract import ConfigError
 from migma_contract._http.serve import serve_in_thread
 from migma_contract._options import CheckOptions
+from migma_contract._plan import OPEN_TEXT_CLASSES
+from migma_contract._result import RunResult
 from migma_contract._runner import run_check
-from migma_contract.mock import load_mock_config
+from migma_contract.mock import create_app, load_mock_config
 
-from .faulty_servers import FAULTS, FULL_KEY, LEGAL, RESTRICTED_KEY
+from .faulty_servers import FAULTS, FULL_KEY, LEGAL, MISSING_SCOPE_IS_401, RESTRICTED_KEY, Resp, Variant, answer, fake_success
 
 FIXTURES = load_mock_config().fixtures()
 
 
 def options(variant, **extra):
-    return CheckOptions(api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY, explore=False,
-                        max_requests=150, timeout=0.5, level=variant.level, **extra).with_fixtures(FIXTURES)
+    # Only a hanging server needs a short timeout; every other variant gets the default, so a
+    # loaded machine can never turn a slow answer into a responds-in-time finding.
+    timeout = 0.5 if variant.rule == "responds-in-time" else 10.0
+    settings = {"api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "explore": False, "max_requests": 150, "timeout": timeout,
+                "level": variant.level, **extra}
+    return CheckOptions(**settings).with_fixtures(FIXTURES)
 
 
-def test_the_corpus_is_big_enough():
-    assert len(FAULTS) >= 25 and len(LEGAL) >= 5
-    assert len({v.rule for v in FAULTS}) >= 20
+def test_every_rule_of_the_catalogue_has_a_fault_the_checker_must_catch():
+    from migma_contract import RULES
+
+    assert {rule.id for rule in RULES} <= {variant.rule for variant in FAULTS}
 
 
 @pytest.mark.parametrize("variant", FAULTS, ids=lambda v: v.name)
@@ -79,3 +90,116 @@ def test_the_reference_mock_in_its_closed_world_passes_with_its_fixtures():
 
     result = run_check(CheckOptions(api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY, explore=False).with_fixtures(FIXTURES), app=create_app())
     assert result.exit_code == 0 and result.count("not_exercised") == 0
+
+
+def variant_named(name):
+    return next(v for v in FAULTS if v.name == name)
+
+
+def test_a_server_answering_422_for_every_validation_error_reads_as_one_root_cause():
+    variant = variant_named("422-for-validation-errors")
+    result = run_check(options(variant), app=variant.app())
+    [cause] = result.root_causes
+    assert cause.summary == "every request that breaks a rule was answered 422 where the document gives 400"
+    request_rules = [r.id for r in result.rules if r.subject == "request"]
+    assert set(request_rules) | {"status-documented"} <= set(cause.rules) and len(cause.rules) >= 10
+    assert cause.status == 422 and cause.instead_of == 400
+    # beneath it, the per-rule verdicts are unchanged, and a failed rule kept being exercised
+    assert {r.id: r.status for r in result.rules if r.id in request_rules} == dict.fromkeys(request_rules, "failed")
+    field_types = result.rule("field-types")
+    assert field_types.exercised == field_types.failed == 65
+    # one symptom, one finding per rule (a wrong refusal status is not about the value class)
+    assert len(result.findings_for("field-types")) == 1 and result.findings_for("field-types")[0].occurrences == 65
+
+
+def test_each_distinct_coercion_of_one_rule_is_its_own_finding_up_to_the_bound():
+    variant = variant_named("coerces-like-ajv")
+    result = run_check(options(variant), app=variant.app())
+    labels = sorted(f.case_label for f in result.findings_for("field-types"))
+    assert labels == ["fromName is number (123)", 'recipientType is array (["email"])', "replyTo is null (null)",
+                      'transactional is string ("true")']
+    bounded = run_check(options(variant, max_findings_per_rule=2), app=variant.app())
+    assert len(bounded.findings_for("field-types")) == 2 and bounded.rule("field-types").failed == 4
+
+
+@pytest.mark.parametrize(("name", "value_class"), [("crashes-on-blank-fromName", "whitespace-only"),
+                                                   ("crashes-on-very-long-strings", "very-long")])
+def test_a_crash_on_one_value_class_is_attributed_to_the_field_and_class_with_the_minimal_request(name, value_class):
+    variant = variant_named(name)
+    result = run_check(options(variant, max_requests=180), app=variant.app())
+    [finding] = result.findings_for("no-server-error")
+    assert "fromName" in finding.attribution and repr(value_class) in finding.attribution
+    words = shlex.split(finding.request.curl)  # the whole request (the report's body excerpt of a long one is cut)
+    body = json.loads(words[words.index("--data-raw") + 1] if "--data-raw" in words else finding.request.body)
+    assert body["fromName"] == OPEN_TEXT_CLASSES[value_class] and body["subject"] == "Contract check"  # only that field
+    assert finding.case_label.startswith("minimal: ")
+
+
+def test_a_server_accepting_invalid_utf8_fails_body_json_object_with_an_otherwise_valid_body():
+    variant = variant_named("accepts-invalid-utf8")
+    result = run_check(options(variant), app=variant.app())
+    [finding] = result.findings_for("body-json-object")
+    assert finding.case_label == "body is not UTF-8" and finding.actual.startswith("200")
+    assert "\\xff\\xfe" in finding.request.curl  # the one defect, shown in the reproduction
+
+
+def test_an_accepted_rule_breaking_request_reads_as_accepted_even_with_an_error_text():
+    variant = Variant("lists-accepted-with-an-error-text", "body-json-object",
+                      after=lambda req, resp: Resp.of(200, {**fake_success(), "error": "string"}) if isinstance(req.json, list) else resp)
+    finding = next(f for f in run_check(options(variant), app=variant.app()).findings if f.rule == "body-json-object")
+    assert finding.actual == "200 (accepted, with error: string)"
+
+
+def test_no_finding_carries_stray_whitespace():
+    for name in ("422-for-validation-errors", "coerces-like-ajv", "status-done"):
+        variant = variant_named(name)
+        for finding in run_check(options(variant), app=variant.app()).findings:
+            assert finding.actual == finding.actual.strip() and finding.expected == finding.expected.strip()
+
+
+def test_a_401_for_a_key_without_email_send_leaves_auth_scope_not_exercised_never_failed():
+    """401 for the restricted key cannot be told from a wrong --restricted-api-key: the user hears of it."""
+    warnings = []
+    result = run_check(options(MISSING_SCOPE_IS_401), app=MISSING_SCOPE_IS_401.app(),
+                       progress=lambda event, info: warnings.append(info["message"]) if event == "warning" else None)
+    assert result.exit_code == 0, [f.message for f in result.findings]
+    scope = result.rule("auth-scope")
+    assert scope.status == "not_exercised" and "the server refused --restricted-api-key (401 unauthorized)" in scope.reason
+    assert warnings == [scope.reason]
+
+
+def test_a_wrong_restricted_key_is_not_the_servers_fault():
+    mock = create_app()
+    result = run_check(options(LEGAL[0], restricted_api_key="mc_test_typo"), app=mock)
+    assert result.exit_code == 0
+    assert "--restricted-api-key (401 unknown API key): check the key" in result.rule("auth-scope").reason
+
+
+def test_a_wrong_full_key_is_a_configuration_error_and_nothing_is_judged():
+    app = LEGAL[0].app()
+    with pytest.raises(ConfigError, match=r"^the server refused --api-key \(401 unknown API key\): check the key$"):
+        run_check(options(LEGAL[0], api_key="mc_test_typo"), app=app)
+    assert app.calls == 2  # the preflight: one valid request with each key
+
+
+def test_swapped_keys_are_named_as_such():
+    with pytest.raises(ConfigError, match="the keys look swapped"):
+        run_check(options(LEGAL[0], api_key=RESTRICTED_KEY, restricted_api_key=FULL_KEY), app=LEGAL[0].app())
+
+
+def test_a_run_stopped_by_timeouts_still_reports_what_it_judged():
+    variant = variant_named("hangs-on-long-subject")
+    result = run_check(options(variant, max_timeouts=2), app=variant.app())
+    assert result.exit_code == 3 and "2 requests timed out (limit 2, --max-timeouts)" in result.aborted
+    judged = {r.id: r.status for r in result.rules if r.status != "not_exercised"}
+    assert judged["responds-in-time"] == "failed" and judged["body-json-object"] == "passed" and len(judged) >= 15
+    assert RunResult.from_dict(json.loads(json.dumps(result.to_dict()))).aborted == result.aborted  # the report holds it
+
+
+def test_a_crash_on_one_rule_breaking_request_is_attributed_to_what_it_breaks():
+    variant = Variant("crashes-on-an-empty-body", "no-server-error",
+                      before=answer(lambda r: r.body == b"", Resp.of(500, b"Internal Server Error", "text/plain")))
+    result = run_check(options(variant), app=variant.app())
+    [finding] = result.findings_for("no-server-error")
+    assert finding.attribution == "The plainest email send passes; this request differs from it only by: body is empty."
+    assert result.rule("body-json-object").status == "passed"  # every other rule-breaking body still got its 400

@@ -1,35 +1,42 @@
 """Exploration: Schemathesis-generated requests, labelled by the toolkit, failures shrunk."""
 
+import json
 import re
+import uuid
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.generation.feedback import NO_FEEDBACK
 
 from migma_contract import contract_for
-from migma_contract._bodies import Fixtures
+from migma_contract._bodies import BodyFactory, Fixtures
 from migma_contract._explore import exploration_document, unsafe_recipient
 from migma_contract._options import CheckOptions
 from migma_contract._runner import run_check
 from migma_contract.mock import create_app, load_mock_config
-from migma_contract.schemathesis_checks import CHECKS
+from migma_contract.schemathesis_checks import CHECKS, violations_of
 
 from .faulty_servers import FULL_KEY, RESTRICTED_KEY, Resp, Variant, answer
 
 FIXTURES = load_mock_config().fixtures()
 
 
+def _digit_in_a_variables_key(request):
+    variables = request.fields.get("variables")
+    return isinstance(variables, dict) and any(re.search(r"[0-9]", key) for key in variables)
+
+
 def test_exploration_finds_what_the_plan_cannot_and_shrinks_it():
-    crash = Variant("crash-on-digit-in-subject", "no-server-error",
-                    before=answer(lambda r: isinstance(r.fields.get("subject"), str) and bool(re.search(r"[0-9]", r.fields["subject"])),
-                                  Resp.of(500, b"boom", "text/plain")))
+    crash = Variant("crash-on-digit-in-a-variables-key", "no-server-error",
+                    before=answer(_digit_in_a_variables_key, Resp.of(500, b"boom", "text/plain")))
     common = {"api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "max_requests": 300, "seed": 3}
-    assert run_check(CheckOptions(explore=False, **common).with_fixtures(FIXTURES), app=crash.app()).exit_code == 0  # the plan has no digit in a subject
+    assert run_check(CheckOptions(explore=False, **common).with_fixtures(FIXTURES), app=crash.app()).exit_code == 0  # no plan key has a digit
     result = run_check(CheckOptions(explore=True, **common).with_fixtures(FIXTURES), app=crash.app())
     [finding] = result.findings
     assert finding.rule == "no-server-error" and finding.phase == "explore" and finding.case == "explore/no-server-error-minimal"
-    assert '"subject": "0"' in finding.request.body  # shrunk to the smallest subject with a digit
+    assert json.loads(finding.request.body)["variables"] == {"0": None}  # shrunk to the smallest such key
     assert result.requests_sent <= 300
 
 
@@ -115,3 +122,50 @@ def test_our_schemathesis_checks_catch_a_broken_envelope():
 
     check()
     assert failures and all(f.startswith("[envelope-consistent]") for f in failures)
+
+
+def test_a_document_whose_schema_admits_no_generated_body_ends_with_a_verdict_not_a_crash(tmp_path):
+    """`lint` calls a document whose required subject must be null usable; exploration must cope."""
+    import yaml
+
+    from migma_contract._spec import bundled_spec_path
+
+    document = yaml.safe_load(bundled_spec_path().read_text())
+    document["components"]["schemas"]["SendEmailRequest"]["properties"]["subject"] = {"type": "null"}
+    path = tmp_path / "null-subject.yaml"
+    path.write_text(yaml.safe_dump(document))
+    result = run_check(CheckOptions(spec=str(path), max_requests=260, seed=1))
+    assert result.exit_code in (0, 1) and result.requests_sent > 146
+
+
+def test_our_checks_judge_only_the_documented_operation():
+    """Schemathesis also sends methods the document does not define; a 405 to a TRACE breaks no rule of this contract."""
+    schema = schemathesis.openapi.from_dict(contract_for().spec.document)
+    schema.app = create_app({"open_world": True})
+    operation = schema["/v1/sending"]["POST"]
+    case = operation.Case(method="TRACE", body={})
+    response = case.call(headers={"Authorization": f"Bearer {FULL_KEY}"})
+    assert response.status_code == 405
+    for check in CHECKS:
+        check(None, response, case)  # none raises
+    assert violations_of(response, case) == []
+
+
+def test_our_schemathesis_check_catches_an_id_given_twice_but_not_a_replay():
+    fixed = f"msg_{uuid.uuid4().hex}"
+    same_id = Variant("same-id", "result-id-unique", after=lambda req, resp: Resp.of(200, {**resp.json, "data": {**resp.json["data"], "id": fixed}})
+                      if resp.status == 200 else resp)
+    schema = schemathesis.openapi.from_dict(contract_for().spec.document)
+    schema.app = same_id.app()
+    operation = schema["/v1/sending"]["POST"]
+    body = BodyFactory(contract_for().spec, FIXTURES).valid_body()
+    [unique] = [c for c in CHECKS if c.__name__ == "migma_result_id_unique"]
+    replayed = {"Authorization": f"Bearer {FULL_KEY}", "Idempotency-Key": f"k-{fixed}"}
+    for _ in range(2):  # the same key: an idempotent replay may repeat the id
+        case = operation.Case(body=body, headers=replayed)
+        response = case.call()
+        unique(None, response, case)
+        unique(None, response, case)  # one response checked twice (registered and passed as additional_checks) is no repeat
+    case = operation.Case(body=body, headers={"Authorization": f"Bearer {FULL_KEY}"})
+    with pytest.raises(AssertionError, match=f"data.id '{fixed}' was already given"):
+        unique(None, case.call(), case)

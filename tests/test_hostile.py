@@ -7,13 +7,18 @@ import subprocess
 import sys
 import threading
 
+import anyio
 import httpx
 import pytest
 import trustme
 
-from migma_contract import ConfigError, TargetUnreachable
+from migma_contract import ConfigError, TargetUnreachable, contract_for
+from migma_contract._bodies import BodyFactory
+from migma_contract._cases import Case, CaseAuth
+from migma_contract._http.client import Target, TargetSettings
 from migma_contract._http.serve import serve_in_thread
 from migma_contract._options import CheckOptions
+from migma_contract._run_state import RunState
 from migma_contract._runner import run_check
 from migma_contract.mock import create_app
 from migma_contract.reports import write_reports
@@ -312,3 +317,19 @@ def test_raw_garbage_on_the_socket_does_not_take_the_mock_down():
                 while sock.recv(65536):
                     pass
         assert httpx.post(f"{url}/v1/sending", json={}).status_code == 401
+
+
+@pytest.mark.parametrize("value", ["Bearer a\nb", "Bearer ключ"], ids=["newline", "not-ascii"])
+def test_a_request_the_client_refuses_to_send_is_a_usage_error_never_a_finding(value):
+    """An error raised before the request leaves says nothing about the server: one line, exit 2."""
+    contract = contract_for()
+
+    async def send(url):
+        async with Target(TargetSettings(url)) as target:
+            run = RunState(CheckOptions(), contract, target, BodyFactory(contract.spec), None, None)
+            await run.send(Case("x", "accepts-valid", "x", {}, frozenset({200}), CaseAuth.EXPLICIT, (("Authorization", value),)))
+
+    with serve_in_thread(create_app()) as url, pytest.raises(ConfigError) as refused:
+        anyio.run(send, url)
+    assert str(refused.value).startswith("the request could not be sent (") and "nothing was judged" in str(refused.value)
+    assert refused.value.exit_code == 2

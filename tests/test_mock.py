@@ -179,6 +179,15 @@ def test_node_sdk_headers_are_accepted_and_idempotency_replays(client, mock):
     assert len(mock.sent) == 1 and mock.sent[0].user_agent == "migma-node/1.4.0"
 
 
+def test_every_accepted_send_gets_its_own_id_and_only_a_replay_repeats_one(client):
+    """result-id-unique, as the mock keeps it: an id names one send; a replay under the same key is the one exception."""
+    ids = [post(client, FACTORY.valid_body(kind)).json()["data"]["id"] for kind in ["email", "audience", "segment", "tag"] * 5]
+    assert len(set(ids)) == 20
+    headers = {**AUTH, "Idempotency-Key": "k-unique"}
+    first, replay = (post(client, FACTORY.valid_body(), headers=headers).json()["data"]["id"] for _ in range(2))
+    assert first == replay and first not in ids
+
+
 # --- hardening -------------------------------------------------------------------------------------
 
 

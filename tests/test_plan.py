@@ -6,7 +6,8 @@ import pytest
 
 from migma_contract import RULES, Subject, contract_for, rules_for, validate_request
 from migma_contract._bodies import BodyFactory, Fixtures
-from migma_contract._plan import _factors, build_plan, pairwise
+from migma_contract._open_points import open_in_violation
+from migma_contract._plan import OPEN_TEXT_CLASSES, _factors, build_plan, pairwise
 from migma_contract._rules import RawBody
 
 CONTRACT = contract_for()
@@ -17,20 +18,22 @@ def plan_for(fixtures=None, level="documented", restricted="mc_r"):
     return build_plan(CONTRACT, level, bodies, api_key="mc_k", restricted_key=restricted)
 
 
-@pytest.mark.parametrize("level", ["documented", "strict"])
-def test_plan_exercises_every_request_auth_and_acceptance_rule_within_150_requests(level):
+@pytest.mark.parametrize(("level", "bound"), [("documented", 150), ("strict", 180)])  # 180: the default budget
+def test_plan_exercises_every_request_auth_and_acceptance_rule_within_150_requests(level, bound):
     plan = plan_for(level=level)
     grouped = plan.by_rule()
     for rule in rules_for(level):
         if rule.subject is not Subject.RESPONSE:
             assert grouped.get(rule.id), f"no case for {rule.id}"
-    assert len(plan.cases) <= 150
+    assert len(plan.cases) <= bound
     assert plan.not_exercised == {} and plan.variants_not_exercised == []
 
 
 def test_every_negative_case_breaks_exactly_its_rule():
     for case in plan_for().cases:
-        rule = next(r for r in RULES if r.id == case.rule_id)
+        rule = next((r for r in RULES if r.id == case.rule_id), None)
+        if rule is None:
+            continue  # an open value class (below)
         if rule.subject is Subject.REQUEST:
             assert {v.rule_id for v in validate_request(case.body, level="strict")} == {rule.id}, case.id
             assert case.expect == {400}
@@ -46,23 +49,60 @@ def test_every_positive_and_auth_case_has_a_valid_body():
 def test_positive_cases_cover_every_pair_of_value_classes():
     bodies = BodyFactory(CONTRACT.spec, Fixtures())
     factors = _factors(CONTRACT, bodies)
-    positives = [dict(c.factors) for c in plan_for().cases if c.factors]
-    for a, b in itertools.combinations(factors, 2):
+    positives = [dict(c.factors) for c in plan_for().cases if c.rule_id == "accepts-valid"]
+    paired = [f for f in factors if f.only_when is None]
+    for a, b in itertools.combinations(paired, 2):
         for va, vb in itertools.product(a.values, b.values):
             assert any(p[a.name] == va and p[b.name] == vb for p in positives), (a.name, va, b.name, vb)
+    for factor in factors:  # a field only some sends carry (recipientEmail) takes each of its classes on them
+        if factor.only_when is not None:
+            assert {p[factor.name] for p in positives if factor.name in p} == set(factor.values)
     # pairwise, not the full product
     full = 1
     for factor in factors:
         full *= len(factor.values)
-    assert len(positives) < 50 < full
+    assert len(positives) < 40 < full
+
+
+def test_labels_and_factors_name_only_what_the_body_carries():
+    """A batch send carries no recipientEmail: neither its label nor its factors may say it does."""
+    for case in plan_for().cases:
+        if case.rule_id != "accepts-valid":
+            continue
+        factors = dict(case.factors)
+        assert ("recipientEmail" in factors) == ("recipientEmail" in case.body), case.id
+        if "recipientEmail" not in case.body:
+            assert "recipientEmail" not in case.label, case.label
+
+
+def test_open_value_classes_cost_one_request_each_and_break_nothing_but_open_points():
+    open_cases = [c for c in plan_for().cases if c.rule_id == ""]
+    assert [c.id.removeprefix("open/") for c in open_cases] == list(OPEN_TEXT_CLASSES)
+    assert plan_for().cases[-len(open_cases):] == open_cases  # last: the first cut when the budget is short
+    for case, (name, value) in zip(open_cases, OPEN_TEXT_CLASSES.items(), strict=True):
+        assert case.expect == frozenset() and case.body["fromName"] == value and case.body["subject"] == value
+        for violation in validate_request(case.body, level="strict"):
+            assert open_in_violation(violation, case.body), (name, violation)
+    lengths = [len(v) for v in OPEN_TEXT_CLASSES.values()]
+    assert min(lengths) == 0 and max(lengths) >= 10_000
+    assert b"\\ud83d" in open_cases[list(OPEN_TEXT_CLASSES).index("lone-surrogate")].content  # as a JSON escape
 
 
 def test_pairwise_is_deterministic_and_complete():
     values = [["a", "b", "c"], ["x", "y"], ["1", "2", "3", "4"], ["p", "q"]]
     rows = pairwise(values)
-    assert rows == pairwise(values)
     for i, j in itertools.combinations(range(len(values)), 2):
         assert {(r[i], r[j]) for r in rows} == set(itertools.product(values[i], values[j]))
+    assert len(rows) == 12  # the 4 x 3 of the two largest factors: no row wasted
+
+
+def test_pairwise_does_not_cover_again_what_its_seeds_cover():
+    values = [["a", "b"], ["x", "y"], ["1", "2"]]
+    seeds = [("a", "x", "1"), ("b", "y", "2")]
+    rows = pairwise(values, seeds)
+    assert not set(rows) & set(seeds)
+    for i, j in itertools.combinations(range(len(values)), 2):
+        assert {(r[i], r[j]) for r in rows + seeds} == set(itertools.product(values[i], values[j]))
 
 
 def test_open_point_cases_accept_200_or_400():
@@ -85,7 +125,7 @@ def test_data_bound_target_missing_fixtures_are_named_not_failed():
 
 
 def test_schema_level_plan_has_no_documented_request_rules():
-    ids = set(plan_for(level="schema").by_rule())
+    ids = set(plan_for(level="schema").by_rule()) - {""}
     assert ids <= {r.id for r in rules_for("schema")}
     assert "email-format" not in ids and "batch-needs-recipientId" not in ids
 
@@ -96,6 +136,22 @@ def test_generated_recipients_stay_on_the_recipient_domain():
             assert case.body["recipientEmail"].endswith("@mail.test"), case.id
 
 
-@pytest.mark.parametrize("level", ["schema", "documented", "strict"])
-def test_plan_is_deterministic(level):
-    assert [(c.id, c.body) for c in plan_for(level=level).cases] == [(c.id, c.body) for c in plan_for(level=level).cases]
+def test_plan_is_the_same_in_every_process_whatever_the_hash_seed():
+    """Sets and dict orders must not leak into the plan: two interpreters with other hash seeds agree."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, json; from migma_contract import contract_for, Fixtures; "
+        "from migma_contract._bodies import BodyFactory; from migma_contract._plan import build_plan; "
+        "c = contract_for(); "
+        "print(hashlib.sha256(json.dumps([[x.id, repr(x.body)] for lv in ('schema', 'documented', 'strict') "
+        "for x in build_plan(c, lv, BodyFactory(c.spec, Fixtures()), api_key='k', restricted_key='r').cases]).encode()).hexdigest())"
+    )
+    digests = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1

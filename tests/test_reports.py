@@ -1,5 +1,6 @@
 """The four report formats, rendered from one result model, and the comparison matrix."""
 
+import html
 import json
 import re
 import subprocess
@@ -171,3 +172,21 @@ def test_no_key_in_any_output_even_when_the_server_echoes_it(tmp_path):
     loaded = load_result(tmp_path / "conformance.json")
     assert {"error-schema", "envelope-consistent"} <= {f.rule for f in loaded.findings}
     assert any(REDACTED in f.response.headers.get("x-api-key", "") for f in loaded.findings)
+
+
+def test_root_causes_and_several_findings_per_rule_in_every_format():
+    options = CheckOptions(api_key=FULL_KEY, explore=False, max_requests=150).with_fixtures(FIXTURES)
+    found = run_check(options, app=fault("422-for-validation-errors").app())
+    [cause] = found.root_causes
+    markdown = render(found, "md")
+    assert f"### Root causes (1)\n\n- ❌ {cause.summary}: {len(cause.rules)} rules (`body-json-object`" in markdown
+    page = render(found, "html")
+    assert page.index("Root causes (1)") < page.index("<h2>Rules</h2>") and html.escape(cause.summary) in page
+    data = json.loads(render(found, "json"))
+    jsonschema.Draft202012Validator(json_schema(), format_checker=jsonschema.FormatChecker()).validate(data)
+    assert RunResult.from_dict(data).root_causes == found.root_causes
+    coercions = run_check(options, app=fault("coerces-like-ajv").app())
+    page = render(coercions, "html")
+    anchors = re.findall(r'<details id="([^"]+)"', page)
+    assert len(anchors) == len(coercions.findings) == len(set(anchors)) and "finding-field-types-4" in anchors
+    assert render(coercions, "md").count("#### ❌ `field-types`") == 4

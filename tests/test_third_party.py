@@ -33,12 +33,13 @@ def test_a_length_limit_below_the_long_text_class_is_attributed_to_it():
     assert "subject" in finding.attribution and "'long'" in finding.attribution
 
 
-def test_a_crash_on_one_character_class_is_found_by_exploration_and_shrunk():
-    assert check("digit-crash", explore=False).exit_code == 0  # no fromName in the plan has a digit
-    result = check("digit-crash")
-    finding = next(f for f in result.findings if f.rule == "no-server-error")
-    assert finding.phase == "explore"
-    assert json.loads(finding.request.body)["fromName"] == "0"  # shrunk to the smallest name with a digit
+def test_a_crash_on_digits_in_one_field_is_caught_by_the_plan_and_attributed_to_that_field():
+    result = check("digit-crash", explore=False)
+    [finding] = [f for f in result.findings if f.rule == "no-server-error"]
+    assert finding.phase == "plan" and "fromName" in finding.attribution and "'numeric'" in finding.attribution
+    body = json.loads(finding.request.body)  # the minimal request: only fromName carries the class
+    assert body["fromName"] == "0123" and body["subject"] == "Contract check"
+    assert result.requests_sent <= 180
 
 
 @pytest.mark.parametrize("level", ["schema", "strict"])

@@ -6,7 +6,9 @@ import openapi_core
 import pytest
 from openapi_core.testing import MockRequest, MockResponse
 
-from migma_contract import RULES, Subject, contract_for, load_spec, validate_request, validate_response
+from migma_contract import RULES, Subject, contract_for, get_rule, load_spec, validate_request, validate_response
+from migma_contract._rules import ResponseHistory
+from migma_contract._validators import response_facts
 
 JSON = {"content-type": "application/json"}
 OK = {"success": True, "data": {"id": "m_1", "status": "queued", "provider": "migma", "sentCount": 1, "message": "Queued"}}
@@ -33,8 +35,10 @@ CASES = {
     "result-count": ((200, JSON, ok(sentCount=-1), None, None), (200, JSON, ok(sentCount=0), None, None)),
     "result-status-queued": ((200, JSON, ok(status="sent"), None, None), (200, JSON, OK, None, None)),
     "result-provider": ((200, JSON, ok(provider="ses"), {"providerType": "resend"}, None), (200, JSON, ok(provider="resend"), {"providerType": "resend"}, None)),
+    "success-without-error": ((200, JSON, {**OK, "error": "string"}, None, None), (200, JSON, {**OK, "error": None}, None, None)),
 }
-RESPONSE_RULES = [r for r in RULES if r.subject is Subject.RESPONSE]
+# Rules judged across responses need a run's memory (RunState, the Schemathesis checks): see below.
+RESPONSE_RULES = [r for r in RULES if r.subject is Subject.RESPONSE and not isinstance(r.form, ResponseHistory)]
 
 
 def judge(case, level):
@@ -123,3 +127,19 @@ def test_protocol_verdicts_agree_with_openapi_core(status, media, body):
         core_ok = False
     ours = {v.rule_id for v in validate_response(status, {"content-type": media}, body, level="schema")}
     assert (not (ours & PROTOCOL_RULES)) == core_ok, ours
+
+
+def test_an_id_given_twice_breaks_result_id_unique_unless_the_second_is_a_replay():
+    form = get_rule("result-id-unique").form
+    memory: dict = {}
+
+    def judge_once(body, replay_key=None):
+        return form.judge(memory, response_facts(200, JSON, json.dumps(body).encode(), None, None, None), replay_key, "the first send")
+
+    assert judge_once(ok(id="m_1"), "key-1") == (True, None)
+    assert judge_once(ok(id="m_1"), "key-1") == (True, None)  # an idempotent replay of the first
+    judged, message = judge_once(ok(id="m_1"))
+    assert judged and message == "data.id 'm_1' was already given to an earlier accepted send (the first send)"
+    assert judge_once(ok(id="m_2")) == (True, None)
+    assert judge_once({"success": True, "data": {"status": "queued"}}) == (False, None)  # no id: result-has-id's business
+    assert judge_once({**ERR}) == (False, None)

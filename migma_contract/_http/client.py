@@ -6,6 +6,11 @@ ends); bodies are read with a cap, compressed ones decompressed with a cap; redi
 are not followed unless asked, and never carry credentials to another origin; 429 is
 retried after `Retry-After`, a bounded number of times for a bounded wait; a request
 rate can be set.
+
+Text from the server enters here: header names and values and error texts are cleaned
+of control characters (`_untrusted.clean_text`) as they are read, so nothing downstream
+holds an ESC, a NUL or a bidirectional override from the wire. Bodies stay bytes (the
+checks judge bytes) and are cleaned where they become text (`_records.excerpt`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import anyio
 import httpx
 
 from .._cases import Case, CaseAuth
+from .._untrusted import clean_text
 from .._version import __version__
 
 __all__ = ["Exchange", "Target", "TargetSettings"]
@@ -33,7 +39,6 @@ USER_AGENT = f"migma-contract/{__version__}"
 class TargetSettings:
     base_url: str
     api_key: str | None = None
-    restricted_key: str | None = None
     timeout: float = 10.0
     rate: float | None = None
     max_retries: int = 3
@@ -61,7 +66,7 @@ class Exchange:
     elapsed: float = 0.0
     timed_out: bool = False
     error: str | None = None
-    retries: int = 0
+    client_error: str | None = None  # the request never left: the client refused to build or send it
     redirects: list[str] = field(default_factory=list)
 
     @property
@@ -72,10 +77,10 @@ class Exchange:
 class Target:
     """An open connection to the server under test. Use as `async with Target(...)`."""
 
-    def __init__(self, settings: TargetSettings, app: Any = None) -> None:
+    def __init__(self, settings: TargetSettings, app: Any = None, *, requests_sent: int = 0) -> None:
         self.settings = settings
         self.app = app
-        self.requests_sent = 0
+        self.requests_sent = requests_sent  # a later phase's connection continues the count
         self._next_slot = 0.0
         self._client: httpx.AsyncClient | None = None
 
@@ -98,7 +103,7 @@ class Target:
     def _auth_headers(self, case: Case) -> dict[str, str]:
         if case.auth == CaseAuth.EXPLICIT:
             return dict(case.headers)
-        key = self.settings.restricted_key if case.auth == CaseAuth.RESTRICTED else self.settings.api_key
+        key = self.settings.api_key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         headers.update(case.headers)
         return headers
@@ -115,7 +120,6 @@ class Target:
             wait = _retry_after(exchange.headers.get("retry-after"))
             if wait is None or wait > self.settings.max_retry_wait:
                 break
-            exchange.retries += 1
             await anyio.sleep(wait)
         return exchange
 
@@ -131,11 +135,16 @@ class Target:
         assert self._client is not None
         exchange.status, exchange.headers, exchange.body = None, {}, b""
         exchange.body_size, exchange.truncated, exchange.timed_out, exchange.error = 0, False, False, None
+        try:
+            request = self._client.build_request("POST", path, headers=exchange.request_headers, content=exchange.request_content)
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # a header or URL the client will not send
+            exchange.client_error = f"{type(exc).__name__}: {_reason(exc)}"
+            return
         self.requests_sent += 1
         started = time.perf_counter()
         try:
             with anyio.fail_after(self.settings.timeout):
-                await self._exchange(exchange, path)
+                await self._exchange(exchange, request)
         except TimeoutError:
             exchange.timed_out = True
             exchange.error = f"no complete answer within {self.settings.timeout:g} s"
@@ -146,22 +155,25 @@ class Target:
             exchange.error = f"timed out: {_reason(exc)}"
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             exchange.error = f"connection failed mid-exchange: {_reason(exc)}"
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:  # refused before it left
+            exchange.client_error = f"{type(exc).__name__}: {_reason(exc)}"
         except httpx.HTTPError as exc:
             exchange.error = f"{type(exc).__name__}: {_reason(exc)}"
         except (OSError, ValueError, zlib.error) as exc:
             exchange.error = f"{type(exc).__name__}: {exc}"
         finally:
+            if exchange.error:
+                exchange.error = clean_text(exchange.error)
             exchange.elapsed = time.perf_counter() - started
 
-    async def _exchange(self, exchange: Exchange, path: str) -> None:
+    async def _exchange(self, exchange: Exchange, request: httpx.Request) -> None:
         assert self._client is not None
-        url, headers = path, dict(exchange.request_headers)
+        headers = dict(exchange.request_headers)
         for _ in range(self.settings.max_redirects + 1):
-            request = self._client.build_request("POST", url, headers=headers, content=exchange.request_content)
             response = await self._client.send(request, stream=True)
             try:
                 exchange.status = response.status_code
-                exchange.headers = {k.lower(): v for k, v in response.headers.multi_items()}
+                exchange.headers = {clean_text(k.lower()): clean_text(v) for k, v in response.headers.multi_items()}
                 await self._read_body(response, exchange)
             finally:
                 await response.aclose()
@@ -172,7 +184,7 @@ class Target:
             exchange.redirects.append(str(target))
             if _origin(target) != _origin(response.url):
                 headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie", "x-api-key")}
-            url = str(target)
+            request = self._client.build_request("POST", str(target), headers=headers, content=exchange.request_content)
 
     async def _read_body(self, response: httpx.Response, exchange: Exchange) -> None:
         cap = self.settings.max_response_bytes

@@ -1,23 +1,37 @@
 """Report writers over the one result model: JSON, JUnit XML, Markdown, HTML.
 
-No writer recomputes anything: each renders `RunResult` as it is.
+No writer recomputes anything: each renders `RunResult` as it is, escaping every value
+for its own format. Files are written without following links: each is written to a
+temporary file in the same directory and renamed over the destination, so a symlink
+planted there is replaced, never written through. `$GITHUB_STEP_SUMMARY` is appended
+to (it is an append target by design), but only when it is a regular file.
+`check_writable` says what would fail before the first request is sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from .._exceptions import ConfigError
+from .._redact import Redactor
 from .._result import RunResult
+from .._untrusted import clean_text
 from ._json import json_schema, load_result, render_json
 
-__all__ = ["FILENAMES", "check_writable", "json_schema", "load_result", "render", "write_reports"]
+__all__ = ["FILENAMES", "check_writable", "json_schema", "load_result", "render", "write_file", "write_reports"]
 
 FILENAMES = {"json": "conformance.json", "junit": "junit.xml", "md": "summary.md", "html": "index.html"}
+STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 
 
-def render(result: RunResult, fmt: str) -> str:
+def render(result: RunResult, fmt: str, secrets: Iterable[str | None] = ()) -> str:
+    """`result` in format `fmt`; any of `secrets` still in it (a label, a path) is masked first."""
+    result = Redactor(secrets).data(result)
     if fmt == "json":
         return render_json(result)
     if fmt == "junit":
@@ -35,38 +49,98 @@ def render(result: RunResult, fmt: str) -> str:
     raise ConfigError(f"unknown report format {fmt!r}; choose from {', '.join(FILENAMES)}")
 
 
-def check_writable(directory: Path, formats: tuple[str, ...] = tuple(FILENAMES)) -> None:
-    """Fail before the first request (ConfigError, exit 2) when the reports could not be written."""
+def check_writable(directory: Path, formats: tuple[str, ...] = tuple(FILENAMES), *, names: list[str] | None = None,
+                   option: str = "--report-dir", step_summary: bool | None = None) -> None:
+    """Fail before the first request (ConfigError, exit 2) when the reports could not be written.
+
+    The files checked are the `formats`' (or `names`); $GITHUB_STEP_SUMMARY, which the
+    Markdown is appended to, is checked too when "md" is among the formats (or as told).
+    """
+    shown = clean_text(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"--report-dir {directory}: cannot create it: {exc.strerror or exc}") from None
+        raise ConfigError(f"{option} {shown}: cannot create it: {exc.strerror or type(exc).__name__}") from None
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise ConfigError(f"--report-dir {directory}: not writable")
-    for fmt in formats:
-        path = directory / FILENAMES[fmt]
-        if path.is_dir():
-            raise ConfigError(f"--report-dir {directory}: {path.name} is a directory; cannot write the {fmt} report there")
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary and "md" in formats:
-        target = Path(summary)
-        if target.is_dir() or (target.exists() and not os.access(target, os.W_OK)) or not os.access(target.parent, os.W_OK):
-            raise ConfigError(f"GITHUB_STEP_SUMMARY={summary}: not a writable file")
+        raise ConfigError(f"{option} {shown}: not writable")
+    for name in names if names is not None else [FILENAMES[fmt] for fmt in formats]:
+        path = directory / name
+        if path.is_dir() and not path.is_symlink():
+            raise ConfigError(f"{option} {shown}: {name} is a directory; cannot write a report there")
+    summary = os.environ.get(STEP_SUMMARY)
+    if summary and (step_summary if step_summary is not None else "md" in formats):
+        _check_step_summary(Path(summary))
 
 
-def write_reports(result: RunResult, directory: Path, formats: tuple[str, ...] = tuple(FILENAMES)) -> list[Path]:
-    """Write each format under `directory`; append the Markdown to $GITHUB_STEP_SUMMARY if set."""
+def _check_step_summary(path: Path) -> None:
+    shown = f"{STEP_SUMMARY}={clean_text(path)}"
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"{shown}: its directory is not writable") from None
+        return
     except OSError as exc:
-        raise ConfigError(f"--report-dir {directory}: cannot create it: {exc.strerror or exc}") from None
+        raise ConfigError(f"{shown}: {exc.strerror or type(exc).__name__}") from None
+    if stat.S_ISLNK(mode):
+        raise ConfigError(f"{shown}: a symbolic link; refused (the summary is appended to a regular file only)")
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{shown}: not a regular file")
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"{shown}: not writable")
+
+
+def write_file(path: Path, text: str) -> None:
+    """Write `text` to `path` by renaming a temporary file over it: a symlink there is replaced, not followed."""
+    if path.is_dir() and not path.is_symlink():
+        raise ConfigError(f"{clean_text(path)}: is a directory; cannot write a report there")
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"{clean_text(path)}: cannot write: {exc.strerror or type(exc).__name__}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise ConfigError(f"{clean_text(path)}: cannot write: {exc.strerror or type(exc).__name__}") from None
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _append_step_summary(text: str) -> None:
+    """Append to $GITHUB_STEP_SUMMARY: never through a symlink, only to a regular file."""
+    path = os.environ[STEP_SUMMARY]
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        raise ConfigError(f"{STEP_SUMMARY}={clean_text(path)}: cannot append: {exc.strerror or type(exc).__name__}") from None
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{STEP_SUMMARY}={clean_text(path)}: not a regular file")
+        handle.write(text)
+
+
+def write_reports(result: RunResult, directory: Path, formats: tuple[str, ...] = tuple(FILENAMES),
+                  secrets: Iterable[str | None] = ()) -> list[Path]:
+    """Write each format under `directory`; append the Markdown to $GITHUB_STEP_SUMMARY if set."""
+    check_writable(directory, formats, step_summary=False)
+    result = Redactor(secrets).data(result)
     written = []
     for fmt in formats:
         path = directory / FILENAMES[fmt]
-        path.write_text(render(result, fmt), encoding="utf-8")
+        write_file(path, render(result, fmt))
         written.append(path)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary and "md" in formats:
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(render(result, "md") + "\n")
+    if os.environ.get(STEP_SUMMARY) and "md" in formats:
+        _append_step_summary(render(result, "md") + "\n")
     return written

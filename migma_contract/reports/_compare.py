@@ -1,15 +1,26 @@
 """Several implementations side by side: one rule x implementation matrix (Markdown, HTML).
 
 Per implementation its compliance (rules passed / rules exercised); per rule who passes,
-fails or was not exercised. Built from saved conformance.json files only.
+fails or was not exercised. Built from saved conformance.json files only, so every
+value (and each --name) is escaped for its format: `md_text`/`md_code` in Markdown,
+`_e` (clean, then `html.escape`) in HTML.
 """
 
 from __future__ import annotations
 
-from html import escape
+from collections.abc import Iterable
 
+from .._redact import Redactor
 from .._result import STATUS_LOOK, RunResult
-from ._html import CSS
+from ._html import CSS, _e
+from ._markdown import md_code, md_text
+
+
+def render_comparison(results: list[tuple[str, RunResult]], fmt: str, secrets: Iterable[str | None] = ()) -> str:
+    """The comparison page in `fmt` ("md" or "html"); any of `secrets` in a name or a result is masked first."""
+    redactor = Redactor(secrets)
+    pairs = [(redactor.text(name), redactor.data(result)) for name, result in results]
+    return render_comparison_markdown(pairs) if fmt == "md" else render_comparison_html(pairs)
 
 
 def _names(results: list[tuple[str, RunResult]]) -> list[str]:
@@ -35,14 +46,15 @@ def render_comparison_markdown(results: list[tuple[str, RunResult]]) -> str:
     lines.append("|---|---|---:|---|---:|---|")
     for name, result in results:
         passed, exercised = result.compliance
-        lines.append(f"| {name} | {result.verdict} | {passed}/{exercised} | {result.level} | {result.requests_sent} | `{result.spec.fingerprint[:19]}…` |")
-    lines += ["", "| rule | level | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+        lines.append(f"| {md_text(name)} | {md_text(result.verdict)} | {passed}/{exercised} | {md_text(result.level)} "
+                     f"| {md_text(result.requests_sent)} | {md_code(str(result.spec.fingerprint)[:19] + '…')} |")
+    lines += ["", "| rule | level | " + " | ".join(md_text(name) for name in names) + " |", "|---|---|" + "---|" * len(names)]
     for rule_id, level, _ in _rule_order(results):
         cells = []
         for _, result in results:
             status = _status(result, rule_id)
             cells.append(f"{STATUS_LOOK[status].icon} {STATUS_LOOK[status].word}" if status else "— not at this level")
-        lines.append(f"| `{rule_id}` | {level} | " + " | ".join(cells) + " |")
+        lines.append(f"| {md_code(rule_id)} | {md_text(level)} | " + " | ".join(cells) + " |")
     fingerprints = {result.spec.fingerprint for _, result in results}
     if len(fingerprints) > 1:
         lines += ["", "⚠️ These runs judged against different documents (spec fingerprints differ)."]
@@ -51,20 +63,20 @@ def render_comparison_markdown(results: list[tuple[str, RunResult]]) -> str:
 
 def render_comparison_html(results: list[tuple[str, RunResult]]) -> str:
     names = _names(results)
-    head = "".join(f"<th>{escape(n)}</th>" for n in names)
+    head = "".join(f"<th>{_e(n)}</th>" for n in names)
     summary_rows = ""
     for name, result in results:
         passed, exercised = result.compliance
         share = f"{100 * passed / exercised:.0f}%" if exercised else "—"
-        summary_rows += (f"<tr><td>{escape(name)}</td><td>{escape(result.verdict)}</td><td>{passed}/{exercised} ({share})</td>"
-                         f"<td>{escape(result.level)}</td><td>{result.requests_sent}</td><td>{escape(result.target.label)}</td></tr>")
+        summary_rows += (f"<tr><td>{_e(name)}</td><td>{_e(result.verdict)}</td><td>{passed}/{exercised} ({share})</td>"
+                         f"<td>{_e(result.level)}</td><td>{_e(result.requests_sent)}</td><td>{_e(result.target.label)}</td></tr>")
     rows = ""
     for rule_id, level, text in _rule_order(results):
         cells = ""
         for _, result in results:
             status = _status(result, rule_id)
-            cells += f'<td class="cell {status or "absent"}">{STATUS_LOOK[status].word if status else "—"}</td>'
-        rows += f'<tr><th scope="row" title="{escape(text)}"><code>{escape(rule_id)}</code><small>{escape(level)}</small></th>{cells}</tr>'
+            cells += f'<td class="cell {_e(status or "absent")}">{_e(STATUS_LOOK[status].word) if status else "—"}</td>'
+        rows += f'<tr><th scope="row" title="{_e(text)}"><code>{_e(rule_id)}</code><small>{_e(level)}</small></th>{cells}</tr>'
     warning = ""
     if len({result.spec.fingerprint for _, result in results}) > 1:
         warning = '<p class="muted">These runs judged against different documents (spec fingerprints differ).</p>'

@@ -3,14 +3,20 @@
 The verdict first; then the rules by level, coloured by result; then each finding,
 expandable, with the request, the response, what was expected and a copy button for the
 curl line; then the run's metadata, so the run can be reproduced.
+
+Every value is interpolated through `html_text` (or `html_block` inside <pre>): control
+characters made visible, then `html.escape` with quotes, so no value can open an
+element or an attribute, whatever its type; the page's only script and style are its own.
 """
 
 from __future__ import annotations
 
 from html import escape
 
+from .._options import ENV_PREFIX
 from .._result import STATUS_LOOK, Finding, RunResult, Status
 from .._rules import Level
+from .._untrusted import clean_text
 
 CSS = """
 :root{--bg:#fff;--fg:#1d2330;--muted:#5b6475;--line:#dde1e8;--card:#f6f7f9;--pass:#1f7a3d;--pass-bg:#e3f4e8;
@@ -44,7 +50,7 @@ pre{background:var(--code);border:1px solid var(--line);border-radius:6px;paddin
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:10px}@media (max-width:720px){.pair{grid-template-columns:1fr}dl{grid-template-columns:1fr}dt{margin-top:4px}}
 table.meta{border-collapse:collapse;width:100%;font-size:.88rem}table.meta td{border-top:1px solid var(--line);padding:4px 6px;vertical-align:top;word-break:break-word}
 table.meta td:first-child{color:var(--muted);white-space:nowrap;width:1%}
-.muted{color:var(--muted)}footer{margin:30px 0 10px;color:var(--muted);font-size:.8rem}
+.muted{color:var(--muted)}.causes li{margin:4px 0}footer{margin:30px 0 10px;color:var(--muted);font-size:.8rem}
 """
 
 JS = """
@@ -55,8 +61,17 @@ a.value=t;document.body.appendChild(a);a.select();document.execCommand('copy');d
 """
 
 
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+def html_text(value: object) -> str:
+    """Any value as one line of HTML text or attribute value."""
+    return escape(clean_text(value), quote=True)
+
+
+def html_block(value: object) -> str:
+    """Any value as the text of a <pre> block (newlines and tabs kept)."""
+    return escape(clean_text(value, multiline=True), quote=True)
+
+
+_e = html_text
 
 
 def _words(text: str) -> str:
@@ -66,17 +81,35 @@ def _words(text: str) -> str:
 
 
 def _headers(headers: dict[str, str]) -> str:
-    return "\n".join(f"{name}: {value}" for name, value in headers.items())
+    return "\n".join(f"{_e(name)}: {_e(value)}" for name, value in headers.items())
 
 
-def _finding(index: int, finding: Finding) -> str:
+def _finding_id(result: RunResult, index: int) -> str:
+    """The anchor of a finding: its rule's name for the first one, numbered after (several per rule)."""
+    finding = result.findings[index]
+    earlier = sum(1 for f in result.findings[:index] if f.rule == finding.rule)
+    return f"finding-{finding.rule}" + (f"-{earlier + 1}" if earlier else "")
+
+
+def _root_causes(result: RunResult) -> str:
+    if not result.root_causes:
+        return ""
+    items = []
+    for cause in result.root_causes:
+        rules = ", ".join(f'<a href="#finding-{_e(rule_id)}"><code>{_e(rule_id)}</code></a>' for rule_id in cause.rules)
+        shapes = f' <span class="muted">(bodies: {_e("; ".join(cause.shapes))})</span>' if cause.shapes else ""
+        items.append(f"<li><b>{_e(cause.summary)}</b>: {len(cause.rules)} rules — {rules}{shapes}</li>")
+    return f'<h2>Root causes ({len(result.root_causes)})</h2>\n<ul class="causes">{"".join(items)}</ul>'
+
+
+def _finding(index: int, finding: Finding, anchor: str) -> str:
     response = finding.response
     status = response.status if response.status is not None else "no response"
     tag = " · accepted by the baseline" if finding.baselined else ""
     why = f"<dt>why</dt><dd>{_e(finding.attribution)}</dd>" if finding.attribution else ""
-    error = f"\n{response.error}" if response.error else ""
+    error = f"\n{_e(response.error)}" if response.error else ""
     return f"""
-<details id="finding-{_e(finding.rule)}"{' open' if index == 0 else ''}>
+<details id="{_e(anchor)}"{' open' if index == 0 else ''}>
 <summary><code>{_e(finding.rule)}</code> <span class="muted">[{_e(finding.level)}]{tag}</span> — {_e(finding.actual[:140])}</summary>
 <div class="body">
 <dl>
@@ -88,15 +121,19 @@ def _finding(index: int, finding: Finding) -> str:
 <div class="curl"><button type="button">Copy</button><pre>{_e(finding.request.curl)}</pre></div>
 <div class="pair">
 <div><h3>Request</h3><pre>{_e(finding.request.method)} {_e(finding.request.url)}
-{_e(_headers(finding.request.headers))}
+{_headers(finding.request.headers)}
 
-{_e(finding.request.body)}</pre></div>
-<div><h3>Response · {_e(status)} · {response.elapsed_ms:.0f} ms</h3><pre>{_e(_headers(response.headers))}
+{html_block(finding.request.body)}</pre></div>
+<div><h3>Response · {_e(status)} · {_e(_ms(response.elapsed_ms))} ms</h3><pre>{_headers(response.headers)}
 
-{_e(response.body)}{_e(error)}</pre></div>
+{html_block(response.body)}{error}</pre></div>
 </div>
 </div>
 </details>"""
+
+
+def _ms(value: object) -> str:
+    return f"{value:.0f}" if isinstance(value, (int, float)) else str(value)
 
 
 def _rules(result: RunResult) -> str:
@@ -148,7 +185,7 @@ def render_html(result: RunResult) -> str:
               f"<span>{result.count(Status.NOT_EXERCISED)} not exercised</span>"
               + (f"<span>{result.count(Status.ACCEPTED)} accepted</span>" if result.count(Status.ACCEPTED) else "")
               + f"<span>{_e(result.requests_sent)} requests · {result.duration_s:.1f} s</span>")
-    findings = "".join(_finding(i, f) for i, f in enumerate(result.findings)) or '<p class="muted">No findings.</p>'
+    findings = "".join(_finding(i, f, _finding_id(result, i)) for i, f in enumerate(result.findings)) or '<p class="muted">No findings.</p>'
     failed = [r.id for r in result.rules if r.status == Status.FAILED]
     failed_line = (
         "<p>Failed: " + ", ".join(f'<a href="#finding-{_e(rule_id)}"><code>{_e(rule_id)}</code></a>' for rule_id in failed) + "</p>"
@@ -165,12 +202,13 @@ def render_html(result: RunResult) -> str:
 {failed_line}
 <div class="counts">{counts}</div>
 </section>
+{_root_causes(result)}
 <h2>Rules</h2>
 {_rules(result)}
 <h2>Findings ({len(result.findings)})</h2>
 {findings}
 <h2>Run</h2>
 {_meta(result)}
-<footer>Generated by migma-contract {_e(result.tool_version)}. Keys are shown as [REDACTED]; curl lines read them from $MIGMA_API_KEY / $MIGMA_RESTRICTED_API_KEY.</footer>
+<footer>Generated by migma-contract {_e(result.tool_version)}. Keys are shown as [REDACTED]; curl lines read them from ${ENV_PREFIX}API_KEY / ${ENV_PREFIX}RESTRICTED_API_KEY.</footer>
 </main><script>{JS}</script></body></html>
 """

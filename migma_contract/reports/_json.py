@@ -1,4 +1,10 @@
-"""`conformance.json`: the result model as versioned JSON (schema: `conformance.schema.json`)."""
+"""`conformance.json`: the result model as versioned JSON (schema: `conformance.schema.json`).
+
+A conformance.json may come from anyone (`migma-contract report`, `--baseline`), so it
+is read as hostile input: a regular file of bounded size and nesting, parsed, checked
+against the shipped schema (`RunResult.from_dict`), and every string in it cleaned of
+control characters before any writer sees it. Each problem is one line (ConfigError).
+"""
 
 from __future__ import annotations
 
@@ -8,29 +14,49 @@ from typing import Any
 
 from .._exceptions import ConfigError
 from .._result import ResultInvalid, RunResult
-from .._untrusted import clean_text
+from .._untrusted import MAX_INPUT_BYTES, clean_data, clean_text, read_bounded
 
 SCHEMA_PATH = Path(__file__).with_name("conformance.schema.json")
+MAX_DEPTH = 32  # the format nests 5 levels deep
 
 
 def render_json(result: RunResult) -> str:
-    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(clean_data(result.to_dict()), indent=2, ensure_ascii=False) + "\n"
+
+
+def _depth(value: Any) -> int:
+    """How deep `value` nests (iteratively: a hostile file cannot exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack += [(child, depth + 1) for child in item.values()]
+        elif isinstance(item, list):
+            stack += [(child, depth + 1) for child in item]
+    return deepest
 
 
 def load_result(path: str | Path) -> RunResult:
     """Read a saved conformance.json back into the result model (for `migma-contract report`)."""
+    shown = clean_text(path)
+    raw = read_bounded(path, MAX_INPUT_BYTES)
     try:
-        data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    except (ValueError, RecursionError) as exc:
-        raise ConfigError(f"{path}: not JSON: {str(exc)[:200]}") from None
+        data: Any = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{shown}: not UTF-8 text") from None
+    except RecursionError:
+        raise ConfigError(f"{shown}: nested too deeply") from None
+    except ValueError as exc:
+        raise ConfigError(f"{shown}: not JSON: {clean_text(exc)[:200]}") from None
+    if _depth(data) > MAX_DEPTH:
+        raise ConfigError(f"{shown}: nested more than {MAX_DEPTH} levels deep; not a conformance.json")
     try:
-        return RunResult.from_dict(data)
+        return RunResult.from_dict(clean_data(data))
     except ResultInvalid as exc:
-        raise ConfigError(f"{path}: {clean_text(exc)}") from None
+        raise ConfigError(f"{shown}: {clean_text(exc)}") from None
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,49 +1,73 @@
-"""`junit.xml`: one testcase per rule, one testsuite per level, for CI test views."""
+"""`junit.xml`: one testcase per rule, one testsuite per level, for CI test views.
+
+ElementTree escapes markup, but it writes any character it is given, and XML 1.0 forbids
+most control characters (a JUnit consumer then rejects the whole file). So every value
+goes through `xml_text` first: control characters made visible (`clean_text`), and
+whatever XML 1.0 still does not allow replaced by a visible marker. Attribute values are
+one line; element text keeps its newlines.
+"""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+from typing import Any
 
-from .._result import RunResult, Status
+from .._result import Finding, RunResult, Status
 from .._rules import Level
+from .._untrusted import clean_text
+
+# Everything outside XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: object, *, multiline: bool = False) -> str:
+    """Any value as text XML 1.0 allows (one line unless `multiline`)."""
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", clean_text(value, multiline=multiline))
+
+
+def _element(parent: ET.Element | None, tag: str, text: str | None = None, **attributes: Any) -> ET.Element:
+    cleaned = {name: xml_text(value) for name, value in attributes.items()}
+    element = ET.Element(tag, cleaned) if parent is None else ET.SubElement(parent, tag, cleaned)
+    if text is not None:
+        element.text = xml_text(text, multiline=True)
+    return element
 
 
 def render_junit(result: RunResult) -> str:
-    root = ET.Element("testsuites", name="migma-contract", time=f"{result.duration_s:.3f}")
+    root = _element(None, "testsuites", name="migma-contract", time=f"{result.duration_s:.3f}")
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for level in Level:
         rules = [r for r in result.rules if r.level == level.value]
         if not rules:
             continue
-        suite = ET.SubElement(root, "testsuite", name=f"migma-contract.{level.value}", timestamp=result.started,
-                              hostname=result.target.label)
-        properties = ET.SubElement(suite, "properties")
+        suite = _element(root, "testsuite", name=f"migma-contract.{level.value}", timestamp=result.started,
+                         hostname=result.target.label)
+        properties = _element(suite, "properties")
         for name, value in (("target", result.target.label), ("level", result.level), ("seed", result.seed),
                             ("spec.fingerprint", result.spec.fingerprint), ("tool.version", result.tool_version),
                             ("requests", result.requests_sent)):
-            ET.SubElement(properties, "property", name=name, value=str(value))
+            _element(properties, "property", name=name, value=value)
         counts = {"tests": 0, "failures": 0, "skipped": 0}
         for rule in rules:
             counts["tests"] += 1
-            case = ET.SubElement(suite, "testcase", classname=f"migma_contract.{level.value}", name=rule.id, time="0")
+            case = _element(suite, "testcase", classname=f"migma_contract.{level.value}", name=rule.id, time="0")
             findings = result.findings_for(rule.id)
             if rule.status == Status.FAILED:
                 counts["failures"] += 1
                 finding = findings[0] if findings else None
-                failure = ET.SubElement(case, "failure", type="ContractViolation",
-                                        message=finding.message if finding else f"{rule.failed} failure(s)")
-                failure.text = _detail(rule.text, rule.source, finding) if finding else rule.text
+                detail = "\n\n".join(_detail(rule.text, rule.source, f) for f in findings) if findings else clean_text(rule.text)
+                _element(case, "failure", detail, type="ContractViolation",
+                         message=finding.message if finding else f"{rule.failed} failure(s)")
             elif rule.status == Status.NOT_EXERCISED:
                 counts["skipped"] += 1
-                ET.SubElement(case, "skipped", message=f"not exercised: {rule.reason or 'no case ran'}")
+                _element(case, "skipped", message=f"not exercised: {rule.reason or 'no case ran'}")
             elif rule.status == Status.ACCEPTED:
                 counts["skipped"] += 1
                 message = findings[0].message if findings else "known failure"
-                ET.SubElement(case, "skipped", message=f"known failure accepted by the baseline: {message}")
-            out = ET.SubElement(case, "system-out")
-            out.text = f"{rule.text}\nsource: {rule.source}\nexercised {rule.exercised}, passed {rule.passed}, failed {rule.failed}"
-            if rule.notes:
-                out.text += "\n" + "\n".join(rule.notes)
+                _element(case, "skipped", message=f"known failure accepted by the baseline: {message}")
+            lines = [rule.text, f"source: {rule.source}", f"exercised {rule.exercised}, passed {rule.passed}, failed {rule.failed}", *rule.notes]
+            _element(case, "system-out", "\n".join(clean_text(line) for line in lines))
         for key, value in counts.items():
             suite.set(key, str(value))
             totals[key] += value
@@ -56,7 +80,8 @@ def render_junit(result: RunResult) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _detail(text: str, source: str, finding) -> str:  # type: ignore[no-untyped-def]
+def _detail(text: str, source: str, finding: Finding) -> str:
+    """The failure's text: one line per value (none can add a line), then the body excerpt."""
     lines = [
         f"rule: {finding.rule} [{finding.level}]: {text}",
         f"source: {source}",
@@ -66,5 +91,5 @@ def _detail(text: str, source: str, finding) -> str:  # type: ignore[no-untyped-
     ]
     if finding.attribution:
         lines.append(f"why: {finding.attribution}")
-    lines += ["", "reproduce:", finding.request.curl, "", f"response: {finding.response.status}", finding.response.body[:2000]]
-    return "\n".join(lines)
+    lines += ["", "reproduce:", finding.request.curl, "", f"response: {finding.response.status}"]
+    return "\n".join(clean_text(line) for line in lines) + "\n" + clean_text(finding.response.body[:2000], multiline=True)

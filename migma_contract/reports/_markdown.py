@@ -1,44 +1,91 @@
-"""`summary.md`: a short summary for a pull request or a CI step summary."""
+"""`summary.md`: a short summary for a pull request or a CI step summary.
+
+Markdown is rendered by CI systems (GitHub's step summary, pull-request comments), so
+text from outside is escaped for it: control characters made visible (`clean_text`),
+then every character that could start markup (emphasis, links and images, raw HTML,
+entities, table cells, code) backslash-escaped as CommonMark allows for any ASCII
+punctuation; code spans and fences get a backtick run longer than any inside them. No
+value can add a line: newlines are shown as `\\x0a`.
+"""
 
 from __future__ import annotations
 
+import re
+
 from .._result import STATUS_LOOK, RunResult
+from .._untrusted import clean_text
 
-MAX_FINDINGS = 5
+MAX_FINDINGS = 25
+
+# Characters with a meaning inside a line of CommonMark / GFM (tables, strikethrough).
+_INLINE = re.compile(r"([\\`*_\[\]<>!|~&])")
+# What may make a line something else when it starts it: a heading, a quote, a list item, a rule.
+_LINE_START = re.compile(r"^(\d*)([#+\-=.)])")
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def md_text(value: object, *, line_start: bool = False) -> str:
+    """`value` as inline Markdown text that renders as itself."""
+    text = _INLINE.sub(r"\\\1", clean_text(value))
+    return _LINE_START.sub(r"\1\\\2", text.lstrip()) if line_start else text
+
+
+def md_code(value: object) -> str:
+    """`value` as a code span (also inside a table cell)."""
+    text = clean_text(value).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_words(value: object, *, line_start: bool = False) -> str:
+    """Text in the catalogue's manner, `backticked` names shown as code, the rest as text."""
+    parts = clean_text(value).split("`")
+    shown = [md_code(part) if index % 2 else md_text(part, line_start=line_start and index == 0) for index, part in enumerate(parts)]
+    return "".join(shown)
+
+
+def md_block(value: object, info: str = "") -> list[str]:
+    """`value` (one line) as a fenced code block: three lines, the fences included."""
+    text = clean_text(value)
+    fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return [fence + info, text, fence]
 
 
 def render_markdown(result: RunResult) -> str:
-    lines = [f"## migma-contract: {result.headline}", ""]
+    lines = [f"## migma-contract: {md_text(result.headline)}", ""]
     lines.append(
-        f"**Target** {_cell(result.target.label)} · **level** {result.level} · **seed** {result.seed} · "
-        f"**requests** {result.requests_sent} · **time** {result.duration_s:.1f} s · **spec** `{result.spec.fingerprint[:19]}…` · "
-        f"migma-contract {result.tool_version}"
+        f"**Target** {md_text(result.target.label)} · **level** {md_text(result.level)} · **seed** {md_text(result.seed)} · "
+        f"**requests** {md_text(result.requests_sent)} · **time** {result.duration_s:.1f} s · "
+        f"**spec** {md_code(str(result.spec.fingerprint)[:19] + '…')} · migma-contract {md_text(result.tool_version)}"
     )
     lines += ["", "| rule | level | result | exercised | failed | note |", "|---|---|---|---:|---:|---|"]
     for rule in result.rules:
         note = rule.reason or "; ".join(rule.notes)
-        lines.append(f"| `{rule.id}` | {rule.level} | {STATUS_LOOK[rule.status].icon} {STATUS_LOOK[rule.status].shout} | {rule.exercised} | {rule.failed} | {_cell(note)} |")
+        look = STATUS_LOOK[rule.status]
+        lines.append(f"| {md_code(rule.id)} | {md_text(rule.level)} | {look.icon} {look.shout} | {md_text(rule.exercised)} "
+                     f"| {md_text(rule.failed)} | {md_text(note)} |")
+    if result.root_causes:
+        lines += ["", f"### Root causes ({len(result.root_causes)})", ""]
+        for cause in result.root_causes:
+            rules = ", ".join(md_code(rule_id) for rule_id in cause.rules)
+            lines.append(f"- ❌ {md_text(cause.summary)}: {len(cause.rules)} rules ({rules})")
     shown = result.findings[:MAX_FINDINGS]
     if shown:
         lines += ["", f"### Findings ({len(result.findings)})", ""]
     for finding in shown:
         tag = " (accepted by the baseline)" if finding.baselined else ""
         lines += [
-            f"#### ❌ `{finding.rule}` [{finding.level}]{tag}",
+            f"#### ❌ {md_code(finding.rule)} \\[{md_text(finding.level)}\\]{tag}",
             "",
-            f"{finding.rule_text} — *{finding.source}*",
+            f"{md_words(finding.rule_text, line_start=True)} — *{md_words(finding.source)}*",
             "",
-            f"- case: {finding.case_label}",
-            f"- expected: {finding.expected}",
-            f"- got: {finding.actual}",
+            f"- case: {md_text(finding.case_label)}",
+            f"- expected: {md_text(finding.expected)}",
+            f"- got: {md_text(finding.actual)}",
         ]
         if finding.attribution:
-            lines.append(f"- why: {finding.attribution}")
-        lines += ["", "```sh", finding.request.curl, "```", ""]
+            lines.append(f"- why: {md_text(finding.attribution)}")
+        lines += ["", *md_block(finding.request.curl, "sh"), ""]
     if len(result.findings) > MAX_FINDINGS:
         lines.append(f"… and {len(result.findings) - MAX_FINDINGS} more finding(s) in conformance.json / index.html.")
     return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,101 @@
+"""Keys stay out of every output: in every encoding, and whatever cuts the text afterwards."""
+
+import base64
+import json
+from urllib.parse import quote, quote_plus
+
+import pytest
+from click.testing import CliRunner
+
+from migma_contract._redact import REDACTED, Redactor
+from migma_contract.cli import main
+
+from . import hostile_servers as hostile
+
+KEY = "mc_live/LEAK+secret=0123456789abcdefXYZ"
+CRLF_KEY = "mc_live_CRLF\r\nX-Injected: 0123456789"
+
+
+def windows(text: str, size: int = 20) -> list[str]:
+    return [text[i:i + size] for i in range(len(text) - size + 1)]
+
+
+def leaks(secret_forms, text: str) -> list[str]:
+    """Every 20-character stretch of a secret (in any of its forms) still in `text`."""
+    return [window for form in secret_forms for window in windows(form) if window in text]
+
+
+FORMS = {
+    "raw": KEY,
+    "json-escaped-slash": json.dumps(KEY).strip('"').replace("/", "\\/"),
+    "json-unicode-escapes": "".join(f"\\u{ord(ch):04x}" for ch in KEY),
+    "double-escaped-json": json.dumps(json.dumps(KEY).replace("/", "\\/")).strip('"'),
+    "percent-encoded": quote(KEY, safe=""),
+    "percent-encoded-lowercase": quote(KEY, safe="").lower(),
+    "form-encoded": quote_plus(KEY),
+    "html-entities": "".join(f"&#x{ord(ch):x};" for ch in KEY),
+    "python-repr-of-bytes": repr(KEY.encode()),
+    "base64": base64.b64encode(KEY.encode()).decode(),
+    "base64-basic-api": base64.b64encode(f"api:{KEY}".encode()).decode(),
+    "base64-any-user": base64.b64encode(f"someone:{KEY}".encode()).decode(),
+    "base64-after-two-bytes": base64.b64encode(f"u:{KEY}".encode()).decode(),
+    "base64-url-safe": base64.urlsafe_b64encode(f"x{KEY}".encode()).decode(),
+}
+
+
+@pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
+def test_every_encoding_of_the_key_is_masked(form):
+    shown = Redactor([KEY]).text(f"before {form} after")
+    assert REDACTED in shown and shown.startswith("before ") and shown.endswith(" after")
+    assert not leaks([KEY, form], shown)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [repr(f"Bearer {CRLF_KEY}".encode()), repr(CRLF_KEY), json.dumps(CRLF_KEY), "mc_live_CRLF\\x0d\\x0aX-Injected: 0123456789"],
+    ids=["httpx-error-repr", "str-repr", "json", "made-visible"],
+)
+def test_a_key_with_control_characters_is_masked_in_its_escaped_forms(form):
+    """httpx quotes an unsendable header with repr(): the error text then holds `\\r\\n`, not CR LF."""
+    shown = Redactor([CRLF_KEY]).text(f"Invalid header value {form}")
+    assert "0123456789" not in shown and "mc_live_CRLF" not in shown
+
+
+def test_text_that_arrived_cut_loses_the_start_of_a_key_at_its_end():
+    redactor = Redactor([KEY])
+    assert redactor.text("body ... " + KEY[:25], cut=True) == "body ... " + REDACTED
+    assert redactor.text("body ... mc_", cut=True) == "body ... mc_"  # too short to be told from text
+    assert redactor.text("body ... " + KEY[:25]) == "body ... " + KEY[:25]  # only when it arrived cut
+
+
+def test_ordinary_text_is_left_alone():
+    text = '{"success": false, "error": "bad request", "data": null} dGhpcyBpcyBiYXNlNjQ= 100% & \\n'
+    assert Redactor([KEY]).text(text) == text
+
+
+# --- a server that puts the key where cuts and encodings used to let it through ------------------------
+
+
+def _leaky(request: bytes) -> bytes:
+    head = request.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    key = next((line.split(" ", 2)[2] for line in head.split("\r\n") if line.lower().startswith("authorization: bearer ")), "none")
+    escaped, percent = key.replace("/", "\\/"), quote(key, safe="")
+    based = base64.b64encode(f"user:{key}".encode()).decode()
+    error = "e" * 130 + key  # straddles the 160-character cut of the one-line summary (30 characters before it)
+    start = f'{{"success": false, "error": "{error}", "json": "{escaped}", "pct": "{percent}", "b64": "{based}", "pad": "'
+    body = start + "p" * (4096 - 12 - len(start)) + key + '"}'  # straddles the 4096-byte excerpt
+    return hostile.response("400 Bad Request", body.encode(), X_Echo_Json=escaped, X_Echo_Pct=percent, X_Echo_B64=based)
+
+
+def test_no_output_holds_the_key_cut_escaped_percent_encoded_or_in_base64(tmp_path):
+    reports = tmp_path / "reports"
+    with hostile.raw_server(hostile.each_request(_leaky)) as url:
+        done = CliRunner().invoke(main, ["check", "--base-url", url, "--api-key", KEY, "--report-dir", str(reports),
+                                         "--max-requests", "12", "--no-explore", "--timeout", "5"])
+    assert done.exit_code == 1, done.output
+    outputs = {"stdout": done.stdout, "stderr": done.stderr} | {p.name: p.read_text() for p in reports.iterdir()}
+    assert len(outputs) == 6
+    forms = [KEY, KEY.replace("/", "\\/"), quote(KEY, safe=""), base64.b64encode(f"user:{KEY}".encode()).decode()]
+    for name, text in outputs.items():
+        assert not leaks(forms, text), name
+    assert "e" * 100 in outputs["conformance.json"] and REDACTED in outputs["conformance.json"]
