@@ -205,18 +205,24 @@ class _FindingRepr:
 
 
 def _describe(result: RunResult, rule_id: str) -> str:
-    """The finding, once: the rule, where it comes from, the case, what came back, how to reproduce it."""
+    """Each finding of the rule, once: the rule, its source, the case, what came back, how to reproduce it.
+
+    The result's text was cleaned where it entered; it is cleaned again here, one line per
+    field, because this writer is a terminal (no escape sequence reaches it).
+    """
+    from ._untrusted import clean_text
+
     outcome = result.rule(rule_id)
     assert outcome is not None
     lines = [f"{rule_id} [{outcome.level}]: {outcome.text}", f"  source:   {outcome.source}",
              f"  failed {outcome.failed} of {outcome.exercised} checks against {result.target.label}"]
+    lines += [f"  cause:    {cause.summary}" for cause in result.root_causes if rule_id in cause.rules]
     for finding in result.findings_for(rule_id):
         lines += [f"  case:     {finding.case_label}", f"  expected: {finding.expected}", f"  got:      {finding.actual}"]
         if finding.attribution:
             lines.append(f"  why:      {finding.attribution}")
-        body = " ".join(finding.response.body[:300].split())
-        lines += [f"  repro:    {finding.request.curl}", f"  response: {finding.response.status} {body}".rstrip()]
-    return "\n".join(lines)
+        lines += [f"  repro:    {finding.request.curl}", f"  response: {finding.response.status} {finding.response.body[:300]}"]
+    return "\n".join(clean_text(line).rstrip() for line in lines)
 
 
 class ConformanceSuite(pytest.Collector):
@@ -325,6 +331,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     terminalreporter.write_sep("-", "migma-contract")
     terminalreporter.write_line(headline)
+    result = config.stash.get(_RESULT, None)
+    for cause in result.root_causes if result is not None else ():
+        terminalreporter.write_line(f"root cause: {cause.line}")
     for path in config.stash.get(_REPORTS, []):
         terminalreporter.write_line(f"report: {path}")
     if headline.startswith("NOT CONFORMANT"):
