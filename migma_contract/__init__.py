@@ -28,6 +28,7 @@ from ._result import (
     SpecInfo,
     Status,
     TargetInfo,
+    TrafficStats,
 )
 from ._rules import Level, OpenPoint, Rule, Subject
 from ._runner import run_check
@@ -64,6 +65,7 @@ __all__ = [
     "Subject",
     "TargetInfo",
     "TargetUnreachable",
+    "TrafficStats",
     "Violation",
     "__version__",
     "contract_for",

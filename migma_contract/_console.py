@@ -56,13 +56,19 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
                             ("passed", "right"), ("failed", "right"), ("note", "left")):
         table.add_column(column, justify=justify, no_wrap=column != "note")  # type: ignore[arg-type]
     for rule in result.rules:
-        note = rule.reason or (f"{len(rule.notes)} variant(s) not exercised, listed below" if rule.notes else "")
+        note = rule.reason or rule.observed or (f"{len(rule.notes)} variant(s) not exercised, listed below" if rule.notes else "")
         table.add_row(rule.id, rule.level, Text(STATUS_LOOK[rule.status].shout, style=STATUS_LOOK[rule.status].style), str(rule.exercised),
                       str(rule.passed), str(rule.failed), note)
     console.print(table)
     for rule in result.rules:
         for note in rule.notes:
             console.print(f"  {rule.id}: {note}", markup=False, soft_wrap=True)
+    if result.traffic is not None:
+        traffic = result.traffic
+        console.print(f"traffic: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, {traffic.other} for other "
+                      f"paths or methods skipped, {traffic.unanswered} without an answer", markup=False, soft_wrap=True)
+        for note in traffic.notes:
+            console.print(f"  {note}", markup=False, soft_wrap=True)
     for finding in result.findings:
         tag = " (accepted by the baseline)" if finding.baselined else ""
         console.print()

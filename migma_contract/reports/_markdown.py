@@ -18,9 +18,14 @@ def render_markdown(result: RunResult) -> str:
         f"**requests** {result.requests_sent} · **time** {result.duration_s:.1f} s · **spec** `{result.spec.fingerprint[:19]}…` · "
         f"migma-contract {result.tool_version}"
     )
+    if result.traffic is not None:
+        traffic = result.traffic
+        lines += ["", f"**Traffic** {_cell(traffic.source)}: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, "
+                      f"{traffic.other} for other paths skipped, {traffic.unanswered} without an answer"]
+        lines += [f"- {_cell(note)}" for note in traffic.notes]
     lines += ["", "| rule | level | result | exercised | failed | note |", "|---|---|---|---:|---:|---|"]
     for rule in result.rules:
-        note = rule.reason or "; ".join(rule.notes)
+        note = rule.reason or rule.observed or "; ".join(rule.notes)
         lines.append(f"| `{rule.id}` | {rule.level} | {STATUS_LOOK[rule.status].icon} {STATUS_LOOK[rule.status].shout} | {rule.exercised} | {rule.failed} | {_cell(note)} |")
     shown = result.findings[:MAX_FINDINGS]
     if shown:
