@@ -180,7 +180,7 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
         except Refused:
             subject = RawBody(exchange.request_body, headers.get("content-type") or "application/json")
         every = contract.request_validator(Level.STRICT).violations(subject)
-        in_level = [v for v in every if level.includes(get_rule(v.rule_id).level)]
+        in_level = [v for v in every if v.rule_id in _IDS_AT[level]]
         for violation in in_level:
             reason = open_in_violation(violation, parsed)
             if reason is not None:
@@ -250,9 +250,11 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
     return _verdict(level, judged, notes)
 
 
+_IDS_AT = {level: frozenset(rule.id for rule in rules_for(level)) for level in Level}
+
+
 def _verdict(level: Level, judged: list[Judgement], notes: list[str]) -> ExchangeVerdict:
-    ids = {rule.id for rule in rules_for(level)}
-    return ExchangeVerdict(tuple(j for j in judged if j.rule_id in ids), tuple(notes))
+    return ExchangeVerdict(tuple(j for j in judged if j.rule_id in _IDS_AT[level]), tuple(notes))
 
 
 # --- many exchanges: tallies, findings, the result ----------------------------------------------------
@@ -358,6 +360,8 @@ class TrafficJudge:
         """Every credential the traffic carries joins the redactor."""
         fresh = set()
         for name, value in exchange.request_headers:
+            if value in self._secrets:
+                continue  # seen before: the common case
             if name.lower() == "authorization" and exchange.credentials_hidden:
                 continue  # a recorder's mask ("[Filtered]"), not a credential
             if name.lower() in SENSITIVE_HEADERS and value:
