@@ -20,7 +20,7 @@ LAYERS = {
     5: ["_options", "_result"],
     6: ["_http"],
     7: ["mock"],
-    8: ["_records", "_run_state", "_explore", "_runner", "_traffic"],
+    8: ["_records", "_run_state", "_explore", "_runner", "_traffic", "_recordings", "_proxy"],
     9: ["reports", "_console"],
     10: ["cli", "pytest_plugin", "schemathesis_checks", "__init__"],
 }
