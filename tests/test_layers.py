@@ -22,7 +22,7 @@ LAYERS = {
     7: ["mock"],
     8: ["_records", "_run_state", "_explore", "_runner", "_traffic", "_recordings", "_proxy"],
     9: ["reports", "_console"],
-    10: ["cli", "pytest_plugin", "schemathesis_checks", "__init__"],
+    10: ["cli", "pytest_plugin", "schemathesis_checks", "__init__", "asgi"],
 }
 LAYER_OF = {name: layer for layer, names in LAYERS.items() for name in names}
 
