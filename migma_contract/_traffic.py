@@ -7,7 +7,9 @@ credentials by the auth rules' forms, where a key's validity is knowable from tr
 missing or non-Bearer header is, an unknown key or a missing permission is not), the
 response as a provider's (the compiled response validator), and whether the status is one
 the request deserved. What the contract leaves open (`_open_points`), and what traffic
-cannot show (whether a key is known, the target's data), is never judged either way.
+cannot show (whether a key is known, the target's data), never fails: a valid request
+answered 200 passes acceptance; answered otherwise, it is judged only when neither can
+explain the answer.
 
 `judge_exchange` is the pure judgement of one exchange; `TrafficJudge` tallies many, keeps
 the first finding per rule and party (redacted with every credential seen), and makes the
@@ -23,7 +25,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from ._bodies import Fixtures
 from ._cases import Case
@@ -60,12 +63,25 @@ _STATUS_ONLY = frozenset({NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id})  # what a re
 _AUTH_STATUSES = frozenset(s for s in (AUTH_REQUIRED.expected_status, AUTH_SCOPE.expected_status) if s)
 _HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacted>", "***", "")
 _MAX_SECRETS = 10_000
+_CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
 
 
 def _any_key_may_send(key: str) -> frozenset[str]:
     """Traffic does not show whether a key is known or may send: every well-formed key is given the benefit."""
     return frozenset({AUTH_SCOPE.form.SCOPE})  # type: ignore[union-attr]
+
+
+@lru_cache(maxsize=64)
+def _validators(contract: Contract, level: Level) -> tuple[Any, Any]:
+    """The contract's compiled validators: every request rule (the level is applied after), the level's response rules."""
+    return contract.request_validator(Level.STRICT), contract.response_validator(level)
+
+
+@lru_cache(maxsize=1024)
+def _credentials(header: str | None) -> tuple[Any, str] | None:
+    """The auth rule an `Authorization` header knowably breaks (decided once per header value: traffic repeats them)."""
+    return judge_credentials(header, _any_key_may_send)
 
 
 def is_send(method: str, path: str) -> bool:
@@ -106,9 +122,8 @@ class ObservedExchange:
         return ", ".join(values) if values else None
 
 
-@dataclass(frozen=True)
-class Judgement:
-    """One rule decided on one exchange, for one party."""
+class Judgement(NamedTuple):
+    """One rule decided on one exchange, for one party (a tuple: a dozen are made per exchange)."""
 
     rule_id: str
     party: str  # CLIENT or SERVER
@@ -152,7 +167,7 @@ def _statuses(statuses: Iterable[int]) -> str:
 def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExchange, *,
                    timeout: float | None = DEFAULT_TIMEOUT) -> ExchangeVerdict:
     """Every rule of `level` one POST /v1/sending exchange decides, for the client and the server."""
-    level = Level.parse(level)
+    level = level if isinstance(level, Level) else Level.parse(level)
     judged: list[Judgement] = []
     notes: list[str] = []
     headers = _headers(exchange.request_headers)
@@ -161,7 +176,7 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
     # -- the client: credentials, where knowable ----------------------------------------------------
     credentials_bad = False
     if not exchange.credentials_hidden:
-        refused = judge_credentials(headers.get("authorization"), _any_key_may_send)
+        refused = _credentials(headers.get("authorization"))
         if refused is not None:
             rule, why = refused
             credentials_bad = True
@@ -179,7 +194,7 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
             subject: Any = parsed
         except Refused:
             subject = RawBody(exchange.request_body, headers.get("content-type") or "application/json")
-        every = contract.request_validator(Level.STRICT).violations(subject)
+        every = _validators(contract, level)[0].violations(subject)
         in_level = [v for v in every if v.rule_id in _IDS_AT[level]]
         for violation in in_level:
             reason = open_in_violation(violation, parsed)
@@ -190,11 +205,7 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
                 broken.append(violation.rule_id)
                 judged.append(Judgement(violation.rule_id, CLIENT, False, get_rule(violation.rule_id).text, violation.message))
         if not every:
-            reason = open_in_valid_body(contract, parsed, Fixtures()) if isinstance(parsed, dict) else "not an object"
-            if reason:
-                notes.append(f"valid request with an open point: not judged for acceptance ({reason})")
-            else:
-                valid = True
+            valid = isinstance(parsed, dict)  # what is open in it matters only for a refusal (below)
         elif not in_level:
             notes.append("breaks only rules above the selected level: not judged")
 
@@ -207,7 +218,7 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
         return _verdict(level, judged, notes)
 
     # -- the server: the status the request deserved ---------------------------------------------------
-    answer = f"{status}{_error_text(exchange.response_body)}"
+    answer = f"{status}{_error_text(exchange.response_body)}" if status != ACCEPTS_VALID.expected_status else str(status)
     if status == 429:
         notes.append("429 (rate limited) is transient: its status is not judged")
     elif status < 500:
@@ -222,35 +233,40 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
             allowed = {get_rule(rule_id).expected_status or 400} | ({AUTH_REQUIRED.expected_status or 401} if credentials_bad else set(_AUTH_STATUSES))
             judged.append(Judgement(rule_id, SERVER, status in allowed, f"{_statuses(allowed)} (the request breaks {rule_id})", answer))
         if valid and not credentials_bad:
-            documented_errors = {s for s in contract.spec.documented_statuses if 400 <= s < 500}
             if status == ACCEPTS_VALID.expected_status:
                 judged.append(Judgement(ACCEPTS_VALID.id, SERVER, True, "200 (a valid request)", answer))
-            elif status in documented_errors:
-                notes.append(f"valid request answered {status}: data the traffic does not show (a key, a permission, "
-                             "an id, a domain) may explain it; not judged")
             else:
-                judged.append(Judgement(ACCEPTS_VALID.id, SERVER, False,
-                                        f"200, or a documented refusal ({_statuses(documented_errors)}), for a valid request", answer))
+                documented_errors = {s for s in contract.spec.documented_statuses if 400 <= s < 500}
+                reason = open_in_valid_body(contract, parsed, Fixtures())
+                if reason:
+                    notes.append(f"valid request with an open point answered {status}: not judged ({reason})")
+                elif status in documented_errors:
+                    notes.append(f"valid request answered {status}: data the traffic does not show (a key, a permission, "
+                                 "an id, a domain) may explain it; not judged")
+                else:
+                    judged.append(Judgement(ACCEPTS_VALID.id, SERVER, False,
+                                            f"200, or a documented refusal ({_statuses(documented_errors)}), for a valid request", answer))
 
     # -- the server: every response rule ------------------------------------------------------------------
     body_known = exchange.response_body is not None
-    verdict = contract.response_validator(level).evaluate(
+    verdict = _validators(contract, level)[1].evaluate(
         status, _headers(exchange.response_headers), exchange.response_body if body_known else b"",
         parsed if isinstance(parsed, dict) else None, elapsed=exchange.elapsed, timeout=timeout,
     )
     only = _STATUS_ONLY if (not body_known or status == 429) else None
     if not body_known:
         notes.append("response body not recorded in full: only no-server-error and responds-in-time judged")
-    messages = {v.rule_id: v.message for v in reversed(verdict.violations)}
+    messages = {v.rule_id: v.message for v in reversed(verdict.violations)} if verdict.violations else {}
     for rule_id in verdict.applied:
         if only is not None and rule_id not in only:
             continue
         message = messages.get(rule_id)
-        judged.append(Judgement(rule_id, SERVER, message is None, get_rule(rule_id).text, message or answer))
+        judged.append(Judgement(rule_id, SERVER, message is None, _TEXT[rule_id], message or answer))
     return _verdict(level, judged, notes)
 
 
 _IDS_AT = {level: frozenset(rule.id for rule in rules_for(level)) for level in Level}
+_TEXT = {rule.id: rule.text for rule in rules_for(Level.STRICT)}
 
 
 def _verdict(level: Level, judged: list[Judgement], notes: list[str]) -> ExchangeVerdict:
@@ -320,8 +336,8 @@ class TrafficJudge:
             self.stats.exchanges += count
             self.stats.other += count
 
-    def stopped(self, note: str) -> None:
-        """Where a source ended early (a truncated file), for the report."""
+    def note(self, note: str) -> None:
+        """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
         with self._lock:
             self._stops.append(clean_text(note))
 
@@ -340,20 +356,30 @@ class TrafficJudge:
             for note in verdict.notes:
                 if note in self._notes or len(self._notes) < 200:
                     self._notes[note] += 1
-            by_rule: dict[str, list[Judgement]] = {}
-            for judgement in verdict.judgements:
-                by_rule.setdefault(judgement.rule_id, []).append(judgement)
-            for rule_id, judgements in by_rule.items():
-                tally = self._tallies[rule_id]
+            outcome: dict[str, int] = {}  # per rule: who broke it, whether the server was right (bits)
+            breached = False
+            for rule_id, party, ok, _, _ in verdict.judgements:
+                if ok:
+                    outcome[rule_id] = outcome.get(rule_id, 0) | (_SERVER_RIGHT if party == SERVER else 0)
+                else:
+                    breached = True
+                    outcome[rule_id] = outcome.get(rule_id, 0) | (_CLIENT_BROKE if party == CLIENT else _SERVER_BROKE)
+            tallies = self._tallies
+            for rule_id, bits in outcome.items():
+                tally = tallies[rule_id]
                 tally.exercised += 1
-                failed = [j for j in judgements if not j.ok]
-                tally.failed += bool(failed)
-                tally.passed += not failed
-                tally.by_client += any(j.party == CLIENT for j in failed)
-                tally.by_server += any(j.party == SERVER for j in failed)
-                tally.server_right += any(j.party == SERVER and j.ok for j in judgements)
-                for judgement in failed:
-                    self._record(exchange, judgement, number)
+                if bits & (_CLIENT_BROKE | _SERVER_BROKE):
+                    tally.failed += 1
+                    tally.by_client += bool(bits & _CLIENT_BROKE)
+                    tally.by_server += bool(bits & _SERVER_BROKE)
+                else:
+                    tally.passed += 1
+                if bits & _SERVER_RIGHT:
+                    tally.server_right += 1
+            if breached:
+                for judgement in verdict.judgements:
+                    if not judgement.ok:
+                        self._record(exchange, judgement, number)
         return verdict
 
     def _learn(self, exchange: ObservedExchange) -> None:

@@ -8,7 +8,9 @@
 
 It changes nothing that passes through: the request body is buffered to be judged and
 replayed to the app as the same messages, and the response goes out as the app sends it
-while a bounded copy is kept. Other paths, methods and scope types go straight to the app.
+while a bounded copy is kept. The judgement runs after the response is out (on the next
+turn of the event loop), so no client waits for it. Other paths, methods and scope types
+go straight to the app.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
 (`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. With
 `report_dir`, the usual reports are written when the app shuts down (ASGI lifespan), and
@@ -17,6 +19,7 @@ whenever `write_report()` is called.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -62,6 +65,7 @@ class ContractMiddleware:
         self.report_dir = Path(report_dir) if report_dir is not None else None
         self.max_response_bytes = max_response_bytes
         self._count = 0
+        self._pending: deque[tuple[Any, ...]] = deque()  # exchanges answered, not judged yet
         contract = contract_for(load_spec(spec))
         name = label or f"{type(app).__module__.split('.')[0]}.{type(app).__name__} behind ContractMiddleware"
         self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
@@ -72,15 +76,18 @@ class ContractMiddleware:
     @property
     def tallies(self) -> dict[str, RuleTally]:
         """Per rule of the level: exchanges that exercised it, passed, failed, and who broke it."""
+        self._drain()
         return self.judge.tallies
 
     @property
     def findings(self) -> list[Finding]:
         """The first violation per rule and party, with its exchange (redacted)."""
+        self._drain()
         return self.judge.findings
 
     def result(self) -> RunResult:
         """Everything seen so far, as the result every report writer renders."""
+        self._drain()
         return self.judge.result()
 
     def write_report(self, directory: str | Path | None = None) -> list[Path]:
@@ -162,7 +169,27 @@ class ContractMiddleware:
         finally:
             if error is None and not answer["done"]:
                 error = "the app ended without a complete response"
-            self._observe(scope, body, answer, error, time.perf_counter() - started, number)
+            self._pending.append((scope, body, answer, error, time.perf_counter() - started, number))
+            self._later()
+
+    def _later(self) -> None:
+        """Judge after the response is out: on the next turn of the event loop (now, without an asyncio loop)."""
+        try:
+            asyncio.get_running_loop().call_soon(self._drain)
+        except RuntimeError:  # another event loop (trio): judge in place
+            self._drain()
+
+    def _drain(self) -> None:
+        """Judge every exchange still waiting (also called by every reader, so what they read is complete)."""
+        while True:
+            try:
+                item = self._pending.popleft()
+            except IndexError:
+                return
+            try:
+                self._observe(*item)
+            except Exception as exc:  # a judging bug must never reach the provider's app
+                self.judge.note(f"request {item[-1]} could not be judged ({type(exc).__name__}); please report it")
 
     def _observe(self, scope: dict[str, Any], body: bytes, answer: dict[str, Any], error: str | None, elapsed: float,
                  number: int) -> None:

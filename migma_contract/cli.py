@@ -474,7 +474,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
         click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
         if recording.stopped:
             _warn(f"{clean_text(recording.path)}: {recording.stopped}")
-            judge.stopped(f"{recording.path.name}: {recording.stopped}")
+            judge.note(f"{recording.path.name}: {recording.stopped}")
     if not judge.stats.judged:
         fail(f"no POST /v1/sending exchange in the {judge.stats.exchanges} recorded exchange(s); nothing to judge", 2)
     result = judge.result()

@@ -134,3 +134,45 @@ def test_bad_settings_fail_at_mount_time_and_a_report_needs_a_directory():
         ContractMiddleware(create_app()).write_report()
     with pytest.raises(LookupError):
         ContractMiddleware.of(Starlette())
+
+
+def _drive(app, body):
+    """One POST /v1/sending through `app` on an asyncio loop; the messages it sent back."""
+    import anyio
+
+    sent = []
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/sending", "raw_path": b"/v1/sending", "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 80), "headers": [(b"host", b"app"), (b"content-type", b"application/json"),
+                                                       (b"authorization", f"Bearer {FULL_KEY}".encode())]}
+
+    async def main():
+        async def receive():
+            return {"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return app.judge.stats.judged  # right after the app returned: not judged yet
+
+    return anyio.run(main), sent
+
+
+def test_the_judgement_comes_after_the_response_and_every_reader_sees_it():
+    wrapped = ContractMiddleware(create_app({"open_world": True}))
+    judged_when_answered, sent = _drive(wrapped, TAG_WITHOUT_ID)
+    assert judged_when_answered == 0 and sent[0]["status"] == 400  # the client had its answer before any judging
+    assert wrapped.tallies["batch-needs-recipientId"].by_client == 1  # a reader gets everything answered so far
+
+
+def test_a_judging_failure_never_reaches_the_app():
+    wrapped = ContractMiddleware(create_app({"open_world": True}))
+
+    def broken(exchange):
+        raise RuntimeError("a bug")
+
+    wrapped.judge.observe = broken
+    _, sent = _drive(wrapped, VALID)
+    assert sent[0]["status"] == 200
+    assert any("could not be judged (RuntimeError)" in note for note in wrapped.result().traffic.notes)

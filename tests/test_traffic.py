@@ -103,6 +103,12 @@ def test_an_open_point_is_judged_neither_way():
     assert any("open point" in note for note in judged.notes)
 
 
+def test_an_open_point_makes_even_an_undocumented_refusal_unjudged_for_acceptance():
+    outcome, _ = verdict({**VALID, "recipientId": "aud_1"}, 422, REFUSED)
+    assert ("accepts-valid", SERVER) not in outcome
+    assert outcome[("status-documented", SERVER)] is False  # the status itself is still judged
+
+
 def test_a_rule_above_the_level_is_not_judged():
     outcome, _ = verdict(VALID, 200, {**OK, "data": {**OK["data"], "status": "sent"}}, level="documented")
     assert ("result-status-queued", SERVER) not in outcome
