@@ -11,6 +11,7 @@ connection that fails is a 502 and a no-server-error finding.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -92,6 +93,19 @@ class TrafficProxy:
                 break
         await self._forward(scope, b"".join(chunks), send)
 
+    def _later(self, exchange: ObservedExchange) -> None:
+        """Judge once the answer is out, on the next turn of the loop: the client does not wait for it."""
+        assert self.judge is not None
+        judge = self.judge
+
+        def observe() -> None:
+            try:
+                judge.observe(exchange)
+            except Exception as exc:  # a judging bug must not take the proxy down
+                judge.note(f"{exchange.where} could not be judged ({type(exc).__name__}); please report it")
+
+        asyncio.get_running_loop().call_soon(observe)
+
     async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> None:
         self.exchanges += 1
         method = scope["method"]
@@ -150,7 +164,7 @@ class TrafficProxy:
         complete = error is None and size <= self.max_response_bytes
         encoding = next((v.strip().lower() for k, v in headers if k.lower() == "content-encoding"), "")
         answer = inflate(b"".join(kept), encoding, self.max_response_bytes) if complete else None
-        self.judge.observe(ObservedExchange(
+        self._later(ObservedExchange(
             method=method, url=target, request_headers=given, request_body=body,
             status=status if error is None else None, response_headers=headers, response_body=answer,
             elapsed=elapsed, error=error, timed_out=timed_out, where=f"proxy exchange {self.exchanges}", response_size=size,
