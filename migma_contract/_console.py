@@ -50,11 +50,11 @@ class Progress:
 
 
 def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | None = None) -> None:
-    console = Console(file=stream or sys.stdout, highlight=False, width=max(100, Console().width))
+    console = Console(file=stream or sys.stdout, highlight=False, width=max(130, Console().width))
     table = Table(title=f"POST /v1/sending — level {result.level}", title_justify="left", show_lines=False)
     for column, justify in (("rule", "left"), ("level", "left"), ("result", "left"), ("exercised", "right"),
                             ("passed", "right"), ("failed", "right"), ("note", "left")):
-        table.add_column(column, justify=justify, no_wrap=column != "note")  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=column != "note", min_width=24 if column == "note" else None)  # type: ignore[arg-type]
     for rule in result.rules:
         note = rule.reason or rule.observed or (f"{len(rule.notes)} variant(s) not exercised, listed below" if rule.notes else "")
         table.add_row(rule.id, rule.level, Text(STATUS_LOOK[rule.status].shout, style=STATUS_LOOK[rule.status].style), str(rule.exercised),

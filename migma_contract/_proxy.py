@@ -20,13 +20,12 @@ import anyio
 import httpx
 
 from ._http.client import host_of, inflate
-from ._traffic import ObservedExchange, TrafficJudge, is_send
+from ._traffic import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send
 
 __all__ = ["HOP_BY_HOP", "TrafficProxy"]
 
 # RFC 9110 §7.6.1: connection-specific fields a proxy must not forward.
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-                        "te", "trailer", "transfer-encoding", "upgrade"})
+HOP_BY_HOP = FRAMING_HEADERS - {"host", "content-length"}
 
 
 # httpcore's pool scans every connection for every request it places, so one client for

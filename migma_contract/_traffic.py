@@ -52,7 +52,7 @@ from ._untrusted import clean_text
 from ._validators import Contract
 from ._version import __version__
 
-__all__ = ["CLIENT", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange"]
+__all__ = ["CLIENT", "FRAMING_HEADERS", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange"]
 
 CLIENT, SERVER = "client", "server"
 SEND_METHOD, SEND_PATH = "POST", "/v1/sending"
@@ -62,6 +62,9 @@ assert isinstance(_BODY, IsJsonObject)
 _STATUS_ONLY = frozenset({NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id})  # what a response says without its body
 _AUTH_STATUSES = frozenset(s for s in (AUTH_REQUIRED.expected_status, AUTH_SCOPE.expected_status) if s)
 _HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacted>", "***", "")
+# Connection-level fields (RFC 9110 §7.6.1) and framing: not part of what a client asked, and wrong in a replay.
+FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+                             "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
 _MAX_SECRETS = 10_000
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
@@ -290,7 +293,7 @@ class RuleTally:
     def wording(self) -> str:
         """One line for the report's note column: how often it was seen, and who broke it."""
         if not self.failed:
-            return f"kept in all {self.exercised} observed"
+            return f"kept in {self.exercised}/{self.exercised}"
         broke = [f"client broke {self.by_client}/{self.exercised}"] if self.by_client else []
         broke += [f"server broke {self.by_server}/{self.exercised}"] if self.by_server else []
         text = ", ".join(broke)
@@ -413,8 +416,9 @@ class TrafficJudge:
         rule = get_rule(judgement.rule_id)
         where = exchange.where or f"exchange {number}"
         case = Case(f"observed/{number:06d}", rule.id, where, RawBody(exchange.request_body or b""), frozenset(), phase="observed")
+        shown = {k: v for k, v in _headers(exchange.request_headers).items() if k not in FRAMING_HEADERS}
         sent = Exchange(
-            case, exchange.method.upper(), strip_credentials(exchange.url), _headers(exchange.request_headers),
+            case, exchange.method.upper(), strip_credentials(exchange.url), shown,
             exchange.request_body or b"", exchange.status, _headers(exchange.response_headers),
             exchange.response_body or b"", exchange.response_size or len(exchange.response_body or b""),
             exchange.response_body is None and bool(exchange.response_size), exchange.elapsed or 0.0,
