@@ -67,7 +67,7 @@ class ContractMiddleware:
         self._count = 0
         self._pending: deque[tuple[Any, ...]] = deque()  # exchanges answered, not judged yet
         contract = contract_for(load_spec(spec))
-        name = label or f"{type(app).__module__.split('.')[0]}.{type(app).__name__} behind ContractMiddleware"
+        name = label or "the app behind ContractMiddleware"
         self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
                                   baseline=load_baseline(baseline), on_breach=on_violation)
 
