@@ -30,7 +30,7 @@ from ._untrusted import clean_text
 __all__ = ["FORMATS", "Recording", "open_recording"]
 
 HAR, SCHEMATHESIS, VCRPY, VCRPY_JSON = "HAR 1.2", "Schemathesis cassette", "vcrpy cassette", "vcrpy cassette (JSON)"
-FORMATS = (HAR, SCHEMATHESIS, VCRPY)
+FORMATS = (HAR, SCHEMATHESIS, VCRPY, VCRPY_JSON)
 _SNIFF = 1 << 16
 # Values recorders put in place of a credential (Schemathesis writes "[Filtered]").
 _MASKS = frozenset({"[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacted>", "<hidden>", "***", "****", "redacted"})

@@ -117,8 +117,11 @@ class ObservedExchange:
 
     @property
     def path(self) -> str:
-        rest = self.url.split("://", 1)[1] if "://" in self.url else self.url
-        return "/" + rest.split("/", 1)[1] if "://" in self.url and "/" in rest else (rest or "/")
+        """The path (and query) of the request, whether `url` is absolute or a path."""
+        if "://" not in self.url:
+            return self.url or "/"
+        rest = self.url.split("://", 1)[1]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
 
     def header(self, name: str, *, response: bool = False) -> str | None:
         values = [v for k, v in (self.response_headers if response else self.request_headers) if k.lower() == name]

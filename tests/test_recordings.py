@@ -247,3 +247,16 @@ def test_a_vcrpy_cassette_of_a_faulty_server_and_a_faulty_client(tmp_path):
     result = judge(path, "--report-dir", reports, "--format", "json")
     assert "the file ends inside interaction 4" in result.output
     assert json.loads((reports / "conformance.json").read_text())["traffic"]["exchanges"] == 3
+
+
+def test_a_vcrpy_cassette_in_json(tmp_path):
+    vcr = pytest.importorskip("vcr")
+    path = tmp_path / "cassette.json"
+    with serve_in_thread(create_app({"open_world": True})) as url, vcr.use_cassette(str(path), serializer="json", record_mode="all"), \
+            httpx.Client(base_url=url) as client:
+        client.post("/v1/sending", json=TAG_WITHOUT_ID, headers={"Authorization": f"Bearer {FULL_KEY}"})
+    assert open_recording(path).format == "vcrpy cassette (JSON)"
+    result = judge(path, "--report-dir", tmp_path / "r", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert {(f["rule"], f["broken_by"]) for f in data["findings"]} == {("batch-needs-recipientId", "client")}
