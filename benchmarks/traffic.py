@@ -5,12 +5,12 @@
     python benchmarks/traffic.py --only 3 --har-mb 1000
 
 Everything talks to 127.0.0.1 only; the machines are shared and noisy, so what matters is
-the ratios:
+the ratios, each from the medians of interleaved rounds:
 
 1. `ContractMiddleware` around the reference mock vs the bare mock: the server's CPU time
    per request under concurrent load (read from /proc: steadier than throughput on a
    shared machine), requests per second (wrk, or httpx without it), and the mean latency
-   of one client sending in sequence. Goal: at most 1.2x on the send path.
+   (median) of one client sending in sequence. Goal: at most 1.2x on the send path.
 2. `migma-contract proxy` in front of the mock vs talking to the mock directly, and vs
    the same proxy forwarding without judging (what the judging itself costs).
 3. Peak memory (max RSS of the process) of `migma-contract judge` on a generated HAR file
@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,20 +64,22 @@ def _load(url: str, seconds: int, pids: list[int]) -> dict:
 
 
 def _latency(url: str, count: int) -> float:
-    """Mean milliseconds per request of one keep-alive client sending in sequence."""
+    """Median milliseconds per request of one keep-alive client sending in sequence (the mean hides in noise)."""
     with httpx.Client(base_url=url, headers=AUTH) as client:
         for _ in range(50):
             client.post("/v1/sending", json=VALID)
-        start = time.perf_counter()
+        times = []
         for _ in range(count):
+            start = time.perf_counter()
             response = client.post("/v1/sending", json=VALID)
+            times.append(time.perf_counter() - start)
             assert response.status_code == 200, response.text
-        return (time.perf_counter() - start) / count * 1000
+        return statistics.median(times) * 1000
 
 
 def _measure(servers: dict[str, list[str]], seconds: int, sequential: int, rounds: int) -> dict:
-    """Each server in turn, `rounds` times (interleaved, so a noisy minute hits all of them); the best of each."""
-    best: dict[str, dict] = {}
+    """Each server in turn, `rounds` times (interleaved, so a noisy minute hits all of them); the median of each figure."""
+    samples: dict[str, list[dict]] = {name: [] for name in servers}
     for _ in range(rounds):
         for name, command in servers.items():
             upstream = None
@@ -87,44 +90,41 @@ def _measure(servers: dict[str, list[str]], seconds: int, sequential: int, round
             try:
                 pids = [server.process.pid] + ([upstream.process.pid] if upstream is not None else [])
                 load = _load(server.url, seconds, pids)
-                latency = _latency(server.url, sequential)
+                samples[name].append({**load, "sequential_median_ms": round(_latency(server.url, sequential), 3)})
             finally:
                 server.stop()
                 if upstream is not None:
                     upstream.stop()
-            previous = best.get(name)
-            if previous is None or load["rate_per_s"] > previous["rate_per_s"]:
-                best[name] = {**load, "sequential_ms": round(latency, 3),
-                              "server_cpu_us_per_request": min(load["server_cpu_us_per_request"],
-                                                               previous["server_cpu_us_per_request"] if previous else 1e9)}
-            else:
-                previous["sequential_ms"] = min(previous["sequential_ms"], round(latency, 3))
-                previous["server_cpu_us_per_request"] = min(previous["server_cpu_us_per_request"], load["server_cpu_us_per_request"])
-    return best
+    medians = {}
+    for name, runs in samples.items():
+        medians[name] = {key: statistics.median(run[key] for run in runs) for key in ("rate_per_s", "server_cpu_us_per_request", "sequential_median_ms")}
+        medians[name]["tool"] = runs[0]["tool"]
+        medians[name]["rounds"] = len(runs)
+    return medians
 
 
 def middleware(quick: bool) -> dict:
     results = _measure({"bare mock": [*SERVE, "mock"], "mock + ContractMiddleware": [*SERVE, "middleware"]},
-                       3 if quick else 10, 300 if quick else 2000, 1 if quick else 3)
+                       3 if quick else 8, 300 if quick else 2000, 1 if quick else 5)
     bare, judged = results["bare mock"], results["mock + ContractMiddleware"]
     results["overhead ratio (server CPU per request)"] = round(judged["server_cpu_us_per_request"] / bare["server_cpu_us_per_request"], 3)
     results["overhead ratio (bare rate / middleware rate)"] = round(bare["rate_per_s"] / judged["rate_per_s"], 3)
-    results["overhead ratio (sequential latency)"] = round(judged["sequential_ms"] / bare["sequential_ms"], 3)
+    results["overhead ratio (sequential latency)"] = round(judged["sequential_median_ms"] / bare["sequential_median_ms"], 3)
     return results
 
 
 def proxy(quick: bool) -> dict:
     results = _measure({"mock, direct": [*SERVE, "mock"], "forwarding proxy (no judging)": [*SERVE, "forward", "UPSTREAM"],
                         "migma-contract proxy": [*SERVE, "proxy", "UPSTREAM"]},
-                       3 if quick else 10, 300 if quick else 2000, 1 if quick else 2)
+                       3 if quick else 8, 300 if quick else 2000, 1 if quick else 3)
     direct, forward, judged = results["mock, direct"], results["forwarding proxy (no judging)"], results["migma-contract proxy"]
     results["overhead ratio vs direct (servers' CPU per request)"] = round(judged["server_cpu_us_per_request"] / direct["server_cpu_us_per_request"], 3)
     results["overhead ratio vs direct (rate)"] = round(direct["rate_per_s"] / judged["rate_per_s"], 3)
-    results["overhead ratio vs direct (sequential latency)"] = round(judged["sequential_ms"] / direct["sequential_ms"], 3)
+    results["overhead ratio vs direct (sequential latency)"] = round(judged["sequential_median_ms"] / direct["sequential_median_ms"], 3)
     results["judging cost: proxy vs forwarding proxy (servers' CPU per request)"] = round(
         judged["server_cpu_us_per_request"] / forward["server_cpu_us_per_request"], 3)
     results["judging cost: proxy vs forwarding proxy (rate)"] = round(forward["rate_per_s"] / judged["rate_per_s"], 3)
-    results["judging cost: proxy vs forwarding proxy (sequential latency)"] = round(judged["sequential_ms"] / forward["sequential_ms"], 3)
+    results["judging cost: proxy vs forwarding proxy (sequential latency)"] = round(judged["sequential_median_ms"] / forward["sequential_median_ms"], 3)
     return results
 
 

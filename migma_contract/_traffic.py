@@ -262,12 +262,14 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
     only = _STATUS_ONLY if (not body_known or status == 429) else None
     if not body_known:
         notes.append("response body not recorded in full: only no-server-error and responds-in-time judged")
-    messages = {v.rule_id: v.message for v in reversed(verdict.violations)} if verdict.violations else {}
-    for rule_id in verdict.applied:
-        if only is not None and rule_id not in only:
-            continue
-        message = messages.get(rule_id)
-        judged.append(Judgement(rule_id, SERVER, message is None, _TEXT[rule_id], message or answer))
+    if verdict.violations or only is not None:
+        messages = {v.rule_id: v.message for v in reversed(verdict.violations)}
+        for rule_id in verdict.applied:
+            if only is None or rule_id in only:
+                message = messages.get(rule_id)
+                judged.append(Judgement(rule_id, SERVER, message is None, _TEXT[rule_id], message or answer))
+    else:  # the common case: every rule kept
+        judged.extend([Judgement(rule_id, SERVER, True, _TEXT[rule_id], answer) for rule_id in verdict.applied])
     return _verdict(level, judged, notes)
 
 
@@ -276,7 +278,8 @@ _TEXT = {rule.id: rule.text for rule in rules_for(Level.STRICT)}
 
 
 def _verdict(level: Level, judged: list[Judgement], notes: list[str]) -> ExchangeVerdict:
-    return ExchangeVerdict(tuple(j for j in judged if j.rule_id in _IDS_AT[level]), tuple(notes))
+    ids = _IDS_AT[level]
+    return ExchangeVerdict(tuple([j for j in judged if j.rule_id in ids]), tuple(notes))
 
 
 # --- many exchanges: tallies, findings, the result ----------------------------------------------------

@@ -66,6 +66,7 @@ class ContractMiddleware:
         self.max_response_bytes = max_response_bytes
         self._count = 0
         self._pending: deque[tuple[Any, ...]] = deque()  # exchanges answered, not judged yet
+        self._scheduled = False
         contract = contract_for(load_spec(spec))
         name = label or "the app behind ContractMiddleware"
         self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
@@ -174,13 +175,17 @@ class ContractMiddleware:
 
     def _later(self) -> None:
         """Judge after the response is out: on the next turn of the event loop (now, without an asyncio loop)."""
+        if self._scheduled:
+            return  # one turn judges every exchange answered before it
         try:
             asyncio.get_running_loop().call_soon(self._drain)
+            self._scheduled = True
         except RuntimeError:  # another event loop (trio): judge in place
             self._drain()
 
     def _drain(self) -> None:
         """Judge every exchange still waiting (also called by every reader, so what they read is complete)."""
+        self._scheduled = False
         while True:
             try:
                 item = self._pending.popleft()
