@@ -30,7 +30,7 @@ from .._cases import Case, CaseAuth
 from .._untrusted import clean_text
 from .._version import __version__
 
-__all__ = ["Exchange", "Target", "TargetSettings"]
+__all__ = ["Exchange", "Target", "TargetSettings", "inflate"]
 
 USER_AGENT = f"migma-contract/{__version__}"
 
@@ -231,3 +231,18 @@ def _reason(exc: BaseException) -> str:
 
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
+
+
+def inflate(raw: bytes, encoding: str, cap: int) -> bytes | None:
+    """A whole body held as sent (`Content-Encoding`), decoded up to `cap` bytes; None when it cannot be."""
+    encoding = encoding.strip().lower()
+    if not encoding or encoding == "identity":
+        return raw
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return None
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)
+    try:
+        data = inflater.decompress(raw, cap + 1)
+    except zlib.error:
+        return None
+    return None if len(data) > cap or inflater.unconsumed_tail or not inflater.eof else data
