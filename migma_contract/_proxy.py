@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import httpx
 
-from ._http.client import host_of, inflate
+from ._http.client import inflate
 from ._traffic import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send
 
 __all__ = ["HOP_BY_HOP", "TrafficProxy"]
@@ -170,6 +170,3 @@ class TrafficProxy:
         ))
 
 
-def production_hosts(servers: list[str]) -> set[str]:
-    """The hosts of the document's `servers` (the production API)."""
-    return {host_of(url) for url in servers if url}

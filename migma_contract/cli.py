@@ -437,10 +437,10 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
 
     import uvicorn
 
-    from ._exceptions import ConfigError, TargetUnreachable
-    from ._http.client import host_of
+    from ._exceptions import TargetUnreachable
     from ._http.serve import bind_socket, url_of
-    from ._proxy import TrafficProxy, production_hosts
+    from ._http.urls import guard_production
+    from ._proxy import TrafficProxy
     from ._runner import load_baseline
     from ._traffic import TrafficJudge
     from ._validators import contract_for
@@ -449,8 +449,7 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"))
     upstream = next(o for o in OPTIONS if o.name == "base_url").parse(upstream, "--upstream")
     spec = load_spec(options.spec)
-    if host_of(upstream) in production_hosts(spec.servers) and not options.allow_production:
-        raise ConfigError(f"{host_of(upstream)} is the production host of the document; pass --allow-production to proxy it on purpose")
+    guard_production(upstream, spec.servers, allowed=options.allow_production)
     baseline = load_baseline(options.baseline)
     report_dir = Path(options.report_dir)
     check_writable(report_dir, options.format)

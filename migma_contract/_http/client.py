@@ -21,7 +21,6 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -227,10 +226,6 @@ def _reason(exc: BaseException) -> str:
     while cause is not None and not str(cause):
         cause = cause.__cause__ or cause.__context__
     return f"{text}" if cause is None or str(cause) in text else f"{text} ({cause})"
-
-
-def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
 
 
 def inflate(raw: bytes, encoding: str, cap: int) -> bytes | None:
