@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import re
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -207,11 +208,15 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
 
+_SECONDS = re.compile(r"\d{1,9}(?:\.\d{1,6})?")
+
+
 def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait: RFC 9110 gives whole seconds or an HTTP date; fractions (test servers, the mock) are honoured too."""
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _SECONDS.fullmatch(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
