@@ -9,6 +9,7 @@ over by a third party is checked field by field before any writer sees it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cache
@@ -65,6 +66,10 @@ STATUS_LOOK: dict[Status, StatusLook] = {
     Status.NOT_EXERCISED: StatusLook("not exercised", "not exercised", "⚪", "yellow"),
     Status.ACCEPTED: StatusLook("accepted", "accepted (baseline)", "🟣", "magenta"),
 }
+
+
+# What a run reports as it goes (event name, details): the console's progress bar, the plugin.
+ProgressCallback = Callable[[str, dict[str, Any]], None]
 
 
 class ResultInvalid(ValueError):

@@ -39,7 +39,7 @@ from ._options import ENV_PREFIX, CheckOptions
 from ._plan import describe, isolate, plainest, suspects
 from ._records import make_records
 from ._redact import Redactor, strip_credentials
-from ._result import Finding, RootCause
+from ._result import Finding, ProgressCallback, RootCause
 from ._root_causes import Symptom, body_shape, group, replaced
 from ._rules import Level, NotExercisable, ResponseHistory, Subject
 from ._untrusted import clean_text
@@ -47,7 +47,6 @@ from ._validators import Contract, response_facts
 
 __all__ = ["Failure", "ProgressCallback", "RunState", "Tally"]
 
-ProgressCallback = Callable[[str, dict[str, Any]], None]
 _VALUES = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+(?:\.\d+)?")
 
 

@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -22,21 +22,22 @@ from ._bodies import RESERVED_DOMAINS, BodyFactory
 from ._cases import CaseAuth
 from ._catalogue import ACCEPTS_VALID, AUTH_SCOPE, rules_for
 from ._exceptions import ConfigError, MigmaContractError
-from ._explore import explore, prepare
-from ._http.client import Target, TargetSettings
 from ._http.urls import api_root, guard_production
 from ._options import CheckOptions
 from ._plan import Plan, build_plan
 from ._redact import strip_credentials
-from ._result import Budget, PlanStats, RuleResult, RunResult, RunSettings, SpecInfo, Status, TargetInfo
+from ._result import Budget, PlanStats, ProgressCallback, RuleResult, RunResult, RunSettings, SpecInfo, Status, TargetInfo
 from ._rules import Level, ResponseSchema, Subject
-from ._run_state import ProgressCallback, RunState
 from ._spec import Spec, load_spec
 from ._untrusted import clean_text, read_bounded
 from ._validators import Contract, contract_for
 from ._version import __version__
 
 __all__ = ["PreparedRun", "load_baseline", "prepare_run", "run_check"]
+
+if TYPE_CHECKING:  # at run time imported where a run starts: --dry-run needs neither HTTP nor Hypothesis
+    from ._http.client import TargetSettings
+    from ._run_state import RunState
 
 EMBEDDED_BASE_URL = "http://embedded-mock"
 
@@ -49,11 +50,29 @@ class PreparedRun:
     spec: Spec
     contract: Contract
     plan: Plan
-    settings: TargetSettings
-    app: Any
+    base_url: str
+    app: Any  # an ASGI app checked in-process, or None
+    mock_config: Any  # the embedded mock's world (its app is built when a run starts), or None
     label: str
     display_base: str | None
     baseline: frozenset[str]
+
+    def target_settings(self) -> TargetSettings:
+        from ._http.client import TargetSettings
+
+        options = self.options
+        return TargetSettings(
+            base_url=self.base_url, api_key=options.api_key, timeout=options.timeout,
+            rate=options.rate, max_retries=options.max_retries, max_retry_wait=options.max_retry_wait,
+            max_response_bytes=options.max_response_bytes, verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
+        )
+
+    def target_app(self) -> Any:
+        if self.app is None and self.mock_config is not None:
+            from .mock import create_app
+
+            return create_app(self.mock_config)
+        return self.app
 
 
 def _reserved(domain: str) -> bool:
@@ -92,10 +111,10 @@ def prepare_run(options: CheckOptions, *, app: Any = None, target_label: str | N
     baseline = load_baseline(options.baseline)
     spec = load_spec(options.spec)
     contract = contract_for(spec)
-    settings, app, label, display_base, options = _resolve_target(options, app, target_label, spec.servers)
+    base_url, mock_config, label, display_base, options = _resolve_target(options, app, target_label, spec.servers)
     bodies = BodyFactory(spec, options.fixtures)
     plan = build_plan(contract, options.level, bodies, api_key=options.api_key, restricted_key=options.restricted_api_key)
-    return PreparedRun(options, spec, contract, plan, settings, app, label, display_base, baseline)
+    return PreparedRun(options, spec, contract, plan, base_url, app, mock_config, label, display_base, baseline)
 
 
 def run_check(
@@ -112,15 +131,19 @@ def run_check(
     `SpecError` for an unusable document, `TargetUnreachable` when the first request
     cannot connect.
     """
+    from ._http.client import Target
+    from ._run_state import RunState
+
     prepared = prepare_run(options or CheckOptions(), app=app, target_label=target_label)
     options, plan = prepared.options, prepared.plan
+    settings, app = prepared.target_settings(), prepared.target_app()
     started = datetime.now(UTC)
     clock = time.perf_counter()
 
     sources: list[Any] = []
 
     async def plan_phase() -> RunState:
-        async with Target(prepared.settings, prepared.app) as target:
+        async with Target(settings, app) as target:
             run = RunState(options, prepared.contract, target, BodyFactory(prepared.spec, options.fixtures),
                            prepared.display_base, progress, prepared.baseline)
             started_plan = time.perf_counter()
@@ -137,20 +160,21 @@ def run_check(
     run = anyio.run(plan_phase)
     if options.explore and run.can_send():
         started_explore = time.perf_counter()
-        _explore_phase(run, prepared, sources)
+        _explore_phase(run, Target(settings, app, requests_sent=run.target.requests_sent), sources)
         run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
     return _result(run, plan, options, prepared.spec, prepared.label, started, time.perf_counter() - clock)
 
 
-def _explore_phase(run: RunState, prepared: PreparedRun, sources: list[Any]) -> None:
+def _explore_phase(run: RunState, target: Any, sources: list[Any]) -> None:
     """Exploration on this thread, with an event loop of its own for the sends.
 
     Hypothesis calls the probe synchronously; each send then runs to completion on this
     thread's loop. (Handing each send to another thread's loop costs a GIL switch
     interval, ~5 ms, per request: more than the request itself.)
     """
+    from ._explore import explore
+
     with asyncio.Runner() as loop:
-        target = Target(prepared.settings, prepared.app, requests_sent=run.target.requests_sent)
         loop.run(target.__aenter__())
         run.target, run.blocking = target, loop.run
         try:
@@ -190,23 +214,25 @@ def _first_error(errors: BaseExceptionGroup) -> BaseException:
 
 async def _prepare_exploration(run: RunState, sources: list[Any], expected_left: int) -> None:
     """Build the exploration strategies in a thread while the plan's requests are in flight."""
+    from ._explore import prepare
+
     sources.extend(await anyio.to_thread.run_sync(prepare, run, expected_left))
 
 
 def _resolve_target(
     options: CheckOptions, app: Any, label: str | None, servers: list[str]
-) -> tuple[TargetSettings, Any, str, str | None, CheckOptions]:
+) -> tuple[str, Any, str, str | None, CheckOptions]:
     display_base: str | None = None
+    mock_config = None
     if options.base_url is None:
         if app is None:
-            from .mock import create_app
+            from .mock import load_mock_config
 
             # The embedded target: the toolkit's own reference, with its own keys (never the
             # user's: a key is sent only to a target the user names). An open world (every id
             # exists) unless a world is given; a closed world lends the check its fixtures.
-            app = create_app(options.mock_config if options.mock_config else {"open_world": True})
+            config = mock_config = load_mock_config(options.mock_config if options.mock_config else {"open_world": True})
             label = label or "embedded reference mock"
-            config = app.config
             fixtures = options.fixtures
             if not config.open_world and not fixtures.data_bound:
                 fixtures = config.fixtures(fixtures.recipient_domain)
@@ -218,12 +244,7 @@ def _resolve_target(
         base_url = api_root(options.base_url)  # as clients write it, with or without /v1
         guard_production(base_url, servers, allowed=options.allow_production)
         label = label or strip_credentials(base_url)
-    settings = TargetSettings(
-        base_url=base_url, api_key=options.api_key, timeout=options.timeout,
-        rate=options.rate, max_retries=options.max_retries, max_retry_wait=options.max_retry_wait,
-        max_response_bytes=options.max_response_bytes, verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
-    )
-    return settings, app, label, display_base, options
+    return base_url, mock_config, label, display_base, options
 
 
 def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: str,
