@@ -73,3 +73,23 @@ def test_an_upward_import_would_be_seen():
     hinted = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..reports import render\n"
     assert _imported(ROOT / "_spec.py", lazy) == {"_runner"}
     assert _imported(ROOT / "mock" / "_app.py", hinted) == {"reports"}
+
+
+def test_the_import_graph_has_no_cycle():
+    graph: dict[str, set[str]] = {}
+    for path in ROOT.rglob("*.py"):
+        own = _top(path)
+        graph.setdefault(own, set()).update(m for m in _imported(path) if m in LAYER_OF and m != own and m != "__init__")
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            assert state.get(nxt) != 1, "import cycle: " + " -> ".join([*trail, node, nxt])
+            if nxt not in state:
+                visit(nxt, [*trail, node])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
