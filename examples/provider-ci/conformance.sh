@@ -7,7 +7,9 @@ set -euo pipefail
 : "${MIGMA_CONTRACT_API_KEY:?set MIGMA_CONTRACT_API_KEY to a full-scope staging key (a CI secret)}"
 REPORT_DIR="${REPORT_DIR:-reports}"
 mkdir -p "$REPORT_DIR"
+REPORT_DIR="$(cd "$REPORT_DIR" && pwd)"  # relative to where the script was called, not to its own directory
 cd "$(dirname "$0")"
-exec python -m pytest -p no:cacheprovider -q --rootdir . --migma-conformance \
+# testpaths emptied: the suite is the plugin's, whatever test directories an enclosing project names
+exec python -m pytest -p no:cacheprovider -q --rootdir . -o testpaths= --migma-conformance \
   --migma-report-dir "$REPORT_DIR" --junitxml "$REPORT_DIR/pytest-junit.xml" \
   --migma-max-requests "${MIGMA_CONTRACT_MAX_REQUESTS:-200}" "$@"
