@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -230,6 +231,8 @@ def check(dry_run: bool, **given: Any) -> None:
     from .reports import check_writable, write_reports
 
     options = resolve_options(given, warn=_warn)
+    # Hypothesis keeps caches in ./.hypothesis unless told otherwise: a check leaves none behind.
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "migma-contract-hypothesis"))
     if dry_run:
         print_plan(prepare_run(options).plan)
         return

@@ -60,7 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(option.pytest_flag, dest=f"migma_{option.name}", default=None,
                             action="store_false" if option.negate else "store_true", help=text)
         else:
-            group.addoption(option.pytest_flag, dest=f"migma_{option.name}", default=None,
+            group.addoption(option.pytest_flag, dest=f"migma_{option.name}", default=None, metavar=option.kind.upper(),
                             action="append" if option.kind == "list" else "store", help=text)
         if option.ini_key:
             parser.addini(option.ini_key, help=option.help, default=None)

@@ -4,7 +4,7 @@
         --url http://127.0.0.1:4010 -H "Authorization: Bearer $MIGMA_CONTRACT_API_KEY"
 
 Importing this module registers one check per response rule (`migma_<rule id>`), at the
-level named by MIGMA_LEVEL (default: documented). Each check is a plain function of
+level named by MIGMA_CONTRACT_LEVEL (default: documented; the options table's variable). Each check is a plain function of
 (context, response, case), as Schemathesis expects. They judge answers to the documented
 operation only (POST /v1/sending): Schemathesis also sends methods the document does not
 define (a TRACE is rightly answered 405), which no rule of this contract speaks about.
@@ -21,11 +21,16 @@ from typing import Any
 import schemathesis
 
 from ._catalogue import IDEMPOTENCY_HEADER, rules_for
+from ._options import ENV_PREFIX
 from ._rules import ResponseHistory, Rule, Subject
 from ._spec import OPERATION_METHOD, OPERATION_PATH
 from ._validators import Violation, contract_for, response_facts
 
 __all__ = ["CHECKS", "violations_of"]
+
+# The same variables as every other way in (the options table's rows), never the vendor's MIGMA_*.
+_LEVEL_ENV = ENV_PREFIX + "LEVEL"
+_TIMEOUT_ENV = ENV_PREFIX + "TIMEOUT"
 
 _HISTORY: dict[str, dict[str, tuple[str | None, str]]] = {}
 # Schemathesis may run a check twice on one response (registered, and passed as additional_checks):
@@ -44,7 +49,7 @@ def _documented_operation(response: Any, case: Any) -> bool:
 
 def violations_of(response: Any, case: Any, level: str | None = None) -> list[Violation]:
     """Every response rule a Schemathesis response to the documented operation breaks (call it once per response)."""
-    level = level or os.environ.get("MIGMA_LEVEL", "documented")
+    level = level or os.environ.get(_LEVEL_ENV, "documented")
     found = _each_response(response, case, level)
     for rule in rules_for(level):
         if isinstance(rule.form, ResponseHistory):
@@ -59,7 +64,7 @@ def _each_response(response: Any, case: Any, level: str) -> list[Violation]:
     verdict = contract_for().response_validator(level).evaluate(
         response.status_code, _headers(response), response.content, _request(case),
         elapsed=getattr(response, "elapsed", None),
-        timeout=float(os.environ.get("MIGMA_TIMEOUT", "10")),
+        timeout=float(os.environ.get(_TIMEOUT_ENV, "10")),
     )
     return list(verdict.violations)
 
@@ -98,7 +103,7 @@ def _request(case: Any) -> Any:
 
 def _check_for(rule: Rule) -> Any:
     def check(ctx: Any, response: Any, case: Any) -> None:
-        level = os.environ.get("MIGMA_LEVEL", "documented")
+        level = os.environ.get(_LEVEL_ENV, "documented")
         if rule not in rules_for(level):
             return
         if isinstance(rule.form, ResponseHistory):

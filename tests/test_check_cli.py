@@ -192,3 +192,16 @@ def test_production_is_refused_from_every_way_in_with_one_guard():
         guard_production("https://API.migma.ai/v1", ["https://api.migma.ai"], allowed=False)
     guard_production("https://api.migma.ai", ["https://api.migma.ai"], allowed=True)
     guard_production("http://127.0.0.1:4010", ["https://api.migma.ai"], allowed=False)
+
+
+def test_a_check_leaves_no_hypothesis_folder_behind(tmp_path):
+    """Hypothesis keeps caches in ./.hypothesis by default; `check` keeps them out of the user's folder."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_STORAGE_DIRECTORY"}
+    done = subprocess.run([sys.executable, "-m", "migma_contract.cli", "check", "--max-requests", "200", "--format", "json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / ".hypothesis").exists()
