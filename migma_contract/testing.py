@@ -30,11 +30,11 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from ._exceptions import ConfigError
+from ._http.client import host_of
 from ._validators import Violation, contract_for
 from .mock import MockConfig, MockRequest, ReferenceMock, SentRecord, create_app
 
@@ -75,8 +75,8 @@ def api_root(url: str) -> str:
 
 def production_guard(url: str, *, allow_production: bool, servers: list[str]) -> None:
     """Refuse a base URL on the document's production host unless it is allowed on purpose."""
-    host = (urlsplit(url).hostname or "").lower()
-    production = {(urlsplit(server).hostname or "").lower() for server in servers if server}
+    host = host_of(url)
+    production = {host_of(server) for server in servers if server}
     if host in production and not allow_production:
         raise ConfigError(f"{host} is the production host of the document; a test sends real email there. "
                           "Pass --migma-allow-production (or MIGMA_CONTRACT_ALLOW_PRODUCTION=1) to do it on purpose")

@@ -333,3 +333,15 @@ def test_a_request_the_client_refuses_to_send_is_a_usage_error_never_a_finding(v
         anyio.run(send, url)
     assert str(refused.value).startswith("the request could not be sent (") and "nothing was judged" in str(refused.value)
     assert refused.value.exit_code == 2
+
+
+@pytest.mark.parametrize("url", ["https://api.migma.ai./v1/sending", "https://API.migma.ai", "https://api\u3002migma.ai"],
+                         ids=["trailing-dot", "upper-case", "ideographic-full-stop"])
+def test_the_production_guard_sees_the_host_httpx_would_connect_to(url):
+    # pure functions only: a guard that let these through would send real email to production
+    from migma_contract._http.client import host_of
+    from migma_contract.testing import production_guard
+
+    assert host_of(url) == "api.migma.ai"
+    with pytest.raises(ConfigError, match="production host"):
+        production_guard(url, allow_production=False, servers=["https://api.migma.ai"])

@@ -230,7 +230,12 @@ def _reason(exc: BaseException) -> str:
 
 
 def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+    """The host a request to `url` reaches, as httpx normalises it (IDNA dots, case) without the DNS root's dot."""
+    try:
+        host = httpx.URL(url).host
+    except (httpx.InvalidURL, ValueError, TypeError):
+        host = urlsplit(url).hostname or ""
+    return host.lower().rstrip(".")
 
 
 def inflate(raw: bytes, encoding: str, cap: int) -> bytes | None:
