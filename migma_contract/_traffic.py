@@ -19,6 +19,7 @@ usual `RunResult`, so every writer renders observed traffic like a check.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -156,14 +157,25 @@ def _headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return merged
 
 
+_ERROR_SHOWN = 160  # characters of a server's error text a finding shows
+_ERROR_READ = _ERROR_SHOWN + 1024  # read further, so a key crossing the shown part's end is still whole when masked
+_ERROR_PART = re.compile(r" \(error: (.*)\)\Z", re.S)
+
+
 def _error_text(body: bytes | None) -> str:
+    """The server's error text, longer than shown: `_shorten_error` cuts it once it is redacted."""
     try:
         value = json.loads(body or b"")
     except (ValueError, UnicodeDecodeError, RecursionError):
         return ""
     if isinstance(value, dict) and isinstance(value.get("error"), str) and value["error"]:
-        return f" (error: {clean_text(value['error'])[:160]})"
+        return f" (error: {clean_text(value['error'][:_ERROR_READ])})"
     return ""
+
+
+def _shorten_error(actual: str) -> str:
+    """`actual` with its error text cut to what a finding shows (only after redaction: a cut key is unrecognisable)."""
+    return _ERROR_PART.sub(lambda m: f" (error: {m.group(1)[:_ERROR_SHOWN]})", actual)
 
 
 def _statuses(statuses: Iterable[int]) -> str:
@@ -436,7 +448,7 @@ class TrafficJudge:
             request, response = make_records(sent, self.redactor, {}, None)
         finding = Finding(
             rule=rule.id, level=rule.level.value, rule_text=rule.text, source=rule.source,
-            expected=judgement.expected, actual=judgement.actual, case=case.id,
+            expected=judgement.expected, actual=_shorten_error(self.redactor.text(judgement.actual)), case=case.id,
             case_label=f"{where}: broken by the {judgement.party}", phase="observed",
             request=request, response=response, baselined=rule.id in self.baseline, broken_by=judgement.party,
         )

@@ -356,3 +356,17 @@ def test_a_fractional_retry_after_is_honoured_not_recorded_as_a_failure(tmp_path
 
     result = run_check(CheckOptions(api_key="mc_test_full_access", explore=False, max_requests=60), app=app)
     assert result.rule("status-documented").status == "passed", result.findings_for("status-documented")
+
+
+@pytest.mark.parametrize("url", ["https://api.migma.ai./v1/sending", "https://API.migma.ai", "https://api\u3002migma.ai"],
+                         ids=["trailing-dot", "upper-case", "ideographic-full-stop"])
+def test_the_production_guard_sees_the_host_httpx_would_connect_to(url):
+    # pure functions only: a guard that let these through would send real email to production
+    from migma_contract._http.urls import guard_production, host_of
+    from migma_contract.testing import production_guard
+
+    assert host_of(url) == "api.migma.ai"
+    with pytest.raises(ConfigError, match="production host"):
+        production_guard(url, allow_production=False, servers=["https://api.migma.ai"])
+    with pytest.raises(ConfigError, match="production host"):  # the check and the proxy share this guard
+        guard_production(url, ["https://api.migma.ai"], allowed=False)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -572,3 +573,16 @@ def test_mock_command_warns_before_listening_beyond_loopback():
     assert "warning: --host 192.0.2.1 listens beyond this machine" in result.stderr
     assert "/_mock/sent lists every recipient" in result.stderr
     assert "cannot listen on 192.0.2.1:0" in result.stderr
+
+
+@pytest.mark.parametrize("content", ["a: " + "[" * 50_000 + "]" * 50_000, None], ids=["deeply-nested", "fifo"])
+def test_a_hostile_mock_config_file_is_one_clear_config_error(tmp_path, content):
+    # a deep document was a RecursionError ("internal error"); a FIFO or /dev/zero was waited on or read without end
+    path = tmp_path / "world.yaml"
+    if content is None:
+        os.mkfifo(path)
+    else:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=r"world\.yaml: ") as caught:
+        load_mock_config(path)
+    assert "\n" not in str(caught.value)

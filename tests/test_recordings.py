@@ -260,3 +260,15 @@ def test_a_vcrpy_cassette_in_json(tmp_path):
     assert result.exit_code == 1
     data = json.loads((tmp_path / "r" / "conformance.json").read_text())
     assert {(f["rule"], f["broken_by"]) for f in data["findings"]} == {("batch-needs-recipientId", "client")}
+
+
+def test_a_key_the_server_echoes_across_the_error_excerpt_cut_is_masked_whole(tmp_path):
+    # the error text is shortened for the finding: redacting after that cut left the key's first 20 characters
+    entry = har_entry("POST", STAGING, TAG_WITHOUT_ID, 422, {"success": False, "error": "x" * 140 + KEY})
+    path = tmp_path / "echo.har"
+    path.write_text(json.dumps(har([entry])))
+    result = judge(path, "--report-dir", tmp_path / "reports")
+    assert result.exit_code == 1 and "(error: xxx" in result.output
+    pieces = {KEY[i:i + 12] for i in range(len(KEY) - 11)}
+    outputs = {"stdout": result.output} | {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "reports").iterdir()}
+    assert not [(name, piece) for name, text in outputs.items() for piece in pieces if piece in text]

@@ -16,7 +16,17 @@ __all__ = ["api_root", "guard_production", "host_of"]
 
 
 def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+    """The host a request to `url` reaches, as httpx normalises it (IDNA dots, case) without the DNS root's dot.
+
+    `https://api.migma.ai./` and `https://api。migma.ai` reach api.migma.ai: the guard must see that too.
+    """
+    import httpx
+
+    try:
+        host = httpx.URL(url).host
+    except (httpx.InvalidURL, ValueError, TypeError):
+        host = urlsplit(url).hostname or ""
+    return host.lower().rstrip(".")
 
 
 def api_root(url: str) -> str:

@@ -22,6 +22,7 @@ from .._bodies import Fixtures
 from .._catalogue import AUTH_SCOPE, BATCH_TYPES
 from .._exceptions import ConfigError
 from .._rules import Level, ScopeRequired
+from .._untrusted import clean_text, read_bounded
 
 __all__ = ["Contact", "MockConfig", "load_mock_config"]
 
@@ -185,17 +186,23 @@ def load_mock_config(source: str | Path | dict[str, Any] | None = None, *, base:
     return _build(raw, label)
 
 
+_MAX_CONFIG_BYTES = 5 << 20  # a world of thousands of contacts is far smaller
+
+
 def _read(path: Path) -> Any:
+    """The file's data: a regular file, bounded in size and depth (a FIFO, /dev/zero or a deep document is refused)."""
+    raw = read_bounded(path, _MAX_CONFIG_BYTES)
+    shown = clean_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
     try:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"{shown}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {clean_text(str(exc).splitlines()[0])}") from None
+    except RecursionError:
+        raise ConfigError(f"{shown}: nested too deeply to be a mock world") from None
 
 
 def _build(raw: dict[str, Any], label: str) -> MockConfig:
