@@ -236,9 +236,13 @@ class Option:
 
 
 def _shown(value: Any) -> str:
-    """A value quoted for a one-line message: control characters escaped, long ones cut."""
+    """A value quoted for a one-line message: control characters escaped, long ones cut short.
+
+    Short on purpose: a key put in the wrong variable (MIGMA_CONTRACT_LEVEL=<key>) must not
+    be echoed whole; 12 characters say which value it was without giving it away.
+    """
     text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "…"
+    return text if len(text) <= 14 else text[:12] + "…"
 
 
 def _bool(raw: Any, where: str) -> bool:

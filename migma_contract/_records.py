@@ -121,5 +121,13 @@ def make_records(
     return request, response
 
 
+HEADER_EXCERPT = 512  # a header value in a finding; a server's 60 KB header would otherwise sit in every finding
+
+
 def _headers(headers: dict[str, str], redactor: Redactor) -> dict[str, str]:
-    return {clean_text(name): clean_text(value) for name, value in redactor.headers(headers).items()}
+    """Redacted whole, then cut, then cleaned (the order that never keeps part of a key)."""
+    shown = {}
+    for name, value in redactor.headers(headers).items():
+        cut = value if len(value) <= HEADER_EXCERPT else value[:HEADER_EXCERPT] + f"… [{len(value)} characters]"
+        shown[clean_text(name)] = clean_text(cut)
+    return shown

@@ -212,3 +212,24 @@ def test_the_fixture_map_names_the_options_of_the_table():
     for fixture in FIXTURE_FIELDS:
         assert by_name[fixture.attribute].flag_name == fixture.option
         assert by_name[fixture.attribute].group == "fixtures"
+
+
+def test_a_key_put_in_the_wrong_variable_is_not_echoed_whole(tmp_path):
+    for name in ("MIGMA_CONTRACT_LEVEL", "MIGMA_CONTRACT_MAX_REQUESTS", "MIGMA_CONTRACT_EXPLORE", "MIGMA_CONTRACT_FORMAT"):
+        with pytest.raises(ConfigError) as caught:
+            resolve_options({}, environ={name: SECRET}, pyproject=tmp_path / "none.toml")
+        assert SECRET not in str(caught.value) and SECRET[:16] not in str(caught.value), str(caught.value)
+
+
+def test_huge_response_headers_are_cut_in_findings():
+    from migma_contract._http.client import Exchange
+    from migma_contract._records import HEADER_EXCERPT, make_records
+    from migma_contract._redact import Redactor
+
+    class _Case:
+        id, label, body, rule_id = "c", "c", {}, "x"
+
+    exchange = Exchange(_Case(), "POST", "http://127.0.0.1/v1/sending", {"Content-Type": "application/json"}, b"{}",
+                        status=200, headers={"x-big": "y" * 60_000})
+    _, response = make_records(exchange, Redactor([]), {}, None)
+    assert len(response.headers["x-big"]) < HEADER_EXCERPT + 40 and "60000 characters" in response.headers["x-big"]
