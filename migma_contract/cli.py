@@ -194,20 +194,28 @@ def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
         raise click.BadParameter(str(exc).removeprefix("--format: ")) from None
 
 
-def _table_options(func: F) -> F:
-    """One click option per row of the options table (parsed later, in one place, with the other sources)."""
-    for option in reversed(OPTIONS):
-        default = "" if option.default in (None, ()) else f"; default: {','.join(option.default) if isinstance(option.default, tuple) else option.default}"
-        where = " (not read from files)" if option.secret else ""
-        text = f"{option.help} [env: {option.env}{default}]{where}"
-        if option.kind == "bool" and option.negate:
-            func = click.option(f"{option.flag_name}/--{option.negate}", option.name, default=None, help=text)(func)
-        elif option.kind == "bool":
-            func = click.option(option.flag_name, option.name, is_flag=True, default=None, help=text)(func)
-        else:
-            func = click.option(option.flag_name, option.name, default=None, multiple=option.kind == "list", help=text,
-                                metavar=option.kind.upper() if option.kind != "choice" else "|".join(option.choices))(func)
-    return func
+def _rows_of(*names: str) -> Callable[[F], F]:
+    """One click option per row of the options table (all rows, or these), parsed later in one place with the
+    other sources (`resolve_options`)."""
+    rows = [option for option in OPTIONS if not names or option.name in names]
+
+    def decorate(func: F) -> F:
+        for option in reversed(rows):
+            shown = ",".join(option.default) if isinstance(option.default, tuple) else option.default
+            default = "" if option.default in (None, ()) else f"; default: {shown}"
+            where = " (not read from files)" if option.secret else ""
+            text = f"{option.help} [env: {option.env}{default}]{where}"
+            if option.kind == "bool" and option.negate:
+                func = click.option(f"{option.flag_name}/--{option.negate}", option.name, default=None, help=text)(func)
+            elif option.kind == "bool":
+                func = click.option(option.flag_name, option.name, is_flag=True, default=None, help=text)(func)
+            else:
+                metavar = option.kind.upper() if option.kind != "choice" else "|".join(option.choices)
+                func = click.option(option.flag_name, option.name, default=None, multiple=option.kind == "list",
+                                    help=text, metavar=metavar)(func)
+        return func
+
+    return decorate
 
 
 def _warn(message: str) -> None:
@@ -215,7 +223,7 @@ def _warn(message: str) -> None:
 
 
 @main.command()
-@_table_options
+@_rows_of()
 @click.option("--dry-run", is_flag=True, help="Print the plan and send nothing.")
 @friendly_errors
 def check(dry_run: bool, **given: Any) -> None:
@@ -348,24 +356,6 @@ def spec_command(show_path: bool) -> None:
 # --- judging real traffic: proxy, judge ------------------------------------------------------------------
 
 TRAFFIC_OPTIONS = ("level", "report_dir", "format", "baseline", "spec", "timeout")
-
-
-def _rows_of(*names: str) -> Callable[[F], F]:
-    """Click options for these rows of the options table only (parsed later with `resolve_options(only=...)`)."""
-    rows = [option for option in OPTIONS if option.name in names]
-
-    def decorate(func: F) -> F:
-        for option in reversed(rows):
-            default = "" if option.default in (None, ()) else f"; default: {','.join(option.default) if isinstance(option.default, tuple) else option.default}"
-            text = f"{option.help} [env: {option.env}{default}]"
-            if option.kind == "bool":
-                func = click.option(option.flag_name, option.name, is_flag=True, default=None, help=text)(func)
-            else:
-                func = click.option(option.flag_name, option.name, default=None, multiple=option.kind == "list", help=text,
-                                    metavar=option.kind.upper() if option.kind != "choice" else "|".join(option.choices))(func)
-        return func
-
-    return decorate
 
 
 def _traffic_summary(result: Any, paths: list[Path]) -> None:
