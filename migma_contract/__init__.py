@@ -29,7 +29,7 @@ from ._result import (
     Status,
     TargetInfo,
 )
-from ._rules import Level, OpenPoint, Rule, Subject
+from ._rules import Level, OpenPoint, Rule, RuleSet, Subject
 from ._runner import run_check
 from ._spec import Spec, load_spec
 from ._validators import Contract, ResponseVerdict, Violation, contract_for, validate_request, validate_response
@@ -53,6 +53,7 @@ __all__ = [
     "ResponseVerdict",
     "Rule",
     "RuleResult",
+    "RuleSet",
     "RunResult",
     "RunSettings",
     "Spec",

@@ -142,6 +142,7 @@ class RuleResult:
     failed: int = 0
     reason: str | None = None
     notes: list[str] = field(default_factory=list)
+    set: str = "contract"  # the rule set: contract (the bundled document) or vendor (opt-in)
 
 
 @dataclass
@@ -177,6 +178,7 @@ class Budget:
 
 @dataclass
 class PlanStats:
+    kind: str = "full"  # which plan ran: full (then exploration) or minimal (one case per rule)
     cases: int = 0
     budget_exhausted: bool = False
     explored: int = 0

@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 
 import click
 
-from ._catalogue import rules_for
+from ._catalogue import VENDOR_SETS, rules_for
 from ._exceptions import MigmaContractError, SpecError
 from ._options import OPTIONS, resolve_options
 from ._redact import Redactor, strip_credentials
-from ._rules import Level
+from ._rules import Level, RuleSet
 from ._spec import load_spec
 from ._untrusted import clean_text
 from ._version import __version__
@@ -126,14 +126,18 @@ def lint(path: Path | None) -> None:
               help="List the rules a run at this level checks (each level includes the ones before it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
 def rules(level: str, as_json: bool) -> None:
-    """List the rule catalogue: ids, levels, what each rule says and where it comes from."""
-    selected = rules_for(level)
+    """List the rule catalogue: ids, levels, what each rule says and where it comes from.
+
+    The vendor set (judged only with `check --with-vendor`) is listed after the contract's rules.
+    """
+    selected = rules_for(level, VENDOR_SETS)
     if as_json:
         click.echo(json.dumps([rule.as_dict() for rule in selected], indent=2, ensure_ascii=False))
         return
     width = max(len(rule.id) for rule in selected)
     for rule in selected:
-        click.echo(f"{rule.id:<{width}}  {rule.level.value:<10}  {rule.constrains:<8}  {rule.text}")
+        opt_in = " (vendor set: --with-vendor)" if rule.set is RuleSet.VENDOR else ""
+        click.echo(f"{rule.id:<{width}}  {rule.level.value:<10}  {rule.constrains:<8}  {rule.text}{opt_in}")
         click.echo(f"{'':<{width}}  {'':<10}  {'':<8}  source: {rule.source}")
 
 

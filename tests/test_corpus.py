@@ -28,9 +28,10 @@ def options(variant, **extra):
 
 
 def test_every_rule_of_the_catalogue_has_a_fault_the_checker_must_catch():
-    from migma_contract import RULES
+    from migma_contract import rules_for
 
-    assert {rule.id for rule in RULES} <= {variant.rule for variant in FAULTS}
+    # the vendor set's faults come with the mock's implementation of it
+    assert {rule.id for rule in rules_for("strict")} <= {variant.rule for variant in FAULTS}
 
 
 @pytest.mark.parametrize("variant", FAULTS, ids=lambda v: v.name)
