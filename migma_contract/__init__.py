@@ -3,39 +3,67 @@
 The public surface is re-exported here (and the Hypothesis strategies in
 `migma_contract.strategies`); everything else lives in private modules whose names may
 change. `tests/test_public_api.py` pins this list.
+
+The names are resolved on first use (PEP 562): importing a submodule, such as the pytest
+plugin that every pytest run of an environment loads, does not load the validators, the
+document loader or the HTTP client.
 """
 
-from ._bodies import Fixtures
-from ._catalogue import OPEN_POINTS, RULES, get_rule, rules_for
-from ._exceptions import (
-    ConfigError,
-    MigmaContractError,
-    SpecError,
-    SpecInvalid,
-    SpecUnreadable,
-    TargetUnreachable,
-)
-from ._options import CheckOptions
-from ._result import (
-    Budget,
-    Finding,
-    PlanStats,
-    RequestRecord,
-    ResponseRecord,
-    RuleResult,
-    RunResult,
-    RunSettings,
-    SpecInfo,
-    Status,
-    TargetInfo,
-)
-from ._rules import Level, OpenPoint, Rule, RuleSet, Subject
-from ._runner import run_check
-from ._spec import Spec, load_spec
-from ._validators import Contract, ResponseVerdict, Violation, contract_for, validate_request, validate_response
+import importlib as _importlib
+import typing as _typing
+
 from ._version import __version__
 
+if _typing.TYPE_CHECKING:
+    from pathlib import Path
+
+    from ._bodies import Fixtures
+    from ._catalogue import OPEN_POINTS, RULES, get_rule, rules_for
+    from ._exceptions import (
+        ConfigError,
+        MigmaContractError,
+        SpecError,
+        SpecInvalid,
+        SpecUnreadable,
+        TargetUnreachable,
+    )
+    from ._options import CheckOptions
+    from ._result import (
+        Budget,
+        Finding,
+        PlanStats,
+        RequestRecord,
+        ResponseRecord,
+        RuleResult,
+        RunResult,
+        RunSettings,
+        SpecInfo,
+        Status,
+        TargetInfo,
+    )
+    from ._rules import Level, OpenPoint, Rule, RuleSet, Subject
+    from ._runner import run_check
+    from ._spec import Spec, load_spec
+    from ._validators import Contract, ResponseVerdict, Violation, contract_for, validate_request, validate_response
+
+    BUNDLED_SPEC_PATH: Path
+
+_HOMES = {
+    "._bodies": ("Fixtures",),
+    "._catalogue": ("OPEN_POINTS", "RULES", "get_rule", "rules_for"),
+    "._exceptions": ("ConfigError", "MigmaContractError", "SpecError", "SpecInvalid", "SpecUnreadable", "TargetUnreachable"),
+    "._options": ("CheckOptions",),
+    "._result": ("Budget", "Finding", "PlanStats", "RequestRecord", "ResponseRecord", "RuleResult", "RunResult",
+                 "RunSettings", "SpecInfo", "Status", "TargetInfo"),
+    "._rules": ("Level", "OpenPoint", "Rule", "RuleSet", "Subject"),
+    "._runner": ("run_check",),
+    "._spec": ("Spec", "load_spec"),
+    "._validators": ("Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
 __all__ = [
+    "BUNDLED_SPEC_PATH",
     "OPEN_POINTS",
     "RULES",
     "Budget",
@@ -75,3 +103,20 @@ __all__ = [
     "validate_request",
     "validate_response",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name == "BUNDLED_SPEC_PATH":  # the vendor's document as shipped: point Schemathesis or other tools at it
+        from ._spec import bundled_spec_path
+
+        value: _typing.Any = bundled_spec_path()
+    elif name in _HOME_OF:
+        value = getattr(_importlib.import_module(_HOME_OF[name], __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *(name for name in globals() if name.startswith("_"))})

@@ -22,6 +22,7 @@ from ._rules import (
     IsJsonObject,
     KeyedPair,
     KeyedRetry,
+    KnownFields,
     Level,
     NotExercisable,
     OpenPoint,
@@ -54,6 +55,7 @@ __all__ = [
     "IDEMPOTENCY_REPLAY",
     "IDEMPOTENCY_SCOPE",
     "IDEMPOTENCY_WINDOW_S",
+    "KNOWN_FIELDS",
     "MAX_IDEMPOTENCY_KEY",
     "NO_SERVER_ERROR",
     "OPEN_POINTS",
@@ -178,6 +180,11 @@ NO_SERVER_ERROR = Rule(
     "no-server-error", S, Subject.RESPONSE,
     "never a 5xx, whatever the request", "general HTTP",
     ResponsePredicate(lambda spec, status: True, _check_server_error))
+KNOWN_FIELDS = Rule(
+    "known-fields", X, Subject.REQUEST,
+    "only the properties the document names; an unknown one (a misspelt `recipient_email`, `reply_to`) ⇒ 400",
+    "SendEmailRequest `properties` (the strictest reading: a property the document does not name is a mistake, "
+    "better refused than silently ignored)", KnownFields(), 400)
 RESPONDS_IN_TIME = Rule(
     "responds-in-time", S, Subject.RESPONSE,
     "an answer within the run's timeout (default 10 s); a hang is a finding, not a hung run", "general HTTP",
@@ -373,6 +380,7 @@ RULES: tuple[Rule, ...] = (
          "the toolkit's reading of the conditional rule: recipientEmail if and only if `recipientType` is `email` "
          "(the document says only \"Required for single email sends.\")",
          ForbiddenWhen("recipientType", BATCH_TYPES, "recipientEmail"), 400),
+    KNOWN_FIELDS,
     # --- credentials ------------------------------------------------------------------------
     AUTH_REQUIRED,
     AUTH_SCOPE,

@@ -23,12 +23,14 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ._bodies import Fixtures
 from ._exceptions import ConfigError
 from ._rules import Level, RuleSet
+
+if TYPE_CHECKING:  # imported where used: the pytest plugin reads this table in every pytest run
+    from ._bodies import Fixtures
 
 __all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "REPORT_FORMATS", "CheckOptions", "Option", "resolve_options"]
 
@@ -130,6 +132,8 @@ class CheckOptions:
 
     @property
     def fixtures(self) -> Fixtures:
+        from ._bodies import Fixtures
+
         return Fixtures(
             from_address=self.from_address, email_id=self.email_id, conversation_id=self.conversation_id,
             project_id=self.project_id, audience_id=self.audience_id, segment_id=self.segment_id, tag_id=self.tag_id,

@@ -197,7 +197,14 @@ def _nesting(value: Any, limit: int) -> int:
     return deepest
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e999: beyond IEEE 754, RFC 8259 §6 leaves it to the parser
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 LONE_SURROGATE = "the body holds a lone surrogate (\\ud800-\\udfff), which is not a Unicode character"
 
 
@@ -467,6 +474,58 @@ class ForbiddenWhen(RequestForm):
 
     def locate(self, pointer: str) -> str:
         return f"{pointer}/{self.prop}"
+
+
+def _squashed(name: str) -> str:
+    """A property name without case or separators: `recipient_email` and `recipientEmail` meet."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name)
+
+
+class KnownFields(RequestForm):
+    """Only the properties the document names: a misspelt field is refused, not ignored.
+
+    The message suggests the property meant ("did you mean recipientEmail?"); the names it
+    suggests from are those of every document this form's fragment was built for (in
+    practice one).
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        names = list(spec.request_properties)
+        self._names.update({_squashed(name): name for name in names})
+        # `not: {}` rather than `false`: each unknown property is then its own error, at its own pointer.
+        return {"properties": dict.fromkeys(names, True), "additionalProperties": {"not": {}}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        misspelt = [name for name in spec.request_properties if _snake(name) != name][:2]
+
+        def add(prop: str) -> Iterator[Mutation]:
+            body = bodies.valid_body()
+            body[_snake(prop)] = bodies.sample_value(prop)
+            yield Mutation(f"unknown field {_snake(prop)} ({prop} misspelt)", body)
+
+        yield from each_buildable(misspelt, add)
+
+    def suggestion(self, name: str) -> str | None:
+        """The known property `name` most likely means, if any."""
+        import difflib
+
+        if _squashed(name) in self._names:
+            return self._names[_squashed(name)]
+        close = difflib.get_close_matches(name, list(self._names.values()), n=1, cutoff=0.75)
+        return close[0] if close else None
+
+    def message(self, pointer: str, detail: str) -> str:
+        name = pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
+        meant = self.suggestion(name)
+        hint = f"; did you mean {meant}?" if meant else ""
+        return f"{name} is not a field of the request{hint}"
 
 
 # --- auth forms -------------------------------------------------------------------------

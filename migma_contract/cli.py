@@ -149,16 +149,26 @@ def rules(level: str, as_json: bool) -> None:
 @friendly_errors
 def mock(host: str, port: int, config_path: Path | None) -> None:
     """Serve the reference mock of POST /v1/sending until Ctrl-C."""
+    import ipaddress
+
     import uvicorn
 
-    from ._http.serve import bind_socket, url_of
+    from ._http.serve import bind_socket, server_config, url_of
     from .mock import create_app
 
     app = create_app(config_path)
     try:
-        sock = bind_socket(host, port)
-    except OSError as exc:
-        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port", 2)
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        _warn(f"--host {clean_text(host)} listens beyond this machine: anyone who can reach it can send through the "
+              "mock, and /_mock/sent lists every recipient (/_mock answers only a loopback Host unless "
+              "inspection.allowed_hosts in --config says otherwise)")
+    try:
+        sock = bind_socket(host.strip("[]"), port)
+    except (OSError, OverflowError) as exc:
+        fail(f"cannot listen on {clean_text(host)}:{port}: {getattr(exc, 'strerror', None) or exc}; pick another --host or --port", 2)
     url = url_of(sock)
     config = app.config
     click.echo(f"migma-contract mock: serving POST /v1/sending at {url}")
@@ -166,10 +176,10 @@ def mock(host: str, port: int, config_path: Path | None) -> None:
     if config.restricted_key:
         click.echo(f"  restricted key:   {config.restricted_key}   (no email:send -> 403)")
     click.echo(f"  verified domains: {', '.join(sorted(config.verified_domains))}")
-    click.echo(f"  inspect:          GET {url}/_mock/sent   reset: POST {url}/_mock/reset")
+    click.echo(f"  inspect:          GET {url}/_mock/sent   GET {url}/_mock/requests   reset: POST {url}/_mock/reset")
     click.echo("Press Ctrl-C to stop.")
     sys.stdout.flush()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    server = uvicorn.Server(server_config(app, max_connections=config.max_connections, request_timeout=config.request_timeout))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
@@ -320,6 +330,19 @@ def diff(old: Path, new: Path, fmt: str, out: Path | None) -> None:
         click.echo(f"wrote {out}", err=True)
         click.echo(result.headline, err=True)
     sys.exit(result.exit_code)
+
+
+@main.command("spec")
+@click.option("--path", "show_path", is_flag=True, help="Print only where the file is (e.g. for Schemathesis).")
+def spec_command(show_path: bool) -> None:
+    """Print the bundled OpenAPI document (the vendor's, byte for byte), or with --path its location.
+
+    For other tools: schemathesis run "$(migma-contract spec --path)" --url http://127.0.0.1:4010
+    """
+    from ._spec import bundled_spec_path
+
+    path = bundled_spec_path()
+    click.echo(str(path) if show_path else path.read_bytes(), nl=show_path)
 
 
 if __name__ == "__main__":

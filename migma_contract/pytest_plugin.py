@@ -1,13 +1,21 @@
 """The pytest plugin: the conformance suite as pytest items, and fixtures for API consumers.
 
-Installed with the package (entry point `pytest11`). `pytest --migma-conformance` adds
-one test per rule of the selected level; the check itself runs once per session (on the
-xdist controller when there is one, so a staging server sees each request once), and
-each rule's test passes, fails with the finding, or is skipped with the reason. Without a
-base URL the embedded reference mock is checked.
+Installed with the package (entry point `pytest11`), so every pytest run of an environment
+holding the package loads this module: it imports nothing of the toolkit until a hook or
+fixture needs it (`python -X importtime -c "import migma_contract.pytest_plugin"`).
 
-Fixtures: `migma_spec`, `migma_rules`, `migma_validate`, `migma_mock`, `migma_mock_server`,
-`migma_target`. Settings: command line > environment (MIGMA_*) > ini / pyproject.toml.
+`pytest --migma-conformance` adds one test per rule of the selected level, under node ids
+pytest can re-run (`pytest migma-contract::auth-scope` selects that rule alone). The check
+itself runs once per session, when the tests start (on the xdist controller when there is
+one, so a staging server sees each request once: `-n` only spreads the user's other
+tests), and each rule's test passes, fails with the finding, or is skipped with the
+reason; its duration is the rule's share of the check's time. Without a base URL the
+embedded reference mock is checked.
+
+Fixtures (handles documented in `migma_contract.testing`): `migma_mock`,
+`migma_mock_server`, `migma_validate`, `migma_target`, `migma_spec`, `migma_rules`.
+Settings: command line > environment (MIGMA_CONTRACT_*) > ini > pyproject.toml, the same
+options table the CLI reads.
 """
 
 from __future__ import annotations
@@ -17,30 +25,35 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
-from ._bodies import Fixtures
-from ._catalogue import rules_for
-from ._exceptions import MigmaContractError, TargetUnreachable
-from ._options import OPTIONS, CheckOptions, resolve_options
-from ._result import RunResult, Status
-from ._rules import Level, Rule
-from ._spec import Spec, load_spec
-from ._untrusted import clean_text
-from ._validators import Violation, contract_for
+if TYPE_CHECKING:
+    from ._options import CheckOptions
+    from ._result import RunResult
+    from ._rules import Rule
+    from ._spec import Spec
+    from .testing import MockHandle, ServerHandle, TargetHandle, Validators
 
-_RESULT_KEY = "migma_contract_result"
-_OPTIONS = pytest.StashKey[CheckOptions]()
+SUITE = "migma-contract"  # the suite's node id: `pytest migma-contract::<rule-id>` re-runs one rule
+_OPTIONS = pytest.StashKey["CheckOptions"]()
+_SELECTED = pytest.StashKey["frozenset[str] | None"]()
+_PATH = pytest.StashKey[str]()
+_REPORTS = pytest.StashKey[list]()
+_HEADLINE = pytest.StashKey[str]()
+_RESULT = pytest.StashKey["RunResult"]()
+_SHARES = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """The conformance switch, and one option (and ini key) per row of the options table."""
+    from ._options import OPTIONS
+
     group = parser.getgroup("migma-contract", "contract tests of the Migma.ai send endpoint (POST /v1/sending)")
     group.addoption("--migma-conformance", action="store_true", default=False,
-                    help="Collect the conformance suite: one test per rule of the selected level.")
+                    help="Collect the conformance suite: one test per rule of the selected level "
+                         "(also implied by a node id such as migma-contract::auth-scope).")
     for option in OPTIONS:
         text = f"{option.help} [env: {option.env}]"
         if option.kind == "bool":
@@ -56,6 +69,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def plugin_options(config: pytest.Config) -> CheckOptions:
     """The check's options as the CLI would read them: command line > environment > ini > pyproject.toml."""
     if _OPTIONS not in config.stash:
+        from ._exceptions import MigmaContractError
+        from ._options import OPTIONS, resolve_options
+        from ._untrusted import clean_text
+
         given = {option.name: config.getoption(f"migma_{option.name}") for option in OPTIONS}
         try:
             config.stash[_OPTIONS] = resolve_options(
@@ -72,66 +89,60 @@ def plugin_options(config: pytest.Config) -> CheckOptions:
 # --- the conformance suite ----------------------------------------------------------------------
 
 
+def _conformance(config: pytest.Config) -> bool:
+    return bool(config.getoption("migma_conformance", False))
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def _is_controller(config: pytest.Config) -> bool:
+    return config.pluginmanager.getplugin("dsession") is not None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "migma_rule(rule_id): a test of the migma-contract conformance suite")
-    for level in Level:
-        config.addinivalue_line("markers", f"migma_{level.value}: a conformance rule of level {level.value}")
+    for level in ("schema", "documented", "strict"):
+        config.addinivalue_line("markers", f"migma_{level}: a conformance rule of level {level}")
+    config.addinivalue_line(
+        "markers", "migma_mock(world=None, faults=None, level=None, assert_all_requests_valid=True, **sections): "
+                   "this test's reference mock (migma_mock, migma_mock_server): a world and faults laid over the "
+                   "session's, and whether a contract-breaking request fails the test")
+    _take_rule_arguments(config)
+    if _conformance(config):
+        plugin_options(config)  # a bad setting is a usage error before anything runs
 
 
-def _run_the_check(config: pytest.Config) -> None:
-    """Run the check once and leave its result where every process can read it."""
-    from ._runner import run_check
-    from .reports import check_writable, write_reports
-
-    options = plugin_options(config)
-    report_dir = Path(options.report_dir)
-    try:
-        check_writable(report_dir, options.format)
-        result = run_check(options)
-    except TargetUnreachable as exc:
-        pytest.exit(f"migma-contract: {clean_text(exc)}", returncode=3)
-    except MigmaContractError as exc:
-        raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
-    paths = write_reports(result, report_dir, options.format)
-    handle, path = tempfile.mkstemp(prefix="migma-contract-", suffix=".json")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(result.to_dict(), stream)
-    config.stash[_PATH] = path
-    config.stash[_REPORTS] = [str(p) for p in paths]
-    config.stash[_HEADLINE] = result.headline
+def _take_rule_arguments(config: pytest.Config) -> None:
+    """`migma-contract` and `migma-contract::<rule-id>` arguments select rules (they are not paths)."""
+    kept, selected, whole = [], set(), False
+    for arg in config.args:
+        head, _, rest = arg.partition("::")
+        if head.rstrip("/") == SUITE and not Path(head).exists():
+            if rest:
+                selected.add(rest.split("::")[0].split("[")[0])
+            else:
+                whole = True
+        else:
+            kept.append(arg)
+    if selected or whole:
+        config.args[:] = kept
+        config.option.migma_conformance = True
+    config.stash[_SELECTED] = None if whole or not selected else frozenset(selected)
 
 
-_PATH = pytest.StashKey[str]()
-_REPORTS = pytest.StashKey[list]()
-_HEADLINE = pytest.StashKey[str]()
-_LOADED = pytest.StashKey[RunResult]()
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    config = session.config
-    if not config.getoption("migma_conformance") or _is_worker(config) or config.getoption("collectonly"):
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, on the controller: tell each worker where the check's result will be."""
+    config = node.config
+    if not _conformance(config):
         return
-    _run_the_check(config)
-
-
-def pytest_configure_node(node: Any) -> None:  # xdist: hand the controller's result to each worker
-    path = node.config.stash.get(_PATH, None)
-    if path:
-        node.workerinput["migma_contract_result"] = path
-
-
-def _result(config: pytest.Config) -> RunResult:
-    if _LOADED not in config.stash:
-        path = config.workerinput.get("migma_contract_result") if _is_worker(config) else config.stash.get(_PATH, None)  # type: ignore[attr-defined]
-        if path is None:
-            raise RuntimeError("the conformance check did not run")
-        config.stash[_LOADED] = RunResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    return config.stash[_LOADED]
+    if _PATH not in config.stash:
+        handle, path = tempfile.mkstemp(prefix="migma-contract-", suffix=".json")
+        os.close(handle)
+        config.stash[_PATH] = path
+    node.workerinput["migma_contract_result"] = config.stash[_PATH]
 
 
 class ContractViolation(AssertionError):
@@ -148,63 +159,185 @@ class RuleItem(pytest.Item):
         self.add_marker(getattr(pytest.mark, f"migma_{rule.level.value}"))
 
     def runtest(self) -> None:
+        __tracebackhide__ = True
+        from ._result import Status
+
         result = _result(self.config)
-        outcome = next((r for r in result.rules if r.id == self.rule.id), None)
+        outcome = result.rule(self.rule.id)
         if outcome is None:
             pytest.skip(f"not checked at level {result.level}")
         if outcome.status == Status.NOT_EXERCISED:
             pytest.skip(f"not exercised: {outcome.reason}")
-        if outcome.status == Status.FAILED:
-            raise ContractViolation(_describe(result, self.rule.id))
         if outcome.status == Status.ACCEPTED:
             pytest.skip("known failure accepted by the baseline")
+        if outcome.status == Status.FAILED:
+            raise ContractViolation(_describe(result, self.rule.id))
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ContractViolation):
-            return str(excinfo.value)
+            return _FindingRepr(self.nodeid, str(excinfo.value))
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int, str]:
-        return "migma-contract", 0, f"[{self.rule.level.value}] {self.rule.id}: {self.rule.text}"
+        return SUITE, 0, f"[{self.rule.level.value}] {self.rule.id}: {self.rule.text}"
+
+
+class _Crash:
+    """What pytest's short summary shows of a failure: the finding's first line only."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path, self.lineno, self.message = path, 0, message
+
+
+class _FindingRepr:
+    """A failed rule's report: the finding, once, and no traceback (there is no code of the user's to show)."""
+
+    def __init__(self, nodeid: str, text: str) -> None:
+        self.text = text
+        self.reprcrash = _Crash(nodeid, text.splitlines()[0])
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _describe(result: RunResult, rule_id: str) -> str:
-    findings = result.findings_for(rule_id)
-    outcome = next(r for r in result.rules if r.id == rule_id)
+    """Each finding of the rule, once: the rule, its source, the case, what came back, how to reproduce it.
+
+    The result's text was cleaned where it entered; it is cleaned again here, one line per
+    field, because this writer is a terminal (no escape sequence reaches it).
+    """
+    from ._untrusted import clean_text
+
+    outcome = result.rule(rule_id)
+    assert outcome is not None
     lines = [f"{rule_id} [{outcome.level}]: {outcome.text}", f"  source:   {outcome.source}",
              f"  failed {outcome.failed} of {outcome.exercised} checks against {result.target.label}"]
-    for finding in findings[:1]:
+    lines += [f"  cause:    {cause.summary}" for cause in result.root_causes if rule_id in cause.rules]
+    for finding in result.findings_for(rule_id):
         lines += [f"  case:     {finding.case_label}", f"  expected: {finding.expected}", f"  got:      {finding.actual}"]
         if finding.attribution:
             lines.append(f"  why:      {finding.attribution}")
-        lines += [f"  repro:    {finding.request.curl}", f"  response: {finding.response.status} {finding.response.body[:500]}"]
-    return "\n".join(lines)
+        lines += [f"  repro:    {finding.request.curl}", f"  response: {finding.response.status} {finding.response.body[:300]}"]
+    return "\n".join(clean_text(line).rstrip() for line in lines)
 
 
 class ConformanceSuite(pytest.Collector):
-    """The rules of the selected level, as items."""
+    """The rules of the selected level (or those named on the command line), as items."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        level = plugin_options(self.config).level
-        for rule in rules_for(level):
-            yield RuleItem.from_parent(self, name=rule.id, rule=rule)
+        from ._catalogue import rules_for
+
+        selected = self.config.stash.get(_SELECTED, None)
+        rules = rules_for(plugin_options(self.config).level)
+        unknown = sorted((selected or set()) - {rule.id for rule in rules})
+        if unknown:
+            raise pytest.UsageError(f"migma-contract: no rule {unknown[0]!r} at level {plugin_options(self.config).level} "
+                                    f"(known: {', '.join(rule.id for rule in rules)})")
+        for rule in rules:
+            if selected is None or rule.id in selected:
+                yield RuleItem.from_parent(self, name=rule.id, rule=rule)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not config.getoption("migma_conformance"):
+    if not _conformance(config):
         return
-    suite = ConformanceSuite.from_parent(session, name="migma-contract", nodeid="migma-contract")
-    items.extend(suite.collect())
+    suite = ConformanceSuite.from_parent(session, name=SUITE, nodeid=SUITE)
+    collected = list(suite.collect())
+    # Reported like any collector's result, so "collected N items" counts the rules.
+    config.hook.pytest_collectreport(report=pytest.CollectReport(SUITE, "passed", None, collected))
+    for item in collected:
+        config.hook.pytest_itemcollected(item=item)
+    items.extend(collected)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Run the check once, after collection and before the first test (none of its own is left to run: skip it)."""
+    config = session.config
+    if not _conformance(config) or _is_worker(config) or config.option.collectonly:
+        return
+    if not _is_controller(config) and not any(isinstance(item, RuleItem) for item in session.items):
+        return  # every rule deselected (-k, -m, a node id of another test): nothing to check
+    _run_the_check(config)
+
+
+def _run_the_check(config: pytest.Config) -> None:
+    from dataclasses import replace
+
+    from ._exceptions import MigmaContractError, TargetUnreachable
+    from ._runner import run_check
+    from ._untrusted import clean_text
+    from .reports import check_writable, write_reports
+    from .testing import api_root
+
+    options = plugin_options(config)
+    if options.base_url:
+        options = replace(options, base_url=api_root(options.base_url))  # a base URL written with /v1
+    report_dir = Path(options.report_dir)
+    try:
+        check_writable(report_dir, options.format)
+        result = run_check(options)
+    except TargetUnreachable as exc:
+        pytest.exit(f"migma-contract: {clean_text(exc)}", returncode=3)
+    except MigmaContractError as exc:
+        raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
+    paths = write_reports(result, report_dir, options.format)
+    config.stash[_RESULT] = result
+    config.stash[_REPORTS] = [str(p) for p in paths]
+    config.stash[_HEADLINE] = result.headline
+    path = config.stash.get(_PATH, None)
+    if path:  # for the xdist workers
+        Path(path).write_text(json.dumps(result.to_dict()), encoding="utf-8")
+
+
+def _result(config: pytest.Config) -> RunResult:
+    if _RESULT not in config.stash:
+        from ._result import RunResult
+
+        path = config.workerinput.get("migma_contract_result") if _is_worker(config) else None  # type: ignore[attr-defined]
+        if not path or not Path(path).stat().st_size:
+            raise RuntimeError("the conformance check did not run")
+        config.stash[_RESULT] = RunResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    return config.stash[_RESULT]
+
+
+def _shares(config: pytest.Config) -> dict[str, float]:
+    """Each rule's share of the check's wall time, in proportion to the checks it took part in."""
+    if _SHARES not in config.stash:
+        result = _result(config)
+        total = sum(rule.exercised for rule in result.rules) or 1
+        config.stash[_SHARES] = {rule.id: result.duration_s * rule.exercised / total for rule in result.rules}
+    return config.stash[_SHARES]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if isinstance(item, RuleItem) and report.when == "call":
+        report.duration = _shares(item.config).get(item.rule.id, 0.0)  # the JUnit time and --durations
+        if report.skipped and isinstance(report.longrepr, tuple):  # the rule, not pytest's own skip() line
+            report.longrepr = (item.nodeid, None, report.longrepr[2])
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     headline = config.stash.get(_HEADLINE, None)
-    if headline:
-        terminalreporter.write_sep("-", "migma-contract")
-        terminalreporter.write_line(headline)
-        for path in config.stash.get(_REPORTS, []):
-            terminalreporter.write_line(f"report: {path}")
+    if not headline:
+        return
+    terminalreporter.write_sep("-", "migma-contract")
+    terminalreporter.write_line(headline)
+    result = config.stash.get(_RESULT, None)
+    for cause in result.root_causes if result is not None else ():
+        terminalreporter.write_line(f"root cause: {cause.line}")
+    for path in config.stash.get(_REPORTS, []):
+        terminalreporter.write_line(f"report: {path}")
+    if headline.startswith("NOT CONFORMANT"):
+        terminalreporter.write_line(f"re-run one rule: pytest {SUITE}::<rule-id> (with the same --migma-* settings)")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -213,154 +346,133 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-# --- fixtures for API consumers ---------------------------------------------------------------------
+# --- fixtures for API consumers (see migma_contract.testing) ----------------------------------------
 
 
 @pytest.fixture(scope="session")
 def migma_spec(pytestconfig: pytest.Config) -> Spec:
     """The OpenAPI document as the toolkit reads it (repaired, fingerprinted)."""
+    from ._spec import load_spec
+
     return load_spec(plugin_options(pytestconfig).spec)
 
 
 @pytest.fixture(scope="session")
 def migma_rules(pytestconfig: pytest.Config) -> tuple[Rule, ...]:
     """The rules of the selected level."""
+    from ._catalogue import rules_for
+
     return rules_for(plugin_options(pytestconfig).level)
-
-
-class Validators:
-    """Request and response validators at one level, with assert helpers for tests."""
-
-    def __init__(self, spec: Spec, level: str) -> None:
-        self._validators = contract_for(spec)
-        self.level = level
-
-    def request(self, body: Any) -> list[Violation]:
-        return self._validators.request_validator(self.level).violations(body)
-
-    def response(self, status: int, headers: Any, body: Any, request: Any = None) -> list[Violation]:
-        return list(self._validators.response_validator(self.level).evaluate(status, dict(headers), body, request).violations)
-
-    def assert_request(self, body: Any) -> None:
-        violations = self.request(body)
-        assert not violations, "request breaks the contract:\n" + "\n".join(f"  {v}" for v in violations)
-
-    def assert_response(self, response: httpx.Response, request: Any = None) -> None:
-        violations = self.response(response.status_code, response.headers, response.content, request)
-        assert not violations, f"response {response.status_code} breaks the contract:\n" + "\n".join(f"  {v}" for v in violations)
 
 
 @pytest.fixture(scope="session")
 def migma_validate(migma_spec: Spec, pytestconfig: pytest.Config) -> Validators:
     """`migma_validate.request(body)`, `.response(status, headers, body)`, and `assert_*` helpers."""
+    from .testing import Validators
+
     return Validators(migma_spec, plugin_options(pytestconfig).level)
 
 
-class _MockAccess:
-    """What a test reads from a reference mock, wherever it runs: keys, sends, reset."""
+@pytest.fixture(scope="session")
+def _migma_portal() -> Iterator[Any]:
+    """One event-loop thread for every in-process client of the session."""
+    from anyio.from_thread import start_blocking_portal
 
-    app: Any
-
-    @property
-    def full_key(self) -> str:
-        return self.app.config.full_key or ""
-
-    @property
-    def restricted_key(self) -> str | None:
-        return self.app.config.restricted_key
-
-    @property
-    def sent(self) -> list[Any]:
-        return self.app.sent
-
-    def reset(self) -> None:
-        self.app.reset()
+    with start_blocking_portal() as portal:
+        yield portal
 
 
-class MockHandle(_MockAccess):
-    """An in-process reference mock: `.client` (httpx.Client), `.sent`, `.reset()`, `.app`, keys."""
+def _session_mock(config: pytest.Config) -> Any:
+    """The session's mock: the configured world (--migma-mock-config), refusing at the run's level."""
+    from ._exceptions import MigmaContractError
+    from ._untrusted import clean_text
+    from .mock import create_app
 
-    base_url = "http://migma-mock"
-
-    def __init__(self) -> None:
-        from ._http.asgi import SyncASGITransport
-        from .mock import create_app
-
-        self.app = create_app()
-        self.transport = SyncASGITransport(self.app)
-        self.client = httpx.Client(transport=self.transport, base_url=self.base_url,
-                                   headers={"Authorization": f"Bearer {self.full_key}"})
-
-
-    def close(self) -> None:
-        self.client.close()
+    options = plugin_options(config)
+    try:
+        app = create_app(options.mock_config)
+        app.configure(level=options.level)
+    except MigmaContractError as exc:
+        raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
+    return app
 
 
 @pytest.fixture(scope="session")
-def _migma_mock_session() -> Iterator[MockHandle]:
-    handle = MockHandle()
+def _migma_mock_session(pytestconfig: pytest.Config, _migma_portal: Any) -> Iterator[MockHandle]:
+    from .testing import MockHandle
+
+    handle = MockHandle(_session_mock(pytestconfig), portal=_migma_portal)
     yield handle
     handle.close()
 
 
-@pytest.fixture
-def migma_mock(_migma_mock_session: MockHandle) -> MockHandle:
-    """The reference mock in-process, its recorded sends cleared for each test."""
-    _migma_mock_session.reset()
-    return _migma_mock_session
-
-
-class ServerHandle(_MockAccess):
-    """The reference mock on a loopback port: `.url`, `.sent`, `.reset()`, keys."""
-
-    def __init__(self, app: Any, url: str) -> None:
-        self.app, self.url = app, url
-
-
 @pytest.fixture(scope="session")
-def _migma_server_session() -> Iterator[ServerHandle]:
-    from .mock import create_app
+def _migma_server_session(pytestconfig: pytest.Config, _migma_portal: Any) -> Iterator[ServerHandle]:
+    from .testing import ServerHandle
 
-    app = create_app()
+    app = _session_mock(pytestconfig)
     with app.running() as url:
-        yield ServerHandle(app, url)
+        handle = ServerHandle(app, url, portal=_migma_portal)
+        yield handle
+        handle.close()
+
+
+def _for_this_test(request: pytest.FixtureRequest, handle: Any) -> Iterator[Any]:
+    """A clean mock for the test, with its marker's world and faults; the strict consumer check after it."""
+    import warnings
+
+    from ._exceptions import MigmaContractError
+    from ._untrusted import clean_text
+    from .testing import MigmaContractWarning
+
+    marker = request.node.get_closest_marker("migma_mock")
+    settings = dict(marker.kwargs) if marker else {}
+    if marker and marker.args:
+        raise pytest.UsageError("migma-contract: @pytest.mark.migma_mock takes keywords only "
+                                "(world=..., faults=..., level=..., assert_all_requests_valid=...)")
+    try:
+        handle.start_test(**settings)
+    except (MigmaContractError, TypeError) as exc:
+        pytest.fail(f"migma-contract: @pytest.mark.migma_mock: {clean_text(exc)}", pytrace=False)
+    yield handle
+    handle.finish_test()
+    path, line, _ = request.node.location
+    for warning in handle.warnings():  # shown at the test that sent the request, not here
+        warnings.warn_explicit(MigmaContractWarning(warning), MigmaContractWarning, path, (line or 0) + 1)
+    breaches = handle.breaches() if handle.assert_all_requests_valid else None
+    if breaches:
+        pytest.fail(f"migma-contract: {breaches}", pytrace=False)
 
 
 @pytest.fixture
-def migma_mock_server(_migma_server_session: ServerHandle) -> ServerHandle:
-    """The reference mock served on a free loopback port (one per xdist worker), reset per test."""
-    _migma_server_session.reset()
-    return _migma_server_session
+def migma_mock(request: pytest.FixtureRequest, _migma_mock_session: MockHandle) -> Iterator[MockHandle]:
+    """The reference mock in-process, clean for each test (see `migma_contract.testing.MockHandle`)."""
+    yield from _for_this_test(request, _migma_mock_session)
 
 
-class TargetHandle:
-    """A client for the selected target (--migma-base-url, else a loopback mock)."""
-
-    def __init__(self, url: str, api_key: str | None, fixtures: Fixtures, validators: Validators) -> None:
-        self.url = url
-        self.fixtures = fixtures
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(base_url=url, headers=headers, timeout=10.0)
-        self._validators = validators
-
-    def send(self, body: Any, **kwargs: Any) -> httpx.Response:
-        """POST /v1/sending with `body`."""
-        return self.client.post("/v1/sending", json=body, **kwargs)
-
-    def check(self, response: httpx.Response, request: Any = None) -> list[Violation]:
-        return self._validators.response(response.status_code, response.headers, response.content, request)
+@pytest.fixture
+def migma_mock_server(request: pytest.FixtureRequest, _migma_server_session: ServerHandle) -> Iterator[ServerHandle]:
+    """The reference mock on a free loopback port (one per xdist worker), clean for each test."""
+    yield from _for_this_test(request, _migma_server_session)
 
 
 @pytest.fixture(scope="session")
 def migma_target(pytestconfig: pytest.Config, migma_validate: Validators, request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
-    """A configured client for the selected target; without --migma-base-url, a loopback mock."""
+    """A client for the selected target: --migma-base-url (never production unless allowed), else a loopback mock."""
+    from ._exceptions import MigmaContractError
+    from ._spec import load_spec
+    from ._untrusted import clean_text
+    from .testing import TargetHandle, production_guard
+
     options = plugin_options(pytestconfig)
     if options.base_url:
-        handle = TargetHandle(options.base_url, options.api_key, options.fixtures, migma_validate)
-        yield handle
-        handle.client.close()
-        return
-    server: ServerHandle = request.getfixturevalue("_migma_server_session")
-    handle = TargetHandle(server.url, server.full_key, server.app.config.fixtures(), migma_validate)
+        try:
+            production_guard(options.base_url, allow_production=options.allow_production, servers=load_spec(options.spec).servers)
+        except MigmaContractError as exc:
+            pytest.fail(f"migma-contract: {clean_text(exc)}", pytrace=False)
+        handle = TargetHandle(options.base_url, options.api_key, options.fixtures, migma_validate, timeout=options.timeout)
+    else:
+        server: ServerHandle = request.getfixturevalue("_migma_server_session")
+        handle = TargetHandle(server.url, server.full_key, server.app.config.fixtures(), migma_validate)
     yield handle
-    handle.client.close()
+    handle.close()

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for request bodies of POST /v1/sending, for use with `@given`.
+"""Hypothesis strategies for POST /v1/sending: request bodies, single fields, and the API's answers.
 
     from hypothesis import given
     from migma_contract.strategies import valid_requests, invalid_requests
@@ -11,7 +11,10 @@
 
 `valid_requests` draws bodies that satisfy every rule and leave nothing open (plain
 addresses on a reserved domain, printable text); `invalid_requests(rule_id)` draws a valid
-body and breaks exactly that one rule, the way the conformance plan does.
+body and breaks exactly that one rule, the way the conformance plan does;
+`field_values(prop)` draws valid values of one property. `success_responses()` and
+`error_responses(status)` draw `httpx.Response`s the contract allows, to fuzz a client's
+handling of what comes back. Every strategy is built when called, never at import.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ from hypothesis import strategies as st
 from ._bodies import BodyFactory, Fixtures
 from ._catalogue import get_rule
 from ._open_points import open_in_valid_body
-from ._rules import NotExercisable, RequestForm
+from ._rules import KnownFields, NotExercisable, RequestForm
 from ._spec import Spec
 from ._validators import contract_for
 
-__all__ = ["invalid_requests", "valid_requests"]
+__all__ = ["error_responses", "field_values", "invalid_requests", "success_responses", "valid_requests"]
 
 _LOCAL = st.text(alphabet=string.ascii_lowercase + string.digits, min_size=1, max_size=12)
 _TEXT = st.text(
@@ -169,3 +172,193 @@ def invalid_requests(
         return None
 
     return broken()
+
+
+# --- single fields, and the API's answers (to fuzz a client's response handling) ------------------
+
+_FIXED_FIELDS = ("from", "emailId", "conversationId", "projectId", "recipientId")
+
+
+def field_values(
+    prop: str, *, recipient_type: str | None = None, fixtures: Fixtures | None = None, spec: Spec | None = None
+) -> st.SearchStrategy[Any]:
+    """Values of one request property that every rule accepts in an otherwise valid body.
+
+    For a form field or a builder of your own: `field_values("recipientEmail")` draws plain
+    addresses on the recipient domain, `field_values("providerType")` the enum's values.
+    Properties that must name real data (`from`, `emailId`, `recipientId`, ...) give the
+    fixture's value (or the generated one on an open target).
+    """
+    contract = contract_for(spec)
+    bodies = BodyFactory(contract.spec, fixtures or Fixtures())
+    properties = contract.spec.request_properties
+    if prop not in properties:
+        from ._catalogue import KNOWN_FIELDS
+
+        meant = KNOWN_FIELDS.form.suggestion(prop) if isinstance(KNOWN_FIELDS.form, KnownFields) else None
+        hint = f"; did you mean {meant}?" if meant else ""
+        raise ValueError(f"{prop!r} is not a property of the request{hint} (known: {', '.join(properties)})")
+    try:
+        base = bodies.valid_body(recipient_type) if recipient_type else bodies.body_where_relevant(prop)
+        if prop in _FIXED_FIELDS:
+            return st.just(bodies.valid_value(prop, base.get("recipientType")))
+    except NotExercisable as exc:
+        raise ValueError(f"no valid {prop} can be drawn: {exc.reason}") from None
+    validator = contract.request_validator("strict")
+    values = (_value_strategy("recipientEmail", {"format": "email"}, bodies, True) if prop == "recipientEmail"
+              else _value_strategy(prop, properties[prop], bodies, prop in contract.spec.request_required))
+    return values.filter(lambda value: _accepted(contract, validator, bodies, {**base, prop: value}))
+
+
+def _accepted(contract: Any, validator: Any, bodies: BodyFactory, body: dict[str, Any]) -> bool:
+    return not validator.violations(body) and open_in_valid_body(contract, body, bodies.fixtures) is None
+
+
+def _resolve(schema: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its `$ref` (into `$defs`) and `allOf` merged: properties, required, type, enum, bounds."""
+    if not isinstance(schema, dict):
+        return {} if schema is True else {"not": {}}
+    parts = [schema]
+    if "$ref" in schema:
+        parts.append(_resolve(defs[schema["$ref"].rsplit("/", 1)[-1]], defs))
+    parts += [_resolve(part, defs) for part in schema.get("allOf", [])]
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key in ("$ref", "allOf", "$defs", "$schema", "description", "default"):
+                continue
+            if key == "properties":
+                props = merged.setdefault("properties", {})
+                for name, sub in value.items():
+                    props[name] = {"allOf": [*props[name]["allOf"], sub]} if name in props else {"allOf": [sub]}
+            elif key == "required":
+                merged["required"] = sorted({*merged.get("required", []), *value})
+            elif key == "type":
+                types = set(value if isinstance(value, list) else [value])
+                merged["type"] = sorted(types & set(merged["type"])) if "type" in merged else sorted(types)
+            elif key == "if":
+                merged.setdefault("conditionals", []).append((value, part.get("then", {})))
+            elif key != "then":
+                merged[key] = value
+    return merged
+
+
+def _from_schema(schema: Any, defs: dict[str, Any], extras: bool) -> st.SearchStrategy[Any]:
+    """Values of a response schema as the document and the catalogue write them (the subset they use)."""
+    resolved = _resolve(schema, defs)
+    if "const" in resolved:
+        return st.just(resolved["const"])
+    if "enum" in resolved:
+        return st.sampled_from(resolved["enum"])
+    types = resolved.get("type") or (["object"] if "properties" in resolved else ["string", "integer", "boolean", "null"])
+
+    def of_type(kind: str) -> st.SearchStrategy[Any]:
+        extra = {}
+        for condition, then in resolved.get("conditionals", []):  # `if: {type: T}, then: {...}`: applies to T
+            if kind in (condition.get("type") if isinstance(condition.get("type"), list) else [condition.get("type")]):
+                extra.update(then)
+        if kind == "object":
+            props = resolved.get("properties", {})
+            required = set(resolved.get("required", []))
+            fields = {name: _from_schema(sub, defs, extras) for name, sub in props.items()}
+
+            @st.composite
+            def build(draw: st.DrawFn) -> dict[str, Any]:
+                value = {name: draw(strategy) for name, strategy in fields.items() if name in required or draw(st.booleans())}
+                if extras and draw(st.integers(0, 4)) == 0:  # now and then a field the document does not name
+                    value.update(draw(st.dictionaries(_LOCAL.map(lambda k: f"x_{k}"), _JSON_LEAF, min_size=1, max_size=2)))
+                return value
+
+            return build()
+        if kind == "string":
+            return st.text(min_size=int(extra.get("minLength", resolved.get("minLength", 0))), max_size=40)
+        if kind == "integer":
+            return st.integers(min_value=resolved.get("minimum", -(10**6)), max_value=10**6)
+        if kind == "number":
+            return st.floats(min_value=resolved.get("minimum"), allow_nan=False, allow_infinity=False)
+        if kind == "boolean":
+            return st.booleans()
+        if kind == "array":
+            return st.lists(_JSON_LEAF, max_size=3)
+        return st.none()
+
+    return st.one_of([of_type(kind) for kind in types])
+
+
+def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> Any:
+    import httpx  # imported by the strategies' builders already: importing it while drawing would disturb `random`
+
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def _documented_response(status: int, level: str, request: Any, spec: Spec | None, extras: bool,
+                         headers: dict[str, str] | None = None) -> st.SearchStrategy[Any]:
+    from ._catalogue import rules_for
+    from ._rules import ResponseSchema
+
+    contract = contract_for(spec)
+    base = contract.spec.response_schema(status) or {}
+    fragments = [r.form.fragment(contract.spec, status) for r in rules_for(level)
+                 if isinstance(r.form, ResponseSchema) and r.form.applies(contract.spec, status)]
+    defs = dict(base.get("$defs", {}))
+    for fragment in fragments:
+        defs.update(fragment.get("$defs", {}))
+    bodies = _from_schema({"allOf": [base, *fragments]}, defs, extras)
+    if request is not None and status < 300:
+        provider = request.get("providerType", contract.spec.request_properties.get("providerType", {}).get("default"))
+        bodies = bodies.map(lambda body: _with_provider(body, provider))
+    validator = contract.response_validator(level)
+    content_type = {"content-type": "application/json"}
+    validator.evaluate(status, content_type, {})  # compiles this status's validator now, not while drawing
+    return bodies.filter(
+        lambda body: not validator.evaluate(status, content_type, body, request).violations
+    ).map(lambda body: _response(status, body, headers))
+
+
+def _with_provider(body: Any, provider: Any) -> Any:
+    if isinstance(body, dict) and isinstance(body.get("data"), dict) and "provider" in body["data"]:
+        body["data"]["provider"] = provider
+    return body
+
+
+def success_responses(
+    *, level: str = "strict", request: dict[str, Any] | None = None, extra_fields: bool = True, spec: Spec | None = None
+) -> st.SearchStrategy[Any]:
+    """`httpx.Response`s of a successful send that every response rule of `level` accepts.
+
+    Optional fields come and go, and (with `extra_fields`) a field the document does not
+    name appears now and then, as a newer API might send: a client must cope with all of
+    it. With `request`, `data.provider` matches what it asked for.
+
+        @given(success_responses())
+        def test_my_client_reads_any_success(response):
+            assert parse_result(response).id
+    """
+    statuses = sorted(s for s in contract_for(spec).spec.documented_statuses if 200 <= s < 300)
+    return st.one_of([_documented_response(status, level, request, spec, extra_fields) for status in statuses])
+
+
+def error_responses(
+    status: int | None = None, *, level: str = "strict", extra_fields: bool = True, spec: Spec | None = None
+) -> st.SearchStrategy[Any]:
+    """`httpx.Response`s of a refused send: an `ApiError` body with `status`.
+
+    By default one of the documented error statuses (400, 401, 403), each body accepted by
+    every response rule of `level`. Any other error status can be asked for: 429 comes
+    with a `Retry-After` (0, a fraction, or whole seconds), a 5xx with an `ApiError`-shaped
+    body, the way the reference mock injects them.
+    """
+    documented = sorted(s for s in contract_for(spec).spec.documented_statuses if 400 <= s < 500)
+    if status is None:
+        return st.one_of([error_responses(s, level=level, extra_fields=extra_fields, spec=spec) for s in documented])
+    if not isinstance(status, int) or not 400 <= status <= 599:
+        raise ValueError(f"error_responses: status must be an HTTP error status (400-599), not {status!r}")
+    if status in documented:
+        return _documented_response(status, level, None, spec, extra_fields)
+    import httpx  # noqa: F401  (see _response)
+
+    body = st.fixed_dictionaries({"success": st.just(False), "error": _TEXT})
+    if status == 429:
+        waits = st.sampled_from(["0", "0.01", "0.25", "1", "2"])
+        return st.tuples(body, waits).map(lambda pair: _response(status, pair[0], {"Retry-After": pair[1]}))
+    return body.map(lambda b: _response(status, b))

@@ -349,6 +349,7 @@ FAULTS: list[Variant] = [
             before=answer(lambda r: any(len(v) > 15_000 for v in _strings(r)), Resp.of(500, b"Internal Server Error", "text/plain"))),
     Variant("same-id-for-every-send", "result-id-unique", after=on_success(_same_id)),
     Variant("error-text-on-success", "success-without-error", after=on_success(_set("error", "string")), level="strict"),
+    Variant("ignores-unknown-fields", "known-fields", after=accept_when("known-fields"), level="strict"),
     Variant("status-sent", "result-status-queued", after=on_success(_set("data.status", "sent")), level="strict"),
     Variant("provider-always-migma", "result-provider", after=on_success(_set("data.provider", "migma")), level="strict"),
 ]

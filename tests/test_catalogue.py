@@ -17,6 +17,7 @@ CONTRACT_IDS = {
     "email-needs-recipientEmail": "documented",
     "batch-needs-recipientId": "documented",
     "batch-forbids-recipientEmail": "documented",
+    "known-fields": "strict",  # not in CONTRACT.md: the toolkit's strictest reading (issue 13, misspelt fields)
     "auth-required": "schema",
     "auth-scope": "documented",
     "accepts-valid": "schema",

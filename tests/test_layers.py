@@ -20,7 +20,7 @@ LAYERS = {
     5: ["_options", "_result"],
     6: ["_http"],
     7: ["mock"],
-    8: ["_records", "_root_causes", "_run_state", "_explore", "_runner"],
+    8: ["_records", "_root_causes", "_run_state", "_explore", "_runner", "testing"],
     9: ["reports", "_console", "_diff_render"],
     10: ["cli", "pytest_plugin", "schemathesis_checks", "__init__"],
 }

@@ -1,9 +1,12 @@
 """The reference mock answers as the contract says, models the documented semantics, and is hard to break."""
 
+import dataclasses
 import json
 import signal
+import socket
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -326,3 +329,246 @@ def test_mock_command_serves_on_loopback_and_stops_on_ctrl_c():
         out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     assert "stopped" in out and "Traceback" not in err
+
+
+# --- every body oddity is a 400, and the log survives it (issue 11) -----------------------------------
+
+_VALID_TEXT = json.dumps(FACTORY.valid_body())
+
+
+@pytest.mark.parametrize(("label", "content"), [
+    ("a lone surrogate in a value", _VALID_TEXT.replace('"Contract check"', '"\\ud800"', 1).encode()),
+    ("a lone surrogate in a key", _VALID_TEXT.replace('"subject"', '"\\udfff"', 1).encode()),
+    ("a UTF-8 byte order mark", b"\xef\xbb\xbf" + _VALID_TEXT.encode()),
+    ("a number beyond IEEE 754", json.dumps({**FACTORY.valid_body(), "variables": {"n": 1}}).replace("1}", "1e999}").encode()),
+    ("a 5,000-digit integer", json.dumps({**FACTORY.valid_body(), "variables": {"n": 1}}).replace("1}", "1" * 5000 + "}").encode()),
+    ("UTF-16", _VALID_TEXT.encode("utf-16")),
+    ("an overlong UTF-8 sequence", _VALID_TEXT.replace('"Contract check"', '"\xc0\xaf"', 1).encode("latin-1")),
+    ("trailing bytes", _VALID_TEXT.encode() + b"}"),
+])
+def test_body_oddities_get_400_and_inspection_still_answers(client, mock, label, content):
+    assert '"Contract check"' in _VALID_TEXT  # the subject the surrogate cases replace
+    response = client.post("/v1/sending", content=content, headers={**AUTH, "content-type": "application/json"})
+    assert response.status_code == 400, label
+    assert_conforms(response)
+    [logged] = mock.requests
+    assert logged.outcome == "refused" and [v.rule_id for v in logged.violations] == ["body-json-object"]
+    listed = client.get("/_mock/requests")
+    assert listed.status_code == 200 and listed.json()["requests"][0]["status"] == 400
+    assert client.get("/_mock/sent").json()["count"] == 0
+
+
+# --- the request log, verdicts, warnings -------------------------------------------------------------
+
+
+def test_every_request_is_logged_with_its_verdict(client, mock):
+    post(client, FACTORY.valid_body())
+    post(client, {**FACTORY.valid_body("segment"), "recipientId": None})
+    post(client, FACTORY.valid_body(), headers={})
+    post(client, {**FACTORY.valid_body(), "from": "a@unverified.example.org"})
+    client.post("/v1/v1/sending", json=FACTORY.valid_body(), headers=AUTH)
+    outcomes = [(r.status, r.outcome, [v.rule_id for v in r.violations]) for r in mock.requests]
+    assert outcomes == [
+        (200, "accepted", []),
+        (400, "refused", ["field-types"]),
+        (401, "refused", ["auth-required"]),
+        (400, "world", []),
+        (404, "no-route", []),
+    ]
+    assert [r.outcome for r in mock.rejected] == ["refused", "refused", "no-route"]
+    assert mock.requests[0].body == FACTORY.valid_body() and mock.requests[0].key_name == "dev (full access)"
+    assert "base URL ending in /v1" in mock.requests[-1].error
+    assert [r["outcome"] for r in client.get("/_mock/requests").json()["requests"]] == [o[1] for o in outcomes]
+
+
+def test_unknown_fields_refused_at_strict_and_warned_below():
+    body = {**FACTORY.valid_body(), "recipient_email": "a@example.com", "reply_to": "b@example.com"}
+    strict = create_app()
+    with client_for(strict) as c:
+        refused = post(c, body)
+    assert refused.status_code == 400
+    assert [v["message"] for v in refused.json()["violations"]] == [
+        "recipient_email is not a field of the request; did you mean recipientEmail?",
+        "reply_to is not a field of the request; did you mean replyTo?",
+    ]
+    lax = create_app({"level": "documented"})
+    with client_for(lax) as c:
+        assert post(c, body).status_code == 200
+    [logged] = lax.requests
+    assert logged.violations == () and not logged.breaks_contract
+    assert [w.split(" (")[0] for w in logged.warnings] == [
+        "[known-fields] recipient_email is not a field of the request; did you mean recipientEmail?",
+        "[known-fields] reply_to is not a field of the request; did you mean replyTo?",
+    ]
+
+
+# --- configure and fail_next: faults per test ----------------------------------------------------------
+
+
+def test_configure_swaps_the_config_and_a_frozen_config_stays_frozen(client, mock):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mock.config.failure_rate = 1.0
+    mock.configure(faults={"failure_rate": 1.0, "failure_status": 502})
+    assert post(client, FACTORY.valid_body()).status_code == 502
+    mock.configure(faults={"failure_rate": 0.0}, verified_domains=["other.example"])
+    assert post(client, FACTORY.valid_body()).status_code == 400  # example.com is no longer verified
+    assert mock.config.failure_status == 502  # faults merged key by key
+    with pytest.raises(ConfigError, match="faults/failure_rate"):
+        mock.configure(faults={"failure_rate": 3})
+
+
+def test_fail_next_scripts_answers_then_normal_service(client, mock):
+    mock.fail_next(503, times=2)
+    mock.fail_next(429, retry_after=0.01)
+    mock.fail_next(429, retry_after=0)
+    mock.fail_next(429)
+    answers = [post(client, FACTORY.valid_body()) for _ in range(6)]
+    assert [a.status_code for a in answers] == [503, 503, 429, 429, 429, 200]
+    assert "retry-after" not in answers[0].headers
+    assert [a.headers["retry-after"] for a in answers[2:5]] == ["0.01", "0", "1"]
+    for answer in answers[:5]:
+        assert answer.json()["success"] is False and answer.json()["error"]
+    assert [r.outcome for r in mock.requests] == ["fault"] * 5 + ["accepted"]
+    assert len(mock.sent) == 1
+    with pytest.raises(ValueError, match="400-599"):
+        mock.fail_next(200)
+    with pytest.raises(ValueError, match="retry_after"):
+        mock.fail_next(429, retry_after=float("nan"))
+
+
+def test_every_429_carries_retry_after():
+    injected = create_app({"faults": {"failure_rate": 1.0, "failure_status": 429, "retry_after": 0.25}})
+    with client_for(injected) as c:
+        assert post(c, FACTORY.valid_body()).headers["retry-after"] == "0.25"
+    limited = create_app({"faults": {"rate_limit": {"requests": 1, "per_seconds": 0.5}}})
+    with client_for(limited) as c:
+        post(c, FACTORY.valid_body())
+        wait = float(post(c, FACTORY.valid_body()).headers["retry-after"])
+    assert 0 < wait <= 0.5  # a sub-second window says so, instead of rounding up to a whole second
+
+
+def test_a_scripted_failure_still_judges_the_request(client, mock):
+    mock.fail_next(503)
+    assert post(client, {"recipientType": "tag"}).status_code == 503
+    [logged] = mock.rejected
+    assert logged.outcome == "fault" and "required-fields" in {v.rule_id for v in logged.violations}
+
+
+# --- memory bounded in bytes (issue 11) ----------------------------------------------------------------
+
+
+def _big_body(size):
+    return {**FACTORY.valid_body(), "variables": {"blob": "x" * size}}
+
+
+def test_logs_and_replays_are_bounded_in_bytes_oldest_dropped_and_counted():
+    budget = 200_000
+    mock = create_app({"limits": {"memory_bytes": budget}})
+    with client_for(mock) as c:
+        for n in range(30):
+            assert post(c, _big_body(20_000), headers={**AUTH, "Idempotency-Key": f"k{n}"}).status_code == 200
+        listed = c.get("/_mock/sent").json()
+    memory = mock.state.memory
+    assert memory["bytes"] <= budget
+    assert listed["count"] + listed["dropped"] == 30 and listed["dropped"] > 20
+    assert memory["dropped_requests"] > 20
+    assert mock.sent[-1].idempotency_key == "k29"  # the newest are kept
+    assert mock.sent[-1].request["variables"]["blob"] == "x" * 20_000
+
+
+def test_an_idempotent_reply_does_not_hold_the_body():
+    mock = create_app()
+    with client_for(mock) as c:
+        first = post(c, _big_body(100_000), headers={**AUTH, "Idempotency-Key": "same"})
+        again = post(c, _big_body(100_000), headers={**AUTH, "Idempotency-Key": "same"})
+    assert first.json() == again.json() and len(mock.sent) == 1
+    [(_, cost, _)] = mock.state._replies.values()
+    assert cost < 5_000
+
+
+# --- /_mock/* answers only local, same-origin callers (issue 11) ----------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "status"), [
+    ("GET", "/_mock/sent", {"Host": "evil.example:4010"}, 403),
+    ("GET", "/_mock/requests", {"Host": "rebind.attacker.test"}, 403),
+    ("POST", "/_mock/reset", {"Origin": "https://evil.example"}, 403),
+    ("POST", "/_mock/reset", {"Origin": "null"}, 403),
+    ("GET", "/_mock/sent", {"Sec-Fetch-Site": "cross-site"}, 403),
+    ("POST", "/_mock/reset", {"Content-Type": "text/plain"}, 415),
+    ("POST", "/_mock/reset", {"Content-Type": "application/x-www-form-urlencoded"}, 415),
+    ("GET", "/_mock/sent", {"Host": "127.0.0.1:4010"}, 200),
+    ("GET", "/_mock/sent", {"Host": "[::1]:4010"}, 200),
+    ("GET", "/_mock/sent", {"Host": "localhost"}, 200),
+    ("POST", "/_mock/reset", {"Content-Type": "application/json"}, 200),
+])
+def test_inspection_refuses_other_hosts_and_origins(client, mock, method, path, headers, status):
+    post(client, FACTORY.valid_body())
+    response = client.request(method, path, headers=headers)
+    assert response.status_code == status, response.text
+    if status != 200:
+        assert response.json()["success"] is False and len(mock.sent) == 1
+
+
+def test_inspection_hosts_and_origins_can_be_allowed():
+    mock = create_app({"inspection": {"allowed_hosts": ["mock.internal.example"], "allowed_origins": ["http://dash.example"]}})
+    with client_for(mock) as c:
+        assert c.get("/_mock/sent", headers={"Host": "mock.internal.example"}).status_code == 200
+        assert c.post("/_mock/reset", headers={"Origin": "http://dash.example"}).status_code == 200
+        assert c.get("/_mock/sent", headers={"Host": "other.example"}).status_code == 403
+
+
+# --- served: connections bounded (issue 11) --------------------------------------------------------------
+
+
+def _connect(url):
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    return sock
+
+
+def _closed_by_server(sock):
+    """Blocks until the server closes the connection (recv returns b"") or the 10 s socket timeout."""
+    try:
+        while chunk := sock.recv(65536):
+            if b"HTTP/1.1" in chunk:
+                return "answered"
+        return "closed"
+    except TimeoutError:
+        return "still open"
+
+
+def test_unfinished_requests_are_closed_after_the_request_timeout():
+    mock = create_app({"limits": {"request_timeout": 0.3}})
+    with mock.running() as url:
+        started = time.monotonic()
+        with _connect(url) as silent, _connect(url) as trickling:
+            trickling.sendall(b"POST /v1/sending HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+            assert _closed_by_server(silent) == "closed"
+            assert _closed_by_server(trickling) == "closed"
+        assert time.monotonic() - started < 5
+        assert httpx.post(f"{url}/v1/sending", json=FACTORY.valid_body(), headers=AUTH).status_code == 200
+
+
+def test_connections_beyond_the_cap_are_closed_at_once():
+    mock = create_app({"limits": {"max_connections": 2}})
+    with mock.running() as url, _connect(url) as first, _connect(url) as second:
+        first.sendall(b"GET /_mock/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert b"200 OK" in first.recv(65536)  # both accepted and held
+        with _connect(url) as third:
+            assert _closed_by_server(third) == "closed"
+        second.sendall(b"GET /_mock/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert b"200 OK" in second.recv(65536)
+
+
+def test_mock_command_warns_before_listening_beyond_loopback():
+    from click.testing import CliRunner
+
+    from migma_contract.cli import main
+
+    # 192.0.2.1 (TEST-NET-1) is never an address of this machine: the warning, then a clean exit 2, nothing served
+    result = CliRunner().invoke(main, ["mock", "--host", "192.0.2.1", "--port", "0"])
+    assert result.exit_code == 2
+    assert "warning: --host 192.0.2.1 listens beyond this machine" in result.stderr
+    assert "/_mock/sent lists every recipient" in result.stderr
+    assert "cannot listen on 192.0.2.1:0" in result.stderr

@@ -1,11 +1,15 @@
-"""The pytest plugin, as a user's pytest run sees it (pytester)."""
+"""The pytest plugin, as a user's pytest run sees it (pytester, in-process unless said otherwise)."""
 
 import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 
 from migma_contract import rules_for
 from migma_contract._http.serve import serve_in_thread
+from migma_contract.mock import create_app
 
 from .faulty_servers import FAULTS, FULL_KEY, RESTRICTED_KEY
 
@@ -14,17 +18,27 @@ pytest_plugins = ["pytester"]
 FIXTURE_ARGS = ["--migma-from", "sender@example.com", "--migma-email-id", "email_welcome", "--migma-conversation-id", "conv_welcome",
                 "--migma-project-id", "proj_demo", "--migma-audience-id", "aud_everyone", "--migma-segment-id", "seg_active",
                 "--migma-tag-id", "tag_vip", "--migma-provider", "ses,resend,sendgrid,mailgun"]
+DOCUMENTED = len(rules_for("documented"))
 
 
 @pytest.fixture(autouse=True)
 def _no_migma_env(monkeypatch):
-    for name in ("MIGMA_CONTRACT_BASE_URL", "MIGMA_CONTRACT_API_KEY", "MIGMA_CONTRACT_RESTRICTED_API_KEY", "MIGMA_CONTRACT_LEVEL"):
+    for name in ("MIGMA_CONTRACT_BASE_URL", "MIGMA_CONTRACT_API_KEY", "MIGMA_CONTRACT_RESTRICTED_API_KEY", "MIGMA_CONTRACT_LEVEL",
+                 "MIGMA_CONTRACT_ALLOW_PRODUCTION"):
         monkeypatch.delenv(name, raising=False)
+
+
+def faulty(name):
+    return next(v for v in FAULTS if v.name == name).app()
+
+
+# --- options ----------------------------------------------------------------------------------------
 
 
 def test_help_shows_the_option_group(pytester):
     result = pytester.runpytest("--help")
-    result.stdout.fnmatch_lines(["*contract tests of the Migma.ai send endpoint*", "*--migma-conformance*", "*--migma-base-url*"])
+    result.stdout.fnmatch_lines(["*contract tests of the Migma.ai send endpoint*", "*--migma-conformance*", "*--migma-base-url*",
+                                 "*--migma-baseline*"])
 
 
 @pytest.mark.parametrize("level", ["schema", "documented", "strict"])
@@ -34,46 +48,91 @@ def test_one_item_per_rule_of_the_level(pytester, level):
     assert collected == [rule.id for rule in rules_for(level)]
 
 
-def test_ini_and_environment_settings(pytester, monkeypatch):
+def test_settings_from_pyproject_ini_and_environment(pytester, monkeypatch):
+    def count():
+        result = pytester.runpytest("--migma-conformance", "--collect-only", "-q")
+        return sum("::" in line for line in result.stdout.lines)
+
+    pytester.makepyprojecttoml('[tool.migma-contract]\nlevel = "strict"\n')
+    assert count() == len(rules_for("strict"))  # the table the CLI reads
     pytester.makeini("[pytest]\nmigma_level = schema\n")
-    result = pytester.runpytest("--migma-conformance", "--collect-only", "-q")
-    assert sum("::" in line for line in result.stdout.lines) == len(rules_for("schema"))
+    assert count() == len(rules_for("schema"))  # ini wins over pyproject.toml
     monkeypatch.setenv("MIGMA_CONTRACT_LEVEL", "strict")
-    result = pytester.runpytest("--migma-conformance", "--collect-only", "-q")
-    assert sum("::" in line for line in result.stdout.lines) == len(rules_for("strict"))
+    assert count() == len(rules_for("strict"))  # the environment over both
     result = pytester.runpytest("--migma-conformance", "--migma-level", "documented", "--collect-only", "-q")
-    assert sum("::" in line for line in result.stdout.lines) == len(rules_for("documented"))
+    assert sum("::" in line for line in result.stdout.lines) == DOCUMENTED  # the command line over everything
 
 
-def test_passes_against_the_embedded_mock_and_writes_reports(pytester):
-    result = pytester.runpytest("--migma-conformance", "--migma-max-requests", "150", "--junitxml", "junit-pytest.xml")
-    result.assert_outcomes(passed=len(rules_for("documented")))
-    result.stdout.fnmatch_lines(["*CONFORMANT*", "*report: reports/conformance.json*"])
+def test_bad_settings_are_usage_errors(pytester):
+    result = pytester.runpytest("--migma-conformance", "--migma-level", "loose")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--migma-level: 'loose' is not one of schema, documented, strict*"])
+    result = pytester.runpytest("migma-contract::no-such-rule")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*migma-contract: no rule 'no-such-rule' at level documented (known: body-json-object*"])
+
+
+# --- the conformance suite ----------------------------------------------------------------------------
+
+
+def test_a_passing_run_is_quiet_timed_and_rerunnable_by_node_id(pytester):
+    # in a subprocess, as a user runs it: Hypothesis warns about plugins' side effects once per process
+    result = pytester.runpytest_subprocess("--migma-conformance", "--migma-max-requests", "150", "--junitxml", "junit-pytest.xml")
+    result.assert_outcomes(passed=DOCUMENTED)
+    output = result.outlines + result.errlines
+    assert len(output) <= 40, "\n".join(output)
+    assert not [line for line in output if "warning" in line.lower()], "\n".join(output)
+    result.stdout.fnmatch_lines([f"collected {DOCUMENTED} items", "*CONFORMANT*", "*report: reports/conformance.json*"])
     assert (pytester.path / "reports" / "index.html").exists()
-    assert 'name="accepts-valid"' in (pytester.path / "junit-pytest.xml").read_text()
-
-
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_a_faulty_server_fails_exactly_its_rule(pytester, workers):
-    variant = next(v for v in FAULTS if v.name == "status-done")
-    with serve_in_thread(variant.app()) as url:
-        result = pytester.runpytest("--migma-conformance", "--migma-base-url", url, "--migma-api-key", FULL_KEY,
-                                    *FIXTURE_ARGS, "--migma-no-explore", "-rfs", *workers)
-    documented = rules_for("documented")
-    result.assert_outcomes(failed=1, passed=len(documented) - 2, skipped=1)
-    result.stdout.fnmatch_lines(["*FAILED*result-status-known*", "*not exercised: no key without email:send was given*"])
-    result.stdout.fnmatch_lines(["*expected:*", "*repro:    curl -sS -i -X POST*"])
-    assert FULL_KEY not in result.stdout.str()
+    # JUnit times: each rule's share of the check, adding up to the check's duration
     report = json.loads((pytester.path / "reports" / "conformance.json").read_text())
-    assert report["requests_sent"] <= 150  # run once, on the controller, not once per worker
+    cases = {case.get("name"): float(case.get("time")) for case in ET.parse(pytester.path / "junit-pytest.xml").iter("testcase")}
+    assert set(cases) == {rule.id for rule in rules_for("documented")}
+    assert cases["envelope-consistent"] > cases["auth-scope"] >= 0 and cases["accepts-valid"] > 0
+    assert sum(cases.values()) == pytest.approx(report["duration_s"], rel=0.05, abs=0.02)
+    # the node ids pytest printed can be given back to it; so can the -k form
+    rerun = pytester.runpytest("migma-contract::auth-scope", "-v")
+    rerun.assert_outcomes(passed=1)
+    assert [line.split()[0] for line in rerun.outlines if " PASSED" in line] == ["migma-contract::auth-scope"]
+    by_keyword = pytester.runpytest("--migma-conformance", "-k", "result-count", "--collect-only", "-q")
+    assert [line for line in by_keyword.outlines if "::" in line] == ["migma-contract::result-count"]
+
+
+def test_a_failing_run_shows_each_finding_once_without_plugin_frames(pytester):
+    with serve_in_thread(faulty("status-done")) as url:
+        result = pytester.runpytest("--migma-conformance", "--migma-base-url", url, "--migma-api-key", FULL_KEY,
+                                    *FIXTURE_ARGS, "--migma-no-explore", "-rfs")
+        result.assert_outcomes(failed=1, passed=DOCUMENTED - 2, skipped=1)
+        text = result.stdout.str()
+        result.stdout.fnmatch_lines(["re-run one rule: pytest migma-contract::<rule-id>*",
+                                     "FAILED migma-contract::result-status-known - result-status-known [[]documented]*",
+                                     "SKIPPED [[]1] migma-contract::auth-scope: not exercised: no key without email:send was given*"])
+        assert text.count("  expected: ") == 1 and text.count("  repro:    curl -sS -i -X POST") == 1
+        for internal in ("pytest_plugin.py", "Traceback", "Violation(", "RuleResult(", "Finding(", FULL_KEY):
+            assert internal not in text, internal
+        rerun = pytester.runpytest("migma-contract::result-status-known", "--migma-base-url", url, "--migma-api-key", FULL_KEY,
+                                   *FIXTURE_ARGS, "--migma-no-explore")
+        rerun.assert_outcomes(failed=1)
+
+
+def test_a_baseline_accepts_a_known_failure_and_a_v1_base_url_is_understood(pytester):
+    pytester.path.joinpath("known.txt").write_text("# accepted until the fix ships\nresult-has-id\n")
+    pytester.makepyprojecttoml('[tool.migma-contract]\nbaseline = "known.txt"\n')
+    with serve_in_thread(faulty("empty-id")) as url:
+        result = pytester.runpytest("--migma-conformance", "--migma-base-url", url + "/v1/", "--migma-api-key", FULL_KEY,
+                                    *FIXTURE_ARGS, "--migma-no-explore", "-rs")
+    assert result.ret == 0
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes and outcomes["passed"] + outcomes["skipped"] == DOCUMENTED
+    result.stdout.fnmatch_lines(["CONFORMANT: * exercised rules passed, 1 known failure(s) accepted by the baseline*",
+                                 "SKIPPED [[]1] migma-contract::result-has-id: known failure accepted by the baseline"])
 
 
 def test_restricted_key_exercises_auth_scope(pytester):
-    variant = next(v for v in FAULTS if v.name == "scope-not-checked")
-    with serve_in_thread(variant.app()) as url:
+    with serve_in_thread(faulty("scope-not-checked")) as url:
         result = pytester.runpytest("--migma-conformance", "--migma-base-url", url, "--migma-api-key", FULL_KEY,
                                     "--migma-restricted-api-key", RESTRICTED_KEY, *FIXTURE_ARGS, "--migma-no-explore", "-k", "auth")
-    result.assert_outcomes(failed=1, passed=1, deselected=len(rules_for("documented")) - 2)
+    result.assert_outcomes(failed=1, passed=1, deselected=DOCUMENTED - 2)
     result.stdout.fnmatch_lines(["*FAILED*auth-scope*"])
 
 
@@ -84,35 +143,154 @@ def test_unreachable_target_exits_3(pytester):
     result.stdout.fnmatch_lines(["*cannot reach http://127.0.0.1:9*"])
 
 
-def test_bad_settings_are_usage_errors(pytester):
-    result = pytester.runpytest("--migma-conformance", "--migma-level", "loose")
+def test_production_is_refused_by_the_suite_and_by_migma_target(pytester, monkeypatch):
+    result = pytester.runpytest("--migma-conformance", "--migma-base-url", "https://api.migma.ai", "--migma-api-key", "k")
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["*--migma-level: 'loose' is not one of schema, documented, strict*"])
+    result.stderr.fnmatch_lines(["*api.migma.ai is the production host of the document*"])
+    pytester.makepyfile(test_target="def test_send(migma_target):\n    migma_target.send({})\n")
+    monkeypatch.setenv("MIGMA_CONTRACT_BASE_URL", "https://api.migma.ai/v1")
+    monkeypatch.setenv("MIGMA_CONTRACT_API_KEY", "mc_live_0000")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*api.migma.ai is the production host of the document; a test sends real email there*"])
+    assert "mc_live_0000" not in result.stdout.str()
 
+
+def test_importing_the_plugin_loads_nothing_heavy():
+    """Every pytest run of an environment with the package loads the plugin and reads its options table."""
+    code = ("import sys, pytest; before = set(sys.modules)\n"
+            "import migma_contract.pytest_plugin, migma_contract._options\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    heavy = {"httpx", "yaml", "jsonschema", "jsonschema_rs", "hypothesis", "schemathesis", "starlette", "uvicorn", "anyio",
+             "rich", "migma_contract._spec", "migma_contract._validators", "migma_contract._catalogue", "migma_contract.mock"}
+    assert not loaded & heavy, sorted(loaded & heavy)
+
+
+def test_the_bundled_document_is_reachable():
+    import migma_contract
+    from migma_contract.cli import main
+
+    assert migma_contract.BUNDLED_SPEC_PATH.name == "openapi.yaml" and migma_contract.BUNDLED_SPEC_PATH.is_file()
+    from click.testing import CliRunner
+
+    shown = CliRunner().invoke(main, ["spec", "--path"])
+    assert shown.exit_code == 0 and shown.output.strip() == str(migma_contract.BUNDLED_SPEC_PATH)
+    printed = CliRunner().invoke(main, ["spec"])
+    assert printed.stdout_bytes == migma_contract.BUNDLED_SPEC_PATH.read_bytes()
+
+
+# --- fixtures for API consumers -------------------------------------------------------------------------
 
 FIXTURE_TESTS = '''
+import re
+
 import httpx
+import pytest
+import respx
 from hypothesis import HealthCheck, given, settings
 from migma_contract.strategies import valid_requests, invalid_requests
 
+BODY = {"recipientType": "email", "recipientEmail": "a@example.com", "from": "me@example.com",
+        "fromName": "Me", "subject": "Hi", "emailId": "email_welcome"}
 
-def test_mock_records_and_resets(migma_mock, migma_validate):
-    body = {"recipientType": "email", "recipientEmail": "a@example.com", "from": "me@example.com",
-            "fromName": "Me", "subject": "Hi", "emailId": "email_welcome"}
-    migma_validate.assert_request(body)
-    response = migma_mock.client.post("/v1/sending", json=body)
-    migma_validate.assert_response(response, body)
+
+def test_mock_records_and_is_clean_for_each_test(migma_mock, migma_validate):
+    migma_validate.assert_request(BODY)
+    response = migma_mock.client.post("/v1/sending", json=BODY)
+    migma_validate.assert_response(response, BODY)
     assert [r.recipients for r in migma_mock.sent] == [("a@example.com",)]
+    migma_mock.fail_next(503, times=5)
+    migma_mock.configure(faults={"latency_ms": 1})
 
 
 def test_mock_is_fresh_for_each_test(migma_mock):
-    assert migma_mock.sent == []
+    assert migma_mock.sent == [] and migma_mock.requests == []
+    assert migma_mock.config.latency_ms == 0 and migma_mock.client.post("/v1/sending", json=BODY).status_code == 200
+
+
+def test_the_code_under_test_may_close_the_client(migma_mock):
+    with migma_mock.client as client:
+        assert client.post("/v1/sending", json=BODY).status_code == 200
+    assert migma_mock.client.post("/v1/sending", json=BODY).status_code == 200
+
+
+def test_after_a_closed_client(migma_mock):
+    assert migma_mock.client.post("/v1/sending", json=BODY).status_code == 200
+
+
+@pytest.mark.migma_mock(faults={"failure_rate": 1.0, "failure_status": 429, "retry_after": 0.02})
+def test_marker_faults(migma_mock):
+    response = migma_mock.client.post("/v1/sending", json=BODY)
+    assert response.status_code == 429 and response.headers["retry-after"] == "0.02"
+
+
+@pytest.mark.migma_mock(world={"keys": [{"key": "mc_other", "scopes": ["email:send"]}]})
+def test_marker_world(migma_mock):
+    assert migma_mock.full_key == "mc_other" and migma_mock.client.post("/v1/sending", json=BODY).status_code == 200
+
+
+def test_fail_next_with_fractional_retry_after(migma_mock):
+    migma_mock.fail_next(429, retry_after=0.01)
+    first = migma_mock.client.post("/v1/sending", json=BODY)
+    second = migma_mock.client.post("/v1/sending", json=BODY)
+    assert (first.status_code, first.headers["retry-after"], second.status_code) == (429, "0.01", 200)
+
+
+def test_strict_mode_fails_a_contract_breaking_request(migma_mock):
+    assert migma_mock.client.post("/v1/sending", json={**BODY, "recipientType": "segment"}).status_code == 400
+
+
+@pytest.mark.migma_mock(assert_all_requests_valid=False)
+def test_strict_mode_opt_out(migma_mock):
+    assert migma_mock.client.post("/v1/sending", json={**BODY, "recipientType": "segment"}).status_code == 400
+    assert [v.rule_id for v in migma_mock.rejected[0].violations] == ["batch-needs-recipientId", "batch-forbids-recipientEmail"]
+
+
+def test_an_unknown_field_is_a_warning_below_strict(migma_mock):
+    assert migma_mock.client.post("/v1/sending", json={**BODY, "recipient_email": "b@example.com"}).status_code == 200
+
+
+def test_assert_request_names_the_rules(migma_validate):
+    migma_validate.assert_request({**BODY, "recipientType": "tag"})
+
+
+@pytest.mark.anyio
+async def test_async_client(migma_mock):
+    response = await migma_mock.async_client.post("/v1/sending", json=BODY)
+    assert response.status_code == 200 and len(migma_mock.sent) == 1
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_async_client_with_respx_and_the_v1_base_url(migma_mock):
+    with respx.mock:
+        migma_mock.route_respx(respx, "https://api.migma.ai/v1")
+        async with httpx.AsyncClient(base_url="https://api.migma.ai/v1/", headers=migma_mock.auth_headers) as client:
+            assert (await client.post("sending", json=BODY)).status_code == 200
+            missing = await client.post("/v1/sending", json=BODY)  # the base URL's /v1 joined with /v1 again
+    assert missing.status_code == 404 and "base URL ending in /v1" in missing.json()["error"]
+    migma_mock.assert_all_requests_valid = False  # the doubled /v1 is a contract-breaking request
+
+
+def test_pytest_httpx(httpx_mock, migma_mock):
+    migma_mock.route_httpx_mock(httpx_mock)
+    with httpx.Client(base_url="https://api.migma.ai", headers=migma_mock.auth_headers) as client:
+        assert client.post("/v1/sending", json=BODY).status_code == 200
+    assert len(migma_mock.sent) == 1
 
 
 def test_server_on_a_loopback_port(migma_mock_server):
     assert migma_mock_server.url.startswith("http://127.0.0.1:")
-    response = httpx.post(migma_mock_server.url + "/v1/sending", json={}, headers={"Authorization": "Bearer " + migma_mock_server.restricted_key})
+    migma_mock_server.fail_next(503)
+    assert migma_mock_server.client.post("/v1/sending", json=BODY).status_code == 503
+    response = httpx.post(migma_mock_server.url + "/v1/sending", json=BODY, headers={"Authorization": "Bearer " + migma_mock_server.restricted_key})
     assert response.status_code == 403
+    migma_mock_server.assert_all_requests_valid = False
 
 
 def test_target_defaults_to_a_loopback_mock(migma_target):
@@ -125,21 +303,82 @@ def test_spec_and_rules(migma_spec, migma_rules):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=valid_requests())
-def test_strategies_with_the_mock(migma_mock, body):
-    assert migma_mock.client.post("/v1/sending", json={**body, "from": "x@example.com", "emailId": "email_welcome",
-        **({"recipientId": "seg_active", "recipientType": "segment"} if body["recipientType"] != "email" else {})}).status_code in (200, 400)
-
-
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=invalid_requests("email-format"))
 def test_invalid_strategy_is_refused(migma_mock, body):
     assert migma_mock.client.post("/v1/sending", json=body).status_code == 400
+    migma_mock.assert_all_requests_valid = False
 '''
+FIXTURE_OUTCOMES = {"passed": 17, "failed": 1, "errors": 1}  # 18 tests: one assert_request failure, one error at teardown
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_fixtures_work_serially_and_under_xdist(pytester, workers):
+def test_consumer_fixtures(pytester):
     pytester.makepyfile(test_consumer=FIXTURE_TESTS)
-    result = pytester.runpytest("-p", "no:cacheprovider", *workers)
-    result.assert_outcomes(passed=7)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(**FIXTURE_OUTCOMES)
+    text = result.stdout.str()
+    result.stdout.fnmatch_lines([
+        # strict consumer mode: the test that sent it, at teardown, with the rules it broke
+        "*ERROR at teardown of test_strict_mode_fails_a_contract_breaking_request*",
+        "*the code under test sent 1 request that breaks the contract of POST /v1/sending:*",
+        "*POST /v1/sending -> 400*",
+        "*[[]batch-needs-recipientId] recipientId is required*",
+        "*[[]batch-forbids-recipientEmail] recipientEmail is not allowed when recipientType is audience / segment / tag*",
+        "*@pytest.mark.migma_mock(assert_all_requests_valid=False)*",
+    ])
+    result.stdout.fnmatch_lines(["*MigmaContractWarning: POST /v1/sending: [[]known-fields] recipient_email is not a field of "
+                                 "the request; did you mean recipientEmail?*"])
+    result.stdout.fnmatch_lines(["*ContractBreach: the request breaks the contract:*", "*[[]batch-needs-recipientId]*"])
+    for internal in ("testing.py", "pytest_plugin.py", "assert not [", "Violation(rule_id"):
+        assert internal not in text, internal
+
+
+def test_consumer_fixtures_and_the_suite_under_xdist(pytester):
+    """The one xdist run: the check once on the controller, the rules and the fixtures on the workers."""
+    pytester.makepyfile(test_consumer=FIXTURE_TESTS)
+    with serve_in_thread(faulty("status-done")) as url:
+        result = pytester.runpytest("-p", "no:cacheprovider", "-n", "2", "--migma-conformance", "--migma-base-url", url,
+                                    "--migma-api-key", FULL_KEY, *FIXTURE_ARGS, "--migma-no-explore", "--migma-max-requests", "150")
+    result.assert_outcomes(passed=FIXTURE_OUTCOMES["passed"] + DOCUMENTED - 2, failed=2, skipped=1, errors=1)
+    result.stdout.fnmatch_lines(["*FAILED*migma-contract::result-status-known*"])
+    report = json.loads((pytester.path / "reports" / "conformance.json").read_text())
+    assert report["requests_sent"] <= 150  # run once, on the controller, not once per worker
+
+
+def test_the_session_mock_uses_the_configured_world(pytester):
+    pytester.path.joinpath("world.yaml").write_text("verified_domains: [corp.example]\n")
+    pytester.makepyfile(test_world='''
+def test_world(migma_mock):
+    body = {"recipientType": "email", "recipientEmail": "a@example.com", "from": "me@corp.example",
+            "fromName": "Me", "subject": "Hi", "emailId": "email_welcome"}
+    assert migma_mock.client.post("/v1/sending", json=body).status_code == 200
+    assert migma_mock.client.post("/v1/sending", json={**body, "from": "me@example.com"}).status_code == 400
+''')
+    result = pytester.runpytest("-p", "no:cacheprovider", "--migma-mock-config", "world.yaml")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_bad_marker_is_one_clear_line(pytester):
+    pytester.makepyfile(test_marker='''
+import pytest
+
+@pytest.mark.migma_mock(faults={"failure_rate": 7})
+def test_bad(migma_mock):
+    pass
+''')
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)  # at set-up: the test never ran
+    result.stdout.fnmatch_lines(["*migma-contract: @pytest.mark.migma_mock: mock config: at faults/failure_rate*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_the_handles_work_without_pytest():
+    from migma_contract.testing import MockHandle
+
+    with MockHandle(create_app()) as handle:
+        handle.fail_next(502)
+        assert handle.client.post("/v1/sending", json={}).status_code == 502
+        assert handle.requests[0].outcome == "fault" and handle.rejected  # {} breaks required-fields
+        assert handle.breaches().startswith("the code under test sent 1 request that breaks the contract")
+        with pytest.raises(AssertionError, match=r"\[required-fields\]"):
+            handle.check_requests()
+    assert handle._owned_portal is None  # its event-loop thread is stopped

@@ -65,3 +65,55 @@ def test_clear_errors_for_wrong_use():
         valid_requests("sms")
     with pytest.raises(ValueError, match="pass --tag-id"):
         valid_requests("tag", fixtures=Fixtures(email_id="em_1"))
+
+
+# --- single fields and responses (issue 13) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("prop", ["recipientEmail", "replyTo", "subject", "providerType", "variables", "transactional"])
+def test_field_values_are_accepted_in_a_valid_body(prop):
+    from migma_contract._bodies import BodyFactory
+    from migma_contract.strategies import field_values
+
+    base = BodyFactory(contract_for().spec).body_where_relevant(prop)
+
+    @FAST
+    @given(field_values(prop))
+    def check(value):
+        assert validate_request({**base, prop: value}, level="strict") == []
+
+    check()
+    with pytest.raises(ValueError, match="did you mean recipientEmail"):
+        field_values("recipient_email")
+
+
+@pytest.mark.parametrize("level", ["documented", "strict"])
+def test_response_strategies_draw_what_the_contract_allows(level):
+    from migma_contract import validate_response
+    from migma_contract.strategies import error_responses, success_responses
+
+    seen: set[int] = set()
+
+    @FAST
+    @given(success_responses(level=level, request={"providerType": "ses"}) | error_responses(level=level))
+    def check(response):
+        seen.add(response.status_code)
+        assert validate_response(response.status_code, response.headers, response.content,
+                                 request={"providerType": "ses"}, level=level) == []
+
+    check()
+    assert seen == {200, 400, 401, 403}
+
+
+def test_error_responses_of_undocumented_statuses():
+    from migma_contract.strategies import error_responses
+
+    @FAST
+    @given(error_responses(429), error_responses(503))
+    def check(limited, unavailable):
+        assert limited.status_code == 429 and float(limited.headers["retry-after"]) >= 0
+        assert unavailable.status_code == 503 and unavailable.json()["success"] is False
+
+    check()
+    with pytest.raises(ValueError, match="400-599"):
+        error_responses(200)

@@ -46,6 +46,9 @@ def app(*bugs: str) -> Starlette:
         for name in ("recipientType", "from", "fromName", "subject"):
             if name not in body:
                 return error(400, f"{name} is required")
+        unknown = sorted(set(body) - set(TYPES))
+        if unknown:  # the strictest reading (rule known-fields): a property the document does not name is refused
+            return error(400, f"unknown field {unknown[0]}")
         for name, kind in TYPES.items():
             if name in body and (not isinstance(body[name], kind) or (kind is str and isinstance(body[name], bool))):
                 return error(400, f"{name} must be a {kind.__name__}")

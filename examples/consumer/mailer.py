@@ -1,8 +1,10 @@
 """A consumer's integration with POST /v1/sending: the code under test in this example.
 
-It is deliberately ordinary: it builds a body, posts it with httpx, treats anything but
-`success: true` as an error (as the vendor's Node SDK does) and retries a 429 once it has
-waited for `Retry-After`.
+Deliberately ordinary httpx code: it builds a body, posts it, treats anything but
+`success: true` as an error (as the vendor's Node SDK does) and retries what is worth
+retrying: a 429 after its `Retry-After`, a 5xx or a dropped connection after a short
+backoff, at most `attempts` tries in all. The base URL may be written with or without
+the trailing `/v1`.
 """
 
 from __future__ import annotations
@@ -10,15 +12,25 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import anyio
 import httpx
+
+DEFAULT_BASE_URL = "https://api.migma.ai"
+RETRIED = (429, 500, 502, 503, 504)
 
 
 class SendError(Exception):
-    """The API refused the send; `status` and the API's `error` text say why."""
+    """The API refused the send; `status`, the API's `error` text and every violation it listed say why."""
 
-    def __init__(self, status: int, error: str) -> None:
+    def __init__(self, status: int, error: str, violations: list[dict[str, Any]] | None = None) -> None:
         super().__init__(f"{status}: {error}")
-        self.status, self.error = status, error
+        self.status, self.error, self.violations = status, error, violations or []
+
+
+def make_client(api_key: str, base_url: str = DEFAULT_BASE_URL, **options: Any) -> httpx.Client:
+    """A client for the API; `base_url` as the settings hold it (`https://api.migma.ai` or `.../v1`)."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    return httpx.Client(base_url=root, headers={"Authorization": f"Bearer {api_key}"}, timeout=10, **options)
 
 
 def welcome_request(to: str, email_id: str, *, sender: str = "hello@example.com", brand: str = "Example") -> dict[str, Any]:
@@ -43,18 +55,51 @@ def segment_request(segment_id: str, email_id: str, *, sender: str = "news@examp
     }
 
 
-def send(client: httpx.Client, body: dict[str, Any], *, retries: int = 2) -> dict[str, Any]:
-    """Send `body`; returns the result (`data`) or raises SendError."""
-    for attempt in range(retries + 1):
-        response = client.post("/v1/sending", json=body)
-        if response.status_code == 429 and attempt < retries:
-            time.sleep(float(response.headers.get("Retry-After", "1")))
-            continue
+def _wait(response: httpx.Response | None, attempt: int, backoff: float) -> float:
+    if response is not None and response.status_code == 429:
+        return float(response.headers.get("Retry-After", "1"))
+    return backoff * 2**attempt
+
+
+def parse_result(response: httpx.Response) -> dict[str, Any]:
+    """The send's result (`data`) from an answer; SendError for anything else."""
+    try:
+        payload = response.json()
+    except ValueError:
+        raise SendError(response.status_code, "the answer was not JSON") from None
+    if not isinstance(payload, dict):
+        raise SendError(response.status_code, "the answer was not a JSON object")
+    if response.status_code != 200 or payload.get("success") is not True or not isinstance(payload.get("data"), dict):
+        violations = payload.get("violations")
+        raise SendError(response.status_code, str(payload.get("error") or "the send failed"),
+                        violations if isinstance(violations, list) else None)
+    return payload["data"]
+
+
+def send(client: httpx.Client, body: dict[str, Any], *, attempts: int = 3, backoff: float = 0.05,
+         sleep: Any = time.sleep) -> dict[str, Any]:
+    """Send `body`; the result (`data`), or SendError once retries are spent."""
+    for attempt in range(attempts):
         try:
-            payload = response.json()
-        except ValueError:
-            raise SendError(response.status_code, "the answer was not JSON") from None
-        if response.status_code != 200 or not payload.get("success"):
-            raise SendError(response.status_code, str(payload.get("error")))
-        return payload["data"]
-    raise SendError(429, "rate limited")
+            response = client.post("/v1/sending", json=body)
+        except httpx.TransportError:
+            if attempt == attempts - 1:
+                raise
+            sleep(_wait(None, attempt, backoff))
+            continue
+        if response.status_code in RETRIED and attempt < attempts - 1:
+            sleep(_wait(response, attempt, backoff))
+            continue
+        return parse_result(response)
+    raise AssertionError("unreachable")
+
+
+async def async_send(client: httpx.AsyncClient, body: dict[str, Any], *, attempts: int = 3, backoff: float = 0.05) -> dict[str, Any]:
+    """`send` for async code."""
+    for attempt in range(attempts):
+        response = await client.post("/v1/sending", json=body)
+        if response.status_code in RETRIED and attempt < attempts - 1:
+            await anyio.sleep(_wait(response, attempt, backoff))
+            continue
+        return parse_result(response)
+    raise AssertionError("unreachable")

@@ -3,35 +3,41 @@
 Which statuses it answers and which bodies it refuses come from the rule catalogue (the
 same compiled request validator `validate_request` uses, the statuses the auth and
 request rules demand); what it models beyond that (keys and scopes, verified domains,
-known emails, lists and contacts) comes from its configuration. Inspection endpoints live
-under `/_mock/`, apart from the API's own paths.
+known emails, lists and contacts) comes from its configuration. Every request is recorded
+with its verdict (the rules it breaks, whatever it was answered), so a consumer's test can
+fail on a request its code should never have sent. Inspection endpoints live under
+`/_mock/`, apart from the API's own paths, and answer only local, same-origin callers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .._catalogue import ACCEPTS_VALID, BODY_JSON_OBJECT, SINGLE_TYPE, judge_credentials
-from .._rules import IsJsonObject, Refused, bearer_key
-from .._spec import Spec
-from .._validators import Contract, contract_for
+from .._catalogue import ACCEPTS_VALID, BODY_JSON_OBJECT, SINGLE_TYPE, get_rule, judge_credentials
+from .._rules import IsJsonObject, Level, Refused, bearer_key
+from .._spec import OPERATION_PATH, Spec
+from .._validators import Contract, Violation, contract_for
 from ._config import MockConfig, load_mock_config
-from ._state import MockState, SentRecord
+from ._state import MockRequest, MockState, Scripted, SentRecord
 
 __all__ = ["ReferenceMock", "create_app"]
 
@@ -54,25 +60,54 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None, **e
     return JSONResponse({"success": False, "error": message, **extra}, status_code=status, headers=headers)
 
 
+class _InspectionJSON(JSONResponse):
+    """JSON with every non-ASCII character escaped: a lone surrogate a client sent is listed, not a crash."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def seconds_header(seconds: float) -> str:
+    """A Retry-After value: whole seconds when it is at least one, else the fraction (0.05), or 0."""
+    if seconds >= 1:
+        return str(math.ceil(seconds - 1e-9))
+    return f"{math.ceil(seconds * 1000) / 1000:g}"
+
+
+@dataclass
+class _Verdict:
+    """What is known about one request so far; logged whatever happens."""
+
+    raw: bytes = b""
+    outcome: str = "refused"
+    violations: list[Violation] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    key_name: str | None = None
+
+
 class ReferenceMock:
-    """An ASGI app implementing the contract, with its recorded sends.
+    """An ASGI app implementing the contract, with its recorded sends and requests.
 
     Use it in-process (`httpx.ASGITransport(app=mock)`), on a loopback port
     (`with mock.running() as url: ...`), or from the command line (`migma-contract mock`).
+    Change its world or faults while it runs with `configure(...)`; script the next
+    answers with `fail_next(...)`.
     """
 
     def __init__(self, config: MockConfig | str | Path | dict[str, Any] | None = None, *, spec: Spec | None = None) -> None:
-        self.config = config if isinstance(config, MockConfig) else load_mock_config(config)
+        first = config if isinstance(config, MockConfig) else load_mock_config(config)
         self.contract: Contract = contract_for(spec)
-        self._validator = self.contract.request_validator("documented")
         self._default_provider = self.contract.spec.request_properties.get("providerType", {}).get("default", "migma")
-        self.state = MockState(self.config.sent_log, self.config.seed)
+        self.state = MockState(sent_log=first.sent_log, request_log=first.request_log,
+                               memory_bytes=first.memory_bytes, seed=first.seed)
+        self.config = first
         self.app = Starlette(
             routes=[
-                Route("/v1/sending", self._send, methods=["POST"]),
-                Route("/_mock/sent", self._list_sent, methods=["GET"]),
-                Route("/_mock/reset", self._reset, methods=["POST"]),
-                Route("/_mock/health", self._health, methods=["GET"]),
+                Route(OPERATION_PATH, self._send, methods=["POST"]),
+                Route("/_mock/sent", self._guarded(self._list_sent), methods=["GET"]),
+                Route("/_mock/requests", self._guarded(self._list_requests), methods=["GET"]),
+                Route("/_mock/reset", self._guarded(self._reset), methods=["POST"]),
+                Route("/_mock/health", self._guarded(self._health), methods=["GET"]),
             ],
             exception_handlers={HTTPException: self._http_error, Exception: self._crash},
         )
@@ -80,50 +115,149 @@ class ReferenceMock:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
 
+    # -- configuration ------------------------------------------------------------------------
+
+    @property
+    def config(self) -> MockConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: MockConfig) -> None:
+        self._config = config
+        self.state.configure(sent_log=config.sent_log, request_log=config.request_log,
+                             memory_bytes=config.memory_bytes, seed=config.seed)
+
+    def configure(self, world: str | Path | dict[str, Any] | None = None, **sections: Any) -> MockConfig:
+        """Change what the mock models while it runs; returns the new configuration.
+
+        `world` (a file or a dict of sections) and `sections` (`faults={...}`,
+        `limits={...}`, `level="documented"`, `open_world=True`, ...) are laid over the
+        current configuration the way a config file is laid over the default: `faults`,
+        `limits` and `inspection` merge key by key, other sections are replaced. The
+        configuration itself stays immutable; this swaps it for a new, checked one.
+        """
+        base = self.config.raw if world is None else load_mock_config(world, base=self.config.raw).raw
+        self.config = load_mock_config(dict(sections), base=base)
+        return self.config
+
+    def fail_next(self, status: int = 503, *, times: int = 1, retry_after: float | None = None, error: str | None = None) -> None:
+        """Answer the next `times` sends with `status` (then as usual); queued after earlier ones.
+
+        A 429 always carries `Retry-After` (`retry_after` seconds, fractions and 0 allowed;
+        by default `faults.retry_after`); other statuses carry it when `retry_after` is given.
+        The request is still judged and logged as if it had been answered normally.
+        """
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError(f"fail_next: status must be an HTTP error status (400-599), not {status!r}")
+        if not isinstance(times, int) or times < 1:
+            raise ValueError(f"fail_next: times must be a whole number of at least 1, not {times!r}")
+        if retry_after is not None and not (isinstance(retry_after, (int, float)) and math.isfinite(retry_after) and retry_after >= 0):
+            raise ValueError(f"fail_next: retry_after must be a finite number of seconds >= 0, not {retry_after!r}")
+        self.state.script([Scripted(status, times, None if retry_after is None else float(retry_after), error)])
+
     # -- inspection ---------------------------------------------------------------------------
 
     @property
     def sent(self) -> list[SentRecord]:
-        """Every accepted send, oldest first (capped at `limits.sent_log`)."""
+        """Every accepted send, oldest first (bounded: `limits.sent_log`, `limits.memory_bytes`)."""
         return self.state.sent
 
+    @property
+    def requests(self) -> list[MockRequest]:
+        """Every request to the API, oldest first, with its verdict (bounded like `sent`)."""
+        return self.state.request_log
+
+    @property
+    def rejected(self) -> list[MockRequest]:
+        """The requests that break the contract (a rule of the catalogue, or an endpoint that does not exist)."""
+        return [r for r in self.state.request_log if r.breaks_contract]
+
     def reset(self) -> None:
-        """Forget recorded sends, idempotent replies, rate windows; restart the fault draw."""
+        """Forget sends, requests, idempotent replies, rate windows, scripted answers; restart the fault draw."""
         self.state.reset()
 
     @contextmanager
     def running(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-        """Serve on a loopback port in a background thread; yields the base URL."""
+        """Serve on a loopback port in a background thread; yields the base URL.
+
+        Connections are bounded as `limits.max_connections` and `limits.request_timeout` say.
+        """
         from .._http.serve import serve_in_thread
 
-        with serve_in_thread(self, host, port) as url:
+        with serve_in_thread(self, host, port, max_connections=self.config.max_connections,
+                             request_timeout=self.config.request_timeout) as url:
             yield url
 
     # -- the endpoint -------------------------------------------------------------------------
 
     async def _send(self, request: Request) -> Response:
         self.state.count_request()
+        config = self.config  # one configuration per request, even if `configure` runs meanwhile
+        verdict = _Verdict()
         try:
-            if self.config.latency_ms:
-                await anyio.sleep(self.config.latency_ms / 1000)
-            key = self._authenticate(request.headers.get("authorization"))
-            self._rate_limit(key)
-            body = await self._read_json(request)
-            violations = self._validator.violations(body)
-            if violations:
-                raise _Refusal(
-                    STATUS_BAD_REQUEST, violations[0].message,
-                    violations=[{"rule": v.rule_id, "pointer": v.pointer, "message": v.message} for v in violations],
-                )
-            idempotency_key = request.headers.get("idempotency-key")
-            replay_key = f"{key}|{idempotency_key}|{json.dumps(body, sort_keys=True)}" if idempotency_key else None
-            if replay_key and (reply := self.state.reply_for(replay_key)):
-                return JSONResponse(reply[1], status_code=reply[0])
-            if self.config.failure_rate and self.state.draw() < self.config.failure_rate:
-                raise _Refusal(self.config.failure_status, "injected failure (faults.failure_rate); retry later")
-            record = self._accept(body, idempotency_key, request.headers.get("user-agent"))
+            response = await self._answer(request, config, verdict)
+        except ClientDisconnect:
+            verdict.outcome = "disconnected"
+            response = _error(STATUS_BAD_REQUEST, "the client disconnected before the body arrived")
         except _Refusal as refusal:
-            return _error(refusal.status, refusal.message, refusal.headers, **refusal.extra)
+            response = _error(refusal.status, refusal.message, refusal.headers, **refusal.extra)
+        error = None
+        if response.status_code != STATUS_OK:
+            try:
+                error = json.loads(bytes(response.body)).get("error")
+            except (ValueError, AttributeError):
+                error = None
+        self.state.log_request(
+            at=_now(), method=request.method, path=request.url.path, status=response.status_code, outcome=verdict.outcome,
+            violations=tuple(verdict.violations), warnings=tuple(verdict.warnings), error=error,
+            content_type=request.headers.get("content-type"), key_name=verdict.key_name,
+            idempotency_key=request.headers.get("idempotency-key"), user_agent=request.headers.get("user-agent"),
+            raw=verdict.raw,
+        )
+        return response
+
+    async def _answer(self, request: Request, config: MockConfig, verdict: _Verdict) -> Response:
+        """Judge the request fully (for the log), then answer: scripted fault, auth, rate limit, body, world."""
+        if config.latency_ms:
+            await anyio.sleep(config.latency_ms / 1000)
+        header = request.headers.get("authorization")
+        key = bearer_key(header) or ""
+        verdict.key_name = config.key_names.get(key) or ("(known key)" if key in config.keys else None)
+        refused = judge_credentials(header, config.keys.get)
+        if refused is not None:
+            verdict.violations.append(Violation(refused[0].id, refused[0].level.value, "", refused[1]))
+        body, body_refusal = await self._read_json(request, config, verdict)
+        if body_refusal is None:
+            self._judge_body(body, config, verdict)
+
+        scripted = self.state.take_scripted()
+        if scripted is not None:
+            verdict.outcome = "fault"
+            raise self._injected(scripted.status, scripted.error or f"injected failure (fail_next {scripted.status})",
+                                 scripted.retry_after, config)
+        if refused is not None:
+            raise _Refusal(refused[0].expected_status or 401, refused[1])
+        self._rate_limit(key, config, verdict)
+        if body_refusal is not None:
+            verdict.outcome = "limit" if not verdict.violations else "refused"
+            raise body_refusal
+        if verdict.violations:
+            raise _Refusal(STATUS_BAD_REQUEST, verdict.violations[0].message,
+                           violations=[{"rule": v.rule_id, "pointer": v.pointer, "message": v.message} for v in verdict.violations])
+        idempotency_key = request.headers.get("idempotency-key")
+        replay_key = None
+        if idempotency_key:
+            digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+            replay_key = f"{key}|{idempotency_key}|{digest}"
+        if replay_key and (reply := self.state.reply_for(replay_key)):
+            verdict.outcome = "accepted"
+            return JSONResponse(reply[1], status_code=reply[0])
+        if config.failure_rate and self.state.draw() < config.failure_rate:
+            verdict.outcome = "fault"
+            raise self._injected(config.failure_status, "injected failure (faults.failure_rate); retry later", None, config)
+        verdict.outcome = "world"
+        record = self._accept(body, verdict.raw, config, idempotency_key, request.headers.get("user-agent"))
+        verdict.outcome = "accepted"
         payload = {
             "success": True,
             "data": {
@@ -139,48 +273,64 @@ class ReferenceMock:
             self.state.remember_reply(replay_key, (STATUS_OK, payload))
         return JSONResponse(payload, status_code=STATUS_OK)
 
-    def _authenticate(self, header: str | None) -> str:
-        """The caller's key; the catalogue's auth rules decide what is refused, and with what."""
-        refused = judge_credentials(header, self.config.keys.get)
-        if refused is not None:
-            rule, why = refused
-            raise _Refusal(rule.expected_status or 401, why)
-        return bearer_key(header) or ""
+    def _judge_body(self, body: Any, config: MockConfig, verdict: _Verdict) -> None:
+        """Every request rule the body breaks: those of the mock's level refuse it, the others are warnings."""
+        level = Level.parse(config.level)
+        for violation in self.contract.request_validator(Level.STRICT).violations(body):
+            if level.includes(get_rule(violation.rule_id).level):
+                verdict.violations.append(violation)
+            else:
+                verdict.warnings.append(f"{violation} (a {violation.level} rule: refused at level {violation.level}, "
+                                        f"accepted at {level.value})")
 
-    def _rate_limit(self, key: str) -> None:
-        if self.config.rate_limit is None:
+    @staticmethod
+    def _injected(status: int, message: str, retry_after: float | None, config: MockConfig) -> _Refusal:
+        if retry_after is None and status == 429:
+            retry_after = config.retry_after
+        headers = {"Retry-After": seconds_header(retry_after)} if retry_after is not None else {}
+        return _Refusal(status, message, headers=headers)
+
+    def _rate_limit(self, key: str, config: MockConfig, verdict: _Verdict) -> None:
+        if config.rate_limit is None:
             return
-        limit, window = self.config.rate_limit
+        limit, window = config.rate_limit
         wait = self.state.take_slot(key, limit, window)
         if wait is not None:
-            seconds = max(1, math.ceil(wait))
-            raise _Refusal(429, f"rate limit of {limit} requests per {window:g} s exceeded; retry after {seconds} s",
-                           headers={"Retry-After": str(seconds)})
+            verdict.outcome = "rate-limited"
+            shown = seconds_header(wait)
+            raise _Refusal(429, f"rate limit of {limit} requests per {window:g} s exceeded; retry after {shown} s",
+                           headers={"Retry-After": shown})
 
-    async def _read_json(self, request: Request) -> Any:
+    async def _read_json(self, request: Request, config: MockConfig, verdict: _Verdict) -> tuple[Any, _Refusal | None]:
+        """The parsed body, or the refusal it deserves (noted in the verdict when it breaks a rule)."""
+        def broken(message: str) -> tuple[Any, _Refusal]:
+            verdict.violations.append(Violation(BODY_JSON_OBJECT.id, BODY_JSON_OBJECT.level.value, "", message))
+            return None, _Refusal(BODY_JSON_OBJECT.expected_status or 400, message)
+
         content_type = request.headers.get("content-type", "")
         media_type = content_type.split(";", 1)[0].strip().lower()
-        if media_type not in JSON_TYPES and not media_type.endswith("+json"):
-            raise _Refusal(STATUS_BAD_REQUEST, f"Content-Type must be application/json, not {content_type or 'missing'!r}")
-        limit = self.config.max_body_bytes
+        limit = config.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise _Refusal(STATUS_BAD_REQUEST, f"the body is {int(declared)} bytes; the limit is {limit}")
+            return None, _Refusal(STATUS_BAD_REQUEST, f"the body is {int(declared)} bytes; the limit is {limit}")
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise _Refusal(STATUS_BAD_REQUEST, f"the body is over the {limit}-byte limit")
+                return None, _Refusal(STATUS_BAD_REQUEST, f"the body is over the {limit}-byte limit")
             chunks.append(chunk)
+        verdict.raw = b"".join(chunks)
+        if media_type not in JSON_TYPES and not media_type.endswith("+json"):
+            return broken(f"Content-Type must be application/json, not {content_type or 'missing'!r}")
         try:
-            return _BODY.parse(b"".join(chunks), max_depth=self.config.max_depth)
+            return _BODY.parse(verdict.raw, max_depth=config.max_depth), None
         except Refused as refused:
-            raise _Refusal(BODY_JSON_OBJECT.expected_status or 400, refused.message) from None
+            return broken(refused.message)
 
     # -- the world ----------------------------------------------------------------------------
 
-    def _accept(self, body: dict[str, Any], idempotency_key: str | None, user_agent: str | None) -> SentRecord:
-        config = self.config
+    def _accept(self, body: dict[str, Any], raw: bytes, config: MockConfig, idempotency_key: str | None,
+                user_agent: str | None) -> SentRecord:
         open_world = config.open_world
         sender_domain = body["from"].rpartition("@")[2].lower()
         if sender_domain not in config.verified_domains and not open_world:
@@ -211,13 +361,13 @@ class ReferenceMock:
             if members is None and not open_world:
                 raise _Refusal(STATUS_BAD_REQUEST, f"recipientId: {kind} {body.get('recipientId')!r} not found")
             candidates = members or ()
-        recipients, excluded = self._filter(candidates, transactional, source.get("topic"))
+        recipients, excluded = self._filter(config, candidates, transactional, source.get("topic"))
         prefix = "msg" if kind == SINGLE_TYPE else "batch"
         record = SentRecord(
             id=f"{prefix}_{uuid.uuid4().hex[:24]}",
-            at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            at=_now(),
             recipient_type=kind,
-            request=body,
+            raw_request=raw,
             recipients=recipients,
             excluded=excluded,
             transactional=transactional,
@@ -233,11 +383,12 @@ class ReferenceMock:
         self.state.record(record)
         return record
 
-    def _filter(self, candidates: tuple[str, ...], transactional: bool, topic: str | None) -> tuple[tuple[str, ...], dict[str, str]]:
+    @staticmethod
+    def _filter(config: MockConfig, candidates: tuple[str, ...], transactional: bool, topic: str | None) -> tuple[tuple[str, ...], dict[str, str]]:
         """Bounced and invalid always excluded; marketing also skips unsubscribed and topic opt-outs."""
         kept, excluded = [], {}
         for address in candidates:
-            contact = self.config.contacts.get(address.lower())
+            contact = config.contacts.get(address.lower())
             if contact is None:
                 kept.append(address)
             elif contact.status in ("bounced", "invalid"):
@@ -259,9 +410,42 @@ class ReferenceMock:
 
     # -- inspection endpoints and errors ------------------------------------------------------
 
+    def _guarded(self, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """`/_mock/*` answers only a local Host and no other origin: it lists recipients and can reset the mock."""
+
+        async def guarded(request: Request) -> Response:
+            refusal = self._inspection_refusal(request)
+            return refusal if refusal is not None else await handler(request)
+
+        return guarded
+
+    def _inspection_refusal(self, request: Request) -> Response | None:
+        config = self.config
+        host = _host_name(request.headers.get("host", ""))
+        if "*" not in config.allowed_hosts and host not in config.allowed_hosts and not _is_local_name(host):
+            return _error(403, f"/_mock answers only a loopback Host (127.0.0.1, ::1, localhost), not {host[:64]!r}; "
+                               "add it to inspection.allowed_hosts in the mock's config")
+        origin = request.headers.get("origin")
+        if (origin is not None or request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site")) and \
+                "*" not in config.allowed_origins and origin not in config.allowed_origins:
+            return _error(403, "/_mock refuses requests from web pages of another origin; "
+                               "add the origin to inspection.allowed_origins in the mock's config")
+        content_type = request.headers.get("content-type")
+        if request.method == "POST" and content_type is not None:
+            media_type = content_type.split(";", 1)[0].strip().lower()
+            if media_type not in JSON_TYPES:
+                return _error(415, f"/_mock takes no body or a JSON one, not {media_type[:40]!r}")
+        return None
+
     async def _list_sent(self, request: Request) -> Response:
         sent = self.state.sent
-        return JSONResponse({"count": len(sent), "dropped": self.state.dropped, "sent": [r.as_dict() for r in sent]})
+        return _InspectionJSON({"count": len(sent), "dropped": self.state.dropped, "memory": self.state.memory,
+                                "sent": [r.as_dict() for r in sent]})
+
+    async def _list_requests(self, request: Request) -> Response:
+        logged = self.state.request_log
+        return _InspectionJSON({"count": len(logged), "dropped": self.state.dropped_requests, "memory": self.state.memory,
+                                "requests": [r.as_dict() for r in logged]})
 
     async def _reset(self, request: Request) -> Response:
         cleared = self.state.reset()
@@ -273,17 +457,42 @@ class ReferenceMock:
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
-            message = f"no route {request.method} {request.url.path}; the API is POST /v1/sending, inspection under /_mock/"
+            message = f"no route {request.method} {request.url.path[:200]}; the API is POST {OPERATION_PATH}, inspection under /_mock/"
+            if request.url.path.endswith("/sending"):
+                message += " (a base URL ending in /v1 joined with a path starting with /v1 again?)"
         elif exc.status_code == 405:
             message = f"method {request.method} not allowed on {request.url.path}"
         else:
             message = str(exc.detail)
+        if not request.url.path.startswith("/_mock/") and exc.status_code in (404, 405):
+            self.state.log_request(at=_now(), method=request.method, path=request.url.path[:200], status=exc.status_code,
+                                   outcome="no-route", error=message)
         return _error(exc.status_code, message, dict(exc.headers or {}))
 
     async def _crash(self, request: Request, exc: Exception) -> Response:  # a bug in the mock, never expected
         return _error(500, f"internal error in the reference mock: {type(exc).__name__}")
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _host_name(header: str) -> str:
+    try:
+        return (urlsplit(f"//{header.strip()}").hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _is_local_name(host: str) -> bool:
+    """A loopback address, `localhost`, or a name without a dot (no DNS-rebinding attacker owns one)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    return bool(host) and (host == "localhost" or host.endswith(".localhost") or "." not in host)
+
+
 def create_app(config: MockConfig | str | Path | dict[str, Any] | None = None, *, spec: Spec | None = None) -> ReferenceMock:
-    """A reference mock (an ASGI app) for `config`: a path, a dict, or None for the default world."""
+    """A reference mock with `config` (a path, a dict, or None for the built-in world)."""
     return ReferenceMock(config, spec=spec)

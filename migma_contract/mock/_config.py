@@ -1,12 +1,15 @@
 """The mock's world (keys, domains, emails, lists, contacts, faults), from YAML or JSON.
 
 A user's file is laid over the built-in default (`default.yaml`): top-level sections it
-names replace the default's, except `limits` and `faults`, which merge key by key. The
-result is checked once, with an error naming the file and the place.
+names replace the default's, except `limits`, `faults` and `inspection`, which merge key
+by key. The result is checked once, with an error naming the file and the place. A
+`MockConfig` is immutable: a running mock changes world or faults with
+`ReferenceMock.configure(...)`, which builds a new one the same way.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +21,7 @@ import yaml
 from .._bodies import Fixtures
 from .._catalogue import AUTH_SCOPE, BATCH_TYPES
 from .._exceptions import ConfigError
-from .._rules import ScopeRequired
+from .._rules import Level, ScopeRequired
 
 __all__ = ["Contact", "MockConfig", "load_mock_config"]
 
@@ -35,6 +38,7 @@ _SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "open_world": {"type": "boolean"},
+        "level": {"enum": [level.value for level in Level]},
         "keys": {"type": "array", "items": {
             "type": "object", "required": ["key", "scopes"], "additionalProperties": False,
             "properties": {"key": _ID, "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}},
@@ -58,6 +62,10 @@ _SCHEMA = {
             "max_body_bytes": {"type": "integer", "minimum": 1},
             "max_depth": {"type": "integer", "minimum": 1},
             "sent_log": {"type": "integer", "minimum": 0},
+            "request_log": {"type": "integer", "minimum": 0},
+            "memory_bytes": {"type": "integer", "minimum": 0},
+            "max_connections": {"type": "integer", "minimum": 1},
+            "request_timeout": {"type": "number", "exclusiveMinimum": 0},
         }},
         "faults": {"type": "object", "additionalProperties": False, "properties": {
             "rate_limit": {"oneOf": [{"type": "null"}, {
@@ -66,12 +74,17 @@ _SCHEMA = {
             }]},
             "failure_rate": {"type": "number", "minimum": 0, "maximum": 1},
             "failure_status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "retry_after": {"type": "number", "minimum": 0},
             "latency_ms": {"type": "number", "minimum": 0},
             "seed": {"type": "integer"},
         }},
+        "inspection": {"type": "object", "additionalProperties": False, "properties": {
+            "allowed_hosts": {"type": "array", "items": _ID},
+            "allowed_origins": {"type": "array", "items": _ID},
+        }},
     },
 }
-_MERGED_SECTIONS = ("limits", "faults")
+_MERGED_SECTIONS = ("limits", "faults", "inspection")
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,14 @@ class MockConfig:
     latency_ms: float
     seed: int
     open_world: bool = False
+    level: str = Level.STRICT.value
+    request_log: int = 10000
+    memory_bytes: int = 64 << 20
+    max_connections: int = 256
+    request_timeout: float = 10.0
+    retry_after: float = 1.0
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -140,9 +161,9 @@ def _default_raw() -> dict[str, Any]:
     return yaml.safe_load((Path(__file__).parent / "default.yaml").read_text())
 
 
-def load_mock_config(source: str | Path | dict[str, Any] | None = None) -> MockConfig:
-    """The default world, with `source` (a file path or a dict) laid over it."""
-    raw = _default_raw()
+def load_mock_config(source: str | Path | dict[str, Any] | None = None, *, base: dict[str, Any] | None = None) -> MockConfig:
+    """The default world (or `base`, a config's `raw`), with `source` (a file path or a dict) laid over it."""
+    raw = copy.deepcopy(base) if base is not None else _default_raw()
     label = "mock config"
     if source is not None:
         if isinstance(source, dict):
@@ -195,7 +216,7 @@ def _build(raw: dict[str, Any], label: str) -> MockConfig:
         for item in raw.get(section, []):
             if item.get("project") and item["project"] not in projects:
                 raise ConfigError(f"{label}: {section} {item['id']!r} names project {item['project']!r}, which is not under projects")
-    limits, faults = raw.get("limits", {}), raw.get("faults", {})
+    limits, faults, inspection = raw.get("limits", {}), raw.get("faults", {}), raw.get("inspection", {})
     rate = faults.get("rate_limit")
     return MockConfig(
         keys={k["key"]: frozenset(k["scopes"]) for k in raw.get("keys", [])},
@@ -216,5 +237,13 @@ def _build(raw: dict[str, Any], label: str) -> MockConfig:
         latency_ms=float(faults.get("latency_ms", 0)),
         seed=int(faults.get("seed", 0)),
         open_world=bool(raw.get("open_world", False)),
+        level=str(raw.get("level", Level.STRICT.value)),
+        request_log=int(limits.get("request_log", 10000)),
+        memory_bytes=int(limits.get("memory_bytes", 64 << 20)),
+        max_connections=int(limits.get("max_connections", 256)),
+        request_timeout=float(limits.get("request_timeout", 10.0)),
+        retry_after=float(faults.get("retry_after", 1.0)),
+        allowed_hosts=tuple(h.lower() for h in inspection.get("allowed_hosts", ())),
+        allowed_origins=tuple(inspection.get("allowed_origins", ())),
         raw=raw,
     )

@@ -1,22 +1,31 @@
-"""What the mock remembers: accepted sends, idempotent replies, rate-limit windows.
+"""What the mock remembers: accepted sends, every request with its verdict, idempotent
+replies, rate-limit windows, scripted answers.
 
 The ASGI handlers run on one event loop, but tests read `mock.sent` from other threads,
-so every access takes one lock. The log of sends is capped (`limits.sent_log`); how many
-were dropped is reported, so a long load test never grows memory without bound.
+so every access takes one lock. Memory is bounded in bytes, not only in entries: the sent
+log, the request log and the idempotent replies share one budget (`limits.memory_bytes`,
+64 MiB by default); each entry costs its body's size plus a fixed overhead, and the
+oldest entry of any of the three is dropped first, and counted. Bodies are kept as the
+bytes that arrived (parsed again when read), so what is counted is what is held.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["MockState", "SentRecord"]
+from .._validators import Violation
+
+__all__ = ["MockRequest", "MockState", "Scripted", "SentRecord"]
 
 _IDEMPOTENCY_KEYS = 1000
+ENTRY_OVERHEAD = 1024  # bytes an entry costs besides its body (record, strings, container slots)
 
 
 @dataclass(frozen=True)
@@ -26,59 +35,225 @@ class SentRecord:
     id: str
     at: str
     recipient_type: str
-    request: dict[str, Any]
-    recipients: tuple[str, ...]
-    excluded: dict[str, str]
-    transactional: bool
-    list_unsubscribe: bool
-    provider: str
-    project_id: str | None
-    email_id: str | None
-    conversation_id: str | None
-    sent_count: int
+    raw_request: bytes = field(repr=False, compare=False)
+    recipients: tuple[str, ...] = ()
+    excluded: dict[str, str] = field(default_factory=dict)
+    transactional: bool = True
+    list_unsubscribe: bool = False
+    provider: str = "migma"
+    project_id: str | None = None
+    email_id: str | None = None
+    conversation_id: str | None = None
+    sent_count: int = 0
     idempotency_key: str | None = None
     user_agent: str | None = None
 
+    @property
+    def request(self) -> dict[str, Any]:
+        """The body that was sent (parsed from the bytes kept)."""
+        return json.loads(self.raw_request)
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["raw_request"]
+        data["request"] = self.request
         data["recipients"] = list(self.recipients)
         return data
 
 
+@dataclass(frozen=True)
+class MockRequest:
+    """One request to the mock and its verdict: what it broke, what it was answered.
+
+    `outcome` is one of: `accepted` (200, a replay included), `refused` (it breaks a rule
+    of the contract: `violations` say which), `world` (valid, but the mock's world refuses
+    it: an unverified domain, an unknown id), `limit` (over the mock's size limits),
+    `fault` (an injected failure), `rate-limited`, `no-route` (no such endpoint),
+    `disconnected` (the client left before the body arrived).
+    """
+
+    seq: int
+    at: str
+    method: str
+    path: str
+    status: int
+    outcome: str
+    violations: tuple[Violation, ...] = ()
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+    content_type: str | None = None
+    key_name: str | None = None
+    idempotency_key: str | None = None
+    user_agent: str | None = None
+    raw: bytes = field(default=b"", repr=False, compare=False)
+
+    @property
+    def body(self) -> Any:
+        """The JSON body sent, or None when it was not JSON."""
+        try:
+            return json.loads(self.raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+
+    @property
+    def breaks_contract(self) -> bool:
+        """A request a conforming client never sends: it breaks a rule, or has no endpoint."""
+        return bool(self.violations) or self.outcome == "no-route"
+
+    def describe(self) -> str:
+        """One line for people: method, path, status, and what it broke."""
+        head = f"{self.method} {self.path} -> {self.status}"
+        if self.violations:
+            return head + "\n" + "\n".join(f"    {v}" for v in self.violations)
+        return f"{head}: {self.error}" if self.error else head
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq, "at": self.at, "method": self.method, "path": self.path, "status": self.status,
+            "outcome": self.outcome, "violations": [v.as_dict() for v in self.violations], "warnings": list(self.warnings),
+            "error": self.error, "content_type": self.content_type, "key": self.key_name,
+            "idempotency_key": self.idempotency_key, "user_agent": self.user_agent, "body": self.body,
+            "body_size": len(self.raw),
+        }
+
+
+@dataclass
+class Scripted:
+    """Answers queued by `fail_next`: the next `times` sends get `status`."""
+
+    status: int
+    times: int
+    retry_after: float | None = None
+    error: str | None = None
+
+
+class _Log:
+    """A FIFO of (seq, cost, item), capped in entries; the byte budget is the state's."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.entries: deque[tuple[int, int, Any]] = deque()
+        self.dropped = 0
+
+    def oldest(self) -> int | None:
+        return self.entries[0][0] if self.entries else None
+
+    def pop(self) -> int:
+        self.dropped += 1
+        return self.entries.popleft()[1]
+
+    def items(self) -> list[Any]:
+        return [item for _, _, item in self.entries]
+
+
 class MockState:
-    def __init__(self, sent_log: int, seed: int) -> None:
+    def __init__(self, *, sent_log: int = 10000, request_log: int = 10000, memory_bytes: int = 64 << 20, seed: int = 0) -> None:
         self._lock = threading.Lock()
-        self._sent: deque[SentRecord] = deque(maxlen=sent_log or None)
-        self._dropped = 0
-        self._replies: OrderedDict[str, tuple[int, dict[str, Any]]] = OrderedDict()
+        self._sent = _Log(sent_log)
+        self._requests = _Log(request_log)
+        self._replies: OrderedDict[str, tuple[int, int, tuple[int, dict[str, Any]]]] = OrderedDict()
+        self._replies_dropped = 0
+        self._memory_bytes = memory_bytes
+        self._bytes = 0
+        self._seq = 0
         self._windows: dict[str, tuple[float, int]] = {}
+        self._script: deque[Scripted] = deque()
         self._seed = seed
         self._random = random.Random(seed)
         self.requests = 0
 
+    def configure(self, *, sent_log: int, request_log: int, memory_bytes: int, seed: int) -> None:
+        """New limits and seed (a reconfigured mock); entries over the new limits are dropped."""
+        with self._lock:
+            self._sent.cap, self._requests.cap, self._memory_bytes = sent_log, request_log, memory_bytes
+            self._seed, self._random = seed, random.Random(seed)
+            self._trim()
+
+    # -- the byte budget ----------------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _trim(self) -> None:
+        """Drop entries until every log is within its count (0: no cap) and all within the byte budget."""
+        for log in (self._sent, self._requests):
+            while log.cap and len(log.entries) > log.cap:
+                self._bytes -= log.pop()
+        while self._bytes > self._memory_bytes or len(self._replies) > _IDEMPOTENCY_KEYS:
+            heads = [(seq, name) for name, seq in (("sent", self._sent.oldest()), ("requests", self._requests.oldest()),
+                                                   ("replies", self._oldest_reply())) if seq is not None]
+            if len(self._replies) > _IDEMPOTENCY_KEYS:
+                heads = [(0, "replies")]
+            if not heads:
+                break
+            _, name = min(heads)
+            if name == "replies":
+                self._bytes -= self._replies.popitem(last=False)[1][1]
+                self._replies_dropped += 1
+            else:
+                self._bytes -= (self._sent if name == "sent" else self._requests).pop()
+
+    def _oldest_reply(self) -> int | None:
+        return next(iter(self._replies.values()))[0] if self._replies else None
+
+    def _add(self, log: _Log, seq: int, item: Any, size: int) -> None:
+        cost = size + ENTRY_OVERHEAD
+        log.entries.append((seq, cost, item))
+        self._bytes += cost
+        self._trim()
+
+    # -- sends and requests -------------------------------------------------------------------
+
     def record(self, record: SentRecord) -> None:
         with self._lock:
-            if self._sent.maxlen is not None and len(self._sent) == self._sent.maxlen:
-                self._dropped += 1
-            self._sent.append(record)
+            self._add(self._sent, self._next_seq(), record, len(record.raw_request))
+
+    def log_request(self, **fields: Any) -> MockRequest:
+        with self._lock:
+            entry = MockRequest(seq=self._next_seq(), **fields)
+            self._add(self._requests, entry.seq, entry, len(entry.raw))
+            return entry
 
     @property
     def sent(self) -> list[SentRecord]:
         with self._lock:
-            return list(self._sent)
+            return self._sent.items()
+
+    @property
+    def request_log(self) -> list[MockRequest]:
+        with self._lock:
+            return self._requests.items()
 
     @property
     def dropped(self) -> int:
+        """Accepted sends dropped from the log (over `limits.sent_log` or the byte budget)."""
         with self._lock:
-            return self._dropped
+            return self._sent.dropped
+
+    @property
+    def dropped_requests(self) -> int:
+        with self._lock:
+            return self._requests.dropped
+
+    @property
+    def memory(self) -> dict[str, int]:
+        """Bytes held against the budget, and what was dropped to keep within it."""
+        with self._lock:
+            return {"bytes": self._bytes, "budget": self._memory_bytes, "dropped_sent": self._sent.dropped,
+                    "dropped_requests": self._requests.dropped, "dropped_replies": self._replies_dropped}
 
     def reset(self) -> int:
         with self._lock:
-            cleared = len(self._sent)
-            self._sent.clear()
-            self._dropped = 0
+            cleared = len(self._sent.entries)
+            for log in (self._sent, self._requests):
+                log.entries.clear()
+                log.dropped = 0
             self._replies.clear()
+            self._replies_dropped = 0
+            self._bytes = 0
             self._windows.clear()
+            self._script.clear()
             self._random = random.Random(self._seed)
             self.requests = 0
             return cleared
@@ -87,19 +262,48 @@ class MockState:
         with self._lock:
             self.requests += 1
 
+    # -- faults -------------------------------------------------------------------------------
+
     def draw(self) -> float:
         with self._lock:
             return self._random.random()
 
+    def script(self, answers: Iterable[Scripted]) -> None:
+        with self._lock:
+            self._script.extend(answers)
+
+    def take_scripted(self) -> Scripted | None:
+        """The next scripted answer, if one is queued (each counts down its `times`)."""
+        with self._lock:
+            if not self._script:
+                return None
+            head = self._script[0]
+            head.times -= 1
+            if head.times <= 0:
+                self._script.popleft()
+            return head
+
+    @property
+    def scripted_left(self) -> int:
+        with self._lock:
+            return sum(s.times for s in self._script)
+
+    # -- idempotency and rate limits ----------------------------------------------------------
+
     def reply_for(self, key: str) -> tuple[int, dict[str, Any]] | None:
         with self._lock:
-            return self._replies.get(key)
+            entry = self._replies.get(key)
+            return entry[2] if entry else None
 
     def remember_reply(self, key: str, reply: tuple[int, dict[str, Any]]) -> None:
         with self._lock:
-            self._replies[key] = reply
-            while len(self._replies) > _IDEMPOTENCY_KEYS:
-                self._replies.popitem(last=False)
+            old = self._replies.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            cost = len(key) + len(json.dumps(reply[1])) + ENTRY_OVERHEAD
+            self._replies[key] = (self._next_seq(), cost, reply)
+            self._bytes += cost
+            self._trim()
 
     def take_slot(self, client: str, limit: int, window: float) -> float | None:
         """Count a request in `client`'s fixed window; seconds to wait when it is full."""
