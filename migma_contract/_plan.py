@@ -17,8 +17,8 @@
 
 Every response of every case is then checked against every response rule.
 
-With the vendor set (`--with-vendor`), the plan ends with the fewest requests that judge
-it: a replay pair, a conflict pair, a pair under a second API key, one over-long key, and,
+With the vendor set (`--with-vendor`), the plan adds, after the negative cases, the fewest
+requests that judge it: a replay pair, a conflict pair, a pair under a second API key, one over-long key, and,
 on a target with fault injection (the reference mock in-process), a send answered 503 then
 retried, and a send answered 429 and retried after its `Retry-After`. Each pair has its own
 `Idempotency-Key`, made for this run (`migma-contract-<uuid4>-<rule>`), used twice at most.
@@ -424,10 +424,10 @@ def build_plan(
                     case_id += "-2"
                 seen.add(case_id)
                 plan.cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.expected_status or 400})))
-    if not minimal:
-        plan.cases.extend(rest)
+    # asked for explicitly, so before the pairwise sends: a tight budget cuts those first
     plan.cases.extend(_vendor_cases(selected, body, second_key, key_token or uuid.uuid4().hex, plan))
     if not minimal:
+        plan.cases.extend(rest)
         plan.cases.extend(_open_cases(contract, bodies))
     if not positives:
         needed = ", ".join(f.option for f in FIXTURE_FIELDS if f.needed_when_bound and f.recipient_type is None)

@@ -28,7 +28,7 @@ from ._options import CheckOptions
 from ._plan import Plan, build_plan
 from ._redact import strip_credentials
 from ._result import Budget, PlanStats, RuleResult, RunResult, RunSettings, SpecInfo, Status, TargetInfo
-from ._rules import ResponseSchema, ScopeRequired, Subject
+from ._rules import ResponseSchema, Subject
 from ._run_state import ProgressCallback, RunState
 from ._spec import Spec, load_spec
 from ._untrusted import clean_text, read_bounded
@@ -228,9 +228,8 @@ def _resolve_target(
             fixtures = options.fixtures
             if not config.open_world and not fixtures.data_bound:
                 fixtures = config.fixtures(fixtures.recipient_domain)
-            second = next((k for k, scopes in config.keys.items() if k != config.full_key and ScopeRequired.SCOPE in scopes), None)
             options = replace(options.with_fixtures(fixtures), api_key=config.full_key, restricted_api_key=config.restricted_key,
-                              second_api_key=second)
+                              second_api_key=config.second_full_key)
         label = label or "in-process app"
         base_url = EMBEDDED_BASE_URL
         display_base = "${MIGMA_CONTRACT_BASE_URL:-http://127.0.0.1:4010}"
