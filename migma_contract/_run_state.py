@@ -300,6 +300,8 @@ class RunState:
             if sent is None or sent.status is None:
                 return
             first = self._facts(sent.status, sent.headers, sent.body, sent.case.body)
+            if form.premise(first):  # sent only as a retry (see vendor_skip)
+                return
         try:
             message = form.check(first, facts)
         except NotExercisable as exc:
@@ -329,6 +331,11 @@ class RunState:
             if "--second-api-key" in reason:
                 self.warn(reason)
 
+    def _a_natural_retry(self, form: KeyedPair, first_status: int) -> bool:
+        """Whether the pair's second request repeats a first one answered 429/5xx, which idempotency-not-stored judges."""
+        return (form.second == "same" and self.keyed_retry is not None and isinstance(self.keyed_retry.form, KeyedRetry)
+                and self.keyed_retry.form.after(first_status))
+
     @staticmethod
     def _memo(exchange: Exchange, key: str) -> tuple[str | None, str, bytes]:
         """What makes a later request a retry of this one: the same credentials, key and body."""
@@ -348,10 +355,13 @@ class RunState:
             why = "its key was already sent twice (a 429 retried): at most two sends per key against a live target"
         elif case.step == 2 and first is not None and first.status is not None:
             form = get_rule(case.rule_id).form
-            premise = form.premise(self._facts(first.status, first.headers, first.body)) if isinstance(form, KeyedPair) else None
-            if isinstance(form, KeyedRetry) and not form.after(first.status):
-                premise = f"the first answer was {first.status}, not the {case.inject or form.provoke} injected"
-            why = premise
+            if isinstance(form, KeyedPair):
+                why = form.premise(self._facts(first.status, first.headers, first.body))
+                if why and self._a_natural_retry(form, first.status):
+                    self._unjudged(case.rule_id, why)
+                    return None  # sent all the same: the same request again after a 429/5xx judges idempotency-not-stored
+            elif isinstance(form, KeyedRetry) and not form.after(first.status):
+                why = f"the first answer was {first.status}, not the {form.provoke} injected"
         if why is not None:
             self._unjudged(case.rule_id, why)
         return why
