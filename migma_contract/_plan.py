@@ -383,11 +383,13 @@ def build_plan(
     sets: tuple[RuleSet, ...] = (RuleSet.CONTRACT,),
     kind: str = "full",
     key_token: str | None = None,
+    can_inject: bool = True,
 ) -> Plan:
     """Every case the deterministic phase sends, in the order it sends them.
 
     `kind`: `full` or `minimal` (one case per rule, see the module docstring). `key_token`
-    makes this run's Idempotency-Keys (a fresh uuid4 when not given).
+    makes this run's Idempotency-Keys (a fresh uuid4 when not given). `can_inject`: whether
+    the target takes injected faults (the vendor set's provoked 429 and 503 are planned only then).
     """
     minimal = kind == "minimal"
     plan = Plan(cases=[], kind=kind)
@@ -425,7 +427,7 @@ def build_plan(
                 seen.add(case_id)
                 plan.cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.expected_status or 400})))
     # asked for explicitly, so before the pairwise sends: a tight budget cuts those first
-    plan.cases.extend(_vendor_cases(selected, body, second_key, key_token or uuid.uuid4().hex, plan))
+    plan.cases.extend(_vendor_cases(selected, body, second_key, key_token or uuid.uuid4().hex, plan, can_inject))
     if not minimal:
         plan.cases.extend(rest)
         plan.cases.extend(_open_cases(contract, bodies))
@@ -442,15 +444,20 @@ def idempotency_key(token: str, rule: Rule, length: int | None = None) -> str:
 
 
 def _vendor_cases(selected: tuple[Rule, ...], body: dict[str, Any] | None, second_key: str | None, token: str,
-                  plan: Plan) -> list[Case]:
+                  plan: Plan, can_inject: bool) -> list[Case]:
     """The requests that judge the vendor set: a pair (or one request) per rule, each pair under its own key."""
     cases: list[Case] = []
     for rule in selected:
         form = rule.form
-        if not isinstance(form, KeyedPair | KeyedRetry) and not (isinstance(form, ResponsePredicate) and form.provoke):
+        provoke = form.provoke if isinstance(form, KeyedRetry | ResponsePredicate) else None
+        if not isinstance(form, KeyedPair | KeyedRetry) and not provoke:
             continue
         if body is None:
             plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
+            continue
+        if provoke and not can_inject:
+            plan.not_exercised[rule.id] = (f"needs a {provoke} answer, and the target takes no injected faults (the reference "
+                                           "mock in-process does): judged only when one comes during the run")
             continue
         key = idempotency_key(token, rule, form.key_length if isinstance(form, KeyedPair) else None)
         keyed = ((IDEMPOTENCY_HEADER, key),)

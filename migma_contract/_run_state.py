@@ -347,8 +347,8 @@ class RunState:
         why = None
         first = self._firsts.get(case.idempotency_key or "") if case.step == 2 else None
         if case.inject is not None and self.inject is None:
-            why = (f"needs a {case.inject} answer, and the target offers no fault injection (the reference mock in-process "
-                   f"does): judged only when one comes during the run")
+            why = (f"needs a {case.inject} answer, and the target takes no injected faults (the reference mock in-process "
+                   "does): judged only when one comes during the run")
         elif case.step == 2 and (first is None or first.status is None):
             return "the first request of its pair was not sent"
         elif case.step == 2 and not self.target.uses_left(case.idempotency_key):

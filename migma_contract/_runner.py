@@ -94,7 +94,8 @@ def prepare_run(options: CheckOptions, *, app: Any = None, target_label: str | N
     settings, app, label, display_base, options = _resolve_target(options, app, target_label, spec.servers)
     bodies = BodyFactory(spec, options.fixtures)
     plan = build_plan(contract, options.level, bodies, api_key=options.api_key, restricted_key=options.restricted_api_key,
-                      second_key=options.second_api_key, sets=options.rule_sets, kind=options.plan)
+                      second_key=options.second_api_key, sets=options.rule_sets, kind=options.plan,
+                      can_inject=_fault_injection(options, app) is not None)
     return PreparedRun(options, spec, contract, plan, settings, app, label, display_base, baseline)
 
 
@@ -123,7 +124,7 @@ def run_check(
         async with Target(prepared.settings, prepared.app) as target:
             run = RunState(options, prepared.contract, target, BodyFactory(prepared.spec, options.fixtures),
                            prepared.display_base, progress, prepared.baseline)
-            run.inject = _fault_injection(prepared)
+            run.inject = _fault_injection(options, prepared.app)
             started_plan = time.perf_counter()
             try:
                 async with anyio.create_task_group() as group:
@@ -181,13 +182,13 @@ async def _run_plan(run: RunState, plan: Plan) -> None:
         run.progress("case", {"index": index, "total": total, "case": case.id, "failed": [f.rule_id for f in failures]})
 
 
-def _fault_injection(prepared: PreparedRun) -> Any:
+def _fault_injection(options: CheckOptions, app: Any) -> Any:
     """How the run makes the target's next answer a given status, when it can (None: it cannot).
 
     Only a target in this process offers it (the reference mock, or an app with the mock's
     `fail_next(status, retry_after=...)`); a 429 is injected with `Retry-After: 0`.
     """
-    fail_next = getattr(prepared.app, "fail_next", None) if prepared.options.base_url is None else None
+    fail_next = getattr(app, "fail_next", None) if options.base_url is None else None
     if not callable(fail_next):
         return None
 

@@ -242,8 +242,9 @@ def check(dry_run: bool, **given: Any) -> None:
     if not options.verify_tls:
         _warn("TLS certificates are NOT verified (--insecure); the report says so")
     shown = strip_credentials(options.base_url) if options.base_url else "the embedded reference mock"
-    click.echo(f"migma-contract {__version__}: checking {clean_text(shown)} at level {options.level} "
-               f"(seed {options.seed}, at most {options.max_requests} requests)", err=True)
+    vendor = ", with the vendor set" if options.with_vendor else ""
+    click.echo(f"migma-contract {__version__}: checking {clean_text(shown)} at level {options.level}{vendor} "
+               f"(seed {options.seed}, the {options.plan} plan, at most {options.max_requests} requests)", err=True)
     progress = Progress()
     try:
         result = run_check(options, progress=progress)
