@@ -398,6 +398,8 @@ def build_plan(
     baseline = [c for c in positives if "/plain-" in c.id]
     rest = [c for c in positives if "/plain-" not in c.id]
     plan.cases.extend(baseline[:2] if minimal else baseline)
+    if minimal:  # variants the minimal plan never meant to send are no news
+        plan.variants_not_exercised.clear()
     body = _first_valid_body(bodies)
     for rule in selected:
         if isinstance(rule.form, AuthForm):

@@ -524,6 +524,11 @@ class RunState:
         culprit = None
         if case.rule_id == AUTH_SCOPE.id and exchange.status is not None and 200 <= exchange.status < 300:
             culprit = _Culprit("The server accepted --restricted-api-key: if that key does have email:send, pass one without it.")
+        first = self._firsts.get(case.idempotency_key or "") if case.step == 2 else None
+        if first is not None and first is not exchange:
+            how = "injected" if first.case.inject is not None else "answered"
+            culprit = _Culprit(f"The first request under this {IDEMPOTENCY_HEADER} ({first.case.label}) was {how} {first.status}; "
+                               "to reproduce, send that one first (the same key), then this one.")
         self.record(exchange, failures, culprit, value_class=self._own_class(case))
         return failures
 

@@ -175,6 +175,8 @@ def mock(host: str, port: int, config_path: Path | None) -> None:
     click.echo(f"  full-scope key:   {config.full_key}")
     if config.restricted_key:
         click.echo(f"  restricted key:   {config.restricted_key}   (no email:send -> 403)")
+    if config.second_full_key:
+        click.echo(f"  second full key:  {config.second_full_key}   (Idempotency-Keys are scoped per API key)")
     click.echo(f"  verified domains: {', '.join(sorted(config.verified_domains))}")
     click.echo(f"  inspect:          GET {url}/_mock/sent   GET {url}/_mock/requests   reset: POST {url}/_mock/reset")
     click.echo("Press Ctrl-C to stop.")

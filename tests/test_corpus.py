@@ -242,3 +242,12 @@ def test_without_the_vendor_set_no_vendor_rule_is_judged_and_its_faults_pass(var
 def test_legal_variants_pass_the_vendor_set_too(variant):
     result = run_check(options(variant, **VENDOR), app=variant.app())
     assert result.exit_code == 0, [f.message for f in result.findings]
+
+
+def test_a_pair_finding_says_how_to_reproduce_it_and_keeps_every_key_out():
+    variant = variant_named("replays-across-api-keys")
+    [finding] = run_check(options(variant), app=variant.app()).findings_for("idempotency-scope")
+    assert finding.case_label == "the same send under --second-api-key, same key"
+    assert finding.attribution.startswith("The first request under this Idempotency-Key (a valid send with a fresh "
+                                          "Idempotency-Key) was answered 200; to reproduce, send that one first")
+    assert "$MIGMA_CONTRACT_SECOND_API_KEY" in finding.request.curl and "mc_test_second_app" not in json.dumps(finding.__dict__, default=str)
