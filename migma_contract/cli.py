@@ -41,7 +41,7 @@ def friendly_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        redactor = Redactor([kwargs.get("api_key"), kwargs.get("restricted_api_key"),
+        redactor = Redactor([*(kwargs.get(o.name) for o in OPTIONS if o.secret),
                              *(os.environ.get(o.env) for o in OPTIONS if o.secret)])
         try:
             return func(*args, **kwargs)
@@ -252,7 +252,7 @@ def check(dry_run: bool, **given: Any) -> None:
         result = run_check(options, progress=progress)
     finally:
         progress.stop()
-    secrets = (options.api_key, options.restricted_api_key)
+    secrets = tuple(getattr(options, o.name) for o in OPTIONS if o.secret)
     paths = write_reports(result, report_dir, options.format, secrets=secrets)
     print_summary(result, [str(p) for p in paths], secrets=secrets)
     sys.exit(result.exit_code)

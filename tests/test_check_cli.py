@@ -200,3 +200,23 @@ def test_the_vendor_set_below_documented_is_a_usage_error():
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1].endswith(
         "--with-vendor: the vendor rules are at level documented; --level schema leaves them all out (use --level documented or strict)")
+
+
+def test_the_second_key_appears_in_no_output_even_when_a_server_echoes_it(tmp_path):
+    from .faulty_servers import SECOND_KEY, Resp, Variant
+
+    async def echo_second_key(request):
+        auth = request.headers.get("authorization", "")
+        if auth == f"Bearer {SECOND_KEY}":  # a replay across API keys that quotes the caller's credentials
+            return Resp.of(200, {"success": True, "data": {"id": "msg_1", "status": "queued", "message": f"hello {auth}"},
+                                 "error": None}, **{"idempotent-replayed": "true"})
+        return None
+
+    with serve_in_thread(Variant("echoes-the-second-key", None, before=echo_second_key).app()) as url:
+        result = run(["--base-url", url, "--with-vendor", "--plan", "minimal", "--from", "hello@example.com", "--email-id",
+                      "email_welcome", "--report-dir", str(tmp_path)],
+                     env={"MIGMA_CONTRACT_API_KEY": FULL_KEY, "MIGMA_CONTRACT_SECOND_API_KEY": SECOND_KEY})
+    assert result.exit_code == 1 and "✗ idempotency-scope" in result.output
+    for text in [result.output, *(p.read_text() for p in tmp_path.iterdir())]:
+        assert SECOND_KEY not in text
+    assert "$MIGMA_CONTRACT_SECOND_API_KEY" in result.output and "[REDACTED]" in (tmp_path / "conformance.json").read_text()
