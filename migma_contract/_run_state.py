@@ -250,9 +250,8 @@ class RunState:
     def _judge_injected(self, exchange: Exchange, failures: list[Failure]) -> None:
         assert exchange.status is not None
         facts = self._facts(exchange.status, exchange.headers, exchange.body)
-        for rule in self.throttle_rules:
-            if exchange.status == 429:
-                self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
+        for rule in self.throttle_rules if exchange.status == 429 else ():
+            self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
         key = exchange.case.idempotency_key
         if key is not None:
             self._faulted[self._memo(exchange, key)] = (facts, True)
@@ -305,7 +304,7 @@ class RunState:
         try:
             message = form.check(first, facts)
         except NotExercisable as exc:
-            self._unjudged(rule.id, exc.reason)
+            self._unjudged(rule.id, exc.reason, warn=facts.status in (401, 403))  # the user's key, not the server's fault
             return
         self._judge_rule(rule, failures, message)
 
@@ -324,17 +323,17 @@ class RunState:
     def _judge_rule(self, rule: Any, failures: list[Failure], message: str | None) -> None:
         self._tally(rule.id, failures, message is None, rule.text, message or "")
 
-    def _unjudged(self, rule_id: str, reason: str) -> None:
+    def _unjudged(self, rule_id: str, reason: str, *, warn: bool = False) -> None:
         """Why a rule was not judged by a case (the report gives it if nothing else judged the rule)."""
         if rule_id in self.tallies and rule_id not in self.not_exercisable:
             self.not_exercisable[rule_id] = reason
-            if "--second-api-key" in reason:
+            if warn:
                 self.warn(reason)
 
     def _a_natural_retry(self, form: KeyedPair, first_status: int) -> bool:
         """Whether the pair's second request repeats a first one answered 429/5xx, which idempotency-not-stored judges."""
-        return (form.second == "same" and self.keyed_retry is not None and isinstance(self.keyed_retry.form, KeyedRetry)
-                and self.keyed_retry.form.after(first_status))
+        retry = self.keyed_retry.form if self.keyed_retry is not None else None
+        return form.second == "same" and isinstance(retry, KeyedRetry) and retry.after(first_status)
 
     @staticmethod
     def _memo(exchange: Exchange, key: str) -> tuple[str | None, str, bytes]:

@@ -72,3 +72,15 @@ def test_a_5xx_that_comes_by_itself_is_retried_once_under_its_key_and_judged():
     assert replay.status == "not_exercised" and "answered 503, not accepted" in replay.reason
     assert keys_sent(app)[failed[0]] == 1  # the 503 never reached the mock; its retry did, once: two sends of the key
     assert {r.id for r in result.rules if r.status == "failed"} == {"no-server-error"}  # the 503 itself
+
+
+def test_a_second_key_the_target_refuses_is_the_users_mistake_said_once_never_a_finding():
+    warnings = []
+    app = Variant("served", None).app()
+    with serve_in_thread(app) as url:
+        result = run_check(live(url, plan="minimal", second_api_key="mc_test_typo"),
+                           progress=lambda event, info: warnings.append(info["message"]) if event == "warning" else None)
+    assert result.exit_code == 0, [f.message for f in result.findings]
+    scope = result.rule("idempotency-scope")
+    assert scope.status == "not_exercised" and scope.reason.startswith("the server refused --second-api-key (401)")
+    assert warnings == [scope.reason]
