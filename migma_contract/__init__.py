@@ -40,6 +40,7 @@ if _typing.TYPE_CHECKING:
         SpecInfo,
         Status,
         TargetInfo,
+        TrafficStats,
     )
     from ._rules import Level, OpenPoint, Rule, RuleSet, Subject
     from ._runner import run_check
@@ -54,7 +55,7 @@ _HOMES = {
     "._exceptions": ("ConfigError", "MigmaContractError", "SpecError", "SpecInvalid", "SpecUnreadable", "TargetUnreachable"),
     "._options": ("CheckOptions",),
     "._result": ("Budget", "Finding", "PlanStats", "RequestRecord", "ResponseRecord", "RuleResult", "RunResult",
-                 "RunSettings", "SpecInfo", "Status", "TargetInfo"),
+                 "RunSettings", "SpecInfo", "Status", "TargetInfo", "TrafficStats"),
     "._rules": ("Level", "OpenPoint", "Rule", "RuleSet", "Subject"),
     "._runner": ("run_check",),
     "._spec": ("Spec", "load_spec"),
@@ -93,6 +94,7 @@ __all__ = [
     "Subject",
     "TargetInfo",
     "TargetUnreachable",
+    "TrafficStats",
     "Violation",
     "__version__",
     "contract_for",

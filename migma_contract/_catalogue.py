@@ -182,9 +182,11 @@ NO_SERVER_ERROR = Rule(
     ResponsePredicate(lambda spec, status: True, _check_server_error))
 KNOWN_FIELDS = Rule(
     "known-fields", X, Subject.REQUEST,
-    "only the properties the document names; an unknown one (a misspelt `recipient_email`, `reply_to`) ⇒ 400",
-    "SendEmailRequest `properties` (the strictest reading: a property the document does not name is a mistake, "
-    "better refused than silently ignored)", KnownFields(), 400)
+    "a client sends only the properties the document names; an unknown one (a misspelt `recipient_email`, `reply_to`) "
+    "is a client's mistake, refused by the mock and validate_request at strict (servers are not judged by it: "
+    "the document lets them ignore unknown properties)",
+    "SendEmailRequest `properties` (the strictest reading, for clients: a property the document does not name is a "
+    "mistake, better refused than silently ignored)", KnownFields(), 400)
 RESPONDS_IN_TIME = Rule(
     "responds-in-time", S, Subject.RESPONSE,
     "an answer within the run's timeout (default 10 s); a hang is a finding, not a hung run", "general HTTP",

@@ -71,13 +71,13 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
                   secrets: Iterable[str | None] = ()) -> None:
     redactor = Redactor(secrets)  # the result is redacted already; a label or a path may still hold a key
     result = redactor.data(result)
-    console = Console(file=stream or sys.stdout, highlight=False, width=max(100, Console().width))
+    console = Console(file=stream or sys.stdout, highlight=False, width=max(130, Console().width))
     table = Table(title=_t("POST /v1/sending — level ", result.level), title_justify="left", show_lines=False)
     for column, justify in (("rule", "left"), ("level", "left"), ("result", "left"), ("exercised", "right"),
                             ("passed", "right"), ("failed", "right"), ("note", "left")):
-        table.add_column(column, justify=justify, no_wrap=column != "note")  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=column != "note", min_width=24 if column == "note" else None)  # type: ignore[arg-type]
     for rule in result.rules:
-        note = rule.reason or (f"{len(rule.notes)} variant(s) not exercised, listed below" if rule.notes else "")
+        note = rule.reason or rule.observed or (f"{len(rule.notes)} variant(s) not exercised, listed below" if rule.notes else "")
         look = STATUS_LOOK[rule.status]
         table.add_row(_t(rule.id), _t(rule.level), Text(look.shout, style=look.style), _t(rule.exercised),
                       _t(rule.passed), _t(rule.failed), _t(note))
@@ -87,6 +87,12 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
     for rule in result.rules:
         for note in rule.notes:
             console.print(_t("  ", rule.id, ": ", note), soft_wrap=True)
+    if result.traffic is not None:
+        traffic = result.traffic
+        console.print(_t(f"traffic: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, {traffic.other} for other "
+                         f"paths or methods skipped, {traffic.unanswered} without an answer"), soft_wrap=True)
+        for note in traffic.notes:
+            console.print(_t("  ", note), soft_wrap=True)
     for finding in result.findings:
         tag = " (accepted by the baseline)" if finding.baselined else ""
         console.print()

@@ -11,6 +11,7 @@ here so the toolkit never calls them invalid; the test plan never asserts them e
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 __all__ = ["FAST_ADDRESS_SCHEMA", "is_clearly_not_address", "is_email_address", "is_plain_address"]
 
@@ -24,6 +25,19 @@ def is_email_address(value: object) -> bool:
     """True when `value` is an RFC 5321/6531 mailbox (`local@domain`)."""
     if not isinstance(value, str) or not value:
         return False
+    # Real traffic repeats its addresses (a sender, a list's recipients): decided once each.
+    return _cached_address(value) if len(value) <= _MAX_CACHED else _is_address(value)
+
+
+_MAX_CACHED = 320  # longer than any address (RFC 5321: 254), so a huge string is never kept
+
+
+@lru_cache(maxsize=4096)
+def _cached_address(value: str) -> bool:
+    return _is_address(value)
+
+
+def _is_address(value: str) -> bool:
     if value.startswith('"'):
         local, domain = _split_quoted(value)
     else:

@@ -27,6 +27,8 @@ __all__ = ["open_in_valid_body", "open_in_violation"]
 def _odd_text(value: str) -> str | None:
     if not value.strip():
         return "an empty or blank string"
+    if value.isprintable():  # no Cc and no Cs in it: the common case, without a loop in Python
+        return None
     for ch in value:
         category = unicodedata.category(ch)
         if category == "Cc":

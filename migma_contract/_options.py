@@ -360,12 +360,15 @@ def resolve_options(
     pyproject: Path | None = None,
     given_label: Callable[[Option], str] = lambda option: option.flag_name,
     warn: Callable[[str], None] | None = None,
+    only: Iterable[str] | None = None,
 ) -> CheckOptions:
     """The options of a check, each from the first source that sets it (see the module docstring).
 
     `given` maps option names to values the user passed explicitly (already typed, or
-    text); `environ` defaults to os.environ; `pyproject` to ./pyproject.toml.
+    text); `environ` defaults to os.environ; `pyproject` to ./pyproject.toml. `only`
+    names the rows a command uses (the others keep their defaults, whatever the sources say).
     """
+    wanted = set(only) if only is not None else None
     given = given or {}
     environ = os.environ if environ is None else environ
     path = pyproject if pyproject is not None else Path.cwd() / "pyproject.toml"
@@ -381,6 +384,8 @@ def resolve_options(
         from_file[option.name] = (value, f"{path}: [tool.migma-contract] {key}")
     values: dict[str, Any] = {}
     for option in OPTIONS:
+        if wanted is not None and option.name not in wanted:
+            continue
         if given.get(option.name) is not None and given.get(option.name) != ():
             values[option.name] = option.parse(given[option.name], given_label(option))
         elif environ.get(option.env) not in (None, ""):

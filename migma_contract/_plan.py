@@ -415,7 +415,9 @@ def build_plan(
                     CaseAuth.EXPLICIT, tuple((headers or {}).items()),
                 ))
     for rule in selected:
-        if isinstance(rule.form, RequestForm):
+        if isinstance(rule.form, RequestForm) and not rule.form.judges_servers:
+            plan.not_exercised[rule.id] = f"a rule for clients only: {rule.form.undecided('', None)}"
+        elif isinstance(rule.form, RequestForm):
             try:
                 mutations = list(rule.form.mutations(contract.spec, bodies))
             except NotExercisable as exc:

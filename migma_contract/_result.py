@@ -32,9 +32,11 @@ __all__ = [
     "Status",
     "StatusLook",
     "TargetInfo",
+    "TrafficStats",
 ]
 
 FORMAT = "migma-contract/1"
+OBSERVED_KINDS = ("proxy", "recorded", "middleware")  # targets judged on traffic the toolkit did not make
 SCHEMA_PATH = Path(__file__).parent / "reports" / "conformance.schema.json"
 
 
@@ -106,6 +108,7 @@ class Finding:
     attribution: str | None = None
     occurrences: int = 1
     baselined: bool = False
+    broken_by: str | None = None  # observed traffic: "client" or "server"
 
     @property
     def message(self) -> str:
@@ -142,6 +145,7 @@ class RuleResult:
     failed: int = 0
     reason: str | None = None
     notes: list[str] = field(default_factory=list)
+    observed: str | None = None  # observed traffic: how many real exchanges exercised it, and who broke it
     set: str = "contract"  # the rule set: contract (the bundled document) or vendor (opt-in)
 
 
@@ -161,7 +165,7 @@ class TargetInfo:
 
     label: str
     url: str | None
-    kind: str  # "http" or "in-process"
+    kind: str  # "http" or "in-process"; observed traffic: "proxy", "recorded" or "middleware"
     data_bound: bool
     fixtures: list[str] = field(default_factory=list)
 
@@ -184,6 +188,18 @@ class PlanStats:
     explored: int = 0
     plan_s: float | None = None
     explore_s: float | None = None
+
+
+@dataclass
+class TrafficStats:
+    """Observed traffic: what was seen, what was judged, and what was left and why."""
+
+    source: str
+    exchanges: int = 0  # every exchange seen
+    judged: int = 0  # POST /v1/sending exchanges judged
+    other: int = 0  # other paths or methods: counted and skipped
+    unanswered: int = 0  # no response (an upstream that failed, a recording without one)
+    notes: list[str] = field(default_factory=list)  # what was not judged and why; where a file stopped
 
 
 @dataclass
@@ -215,6 +231,7 @@ class RunResult:
     aborted: str | None = None
     plan: PlanStats = field(default_factory=PlanStats)
     settings: RunSettings = field(default_factory=RunSettings)
+    traffic: TrafficStats | None = None
     format: str = FORMAT
 
     # -- summaries the writers share -------------------------------------------------------
@@ -233,6 +250,11 @@ class RunResult:
         passed, exercised = self.compliance
         failed = self.count(Status.FAILED)
         target = self.target.label
+        if self.target.kind in OBSERVED_KINDS and not self.aborted:
+            judged = self.traffic.judged if self.traffic else self.requests_sent
+            if failed:
+                return f"VIOLATIONS OBSERVED: {failed} rule(s) broken in {judged} judged exchange(s), {passed}/{exercised} observed rules kept ({target})"
+            return f"NO VIOLATION OBSERVED: {passed}/{exercised} observed rules kept in {judged} judged exchange(s) ({target})"
         if self.aborted:
             return f"ABORTED: {self.aborted} ({failed} rule(s) failed before that; {target})"
         if failed:
@@ -276,6 +298,7 @@ class RunResult:
         values["plan"] = PlanStats(**data.get("plan", {}))
         values["settings"] = RunSettings(**data.get("settings", {}))
         values["root_causes"] = [RootCause(**cause) for cause in data["root_causes"]]
+        values["traffic"] = TrafficStats(**data["traffic"]) if data.get("traffic") else None
         values["rules"] = [RuleResult(**{**rule, "status": Status(rule["status"])}) for rule in data["rules"]]
         values["findings"] = [
             Finding(**{**f, "request": RequestRecord(**f["request"]), "response": ResponseRecord(**f["response"])})

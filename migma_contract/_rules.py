@@ -160,6 +160,10 @@ class ResponseFacts:
 class RequestForm:
     """A rule on the request body."""
 
+    # False for a rule only a client is held to (the document lets a server accept more):
+    # it refuses bodies in validate_request and the mock, but no server is judged by it.
+    judges_servers = True
+
     def undecided(self, prop: str, body: Any) -> str | None:
         """Why a server may accept a body breaking this rule at `prop` after all (None: it must refuse)."""
         return None
@@ -493,8 +497,14 @@ class KnownFields(RequestForm):
     practice one).
     """
 
+    judges_servers = False
+    SERVERS_MAY_IGNORE = "a server may ignore properties the document does not name (its schema allows them)"
+
     def __init__(self) -> None:
         self._names: dict[str, str] = {}
+
+    def undecided(self, prop: str, body: Any) -> str | None:
+        return self.SERVERS_MAY_IGNORE
 
     def fragment(self, spec: Spec) -> dict[str, Any]:
         names = list(spec.request_properties)
@@ -503,6 +513,7 @@ class KnownFields(RequestForm):
         return {"properties": dict.fromkeys(names, True), "additionalProperties": {"not": {}}}
 
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        """Bodies breaking it (for `invalid_requests`); the plan sends none of them to a server."""
         misspelt = [name for name in spec.request_properties if _snake(name) != name][:2]
 
         def add(prop: str) -> Iterator[Mutation]:

@@ -23,7 +23,8 @@ from ._cases import CaseAuth
 from ._catalogue import ACCEPTS_VALID, AUTH_SCOPE, RULES, rules_for
 from ._exceptions import ConfigError, MigmaContractError
 from ._explore import explore, prepare
-from ._http.client import Target, TargetSettings, host_of
+from ._http.client import Target, TargetSettings
+from ._http.urls import api_root, guard_production
 from ._options import CheckOptions
 from ._plan import Plan, build_plan
 from ._redact import strip_credentials
@@ -235,10 +236,8 @@ def _resolve_target(
         base_url = EMBEDDED_BASE_URL
         display_base = "${MIGMA_CONTRACT_BASE_URL:-http://127.0.0.1:4010}"
     else:
-        base_url = options.base_url
-        production = {host_of(url) for url in servers if url}
-        if host_of(base_url) in production and not options.allow_production:
-            raise ConfigError(f"{host_of(base_url)} is the production host of the document; pass --allow-production to test it on purpose")
+        base_url = api_root(options.base_url)  # as clients write it, with or without /v1
+        guard_production(base_url, servers, allowed=options.allow_production)
         label = label or strip_credentials(base_url)
     settings = TargetSettings(
         base_url=base_url, api_key=options.api_key, timeout=options.timeout,

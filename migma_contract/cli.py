@@ -348,5 +348,203 @@ def spec_command(show_path: bool) -> None:
     click.echo(str(path) if show_path else path.read_bytes(), nl=show_path)
 
 
+
+# --- judging real traffic: proxy, judge ------------------------------------------------------------------
+
+TRAFFIC_OPTIONS = ("level", "report_dir", "format", "baseline", "spec", "timeout")
+
+
+def _rows_of(*names: str) -> Callable[[F], F]:
+    """Click options for these rows of the options table only (parsed later with `resolve_options(only=...)`)."""
+    rows = [option for option in OPTIONS if option.name in names]
+
+    def decorate(func: F) -> F:
+        for option in reversed(rows):
+            default = "" if option.default in (None, ()) else f"; default: {','.join(option.default) if isinstance(option.default, tuple) else option.default}"
+            text = f"{option.help} [env: {option.env}{default}]"
+            if option.kind == "bool":
+                func = click.option(option.flag_name, option.name, is_flag=True, default=None, help=text)(func)
+            else:
+                func = click.option(option.flag_name, option.name, default=None, multiple=option.kind == "list", help=text,
+                                    metavar=option.kind.upper() if option.kind != "choice" else "|".join(option.choices))(func)
+        return func
+
+    return decorate
+
+
+def _traffic_summary(result: Any, paths: list[Path]) -> None:
+    from ._console import print_summary
+
+    print_summary(result, [str(p) for p in paths])
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+class _PeriodicReports:
+    """Writes the reports every `interval` seconds from a daemon thread, until stopped."""
+
+    def __init__(self, interval: float, write: Callable[[], None]) -> None:
+        import threading
+
+        self.interval, self.write = interval, write
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="migma-contract-reports", daemon=True)
+
+    def start(self) -> _PeriodicReports:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.write()
+            except Exception as exc:  # a full disk must not take the proxy down; the final write reports it
+                _warn(f"could not write the periodic reports: {clean_text(exc)}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _reachable(url: str, timeout: float) -> str | None:
+    """Why nothing listens at `url` (None when a TCP connection opens)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=min(timeout, 5.0)).close()
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+    return None
+
+
+@main.command()
+@click.option("--upstream", required=True, metavar="URL", help="The API to forward to (a staging server, the mock).")
+@click.option("--port", default=4011, show_default=True, type=click.IntRange(0, 65535), help="Loopback port to listen on (0: any free port).")
+@click.option("--report-every", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Also write the reports every this many seconds while serving.")
+@_rows_of(*TRAFFIC_OPTIONS, "allow_production", "insecure")
+@friendly_errors
+def proxy(upstream: str, port: int, report_every: float | None, **given: Any) -> None:
+    """Forward traffic to --upstream unchanged and judge POST /v1/sending both ways.
+
+    Point your client at the printed URL instead of the API: every request goes to the
+    upstream as it came, every answer back as it came. The request is judged as a
+    consumer's (does the client break a request rule?), the response as a provider's (a
+    response rule, and the status the request deserved). Each violation is printed as it
+    happens, keys redacted; the usual reports are written on Ctrl-C (and every
+    --report-every seconds). Keys pass through and are never written. Exit 0 no violation
+    observed, 1 violations, 2 usage, 3 upstream unreachable at start.
+    """
+    import signal
+
+    import uvicorn
+
+    from ._exceptions import TargetUnreachable
+    from ._http.serve import bind_socket, url_of
+    from ._http.urls import guard_production
+    from ._proxy import TrafficProxy
+    from ._runner import load_baseline
+    from ._traffic import TrafficJudge
+    from ._validators import contract_for
+    from .reports import check_writable, write_reports
+
+    options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"))
+    upstream = next(o for o in OPTIONS if o.name == "base_url").parse(upstream, "--upstream")
+    spec = load_spec(options.spec)
+    guard_production(upstream, spec.servers, allowed=options.allow_production)
+    baseline = load_baseline(options.baseline)
+    report_dir = Path(options.report_dir)
+    check_writable(report_dir, options.format)
+    shown = strip_credentials(upstream)
+    why = _reachable(upstream, options.timeout)
+    if why is not None:
+        raise TargetUnreachable(f"cannot reach the upstream {shown}: {why}")
+    try:
+        sock = bind_socket("127.0.0.1", port)
+    except OSError as exc:
+        fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; pick another --port", 2)
+    judge = TrafficJudge(contract_for(spec), options.level, kind="proxy", label=f"proxy in front of {shown}", url=upstream,
+                         timeout=options.timeout, baseline=baseline, on_breach=lambda line: click.echo(line, err=True))
+    app = TrafficProxy(upstream, judge, timeout=options.timeout, verify_tls=options.verify_tls,
+                       max_response_bytes=next(o for o in OPTIONS if o.name == "max_response_bytes").default)
+
+    def write() -> list[Path]:
+        paths = write_reports(judge.result(), report_dir, options.format)
+        click.echo(f"migma-contract proxy: reports written to {report_dir} ({judge.stats.judged} exchange(s) judged)", err=True)
+        return paths
+
+    click.echo(f"migma-contract proxy: listening on {url_of(sock)}, forwarding to {clean_text(shown)}")
+    click.echo(f"  judging POST /v1/sending at level {options.level}; reports to {report_dir} on Ctrl-C"
+               + (f" and every {report_every:g} s" if report_every else ""))
+    sys.stdout.flush()
+    if not options.verify_tls:
+        _warn("TLS certificates of the upstream are NOT verified (--insecure)")
+    periodic = _PeriodicReports(report_every, write).start() if report_every else None
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                                           server_header=False, date_header=False))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sock.close()
+        if periodic is not None:
+            periodic.stop()
+    result = judge.result()
+    paths = write_reports(result, report_dir, options.format)
+    _traffic_summary(result, paths)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_rows_of(*TRAFFIC_OPTIONS)
+@friendly_errors
+def judge(files: tuple[Path, ...], **given: Any) -> None:
+    """Judge recorded traffic: HAR 1.2 files and VCR cassettes (Schemathesis, vcrpy).
+
+    Each file's format is told by its content. Every POST /v1/sending exchange is judged
+    as the proxy judges live traffic; exchanges for other paths are counted and skipped.
+    Files stream (memory holds one exchange); a file that ends early is judged as far as it
+    goes, and the report says where it stopped. Exit 0 no violation observed, 1 violations,
+    2 unreadable or unrecognised input.
+    """
+    from ._recordings import open_recording
+    from ._runner import load_baseline
+    from ._traffic import TrafficJudge
+    from ._validators import contract_for
+    from .reports import check_writable, write_reports
+
+    options = resolve_options(given, only=TRAFFIC_OPTIONS)
+    recordings = [open_recording(path) for path in files]  # every file recognised before any is judged
+    baseline = load_baseline(options.baseline)
+    report_dir = Path(options.report_dir)
+    check_writable(report_dir, options.format)
+    names = ", ".join(clean_text(r.path.name) for r in recordings)
+    label = f"recorded traffic: {names}" if len(names) <= 80 else f"recorded traffic: {len(recordings)} files"
+    judge = TrafficJudge(contract_for(load_spec(options.spec)), options.level, kind="recorded", label=label,
+                         source=f"recorded: {names}", timeout=options.timeout, baseline=baseline)
+    for recording in recordings:
+        for exchange in recording.exchanges():
+            judge.observe(exchange)
+        click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
+        if recording.stopped:
+            _warn(f"{clean_text(recording.path)}: {recording.stopped}")
+            judge.note(f"{recording.path.name}: {recording.stopped}")
+    if not judge.stats.judged:
+        fail(f"no POST /v1/sending exchange in the {judge.stats.exchanges} recorded exchange(s); nothing to judge", 2)
+    result = judge.result()
+    paths = write_reports(result, report_dir, options.format)
+    _traffic_summary(result, paths)
+    sys.exit(result.exit_code)
+
+
 if __name__ == "__main__":
     main()

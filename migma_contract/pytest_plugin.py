@@ -268,17 +268,13 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 
 
 def _run_the_check(config: pytest.Config) -> None:
-    from dataclasses import replace
 
     from ._exceptions import MigmaContractError, TargetUnreachable
     from ._runner import run_check
     from ._untrusted import clean_text
     from .reports import check_writable, write_reports
-    from .testing import api_root
 
-    options = plugin_options(config)
-    if options.base_url:
-        options = replace(options, base_url=api_root(options.base_url))  # a base URL written with /v1
+    options = plugin_options(config)  # a base URL written with /v1 is understood by the engine (api_root)
     report_dir = Path(options.report_dir)
     try:
         check_writable(report_dir, options.format)

@@ -31,11 +31,10 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from ._exceptions import ConfigError
+from ._http.urls import api_root, guard_production
 from ._validators import Violation, contract_for
 from .mock import MockConfig, MockRequest, ReferenceMock, SentRecord, create_app
 
@@ -64,23 +63,10 @@ class MigmaContractWarning(UserWarning):
     """A request breaks a rule above the run's level (e.g. an unknown field below `strict`)."""
 
 
-def api_root(url: str) -> str:
-    """A base URL as clients write it, with or without a trailing `/v1`, as the API's root.
-
-    `https://api.migma.ai/v1/` and `https://api.migma.ai` both give `https://api.migma.ai`,
-    to which `/v1/sending` is appended.
-    """
-    root = url.rstrip("/")
-    return root[: -len("/v1")] if root.endswith("/v1") else root
-
-
 def production_guard(url: str, *, allow_production: bool, servers: list[str]) -> None:
     """Refuse a base URL on the document's production host unless it is allowed on purpose."""
-    host = (urlsplit(url).hostname or "").lower()
-    production = {(urlsplit(server).hostname or "").lower() for server in servers if server}
-    if host in production and not allow_production:
-        raise ConfigError(f"{host} is the production host of the document; a test sends real email there. "
-                          "Pass --migma-allow-production (or MIGMA_CONTRACT_ALLOW_PRODUCTION=1) to do it on purpose")
+    guard_production(url, servers, allowed=allow_production,
+                     option="--migma-allow-production (or MIGMA_CONTRACT_ALLOW_PRODUCTION=1)")
 
 
 class MockControl:

@@ -220,3 +220,25 @@ def test_the_second_key_appears_in_no_output_even_when_a_server_echoes_it(tmp_pa
     for text in [result.output, *(p.read_text() for p in tmp_path.iterdir())]:
         assert SECOND_KEY not in text
     assert "$MIGMA_CONTRACT_SECOND_API_KEY" in result.output and "[REDACTED]" in (tmp_path / "conformance.json").read_text()
+
+
+def test_a_base_url_written_with_v1_reaches_v1_sending(tmp_path):
+    """Clients write the vendor's base URL with or without /v1; both must reach POST /v1/sending."""
+    from migma_contract import CheckOptions, run_check
+    from migma_contract._http.serve import serve_in_thread
+    from migma_contract.mock import create_app
+
+    mock = create_app({"open_world": True})
+    with serve_in_thread(mock) as url:
+        result = run_check(CheckOptions(base_url=url + "/v1/", api_key="mc_test_full_access", explore=False, max_requests=20))
+    assert result.requests_sent == 20 and all(r.path == "/v1/sending" for r in mock.requests)
+
+
+def test_production_is_refused_from_every_way_in_with_one_guard():
+    from migma_contract import ConfigError
+    from migma_contract._http.urls import guard_production
+
+    with pytest.raises(ConfigError, match="--allow-production"):
+        guard_production("https://API.migma.ai/v1", ["https://api.migma.ai"], allowed=False)
+    guard_production("https://api.migma.ai", ["https://api.migma.ai"], allowed=True)
+    guard_production("http://127.0.0.1:4010", ["https://api.migma.ai"], allowed=False)

@@ -41,7 +41,8 @@ def options(variant, **extra):
 def test_every_rule_of_the_catalogue_has_a_fault_the_checker_must_catch():
     from migma_contract import RULES
 
-    assert {rule.id for rule in RULES} <= {variant.rule for variant in FAULTS}
+    judged = {rule.id for rule in RULES if getattr(rule.form, "judges_servers", True)}
+    assert judged <= {variant.rule for variant in FAULTS}
 
 
 @pytest.mark.parametrize("variant", FAULTS, ids=lambda v: v.name)

@@ -333,3 +333,26 @@ def test_a_request_the_client_refuses_to_send_is_a_usage_error_never_a_finding(v
         anyio.run(send, url)
     assert str(refused.value).startswith("the request could not be sent (") and "nothing was judged" in str(refused.value)
     assert refused.value.exit_code == 2
+
+
+def test_a_fractional_retry_after_is_honoured_not_recorded_as_a_failure(tmp_path):
+    """A 429 with `Retry-After: 0.05` (the mock's rate windows under a second send such values) is retried."""
+    from migma_contract.mock import create_app
+
+    mock = create_app({"open_world": True})
+    answered = {"n": 0}
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http" and scope["path"] == "/v1/sending":
+            answered["n"] += 1
+            if answered["n"] % 3 == 0:
+                while (await receive()).get("more_body"):
+                    pass
+                await send({"type": "http.response.start", "status": 429,
+                            "headers": [(b"content-type", b"application/json"), (b"retry-after", b"0.05")]})
+                await send({"type": "http.response.body", "body": b'{"success": false, "error": "slow down"}'})
+                return
+        await mock(scope, receive, send)
+
+    result = run_check(CheckOptions(api_key="mc_test_full_access", explore=False, max_requests=60), app=app)
+    assert result.rule("status-documented").status == "passed", result.findings_for("status-documented")

@@ -12,7 +12,7 @@ import migma_contract
 ROOT = Path(migma_contract.__file__).parent
 
 LAYERS = {
-    0: ["_exceptions", "_version", "_untrusted", "_redact"],
+    0: ["_exceptions", "_version", "_untrusted", "_redact", "_json_stream"],
     1: ["_spec"],
     2: ["_rules", "_catalogue", "_email"],
     3: ["_validators", "_fastschema", "_schemadiff", "_diff"],
@@ -20,9 +20,9 @@ LAYERS = {
     5: ["_options", "_result"],
     6: ["_http"],
     7: ["mock"],
-    8: ["_records", "_root_causes", "_run_state", "_explore", "_runner", "testing"],
+    8: ["_records", "_root_causes", "_run_state", "_explore", "_runner", "testing", "_traffic", "_recordings", "_proxy"],
     9: ["reports", "_console", "_diff_render"],
-    10: ["cli", "pytest_plugin", "schemathesis_checks", "__init__"],
+    10: ["cli", "pytest_plugin", "schemathesis_checks", "__init__", "asgi"],
 }
 LAYER_OF = {name: layer for layer, names in LAYERS.items() for name in names}
 

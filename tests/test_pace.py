@@ -48,6 +48,7 @@ def test_a_retry_after_of_zero_says_nothing_of_the_window_and_the_pace_never_spe
     assert pace.answered(429, 3) is True and pace.interval == pytest.approx(1.1 * (0.9 + 3))  # since the last 429's window
 
 
+
 @pytest.mark.parametrize(("value", "seconds"), [("2", 2.0), ("0", 0.0), ("0.05", 0.05), (" 1.5 ", 1.5), ("-1", None),
                                                 ("1e3", None), ("soon", None), ("0x10", None), ("", None)])
 def test_retry_after_is_whole_or_fractional_seconds_or_a_date(value, seconds):

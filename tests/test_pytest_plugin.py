@@ -152,7 +152,7 @@ def test_production_is_refused_by_the_suite_and_by_migma_target(pytester, monkey
     monkeypatch.setenv("MIGMA_CONTRACT_API_KEY", "mc_live_0000")
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*api.migma.ai is the production host of the document; a test sends real email there*"])
+    result.stdout.fnmatch_lines(["*api.migma.ai is the production host of the document, where a request sends real email*"])
     assert "mc_live_0000" not in result.stdout.str()
 
 

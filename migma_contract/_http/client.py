@@ -24,7 +24,6 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -33,7 +32,7 @@ from .._cases import Case, CaseAuth
 from .._untrusted import clean_text
 from .._version import __version__
 
-__all__ = ["Attempt", "Exchange", "Pace", "Target", "TargetSettings"]
+__all__ = ["Attempt", "Exchange", "Pace", "Target", "TargetSettings", "inflate"]
 
 USER_AGENT = f"migma-contract/{__version__}"
 
@@ -282,12 +281,15 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
 
+_SECONDS = re.compile(r"\d{1,9}(?:\.\d{1,6})?")
+
+
 def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait: delay-seconds (a fraction too, which the reference mock sends below 1 s) or an HTTP date."""
+    """Seconds to wait: RFC 9110 gives whole seconds or an HTTP date; fractions (test servers, the mock) are honoured too."""
     if value is None:
         return None
     value = value.strip()
-    if re.fullmatch(r"[0-9]{1,9}(?:\.[0-9]{1,6})?", value):
+    if _SECONDS.fullmatch(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -304,5 +306,16 @@ def _reason(exc: BaseException) -> str:
     return f"{text}" if cause is None or str(cause) in text else f"{text} ({cause})"
 
 
-def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+def inflate(raw: bytes, encoding: str, cap: int) -> bytes | None:
+    """A whole body held as sent (`Content-Encoding`), decoded up to `cap` bytes; None when it cannot be."""
+    encoding = encoding.strip().lower()
+    if not encoding or encoding == "identity":
+        return raw
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return None
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)
+    try:
+        data = inflater.decompress(raw, cap + 1)
+    except zlib.error:
+        return None
+    return None if len(data) > cap or inflater.unconsumed_tail or not inflater.eof else data

@@ -146,7 +146,7 @@ def _rules(result: RunResult) -> str:
         for rule in rules:
             href = f' href="#finding-{_e(rule.id)}"' if result.findings_for(rule.id) else ""
             tag = "a" if href else "div"
-            detail = rule.reason or f"{rule.exercised} exercised · {rule.failed} failed"
+            detail = rule.reason or rule.observed or f"{rule.exercised} exercised · {rule.failed} failed"
             cells.append(
                 f'<{tag} class="rule {_e(rule.status)}"{href} title="{_e(rule.text)}"><span class="st">{_e(STATUS_LOOK[rule.status].word)}</span>'
                 f"<b>{_e(rule.id)}</b><small>{_words(rule.text)}</small><small>{_e(detail)}</small></{tag}>"
@@ -175,6 +175,11 @@ def _meta(result: RunResult) -> str:
     ]
     if result.aborted:
         rows.insert(1, ("aborted", result.aborted))
+    if result.traffic is not None:
+        traffic = result.traffic
+        rows.insert(2, ("traffic", f"{traffic.source}: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, "
+                                   f"{traffic.other} for other paths skipped, {traffic.unanswered} without an answer"))
+        rows[3:3] = [("note", note) for note in traffic.notes]
     body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
     return f'<table class="meta">{body}</table>'
 

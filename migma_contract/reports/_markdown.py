@@ -58,9 +58,14 @@ def render_markdown(result: RunResult) -> str:
         f"**requests** {md_text(result.requests_sent)} (the {md_text(result.plan.kind)} plan) · **time** {result.duration_s:.1f} s · "
         f"**spec** {md_code(str(result.spec.fingerprint)[:19] + '…')} · migma-contract {md_text(result.tool_version)}"
     )
+    if result.traffic is not None:
+        traffic = result.traffic
+        lines += ["", f"**Traffic** {md_text(traffic.source)}: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, "
+                      f"{traffic.other} for other paths skipped, {traffic.unanswered} without an answer"]
+        lines += [f"- {md_text(note)}" for note in traffic.notes]
     lines += ["", "| rule | level | result | exercised | failed | note |", "|---|---|---|---:|---:|---|"]
     for rule in result.rules:
-        note = rule.reason or "; ".join(rule.notes)
+        note = rule.reason or rule.observed or "; ".join(rule.notes)
         look = STATUS_LOOK[rule.status]
         lines.append(f"| {md_code(rule.id)} | {md_text(rule.level)} | {look.icon} {look.shout} | {md_text(rule.exercised)} "
                      f"| {md_text(rule.failed)} | {md_text(note)} |")

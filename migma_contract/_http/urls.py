@@ -1,0 +1,37 @@
+"""Where a request may go: the API's root as users write it, and the production guard.
+
+Every way in (the check, the proxy, the pytest fixtures) names its target through these
+two functions, so "nothing is sent to the document's production server unless the user
+allows it" is decided in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from .._exceptions import ConfigError
+
+__all__ = ["api_root", "guard_production", "host_of"]
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def api_root(url: str) -> str:
+    """A base URL as clients write it, with or without a trailing `/v1`, as the API's root.
+
+    `https://api.migma.ai/v1/` and `https://api.migma.ai` both give `https://api.migma.ai`,
+    to which `/v1/sending` is appended.
+    """
+    root = url.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+def guard_production(url: str, servers: Iterable[str], *, allowed: bool, option: str = "--allow-production") -> None:
+    """Refuse `url` on a host of the document's `servers` (the production API) unless `allowed`."""
+    host = host_of(url)
+    if not allowed and host in {host_of(server) for server in servers if server}:
+        raise ConfigError(f"{host} is the production host of the document, where a request sends real email; "
+                          f"pass {option} to do it on purpose")

@@ -1,0 +1,205 @@
+"""Reading one array inside a large JSON file item by item, in bounded memory.
+
+A HAR file is one JSON object whose `log.entries` array holds every exchange; a browser
+or a proxy writes hundreds of megabytes of it. `iter_array` walks down to the array with
+the standard library's own decoder (`json.JSONDecoder.raw_decode` over a sliding buffer)
+and yields each item as soon as it is complete, so memory holds one item and one read
+chunk, never the file. A file that ends early (a recording cut off) yields what it holds
+and says where it stopped instead of failing.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+__all__ = ["ArrayReader", "JsonStreamError"]
+
+CHUNK = 1 << 20
+MAX_ITEM = 256 << 20  # an item larger than this is not waited for (a malformed file would be read whole)
+_MARGIN = 64
+_SPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+class JsonStreamError(ValueError):
+    """The file is not the JSON expected, at a known byte offset."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(f"{message} (byte {offset})")
+        self.offset = offset
+
+
+def _cut_short(rest: str) -> bool:
+    """Whether what follows a decoding error is input ending mid-value (a literal, number or escape cut off)."""
+    rest = rest.strip()
+    return len(rest) < 8 and not any(ch in rest for ch in ",]}:")
+
+
+class _Incomplete(Exception):
+    """The buffer ends inside the value being read."""
+
+
+@dataclass
+class _Where:
+    items: int = 0
+    stopped: str | None = None
+
+
+class ArrayReader:
+    """Yields the items of the array at `path` (a chain of object keys) in a binary JSON stream.
+
+    After iteration, `stopped` says why the reader ended before the array did (a truncated
+    or malformed file), or is None when the array was read to its end.
+    """
+
+    def __init__(self, handle: IO[bytes], *, chunk: int = CHUNK, max_item: int = MAX_ITEM, keep: tuple[str, ...] = ()) -> None:
+        self.kept: dict[str, Any] = {}  # values of the `keep` keys met on the way to the array
+        self._keep = keep
+        self._handle = handle
+        self._chunk = chunk
+        self._max_item = max_item
+        self._decode = codecs.getincrementaldecoder("utf-8")("strict")
+        self._buffer = ""
+        self._pos = 0
+        self._base = 0  # bytes before _buffer[0]
+        self._eof = False
+        self._where = _Where()
+
+    @property
+    def stopped(self) -> str | None:
+        return self._where.stopped
+
+    @property
+    def items(self) -> int:
+        return self._where.items
+
+    # -- the buffer -----------------------------------------------------------------------------
+
+    def _offset(self, pos: int | None = None) -> int:
+        """The byte offset of a buffer position (UTF-8 lengths, counted only when asked)."""
+        return self._base + len(self._buffer[: self._pos if pos is None else pos].encode("utf-8", "surrogatepass"))
+
+    def _read(self, at_least: int = 0) -> None:
+        if self._eof:
+            raise _Incomplete
+        if self._pos > self._chunk:  # drop what was consumed: the buffer holds the current value only
+            self._base = self._offset()
+            self._buffer = self._buffer[self._pos:]
+            self._pos = 0
+        wanted = max(self._chunk, at_least)
+        data = self._handle.read(wanted)
+        self._eof = not data
+        tail = self._decode.decode(data)  # at the end, a character cut in two is dropped: the value is cut anyway
+        if self._base == 0 and not self._buffer and tail.startswith("\ufeff"):
+            tail = tail[1:]
+            self._base = 3
+        self._buffer += tail
+
+    def _skip_space(self) -> str | None:
+        """The next significant character (None at the end of the file)."""
+        while True:
+            self._pos = _SPACE.match(self._buffer, self._pos).end()  # type: ignore[union-attr]
+            if self._pos < len(self._buffer):
+                return self._buffer[self._pos]
+            if self._eof:
+                return None
+            self._read()
+
+    def _expect(self, chars: str, what: str) -> str:
+        found = self._skip_space()
+        if found is None:
+            raise _Incomplete
+        if found not in chars:
+            raise JsonStreamError(f"expected {what}, found {found!r}", self._offset())
+        self._pos += 1
+        return found
+
+    def _value(self) -> Any:
+        """The next complete JSON value; reads on while the buffer ends inside it."""
+        self._skip_space()
+        start = self._pos
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self._buffer, self._pos)
+            except json.JSONDecodeError as exc:
+                # Cut input fails where it ends (or, for a string, where the string starts);
+                # an error well before the end is a real one.
+                cut = exc.msg.startswith("Unterminated") or _cut_short(self._buffer[exc.pos:])
+                if not cut and (self._eof or exc.pos < len(self._buffer) - _MARGIN):
+                    raise JsonStreamError(exc.msg, self._offset(exc.pos)) from None
+                if self._eof:
+                    raise _Incomplete from None
+                end = -1
+            if end == len(self._buffer) and not self._eof:
+                end = -1  # a number or a literal may go on in the next chunk
+            if end >= 0:
+                self._pos = end
+                return value
+            pending = len(self._buffer) - start
+            if pending > self._max_item:
+                raise JsonStreamError(f"an item over {self._max_item >> 20} MiB (or a malformed file)", self._offset(start))
+            self._read(at_least=pending)  # doubling: a large item is re-parsed O(log n) times, not O(n)
+            start = self._pos
+
+    # -- walking --------------------------------------------------------------------------------
+
+    def _find(self, path: tuple[str, ...]) -> bool:
+        """Move into the array at `path`; False when an object ends without the key."""
+        for depth, key in enumerate(path):
+            self._expect("{", f"an object holding {'.'.join(path[depth:])!r}")
+            while True:
+                if self._skip_space() == "}":
+                    self._pos += 1
+                    return False
+                name = self._value()
+                self._expect(":", "':'")
+                if name == key:
+                    break
+                value = self._value()
+                if name in self._keep:
+                    self.kept[name] = value
+                if self._expect(",}", "',' or '}'") == "}":
+                    return False
+        self._expect("[", f"{path[-1]!r} to be an array")
+        return True
+
+    def iter_array(self, path: tuple[str, ...]) -> Iterator[Any]:
+        """Each item of the array at `path`; JsonStreamError when the file is not such JSON at all."""
+        where = self._where
+        try:
+            try:
+                found = self._find(path)
+            except _Incomplete:
+                where.stopped = f"the file ends before the {'.'.join(path)!r} array"
+                return
+            if not found:
+                raise JsonStreamError(f"no {'.'.join(path)!r} array", self._offset())
+            if self._skip_space() == "]":
+                self._pos += 1
+                return
+            while True:
+                try:
+                    item = self._value()
+                except _Incomplete:  # the position is still the item's start
+                    where.stopped = (f"the file ends inside item {where.items + 1} (which starts at byte {self._offset()}); "
+                                     f"read the {where.items} before it")
+                    return
+                where.items += 1
+                yield item
+                if self._expect(",]", "',' or ']'") == "]":
+                    return
+        except _Incomplete:
+            where.stopped = f"the file ends after item {where.items}, before the array is closed"
+        except JsonStreamError as exc:
+            if where.items == 0:
+                raise
+            where.stopped = f"not JSON after item {where.items}: {exc}"
+        except UnicodeDecodeError as exc:
+            where.stopped = f"not UTF-8 after item {where.items}: {exc.reason}"
+            if where.items == 0:
+                raise JsonStreamError("not UTF-8", self._base) from None

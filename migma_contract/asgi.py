@@ -1,0 +1,212 @@
+"""`ContractMiddleware`: judge the POST /v1/sending traffic of your own ASGI app against the contract.
+
+    from migma_contract.asgi import ContractMiddleware
+
+    app.add_middleware(ContractMiddleware, level="documented", report_dir="reports/traffic")  # Starlette, FastAPI
+    ...
+    ContractMiddleware.of(app).result()        # or wrap it yourself: app = ContractMiddleware(app)
+
+It changes nothing that passes through: the request body is buffered to be judged and
+replayed to the app as the same messages, and the response goes out as the app sends it
+while a bounded copy is kept. The judgement runs after the response is out (on the next
+turn of the event loop), so no client waits for it. Other paths, methods and scope types
+go straight to the app.
+Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
+(`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. With
+`report_dir`, the usual reports are written when the app shuts down (ASGI lifespan), and
+whenever `write_report()` is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from ._exceptions import ConfigError
+from ._http.client import inflate
+from ._options import REPORT_FORMATS
+from ._result import Finding, RunResult
+from ._rules import Level
+from ._runner import load_baseline
+from ._spec import load_spec
+from ._traffic import ObservedExchange, RuleTally, TrafficJudge, is_send
+from ._validators import contract_for
+
+__all__ = ["ContractMiddleware", "RuleTally"]
+
+
+class ContractMiddleware:
+    """Pure ASGI middleware judging every POST /v1/sending that passes through, without changing it.
+
+    `level`: schema, documented or strict. `report_dir`: where the reports go at shutdown
+    (None: none written). `formats`: which of json, junit, md, html. `baseline`: known
+    failures to accept (a conformance.json or a list of rule ids). `spec`: another OpenAPI
+    document. `timeout`: an answer slower than this breaks responds-in-time.
+    `on_violation`: called with one redacted line per violation, as it happens.
+    """
+
+    def __init__(self, app: Any, level: str = Level.DOCUMENTED.value, *, report_dir: str | Path | None = None,
+                 formats: Iterable[str] = REPORT_FORMATS, baseline: str | None = None, spec: str | Path | None = None,
+                 timeout: float = 10.0, max_response_bytes: int = 1 << 20,
+                 on_violation: Callable[[str], None] | None = None, label: str | None = None) -> None:
+        try:
+            level = Level.parse(level).value
+        except ValueError as exc:
+            raise ConfigError(f"level: {exc}") from None
+        self.formats = tuple(formats)
+        unknown = [f for f in self.formats if f not in REPORT_FORMATS]
+        if unknown:
+            raise ConfigError(f"formats: {unknown[0]!r} is not one of {', '.join(REPORT_FORMATS)}")
+        self.app = app
+        self.report_dir = Path(report_dir) if report_dir is not None else None
+        self.max_response_bytes = max_response_bytes
+        self._count = 0
+        self._pending: deque[tuple[Any, ...]] = deque()  # exchanges answered, not judged yet
+        self._scheduled = False
+        contract = contract_for(load_spec(spec))
+        name = label or "the app behind ContractMiddleware"
+        self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
+                                  baseline=load_baseline(baseline), on_breach=on_violation)
+
+    # -- what was seen ----------------------------------------------------------------------------
+
+    @property
+    def tallies(self) -> dict[str, RuleTally]:
+        """Per rule of the level: exchanges that exercised it, passed, failed, and who broke it."""
+        self._drain()
+        return self.judge.tallies
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The first violation per rule and party, with its exchange (redacted)."""
+        self._drain()
+        return self.judge.findings
+
+    def result(self) -> RunResult:
+        """Everything seen so far, as the result every report writer renders."""
+        self._drain()
+        return self.judge.result()
+
+    def write_report(self, directory: str | Path | None = None) -> list[Path]:
+        """Write the reports (to `directory`, else `report_dir`); the paths written."""
+        from .reports import write_reports
+
+        target = Path(directory) if directory is not None else self.report_dir
+        if target is None:
+            raise ConfigError("no report directory: pass report_dir= to ContractMiddleware or a directory here")
+        return write_reports(self.result(), target, self.formats)
+
+    @classmethod
+    def of(cls, app: Any) -> ContractMiddleware:
+        """The `ContractMiddleware` inside `app` (added with `app.add_middleware`), for its tallies and result."""
+        if getattr(app, "middleware_stack", False) is None and hasattr(app, "build_middleware_stack"):
+            app.middleware_stack = app.build_middleware_stack()  # Starlette builds it on the first call
+        node = getattr(app, "middleware_stack", None) or app
+        for _ in range(64):
+            if isinstance(node, cls):
+                return node
+            node = getattr(node, "app", None)
+            if node is None:
+                break
+        raise LookupError("no ContractMiddleware in this app; add it with app.add_middleware(ContractMiddleware, ...)")
+
+    # -- ASGI -------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan" and self.report_dir is not None:
+            async def on_shutdown(message: dict[str, Any]) -> None:
+                if message["type"] == "lifespan.shutdown.complete":
+                    self.write_report()
+                await send(message)
+
+            await self.app(scope, receive, on_shutdown)
+            return
+        if scope["type"] != "http" or not is_send(scope["method"], scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        await self._judged(scope, receive, send)
+
+    async def _judged(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        self._count += 1
+        number = self._count
+        received: list[dict[str, Any]] = []
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        body = b"".join(m.get("body", b"") for m in received if m["type"] == "http.request")
+        pending = deque(received)
+
+        async def replay() -> dict[str, Any]:
+            return pending.popleft() if pending else await receive()
+
+        answer: dict[str, Any] = {"status": None, "headers": [], "kept": [], "size": 0, "done": False}
+        cap = self.max_response_bytes
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+                answer["headers"] = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])]
+            elif message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
+                answer["size"] += len(chunk)
+                if answer["size"] <= cap:
+                    answer["kept"].append(chunk)
+                answer["done"] = not message.get("more_body", False)
+            await send(message)
+
+        error: str | None = None
+        try:
+            await self.app(scope, replay, capture)
+        except Exception as exc:
+            error = f"the app raised {type(exc).__name__}"
+            raise
+        finally:
+            if error is None and not answer["done"]:
+                error = "the app ended without a complete response"
+            self._pending.append((scope, body, answer, error, time.perf_counter() - started, number))
+            self._later()
+
+    def _later(self) -> None:
+        """Judge after the response is out: on the next turn of the event loop (now, without an asyncio loop)."""
+        if self._scheduled:
+            return  # one turn judges every exchange answered before it
+        try:
+            asyncio.get_running_loop().call_soon(self._drain)
+            self._scheduled = True
+        except RuntimeError:  # another event loop (trio): judge in place
+            self._drain()
+
+    def _drain(self) -> None:
+        """Judge every exchange still waiting (also called by every reader, so what they read is complete)."""
+        self._scheduled = False
+        while True:
+            try:
+                item = self._pending.popleft()
+            except IndexError:
+                return
+            try:
+                self._observe(*item)
+            except Exception as exc:  # a judging bug must never reach the provider's app
+                self.judge.note(f"request {item[-1]} could not be judged ({type(exc).__name__}); please report it")
+
+    def _observe(self, scope: dict[str, Any], body: bytes, answer: dict[str, Any], error: str | None, elapsed: float,
+                 number: int) -> None:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+        host = next((v for k, v in headers if k.lower() == "host"), None) or "app"
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}" + (f"?{query}" if query else "")
+        encoding = next((v for k, v in answer["headers"] if k.lower() == "content-encoding"), "")
+        complete = error is None and answer["size"] <= self.max_response_bytes
+        self.judge.observe(ObservedExchange(
+            method=scope["method"], url=url, request_headers=headers, request_body=body,
+            status=answer["status"] if error is None else None, response_headers=answer["headers"],
+            response_body=inflate(b"".join(answer["kept"]), encoding, self.max_response_bytes) if complete else None,
+            elapsed=elapsed, error=error, where=f"request {number} to the app", response_size=answer["size"],
+        ))

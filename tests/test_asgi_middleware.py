@@ -1,0 +1,178 @@
+"""`ContractMiddleware` mounted in a provider's own app: FastAPI, plain Starlette, and the reference mock."""
+
+import json
+import threading
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from migma_contract import ConfigError, Status
+from migma_contract._http.asgi import SyncASGITransport
+from migma_contract._http.serve import bind_socket, url_of
+from migma_contract.asgi import ContractMiddleware
+from migma_contract.mock import create_app
+
+from .faulty_servers import FULL_KEY
+
+AUTH = {"Authorization": f"Bearer {FULL_KEY}"}
+VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
+         "subject": "Hello", "emailId": "email_welcome"}
+TAG_WITHOUT_ID = {"recipientType": "tag", "from": "news@example.com", "fromName": "News", "subject": "Hi", "emailId": "email_welcome"}
+
+
+@contextmanager
+def served(app):
+    """`app` served by uvicorn on a loopback port with its lifespan, as in production; a client to it."""
+    sock = bind_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=url_of(sock)) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def lax_provider(request_seen):
+    """A provider's own send handler that forgets the batch rule, and records what it received."""
+
+    async def send(request: Request) -> Response:
+        raw = await request.body()
+        request_seen.append(raw)
+        body = json.loads(raw)
+        if request.headers.get("authorization") != f"Bearer {FULL_KEY}":
+            return JSONResponse({"success": False, "error": "unauthorized"}, status_code=401)
+        if body.get("recipientType") == "email" and "recipientEmail" not in body:
+            return JSONResponse({"success": False, "error": "recipientEmail is required"}, status_code=400)
+        return JSONResponse({"success": True, "data": {"id": "msg_1", "status": "queued", "provider": "migma"}, "error": None})
+
+    return send
+
+
+def test_in_a_fastapi_app_it_judges_without_changing_anything(tmp_path):
+    fastapi = pytest.importorskip("fastapi")
+    seen = []
+    app = fastapi.FastAPI()
+    app.add_api_route("/v1/sending", lax_provider(seen), methods=["POST"])
+
+    @app.get("/health")
+    def health():
+        return {"ok": True}
+
+    app.add_middleware(ContractMiddleware, level="documented", report_dir=tmp_path / "reports")
+    raw = json.dumps(TAG_WITHOUT_ID, indent=3).encode()
+    with served(app) as client:  # with its lifespan: the reports are written at shutdown
+        accepted = client.post("/v1/sending", content=raw, headers={**AUTH, "Content-Type": "application/json"})
+        assert accepted.status_code == 200 and accepted.json()["data"]["id"] == "msg_1"
+        assert client.post("/v1/sending", json=VALID, headers=AUTH).status_code == 200
+        assert client.get("/health").json() == {"ok": True}
+        assert seen[0] == raw  # the app got the body byte for byte
+        middleware = ContractMiddleware.of(app)
+        assert middleware.tallies["batch-needs-recipientId"].by_server == 1
+        assert not (tmp_path / "reports").exists()
+    data = json.loads((tmp_path / "reports" / "conformance.json").read_text())
+    assert data["target"]["kind"] == "middleware" and data["traffic"]["judged"] == 2 and data["traffic"]["exchanges"] == 2
+    assert {(f["rule"], f["broken_by"]) for f in data["findings"]} == {("batch-needs-recipientId", "client"), ("batch-needs-recipientId", "server")}
+    assert FULL_KEY not in (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    result = middleware.result()
+    assert result.rule("accepts-valid").status == Status.PASSED and result.rule("result-has-id").passed == 2
+
+
+def test_in_a_plain_starlette_app_with_a_streamed_body_and_a_crash():
+    seen = []
+
+    async def crash(request):
+        await request.body()
+        raise RuntimeError("boom")
+
+    app = Starlette(routes=[Route("/v1/sending", lax_provider(seen), methods=["POST"]), Route("/api/v1/sending", crash, methods=["POST"])])
+    app.add_middleware(ContractMiddleware)
+
+    def chunks():
+        raw = json.dumps(VALID).encode()
+        yield raw[:10]
+        yield raw[10:]
+
+    with served(app) as client:
+        assert client.post("/v1/sending", content=chunks(), headers={**AUTH, "Content-Type": "application/json"}).status_code == 200
+        assert client.post("/api/v1/sending", json=VALID, headers=AUTH).status_code == 500
+    assert seen == [json.dumps(VALID).encode()]
+    middleware = ContractMiddleware.of(app)
+    assert [(f.rule, f.broken_by) for f in middleware.findings] == [("no-server-error", "server")]
+    assert middleware.tallies["accepts-valid"].passed == 1
+
+
+def test_around_the_reference_mock_it_finds_nothing_and_changes_nothing():
+    mock = create_app({"open_world": True})
+    wrapped = ContractMiddleware(mock, level="strict")
+    with httpx.Client(transport=SyncASGITransport(wrapped), base_url="http://mock") as client:
+        for body in (VALID, TAG_WITHOUT_ID, [VALID], {**VALID, "providerType": "ses"}):
+            response = client.post("/v1/sending", json=body, headers=AUTH)
+            assert response.headers["content-type"] == "application/json"
+        assert client.post("/v1/sending", json=VALID).status_code == 401
+    assert len(mock.sent) == 2
+    result = wrapped.result()
+    assert {f.broken_by for f in result.findings} == {"client"}
+    assert result.rule("result-provider").status == Status.PASSED
+
+
+def test_bad_settings_fail_at_mount_time_and_a_report_needs_a_directory():
+    with pytest.raises(ConfigError, match="level"):
+        ContractMiddleware(create_app(), level="extreme")
+    with pytest.raises(ConfigError, match="formats"):
+        ContractMiddleware(create_app(), formats=("pdf",))
+    with pytest.raises(ConfigError, match="no report directory"):
+        ContractMiddleware(create_app()).write_report()
+    with pytest.raises(LookupError):
+        ContractMiddleware.of(Starlette())
+
+
+def _drive(app, body):
+    """One POST /v1/sending through `app` on an asyncio loop; the messages it sent back."""
+    import anyio
+
+    sent = []
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/sending", "raw_path": b"/v1/sending", "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 80), "headers": [(b"host", b"app"), (b"content-type", b"application/json"),
+                                                       (b"authorization", f"Bearer {FULL_KEY}".encode())]}
+
+    async def main():
+        async def receive():
+            return {"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return app.judge.stats.judged  # right after the app returned: not judged yet
+
+    return anyio.run(main), sent
+
+
+def test_the_judgement_comes_after_the_response_and_every_reader_sees_it():
+    wrapped = ContractMiddleware(create_app({"open_world": True}))
+    judged_when_answered, sent = _drive(wrapped, TAG_WITHOUT_ID)
+    assert judged_when_answered == 0 and sent[0]["status"] == 400  # the client had its answer before any judging
+    assert wrapped.tallies["batch-needs-recipientId"].by_client == 1  # a reader gets everything answered so far
+
+
+def test_a_judging_failure_never_reaches_the_app():
+    wrapped = ContractMiddleware(create_app({"open_world": True}))
+
+    def broken(exchange):
+        raise RuntimeError("a bug")
+
+    wrapped.judge.observe = broken
+    _, sent = _drive(wrapped, VALID)
+    assert sent[0]["status"] == 200
+    assert any("could not be judged (RuntimeError)" in note for note in wrapped.result().traffic.notes)

@@ -1,0 +1,262 @@
+"""`migma-contract judge`: recorded traffic (HAR 1.2, Schemathesis and vcrpy cassettes) judged like live traffic.
+
+The HAR file is written by hand following the HAR 1.2 specification; the cassettes are
+written by the real tools: Schemathesis (`--report vcr,har`) and vcrpy, both recording
+traffic to the reference mock on a loopback port.
+"""
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from migma_contract._http.serve import serve_in_thread
+from migma_contract._recordings import open_recording
+from migma_contract.cli import main
+from migma_contract.mock import create_app
+
+from .faulty_servers import FULL_KEY, Variant, accept_when
+
+SPEC = Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
+KEY = "mc_live_recorded_9f8e7d6c5b4a"
+VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
+         "subject": "Hello", "emailId": "email_welcome"}
+TAG_WITHOUT_ID = {"recipientType": "tag", "from": "news@example.com", "fromName": "News", "subject": "Hi", "emailId": "email_welcome"}
+OK = {"success": True, "data": {"id": "msg_1", "provider": "migma", "status": "queued", "sentCount": 1}, "error": None}
+
+
+def judge(*args):
+    return CliRunner().invoke(main, ["judge", *map(str, args)], catch_exceptions=False)
+
+
+def har_entry(method, url, request_body, status, response_body, *, auth=f"Bearer {KEY}", base64_response=False, time_ms=42.5):
+    """One HAR 1.2 entry (http://www.softwareishard.com/blog/har-12-spec/#entries), every required field present."""
+    headers = [{"name": "Content-Type", "value": "application/json"}] + ([{"name": "Authorization", "value": auth}] if auth else [])
+    text = json.dumps(response_body)
+    content = {"size": len(text), "mimeType": "application/json", "text": text}
+    if base64_response:
+        content.update(text=base64.b64encode(text.encode()).decode(), encoding="base64")
+    request = {"method": method, "url": url, "httpVersion": "HTTP/1.1", "cookies": [], "headers": headers, "queryString": [],
+               "headersSize": -1, "bodySize": 0}
+    if request_body is not None:
+        raw = json.dumps(request_body)
+        request.update(postData={"mimeType": "application/json", "params": [], "text": raw}, bodySize=len(raw))
+    return {
+        "startedDateTime": "2026-01-05T10:00:00.000+00:00", "time": time_ms, "request": request,
+        "response": {"status": status, "statusText": "", "httpVersion": "HTTP/1.1", "cookies": [],
+                     "headers": [{"name": "Content-Type", "value": "application/json"}], "content": content,
+                     "redirectURL": "", "headersSize": -1, "bodySize": len(text)},
+        "cache": {}, "timings": {"send": 1, "wait": time_ms - 2, "receive": 1},
+    }
+
+
+def har(entries, creator="migma-contract tests"):
+    return {"log": {"version": "1.2", "creator": {"name": creator, "version": "1.0"}, "pages": [], "entries": entries}}
+
+
+STAGING = "https://staging.example.test/v1/sending"
+ENTRIES = [
+    har_entry("POST", STAGING, VALID, 200, OK),
+    har_entry("POST", STAGING, TAG_WITHOUT_ID, 200, OK, base64_response=True),  # a server accepting a bad request
+    har_entry("GET", "https://staging.example.test/v1/contacts", None, 200, {"contacts": []}),
+    har_entry("OPTIONS", STAGING, None, 204, {}),
+    har_entry("POST", STAGING, VALID, 400, {"success": False, "error": f"emailId unknown for key {KEY}"}),
+]
+
+
+@pytest.fixture
+def har_file(tmp_path):
+    path = tmp_path / "staging.har"
+    path.write_text(json.dumps(har(ENTRIES), indent=2))
+    return path
+
+
+def test_a_hand_written_har_file_is_judged_both_ways(har_file, tmp_path):
+    reports = tmp_path / "reports"
+    result = judge(har_file, "--report-dir", reports)
+    assert result.exit_code == 1, result.output
+    assert "VIOLATIONS OBSERVED" in result.output and "staging.har: HAR 1.2, 5 exchange(s)" in result.output
+    data = json.loads((reports / "conformance.json").read_text())
+    assert data["target"]["kind"] == "recorded"
+    assert data["traffic"]["exchanges"] == 5 and data["traffic"]["judged"] == 3 and data["traffic"]["other"] == 2
+    rules = {r["id"]: r for r in data["rules"]}
+    assert rules["batch-needs-recipientId"]["status"] == "failed"
+    assert rules["accepts-valid"]["status"] == "passed" and rules["accepts-valid"]["exercised"] == 1  # the 400 is not judged
+    assert rules["auth-scope"]["status"] == "not_exercised"
+    broken = {(f["rule"], f["broken_by"]) for f in data["findings"]}
+    assert broken == {("batch-needs-recipientId", "client"), ("batch-needs-recipientId", "server")}
+    for report in reports.iterdir():
+        assert KEY not in report.read_text(encoding="utf-8"), report.name
+    assert KEY not in result.output
+
+
+def test_a_truncated_har_judges_what_it_holds_and_says_where_it_stopped(tmp_path):
+    text = json.dumps(har(ENTRIES))
+    cut = text.rindex('{"startedDateTime"') + 60  # inside the last entry
+    path = tmp_path / "cut.har"
+    path.write_text(text[:cut])
+    reports = tmp_path / "reports"
+    result = judge(path, "--report-dir", reports)
+    assert result.exit_code == 1  # the two entries it holds include the server's fault
+    assert "warning" in result.output and "the file ends inside item 5" in result.output
+    data = json.loads((reports / "conformance.json").read_text())
+    assert data["traffic"]["exchanges"] == 4
+    assert any("cut.har: the file ends inside item 5" in note for note in data["traffic"]["notes"])
+
+
+def test_a_large_har_streams_one_entry_at_a_time(tmp_path):
+    # 2,000 entries through a small read size: the reader never holds the file (see test_json_stream for the bound)
+    path = tmp_path / "large.har"
+    path.write_text(json.dumps(har([ENTRIES[0]] * 2000)))
+    result = judge(path, "--report-dir", tmp_path / "r", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "conformance.json").read_text())["traffic"]["judged"] == 2000
+
+
+def test_a_browser_export_without_credentials_is_not_blamed_on_the_client(tmp_path):
+    path = tmp_path / "chrome.har"
+    path.write_text(json.dumps(har([har_entry("POST", STAGING, VALID, 200, OK, auth=None)], creator="WebInspector")))
+    result = judge(path, "--report-dir", tmp_path / "r", "--format", "json")
+    assert result.exit_code == 0, result.output
+    path.write_text(json.dumps(har([har_entry("POST", STAGING, VALID, 200, OK, auth=None)], creator="mitmproxy")))
+    result = judge(path, "--report-dir", tmp_path / "r", "--format", "json")
+    assert result.exit_code == 1 and "client broke auth-required" not in result.output
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert {(f["rule"], f["broken_by"]) for f in data["findings"]} == {("auth-required", "client"), ("auth-required", "server")}
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "empty"),
+    ("<html><body>not a recording</body></html>", "unrecognised content"),
+    ('{"openapi": "3.1.0"}', "JSON without log.entries or interactions"),
+    ("name: a YAML file\nitems: []\n", "unrecognised content"),
+])
+def test_anything_else_is_one_clear_line_and_exit_2(tmp_path, content, message):
+    path = tmp_path / "input.txt"
+    path.write_text(content)
+    result = judge(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "not a HAR 1.2 file or a VCR cassette" in result.output and message in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_files_and_recordings_without_the_endpoint_exit_2(tmp_path):
+    result = judge(tmp_path / "nope.har")
+    assert result.exit_code == 2 and "no such file" in result.output
+    path = tmp_path / "other.har"
+    path.write_text(json.dumps(har([ENTRIES[2]])))
+    result = judge(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 2 and "no POST /v1/sending exchange in the 1 recorded exchange(s)" in result.output
+
+
+def test_a_bad_option_is_one_line_and_exit_2(har_file, tmp_path):
+    result = judge(har_file, "--level", "extreme", "--report-dir", tmp_path)
+    assert result.exit_code == 2 and "--level" in result.output
+
+
+# --- cassettes written by the real tools ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def schemathesis_recordings(tmp_path_factory):
+    """A cassette and a HAR file written by `schemathesis run` against the reference mock (sanitizing off: keys kept)."""
+    out = tmp_path_factory.mktemp("schemathesis")
+    with serve_in_thread(create_app({"open_world": True})) as url:
+        done = subprocess.run(
+            [sys.executable, "-m", "schemathesis.cli", "run", str(SPEC), "--url", url, "-H", f"Authorization: Bearer {FULL_KEY}",
+             "--phases", "coverage", "-n", "5", "--generation-deterministic", "-c", "not_a_server_error",
+             "--output-sanitize", "false", "--report", "vcr,har", "--report-vcr-path", str(out / "cassette.yaml"),
+             "--report-har-path", str(out / "recorded.har"), "--no-color"],
+            capture_output=True, text=True, timeout=120, cwd=out,
+        )
+    assert (out / "cassette.yaml").is_file(), done.stdout + done.stderr
+    return out / "cassette.yaml", out / "recorded.har"
+
+
+def test_a_schemathesis_cassette_and_its_har_give_the_same_judgement(schemathesis_recordings, tmp_path):
+    cassette, har_path = schemathesis_recordings
+    assert open_recording(cassette).format == "Schemathesis cassette" and open_recording(har_path).format == "HAR 1.2"
+    results = {}
+    for path in (cassette, har_path):
+        reports = tmp_path / path.suffix
+        result = judge(path, "--report-dir", reports, "--format", "json,html")
+        assert result.exit_code == 1, result.output  # Schemathesis sends requests that break rules on purpose
+        data = json.loads((reports / "conformance.json").read_text())
+        results[path.suffix] = {r["id"]: (r["status"], r["exercised"], r["failed"]) for r in data["rules"]}
+        assert data["traffic"]["judged"] > 50
+        # the mock is right: every finding is the client's, never the server's
+        assert {f["broken_by"] for f in data["findings"]} == {"client"}
+        # the coverage phase sends one request without Authorization: the client's fault, a 401 from the server
+        assert data["rules"][[r["id"] for r in data["rules"]].index("auth-required")]["observed"].endswith("server right in 1")
+        for report in reports.iterdir():
+            assert FULL_KEY not in report.read_text(encoding="utf-8")
+    assert results[".yaml"] == results[".har"]
+
+
+def test_a_schemathesis_cassette_with_masked_keys_is_not_judged_on_credentials(schemathesis_recordings, tmp_path):
+    cassette, _ = schemathesis_recordings
+    masked = tmp_path / "masked.yaml"
+    masked.write_text(cassette.read_text().replace(f"Bearer {FULL_KEY}", "[Filtered]"))
+    result = judge(masked, "--report-dir", tmp_path / "r", "--format", "json")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    auth = next(r for r in data["rules"] if r["id"] == "auth-required")
+    assert auth["exercised"] == 1  # only the request that had no header at all
+    assert result.exit_code == 1
+
+
+def test_a_truncated_schemathesis_cassette_stops_at_the_cut(schemathesis_recordings, tmp_path):
+    cassette, _ = schemathesis_recordings
+    text = cassette.read_text()
+    cut = text.index("http_version", len(text) // 2)
+    path = tmp_path / "cut.yaml"
+    path.write_text(text[:cut])
+    result = judge(path, "--report-dir", tmp_path / "r", "--format", "json")
+    assert "the file ends inside interaction" in result.output
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    recorded = text[:cut].count("\n- id:")
+    assert data["traffic"]["exchanges"] == recorded - 1
+
+
+def test_a_vcrpy_cassette_of_a_faulty_server_and_a_faulty_client(tmp_path):
+    vcr = pytest.importorskip("vcr")
+    lax = Variant("tag-send-without-recipientId", "batch-needs-recipientId", after=accept_when("batch-needs-recipientId"))
+    path = tmp_path / "cassette.yaml"
+    with serve_in_thread(lax.app()) as url, vcr.use_cassette(str(path), record_mode="all"), httpx.Client(base_url=url) as client:
+        auth = {"Authorization": f"Bearer {FULL_KEY}"}
+        assert client.post("/v1/sending", json=VALID, headers=auth).status_code == 200
+        assert client.post("/v1/sending", json=TAG_WITHOUT_ID, headers=auth).status_code == 200  # the fault
+        assert client.post("/v1/sending", json=VALID).status_code == 401  # a client that forgot its key
+        client.get("/_mock/health")
+    assert open_recording(path).format == "vcrpy cassette"
+    reports = tmp_path / "reports"
+    result = judge(path, "--report-dir", reports, "--format", "json")
+    assert result.exit_code == 1, result.output
+    data = json.loads((reports / "conformance.json").read_text())
+    assert data["traffic"]["judged"] == 3 and data["traffic"]["other"] == 1
+    assert {(f["rule"], f["broken_by"]) for f in data["findings"]} == {
+        ("batch-needs-recipientId", "client"), ("batch-needs-recipientId", "server"), ("auth-required", "client")}
+    assert FULL_KEY not in (reports / "conformance.json").read_text()
+    # the same cassette, cut inside its last interaction
+    text = path.read_text()
+    path.write_text(text[: text.rindex("status:")])
+    result = judge(path, "--report-dir", reports, "--format", "json")
+    assert "the file ends inside interaction 4" in result.output
+    assert json.loads((reports / "conformance.json").read_text())["traffic"]["exchanges"] == 3
+
+
+def test_a_vcrpy_cassette_in_json(tmp_path):
+    vcr = pytest.importorskip("vcr")
+    path = tmp_path / "cassette.json"
+    with serve_in_thread(create_app({"open_world": True})) as url, vcr.use_cassette(str(path), serializer="json", record_mode="all"), \
+            httpx.Client(base_url=url) as client:
+        client.post("/v1/sending", json=TAG_WITHOUT_ID, headers={"Authorization": f"Bearer {FULL_KEY}"})
+    assert open_recording(path).format == "vcrpy cassette (JSON)"
+    result = judge(path, "--report-dir", tmp_path / "r", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert {(f["rule"], f["broken_by"]) for f in data["findings"]} == {("batch-needs-recipientId", "client")}

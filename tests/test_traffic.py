@@ -1,0 +1,223 @@
+"""Judging observed exchanges: the catalogue's verdict on traffic the toolkit did not make.
+
+Each test names what a real exchange deserves by the contract (CONTRACT.md), including
+what traffic cannot show (an unknown key, the target's data) and so must never fail.
+"""
+
+import json
+
+import pytest
+
+from migma_contract import RunResult, Status, contract_for
+from migma_contract._traffic import CLIENT, SERVER, ObservedExchange, TrafficJudge, is_send, judge_exchange
+
+KEY = "mc_live_4f9a8b7c6d5e4f3a2b1c"
+VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
+         "subject": "Hello", "emailId": "email_1"}
+TAG_WITHOUT_ID = {**VALID, "recipientType": "tag", "recipientEmail": None}
+del TAG_WITHOUT_ID["recipientEmail"]
+OK = {"success": True, "data": {"id": "msg_1", "provider": "migma", "status": "queued", "sentCount": 1}, "error": None}
+REFUSED = {"success": False, "error": "refused"}
+
+
+def exchange(body=VALID, status=200, answer=OK, *, auth=f"Bearer {KEY}", url="https://staging.example/v1/sending",
+             method="POST", **extra):
+    headers = [("Content-Type", "application/json")] + ([("Authorization", auth)] if auth is not None else [])
+    raw = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    answer_raw = answer if isinstance(answer, bytes) or answer is None else json.dumps(answer).encode()
+    return ObservedExchange(method, url, headers, raw, status, [("Content-Type", "application/json")], answer_raw,
+                            elapsed=0.05, where="test exchange", **extra)
+
+
+def verdict(*args, level="documented", **kwargs):
+    judged = judge_exchange(contract_for(), level, exchange(*args, **kwargs))
+    return {(j.rule_id, j.party): j.ok for j in judged.judgements}, judged
+
+
+def test_a_valid_request_answered_200_passes_acceptance_and_every_response_rule():
+    outcome, judged = verdict()
+    assert outcome[("accepts-valid", SERVER)] is True
+    assert not judged.breaches
+    assert outcome[("success-schema", SERVER)] is True and outcome[("result-has-id", SERVER)] is True
+
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+def test_a_valid_request_refused_with_a_documented_error_is_never_a_failure(status):
+    # the server may know what traffic does not show: an unknown key, no email:send, an unknown emailId
+    outcome, judged = verdict(VALID, status, REFUSED)
+    assert ("accepts-valid", SERVER) not in outcome
+    assert not judged.breaches
+    assert any(f"answered {status}" in note for note in judged.notes)
+
+
+def test_a_valid_request_answered_with_an_undocumented_status_fails_acceptance():
+    outcome, _ = verdict(VALID, 201, OK)
+    assert outcome[("accepts-valid", SERVER)] is False
+    assert outcome[("status-documented", SERVER)] is False
+
+
+def test_a_request_breaking_a_rule_is_the_clients_fault_and_a_400_is_right():
+    outcome, judged = verdict(TAG_WITHOUT_ID, 400, REFUSED)
+    assert outcome[("batch-needs-recipientId", CLIENT)] is False
+    assert outcome[("batch-needs-recipientId", SERVER)] is True
+    assert [(j.rule_id, j.party) for j in judged.breaches] == [("batch-needs-recipientId", CLIENT)]
+
+
+def test_a_server_accepting_a_request_that_breaks_a_rule_breaks_it_too():
+    outcome, _ = verdict(TAG_WITHOUT_ID, 200, OK)
+    assert outcome[("batch-needs-recipientId", CLIENT)] is False
+    assert outcome[("batch-needs-recipientId", SERVER)] is False
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_auth_refusal_of_a_bad_body_is_right_as_the_key_may_be_unknown(status):
+    outcome, _ = verdict(TAG_WITHOUT_ID, status, REFUSED)
+    assert outcome[("batch-needs-recipientId", SERVER)] is True
+
+
+@pytest.mark.parametrize("auth", [None, "Basic YXBpOmtleQ==", KEY])
+def test_a_missing_or_non_bearer_header_is_knowable(auth):
+    outcome, _ = verdict(VALID, 401, REFUSED, auth=auth)
+    assert outcome[("auth-required", CLIENT)] is False
+    assert outcome[("auth-required", SERVER)] is True
+    accepted, _ = verdict(VALID, 200, OK, auth=auth)
+    assert accepted[("auth-required", SERVER)] is False
+
+
+def test_an_unknown_key_or_a_missing_permission_is_not_knowable_from_traffic():
+    outcome, judged = verdict(VALID, 401, REFUSED, auth="Bearer mc_revoked_key_0000")
+    assert not any(rule in ("auth-required", "auth-scope") for rule, _ in outcome)
+    assert not judged.breaches
+
+
+def test_a_recording_that_hid_the_header_is_not_judged_for_credentials():
+    outcome, _ = verdict(VALID, 200, OK, auth=None, credentials_hidden=True)
+    assert ("auth-required", CLIENT) not in outcome and ("auth-required", SERVER) not in outcome
+
+
+def test_an_open_point_is_judged_neither_way():
+    # CONTRACT.md: whether recipientId is ignored or refused on an `email` send is open
+    outcome, judged = verdict({**VALID, "recipientId": "aud_1"}, 400, REFUSED)
+    assert ("accepts-valid", SERVER) not in outcome
+    assert not judged.breaches
+    assert any("open point" in note for note in judged.notes)
+
+
+def test_an_open_point_makes_even_an_undocumented_refusal_unjudged_for_acceptance():
+    outcome, _ = verdict({**VALID, "recipientId": "aud_1"}, 422, REFUSED)
+    assert ("accepts-valid", SERVER) not in outcome
+    assert outcome[("status-documented", SERVER)] is False  # the status itself is still judged
+
+
+def test_a_rule_above_the_level_is_not_judged():
+    outcome, _ = verdict(VALID, 200, {**OK, "data": {**OK["data"], "status": "sent"}}, level="documented")
+    assert ("result-status-queued", SERVER) not in outcome
+    strict, _ = verdict(VALID, 200, {**OK, "data": {**OK["data"], "status": "sent"}}, level="strict")
+    assert strict[("result-status-queued", SERVER)] is False
+
+
+def test_a_429_is_transient_and_not_a_status_finding():
+    outcome, judged = verdict(VALID, 429, REFUSED)
+    assert ("status-documented", SERVER) not in outcome
+    assert not judged.breaches
+
+
+def test_no_answer_in_time_breaks_responds_in_time_and_a_failed_connection_no_server_error():
+    timed_out = judge_exchange(contract_for(), "documented", exchange(VALID, None, None, timed_out=True, error="no answer in 10 s"))
+    assert [(j.rule_id, j.party, j.ok) for j in timed_out.judgements] == [("responds-in-time", SERVER, False)]
+    failed = judge_exchange(contract_for(), "documented", exchange(VALID, None, None, error="connection reset"))
+    assert [(j.rule_id, j.ok) for j in failed.judgements] == [("no-server-error", False)]
+
+
+def test_a_slow_answer_breaks_responds_in_time():
+    slow = exchange()
+    slow.elapsed = 12.0
+    judged = judge_exchange(contract_for(), "documented", slow, timeout=10.0)
+    assert [j.rule_id for j in judged.breaches] == ["responds-in-time"]
+
+
+def test_a_body_the_recording_left_out_is_not_judged_as_empty():
+    outcome, judged = verdict(None, 200, None)
+    assert not judged.breaches
+    assert set(outcome) == {("no-server-error", SERVER), ("responds-in-time", SERVER)}
+
+
+def test_only_post_v1_sending_is_the_endpoint():
+    assert is_send("POST", "/v1/sending") and is_send("post", "/api/v1/sending/") and is_send("POST", "/v1/sending?x=1")
+    assert not is_send("GET", "/v1/sending") and not is_send("POST", "/v1/sendings") and not is_send("POST", "/v2/sending")
+
+
+# --- many exchanges -----------------------------------------------------------------------------------
+
+
+def judge_of(*exchanges, **options):
+    judge = TrafficJudge(contract_for(), options.pop("level", "documented"), kind="recorded", label="test traffic", **options)
+    for item in exchanges:
+        judge.observe(item)
+    return judge
+
+
+def test_a_rule_no_exchange_exercised_is_not_observed_never_passed():
+    result = judge_of(exchange()).result()
+    batch = result.rule("batch-needs-recipientId")
+    assert batch.status == Status.NOT_EXERCISED and batch.reason.startswith("not observed")
+    scope = result.rule("auth-scope")
+    assert scope.status == Status.NOT_EXERCISED and "not observable" in scope.reason
+    assert result.rule("accepts-valid").status == Status.PASSED
+    assert result.exit_code == 0 and result.headline.startswith("NO VIOLATION OBSERVED")
+
+
+def test_tallies_count_exchanges_and_who_broke_the_rule():
+    judge = judge_of(exchange(TAG_WITHOUT_ID, 400, REFUSED), exchange(TAG_WITHOUT_ID, 200, OK), exchange(),
+                     exchange(url="https://staging.example/v1/contacts"), exchange(method="GET"))
+    tally = judge.tallies["batch-needs-recipientId"]
+    assert (tally.exercised, tally.failed, tally.by_client, tally.by_server, tally.server_right) == (2, 2, 2, 1, 1)
+    assert judge.stats.judged == 3 and judge.stats.other == 2
+    result = judge.result()
+    rule = result.rule("batch-needs-recipientId")
+    assert rule.status == Status.FAILED and rule.observed == "client broke 2/2, server broke 1/2; server right in 1"
+    assert result.exit_code == 1 and result.headline.startswith("VIOLATIONS OBSERVED")
+    assert {(f.rule, f.broken_by) for f in result.findings} == {("batch-needs-recipientId", "client"), ("batch-needs-recipientId", "server")}
+    client = next(f for f in result.findings if f.broken_by == "client")
+    assert client.occurrences == 2 and client.phase == "observed" and "broken by the client" in client.case_label
+
+
+def test_the_baseline_accepts_a_known_failure():
+    result = judge_of(exchange(TAG_WITHOUT_ID, 400, REFUSED), baseline=frozenset({"batch-needs-recipientId"})).result()
+    assert result.rule("batch-needs-recipientId").status == Status.ACCEPTED
+    assert result.exit_code == 0
+
+
+def test_no_key_seen_in_traffic_is_ever_written():
+    other_key = "mc_live_second_key_999999"
+    echoing = {"success": False, "error": f"key {KEY} is not allowed; nor {other_key}"}
+    judge = judge_of(
+        exchange(TAG_WITHOUT_ID, 400, echoing),
+        exchange(VALID, 200, OK, auth="Basic " + "bWM6c2VjcmV0LWNvb2tpZS12YWx1ZQ=="),
+        exchange(TAG_WITHOUT_ID, 200, OK, auth=f"Bearer {other_key}"),
+    )
+    text = json.dumps(judge.result().to_dict())
+    assert KEY not in text and other_key not in text and "bWM6c2VjcmV0LWNvb2tpZS12YWx1ZQ==" not in text
+    assert "$MIGMA_CONTRACT_API_KEY" in text  # the curl line reads the user's own key
+
+
+def test_lines_logged_as_violations_happen_are_redacted():
+    lines = []
+    judge_of(exchange(TAG_WITHOUT_ID, 200, {"success": True, "data": {"id": KEY, "status": "queued"}}), on_breach=lines.append)
+    assert lines and all(KEY not in line for line in lines)
+    assert any(line.startswith("✗ server broke batch-needs-recipientId") for line in lines)
+
+
+def test_hostile_text_in_traffic_is_cleaned_before_the_report():
+    evil = {"success": False, "error": "bad\x1b[2J\u202eevil"}
+    result = judge_of(exchange(TAG_WITHOUT_ID, 200, evil)).result()
+    text = json.dumps(result.to_dict(), ensure_ascii=False)
+    assert "\x1b" not in text and "\u202e" not in text
+
+
+def test_the_result_loads_back_through_the_shipped_schema():
+    result = judge_of(exchange(TAG_WITHOUT_ID, 200, OK), exchange(VALID, None, None, error="reset")).result()
+    loaded = RunResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert loaded.traffic.judged == 2 and loaded.traffic.unanswered == 1
+    assert loaded.target.kind == "recorded"
+    assert loaded.findings[0].broken_by in ("client", "server")
