@@ -45,8 +45,19 @@ def test_a_retry_after_of_zero_says_nothing_of_the_window_and_the_pace_never_spe
     assert pace.answered(429, 0.1) is False and pace.interval == 0.5  # (0 + 0.1) / 1 is faster than --rate: kept
     clock.now += 1
     pace.slot()
-    assert pace.answered(429, 3) is True and pace.interval == pytest.approx(1.1 * (0.9 + 3))  # since the last 429's window
+    assert pace.answered(429, 3) is True and pace.interval == pytest.approx(3)  # 1.1 × (0.9 + 3) s, but one per Retry-After passes
 
+
+def test_a_target_throttling_whatever_the_pace_cannot_slow_the_run_without_end():
+    clock = Clock()
+    pace = Pace(None, clock=clock)
+    for _ in range(30):  # every third request refused, however slowly they come
+        for _ in range(2):
+            clock.now += pace.slot() or 0.001
+            pace.answered(200, None)
+        clock.now += pace.slot()
+        pace.answered(429, 0.05)
+    assert pace.interval == pytest.approx(0.05)  # never slower than one request per Retry-After
 
 
 @pytest.mark.parametrize(("value", "seconds"), [("2", 2.0), ("0", 0.0), ("0.05", 0.05), (" 1.5 ", 1.5), ("-1", None),

@@ -96,7 +96,9 @@ class Pace:
     need not agree to the millisecond), if that is longer. A fixed window of 10 a minute
     reads as one request every 6.6 s after its first 429; a token bucket converges in one
     more. It never speeds up again within a run; a Retry-After of 0 says nothing of the
-    window, so it changes nothing.
+    window, so it changes nothing. The gap never exceeds the longest Retry-After seen: one
+    request per Retry-After always passes, so a target that throttles whatever the pace
+    (every third request, say) cannot slow the run down without end.
     """
 
     MARGIN = 1.1
@@ -107,6 +109,7 @@ class Pace:
         self.next_slot = 0.0
         self.window_start: float | None = None
         self.passed = 0  # requests through since window_start
+        self.longest = 0.0  # the longest Retry-After seen
 
     def slot(self) -> float:
         """Seconds to wait before the next request (its slot taken)."""
@@ -126,7 +129,8 @@ class Pace:
             return False
         now = self.clock()
         elapsed = now - (self.window_start if self.window_start is not None else now)
-        gap = self.MARGIN * (elapsed + retry_after) / max(self.passed, 1)
+        self.longest = max(self.longest, retry_after)
+        gap = min(self.MARGIN * (elapsed + retry_after) / max(self.passed, 1), self.longest)
         self.window_start, self.passed = now + retry_after, 0
         self.next_slot = max(self.next_slot, now + retry_after)
         if gap > self.interval:
