@@ -331,7 +331,7 @@ class RunState:
                 self.warn(reason)
 
     def _a_natural_retry(self, form: KeyedPair, first_status: int) -> bool:
-        """Whether the pair's second request repeats a first one answered 429/5xx, which idempotency-not-stored judges."""
+        """Whether the pair's second request repeats a first one answered 429/5xx: a retry, which the not-stored rule judges."""
         retry = self.keyed_retry.form if self.keyed_retry is not None else None
         return form.second == "same" and isinstance(retry, KeyedRetry) and retry.after(first_status)
 
@@ -358,7 +358,7 @@ class RunState:
                 why = form.premise(self._facts(first.status, first.headers, first.body))
                 if why and self._a_natural_retry(form, first.status):
                     self._unjudged(case.rule_id, why)
-                    return None  # sent all the same: the same request again after a 429/5xx judges idempotency-not-stored
+                    return None  # sent all the same: the same request again after a 429/5xx is a retry the not-stored rule judges
             elif isinstance(form, KeyedRetry) and not form.after(first.status):
                 why = f"the first answer was {first.status}, not the {form.provoke} injected"
         if why is not None:

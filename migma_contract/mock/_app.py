@@ -249,7 +249,7 @@ class ReferenceMock:
         if body_refusal is None:
             self._judge_body(body, config, verdict)
 
-        idempotency_key = request.headers.get("idempotency-key")
+        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
         if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
             rule = IDEMPOTENCY_KEY_LENGTH
             verdict.violations.append(Violation(rule.id, rule.level.value, "", f"{IDEMPOTENCY_HEADER} is {len(idempotency_key)} "
