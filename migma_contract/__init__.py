@@ -42,7 +42,7 @@ if _typing.TYPE_CHECKING:
         TargetInfo,
         TrafficStats,
     )
-    from ._rules import Level, OpenPoint, Rule, Subject
+    from ._rules import Level, OpenPoint, Rule, RuleSet, Subject
     from ._runner import run_check
     from ._spec import Spec, load_spec
     from ._validators import Contract, ResponseVerdict, Violation, contract_for, validate_request, validate_response
@@ -56,7 +56,7 @@ _HOMES = {
     "._options": ("CheckOptions",),
     "._result": ("Budget", "Finding", "PlanStats", "RequestRecord", "ResponseRecord", "RuleResult", "RunResult",
                  "RunSettings", "SpecInfo", "Status", "TargetInfo", "TrafficStats"),
-    "._rules": ("Level", "OpenPoint", "Rule", "Subject"),
+    "._rules": ("Level", "OpenPoint", "Rule", "RuleSet", "Subject"),
     "._runner": ("run_check",),
     "._spec": ("Spec", "load_spec"),
     "._validators": ("Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"),
@@ -82,6 +82,7 @@ __all__ = [
     "ResponseVerdict",
     "Rule",
     "RuleResult",
+    "RuleSet",
     "RunResult",
     "RunSettings",
     "Spec",

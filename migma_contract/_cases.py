@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ._catalogue import IDEMPOTENCY_HEADER
 from ._rules import RawBody
 
 __all__ = ["Case", "CaseAuth", "encode_body"]
@@ -36,6 +37,8 @@ class Case:
     headers: tuple[tuple[str, str], ...] = ()
     factors: tuple[tuple[str, str], ...] = ()
     phase: str = "plan"
+    step: int = 0  # of a pair of requests under one Idempotency-Key: 1 the first, 2 the second (0: no pair)
+    inject: int | None = None  # a status the run injects into this request's answer (a target with fault injection)
 
     @property
     def content(self) -> bytes:
@@ -45,8 +48,14 @@ class Case:
     def content_type(self) -> str:
         return self.body.content_type if isinstance(self.body, RawBody) else "application/json"
 
+    @property
+    def idempotency_key(self) -> str | None:
+        return next((value for name, value in self.headers if name.lower() == IDEMPOTENCY_HEADER.lower()), None)
+
     def with_body(self, body: Any, *, suffix: str, label: str) -> Case:
-        return Case(f"{self.id}~{suffix}", self.rule_id, label, body, self.expect, self.auth, self.headers, (), self.phase)
+        """A control of this case: another body, the same credentials, never its Idempotency-Key (a key is spent twice at most)."""
+        headers = tuple((name, value) for name, value in self.headers if name.lower() != IDEMPOTENCY_HEADER.lower())
+        return Case(f"{self.id}~{suffix}", self.rule_id, label, body, self.expect, self.auth, headers, (), self.phase)
 
 
 def encode_body(body: Any) -> bytes:

@@ -8,6 +8,8 @@ plan, the strategies and the reports all read this list; nothing restates a rule
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._rules import (
@@ -18,8 +20,11 @@ from ._rules import (
     EnumMember,
     ForbiddenWhen,
     IsJsonObject,
+    KeyedPair,
+    KeyedRetry,
     KnownFields,
     Level,
+    NotExercisable,
     OpenPoint,
     RequiredProperties,
     RequiredWhen,
@@ -28,6 +33,7 @@ from ._rules import (
     ResponsePredicate,
     ResponseSchema,
     Rule,
+    RuleSet,
     ScopeRequired,
     Subject,
 )
@@ -41,14 +47,25 @@ __all__ = [
     "AUTH_SCOPE",
     "BATCH_TYPES",
     "BODY_JSON_OBJECT",
+    "CONFLICT_CODE",
+    "IDEMPOTENCY_CONFLICT",
     "IDEMPOTENCY_HEADER",
+    "IDEMPOTENCY_KEY_LENGTH",
+    "IDEMPOTENCY_NOT_STORED",
+    "IDEMPOTENCY_REPLAY",
+    "IDEMPOTENCY_SCOPE",
+    "IDEMPOTENCY_WINDOW_S",
     "KNOWN_FIELDS",
+    "MAX_IDEMPOTENCY_KEY",
     "NO_SERVER_ERROR",
     "OPEN_POINTS",
+    "RATE_LIMIT_RETRY_AFTER",
+    "REPLAYED_HEADER",
     "RESPONDS_IN_TIME",
     "RULES",
     "SINGLE_TYPE",
     "STATUS_DOCUMENTED",
+    "VENDOR_SETS",
     "get_rule",
     "judge_credentials",
     "rules_for",
@@ -58,6 +75,11 @@ SINGLE_TYPE = "email"
 BATCH_TYPES = ("audience", "segment", "tag")
 JSON_MEDIA_TYPE = "application/json"
 IDEMPOTENCY_HEADER = "Idempotency-Key"  # a replay under the same key may repeat an answer (result-id-unique)
+REPLAYED_HEADER = "Idempotent-Replayed"  # `true` on a replayed answer (the vendor set)
+MAX_IDEMPOTENCY_KEY = 100  # characters
+IDEMPOTENCY_WINDOW_S = 24 * 3600  # how long a key is remembered, per API key
+CONFLICT_CODE = "IDEMPOTENCY_CONFLICT"  # the vendor's name for a reused key; where it appears is left open
+VENDOR_SETS = (RuleSet.CONTRACT, RuleSet.VENDOR)  # the rule sets of a run with the vendor set
 
 S, D, X = Level.SCHEMA, Level.DOCUMENTED, Level.STRICT
 
@@ -92,9 +114,10 @@ def _check_in_time(spec: Spec, facts: ResponseFacts) -> str | None:
 
 
 def _check_status_documented(spec: Spec, facts: ResponseFacts) -> str | None:
-    if facts.status in spec.documented_statuses:
+    statuses = spec.documented_statuses if facts.documented is None else facts.documented
+    if facts.status in statuses:
         return None
-    documented = ", ".join(str(s) for s in sorted(spec.documented_statuses))
+    documented = ", ".join(str(s) for s in sorted(statuses))
     if facts.status == 429:
         return f"429 rate limited, still after the bounded retries (documented: {documented})"
     return f"status {facts.status} is not documented (documented: {documented})"
@@ -174,6 +197,159 @@ STATUS_DOCUMENTED = Rule(
     "status is one of 200, 400, 401, 403; 429 is transient (retried after `Retry-After`, bounded), "
     "a failure only when retries run out", "`responses:`",
     ResponsePredicate(lambda spec, status: status < 500, _check_status_documented))
+
+
+# --- the vendor set: what the vendor's wider documentation adds (opt-in) -------------------------
+
+V = RuleSet.VENDOR
+_IDEMPOTENCY_PAGE = "the vendor's docs, idempotency page and its Node SDK's README (quoted in issue 15)"
+_RATE_PAGE = "the vendor's docs, rate limits (quoted in issue 15)"
+
+
+def _replayed(facts: ResponseFacts) -> bool:
+    return facts.headers.get(REPLAYED_HEADER.lower(), "").strip().lower() == "true"
+
+
+def _api_error(facts: ResponseFacts) -> str | None:
+    """Why a body is not the `ApiError` envelope (`success: false`, a non-empty `error` text); None when it is."""
+    body = facts.body
+    if not facts.parsed:
+        return f"the body is not JSON ({facts.parse_error})"
+    if not isinstance(body, dict) or body.get("success") is not False:
+        return "the body does not say `success: false`"
+    if not (isinstance(body.get("error"), str) and body["error"].strip()):
+        return "the body has no `error` text"
+    return None
+
+
+def _unsettled(facts: ResponseFacts, what: str) -> None:
+    """A 429 or 5xx answer decides nothing about a stored key: the rule stays unjudged by this pair."""
+    if facts.status == 429 or facts.status >= 500:
+        raise NotExercisable(f"{what} was answered {facts.status} (transient), which judges nothing about the key")
+
+
+def _first_accepted(first: ResponseFacts) -> str | None:
+    if 200 <= first.status < 300:
+        return None
+    return (f"the first request under the key was answered {first.status}, not accepted; only an accepted send is "
+            "judged (whether a refusal is replayed is left open)")
+
+
+def _check_replay(first: ResponseFacts | None, second: ResponseFacts) -> str | None:
+    assert first is not None
+    _unsettled(second, "the replay")
+    problems = []
+    if second.status != first.status:
+        problems.append(f"the replay was answered {second.status}, the original {first.status}")
+    elif second.body != first.body:
+        old, new = _result_id(first), _result_id(second)
+        if old and new and old != new:
+            problems.append(f"the replay carries data.id {new[:80]!r}, the original {old[:80]!r}: the send was processed again")
+        else:
+            problems.append("the replay's body differs from the original's")
+    if not _replayed(second):
+        problems.append(f"no `{REPLAYED_HEADER}: true` header on the replay")
+    return "; ".join(problems) or None
+
+
+def _check_conflict(first: ResponseFacts | None, second: ResponseFacts) -> str | None:
+    assert first is not None
+    _unsettled(second, "the request with another body")
+    if second.status != 409:
+        how = " as a replay of the first" if _replayed(second) else ""
+        return f"another body under the same key was answered {second.status}{how}, not 409"
+    problem = _api_error(second)
+    return f"the 409 is not the ApiError envelope: {problem}" if problem else None
+
+
+def _check_scope(first: ResponseFacts | None, second: ResponseFacts) -> str | None:
+    assert first is not None
+    _unsettled(second, "the request under the second API key")
+    old, new = _result_id(first), _result_id(second)
+    if _replayed(second) or (old is not None and old == new):
+        return (f"the same key under another API key got the first key's answer (data.id {str(new)[:80]!r}"
+                f"{', marked as a replay' if _replayed(second) else ''}): keys are not scoped per API key")
+    if second.status == 409:
+        return "the same key and body under another API key was refused as a conflict (409): keys are not scoped per API key"
+    if second.status in (401, 403):
+        raise NotExercisable(f"the server refused --second-api-key ({second.status}): idempotency-scope needs a second "
+                             "full-scope key")
+    if not 200 <= second.status < 300:
+        raise NotExercisable(f"the send under --second-api-key was answered {second.status}; are the fixtures valid for "
+                             "that key too?")
+    return None
+
+
+def _check_key_length(first: ResponseFacts | None, only: ResponseFacts) -> str | None:
+    _unsettled(only, "the request with the long key")
+    if only.status != 400:
+        return f"a key of {MAX_IDEMPOTENCY_KEY + 1} characters was answered {only.status}, not 400"
+    problem = _api_error(only)
+    return f"the 400 is not the ApiError envelope: {problem}" if problem else None
+
+
+def _transient(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def _check_not_stored(first: ResponseFacts, retry: ResponseFacts, injected: bool) -> str | None:
+    if _replayed(retry):
+        return (f"the retry after a {first.status} was answered {retry.status} with `{REPLAYED_HEADER}: true`: "
+                f"the {first.status} was stored and replayed")
+    if injected and retry.status == first.status and retry.body == first.body:
+        return (f"the retry got the same {first.status} again, although the failure was injected once: "
+                f"the {first.status} was stored and replayed")
+    if _transient(retry.status):
+        raise NotExercisable(f"the retry after a {first.status} was answered {retry.status} too")
+    return None
+
+
+def _check_retry_after(spec: Spec, facts: ResponseFacts) -> str | None:
+    problems = []
+    value = facts.headers.get("retry-after")
+    if value is None:
+        problems.append("no Retry-After header")
+    elif not re.fullmatch(r"[0-9]+", value.strip()):
+        problems.append(f"Retry-After {value[:40]!r} is not a whole number of seconds")
+    envelope = _api_error(facts)
+    if envelope:
+        problems.append(f"not the ApiError envelope ({envelope})")
+    return "; ".join(problems) or None
+
+
+IDEMPOTENCY_REPLAY = Rule(
+    "idempotency-replay", D, Subject.IDEMPOTENCY,
+    f"the same `{IDEMPOTENCY_HEADER}` and the same body (same API key, within 24 h) ⇒ the original status and body "
+    f"again, with `{REPLAYED_HEADER}: true`; judged on an accepted send (whether a 4xx is replayed is left open)",
+    f"{_IDEMPOTENCY_PAGE}: \"the same key with the same body replays the original response (same status and body) and "
+    f"marks the replay with an `{REPLAYED_HEADER}: true` header\"",
+    KeyedPair("same", _check_replay, _first_accepted), set=V)
+IDEMPOTENCY_CONFLICT = Rule(
+    "idempotency-conflict", D, Subject.IDEMPOTENCY,
+    "the same key with a different body ⇒ 409 with the `ApiError` envelope (the toolkit does not require "
+    f"`{CONFLICT_CODE}` anywhere on the wire; the reference mock sends it as `code` and at the start of `error`)",
+    f"{_IDEMPOTENCY_PAGE}: \"the same key with a different body answers 409 (`{CONFLICT_CODE}`)\"",
+    KeyedPair("other-body", _check_conflict, _first_accepted), 409, set=V)
+IDEMPOTENCY_SCOPE = Rule(
+    "idempotency-scope", D, Subject.IDEMPOTENCY,
+    "the same key under another API key is a different key: the send is processed anew (no replay, no 409)",
+    f"{_IDEMPOTENCY_PAGE}: \"scoped per API key for 24 hours\"",
+    KeyedPair("other-api-key", _check_scope, _first_accepted), set=V)
+IDEMPOTENCY_KEY_LENGTH = Rule(
+    "idempotency-key-length", D, Subject.IDEMPOTENCY,
+    f"a key longer than {MAX_IDEMPOTENCY_KEY} characters ⇒ 400 `ApiError`",
+    f"{_IDEMPOTENCY_PAGE}: \"a string of at most {MAX_IDEMPOTENCY_KEY} characters\"",
+    KeyedPair(None, _check_key_length, key_length=MAX_IDEMPOTENCY_KEY + 1), 400, set=V)
+IDEMPOTENCY_NOT_STORED = Rule(
+    "idempotency-not-stored", D, Subject.IDEMPOTENCY,
+    "a 429 or 5xx answer is never replayed: a retry with the same key is processed anew",
+    f"{_IDEMPOTENCY_PAGE}: \"429 and 5xx answers are never stored, so they stay safe to retry\"",
+    KeyedRetry(_transient, _check_not_stored), set=V)
+RATE_LIMIT_RETRY_AFTER = Rule(
+    "rate-limit-retry-after", D, Subject.RESPONSE,
+    "a 429 carries an integer `Retry-After` (seconds) and the `ApiError` envelope",
+    f"{_RATE_PAGE}: 429 \"Rate limit exceeded\"; the SDK \"waits `Retry-After` seconds (an integer) before retrying a 429\"",
+    ResponsePredicate(lambda spec, status: status == 429, _check_retry_after, provoke=429), set=V)
 
 RULES: tuple[Rule, ...] = (
     # --- what a conforming server must reject with 400 -----------------------------------
@@ -270,6 +446,13 @@ RULES: tuple[Rule, ...] = (
              "if": {"properties": {"success": {"const": True}}, "required": ["success"]},
              "then": {"properties": {"error": {"type": "null"}}},
          })),
+    # --- the vendor set (opt-in) -----------------------------------------------------------
+    IDEMPOTENCY_REPLAY,
+    IDEMPOTENCY_CONFLICT,
+    IDEMPOTENCY_SCOPE,
+    IDEMPOTENCY_KEY_LENGTH,
+    IDEMPOTENCY_NOT_STORED,
+    RATE_LIMIT_RETRY_AFTER,
 )
 
 OPEN_POINTS: tuple[OpenPoint, ...] = (
@@ -306,10 +489,14 @@ def get_rule(rule_id: str) -> Rule:
         raise KeyError(f"unknown rule {rule_id!r}; known: {', '.join(_BY_ID)}") from None
 
 
-def rules_for(level: Level | str = Level.DOCUMENTED) -> tuple[Rule, ...]:
-    """The rules a run at `level` checks (each level includes the ones before it)."""
+def rules_for(level: Level | str = Level.DOCUMENTED, sets: Iterable[RuleSet | str] = (RuleSet.CONTRACT,)) -> tuple[Rule, ...]:
+    """The rules a run at `level` checks (each level includes the ones before it), of the rule `sets` asked for.
+
+    The vendor set is opt-in: `rules_for(level, VENDOR_SETS)` adds it.
+    """
     selected = Level.parse(level)
-    return tuple(rule for rule in RULES if selected.includes(rule.level))
+    chosen = {RuleSet(s) for s in sets}
+    return tuple(rule for rule in RULES if rule.set in chosen and selected.includes(rule.level))
 
 
 def judge_credentials(header: str | None, scopes_of: Any) -> tuple[Rule, str] | None:

@@ -104,7 +104,7 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
             console.print(_t("  why:      ", finding.attribution), soft_wrap=True)
         console.print(_t("  repro:    ", finding.request.curl), soft_wrap=True)
     console.print()
-    console.print(_t(result.requests_sent, " requests in ", f"{result.duration_s:.1f}", " s · seed ", result.seed,
+    console.print(_t(result.requests_sent, " requests (the ", result.plan.kind, " plan) in ", f"{result.duration_s:.1f}", " s · seed ", result.seed,
                      " · spec ", str(result.spec.fingerprint)[:19], "…"))
     for path in report_paths:
         console.print(_t("report: ", redactor.text(path)), soft_wrap=True)
@@ -114,7 +114,7 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
 
 def print_plan(plan: Plan, stream: TextIO | None = None) -> None:
     console = Console(file=stream or sys.stdout, highlight=False)
-    table = Table(title=f"dry run: {len(plan.cases)} planned requests (nothing sent)", title_justify="left")
+    table = Table(title=f"dry run: {len(plan.cases)} planned requests of the {plan.kind} plan (nothing sent)", title_justify="left")
     for column in ("#", "rule", "expects", "case"):
         table.add_column(column, no_wrap=column != "case")
     for index, case in enumerate(plan.cases, 1):
@@ -127,4 +127,8 @@ def print_plan(plan: Plan, stream: TextIO | None = None) -> None:
 
 
 def _expects(case: Case) -> str:
+    if case.inject is not None:
+        return f"{case.inject} injected"
+    if case.step:
+        return "see its rule" if case.step == 2 else "a first answer"
     return " or ".join(str(s) for s in sorted(case.expect)) or "any"

@@ -78,7 +78,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ._catalogue import RULES
+from ._catalogue import rules_for
 from ._rules import (
     Acceptance,
     AuthForm,
@@ -87,6 +87,7 @@ from ._rules import (
     EnumMember,
     ForbiddenWhen,
     IsJsonObject,
+    Level,
     RequestForm,
     RequiredProperties,
     RequiredWhen,
@@ -251,7 +252,8 @@ def diff_specs(old: Spec, new: Spec) -> SpecDiff:
     return SpecDiff(
         old=DocumentInfo(printable(old.source), old.fingerprint),
         new=DocumentInfo(printable(new.source), new.fingerprint),
-        rules=tuple(_rule_change(rule, old, new, texts) for rule in RULES),
+        # the document's rules only: the vendor set comes from the vendor's wider docs, not from a document version
+        rules=tuple(_rule_change(rule, old, new, texts) for rule in rules_for(Level.STRICT)),
         request=tuple(_classified(compare_schemas(old.request_schema, new.request_schema), "request", _Side.REQUEST,
                                   declared=(old, new))),
         responses=tuple(_response_changes(old, new)),

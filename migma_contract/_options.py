@@ -27,15 +27,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._exceptions import ConfigError
-from ._rules import Level
+from ._rules import Level, RuleSet
 
 if TYPE_CHECKING:  # imported where used: the pytest plugin reads this table in every pytest run
     from ._bodies import Fixtures
 
-__all__ = ["ENV_PREFIX", "OPTIONS", "REPORT_FORMATS", "CheckOptions", "Option", "resolve_options"]
+__all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "REPORT_FORMATS", "CheckOptions", "Option", "resolve_options"]
 
 ENV_PREFIX = "MIGMA_CONTRACT_"
 REPORT_FORMATS = ("json", "junit", "md", "html")
+PLAN_KINDS = ("full", "minimal")
 _VENDOR_ENV = ("MIGMA_API_KEY", "MIGMA_BASE_URL")
 
 
@@ -65,9 +66,18 @@ class CheckOptions:
         "A full-scope key (email:send) of the target; never read from files.", secret=True, group="target"))
     restricted_api_key: str | None = field(default=None, metadata=_opt(
         "A valid key WITHOUT email:send, to exercise auth-scope (403).", secret=True, group="target"))
+    second_api_key: str | None = field(default=None, metadata=_opt(
+        "Another full-scope key, to exercise idempotency-scope (with --with-vendor); the fixtures must suit it too.",
+        secret=True, group="target"))
     level: str = field(default=Level.DOCUMENTED.value, metadata=_opt(
         "schema: the schemas alone; documented: plus the prose; strict: plus the strictest reading.",
         kind="choice", choices=[level.value for level in Level]))
+    with_vendor: bool = field(default=False, metadata=_opt(
+        "Also judge the vendor set (the vendor's wider docs, not the bundled document): Idempotency-Key replay, "
+        "conflict, scope, length, 429/5xx never stored, and 429 Retry-After.", kind="bool"))
+    plan: str = field(default=PLAN_KINDS[0], metadata=_opt(
+        "full: the deterministic plan, then exploration; minimal: every exercisable rule once with the fewest "
+        "requests, and no exploration (a gate for a rate-limited staging).", kind="choice", choices=PLAN_KINDS))
     seed: int = field(default=0, metadata=_opt("Same seed and target, same requests.", kind="int"))
     max_requests: int = field(default=180, metadata=_opt(
         "Budget: requests sent in all (the plan first, exploration with the rest).", kind="int", low=1))
@@ -134,6 +144,16 @@ class CheckOptions:
     def verify_tls(self) -> bool:
         return not self.insecure
 
+    @property
+    def rule_sets(self) -> tuple[RuleSet, ...]:
+        """The rule sets this run judges: the contract, and the vendor set when asked for."""
+        return (RuleSet.CONTRACT, RuleSet.VENDOR) if self.with_vendor else (RuleSet.CONTRACT,)
+
+    @property
+    def explores(self) -> bool:
+        """Whether exploration runs: asked for, and the full plan (the minimal plan spends nothing more)."""
+        return self.explore and self.plan == PLAN_KINDS[0]
+
     def with_fixtures(self, fixtures: Fixtures) -> CheckOptions:
         """These options with the fixture fields taken from `fixtures`."""
         return replace(
@@ -151,6 +171,7 @@ class CheckOptions:
                 option.check(value, option.flag_name)
         if self.base_url is not None and not self.api_key:
             raise ConfigError(f"a live target needs a full-scope key: pass --api-key or set {ENV_PREFIX}API_KEY")
+        _check_vendor_level(self)
         return self
 
 
@@ -233,6 +254,13 @@ class Option:
             raise ConfigError(f"{where}: must be a domain such as example.com, not {_shown(value)}")
         if self.kind in ("str", "path") and isinstance(value, str) and not value.isprintable():
             raise ConfigError(f"{where}: holds control characters")
+
+
+def _check_vendor_level(options: CheckOptions) -> None:
+    """The vendor rules are prose (level documented): a schema-level run would judge none of them."""
+    if options.with_vendor and not Level.parse(options.level).includes(Level.DOCUMENTED):
+        raise ConfigError(f"--with-vendor: the vendor rules are at level documented; --level {options.level} leaves them "
+                          "all out (use --level documented or strict)")
 
 
 def _shown(value: Any) -> str:
@@ -380,4 +408,5 @@ def resolve_options(
     if options.base_url is not None and not options.api_key:
         key = next(o for o in OPTIONS if o.name == "api_key")
         raise ConfigError(f"a live target needs a full-scope key: pass {given_label(key)} or set {key.env}")
+    _check_vendor_level(options)
     return options

@@ -16,23 +16,49 @@
   to the field by the run). They cost one request per class, last in the plan.
 
 Every response of every case is then checked against every response rule.
+
+With the vendor set (`--with-vendor`), the plan adds, after the negative cases, the fewest
+requests that judge it: a replay pair, a conflict pair, a pair under a second API key, one over-long key, and,
+on a target with fault injection (the reference mock in-process), a send answered 503 then
+retried, and a send answered 429 and retried after its `Retry-After`. Each pair has its own
+`Idempotency-Key`, made for this run (`migma-contract-<uuid4>-<rule>`), used twice at most.
+
+The minimal plan (`--plan minimal`) keeps one case per rule: the plain sends of two
+recipient types (two accepted sends, so result-id-unique is judged too), the first
+credential of each auth rule, the first mutation of each request rule, and the vendor
+requests when asked for.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._bodies import FIXTURE_FIELDS, BodyFactory
 from ._cases import Case, CaseAuth, slug
-from ._catalogue import ACCEPTS_VALID, RULES, rules_for
-from ._rules import AuthForm, ForbiddenWhen, Level, NotExercisable, RequestForm, RequiredWhen
+from ._catalogue import ACCEPTS_VALID, IDEMPOTENCY_HEADER, RULES, rules_for
+from ._rules import (
+    AuthForm,
+    ForbiddenWhen,
+    KeyedPair,
+    KeyedRetry,
+    Level,
+    NotExercisable,
+    RequestForm,
+    RequiredWhen,
+    ResponsePredicate,
+    Rule,
+    RuleSet,
+)
 from ._validators import Contract
 
-__all__ = ["Plan", "build_plan"]
+__all__ = ["IDEMPOTENCY_KEY_PREFIX", "Plan", "build_plan"]
+
+IDEMPOTENCY_KEY_PREFIX = "migma-contract-"  # keys this toolkit made: recognisable in a target's logs
 
 # --- value classes -------------------------------------------------------------------------
 
@@ -92,6 +118,7 @@ class Plan:
     cases: list[Case]
     not_exercised: dict[str, str] = field(default_factory=dict)
     variants_not_exercised: list[str] = field(default_factory=list)
+    kind: str = "full"
 
     def by_rule(self) -> dict[str, list[Case]]:
         grouped: dict[str, list[Case]] = {}
@@ -352,14 +379,27 @@ def build_plan(
     *,
     api_key: str | None,
     restricted_key: str | None,
+    second_key: str | None = None,
+    sets: tuple[RuleSet, ...] = (RuleSet.CONTRACT,),
+    kind: str = "full",
+    key_token: str | None = None,
+    can_inject: bool = True,
 ) -> Plan:
-    """Every case the deterministic phase sends, in the order it sends them."""
-    plan = Plan(cases=[])
-    selected = rules_for(level)
+    """Every case the deterministic phase sends, in the order it sends them.
+
+    `kind`: `full` or `minimal` (one case per rule, see the module docstring). `key_token`
+    makes this run's Idempotency-Keys (a fresh uuid4 when not given). `can_inject`: whether
+    the target takes injected faults (the vendor set's provoked 429 and 503 are planned only then).
+    """
+    minimal = kind == "minimal"
+    plan = Plan(cases=[], kind=kind)
+    selected = rules_for(level, sets)
     positives = _positive_cases(contract, bodies, plan)
     baseline = [c for c in positives if "/plain-" in c.id]
     rest = [c for c in positives if "/plain-" not in c.id]
-    plan.cases.extend(baseline)
+    plan.cases.extend(baseline[:2] if minimal else baseline)
+    if minimal:  # variants the minimal plan never meant to send are no news
+        plan.variants_not_exercised.clear()
     body = _first_valid_body(bodies)
     for rule in selected:
         if isinstance(rule.form, AuthForm):
@@ -369,7 +409,7 @@ def build_plan(
             if body is None:
                 plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
                 continue
-            for label, headers in variants:
+            for label, headers in variants[:1] if minimal else variants:
                 plan.cases.append(Case(
                     f"{rule.id}/{slug(label)}", rule.id, label, copy.deepcopy(body), frozenset({rule.expected_status or 401}),
                     CaseAuth.EXPLICIT, tuple((headers or {}).items()),
@@ -384,18 +424,77 @@ def build_plan(
                 plan.not_exercised[rule.id] = exc.reason
                 continue
             seen: set[str] = set()
-            for mutation in mutations:
+            for mutation in mutations[:1] if minimal else mutations:
                 case_id = f"{rule.id}/{slug(mutation.label)}"
                 while case_id in seen:
                     case_id += "-2"
                 seen.add(case_id)
                 plan.cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.expected_status or 400})))
-    plan.cases.extend(rest)
-    plan.cases.extend(_open_cases(contract, bodies))
+    # asked for explicitly, so before the pairwise sends: a tight budget cuts those first
+    plan.cases.extend(_vendor_cases(selected, body, second_key, key_token or uuid.uuid4().hex, plan, can_inject))
+    if not minimal:
+        plan.cases.extend(rest)
+        plan.cases.extend(_open_cases(contract, bodies))
     if not positives:
         needed = ", ".join(f.option for f in FIXTURE_FIELDS if f.needed_when_bound and f.recipient_type is None)
         plan.not_exercised[ACCEPTS_VALID.id] = f"no valid request can be built without the target's fixtures: pass {needed}"
     return plan
+
+
+def idempotency_key(token: str, rule: Rule, length: int | None = None) -> str:
+    """This run's key for `rule`'s requests (`length` characters exactly when given)."""
+    key = f"{IDEMPOTENCY_KEY_PREFIX}{token}-{rule.id}"
+    return key if length is None else (key + "-" * length)[:length]
+
+
+def _vendor_cases(selected: tuple[Rule, ...], body: dict[str, Any] | None, second_key: str | None, token: str,
+                  plan: Plan, can_inject: bool) -> list[Case]:
+    """The requests that judge the vendor set: a pair (or one request) per rule, each pair under its own key."""
+    cases: list[Case] = []
+    for rule in selected:
+        form = rule.form
+        provoke = form.provoke if isinstance(form, KeyedRetry | ResponsePredicate) else None
+        if not isinstance(form, KeyedPair | KeyedRetry) and not provoke:
+            continue
+        if body is None:
+            plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
+            continue
+        if provoke and not can_inject:
+            plan.not_exercised[rule.id] = (f"needs a {provoke} answer, and the target takes no injected faults (the reference "
+                                           "mock in-process does): judged only when one comes during the run")
+            continue
+        key = idempotency_key(token, rule, form.key_length if isinstance(form, KeyedPair) else None)
+        keyed = ((IDEMPOTENCY_HEADER, key),)
+
+        def case(suffix: str, label: str, step: int, sent: dict[str, Any] = body, auth: str = CaseAuth.FULL,
+                 headers: tuple[tuple[str, str], ...] = keyed, inject: int | None = None, rule: Rule = rule) -> Case:
+            return Case(f"{rule.id}/{suffix}", rule.id, label, copy.deepcopy(sent), frozenset(), auth, headers,
+                        step=step, inject=inject)
+
+        if isinstance(form, KeyedPair):
+            if form.second == "other-api-key" and not second_key:
+                plan.not_exercised[rule.id] = "needs a second full-scope key: pass --second-api-key"
+                continue
+            if form.second is None:
+                cases.append(case("long-key", f"a valid send with an {IDEMPOTENCY_HEADER} of {len(key)} characters", 1))
+                continue
+            cases.append(case("first", f"a valid send with a fresh {IDEMPOTENCY_HEADER}", 1))
+            if form.second == "same":
+                cases.append(case("again", "the same send again, same key", 2))
+            elif form.second == "other-body":
+                other = {**body, "subject": f"{body.get('subject', '')} (another body)"}
+                cases.append(case("other-body", "another body under the same key", 2, other))
+            else:
+                cases.append(case("other-api-key", "the same send under --second-api-key, same key", 2,
+                                  auth=CaseAuth.EXPLICIT, headers=(("Authorization", f"Bearer {second_key}"), *keyed)))
+        elif isinstance(form, KeyedRetry):
+            cases.append(case(f"answered-{form.provoke}", f"a valid send answered {form.provoke} (injected)", 1,
+                              inject=form.provoke))
+            cases.append(case("retry", f"the same send again, same key, after the {form.provoke}", 2))
+        else:
+            cases.append(case(f"answered-{form.provoke}", f"a valid send answered {form.provoke} (injected), "
+                              "retried after its Retry-After", 1, inject=form.provoke))
+    return cases
 
 
 def _first_valid_body(bodies: BodyFactory) -> dict[str, Any] | None:

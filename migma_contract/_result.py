@@ -151,6 +151,7 @@ class RuleResult:
     reason: str | None = None
     notes: list[str] = field(default_factory=list)
     observed: str | None = None  # observed traffic: how many real exchanges exercised it, and who broke it
+    set: str = "contract"  # the rule set: contract (the bundled document) or vendor (opt-in)
 
 
 @dataclass
@@ -186,6 +187,7 @@ class Budget:
 
 @dataclass
 class PlanStats:
+    kind: str = "full"  # which plan ran: full (then exploration) or minimal (one case per rule)
     cases: int = 0
     budget_exhausted: bool = False
     explored: int = 0

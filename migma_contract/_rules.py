@@ -22,11 +22,14 @@ if TYPE_CHECKING:
     from ._spec import Spec
 
 __all__ = [
+    "KeyedPair",
+    "KeyedRetry",
     "Level",
     "Mutation",
     "RawBody",
     "ResponseFacts",
     "Rule",
+    "RuleSet",
     "Subject",
 ]
 
@@ -63,6 +66,19 @@ class Subject(StrEnum):
     AUTH = "auth"  # credentials the server must reject with 401/403
     ACCEPTANCE = "acceptance"  # a valid request the server must accept
     RESPONSE = "response"  # every response must satisfy it
+    IDEMPOTENCY = "idempotency"  # requests sharing an Idempotency-Key: what the second answer must show
+
+
+class RuleSet(StrEnum):
+    """Where a rule comes from, and so whether a run judges it unasked.
+
+    `contract`: the bundled document (always judged). `vendor`: the vendor's wider
+    documentation (its idempotency and rate-limit pages, its SDK's README), which the
+    bundled document does not state: judged only when a run asks (`--with-vendor`).
+    """
+
+    CONTRACT = "contract"
+    VENDOR = "vendor"
 
 
 class NotExercisable(Exception):
@@ -135,6 +151,7 @@ class ResponseFacts:
     request: Any = None
     elapsed: float | None = None
     timeout: float | None = None
+    documented: frozenset[int] | None = None  # the statuses the run's rule sets document (None: the document's)
 
 
 # --- request forms ---------------------------------------------------------------------
@@ -613,6 +630,7 @@ class ResponsePredicate(ResponseForm):
     check: Callable[[Spec, ResponseFacts], str | None]
     needs_body: bool = False
     needs_timing: bool = False  # judged only when the response's elapsed time is known
+    provoke: int | None = None  # a status the run injects to see such a response (a target with fault injection)
 
     def applies(self, spec: Spec, status: int) -> bool:
         return self.when(spec, status)
@@ -651,7 +669,53 @@ class ResponseHistory(ResponseForm):
         return True, f"{self.what} {value[:80]!r} was already given to an earlier accepted send ({first_label[:120]})"
 
 
-Form = RequestForm | AuthForm | Acceptance | ResponseForm
+# --- idempotency forms (the vendor set) ------------------------------------------------------
+
+
+class KeyedForm:
+    """A rule on requests that carry one `Idempotency-Key`: what a later answer must show.
+
+    Judging needs two answers under one key, so the rule is exercised by a planned pair (or
+    a single request), never by one response alone; the run keeps the first answer.
+    """
+
+
+@dataclass
+class KeyedPair(KeyedForm):
+    """A first request under a fresh key, then (unless `second` is None) a second one under the same key.
+
+    `second` says how the second request differs from the first: `same` (the same body and
+    API key), `other-body` (another valid body) or `other-api-key` (the same body under a
+    second full-scope key). `key_length`: the length of the key sent (None: an ordinary
+    per-run key). `premise(first)`: why the first answer leaves the rule unjudged (the
+    second request is then not sent). `check(first, second)`: the message when the rule is
+    broken; it raises `NotExercisable` when the answers cannot judge it (a 5xx, a refused
+    second key). For a single request, `check(None, only)`.
+    """
+
+    second: str | None
+    check: Callable[[ResponseFacts | None, ResponseFacts], str | None]
+    premise: Callable[[ResponseFacts], str | None] = lambda first: None
+    key_length: int | None = None
+
+
+@dataclass
+class KeyedRetry(KeyedForm):
+    """A retry under the key of a request answered with a transient failure (`after(status)`).
+
+    Judged wherever it happens: the client's own retry of a 429 after its `Retry-After`,
+    or a later request with the same key, body and credentials. The plan provokes it with
+    `provoke` (a status the run injects into the first answer) when the target offers
+    fault injection. `check(first, retry, injected)`: the message when the rule is broken;
+    `injected` says the first answer was injected once, so the same answer again was stored.
+    """
+
+    after: Callable[[int], bool]
+    check: Callable[[ResponseFacts, ResponseFacts, bool], str | None]
+    provoke: int = 503
+
+
+Form = RequestForm | AuthForm | Acceptance | ResponseForm | KeyedForm
 
 
 @dataclass(frozen=True)
@@ -665,9 +729,12 @@ class Rule:
     source: str
     form: Form = field(compare=False, repr=False)
     expected_status: int | None = None
+    set: RuleSet = RuleSet.CONTRACT
 
     @property
     def constrains(self) -> str:
+        if self.subject is Subject.IDEMPOTENCY:
+            return "exchange"  # what a server answers to a request, given an earlier one
         return "response" if self.subject is Subject.RESPONSE else "request"
 
     def as_dict(self) -> dict[str, Any]:
@@ -676,6 +743,7 @@ class Rule:
             "level": self.level.value,
             "subject": self.subject.value,
             "constrains": self.constrains,
+            "set": self.set.value,
             "text": self.text,
             "source": self.source,
         }

@@ -41,7 +41,7 @@ from ._records import make_records
 from ._redact import Redactor, strip_credentials
 from ._result import Finding, ProgressCallback, RootCause
 from ._root_causes import Symptom, body_shape, group, replaced
-from ._rules import Level, NotExercisable, ResponseHistory, Subject
+from ._rules import KeyedPair, KeyedRetry, Level, NotExercisable, ResponseFacts, ResponseHistory, ResponsePredicate, Subject
 from ._untrusted import clean_text
 from ._validators import Contract, response_facts
 
@@ -106,10 +106,19 @@ class RunState:
         self.level = Level.parse(options.level)
         self.target = target
         self.bodies = bodies
-        self.validator = contract.response_validator(self.level)
-        rules = rules_for(self.level)
+        self.validator = contract.response_validator(self.level, options.rule_sets)
+        rules = rules_for(self.level, options.rule_sets)
         self.rule_ids = [r.id for r in rules]
         self.history_rules = [r for r in rules if isinstance(r.form, ResponseHistory)]
+        # The vendor set: rules judged on a second answer under one Idempotency-Key, and those about a 429.
+        self.keyed_pairs = {r.id: r for r in rules if isinstance(r.form, KeyedPair)}
+        self.keyed_retry = next((r for r in rules if isinstance(r.form, KeyedRetry)), None)
+        self.throttle_rules = [r for r in rules if isinstance(r.form, ResponsePredicate) and r.form.provoke == 429]
+        self._firsts: dict[str, Exchange] = {}  # Idempotency-Key -> the first answer of its pair
+        self._faulted: dict[tuple[str | None, str, bytes], tuple[ResponseFacts, bool]] = {}  # a 429/5xx under a key
+        # Injects one answer of this status into the next request (a target with fault injection), set by the engine.
+        self.inject: Callable[[int], None] | None = None
+        self._pace_warned = target.pace.interval
         self.history: dict[str, dict[str, tuple[str | None, str]]] = {r.id: {} for r in self.history_rules}
         self.tallies = {rule_id: Tally() for rule_id in self.rule_ids}
         self.recorded: dict[str, _Recorded] = {}
@@ -120,8 +129,9 @@ class RunState:
         self.aborted: str | None = None
         self.budget_hit = False
         self.deadline = time.monotonic() + options.max_time if options.max_time else None
-        self.redactor = Redactor([options.api_key, options.restricted_api_key])
-        self.keys = {key: ENV_PREFIX + name.upper() for key, name in ((options.api_key, "api_key"), (options.restricted_api_key, "restricted_api_key")) if key}
+        self.redactor = Redactor([options.api_key, options.restricted_api_key, options.second_api_key])
+        self.keys = {key: ENV_PREFIX + name.upper() for key, name in ((options.api_key, "api_key"), (options.restricted_api_key, "restricted_api_key"),
+                                                                     (options.second_api_key, "second_api_key")) if key}
         self.display_base = display_base
         self.progress: ProgressCallback = progress or (lambda event, info: None)
         self.explored = 0
@@ -169,6 +179,10 @@ class RunState:
             if self.timeouts >= self.options.max_timeouts:
                 self.aborted = (f"{self.timeouts} requests timed out (limit {self.options.max_timeouts}, --max-timeouts); "
                                 "stopped to keep the run bounded")
+        if self.target.pace.interval > self._pace_warned:
+            self._pace_warned = self.target.pace.interval
+            self.warn(f"the target rate-limited the run (429 with Retry-After): one request every "
+                      f"{self._pace_warned:.2f} s from now on")
         return exchange
 
     def judge(self, exchange: Exchange) -> list[Failure]:
@@ -182,6 +196,10 @@ class RunState:
             got = f"status {exchange.status}, then " if exchange.status else ""
             self._tally(NO_SERVER_ERROR.id, failures, False, "a complete HTTP response", f"{got}no complete response: {exchange.error}")
             return failures
+        if case.inject is not None and exchange.status == case.inject and not exchange.throttled:
+            # the run's own fault: judged only by the rules about such an answer, kept for the retry
+            self._judge_injected(exchange, failures)
+            return failures
         verdict = self.validator.evaluate(
             exchange.status, exchange.headers, exchange.body, case.body,
             elapsed=exchange.elapsed, timeout=self.options.timeout,
@@ -192,11 +210,13 @@ class RunState:
             violation = broken.get(rule_id)
             self._tally(rule_id, failures, violation is None, get_rule(rule_id).text, violation.message if violation else "")
         self._judge_history(exchange, failures)
+        self._judge_throttled(exchange, failures)
+        self._judge_keyed(exchange, failures)
         if exchange.status == 429 or exchange.status >= 500:
             # 429: transient, judged by status-documented once retries ran out; 5xx: the
             # server failed before deciding, which no-server-error reports on its own.
             return failures
-        if case.rule_id in self.tallies and case.rule_id not in self.not_exercisable:
+        if case.expect and case.rule_id in self.tallies and case.rule_id not in self.not_exercisable:
             ok = exchange.status in case.expect
             expected = " or ".join(str(s) for s in sorted(case.expect))
             expected += " (a valid request)" if case.rule_id == ACCEPTS_VALID.id else f" (the request breaks {case.rule_id} alone)"
@@ -219,6 +239,130 @@ class RunState:
             judged, message = form.judge(self.history[rule.id], facts, replay_key, exchange.case.label)
             if judged:
                 self._tally(rule.id, failures, message is None, rule.text, message or "")
+
+    # -- the vendor set: answers under one Idempotency-Key ----------------------------------------
+
+    @staticmethod
+    def _facts(status: int, headers: dict[str, str], body: bytes, request: Any = None) -> ResponseFacts:
+        return response_facts(status, headers, body, request, None, None)
+
+    def _judge_injected(self, exchange: Exchange, failures: list[Failure]) -> None:
+        assert exchange.status is not None
+        facts = self._facts(exchange.status, exchange.headers, exchange.body)
+        for rule in self.throttle_rules if exchange.status == 429 else ():
+            self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
+        key = exchange.case.idempotency_key
+        if key is not None:
+            self._faulted[self._memo(exchange, key)] = (facts, True)
+            self._firsts[key] = exchange
+
+    def _judge_throttled(self, exchange: Exchange, failures: list[Failure]) -> None:
+        """The 429 answers retried on the way to this one: each judged by the rules about a 429; the retry after the last one by not-stored."""
+        if not exchange.throttled:
+            return
+        for attempt in exchange.throttled:
+            facts = self._facts(attempt.status, attempt.headers, attempt.body)
+            for rule in self.throttle_rules:
+                self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
+        last = exchange.throttled[-1]
+        if self.keyed_retry is not None and exchange.case.idempotency_key is not None and exchange.status is not None:
+            injected = exchange.case.inject == 429 and len(exchange.throttled) == 1
+            self._judge_retry(self._facts(last.status, last.headers, last.body), exchange, injected, failures)
+
+    def _judge_keyed(self, exchange: Exchange, failures: list[Failure]) -> None:
+        """A request under an Idempotency-Key: the retry of an earlier 429/5xx under it, and its planned pair."""
+        key = exchange.case.idempotency_key
+        if key is None or exchange.status is None:
+            return
+        if exchange.case.step == 1:
+            self._firsts[key] = exchange
+        if self.keyed_retry is not None:
+            memo = self._memo(exchange, key)
+            earlier = self._faulted.pop(memo, None)
+            if earlier is not None:
+                self._judge_retry(earlier[0], exchange, earlier[1], failures)
+            if exchange.status == 429 or exchange.status >= 500:
+                self._faulted[memo] = (self._facts(exchange.status, exchange.headers, exchange.body), False)
+        rule = self.keyed_pairs.get(exchange.case.rule_id)
+        if rule is None:
+            return
+        form = rule.form
+        assert isinstance(form, KeyedPair)
+        facts = self._facts(exchange.status, exchange.headers, exchange.body, exchange.case.body)
+        if exchange.case.step == 1:
+            if form.second is not None:
+                return
+            first = None
+        else:
+            sent = self._firsts.get(key)
+            if sent is None or sent.status is None:
+                return
+            first = self._facts(sent.status, sent.headers, sent.body, sent.case.body)
+            if form.premise(first):  # sent only as a retry (see vendor_skip)
+                return
+        try:
+            message = form.check(first, facts)
+        except NotExercisable as exc:
+            self._unjudged(rule.id, exc.reason, warn=facts.status in (401, 403))  # the user's key, not the server's fault
+            return
+        self._judge_rule(rule, failures, message)
+
+    def _judge_retry(self, first: ResponseFacts, exchange: Exchange, injected: bool, failures: list[Failure]) -> None:
+        rule = self.keyed_retry
+        assert rule is not None and isinstance(rule.form, KeyedRetry) and exchange.status is not None
+        if not rule.form.after(first.status):
+            return
+        try:
+            message = rule.form.check(first, self._facts(exchange.status, exchange.headers, exchange.body), injected)
+        except NotExercisable as exc:
+            self._unjudged(rule.id, exc.reason)
+            return
+        self._judge_rule(rule, failures, message)
+
+    def _judge_rule(self, rule: Any, failures: list[Failure], message: str | None) -> None:
+        self._tally(rule.id, failures, message is None, rule.text, message or "")
+
+    def _unjudged(self, rule_id: str, reason: str, *, warn: bool = False) -> None:
+        """Why a rule was not judged by a case (the report gives it if nothing else judged the rule)."""
+        if rule_id in self.tallies and rule_id not in self.not_exercisable:
+            self.not_exercisable[rule_id] = reason
+            if warn:
+                self.warn(reason)
+
+    def _a_natural_retry(self, form: KeyedPair, first_status: int) -> bool:
+        """Whether the pair's second request repeats a first one answered 429/5xx: a retry, which the not-stored rule judges."""
+        retry = self.keyed_retry.form if self.keyed_retry is not None else None
+        return form.second == "same" and isinstance(retry, KeyedRetry) and retry.after(first_status)
+
+    @staticmethod
+    def _memo(exchange: Exchange, key: str) -> tuple[str | None, str, bytes]:
+        """What makes a later request a retry of this one: the same credentials, key and body."""
+        auth = next((v for k, v in exchange.request_headers.items() if k.lower() == "authorization"), None)
+        return auth, key, exchange.request_content
+
+    def vendor_skip(self, case: Case) -> str | None:
+        """Why a request of the vendor set is not sent (None: send it); the reason is kept for the report."""
+        why = None
+        first = self._firsts.get(case.idempotency_key or "") if case.step == 2 else None
+        if case.inject is not None and self.inject is None:
+            why = (f"needs a {case.inject} answer, and the target takes no injected faults (the reference mock in-process "
+                   "does): judged only when one comes during the run")
+        elif case.step == 2 and (first is None or first.status is None):
+            return "the first request of its pair was not sent"
+        elif case.step == 2 and not self.target.uses_left(case.idempotency_key):
+            why = "its key was already sent twice (a 429 retried): at most two sends per key against a live target"
+        elif case.step == 2 and first is not None and first.status is not None:
+            form = get_rule(case.rule_id).form
+            if isinstance(form, KeyedPair):
+                why = form.premise(self._facts(first.status, first.headers, first.body))
+                if why and self._a_natural_retry(form, first.status):
+                    self._unjudged(case.rule_id, why)
+                    return None  # sent all the same: the same request again after a 429/5xx is a retry the not-stored rule judges
+            elif isinstance(form, KeyedRetry) and not form.after(first.status):
+                why = f"the first answer was {first.status}, not the {form.provoke} injected"
+        if why is not None:
+            self._unjudged(case.rule_id, why)
+        return why
 
     def _tally(self, rule_id: str, failures: list[Failure], ok: bool, expected: str, actual: str) -> None:
         tally = self.tallies.get(rule_id)
@@ -347,6 +491,10 @@ class RunState:
             raise TargetUnreachable(f"cannot reach {self.target_label}: {self.redactor.text(exchange.error)}")
 
     async def run_case(self, case: Case) -> list[Failure]:
+        if (case.step or case.inject is not None) and self.vendor_skip(case) is not None:
+            return []
+        if case.inject is not None and self.inject is not None:
+            self.inject(case.inject)
         exchange = await self.send(case)
         self._check_reachable(exchange)
         return await self.conclude(exchange)
@@ -374,6 +522,11 @@ class RunState:
         culprit = None
         if case.rule_id == AUTH_SCOPE.id and exchange.status is not None and 200 <= exchange.status < 300:
             culprit = _Culprit("The server accepted --restricted-api-key: if that key does have email:send, pass one without it.")
+        first = self._firsts.get(case.idempotency_key or "") if case.step == 2 else None
+        if first is not None and first is not exchange:
+            how = "injected" if first.case.inject is not None else "answered"
+            culprit = _Culprit(f"The first request under this {IDEMPOTENCY_HEADER} ({first.case.label}) was {how} {first.status}; "
+                               "to reproduce, send that one first (the same key), then this one.")
         self.record(exchange, failures, culprit, value_class=self._own_class(case))
         return failures
 

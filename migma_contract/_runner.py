@@ -20,14 +20,14 @@ import anyio
 
 from ._bodies import RESERVED_DOMAINS, BodyFactory
 from ._cases import CaseAuth
-from ._catalogue import ACCEPTS_VALID, AUTH_SCOPE, rules_for
+from ._catalogue import ACCEPTS_VALID, AUTH_SCOPE, RULES, rules_for
 from ._exceptions import ConfigError, MigmaContractError
 from ._http.urls import api_root, guard_production
 from ._options import CheckOptions
 from ._plan import Plan, build_plan
 from ._redact import strip_credentials
 from ._result import Budget, PlanStats, ProgressCallback, RuleResult, RunResult, RunSettings, SpecInfo, Status, TargetInfo
-from ._rules import Level, ResponseSchema, Subject
+from ._rules import ResponseSchema, Subject
 from ._spec import Spec, load_spec
 from ._untrusted import clean_text, read_bounded
 from ._validators import Contract, contract_for
@@ -65,6 +65,7 @@ class PreparedRun:
             base_url=self.base_url, api_key=options.api_key, timeout=options.timeout,
             rate=options.rate, max_retries=options.max_retries, max_retry_wait=options.max_retry_wait,
             max_response_bytes=options.max_response_bytes, verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
+            max_sends_per_key=2 if options.base_url is not None else None,
         )
 
     def target_app(self) -> Any:
@@ -96,7 +97,7 @@ def load_baseline(path: str | None) -> frozenset[str]:
         data = [r["id"] for r in data.get("rules", []) if isinstance(r, dict) and r.get("status") in (Status.FAILED, Status.ACCEPTED)]
     if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
         raise ConfigError(f"--baseline {path}: expected a conformance.json or a list of rule ids")
-    unknown = [x for x in data if x not in {r.id for r in rules_for(Level.STRICT)}]
+    unknown = [x for x in data if x not in {r.id for r in RULES}]
     if unknown:
         # name the entry only when it looks like a rule id: the file may be anything (never echo its content)
         what = f"unknown rule id {unknown[0]!r}" if re.fullmatch(r"[a-z][a-z0-9-]{0,63}", unknown[0]) else "an entry is not a rule id"
@@ -113,7 +114,9 @@ def prepare_run(options: CheckOptions, *, app: Any = None, target_label: str | N
     contract = contract_for(spec)
     base_url, mock_config, label, display_base, options = _resolve_target(options, app, target_label, spec.servers)
     bodies = BodyFactory(spec, options.fixtures)
-    plan = build_plan(contract, options.level, bodies, api_key=options.api_key, restricted_key=options.restricted_api_key)
+    plan = build_plan(contract, options.level, bodies, api_key=options.api_key, restricted_key=options.restricted_api_key,
+                      second_key=options.second_api_key, sets=options.rule_sets, kind=options.plan,
+                      can_inject=mock_config is not None or _fault_injection(options, app) is not None)
     return PreparedRun(options, spec, contract, plan, base_url, app, mock_config, label, display_base, baseline)
 
 
@@ -146,10 +149,11 @@ def run_check(
         async with Target(settings, app) as target:
             run = RunState(options, prepared.contract, target, BodyFactory(prepared.spec, options.fixtures),
                            prepared.display_base, progress, prepared.baseline)
+            run.inject = _fault_injection(options, app)
             started_plan = time.perf_counter()
             try:
                 async with anyio.create_task_group() as group:
-                    if options.explore:  # the strategies are built in a thread while the plan's requests fly
+                    if options.explores:  # the strategies are built in a thread while the plan's requests fly
                         group.start_soon(_prepare_exploration, run, sources, options.max_requests - len(plan.cases))
                     await _run_plan(run, plan)
                     run.timings["plan_s"] = round(time.perf_counter() - started_plan, 3)
@@ -158,9 +162,10 @@ def run_check(
             return run
 
     run = anyio.run(plan_phase)
-    if options.explore and run.can_send():
+    if options.explores and run.can_send():
         started_explore = time.perf_counter()
-        _explore_phase(run, Target(settings, app, requests_sent=run.target.requests_sent), sources)
+        _explore_phase(run, Target(settings, app, requests_sent=run.target.requests_sent, pace=run.target.pace,
+                                   key_uses=run.target.key_uses), sources)
         run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
     return _result(run, plan, options, prepared.spec, prepared.label, started, time.perf_counter() - clock)
 
@@ -203,6 +208,22 @@ async def _run_plan(run: RunState, plan: Plan) -> None:
         run.progress("case", {"index": index, "total": total, "case": case.id, "failed": [f.rule_id for f in failures]})
 
 
+def _fault_injection(options: CheckOptions, app: Any) -> Any:
+    """How the run makes the target's next answer a given status, when it can (None: it cannot).
+
+    Only a target in this process offers it (the reference mock, or an app with the mock's
+    `fail_next(status, retry_after=...)`); a 429 is injected with `Retry-After: 0`.
+    """
+    fail_next = getattr(app, "fail_next", None) if options.base_url is None else None
+    if not callable(fail_next):
+        return None
+
+    def inject(status: int) -> None:
+        fail_next(status, retry_after=0) if status == 429 else fail_next(status)
+
+    return inject
+
+
 def _first_error(errors: BaseExceptionGroup) -> BaseException:
     """The toolkit's own error inside a task group's exception group, else the group."""
     for error in errors.exceptions:
@@ -236,7 +257,8 @@ def _resolve_target(
             fixtures = options.fixtures
             if not config.open_world and not fixtures.data_bound:
                 fixtures = config.fixtures(fixtures.recipient_domain)
-            options = replace(options.with_fixtures(fixtures), api_key=config.full_key, restricted_api_key=config.restricted_key)
+            options = replace(options.with_fixtures(fixtures), api_key=config.full_key, restricted_api_key=config.restricted_key,
+                              second_api_key=config.second_full_key)
         label = label or "in-process app"
         base_url = EMBEDDED_BASE_URL
         display_base = "${MIGMA_CONTRACT_BASE_URL:-http://127.0.0.1:4010}"
@@ -250,7 +272,7 @@ def _resolve_target(
 def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: str,
             started: datetime, duration: float) -> RunResult:
     rules: list[RuleResult] = []
-    for rule in rules_for(options.level):
+    for rule in rules_for(options.level, options.rule_sets):
         tally = run.tallies[rule.id]
         status = Status.PASSED
         reason = None
@@ -265,6 +287,7 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         rules.append(RuleResult(
             id=rule.id, level=rule.level.value, subject=rule.subject.value, text=rule.text, source=rule.source,
             status=status, exercised=tally.exercised, passed=tally.passed, failed=tally.failed, reason=reason, notes=notes,
+            set=rule.set.value,
         ))
     failed = any(r.status == Status.FAILED for r in rules)
     exit_code = 3 if run.aborted else (1 if failed else 0)
@@ -283,7 +306,7 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         ),
         level=options.level,
         seed=options.seed,
-        budget=Budget(options.max_requests, options.max_time, options.timeout, options.rate, options.max_retries, options.explore),
+        budget=Budget(options.max_requests, options.max_time, options.timeout, options.rate, options.max_retries, options.explores),
         started=started.isoformat(timespec="seconds"),
         finished=finished.isoformat(timespec="seconds"),
         duration_s=round(duration, 3),
@@ -294,7 +317,7 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         findings=sorted(run.findings, key=lambda f: order.get(f.rule, 99)),
         root_causes=run.root_causes(),
         aborted=run.aborted,
-        plan=PlanStats(cases=len(plan.cases), budget_exhausted=run.budget_hit,
+        plan=PlanStats(kind=plan.kind, cases=len(plan.cases), budget_exhausted=run.budget_hit,
                        explored=run.explored, plan_s=run.timings.get("plan_s"), explore_s=run.timings.get("explore_s")),
         settings=RunSettings(verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
                              recipient_domain=options.fixtures.recipient_domain,

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 
 import click
 
-from ._catalogue import rules_for
+from ._catalogue import VENDOR_SETS, rules_for
 from ._exceptions import MigmaContractError, SpecError
 from ._options import OPTIONS, resolve_options
 from ._redact import Redactor, strip_credentials
-from ._rules import Level
+from ._rules import Level, RuleSet
 from ._spec import load_spec
 from ._untrusted import clean_text
 from ._version import __version__
@@ -42,7 +42,7 @@ def friendly_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        redactor = Redactor([kwargs.get("api_key"), kwargs.get("restricted_api_key"),
+        redactor = Redactor([*(kwargs.get(o.name) for o in OPTIONS if o.secret),
                              *(os.environ.get(o.env) for o in OPTIONS if o.secret)])
         try:
             return func(*args, **kwargs)
@@ -127,14 +127,18 @@ def lint(path: Path | None) -> None:
               help="List the rules a run at this level checks (each level includes the ones before it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
 def rules(level: str, as_json: bool) -> None:
-    """List the rule catalogue: ids, levels, what each rule says and where it comes from."""
-    selected = rules_for(level)
+    """List the rule catalogue: ids, levels, what each rule says and where it comes from.
+
+    The vendor set (judged only with `check --with-vendor`) is listed after the contract's rules.
+    """
+    selected = rules_for(level, VENDOR_SETS)
     if as_json:
         click.echo(json.dumps([rule.as_dict() for rule in selected], indent=2, ensure_ascii=False))
         return
     width = max(len(rule.id) for rule in selected)
     for rule in selected:
-        click.echo(f"{rule.id:<{width}}  {rule.level.value:<10}  {rule.constrains:<8}  {rule.text}")
+        opt_in = " (vendor set: --with-vendor)" if rule.set is RuleSet.VENDOR else ""
+        click.echo(f"{rule.id:<{width}}  {rule.level.value:<10}  {rule.constrains:<8}  {rule.text}{opt_in}")
         click.echo(f"{'':<{width}}  {'':<10}  {'':<8}  source: {rule.source}")
 
 
@@ -172,6 +176,8 @@ def mock(host: str, port: int, config_path: Path | None) -> None:
     click.echo(f"  full-scope key:   {config.full_key}")
     if config.restricted_key:
         click.echo(f"  restricted key:   {config.restricted_key}   (no email:send -> 403)")
+    if config.second_full_key:
+        click.echo(f"  second full key:  {config.second_full_key}   (Idempotency-Keys are scoped per API key)")
     click.echo(f"  verified domains: {', '.join(sorted(config.verified_domains))}")
     click.echo(f"  inspect:          GET {url}/_mock/sent   GET {url}/_mock/requests   reset: POST {url}/_mock/reset")
     click.echo("Press Ctrl-C to stop.")
@@ -249,14 +255,15 @@ def check(dry_run: bool, **given: Any) -> None:
     if not options.verify_tls:
         _warn("TLS certificates are NOT verified (--insecure); the report says so")
     shown = strip_credentials(options.base_url) if options.base_url else "the embedded reference mock"
-    click.echo(f"migma-contract {__version__}: checking {clean_text(shown)} at level {options.level} "
-               f"(seed {options.seed}, at most {options.max_requests} requests)", err=True)
+    vendor = ", with the vendor set" if options.with_vendor else ""
+    click.echo(f"migma-contract {__version__}: checking {clean_text(shown)} at level {options.level}{vendor} "
+               f"(seed {options.seed}, the {options.plan} plan, at most {options.max_requests} requests)", err=True)
     progress = Progress()
     try:
         result = run_check(options, progress=progress)
     finally:
         progress.stop()
-    secrets = (options.api_key, options.restricted_api_key)
+    secrets = tuple(getattr(options, o.name) for o in OPTIONS if o.secret)
     paths = write_reports(result, report_dir, options.format, secrets=secrets)
     print_summary(result, [str(p) for p in paths], secrets=secrets)
     sys.exit(result.exit_code)

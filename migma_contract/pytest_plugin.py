@@ -232,7 +232,8 @@ class ConformanceSuite(pytest.Collector):
         from ._catalogue import rules_for
 
         selected = self.config.stash.get(_SELECTED, None)
-        rules = rules_for(plugin_options(self.config).level)
+        options = plugin_options(self.config)
+        rules = rules_for(options.level, options.rule_sets)
         unknown = sorted((selected or set()) - {rule.id for rule in rules})
         if unknown:
             raise pytest.UsageError(f"migma-contract: no rule {unknown[0]!r} at level {plugin_options(self.config).level} "
@@ -355,10 +356,11 @@ def migma_spec(pytestconfig: pytest.Config) -> Spec:
 
 @pytest.fixture(scope="session")
 def migma_rules(pytestconfig: pytest.Config) -> tuple[Rule, ...]:
-    """The rules of the selected level."""
+    """The rules of the selected level (and of the vendor set with --migma-with-vendor)."""
     from ._catalogue import rules_for
 
-    return rules_for(plugin_options(pytestconfig).level)
+    options = plugin_options(pytestconfig)
+    return rules_for(options.level, options.rule_sets)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ and usable without pytest. What each test gets, the way pytest-httpx and respx d
   (`.client`, `.async_client`) that the code under test may close;
 - **per-test control**: `@pytest.mark.migma_mock(world=..., faults=..., level=...)` or
   `configure(...)`, and scripted answers: `fail_next(503, times=2)`,
-  `fail_next(429, retry_after=0.01)`;
+  `fail_next(429, retry_after=0.01)`, `fail_next(503, processed=True)` (the send went out, its
+  answer failed: a retry under the same Idempotency-Key is a replay);
 - **a strict consumer mode**: every request is judged; one that breaks the contract fails
   the test at teardown with the rules it broke (opt out with
   `@pytest.mark.migma_mock(assert_all_requests_valid=False)`); a rule above the run's
@@ -135,9 +136,15 @@ class MockControl:
         """Change the world or faults for the rest of this test (see `ReferenceMock.configure`)."""
         return self.app.configure(world, **sections)
 
-    def fail_next(self, status: int = 503, *, times: int = 1, retry_after: float | None = None, error: str | None = None) -> None:
-        """Answer the next `times` sends with `status`, then normally (see `ReferenceMock.fail_next`)."""
-        self.app.fail_next(status, times=times, retry_after=retry_after, error=error)
+    def fail_next(self, status: int = 503, *, times: int = 1, retry_after: float | None = None, error: str | None = None,
+                  processed: bool = False) -> None:
+        """Answer the next `times` sends with `status`, then normally (see `ReferenceMock.fail_next`).
+
+        `processed=True`: the send goes out first and only its answer fails (a gateway giving up
+        after the API's work), so a test proves its client's retries reuse one `Idempotency-Key`
+        and mail once: `sent` holds one send, the retry is a replay.
+        """
+        self.app.fail_next(status, times=times, retry_after=retry_after, error=error, processed=processed)
 
     def reset(self) -> None:
         """Forget what was sent and scripted (the world stays as configured)."""

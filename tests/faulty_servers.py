@@ -20,6 +20,8 @@ from migma_contract.mock import create_app
 
 FULL_KEY = "mc_test_full_access"
 RESTRICTED_KEY = "mc_test_no_email_send"
+SECOND_KEY = "mc_test_second_app"
+VENDOR = {"with_vendor": True, "second_api_key": SECOND_KEY, "max_requests": 180}  # how a vendor-set variant is checked
 
 
 def fake_success() -> dict[str, Any]:
@@ -88,6 +90,10 @@ class Wrapped:
         self.before = before
         self.after = after
         self.calls = 0
+
+    def fail_next(self, *args: Any, **kwargs: Any) -> None:
+        """The inner mock's fault injection, so a check of this variant can provoke a 429 or 5xx behind the fault."""
+        self.inner.fail_next(*args, **kwargs)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -234,9 +240,10 @@ def _drop(path: str) -> Callable[[dict[str, Any], Req], None]:
 
 
 def _error_json(change: Callable[[dict[str, Any]], Any]) -> Callable[[Resp], Resp]:
-    def apply(response: Resp) -> Resp:
+    def apply(response: Resp) -> Resp:  # the body changed, the other headers kept (a 429's Retry-After)
         payload = response.json
-        return Resp.of(response.status, change(payload), response.headers.get("content-type", "application/json"))
+        kept = {k: v for k, v in response.headers.items() if k not in ("content-type", "content-length")}
+        return Resp.of(response.status, change(payload), response.headers.get("content-type", "application/json"), **kept)
 
     return apply
 
@@ -278,6 +285,43 @@ async def _lenient_utf8(request: Req) -> Req | None:
 
 def _same_id(payload: dict[str, Any], request: Req) -> None:
     payload["data"]["id"] = "msg_1"
+
+
+def _replayed(response: Resp) -> bool:
+    return response.headers.get("idempotent-replayed") == "true"
+
+
+def _new_id_on_replay(request: Req, response: Resp) -> Resp:
+    """A replay marked as such, but the send was made again: a new id."""
+    if _replayed(response):
+        payload = response.json
+        payload["data"]["id"] = f"msg_{uuid.uuid4().hex[:24]}"
+        return Resp.of(response.status, payload, **{"idempotent-replayed": "true"})
+    return response
+
+
+def _caching_5xx() -> tuple[Before, After]:
+    """A cache in front of the API that stores every answer under its key, 5xx included."""
+    cache: dict[str, Resp] = {}
+
+    async def before(request: Req) -> Resp | None:
+        return cache.get(request.headers.get("idempotency-key", ""))
+
+    def after(request: Req, response: Resp) -> Resp:
+        if response.status >= 500 and request.headers.get("idempotency-key"):
+            cache[request.headers["idempotency-key"]] = response
+        return response
+
+    return before, after
+
+
+_CACHE_BEFORE, _CACHE_AFTER = _caching_5xx()
+
+
+def _long_key_cut(request: Req) -> dict[str, str] | None:
+    """A server that cuts an over-long key to its 100 characters instead of refusing it."""
+    key = request.headers.get("idempotency-key", "")
+    return {**request.headers, "idempotency-key": key[:100]} if len(key) > 100 else None
 
 
 MISSING_SCOPE_IS_401 = Variant(
@@ -351,6 +395,18 @@ FAULTS: list[Variant] = [
     Variant("error-text-on-success", "success-without-error", after=on_success(_set("error", "string")), level="strict"),
     Variant("status-sent", "result-status-queued", after=on_success(_set("data.status", "sent")), level="strict"),
     Variant("provider-always-migma", "result-provider", after=on_success(_set("data.provider", "migma")), level="strict"),
+    # --- the vendor set (checked with --with-vendor; unjudged without it) -------------------------------
+    Variant("replays-with-a-new-id", "idempotency-replay", after=_new_id_on_replay, extra=VENDOR),
+    Variant("another-body-accepted-not-409", "idempotency-conflict",
+            after=lambda req, resp: Resp.of(200, fake_success()) if resp.status == 409 else resp, extra=VENDOR),
+    Variant("replays-across-api-keys", "idempotency-scope",
+            before=with_headers(lambda r: _full_key(r) if r.headers.get("authorization") == f"Bearer {SECOND_KEY}" else None),
+            extra=VENDOR),
+    Variant("caches-a-503", "idempotency-not-stored", before=_CACHE_BEFORE, after=_CACHE_AFTER, extra=VENDOR),
+    Variant("429-without-retry-after", "rate-limit-retry-after",
+            after=lambda req, resp: Resp(429, {k: v for k, v in resp.headers.items() if k != "retry-after"}, resp.body)
+            if resp.status == 429 else resp, extra=VENDOR),
+    Variant("long-key-accepted", "idempotency-key-length", before=with_headers(_long_key_cut), extra=VENDOR),
 ]
 
 
@@ -371,7 +427,8 @@ LEGAL: list[Variant] = [
     Variant("ignores-unknown-fields", None, after=accept_when("known-fields"), level="strict"),
     Variant("batch-status-processing", None, after=on_success(_set("data.status", "processing"), when=lambda r: r.fields.get("recipientType") != "email")),
     Variant("extra-fields-everywhere", None,
-            after=lambda req, resp: Resp.of(resp.status, {**resp.json, "requestId": "req_1", **({"data": {**resp.json["data"], "queuedAt": "now"}} if resp.status == 200 else {"code": "E_BAD"})})),
+            after=lambda req, resp: Resp.of(resp.status, {**resp.json, "requestId": "req_1", **({"data": {**resp.json["data"], "queuedAt": "now"}} if resp.status == 200 else {"code": "E_BAD"})},
+                                            **{k: v for k, v in resp.headers.items() if k not in ("content-type", "content-length")})),
     Variant("charset-parameter", None, after=lambda req, resp: Resp(resp.status, {**resp.headers, "content-type": "application/json; charset=utf-8"}, resp.body)),
     Variant("lenient-about-emailId", None,
             after=lambda req, resp: Resp.of(200, fake_success()) if resp.status == 400 and "nothing to send" in str((resp.json or {}).get("error")) else resp),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from migma_contract import RULES, Level, Subject, get_rule, load_spec, rules_for, validate_request
+from migma_contract import RULES, Level, RuleSet, Subject, get_rule, load_spec, rules_for, validate_request
 from migma_contract._bodies import BodyFactory
 from migma_contract._rules import AuthForm, RequestForm
 
@@ -36,6 +36,15 @@ CONTRACT_IDS = {
     "result-id-unique": "documented",
     "success-without-error": "strict",
 }
+# The vendor set of CONTRACT.md ("Vendor rules"): opt-in, from the vendor's wider documentation.
+VENDOR_IDS = {
+    "idempotency-replay": "documented",
+    "idempotency-conflict": "documented",
+    "idempotency-scope": "documented",
+    "idempotency-key-length": "documented",
+    "idempotency-not-stored": "documented",
+    "rate-limit-retry-after": "documented",
+}
 
 SPEC = load_spec()
 FACTORY = BodyFactory(SPEC)
@@ -43,23 +52,40 @@ REQUEST_RULES = [r for r in RULES if r.subject is Subject.REQUEST]
 
 
 def test_catalogue_is_contract_md():
-    assert {r.id: r.level.value for r in RULES} == CONTRACT_IDS
+    assert {r.id: r.level.value for r in RULES if r.set is RuleSet.CONTRACT} == CONTRACT_IDS
+    assert {r.id: r.level.value for r in RULES if r.set is RuleSet.VENDOR} == VENDOR_IDS
     assert len({r.id for r in RULES}) == len(RULES)
 
 
-def test_every_rule_has_words_a_source_and_the_form_its_subject_needs():
-    from migma_contract._rules import Acceptance, AuthForm, RequestForm, ResponseForm
+def test_the_vendor_set_is_opt_in_and_quotes_its_sources():
+    contract = {r.id for r in rules_for("strict")}
+    assert contract == set(CONTRACT_IDS)  # unasked, no vendor rule is judged
+    assert {r.id for r in rules_for("documented", ["contract", "vendor"])} == {
+        r.id for r in rules_for("documented")} | set(VENDOR_IDS)
+    assert {r.id for r in rules_for("strict", [RuleSet.VENDOR])} == set(VENDOR_IDS)
+    for rule_id in VENDOR_IDS:
+        rule = get_rule(rule_id)
+        assert "issue 15" in rule.source and '"' in rule.source, rule_id  # a quote of the vendor's words, and where from
+        assert rule.as_dict()["set"] == "vendor"
+    with pytest.raises(ValueError, match="'extras' is not a valid RuleSet"):
+        rules_for("strict", ["extras"])
 
-    form_of = {Subject.REQUEST: RequestForm, Subject.AUTH: AuthForm, Subject.ACCEPTANCE: Acceptance, Subject.RESPONSE: ResponseForm}
+
+def test_every_rule_has_words_a_source_and_the_form_its_subject_needs():
+    from migma_contract._rules import Acceptance, AuthForm, KeyedForm, RequestForm, ResponseForm
+
+    form_of = {Subject.REQUEST: RequestForm, Subject.AUTH: AuthForm, Subject.ACCEPTANCE: Acceptance, Subject.RESPONSE: ResponseForm,
+               Subject.IDEMPOTENCY: KeyedForm}
     for rule in RULES:
         assert rule.text.strip() and rule.source.strip(), rule.id
         assert isinstance(rule.form, form_of[rule.subject]), rule.id
-        if rule.subject is not Subject.RESPONSE:
+        if rule.subject in (Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE):
             assert rule.expected_status in {200, 400, 401, 403}, rule.id
 
 
 def test_levels_include_the_ones_before():
-    assert set(rules_for("schema")) < set(rules_for("documented")) < set(rules_for("strict")) == set(RULES)
+    assert set(rules_for("schema")) < set(rules_for("documented")) < set(rules_for("strict")) == {
+        r for r in RULES if r.set is RuleSet.CONTRACT}
     assert all(r.level is Level.SCHEMA for r in rules_for("schema"))
     with pytest.raises(ValueError, match="unknown level 'loose'"):
         rules_for("loose")

@@ -55,7 +55,7 @@ def test_dry_run_sends_nothing(tmp_path):
     app = fault("status-done").app()
     with serve_in_thread(app) as url:
         result = run(["--base-url", url, "--api-key", FULL_KEY, "--dry-run", "--report-dir", str(tmp_path)])
-    assert result.exit_code == 0 and "planned requests (nothing sent)" in result.output
+    assert result.exit_code == 0 and "planned requests of the full plan (nothing sent)" in result.output
     assert app.calls == 0 and not list(tmp_path.iterdir())
 
 
@@ -170,6 +170,56 @@ def test_root_causes_are_the_first_lines_after_the_table(tmp_path):
     assert after_table.startswith("root cause: every request that breaks a rule was answered 422 where the document gives 400: 1")
     data = json.loads((tmp_path / "conformance.json").read_text())
     assert data["root_causes"][0]["summary"] in after_table and "status-documented" in data["root_causes"][0]["rules"]
+
+
+def test_the_minimal_plan_with_the_vendor_set_says_so_in_every_report(tmp_path):
+    result = run(["--with-vendor", "--plan", "minimal", "--report-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "at level documented, with the vendor set (seed 0, the minimal plan" in result.output
+    assert "24 requests (the minimal plan) in" in result.output and "idempotency-replay" in result.output
+    data = json.loads((tmp_path / "conformance.json").read_text())
+    assert data["plan"]["kind"] == "minimal" and data["requests_sent"] == 24 and data["budget"]["explore"] is False
+    assert {r["id"]: r["set"] for r in data["rules"]}["idempotency-conflict"] == "vendor"
+    assert "(the minimal plan)" in (tmp_path / "summary.md").read_text()
+    assert "kind minimal" in (tmp_path / "index.html").read_text()
+
+
+def test_the_vendor_set_dry_run_lists_its_pairs_and_never_shows_the_second_key(tmp_path):
+    with serve_in_thread(fault("status-done").app()) as url:
+        result = run(["--base-url", url, "--api-key", FULL_KEY, "--second-api-key", "mc_test_second_app", "--with-vendor",
+                      "--plan", "minimal", "--dry-run"])
+    # 19: no restricted key (auth-scope), and a live target takes no injected 503 or 429: those rules say so
+    assert result.exit_code == 0 and "19 planned requests of the minimal plan (nothing sent)" in result.output
+    assert "idempotency-conflict" in result.output and "injected" not in result.output.split("not exercised")[0]
+    assert "not exercised: idempotency-not-stored: needs a 503 answer, and the target takes no injected faults" in result.output
+    assert "mc_test_second_app" not in result.output
+
+
+def test_the_vendor_set_below_documented_is_a_usage_error():
+    result = run(["--with-vendor", "--level", "schema"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1].endswith(
+        "--with-vendor: the vendor rules are at level documented; --level schema leaves them all out (use --level documented or strict)")
+
+
+def test_the_second_key_appears_in_no_output_even_when_a_server_echoes_it(tmp_path):
+    from .faulty_servers import SECOND_KEY, Resp, Variant
+
+    async def echo_second_key(request):
+        auth = request.headers.get("authorization", "")
+        if auth == f"Bearer {SECOND_KEY}":  # a replay across API keys that quotes the caller's credentials
+            return Resp.of(200, {"success": True, "data": {"id": "msg_1", "status": "queued", "message": f"hello {auth}"},
+                                 "error": None}, **{"idempotent-replayed": "true"})
+        return None
+
+    with serve_in_thread(Variant("echoes-the-second-key", None, before=echo_second_key).app()) as url:
+        result = run(["--base-url", url, "--with-vendor", "--plan", "minimal", "--from", "hello@example.com", "--email-id",
+                      "email_welcome", "--report-dir", str(tmp_path)],
+                     env={"MIGMA_CONTRACT_API_KEY": FULL_KEY, "MIGMA_CONTRACT_SECOND_API_KEY": SECOND_KEY})
+    assert result.exit_code == 1 and "✗ idempotency-scope" in result.output
+    for text in [result.output, *(p.read_text() for p in tmp_path.iterdir())]:
+        assert SECOND_KEY not in text
+    assert "$MIGMA_CONTRACT_SECOND_API_KEY" in result.output and "[REDACTED]" in (tmp_path / "conformance.json").read_text()
 
 
 def test_a_base_url_written_with_v1_reaches_v1_sending(tmp_path):

@@ -13,7 +13,18 @@ from migma_contract._result import RunResult
 from migma_contract._runner import run_check
 from migma_contract.mock import create_app, load_mock_config
 
-from .faulty_servers import FAULTS, FULL_KEY, LEGAL, MISSING_SCOPE_IS_401, RESTRICTED_KEY, Resp, Variant, answer, fake_success
+from .faulty_servers import (
+    FAULTS,
+    FULL_KEY,
+    LEGAL,
+    MISSING_SCOPE_IS_401,
+    RESTRICTED_KEY,
+    VENDOR,
+    Resp,
+    Variant,
+    answer,
+    fake_success,
+)
 
 FIXTURES = load_mock_config().fixtures()
 
@@ -23,7 +34,7 @@ def options(variant, **extra):
     # loaded machine can never turn a slow answer into a responds-in-time finding.
     timeout = 0.5 if variant.rule == "responds-in-time" else 10.0
     settings = {"api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "explore": False, "max_requests": 150, "timeout": timeout,
-                "level": variant.level, **extra}
+                "level": variant.level, **variant.extra, **extra}
     return CheckOptions(**settings).with_fixtures(FIXTURES)
 
 
@@ -39,7 +50,7 @@ def test_each_fault_is_caught_by_the_plan_naming_its_rule(variant):
     result = run_check(options(variant), app=variant.app())
     failed = {r.id for r in result.rules if r.status == "failed"}
     assert variant.rule in failed, result.headline
-    assert result.requests_sent <= 150
+    assert result.requests_sent <= 150 + 12 * bool(variant.extra)  # the vendor set's requests come on top of the plan
     assert result.exit_code in (1, 3)
     finding = next(f for f in result.findings if f.rule == variant.rule)
     curl = finding.request.curl
@@ -204,3 +215,40 @@ def test_a_crash_on_one_rule_breaking_request_is_attributed_to_what_it_breaks():
     [finding] = result.findings_for("no-server-error")
     assert finding.attribution == "The plainest email send passes; this request differs from it only by: body is empty."
     assert result.rule("body-json-object").status == "passed"  # every other rule-breaking body still got its 400
+
+
+# --- the vendor set (issue 15) ---------------------------------------------------------------------------
+
+VENDOR_FAULTS = [v for v in FAULTS if v.extra.get("with_vendor")]
+
+
+def test_the_reference_mock_passes_the_vendor_set_with_every_rule_exercised():
+    result = run_check(CheckOptions(api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY, explore=False, **VENDOR)
+                       .with_fixtures(FIXTURES), app=create_app())
+    assert result.exit_code == 0 and result.count("not_exercised") == 0, [f.message for f in result.findings]
+    assert {r.id for r in result.rules if r.set == "vendor"} == {v.rule for v in VENDOR_FAULTS}
+
+
+@pytest.mark.parametrize("variant", VENDOR_FAULTS, ids=lambda v: v.name)
+def test_without_the_vendor_set_no_vendor_rule_is_judged_and_its_faults_pass(variant):
+    app = variant.app()
+    result = run_check(options(variant, with_vendor=False), app=app)
+    assert result.exit_code == 0, [f.message for f in result.findings]
+    assert all(r.set == "contract" for r in result.rules) and result.requests_sent <= 150
+    assert all(r.idempotency_key is None for r in app.inner.requests)  # nothing of the vendor set was even sent
+
+
+@pytest.mark.parametrize("variant", [v for v in LEGAL if v.name in ("extra-fields-everywhere", "own-error-wording",
+                                                                    "occasional-429-with-retry-after")], ids=lambda v: v.name)
+def test_legal_variants_pass_the_vendor_set_too(variant):
+    result = run_check(options(variant, **VENDOR), app=variant.app())
+    assert result.exit_code == 0, [f.message for f in result.findings]
+
+
+def test_a_pair_finding_says_how_to_reproduce_it_and_keeps_every_key_out():
+    variant = variant_named("replays-across-api-keys")
+    [finding] = run_check(options(variant), app=variant.app()).findings_for("idempotency-scope")
+    assert finding.case_label == "the same send under --second-api-key, same key"
+    assert finding.attribution.startswith("The first request under this Idempotency-Key (a valid send with a fresh "
+                                          "Idempotency-Key) was answered 200; to reproduce, send that one first")
+    assert "$MIGMA_CONTRACT_SECOND_API_KEY" in finding.request.curl and "mc_test_second_app" not in json.dumps(finding.__dict__, default=str)

@@ -586,3 +586,113 @@ def test_a_hostile_mock_config_file_is_one_clear_config_error(tmp_path, content)
     with pytest.raises(ConfigError, match=r"world\.yaml: ") as caught:
         load_mock_config(path)
     assert "\n" not in str(caught.value)
+
+
+# --- the vendor's wider contract: Idempotency-Key (issue 15) ----------------------------------------------
+
+SECOND_AUTH = {"Authorization": "Bearer mc_test_second_app"}
+
+
+def vendor_violations(response):
+    from migma_contract import contract_for
+
+    validator = contract_for().response_validator("strict", ["contract", "vendor"])
+    return validator.evaluate(response.status_code, response.headers, response.content).violations
+
+
+def keyed(key, auth=AUTH):
+    return {**auth, "Idempotency-Key": key}
+
+
+def test_the_same_key_and_body_replay_the_answer_marked_as_a_replay_and_mail_once(client, mock):
+    body = FACTORY.valid_body()
+    first = post(client, body, keyed("k-replay"))
+    again = post(client, {**body}, keyed("k-replay"))  # the same JSON value, written anew
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    assert again.headers["Idempotent-Replayed"] == "true" and "idempotent-replayed" not in first.headers
+    assert len(mock.sent) == 1 and [r.outcome for r in mock.requests] == ["accepted", "replayed"]
+    assert vendor_violations(again) == ()
+
+
+def test_the_same_key_with_another_body_is_a_409_conflict_in_the_api_error_envelope(client, mock):
+    body = FACTORY.valid_body()
+    post(client, body, keyed("k-conflict"))
+    conflict = post(client, {**body, "subject": "Something else"}, keyed("k-conflict"))
+    assert conflict.status_code == 409
+    assert conflict.json() == {"success": False, "code": "IDEMPOTENCY_CONFLICT", "error": conflict.json()["error"]}
+    assert conflict.json()["error"].startswith("IDEMPOTENCY_CONFLICT: ")
+    assert len(mock.sent) == 1 and mock.requests[-1].outcome == "conflict"
+    assert vendor_violations(conflict) == ()
+
+
+def test_a_key_is_scoped_per_api_key(client, mock):
+    body = FACTORY.valid_body()
+    mine = post(client, body, keyed("k-shared"))
+    theirs = post(client, body, keyed("k-shared", SECOND_AUTH))
+    assert theirs.status_code == 200 and "idempotent-replayed" not in theirs.headers
+    assert theirs.json()["data"]["id"] != mine.json()["data"]["id"] and len(mock.sent) == 2
+    other_body = post(client, {**body, "subject": "Theirs"}, keyed("k-shared2", SECOND_AUTH))
+    assert post(client, body, keyed("k-shared2")).status_code == 200 and other_body.status_code == 200  # no conflict either
+
+
+def test_a_key_over_100_characters_is_a_400_naming_the_rule(client, mock):
+    assert post(client, FACTORY.valid_body(), keyed("k" * 100)).status_code == 200
+    refused = post(client, FACTORY.valid_body(), keyed("k" * 101))
+    assert refused.status_code == 400 and refused.json()["violations"][0]["rule"] == "idempotency-key-length"
+    assert "101 characters long; at most 100" in refused.json()["error"]
+    assert len(mock.sent) == 1 and mock.requests[-1].breaks_contract  # strict consumer mode fails a client sending it
+    assert vendor_violations(refused) == ()
+
+
+@pytest.mark.parametrize("status", [503, 500, 429])
+def test_a_429_or_5xx_is_never_stored_so_the_retry_is_processed(client, mock, status):
+    mock.fail_next(status, retry_after=0)
+    failed = post(client, FACTORY.valid_body(), keyed(f"k-{status}"))
+    retry = post(client, FACTORY.valid_body(), keyed(f"k-{status}"))
+    assert failed.status_code == status and retry.status_code == 200 and "idempotent-replayed" not in retry.headers
+    assert len(mock.sent) == 1
+
+
+def test_a_refusal_is_not_stored_either_so_a_retry_after_the_world_is_fixed_goes_through(client, mock):
+    body = {**FACTORY.valid_body(), "from": "hello@news.example.org"}
+    assert post(client, body, keyed("k-world")).status_code == 400  # an unverified domain
+    mock.configure(verified_domains=["news.example.org", "example.com"])
+    again = post(client, body, keyed("k-world"))
+    assert again.status_code == 200 and "idempotent-replayed" not in again.headers and len(mock.sent) == 1
+
+
+def test_a_key_is_remembered_24_hours_on_the_mocks_clock():
+    now = [1000.0]
+    mock = create_app(clock=lambda: now[0])
+    body = FACTORY.valid_body()
+    with client_for(mock) as c:
+        post(c, body, keyed("k-day"))
+        now[0] += 24 * 3600 - 1
+        assert post(c, body, keyed("k-day")).headers.get("Idempotent-Replayed") == "true"
+        assert post(c, {**body, "subject": "other"}, keyed("k-day")).status_code == 409
+        now[0] += 1  # the window is over: the key is new again
+        fresh = post(c, {**body, "subject": "other"}, keyed("k-day"))
+        assert fresh.status_code == 200 and "idempotent-replayed" not in fresh.headers
+    assert len(mock.sent) == 2
+
+
+def test_expired_replies_are_dropped_before_they_cost_memory():
+    now = [0.0]
+    mock = create_app(clock=lambda: now[0])
+    with client_for(mock) as c:
+        for n in range(5):
+            post(c, FACTORY.valid_body(), keyed(f"k-old{n}"))
+        now[0] += 24 * 3600
+        post(c, FACTORY.valid_body(), keyed("k-new"))
+    assert [key for _, key in mock.state._replies] == ["k-new"]
+
+
+def test_a_failure_after_the_send_is_a_replay_for_the_same_key_and_a_second_mail_without_one(client, mock):
+    mock.fail_next(503, processed=True)
+    body = FACTORY.valid_body()
+    assert post(client, body, keyed("k-gateway")).status_code == 503
+    retry = post(client, body, keyed("k-gateway"))
+    assert retry.status_code == 200 and retry.headers["Idempotent-Replayed"] == "true" and len(mock.sent) == 1
+    mock.fail_next(503, processed=True)
+    assert post(client, body).status_code == 503 and post(client, body).status_code == 200
+    assert len(mock.sent) == 3  # without a key, the retried send went out twice

@@ -7,7 +7,7 @@ import pytest
 from migma_contract import RULES, Subject, contract_for, rules_for, validate_request
 from migma_contract._bodies import BodyFactory, Fixtures
 from migma_contract._open_points import open_in_violation
-from migma_contract._plan import OPEN_TEXT_CLASSES, _factors, build_plan, pairwise
+from migma_contract._plan import IDEMPOTENCY_KEY_PREFIX, OPEN_TEXT_CLASSES, _factors, build_plan, pairwise
 from migma_contract._rules import RawBody
 
 CONTRACT = contract_for()
@@ -158,3 +158,77 @@ def test_plan_is_the_same_in_every_process_whatever_the_hash_seed():
         for seed in ("1", "2")
     }
     assert len(digests) == 1
+
+
+# --- the vendor set and the minimal plan ------------------------------------------------------------
+
+VENDOR = ("contract", "vendor")
+
+
+def vendor_plan(kind="full", second="mc_second", token=None, level="documented"):
+    bodies = BodyFactory(CONTRACT.spec, Fixtures())
+    return build_plan(CONTRACT, level, bodies, api_key="mc_k", restricted_key="mc_r", second_key=second,
+                      sets=VENDOR, kind=kind, key_token=token)
+
+
+def test_without_the_vendor_set_the_plan_is_unchanged_and_sends_no_idempotency_key():
+    plan = plan_for()
+    assert plan.kind == "full" and len(plan.cases) <= 150
+    assert [c.id for c in plan.cases] == [c.id for c in vendor_plan().cases if c.rule_id not in VENDOR_IDS]
+    assert not any(c.idempotency_key or c.step or c.inject for c in plan.cases)
+
+
+VENDOR_IDS = {r.id for r in rules_for("documented", ["vendor"])}
+
+
+def test_the_vendor_requests_are_pairs_under_fresh_keys_each_used_twice_at_most():
+    plan = vendor_plan()
+    cases = [c for c in plan.cases if c.rule_id in VENDOR_IDS]
+    assert {c.rule_id for c in cases} == VENDOR_IDS and plan.not_exercised == {}
+    by_key = {}
+    for case in cases:
+        by_key.setdefault(case.idempotency_key, []).append(case)
+    assert len(cases) == 10 and len(by_key) == 6  # 4 pairs, one over-long key, one provoked 429
+    for key, sent in by_key.items():
+        assert key.startswith(IDEMPOTENCY_KEY_PREFIX) and len(sent) <= 2, key
+        assert [c.step for c in sent] in ([1, 2], [1]), key
+        assert len({c.rule_id for c in sent}) == 1
+    long_key = next(k for k, sent in by_key.items() if sent[0].rule_id == "idempotency-key-length")
+    assert len(long_key) == 101 and all(len(k) <= 100 for k in by_key if k != long_key)
+    scope = [c for c in cases if c.rule_id == "idempotency-scope"]
+    assert dict(scope[1].headers)["Authorization"] == "Bearer mc_second" and scope[0].auth == "full"
+    conflict = [c for c in cases if c.rule_id == "idempotency-conflict"]
+    assert conflict[0].body != conflict[1].body and validate_request(conflict[1].body, "strict") == []
+    replay = [c for c in cases if c.rule_id == "idempotency-replay"]
+    assert replay[0].body == replay[1].body and replay[0].headers == replay[1].headers
+    assert {c.inject for c in cases} == {None, 503, 429}
+
+
+def test_idempotency_keys_are_new_in_every_plan_and_recognisable():
+    keys = [{c.idempotency_key for c in vendor_plan().cases if c.idempotency_key} for _ in range(2)]
+    assert keys[0].isdisjoint(keys[1])
+    fixed = {c.idempotency_key for c in vendor_plan(token="t0k3n").cases if c.idempotency_key}
+    assert all(k.startswith("migma-contract-t0k3n-") for k in fixed)
+
+
+def test_without_a_second_key_idempotency_scope_is_not_exercised_with_the_option_to_pass():
+    plan = vendor_plan(second=None)
+    assert plan.not_exercised == {"idempotency-scope": "needs a second full-scope key: pass --second-api-key"}
+    assert not plan.by_rule().get("idempotency-scope")
+
+
+def test_the_minimal_plan_exercises_every_rule_once_in_at_most_30_requests():
+    for level in ("documented", "strict"):
+        plan = vendor_plan("minimal", level=level)
+        assert plan.kind == "minimal"
+        grouped = plan.by_rule()
+        sent_to_servers = [r for r in rules_for(level, VENDOR) if getattr(r.form, "judges_servers", True)]  # not clients-only
+        for rule in sent_to_servers:
+            if rule.subject is not Subject.RESPONSE or rule.id in VENDOR_IDS:
+                assert grouped.get(rule.id), f"no case for {rule.id}"
+        contract_cases = [c for c in plan.cases if c.rule_id not in VENDOR_IDS]
+        assert len(grouped["accepts-valid"]) == 2  # two accepted sends: result-id-unique is judged too
+        assert all(len(grouped[r.id]) == 1 for r in sent_to_servers if r.subject in (Subject.REQUEST, Subject.AUTH))
+        assert len(contract_cases) == 2 + 2 + sum(r.subject is Subject.REQUEST for r in sent_to_servers)
+        assert len(plan.cases) <= 30
+    assert len(plan_for().cases) > 5 * len(vendor_plan("minimal").cases)

@@ -382,3 +382,11 @@ def test_the_handles_work_without_pytest():
         with pytest.raises(AssertionError, match=r"\[required-fields\]"):
             handle.check_requests()
     assert handle._owned_portal is None  # its event-loop thread is stopped
+
+
+def test_the_vendor_set_and_the_minimal_plan_from_pytest(pytester):
+    """--migma-with-vendor adds the vendor set's rules as items; --migma-plan minimal judges all of them in a few requests."""
+    vendor = rules_for("documented", ["contract", "vendor"])
+    result = pytester.runpytest("--migma-conformance", "--migma-with-vendor", "--migma-plan", "minimal", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=len(vendor))
+    assert len(vendor) == len(rules_for("documented")) + 6

@@ -6,7 +6,7 @@ import openapi_core
 import pytest
 from openapi_core.testing import MockRequest, MockResponse
 
-from migma_contract import RULES, Subject, contract_for, get_rule, load_spec, validate_request, validate_response
+from migma_contract import RULES, RuleSet, Subject, contract_for, get_rule, load_spec, validate_request, validate_response
 from migma_contract._rules import ResponseHistory
 from migma_contract._validators import response_facts
 
@@ -38,7 +38,8 @@ CASES = {
     "success-without-error": ((200, JSON, {**OK, "error": "string"}, None, None), (200, JSON, {**OK, "error": None}, None, None)),
 }
 # Rules judged across responses need a run's memory (RunState, the Schemathesis checks): see below.
-RESPONSE_RULES = [r for r in RULES if r.subject is Subject.RESPONSE and not isinstance(r.form, ResponseHistory)]
+RESPONSE_RULES = [r for r in RULES if r.subject is Subject.RESPONSE and not isinstance(r.form, ResponseHistory)
+                  and r.set is RuleSet.CONTRACT]
 
 
 def judge(case, level):
@@ -143,3 +144,37 @@ def test_an_id_given_twice_breaks_result_id_unique_unless_the_second_is_a_replay
     assert judge_once(ok(id="m_2")) == (True, None)
     assert judge_once({"success": True, "data": {"status": "queued"}}) == (False, None)  # no id: result-has-id's business
     assert judge_once({**ERR}) == (False, None)
+
+
+# --- the vendor set: a 429 carries an integer Retry-After and the ApiError envelope -----------------
+
+WITH_VENDOR = contract_for().response_validator("documented", ["contract", "vendor"])
+
+
+@pytest.mark.parametrize(("headers", "body", "broken"), [
+    ({**JSON, "Retry-After": "3"}, ERR, None),
+    ({**JSON, "Retry-After": " 0 "}, ERR, None),
+    (JSON, ERR, "no Retry-After header"),
+    ({**JSON, "Retry-After": "1.5"}, ERR, "Retry-After '1.5' is not a whole number of seconds"),
+    ({**JSON, "Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, ERR, "is not a whole number of seconds"),
+    ({**JSON, "Retry-After": "²"}, ERR, "is not a whole number of seconds"),
+    ({**JSON, "Retry-After": "3"}, {"success": True}, "not the ApiError envelope (the body does not say `success: false`)"),
+    ({"content-type": "text/plain", "Retry-After": "3"}, b"Too Many Requests", "not the ApiError envelope (the body is not JSON"),
+    ({**JSON, "Retry-After": "3"}, {"success": False, "error": " "}, "not the ApiError envelope (the body has no `error` text)"),
+])
+def test_rate_limit_retry_after_wants_whole_seconds_and_the_envelope(headers, body, broken):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    found = {v.rule_id: v.message for v in WITH_VENDOR.evaluate(429, headers, raw).violations}
+    if broken is None:
+        assert "rate-limit-retry-after" not in found
+    else:
+        assert broken in found["rate-limit-retry-after"]
+    # without the vendor set, nobody asks
+    assert "rate-limit-retry-after" not in {v.rule_id for v in validate_response(429, headers, raw, level="strict")}
+
+
+def test_with_the_vendor_set_a_409_is_a_documented_status_and_only_then():
+    conflict = json.dumps({"success": False, "error": "IDEMPOTENCY_CONFLICT: another body"}).encode()
+    assert "status-documented" not in {v.rule_id for v in WITH_VENDOR.evaluate(409, JSON, conflict).violations}
+    assert "status-documented" in {v.rule_id for v in validate_response(409, JSON, conflict)}
+    assert "status-documented" in {v.rule_id for v in WITH_VENDOR.evaluate(422, JSON, conflict).violations}

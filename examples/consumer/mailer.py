@@ -3,13 +3,16 @@
 Deliberately ordinary httpx code: it builds a body, posts it, treats anything but
 `success: true` as an error (as the vendor's Node SDK does) and retries what is worth
 retrying: a 429 after its `Retry-After`, a 5xx or a dropped connection after a short
-backoff, at most `attempts` tries in all. The base URL may be written with or without
-the trailing `/v1`.
+backoff, at most `attempts` tries in all. Every try of one send carries the same
+`Idempotency-Key` (as the SDK does), so a retry after a failure the API had already acted
+on is answered from the first try instead of mailing twice. The base URL may be written
+with or without the trailing `/v1`.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import anyio
@@ -77,11 +80,12 @@ def parse_result(response: httpx.Response) -> dict[str, Any]:
 
 
 def send(client: httpx.Client, body: dict[str, Any], *, attempts: int = 3, backoff: float = 0.05,
-         sleep: Any = time.sleep) -> dict[str, Any]:
-    """Send `body`; the result (`data`), or SendError once retries are spent."""
+         sleep: Any = time.sleep, idempotency_key: str | None = None) -> dict[str, Any]:
+    """Send `body`; the result (`data`), or SendError once retries are spent. One key for every try."""
+    headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
     for attempt in range(attempts):
         try:
-            response = client.post("/v1/sending", json=body)
+            response = client.post("/v1/sending", json=body, headers=headers)
         except httpx.TransportError:
             if attempt == attempts - 1:
                 raise
@@ -94,10 +98,12 @@ def send(client: httpx.Client, body: dict[str, Any], *, attempts: int = 3, backo
     raise AssertionError("unreachable")
 
 
-async def async_send(client: httpx.AsyncClient, body: dict[str, Any], *, attempts: int = 3, backoff: float = 0.05) -> dict[str, Any]:
+async def async_send(client: httpx.AsyncClient, body: dict[str, Any], *, attempts: int = 3, backoff: float = 0.05,
+                     idempotency_key: str | None = None) -> dict[str, Any]:
     """`send` for async code."""
+    headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
     for attempt in range(attempts):
-        response = await client.post("/v1/sending", json=body)
+        response = await client.post("/v1/sending", json=body, headers=headers)
         if response.status_code in RETRIED and attempt < attempts - 1:
             await anyio.sleep(_wait(response, attempt, backoff))
             continue

@@ -90,6 +90,23 @@ def test_retries_503_then_succeeds(migma_mock):
     assert waits == [0.05, 0.1] and len(migma_mock.sent) == 1
 
 
+def test_a_retried_send_reuses_its_key_and_mails_once(migma_mock):
+    migma_mock.fail_next(503, processed=True)  # the API sent the mail, then a gateway answered 503
+    result = send(migma_mock.client, welcome_request("ada@example.com", "email_welcome"), sleep=lambda s: None)
+    first, retry = migma_mock.requests
+    assert (first.status, retry.status, retry.outcome) == (503, 200, "replayed")
+    assert first.idempotency_key and retry.idempotency_key == first.idempotency_key
+    [sent] = migma_mock.sent  # one mail, and the retry got its answer
+    assert result["id"] == sent.id
+
+
+def test_without_a_key_the_same_retry_would_mail_twice(migma_mock):
+    migma_mock.fail_next(503, processed=True)
+    body = welcome_request("ada@example.com", "email_welcome")
+    assert [migma_mock.client.post("/v1/sending", json=body).status_code for _ in range(2)] == [503, 200]
+    assert len(migma_mock.sent) == 2  # what the key above prevents
+
+
 def test_honours_retry_after_on_429(migma_mock):
     migma_mock.fail_next(429, retry_after=0.01)
     migma_mock.fail_next(429, retry_after=0)

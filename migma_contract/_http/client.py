@@ -4,8 +4,10 @@ Everything a hostile or broken server can do is bounded here: each exchange has 
 deadline covering connect, headers and body (a server trickling a byte a second still
 ends); bodies are read with a cap, compressed ones decompressed with a cap; redirects
 are not followed unless asked, and never carry credentials to another origin; 429 is
-retried after `Retry-After`, a bounded number of times for a bounded wait; a request
-rate can be set.
+retried after `Retry-After`, a bounded number of times for a bounded wait (a request
+with an `Idempotency-Key` no more than `max_sends_per_key` times in all); a request rate
+can be set, and the pace slows by itself after a 429 (`Pace`), so a rate-limited target
+is followed rather than failed.
 
 Text from the server enters here: header names and values and error texts are cleaned
 of control characters (`_untrusted.clean_text`) as they are read, so nothing downstream
@@ -30,7 +32,7 @@ from .._cases import Case, CaseAuth
 from .._untrusted import clean_text
 from .._version import __version__
 
-__all__ = ["Exchange", "Target", "TargetSettings", "inflate"]
+__all__ = ["Attempt", "Exchange", "Pace", "Target", "TargetSettings", "inflate"]
 
 USER_AGENT = f"migma-contract/{__version__}"
 
@@ -47,6 +49,16 @@ class TargetSettings:
     verify_tls: bool = True
     follow_redirects: bool = False
     max_redirects: int = 5
+    max_sends_per_key: int | None = None  # sends of one Idempotency-Key, retries included (None: no bound)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An answer that was retried (a 429), kept for the rules about it."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
 
 
 @dataclass
@@ -68,20 +80,79 @@ class Exchange:
     error: str | None = None
     client_error: str | None = None  # the request never left: the client refused to build or send it
     redirects: list[str] = field(default_factory=list)
+    throttled: list[Attempt] = field(default_factory=list)  # the 429 answers retried before this one
 
     @property
     def answered(self) -> bool:
         return self.status is not None and not self.timed_out
 
 
-class Target:
-    """An open connection to the server under test. Use as `async with Target(...)`."""
+class Pace:
+    """The least time between two requests: `--rate`, slowed down by the target's 429 answers.
 
-    def __init__(self, settings: TargetSettings, app: Any = None, *, requests_sent: int = 0) -> None:
+    After a 429 whose `Retry-After` is r seconds, the target let n requests through in the t
+    seconds since the previous one (or the start): its window holds about n requests per
+    t + r seconds, so the gap becomes (t + r) / n, a tenth more (the target's clock and ours
+    need not agree to the millisecond), if that is longer. A fixed window of 10 a minute
+    reads as one request every 6.6 s after its first 429; a token bucket converges in one
+    more. It never speeds up again within a run; a Retry-After of 0 says nothing of the
+    window, so it changes nothing. The gap never exceeds the longest Retry-After seen: one
+    request per Retry-After always passes, so a target that throttles whatever the pace
+    (every third request, say) cannot slow the run down without end.
+    """
+
+    MARGIN = 1.1
+
+    def __init__(self, rate: float | None, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next_slot = 0.0
+        self.window_start: float | None = None
+        self.passed = 0  # requests through since window_start
+        self.longest = 0.0  # the longest Retry-After seen
+
+    def slot(self) -> float:
+        """Seconds to wait before the next request (its slot taken)."""
+        now = self.clock()
+        if self.window_start is None:
+            self.window_start = now
+        wait = max(0.0, self.next_slot - now)
+        self.next_slot = max(now, self.next_slot) + self.interval
+        return wait
+
+    def answered(self, status: int | None, retry_after: float | None) -> bool:
+        """Note an answer; True when a 429 slowed the pace down."""
+        if status != 429:
+            self.passed += 1
+            return False
+        if not retry_after:
+            return False
+        now = self.clock()
+        elapsed = now - (self.window_start if self.window_start is not None else now)
+        self.longest = max(self.longest, retry_after)
+        gap = min(self.MARGIN * (elapsed + retry_after) / max(self.passed, 1), self.longest)
+        self.window_start, self.passed = now + retry_after, 0
+        self.next_slot = max(self.next_slot, now + retry_after)
+        if gap > self.interval:
+            self.interval = gap
+            return True
+        return False
+
+
+class Target:
+    """An open connection to the server under test. Use as `async with Target(...)`.
+
+    `pace` carries what the target's 429 answers taught from one connection to the next
+    (the plan's, then exploration's).
+    """
+
+    def __init__(self, settings: TargetSettings, app: Any = None, *, requests_sent: int = 0, pace: Pace | None = None,
+                 key_uses: dict[str, int] | None = None) -> None:
         self.settings = settings
         self.app = app
         self.requests_sent = requests_sent  # a later phase's connection continues the count
-        self._next_slot = 0.0
+        self.pace = pace or Pace(settings.rate)
+        self.key_uses: dict[str, int] = key_uses if key_uses is not None else {}  # sends per Idempotency-Key
         self._client: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> Target:
@@ -108,28 +179,34 @@ class Target:
         headers.update(case.headers)
         return headers
 
+    def uses_left(self, key: str | None) -> bool:
+        """Whether a request with this Idempotency-Key may still be sent."""
+        limit = self.settings.max_sends_per_key
+        return key is None or limit is None or self.key_uses.get(key, 0) < limit
+
     async def send(self, case: Case, path: str = "/v1/sending") -> Exchange:
         """Send `case`, retrying 429 within bounds; never raises for what the server does."""
         headers = {"Content-Type": case.content_type, "Accept": "application/json", **self._auth_headers(case)}
         exchange = Exchange(case, "POST", self.settings.base_url.rstrip("/") + path, headers, case.content)
+        key = case.idempotency_key
         for attempt in range(self.settings.max_retries + 1):
-            await self._pace()
+            wait = self.pace.slot()
+            if wait:
+                await anyio.sleep(wait)
+            if key is not None:
+                self.key_uses[key] = self.key_uses.get(key, 0) + 1
             await self._once(exchange, path)
-            if exchange.status != 429 or attempt == self.settings.max_retries:
+            retry_after = _retry_after(exchange.headers.get("retry-after")) if exchange.status == 429 else None
+            # never slower than the longest wait honoured: a hostile Retry-After cannot stall the run
+            self.pace.answered(exchange.status, None if retry_after is None else min(retry_after, self.settings.max_retry_wait))
+            if exchange.status != 429 or attempt == self.settings.max_retries or not self.uses_left(key):
                 break
-            wait = _retry_after(exchange.headers.get("retry-after"))
-            if wait is None or wait > self.settings.max_retry_wait:
+            if retry_after is None or retry_after > self.settings.max_retry_wait:
                 break
-            await anyio.sleep(wait)
+            assert exchange.status is not None
+            exchange.throttled.append(Attempt(exchange.status, dict(exchange.headers), exchange.body))
+            await anyio.sleep(retry_after)
         return exchange
-
-    async def _pace(self) -> None:
-        if not self.settings.rate:
-            return
-        now = time.monotonic()
-        if self._next_slot > now:
-            await anyio.sleep(self._next_slot - now)
-        self._next_slot = max(now, self._next_slot) + 1.0 / self.settings.rate
 
     async def _once(self, exchange: Exchange, path: str) -> None:
         assert self._client is not None

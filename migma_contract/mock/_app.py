@@ -32,7 +32,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .._catalogue import ACCEPTS_VALID, BODY_JSON_OBJECT, SINGLE_TYPE, get_rule, judge_credentials
+from .._catalogue import (
+    ACCEPTS_VALID,
+    BODY_JSON_OBJECT,
+    CONFLICT_CODE,
+    IDEMPOTENCY_CONFLICT,
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_LENGTH,
+    MAX_IDEMPOTENCY_KEY,
+    REPLAYED_HEADER,
+    SINGLE_TYPE,
+    get_rule,
+    judge_credentials,
+)
 from .._rules import IsJsonObject, Level, Refused, bearer_key
 from .._spec import OPERATION_PATH, Spec
 from .._validators import Contract, Violation, contract_for
@@ -94,12 +106,14 @@ class ReferenceMock:
     answers with `fail_next(...)`.
     """
 
-    def __init__(self, config: MockConfig | str | Path | dict[str, Any] | None = None, *, spec: Spec | None = None) -> None:
+    def __init__(self, config: MockConfig | str | Path | dict[str, Any] | None = None, *, spec: Spec | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         first = config if isinstance(config, MockConfig) else load_mock_config(config)
         self.contract: Contract = contract_for(spec)
         self._default_provider = self.contract.spec.request_properties.get("providerType", {}).get("default", "migma")
+        # `clock`: seconds, for the 24 h window of idempotent replies (a test passes its own; default time.monotonic)
         self.state = MockState(sent_log=first.sent_log, request_log=first.request_log,
-                               memory_bytes=first.memory_bytes, seed=first.seed)
+                               memory_bytes=first.memory_bytes, seed=first.seed, **({"clock": clock} if clock else {}))
         self.config = first
         self.app = Starlette(
             routes=[
@@ -140,12 +154,17 @@ class ReferenceMock:
         self.config = load_mock_config(dict(sections), base=base)
         return self.config
 
-    def fail_next(self, status: int = 503, *, times: int = 1, retry_after: float | None = None, error: str | None = None) -> None:
+    def fail_next(self, status: int = 503, *, times: int = 1, retry_after: float | None = None, error: str | None = None,
+                  processed: bool = False) -> None:
         """Answer the next `times` sends with `status` (then as usual); queued after earlier ones.
 
         A 429 always carries `Retry-After` (`retry_after` seconds, fractions and 0 allowed;
         by default `faults.retry_after`); other statuses carry it when `retry_after` is given.
         The request is still judged and logged as if it had been answered normally.
+        `processed=True`: the send goes through first (it is in `sent`, and its answer is
+        stored under its `Idempotency-Key`), and only its answer is the failure, as from a
+        gateway that gave up after the API did its work: a retry under the same key is a
+        replay, a retry without one mails again.
         """
         if not isinstance(status, int) or not 400 <= status <= 599:
             raise ValueError(f"fail_next: status must be an HTTP error status (400-599), not {status!r}")
@@ -153,7 +172,7 @@ class ReferenceMock:
             raise ValueError(f"fail_next: times must be a whole number of at least 1, not {times!r}")
         if retry_after is not None and not (isinstance(retry_after, (int, float)) and math.isfinite(retry_after) and retry_after >= 0):
             raise ValueError(f"fail_next: retry_after must be a finite number of seconds >= 0, not {retry_after!r}")
-        self.state.script([Scripted(status, times, None if retry_after is None else float(retry_after), error)])
+        self.state.script([Scripted(status, times, None if retry_after is None else float(retry_after), error, processed)])
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -230,11 +249,31 @@ class ReferenceMock:
         if body_refusal is None:
             self._judge_body(body, config, verdict)
 
+        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+        if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            rule = IDEMPOTENCY_KEY_LENGTH
+            verdict.violations.append(Violation(rule.id, rule.level.value, "", f"{IDEMPOTENCY_HEADER} is {len(idempotency_key)} "
+                                                f"characters long; at most {MAX_IDEMPOTENCY_KEY} are allowed"))
+
         scripted = self.state.take_scripted()
-        if scripted is not None:
+        if scripted is not None and not scripted.processed:
             verdict.outcome = "fault"
             raise self._injected(scripted.status, scripted.error or f"injected failure (fail_next {scripted.status})",
                                  scripted.retry_after, config)
+        try:
+            response = self._decide(request, config, verdict, key, refused, body, body_refusal, idempotency_key)
+        except _Refusal:
+            if scripted is None:
+                raise
+        if scripted is not None:  # processed, then answered with the fault (a gateway failing after the API's work)
+            verdict.outcome = "fault"
+            raise self._injected(scripted.status, scripted.error or f"injected failure after the send (fail_next {scripted.status})",
+                                 scripted.retry_after, config)
+        return response
+
+    def _decide(self, request: Request, config: MockConfig, verdict: _Verdict, key: str, refused: Any, body: Any,
+                body_refusal: _Refusal | None, idempotency_key: str | None) -> Response:
+        """The answer the contract gives: auth, rate limit, body, the stored answer of a key, the world."""
         if refused is not None:
             raise _Refusal(refused[0].expected_status or 401, refused[1])
         self._rate_limit(key, config, verdict)
@@ -244,14 +283,17 @@ class ReferenceMock:
         if verdict.violations:
             raise _Refusal(STATUS_BAD_REQUEST, verdict.violations[0].message,
                            violations=[{"rule": v.rule_id, "pointer": v.pointer, "message": v.message} for v in verdict.violations])
-        idempotency_key = request.headers.get("idempotency-key")
-        replay_key = None
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() if idempotency_key else ""
         if idempotency_key:
-            digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-            replay_key = f"{key}|{idempotency_key}|{digest}"
-        if replay_key and (reply := self.state.reply_for(replay_key)):
-            verdict.outcome = "accepted"
-            return JSONResponse(reply[1], status_code=reply[0])
+            stored = self.state.stored_reply(key, idempotency_key)
+            if stored is not None and stored.digest == digest:
+                verdict.outcome = "replayed"
+                return JSONResponse(stored.payload, status_code=stored.status, headers={REPLAYED_HEADER: "true"})
+            if stored is not None:
+                verdict.outcome = "conflict"
+                raise _Refusal(IDEMPOTENCY_CONFLICT.expected_status or 409,
+                               f"{CONFLICT_CODE}: this {IDEMPOTENCY_HEADER} came with another body in the last 24 h; "
+                               "send that body again, or use a new key", code=CONFLICT_CODE)
         if config.failure_rate and self.state.draw() < config.failure_rate:
             verdict.outcome = "fault"
             raise self._injected(config.failure_status, "injected failure (faults.failure_rate); retry later", None, config)
@@ -269,8 +311,8 @@ class ReferenceMock:
             },
             "error": None,
         }
-        if replay_key:
-            self.state.remember_reply(replay_key, (STATUS_OK, payload))
+        if idempotency_key:  # only an accepted send is stored: a 429 or 5xx never, a 4xx neither (see _state)
+            self.state.store_reply(key, idempotency_key, digest, STATUS_OK, payload)
         return JSONResponse(payload, status_code=STATUS_OK)
 
     def _judge_body(self, body: Any, config: MockConfig, verdict: _Verdict) -> None:
@@ -493,6 +535,7 @@ def _is_local_name(host: str) -> bool:
     return bool(host) and (host == "localhost" or host.endswith(".localhost") or "." not in host)
 
 
-def create_app(config: MockConfig | str | Path | dict[str, Any] | None = None, *, spec: Spec | None = None) -> ReferenceMock:
-    """A reference mock with `config` (a path, a dict, or None for the built-in world)."""
-    return ReferenceMock(config, spec=spec)
+def create_app(config: MockConfig | str | Path | dict[str, Any] | None = None, *, spec: Spec | None = None,
+               clock: Callable[[], float] | None = None) -> ReferenceMock:
+    """A reference mock with `config` (a path, a dict, or None for the built-in world); `clock` times its idempotency window."""
+    return ReferenceMock(config, spec=spec, clock=clock)

@@ -133,6 +133,11 @@ class MockConfig:
         return next((k for k, scopes in self.keys.items() if SEND_SCOPE in scopes), None)
 
     @property
+    def second_full_key(self) -> str | None:
+        """Another key with `email:send`, if one is configured (idempotency keys are scoped per API key)."""
+        return next((k for k, scopes in self.keys.items() if SEND_SCOPE in scopes and k != self.full_key), None)
+
+    @property
     def restricted_key(self) -> str | None:
         """A valid key without `email:send`, if one is configured."""
         return next((k for k, scopes in self.keys.items() if SEND_SCOPE not in scopes), None)

@@ -1,6 +1,13 @@
 """What the mock remembers: accepted sends, every request with its verdict, idempotent
 replies, rate-limit windows, scripted answers.
 
+Idempotent replies follow the vendor's wider contract (the catalogue's vendor set): one
+entry per (API key, `Idempotency-Key`), holding the body's digest and the accepted answer,
+kept for `IDEMPOTENCY_WINDOW_S` (24 h) on the state's clock, which a test may replace.
+Only accepted sends are stored: a 429 or 5xx never is (the contract), a 4xx is not either
+(the toolkit's choice where the sources are silent: a refusal retried after the world was
+fixed is processed anew).
+
 The ASGI handlers run on one event loop, but tests read `mock.sent` from other threads,
 so every access takes one lock. Memory is bounded in bytes, not only in entries: the sent
 log, the request log and the idempotent replies share one budget (`limits.memory_bytes`,
@@ -16,13 +23,14 @@ import random
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .._catalogue import IDEMPOTENCY_WINDOW_S
 from .._validators import Violation
 
-__all__ = ["MockRequest", "MockState", "Scripted", "SentRecord"]
+__all__ = ["MockRequest", "MockState", "Scripted", "SentRecord", "Stored"]
 
 _IDEMPOTENCY_KEYS = 1000
 ENTRY_OVERHEAD = 1024  # bytes an entry costs besides its body (record, strings, container slots)
@@ -65,11 +73,12 @@ class SentRecord:
 class MockRequest:
     """One request to the mock and its verdict: what it broke, what it was answered.
 
-    `outcome` is one of: `accepted` (200, a replay included), `refused` (it breaks a rule
-    of the contract: `violations` say which), `world` (valid, but the mock's world refuses
-    it: an unverified domain, an unknown id), `limit` (over the mock's size limits),
-    `fault` (an injected failure), `rate-limited`, `no-route` (no such endpoint),
-    `disconnected` (the client left before the body arrived).
+    `outcome` is one of: `accepted` (200, sent), `replayed` (200, the answer stored under
+    its Idempotency-Key given again: nothing sent), `conflict` (409: the key came with
+    another body), `refused` (it breaks a rule of the contract: `violations` say which),
+    `world` (valid, but the mock's world refuses it: an unverified domain, an unknown id),
+    `limit` (over the mock's size limits), `fault` (an injected failure), `rate-limited`,
+    `no-route` (no such endpoint), `disconnected` (the client left before the body arrived).
     """
 
     seq: int
@@ -119,12 +128,27 @@ class MockRequest:
 
 @dataclass
 class Scripted:
-    """Answers queued by `fail_next`: the next `times` sends get `status`."""
+    """Answers queued by `fail_next`: the next `times` sends get `status`.
+
+    `processed`: the send goes through first (recorded, its reply stored under its key),
+    then its answer is replaced, as by a gateway that fails after the API did its work.
+    """
 
     status: int
     times: int
     retry_after: float | None = None
     error: str | None = None
+    processed: bool = False
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An accepted answer kept under (API key, Idempotency-Key)."""
+
+    digest: str
+    at: float
+    status: int
+    payload: dict[str, Any]
 
 
 class _Log:
@@ -147,11 +171,13 @@ class _Log:
 
 
 class MockState:
-    def __init__(self, *, sent_log: int = 10000, request_log: int = 10000, memory_bytes: int = 64 << 20, seed: int = 0) -> None:
+    def __init__(self, *, sent_log: int = 10000, request_log: int = 10000, memory_bytes: int = 64 << 20, seed: int = 0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self.clock = clock  # the idempotency window's time (seconds); a test passes its own
         self._sent = _Log(sent_log)
         self._requests = _Log(request_log)
-        self._replies: OrderedDict[str, tuple[int, int, tuple[int, dict[str, Any]]]] = OrderedDict()
+        self._replies: OrderedDict[tuple[str, str], tuple[int, int, Stored]] = OrderedDict()
         self._replies_dropped = 0
         self._memory_bytes = memory_bytes
         self._bytes = 0
@@ -290,18 +316,32 @@ class MockState:
 
     # -- idempotency and rate limits ----------------------------------------------------------
 
-    def reply_for(self, key: str) -> tuple[int, dict[str, Any]] | None:
+    def stored_reply(self, api_key: str, key: str) -> Stored | None:
+        """The answer stored under this API key and Idempotency-Key within the window (None: the key is new)."""
         with self._lock:
-            entry = self._replies.get(key)
-            return entry[2] if entry else None
+            entry = self._replies.get((api_key, key))
+            if entry is None:
+                return None
+            if self.clock() - entry[2].at >= IDEMPOTENCY_WINDOW_S:
+                self._bytes -= self._replies.pop((api_key, key))[1]
+                return None
+            return entry[2]
 
-    def remember_reply(self, key: str, reply: tuple[int, dict[str, Any]]) -> None:
+    def store_reply(self, api_key: str, key: str, digest: str, status: int, payload: dict[str, Any]) -> None:
+        """Keep an accepted answer for the window; entries past it go first, then the oldest (bytes and count bounded)."""
         with self._lock:
-            old = self._replies.pop(key, None)
+            now = self.clock()
+            old = self._replies.pop((api_key, key), None)
             if old is not None:
                 self._bytes -= old[1]
-            cost = len(key) + len(json.dumps(reply[1])) + ENTRY_OVERHEAD
-            self._replies[key] = (self._next_seq(), cost, reply)
+            while self._replies:
+                oldest_key, (_, cost, stored) = next(iter(self._replies.items()))
+                if now - stored.at < IDEMPOTENCY_WINDOW_S:
+                    break
+                del self._replies[oldest_key]
+                self._bytes -= cost
+            cost = len(api_key) + len(key) + len(digest) + len(json.dumps(payload)) + ENTRY_OVERHEAD
+            self._replies[(api_key, key)] = (self._next_seq(), cost, Stored(digest, now, status, payload))
             self._bytes += cost
             self._trim()
 
