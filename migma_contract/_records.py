@@ -12,6 +12,7 @@ after an `export` and never carries the secret itself.
 from __future__ import annotations
 
 import base64
+import json
 import shlex
 
 from ._http.client import Exchange
@@ -131,3 +132,13 @@ def _headers(headers: dict[str, str], redactor: Redactor) -> dict[str, str]:
         cut = value if len(value) <= HEADER_EXCERPT else value[:HEADER_EXCERPT] + f"… [{len(value)} characters]"
         shown[clean_text(name)] = clean_text(cut)
     return shown
+
+
+def error_field(body: bytes | None) -> str:
+    """The `error` text of an ApiError-like body (raw: redact it before cutting or showing), or ""."""
+    try:
+        value = json.loads(body or b"")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return ""
+    error = value.get("error") if isinstance(value, dict) else None
+    return error if isinstance(error, str) and error.strip() else ""

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._untrusted import nesting_depth
+
 if TYPE_CHECKING:
     from ._spec import Spec
 
@@ -186,21 +188,6 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _nesting(value: Any, limit: int) -> int:
-    """Nesting depth of a parsed JSON value, stopping once past `limit` (no recursion)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-    return deepest
-
-
 def _finite_float(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):  # 1e999: beyond IEEE 754, RFC 8259 §6 leaves it to the parser
@@ -225,7 +212,7 @@ class IsJsonObject(RequestForm):
     def undecided(self, prop: str, body: Any) -> str | None:
         # A lone surrogate escape is JSON syntax with no character behind it (RFC 8259 §8.2):
         # the mock refuses it, but no server is failed for accepting it.
-        if not isinstance(body, RawBody) and not _encodable(body):
+        if not isinstance(body, RawBody) and _has_lone_surrogate(body):
             return "a lone surrogate: RFC 8259 leaves its handling to the implementation"
         return None
 
@@ -245,7 +232,7 @@ class IsJsonObject(RequestForm):
             raise Refused(f"the body is not valid JSON: {str(exc)[:120]}") from None
         if "\\ud" in text.lower() and _has_lone_surrogate(value):
             raise Refused(LONE_SURROGATE)
-        if _nesting(value, max_depth) > max_depth:
+        if nesting_depth(value, max_depth) > max_depth:
             raise Refused(f"the JSON is nested deeper than {max_depth} levels")
         return value
 
@@ -284,16 +271,6 @@ class RequiredProperties(RequestForm):
             yield Mutation(f"{prop} missing", body)
 
         yield from each_buildable(spec.request_required, drop)
-
-
-def _encodable(value: Any) -> bool:
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    except (TypeError, ValueError, RecursionError):
-        return True
-    return True
 
 
 def _has_lone_surrogate(value: Any) -> bool:

@@ -14,7 +14,6 @@ when its value class is new.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from ._exceptions import ConfigError, TargetUnreachable
 from ._http.client import Exchange, Target
 from ._options import ENV_PREFIX, CheckOptions
 from ._plan import describe, isolate, plainest, suspects
-from ._records import make_records
+from ._records import error_field, make_records
 from ._redact import Redactor, strip_credentials
 from ._result import Finding, ProgressCallback, RootCause
 from ._root_causes import Symptom, body_shape, group, replaced
@@ -626,13 +625,10 @@ class RunState:
 
     def _answer(self, exchange: Exchange, *, bare: bool = False) -> str:
         """The `error` text of an answer, for a one-line summary: redacted before it is cut, cleaned."""
-        try:
-            body = json.loads(exchange.body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+        error = error_field(exchange.body)
+        if not error:
             return ""
-        if not (isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"].strip()):
-            return ""
-        text = clean_text(self.redactor.text(body["error"])).strip()[:160]
+        text = clean_text(self.redactor.text(error)).strip()[:160]
         if bare:
             return f" {text}"
         if exchange.status is not None and 200 <= exchange.status < 300:

@@ -18,7 +18,6 @@ usual `RunResult`, so every writer renders observed traffic like a check.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -45,7 +44,7 @@ from ._catalogue import (
 from ._http.client import Exchange
 from ._open_points import open_in_valid_body, open_in_violation
 from ._options import ENV_PREFIX
-from ._records import make_records
+from ._records import error_field, make_records
 from ._redact import SENSITIVE_HEADERS, Redactor, strip_credentials
 from ._result import Budget, Finding, RuleResult, RunResult, RunSettings, SpecInfo, Status, TargetInfo, TrafficStats
 from ._rules import IsJsonObject, Level, RawBody, Refused, ResponseSchema, Subject
@@ -164,13 +163,8 @@ _ERROR_PART = re.compile(r" \(error: (.*)\)\Z", re.S)
 
 def _error_text(body: bytes | None) -> str:
     """The server's error text, longer than shown: `_shorten_error` cuts it once it is redacted."""
-    try:
-        value = json.loads(body or b"")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return ""
-    if isinstance(value, dict) and isinstance(value.get("error"), str) and value["error"]:
-        return f" (error: {clean_text(value['error'][:_ERROR_READ])})"
-    return ""
+    error = error_field(body)
+    return f" (error: {clean_text(error[:_ERROR_READ])})" if error else ""
 
 
 def _shorten_error(actual: str) -> str:

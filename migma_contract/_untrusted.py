@@ -66,6 +66,21 @@ def clean_data(value: Any, *, multiline_keys: Collection[str] = MULTILINE_KEYS, 
     return value
 
 
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deep a parsed JSON value nests, stopping once past `limit` (iteratively: hostile input cannot exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
 def read_bounded(path: str | Path, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The bytes of a regular file of at most `limit` bytes (not a FIFO, a device or a directory)."""
     shown = clean_text(path)

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._exceptions import ConfigError
 from .._result import ResultInvalid, RunResult
-from .._untrusted import MAX_INPUT_BYTES, clean_data, clean_text, read_bounded
+from .._untrusted import MAX_INPUT_BYTES, clean_data, clean_text, nesting_depth, read_bounded
 
 SCHEMA_PATH = Path(__file__).with_name("conformance.schema.json")
 MAX_DEPTH = 32  # the format nests 5 levels deep
@@ -24,19 +24,6 @@ def render_json(result: RunResult) -> str:
     return json.dumps(clean_data(result.to_dict()), indent=2, ensure_ascii=False) + "\n"
 
 
-def _depth(value: Any) -> int:
-    """How deep `value` nests (iteratively: a hostile file cannot exhaust the stack)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > MAX_DEPTH:
-            break
-        if isinstance(item, dict):
-            stack += [(child, depth + 1) for child in item.values()]
-        elif isinstance(item, list):
-            stack += [(child, depth + 1) for child in item]
-    return deepest
 
 
 def load_result(path: str | Path) -> RunResult:
@@ -51,7 +38,7 @@ def load_result(path: str | Path) -> RunResult:
         raise ConfigError(f"{shown}: nested too deeply") from None
     except ValueError as exc:
         raise ConfigError(f"{shown}: not JSON: {clean_text(exc)[:200]}") from None
-    if _depth(data) > MAX_DEPTH:
+    if nesting_depth(data, MAX_DEPTH) > MAX_DEPTH:
         raise ConfigError(f"{shown}: nested more than {MAX_DEPTH} levels deep; not a conformance.json")
     try:
         return RunResult.from_dict(clean_data(data))
