@@ -179,7 +179,7 @@ ACCEPTS_VALID = Rule(
 NO_SERVER_ERROR = Rule(
     "no-server-error", S, Subject.RESPONSE,
     "never a 5xx, whatever the request", "general HTTP",
-    ResponsePredicate(lambda spec, status: True, _check_server_error))
+    ResponsePredicate(lambda spec, status: True, _check_server_error, status_only=True))
 KNOWN_FIELDS = Rule(
     "known-fields", X, Subject.REQUEST,
     "a client sends only the properties the document names; an unknown one (a misspelt `recipient_email`, `reply_to`) "
@@ -196,7 +196,7 @@ STATUS_DOCUMENTED = Rule(
     "status-documented", S, Subject.RESPONSE,
     "status is one of 200, 400, 401, 403; 429 is transient (retried after `Retry-After`, bounded), "
     "a failure only when retries run out", "`responses:`",
-    ResponsePredicate(lambda spec, status: status < 500, _check_status_documented))
+    ResponsePredicate(lambda spec, status: status < 500, _check_status_documented, status_only=True))
 
 
 # --- the vendor set: what the vendor's wider documentation adds (opt-in) -------------------------

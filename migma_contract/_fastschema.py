@@ -82,8 +82,7 @@ def flatten(schemas: list[Any]) -> Any:
     if properties:
         node["properties"] = {name: flatten(subs) for name, subs in properties.items()}
     implied: list[Any] = []
-    for condition, thens, elses in branches:
-        then, otherwise = flatten(thens), flatten(elses)
+    for condition, then, otherwise in _discriminated([(c, flatten(t), flatten(e)) for c, t, e in branches], node):
         if otherwise == {} and isinstance(node.get("type"), str) and _same(condition, {"type": node["type"]}):
             implied.append(then)  # the node already requires that type: the `if` always holds
         else:
@@ -95,6 +94,60 @@ def flatten(schemas: list[Any]) -> Any:
     if rest:
         node["allOf"] = rest
     return flatten([node, *implied]) if implied else node
+
+
+def _discriminator(condition: Any, node: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """(X, values) when `condition`, among instances `node` accepts, says only "property X is one of values".
+
+    `node` is already type object, requires X and lists X's string values in an `enum`; an
+    instance it refuses is refused whatever the condition says, so only its own matter.
+    """
+    if not isinstance(condition, dict) or node.get("type") != "object":
+        return None
+    rest = {k: v for k, v in condition.items() if k not in _ANNOTATIONS}
+    if rest.get("type") == "object":
+        del rest["type"]
+    properties = rest.pop("properties", None)
+    if not isinstance(properties, dict) or len(properties) != 1:
+        return None
+    ((name, sub),) = properties.items()
+    if rest.pop("required", [name]) != [name] or rest or name not in node.get("required", ()):
+        return None
+    known = node.get("properties", {}).get(name, {}).get("enum")
+    values = sub.get("enum", [sub.get("const")] if "const" in sub else None) if isinstance(sub, dict) and set(sub) <= {"enum", "const"} else None
+    if not isinstance(known, list) or not isinstance(values, list) or len(sub) != 1:
+        return None
+    if not all(isinstance(v, str) for v in (*known, *values)) or not set(values) <= set(known):
+        return None
+    return name, values
+
+
+def _discriminated(branches: list[tuple[Any, Any, Any]], node: dict[str, Any]) -> list[tuple[Any, Any, Any]]:
+    """Branches on one required property's values, simplified; two that split its values become one if/else.
+
+    `if X in A then P` and `if X in B then Q`, where A and B split every value X may take,
+    is `if X in A then P else Q`: one condition evaluated instead of two (the recipient
+    variants of the send request are such a pair).
+    """
+    out: list[tuple[Any, Any, Any]] = []
+    pending: dict[str, tuple[int, list[str]]] = {}  # property -> (index in out, its values) of a branch without `else`
+    for condition, then, otherwise in branches:
+        found = _discriminator(condition, node)
+        if found is None:
+            out.append((condition, then, otherwise))
+            continue
+        name, values = found
+        known = node["properties"][name]["enum"]
+        earlier = pending.pop(name, None) if otherwise == {} else None
+        if earlier is not None and set(earlier[1]).isdisjoint(values) and set(earlier[1]) | set(values) == set(known):
+            index, _ = earlier
+            out[index] = (out[index][0], out[index][1], then)
+            continue
+        test = {"const": values[0]} if len(values) == 1 else {"enum": values}
+        if otherwise == {}:
+            pending[name] = (len(out), values)
+        out.append(({"properties": {name: test}}, then, otherwise))
+    return out
 
 
 _SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")

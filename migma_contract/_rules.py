@@ -140,7 +140,7 @@ class BodyFactory(Protocol):
     def body_where_relevant(self, prop: str) -> dict[str, Any]: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class ResponseFacts:
     """One response as the response rules see it."""
 
@@ -607,6 +607,7 @@ class ResponsePredicate(ResponseForm):
     check: Callable[[Spec, ResponseFacts], str | None]
     needs_body: bool = False
     needs_timing: bool = False  # judged only when the response's elapsed time is known
+    status_only: bool = False  # reads the status (and the documented statuses) alone: decided once per status
     provoke: int | None = None  # a status the run injects to see such a response (a target with fault injection)
 
     def applies(self, spec: Spec, status: int) -> bool:

@@ -41,6 +41,7 @@ from ._spec import Spec, load_spec
 __all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"]
 
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
+_DOCUMENTED = Level.DOCUMENTED  # the default level, compared by identity on the public validators' fast path
 _ORDER = {rule.id: index for index, rule in enumerate(RULES)}  # violations are listed in catalogue order
 _PY_FORMATS = {"email": is_email_address}  # what JSON Schema leaves to the implementation, decided here
 _FAST_FORMATS = {"email": FAST_ADDRESS_SCHEMA}  # the same, narrowed to what Rust can accept alone
@@ -141,10 +142,14 @@ class RequestValidator:
 
     def violations(self, body: Any) -> list[Violation]:
         try:
-            if not isinstance(body, RawBody) and self._accepts(body):
+            if self._accepts(body):
                 return []
-        except UnicodeEncodeError:  # a lone surrogate: the traced path below words it
+        except (UnicodeEncodeError, ValueError):  # a lone surrogate, a RawBody: the path below words them
             pass
+        return self.refused(body)
+
+    def refused(self, body: Any) -> list[Violation]:
+        """The violations of a body the fast check did not accept (possibly none: it only trusts a yes)."""
         shape = BODY_JSON_OBJECT
         assert isinstance(shape.form, IsJsonObject)
         try:
@@ -166,10 +171,19 @@ class RequestValidator:
 class _StatusRules:
     """The response rules of one level that apply to one status, worked out once."""
 
-    def __init__(self, rule_set: _RuleSet | None, predicates: list[Rule]) -> None:
+    def __init__(self, rule_set: _RuleSet | None, predicates: list[Rule], spec: Spec, status: int,
+                 documented: frozenset[int] | None) -> None:
         self.rule_set = rule_set
-        self.predicates = predicates
-        # (body parsed?, response timed?) -> (the predicates that apply, the verdict when nothing is broken)
+        self.predicates = [r for r in predicates if not r.form.status_only]  # type: ignore[union-attr]
+        # The status-only predicates, decided here once: what they find is found in every response of this status.
+        facts = ResponseFacts(status, {}, None, None, False, documented=documented)
+        self.decided = tuple(r.id for r in predicates if r.form.status_only)  # type: ignore[union-attr]
+        self.fixed: dict[str, list[Violation]] = {}
+        for rule in predicates:
+            message = rule.form.check(spec, facts) if rule.form.status_only else None  # type: ignore[union-attr]
+            if message:
+                self.fixed[rule.id] = [Violation(rule.id, rule.level.value, "", message)]
+        # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
         self.cases: dict[tuple[bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}
 
     def case(self, parsed: bool, timed: bool) -> tuple[list[tuple[Rule, Any]], ResponseVerdict]:
@@ -181,7 +195,7 @@ class _StatusRules:
                 assert isinstance(form, ResponsePredicate)
                 if (parsed or not form.needs_body) and (timed or not form.needs_timing):
                     active.append((rule, form.check))
-            applied = [rule.id for rule, _ in active]
+            applied = [*self.decided, *(rule.id for rule, _ in active)]
             if self.rule_set is not None and parsed:
                 applied.extend(r.id for r in self.rule_set.rules)
             found = self.cases[(parsed, timed)] = (active, ResponseVerdict(tuple(sorted(applied, key=_ORDER.__getitem__)), ()))
@@ -211,7 +225,7 @@ class ResponseValidator:
                 for fragment in fragments:
                     defs.update(fragment.get("$defs", {}))
                 rule_set = _RuleSet(schema_rules, fragments, defs)
-            cached = self._by_status[status] = _StatusRules(rule_set, predicates)
+            cached = self._by_status[status] = _StatusRules(rule_set, predicates, self.spec, status, self.documented)
         return cached
 
     def evaluate(
@@ -225,21 +239,22 @@ class ResponseValidator:
         timeout: float | None = None,
         truncated_at: int | None = None,
     ) -> ResponseVerdict:
-        facts = response_facts(status, headers, body, request, elapsed, timeout)
-        facts.documented = self.documented
+        facts = response_facts(status, headers, body, request, elapsed, timeout, self.documented)
         if truncated_at is not None:
             facts.parsed, facts.body = False, None
             facts.parse_error = f"the body is over the {truncated_at}-byte cap; not read in full"
         rules = self._by_status.get(status) or self._for_status(status)
         parsed, spec = facts.parsed, self.spec
         active, clean = rules.cases.get((parsed, elapsed is not None)) or rules.case(parsed, elapsed is not None)
-        broken: dict[str, list[Violation]] = {}
+        broken: dict[str, list[Violation]] | None = dict(rules.fixed) if rules.fixed else None
         for rule, check in active:
             message = check(spec, facts)
             if message:
+                broken = broken or {}
                 broken[rule.id] = [Violation(rule.id, rule.level.value, "", message)]
         rule_set = rules.rule_set
         if rule_set is not None and parsed and not rule_set.accepts(facts.body):
+            broken = broken or {}
             for rule, pointer, detail in rule_set.traced(facts.body):
                 broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, pointer, f"{pointer or '/'}: {detail}"))
         if not broken:
@@ -253,27 +268,33 @@ _decode = json.JSONDecoder().decode  # json.loads(str) without its per-call argu
 
 
 def response_facts(
-    status: int, headers: Mapping[str, str], body: Any, request: Any, elapsed: float | None, timeout: float | None
+    status: int, headers: Mapping[str, str], body: Any, request: Any, elapsed: float | None, timeout: float | None,
+    documented: frozenset[int] | None = None,
 ) -> ResponseFacts:
     """One response as the response rules see it (the body parsed when it is JSON)."""
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     content_type = lowered.get("content-type")
-    media_type = _MEDIA_TYPES.get(content_type) if content_type else None
-    if content_type and media_type is None:
+    if content_type is None:
+        media_type = None
+    elif (media_type := _MEDIA_TYPES.get(content_type)) is None:
         media_type = content_type.split(";", 1)[0].strip().lower()
         if len(_MEDIA_TYPES) < 64:  # a server sends a handful of distinct values; a hostile one cannot grow this
             _MEDIA_TYPES[content_type] = media_type
     parsed, parse_error = True, None
-    if isinstance(body, (bytes, bytearray, str)):
+    kind = type(body)
+    if kind is bytes or kind is str or isinstance(body, (bytes, bytearray, str)):
         try:
-            text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
-            body = json.loads(text) if text.startswith("\ufeff") else _decode(text)  # json.loads words the BOM error
+            text = body if kind is str else body.decode("utf-8")
+            try:
+                body = _decode(text)
+            except ValueError:
+                body = json.loads(text)  # raises again, and words a leading BOM as one
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             parsed, parse_error = False, f"{type(exc).__name__}: {str(exc)[:120]}"
             body = None
-    if isinstance(request, RawBody):
+    if request is not None and type(request) is RawBody:
         request = None
-    return ResponseFacts(status, lowered, media_type, body, parsed, parse_error, request, elapsed, timeout)
+    return ResponseFacts(status, lowered, media_type, body, parsed, parse_error, request, elapsed, timeout, documented)
 
 
 class Contract:
@@ -365,12 +386,20 @@ def contract_for(spec: Spec | None = None) -> Contract:
     return _CONTRACTS[key]
 
 
-def validate_request(body: Any, level: Level | str = Level.DOCUMENTED, *, spec: Spec | None = None) -> list[Violation]:
+def validate_request(body: Any, level: Level | str = _DOCUMENTED, *, spec: Spec | None = None) -> list[Violation]:
     """Every request rule of `level` that `body` breaks (empty when a server must accept it).
 
     `body` is the parsed JSON value you are about to send (a dict for a well-formed
     request). Each violation names the rule id, a JSON pointer and what is wrong.
     """
+    if spec is None and level is _DOCUMENTED:  # the common call: one C call when the body is valid
+        accepts = _default_accepts or _bind_defaults()[0]._accepts
+        try:
+            if accepts(body):
+                return []
+        except (UnicodeEncodeError, ValueError):
+            pass
+        return _default_request.refused(body)  # type: ignore[union-attr]
     return contract_for(spec).request_validator(level).violations(body)
 
 
@@ -379,7 +408,7 @@ def validate_response(
     headers: Mapping[str, str],
     body: Any,
     request: Any = None,
-    level: Level | str = Level.DOCUMENTED,
+    level: Level | str = _DOCUMENTED,
     *,
     elapsed: float | None = None,
     timeout: float | None = None,
@@ -392,7 +421,24 @@ def validate_response(
     sent; rule `result-provider` needs it. With `elapsed` and `timeout` (seconds), rule
     `responds-in-time` is checked too.
     """
-    verdict = contract_for(spec).response_validator(level).evaluate(
-        status, headers, body, request, elapsed=elapsed, timeout=timeout
-    )
-    return list(verdict.violations)
+    if spec is None and level is _DOCUMENTED:
+        validator = _default_response or _bind_defaults()[1]
+    else:
+        validator = contract_for(spec).response_validator(level)
+    violations = validator.evaluate(status, headers, body, request, elapsed=elapsed, timeout=timeout).violations
+    return list(violations) if violations else []
+
+
+# The bundled document's validators at the default level, bound on first use: most calls use them,
+# and a call that finds them here costs one C call more than jsonschema-rs alone.
+_default_request: RequestValidator | None = None
+_default_accepts: Any = None
+_default_response: ResponseValidator | None = None
+
+
+def _bind_defaults() -> tuple[RequestValidator, ResponseValidator]:
+    global _default_request, _default_response, _default_accepts
+    contract = contract_for()
+    _default_request, _default_response = contract.request_validator(), contract.response_validator()
+    _default_accepts = _default_request._accepts
+    return _default_request, _default_response

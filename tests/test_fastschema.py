@@ -233,3 +233,65 @@ def test_evaluate_gives_the_plain_verdict(level, status, headers, response, raw,
     applied, broken = _plain_verdict(level, status, headers, body, request, elapsed, timeout)
     assert list(verdict.applied) == applied
     assert list(dict.fromkeys(v.rule_id for v in verdict.violations)) == broken
+
+
+# --- branches on one required property's values (the recipient variants) ------------------------
+
+_KINDS = ["email", "audience", "segment", "tag"]
+_SUBSETS = st.lists(st.sampled_from(_KINDS), min_size=1, max_size=4, unique=True)
+_CONDITION = st.tuples(_SUBSETS, st.booleans(), st.booleans(), st.booleans()).map(
+    lambda p: {**({"type": "object"} if p[1] else {}), **({"required": ["kind"]} if p[2] else {}),
+               "properties": {"kind": {"const": p[0][0]} if p[3] and len(p[0]) == 1 else {"enum": p[0]}}}
+)
+_CONSEQUENCE = st.sampled_from([{}, {"required": ["a"]}, {"required": ["b"]}, {"not": {"required": ["a"]}},
+                                {"required": ["b"], "not": {"required": ["a"]}}, {"properties": {"a": {"type": "string"}}}])
+_BRANCH = st.tuples(_CONDITION, _CONSEQUENCE, st.none() | _CONSEQUENCE).map(
+    lambda p: {"if": p[0], "then": p[1], **({"else": p[2]} if p[2] is not None else {})}
+)
+# every instance that tells the branches apart: each kind (and none, and a wrong one) with `a` and `b` present or not
+_OBJECTS = [
+    {**({"kind": kind} if kind is not None else {}), **a, **b}
+    for kind in (*_KINDS, "other", 5, None) for a in ({}, {"a": "x"}, {"a": 1}) for b in ({}, {"b": "y"})
+] + [[], "kind", None]
+
+
+@settings(max_examples=300)
+@given(st.booleans(), st.lists(_BRANCH, min_size=1, max_size=4))
+def test_branches_on_a_discriminator_merge_without_changing_what_is_accepted(typed, branches):
+    base = {**({"type": "object"} if typed else {}), "required": ["kind"], "properties": {"kind": {"type": "string", "enum": _KINDS}}}
+    together = jsonschema_rs.Draft202012Validator({"allOf": [base, *branches]})
+    flat = jsonschema_rs.Draft202012Validator(flatten([base, *branches]))
+    for instance in _OBJECTS:
+        assert flat.is_valid(instance) == together.is_valid(instance), (flatten([base, *branches]), instance)
+
+
+_ALL_SUBSETS = [[k for i, k in enumerate(_KINDS) if mask >> i & 1] for mask in range(1, 2 ** len(_KINDS))]
+
+
+@pytest.mark.parametrize("first", _ALL_SUBSETS, ids=",".join)
+def test_every_pair_of_branches_on_a_discriminator_flattens_exactly(first):
+    """Every pair of value sets (disjoint or not, covering or not), each with an `else` or without."""
+    base = {"type": "object", "required": ["kind"], "properties": {"kind": {"type": "string", "enum": _KINDS}}}
+    for second in _ALL_SUBSETS:
+        for else_first, else_second in ((None, None), ({"required": ["b"]}, None), (None, {"required": ["b"]})):
+            branches = [
+                {"if": {"properties": {"kind": {"enum": first}}, "required": ["kind"]}, "then": {"required": ["a"]},
+                 **({"else": else_first} if else_first else {})},
+                {"if": {"type": "object", "properties": {"kind": {"enum": second}}}, "then": {"not": {"required": ["a"]}, "required": ["b"]},
+                 **({"else": else_second} if else_second else {})},
+            ]
+            together = jsonschema_rs.Draft202012Validator({"allOf": [base, *branches]})
+            flat = jsonschema_rs.Draft202012Validator(flatten([base, *branches]))
+            for instance in _OBJECTS:
+                assert flat.is_valid(instance) == together.is_valid(instance), (flatten([base, *branches]), instance)
+
+
+def test_the_recipient_variants_become_one_if_else():
+    """`recipientEmail` iff email, `recipientId` otherwise: one test of recipientType, not two."""
+    audience = {"if": {"type": "object", "properties": {"kind": {"enum": ["audience", "segment", "tag"]}}, "required": ["kind"]},
+                "then": {"required": ["id"], "not": {"required": ["address"]}}}
+    email = {"if": {"type": "object", "properties": {"kind": {"enum": ["email"]}}, "required": ["kind"]}, "then": {"required": ["address"]}}
+    base = {"type": "object", "required": ["kind"], "properties": {"kind": {"type": "string", "enum": _KINDS}}}
+    flat = flatten([base, email, audience])
+    assert flat["if"] == {"properties": {"kind": {"const": "email"}}}
+    assert flat["then"] == {"required": ["address"]} and flat["else"] == audience["then"] and "allOf" not in flat
