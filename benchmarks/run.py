@@ -214,9 +214,8 @@ def _mock_world() -> Path:
 def _stack() -> str:
     import importlib.util
 
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    return f"uvicorn auto: {http} + {loop}"
+    return f"uvicorn with the toolkit's server_config (both servers): bounded h11 protocol + {loop}"
 
 
 # --- 1. validation ------------------------------------------------------------------------------------

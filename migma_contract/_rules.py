@@ -232,7 +232,8 @@ class IsJsonObject(RequestForm):
             raise Refused(f"the body is not valid JSON: {str(exc)[:120]}") from None
         if "\\ud" in text.lower() and _has_lone_surrogate(value):
             raise Refused(LONE_SURROGATE)
-        if nesting_depth(value, max_depth) > max_depth:
+        # A value nests no deeper than its text has brackets: most bodies are not walked at all.
+        if text.count("{") + text.count("[") > max_depth and nesting_depth(value, max_depth) > max_depth:
             raise Refused(f"the JSON is nested deeper than {max_depth} levels")
         return value
 
@@ -540,13 +541,13 @@ class BearerRequired(AuthForm):
 
     def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
         """Why a server must answer 401 to this header (`scopes`: the key's, None if unknown)."""
+        if scopes is not None:  # a known key, so it came in a well-formed header
+            return None
         if not header:
             return "missing Authorization header; use 'Authorization: Bearer YOUR_API_KEY'"
         if bearer_key(header) is None:
             return "the Authorization header must be 'Bearer YOUR_API_KEY'"
-        if scopes is None:
-            return "unknown API key"
-        return None
+        return "unknown API key"
 
     def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
         yield "no Authorization header", {}

@@ -696,3 +696,75 @@ def test_a_failure_after_the_send_is_a_replay_for_the_same_key_and_a_second_mail
     mock.fail_next(503, processed=True)
     assert post(client, body).status_code == 503 and post(client, body).status_code == 200
     assert len(mock.sent) == 3  # without a key, the retried send went out twice
+
+
+# --- the API path is answered without Starlette's objects: what Starlette gave it, it still has ---------------
+
+
+def _asgi_post(app, headers, body=b"", *, path="/v1/sending", root_path="", messages=None):
+    """One raw ASGI POST; returns (status, headers, body) as sent."""
+    import asyncio
+
+    incoming = list(messages or [{"type": "http.request", "body": body, "more_body": False}])
+    sent = []
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "root_path": root_path, "query_string": b"",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers],  # ASGI names are lowercase "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "scheme": "http", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, b"".join(m.get("body", b"") for m in sent[1:])
+
+
+VALID_RAW = json.dumps(FACTORY.valid_body()).encode()
+
+
+def test_a_mock_mounted_under_a_prefix_answers_its_own_path():
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    mock = create_app()
+    outer = Starlette(routes=[Mount("/api", app=mock)])
+    with client_for(outer) as client:
+        assert client.post("/api/v1/sending", json=FACTORY.valid_body(), headers=AUTH).status_code == 200
+        assert client.post("/v1/sending", json=FACTORY.valid_body(), headers=AUTH).status_code == 404
+    assert [r.path for r in mock.requests] == ["/api/v1/sending"]
+
+
+def test_the_first_of_a_repeated_header_counts_as_in_starlette():
+    mock = create_app()
+    first_known = [("content-type", "application/json"), *AUTH.items(), ("authorization", "Bearer nobody")]
+    first_unknown = [("content-type", "application/json"), ("authorization", "Bearer nobody"), *AUTH.items()]
+    assert _asgi_post(mock, first_known, VALID_RAW)[0] == 200
+    assert _asgi_post(mock, first_unknown, VALID_RAW)[0] == 401
+
+
+def test_a_body_in_several_chunks_is_read_whole_and_a_client_leaving_is_logged():
+    mock = create_app()
+    headers = [("content-type", "application/json"), *AUTH.items()]
+    half = len(VALID_RAW) // 2
+    chunks = [{"type": "http.request", "body": VALID_RAW[:half], "more_body": True},
+              {"type": "http.request", "body": VALID_RAW[half:], "more_body": False}]
+    status, answer_headers, body = _asgi_post(mock, headers, messages=chunks)
+    assert status == 200 and answer_headers["content-type"] == "application/json"
+    assert int(answer_headers["content-length"]) == len(body) and json.loads(body)["success"] is True
+    status, _, body = _asgi_post(mock, headers, messages=chunks[:1])  # then the client leaves
+    assert status == 400 and mock.requests[-1].outcome == "disconnected"
+
+
+def test_a_bug_in_the_mock_is_a_json_500_naming_the_error_not_a_dropped_connection(monkeypatch):
+    mock = create_app()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(mock, "_accept", broken)
+    status, headers, body = _asgi_post(mock, [("content-type", "application/json"), *AUTH.items()], VALID_RAW)
+    assert status == 500 and headers["content-type"] == "application/json"
+    assert json.loads(body) == {"success": False, "error": "internal error in the reference mock: RuntimeError"}

@@ -15,11 +15,13 @@ import hashlib
 import ipaddress
 import json
 import math
-import uuid
+import os
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +32,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from .._catalogue import (
     ACCEPTS_VALID,
@@ -67,6 +69,69 @@ class _Refusal(Exception):
         super().__init__(message)
         self.status, self.message, self.headers, self.extra = status, message, headers or {}, extra
 
+    def answer(self) -> _Answer:
+        return _Answer(self.status, {"success": False, "error": self.message, **self.extra}, self.headers)
+
+
+_encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode  # built once
+# the headers the API path reads (and logs)
+_IDEMPOTENCY = IDEMPOTENCY_HEADER.lower()
+_READ_HEADERS = tuple((name, name.encode("latin-1")) for name in (
+    "authorization", "content-type", "content-length", _IDEMPOTENCY, "user-agent"))
+
+
+@dataclass(slots=True)
+class _Answer:
+    """What the API path answers: a status, a JSON body, extra headers."""
+
+    status: int
+    payload: dict[str, Any]
+    headers: dict[str, str] | None = None
+
+    def encoded(self) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """The ASGI headers and body (the body encoded as Starlette's JSONResponse does)."""
+        body = _encode_json(self.payload).encode("utf-8")
+        headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+        if self.headers:
+            headers.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items())
+        return headers, body
+
+
+@dataclass(slots=True)
+class _Call:
+    """One POST /v1/sending as the mock reads it: the request line, its headers (first of each name), the body stream."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    receive: Receive
+
+    @classmethod
+    def of(cls, scope: Scope, receive: Receive) -> _Call:
+        # ASGI header names arrive lowercased; the first of each name counts, as in Starlette's Headers.
+        raw = dict(reversed(list(scope["headers"])))
+        headers = {name: value.decode("latin-1") for name, key in _READ_HEADERS if (value := raw.get(key)) is not None}
+        return cls(scope["method"], scope["path"], headers, receive)
+
+    async def body(self, limit: int) -> bytes | None:
+        """The whole body (None once it is over `limit` bytes; ClientDisconnect when the client leaves first)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message: Message = await self.receive()
+            kind = message["type"]
+            if kind == "http.request":
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        return None
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            elif kind == "http.disconnect":
+                raise ClientDisconnect()
+
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     return JSONResponse({"success": False, "error": message, **extra}, status_code=status, headers=headers)
@@ -90,6 +155,7 @@ def seconds_header(seconds: float) -> str:
 class _Verdict:
     """What is known about one request so far; logged whatever happens."""
 
+    at: str = ""
     raw: bytes = b""
     outcome: str = "refused"
     violations: list[Violation] = field(default_factory=list)
@@ -110,6 +176,7 @@ class ReferenceMock:
                  clock: Callable[[], float] | None = None) -> None:
         first = config if isinstance(config, MockConfig) else load_mock_config(config)
         self.contract: Contract = contract_for(spec)
+        self._strict = self.contract.request_validator(Level.STRICT).violations  # every rule, whatever the mock's level
         self._default_provider = self.contract.spec.request_properties.get("providerType", {}).get("default", "migma")
         # `clock`: seconds, for the 24 h window of idempotent replies (a test passes its own; default time.monotonic)
         self.state = MockState(sent_log=first.sent_log, request_log=first.request_log,
@@ -127,6 +194,19 @@ class ReferenceMock:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The API's one operation is answered here directly (Starlette's request and response
+        # objects and its routing would cost more than the mock's own work); every other path
+        # and method goes through Starlette: inspection, 404/405, redirects.
+        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == OPERATION_PATH:
+            call = _Call.of(scope, receive)
+            try:
+                answer = await self._send(call)
+            except Exception as exc:  # a bug in the mock, never expected: answered as Starlette's handler would
+                answer = _Refusal(500, f"internal error in the reference mock: {type(exc).__name__}").answer()
+            headers, body = answer.encoded()
+            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
         await self.app(scope, receive, send)
 
     # -- configuration ------------------------------------------------------------------------
@@ -209,33 +289,27 @@ class ReferenceMock:
 
     # -- the endpoint -------------------------------------------------------------------------
 
-    async def _send(self, request: Request) -> Response:
+    async def _send(self, request: _Call) -> _Answer:
         self.state.count_request()
         config = self.config  # one configuration per request, even if `configure` runs meanwhile
-        verdict = _Verdict()
+        verdict = _Verdict(at=_now())
         try:
-            response = await self._answer(request, config, verdict)
+            answer = await self._answer(request, config, verdict)
         except ClientDisconnect:
             verdict.outcome = "disconnected"
-            response = _error(STATUS_BAD_REQUEST, "the client disconnected before the body arrived")
+            answer = _Refusal(STATUS_BAD_REQUEST, "the client disconnected before the body arrived").answer()
         except _Refusal as refusal:
-            response = _error(refusal.status, refusal.message, refusal.headers, **refusal.extra)
-        error = None
-        if response.status_code != STATUS_OK:
-            try:
-                error = json.loads(bytes(response.body)).get("error")
-            except (ValueError, AttributeError):
-                error = None
-        self.state.log_request(
-            at=_now(), method=request.method, path=request.url.path, status=response.status_code, outcome=verdict.outcome,
-            violations=tuple(verdict.violations), warnings=tuple(verdict.warnings), error=error,
-            content_type=request.headers.get("content-type"), key_name=verdict.key_name,
-            idempotency_key=request.headers.get("idempotency-key"), user_agent=request.headers.get("user-agent"),
-            raw=verdict.raw,
+            answer = refusal.answer()
+        error = answer.payload.get("error") if answer.status != STATUS_OK else None
+        headers = request.headers
+        self.state.log_call(  # MockRequest's fields, in order
+            verdict.at, request.method, request.path, answer.status, verdict.outcome, tuple(verdict.violations),
+            tuple(verdict.warnings), error if isinstance(error, str) else None, headers.get("content-type"), verdict.key_name,
+            headers.get(_IDEMPOTENCY), headers.get("user-agent"), verdict.raw,
         )
-        return response
+        return answer
 
-    async def _answer(self, request: Request, config: MockConfig, verdict: _Verdict) -> Response:
+    async def _answer(self, request: _Call, config: MockConfig, verdict: _Verdict) -> _Answer:
         """Judge the request fully (for the log), then answer: scripted fault, auth, rate limit, body, world."""
         if config.latency_ms:
             await anyio.sleep(config.latency_ms / 1000)
@@ -249,7 +323,7 @@ class ReferenceMock:
         if body_refusal is None:
             self._judge_body(body, config, verdict)
 
-        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+        idempotency_key = request.headers.get(_IDEMPOTENCY)
         if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
             rule = IDEMPOTENCY_KEY_LENGTH
             verdict.violations.append(Violation(rule.id, rule.level.value, "", f"{IDEMPOTENCY_HEADER} is {len(idempotency_key)} "
@@ -271,8 +345,8 @@ class ReferenceMock:
                                  scripted.retry_after, config)
         return response
 
-    def _decide(self, request: Request, config: MockConfig, verdict: _Verdict, key: str, refused: Any, body: Any,
-                body_refusal: _Refusal | None, idempotency_key: str | None) -> Response:
+    def _decide(self, request: _Call, config: MockConfig, verdict: _Verdict, key: str, refused: Any, body: Any,
+                body_refusal: _Refusal | None, idempotency_key: str | None) -> _Answer:
         """The answer the contract gives: auth, rate limit, body, the stored answer of a key, the world."""
         if refused is not None:
             raise _Refusal(refused[0].expected_status or 401, refused[1])
@@ -288,7 +362,7 @@ class ReferenceMock:
             stored = self.state.stored_reply(key, idempotency_key)
             if stored is not None and stored.digest == digest:
                 verdict.outcome = "replayed"
-                return JSONResponse(stored.payload, status_code=stored.status, headers={REPLAYED_HEADER: "true"})
+                return _Answer(stored.status, stored.payload, {REPLAYED_HEADER: "true"})
             if stored is not None:
                 verdict.outcome = "conflict"
                 raise _Refusal(IDEMPOTENCY_CONFLICT.expected_status or 409,
@@ -298,27 +372,20 @@ class ReferenceMock:
             verdict.outcome = "fault"
             raise self._injected(config.failure_status, "injected failure (faults.failure_rate); retry later", None, config)
         verdict.outcome = "world"
-        record = self._accept(body, verdict.raw, config, idempotency_key, request.headers.get("user-agent"))
+        data = self._accept(body, verdict.raw, config, idempotency_key, request.headers.get("user-agent"), verdict.at)
         verdict.outcome = "accepted"
-        payload = {
-            "success": True,
-            "data": {
-                "id": record.id,
-                "provider": record.provider,
-                "status": "queued",
-                "sentCount": record.sent_count,
-                "message": self._summary(record),
-            },
-            "error": None,
-        }
+        payload = {"success": True, "data": data, "error": None}
         if idempotency_key:  # only an accepted send is stored: a 429 or 5xx never, a 4xx neither (see _state)
             self.state.store_reply(key, idempotency_key, digest, STATUS_OK, payload)
-        return JSONResponse(payload, status_code=STATUS_OK)
+        return _Answer(STATUS_OK, payload)
 
     def _judge_body(self, body: Any, config: MockConfig, verdict: _Verdict) -> None:
         """Every request rule the body breaks: those of the mock's level refuse it, the others are warnings."""
+        violations = self._strict(body)
+        if not violations:
+            return
         level = Level.parse(config.level)
-        for violation in self.contract.request_validator(Level.STRICT).violations(body):
+        for violation in violations:
             if level.includes(get_rule(violation.rule_id).level):
                 verdict.violations.append(violation)
             else:
@@ -343,26 +410,22 @@ class ReferenceMock:
             raise _Refusal(429, f"rate limit of {limit} requests per {window:g} s exceeded; retry after {shown} s",
                            headers={"Retry-After": shown})
 
-    async def _read_json(self, request: Request, config: MockConfig, verdict: _Verdict) -> tuple[Any, _Refusal | None]:
+    async def _read_json(self, request: _Call, config: MockConfig, verdict: _Verdict) -> tuple[Any, _Refusal | None]:
         """The parsed body, or the refusal it deserves (noted in the verdict when it breaks a rule)."""
         def broken(message: str) -> tuple[Any, _Refusal]:
             verdict.violations.append(Violation(BODY_JSON_OBJECT.id, BODY_JSON_OBJECT.level.value, "", message))
             return None, _Refusal(BODY_JSON_OBJECT.expected_status or 400, message)
 
         content_type = request.headers.get("content-type", "")
-        media_type = content_type.split(";", 1)[0].strip().lower()
         limit = config.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return None, _Refusal(STATUS_BAD_REQUEST, f"the body is {int(declared)} bytes; the limit is {limit}")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return None, _Refusal(STATUS_BAD_REQUEST, f"the body is over the {limit}-byte limit")
-            chunks.append(chunk)
-        verdict.raw = b"".join(chunks)
-        if media_type not in JSON_TYPES and not media_type.endswith("+json"):
+        raw = await request.body(limit)
+        if raw is None:
+            return None, _Refusal(STATUS_BAD_REQUEST, f"the body is over the {limit}-byte limit")
+        verdict.raw = raw
+        if not _is_json_media_type(content_type):
             return broken(f"Content-Type must be application/json, not {content_type or 'missing'!r}")
         try:
             return _BODY.parse(verdict.raw, max_depth=config.max_depth), None
@@ -372,7 +435,8 @@ class ReferenceMock:
     # -- the world ----------------------------------------------------------------------------
 
     def _accept(self, body: dict[str, Any], raw: bytes, config: MockConfig, idempotency_key: str | None,
-                user_agent: str | None) -> SentRecord:
+                user_agent: str | None, at: str) -> dict[str, Any]:
+        """Send it in the mock's world (recorded in `sent`); the answer's `data`. A `_Refusal` when the world says no."""
         open_world = config.open_world
         sender_domain = body["from"].rpartition("@")[2].lower()
         if sender_domain not in config.verified_domains and not open_world:
@@ -404,26 +468,14 @@ class ReferenceMock:
                 raise _Refusal(STATUS_BAD_REQUEST, f"recipientId: {kind} {body.get('recipientId')!r} not found")
             candidates = members or ()
         recipients, excluded = self._filter(config, candidates, transactional, source.get("topic"))
-        prefix = "msg" if kind == SINGLE_TYPE else "batch"
-        record = SentRecord(
-            id=f"{prefix}_{uuid.uuid4().hex[:24]}",
-            at=_now(),
-            recipient_type=kind,
-            raw_request=raw,
-            recipients=recipients,
-            excluded=excluded,
-            transactional=transactional,
-            list_unsubscribe=not transactional,
-            provider=provider,
-            project_id=project_id or source.get("project"),
-            email_id=email_id,
-            conversation_id=conversation_id if email_id is None else None,
-            sent_count=len(recipients),
-            idempotency_key=idempotency_key,
-            user_agent=user_agent,
+        record_id = f"{'msg' if kind == SINGLE_TYPE else 'batch'}_{os.urandom(12).hex()}"
+        self.state.record(  # SentRecord's fields, in order
+            record_id, at, kind, raw, recipients, excluded, transactional, not transactional, provider,
+            project_id or source.get("project"), email_id, conversation_id if email_id is None else None, len(recipients),
+            idempotency_key, user_agent,
         )
-        self.state.record(record)
-        return record
+        return {"id": record_id, "provider": provider, "status": "queued", "sentCount": len(recipients),
+                "message": self._summary(kind, transactional, len(recipients), excluded)}
 
     @staticmethod
     def _filter(config: MockConfig, candidates: tuple[str, ...], transactional: bool, topic: str | None) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -444,11 +496,11 @@ class ReferenceMock:
         return tuple(kept), excluded
 
     @staticmethod
-    def _summary(record: SentRecord) -> str:
-        kind = "transactional" if record.transactional else "marketing"
-        if record.recipient_type == SINGLE_TYPE:
-            return f"Email queued for delivery ({kind})" if record.sent_count else f"Email queued; recipient excluded ({', '.join(record.excluded.values())})"
-        return f"Batch queued for {record.sent_count} recipient(s) ({kind}; {len(record.excluded)} excluded)"
+    def _summary(recipient_type: str, transactional: bool, sent_count: int, excluded: dict[str, str]) -> str:
+        kind = "transactional" if transactional else "marketing"
+        if recipient_type == SINGLE_TYPE:
+            return f"Email queued for delivery ({kind})" if sent_count else f"Email queued; recipient excluded ({', '.join(excluded.values())})"
+        return f"Batch queued for {sent_count} recipient(s) ({kind}; {len(excluded)} excluded)"
 
     # -- inspection endpoints and errors ------------------------------------------------------
 
@@ -515,8 +567,28 @@ class ReferenceMock:
         return _error(500, f"internal error in the reference mock: {type(exc).__name__}")
 
 
+_stamp: tuple[int, str] = (0, "")
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    """The time, ISO 8601 to the millisecond (formatted once per millisecond: many requests share one)."""
+    global _stamp
+    millis = time.time_ns() // 1_000_000
+    if millis != _stamp[0]:
+        _stamp = (millis, datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds"))
+    return _stamp[1]
+
+
+@lru_cache(maxsize=64)  # clients send a handful of distinct values
+def _is_json_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in JSON_TYPES or media_type.endswith("+json")
+
+
+def _route_path(scope: Scope) -> str:
+    """The path as the app's routes see it (without the root path it is mounted under)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
 
 
 def _host_name(header: str) -> str:

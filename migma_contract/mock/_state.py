@@ -152,10 +152,15 @@ class Stored:
 
 
 class _Log:
-    """A FIFO of (seq, cost, item), capped in entries; the byte budget is the state's."""
+    """A FIFO of (seq, cost, item), capped in entries; the byte budget is the state's.
 
-    def __init__(self, cap: int) -> None:
+    An item may be kept as the tuple of its fields and made into its record (`build`) only
+    when the log is read: the request path then pays for a tuple, not a frozen dataclass.
+    """
+
+    def __init__(self, cap: int, build: Callable[..., Any]) -> None:
         self.cap = cap
+        self.build = build
         self.entries: deque[tuple[int, int, Any]] = deque()
         self.dropped = 0
 
@@ -167,6 +172,9 @@ class _Log:
         return self.entries.popleft()[1]
 
     def items(self) -> list[Any]:
+        if any(type(item) is tuple for _, _, item in self.entries):
+            build = self.build
+            self.entries = deque((seq, cost, build(*item) if type(item) is tuple else item) for seq, cost, item in self.entries)
         return [item for _, _, item in self.entries]
 
 
@@ -175,8 +183,8 @@ class MockState:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self.clock = clock  # the idempotency window's time (seconds); a test passes its own
-        self._sent = _Log(sent_log)
-        self._requests = _Log(request_log)
+        self._sent = _Log(sent_log, SentRecord)
+        self._requests = _Log(request_log, MockRequest)
         self._replies: OrderedDict[tuple[str, str], tuple[int, int, Stored]] = OrderedDict()
         self._replies_dropped = 0
         self._memory_bytes = memory_bytes
@@ -227,19 +235,26 @@ class MockState:
         cost = size + ENTRY_OVERHEAD
         log.entries.append((seq, cost, item))
         self._bytes += cost
-        self._trim()
+        if (log.cap and len(log.entries) > log.cap) or self._bytes > self._memory_bytes:
+            self._trim()
 
     # -- sends and requests -------------------------------------------------------------------
 
-    def record(self, record: SentRecord) -> None:
+    def record(self, *fields: Any) -> None:
+        """An accepted send: SentRecord's fields in order (made into one when `sent` is read)."""
         with self._lock:
-            self._add(self._sent, self._next_seq(), record, len(record.raw_request))
+            self._add(self._sent, self._next_seq(), fields, len(fields[3]))
 
-    def log_request(self, **fields: Any) -> MockRequest:
+    def log_request(self, **fields: Any) -> None:
         with self._lock:
             entry = MockRequest(seq=self._next_seq(), **fields)
             self._add(self._requests, entry.seq, entry, len(entry.raw))
-            return entry
+
+    def log_call(self, *fields: Any) -> None:
+        """A request to the API: MockRequest's fields after `seq`, in order (made into one when read)."""
+        with self._lock:
+            seq = self._next_seq()
+            self._add(self._requests, seq, (seq, *fields), len(fields[-1]))
 
     @property
     def sent(self) -> list[SentRecord]:
