@@ -8,15 +8,12 @@ nothing of this module.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
-import anyio
 
 from ._bodies import RESERVED_DOMAINS, BodyFactory
 from ._cases import CaseAuth
@@ -134,6 +131,8 @@ def run_check(
     `SpecError` for an unusable document, `TargetUnreachable` when the first request
     cannot connect.
     """
+    import anyio  # here, not above: --dry-run (prepare_run alone) needs no event loop
+
     from ._http.client import Target
     from ._run_state import RunState
 
@@ -177,6 +176,8 @@ def _explore_phase(run: RunState, target: Any, sources: list[Any]) -> None:
     thread's loop. (Handing each send to another thread's loop costs a GIL switch
     interval, ~5 ms, per request: more than the request itself.)
     """
+    import asyncio
+
     from ._explore import explore
 
     with asyncio.Runner() as loop:
@@ -235,6 +236,8 @@ def _first_error(errors: BaseExceptionGroup) -> BaseException:
 
 async def _prepare_exploration(run: RunState, sources: list[Any], expected_left: int) -> None:
     """Build the exploration strategies in a thread while the plan's requests are in flight."""
+    import anyio
+
     from ._explore import prepare
 
     sources.extend(await anyio.to_thread.run_sync(prepare, run, expected_left))

@@ -59,6 +59,17 @@ def test_dry_run_sends_nothing(tmp_path):
     assert app.calls == 0 and not list(tmp_path.iterdir())
 
 
+def test_a_dry_run_imports_neither_the_http_stack_nor_the_generators_nor_rich(tmp_path):
+    """What keeps `--dry-run` near `rules` in time (issue 16): it loads only what listing the plan needs."""
+    code = ("import sys\nfrom migma_contract.cli import main\ntry:\n    main(['check', '--dry-run'])\nexcept SystemExit:\n    pass\n"
+            "heavy = ('httpx', 'anyio', 'hypothesis', 'schemathesis', 'rich', 'jsonschema', 'starlette', 'uvicorn')\n"
+            "print('LOADED', sorted(name for name in heavy if name in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          env={"PATH": "", "MIGMA_CONTRACT_API_KEY": FULL_KEY})
+    assert "planned requests of the full plan (nothing sent)" in done.stdout, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
 def test_unreachable_target_exits_3_with_one_line(tmp_path):
     result = run(["--base-url", f"http://127.0.0.1:{free_port()}", "--api-key", FULL_KEY, "--report-dir", str(tmp_path)])
     assert result.exit_code == 3
