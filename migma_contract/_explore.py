@@ -129,13 +129,28 @@ class _Found(Exception):
     """A generated request broke a rule that had not failed yet (Hypothesis shrinks it)."""
 
 
-# Schemathesis costs about a second to set up (import, schema loading, strategy compilation)
-# and 7-10 ms per case, against 1-3 ms for the catalogue's own strategies. It joins the
-# exploration when at least SCHEMATHESIS_MIN_SHARE requests are left, for at most
-# SCHEMATHESIS_CASES cases per generation mode: the exotic values it finds are few, and the
-# rest of a large budget goes to the cheaper sources, so exploration keeps the wire's pace.
-SCHEMATHESIS_MIN_SHARE = 100
+# Schemathesis costs ~0.7 s to set up (import, schema loading, strategy compilation) and
+# 4-7 ms to generate a case (positive, negative mode), against ~1 ms for the catalogue's own
+# strategies, which already draw valid requests and every request rule broken alone. So it
+# takes a fixed share of the exploration budget, SCHEMATHESIS_SHARE split between its two
+# modes and at most SCHEMATHESIS_CASES per mode, and joins only when that share pays for its
+# set-up (at least SCHEMATHESIS_MIN_CASES per mode: an exploration budget of 1000 or more).
+# The exotic values it finds are few; the rest of the budget keeps the wire's pace.
+SCHEMATHESIS_SHARE = 0.05
+SCHEMATHESIS_MIN_CASES = 25
 SCHEMATHESIS_CASES = 100
+
+
+def schemathesis_cases(left: int, alone: bool = False) -> int:
+    """Cases per generation mode Schemathesis takes of an exploration budget of `left` (0: it does not join).
+
+    `alone`: the catalogue's strategies cannot build a request (a data-bound target without
+    the fixtures), so Schemathesis is the only source and joins whatever the budget.
+    """
+    if alone:
+        return SCHEMATHESIS_CASES
+    cases = min(SCHEMATHESIS_CASES, int(left * SCHEMATHESIS_SHARE) // 2)
+    return cases if cases >= SCHEMATHESIS_MIN_CASES else 0
 
 
 def prepare(run: RunState, expected_left: int | None = None) -> list[Any]:
@@ -143,8 +158,8 @@ def prepare(run: RunState, expected_left: int | None = None) -> list[Any]:
 
     Always the catalogue's own: valid requests with plain values (each one judged for
     acceptance) and requests breaking one request rule of the level alone. With a large
-    enough budget, also Schemathesis' positive and negative cases on the exploration
-    document. Built while the plan runs; Schemathesis' are kept per document, so a second
+    enough budget (see `schemathesis_cases`), also Schemathesis' positive and negative
+    cases on the exploration document. Built while the plan runs; Schemathesis' are kept per document, so a second
     run in the same process (pytest) reuses them.
     """
     # Imported here, not at the top: a run without exploration never pays for Hypothesis.
@@ -161,10 +176,11 @@ def prepare(run: RunState, expected_left: int | None = None) -> list[Any]:
         sources.append(st.one_of([invalid_requests(rule_id, fixtures=fixtures, spec=spec) for rule_id in rule_ids]))
     except ValueError:  # a data-bound target whose fixtures build no valid request
         pass
-    if left >= SCHEMATHESIS_MIN_SHARE or not sources:
+    cases = schemathesis_cases(left, alone=not sources)
+    if cases:
         document = exploration_document(run.contract, run.level, fixtures)
         # first, so that its capped share is taken before the catalogue's sources split the rest
-        sources[:0] = [_Capped(strategy, SCHEMATHESIS_CASES) for strategy in _strategies(json.dumps(document, sort_keys=True))]
+        sources[:0] = [_Capped(strategy, cases) for strategy in _strategies(json.dumps(document, sort_keys=True))]
     return sources
 
 

@@ -117,3 +117,26 @@ def test_error_responses_of_undocumented_statuses():
     check()
     with pytest.raises(ValueError, match="400-599"):
         error_responses(200)
+
+
+# --- what the cheaper generation still reaches (issue 16 narrowed text to a curated alphabet) --------------
+
+
+@pytest.mark.parametrize("width", [2, 3, 4])
+def test_valid_requests_reach_every_utf8_width_in_free_text(width):
+    from hypothesis import find
+
+    found = find(valid_requests(recipient_type="email"), lambda body: any(len(ch.encode()) == width for ch in body["subject"]),
+                 settings=settings(max_examples=2000, database=None))
+    assert any(len(ch.encode()) == width for ch in found["subject"])
+
+
+def test_valid_requests_reach_nested_template_variables_and_a_right_to_left_name():
+    from hypothesis import find
+
+    nested = find(valid_requests(), lambda body: any(isinstance(v, (dict, list)) and v for v in body.get("variables", {}).values()),
+                  settings=settings(max_examples=2000, database=None))
+    assert isinstance(nested["variables"], dict)
+    rtl = find(valid_requests(), lambda body: any("\u0590" <= ch <= "\u06ff" for ch in body["fromName"]),
+               settings=settings(max_examples=2000, database=None))
+    assert validate_request(rtl) == []
