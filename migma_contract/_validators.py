@@ -35,6 +35,7 @@ from ._rules import (
     Rule,
     RuleSet,
     Subject,
+    decode_whole,
 )
 from ._spec import Spec, load_spec
 
@@ -264,7 +265,7 @@ class ResponseValidator:
 
 
 _MEDIA_TYPES: dict[str, str] = {}  # Content-Type header -> its media type
-_decode = json.JSONDecoder().decode  # json.loads(str) without its per-call argument checks
+_DECODER = json.JSONDecoder()  # json.loads(str) without its per-call argument checks
 
 
 def response_facts(
@@ -286,7 +287,7 @@ def response_facts(
         try:
             text = body if kind is str else body.decode("utf-8")
             try:
-                body = _decode(text)
+                body = decode_whole(_DECODER, text)
             except ValueError:
                 body = json.loads(text)  # raises again, and words a leading BOM as one
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:

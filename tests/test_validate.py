@@ -1,9 +1,12 @@
 """validate_request / validate_response: each response rule satisfied and broken alone."""
 
+import functools
 import json
 
 import openapi_core
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openapi_core.testing import MockRequest, MockResponse
 
 from migma_contract import RULES, RuleSet, Subject, contract_for, get_rule, load_spec, validate_request, validate_response
@@ -178,3 +181,31 @@ def test_with_the_vendor_set_a_409_is_a_documented_status_and_only_then():
     assert "status-documented" not in {v.rule_id for v in WITH_VENDOR.evaluate(409, JSON, conflict).violations}
     assert "status-documented" in {v.rule_id for v in validate_response(409, JSON, conflict)}
     assert "status-documented" in {v.rule_id for v in WITH_VENDOR.evaluate(422, JSON, conflict).violations}
+
+
+# --- the JSON fast path: the decoder's scanner alone, same value and same error as decode -----------------
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6,
+)
+_PADDING = st.sampled_from(["", " ", "\n", "\t \r\n"])
+
+
+def _outcome(call, text):
+    try:
+        return "value", call(text)
+    except ValueError as exc:  # JSONDecodeError, and the request parser's own refusals
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=300)
+@given(st.one_of(
+    st.tuples(_PADDING, _JSON_VALUES.map(json.dumps), _PADDING).map("".join),
+    st.text(alphabet='{}[]",:0123456789.eE+-truefalsn \\u', max_size=20),
+))
+def test_decode_whole_gives_what_decode_gives(text):
+    from migma_contract._rules import _DECODER, decode_whole
+
+    for decoder in (json.JSONDecoder(), _DECODER):
+        assert _outcome(functools.partial(decode_whole, decoder), text) == _outcome(decoder.decode, text)
