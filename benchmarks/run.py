@@ -18,9 +18,11 @@ baseline stops the run instead of looking fast.
    body, served the same way (same uvicorn settings, one process each), under wrk or
    `load.py` with 50 keep-alive connections.
 3. the check, through its CLI, against a loopback mock that records what it is sent:
-   the default check and a 1000-request check vs a plain synchronous httpx loop replaying
-   exactly those requests (`replay.py`, also a fresh process); a scaling table (wall,
-   requests/s, peak RSS); `check --dry-run` vs `rules`; `schemathesis run` for scale.
+   the default check (and, for scale, the same without exploration) and a 1000-request
+   check vs a plain synchronous httpx loop replaying exactly those requests (`replay.py`,
+   also a fresh process); a scaling table (150, 500, 2000 requests, three rounds: wall,
+   requests/s, peak RSS) and the marginal cost of a request from it, per round;
+   `check --dry-run` vs `rules`; `schemathesis run` for scale.
 """
 
 from __future__ import annotations
@@ -384,7 +386,10 @@ def check(quick: bool) -> Section:
     mock = Server(PY, str(BENCH / "recording_mock.py"), "--config", str(_mock_world()))
     try:
         _check(mock)  # warm up (bytecode, page cache)
-        for label, options, count, target in (("default check", (), pairs, 1.3), (f"{big}-request check", ("--max-requests", str(big)), 1 if quick else 3, 3.5)):
+        checks = (("default check", (), pairs, 1.3),
+                  ("default check without exploration (--no-explore)", ("--no-explore",), pairs, None),
+                  (f"{big}-request check", ("--max-requests", str(big)), 1 if quick else 3, 3.5))
+        for label, options, count, target in checks:
             walls, floors, loops, sent, cpus, floor_cpus = [], [], [], [], [], []
             for _ in range(count):
                 run, records = _check(mock, *options)
@@ -400,17 +405,28 @@ def check(quick: bool) -> Section:
             section.add("  the loop alone (no interpreter start, no import)", loops, "s")
             section.add("  CPU of the check process / CPU of the replay process", [c / f for c, f in zip(cpus, floor_cpus, strict=True)], "×",
                         note=f"{statistics.median(cpus):.2f} s vs {statistics.median(floor_cpus):.2f} s")
-            note = "" if big == 1000 or label == "default check" else "target is set at 1000 requests"
-            section.add(f"{label} vs the bare loop", [w / f for w, f in zip(walls, floors, strict=True)], "×", ("<=", target), note)
+            note = "" if big == 1000 or not label.endswith("-request check") else "target is set at 1000 requests"
+            section.add(f"{label} vs the bare loop", [w / f for w, f in zip(walls, floors, strict=True)], "×",
+                        ("<=", target) if target else None, note if target else "for scale: the plan alone")
 
-        scaling = []
+        # Each size run `rounds` times, the sizes in turn (a slow spell of the machine hits every size);
+        # the marginal cost is taken per round, from that round's smallest and largest run.
+        rounds = 1 if quick else 3
+        runs: dict[int, list[tuple[int, Run]]] = {size: [] for size in sizes}
+        for index in range(rounds):
+            for size in sizes if index % 2 == 0 else sizes[::-1]:
+                run, records = _check(mock, "--max-requests", str(size))
+                runs[size].append((len(records), run))
         for size in sizes:
-            run, records = _check(mock, "--max-requests", str(size))
-            scaling.append((size, len(records), run.wall_s, run.peak_rss_mib))
-            section.add(f"scaling: --max-requests {size}: {len(records)} requests, peak RSS {run.peak_rss_mib:.1f} MiB",
-                        [len(records) / run.wall_s], "req/s", note=f"wall {run.wall_s:.2f} s, CPU {run.cpu_s:.2f} s")
-        (_, first, first_wall, _), (_, last, last_wall, _) = scaling[0], scaling[-1]
-        section.add(f"marginal cost per request, {first} → {last} requests", [(last_wall - first_wall) / (last - first) * 1000], "ms",
+            sent = runs[size][0][0]
+            walls = [run.wall_s for _, run in runs[size]]
+            rss = max(run.peak_rss_mib for _, run in runs[size])
+            section.add(f"scaling: --max-requests {size}: {sent} requests, peak RSS {rss:.1f} MiB", [n / run.wall_s for n, run in runs[size]],
+                        "req/s", note=f"wall {statistics.median(walls):.2f} s, CPU {statistics.median(run.cpu_s for _, run in runs[size]):.2f} s")
+        first, last = sizes[0], sizes[-1]
+        marginal = [(big_run.wall_s - small_run.wall_s) / (big_n - small_n) * 1000
+                    for (small_n, small_run), (big_n, big_run) in zip(runs[first], runs[last], strict=True)]
+        section.add(f"marginal cost per request, {runs[first][0][0]} → {runs[last][0][0]} requests", marginal, "ms",
                     ("<=", 4.0), "exploration ≤ 4 ms/request is set at 2000" if last < 2000 else "")
 
         if not quick:
