@@ -168,7 +168,15 @@ class Run:
 
 
 def _run(command: list[str], env: dict | None = None, timeout: float = 900, cwd: Path | None = None) -> Run:
-    """Run a command to completion; its wall time and peak RSS (from wait4, this child alone)."""
+    """Run a command to completion; its wall time, CPU time (wait4) and peak RSS.
+
+    A Python command runs under `peak_rss.py`, which reads the program's own high-water
+    mark: wait4's ru_maxrss would report this benchmark's own (~100 MiB), inherited at fork.
+    """
+    peak_file = Path(tempfile.mkdtemp()) / "peak"
+    if command[0] == PY:
+        command = [PY, str(BENCH / "peak_rss.py"), *command[1:]]
+        env = {**(env or {}), "MIGMA_BENCH_PEAK_FILE": str(peak_file)}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, cwd=cwd or PACKAGE, env={**ENV, **(env or {})})
@@ -182,8 +190,9 @@ def _run(command: list[str], env: dict | None = None, timeout: float = 900, cwd:
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        peak_kib = int(peak_file.read_text()) if peak_file.exists() else usage.ru_maxrss
         return Run(wall, process.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"),
-                   usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+                   peak_kib / 1024, usage.ru_utime + usage.ru_stime)
 
 
 class Server:

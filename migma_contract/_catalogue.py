@@ -36,6 +36,7 @@ from ._rules import (
     RuleSet,
     ScopeRequired,
     Subject,
+    bearer_key,
 )
 
 if TYPE_CHECKING:
@@ -505,8 +506,6 @@ def judge_credentials(header: str | None, scopes_of: Any) -> tuple[Rule, str] | 
     `scopes_of(key)` gives a known key's permissions, or None for an unknown key. The
     rules are asked in catalogue order, so 401 comes before 403.
     """
-    from ._rules import bearer_key
-
     key = bearer_key(header)
     scopes = scopes_of(key) if key is not None else None
     for rule in _AUTH_RULES:

@@ -16,6 +16,7 @@ import ipaddress
 import json
 import math
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -151,7 +152,7 @@ def seconds_header(seconds: float) -> str:
     return f"{math.ceil(seconds * 1000) / 1000:g}"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Verdict:
     """What is known about one request so far; logged whatever happens."""
 
@@ -177,6 +178,9 @@ class ReferenceMock:
         first = config if isinstance(config, MockConfig) else load_mock_config(config)
         self.contract: Contract = contract_for(spec)
         self._strict = self.contract.request_validator(Level.STRICT).violations  # every rule, whatever the mock's level
+        # ids for accepted sends: 96 random bits each, from a generator seeded once by the OS (a
+        # getrandom call per send costs several µs on a virtual machine; ids need to be unique, not secret)
+        self._ids = random.Random(os.urandom(16))
         self._default_provider = self.contract.spec.request_properties.get("providerType", {}).get("default", "migma")
         # `clock`: seconds, for the 24 h window of idempotent replies (a test passes its own; default time.monotonic)
         self.state = MockState(sent_log=first.sent_log, request_log=first.request_log,
@@ -197,7 +201,8 @@ class ReferenceMock:
         # The API's one operation is answered here directly (Starlette's request and response
         # objects and its routing would cost more than the mock's own work); every other path
         # and method goes through Starlette: inspection, 404/405, redirects.
-        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == OPERATION_PATH:
+        if scope["type"] == "http" and scope["method"] == "POST" and (
+                (scope["path"] == OPERATION_PATH and not scope.get("root_path")) or _route_path(scope) == OPERATION_PATH):
             call = _Call.of(scope, receive)
             try:
                 answer = await self._send(call)
@@ -290,7 +295,6 @@ class ReferenceMock:
     # -- the endpoint -------------------------------------------------------------------------
 
     async def _send(self, request: _Call) -> _Answer:
-        self.state.count_request()
         config = self.config  # one configuration per request, even if `configure` runs meanwhile
         verdict = _Verdict(at=_now())
         try:
@@ -303,8 +307,8 @@ class ReferenceMock:
         error = answer.payload.get("error") if answer.status != STATUS_OK else None
         headers = request.headers
         self.state.log_call(  # MockRequest's fields, in order
-            verdict.at, request.method, request.path, answer.status, verdict.outcome, tuple(verdict.violations),
-            tuple(verdict.warnings), error if isinstance(error, str) else None, headers.get("content-type"), verdict.key_name,
+            verdict.at, request.method, request.path, answer.status, verdict.outcome,
+            tuple(verdict.violations) if verdict.violations else (), tuple(verdict.warnings) if verdict.warnings else (), error if isinstance(error, str) else None, headers.get("content-type"), verdict.key_name,
             headers.get(_IDEMPOTENCY), headers.get("user-agent"), verdict.raw,
         )
         return answer
@@ -468,7 +472,7 @@ class ReferenceMock:
                 raise _Refusal(STATUS_BAD_REQUEST, f"recipientId: {kind} {body.get('recipientId')!r} not found")
             candidates = members or ()
         recipients, excluded = self._filter(config, candidates, transactional, source.get("topic"))
-        record_id = f"{'msg' if kind == SINGLE_TYPE else 'batch'}_{os.urandom(12).hex()}"
+        record_id = f"{'msg' if kind == SINGLE_TYPE else 'batch'}_{self._ids.getrandbits(96):024x}"
         self.state.record(  # SentRecord's fields, in order
             record_id, at, kind, raw, recipients, excluded, transactional, not transactional, provider,
             project_id or source.get("project"), email_id, conversation_id if email_id is None else None, len(recipients),

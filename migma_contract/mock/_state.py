@@ -251,8 +251,9 @@ class MockState:
             self._add(self._requests, entry.seq, entry, len(entry.raw))
 
     def log_call(self, *fields: Any) -> None:
-        """A request to the API: MockRequest's fields after `seq`, in order (made into one when read)."""
+        """A request to the API, answered: MockRequest's fields after `seq`, in order (made into one when read)."""
         with self._lock:
+            self.requests += 1
             seq = self._next_seq()
             self._add(self._requests, seq, (seq, *fields), len(fields[-1]))
 
@@ -299,10 +300,6 @@ class MockState:
             self.requests = 0
             return cleared
 
-    def count_request(self) -> None:
-        with self._lock:
-            self.requests += 1
-
     # -- faults -------------------------------------------------------------------------------
 
     def draw(self) -> float:
@@ -315,6 +312,8 @@ class MockState:
 
     def take_scripted(self) -> Scripted | None:
         """The next scripted answer, if one is queued (each counts down its `times`)."""
+        if not self._script:  # the common case, read without the lock (a deque's length is read atomically)
+            return None
         with self._lock:
             if not self._script:
                 return None
