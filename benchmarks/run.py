@@ -334,7 +334,7 @@ def _load(url: str, seconds: float) -> dict:
 
 
 def mock_throughput(quick: bool) -> Section:
-    section = Section("2. the mock vs a bare Starlette app, same uvicorn settings (requests/s, 50 connections)")
+    section = Section("2. the mock vs a bare Starlette app on the same server (the toolkit's server_config; requests/s, 50 connections)")
     seconds, pairs = (2, 1) if quick else (3, 5)
     bare = Server(PY, str(BENCH / "bare_app.py"))
     mock = Server(PY, "-m", "migma_contract.cli", "mock", "--port", "0", "--config", str(_mock_world()))
