@@ -768,3 +768,17 @@ def test_a_bug_in_the_mock_is_a_json_500_naming_the_error_not_a_dropped_connecti
     status, headers, body = _asgi_post(mock, [("content-type", "application/json"), *AUTH.items()], VALID_RAW)
     assert status == 500 and headers["content-type"] == "application/json"
     assert json.loads(body) == {"success": False, "error": "internal error in the reference mock: RuntimeError"}
+
+
+def test_a_body_one_level_too_deep_is_refused_when_its_deepest_value_is_a_scalar():
+    # The depth counts the scalar inside the innermost bracket: {"a": 1} nests 2 deep with one bracket.
+    from migma_contract._catalogue import BODY_JSON_OBJECT
+    from migma_contract._rules import Refused
+
+    for max_depth, raw in ((1, b'{"a":1}'), (64, b'{"a":' + b"[" * 63 + b"1" + b"]" * 63 + b"}")):
+        with pytest.raises(Refused, match="nested deeper"):
+            BODY_JSON_OBJECT.form.parse(raw, max_depth=max_depth)
+    mock = create_app({"limits": {"max_depth": 2}})
+    with client_for(mock) as client:
+        response = post(client, {**FACTORY.valid_body(), "variables": {"a": 1}})
+    assert response.status_code == 400 and "nested deeper than 2" in response.json()["error"]
