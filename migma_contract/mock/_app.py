@@ -98,6 +98,16 @@ class _Answer:
         return headers, body
 
 
+@dataclass(frozen=True, slots=True)
+class _AsgiEndpoint:
+    """An ASGI app for a Starlette `Route` (a bound method there would be called with a Request)."""
+
+    app: Callable[[Scope, Receive, Send], Awaitable[None]]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 @dataclass(slots=True)
 class _Call:
     """One POST /v1/sending as the mock reads it: the request line, its headers (first of each name), the body stream."""
@@ -188,7 +198,8 @@ class ReferenceMock:
         self.config = first
         self.app = Starlette(
             routes=[
-                Route(OPERATION_PATH, self._send, methods=["POST"]),
+                # reached only by a path `__call__` does not recognise but Starlette's matching does
+                Route(OPERATION_PATH, _AsgiEndpoint(self._api), methods=["POST"]),
                 Route("/_mock/sent", self._guarded(self._list_sent), methods=["GET"]),
                 Route("/_mock/requests", self._guarded(self._list_requests), methods=["GET"]),
                 Route("/_mock/reset", self._guarded(self._reset), methods=["POST"]),
@@ -203,16 +214,24 @@ class ReferenceMock:
         # and method goes through Starlette: inspection, 404/405, redirects.
         if scope["type"] == "http" and scope["method"] == "POST" and (
                 (scope["path"] == OPERATION_PATH and not scope.get("root_path")) or _route_path(scope) == OPERATION_PATH):
-            call = _Call.of(scope, receive)
-            try:
-                answer = await self._send(call)
-            except Exception as exc:  # a bug in the mock, never expected: answered as Starlette's handler would
-                answer = _Refusal(500, f"internal error in the reference mock: {type(exc).__name__}").answer()
-            headers, body = answer.encoded()
-            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await self._api(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /v1/sending as raw ASGI."""
+        call = _Call.of(scope, receive)
+        crash: Exception | None = None
+        try:
+            answer = await self._send(call)
+        except Exception as exc:  # a bug in the mock, never expected: answered as Starlette's handler would
+            crash = exc
+            answer = _Refusal(500, f"internal error in the reference mock: {type(exc).__name__}").answer()
+        headers, body = answer.encoded()
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        if crash is not None:
+            raise crash  # and then raised to the server, as Starlette's ServerErrorMiddleware does (the server logs it)
 
     # -- configuration ------------------------------------------------------------------------
 
