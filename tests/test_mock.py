@@ -797,3 +797,14 @@ def test_a_path_starlette_routes_to_the_api_is_answered_by_the_api(path, root_pa
                                  path=path, root_path=root_path)
     assert status == 200, body
     assert [r.outcome for r in mock.requests] == ["accepted"] and mock.state.requests == 1
+
+
+def test_an_answer_with_extra_headers_is_the_bytes_starlettes_json_response_would_send():
+    from starlette.responses import JSONResponse
+
+    mock = create_app()
+    mock.fail_next(429, retry_after=2)
+    sent = []
+    status, _, body = _asgi_post(mock, [("content-type", "application/json"), *AUTH.items()], VALID_RAW, sent=sent)
+    expected = JSONResponse(json.loads(body), status_code=status, headers={"Retry-After": "2"})
+    assert status == 429 and body == expected.body and sent[0]["headers"] == expected.raw_headers

@@ -92,10 +92,12 @@ class _Answer:
     def encoded(self) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The ASGI headers and body (the body encoded as Starlette's JSONResponse does)."""
         body = _encode_json(self.payload).encode("utf-8")
-        headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
-        if self.headers:
-            headers.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items())
-        return headers, body
+        length = (b"content-length", str(len(body)).encode())
+        if not self.headers:
+            return [length, (b"content-type", b"application/json")], body
+        # as Starlette's Response: the given headers first, then the length and type
+        headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items()]
+        return [*headers, length, (b"content-type", b"application/json")], body
 
 
 @dataclass(frozen=True, slots=True)
