@@ -808,3 +808,13 @@ def test_an_answer_with_extra_headers_is_the_bytes_starlettes_json_response_woul
     status, _, body = _asgi_post(mock, [("content-type", "application/json"), *AUTH.items()], VALID_RAW, sent=sent)
     expected = JSONResponse(json.loads(body), status_code=status, headers={"Retry-After": "2"})
     assert status == 429 and body == expected.body and sent[0]["headers"] == expected.raw_headers
+
+
+def test_a_config_value_json_has_no_word_for_is_a_config_error_not_a_crash(tmp_path):
+    # YAML reads dates, timestamps, binary and number keys; jsonschema-rs cannot take them, python-jsonschema words them
+    for text, where in (("faults: {seed: 2024-01-01 10:00:00}", "faults/seed"), ("open_world: !!binary aGVsbG8=", "open_world"),
+                        ("1: x", "top level")):
+        path = tmp_path / "world.yaml"
+        path.write_text(text + "\n")
+        with pytest.raises(ConfigError, match=where):
+            load_mock_config(path)
