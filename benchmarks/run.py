@@ -190,6 +190,8 @@ def _run(command: list[str], env: dict | None = None, timeout: float = 900, cwd:
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        if command[0] == PY and not peak_file.exists():  # wait4's figure would be this benchmark's own, inherited
+            raise AssertionError(f"{command[2:4]} exited {process.returncode} without reporting its peak RSS: {err.read()[-1000:]!r}")
         peak_kib = int(peak_file.read_text()) if peak_file.exists() else usage.ru_maxrss
         return Run(wall, process.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"),
                    peak_kib / 1024, usage.ru_utime + usage.ru_stime)

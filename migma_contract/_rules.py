@@ -247,8 +247,9 @@ class IsJsonObject(RequestForm):
             raise Refused(f"the body is not valid JSON: {str(exc)[:120]}") from None
         if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
             raise Refused(LONE_SURROGATE)
-        # A value nests no deeper than its text has brackets: most bodies are not walked at all.
-        if text.count("{") + text.count("[") > max_depth and nesting_depth(value, max_depth) > max_depth:
+        # A value nests at most one deeper than its text has brackets (a scalar in the innermost
+        # counts as a level): most bodies are not walked at all.
+        if text.count("{") + text.count("[") >= max_depth and nesting_depth(value, max_depth) > max_depth:
             raise Refused(f"the JSON is nested deeper than {max_depth} levels")
         return value
 

@@ -176,23 +176,21 @@ def _explore_phase(run: RunState, target: Any, sources: list[Any]) -> None:
     thread's loop. (Handing each send to another thread's loop costs a GIL switch
     interval, ~5 ms, per request: more than the request itself. `asyncio.Runner.run`
     costs ~0.13 ms a call more than `run_until_complete`: it installs a SIGINT handler
-    and wraps a task each time.)
+    and wraps a task each time. The Runner still closes the loop: a send left pending by
+    Ctrl-C is cancelled then, its cleanup run, and the default executor shut down.)
     """
     import asyncio
 
     from ._explore import explore
 
-    loop = asyncio.new_event_loop()
-    try:
+    with asyncio.Runner() as runner:
+        loop = runner.get_loop()
         loop.run_until_complete(target.__aenter__())
         run.target, run.blocking = target, loop.run_until_complete
         try:
             explore(run, sources or None)
         finally:
             loop.run_until_complete(target.__aexit__(None, None, None))
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 async def _run_plan(run: RunState, plan: Plan) -> None:

@@ -285,7 +285,7 @@ def response_facts(
     kind = type(body)
     if kind is bytes or kind is str or isinstance(body, (bytes, bytearray, str)):
         try:
-            text = body if kind is str else body.decode("utf-8")
+            text = body if kind is str or isinstance(body, str) else body.decode("utf-8")
             try:
                 body = decode_whole(_DECODER, text)
             except ValueError:

@@ -169,3 +169,35 @@ def test_our_schemathesis_check_catches_an_id_given_twice_but_not_a_replay():
     case = operation.Case(body=body, headers={"Authorization": f"Bearer {FULL_KEY}"})
     with pytest.raises(AssertionError, match=f"data.id '{fixed}' was already given"):
         unique(None, case.call(), case)
+
+
+def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch):
+    # Ctrl-C while a send awaits: the send is cancelled (its cleanup runs) before the loop closes,
+    # as asyncio.Runner did, not left pending on a closed loop ("Task was destroyed but it is pending!").
+    import asyncio
+    import signal
+    import types
+
+    from migma_contract import _explore, _runner
+
+    cleaned, closed = [], []
+
+    class Target:
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *exc):
+            closed.append(True)
+
+    async def send():
+        asyncio.get_running_loop().call_soon(signal.raise_signal, signal.SIGINT)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cleaned.append(True)
+
+    run = types.SimpleNamespace()
+    monkeypatch.setattr(_explore, "explore", lambda run, sources: run.blocking(send()))
+    with pytest.raises(KeyboardInterrupt):
+        _runner._explore_phase(run, Target(), [])
+    assert cleaned == [True] and closed == [True]

@@ -701,12 +701,12 @@ def test_a_failure_after_the_send_is_a_replay_for_the_same_key_and_a_second_mail
 # --- the API path is answered without Starlette's objects: what Starlette gave it, it still has ---------------
 
 
-def _asgi_post(app, headers, body=b"", *, path="/v1/sending", root_path="", messages=None):
-    """One raw ASGI POST; returns (status, headers, body) as sent."""
+def _asgi_post(app, headers, body=b"", *, path="/v1/sending", root_path="", messages=None, sent=None):
+    """One raw ASGI POST; returns (status, headers, body) as sent (the messages also in `sent`, if given)."""
     import asyncio
 
     incoming = list(messages or [{"type": "http.request", "body": body, "more_body": False}])
-    sent = []
+    sent = [] if sent is None else sent
 
     async def receive():
         return incoming.pop(0) if incoming else {"type": "http.disconnect"}
@@ -765,6 +765,56 @@ def test_a_bug_in_the_mock_is_a_json_500_naming_the_error_not_a_dropped_connecti
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(mock, "_accept", broken)
-    status, headers, body = _asgi_post(mock, [("content-type", "application/json"), *AUTH.items()], VALID_RAW)
-    assert status == 500 and headers["content-type"] == "application/json"
-    assert json.loads(body) == {"success": False, "error": "internal error in the reference mock: RuntimeError"}
+    sent = []
+    with pytest.raises(RuntimeError, match="a bug"):  # then raised to the server, which logs it (as through Starlette)
+        _asgi_post(mock, [("content-type", "application/json"), *AUTH.items()], VALID_RAW, sent=sent)
+    start, body = sent
+    headers = dict(start["headers"])
+    assert start["status"] == 500 and headers[b"content-type"] == b"application/json"
+    assert json.loads(body["body"]) == {"success": False, "error": "internal error in the reference mock: RuntimeError"}
+
+
+def test_a_body_one_level_too_deep_is_refused_when_its_deepest_value_is_a_scalar():
+    # The depth counts the scalar inside the innermost bracket: {"a": 1} nests 2 deep with one bracket.
+    from migma_contract._catalogue import BODY_JSON_OBJECT
+    from migma_contract._rules import Refused
+
+    for max_depth, raw in ((1, b'{"a":1}'), (64, b'{"a":' + b"[" * 63 + b"1" + b"]" * 63 + b"}")):
+        with pytest.raises(Refused, match="nested deeper"):
+            BODY_JSON_OBJECT.form.parse(raw, max_depth=max_depth)
+    mock = create_app({"limits": {"max_depth": 2}})
+    with client_for(mock) as client:
+        response = post(client, {**FACTORY.valid_body(), "variables": {"a": 1}})
+    assert response.status_code == 400 and "nested deeper than 2" in response.json()["error"]
+
+
+@pytest.mark.parametrize(("path", "root_path"), [("/v1/sending\n", ""), ("/v1/sending", "/v")])
+def test_a_path_starlette_routes_to_the_api_is_answered_by_the_api(path, root_path):
+    # Starlette's route also matches these (`$` before a final newline; a root path that is not a
+    # path segment is not stripped): they reached the route's endpoint with a Starlette Request.
+    mock = create_app()
+    status, _, body = _asgi_post(mock, [("content-type", "application/json"), *AUTH.items()], VALID_RAW,
+                                 path=path, root_path=root_path)
+    assert status == 200, body
+    assert [r.outcome for r in mock.requests] == ["accepted"] and mock.state.requests == 1
+
+
+def test_an_answer_with_extra_headers_is_the_bytes_starlettes_json_response_would_send():
+    from starlette.responses import JSONResponse
+
+    mock = create_app()
+    mock.fail_next(429, retry_after=2)
+    sent = []
+    status, _, body = _asgi_post(mock, [("content-type", "application/json"), *AUTH.items()], VALID_RAW, sent=sent)
+    expected = JSONResponse(json.loads(body), status_code=status, headers={"Retry-After": "2"})
+    assert status == 429 and body == expected.body and sent[0]["headers"] == expected.raw_headers
+
+
+def test_a_config_value_json_has_no_word_for_is_a_config_error_not_a_crash(tmp_path):
+    # YAML reads dates, timestamps, binary and number keys; jsonschema-rs cannot take them, python-jsonschema words them
+    for text, where in (("faults: {seed: 2024-01-01 10:00:00}", "faults/seed"), ("open_world: !!binary aGVsbG8=", "open_world"),
+                        ("1: x", "top level")):
+        path = tmp_path / "world.yaml"
+        path.write_text(text + "\n")
+        with pytest.raises(ConfigError, match=where):
+            load_mock_config(path)

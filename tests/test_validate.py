@@ -209,3 +209,11 @@ def test_decode_whole_gives_what_decode_gives(text):
 
     for decoder in (json.JSONDecoder(), _DECODER):
         assert _outcome(functools.partial(decode_whole, decoder), text) == _outcome(decoder.decode, text)
+
+
+def test_a_response_body_of_a_str_subclass_is_read_as_text():
+    class Text(str):
+        pass
+
+    assert validate_response(200, JSON, Text(json.dumps(OK))) == validate_response(200, JSON, json.dumps(OK)) == []
+    assert response_facts(200, JSON, Text('{"a": 1}'), None, None, None).body == {"a": 1}

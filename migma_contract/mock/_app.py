@@ -92,10 +92,22 @@ class _Answer:
     def encoded(self) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The ASGI headers and body (the body encoded as Starlette's JSONResponse does)."""
         body = _encode_json(self.payload).encode("utf-8")
-        headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
-        if self.headers:
-            headers.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items())
-        return headers, body
+        length = (b"content-length", str(len(body)).encode())
+        if not self.headers:
+            return [length, (b"content-type", b"application/json")], body
+        # as Starlette's Response: the given headers first, then the length and type
+        headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items()]
+        return [*headers, length, (b"content-type", b"application/json")], body
+
+
+@dataclass(frozen=True, slots=True)
+class _AsgiEndpoint:
+    """An ASGI app for a Starlette `Route` (a bound method there would be called with a Request)."""
+
+    app: Callable[[Scope, Receive, Send], Awaitable[None]]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 @dataclass(slots=True)
@@ -188,7 +200,8 @@ class ReferenceMock:
         self.config = first
         self.app = Starlette(
             routes=[
-                Route(OPERATION_PATH, self._send, methods=["POST"]),
+                # reached only by a path `__call__` does not recognise but Starlette's matching does
+                Route(OPERATION_PATH, _AsgiEndpoint(self._api), methods=["POST"]),
                 Route("/_mock/sent", self._guarded(self._list_sent), methods=["GET"]),
                 Route("/_mock/requests", self._guarded(self._list_requests), methods=["GET"]),
                 Route("/_mock/reset", self._guarded(self._reset), methods=["POST"]),
@@ -203,16 +216,24 @@ class ReferenceMock:
         # and method goes through Starlette: inspection, 404/405, redirects.
         if scope["type"] == "http" and scope["method"] == "POST" and (
                 (scope["path"] == OPERATION_PATH and not scope.get("root_path")) or _route_path(scope) == OPERATION_PATH):
-            call = _Call.of(scope, receive)
-            try:
-                answer = await self._send(call)
-            except Exception as exc:  # a bug in the mock, never expected: answered as Starlette's handler would
-                answer = _Refusal(500, f"internal error in the reference mock: {type(exc).__name__}").answer()
-            headers, body = answer.encoded()
-            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await self._api(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /v1/sending as raw ASGI."""
+        call = _Call.of(scope, receive)
+        crash: Exception | None = None
+        try:
+            answer = await self._send(call)
+        except Exception as exc:  # a bug in the mock, never expected: answered as Starlette's handler would
+            crash = exc
+            answer = _Refusal(500, f"internal error in the reference mock: {type(exc).__name__}").answer()
+        headers, body = answer.encoded()
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        if crash is not None:
+            raise crash  # and then raised to the server, as Starlette's ServerErrorMiddleware does (the server logs it)
 
     # -- configuration ------------------------------------------------------------------------
 

@@ -177,6 +177,13 @@ def _accepts() -> Any:
     return jsonschema_rs.Draft202012Validator(_SCHEMA).is_valid
 
 
+def _valid(raw: dict[str, Any]) -> bool:
+    try:
+        return bool(_accepts()(raw))
+    except ValueError:  # a value JSON has no word for (YAML's dates, binary, number keys): python-jsonschema words it
+        return False
+
+
 def _worst_error(raw: dict[str, Any]) -> Any:
     import jsonschema  # ~40 ms to import: only for a config that is wrong
 
@@ -200,7 +207,7 @@ def load_mock_config(source: str | Path | dict[str, Any] | None = None, *, base:
                 raw[key] = {**raw[key], **value}
             else:
                 raw[key] = value
-    error = None if _accepts()(raw) else _worst_error(raw)
+    error = None if _valid(raw) else _worst_error(raw)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ConfigError(f"{label}: at {where}: {error.message}")
