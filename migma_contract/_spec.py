@@ -27,7 +27,7 @@ import yaml
 
 from ._exceptions import SpecInvalid, SpecUnreadable
 
-__all__ = ["OPERATION_METHOD", "OPERATION_PATH", "Note", "Repair", "Spec", "bundled_spec_path", "load_spec"]
+__all__ = ["OPERATION_METHOD", "OPERATION_PATH", "Note", "Repair", "Spec", "bundled_spec_path", "check_yaml_bounds", "load_spec"]
 
 OPERATION_PATH = "/v1/sending"
 OPERATION_METHOD = "post"
@@ -220,7 +220,7 @@ def _parse(raw: bytes, label: str, *, known: bool = False) -> tuple[dict[str, An
         if known:
             data, lines = loader.get_single_data(), {}
         else:
-            _bound(text, label)
+            check_yaml_bounds(text, label)
             node = loader.get_single_node()
             lines = _index(node, label) if node is not None else {}
             data = loader.construct_document(node) if node is not None else None
@@ -241,9 +241,10 @@ def _parse(raw: bytes, label: str, *, known: bool = False) -> tuple[dict[str, An
     return data, lines
 
 
-def _bound(text: str, label: str) -> None:
+def check_yaml_bounds(text: str, label: str) -> None:
     """Refuse, from the event stream and before any node is built, a document too deep or
-    too large, counting what each YAML alias would expand to, and aliases that loop."""
+    too large, counting what each YAML alias would expand to, and aliases that loop
+    (`SpecUnreadable`; the mock's world files are held to the same bounds)."""
     anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height) of the node it names
     open_: list[list[Any]] = []  # enclosing collections: [anchor, nodes, height of the tallest child]
     literal = added = 0

@@ -818,3 +818,13 @@ def test_a_config_value_json_has_no_word_for_is_a_config_error_not_a_crash(tmp_p
         path.write_text(text + "\n")
         with pytest.raises(ConfigError, match=where):
             load_mock_config(path)
+
+
+def test_a_yaml_bomb_in_a_world_file_is_refused_before_it_expands(tmp_path):
+    """Nine aliases of nine aliases, six deep: ~500,000 nodes from a few hundred bytes (the spec loader's bounds)."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 7)]
+    world = tmp_path / "bomb.yaml"
+    world.write_text("\n".join(["open_world: true", "inspection:", *(f"  {line}" for line in lines)]) + "\n")
+    with pytest.raises(ConfigError, match="aliases would add more than"):
+        load_mock_config(world)

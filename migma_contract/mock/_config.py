@@ -21,8 +21,9 @@ import yaml
 
 from .._bodies import Fixtures
 from .._catalogue import AUTH_SCOPE, BATCH_TYPES
-from .._exceptions import ConfigError
+from .._exceptions import ConfigError, SpecUnreadable
 from .._rules import Level, ScopeRequired
+from .._spec import check_yaml_bounds
 from .._untrusted import clean_text, read_bounded
 
 __all__ = ["Contact", "MockConfig", "load_mock_config"]
@@ -226,7 +227,12 @@ def _read(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_YAML_LOADER)
+        if path.suffix == ".json":
+            return json.loads(text)
+        check_yaml_bounds(text, shown)  # the spec's bounds: depth, nodes, and what aliases expand to (a YAML bomb)
+        return yaml.load(text, Loader=_YAML_LOADER)
+    except SpecUnreadable as exc:
+        raise ConfigError(f"{shown}{f':{exc.line}' if exc.line else ''}: {exc.detail}") from None
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"{shown}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {clean_text(str(exc).splitlines()[0])}") from None
     except RecursionError:
