@@ -33,21 +33,27 @@ HOP_BY_HOP = FRAMING_HEADERS - {"host", "content-length"}
 # measured). Each client connection is pinned to one of a few upstream clients instead.
 SHARDS = 32
 
+# A request body is held whole before it is forwarded (and judged); past this many bytes the
+# proxy answers 413 itself and forwards nothing. A send request is a few kilobytes.
+MAX_REQUEST_BYTES = 16 << 20
+
 
 class TrafficProxy:
     """Forwards everything to `upstream` unchanged; judges POST /v1/sending on the way back.
 
     With `judge=None` it only forwards (the benchmarks' baseline). `max_response_bytes`
-    bounds what is kept for judging, not what is forwarded.
+    bounds what is kept for judging, not what is forwarded; `max_request_bytes` bounds the
+    request bodies it holds (a larger one is answered 413 by the proxy, not forwarded).
     """
 
     def __init__(self, upstream: str, judge: TrafficJudge | None, *, timeout: float = 10.0, verify_tls: bool = True,
-                 max_response_bytes: int = 1 << 20) -> None:
+                 max_response_bytes: int = 1 << 20, max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
         self.upstream = upstream.rstrip("/")
         self.judge = judge
         self.timeout = timeout
         self.verify_tls = verify_tls
         self.max_response_bytes = max_response_bytes
+        self.max_request_bytes = max_request_bytes
         self.exchanges = 0
         self._clients: list[httpx.AsyncClient | None] = [None] * SHARDS
         self._tls: Any = None
@@ -82,15 +88,31 @@ class TrafficProxy:
                     return
         if scope["type"] != "http":
             return  # websockets are not proxied
-        chunks = []
+        chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_request_bytes:
+                await self._own_answer(send, 413, f"the request body is over {self.max_request_bytes:,} bytes; not forwarded")
+                if self.judge is not None:
+                    self.judge.note(f"a {scope['method']} request over {self.max_request_bytes:,} bytes was answered 413 by the "
+                                    "proxy and not forwarded (not judged)")
+                return
+            chunks.append(chunk)
             if not message.get("more_body"):
                 break
         await self._forward(scope, b"".join(chunks), send)
+
+    @staticmethod
+    async def _own_answer(send: Any, status: int, message: str) -> None:
+        """An answer of the proxy's own (the upstream never saw the request, or never answered)."""
+        payload = json.dumps({"success": False, "error": f"migma-contract proxy: {message}"}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
 
     def _later(self, exchange: ObservedExchange) -> None:
         """Judge once the answer is out, on the next turn of the loop: the client does not wait for it."""
@@ -151,11 +173,7 @@ class TrafficProxy:
         if began:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
-            gateway = 504 if timed_out else 502
-            payload = json.dumps({"success": False, "error": f"migma-contract proxy: {error}"}).encode()
-            await send({"type": "http.response.start", "status": gateway,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
-            await send({"type": "http.response.body", "body": payload})
+            await self._own_answer(send, 504 if timed_out else 502, str(error))
         if not judged or self.judge is None:
             if self.judge is not None:
                 self.judge.skip()

@@ -132,6 +132,26 @@ def test_an_upstream_that_goes_away_is_a_502_and_a_finding():
     assert [(f.rule, f.broken_by) for f in judge.result().findings] == [("no-server-error", "server")]
 
 
+def test_a_request_body_over_the_cap_is_answered_413_by_the_proxy_and_never_forwarded():
+    seen = []
+
+    async def upstream(scope, receive, send):
+        seen.append(scope["path"])
+        await _echo(scope, receive, send)
+
+    with serve_in_thread(upstream) as upstream_url:
+        judge = TrafficJudge(contract_for(), kind="proxy", label="t", url=upstream_url)
+        with serve_in_thread(TrafficProxy(upstream_url, judge, max_request_bytes=1000)) as url, httpx.Client(base_url=url) as client:
+            def chunks():  # streamed in pieces: the cap holds whatever the framing
+                for _ in range(40):
+                    yield b" " * 100
+            refused = client.post("/v1/sending", content=chunks(), headers={**AUTH, "Content-Type": "application/json"})
+            small = client.post("/v1/sending", json=VALID, headers=AUTH)
+    assert refused.status_code == 413 and "over 1,000 bytes" in refused.json()["error"]
+    assert small.status_code == 200 and seen == ["/v1/sending"]  # only the small one reached the upstream
+    assert any("answered 413 by the proxy" in note for note in judge.result().traffic.notes)
+
+
 # --- the command --------------------------------------------------------------------------------------
 
 
