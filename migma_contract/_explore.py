@@ -241,7 +241,7 @@ def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple
             return  # never sent: safety before coverage
         run.explored += 1
         case = label(run, body, run.explored)
-        exchange = run.blocking(run.send(case))
+        exchange = run.send_now(case)
         failures = run.judge(exchange)
         fresh = [f for f in failures if run.is_new(exchange, f)]
         if fresh:

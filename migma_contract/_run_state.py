@@ -49,8 +49,8 @@ __all__ = ["Failure", "ProgressCallback", "RunState", "Tally"]
 _VALUES = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+(?:\.\d+)?")
 
 
-def _no_loop(awaitable: Any) -> Any:
-    raise RuntimeError("no event loop is set for synchronous sends (RunState.blocking)")
+def _no_loop(case: Any) -> Any:
+    raise RuntimeError("no way to send synchronously is set (RunState.blocking)")
 
 
 _FIXTURE_OPTIONS = ", ".join(f.option for f in FIXTURE_FIELDS)
@@ -97,9 +97,9 @@ class RunState:
                  display_base: str | None, progress: ProgressCallback | None, baseline: frozenset[str] = frozenset()) -> None:
         self.baseline = baseline
         self.options = options
-        # How a synchronous caller (exploration, inside Hypothesis) awaits a send: set by the
-        # engine to the runner of the event loop that owns the current target.
-        self.blocking: Callable[[Any], Any] = _no_loop
+        # How a synchronous caller (exploration, inside Hypothesis) sends a case: set by the
+        # engine (the target's blocking client, or the event loop that owns the target).
+        self.blocking: Callable[[Case], Exchange] = _no_loop
         self.fixtures = options.fixtures
         self.contract = contract
         self.level = Level.parse(options.level)
@@ -168,7 +168,14 @@ class RunState:
     # -- sending and judging ---------------------------------------------------------------------
 
     async def send(self, case: Case) -> Exchange:
-        exchange = await self.target.send(case)
+        return self._sent(await self.target.send(case))
+
+    def send_now(self, case: Case) -> Exchange:
+        """`send` from synchronous code (exploration, called by Hypothesis): through `blocking`."""
+        return self._sent(self.blocking(case))
+
+    def _sent(self, exchange: Exchange) -> Exchange:
+        """What the run learns from any exchange: a request that never left, a timeout, a slower pace."""
         if exchange.client_error:
             # The request never left: nothing about the server can be concluded from it.
             raise ConfigError(f"the request could not be sent ({self.redactor.text(exchange.client_error)}); "

@@ -175,6 +175,7 @@ def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch):
     # Ctrl-C while a send awaits: the send is cancelled (its cleanup runs) before the loop closes,
     # as asyncio.Runner did, not left pending on a closed loop ("Task was destroyed but it is pending!").
     import asyncio
+    import contextlib
     import signal
     import types
 
@@ -182,22 +183,26 @@ def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch):
 
     cleaned, closed = [], []
 
-    class Target:
+    class Target:  # an in-process app's: sent to over the exploring thread's event loop
+        @contextlib.contextmanager
+        def blocking(self):
+            yield False
+
         async def __aenter__(self):
             return self
 
         async def __aexit__(self, *exc):
             closed.append(True)
 
-    async def send():
-        asyncio.get_running_loop().call_soon(signal.raise_signal, signal.SIGINT)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            cleaned.append(True)
+        async def send(self, case):
+            asyncio.get_running_loop().call_soon(signal.raise_signal, signal.SIGINT)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                cleaned.append(True)
 
     run = types.SimpleNamespace()
-    monkeypatch.setattr(_explore, "explore", lambda run, sources: run.blocking(send()))
+    monkeypatch.setattr(_explore, "explore", lambda run, sources: run.blocking("a case"))
     with pytest.raises(KeyboardInterrupt):
         _runner._explore_phase(run, Target(), [])
     assert cleaned == [True] and closed == [True]

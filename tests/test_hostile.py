@@ -370,3 +370,53 @@ def test_the_production_guard_sees_the_host_httpx_would_connect_to(url):
         production_guard(url, allow_production=False, servers=["https://api.migma.ai"])
     with pytest.raises(ConfigError, match="production host"):  # the check and the proxy share this guard
         guard_production(url, ["https://api.migma.ai"], allowed=False)
+
+
+# --- exploration's blocking sends meet a hostile server as the plan's async sends do ----------------------
+
+_REDIRECT_AWAY = hostile.each_request(lambda request: hostile.response(
+    "307 Temporary Redirect", b"{}", Location="http://127.0.0.2:9/v1/sending"))
+_ANSWERED = [0]
+
+
+def _throttled_then_ok(request):
+    """Every other request is a 429 (Retry-After: 0): each send is throttled once, then answered."""
+    _ANSWERED[0] += 1
+    if _ANSWERED[0] % 2:
+        return hostile.response("429 Too Many Requests", b'{"success": false, "error": "slow"}', Retry_After="0")
+    return hostile.response("200 OK", b'{"success": true, "data": {"id": "m_1", "status": "queued"}}')
+
+
+def _outcome(exchange):
+    """What the run judges of an exchange (error texts differ in the transport's words, not in kind)."""
+    kind = (exchange.error or "").split(":")[0].split(" within ")[0]
+    return {"status": exchange.status, "timed_out": exchange.timed_out, "truncated": exchange.truncated,
+            "error": "a timeout" if exchange.timed_out else kind, "body": exchange.body[:64], "kept": len(exchange.body),
+            "throttled": [a.status for a in exchange.throttled], "redirects": exchange.redirects}
+
+
+@pytest.mark.parametrize("handler", [hostile.trickle, hostile.hang, hostile.close_mid_body, hostile.reset, hostile.endless_body,
+                                     hostile.gzip_bomb, hostile.short_content_length, _REDIRECT_AWAY,
+                                     hostile.each_request(_throttled_then_ok)],
+                         ids=["trickle", "hang", "close-mid-body", "reset", "endless-body", "gzip-bomb", "short-content-length",
+                              "redirect-away", "429-then-200"])
+def test_a_blocking_send_meets_a_hostile_server_as_the_async_one_does(handler):
+    case = Case("c", "", "", {"recipientType": "email"}, frozenset({200}), CaseAuth.FULL)
+    outcomes = []
+    with hostile.raw_server(handler) as url:
+        settings = TargetSettings(url, api_key=KEY, timeout=0.5, max_response_bytes=1 << 16, follow_redirects=True)
+
+        async def by_loop():
+            async with Target(settings) as target:
+                return await target.send(case)
+
+        outcomes.append(_outcome(anyio.run(by_loop)))
+        target = Target(settings)
+        with target.blocking() as blocking:
+            assert blocking
+            exchange = target.send_now(case)
+        outcomes.append(_outcome(exchange))
+    if handler is hostile.trickle:  # cut at the one deadline, not at each byte's read timeout
+        assert exchange.timed_out and exchange.elapsed < 5
+    assert outcomes[0] == outcomes[1]
+    assert KEY not in repr(exchange.redirects)
