@@ -388,10 +388,11 @@ def _throttled_then_ok(request):
 
 
 def _outcome(exchange):
-    """What the run judges of an exchange (error texts differ in the transport's words, not in kind)."""
+    """What the run judges of an exchange (error texts differ in the transport's words, not in kind; a
+    timeout's are the checker's own, read in the reports: the same)."""
     kind = (exchange.error or "").split(":")[0].split(" within ")[0]
     return {"status": exchange.status, "timed_out": exchange.timed_out, "truncated": exchange.truncated,
-            "error": "a timeout" if exchange.timed_out else kind, "body": exchange.body[:64], "kept": len(exchange.body),
+            "error": exchange.error if exchange.timed_out else kind, "body": exchange.body[:64], "kept": len(exchange.body),
             "throttled": [a.status for a in exchange.throttled], "redirects": exchange.redirects}
 
 
@@ -420,3 +421,30 @@ def test_a_blocking_send_meets_a_hostile_server_as_the_async_one_does(handler):
         assert exchange.timed_out and exchange.elapsed < 5
     assert outcomes[0] == outcomes[1]
     assert KEY not in repr(exchange.redirects)
+
+
+def _each_way(settings, case):
+    """The exchange of `case` sent by the plan's driver (async), then by exploration's (blocking)."""
+
+    async def by_loop():
+        async with Target(settings) as target:
+            return await target.send(case)
+
+    target = Target(settings)
+    with target.blocking() as blocking:
+        assert blocking
+        return anyio.run(by_loop), target.send_now(case)
+
+
+def _never_reads(conn, stop):
+    stop.wait()
+
+
+def test_a_server_that_never_reads_a_large_body_times_out_each_way_in_the_same_words():
+    # the write is cut at the deadline: the checker's words ("no complete answer within"), not httpcore's ("timed out")
+    case = Case("c", "", "", {"recipientType": "email", "pad": "x" * (16 << 20)}, frozenset({200}), CaseAuth.FULL)
+    with hostile.raw_server(_never_reads) as url:
+        exchanges = _each_way(TargetSettings(url, api_key=KEY, timeout=0.5), case)
+    assert [_outcome(e) for e in exchanges] == [_outcome(exchanges[0])] * 2
+    assert exchanges[1].error == "no complete answer within 0.5 s" and exchanges[1].elapsed < 5
+

@@ -320,7 +320,8 @@ class Target:
         try:
             self._exchange_now(exchange, request)
         except _EXCHANGE_ERRORS as exc:
-            self._failed(exchange, exc)
+            # a socket timeout the deadline cut short is the deadline passing: in the async driver's words
+            self._failed(exchange, _Overdue() if isinstance(exc, httpx.TimeoutException) and self._deadline.cut else exc)
         finally:
             self._deadline.at = None
             if exchange.error:
@@ -369,15 +370,18 @@ class _Deadline:
     """The deadline of the blocking exchange under way (None between exchanges)."""
 
     at: float | None = None
+    cut = False  # whether the last socket operation was given the time left rather than its own timeout
 
     def bound(self, timeout: float | None) -> float | None:
         """`timeout`, cut to what is left of the deadline; `_Overdue` once it has passed."""
+        self.cut = False
         if self.at is None:
             return timeout
         left = self.at - time.perf_counter()
         if left <= 0:
             raise _Overdue()
-        return left if timeout is None else min(timeout, left)
+        self.cut = timeout is None or left < timeout
+        return left if self.cut else timeout
 
 
 class _DeadlineStream(httpcore.NetworkStream):
