@@ -448,3 +448,30 @@ def test_a_server_that_never_reads_a_large_body_times_out_each_way_in_the_same_w
     assert [_outcome(e) for e in exchanges] == [_outcome(exchanges[0])] * 2
     assert exchanges[1].error == "no complete answer within 0.5 s" and exchanges[1].elapsed < 5
 
+
+def _trickle_briefly(conn, stop):
+    """An answer a byte every 10 ms: complete in ~1 s, after the 0.5 s deadline."""
+    hostile.read_request(conn)
+    for byte in hostile.response("200 OK", b'{"via": "the proxy"}'):
+        if stop.wait(0.01):
+            return
+        conn.sendall(bytes([byte]))
+
+
+@pytest.mark.parametrize("proxy_handler", [hostile.each_request(lambda request: hostile.response("200 OK", b'{"via": "the proxy"}')),
+                                           _trickle_briefly], ids=["answers", "trickles"])
+def test_a_blocking_send_goes_through_the_environment_s_proxy_as_the_async_one_does(monkeypatch, proxy_handler):
+    # httpx.AsyncClient honours HTTP_PROXY / NO_PROXY (trust_env); exploration's client must too, held to the deadline
+    case = Case("c", "", "", {"recipientType": "email"}, frozenset({200}), CaseAuth.FULL)
+    for name in ("ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    direct = hostile.each_request(lambda request: hostile.response("418 I'm a teapot", b'{"via": "no proxy"}'))
+    with hostile.raw_server(proxy_handler) as proxy, hostile.raw_server(direct) as url:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        settings = TargetSettings(url, api_key=KEY, timeout=0.5)
+        through = _each_way(settings, case)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        around = _each_way(settings, case)
+    assert [_outcome(e) for e in through] == [_outcome(through[0])] * 2
+    assert through[1].timed_out if proxy_handler is _trickle_briefly else through[1].body == b'{"via": "the proxy"}'
+    assert [e.status for e in around] == [418, 418]

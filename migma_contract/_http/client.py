@@ -248,15 +248,23 @@ class Target:
         """Open the synchronous client `send_now` uses; yields False when there is none to open
         (an in-process app, reached over its event loop, or an httpx whose pool cannot take the
         deadline), and the caller keeps to `send`."""
-        transport = httpx.HTTPTransport(verify=self.settings.verify_tls) if self.app is None else None
-        pool = getattr(transport, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if backend is None:
+        if self.app is not None:
+            yield False
+            return
+        # built as the async client is (no transport given): the environment's proxies (HTTP_PROXY,
+        # NO_PROXY) are mounted as they are there, each a pool of its own to keep to the deadline
+        client = httpx.Client(**self._client_options())
+        mounted = [transport for transport in getattr(client, "_mounts", {}).values() if transport is not None]
+        pools = [getattr(transport, "_pool", None) for transport in (getattr(client, "_transport", None), *mounted)]
+        backends = [getattr(pool, "_network_backend", None) for pool in pools]
+        if None in backends:
+            client.close()
             yield False
             return
         # every socket operation of an exchange gets at most the time left of its one deadline
-        pool._network_backend = _DeadlineBackend(backend, self._deadline)  # type: ignore[union-attr]
-        self._sync = httpx.Client(transport=transport, **self._client_options())
+        for pool, backend in zip(pools, backends, strict=True):
+            pool._network_backend = _DeadlineBackend(backend, self._deadline)
+        self._sync = client
         try:
             yield True
         finally:
