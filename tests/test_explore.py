@@ -206,3 +206,63 @@ def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         _runner._explore_phase(run, Target(), [])
     assert cleaned == [True] and closed == [True]
+
+
+def test_ctrl_c_during_a_blocking_exploring_send_closes_its_client_and_clears_the_deadline(monkeypatch):
+    # a URL target is sent to with blocking I/O: Ctrl-C in the socket read ends the send, and the
+    # connection is closed (the server sees it go), the deadline cleared, the client closed
+    import signal
+    import threading
+    import types
+
+    from migma_contract import _explore, _runner
+    from migma_contract._cases import Case
+    from migma_contract._http.client import Target, TargetSettings
+
+    from . import hostile_servers as hostile
+
+    main, gone = threading.main_thread().ident, threading.Event()
+
+    def interrupted(conn, stop):
+        hostile.read_request(conn)
+        signal.pthread_kill(main, signal.SIGINT)  # wakes the main thread's blocking read
+        if not conn.recv(1):
+            gone.set()
+
+    case = Case("c", "", "", {"recipientType": "email"}, frozenset({200}))
+    with hostile.raw_server(interrupted) as url:
+        target = Target(TargetSettings(url, timeout=30))
+        monkeypatch.setattr(_explore, "explore", lambda run, sources: run.blocking(case))
+        with pytest.raises(KeyboardInterrupt):
+            _runner._explore_phase(types.SimpleNamespace(), target, [])
+        assert gone.wait(10)
+    assert target._sync is None and target._deadline.at is None and target.requests_sent == 1
+
+
+def test_an_httpx_whose_pool_takes_no_deadline_explores_a_url_over_the_event_loop(monkeypatch):
+    # the deadline backend relies on httpcore's private `_network_backend`: without it, the async driver sends
+    import types
+
+    import httpx
+
+    from migma_contract import _explore, _runner
+    from migma_contract._cases import Case
+    from migma_contract._http.client import Target, TargetSettings
+
+    from . import hostile_servers as hostile
+
+    made = httpx.HTTPTransport.__init__
+
+    def without_backend(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        del self._pool._network_backend
+
+    monkeypatch.setattr(httpx.HTTPTransport, "__init__", without_backend)
+    case, sent = Case("c", "", "", {"recipientType": "email"}, frozenset({200})), []
+    with hostile.raw_server(hostile.each_request(lambda request: hostile.response("200 OK", b'{"success": true}'))) as url:
+        target = Target(TargetSettings(url, timeout=5))
+        with target.blocking() as blocking:
+            assert blocking is False
+        monkeypatch.setattr(_explore, "explore", lambda run, sources: sent.append(run.blocking(case)))
+        _runner._explore_phase(types.SimpleNamespace(), target, [])
+    assert [e.status for e in sent] == [200] and target._sync is None and target._client is not None

@@ -388,10 +388,11 @@ def _throttled_then_ok(request):
 
 
 def _outcome(exchange):
-    """What the run judges of an exchange (error texts differ in the transport's words, not in kind)."""
+    """What the run judges of an exchange (error texts differ in the transport's words, not in kind; a
+    timeout's are the checker's own, read in the reports: the same)."""
     kind = (exchange.error or "").split(":")[0].split(" within ")[0]
     return {"status": exchange.status, "timed_out": exchange.timed_out, "truncated": exchange.truncated,
-            "error": "a timeout" if exchange.timed_out else kind, "body": exchange.body[:64], "kept": len(exchange.body),
+            "error": exchange.error if exchange.timed_out else kind, "body": exchange.body[:64], "kept": len(exchange.body),
             "throttled": [a.status for a in exchange.throttled], "redirects": exchange.redirects}
 
 
@@ -420,3 +421,57 @@ def test_a_blocking_send_meets_a_hostile_server_as_the_async_one_does(handler):
         assert exchange.timed_out and exchange.elapsed < 5
     assert outcomes[0] == outcomes[1]
     assert KEY not in repr(exchange.redirects)
+
+
+def _each_way(settings, case):
+    """The exchange of `case` sent by the plan's driver (async), then by exploration's (blocking)."""
+
+    async def by_loop():
+        async with Target(settings) as target:
+            return await target.send(case)
+
+    target = Target(settings)
+    with target.blocking() as blocking:
+        assert blocking
+        return anyio.run(by_loop), target.send_now(case)
+
+
+def _never_reads(conn, stop):
+    stop.wait()
+
+
+def test_a_server_that_never_reads_a_large_body_times_out_each_way_in_the_same_words():
+    # the write is cut at the deadline: the checker's words ("no complete answer within"), not httpcore's ("timed out")
+    case = Case("c", "", "", {"recipientType": "email", "pad": "x" * (16 << 20)}, frozenset({200}), CaseAuth.FULL)
+    with hostile.raw_server(_never_reads) as url:
+        exchanges = _each_way(TargetSettings(url, api_key=KEY, timeout=0.5), case)
+    assert [_outcome(e) for e in exchanges] == [_outcome(exchanges[0])] * 2
+    assert exchanges[1].error == "no complete answer within 0.5 s" and exchanges[1].elapsed < 5
+
+
+def _trickle_briefly(conn, stop):
+    """An answer a byte every 10 ms: complete in ~1 s, after the 0.5 s deadline."""
+    hostile.read_request(conn)
+    for byte in hostile.response("200 OK", b'{"via": "the proxy"}'):
+        if stop.wait(0.01):
+            return
+        conn.sendall(bytes([byte]))
+
+
+@pytest.mark.parametrize("proxy_handler", [hostile.each_request(lambda request: hostile.response("200 OK", b'{"via": "the proxy"}')),
+                                           _trickle_briefly], ids=["answers", "trickles"])
+def test_a_blocking_send_goes_through_the_environment_s_proxy_as_the_async_one_does(monkeypatch, proxy_handler):
+    # httpx.AsyncClient honours HTTP_PROXY / NO_PROXY (trust_env); exploration's client must too, held to the deadline
+    case = Case("c", "", "", {"recipientType": "email"}, frozenset({200}), CaseAuth.FULL)
+    for name in ("ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    direct = hostile.each_request(lambda request: hostile.response("418 I'm a teapot", b'{"via": "no proxy"}'))
+    with hostile.raw_server(proxy_handler) as proxy, hostile.raw_server(direct) as url:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        settings = TargetSettings(url, api_key=KEY, timeout=0.5)
+        through = _each_way(settings, case)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        around = _each_way(settings, case)
+    assert [_outcome(e) for e in through] == [_outcome(through[0])] * 2
+    assert through[1].timed_out if proxy_handler is _trickle_briefly else through[1].body == b'{"via": "the proxy"}'
+    assert [e.status for e in around] == [418, 418]

@@ -248,15 +248,23 @@ class Target:
         """Open the synchronous client `send_now` uses; yields False when there is none to open
         (an in-process app, reached over its event loop, or an httpx whose pool cannot take the
         deadline), and the caller keeps to `send`."""
-        transport = httpx.HTTPTransport(verify=self.settings.verify_tls) if self.app is None else None
-        pool = getattr(transport, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if backend is None:
+        if self.app is not None:
+            yield False
+            return
+        # built as the async client is (no transport given): the environment's proxies (HTTP_PROXY,
+        # NO_PROXY) are mounted as they are there, each a pool of its own to keep to the deadline
+        client = httpx.Client(**self._client_options())
+        mounted = [transport for transport in getattr(client, "_mounts", {}).values() if transport is not None]
+        pools = [getattr(transport, "_pool", None) for transport in (getattr(client, "_transport", None), *mounted)]
+        backends = [getattr(pool, "_network_backend", None) for pool in pools]
+        if None in backends:
+            client.close()
             yield False
             return
         # every socket operation of an exchange gets at most the time left of its one deadline
-        pool._network_backend = _DeadlineBackend(backend, self._deadline)  # type: ignore[union-attr]
-        self._sync = httpx.Client(transport=transport, **self._client_options())
+        for pool, backend in zip(pools, backends, strict=True):
+            pool._network_backend = _DeadlineBackend(backend, self._deadline)
+        self._sync = client
         try:
             yield True
         finally:
@@ -320,7 +328,8 @@ class Target:
         try:
             self._exchange_now(exchange, request)
         except _EXCHANGE_ERRORS as exc:
-            self._failed(exchange, exc)
+            # a socket timeout the deadline cut short is the deadline passing: in the async driver's words
+            self._failed(exchange, _Overdue() if isinstance(exc, httpx.TimeoutException) and self._deadline.cut else exc)
         finally:
             self._deadline.at = None
             if exchange.error:
@@ -369,15 +378,18 @@ class _Deadline:
     """The deadline of the blocking exchange under way (None between exchanges)."""
 
     at: float | None = None
+    cut = False  # whether the last socket operation was given the time left rather than its own timeout
 
     def bound(self, timeout: float | None) -> float | None:
         """`timeout`, cut to what is left of the deadline; `_Overdue` once it has passed."""
+        self.cut = False
         if self.at is None:
             return timeout
         left = self.at - time.perf_counter()
         if left <= 0:
             raise _Overdue()
-        return left if timeout is None else min(timeout, left)
+        self.cut = timeout is None or left < timeout
+        return left if self.cut else timeout
 
 
 class _DeadlineStream(httpcore.NetworkStream):
