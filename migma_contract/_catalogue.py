@@ -500,13 +500,14 @@ def rules_for(level: Level | str = Level.DOCUMENTED, sets: Iterable[RuleSet | st
     return tuple(rule for rule in RULES if rule.set in chosen and selected.includes(rule.level))
 
 
-def judge_credentials(header: str | None, scopes_of: Any) -> tuple[Rule, str] | None:
+def judge_credentials(header: str | None, scopes_of: Any, *, key: str | None = None) -> tuple[Rule, str] | None:
     """The auth rule a request with this `Authorization` header breaks, and why (None: authorised).
 
     `scopes_of(key)` gives a known key's permissions, or None for an unknown key. The
-    rules are asked in catalogue order, so 401 comes before 403.
+    rules are asked in catalogue order, so 401 comes before 403. `key`: the header's
+    bearer key when the caller has it already (`bearer_key(header)`).
     """
-    key = bearer_key(header)
+    key = key if key is not None else bearer_key(header)
     scopes = scopes_of(key) if key is not None else None
     for rule in _AUTH_RULES:
         why = rule.form.refusal(header, scopes)  # type: ignore[union-attr]

@@ -339,9 +339,10 @@ class ReferenceMock:
         if config.latency_ms:
             await anyio.sleep(config.latency_ms / 1000)
         header = request.headers.get("authorization")
-        key = bearer_key(header) or ""
+        bearer = bearer_key(header)
+        key = bearer or ""
         verdict.key_name = config.key_names.get(key) or ("(known key)" if key in config.keys else None)
-        refused = judge_credentials(header, config.keys.get)
+        refused = judge_credentials(header, config.keys.get, key=bearer)
         if refused is not None:
             verdict.violations.append(Violation(refused[0].id, refused[0].level.value, "", refused[1]))
         body, body_refusal = await self._read_json(request, config, verdict)

@@ -235,7 +235,9 @@ class MockState:
         cost = size + ENTRY_OVERHEAD
         log.entries.append((seq, cost, item))
         self._bytes += cost
-        if (log.cap and len(log.entries) > log.cap) or self._bytes > self._memory_bytes:
+        if log.cap and len(log.entries) > log.cap:  # a full log drops its oldest: the common case, done here
+            self._bytes -= log.pop()
+        if self._bytes > self._memory_bytes:
             self._trim()
 
     # -- sends and requests -------------------------------------------------------------------
