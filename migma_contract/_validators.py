@@ -394,7 +394,9 @@ def validate_request(body: Any, level: Level | str = _DOCUMENTED, *, spec: Spec 
     `body` is the parsed JSON value you are about to send (a dict for a well-formed
     request). Each violation names the rule id, a JSON pointer and what is wrong.
     """
-    if spec is None and level is _DOCUMENTED:  # the common call: one C call when the body is valid
+    if spec is None and level is _DOCUMENTED:
+        # The common call, with `RequestValidator.violations` written out: one C call for a valid
+        # body. Calling `violations` instead costs a Python frame, ~10% of a whole validation.
         accepts = _default_accepts or _bind_defaults()[0]._accepts
         try:
             if accepts(body):

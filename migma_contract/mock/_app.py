@@ -214,8 +214,7 @@ class ReferenceMock:
         # The API's one operation is answered here directly (Starlette's request and response
         # objects and its routing would cost more than the mock's own work); every other path
         # and method goes through Starlette: inspection, 404/405, redirects.
-        if scope["type"] == "http" and scope["method"] == "POST" and (
-                (scope["path"] == OPERATION_PATH and not scope.get("root_path")) or _route_path(scope) == OPERATION_PATH):
+        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == OPERATION_PATH:
             await self._api(scope, receive, send)
             return
         await self.app(scope, receive, send)
