@@ -1,7 +1,9 @@
 """The floor for the mock's throughput: a bare Starlette app answering a constant JSON body.
 
-Served exactly like `migma-contract mock`: the same socket setup and the same server
-configuration (`server_config`: the bounded h11 protocol with its per-request deadline,
+    python benchmarks/bare_app.py [httptools|h11]
+
+Served exactly like `migma-contract mock --http STACK`: the same socket setup and the same
+server configuration (`server_config`: the bounded protocol with its per-request deadline,
 the connection cap, the keep-alive timeout), so the ratio between the two measures the
 mock's own work and not the server's. If the mock's server settings change, they change
 here too, since both call the same function.
@@ -14,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from migma_contract._http.serve import bind_socket, server_config, url_of
+from migma_contract._http.serve import DEFAULT_STACK, bind_socket, server_config, url_of
 
 BODY = {"success": True, "data": {"id": "msg_constant", "provider": "migma", "status": "queued", "sentCount": 1, "message": "ok"}, "error": None}
 
@@ -30,6 +32,6 @@ if __name__ == "__main__":
     sock = bind_socket("127.0.0.1", 0)
     print(f"bare app: serving at {url_of(sock)}", flush=True)
     try:
-        uvicorn.Server(server_config(app)).run(sockets=[sock])
+        uvicorn.Server(server_config(app, stack=sys.argv[1] if len(sys.argv) > 1 else DEFAULT_STACK)).run(sockets=[sock])
     except KeyboardInterrupt:
         sys.exit(0)

@@ -17,7 +17,7 @@ import sys
 
 import uvicorn
 
-from migma_contract._http.serve import bind_socket, url_of
+from migma_contract._http.serve import bind_socket, server_config, url_of
 from migma_contract.mock import create_app
 
 RECORDED = "/_bench/recorded"
@@ -84,8 +84,8 @@ def main() -> None:
     app = Recorder(create_app(args.config))
     sock = bind_socket("127.0.0.1", 0)
     print(f"recording mock: serving at {url_of(sock)}", flush=True)
-    try:  # the same uvicorn settings as `migma-contract mock`
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)).run(sockets=[sock])
+    try:  # the same server settings as `migma-contract mock`
+        uvicorn.Server(server_config(app)).run(sockets=[sock])
     except KeyboardInterrupt:
         sys.exit(0)
 

@@ -224,13 +224,6 @@ def _mock_world() -> Path:
     return path
 
 
-def _stack() -> str:
-    import importlib.util
-
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    return f"uvicorn with the toolkit's server_config (both servers): bounded h11 protocol + {loop}"
-
-
 # --- 1. validation ------------------------------------------------------------------------------------
 
 
@@ -336,27 +329,30 @@ def _load(url: str, seconds: float) -> dict:
 
 
 def mock_throughput(quick: bool) -> Section:
+    from migma_contract._http.serve import PROTOCOLS, stack_description
+
     section = Section("2. the mock vs a bare Starlette app on the same server (the toolkit's server_config; requests/s, 50 connections)")
     seconds, pairs = (2, 1) if quick else (3, 5)
-    bare = Server(PY, str(BENCH / "bare_app.py"))
-    mock = Server(PY, "-m", "migma_contract.cli", "mock", "--port", "0", "--config", str(_mock_world()))
-    try:
-        _load(bare.url, 1)  # warm up both
-        _load(mock.url, 1)
-        mock_rates, bare_rates, tool = [], [], ""
-        for index in range(pairs):
-            order = [("mock", mock), ("bare", bare)] if index % 2 == 0 else [("bare", bare), ("mock", mock)]
-            for name, server in order:
-                result = _load(server.url, seconds)
-                tool = result["tool"]
-                (mock_rates if name == "mock" else bare_rates).append(result["rate_per_s"])
-    finally:
-        bare.stop()
-        mock.stop()
-    section.facts = {"server stack": _stack(), "load": tool, "seconds per measurement": seconds}
-    section.add("reference mock", mock_rates, "req/s")
-    section.add("bare Starlette", bare_rates, "req/s")
-    section.add("mock vs bare Starlette", [m / b for m, b in zip(mock_rates, bare_rates, strict=True)], "×", (">=", 0.85))
+    section.facts = {"seconds per measurement": seconds}
+    for stack in PROTOCOLS:  # httptools first where installed (the default), then the pure-Python fallback
+        bare = Server(PY, str(BENCH / "bare_app.py"), stack)
+        mock = Server(PY, "-m", "migma_contract.cli", "mock", "--port", "0", "--http", stack, "--config", str(_mock_world()))
+        try:
+            _load(bare.url, 1)  # warm up both
+            _load(mock.url, 1)
+            mock_rates, bare_rates = [], []
+            for index in range(pairs):
+                order = [("mock", mock), ("bare", bare)] if index % 2 == 0 else [("bare", bare), ("mock", mock)]
+                for name, server in order:
+                    result = _load(server.url, seconds)
+                    section.facts["load"] = result["tool"]
+                    (mock_rates if name == "mock" else bare_rates).append(result["rate_per_s"])
+        finally:
+            bare.stop()
+            mock.stop()
+        section.add(f"{stack_description(stack)}: reference mock", mock_rates, "req/s")
+        section.add("  bare Starlette", bare_rates, "req/s")
+        section.add(f"  mock vs bare Starlette ({stack})", [m / b for m, b in zip(mock_rates, bare_rates, strict=True)], "×", (">=", 0.85))
     return section
 
 

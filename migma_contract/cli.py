@@ -147,16 +147,21 @@ def rules(level: str, as_json: bool) -> None:
 @click.option("--port", default=4010, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="World to model (keys, domains, emails, lists, faults), YAML or JSON; see mock/default.yaml.")
+@click.option("--http", "stack", type=click.Choice(["httptools", "h11"]), default=None,
+              help="HTTP parser: httptools (C, about twice the requests a second; the default where installed) or h11 (pure Python).")
 @friendly_errors
-def mock(host: str, port: int, config_path: Path | None) -> None:
+def mock(host: str, port: int, config_path: Path | None, stack: str | None) -> None:
     """Serve the reference mock of POST /v1/sending until Ctrl-C."""
     import ipaddress
 
     import uvicorn
 
-    from ._http.serve import bind_socket, server_config, url_of
+    from ._http.serve import DEFAULT_STACK, PROTOCOLS, bind_socket, server_config, stack_description, url_of
     from .mock import create_app
 
+    stack = stack or DEFAULT_STACK
+    if stack not in PROTOCOLS:
+        fail(f"--http {stack}: not installed here; pip install httptools, or use --http h11", 2)
     app = create_app(config_path)
     try:
         loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -180,9 +185,11 @@ def mock(host: str, port: int, config_path: Path | None) -> None:
         click.echo(f"  second full key:  {config.second_full_key}   (Idempotency-Keys are scoped per API key)")
     click.echo(f"  verified domains: {', '.join(sorted(config.verified_domains))}")
     click.echo(f"  inspect:          GET {url}/_mock/sent   GET {url}/_mock/requests   reset: POST {url}/_mock/reset")
+    click.echo(f"  server:           {stack_description(stack)}")
     click.echo("Press Ctrl-C to stop.")
     sys.stdout.flush()
-    server = uvicorn.Server(server_config(app, max_connections=config.max_connections, request_timeout=config.request_timeout))
+    server = uvicorn.Server(server_config(app, max_connections=config.max_connections, request_timeout=config.request_timeout,
+                                          stack=stack))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from migma_contract import RULES, ConfigError, Subject, get_rule, load_spec, validate_response
 from migma_contract._bodies import BodyFactory
+from migma_contract._http.serve import DEFAULT_STACK, PROTOCOLS
 from migma_contract._rules import RawBody
 from migma_contract.mock import create_app, load_mock_config
 
@@ -309,9 +310,10 @@ def test_any_bytes_get_400_never_5xx(client):
 # --- the real command -------------------------------------------------------------------------------
 
 
-def test_mock_command_serves_on_loopback_and_stops_on_ctrl_c():
+@pytest.mark.parametrize("stack", [None, *sorted(PROTOCOLS)])
+def test_mock_command_serves_on_loopback_and_stops_on_ctrl_c(stack):
     process = subprocess.Popen(
-        [sys.executable, "-m", "migma_contract.cli", "mock", "--port", "0"],
+        [sys.executable, "-m", "migma_contract.cli", "mock", "--port", "0", *(["--http", stack] if stack else [])],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -330,6 +332,19 @@ def test_mock_command_serves_on_loopback_and_stops_on_ctrl_c():
         out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     assert "stopped" in out and "Traceback" not in err
+    assert f"server:           uvicorn, bounded {stack or DEFAULT_STACK} protocol" in out
+
+
+def test_mock_command_names_a_parser_that_is_not_installed(monkeypatch):
+    from click.testing import CliRunner
+
+    from migma_contract._http import serve
+    from migma_contract.cli import main
+
+    monkeypatch.delitem(serve.PROTOCOLS, "httptools", raising=False)  # as on an interpreter without httptools
+    result = CliRunner().invoke(main, ["mock", "--port", "0", "--http", "httptools"])
+    assert result.exit_code == 2 and "--http httptools: not installed here" in result.stderr
+    assert "Traceback" not in result.output
 
 
 # --- every body oddity is a 400, and the log survives it (issue 11) -----------------------------------

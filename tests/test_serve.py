@@ -1,0 +1,116 @@
+"""The toolkit's servers are bounded the same way on each protocol uvicorn can run them on.
+
+httptools (C) serves where installed, h11 (pure Python) elsewhere; both must cut a request
+that does not arrive in time, refuse connections over the cap, and refuse an oversized head,
+without cutting a request that arrived and is being answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from migma_contract._http.serve import DEFAULT_STACK, MAX_HEADER_BYTES, PROTOCOLS, serve_in_thread, stack_description
+
+pytestmark = pytest.mark.parametrize("stack", sorted(PROTOCOLS))
+
+
+async def app(scope, receive, send):
+    """Reads the whole body; /slow answers after half a second (a handler at work, not a client)."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    if scope["path"] == "/slow":
+        await asyncio.sleep(0.5)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (b"" when it closed without a word); the 10 s timeout fails the test."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def _request(path: str = "/", extra: bytes = b"") -> bytes:
+    return b"POST " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n" + extra + b"\r\n{}"
+
+
+def test_a_request_that_does_not_arrive_in_time_is_cut_and_one_at_work_is_not(stack):
+    with serve_in_thread(app, request_timeout=0.2, stack=stack) as url, \
+            _connect(url) as silent, _connect(url) as trickling, _connect(url) as slow:
+        trickling.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+        slow.sendall(_request("/slow", b"Connection: close\r\n"))
+        assert _read_until_closed(silent) == b""
+        assert _read_until_closed(trickling) == b""
+        answer = _read_until_closed(slow)
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ok")
+
+
+def test_a_kept_alive_connection_gets_a_new_deadline_for_each_request(stack):
+    with serve_in_thread(app, request_timeout=0.3, stack=stack) as url, _connect(url) as sock:
+        sock.sendall(_request() + _request())  # pipelined: both answered
+        received = b""
+        while received.count(b"HTTP/1.1 200") < 2:
+            received += sock.recv(65536)
+        assert _read_until_closed(sock) == b""  # then nothing more arrives: cut at the next deadline
+
+
+def test_connections_beyond_the_cap_are_closed_at_once(stack):
+    with serve_in_thread(app, max_connections=1, stack=stack) as url, _connect(url) as first:
+        first.sendall(_request())
+        assert first.recv(65536).startswith(b"HTTP/1.1 200")
+        with _connect(url) as second:
+            assert _read_until_closed(second) == b""
+        first.sendall(_request())
+        assert first.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def _refusal(sock: socket.socket) -> str:
+    """How the server ended an exchange: "400" (answered, then closed), "reset" (closed on bytes it had not
+    read, so the kernel discarded its answer), "closed" (without a word); "open" after 5 s of nothing."""
+    sock.settimeout(5)
+    try:
+        received = _read_until_closed(sock)
+    except ConnectionResetError:
+        return "reset"
+    except TimeoutError:
+        return "open"
+    return "400" if received.startswith(b"HTTP/1.1 400") else "closed"
+
+
+@pytest.mark.parametrize("pieces", [1, 40], ids=["at-once", "header-value-in-pieces"])
+def test_a_head_over_the_bound_is_refused_at_once(stack, pieces):
+    value = b"a" * (MAX_HEADER_BYTES + 1024)
+    # a long request deadline: only the head's bound can end this exchange within the 5 s `_refusal` waits
+    with serve_in_thread(app, stack=stack, request_timeout=60) as url, _connect(url) as sock:
+        head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + value
+        step = -(-len(head) // pieces)
+        for start in range(0, len(head), step):  # never finished: the parser is still inside one header value
+            try:
+                sock.sendall(head[start:start + step])
+            except (BrokenPipeError, ConnectionResetError):
+                break  # refused before the rest was sent
+        assert _refusal(sock) in ("400", "reset")
+
+
+def test_a_head_within_the_bound_is_served(stack):
+    with serve_in_thread(app, stack=stack) as url, _connect(url) as sock:
+        sock.sendall(_request(extra=b"X-Big: " + b"a" * (MAX_HEADER_BYTES - 1024) + b"\r\nConnection: close\r\n"))
+        assert _read_until_closed(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_the_stack_is_named(stack):
+    assert stack in stack_description(stack) and DEFAULT_STACK in PROTOCOLS
