@@ -843,3 +843,20 @@ def test_a_yaml_bomb_in_a_world_file_is_refused_before_it_expands(tmp_path):
     world.write_text("\n".join(["open_world: true", "inspection:", *(f"  {line}" for line in lines)]) + "\n")
     with pytest.raises(ConfigError, match="aliases would add more than"):
         load_mock_config(world)
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=20)
+
+
+@settings(max_examples=200)
+@given(st.one_of(
+    st.fixed_dictionaries({"success": st.just(True), "data": st.fixed_dictionaries({
+        "id": _TEXT, "provider": _TEXT, "status": _TEXT, "sentCount": st.integers(), "message": _TEXT}), "error": st.none()}),
+    st.fixed_dictionaries({"success": st.booleans(), "data": st.dictionaries(st.sampled_from(["id", "provider", "sentCount", "message", "x"]),
+                                                                             st.one_of(_TEXT, st.integers(), st.booleans(), st.none())),
+                           "error": st.one_of(st.none(), _TEXT)}),
+))
+def test_the_accepted_answer_written_from_its_template_is_what_the_encoder_writes(payload):
+    from migma_contract.mock._app import _encode_json, _payload_json
+
+    assert _payload_json(payload) == _encode_json(payload)

@@ -81,6 +81,26 @@ _READ_HEADERS = tuple((name, name.encode("latin-1")) for name in (
     "authorization", "content-type", "content-length", _IDEMPOTENCY, "user-agent"))
 
 
+# The accepted send's answer, the mock's most common one, written from a template: the generic
+# encoder builds its C encoder anew on each call (~2 µs of a ~17 µs send). Used only when `data`
+# has exactly these keys, in this order, with these types; tests hold it to `_encode_json`.
+_ACCEPTED_JSON = '{"success":true,"data":{"id":%s,"provider":%s,"status":%s,"sentCount":%d,"message":%s},"error":null}'
+_PAYLOAD_KEYS = ("success", "data", "error")
+_ACCEPTED_KEYS = ("id", "provider", "status", "sentCount", "message")
+_json_string = json.encoder.encode_basestring  # the string writer of ensure_ascii=False
+
+
+def _payload_json(payload: dict[str, Any]) -> str:
+    """`payload` as `_encode_json` writes it."""
+    if tuple(payload) == _PAYLOAD_KEYS and payload["success"] is True and payload["error"] is None:
+        data = payload["data"]
+        if type(data) is dict and tuple(data) == _ACCEPTED_KEYS:
+            id_, provider, status, count, message = data.values()
+            if type(id_) is type(provider) is type(status) is type(message) is str and type(count) is int:
+                return _ACCEPTED_JSON % (_json_string(id_), _json_string(provider), _json_string(status), count, _json_string(message))
+    return _encode_json(payload)
+
+
 @dataclass(slots=True)
 class _Answer:
     """What the API path answers: a status, a JSON body, extra headers."""
@@ -91,7 +111,7 @@ class _Answer:
 
     def encoded(self) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The ASGI headers and body (the body encoded as Starlette's JSONResponse does)."""
-        body = _encode_json(self.payload).encode("utf-8")
+        body = _payload_json(self.payload).encode("utf-8")
         length = (b"content-length", str(len(body)).encode())
         if not self.headers:
             return [length, (b"content-type", b"application/json")], body
