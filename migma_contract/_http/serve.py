@@ -38,6 +38,7 @@ MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_REQUEST_TIMEOUT = 10.0
 KEEP_ALIVE_S = 5
+_SLICE = 4096  # httptools is fed at most this much at a time (see BoundedHttpToolsProtocol)
 
 
 class _Bounded:
@@ -100,32 +101,70 @@ if HttpToolsProtocol is not None:
         """uvicorn's httptools protocol (llhttp, C) with the same bounds, and the head held to 16 KiB.
 
         httptools buffers a header's name and value until both are complete, with no limit of
-        its own, so the bytes of a head are counted as they come: a head still unfinished past
-        `MAX_HEADER_BYTES` is answered 400 and the connection closed (what h11 does).
+        its own, and so a chunked body's trailers; llhttp reads a chunk-size line however long.
+        So the bytes between two pieces of body are counted as they come (the head, a size line,
+        the trailers): past `MAX_HEADER_BYTES` without a piece of body, the request is answered
+        400 and the connection closed (what h11 does). Trailers are dropped, as h11 drops them:
+        httptools reports them as headers, and uvicorn would add them to the app's.
         Requests are counted in and answered out: one arrived and not yet answered is being
         served, so the deadline leaves it be; pipelined requests count the same way.
         """
 
-        _in = _out = _head_bytes = 0
-        _head_done = False
+        _in = _out = _framing_bytes = 0
+        _framing = True  # the bytes coming are a head, a chunk-size line or trailers, not body
+        _past_head = False
 
         def _arrived(self) -> bool:
             return self._in > self._out
 
         def data_received(self, data: bytes) -> None:
-            if not self._head_done:
-                self._head_bytes += len(data)
-            super().data_received(data)
-            if not self._head_done and self._head_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
-                self.send_400_response("Request head too large.")
+            # The count restarts where a piece of body ends, which a read's length does not tell:
+            # fed a slice at a time, the parser may run past that point by a slice, not a whole read.
+            if len(data) <= _SLICE:
+                self._feed(data)
+                return
+            view = memoryview(data)
+            for start in range(0, len(data), _SLICE):
+                if self.transport.is_closing() or self.transport.get_protocol() is not self:
+                    return  # refused, or upgraded (the rest of the read is no longer this protocol's)
+                self._feed(view[start:start + _SLICE])
+
+        def _feed(self, data: bytes | memoryview) -> None:
+            if self._framing:
+                self._framing_bytes += len(data)
+            super().data_received(data)  # type: ignore[arg-type]
+            if self._framing and self._framing_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
+                if self._arrived():  # an earlier request's answer is owed: a 400 now would read as its answer
+                    self.transport.close()
+                else:
+                    self.send_400_response("Request head too large.")
+
+        def _framing_from_here(self) -> None:
+            self._framing, self._framing_bytes = True, 0
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if not self._past_head:  # past it, a trailer
+                super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
-            self._head_done = True
+            self._past_head = True
+            self._framing_from_here()  # a chunk-size line may follow
             super().on_headers_complete()
+
+        def on_body(self, body: bytes) -> None:
+            self._framing = False
+            super().on_body(body)
+
+        def on_chunk_header(self) -> None:  # the chunk's data follows, or the trailers after the last
+            self._framing_from_here()
+
+        def on_chunk_complete(self) -> None:  # the next chunk-size line follows
+            self._framing_from_here()
 
         def on_message_complete(self) -> None:
             self._in += 1
-            self._head_done, self._head_bytes = False, 0  # the next request's head counts from here
+            self._past_head = False
+            self._framing_from_here()  # the next request's head
             super().on_message_complete()
 
         def on_response_complete(self) -> None:
