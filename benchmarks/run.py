@@ -467,11 +467,28 @@ def check(quick: bool) -> Section:
 # --- the run ------------------------------------------------------------------------------------------------
 
 
+def _cpu_speed() -> float:
+    """Milliseconds of CPU for a fixed pure-Python workload (median of 5): the machine's speed now.
+
+    The machine is shared: in a slow spell every absolute figure (the marginal cost in ms) grows,
+    and ratios less so. Taken at the start and the end of a run, so a reader can tell.
+    """
+    times = []
+    for _ in range(5):
+        start = time.process_time()
+        total = 0
+        for i in range(300_000):
+            total += i * i % 7
+        times.append((time.process_time() - start) * 1000)
+    return round(statistics.median(times), 1)
+
+
 def _machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor()) \
         if Path("/proc/cpuinfo").exists() else platform.processor()
     return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu, "cores": os.cpu_count(),
-            "python": platform.python_version(), "system": platform.platform(terse=True), "load average at start": os.getloadavg()[0]}
+            "python": platform.python_version(), "system": platform.platform(terse=True), "load average at start": os.getloadavg()[0],
+            "CPU speed check at start (ms, lower is faster)": _cpu_speed()}
 
 
 SECTIONS = {"validation": validation, "mock": mock_throughput, "check": check}
@@ -501,7 +518,10 @@ def main() -> None:
         for row in section.rows:
             print(row.render())
     targets = [row for section in sections for row in section.rows if row.target]
-    print(f"\n== targets (issue 16): {sum(bool(r.met()) for r in targets)} of {len(targets)} met; load average at the end {os.getloadavg()[0]:.2f}")
+    machine["CPU speed check at the end"] = _cpu_speed()
+    print(f"\n== targets (issue 16): {sum(bool(r.met()) for r in targets)} of {len(targets)} met; load average at the end "
+          f"{os.getloadavg()[0]:.2f}; CPU speed check at the end {machine['CPU speed check at the end']} ms (at the start "
+          f"{machine['CPU speed check at start (ms, lower is faster)']})")
     for row in targets:
         print(row.render())
     if args.json:
