@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ._diff import Change, Kind, RuleChange, SpecDiff
+from .reports._markdown import no_autolinks
 
 __all__ = ["FORMATS", "render", "render_json", "render_markdown", "render_table"]
 
@@ -118,10 +119,10 @@ _MARKDOWN_SPECIALS = "\\`*_[]{}<>#|~!"
 
 
 def md_cell(text: object) -> str:
-    """Text safe in a Markdown table cell: one line, no HTML, no table break, no formatting."""
+    """Text safe in a Markdown table cell: one line, no HTML, no table break, no formatting, no autolink."""
     flat = " ".join(str(text).splitlines())
     escaped = "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIALS and ch not in "<>" else ch for ch in flat)
-    return html.escape(escaped, quote=False)
+    return no_autolinks(html.escape(escaped, quote=False))
 
 
 def render_markdown(diff: SpecDiff) -> str:

@@ -218,7 +218,7 @@ def test_markdown_escapes_a_hostile_description(tmp_path):
     row = next(line for line in markdown.splitlines() if line.startswith("| request /recipientId"))
     assert "<script>" not in markdown and "&lt;script&gt;" in row
     assert "Hostile \\| " in row and row.count(" | ") == 4  # five cells: the description's | opened none
-    assert "\\`line\\`" in row and "\\[link\\](https://evil.example)" in row
+    assert "\\`line\\`" in row and "\\[link\\](https\\://evil.example)" in row
     assert "second" in row and "second" not in markdown.split(row)[1]  # the newline did not end the row
     assert md_cell("a\nb|c") == "a b\\|c"
 

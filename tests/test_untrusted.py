@@ -307,3 +307,31 @@ def test_any_text_stays_one_line_of_text_in_every_format(text):
     tokens = _MARKDOWN.parse(table)
     assert [t.type for t in tokens].count("td_open") == 2
     assert not _FORBIDDEN & {child.type for token in tokens for child in token.children or ()}
+
+
+# --- GitHub's own Markdown: no server text becomes a link ------------------------------------------------
+
+def _gfm_links(markdown: str) -> list[str]:
+    """The link targets GitHub's parser (cmark-gfm, with its autolink extension) makes of `markdown`."""
+    import cmarkgfm
+
+    return re.findall(r'<a href="([^"]*)"', cmarkgfm.github_flavored_markdown_to_html(markdown))
+
+
+_URLS = st.sampled_from(["https://evil.example/reset", "HTTP://evil.example", "ftp://evil.example/f", "www.evil.example",
+                         "WwW.evil.example/x", "(https://evil.example)", "*https://evil.example*", "~www.evil.example~",
+                         "https\\://evil.example", "x<https://evil.example>", "[a](https://evil.example)"])
+
+
+@given(st.lists(st.one_of(_URLS, _ANY_TEXT), max_size=6).map(" ".join))
+def test_no_url_in_any_text_becomes_a_link_on_github(text):
+    from migma_contract._diff_render import md_cell
+
+    for markdown in (md_text(text), md_text(text, line_start=True), md_code(text), md_cell(text)):
+        assert [href for href in _gfm_links(markdown) if not href.startswith(("mailto:", "xmpp:"))] == [], markdown
+
+
+def test_a_hostile_servers_urls_are_text_in_the_step_summary(evil_run):
+    _, reports = evil_run
+    summary = (reports / "summary.md").read_text()
+    assert "evil.example" in summary and _gfm_links(summary) == []

@@ -5,7 +5,11 @@ text from outside is escaped for it: control characters made visible (`clean_tex
 then every character that could start markup (emphasis, links and images, raw HTML,
 entities, table cells, code) backslash-escaped as CommonMark allows for any ASCII
 punctuation; code spans and fences get a backtick run longer than any inside them. No
-value can add a line: newlines are shown as `\\x0a`.
+value can add a line: newlines are shown as `\\x0a`. GitHub also makes bare URLs links
+(GFM's extended autolinks: `http://`, `https://`, `ftp://`, `www.`): a server's
+`https://evil.example/reset` must stay text in a CI summary, so the scheme's colon and
+the dot after `www` are escaped too (`no_autolinks`). An e-mail address still becomes a
+`mailto:` link: GitHub's parser links it whatever is escaped.
 """
 
 from __future__ import annotations
@@ -23,9 +27,17 @@ _INLINE = re.compile(r"([\\`*_\[\]<>!|~&])")
 _LINE_START = re.compile(r"^(\d*)([#+\-=.)])")
 
 
+_AUTOLINK = re.compile(r"(?i)(https?|ftp)(?=://)|(www)(?=\.)")
+
+
+def no_autolinks(markdown: str) -> str:
+    """Escaped Markdown text in which no bare URL starts a GFM autolink (text already escaped otherwise)."""
+    return _AUTOLINK.sub(lambda m: f"{m.group(0)}\\", markdown)
+
+
 def md_text(value: object, *, line_start: bool = False) -> str:
     """`value` as inline Markdown text that renders as itself."""
-    text = _INLINE.sub(r"\\\1", clean_text(value))
+    text = no_autolinks(_INLINE.sub(r"\\\1", clean_text(value)))
     return _LINE_START.sub(r"\1\\\2", text.lstrip()) if line_start else text
 
 
