@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -32,7 +33,7 @@ from ._rules import Level, RuleSet
 if TYPE_CHECKING:  # imported where used: the pytest plugin reads this table in every pytest run
     from ._bodies import Fixtures
 
-__all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "REPORT_FORMATS", "CheckOptions", "Option", "resolve_options"]
+__all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "REPORT_FORMATS", "CheckOptions", "Option", "in_pytest_words", "resolve_options"]
 
 ENV_PREFIX = "MIGMA_CONTRACT_"
 REPORT_FORMATS = ("json", "junit", "md", "html")
@@ -340,6 +341,16 @@ OPTIONS: tuple[Option, ...] = tuple(
     for f in fields(CheckOptions)
 )
 _BY_KEY = {key: option for option in OPTIONS for key in {option.flag, option.name, option.name.replace("_", "-")}}
+
+# The CLI's spelling of each flag pytest has (a negated flag, --no-explore, is pytest's; --explore is not)
+_PYTEST_FLAGS = {(f"--{o.negate}" if o.negate else o.flag_name): o.pytest_flag for o in OPTIONS}
+_CLI_FLAG = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, _PYTEST_FLAGS), key=len, reverse=True)) + r")(?![\w-])")
+
+
+def in_pytest_words(text: str) -> str:
+    """The toolkit's own words (a hint, a reason, a refusal) with each CLI flag written as pytest's
+    (`pass --from` -> `pass --migma-from`): the messages are written once, in the CLI's spelling."""
+    return _CLI_FLAG.sub(lambda match: _PYTEST_FLAGS[match.group(1)], text)
 
 
 def pyproject_table(path: Path) -> dict[str, Any]:

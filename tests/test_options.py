@@ -233,3 +233,13 @@ def test_huge_response_headers_are_cut_in_findings():
                         status=200, headers={"x-big": "y" * 60_000})
     _, response = make_records(exchange, Redactor([]), {}, None)
     assert len(response.headers["x-big"]) < HEADER_EXCERPT + 40 and "60000 characters" in response.headers["x-big"]
+
+
+def test_the_toolkits_hints_name_each_flag_as_pytest_spells_it():
+    from migma_contract._options import in_pytest_words
+
+    for option in OPTIONS:
+        cli = f"--{option.negate}" if option.negate else option.flag_name
+        assert in_pytest_words(f"pass {cli}, or not") == f"pass {option.pytest_flag}, or not"
+    # a flag inside a longer word, or one pytest does not have, is left alone
+    assert in_pytest_words("--from-address x--from --explore --migma-from") == "--from-address x--from --explore --migma-from"

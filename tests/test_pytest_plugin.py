@@ -106,7 +106,8 @@ def test_a_failing_run_shows_each_finding_once_without_plugin_frames(pytester):
         text = result.stdout.str()
         result.stdout.fnmatch_lines(["re-run one rule: pytest migma-contract::<rule-id>*",
                                      "FAILED migma-contract::result-status-known - result-status-known [[]documented]*",
-                                     "SKIPPED [[]1] migma-contract::auth-scope: not exercised: no key without email:send was given*"])
+                                     "SKIPPED [[]1] migma-contract::auth-scope: not exercised: no key without email:send was given: "
+                                     "pass --migma-restricted-api-key"])  # pytest's spelling of the flag, not the CLI's
         assert text.count("  expected: ") == 1 and text.count("  repro:    curl -sS -i -X POST") == 1
         for internal in ("pytest_plugin.py", "Traceback", "Violation(", "RuleResult(", "Finding(", FULL_KEY):
             assert internal not in text, internal
@@ -146,7 +147,7 @@ def test_unreachable_target_exits_3(pytester):
 def test_production_is_refused_by_the_suite_and_by_migma_target(pytester, monkeypatch):
     result = pytester.runpytest("--migma-conformance", "--migma-base-url", "https://api.migma.ai", "--migma-api-key", "k")
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["*api.migma.ai is the production host of the document*"])
+    result.stderr.fnmatch_lines(["*api.migma.ai is the production host of the document*pass --migma-allow-production to do it*"])
     pytester.makepyfile(test_target="def test_send(migma_target):\n    migma_target.send({})\n")
     monkeypatch.setenv("MIGMA_CONTRACT_BASE_URL", "https://api.migma.ai/v1")
     monkeypatch.setenv("MIGMA_CONTRACT_API_KEY", "mc_live_0000")
