@@ -237,6 +237,8 @@ class RunResult:
     plan: PlanStats = field(default_factory=PlanStats)
     settings: RunSettings = field(default_factory=RunSettings)
     traffic: TrafficStats | None = None
+    # what the run printed as a warning on its way (a slower pace after a 429, a key the server refused), kept for the reports
+    warnings: list[str] = field(default_factory=list)
     format: str = FORMAT
 
     # -- summaries the writers share -------------------------------------------------------

@@ -423,10 +423,10 @@ class RunState:
             attribution = culprit.explanation if culprit and about_case else None
             finding = Finding(
                 rule=rule_id, level=rule.level.value, rule_text=rule.text, source=rule.source,
-                expected=self._shown(failure.expected).strip(), actual=self._shown(failure.actual).strip(),
-                case=case.id, case_label=self._shown(case.label), phase=case.phase,
+                expected=self.shown(failure.expected).strip(), actual=self.shown(failure.actual).strip(),
+                case=case.id, case_label=self.shown(case.label), phase=case.phase,
                 request=request, response=response,
-                attribution=self._shown(attribution) if attribution else None,
+                attribution=self.shown(attribution) if attribution else None,
                 baselined=rule_id in self.baseline,
             )
             recorded.findings.append(finding)
@@ -434,7 +434,7 @@ class RunState:
             self._note_symptom(exchange, rule_id)
             self.progress("finding", {"rule": rule_id, "actual": finding.actual})
 
-    def _shown(self, text: str) -> str:
+    def shown(self, text: str) -> str:
         """Text for a finding (it may quote the server): redacted whole, then cleaned to one line."""
         return clean_text(self.redactor.text(text))
 

@@ -339,6 +339,7 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
                              recipient_domain=options.fixtures.recipient_domain,
                              recipient_domain_reserved=_reserved(options.fixtures.recipient_domain),
                              baseline=sorted(run.baseline)),
+        warnings=list(dict.fromkeys(run.shown(warning) for warning in run.warnings)),  # redacted, one line each, once
     )
 
 

@@ -333,6 +333,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("-", "migma-contract")
     terminalreporter.write_line(headline)
     result = config.stash.get(_RESULT, None)
+    if result is not None:
+        from ._options import in_pytest_words
+
+        for warning in result.warnings:
+            terminalreporter.write_line(f"warning: {in_pytest_words(warning)}")
     for cause in result.root_causes if result is not None else ():
         terminalreporter.write_line(f"root cause: {cause.line}")
     for path in config.stash.get(_REPORTS, []):

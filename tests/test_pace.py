@@ -1,5 +1,6 @@
 """A rate-limited target is followed, not failed: Retry-After honoured (fractions too), the pace slowed after a 429."""
 
+import json
 import time
 
 import anyio
@@ -8,7 +9,11 @@ import pytest
 from migma_contract._cases import Case
 from migma_contract._http.client import Pace, Target, TargetSettings, _retry_after
 from migma_contract._options import CheckOptions
+from migma_contract._result import RunResult
 from migma_contract._runner import run_check
+from migma_contract.reports._html import render_html
+from migma_contract.reports._junit import render_junit
+from migma_contract.reports._markdown import render_markdown
 
 from .faulty_servers import FULL_KEY, RESTRICTED_KEY, Req, Resp, Variant
 from .test_corpus import FIXTURES
@@ -97,6 +102,12 @@ def test_a_rate_limited_target_is_followed_at_its_pace_and_the_run_passes():
     # unpaced, one request in three would meet a full window (13 sends: ~6 429s); paced, the first 429 teaches the rate
     assert limiter.throttled <= 2, limiter.throttled
     assert any(w.startswith("the target rate-limited the run (429 with Retry-After): one request every 0.0") for w in warnings)
+    # and the reports keep it: it was only printed (a CI reader of the reports never saw it)
+    assert result.warnings and all(w in warnings for w in result.warnings)
+    assert RunResult.from_dict(json.loads(json.dumps(result.to_dict()))).warnings == result.warnings
+    rendered = {"md": render_markdown(result), "html": render_html(result), "junit": render_junit(result)}
+    for page in rendered.values():
+        assert "the target rate-limited the run (429 with Retry-After)" in page
 
 
 def test_an_idempotency_key_is_sent_twice_at_most_even_when_a_429_is_retried():

@@ -137,6 +137,15 @@ def test_restricted_key_exercises_auth_scope(pytester):
     result.stdout.fnmatch_lines(["*FAILED*auth-scope*"])
 
 
+def test_the_runs_warnings_are_in_the_summary_in_pytests_words(pytester):
+    with serve_in_thread(faulty("scope-not-checked")) as url:
+        result = pytester.runpytest("--migma-conformance", "--migma-base-url", url, "--migma-api-key", FULL_KEY,
+                                    "--migma-restricted-api-key", "mc_test_not_a_key_of_this_server", *FIXTURE_ARGS,
+                                    "--migma-no-explore", "-k", "auth")
+    result.stdout.fnmatch_lines(["warning: the server refused --migma-restricted-api-key (401*): check the key*"])
+    assert "mc_test_not_a_key_of_this_server" not in result.stdout.str()
+
+
 def test_unreachable_target_exits_3(pytester):
     # in a subprocess: an inline run re-imports httpcore lazily, and httpx then fails to map its errors
     result = pytester.runpytest_subprocess("--migma-conformance", "--migma-base-url", "http://127.0.0.1:9", "--migma-api-key", "k")

@@ -91,6 +91,13 @@ def _finding_id(result: RunResult, index: int) -> str:
     return f"finding-{finding.rule}" + (f"-{earlier + 1}" if earlier else "")
 
 
+def _warnings(result: RunResult) -> str:
+    if not result.warnings:
+        return ""
+    items = "".join(f"<li>{_e(warning)}</li>" for warning in result.warnings)
+    return f'<h2>Warnings ({len(result.warnings)})</h2>\n<ul class="warnings">{items}</ul>'
+
+
 def _root_causes(result: RunResult) -> str:
     if not result.root_causes:
         return ""
@@ -207,6 +214,7 @@ def render_html(result: RunResult) -> str:
 {failed_line}
 <div class="counts">{counts}</div>
 </section>
+{_warnings(result)}
 {_root_causes(result)}
 <h2>Rules</h2>
 {_rules(result)}

@@ -68,6 +68,8 @@ def render_junit(result: RunResult) -> str:
                 _element(case, "skipped", message=f"known failure accepted by the baseline: {message}")
             lines = [rule.text, f"source: {rule.source}", f"exercised {rule.exercised}, passed {rule.passed}, failed {rule.failed}", *rule.notes]
             _element(case, "system-out", "\n".join(clean_text(line) for line in lines))
+        if result.warnings:  # the run's, on each suite: a CI page shows a suite's output
+            _element(suite, "system-out", "\n".join(f"warning: {clean_text(warning)}" for warning in result.warnings))
         for key, value in counts.items():
             suite.set(key, str(value))
             totals[key] += value

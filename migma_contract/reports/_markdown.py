@@ -81,6 +81,9 @@ def render_markdown(result: RunResult) -> str:
         look = STATUS_LOOK[rule.status]
         lines.append(f"| {md_code(rule.id)} | {md_text(rule.level)} | {look.icon} {look.shout} | {md_text(rule.exercised)} "
                      f"| {md_text(rule.failed)} | {md_text(note)} |")
+    if result.warnings:
+        lines += ["", f"### Warnings ({len(result.warnings)})", ""]
+        lines += [f"- ⚠️ {md_text(warning)}" for warning in result.warnings]
     if result.root_causes:
         lines += ["", f"### Root causes ({len(result.root_causes)})", ""]
         for cause in result.root_causes:
