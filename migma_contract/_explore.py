@@ -217,7 +217,8 @@ def explore(run: RunState, strategies: list[Any] | None = None) -> None:
             if found is None:
                 break
             exchange, failures = found
-            run.record(_renamed(exchange, failures[0].rule_id), failures)
+            # attributed as a plan finding is (a refused valid request, a crash): which field makes the difference
+            run.settle_now(_renamed(exchange, failures[0].rule_id), failures)
 
 
 def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple[Any, list[Failure]] | None:

@@ -14,6 +14,7 @@ when its value class is new.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -54,6 +55,13 @@ def _no_loop(case: Any) -> Any:
 
 
 _FIXTURE_OPTIONS = ", ".join(f.option for f in FIXTURE_FIELDS)
+_ABSENT = object()
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A generated value for a sentence: its JSON, cut to `limit` characters."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass
@@ -100,6 +108,9 @@ class RunState:
         # How a synchronous caller (exploration, inside Hypothesis) sends a case: set by the
         # engine (the target's blocking client, or the event loop that owns the target).
         self.blocking: Callable[[Case], Exchange] = _no_loop
+        # True while exploring: `send` then sends through `blocking` and never suspends, so the
+        # attribution of an explored finding runs on the exploring thread (`settle_now`)
+        self.sends_now = False
         self.fixtures = options.fixtures
         self.contract = contract
         self.level = Level.parse(options.level)
@@ -168,6 +179,8 @@ class RunState:
     # -- sending and judging ---------------------------------------------------------------------
 
     async def send(self, case: Case) -> Exchange:
+        if self.sends_now:
+            return self.send_now(case)
         return self._sent(await self.target.send(case))
 
     def send_now(self, case: Case) -> Exchange:
@@ -507,14 +520,29 @@ class RunState:
 
     async def conclude(self, exchange: Exchange) -> list[Failure]:
         """Judge an exchange, attribute what deserves it, and record the findings."""
-        failures = self.judge(exchange)
+        return await self.settle(exchange, self.judge(exchange))
+
+    def settle_now(self, exchange: Exchange, failures: list[Failure]) -> list[Failure]:
+        """`settle` on this thread, its controls sent through `blocking` (exploration: `sends_now` is set)."""
+        if not self.sends_now:
+            raise RuntimeError("settle_now needs blocking sends (RunState.sends_now)")
+        settling = self.settle(exchange, failures)
+        try:
+            settling.send(None)
+        except StopIteration as done:
+            return done.value
+        settling.close()
+        raise RuntimeError("settling waited on something other than a blocking send")
+
+    async def settle(self, exchange: Exchange, failures: list[Failure]) -> list[Failure]:
+        """Attribute the failures of a judged exchange that deserve it, and record the findings."""
         case = exchange.case
         refused = [f for f in failures if f.rule_id == ACCEPTS_VALID.id and exchange.answered and exchange.status is not None
                    and not 200 <= exchange.status < 300]
         # a crash or no answer at all (a late but complete answer is about timing, not about a value)
         crashed = [f for f in failures if f.rule_id == NO_SERVER_ERROR.id or (f.rule_id == RESPONDS_IN_TIME.id and exchange.timed_out)]
         wanted = refused or crashed
-        if wanted and case.phase == "plan" and self._room_for(wanted[0].rule_id):
+        if wanted and case.phase in ("plan", "explore") and self._room_for(wanted[0].rule_id):
             culprit = self._blamed_before(case, wanted[0].rule_id) or await self.attribute(case, exchange, self._fails_like(exchange))
             if culprit.value_class is not None and culprit.minimal is not None:
                 self._blamed.setdefault(wanted[0].rule_id, {})[culprit.value_class] = culprit
@@ -579,6 +607,8 @@ class RunState:
             return _Culprit(f"Attribution stopped: {control}.")
         if fails(control):
             return self._plain_refused(kind, what, exchange)
+        if not case.factors and case.phase == "explore" and isinstance(case.body, dict):
+            return await self._attribute_fields(case, control.case.body, kind, what, fails)
         if not case.factors:
             return _Culprit(f"The plainest {kind} send passes; this request differs from it only by: {case.label}.",
                             self._own_class(case))
@@ -596,6 +626,30 @@ class RunState:
             return _Culprit("Attribution stopped: the budget ran out.")
         return _Culprit(f"The plainest {kind} send passes, but no single value class of this one ({describe(dict(case.factors))}) "
                         f"{what} alone: a combination does.")
+
+    async def _attribute_fields(self, case: Case, plain: dict[str, Any], kind: str, what: str,
+                                fails: Callable[[Exchange], bool]) -> _Culprit:
+        """A generated request has no value classes: each field where it differs from the plainest send is
+        put alone into that send (a field it lacks taken out), and the first that fails the same way is the culprit.
+
+        A mix that breaks a rule of the run's level is not sent: its refusal would be the rule's, not the culprit's.
+        """
+        body = case.body
+        differing = [name for name in body if body[name] != plain.get(name, _ABSENT)] + [name for name in plain if name not in body]
+        validator = self.contract.request_validator(self.level)
+        for name in differing:
+            alone = {**plain, name: body[name]} if name in body else {k: v for k, v in plain.items() if k != name}
+            if validator.violations(alone) or not self.can_send():
+                continue
+            shown = _short(body[name]) if name in body else "(absent)"
+            control = await self.send(case.with_body(alone, suffix=f"minimal-{name}", label=f"minimal: a plain {kind} send with {name}={shown}"))
+            if fails(control):
+                return _Culprit(f"The plainest {kind} send passes, and the same send with only {name}={shown} {what}: "
+                                f"the {name} value makes the difference.", (name, "generated"), control)
+        if not self.can_send():
+            return _Culprit("Attribution stopped: the budget ran out.")
+        return _Culprit(f"The plainest {kind} send passes, but no single field of this one ({', '.join(differing)}) {what} alone: "
+                        "a combination does.")
 
     async def _plainest_send(self, case: Case, kind: str) -> Exchange | str:
         """The plainest send of this type with the case's credentials (sent once per type), or why there is none."""

@@ -187,6 +187,7 @@ def _explore_phase(run: RunState, target: Any, sources: list[Any]) -> None:
     from ._explore import explore
 
     run.target = target
+    run.sends_now = True  # every send of this phase is a blocking one, attribution's controls included
     with target.blocking() as blocking:
         if blocking:
             run.blocking = target.send_now

@@ -35,9 +35,34 @@ def test_exploration_finds_what_the_plan_cannot_and_shrinks_it():
     assert run_check(CheckOptions(explore=False, **common).with_fixtures(FIXTURES), app=crash.app()).exit_code == 0  # no plan key has a digit
     result = run_check(CheckOptions(explore=True, **common).with_fixtures(FIXTURES), app=crash.app())
     [finding] = result.findings
-    assert finding.rule == "no-server-error" and finding.phase == "explore" and finding.case == "explore/no-server-error-minimal"
-    assert json.loads(finding.request.body)["variables"] == {"0": None}  # shrunk to the smallest such key
+    # shrunk to the smallest such key, then put alone into the plainest send: the finding is that send, and says why
+    assert finding.rule == "no-server-error" and finding.phase == "explore"
+    assert finding.case == "explore/no-server-error-minimal~minimal-variables"
+    body = json.loads(finding.request.body)
+    assert body["variables"] == {"0": None} and {k: v for k, v in body.items() if k != "variables"} in _plainest_bodies()
+    assert finding.attribution.startswith(f"The plainest {body['recipientType']} send passes, and the same send with only "
+                                          'variables={"0": null} got 500: the variables value makes the difference')
     assert result.requests_sent <= 300
+
+
+def _plainest_bodies():
+    from migma_contract import load_spec
+    from migma_contract._bodies import BodyFactory
+
+    bodies = BodyFactory(load_spec(), FIXTURES)
+    return [bodies.valid_body(kind) for kind in bodies.recipient_types]
+
+
+def test_an_explored_failure_no_single_field_explains_says_so():
+    def both(request):  # a digit in a variables key, and a subject other than the plainest send's
+        return _digit_in_a_variables_key(request) and request.fields.get("subject") != _plainest_bodies()[0]["subject"]
+
+    crash = Variant("crash-on-two-fields-together", "no-server-error", before=answer(both, Resp.of(500, b"boom", "text/plain")))
+    common = {"api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "max_requests": 400, "seed": 3}
+    result = run_check(CheckOptions(explore=True, **common).with_fixtures(FIXTURES), app=crash.app())
+    [finding] = result.findings
+    assert finding.case == "explore/no-server-error-minimal" and "variables" in json.loads(finding.request.body)
+    assert "but no single field of this one" in finding.attribution and "a combination does" in finding.attribution
 
 
 def test_same_seed_same_requests_different_seed_different_requests():
