@@ -862,3 +862,15 @@ def test_the_accepted_answer_written_from_its_template_is_what_the_encoder_write
     from migma_contract.mock._app import _encode_json, _payload_json
 
     assert _payload_json(payload) == _encode_json(payload)
+
+
+@settings(max_examples=300)
+@given(st.integers(min_value=0, max_value=253402300799999))  # to the last millisecond of year 9999
+def test_the_logs_time_is_what_datetime_writes(millis):
+    from datetime import UTC, datetime, timedelta
+
+    from migma_contract.mock._app import _stamp
+
+    exact = datetime.fromtimestamp(millis // 1000, UTC) + timedelta(milliseconds=millis % 1000)  # no float on the way
+    assert _stamp(millis) == exact.isoformat(timespec="milliseconds")
+    assert _stamp(millis - millis % 1000) == datetime.fromtimestamp(millis // 1000, UTC).isoformat(timespec="milliseconds")

@@ -77,8 +77,7 @@ class _Refusal(Exception):
 _encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode  # built once
 # the headers the API path reads (and logs)
 _IDEMPOTENCY = IDEMPOTENCY_HEADER.lower()
-_READ_HEADERS = tuple((name, name.encode("latin-1")) for name in (
-    "authorization", "content-type", "content-length", _IDEMPOTENCY, "user-agent"))
+_READ_HEADERS = {name.encode("latin-1"): name for name in ("authorization", "content-type", "content-length", _IDEMPOTENCY, "user-agent")}
 
 
 # The accepted send's answer, the mock's most common one, written from a template: the generic
@@ -142,8 +141,11 @@ class _Call:
     @classmethod
     def of(cls, scope: Scope, receive: Receive) -> _Call:
         # ASGI header names arrive lowercased; the first of each name counts, as in Starlette's Headers.
-        raw = dict(reversed(list(scope["headers"])))
-        headers = {name: value.decode("latin-1") for name, key in _READ_HEADERS if (value := raw.get(key)) is not None}
+        headers: dict[str, str] = {}
+        for key, value in scope["headers"]:
+            name = _READ_HEADERS.get(key)
+            if name is not None and name not in headers:
+                headers[name] = value.decode("latin-1")
         return cls(scope["method"], scope["path"], headers, receive)
 
     async def body(self, limit: int) -> bytes | None:
@@ -612,16 +614,22 @@ class ReferenceMock:
         return _error(500, f"internal error in the reference mock: {type(exc).__name__}")
 
 
-_stamp: tuple[int, str] = (0, "")
+_second: tuple[int, str] = (-1, "")
 
 
 def _now() -> str:
-    """The time, ISO 8601 to the millisecond (formatted once per millisecond: many requests share one)."""
-    global _stamp
-    millis = time.time_ns() // 1_000_000
-    if millis != _stamp[0]:
-        _stamp = (millis, datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds"))
-    return _stamp[1]
+    """The time, ISO 8601 to the millisecond."""
+    return _stamp(time.time_ns() // 1_000_000)
+
+
+def _stamp(millis: int) -> str:
+    """`datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds")`, the date and time of day
+    formatted once a second (a busy mock answers many requests a second, each in its own millisecond)."""
+    global _second
+    second, milli = divmod(millis, 1000)
+    if second != _second[0]:
+        _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{milli:03d}+00:00"
 
 
 @lru_cache(maxsize=64)  # clients send a handful of distinct values
