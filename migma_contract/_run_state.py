@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ._bodies import FIXTURE_FIELDS, BodyFactory
-from ._cases import Case
+from ._cases import Case, slug
 from ._catalogue import (
     ACCEPTS_VALID,
     AUTH_SCOPE,
@@ -62,6 +62,14 @@ def _short(value: Any, limit: int = 60) -> str:
     """A generated value for a sentence: its JSON, cut to `limit` characters."""
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,59}")
+
+
+def _field(name: str) -> str:
+    """A generated body's field name for a sentence: as it is when plain, else as JSON (`""`, `"a b"`: the name is generated too)."""
+    return name if _PLAIN_NAME.fullmatch(name) else _short(name, limit=40)
 
 
 @dataclass
@@ -623,7 +631,7 @@ class RunState:
                 return _Culprit(f"The plainest {kind} send passes, and the same send with only {name}={value!r} {what}: "
                                 f"the {name} value class {value!r} makes the difference.", (name, value), control)
         if not self.can_send():
-            return _Culprit("Attribution stopped: the budget ran out.")
+            return _Culprit(f"Attribution stopped: {self._why_stopped()}.")
         return _Culprit(f"The plainest {kind} send passes, but no single value class of this one ({describe(dict(case.factors))}) "
                         f"{what} alone: a combination does.")
 
@@ -637,19 +645,38 @@ class RunState:
         body = case.body
         differing = [name for name in body if body[name] != plain.get(name, _ABSENT)] + [name for name in plain if name not in body]
         validator = self.contract.request_validator(self.level)
+        unsent: list[str] = []  # fields whose mix breaks a rule: no evidence either way
+
+        def shown(name: str) -> str:
+            return f"{_field(name)}={_short(body[name])}" if name in body else f"{_field(name)}=(absent)"
+
         for name in differing:
             alone = {**plain, name: body[name]} if name in body else {k: v for k, v in plain.items() if k != name}
-            if validator.violations(alone) or not self.can_send():
+            if validator.violations(alone):
+                unsent.append(name)
                 continue
-            shown = _short(body[name]) if name in body else "(absent)"
-            control = await self.send(case.with_body(alone, suffix=f"minimal-{name}", label=f"minimal: a plain {kind} send with {name}={shown}"))
+            if not self.can_send():
+                continue
+            suffix = f"minimal-{name if _PLAIN_NAME.fullmatch(name) else slug(name)}"
+            control = await self.send(case.with_body(alone, suffix=suffix, label=f"minimal: a plain {kind} send with {shown(name)}"))
             if fails(control):
-                return _Culprit(f"The plainest {kind} send passes, and the same send with only {name}={shown} {what}: "
-                                f"the {name} value makes the difference.", (name, "generated"), control)
+                return _Culprit(f"The plainest {kind} send passes, and the same send with only {shown(name)} {what}: "
+                                f"the {_field(name)} value makes the difference.", (name, "generated"), control)
         if not self.can_send():
-            return _Culprit("Attribution stopped: the budget ran out.")
-        return _Culprit(f"The plainest {kind} send passes, but no single field of this one ({', '.join(differing)}) {what} alone: "
-                        "a combination does.")
+            return _Culprit(f"Attribution stopped: {self._why_stopped()}.")
+        if not differing:
+            return _Culprit(f"The plainest {kind} send passes, and this request is that same send: its failure does not "
+                            "follow from its fields (an intermittent fault?).")
+        if len(differing) == 1 and unsent == differing:
+            name = differing[0]
+            return _Culprit(f"The plainest {kind} send passes, and this request differs from it only by {shown(name)}, which breaks "
+                            f"a rule alone: the {_field(name)} value makes the difference.", (name, "generated"))
+        if unsent:
+            return _Culprit(f"The plainest {kind} send passes; no field of this one sent alone in it {what}, and "
+                            f"{', '.join(map(_field, unsent))} would break a rule alone (not sent): "
+                            "one of them or a combination makes the difference.")
+        return _Culprit(f"The plainest {kind} send passes, but no single field of this one ({', '.join(map(_field, differing))}) "
+                        f"{what} alone: a combination does.")
 
     async def _plainest_send(self, case: Case, kind: str) -> Exchange | str:
         """The plainest send of this type with the case's credentials (sent once per type), or why there is none."""
@@ -662,9 +689,13 @@ class RunState:
                 except NotExercisable as exc:
                     return f"no plain {kind} send can be built ({exc.reason})"
             if not self.can_send():
-                return "the budget ran out"
+                return self._why_stopped()
             self._plainest[memo] = await self.send(case.with_body(body, suffix="plainest", label=f"control: the plainest {kind} send"))
         return self._plainest[memo]
+
+    def _why_stopped(self) -> str:
+        """Why no more requests go out: the run aborted (--max-timeouts), or its budget ran out."""
+        return self.aborted or "the budget ran out"
 
     def _plain_refused(self, kind: str, what: str, exchange: Exchange) -> _Culprit:
         if exchange.status is None or exchange.status >= 500:

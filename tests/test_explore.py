@@ -291,3 +291,51 @@ def test_an_httpx_whose_pool_takes_no_deadline_explores_a_url_over_the_event_loo
         monkeypatch.setattr(_explore, "explore", lambda run, sources: sent.append(run.blocking(case)))
         _runner._explore_phase(types.SimpleNamespace(), target, [])
     assert [e.status for e in sent] == [200] and target._sync is None and target._client is not None
+
+
+def _explore_only(monkeypatch, body):
+    """Exploration of just `body` (the catalogue's and Schemathesis' sources set aside)."""
+    from hypothesis import strategies as st
+
+    from migma_contract import _explore
+
+    monkeypatch.setattr(_explore, "prepare", lambda run, expected_left=None: [st.just(body)])
+
+
+def test_an_explored_crash_on_a_rule_breaking_field_is_not_blamed_on_a_combination(monkeypatch):
+    # the field that makes the difference breaks a rule alone, so its mix with the plainest send is not sent:
+    # that is no evidence that "a combination does"
+    crash = Variant("crash-on-a-false-subject", "no-server-error",
+                    before=answer(lambda r: r.fields.get("subject") is False, Resp.of(500, b"boom", "text/plain")))
+    _explore_only(monkeypatch, {**_plainest_bodies()[0], "subject": False})
+    common = {"api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "max_requests": 200, "seed": 3}
+    [finding] = run_check(CheckOptions(explore=True, **common).with_fixtures(FIXTURES), app=crash.app()).findings
+    assert finding.phase == "explore" and "a combination does" not in finding.attribution
+    assert finding.attribution == ("The plainest email send passes, and this request differs from it only by subject=false, "
+                                   "which breaks a rule alone: the subject value makes the difference.")
+
+
+@pytest.mark.parametrize(("name", "shown"), [("", '""'), ("\x1f", '"\\u001f"'), ("a b=c", '"a b=c"')])
+def test_an_explored_field_with_an_odd_name_is_named_legibly(monkeypatch, name, shown):
+    # a server that crashes on a field the document does not name: Hypothesis shrinks its name to "" or a control character
+    crash = Variant("crash-on-an-odd-field", "no-server-error",
+                    before=answer(lambda r: name in r.fields, Resp.of(500, b"boom", "text/plain")))
+    _explore_only(monkeypatch, {**_plainest_bodies()[0], name: None})
+    common = {"api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "max_requests": 200, "seed": 3}
+    [finding] = run_check(CheckOptions(explore=True, **common).with_fixtures(FIXTURES), app=crash.app()).findings
+    assert finding.attribution == (f"The plainest email send passes, and the same send with only {shown}=null got 500: "
+                                   f"the {shown} value makes the difference.")
+    assert finding.case_label == f"minimal: a plain email send with {shown}=null"
+    assert finding.case.isprintable() and finding.case.startswith("explore/no-server-error-minimal~minimal-")
+
+
+def test_an_attribution_stopped_by_the_timeouts_says_so_not_that_the_budget_ran_out(monkeypatch):
+    from .faulty_servers import hang
+
+    slow = Variant("hangs-on-a-digit-key", "responds-in-time", before=hang(_digit_in_a_variables_key))
+    _explore_only(monkeypatch, {**_plainest_bodies()[0], "variables": {"0": None}})
+    common = {"api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "max_requests": 200, "seed": 3}
+    result = run_check(CheckOptions(explore=True, timeout=0.2, max_timeouts=1, **common).with_fixtures(FIXTURES), app=slow.app())
+    [finding] = result.findings
+    assert result.requests_sent < 200 and "budget" not in finding.attribution
+    assert finding.attribution.startswith("Attribution stopped: 1 requests timed out (limit 1, --max-timeouts)")

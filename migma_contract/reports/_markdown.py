@@ -9,7 +9,8 @@ value can add a line: newlines are shown as `\\x0a`. GitHub also makes bare URLs
 (GFM's extended autolinks: `http://`, `https://`, `ftp://`, `www.`): a server's
 `https://evil.example/reset` must stay text in a CI summary, so the scheme's colon and
 the dot after `www` are escaped too (`no_autolinks`). An e-mail address still becomes a
-`mailto:` link: GitHub's parser links it whatever is escaped.
+`mailto:` link, and `xmpp:` before one an `xmpp:` link: GitHub's parser links them
+whatever is escaped (it reads the text after unescaping).
 """
 
 from __future__ import annotations
