@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._catalogue import BATCH_TYPES, RULES, SINGLE_TYPE
+from ._flags import flag
 from ._rules import ForbiddenWhen, NotExercisable, RequiredWhen
 from ._spec import Spec
 from ._validators import contract_for
@@ -139,7 +140,7 @@ class BodyFactory:
         default = self.spec.request_properties.get(prop, {}).get("default")
         connected = self.fixtures.providers or ()
         if prop == "providerType" and value != default and self.fixtures.data_bound and value not in connected:
-            raise NotExercisable(f"providerType {value!r} must be connected on the target: pass --provider {value}")
+            raise NotExercisable(f"providerType {value!r} must be connected on the target: pass {flag('--provider')} {value}")
         return value
 
     def _fixture_or(self, fixture: FixtureField) -> str:
@@ -147,14 +148,14 @@ class BodyFactory:
         if value is not None:
             return value
         if self.fixtures.data_bound and fixture.needed_when_bound:
-            raise NotExercisable(f"needs a real value on a target with its own data: pass {fixture.option}")
+            raise NotExercisable(f"needs a real value on a target with its own data: pass {flag(fixture.option)}")
         return fixture.generated.format(domain=self.fixtures.recipient_domain)
 
     def _first_batch_type(self) -> str:
         for kind in BATCH_TYPES:
             if not self.fixtures.data_bound or self.fixtures.recipient_id(kind) is not None:
                 return kind
-        raise NotExercisable("needs an audience, segment or tag of the target: pass --audience-id, --segment-id or --tag-id")
+        raise NotExercisable(f"needs an audience, segment or tag of the target: pass {flag('--audience-id')}, {flag('--segment-id')} or {flag('--tag-id')}")
 
     # -- bodies --------------------------------------------------------------------------
 

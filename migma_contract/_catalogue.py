@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ._flags import flag
 from ._rules import (
     Acceptance,
     BearerRequired,
@@ -273,10 +274,10 @@ def _check_scope(first: ResponseFacts | None, second: ResponseFacts) -> str | No
     if second.status == 409:
         return "the same key and body under another API key was refused as a conflict (409): keys are not scoped per API key"
     if second.status in (401, 403):
-        raise NotExercisable(f"the server refused --second-api-key ({second.status}): idempotency-scope needs a second "
+        raise NotExercisable(f"the server refused {flag('--second-api-key')} ({second.status}): idempotency-scope needs a second "
                              "full-scope key")
     if not 200 <= second.status < 300:
-        raise NotExercisable(f"the send under --second-api-key was answered {second.status}; are the fixtures valid for "
+        raise NotExercisable(f"the send under {flag('--second-api-key')} was answered {second.status}; are the fixtures valid for "
                              "that key too?")
     return None
 

@@ -17,6 +17,7 @@ from typing import Any
 from ._bodies import FIXTURE_FIELDS, Fixtures
 from ._catalogue import get_rule
 from ._email import is_plain_address
+from ._flags import flag
 from ._rules import RequestForm
 from ._validators import Contract, Violation
 
@@ -71,7 +72,7 @@ def open_in_valid_body(contract: Contract, body: dict[str, Any], fixtures: Fixtu
             return "recipientId is not the target's fixture value"
         provider = body.get("providerType")
         if provider is not None and provider not in (fixtures.providers or ()) and provider != "migma":
-            return f"providerType {provider!r} is not a connected provider given with --provider"
+            return f"providerType {provider!r} is not a connected provider given with {flag('--provider')}"
     return None
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -33,7 +32,7 @@ from ._rules import Level, RuleSet
 if TYPE_CHECKING:  # imported where used: the pytest plugin reads this table in every pytest run
     from ._bodies import Fixtures
 
-__all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "REPORT_FORMATS", "CheckOptions", "Option", "in_pytest_words", "resolve_options"]
+__all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "PYTEST_SPELLINGS", "REPORT_FORMATS", "CheckOptions", "Option", "resolve_options"]
 
 ENV_PREFIX = "MIGMA_CONTRACT_"
 REPORT_FORMATS = ("json", "junit", "md", "html")
@@ -342,15 +341,9 @@ OPTIONS: tuple[Option, ...] = tuple(
 )
 _BY_KEY = {key: option for option in OPTIONS for key in {option.flag, option.name, option.name.replace("_", "-")}}
 
-# The CLI's spelling of each flag pytest has (a negated flag, --no-explore, is pytest's; --explore is not)
-_PYTEST_FLAGS = {(f"--{o.negate}" if o.negate else o.flag_name): o.pytest_flag for o in OPTIONS}
-_CLI_FLAG = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, _PYTEST_FLAGS), key=len, reverse=True)) + r")(?![\w-])")
-
-
-def in_pytest_words(text: str) -> str:
-    """The toolkit's own words (a hint, a reason, a refusal) with each CLI flag written as pytest's
-    (`pass --from` -> `pass --migma-from`): the messages are written once, in the CLI's spelling."""
-    return _CLI_FLAG.sub(lambda match: _PYTEST_FLAGS[match.group(1)], text)
+# Each flag pytest has, by the CLI's spelling (a negated flag, --no-explore, is pytest's; --explore is not):
+# the pytest plugin runs a check within `_flags.spelled(PYTEST_SPELLINGS)`, so its messages name pytest's flags
+PYTEST_SPELLINGS = {(f"--{o.negate}" if o.negate else o.flag_name): o.pytest_flag for o in OPTIONS}
 
 
 def pyproject_table(path: Path) -> dict[str, Any]:

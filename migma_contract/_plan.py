@@ -41,6 +41,7 @@ from typing import Any
 from ._bodies import FIXTURE_FIELDS, BodyFactory
 from ._cases import Case, CaseAuth, slug
 from ._catalogue import ACCEPTS_VALID, IDEMPOTENCY_HEADER, RULES, rules_for
+from ._flags import flag
 from ._rules import (
     AuthForm,
     ForbiddenWhen,
@@ -405,7 +406,7 @@ def build_plan(
         if isinstance(rule.form, AuthForm):
             variants = list(rule.form.header_variants(api_key, restricted_key))
             if not variants:
-                plan.not_exercised[rule.id] = "no key without email:send was given: pass --restricted-api-key"
+                plan.not_exercised[rule.id] = f"no key without email:send was given: pass {flag('--restricted-api-key')}"
             if body is None:
                 plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
                 continue
@@ -436,7 +437,7 @@ def build_plan(
         plan.cases.extend(rest)
         plan.cases.extend(_open_cases(contract, bodies))
     if not positives:
-        needed = ", ".join(f.option for f in FIXTURE_FIELDS if f.needed_when_bound and f.recipient_type is None)
+        needed = ", ".join(flag(f.option) for f in FIXTURE_FIELDS if f.needed_when_bound and f.recipient_type is None)
         plan.not_exercised[ACCEPTS_VALID.id] = f"no valid request can be built without the target's fixtures: pass {needed}"
     return plan
 
@@ -473,7 +474,7 @@ def _vendor_cases(selected: tuple[Rule, ...], body: dict[str, Any] | None, secon
 
         if isinstance(form, KeyedPair):
             if form.second == "other-api-key" and not second_key:
-                plan.not_exercised[rule.id] = "needs a second full-scope key: pass --second-api-key"
+                plan.not_exercised[rule.id] = f"needs a second full-scope key: pass {flag('--second-api-key')}"
                 continue
             if form.second is None:
                 cases.append(case("long-key", f"a valid send with an {IDEMPOTENCY_HEADER} of {len(key)} characters", 1))

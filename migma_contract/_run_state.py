@@ -34,6 +34,7 @@ from ._catalogue import (
     rules_for,
 )
 from ._exceptions import ConfigError, TargetUnreachable
+from ._flags import flag
 from ._http.client import Exchange, Target
 from ._options import ENV_PREFIX, CheckOptions
 from ._plan import describe, isolate, plainest, suspects
@@ -54,7 +55,10 @@ def _no_loop(case: Any) -> Any:
     raise RuntimeError("no way to send synchronously is set (RunState.blocking)")
 
 
-_FIXTURE_OPTIONS = ", ".join(f.option for f in FIXTURE_FIELDS)
+
+
+def _fixture_flags() -> str:
+    return ", ".join(flag(f.option) for f in FIXTURE_FIELDS)
 _ABSENT = object()
 
 
@@ -200,11 +204,11 @@ class RunState:
         if exchange.client_error:
             # The request never left: nothing about the server can be concluded from it.
             raise ConfigError(f"the request could not be sent ({self.redactor.text(exchange.client_error)}); "
-                              "nothing was judged: check the keys and --base-url")
+                              f"nothing was judged: check the keys and {flag('--base-url')}")
         if exchange.timed_out:
             self.timeouts += 1
             if self.timeouts >= self.options.max_timeouts:
-                self.aborted = (f"{self.timeouts} requests timed out (limit {self.options.max_timeouts}, --max-timeouts); "
+                self.aborted = (f"{self.timeouts} requests timed out (limit {self.options.max_timeouts}, {flag('--max-timeouts')}); "
                                 "stopped to keep the run bounded")
         if self.target.pace.interval > self._pace_warned:
             self._pace_warned = self.target.pace.interval
@@ -494,15 +498,16 @@ class RunState:
         if full_answer is not None and full_answer.status in (401, 403):
             said = f"{full_answer.status}{self._answer(full_answer, bare=True)}"
             if restricted_answer is not None and restricted_answer.status is not None and 200 <= restricted_answer.status < 300:
-                raise ConfigError(f"the keys look swapped: the server refused --api-key ({said}) and accepted "
-                                  "--restricted-api-key; pass the full-scope key as --api-key and the one without email:send "
-                                  "as --restricted-api-key")
+                full, restricted = flag("--api-key"), flag("--restricted-api-key")
+                raise ConfigError(f"the keys look swapped: the server refused {full} ({said}) and accepted "
+                                  f"{restricted}; pass the full-scope key as {full} and the one without email:send "
+                                  f"as {restricted}")
             if full_answer.status == 401:
-                raise ConfigError(f"the server refused --api-key ({said}): check the key")
-            raise ConfigError(f"the server refused --api-key ({said}): it lacks the email:send permission; pass a full-scope key")
+                raise ConfigError(f"the server refused {flag('--api-key')} ({said}): check the key")
+            raise ConfigError(f"the server refused {flag('--api-key')} ({said}): it lacks the email:send permission; pass a full-scope key")
         if restricted_answer is not None and restricted_answer.status == 401:
             said = f"401{self._answer(restricted_answer, bare=True)}"
-            why = f"the server refused --restricted-api-key ({said}): check the key; auth-scope needs a valid key without email:send"
+            why = f"the server refused {flag('--restricted-api-key')} ({said}): check the key; auth-scope needs a valid key without email:send"
             self.not_exercisable[AUTH_SCOPE.id] = why
             self.warn(why)
         for exchange in sent:
@@ -563,7 +568,7 @@ class RunState:
             return failures
         culprit = None
         if case.rule_id == AUTH_SCOPE.id and exchange.status is not None and 200 <= exchange.status < 300:
-            culprit = _Culprit("The server accepted --restricted-api-key: if that key does have email:send, pass one without it.")
+            culprit = _Culprit(f"The server accepted {flag('--restricted-api-key')}: if that key does have email:send, pass one without it.")
         first = self._firsts.get(case.idempotency_key or "") if case.step == 2 else None
         if first is not None and first is not exchange:
             how = "injected" if first.case.inject is not None else "answered"
@@ -701,9 +706,9 @@ class RunState:
         if exchange.status is None or exchange.status >= 500:
             return _Culprit(f"Even the plainest valid {kind} send {what}: no value class of this request is to blame.")
         if self.fixtures.data_bound:
-            return _Culprit(f"Even the plainest valid {kind} send was rejected: check the fixtures given ({_FIXTURE_OPTIONS}).")
+            return _Culprit(f"Even the plainest valid {kind} send was rejected: check the fixtures given ({_fixture_flags()}).")
         return _Culprit(f"Even the plainest valid {kind} send was rejected ({exchange.status}). If the target needs real "
-                        f"data, pass it as fixtures: {_FIXTURE_OPTIONS}, --provider.")
+                        f"data, pass it as fixtures: {_fixture_flags()}, {flag('--provider')}.")
 
     @staticmethod
     def _symptom_words(exchange: Exchange) -> str:

@@ -19,6 +19,7 @@ from ._bodies import RESERVED_DOMAINS, BodyFactory
 from ._cases import CaseAuth
 from ._catalogue import ACCEPTS_VALID, AUTH_SCOPE, RULES, rules_for
 from ._exceptions import ConfigError, MigmaContractError
+from ._flags import flag
 from ._http.urls import api_root, guard_production
 from ._options import CheckOptions
 from ._plan import Plan, build_plan
@@ -85,7 +86,7 @@ def load_baseline(path: str | None) -> frozenset[str]:
     try:
         text = read_bounded(path).decode("utf-8")
     except (ConfigError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--baseline {clean_text(path)}: cannot read: {str(exc).removeprefix(clean_text(path) + ': ')}") from None
+        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: cannot read: {str(exc).removeprefix(clean_text(path) + ': ')}") from None
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
@@ -93,12 +94,12 @@ def load_baseline(path: str | None) -> frozenset[str]:
     if isinstance(data, dict):
         data = [r["id"] for r in data.get("rules", []) if isinstance(r, dict) and r.get("status") in (Status.FAILED, Status.ACCEPTED)]
     if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
-        raise ConfigError(f"--baseline {path}: expected a conformance.json or a list of rule ids")
+        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: expected a conformance.json or a list of rule ids")
     unknown = [x for x in data if x not in {r.id for r in RULES}]
     if unknown:
         # name the entry only when it looks like a rule id: the file may be anything (never echo its content)
         what = f"unknown rule id {unknown[0]!r}" if re.fullmatch(r"[a-z][a-z0-9-]{0,63}", unknown[0]) else "an entry is not a rule id"
-        raise ConfigError(f"--baseline {clean_text(path)}: {what}; see 'migma-contract rules'")
+        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: {what}; see 'migma-contract rules'")
     return frozenset(data)
 
 
@@ -353,5 +354,5 @@ def _why_not(rule: Any, run: RunState) -> str:
         seen = f"no {kinds} response was observed" if kinds else "no response it applies to was observed"
         return seen + (" (budget exhausted)" if run.budget_hit else "")
     if run.budget_hit:
-        return "the budget (--max-requests / --max-time) ran out before its cases"
+        return f"the budget ({flag('--max-requests')} / {flag('--max-time')}) ran out before its cases"
     return "skipped"

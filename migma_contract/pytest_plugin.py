@@ -167,9 +167,7 @@ class RuleItem(pytest.Item):
         if outcome is None:
             pytest.skip(f"not checked at level {result.level}")
         if outcome.status == Status.NOT_EXERCISED:
-            from ._options import in_pytest_words
-
-            pytest.skip(f"not exercised: {in_pytest_words(outcome.reason or '')}")
+            pytest.skip(f"not exercised: {outcome.reason}")
         if outcome.status == Status.ACCEPTED:
             pytest.skip("known failure accepted by the baseline")
         if outcome.status == Status.FAILED:
@@ -212,7 +210,6 @@ def _describe(result: RunResult, rule_id: str) -> str:
     The result's text was cleaned where it entered; it is cleaned again here, one line per
     field, because this writer is a terminal (no escape sequence reaches it).
     """
-    from ._options import in_pytest_words
     from ._untrusted import clean_text
 
     outcome = result.rule(rule_id)
@@ -222,8 +219,8 @@ def _describe(result: RunResult, rule_id: str) -> str:
     lines += [f"  cause:    {cause.summary}" for cause in result.root_causes if rule_id in cause.rules]
     for finding in result.findings_for(rule_id):
         lines += [f"  case:     {finding.case_label}", f"  expected: {finding.expected}", f"  got:      {finding.actual}"]
-        if finding.attribution:  # the toolkit's words: its hints name flags as pytest spells them
-            lines.append(f"  why:      {in_pytest_words(finding.attribution)}")
+        if finding.attribution:
+            lines.append(f"  why:      {finding.attribution}")
         lines += [f"  repro:    {finding.request.curl}", f"  response: {finding.response.status} {finding.response.body[:300]}"]
     return "\n".join(clean_text(line).rstrip() for line in lines)
 
@@ -273,7 +270,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 def _run_the_check(config: pytest.Config) -> None:
 
     from ._exceptions import MigmaContractError, TargetUnreachable
-    from ._options import in_pytest_words
+    from ._flags import spelled
+    from ._options import PYTEST_SPELLINGS
     from ._runner import run_check
     from ._untrusted import clean_text
     from .reports import check_writable, write_reports
@@ -281,12 +279,13 @@ def _run_the_check(config: pytest.Config) -> None:
     options = plugin_options(config)  # a base URL written with /v1 is understood by the engine (api_root)
     report_dir = Path(options.report_dir)
     try:
-        check_writable(report_dir, options.format)
-        result = run_check(options)
+        with spelled(PYTEST_SPELLINGS):  # the run's messages name flags as pytest spells them (`pass --migma-from`)
+            check_writable(report_dir, options.format)
+            result = run_check(options)
     except TargetUnreachable as exc:
-        pytest.exit(f"migma-contract: {in_pytest_words(clean_text(exc))}", returncode=3)
+        pytest.exit(f"migma-contract: {clean_text(exc)}", returncode=3)
     except MigmaContractError as exc:
-        raise pytest.UsageError(f"migma-contract: {in_pytest_words(clean_text(exc))}") from None
+        raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
     paths = write_reports(result, report_dir, options.format)
     config.stash[_RESULT] = result
     config.stash[_REPORTS] = [str(p) for p in paths]
@@ -333,11 +332,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("-", "migma-contract")
     terminalreporter.write_line(headline)
     result = config.stash.get(_RESULT, None)
-    if result is not None:
-        from ._options import in_pytest_words
-
-        for warning in result.warnings:
-            terminalreporter.write_line(f"warning: {in_pytest_words(warning)}")
+    for warning in result.warnings if result is not None else ():
+        terminalreporter.write_line(f"warning: {warning}")
     for cause in result.root_causes if result is not None else ():
         terminalreporter.write_line(f"root cause: {cause.line}")
     for path in config.stash.get(_REPORTS, []):

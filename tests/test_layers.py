@@ -12,7 +12,7 @@ import migma_contract
 ROOT = Path(migma_contract.__file__).parent
 
 LAYERS = {
-    0: ["_exceptions", "_version", "_untrusted", "_redact", "_json_stream"],
+    0: ["_exceptions", "_version", "_untrusted", "_redact", "_json_stream", "_flags"],
     1: ["_spec"],
     2: ["_rules", "_catalogue", "_email"],
     3: ["_validators", "_fastschema", "_schemadiff", "_diff"],

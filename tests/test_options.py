@@ -236,10 +236,14 @@ def test_huge_response_headers_are_cut_in_findings():
 
 
 def test_the_toolkits_hints_name_each_flag_as_pytest_spells_it():
-    from migma_contract._options import in_pytest_words
+    from migma_contract._flags import flag, spelled
+    from migma_contract._options import PYTEST_SPELLINGS
 
     for option in OPTIONS:
         cli = f"--{option.negate}" if option.negate else option.flag_name
-        assert in_pytest_words(f"pass {cli}, or not") == f"pass {option.pytest_flag}, or not"
-    # a flag inside a longer word, or one pytest does not have, is left alone
-    assert in_pytest_words("--from-address x--from --explore --migma-from") == "--from-address x--from --explore --migma-from"
+        assert flag(cli) == cli
+        with spelled(PYTEST_SPELLINGS):
+            assert flag(cli) == option.pytest_flag
+        assert flag(cli) == cli  # only within the block
+    with spelled(PYTEST_SPELLINGS):
+        assert flag("--explore") == "--explore"  # a flag pytest does not have is left as it is

@@ -11,7 +11,7 @@ from migma_contract import rules_for
 from migma_contract._http.serve import serve_in_thread
 from migma_contract.mock import create_app
 
-from .faulty_servers import FAULTS, FULL_KEY, RESTRICTED_KEY
+from .faulty_servers import FAULTS, FULL_KEY, RESTRICTED_KEY, Resp, Variant, answer
 
 pytest_plugins = ["pytester"]
 
@@ -144,6 +144,16 @@ def test_the_runs_warnings_are_in_the_summary_in_pytests_words(pytester):
                                     "--migma-no-explore", "-k", "auth")
     result.stdout.fnmatch_lines(["warning: the server refused --migma-restricted-api-key (401*): check the key*"])
     assert "mc_test_not_a_key_of_this_server" not in result.stdout.str()
+
+
+def test_a_servers_words_are_quoted_as_they_came_even_when_they_name_a_flag(pytester):
+    says = Variant("names-cli-flags", None, before=answer(lambda r: r.headers.get("authorization", "").endswith("not_a_key"),
+                                                         Resp.of(401, {"success": False, "error": "use --api-key with --timeout 5"})))
+    with serve_in_thread(says.app()) as url:
+        result = pytester.runpytest("--migma-conformance", "--migma-base-url", url, "--migma-api-key", FULL_KEY,
+                                    "--migma-restricted-api-key", "mc_test_not_a_key", *FIXTURE_ARGS, "--migma-no-explore", "-k", "auth")
+    # the toolkit's words in pytest's spelling, the server's exactly as it wrote them (they were rewritten before)
+    result.stdout.fnmatch_lines(["warning: the server refused --migma-restricted-api-key (401 use --api-key with --timeout 5)*"])
 
 
 def test_unreachable_target_exits_3(pytester):

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from .._exceptions import ConfigError
+from .._flags import flag
 
 __all__ = ["api_root", "guard_production", "host_of"]
 
@@ -39,9 +40,9 @@ def api_root(url: str) -> str:
     return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
-def guard_production(url: str, servers: Iterable[str], *, allowed: bool, option: str = "--allow-production") -> None:
+def guard_production(url: str, servers: Iterable[str], *, allowed: bool, option: str | None = None) -> None:
     """Refuse `url` on a host of the document's `servers` (the production API) unless `allowed`."""
     host = host_of(url)
     if not allowed and host in {host_of(server) for server in servers if server}:
         raise ConfigError(f"{host} is the production host of the document, where a request sends real email; "
-                          f"pass {option} to do it on purpose")
+                          f"pass {option or flag('--allow-production')} to do it on purpose")

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .._exceptions import ConfigError
+from .._flags import flag
 from .._redact import Redactor
 from .._result import RunResult
 from .._untrusted import clean_text
@@ -50,12 +51,13 @@ def render(result: RunResult, fmt: str, secrets: Iterable[str | None] = ()) -> s
 
 
 def check_writable(directory: Path, formats: tuple[str, ...] = tuple(FILENAMES), *, names: list[str] | None = None,
-                   option: str = "--report-dir", step_summary: bool | None = None) -> None:
+                   option: str | None = None, step_summary: bool | None = None) -> None:
     """Fail before the first request (ConfigError, exit 2) when the reports could not be written.
 
     The files checked are the `formats`' (or `names`); $GITHUB_STEP_SUMMARY, which the
     Markdown is appended to, is checked too when "md" is among the formats (or as told).
     """
+    option = option or flag("--report-dir")
     shown = clean_text(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
