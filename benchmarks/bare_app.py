@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from migma_contract._http.serve import DEFAULT_STACK, bind_socket, server_config, url_of
+from migma_contract._http.serve import bind_socket, server_config, url_of
 
 BODY = {"success": True, "data": {"id": "msg_constant", "provider": "migma", "status": "queued", "sentCount": 1, "message": "ok"}, "error": None}
 
@@ -32,6 +32,7 @@ if __name__ == "__main__":
     sock = bind_socket("127.0.0.1", 0)
     print(f"bare app: serving at {url_of(sock)}", flush=True)
     try:
-        uvicorn.Server(server_config(app, stack=sys.argv[1] if len(sys.argv) > 1 else DEFAULT_STACK)).run(sockets=[sock])
+        # no argument: the default stack (and a package from before the stack could be chosen, for --package)
+        uvicorn.Server(server_config(app, **({"stack": sys.argv[1]} if len(sys.argv) > 1 else {}))).run(sockets=[sock])
     except KeyboardInterrupt:
         sys.exit(0)

@@ -329,14 +329,18 @@ def _load(url: str, seconds: float) -> dict:
 
 
 def mock_throughput(quick: bool) -> Section:
-    from migma_contract._http.serve import PROTOCOLS, stack_description
+    try:
+        from migma_contract._http.serve import PROTOCOLS, stack_description
+    except ImportError:  # --package of a tree from before the stack could be chosen: h11 only, no --http
+        PROTOCOLS, stack_description = {}, lambda stack: "uvicorn, bounded h11 protocol (the only one then)"
 
     section = Section("2. the mock vs a bare Starlette app on the same server (the toolkit's server_config; requests/s, 50 connections)")
     seconds, pairs = (2, 1) if quick else (3, 5)
     section.facts = {"seconds per measurement": seconds}
-    for stack in PROTOCOLS:  # httptools first where installed (the default), then the pure-Python fallback
-        bare = Server(PY, str(BENCH / "bare_app.py"), stack)
-        mock = Server(PY, "-m", "migma_contract.cli", "mock", "--port", "0", "--http", stack, "--config", str(_mock_world()))
+    for stack in PROTOCOLS or ["h11"]:  # httptools first where installed (the default), then the pure-Python fallback
+        chosen = ["--http", stack] if PROTOCOLS else []
+        bare = Server(PY, str(BENCH / "bare_app.py"), *chosen[1:])
+        mock = Server(PY, "-m", "migma_contract.cli", "mock", "--port", "0", *chosen, "--config", str(_mock_world()))
         try:
             _load(bare.url, 1)  # warm up both
             _load(mock.url, 1)

@@ -55,10 +55,11 @@ def _no_loop(case: Any) -> Any:
     raise RuntimeError("no way to send synchronously is set (RunState.blocking)")
 
 
-
-
 def _fixture_flags() -> str:
+    """The fixtures' flags, as the way in spells them (read when a message is written, not at import)."""
     return ", ".join(flag(f.option) for f in FIXTURE_FIELDS)
+
+
 _ABSENT = object()
 
 

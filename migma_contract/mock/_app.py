@@ -623,8 +623,9 @@ def _now() -> str:
 
 
 def _stamp(millis: int) -> str:
-    """`datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds")`, the date and time of day
-    formatted once a second (a busy mock answers many requests a second, each in its own millisecond)."""
+    """`millis` (since the epoch) as ISO 8601 in UTC to the millisecond, as `datetime.isoformat` writes it: the date
+    and time of day formatted once a second (a busy mock answers many requests a second, each in its own
+    millisecond), the milliseconds by integer arithmetic (float division is one off in far years)."""
     global _second
     second, milli = divmod(millis, 1000)
     if second != _second[0]:
