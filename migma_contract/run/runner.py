@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from migma_contract._version import __version__
 from migma_contract.config.options import CheckOptions
 from migma_contract.contract.catalogue import ACCEPTS_VALID, AUTH_SCOPE, RULES, rules_for
-from migma_contract.contract.rules import ResponseSchema, Subject
+from migma_contract.contract.rules import Subject
 from migma_contract.contract.validators import Contract, contract_for
 from migma_contract.core.exceptions import ConfigError, MigmaContractError
 from migma_contract.core.flags import flag
@@ -360,7 +360,8 @@ def _why_not(rule: Any, run: RunState) -> str:
         return "the run was aborted before it was exercised"
     if rule.subject is Subject.RESPONSE:
         form = rule.form
-        kinds = "/".join(str(s) for s in sorted(form.statuses(run.contract.spec))) if isinstance(form, ResponseSchema) else None
+        statuses = form.judged_statuses(run.contract.spec)
+        kinds = "/".join(str(s) for s in sorted(statuses)) if statuses is not None else None
         seen = f"no {kinds} response was observed" if kinds else "no response it applies to was observed"
         return seen + (" (budget exhausted)" if run.budget_hit else "")
     if run.budget_hit:

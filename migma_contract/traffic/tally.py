@@ -37,7 +37,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, ResponseSchema, Subject
+from migma_contract.contract.rules import Level, RawBody, Subject
 from migma_contract.contract.validators import Contract
 from migma_contract.core.redact import SENSITIVE_HEADERS, Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
@@ -401,9 +401,9 @@ class TrafficJudge:
             return "not observed: no valid request answered 200" + (f" ({refused} got a documented refusal)" if refused else "")
         if rule.id == RESPONDS_IN_TIME.id:
             return "not observed: no exchange's duration known"
-        form = rule.form
-        if isinstance(form, ResponseSchema):
-            return f"not observed: no {'/'.join(str(s) for s in sorted(form.statuses(self.contract.spec)))} response body"
+        statuses = rule.form.judged_statuses(self.contract.spec)
+        if statuses is not None:
+            return f"not observed: no {'/'.join(str(s) for s in sorted(statuses))} response body"
         return "not observed: no response it applies to"
 
 
