@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from migma_contract._version import __version__
 from migma_contract.config.options import OPTIONS, resolve_options
 from migma_contract.contract.catalogue import VENDOR_SETS, rules_for
 from migma_contract.contract.rules import Level, RuleSet
-from migma_contract.core.exceptions import MigmaContractError, SpecError
+from migma_contract.core.exceptions import MigmaContractError, SpecError, Terminated
 from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import load_spec
@@ -266,9 +267,11 @@ def check(dry_run: bool, **given: Any) -> None:
     click.echo(f"migma-contract {__version__}: checking {clean_text(shown)} at level {options.level}{vendor} "
                f"(seed {options.seed}, the {options.plan} plan, at most {options.max_requests} requests)", err=True)
     progress = Progress()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what ran, as for Ctrl-C
     try:
         result = run_check(options, progress=progress)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         progress.stop()
     secrets = tuple(getattr(options, o.name) for o in OPTIONS if o.secret)
     paths = write_reports(result, report_dir, options.format, secrets=secrets)
@@ -379,7 +382,7 @@ def _traffic_summary(result: Any, paths: list[Path]) -> None:
 
 
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 class _PeriodicReports:
@@ -440,7 +443,6 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     --report-every seconds). Keys pass through and are never written. Exit 0 no violation
     observed, 1 violations, 2 usage, 3 upstream unreachable at start.
     """
-    import signal
 
     import uvicorn
 

@@ -28,7 +28,7 @@ main{max-width:1100px;margin:0 auto;padding:16px}
 h1{font-size:1.35rem;margin:0 0 4px}h2{font-size:1.1rem;margin:28px 0 10px;border-bottom:1px solid var(--line);padding-bottom:4px}
 h3{font-size:.95rem;margin:16px 0 8px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
 .verdict{border-radius:10px;padding:14px 18px;margin-bottom:8px}
-.verdict.passed{background:var(--pass-bg);color:var(--pass)}.verdict.failed,.verdict.aborted{background:var(--fail-bg);color:var(--fail)}
+.verdict.passed{background:var(--pass-bg);color:var(--pass)}.verdict.failed,.verdict.aborted,.verdict.incomplete,.verdict.interrupted{background:var(--fail-bg);color:var(--fail)}
 .verdict p{margin:2px 0;color:var(--fg)}.verdict a{color:inherit;font-weight:600}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
 .counts{display:flex;flex-wrap:wrap;gap:8px;margin:10px 0 0}.counts span{background:var(--bg);border-radius:999px;padding:2px 10px;font-size:.85rem;color:var(--fg)}
@@ -180,8 +180,8 @@ def _meta(result: RunResult) -> str:
         ("baseline", ", ".join(result.settings.baseline) or "none"),
         ("tool", f"migma-contract {result.tool_version}"),
     ]
-    if result.aborted:
-        rows.insert(1, ("aborted", result.aborted))
+    if not result.complete:
+        rows.insert(1, (result.completion, result.completion_words))
     if result.traffic is not None:
         traffic = result.traffic
         rows.insert(2, ("traffic", f"{traffic.source}: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, "

@@ -68,7 +68,7 @@ def render_markdown(result: RunResult) -> str:
     lines = [f"## migma-contract: {md_text(result.headline)}", ""]
     lines.append(
         f"**Target** {md_text(result.target.label)} · **level** {md_text(result.level)} · **seed** {md_text(result.seed)} · "
-        f"**requests** {md_text(result.requests_sent)} (the {md_text(result.plan.kind)} plan) · **time** {result.duration_s:.1f} s · "
+        f"**ran** {md_text(result.volume)} · **time** {result.duration_s:.1f} s · "
         f"**spec** {md_code(str(result.spec.fingerprint)[:19] + '…')} · migma-contract {md_text(result.tool_version)}"
     )
     if result.traffic is not None:

@@ -116,8 +116,8 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
             console.print(_t("  why:      ", finding.attribution), soft_wrap=True)
         console.print(_t("  repro:    ", finding.request.curl), soft_wrap=True)
     console.print()
-    console.print(_t(result.requests_sent, " requests (the ", result.plan.kind, " plan) in ", f"{result.duration_s:.1f}", " s · seed ", result.seed,
-                     " · spec ", str(result.spec.fingerprint)[:19], "…"))
+    seed = "" if result.traffic is not None else f" · seed {result.seed}"
+    console.print(_t(result.volume, " in ", f"{result.duration_s:.1f}", " s", seed, " · spec ", str(result.spec.fingerprint)[:19], "…"))
     for path in report_paths:
         console.print(_t("report: ", redactor.text(path)), soft_wrap=True)
     style = "bold green" if result.verdict == "passed" else "bold red"

@@ -114,6 +114,7 @@ class Finding:
     occurrences: int = 1
     baselined: bool = False
     broken_by: str | None = None  # observed traffic: "client" or "server"
+    key: str = ""  # what makes the finding itself for a baseline: its planned case, or its symptom (see `finding_key`)
 
     @property
     def message(self) -> str:
@@ -152,6 +153,15 @@ class RuleResult:
     notes: list[str] = field(default_factory=list)
     observed: str | None = None  # observed traffic: how many real exchanges exercised it, and who broke it
     set: str = "contract"  # the rule set: contract (the bundled document) or vendor (opt-in)
+    unshown: int = 0  # distinct failures beyond --max-findings-per-rule: counted, not kept
+
+    @property
+    def unshown_line(self) -> str | None:
+        """'8 failed, 5 shown, 3 more' when distinct failures were counted but not kept (None otherwise)."""
+        if not self.unshown:
+            return None
+        return (f"{self.failed} failed, {self.failed - self.unshown} shown, {self.unshown} more "
+                "(distinct failures beyond --max-findings-per-rule, counted, not kept)")
 
 
 @dataclass
@@ -187,8 +197,9 @@ class Budget:
 
 @dataclass
 class PlanStats:
-    kind: str = "full"  # which plan ran: full (then exploration) or minimal (one case per rule)
+    kind: str = "full"  # which plan ran: full (then exploration), minimal (one case per rule), observed (traffic: no plan)
     cases: int = 0
+    skipped: int = 0  # planned cases not sent (the plan was cut)
     budget_exhausted: bool = False
     explored: int = 0
     plan_s: float | None = None
@@ -234,6 +245,10 @@ class RunResult:
     findings: list[Finding]
     root_causes: list[RootCause] = field(default_factory=list)
     aborted: str | None = None
+    # whether the run did all it planned: complete, cut (the budget ended the plan), aborted (--max-timeouts), interrupted
+    completion: str = "complete"
+    stopped: str | None = None  # why it did not complete: what was cut and why, the abort, the interruption
+    stale_baseline: list[str] = field(default_factory=list)  # baseline entries that no longer fail
     plan: PlanStats = field(default_factory=PlanStats)
     settings: RunSettings = field(default_factory=RunSettings)
     traffic: TrafficStats | None = None
@@ -262,13 +277,40 @@ class RunResult:
             if failed:
                 return f"VIOLATIONS OBSERVED: {failed} rule(s) broken in {judged} judged exchange(s), {passed}/{exercised} observed rules kept ({target})"
             return f"NO VIOLATION OBSERVED: {passed}/{exercised} observed rules kept in {judged} judged exchange(s) ({target})"
-        if self.aborted:
-            return f"ABORTED: {self.aborted} ({failed} rule(s) failed before that; {target})"
         if failed:
-            return f"NOT CONFORMANT: {failed} rule(s) failed, {passed}/{exercised} exercised rules passed ({target})"
+            text = f"NOT CONFORMANT: {failed} rule(s) failed, {passed}/{exercised} exercised rules passed ({target})"
+            return text if self.complete else f"{text}; {self.completion_words}"
+        if self.aborted:
+            return f"ABORTED: {self.aborted} (no rule failed before that; {target})"
+        if not self.complete:
+            word = "INTERRUPTED" if self.completion == "interrupted" else "INCOMPLETE"
+            return f"{word}: {self.completion_words}; no verdict: {passed}/{exercised} exercised rules passed in what ran ({target})"
         accepted = self.count(Status.ACCEPTED)
         suffix = f", {accepted} known failure(s) accepted by the baseline" if accepted else ""
         return f"CONFORMANT: {passed}/{exercised} exercised rules passed{suffix} ({target})"
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run did all it planned (not cut, not aborted, not interrupted)."""
+        return self.completion == "complete" and not self.aborted
+
+    @property
+    def completion_words(self) -> str:
+        """One phrase for an incomplete run: 'the run was interrupted: ...' (empty when it completed)."""
+        if self.complete:
+            return ""
+        how = {"cut": "the plan was cut", "aborted": "the run was aborted", "interrupted": "the run was interrupted"}
+        return f"{how.get(self.completion, 'the run did not complete')}: {self.stopped or self.aborted}"
+
+    @property
+    def volume(self) -> str:
+        """What ran, in one phrase: '119 requests (the full plan)', or '5 exchanges judged from <source>' for observed traffic."""
+        if self.traffic is not None or self.plan.kind == "observed":
+            judged = self.traffic.judged if self.traffic is not None else self.requests_sent
+            source = f" from {self.traffic.source}" if self.traffic is not None else ""
+            return f"{judged} exchange(s) judged{source}"
+        cut = f", cut: {self.plan.skipped} of {self.plan.cases} cases not sent" if self.plan.skipped else ""
+        return f"{self.requests_sent} requests (the {self.plan.kind} plan{cut})"
 
     def findings_for(self, rule_id: str) -> list[Finding]:
         return [f for f in self.findings if f.rule == rule_id]

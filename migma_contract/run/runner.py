@@ -20,7 +20,7 @@ from migma_contract.config.options import CheckOptions
 from migma_contract.contract.catalogue import ACCEPTS_VALID, AUTH_SCOPE, RULES, rules_for
 from migma_contract.contract.rules import ResponseSchema, Subject
 from migma_contract.contract.validators import Contract, contract_for
-from migma_contract.core.exceptions import ConfigError, MigmaContractError
+from migma_contract.core.exceptions import ConfigError, MigmaContractError, Terminated
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import strip_credentials
 from migma_contract.core.untrusted import clean_text, read_bounded
@@ -154,11 +154,13 @@ def run_check(
     clock = time.perf_counter()
 
     sources: list[Any] = []
+    runs: list[RunState] = []  # the run, for its result when Ctrl-C or SIGTERM stops it
 
     async def plan_phase() -> RunState:
         async with Target(settings, app) as target:
             run = RunState(options, prepared.contract, target, BodyFactory(prepared.spec, options.fixtures),
                            prepared.display_base, progress, prepared.baseline)
+            runs.append(run)
             run.inject = _fault_injection(options, app)
             started_plan = time.perf_counter()
             try:
@@ -171,13 +173,24 @@ def run_check(
                 raise _first_error(errors) from None
             return run
 
-    run = anyio.run(plan_phase)
-    if options.explores and run.can_send():
-        started_explore = time.perf_counter()
-        _explore_phase(run, Target(settings, app, requests_sent=run.target.requests_sent, pace=run.target.pace,
-                                   key_uses=run.target.key_uses), sources)
-        run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
+    try:
+        run = anyio.run(plan_phase)
+        if options.explores and run.can_send():
+            started_explore = time.perf_counter()
+            _explore_phase(run, Target(settings, app, requests_sent=run.target.requests_sent, pace=run.target.pace,
+                                       key_uses=run.target.key_uses), sources)
+            run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
+    except KeyboardInterrupt as stop:
+        if not runs or not runs[0].target.requests_sent:
+            raise  # nothing ran: nothing to report
+        run = runs[0]
+        run.interrupted = f"{interruption(stop)} after {run.target.requests_sent} request(s); the reports hold what ran"
     return _result(run, plan, options, prepared.spec, prepared.label, started, time.perf_counter() - clock)
+
+
+def interruption(stop: BaseException) -> str:
+    """How a run was stopped from outside: SIGTERM (a CI timeout) or Ctrl-C."""
+    return "stopped by SIGTERM" if isinstance(stop, Terminated) else "interrupted (Ctrl-C)"
 
 
 def _explore_phase(run: RunState, target: Any, sources: list[Any]) -> None:
@@ -229,6 +242,7 @@ async def _run_plan(run: RunState, plan: Plan) -> None:
         if id(case) in done:
             continue
         if not run.can_send():
+            run.skipped = sum(1 for later in plan.cases[index - 1:] if id(later) not in done)
             break
         failures = await run.run_case(case)
         run.progress("case", {"index": index, "total": total, "case": case.id, "failed": [f.rule_id for f in failures]})
@@ -318,8 +332,10 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
             set=rule.set.value,
         ))
     failed = any(r.status == Status.FAILED for r in rules)
-    exit_code = 3 if run.aborted else (1 if failed else 0)
-    verdict = "aborted" if run.aborted else ("failed" if failed else "passed")
+    completion, stopped = _completion(run, plan)
+    # A violation found is a verdict however the run ended; a run that did not do all it planned has none otherwise.
+    exit_code = 1 if failed else (0 if completion == "complete" else 3)
+    verdict = "failed" if failed else {"complete": "passed", "cut": "incomplete"}.get(completion, completion)
     finished = datetime.now(UTC)
     order = {rule_id: index for index, rule_id in enumerate(run.rule_ids)}
     return RunResult(
@@ -345,7 +361,9 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         findings=sorted(run.findings, key=lambda f: order.get(f.rule, 99)),
         root_causes=run.root_causes(),
         aborted=run.aborted,
-        plan=PlanStats(kind=plan.kind, cases=len(plan.cases), budget_exhausted=run.budget_hit,
+        completion=completion,
+        stopped=stopped,
+        plan=PlanStats(kind=plan.kind, cases=len(plan.cases), skipped=run.skipped, budget_exhausted=run.budget_hit,
                        explored=run.explored, plan_s=run.timings.get("plan_s"), explore_s=run.timings.get("explore_s")),
         settings=RunSettings(verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
                              recipient_domain=options.fixtures.recipient_domain,
@@ -353,6 +371,17 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
                              baseline=sorted(run.baseline)),
         warnings=list(dict.fromkeys(run.shown(warning) for warning in run.warnings)),  # redacted, one line each, once
     )
+
+
+def _completion(run: RunState, plan: Plan) -> tuple[str, str | None]:
+    """Whether the run did all it planned, and if not, what stopped it: (completion, its words)."""
+    if run.interrupted:
+        return "interrupted", run.interrupted
+    if run.aborted:
+        return "aborted", run.aborted
+    if run.skipped:
+        return "cut", (f"{run.skipped} of {len(plan.cases)} planned cases not sent: {run.budget_why or 'the budget ran out'}")
+    return "complete", None
 
 
 def _why_not(rule: Any, run: RunState) -> str:

@@ -160,6 +160,9 @@ class RunState:
         self.timeouts = 0
         self.aborted: str | None = None
         self.budget_hit = False
+        self.budget_why: str | None = None  # which limit ended the sending: --max-requests or --max-time
+        self.skipped = 0  # planned cases never sent (the plan was cut)
+        self.interrupted: str | None = None  # Ctrl-C or SIGTERM: the run's reports hold what ran
         self.deadline = time.monotonic() + options.max_time if options.max_time else None
         self.redactor = Redactor([options.api_key, options.restricted_api_key, options.second_api_key])
         self.keys = {key: ENV_PREFIX + name.upper() for key, name in ((options.api_key, "api_key"), (options.restricted_api_key, "restricted_api_key"),
@@ -192,9 +195,11 @@ class RunState:
             return False
         if self.target.requests_sent >= self.options.max_requests:
             self.budget_hit = True
+            self.budget_why = self.budget_why or f"{flag('--max-requests')} {self.options.max_requests} reached"
             return False
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.budget_hit = True
+            self.budget_why = self.budget_why or f"{flag('--max-time')} {self.options.max_time:g} s ran out"
             return False
         return True
 
@@ -503,6 +508,8 @@ class RunState:
                 self._check_reachable(exchange)
                 sent.append(exchange)
             answers.append(exchange)
+        if answers[0] is not None:
+            self._check_endpoint(answers[0])
         # An answer from elsewhere (a redirect followed, the credentials left behind) says nothing of the keys.
         full_answer, restricted_answer = (a if a is not None and not a.redirects else None for a in answers)
         if full_answer is not None and full_answer.status in (401, 403):
@@ -523,6 +530,26 @@ class RunState:
         for exchange in sent:
             await self.conclude(exchange)
         return [exchange.case for exchange in sent]
+
+    def _check_endpoint(self, exchange: Exchange) -> None:
+        """The first valid request answered as no API endpoint would (404, 405, a redirect, an HTML page): a
+        wrong --base-url or a server in front, a configuration error (nothing is judged), never N rule failures."""
+        status = exchange.status
+        if status is None or not exchange.answered:
+            return
+        media = exchange.headers.get("content-type", "").split(";")[0].strip().lower()
+        html = media == "text/html" and 400 <= status < 500  # a front end's page (a 2xx/5xx one is judged: content-type-json)
+        if status not in (404, 405) and not 300 <= status < 400 and not html:
+            return
+        tried = clean_text(strip_credentials(self.redactor.text(exchange.url)))
+        what = f"{status} with an HTML page" if media == "text/html" else str(status)
+        location = exchange.headers.get("location")
+        hops = "".join(f" -> {clean_text(strip_credentials(self.redactor.text(url)))}" for url in exchange.redirects)
+        where = f" (Location: {clean_text(self.redactor.text(location))})" if location else ""
+        hint = ("the path is doubled: give the API's root, not the endpoint" if "/v1/sending/v1/sending" in tried
+                else "is this the API's root, and does the server answer POST /v1/sending there?")
+        raise ConfigError(f"the first valid request, POST {tried}{hops}, was answered {what}{where}: "
+                          f"no endpoint answers so; check {flag('--base-url')} ({hint})")
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

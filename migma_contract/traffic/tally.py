@@ -52,6 +52,7 @@ from migma_contract.run.records import error_field, make_records
 from migma_contract.run.result import (
     Budget,
     Finding,
+    PlanStats,
     RuleResult,
     RunResult,
     RunSettings,
@@ -505,6 +506,7 @@ class TrafficJudge:
             exit_code=1 if failed else 0,
             rules=rules,
             findings=findings,
+            plan=PlanStats(kind="observed"),
             settings=RunSettings(baseline=sorted(self.baseline)),
             traffic=stats,
         )

@@ -1,0 +1,179 @@
+"""Verdicts a CI gate can bet on (issue 25): cut, aborted and interrupted runs, a wrong endpoint, the baseline."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import anyio
+import pytest
+from click.testing import CliRunner
+
+from migma_contract.cli import main
+from migma_contract.config.options import CheckOptions
+from migma_contract.mock import load_mock_config
+from migma_contract.run.result import RunResult
+from migma_contract.run.runner import run_check
+from migma_contract.wire.serve import serve_in_thread
+
+from .faulty_servers import FAULTS, FULL_KEY, LEGAL, RESTRICTED_KEY, Req, Resp, Variant, answer, on_success
+
+FIXTURES = load_mock_config().fixtures()
+FIXTURE_ARGS = ["--from", "sender@example.com", "--email-id", "email_welcome", "--conversation-id", "conv_welcome",
+                "--project-id", "proj_demo", "--audience-id", "aud_everyone", "--segment-id", "seg_active", "--tag-id", "tag_vip",
+                "--provider", "ses,resend,sendgrid,mailgun"]
+KEYS = ["--api-key", FULL_KEY, "--restricted-api-key", RESTRICTED_KEY]
+
+
+def options(**extra):
+    settings = {"api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "explore": False, "max_requests": 150, **extra}
+    return CheckOptions(**settings).with_fixtures(FIXTURES)
+
+
+def variant(name):
+    return next(v for v in [*FAULTS, *LEGAL] if v.name == name)
+
+
+def check(*args):
+    return CliRunner().invoke(main, ["check", *args], catch_exceptions=False)
+
+
+def reports(directory):
+    return {name: (directory / name).read_text() for name in ("conformance.json", "summary.md", "index.html", "junit.xml")}
+
+
+# --- a run that did not complete its plan is never CONFORMANT ------------------------------------------------
+
+
+def test_a_plan_cut_by_the_budget_is_incomplete_exit_3_and_says_what_was_cut_everywhere(tmp_path):
+    with serve_in_thread(LEGAL[0].app()) as url:
+        done = check("--base-url", url, *KEYS, *FIXTURE_ARGS, "--max-requests", "30", "--report-dir", str(tmp_path))
+    assert done.exit_code == 3, done.output
+    assert "CONFORMANT" not in done.output.replace("NOT CONFORMANT", "")
+    assert "INCOMPLETE: the plan was cut: " in done.output and "planned cases not sent: --max-requests 30 reached" in done.output
+    data = json.loads((tmp_path / "conformance.json").read_text())
+    assert data["verdict"] == "incomplete" and data["completion"] == "cut" and data["exit_code"] == 3
+    assert data["plan"]["skipped"] > 0 and f"{data['plan']['skipped']} of {data['plan']['cases']} planned cases" in data["stopped"]
+    for name, text in reports(tmp_path).items():
+        assert "planned cases not sent" in text, name
+    RunResult.from_dict(data)  # the schema knows the new fields
+
+
+def test_a_cut_plan_with_a_violation_is_exit_1_and_still_says_it_was_cut():
+    fault = variant("status-done")
+    result = run_check(options(max_requests=30), app=fault.app())
+    assert result.exit_code == 1 and result.verdict == "failed" and result.completion == "cut"
+    assert result.headline.startswith("NOT CONFORMANT: ") and "; the plan was cut: " in result.headline
+
+
+def test_a_plan_that_fits_is_complete():
+    result = run_check(options(), app=LEGAL[0].app())
+    assert result.exit_code == 0 and result.completion == "complete" and result.stopped is None and result.plan.skipped == 0
+
+
+# --- a hang is a finding, not an infrastructure abort ---------------------------------------------------------
+
+
+def test_a_run_stopped_on_timeouts_with_responds_in_time_failed_exits_1():
+    fault = variant("hangs-on-long-subject")
+    result = run_check(options(max_timeouts=2, timeout=0.5), app=fault.app())
+    assert result.rule("responds-in-time").status == "failed"
+    assert result.exit_code == 1 and result.verdict == "failed" and result.completion == "aborted"
+    assert "the run was aborted: 2 requests timed out" in result.headline
+
+
+# --- the first valid request answered as no endpoint would -----------------------------------------------------
+
+
+def test_a_base_url_naming_the_endpoint_is_a_configuration_error_naming_the_url(tmp_path):
+    with serve_in_thread(LEGAL[0].app()) as url:
+        done = check("--base-url", f"{url}/v1/sending", *KEYS, *FIXTURE_ARGS, "--report-dir", str(tmp_path))
+    assert done.exit_code == 2, done.output
+    assert f"POST {url}/v1/sending/v1/sending, was answered 404" in done.output and "--base-url" in done.output
+    assert "path is doubled" in done.output and "NOT CONFORMANT" not in done.output
+
+
+def test_a_server_redirecting_everything_is_a_configuration_error_naming_the_location():
+    redirecting = Variant("redirects-everything", None,
+                          before=answer(lambda r: True, Resp(301, {"location": "https://elsewhere.invalid/v1/sending"}, b"")))
+    with pytest.raises(Exception, match=r"was answered 301 \(Location: https://elsewhere.invalid/v1/sending\)"):
+        run_check(options(), app=redirecting.app())
+
+
+def test_an_html_login_page_is_a_configuration_error():
+    page = Variant("front-end-page", None,
+                   before=answer(lambda r: True, Resp.of(403, b"<html>sign in</html>", "text/html")))
+    with pytest.raises(Exception, match="was answered 403 with an HTML page"):
+        run_check(options(), app=page.app())
+
+
+# --- Ctrl-C and SIGTERM: the reports of what ran, marked interrupted --------------------------------------------
+
+
+class _Held:
+    """A server that answers until `after` requests, then holds every request until released (the run is mid-flight)."""
+
+    def __init__(self, after, fault=None):
+        self.after, self.count = after, 0
+        self.holding, self.release = threading.Event(), threading.Event()
+        self.app = (fault or LEGAL[0]).app()
+        inner = self.app.before
+
+        async def before(request: Req):
+            self.count += 1
+            if self.count > self.after:
+                self.holding.set()
+                await anyio.to_thread.run_sync(self.release.wait)
+            return await inner(request) if inner is not None else None
+
+        self.app.before = before
+
+
+@pytest.mark.parametrize(("signum", "fault", "code", "said"), [
+    (signal.SIGTERM, "status-done", 1, "stopped by SIGTERM"),
+    (signal.SIGINT, None, 3, "interrupted (Ctrl-C)"),
+])
+def test_an_interrupted_run_writes_its_reports_marked_interrupted(tmp_path, signum, fault, code, said):
+    held = _Held(after=6, fault=variant(fault) if fault else None)
+    with serve_in_thread(held.app) as url:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "migma_contract.cli", "check", "--base-url", url, *FIXTURE_ARGS, "--report-dir", str(tmp_path),
+             "--timeout", "600", "--no-explore"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "MIGMA_CONTRACT_API_KEY": FULL_KEY, "MIGMA_CONTRACT_RESTRICTED_API_KEY": RESTRICTED_KEY},
+        )
+        try:
+            assert process.stderr.readline().startswith("migma-contract ")  # it started: the run's first line
+            assert held.holding.wait(120), "the run never reached the held request"
+            process.send_signal(signum)
+            out, err = process.communicate(timeout=120)
+        finally:
+            held.release.set()
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == code, err
+    assert "Traceback" not in err
+    data = json.loads((tmp_path / "conformance.json").read_text())
+    assert data["completion"] == "interrupted" and said in data["stopped"] and data["exit_code"] == code
+    assert data["requests_sent"] >= 6
+    for name, text in reports(tmp_path).items():
+        assert said in text, name
+    assert said in out and FULL_KEY not in out + err
+
+
+# --- observed traffic says what it judged, from where ------------------------------------------------------------
+
+
+def test_judge_says_how_many_exchanges_it_judged_from_where_and_no_plan(tmp_path):
+    from .test_recordings import ENTRIES, har
+
+    path = tmp_path / "staging.har"
+    path.write_text(json.dumps(har(ENTRIES)))
+    done = CliRunner().invoke(main, ["judge", str(path), "--report-dir", str(tmp_path / "r")], catch_exceptions=False)
+    assert "3 exchange(s) judged from recorded: staging.har in " in done.output, done.output
+    assert "plan" not in done.output.splitlines()[-4] and "seed" not in done.output
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert data["plan"]["kind"] == "observed"
+    assert "3 exchange(s) judged from recorded: staging.har" in (tmp_path / "r" / "summary.md").read_text()
