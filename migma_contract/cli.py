@@ -248,7 +248,7 @@ def check(dry_run: bool, **given: Any) -> None:
     pyproject.toml (keys: the long option names, e.g. max-requests = 150); command-line
     options win. Exit 0 conformant, 1 violations, 2 usage, 3 unreachable or aborted.
     """
-    from migma_contract.reports import check_writable, write_reports
+    from migma_contract.reports import check_writable, write_baseline, write_reports
     from migma_contract.reports.console import Progress, print_plan, print_summary
     from migma_contract.run.runner import prepare_run, run_check
 
@@ -275,6 +275,8 @@ def check(dry_run: bool, **given: Any) -> None:
         progress.stop()
     secrets = tuple(getattr(options, o.name) for o in OPTIONS if o.secret)
     paths = write_reports(result, report_dir, options.format, secrets=secrets)
+    if options.write_baseline:
+        paths.append(write_baseline(result, options.write_baseline, secrets))
     print_summary(result, [str(p) for p in paths], secrets=secrets)
     sys.exit(result.exit_code)
 

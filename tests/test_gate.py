@@ -18,7 +18,7 @@ from migma_contract.run.result import RunResult
 from migma_contract.run.runner import run_check
 from migma_contract.wire.serve import serve_in_thread
 
-from .faulty_servers import FAULTS, FULL_KEY, LEGAL, RESTRICTED_KEY, Req, Resp, Variant, answer, on_success
+from .faulty_servers import FAULTS, FULL_KEY, LEGAL, RESTRICTED_KEY, Req, Resp, Variant, accept_when, answer
 
 FIXTURES = load_mock_config().fixtures()
 FIXTURE_ARGS = ["--from", "sender@example.com", "--email-id", "email_welcome", "--conversation-id", "conv_welcome",
@@ -177,3 +177,53 @@ def test_judge_says_how_many_exchanges_it_judged_from_where_and_no_plan(tmp_path
     data = json.loads((tmp_path / "r" / "conformance.json").read_text())
     assert data["plan"]["kind"] == "observed"
     assert "3 exchange(s) judged from recorded: staging.har" in (tmp_path / "r" / "summary.md").read_text()
+
+
+# --- the baseline matches findings, not rules ----------------------------------------------------------------------
+
+_TWO_COERCIONS = Variant("coerces-booleans-and-null-replyTo", "field-types", after=accept_when(
+    "field-types", lambda r: isinstance(r.fields.get("transactional"), str) or ("replyTo" in r.fields and r.fields["replyTo"] is None)))
+
+
+def test_a_new_failure_of_a_baselined_rule_fails_the_gate(tmp_path):
+    first = run_check(options(), app=variant("coerces-string-booleans").app())
+    assert first.rule("field-types").status == "failed"
+    (tmp_path / "before.json").write_text(json.dumps(first.to_dict()))
+    second = run_check(options(baseline=str(tmp_path / "before.json")), app=_TWO_COERCIONS.app())
+    assert second.exit_code == 1 and second.rule("field-types").status == "failed"
+    marks = {f.key: f.baselined for f in second.findings_for("field-types")}
+    assert sorted(marks.values()) == [False, True], marks
+    assert next(key for key, known in marks.items() if not known) == "200 field-types/replyto-is-null-null"
+
+
+def test_stale_entries_are_listed_and_the_baseline_can_be_rewritten(tmp_path):
+    fault_args = ["--api-key", FULL_KEY, "--restricted-api-key", RESTRICTED_KEY, *FIXTURE_ARGS, "--no-explore"]
+    written = tmp_path / "known.baseline"
+    with serve_in_thread(_TWO_COERCIONS.app()) as url:
+        done = check("--base-url", url, *fault_args, "--report-dir", str(tmp_path / "a"), "--write-baseline", str(written))
+        assert done.exit_code == 1 and f"report: {written}" in done.output
+        assert written.read_text().startswith("# migma-contract baseline")
+        again = check("--base-url", url, *fault_args, "--report-dir", str(tmp_path / "b"), "--baseline", str(written))
+    assert again.exit_code == 0, again.output
+    assert "CONFORMANT" in again.output and "known failure(s) accepted by the baseline" in again.output
+    with serve_in_thread(variant("coerces-string-booleans").app()) as url:  # the replyTo coercion was fixed
+        fixed = check("--base-url", url, *fault_args, "--report-dir", str(tmp_path / "c"), "--baseline", str(written))
+    assert fixed.exit_code == 0, fixed.output
+    assert "baseline: 1 entry no longer fail" in fixed.output and "field-types 200 field-types/replyto-is-null-null" in fixed.output
+    data = json.loads((tmp_path / "c" / "conformance.json").read_text())
+    assert [entry.split(" ", 1)[0] for entry in data["stale_baseline"]] == ["field-types"]
+    for name, text in reports(tmp_path / "c").items():
+        assert "replyto-is-null-null" in text.split("tale baseline", 1)[-1], name
+
+
+def test_a_baseline_of_an_earlier_version_loads_with_a_clear_warning(tmp_path):
+    first = run_check(options(), app=variant("coerces-string-booleans").app())
+    data = first.to_dict()
+    for finding in data["findings"]:
+        del finding["key"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    warnings = []
+    result = run_check(options(baseline=str(tmp_path / "old.json")), app=_TWO_COERCIONS.app(),
+                       progress=lambda event, info: warnings.append(info["message"]) if event == "warning" else None)
+    assert result.exit_code == 0 and result.rule("field-types").status == "accepted"
+    assert any("written by an earlier version" in w and "--write-baseline" in w for w in warnings), warnings

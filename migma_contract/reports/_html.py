@@ -153,7 +153,8 @@ def _rules(result: RunResult) -> str:
         for rule in rules:
             href = f' href="#finding-{_e(rule.id)}"' if result.findings_for(rule.id) else ""
             tag = "a" if href else "div"
-            detail = rule.reason or rule.observed or f"{rule.exercised} exercised · {rule.failed} failed"
+            detail = (rule.reason or rule.observed or rule.unshown_line(len(result.findings_for(rule.id)))
+                      or f"{rule.exercised} exercised · {rule.failed} failed")
             cells.append(
                 f'<{tag} class="rule {_e(rule.status)}"{href} title="{_e(rule.text)}"><span class="st">{_e(STATUS_LOOK[rule.status].word)}</span>'
                 f"<b>{_e(rule.id)}</b><small>{_words(rule.text)}</small><small>{_e(detail)}</small></{tag}>"
@@ -178,6 +179,7 @@ def _meta(result: RunResult) -> str:
         ("redirects", "followed" if result.settings.follow_redirects else "not followed"),
         ("recipients", f"@{result.settings.recipient_domain}" + ("" if result.settings.recipient_domain_reserved else " (NOT a reserved domain)")),
         ("baseline", ", ".join(result.settings.baseline) or "none"),
+        *[("stale baseline entry", entry) for entry in result.stale_baseline],
         ("tool", f"migma-contract {result.tool_version}"),
     ]
     if not result.complete:

@@ -66,10 +66,14 @@ def render_junit(result: RunResult) -> str:
                 counts["skipped"] += 1
                 message = findings[0].message if findings else "known failure"
                 _element(case, "skipped", message=f"known failure accepted by the baseline: {message}")
-            lines = [rule.text, f"source: {rule.source}", f"exercised {rule.exercised}, passed {rule.passed}, failed {rule.failed}", *rule.notes]
+            more = rule.unshown_line(len(findings))
+            lines = [rule.text, f"source: {rule.source}", f"exercised {rule.exercised}, passed {rule.passed}, failed {rule.failed}",
+                     *([more] if more else []), *rule.notes]
             _element(case, "system-out", "\n".join(clean_text(line) for line in lines))
-        if result.warnings:  # the run's, on each suite: a CI page shows a suite's output
-            _element(suite, "system-out", "\n".join(f"warning: {clean_text(warning)}" for warning in result.warnings))
+        run_lines = [f"warning: {warning}" for warning in result.warnings]
+        run_lines += [f"stale baseline entry (no longer fails): {entry}" for entry in result.stale_baseline]
+        if run_lines:  # the run's, on each suite: a CI page shows a suite's output
+            _element(suite, "system-out", "\n".join(clean_text(line) for line in run_lines))
         for key, value in counts.items():
             suite.set(key, str(value))
             totals[key] += value

@@ -99,6 +99,14 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
     for rule in result.rules:
         for note in rule.notes:
             console.print(_t("  ", rule.id, ": ", note), soft_wrap=True)
+        more = rule.unshown_line(len(result.findings_for(rule.id)))
+        if more:
+            console.print(_t("  ", rule.id, ": ", more), soft_wrap=True)
+    if result.stale_baseline:
+        console.print(_t(f"baseline: {len(result.stale_baseline)} entr{'y' if len(result.stale_baseline) == 1 else 'ies'} no longer "
+                         "fail (stale; --write-baseline rewrites it):", style="magenta"), soft_wrap=True)
+        for entry in result.stale_baseline:
+            console.print(_t("  ", entry), soft_wrap=True)
     if result.traffic is not None:
         traffic = result.traffic
         console.print(_t(f"traffic: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, {traffic.other} for other "

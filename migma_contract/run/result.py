@@ -9,7 +9,8 @@ over by a third party is checked field by field before any writer sees it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cache
@@ -153,15 +154,14 @@ class RuleResult:
     notes: list[str] = field(default_factory=list)
     observed: str | None = None  # observed traffic: how many real exchanges exercised it, and who broke it
     set: str = "contract"  # the rule set: contract (the bundled document) or vendor (opt-in)
-    unshown: int = 0  # distinct failures beyond --max-findings-per-rule: counted, not kept
+    unshown: list[str] = field(default_factory=list)  # keys of distinct failures beyond --max-findings-per-rule: counted, not kept
 
-    @property
-    def unshown_line(self) -> str | None:
-        """'8 failed, 5 shown, 3 more' when distinct failures were counted but not kept (None otherwise)."""
+    def unshown_line(self, shown: int) -> str | None:
+        """'8 failed, 5 shown, 3 more ...' when distinct failures were counted but not kept (None otherwise)."""
         if not self.unshown:
             return None
-        return (f"{self.failed} failed, {self.failed - self.unshown} shown, {self.unshown} more "
-                "(distinct failures beyond --max-findings-per-rule, counted, not kept)")
+        return (f"{self.failed} failed, {shown} shown, {len(self.unshown)} more distinct failure(s) not kept "
+                "(--max-findings-per-rule)")
 
 
 @dataclass
@@ -354,6 +354,74 @@ class RunResult:
             for f in data["findings"]
         ]
         return cls(**values)
+
+
+_VALUES = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+(?:\.\d+)?")
+
+
+def symptom(text: str) -> str:
+    """A failure's words with their values left out ('…'): what two failures of one kind share."""
+    return _VALUES.sub("…", text)
+
+
+def key_text(*parts: object) -> str:
+    """A finding's key: its parts as one line of single spaces (a baseline file holds it after the rule id)."""
+    return " ".join(" ".join(str(part) for part in parts if part not in (None, "")).split())
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Known failures a team accepts for now: findings (rule id and the finding's key), and whole rules.
+
+    A finding's key is what makes it itself (`Finding.key`): a planned case's value class, or a
+    response rule's symptom. A whole rule (a bare rule id in a list, or a conformance.json written
+    before findings had keys) accepts every failure of that rule.
+    """
+
+    findings: frozenset[tuple[str, str]] = frozenset()
+    rules: frozenset[str] = frozenset()
+    notice: str | None = None  # what the run warns of (a file of an earlier version, read as whole rules)
+
+    def accepts(self, rule_id: str, key: str) -> bool:
+        return rule_id in self.rules or (rule_id, key) in self.findings
+
+    def __contains__(self, rule_id: object) -> bool:
+        """Whether any entry names this rule."""
+        return rule_id in self.rules or any(rule == rule_id for rule, _ in self.findings)
+
+    def __iter__(self) -> Iterator[str]:
+        """The rules it names, once each."""
+        return iter(sorted(self.rules | {rule for rule, _ in self.findings}))
+
+    def __bool__(self) -> bool:
+        return bool(self.findings or self.rules)
+
+    def status(self, rule_id: str, findings: list[Finding], unshown_new: bool) -> Status:
+        """A failed rule's status: accepted only when each of its failures is a known one."""
+        known = findings and all(self.accepts(rule_id, f.key) for f in findings) and not unshown_new
+        return Status.ACCEPTED if known or rule_id in self.rules else Status.FAILED
+
+    def stale(self, failures: set[tuple[str, str]]) -> list[str]:
+        """Entries that no longer fail (of `failures`, each distinct failure's rule and key): 'rule-id key', a whole rule its id alone."""
+        seen = failures
+        failing = {rule for rule, _ in failures}
+        gone = [f"{rule} {key}" for rule, key in sorted(self.findings) if (rule, key) not in seen]
+        return gone + [rule for rule in sorted(self.rules) if rule not in failing]
+
+
+BASELINE_HEADER = ("# migma-contract baseline: known failures a check accepts, one per line: the rule id, then the finding's key.\n"
+                   "# A rule id alone accepts every failure of that rule. Rewrite it: migma-contract check --write-baseline PATH\n")
+
+
+def failure_keys(result: RunResult) -> set[tuple[str, str]]:
+    """Each distinct failure of a run: its rule and key (the findings', and those counted beyond --max-findings-per-rule)."""
+    return {(f.rule, f.key) for f in result.findings} | {(r.id, key) for r in result.rules for key in r.unshown}
+
+
+def render_baseline(result: RunResult) -> str:
+    """A baseline file that accepts exactly the failures of `result` (each distinct failure: its rule and key)."""
+    entries = sorted(failure_keys(result))
+    return BASELINE_HEADER + "".join(f"{rule} {key}".rstrip() + "\n" for rule, key in entries)
 
 
 @cache

@@ -29,6 +29,7 @@ from migma_contract.generate.bodies import RESERVED_DOMAINS, BodyFactory
 from migma_contract.generate.cases import CaseAuth
 from migma_contract.generate.plan import Plan, build_plan
 from migma_contract.run.result import (
+    Baseline,
     Budget,
     PlanStats,
     ProgressCallback,
@@ -38,6 +39,8 @@ from migma_contract.run.result import (
     SpecInfo,
     Status,
     TargetInfo,
+    failure_keys,
+    key_text,
 )
 from migma_contract.wire.urls import api_root, guard_production
 
@@ -63,7 +66,7 @@ class PreparedRun:
     mock_config: Any  # the embedded mock's world (its app is built when a run starts), or None
     label: str
     display_base: str | None
-    baseline: frozenset[str]
+    baseline: Baseline
 
     def target_settings(self) -> TargetSettings:
         from migma_contract.wire.client import TargetSettings
@@ -89,29 +92,55 @@ def _reserved(domain: str) -> bool:
     return any(domain == r or domain.endswith("." + r.lstrip(".")) or (r.startswith(".") and domain.endswith(r)) for r in RESERVED_DOMAINS)
 
 
-def load_baseline(path: str | None) -> frozenset[str]:
-    """Rule ids a team accepts for now: from a conformance.json (its failed rules) or a list."""
+def load_baseline(path: str | None) -> Baseline:
+    """The failures a team accepts for now (`Baseline`), from a baseline file (`--write-baseline`), a list
+    of entries (JSON or one a line: a rule id, then a finding's key; a rule id alone accepts the whole rule),
+    or a conformance.json (each of its failures; one written before findings had keys: its failed rules, whole)."""
     if not path:
-        return frozenset()
+        return Baseline()
+    shown = f"{flag('--baseline')} {clean_text(path)}"
     try:
         text = read_bounded(path).decode("utf-8")
     except (ConfigError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: cannot read: {str(exc).removeprefix(clean_text(path) + ': ')}") from None
+        raise ConfigError(f"{shown}: cannot read: {str(exc).removeprefix(clean_text(path) + ': ')}") from None
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
         data = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if isinstance(data, dict):
-        data = [r["id"] for r in data.get("rules", []) if isinstance(r, dict) and r.get("status") in (Status.FAILED, Status.ACCEPTED)]
+        return _baseline_of_result(data, shown)
     if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
-        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: expected a conformance.json or a list of rule ids")
-    unknown = [x for x in data if x not in {r.id for r in RULES}]
+        raise ConfigError(f"{shown}: expected a baseline (--write-baseline), a conformance.json or a list of rule ids")
+    entries = [tuple(entry.strip().split(None, 1)) if entry.strip() else ("",) for entry in data]
+    _known_rules(shown, [entry[0] for entry in entries])
+    return Baseline(findings=frozenset((e[0], key_text(e[1])) for e in entries if len(e) == 2),
+                    rules=frozenset(e[0] for e in entries if len(e) == 1))
+
+
+def _known_rules(shown: str, ids: list[str]) -> None:
+    unknown = [x for x in ids if x not in {r.id for r in RULES}]
     if unknown:
         # name the entry only when it looks like a rule id: the file may be anything (never echo its content)
         what = f"unknown rule id {unknown[0]!r}" if re.fullmatch(r"[a-z][a-z0-9-]{0,63}", unknown[0]) else "an entry is not a rule id"
-        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: {what}; see 'migma-contract rules'")
-    return frozenset(data)
+        raise ConfigError(f"{shown}: {what}; see 'migma-contract rules'")
 
+
+def _baseline_of_result(data: dict[str, Any], shown: str) -> Baseline:
+    """A conformance.json as a baseline: each distinct failure it holds (an earlier version's: its failed rules, whole)."""
+    failed = [r for r in data.get("rules", []) if isinstance(r, dict) and r.get("status") in (Status.FAILED, Status.ACCEPTED)]
+    findings = [f for f in data.get("findings", []) if isinstance(f, dict)]
+    ids = [r.get("id") for r in failed] + [f.get("rule") for f in findings]
+    if not all(isinstance(x, str) for x in ids):
+        raise ConfigError(f"{shown}: expected a baseline (--write-baseline), a conformance.json or a list of rule ids")
+    _known_rules(shown, ids)  # type: ignore[arg-type]
+    if any(not isinstance(f.get("key"), str) for f in findings):
+        rules = frozenset(str(r["id"]) for r in failed)
+        return Baseline(rules=rules, notice=(
+            f"{shown} was written by an earlier version (its findings have no key): each of its {len(rules)} failed rule(s) is "
+            f"accepted whole, any new failure of them too; rewrite it with {flag('--write-baseline')} to accept only its findings"))
+    keys = {(str(f["rule"]), key_text(f["key"])) for f in findings}
+    keys |= {(str(r["id"]), key_text(k)) for r in failed for k in r.get("unshown", []) if isinstance(k, str)}
+    return Baseline(findings=frozenset(keys))
 
 
 def prepare_run(options: CheckOptions, *, app: Any = None, target_label: str | None = None) -> PreparedRun:
@@ -161,6 +190,8 @@ def run_check(
             run = RunState(options, prepared.contract, target, BodyFactory(prepared.spec, options.fixtures),
                            prepared.display_base, progress, prepared.baseline)
             runs.append(run)
+            if prepared.baseline.notice:
+                run.warn(prepared.baseline.notice)
             run.inject = _fault_injection(options, app)
             started_plan = time.perf_counter()
             try:
@@ -318,8 +349,11 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         tally = run.tallies[rule.id]
         status = Status.PASSED
         reason = None
+        recorded = run.recorded.get(rule.id)
+        unshown = list(recorded.unshown) if recorded else []
         if tally.failed:
-            status = Status.ACCEPTED if rule.id in run.baseline else Status.FAILED
+            findings = recorded.findings if recorded else []
+            status = run.baseline.status(rule.id, findings, any(not run.baseline.accepts(rule.id, k) for k in unshown))
         elif tally.exercised == 0:
             status = Status.NOT_EXERCISED
             reason = run.not_exercisable.get(rule.id) or plan.not_exercised.get(rule.id) or _why_not(rule, run)
@@ -329,7 +363,7 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         rules.append(RuleResult(
             id=rule.id, level=rule.level.value, subject=rule.subject.value, text=rule.text, source=rule.source,
             status=status, exercised=tally.exercised, passed=tally.passed, failed=tally.failed, reason=reason, notes=notes,
-            set=rule.set.value,
+            set=rule.set.value, unshown=unshown,
         ))
     failed = any(r.status == Status.FAILED for r in rules)
     completion, stopped = _completion(run, plan)
@@ -338,7 +372,7 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
     verdict = "failed" if failed else {"complete": "passed", "cut": "incomplete"}.get(completion, completion)
     finished = datetime.now(UTC)
     order = {rule_id: index for index, rule_id in enumerate(run.rule_ids)}
-    return RunResult(
+    result = RunResult(
         tool_version=__version__,
         spec=SpecInfo(spec.source, spec.fingerprint, spec.version, [r.describe() for r in spec.repairs]),
         target=TargetInfo(
@@ -368,9 +402,12 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         settings=RunSettings(verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
                              recipient_domain=options.fixtures.recipient_domain,
                              recipient_domain_reserved=_reserved(options.fixtures.recipient_domain),
-                             baseline=sorted(run.baseline)),
+                             baseline=list(run.baseline)),
         warnings=list(dict.fromkeys(run.shown(warning) for warning in run.warnings)),  # redacted, one line each, once
     )
+    if run.baseline:
+        result.stale_baseline = run.baseline.stale(failure_keys(result))
+    return result
 
 
 def _completion(run: RunState, plan: Plan) -> tuple[str, str | None]:

@@ -51,13 +51,12 @@ from migma_contract.generate.bodies import FIXTURE_FIELDS, BodyFactory
 from migma_contract.generate.cases import Case, slug
 from migma_contract.generate.plan import describe, isolate, plainest, suspects
 from migma_contract.run.records import error_field, make_records
-from migma_contract.run.result import Finding, ProgressCallback, RootCause
+from migma_contract.run.result import Baseline, Finding, ProgressCallback, RootCause, key_text, symptom
 from migma_contract.run.root_causes import Symptom, body_shape, group, replaced
 from migma_contract.wire.client import Exchange, Target
 
 __all__ = ["Failure", "ProgressCallback", "RunState", "Tally"]
 
-_VALUES = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+(?:\.\d+)?")
 
 
 def _no_loop(case: Any) -> Any:
@@ -114,6 +113,7 @@ class _Culprit:
 class _Recorded:
     findings: list[Finding] = field(default_factory=list)
     keys: list[tuple[Any, ...]] = field(default_factory=list)
+    unshown: list[str] = field(default_factory=list)  # keys of distinct failures past --max-findings-per-rule
 
 
 class RunState:
@@ -124,8 +124,8 @@ class RunState:
     """
 
     def __init__(self, options: CheckOptions, contract: Contract, target: Target, bodies: BodyFactory,
-                 display_base: str | None, progress: ProgressCallback | None, baseline: frozenset[str] = frozenset()) -> None:
-        self.baseline = baseline
+                 display_base: str | None, progress: ProgressCallback | None, baseline: Baseline | None = None) -> None:
+        self.baseline = baseline or Baseline()
         self.options = options
         # How a synchronous caller (exploration, inside Hypothesis) sends a case: set by the
         # engine (the target's blocking client, or the event loop that owns the target).
@@ -429,7 +429,7 @@ class RunState:
         status = exchange.status if exchange.answered else None
         if failure.rule_id != case.rule_id:
             crash = failure.rule_id in (NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id)
-            return ("response", status, _VALUES.sub("…", failure.actual), value_class if crash else None)
+            return ("response", status, symptom(failure.actual), value_class if crash else None)
         accepted = status is not None and 200 <= status < 300
         about_class = accepted != (case.rule_id == ACCEPTS_VALID.id)
         return ("case", status, value_class if about_class else None)
@@ -439,9 +439,11 @@ class RunState:
         recorded = self.recorded.get(failure.rule_id)
         if recorded is None:
             return True
-        if len(recorded.findings) >= self.options.max_findings_per_rule:
-            return False
         key = self._key(exchange, failure, None)
+        if len(recorded.findings) >= self.options.max_findings_per_rule:
+            if all(known[:-1] != key[:-1] for known in recorded.keys):
+                self._unshown(recorded, key)  # a distinct failure past the bound: counted, not kept
+            return False
         return all(known[:-1] != key[:-1] for known in recorded.keys)
 
     def record(self, exchange: Exchange, failures: list[Failure], culprit: _Culprit | None = None,
@@ -455,6 +457,7 @@ class RunState:
                 recorded.findings[recorded.keys.index(key)].occurrences += 1
                 continue
             if len(recorded.findings) >= self.options.max_findings_per_rule:
+                self._unshown(recorded, key)
                 continue
             rule = get_rule(rule_id)
             request, response = make_records(exchange, self.redactor, self.keys, self.display_base)
@@ -467,12 +470,31 @@ class RunState:
                 case=case.id, case_label=self.shown(case.label), phase=case.phase,
                 request=request, response=response,
                 attribution=self.shown(attribution) if attribution else None,
-                baselined=rule_id in self.baseline,
+                key=self._key_text(key),
             )
+            finding.baselined = self.baseline.accepts(rule_id, finding.key)
             recorded.findings.append(finding)
             recorded.keys.append(key)
             self._note_symptom(exchange, rule_id)
             self.progress("finding", {"rule": rule_id, "actual": finding.actual})
+
+    def _key_text(self, key: tuple[Any, ...]) -> str:
+        """A finding's key for a baseline (`Finding.key`), from what makes it distinct for its rule (`_key`)."""
+        kind, status, *rest = key
+        parts = [str(status) if status is not None else "no-answer"]
+        if kind == "response":
+            parts.append(f"· {rest[0]}")
+        value_class = rest[-1]
+        if isinstance(value_class, tuple):
+            parts.append("=".join(str(part) for part in value_class))
+        elif value_class is not None:
+            parts.append(str(value_class))
+        return key_text(*(self.shown(part) for part in parts))
+
+    def _unshown(self, recorded: _Recorded, key: tuple[Any, ...]) -> None:
+        text = self._key_text(key)
+        if text not in recorded.unshown:
+            recorded.unshown.append(text)
 
     def shown(self, text: str) -> str:
         """Text for a finding (it may quote the server): redacted whole, then cleaned to one line."""
