@@ -1,5 +1,6 @@
 """Verdicts a CI gate can bet on (issue 25): cut, aborted and interrupted runs, a wrong endpoint, the baseline."""
 
+import html
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ from migma_contract.run.result import RunResult
 from migma_contract.run.runner import run_check
 from migma_contract.wire.serve import serve_in_thread
 
-from .faulty_servers import FAULTS, FULL_KEY, LEGAL, RESTRICTED_KEY, Req, Resp, Variant, accept_when, answer
+from .faulty_servers import FAULTS, FULL_KEY, LEGAL, RESTRICTED_KEY, Req, Resp, Variant, accept_when, answer, on_success
 
 FIXTURES = load_mock_config().fixtures()
 FIXTURE_ARGS = ["--from", "sender@example.com", "--email-id", "email_welcome", "--conversation-id", "conv_welcome",
@@ -227,3 +228,96 @@ def test_a_baseline_of_an_earlier_version_loads_with_a_clear_warning(tmp_path):
                        progress=lambda event, info: warnings.append(info["message"]) if event == "warning" else None)
     assert result.exit_code == 0 and result.rule("field-types").status == "accepted"
     assert any("written by an earlier version" in w and "--write-baseline" in w for w in warnings), warnings
+
+
+# --- messages that read true -----------------------------------------------------------------------------------------
+
+
+def test_findings_past_the_bound_are_counted_and_named_in_every_writer(tmp_path):
+    from migma_contract.reports import write_reports
+    from migma_contract.reports.console import print_summary
+
+    fault = variant("coerces-like-ajv")
+    result = run_check(options(max_findings_per_rule=1), app=fault.app())
+    rule = result.rule("field-types")
+    assert len(result.findings_for("field-types")) == 1 and len(rule.unshown) >= 1
+    line = f"{rule.failed} failed, 1 shown, {len(rule.unshown)} more distinct failure(s) not kept (--max-findings-per-rule)"
+    write_reports(result, tmp_path)
+    for name, text in reports(tmp_path).items():
+        assert (line if name != "conformance.json" else rule.unshown[0]) in text, name
+    import io
+
+    console = io.StringIO()
+    print_summary(result, [], stream=console)
+    assert f"field-types: {line}" in console.getvalue()
+
+
+def test_live_finding_lines_and_html_titles_name_the_case(tmp_path):
+    import io
+
+    from migma_contract.reports import write_reports
+    from migma_contract.reports.console import Progress
+
+    stream = io.StringIO()
+    fault = variant("coerces-string-booleans")
+    result = run_check(options(), app=fault.app(), progress=Progress(stream))
+    finding = result.findings_for("field-types")[0]
+    assert f"✗ field-types: {finding.actual} ({finding.case_label})" in stream.getvalue()
+    write_reports(result, tmp_path, ("html",))
+    assert f"— {html.escape(finding.case_label)}: {finding.actual}</summary>" in (tmp_path / "index.html").read_text()
+
+
+def test_exploration_shows_its_progress_in_a_ci_log():
+    import io
+
+    from migma_contract.reports.console import Progress
+
+    stream = io.StringIO()
+    run_check(options(explore=True, max_requests=230), app=LEGAL[0].app(), progress=Progress(stream))
+    text = stream.getvalue()
+    assert "exploring with the remaining budget (80 requests)…" in text
+    assert "exploring: 20/80 requests (25%)" in text and "(50%)" in text and "(75%)" in text
+
+
+def test_a_401_whose_words_say_the_key_lacks_the_permission_is_not_told_to_check_the_key():
+    says_permission = Variant("missing-scope-is-401-with-words", None, after=lambda req, resp: Resp.of(
+        401, {"success": False, "error": "API key lacks the email:send permission"}) if resp.status == 403 else resp)
+    result = run_check(options(), app=says_permission.app())
+    reason = result.rule("auth-scope").reason
+    assert result.rule("auth-scope").status == "not_exercised"
+    assert "the server answered 401 to --restricted-api-key (401 API key lacks the email:send permission)" in reason
+    assert "check the key" not in reason
+
+
+def test_result_id_unique_names_both_sends_that_shared_the_id():
+    result = run_check(options(), app=variant("same-id-for-every-send").app())
+    [finding] = result.findings_for("result-id-unique")
+    assert "was already given to an earlier accepted send (a plain email send); this send" in finding.actual
+    assert f"this send, {finding.case_label!r}, got it again" in finding.actual
+
+
+def test_result_provider_says_when_the_request_named_no_provider():
+    fault = Variant("provider-ses-by-default", "result-provider", level="strict",
+                    after=on_success(lambda p, r: p["data"].update(provider="ses"), when=lambda r: "providerType" not in r.fields))
+    result = run_check(options(level="strict"), app=fault.app())
+    actual = result.findings_for("result-provider")[0].actual
+    assert actual == "/data/provider is 'ses', the request named no providerType, so 'migma' is expected", actual
+
+
+def test_a_refusal_caused_by_a_fields_presence_is_blamed_on_its_presence():
+    fault = Variant("refuses-any-replyTo", "accepts-valid",
+                    before=answer(lambda r: "replyTo" in r.fields and r.headers.get("authorization") == f"Bearer {FULL_KEY}",
+                                  Resp.of(400, {"success": False, "error": "replyTo not supported"})))
+    result = run_check(options(), app=fault.app())
+    why = [f.attribution for f in result.findings_for("accepts-valid")]
+    assert any("the presence of replyTo makes the difference" in (w or "") for w in why), why
+    assert not any("value class 'plain'" in (w or "") for w in why), why
+
+
+def test_a_200_saying_success_false_is_not_called_accepted():
+    fault = Variant("200-with-success-false", "envelope-consistent", after=lambda req, resp: Resp.of(
+        200, {"success": False, "error": "invalid request"}) if resp.status == 400 else resp)
+    result = run_check(options(), app=fault.app())
+    actuals = [f.actual for f in result.findings]
+    assert any("200 (success: false, error: invalid request)" in a for a in actuals), actuals
+    assert not any("accepted, with error: invalid request" in a for a in actuals), actuals

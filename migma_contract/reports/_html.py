@@ -117,7 +117,7 @@ def _finding(index: int, finding: Finding, anchor: str) -> str:
     error = f"\n{_e(response.error)}" if response.error else ""
     return f"""
 <details id="{_e(anchor)}"{' open' if index == 0 else ''}>
-<summary><code>{_e(finding.rule)}</code> <span class="muted">[{_e(finding.level)}]{tag}</span> — {_e(finding.actual[:140])}</summary>
+<summary><code>{_e(finding.rule)}</code> <span class="muted">[{_e(finding.level)}]{tag}</span> — {_e(finding.case_label[:100])}: {_e(finding.actual[:140])}</summary>
 <div class="body">
 <dl>
 <dt>rule</dt><dd>{_words(finding.rule_text)} <span class="muted">({_words(finding.source)})</span></dd>

@@ -49,7 +49,7 @@ from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.bodies import FIXTURE_FIELDS, BodyFactory
 from migma_contract.generate.cases import Case, slug
-from migma_contract.generate.plan import describe, isolate, plainest, suspects
+from migma_contract.generate.plan import describe, isolate, plainest, presence, suspects
 from migma_contract.run.records import error_field, make_records
 from migma_contract.run.result import Baseline, Finding, ProgressCallback, RootCause, key_text, symptom
 from migma_contract.run.root_causes import Symptom, body_shape, group, replaced
@@ -69,6 +69,8 @@ def _fixture_flags() -> str:
 
 
 _ABSENT = object()
+# An error text saying a known key lacks a right (not that the key is unknown)
+_PERMISSION = re.compile(r"(?i)permission|\bscopes?\b|email:send|not allowed|forbidden|insufficient|\black")
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -78,6 +80,15 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,59}")
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """An answer's body when it is a JSON object (None otherwise)."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _field(name: str) -> str:
@@ -476,7 +487,7 @@ class RunState:
             recorded.findings.append(finding)
             recorded.keys.append(key)
             self._note_symptom(exchange, rule_id)
-            self.progress("finding", {"rule": rule_id, "actual": finding.actual})
+            self.progress("finding", {"rule": rule_id, "actual": finding.actual, "case": finding.case_label})
 
     def _key_text(self, key: tuple[Any, ...]) -> str:
         """A finding's key for a baseline (`Finding.key`), from what makes it distinct for its rule (`_key`)."""
@@ -546,7 +557,12 @@ class RunState:
             raise ConfigError(f"the server refused {flag('--api-key')} ({said}): it lacks the email:send permission; pass a full-scope key")
         if restricted_answer is not None and restricted_answer.status == 401:
             said = f"401{self._answer(restricted_answer, bare=True)}"
-            why = f"the server refused {flag('--restricted-api-key')} ({said}): check the key; auth-scope needs a valid key without email:send"
+            if _PERMISSION.search(said):  # its own words: the key is known, and lacks the permission
+                why = (f"the server answered 401 to {flag('--restricted-api-key')} ({said}) where the document gives 403 to a "
+                       "key without email:send: its own words say the key lacks a permission, so the status is what looks "
+                       "wrong; auth-scope is not judged on a 401, which a wrong key gets too")
+            else:
+                why = f"the server refused {flag('--restricted-api-key')} ({said}): check the key; auth-scope needs a valid key without email:send"
             self.not_exercisable[AUTH_SCOPE.id] = why
             self.warn(why)
         for exchange in sent:
@@ -692,8 +708,10 @@ class RunState:
                                    label=f"minimal: a plain {kind} send with {name}={value}")
             control = await self.send(alone)
             if fails(control):
+                blamed = (f"the presence of {name} makes the difference (with its plainest value, {value!r})"
+                          if presence(self.contract, self.bodies, name, value) else f"the {name} value class {value!r} makes the difference")
                 return _Culprit(f"The plainest {kind} send passes, and the same send with only {name}={value!r} {what}: "
-                                f"the {name} value class {value!r} makes the difference.", (name, value), control)
+                                f"{blamed}.", (name, value), control)
         if not self.can_send():
             return _Culprit(f"Attribution stopped: {self._why_stopped()}.")
         return _Culprit(f"The plainest {kind} send passes, but no single value class of this one ({describe(dict(case.factors))}) "
@@ -788,5 +806,8 @@ class RunState:
         if bare:
             return f" {text}"
         if exchange.status is not None and 200 <= exchange.status < 300:
+            body = _json_object(exchange.body)
+            if body is not None and body.get("success") is False:  # a 2xx whose body says it failed: not "accepted"
+                return f" (success: false, error: {text})"
             return f" (accepted, with error: {text})"
         return f" (error: {text})"
