@@ -269,7 +269,7 @@ def check(dry_run: bool, **given: Any) -> None:
     progress = Progress()
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what ran, as for Ctrl-C
     try:
-        result = run_check(options, progress=progress)
+        result = run_check(options, progress=progress, keep_interrupted=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
         progress.stop()

@@ -283,8 +283,8 @@ class RunResult:
         if self.aborted:
             return f"ABORTED: {self.aborted} (no rule failed before that; {target})"
         if not self.complete:
-            word = "INTERRUPTED" if self.completion == "interrupted" else "INCOMPLETE"
-            return f"{word}: {self.completion_words}; no verdict: {passed}/{exercised} exercised rules passed in what ran ({target})"
+            said = f"INTERRUPTED: {self.stopped}" if self.completion == "interrupted" else f"INCOMPLETE: {self.completion_words}"
+            return f"{said}; no verdict: {passed}/{exercised} exercised rules passed in what ran ({target})"
         accepted = self.count(Status.ACCEPTED)
         suffix = f", {accepted} known failure(s) accepted by the baseline" if accepted else ""
         return f"CONFORMANT: {passed}/{exercised} exercised rules passed{suffix} ({target})"

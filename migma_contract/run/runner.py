@@ -163,13 +163,15 @@ def run_check(
     app: Any = None,
     target_label: str | None = None,
     progress: ProgressCallback | None = None,
+    keep_interrupted: bool = False,
 ) -> RunResult:
     """Run the conformance check described by `options` and return its result.
 
     With neither `options.base_url` nor `app`, the target is the embedded reference mock.
     `app` (an ASGI app) is checked in-process. Raises `ConfigError` for unusable options,
     `SpecError` for an unusable document, `TargetUnreachable` when the first request
-    cannot connect.
+    cannot connect. Ctrl-C or SIGTERM (`Terminated`) raise through, unless `keep_interrupted`:
+    then the result of what ran is returned, marked interrupted (the command line's way).
     """
     import anyio  # here, not above: --dry-run (prepare_run alone) needs no event loop
 
@@ -212,8 +214,8 @@ def run_check(
                                        key_uses=run.target.key_uses), sources)
             run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
     except KeyboardInterrupt as stop:
-        if not runs or not runs[0].target.requests_sent:
-            raise  # nothing ran: nothing to report
+        if not keep_interrupted or not runs or not runs[0].target.requests_sent:
+            raise  # not asked for, or nothing ran: nothing to report
         run = runs[0]
         run.interrupted = f"{interruption(stop)} after {run.target.requests_sent} request(s); the reports hold what ran"
     return _result(run, plan, options, prepared.spec, prepared.label, started, time.perf_counter() - clock)
