@@ -321,3 +321,9 @@ def test_a_200_saying_success_false_is_not_called_accepted():
     actuals = [f.actual for f in result.findings]
     assert any("200 (success: false, error: invalid request)" in a for a in actuals), actuals
     assert not any("accepted, with error: invalid request" in a for a in actuals), actuals
+
+
+def test_a_plan_cut_by_max_time_names_it():
+    result = run_check(options(max_time=1e-9), app=LEGAL[0].app())  # the deadline has passed before the first case
+    assert result.exit_code == 3 and result.completion == "cut" and result.verdict == "incomplete"
+    assert result.stopped == f"{result.plan.cases} of {result.plan.cases} planned cases not sent: --max-time 1e-09 s ran out"
