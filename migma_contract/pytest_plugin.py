@@ -327,6 +327,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A check that did not do all it planned (cut, aborted, interrupted) is no pass: exit 3 when nothing else failed."""
+    result = session.config.stash.get(_RESULT, None)
+    if result is not None and not result.complete and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = 3
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     headline = config.stash.get(_HEADLINE, None)
     if not headline:
