@@ -260,6 +260,9 @@ def check(dry_run: bool, **given: Any) -> None:
         return
     report_dir = Path(options.report_dir)
     check_writable(report_dir)
+    if options.write_baseline:  # before the first request, like the reports
+        written = Path(options.write_baseline)
+        check_writable(written.parent, names=[written.name], option="--write-baseline", step_summary=False)
     if not options.verify_tls:
         _warn("TLS certificates are NOT verified (--insecure); the report says so")
     shown = strip_credentials(options.base_url) if options.base_url else "the embedded reference mock"

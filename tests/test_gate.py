@@ -327,3 +327,13 @@ def test_a_plan_cut_by_max_time_names_it():
     result = run_check(options(max_time=1e-9), app=LEGAL[0].app())  # the deadline has passed before the first case
     assert result.exit_code == 3 and result.completion == "cut" and result.verdict == "incomplete"
     assert result.stopped == f"{result.plan.cases} of {result.plan.cases} planned cases not sent: --max-time 1e-09 s ran out"
+
+
+def test_an_unwritable_baseline_path_is_refused_before_the_first_request(tmp_path):
+    (tmp_path / "known.txt").mkdir()
+    app = LEGAL[0].app()
+    with serve_in_thread(app) as url:
+        done = check("--base-url", url, *KEYS, *FIXTURE_ARGS, "--report-dir", str(tmp_path / "r"),
+                     "--write-baseline", str(tmp_path / "known.txt"))
+    assert done.exit_code == 2 and "--write-baseline" in done.output and "is a directory" in done.output, done.output
+    assert app.calls == 0
