@@ -525,7 +525,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     """
     from migma_contract.contract.validators import contract_for
     from migma_contract.reports import check_writable, write_reports
-    from migma_contract.run.runner import load_baseline
+    from migma_contract.run.runner import interruption, load_baseline
     from migma_contract.traffic.recordings import open_recording
     from migma_contract.traffic.tally import TrafficJudge
 
@@ -538,16 +538,26 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     label = f"recorded traffic: {names}" if len(names) <= 80 else f"recorded traffic: {len(recordings)} files"
     judge = TrafficJudge(contract_for(load_spec(options.spec)), options.level, kind="recorded", label=label,
                          source=f"recorded: {names}", timeout=options.timeout, baseline=baseline)
-    for recording in recordings:
-        for exchange in recording.exchanges():
-            judge.observe(exchange)
-        click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
-        if recording.stopped:
-            _warn(f"{clean_text(recording.path)}: {recording.stopped}")
-            judge.note(f"{recording.path.name}: {recording.stopped}")
+    stopped = None
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what was judged, as for Ctrl-C
+    try:
+        for recording in recordings:
+            for exchange in recording.exchanges():
+                judge.observe(exchange)
+            click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
+            if recording.stopped:
+                _warn(f"{clean_text(recording.path)}: {recording.stopped}")
+                judge.note(f"{recording.path.name}: {recording.stopped}")
+    except KeyboardInterrupt as stop:
+        stopped = f"{interruption(stop)} after {judge.stats.exchanges} recorded exchange(s); the reports hold what was judged"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not judge.stats.judged:
-        fail(f"no POST /v1/sending exchange in the {judge.stats.exchanges} recorded exchange(s); nothing to judge", 2)
+        fail(stopped or f"no POST /v1/sending exchange in the {judge.stats.exchanges} recorded exchange(s); nothing to judge",
+             3 if stopped else 2)
     result = judge.result()
+    if stopped:
+        result.interrupted_by(stopped)
     paths = write_reports(result, report_dir, options.format)
     _traffic_summary(result, paths)
     sys.exit(result.exit_code)

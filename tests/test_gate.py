@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from migma_contract.cli import main
 from migma_contract.config.options import CheckOptions
+from migma_contract.core.exceptions import Terminated
 from migma_contract.mock import load_mock_config
 from migma_contract.run.result import RunResult
 from migma_contract.run.runner import run_check
@@ -337,3 +338,31 @@ def test_an_unwritable_baseline_path_is_refused_before_the_first_request(tmp_pat
                      "--write-baseline", str(tmp_path / "known.txt"))
     assert done.exit_code == 2 and "--write-baseline" in done.output and "is a directory" in done.output, done.output
     assert app.calls == 0
+
+
+@pytest.mark.parametrize(("stop", "said", "at", "code", "headline"), [
+    (KeyboardInterrupt, "interrupted (Ctrl-C)", 1, 3, "INTERRUPTED: interrupted (Ctrl-C) after 1 recorded exchange(s)"),
+    (Terminated, "stopped by SIGTERM", 2, 1, "; the run was interrupted: stopped by SIGTERM after 2 recorded exchange(s)"),
+])
+def test_judge_stopped_midway_writes_the_reports_of_what_it_judged(tmp_path, monkeypatch, stop, said, at, code, headline):
+    from migma_contract.traffic.tally import TrafficJudge
+
+    from .test_recordings import ENTRIES, har
+
+    path = tmp_path / "staging.har"
+    path.write_text(json.dumps(har(ENTRIES)))
+    observe = TrafficJudge.observe
+
+    def observe_then_stop(self, exchange):
+        if self.stats.exchanges == at:  # the signal arrives while the next exchange is read
+            raise stop
+        return observe(self, exchange)
+
+    monkeypatch.setattr(TrafficJudge, "observe", observe_then_stop)
+    done = CliRunner().invoke(main, ["judge", str(path), "--report-dir", str(tmp_path / "r")], catch_exceptions=False)
+    assert done.exit_code == code, done.output  # the second exchange broke a rule: a violation is a verdict
+    assert headline in done.output
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert data["completion"] == "interrupted" and data["traffic"]["judged"] == at and data["exit_code"] == code
+    for name, text in reports(tmp_path / "r").items():
+        assert said in text, name

@@ -275,7 +275,10 @@ class RunResult:
         if self.target.kind in OBSERVED_KINDS and not self.aborted:
             judged = self.traffic.judged if self.traffic else self.requests_sent
             if failed:
-                return f"VIOLATIONS OBSERVED: {failed} rule(s) broken in {judged} judged exchange(s), {passed}/{exercised} observed rules kept ({target})"
+                text = f"VIOLATIONS OBSERVED: {failed} rule(s) broken in {judged} judged exchange(s), {passed}/{exercised} observed rules kept ({target})"
+                return text if self.complete else f"{text}; {self.completion_words}"
+            if not self.complete:
+                return f"INTERRUPTED: {self.stopped}; no verdict: {passed}/{exercised} observed rules kept in {judged} judged exchange(s) ({target})"
             return f"NO VIOLATION OBSERVED: {passed}/{exercised} observed rules kept in {judged} judged exchange(s) ({target})"
         if failed:
             text = f"NOT CONFORMANT: {failed} rule(s) failed, {passed}/{exercised} exercised rules passed ({target})"
@@ -288,6 +291,12 @@ class RunResult:
         accepted = self.count(Status.ACCEPTED)
         suffix = f", {accepted} known failure(s) accepted by the baseline" if accepted else ""
         return f"CONFORMANT: {passed}/{exercised} exercised rules passed{suffix} ({target})"
+
+    def interrupted_by(self, why: str) -> None:
+        """Mark the result of what ran before Ctrl-C or SIGTERM: no verdict (exit 3) unless a violation was found (1)."""
+        self.completion, self.stopped = "interrupted", why
+        if self.exit_code == 0:
+            self.verdict, self.exit_code = "interrupted", 3
 
     @property
     def complete(self) -> bool:
