@@ -180,7 +180,9 @@ def _check_provider(spec: Spec, facts: ResponseFacts) -> str | None:
         return None
     expected = _requested_provider(spec, facts.request)
     if data["provider"] != expected:
-        return f"/data/provider is {data['provider']!r}, the request asked for {expected!r}"
+        named = isinstance(facts.request, dict) and "providerType" in facts.request
+        why = f"the request asked for {expected!r}" if named else f"the request named no providerType, so {expected!r} is expected"
+        return f"/data/provider is {data['provider']!r}, {why}"
     return None
 
 

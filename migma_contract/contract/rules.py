@@ -798,7 +798,8 @@ class ResponseHistory(ResponseForm):
         first_key, first_label = first
         if replay_key is not None and replay_key == first_key:
             return True, None
-        return True, f"{self.what} {value[:80]!r} was already given to an earlier accepted send ({first_label[:120]})"
+        return True, (f"{self.what} {value[:80]!r} was already given to an earlier accepted send ({first_label[:120]}); "
+                      f"this send, {label[:120]!r}, got it again")
 
 
 # --- idempotency forms (the vendor set) ------------------------------------------------------

@@ -268,6 +268,14 @@ def suspects(contract: Contract, bodies: BodyFactory, case: Case) -> list[tuple[
     return [(name, value) for name, value in case.factors if name != "recipientType" and value != plain.get(name)]
 
 
+def presence(contract: Contract, bodies: BodyFactory, name: str, value: str) -> bool:
+    """Whether `value` is the plainest class of an optional field absent from the plainest send: a failure
+    with it is caused by the field's presence, not by what its value is like."""
+    factor = next((f for f in _factors(contract, bodies) if f.name == name), None)
+    present = [v for v in factor.values if v != ABSENT] if factor is not None else []
+    return factor is not None and ABSENT in factor.values and bool(present) and value == present[0]
+
+
 def isolate(contract: Contract, bodies: BodyFactory, case: Case, name: str) -> dict[str, Any] | None:
     """The plainest body of the case's recipient type, with only factor `name` as in the case."""
     factors = _factors(contract, bodies)

@@ -235,6 +235,7 @@ def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple
         if unsafe_recipient(body, run.fixtures.recipient_domain):
             return  # never sent: safety before coverage
         run.explored += 1
+        run.progress("explored", {"sent": run.target.requests_sent, "max": run.options.max_requests})
         case = label(run, body, run.explored)
         exchange = run.send_now(case)
         failures = run.judge(exchange)
