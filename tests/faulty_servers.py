@@ -274,12 +274,26 @@ def _strings(request: Req) -> list[str]:
     return [v for v in request.fields.values() if isinstance(v, str)]
 
 
+def lenient_text(body: bytes) -> str:
+    """What a stock JSON body parser (Express's, Prism's) reads: UTF-16/32 told by the byte order mark or the
+    RFC 4627 pattern of zero bytes, anything else as UTF-8 with invalid bytes replaced by U+FFFD."""
+    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
+                       (b"\xfe\xff", "utf-16")):
+        if body.startswith(bom):
+            return body.decode(codec, errors="replace")
+    head = body[:4]
+    if len(head) == 4 and head[0] and not head[1] and head[2] and not head[3]:
+        return body.decode("utf-16-le", errors="replace")
+    if len(head) == 4 and not head[0] and head[1] and not head[2] and head[3]:
+        return body.decode("utf-16-be", errors="replace")
+    return body.decode("utf-8", errors="replace")
+
+
 async def _lenient_utf8(request: Req) -> Req | None:
-    """A server decoding bodies with errors="replace": invalid UTF-8 goes through as U+FFFD."""
-    try:
-        request.body.decode("utf-8")
-    except UnicodeDecodeError:
-        return Req(request.method, request.path, request.headers, request.body.decode("utf-8", errors="replace").encode())
+    """A server reading bodies as a stock parser does (`lenient_text`): a body in another encoding goes through."""
+    text = lenient_text(request.body)
+    if text.encode("utf-8") != request.body:
+        return Req(request.method, request.path, request.headers, text.encode("utf-8"))
     return None
 
 
@@ -385,7 +399,8 @@ FAULTS: list[Variant] = [
     Variant("fractional-sentCount", "result-count", after=on_success(_set("data.sentCount", 1.5))),
     Variant("coerces-like-ajv", "field-types", after=accept_when("field-types", _coercible),
             notes="several coercions in one rule: each is its own finding"),
-    Variant("accepts-invalid-utf8", "body-json-object", before=_lenient_utf8),
+    Variant("accepts-non-utf8-like-a-stock-parser", "body-utf8", before=_lenient_utf8, level="strict",
+            notes="UTF-16, Latin-1 and invalid bytes read leniently (Express, Prism): a strict rule of its own (RFC 8259 §8.1)"),
     Variant("crashes-on-blank-fromName", "no-server-error",
             before=answer(lambda r: isinstance(r.fields.get("fromName"), str) and r.fields["fromName"] != "" and not r.fields["fromName"].strip(),
                           Resp.of(500, {"success": False, "error": "Internal Server Error"}))),
@@ -436,4 +451,7 @@ LEGAL: list[Variant] = [
     Variant("own-error-wording", None, after=on_error(_error_json(lambda p: {"success": False, "error": "Request rejected. See docs."}))),
     Variant("error-null-omitted-and-no-sentCount", None, after=on_success(lambda p, r: (p.pop("error", None), p["data"].pop("sentCount", None)))),
     Variant("status-sent-at-documented-level", None, after=on_success(_set("data.status", "sent"))),
+    # body-utf8 is strict: below it, a server reading other encodings leniently is not failed (issue 25)
+    Variant("non-utf8-read-leniently-at-schema-level", None, before=_lenient_utf8, level="schema"),
+    Variant("non-utf8-read-leniently-at-documented-level", None, before=_lenient_utf8),
 ]

@@ -147,12 +147,25 @@ def test_a_crash_on_one_value_class_is_attributed_to_the_field_and_class_with_th
     assert finding.case_label.startswith("minimal: ")
 
 
-def test_a_server_accepting_invalid_utf8_fails_body_json_object_with_an_otherwise_valid_body():
-    variant = variant_named("accepts-invalid-utf8")
+def test_a_server_accepting_non_utf8_bodies_fails_body_utf8_alone_at_strict_with_otherwise_valid_bodies():
+    variant = variant_named("accepts-non-utf8-like-a-stock-parser")
     result = run_check(options(variant), app=variant.app())
-    [finding] = result.findings_for("body-json-object")
-    assert finding.case_label == "body is not UTF-8" and finding.actual.startswith("200")
-    assert "\\xff\\xfe" in finding.request.curl  # the one defect, shown in the reproduction
+    assert result.rule("body-json-object").status == "passed"
+    utf8 = result.rule("body-utf8")
+    assert utf8.status == "failed" and utf8.exercised == utf8.failed == 3
+    labels = {f.case_label for f in result.findings_for("body-utf8")}
+    assert labels == {"body is UTF-16 (with a byte order mark)", "body is Latin-1 (ISO-8859-1)", "body holds invalid UTF-8 bytes"}
+    finding = next(f for f in result.findings_for("body-utf8") if f.case_label == "body holds invalid UTF-8 bytes")
+    assert finding.actual.startswith("200") and "\\xff\\xfe" in finding.request.curl  # the one defect, shown in the reproduction
+
+
+@pytest.mark.parametrize("level", ["schema", "documented"])
+def test_below_strict_no_body_in_another_encoding_is_sent_or_judged(level):
+    variant = variant_named("accepts-non-utf8-like-a-stock-parser")
+    app = variant.app()
+    result = run_check(options(variant, level=level), app=app)
+    assert result.exit_code == 0, [f.message for f in result.findings]
+    assert "body-utf8" not in {r.id for r in result.rules}
 
 
 def test_an_accepted_rule_breaking_request_reads_as_accepted_even_with_an_error_text():

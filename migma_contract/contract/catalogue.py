@@ -36,6 +36,7 @@ from migma_contract.contract.rules import (
     RuleSet,
     ScopeRequired,
     Subject,
+    Utf8Body,
     bearer_key,
 )
 from migma_contract.core.flags import flag
@@ -49,6 +50,7 @@ __all__ = [
     "AUTH_SCOPE",
     "BATCH_TYPES",
     "BODY_JSON_OBJECT",
+    "BODY_UTF8",
     "CONFLICT_CODE",
     "IDEMPOTENCY_CONFLICT",
     "IDEMPOTENCY_HEADER",
@@ -166,6 +168,12 @@ BODY_JSON_OBJECT = Rule(
     "body-json-object", S, Subject.REQUEST,
     "the body must be a JSON object (not a list, scalar, empty or non-JSON body)",
     "requestBody schema `type: object`", IsJsonObject(), 400)
+BODY_UTF8 = Rule(
+    "body-utf8", X, Subject.REQUEST,
+    "the body must be UTF-8 (RFC 8259 §8.1: JSON exchanged between systems MUST be UTF-8); a body that is a JSON "
+    "object in another encoding or with invalid bytes is refused. Kept apart from `body-json-object` because the "
+    "vendor's document never states it and many stock parsers accept such bodies",
+    "RFC 8259 §8.1, `content: application/json`", Utf8Body(), 400)
 AUTH_REQUIRED = Rule(
     "auth-required", S, Subject.AUTH,
     "no `Authorization` header, a header that is not `Bearer <key>`, or an unknown key ⇒ 401 `ApiError`",
@@ -356,6 +364,7 @@ RATE_LIMIT_RETRY_AFTER = Rule(
 RULES: tuple[Rule, ...] = (
     # --- what a conforming server must reject with 400 -----------------------------------
     BODY_JSON_OBJECT,
+    BODY_UTF8,
     Rule("required-fields", S, Subject.REQUEST,
          "`recipientType`, `from`, `fromName`, `subject` present",
          "SendEmailRequest `required:`", RequiredProperties(), 400),

@@ -28,6 +28,7 @@ __all__ = [
     "KeyedRetry",
     "Level",
     "Mutation",
+    "NotUtf8",
     "RawBody",
     "ResponseFacts",
     "Rule",
@@ -99,6 +100,14 @@ class Refused(Exception):
         self.message = message
 
 
+class NotUtf8(Refused):
+    """A body that is not UTF-8 (rule body-utf8); `text` is what a lenient reader makes of it (see `lenient_text`)."""
+
+    def __init__(self, message: str, text: str) -> None:
+        super().__init__(message)
+        self.text = text
+
+
 def each_buildable(items: Iterable[Any], build: Callable[[Any], Iterator[Mutation]]) -> Iterator[Mutation]:
     """Mutations for every item that can be built; NotExercisable only if none can."""
     missing: NotExercisable | None = None
@@ -117,7 +126,7 @@ def each_buildable(items: Iterable[Any], build: Callable[[Any], Iterator[Mutatio
 
 @dataclass(frozen=True)
 class RawBody:
-    """A request body that is not a JSON value (empty, truncated, not UTF-8)."""
+    """A request body that is not a JSON value in UTF-8 (empty, truncated, in another encoding)."""
 
     content: bytes
     content_type: str = "application/json"
@@ -213,6 +222,42 @@ def decode_whole(decoder: json.JSONDecoder, text: str) -> Any:
 
 LONE_SURROGATE = "the body holds a lone surrogate (\\ud800-\\udfff), which is not a Unicode character"
 
+# Byte order marks of the encodings RFC 4627 §3 allowed for JSON (RFC 8259 §8.1 allows UTF-8 alone), longest first.
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32", "UTF-32"), (b"\x00\x00\xfe\xff", "utf-32", "UTF-32"),
+         (b"\xff\xfe", "utf-16", "UTF-16"), (b"\xfe\xff", "utf-16", "UTF-16"))
+
+
+def _other_encoding(raw: bytes) -> tuple[str, str] | None:
+    """(codec, name) of a body in UTF-16 or UTF-32, told by its byte order mark or, without one, by the pattern of
+    zero bytes its first two ASCII characters make (RFC 4627 §3); None for anything else."""
+    for bom, codec, name in _BOMS:
+        if raw.startswith(bom):
+            return codec, name
+    head = raw[:4]
+    if len(head) < 4:
+        return None
+    zeros = tuple(byte == 0 for byte in head)
+    return {(True, True, True, False): ("utf-32-be", "UTF-32BE"), (False, True, True, True): ("utf-32-le", "UTF-32LE"),
+            (True, False, True, False): ("utf-16-be", "UTF-16BE"), (False, True, False, True): ("utf-16-le", "UTF-16LE")}.get(zeros)
+
+
+def utf8_text(raw: bytes) -> str:
+    """The text of a UTF-8 body; `NotUtf8` (with the text a lenient reader makes of it) for any other.
+
+    A lenient reader (a stock JSON body parser) reads UTF-16 and UTF-32 by their byte order
+    mark or zero-byte pattern, and anything else as UTF-8 with each invalid byte replaced by
+    U+FFFD. A UTF-8 byte order mark is UTF-8 (RFC 8259 lets a parser ignore it or not).
+    """
+    other = _other_encoding(raw)
+    if other is not None:
+        codec, name = other
+        raise NotUtf8(f"the body is {name}, not UTF-8", raw.decode(codec, errors="replace"))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8(f"the body is not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})",
+                      raw.decode("utf-8", errors="replace")) from None
+
 
 class IsJsonObject(RequestForm):
     """The body is a JSON object.
@@ -231,14 +276,20 @@ class IsJsonObject(RequestForm):
             return "a lone surrogate: RFC 8259 leaves its handling to the implementation"
         return None
 
-    def parse(self, raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-        """The JSON value of a request body; `Refused` saying why it is not one."""
+    def parse(self, raw: bytes, *, max_depth: int = MAX_DEPTH, lenient: bool = False) -> Any:
+        """The JSON value of a request body; `Refused` saying why it is not one.
+
+        A body that is not UTF-8 raises `NotUtf8` (rule body-utf8, a `Refused` too), unless
+        `lenient`: then it is read as a lenient server reads it (`utf8_text`), and judged as that.
+        """
         if not raw.strip():
             raise Refused("the body is empty; send a JSON object")
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise Refused(f"the body is not UTF-8 (byte {exc.start})") from None
+            text = utf8_text(raw)
+        except NotUtf8 as exc:
+            if not lenient:
+                raise
+            text = exc.text
         try:
             value = decode_whole(_DECODER, text)
         except RecursionError:
@@ -269,10 +320,32 @@ class IsJsonObject(RequestForm):
             yield Mutation(f"body is {label}", value)
         yield Mutation("body is empty", RawBody(b""))
         yield Mutation("body is truncated JSON", RawBody(json.dumps(valid).encode()[:20]))
-        yield Mutation("body is not UTF-8", RawBody(_with_bytes(valid, "subject", b"\xff\xfe")))
 
     def message(self, pointer: str, detail: str) -> str:
         return f"the body must be a JSON object: {detail}"
+
+
+class Utf8Body(RequestForm):
+    """The body is UTF-8 (RFC 8259 §8.1): a JSON object in another encoding, or with invalid bytes, is refused.
+
+    Judged on the bytes (`utf8_text`), before the JSON is: nothing of it is a JSON Schema
+    fragment. Each mutation is a valid request a lenient reader takes for one, so only this
+    rule is broken; below its level, such a body is read as a lenient server reads it.
+    """
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        valid = bodies.valid_body()
+        text = json.dumps(valid, ensure_ascii=False)
+        yield Mutation("body is UTF-16 (with a byte order mark)", RawBody(text.encode("utf-16")))
+        accented = json.dumps({**valid, "subject": "Grüße aus Zürich"}, ensure_ascii=False)
+        yield Mutation("body is Latin-1 (ISO-8859-1)", RawBody(accented.encode("latin-1", errors="replace")))
+        yield Mutation("body holds invalid UTF-8 bytes", RawBody(_with_bytes(valid, "subject", b"\xff\xfe")))
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"the body must be UTF-8 (RFC 8259 §8.1): {detail}"
 
 
 class RequiredProperties(RequestForm):
