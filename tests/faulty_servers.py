@@ -8,6 +8,7 @@ The checker must name each fault's rule and must pass every legal variant.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -355,6 +356,11 @@ FAULTS: list[Variant] = [
             after=accept_when("recipient-type-enum", lambda r: str(r.fields.get("recipientType", "")).lower() in ("email", "audience", "segment", "tag"))),
     Variant("unknown-provider-accepted", "provider-type-enum", after=accept_when("provider-type-enum")),
     Variant("address-without-at-accepted", "email-format", after=accept_when("email-format", lambda r: "@" not in str(r.fields.get("recipientEmail", "@")))),
+    Variant("from-takes-a-display-name", "email-format",
+            after=accept_when("email-format", lambda r: re.fullmatch(r"[^<>]+<[^<>@]+@[^<>@]+>", str(r.fields.get("from", ""))) is not None),
+            notes="`from: Name <a@b.c>` parsed as an RFC 5322 header (as several email APIs do), not as a Mailbox"),
+    Variant("addresses-trimmed", "email-format",
+            after=accept_when("email-format", lambda r: any(isinstance(v, str) and v != v.strip() and "@" in v for v in r.fields.values()))),
     Variant("single-send-without-recipientEmail", "email-needs-recipientEmail", after=accept_when("email-needs-recipientEmail")),
     Variant("tag-send-without-recipientId", "batch-needs-recipientId", after=accept_when("batch-needs-recipientId", lambda r: r.fields.get("recipientType") == "tag")),
     Variant("batch-ignores-recipientEmail", "batch-forbids-recipientEmail", after=accept_when("batch-forbids-recipientEmail")),

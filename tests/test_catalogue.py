@@ -128,7 +128,7 @@ def test_mutations_cover_every_subcase_contract_md_names():
     for prop in SPEC.request_properties:
         assert sum(label.startswith(f"{prop} is ") for label in typed) == 5, prop  # every other JSON type, null included
     assert any("null" in label for label in typed)
-    assert len(labels["email-format"]) == 3 * 4  # three address fields x four non-addresses
+    assert len(labels["email-format"]) == 3 * 10  # three address fields x the ten classes of non-Mailbox strings
     assert len(labels["batch-needs-recipientId"]) == 3 and len(labels["batch-forbids-recipientEmail"]) == 3
 
 

@@ -378,7 +378,8 @@ RULES: tuple[Rule, ...] = (
          "`providerType` ∈ ses, resend, sendgrid, mailgun, migma",
          "providerType `enum`", EnumMember("providerType"), 400),
     Rule("email-format", D, Subject.REQUEST,
-         "`recipientEmail`, `from`, `replyTo` must be email addresses",
+         "`recipientEmail`, `from`, `replyTo` must be email addresses: RFC 5321 `Mailbox` (what `format: email` means "
+         "in JSON Schema 2020-12), so no display name (`Name <a@b.c>`), no surrounding whitespace, no comments",
          "`format: email` (an annotation in 3.1, asserted here because the API sends email)", EmailFormat(), 400),
     Rule("email-needs-recipientEmail", D, Subject.REQUEST,
          "`recipientType: email` ⇒ `recipientEmail` present",

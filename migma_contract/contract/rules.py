@@ -185,6 +185,10 @@ class RequestForm:
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         raise NotImplementedError
 
+    def planned(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        """The mutations the deterministic plan sends (all of them, unless the form picks fewer)."""
+        return self.mutations(spec, bodies)
+
     def message(self, pointer: str, detail: str) -> str:
         return f"{pointer or '/'}: {detail}"
 
@@ -453,18 +457,15 @@ class EnumMember(RequestForm):
 
 
 class EmailFormat(RequestForm):
-    """Properties declared `format: email` hold email addresses (asserted, not annotated)."""
+    """Properties declared `format: email` hold email addresses (asserted, not annotated).
 
-    @staticmethod
-    def not_addresses(valid: str) -> list[tuple[str, str]]:
-        """Strings no reasonable server takes for an address, built from a valid one."""
-        local, _, domain = valid.rpartition("@")
-        return [
-            ("no @", f"{local}.{domain}"),
-            ("two @", f"{local}@at@{domain}"),
-            ("a space", f"{local} name@{domain}"),
-            ("empty", ""),
-        ]
+    Broken by one string of each class of `email.NOT_MAILBOX` (the ways to miss RFC 5321's
+    `Mailbox`), built from a valid address, in each address property. The plan sends each
+    class once, the properties taking them in turn, and a display name in every property
+    (the shape a server takes in one field, `from`, and not in another).
+    """
+
+    DISPLAY_NAME = "a display name"
 
     def _props(self, spec: Spec) -> list[str]:
         return [name for name, schema in spec.request_properties.items() if schema.get("format") == "email"]
@@ -472,14 +473,26 @@ class EmailFormat(RequestForm):
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"properties": {name: {"format": "email"} for name in self._props(spec)}}
 
-    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        def break_address(prop: str) -> Iterator[Mutation]:
-            for label, value in self.not_addresses(bodies.sample_value("recipientEmail")):
-                body = bodies.body_where_relevant(prop)
-                body[prop] = value
-                yield Mutation(f"{prop} has {label} ({value!r})", body)
+    def _broken(self, spec: Spec, bodies: BodyFactory, chosen: Callable[[int, int, str], bool]) -> Iterator[Mutation]:
+        from migma_contract.contract.email import not_mailboxes
 
-        yield from each_buildable(self._props(spec), break_address)
+        props = self._props(spec)
+
+        def break_address(prop: str) -> Iterator[Mutation]:
+            for index, (label, value) in enumerate(not_mailboxes(bodies.sample_value("recipientEmail"))):
+                if chosen(index, props.index(prop), label):
+                    body = bodies.body_where_relevant(prop)
+                    body[prop] = value
+                    yield Mutation(f"{prop} has {label} ({value!r})", body)
+
+        yield from each_buildable(props, break_address)
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        return self._broken(spec, bodies, lambda index, prop, label: True)
+
+    def planned(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        count = max(len(self._props(spec)), 1)
+        return self._broken(spec, bodies, lambda index, prop, label: index % count == prop or label == self.DISPLAY_NAME)
 
     def message(self, pointer: str, detail: str) -> str:
         return f"{pointer}: not an email address"

@@ -420,7 +420,7 @@ def build_plan(
             plan.not_exercised[rule.id] = f"a rule for clients only: {rule.form.undecided('', None)}"
         elif isinstance(rule.form, RequestForm):
             try:
-                mutations = list(rule.form.mutations(contract.spec, bodies))
+                mutations = list(rule.form.planned(contract.spec, bodies))
             except NotExercisable as exc:
                 plan.not_exercised[rule.id] = exc.reason
                 continue
