@@ -1,8 +1,16 @@
 """What rule email-format counts as an address."""
 
+import re
+
 import pytest
 
-from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, NOT_MAILBOX, is_clearly_not_address, is_email_address, not_mailboxes
+from migma_contract.contract.email import (
+    FAST_ADDRESS_SCHEMA,
+    NOT_MAILBOX,
+    is_clearly_not_address,
+    is_email_address,
+    not_mailboxes,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +57,7 @@ def test_not_addresses(value):
 
 # --- what is clearly not a Mailbox: classes from RFC 5321's grammar, not a list of examples (issue 25) -----------
 
-import re  # noqa: E402
+
 
 PLAIN = ["recipient@example.com", "first.last+contract-check@sub.example.co.uk", "o'neil@example.org", "x@localhost",
          "jürgen@example.de"]
