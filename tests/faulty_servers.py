@@ -339,6 +339,31 @@ def _long_key_cut(request: Req) -> dict[str, str] | None:
     return {**request.headers, "idempotency-key": key[:100]} if len(key) > 100 else None
 
 
+def _answer_cache() -> tuple[Before, After]:
+    """A response cache in front of the API keyed by the credentials and the body: an identical send gets the first answer."""
+    cache: dict[tuple[str, bytes], Resp] = {}
+
+    async def before(request: Req) -> Resp | None:
+        return cache.get((request.headers.get("authorization", ""), request.body))
+
+    def after(request: Req, response: Resp) -> Resp:
+        if response.status == 200:
+            cache[(request.headers.get("authorization", ""), request.body)] = response
+        return response
+
+    return before, after
+
+
+_ANSWER_CACHE_BEFORE, _ANSWER_CACHE_AFTER = _answer_cache()
+
+
+def _scope_checked_on_single_sends_only(request: Req) -> dict[str, str] | None:
+    """A server checking email:send in its single-send handler only: a batch send with the restricted key goes through."""
+    if request.headers.get("authorization") == f"Bearer {RESTRICTED_KEY}" and request.fields.get("recipientType") != "email":
+        return _full_key(request)
+    return None
+
+
 MISSING_SCOPE_IS_401 = Variant(
     "missing-scope-is-401", None,
     after=lambda req, resp: Resp.of(401, {"success": False, "error": "unauthorized"}) if resp.status == 403 else resp,
@@ -413,6 +438,9 @@ FAULTS: list[Variant] = [
     Variant("crashes-on-very-long-strings", "no-server-error",
             before=answer(lambda r: any(len(v) > 15_000 for v in _strings(r)), Resp.of(500, b"Internal Server Error", "text/plain"))),
     Variant("same-id-for-every-send", "result-id-unique", after=on_success(_same_id)),
+    Variant("answers-identical-sends-from-a-cache", "result-id-unique", before=_ANSWER_CACHE_BEFORE, after=_ANSWER_CACHE_AFTER,
+            notes="two identical sends without an Idempotency-Key get one answer, one data.id: the second send was lost"),
+    Variant("scope-checked-on-single-sends-only", "auth-scope", before=with_headers(_scope_checked_on_single_sends_only)),
     Variant("error-text-on-success", "success-without-error", after=on_success(_set("error", "string")), level="strict"),
     Variant("status-sent", "result-status-queued", after=on_success(_set("data.status", "sent")), level="strict"),
     Variant("provider-always-migma", "result-provider", after=on_success(_set("data.provider", "migma")), level="strict"),

@@ -623,7 +623,13 @@ class KnownFields(RequestForm):
 
 
 class AuthForm:
-    """Credentials a server must refuse."""
+    """Credentials a server must refuse.
+
+    `every_recipient_type`: the plan sends each credential with a valid send of every
+    recipient type (a server may check it in some handlers only), not with one send.
+    """
+
+    every_recipient_type = False
 
     def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
         raise NotImplementedError
@@ -662,6 +668,7 @@ class BearerRequired(AuthForm):
 
 class ScopeRequired(AuthForm):
     SCOPE = "email:send"
+    every_recipient_type = True  # a permission is checked where a send is handled, and single and batch sends differ
 
     def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
         """Why a server must answer 403: a known key without the send permission."""
