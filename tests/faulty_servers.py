@@ -459,6 +459,50 @@ FAULTS: list[Variant] = [
 ]
 
 
+# --- the vendor set and 429 (issue 25): rate limits landing on the keyed requests --------------------------
+
+
+def throttled(arrival: int = 2, retry_after: str | None = "0", replay_stored: bool = False,
+              when: Callable[[Req], bool] = lambda r: bool(r.headers.get("idempotency-key"))) -> Before:
+    """429 (the ApiError envelope) on the `arrival`-th request of each Idempotency-Key (or credentials) `when` picks.
+
+    `replay_stored`: the 429 is stored under the key and replayed, marked, to every later request with it (a
+    cache that keeps rate-limit answers too). `retry_after` None: no Retry-After header.
+    """
+    arrivals: dict[str, int] = {}
+    stored: dict[str, Resp] = {}
+
+    async def before(request: Req) -> Resp | None:
+        if not when(request):
+            return None
+        mark = request.headers.get("idempotency-key") or request.headers.get("authorization", "")
+        if mark in stored:
+            return Resp(stored[mark].status, {**stored[mark].headers, "idempotent-replayed": "true"}, stored[mark].body)
+        arrivals[mark] = arrivals.get(mark, 0) + 1
+        if arrivals[mark] != arrival:
+            return None
+        headers = {"retry-after": retry_after} if retry_after is not None else {}
+        answer = Resp.of(429, {"success": False, "error": "rate limit exceeded"}, **headers)
+        if replay_stored:
+            stored[mark] = answer
+        return answer
+
+    return before
+
+
+def every_nth(n: int, retry_after: str | None) -> Before:
+    """429 to every n-th request (`retry_after` None: without a Retry-After header)."""
+    counter = {"calls": 0}
+
+    async def before(request: Req) -> Resp | None:
+        counter["calls"] += 1
+        if counter["calls"] % n == 0:
+            return Resp.of(429, {"success": False, "error": "slow down"}, **({"retry-after": retry_after} if retry_after else {}))
+        return None
+
+    return before
+
+
 def _every(n: int) -> Before:
     counter = {"calls": 0}
 

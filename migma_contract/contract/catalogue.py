@@ -303,7 +303,9 @@ def _transient(status: int) -> bool:
 
 
 def _check_not_stored(first: ResponseFacts, retry: ResponseFacts, injected: bool) -> str | None:
-    if _replayed(retry):
+    # A replay of another status is an earlier answer under the key (an accepted send before the 429, or the
+    # work done before a gateway's 5xx): it says nothing of whether the transient answer was stored.
+    if _replayed(retry) and retry.status == first.status:
         return (f"the retry after a {first.status} was answered {retry.status} with `{REPLAYED_HEADER}: true`: "
                 f"the {first.status} was stored and replayed")
     if injected and retry.status == first.status and retry.body == first.body:

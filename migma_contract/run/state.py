@@ -391,7 +391,7 @@ class RunState:
         elif case.step == 2 and (first is None or first.status is None):
             return "the first request of its pair was not sent"
         elif case.step == 2 and not self.target.uses_left(case.idempotency_key):
-            why = "its key was already sent twice (a 429 retried): at most two sends per key against a live target"
+            why = "its key was already processed twice: at most two sends per key against a live target"
         elif case.step == 2 and first is not None and first.status is not None:
             form = get_rule(case.rule_id).form
             if isinstance(form, KeyedPair):
