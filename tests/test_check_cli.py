@@ -189,7 +189,7 @@ def test_the_minimal_plan_with_the_vendor_set_says_so_in_every_report(tmp_path):
     assert "at level documented, with the vendor set (seed 0, the minimal plan" in result.output
     assert "25 requests (the minimal plan) in" in result.output and "idempotency-replay" in result.output
     data = json.loads((tmp_path / "conformance.json").read_text())
-    assert data["plan"]["kind"] == "minimal" and data["requests_sent"] == 24 and data["budget"]["explore"] is False
+    assert data["plan"]["kind"] == "minimal" and data["requests_sent"] == 25 and data["budget"]["explore"] is False
     assert {r["id"]: r["set"] for r in data["rules"]}["idempotency-conflict"] == "vendor"
     assert "(the minimal plan)" in (tmp_path / "summary.md").read_text()
     assert "kind minimal" in (tmp_path / "index.html").read_text()
