@@ -240,7 +240,7 @@ def _other_encoding(raw: bytes) -> tuple[str, str] | None:
     head = raw[:4]
     if len(head) < 4:
         return None
-    zeros = tuple(byte == 0 for byte in head)
+    zeros = (head[0] == 0, head[1] == 0, head[2] == 0, head[3] == 0)
     return {(True, True, True, False): ("utf-32-be", "UTF-32BE"), (False, True, True, True): ("utf-32-le", "UTF-32LE"),
             (True, False, True, False): ("utf-16-be", "UTF-16BE"), (False, True, False, True): ("utf-16-le", "UTF-16LE")}.get(zeros)
 

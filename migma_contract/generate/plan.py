@@ -419,14 +419,14 @@ def build_plan(
             if body is None:
                 plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
                 continue
-            sends = [(None, body)]
+            sends: list[tuple[str | None, dict[str, Any]]] = [(None, body)]
             if rule.form.every_recipient_type and not minimal:
-                sends = [(kind, valid) for kind, valid in _valid_bodies(bodies)]
+                sends = [(recipient, valid) for recipient, valid in _valid_bodies(bodies)]
             for label, headers in variants[:1] if minimal else variants:
-                for kind, sent in sends:
+                for recipient, sent in sends:
                     plan.cases.append(Case(
-                        f"{rule.id}/{slug(label)}" + (f"-{slug(kind)}" if kind and kind != sends[0][0] else ""), rule.id,
-                        f"{label}, a {kind} send" if kind and len(sends) > 1 else label, copy.deepcopy(sent),
+                        f"{rule.id}/{slug(label)}" + (f"-{slug(recipient)}" if recipient and recipient != sends[0][0] else ""),
+                        rule.id, f"{label}, a {recipient} send" if recipient and len(sends) > 1 else label, copy.deepcopy(sent),
                         frozenset({rule.expected_status or 401}), CaseAuth.EXPLICIT, tuple((headers or {}).items()),
                     ))
     for rule in selected:

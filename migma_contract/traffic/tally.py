@@ -35,14 +35,16 @@ from migma_contract.contract.catalogue import (
     AUTH_REQUIRED,
     AUTH_SCOPE,
     BODY_JSON_OBJECT,
+    IDEMPOTENCY_HEADER,
     NO_SERVER_ERROR,
     RESPONDS_IN_TIME,
+    STATUS_DOCUMENTED,
     get_rule,
     judge_credentials,
     rules_for,
 )
-from migma_contract.contract.rules import IsJsonObject, Level, RawBody, Refused, ResponseSchema, Subject
-from migma_contract.contract.validators import Contract
+from migma_contract.contract.rules import IsJsonObject, Level, RawBody, Refused, ResponseHistory, ResponseSchema, Subject
+from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.redact import SENSITIVE_HEADERS, Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.bodies import Fixtures
@@ -60,6 +62,7 @@ from migma_contract.run.result import (
     TargetInfo,
     TrafficStats,
 )
+from migma_contract.run.root_causes import Symptom, group, replaced, shape_of
 from migma_contract.wire.client import Exchange
 
 __all__ = ["CLIENT", "FRAMING_HEADERS", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange"]
@@ -78,6 +81,15 @@ FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "pr
 _MAX_SECRETS = 10_000
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
+_MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id): a proxy may run for days
+_ROOT_SUBJECTS = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # whose server failures are about the status
+
+
+class _ServerTally(NamedTuple):
+    """A rule's tally on the server's side only, as root causes read it."""
+
+    exercised: int
+    passed: int
 
 
 def _any_key_may_send(key: str) -> frozenset[str]:
@@ -233,8 +245,12 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
 
     # -- the server: no answer at all ------------------------------------------------------------------
     if status is None:
-        if exchange.timed_out:
-            judged.append(Judgement(RESPONDS_IN_TIME.id, SERVER, False, f"an answer within {timeout or 0:g} s", exchange.error or "no answer in time"))
+        waited = exchange.elapsed is not None and timeout is not None and exchange.elapsed >= timeout
+        if exchange.timed_out or waited:  # waited past the timeout with no answer: a hang, not a broken answer
+            got = exchange.error or "no answer in time"
+            if waited and not exchange.timed_out:
+                got = f"no answer after {exchange.elapsed:.2f} s ({got})"
+            judged.append(Judgement(RESPONDS_IN_TIME.id, SERVER, False, f"an answer within {timeout or 0:g} s", got))
         else:
             judged.append(Judgement(NO_SERVER_ERROR.id, SERVER, False, "a complete HTTP response", f"no complete response: {exchange.error or 'none recorded'}"))
         return _verdict(level, judged, notes)
@@ -344,6 +360,10 @@ class TrafficJudge:
         self.on_breach = on_breach
         self.stats = TrafficStats(source or label)
         self._tallies = {rule.id: RuleTally() for rule in self.rules}
+        # the rules judged across exchanges (result-id-unique), each with what it saw so far
+        self._history: dict[str, tuple[Any, dict[str, tuple[str | None, str]]]] = {
+            rule.id: (rule, {}) for rule in self.rules if isinstance(rule.form, ResponseHistory)}
+        self._symptoms: list[Symptom] = []
         self._findings: dict[tuple[str, str], Finding] = {}
         self._notes: Counter[str] = Counter()
         self._stops: list[str] = []
@@ -377,6 +397,9 @@ class TrafficJudge:
             self.stats.exchanges += 1
             self.stats.judged += 1
             number = self.stats.judged
+            across = self._judge_history(exchange, number)
+            if across:
+                verdict = ExchangeVerdict(verdict.judgements + across, verdict.notes)
             self.stats.unanswered += exchange.status is None
             for note in verdict.notes:
                 if note in self._notes or len(self._notes) < 200:
@@ -406,6 +429,28 @@ class TrafficJudge:
                     if not judgement.ok:
                         self._record(exchange, judgement, number)
         return verdict
+
+    def _judge_history(self, exchange: ObservedExchange, number: int) -> tuple[Judgement, ...]:
+        """The rules judged across exchanges (result-id-unique), against what the traffic showed before (under the lock)."""
+        status = exchange.status
+        if not self._history or status is None or exchange.response_body is None:
+            return ()
+        facts = None
+        judged: list[Judgement] = []
+        for rule, memory in self._history.values():
+            form = rule.form
+            assert isinstance(form, ResponseHistory)
+            if not form.applies(self.contract.spec, status):
+                continue
+            facts = facts or response_facts(status, _headers(exchange.response_headers), exchange.response_body, None, None, None)
+            value = form.key(facts) if facts.parsed else None
+            if value is None or (value not in memory and len(memory) >= _MAX_HISTORY):
+                continue
+            replay_key = exchange.header(IDEMPOTENCY_HEADER.lower())
+            ok, message = form.judge(memory, facts, replay_key, exchange.where or f"exchange {number}")
+            if ok:
+                judged.append(Judgement(rule.id, SERVER, message is None, rule.text, message or str(status)))
+        return tuple(judged)
 
     def _learn(self, exchange: ObservedExchange) -> None:
         """Every credential the traffic carries joins the redactor."""
@@ -458,9 +503,31 @@ class TrafficJudge:
         )
         finding = _clean(finding, self.redactor)
         self._findings[key] = finding
+        if judgement.party == SERVER:
+            self._note_symptom(exchange, rule)
         if self.on_breach is not None:
             line = f"✗ {judgement.party} broke {rule.id}: {finding.actual[:200]} — expected {finding.expected[:120]} ({where})"
             self.on_breach(clean_text(self.redactor.text(line)))
+
+    def _note_symptom(self, exchange: ObservedExchange, rule: Any) -> None:
+        """A server's failure about the status, for the root causes (as a check notes them)."""
+        status = exchange.status
+        if status is None:
+            return
+        shape = shape_of(exchange.response_body or b"")
+        if rule.subject in _ROOT_SUBJECTS and rule.expected_status is not None:
+            instead_of = replaced(status, frozenset({rule.expected_status}))
+            if instead_of is not None:
+                self._symptoms.append(Symptom(rule.id, status, instead_of, rule.subject, shape))
+        elif rule.id == STATUS_DOCUMENTED.id:
+            self._symptoms.append(Symptom(rule.id, status, None, Subject.RESPONSE, shape))
+
+    def root_causes(self) -> list[Any]:
+        """Findings that one wrong status explains, grouped as a check groups them (on the server's part of each rule)."""
+        with self._lock:
+            server = {rule_id: _ServerTally(t.by_server + t.server_right, t.server_right) for rule_id, t in self._tallies.items()
+                      if t.by_server + t.server_right}
+            return group(list(self._symptoms), server)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -485,6 +552,7 @@ class TrafficJudge:
     def result(self) -> RunResult:
         """Everything observed so far as the usual result (every writer renders it)."""
         findings = self.findings
+        causes = self.root_causes()
         with self._lock:
             rules = [self._rule_result(rule) for rule in self.rules]
             stats = replace(self.stats, notes=self._stops + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
@@ -507,6 +575,7 @@ class TrafficJudge:
             findings=findings,
             settings=RunSettings(baseline=sorted(self.baseline)),
             traffic=stats,
+            root_causes=causes,
         )
 
     def _rule_result(self, rule: Any) -> RuleResult:
