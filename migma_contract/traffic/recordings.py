@@ -297,7 +297,8 @@ def _content_decoded(exchange: ObservedExchange, cap: int) -> ObservedExchange:
 def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
         return None
-    request, response = entry["request"], entry.get("response") if isinstance(entry.get("response"), dict) else {}
+    request = entry["request"]
+    response: dict[str, Any] = entry["response"] if isinstance(entry.get("response"), dict) else {}
     headers = _pairs(request.get("headers"))
     post = request.get("postData")
     if isinstance(post, dict) and "text" in post:
