@@ -37,7 +37,6 @@ from migma_contract.contract.rules import (
     KeyedRetry,
     NotExercisable,
     ResponseFacts,
-    ResponseHistory,
     ResponsePredicate,
     Subject,
     bearer_key,
@@ -129,7 +128,7 @@ class RunState:
         self.validator = contract.response_validator(self.level, options.rule_sets)
         rules = rules_for(self.level, options.rule_sets)
         self.rule_ids = [r.id for r in rules]
-        self.history_rules = [r for r in rules if isinstance(r.form, ResponseHistory)]
+        self.history_rules = [r for r in rules if r.form.across_responses is not None]
         # The vendor set: rules judged on a second answer under one Idempotency-Key, and those about a 429.
         self.keyed_pairs = {r.id: r for r in rules if isinstance(r.form, KeyedPair)}
         self.keyed_retry = next((r for r in rules if isinstance(r.form, KeyedRetry)), None)
@@ -280,8 +279,8 @@ class RunState:
             return
         replay_key = next((v for k, v in exchange.request_headers.items() if k.lower() == IDEMPOTENCY_HEADER.lower()), None)
         for rule in rules:
-            form = rule.form
-            assert isinstance(form, ResponseHistory)
+            form = rule.form.across_responses
+            assert form is not None
             judged, message = form.judge(self.history[rule.id], facts, replay_key, exchange.case.label)
             if judged:
                 self._tally(rule.id, failures, message is None, rule.text, message or "")
@@ -396,7 +395,7 @@ class RunState:
         elif case.step == 2 and (first is None or first.status is None):
             return "the first request of its pair was not sent"
         elif case.step == 2 and not self.target.uses_left(case.idempotency_key):
-            why = "its key was already sent twice (a 429 retried): at most two sends per key against a live target"
+            why = "its key was already processed twice: at most two sends per key against a live target"
         elif case.step == 2 and first is not None and first.status is not None:
             form = get_rule(case.rule_id).form
             if isinstance(form, KeyedPair):
