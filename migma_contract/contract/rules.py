@@ -171,6 +171,7 @@ class Form:
     """
 
     judges_servers = True  # False: a rule only clients are held to (the document lets a server accept more)
+    every_recipient_type = False  # the plan sends each credential on a valid send of every recipient type
     compared_as = "none"  # how `diff` compares the rule between two documents (diff.compare dispatches on it)
     provoke: int | None = None  # a status the run injects to see the answers this rule judges (fault injection)
 
@@ -186,6 +187,10 @@ class Form:
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         """Bodies breaking this rule alone (none: the rule is not about the body)."""
         return iter(())
+
+    def planned(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        """The mutations the deterministic plan sends (all of them, unless the form picks fewer)."""
+        return self.mutations(spec, bodies)
 
     def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
         """Credentials breaking this rule alone (none: the rule is not about credentials)."""
@@ -249,10 +254,6 @@ class RequestForm(Form):
 
     def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
         return self.fragment(spec)
-
-    def planned(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        """The mutations the deterministic plan sends (all of them, unless the form picks fewer)."""
-        return self.mutations(spec, bodies)
 
     def message(self, pointer: str, detail: str) -> str:
         return f"{pointer or '/'}: {detail}"
