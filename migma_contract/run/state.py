@@ -160,7 +160,8 @@ class RunState:
         self.explored = 0
         self.timings: dict[str, float] = {}
         self.target_label = strip_credentials(target.settings.base_url)
-        self.attribution = Attribution(self)  # which field and value class make a send fail (controls)
+        self.attribution = Attribution(self)
+        self._fact_memo: dict[int, tuple[Exchange, ResponseFacts]] = {}  # an answer's facts, read once  # which field and value class make a send fail (controls)
 
     # -- what was found -------------------------------------------------------------------------
 
@@ -274,7 +275,7 @@ class RunState:
         rules = [r for r in self.history_rules if r.form.applies(self.contract.spec, exchange.status)]  # type: ignore[union-attr]
         if not rules:
             return
-        facts = response_facts(exchange.status, exchange.headers, exchange.body, exchange.case.body, None, None)
+        facts = self._facts_of(exchange)
         if not facts.parsed:
             return
         replay_key = next((v for k, v in exchange.request_headers.items() if k.lower() == IDEMPOTENCY_HEADER.lower()), None)
@@ -291,9 +292,21 @@ class RunState:
     def _facts(status: int, headers: dict[str, str], body: bytes, request: Any = None) -> ResponseFacts:
         return response_facts(status, headers, body, request, None, None)
 
+    def _facts_of(self, exchange: Exchange) -> ResponseFacts:
+        """An exchange's answer as the rules read it, parsed once however many rules ask (the last few kept)."""
+        memo = self._fact_memo.get(id(exchange))
+        if memo is not None and memo[0] is exchange:
+            return memo[1]
+        assert exchange.status is not None
+        facts = response_facts(exchange.status, exchange.headers, exchange.body, exchange.case.body, None, None)
+        self._fact_memo[id(exchange)] = (exchange, facts)
+        if len(self._fact_memo) > 16:
+            self._fact_memo.pop(next(iter(self._fact_memo)))
+        return facts
+
     def _judge_injected(self, exchange: Exchange, failures: list[Failure]) -> None:
         assert exchange.status is not None
-        facts = self._facts(exchange.status, exchange.headers, exchange.body)
+        facts = self._facts_of(exchange)
         for rule in self.throttle_rules if exchange.status == 429 else ():
             self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
         key = exchange.case.idempotency_key
@@ -327,13 +340,13 @@ class RunState:
             if earlier is not None:
                 self._judge_retry(earlier[0], exchange, earlier[1], failures)
             if exchange.status == 429 or exchange.status >= 500:
-                self._faulted[memo] = (self._facts(exchange.status, exchange.headers, exchange.body), False)
+                self._faulted[memo] = (self._facts_of(exchange), False)
         rule = self.keyed_pairs.get(exchange.case.rule_id)
         if rule is None:
             return
         form = rule.form
         assert isinstance(form, KeyedPair)
-        facts = self._facts(exchange.status, exchange.headers, exchange.body, exchange.case.body)
+        facts = self._facts_of(exchange)
         if exchange.case.step == 1:
             if form.second is not None:
                 return
@@ -342,7 +355,7 @@ class RunState:
             sent = self._firsts.get(key)
             if sent is None or sent.status is None:
                 return
-            first = self._facts(sent.status, sent.headers, sent.body, sent.case.body)
+            first = self._facts_of(sent)
             if form.premise(first):  # sent only as a retry (see vendor_skip)
                 return
         try:
@@ -358,7 +371,7 @@ class RunState:
         if not rule.form.after(first.status):
             return
         try:
-            message = rule.form.check(first, self._facts(exchange.status, exchange.headers, exchange.body), injected)
+            message = rule.form.check(first, self._facts_of(exchange), injected)
         except NotExercisable as exc:
             self._unjudged(rule.id, exc.reason)
             return
@@ -399,7 +412,7 @@ class RunState:
         elif case.step == 2 and first is not None and first.status is not None:
             form = get_rule(case.rule_id).form
             if isinstance(form, KeyedPair):
-                why = form.premise(self._facts(first.status, first.headers, first.body))
+                why = form.premise(self._facts_of(first))
                 if why and self._a_natural_retry(form, first.status):
                     self._unjudged(case.rule_id, why)
                     return None  # sent all the same: the same request again after a 429/5xx is a retry the not-stored rule judges
