@@ -535,6 +535,9 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
         for exchange in recording.exchanges():
             judge.observe(exchange)
         click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
+        for skipped in recording.skipped:
+            _warn(clean_text(skipped))
+            judge.note(skipped)
         if recording.stopped:
             _warn(f"{clean_text(recording.path)}: {recording.stopped}")
             judge.note(f"{recording.path.name}: {recording.stopped}")

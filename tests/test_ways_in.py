@@ -20,15 +20,14 @@ import pytest
 from click.testing import CliRunner
 
 from migma_contract import ConfigError, contract_for
-from migma_contract._http.serve import PROTOCOLS, serve_in_thread
-from migma_contract._options import resolve_options
-from migma_contract._proxy import TrafficProxy
-from migma_contract._traffic import ObservedExchange, TrafficJudge
-from migma_contract._untrusted import clean_text
 from migma_contract.asgi import ContractMiddleware
 from migma_contract.cli import main
-from migma_contract.mock import create_app
+from migma_contract.config.options import resolve_options
+from migma_contract.core.untrusted import clean_text
 from migma_contract.reports import write_reports
+from migma_contract.traffic.proxy import TrafficProxy
+from migma_contract.traffic.tally import ObservedExchange, TrafficJudge
+from migma_contract.wire.serve import PROTOCOLS, serve_in_thread
 
 from .faulty_servers import FULL_KEY
 
@@ -120,7 +119,7 @@ def test_finding_1_a_cassette_alias_bomb_is_refused_before_it_expands(tmp_path):
 
 def test_finding_2_distinct_credentials_cost_what_one_does(monkeypatch):
     """Finding 2: each new credential rebuilt the whole redactor (quadratic); now it grows by what is new."""
-    import migma_contract._redact as redact
+    import migma_contract.core.redact as redact
 
     compiled = []
     real = redact.re.compile
@@ -147,7 +146,7 @@ def test_finding_2_distinct_credentials_cost_what_one_does(monkeypatch):
 
 
 def test_finding_2_past_the_bound_on_credentials_a_note_says_so():
-    import migma_contract._traffic as traffic
+    import migma_contract.traffic.tally as traffic
 
     judge = _judge()
     for n in range(traffic.MAX_CREDENTIALS + 5):
@@ -258,7 +257,7 @@ def test_finding_5_the_proxy_command_serves_on_the_bounded_configuration(monkeyp
     """Finding 5: `proxy` ran on a plain uvicorn.Config: no deadline, no head bound, trailers became headers."""
     import uvicorn
 
-    from migma_contract._http.serve import BoundedH11Protocol
+    from migma_contract.wire.serve import BoundedH11Protocol
 
     configs = []
 
@@ -494,7 +493,7 @@ def test_finding_12_invisible_characters_are_marked(ch):
 def test_every_way_in_goes_through_the_one_boundary():
     """The ways in, listed: each file kind through the bounded loader, each server on the bounded configuration
     with the guard, each body reader capped. A new way in must be added here with its bounds."""
-    from migma_contract import _bounded
+    from migma_contract.core import bounded as _bounded
 
     files = {"document": "migma_contract/_spec.py", "cassette": "migma_contract/_recordings.py",
              "HAR": "migma_contract/_recordings.py", "baseline": "migma_contract/_runner.py",
@@ -506,7 +505,7 @@ def test_every_way_in_goes_through_the_one_boundary():
         assert not re.search(r"yaml\.(safe_)?load\(|json\.loads?\(", text.replace("# bounded", "")), f"{kind} ({module}) parses outside it"
     for server in ("migma_contract/cli.py", "migma_contract/mock/_app.py"):
         text = (root / server).read_text()
-        assert "uvicorn.Config(" not in text and "server_config" in text or "serve_in_thread" in text, server
+        assert ("uvicorn.Config(" not in text and "server_config" in text) or "serve_in_thread" in text, server
     for reader in ("migma_contract/mock/_app.py", "migma_contract/_proxy.py", "migma_contract/asgi.py"):
         assert "read_capped" in (root / reader).read_text() or "CappedBody" in (root / reader).read_text(), reader
     assert _bounded.MAX_DEPTH and _bounded.MAX_ALIAS_NODES and _bounded.MAX_NODES
