@@ -24,7 +24,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "SENSITIVE_HEADERS", "Redactor", "strip_credentials"]
+__all__ = ["REDACTED", "SENSITIVE_HEADERS", "Redactor", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials"]
 
 REDACTED = "[REDACTED]"
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
@@ -39,7 +39,7 @@ def strip_credentials(url: str) -> str:
     """The URL without `user:password@` and without query values that look like keys."""
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = re.sub(r"(?i)((?:api[_-]?key|key|token|access_token)=)[^&]*", rf"\1{REDACTED}", parts.query)
+    query = re.sub(rf"(?i)((?:^|[&;]){_CREDENTIAL_WORDS}=)[^&;]*", rf"\1{REDACTED}", parts.query)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -90,66 +90,187 @@ def _base64_cores(secret: str) -> set[str]:
     return cores
 
 
+def _compile(pattern: str) -> re.Pattern[str]:
+    """The one place the redactor compiles a pattern (its cost is what the bounds below keep linear)."""
+    return re.compile(pattern)
+
+
 def _alternation(patterns: Iterable[str]) -> re.Pattern[str] | None:
     listed = list(patterns)
-    return re.compile("|".join(listed)) if listed else None
+    return _compile("|".join(listed)) if listed else None
+
+
+class _Group:
+    """Up to `GROUP` secrets and their patterns, compiled when first needed after a change.
+
+    A redactor's secrets are kept in groups so that a new secret costs the compiling of its
+    own group, not of every secret known: a judge that meets a new key per request (150 in a
+    HAR, any number through a middleware) builds each pattern a bounded number of times.
+    """
+
+    __slots__ = ("_patterns", "secrets")
+
+    def __init__(self) -> None:
+        self.secrets: list[str] = []
+        self._patterns: tuple[re.Pattern[str] | None, ...] | None = None
+
+    def add(self, secret: str) -> None:
+        self.secrets.append(secret)
+        self._patterns = None
+
+    def patterns(self) -> tuple[re.Pattern[str] | None, ...]:
+        """(plain, escaped, base64) for this group's secrets, longest first."""
+        if self._patterns is None:
+            ordered = sorted(self.secrets, key=len, reverse=True)
+            cores = sorted({core for secret in ordered for core in _base64_cores(secret)}, key=len, reverse=True)
+            self._patterns = (
+                _alternation(re.escape(secret) for secret in ordered),
+                _alternation("".join(_char_forms(ch) for ch in secret) for secret in ordered),
+                _alternation(re.escape(core) for core in cores),
+            )
+        return self._patterns
+
+
+GROUP = 32
+
+
+# Credentials recognised by their shape, whatever their value: header names, query and form
+# parameters, JSON keys. A value is masked wherever it is seen, known or not.
+_CREDENTIAL_WORDS = r"(?:api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|id[-_]?token|auth[-_]?token|token|secret|client[-_]?secret|password|passwd|pwd|passphrase|private[-_]?key|session(?:[-_]?id)?|signature|sig|auth|authorization|credentials?|cookie|key)"
+_SENSITIVE_NAME = re.compile(
+    r"(?i)^(?:authorization|proxy-authorization|cookie|set-cookie|(?:x-)?(?:api-?key|auth(?:entication)?-?token|access-?token|"
+    r"csrf-?token|xsrf-?token|session(?:-?id)?|amz-security-token|goog-api-key|secret|token|auth|signature)|"
+    r".*(?:-token|-secret|-api-?key|-password|-session|-signature|-credential))$"
+)
+_QUERY_SECRET = re.compile(rf"(?i)([?&;]{_CREDENTIAL_WORDS}=)([^&#;\s\"'<>]+)")
+_JSON_SECRET = re.compile(
+    r'(?i)("(?:[a-z0-9_-]*[-_])?(?:api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|id[-_]?token|auth[-_]?token|token|'
+    r'secret|client[-_]?secret|password|passwd|passphrase|private[-_]?key|session[-_]?id|signature|credentials?)"\s*:\s*")'
+    r'((?:[^"\\]|\\.)+)(")'
+)
+_JSON_SECRET_ESCAPED = re.compile(  # the same, in JSON shown inside JSON (an escaped body): \"apiKey\": \"...\"
+    r'(?i)(\\"(?:[a-z0-9_-]*[-_])?(?:api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|token|secret|client[-_]?secret|password|'
+    r'passwd|passphrase|private[-_]?key|session[-_]?id|signature|credentials?)\\"\s*:\s*\\")((?:[^"\\]|\\[^"])+)(\\")'
+)
+
+
+def sensitive_header(name: str) -> bool:
+    """Whether a header of this name carries a credential (by its name: Authorization, X-Auth-Token, X-Api-Key, ...)."""
+    lowered = name.strip().lower()
+    return lowered in SENSITIVE_HEADERS or (lowered != "www-authenticate" and bool(_SENSITIVE_NAME.match(lowered)))
+
+
+def secrets_by_shape(text: str) -> list[str]:
+    """The values `text` holds under a credential's name (query parameters, JSON keys), for a judge to remember."""
+    found = [m.group(2) for m in _QUERY_SECRET.finditer(text)]
+    found += [m.group(2) for m in _JSON_SECRET.finditer(text)]
+    return [value for value in found if len(value) >= MIN_SECRET and value != REDACTED]
+
+
+def mask_shapes(text: str) -> str:
+    """`text` with the values of credential-named parameters and JSON keys masked (whatever their value)."""
+    if "=" in text:
+        text = _QUERY_SECRET.sub(lambda m: m.group(1) + (REDACTED if m.group(2) != REDACTED else m.group(2)), text)
+    if '"' in text:
+        text = _JSON_SECRET.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+        if '\\"' in text:
+            text = _JSON_SECRET_ESCAPED.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    return text
 
 
 class Redactor:
-    """Masks the given secrets, in every encoding of them, in any text or structure."""
+    """Masks the given secrets, in every encoding of them, and credentials by shape, in any text or structure.
+
+    Its cost is linear: `add` files a new secret into a group whose patterns alone are
+    rebuilt when next needed, and `text` runs each group's pattern once over the text.
+    """
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        values = {secret for secret in secrets if secret and len(secret) >= MIN_SECRET}
-        self._secrets = sorted(values, key=len, reverse=True)
-        cores = sorted({core for secret in self._secrets for core in _base64_cores(secret)}, key=len, reverse=True)
-        self._plain = _alternation(re.escape(secret) for secret in self._secrets)
-        self._escaped = _alternation("".join(_char_forms(ch) for ch in secret) for secret in self._secrets)
-        self._base64 = _alternation(re.escape(core) for core in cores)
+        self._known: set[str] = set()
+        self._groups: list[_Group] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str | None]) -> int:
+        """Learn more secrets (those too short to tell from text are left out); how many were new."""
+        added = 0
+        for secret in secrets:
+            if not secret or len(secret) < MIN_SECRET or secret in self._known:
+                continue
+            self._known.add(secret)
+            if not self._groups or len(self._groups[-1].secrets) >= GROUP:
+                self._groups.append(_Group())
+            self._groups[-1].add(secret)
+            added += 1
+        return added
+
+    def __len__(self) -> int:
+        return len(self._known)
 
     @property
     def secrets(self) -> list[str]:
-        return list(self._secrets)
+        return sorted(self._known, key=len, reverse=True)
 
     def text(self, value: str, *, cut: bool = False) -> str:
-        """`value` with every secret masked; with `cut`, also a secret's start at the very end."""
-        if self._plain is None or not value:
+        """`value` with every secret masked (and credentials by shape); with `cut`, also a secret's start at the very end."""
+        if not value:
             return value
-        # only a text holding `\\`, `%` or `&` can hold an escaped key: the slower pattern only then
-        escaped = self._escaped if ("\\" in value or "%" in value or "&" in value) else self._plain
-        masked = escaped.sub(REDACTED, value)  # type: ignore[union-attr]
-        if self._base64 is not None:
-            masked = self._mask_base64(masked)
-        if cut:
-            masked = self._mask_dangling_start(masked)
-        return masked
+        if self._groups:
+            value = self._mask_known(value)
+            if cut:
+                value = self._mask_dangling_start(value)
+        return mask_shapes(value)
 
-    def _mask_base64(self, text: str) -> str:
-        """Each base64 core with the characters next to it, which still hold a few bits of the key."""
-        assert self._base64 is not None
+    def _mask_known(self, text: str) -> str:
+        """Every match of every group, found in the text as given, masked once (overlapping matches merged)."""
+        # only a text holding `\\`, `%` or `&` can hold an escaped key: the slower pattern only then
+        escaped = "\\" in text or "%" in text or "&" in text
+        spans: list[tuple[int, int]] = []
+        for group in self._groups:
+            plain, any_form, base64_cores = group.patterns()
+            pattern = any_form if escaped else plain
+            if pattern is not None:
+                spans += [match.span() for match in pattern.finditer(text)]
+            if base64_cores is not None:
+                spans += [self._base64_span(text, match) for match in base64_cores.finditer(text)]
+        if not spans:
+            return text
+        spans.sort()
         parts: list[str] = []
         done = 0
-        for match in self._base64.finditer(text):
-            start, end = match.span()
-            if start > done and text[start - 1] in _BASE64_CHARS:
-                start -= 1
-            for _ in range(3):
-                if end < len(text) and text[end] in _BASE64_CHARS:
-                    end += 1
-            while end < len(text) and text[end] == "=" and end - match.end() < 5:
-                end += 1
-            parts += [text[done:start], REDACTED]
+        for start, end in spans:
+            if end <= done:
+                continue
+            if start < done:
+                start = done
+            else:
+                parts.append(text[done:start])
+                parts.append(REDACTED)
             done = end
-        return "".join(parts) + text[done:] if parts else text
+        return "".join(parts) + text[done:]
+
+    @staticmethod
+    def _base64_span(text: str, match: re.Match[str]) -> tuple[int, int]:
+        """A base64 core with the characters next to it, which still hold a few bits of the key."""
+        start, end = match.span()
+        if start > 0 and text[start - 1] in _BASE64_CHARS:
+            start -= 1
+        for _ in range(3):
+            if end < len(text) and text[end] in _BASE64_CHARS:
+                end += 1
+        while end < len(text) and text[end] == "=" and end - match.end() < 5:
+            end += 1
+        return start, end
 
     def _mask_dangling_start(self, text: str) -> str:
-        for secret in self._secrets:
-            for length in range(len(secret) - 1, MIN_SECRET - 1, -1):
-                if text.endswith(secret[:length]):
+        tail = text[-256:]
+        for secret in self.secrets:
+            for length in range(min(len(secret) - 1, len(tail)), MIN_SECRET - 1, -1):
+                if tail.endswith(secret[:length]):
                     return text[:-length] + REDACTED
         return text
 
     def header_value(self, name: str, value: str) -> str:
-        if name.lower() not in SENSITIVE_HEADERS:
+        if not sensitive_header(name):
             return self.text(value)
         scheme, _, credential = value.partition(" ")
         if credential and scheme.isalpha() and len(scheme) <= 16:
@@ -162,7 +283,7 @@ class Redactor:
 
     def data(self, value: Any) -> Any:
         """A JSON-like structure, or a tree of dataclasses (a `RunResult`), with every string redacted."""
-        if self._plain is None or isinstance(value, Enum):
+        if isinstance(value, Enum):
             return value
         if is_dataclass(value) and not isinstance(value, type):
             return replace(value, **{f.name: self.data(getattr(value, f.name)) for f in fields(value) if f.init})
