@@ -363,6 +363,11 @@ class TrafficJudge:
             self.stats.exchanges += count
             self.stats.other += count
 
+    def remember(self, secrets: Iterable[str]) -> None:
+        """Secrets that never pass through a request but must never be written (a proxy's upstream credentials)."""
+        with self._lock:
+            self.redactor.add(secrets)
+
     def note(self, note: str) -> None:
         """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
         with self._lock:
