@@ -79,6 +79,8 @@ MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs th
 _SHAPES_READ = 1 << 20  # a request body is searched for credential-named JSON keys up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
+_MAX_STOPS = 50  # notes kept word for word (where files stopped, what was refused); the rest are counted
+_NOTE_CHARS = 500
 
 
 def _any_key_may_send(key: str) -> frozenset[str]:
@@ -348,6 +350,7 @@ class TrafficJudge:
         self._findings: dict[tuple[str, str], Finding] = {}
         self._notes: Counter[str] = Counter()
         self._stops: list[str] = []
+        self._stops_dropped = 0
         self._secrets: set[str] = set()
         self._over = False
         self.redactor = Redactor()
@@ -371,7 +374,10 @@ class TrafficJudge:
     def note(self, note: str) -> None:
         """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
         with self._lock:
-            self._stops.append(clean_text(note))
+            if len(self._stops) < _MAX_STOPS:
+                self._stops.append(clean_text(note[:_NOTE_CHARS]))
+            else:  # a report stays small however many times something happens
+                self._stops_dropped += 1
 
     def observe(self, exchange: ObservedExchange) -> ExchangeVerdict:
         """Judge one exchange (any path: others are counted and skipped) and tally it."""
@@ -513,7 +519,8 @@ class TrafficJudge:
         findings = self.findings
         with self._lock:
             rules = [self._rule_result(rule) for rule in self.rules]
-            stats = replace(self.stats, notes=self._stops + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
+            more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
+            stats = replace(self.stats, notes=self._stops + more + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
         failed = any(r.status == Status.FAILED for r in rules)
         spec = self.contract.spec
         return RunResult(
