@@ -191,8 +191,8 @@ def test_finding_3_absolute_form_to_the_upstreams_own_authority_is_forwarded():
 def test_finding_13_connection_named_headers_are_dropped_and_the_clients_authorization_is_kept():
     """Finding 13: headers named in Connection were forwarded; userinfo replaced the client's own Authorization."""
     upstream = Recorder()
-    with serve_in_thread(upstream) as up_url:
-        with serve_in_thread(TrafficProxy(up_url.replace("://", "://svcuser:PASS@"), _judge())) as proxy_url, httpx.Client() as client:
+    with serve_in_thread(upstream) as up_url, \
+                serve_in_thread(TrafficProxy(up_url.replace("://", "://svcuser:PASS@"), _judge())) as proxy_url, httpx.Client() as client:
             client.post(f"{proxy_url}/v1/sending", json=VALID, headers={**AUTH, "Connection": "keep-alive, X-Secret-Hop",
                                                                         "X-Secret-Hop": "1", "Keep-Alive": "timeout=5"})
             client.get(f"{proxy_url}/other")
@@ -302,8 +302,8 @@ def test_finding_5_trailers_never_reach_the_upstream(stack):
 def test_finding_6_a_foreign_host_or_origin_is_refused_by_the_proxy(headers):
     """Finding 6: a web page could drive an authenticated upstream through the proxy (DNS rebinding, CSRF)."""
     upstream = Recorder()
-    with serve_in_thread(upstream) as up_url:
-        with serve_in_thread(TrafficProxy(up_url.replace("://", "://svcuser:PASS@"), _judge())) as proxy_url, httpx.Client() as client:
+    with serve_in_thread(upstream) as up_url, \
+                serve_in_thread(TrafficProxy(up_url.replace("://", "://svcuser:PASS@"), _judge())) as proxy_url, httpx.Client() as client:
             refused = client.post(f"{proxy_url}/v1/sending", content=b"{}", headers={"Content-Type": "text/plain", **headers})
             local = client.post(f"{proxy_url}/v1/sending", json=VALID, headers={**AUTH, "Origin": "http://localhost:3000"})
     assert refused.status_code == 403 and "migma-contract proxy" in refused.text
