@@ -95,7 +95,11 @@ def read_bounded(path: str | Path, limit: int = MAX_INPUT_BYTES) -> bytes:
             mode = os.fstat(handle.fileno()).st_mode
             if not stat.S_ISREG(mode):
                 raise ConfigError(f"{shown}: {'is a directory' if stat.S_ISDIR(mode) else 'not a regular file'}")
-            raw = handle.read(limit + 1)
+            chunks, size = [], 0
+            while size <= limit and (chunk := handle.read(min(1 << 20, limit + 1 - size))):
+                chunks.append(chunk)  # in pieces: read(limit) would allocate the whole cap up front
+                size += len(chunk)
+            raw = b"".join(chunks)
     except FileNotFoundError:
         raise ConfigError(f"{shown}: no such file") from None
     except OSError as exc:
