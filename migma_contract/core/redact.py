@@ -17,6 +17,7 @@ masks that too.
 from __future__ import annotations
 
 import base64
+import bisect
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields, is_dataclass, replace
@@ -43,29 +44,80 @@ def strip_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def _char_forms(ch: str) -> str:
-    """A pattern matching `ch` written plainly or through any common escape."""
-    code = ord(ch)
-    utf8 = ch.encode("utf-8", errors="surrogatepass")
-    forms = [re.escape(ch)]
-    if code < 0x10000:
-        forms.append(rf"\\+u{code:04x}")  # JSON, JavaScript, Python
-    else:
-        forms.append(rf"\\+U{code:08x}")
-        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
-        forms.append(rf"\\+u{high:04x}\\+u{low:04x}")  # JSON's surrogate pair
-    forms.append("".join(rf"\\+x{byte:02x}" for byte in utf8))  # Python repr of str or bytes
-    forms.append("".join(f"%{byte:02x}" for byte in utf8))  # percent-encoding
-    forms.append(rf"&#x0*{code:x};?|&#0*{code};?")  # HTML / XML character references
-    if ch in _ESCAPES:
-        forms.append(rf"\\+{_ESCAPES[ch]}")
-    if ch in _ENTITIES:
-        forms.append(_ENTITIES[ch])
-    if not ch.isalnum():
-        forms.append(rf"\\+{re.escape(ch)}")  # JSON `\/`, `\"`, repr `\'`, shell `\$`
-    if ch == " ":
-        forms.append(r"\+")  # form encoding
-    return "(?i:" + "|".join(forms) + ")"
+# Escapes a server or a library may have written a key's characters in: JSON and JavaScript
+# (`\\u006b`, `\\/`, `\\"`), Python repr (`\\x0d`, `\\r`), percent-encoding, HTML/XML
+# character references and entities, each possibly escaped again (`\\\\u006b`).
+_ESCAPE = re.compile(
+    r"\\+u[dD][89abAB][0-9a-fA-F]{2}\\+u[dD][c-fC-F][0-9a-fA-F]{2}"  # a JSON surrogate pair: one character
+    r"|\\+u[0-9a-fA-F]{4}|\\+U[0-9a-fA-F]{8}"
+    r"|(?:\\+x[0-9a-fA-F]{2})+|(?:%[0-9a-fA-F]{2})+"  # bytes, in runs (a character may take several)
+    r"|&#[xX]0*[0-9a-fA-F]{1,6};?|&#0*[0-9]{1,7};?|&(?:amp|lt|gt|quot|apos);"
+    r"|\\+[nrtbf]|\\+[^\w\s]"
+)
+_HEX_BYTE = re.compile(r"[0-9a-fA-F]{2}")
+_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+_NAMED = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'"}
+
+
+def _unescape(token: str) -> str:
+    """The character(s) one escape stands for."""
+    stripped = token.lstrip("\\")
+    if token.startswith("&"):
+        if token in _NAMED:
+            return _NAMED[token]
+        digits = token.strip("&#;")
+        code = int(digits[1:], 16) if digits[:1] in "xX" else int(digits)
+        return chr(code) if code <= 0x10FFFF else token
+    if token.startswith("%") or stripped[:1] == "x":
+        raw = bytes(int(pair, 16) for pair in _HEX_BYTE.findall(token.replace("\\x", "").replace("%", "")))
+        return raw.decode("utf-8", errors="replace")
+    if stripped[:1] == "u" and "u" in stripped[1:]:  # a surrogate pair
+        high, low = (int(part[-4:], 16) for part in stripped.split("\\")[0::1] if part)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    if stripped[:1] in ("u", "U"):
+        code = int(stripped[1:], 16)
+        return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else token
+    return _SIMPLE.get(stripped, stripped)
+
+
+def _decoded(text: str) -> tuple[str, list[int], list[tuple[int, int, bool]]]:
+    """`text` with every escape decoded, and how to map a decoded position back (piece offsets and spans).
+
+    Each piece is a stretch of plain text (mapped character for character) or one escape
+    (mapped to the whole escape): a key found in the decoded text is masked in the text as
+    given, whatever mix of escapes wrote it.
+    """
+    out: list[str] = []
+    offsets: list[int] = []
+    pieces: list[tuple[int, int, bool]] = []
+    size = done = 0
+    for match in _ESCAPE.finditer(text):
+        start, end = match.span()
+        if start > done:
+            offsets.append(size)
+            pieces.append((done, start, True))
+            out.append(text[done:start])
+            size += start - done
+        decoded = _unescape(match.group())
+        offsets.append(size)
+        pieces.append((start, end, len(decoded) == end - start))
+        out.append(decoded)
+        size += len(decoded)
+        done = end
+    if done < len(text):
+        offsets.append(size)
+        pieces.append((done, len(text), True))
+        out.append(text[done:])
+    return "".join(out), offsets, pieces
+
+
+def _original_span(offsets: list[int], pieces: list[tuple[int, int, bool]], start: int, end: int) -> tuple[int, int]:
+    first = bisect.bisect_right(offsets, start) - 1
+    last = bisect.bisect_right(offsets, end - 1) - 1
+    head_start, _, head_plain = pieces[first]
+    tail_start, tail_end, tail_plain = pieces[last]
+    return (head_start + (start - offsets[first]) if head_plain else head_start,
+            tail_start + (end - offsets[last]) if tail_plain else tail_end)
 
 
 def _base64_cores(secret: str) -> set[str]:
@@ -119,13 +171,15 @@ class _Group:
         self._patterns = None
 
     def patterns(self) -> tuple[re.Pattern[str] | None, ...]:
-        """(plain, escaped, base64) for this group's secrets, longest first."""
+        """(plain, any case, base64) for this group's secrets, longest first: literal patterns, cheap to build."""
         if self._patterns is None:
             ordered = sorted(self.secrets, key=len, reverse=True)
             cores = sorted({core for secret in ordered for core in _base64_cores(secret)}, key=len, reverse=True)
+            forms = {form for secret in ordered for form in (secret, secret.replace(" ", "+"))}  # `+`: a form-encoded space
+            literal = [re.escape(form) for form in sorted(forms, key=len, reverse=True)]
             self._patterns = (
-                _alternation(re.escape(secret) for secret in ordered),
-                _alternation("".join(_char_forms(ch) for ch in secret) for secret in ordered),
+                _alternation(literal),
+                _alternation(["(?i:" + "|".join(literal) + ")"]),  # escaped text: any case (`%2f`, a lowercased copy)
                 _alternation(re.escape(core) for core in cores),
             )
         return self._patterns
@@ -221,15 +275,16 @@ class Redactor:
         return mask_shapes(value)
 
     def _mask_known(self, text: str) -> str:
-        """Every match of every group, found in the text as given, masked once (overlapping matches merged)."""
-        # only a text holding `\\`, `%` or `&` can hold an escaped key: the slower pattern only then
-        escaped = "\\" in text or "%" in text or "&" in text
+        """Every match of every group, found in the text as given and with its escapes decoded, masked once."""
+        # only a text holding `\\`, `%` or `&` can hold an escaped key: decoded only then
+        decoded = _decoded(text) if ("\\" in text or "%" in text or "&" in text) else None
         spans: list[tuple[int, int]] = []
         for group in self._groups:
-            plain, any_form, base64_cores = group.patterns()
-            pattern = any_form if escaped else plain
-            if pattern is not None:
-                spans += [match.span() for match in pattern.finditer(text)]
+            plain, any_case, base64_cores = group.patterns()
+            if plain is not None:
+                spans += [match.span() for match in plain.finditer(text)]
+            if decoded is not None and any_case is not None:
+                spans += [_original_span(decoded[1], decoded[2], *match.span()) for match in any_case.finditer(decoded[0])]
             if base64_cores is not None:
                 spans += [self._base64_span(text, match) for match in base64_cores.finditer(text)]
         if not spans:

@@ -298,9 +298,9 @@ class TrafficJudge:
             if name.lower() == "authorization" and exchange.credentials_hidden:
                 continue  # a recorder's mask ("[Filtered]"), not a credential
             if sensitive_header(name) and value:
-                fresh.add(value.strip())
-                credential = value.strip().partition(" ")[2]
-                fresh.add(credential.strip())
+                scheme, _, credential = value.strip().partition(" ")
+                # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
+                fresh.add(credential.strip() if credential.strip() and scheme.isalpha() else value.strip())
                 if name.lower() == "cookie":
                     fresh.update(part.split("=", 1)[-1].strip() for part in value.split(";"))
         if "=" in exchange.url:
