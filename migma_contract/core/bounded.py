@@ -59,6 +59,7 @@ def check_yaml_bounds(text: str, *, what: str = "documents", max_depth: int = MA
     open_: list[list[Any]] = []  # enclosing collections: [anchor, nodes, height of the tallest child]
     literal = added = 0
     scalar, alias, starts, ends = yaml.ScalarEvent, yaml.AliasEvent, _COLLECTION_STARTS, _COLLECTION_ENDS
+    event: Any
     for event in yaml.parse(text, Loader=SAFE_LOADER):
         kind = type(event)
         if kind is scalar:
