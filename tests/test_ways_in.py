@@ -444,12 +444,21 @@ def test_finding_11_a_curl_line_from_a_recording_does_not_aim_the_users_key_at_t
 
 
 def test_finding_11_the_upstreams_userinfo_is_never_written(tmp_path):
-    upstream = Recorder()
-    with serve_in_thread(upstream) as up_url:
+    """Finding 11: an upstream echoing the Basic credential the proxy sent put it in every report."""
+    async def echoing(scope, receive, send):  # answers 200 to anything, with the credentials it received
+        while (await receive()).get("more_body"):
+            pass
+        seen = [v.decode() for k, v in scope["headers"] if k == b"authorization"]
+        decoded = [base64.b64decode(v.split()[1]).decode() for v in seen if v.startswith("Basic ")]
+        body = json.dumps({"success": True, "data": {"id": "m", "status": "queued", "provider": "migma", "seen": seen,
+                                                     "decoded": decoded}, "error": None}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    with serve_in_thread(echoing) as up_url:
         url = up_url.replace("://", "://svcuser:Sup3rPASSword@")
         judge = TrafficJudge(contract_for(), kind="proxy", label="proxy", url=url)
         with serve_in_thread(TrafficProxy(url, judge)) as proxy_url, httpx.Client() as client:
-            client.post(f"{proxy_url}/v1/sending", json=TAG_WITHOUT_ID, headers=AUTH)
             client.post(f"{proxy_url}/v1/sending", json=TAG_WITHOUT_ID)
     result = judge.result()
     assert result.findings
