@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import shlex
+from typing import Any
 
 from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
@@ -62,7 +63,7 @@ def _shell(text: str) -> str:
     return shlex.quote(text) if text.isprintable() else _ansi_c(text.encode("utf-8", errors="replace"))
 
 
-def curl_line(exchange: Exchange, url: str, keys: dict[str, str], whole: str = "the same --seed sends it again") -> str:
+def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: str = "the same --seed sends it again") -> str:
     """A one-line shell command that sends the same request; `keys` maps secret -> env var name.
 
     A body over `CURL_BODY` bytes is read from a file (`BODY_FILE`) instead, and a shell comment
@@ -107,7 +108,7 @@ def curl_line(exchange: Exchange, url: str, keys: dict[str, str], whole: str = "
 
 
 def make_records(
-    exchange: Exchange, redactor: Redactor, keys: dict[str, str], display_base: str | None, *,
+    exchange: Exchange[Any], redactor: Redactor, keys: dict[str, str], display_base: str | None, *,
     curl_base: str | None = None, whole: str = "the same --seed sends it again",
 ) -> tuple[RequestRecord, ResponseRecord]:
     """The request and response of `exchange`, safe to publish.
