@@ -24,6 +24,7 @@ from migma_contract.wire.client import Exchange
 __all__ = ["BODY_EXCERPT", "PLACEHOLDER_BASE", "make_records"]
 
 BODY_EXCERPT = 4096
+REDACT_MARGIN = 16384  # characters redacted past a cut (an escaped or base64 key is far shorter)
 CURL_BODY = 4096  # a body longer than this is not repeated in the curl line (a 20 MB body made 42 MB reports)
 URL_EXCERPT = 2048
 BODY_FILE = "migma-request-body.bin"
@@ -31,8 +32,18 @@ BODY_FILE = "migma-request-body.bin"
 
 def excerpt(content: bytes, redactor: Redactor, *, limit: int = BODY_EXCERPT, total: int | None = None,
             arrived_cut: bool = False) -> str:
-    """The start of a body as clean text: redacted whole (then cut), with its size if cut."""
-    text = redactor.text(content.decode("utf-8", errors="replace"), cut=arrived_cut)
+    """The start of a body as clean text: redacted (then cut), with its size if cut.
+
+    Only the start is redacted, with a margin far longer than any encoded key past the part
+    shown: a key crossing the cut is still whole when masked, and a 20 MB body costs what
+    its first few KB do.
+    """
+    window = content[:4 * (limit + REDACT_MARGIN)]  # UTF-8: at most 4 bytes a character
+    decoded = window.decode("utf-8", errors="replace")
+    whole = len(window) == len(content)
+    text = redactor.text(decoded[:limit + REDACT_MARGIN], cut=arrived_cut and whole and len(decoded) <= limit + REDACT_MARGIN)
+    if not whole or len(decoded) > limit + REDACT_MARGIN:
+        text += "…"  # more follows: the cut note below says so
     size = total if total is not None else len(content)
     shown = clean_text(text[:limit], multiline=True)
     if len(text) > limit or arrived_cut:
