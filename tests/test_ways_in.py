@@ -410,9 +410,12 @@ def test_finding_9_a_huge_body_makes_small_reports(tmp_path):
     lines = []
     judge = TrafficJudge(contract_for(), kind="recorded", label="t", on_breach=lines.append)
     judge.observe(_observed(body={**TAG_WITHOUT_ID, "fromName": "N" * (4 << 20)}))
+    judge.observe(_observed(url="https://h.example/v1/sending?q=" + "u" * (1 << 20), body={"recipientType": "tag"},
+                            headers=[("X-Big", "v" * (1 << 20)), ("N" * (1 << 16), "1")]))
     findings = judge.result().findings
-    assert findings and all(len(f.request.curl) < 16 << 10 for f in findings)
+    assert findings and all(len(f.request.curl) < 17 << 10 and len(f.request.url) < 4 << 10 for f in findings)
     assert all("cut" in f.request.curl for f in findings)
+    assert all(len(name) < 1024 and len(value) < 1024 for f in findings for name, value in f.request.headers.items())
     paths = write_reports(judge.result(), tmp_path, ("json", "junit", "md", "html"))
     assert all(path.stat().st_size < 512 << 10 for path in paths), [(p.name, p.stat().st_size) for p in paths]
     assert all(len(line) < 4096 for line in lines)

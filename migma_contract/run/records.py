@@ -139,7 +139,7 @@ def make_records(
         headers=_headers(exchange.request_headers, redactor),
         body=excerpt(exchange.request_content, redactor),
         body_size=len(exchange.request_content),
-        curl=one_line(curl_line(exchange, curl_url, keys, whole), redactor),
+        curl=_cut_line(one_line(curl_line(exchange, curl_url, keys, whole), redactor)),
     )
     response = ResponseRecord(
         status=exchange.status,
@@ -162,6 +162,14 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f"… [{len(text):,} characters]"
 
 
+CURL_LINE = 16384  # a curl line longer than this (huge headers from a recording) is cut, after redaction
+
+
+def _cut_line(line: str) -> str:
+    return line if len(line) <= CURL_LINE else line[:CURL_LINE] + f" # line cut: {len(line):,} characters in all"
+
+
+HEADER_NAME = 256
 HEADER_EXCERPT = 512  # a header value in a finding; a server's 60 KB header would otherwise sit in every finding
 
 
@@ -170,7 +178,7 @@ def _headers(headers: dict[str, str], redactor: Redactor) -> dict[str, str]:
     shown = {}
     for name, value in redactor.headers(headers).items():
         cut = value if len(value) <= HEADER_EXCERPT else value[:HEADER_EXCERPT] + f"… [{len(value)} characters]"
-        shown[clean_text(name)] = clean_text(cut)
+        shown[clean_text(_cut(name, HEADER_NAME))] = clean_text(cut)
     return shown
 
 
