@@ -143,12 +143,10 @@ class ContractMiddleware:
         # judging; past it, the rest streams to the app unkept (it judges the answer, not the body).
         read = await read_capped(receive, self.max_request_bytes)
         body = read.content
-        pending = deque(read.messages)
+        pending = deque(read.replay())
         if read.over:
-            self.judge.note(f"request {number}: a body over {self.max_request_bytes:,} bytes passed to the app unkept "
+            self.judge.note(f"a request body over {self.max_request_bytes:,} bytes passed to the app unkept "
                             "(its body rules not judged)")
-        elif read.disconnected:
-            pending.append({"type": "http.disconnect"})
 
         async def replay() -> dict[str, Any]:
             return pending.popleft() if pending else await receive()

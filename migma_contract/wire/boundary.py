@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,38 +77,49 @@ def foreign_request(headers: Mapping[str, str], *, allowed_hosts: Collection[str
 class CappedBody:
     """A request body read up to a cap: whole (`content`), or over the cap (`content` None, nothing more read).
 
-    `messages` are the `http.request` messages read, to replay to an app (at most the cap and
-    one chunk); `disconnected` says the client left before the body ended.
+    `read` holds the bytes read (at most the cap and one chunk), to replay to an app as one
+    message (`replay`); `disconnected` says the client left before the body ended.
     """
 
     content: bytes | None
     size: int
-    messages: list[Message] = field(default_factory=list)
+    read: bytes = b""
     disconnected: bool = False
+    complete: bool = False
 
     @property
     def over(self) -> bool:
         return self.content is None and not self.disconnected
 
+    def replay(self) -> list[Message]:
+        """What was read, as the messages an app receives first (one: message boundaries carry no meaning in ASGI)."""
+        messages: list[Message] = [{"type": "http.request", "body": self.read, "more_body": not self.complete}]
+        if self.disconnected:
+            messages.append({"type": "http.disconnect"})
+        return messages
+
 
 async def read_capped(receive: Receive, limit: int) -> CappedBody:
-    """The request's body, read until it ends or passes `limit` bytes (then not one message more)."""
-    messages: list[Message] = []
-    chunks: list[bytes] = []
-    size = 0
+    """The request's body, read until it ends or passes `limit` bytes (then not one message more).
+
+    The bytes are gathered in one buffer, whatever the number of messages (a client sending a
+    byte per packet costs the bytes, not a list of a million chunks).
+    """
+    buffer = bytearray()
     while True:
         message = await receive()
         kind = message["type"]
         if kind == "http.disconnect":
-            return CappedBody(None, size, messages, disconnected=True)
+            return CappedBody(None, len(buffer), bytes(buffer), disconnected=True)
         if kind != "http.request":
             continue
-        messages.append(message)
         chunk = message.get("body", b"")
+        if not buffer and not message.get("more_body", False) and len(chunk) <= limit:  # the common case: one message
+            return CappedBody(chunk, len(chunk), chunk, complete=True)
         if chunk:
-            size += len(chunk)
-            if size > limit:
-                return CappedBody(None, size, messages)
-            chunks.append(chunk)
+            buffer += chunk
+            if len(buffer) > limit:
+                return CappedBody(None, len(buffer), bytes(buffer))
         if not message.get("more_body", False):
-            return CappedBody(chunks[0] if len(chunks) == 1 else b"".join(chunks), size, messages)
+            content = bytes(buffer)
+            return CappedBody(content, len(content), content, complete=True)
