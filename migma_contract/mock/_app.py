@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
+    BODY_FORM,
     BODY_JSON_OBJECT,
     CONFLICT_CODE,
     IDEMPOTENCY_CONFLICT,
@@ -46,7 +47,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     judge_credentials,
 )
-from migma_contract.contract.rules import IsJsonObject, Level, Refused, bearer_key
+from migma_contract.contract.rules import Level, Refused, bearer_key
 from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
@@ -57,8 +58,7 @@ from migma_contract.wire.boundary import foreign_request, read_capped
 __all__ = ["ReferenceMock", "create_app"]
 
 STATUS_OK = ACCEPTS_VALID.deserves
-_BODY = BODY_JSON_OBJECT.form
-assert isinstance(_BODY, IsJsonObject)
+_BODY = BODY_FORM
 JSON_TYPES = ("application/json",)
 
 
