@@ -457,7 +457,7 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     from migma_contract.run.runner import load_baseline
     from migma_contract.traffic.proxy import TrafficProxy
     from migma_contract.traffic.tally import TrafficJudge
-    from migma_contract.wire.serve import bind_socket, url_of
+    from migma_contract.wire.serve import bind_socket, server_config, url_of
     from migma_contract.wire.urls import guard_production
 
     options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"))
@@ -493,8 +493,8 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
         _warn("TLS certificates of the upstream are NOT verified (--insecure)")
     periodic = _PeriodicReports(report_every, write).start() if report_every else None
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                                           server_header=False, date_header=False))
+    # the mock's bounded configuration: a deadline per request, a cap on connections, a bounded head, no trailers
+    server = uvicorn.Server(server_config(app, server_header=False, date_header=False))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
@@ -545,6 +545,9 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
             for exchange in recording.exchanges():
                 judge.observe(exchange)
             click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
+            for skipped in recording.skipped:
+                _warn(clean_text(skipped))
+                judge.note(skipped)
             if recording.stopped:
                 _warn(f"{clean_text(recording.path)}: {recording.stopped}")
                 judge.note(f"{recording.path.name}: {recording.stopped}")

@@ -266,6 +266,56 @@ class Option:
             raise ConfigError(f"{where}: holds control characters")
 
 
+# A repository's own files (pyproject.toml, pytest's ini) are the repository's: on a pull request,
+# whoever wrote it. They may not choose where a key from the environment or the command line goes.
+TRUST_CONFIG_TARGET_ENV = ENV_PREFIX + "TRUST_CONFIG_TARGET"
+
+
+def _is_loopback(url: str) -> bool:
+    import ipaddress
+
+    host = (urlsplit(url).hostname or "").lower()
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost" or host.endswith(".localhost")
+
+
+def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping[str, str], environ: Mapping[str, str]) -> None:
+    """A key from the environment or the command line goes only to a target from there too, or to loopback,
+    unless `MIGMA_CONTRACT_TRUST_CONFIG_TARGET` is set (never settable from a file)."""
+    url = values.get("base_url")
+    where = from_repository.get("base_url")
+    if url is None or where is None or _is_loopback(url) or _bool(environ.get(TRUST_CONFIG_TARGET_ENV, ""), TRUST_CONFIG_TARGET_ENV):
+        return
+    if any(values.get(option.name) for option in OPTIONS if option.secret):
+        raise ConfigError(
+            f"{where}: a repository file names the target {_shown_url(url)}; a key from the environment or the command "
+            f"line is not sent where a repository file says (pass --base-url yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 "
+            "to trust this file)")
+
+
+def _shown_url(url: str) -> str:
+    from migma_contract.core.redact import strip_credentials
+
+    shown = strip_credentials(url)
+    return repr(shown if len(shown) <= 80 else shown[:80] + "…")
+
+
+def _inside(option: Option, value: Any, root: Path, where: str) -> None:
+    """A path a repository file gives stays inside that repository (no absolute path, no `..` out, no link out)."""
+    if option.kind != "path" or not isinstance(value, str):
+        return
+    base = root.resolve()
+    try:
+        resolved = (base / value).resolve()
+    except (OSError, RuntimeError):
+        resolved = None
+    if Path(value).is_absolute() or resolved is None or not resolved.is_relative_to(base):
+        raise ConfigError(f"{where}: {_shown(value)} is outside the repository ({base}); a repository file keeps its paths "
+                          f"inside it (pass {option.flag_name} yourself for another place)")
+
+
 def _check_vendor_level(options: CheckOptions) -> None:
     """The vendor rules are prose (level documented): a schema-level run would judge none of them."""
     if options.with_vendor and not options.level.includes(Level.DOCUMENTED):
@@ -401,6 +451,7 @@ def resolve_options(
             raise ConfigError(f"{path}: [tool.migma-contract] {key}: keep keys out of files; set {option.env} instead")
         from_file[option.name] = (value, f"{path}: [tool.migma-contract] {key}")
     values: dict[str, Any] = {}
+    from_repository: dict[str, str] = {}  # option -> where: values a repository's own file chose
     for option in OPTIONS:
         if wanted is not None and option.name not in wanted:
             continue
@@ -409,10 +460,16 @@ def resolve_options(
         elif environ.get(option.env) not in (None, ""):
             values[option.name] = option.parse(environ[option.env], option.env)
         elif ini is not None and option.ini_key and (raw := ini(option)) not in (None, "", []):
-            values[option.name] = option.parse(raw, f"ini {option.ini_key}")
+            where = f"ini {option.ini_key}"
+            values[option.name] = option.parse(raw, where)
+            from_repository[option.name] = where
+            _inside(option, values[option.name], Path.cwd(), where)
         elif option.name in from_file:
             raw, where = from_file[option.name]
             values[option.name] = option.parse(raw, where)
+            from_repository[option.name] = where
+            _inside(option, values[option.name], path.parent, where)
+    _guard_repository_target(values, from_repository, environ)
     if warn is not None:
         for name in _VENDOR_ENV:
             mine = ENV_PREFIX + name.removeprefix("MIGMA_")

@@ -12,7 +12,6 @@ fail on a request its code should never have sent. Inspection endpoints live und
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import math
 import os
@@ -25,7 +24,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 from starlette.applications import Starlette
@@ -33,7 +31,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
@@ -56,6 +54,7 @@ from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
 from migma_contract.mock._config import MockConfig, load_mock_config
 from migma_contract.mock._state import MockRequest, MockState, Scripted, SentRecord
+from migma_contract.wire.boundary import foreign_request, read_capped
 
 __all__ = ["ReferenceMock", "create_app"]
 
@@ -151,22 +150,10 @@ class _Call:
 
     async def body(self, limit: int) -> bytes | None:
         """The whole body (None once it is over `limit` bytes; ClientDisconnect when the client leaves first)."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message: Message = await self.receive()
-            kind = message["type"]
-            if kind == "http.request":
-                chunk = message.get("body", b"")
-                if chunk:
-                    size += len(chunk)
-                    if size > limit:
-                        return None
-                    chunks.append(chunk)
-                if not message.get("more_body", False):
-                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            elif kind == "http.disconnect":
-                raise ClientDisconnect()
+        read = await read_capped(self.receive, limit)
+        if read.disconnected:
+            raise ClientDisconnect()
+        return read.content
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -576,15 +563,11 @@ class ReferenceMock:
 
     def _inspection_refusal(self, request: Request) -> Response | None:
         config = self.config
-        host = _host_name(request.headers.get("host", ""))
-        if "*" not in config.allowed_hosts and host not in config.allowed_hosts and not _is_local_name(host):
-            return _error(403, f"/_mock answers only a loopback Host (127.0.0.1, ::1, localhost), not {host[:64]!r}; "
-                               "add it to inspection.allowed_hosts in the mock's config")
-        origin = request.headers.get("origin")
-        if (origin is not None or request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site")) and \
-                "*" not in config.allowed_origins and origin not in config.allowed_origins:
-            return _error(403, "/_mock refuses requests from web pages of another origin; "
-                               "add the origin to inspection.allowed_origins in the mock's config")
+        why = foreign_request(request.headers, allowed_hosts=config.allowed_hosts, allowed_origins=config.allowed_origins)
+        if why is not None and why.startswith("answers"):
+            return _error(403, f"/_mock {why}; add it to inspection.allowed_hosts in the mock's config")
+        if why is not None:
+            return _error(403, f"/_mock {why}; add the origin to inspection.allowed_origins in the mock's config")
         content_type = request.headers.get("content-type")
         if request.method == "POST" and content_type is not None:
             media_type = content_type.split(";", 1)[0].strip().lower()
@@ -657,22 +640,6 @@ def _route_path(scope: Scope) -> str:
     """The path as the app's routes see it (without the root path it is mounted under)."""
     path, root = scope["path"], scope.get("root_path", "")
     return path[len(root):] if root and path.startswith(root) else path
-
-
-def _host_name(header: str) -> str:
-    try:
-        return (urlsplit(f"//{header.strip()}").hostname or "").lower()
-    except ValueError:
-        return ""
-
-
-def _is_local_name(host: str) -> bool:
-    """A loopback address, `localhost`, or a name without a dot (no DNS-rebinding attacker owns one)."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    return bool(host) and (host == "localhost" or host.endswith(".localhost") or "." not in host)
 
 
 def create_app(config: MockConfig | str | Path | dict[str, Any] | None = None, *, spec: Spec | None = None,

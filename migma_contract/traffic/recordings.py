@@ -22,15 +22,16 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from migma_contract.config.options import OPTIONS
+from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
-from migma_contract.core.json_stream import ArrayReader, JsonStreamError
+from migma_contract.core.json_stream import TOO_DEEP, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import ObservedExchange
 from migma_contract.wire.client import inflate
@@ -100,6 +101,7 @@ class Recording:
     items: int = 0
     stopped: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
+    skipped: list[str] = field(default_factory=list)  # items left unjudged, and why (nested too deep, too large)
 
     def exchanges(self) -> Iterator[ObservedExchange]:
         """Every recorded exchange, in order (any path: the judge skips the others), its bodies decoded."""
@@ -117,6 +119,13 @@ class Recording:
                 for item in reader.iter_array(("log", "entries") if har else ("interactions",)):
                     self.items += 1
                     where = f"{self.path.name} {'entry' if har else 'interaction'} {self.items}"
+                    try:
+                        if item is TOO_DEEP:
+                            raise bounded.Bounded(f"nested deeper than {bounded.MAX_DEPTH} levels, the cap on recorded items")
+                        bounded.json_bounds(item, what="recorded items")
+                    except bounded.Bounded as exc:
+                        self.skipped.append(f"{where}: {exc.message}; not judged")
+                        continue
                     if har:
                         creator = str((reader.kept.get("creator") or {}).get("name", "")).lower()
                         exchange = _from_har(item, where, creator.startswith(_BROWSERS))
@@ -170,10 +179,13 @@ class Recording:
         """The list item starting at `line`; None (and `stopped` set) when it cannot be read."""
         number = self.items + 1
         try:
-            parsed = yaml.load("".join(chunk), Loader=_Loader)
+            parsed = bounded.load_yaml("".join(chunk), loader=_Loader, what="recorded items")
             item = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else None
-        except yaml.YAMLError as exc:
-            item, problem = None, str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        except bounded.Malformed as exc:
+            item, problem = None, exc.message.removeprefix("not valid YAML: ")
+        except bounded.Bounded as exc:  # a hostile file (an alias bomb): refused whole, before anything expands
+            at = line + (exc.line or 1) - 1
+            raise ConfigError(f"{clean_text(self.path)}: interaction {number} (line {at}): {exc.message}") from None
         else:
             problem = "not a mapping"
         if isinstance(item, dict) and (not last or _complete(item, self.format)):
