@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from migma_contract._http.serve import bind_socket, server_config, url_of
+from migma_contract.wire.serve import bind_socket, server_config, url_of
 
 BODY = {"success": True, "data": {"id": "msg_constant", "provider": "migma", "status": "queued", "sentCount": 1, "message": "ok"}, "error": None}
 

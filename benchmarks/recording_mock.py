@@ -17,8 +17,8 @@ import sys
 
 import uvicorn
 
-from migma_contract._http.serve import bind_socket, server_config, url_of
 from migma_contract.mock import create_app
+from migma_contract.wire.serve import bind_socket, server_config, url_of
 
 RECORDED = "/_bench/recorded"
 

@@ -330,7 +330,7 @@ def _load(url: str, seconds: float) -> dict:
 
 def mock_throughput(quick: bool) -> Section:
     try:
-        from migma_contract._http.serve import PROTOCOLS, stack_description
+        from migma_contract.wire.serve import PROTOCOLS, stack_description
     except ImportError:  # --package of a tree from before the stack could be chosen: h11 only, no --http
         PROTOCOLS, stack_description = {}, lambda stack: "uvicorn, bounded h11 protocol (the only one then)"
 

@@ -18,11 +18,11 @@ import uvicorn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from migma_contract import contract_for
-from migma_contract._http.serve import bind_socket, url_of
-from migma_contract._proxy import TrafficProxy
-from migma_contract._traffic import TrafficJudge
 from migma_contract.asgi import ContractMiddleware
 from migma_contract.mock import create_app
+from migma_contract.traffic.proxy import TrafficProxy
+from migma_contract.traffic.tally import TrafficJudge
+from migma_contract.wire.serve import bind_socket, url_of
 
 WORLD = {"open_world": True, "limits": {"sent_log": 1000}}
 
