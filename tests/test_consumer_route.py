@@ -105,7 +105,7 @@ def test_a_finding_of_observed_traffic_can_be_had_as_an_httpx_request():
 
 def _rate_limit_broken(response):
     from migma_contract import contract_for
-    from migma_contract._catalogue import RATE_LIMIT_RETRY_AFTER, VENDOR_SETS
+    from migma_contract.contract.catalogue import RATE_LIMIT_RETRY_AFTER, VENDOR_SETS
 
     verdict = contract_for().response_validator("documented", VENDOR_SETS).evaluate(
         response.status_code, response.headers, response.content)

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from migma_contract._options import CheckOptions
-from migma_contract._result import RunResult
-from migma_contract._runner import run_check
+from migma_contract.config.options import CheckOptions
+from migma_contract.run.result import RunResult
+from migma_contract.run.runner import run_check
 from migma_contract.mock import load_mock_config
 from migma_contract.reports import render
 

@@ -153,7 +153,7 @@ def _obeys(strategy, level, vendor, request=None):
     """
     from hypothesis import given
 
-    from migma_contract._catalogue import NO_SERVER_ERROR, STATUS_DOCUMENTED, VENDOR_SETS
+    from migma_contract.contract.catalogue import NO_SERVER_ERROR, STATUS_DOCUMENTED, VENDOR_SETS
 
     contract = contract_for()
     validator = contract.response_validator(level, VENDOR_SETS if vendor else None)
@@ -195,7 +195,7 @@ def test_the_property_test_catches_a_strategy_drawing_a_fractional_retry_after()
 def test_error_responses_429_carry_an_integer_retry_after_at_every_level():
     from hypothesis import given
 
-    from migma_contract._catalogue import retry_after_seconds
+    from migma_contract.contract.catalogue import retry_after_seconds
     from migma_contract.strategies import error_responses
 
     drawn = []

@@ -14,7 +14,10 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "FORMAT",
@@ -78,12 +81,21 @@ class ResultInvalid(ValueError):
 
 @dataclass
 class RequestRecord:
+    """A request as a report shows it: redacted (keys read `[REDACTED]`), its body cut to an excerpt when long."""
+
     method: str
     url: str
     headers: dict[str, str]
     body: str
     body_size: int
     curl: str
+
+    def to_httpx(self) -> httpx.Request:
+        """This request as an `httpx.Request` (headers case-insensitive), as the report shows it: keys redacted, and
+        a body the report cut is the excerpt (`body_size` says how long the whole one was)."""
+        import httpx
+
+        return httpx.Request(self.method, self.url, headers=self.headers, content=self.body.encode("utf-8"))
 
 
 @dataclass
