@@ -68,12 +68,12 @@ def test_headers_count_against_the_mocks_memory_budget():
 
 def test_a_consumer_test_reads_the_headers_its_client_sent(pytester):
     pytester.makepyfile(
-        """
+        f"""
         def test_trace(migma_mock):
-            migma_mock.client.post("/v1/sending", json=%r, headers={"X-Trace": "abc"})
+            migma_mock.client.post("/v1/sending", json={BODY!r}, headers={{"X-Trace": "abc"}})
             assert migma_mock.requests[-1].headers["x-trace"] == "abc"
             assert migma_mock.requests[-1].to_httpx().headers["X-Trace"] == "abc"
-        """ % (BODY,)
+        """
     )
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 

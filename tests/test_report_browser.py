@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +22,10 @@ from typing import Any
 import pytest
 
 from migma_contract.config.options import CheckOptions
-from migma_contract.run.result import RunResult
-from migma_contract.run.runner import run_check
 from migma_contract.mock import load_mock_config
 from migma_contract.reports import render
+from migma_contract.run.result import RunResult
+from migma_contract.run.runner import run_check
 
 from .faulty_servers import FAULTS, FULL_KEY
 

@@ -70,9 +70,9 @@ __all__ = [
     "STATUS_DOCUMENTED",
     "VENDOR_SETS",
     "get_rule",
+    "judge_credentials",
     "retry_after_seconds",
     "retry_after_value",
-    "judge_credentials",
     "rules_for",
 ]
 

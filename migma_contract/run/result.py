@@ -144,6 +144,12 @@ class RootCause:
     rules: list[str]
 
     @property
+    def bodies(self) -> list[str]:
+        """The answers' bodies in words: `{error, success}` reads "a JSON object with keys error, success"."""
+        return [(f"a JSON object with keys {shape[1:-1]}" if shape[1:-1] else "an empty JSON object")
+                if shape.startswith("{") and shape.endswith("}") else shape for shape in self.shapes]
+
+    @property
     def line(self) -> str:
         """The summary with its count and rules, as one line."""
         return f"{self.summary}: {len(self.rules)} rules ({', '.join(self.rules)})"
