@@ -184,3 +184,18 @@ def test_the_sdist_carries_every_path_the_docs_point_to(sdist_members):
     assert missing == [], f"the docs point to files the sdist does not carry: {missing}"
     for needed in ("README.md", "mkdocs.yml", "examples/consumer/test_mailer.py", "examples/consumer/mailer.py"):
         assert needed in sdist_members
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_pytest_help_spells_pytests_flags(pytester):
+    text = " ".join(pytester.runpytest("--help").stdout.str().split())
+    assert "Allow --migma-base-url to be the document's production server" in text
+    assert "(with --migma-with-vendor)" in text and "(with --with-vendor)" not in text
+
+
+def test_the_pytest_plugin_warns_of_a_misspelt_table(pytester):
+    pytester.makepyprojecttoml('[tool.migma_contract]\nlevel = "strict"\n')
+    result = pytester.runpytest("--migma-conformance", "--collect-only", "-q", "-p", "no:cacheprovider")
+    assert "[tool.migma_contract] is not read; did you mean [tool.migma-contract]?" in result.stdout.str()
