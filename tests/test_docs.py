@@ -105,6 +105,7 @@ def scratch(tmp_path: Path) -> Path:
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MIGMA_", "PYTEST_", "COV_"))}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTEST_ADDOPTS"] = "-p no:cacheprovider"  # no .pytest_cache left in the scratch folder
     env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(Path(os.environ.get("TMPDIR", "/tmp")) / "migma-docs-hypothesis")
     return env
 
@@ -139,7 +140,7 @@ def test_every_example_runs(block: Block, served_mock: str, scratch: Path):
         return
     if block.lang == "python" and re.search(r"^(async )?def test_", block.code, flags=re.M):
         (scratch / "test_doc_example.py").write_text(block.code, encoding="utf-8")
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist",
                    "-W", "error::migma_contract.testing.MigmaContractWarning", "test_doc_example.py"]
     elif block.lang == "python":
         command = [sys.executable, "-c", block.code]
