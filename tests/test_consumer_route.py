@@ -66,6 +66,21 @@ def test_headers_count_against_the_mocks_memory_budget():
     assert big - small >= 8000
 
 
+def test_many_tiny_headers_cost_what_they_hold():
+    """A head of thousands of one-byte headers holds far more than its bytes: each is a tuple of two bytes objects."""
+    import sys
+
+    app = create_app()
+    with MockHandle(app) as mock:
+        mock.client.post("/v1/sending", json=BODY)
+        plain = app.state.memory["bytes"]
+        mock.reset()
+        mock.client.post("/v1/sending", json=BODY, headers=[(f"x{i}", "1") for i in range(2000)])
+        many = app.state.memory["bytes"]
+    held = 2000 * (sys.getsizeof((b"", b"")) + 2 * sys.getsizeof(b"x1"))
+    assert many - plain >= held
+
+
 def test_a_consumer_test_reads_the_headers_its_client_sent(pytester):
     pytester.makepyfile(
         f"""

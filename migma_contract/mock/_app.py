@@ -54,7 +54,7 @@ from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
 from migma_contract.mock._config import MockConfig, load_mock_config
-from migma_contract.mock._state import MockRequest, MockState, Scripted, SentRecord
+from migma_contract.mock._state import HEADER_OVERHEAD, MockRequest, MockState, Scripted, SentRecord
 
 __all__ = ["ReferenceMock", "create_app"]
 
@@ -152,7 +152,7 @@ class _Call:
         size = 0
         raw = scope["headers"]
         for key, value in raw:
-            size += len(key) + len(value)
+            size += len(key) + len(value) + HEADER_OVERHEAD
             name = _READ_HEADERS.get(key)
             if name is not None and name not in headers:
                 headers[name] = value.decode("latin-1")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -38,6 +39,9 @@ __all__ = ["MockRequest", "MockState", "Scripted", "SentRecord", "Stored"]
 
 _IDEMPOTENCY_KEYS = 1000
 ENTRY_OVERHEAD = 1024  # bytes an entry costs besides its body (record, strings, container slots)
+# bytes a kept header costs besides its name and value: its (name, value) tuple, two bytes objects, a list slot;
+# counted, so that a head of thousands of tiny headers (16 KiB allow ~3,000) costs what it holds
+HEADER_OVERHEAD = sys.getsizeof((b"", b"")) + 2 * sys.getsizeof(b"") + 8
 
 
 @dataclass(frozen=True)
@@ -299,7 +303,8 @@ class MockState:
     def log_request(self, **fields: Any) -> None:
         with self._lock:
             entry = MockRequest(seq=self._next_seq(), **fields)
-            self._add(self._requests, entry.seq, entry, len(entry.raw) + sum(len(k) + len(v) for k, v in entry.raw_headers))
+            head = sum(len(k) + len(v) + HEADER_OVERHEAD for k, v in entry.raw_headers)
+            self._add(self._requests, entry.seq, entry, len(entry.raw) + head)
 
     def log_call(self, size: int, *fields: Any) -> None:
         """A request to the API, answered: MockRequest's fields after `seq`, in order (made into one when read);
