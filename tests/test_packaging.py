@@ -19,6 +19,8 @@ from migma_contract.config.options import resolve_options
 
 from .test_recordings import KEY, TAG_WITHOUT_ID, har, har_entry
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 POSIX = pytest.mark.skipif(os.name == "nt", reason="a Windows path is a path on Windows")
 
@@ -185,8 +187,6 @@ def test_the_sdist_carries_every_path_the_docs_point_to(sdist_members):
     for needed in ("README.md", "mkdocs.yml", "examples/consumer/test_mailer.py", "examples/consumer/mailer.py"):
         assert needed in sdist_members
 
-
-pytest_plugins = ["pytester"]
 
 
 def test_pytest_help_spells_pytests_flags(pytester):

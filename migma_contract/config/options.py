@@ -448,7 +448,7 @@ def resolve_options(
                 warn(f"{name} is set but not used (it is the vendor's own variable); migma-contract reads {mine}")
     options = CheckOptions(**values)
     if options.base_url is not None and not options.api_key:
-        key = next(o for o in OPTIONS if o.name == "api_key")
-        raise ConfigError(f"a live target needs a full-scope key: pass {given_label(key)} or set {key.env}")
+        needed = next(o for o in OPTIONS if o.name == "api_key")
+        raise ConfigError(f"a live target needs a full-scope key: pass {given_label(needed)} or set {needed.env}")
     _check_vendor_level(options)
     return options
