@@ -122,7 +122,8 @@ class MockControl:
 
     @property
     def requests(self) -> list[MockRequest]:
-        """Every request the mock received, oldest first, each with its status, outcome and violations."""
+        """Every request the mock received, oldest first, each with its status, outcome and violations, and what
+        the client sent as pytest-httpx and respx show it: `.headers` (case-insensitive), `.to_httpx()`."""
         return self.app.requests
 
     @property
