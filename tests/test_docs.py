@@ -83,6 +83,12 @@ def test_the_docs_have_examples_and_every_block_says_its_language():
     assert unknown == [], "fence every block with its language (output as `text`): " + ", ".join(unknown)
 
 
+def test_commands_are_not_hidden_in_output():
+    """A transcript with `$ command` lines is a `console` block: it runs, or says why it does not."""
+    hidden = [b.id for b in ALL if b.lang in SHOWN and re.search(r"^\$ ", b.code, flags=re.M)]
+    assert hidden == []
+
+
 def test_a_block_that_does_not_run_says_why():
     for block in ALL:
         if block.marker == "not-run":
