@@ -6,7 +6,7 @@ How a block runs, by its language:
 - `python`: a module with `def test_...` is a test file, run by pytest (every test must pass,
   strict consumer mode's warnings as errors); any other block runs as a script;
 - `sh` / `bash`: the block runs in bash (`set -e`) in a scratch folder that has the repository's
-  `spec/` and `examples/`, with the package's commands on PATH. The reference mock the docs
+  `spec/`, with the package's commands on PATH. The reference mock the docs
   start with `migma-contract mock ... &` is served by the suite instead, on a free loopback
   port that stands in for `http://127.0.0.1:4010`;
 - `console`: the lines after `$ ` are the commands, run the same way (the rest is output);
@@ -103,8 +103,7 @@ def served_mock():
 
 @pytest.fixture
 def scratch(tmp_path: Path) -> Path:
-    for name in ("spec", "examples"):
-        (tmp_path / name).symlink_to(ROOT / name)
+    (tmp_path / "spec").symlink_to(ROOT / "spec")
     return tmp_path
 
 
