@@ -119,7 +119,11 @@ class CheckOptions:
     format: tuple[str, ...] = field(default=REPORT_FORMATS, metadata=_opt(
         "Report formats, comma-separated.", kind="list", choices=REPORT_FORMATS, group="output"))
     baseline: str | None = field(default=None, metadata=_opt(
-        "Known failures to accept (a conformance.json or a list of rule ids).", kind="path", group="output"))
+        "Known failures to accept: a baseline file (--write-baseline), a conformance.json, or rule ids (a rule id alone accepts "
+        "all its failures).", kind="path", group="output"))
+    write_baseline: str | None = field(default=None, metadata=_opt(
+        "Write a baseline accepting exactly this run's failures (each finding: rule id and key) to this file; stale entries "
+        "of --baseline are dropped.", kind="path", group="output"))
     explore: bool = field(default=True, metadata=_opt(
         "Spend the budget left after the plan on generated requests.", kind="bool", negate="no-explore"))
     allow_production: bool = field(default=False, metadata=_opt(

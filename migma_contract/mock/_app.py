@@ -37,6 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
+    BODY_FORM,
     BODY_JSON_OBJECT,
     CONFLICT_CODE,
     IDEMPOTENCY_CONFLICT,
@@ -49,7 +50,7 @@ from migma_contract.contract.catalogue import (
     judge_credentials,
     retry_after_value,
 )
-from migma_contract.contract.rules import IsJsonObject, Level, Refused, bearer_key
+from migma_contract.contract.rules import Level, Refused, bearer_key
 from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
@@ -59,8 +60,7 @@ from migma_contract.mock._state import HEADER_OVERHEAD, MockRequest, MockState, 
 __all__ = ["ReferenceMock", "create_app"]
 
 STATUS_OK = ACCEPTS_VALID.deserves
-_BODY = BODY_JSON_OBJECT.form
-assert isinstance(_BODY, IsJsonObject)
+_BODY = BODY_FORM
 JSON_TYPES = ("application/json",)
 
 
