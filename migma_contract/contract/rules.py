@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from migma_contract.contract.levels import Level, RuleSet
 from migma_contract.core.untrusted import nesting_depth
 
 if TYPE_CHECKING:
@@ -41,29 +42,6 @@ __all__ = [
 JSON_TYPES = ("string", "number", "boolean", "object", "array", "null")
 
 
-class Level(StrEnum):
-    """How strict a run is; each level includes the ones before it."""
-
-    SCHEMA = "schema"
-    DOCUMENTED = "documented"
-    STRICT = "strict"
-
-    @property
-    def rank(self) -> int:
-        return list(Level).index(self)
-
-    def includes(self, other: Level) -> bool:
-        return other.rank <= self.rank
-
-    @classmethod
-    def parse(cls, value: str | Level) -> Level:
-        try:
-            return cls(value)
-        except ValueError:
-            names = ", ".join(level.value for level in cls)
-            raise ValueError(f"unknown level {value!r}; choose one of {names}") from None
-
-
 class Subject(StrEnum):
     """What a rule constrains."""
 
@@ -72,18 +50,6 @@ class Subject(StrEnum):
     ACCEPTANCE = "acceptance"  # a valid request the server must accept
     RESPONSE = "response"  # every response must satisfy it
     IDEMPOTENCY = "idempotency"  # requests sharing an Idempotency-Key: what the second answer must show
-
-
-class RuleSet(StrEnum):
-    """Where a rule comes from, and so whether a run judges it unasked.
-
-    `contract`: the bundled document (always judged). `vendor`: the vendor's wider
-    documentation (its idempotency and rate-limit pages, its SDK's README), which the
-    bundled document does not state: judged only when a run asks (`--with-vendor`).
-    """
-
-    CONTRACT = "contract"
-    VENDOR = "vendor"
 
 
 class NotExercisable(Exception):

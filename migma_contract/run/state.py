@@ -35,7 +35,6 @@ from migma_contract.contract.catalogue import (
 from migma_contract.contract.rules import (
     KeyedPair,
     KeyedRetry,
-    Level,
     NotExercisable,
     ResponseFacts,
     ResponseHistory,
@@ -149,7 +148,7 @@ class RunState:
         self.sends_now = False
         self.fixtures = options.fixtures
         self.contract = contract
-        self.level = Level.parse(options.level)
+        self.level = options.level  # parsed once, in the options table
         self.target = target
         self.bodies = bodies
         self.validator = contract.response_validator(self.level, options.rule_sets)
