@@ -43,7 +43,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
 .rule.accepted{background:var(--acc-bg)}.rule.accepted .st{color:var(--acc)}
 details{border:1px solid var(--line);border-radius:8px;margin:8px 0;background:var(--card)}
 summary{cursor:pointer;padding:10px 12px;font-weight:600;list-style-position:outside}
-summary code{color:var(--fail)}summary .muted{font-weight:400}details .body{padding:0 12px 12px}
+summary code{color:var(--fail)}details .body{padding:0 12px 12px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:6px 0}dt{color:var(--muted)}dd{margin:0;word-break:break-word}
 pre{background:var(--code);border:1px solid var(--line);border-radius:6px;padding:8px;overflow:auto;max-height:320px;font-size:.8rem;white-space:pre-wrap;word-break:break-all;margin:4px 0}
 .curl{position:relative}.curl pre{padding-top:30px}.curl button{position:absolute;top:6px;right:6px;font:inherit;font-size:.78rem;padding:2px 10px;border-radius:6px;border:1px solid var(--line);background:var(--bg);color:var(--fg);cursor:pointer}
@@ -117,7 +117,7 @@ def _finding(index: int, finding: Finding, anchor: str) -> str:
     error = f"\n{_e(response.error)}" if response.error else ""
     return f"""
 <details id="{_e(anchor)}"{' open' if index == 0 else ''}>
-<summary><code>{_e(finding.rule)}</code> {_e(finding.case_label[:100])} <span class="muted">[{_e(finding.level)}]{tag} — got {_e(finding.actual[:120])}</span></summary>
+<summary><code>{_e(finding.rule)}</code> <span class="muted">[{_e(finding.level)}]{tag}</span> — {_e(finding.case_label[:100])}: {_e(finding.actual[:140])}</summary>
 <div class="body">
 <dl>
 <dt>rule</dt><dd>{_words(finding.rule_text)} <span class="muted">({_words(finding.source)})</span></dd>
