@@ -18,7 +18,7 @@ check: $(STAMP)
 	$(BIN)/migma-contract check
 
 test: $(STAMP)
-	CI=1 $(BIN)/python -m pytest -n 2 -q
+	CI=$${CI:-1} $(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -208,9 +208,10 @@ def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
         raise click.BadParameter(str(exc).removeprefix("--format: ")) from None
 
 
-def _rows_of(*names: str) -> Callable[[F], F]:
+def _rows_of(*names: str, spellings: dict[str, str] | None = None) -> Callable[[F], F]:
     """One click option per row of the options table (all rows, or these), parsed later in one place with the
-    other sources (`resolve_options`)."""
+    other sources (`resolve_options`); `spellings` renames the flags their help texts name for this command
+    (the proxy's target is `--upstream`, not `--base-url`)."""
     rows = [option for option in OPTIONS if not names or option.name in names]
 
     def decorate(func: F) -> F:
@@ -218,7 +219,7 @@ def _rows_of(*names: str) -> Callable[[F], F]:
             shown = ",".join(option.default) if isinstance(option.default, tuple) else option.default
             default = "" if option.default in (None, ()) else f"; default: {shown}"
             where = " (not read from files)" if option.secret else ""
-            text = f"{option.help} [env: {option.env}{default}]{where}"
+            text = f"{option.help_for(spellings)} [env: {option.env}{default}]{where}"
             if option.kind == "bool" and option.negate:
                 func = click.option(f"{option.flag_name}/--{option.negate}", option.name, default=None, help=text)(func)
             elif option.kind == "bool":
@@ -435,7 +436,8 @@ def _reachable(url: str, timeout: float) -> str | None:
 @click.option("--port", default=4011, show_default=True, type=click.IntRange(0, 65535), help="Loopback port to listen on (0: any free port).")
 @click.option("--report-every", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Also write the reports every this many seconds while serving.")
-@_rows_of(*TRAFFIC_OPTIONS, "allow_production", "insecure")
+@_rows_of(*TRAFFIC_OPTIONS, "allow_production", "insecure",
+          spellings={"--base-url": "--upstream", "--write-baseline": "check --write-baseline"})
 @friendly_errors
 def proxy(upstream: str, port: int, report_every: float | None, **given: Any) -> None:
     """Forward traffic to --upstream unchanged and judge POST /v1/sending both ways.
@@ -460,7 +462,7 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     from migma_contract.wire.serve import bind_socket, server_config, url_of
     from migma_contract.wire.urls import guard_production
 
-    options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"))
+    options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"), warn=_warn)
     upstream = next(o for o in OPTIONS if o.name == "base_url").parse(upstream, "--upstream")
     spec = load_spec(options.spec)
     guard_production(upstream, spec.servers, allowed=options.allow_production)
@@ -512,7 +514,7 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@_rows_of(*TRAFFIC_OPTIONS)
+@_rows_of(*TRAFFIC_OPTIONS, spellings={"--write-baseline": "check --write-baseline"})
 @friendly_errors
 def judge(files: tuple[Path, ...], **given: Any) -> None:
     """Judge recorded traffic: HAR 1.2 files and VCR cassettes (Schemathesis, vcrpy).
@@ -529,7 +531,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     from migma_contract.traffic.recordings import open_recording
     from migma_contract.traffic.tally import TrafficJudge
 
-    options = resolve_options(given, only=TRAFFIC_OPTIONS)
+    options = resolve_options(given, only=TRAFFIC_OPTIONS, warn=_warn)
     recordings = [open_recording(path) for path in files]  # every file recognised before any is judged
     baseline = load_baseline(options.baseline)
     report_dir = Path(options.report_dir)

@@ -48,14 +48,14 @@ _SHARES = pytest.StashKey[dict]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """The conformance switch, and one option (and ini key) per row of the options table."""
-    from migma_contract.config.options import OPTIONS
+    from migma_contract.config.options import OPTIONS, PYTEST_SPELLINGS
 
     group = parser.getgroup("migma-contract", "contract tests of the Migma.ai send endpoint (POST /v1/sending)")
     group.addoption("--migma-conformance", action="store_true", default=False,
                     help="Collect the conformance suite: one test per rule of the selected level "
                          "(also implied by a node id such as migma-contract::auth-scope).")
     for option in OPTIONS:
-        text = f"{option.help} [env: {option.env}]"
+        text = f"{option.help_for(PYTEST_SPELLINGS)} [env: {option.env}]"
         if option.kind == "bool":
             group.addoption(option.pytest_flag, dest=f"migma_{option.name}", default=None,
                             action="store_false" if option.negate else "store_true", help=text)
@@ -63,7 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(option.pytest_flag, dest=f"migma_{option.name}", default=None, metavar=option.kind.upper(),
                             action="append" if option.kind == "list" else "store", help=text)
         if option.ini_key:
-            parser.addini(option.ini_key, help=option.help, default=None)
+            parser.addini(option.ini_key, help=option.help_for(PYTEST_SPELLINGS), default=None)
 
 
 def plugin_options(config: pytest.Config) -> CheckOptions:
@@ -80,6 +80,8 @@ def plugin_options(config: pytest.Config) -> CheckOptions:
                 ini=lambda option: config.getini(option.ini_key) if option.ini_key else None,
                 pyproject=config.rootpath / "pyproject.toml",
                 given_label=lambda option: option.pytest_flag,
+                warn=lambda message: config.issue_config_time_warning(
+                    pytest.PytestConfigWarning(f"migma-contract: {message}"), stacklevel=2),
             )
         except MigmaContractError as exc:
             raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None

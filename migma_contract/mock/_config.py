@@ -75,7 +75,7 @@ _SCHEMA = {
             }]},
             "failure_rate": {"type": "number", "minimum": 0, "maximum": 1},
             "failure_status": {"type": "integer", "minimum": 400, "maximum": 599},
-            "retry_after": {"type": "number", "minimum": 0},
+            "retry_after": {"type": "integer", "minimum": 0},
             "latency_ms": {"type": "number", "minimum": 0},
             "seed": {"type": "integer"},
         }},
@@ -122,7 +122,7 @@ class MockConfig:
     memory_bytes: int = 64 << 20
     max_connections: int = 256
     request_timeout: float = 10.0
-    retry_after: float = 1.0
+    retry_after: int = 1  # whole seconds (RFC 9110 delay-seconds)
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
@@ -276,7 +276,7 @@ def _build(raw: dict[str, Any], label: str) -> MockConfig:
         memory_bytes=int(limits.get("memory_bytes", 64 << 20)),
         max_connections=int(limits.get("max_connections", 256)),
         request_timeout=float(limits.get("request_timeout", 10.0)),
-        retry_after=float(faults.get("retry_after", 1.0)),
+        retry_after=int(faults.get("retry_after", 1)),
         allowed_hosts=tuple(h.lower() for h in inspection.get("allowed_hosts", ())),
         allowed_origins=tuple(inspection.get("allowed_origins", ())),
         raw=raw,

@@ -74,14 +74,24 @@ def _shell(text: str) -> str:
     return shlex.quote(text) if text.isprintable() else _ansi_c(text.encode("utf-8", errors="replace"))
 
 
+# Headers of the transport, which curl writes itself from the URL, the body and its own settings: copied
+# from recorded traffic (a browser's `accept-encoding: gzip, deflate`, an HTTP/2 `:authority`), they would
+# contradict what curl sends (a stale content-length) or change the answer (a gzip body curl does not inflate).
+TRANSPORT_HEADERS = frozenset({"accept-encoding", "connection", "content-length", "expect", "host", "keep-alive",
+                               "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
+
+
 def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: str = "the same --seed sends it again") -> str:
     """A one-line shell command that sends the same request; `keys` maps secret -> env var name.
 
-    A body over `CURL_BODY` bytes is read from a file (`BODY_FILE`) instead, and a shell comment
-    at the end says how long it is and where the whole of it comes from (`whole`).
+    The transport's own headers (`TRANSPORT_HEADERS`, HTTP/2 pseudo-headers) are left to curl. A body
+    over `CURL_BODY` bytes is read from a file (`BODY_FILE`) instead, and a shell comment at the end
+    says how long it is and where the whole of it comes from (`whole`).
     """
     parts = ["curl", "-sS", "-i", "-X", _shell(exchange.method), f'"{url}"' if "$" in url else _shell(url)]
     for name, value in exchange.request_headers.items():
+        if name.startswith(":") or name.lower() in TRANSPORT_HEADERS:
+            continue
         header = f"{name}: {value}"
         substituted = False
         for secret, variable in keys.items():
