@@ -12,14 +12,23 @@ document loader or the HTTP client.
 import importlib as _importlib
 import typing as _typing
 
-from ._version import __version__
+from migma_contract._version import __version__
 
 if _typing.TYPE_CHECKING:
     from pathlib import Path
 
-    from ._bodies import Fixtures
-    from ._catalogue import OPEN_POINTS, RULES, get_rule, rules_for
-    from ._exceptions import (
+    from migma_contract.config.options import CheckOptions
+    from migma_contract.contract.catalogue import OPEN_POINTS, RULES, get_rule, rules_for
+    from migma_contract.contract.rules import Level, OpenPoint, Rule, RuleSet, Subject
+    from migma_contract.contract.validators import (
+        Contract,
+        ResponseVerdict,
+        Violation,
+        contract_for,
+        validate_request,
+        validate_response,
+    )
+    from migma_contract.core.exceptions import (
         ConfigError,
         MigmaContractError,
         SpecError,
@@ -27,8 +36,9 @@ if _typing.TYPE_CHECKING:
         SpecUnreadable,
         TargetUnreachable,
     )
-    from ._options import CheckOptions
-    from ._result import (
+    from migma_contract.document.spec import Spec, load_spec
+    from migma_contract.generate.bodies import Fixtures
+    from migma_contract.run.result import (
         Budget,
         Finding,
         PlanStats,
@@ -42,24 +52,21 @@ if _typing.TYPE_CHECKING:
         TargetInfo,
         TrafficStats,
     )
-    from ._rules import Level, OpenPoint, Rule, RuleSet, Subject
-    from ._runner import run_check
-    from ._spec import Spec, load_spec
-    from ._validators import Contract, ResponseVerdict, Violation, contract_for, validate_request, validate_response
+    from migma_contract.run.runner import run_check
 
     BUNDLED_SPEC_PATH: Path
 
 _HOMES = {
-    "._bodies": ("Fixtures",),
-    "._catalogue": ("OPEN_POINTS", "RULES", "get_rule", "rules_for"),
-    "._exceptions": ("ConfigError", "MigmaContractError", "SpecError", "SpecInvalid", "SpecUnreadable", "TargetUnreachable"),
-    "._options": ("CheckOptions",),
-    "._result": ("Budget", "Finding", "PlanStats", "RequestRecord", "ResponseRecord", "RuleResult", "RunResult",
+    ".generate.bodies": ("Fixtures",),
+    ".contract.catalogue": ("OPEN_POINTS", "RULES", "get_rule", "rules_for"),
+    ".core.exceptions": ("ConfigError", "MigmaContractError", "SpecError", "SpecInvalid", "SpecUnreadable", "TargetUnreachable"),
+    ".config.options": ("CheckOptions",),
+    ".run.result": ("Budget", "Finding", "PlanStats", "RequestRecord", "ResponseRecord", "RuleResult", "RunResult",
                  "RunSettings", "SpecInfo", "Status", "TargetInfo", "TrafficStats"),
-    "._rules": ("Level", "OpenPoint", "Rule", "RuleSet", "Subject"),
-    "._runner": ("run_check",),
-    "._spec": ("Spec", "load_spec"),
-    "._validators": ("Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"),
+    ".contract.rules": ("Level", "OpenPoint", "Rule", "RuleSet", "Subject"),
+    ".run.runner": ("run_check",),
+    ".document.spec": ("Spec", "load_spec"),
+    ".contract.validators": ("Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -109,7 +116,7 @@ __all__ = [
 
 def __getattr__(name: str) -> _typing.Any:
     if name == "BUNDLED_SPEC_PATH":  # the vendor's document as shipped: point Schemathesis or other tools at it
-        from ._spec import bundled_spec_path
+        from migma_contract.document.spec import bundled_spec_path
 
         value: _typing.Any = bundled_spec_path()
     elif name in _HOME_OF:

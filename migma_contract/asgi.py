@@ -26,15 +26,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ._exceptions import ConfigError
-from ._http.client import inflate
-from ._options import REPORT_FORMATS
-from ._result import Finding, RunResult
-from ._rules import Level
-from ._runner import load_baseline
-from ._spec import load_spec
-from ._traffic import ObservedExchange, RuleTally, TrafficJudge, is_send
-from ._validators import contract_for
+from migma_contract.config.options import REPORT_FORMATS
+from migma_contract.contract.rules import Level
+from migma_contract.contract.validators import contract_for
+from migma_contract.core.exceptions import ConfigError
+from migma_contract.document.spec import load_spec
+from migma_contract.run.result import Finding, RunResult
+from migma_contract.run.runner import load_baseline
+from migma_contract.traffic.tally import ObservedExchange, RuleTally, TrafficJudge, is_send
+from migma_contract.wire.client import inflate
 
 __all__ = ["ContractMiddleware", "RuleTally"]
 
@@ -93,7 +93,7 @@ class ContractMiddleware:
 
     def write_report(self, directory: str | Path | None = None) -> list[Path]:
         """Write the reports (to `directory`, else `report_dir`); the paths written."""
-        from .reports import write_reports
+        from migma_contract.reports import write_reports
 
         target = Path(directory) if directory is not None else self.report_dir
         if target is None:

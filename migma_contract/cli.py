@@ -18,14 +18,14 @@ from typing import Any, TypeVar
 
 import click
 
-from ._catalogue import VENDOR_SETS, rules_for
-from ._exceptions import MigmaContractError, SpecError
-from ._options import OPTIONS, resolve_options
-from ._redact import Redactor, strip_credentials
-from ._rules import Level, RuleSet
-from ._spec import load_spec
-from ._untrusted import clean_text
-from ._version import __version__
+from migma_contract._version import __version__
+from migma_contract.config.options import OPTIONS, resolve_options
+from migma_contract.contract.catalogue import VENDOR_SETS, rules_for
+from migma_contract.contract.rules import Level, RuleSet
+from migma_contract.core.exceptions import MigmaContractError, SpecError
+from migma_contract.core.redact import Redactor, strip_credentials
+from migma_contract.core.untrusted import clean_text
+from migma_contract.document.spec import load_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -156,8 +156,8 @@ def mock(host: str, port: int, config_path: Path | None, stack: str | None) -> N
 
     import uvicorn
 
-    from ._http.serve import DEFAULT_STACK, PROTOCOLS, bind_socket, server_config, stack_description, url_of
-    from .mock import create_app
+    from migma_contract.mock import create_app
+    from migma_contract.wire.serve import DEFAULT_STACK, PROTOCOLS, bind_socket, server_config, stack_description, url_of
 
     stack = stack or DEFAULT_STACK
     if stack not in PROTOCOLS:
@@ -247,9 +247,9 @@ def check(dry_run: bool, **given: Any) -> None:
     pyproject.toml (keys: the long option names, e.g. max-requests = 150); command-line
     options win. Exit 0 conformant, 1 violations, 2 usage, 3 unreachable or aborted.
     """
-    from ._console import Progress, print_plan, print_summary
-    from ._runner import prepare_run, run_check
-    from .reports import check_writable, write_reports
+    from migma_contract.reports import check_writable, write_reports
+    from migma_contract.reports.console import Progress, print_plan, print_summary
+    from migma_contract.run.runner import prepare_run, run_check
 
     options = resolve_options(given, warn=_warn)
     # Hypothesis keeps caches in ./.hypothesis unless told otherwise: a check leaves none behind.
@@ -291,8 +291,8 @@ def report(results: tuple[Path, ...], formats: tuple[str, ...], out_dir: Path | 
     rule x implementation matrix (comparison.md, comparison.html) with each one's compliance.
     Each file is checked against the shipped schema first; a bad one is one line, exit 2.
     """
-    from .reports import FILENAMES, check_writable, load_result, render, write_file
-    from .reports._compare import render_comparison
+    from migma_contract.reports import FILENAMES, check_writable, load_result, render, write_file
+    from migma_contract.reports._compare import render_comparison
 
     if len(results) > 1:
         if names and len(names) != len(results):
@@ -336,8 +336,8 @@ def diff(old: Path, new: Path, fmt: str, out: Path | None) -> None:
     whom it breaks: clients, servers, or neither. Exit 1 when something breaks clients (a
     CI gate for vendor updates), 0 otherwise, 2 when a document cannot be used.
     """
-    from ._diff import diff_documents
-    from ._diff_render import render
+    from migma_contract.diff.compare import diff_documents
+    from migma_contract.diff.render import render
 
     result = diff_documents(old, new)
     if out is None:
@@ -360,7 +360,7 @@ def spec_command(show_path: bool) -> None:
 
     For other tools: schemathesis run "$(migma-contract spec --path)" --url http://127.0.0.1:4010
     """
-    from ._spec import bundled_spec_path
+    from migma_contract.document.spec import bundled_spec_path
 
     path = bundled_spec_path()
     click.echo(str(path) if show_path else path.read_bytes(), nl=show_path)
@@ -373,7 +373,7 @@ TRAFFIC_OPTIONS = ("level", "report_dir", "format", "baseline", "spec", "timeout
 
 
 def _traffic_summary(result: Any, paths: list[Path]) -> None:
-    from ._console import print_summary
+    from migma_contract.reports.console import print_summary
 
     print_summary(result, [str(p) for p in paths])
 
@@ -444,14 +444,14 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
 
     import uvicorn
 
-    from ._exceptions import TargetUnreachable
-    from ._http.serve import bind_socket, url_of
-    from ._http.urls import guard_production
-    from ._proxy import TrafficProxy
-    from ._runner import load_baseline
-    from ._traffic import TrafficJudge
-    from ._validators import contract_for
-    from .reports import check_writable, write_reports
+    from migma_contract.contract.validators import contract_for
+    from migma_contract.core.exceptions import TargetUnreachable
+    from migma_contract.reports import check_writable, write_reports
+    from migma_contract.run.runner import load_baseline
+    from migma_contract.traffic.proxy import TrafficProxy
+    from migma_contract.traffic.tally import TrafficJudge
+    from migma_contract.wire.serve import bind_socket, url_of
+    from migma_contract.wire.urls import guard_production
 
     options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"))
     upstream = next(o for o in OPTIONS if o.name == "base_url").parse(upstream, "--upstream")
@@ -516,11 +516,11 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     goes, and the report says where it stopped. Exit 0 no violation observed, 1 violations,
     2 unreadable or unrecognised input.
     """
-    from ._recordings import open_recording
-    from ._runner import load_baseline
-    from ._traffic import TrafficJudge
-    from ._validators import contract_for
-    from .reports import check_writable, write_reports
+    from migma_contract.contract.validators import contract_for
+    from migma_contract.reports import check_writable, write_reports
+    from migma_contract.run.runner import load_baseline
+    from migma_contract.traffic.recordings import open_recording
+    from migma_contract.traffic.tally import TrafficJudge
 
     options = resolve_options(given, only=TRAFFIC_OPTIONS)
     recordings = [open_recording(path) for path in files]  # every file recognised before any is judged

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from ._options import CheckOptions
-    from ._result import RunResult
-    from ._rules import Rule
-    from ._spec import Spec
-    from .testing import MockHandle, ServerHandle, TargetHandle, Validators
+    from migma_contract.config.options import CheckOptions
+    from migma_contract.contract.rules import Rule
+    from migma_contract.document.spec import Spec
+    from migma_contract.run.result import RunResult
+    from migma_contract.testing import MockHandle, ServerHandle, TargetHandle, Validators
 
 SUITE = "migma-contract"  # the suite's node id: `pytest migma-contract::<rule-id>` re-runs one rule
 _OPTIONS = pytest.StashKey["CheckOptions"]()
@@ -48,7 +48,7 @@ _SHARES = pytest.StashKey[dict]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """The conformance switch, and one option (and ini key) per row of the options table."""
-    from ._options import OPTIONS
+    from migma_contract.config.options import OPTIONS
 
     group = parser.getgroup("migma-contract", "contract tests of the Migma.ai send endpoint (POST /v1/sending)")
     group.addoption("--migma-conformance", action="store_true", default=False,
@@ -69,9 +69,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def plugin_options(config: pytest.Config) -> CheckOptions:
     """The check's options as the CLI would read them: command line > environment > ini > pyproject.toml."""
     if _OPTIONS not in config.stash:
-        from ._exceptions import MigmaContractError
-        from ._options import OPTIONS, resolve_options
-        from ._untrusted import clean_text
+        from migma_contract.config.options import OPTIONS, resolve_options
+        from migma_contract.core.exceptions import MigmaContractError
+        from migma_contract.core.untrusted import clean_text
 
         given = {option.name: config.getoption(f"migma_{option.name}") for option in OPTIONS}
         try:
@@ -160,7 +160,7 @@ class RuleItem(pytest.Item):
 
     def runtest(self) -> None:
         __tracebackhide__ = True
-        from ._result import Status
+        from migma_contract.run.result import Status
 
         result = _result(self.config)
         outcome = result.rule(self.rule.id)
@@ -210,7 +210,7 @@ def _describe(result: RunResult, rule_id: str) -> str:
     The result's text was cleaned where it entered; it is cleaned again here, one line per
     field, because this writer is a terminal (no escape sequence reaches it).
     """
-    from ._untrusted import clean_text
+    from migma_contract.core.untrusted import clean_text
 
     outcome = result.rule(rule_id)
     assert outcome is not None
@@ -229,7 +229,7 @@ class ConformanceSuite(pytest.Collector):
     """The rules of the selected level (or those named on the command line), as items."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        from ._catalogue import rules_for
+        from migma_contract.contract.catalogue import rules_for
 
         selected = self.config.stash.get(_SELECTED, None)
         options = plugin_options(self.config)
@@ -269,12 +269,12 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 
 def _run_the_check(config: pytest.Config) -> None:
 
-    from ._exceptions import MigmaContractError, TargetUnreachable
-    from ._flags import spelled
-    from ._options import PYTEST_SPELLINGS
-    from ._runner import run_check
-    from ._untrusted import clean_text
-    from .reports import check_writable, write_reports
+    from migma_contract.config.options import PYTEST_SPELLINGS
+    from migma_contract.core.exceptions import MigmaContractError, TargetUnreachable
+    from migma_contract.core.flags import spelled
+    from migma_contract.core.untrusted import clean_text
+    from migma_contract.reports import check_writable, write_reports
+    from migma_contract.run.runner import run_check
 
     options = plugin_options(config)  # a base URL written with /v1 is understood by the engine (api_root)
     report_dir = Path(options.report_dir)
@@ -297,7 +297,7 @@ def _run_the_check(config: pytest.Config) -> None:
 
 def _result(config: pytest.Config) -> RunResult:
     if _RESULT not in config.stash:
-        from ._result import RunResult
+        from migma_contract.run.result import RunResult
 
         path = config.workerinput.get("migma_contract_result") if _is_worker(config) else None  # type: ignore[attr-defined]
         if not path or not Path(path).stat().st_size:
@@ -354,7 +354,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def migma_spec(pytestconfig: pytest.Config) -> Spec:
     """The OpenAPI document as the toolkit reads it (repaired, fingerprinted)."""
-    from ._spec import load_spec
+    from migma_contract.document.spec import load_spec
 
     return load_spec(plugin_options(pytestconfig).spec)
 
@@ -362,7 +362,7 @@ def migma_spec(pytestconfig: pytest.Config) -> Spec:
 @pytest.fixture(scope="session")
 def migma_rules(pytestconfig: pytest.Config) -> tuple[Rule, ...]:
     """The rules of the selected level (and of the vendor set with --migma-with-vendor)."""
-    from ._catalogue import rules_for
+    from migma_contract.contract.catalogue import rules_for
 
     options = plugin_options(pytestconfig)
     return rules_for(options.level, options.rule_sets)
@@ -371,7 +371,7 @@ def migma_rules(pytestconfig: pytest.Config) -> tuple[Rule, ...]:
 @pytest.fixture(scope="session")
 def migma_validate(migma_spec: Spec, pytestconfig: pytest.Config) -> Validators:
     """`migma_validate.request(body)`, `.response(status, headers, body)`, and `assert_*` helpers."""
-    from .testing import Validators
+    from migma_contract.testing import Validators
 
     return Validators(migma_spec, plugin_options(pytestconfig).level)
 
@@ -387,9 +387,9 @@ def _migma_portal() -> Iterator[Any]:
 
 def _session_mock(config: pytest.Config) -> Any:
     """The session's mock: the configured world (--migma-mock-config), refusing at the run's level."""
-    from ._exceptions import MigmaContractError
-    from ._untrusted import clean_text
-    from .mock import create_app
+    from migma_contract.core.exceptions import MigmaContractError
+    from migma_contract.core.untrusted import clean_text
+    from migma_contract.mock import create_app
 
     options = plugin_options(config)
     try:
@@ -402,7 +402,7 @@ def _session_mock(config: pytest.Config) -> Any:
 
 @pytest.fixture(scope="session")
 def _migma_mock_session(pytestconfig: pytest.Config, _migma_portal: Any) -> Iterator[MockHandle]:
-    from .testing import MockHandle
+    from migma_contract.testing import MockHandle
 
     handle = MockHandle(_session_mock(pytestconfig), portal=_migma_portal)
     yield handle
@@ -411,7 +411,7 @@ def _migma_mock_session(pytestconfig: pytest.Config, _migma_portal: Any) -> Iter
 
 @pytest.fixture(scope="session")
 def _migma_server_session(pytestconfig: pytest.Config, _migma_portal: Any) -> Iterator[ServerHandle]:
-    from .testing import ServerHandle
+    from migma_contract.testing import ServerHandle
 
     app = _session_mock(pytestconfig)
     with app.running() as url:
@@ -424,9 +424,9 @@ def _for_this_test(request: pytest.FixtureRequest, handle: Any) -> Iterator[Any]
     """A clean mock for the test, with its marker's world and faults; the strict consumer check after it."""
     import warnings
 
-    from ._exceptions import MigmaContractError
-    from ._untrusted import clean_text
-    from .testing import MigmaContractWarning
+    from migma_contract.core.exceptions import MigmaContractError
+    from migma_contract.core.untrusted import clean_text
+    from migma_contract.testing import MigmaContractWarning
 
     marker = request.node.get_closest_marker("migma_mock")
     settings = dict(marker.kwargs) if marker else {}
@@ -462,10 +462,10 @@ def migma_mock_server(request: pytest.FixtureRequest, _migma_server_session: Ser
 @pytest.fixture(scope="session")
 def migma_target(pytestconfig: pytest.Config, migma_validate: Validators, request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
     """A client for the selected target: --migma-base-url (never production unless allowed), else a loopback mock."""
-    from ._exceptions import MigmaContractError
-    from ._spec import load_spec
-    from ._untrusted import clean_text
-    from .testing import TargetHandle, production_guard
+    from migma_contract.core.exceptions import MigmaContractError
+    from migma_contract.core.untrusted import clean_text
+    from migma_contract.document.spec import load_spec
+    from migma_contract.testing import TargetHandle, production_guard
 
     options = plugin_options(pytestconfig)
     if options.base_url:

@@ -20,11 +20,11 @@ from typing import Any
 
 import schemathesis
 
-from ._catalogue import IDEMPOTENCY_HEADER, rules_for
-from ._options import ENV_PREFIX
-from ._rules import ResponseHistory, Rule, Subject
-from ._spec import OPERATION_METHOD, OPERATION_PATH
-from ._validators import Violation, contract_for, response_facts
+from migma_contract.config.options import ENV_PREFIX
+from migma_contract.contract.catalogue import IDEMPOTENCY_HEADER, rules_for
+from migma_contract.contract.rules import ResponseHistory, Rule, Subject
+from migma_contract.contract.validators import Violation, contract_for, response_facts
+from migma_contract.document.spec import OPERATION_METHOD, OPERATION_PATH
 
 __all__ = ["CHECKS", "violations_of"]
 

@@ -26,12 +26,12 @@ from typing import Any
 from hypothesis import reject
 from hypothesis import strategies as st
 
-from ._bodies import BodyFactory, Fixtures
-from ._catalogue import get_rule
-from ._open_points import open_in_valid_body
-from ._rules import KnownFields, NotExercisable, RequestForm
-from ._spec import Spec
-from ._validators import contract_for
+from migma_contract.contract.catalogue import get_rule
+from migma_contract.contract.rules import KnownFields, NotExercisable, RequestForm
+from migma_contract.contract.validators import contract_for
+from migma_contract.document.spec import Spec
+from migma_contract.generate.bodies import BodyFactory, Fixtures
+from migma_contract.generate.open_points import open_in_valid_body
 
 __all__ = ["error_responses", "field_values", "invalid_requests", "success_responses", "valid_requests"]
 
@@ -219,7 +219,7 @@ def field_values(
     bodies = BodyFactory(contract.spec, fixtures or Fixtures())
     properties = contract.spec.request_properties
     if prop not in properties:
-        from ._catalogue import KNOWN_FIELDS
+        from migma_contract.contract.catalogue import KNOWN_FIELDS
 
         meant = KNOWN_FIELDS.form.suggestion(prop) if isinstance(KNOWN_FIELDS.form, KnownFields) else None
         hint = f"; did you mean {meant}?" if meant else ""
@@ -319,8 +319,8 @@ def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> 
 
 def _documented_response(status: int, level: str, request: Any, spec: Spec | None, extras: bool,
                          headers: dict[str, str] | None = None) -> st.SearchStrategy[Any]:
-    from ._catalogue import rules_for
-    from ._rules import ResponseSchema
+    from migma_contract.contract.catalogue import rules_for
+    from migma_contract.contract.rules import ResponseSchema
 
     contract = contract_for(spec)
     base = contract.spec.response_schema(status) or {}

@@ -34,9 +34,9 @@ from typing import Any
 
 import httpx
 
-from ._http.urls import api_root, guard_production
-from ._validators import Violation, contract_for
-from .mock import MockConfig, MockRequest, ReferenceMock, SentRecord, create_app
+from migma_contract.contract.validators import Violation, contract_for
+from migma_contract.mock import MockConfig, MockRequest, ReferenceMock, SentRecord, create_app
+from migma_contract.wire.urls import api_root, guard_production
 
 __all__ = [
     "VENDOR_BASE_URL",
@@ -214,7 +214,7 @@ class MockControl:
         Synchronous, so it serves sync and async clients alike; the path is kept as sent,
         so a base URL with or without `/v1` reaches `/v1/sending` the way the real API does.
         """
-        from ._http.asgi import SyncASGITransport
+        from migma_contract.wire.asgi_transport import SyncASGITransport
 
         try:
             content = request.content
@@ -256,7 +256,7 @@ class MockHandle(MockControl):
     @property
     def transport(self) -> httpx.BaseTransport:
         """A new synchronous transport into the mock, for an `httpx.Client` of your own."""
-        from ._http.asgi import SyncASGITransport
+        from migma_contract.wire.asgi_transport import SyncASGITransport
 
         return SyncASGITransport(self.app, portal=self._portal)
 

@@ -4,7 +4,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from migma_contract._http.asgi import SyncASGITransport
+from migma_contract.wire.asgi_transport import SyncASGITransport
 
 FULL_KEY = "mc_test_full_access"
 RESTRICTED_KEY = "mc_test_no_email_send"

@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from migma_contract import ConfigError, Status
-from migma_contract._http.asgi import SyncASGITransport
-from migma_contract._http.serve import bind_socket, url_of
 from migma_contract.asgi import ContractMiddleware
 from migma_contract.mock import create_app
+from migma_contract.wire.asgi_transport import SyncASGITransport
+from migma_contract.wire.serve import bind_socket, url_of
 
 from .faulty_servers import FULL_KEY
 

@@ -3,8 +3,8 @@
 import pytest
 
 from migma_contract import RULES, Level, RuleSet, Subject, get_rule, load_spec, rules_for, validate_request
-from migma_contract._bodies import BodyFactory
-from migma_contract._rules import AuthForm, RequestForm
+from migma_contract.contract.rules import AuthForm, RequestForm
+from migma_contract.generate.bodies import BodyFactory
 
 # The ids and levels of CONTRACT.md, as users, CI configurations and reports refer to them.
 CONTRACT_IDS = {
@@ -72,7 +72,7 @@ def test_the_vendor_set_is_opt_in_and_quotes_its_sources():
 
 
 def test_every_rule_has_words_a_source_and_the_form_its_subject_needs():
-    from migma_contract._rules import Acceptance, AuthForm, KeyedForm, RequestForm, ResponseForm
+    from migma_contract.contract.rules import Acceptance, AuthForm, KeyedForm, RequestForm, ResponseForm
 
     form_of = {Subject.REQUEST: RequestForm, Subject.AUTH: AuthForm, Subject.ACCEPTANCE: Acceptance, Subject.RESPONSE: ResponseForm,
                Subject.IDEMPOTENCY: KeyedForm}

@@ -8,8 +8,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from migma_contract._http.serve import serve_in_thread
 from migma_contract.cli import main
+from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FAULTS, FULL_KEY, LEGAL, RESTRICTED_KEY
 
@@ -236,8 +236,8 @@ def test_the_second_key_appears_in_no_output_even_when_a_server_echoes_it(tmp_pa
 def test_a_base_url_written_with_v1_reaches_v1_sending(tmp_path):
     """Clients write the vendor's base URL with or without /v1; both must reach POST /v1/sending."""
     from migma_contract import CheckOptions, run_check
-    from migma_contract._http.serve import serve_in_thread
     from migma_contract.mock import create_app
+    from migma_contract.wire.serve import serve_in_thread
 
     mock = create_app({"open_world": True})
     with serve_in_thread(mock) as url:
@@ -247,7 +247,7 @@ def test_a_base_url_written_with_v1_reaches_v1_sending(tmp_path):
 
 def test_production_is_refused_from_every_way_in_with_one_guard():
     from migma_contract import ConfigError
-    from migma_contract._http.urls import guard_production
+    from migma_contract.wire.urls import guard_production
 
     with pytest.raises(ConfigError, match="--allow-production"):
         guard_production("https://API.migma.ai/v1", ["https://api.migma.ai"], allowed=False)

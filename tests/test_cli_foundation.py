@@ -9,8 +9,8 @@ import yaml
 from click.testing import CliRunner
 
 from migma_contract import RULES
-from migma_contract._spec import bundled_spec_path
 from migma_contract.cli import main
+from migma_contract.document.spec import bundled_spec_path
 
 
 def run(*args):

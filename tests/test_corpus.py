@@ -6,12 +6,12 @@ import shlex
 import pytest
 
 from migma_contract import ConfigError
-from migma_contract._http.serve import serve_in_thread
-from migma_contract._options import CheckOptions
-from migma_contract._plan import OPEN_TEXT_CLASSES
-from migma_contract._result import RunResult
-from migma_contract._runner import run_check
+from migma_contract.config.options import CheckOptions
+from migma_contract.generate.plan import OPEN_TEXT_CLASSES
 from migma_contract.mock import create_app, load_mock_config
+from migma_contract.run.result import RunResult
+from migma_contract.run.runner import run_check
+from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import (
     FAULTS,

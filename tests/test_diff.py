@@ -10,11 +10,11 @@ import yaml
 from click.testing import CliRunner
 
 from migma_contract import load_spec, rules_for
-from migma_contract._diff import Kind, Party, diff_specs
-from migma_contract._diff_render import md_cell, render_json, render_markdown, render_table
-from migma_contract._schemadiff import compare_schemas
-from migma_contract._spec import bundled_spec_path
 from migma_contract.cli import main
+from migma_contract.diff.compare import Kind, Party, diff_specs
+from migma_contract.diff.render import md_cell, render_json, render_markdown, render_table
+from migma_contract.diff.schema import compare_schemas
+from migma_contract.document.spec import bundled_spec_path
 
 RULES = rules_for("strict")  # the document's rules: the vendor set is not read from a document
 

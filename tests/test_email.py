@@ -2,7 +2,7 @@
 
 import pytest
 
-from migma_contract._email import is_email_address
+from migma_contract.contract.email import is_email_address
 
 
 @pytest.mark.parametrize(

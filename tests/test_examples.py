@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from migma_contract._http.serve import serve_in_thread
 from migma_contract.mock import create_app
+from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FAULTS
 

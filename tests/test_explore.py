@@ -11,11 +11,11 @@ from schemathesis import GenerationMode
 from schemathesis.generation.feedback import NO_FEEDBACK
 
 from migma_contract import contract_for
-from migma_contract._bodies import BodyFactory, Fixtures
-from migma_contract._explore import exploration_document, unsafe_recipient
-from migma_contract._options import CheckOptions
-from migma_contract._runner import run_check
+from migma_contract.config.options import CheckOptions
+from migma_contract.generate.bodies import BodyFactory, Fixtures
 from migma_contract.mock import create_app, load_mock_config
+from migma_contract.run.explore import exploration_document, unsafe_recipient
+from migma_contract.run.runner import run_check
 from migma_contract.schemathesis_checks import CHECKS, violations_of
 
 from .faulty_servers import FULL_KEY, RESTRICTED_KEY, Resp, Variant, answer
@@ -47,7 +47,7 @@ def test_exploration_finds_what_the_plan_cannot_and_shrinks_it():
 
 def _plainest_bodies():
     from migma_contract import load_spec
-    from migma_contract._bodies import BodyFactory
+    from migma_contract.generate.bodies import BodyFactory
 
     bodies = BodyFactory(load_spec(), FIXTURES)
     return [bodies.valid_body(kind) for kind in bodies.recipient_types]
@@ -153,7 +153,7 @@ def test_a_document_whose_schema_admits_no_generated_body_ends_with_a_verdict_no
     """`lint` calls a document whose required subject must be null usable; exploration must cope."""
     import yaml
 
-    from migma_contract._spec import bundled_spec_path
+    from migma_contract.document.spec import bundled_spec_path
 
     document = yaml.safe_load(bundled_spec_path().read_text())
     document["components"]["schemas"]["SendEmailRequest"]["properties"]["subject"] = {"type": "null"}
@@ -204,7 +204,8 @@ def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch):
     import signal
     import types
 
-    from migma_contract import _explore, _runner
+    from migma_contract.run import explore as _explore
+    from migma_contract.run import runner as _runner
 
     cleaned, closed = [], []
 
@@ -240,9 +241,10 @@ def test_ctrl_c_during_a_blocking_exploring_send_closes_its_client_and_clears_th
     import threading
     import types
 
-    from migma_contract import _explore, _runner
-    from migma_contract._cases import Case
-    from migma_contract._http.client import Target, TargetSettings
+    from migma_contract.generate.cases import Case
+    from migma_contract.run import explore as _explore
+    from migma_contract.run import runner as _runner
+    from migma_contract.wire.client import Target, TargetSettings
 
     from . import hostile_servers as hostile
 
@@ -270,9 +272,10 @@ def test_an_httpx_whose_pool_takes_no_deadline_explores_a_url_over_the_event_loo
 
     import httpx
 
-    from migma_contract import _explore, _runner
-    from migma_contract._cases import Case
-    from migma_contract._http.client import Target, TargetSettings
+    from migma_contract.generate.cases import Case
+    from migma_contract.run import explore as _explore
+    from migma_contract.run import runner as _runner
+    from migma_contract.wire.client import Target, TargetSettings
 
     from . import hostile_servers as hostile
 
@@ -297,7 +300,7 @@ def _explore_only(monkeypatch, body):
     """Exploration of just `body` (the catalogue's and Schemathesis' sources set aside)."""
     from hypothesis import strategies as st
 
-    from migma_contract import _explore
+    from migma_contract.run import explore as _explore
 
     monkeypatch.setattr(_explore, "prepare", lambda run, expected_left=None: [st.just(body)])
 

@@ -14,10 +14,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from migma_contract import Contract, Level, contract_for, load_spec, rules_for, validate_request
-from migma_contract import _validators as contract_module
-from migma_contract._email import FAST_ADDRESS_SCHEMA, is_email_address
-from migma_contract._fastschema import fast_formats, flatten, inline_refs
-from migma_contract._rules import ResponseFacts, ResponsePredicate, ResponseSchema
+from migma_contract.contract import validators as contract_module
+from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, is_email_address
+from migma_contract.contract.fastschema import fast_formats, flatten, inline_refs
+from migma_contract.contract.rules import ResponseFacts, ResponsePredicate, ResponseSchema
 
 VALID = {"recipientType": "email", "recipientEmail": "to@example.com", "from": "sender@example.com", "fromName": "A", "subject": "S"}
 FAST_ADDRESS = jsonschema_rs.Draft202012Validator(FAST_ADDRESS_SCHEMA)

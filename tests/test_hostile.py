@@ -13,15 +13,15 @@ import pytest
 import trustme
 
 from migma_contract import ConfigError, TargetUnreachable, contract_for
-from migma_contract._bodies import BodyFactory
-from migma_contract._cases import Case, CaseAuth
-from migma_contract._http.client import Target, TargetSettings
-from migma_contract._http.serve import serve_in_thread
-from migma_contract._options import CheckOptions
-from migma_contract._run_state import RunState
-from migma_contract._runner import run_check
+from migma_contract.config.options import CheckOptions
+from migma_contract.generate.bodies import BodyFactory
+from migma_contract.generate.cases import Case, CaseAuth
 from migma_contract.mock import create_app
 from migma_contract.reports import write_reports
+from migma_contract.run.runner import run_check
+from migma_contract.run.state import RunState
+from migma_contract.wire.client import Target, TargetSettings
+from migma_contract.wire.serve import serve_in_thread
 
 from . import hostile_servers as hostile
 from .faulty_servers import Req, Variant
@@ -362,8 +362,8 @@ def test_a_fractional_retry_after_is_honoured_not_recorded_as_a_failure(tmp_path
                          ids=["trailing-dot", "upper-case", "ideographic-full-stop"])
 def test_the_production_guard_sees_the_host_httpx_would_connect_to(url):
     # pure functions only: a guard that let these through would send real email to production
-    from migma_contract._http.urls import guard_production, host_of
     from migma_contract.testing import production_guard
+    from migma_contract.wire.urls import guard_production, host_of
 
     assert host_of(url) == "api.migma.ai"
     with pytest.raises(ConfigError, match="production host"):

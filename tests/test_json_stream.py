@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from migma_contract._json_stream import ArrayReader, JsonStreamError
+from migma_contract.core.json_stream import ArrayReader, JsonStreamError
 
 DOC = {"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "pages": [{"id": "p"}],
                "entries": [{"n": i, "text": "é€𝄞" * (i % 7), "size": 1.5e3, "ok": i % 2 == 0, "none": None} for i in range(300)]}}

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from migma_contract import RULES, ConfigError, Subject, get_rule, load_spec, validate_response
-from migma_contract._bodies import BodyFactory
-from migma_contract._http.serve import DEFAULT_STACK, PROTOCOLS
-from migma_contract._rules import RawBody
+from migma_contract.contract.rules import RawBody
+from migma_contract.generate.bodies import BodyFactory
 from migma_contract.mock import create_app, load_mock_config
+from migma_contract.wire.serve import DEFAULT_STACK, PROTOCOLS
 
 from .helpers import AUTH, FULL_KEY, RESTRICTED_KEY, client_for
 
@@ -340,8 +340,8 @@ def test_mock_command_serves_on_loopback_and_stops_on_ctrl_c(stack):
 def test_mock_command_names_a_parser_that_is_not_installed(monkeypatch):
     from click.testing import CliRunner
 
-    from migma_contract._http import serve
     from migma_contract.cli import main
+    from migma_contract.wire import serve
 
     monkeypatch.delitem(serve.PROTOCOLS, "httptools", raising=False)  # as on an interpreter without httptools
     result = CliRunner().invoke(main, ["mock", "--port", "0", "--http", "httptools"])
@@ -793,8 +793,8 @@ def test_a_bug_in_the_mock_is_a_json_500_naming_the_error_not_a_dropped_connecti
 
 def test_a_body_one_level_too_deep_is_refused_when_its_deepest_value_is_a_scalar():
     # The depth counts the scalar inside the innermost bracket: {"a": 1} nests 2 deep with one bracket.
-    from migma_contract._catalogue import BODY_JSON_OBJECT
-    from migma_contract._rules import Refused
+    from migma_contract.contract.catalogue import BODY_JSON_OBJECT
+    from migma_contract.contract.rules import Refused
 
     for max_depth, raw in ((1, b'{"a":1}'), (64, b'{"a":' + b"[" * 63 + b"1" + b"]" * 63 + b"}")):
         with pytest.raises(Refused, match="nested deeper"):

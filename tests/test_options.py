@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from migma_contract import CheckOptions, ConfigError
-from migma_contract._options import OPTIONS, Option, resolve_options
 from migma_contract.cli import main
+from migma_contract.config.options import OPTIONS, Option, resolve_options
 
 pytest_plugins = ["pytester"]
 
@@ -141,7 +141,7 @@ def test_wrong_types_in_pyproject_are_exit_2_not_internal_errors(tmp_path, monke
 
 def test_every_row_is_a_flag_of_check_and_reaches_the_run(monkeypatch, tmp_path):
     """The CLI is generated from the table: every row's flag parses into the options a run gets."""
-    import migma_contract._runner as runner
+    import migma_contract.run.runner as runner
 
     captured = {}
 
@@ -206,7 +206,7 @@ def test_the_pytest_plugin_reads_every_row_from_its_flags_and_ini(pytester):
 
 
 def test_the_fixture_map_names_the_options_of_the_table():
-    from migma_contract._bodies import FIXTURE_FIELDS
+    from migma_contract.generate.bodies import FIXTURE_FIELDS
 
     by_name = {o.name: o for o in OPTIONS}
     for fixture in FIXTURE_FIELDS:
@@ -222,9 +222,9 @@ def test_a_key_put_in_the_wrong_variable_is_not_echoed_whole(tmp_path):
 
 
 def test_huge_response_headers_are_cut_in_findings():
-    from migma_contract._http.client import Exchange
-    from migma_contract._records import HEADER_EXCERPT, make_records
-    from migma_contract._redact import Redactor
+    from migma_contract.core.redact import Redactor
+    from migma_contract.run.records import HEADER_EXCERPT, make_records
+    from migma_contract.wire.client import Exchange
 
     class _Case:
         id, label, body, rule_id = "c", "c", {}, "x"
@@ -236,8 +236,8 @@ def test_huge_response_headers_are_cut_in_findings():
 
 
 def test_the_toolkits_hints_name_each_flag_as_pytest_spells_it():
-    from migma_contract._flags import flag, spelled
-    from migma_contract._options import PYTEST_SPELLINGS
+    from migma_contract.config.options import PYTEST_SPELLINGS
+    from migma_contract.core.flags import flag, spelled
 
     for option in OPTIONS:
         cli = f"--{option.negate}" if option.negate else option.flag_name

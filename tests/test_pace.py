@@ -6,14 +6,14 @@ import time
 import anyio
 import pytest
 
-from migma_contract._cases import Case
-from migma_contract._http.client import Pace, Target, TargetSettings, _retry_after
-from migma_contract._options import CheckOptions
-from migma_contract._result import RunResult
-from migma_contract._runner import run_check
+from migma_contract.config.options import CheckOptions
+from migma_contract.generate.cases import Case
 from migma_contract.reports._html import render_html
 from migma_contract.reports._junit import render_junit
 from migma_contract.reports._markdown import render_markdown
+from migma_contract.run.result import RunResult
+from migma_contract.run.runner import run_check
+from migma_contract.wire.client import Pace, Target, TargetSettings, _retry_after
 
 from .faulty_servers import FULL_KEY, RESTRICTED_KEY, Req, Resp, Variant
 from .test_corpus import FIXTURES

@@ -5,10 +5,10 @@ import itertools
 import pytest
 
 from migma_contract import RULES, Subject, contract_for, rules_for, validate_request
-from migma_contract._bodies import BodyFactory, Fixtures
-from migma_contract._open_points import open_in_violation
-from migma_contract._plan import IDEMPOTENCY_KEY_PREFIX, OPEN_TEXT_CLASSES, _factors, build_plan, pairwise
-from migma_contract._rules import RawBody
+from migma_contract.contract.rules import RawBody
+from migma_contract.generate.bodies import BodyFactory, Fixtures
+from migma_contract.generate.open_points import open_in_violation
+from migma_contract.generate.plan import IDEMPOTENCY_KEY_PREFIX, OPEN_TEXT_CLASSES, _factors, build_plan, pairwise
 
 CONTRACT = contract_for()
 
@@ -147,7 +147,7 @@ def test_plan_is_the_same_in_every_process_whatever_the_hash_seed():
 
     code = (
         "import hashlib, json; from migma_contract import contract_for, Fixtures; "
-        "from migma_contract._bodies import BodyFactory; from migma_contract._plan import build_plan; "
+        "from migma_contract.generate.bodies import BodyFactory; from migma_contract.generate.plan import build_plan; "
         "c = contract_for(); "
         "print(hashlib.sha256(json.dumps([[x.id, repr(x.body)] for lv in ('schema', 'documented', 'strict') "
         "for x in build_plan(c, lv, BodyFactory(c.spec, Fixtures()), api_key='k', restricted_key='r').cases]).encode()).hexdigest())"

@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from migma_contract import contract_for
-from migma_contract._http.serve import serve_in_thread
-from migma_contract._proxy import TrafficProxy
-from migma_contract._traffic import TrafficJudge
 from migma_contract.cli import main
 from migma_contract.mock import create_app
+from migma_contract.traffic.proxy import TrafficProxy
+from migma_contract.traffic.tally import TrafficJudge
+from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FAULTS, FULL_KEY, Variant, accept_when
 

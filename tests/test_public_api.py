@@ -76,7 +76,7 @@ def test_public_callables_take_and_return_only_public_types():
 
 
 def test_a_private_type_in_a_signature_is_caught():
-    from migma_contract._plan import Plan
+    from migma_contract.generate.plan import Plan
 
     def leaky(plan: Plan | None = None) -> None: ...
 

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from migma_contract import rules_for
-from migma_contract._http.serve import serve_in_thread
 from migma_contract.mock import create_app
+from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FAULTS, FULL_KEY, RESTRICTED_KEY, Resp, Variant, answer
 
@@ -179,11 +179,11 @@ def test_production_is_refused_by_the_suite_and_by_migma_target(pytester, monkey
 def test_importing_the_plugin_loads_nothing_heavy():
     """Every pytest run of an environment with the package loads the plugin and reads its options table."""
     code = ("import sys, pytest; before = set(sys.modules)\n"
-            "import migma_contract.pytest_plugin, migma_contract._options\n"
+            "import migma_contract.pytest_plugin, migma_contract.config.options\n"
             "print(' '.join(sorted(set(sys.modules) - before)))")
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
     heavy = {"httpx", "yaml", "jsonschema", "jsonschema_rs", "hypothesis", "schemathesis", "starlette", "uvicorn", "anyio",
-             "rich", "migma_contract._spec", "migma_contract._validators", "migma_contract._catalogue", "migma_contract.mock"}
+             "rich", "migma_contract.document.spec", "migma_contract.contract.validators", "migma_contract.contract.catalogue", "migma_contract.mock"}
     assert not loaded & heavy, sorted(loaded & heavy)
 
 

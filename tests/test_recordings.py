@@ -15,10 +15,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from migma_contract._http.serve import serve_in_thread
-from migma_contract._recordings import open_recording
 from migma_contract.cli import main
 from migma_contract.mock import create_app
+from migma_contract.traffic.recordings import open_recording
+from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FULL_KEY, Variant, accept_when
 

@@ -7,8 +7,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 from click.testing import CliRunner
 
-from migma_contract._redact import REDACTED, Redactor
 from migma_contract.cli import main
+from migma_contract.core.redact import REDACTED, Redactor
 
 from . import hostile_servers as hostile
 

@@ -11,14 +11,14 @@ import pytest
 from click.testing import CliRunner
 from junitparser import JUnitXml
 
-from migma_contract._http.serve import serve_in_thread
-from migma_contract._options import CheckOptions
-from migma_contract._redact import REDACTED
-from migma_contract._result import RunResult
-from migma_contract._runner import run_check
 from migma_contract.cli import main
+from migma_contract.config.options import CheckOptions
+from migma_contract.core.redact import REDACTED
 from migma_contract.mock import load_mock_config
 from migma_contract.reports import json_schema, load_result, render, write_reports
+from migma_contract.run.result import RunResult
+from migma_contract.run.runner import run_check
+from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FAULTS, FULL_KEY, Resp, Variant
 

@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from migma_contract._http.serve import DEFAULT_STACK, MAX_HEADER_BYTES, PROTOCOLS, serve_in_thread, stack_description
+from migma_contract.wire.serve import DEFAULT_STACK, MAX_HEADER_BYTES, PROTOCOLS, serve_in_thread, stack_description
 
 pytestmark = pytest.mark.parametrize("stack", sorted(PROTOCOLS))
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from migma_contract import SpecInvalid, SpecUnreadable, load_spec, validate_response
-from migma_contract._spec import Spec, bundled_spec_path
+from migma_contract.document.spec import Spec, bundled_spec_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SUCCESS_WITH_NULL_ERROR = {"success": True, "data": {"id": "m_1", "status": "queued"}, "error": None}
@@ -32,7 +32,7 @@ def test_bundled_copy_is_the_vendor_document_byte_for_byte():
     actual = hashlib.sha256((ROOT / "spec" / "openapi.yaml").read_bytes()).hexdigest()
     assert actual == recorded
     assert load_spec().fingerprint == f"sha256:{recorded}"
-    from migma_contract._spec import BUNDLED_SHA256
+    from migma_contract.document.spec import BUNDLED_SHA256
 
     assert recorded == BUNDLED_SHA256  # the trusted digest is the recorded one
 

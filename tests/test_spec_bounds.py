@@ -18,10 +18,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migma_contract import SpecInvalid, SpecUnreadable, _spec, contract_for, load_spec
-from migma_contract._exceptions import SpecError
-from migma_contract._spec import MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, MAX_NESTING, bundled_spec_path, iter_schemas
+from migma_contract import SpecInvalid, SpecUnreadable, contract_for, load_spec
 from migma_contract.cli import main
+from migma_contract.core.exceptions import SpecError
+from migma_contract.document import spec as _spec
+from migma_contract.document.spec import MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, MAX_NESTING, bundled_spec_path, iter_schemas
 
 BUNDLED = bundled_spec_path().read_text()
 JSON_HEADERS = {"content-type": "application/json"}

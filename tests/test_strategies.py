@@ -4,8 +4,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from migma_contract import RULES, Subject, contract_for, validate_request
-from migma_contract._bodies import Fixtures
-from migma_contract._open_points import open_in_valid_body
+from migma_contract.generate.bodies import Fixtures
+from migma_contract.generate.open_points import open_in_valid_body
 from migma_contract.strategies import invalid_requests, valid_requests
 
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -72,7 +72,7 @@ def test_clear_errors_for_wrong_use():
 
 @pytest.mark.parametrize("prop", ["recipientEmail", "replyTo", "subject", "providerType", "variables", "transactional"])
 def test_field_values_are_accepted_in_a_valid_body(prop):
-    from migma_contract._bodies import BodyFactory
+    from migma_contract.generate.bodies import BodyFactory
     from migma_contract.strategies import field_values
 
     base = BodyFactory(contract_for().spec).body_where_relevant(prop)

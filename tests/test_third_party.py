@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from migma_contract._options import CheckOptions
-from migma_contract._runner import run_check
+from migma_contract.config.options import CheckOptions
+from migma_contract.run.runner import run_check
 
 from . import third_party
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from migma_contract import RunResult, Status, contract_for
-from migma_contract._traffic import CLIENT, SERVER, ObservedExchange, TrafficJudge, is_send, judge_exchange
+from migma_contract.traffic.tally import CLIENT, SERVER, ObservedExchange, TrafficJudge, is_send, judge_exchange
 
 KEY = "mc_live_4f9a8b7c6d5e4f3a2b1c"
 VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",

@@ -18,8 +18,15 @@ from hypothesis import strategies as st
 from junitparser import JUnitXml
 from markdown_it import MarkdownIt
 
-from migma_contract._console import Progress, print_summary
-from migma_contract._result import (
+from migma_contract.cli import main
+from migma_contract.core.untrusted import clean_text
+from migma_contract.reports import render
+from migma_contract.reports._compare import render_comparison
+from migma_contract.reports._html import JS, html_text
+from migma_contract.reports._junit import xml_text
+from migma_contract.reports._markdown import md_code, md_text
+from migma_contract.reports.console import Progress, print_summary
+from migma_contract.run.result import (
     Budget,
     Finding,
     PlanStats,
@@ -32,13 +39,6 @@ from migma_contract._result import (
     Status,
     TargetInfo,
 )
-from migma_contract._untrusted import clean_text
-from migma_contract.cli import main
-from migma_contract.reports import render
-from migma_contract.reports._compare import render_comparison
-from migma_contract.reports._html import JS, html_text
-from migma_contract.reports._junit import xml_text
-from migma_contract.reports._markdown import md_code, md_text
 
 from . import hostile_servers as servers
 
@@ -325,7 +325,7 @@ _URLS = st.sampled_from(["https://evil.example/reset", "HTTP://evil.example", "f
 
 @given(st.lists(st.one_of(_URLS, _ANY_TEXT), max_size=6).map(" ".join))
 def test_no_url_in_any_text_becomes_a_link_on_github(text):
-    from migma_contract._diff_render import md_cell
+    from migma_contract.diff.render import md_cell
 
     for markdown in (md_text(text), md_text(text, line_start=True), md_code(text), md_cell(text)):
         assert [href for href in _gfm_links(markdown) if not href.startswith(("mailto:", "xmpp:"))] == [], markdown

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from openapi_core.testing import MockRequest, MockResponse
 
 from migma_contract import RULES, RuleSet, Subject, contract_for, get_rule, load_spec, validate_request, validate_response
-from migma_contract._rules import ResponseHistory
-from migma_contract._validators import response_facts
+from migma_contract.contract.rules import ResponseHistory
+from migma_contract.contract.validators import response_facts
 
 JSON = {"content-type": "application/json"}
 OK = {"success": True, "data": {"id": "m_1", "status": "queued", "provider": "migma", "sentCount": 1, "message": "Queued"}}
@@ -205,7 +205,7 @@ def _outcome(call, text):
     st.text(alphabet='{}[]",:0123456789.eE+-truefalsn \\u', max_size=20),
 ))
 def test_decode_whole_gives_what_decode_gives(text):
-    from migma_contract._rules import _DECODER, decode_whole
+    from migma_contract.contract.rules import _DECODER, decode_whole
 
     for decoder in (json.JSONDecoder(), _DECODER):
         assert _outcome(functools.partial(decode_whole, decoder), text) == _outcome(decoder.decode, text)

@@ -2,9 +2,9 @@
 
 from collections import Counter
 
-from migma_contract._http.serve import serve_in_thread
-from migma_contract._options import CheckOptions
-from migma_contract._runner import run_check
+from migma_contract.config.options import CheckOptions
+from migma_contract.run.runner import run_check
+from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FULL_KEY, RESTRICTED_KEY, VENDOR, Req, Resp, Variant
 from .test_corpus import FIXTURES

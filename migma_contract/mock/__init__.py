@@ -11,18 +11,18 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._config import Contact, MockConfig, load_mock_config
-from ._state import MockRequest, SentRecord
+from migma_contract.mock._config import Contact, MockConfig, load_mock_config
+from migma_contract.mock._state import MockRequest, SentRecord
 
 if TYPE_CHECKING:
-    from ._app import ReferenceMock, create_app
+    from migma_contract.mock._app import ReferenceMock, create_app
 
 
 def __getattr__(name: str) -> Any:
     # The app (Starlette) is loaded on first use: reading a world's keys and fixtures, as
     # `check --dry-run` does, needs only the configuration.
     if name in ("ReferenceMock", "create_app"):
-        from . import _app
+        from migma_contract.mock import _app
 
         return getattr(_app, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from .._catalogue import (
+from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
     BODY_JSON_OBJECT,
     CONFLICT_CODE,
@@ -48,11 +48,11 @@ from .._catalogue import (
     get_rule,
     judge_credentials,
 )
-from .._rules import IsJsonObject, Level, Refused, bearer_key
-from .._spec import OPERATION_PATH, Spec
-from .._validators import Contract, Violation, contract_for
-from ._config import MockConfig, load_mock_config
-from ._state import MockRequest, MockState, Scripted, SentRecord
+from migma_contract.contract.rules import IsJsonObject, Level, Refused, bearer_key
+from migma_contract.contract.validators import Contract, Violation, contract_for
+from migma_contract.document.spec import OPERATION_PATH, Spec
+from migma_contract.mock._config import MockConfig, load_mock_config
+from migma_contract.mock._state import MockRequest, MockState, Scripted, SentRecord
 
 __all__ = ["ReferenceMock", "create_app"]
 
@@ -328,7 +328,7 @@ class ReferenceMock:
 
         Connections are bounded as `limits.max_connections` and `limits.request_timeout` say.
         """
-        from .._http.serve import serve_in_thread
+        from migma_contract.wire.serve import serve_in_thread
 
         with serve_in_thread(self, host, port, max_connections=self.config.max_connections,
                              request_timeout=self.config.request_timeout) as url:

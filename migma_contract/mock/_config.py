@@ -19,12 +19,12 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
-from .._bodies import Fixtures
-from .._catalogue import AUTH_SCOPE, BATCH_TYPES
-from .._exceptions import ConfigError, SpecUnreadable
-from .._rules import Level, ScopeRequired
-from .._spec import check_yaml_bounds
-from .._untrusted import clean_text, read_bounded
+from migma_contract.contract.catalogue import AUTH_SCOPE, BATCH_TYPES
+from migma_contract.contract.rules import Level, ScopeRequired
+from migma_contract.core.exceptions import ConfigError, SpecUnreadable
+from migma_contract.core.untrusted import clean_text, read_bounded
+from migma_contract.document.spec import check_yaml_bounds
+from migma_contract.generate.bodies import Fixtures
 
 __all__ = ["Contact", "MockConfig", "load_mock_config"]
 

@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .._catalogue import IDEMPOTENCY_WINDOW_S
-from .._validators import Violation
+from migma_contract.contract.catalogue import IDEMPOTENCY_WINDOW_S
+from migma_contract.contract.validators import Violation
 
 __all__ = ["MockRequest", "MockState", "Scripted", "SentRecord", "Stored"]
 

@@ -17,12 +17,12 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from .._exceptions import ConfigError
-from .._flags import flag
-from .._redact import Redactor
-from .._result import RunResult
-from .._untrusted import clean_text
-from ._json import json_schema, load_result, render_json
+from migma_contract.core.exceptions import ConfigError
+from migma_contract.core.flags import flag
+from migma_contract.core.redact import Redactor
+from migma_contract.core.untrusted import clean_text
+from migma_contract.reports._json import json_schema, load_result, render_json
+from migma_contract.run.result import RunResult
 
 __all__ = ["FILENAMES", "check_writable", "json_schema", "load_result", "render", "write_file", "write_reports"]
 
@@ -36,15 +36,15 @@ def render(result: RunResult, fmt: str, secrets: Iterable[str | None] = ()) -> s
     if fmt == "json":
         return render_json(result)
     if fmt == "junit":
-        from ._junit import render_junit
+        from migma_contract.reports._junit import render_junit
 
         return render_junit(result)
     if fmt == "md":
-        from ._markdown import render_markdown
+        from migma_contract.reports._markdown import render_markdown
 
         return render_markdown(result)
     if fmt == "html":
-        from ._html import render_html
+        from migma_contract.reports._html import render_html
 
         return render_html(result)
     raise ConfigError(f"unknown report format {fmt!r}; choose from {', '.join(FILENAMES)}")

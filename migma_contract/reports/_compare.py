@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .._redact import Redactor
-from .._result import STATUS_LOOK, RunResult
-from ._html import CSS, _e
-from ._markdown import md_code, md_text
+from migma_contract.core.redact import Redactor
+from migma_contract.reports._html import CSS, _e
+from migma_contract.reports._markdown import md_code, md_text
+from migma_contract.run.result import STATUS_LOOK, RunResult
 
 
 def render_comparison(results: list[tuple[str, RunResult]], fmt: str, secrets: Iterable[str | None] = ()) -> str:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from html import escape
 
-from .._options import ENV_PREFIX
-from .._result import STATUS_LOOK, Finding, RunResult, Status
-from .._rules import Level
-from .._untrusted import clean_text
+from migma_contract.config.options import ENV_PREFIX
+from migma_contract.contract.rules import Level
+from migma_contract.core.untrusted import clean_text
+from migma_contract.run.result import STATUS_LOOK, Finding, RunResult, Status
 
 CSS = """
 :root{--bg:#fff;--fg:#1d2330;--muted:#5b6475;--line:#dde1e8;--card:#f6f7f9;--pass:#1f7a3d;--pass-bg:#e3f4e8;

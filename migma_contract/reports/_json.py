@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import ConfigError
-from .._result import ResultInvalid, RunResult
-from .._untrusted import MAX_INPUT_BYTES, clean_data, clean_text, nesting_depth, read_bounded
+from migma_contract.core.exceptions import ConfigError
+from migma_contract.core.untrusted import MAX_INPUT_BYTES, clean_data, clean_text, nesting_depth, read_bounded
+from migma_contract.run.result import ResultInvalid, RunResult
 
 SCHEMA_PATH = Path(__file__).with_name("conformance.schema.json")
 MAX_DEPTH = 32  # the format nests 5 levels deep

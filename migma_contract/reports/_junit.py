@@ -13,9 +13,9 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from .._result import Finding, RunResult, Status
-from .._rules import Level
-from .._untrusted import clean_text
+from migma_contract.contract.rules import Level
+from migma_contract.core.untrusted import clean_text
+from migma_contract.run.result import Finding, RunResult, Status
 
 # Everything outside XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

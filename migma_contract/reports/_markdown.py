@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-from .._result import STATUS_LOOK, RunResult
-from .._untrusted import clean_text
+from migma_contract.core.untrusted import clean_text
+from migma_contract.run.result import STATUS_LOOK, RunResult
 
 MAX_FINDINGS = 25
 

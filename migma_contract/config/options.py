@@ -1,0 +1,416 @@
+"""Every setting of a check, once: `CheckOptions` is the options table.
+
+Each field is one row: its type and default are the field's, and its metadata (`_opt`)
+says its command-line name, help, bounds and whether it is a secret. From these rows are
+generated: the CLI flags (`--base-url`), the environment (`MIGMA_CONTRACT_BASE_URL`),
+the `[tool.migma-contract]` keys of pyproject.toml (`base-url`), and the pytest options
+and ini keys (`--migma-base-url`, `migma_base_url`). Values from every source go through
+`parse_value`, so a bad value reads the same everywhere: one line, exit 2.
+
+The environment uses its own prefix on purpose: `MIGMA_API_KEY` is the vendor's own
+variable (its CLI and SDK read it) and often holds a production key; the toolkit never
+picks it up silently.
+
+Order of precedence: command line > environment > pytest ini (plugin only) >
+pyproject.toml > default.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from migma_contract.contract.rules import Level, RuleSet
+from migma_contract.core.exceptions import ConfigError
+
+if TYPE_CHECKING:  # imported where used: the pytest plugin reads this table in every pytest run
+    from migma_contract.generate.bodies import Fixtures
+
+__all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "PYTEST_SPELLINGS", "REPORT_FORMATS", "CheckOptions", "Option", "resolve_options"]
+
+ENV_PREFIX = "MIGMA_CONTRACT_"
+REPORT_FORMATS = ("json", "junit", "md", "html")
+PLAN_KINDS = ("full", "minimal")
+_VENDOR_ENV = ("MIGMA_API_KEY", "MIGMA_BASE_URL")
+
+
+def _opt(
+    help: str,
+    *,
+    flag: str | None = None,
+    kind: str = "str",
+    low: float | None = None,
+    low_open: bool = False,
+    choices: Iterable[str] = (),
+    secret: bool = False,
+    negate: str | None = None,
+    group: str = "run",
+) -> dict[str, Any]:
+    return {"option": {"help": help, "flag": flag, "kind": kind, "low": low, "low_open": low_open,
+                       "choices": tuple(choices), "secret": secret, "negate": negate, "group": group}}
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """The settings of one conformance check (the options table: one field per setting)."""
+
+    base_url: str | None = field(default=None, metadata=_opt(
+        "The server to check (default: the embedded reference mock).", kind="url", group="target"))
+    api_key: str | None = field(default=None, metadata=_opt(
+        "A full-scope key (email:send) of the target; never read from files.", secret=True, group="target"))
+    restricted_api_key: str | None = field(default=None, metadata=_opt(
+        "A valid key WITHOUT email:send, to exercise auth-scope (403).", secret=True, group="target"))
+    second_api_key: str | None = field(default=None, metadata=_opt(
+        "Another full-scope key, to exercise idempotency-scope (with --with-vendor); the fixtures must suit it too.",
+        secret=True, group="target"))
+    level: str = field(default=Level.DOCUMENTED.value, metadata=_opt(
+        "schema: the schemas alone; documented: plus the prose; strict: plus the strictest reading.",
+        kind="choice", choices=[level.value for level in Level]))
+    with_vendor: bool = field(default=False, metadata=_opt(
+        "Also judge the vendor set (the vendor's wider docs, not the bundled document): Idempotency-Key replay, "
+        "conflict, scope, length, 429/5xx never stored, and 429 Retry-After.", kind="bool"))
+    plan: str = field(default=PLAN_KINDS[0], metadata=_opt(
+        "full: the deterministic plan, then exploration; minimal: every exercisable rule once with the fewest "
+        "requests, and no exploration (a gate for a rate-limited staging).", kind="choice", choices=PLAN_KINDS))
+    seed: int = field(default=0, metadata=_opt("Same seed and target, same requests.", kind="int"))
+    max_requests: int = field(default=180, metadata=_opt(
+        "Budget: requests sent in all (the plan first, exploration with the rest).", kind="int", low=1))
+    max_time: float | None = field(default=None, metadata=_opt(
+        "Deadline for the whole run, in seconds.", kind="float", low=0, low_open=True))
+    timeout: float = field(default=10.0, metadata=_opt(
+        "Per request, in seconds; a slower answer is a responds-in-time finding.", kind="float", low=0, low_open=True))
+    max_timeouts: int = field(default=3, metadata=_opt(
+        "Stop the run after this many timed-out requests (it still reports what it judged).", kind="int", low=1))
+    max_findings_per_rule: int = field(default=5, metadata=_opt(
+        "Distinct findings kept per rule (by value class and symptom); a failed rule is still exercised.", kind="int", low=1))
+    rate: float | None = field(default=None, metadata=_opt(
+        "Requests per second at most.", kind="float", low=0, low_open=True))
+    max_retries: int = field(default=3, metadata=_opt(
+        "Retries of a 429 answer (after its Retry-After).", kind="int", low=0))
+    max_retry_wait: float = field(default=30.0, metadata=_opt(
+        "Longest Retry-After wait honoured, in seconds.", kind="float", low=0))
+    max_response_bytes: int = field(default=1 << 20, metadata=_opt(
+        "Response bodies are read up to this many bytes.", kind="int", low=1))
+    from_address: str | None = field(default=None, metadata=_opt(
+        "Fixture: a verified sender address of the target.", flag="from", group="fixtures"))
+    email_id: str | None = field(default=None, metadata=_opt("Fixture: an existing emailId.", group="fixtures"))
+    conversation_id: str | None = field(default=None, metadata=_opt(
+        "Fixture: an existing single-email conversationId.", group="fixtures"))
+    project_id: str | None = field(default=None, metadata=_opt("Fixture: the project of that email.", group="fixtures"))
+    audience_id: str | None = field(default=None, metadata=_opt("Fixture: an audience to batch-send to.", group="fixtures"))
+    segment_id: str | None = field(default=None, metadata=_opt("Fixture: a segment to batch-send to.", group="fixtures"))
+    tag_id: str | None = field(default=None, metadata=_opt("Fixture: a tag to batch-send to.", group="fixtures"))
+    provider: tuple[str, ...] = field(default=(), metadata=_opt(
+        "Fixture: a connected providerType (repeatable, or comma-separated).", kind="list", group="fixtures"))
+    recipient_domain: str = field(default="example.com", metadata=_opt(
+        "Domain of generated recipients (keep it a reserved one: example.com, *.test).", kind="domain", group="fixtures"))
+    spec: str | None = field(default=None, metadata=_opt(
+        "Another OpenAPI document (default: the bundled one).", kind="path"))
+    report_dir: str = field(default="reports", metadata=_opt("Where the reports go.", kind="path", group="output"))
+    format: tuple[str, ...] = field(default=REPORT_FORMATS, metadata=_opt(
+        "Report formats, comma-separated.", kind="list", choices=REPORT_FORMATS, group="output"))
+    baseline: str | None = field(default=None, metadata=_opt(
+        "Known failures to accept (a conformance.json or a list of rule ids).", kind="path", group="output"))
+    explore: bool = field(default=True, metadata=_opt(
+        "Spend the budget left after the plan on generated requests.", kind="bool", negate="no-explore"))
+    allow_production: bool = field(default=False, metadata=_opt(
+        "Allow --base-url to be the document's production server.", kind="bool", group="target"))
+    insecure: bool = field(default=False, metadata=_opt(
+        "Do not verify TLS certificates (said in the report).", kind="bool", group="target"))
+    follow_redirects: bool = field(default=False, metadata=_opt(
+        "Follow redirects (credentials never go to another origin).", kind="bool", group="target"))
+    mock_config: str | None = field(default=None, metadata=_opt(
+        "World of the embedded mock (when no --base-url), YAML or JSON.", kind="path", group="target"))
+
+    # -- derived views ------------------------------------------------------------------------
+
+    @property
+    def fixtures(self) -> Fixtures:
+        from migma_contract.generate.bodies import Fixtures
+
+        return Fixtures(
+            from_address=self.from_address, email_id=self.email_id, conversation_id=self.conversation_id,
+            project_id=self.project_id, audience_id=self.audience_id, segment_id=self.segment_id, tag_id=self.tag_id,
+            providers=self.provider or None, recipient_domain=self.recipient_domain,
+        )
+
+    @property
+    def verify_tls(self) -> bool:
+        return not self.insecure
+
+    @property
+    def rule_sets(self) -> tuple[RuleSet, ...]:
+        """The rule sets this run judges: the contract, and the vendor set when asked for."""
+        return (RuleSet.CONTRACT, RuleSet.VENDOR) if self.with_vendor else (RuleSet.CONTRACT,)
+
+    @property
+    def explores(self) -> bool:
+        """Whether exploration runs: asked for, and the full plan (the minimal plan spends nothing more)."""
+        return self.explore and self.plan == PLAN_KINDS[0]
+
+    def with_fixtures(self, fixtures: Fixtures) -> CheckOptions:
+        """These options with the fixture fields taken from `fixtures`."""
+        return replace(
+            self, from_address=fixtures.from_address, email_id=fixtures.email_id,
+            conversation_id=fixtures.conversation_id, project_id=fixtures.project_id,
+            audience_id=fixtures.audience_id, segment_id=fixtures.segment_id, tag_id=fixtures.tag_id,
+            provider=tuple(fixtures.providers or ()), recipient_domain=fixtures.recipient_domain,
+        )
+
+    def validate(self) -> CheckOptions:
+        """Every value checked as if it came from the command line (for options built in Python)."""
+        for option in OPTIONS:
+            value = getattr(self, option.name)
+            if value != option.default and value is not None:
+                option.check(value, option.flag_name)
+        if self.base_url is not None and not self.api_key:
+            raise ConfigError(f"a live target needs a full-scope key: pass --api-key or set {ENV_PREFIX}API_KEY")
+        _check_vendor_level(self)
+        return self
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of the options table, read from a `CheckOptions` field."""
+
+    name: str
+    flag: str
+    kind: str
+    default: Any
+    help: str
+    secret: bool
+    low: float | None
+    low_open: bool
+    choices: tuple[str, ...]
+    negate: str | None
+    group: str
+
+    @property
+    def flag_name(self) -> str:
+        return f"--{self.flag}"
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.flag.upper().replace("-", "_")
+
+    @property
+    def pyproject_key(self) -> str | None:
+        return None if self.secret else self.flag
+
+    @property
+    def pytest_flag(self) -> str:
+        return f"--migma-{self.negate if self.negate else self.flag}"
+
+    @property
+    def ini_key(self) -> str | None:
+        return None if self.secret else f"migma_{self.name}"
+
+    def parse(self, raw: Any, source: str) -> Any:
+        """A value from `source` (a flag, an env var, a file key) as this option's type; ConfigError otherwise."""
+        where = source
+        if self.kind == "bool":
+            value = _bool(raw, where)
+        elif self.kind == "int":
+            value = _int(raw, where)
+        elif self.kind == "float":
+            value = _float(raw, where)
+        elif self.kind == "list":
+            value = _list(raw, where)
+        else:
+            if not isinstance(raw, str):
+                raise ConfigError(f"{where}: expected text, not {type(raw).__name__} {_shown(raw)}")
+            value = raw
+        self.check(value, where)
+        return value
+
+    def check(self, value: Any, where: str) -> None:
+        """Bounds, choices and forms; the message names `where` and never a secret's value."""
+        if self.kind in ("int", "float") and value is not None:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{where}: must be a finite number, not {value}")
+            if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+                bound = f"greater than {self.low:g}" if self.low_open else f"at least {self.low:g}"
+                raise ConfigError(f"{where}: must be {bound}, not {value:g}")
+        if self.kind == "choice" and value not in self.choices:
+            raise ConfigError(f"{where}: {_shown(value)} is not one of {', '.join(self.choices)}")
+        if self.kind == "list" and self.choices:
+            unknown = [v for v in value if v not in self.choices]
+            if unknown or not value:
+                raise ConfigError(f"{where}: {_shown(unknown[0] if unknown else '')} is not one of {', '.join(self.choices)}")
+        if self.secret and isinstance(value, str) and (
+            not value or not value.isascii() or not value.isprintable() or any(ch.isspace() for ch in value)
+        ):
+            raise ConfigError(f"{where}: a key must be printable ASCII without spaces or control characters "
+                                  "(the value is not shown)")
+        if self.kind == "url" and isinstance(value, str):
+            _check_url(value, where)
+        if self.kind == "domain" and isinstance(value, str) and ("@" in value or not value.strip(".") or not value.isprintable()):
+            raise ConfigError(f"{where}: must be a domain such as example.com, not {_shown(value)}")
+        if self.kind in ("str", "path") and isinstance(value, str) and not value.isprintable():
+            raise ConfigError(f"{where}: holds control characters")
+
+
+def _check_vendor_level(options: CheckOptions) -> None:
+    """The vendor rules are prose (level documented): a schema-level run would judge none of them."""
+    if options.with_vendor and not Level.parse(options.level).includes(Level.DOCUMENTED):
+        raise ConfigError(f"--with-vendor: the vendor rules are at level documented; --level {options.level} leaves them "
+                          "all out (use --level documented or strict)")
+
+
+def _shown(value: Any) -> str:
+    """A value quoted for a one-line message: control characters escaped, long ones cut short.
+
+    Short on purpose: a key put in the wrong variable (MIGMA_CONTRACT_LEVEL=<key>) must not
+    be echoed whole; 12 characters say which value it was without giving it away.
+    """
+    text = repr(value)
+    return text if len(text) <= 14 else text[:12] + "…"
+
+
+def _bool(raw: Any, where: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{where}: expected true or false, not {_shown(raw)}")
+
+
+def _int(raw: Any, where: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise ConfigError(f"{where}: expected a whole number, not {_shown(raw)}")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{where}: expected a whole number, not {_shown(raw)}") from None
+
+
+def _float(raw: Any, where: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ConfigError(f"{where}: expected a number, not {_shown(raw)}")
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{where}: expected a number, not {_shown(raw)}") from None
+
+
+def _list(raw: Any, where: str) -> tuple[str, ...]:
+    items: list[Any] = raw if isinstance(raw, (list, tuple)) else [raw]
+    if not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{where}: expected text or a list of text, not {_shown(raw)}")
+    return tuple(part.lower() for item in items for part in item.replace(",", " ").split())
+
+
+def _check_url(value: str, where: str) -> None:
+    from migma_contract.core.redact import strip_credentials
+
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not a usable URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not value.isprintable():
+        raise ConfigError(f"{where}: must be an http:// or https:// URL with a host, such as http://127.0.0.1:4010, "
+                          f"not {_shown(strip_credentials(value))}")
+    if port == 0:
+        raise ConfigError(f"{where}: port 0 is not a port a server listens on")
+
+
+OPTIONS: tuple[Option, ...] = tuple(
+    Option(
+        name=f.name,
+        flag=f.metadata["option"]["flag"] or f.name.replace("_", "-"),
+        kind=f.metadata["option"]["kind"],
+        default=f.default,
+        help=f.metadata["option"]["help"],
+        secret=f.metadata["option"]["secret"],
+        low=f.metadata["option"]["low"],
+        low_open=f.metadata["option"]["low_open"],
+        choices=f.metadata["option"]["choices"],
+        negate=f.metadata["option"]["negate"],
+        group=f.metadata["option"]["group"],
+    )
+    for f in fields(CheckOptions)
+)
+_BY_KEY = {key: option for option in OPTIONS for key in {option.flag, option.name, option.name.replace("_", "-")}}
+
+# Each flag pytest has, by the CLI's spelling (a negated flag, --no-explore, is pytest's; --explore is not):
+# the pytest plugin runs a check within `_flags.spelled(PYTEST_SPELLINGS)`, so its messages name pytest's flags
+PYTEST_SPELLINGS = {(f"--{o.negate}" if o.negate else o.flag_name): o.pytest_flag for o in OPTIONS}
+
+
+def pyproject_table(path: Path) -> dict[str, Any]:
+    """`[tool.migma-contract]` of `path` ({} when the file or the table is absent)."""
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read [tool.migma-contract]: {str(exc)[:160]}") from None
+    section = data.get("tool", {}).get("migma-contract", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [tool.migma-contract] must be a table")
+    return section
+
+
+def resolve_options(
+    given: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    ini: Callable[[Option], Any] | None = None,
+    pyproject: Path | None = None,
+    given_label: Callable[[Option], str] = lambda option: option.flag_name,
+    warn: Callable[[str], None] | None = None,
+    only: Iterable[str] | None = None,
+) -> CheckOptions:
+    """The options of a check, each from the first source that sets it (see the module docstring).
+
+    `given` maps option names to values the user passed explicitly (already typed, or
+    text); `environ` defaults to os.environ; `pyproject` to ./pyproject.toml. `only`
+    names the rows a command uses (the others keep their defaults, whatever the sources say).
+    """
+    wanted = set(only) if only is not None else None
+    given = given or {}
+    environ = os.environ if environ is None else environ
+    path = pyproject if pyproject is not None else Path.cwd() / "pyproject.toml"
+    table = pyproject_table(path)
+    from_file: dict[str, Any] = {}
+    for key, value in table.items():
+        option = _BY_KEY.get(str(key))
+        if option is None:
+            known = ", ".join(sorted(o.pyproject_key for o in OPTIONS if o.pyproject_key))
+            raise ConfigError(f"{path}: [tool.migma-contract] has unknown key {_shown(key)}; known: {known}")
+        if option.secret:
+            raise ConfigError(f"{path}: [tool.migma-contract] {key}: keep keys out of files; set {option.env} instead")
+        from_file[option.name] = (value, f"{path}: [tool.migma-contract] {key}")
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        if wanted is not None and option.name not in wanted:
+            continue
+        if given.get(option.name) is not None and given.get(option.name) != ():
+            values[option.name] = option.parse(given[option.name], given_label(option))
+        elif environ.get(option.env) not in (None, ""):
+            values[option.name] = option.parse(environ[option.env], option.env)
+        elif ini is not None and option.ini_key and (raw := ini(option)) not in (None, "", []):
+            values[option.name] = option.parse(raw, f"ini {option.ini_key}")
+        elif option.name in from_file:
+            raw, where = from_file[option.name]
+            values[option.name] = option.parse(raw, where)
+    if warn is not None:
+        for name in _VENDOR_ENV:
+            mine = ENV_PREFIX + name.removeprefix("MIGMA_")
+            if environ.get(name) and not environ.get(mine):
+                warn(f"{name} is set but not used (it is the vendor's own variable); migma-contract reads {mine}")
+    options = CheckOptions(**values)
+    if options.base_url is not None and not options.api_key:
+        key = next(o for o in OPTIONS if o.name == "api_key")
+        raise ConfigError(f"a live target needs a full-scope key: pass {given_label(key)} or set {key.env}")
+    _check_vendor_level(options)
+    return options

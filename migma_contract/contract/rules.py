@@ -1,0 +1,758 @@
+"""The rule model: what a rule is, and the forms a rule can take.
+
+A rule's *form* is its machine-checkable shape. Request forms give a JSON Schema 2020-12
+fragment (what a conforming body satisfies) and the ways to break the rule alone (for
+the test plan and the `invalid_requests` strategy). Response forms give either a fragment
+for the statuses they constrain, or a small predicate where JSON Schema cannot say it
+(status codes, headers, timing, echoing the request). Fragments that depend on the
+document (property types, enums, response schemas) are read from the `Spec`, so a newer
+vendor document changes them without touching the catalogue.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from migma_contract.core.untrusted import nesting_depth
+
+if TYPE_CHECKING:
+    from migma_contract.document.spec import Spec
+
+__all__ = [
+    "KeyedPair",
+    "KeyedRetry",
+    "Level",
+    "Mutation",
+    "RawBody",
+    "ResponseFacts",
+    "Rule",
+    "RuleSet",
+    "Subject",
+]
+
+JSON_TYPES = ("string", "number", "boolean", "object", "array", "null")
+
+
+class Level(StrEnum):
+    """How strict a run is; each level includes the ones before it."""
+
+    SCHEMA = "schema"
+    DOCUMENTED = "documented"
+    STRICT = "strict"
+
+    @property
+    def rank(self) -> int:
+        return list(Level).index(self)
+
+    def includes(self, other: Level) -> bool:
+        return other.rank <= self.rank
+
+    @classmethod
+    def parse(cls, value: str | Level) -> Level:
+        try:
+            return cls(value)
+        except ValueError:
+            names = ", ".join(level.value for level in cls)
+            raise ValueError(f"unknown level {value!r}; choose one of {names}") from None
+
+
+class Subject(StrEnum):
+    """What a rule constrains."""
+
+    REQUEST = "request"  # a body the server must reject with 400
+    AUTH = "auth"  # credentials the server must reject with 401/403
+    ACCEPTANCE = "acceptance"  # a valid request the server must accept
+    RESPONSE = "response"  # every response must satisfy it
+    IDEMPOTENCY = "idempotency"  # requests sharing an Idempotency-Key: what the second answer must show
+
+
+class RuleSet(StrEnum):
+    """Where a rule comes from, and so whether a run judges it unasked.
+
+    `contract`: the bundled document (always judged). `vendor`: the vendor's wider
+    documentation (its idempotency and rate-limit pages, its SDK's README), which the
+    bundled document does not state: judged only when a run asks (`--with-vendor`).
+    """
+
+    CONTRACT = "contract"
+    VENDOR = "vendor"
+
+
+class NotExercisable(Exception):
+    """A case needs a value only the user can give (a fixture of a data-bound target)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Refused(Exception):
+    """A request a rule's form refuses outright (the mock answers it with the rule's status)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def each_buildable(items: Iterable[Any], build: Callable[[Any], Iterator[Mutation]]) -> Iterator[Mutation]:
+    """Mutations for every item that can be built; NotExercisable only if none can."""
+    missing: NotExercisable | None = None
+    produced = False
+    for item in items:
+        try:
+            built = list(build(item))
+        except NotExercisable as exc:
+            missing = exc
+            continue
+        produced = produced or bool(built)
+        yield from built
+    if not produced and missing is not None:
+        raise missing
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A request body that is not a JSON value (empty, truncated, not UTF-8)."""
+
+    content: bytes
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A valid request changed so that it breaks exactly one rule."""
+
+    label: str
+    body: Any
+
+
+class BodyFactory(Protocol):
+    """Where mutations get their valid starting points from (see `_generate`)."""
+
+    def valid_body(self, recipient_type: str | None = None) -> dict[str, Any]: ...
+    def valid_value(self, prop: str) -> Any: ...
+    def sample_value(self, prop: str) -> Any: ...
+    def body_where_relevant(self, prop: str) -> dict[str, Any]: ...
+
+
+@dataclass(slots=True)
+class ResponseFacts:
+    """One response as the response rules see it."""
+
+    status: int
+    headers: Mapping[str, str]
+    media_type: str | None
+    body: Any
+    parsed: bool
+    parse_error: str | None = None
+    request: Any = None
+    elapsed: float | None = None
+    timeout: float | None = None
+    documented: frozenset[int] | None = None  # the statuses the run's rule sets document (None: the document's)
+
+
+# --- request forms ---------------------------------------------------------------------
+
+
+class RequestForm:
+    """A rule on the request body."""
+
+    # False for a rule only a client is held to (the document lets a server accept more):
+    # it refuses bodies in validate_request and the mock, but no server is judged by it.
+    judges_servers = True
+
+    def undecided(self, prop: str, body: Any) -> str | None:
+        """Why a server may accept a body breaking this rule at `prop` after all (None: it must refuse)."""
+        return None
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        raise NotImplementedError
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"{pointer or '/'}: {detail}"
+
+    def locate(self, pointer: str) -> str:
+        """The JSON pointer a violation is reported at (the validator's, unless refined)."""
+        return pointer
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e999: beyond IEEE 754, RFC 8259 §6 leaves it to the parser
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def decode_whole(decoder: json.JSONDecoder, text: str) -> Any:
+    """`decoder.decode(text)`, by the decoder's scanner alone when no whitespace surrounds the value.
+
+    Same value, same errors (anything else goes through `decode`), ~0.6 µs less for a small
+    body: `decode` matches whitespace on both sides with two regular expressions first.
+    """
+    try:
+        value, end = decoder.scan_once(text, 0)
+    except StopIteration:
+        return decoder.decode(text)  # raises, in decode's words
+    return value if end == len(text) else decoder.decode(text)
+
+
+LONE_SURROGATE = "the body holds a lone surrogate (\\ud800-\\udfff), which is not a Unicode character"
+
+
+class IsJsonObject(RequestForm):
+    """The body is a JSON object.
+
+    Also the one place that turns raw bytes into the value the other rules judge: the
+    mock parses with `parse`, the validator with the same code, so they cannot disagree
+    about what counts as JSON (strict UTF-8, no NaN/Infinity, no lone surrogates).
+    """
+
+    MAX_DEPTH = 64
+
+    def undecided(self, prop: str, body: Any) -> str | None:
+        # A lone surrogate escape is JSON syntax with no character behind it (RFC 8259 §8.2):
+        # the mock refuses it, but no server is failed for accepting it.
+        if not isinstance(body, RawBody) and _has_lone_surrogate(body):
+            return "a lone surrogate: RFC 8259 leaves its handling to the implementation"
+        return None
+
+    def parse(self, raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+        """The JSON value of a request body; `Refused` saying why it is not one."""
+        if not raw.strip():
+            raise Refused("the body is empty; send a JSON object")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Refused(f"the body is not UTF-8 (byte {exc.start})") from None
+        try:
+            value = decode_whole(_DECODER, text)
+        except RecursionError:
+            raise Refused(f"the JSON is nested deeper than {max_depth} levels") from None
+        except ValueError as exc:
+            raise Refused(f"the body is not valid JSON: {str(exc)[:120]}") from None
+        if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
+            raise Refused(LONE_SURROGATE)
+        # A value nests at most one deeper than its text has brackets (a scalar in the innermost
+        # counts as a level): most bodies are not walked at all.
+        if text.count("{") + text.count("[") >= max_depth and nesting_depth(value, max_depth) > max_depth:
+            raise Refused(f"the JSON is nested deeper than {max_depth} levels")
+        return value
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"type": "object"}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        valid = bodies.valid_body()
+        for label, value in (
+            ("a JSON list", []),
+            ("a JSON list holding a valid request", [valid]),
+            ("a JSON string", json.dumps(valid)),
+            ("a JSON number", 42),
+            ("JSON null", None),
+            ("JSON true", True),
+        ):
+            yield Mutation(f"body is {label}", value)
+        yield Mutation("body is empty", RawBody(b""))
+        yield Mutation("body is truncated JSON", RawBody(json.dumps(valid).encode()[:20]))
+        yield Mutation("body is not UTF-8", RawBody(_with_bytes(valid, "subject", b"\xff\xfe")))
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"the body must be a JSON object: {detail}"
+
+
+class RequiredProperties(RequestForm):
+    """The properties the request schema lists as required are present."""
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"required": spec.request_required}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        def drop(prop: str) -> Iterator[Mutation]:
+            body = bodies.valid_body()
+            body.pop(prop, None)
+            yield Mutation(f"{prop} missing", body)
+
+        yield from each_buildable(spec.request_required, drop)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def _with_bytes(body: dict[str, Any], prop: str, raw: bytes) -> bytes:
+    """`body` as JSON whose `prop` string holds `raw` bytes: otherwise valid, only the bytes break it."""
+    marker = "\u0000MARK\u0000"
+    encoded = json.dumps({**body, prop: marker}, ensure_ascii=False).encode("utf-8")
+    return encoded.replace(json.dumps(marker).encode(), b'"' + raw + b'"')
+
+
+def _wrong_value(json_type: str, valid: Any) -> Any:
+    """A value of `json_type` that a lax server might still coerce into `valid`'s type."""
+    if json_type == "string":
+        return str(valid).lower() if isinstance(valid, bool) else json.dumps(valid, ensure_ascii=False)
+    if json_type == "number":
+        return 1 if isinstance(valid, bool) else 123
+    if json_type == "boolean":
+        return True
+    if json_type == "object":
+        return {"value": valid}
+    if json_type == "array":
+        return [valid]
+    return None
+
+
+class DeclaredTypes(RequestForm):
+    """Each property has the JSON type the schema declares (3.1: `null` is its own type)."""
+
+    def _types(self, spec: Spec) -> dict[str, list[str]]:
+        result = {}
+        for name, schema in spec.request_properties.items():
+            declared = schema.get("type")
+            if declared is not None:
+                result[name] = declared if isinstance(declared, list) else [declared]
+        return result
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"properties": {name: {"type": types if len(types) > 1 else types[0]} for name, types in self._types(spec).items()}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        def retype(item: tuple[str, list[str]]) -> Iterator[Mutation]:
+            prop, types = item
+            allowed = {"number" if t == "integer" else t for t in types}
+            for json_type in JSON_TYPES:
+                if json_type in allowed:
+                    continue
+                body = bodies.body_where_relevant(prop)
+                body[prop] = _wrong_value(json_type, bodies.sample_value(prop))
+                yield Mutation(f"{prop} is {json_type} ({json.dumps(body[prop], ensure_ascii=False)[:40]})", body)
+
+        yield from each_buildable(self._types(spec).items(), retype)
+
+
+@dataclass
+class EnumMember(RequestForm):
+    """A string property takes one of its enum values (its type is another rule's job)."""
+
+    prop: str
+
+    def _enum(self, spec: Spec) -> list[Any]:
+        return list(spec.request_properties.get(self.prop, {}).get("enum", []))
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"properties": {self.prop: {"if": {"type": "string"}, "then": {"enum": self._enum(spec)}}}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        values = self._enum(spec)
+        outside = [v for v in (str(values[0]).upper() if values else "X", "unknown", "") if v not in values]
+
+        def set_outside(value: str) -> Iterator[Mutation]:
+            body = bodies.body_where_relevant(self.prop)
+            body[self.prop] = value
+            yield Mutation(f"{self.prop} = {value!r}", body)
+
+        yield from each_buildable(outside, set_outside)
+
+
+class EmailFormat(RequestForm):
+    """Properties declared `format: email` hold email addresses (asserted, not annotated)."""
+
+    @staticmethod
+    def not_addresses(valid: str) -> list[tuple[str, str]]:
+        """Strings no reasonable server takes for an address, built from a valid one."""
+        local, _, domain = valid.rpartition("@")
+        return [
+            ("no @", f"{local}.{domain}"),
+            ("two @", f"{local}@at@{domain}"),
+            ("a space", f"{local} name@{domain}"),
+            ("empty", ""),
+        ]
+
+    def _props(self, spec: Spec) -> list[str]:
+        return [name for name, schema in spec.request_properties.items() if schema.get("format") == "email"]
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"properties": {name: {"format": "email"} for name in self._props(spec)}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        def break_address(prop: str) -> Iterator[Mutation]:
+            for label, value in self.not_addresses(bodies.sample_value("recipientEmail")):
+                body = bodies.body_where_relevant(prop)
+                body[prop] = value
+                yield Mutation(f"{prop} has {label} ({value!r})", body)
+
+        yield from each_buildable(self._props(spec), break_address)
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"{pointer}: not an email address"
+
+    def undecided(self, prop: str, body: Any) -> str | None:
+        from migma_contract.contract.email import is_clearly_not_address
+
+        value = body.get(prop) if isinstance(body, dict) else None
+        if not is_clearly_not_address(value):
+            return f"{prop} {value!r} is invalid only by a strict reading of RFC 5321"
+        return None
+
+
+def _condition(when: str, values: tuple[str, ...]) -> dict[str, Any]:
+    """JSON Schema for "the body is an object whose `when` is one of `values`"."""
+    return {"type": "object", "properties": {when: {"enum": list(values)}}, "required": [when]}
+
+
+@dataclass
+class RequiredWhen(RequestForm):
+    """`when` ∈ `values` ⇒ `prop` present."""
+
+    when: str
+    values: tuple[str, ...]
+    prop: str
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"if": _condition(self.when, self.values), "then": {"required": [self.prop]}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        def omit(value: str) -> Iterator[Mutation]:
+            body = bodies.valid_body(value)
+            body.pop(self.prop, None)
+            yield Mutation(f"{self.when} {value!r} without {self.prop}", body)
+
+        yield from each_buildable(self.values, omit)
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"{self.prop} is required when {self.when} is {' / '.join(self.values)}"
+
+
+@dataclass
+class ForbiddenWhen(RequestForm):
+    """`when` ∈ `values` ⇒ `prop` absent."""
+
+    when: str
+    values: tuple[str, ...]
+    prop: str
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {"if": _condition(self.when, self.values), "then": {"not": {"required": [self.prop]}}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        def add(value: str) -> Iterator[Mutation]:
+            body = bodies.valid_body(value)
+            body[self.prop] = bodies.sample_value(self.prop)
+            yield Mutation(f"{self.when} {value!r} with {self.prop}", body)
+
+        yield from each_buildable(self.values, add)
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"{self.prop} is not allowed when {self.when} is {' / '.join(self.values)}"
+
+    def locate(self, pointer: str) -> str:
+        return f"{pointer}/{self.prop}"
+
+
+def _squashed(name: str) -> str:
+    """A property name without case or separators: `recipient_email` and `recipientEmail` meet."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name)
+
+
+class KnownFields(RequestForm):
+    """Only the properties the document names: a misspelt field is refused, not ignored.
+
+    The message suggests the property meant ("did you mean recipientEmail?"); the names it
+    suggests from are those of every document this form's fragment was built for (in
+    practice one).
+    """
+
+    judges_servers = False
+    SERVERS_MAY_IGNORE = "a server may ignore properties the document does not name (its schema allows them)"
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+
+    def undecided(self, prop: str, body: Any) -> str | None:
+        return self.SERVERS_MAY_IGNORE
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        names = list(spec.request_properties)
+        self._names.update({_squashed(name): name for name in names})
+        # `not: {}` rather than `false`: each unknown property is then its own error, at its own pointer.
+        return {"properties": dict.fromkeys(names, True), "additionalProperties": {"not": {}}}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        """Bodies breaking it (for `invalid_requests`); the plan sends none of them to a server."""
+        misspelt = [name for name in spec.request_properties if _snake(name) != name][:2]
+
+        def add(prop: str) -> Iterator[Mutation]:
+            body = bodies.valid_body()
+            body[_snake(prop)] = bodies.sample_value(prop)
+            yield Mutation(f"unknown field {_snake(prop)} ({prop} misspelt)", body)
+
+        yield from each_buildable(misspelt, add)
+
+    def suggestion(self, name: str) -> str | None:
+        """The known property `name` most likely means, if any."""
+        import difflib
+
+        if _squashed(name) in self._names:
+            return self._names[_squashed(name)]
+        close = difflib.get_close_matches(name, list(self._names.values()), n=1, cutoff=0.75)
+        return close[0] if close else None
+
+    def message(self, pointer: str, detail: str) -> str:
+        name = pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
+        meant = self.suggestion(name)
+        hint = f"; did you mean {meant}?" if meant else ""
+        return f"{name} is not a field of the request{hint}"
+
+
+# --- auth forms -------------------------------------------------------------------------
+
+
+class AuthForm:
+    """Credentials a server must refuse."""
+
+    def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
+        raise NotImplementedError
+
+    def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
+        raise NotImplementedError
+
+
+def bearer_key(header: str | None) -> str | None:
+    """The key of a well-formed `Authorization: Bearer <key>` value (scheme in any case, RFC 7235)."""
+    scheme, _, key = (header or "").strip().partition(" ")
+    return key.strip() or None if scheme.lower() == "bearer" else None
+
+
+class BearerRequired(AuthForm):
+    UNKNOWN_KEY = "mc_unknown_0000000000000000"
+
+    def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
+        """Why a server must answer 401 to this header (`scopes`: the key's, None if unknown)."""
+        if scopes is not None:  # a known key, so it came in a well-formed header
+            return None
+        if not header:
+            return "missing Authorization header; use 'Authorization: Bearer YOUR_API_KEY'"
+        if bearer_key(header) is None:
+            return "the Authorization header must be 'Bearer YOUR_API_KEY'"
+        return "unknown API key"
+
+    def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
+        yield "no Authorization header", {}
+        key = api_key or self.UNKNOWN_KEY
+        basic = base64.b64encode(f"api:{key}".encode()).decode()
+        yield "Basic scheme instead of Bearer", {"Authorization": f"Basic {basic}"}
+        yield "the key without the Bearer scheme", {"Authorization": key}
+        yield "an unknown key", {"Authorization": f"Bearer {self.UNKNOWN_KEY}"}
+
+
+class ScopeRequired(AuthForm):
+    SCOPE = "email:send"
+
+    def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
+        """Why a server must answer 403: a known key without the send permission."""
+        if scopes is not None and self.SCOPE not in scopes:
+            return f"this API key lacks the {self.SCOPE} permission"
+        return None
+
+    def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
+        if restricted_key:
+            yield "a key without email:send", {"Authorization": f"Bearer {restricted_key}"}
+
+
+class Acceptance:
+    """Marker form: valid requests (built by the plan) must be accepted."""
+
+
+# --- response forms ---------------------------------------------------------------------
+
+
+class ResponseForm:
+    """A rule every response (of some statuses) must satisfy."""
+
+    def applies(self, spec: Spec, status: int) -> bool:
+        raise NotImplementedError
+
+
+@dataclass
+class ResponseSchema(ResponseForm):
+    """A JSON Schema fragment the (parsed) body satisfies, per status."""
+
+    statuses: Callable[[Spec], frozenset[int]]
+    build: Callable[[Spec, int], dict[str, Any]]
+
+    def applies(self, spec: Spec, status: int) -> bool:
+        return status in self.statuses(spec)
+
+    def fragment(self, spec: Spec, status: int) -> dict[str, Any]:
+        return self.build(spec, status)
+
+
+@dataclass
+class ResponsePredicate(ResponseForm):
+    """A check JSON Schema cannot express; returns a message when broken."""
+
+    when: Callable[[Spec, int], bool]
+    check: Callable[[Spec, ResponseFacts], str | None]
+    needs_body: bool = False
+    needs_timing: bool = False  # judged only when the response's elapsed time is known
+    status_only: bool = False  # reads the status (and the documented statuses) alone: decided once per status
+    provoke: int | None = None  # a status the run injects to see such a response (a target with fault injection)
+
+    def applies(self, spec: Spec, status: int) -> bool:
+        return self.when(spec, status)
+
+
+@dataclass
+class ResponseHistory(ResponseForm):
+    """A rule across the responses of one run, which JSON Schema (one response at a time) cannot say.
+
+    `key` picks what a response says that must name one thing only (None: nothing to judge
+    in this response). Whoever drives a run keeps one `memory` per rule and feeds every
+    response through `judge`: a value seen before breaks the rule, unless the request
+    carries the same replay key as the first one (an idempotent replay of it).
+    """
+
+    statuses: Callable[[Spec], frozenset[int]]
+    key: Callable[[ResponseFacts], str | None]
+    what: str  # how the message names the value, e.g. "data.id"
+
+    def applies(self, spec: Spec, status: int) -> bool:
+        return status in self.statuses(spec)
+
+    def judge(self, memory: dict[str, tuple[str | None, str]], facts: ResponseFacts,
+              replay_key: str | None, label: str) -> tuple[bool, str | None]:
+        """(whether this response was judged, the message when it breaks the rule); remembers it."""
+        value = self.key(facts)
+        if value is None:
+            return False, None
+        first = memory.get(value)
+        if first is None:
+            memory[value] = (replay_key, label)
+            return True, None
+        first_key, first_label = first
+        if replay_key is not None and replay_key == first_key:
+            return True, None
+        return True, f"{self.what} {value[:80]!r} was already given to an earlier accepted send ({first_label[:120]})"
+
+
+# --- idempotency forms (the vendor set) ------------------------------------------------------
+
+
+class KeyedForm:
+    """A rule on requests that carry one `Idempotency-Key`: what a later answer must show.
+
+    Judging needs two answers under one key, so the rule is exercised by a planned pair (or
+    a single request), never by one response alone; the run keeps the first answer.
+    """
+
+
+@dataclass
+class KeyedPair(KeyedForm):
+    """A first request under a fresh key, then (unless `second` is None) a second one under the same key.
+
+    `second` says how the second request differs from the first: `same` (the same body and
+    API key), `other-body` (another valid body) or `other-api-key` (the same body under a
+    second full-scope key). `key_length`: the length of the key sent (None: an ordinary
+    per-run key). `premise(first)`: why the first answer leaves the rule unjudged (the
+    second request is then not sent). `check(first, second)`: the message when the rule is
+    broken; it raises `NotExercisable` when the answers cannot judge it (a 5xx, a refused
+    second key). For a single request, `check(None, only)`.
+    """
+
+    second: str | None
+    check: Callable[[ResponseFacts | None, ResponseFacts], str | None]
+    premise: Callable[[ResponseFacts], str | None] = lambda first: None
+    key_length: int | None = None
+
+
+@dataclass
+class KeyedRetry(KeyedForm):
+    """A retry under the key of a request answered with a transient failure (`after(status)`).
+
+    Judged wherever it happens: the client's own retry of a 429 after its `Retry-After`,
+    or a later request with the same key, body and credentials. The plan provokes it with
+    `provoke` (a status the run injects into the first answer) when the target offers
+    fault injection. `check(first, retry, injected)`: the message when the rule is broken;
+    `injected` says the first answer was injected once, so the same answer again was stored.
+    """
+
+    after: Callable[[int], bool]
+    check: Callable[[ResponseFacts, ResponseFacts, bool], str | None]
+    provoke: int = 503
+
+
+Form = RequestForm | AuthForm | Acceptance | ResponseForm | KeyedForm
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the contract, as CONTRACT.md states it."""
+
+    id: str
+    level: Level
+    subject: Subject
+    text: str
+    source: str
+    form: Form = field(compare=False, repr=False)
+    expected_status: int | None = None
+    set: RuleSet = RuleSet.CONTRACT
+
+    @property
+    def constrains(self) -> str:
+        if self.subject is Subject.IDEMPOTENCY:
+            return "exchange"  # what a server answers to a request, given an earlier one
+        return "response" if self.subject is Subject.RESPONSE else "request"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {
+            "id": self.id,
+            "level": self.level.value,
+            "subject": self.subject.value,
+            "constrains": self.constrains,
+            "set": self.set.value,
+            "text": self.text,
+            "source": self.source,
+        }
+        if self.expected_status is not None:
+            data["expected_status"] = self.expected_status
+        return data
+
+
+@dataclass(frozen=True)
+class OpenPoint:
+    """Something the document leaves open: never judged either way."""
+
+    id: str
+    text: str
+    when: dict[str, Any]  # JSON Schema matching the bodies concerned
+    effect: str  # "avoid": valid bodies never match it; "either": 200 or 400 both pass
+    drop: str | None = None  # for "avoid": the property left out of a matching body

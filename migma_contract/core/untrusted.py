@@ -1,0 +1,100 @@
+"""Text from outside (server answers, files handed over) made safe to carry, once, where it enters.
+
+Decoding replaces invalid UTF-8 and lone surrogates with U+FFFD; control characters
+(C0, DEL, C1, and the bidirectional overrides that reorder what a reader sees) become
+a visible `\\xNN` / `\\uNNNN` marker. Newlines and tabs survive only where a caller
+asks for them (bodies shown in a <pre> block), never in one-line fields. Writers still
+escape for their own format; this only guarantees no byte reaches them that could act
+as a terminal, XML or layout control.
+
+Where text enters: the HTTP client (response headers, error texts), the records of an
+exchange (bodies), the run's findings (what was expected and got), and a loaded
+conformance.json (`clean_data`, every string of it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from migma_contract.core.exceptions import ConfigError
+
+__all__ = ["MAX_INPUT_BYTES", "MULTILINE_KEYS", "clean_bytes", "clean_data", "clean_text", "read_bounded"]
+
+_BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
+_CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+_CONTROLS_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+MAX_INPUT_BYTES = 64 << 20  # a file handed over (a conformance.json, a baseline); a real one is far smaller
+
+# Fields of the result model that hold a body excerpt, shown as a block (newlines kept).
+MULTILINE_KEYS = frozenset({"body"})
+
+
+def _marker(match: re.Match[str]) -> str:
+    ch = match.group()
+    if "\ud800" <= ch <= "\udfff":
+        return "\ufffd"
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean_text(value: object, *, multiline: bool = False) -> str:
+    """`value` as text with every control character made visible (newlines kept if `multiline`)."""
+    text = value if isinstance(value, str) else str(value)
+    pattern = _CONTROLS if multiline else _CONTROLS_ONE_LINE
+    return pattern.sub(_marker, text)
+
+
+def clean_bytes(content: bytes, *, multiline: bool = True) -> str:
+    """Bytes from outside as clean text (invalid UTF-8 replaced, controls made visible)."""
+    return clean_text(content.decode("utf-8", errors="replace"), multiline=multiline)
+
+
+def clean_data(value: Any, *, multiline_keys: Collection[str] = MULTILINE_KEYS, _key: str = "") -> Any:
+    """A JSON-like structure with every string (keys too) cleaned; values under `multiline_keys` keep newlines."""
+    if isinstance(value, str):
+        return clean_text(value, multiline=_key in multiline_keys)
+    if isinstance(value, list):
+        return [clean_data(item, multiline_keys=multiline_keys, _key=_key) for item in value]
+    if isinstance(value, dict):
+        return {clean_text(key): clean_data(item, multiline_keys=multiline_keys, _key=str(key)) for key, item in value.items()}
+    return value
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deep a parsed JSON value nests, stopping once past `limit` (iteratively: hostile input cannot exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+def read_bounded(path: str | Path, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (not a FIFO, a device or a directory)."""
+    shown = clean_text(path)
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below)
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise ConfigError(f"{shown}: {'is a directory' if stat.S_ISDIR(mode) else 'not a regular file'}")
+            raw = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{shown}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read: {exc.strerror or type(exc).__name__}") from None
+    if len(raw) > limit:
+        raise ConfigError(f"{shown}: larger than {limit:,} bytes; refused")
+    return raw

@@ -1,0 +1,368 @@
+"""The conformance engine: one run from options to `RunResult`.
+
+`prepare_run` does everything short of sending (load the document, resolve the target,
+build the plan); `--dry-run` stops there. `run_check` then drives a `RunState` through
+the plan phase and exploration and builds the typed result. The layers below it know
+nothing of this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from migma_contract._version import __version__
+from migma_contract.config.options import CheckOptions
+from migma_contract.contract.catalogue import ACCEPTS_VALID, AUTH_SCOPE, RULES, rules_for
+from migma_contract.contract.rules import ResponseSchema, Subject
+from migma_contract.contract.validators import Contract, contract_for
+from migma_contract.core.exceptions import ConfigError, MigmaContractError
+from migma_contract.core.flags import flag
+from migma_contract.core.redact import strip_credentials
+from migma_contract.core.untrusted import clean_text, read_bounded
+from migma_contract.document.spec import Spec, load_spec
+from migma_contract.generate.bodies import RESERVED_DOMAINS, BodyFactory
+from migma_contract.generate.cases import CaseAuth
+from migma_contract.generate.plan import Plan, build_plan
+from migma_contract.run.result import (
+    Budget,
+    PlanStats,
+    ProgressCallback,
+    RuleResult,
+    RunResult,
+    RunSettings,
+    SpecInfo,
+    Status,
+    TargetInfo,
+)
+from migma_contract.wire.urls import api_root, guard_production
+
+__all__ = ["PreparedRun", "load_baseline", "prepare_run", "run_check"]
+
+if TYPE_CHECKING:  # at run time imported where a run starts: --dry-run needs neither HTTP nor Hypothesis
+    from migma_contract.run.state import RunState
+    from migma_contract.wire.client import TargetSettings
+
+EMBEDDED_BASE_URL = "http://embedded-mock"
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run with everything decided and nothing sent: what `--dry-run` prints and `run_check` sends."""
+
+    options: CheckOptions
+    spec: Spec
+    contract: Contract
+    plan: Plan
+    base_url: str
+    app: Any  # an ASGI app checked in-process, or None
+    mock_config: Any  # the embedded mock's world (its app is built when a run starts), or None
+    label: str
+    display_base: str | None
+    baseline: frozenset[str]
+
+    def target_settings(self) -> TargetSettings:
+        from migma_contract.wire.client import TargetSettings
+
+        options = self.options
+        return TargetSettings(
+            base_url=self.base_url, api_key=options.api_key, timeout=options.timeout,
+            rate=options.rate, max_retries=options.max_retries, max_retry_wait=options.max_retry_wait,
+            max_response_bytes=options.max_response_bytes, verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
+            max_sends_per_key=2 if options.base_url is not None else None,
+        )
+
+    def target_app(self) -> Any:
+        if self.app is None and self.mock_config is not None:
+            from migma_contract.mock import create_app
+
+            return create_app(self.mock_config)
+        return self.app
+
+
+def _reserved(domain: str) -> bool:
+    domain = domain.lower().strip(".")
+    return any(domain == r or domain.endswith("." + r.lstrip(".")) or (r.startswith(".") and domain.endswith(r)) for r in RESERVED_DOMAINS)
+
+
+def load_baseline(path: str | None) -> frozenset[str]:
+    """Rule ids a team accepts for now: from a conformance.json (its failed rules) or a list."""
+    if not path:
+        return frozenset()
+    try:
+        text = read_bounded(path).decode("utf-8")
+    except (ConfigError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: cannot read: {str(exc).removeprefix(clean_text(path) + ': ')}") from None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        data = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if isinstance(data, dict):
+        data = [r["id"] for r in data.get("rules", []) if isinstance(r, dict) and r.get("status") in (Status.FAILED, Status.ACCEPTED)]
+    if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: expected a conformance.json or a list of rule ids")
+    unknown = [x for x in data if x not in {r.id for r in RULES}]
+    if unknown:
+        # name the entry only when it looks like a rule id: the file may be anything (never echo its content)
+        what = f"unknown rule id {unknown[0]!r}" if re.fullmatch(r"[a-z][a-z0-9-]{0,63}", unknown[0]) else "an entry is not a rule id"
+        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: {what}; see 'migma-contract rules'")
+    return frozenset(data)
+
+
+
+def prepare_run(options: CheckOptions, *, app: Any = None, target_label: str | None = None) -> PreparedRun:
+    """Load the document, resolve the target (the embedded mock when none is named), build the plan."""
+    options = options.validate()
+    baseline = load_baseline(options.baseline)
+    spec = load_spec(options.spec)
+    contract = contract_for(spec)
+    base_url, mock_config, label, display_base, options = _resolve_target(options, app, target_label, spec.servers)
+    bodies = BodyFactory(spec, options.fixtures)
+    plan = build_plan(contract, options.level, bodies, api_key=options.api_key, restricted_key=options.restricted_api_key,
+                      second_key=options.second_api_key, sets=options.rule_sets, kind=options.plan,
+                      can_inject=mock_config is not None or _fault_injection(options, app) is not None)
+    return PreparedRun(options, spec, contract, plan, base_url, app, mock_config, label, display_base, baseline)
+
+
+def run_check(
+    options: CheckOptions | None = None,
+    *,
+    app: Any = None,
+    target_label: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run the conformance check described by `options` and return its result.
+
+    With neither `options.base_url` nor `app`, the target is the embedded reference mock.
+    `app` (an ASGI app) is checked in-process. Raises `ConfigError` for unusable options,
+    `SpecError` for an unusable document, `TargetUnreachable` when the first request
+    cannot connect.
+    """
+    import anyio  # here, not above: --dry-run (prepare_run alone) needs no event loop
+
+    from migma_contract.run.state import RunState
+    from migma_contract.wire.client import Target
+
+    prepared = prepare_run(options or CheckOptions(), app=app, target_label=target_label)
+    options, plan = prepared.options, prepared.plan
+    settings, app = prepared.target_settings(), prepared.target_app()
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+
+    sources: list[Any] = []
+
+    async def plan_phase() -> RunState:
+        async with Target(settings, app) as target:
+            run = RunState(options, prepared.contract, target, BodyFactory(prepared.spec, options.fixtures),
+                           prepared.display_base, progress, prepared.baseline)
+            run.inject = _fault_injection(options, app)
+            started_plan = time.perf_counter()
+            try:
+                async with anyio.create_task_group() as group:
+                    if options.explores:  # the strategies are built in a thread while the plan's requests fly
+                        group.start_soon(_prepare_exploration, run, sources, options.max_requests - len(plan.cases))
+                    await _run_plan(run, plan)
+                    run.timings["plan_s"] = round(time.perf_counter() - started_plan, 3)
+            except BaseExceptionGroup as errors:  # the task group wraps what the plan raises
+                raise _first_error(errors) from None
+            return run
+
+    run = anyio.run(plan_phase)
+    if options.explores and run.can_send():
+        started_explore = time.perf_counter()
+        _explore_phase(run, Target(settings, app, requests_sent=run.target.requests_sent, pace=run.target.pace,
+                                   key_uses=run.target.key_uses), sources)
+        run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
+    return _result(run, plan, options, prepared.spec, prepared.label, started, time.perf_counter() - clock)
+
+
+def _explore_phase(run: RunState, target: Any, sources: list[Any]) -> None:
+    """Exploration on this thread: Hypothesis calls the probe synchronously, and each send
+    completes before it returns.
+
+    A URL target is sent to with blocking I/O (`Target.send_now`: the synchronous httpx
+    client, ~0.35 ms a request cheaper than the async one, held to the same one deadline
+    per exchange). An in-process app is reached on an event loop of this thread's own.
+    (Handing each send to another thread's loop costs a GIL switch interval, ~5 ms, per
+    request: more than the request itself. `asyncio.Runner.run` costs ~0.13 ms a call more
+    than `run_until_complete`: it installs a SIGINT handler and wraps a task each time. The
+    Runner still closes the loop: a send left pending by Ctrl-C is cancelled then, its
+    cleanup run, and the default executor shut down.)
+    """
+    import asyncio
+
+    from migma_contract.run.explore import explore
+
+    run.target = target
+    run.sends_now = True  # every send of this phase is a blocking one, attribution's controls included
+    with target.blocking() as blocking:
+        if blocking:
+            run.blocking = target.send_now
+            explore(run, sources or None)
+            return
+    with asyncio.Runner() as runner:
+        loop = runner.get_loop()
+        loop.run_until_complete(target.__aenter__())
+        run.blocking = lambda case: loop.run_until_complete(target.send(case))
+        try:
+            explore(run, sources or None)
+        finally:
+            loop.run_until_complete(target.__aexit__(None, None, None))
+
+
+async def _run_plan(run: RunState, plan: Plan) -> None:
+    """The deterministic phase: a preflight with each key, then every planned case in order, within the budget.
+
+    A rule that failed is still exercised by its remaining cases: each distinct failure
+    is a finding (up to --max-findings-per-rule).
+    """
+    total = len(plan.cases)
+    run.progress("plan", {"cases": total})
+    full = next((c for c in plan.cases if c.rule_id == ACCEPTS_VALID.id and c.auth == CaseAuth.FULL), None)
+    restricted = next((c for c in plan.cases if c.rule_id == AUTH_SCOPE.id), None)
+    done = {id(case) for case in await run.preflight(full, restricted)}
+    for index, case in enumerate(plan.cases, 1):
+        if id(case) in done:
+            continue
+        if not run.can_send():
+            break
+        failures = await run.run_case(case)
+        run.progress("case", {"index": index, "total": total, "case": case.id, "failed": [f.rule_id for f in failures]})
+
+
+def _fault_injection(options: CheckOptions, app: Any) -> Any:
+    """How the run makes the target's next answer a given status, when it can (None: it cannot).
+
+    Only a target in this process offers it (the reference mock, or an app with the mock's
+    `fail_next(status, retry_after=...)`); a 429 is injected with `Retry-After: 0`.
+    """
+    fail_next = getattr(app, "fail_next", None) if options.base_url is None else None
+    if not callable(fail_next):
+        return None
+
+    def inject(status: int) -> None:
+        fail_next(status, retry_after=0) if status == 429 else fail_next(status)
+
+    return inject
+
+
+def _first_error(errors: BaseExceptionGroup) -> BaseException:
+    """The toolkit's own error inside a task group's exception group, else the group."""
+    for error in errors.exceptions:
+        inner = _first_error(error) if isinstance(error, BaseExceptionGroup) else error
+        if isinstance(inner, MigmaContractError | KeyboardInterrupt):
+            return inner
+    return errors
+
+
+async def _prepare_exploration(run: RunState, sources: list[Any], expected_left: int) -> None:
+    """Build the exploration strategies in a thread while the plan's requests are in flight."""
+    import anyio
+
+    from migma_contract.run.explore import prepare
+
+    sources.extend(await anyio.to_thread.run_sync(prepare, run, expected_left))
+
+
+def _resolve_target(
+    options: CheckOptions, app: Any, label: str | None, servers: list[str]
+) -> tuple[str, Any, str, str | None, CheckOptions]:
+    display_base: str | None = None
+    mock_config = None
+    if options.base_url is None:
+        if app is None:
+            from migma_contract.mock import load_mock_config
+
+            # The embedded target: the toolkit's own reference, with its own keys (never the
+            # user's: a key is sent only to a target the user names). An open world (every id
+            # exists) unless a world is given; a closed world lends the check its fixtures.
+            config = mock_config = load_mock_config(options.mock_config if options.mock_config else {"open_world": True})
+            label = label or "embedded reference mock"
+            fixtures = options.fixtures
+            if not config.open_world and not fixtures.data_bound:
+                fixtures = config.fixtures(fixtures.recipient_domain)
+            options = replace(options.with_fixtures(fixtures), api_key=config.full_key, restricted_api_key=config.restricted_key,
+                              second_api_key=config.second_full_key)
+        label = label or "in-process app"
+        base_url = EMBEDDED_BASE_URL
+        display_base = "${MIGMA_CONTRACT_BASE_URL:-http://127.0.0.1:4010}"
+    else:
+        base_url = api_root(options.base_url)  # as clients write it, with or without /v1
+        guard_production(base_url, servers, allowed=options.allow_production)
+        label = label or strip_credentials(base_url)
+    return base_url, mock_config, label, display_base, options
+
+
+def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: str,
+            started: datetime, duration: float) -> RunResult:
+    rules: list[RuleResult] = []
+    for rule in rules_for(options.level, options.rule_sets):
+        tally = run.tallies[rule.id]
+        status = Status.PASSED
+        reason = None
+        if tally.failed:
+            status = Status.ACCEPTED if rule.id in run.baseline else Status.FAILED
+        elif tally.exercised == 0:
+            status = Status.NOT_EXERCISED
+            reason = run.not_exercisable.get(rule.id) or plan.not_exercised.get(rule.id) or _why_not(rule, run)
+        notes = []
+        if rule.id == ACCEPTS_VALID.id:
+            notes = [f"variant not exercised: {v}" for v in plan.variants_not_exercised]
+        rules.append(RuleResult(
+            id=rule.id, level=rule.level.value, subject=rule.subject.value, text=rule.text, source=rule.source,
+            status=status, exercised=tally.exercised, passed=tally.passed, failed=tally.failed, reason=reason, notes=notes,
+            set=rule.set.value,
+        ))
+    failed = any(r.status == Status.FAILED for r in rules)
+    exit_code = 3 if run.aborted else (1 if failed else 0)
+    verdict = "aborted" if run.aborted else ("failed" if failed else "passed")
+    finished = datetime.now(UTC)
+    order = {rule_id: index for index, rule_id in enumerate(run.rule_ids)}
+    return RunResult(
+        tool_version=__version__,
+        spec=SpecInfo(spec.source, spec.fingerprint, spec.version, [r.describe() for r in spec.repairs]),
+        target=TargetInfo(
+            label=label,
+            url=strip_credentials(options.base_url) if options.base_url else None,
+            kind="http" if options.base_url else "in-process",
+            data_bound=options.fixtures.data_bound,
+            fixtures=sorted(k for k, v in vars(options.fixtures).items() if v is not None and k != "recipient_domain"),
+        ),
+        level=options.level,
+        seed=options.seed,
+        budget=Budget(options.max_requests, options.max_time, options.timeout, options.rate, options.max_retries, options.explores),
+        started=started.isoformat(timespec="seconds"),
+        finished=finished.isoformat(timespec="seconds"),
+        duration_s=round(duration, 3),
+        requests_sent=run.target.requests_sent,
+        verdict=verdict,
+        exit_code=exit_code,
+        rules=rules,
+        findings=sorted(run.findings, key=lambda f: order.get(f.rule, 99)),
+        root_causes=run.root_causes(),
+        aborted=run.aborted,
+        plan=PlanStats(kind=plan.kind, cases=len(plan.cases), budget_exhausted=run.budget_hit,
+                       explored=run.explored, plan_s=run.timings.get("plan_s"), explore_s=run.timings.get("explore_s")),
+        settings=RunSettings(verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
+                             recipient_domain=options.fixtures.recipient_domain,
+                             recipient_domain_reserved=_reserved(options.fixtures.recipient_domain),
+                             baseline=sorted(run.baseline)),
+        warnings=list(dict.fromkeys(run.shown(warning) for warning in run.warnings)),  # redacted, one line each, once
+    )
+
+
+def _why_not(rule: Any, run: RunState) -> str:
+    if run.aborted:
+        return "the run was aborted before it was exercised"
+    if rule.subject is Subject.RESPONSE:
+        form = rule.form
+        kinds = "/".join(str(s) for s in sorted(form.statuses(run.contract.spec))) if isinstance(form, ResponseSchema) else None
+        seen = f"no {kinds} response was observed" if kinds else "no response it applies to was observed"
+        return seen + (" (budget exhausted)" if run.budget_hit else "")
+    if run.budget_hit:
+        return f"the budget ({flag('--max-requests')} / {flag('--max-time')}) ran out before its cases"
+    return "skipped"

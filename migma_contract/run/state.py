@@ -1,0 +1,743 @@
+"""The state of one run, and the operations both phases (plan, exploration) drive it with.
+
+`RunState` sends a case through the target, judges the answer against the catalogue
+(every response rule, the rules judged across responses, and the case's own rule), keeps
+the tallies and every distinct finding per rule up to a bound (redacted), watches the
+budget, and attributes a rejected valid request, a server error or a timeout to the field
+and value class that made the difference, by sending plainer controls.
+
+Distinct findings: a failure is new for its rule when its symptom (the answer's status
+and body shape, or the response rule's words) is new, or, where the value class is what
+the failure is about (a rule-breaking request accepted, a valid one refused, a crash),
+when its value class is new.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from migma_contract.config.options import ENV_PREFIX, CheckOptions
+from migma_contract.contract.catalogue import (
+    ACCEPTS_VALID,
+    AUTH_SCOPE,
+    IDEMPOTENCY_HEADER,
+    NO_SERVER_ERROR,
+    RESPONDS_IN_TIME,
+    STATUS_DOCUMENTED,
+    get_rule,
+    rules_for,
+)
+from migma_contract.contract.rules import (
+    KeyedPair,
+    KeyedRetry,
+    Level,
+    NotExercisable,
+    ResponseFacts,
+    ResponseHistory,
+    ResponsePredicate,
+    Subject,
+)
+from migma_contract.contract.validators import Contract, response_facts
+from migma_contract.core.exceptions import ConfigError, TargetUnreachable
+from migma_contract.core.flags import flag
+from migma_contract.core.redact import Redactor, strip_credentials
+from migma_contract.core.untrusted import clean_text
+from migma_contract.generate.bodies import FIXTURE_FIELDS, BodyFactory
+from migma_contract.generate.cases import Case, slug
+from migma_contract.generate.plan import describe, isolate, plainest, suspects
+from migma_contract.run.records import error_field, make_records
+from migma_contract.run.result import Finding, ProgressCallback, RootCause
+from migma_contract.run.root_causes import Symptom, body_shape, group, replaced
+from migma_contract.wire.client import Exchange, Target
+
+__all__ = ["Failure", "ProgressCallback", "RunState", "Tally"]
+
+_VALUES = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+(?:\.\d+)?")
+
+
+def _no_loop(case: Any) -> Any:
+    raise RuntimeError("no way to send synchronously is set (RunState.blocking)")
+
+
+def _fixture_flags() -> str:
+    """The fixtures' flags, as the way in spells them (read when a message is written, not at import)."""
+    return ", ".join(flag(f.option) for f in FIXTURE_FIELDS)
+
+
+_ABSENT = object()
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A generated value for a sentence: its JSON, cut to `limit` characters."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,59}")
+
+
+def _field(name: str) -> str:
+    """A generated body's field name for a sentence: as it is when plain, else as JSON (`""`, `"a b"`: the name is generated too)."""
+    return name if _PLAIN_NAME.fullmatch(name) else _short(name, limit=40)
+
+
+@dataclass
+class Tally:
+    exercised: int = 0
+    passed: int = 0
+    failed: int = 0
+
+
+class Failure(NamedTuple):
+    """One rule an exchange broke: what was expected and what came instead."""
+
+    rule_id: str
+    expected: str
+    actual: str
+
+
+@dataclass
+class _Culprit:
+    """What attribution found: its words, and when one value class is to blame, which and its minimal request."""
+
+    explanation: str
+    value_class: Any = None
+    minimal: Exchange | None = None
+
+
+@dataclass
+class _Recorded:
+    findings: list[Finding] = field(default_factory=list)
+    keys: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+class RunState:
+    """The state of one run and what acts on it: send, judge, tally, record, budget, attribution.
+
+    Both the plan phase and exploration drive the run through this object; it knows
+    nothing of either.
+    """
+
+    def __init__(self, options: CheckOptions, contract: Contract, target: Target, bodies: BodyFactory,
+                 display_base: str | None, progress: ProgressCallback | None, baseline: frozenset[str] = frozenset()) -> None:
+        self.baseline = baseline
+        self.options = options
+        # How a synchronous caller (exploration, inside Hypothesis) sends a case: set by the
+        # engine (the target's blocking client, or the event loop that owns the target).
+        self.blocking: Callable[[Case], Exchange] = _no_loop
+        # True while exploring: `send` then sends through `blocking` and never suspends, so the
+        # attribution of an explored finding runs on the exploring thread (`settle_now`)
+        self.sends_now = False
+        self.fixtures = options.fixtures
+        self.contract = contract
+        self.level = Level.parse(options.level)
+        self.target = target
+        self.bodies = bodies
+        self.validator = contract.response_validator(self.level, options.rule_sets)
+        rules = rules_for(self.level, options.rule_sets)
+        self.rule_ids = [r.id for r in rules]
+        self.history_rules = [r for r in rules if isinstance(r.form, ResponseHistory)]
+        # The vendor set: rules judged on a second answer under one Idempotency-Key, and those about a 429.
+        self.keyed_pairs = {r.id: r for r in rules if isinstance(r.form, KeyedPair)}
+        self.keyed_retry = next((r for r in rules if isinstance(r.form, KeyedRetry)), None)
+        self.throttle_rules = [r for r in rules if isinstance(r.form, ResponsePredicate) and r.form.provoke == 429]
+        self._firsts: dict[str, Exchange] = {}  # Idempotency-Key -> the first answer of its pair
+        self._faulted: dict[tuple[str | None, str, bytes], tuple[ResponseFacts, bool]] = {}  # a 429/5xx under a key
+        # Injects one answer of this status into the next request (a target with fault injection), set by the engine.
+        self.inject: Callable[[int], None] | None = None
+        self._pace_warned = target.pace.interval
+        self.history: dict[str, dict[str, tuple[str | None, str]]] = {r.id: {} for r in self.history_rules}
+        self.tallies = {rule_id: Tally() for rule_id in self.rule_ids}
+        self.recorded: dict[str, _Recorded] = {}
+        self.symptoms: list[Symptom] = []
+        self.not_exercisable: dict[str, str] = {}  # rule -> why its cases cannot judge it (found while running)
+        self.warnings: list[str] = []
+        self.timeouts = 0
+        self.aborted: str | None = None
+        self.budget_hit = False
+        self.deadline = time.monotonic() + options.max_time if options.max_time else None
+        self.redactor = Redactor([options.api_key, options.restricted_api_key, options.second_api_key])
+        self.keys = {key: ENV_PREFIX + name.upper() for key, name in ((options.api_key, "api_key"), (options.restricted_api_key, "restricted_api_key"),
+                                                                     (options.second_api_key, "second_api_key")) if key}
+        self.display_base = display_base
+        self.progress: ProgressCallback = progress or (lambda event, info: None)
+        self.explored = 0
+        self.timings: dict[str, float] = {}
+        self.target_label = strip_credentials(target.settings.base_url)
+        self._plainest: dict[tuple[Any, ...], Exchange] = {}  # (recipient type, credentials) -> its plainest send
+        self._blamed: dict[str, dict[Any, _Culprit]] = {}  # rule -> value class -> the attribution that blamed it
+
+    # -- what was found -------------------------------------------------------------------------
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [finding for recorded in self.recorded.values() for finding in recorded.findings]
+
+    @property
+    def failed(self) -> set[str]:
+        return {rule_id for rule_id, recorded in self.recorded.items() if recorded.findings}
+
+    def root_causes(self) -> list[RootCause]:
+        return group(self.symptoms, self.tallies)
+
+    # -- limits ---------------------------------------------------------------------------------
+
+    def can_send(self) -> bool:
+        if self.aborted:
+            return False
+        if self.target.requests_sent >= self.options.max_requests:
+            self.budget_hit = True
+            return False
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.budget_hit = True
+            return False
+        return True
+
+    # -- sending and judging ---------------------------------------------------------------------
+
+    async def send(self, case: Case) -> Exchange:
+        if self.sends_now:
+            return self.send_now(case)
+        return self._sent(await self.target.send(case))
+
+    def send_now(self, case: Case) -> Exchange:
+        """`send` from synchronous code (exploration, called by Hypothesis): through `blocking`."""
+        return self._sent(self.blocking(case))
+
+    def _sent(self, exchange: Exchange) -> Exchange:
+        """What the run learns from any exchange: a request that never left, a timeout, a slower pace."""
+        if exchange.client_error:
+            # The request never left: nothing about the server can be concluded from it.
+            raise ConfigError(f"the request could not be sent ({self.redactor.text(exchange.client_error)}); "
+                              f"nothing was judged: check the keys and {flag('--base-url')}")
+        if exchange.timed_out:
+            self.timeouts += 1
+            if self.timeouts >= self.options.max_timeouts:
+                self.aborted = (f"{self.timeouts} requests timed out (limit {self.options.max_timeouts}, {flag('--max-timeouts')}); "
+                                "stopped to keep the run bounded")
+        if self.target.pace.interval > self._pace_warned:
+            self._pace_warned = self.target.pace.interval
+            self.warn(f"the target rate-limited the run (429 with Retry-After): one request every "
+                      f"{self._pace_warned:.2f} s from now on")
+        return exchange
+
+    def judge(self, exchange: Exchange) -> list[Failure]:
+        """Tally every rule this exchange exercised; return the rules it broke."""
+        case = exchange.case
+        failures: list[Failure] = []
+        if exchange.timed_out:
+            self._tally(RESPONDS_IN_TIME.id, failures, False, f"an answer within {self.options.timeout:g} s", exchange.error or "timeout")
+            return failures
+        if exchange.status is None or exchange.error:
+            got = f"status {exchange.status}, then " if exchange.status else ""
+            self._tally(NO_SERVER_ERROR.id, failures, False, "a complete HTTP response", f"{got}no complete response: {exchange.error}")
+            return failures
+        if case.inject is not None and exchange.status == case.inject and not exchange.throttled:
+            # the run's own fault: judged only by the rules about such an answer, kept for the retry
+            self._judge_injected(exchange, failures)
+            return failures
+        verdict = self.validator.evaluate(
+            exchange.status, exchange.headers, exchange.body, case.body,
+            elapsed=exchange.elapsed, timeout=self.options.timeout,
+            truncated_at=self.options.max_response_bytes if exchange.truncated else None,
+        )
+        broken = {v.rule_id: v for v in reversed(verdict.violations)}
+        for rule_id in verdict.applied:
+            violation = broken.get(rule_id)
+            self._tally(rule_id, failures, violation is None, get_rule(rule_id).text, violation.message if violation else "")
+        self._judge_history(exchange, failures)
+        self._judge_throttled(exchange, failures)
+        self._judge_keyed(exchange, failures)
+        if exchange.status == 429 or exchange.status >= 500:
+            # 429: transient, judged by status-documented once retries ran out; 5xx: the
+            # server failed before deciding, which no-server-error reports on its own.
+            return failures
+        if case.expect and case.rule_id in self.tallies and case.rule_id not in self.not_exercisable:
+            ok = exchange.status in case.expect
+            expected = " or ".join(str(s) for s in sorted(case.expect))
+            expected += " (a valid request)" if case.rule_id == ACCEPTS_VALID.id else f" (the request breaks {case.rule_id} alone)"
+            self._tally(case.rule_id, failures, ok, expected, f"{exchange.status}{self._answer(exchange)}")
+        return failures
+
+    def _judge_history(self, exchange: Exchange, failures: list[Failure]) -> None:
+        """The rules judged across responses (result-id-unique), against what this run saw before."""
+        assert exchange.status is not None
+        rules = [r for r in self.history_rules if r.form.applies(self.contract.spec, exchange.status)]  # type: ignore[union-attr]
+        if not rules:
+            return
+        facts = response_facts(exchange.status, exchange.headers, exchange.body, exchange.case.body, None, None)
+        if not facts.parsed:
+            return
+        replay_key = next((v for k, v in exchange.request_headers.items() if k.lower() == IDEMPOTENCY_HEADER.lower()), None)
+        for rule in rules:
+            form = rule.form
+            assert isinstance(form, ResponseHistory)
+            judged, message = form.judge(self.history[rule.id], facts, replay_key, exchange.case.label)
+            if judged:
+                self._tally(rule.id, failures, message is None, rule.text, message or "")
+
+    # -- the vendor set: answers under one Idempotency-Key ----------------------------------------
+
+    @staticmethod
+    def _facts(status: int, headers: dict[str, str], body: bytes, request: Any = None) -> ResponseFacts:
+        return response_facts(status, headers, body, request, None, None)
+
+    def _judge_injected(self, exchange: Exchange, failures: list[Failure]) -> None:
+        assert exchange.status is not None
+        facts = self._facts(exchange.status, exchange.headers, exchange.body)
+        for rule in self.throttle_rules if exchange.status == 429 else ():
+            self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
+        key = exchange.case.idempotency_key
+        if key is not None:
+            self._faulted[self._memo(exchange, key)] = (facts, True)
+            self._firsts[key] = exchange
+
+    def _judge_throttled(self, exchange: Exchange, failures: list[Failure]) -> None:
+        """The 429 answers retried on the way to this one: each judged by the rules about a 429; the retry after the last one by not-stored."""
+        if not exchange.throttled:
+            return
+        for attempt in exchange.throttled:
+            facts = self._facts(attempt.status, attempt.headers, attempt.body)
+            for rule in self.throttle_rules:
+                self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
+        last = exchange.throttled[-1]
+        if self.keyed_retry is not None and exchange.case.idempotency_key is not None and exchange.status is not None:
+            injected = exchange.case.inject == 429 and len(exchange.throttled) == 1
+            self._judge_retry(self._facts(last.status, last.headers, last.body), exchange, injected, failures)
+
+    def _judge_keyed(self, exchange: Exchange, failures: list[Failure]) -> None:
+        """A request under an Idempotency-Key: the retry of an earlier 429/5xx under it, and its planned pair."""
+        key = exchange.case.idempotency_key
+        if key is None or exchange.status is None:
+            return
+        if exchange.case.step == 1:
+            self._firsts[key] = exchange
+        if self.keyed_retry is not None:
+            memo = self._memo(exchange, key)
+            earlier = self._faulted.pop(memo, None)
+            if earlier is not None:
+                self._judge_retry(earlier[0], exchange, earlier[1], failures)
+            if exchange.status == 429 or exchange.status >= 500:
+                self._faulted[memo] = (self._facts(exchange.status, exchange.headers, exchange.body), False)
+        rule = self.keyed_pairs.get(exchange.case.rule_id)
+        if rule is None:
+            return
+        form = rule.form
+        assert isinstance(form, KeyedPair)
+        facts = self._facts(exchange.status, exchange.headers, exchange.body, exchange.case.body)
+        if exchange.case.step == 1:
+            if form.second is not None:
+                return
+            first = None
+        else:
+            sent = self._firsts.get(key)
+            if sent is None or sent.status is None:
+                return
+            first = self._facts(sent.status, sent.headers, sent.body, sent.case.body)
+            if form.premise(first):  # sent only as a retry (see vendor_skip)
+                return
+        try:
+            message = form.check(first, facts)
+        except NotExercisable as exc:
+            self._unjudged(rule.id, exc.reason, warn=facts.status in (401, 403))  # the user's key, not the server's fault
+            return
+        self._judge_rule(rule, failures, message)
+
+    def _judge_retry(self, first: ResponseFacts, exchange: Exchange, injected: bool, failures: list[Failure]) -> None:
+        rule = self.keyed_retry
+        assert rule is not None and isinstance(rule.form, KeyedRetry) and exchange.status is not None
+        if not rule.form.after(first.status):
+            return
+        try:
+            message = rule.form.check(first, self._facts(exchange.status, exchange.headers, exchange.body), injected)
+        except NotExercisable as exc:
+            self._unjudged(rule.id, exc.reason)
+            return
+        self._judge_rule(rule, failures, message)
+
+    def _judge_rule(self, rule: Any, failures: list[Failure], message: str | None) -> None:
+        self._tally(rule.id, failures, message is None, rule.text, message or "")
+
+    def _unjudged(self, rule_id: str, reason: str, *, warn: bool = False) -> None:
+        """Why a rule was not judged by a case (the report gives it if nothing else judged the rule)."""
+        if rule_id in self.tallies and rule_id not in self.not_exercisable:
+            self.not_exercisable[rule_id] = reason
+            if warn:
+                self.warn(reason)
+
+    def _a_natural_retry(self, form: KeyedPair, first_status: int) -> bool:
+        """Whether the pair's second request repeats a first one answered 429/5xx: a retry, which the not-stored rule judges."""
+        retry = self.keyed_retry.form if self.keyed_retry is not None else None
+        return form.second == "same" and isinstance(retry, KeyedRetry) and retry.after(first_status)
+
+    @staticmethod
+    def _memo(exchange: Exchange, key: str) -> tuple[str | None, str, bytes]:
+        """What makes a later request a retry of this one: the same credentials, key and body."""
+        auth = next((v for k, v in exchange.request_headers.items() if k.lower() == "authorization"), None)
+        return auth, key, exchange.request_content
+
+    def vendor_skip(self, case: Case) -> str | None:
+        """Why a request of the vendor set is not sent (None: send it); the reason is kept for the report."""
+        why = None
+        first = self._firsts.get(case.idempotency_key or "") if case.step == 2 else None
+        if case.inject is not None and self.inject is None:
+            why = (f"needs a {case.inject} answer, and the target takes no injected faults (the reference mock in-process "
+                   "does): judged only when one comes during the run")
+        elif case.step == 2 and (first is None or first.status is None):
+            return "the first request of its pair was not sent"
+        elif case.step == 2 and not self.target.uses_left(case.idempotency_key):
+            why = "its key was already sent twice (a 429 retried): at most two sends per key against a live target"
+        elif case.step == 2 and first is not None and first.status is not None:
+            form = get_rule(case.rule_id).form
+            if isinstance(form, KeyedPair):
+                why = form.premise(self._facts(first.status, first.headers, first.body))
+                if why and self._a_natural_retry(form, first.status):
+                    self._unjudged(case.rule_id, why)
+                    return None  # sent all the same: the same request again after a 429/5xx is a retry the not-stored rule judges
+            elif isinstance(form, KeyedRetry) and not form.after(first.status):
+                why = f"the first answer was {first.status}, not the {form.provoke} injected"
+        if why is not None:
+            self._unjudged(case.rule_id, why)
+        return why
+
+    def _tally(self, rule_id: str, failures: list[Failure], ok: bool, expected: str, actual: str) -> None:
+        tally = self.tallies.get(rule_id)
+        if tally is None:
+            return
+        tally.exercised += 1
+        if ok:
+            tally.passed += 1
+        else:
+            tally.failed += 1
+            failures.append(Failure(rule_id, expected, actual))
+
+    # -- findings --------------------------------------------------------------------------------
+
+    def _key(self, exchange: Exchange, failure: Failure, value_class: Any) -> tuple[Any, ...]:
+        """What makes a failure distinct from the others of its rule (see the module docstring)."""
+        case = exchange.case
+        status = exchange.status if exchange.answered else None
+        if failure.rule_id != case.rule_id:
+            crash = failure.rule_id in (NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id)
+            return ("response", status, _VALUES.sub("…", failure.actual), value_class if crash else None)
+        accepted = status is not None and 200 <= status < 300
+        about_class = accepted != (case.rule_id == ACCEPTS_VALID.id)
+        return ("case", status, value_class if about_class else None)
+
+    def is_new(self, exchange: Exchange, failure: Failure) -> bool:
+        """Whether recording this failure would add a finding (exploration: its symptom is new to the rule)."""
+        recorded = self.recorded.get(failure.rule_id)
+        if recorded is None:
+            return True
+        if len(recorded.findings) >= self.options.max_findings_per_rule:
+            return False
+        key = self._key(exchange, failure, None)
+        return all(known[:-1] != key[:-1] for known in recorded.keys)
+
+    def record(self, exchange: Exchange, failures: list[Failure], culprit: _Culprit | None = None,
+               value_class: Any = None) -> None:
+        """Keep each failure as a finding when it is distinct for its rule and the rule is under its bound."""
+        for failure in failures:
+            rule_id = failure.rule_id
+            recorded = self.recorded.setdefault(rule_id, _Recorded())
+            key = self._key(exchange, failure, value_class)
+            if key in recorded.keys:
+                recorded.findings[recorded.keys.index(key)].occurrences += 1
+                continue
+            if len(recorded.findings) >= self.options.max_findings_per_rule:
+                continue
+            rule = get_rule(rule_id)
+            request, response = make_records(exchange, self.redactor, self.keys, self.display_base)
+            case = exchange.case
+            about_case = rule_id == case.rule_id or rule_id in (NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id)
+            attribution = culprit.explanation if culprit and about_case else None
+            finding = Finding(
+                rule=rule_id, level=rule.level.value, rule_text=rule.text, source=rule.source,
+                expected=self.shown(failure.expected).strip(), actual=self.shown(failure.actual).strip(),
+                case=case.id, case_label=self.shown(case.label), phase=case.phase,
+                request=request, response=response,
+                attribution=self.shown(attribution) if attribution else None,
+                baselined=rule_id in self.baseline,
+            )
+            recorded.findings.append(finding)
+            recorded.keys.append(key)
+            self._note_symptom(exchange, rule_id)
+            self.progress("finding", {"rule": rule_id, "actual": finding.actual})
+
+    def shown(self, text: str) -> str:
+        """Text for a finding (it may quote the server): redacted whole, then cleaned to one line."""
+        return clean_text(self.redactor.text(text))
+
+    def _note_symptom(self, exchange: Exchange, rule_id: str) -> None:
+        """Remember a finding about the status, for the root causes."""
+        case, status = exchange.case, exchange.status
+        if status is None or not exchange.answered:
+            return
+        if rule_id == case.rule_id and case.rule_id in self.tallies:
+            instead_of = replaced(status, case.expect)
+            if instead_of is not None:
+                self.symptoms.append(Symptom(rule_id, status, instead_of, get_rule(rule_id).subject, body_shape(exchange)))
+        elif rule_id == STATUS_DOCUMENTED.id:
+            self.symptoms.append(Symptom(rule_id, status, None, Subject.RESPONSE, body_shape(exchange)))
+
+    # -- the plan's cases ------------------------------------------------------------------------
+
+    async def preflight(self, full: Case | None, restricted: Case | None) -> list[Case]:
+        """One valid request with each key before anything is judged: the user's mistakes are not the server's faults.
+
+        A full-scope key the server refuses is a configuration error (nothing is judged); a
+        restricted key it refuses with 401 leaves auth-scope not exercised, with a warning.
+        Returns the cases sent (judged here), so the plan does not send them again.
+        """
+        sent: list[Exchange] = []
+        answers: list[Exchange | None] = []
+        for case in (full, restricted):
+            exchange = None
+            if case is not None and self.can_send():
+                exchange = await self.send(case)
+                self._check_reachable(exchange)
+                sent.append(exchange)
+            answers.append(exchange)
+        # An answer from elsewhere (a redirect followed, the credentials left behind) says nothing of the keys.
+        full_answer, restricted_answer = (a if a is not None and not a.redirects else None for a in answers)
+        if full_answer is not None and full_answer.status in (401, 403):
+            said = f"{full_answer.status}{self._answer(full_answer, bare=True)}"
+            if restricted_answer is not None and restricted_answer.status is not None and 200 <= restricted_answer.status < 300:
+                full, restricted = flag("--api-key"), flag("--restricted-api-key")
+                raise ConfigError(f"the keys look swapped: the server refused {full} ({said}) and accepted "
+                                  f"{restricted}; pass the full-scope key as {full} and the one without email:send "
+                                  f"as {restricted}")
+            if full_answer.status == 401:
+                raise ConfigError(f"the server refused {flag('--api-key')} ({said}): check the key")
+            raise ConfigError(f"the server refused {flag('--api-key')} ({said}): it lacks the email:send permission; pass a full-scope key")
+        if restricted_answer is not None and restricted_answer.status == 401:
+            said = f"401{self._answer(restricted_answer, bare=True)}"
+            why = f"the server refused {flag('--restricted-api-key')} ({said}): check the key; auth-scope needs a valid key without email:send"
+            self.not_exercisable[AUTH_SCOPE.id] = why
+            self.warn(why)
+        for exchange in sent:
+            await self.conclude(exchange)
+        return [exchange.case for exchange in sent]
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.progress("warning", {"message": message})
+
+    def _check_reachable(self, exchange: Exchange) -> None:
+        if self.target.requests_sent == 1 and exchange.error and exchange.error.startswith("cannot connect"):
+            raise TargetUnreachable(f"cannot reach {self.target_label}: {self.redactor.text(exchange.error)}")
+
+    async def run_case(self, case: Case) -> list[Failure]:
+        if (case.step or case.inject is not None) and self.vendor_skip(case) is not None:
+            return []
+        if case.inject is not None and self.inject is not None:
+            self.inject(case.inject)
+        exchange = await self.send(case)
+        self._check_reachable(exchange)
+        return await self.conclude(exchange)
+
+    async def conclude(self, exchange: Exchange) -> list[Failure]:
+        """Judge an exchange, attribute what deserves it, and record the findings."""
+        return await self.settle(exchange, self.judge(exchange))
+
+    def settle_now(self, exchange: Exchange, failures: list[Failure]) -> list[Failure]:
+        """`settle` on this thread, its controls sent through `blocking` (exploration: `sends_now` is set)."""
+        if not self.sends_now:
+            raise RuntimeError("settle_now needs blocking sends (RunState.sends_now)")
+        settling = self.settle(exchange, failures)
+        try:
+            settling.send(None)
+        except StopIteration as done:
+            return done.value
+        settling.close()
+        raise RuntimeError("settling waited on something other than a blocking send")
+
+    async def settle(self, exchange: Exchange, failures: list[Failure]) -> list[Failure]:
+        """Attribute the failures of a judged exchange that deserve it, and record the findings."""
+        case = exchange.case
+        refused = [f for f in failures if f.rule_id == ACCEPTS_VALID.id and exchange.answered and exchange.status is not None
+                   and not 200 <= exchange.status < 300]
+        # a crash or no answer at all (a late but complete answer is about timing, not about a value)
+        crashed = [f for f in failures if f.rule_id == NO_SERVER_ERROR.id or (f.rule_id == RESPONDS_IN_TIME.id and exchange.timed_out)]
+        wanted = refused or crashed
+        if wanted and case.phase in ("plan", "explore") and self._room_for(wanted[0].rule_id):
+            culprit = self._blamed_before(case, wanted[0].rule_id) or await self.attribute(case, exchange, self._fails_like(exchange))
+            if culprit.value_class is not None and culprit.minimal is not None:
+                self._blamed.setdefault(wanted[0].rule_id, {})[culprit.value_class] = culprit
+            if culprit.minimal is not None:
+                self.record(exchange, [f for f in failures if f not in wanted], value_class=self._own_class(case))
+                again = [f for f in self.judge(culprit.minimal) if f.rule_id in {w.rule_id for w in wanted}]
+                self.record(culprit.minimal, again or wanted, culprit, culprit.value_class)
+            else:
+                self.record(exchange, failures, culprit, culprit.value_class)
+            return failures
+        culprit = None
+        if case.rule_id == AUTH_SCOPE.id and exchange.status is not None and 200 <= exchange.status < 300:
+            culprit = _Culprit(f"The server accepted {flag('--restricted-api-key')}: if that key does have email:send, pass one without it.")
+        first = self._firsts.get(case.idempotency_key or "") if case.step == 2 else None
+        if first is not None and first is not exchange:
+            how = "injected" if first.case.inject is not None else "answered"
+            culprit = _Culprit(f"The first request under this {IDEMPOTENCY_HEADER} ({first.case.label}) was {how} {first.status}; "
+                               "to reproduce, send that one first (the same key), then this one.")
+        self.record(exchange, failures, culprit, value_class=self._own_class(case))
+        return failures
+
+    def _blamed_before(self, case: Case, rule_id: str) -> _Culprit | None:
+        """An earlier attribution of this rule's failure to a value class this case carries too (no request sent)."""
+        blamed = self._blamed.get(rule_id, {})
+        for suspect in suspects(self.contract, self.bodies, case) if case.factors else ():
+            if suspect in blamed:
+                return _Culprit(blamed[suspect].explanation, suspect)
+        return None
+
+    def _room_for(self, rule_id: str) -> bool:
+        recorded = self.recorded.get(rule_id)
+        return recorded is None or len(recorded.findings) < self.options.max_findings_per_rule
+
+    @staticmethod
+    def _own_class(case: Case) -> str | None:
+        """A plan case's own value class: the mutation or credential it was built to carry (None: a positive send)."""
+        return None if case.factors or case.phase != "plan" else case.id.split("~", 1)[0]
+
+    def _fails_like(self, exchange: Exchange) -> Callable[[Exchange], bool]:
+        """Whether another exchange fails the way this one did (refused / server error / no answer)."""
+        if exchange.timed_out:
+            return lambda other: other.timed_out
+        if exchange.status is None or exchange.error or exchange.status >= 500:
+            return lambda other: other.status is None or bool(other.error) or other.status >= 500
+        expect = exchange.case.expect
+        return lambda other: other.answered and other.status is not None and other.status < 500 and other.status not in expect
+
+    async def attribute(self, case: Case, exchange: Exchange, fails: Callable[[Exchange], bool]) -> _Culprit:
+        """Name the field and value class that make a send fail, by sending plainer controls.
+
+        The plainest send of the same recipient type comes first (remembered per type); if
+        it passes, each value that sets the case apart is sent alone in that plainest body,
+        and the first one that fails the same way is the culprit: its request is the
+        minimal failing one. A case built to carry one mutation or credential is its own
+        minimal request.
+        """
+        kind = case.body.get("recipientType") if isinstance(case.body, dict) else None
+        kind = kind if kind in self.bodies.recipient_types else self.bodies.recipient_types[0]
+        what = self._symptom_words(exchange)
+        control = await self._plainest_send(case, kind)
+        if isinstance(control, str):
+            return _Culprit(f"Attribution stopped: {control}.")
+        if fails(control):
+            return self._plain_refused(kind, what, exchange)
+        if not case.factors and case.phase == "explore" and isinstance(case.body, dict):
+            return await self._attribute_fields(case, control.case.body, kind, what, fails)
+        if not case.factors:
+            return _Culprit(f"The plainest {kind} send passes; this request differs from it only by: {case.label}.",
+                            self._own_class(case))
+        for name, value in suspects(self.contract, self.bodies, case):
+            body = isolate(self.contract, self.bodies, case, name)
+            if body is None or not self.can_send():
+                continue
+            alone = case.with_body(body, suffix=f"minimal-{name}",
+                                   label=f"minimal: a plain {kind} send with {name}={value}")
+            control = await self.send(alone)
+            if fails(control):
+                return _Culprit(f"The plainest {kind} send passes, and the same send with only {name}={value!r} {what}: "
+                                f"the {name} value class {value!r} makes the difference.", (name, value), control)
+        if not self.can_send():
+            return _Culprit(f"Attribution stopped: {self._why_stopped()}.")
+        return _Culprit(f"The plainest {kind} send passes, but no single value class of this one ({describe(dict(case.factors))}) "
+                        f"{what} alone: a combination does.")
+
+    async def _attribute_fields(self, case: Case, plain: dict[str, Any], kind: str, what: str,
+                                fails: Callable[[Exchange], bool]) -> _Culprit:
+        """A generated request has no value classes: each field where it differs from the plainest send is
+        put alone into that send (a field it lacks taken out), and the first that fails the same way is the culprit.
+
+        A mix that breaks a rule of the run's level is not sent: its refusal would be the rule's, not the culprit's.
+        """
+        body = case.body
+        differing = [name for name in body if body[name] != plain.get(name, _ABSENT)] + [name for name in plain if name not in body]
+        validator = self.contract.request_validator(self.level)
+        unsent: list[str] = []  # fields whose mix breaks a rule: no evidence either way
+
+        def shown(name: str) -> str:
+            return f"{_field(name)}={_short(body[name])}" if name in body else f"{_field(name)}=(absent)"
+
+        for name in differing:
+            alone = {**plain, name: body[name]} if name in body else {k: v for k, v in plain.items() if k != name}
+            if validator.violations(alone):
+                unsent.append(name)
+                continue
+            if not self.can_send():
+                continue
+            suffix = f"minimal-{name if _PLAIN_NAME.fullmatch(name) else slug(name)}"
+            control = await self.send(case.with_body(alone, suffix=suffix, label=f"minimal: a plain {kind} send with {shown(name)}"))
+            if fails(control):
+                return _Culprit(f"The plainest {kind} send passes, and the same send with only {shown(name)} {what}: "
+                                f"the {_field(name)} value makes the difference.", (name, "generated"), control)
+        if not self.can_send():
+            return _Culprit(f"Attribution stopped: {self._why_stopped()}.")
+        if not differing:
+            return _Culprit(f"The plainest {kind} send passes, and this request is that same send: its failure does not "
+                            "follow from its fields (an intermittent fault?).")
+        if len(differing) == 1 and unsent == differing:
+            name = differing[0]
+            return _Culprit(f"The plainest {kind} send passes, and this request differs from it only by {shown(name)}, which breaks "
+                            f"a rule alone: the {_field(name)} value makes the difference.", (name, "generated"))
+        if unsent:
+            return _Culprit(f"The plainest {kind} send passes; no field of this one sent alone in it {what}, and "
+                            f"{', '.join(map(_field, unsent))} would break a rule alone (not sent): "
+                            "one of them or a combination makes the difference.")
+        return _Culprit(f"The plainest {kind} send passes, but no single field of this one ({', '.join(map(_field, differing))}) "
+                        f"{what} alone: a combination does.")
+
+    async def _plainest_send(self, case: Case, kind: str) -> Exchange | str:
+        """The plainest send of this type with the case's credentials (sent once per type), or why there is none."""
+        memo = (kind, case.auth, case.headers)
+        if memo not in self._plainest:
+            body = plainest(self.contract, self.bodies, case)
+            if body is None:
+                try:
+                    body = self.bodies.valid_body(kind)
+                except NotExercisable as exc:
+                    return f"no plain {kind} send can be built ({exc.reason})"
+            if not self.can_send():
+                return self._why_stopped()
+            self._plainest[memo] = await self.send(case.with_body(body, suffix="plainest", label=f"control: the plainest {kind} send"))
+        return self._plainest[memo]
+
+    def _why_stopped(self) -> str:
+        """Why no more requests go out: the run aborted (--max-timeouts), or its budget ran out."""
+        return self.aborted or "the budget ran out"
+
+    def _plain_refused(self, kind: str, what: str, exchange: Exchange) -> _Culprit:
+        if exchange.status is None or exchange.status >= 500:
+            return _Culprit(f"Even the plainest valid {kind} send {what}: no value class of this request is to blame.")
+        if self.fixtures.data_bound:
+            return _Culprit(f"Even the plainest valid {kind} send was rejected: check the fixtures given ({_fixture_flags()}).")
+        return _Culprit(f"Even the plainest valid {kind} send was rejected ({exchange.status}). If the target needs real "
+                        f"data, pass it as fixtures: {_fixture_flags()}, {flag('--provider')}.")
+
+    @staticmethod
+    def _symptom_words(exchange: Exchange) -> str:
+        if exchange.timed_out:
+            return "got no answer in time"
+        if exchange.status is None or exchange.error:
+            return "got no complete answer"
+        if exchange.status >= 500:
+            return f"got {exchange.status}"
+        return f"was refused ({exchange.status})"
+
+    def _answer(self, exchange: Exchange, *, bare: bool = False) -> str:
+        """The `error` text of an answer, for a one-line summary: redacted before it is cut, cleaned."""
+        error = error_field(exchange.body)
+        if not error:
+            return ""
+        text = clean_text(self.redactor.text(error)).strip()[:160]
+        if bare:
+            return f" {text}"
+        if exchange.status is not None and 200 <= exchange.status < 300:
+            return f" (accepted, with error: {text})"
+        return f" (error: {text})"

@@ -1,0 +1,324 @@
+"""Recorded traffic read as observed exchanges: HAR 1.2 files and VCR-style cassettes.
+
+The format is told by the content, never by the file name:
+
+- HAR 1.2 (browsers, mitmproxy, Playwright, Schemathesis `--report har`): JSON, `log.entries`;
+- Schemathesis cassettes (`--report vcr`): YAML with an `http_interactions` list;
+- vcrpy cassettes: YAML (or JSON) with an `interactions` list.
+
+Files stream: a HAR through `_json_stream.ArrayReader`, a YAML cassette one list item at a
+time (each starts with `- ` at the first column), so memory holds one exchange, not the
+file. A file that ends early yields what it holds, and `Recording.stopped` says where.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from migma_contract.core.exceptions import ConfigError
+from migma_contract.core.json_stream import ArrayReader, JsonStreamError
+from migma_contract.core.untrusted import clean_text
+from migma_contract.traffic.tally import ObservedExchange
+
+__all__ = ["FORMATS", "Recording", "open_recording"]
+
+HAR, SCHEMATHESIS, VCRPY, VCRPY_JSON = "HAR 1.2", "Schemathesis cassette", "vcrpy cassette", "vcrpy cassette (JSON)"
+FORMATS = (HAR, SCHEMATHESIS, VCRPY, VCRPY_JSON)
+_SNIFF = 1 << 16
+# Values recorders put in place of a credential (Schemathesis writes "[Filtered]").
+_MASKS = frozenset({"[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacted>", "<hidden>", "***", "****", "redacted"})
+# Browser exports may leave credentials out ("sanitized" HAR): a missing header there is not known to be missing.
+_BROWSERS = ("webinspector", "firefox", "safari")
+
+try:  # libyaml when present: the same safe loader, in C
+    _BaseLoader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - pure-Python PyYAML
+    _BaseLoader = yaml.SafeLoader
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe YAML plus the harmless Python tags older vcrpy cassettes carry (strings, tuples)."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:python/str", lambda loader, node: loader.construct_scalar(node))
+_Loader.add_constructor("tag:yaml.org,2002:python/unicode", lambda loader, node: loader.construct_scalar(node))
+_Loader.add_constructor("tag:yaml.org,2002:python/tuple", lambda loader, node: tuple(loader.construct_sequence(node)))
+
+
+def _sniff(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFF)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if text.startswith("{"):
+        log, interactions = text.find('"log"'), text.find('"interactions"')
+        if log >= 0 and (interactions < 0 or log < interactions):
+            return HAR
+        if interactions >= 0:
+            return VCRPY_JSON
+    else:
+        for line in text.splitlines():
+            if line.startswith("http_interactions:"):
+                return SCHEMATHESIS
+            if line.startswith("interactions:"):
+                return VCRPY
+    kind = "empty" if not text.strip() else "JSON without log.entries or interactions" if text.startswith("{") else "unrecognised content"
+    raise ConfigError(f"{path}: not a HAR 1.2 file or a VCR cassette (Schemathesis or vcrpy): {kind}")
+
+
+@dataclass
+class Recording:
+    """One recorded file: its format, and after reading, how many items it held and where it stopped."""
+
+    path: Path
+    format: str
+    items: int = 0
+    stopped: str | None = None
+
+    def exchanges(self) -> Iterator[ObservedExchange]:
+        """Every recorded exchange, in order (any path: the judge skips the others)."""
+        if self.format in (HAR, VCRPY_JSON):
+            yield from self._json()
+        else:
+            yield from self._yaml()
+
+    # -- JSON: HAR and vcrpy's JSON serializer -----------------------------------------------------------
+
+    def _json(self) -> Iterator[ObservedExchange]:
+        har = self.format == HAR
+        with self.path.open("rb") as handle:
+            reader = ArrayReader(handle, keep=("creator",))
+            try:
+                for item in reader.iter_array(("log", "entries") if har else ("interactions",)):
+                    self.items += 1
+                    where = f"{self.path.name} {'entry' if har else 'interaction'} {self.items}"
+                    if har:
+                        creator = str((reader.kept.get("creator") or {}).get("name", "")).lower()
+                        exchange = _from_har(item, where, creator.startswith(_BROWSERS))
+                    else:
+                        exchange = _from_vcrpy(item, where)
+                    if exchange is not None:
+                        yield exchange
+            except JsonStreamError as exc:
+                raise ConfigError(f"{self.path}: not a {self.format} file: {clean_text(exc)}") from None
+            self.stopped = reader.stopped
+
+    # -- YAML cassettes ----------------------------------------------------------------------------------
+
+    def _yaml(self) -> Iterator[ObservedExchange]:
+        key = "http_interactions:" if self.format == SCHEMATHESIS else "interactions:"
+        convert = _from_schemathesis if self.format == SCHEMATHESIS else _from_vcrpy
+        with self.path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            chunk: list[str] = []
+            start = 0
+            inside = False
+            for number, line in enumerate(handle, 1):
+                if not inside:
+                    inside = line.startswith(key)
+                    if inside and line[len(key):].strip() not in ("", "[]"):
+                        self.stopped = f"line {number}: {key} is not a block list"
+                        return
+                    continue
+                if line.startswith("- ") or line.rstrip("\r\n") == "-":
+                    if chunk:
+                        item = self._parse(chunk, start, last=False)
+                        if item is None:
+                            return
+                        yield from self._convert(convert, item, start)
+                    chunk, start = [line], number
+                elif line[:1] not in (" ", "\t", "\r", "\n", "#", ""):
+                    break  # the next top-level key: the list is over
+                else:
+                    chunk.append(line)
+            else:
+                if chunk:
+                    item = self._parse(chunk, start, last=True)
+                    if item is not None:
+                        yield from self._convert(convert, item, start)
+                return
+            if chunk:
+                item = self._parse(chunk, start, last=False)
+                if item is not None:
+                    yield from self._convert(convert, item, start)
+
+    def _parse(self, chunk: list[str], line: int, *, last: bool) -> Any:
+        """The list item starting at `line`; None (and `stopped` set) when it cannot be read."""
+        number = self.items + 1
+        try:
+            parsed = yaml.load("".join(chunk), Loader=_Loader)
+            item = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else None
+        except yaml.YAMLError as exc:
+            item, problem = None, str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        else:
+            problem = "not a mapping"
+        if isinstance(item, dict) and (not last or _complete(item, self.format)):
+            return item
+        if last:
+            self.stopped = f"the file ends inside interaction {number} (line {line}); judged the {self.items} before it"
+        else:
+            self.stopped = f"interaction {number} (line {line}) cannot be read ({clean_text(problem)[:120]}); judged the {self.items} before it"
+        return None
+
+    def _convert(self, convert: Any, item: dict[str, Any], line: int) -> Iterator[ObservedExchange]:
+        self.items += 1
+        exchange = convert(item, f"{self.path.name} interaction {self.items} (line {line})")
+        if exchange is not None:
+            yield exchange
+
+
+def _complete(item: dict[str, Any], fmt: str) -> bool:
+    """Whether the last item of a YAML cassette was written in full (the writers' last fields are there)."""
+    response = item.get("response", ...)
+    if fmt == SCHEMATHESIS:
+        return response is None or (isinstance(response, dict) and "http_version" in response)
+    return isinstance(response, dict) and ("status" in response or "status_code" in response) and isinstance(item.get("request"), dict)
+
+
+def open_recording(path: str | Path) -> Recording:
+    """The recording at `path`, its format told by its content; ConfigError for anything else."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; give the recorded files")
+    return Recording(path, _sniff(path))
+
+
+# --- one recorded item as an observed exchange ------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _pairs(headers: Any) -> list[tuple[str, str]]:
+    """Headers as (name, value) pairs, from HAR's list of objects or a cassette's name -> [values] map."""
+    if isinstance(headers, list):
+        return [(_text(h.get("name")), _text(h.get("value"))) for h in headers if isinstance(h, dict) and h.get("name")]
+    if isinstance(headers, dict):
+        pairs = []
+        for name, values in headers.items():
+            for value in values if isinstance(values, list) else [values]:
+                pairs.append((_text(name), _text(value)))
+        return pairs
+    return []
+
+
+def _credentials_hidden(headers: list[tuple[str, str]], stripped: bool) -> bool:
+    values = [v for k, v in headers if k.lower() == "authorization"]
+    if not values:
+        return stripped
+    return any(v.strip().lower() in _MASKS for v in values)
+
+
+def _decoded(text: Any, encoding: Any) -> bytes | None:
+    if isinstance(text, bytes):
+        return text
+    if not isinstance(text, str):
+        return None
+    if str(encoding or "").lower() == "base64":
+        try:
+            return base64.b64decode(text, validate=False)
+        except (binascii.Error, ValueError):
+            return None
+    return text.encode("utf-8", errors="surrogateescape")
+
+
+def _number(value: Any) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _seconds(value: Any, scale: float = 1.0) -> float | None:
+    try:
+        number = float(value) * scale
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
+        return None
+    request, response = entry["request"], entry.get("response") if isinstance(entry.get("response"), dict) else {}
+    headers = _pairs(request.get("headers"))
+    post = request.get("postData")
+    if isinstance(post, dict) and "text" in post:
+        body = _decoded(post.get("text"), post.get("encoding"))
+    elif post is None and _number(request.get("bodySize")) is None:
+        body = b""  # no postData and no size: nothing was sent
+    else:
+        body = None  # form params or a body the recorder left out
+    status = _number(response.get("status"))
+    content = response.get("content") if isinstance(response.get("content"), dict) else {}
+    size = _number(content.get("size"))
+    answer = _decoded(content.get("text"), content.get("encoding")) if "text" in content else (None if size else b"")
+    return ObservedExchange(
+        method=_text(request.get("method")), url=_text(request.get("url")), request_headers=headers, request_body=body,
+        status=status, response_headers=_pairs(response.get("headers")), response_body=answer if status else b"",
+        elapsed=_seconds(entry.get("time"), 0.001), error=None if status else _text(response.get("_error")) or "no response recorded",
+        where=where, credentials_hidden=_credentials_hidden(headers, stripped), response_size=size,
+    )
+
+
+def _cassette_body(body: Any) -> bytes | None:
+    if body is None:
+        return b""
+    if isinstance(body, (str, bytes)):
+        return _decoded(body, None)
+    if isinstance(body, dict):
+        if "base64_string" in body:
+            return _decoded(body["base64_string"], "base64")
+        return _decoded(body.get("string", ""), None)
+    return None
+
+
+def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | None:
+    request, response = item.get("request"), item.get("response")
+    if not isinstance(request, dict):
+        return None
+    headers = _pairs(request.get("headers"))
+    common = {"method": _text(request.get("method")), "url": _text(request.get("uri")), "request_headers": headers,
+              "request_body": _cassette_body(request.get("body")), "where": where,
+              "credentials_hidden": _credentials_hidden(headers, False)}
+    if not isinstance(response, dict):
+        return ObservedExchange(status=None, error="no response recorded", **common)
+    status = _number((response.get("status") or {}).get("code") if isinstance(response.get("status"), dict) else None)
+    truncated = response.get("truncated_from")
+    return ObservedExchange(
+        status=status, response_headers=_pairs(response.get("headers")),
+        response_body=None if truncated else _cassette_body(response.get("body")),
+        elapsed=_seconds(response.get("elapsed")), error=None if status else "no status recorded",
+        response_size=_number(truncated), **common,
+    )
+
+
+def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
+    if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
+        return None
+    request, response = item["request"], item.get("response") if isinstance(item.get("response"), dict) else {}
+    headers = _pairs(request.get("headers"))
+    if "status_code" in response:  # the older httpx layout of vcrpy
+        status, answer = _number(response.get("status_code")), _cassette_body(response.get("content"))
+    else:
+        code = response.get("status", {}).get("code") if isinstance(response.get("status"), dict) else None
+        status, answer = _number(code), _cassette_body(response.get("body"))
+    return ObservedExchange(
+        method=_text(request.get("method")), url=_text(request.get("uri")), request_headers=headers,
+        request_body=_cassette_body(request.get("body")), status=status, response_headers=_pairs(response.get("headers")),
+        response_body=answer, error=None if status else "no response recorded", where=where,
+        credentials_hidden=_credentials_hidden(headers, False),
+    )
+

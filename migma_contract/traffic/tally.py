@@ -1,0 +1,557 @@
+"""Judging real traffic: one observed exchange against the catalogue, and the tallies of many.
+
+The proxy, the recordings reader and the ASGI middleware hand this module exchanges the
+toolkit did not make. Each is judged with the catalogue's own code, as the check judges
+its own requests: the request as a consumer's (the compiled request validator; the
+credentials by the auth rules' forms, where a key's validity is knowable from traffic: a
+missing or non-Bearer header is, an unknown key or a missing permission is not), the
+response as a provider's (the compiled response validator), and whether the status is one
+the request deserved. What the contract leaves open (`_open_points`), and what traffic
+cannot show (whether a key is known, the target's data), never fails: a valid request
+answered 200 passes acceptance; answered otherwise, it is judged only when neither can
+explain the answer.
+
+`judge_exchange` is the pure judgement of one exchange; `TrafficJudge` tallies many, keeps
+the first finding per rule and party (redacted with every credential seen), and makes the
+usual `RunResult`, so every writer renders observed traffic like a check.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from migma_contract._version import __version__
+from migma_contract.config.options import ENV_PREFIX
+from migma_contract.contract.catalogue import (
+    ACCEPTS_VALID,
+    AUTH_REQUIRED,
+    AUTH_SCOPE,
+    BODY_JSON_OBJECT,
+    NO_SERVER_ERROR,
+    RESPONDS_IN_TIME,
+    get_rule,
+    judge_credentials,
+    rules_for,
+)
+from migma_contract.contract.rules import IsJsonObject, Level, RawBody, Refused, ResponseSchema, Subject
+from migma_contract.contract.validators import Contract
+from migma_contract.core.redact import SENSITIVE_HEADERS, Redactor, strip_credentials
+from migma_contract.core.untrusted import clean_text
+from migma_contract.generate.bodies import Fixtures
+from migma_contract.generate.cases import Case
+from migma_contract.generate.open_points import open_in_valid_body, open_in_violation
+from migma_contract.run.records import error_field, make_records
+from migma_contract.run.result import (
+    Budget,
+    Finding,
+    RuleResult,
+    RunResult,
+    RunSettings,
+    SpecInfo,
+    Status,
+    TargetInfo,
+    TrafficStats,
+)
+from migma_contract.wire.client import Exchange
+
+__all__ = ["CLIENT", "FRAMING_HEADERS", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange"]
+
+CLIENT, SERVER = "client", "server"
+SEND_METHOD, SEND_PATH = "POST", "/v1/sending"
+DEFAULT_TIMEOUT = 10.0
+_BODY = BODY_JSON_OBJECT.form
+assert isinstance(_BODY, IsJsonObject)
+_STATUS_ONLY = frozenset({NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id})  # what a response says without its body
+_AUTH_STATUSES = frozenset(s for s in (AUTH_REQUIRED.expected_status, AUTH_SCOPE.expected_status) if s)
+_HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacted>", "***", "")
+# Connection-level fields (RFC 9110 §7.6.1) and framing: not part of what a client asked, and wrong in a replay.
+FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+                             "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
+_MAX_SECRETS = 10_000
+_CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
+_MAX_NOTES = 20
+
+
+def _any_key_may_send(key: str) -> frozenset[str]:
+    """Traffic does not show whether a key is known or may send: every well-formed key is given the benefit."""
+    return frozenset({AUTH_SCOPE.form.SCOPE})  # type: ignore[union-attr]
+
+
+@lru_cache(maxsize=64)
+def _validators(contract: Contract, level: Level) -> tuple[Any, Any]:
+    """The contract's compiled validators: every request rule (the level is applied after), the level's response rules."""
+    return contract.request_validator(Level.STRICT), contract.response_validator(level)
+
+
+@lru_cache(maxsize=1024)
+def _credentials(header: str | None) -> tuple[Any, str] | None:
+    """The auth rule an `Authorization` header knowably breaks (decided once per header value: traffic repeats them)."""
+    return judge_credentials(header, _any_key_may_send)
+
+
+def is_send(method: str, path: str) -> bool:
+    """Whether a request is the endpoint the contract covers (a base path before it is allowed)."""
+    path = path.split("?", 1)[0].rstrip("/")
+    return method.upper() == SEND_METHOD and (path == SEND_PATH or path.endswith(SEND_PATH))
+
+
+@dataclass
+class ObservedExchange:
+    """One request and its answer, as a proxy, a recording or a middleware saw it.
+
+    `None` for a body means "not recorded" (never judged as empty); `status` None means no
+    answer came (`error` says why).
+    """
+
+    method: str
+    url: str
+    request_headers: list[tuple[str, str]]
+    request_body: bytes | None
+    status: int | None
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    response_body: bytes | None = b""
+    elapsed: float | None = None
+    error: str | None = None
+    timed_out: bool = False
+    where: str = ""  # for people: "proxy #12", "staging.har entry 7"
+    credentials_hidden: bool = False  # the recording masked or may have stripped the Authorization header
+    response_size: int | None = None
+
+    @property
+    def path(self) -> str:
+        """The path (and query) of the request, whether `url` is absolute or a path."""
+        if "://" not in self.url:
+            return self.url or "/"
+        rest = self.url.split("://", 1)[1]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+
+    def header(self, name: str, *, response: bool = False) -> str | None:
+        values = [v for k, v in (self.response_headers if response else self.request_headers) if k.lower() == name]
+        return ", ".join(values) if values else None
+
+
+class Judgement(NamedTuple):
+    """One rule decided on one exchange, for one party (a tuple: a dozen are made per exchange)."""
+
+    rule_id: str
+    party: str  # CLIENT or SERVER
+    ok: bool
+    expected: str
+    actual: str
+
+
+@dataclass(frozen=True)
+class ExchangeVerdict:
+    judgements: tuple[Judgement, ...]
+    notes: tuple[str, ...] = ()  # what was left unjudged, and why
+
+    @property
+    def breaches(self) -> tuple[Judgement, ...]:
+        return tuple(j for j in self.judgements if not j.ok)
+
+
+def _headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return merged
+
+
+_ERROR_SHOWN = 160  # characters of a server's error text a finding shows
+_ERROR_READ = _ERROR_SHOWN + 1024  # read further, so a key crossing the shown part's end is still whole when masked
+_ERROR_PART = re.compile(r" \(error: (.*)\)\Z", re.S)
+
+
+def _error_text(body: bytes | None) -> str:
+    """The server's error text, longer than shown: `_shorten_error` cuts it once it is redacted."""
+    error = error_field(body)
+    return f" (error: {clean_text(error[:_ERROR_READ])})" if error else ""
+
+
+def _shorten_error(actual: str) -> str:
+    """`actual` with its error text cut to what a finding shows (only after redaction: a cut key is unrecognisable)."""
+    return _ERROR_PART.sub(lambda m: f" (error: {m.group(1)[:_ERROR_SHOWN]})", actual)
+
+
+def _statuses(statuses: Iterable[int]) -> str:
+    return " or ".join(str(s) for s in sorted(set(statuses)))
+
+
+def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExchange, *,
+                   timeout: float | None = DEFAULT_TIMEOUT) -> ExchangeVerdict:
+    """Every rule of `level` one POST /v1/sending exchange decides, for the client and the server."""
+    level = level if isinstance(level, Level) else Level.parse(level)
+    judged: list[Judgement] = []
+    notes: list[str] = []
+    headers = _headers(exchange.request_headers)
+    status = exchange.status
+
+    # -- the client: credentials, where knowable ----------------------------------------------------
+    credentials_bad = False
+    if not exchange.credentials_hidden:
+        refused = _credentials(headers.get("authorization"))
+        if refused is not None:
+            rule, why = refused
+            credentials_bad = True
+            judged.append(Judgement(rule.id, CLIENT, False, "an `Authorization: Bearer <key>` header", why))
+
+    # -- the client: the body ------------------------------------------------------------------------
+    parsed: Any = None
+    broken: list[str] = []
+    valid = False
+    if exchange.request_body is None:
+        notes.append("request body not recorded: request rules not judged")
+    else:
+        try:
+            parsed = _BODY.parse(exchange.request_body)
+            subject: Any = parsed
+        except Refused:
+            subject = RawBody(exchange.request_body, headers.get("content-type") or "application/json")
+        every = _validators(contract, level)[0].violations(subject)
+        in_level = [v for v in every if v.rule_id in _IDS_AT[level]]
+        for violation in in_level:
+            reason = open_in_violation(violation, parsed)
+            if reason is not None:
+                notes.append(f"breaks {violation.rule_id} in a way the contract leaves open: not judged")
+                continue
+            if violation.rule_id not in broken:
+                broken.append(violation.rule_id)
+                judged.append(Judgement(violation.rule_id, CLIENT, False, get_rule(violation.rule_id).text, violation.message))
+        if not every:
+            valid = isinstance(parsed, dict)  # what is open in it matters only for a refusal (below)
+        elif not in_level:
+            notes.append("breaks only rules above the selected level: not judged")
+
+    # -- the server: no answer at all ------------------------------------------------------------------
+    if status is None:
+        if exchange.timed_out:
+            judged.append(Judgement(RESPONDS_IN_TIME.id, SERVER, False, f"an answer within {timeout or 0:g} s", exchange.error or "no answer in time"))
+        else:
+            judged.append(Judgement(NO_SERVER_ERROR.id, SERVER, False, "a complete HTTP response", f"no complete response: {exchange.error or 'none recorded'}"))
+        return _verdict(level, judged, notes)
+
+    # -- the server: the status the request deserved ---------------------------------------------------
+    answer = f"{status}{_error_text(exchange.response_body)}" if status != ACCEPTS_VALID.expected_status else str(status)
+    if status == 429:
+        notes.append("429 (rate limited) is transient: its status is not judged")
+    elif status < 500:
+        bad_body = bool(broken)
+        if credentials_bad:
+            # No usable credentials: 401 comes first; with a bad body, 400 is fine too (the document does not order them).
+            unsure_body = not valid and not bad_body
+            allowed = {AUTH_REQUIRED.expected_status or 401} | ({400} if bad_body or unsure_body else set())
+            why = "no usable Bearer credentials" + (", and a body that breaks a rule" if bad_body else "")
+            judged.append(Judgement(AUTH_REQUIRED.id, SERVER, status in allowed, f"{_statuses(allowed)} ({why})", answer))
+        for rule_id in broken:
+            allowed = {get_rule(rule_id).expected_status or 400} | ({AUTH_REQUIRED.expected_status or 401} if credentials_bad else set(_AUTH_STATUSES))
+            judged.append(Judgement(rule_id, SERVER, status in allowed, f"{_statuses(allowed)} (the request breaks {rule_id})", answer))
+        if valid and not credentials_bad:
+            if status == ACCEPTS_VALID.expected_status:
+                judged.append(Judgement(ACCEPTS_VALID.id, SERVER, True, "200 (a valid request)", answer))
+            else:
+                documented_errors = {s for s in contract.spec.documented_statuses if 400 <= s < 500}
+                reason = open_in_valid_body(contract, parsed, Fixtures())
+                if reason:
+                    notes.append(f"valid request with an open point answered {status}: not judged ({reason})")
+                elif status in documented_errors:
+                    notes.append(f"valid request answered {status}: data the traffic does not show (a key, a permission, "
+                                 "an id, a domain) may explain it; not judged")
+                else:
+                    judged.append(Judgement(ACCEPTS_VALID.id, SERVER, False,
+                                            f"200, or a documented refusal ({_statuses(documented_errors)}), for a valid request", answer))
+
+    # -- the server: every response rule ------------------------------------------------------------------
+    body_known = exchange.response_body is not None
+    verdict = _validators(contract, level)[1].evaluate(
+        status, _headers(exchange.response_headers), exchange.response_body if body_known else b"",
+        parsed if isinstance(parsed, dict) else None, elapsed=exchange.elapsed, timeout=timeout,
+    )
+    only = _STATUS_ONLY if (not body_known or status == 429) else None
+    if not body_known:
+        notes.append("response body not recorded in full: only no-server-error and responds-in-time judged")
+    if verdict.violations or only is not None:
+        messages = {v.rule_id: v.message for v in reversed(verdict.violations)}
+        for rule_id in verdict.applied:
+            if only is None or rule_id in only:
+                message = messages.get(rule_id)
+                judged.append(Judgement(rule_id, SERVER, message is None, _TEXT[rule_id], message or answer))
+    else:  # the common case: every rule kept
+        judged.extend([Judgement(rule_id, SERVER, True, _TEXT[rule_id], answer) for rule_id in verdict.applied])
+    return _verdict(level, judged, notes)
+
+
+_IDS_AT = {level: frozenset(rule.id for rule in rules_for(level)) for level in Level}
+_TEXT = {rule.id: rule.text for rule in rules_for(Level.STRICT)}
+
+
+def _verdict(level: Level, judged: list[Judgement], notes: list[str]) -> ExchangeVerdict:
+    ids = _IDS_AT[level]
+    return ExchangeVerdict(tuple([j for j in judged if j.rule_id in ids]), tuple(notes))
+
+
+# --- many exchanges: tallies, findings, the result ----------------------------------------------------
+
+
+@dataclass
+class RuleTally:
+    """One rule on observed traffic: exchanges that exercised it, and who broke it."""
+
+    exercised: int = 0
+    passed: int = 0
+    failed: int = 0
+    by_client: int = 0
+    by_server: int = 0
+    server_right: int = 0  # exchanges where the server's part of it was right
+
+    def wording(self) -> str:
+        """One line for the report's note column: how often it was seen, and who broke it."""
+        if not self.failed:
+            return f"kept in {self.exercised}/{self.exercised}"
+        broke = [f"client broke {self.by_client}/{self.exercised}"] if self.by_client else []
+        broke += [f"server broke {self.by_server}/{self.exercised}"] if self.by_server else []
+        text = ", ".join(broke)
+        if self.by_client and self.server_right:
+            text += f"; server right in {self.server_right}"
+        return text
+
+
+class TrafficJudge:
+    """Judges observed exchanges as they come, tallies them per rule, and makes the usual result.
+
+    Thread-safe (a proxy's event loop observes while a timer writes reports). Every
+    credential seen in a request joins the redactor, and findings are redacted again with
+    all of them when the result is made, so no key that passed through is ever written.
+    """
+
+    def __init__(self, contract: Contract, level: Level | str = Level.DOCUMENTED, *, kind: str, label: str,
+                 url: str | None = None, source: str = "", timeout: float | None = DEFAULT_TIMEOUT,
+                 baseline: frozenset[str] = frozenset(), on_breach: Callable[[str], None] | None = None) -> None:
+        self.contract = contract
+        self.level = Level.parse(level)
+        self.rules = rules_for(self.level)
+        self.kind, self.label, self.url = kind, label, strip_credentials(url) if url else None
+        self.timeout = timeout
+        self.baseline = baseline
+        self.on_breach = on_breach
+        self.stats = TrafficStats(source or label)
+        self._tallies = {rule.id: RuleTally() for rule in self.rules}
+        self._findings: dict[tuple[str, str], Finding] = {}
+        self._notes: Counter[str] = Counter()
+        self._stops: list[str] = []
+        self._secrets: set[str] = set()
+        self.redactor = Redactor()
+        self._lock = threading.Lock()
+        self._started = datetime.now(UTC)
+        self._clock = time.perf_counter()
+
+    # -- feeding ----------------------------------------------------------------------------------
+
+    def skip(self, count: int = 1) -> None:
+        """Exchanges for other paths or methods: counted, not judged."""
+        with self._lock:
+            self.stats.exchanges += count
+            self.stats.other += count
+
+    def note(self, note: str) -> None:
+        """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
+        with self._lock:
+            self._stops.append(clean_text(note))
+
+    def observe(self, exchange: ObservedExchange) -> ExchangeVerdict:
+        """Judge one exchange (any path: others are counted and skipped) and tally it."""
+        if not is_send(exchange.method, exchange.path):
+            self.skip()
+            return ExchangeVerdict(())
+        verdict = judge_exchange(self.contract, self.level, exchange, timeout=self.timeout)
+        with self._lock:
+            self._learn(exchange)
+            self.stats.exchanges += 1
+            self.stats.judged += 1
+            number = self.stats.judged
+            self.stats.unanswered += exchange.status is None
+            for note in verdict.notes:
+                if note in self._notes or len(self._notes) < 200:
+                    self._notes[note] += 1
+            outcome: dict[str, int] = {}  # per rule: who broke it, whether the server was right (bits)
+            breached = False
+            for rule_id, party, ok, _, _ in verdict.judgements:
+                if ok:
+                    outcome[rule_id] = outcome.get(rule_id, 0) | (_SERVER_RIGHT if party == SERVER else 0)
+                else:
+                    breached = True
+                    outcome[rule_id] = outcome.get(rule_id, 0) | (_CLIENT_BROKE if party == CLIENT else _SERVER_BROKE)
+            tallies = self._tallies
+            for rule_id, bits in outcome.items():
+                tally = tallies[rule_id]
+                tally.exercised += 1
+                if bits & (_CLIENT_BROKE | _SERVER_BROKE):
+                    tally.failed += 1
+                    tally.by_client += bool(bits & _CLIENT_BROKE)
+                    tally.by_server += bool(bits & _SERVER_BROKE)
+                else:
+                    tally.passed += 1
+                if bits & _SERVER_RIGHT:
+                    tally.server_right += 1
+            if breached:
+                for judgement in verdict.judgements:
+                    if not judgement.ok:
+                        self._record(exchange, judgement, number)
+        return verdict
+
+    def _learn(self, exchange: ObservedExchange) -> None:
+        """Every credential the traffic carries joins the redactor."""
+        fresh = set()
+        for name, value in exchange.request_headers:
+            if value in self._secrets:
+                continue  # seen before: the common case
+            if name.lower() == "authorization" and exchange.credentials_hidden:
+                continue  # a recorder's mask ("[Filtered]"), not a credential
+            if name.lower() in SENSITIVE_HEADERS and value:
+                fresh.add(value.strip())
+                credential = value.strip().partition(" ")[2]
+                fresh.add(credential.strip())
+                if name.lower() == "cookie":
+                    fresh.update(part.split("=", 1)[-1].strip() for part in value.split(";"))
+        fresh = {s for s in fresh if len(s) >= 4} - self._secrets
+        if fresh and len(self._secrets) < _MAX_SECRETS:
+            self._secrets |= fresh
+            self.redactor = Redactor(self._secrets)
+
+    def _keys(self) -> dict[str, str]:
+        """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in."""
+        return {secret: f"{ENV_PREFIX}API_KEY" for secret in self._secrets if " " not in secret}
+
+    def _record(self, exchange: ObservedExchange, judgement: Judgement, number: int) -> None:
+        key = (judgement.rule_id, judgement.party)
+        if key in self._findings:
+            self._findings[key].occurrences += 1
+            return
+        rule = get_rule(judgement.rule_id)
+        where = exchange.where or f"exchange {number}"
+        case = Case(f"observed/{number:06d}", rule.id, where, RawBody(exchange.request_body or b""), frozenset(), phase="observed")
+        shown = {k: v for k, v in _headers(exchange.request_headers).items() if k not in FRAMING_HEADERS}
+        sent = Exchange(
+            case, exchange.method.upper(), strip_credentials(exchange.url), shown,
+            exchange.request_body or b"", exchange.status, _headers(exchange.response_headers),
+            exchange.response_body or b"", exchange.response_size or len(exchange.response_body or b""),
+            exchange.response_body is None and bool(exchange.response_size), exchange.elapsed or 0.0,
+            exchange.timed_out, exchange.error,
+        )
+        try:
+            request, response = make_records(sent, self.redactor, self._keys(), None)
+        except ValueError:  # a malformed Basic credential from a client: no variable substituted, still masked
+            request, response = make_records(sent, self.redactor, {}, None)
+        finding = Finding(
+            rule=rule.id, level=rule.level.value, rule_text=rule.text, source=rule.source,
+            expected=judgement.expected, actual=_shorten_error(self.redactor.text(judgement.actual)), case=case.id,
+            case_label=f"{where}: broken by the {judgement.party}", phase="observed",
+            request=request, response=response, baselined=rule.id in self.baseline, broken_by=judgement.party,
+        )
+        finding = _clean(finding, self.redactor)
+        self._findings[key] = finding
+        if self.on_breach is not None:
+            line = f"✗ {judgement.party} broke {rule.id}: {finding.actual[:200]} — expected {finding.expected[:120]} ({where})"
+            self.on_breach(clean_text(self.redactor.text(line)))
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    @property
+    def tallies(self) -> dict[str, RuleTally]:
+        with self._lock:
+            return {rule_id: replace(tally) for rule_id, tally in self._tallies.items()}
+
+    @property
+    def findings(self) -> list[Finding]:
+        with self._lock:
+            order = {rule.id: index for index, rule in enumerate(self.rules)}
+            found = sorted(self._findings.items(), key=lambda item: (order[item[0][0]], item[0][1]))
+            return [_clean(finding, self.redactor) for _, finding in found]
+
+    @property
+    def violations(self) -> int:
+        """Rules broken so far (outside the baseline)."""
+        with self._lock:
+            return sum(1 for rule_id, tally in self._tallies.items() if tally.failed and rule_id not in self.baseline)
+
+    def result(self) -> RunResult:
+        """Everything observed so far as the usual result (every writer renders it)."""
+        findings = self.findings
+        with self._lock:
+            rules = [self._rule_result(rule) for rule in self.rules]
+            stats = replace(self.stats, notes=self._stops + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
+        failed = any(r.status == Status.FAILED for r in rules)
+        spec = self.contract.spec
+        return RunResult(
+            tool_version=__version__,
+            spec=SpecInfo(spec.source, spec.fingerprint, spec.version, [r.describe() for r in spec.repairs]),
+            target=TargetInfo(label=clean_text(self.label), url=self.url, kind=self.kind, data_bound=False),
+            level=self.level.value,
+            seed=0,
+            budget=Budget(max(stats.judged, 1), None, self.timeout or DEFAULT_TIMEOUT, None, 0, False),
+            started=self._started.isoformat(timespec="seconds"),
+            finished=datetime.now(UTC).isoformat(timespec="seconds"),
+            duration_s=round(time.perf_counter() - self._clock, 3),
+            requests_sent=stats.judged,
+            verdict="failed" if failed else "passed",
+            exit_code=1 if failed else 0,
+            rules=rules,
+            findings=findings,
+            settings=RunSettings(baseline=sorted(self.baseline)),
+            traffic=stats,
+        )
+
+    def _rule_result(self, rule: Any) -> RuleResult:
+        tally = self._tallies[rule.id]
+        status, reason, observed = Status.PASSED, None, None
+        if tally.exercised:
+            observed = tally.wording()
+            if tally.failed:
+                status = Status.ACCEPTED if rule.id in self.baseline else Status.FAILED
+        else:
+            status, reason = Status.NOT_EXERCISED, self._not_observed(rule)
+        return RuleResult(id=rule.id, level=rule.level.value, subject=rule.subject.value, text=rule.text, source=rule.source,
+                          status=status, exercised=tally.exercised, passed=tally.passed, failed=tally.failed,
+                          reason=reason, observed=observed)
+
+    def _not_observed(self, rule: Any) -> str:
+        """Why no exchange exercised `rule` (never "passed": nothing was seen)."""
+        if not self.stats.judged:
+            return "not observed: no POST /v1/sending exchange judged"
+        if rule.id == AUTH_SCOPE.id:
+            return "not observable: a key's permissions do not show in traffic"
+        if rule.id == AUTH_REQUIRED.id:
+            return "not observed: every request had a Bearer key (or the recording hid it)"
+        if rule.subject is Subject.REQUEST:
+            return "not observed: no request broke it"
+        if rule.id == ACCEPTS_VALID.id:
+            refused = sum(count for note, count in self._notes.items() if note.startswith("valid request answered"))
+            return "not observed: no valid request answered 200" + (f" ({refused} got a documented refusal)" if refused else "")
+        if rule.id == RESPONDS_IN_TIME.id:
+            return "not observed: no exchange's duration known"
+        form = rule.form
+        if isinstance(form, ResponseSchema):
+            return f"not observed: no {'/'.join(str(s) for s in sorted(form.statuses(self.contract.spec)))} response body"
+        return "not observed: no response it applies to"
+
+
+_MULTILINE = frozenset({"body", "curl"})
+
+
+def _clean(value: Any, redactor: Redactor, name: str = "") -> Any:
+    """Every text of a finding redacted with all the credentials seen, and made safe to carry."""
+    if isinstance(value, str):
+        return clean_text(redactor.text(value), multiline=name in _MULTILINE)
+    if isinstance(value, Mapping):
+        return {clean_text(redactor.text(str(k))): _clean(v, redactor) for k, v in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: _clean(getattr(value, f.name), redactor, f.name) for f in fields(value)})  # type: ignore[arg-type]
+    return value
