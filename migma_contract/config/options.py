@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from migma_contract.contract.rules import Level, RuleSet
 from migma_contract.core.exceptions import ConfigError
 
 if TYPE_CHECKING:  # imported where used: the pytest plugin reads this table in every pytest run
+    from migma_contract.contract.rules import RuleSet
     from migma_contract.generate.bodies import Fixtures
 
 __all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "PYTEST_SPELLINGS", "REPORT_FORMATS", "CheckOptions", "Option", "resolve_options"]
@@ -37,6 +37,9 @@ __all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "PYTEST_SPELLINGS", "REPORT_FO
 ENV_PREFIX = "MIGMA_CONTRACT_"
 REPORT_FORMATS = ("json", "junit", "md", "html")
 PLAN_KINDS = ("full", "minimal")
+# Level's values, spelled here so that reading the table (every pytest run does, for its options)
+# does not import the rule model; tests/test_options.py holds them equal to `Level`.
+LEVELS = ("schema", "documented", "strict")
 _VENDOR_ENV = ("MIGMA_API_KEY", "MIGMA_BASE_URL")
 
 
@@ -69,9 +72,9 @@ class CheckOptions:
     second_api_key: str | None = field(default=None, metadata=_opt(
         "Another full-scope key, to exercise idempotency-scope (with --with-vendor); the fixtures must suit it too.",
         secret=True, group="target"))
-    level: str = field(default=Level.DOCUMENTED.value, metadata=_opt(
+    level: str = field(default=LEVELS[1], metadata=_opt(
         "schema: the schemas alone; documented: plus the prose; strict: plus the strictest reading.",
-        kind="choice", choices=[level.value for level in Level]))
+        kind="choice", choices=list(LEVELS)))
     with_vendor: bool = field(default=False, metadata=_opt(
         "Also judge the vendor set (the vendor's wider docs, not the bundled document): Idempotency-Key replay, "
         "conflict, scope, length, 429/5xx never stored, and 429 Retry-After.", kind="bool"))
@@ -147,6 +150,8 @@ class CheckOptions:
     @property
     def rule_sets(self) -> tuple[RuleSet, ...]:
         """The rule sets this run judges: the contract, and the vendor set when asked for."""
+        from migma_contract.contract.rules import RuleSet
+
         return (RuleSet.CONTRACT, RuleSet.VENDOR) if self.with_vendor else (RuleSet.CONTRACT,)
 
     @property
@@ -258,6 +263,8 @@ class Option:
 
 def _check_vendor_level(options: CheckOptions) -> None:
     """The vendor rules are prose (level documented): a schema-level run would judge none of them."""
+    from migma_contract.contract.rules import Level
+
     if options.with_vendor and not Level.parse(options.level).includes(Level.DOCUMENTED):
         raise ConfigError(f"--with-vendor: the vendor rules are at level documented; --level {options.level} leaves them "
                           "all out (use --level documented or strict)")
