@@ -107,8 +107,8 @@ class Scale:
 
 
 SCALES = {
-    "full": Scale("full", (30, 2000), 3, 5, 5, (1000, 5000), 3, 50, 2, 7, 180, 5, 600, 7),
-    "quick": Scale("quick", (8, 1000), 2, 2, 2, (300, 1000), 1, 10, 1, 3, 180, 2, 200, 3),
+    "full": Scale("full", (30, 2000), 3, 5, 5, (1000, 5000), 3, 10, 2, 7, 180, 5, 600, 7),
+    "quick": Scale("quick", (8, 1000), 2, 2, 2, (300, 1000), 1, 5, 1, 3, 180, 2, 200, 3),
     "smoke": Scale("smoke", (1, 20), 0.3, 1, 1, (40, 60), 1, 1, 1, 1, 40, 1, 10, 1),
 }
 
@@ -345,6 +345,9 @@ def validation(scale: Scale) -> Section:
 # --- 2. the mock vs a bare app ---------------------------------------------------------------------------
 
 
+LOAD_TOOL = "wrk -t1 -c50" if shutil.which("wrk") else "benchmarks/load.py, 50 connections"
+
+
 def _load(url: str, seconds: float) -> dict:
     body = Path(tempfile.mkdtemp()) / "body.json"
     body.write_text(json.dumps(VALID))
@@ -358,7 +361,7 @@ def _load(url: str, seconds: float) -> dict:
         total = int(re.search(r"(\d+) requests in", done.stdout).group(1))
         bad = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
         errors = re.search(r"Socket errors: (.+)", done.stdout)
-        result = {"tool": "wrk -t1 -c50", "requests": total, "rate_per_s": rate, "non_200": int(bad.group(1)) if bad else 0,
+        result = {"tool": LOAD_TOOL, "requests": total, "rate_per_s": rate, "non_200": int(bad.group(1)) if bad else 0,
                   "socket_errors": errors.group(1) if errors else None}
     else:
         done = subprocess.run([PY, str(BENCH / "load.py"), f"{url}/v1/sending", "--connections", "50", "--seconds", str(seconds),
@@ -379,7 +382,7 @@ def mock_throughput(scale: Scale) -> Section:
         except ImportError:  # --package of a tree from before the stack could be chosen: h11 only, no --http
             PROTOCOLS, stack_description = {}, lambda stack: "uvicorn, bounded h11 protocol (the only one then)"
 
-    section = Section("2. the mock vs a bare Starlette app on the same server (the toolkit's server_config; requests/s, 50 connections)")
+    section = Section("2. the mock vs a bare Starlette app on the same server (the toolkit's server_config; 50 connections: requests/s, server CPU per request)")
     seconds, pairs = scale.load_seconds, scale.mock_pairs
     section.facts = {"seconds per measurement": seconds}
     for stack in PROTOCOLS or ["h11"]:  # httptools first where installed (the default), then the pure-Python fallback
@@ -389,19 +392,25 @@ def mock_throughput(scale: Scale) -> Section:
         try:
             _load(bare.url, min(1, seconds))  # warm up both
             _load(mock.url, min(1, seconds))
-            mock_rates, bare_rates = [], []
+            mock_rates, bare_rates, mock_cpu, bare_cpu = [], [], [], []
             for index in range(pairs):
                 order = [("mock", mock), ("bare", bare)] if index % 2 == 0 else [("bare", bare), ("mock", mock)]
                 for name, server in order:
-                    result = _load(server.url, seconds)
-                    section.facts["load"] = result["tool"]
-                    (mock_rates if name == "mock" else bare_rates).append(result["rate_per_s"])
+                    rate, cpu = _served(server.url, seconds, server)
+                    (mock_rates if name == "mock" else bare_rates).append(rate)
+                    (mock_cpu if name == "mock" else bare_cpu).append(cpu)
         finally:
             bare.stop()
             mock.stop()
+        section.facts["load"] = LOAD_TOOL
         section.add(f"{stack_description(stack)}: reference mock", mock_rates, "req/s")
         section.add("  bare Starlette", bare_rates, "req/s")
-        section.add(f"  mock vs bare Starlette ({stack})", [m / b for m, b in zip(mock_rates, bare_rates, strict=True)], "×", (">=", 0.85))
+        section.add(f"  mock vs bare Starlette ({stack}), requests/s", [m / b for m, b in zip(mock_rates, bare_rates, strict=True)], "×")
+        section.add("  reference mock: server CPU per request", mock_cpu, "µs")
+        section.add("  bare Starlette: server CPU per request", bare_cpu, "µs")
+        section.add(f"mock vs bare Starlette ({stack}), server CPU per request (bare / mock)",
+                    [b / m for m, b in zip(mock_cpu, bare_cpu, strict=True)], "×", (">=", 0.85),
+                    "CPU: steadier than requests/s on a shared machine")
     return section
 
 
