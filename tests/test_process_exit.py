@@ -80,3 +80,14 @@ def test_main_in_process_is_not_ended(capsys: pytest.CaptureFixture[str]) -> Non
         main(["rules", "--level", "nope"])
     assert raised.value.code == 2
     assert "auth-required" in capsys.readouterr().out
+
+
+def test_httpx_comes_without_its_command_line(tmp_path: Path) -> None:
+    """httpx imports its CLI (Rich's progress bars, Pygments) when those are installed: not in our process."""
+    code = ("import atexit, sys\nfrom migma_contract import cli\n"
+            "atexit.register(lambda: print('LOADED', sorted(m for m in ('httpx', 'httpx._main', 'pygments') if sys.modules.get(m))))\n"
+            "cli.run(sys.argv[1:])")
+    done = subprocess.run([sys.executable, "-c", code, "check", "--plan", "minimal", "--report-dir", str(tmp_path), "--format", "json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "LOADED ['httpx']" in done.stdout
