@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -126,6 +127,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--package", type=Path, default=run.ROOT, help="measure the migma_contract of this tree")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # killed: the servers started are stopped on the way out
     run._use_package(args.package)
     scale = run.SCALES["smoke" if args.smoke else "quick" if args.quick else "full"]
     megabytes = args.har_mb or (1 if args.smoke else 20 if args.quick else 200)
