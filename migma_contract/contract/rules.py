@@ -608,6 +608,9 @@ class ResponseSchema(ResponseForm):
 
     statuses: Callable[[Spec], frozenset[int]]
     build: Callable[[Spec, int], dict[str, Any]]
+    # Whether a (parsed) body gives the rule something to judge (None: every body of its statuses does). A rule
+    # about a field that is absent is not judged by that response: it neither passes nor fails there.
+    speaks_of: Callable[[int, Any], bool] | None = None
 
     def applies(self, spec: Spec, status: int) -> bool:
         return status in self.statuses(spec)
@@ -626,6 +629,7 @@ class ResponsePredicate(ResponseForm):
     needs_timing: bool = False  # judged only when the response's elapsed time is known
     status_only: bool = False  # reads the status (and the documented statuses) alone: decided once per status
     provoke: int | None = None  # a status the run injects to see such a response (a target with fault injection)
+    speaks_of: Callable[[int, Any], bool] | None = None  # as for ResponseSchema: judged only where the body gives it a field
 
     def applies(self, spec: Spec, status: int) -> bool:
         return self.when(spec, status)
@@ -713,6 +717,9 @@ class KeyedRetry(KeyedForm):
 Form = RequestForm | AuthForm | Acceptance | ResponseForm | KeyedForm
 
 
+_DESERVING = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # rules that decide a request's status
+
+
 @dataclass(frozen=True)
 class Rule:
     """One rule of the contract, as CONTRACT.md states it."""
@@ -725,6 +732,17 @@ class Rule:
     form: Form = field(compare=False, repr=False)
     expected_status: int | None = None
     set: RuleSet = RuleSet.CONTRACT
+
+    def __post_init__(self) -> None:
+        if self.subject in _DESERVING and self.expected_status is None:
+            raise ValueError(f"rule {self.id}: a {self.subject.value} rule needs the status a request deserves (expected_status)")
+
+    @property
+    def deserves(self) -> int:
+        """The status a request this rule decides deserves (the one home of that status)."""
+        if self.expected_status is None:
+            raise ValueError(f"rule {self.id} decides no status: it judges responses")
+        return self.expected_status
 
     @property
     def constrains(self) -> str:
