@@ -597,8 +597,10 @@ def pytest_costs(scale: Scale) -> Section:
             raise AssertionError(f"the one-test pytest run failed ({run.returncode}): {run.stdout[-1500:]}{run.stderr[-1500:]}")
         return run
 
-    plain()  # warm up
-    for index in range(scale.pytest_pairs):
+    smoke = scale.name == "smoke"  # one of each, no warm-up: the suite's round checks the rows, not the figures
+    if not smoke:
+        plain()  # warm up
+    for index in range(scale.pytest_pairs * (1 if smoke else 2)):  # twice the pairs: a difference of two whole runs is a small figure in noise
         _alternate(index, lambda: with_plugin.append(plain()), lambda: without.append(plain("-p", "no:migma_contract")))
     section.add("one unrelated test, pytest with the plugin installed, process wall", [r.wall_s for r in with_plugin], "s",
                 note="the environment's other plugins (Hypothesis', Schemathesis') load in both")
@@ -607,6 +609,19 @@ def pytest_costs(scale: Scale) -> Section:
     section.add("plugin's added CPU time on an unrelated one-test run",
                 [(w.cpu_s - o.cpu_s) * 1000 for w, o in zip(with_plugin, without, strict=True)], "ms", ("<=", 20.0),
                 "CPU: steadier than wall on a shared machine")
+
+    # What the plugin itself runs at every pytest start, timed inside a fresh process: steadier than
+    # the difference of two whole pytest runs, which the machine's noise swamps at this size.
+    probe = ("import time, pytest\nfrom _pytest.config.argparsing import Parser\nstart = time.process_time()\n"
+             "import migma_contract.pytest_plugin as plugin\nplugin.pytest_addoption(Parser())\n"
+             "print((time.process_time() - start) * 1000)")
+    own = []
+    for _ in range(1 if smoke else scale.pytest_pairs * 2):
+        done = subprocess.run([PY, "-c", probe], capture_output=True, text=True, env=ENV, cwd=work, timeout=120)
+        if done.returncode != 0:
+            raise AssertionError(f"the plugin did not import: {done.stderr[-1500:]}")
+        own.append(float(done.stdout))
+    section.add("the plugin's own start (import + pytest_addoption), CPU in a fresh process", own, "ms")
 
     budget = str(scale.conformance_budget)
     suite, cli = [], []
@@ -625,10 +640,11 @@ def pytest_costs(scale: Scale) -> Section:
             raise AssertionError(f"migma-contract check exited {run.returncode}: {run.stdout[-1500:]}{run.stderr[-1500:]}")
         cli.append(run.wall_s)
 
-    conformance()  # warm up (bytecode of every module the check imports)
-    command()
-    suite.clear()
-    cli.clear()
+    if not smoke:
+        conformance()  # warm up (bytecode of every module the check imports)
+        command()
+        suite.clear()
+        cli.clear()
     for index in range(scale.pytest_pairs):
         _alternate(index, conformance, command)
     section.add(f"pytest --migma-conformance --migma-max-requests {budget} (embedded mock), process wall", suite, "s")
