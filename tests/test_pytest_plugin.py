@@ -183,8 +183,18 @@ def test_importing_the_plugin_loads_nothing_heavy():
             "print(' '.join(sorted(set(sys.modules) - before)))")
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
     heavy = {"httpx", "yaml", "jsonschema", "jsonschema_rs", "hypothesis", "schemathesis", "starlette", "uvicorn", "anyio",
-             "rich", "migma_contract.document.spec", "migma_contract.contract.validators", "migma_contract.contract.catalogue", "migma_contract.mock"}
+             "rich", "migma_contract.document.spec", "migma_contract.contract.validators", "migma_contract.contract.catalogue", "migma_contract.mock",
+             "migma_contract.contract.rules"}  # the rule model: ~half of what the table cost to read (issue 23)
     assert not loaded & heavy, sorted(loaded & heavy)
+
+
+def test_the_options_table_spells_the_levels_of_the_rule_model():
+    from migma_contract.config.options import LEVELS, OPTIONS
+    from migma_contract.contract.rules import Level
+
+    assert tuple(level.value for level in Level) == LEVELS
+    level = next(option for option in OPTIONS if option.name == "level")
+    assert tuple(level.choices) == LEVELS and level.default == Level.DOCUMENTED
 
 
 def test_the_bundled_document_is_reachable():

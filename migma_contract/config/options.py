@@ -40,6 +40,9 @@ __all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "PYTEST_SPELLINGS", "REPORT_FO
 ENV_PREFIX = "MIGMA_CONTRACT_"
 REPORT_FORMATS = ("json", "junit", "md", "html")
 PLAN_KINDS = ("full", "minimal")
+# Level's values (contract/levels.py imports nothing, so reading the table, as every pytest run does,
+# does not load the rule model)
+LEVELS = tuple(level.value for level in Level)
 _VENDOR_ENV = ("MIGMA_API_KEY", "MIGMA_BASE_URL")
 
 

@@ -272,9 +272,11 @@ class ResponseValidator:
             for rule, pointer, detail in rule_set.traced(facts.body):
                 broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, pointer, f"{pointer or '/'}: {detail}"))
         applied = clean.applied
-        if parsed and rules.speakers:
-            speakers, body = rules.speakers, facts.body
-            applied = tuple(r for r in applied if r not in speakers or speakers[r](status, body) or (broken and r in broken))
+        if parsed and rules.speakers:  # asked of the few rules that may be silent, not of every rule applied
+            body = facts.body
+            silent = [r for r, speaks in rules.speakers.items() if not speaks(status, body) and not (broken and r in broken)]
+            if silent:
+                applied = tuple(r for r in applied if r not in silent)
         if not broken:
             return clean if applied is clean.applied else ResponseVerdict(applied, ())
         violations = tuple(v for rule_id in sorted(broken, key=_ORDER.__getitem__) for v in broken[rule_id])
