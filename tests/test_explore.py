@@ -196,7 +196,18 @@ def test_our_schemathesis_check_catches_an_id_given_twice_but_not_a_replay():
         unique(None, case.call(), case)
 
 
-def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch):
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt, as in a terminal, whatever this process inherited: a job started
+    in the background by a script ignores SIGINT, and Python then installs no handler for it."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch, ctrl_c_raises):
     # Ctrl-C while a send awaits: the send is cancelled (its cleanup runs) before the loop closes,
     # as asyncio.Runner did, not left pending on a closed loop ("Task was destroyed but it is pending!").
     import asyncio
@@ -234,7 +245,7 @@ def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch):
     assert cleaned == [True] and closed == [True]
 
 
-def test_ctrl_c_during_a_blocking_exploring_send_closes_its_client_and_clears_the_deadline(monkeypatch):
+def test_ctrl_c_during_a_blocking_exploring_send_closes_its_client_and_clears_the_deadline(monkeypatch, ctrl_c_raises):
     # a URL target is sent to with blocking I/O: Ctrl-C in the socket read ends the send, and the
     # connection is closed (the server sees it go), the deadline cleared, the client closed
     import signal
