@@ -93,6 +93,15 @@ def test_world_checks(client, change, message):
     assert_conforms(response)
 
 
+def test_sender_domains_compare_without_case(client, mock):
+    # RFC 1035 §2.3.3: a domain name has no case, in the sender's address and in the mock's configuration
+    response = post(client, {**FACTORY.valid_body(), "from": "Someone@EXAMPLE.Com"})
+    assert response.status_code == 200, response.text
+    mock.configure(verified_domains=["News.Example.ORG"])
+    assert post(client, {**FACTORY.valid_body(), "from": "someone@news.example.org"}).status_code == 200
+    assert post(client, {**FACTORY.valid_body(), "from": "someone@example.com"}).status_code == 400
+
+
 def test_unknown_list_and_nothing_to_send(client):
     response = post(client, {**FACTORY.valid_body("segment"), "recipientId": "seg_nope"})
     assert response.status_code == 400 and "seg_nope" in response.json()["error"]
