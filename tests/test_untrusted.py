@@ -309,6 +309,21 @@ def test_any_text_stays_one_line_of_text_in_every_format(text):
     assert not _FORBIDDEN & {child.type for token in tokens for child in token.children or ()}
 
 
+_LINE_OPENERS = ["# heading", "###### six", "#", "- item", "+ item", "* item", "1. one", "2) two", "> quote", "---", "***", "___",
+                 "===", "```fence", "~~~fence", "    indented", "<div>block</div>", "[a]: https://evil.example", "| a | b |"]
+
+
+@pytest.mark.parametrize("text", _LINE_OPENERS)
+def test_text_that_starts_a_line_stays_a_paragraph(text):
+    # a server's text at the start of a line cannot make it a heading, a list, a quote, a rule or a block
+    assert [t.type for t in _MARKDOWN.parse(md_text(text, line_start=True))] == ["paragraph_open", "inline", "paragraph_close"]
+
+
+@given(st.one_of(st.sampled_from(_LINE_OPENERS), _ANY_TEXT).filter(lambda text: clean_text(text).strip()))
+def test_any_text_that_starts_a_line_stays_one_paragraph(text):
+    assert [t.type for t in _MARKDOWN.parse(md_text(text, line_start=True))] == ["paragraph_open", "inline", "paragraph_close"]
+
+
 # --- GitHub's own Markdown: no server text becomes a link ------------------------------------------------
 
 def _gfm_links(markdown: str) -> list[str]:
