@@ -20,12 +20,13 @@ LAYERS = {
     2: ["contract.rules", "contract.catalogue", "contract.email"],
     3: ["contract", "diff"],
     4: ["generate", "strategies"],
-    5: ["config"],
-    6: ["wire"],
-    7: ["mock"],
-    8: ["run", "traffic", "testing"],
-    9: ["reports", "diff.render"],
-    10: ["cli", "pytest_plugin", "schemathesis_checks", "asgi", "__init__"],
+    5: ["judge"],
+    6: ["config"],
+    7: ["wire"],
+    8: ["mock"],
+    9: ["run", "traffic", "testing"],
+    10: ["reports", "diff.render"],
+    11: ["cli", "pytest_plugin", "schemathesis_checks", "asgi", "__init__"],
 }
 LAYER_OF = {name: layer for layer, names in LAYERS.items() for name in names}
 MAX_TOP_LEVEL_MODULES = 12

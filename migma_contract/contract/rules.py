@@ -713,6 +713,9 @@ class KeyedRetry(KeyedForm):
 Form = RequestForm | AuthForm | Acceptance | ResponseForm | KeyedForm
 
 
+_DESERVING = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # rules that decide a request's status
+
+
 @dataclass(frozen=True)
 class Rule:
     """One rule of the contract, as CONTRACT.md states it."""
@@ -725,6 +728,17 @@ class Rule:
     form: Form = field(compare=False, repr=False)
     expected_status: int | None = None
     set: RuleSet = RuleSet.CONTRACT
+
+    def __post_init__(self) -> None:
+        if self.subject in _DESERVING and self.expected_status is None:
+            raise ValueError(f"rule {self.id}: a {self.subject.value} rule needs the status a request deserves (expected_status)")
+
+    @property
+    def deserves(self) -> int:
+        """The status a request this rule decides deserves (the one home of that status)."""
+        if self.expected_status is None:
+            raise ValueError(f"rule {self.id} decides no status: it judges responses")
+        return self.expected_status
 
     @property
     def constrains(self) -> str:

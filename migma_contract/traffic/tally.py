@@ -22,11 +22,10 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 from migma_contract._version import __version__
 from migma_contract.config.options import ENV_PREFIX
@@ -34,20 +33,19 @@ from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
     AUTH_REQUIRED,
     AUTH_SCOPE,
-    BODY_JSON_OBJECT,
-    NO_SERVER_ERROR,
     RESPONDS_IN_TIME,
     get_rule,
-    judge_credentials,
     rules_for,
 )
-from migma_contract.contract.rules import IsJsonObject, Level, RawBody, Refused, ResponseSchema, Subject
+from migma_contract.contract.rules import Level, RawBody, ResponseSchema, Subject
 from migma_contract.contract.validators import Contract
 from migma_contract.core.redact import SENSITIVE_HEADERS, Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
-from migma_contract.generate.bodies import Fixtures
 from migma_contract.generate.cases import Case
-from migma_contract.generate.open_points import open_in_valid_body, open_in_violation
+from migma_contract.judge.deserve import Standing
+from migma_contract.judge.exchange import lowered
+from migma_contract.judge.verdict import CLIENT, SERVER, ExchangeVerdict, Judgement, Knowledge
+from migma_contract.judge.verdict import judge_exchange as judge
 from migma_contract.run.records import error_field, make_records
 from migma_contract.run.result import (
     Budget,
@@ -64,13 +62,8 @@ from migma_contract.wire.client import Exchange
 
 __all__ = ["CLIENT", "FRAMING_HEADERS", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange"]
 
-CLIENT, SERVER = "client", "server"
 SEND_METHOD, SEND_PATH = "POST", "/v1/sending"
 DEFAULT_TIMEOUT = 10.0
-_BODY = BODY_JSON_OBJECT.form
-assert isinstance(_BODY, IsJsonObject)
-_STATUS_ONLY = frozenset({NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id})  # what a response says without its body
-_AUTH_STATUSES = frozenset(s for s in (AUTH_REQUIRED.expected_status, AUTH_SCOPE.expected_status) if s)
 _HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacted>", "***", "")
 # Connection-level fields (RFC 9110 §7.6.1) and framing: not part of what a client asked, and wrong in a replay.
 FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
@@ -78,23 +71,6 @@ FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "pr
 _MAX_SECRETS = 10_000
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
-
-
-def _any_key_may_send(key: str) -> frozenset[str]:
-    """Traffic does not show whether a key is known or may send: every well-formed key is given the benefit."""
-    return frozenset({AUTH_SCOPE.form.SCOPE})  # type: ignore[union-attr]
-
-
-@lru_cache(maxsize=64)
-def _validators(contract: Contract, level: Level) -> tuple[Any, Any]:
-    """The contract's compiled validators: every request rule (the level is applied after), the level's response rules."""
-    return contract.request_validator(Level.STRICT), contract.response_validator(level)
-
-
-@lru_cache(maxsize=1024)
-def _credentials(header: str | None) -> tuple[Any, str] | None:
-    """The auth rule an `Authorization` header knowably breaks (decided once per header value: traffic repeats them)."""
-    return judge_credentials(header, _any_key_may_send)
 
 
 def is_send(method: str, path: str) -> bool:
@@ -125,6 +101,28 @@ class ObservedExchange:
     credentials_hidden: bool = False  # the recording masked or may have stripped the Authorization header
     response_size: int | None = None
 
+    # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
+
+    @property
+    def target(self) -> str:
+        return self.url
+
+    @property
+    def sent_headers(self) -> dict[str, str]:
+        return lowered(self.request_headers)
+
+    @property
+    def sent_body(self) -> bytes | None:
+        return self.request_body
+
+    @property
+    def received_headers(self) -> dict[str, str]:
+        return lowered(self.response_headers)
+
+    @property
+    def received_body(self) -> bytes | None:
+        return self.response_body
+
     @property
     def path(self) -> str:
         """The path (and query) of the request, whether `url` is absolute or a path."""
@@ -136,34 +134,6 @@ class ObservedExchange:
     def header(self, name: str, *, response: bool = False) -> str | None:
         values = [v for k, v in (self.response_headers if response else self.request_headers) if k.lower() == name]
         return ", ".join(values) if values else None
-
-
-class Judgement(NamedTuple):
-    """One rule decided on one exchange, for one party (a tuple: a dozen are made per exchange)."""
-
-    rule_id: str
-    party: str  # CLIENT or SERVER
-    ok: bool
-    expected: str
-    actual: str
-
-
-@dataclass(frozen=True)
-class ExchangeVerdict:
-    judgements: tuple[Judgement, ...]
-    notes: tuple[str, ...] = ()  # what was left unjudged, and why
-
-    @property
-    def breaches(self) -> tuple[Judgement, ...]:
-        return tuple(j for j in self.judgements if not j.ok)
-
-
-def _headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    merged: dict[str, str] = {}
-    for name, value in pairs:
-        key = name.lower()
-        merged[key] = f"{merged[key]}, {value}" if key in merged else value
-    return merged
 
 
 _ERROR_SHOWN = 160  # characters of a server's error text a finding shows
@@ -182,120 +152,14 @@ def _shorten_error(actual: str) -> str:
     return _ERROR_PART.sub(lambda m: f" (error: {m.group(1)[:_ERROR_SHOWN]})", actual)
 
 
-def _statuses(statuses: Iterable[int]) -> str:
-    return " or ".join(str(s) for s in sorted(set(statuses)))
-
-
 def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExchange, *,
                    timeout: float | None = DEFAULT_TIMEOUT) -> ExchangeVerdict:
-    """Every rule of `level` one POST /v1/sending exchange decides, for the client and the server."""
-    level = level if isinstance(level, Level) else Level.parse(level)
-    judged: list[Judgement] = []
-    notes: list[str] = []
-    headers = _headers(exchange.request_headers)
-    status = exchange.status
-
-    # -- the client: credentials, where knowable ----------------------------------------------------
-    credentials_bad = False
-    if not exchange.credentials_hidden:
-        refused = _credentials(headers.get("authorization"))
-        if refused is not None:
-            rule, why = refused
-            credentials_bad = True
-            judged.append(Judgement(rule.id, CLIENT, False, "an `Authorization: Bearer <key>` header", why))
-
-    # -- the client: the body ------------------------------------------------------------------------
-    parsed: Any = None
-    broken: list[str] = []
-    valid = False
-    if exchange.request_body is None:
-        notes.append("request body not recorded: request rules not judged")
-    else:
-        try:
-            parsed = _BODY.parse(exchange.request_body)
-            subject: Any = parsed
-        except Refused:
-            subject = RawBody(exchange.request_body, headers.get("content-type") or "application/json")
-        every = _validators(contract, level)[0].violations(subject)
-        in_level = [v for v in every if v.rule_id in _IDS_AT[level]]
-        for violation in in_level:
-            reason = open_in_violation(violation, parsed)
-            if reason is not None:
-                notes.append(f"breaks {violation.rule_id} in a way the contract leaves open: not judged")
-                continue
-            if violation.rule_id not in broken:
-                broken.append(violation.rule_id)
-                judged.append(Judgement(violation.rule_id, CLIENT, False, get_rule(violation.rule_id).text, violation.message))
-        if not every:
-            valid = isinstance(parsed, dict)  # what is open in it matters only for a refusal (below)
-        elif not in_level:
-            notes.append("breaks only rules above the selected level: not judged")
-
-    # -- the server: no answer at all ------------------------------------------------------------------
-    if status is None:
-        if exchange.timed_out:
-            judged.append(Judgement(RESPONDS_IN_TIME.id, SERVER, False, f"an answer within {timeout or 0:g} s", exchange.error or "no answer in time"))
-        else:
-            judged.append(Judgement(NO_SERVER_ERROR.id, SERVER, False, "a complete HTTP response", f"no complete response: {exchange.error or 'none recorded'}"))
-        return _verdict(level, judged, notes)
-
-    # -- the server: the status the request deserved ---------------------------------------------------
-    answer = f"{status}{_error_text(exchange.response_body)}" if status != ACCEPTS_VALID.expected_status else str(status)
-    if status == 429:
-        notes.append("429 (rate limited) is transient: its status is not judged")
-    elif status < 500:
-        bad_body = bool(broken)
-        if credentials_bad:
-            # No usable credentials: 401 comes first; with a bad body, 400 is fine too (the document does not order them).
-            unsure_body = not valid and not bad_body
-            allowed = {AUTH_REQUIRED.expected_status or 401} | ({400} if bad_body or unsure_body else set())
-            why = "no usable Bearer credentials" + (", and a body that breaks a rule" if bad_body else "")
-            judged.append(Judgement(AUTH_REQUIRED.id, SERVER, status in allowed, f"{_statuses(allowed)} ({why})", answer))
-        for rule_id in broken:
-            allowed = {get_rule(rule_id).expected_status or 400} | ({AUTH_REQUIRED.expected_status or 401} if credentials_bad else set(_AUTH_STATUSES))
-            judged.append(Judgement(rule_id, SERVER, status in allowed, f"{_statuses(allowed)} (the request breaks {rule_id})", answer))
-        if valid and not credentials_bad:
-            if status == ACCEPTS_VALID.expected_status:
-                judged.append(Judgement(ACCEPTS_VALID.id, SERVER, True, "200 (a valid request)", answer))
-            else:
-                documented_errors = {s for s in contract.spec.documented_statuses if 400 <= s < 500}
-                reason = open_in_valid_body(contract, parsed, Fixtures())
-                if reason:
-                    notes.append(f"valid request with an open point answered {status}: not judged ({reason})")
-                elif status in documented_errors:
-                    notes.append(f"valid request answered {status}: data the traffic does not show (a key, a permission, "
-                                 "an id, a domain) may explain it; not judged")
-                else:
-                    judged.append(Judgement(ACCEPTS_VALID.id, SERVER, False,
-                                            f"200, or a documented refusal ({_statuses(documented_errors)}), for a valid request", answer))
-
-    # -- the server: every response rule ------------------------------------------------------------------
-    body_known = exchange.response_body is not None
-    verdict = _validators(contract, level)[1].evaluate(
-        status, _headers(exchange.response_headers), exchange.response_body if body_known else b"",
-        parsed if isinstance(parsed, dict) else None, elapsed=exchange.elapsed, timeout=timeout,
+    """Every rule of `level` one observed POST /v1/sending exchange decides, for the client and the server (the one judge)."""
+    knowledge = Knowledge(
+        standing=Standing.HIDDEN if exchange.credentials_hidden else Standing.UNSURE,
+        timeout=timeout, answer_text=_error_text(exchange.response_body),
     )
-    only = _STATUS_ONLY if (not body_known or status == 429) else None
-    if not body_known:
-        notes.append("response body not recorded in full: only no-server-error and responds-in-time judged")
-    if verdict.violations or only is not None:
-        messages = {v.rule_id: v.message for v in reversed(verdict.violations)}
-        for rule_id in verdict.applied:
-            if only is None or rule_id in only:
-                message = messages.get(rule_id)
-                judged.append(Judgement(rule_id, SERVER, message is None, _TEXT[rule_id], message or answer))
-    else:  # the common case: every rule kept
-        judged.extend([Judgement(rule_id, SERVER, True, _TEXT[rule_id], answer) for rule_id in verdict.applied])
-    return _verdict(level, judged, notes)
-
-
-_IDS_AT = {level: frozenset(rule.id for rule in rules_for(level)) for level in Level}
-_TEXT = {rule.id: rule.text for rule in rules_for(Level.STRICT)}
-
-
-def _verdict(level: Level, judged: list[Judgement], notes: list[str]) -> ExchangeVerdict:
-    ids = _IDS_AT[level]
-    return ExchangeVerdict(tuple([j for j in judged if j.rule_id in ids]), tuple(notes))
+    return judge(contract, Level.parse(level), exchange, knowledge)
 
 
 # --- many exchanges: tallies, findings, the result ----------------------------------------------------
@@ -438,10 +302,10 @@ class TrafficJudge:
         rule = get_rule(judgement.rule_id)
         where = exchange.where or f"exchange {number}"
         case = Case(f"observed/{number:06d}", rule.id, where, RawBody(exchange.request_body or b""), frozenset(), phase="observed")
-        shown = {k: v for k, v in _headers(exchange.request_headers).items() if k not in FRAMING_HEADERS}
+        shown = {k: v for k, v in lowered(exchange.request_headers).items() if k not in FRAMING_HEADERS}
         sent = Exchange(
             case, exchange.method.upper(), strip_credentials(exchange.url), shown,
-            exchange.request_body or b"", exchange.status, _headers(exchange.response_headers),
+            exchange.request_body or b"", exchange.status, lowered(exchange.response_headers),
             exchange.response_body or b"", exchange.response_size or len(exchange.response_body or b""),
             exchange.response_body is None and bool(exchange.response_size), exchange.elapsed or 0.0,
             exchange.timed_out, exchange.error,

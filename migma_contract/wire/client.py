@@ -89,6 +89,28 @@ class Exchange:
     def answered(self) -> bool:
         return self.status is not None and not self.timed_out
 
+    # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
+
+    @property
+    def target(self) -> str:
+        return self.url
+
+    @property
+    def sent_headers(self) -> dict[str, str]:
+        return {name.lower(): value for name, value in self.request_headers.items()}
+
+    @property
+    def sent_body(self) -> bytes:
+        return self.request_content
+
+    @property
+    def received_headers(self) -> dict[str, str]:
+        return self.headers
+
+    @property
+    def received_body(self) -> bytes:
+        return self.body
+
 
 class Pace:
     """The least time between two requests: `--rate`, slowed down by the target's 429 answers.

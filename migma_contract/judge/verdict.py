@@ -1,0 +1,139 @@
+"""The one judge: one exchange in, what the client and the server each owed out.
+
+`judge_exchange` reads an `Exchange` (any producer), asks `deserve` what the request
+deserved, and the compiled response validator what every answer must satisfy. It keeps
+every violation of a response (each rule's messages joined), and counts a rule as judged
+only when the answer gave it something to judge. The check adds what only a run knows (the
+answers it saw before, the faults it injected) around it; traffic, the middleware and the
+Schemathesis checks take it as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from migma_contract.contract.catalogue import ACCEPTS_VALID, NO_SERVER_ERROR, RESPONDS_IN_TIME, RULES, rules_for
+from migma_contract.contract.rules import Level, RawBody
+from migma_contract.contract.validators import Contract, ResponseValidator
+from migma_contract.generate.bodies import Fixtures
+from migma_contract.judge.deserve import NOT_RECORDED, Deserved, Standing, deserve, parsed_body
+from migma_contract.judge.exchange import Exchange
+
+__all__ = ["CLIENT", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "judge_exchange"]
+
+CLIENT, SERVER = "client", "server"
+THROTTLED = 429  # transient: judged by its status only once the retries ran out
+_STATUS_ONLY = frozenset({NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id})  # what an answer says without its body
+_TEXT = {rule.id: rule.text for rule in RULES}
+_IDS_AT = {level: frozenset(rule.id for rule in rules_for(level)) for level in Level}
+
+
+class Judgement(NamedTuple):
+    """One rule decided on one exchange, for one party (a tuple: a dozen are made per exchange)."""
+
+    rule_id: str
+    party: str  # CLIENT or SERVER
+    ok: bool
+    expected: str
+    actual: str
+
+
+@dataclass(frozen=True)
+class ExchangeVerdict:
+    judgements: tuple[Judgement, ...]
+    notes: tuple[str, ...] = ()  # what was left unjudged, and why
+    deserved: Deserved | None = None
+
+    @property
+    def breaches(self) -> tuple[Judgement, ...]:
+        return tuple(j for j in self.judgements if not j.ok)
+
+    def of(self, party: str) -> tuple[Judgement, ...]:
+        return tuple(j for j in self.judgements if j.party == party)
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """What the judging party knows beyond the exchange itself.
+
+    Traffic knows little (`TRAFFIC`): a key's standing and the target's data do not show.
+    A check knows its keys, built the request's data, and retried every 429 it could.
+    """
+
+    standing: Standing = Standing.UNSURE
+    data_known: bool = False
+    fixtures: Fixtures | None = None
+    timeout: float | None = 10.0
+    truncated_at: int | None = None  # the response body was cut at this many bytes (not judged by body rules)
+    throttle_final: bool = False  # a 429 here is final (retries ran out): judged like any status
+    answer_text: str = ""  # the server's error text, for the sentence (the caller redacts and cleans it)
+
+
+TRAFFIC = Knowledge()
+
+
+def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowledge: Knowledge = TRAFFIC, *,
+                   body: Any = None, validator: ResponseValidator | None = None) -> ExchangeVerdict:
+    """Every rule of `level` one POST /v1/sending exchange decides, for the client and the server.
+
+    `body`: the request's JSON value when the caller has it already (the check built it);
+    otherwise it is read from the exchange. `validator`: the run's response validator (its
+    rule sets), else the level's.
+    """
+    headers = exchange.sent_headers
+    if body is None:
+        body = parsed_body(exchange.sent_body, headers.get("content-type"))
+    deserved = deserve(contract, level, body, headers.get("authorization"), knowledge.standing,
+                       fixtures=knowledge.fixtures, data_known=knowledge.data_known)
+    ids = _IDS_AT[level]
+    judged = [Judgement(rule_id, CLIENT, False, expected, why) for rule_id, expected, why in deserved.client if rule_id in ids]
+    notes = list(deserved.notes)
+    status = exchange.status
+
+    # -- no answer at all ---------------------------------------------------------------------------------
+    if status is None or exchange.timed_out or exchange.error:
+        if exchange.timed_out:
+            judged.append(Judgement(RESPONDS_IN_TIME.id, SERVER, False, f"an answer within {knowledge.timeout or 0:g} s",
+                                    exchange.error or "no answer in time"))
+        else:
+            got = f"status {status}, then " if status else ""
+            judged.append(Judgement(NO_SERVER_ERROR.id, SERVER, False, "a complete HTTP response",
+                                    f"{got}no complete response: {exchange.error or 'none recorded'}"))
+        return ExchangeVerdict(tuple(judged), tuple(notes), deserved)
+
+    # -- the status the request deserved ----------------------------------------------------------------
+    answer = f"{status}{knowledge.answer_text}" if status != ACCEPTS_VALID.deserves else str(status)
+    throttled = status == THROTTLED and not knowledge.throttle_final
+    if throttled:
+        notes.append("429 (rate limited) is transient: its status is not judged")
+    elif status < 500 and deserved.rules:
+        ok = status in deserved.statuses
+        if not ok and status in deserved.unsettled:
+            notes.append(f"{'valid request' if deserved.valid else 'request'} answered {status}: {deserved.unsettled_why}; not judged")
+        else:
+            judged.extend(Judgement(rule_id, SERVER, ok, deserved.expected, answer) for rule_id in deserved.rules if rule_id in ids)
+
+    # -- every response rule ------------------------------------------------------------------------------
+    received = exchange.received_body
+    body_known = received is not None
+    validator = validator or contract.response_validator(level)
+    verdict = validator.evaluate(
+        status, exchange.received_headers, received if body_known else b"",
+        body if isinstance(body, dict) and body is not NOT_RECORDED and not isinstance(body, RawBody) else None,
+        elapsed=exchange.elapsed, timeout=knowledge.timeout, truncated_at=knowledge.truncated_at,
+    )
+    only = _STATUS_ONLY if (not body_known or throttled) else None
+    if not body_known:
+        notes.append("response body not recorded in full: only no-server-error and responds-in-time judged")
+    if verdict.violations or only is not None:
+        messages: dict[str, list[str]] = {}
+        for violation in verdict.violations:
+            messages.setdefault(violation.rule_id, []).append(violation.message)
+        for rule_id in verdict.applied:
+            if only is None or rule_id in only:
+                said = messages.get(rule_id)
+                judged.append(Judgement(rule_id, SERVER, said is None, _TEXT[rule_id], "; ".join(said) if said else answer))
+    else:  # the common case: every rule kept
+        judged.extend([Judgement(rule_id, SERVER, True, _TEXT[rule_id], answer) for rule_id in verdict.applied])
+    return ExchangeVerdict(tuple(judged), tuple(notes), deserved)
