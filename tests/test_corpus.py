@@ -26,6 +26,8 @@ from .faulty_servers import (
     fake_success,
 )
 
+pytestmark = pytest.mark.e2e  # every fault run through a whole check
+
 FIXTURES = load_mock_config().fixtures()
 
 

@@ -230,6 +230,7 @@ def test_unknown_path_and_wrong_method_answer_json(client):
     assert wrong.status_code == 405 and wrong.headers["allow"] == "POST" and wrong.headers["content-type"] == "application/json"
 
 
+@pytest.mark.e2e
 def test_concurrent_sends_are_all_recorded(mock):
     with mock.running() as url, httpx.Client(base_url=url) as c, ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: post(c, FACTORY.valid_body()).status_code, range(200)))
@@ -319,6 +320,7 @@ def test_any_bytes_get_400_never_5xx(client):
 # --- the real command -------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("stack", [None, *sorted(PROTOCOLS)])
 def test_mock_command_serves_on_loopback_and_stops_on_ctrl_c(stack):
     process = subprocess.Popen(
@@ -565,6 +567,7 @@ def _closed_by_server(sock):
         return "still open"
 
 
+@pytest.mark.e2e
 def test_unfinished_requests_are_closed_after_the_request_timeout():
     mock = create_app({"limits": {"request_timeout": 0.3}})
     with mock.running() as url:
@@ -577,6 +580,7 @@ def test_unfinished_requests_are_closed_after_the_request_timeout():
         assert httpx.post(f"{url}/v1/sending", json=FACTORY.valid_body(), headers=AUTH).status_code == 200
 
 
+@pytest.mark.e2e
 def test_connections_beyond_the_cap_are_closed_at_once():
     mock = create_app({"limits": {"max_connections": 2}})
     with mock.running() as url, _connect(url) as first, _connect(url) as second:

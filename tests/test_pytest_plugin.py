@@ -13,6 +13,8 @@ from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FAULTS, FULL_KEY, RESTRICTED_KEY, Resp, Variant, answer
 
+pytestmark = pytest.mark.e2e  # the plugin's conformance runs, in-process and in subprocesses
+
 pytest_plugins = ["pytester"]
 
 FIXTURE_ARGS = ["--migma-from", "sender@example.com", "--migma-email-id", "email_welcome", "--migma-conversation-id", "conv_welcome",

@@ -178,6 +178,7 @@ def schemathesis_recordings(tmp_path_factory):
     return out / "cassette.yaml", out / "recorded.har"
 
 
+@pytest.mark.e2e
 def test_a_schemathesis_cassette_and_its_har_give_the_same_judgement(schemathesis_recordings, tmp_path):
     cassette, har_path = schemathesis_recordings
     assert open_recording(cassette).format == "Schemathesis cassette" and open_recording(har_path).format == "HAR 1.2"
@@ -198,6 +199,7 @@ def test_a_schemathesis_cassette_and_its_har_give_the_same_judgement(schemathesi
     assert results[".yaml"] == results[".har"]
 
 
+@pytest.mark.e2e
 def test_a_schemathesis_cassette_with_masked_keys_is_not_judged_on_credentials(schemathesis_recordings, tmp_path):
     cassette, _ = schemathesis_recordings
     masked = tmp_path / "masked.yaml"
@@ -209,6 +211,7 @@ def test_a_schemathesis_cassette_with_masked_keys_is_not_judged_on_credentials(s
     assert result.exit_code == 1
 
 
+@pytest.mark.e2e
 def test_a_truncated_schemathesis_cassette_stops_at_the_cut(schemathesis_recordings, tmp_path):
     cassette, _ = schemathesis_recordings
     text = cassette.read_text()
@@ -222,6 +225,7 @@ def test_a_truncated_schemathesis_cassette_stops_at_the_cut(schemathesis_recordi
     assert data["traffic"]["exchanges"] == recorded - 1
 
 
+@pytest.mark.e2e
 def test_a_vcrpy_cassette_of_a_faulty_server_and_a_faulty_client(tmp_path):
     vcr = pytest.importorskip("vcr")
     lax = Variant("tag-send-without-recipientId", "batch-needs-recipientId", after=accept_when("batch-needs-recipientId"))
@@ -249,6 +253,7 @@ def test_a_vcrpy_cassette_of_a_faulty_server_and_a_faulty_client(tmp_path):
     assert json.loads((reports / "conformance.json").read_text())["traffic"]["exchanges"] == 3
 
 
+@pytest.mark.e2e
 def test_a_vcrpy_cassette_in_json(tmp_path):
     vcr = pytest.importorskip("vcr")
     path = tmp_path / "cassette.json"

@@ -104,6 +104,7 @@ def _leaky(request: bytes) -> bytes:
     return hostile.response("400 Bad Request", body.encode(), X_Echo_Json=escaped, X_Echo_Pct=percent, X_Echo_B64=based)
 
 
+@pytest.mark.e2e
 def test_no_output_holds_the_key_cut_escaped_percent_encoded_or_in_base64(tmp_path):
     reports = tmp_path / "reports"
     with hostile.raw_server(hostile.each_request(_leaky)) as url:

@@ -2,12 +2,16 @@
 
 from collections import Counter
 
+import pytest
+
 from migma_contract.config.options import CheckOptions
 from migma_contract.run.runner import run_check
 from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FULL_KEY, RESTRICTED_KEY, VENDOR, Req, Resp, Variant
 from .test_corpus import FIXTURES
+
+pytestmark = pytest.mark.e2e  # whole checks of a vendor-like target
 
 
 def live(url, **extra):
