@@ -16,15 +16,19 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import schemathesis
 
 from migma_contract.config.options import ENV_PREFIX
-from migma_contract.contract.catalogue import IDEMPOTENCY_HEADER, rules_for
-from migma_contract.contract.rules import ResponseHistory, Rule, Subject
+from migma_contract.contract.catalogue import IDEMPOTENCY_HEADER, get_rule, rules_for
+from migma_contract.contract.rules import Level, ResponseHistory, Rule, Subject
 from migma_contract.contract.validators import Violation, contract_for, response_facts
 from migma_contract.document.spec import OPERATION_METHOD, OPERATION_PATH
+from migma_contract.judge.deserve import NOT_RECORDED
+from migma_contract.judge.exchange import lowered
+from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
 
 __all__ = ["CHECKS", "violations_of"]
 
@@ -57,16 +61,65 @@ def violations_of(response: Any, case: Any, level: str | None = None) -> list[Vi
     return found
 
 
+@dataclass(frozen=True)
+class _SchemathesisExchange:
+    """A Schemathesis case and its response, as the one judge reads an exchange (judge.exchange.Exchange)."""
+
+    response: Any
+    case: Any
+
+    @property
+    def method(self) -> str:
+        request = getattr(self.response, "request", None)
+        return str(getattr(request, "method", None) or getattr(self.case, "method", None) or "")
+
+    @property
+    def target(self) -> str:
+        return OPERATION_PATH
+
+    @property
+    def sent_headers(self) -> dict[str, str]:
+        request = getattr(self.response, "request", None)
+        return lowered(dict(getattr(request, "headers", None) or getattr(self.case, "headers", None) or {}))
+
+    @property
+    def sent_body(self) -> bytes | None:
+        request = getattr(self.response, "request", None)
+        body = getattr(request, "body", None)
+        return body if isinstance(body, bytes) else None
+
+    @property
+    def status(self) -> int:
+        return int(self.response.status_code)
+
+    @property
+    def received_headers(self) -> dict[str, str]:
+        return lowered(_headers(self.response))
+
+    @property
+    def received_body(self) -> bytes:
+        return bytes(self.response.content or b"")
+
+    @property
+    def elapsed(self) -> float | None:
+        return getattr(self.response, "elapsed", None)
+
+    timed_out = False
+    error = None
+
+
 def _each_response(response: Any, case: Any, level: str) -> list[Violation]:
-    """The rules judged on this response alone."""
+    """The response rules judged on this response alone, by the one judge."""
     if not _documented_operation(response, case):
         return []
-    verdict = contract_for().response_validator(level).evaluate(
-        response.status_code, _headers(response), response.content, _request(case),
-        elapsed=getattr(response, "elapsed", None),
-        timeout=float(os.environ.get(_TIMEOUT_ENV, "10")),
-    )
-    return list(verdict.violations)
+    chosen = Level.parse(level)
+    contract = contract_for()
+    knowledge = Knowledge(timeout=float(os.environ.get(_TIMEOUT_ENV, "10")))
+    exchange = _SchemathesisExchange(response, case)
+    verdict = judge_exchange(contract, chosen, exchange, knowledge, body=_request(case) or _UNREAD,
+                             validator=contract.response_validator(chosen))
+    return [Violation(j.rule_id, get_rule(j.rule_id).level.value, "", j.actual)
+            for j in verdict.judgements if j.party == SERVER and not j.ok and j.rule_id in _RESPONSE_RULES]
 
 
 def _across_responses(rule: Rule, response: Any, case: Any) -> list[Violation]:
@@ -99,6 +152,10 @@ def _headers(response: Any) -> dict[str, Any]:
 def _request(case: Any) -> Any:
     body = getattr(case, "body", None)
     return body if isinstance(body, (dict, list)) else None
+
+
+_UNREAD = NOT_RECORDED  # a body Schemathesis did not give as JSON: request rules not judged (only the answer's are asked for)
+_RESPONSE_RULES = frozenset(rule.id for rule in rules_for("strict") if rule.subject is Subject.RESPONSE)
 
 
 def _check_for(rule: Rule) -> Any:

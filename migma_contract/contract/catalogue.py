@@ -481,6 +481,8 @@ OPEN_POINTS: tuple[OpenPoint, ...] = (
 )
 
 _BY_ID = {rule.id: rule for rule in RULES}
+# What a request breaking a rule of its body deserves (400): an open point's "either" allows it beside 200.
+REFUSAL_STATUSES = frozenset(rule.deserves for rule in RULES if rule.subject is Subject.REQUEST)
 
 
 def get_rule(rule_id: str) -> Rule:

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from migma_contract.contract.catalogue import ACCEPTS_VALID, IDEMPOTENCY_HEADER, RULES, rules_for
+from migma_contract.contract.catalogue import ACCEPTS_VALID, IDEMPOTENCY_HEADER, REFUSAL_STATUSES, RULES, rules_for
 from migma_contract.contract.rules import (
     AuthForm,
     ForbiddenWhen,
@@ -296,10 +296,10 @@ def _positive_cases(contract: Contract, bodies: BodyFactory, plan: Plan) -> list
 
     def make(choices: dict[str, str], case_id: str, label: str) -> Case:
         body = _build(factors, bodies, choices)
-        expect = {rule.expected_status or 200}
+        expect = {rule.deserves}
         for point, validator in contract.open_point_validators:
             if point.effect == "either" and validator.is_valid(body):
-                expect.add(400)
+                expect |= REFUSAL_STATUSES
                 label += f" (open point {point.id}: 200 or 400)"
         return Case(case_id, rule.id, label, body, frozenset(expect), factors=tuple(_applying(factors, choices).items()))
 
@@ -412,7 +412,7 @@ def build_plan(
                 continue
             for label, headers in variants[:1] if minimal else variants:
                 plan.cases.append(Case(
-                    f"{rule.id}/{slug(label)}", rule.id, label, copy.deepcopy(body), frozenset({rule.expected_status or 401}),
+                    f"{rule.id}/{slug(label)}", rule.id, label, copy.deepcopy(body), frozenset({rule.deserves}),
                     CaseAuth.EXPLICIT, tuple((headers or {}).items()),
                 ))
     for rule in selected:
@@ -430,7 +430,7 @@ def build_plan(
                 while case_id in seen:
                     case_id += "-2"
                 seen.add(case_id)
-                plan.cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.expected_status or 400})))
+                plan.cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.deserves})))
     # asked for explicitly, so before the pairwise sends: a tight budget cuts those first
     plan.cases.extend(_vendor_cases(selected, body, second_key, key_token or uuid.uuid4().hex, plan, can_inject))
     if not minimal:

@@ -9,6 +9,7 @@ comes from a rule's `expected_status`, never from a literal.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -18,16 +19,17 @@ from migma_contract.contract.catalogue import (
     AUTH_REQUIRED,
     AUTH_SCOPE,
     BODY_JSON_OBJECT,
+    REFUSAL_STATUSES,
     get_rule,
     judge_credentials,
     rules_for,
 )
-from migma_contract.contract.rules import IsJsonObject, Level, RawBody, Refused, ScopeRequired, Subject
+from migma_contract.contract.rules import IsJsonObject, Level, RawBody, Refused, ScopeRequired
 from migma_contract.contract.validators import Contract
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.generate.open_points import open_in_valid_body, open_in_violation
 
-__all__ = ["NOT_RECORDED", "Deserved", "Standing", "deserve", "parsed_body"]
+__all__ = ["DATA_REFUSAL", "NOT_RECORDED", "Deserved", "Standing", "deserve", "parsed_body", "refusal_status"]
 
 
 class Standing(StrEnum):
@@ -49,8 +51,11 @@ _SCOPES = {
     Standing.UNKNOWN: None,
 }
 # A body that may break a rule (not recorded, or breaking one the contract leaves open): the request rules' statuses.
-_BODY_STATUSES = frozenset(r.expected_status for r in rules_for(Level.STRICT) if r.subject is Subject.REQUEST and r.expected_status)
+_BODY_STATUSES = REFUSAL_STATUSES
+# A valid request the target's data refuses (an unverified domain, an unknown id): the document's one refusal, as for a bad body.
+DATA_REFUSAL = min(REFUSAL_STATUSES)
 _AUTH_STATUSES = frozenset({AUTH_REQUIRED.deserves, AUTH_SCOPE.deserves})
+_ORDER = {rule: index for index, rule in enumerate(rules_for(Level.STRICT, ("contract", "vendor")))}
 _IDS_AT = {level: frozenset(rule.id for rule in rules_for(level)) for level in Level}
 
 
@@ -77,6 +82,12 @@ class Deserved:
     def expected(self) -> str:
         """The answers that keep the contract, for a sentence: "400 or 401 (the request breaks field-types)"."""
         return f"{' or '.join(str(s) for s in sorted(self.statuses))} ({self.why})"
+
+
+def refusal_status(rule_ids: Iterable[str]) -> int:
+    """The status a request breaking these rules deserves (the first in catalogue order decides; a refusing server
+    names one): the reference mock's refusals come from here."""
+    return min((get_rule(rule_id) for rule_id in rule_ids), key=_ORDER.__getitem__).deserves
 
 
 def _scopes_of(standing: Standing) -> Any:

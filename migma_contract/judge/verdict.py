@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from migma_contract.contract.catalogue import ACCEPTS_VALID, NO_SERVER_ERROR, RESPONDS_IN_TIME, RULES, rules_for
+from migma_contract.contract.catalogue import NO_SERVER_ERROR, RESPONDS_IN_TIME, RULES, rules_for
 from migma_contract.contract.rules import Level, RawBody
 from migma_contract.contract.validators import Contract, ResponseValidator
 from migma_contract.generate.bodies import Fixtures
@@ -68,6 +68,7 @@ class Knowledge:
     truncated_at: int | None = None  # the response body was cut at this many bytes (not judged by body rules)
     throttle_final: bool = False  # a 429 here is final (retries ran out): judged like any status
     answer_text: str = ""  # the server's error text, for the sentence (the caller redacts and cleans it)
+    judge_status: bool = True  # False: the request's own form judges its answer (the vendor set's keyed pairs)
 
 
 TRAFFIC = Knowledge()
@@ -103,11 +104,12 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
         return ExchangeVerdict(tuple(judged), tuple(notes), deserved)
 
     # -- the status the request deserved ----------------------------------------------------------------
-    answer = f"{status}{knowledge.answer_text}" if status != ACCEPTS_VALID.deserves else str(status)
+    answer = f"{status}{knowledge.answer_text}"
     throttled = status == THROTTLED and not knowledge.throttle_final
-    if throttled:
-        notes.append("429 (rate limited) is transient: its status is not judged")
-    elif status < 500 and deserved.rules:
+    if status == THROTTLED:
+        # transient: retried where it can be; once retries ran out, status-documented judges it (below)
+        notes.append("429 (rate limited) is transient: the status the request deserved is not judged")
+    elif status < 500 and deserved.rules and knowledge.judge_status:
         ok = status in deserved.statuses
         if not ok and status in deserved.unsettled:
             notes.append(f"{'valid request' if deserved.valid else 'request'} answered {status}: {deserved.unsettled_why}; not judged")

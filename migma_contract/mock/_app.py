@@ -51,13 +51,13 @@ from migma_contract.contract.catalogue import (
 from migma_contract.contract.rules import IsJsonObject, Level, Refused, bearer_key
 from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.document.spec import OPERATION_PATH, Spec
+from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
 from migma_contract.mock._config import MockConfig, load_mock_config
 from migma_contract.mock._state import MockRequest, MockState, Scripted, SentRecord
 
 __all__ = ["ReferenceMock", "create_app"]
 
-STATUS_BAD_REQUEST = BODY_JSON_OBJECT.expected_status or 400
-STATUS_OK = ACCEPTS_VALID.expected_status or 200
+STATUS_OK = ACCEPTS_VALID.deserves
 _BODY = BODY_JSON_OBJECT.form
 assert isinstance(_BODY, IsJsonObject)
 JSON_TYPES = ("application/json",)
@@ -343,7 +343,7 @@ class ReferenceMock:
             answer = await self._answer(request, config, verdict)
         except ClientDisconnect:
             verdict.outcome = "disconnected"
-            answer = _Refusal(STATUS_BAD_REQUEST, "the client disconnected before the body arrived").answer()
+            answer = _Refusal(BODY_JSON_OBJECT.deserves, "the client disconnected before the body arrived").answer()
         except _Refusal as refusal:
             answer = refusal.answer()
         error = answer.payload.get("error") if answer.status != STATUS_OK else None
@@ -396,13 +396,13 @@ class ReferenceMock:
                 body_refusal: _Refusal | None, idempotency_key: str | None) -> _Answer:
         """The answer the contract gives: auth, rate limit, body, the stored answer of a key, the world."""
         if refused is not None:
-            raise _Refusal(refused[0].expected_status or 401, refused[1])
+            raise _Refusal(refusal_status([refused[0].id]), refused[1])
         self._rate_limit(key, config, verdict)
         if body_refusal is not None:
             verdict.outcome = "limit" if not verdict.violations else "refused"
             raise body_refusal
         if verdict.violations:
-            raise _Refusal(STATUS_BAD_REQUEST, verdict.violations[0].message,
+            raise _Refusal(refusal_status(v.rule_id for v in verdict.violations), verdict.violations[0].message,
                            violations=[{"rule": v.rule_id, "pointer": v.pointer, "message": v.message} for v in verdict.violations])
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() if idempotency_key else ""
         if idempotency_key:
@@ -412,7 +412,7 @@ class ReferenceMock:
                 return _Answer(stored.status, stored.payload, {REPLAYED_HEADER: "true"})
             if stored is not None:
                 verdict.outcome = "conflict"
-                raise _Refusal(IDEMPOTENCY_CONFLICT.expected_status or 409,
+                raise _Refusal(IDEMPOTENCY_CONFLICT.deserves,
                                f"{CONFLICT_CODE}: this {IDEMPOTENCY_HEADER} came with another body in the last 24 h; "
                                "send that body again, or use a new key", code=CONFLICT_CODE)
         if config.failure_rate and self.state.draw() < config.failure_rate:
@@ -461,16 +461,16 @@ class ReferenceMock:
         """The parsed body, or the refusal it deserves (noted in the verdict when it breaks a rule)."""
         def broken(message: str) -> tuple[Any, _Refusal]:
             verdict.violations.append(Violation(BODY_JSON_OBJECT.id, BODY_JSON_OBJECT.level.value, "", message))
-            return None, _Refusal(BODY_JSON_OBJECT.expected_status or 400, message)
+            return None, _Refusal(BODY_JSON_OBJECT.deserves, message)
 
         content_type = request.headers.get("content-type", "")
         limit = config.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            return None, _Refusal(STATUS_BAD_REQUEST, f"the body is {int(declared)} bytes; the limit is {limit}")
+            return None, _Refusal(BODY_JSON_OBJECT.deserves, f"the body is {int(declared)} bytes; the limit is {limit}")
         raw = await request.body(limit)
         if raw is None:
-            return None, _Refusal(STATUS_BAD_REQUEST, f"the body is over the {limit}-byte limit")
+            return None, _Refusal(BODY_JSON_OBJECT.deserves, f"the body is over the {limit}-byte limit")
         verdict.raw = raw
         if not _is_json_media_type(content_type):
             return broken(f"Content-Type must be application/json, not {content_type or 'missing'!r}")
@@ -487,24 +487,24 @@ class ReferenceMock:
         open_world = config.open_world
         sender_domain = body["from"].rpartition("@")[2].lower()
         if sender_domain not in config.verified_domains and not open_world:
-            raise _Refusal(STATUS_BAD_REQUEST, f"from: the domain {sender_domain!r} is not verified (verified: {', '.join(sorted(config.verified_domains))})")
+            raise _Refusal(DATA_REFUSAL, f"from: the domain {sender_domain!r} is not verified (verified: {', '.join(sorted(config.verified_domains))})")
         provider = body.get("providerType", self._default_provider)
         if provider not in config.providers and not open_world:
-            raise _Refusal(STATUS_BAD_REQUEST, f"providerType {provider!r} is not connected; connect it in Settings -> Integrations")
+            raise _Refusal(DATA_REFUSAL, f"providerType {provider!r} is not connected; connect it in Settings -> Integrations")
         email_id, conversation_id = body.get("emailId"), body.get("conversationId")
         if email_id is None and conversation_id is None:
-            raise _Refusal(STATUS_BAD_REQUEST, "nothing to send: give emailId (or conversationId)")
+            raise _Refusal(DATA_REFUSAL, "nothing to send: give emailId (or conversationId)")
         source = config.emails.get(email_id) if email_id is not None else config.conversations.get(conversation_id)
         if source is None and open_world:
             source = {"project": body.get("projectId")}
         if source is None:
             name, value = ("emailId", email_id) if email_id is not None else ("conversationId", conversation_id)
-            raise _Refusal(STATUS_BAD_REQUEST, f"{name} {value!r} not found")
+            raise _Refusal(DATA_REFUSAL, f"{name} {value!r} not found")
         project_id = body.get("projectId")
         if project_id is not None and project_id not in config.projects and not open_world:
-            raise _Refusal(STATUS_BAD_REQUEST, f"projectId {project_id!r} not found")
+            raise _Refusal(DATA_REFUSAL, f"projectId {project_id!r} not found")
         if project_id is not None and source.get("project") and source["project"] != project_id:
-            raise _Refusal(STATUS_BAD_REQUEST, f"the email belongs to project {source['project']!r}, not {project_id!r}")
+            raise _Refusal(DATA_REFUSAL, f"the email belongs to project {source['project']!r}, not {project_id!r}")
         kind = body["recipientType"]
         transactional = body.get("transactional", kind == SINGLE_TYPE)
         if kind == SINGLE_TYPE:
@@ -512,7 +512,7 @@ class ReferenceMock:
         else:
             members = config.lists.get(kind, {}).get(body.get("recipientId"))  # type: ignore[arg-type]
             if members is None and not open_world:
-                raise _Refusal(STATUS_BAD_REQUEST, f"recipientId: {kind} {body.get('recipientId')!r} not found")
+                raise _Refusal(DATA_REFUSAL, f"recipientId: {kind} {body.get('recipientId')!r} not found")
             candidates = members or ()
         recipients, excluded = self._filter(config, candidates, transactional, source.get("topic"))
         record_id = f"{'msg' if kind == SINGLE_TYPE else 'batch'}_{self._ids.getrandbits(96):024x}"

@@ -26,7 +26,7 @@ from migma_contract.contract.rules import Level, RawBody, RequestForm
 from migma_contract.contract.validators import Contract
 from migma_contract.generate.bodies import FIXTURE_FIELDS, Fixtures
 from migma_contract.generate.cases import Case, slug
-from migma_contract.generate.open_points import open_in_valid_body, open_in_violation
+from migma_contract.judge.deserve import Standing, deserve
 from migma_contract.run.state import Failure, RunState
 
 __all__ = ["exploration_document", "explore"]
@@ -105,24 +105,18 @@ def unsafe_recipient(body: Any, domain: str) -> bool:
 
 
 def label(run: RunState, body: Any, index: int) -> Case:
-    """The toolkit's verdict on what a generated body deserves."""
-    strict = run.contract.request_validator(Level.STRICT).violations(body)
+    """What a generated body deserves, as the one judge decides it (`deserve`), made a case."""
     case_id = f"explore/{index:04d}"
-    in_level = [v for v in strict if run.level.includes(get_rule(v.rule_id).level)]
-    if in_level:
-        first = in_level[0]
-        reason = open_in_violation(first, body)
-        if reason is None:
-            others = f" (and {', '.join(sorted({v.rule_id for v in in_level[1:]}))})" if len(in_level) > 1 else ""
-            return Case(case_id, first.rule_id, f"generated: {first.message}{others}", body,
-                        frozenset({get_rule(first.rule_id).expected_status or 400}), phase="explore")
-        return Case(case_id, "", f"generated, not judged: {reason}", body, frozenset(), phase="explore")
-    if strict:
-        return Case(case_id, "", "generated, not judged: breaks only rules above the selected level", body, frozenset(), phase="explore")
-    reason = open_in_valid_body(run.contract, body, run.fixtures) if isinstance(body, dict) else "not an object"
-    if reason:
-        return Case(case_id, "", f"generated valid request, not judged: {reason}", body, frozenset(), phase="explore")
-    return Case(case_id, ACCEPTS_VALID.id, "generated valid request", body, frozenset({ACCEPTS_VALID.expected_status or 200}), phase="explore")
+    deserved = deserve(run.contract, run.level, body, None, Standing.FULL, fixtures=run.fixtures, data_known=True)
+    if deserved.rules and not deserved.valid:
+        first, *others = deserved.client
+        more = f" (and {', '.join(sorted({rule_id for rule_id, _, _ in others}))})" if others else ""
+        return Case(case_id, first[0], f"generated: {first[2]}{more}", body, deserved.statuses, phase="explore")
+    if deserved.valid and not deserved.unsettled_why.startswith("an open point"):
+        return Case(case_id, ACCEPTS_VALID.id, "generated valid request", body, deserved.statuses, phase="explore")
+    reason = deserved.unsettled_why or "; ".join(deserved.notes) or "not an object"
+    prefix = "generated valid request" if deserved.valid else "generated"
+    return Case(case_id, "", f"{prefix}, not judged: {reason}", body, frozenset(), phase="explore")
 
 
 class _Found(Exception):

@@ -41,6 +41,7 @@ from migma_contract.contract.rules import (
     ResponseHistory,
     ResponsePredicate,
     Subject,
+    bearer_key,
 )
 from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.exceptions import ConfigError, TargetUnreachable
@@ -48,8 +49,10 @@ from migma_contract.core.flags import flag
 from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.bodies import FIXTURE_FIELDS, BodyFactory
-from migma_contract.generate.cases import Case, slug
+from migma_contract.generate.cases import Case, CaseAuth, slug
 from migma_contract.generate.plan import describe, isolate, plainest, suspects
+from migma_contract.judge.deserve import Standing
+from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
 from migma_contract.run.records import error_field, make_records
 from migma_contract.run.result import Finding, ProgressCallback, RootCause
 from migma_contract.run.root_causes import Symptom, body_shape, group, replaced
@@ -145,6 +148,7 @@ class RunState:
         # The vendor set: rules judged on a second answer under one Idempotency-Key, and those about a 429.
         self.keyed_pairs = {r.id: r for r in rules if isinstance(r.form, KeyedPair)}
         self.keyed_retry = next((r for r in rules if isinstance(r.form, KeyedRetry)), None)
+        self.keyed_rule_ids = frozenset(r.id for r in rules if isinstance(r.form, (KeyedPair, KeyedRetry)))
         self.throttle_rules = [r for r in rules if isinstance(r.form, ResponsePredicate) and r.form.provoke == 429]
         self._firsts: dict[str, Exchange] = {}  # Idempotency-Key -> the first answer of its pair
         self._faulted: dict[tuple[str | None, str, bytes], tuple[ResponseFacts, bool]] = {}  # a 429/5xx under a key
@@ -227,42 +231,54 @@ class RunState:
         return exchange
 
     def judge(self, exchange: Exchange) -> list[Failure]:
-        """Tally every rule this exchange exercised; return the rules it broke."""
+        """Tally every rule this exchange exercised; return the rules it broke.
+
+        The one judge (`judge_exchange`) decides what the request deserved and what the answer
+        owed; the run adds what only it knows: the faults it injected, the answers it saw before
+        (rules across responses, the vendor set's keyed pairs), the 429s it retried.
+        """
         case = exchange.case
         failures: list[Failure] = []
-        if exchange.timed_out:
-            self._tally(RESPONDS_IN_TIME.id, failures, False, f"an answer within {self.options.timeout:g} s", exchange.error or "timeout")
-            return failures
-        if exchange.status is None or exchange.error:
-            got = f"status {exchange.status}, then " if exchange.status else ""
-            self._tally(NO_SERVER_ERROR.id, failures, False, "a complete HTTP response", f"{got}no complete response: {exchange.error}")
-            return failures
-        if case.inject is not None and exchange.status == case.inject and not exchange.throttled:
+        if (case.inject is not None and exchange.answered and exchange.status == case.inject
+                and not exchange.throttled and not exchange.error):
             # the run's own fault: judged only by the rules about such an answer, kept for the retry
             self._judge_injected(exchange, failures)
             return failures
-        verdict = self.validator.evaluate(
-            exchange.status, exchange.headers, exchange.body, case.body,
-            elapsed=exchange.elapsed, timeout=self.options.timeout,
-            truncated_at=self.options.max_response_bytes if exchange.truncated else None,
-        )
-        broken = {v.rule_id: v for v in reversed(verdict.violations)}
-        for rule_id in verdict.applied:
-            violation = broken.get(rule_id)
-            self._tally(rule_id, failures, violation is None, get_rule(rule_id).text, violation.message if violation else "")
-        self._judge_history(exchange, failures)
-        self._judge_throttled(exchange, failures)
-        self._judge_keyed(exchange, failures)
-        if exchange.status == 429 or exchange.status >= 500:
-            # 429: transient, judged by status-documented once retries ran out; 5xx: the
-            # server failed before deciding, which no-server-error reports on its own.
-            return failures
-        if case.expect and case.rule_id in self.tallies and case.rule_id not in self.not_exercisable:
-            ok = exchange.status in case.expect
-            expected = " or ".join(str(s) for s in sorted(case.expect))
-            expected += " (a valid request)" if case.rule_id == ACCEPTS_VALID.id else f" (the request breaks {case.rule_id} alone)"
-            self._tally(case.rule_id, failures, ok, expected, f"{exchange.status}{self._answer(exchange)}")
+        verdict = judge_exchange(self.contract, self.level, exchange, self._knowledge(exchange), body=case.body,
+                                 validator=self.validator)
+        for rule_id, party, ok, expected, actual in verdict.judgements:
+            if party == SERVER and rule_id not in self.not_exercisable:
+                self._tally(rule_id, failures, ok, expected, actual)
+        if exchange.answered and not exchange.error:
+            self._judge_history(exchange, failures)
+            self._judge_throttled(exchange, failures)
+            self._judge_keyed(exchange, failures)
         return failures
+
+    def _knowledge(self, exchange: Exchange) -> Knowledge:
+        """What the run knows about one of its exchanges: its keys, that it built the data, its limits."""
+        case = exchange.case
+        return Knowledge(
+            standing=self._standing(case),
+            data_known=True,
+            fixtures=self.fixtures,
+            timeout=self.options.timeout,
+            truncated_at=self.options.max_response_bytes if exchange.truncated else None,
+            throttle_final=True,  # a 429 judged here is one the retries could not get past
+            answer_text=self._answer(exchange),
+            judge_status=case.rule_id not in self.keyed_rule_ids,  # the vendor set's forms judge their own answers
+        )
+
+    def _standing(self, case: Case) -> Standing:
+        """What the run knows of the key a case carries: its own keys, or one it made up."""
+        if case.auth == CaseAuth.FULL:
+            return Standing.FULL
+        key = bearer_key(next((v for k, v in case.headers if k.lower() == "authorization"), None))
+        if key is not None and key == self.options.restricted_api_key:
+            return Standing.RESTRICTED
+        if key is not None and key in (self.options.api_key, self.options.second_api_key):
+            return Standing.FULL
+        return Standing.UNKNOWN
 
     def _judge_history(self, exchange: Exchange, failures: list[Failure]) -> None:
         """The rules judged across responses (result-id-unique), against what this run saw before."""

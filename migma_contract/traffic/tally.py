@@ -157,7 +157,7 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
     """Every rule of `level` one observed POST /v1/sending exchange decides, for the client and the server (the one judge)."""
     knowledge = Knowledge(
         standing=Standing.HIDDEN if exchange.credentials_hidden else Standing.UNSURE,
-        timeout=timeout, answer_text=_error_text(exchange.response_body),
+        timeout=timeout, answer_text="" if exchange.status == ACCEPTS_VALID.deserves else _error_text(exchange.response_body),
     )
     return judge(contract, Level.parse(level), exchange, knowledge)
 
