@@ -70,7 +70,8 @@ class Spec:
 
     @property
     def operation(self) -> dict[str, Any]:
-        return self.document["paths"][OPERATION_PATH][OPERATION_METHOD]
+        operation: dict[str, Any] = self.document["paths"][OPERATION_PATH][OPERATION_METHOD]
+        return operation
 
     @property
     def servers(self) -> list[str]:
@@ -246,19 +247,18 @@ def check_yaml_bounds(text: str, label: str) -> None:
     """Refuse, from the event stream and before any node is built, a document too deep or
     too large, counting what each YAML alias would expand to, and aliases that loop
     (`SpecUnreadable`; the mock's world files are held to the same bounds)."""
-    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height) of the node it names
+    anchors: dict[str | None, tuple[int, int]] = {}  # anchor -> (nodes, height) of the node it names (never None)
     open_: list[list[Any]] = []  # enclosing collections: [anchor, nodes, height of the tallest child]
     literal = added = 0
-    scalar, alias, starts, ends = yaml.ScalarEvent, yaml.AliasEvent, _COLLECTION_STARTS, _COLLECTION_ENDS
+    scalar, alias, starts, ends = yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent, yaml.CollectionEndEvent
     for event in yaml.parse(text, Loader=_LOADER):
-        kind = type(event)
-        if kind is scalar:
+        if isinstance(event, scalar):
             literal += 1
             if event.anchor is not None:
                 anchors[event.anchor] = (1, 0)
             if open_:
                 open_[-1][1] += 1
-        elif kind in ends:
+        elif isinstance(event, ends):
             anchor, nodes, tallest = open_.pop()
             if anchor is not None:
                 anchors[anchor] = (nodes, tallest + 1)
@@ -266,12 +266,12 @@ def check_yaml_bounds(text: str, label: str) -> None:
                 open_[-1][1] += nodes
                 open_[-1][2] = max(open_[-1][2], tallest + 1)
             continue
-        elif kind in starts:
+        elif isinstance(event, starts):
             literal += 1
             open_.append([event.anchor, 1, 0])
             if len(open_) > MAX_NESTING:
                 raise _unreadable(f"nested more than {MAX_NESTING} levels deep, the cap on documents", label, event)
-        elif kind is alias:
+        elif isinstance(event, alias):
             if any(enclosing[0] == event.anchor for enclosing in open_):
                 raise _unreadable(f"the YAML alias *{event.anchor} is inside the node it names: the document would be infinite", label, event)
             nodes, height = anchors.get(event.anchor, (1, 0))  # an unknown anchor: the composer says so
@@ -291,10 +291,6 @@ def check_yaml_bounds(text: str, label: str) -> None:
             continue
         if literal > MAX_NODES:
             raise _unreadable(f"more than {MAX_NODES:,} YAML nodes, the cap on documents", label, event)
-
-
-_COLLECTION_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
-_COLLECTION_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 
 def _unreadable(message: str, label: str, event: yaml.Event | yaml.Node) -> SpecUnreadable:
