@@ -137,9 +137,9 @@ class RequestValidator:
 
     def __init__(self, spec: Spec, rules: tuple[Rule, ...]) -> None:
         self.rules = [r for r in rules if r.subject is Subject.REQUEST]
-        forms = [r.form for r in self.rules]
-        assert all(isinstance(f, RequestForm) for f in forms)
-        self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})  # type: ignore[union-attr]
+        forms = [r.form for r in self.rules if isinstance(r.form, RequestForm)]
+        assert len(forms) == len(self.rules)
+        self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})
         self._accepts = self._set.accepts
 
     def violations(self, body: Any) -> list[Violation]:
@@ -173,16 +173,16 @@ class RequestValidator:
 class _StatusRules:
     """The response rules of one level that apply to one status, worked out once."""
 
-    def __init__(self, rule_set: _RuleSet | None, predicates: list[Rule], spec: Spec, status: int,
+    def __init__(self, rule_set: _RuleSet | None, predicates: list[tuple[Rule, ResponsePredicate]], spec: Spec, status: int,
                  documented: frozenset[int] | None) -> None:
         self.rule_set = rule_set
-        self.predicates = [r for r in predicates if not r.form.status_only]  # type: ignore[union-attr]
+        self.predicates = [(r, form) for r, form in predicates if not form.status_only]
         # The status-only predicates, decided here once: what they find is found in every response of this status.
         facts = ResponseFacts(status, {}, None, None, False, documented=documented)
-        self.decided = tuple(r.id for r in predicates if r.form.status_only)  # type: ignore[union-attr]
+        self.decided = tuple(r.id for r, form in predicates if form.status_only)
         self.fixed: dict[str, list[Violation]] = {}
-        for rule in predicates:
-            message = rule.form.check(spec, facts) if rule.form.status_only else None  # type: ignore[union-attr]
+        for rule, form in predicates:
+            message = form.check(spec, facts) if form.status_only else None
             if message:
                 self.fixed[rule.id] = [Violation(rule.id, rule.level.value, "", message)]
         # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
@@ -192,9 +192,7 @@ class _StatusRules:
         found = self.cases.get((parsed, timed))
         if found is None:
             active = []
-            for rule in self.predicates:
-                form = rule.form
-                assert isinstance(form, ResponsePredicate)
+            for rule, form in self.predicates:
                 if (parsed or not form.needs_body) and (timed or not form.needs_timing):
                     active.append((rule, form.check))
             applied = [*self.decided, *(rule.id for rule, _ in active)]
@@ -218,11 +216,12 @@ class ResponseValidator:
     def _for_status(self, status: int) -> _StatusRules:
         cached = self._by_status.get(status)
         if cached is None:
-            schema_rules = [r for r in self.rules if isinstance(r.form, ResponseSchema) and r.form.applies(self.spec, status)]
-            predicates = [r for r in self.rules if isinstance(r.form, ResponsePredicate) and r.form.applies(self.spec, status)]
+            schemas = [(r, r.form) for r in self.rules if isinstance(r.form, ResponseSchema) and r.form.applies(self.spec, status)]
+            schema_rules = [r for r, _ in schemas]
+            predicates = [(r, r.form) for r in self.rules if isinstance(r.form, ResponsePredicate) and r.form.applies(self.spec, status)]
             rule_set = None
             if schema_rules:
-                fragments = [r.form.fragment(self.spec, status) for r in schema_rules]  # type: ignore[union-attr]
+                fragments = [form.fragment(self.spec, status) for _, form in schemas]
                 defs: dict[str, Any] = {}
                 for fragment in fragments:
                     defs.update(fragment.get("$defs", {}))
@@ -304,15 +303,15 @@ class Contract:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self._request: dict[Level, RequestValidator] = {}
-        self._response: dict[Level, ResponseValidator] = {}
+        self._request: dict[str, RequestValidator] = {}  # by Level, a str: found by its value too
+        self._response: dict[str, ResponseValidator] = {}
         self._response_sets: dict[tuple[Level, frozenset[RuleSet]], ResponseValidator] = {}
 
     # A Level is a str enum: "documented" and Level.DOCUMENTED find the same entry, so a
     # call parses its level only the first time.
 
     def request_validator(self, level: Level | str = Level.DOCUMENTED) -> RequestValidator:
-        found = self._request.get(level) if isinstance(level, str) else None
+        found = self._request.get(level)
         if found is None:
             key = Level.parse(level)
             if key not in self._request:
@@ -327,7 +326,7 @@ class Contract:
             if key_sets not in self._response_sets:
                 self._response_sets[key_sets] = ResponseValidator(self.spec, rules_for(*key_sets))
             return self._response_sets[key_sets]
-        found = self._response.get(level) if isinstance(level, str) else None
+        found = self._response.get(level)
         if found is None:
             key = Level.parse(level)
             if key not in self._response:
