@@ -76,6 +76,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from types import UnionType
 from typing import Any
 
 from migma_contract.contract.catalogue import rules_for
@@ -350,7 +351,7 @@ def _declares(spec: Spec, pointer: str) -> bool:
         if token == "[]":
             schema = resolver.norm(schema.get("items", {}))
             continue
-        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        props: dict[str, Any] = schema["properties"] if isinstance(schema.get("properties"), dict) else {}
         match = next((sub for name, sub in props.items() if pointer_segment(name) == token), None)
         if match is None:  # a free-form object (`additionalProperties: true`) documents any key
             return schema.get("additionalProperties") not in (None, False)
@@ -571,7 +572,7 @@ def _history_rule(form: ResponseHistory, side: _Side, old: Spec, new: Spec) -> _
 
 
 # The forms, most specific first: each rule is compared by the first entry its form is an instance of.
-_BY_FORM: tuple[tuple[type, Callable[[Any, _Side, Spec, Spec], _Outcome]], ...] = (
+_BY_FORM: tuple[tuple[type | UnionType, Callable[[Any, _Side, Spec, Spec], _Outcome]], ...] = (
     (RequiredWhen | ForbiddenWhen, _conditional_rule),
     (RequestForm, _request_rule),
     (ResponseSchema, _response_schema_rule),
