@@ -13,6 +13,7 @@ read them, and `__all__` and where each name lives are read from the same lines 
 file's source, parsed on the first use of a name). A name is added or removed there alone.
 """
 
+import functools as _functools
 import importlib as _importlib
 import typing as _typing
 
@@ -85,6 +86,7 @@ if _typing.TYPE_CHECKING:  # the public names, each `X as X` (an explicit re-exp
     BUNDLED_SPEC_PATH: Path
 
 
+@_functools.cache
 def _public() -> dict[str, str]:
     """Each public name -> the module it lives in ('' for one made here), from the TYPE_CHECKING block above."""
     import ast
@@ -107,7 +109,7 @@ def _sorted(names: _typing.Iterable[str]) -> list[str]:
 
 
 def __getattr__(name: str) -> _typing.Any:
-    homes = _HOMES or _HOMES.update(_public()) or _HOMES
+    homes = _public()
     value: _typing.Any
     if name == "__all__":
         value = _sorted(homes)
@@ -121,9 +123,6 @@ def __getattr__(name: str) -> _typing.Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
     return value
-
-
-_HOMES: dict[str, str] = {}
 
 
 def __dir__() -> list[str]:
