@@ -204,15 +204,18 @@ def _plain_verdict(level, status, headers, body, request, elapsed, timeout):
         if isinstance(form, ResponsePredicate) and form.applies(spec, status):
             if (form.needs_body and not parsed) or (form.needs_timing and elapsed is None):
                 continue
-            applied.append(rule.id)
-            if form.check(spec, facts):
-                broken.append(rule.id)
+            failed = bool(form.check(spec, facts))
         elif isinstance(form, ResponseSchema) and form.applies(spec, status) and parsed:
-            applied.append(rule.id)
             fragment = form.fragment(spec, status)
             validator = jsonschema_rs.Draft202012Validator(fragment, validate_formats=True, formats={"email": is_email_address})
-            if not validator.is_valid(body):
-                broken.append(rule.id)
+            failed = not validator.is_valid(body)
+        else:
+            continue
+        # a rule about a field judges only the bodies that have it (unless it found a fault all the same)
+        if failed or form.speaks_of is None or not parsed or form.speaks_of(status, body):
+            applied.append(rule.id)
+        if failed:
+            broken.append(rule.id)
     return applied, broken
 
 

@@ -130,3 +130,11 @@ def test_the_import_graph_has_no_cycle():
     for node in sorted(graph):
         if node not in state:
             visit(node, [])
+
+
+def test_the_wire_knows_nothing_of_the_contract():
+    """HTTP is HTTP: the wire loads no rule, case or catalogue (what it sends is a `Sendable`)."""
+    reached = set()
+    for path in (ROOT / "wire").rglob("*.py"):
+        reached |= _imported(path)
+    assert reached <= {"wire", "core", "_version"}, reached

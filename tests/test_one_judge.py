@@ -106,3 +106,27 @@ def test_every_producer_of_an_exchange_satisfies_the_one_protocol():
     assert isinstance(observed, Exchange)
     assert observed.sent_headers == {"authorization": "Bearer k"} and observed.target == "/v1/sending"
     assert all(hasattr(SentExchange, name) for name in ("target", "sent_headers", "sent_body", "received_headers", "received_body"))
+
+
+def test_a_rule_counts_only_the_responses_it_judged():
+    """An error body with neither `success` nor `error` says nothing of the envelope: envelope-consistent is not
+    judged by it (neither passed nor failed), while error-schema fails it; every violation of it is kept."""
+    from .faulty_servers import Variant, _error_json, on_error
+
+    bare = Variant("errors-without-an-envelope", "error-schema", after=on_error(_error_json(lambda p: {"message": p["error"]})))
+    result = run_check(options(bare), app=bare.app())
+    schema, envelope = result.rule("error-schema"), result.rule("envelope-consistent")
+    assert schema.failed > 0
+    assert envelope.failed == 0 and envelope.exercised == envelope.passed
+    assert envelope.exercised <= result.rule("success-schema").exercised  # only the successes spoke of it
+    finding = next(f for f in result.findings if f.rule == "error-schema")
+    assert "/success" in finding.actual and "/error" in finding.actual  # both violations of the response, not the first
+
+
+def test_a_field_absent_from_a_success_is_not_judged_by_the_rule_about_it():
+    from migma_contract.contract.validators import contract_for as validators
+
+    verdict = validators().response_validator("strict").evaluate(
+        200, {"content-type": "application/json"}, b'{"success": true, "data": {"id": "m1", "status": "queued"}}')
+    assert "result-provider" not in verdict.applied and "result-count" not in verdict.applied
+    assert "result-has-id" in verdict.applied and "success-without-error" in verdict.applied

@@ -9,7 +9,7 @@ plan, the strategies and the reports all read this list; nothing restates a rule
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from migma_contract.contract.rules import (
@@ -101,6 +101,29 @@ def _documented(spec: Spec) -> frozenset[int]:
 def _on_result(schema: dict[str, Any]) -> Any:
     """A fragment about `data` (the SendEmailResult) of a success body."""
     return lambda spec, status: {"properties": {"data": schema}}
+
+
+def _result(body: Any) -> Any:
+    """The `data` object of a body (None when there is none)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def _has_envelope(status: int, body: Any) -> bool:
+    """A body that says something of the envelope: a success's, or an error's `success` or `error` field."""
+    return isinstance(body, dict) and (status < 400 or "success" in body or "error" in body)
+
+
+def _has_result(status: int, body: Any) -> bool:
+    return _result(body) is not None
+
+
+def _result_has(field: str) -> Callable[[int, Any], bool]:
+    return lambda status, body: field in (_result(body) or {})
+
+
+def _says_success(status: int, body: Any) -> bool:
+    return isinstance(body, dict) and body.get("success") is True
 
 
 def _check_server_error(spec: Spec, facts: ResponseFacts) -> str | None:
@@ -413,29 +436,30 @@ RULES: tuple[Rule, ...] = (
              {"properties": {"success": {"const": True}, "data": {"type": "object"}}, "required": ["data"]}
              if status < 400 else
              {"properties": {"success": {"const": False}, "error": {"if": {"type": "string"}, "then": {"minLength": 1}}}}
-         ))),
+         ), speaks_of=_has_envelope)),
     Rule("result-has-id", D, Subject.RESPONSE,
          "`data.id` is a non-empty string",
          "SendEmailResult.id: \"Message ID (for single sends) or batch ID (for batch sends)\"",
          ResponseSchema(_success_statuses, _on_result(
-             {"required": ["id"], "properties": {"id": {"type": "string", "minLength": 1}}}))),
+             {"required": ["id"], "properties": {"id": {"type": "string", "minLength": 1}}}), speaks_of=_has_result)),
     Rule("result-status-known", D, Subject.RESPONSE,
          "`data.status` present and ∈ sent, queued, processing",
          "SendEmailResult.status: \"sent, queued, or processing\"; \"return immediately with status queued\"",
          ResponseSchema(_success_statuses, _on_result(
-             {"required": ["status"], "properties": {"status": {"enum": ["sent", "queued", "processing"]}}}))),
+             {"required": ["status"], "properties": {"status": {"enum": ["sent", "queued", "processing"]}}}), speaks_of=_has_result)),
     Rule("result-count", D, Subject.RESPONSE,
          "`data.sentCount`, when present, is an integer ≥ 0", "SendEmailResult.sentCount",
          ResponseSchema(_success_statuses, _on_result(
-             {"properties": {"sentCount": {"type": "integer", "minimum": 0}}}))),
+             {"properties": {"sentCount": {"type": "integer", "minimum": 0}}}), speaks_of=_result_has("sentCount"))),
     Rule("result-status-queued", X, Subject.RESPONSE,
          "`data.status` is `queued`",
          "\"All sends are queued … return immediately with status queued\"",
-         ResponseSchema(_success_statuses, _on_result({"properties": {"status": {"const": "queued"}}}))),
+         ResponseSchema(_success_statuses, _on_result({"properties": {"status": {"const": "queued"}}}), speaks_of=_result_has("status"))),
     Rule("result-provider", X, Subject.RESPONSE,
          "`data.provider`, when present, equals the requested `providerType`, or `migma` when none was given",
          "providerType `default: migma`",
-         ResponsePredicate(lambda spec, status: 200 <= status < 300, _check_provider, needs_body=True)),
+         ResponsePredicate(lambda spec, status: 200 <= status < 300, _check_provider, needs_body=True,
+                           speaks_of=_result_has("provider"))),
     Rule("result-id-unique", D, Subject.RESPONSE,
          "two accepted sends never share `data.id`, unless the second is an idempotent replay of the first "
          "(same `Idempotency-Key`)",
@@ -447,7 +471,7 @@ RULES: tuple[Rule, ...] = (
          ResponseSchema(_success_statuses, lambda spec, status: {
              "if": {"properties": {"success": {"const": True}}, "required": ["success"]},
              "then": {"properties": {"error": {"type": "null"}}},
-         })),
+         }, speaks_of=_says_success)),
     # --- the vendor set (opt-in) -----------------------------------------------------------
     IDEMPOTENCY_REPLAY,
     IDEMPOTENCY_CONFLICT,

@@ -608,6 +608,9 @@ class ResponseSchema(ResponseForm):
 
     statuses: Callable[[Spec], frozenset[int]]
     build: Callable[[Spec, int], dict[str, Any]]
+    # Whether a (parsed) body gives the rule something to judge (None: every body of its statuses does). A rule
+    # about a field that is absent is not judged by that response: it neither passes nor fails there.
+    speaks_of: Callable[[int, Any], bool] | None = None
 
     def applies(self, spec: Spec, status: int) -> bool:
         return status in self.statuses(spec)
@@ -626,6 +629,7 @@ class ResponsePredicate(ResponseForm):
     needs_timing: bool = False  # judged only when the response's elapsed time is known
     status_only: bool = False  # reads the status (and the documented statuses) alone: decided once per status
     provoke: int | None = None  # a status the run injects to see such a response (a target with fault injection)
+    speaks_of: Callable[[int, Any], bool] | None = None  # as for ResponseSchema: judged only where the body gives it a field
 
     def applies(self, spec: Spec, status: int) -> bool:
         return self.when(spec, status)

@@ -185,6 +185,9 @@ class _StatusRules:
             message = form.check(spec, facts) if form.status_only else None
             if message:
                 self.fixed[rule.id] = [Violation(rule.id, rule.level.value, "", message)]
+        # rule -> whether a body gives it something to judge (rules about a field judge only the bodies that have it)
+        forms = [*(rule_set.rules if rule_set is not None else ()), *predicates]
+        self.speakers = {r.id: r.form.speaks_of for r in forms if getattr(r.form, "speaks_of", None) is not None}
         # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
         self.cases: dict[tuple[bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}
 
@@ -258,10 +261,14 @@ class ResponseValidator:
             broken = broken or {}
             for rule, pointer, detail in rule_set.traced(facts.body):
                 broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, pointer, f"{pointer or '/'}: {detail}"))
+        applied = clean.applied
+        if parsed and rules.speakers:
+            speakers, body = rules.speakers, facts.body
+            applied = tuple(r for r in applied if r not in speakers or speakers[r](status, body) or (broken and r in broken))
         if not broken:
-            return clean
+            return clean if applied is clean.applied else ResponseVerdict(applied, ())
         violations = tuple(v for rule_id in sorted(broken, key=_ORDER.__getitem__) for v in broken[rule_id])
-        return ResponseVerdict(clean.applied, violations)
+        return ResponseVerdict(applied, violations)
 
 
 _MEDIA_TYPES: dict[str, str] = {}  # Content-Type header -> its media type

@@ -49,6 +49,11 @@ class Case:
         return self.body.content_type if isinstance(self.body, RawBody) else "application/json"
 
     @property
+    def own_credentials(self) -> bool:
+        """Sent with exactly its own headers (the wire adds no key)."""
+        return self.auth == CaseAuth.EXPLICIT
+
+    @property
     def idempotency_key(self) -> str | None:
         return next((value for name, value in self.headers if name.lower() == IDEMPOTENCY_HEADER.lower()), None)
 

@@ -25,7 +25,7 @@ import time
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import httpcore
@@ -33,9 +33,8 @@ import httpx
 
 from migma_contract._version import __version__
 from migma_contract.core.untrusted import clean_text
-from migma_contract.generate.cases import Case, CaseAuth
 
-__all__ = ["Attempt", "Exchange", "Pace", "Target", "TargetSettings", "inflate"]
+__all__ = ["Attempt", "Exchange", "Pace", "Sendable", "Target", "TargetSettings", "inflate"]
 
 USER_AGENT = f"migma-contract/{__version__}"
 
@@ -55,6 +54,30 @@ class TargetSettings:
     max_sends_per_key: int | None = None  # sends of one Idempotency-Key, retries included (None: no bound)
 
 
+class Sendable(Protocol):
+    """What the wire needs of a request to send (a planned case satisfies it): nothing about rules."""
+
+    @property
+    def content(self) -> bytes: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]: ...
+
+    @property
+    def own_credentials(self) -> bool:
+        """True: the request carries exactly its own headers (its own Authorization, or none); False: the target's key."""
+        ...
+
+    @property
+    def idempotency_key(self) -> str | None: ...
+
+
+S = TypeVar("S", bound=Sendable)
+
+
 @dataclass(frozen=True)
 class Attempt:
     """An answer that was retried (a 429), kept for the rules about it."""
@@ -65,10 +88,10 @@ class Attempt:
 
 
 @dataclass
-class Exchange:
+class Exchange(Generic[S]):
     """One case sent and what came back (or why nothing did)."""
 
-    case: Case
+    case: S
     method: str
     url: str
     request_headers: dict[str, str]
@@ -200,8 +223,8 @@ class Target:
         if self._client is not None:
             await self._client.aclose()
 
-    def _auth_headers(self, case: Case) -> dict[str, str]:
-        if case.auth == CaseAuth.EXPLICIT:
+    def _auth_headers(self, case: Sendable) -> dict[str, str]:
+        if case.own_credentials:
             return dict(case.headers)
         key = self.settings.api_key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -221,7 +244,7 @@ class Target:
     # drives it with blocking I/O (`send_now`) against a URL target: a synchronous httpx
     # client costs ~0.35 ms less a request than the async one and needs no event loop.
 
-    def _steps(self, exchange: Exchange) -> Generator[tuple[str, float], None, None]:
+    def _steps(self, exchange: Exchange[Any]) -> Generator[tuple[str, float], None, None]:
         key = exchange.case.idempotency_key
         for attempt in range(self.settings.max_retries + 1):
             wait = self.pace.slot()
@@ -241,11 +264,11 @@ class Target:
             exchange.throttled.append(Attempt(exchange.status, dict(exchange.headers), exchange.body))
             yield "sleep", retry_after
 
-    def _exchange_for(self, case: Case, path: str) -> Exchange:
+    def _exchange_for(self, case: S, path: str) -> Exchange[S]:
         headers = {"Content-Type": case.content_type, "Accept": "application/json", **self._auth_headers(case)}
         return Exchange(case, "POST", self.settings.base_url.rstrip("/") + path, headers, case.content)
 
-    async def send(self, case: Case, path: str = "/v1/sending") -> Exchange:
+    async def send(self, case: S, path: str = "/v1/sending") -> Exchange[S]:
         """Send `case`, retrying 429 within bounds; never raises for what the server does."""
         exchange = self._exchange_for(case, path)
         for step, seconds in self._steps(exchange):
@@ -255,7 +278,7 @@ class Target:
                 await self._once(exchange, path)
         return exchange
 
-    def send_now(self, case: Case, path: str = "/v1/sending") -> Exchange:
+    def send_now(self, case: S, path: str = "/v1/sending") -> Exchange[S]:
         """`send`, blocking, over the synchronous client `blocking()` opened."""
         exchange = self._exchange_for(case, path)
         for step, seconds in self._steps(exchange):
@@ -296,7 +319,7 @@ class Target:
             self._sync.close()
             self._sync = None
 
-    def _start(self, exchange: Exchange, client: httpx.Client | httpx.AsyncClient, path: str) -> httpx.Request | None:
+    def _start(self, exchange: Exchange[Any], client: httpx.Client | httpx.AsyncClient, path: str) -> httpx.Request | None:
         """The request to send (None: the client refuses to build it, noted in the exchange); counts it as sent."""
         exchange.status, exchange.headers, exchange.body = None, {}, b""
         exchange.body_size, exchange.truncated, exchange.timed_out, exchange.error = 0, False, False, None
@@ -308,7 +331,7 @@ class Target:
         self.requests_sent += 1
         return request
 
-    def _failed(self, exchange: Exchange, exc: BaseException) -> None:
+    def _failed(self, exchange: Exchange[Any], exc: BaseException) -> None:
         """What an exception during the exchange says about the server (or the client)."""
         if isinstance(exc, (TimeoutError, _Overdue)):
             exchange.timed_out = True
@@ -327,7 +350,7 @@ class Target:
         else:
             exchange.error = f"{type(exc).__name__}: {exc}"
 
-    async def _once(self, exchange: Exchange, path: str) -> None:
+    async def _once(self, exchange: Exchange[Any], path: str) -> None:
         assert self._client is not None
         request = self._start(exchange, self._client, path)
         if request is None:
@@ -343,7 +366,7 @@ class Target:
                 exchange.error = clean_text(exchange.error)
             exchange.elapsed = time.perf_counter() - started
 
-    def _once_now(self, exchange: Exchange, path: str) -> None:
+    def _once_now(self, exchange: Exchange[Any], path: str) -> None:
         assert self._sync is not None
         request = self._start(exchange, self._sync, path)
         if request is None:
@@ -361,7 +384,7 @@ class Target:
                 exchange.error = clean_text(exchange.error)
             exchange.elapsed = time.perf_counter() - started
 
-    async def _exchange(self, exchange: Exchange, request: httpx.Request | None) -> None:
+    async def _exchange(self, exchange: Exchange[Any], request: httpx.Request | None) -> None:
         assert self._client is not None
         hops = _Hops(self.settings, exchange)
         while request is not None:
@@ -376,7 +399,7 @@ class Target:
                 await response.aclose()
             request = hops.next_request(response, self._client)
 
-    def _exchange_now(self, exchange: Exchange, request: httpx.Request | None) -> None:
+    def _exchange_now(self, exchange: Exchange[Any], request: httpx.Request | None) -> None:
         assert self._sync is not None
         hops = _Hops(self.settings, exchange)
         while request is not None:
@@ -464,7 +487,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 class _Hops:
     """The answers of one exchange: status and headers taken, each body read within the cap, redirects followed or not."""
 
-    def __init__(self, settings: TargetSettings, exchange: Exchange) -> None:
+    def __init__(self, settings: TargetSettings, exchange: Exchange[Any]) -> None:
         self.settings, self.exchange = settings, exchange
         self.headers = dict(exchange.request_headers)
         self.sent = 0
@@ -493,7 +516,7 @@ class _Hops:
 class _BodyReader:
     """A body read chunk by chunk, decompressed, up to the cap (what is past it is dropped, and noted)."""
 
-    def __init__(self, exchange: Exchange, cap: int, encoding: str) -> None:
+    def __init__(self, exchange: Exchange[Any], cap: int, encoding: str) -> None:
         self.exchange, self.cap, self.kept = exchange, cap, 0
         encoding = encoding.strip().lower()
         self.inflate = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding in ("gzip", "deflate", "x-gzip") else None
