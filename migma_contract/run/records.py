@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import shlex
+from typing import Any
 
 from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
@@ -59,7 +60,7 @@ def _shell(text: str) -> str:
     return shlex.quote(text) if text.isprintable() else _ansi_c(text.encode("utf-8", errors="replace"))
 
 
-def curl_line(exchange: Exchange, url: str, keys: dict[str, str]) -> str:
+def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str]) -> str:
     """A one-line shell command that sends the same request; `keys` maps secret -> env var name."""
     parts = ["curl", "-sS", "-i", "-X", _shell(exchange.method), f'"{url}"' if "$" in url else _shell(url)]
     for name, value in exchange.request_headers.items():
@@ -96,7 +97,7 @@ def curl_line(exchange: Exchange, url: str, keys: dict[str, str]) -> str:
 
 
 def make_records(
-    exchange: Exchange, redactor: Redactor, keys: dict[str, str], display_base: str | None
+    exchange: Exchange[Any], redactor: Redactor, keys: dict[str, str], display_base: str | None
 ) -> tuple[RequestRecord, ResponseRecord]:
     """The request and response of `exchange`, safe to publish."""
     path = exchange.url.split("://", 1)[-1].split("/", 1)[-1]
