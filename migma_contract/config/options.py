@@ -214,6 +214,7 @@ class Option:
     def parse(self, raw: Any, source: str) -> Any:
         """A value from `source` (a flag, an env var, a file key) as this option's type; ConfigError otherwise."""
         where = source
+        value: Any
         if self.kind == "bool":
             value = _bool(raw, where)
         elif self.kind == "int":
@@ -302,7 +303,7 @@ def _float(raw: Any, where: str) -> float:
 
 
 def _list(raw: Any, where: str) -> tuple[str, ...]:
-    items: list[Any] = raw if isinstance(raw, (list, tuple)) else [raw]
+    items: list[Any] | tuple[Any, ...] = raw if isinstance(raw, (list, tuple)) else [raw]
     if not all(isinstance(item, str) for item in items):
         raise ConfigError(f"{where}: expected text or a list of text, not {_shown(raw)}")
     return tuple(part.lower() for item in items for part in item.replace(",", " ").split())
@@ -410,7 +411,7 @@ def resolve_options(
                 warn(f"{name} is set but not used (it is the vendor's own variable); migma-contract reads {mine}")
     options = CheckOptions(**values)
     if options.base_url is not None and not options.api_key:
-        key = next(o for o in OPTIONS if o.name == "api_key")
-        raise ConfigError(f"a live target needs a full-scope key: pass {given_label(key)} or set {key.env}")
+        key_option = next(o for o in OPTIONS if o.name == "api_key")
+        raise ConfigError(f"a live target needs a full-scope key: pass {given_label(key_option)} or set {key_option.env}")
     _check_vendor_level(options)
     return options
