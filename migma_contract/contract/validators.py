@@ -186,7 +186,7 @@ class _StatusRules:
             if message:
                 self.fixed[rule.id] = [Violation(rule.id, rule.level.value, "", message)]
         # rule -> whether a body gives it something to judge (rules about a field judge only the bodies that have it)
-        forms = [*(rule_set.rules if rule_set is not None else ()), *predicates]
+        forms = [*(rule_set.rules if rule_set is not None else ()), *(rule for rule, _ in predicates)]
         self.speakers = {r.id: r.form.speaks_of for r in forms if getattr(r.form, "speaks_of", None) is not None}
         # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
         self.cases: dict[tuple[bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}

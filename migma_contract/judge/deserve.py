@@ -161,11 +161,11 @@ def deserve(contract: Contract, level: Level, body: Any, authorization: str | No
         return Deserved(frozenset(), (), "nothing judged", tuple(client), notes=tuple(notes))
 
     # -- a valid request -------------------------------------------------------------------------------------
-    statuses = {ACCEPTS_VALID.deserves}
+    answers = {ACCEPTS_VALID.deserves}
     why = "a valid request"
     for point, validator in contract.open_point_validators:
         if point.effect == "either" and validator.is_valid(body):
-            statuses |= _BODY_STATUSES
+            answers |= _BODY_STATUSES
             why += f" (open point {point.id}: either answer)"
     unsettled: frozenset[int] = frozenset()
     unsettled_why = ""
@@ -178,7 +178,7 @@ def deserve(contract: Contract, level: Level, body: Any, authorization: str | No
         unsettled_why = "data the traffic does not show (a key, a permission, an id, a domain) may explain it"
     elif unsure_key:
         unsettled, unsettled_why = _AUTH_STATUSES, "the key's standing does not show"
-    return Deserved(frozenset(statuses), (ACCEPTS_VALID.id,), why, tuple(client), unsettled - statuses, unsettled_why,
+    return Deserved(frozenset(answers), (ACCEPTS_VALID.id,), why, tuple(client), unsettled - answers, unsettled_why,
                     tuple(notes), valid=True)
 
 

@@ -58,8 +58,8 @@ from migma_contract.mock._state import MockRequest, MockState, Scripted, SentRec
 __all__ = ["ReferenceMock", "create_app"]
 
 STATUS_OK = ACCEPTS_VALID.deserves
-_BODY = BODY_JSON_OBJECT.form
-assert isinstance(_BODY, IsJsonObject)
+assert isinstance(BODY_JSON_OBJECT.form, IsJsonObject)
+_BODY: IsJsonObject = BODY_JSON_OBJECT.form
 JSON_TYPES = ("application/json",)
 
 
@@ -494,7 +494,7 @@ class ReferenceMock:
         email_id, conversation_id = body.get("emailId"), body.get("conversationId")
         if email_id is None and conversation_id is None:
             raise _Refusal(DATA_REFUSAL, "nothing to send: give emailId (or conversationId)")
-        source = config.emails.get(email_id) if email_id is not None else config.conversations.get(conversation_id)
+        source = config.emails.get(email_id) if email_id is not None else config.conversations.get(body["conversationId"])
         if source is None and open_world:
             source = {"project": body.get("projectId")}
         if source is None:
@@ -641,7 +641,8 @@ def _is_json_media_type(content_type: str) -> bool:
 
 def _route_path(scope: Scope) -> str:
     """The path as the app's routes see it (without the root path it is mounted under)."""
-    path, root = scope["path"], scope.get("root_path", "")
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
     return path[len(root):] if root and path.startswith(root) else path
 
 
