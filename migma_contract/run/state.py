@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 from migma_contract.config.options import ENV_PREFIX, CheckOptions
 from migma_contract.contract.catalogue import (
@@ -56,9 +56,12 @@ from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
 from migma_contract.run.records import error_field, make_records
 from migma_contract.run.result import Finding, ProgressCallback, RootCause
 from migma_contract.run.root_causes import Symptom, body_shape, group, replaced
-from migma_contract.wire.client import Exchange, Target
+from migma_contract.wire.client import Exchange as WireExchange
+from migma_contract.wire.client import Target
 
 __all__ = ["Failure", "ProgressCallback", "RunState", "Tally"]
+
+Exchange: TypeAlias = WireExchange[Case]  # what a run sends is a planned case
 
 _VALUES = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+(?:\.\d+)?")
 
@@ -524,10 +527,10 @@ class RunState:
         if full_answer is not None and full_answer.status in (401, 403):
             said = f"{full_answer.status}{self._answer(full_answer, bare=True)}"
             if restricted_answer is not None and restricted_answer.status is not None and 200 <= restricted_answer.status < 300:
-                full, restricted = flag("--api-key"), flag("--restricted-api-key")
-                raise ConfigError(f"the keys look swapped: the server refused {full} ({said}) and accepted "
-                                  f"{restricted}; pass the full-scope key as {full} and the one without email:send "
-                                  f"as {restricted}")
+                full_flag, restricted_flag = flag("--api-key"), flag("--restricted-api-key")
+                raise ConfigError(f"the keys look swapped: the server refused {full_flag} ({said}) and accepted "
+                                  f"{restricted_flag}; pass the full-scope key as {full_flag} and the one without email:send "
+                                  f"as {restricted_flag}")
             if full_answer.status == 401:
                 raise ConfigError(f"the server refused {flag('--api-key')} ({said}): check the key")
             raise ConfigError(f"the server refused {flag('--api-key')} ({said}): it lacks the email:send permission; pass a full-scope key")
@@ -569,7 +572,8 @@ class RunState:
         try:
             settling.send(None)
         except StopIteration as done:
-            return done.value
+            settled: list[Failure] = done.value
+            return settled
         settling.close()
         raise RuntimeError("settling waited on something other than a blocking send")
 
@@ -581,6 +585,7 @@ class RunState:
         # a crash or no answer at all (a late but complete answer is about timing, not about a value)
         crashed = [f for f in failures if f.rule_id == NO_SERVER_ERROR.id or (f.rule_id == RESPONDS_IN_TIME.id and exchange.timed_out)]
         wanted = refused or crashed
+        culprit: _Culprit | None
         if wanted and case.phase in ("plan", "explore") and self._room_for(wanted[0].rule_id):
             culprit = self._blamed_before(case, wanted[0].rule_id) or await self.attribute(case, exchange, self._fails_like(exchange))
             if culprit.value_class is not None and culprit.minimal is not None:
