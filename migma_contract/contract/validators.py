@@ -409,7 +409,7 @@ def validate_request(body: Any, level: Level | str = _DOCUMENTED, *, spec: Spec 
                 return []
         except (UnicodeEncodeError, ValueError):
             pass
-        return _default_request.refused(body)  # type: ignore[union-attr]
+        return (_default_request or _bind_defaults()[0]).refused(body)
     return contract_for(spec).request_validator(level).violations(body)
 
 
