@@ -110,3 +110,10 @@ def test_a_private_type_in_a_signature_is_caught():
     def leaky(plan: Plan | None = None) -> None: ...
 
     assert [cls for cls in _classes_in(typing.get_type_hints(leaky)["plan"]) if _private(cls)] == [Plan]
+
+
+def test_the_package_says_it_is_typed():
+    # PEP 561: type checkers read the package's own annotations (the wheel takes every file of the package)
+    from pathlib import Path
+
+    assert (Path(migma_contract.__file__).parent / "py.typed").is_file()
