@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from migma_contract.contract.rules import (
     Acceptance,
+    AuthForm,
     BearerRequired,
     DeclaredTypes,
     EmailFormat,
@@ -180,15 +181,21 @@ def _check_provider(spec: Spec, facts: ResponseFacts) -> str | None:
         return None
     expected = _requested_provider(spec, facts.request)
     if data["provider"] != expected:
-        return f"/data/provider is {data['provider']!r}, the request asked for {expected!r}"
+        named = isinstance(facts.request, dict) and "providerType" in facts.request
+        why = f"the request asked for {expected!r}" if named else f"the request named no providerType, so {expected!r} is expected"
+        return f"/data/provider is {data['provider']!r}, {why}"
     return None
 
+
+# The forms other modules call beyond the shared facets (parsing a body, suggesting a field), typed as what they are.
+BODY_FORM = IsJsonObject()
+KNOWN_FIELDS_FORM = KnownFields()
 
 # The rules other modules name (by these constants, never by their id strings).
 BODY_JSON_OBJECT = Rule(
     "body-json-object", S, Subject.REQUEST,
     "the body must be a JSON object (not a list, scalar, empty or non-JSON body)",
-    "requestBody schema `type: object`", IsJsonObject(), 400)
+    "requestBody schema `type: object`", BODY_FORM, 400)
 AUTH_REQUIRED = Rule(
     "auth-required", S, Subject.AUTH,
     "no `Authorization` header, a header that is not `Bearer <key>`, or an unknown key ⇒ 401 `ApiError`",
@@ -211,7 +218,7 @@ KNOWN_FIELDS = Rule(
     "is a client's mistake, refused by the mock and validate_request at strict (servers are not judged by it: "
     "the document lets them ignore unknown properties)",
     "SendEmailRequest `properties` (the strictest reading, for clients: a property the document does not name is a "
-    "mistake, better refused than silently ignored)", KnownFields(), 400)
+    "mistake, better refused than silently ignored)", KNOWN_FIELDS_FORM, 400)
 RESPONDS_IN_TIME = Rule(
     "responds-in-time", S, Subject.RESPONSE,
     "an answer within the run's timeout (default 10 s); a hang is a finding, not a hung run", "general HTTP",
@@ -364,7 +371,7 @@ IDEMPOTENCY_KEY_LENGTH = Rule(
     "idempotency-key-length", D, Subject.IDEMPOTENCY,
     f"a key longer than {MAX_IDEMPOTENCY_KEY} characters ⇒ 400 `ApiError`",
     f"{_IDEMPOTENCY_PAGE}: \"a string of at most {MAX_IDEMPOTENCY_KEY} characters\"",
-    KeyedPair(None, _check_key_length, key_length=MAX_IDEMPOTENCY_KEY + 1), 400, set=V)
+    KeyedPair(None, _check_key_length, length=MAX_IDEMPOTENCY_KEY + 1), 400, set=V)
 IDEMPOTENCY_NOT_STORED = Rule(
     "idempotency-not-stored", D, Subject.IDEMPOTENCY,
     "a 429 or 5xx answer is never replayed: a retry with the same key is processed anew",
@@ -536,11 +543,12 @@ def judge_credentials(header: str | None, scopes_of: Any, *, key: str | None = N
     """
     key = key if key is not None else bearer_key(header)
     scopes = scopes_of(key) if key is not None else None
-    for rule in _AUTH_RULES:
-        why = rule.form.refusal(header, scopes)  # type: ignore[union-attr]
+    for rule, form in _AUTH_RULES:
+        why = form.refusal(header, scopes)
         if why:
             return rule, why
     return None
 
 
-_AUTH_RULES = tuple(rule for rule in RULES if rule.subject is Subject.AUTH)  # in catalogue order: 401 before 403
+# in catalogue order: 401 before 403
+_AUTH_RULES = tuple((rule, rule.form) for rule in RULES if rule.subject is Subject.AUTH and isinstance(rule.form, AuthForm))

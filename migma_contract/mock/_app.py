@@ -37,6 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
+    BODY_FORM,
     BODY_JSON_OBJECT,
     CONFLICT_CODE,
     IDEMPOTENCY_CONFLICT,
@@ -48,7 +49,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     judge_credentials,
 )
-from migma_contract.contract.rules import IsJsonObject, Level, Refused, bearer_key
+from migma_contract.contract.rules import Level, Refused, bearer_key
 from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
@@ -58,8 +59,7 @@ from migma_contract.mock._state import MockRequest, MockState, Scripted, SentRec
 __all__ = ["ReferenceMock", "create_app"]
 
 STATUS_OK = ACCEPTS_VALID.deserves
-assert isinstance(BODY_JSON_OBJECT.form, IsJsonObject)
-_BODY: IsJsonObject = BODY_JSON_OBJECT.form
+_BODY = BODY_FORM
 JSON_TYPES = ("application/json",)
 
 
