@@ -53,7 +53,8 @@ def lax_provider(request_seen):
             return JSONResponse({"success": False, "error": "unauthorized"}, status_code=401)
         if body.get("recipientType") == "email" and "recipientEmail" not in body:
             return JSONResponse({"success": False, "error": "recipientEmail is required"}, status_code=400)
-        return JSONResponse({"success": True, "data": {"id": "msg_1", "status": "queued", "provider": "migma"}, "error": None})
+        sent = f"msg_{len(request_seen)}"  # one id per send (result-id-unique is judged on this traffic too)
+        return JSONResponse({"success": True, "data": {"id": sent, "status": "queued", "provider": "migma"}, "error": None})
 
     return send
 

@@ -201,9 +201,9 @@ def test_the_minimal_plan_with_the_vendor_set_says_so_in_every_report(tmp_path):
     result = run(["--with-vendor", "--plan", "minimal", "--report-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "at level documented, with the vendor set (seed 0, the minimal plan" in result.output
-    assert "24 requests (the minimal plan) in" in result.output and "idempotency-replay" in result.output
+    assert "25 requests (the minimal plan) in" in result.output and "idempotency-replay" in result.output
     data = json.loads((tmp_path / "conformance.json").read_text())
-    assert data["plan"]["kind"] == "minimal" and data["requests_sent"] == 24 and data["budget"]["explore"] is False
+    assert data["plan"]["kind"] == "minimal" and data["requests_sent"] == 25 and data["budget"]["explore"] is False
     assert {r["id"]: r["set"] for r in data["rules"]}["idempotency-conflict"] == "vendor"
     assert "(the minimal plan)" in (tmp_path / "summary.md").read_text()
     assert "kind minimal" in (tmp_path / "index.html").read_text()
@@ -215,7 +215,7 @@ def test_the_vendor_set_dry_run_lists_its_pairs_and_never_shows_the_second_key(t
         result = run(["--base-url", url, "--api-key", FULL_KEY, "--second-api-key", "mc_test_second_app", "--with-vendor",
                       "--plan", "minimal", "--dry-run"])
     # 19: no restricted key (auth-scope), and a live target takes no injected 503 or 429: those rules say so
-    assert result.exit_code == 0 and "19 planned requests of the minimal plan (nothing sent)" in result.output
+    assert result.exit_code == 0 and "20 planned requests of the minimal plan (nothing sent)" in result.output
     assert "idempotency-conflict" in result.output and "injected" not in result.output.split("not exercised")[0]
     assert "not exercised: idempotency-not-stored: needs a 503 answer, and the target takes no injected faults" in result.output
     assert "mc_test_second_app" not in result.output

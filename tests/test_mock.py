@@ -372,6 +372,7 @@ _VALID_TEXT = json.dumps(FACTORY.valid_body())
     ("a number beyond IEEE 754", json.dumps({**FACTORY.valid_body(), "variables": {"n": 1}}).replace("1}", "1e999}").encode()),
     ("a 5,000-digit integer", json.dumps({**FACTORY.valid_body(), "variables": {"n": 1}}).replace("1}", "1" * 5000 + "}").encode()),
     ("UTF-16", _VALID_TEXT.encode("utf-16")),
+    ("UTF-16 without a byte order mark", _VALID_TEXT.encode("utf-16-le")),
     ("an overlong UTF-8 sequence", _VALID_TEXT.replace('"Contract check"', '"\xc0\xaf"', 1).encode("latin-1")),
     ("trailing bytes", _VALID_TEXT.encode() + b"}"),
 ])
@@ -381,10 +382,26 @@ def test_body_oddities_get_400_and_inspection_still_answers(client, mock, label,
     assert response.status_code == 400, label
     assert_conforms(response)
     [logged] = mock.requests
-    assert logged.outcome == "refused" and [v.rule_id for v in logged.violations] == ["body-json-object"]
+    rule = "body-utf8" if "UTF-16" in label or "overlong" in label else "body-json-object"
+    assert logged.outcome == "refused" and [v.rule_id for v in logged.violations] == [rule], label
     listed = client.get("/_mock/requests")
     assert listed.status_code == 200 and listed.json()["requests"][0]["status"] == 400
     assert client.get("/_mock/sent").json()["count"] == 0
+
+
+@pytest.mark.parametrize(("label", "content"), [
+    ("UTF-16", _VALID_TEXT.encode("utf-16")),
+    ("UTF-16 without a byte order mark", _VALID_TEXT.encode("utf-16-be")),
+    ("Latin-1", json.dumps({**FACTORY.valid_body(), "subject": "Grüße"}, ensure_ascii=False).encode("latin-1")),
+])
+def test_a_body_in_another_encoding_is_refused_at_strict_and_read_leniently_below(label, content):
+    """body-utf8 is a strict rule: the mock at a lower level reads the body as a lenient server does, and warns."""
+    lax = create_app({"level": "documented"})
+    with client_for(lax) as c:
+        response = c.post("/v1/sending", content=content, headers={**AUTH, "content-type": "application/json"})
+    assert response.status_code == 200, (label, response.text)
+    [logged] = lax.requests
+    assert logged.violations == () and [w.split("]")[0] for w in logged.warnings] == ["[body-utf8"], label
 
 
 # --- the request log, verdicts, warnings -------------------------------------------------------------

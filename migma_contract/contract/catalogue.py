@@ -36,6 +36,7 @@ from migma_contract.contract.rules import (
     RuleSet,
     ScopeRequired,
     Subject,
+    Utf8Body,
     bearer_key,
 )
 from migma_contract.core.flags import flag
@@ -49,6 +50,7 @@ __all__ = [
     "AUTH_SCOPE",
     "BATCH_TYPES",
     "BODY_JSON_OBJECT",
+    "BODY_UTF8",
     "CONFLICT_CODE",
     "IDEMPOTENCY_CONFLICT",
     "IDEMPOTENCY_HEADER",
@@ -195,6 +197,12 @@ BODY_JSON_OBJECT = Rule(
     "body-json-object", S, Subject.REQUEST,
     "the body must be a JSON object (not a list, scalar, empty or non-JSON body)",
     "requestBody schema `type: object`", BODY_FORM, 400)
+BODY_UTF8 = Rule(
+    "body-utf8", X, Subject.REQUEST,
+    "the body must be UTF-8 (RFC 8259 §8.1: JSON exchanged between systems MUST be UTF-8); a body that is a JSON "
+    "object in another encoding or with invalid bytes is refused. Kept apart from `body-json-object` because the "
+    "vendor's document never states it and many stock parsers accept such bodies",
+    "RFC 8259 §8.1, `content: application/json`", Utf8Body(), 400)
 AUTH_REQUIRED = Rule(
     "auth-required", S, Subject.AUTH,
     "no `Authorization` header, a header that is not `Bearer <key>`, or an unknown key ⇒ 401 `ApiError`",
@@ -324,7 +332,9 @@ def _transient(status: int) -> bool:
 
 
 def _check_not_stored(first: ResponseFacts, retry: ResponseFacts, injected: bool) -> str | None:
-    if _replayed(retry):
+    # A replay of another status is an earlier answer under the key (an accepted send before the 429, or the
+    # work done before a gateway's 5xx): it says nothing of whether the transient answer was stored.
+    if _replayed(retry) and retry.status == first.status:
         return (f"the retry after a {first.status} was answered {retry.status} with `{REPLAYED_HEADER}: true`: "
                 f"the {first.status} was stored and replayed")
     if injected and retry.status == first.status and retry.body == first.body:
@@ -385,6 +395,7 @@ RATE_LIMIT_RETRY_AFTER = Rule(
 RULES: tuple[Rule, ...] = (
     # --- what a conforming server must reject with 400 -----------------------------------
     BODY_JSON_OBJECT,
+    BODY_UTF8,
     Rule("required-fields", S, Subject.REQUEST,
          "`recipientType`, `from`, `fromName`, `subject` present",
          "SendEmailRequest `required:`", RequiredProperties(), 400),
@@ -398,7 +409,8 @@ RULES: tuple[Rule, ...] = (
          "`providerType` ∈ ses, resend, sendgrid, mailgun, migma",
          "providerType `enum`", EnumMember("providerType"), 400),
     Rule("email-format", D, Subject.REQUEST,
-         "`recipientEmail`, `from`, `replyTo` must be email addresses",
+         "`recipientEmail`, `from`, `replyTo` must be email addresses: RFC 5321 `Mailbox` (what `format: email` means "
+         "in JSON Schema 2020-12), so no display name (`Name <a@b.c>`), no surrounding whitespace, no comments",
          "`format: email` (an annotation in 3.1, asserted here because the API sends email)", EmailFormat(), 400),
     Rule("email-needs-recipientEmail", D, Subject.REQUEST,
          "`recipientType: email` ⇒ `recipientEmail` present",

@@ -31,6 +31,7 @@ __all__ = [
     "KeyedRetry",
     "Level",
     "Mutation",
+    "NotUtf8",
     "PlannedSend",
     "RawBody",
     "ResponseFacts",
@@ -68,6 +69,14 @@ class Refused(Exception):
         self.message = message
 
 
+class NotUtf8(Refused):
+    """A body that is not UTF-8 (rule body-utf8); `text` is what a lenient reader makes of it (see `lenient_text`)."""
+
+    def __init__(self, message: str, text: str) -> None:
+        super().__init__(message)
+        self.text = text
+
+
 def each_buildable(items: Iterable[Any], build: Callable[[Any], Iterator[Mutation]]) -> Iterator[Mutation]:
     """Mutations for every item that can be built; NotExercisable only if none can."""
     missing: NotExercisable | None = None
@@ -86,7 +95,7 @@ def each_buildable(items: Iterable[Any], build: Callable[[Any], Iterator[Mutatio
 
 @dataclass(frozen=True)
 class RawBody:
-    """A request body that is not a JSON value (empty, truncated, not UTF-8)."""
+    """A request body that is not a JSON value in UTF-8 (empty, truncated, in another encoding)."""
 
     content: bytes
     content_type: str = "application/json"
@@ -217,6 +226,11 @@ class Form:
         return False
 
     @property
+    def across_responses(self) -> ResponseHistory | None:
+        """The form as a rule judged across the answers of a run or a recording (None: judged one answer at a time)."""
+        return None
+
+    @property
     def key_length(self) -> int | None:
         """The length of the Idempotency-Key to send (None: an ordinary per-run key)."""
         return None
@@ -235,6 +249,10 @@ class RequestForm(Form):
 
     def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
         return self.fragment(spec)
+
+    def planned(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        """The mutations the deterministic plan sends (all of them, unless the form picks fewer)."""
+        return self.mutations(spec, bodies)
 
     def message(self, pointer: str, detail: str) -> str:
         return f"{pointer or '/'}: {detail}"
@@ -273,6 +291,42 @@ def decode_whole(decoder: json.JSONDecoder, text: str) -> Any:
 
 LONE_SURROGATE = "the body holds a lone surrogate (\\ud800-\\udfff), which is not a Unicode character"
 
+# Byte order marks of the encodings RFC 4627 §3 allowed for JSON (RFC 8259 §8.1 allows UTF-8 alone), longest first.
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32", "UTF-32"), (b"\x00\x00\xfe\xff", "utf-32", "UTF-32"),
+         (b"\xff\xfe", "utf-16", "UTF-16"), (b"\xfe\xff", "utf-16", "UTF-16"))
+
+
+def _other_encoding(raw: bytes) -> tuple[str, str] | None:
+    """(codec, name) of a body in UTF-16 or UTF-32, told by its byte order mark or, without one, by the pattern of
+    zero bytes its first two ASCII characters make (RFC 4627 §3); None for anything else."""
+    for bom, codec, name in _BOMS:
+        if raw.startswith(bom):
+            return codec, name
+    head = raw[:4]
+    if len(head) < 4:
+        return None
+    zeros = (head[0] == 0, head[1] == 0, head[2] == 0, head[3] == 0)
+    return {(True, True, True, False): ("utf-32-be", "UTF-32BE"), (False, True, True, True): ("utf-32-le", "UTF-32LE"),
+            (True, False, True, False): ("utf-16-be", "UTF-16BE"), (False, True, False, True): ("utf-16-le", "UTF-16LE")}.get(zeros)
+
+
+def utf8_text(raw: bytes) -> str:
+    """The text of a UTF-8 body; `NotUtf8` (with the text a lenient reader makes of it) for any other.
+
+    A lenient reader (a stock JSON body parser) reads UTF-16 and UTF-32 by their byte order
+    mark or zero-byte pattern, and anything else as UTF-8 with each invalid byte replaced by
+    U+FFFD. A UTF-8 byte order mark is UTF-8 (RFC 8259 lets a parser ignore it or not).
+    """
+    other = _other_encoding(raw)
+    if other is not None:
+        codec, name = other
+        raise NotUtf8(f"the body is {name}, not UTF-8", raw.decode(codec, errors="replace"))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8(f"the body is not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})",
+                      raw.decode("utf-8", errors="replace")) from None
+
 
 class IsJsonObject(RequestForm):
     """The body is a JSON object.
@@ -292,14 +346,20 @@ class IsJsonObject(RequestForm):
             return "a lone surrogate: RFC 8259 leaves its handling to the implementation"
         return None
 
-    def parse(self, raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-        """The JSON value of a request body; `Refused` saying why it is not one."""
+    def parse(self, raw: bytes, *, max_depth: int = MAX_DEPTH, lenient: bool = False) -> Any:
+        """The JSON value of a request body; `Refused` saying why it is not one.
+
+        A body that is not UTF-8 raises `NotUtf8` (rule body-utf8, a `Refused` too), unless
+        `lenient`: then it is read as a lenient server reads it (`utf8_text`), and judged as that.
+        """
         if not raw.strip():
             raise Refused("the body is empty; send a JSON object")
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise Refused(f"the body is not UTF-8 (byte {exc.start})") from None
+            text = utf8_text(raw)
+        except NotUtf8 as exc:
+            if not lenient:
+                raise
+            text = exc.text
         try:
             value = decode_whole(_DECODER, text)
         except RecursionError:
@@ -330,10 +390,32 @@ class IsJsonObject(RequestForm):
             yield Mutation(f"body is {label}", value)
         yield Mutation("body is empty", RawBody(b""))
         yield Mutation("body is truncated JSON", RawBody(json.dumps(valid).encode()[:20]))
-        yield Mutation("body is not UTF-8", RawBody(_with_bytes(valid, "subject", b"\xff\xfe")))
 
     def message(self, pointer: str, detail: str) -> str:
         return f"the body must be a JSON object: {detail}"
+
+
+class Utf8Body(RequestForm):
+    """The body is UTF-8 (RFC 8259 §8.1): a JSON object in another encoding, or with invalid bytes, is refused.
+
+    Judged on the bytes (`utf8_text`), before the JSON is: nothing of it is a JSON Schema
+    fragment. Each mutation is a valid request a lenient reader takes for one, so only this
+    rule is broken; below its level, such a body is read as a lenient server reads it.
+    """
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        valid = bodies.valid_body()
+        text = json.dumps(valid, ensure_ascii=False)
+        yield Mutation("body is UTF-16 (with a byte order mark)", RawBody(text.encode("utf-16")))
+        accented = json.dumps({**valid, "subject": "Grüße aus Zürich"}, ensure_ascii=False)
+        yield Mutation("body is Latin-1 (ISO-8859-1)", RawBody(accented.encode("latin-1", errors="replace")))
+        yield Mutation("body holds invalid UTF-8 bytes", RawBody(_with_bytes(valid, "subject", b"\xff\xfe")))
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"the body must be UTF-8 (RFC 8259 §8.1): {detail}"
 
 
 class RequiredProperties(RequestForm):
@@ -451,18 +533,15 @@ class EnumMember(RequestForm):
 
 
 class EmailFormat(RequestForm):
-    """Properties declared `format: email` hold email addresses (asserted, not annotated)."""
+    """Properties declared `format: email` hold email addresses (asserted, not annotated).
 
-    @staticmethod
-    def not_addresses(valid: str) -> list[tuple[str, str]]:
-        """Strings no reasonable server takes for an address, built from a valid one."""
-        local, _, domain = valid.rpartition("@")
-        return [
-            ("no @", f"{local}.{domain}"),
-            ("two @", f"{local}@at@{domain}"),
-            ("a space", f"{local} name@{domain}"),
-            ("empty", ""),
-        ]
+    Broken by one string of each class of `email.NOT_MAILBOX` (the ways to miss RFC 5321's
+    `Mailbox`), built from a valid address, in each address property. The plan sends each
+    class once, the properties taking them in turn, and a display name in every property
+    (the shape a server takes in one field, `from`, and not in another).
+    """
+
+    DISPLAY_NAME = "a display name"
 
     def _props(self, spec: Spec) -> list[str]:
         return [name for name, schema in spec.request_properties.items() if schema.get("format") == "email"]
@@ -474,14 +553,26 @@ class EmailFormat(RequestForm):
         fragment = self.fragment(spec)
         return fragment if fragment.get("properties") else None
 
-    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        def break_address(prop: str) -> Iterator[Mutation]:
-            for label, value in self.not_addresses(bodies.sample_value("recipientEmail")):
-                body = bodies.body_where_relevant(prop)
-                body[prop] = value
-                yield Mutation(f"{prop} has {label} ({value!r})", body)
+    def _broken(self, spec: Spec, bodies: BodyFactory, chosen: Callable[[int, int, str], bool]) -> Iterator[Mutation]:
+        from migma_contract.contract.email import not_mailboxes
 
-        yield from each_buildable(self._props(spec), break_address)
+        props = self._props(spec)
+
+        def break_address(prop: str) -> Iterator[Mutation]:
+            for index, (label, value) in enumerate(not_mailboxes(bodies.sample_value("recipientEmail"))):
+                if chosen(index, props.index(prop), label):
+                    body = bodies.body_where_relevant(prop)
+                    body[prop] = value
+                    yield Mutation(f"{prop} has {label} ({value!r})", body)
+
+        yield from each_buildable(props, break_address)
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        return self._broken(spec, bodies, lambda index, prop, label: True)
+
+    def planned(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        count = max(len(self._props(spec)), 1)
+        return self._broken(spec, bodies, lambda index, prop, label: index % count == prop or label == self.DISPLAY_NAME)
 
     def message(self, pointer: str, detail: str) -> str:
         return f"{pointer}: not an email address"
@@ -622,7 +713,13 @@ class KnownFields(RequestForm):
 
 
 class AuthForm(Form):
-    """Credentials a server must refuse."""
+    """Credentials a server must refuse.
+
+    `every_recipient_type`: the plan sends each credential with a valid send of every
+    recipient type (a server may check it in some handlers only), not with one send.
+    """
+
+    every_recipient_type = False
 
     compared_as = "auth"
 
@@ -661,6 +758,7 @@ class BearerRequired(AuthForm):
 
 class ScopeRequired(AuthForm):
     SCOPE = "email:send"
+    every_recipient_type = True  # a permission is checked where a send is handled, and single and batch sends differ
 
     def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
         """Why a server must answer 403: a known key without the send permission."""
@@ -750,6 +848,10 @@ class ResponseHistory(ResponseForm):
 
     def judged_statuses(self, spec: Spec) -> frozenset[int]:
         return self.statuses(spec)
+
+    @property
+    def across_responses(self) -> ResponseHistory:
+        return self
 
     def judge(self, memory: dict[str, tuple[str | None, str]], facts: ResponseFacts,
               replay_key: str | None, label: str) -> tuple[bool, str | None]:

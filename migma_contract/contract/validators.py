@@ -19,12 +19,13 @@ from typing import Any
 
 import jsonschema_rs
 
-from migma_contract.contract.catalogue import BODY_FORM, BODY_JSON_OBJECT, OPEN_POINTS, RULES, rules_for
+from migma_contract.contract.catalogue import BODY_FORM, BODY_JSON_OBJECT, BODY_UTF8, OPEN_POINTS, RULES, rules_for
 from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, is_email_address
 from migma_contract.contract.fastschema import fast_formats, flatten, inline_refs, mentions_format
 from migma_contract.contract.rules import (
     LONE_SURROGATE,
     Level,
+    NotUtf8,
     OpenPoint,
     RawBody,
     Refused,
@@ -140,6 +141,7 @@ class RequestValidator:
         assert len(forms) == len(self.rules)
         self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})
         self._accepts = self._set.accepts
+        self._utf8 = BODY_UTF8 if BODY_UTF8 in self.rules else None
 
     def violations(self, body: Any) -> list[Violation]:
         try:
@@ -150,17 +152,26 @@ class RequestValidator:
         return self.refused(body)
 
     def refused(self, body: Any) -> list[Violation]:
-        """The violations of a body the fast check did not accept (possibly none: it only trusts a yes)."""
+        """The violations of a body the fast check did not accept (possibly none: it only trusts a yes).
+
+        A body that is not UTF-8 breaks body-utf8 when the validator's level has it; either
+        way the rest is judged on what a lenient reader makes of it (see `rules.utf8_text`).
+        """
         shape = BODY_JSON_OBJECT
+        violations = []
         try:
             if isinstance(body, RawBody):
-                body = BODY_FORM.parse(body.content)
+                try:
+                    body = BODY_FORM.parse(body.content)
+                except NotUtf8 as not_utf8:
+                    if self._utf8 is not None:
+                        violations.append(Violation(self._utf8.id, self._utf8.level.value, "", self._utf8.form.message("", not_utf8.message)))  # type: ignore[attr-defined]  # a RequestForm facet, not on Form
+                    body = BODY_FORM.parse(body.content, lenient=True)
             found = self._set.violations(body)
         except Refused as refused:
-            return [Violation(shape.id, shape.level.value, "", refused.message)]
+            return [*violations, Violation(shape.id, shape.level.value, "", refused.message)]
         except UnicodeEncodeError:  # a lone surrogate reached a keyword that reads the string
-            return [Violation(shape.id, shape.level.value, "", LONE_SURROGATE)]
-        violations = []
+            return [*violations, Violation(shape.id, shape.level.value, "", LONE_SURROGATE)]
         for rule, pointer, detail in found:
             form = rule.form
             assert isinstance(form, RequestForm)

@@ -1,13 +1,17 @@
 """The deterministic coverage plan: the fewest requests that exercise every rule.
 
-- positive: one plain send per recipient type, then a pairwise-covering set (seeded with
+- positive: one plain send per recipient type, the first of them again (identical, no
+  `Idempotency-Key`: a send of its own, so a server answering it from a cache with the
+  same `data.id` fails result-id-unique), then a pairwise-covering set (seeded with
   those plain sends) over every optional field (present / absent), every enum value,
   `transactional` true / false / default, and value classes for text and `variables`
   (ASCII, non-ASCII and emoji, long, nested, unicode keys); a field the conditional
   rules allow on some sends only (`recipientEmail`) takes its classes on those sends;
-- auth: each credential the auth rules name as wrong, and the restricted key if given;
-- negative: every mutation of every request rule of the level, each breaking that rule
-  alone (the forms in the catalogue say how);
+- auth: each credential the auth rules name as wrong, and the restricted key if given, on
+  a valid send of every recipient type (`AuthForm.every_recipient_type`: a permission
+  checked in some handlers only is caught);
+- negative: the planned mutations of every request rule of the level (`form.planned`:
+  all of them, or the form's pick), each breaking that rule alone;
 - open: the value classes a tester of string fields expects where the document sets no
   bound (empty, blank, very long, astral and combining, bidi marks, control characters,
   a lone surrogate, numeric-looking), one request per class carrying it in every
@@ -24,7 +28,7 @@ retried, and a send answered 429 and retried after its `Retry-After`. Each pair 
 `Idempotency-Key`, made for this run (`migma-contract-<uuid4>-<rule>`), used twice at most.
 
 The minimal plan (`--plan minimal`) keeps one case per rule: the plain sends of two
-recipient types (two accepted sends, so result-id-unique is judged too), the first
+recipient types and the first again (accepted sends, so result-id-unique is judged too), the first
 credential of each auth rule, the first mutation of each request rule, and the vendor
 requests when asked for.
 """
@@ -412,6 +416,11 @@ def build_plan(
     baseline = [c for c in positives if "/plain-" in c.id]
     rest = [c for c in positives if "/plain-" not in c.id]
     plan.cases.extend(baseline[:2] if minimal else baseline)
+    if baseline:  # the first plain send again, identical and without a key: a new send, so a new data.id
+        first = baseline[0]
+        plan.cases.append(Case(f"{first.id}-again", first.rule_id, f"{first.label} again, identical (no {IDEMPOTENCY_HEADER}): "
+                               "a send of its own", copy.deepcopy(first.body), first.expect, first.auth, first.headers,
+                               factors=first.factors))
     if minimal:  # variants the minimal plan never meant to send are no news
         plan.variants_not_exercised.clear()
     body = _first_valid_body(bodies)
@@ -423,17 +432,22 @@ def build_plan(
             if body is None:
                 plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
                 continue
+            sends: list[tuple[str | None, dict[str, Any]]] = [(None, body)]
+            if rule.form.every_recipient_type and not minimal:  # type: ignore[attr-defined]  # an AuthForm facet, not on Form
+                sends = [(recipient, valid) for recipient, valid in _valid_bodies(bodies)]
             for label, headers in variants[:1] if minimal else variants:
-                plan.cases.append(Case(
-                    f"{rule.id}/{slug(label)}", rule.id, label, copy.deepcopy(body), frozenset({rule.deserves}),
-                    CaseAuth.EXPLICIT, tuple((headers or {}).items()),
-                ))
+                for recipient, sent in sends:
+                    plan.cases.append(Case(
+                        f"{rule.id}/{slug(label)}" + (f"-{slug(recipient)}" if recipient and recipient != sends[0][0] else ""),
+                        rule.id, f"{label}, a {recipient} send" if recipient and len(sends) > 1 else label, copy.deepcopy(sent),
+                        frozenset({rule.deserves}), CaseAuth.EXPLICIT, tuple((headers or {}).items()),
+                    ))
     for rule in selected:
         if rule.subject is Subject.REQUEST and not rule.form.judges_servers:
             plan.not_exercised[rule.id] = f"a rule for clients only: {rule.form.undecided('', None)}"
         elif rule.subject is Subject.REQUEST:
             try:
-                mutations = list(rule.form.mutations(contract.spec, bodies))
+                mutations = list(rule.form.planned(contract.spec, bodies))  # type: ignore[attr-defined]  # a RequestForm facet, not on Form
             except NotExercisable as exc:
                 plan.not_exercised[rule.id] = exc.reason
                 continue
@@ -491,11 +505,17 @@ def _vendor_cases(selected: tuple[Rule, ...], body: dict[str, Any] | None, secon
     return cases
 
 
-def _first_valid_body(bodies: BodyFactory) -> dict[str, Any] | None:
+def _valid_bodies(bodies: BodyFactory) -> list[tuple[str, dict[str, Any]]]:
+    """A valid body of each recipient type that can be built, in the document's order."""
+    found = []
     for kind in bodies.recipient_types:
         try:
-            return bodies.valid_body(kind)
+            found.append((kind, bodies.valid_body(kind)))
         except NotExercisable:
             continue
-    return None
+    return found
+
+
+def _first_valid_body(bodies: BodyFactory) -> dict[str, Any] | None:
+    return next((body for _, body in _valid_bodies(bodies)), None)
 

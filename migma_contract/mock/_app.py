@@ -39,6 +39,7 @@ from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
     BODY_FORM,
     BODY_JSON_OBJECT,
+    BODY_UTF8,
     CONFLICT_CODE,
     IDEMPOTENCY_CONFLICT,
     IDEMPOTENCY_HEADER,
@@ -49,7 +50,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     judge_credentials,
 )
-from migma_contract.contract.rules import Level, Refused, bearer_key
+from migma_contract.contract.rules import Level, NotUtf8, Refused, bearer_key
 from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
@@ -476,6 +477,19 @@ class ReferenceMock:
             return broken(f"Content-Type must be application/json, not {content_type or 'missing'!r}")
         try:
             return _BODY.parse(verdict.raw, max_depth=config.max_depth), None
+        except NotUtf8 as not_utf8:
+            # body-utf8 is a rule of its own (strict): below it, the body is read as a lenient server reads it
+            message = BODY_UTF8.form.message("", not_utf8.message)  # type: ignore[attr-defined]  # a RequestForm facet, not on Form
+            level = Level.parse(config.level)
+            if level.includes(BODY_UTF8.level):
+                verdict.violations.append(Violation(BODY_UTF8.id, BODY_UTF8.level.value, "", message))
+                return None, _Refusal(BODY_UTF8.deserves, message)
+            verdict.warnings.append(f"[{BODY_UTF8.id}] {message} (a {BODY_UTF8.level.value} rule: refused at level "
+                                    f"{BODY_UTF8.level.value}, accepted at {level.value})")
+        except Refused as refused:
+            return broken(refused.message)
+        try:
+            return _BODY.parse(verdict.raw, max_depth=config.max_depth, lenient=True), None
         except Refused as refused:
             return broken(refused.message)
 

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from migma_contract._version import __version__
 from migma_contract.config.options import ENV_PREFIX
@@ -33,12 +33,14 @@ from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
     AUTH_REQUIRED,
     AUTH_SCOPE,
+    IDEMPOTENCY_HEADER,
     RESPONDS_IN_TIME,
+    STATUS_DOCUMENTED,
     get_rule,
     rules_for,
 )
 from migma_contract.contract.rules import Level, RawBody, Subject
-from migma_contract.contract.validators import Contract
+from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.redact import SENSITIVE_HEADERS, Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.cases import Case
@@ -61,6 +63,7 @@ from migma_contract.run.result import (
     TrafficStats,
     failure_keys,
 )
+from migma_contract.run.root_causes import Symptom, group, replaced, shape_of
 from migma_contract.wire.client import Exchange
 
 __all__ = ["CLIENT", "FRAMING_HEADERS", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange"]
@@ -74,6 +77,15 @@ FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "pr
 _MAX_SECRETS = 10_000
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
+_MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id): a proxy may run for days
+_ROOT_SUBJECTS = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # whose server failures are about the status
+
+
+class _ServerTally(NamedTuple):
+    """A rule's tally on the server's side only, as root causes read it."""
+
+    exercised: int
+    passed: int
 
 
 def is_send(method: str, path: str) -> bool:
@@ -158,11 +170,20 @@ def _shorten_error(actual: str) -> str:
 def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExchange, *,
                    timeout: float | None = DEFAULT_TIMEOUT) -> ExchangeVerdict:
     """Every rule of `level` one observed POST /v1/sending exchange decides, for the client and the server (the one judge)."""
+    exchange = _waited_out(exchange, timeout)
     knowledge = Knowledge(
         standing=Standing.HIDDEN if exchange.credentials_hidden else Standing.UNSURE,
         timeout=timeout, answer_text="" if exchange.status == ACCEPTS_VALID.deserves else _error_text(exchange.response_body),
     )
     return judge(contract, Level.parse(level), exchange, knowledge)
+
+
+def _waited_out(exchange: ObservedExchange, timeout: float | None) -> ObservedExchange:
+    """An exchange that waited past the timeout with no answer, marked as the timeout it was (responds-in-time judges
+    it, not no-server-error: a recorder writes a hang as an entry with no response and a long time)."""
+    if exchange.status is not None or exchange.timed_out or exchange.elapsed is None or timeout is None or exchange.elapsed < timeout:
+        return exchange
+    return replace(exchange, timed_out=True, error=f"no answer after {exchange.elapsed:.2f} s ({exchange.error or 'none recorded'})")
 
 
 # --- many exchanges: tallies, findings, the result ----------------------------------------------------
@@ -211,6 +232,10 @@ class TrafficJudge:
         self.on_breach = on_breach
         self.stats = TrafficStats(source or label)
         self._tallies = {rule.id: RuleTally() for rule in self.rules}
+        # the rules judged across exchanges (result-id-unique), each with what it saw so far
+        self._history: dict[str, tuple[Any, dict[str, tuple[str | None, str]]]] = {
+            rule.id: (rule, {}) for rule in self.rules if rule.form.across_responses is not None}
+        self._symptoms: list[Symptom] = []
         self._findings: dict[tuple[str, str], Finding] = {}
         self._notes: Counter[str] = Counter()
         self._stops: list[str] = []
@@ -238,12 +263,16 @@ class TrafficJudge:
         if not is_send(exchange.method, exchange.path):
             self.skip()
             return ExchangeVerdict(())
+        exchange = _waited_out(exchange, self.timeout)
         verdict = judge_exchange(self.contract, self.level, exchange, timeout=self.timeout)
         with self._lock:
             self._learn(exchange)
             self.stats.exchanges += 1
             self.stats.judged += 1
             number = self.stats.judged
+            across = self._judge_history(exchange, number)
+            if across:
+                verdict = ExchangeVerdict(verdict.judgements + across, verdict.notes)
             self.stats.unanswered += exchange.status is None
             for note in verdict.notes:
                 if note in self._notes or len(self._notes) < 200:
@@ -273,6 +302,27 @@ class TrafficJudge:
                     if not judgement.ok:
                         self._record(exchange, judgement, number)
         return verdict
+
+    def _judge_history(self, exchange: ObservedExchange, number: int) -> tuple[Judgement, ...]:
+        """The rules judged across exchanges (result-id-unique), against what the traffic showed before (under the lock)."""
+        status = exchange.status
+        if not self._history or status is None or exchange.response_body is None:
+            return ()
+        facts = None
+        judged: list[Judgement] = []
+        for rule, memory in self._history.values():
+            form = rule.form.across_responses
+            if form is None or not form.applies(self.contract.spec, status):
+                continue
+            facts = facts or response_facts(status, exchange.received_headers, exchange.response_body, None, None, None)
+            value = form.key(facts) if facts.parsed else None
+            if value is None or (value not in memory and len(memory) >= _MAX_HISTORY):
+                continue
+            replay_key = exchange.header(IDEMPOTENCY_HEADER.lower())
+            ok, message = form.judge(memory, facts, replay_key, exchange.where or f"exchange {number}")
+            if ok:
+                judged.append(Judgement(rule.id, SERVER, message is None, rule.text, message or str(status)))
+        return tuple(judged)
 
     def _learn(self, exchange: ObservedExchange) -> None:
         """Every credential the traffic carries joins the redactor."""
@@ -326,9 +376,31 @@ class TrafficJudge:
         )
         finding = _clean(finding, self.redactor)
         self._findings[key] = finding
+        if judgement.party == SERVER:
+            self._note_symptom(exchange, rule)
         if self.on_breach is not None:
             line = f"✗ {judgement.party} broke {rule.id}: {finding.actual[:200]} — expected {finding.expected[:120]} ({where})"
             self.on_breach(clean_text(self.redactor.text(line)))
+
+    def _note_symptom(self, exchange: ObservedExchange, rule: Any) -> None:
+        """A server's failure about the status, for the root causes (as a check notes them)."""
+        status = exchange.status
+        if status is None:
+            return
+        shape = shape_of(exchange.response_body or b"")
+        if rule.subject in _ROOT_SUBJECTS and rule.expected_status is not None:
+            instead_of = replaced(status, frozenset({rule.expected_status}))
+            if instead_of is not None:
+                self._symptoms.append(Symptom(rule.id, status, instead_of, rule.subject, shape))
+        elif rule.id == STATUS_DOCUMENTED.id:
+            self._symptoms.append(Symptom(rule.id, status, None, Subject.RESPONSE, shape))
+
+    def root_causes(self) -> list[Any]:
+        """Findings that one wrong status explains, grouped as a check groups them (on the server's part of each rule)."""
+        with self._lock:
+            server = {rule_id: _ServerTally(t.by_server + t.server_right, t.server_right) for rule_id, t in self._tallies.items()
+                      if t.by_server + t.server_right}
+            return group(list(self._symptoms), server)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -353,6 +425,7 @@ class TrafficJudge:
     def result(self) -> RunResult:
         """Everything observed so far as the usual result (every writer renders it)."""
         findings = self.findings
+        causes = self.root_causes()
         with self._lock:
             rules = [self._rule_result(rule) for rule in self.rules]
             stats = replace(self.stats, notes=self._stops + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
@@ -376,6 +449,7 @@ class TrafficJudge:
             plan=PlanStats(kind="observed"),
             settings=RunSettings(baseline=list(self.baseline)),
             traffic=stats,
+            root_causes=causes,
         )
         result.stale_baseline = self.baseline.stale(failure_keys(result)) if self.baseline else []
         return result
