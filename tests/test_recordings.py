@@ -289,6 +289,7 @@ def _gzipped(request, response):
     return Resp(response.status, {**response.headers, "content-encoding": "gzip"}, gzip.compress(response.body))
 
 
+@pytest.mark.e2e
 def test_a_vcrpy_cassette_of_a_server_that_gzips_its_answers_is_judged_on_the_decoded_bodies(tmp_path):
     vcr = pytest.importorskip("vcr")
     path = tmp_path / "gzip.yaml"
