@@ -15,9 +15,9 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -31,22 +31,24 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import load_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 LEVEL_CHOICE = click.Choice([level.value for level in Level])
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     click.echo(f"migma-contract: error: {message}", err=True)
     sys.exit(code)
 
 
-def friendly_errors(func: F) -> F:
+def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn the toolkit's own errors into one line and their exit code, never a traceback."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        redactor = Redactor([*(kwargs.get(o.name) for o in OPTIONS if o.secret),
-                             *(os.environ.get(o.env) for o in OPTIONS if o.secret)])
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        given = [kwargs.get(o.name) for o in OPTIONS if o.secret]
+        redactor = Redactor([*(v for v in given if isinstance(v, str)), *(os.environ.get(o.env) for o in OPTIONS if o.secret)])
         try:
             return func(*args, **kwargs)
         except SpecError as exc:  # `lint` reports documents itself; elsewhere a bad one is a usage error
@@ -61,15 +63,16 @@ def friendly_errors(func: F) -> F:
             fail(f"internal error ({type(exc).__name__}: {clean_text(redactor.text(str(exc)))[:300]}); "
                  "rerun with MIGMA_DEBUG=1 for the traceback and report it", 3)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 class _Cli(click.Group):
     """Usage errors as one line (what is wrong, where the help is), exit 2; no traceback."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:  # click's own handling is replaced (standalone_mode is always off), so the message is ours
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             sys.exit(0)
@@ -205,7 +208,8 @@ def mock(host: str, port: int, config_path: Path | None, stack: str | None) -> N
 def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     option = next(o for o in OPTIONS if o.name == "format")
     try:
-        return option.parse(value, "--format")
+        formats: tuple[str, ...] = option.parse(value, "--format")
+        return formats
     except MigmaContractError as exc:
         raise click.BadParameter(str(exc).removeprefix("--format: ")) from None
 
@@ -396,7 +400,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 class _PeriodicReports:
     """Writes the reports every `interval` seconds from a daemon thread, until stopped."""
 
-    def __init__(self, interval: float, write: Callable[[], None]) -> None:
+    def __init__(self, interval: float, write: Callable[[], object]) -> None:
         import threading
 
         self.interval, self.write = interval, write

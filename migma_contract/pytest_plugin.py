@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,10 +40,10 @@ SUITE = "migma-contract"  # the suite's node id: `pytest migma-contract::<rule-i
 _OPTIONS = pytest.StashKey["CheckOptions"]()
 _SELECTED = pytest.StashKey["frozenset[str] | None"]()
 _PATH = pytest.StashKey[str]()
-_REPORTS = pytest.StashKey[list]()
+_REPORTS = pytest.StashKey[list[str]]()
 _HEADLINE = pytest.StashKey[str]()
 _RESULT = pytest.StashKey["RunResult"]()
-_SHARES = pytest.StashKey[dict]()
+_SHARES = pytest.StashKey[dict[str, float]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -252,7 +252,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     suite = ConformanceSuite.from_parent(session, name=SUITE, nodeid=SUITE)
     collected = list(suite.collect())
     # Reported like any collector's result, so "collected N items" counts the rules.
-    config.hook.pytest_collectreport(report=pytest.CollectReport(SUITE, "passed", None, collected))
+    config.hook.pytest_collectreport(report=pytest.CollectReport(SUITE, "passed", None, [*collected]))
     for item in collected:
         config.hook.pytest_itemcollected(item=item)
     items.extend(collected)
@@ -320,12 +320,13 @@ def _shares(config: pytest.Config) -> dict[str, float]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if isinstance(item, RuleItem) and report.when == "call":
         report.duration = _shares(item.config).get(item.rule.id, 0.0)  # the JUnit time and --durations
         if report.skipped and isinstance(report.longrepr, tuple):  # the rule, not pytest's own skip() line
-            report.longrepr = (item.nodeid, None, report.longrepr[2])
+            # no line number: pytest's skip summary then shows no ':<line>' (it reads None so, though typed int)
+            report.longrepr = (item.nodeid, None, report.longrepr[2])  # type: ignore[assignment]
     return report
 
 

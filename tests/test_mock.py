@@ -93,6 +93,15 @@ def test_world_checks(client, change, message):
     assert_conforms(response)
 
 
+def test_sender_domains_compare_without_case(client, mock):
+    # RFC 1035 §2.3.3: a domain name has no case, in the sender's address and in the mock's configuration
+    response = post(client, {**FACTORY.valid_body(), "from": "Someone@EXAMPLE.Com"})
+    assert response.status_code == 200, response.text
+    mock.configure(verified_domains=["News.Example.ORG"])
+    assert post(client, {**FACTORY.valid_body(), "from": "someone@news.example.org"}).status_code == 200
+    assert post(client, {**FACTORY.valid_body(), "from": "someone@example.com"}).status_code == 400
+
+
 def test_unknown_list_and_nothing_to_send(client):
     response = post(client, {**FACTORY.valid_body("segment"), "recipientId": "seg_nope"})
     assert response.status_code == 400 and "seg_nope" in response.json()["error"]
@@ -221,6 +230,7 @@ def test_unknown_path_and_wrong_method_answer_json(client):
     assert wrong.status_code == 405 and wrong.headers["allow"] == "POST" and wrong.headers["content-type"] == "application/json"
 
 
+@pytest.mark.e2e
 def test_concurrent_sends_are_all_recorded(mock):
     with mock.running() as url, httpx.Client(base_url=url) as c, ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: post(c, FACTORY.valid_body()).status_code, range(200)))
@@ -310,6 +320,7 @@ def test_any_bytes_get_400_never_5xx(client):
 # --- the real command -------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("stack", [None, *sorted(PROTOCOLS)])
 def test_mock_command_serves_on_loopback_and_stops_on_ctrl_c(stack):
     process = subprocess.Popen(
@@ -573,6 +584,7 @@ def _closed_by_server(sock):
         return "still open"
 
 
+@pytest.mark.e2e
 def test_unfinished_requests_are_closed_after_the_request_timeout():
     mock = create_app({"limits": {"request_timeout": 0.3}})
     with mock.running() as url:
@@ -585,6 +597,7 @@ def test_unfinished_requests_are_closed_after_the_request_timeout():
         assert httpx.post(f"{url}/v1/sending", json=FACTORY.valid_body(), headers=AUTH).status_code == 200
 
 
+@pytest.mark.e2e
 def test_connections_beyond_the_cap_are_closed_at_once():
     mock = create_app({"limits": {"max_connections": 2}})
     with mock.running() as url, _connect(url) as first, _connect(url) as second:

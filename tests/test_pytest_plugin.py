@@ -13,6 +13,8 @@ from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FAULTS, FULL_KEY, RESTRICTED_KEY, Resp, Variant, answer
 
+pytestmark = pytest.mark.e2e  # the plugin's conformance runs, in-process and in subprocesses
+
 pytest_plugins = ["pytester"]
 
 FIXTURE_ARGS = ["--migma-from", "sender@example.com", "--migma-email-id", "email_welcome", "--migma-conversation-id", "conv_welcome",
@@ -77,6 +79,14 @@ def test_bad_settings_are_usage_errors(pytester):
 
 def test_a_passing_run_is_quiet_timed_and_rerunnable_by_node_id(pytester):
     # in a subprocess, as a user runs it: Hypothesis warns about plugins' side effects once per process
+    pytester.makeconftest("""
+import json
+
+def pytest_runtest_logreport(report):  # each item's call time, as the plugin set it, exactly
+    if report.when == "call":
+        with open("call-times.jsonl", "a", encoding="utf-8") as out:
+            out.write(json.dumps([report.nodeid, report.duration]) + "\\n")
+""")
     result = pytester.runpytest_subprocess("--migma-conformance", "--migma-max-requests", "150", "--junitxml", "junit-pytest.xml")
     result.assert_outcomes(passed=DOCUMENTED)
     output = result.outlines + result.errlines
@@ -84,12 +94,20 @@ def test_a_passing_run_is_quiet_timed_and_rerunnable_by_node_id(pytester):
     assert not [line for line in output if "warning" in line.lower()], "\n".join(output)
     result.stdout.fnmatch_lines([f"collected {DOCUMENTED} items", "*CONFORMANT*", "*report: reports/conformance.json*"])
     assert (pytester.path / "reports" / "index.html").exists()
-    # JUnit times: each rule's share of the check, adding up to the check's duration
+    # each rule's time is its share of the check, in proportion to the checks it took part in, adding up
+    # to the check's duration (exactly: no bound on wall time, which a loaded machine stretches)
     report = json.loads((pytester.path / "reports" / "conformance.json").read_text())
+    lines = (pytester.path / "call-times.jsonl").read_text(encoding="utf-8").splitlines()
+    calls = {nodeid.split("::")[-1]: duration for nodeid, duration in map(json.loads, lines)}
+    exercised = {rule["id"]: rule["exercised"] for rule in report["rules"]}
+    assert set(calls) == set(exercised) == {rule.id for rule in rules_for("documented")}
+    assert sum(calls.values()) == pytest.approx(report["duration_s"], rel=1e-9)
+    total = sum(exercised.values())
+    assert calls == pytest.approx({rule: report["duration_s"] * n / total for rule, n in exercised.items()}, rel=1e-9)
+    assert calls["envelope-consistent"] > calls["auth-scope"] >= 0 and calls["accepts-valid"] > 0
+    # JUnit's time of a rule is its share plus pytest's own setup and teardown of the item (three decimals)
     cases = {case.get("name"): float(case.get("time")) for case in ET.parse(pytester.path / "junit-pytest.xml").iter("testcase")}
-    assert set(cases) == {rule.id for rule in rules_for("documented")}
-    assert cases["envelope-consistent"] > cases["auth-scope"] >= 0 and cases["accepts-valid"] > 0
-    assert sum(cases.values()) == pytest.approx(report["duration_s"], rel=0.05, abs=0.02)
+    assert set(cases) == set(calls) and all(cases[rule] >= round(calls[rule], 3) - 0.001 for rule in cases)
     # the node ids pytest printed can be given back to it; so can the -k form
     rerun = pytester.runpytest("migma-contract::auth-scope", "-v")
     rerun.assert_outcomes(passed=1)

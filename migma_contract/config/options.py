@@ -237,6 +237,7 @@ class Option:
     def parse(self, raw: Any, source: str) -> Any:
         """A value from `source` (a flag, an env var, a file key) as this option's type; ConfigError otherwise."""
         where = source
+        value: Any
         if self.kind == "bool":
             value = _bool(raw, where)
         elif self.kind == "int":
@@ -375,7 +376,7 @@ def _float(raw: Any, where: str) -> float:
 
 
 def _list(raw: Any, where: str) -> tuple[str, ...]:
-    items: list[Any] = raw if isinstance(raw, (list, tuple)) else [raw]
+    items: list[Any] | tuple[Any, ...] = raw if isinstance(raw, (list, tuple)) else [raw]
     if not all(isinstance(item, str) for item in items):
         raise ConfigError(f"{where}: expected text or a list of text, not {_shown(raw)}")
     return tuple(part.lower() for item in items for part in item.replace(",", " ").split())

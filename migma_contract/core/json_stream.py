@@ -115,7 +115,7 @@ class ArrayReader:
     def _skip_space(self) -> str | None:
         """The next significant character (None at the end of the file)."""
         while True:
-            self._pos = _SPACE.match(self._buffer, self._pos).end()  # type: ignore[union-attr]
+            self._pos = _SPACE.match(self._buffer, self._pos).end()  # type: ignore[union-attr]  # `[ \t\n\r]*` always matches
             if self._pos < len(self._buffer):
                 return self._buffer[self._pos]
             if self._eof:

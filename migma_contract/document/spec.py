@@ -71,7 +71,8 @@ class Spec:
 
     @property
     def operation(self) -> dict[str, Any]:
-        return self.document["paths"][OPERATION_PATH][OPERATION_METHOD]
+        operation: dict[str, Any] = self.document["paths"][OPERATION_PATH][OPERATION_METHOD]
+        return operation
 
     @property
     def servers(self) -> list[str]:

@@ -481,7 +481,7 @@ class ReferenceMock:
             return _BODY.parse(verdict.raw, max_depth=config.max_depth), None
         except NotUtf8 as not_utf8:
             # body-utf8 is a rule of its own (strict): below it, the body is read as a lenient server reads it
-            message = BODY_UTF8.form.message("", not_utf8.message)  # type: ignore[union-attr]
+            message = BODY_UTF8.form.message("", not_utf8.message)  # type: ignore[attr-defined]  # a RequestForm facet, not on Form
             level = Level.parse(config.level)
             if level.includes(BODY_UTF8.level):
                 verdict.violations.append(Violation(BODY_UTF8.id, BODY_UTF8.level.value, "", message))
@@ -510,7 +510,7 @@ class ReferenceMock:
         email_id, conversation_id = body.get("emailId"), body.get("conversationId")
         if email_id is None and conversation_id is None:
             raise _Refusal(DATA_REFUSAL, "nothing to send: give emailId (or conversationId)")
-        source = config.emails.get(email_id) if email_id is not None else config.conversations.get(conversation_id)
+        source = config.emails.get(email_id) if email_id is not None else config.conversations.get(body["conversationId"])
         if source is None and open_world:
             source = {"project": body.get("projectId")}
         if source is None:
@@ -654,7 +654,8 @@ def _is_json_media_type(content_type: str) -> bool:
 
 def _route_path(scope: Scope) -> str:
     """The path as the app's routes see it (without the root path it is mounted under)."""
-    path, root = scope["path"], scope.get("root_path", "")
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
     return path[len(root):] if root and path.startswith(root) else path
 
 

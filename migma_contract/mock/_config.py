@@ -167,7 +167,8 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when pre
 
 
 def _default_raw() -> dict[str, Any]:
-    return yaml.load((Path(__file__).parent / "default.yaml").read_text(), Loader=_YAML_LOADER)
+    raw: dict[str, Any] = yaml.load((Path(__file__).parent / "default.yaml").read_text(), Loader=_YAML_LOADER)
+    return raw
 
 
 @lru_cache(maxsize=1)

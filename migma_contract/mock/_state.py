@@ -67,7 +67,8 @@ class SentRecord:
     @property
     def request(self) -> dict[str, Any]:
         """The body that was sent (parsed from the bytes kept)."""
-        return json.loads(self.raw_request)
+        body: dict[str, Any] = json.loads(self.raw_request)  # only accepted sends are kept: an object
+        return body
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

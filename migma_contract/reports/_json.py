@@ -44,4 +44,5 @@ def load_result(path: str | Path) -> RunResult:
 
 
 def json_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema

@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 from migma_contract.config.options import ENV_PREFIX, CheckOptions
 from migma_contract.contract.catalogue import (
@@ -54,9 +54,12 @@ from migma_contract.run.attribution import Attribution, Culprit
 from migma_contract.run.records import error_field, make_records
 from migma_contract.run.result import Baseline, Finding, ProgressCallback, RootCause, key_text, symptom
 from migma_contract.run.root_causes import Symptom, body_shape, group, replaced
-from migma_contract.wire.client import Exchange, Target
+from migma_contract.wire.client import Exchange as WireExchange
+from migma_contract.wire.client import Target
 
 __all__ = ["Failure", "ProgressCallback", "RunState", "Tally"]
+
+Exchange: TypeAlias = WireExchange[Case]  # what a run sends is a planned case
 
 
 
@@ -133,7 +136,7 @@ class RunState:
         self.keyed_pairs = {r.id: r for r in rules if isinstance(r.form, KeyedPair)}
         self.keyed_retry = next((r for r in rules if isinstance(r.form, KeyedRetry)), None)
         self.keyed_rule_ids = frozenset(r.id for r in rules if isinstance(r.form, (KeyedPair, KeyedRetry)))
-        self.throttle_rules = [r for r in rules if isinstance(r.form, ResponsePredicate) and r.form.provoke == 429]
+        self.throttle_rules = [(r, r.form) for r in rules if isinstance(r.form, ResponsePredicate) and r.form.provoke == 429]
         self._firsts: dict[str, Exchange] = {}  # Idempotency-Key -> the first answer of its pair
         self._faulted: dict[tuple[str | None, str, bytes], tuple[ResponseFacts, bool]] = {}  # a 429/5xx under a key
         # Injects one answer of this status into the next request (a target with fault injection), set by the engine.
@@ -272,16 +275,15 @@ class RunState:
     def _judge_history(self, exchange: Exchange, failures: list[Failure]) -> None:
         """The rules judged across responses (result-id-unique), against what this run saw before."""
         assert exchange.status is not None
-        rules = [r for r in self.history_rules if r.form.applies(self.contract.spec, exchange.status)]  # type: ignore[union-attr]
+        rules = [(r, form) for r in self.history_rules
+                 if (form := r.form.across_responses) is not None and form.applies(self.contract.spec, exchange.status)]
         if not rules:
             return
         facts = self._facts_of(exchange)
         if not facts.parsed:
             return
         replay_key = next((v for k, v in exchange.request_headers.items() if k.lower() == IDEMPOTENCY_HEADER.lower()), None)
-        for rule in rules:
-            form = rule.form.across_responses
-            assert form is not None
+        for rule, form in rules:
             judged, message = form.judge(self.history[rule.id], facts, replay_key, exchange.case.label)
             if judged:
                 self._tally(rule.id, failures, message is None, rule.text, message or "")
@@ -307,8 +309,8 @@ class RunState:
     def _judge_injected(self, exchange: Exchange, failures: list[Failure]) -> None:
         assert exchange.status is not None
         facts = self._facts_of(exchange)
-        for rule in self.throttle_rules if exchange.status == 429 else ():
-            self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
+        for rule, form in self.throttle_rules if exchange.status == 429 else ():
+            self._judge_rule(rule, failures, form.check(self.contract.spec, facts))
         key = exchange.case.idempotency_key
         if key is not None:
             self._faulted[self._memo(exchange, key)] = (facts, True)
@@ -320,8 +322,8 @@ class RunState:
             return
         for attempt in exchange.throttled:
             facts = self._facts(attempt.status, attempt.headers, attempt.body)
-            for rule in self.throttle_rules:
-                self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
+            for rule, form in self.throttle_rules:
+                self._judge_rule(rule, failures, form.check(self.contract.spec, facts))
         last = exchange.throttled[-1]
         if self.keyed_retry is not None and exchange.case.idempotency_key is not None and exchange.status is not None:
             injected = exchange.case.inject == 429 and len(exchange.throttled) == 1
@@ -549,10 +551,10 @@ class RunState:
         if full_answer is not None and full_answer.status in (401, 403):
             said = f"{full_answer.status}{self._answer(full_answer, bare=True)}"
             if restricted_answer is not None and restricted_answer.status is not None and 200 <= restricted_answer.status < 300:
-                full, restricted = flag("--api-key"), flag("--restricted-api-key")
-                raise ConfigError(f"the keys look swapped: the server refused {full} ({said}) and accepted "
-                                  f"{restricted}; pass the full-scope key as {full} and the one without email:send "
-                                  f"as {restricted}")
+                full_flag, restricted_flag = flag("--api-key"), flag("--restricted-api-key")
+                raise ConfigError(f"the keys look swapped: the server refused {full_flag} ({said}) and accepted "
+                                  f"{restricted_flag}; pass the full-scope key as {full_flag} and the one without email:send "
+                                  f"as {restricted_flag}")
             if full_answer.status == 401:
                 raise ConfigError(f"the server refused {flag('--api-key')} ({said}): check the key")
             raise ConfigError(f"the server refused {flag('--api-key')} ({said}): it lacks the email:send permission; pass a full-scope key")
@@ -619,7 +621,8 @@ class RunState:
         try:
             settling.send(None)
         except StopIteration as done:
-            return done.value
+            settled: list[Failure] = done.value
+            return settled
         settling.close()
         raise RuntimeError("settling waited on something other than a blocking send")
 
@@ -631,6 +634,7 @@ class RunState:
         # a crash or no answer at all (a late but complete answer is about timing, not about a value)
         crashed = [f for f in failures if f.rule_id == NO_SERVER_ERROR.id or (f.rule_id == RESPONDS_IN_TIME.id and exchange.timed_out)]
         wanted = refused or crashed
+        culprit: Culprit | None
         if wanted and case.phase in ("plan", "explore") and self._room_for(wanted[0].rule_id):
             culprit = (self.attribution.blamed_before(case, wanted[0].rule_id)
                        or await self.attribution.attribute(case, exchange, self.attribution.fails_like(exchange)))

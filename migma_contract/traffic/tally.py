@@ -536,5 +536,5 @@ def _clean(value: Any, redactor: Redactor, name: str = "") -> Any:
     if isinstance(value, Mapping):
         return {clean_text(redactor.text(str(k))): _clean(v, redactor) for k, v in value.items()}
     if is_dataclass(value) and not isinstance(value, type):
-        return replace(value, **{f.name: _clean(getattr(value, f.name), redactor, f.name) for f in fields(value)})  # type: ignore[arg-type]
+        return replace(value, **{f.name: _clean(getattr(value, f.name), redactor, f.name) for f in fields(value)})
     return value
