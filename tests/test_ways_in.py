@@ -31,6 +31,8 @@ from migma_contract.wire.serve import PROTOCOLS, serve_in_thread
 
 from .faulty_servers import FULL_KEY
 
+pytestmark = pytest.mark.e2e  # processes, loopback servers, whole checks: the end-to-end tier
+
 AUTH = {"Authorization": f"Bearer {FULL_KEY}"}
 VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
          "subject": "Hello", "emailId": "email_welcome"}
