@@ -34,7 +34,7 @@ from migma_contract.config.options import resolve_options
 from migma_contract.mock import create_app
 from migma_contract.wire.serve import serve_in_thread
 
-pytestmark = pytest.mark.e2e  # processes, loopback servers, whole checks: the end-to-end tier
+pytestmark = pytest.mark.e2e  # the examples and mkdocs run as processes, against a served mock
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -29,7 +29,7 @@ from migma_contract.run.runner import run_check
 
 from .faulty_servers import FAULTS, FULL_KEY
 
-pytestmark = pytest.mark.e2e  # processes, loopback servers, whole checks: the end-to-end tier
+pytestmark = pytest.mark.e2e  # a browser process
 
 CHROMIUM = os.environ.get("MIGMA_CONTRACT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 INSTALL = "apt-get update && apt-get install -y chromium (Debian's package; .ci/run does it)"
