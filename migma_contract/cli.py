@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from migma_contract._version import __version__
 from migma_contract.config.options import OPTIONS, resolve_options
 from migma_contract.contract.catalogue import VENDOR_SETS, rules_for
 from migma_contract.contract.rules import Level, RuleSet
-from migma_contract.core.exceptions import MigmaContractError, SpecError
+from migma_contract.core.exceptions import MigmaContractError, SpecError, Terminated
 from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import load_spec
@@ -247,7 +248,7 @@ def check(dry_run: bool, **given: Any) -> None:
     pyproject.toml (keys: the long option names, e.g. max-requests = 150); command-line
     options win. Exit 0 conformant, 1 violations, 2 usage, 3 unreachable or aborted.
     """
-    from migma_contract.reports import check_writable, write_reports
+    from migma_contract.reports import check_writable, write_baseline, write_reports
     from migma_contract.reports.console import Progress, print_plan, print_summary
     from migma_contract.run.runner import prepare_run, run_check
 
@@ -259,6 +260,9 @@ def check(dry_run: bool, **given: Any) -> None:
         return
     report_dir = Path(options.report_dir)
     check_writable(report_dir)
+    if options.write_baseline:  # before the first request, like the reports
+        written = Path(options.write_baseline)
+        check_writable(written.parent, names=[written.name], option="--write-baseline", step_summary=False)
     if not options.verify_tls:
         _warn("TLS certificates are NOT verified (--insecure); the report says so")
     shown = strip_credentials(options.base_url) if options.base_url else "the embedded reference mock"
@@ -266,12 +270,16 @@ def check(dry_run: bool, **given: Any) -> None:
     click.echo(f"migma-contract {__version__}: checking {clean_text(shown)} at level {options.level}{vendor} "
                f"(seed {options.seed}, the {options.plan} plan, at most {options.max_requests} requests)", err=True)
     progress = Progress()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what ran, as for Ctrl-C
     try:
-        result = run_check(options, progress=progress)
+        result = run_check(options, progress=progress, keep_interrupted=True)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         progress.stop()
     secrets = tuple(getattr(options, o.name) for o in OPTIONS if o.secret)
     paths = write_reports(result, report_dir, options.format, secrets=secrets)
+    if options.write_baseline:
+        paths.append(write_baseline(result, options.write_baseline, secrets))
     print_summary(result, [str(p) for p in paths], secrets=secrets)
     sys.exit(result.exit_code)
 
@@ -379,7 +387,7 @@ def _traffic_summary(result: Any, paths: list[Path]) -> None:
 
 
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 class _PeriodicReports:
@@ -440,7 +448,6 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     --report-every seconds). Keys pass through and are never written. Exit 0 no violation
     observed, 1 violations, 2 usage, 3 upstream unreachable at start.
     """
-    import signal
 
     import uvicorn
 
@@ -518,7 +525,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     """
     from migma_contract.contract.validators import contract_for
     from migma_contract.reports import check_writable, write_reports
-    from migma_contract.run.runner import load_baseline
+    from migma_contract.run.runner import interruption, load_baseline
     from migma_contract.traffic.recordings import open_recording
     from migma_contract.traffic.tally import TrafficJudge
 
@@ -531,16 +538,26 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     label = f"recorded traffic: {names}" if len(names) <= 80 else f"recorded traffic: {len(recordings)} files"
     judge = TrafficJudge(contract_for(load_spec(options.spec)), options.level, kind="recorded", label=label,
                          source=f"recorded: {names}", timeout=options.timeout, baseline=baseline)
-    for recording in recordings:
-        for exchange in recording.exchanges():
-            judge.observe(exchange)
-        click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
-        if recording.stopped:
-            _warn(f"{clean_text(recording.path)}: {recording.stopped}")
-            judge.note(f"{recording.path.name}: {recording.stopped}")
+    stopped = None
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what was judged, as for Ctrl-C
+    try:
+        for recording in recordings:
+            for exchange in recording.exchanges():
+                judge.observe(exchange)
+            click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
+            if recording.stopped:
+                _warn(f"{clean_text(recording.path)}: {recording.stopped}")
+                judge.note(f"{recording.path.name}: {recording.stopped}")
+    except KeyboardInterrupt as stop:
+        stopped = f"{interruption(stop)} after {judge.stats.exchanges} recorded exchange(s); the reports hold what was judged"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not judge.stats.judged:
-        fail(f"no POST /v1/sending exchange in the {judge.stats.exchanges} recorded exchange(s); nothing to judge", 2)
+        fail(stopped or f"no POST /v1/sending exchange in the {judge.stats.exchanges} recorded exchange(s); nothing to judge",
+             3 if stopped else 2)
     result = judge.result()
+    if stopped:
+        result.interrupted_by(stopped)
     paths = write_reports(result, report_dir, options.format)
     _traffic_summary(result, paths)
     sys.exit(result.exit_code)

@@ -273,7 +273,7 @@ def _run_the_check(config: pytest.Config) -> None:
     from migma_contract.core.exceptions import MigmaContractError, TargetUnreachable
     from migma_contract.core.flags import spelled
     from migma_contract.core.untrusted import clean_text
-    from migma_contract.reports import check_writable, write_reports
+    from migma_contract.reports import check_writable, write_baseline, write_reports
     from migma_contract.run.runner import run_check
 
     options = plugin_options(config)  # a base URL written with /v1 is understood by the engine (api_root)
@@ -287,6 +287,8 @@ def _run_the_check(config: pytest.Config) -> None:
     except MigmaContractError as exc:
         raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
     paths = write_reports(result, report_dir, options.format)
+    if options.write_baseline:
+        paths.append(write_baseline(result, options.write_baseline))
     config.stash[_RESULT] = result
     config.stash[_REPORTS] = [str(p) for p in paths]
     config.stash[_HEADLINE] = result.headline
@@ -323,6 +325,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if report.skipped and isinstance(report.longrepr, tuple):  # the rule, not pytest's own skip() line
             report.longrepr = (item.nodeid, None, report.longrepr[2])
     return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A check that did not do all it planned (cut, aborted, interrupted) is no pass: exit 3 when nothing else failed."""
+    result = session.config.stash.get(_RESULT, None)
+    if result is not None and not result.complete and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = 3
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

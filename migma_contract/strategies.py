@@ -27,7 +27,7 @@ from hypothesis import reject
 from hypothesis import strategies as st
 
 from migma_contract.contract.catalogue import get_rule
-from migma_contract.contract.rules import KnownFields, NotExercisable, RequestForm
+from migma_contract.contract.rules import NotExercisable, Subject
 from migma_contract.contract.validators import contract_for
 from migma_contract.document.spec import Spec
 from migma_contract.generate.bodies import BodyFactory, Fixtures
@@ -164,7 +164,7 @@ def invalid_requests(
     """Bodies that break exactly the request rule `rule_id`, and nothing else."""
     rule = get_rule(rule_id)
     form = rule.form
-    if not isinstance(form, RequestForm):
+    if rule.subject is not Subject.REQUEST:
         raise ValueError(f"{rule_id!r} constrains {rule.constrains}s, not request bodies; request rules can be broken alone")
     contract = contract_for(spec)
     fixtures = fixtures or Fixtures()
@@ -219,9 +219,9 @@ def field_values(
     bodies = BodyFactory(contract.spec, fixtures or Fixtures())
     properties = contract.spec.request_properties
     if prop not in properties:
-        from migma_contract.contract.catalogue import KNOWN_FIELDS
+        from migma_contract.contract.catalogue import KNOWN_FIELDS_FORM
 
-        meant = KNOWN_FIELDS.form.suggestion(prop) if isinstance(KNOWN_FIELDS.form, KnownFields) else None
+        meant = KNOWN_FIELDS_FORM.suggestion(prop)
         hint = f"; did you mean {meant}?" if meant else ""
         raise ValueError(f"{prop!r} is not a property of the request{hint} (known: {', '.join(properties)})")
     try:
@@ -320,12 +320,10 @@ def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> 
 def _documented_response(status: int, level: str, request: Any, spec: Spec | None, extras: bool,
                          headers: dict[str, str] | None = None) -> st.SearchStrategy[Any]:
     from migma_contract.contract.catalogue import rules_for
-    from migma_contract.contract.rules import ResponseSchema
 
     contract = contract_for(spec)
     base = contract.spec.response_schema(status) or {}
-    fragments = [r.form.fragment(contract.spec, status) for r in rules_for(level)
-                 if isinstance(r.form, ResponseSchema) and r.form.applies(contract.spec, status)]
+    fragments = [f for r in rules_for(level) if (f := r.form.response_fragment(contract.spec, status)) is not None]
     defs = dict(base.get("$defs", {}))
     for fragment in fragments:
         defs.update(fragment.get("$defs", {}))

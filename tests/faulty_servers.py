@@ -525,7 +525,8 @@ LEGAL: list[Variant] = [
     Variant("charset-parameter", None, after=lambda req, resp: Resp(resp.status, {**resp.headers, "content-type": "application/json; charset=utf-8"}, resp.body)),
     Variant("lenient-about-emailId", None,
             after=lambda req, resp: Resp.of(200, fake_success()) if resp.status == 400 and "nothing to send" in str((resp.json or {}).get("error")) else resp),
-    Variant("occasional-429-with-retry-after", None, before=_every(7)),
+    # every 7th request refused: its retries take budget too, so the plan gets a seventh more (a cut plan is INCOMPLETE)
+    Variant("occasional-429-with-retry-after", None, before=_every(7), extra={"max_requests": 180}),
     Variant("own-error-wording", None, after=on_error(_error_json(lambda p: {"success": False, "error": "Request rejected. See docs."}))),
     Variant("error-null-omitted-and-no-sentCount", None, after=on_success(lambda p, r: (p.pop("error", None), p["data"].pop("sentCount", None)))),
     Variant("status-sent-at-documented-level", None, after=on_success(_set("data.status", "sent"))),

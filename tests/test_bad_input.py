@@ -34,7 +34,7 @@ def one_line_error(done, code=2):
 def saved(tmp_path_factory) -> dict:
     """A conformance.json as this version writes it (a short run on the embedded mock)."""
     directory = tmp_path_factory.mktemp("saved")
-    done = cli("check", "--report-dir", str(directory), "--max-requests", "30", "--no-explore", "--format", "json")
+    done = cli("check", "--report-dir", str(directory), "--plan", "minimal", "--max-requests", "30", "--no-explore", "--format", "json")
     assert done.exit_code == 0, done.output
     return json.loads((directory / "conformance.json").read_text())
 

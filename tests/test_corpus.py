@@ -79,7 +79,7 @@ def test_a_valid_request_rejection_names_the_value_class():
 def test_a_hang_is_a_finding_and_the_run_stays_bounded():
     variant = next(v for v in FAULTS if v.name == "hangs-on-long-subject")
     result = run_check(options(variant), app=variant.app())
-    assert result.exit_code == 3 and "timed out" in result.aborted
+    assert result.exit_code == 1 and "timed out" in result.aborted  # a hang is a finding, not an infrastructure abort
     assert [r.status for r in result.rules if r.id == "responds-in-time"] == ["failed"]
 
 
@@ -218,7 +218,7 @@ def test_swapped_keys_are_named_as_such():
 def test_a_run_stopped_by_timeouts_still_reports_what_it_judged():
     variant = variant_named("hangs-on-long-subject")
     result = run_check(options(variant, max_timeouts=2), app=variant.app())
-    assert result.exit_code == 3 and "2 requests timed out (limit 2, --max-timeouts)" in result.aborted
+    assert result.exit_code == 1 and "2 requests timed out (limit 2, --max-timeouts)" in result.aborted
     judged = {r.id: r.status for r in result.rules if r.status != "not_exercised"}
     assert judged["responds-in-time"] == "failed" and judged["body-json-object"] == "passed" and len(judged) >= 15
     assert RunResult.from_dict(json.loads(json.dumps(result.to_dict()))).aborted == result.aborted  # the report holds it
@@ -257,7 +257,8 @@ def test_without_the_vendor_set_no_vendor_rule_is_judged_and_its_faults_pass(var
 @pytest.mark.parametrize("variant", [v for v in LEGAL if v.name in ("extra-fields-everywhere", "own-error-wording",
                                                                     "occasional-429-with-retry-after")], ids=lambda v: v.name)
 def test_legal_variants_pass_the_vendor_set_too(variant):
-    result = run_check(options(variant, **VENDOR), app=variant.app())
+    result = run_check(options(variant, **{**VENDOR, "max_requests": max(VENDOR["max_requests"], variant.extra.get("max_requests", 0) + 40)}),
+                       app=variant.app())
     assert result.exit_code == 0, [f.message for f in result.findings]
 
 

@@ -410,3 +410,9 @@ def test_the_vendor_set_and_the_minimal_plan_from_pytest(pytester):
     result = pytester.runpytest("--migma-conformance", "--migma-with-vendor", "--migma-plan", "minimal", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=len(vendor))
     assert len(vendor) == len(rules_for("documented")) + 6
+
+
+def test_a_cut_check_is_not_a_green_session(pytester):
+    result = pytester.runpytest("--migma-conformance", "--migma-max-requests", "30", "--migma-no-explore")
+    assert result.ret == 3
+    result.stdout.fnmatch_lines(["INCOMPLETE: the plan was cut: * planned cases not sent: --migma-max-requests 30 reached*"])

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from migma_contract import RunResult, Status, contract_for
+from migma_contract.run.result import Baseline
 from migma_contract.traffic.tally import CLIENT, SERVER, ObservedExchange, TrafficJudge, is_send, judge_exchange
 
 KEY = "mc_live_4f9a8b7c6d5e4f3a2b1c"
@@ -183,7 +184,7 @@ def test_tallies_count_exchanges_and_who_broke_the_rule():
 
 
 def test_the_baseline_accepts_a_known_failure():
-    result = judge_of(exchange(TAG_WITHOUT_ID, 400, REFUSED), baseline=frozenset({"batch-needs-recipientId"})).result()
+    result = judge_of(exchange(TAG_WITHOUT_ID, 400, REFUSED), baseline=Baseline(rules=frozenset({"batch-needs-recipientId"}))).result()
     assert result.rule("batch-needs-recipientId").status == Status.ACCEPTED
     assert result.exit_code == 0
 

@@ -137,13 +137,13 @@ def test_an_id_given_twice_breaks_result_id_unique_unless_the_second_is_a_replay
     form = get_rule("result-id-unique").form
     memory: dict = {}
 
-    def judge_once(body, replay_key=None):
-        return form.judge(memory, response_facts(200, JSON, json.dumps(body).encode(), None, None, None), replay_key, "the first send")
+    def judge_once(body, replay_key=None, label="the first send"):
+        return form.judge(memory, response_facts(200, JSON, json.dumps(body).encode(), None, None, None), replay_key, label)
 
     assert judge_once(ok(id="m_1"), "key-1") == (True, None)
     assert judge_once(ok(id="m_1"), "key-1") == (True, None)  # an idempotent replay of the first
-    judged, message = judge_once(ok(id="m_1"))
-    assert judged and message == "data.id 'm_1' was already given to an earlier accepted send (the first send)"
+    judged, message = judge_once(ok(id="m_1"), label="the second send")
+    assert judged and message == "data.id 'm_1' was already given to an earlier accepted send (the first send); this send, 'the second send', got it again"
     assert judge_once(ok(id="m_2")) == (True, None)
     assert judge_once({"success": True, "data": {"status": "queued"}}) == (False, None)  # no id: result-has-id's business
     assert judge_once({**ERR}) == (False, None)

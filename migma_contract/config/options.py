@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from migma_contract.contract.rules import Level, RuleSet
+from migma_contract.contract.levels import Level, RuleSet
 from migma_contract.core.exceptions import ConfigError
 
 if TYPE_CHECKING:  # imported where used: the pytest plugin reads this table in every pytest run
@@ -69,9 +69,9 @@ class CheckOptions:
     second_api_key: str | None = field(default=None, metadata=_opt(
         "Another full-scope key, to exercise idempotency-scope (with --with-vendor); the fixtures must suit it too.",
         secret=True, group="target"))
-    level: str = field(default=Level.DOCUMENTED.value, metadata=_opt(
+    level: Level = field(default=Level.DOCUMENTED, metadata=_opt(
         "schema: the schemas alone; documented: plus the prose; strict: plus the strictest reading.",
-        kind="choice", choices=[level.value for level in Level]))
+        kind="level", choices=[level.value for level in Level]))
     with_vendor: bool = field(default=False, metadata=_opt(
         "Also judge the vendor set (the vendor's wider docs, not the bundled document): Idempotency-Key replay, "
         "conflict, scope, length, 429/5xx never stored, and 429 Retry-After.", kind="bool"))
@@ -116,7 +116,11 @@ class CheckOptions:
     format: tuple[str, ...] = field(default=REPORT_FORMATS, metadata=_opt(
         "Report formats, comma-separated.", kind="list", choices=REPORT_FORMATS, group="output"))
     baseline: str | None = field(default=None, metadata=_opt(
-        "Known failures to accept (a conformance.json or a list of rule ids).", kind="path", group="output"))
+        "Known failures to accept: a baseline file (--write-baseline), a conformance.json, or rule ids (a rule id alone accepts "
+        "all its failures).", kind="path", group="output"))
+    write_baseline: str | None = field(default=None, metadata=_opt(
+        "Write a baseline accepting exactly this run's failures (each finding: rule id and key) to this file; stale entries "
+        "of --baseline are dropped.", kind="path", group="output"))
     explore: bool = field(default=True, metadata=_opt(
         "Spend the budget left after the plan on generated requests.", kind="bool", negate="no-explore"))
     allow_production: bool = field(default=False, metadata=_opt(
@@ -143,6 +147,12 @@ class CheckOptions:
     @property
     def verify_tls(self) -> bool:
         return not self.insecure
+
+    def __post_init__(self) -> None:
+        # Parsed once: a level given as text in Python (CheckOptions(level="strict")) becomes a Level here; a
+        # value that is none is left for validate() to refuse in the table's words.
+        if not isinstance(self.level, Level) and self.level in tuple(Level):
+            object.__setattr__(self, "level", Level(self.level))
 
     @property
     def rule_sets(self) -> tuple[RuleSet, ...]:
@@ -227,7 +237,7 @@ class Option:
                 raise ConfigError(f"{where}: expected text, not {type(raw).__name__} {_shown(raw)}")
             value = raw
         self.check(value, where)
-        return value
+        return Level(value) if self.kind == "level" else value
 
     def check(self, value: Any, where: str) -> None:
         """Bounds, choices and forms; the message names `where` and never a secret's value."""
@@ -237,7 +247,7 @@ class Option:
             if self.low is not None and (value <= self.low if self.low_open else value < self.low):
                 bound = f"greater than {self.low:g}" if self.low_open else f"at least {self.low:g}"
                 raise ConfigError(f"{where}: must be {bound}, not {value:g}")
-        if self.kind == "choice" and value not in self.choices:
+        if self.kind in ("choice", "level") and value not in self.choices:
             raise ConfigError(f"{where}: {_shown(value)} is not one of {', '.join(self.choices)}")
         if self.kind == "list" and self.choices:
             unknown = [v for v in value if v not in self.choices]
@@ -258,7 +268,7 @@ class Option:
 
 def _check_vendor_level(options: CheckOptions) -> None:
     """The vendor rules are prose (level documented): a schema-level run would judge none of them."""
-    if options.with_vendor and not Level.parse(options.level).includes(Level.DOCUMENTED):
+    if options.with_vendor and not options.level.includes(Level.DOCUMENTED):
         raise ConfigError(f"--with-vendor: the vendor rules are at level documented; --level {options.level} leaves them "
                           "all out (use --level documented or strict)")
 

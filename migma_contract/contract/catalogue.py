@@ -182,15 +182,21 @@ def _check_provider(spec: Spec, facts: ResponseFacts) -> str | None:
         return None
     expected = _requested_provider(spec, facts.request)
     if data["provider"] != expected:
-        return f"/data/provider is {data['provider']!r}, the request asked for {expected!r}"
+        named = isinstance(facts.request, dict) and "providerType" in facts.request
+        why = f"the request asked for {expected!r}" if named else f"the request named no providerType, so {expected!r} is expected"
+        return f"/data/provider is {data['provider']!r}, {why}"
     return None
 
+
+# The forms other modules call beyond the shared facets (parsing a body, suggesting a field), typed as what they are.
+BODY_FORM = IsJsonObject()
+KNOWN_FIELDS_FORM = KnownFields()
 
 # The rules other modules name (by these constants, never by their id strings).
 BODY_JSON_OBJECT = Rule(
     "body-json-object", S, Subject.REQUEST,
     "the body must be a JSON object (not a list, scalar, empty or non-JSON body)",
-    "requestBody schema `type: object`", IsJsonObject(), 400)
+    "requestBody schema `type: object`", BODY_FORM, 400)
 BODY_UTF8 = Rule(
     "body-utf8", X, Subject.REQUEST,
     "the body must be UTF-8 (RFC 8259 §8.1: JSON exchanged between systems MUST be UTF-8); a body that is a JSON "
@@ -219,7 +225,7 @@ KNOWN_FIELDS = Rule(
     "is a client's mistake, refused by the mock and validate_request at strict (servers are not judged by it: "
     "the document lets them ignore unknown properties)",
     "SendEmailRequest `properties` (the strictest reading, for clients: a property the document does not name is a "
-    "mistake, better refused than silently ignored)", KnownFields(), 400)
+    "mistake, better refused than silently ignored)", KNOWN_FIELDS_FORM, 400)
 RESPONDS_IN_TIME = Rule(
     "responds-in-time", S, Subject.RESPONSE,
     "an answer within the run's timeout (default 10 s); a hang is a finding, not a hung run", "general HTTP",
@@ -374,7 +380,7 @@ IDEMPOTENCY_KEY_LENGTH = Rule(
     "idempotency-key-length", D, Subject.IDEMPOTENCY,
     f"a key longer than {MAX_IDEMPOTENCY_KEY} characters ⇒ 400 `ApiError`",
     f"{_IDEMPOTENCY_PAGE}: \"a string of at most {MAX_IDEMPOTENCY_KEY} characters\"",
-    KeyedPair(None, _check_key_length, key_length=MAX_IDEMPOTENCY_KEY + 1), 400, set=V)
+    KeyedPair(None, _check_key_length, length=MAX_IDEMPOTENCY_KEY + 1), 400, set=V)
 IDEMPOTENCY_NOT_STORED = Rule(
     "idempotency-not-stored", D, Subject.IDEMPOTENCY,
     "a 429 or 5xx answer is never replayed: a retry with the same key is processed anew",

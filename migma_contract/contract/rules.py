@@ -18,17 +18,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from migma_contract.contract.levels import Level, RuleSet
 from migma_contract.core.untrusted import nesting_depth
 
 if TYPE_CHECKING:
     from migma_contract.document.spec import Spec
 
 __all__ = [
+    "Condition",
+    "Form",
     "KeyedPair",
     "KeyedRetry",
     "Level",
     "Mutation",
     "NotUtf8",
+    "PlannedSend",
     "RawBody",
     "ResponseFacts",
     "Rule",
@@ -39,29 +43,6 @@ __all__ = [
 JSON_TYPES = ("string", "number", "boolean", "object", "array", "null")
 
 
-class Level(StrEnum):
-    """How strict a run is; each level includes the ones before it."""
-
-    SCHEMA = "schema"
-    DOCUMENTED = "documented"
-    STRICT = "strict"
-
-    @property
-    def rank(self) -> int:
-        return list(Level).index(self)
-
-    def includes(self, other: Level) -> bool:
-        return other.rank <= self.rank
-
-    @classmethod
-    def parse(cls, value: str | Level) -> Level:
-        try:
-            return cls(value)
-        except ValueError:
-            names = ", ".join(level.value for level in cls)
-            raise ValueError(f"unknown level {value!r}; choose one of {names}") from None
-
-
 class Subject(StrEnum):
     """What a rule constrains."""
 
@@ -70,18 +51,6 @@ class Subject(StrEnum):
     ACCEPTANCE = "acceptance"  # a valid request the server must accept
     RESPONSE = "response"  # every response must satisfy it
     IDEMPOTENCY = "idempotency"  # requests sharing an Idempotency-Key: what the second answer must show
-
-
-class RuleSet(StrEnum):
-    """Where a rule comes from, and so whether a run judges it unasked.
-
-    `contract`: the bundled document (always judged). `vendor`: the vendor's wider
-    documentation (its idempotency and rate-limit pages, its SDK's README), which the
-    bundled document does not state: judged only when a run asks (`--with-vendor`).
-    """
-
-    CONTRACT = "contract"
-    VENDOR = "vendor"
 
 
 class NotExercisable(Exception):
@@ -165,29 +134,129 @@ class ResponseFacts:
     documented: frozenset[int] | None = None  # the statuses the run's rule sets document (None: the document's)
 
 
-# --- request forms ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Condition:
+    """A conditional rule's shape: `when` ∈ `values` ⇒ `prop` present (`required`) or absent."""
+
+    when: str
+    values: tuple[str, ...]
+    prop: str
+    required: bool
 
 
-class RequestForm:
-    """A rule on the request body."""
+@dataclass(frozen=True)
+class PlannedSend:
+    """One request a form plans to judge its rule by (the plan makes it a case): neutral of how it is sent.
 
-    # False for a rule only a client is held to (the document lets a server accept more):
-    # it refuses bodies in validate_request and the mock, but no server is judged by it.
-    judges_servers = True
+    `body`: "valid" (the plan's valid body) or "other-body" (another valid body); `credentials`: "full" (the run's
+    key) or "second" (the second full-scope key); `step`: 1 or 2 of a pair under one Idempotency-Key;
+    `inject`: a status injected into the answer.
+    """
+
+    suffix: str
+    label: str
+    step: int
+    body: str = "valid"
+    credentials: str = "full"
+    inject: int | None = None
+
+
+class Form:
+    """What every form answers. Each facet has its default here; a form overrides the facets it has,
+    so no other module asks what kind of form a rule has (`tests/test_forms.py` calls every facet of every form).
+
+    Facets: judging (`fragment` for JSON Schema, `judged_statuses` for response rules), a valid value (`keep`,
+    `condition`), breaking the rule alone (`mutations`, `header_variants`), the open points (`undecided`), the diff
+    comparison (`compared_as`, `documented_fragment`), the plan's cases (`judges_servers`, `provoke`, `planned`,
+    `every_recipient_type`), judging across responses (`across_responses`, `judge_across`).
+    """
+
+    judges_servers = True  # False: a rule only clients are held to (the document lets a server accept more)
+    every_recipient_type = False  # the plan sends each credential with a valid send of every recipient type, not one
+    across_responses = False  # judged across the responses of a run or of traffic (`judge_across`), not one at a time
+    compared_as = "none"  # how `diff` compares the rule between two documents (diff.compare dispatches on it)
+    provoke: int | None = None  # a status the run injects to see the answers this rule judges (fault injection)
+
+    @property
+    def condition(self) -> Condition | None:
+        """The conditional shape of the rule, if it is one (generators keep it, the plan varies the rest)."""
+        return None
 
     def undecided(self, prop: str, body: Any) -> str | None:
         """Why a server may accept a body breaking this rule at `prop` after all (None: it must refuse)."""
         return None
 
-    def fragment(self, spec: Spec) -> dict[str, Any]:
-        raise NotImplementedError
-
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        raise NotImplementedError
+        """Bodies breaking this rule alone (none: the rule is not about the body)."""
+        return iter(())
 
     def planned(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         """The mutations the deterministic plan sends (all of them, unless the form picks fewer)."""
         return self.mutations(spec, bodies)
+
+    def judge_across(self, memory: dict[str, tuple[str | None, str]], facts: ResponseFacts, replay_key: str | None,
+                     label: str) -> tuple[bool, str | None]:
+        """(whether this response was judged, the message when it breaks the rule), against the `memory` its driver
+        keeps for the rule across responses (`across_responses`; otherwise never judged this way)."""
+        return False, None
+
+    def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
+        """Credentials breaking this rule alone (none: the rule is not about credentials)."""
+        return iter(())
+
+    def keep(self, body: dict[str, Any], valid_value: Callable[[str, str | None], Any]) -> None:
+        """Make a valid `body` keep this rule (add what it requires, drop what it forbids)."""
+        condition = self.condition
+        if condition is None or body.get(condition.when) not in condition.values:
+            return
+        if condition.required and condition.prop not in body:
+            body[condition.prop] = valid_value(condition.prop, body.get(condition.when))
+        elif not condition.required:
+            body.pop(condition.prop, None)
+
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        """The JSON Schema the document gives this rule to check (None: it gives it nothing), for `diff`."""
+        return None
+
+    def judged_statuses(self, spec: Spec) -> frozenset[int] | None:
+        """The statuses whose responses this rule judges (None: not a rule on response bodies)."""
+        return None
+
+    def response_fragment(self, spec: Spec, status: int) -> dict[str, Any] | None:
+        """The JSON Schema a response body of `status` satisfies under this rule (None: none it can say)."""
+        return None
+
+    def keyed_sends(self, key: str) -> list[PlannedSend]:
+        """The requests (under the Idempotency-Key `key`) that judge this rule of the vendor set (none: not keyed)."""
+        if self.provoke is None:
+            return []
+        return [PlannedSend(f"answered-{self.provoke}", f"a valid send answered {self.provoke} (injected), "
+                            "retried after its Retry-After", 1, inject=self.provoke)]
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the rule is judged on answers under one Idempotency-Key (the run keeps the first answer)."""
+        return False
+
+    @property
+    def key_length(self) -> int | None:
+        """The length of the Idempotency-Key to send (None: an ordinary per-run key)."""
+        return None
+
+
+# --- request forms ---------------------------------------------------------------------
+
+
+class RequestForm(Form):
+    """A rule on the request body."""
+
+    compared_as = "request"
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        return self.fragment(spec)
 
     def message(self, pointer: str, detail: str) -> str:
         return f"{pointer or '/'}: {detail}"
@@ -272,6 +341,7 @@ class IsJsonObject(RequestForm):
     """
 
     MAX_DEPTH = 64
+    compared_as = "body-type"  # its fragment is fixed; the document's own word is the body's declared type
 
     def undecided(self, prop: str, body: Any) -> str | None:
         # A lone surrogate escape is JSON syntax with no character behind it (RFC 8259 §8.2):
@@ -358,6 +428,9 @@ class RequiredProperties(RequestForm):
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"required": spec.request_required}
 
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        return self.fragment(spec) if spec.request_required else None
+
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         def drop(prop: str) -> Iterator[Mutation]:
             body = bodies.valid_body()
@@ -418,6 +491,10 @@ class DeclaredTypes(RequestForm):
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"properties": {name: {"type": types if len(types) > 1 else types[0]} for name, types in self._types(spec).items()}}
 
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        fragment = self.fragment(spec)
+        return fragment if fragment.get("properties") else None
+
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         def retype(item: tuple[str, list[str]]) -> Iterator[Mutation]:
             prop, types = item
@@ -443,6 +520,9 @@ class EnumMember(RequestForm):
 
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"properties": {self.prop: {"if": {"type": "string"}, "then": {"enum": self._enum(spec)}}}}
+
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        return self.fragment(spec) if "enum" in spec.request_properties.get(self.prop, {}) else None
 
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         values = self._enum(spec)
@@ -472,6 +552,10 @@ class EmailFormat(RequestForm):
 
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"properties": {name: {"format": "email"} for name in self._props(spec)}}
+
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        fragment = self.fragment(spec)
+        return fragment if fragment.get("properties") else None
 
     def _broken(self, spec: Spec, bodies: BodyFactory, chosen: Callable[[int, int, str], bool]) -> Iterator[Mutation]:
         from migma_contract.contract.email import not_mailboxes
@@ -518,6 +602,11 @@ class RequiredWhen(RequestForm):
     when: str
     values: tuple[str, ...]
     prop: str
+    compared_as = "conditional"
+
+    @property
+    def condition(self) -> Condition:
+        return Condition(self.when, self.values, self.prop, required=True)
 
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"if": _condition(self.when, self.values), "then": {"required": [self.prop]}}
@@ -541,6 +630,11 @@ class ForbiddenWhen(RequestForm):
     when: str
     values: tuple[str, ...]
     prop: str
+    compared_as = "conditional"
+
+    @property
+    def condition(self) -> Condition:
+        return Condition(self.when, self.values, self.prop, required=False)
 
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"if": _condition(self.when, self.values), "then": {"not": {"required": [self.prop]}}}
@@ -622,20 +716,14 @@ class KnownFields(RequestForm):
 # --- auth forms -------------------------------------------------------------------------
 
 
-class AuthForm:
-    """Credentials a server must refuse.
+class AuthForm(Form):
+    """Credentials a server must refuse."""
 
-    `every_recipient_type`: the plan sends each credential with a valid send of every
-    recipient type (a server may check it in some handlers only), not with one send.
-    """
-
-    every_recipient_type = False
+    compared_as = "auth"
 
     def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
         raise NotImplementedError
 
-    def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
-        raise NotImplementedError
 
 
 def bearer_key(header: str | None) -> str | None:
@@ -681,14 +769,16 @@ class ScopeRequired(AuthForm):
             yield "a key without email:send", {"Authorization": f"Bearer {restricted_key}"}
 
 
-class Acceptance:
-    """Marker form: valid requests (built by the plan) must be accepted."""
+class Acceptance(Form):
+    """Valid requests (built by the plan) must be accepted."""
+
+    compared_as = "acceptance"
 
 
 # --- response forms ---------------------------------------------------------------------
 
 
-class ResponseForm:
+class ResponseForm(Form):
     """A rule every response (of some statuses) must satisfy."""
 
     def applies(self, spec: Spec, status: int) -> bool:
@@ -704,12 +794,19 @@ class ResponseSchema(ResponseForm):
     # Whether a (parsed) body gives the rule something to judge (None: every body of its statuses does). A rule
     # about a field that is absent is not judged by that response: it neither passes nor fails there.
     speaks_of: Callable[[int, Any], bool] | None = None
+    compared_as = "response-schema"
 
     def applies(self, spec: Spec, status: int) -> bool:
         return status in self.statuses(spec)
 
+    def judged_statuses(self, spec: Spec) -> frozenset[int]:
+        return self.statuses(spec)
+
     def fragment(self, spec: Spec, status: int) -> dict[str, Any]:
         return self.build(spec, status)
+
+    def response_fragment(self, spec: Spec, status: int) -> dict[str, Any] | None:
+        return self.build(spec, status) if self.applies(spec, status) else None
 
 
 @dataclass
@@ -723,6 +820,7 @@ class ResponsePredicate(ResponseForm):
     status_only: bool = False  # reads the status (and the documented statuses) alone: decided once per status
     provoke: int | None = None  # a status the run injects to see such a response (a target with fault injection)
     speaks_of: Callable[[int, Any], bool] | None = None  # as for ResponseSchema: judged only where the body gives it a field
+    compared_as = "predicate"
 
     def applies(self, spec: Spec, status: int) -> bool:
         return self.when(spec, status)
@@ -741,9 +839,18 @@ class ResponseHistory(ResponseForm):
     statuses: Callable[[Spec], frozenset[int]]
     key: Callable[[ResponseFacts], str | None]
     what: str  # how the message names the value, e.g. "data.id"
+    compared_as = "history"
+    across_responses = True
+
+    def judge_across(self, memory: dict[str, tuple[str | None, str]], facts: ResponseFacts, replay_key: str | None,
+                     label: str) -> tuple[bool, str | None]:
+        return self.judge(memory, facts, replay_key, label)
 
     def applies(self, spec: Spec, status: int) -> bool:
         return status in self.statuses(spec)
+
+    def judged_statuses(self, spec: Spec) -> frozenset[int]:
+        return self.statuses(spec)
 
     def judge(self, memory: dict[str, tuple[str | None, str]], facts: ResponseFacts,
               replay_key: str | None, label: str) -> tuple[bool, str | None]:
@@ -758,18 +865,23 @@ class ResponseHistory(ResponseForm):
         first_key, first_label = first
         if replay_key is not None and replay_key == first_key:
             return True, None
-        return True, f"{self.what} {value[:80]!r} was already given to an earlier accepted send ({first_label[:120]})"
+        return True, (f"{self.what} {value[:80]!r} was already given to an earlier accepted send ({first_label[:120]}); "
+                      f"this send, {label[:120]!r}, got it again")
 
 
 # --- idempotency forms (the vendor set) ------------------------------------------------------
 
 
-class KeyedForm:
+class KeyedForm(Form):
     """A rule on requests that carry one `Idempotency-Key`: what a later answer must show.
 
     Judging needs two answers under one key, so the rule is exercised by a planned pair (or
     a single request), never by one response alone; the run keeps the first answer.
     """
+
+    @property
+    def keyed(self) -> bool:
+        return True
 
 
 @dataclass
@@ -788,7 +900,21 @@ class KeyedPair(KeyedForm):
     second: str | None
     check: Callable[[ResponseFacts | None, ResponseFacts], str | None]
     premise: Callable[[ResponseFacts], str | None] = lambda first: None
-    key_length: int | None = None
+    length: int | None = None
+
+    @property
+    def key_length(self) -> int | None:
+        return self.length
+
+    def keyed_sends(self, key: str) -> list[PlannedSend]:
+        if self.second is None:
+            return [PlannedSend("long-key", f"a valid send with an Idempotency-Key of {len(key)} characters", 1)]
+        first = PlannedSend("first", "a valid send with a fresh Idempotency-Key", 1)
+        if self.second == "same":
+            return [first, PlannedSend("again", "the same send again, same key", 2)]
+        if self.second == "other-body":
+            return [first, PlannedSend("other-body", "another body under the same key", 2, body="other-body")]
+        return [first, PlannedSend("other-api-key", "the same send under --second-api-key, same key", 2, credentials="second")]
 
 
 @dataclass
@@ -804,10 +930,11 @@ class KeyedRetry(KeyedForm):
 
     after: Callable[[int], bool]
     check: Callable[[ResponseFacts, ResponseFacts, bool], str | None]
-    provoke: int = 503
+    provoke: int | None = 503
 
-
-Form = RequestForm | AuthForm | Acceptance | ResponseForm | KeyedForm
+    def keyed_sends(self, key: str) -> list[PlannedSend]:
+        return [PlannedSend(f"answered-{self.provoke}", f"a valid send answered {self.provoke} (injected)", 1, inject=self.provoke),
+                PlannedSend("retry", f"the same send again, same key, after the {self.provoke}", 2)]
 
 
 _DESERVING = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # rules that decide a request's status

@@ -19,12 +19,11 @@ from typing import Any
 
 import jsonschema_rs
 
-from migma_contract.contract.catalogue import BODY_JSON_OBJECT, BODY_UTF8, OPEN_POINTS, RULES, rules_for
+from migma_contract.contract.catalogue import BODY_FORM, BODY_JSON_OBJECT, BODY_UTF8, OPEN_POINTS, RULES, rules_for
 from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, is_email_address
 from migma_contract.contract.fastschema import fast_formats, flatten, inline_refs, mentions_format
 from migma_contract.contract.rules import (
     LONE_SURROGATE,
-    IsJsonObject,
     Level,
     NotUtf8,
     OpenPoint,
@@ -159,16 +158,15 @@ class RequestValidator:
         way the rest is judged on what a lenient reader makes of it (see `rules.utf8_text`).
         """
         shape = BODY_JSON_OBJECT
-        assert isinstance(shape.form, IsJsonObject)
         violations = []
         try:
             if isinstance(body, RawBody):
                 try:
-                    body = shape.form.parse(body.content)
+                    body = BODY_FORM.parse(body.content)
                 except NotUtf8 as not_utf8:
                     if self._utf8 is not None:
-                        violations.append(Violation(self._utf8.id, self._utf8.level.value, "", self._utf8.form.message("", not_utf8.message)))  # type: ignore[union-attr]
-                    body = shape.form.parse(body.content, lenient=True)
+                        violations.append(Violation(self._utf8.id, self._utf8.level.value, "", self._utf8.form.message("", not_utf8.message)))  # type: ignore[attr-defined]
+                    body = BODY_FORM.parse(body.content, lenient=True)
             found = self._set.violations(body)
         except Refused as refused:
             return [*violations, Violation(shape.id, shape.level.value, "", refused.message)]

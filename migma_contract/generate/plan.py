@@ -44,17 +44,11 @@ from typing import Any
 
 from migma_contract.contract.catalogue import ACCEPTS_VALID, IDEMPOTENCY_HEADER, REFUSAL_STATUSES, RULES, rules_for
 from migma_contract.contract.rules import (
-    AuthForm,
-    ForbiddenWhen,
-    KeyedPair,
-    KeyedRetry,
     Level,
     NotExercisable,
-    RequestForm,
-    RequiredWhen,
-    ResponsePredicate,
     Rule,
     RuleSet,
+    Subject,
 )
 from migma_contract.contract.validators import Contract
 from migma_contract.core.flags import flag
@@ -152,7 +146,7 @@ def _content(body: dict[str, Any], choice: str, bodies: BodyFactory) -> None:
 def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
     """The positive dimensions, read from the document's optional properties."""
     spec = contract.spec
-    conditional = {r.form.prop for r in RULES if isinstance(r.form, RequiredWhen | ForbiddenWhen)}
+    conditional = {r.form.condition.prop for r in RULES if r.form.condition is not None}
     factors: list[Factor] = []
     types = spec.request_properties.get("recipientType", {}).get("enum", [])
     factors.append(Factor("recipientType", list(types), lambda body, choice, b: body.update(recipientType=choice)))
@@ -180,9 +174,10 @@ def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
             factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b: _TEXT[choice]), open_values=list(OPEN_TEXT_CLASSES)))
     factors.append(Factor("content", ["emailId", "conversationId", "neither"], _content))
     for rule in RULES:  # an address a conditional rule requires on some sends only
-        form = rule.form
-        if isinstance(form, RequiredWhen) and spec.request_properties.get(form.prop, {}).get("format") == "email":
-            factors.append(Factor(form.prop, list(ADDRESS_CLASSES), _set_address(form.prop), only_when=(form.when, form.values)))
+        condition = rule.form.condition
+        if condition is not None and condition.required and spec.request_properties.get(condition.prop, {}).get("format") == "email":
+            factors.append(Factor(condition.prop, list(ADDRESS_CLASSES), _set_address(condition.prop),
+                                  only_when=(condition.when, condition.values)))
     return factors
 
 
@@ -275,6 +270,14 @@ def suspects(contract: Contract, bodies: BodyFactory, case: Case) -> list[tuple[
     """The case's (field, value class) pairs that differ from the plainest send of its type."""
     plain = _plain_choices(_factors(contract, bodies))
     return [(name, value) for name, value in case.factors if name != "recipientType" and value != plain.get(name)]
+
+
+def presence(contract: Contract, bodies: BodyFactory, name: str, value: str) -> bool:
+    """Whether `value` is the plainest class of an optional field absent from the plainest send: a failure
+    with it is caused by the field's presence, not by what its value is like."""
+    factor = next((f for f in _factors(contract, bodies) if f.name == name), None)
+    present = [v for v in factor.values if v != ABSENT] if factor is not None else []
+    return factor is not None and ABSENT in factor.values and bool(present) and value == present[0]
 
 
 def isolate(contract: Contract, bodies: BodyFactory, case: Case, name: str) -> dict[str, Any] | None:
@@ -412,7 +415,7 @@ def build_plan(
         plan.variants_not_exercised.clear()
     body = _first_valid_body(bodies)
     for rule in selected:
-        if isinstance(rule.form, AuthForm):
+        if rule.subject is Subject.AUTH:
             variants = list(rule.form.header_variants(api_key, restricted_key))
             if not variants:
                 plan.not_exercised[rule.id] = f"no key without email:send was given: pass {flag('--restricted-api-key')}"
@@ -430,9 +433,9 @@ def build_plan(
                         frozenset({rule.deserves}), CaseAuth.EXPLICIT, tuple((headers or {}).items()),
                     ))
     for rule in selected:
-        if isinstance(rule.form, RequestForm) and not rule.form.judges_servers:
+        if rule.subject is Subject.REQUEST and not rule.form.judges_servers:
             plan.not_exercised[rule.id] = f"a rule for clients only: {rule.form.undecided('', None)}"
-        elif isinstance(rule.form, RequestForm):
+        elif rule.subject is Subject.REQUEST:
             try:
                 mutations = list(rule.form.planned(contract.spec, bodies))
             except NotExercisable as exc:
@@ -468,47 +471,27 @@ def _vendor_cases(selected: tuple[Rule, ...], body: dict[str, Any] | None, secon
     cases: list[Case] = []
     for rule in selected:
         form = rule.form
-        provoke = form.provoke if isinstance(form, KeyedRetry | ResponsePredicate) else None
-        if not isinstance(form, KeyedPair | KeyedRetry) and not provoke:
+        if not form.keyed and not form.provoke:
             continue
         if body is None:
             plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
             continue
-        if provoke and not can_inject:
-            plan.not_exercised[rule.id] = (f"needs a {provoke} answer, and the target takes no injected faults (the reference "
-                                           "mock in-process does): judged only when one comes during the run")
+        if form.provoke and not can_inject:
+            plan.not_exercised[rule.id] = (f"needs a {form.provoke} answer, and the target takes no injected faults (the "
+                                           "reference mock in-process does): judged only when one comes during the run")
             continue
-        key = idempotency_key(token, rule, form.key_length if isinstance(form, KeyedPair) else None)
+        key = idempotency_key(token, rule, form.key_length)
         keyed = ((IDEMPOTENCY_HEADER, key),)
-
-        def case(suffix: str, label: str, step: int, sent: dict[str, Any] = body, auth: str = CaseAuth.FULL,
-                 headers: tuple[tuple[str, str], ...] = keyed, inject: int | None = None, rule: Rule = rule) -> Case:
-            return Case(f"{rule.id}/{suffix}", rule.id, label, copy.deepcopy(sent), frozenset(), auth, headers,
-                        step=step, inject=inject)
-
-        if isinstance(form, KeyedPair):
-            if form.second == "other-api-key" and not second_key:
-                plan.not_exercised[rule.id] = f"needs a second full-scope key: pass {flag('--second-api-key')}"
-                continue
-            if form.second is None:
-                cases.append(case("long-key", f"a valid send with an {IDEMPOTENCY_HEADER} of {len(key)} characters", 1))
-                continue
-            cases.append(case("first", f"a valid send with a fresh {IDEMPOTENCY_HEADER}", 1))
-            if form.second == "same":
-                cases.append(case("again", "the same send again, same key", 2))
-            elif form.second == "other-body":
-                other = {**body, "subject": f"{body.get('subject', '')} (another body)"}
-                cases.append(case("other-body", "another body under the same key", 2, other))
-            else:
-                cases.append(case("other-api-key", "the same send under --second-api-key, same key", 2,
-                                  auth=CaseAuth.EXPLICIT, headers=(("Authorization", f"Bearer {second_key}"), *keyed)))
-        elif isinstance(form, KeyedRetry):
-            cases.append(case(f"answered-{form.provoke}", f"a valid send answered {form.provoke} (injected)", 1,
-                              inject=form.provoke))
-            cases.append(case("retry", f"the same send again, same key, after the {form.provoke}", 2))
-        else:
-            cases.append(case(f"answered-{form.provoke}", f"a valid send answered {form.provoke} (injected), "
-                              "retried after its Retry-After", 1, inject=form.provoke))
+        sends = form.keyed_sends(key)
+        if any(send.credentials == "second" for send in sends) and not second_key:
+            plan.not_exercised[rule.id] = f"needs a second full-scope key: pass {flag('--second-api-key')}"
+            continue
+        for send in sends:
+            sent = {**body, "subject": f"{body.get('subject', '')} (another body)"} if send.body == "other-body" else body
+            auth, headers = ((CaseAuth.EXPLICIT, (("Authorization", f"Bearer {second_key}"), *keyed))
+                             if send.credentials == "second" else (CaseAuth.FULL, keyed))
+            cases.append(Case(f"{rule.id}/{send.suffix}", rule.id, send.label, copy.deepcopy(sent), frozenset(), auth,
+                              headers, step=send.step, inject=send.inject))
     return cases
 
 

@@ -18,13 +18,13 @@ from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
     AUTH_REQUIRED,
     AUTH_SCOPE,
-    BODY_JSON_OBJECT,
+    BODY_FORM,
     REFUSAL_STATUSES,
     get_rule,
     judge_credentials,
     rules_for,
 )
-from migma_contract.contract.rules import IsJsonObject, Level, RawBody, Refused, ScopeRequired
+from migma_contract.contract.rules import Level, RawBody, Refused, ScopeRequired
 from migma_contract.contract.validators import Contract
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.generate.open_points import open_in_valid_body, open_in_violation
@@ -186,9 +186,7 @@ def parsed_body(raw: bytes | None, content_type: str | None = None) -> Any:
     """A request body as `deserve` reads it: the JSON value, a `RawBody` when it is none, `NOT_RECORDED` for None."""
     if raw is None:
         return NOT_RECORDED
-    form = BODY_JSON_OBJECT.form
-    assert isinstance(form, IsJsonObject)
     try:
-        return form.parse(raw)
+        return BODY_FORM.parse(raw)
     except Refused:
         return RawBody(raw, content_type or "application/json")

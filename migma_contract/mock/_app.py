@@ -37,6 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
+    BODY_FORM,
     BODY_JSON_OBJECT,
     BODY_UTF8,
     CONFLICT_CODE,
@@ -49,7 +50,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     judge_credentials,
 )
-from migma_contract.contract.rules import IsJsonObject, Level, NotUtf8, Refused, bearer_key
+from migma_contract.contract.rules import Level, NotUtf8, Refused, bearer_key
 from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
@@ -59,13 +60,7 @@ from migma_contract.mock._state import MockRequest, MockState, Scripted, SentRec
 __all__ = ["ReferenceMock", "create_app"]
 
 STATUS_OK = ACCEPTS_VALID.deserves
-def _json_form() -> IsJsonObject:
-    form = BODY_JSON_OBJECT.form
-    assert isinstance(form, IsJsonObject)
-    return form
-
-
-_BODY = _json_form()  # typed as the form it is, in every function that reads a body
+_BODY = BODY_FORM
 JSON_TYPES = ("application/json",)
 
 
@@ -484,7 +479,7 @@ class ReferenceMock:
             return _BODY.parse(verdict.raw, max_depth=config.max_depth), None
         except NotUtf8 as not_utf8:
             # body-utf8 is a rule of its own (strict): below it, the body is read as a lenient server reads it
-            message = BODY_UTF8.form.message("", not_utf8.message)  # type: ignore[union-attr]
+            message = BODY_UTF8.form.message("", not_utf8.message)  # type: ignore[attr-defined]
             level = Level.parse(config.level)
             if level.includes(BODY_UTF8.level):
                 verdict.violations.append(Violation(BODY_UTF8.id, BODY_UTF8.level.value, "", message))

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
-from migma_contract.contract.catalogue import AUTH_SCOPE, BATCH_TYPES
+from migma_contract.contract.catalogue import BATCH_TYPES
 from migma_contract.contract.rules import Level, ScopeRequired
 from migma_contract.core.exceptions import ConfigError, SpecUnreadable
 from migma_contract.core.untrusted import clean_text, read_bounded
@@ -28,8 +28,7 @@ from migma_contract.generate.bodies import Fixtures
 
 __all__ = ["Contact", "MockConfig", "load_mock_config"]
 
-assert isinstance(AUTH_SCOPE.form, ScopeRequired)
-SEND_SCOPE = AUTH_SCOPE.form.SCOPE
+SEND_SCOPE = ScopeRequired.SCOPE
 CONTACT_STATUSES = ("subscribed", "unsubscribed", "bounced", "invalid")
 LIST_KINDS = BATCH_TYPES
 

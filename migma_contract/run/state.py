@@ -35,7 +35,6 @@ from migma_contract.contract.catalogue import (
 from migma_contract.contract.rules import (
     KeyedPair,
     KeyedRetry,
-    Level,
     NotExercisable,
     ResponseFacts,
     ResponseHistory,
@@ -50,17 +49,16 @@ from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.bodies import FIXTURE_FIELDS, BodyFactory
 from migma_contract.generate.cases import Case, CaseAuth, slug
-from migma_contract.generate.plan import describe, isolate, plainest, suspects
+from migma_contract.generate.plan import describe, isolate, plainest, presence, suspects
 from migma_contract.judge.deserve import Standing
 from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
 from migma_contract.run.records import error_field, make_records
-from migma_contract.run.result import Finding, ProgressCallback, RootCause
+from migma_contract.run.result import Baseline, Finding, ProgressCallback, RootCause, key_text, symptom
 from migma_contract.run.root_causes import Symptom, body_shape, group, replaced
 from migma_contract.wire.client import Exchange, Target
 
 __all__ = ["Failure", "ProgressCallback", "RunState", "Tally"]
 
-_VALUES = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+(?:\.\d+)?")
 
 
 def _no_loop(case: Any) -> Any:
@@ -73,6 +71,8 @@ def _fixture_flags() -> str:
 
 
 _ABSENT = object()
+# An error text saying a known key lacks a right (not that the key is unknown)
+_PERMISSION = re.compile(r"(?i)permission|\bscopes?\b|email:send|not allowed|forbidden|insufficient|\black")
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -82,6 +82,15 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,59}")
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """An answer's body when it is a JSON object (None otherwise)."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _field(name: str) -> str:
@@ -117,6 +126,7 @@ class _Culprit:
 class _Recorded:
     findings: list[Finding] = field(default_factory=list)
     keys: list[tuple[Any, ...]] = field(default_factory=list)
+    unshown: list[str] = field(default_factory=list)  # keys of distinct failures past --max-findings-per-rule
 
 
 class RunState:
@@ -127,8 +137,8 @@ class RunState:
     """
 
     def __init__(self, options: CheckOptions, contract: Contract, target: Target, bodies: BodyFactory,
-                 display_base: str | None, progress: ProgressCallback | None, baseline: frozenset[str] = frozenset()) -> None:
-        self.baseline = baseline
+                 display_base: str | None, progress: ProgressCallback | None, baseline: Baseline | None = None) -> None:
+        self.baseline = baseline or Baseline()
         self.options = options
         # How a synchronous caller (exploration, inside Hypothesis) sends a case: set by the
         # engine (the target's blocking client, or the event loop that owns the target).
@@ -138,7 +148,7 @@ class RunState:
         self.sends_now = False
         self.fixtures = options.fixtures
         self.contract = contract
-        self.level = Level.parse(options.level)
+        self.level = options.level  # parsed once, in the options table
         self.target = target
         self.bodies = bodies
         self.validator = contract.response_validator(self.level, options.rule_sets)
@@ -164,6 +174,9 @@ class RunState:
         self.timeouts = 0
         self.aborted: str | None = None
         self.budget_hit = False
+        self.budget_why: str | None = None  # which limit ended the sending: --max-requests or --max-time
+        self.skipped = 0  # planned cases never sent (the plan was cut)
+        self.interrupted: str | None = None  # Ctrl-C or SIGTERM: the run's reports hold what ran
         self.deadline = time.monotonic() + options.max_time if options.max_time else None
         self.redactor = Redactor([options.api_key, options.restricted_api_key, options.second_api_key])
         self.keys = {key: ENV_PREFIX + name.upper() for key, name in ((options.api_key, "api_key"), (options.restricted_api_key, "restricted_api_key"),
@@ -196,9 +209,11 @@ class RunState:
             return False
         if self.target.requests_sent >= self.options.max_requests:
             self.budget_hit = True
+            self.budget_why = self.budget_why or f"{flag('--max-requests')} {self.options.max_requests} reached"
             return False
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.budget_hit = True
+            self.budget_why = self.budget_why or f"{flag('--max-time')} {self.options.max_time:g} s ran out"
             return False
         return True
 
@@ -440,7 +455,7 @@ class RunState:
         status = exchange.status if exchange.answered else None
         if failure.rule_id != case.rule_id:
             crash = failure.rule_id in (NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id)
-            return ("response", status, _VALUES.sub("…", failure.actual), value_class if crash else None)
+            return ("response", status, symptom(failure.actual), value_class if crash else None)
         accepted = status is not None and 200 <= status < 300
         about_class = accepted != (case.rule_id == ACCEPTS_VALID.id)
         return ("case", status, value_class if about_class else None)
@@ -450,9 +465,11 @@ class RunState:
         recorded = self.recorded.get(failure.rule_id)
         if recorded is None:
             return True
-        if len(recorded.findings) >= self.options.max_findings_per_rule:
-            return False
         key = self._key(exchange, failure, None)
+        if len(recorded.findings) >= self.options.max_findings_per_rule:
+            if all(known[:-1] != key[:-1] for known in recorded.keys):
+                self._unshown(recorded, key)  # a distinct failure past the bound: counted, not kept
+            return False
         return all(known[:-1] != key[:-1] for known in recorded.keys)
 
     def record(self, exchange: Exchange, failures: list[Failure], culprit: _Culprit | None = None,
@@ -466,6 +483,7 @@ class RunState:
                 recorded.findings[recorded.keys.index(key)].occurrences += 1
                 continue
             if len(recorded.findings) >= self.options.max_findings_per_rule:
+                self._unshown(recorded, key)
                 continue
             rule = get_rule(rule_id)
             request, response = make_records(exchange, self.redactor, self.keys, self.display_base)
@@ -478,12 +496,31 @@ class RunState:
                 case=case.id, case_label=self.shown(case.label), phase=case.phase,
                 request=request, response=response,
                 attribution=self.shown(attribution) if attribution else None,
-                baselined=rule_id in self.baseline,
+                key=self._key_text(key),
             )
+            finding.baselined = self.baseline.accepts(rule_id, finding.key)
             recorded.findings.append(finding)
             recorded.keys.append(key)
             self._note_symptom(exchange, rule_id)
-            self.progress("finding", {"rule": rule_id, "actual": finding.actual})
+            self.progress("finding", {"rule": rule_id, "actual": finding.actual, "case": finding.case_label})
+
+    def _key_text(self, key: tuple[Any, ...]) -> str:
+        """A finding's key for a baseline (`Finding.key`), from what makes it distinct for its rule (`_key`)."""
+        kind, status, *rest = key
+        parts = [str(status) if status is not None else "no-answer"]
+        if kind == "response":
+            parts.append(f"· {rest[0]}")
+        value_class = rest[-1]
+        if isinstance(value_class, tuple):
+            parts.append("=".join(str(part) for part in value_class))
+        elif value_class is not None:
+            parts.append(str(value_class))
+        return key_text(*(self.shown(part) for part in parts))
+
+    def _unshown(self, recorded: _Recorded, key: tuple[Any, ...]) -> None:
+        text = self._key_text(key)
+        if text not in recorded.unshown:
+            recorded.unshown.append(text)
 
     def shown(self, text: str) -> str:
         """Text for a finding (it may quote the server): redacted whole, then cleaned to one line."""
@@ -519,6 +556,8 @@ class RunState:
                 self._check_reachable(exchange)
                 sent.append(exchange)
             answers.append(exchange)
+        if answers[0] is not None:
+            self._check_endpoint(answers[0])
         # An answer from elsewhere (a redirect followed, the credentials left behind) says nothing of the keys.
         full_answer, restricted_answer = (a if a is not None and not a.redirects else None for a in answers)
         if full_answer is not None and full_answer.status in (401, 403):
@@ -533,12 +572,37 @@ class RunState:
             raise ConfigError(f"the server refused {flag('--api-key')} ({said}): it lacks the email:send permission; pass a full-scope key")
         if restricted_answer is not None and restricted_answer.status == 401:
             said = f"401{self._answer(restricted_answer, bare=True)}"
-            why = f"the server refused {flag('--restricted-api-key')} ({said}): check the key; auth-scope needs a valid key without email:send"
+            if _PERMISSION.search(said):  # its own words: the key is known, and lacks the permission
+                why = (f"the server answered 401 to {flag('--restricted-api-key')} ({said}) where the document gives 403 to a "
+                       "key without email:send: its own words say the key lacks a permission, so the status is what looks "
+                       "wrong; auth-scope is not judged on a 401, which a wrong key gets too")
+            else:
+                why = f"the server refused {flag('--restricted-api-key')} ({said}): check the key; auth-scope needs a valid key without email:send"
             self.not_exercisable[AUTH_SCOPE.id] = why
             self.warn(why)
         for exchange in sent:
             await self.conclude(exchange)
         return [exchange.case for exchange in sent]
+
+    def _check_endpoint(self, exchange: Exchange) -> None:
+        """The first valid request answered as no API endpoint would (404, 405, a redirect, an HTML page): a
+        wrong --base-url or a server in front, a configuration error (nothing is judged), never N rule failures."""
+        status = exchange.status
+        if status is None or not exchange.answered:
+            return
+        media = exchange.headers.get("content-type", "").split(";")[0].strip().lower()
+        html = media == "text/html" and 400 <= status < 500  # a front end's page (a 2xx/5xx one is judged: content-type-json)
+        if status not in (404, 405) and not 300 <= status < 400 and not html:
+            return
+        tried = clean_text(strip_credentials(self.redactor.text(exchange.url)))
+        what = f"{status} with an HTML page" if media == "text/html" else str(status)
+        location = exchange.headers.get("location")
+        hops = "".join(f" -> {clean_text(strip_credentials(self.redactor.text(url)))}" for url in exchange.redirects)
+        where = f" (Location: {clean_text(self.redactor.text(location))})" if location else ""
+        hint = ("the path is doubled: give the API's root, not the endpoint" if "/v1/sending/v1/sending" in tried
+                else "is this the API's root, and does the server answer POST /v1/sending there?")
+        raise ConfigError(f"the first valid request, POST {tried}{hops}, was answered {what}{where}: "
+                          f"no endpoint answers so; check {flag('--base-url')} ({hint})")
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -659,8 +723,10 @@ class RunState:
                                    label=f"minimal: a plain {kind} send with {name}={value}")
             control = await self.send(alone)
             if fails(control):
+                blamed = (f"the presence of {name} makes the difference (with its plainest value, {value!r})"
+                          if presence(self.contract, self.bodies, name, value) else f"the {name} value class {value!r} makes the difference")
                 return _Culprit(f"The plainest {kind} send passes, and the same send with only {name}={value!r} {what}: "
-                                f"the {name} value class {value!r} makes the difference.", (name, value), control)
+                                f"{blamed}.", (name, value), control)
         if not self.can_send():
             return _Culprit(f"Attribution stopped: {self._why_stopped()}.")
         return _Culprit(f"The plainest {kind} send passes, but no single value class of this one ({describe(dict(case.factors))}) "
@@ -755,5 +821,8 @@ class RunState:
         if bare:
             return f" {text}"
         if exchange.status is not None and 200 <= exchange.status < 300:
+            body = _json_object(exchange.body)
+            if body is not None and body.get("success") is False:  # a 2xx whose body says it failed: not "accepted"
+                return f" (success: false, error: {text})"
             return f" (accepted, with error: {text})"
         return f" (error: {text})"

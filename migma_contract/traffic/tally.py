@@ -39,7 +39,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, ResponseHistory, ResponseSchema, Subject
+from migma_contract.contract.rules import Level, RawBody, Subject
 from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.redact import SENSITIVE_HEADERS, Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
@@ -50,8 +50,10 @@ from migma_contract.judge.verdict import CLIENT, SERVER, ExchangeVerdict, Judgem
 from migma_contract.judge.verdict import judge_exchange as judge
 from migma_contract.run.records import error_field, make_records
 from migma_contract.run.result import (
+    Baseline,
     Budget,
     Finding,
+    PlanStats,
     RuleResult,
     RunResult,
     RunSettings,
@@ -59,6 +61,7 @@ from migma_contract.run.result import (
     Status,
     TargetInfo,
     TrafficStats,
+    failure_keys,
 )
 from migma_contract.run.root_causes import Symptom, group, replaced, shape_of
 from migma_contract.wire.client import Exchange
@@ -74,7 +77,7 @@ FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "pr
 _MAX_SECRETS = 10_000
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
-_MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id): a proxy may run for days
+_MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id), the oldest forgotten: a proxy may run for days
 _ROOT_SUBJECTS = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # whose server failures are about the status
 
 
@@ -219,19 +222,19 @@ class TrafficJudge:
 
     def __init__(self, contract: Contract, level: Level | str = Level.DOCUMENTED, *, kind: str, label: str,
                  url: str | None = None, source: str = "", timeout: float | None = DEFAULT_TIMEOUT,
-                 baseline: frozenset[str] = frozenset(), on_breach: Callable[[str], None] | None = None) -> None:
+                 baseline: Baseline | None = None, on_breach: Callable[[str], None] | None = None) -> None:
         self.contract = contract
         self.level = Level.parse(level)
         self.rules = rules_for(self.level)
         self.kind, self.label, self.url = kind, label, strip_credentials(url) if url else None
         self.timeout = timeout
-        self.baseline = baseline
+        self.baseline = baseline or Baseline()  # a finding's key here is the party that broke the rule
         self.on_breach = on_breach
         self.stats = TrafficStats(source or label)
         self._tallies = {rule.id: RuleTally() for rule in self.rules}
         # the rules judged across exchanges (result-id-unique), each with what it saw so far
         self._history: dict[str, tuple[Any, dict[str, tuple[str | None, str]]]] = {
-            rule.id: (rule, {}) for rule in self.rules if isinstance(rule.form, ResponseHistory)}
+            rule.id: (rule, {}) for rule in self.rules if rule.form.across_responses}
         self._symptoms: list[Symptom] = []
         self._findings: dict[tuple[str, str], Finding] = {}
         self._notes: Counter[str] = Counter()
@@ -308,16 +311,15 @@ class TrafficJudge:
         facts = None
         judged: list[Judgement] = []
         for rule, memory in self._history.values():
-            form = rule.form
-            assert isinstance(form, ResponseHistory)
-            if not form.applies(self.contract.spec, status):
+            if status not in (rule.form.judged_statuses(self.contract.spec) or ()):
                 continue
             facts = facts or response_facts(status, exchange.received_headers, exchange.response_body, None, None, None)
-            value = form.key(facts) if facts.parsed else None
-            if value is None or (value not in memory and len(memory) >= _MAX_HISTORY):
+            if not facts.parsed:
                 continue
             replay_key = exchange.header(IDEMPOTENCY_HEADER.lower())
-            ok, message = form.judge(memory, facts, replay_key, exchange.where or f"exchange {number}")
+            ok, message = rule.form.judge_across(memory, facts, replay_key, exchange.where or f"exchange {number}")
+            if len(memory) > _MAX_HISTORY:  # the oldest forgotten first
+                memory.pop(next(iter(memory)))
             if ok:
                 judged.append(Judgement(rule.id, SERVER, message is None, rule.text, message or str(status)))
         return tuple(judged)
@@ -369,7 +371,8 @@ class TrafficJudge:
             rule=rule.id, level=rule.level.value, rule_text=rule.text, source=rule.source,
             expected=judgement.expected, actual=_shorten_error(self.redactor.text(judgement.actual)), case=case.id,
             case_label=f"{where}: broken by the {judgement.party}", phase="observed",
-            request=request, response=response, baselined=rule.id in self.baseline, broken_by=judgement.party,
+            request=request, response=response, baselined=self.baseline.accepts(rule.id, judgement.party),
+            broken_by=judgement.party, key=judgement.party,
         )
         finding = _clean(finding, self.redactor)
         self._findings[key] = finding
@@ -417,7 +420,7 @@ class TrafficJudge:
     def violations(self) -> int:
         """Rules broken so far (outside the baseline)."""
         with self._lock:
-            return sum(1 for rule_id, tally in self._tallies.items() if tally.failed and rule_id not in self.baseline)
+            return sum(1 for rule_id, tally in self._tallies.items() if tally.failed and not self._known(rule_id, tally))
 
     def result(self) -> RunResult:
         """Everything observed so far as the usual result (every writer renders it)."""
@@ -428,7 +431,7 @@ class TrafficJudge:
             stats = replace(self.stats, notes=self._stops + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
         failed = any(r.status == Status.FAILED for r in rules)
         spec = self.contract.spec
-        return RunResult(
+        result = RunResult(
             tool_version=__version__,
             spec=SpecInfo(spec.source, spec.fingerprint, spec.version, [r.describe() for r in spec.repairs]),
             target=TargetInfo(label=clean_text(self.label), url=self.url, kind=self.kind, data_bound=False),
@@ -443,10 +446,18 @@ class TrafficJudge:
             exit_code=1 if failed else 0,
             rules=rules,
             findings=findings,
-            settings=RunSettings(baseline=sorted(self.baseline)),
+            plan=PlanStats(kind="observed"),
+            settings=RunSettings(baseline=list(self.baseline)),
             traffic=stats,
             root_causes=causes,
         )
+        result.stale_baseline = self.baseline.stale(failure_keys(result)) if self.baseline else []
+        return result
+
+    def _known(self, rule_id: str, tally: RuleTally) -> bool:
+        """Whether the baseline accepts every party that broke this rule."""
+        parties = [party for party, count in ((CLIENT, tally.by_client), (SERVER, tally.by_server)) if count]
+        return all(self.baseline.accepts(rule_id, party) for party in parties)
 
     def _rule_result(self, rule: Any) -> RuleResult:
         tally = self._tallies[rule.id]
@@ -454,7 +465,7 @@ class TrafficJudge:
         if tally.exercised:
             observed = tally.wording()
             if tally.failed:
-                status = Status.ACCEPTED if rule.id in self.baseline else Status.FAILED
+                status = Status.ACCEPTED if self._known(rule.id, tally) else Status.FAILED
         else:
             status, reason = Status.NOT_EXERCISED, self._not_observed(rule)
         return RuleResult(id=rule.id, level=rule.level.value, subject=rule.subject.value, text=rule.text, source=rule.source,
@@ -476,9 +487,9 @@ class TrafficJudge:
             return "not observed: no valid request answered 200" + (f" ({refused} got a documented refusal)" if refused else "")
         if rule.id == RESPONDS_IN_TIME.id:
             return "not observed: no exchange's duration known"
-        form = rule.form
-        if isinstance(form, ResponseSchema):
-            return f"not observed: no {'/'.join(str(s) for s in sorted(form.statuses(self.contract.spec)))} response body"
+        statuses = rule.form.judged_statuses(self.contract.spec)
+        if statuses is not None:
+            return f"not observed: no {'/'.join(str(s) for s in sorted(statuses))} response body"
         return "not observed: no response it applies to"
 
 
