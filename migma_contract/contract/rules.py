@@ -167,13 +167,11 @@ class Form:
 
     Facets: judging (`fragment` for JSON Schema, `judged_statuses` for response rules), a valid value (`keep`,
     `condition`), breaking the rule alone (`mutations`, `header_variants`), the open points (`undecided`), the diff
-    comparison (`compared_as`, `documented_fragment`), the plan's cases (`judges_servers`, `provoke`, `planned`,
-    `every_recipient_type`), judging across responses (`across_responses`, `judge_across`).
+    comparison (`compared_as`, `documented_fragment`), the plan's cases (`judges_servers`, `provoke`).
     """
 
     judges_servers = True  # False: a rule only clients are held to (the document lets a server accept more)
-    every_recipient_type = False  # the plan sends each credential with a valid send of every recipient type, not one
-    across_responses = False  # judged across the responses of a run or of traffic (`judge_across`), not one at a time
+    every_recipient_type = False  # the plan sends each credential on a valid send of every recipient type
     compared_as = "none"  # how `diff` compares the rule between two documents (diff.compare dispatches on it)
     provoke: int | None = None  # a status the run injects to see the answers this rule judges (fault injection)
 
@@ -193,12 +191,6 @@ class Form:
     def planned(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         """The mutations the deterministic plan sends (all of them, unless the form picks fewer)."""
         return self.mutations(spec, bodies)
-
-    def judge_across(self, memory: dict[str, tuple[str | None, str]], facts: ResponseFacts, replay_key: str | None,
-                     label: str) -> tuple[bool, str | None]:
-        """(whether this response was judged, the message when it breaks the rule), against the `memory` its driver
-        keeps for the rule across responses (`across_responses`; otherwise never judged this way)."""
-        return False, None
 
     def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
         """Credentials breaking this rule alone (none: the rule is not about credentials)."""
@@ -237,6 +229,11 @@ class Form:
     def keyed(self) -> bool:
         """Whether the rule is judged on answers under one Idempotency-Key (the run keeps the first answer)."""
         return False
+
+    @property
+    def across_responses(self) -> ResponseHistory | None:
+        """The form as a rule judged across the answers of a run or a recording (None: judged one answer at a time)."""
+        return None
 
     @property
     def key_length(self) -> int | None:
@@ -733,7 +730,13 @@ class KnownFields(RequestForm):
 
 
 class AuthForm(Form):
-    """Credentials a server must refuse."""
+    """Credentials a server must refuse.
+
+    `every_recipient_type`: the plan sends each credential with a valid send of every
+    recipient type (a server may check it in some handlers only), not with one send.
+    """
+
+    every_recipient_type = False
 
     compared_as = "auth"
 
@@ -856,17 +859,16 @@ class ResponseHistory(ResponseForm):
     key: Callable[[ResponseFacts], str | None]
     what: str  # how the message names the value, e.g. "data.id"
     compared_as = "history"
-    across_responses = True
-
-    def judge_across(self, memory: dict[str, tuple[str | None, str]], facts: ResponseFacts, replay_key: str | None,
-                     label: str) -> tuple[bool, str | None]:
-        return self.judge(memory, facts, replay_key, label)
 
     def applies(self, spec: Spec, status: int) -> bool:
         return status in self.statuses(spec)
 
     def judged_statuses(self, spec: Spec) -> frozenset[int]:
         return self.statuses(spec)
+
+    @property
+    def across_responses(self) -> ResponseHistory:
+        return self
 
     def judge(self, memory: dict[str, tuple[str | None, str]], facts: ResponseFacts,
               replay_key: str | None, label: str) -> tuple[bool, str | None]:

@@ -416,38 +416,10 @@ def build_plan(
     body = _first_valid_body(bodies)
     for rule in selected:
         if rule.subject is Subject.AUTH:
-            variants = list(rule.form.header_variants(api_key, restricted_key))
-            if not variants:
-                plan.not_exercised[rule.id] = f"no key without email:send was given: pass {flag('--restricted-api-key')}"
-            if body is None:
-                plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
-                continue
-            sends: list[tuple[str | None, dict[str, Any]]] = [(None, body)]
-            if rule.form.every_recipient_type and not minimal:
-                sends = [(recipient, valid) for recipient, valid in _valid_bodies(bodies)]
-            for label, headers in variants[:1] if minimal else variants:
-                for recipient, sent in sends:
-                    plan.cases.append(Case(
-                        f"{rule.id}/{slug(label)}" + (f"-{slug(recipient)}" if recipient and recipient != sends[0][0] else ""),
-                        rule.id, f"{label}, a {recipient} send" if recipient and len(sends) > 1 else label, copy.deepcopy(sent),
-                        frozenset({rule.deserves}), CaseAuth.EXPLICIT, tuple((headers or {}).items()),
-                    ))
+            plan.cases.extend(_auth_cases(rule, body, bodies, plan, api_key, restricted_key, minimal))
     for rule in selected:
-        if rule.subject is Subject.REQUEST and not rule.form.judges_servers:
-            plan.not_exercised[rule.id] = f"a rule for clients only: {rule.form.undecided('', None)}"
-        elif rule.subject is Subject.REQUEST:
-            try:
-                mutations = list(rule.form.planned(contract.spec, bodies))
-            except NotExercisable as exc:
-                plan.not_exercised[rule.id] = exc.reason
-                continue
-            seen: set[str] = set()
-            for mutation in mutations[:1] if minimal else mutations:
-                case_id = f"{rule.id}/{slug(mutation.label)}"
-                while case_id in seen:
-                    case_id += "-2"
-                seen.add(case_id)
-                plan.cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.deserves})))
+        if rule.subject is Subject.REQUEST:
+            plan.cases.extend(_broken_alone(rule, contract, bodies, plan, minimal))
     # asked for explicitly, so before the pairwise sends: a tight budget cuts those first
     plan.cases.extend(_vendor_cases(selected, body, second_key, key_token or uuid.uuid4().hex, plan, can_inject))
     if not minimal:
@@ -457,6 +429,49 @@ def build_plan(
         needed = ", ".join(flag(f.option) for f in FIXTURE_FIELDS if f.needed_when_bound and f.recipient_type is None)
         plan.not_exercised[ACCEPTS_VALID.id] = f"no valid request can be built without the target's fixtures: pass {needed}"
     return plan
+
+
+def _auth_cases(rule: Rule, body: dict[str, Any] | None, bodies: BodyFactory, plan: Plan, api_key: str | None,
+                restricted_key: str | None, minimal: bool) -> list[Case]:
+    """Each credential breaking an auth rule alone, on a valid send (of every recipient type where the form asks)."""
+    variants = list(rule.form.header_variants(api_key, restricted_key))
+    if not variants:
+        plan.not_exercised[rule.id] = f"no key without email:send was given: pass {flag('--restricted-api-key')}"
+    if body is None:
+        plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
+        return []
+    sends: list[tuple[str | None, dict[str, Any]]] = [(None, body)]
+    if rule.form.every_recipient_type and not minimal:
+        sends = [(recipient, valid) for recipient, valid in _valid_bodies(bodies)]
+    cases = []
+    for label, headers in variants[:1] if minimal else variants:
+        for recipient, sent in sends:
+            cases.append(Case(
+                f"{rule.id}/{slug(label)}" + (f"-{slug(recipient)}" if recipient and recipient != sends[0][0] else ""),
+                rule.id, f"{label}, a {recipient} send" if recipient and len(sends) > 1 else label, copy.deepcopy(sent),
+                frozenset({rule.deserves}), CaseAuth.EXPLICIT, tuple((headers or {}).items()),
+            ))
+    return cases
+
+
+def _broken_alone(rule: Rule, contract: Contract, bodies: BodyFactory, plan: Plan, minimal: bool) -> list[Case]:
+    """The bodies breaking a request rule alone that the plan sends (none for a rule only clients are held to)."""
+    if not rule.form.judges_servers:
+        plan.not_exercised[rule.id] = f"a rule for clients only: {rule.form.undecided('', None)}"
+        return []
+    try:
+        mutations = list(rule.form.planned(contract.spec, bodies))
+    except NotExercisable as exc:
+        plan.not_exercised[rule.id] = exc.reason
+        return []
+    cases, seen = [], set()
+    for mutation in mutations[:1] if minimal else mutations:
+        case_id = f"{rule.id}/{slug(mutation.label)}"
+        while case_id in seen:
+            case_id += "-2"
+        seen.add(case_id)
+        cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.deserves})))
+    return cases
 
 
 def idempotency_key(token: str, rule: Rule, length: int | None = None) -> str:

@@ -37,7 +37,6 @@ from migma_contract.contract.rules import (
     KeyedRetry,
     NotExercisable,
     ResponseFacts,
-    ResponseHistory,
     ResponsePredicate,
     Subject,
     bearer_key,
@@ -47,11 +46,11 @@ from migma_contract.core.exceptions import ConfigError, TargetUnreachable
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
-from migma_contract.generate.bodies import FIXTURE_FIELDS, BodyFactory
-from migma_contract.generate.cases import Case, CaseAuth, slug
-from migma_contract.generate.plan import describe, isolate, plainest, presence, suspects
+from migma_contract.generate.bodies import BodyFactory
+from migma_contract.generate.cases import Case, CaseAuth
 from migma_contract.judge.deserve import Standing
 from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
+from migma_contract.run.attribution import Attribution, Culprit
 from migma_contract.run.records import error_field, make_records
 from migma_contract.run.result import Baseline, Finding, ProgressCallback, RootCause, key_text, symptom
 from migma_contract.run.root_causes import Symptom, body_shape, group, replaced
@@ -65,23 +64,11 @@ def _no_loop(case: Any) -> Any:
     raise RuntimeError("no way to send synchronously is set (RunState.blocking)")
 
 
-def _fixture_flags() -> str:
-    """The fixtures' flags, as the way in spells them (read when a message is written, not at import)."""
-    return ", ".join(flag(f.option) for f in FIXTURE_FIELDS)
-
-
-_ABSENT = object()
 # An error text saying a known key lacks a right (not that the key is unknown)
 _PERMISSION = re.compile(r"(?i)permission|\bscopes?\b|email:send|not allowed|forbidden|insufficient|\black")
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    """A generated value for a sentence: its JSON, cut to `limit` characters."""
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
-
-_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,59}")
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -92,10 +79,6 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
         return None
     return value if isinstance(value, dict) else None
 
-
-def _field(name: str) -> str:
-    """A generated body's field name for a sentence: as it is when plain, else as JSON (`""`, `"a b"`: the name is generated too)."""
-    return name if _PLAIN_NAME.fullmatch(name) else _short(name, limit=40)
 
 
 @dataclass
@@ -111,15 +94,6 @@ class Failure(NamedTuple):
     rule_id: str
     expected: str
     actual: str
-
-
-@dataclass
-class _Culprit:
-    """What attribution found: its words, and when one value class is to blame, which and its minimal request."""
-
-    explanation: str
-    value_class: Any = None
-    minimal: Exchange | None = None
 
 
 @dataclass
@@ -154,7 +128,7 @@ class RunState:
         self.validator = contract.response_validator(self.level, options.rule_sets)
         rules = rules_for(self.level, options.rule_sets)
         self.rule_ids = [r.id for r in rules]
-        self.history_rules = [r for r in rules if isinstance(r.form, ResponseHistory)]
+        self.history_rules = [r for r in rules if r.form.across_responses is not None]
         # The vendor set: rules judged on a second answer under one Idempotency-Key, and those about a 429.
         self.keyed_pairs = {r.id: r for r in rules if isinstance(r.form, KeyedPair)}
         self.keyed_retry = next((r for r in rules if isinstance(r.form, KeyedRetry)), None)
@@ -186,8 +160,7 @@ class RunState:
         self.explored = 0
         self.timings: dict[str, float] = {}
         self.target_label = strip_credentials(target.settings.base_url)
-        self._plainest: dict[tuple[Any, ...], Exchange] = {}  # (recipient type, credentials) -> its plainest send
-        self._blamed: dict[str, dict[Any, _Culprit]] = {}  # rule -> value class -> the attribution that blamed it
+        self.attribution = Attribution(self)  # which field and value class make a send fail (controls)
 
     # -- what was found -------------------------------------------------------------------------
 
@@ -306,8 +279,8 @@ class RunState:
             return
         replay_key = next((v for k, v in exchange.request_headers.items() if k.lower() == IDEMPOTENCY_HEADER.lower()), None)
         for rule in rules:
-            form = rule.form
-            assert isinstance(form, ResponseHistory)
+            form = rule.form.across_responses
+            assert form is not None
             judged, message = form.judge(self.history[rule.id], facts, replay_key, exchange.case.label)
             if judged:
                 self._tally(rule.id, failures, message is None, rule.text, message or "")
@@ -472,7 +445,7 @@ class RunState:
             return False
         return all(known[:-1] != key[:-1] for known in recorded.keys)
 
-    def record(self, exchange: Exchange, failures: list[Failure], culprit: _Culprit | None = None,
+    def record(self, exchange: Exchange, failures: list[Failure], culprit: Culprit | None = None,
                value_class: Any = None) -> None:
         """Keep each failure as a finding when it is distinct for its rule and the rule is under its bound."""
         for failure in failures:
@@ -646,9 +619,9 @@ class RunState:
         crashed = [f for f in failures if f.rule_id == NO_SERVER_ERROR.id or (f.rule_id == RESPONDS_IN_TIME.id and exchange.timed_out)]
         wanted = refused or crashed
         if wanted and case.phase in ("plan", "explore") and self._room_for(wanted[0].rule_id):
-            culprit = self._blamed_before(case, wanted[0].rule_id) or await self.attribute(case, exchange, self._fails_like(exchange))
-            if culprit.value_class is not None and culprit.minimal is not None:
-                self._blamed.setdefault(wanted[0].rule_id, {})[culprit.value_class] = culprit
+            culprit = (self.attribution.blamed_before(case, wanted[0].rule_id)
+                       or await self.attribution.attribute(case, exchange, self.attribution.fails_like(exchange)))
+            self.attribution.remember(wanted[0].rule_id, culprit)
             if culprit.minimal is not None:
                 self.record(exchange, [f for f in failures if f not in wanted], value_class=self._own_class(case))
                 again = [f for f in self.judge(culprit.minimal) if f.rule_id in {w.rule_id for w in wanted}]
@@ -658,22 +631,14 @@ class RunState:
             return failures
         culprit = None
         if case.rule_id == AUTH_SCOPE.id and exchange.status is not None and 200 <= exchange.status < 300:
-            culprit = _Culprit(f"The server accepted {flag('--restricted-api-key')}: if that key does have email:send, pass one without it.")
+            culprit = Culprit(f"The server accepted {flag('--restricted-api-key')}: if that key does have email:send, pass one without it.")
         first = self._firsts.get(case.idempotency_key or "") if case.step == 2 else None
         if first is not None and first is not exchange:
             how = "injected" if first.case.inject is not None else "answered"
-            culprit = _Culprit(f"The first request under this {IDEMPOTENCY_HEADER} ({first.case.label}) was {how} {first.status}; "
+            culprit = Culprit(f"The first request under this {IDEMPOTENCY_HEADER} ({first.case.label}) was {how} {first.status}; "
                                "to reproduce, send that one first (the same key), then this one.")
         self.record(exchange, failures, culprit, value_class=self._own_class(case))
         return failures
-
-    def _blamed_before(self, case: Case, rule_id: str) -> _Culprit | None:
-        """An earlier attribution of this rule's failure to a value class this case carries too (no request sent)."""
-        blamed = self._blamed.get(rule_id, {})
-        for suspect in suspects(self.contract, self.bodies, case) if case.factors else ():
-            if suspect in blamed:
-                return _Culprit(blamed[suspect].explanation, suspect)
-        return None
 
     def _room_for(self, rule_id: str) -> bool:
         recorded = self.recorded.get(rule_id)
@@ -683,134 +648,6 @@ class RunState:
     def _own_class(case: Case) -> str | None:
         """A plan case's own value class: the mutation or credential it was built to carry (None: a positive send)."""
         return None if case.factors or case.phase != "plan" else case.id.split("~", 1)[0]
-
-    def _fails_like(self, exchange: Exchange) -> Callable[[Exchange], bool]:
-        """Whether another exchange fails the way this one did (refused / server error / no answer)."""
-        if exchange.timed_out:
-            return lambda other: other.timed_out
-        if exchange.status is None or exchange.error or exchange.status >= 500:
-            return lambda other: other.status is None or bool(other.error) or other.status >= 500
-        expect = exchange.case.expect
-        return lambda other: other.answered and other.status is not None and other.status < 500 and other.status not in expect
-
-    async def attribute(self, case: Case, exchange: Exchange, fails: Callable[[Exchange], bool]) -> _Culprit:
-        """Name the field and value class that make a send fail, by sending plainer controls.
-
-        The plainest send of the same recipient type comes first (remembered per type); if
-        it passes, each value that sets the case apart is sent alone in that plainest body,
-        and the first one that fails the same way is the culprit: its request is the
-        minimal failing one. A case built to carry one mutation or credential is its own
-        minimal request.
-        """
-        kind = case.body.get("recipientType") if isinstance(case.body, dict) else None
-        kind = kind if kind in self.bodies.recipient_types else self.bodies.recipient_types[0]
-        what = self._symptom_words(exchange)
-        control = await self._plainest_send(case, kind)
-        if isinstance(control, str):
-            return _Culprit(f"Attribution stopped: {control}.")
-        if fails(control):
-            return self._plain_refused(kind, what, exchange)
-        if not case.factors and case.phase == "explore" and isinstance(case.body, dict):
-            return await self._attribute_fields(case, control.case.body, kind, what, fails)
-        if not case.factors:
-            return _Culprit(f"The plainest {kind} send passes; this request differs from it only by: {case.label}.",
-                            self._own_class(case))
-        for name, value in suspects(self.contract, self.bodies, case):
-            body = isolate(self.contract, self.bodies, case, name)
-            if body is None or not self.can_send():
-                continue
-            alone = case.with_body(body, suffix=f"minimal-{name}",
-                                   label=f"minimal: a plain {kind} send with {name}={value}")
-            control = await self.send(alone)
-            if fails(control):
-                blamed = (f"the presence of {name} makes the difference (with its plainest value, {value!r})"
-                          if presence(self.contract, self.bodies, name, value) else f"the {name} value class {value!r} makes the difference")
-                return _Culprit(f"The plainest {kind} send passes, and the same send with only {name}={value!r} {what}: "
-                                f"{blamed}.", (name, value), control)
-        if not self.can_send():
-            return _Culprit(f"Attribution stopped: {self._why_stopped()}.")
-        return _Culprit(f"The plainest {kind} send passes, but no single value class of this one ({describe(dict(case.factors))}) "
-                        f"{what} alone: a combination does.")
-
-    async def _attribute_fields(self, case: Case, plain: dict[str, Any], kind: str, what: str,
-                                fails: Callable[[Exchange], bool]) -> _Culprit:
-        """A generated request has no value classes: each field where it differs from the plainest send is
-        put alone into that send (a field it lacks taken out), and the first that fails the same way is the culprit.
-
-        A mix that breaks a rule of the run's level is not sent: its refusal would be the rule's, not the culprit's.
-        """
-        body = case.body
-        differing = [name for name in body if body[name] != plain.get(name, _ABSENT)] + [name for name in plain if name not in body]
-        validator = self.contract.request_validator(self.level)
-        unsent: list[str] = []  # fields whose mix breaks a rule: no evidence either way
-
-        def shown(name: str) -> str:
-            return f"{_field(name)}={_short(body[name])}" if name in body else f"{_field(name)}=(absent)"
-
-        for name in differing:
-            alone = {**plain, name: body[name]} if name in body else {k: v for k, v in plain.items() if k != name}
-            if validator.violations(alone):
-                unsent.append(name)
-                continue
-            if not self.can_send():
-                continue
-            suffix = f"minimal-{name if _PLAIN_NAME.fullmatch(name) else slug(name)}"
-            control = await self.send(case.with_body(alone, suffix=suffix, label=f"minimal: a plain {kind} send with {shown(name)}"))
-            if fails(control):
-                return _Culprit(f"The plainest {kind} send passes, and the same send with only {shown(name)} {what}: "
-                                f"the {_field(name)} value makes the difference.", (name, "generated"), control)
-        if not self.can_send():
-            return _Culprit(f"Attribution stopped: {self._why_stopped()}.")
-        if not differing:
-            return _Culprit(f"The plainest {kind} send passes, and this request is that same send: its failure does not "
-                            "follow from its fields (an intermittent fault?).")
-        if len(differing) == 1 and unsent == differing:
-            name = differing[0]
-            return _Culprit(f"The plainest {kind} send passes, and this request differs from it only by {shown(name)}, which breaks "
-                            f"a rule alone: the {_field(name)} value makes the difference.", (name, "generated"))
-        if unsent:
-            return _Culprit(f"The plainest {kind} send passes; no field of this one sent alone in it {what}, and "
-                            f"{', '.join(map(_field, unsent))} would break a rule alone (not sent): "
-                            "one of them or a combination makes the difference.")
-        return _Culprit(f"The plainest {kind} send passes, but no single field of this one ({', '.join(map(_field, differing))}) "
-                        f"{what} alone: a combination does.")
-
-    async def _plainest_send(self, case: Case, kind: str) -> Exchange | str:
-        """The plainest send of this type with the case's credentials (sent once per type), or why there is none."""
-        memo = (kind, case.auth, case.headers)
-        if memo not in self._plainest:
-            body = plainest(self.contract, self.bodies, case)
-            if body is None:
-                try:
-                    body = self.bodies.valid_body(kind)
-                except NotExercisable as exc:
-                    return f"no plain {kind} send can be built ({exc.reason})"
-            if not self.can_send():
-                return self._why_stopped()
-            self._plainest[memo] = await self.send(case.with_body(body, suffix="plainest", label=f"control: the plainest {kind} send"))
-        return self._plainest[memo]
-
-    def _why_stopped(self) -> str:
-        """Why no more requests go out: the run aborted (--max-timeouts), or its budget ran out."""
-        return self.aborted or "the budget ran out"
-
-    def _plain_refused(self, kind: str, what: str, exchange: Exchange) -> _Culprit:
-        if exchange.status is None or exchange.status >= 500:
-            return _Culprit(f"Even the plainest valid {kind} send {what}: no value class of this request is to blame.")
-        if self.fixtures.data_bound:
-            return _Culprit(f"Even the plainest valid {kind} send was rejected: check the fixtures given ({_fixture_flags()}).")
-        return _Culprit(f"Even the plainest valid {kind} send was rejected ({exchange.status}). If the target needs real "
-                        f"data, pass it as fixtures: {_fixture_flags()}, {flag('--provider')}.")
-
-    @staticmethod
-    def _symptom_words(exchange: Exchange) -> str:
-        if exchange.timed_out:
-            return "got no answer in time"
-        if exchange.status is None or exchange.error:
-            return "got no complete answer"
-        if exchange.status >= 500:
-            return f"got {exchange.status}"
-        return f"was refused ({exchange.status})"
 
     def _answer(self, exchange: Exchange, *, bare: bool = False) -> str:
         """The `error` text of an answer, for a one-line summary: redacted before it is cut, cleaned."""

@@ -77,7 +77,7 @@ FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "pr
 _MAX_SECRETS = 10_000
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
-_MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id), the oldest forgotten: a proxy may run for days
+_MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id): a proxy may run for days
 _ROOT_SUBJECTS = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # whose server failures are about the status
 
 
@@ -234,7 +234,7 @@ class TrafficJudge:
         self._tallies = {rule.id: RuleTally() for rule in self.rules}
         # the rules judged across exchanges (result-id-unique), each with what it saw so far
         self._history: dict[str, tuple[Any, dict[str, tuple[str | None, str]]]] = {
-            rule.id: (rule, {}) for rule in self.rules if rule.form.across_responses}
+            rule.id: (rule, {}) for rule in self.rules if rule.form.across_responses is not None}
         self._symptoms: list[Symptom] = []
         self._findings: dict[tuple[str, str], Finding] = {}
         self._notes: Counter[str] = Counter()
@@ -311,15 +311,15 @@ class TrafficJudge:
         facts = None
         judged: list[Judgement] = []
         for rule, memory in self._history.values():
-            if status not in (rule.form.judged_statuses(self.contract.spec) or ()):
+            form = rule.form.across_responses
+            if form is None or not form.applies(self.contract.spec, status):
                 continue
             facts = facts or response_facts(status, exchange.received_headers, exchange.response_body, None, None, None)
-            if not facts.parsed:
+            value = form.key(facts) if facts.parsed else None
+            if value is None or (value not in memory and len(memory) >= _MAX_HISTORY):
                 continue
             replay_key = exchange.header(IDEMPOTENCY_HEADER.lower())
-            ok, message = rule.form.judge_across(memory, facts, replay_key, exchange.where or f"exchange {number}")
-            if len(memory) > _MAX_HISTORY:  # the oldest forgotten first
-                memory.pop(next(iter(memory)))
+            ok, message = form.judge(memory, facts, replay_key, exchange.where or f"exchange {number}")
             if ok:
                 judged.append(Judgement(rule.id, SERVER, message is None, rule.text, message or str(status)))
         return tuple(judged)
