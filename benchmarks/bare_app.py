@@ -16,7 +16,10 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from migma_contract.wire.serve import bind_socket, server_config, url_of
+try:
+    from migma_contract.wire.serve import bind_socket, server_config, url_of
+except ImportError:  # the layout before the package's subfolders (--package of an older tree)
+    from migma_contract._http.serve import bind_socket, server_config, url_of
 
 BODY = {"success": True, "data": {"id": "msg_constant", "provider": "migma", "status": "queued", "sentCount": 1, "message": "ok"}, "error": None}
 

@@ -17,8 +17,11 @@ import sys
 
 import uvicorn
 
+try:
+    from migma_contract.wire.serve import bind_socket, server_config, url_of
+except ImportError:  # the layout before the package's subfolders (--package of an older tree)
+    from migma_contract._http.serve import bind_socket, server_config, url_of
 from migma_contract.mock import create_app
-from migma_contract.wire.serve import bind_socket, server_config, url_of
 
 RECORDED = "/_bench/recorded"
 

@@ -1,28 +1,38 @@
 """Benchmarks of migma-contract, each ratio against a baseline measured in the same run.
 
-    python benchmarks/run.py            # a few minutes on 2 cores (`make bench`)
-    python benchmarks/run.py --quick    # a smoke run, under a minute
-    python benchmarks/run.py --only validation --json results.json
+    python benchmarks/run.py            # ~10 minutes on 2 cores (`make bench`)
+    python benchmarks/run.py --quick    # smaller loads, a few minutes
+    python benchmarks/run.py --smoke    # one tiny round of every row (the test suite runs this; figures meaningless)
+    python benchmarks/run.py --only check --json results.json
+    python benchmarks/run.py --package /tmp/before   # the migma_contract of another tree (before/after figures)
 
 Everything talks to 127.0.0.1 only. Machines are shared and noisy, so what is reported is
 ratios, each against its baseline measured here and now, in pairs (baseline and subject
 back to back, alternating which goes first), as min / median / max over the pairs, each
-beside its target from issue 16. Every baseline asserts that each of its calls did the
-work (the right verdict, the status the server gave the first time), so a failing
-baseline stops the run instead of looking fast.
+beside its target from the speed issues (16 and 23). A fixed pure-Python workload is
+timed at the start and the end ("CPU speed check") so a slow spell shows. Every baseline
+asserts that each of its calls did the work (the right verdict, the status the server gave
+the first time), so a failing baseline stops the run instead of looking fast.
 
 1. validation: `validate_response` vs its floor, `json.loads` + jsonschema-rs `is_valid` on
    the vendor's 200 schema; `validate_request` vs the vendor request schema's `is_valid`;
    pure-Python jsonschema and openapi-core doing the response job, for scale.
 2. the mock: requests/s of the reference mock vs a bare Starlette app answering a constant
-   body, served the same way (same uvicorn settings, one process each), under wrk or
-   `load.py` with 50 keep-alive connections.
-3. the check, through its CLI, against a loopback mock that records what it is sent:
-   the default check (and, for scale, the same without exploration) and a 1000-request
-   check vs a plain synchronous httpx loop replaying exactly those requests (`replay.py`,
-   also a fresh process); a scaling table (150, 500, 2000 requests, three rounds: wall,
-   requests/s, peak RSS) and the marginal cost of a request from it, per round;
-   `check --dry-run` vs `rules`; `schemathesis run` for scale.
+   body, served the same way (same server settings, one process each), 50 keep-alive
+   connections (wrk, else `load.py`).
+3. the check as users run it: `migma-contract check` of the closed reference mock with
+   its fixtures (`--from`, `--email-id`, `--tag-id`; a copy that records what it is sent)
+   vs a bare process (`replay.py`: interpreter start, httpx, a plain loop) sending exactly
+   the requests the check sent: the default check, `--no-explore`, the marginal CPU of an
+   explored request between two budgets that both explore, the large check's CPU vs its
+   bare process, `schemathesis run` at the same number of requests, `check --dry-run` vs
+   `rules`.
+4. pytest: the plugin's cost on an unrelated one-test run (with vs `-p no:migma_contract`),
+   and `pytest --migma-conformance` vs `migma-contract check` at the same budget.
+5. traffic: `ContractMiddleware` around the mock vs the bare mock (server CPU per request);
+   `migma-contract proxy` in front of the mock vs the mock directly (requests/s, and the
+   added p50 latency of one client pacing itself at 200 requests/s); a forwarding-only
+   proxy for scale. (`benchmarks/traffic.py` runs this section and the HAR memory one.)
 """
 
 from __future__ import annotations
@@ -51,24 +61,69 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 PY = sys.executable
 PACKAGE = ROOT  # where migma_contract is imported from, here and in every process started (see --package)
-ENV: dict[str, str] = {}
+
+
+def _as_users_run(environ: dict[str, str]) -> dict[str, str]:
+    """The environment of every process started: a user's, whatever this one's.
+
+    An installed package has its bytecode compiled (pip does it), and a program's output is
+    buffered: with PYTHONDONTWRITEBYTECODE set (as on some CI and agent machines) every
+    process would compile the toolkit's ~14,000 lines from source, a cost the bare process,
+    whose httpx is compiled, never pays. The first run of each section writes the bytecode.
+    """
+    return {k: v for k, v in environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")}
+
+
+ENV: dict[str, str] = _as_users_run(dict(os.environ))
 
 
 def _use_package(root: Path) -> None:
     global PACKAGE, ENV
     PACKAGE = root.resolve()
-    ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(PACKAGE), os.environ.get("PYTHONPATH")) if p)}
+    ENV = _as_users_run({**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(PACKAGE), os.environ.get("PYTHONPATH")) if p)})
     sys.path.insert(0, str(PACKAGE))
 
+
 FULL_KEY, RESTRICTED_KEY = "mc_test_full_access", "mc_test_no_email_send"
+AUTH = {"Authorization": f"Bearer {FULL_KEY}"}
 KEYS = {"MIGMA_CONTRACT_API_KEY": FULL_KEY, "MIGMA_CONTRACT_RESTRICTED_API_KEY": RESTRICTED_KEY,
         "MIGMA_API_KEY": FULL_KEY, "MIGMA_RESTRICTED_API_KEY": RESTRICTED_KEY}  # the environment names now, and before the options table
+# The closed reference mock (its built-in world, as `migma-contract mock` serves it) and the
+# fixtures its README line passes: the check users run against it.
+FIXTURES = ("--from", "sender@example.com", "--email-id", "email_welcome", "--tag-id", "tag_vip")
 MOCK_WORLD = "open_world: true\nlimits: {sent_log: 1000}\n"
 VALID = {"recipientType": "email", "recipientEmail": "load@example.com", "from": "sender@example.com",
          "fromName": "Load", "subject": "Load test", "emailId": "email_welcome"}
 JSON_HEADERS = {"content-type": "application/json"}
 OK_BODY = json.dumps({"success": True, "data": {"id": "m_1", "status": "queued", "provider": "migma", "sentCount": 1}, "error": None}).encode()
 BAD_BODY = json.dumps({"success": "yes", "data": {"id": 5}}).encode()
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much of everything: `full` (make bench), `quick`, `smoke` (one tiny round of every row, for the test suite)."""
+
+    name: str
+    validation: tuple[int, int]  # rounds, calls per chunk
+    load_seconds: float  # one load measurement (50 connections)
+    mock_pairs: int
+    check_pairs: int
+    marginal: tuple[int, int]  # the two budgets, both exploring
+    marginal_rounds: int
+    schemathesis_examples: int  # its --max-examples; the check is then given the budget of what it sent
+    schemathesis_pairs: int
+    pytest_pairs: int
+    conformance_budget: int
+    traffic_pairs: int
+    paced_requests: int  # the latency measurement, one client at 200 requests/s
+    dry_pairs: int
+
+
+SCALES = {
+    "full": Scale("full", (30, 2000), 3, 5, 5, (1000, 5000), 3, 10, 2, 7, 180, 5, 600, 7),
+    "quick": Scale("quick", (8, 1000), 2, 2, 2, (300, 1000), 1, 5, 1, 3, 180, 2, 200, 3),
+    "smoke": Scale("smoke", (1, 20), 0.3, 1, 1, (40, 60), 1, 1, 1, 1, 40, 1, 10, 1),
+}
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -227,7 +282,7 @@ def _mock_world() -> Path:
 # --- 1. validation ------------------------------------------------------------------------------------
 
 
-def validation(quick: bool) -> Section:
+def validation(scale: Scale) -> Section:
     import jsonschema
     import jsonschema_rs
     import openapi_core
@@ -236,7 +291,7 @@ def validation(quick: bool) -> Section:
     from migma_contract import load_spec, validate_request, validate_response
 
     section = Section("1. validation in-process (CPU µs per call; ratio = floor time / our time, higher is better)")
-    rounds, n = (8, 1000) if quick else (30, 2000)
+    rounds, n = scale.validation
     spec = load_spec()
     request = {"providerType": "migma"}
 
@@ -303,6 +358,9 @@ def validation(quick: bool) -> Section:
 # --- 2. the mock vs a bare app ---------------------------------------------------------------------------
 
 
+LOAD_TOOL = "wrk -t1 -c50" if shutil.which("wrk") else "benchmarks/load.py, 50 connections"
+
+
 def _load(url: str, seconds: float) -> dict:
     body = Path(tempfile.mkdtemp()) / "body.json"
     body.write_text(json.dumps(VALID))
@@ -310,13 +368,13 @@ def _load(url: str, seconds: float) -> dict:
         script = body.with_name("post.lua")
         script.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                           f'wrk.headers["Authorization"] = "Bearer {FULL_KEY}"\nwrk.body = {json.dumps(body.read_text())}\n')
-        done = subprocess.run(["wrk", "-t1", "-c50", f"-d{seconds:g}s", "-s", str(script), f"{url}/v1/sending"],
+        done = subprocess.run(["wrk", "-t1", "-c50", f"-d{max(1, round(seconds))}s", "-s", str(script), f"{url}/v1/sending"],
                               capture_output=True, text=True, timeout=seconds + 60)
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
         total = int(re.search(r"(\d+) requests in", done.stdout).group(1))
         bad = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
         errors = re.search(r"Socket errors: (.+)", done.stdout)
-        result = {"tool": "wrk -t1 -c50", "requests": total, "rate_per_s": rate, "non_200": int(bad.group(1)) if bad else 0,
+        result = {"tool": LOAD_TOOL, "requests": total, "rate_per_s": rate, "non_200": int(bad.group(1)) if bad else 0,
                   "socket_errors": errors.group(1) if errors else None}
     else:
         done = subprocess.run([PY, str(BENCH / "load.py"), f"{url}/v1/sending", "--connections", "50", "--seconds", str(seconds),
@@ -328,35 +386,44 @@ def _load(url: str, seconds: float) -> dict:
     return result
 
 
-def mock_throughput(quick: bool) -> Section:
+def mock_throughput(scale: Scale) -> Section:
     try:
         from migma_contract.wire.serve import PROTOCOLS, stack_description
-    except ImportError:  # --package of a tree from before the stack could be chosen: h11 only, no --http
-        PROTOCOLS, stack_description = {}, lambda stack: "uvicorn, bounded h11 protocol (the only one then)"
+    except ImportError:  # the layout before the package's subfolders
+        try:
+            from migma_contract._http.serve import PROTOCOLS, stack_description
+        except ImportError:  # --package of a tree from before the stack could be chosen: h11 only, no --http
+            PROTOCOLS, stack_description = {}, lambda stack: "uvicorn, bounded h11 protocol (the only one then)"
 
-    section = Section("2. the mock vs a bare Starlette app on the same server (the toolkit's server_config; requests/s, 50 connections)")
-    seconds, pairs = (2, 1) if quick else (3, 5)
+    section = Section("2. the mock vs a bare Starlette app on the same server (the toolkit's server_config; 50 connections: requests/s, server CPU per request)")
+    seconds, pairs = scale.load_seconds, scale.mock_pairs
     section.facts = {"seconds per measurement": seconds}
     for stack in PROTOCOLS or ["h11"]:  # httptools first where installed (the default), then the pure-Python fallback
         chosen = ["--http", stack] if PROTOCOLS else []
         bare = Server(PY, str(BENCH / "bare_app.py"), *chosen[1:])
         mock = Server(PY, "-m", "migma_contract.cli", "mock", "--port", "0", *chosen, "--config", str(_mock_world()))
         try:
-            _load(bare.url, 1)  # warm up both
-            _load(mock.url, 1)
-            mock_rates, bare_rates = [], []
+            _load(bare.url, min(1, seconds))  # warm up both
+            _load(mock.url, min(1, seconds))
+            mock_rates, bare_rates, mock_cpu, bare_cpu = [], [], [], []
             for index in range(pairs):
                 order = [("mock", mock), ("bare", bare)] if index % 2 == 0 else [("bare", bare), ("mock", mock)]
                 for name, server in order:
-                    result = _load(server.url, seconds)
-                    section.facts["load"] = result["tool"]
-                    (mock_rates if name == "mock" else bare_rates).append(result["rate_per_s"])
+                    rate, cpu = _served(server.url, seconds, server)
+                    (mock_rates if name == "mock" else bare_rates).append(rate)
+                    (mock_cpu if name == "mock" else bare_cpu).append(cpu)
         finally:
             bare.stop()
             mock.stop()
+        section.facts["load"] = LOAD_TOOL
         section.add(f"{stack_description(stack)}: reference mock", mock_rates, "req/s")
         section.add("  bare Starlette", bare_rates, "req/s")
-        section.add(f"  mock vs bare Starlette ({stack})", [m / b for m, b in zip(mock_rates, bare_rates, strict=True)], "×", (">=", 0.85))
+        section.add(f"  mock vs bare Starlette ({stack}), requests/s", [m / b for m, b in zip(mock_rates, bare_rates, strict=True)], "×")
+        section.add("  reference mock: server CPU per request", mock_cpu, "µs")
+        section.add("  bare Starlette: server CPU per request", bare_cpu, "µs")
+        section.add(f"mock vs bare Starlette ({stack}), server CPU per request (bare / mock)",
+                    [b / m for m, b in zip(mock_cpu, bare_cpu, strict=True)], "×", (">=", 0.85),
+                    "CPU: steadier than requests/s on a shared machine")
     return section
 
 
@@ -368,93 +435,138 @@ def _recorded(mock: Server) -> list[dict]:
 
 
 def _check(mock: Server, *options: str) -> tuple[Run, list[dict]]:
-    """One `migma-contract check` against the recording mock: the run and what it sent."""
+    """One `migma-contract check` of the recording mock with its fixtures, as users run it: the run and what it sent."""
     _recorded(mock)  # forget anything earlier
     reports = tempfile.mkdtemp()
-    run = _run([PY, "-m", "migma_contract.cli", "check", "--base-url", mock.url, "--report-dir", reports, *options], env=KEYS)
+    run = _run([PY, "-m", "migma_contract.cli", "check", "--base-url", mock.url, "--report-dir", reports, *FIXTURES, *options], env=KEYS)
     if run.returncode != 0:
         raise AssertionError(f"the check of the mock exited {run.returncode}:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+    if not (Path(reports) / "conformance.json").exists():
+        raise AssertionError(f"the check exited 0 without writing its report: {run.stdout[-1000:]}")
     shutil.rmtree(reports, ignore_errors=True)
     return run, _recorded(mock)
 
 
-def _replay(mock: Server, records: list[dict]) -> tuple[Run, dict]:
+def _replay(mock: Server, records: list[dict]) -> Run:
     """The same requests from a plain httpx loop in a fresh process; asserts each got the same status."""
     path = Path(tempfile.mkdtemp()) / "requests.json"
     path.write_text(json.dumps(records))
     run = _run([PY, str(BENCH / "replay.py"), mock.url, str(path)])
     if run.returncode != 0:
         raise AssertionError(f"the replay did not get the same answers: {run.stdout}{run.stderr[-2000:]}")
-    _recorded(mock)  # the replay's own requests
-    return run, json.loads(run.stdout)
+    sent = json.loads(run.stdout)["requests"]
+    if sent != len(records) or len(_recorded(mock)) != sent:
+        raise AssertionError(f"the replay sent {sent} of {len(records)} requests")
+    return run
 
 
-def check(quick: bool) -> Section:
-    section = Section("3. the check through its CLI vs a bare loop, against a loopback mock (seconds of wall time)")
-    pairs = 1 if quick else 5
-    big = 300 if quick else 1000
-    sizes = (150, 500) if quick else (150, 500, 2000)
-    mock = Server(PY, str(BENCH / "recording_mock.py"), "--config", str(_mock_world()))
+def _alternate(index: int, *calls: Callable[[], object]) -> None:
+    """Run the calls in order on even rounds, in reverse on odd ones (a slow spell hits both sides)."""
+    for call in calls if index % 2 == 0 else calls[::-1]:
+        call()
+
+
+def _versus_bare(mock: Server, options: tuple[str, ...], pairs: int) -> tuple[list[dict], list[float], list[float], list[float], list[float]]:
+    """The check with `options` and a bare process sending its requests, in pairs: (requests, walls, bare walls, CPUs, bare CPUs)."""
+    _, records = _check(mock, *options)  # the requests it sends (the same each run: the seed is fixed)
+    walls, floors, cpus, floor_cpus = [], [], [], []
+
+    def subject() -> None:
+        run, again = _check(mock, *options)
+        if len(again) != len(records):
+            raise AssertionError(f"the check sent {len(again)} requests, {len(records)} the first time")
+        walls.append(run.wall_s)
+        cpus.append(run.cpu_s)
+
+    def baseline() -> None:
+        run = _replay(mock, records)
+        floors.append(run.wall_s)
+        floor_cpus.append(run.cpu_s)
+
+    for index in range(pairs):
+        _alternate(index, subject, baseline)
+    return records, walls, floors, cpus, floor_cpus
+
+
+def check(scale: Scale) -> Section:
+    section = Section("3. the check as users run it (the closed mock, its fixtures) vs a bare process sending the same requests")
+    section.facts = {"target": "a recording copy of the reference mock's closed built-in world on loopback; the check gets "
+                               + " ".join(FIXTURES) + " and the development keys",
+                     "bare process": "benchmarks/replay.py: a fresh interpreter, import httpx, one keep-alive Client, the same "
+                                     "requests in order, each asserted to get the status the check got"}
+    mock = Server(PY, str(BENCH / "recording_mock.py"))
     try:
         _check(mock)  # warm up (bytecode, page cache)
-        checks = (("default check", (), pairs, 1.3),
-                  ("default check without exploration (--no-explore)", ("--no-explore",), pairs, None),
-                  (f"{big}-request check", ("--max-requests", str(big)), 1 if quick else 3, 3.5))
-        for label, options, count, target in checks:
-            walls, floors, loops, sent, cpus, floor_cpus = [], [], [], [], [], []
-            for _ in range(count):
-                run, records = _check(mock, *options)
-                floor, replayed = _replay(mock, records)
-                walls.append(run.wall_s)
-                floors.append(floor.wall_s)
-                loops.append(replayed["loop_s"])
-                sent.append(len(records))
-                cpus.append(run.cpu_s)
-                floor_cpus.append(floor.cpu_s)
-            section.add(f"{label} ({sent[0]} requests), CLI wall", walls, "s")
-            section.add("  floor: sync httpx replaying them, process wall", floors, "s")
-            section.add("  the loop alone (no interpreter start, no import)", loops, "s")
-            section.add("  CPU of the check process / CPU of the replay process", [c / f for c, f in zip(cpus, floor_cpus, strict=True)], "×",
+        for label, options, target in (("default check", (), 2.0), ("check --no-explore", ("--no-explore",), 1.5)):
+            records, walls, floors, cpus, floor_cpus = _versus_bare(mock, options, scale.check_pairs)
+            section.add(f"{label} ({len(records)} requests), process wall", walls, "s")
+            section.add(f"  bare process sending the same {len(records)} requests, wall", floors, "s")
+            section.add("  CPU of the check / CPU of the bare process", [c / f for c, f in zip(cpus, floor_cpus, strict=True)], "×",
                         note=f"{statistics.median(cpus):.2f} s vs {statistics.median(floor_cpus):.2f} s")
-            note = "" if big == 1000 or not label.endswith("-request check") else "target is set at 1000 requests"
-            section.add(f"{label} vs the bare loop", [w / f for w, f in zip(walls, floors, strict=True)], "×",
-                        ("<=", target) if target else None, note if target else "for scale: the plan alone")
+            section.add(f"{label} vs a bare process, same {len(records)} requests (wall)",
+                        [w / f for w, f in zip(walls, floors, strict=True)], "×", ("<=", target))
 
-        # Each size run `rounds` times, the sizes in turn (a slow spell of the machine hits every size);
-        # the marginal cost is taken per round, from that round's smallest and largest run.
-        rounds = 1 if quick else 3
-        runs: dict[int, list[tuple[int, Run]]] = {size: [] for size in sizes}
-        for index in range(rounds):
-            for size in sizes if index % 2 == 0 else sizes[::-1]:
+        # Both budgets explore (the plan is ~150 requests): the difference is what an explored request costs.
+        small, large = scale.marginal
+        cpu: dict[int, list[float]] = {small: [], large: []}
+        bare_cpu: dict[int, list[float]] = {small: [], large: []}
+        count: dict[int, int] = {}
+        rss: dict[int, float] = {}
+        for index in range(scale.marginal_rounds):
+            for size in (small, large) if index % 2 == 0 else (large, small):
                 run, records = _check(mock, "--max-requests", str(size))
-                runs[size].append((len(records), run))
-        for size in sizes:
-            sent = runs[size][0][0]
-            walls = [run.wall_s for _, run in runs[size]]
-            rss = max(run.peak_rss_mib for _, run in runs[size])
-            section.add(f"scaling: --max-requests {size}: {sent} requests, peak RSS {rss:.1f} MiB", [n / run.wall_s for n, run in runs[size]],
-                        "req/s", note=f"wall {statistics.median(walls):.2f} s, CPU {statistics.median(run.cpu_s for _, run in runs[size]):.2f} s")
-        first, last = sizes[0], sizes[-1]
-        marginal = [(big_run.wall_s - small_run.wall_s) / (big_n - small_n) * 1000
-                    for (small_n, small_run), (big_n, big_run) in zip(runs[first], runs[last], strict=True)]
-        section.add(f"marginal cost per request, {runs[first][0][0]} → {runs[last][0][0]} requests", marginal, "ms",
-                    ("<=", 4.0), "exploration ≤ 4 ms/request is set at 2000" if last < 2000 else "")
+                count[size] = len(records)
+                rss[size] = max(rss.get(size, 0.0), run.peak_rss_mib)
+                cpu[size].append(run.cpu_s)
+                bare_cpu[size].append(_replay(mock, records).cpu_s)
+        span = count[large] - count[small]
+        section.add(f"check --max-requests {large}: {count[large]} requests, CPU", cpu[large], "s", note=f"peak RSS {rss[large]:.0f} MiB")
+        section.add("  bare process sending them, CPU", bare_cpu[large], "s")
+        section.add(f"{count[large]}-request check vs a bare process sending them (CPU)",
+                    [c / b for c, b in zip(cpu[large], bare_cpu[large], strict=True)], "×", ("<=", 3.0))
+        section.add(f"marginal CPU per explored request, {count[small]} → {count[large]} requests (both explore)",
+                    [(b - a) / span * 1000 for a, b in zip(cpu[small], cpu[large], strict=True)], "ms", ("<=", 1.5))
+        section.add("  the bare process's marginal CPU per request, same counts",
+                    [(b - a) / span * 1000 for a, b in zip(bare_cpu[small], bare_cpu[large], strict=True)], "ms")
 
-        if not quick:
-            schemathesis = Path(PY).with_name("schemathesis")
-            if schemathesis.exists():
-                _recorded(mock)
-                run = _run([str(schemathesis), "run", str(ROOT / "spec" / "openapi.yaml"), "--url", mock.url,
-                            "-H", f"Authorization: Bearer {FULL_KEY}"], cwd=Path(tempfile.mkdtemp()))  # its cache, not in the tree
-                sent = len(_recorded(mock))
-                section.add(f"schemathesis run, vendor document, defaults ({sent} requests, exit {run.returncode})", [run.wall_s], "s",
-                            note=f"{sent / run.wall_s:.0f} req/s; for scale, not a baseline")
+        schemathesis = Path(PY).with_name("schemathesis")
+        if schemathesis.exists():
+            st_cpu, our_cpu, st_sent, our_sent, codes = [], [], [], [], set()
+            for index in range(scale.schemathesis_pairs):
+                def theirs() -> None:
+                    _recorded(mock)
+                    run = _run([str(schemathesis), "run", str(ROOT / "spec" / "openapi.yaml"), "--url", mock.url,
+                                "-H", f"Authorization: Bearer {FULL_KEY}", "--checks", "all", "--continue-on-failure",
+                                "--max-examples", str(scale.schemathesis_examples), "--seed", "1", "--no-color"],
+                               cwd=Path(tempfile.mkdtemp()))  # its cache, not in the tree
+                    st_sent.append(len(_recorded(mock)))
+                    st_cpu.append(run.cpu_s)
+                    codes.add(run.returncode)
+                    if not st_sent[-1] or run.returncode not in (0, 1):
+                        raise AssertionError(f"schemathesis run exited {run.returncode} after {st_sent[-1]} requests: {run.stdout[-1500:]}")
+
+                def ours() -> None:
+                    budget = st_sent[-1] if st_sent else 180
+                    run, records = _check(mock, "--max-requests", str(budget))
+                    our_sent.append(len(records))
+                    our_cpu.append(run.cpu_s)
+
+                _alternate(index, theirs, ours)  # reversed on odd rounds: ours then takes the previous round's count
+            n = statistics.median(st_sent)
+            section.add(f"schemathesis run --checks all --continue-on-failure --max-examples {scale.schemathesis_examples}: "
+                        f"{n:.0f} requests, CPU per request", [c / s * 1000 for c, s in zip(st_cpu, st_sent, strict=True)], "ms",
+                        note=f"exit {'/'.join(map(str, sorted(codes)))}")
+            section.add(f"  check --max-requests {n:.0f} (matched): {statistics.median(our_sent):.0f} requests, CPU per request",
+                        [c / s * 1000 for c, s in zip(our_cpu, our_sent, strict=True)], "ms")
+            section.add(f"check vs Schemathesis, CPU per request at {n:.0f} requests",
+                        [(c / s) / (t / u) for c, s, t, u in zip(our_cpu, our_sent, st_cpu, st_sent, strict=True)], "×", ("<=", 1.0))
     finally:
         mock.stop()
 
-    rounds = 3 if quick else 7
     dry, rules = [], []
-    for index in range(rounds):
+    for command in (["check", "--dry-run"], ["rules"]):  # warm up
+        _run([PY, "-m", "migma_contract.cli", *command], env=KEYS)
+    for index in range(scale.dry_pairs):
         runs = {}
         for name, command in (("dry", ["check", "--dry-run"]), ("rules", ["rules"]))[:: 1 if index % 2 == 0 else -1]:
             runs[name] = _run([PY, "-m", "migma_contract.cli", *command], env=KEYS)
@@ -462,9 +574,170 @@ def check(quick: bool) -> Section:
                 raise AssertionError(f"{command} exited {runs[name].returncode}: {runs[name].stderr[-1000:]}")
         dry.append(runs["dry"].wall_s)
         rules.append(runs["rules"].wall_s)
-    section.add("check --dry-run, CLI wall", dry, "s")
-    section.add("  baseline: rules, CLI wall", rules, "s")
+    section.add("check --dry-run, process wall", dry, "s")
+    section.add("  baseline: rules, process wall", rules, "s")
     section.add("check --dry-run vs rules", [d / r for d, r in zip(dry, rules, strict=True)], "×", ("<=", 2.0))
+    return section
+
+
+# --- 4. pytest ----------------------------------------------------------------------------------------------
+
+
+def pytest_costs(scale: Scale) -> Section:
+    section = Section("4. pytest: the plugin on an unrelated run, and the conformance suite vs the CLI at the same budget")
+    work = Path(tempfile.mkdtemp(prefix="migma-bench-pytest-"))
+    (work / "test_unrelated.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
+    base = [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    with_plugin: list[Run] = []
+    without: list[Run] = []
+
+    def plain(*extra: str) -> Run:
+        run = _run([*base, *extra, "test_unrelated.py"], cwd=work)
+        if run.returncode != 0 or "1 passed" not in run.stdout:
+            raise AssertionError(f"the one-test pytest run failed ({run.returncode}): {run.stdout[-1500:]}{run.stderr[-1500:]}")
+        return run
+
+    smoke = scale.name == "smoke"  # one of each, no warm-up: the suite's round checks the rows, not the figures
+    if not smoke:
+        plain()  # warm up
+    for index in range(scale.pytest_pairs * (1 if smoke else 2)):  # twice the pairs: a difference of two whole runs is a small figure in noise
+        _alternate(index, lambda: with_plugin.append(plain()), lambda: without.append(plain("-p", "no:migma_contract")))
+    section.add("one unrelated test, pytest with the plugin installed, process wall", [r.wall_s for r in with_plugin], "s",
+                note="the environment's other plugins (Hypothesis', Schemathesis') load in both")
+    section.add("  the same with -p no:migma_contract", [r.wall_s for r in without], "s")
+    section.add("  the plugin's added wall time", [(w.wall_s - o.wall_s) * 1000 for w, o in zip(with_plugin, without, strict=True)], "ms")
+    section.add("plugin's added CPU time on an unrelated one-test run",
+                [(w.cpu_s - o.cpu_s) * 1000 for w, o in zip(with_plugin, without, strict=True)], "ms", ("<=", 20.0),
+                "CPU: steadier than wall on a shared machine")
+
+    # What the plugin itself runs at every pytest start, timed inside a fresh process: steadier than
+    # the difference of two whole pytest runs, which the machine's noise swamps at this size.
+    probe = ("import time, pytest\nfrom _pytest.config.argparsing import Parser\nstart = time.process_time()\n"
+             "import migma_contract.pytest_plugin as plugin\nplugin.pytest_addoption(Parser())\n"
+             "print((time.process_time() - start) * 1000)")
+    own = []
+    for _ in range(1 if smoke else scale.pytest_pairs * 2):
+        done = subprocess.run([PY, "-c", probe], capture_output=True, text=True, env=ENV, cwd=work, timeout=120)
+        if done.returncode != 0:
+            raise AssertionError(f"the plugin did not import: {done.stderr[-1500:]}")
+        own.append(float(done.stdout))
+    section.add("the plugin's own start (import + pytest_addoption), CPU in a fresh process", own, "ms")
+
+    budget = str(scale.conformance_budget)
+    suite, cli = [], []
+
+    def conformance() -> None:
+        reports = tempfile.mkdtemp()
+        run = _run([*base, "--migma-conformance", "--migma-max-requests", budget, "--migma-report-dir", reports], cwd=work, env=KEYS)
+        if run.returncode != 0 or "passed" not in run.stdout:
+            raise AssertionError(f"pytest --migma-conformance exited {run.returncode}: {run.stdout[-1500:]}{run.stderr[-1500:]}")
+        suite.append(run.wall_s)
+
+    def command() -> None:
+        reports = tempfile.mkdtemp()
+        run = _run([PY, "-m", "migma_contract.cli", "check", "--max-requests", budget, "--report-dir", reports], cwd=work, env=KEYS)
+        if run.returncode != 0:
+            raise AssertionError(f"migma-contract check exited {run.returncode}: {run.stdout[-1500:]}{run.stderr[-1500:]}")
+        cli.append(run.wall_s)
+
+    if not smoke:
+        conformance()  # warm up (bytecode of every module the check imports)
+        command()
+        suite.clear()
+        cli.clear()
+    for index in range(scale.pytest_pairs):
+        _alternate(index, conformance, command)
+    section.add(f"pytest --migma-conformance --migma-max-requests {budget} (embedded mock), process wall", suite, "s")
+    section.add(f"  migma-contract check --max-requests {budget} (embedded mock), process wall", cli, "s")
+    section.add("pytest --migma-conformance vs migma-contract check, same budget",
+                [s / c for s, c in zip(suite, cli, strict=True)], "×", ("<=", 1.5))
+    shutil.rmtree(work, ignore_errors=True)
+    return section
+
+
+# --- 5. traffic: the middleware and the proxy -----------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _served(url: str, seconds: float, *servers: Server) -> tuple[float, float]:
+    """(requests/s, the servers' CPU µs per request) under 50 connections of load."""
+    before = sum(_cpu_seconds(s.process.pid) for s in servers)
+    result = _load(url, seconds)
+    used = sum(_cpu_seconds(s.process.pid) for s in servers) - before
+    return result["rate_per_s"], used / result["requests"] * 1e6
+
+
+def _paced_p50(url: str, count: int, rate: float = 200.0) -> float:
+    """Median ms per request of one keep-alive client sending `rate` requests a second (a steady stream, not a flood)."""
+    interval = 1 / rate
+    times = []
+    with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
+        client.post("/v1/sending", json=VALID)
+        next_at = time.perf_counter()
+        for _ in range(count):
+            pause = next_at - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            start = time.perf_counter()
+            response = client.post("/v1/sending", json=VALID)
+            times.append(time.perf_counter() - start)
+            if response.status_code != 200:
+                raise AssertionError(f"{url}: {response.status_code} {response.text[:300]}")
+            next_at = max(next_at + interval, time.perf_counter())
+    return statistics.median(times) * 1000
+
+
+def traffic(scale: Scale) -> Section:
+    section = Section("5. traffic: ContractMiddleware and migma-contract proxy vs the bare mock (50 connections; one paced client)")
+    serve = [PY, str(BENCH / "serve_traffic.py")]
+    seconds = scale.load_seconds
+    bare, wrapped = Server(*serve, "mock"), Server(*serve, "middleware")
+    try:
+        _load(bare.url, min(1, seconds))
+        _load(wrapped.url, min(1, seconds))
+        cpu: dict[str, list[float]] = {"bare": [], "wrapped": []}
+        for index in range(scale.traffic_pairs):
+            _alternate(index, lambda: cpu["bare"].append(_served(bare.url, seconds, bare)[1]),
+                       lambda: cpu["wrapped"].append(_served(wrapped.url, seconds, wrapped)[1]))
+    finally:
+        bare.stop()
+        wrapped.stop()
+    section.add("the mock, bare: server CPU per request", cpu["bare"], "µs")
+    section.add("  the mock inside ContractMiddleware: server CPU per request", cpu["wrapped"], "µs")
+    section.add("middleware: wrapped app vs bare app, server CPU per request",
+                [w / b for w, b in zip(cpu["wrapped"], cpu["bare"], strict=True)], "×", ("<=", 1.3))
+
+    upstream = Server(*serve, "mock")
+    proxy = Server(*serve, "proxy", upstream.url)
+    forward = Server(*serve, "forward", upstream.url)
+    try:
+        for server in (upstream, proxy, forward):
+            _load(server.url, min(1, seconds))
+        rates: dict[str, list[float]] = {"direct": [], "proxy": [], "forward": []}
+        p50: dict[str, list[float]] = {"direct": [], "proxy": []}
+        for index in range(scale.traffic_pairs):
+            _alternate(index, lambda: rates["direct"].append(_served(upstream.url, seconds, upstream)[0]),
+                       lambda: rates["proxy"].append(_served(proxy.url, seconds, proxy, upstream)[0]),
+                       lambda: rates["forward"].append(_served(forward.url, seconds, forward, upstream)[0]))
+            _alternate(index, lambda: p50["direct"].append(_paced_p50(upstream.url, scale.paced_requests)),
+                       lambda: p50["proxy"].append(_paced_p50(proxy.url, scale.paced_requests)))
+    finally:
+        for server in (forward, proxy, upstream):
+            server.stop()
+    section.add("the mock directly", rates["direct"], "req/s")
+    section.add("  through migma-contract proxy (judging)", rates["proxy"], "req/s")
+    section.add("  through the proxy forwarding only (no judging), for scale", rates["forward"], "req/s")
+    section.add("proxy throughput vs the mock directly", [p / d for p, d in zip(rates["proxy"], rates["direct"], strict=True)],
+                "×", (">=", 0.25))
+    section.add("p50 latency at 200 req/s, the mock directly", p50["direct"], "ms")
+    section.add("  through migma-contract proxy", p50["proxy"], "ms")
+    section.add("proxy's added p50 latency at 200 req/s", [p - d for p, d in zip(p50["proxy"], p50["direct"], strict=True)],
+                "ms", ("<=", 2.0))
     return section
 
 
@@ -491,47 +764,63 @@ def _machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor()) \
         if Path("/proc/cpuinfo").exists() else platform.processor()
     return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu, "cores": os.cpu_count(),
-            "python": platform.python_version(), "system": platform.platform(terse=True), "load average at start": os.getloadavg()[0],
+            "python": platform.python_version(), "load average at start": round(os.getloadavg()[0], 2),
             "CPU speed check at start (ms, lower is faster)": _cpu_speed()}
 
 
-SECTIONS = {"validation": validation, "mock": mock_throughput, "check": check}
+SECTIONS: dict[str, Callable[[Scale], Section]] = {
+    "validation": validation, "mock": mock_throughput, "check": check, "pytest": pytest_costs, "traffic": traffic}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller loads: a smoke run under a minute")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--only", choices=list(SECTIONS), action="append", help="run these sections only")
-    parser.add_argument("--package", type=Path, default=ROOT,
-                        help="measure the migma_contract of this tree (e.g. an older commit's, for before/after figures)")
-    args = parser.parse_args()
-    _use_package(args.package)
+def run_sections(names: list[str], scale: Scale, title: str, json_path: Path | None = None,
+                 extra: Callable[[], list[Section]] | None = None) -> list[Section]:
+    """Run and print the named sections (and `extra`'s), then the targets with the CPU speed check at the end."""
     machine = _machine()
-    print("migma-contract benchmarks" + (" (--quick)" if args.quick else "") + (f" of the package in {PACKAGE}" if PACKAGE != ROOT else ""))
-    print("  " + "; ".join(f"{k}: {v}" for k, v in machine.items()))
+    print(title + (f" ({scale.name})" if scale.name != "full" else "") + (f" of the package in {PACKAGE}" if PACKAGE != ROOT else ""))
+    print("  " + "; ".join(f"{k}: {v}" for k, v in machine.items()), flush=True)
     sections = []
-    for name, build in SECTIONS.items():
-        if args.only and name not in args.only:
-            continue
-        section = build(args.quick)
+
+    def show(section: Section) -> None:
         sections.append(section)
         print(f"\n== {section.title}")
         for key, value in section.facts.items():
             print(f"  {key}: {value}")
         for row in section.rows:
             print(row.render())
+        sys.stdout.flush()
+
+    for name in names:
+        show(SECTIONS[name](scale))
+    for section in extra() if extra else []:
+        show(section)
     targets = [row for section in sections for row in section.rows if row.target]
     machine["CPU speed check at the end"] = _cpu_speed()
-    print(f"\n== targets (issue 16): {sum(bool(r.met()) for r in targets)} of {len(targets)} met; load average at the end "
-          f"{os.getloadavg()[0]:.2f}; CPU speed check at the end {machine['CPU speed check at the end']} ms (at the start "
-          f"{machine['CPU speed check at start (ms, lower is faster)']})")
+    print(f"\n== targets (issues 16 and 23): {sum(bool(r.met()) for r in targets)} of {len(targets)} met (on the medians); "
+          f"load average at the end {os.getloadavg()[0]:.2f}; CPU speed check at the end {machine['CPU speed check at the end']} ms "
+          f"(at the start {machine['CPU speed check at start (ms, lower is faster)']})")
     for row in targets:
         print(row.render())
-    if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "quick": args.quick,
-                                         "sections": [{"title": s.title, "facts": s.facts, "rows": [r.as_dict() for r in s.rows]} for s in sections]},
-                                        indent=2))
+    if json_path:
+        json_path.write_text(json.dumps({"machine": machine, "scale": scale.name,
+                                         "sections": [{"title": s.title, "facts": s.facts, "rows": [r.as_dict() for r in s.rows]}
+                                                      for s in sections]}, indent=2))
+    return sections
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller loads: a few minutes")
+    size.add_argument("--smoke", action="store_true", help="one tiny round of every row (for the test suite: the figures mean nothing)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--only", choices=list(SECTIONS), action="append", help="run these sections only")
+    parser.add_argument("--package", type=Path, default=ROOT,
+                        help="measure the migma_contract of this tree (e.g. an older commit's, for before/after figures)")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # killed: the servers started are stopped on the way out
+    _use_package(args.package)
+    scale = SCALES["smoke" if args.smoke else "quick" if args.quick else "full"]
+    run_sections([name for name in SECTIONS if not args.only or name in args.only], scale, "migma-contract benchmarks", args.json)
 
 
 if __name__ == "__main__":

@@ -5,24 +5,28 @@
     python benchmarks/serve_traffic.py forward UPSTREAM      # the proxy forwarding only (no judging)
     python benchmarks/serve_traffic.py proxy UPSTREAM        # the proxy as `migma-contract proxy` runs it
 
-Every mode is served like `migma-contract mock` and `migma-contract proxy` serve (same
-socket setup, same uvicorn settings), so the ratios between them measure the toolkit's work.
+The mock and the middleware are served as `migma-contract mock` serves (the toolkit's
+`server_config`), the proxy as `migma-contract proxy` serves (its uvicorn settings), all on
+the same socket setup, so the ratios between them measure the toolkit's work.
 """
 
 import contextlib
 import sys
-from pathlib import Path
 
 import uvicorn
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from migma_contract import contract_for
 from migma_contract.asgi import ContractMiddleware
 from migma_contract.mock import create_app
-from migma_contract.traffic.proxy import TrafficProxy
-from migma_contract.traffic.tally import TrafficJudge
-from migma_contract.wire.serve import bind_socket, url_of
+
+try:
+    from migma_contract.traffic.proxy import TrafficProxy
+    from migma_contract.traffic.tally import TrafficJudge
+    from migma_contract.wire.serve import bind_socket, server_config, url_of
+except ImportError:  # the layout before the package's subfolders (--package of an older tree)
+    from migma_contract._http.serve import bind_socket, server_config, url_of
+    from migma_contract._proxy import TrafficProxy
+    from migma_contract._traffic import TrafficJudge
 
 WORLD = {"open_world": True, "limits": {"sent_log": 1000}}
 
@@ -41,7 +45,10 @@ if __name__ == "__main__":
     app = app_for(mode, upstream)
     sock = bind_socket("127.0.0.1", 0)
     print(f"{mode}: serving at {url_of(sock)}", flush=True)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, server_header=False, date_header=False)
+    if mode in ("mock", "middleware"):
+        config = server_config(app)
+    else:  # as cli.proxy configures it
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, server_header=False, date_header=False)
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])
     if mode == "middleware" or mode == "proxy":

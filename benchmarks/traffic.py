@@ -1,132 +1,39 @@
 """Benchmarks of judging real traffic, each against a baseline measured in the same run.
 
     python benchmarks/traffic.py                 # a few minutes on 2 cores (writes a 200 MB HAR to a temp dir)
-    python benchmarks/traffic.py --quick         # smaller loads and a 20 MB HAR, for a smoke test
-    python benchmarks/traffic.py --only 3 --har-mb 1000
+    python benchmarks/traffic.py --quick         # smaller loads and a 20 MB HAR
+    python benchmarks/traffic.py --smoke         # one tiny round (the test suite runs this; figures meaningless)
+    python benchmarks/traffic.py --only memory --har-mb 1000
 
-Everything talks to 127.0.0.1 only; the machines are shared and noisy, so what matters is
-the ratios, each from the medians of interleaved rounds:
+Everything talks to 127.0.0.1 only; the machines are shared and noisy, so what is reported
+is ratios from paired rounds (min / median / max), with the CPU speed check at the start
+and the end, printed like `benchmarks/run.py` (whose section 5 this runs):
 
-1. `ContractMiddleware` around the reference mock vs the bare mock: the server's CPU time
-   per request under concurrent load (read from /proc: steadier than throughput on a
-   shared machine), requests per second (wrk, or httpx without it), and the mean latency
-   (median) of one client sending in sequence. Goal: at most 1.2x on the send path.
-2. `migma-contract proxy` in front of the mock vs talking to the mock directly, and vs
-   the same proxy forwarding without judging (what the judging itself costs).
-3. Peak memory (max RSS of the process) of `migma-contract judge` on a generated HAR file
-   of 200 MB, against the same command on a tiny HAR (the interpreter and the toolkit)
-   and against `json.load` of the same file (what reading it whole would take).
+1. traffic (run.py's section 5): `ContractMiddleware` around the reference mock vs the
+   bare mock (server CPU per request under 50 connections); `migma-contract proxy` in
+   front of the mock vs the mock directly (requests/s; the added p50 latency of one client
+   at 200 requests/s), and a forwarding-only proxy for scale.
+2. memory: peak RSS of `migma-contract judge` on a generated HAR file of 200 MB, against
+   the same command on a tiny HAR (the interpreter and the toolkit) and against
+   `json.load` of the same file (what reading it whole would take).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
 import shutil
-import statistics
-import subprocess
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from run import AUTH, VALID, Server, _httpx_load, _wrk  # noqa: E402
-
-SERVE = [sys.executable, str(HERE / "serve_traffic.py")]
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _load(url: str, seconds: int, pids: list[int]) -> dict:
-    """Requests per second under concurrent load, and the servers' CPU time per request (steadier on a shared machine)."""
-    if shutil.which("wrk"):
-        _wrk(url, 50, 1)  # warm up
-        before = sum(_cpu_seconds(pid) for pid in pids)
-        result = _wrk(url, 50, seconds)
-    else:
-        asyncio.run(_httpx_load(url, 8, 1))
-        before = sum(_cpu_seconds(pid) for pid in pids)
-        result = asyncio.run(_httpx_load(url, 8, seconds))
-    used = sum(_cpu_seconds(pid) for pid in pids) - before
-    return {**result, "server_cpu_us_per_request": round(used / result["requests"] * 1e6, 1)}
-
-
-def _latency(url: str, count: int) -> float:
-    """Median milliseconds per request of one keep-alive client sending in sequence (the mean hides in noise)."""
-    with httpx.Client(base_url=url, headers=AUTH) as client:
-        for _ in range(50):
-            client.post("/v1/sending", json=VALID)
-        times = []
-        for _ in range(count):
-            start = time.perf_counter()
-            response = client.post("/v1/sending", json=VALID)
-            times.append(time.perf_counter() - start)
-            assert response.status_code == 200, response.text
-        return statistics.median(times) * 1000
-
-
-def _measure(servers: dict[str, list[str]], seconds: int, sequential: int, rounds: int) -> dict:
-    """Each server in turn, `rounds` times (interleaved, so a noisy minute hits all of them); the median of each figure."""
-    samples: dict[str, list[dict]] = {name: [] for name in servers}
-    for _ in range(rounds):
-        for name, command in servers.items():
-            upstream = None
-            if command[-1] == "UPSTREAM":
-                upstream = Server(*SERVE, "mock")
-                command = [*command[:-1], upstream.url]
-            server = Server(*command)
-            try:
-                pids = [server.process.pid] + ([upstream.process.pid] if upstream is not None else [])
-                load = _load(server.url, seconds, pids)
-                samples[name].append({**load, "sequential_median_ms": round(_latency(server.url, sequential), 3)})
-            finally:
-                server.stop()
-                if upstream is not None:
-                    upstream.stop()
-    medians = {}
-    for name, runs in samples.items():
-        medians[name] = {key: statistics.median(run[key] for run in runs) for key in ("rate_per_s", "server_cpu_us_per_request", "sequential_median_ms")}
-        medians[name]["tool"] = runs[0]["tool"]
-        medians[name]["rounds"] = len(runs)
-    return medians
-
-
-def middleware(quick: bool) -> dict:
-    results = _measure({"bare mock": [*SERVE, "mock"], "mock + ContractMiddleware": [*SERVE, "middleware"]},
-                       3 if quick else 8, 300 if quick else 2000, 1 if quick else 5)
-    bare, judged = results["bare mock"], results["mock + ContractMiddleware"]
-    results["overhead ratio (server CPU per request)"] = round(judged["server_cpu_us_per_request"] / bare["server_cpu_us_per_request"], 3)
-    results["overhead ratio (bare rate / middleware rate)"] = round(bare["rate_per_s"] / judged["rate_per_s"], 3)
-    results["overhead ratio (sequential latency)"] = round(judged["sequential_median_ms"] / bare["sequential_median_ms"], 3)
-    return results
-
-
-def proxy(quick: bool) -> dict:
-    results = _measure({"mock, direct": [*SERVE, "mock"], "forwarding proxy (no judging)": [*SERVE, "forward", "UPSTREAM"],
-                        "migma-contract proxy": [*SERVE, "proxy", "UPSTREAM"]},
-                       3 if quick else 8, 300 if quick else 2000, 1 if quick else 3)
-    direct, forward, judged = results["mock, direct"], results["forwarding proxy (no judging)"], results["migma-contract proxy"]
-    results["overhead ratio vs direct (servers' CPU per request)"] = round(judged["server_cpu_us_per_request"] / direct["server_cpu_us_per_request"], 3)
-    results["overhead ratio vs direct (rate)"] = round(direct["rate_per_s"] / judged["rate_per_s"], 3)
-    results["overhead ratio vs direct (sequential latency)"] = round(judged["sequential_median_ms"] / direct["sequential_median_ms"], 3)
-    results["judging cost: proxy vs forwarding proxy (servers' CPU per request)"] = round(
-        judged["server_cpu_us_per_request"] / forward["server_cpu_us_per_request"], 3)
-    results["judging cost: proxy vs forwarding proxy (rate)"] = round(forward["rate_per_s"] / judged["rate_per_s"], 3)
-    results["judging cost: proxy vs forwarding proxy (sequential latency)"] = round(judged["sequential_median_ms"] / forward["sequential_median_ms"], 3)
-    return results
-
+import run  # noqa: E402
+from run import VALID, Section  # noqa: E402
 
 # --- 3. memory judging a large HAR -----------------------------------------------------------------------
 
@@ -176,15 +83,13 @@ def write_har(path: Path, megabytes: float) -> int:
 
 
 def _peak(command: list[str]) -> tuple[float, float, int]:
-    """(peak RSS in MB, wall seconds, exit code) of one child process, measured by the kernel (wait4)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
-    _, status, usage = os.wait4(process.pid, 0)
-    return round(usage.ru_maxrss / 1024, 1), round(time.perf_counter() - start, 2), os.waitstatus_to_exitcode(status)
+    """(peak RSS in MiB, wall seconds, exit code) of one Python process: its own high-water mark (see run._run)."""
+    done = run._run(command)
+    return done.peak_rss_mib, done.wall_s, done.returncode
 
 
-def memory(megabytes: float) -> dict:
+def memory(megabytes: float) -> Section:
+    section = Section(f"memory: migma-contract judge on a generated HAR of ~{megabytes:g} MB (peak RSS, MiB)")
     workdir = Path(tempfile.mkdtemp(prefix="migma-har-"))
     try:
         big, tiny = workdir / "big.har", workdir / "tiny.har"
@@ -195,46 +100,43 @@ def memory(megabytes: float) -> dict:
         judge = [sys.executable, "-m", "migma_contract.cli", "judge", "--report-dir", str(workdir / "reports"), "--format", "json"]
         tiny_rss, _, _ = _peak([*judge, str(tiny)])
         big_rss, big_s, code = _peak([*judge, str(big)])
-        whole_rss, whole_s, _ = _peak([sys.executable, "-c", f"import json; json.load(open({str(big)!r}, encoding='utf-8'))"])
         report = json.loads((workdir / "reports" / "conformance.json").read_text())
-        return {
-            "HAR file": f"{big.stat().st_size / 1e6:.0f} MB, {entries} entries (written in {written:.1f} s)",
-            "judge, tiny HAR: peak RSS MB": tiny_rss,
-            "judge, large HAR: peak RSS MB": big_rss,
-            "judge, large HAR: wall s": big_s,
-            "judge, large HAR: exchanges judged": report["traffic"]["judged"],
-            "judge, large HAR: exit code": code,
-            "judge, large HAR: exchanges per s": round(report["traffic"]["exchanges"] / big_s),
-            "json.load of the same file: peak RSS MB": whole_rss,
-            "json.load of the same file: wall s": whole_s,
-            "ratio large / tiny peak RSS": round(big_rss / tiny_rss, 3),
-            "ratio json.load / judge peak RSS": round(whole_rss / big_rss, 1),
-        }
+        if code not in (0, 1) or not report["traffic"]["judged"]:
+            raise AssertionError(f"judge exited {code} after judging {report['traffic']['judged']} exchanges")
+        whole = workdir / "whole.py"  # a script, not -c: peak_rss.py runs a module or a path
+        whole.write_text(f"import json\nwith open({str(big)!r}, encoding='utf-8') as f:\n    assert json.load(f)['log']['entries']\n")
+        whole_rss, whole_s, whole_code = _peak([sys.executable, str(whole)])
+        if whole_code != 0:
+            raise AssertionError(f"json.load of the HAR exited {whole_code}")
+        section.facts = {"HAR file": f"{big.stat().st_size / 1e6:.0f} MB, {entries} entries (written in {written:.1f} s)",
+                         "judge, large HAR": f"{report['traffic']['judged']} exchanges judged, exit {code}, "
+                                             f"{report['traffic']['exchanges'] / big_s:,.0f} exchanges/s"}
+        section.add("judge, tiny HAR: peak RSS", [tiny_rss], "MiB")
+        section.add("judge, large HAR: peak RSS", [big_rss], "MiB")
+        section.add("json.load of the same file: peak RSS", [whole_rss], "MiB", note=f"{whole_s:.1f} s")
+        section.add("judge: large HAR vs tiny HAR, peak RSS", [big_rss / tiny_rss], "×")
+        section.add("json.load vs judge, peak RSS", [whole_rss / big_rss], "×")
+        return section
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller loads and a 20 MB HAR (a smoke test)")
-    parser.add_argument("--only", type=int, choices=[1, 2, 3], help="run one section")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller loads and a 20 MB HAR")
+    size.add_argument("--smoke", action="store_true", help="one tiny round and a 1 MB HAR (for the test suite)")
+    parser.add_argument("--only", choices=["traffic", "memory"], help="run one section")
     parser.add_argument("--har-mb", type=float, help="size of the generated HAR file (default 200, 20 with --quick)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--package", type=Path, default=run.ROOT, help="measure the migma_contract of this tree")
     args = parser.parse_args()
-    sections = {
-        1: ("1. ContractMiddleware around the mock vs the bare mock", lambda: middleware(args.quick)),
-        2: ("2. migma-contract proxy vs direct vs a forwarding proxy", lambda: proxy(args.quick)),
-        3: ("3. peak memory judging a large HAR file", lambda: memory(args.har_mb or (20 if args.quick else 200))),
-    }
-    results = {}
-    for number, (title, run) in sections.items():
-        if args.only in (None, number):
-            results[title] = run()
-            print(f"\n== {title}")
-            for key, value in results[title].items():
-                print(f"  {key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value}", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # killed: the servers started are stopped on the way out
+    run._use_package(args.package)
+    scale = run.SCALES["smoke" if args.smoke else "quick" if args.quick else "full"]
+    megabytes = args.har_mb or (1 if args.smoke else 20 if args.quick else 200)
+    run.run_sections(["traffic"] if args.only in (None, "traffic") else [], scale, "migma-contract traffic benchmarks", args.json,
+                     extra=(lambda: [memory(megabytes)]) if args.only in (None, "memory") else None)
 
 
 if __name__ == "__main__":

@@ -7,15 +7,17 @@ document with errors), 2 usage or configuration error (or an unreadable document
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -29,22 +31,24 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import load_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 LEVEL_CHOICE = click.Choice([level.value for level in Level])
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     click.echo(f"migma-contract: error: {message}", err=True)
     sys.exit(code)
 
 
-def friendly_errors(func: F) -> F:
+def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn the toolkit's own errors into one line and their exit code, never a traceback."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        redactor = Redactor([*(kwargs.get(o.name) for o in OPTIONS if o.secret),
-                             *(os.environ.get(o.env) for o in OPTIONS if o.secret)])
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        given = [kwargs.get(o.name) for o in OPTIONS if o.secret]
+        redactor = Redactor([*(v for v in given if isinstance(v, str)), *(os.environ.get(o.env) for o in OPTIONS if o.secret)])
         try:
             return func(*args, **kwargs)
         except SpecError as exc:  # `lint` reports documents itself; elsewhere a bad one is a usage error
@@ -59,15 +63,16 @@ def friendly_errors(func: F) -> F:
             fail(f"internal error ({type(exc).__name__}: {clean_text(redactor.text(str(exc)))[:300]}); "
                  "rerun with MIGMA_DEBUG=1 for the traceback and report it", 3)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 class _Cli(click.Group):
     """Usage errors as one line (what is wrong, where the help is), exit 2; no traceback."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:  # click's own handling is replaced (standalone_mode is always off), so the message is ours
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             sys.exit(0)
@@ -203,14 +208,16 @@ def mock(host: str, port: int, config_path: Path | None, stack: str | None) -> N
 def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     option = next(o for o in OPTIONS if o.name == "format")
     try:
-        return option.parse(value, "--format")
+        formats: tuple[str, ...] = option.parse(value, "--format")
+        return formats
     except MigmaContractError as exc:
         raise click.BadParameter(str(exc).removeprefix("--format: ")) from None
 
 
-def _rows_of(*names: str) -> Callable[[F], F]:
+def _rows_of(*names: str, spellings: dict[str, str] | None = None) -> Callable[[F], F]:
     """One click option per row of the options table (all rows, or these), parsed later in one place with the
-    other sources (`resolve_options`)."""
+    other sources (`resolve_options`); `spellings` renames the flags their help texts name for this command
+    (the proxy's target is `--upstream`, not `--base-url`)."""
     rows = [option for option in OPTIONS if not names or option.name in names]
 
     def decorate(func: F) -> F:
@@ -218,7 +225,7 @@ def _rows_of(*names: str) -> Callable[[F], F]:
             shown = ",".join(option.default) if isinstance(option.default, tuple) else option.default
             default = "" if option.default in (None, ()) else f"; default: {shown}"
             where = " (not read from files)" if option.secret else ""
-            text = f"{option.help} [env: {option.env}{default}]{where}"
+            text = f"{option.help_for(spellings)} [env: {option.env}{default}]{where}"
             if option.kind == "bool" and option.negate:
                 func = click.option(f"{option.flag_name}/--{option.negate}", option.name, default=None, help=text)(func)
             elif option.kind == "bool":
@@ -393,7 +400,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 class _PeriodicReports:
     """Writes the reports every `interval` seconds from a daemon thread, until stopped."""
 
-    def __init__(self, interval: float, write: Callable[[], None]) -> None:
+    def __init__(self, interval: float, write: Callable[[], object]) -> None:
         import threading
 
         self.interval, self.write = interval, write
@@ -435,7 +442,8 @@ def _reachable(url: str, timeout: float) -> str | None:
 @click.option("--port", default=4011, show_default=True, type=click.IntRange(0, 65535), help="Loopback port to listen on (0: any free port).")
 @click.option("--report-every", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Also write the reports every this many seconds while serving.")
-@_rows_of(*TRAFFIC_OPTIONS, "allow_production", "insecure")
+@_rows_of(*TRAFFIC_OPTIONS, "allow_production", "insecure",
+          spellings={"--base-url": "--upstream", "--write-baseline": "check --write-baseline"})
 @friendly_errors
 def proxy(upstream: str, port: int, report_every: float | None, **given: Any) -> None:
     """Forward traffic to --upstream unchanged and judge POST /v1/sending both ways.
@@ -457,10 +465,10 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     from migma_contract.run.runner import load_baseline
     from migma_contract.traffic.proxy import TrafficProxy
     from migma_contract.traffic.tally import TrafficJudge
-    from migma_contract.wire.serve import bind_socket, url_of
+    from migma_contract.wire.serve import bind_socket, server_config, url_of
     from migma_contract.wire.urls import guard_production
 
-    options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"))
+    options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"), warn=_warn)
     upstream = next(o for o in OPTIONS if o.name == "base_url").parse(upstream, "--upstream")
     spec = load_spec(options.spec)
     guard_production(upstream, spec.servers, allowed=options.allow_production)
@@ -493,8 +501,8 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
         _warn("TLS certificates of the upstream are NOT verified (--insecure)")
     periodic = _PeriodicReports(report_every, write).start() if report_every else None
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                                           server_header=False, date_header=False))
+    # the mock's bounded configuration: a deadline per request, a cap on connections, a bounded head, no trailers
+    server = uvicorn.Server(server_config(app, server_header=False, date_header=False))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
@@ -512,7 +520,7 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@_rows_of(*TRAFFIC_OPTIONS)
+@_rows_of(*TRAFFIC_OPTIONS, spellings={"--write-baseline": "check --write-baseline"})
 @friendly_errors
 def judge(files: tuple[Path, ...], **given: Any) -> None:
     """Judge recorded traffic: HAR 1.2 files and VCR cassettes (Schemathesis, vcrpy).
@@ -529,7 +537,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     from migma_contract.traffic.recordings import open_recording
     from migma_contract.traffic.tally import TrafficJudge
 
-    options = resolve_options(given, only=TRAFFIC_OPTIONS)
+    options = resolve_options(given, only=TRAFFIC_OPTIONS, warn=_warn)
     recordings = [open_recording(path) for path in files]  # every file recognised before any is judged
     baseline = load_baseline(options.baseline)
     report_dir = Path(options.report_dir)
@@ -545,6 +553,9 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
             for exchange in recording.exchanges():
                 judge.observe(exchange)
             click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
+            for skipped in recording.skipped:
+                _warn(clean_text(skipped))
+                judge.note(skipped)
             if recording.stopped:
                 _warn(f"{clean_text(recording.path)}: {recording.stopped}")
                 judge.note(f"{recording.path.name}: {recording.stopped}")
@@ -563,5 +574,49 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     sys.exit(result.exit_code)
 
 
+def run(args: list[str] | None = None) -> NoReturn:
+    """The console script (and `python -m migma_contract.cli`): the command, then the process ends.
+
+    (And httpx is imported without its own command line: see below.)
+
+    Once the command is done its reports are written and closed; tearing the interpreter
+    down after that (collecting every object of Hypothesis, Schemathesis, the document...)
+    was 18% of the default check's time, and nothing a user sees. So the exit handlers run
+    (logging's flush among them), stdout and stderr are flushed, and the process ends with
+    the command's exit code, without the teardown. Not while a non-daemon thread still
+    works (the normal shutdown waits for it), and only here: `main` called in-process
+    (tests, CliRunner, embedding) returns or raises SystemExit as before.
+    """
+    # httpx's package imports its own command line (httpx._main: Rich's progress bars and
+    # tables, Pygments' lexers) whenever click, rich and pygments are installed, as they are
+    # here: ~40 ms of CPU in every run, for a command line this process never runs. Declared
+    # absent, httpx keeps its stub `main` and the rest of it is unchanged.
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    try:
+        main(args)
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    if any(thread.is_alive() and not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()):
+        sys.exit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # what SystemExit does with a message: print it, exit 1
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # a closed pipe: as Python's own shutdown reports it
+            status = status or 120
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    main()
+    run()

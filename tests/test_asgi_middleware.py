@@ -59,6 +59,7 @@ def lax_provider(request_seen):
     return send
 
 
+@pytest.mark.e2e
 def test_in_a_fastapi_app_it_judges_without_changing_anything(tmp_path):
     fastapi = pytest.importorskip("fastapi")
     seen = []
@@ -88,6 +89,7 @@ def test_in_a_fastapi_app_it_judges_without_changing_anything(tmp_path):
     assert result.rule("accepts-valid").status == Status.PASSED and result.rule("result-has-id").passed == 2
 
 
+@pytest.mark.e2e
 def test_in_a_plain_starlette_app_with_a_streamed_body_and_a_crash():
     seen = []
 

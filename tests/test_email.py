@@ -55,6 +55,23 @@ def test_not_addresses(value):
     assert not is_email_address(value)
 
 
+@pytest.mark.parametrize(("address", "valid"), [
+    # RFC 1035 §2.3.4: a label of at most 63 octets; RFC 5321 §4.5.3.1: a local part of at most 64, a domain of 255
+    ("a@" + "l" * 63 + ".com", True),
+    ("a@" + "l" * 64 + ".com", False),
+    ("a@example." + "l" * 63, True),
+    ("a@example." + "l" * 64, False),
+    ("l" * 64 + "@example.com", True),
+    ("l" * 65 + "@example.com", False),
+    ('"' + "l" * 64 + '"@example.com', True),
+    ('"' + "l" * 65 + '"@example.com', False),
+    ("a@" + ".".join(["d" * 63] * 3 + ["d" * 61, "d"]), True),  # 255 octets
+    ("a@" + ".".join(["d" * 63] * 3 + ["d" * 62, "d"]), False),  # 256
+])
+def test_length_limits_at_their_boundary(address, valid):
+    assert is_email_address(address) is valid
+
+
 # --- what is clearly not a Mailbox: classes from RFC 5321's grammar, not a list of examples (issue 25) -----------
 
 

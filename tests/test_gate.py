@@ -22,6 +22,8 @@ from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FAULTS, FULL_KEY, LEGAL, RESTRICTED_KEY, Req, Resp, Variant, accept_when, answer, on_success
 
+pytestmark = pytest.mark.e2e  # whole checks, the CLI in subprocesses, servers on loopback
+
 FIXTURES = load_mock_config().fixtures()
 FIXTURE_ARGS = ["--from", "sender@example.com", "--email-id", "email_welcome", "--conversation-id", "conv_welcome",
                 "--project-id", "proj_demo", "--audience-id", "aud_everyone", "--segment-id", "seg_active", "--tag-id", "tag_vip",

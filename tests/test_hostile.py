@@ -26,6 +26,8 @@ from migma_contract.wire.serve import serve_in_thread
 from . import hostile_servers as hostile
 from .faulty_servers import Req, Variant
 
+pytestmark = pytest.mark.e2e  # hostile servers served on loopback, checked whole
+
 KEY = "mc_live_HOSTILE_SECRET_42"
 
 

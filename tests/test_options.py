@@ -175,6 +175,7 @@ def test_the_vendor_variables_are_never_picked_up_silently(tmp_path):
     assert warnings and all("MIGMA_CONTRACT_" in w and SECRET not in w for w in warnings)
 
 
+@pytest.mark.e2e
 def test_the_pytest_plugin_reads_every_row_from_its_flags_and_ini(pytester):
     flags, ini, expected = [], [], {}
     for option in OPTIONS:

@@ -91,6 +91,7 @@ class FixedWindow:
         return None
 
 
+@pytest.mark.e2e
 def test_a_rate_limited_target_is_followed_at_its_pace_and_the_run_passes():
     limiter = FixedWindow(limit=2, window=0.1)
     warnings = []

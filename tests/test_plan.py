@@ -143,6 +143,7 @@ def test_generated_recipients_stay_on_the_recipient_domain():
             assert domain in ("mail.test", ""), case.id  # a non-address built from one keeps its domain (or has none)
 
 
+@pytest.mark.e2e
 def test_plan_is_the_same_in_every_process_whatever_the_hash_seed():
     """Sets and dict orders must not leak into the plan: two interpreters with other hash seeds agree."""
     import os

@@ -179,6 +179,7 @@ def schemathesis_recordings(tmp_path_factory):
     return out / "cassette.yaml", out / "recorded.har"
 
 
+@pytest.mark.e2e
 def test_a_schemathesis_cassette_and_its_har_give_the_same_judgement(schemathesis_recordings, tmp_path):
     cassette, har_path = schemathesis_recordings
     assert open_recording(cassette).format == "Schemathesis cassette" and open_recording(har_path).format == "HAR 1.2"
@@ -199,6 +200,7 @@ def test_a_schemathesis_cassette_and_its_har_give_the_same_judgement(schemathesi
     assert results[".yaml"] == results[".har"]
 
 
+@pytest.mark.e2e
 def test_a_schemathesis_cassette_with_masked_keys_is_not_judged_on_credentials(schemathesis_recordings, tmp_path):
     cassette, _ = schemathesis_recordings
     masked = tmp_path / "masked.yaml"
@@ -210,6 +212,7 @@ def test_a_schemathesis_cassette_with_masked_keys_is_not_judged_on_credentials(s
     assert result.exit_code == 1
 
 
+@pytest.mark.e2e
 def test_a_truncated_schemathesis_cassette_stops_at_the_cut(schemathesis_recordings, tmp_path):
     cassette, _ = schemathesis_recordings
     text = cassette.read_text()
@@ -223,6 +226,7 @@ def test_a_truncated_schemathesis_cassette_stops_at_the_cut(schemathesis_recordi
     assert data["traffic"]["exchanges"] == recorded - 1
 
 
+@pytest.mark.e2e
 def test_a_vcrpy_cassette_of_a_faulty_server_and_a_faulty_client(tmp_path):
     vcr = pytest.importorskip("vcr")
     lax = Variant("tag-send-without-recipientId", "batch-needs-recipientId", after=accept_when("batch-needs-recipientId"))
@@ -250,6 +254,7 @@ def test_a_vcrpy_cassette_of_a_faulty_server_and_a_faulty_client(tmp_path):
     assert json.loads((reports / "conformance.json").read_text())["traffic"]["exchanges"] == 3
 
 
+@pytest.mark.e2e
 def test_a_vcrpy_cassette_in_json(tmp_path):
     vcr = pytest.importorskip("vcr")
     path = tmp_path / "cassette.json"
@@ -284,6 +289,7 @@ def _gzipped(request, response):
     return Resp(response.status, {**response.headers, "content-encoding": "gzip"}, gzip.compress(response.body))
 
 
+@pytest.mark.e2e
 def test_a_vcrpy_cassette_of_a_server_that_gzips_its_answers_is_judged_on_the_decoded_bodies(tmp_path):
     vcr = pytest.importorskip("vcr")
     path = tmp_path / "gzip.yaml"

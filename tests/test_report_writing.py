@@ -10,6 +10,8 @@ from migma_contract.cli import main
 
 from . import hostile_servers as hostile
 
+pytestmark = pytest.mark.e2e  # reports written by whole checks
+
 VICTIM_TEXT = "precious data\n"
 
 

@@ -76,6 +76,16 @@ def test_an_auth_refusal_of_a_bad_body_is_right_as_the_key_may_be_unknown(status
     assert outcome[("batch-needs-recipientId", SERVER)] is True
 
 
+@pytest.mark.parametrize(("status", "right"), [(400, True), (401, True), (403, False), (200, False)])
+@pytest.mark.parametrize("auth", [None, "Basic YXBpOmtleQ=="])
+def test_a_bad_body_with_no_usable_credentials_may_be_refused_for_either(auth, status, right):
+    # the document does not order the checks: 401 for the credentials or 400 for the body, each right for both rules
+    outcome, _ = verdict(TAG_WITHOUT_ID, status, REFUSED if status != 200 else OK, auth=auth)
+    assert outcome[("auth-required", CLIENT)] is False and outcome[("batch-needs-recipientId", CLIENT)] is False
+    assert outcome[("auth-required", SERVER)] is right
+    assert outcome[("batch-needs-recipientId", SERVER)] is right
+
+
 @pytest.mark.parametrize("auth", [None, "Basic YXBpOmtleQ==", KEY])
 def test_a_missing_or_non_bearer_header_is_knowable(auth):
     outcome, _ = verdict(VALID, 401, REFUSED, auth=auth)

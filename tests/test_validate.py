@@ -78,6 +78,10 @@ def test_violations_carry_pointer_and_readable_message():
     assert by_rule["email-format"].pointer == "/recipientEmail"
     missing = validate_request({"recipientType": "email", "recipientEmail": "a@example.com"})
     assert sorted(v.pointer for v in missing) == ["/from", "/fromName", "/subject"]
+    # a property that must be absent is pointed at itself, not at the object holding it
+    batch = {"recipientType": "tag", "recipientId": "tag_1", "from": "a@example.com", "fromName": "A", "subject": "S"}
+    [forbidden] = validate_request({**batch, "recipientEmail": "b@example.com"})
+    assert (forbidden.rule_id, forbidden.pointer) == ("batch-forbids-recipientEmail", "/recipientEmail")
 
 
 def test_raw_bodies_are_parsed_and_garbage_is_not_json():

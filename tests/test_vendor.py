@@ -24,6 +24,8 @@ from .faulty_servers import (
 )
 from .test_corpus import FIXTURES
 
+pytestmark = pytest.mark.e2e  # whole checks of a vendor-like target
+
 
 def live(url, **extra):
     settings = {"base_url": url, "api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "explore": False, **VENDOR, **extra}

@@ -8,6 +8,7 @@ plan, the strategies and the reports all read this list; nothing restates a rule
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,8 @@ __all__ = [
     "VENDOR_SETS",
     "get_rule",
     "judge_credentials",
+    "retry_after_seconds",
+    "retry_after_value",
     "rules_for",
 ]
 
@@ -345,12 +348,36 @@ def _check_not_stored(first: ResponseFacts, retry: ResponseFacts, injected: bool
     return None
 
 
+RATE_LIMIT_RETRY_AFTER_ID = "rate-limit-retry-after"
+
+
+def retry_after_seconds(value: str) -> int | None:
+    """The seconds of a `Retry-After` value the contract accepts (RFC 9110 delay-seconds: `1*DIGIT`), else None.
+
+    The one home of what `rate-limit-retry-after` wants: the rule judges by it, and the toolkit's own
+    answers (the strategies' 429s, the mock's) are written by `retry_after_value` and checked by it.
+    """
+    text = value.strip()
+    return int(text) if re.fullmatch(r"[0-9]+", text) else None
+
+
+def retry_after_value(seconds: float) -> str:
+    """`seconds` as a `Retry-After` value the contract accepts; ValueError for a value it cannot be (a fraction,
+    a negative, a non-finite number): a client written to the vendor's docs reads it with `int(...)`."""
+    whole = int(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds) and seconds == int(seconds) else None
+    value = str(whole) if whole is not None else ""
+    if retry_after_seconds(value) is None:
+        raise ValueError(f"a whole number of seconds >= 0 (RFC 9110 delay-seconds, rule {RATE_LIMIT_RETRY_AFTER_ID}), "
+                         f"not {seconds!r}")
+    return value
+
+
 def _check_retry_after(spec: Spec, facts: ResponseFacts) -> str | None:
     problems = []
     value = facts.headers.get("retry-after")
     if value is None:
         problems.append("no Retry-After header")
-    elif not re.fullmatch(r"[0-9]+", value.strip()):
+    elif retry_after_seconds(value) is None:
         problems.append(f"Retry-After {value[:40]!r} is not a whole number of seconds")
     envelope = _api_error(facts)
     if envelope:
@@ -387,7 +414,7 @@ IDEMPOTENCY_NOT_STORED = Rule(
     f"{_IDEMPOTENCY_PAGE}: \"429 and 5xx answers are never stored, so they stay safe to retry\"",
     KeyedRetry(_transient, _check_not_stored), set=V)
 RATE_LIMIT_RETRY_AFTER = Rule(
-    "rate-limit-retry-after", D, Subject.RESPONSE,
+    RATE_LIMIT_RETRY_AFTER_ID, D, Subject.RESPONSE,
     "a 429 carries an integer `Retry-After` (seconds) and the `ApiError` envelope",
     f"{_RATE_PAGE}: 429 \"Rate limit exceeded\"; the SDK \"waits `Retry-After` seconds (an integer) before retrying a 429\"",
     ResponsePredicate(lambda spec, status: status == 429, _check_retry_after, provoke=429), set=V)
@@ -555,7 +582,7 @@ def judge_credentials(header: str | None, scopes_of: Any, *, key: str | None = N
     key = key if key is not None else bearer_key(header)
     scopes = scopes_of(key) if key is not None else None
     for rule in _AUTH_RULES:
-        why = rule.form.refusal(header, scopes)  # type: ignore[union-attr]
+        why = rule.form.refusal(header, scopes)  # type: ignore[attr-defined]  # an auth rule's form (AuthForm): not a facet of every Form
         if why:
             return rule, why
     return None

@@ -284,7 +284,7 @@ def decode_whole(decoder: json.JSONDecoder, text: str) -> Any:
     body: `decode` matches whitespace on both sides with two regular expressions first.
     """
     try:
-        value, end = decoder.scan_once(text, 0)
+        value, end = decoder.scan_once(text, 0)  # type: ignore[attr-defined]  # set by JSONDecoder.__init__, not in typeshed
     except StopIteration:
         return decoder.decode(text)  # raises, in decode's words
     return value if end == len(text) else decoder.decode(text)
@@ -989,7 +989,7 @@ class Rule:
         return "response" if self.subject is Subject.RESPONSE else "request"
 
     def as_dict(self) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "id": self.id,
             "level": self.level.value,
             "subject": self.subject.value,

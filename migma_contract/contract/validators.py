@@ -137,9 +137,9 @@ class RequestValidator:
 
     def __init__(self, spec: Spec, rules: tuple[Rule, ...]) -> None:
         self.rules = [r for r in rules if r.subject is Subject.REQUEST]
-        forms = [r.form for r in self.rules]
-        assert all(isinstance(f, RequestForm) for f in forms)
-        self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})  # type: ignore[union-attr]
+        forms = [r.form for r in self.rules if isinstance(r.form, RequestForm)]
+        assert len(forms) == len(self.rules)
+        self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})
         self._accepts = self._set.accepts
         self._utf8 = BODY_UTF8 if BODY_UTF8 in self.rules else None
 
@@ -165,7 +165,7 @@ class RequestValidator:
                     body = BODY_FORM.parse(body.content)
                 except NotUtf8 as not_utf8:
                     if self._utf8 is not None:
-                        violations.append(Violation(self._utf8.id, self._utf8.level.value, "", self._utf8.form.message("", not_utf8.message)))  # type: ignore[union-attr]
+                        violations.append(Violation(self._utf8.id, self._utf8.level.value, "", self._utf8.form.message("", not_utf8.message)))  # type: ignore[attr-defined]  # a RequestForm facet, not on Form
                     body = BODY_FORM.parse(body.content, lenient=True)
             found = self._set.violations(body)
         except Refused as refused:
@@ -182,20 +182,20 @@ class RequestValidator:
 class _StatusRules:
     """The response rules of one level that apply to one status, worked out once."""
 
-    def __init__(self, rule_set: _RuleSet | None, predicates: list[Rule], spec: Spec, status: int,
+    def __init__(self, rule_set: _RuleSet | None, predicates: list[tuple[Rule, ResponsePredicate]], spec: Spec, status: int,
                  documented: frozenset[int] | None) -> None:
         self.rule_set = rule_set
-        self.predicates = [r for r in predicates if not r.form.status_only]  # type: ignore[union-attr]
+        self.predicates = [(r, form) for r, form in predicates if not form.status_only]
         # The status-only predicates, decided here once: what they find is found in every response of this status.
         facts = ResponseFacts(status, {}, None, None, False, documented=documented)
-        self.decided = tuple(r.id for r in predicates if r.form.status_only)  # type: ignore[union-attr]
+        self.decided = tuple(r.id for r, form in predicates if form.status_only)
         self.fixed: dict[str, list[Violation]] = {}
-        for rule in predicates:
-            message = rule.form.check(spec, facts) if rule.form.status_only else None  # type: ignore[union-attr]
+        for rule, form in predicates:
+            message = form.check(spec, facts) if form.status_only else None
             if message:
                 self.fixed[rule.id] = [Violation(rule.id, rule.level.value, "", message)]
         # rule -> whether a body gives it something to judge (rules about a field judge only the bodies that have it)
-        forms = [*(rule_set.rules if rule_set is not None else ()), *predicates]
+        forms = [*(rule_set.rules if rule_set is not None else ()), *(rule for rule, _ in predicates)]
         self.speakers = {r.id: r.form.speaks_of for r in forms if getattr(r.form, "speaks_of", None) is not None}
         # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
         self.cases: dict[tuple[bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}
@@ -204,9 +204,7 @@ class _StatusRules:
         found = self.cases.get((parsed, timed))
         if found is None:
             active = []
-            for rule in self.predicates:
-                form = rule.form
-                assert isinstance(form, ResponsePredicate)
+            for rule, form in self.predicates:
                 if (parsed or not form.needs_body) and (timed or not form.needs_timing):
                     active.append((rule, form.check))
             applied = [*self.decided, *(rule.id for rule, _ in active)]
@@ -230,11 +228,12 @@ class ResponseValidator:
     def _for_status(self, status: int) -> _StatusRules:
         cached = self._by_status.get(status)
         if cached is None:
-            schema_rules = [r for r in self.rules if isinstance(r.form, ResponseSchema) and r.form.applies(self.spec, status)]
-            predicates = [r for r in self.rules if isinstance(r.form, ResponsePredicate) and r.form.applies(self.spec, status)]
+            schemas = [(r, r.form) for r in self.rules if isinstance(r.form, ResponseSchema) and r.form.applies(self.spec, status)]
+            schema_rules = [r for r, _ in schemas]
+            predicates = [(r, r.form) for r in self.rules if isinstance(r.form, ResponsePredicate) and r.form.applies(self.spec, status)]
             rule_set = None
             if schema_rules:
-                fragments = [r.form.fragment(self.spec, status) for r in schema_rules]  # type: ignore[union-attr]
+                fragments = [form.fragment(self.spec, status) for _, form in schemas]
                 defs: dict[str, Any] = {}
                 for fragment in fragments:
                     defs.update(fragment.get("$defs", {}))
@@ -272,9 +271,11 @@ class ResponseValidator:
             for rule, pointer, detail in rule_set.traced(facts.body):
                 broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, pointer, f"{pointer or '/'}: {detail}"))
         applied = clean.applied
-        if parsed and rules.speakers:
-            speakers, body = rules.speakers, facts.body
-            applied = tuple(r for r in applied if r not in speakers or speakers[r](status, body) or (broken and r in broken))
+        if parsed and rules.speakers:  # asked of the few rules that may be silent, not of every rule applied
+            body = facts.body
+            silent = [r for r, speaks in rules.speakers.items() if not speaks(status, body) and not (broken and r in broken)]
+            if silent:
+                applied = tuple(r for r in applied if r not in silent)
         if not broken:
             return clean if applied is clean.applied else ResponseVerdict(applied, ())
         violations = tuple(v for rule_id in sorted(broken, key=_ORDER.__getitem__) for v in broken[rule_id])
@@ -320,15 +321,15 @@ class Contract:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self._request: dict[Level, RequestValidator] = {}
-        self._response: dict[Level, ResponseValidator] = {}
+        self._request: dict[str, RequestValidator] = {}  # by Level, a str: found by its value too
+        self._response: dict[str, ResponseValidator] = {}
         self._response_sets: dict[tuple[Level, frozenset[RuleSet]], ResponseValidator] = {}
 
     # A Level is a str enum: "documented" and Level.DOCUMENTED find the same entry, so a
     # call parses its level only the first time.
 
     def request_validator(self, level: Level | str = Level.DOCUMENTED) -> RequestValidator:
-        found = self._request.get(level) if isinstance(level, str) else None
+        found = self._request.get(level)
         if found is None:
             key = Level.parse(level)
             if key not in self._request:
@@ -343,7 +344,7 @@ class Contract:
             if key_sets not in self._response_sets:
                 self._response_sets[key_sets] = ResponseValidator(self.spec, rules_for(*key_sets))
             return self._response_sets[key_sets]
-        found = self._response.get(level) if isinstance(level, str) else None
+        found = self._response.get(level)
         if found is None:
             key = Level.parse(level)
             if key not in self._response:
@@ -419,7 +420,7 @@ def validate_request(body: Any, level: Level | str = _DOCUMENTED, *, spec: Spec 
                 return []
         except (UnicodeEncodeError, ValueError):
             pass
-        return _default_request.refused(body)  # type: ignore[union-attr]
+        return (_default_request or _bind_defaults()[0]).refused(body)
     return contract_for(spec).request_validator(level).violations(body)
 
 

@@ -345,7 +345,7 @@ def _declares(spec: Spec, pointer: str) -> bool:
         if token == "[]":
             schema = resolver.norm(schema.get("items", {}))
             continue
-        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        props: dict[str, Any] = schema["properties"] if isinstance(schema.get("properties"), dict) else {}
         match = next((sub for name, sub in props.items() if pointer_segment(name) == token), None)
         if match is None:  # a free-form object (`additionalProperties: true`) documents any key
             return schema.get("additionalProperties") not in (None, False)

@@ -97,11 +97,12 @@ class Resolver:
         """The schema with its `$ref` followed and its `allOf` merged in (`expanding`: refs being merged)."""
         if schema is True or not isinstance(schema, dict):
             return {"not": {}} if schema is False else {}
+        node: dict[str, Any] = schema
         self.steps += 1
         if self.exhausted:
-            return schema
+            return node
         for _ in range(32):
-            ref = schema.get("$ref")
+            ref = node.get("$ref")
             if not isinstance(ref, str) or depth > _MAX_DEPTH:
                 break
             if ref in expanding:  # A ∧ A = A: a cycle through allOf adds nothing
@@ -110,11 +111,11 @@ class Resolver:
             if not isinstance(target, dict):
                 break
             expanding |= {ref}
-            schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-        members = schema.get("allOf")
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        members = node.get("allOf")
         if not isinstance(members, list) or depth > _MAX_DEPTH:
-            return schema
-        merged = {k: v for k, v in schema.items() if k != "allOf"}
+            return node
+        merged = {k: v for k, v in node.items() if k != "allOf"}
         for member in members:
             merged = _merge(merged, self.norm(member, depth + 1, expanding))
         return merged
@@ -272,8 +273,8 @@ def _required_changes(o: dict[str, Any], n: dict[str, Any], pointer: str) -> Ite
 
 def _property_changes(left: Resolver, right: Resolver, o: dict[str, Any], n: dict[str, Any], pointer: str, depth: int,
                       deeper: Callable[[Any, Any, str], Iterator[SchemaChange]]) -> Iterator[SchemaChange]:
-    old_props = o.get("properties") if isinstance(o.get("properties"), dict) else {}
-    new_props = n.get("properties") if isinstance(n.get("properties"), dict) else {}
+    old_props: dict[str, Any] = o["properties"] if isinstance(o.get("properties"), dict) else {}
+    new_props: dict[str, Any] = n["properties"] if isinstance(n.get("properties"), dict) else {}
     for name in [*old_props, *(p for p in new_props if p not in old_props)]:
         child = f"{pointer}/{pointer_segment(name)}"
         if name not in new_props:
@@ -287,7 +288,7 @@ def _property_changes(left: Resolver, right: Resolver, o: dict[str, Any], n: dic
 
 
 def _bound_changes(o: dict[str, Any], n: dict[str, Any], pointer: str) -> Iterator[SchemaChange]:
-    for bounds, tighter in ((_LOWER_BOUNDS, lambda a, b: b > a), (_UPPER_BOUNDS, lambda a, b: b < a)):
+    for bounds, lower in ((_LOWER_BOUNDS, True), (_UPPER_BOUNDS, False)):
         for key in bounds:
             a, b = o.get(key), n.get(key)
             if a == b:
@@ -295,7 +296,7 @@ def _bound_changes(o: dict[str, Any], n: dict[str, Any], pointer: str) -> Iterat
             if a is None or b is None:
                 kind = Kind.TIGHTENED if a is None else Kind.LOOSENED
             elif isinstance(a, int | float) and isinstance(b, int | float):
-                kind = Kind.TIGHTENED if tighter(a, b) else Kind.LOOSENED
+                kind = Kind.TIGHTENED if (b > a if lower else b < a) else Kind.LOOSENED
             else:
                 kind = Kind.CHANGED
             yield SchemaChange(pointer, key, kind, a, b)
@@ -314,7 +315,7 @@ def _other_changes(o: dict[str, Any], n: dict[str, Any], pointer: str) -> Iterat
 
 def _summary(schema: dict[str, Any]) -> dict[str, Any]:
     """What a property added or removed was (its type, values, format, default)."""
-    keep = {k: schema[k] for k in ("type", "enum", "const", "format", "default") if k in schema}
+    keep: dict[str, Any] = {k: schema[k] for k in ("type", "enum", "const", "format", "default") if k in schema}
     if isinstance(schema.get("properties"), dict):
         keep["properties"] = sorted(schema["properties"])
     return keep

@@ -125,7 +125,7 @@ class BodyFactory:
         if schema.get("enum"):
             return schema["enum"][0]
         return {"string": "x", "boolean": True, "integer": 1, "number": 1, "object": {}, "array": []}.get(
-            schema.get("type") if isinstance(schema.get("type"), str) else "string", "x"
+            schema["type"] if isinstance(schema.get("type"), str) else "string", "x"
         )
 
     def sample_value(self, prop: str) -> Any:
@@ -144,7 +144,7 @@ class BodyFactory:
         return value
 
     def _fixture_or(self, fixture: FixtureField) -> str:
-        value = getattr(self.fixtures, fixture.attribute)
+        value: str | None = getattr(self.fixtures, fixture.attribute)
         if value is not None:
             return value
         if self.fixtures.data_bound and fixture.needed_when_bound:

@@ -36,9 +36,10 @@ requests when asked for.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,7 +158,7 @@ def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
         kind = schema.get("type")
         if schema.get("enum"):
             values = ([] if required else [ABSENT]) + [str(v) for v in schema["enum"]]
-            factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b, p=prop: b.enum_value(p, choice))))
+            factors.append(Factor(prop, values, _set_or_drop(prop, functools.partial(_enum_value, prop))))
         elif kind == "boolean":
             factors.append(Factor(prop, [ABSENT, "true", "false"], _set_or_drop(prop, lambda choice, b: choice == "true")))
         elif kind == "object":
@@ -168,7 +169,7 @@ def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
                 factors.append(Factor(prop, [ABSENT, *ADDRESS_CLASSES], _set_or_drop(prop, lambda choice, b: _address(choice, b))))
         elif prop.endswith("Id"):
             if not required:
-                factors.append(Factor(prop, [ABSENT, "present"], _set_or_drop(prop, lambda choice, b, p=prop: b.valid_value(p))))
+                factors.append(Factor(prop, [ABSENT, "present"], _set_or_drop(prop, functools.partial(_valid_value, prop))))
         elif kind == "string":  # free text
             values = list(TEXT_CLASSES) if required else [ABSENT, *TEXT_CLASSES]
             factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b: _TEXT[choice]), open_values=list(OPEN_TEXT_CLASSES)))
@@ -184,6 +185,14 @@ def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
 _TEXT = {**TEXT_CLASSES, **OPEN_TEXT_CLASSES}
 
 
+def _enum_value(prop: str, choice: str, bodies: BodyFactory) -> str:
+    return bodies.enum_value(prop, choice)
+
+
+def _valid_value(prop: str, choice: str, bodies: BodyFactory) -> Any:
+    return bodies.valid_value(prop)
+
+
 def _address(choice: str, bodies: BodyFactory) -> str:
     """A generated address of one value class, on the recipient domain."""
     return f"{ADDRESS_CLASSES[choice]}@{bodies.fixtures.recipient_domain}"
@@ -197,7 +206,7 @@ def _set_address(prop: str) -> Callable[[dict[str, Any], str, BodyFactory], None
     return apply
 
 
-def pairwise(factors: list[list[str]], seeds: list[tuple[str, ...]] = ()) -> list[tuple[str, ...]]:
+def pairwise(factors: list[list[str]], seeds: Sequence[tuple[str, ...]] = ()) -> list[tuple[str, ...]]:
     """A small set of rows covering every pair of values of every two factors (greedy, deterministic).
 
     Pairs the `seeds` (rows sent anyway) already cover are not covered again; only the new
@@ -206,8 +215,8 @@ def pairwise(factors: list[list[str]], seeds: list[tuple[str, ...]] = ()) -> lis
     """
     combos = list(itertools.combinations(range(len(factors)), 2))
     uncovered = {(i, a, j, b) for i, j in combos for a in factors[i] for b in factors[j]}
-    for row in seeds:
-        uncovered -= {(i, row[i], j, row[j]) for i, j in combos}
+    for seed in seeds:
+        uncovered -= {(i, seed[i], j, seed[j]) for i, j in combos}
     rows: list[tuple[str, ...]] = []
     while uncovered:
         left: dict[tuple[int, int], int] = {}
@@ -323,12 +332,13 @@ def _positive_cases(contract: Contract, bodies: BodyFactory, plan: Plan) -> list
     first_kind = allowed["recipientType"][0]
     for factor in factors[1:]:
         allowed[factor.name] = []
-        kind = first_kind if factor.only_when is None else next((k for k in allowed["recipientType"] if k in factor.only_when[1]), None)
+        only = factor.only_when
+        carrier = first_kind if only is None else next((k for k in allowed["recipientType"] if k in only[1]), None)
         for value in factor.values:
             try:
-                if kind is None:
-                    raise NotExercisable(f"no {' / '.join(factor.only_when[1])} send can be built")  # type: ignore[index]
-                make({**plain, "recipientType": kind, factor.name: value}, "probe", "probe")
+                if carrier is None:
+                    raise NotExercisable(f"no {' / '.join(only[1] if only else ())} send can be built")
+                make({**plain, "recipientType": carrier, factor.name: value}, "probe", "probe")
                 allowed[factor.name].append(value)
             except NotExercisable as exc:
                 plan.variants_not_exercised.append(f"{factor.name}={value}: {exc.reason}")
@@ -348,7 +358,7 @@ def _positive_cases(contract: Contract, bodies: BodyFactory, plan: Plan) -> list
     for factor in factors[1:]:
         for value in allowed[factor.name]:
             if (factor.name, value) not in exercised:
-                kind = first_kind if factor.applies({"recipientType": first_kind}) else factor.only_when[1][0]  # type: ignore[index]
+                kind = first_kind if factor.only_when is None or factor.applies({"recipientType": first_kind}) else factor.only_when[1][0]
                 choices = {**plain, "recipientType": kind, factor.name: value}
                 cases.append(make(choices, f"accepts-valid/{slug(factor.name)}-{slug(value)}", f"valid send: {factor.name}={value}"))
     return cases

@@ -54,10 +54,10 @@ table.meta td:first-child{color:var(--muted);white-space:nowrap;width:1%}
 """
 
 JS = """
-document.querySelectorAll('.curl button').forEach(function(b){b.addEventListener('click',function(){
-var t=b.parentNode.querySelector('pre').innerText;var done=function(){b.textContent='Copied';setTimeout(function(){b.textContent='Copy'},1500)};
-if(navigator.clipboard&&window.isSecureContext){navigator.clipboard.writeText(t).then(done)}else{var a=document.createElement('textarea');
-a.value=t;document.body.appendChild(a);a.select();document.execCommand('copy');document.body.removeChild(a);done()}})});
+document.addEventListener('click',function(e){var b=e.target.closest('.curl button');if(!b)return;
+var t=b.parentNode.querySelector('pre').textContent;var done=function(){b.textContent='Copied';setTimeout(function(){b.textContent='Copy'},1500)};
+if(navigator.clipboard&&window.isSecureContext){navigator.clipboard.writeText(t).then(done,function(){})}else{var a=document.createElement('textarea');
+a.value=t;document.body.appendChild(a);a.select();document.execCommand('copy');document.body.removeChild(a);done()}});
 """
 
 
@@ -104,7 +104,7 @@ def _root_causes(result: RunResult) -> str:
     items = []
     for cause in result.root_causes:
         rules = ", ".join(f'<a href="#finding-{_e(rule_id)}"><code>{_e(rule_id)}</code></a>' for rule_id in cause.rules)
-        shapes = f' <span class="muted">(bodies: {_e("; ".join(cause.shapes))})</span>' if cause.shapes else ""
+        shapes = f' <span class="muted">— answered with {_e("; or ".join(cause.bodies))}</span>' if cause.shapes else ""
         items.append(f"<li><b>{_e(cause.summary)}</b>: {len(cause.rules)} rules — {rules}{shapes}</li>")
     return f'<h2>Root causes ({len(result.root_causes)})</h2>\n<ul class="causes">{"".join(items)}</ul>'
 

@@ -102,7 +102,7 @@ class Progress:
 
 def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | None = None,
                   secrets: Iterable[str | None] = ()) -> None:
-    from rich.console import Console
+    from rich.console import Console, JustifyMethod
     from rich.table import Table
     from rich.text import Text
 
@@ -110,9 +110,10 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
     result = redactor.data(result)
     console = Console(file=stream or sys.stdout, highlight=False, width=max(130, Console().width))
     table = Table(title=_t("POST /v1/sending — level ", result.level), title_justify="left", show_lines=False)
-    for column, justify in (("rule", "left"), ("level", "left"), ("result", "left"), ("exercised", "right"),
-                            ("passed", "right"), ("failed", "right"), ("note", "left")):
-        table.add_column(column, justify=justify, no_wrap=column != "note", min_width=24 if column == "note" else None)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("rule", "left"), ("level", "left"), ("result", "left"), ("exercised", "right"),
+                                                      ("passed", "right"), ("failed", "right"), ("note", "left"))
+    for column, justify in columns:
+        table.add_column(column, justify=justify, no_wrap=column != "note", min_width=24 if column == "note" else None)
     for rule in result.rules:
         note = rule.reason or rule.observed or (f"{len(rule.notes)} variant(s) not exercised, listed below" if rule.notes else "")
         look = STATUS_LOOK[rule.status]

@@ -78,7 +78,7 @@ class Attribution:
                 return Culprit(blamed[suspect].explanation, suspect)
         return None
 
-    def fails_like(self, exchange: Exchange) -> Callable[[Exchange], bool]:
+    def fails_like(self, exchange: Exchange[Case]) -> Callable[[Exchange[Case]], bool]:
         """Whether another exchange fails the way this one did (refused / server error / no answer)."""
         if exchange.timed_out:
             return lambda other: other.timed_out
@@ -87,7 +87,7 @@ class Attribution:
         expect = exchange.case.expect
         return lambda other: other.answered and other.status is not None and other.status < 500 and other.status not in expect
 
-    async def attribute(self, case: Case, exchange: Exchange, fails: Callable[[Exchange], bool]) -> Culprit:
+    async def attribute(self, case: Case, exchange: Exchange[Case], fails: Callable[[Exchange[Case]], bool]) -> Culprit:
         """Name the field and value class that make a send fail, by sending plainer controls.
 
         The plainest send of the same recipient type comes first (remembered per type); if
@@ -127,7 +127,7 @@ class Attribution:
                         f"{what} alone: a combination does.")
 
     async def _attribute_fields(self, case: Case, plain: dict[str, Any], kind: str, what: str,
-                                fails: Callable[[Exchange], bool]) -> Culprit:
+                                fails: Callable[[Exchange[Case]], bool]) -> Culprit:
         """A generated request has no value classes: each field where it differs from the plainest send is
         put alone into that send (a field it lacks taken out), and the first that fails the same way is the culprit.
 
@@ -169,7 +169,7 @@ class Attribution:
         return Culprit(f"The plainest {kind} send passes, but no single field of this one ({', '.join(map(_field, differing))}) "
                         f"{what} alone: a combination does.")
 
-    async def _plainest_send(self, case: Case, kind: str) -> Exchange | str:
+    async def _plainest_send(self, case: Case, kind: str) -> Exchange[Case] | str:
         """The plainest send of this type with the case's credentials (sent once per type), or why there is none."""
         memo = (kind, case.auth, case.headers)
         if memo not in self._plainest:
@@ -188,7 +188,7 @@ class Attribution:
         """Why no more requests go out: the run aborted (--max-timeouts), or its budget ran out."""
         return self.run.aborted or "the budget ran out"
 
-    def _plain_refused(self, kind: str, what: str, exchange: Exchange) -> Culprit:
+    def _plain_refused(self, kind: str, what: str, exchange: Exchange[Case]) -> Culprit:
         if exchange.status is None or exchange.status >= 500:
             return Culprit(f"Even the plainest valid {kind} send {what}: no value class of this request is to blame.")
         if self.run.fixtures.data_bound:
@@ -197,7 +197,7 @@ class Attribution:
                         f"data, pass it as fixtures: {_fixture_flags()}, {flag('--provider')}.")
 
     @staticmethod
-    def _symptom_words(exchange: Exchange) -> str:
+    def _symptom_words(exchange: Exchange[Case]) -> str:
         if exchange.timed_out:
             return "got no answer in time"
         if exchange.status is None or exchange.error:

@@ -78,7 +78,8 @@ def exploration_document(contract: Contract, level: Level | str, fixtures: Fixtu
             steer.append({"if": {"properties": {"recipientType": {"const": kind}}, "required": ["recipientType"]},
                           "then": {"properties": {"recipientId": {"const": fixtures.recipient_id(kind)}}}})
     media["schema"] = {**schema, "allOf": [*schema.get("allOf", []), *steer]}
-    return _replace_format(document, "email", _safe_email_format(fixtures.recipient_domain))
+    explored: dict[str, Any] = _replace_format(document, "email", _safe_email_format(fixtures.recipient_domain))
+    return explored
 
 
 def _body_of(case: Any) -> Any:

@@ -15,7 +15,10 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "FORMAT",
@@ -79,12 +82,21 @@ class ResultInvalid(ValueError):
 
 @dataclass
 class RequestRecord:
+    """A request as a report shows it: redacted (keys read `[REDACTED]`), its body cut to an excerpt when long."""
+
     method: str
     url: str
     headers: dict[str, str]
     body: str
     body_size: int
     curl: str
+
+    def to_httpx(self) -> httpx.Request:
+        """This request as an `httpx.Request` (headers case-insensitive), as the report shows it: keys redacted, and
+        a body the report cut is the excerpt (`body_size` says how long the whole one was)."""
+        import httpx
+
+        return httpx.Request(self.method, self.url, headers=self.headers, content=self.body.encode("utf-8"))
 
 
 @dataclass
@@ -132,6 +144,12 @@ class RootCause:
     instead_of: int | None
     shapes: list[str]  # the outlines of the answers' bodies, e.g. "{error, success}"
     rules: list[str]
+
+    @property
+    def bodies(self) -> list[str]:
+        """The answers' bodies in words: `{error, success}` reads "a JSON object with keys error, success"."""
+        return [(f"a JSON object with keys {shape[1:-1]}" if shape[1:-1] else "an empty JSON object")
+                if shape.startswith("{") and shape.endswith("}") else shape for shape in self.shapes]
 
     @property
     def line(self) -> str:

@@ -44,7 +44,7 @@ class Symptom:
     shape: str
 
 
-def body_shape(exchange: Exchange) -> str:
+def body_shape(exchange: Exchange[Any]) -> str:
     """The outline of an answer's body: its top-level keys, or what it is when not a JSON object."""
     return shape_of(exchange.body, exchange.answered)
 

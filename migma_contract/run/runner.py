@@ -8,7 +8,6 @@ nothing of this module.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, replace
@@ -20,6 +19,7 @@ from migma_contract.config.options import CheckOptions
 from migma_contract.contract.catalogue import ACCEPTS_VALID, AUTH_SCOPE, RULES, rules_for
 from migma_contract.contract.rules import Subject
 from migma_contract.contract.validators import Contract, contract_for
+from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError, MigmaContractError, Terminated
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import strip_credentials
@@ -104,9 +104,11 @@ def load_baseline(path: str | None) -> Baseline:
     except (ConfigError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{shown}: cannot read: {str(exc).removeprefix(clean_text(path) + ': ')}") from None
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
+        data = bounded.load_json(text, what="baselines", max_nodes=bounded.MAX_NODES * 4)
+    except bounded.Malformed:  # a plain list of rule ids, one a line
         data = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    except bounded.Bounded as exc:
+        raise ConfigError(f"{shown}: {exc.message}") from None
     if isinstance(data, dict):
         return _baseline_of_result(data, shown)
     if not isinstance(data, list) or not all(isinstance(x, str) for x in data):

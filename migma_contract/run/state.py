@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 from migma_contract.config.options import ENV_PREFIX, CheckOptions
 from migma_contract.contract.catalogue import (
@@ -54,9 +54,12 @@ from migma_contract.run.attribution import Attribution, Culprit
 from migma_contract.run.records import error_field, make_records
 from migma_contract.run.result import Baseline, Finding, ProgressCallback, RootCause, key_text, symptom
 from migma_contract.run.root_causes import Symptom, body_shape, group, replaced
-from migma_contract.wire.client import Exchange, Target
+from migma_contract.wire.client import Exchange as WireExchange
+from migma_contract.wire.client import Target
 
 __all__ = ["Failure", "ProgressCallback", "RunState", "Tally"]
+
+Exchange: TypeAlias = WireExchange[Case]  # what a run sends is a planned case
 
 
 
@@ -133,7 +136,7 @@ class RunState:
         self.keyed_pairs = {r.id: r for r in rules if isinstance(r.form, KeyedPair)}
         self.keyed_retry = next((r for r in rules if isinstance(r.form, KeyedRetry)), None)
         self.keyed_rule_ids = frozenset(r.id for r in rules if isinstance(r.form, (KeyedPair, KeyedRetry)))
-        self.throttle_rules = [r for r in rules if isinstance(r.form, ResponsePredicate) and r.form.provoke == 429]
+        self.throttle_rules = [(r, r.form) for r in rules if isinstance(r.form, ResponsePredicate) and r.form.provoke == 429]
         self._firsts: dict[str, Exchange] = {}  # Idempotency-Key -> the first answer of its pair
         self._faulted: dict[tuple[str | None, str, bytes], tuple[ResponseFacts, bool]] = {}  # a 429/5xx under a key
         # Injects one answer of this status into the next request (a target with fault injection), set by the engine.
@@ -160,7 +163,8 @@ class RunState:
         self.explored = 0
         self.timings: dict[str, float] = {}
         self.target_label = strip_credentials(target.settings.base_url)
-        self.attribution = Attribution(self)  # which field and value class make a send fail (controls)
+        self.attribution = Attribution(self)
+        self._fact_memo: dict[int, tuple[Exchange, ResponseFacts]] = {}  # an answer's facts, read once  # which field and value class make a send fail (controls)
 
     # -- what was found -------------------------------------------------------------------------
 
@@ -271,16 +275,15 @@ class RunState:
     def _judge_history(self, exchange: Exchange, failures: list[Failure]) -> None:
         """The rules judged across responses (result-id-unique), against what this run saw before."""
         assert exchange.status is not None
-        rules = [r for r in self.history_rules if r.form.applies(self.contract.spec, exchange.status)]  # type: ignore[union-attr]
+        rules = [(r, form) for r in self.history_rules
+                 if (form := r.form.across_responses) is not None and form.applies(self.contract.spec, exchange.status)]
         if not rules:
             return
-        facts = response_facts(exchange.status, exchange.headers, exchange.body, exchange.case.body, None, None)
+        facts = self._facts_of(exchange)
         if not facts.parsed:
             return
         replay_key = next((v for k, v in exchange.request_headers.items() if k.lower() == IDEMPOTENCY_HEADER.lower()), None)
-        for rule in rules:
-            form = rule.form.across_responses
-            assert form is not None
+        for rule, form in rules:
             judged, message = form.judge(self.history[rule.id], facts, replay_key, exchange.case.label)
             if judged:
                 self._tally(rule.id, failures, message is None, rule.text, message or "")
@@ -291,11 +294,23 @@ class RunState:
     def _facts(status: int, headers: dict[str, str], body: bytes, request: Any = None) -> ResponseFacts:
         return response_facts(status, headers, body, request, None, None)
 
+    def _facts_of(self, exchange: Exchange) -> ResponseFacts:
+        """An exchange's answer as the rules read it, parsed once however many rules ask (the last few kept)."""
+        memo = self._fact_memo.get(id(exchange))
+        if memo is not None and memo[0] is exchange:
+            return memo[1]
+        assert exchange.status is not None
+        facts = response_facts(exchange.status, exchange.headers, exchange.body, exchange.case.body, None, None)
+        self._fact_memo[id(exchange)] = (exchange, facts)
+        if len(self._fact_memo) > 16:
+            self._fact_memo.pop(next(iter(self._fact_memo)))
+        return facts
+
     def _judge_injected(self, exchange: Exchange, failures: list[Failure]) -> None:
         assert exchange.status is not None
-        facts = self._facts(exchange.status, exchange.headers, exchange.body)
-        for rule in self.throttle_rules if exchange.status == 429 else ():
-            self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
+        facts = self._facts_of(exchange)
+        for rule, form in self.throttle_rules if exchange.status == 429 else ():
+            self._judge_rule(rule, failures, form.check(self.contract.spec, facts))
         key = exchange.case.idempotency_key
         if key is not None:
             self._faulted[self._memo(exchange, key)] = (facts, True)
@@ -307,8 +322,8 @@ class RunState:
             return
         for attempt in exchange.throttled:
             facts = self._facts(attempt.status, attempt.headers, attempt.body)
-            for rule in self.throttle_rules:
-                self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
+            for rule, form in self.throttle_rules:
+                self._judge_rule(rule, failures, form.check(self.contract.spec, facts))
         last = exchange.throttled[-1]
         if self.keyed_retry is not None and exchange.case.idempotency_key is not None and exchange.status is not None:
             injected = exchange.case.inject == 429 and len(exchange.throttled) == 1
@@ -327,13 +342,13 @@ class RunState:
             if earlier is not None:
                 self._judge_retry(earlier[0], exchange, earlier[1], failures)
             if exchange.status == 429 or exchange.status >= 500:
-                self._faulted[memo] = (self._facts(exchange.status, exchange.headers, exchange.body), False)
+                self._faulted[memo] = (self._facts_of(exchange), False)
         rule = self.keyed_pairs.get(exchange.case.rule_id)
         if rule is None:
             return
         form = rule.form
         assert isinstance(form, KeyedPair)
-        facts = self._facts(exchange.status, exchange.headers, exchange.body, exchange.case.body)
+        facts = self._facts_of(exchange)
         if exchange.case.step == 1:
             if form.second is not None:
                 return
@@ -342,7 +357,7 @@ class RunState:
             sent = self._firsts.get(key)
             if sent is None or sent.status is None:
                 return
-            first = self._facts(sent.status, sent.headers, sent.body, sent.case.body)
+            first = self._facts_of(sent)
             if form.premise(first):  # sent only as a retry (see vendor_skip)
                 return
         try:
@@ -358,7 +373,7 @@ class RunState:
         if not rule.form.after(first.status):
             return
         try:
-            message = rule.form.check(first, self._facts(exchange.status, exchange.headers, exchange.body), injected)
+            message = rule.form.check(first, self._facts_of(exchange), injected)
         except NotExercisable as exc:
             self._unjudged(rule.id, exc.reason)
             return
@@ -399,7 +414,7 @@ class RunState:
         elif case.step == 2 and first is not None and first.status is not None:
             form = get_rule(case.rule_id).form
             if isinstance(form, KeyedPair):
-                why = form.premise(self._facts(first.status, first.headers, first.body))
+                why = form.premise(self._facts_of(first))
                 if why and self._a_natural_retry(form, first.status):
                     self._unjudged(case.rule_id, why)
                     return None  # sent all the same: the same request again after a 429/5xx is a retry the not-stored rule judges
@@ -536,10 +551,10 @@ class RunState:
         if full_answer is not None and full_answer.status in (401, 403):
             said = f"{full_answer.status}{self._answer(full_answer, bare=True)}"
             if restricted_answer is not None and restricted_answer.status is not None and 200 <= restricted_answer.status < 300:
-                full, restricted = flag("--api-key"), flag("--restricted-api-key")
-                raise ConfigError(f"the keys look swapped: the server refused {full} ({said}) and accepted "
-                                  f"{restricted}; pass the full-scope key as {full} and the one without email:send "
-                                  f"as {restricted}")
+                full_flag, restricted_flag = flag("--api-key"), flag("--restricted-api-key")
+                raise ConfigError(f"the keys look swapped: the server refused {full_flag} ({said}) and accepted "
+                                  f"{restricted_flag}; pass the full-scope key as {full_flag} and the one without email:send "
+                                  f"as {restricted_flag}")
             if full_answer.status == 401:
                 raise ConfigError(f"the server refused {flag('--api-key')} ({said}): check the key")
             raise ConfigError(f"the server refused {flag('--api-key')} ({said}): it lacks the email:send permission; pass a full-scope key")
@@ -606,7 +621,8 @@ class RunState:
         try:
             settling.send(None)
         except StopIteration as done:
-            return done.value
+            settled: list[Failure] = done.value
+            return settled
         settling.close()
         raise RuntimeError("settling waited on something other than a blocking send")
 
@@ -618,6 +634,7 @@ class RunState:
         # a crash or no answer at all (a late but complete answer is about timing, not about a value)
         crashed = [f for f in failures if f.rule_id == NO_SERVER_ERROR.id or (f.rule_id == RESPONDS_IN_TIME.id and exchange.timed_out)]
         wanted = refused or crashed
+        culprit: Culprit | None
         if wanted and case.phase in ("plan", "explore") and self._room_for(wanted[0].rule_id):
             culprit = (self.attribution.blamed_before(case, wanted[0].rule_id)
                        or await self.attribution.attribute(case, exchange, self.attribution.fails_like(exchange)))

@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -41,14 +41,14 @@ from migma_contract.contract.catalogue import (
 )
 from migma_contract.contract.rules import Level, RawBody, Subject
 from migma_contract.contract.validators import Contract, response_facts
-from migma_contract.core.redact import SENSITIVE_HEADERS, Redactor, strip_credentials
+from migma_contract.core.redact import Redactor, secrets_by_shape, sensitive_header, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.cases import Case
 from migma_contract.judge.deserve import Standing
 from migma_contract.judge.exchange import lowered
 from migma_contract.judge.verdict import CLIENT, SERVER, ExchangeVerdict, Judgement, Knowledge
 from migma_contract.judge.verdict import judge_exchange as judge
-from migma_contract.run.records import error_field, make_records
+from migma_contract.run.records import PLACEHOLDER_BASE, error_field, make_records
 from migma_contract.run.result import (
     Baseline,
     Budget,
@@ -74,9 +74,12 @@ _HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacte
 # Connection-level fields (RFC 9110 §7.6.1) and framing: not part of what a client asked, and wrong in a replay.
 FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                              "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
-_MAX_SECRETS = 10_000
+MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs the redactor a little on every text)
+_SHAPES_READ = 1 << 20  # a request body is searched for credential-named JSON keys up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
+_MAX_STOPS = 50  # notes kept word for word (where files stopped, what was refused); the rest are counted
+_NOTE_CHARS = 500
 _MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id): a proxy may run for days
 _ROOT_SUBJECTS = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # whose server failures are about the status
 
@@ -239,7 +242,9 @@ class TrafficJudge:
         self._findings: dict[tuple[str, str], Finding] = {}
         self._notes: Counter[str] = Counter()
         self._stops: list[str] = []
+        self._stops_dropped = 0
         self._secrets: set[str] = set()
+        self._over = False
         self.redactor = Redactor()
         self._lock = threading.Lock()
         self._started = datetime.now(UTC)
@@ -253,10 +258,18 @@ class TrafficJudge:
             self.stats.exchanges += count
             self.stats.other += count
 
+    def remember(self, secrets: Iterable[str]) -> None:
+        """Secrets that never pass through a request but must never be written (a proxy's upstream credentials)."""
+        with self._lock:
+            self.redactor.add(secrets)
+
     def note(self, note: str) -> None:
         """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
         with self._lock:
-            self._stops.append(clean_text(note))
+            if len(self._stops) < _MAX_STOPS:
+                self._stops.append(clean_text(note[:_NOTE_CHARS]))
+            else:  # a report stays small however many times something happens
+                self._stops_dropped += 1
 
     def observe(self, exchange: ObservedExchange) -> ExchangeVerdict:
         """Judge one exchange (any path: others are counted and skipped) and tally it."""
@@ -325,23 +338,41 @@ class TrafficJudge:
         return tuple(judged)
 
     def _learn(self, exchange: ObservedExchange) -> None:
-        """Every credential the traffic carries joins the redactor."""
-        fresh = set()
+        """Every credential the traffic carries joins the redactor (by header name, query parameter, JSON key).
+
+        The redactor grows by what is new (`Redactor.add`: linear, not a rebuild per key); past
+        `MAX_CREDENTIALS` distinct ones, later credentials are masked by their shape only (their
+        headers, parameters and keys), and the report says so.
+        """
+        fresh: set[str] = set()
         for name, value in exchange.request_headers:
             if value in self._secrets:
                 continue  # seen before: the common case
             if name.lower() == "authorization" and exchange.credentials_hidden:
                 continue  # a recorder's mask ("[Filtered]"), not a credential
-            if name.lower() in SENSITIVE_HEADERS and value:
-                fresh.add(value.strip())
-                credential = value.strip().partition(" ")[2]
-                fresh.add(credential.strip())
+            if sensitive_header(name) and value:
+                scheme, _, credential = value.strip().partition(" ")
+                # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
+                fresh.add(credential.strip() if credential.strip() and scheme.isalpha() else value.strip())
                 if name.lower() == "cookie":
                     fresh.update(part.split("=", 1)[-1].strip() for part in value.split(";"))
+        if "=" in exchange.url:
+            fresh.update(secrets_by_shape(exchange.url))
+        body = exchange.request_body
+        if body and len(body) <= _SHAPES_READ and b'"' in body:
+            fresh.update(secrets_by_shape(body.decode("utf-8", errors="replace")))
         fresh = {s for s in fresh if len(s) >= 4} - self._secrets
-        if fresh and len(self._secrets) < _MAX_SECRETS:
-            self._secrets |= fresh
-            self.redactor = Redactor(self._secrets)
+        if not fresh:
+            return
+        room = MAX_CREDENTIALS - len(self._secrets)
+        if room < len(fresh):
+            if not self._over:
+                self._over = True
+                self._stops.append(f"more than {MAX_CREDENTIALS:,} distinct credentials seen: later ones are masked by "
+                                   "their shape only (credential headers, parameters and JSON keys), not wherever else they appear")
+            fresh = set(sorted(fresh)[:max(room, 0)])
+        self._secrets |= fresh
+        self.redactor.add(fresh)
 
     def _keys(self) -> dict[str, str]:
         """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in."""
@@ -363,10 +394,11 @@ class TrafficJudge:
             exchange.response_body is None and bool(exchange.response_size), exchange.elapsed or 0.0,
             exchange.timed_out, exchange.error,
         )
+        whole = f"it is {where}'s request body"
         try:
-            request, response = make_records(sent, self.redactor, self._keys(), None)
+            request, response = make_records(sent, self.redactor, self._keys(), None, curl_base=PLACEHOLDER_BASE, whole=whole)
         except ValueError:  # a malformed Basic credential from a client: no variable substituted, still masked
-            request, response = make_records(sent, self.redactor, {}, None)
+            request, response = make_records(sent, self.redactor, {}, None, curl_base=PLACEHOLDER_BASE, whole=whole)
         finding = Finding(
             rule=rule.id, level=rule.level.value, rule_text=rule.text, source=rule.source,
             expected=judgement.expected, actual=_shorten_error(self.redactor.text(judgement.actual)), case=case.id,
@@ -428,7 +460,8 @@ class TrafficJudge:
         causes = self.root_causes()
         with self._lock:
             rules = [self._rule_result(rule) for rule in self.rules]
-            stats = replace(self.stats, notes=self._stops + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
+            more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
+            stats = replace(self.stats, notes=self._stops + more + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
         failed = any(r.status == Status.FAILED for r in rules)
         spec = self.contract.spec
         result = RunResult(
@@ -503,5 +536,5 @@ def _clean(value: Any, redactor: Redactor, name: str = "") -> Any:
     if isinstance(value, Mapping):
         return {clean_text(redactor.text(str(k))): _clean(v, redactor) for k, v in value.items()}
     if is_dataclass(value) and not isinstance(value, type):
-        return replace(value, **{f.name: _clean(getattr(value, f.name), redactor, f.name) for f in fields(value)})  # type: ignore[arg-type]
+        return replace(value, **{f.name: _clean(getattr(value, f.name), redactor, f.name) for f in fields(value)})
     return value

@@ -25,7 +25,7 @@ import math
 import re
 import time
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -153,7 +153,7 @@ class Pace:
 
     MARGIN = 1.1
 
-    def __init__(self, rate: float | None, clock: Any = time.monotonic) -> None:
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.interval = 1.0 / rate if rate else 0.0
         self.next_slot = 0.0
@@ -309,13 +309,16 @@ class Target:
         client = httpx.Client(**self._client_options())
         mounted = [transport for transport in getattr(client, "_mounts", {}).values() if transport is not None]
         pools = [getattr(transport, "_pool", None) for transport in (getattr(client, "_transport", None), *mounted)]
-        backends = [getattr(pool, "_network_backend", None) for pool in pools]
-        if None in backends:
-            client.close()
-            yield False
-            return
+        backends: list[tuple[Any, httpcore.NetworkBackend]] = []  # httpcore's private attribute, where it is
+        for pool in pools:
+            backend = getattr(pool, "_network_backend", None)
+            if backend is None:
+                client.close()
+                yield False
+                return
+            backends.append((pool, backend))
         # every socket operation of an exchange gets at most the time left of its one deadline
-        for pool, backend in zip(pools, backends, strict=True):
+        for pool, backend in backends:
             pool._network_backend = _DeadlineBackend(backend, self._deadline)
         self._sync = client
         try:
