@@ -7,120 +7,118 @@ change. `tests/test_public_api.py` pins this list.
 The names are resolved on first use (PEP 562): importing a submodule, such as the pytest
 plugin that every pytest run of an environment loads, does not load the validators, the
 document loader or the HTTP client.
+
+The imports under TYPE_CHECKING below are the one list of the public names: type checkers
+read them, and `__all__` and where each name lives are read from the same lines (this
+file's source, parsed on the first use of a name). A name is added or removed there alone.
 """
 
+import functools as _functools
 import importlib as _importlib
 import typing as _typing
 
-from migma_contract._version import __version__
+from migma_contract._version import __version__ as __version__
 
-if _typing.TYPE_CHECKING:
+if _typing.TYPE_CHECKING:  # the public names, each `X as X` (an explicit re-export for strict checkers)
+    # ruff's isort would write each `X as X` on its own line: sorted by hand here
+    # isort: off
     from pathlib import Path
 
-    from migma_contract.config.options import CheckOptions
-    from migma_contract.contract.catalogue import OPEN_POINTS, RULES, get_rule, rules_for
-    from migma_contract.contract.rules import Level, OpenPoint, Rule, RuleSet, Subject
+    from migma_contract.config.options import (
+        CheckOptions as CheckOptions,
+    )
+    from migma_contract.contract.catalogue import (
+        OPEN_POINTS as OPEN_POINTS,
+        RULES as RULES,
+        get_rule as get_rule,
+        rules_for as rules_for,
+    )
+    from migma_contract.contract.rules import (
+        Level as Level,
+        OpenPoint as OpenPoint,
+        Rule as Rule,
+        RuleSet as RuleSet,
+        Subject as Subject,
+    )
     from migma_contract.contract.validators import (
-        Contract,
-        ResponseVerdict,
-        Violation,
-        contract_for,
-        validate_request,
-        validate_response,
+        Contract as Contract,
+        ResponseVerdict as ResponseVerdict,
+        Violation as Violation,
+        contract_for as contract_for,
+        validate_request as validate_request,
+        validate_response as validate_response,
     )
     from migma_contract.core.exceptions import (
-        ConfigError,
-        MigmaContractError,
-        SpecError,
-        SpecInvalid,
-        SpecUnreadable,
-        TargetUnreachable,
+        ConfigError as ConfigError,
+        MigmaContractError as MigmaContractError,
+        SpecError as SpecError,
+        SpecInvalid as SpecInvalid,
+        SpecUnreadable as SpecUnreadable,
+        TargetUnreachable as TargetUnreachable,
     )
-    from migma_contract.document.spec import Spec, load_spec
-    from migma_contract.generate.bodies import Fixtures
+    from migma_contract.document.spec import (
+        Spec as Spec,
+        load_spec as load_spec,
+    )
+    from migma_contract.generate.bodies import (
+        Fixtures as Fixtures,
+    )
     from migma_contract.run.result import (
-        Budget,
-        Finding,
-        PlanStats,
-        RequestRecord,
-        ResponseRecord,
-        RuleResult,
-        RunResult,
-        RunSettings,
-        SpecInfo,
-        Status,
-        TargetInfo,
-        TrafficStats,
+        Budget as Budget,
+        Finding as Finding,
+        PlanStats as PlanStats,
+        RequestRecord as RequestRecord,
+        ResponseRecord as ResponseRecord,
+        RuleResult as RuleResult,
+        RunResult as RunResult,
+        RunSettings as RunSettings,
+        SpecInfo as SpecInfo,
+        Status as Status,
+        TargetInfo as TargetInfo,
+        TrafficStats as TrafficStats,
     )
-    from migma_contract.run.runner import run_check
+    from migma_contract.run.runner import (
+        run_check as run_check,
+    )
+
+    # isort: on
 
     BUNDLED_SPEC_PATH: Path
 
-_HOMES = {
-    ".generate.bodies": ("Fixtures",),
-    ".contract.catalogue": ("OPEN_POINTS", "RULES", "get_rule", "rules_for"),
-    ".core.exceptions": ("ConfigError", "MigmaContractError", "SpecError", "SpecInvalid", "SpecUnreadable", "TargetUnreachable"),
-    ".config.options": ("CheckOptions",),
-    ".run.result": ("Budget", "Finding", "PlanStats", "RequestRecord", "ResponseRecord", "RuleResult", "RunResult",
-                 "RunSettings", "SpecInfo", "Status", "TargetInfo", "TrafficStats"),
-    ".contract.rules": ("Level", "OpenPoint", "Rule", "RuleSet", "Subject"),
-    ".run.runner": ("run_check",),
-    ".document.spec": ("Spec", "load_spec"),
-    ".contract.validators": ("Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"),
-}
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
-__all__ = [
-    "BUNDLED_SPEC_PATH",
-    "OPEN_POINTS",
-    "RULES",
-    "Budget",
-    "CheckOptions",
-    "ConfigError",
-    "Contract",
-    "Finding",
-    "Fixtures",
-    "Level",
-    "MigmaContractError",
-    "OpenPoint",
-    "PlanStats",
-    "RequestRecord",
-    "ResponseRecord",
-    "ResponseVerdict",
-    "Rule",
-    "RuleResult",
-    "RuleSet",
-    "RunResult",
-    "RunSettings",
-    "Spec",
-    "SpecError",
-    "SpecInfo",
-    "SpecInvalid",
-    "SpecUnreadable",
-    "Status",
-    "Subject",
-    "TargetInfo",
-    "TargetUnreachable",
-    "TrafficStats",
-    "Violation",
-    "__version__",
-    "contract_for",
-    "get_rule",
-    "load_spec",
-    "rules_for",
-    "run_check",
-    "validate_request",
-    "validate_response",
-]
+@_functools.cache
+def _public() -> dict[str, str]:
+    """Each public name -> the module it lives in ('' for one made here), from the TYPE_CHECKING block above."""
+    import ast
+
+    with open(__file__, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    [block] = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "_typing.TYPE_CHECKING"]
+    homes = {"__version__": "migma_contract._version"}
+    for node in block.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(f"{__name__}."):
+            homes.update((alias.asname or alias.name, node.module) for alias in node.names)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            homes[node.target.id] = ""
+    return homes
+
+
+def _sorted(names: _typing.Iterable[str]) -> list[str]:
+    """isort-style, as ruff's RUF022 keeps an `__all__`: CONSTANTS, then Classes, then the rest."""
+    return sorted(names, key=lambda name: (0 if name.isupper() else 1 if name[0].isupper() else 2, name))
 
 
 def __getattr__(name: str) -> _typing.Any:
-    if name == "BUNDLED_SPEC_PATH":  # the vendor's document as shipped: point Schemathesis or other tools at it
+    homes = _public()
+    value: _typing.Any
+    if name == "__all__":
+        value = _sorted(homes)
+    elif name == "BUNDLED_SPEC_PATH":  # the vendor's document as shipped: point Schemathesis or other tools at it
         from migma_contract.document.spec import bundled_spec_path
 
-        value: _typing.Any = bundled_spec_path()
-    elif name in _HOME_OF:
-        value = getattr(_importlib.import_module(_HOME_OF[name], __name__), name)
+        value = bundled_spec_path()
+    elif homes.get(name):
+        value = getattr(_importlib.import_module(homes[name]), name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
@@ -128,4 +126,4 @@ def __getattr__(name: str) -> _typing.Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*__all__, *(name for name in globals() if name.startswith("_"))})
+    return sorted({*__getattr__("__all__"), *(name for name in globals() if name.startswith("_"))})

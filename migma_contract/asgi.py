@@ -6,8 +6,10 @@
     ...
     ContractMiddleware.of(app).result()        # or wrap it yourself: app = ContractMiddleware(app)
 
-It changes nothing that passes through: the request body is buffered to be judged and
-replayed to the app as the same messages, and the response goes out as the app sends it
+It changes nothing that passes through: the request body is read ahead through the one
+capped reader (`wire.boundary.read_capped`, `max_request_bytes`, 1 MiB by default), kept to
+be judged and replayed to the app as the same messages; a longer body streams on to the app
+unkept (so the app's own limit, and its 413, work as without the middleware), and the response goes out as the app sends it
 while a bounded copy is kept. The judgement runs after the response is out (on the next
 turn of the event loop), so no client waits for it. Other paths, methods and scope types
 go straight to the app.
@@ -34,6 +36,7 @@ from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
 from migma_contract.traffic.tally import ObservedExchange, RuleTally, TrafficJudge, is_send
+from migma_contract.wire.boundary import read_capped
 from migma_contract.wire.client import inflate
 
 __all__ = ["ContractMiddleware", "RuleTally"]
@@ -46,12 +49,13 @@ class ContractMiddleware:
     (None: none written). `formats`: which of json, junit, md, html. `baseline`: known
     failures to accept (a conformance.json or a list of rule ids). `spec`: another OpenAPI
     document. `timeout`: an answer slower than this breaks responds-in-time.
-    `on_violation`: called with one redacted line per violation, as it happens.
+    `on_violation`: called with one redacted line per violation, as it happens. `max_request_bytes`:
+    the request body kept for judging (a longer one passes to the app unkept, not judged).
     """
 
     def __init__(self, app: Any, level: str = Level.DOCUMENTED.value, *, report_dir: str | Path | None = None,
                  formats: Iterable[str] = REPORT_FORMATS, baseline: str | None = None, spec: str | Path | None = None,
-                 timeout: float = 10.0, max_response_bytes: int = 1 << 20,
+                 timeout: float = 10.0, max_response_bytes: int = 1 << 20, max_request_bytes: int = 1 << 20,
                  on_violation: Callable[[str], None] | None = None, label: str | None = None) -> None:
         try:
             level = Level.parse(level).value
@@ -64,6 +68,7 @@ class ContractMiddleware:
         self.app = app
         self.report_dir = Path(report_dir) if report_dir is not None else None
         self.max_response_bytes = max_response_bytes
+        self.max_request_bytes = max_request_bytes
         self._count = 0
         self._pending: deque[tuple[Any, ...]] = deque()  # exchanges answered, not judged yet
         self._scheduled = False
@@ -134,14 +139,14 @@ class ContractMiddleware:
         started = time.perf_counter()
         self._count += 1
         number = self._count
-        received: list[dict[str, Any]] = []
-        while True:
-            message = await receive()
-            received.append(message)
-            if message["type"] != "http.request" or not message.get("more_body"):
-                break
-        body = b"".join(m.get("body", b"") for m in received if m["type"] == "http.request")
-        pending = deque(received)
+        # The one capped reader: at most `max_request_bytes` (and one chunk) is read ahead and kept for
+        # judging; past it, the rest streams to the app unkept (it judges the answer, not the body).
+        read = await read_capped(receive, self.max_request_bytes)
+        body = read.content
+        pending = deque(read.replay())
+        if read.over:
+            self.judge.note(f"a request body over {self.max_request_bytes:,} bytes passed to the app unkept "
+                            "(its body rules not judged)")
 
         async def replay() -> dict[str, Any]:
             return pending.popleft() if pending else await receive()
@@ -196,7 +201,7 @@ class ContractMiddleware:
             except Exception as exc:  # a judging bug must never reach the provider's app
                 self.judge.note(f"request {item[-1]} could not be judged ({type(exc).__name__}); please report it")
 
-    def _observe(self, scope: dict[str, Any], body: bytes, answer: dict[str, Any], error: str | None, elapsed: float,
+    def _observe(self, scope: dict[str, Any], body: bytes | None, answer: dict[str, Any], error: str | None, elapsed: float,
                  number: int) -> None:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
         host = next((v for k, v in headers if k.lower() == "host"), None) or "app"

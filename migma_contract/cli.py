@@ -11,12 +11,13 @@ import atexit
 import functools
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -24,28 +25,30 @@ from migma_contract._version import __version__
 from migma_contract.config.options import OPTIONS, resolve_options
 from migma_contract.contract.catalogue import VENDOR_SETS, rules_for
 from migma_contract.contract.rules import Level, RuleSet
-from migma_contract.core.exceptions import MigmaContractError, SpecError
+from migma_contract.core.exceptions import MigmaContractError, SpecError, Terminated
 from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import load_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 LEVEL_CHOICE = click.Choice([level.value for level in Level])
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     click.echo(f"migma-contract: error: {message}", err=True)
     sys.exit(code)
 
 
-def friendly_errors(func: F) -> F:
+def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn the toolkit's own errors into one line and their exit code, never a traceback."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        redactor = Redactor([*(kwargs.get(o.name) for o in OPTIONS if o.secret),
-                             *(os.environ.get(o.env) for o in OPTIONS if o.secret)])
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        given = [kwargs.get(o.name) for o in OPTIONS if o.secret]
+        redactor = Redactor([*(v for v in given if isinstance(v, str)), *(os.environ.get(o.env) for o in OPTIONS if o.secret)])
         try:
             return func(*args, **kwargs)
         except SpecError as exc:  # `lint` reports documents itself; elsewhere a bad one is a usage error
@@ -60,15 +63,16 @@ def friendly_errors(func: F) -> F:
             fail(f"internal error ({type(exc).__name__}: {clean_text(redactor.text(str(exc)))[:300]}); "
                  "rerun with MIGMA_DEBUG=1 for the traceback and report it", 3)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 class _Cli(click.Group):
     """Usage errors as one line (what is wrong, where the help is), exit 2; no traceback."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:  # click's own handling is replaced (standalone_mode is always off), so the message is ours
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             sys.exit(0)
@@ -204,14 +208,16 @@ def mock(host: str, port: int, config_path: Path | None, stack: str | None) -> N
 def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     option = next(o for o in OPTIONS if o.name == "format")
     try:
-        return option.parse(value, "--format")
+        formats: tuple[str, ...] = option.parse(value, "--format")
+        return formats
     except MigmaContractError as exc:
         raise click.BadParameter(str(exc).removeprefix("--format: ")) from None
 
 
-def _rows_of(*names: str) -> Callable[[F], F]:
+def _rows_of(*names: str, spellings: dict[str, str] | None = None) -> Callable[[F], F]:
     """One click option per row of the options table (all rows, or these), parsed later in one place with the
-    other sources (`resolve_options`)."""
+    other sources (`resolve_options`); `spellings` renames the flags their help texts name for this command
+    (the proxy's target is `--upstream`, not `--base-url`)."""
     rows = [option for option in OPTIONS if not names or option.name in names]
 
     def decorate(func: F) -> F:
@@ -219,7 +225,7 @@ def _rows_of(*names: str) -> Callable[[F], F]:
             shown = ",".join(option.default) if isinstance(option.default, tuple) else option.default
             default = "" if option.default in (None, ()) else f"; default: {shown}"
             where = " (not read from files)" if option.secret else ""
-            text = f"{option.help} [env: {option.env}{default}]{where}"
+            text = f"{option.help_for(spellings)} [env: {option.env}{default}]{where}"
             if option.kind == "bool" and option.negate:
                 func = click.option(f"{option.flag_name}/--{option.negate}", option.name, default=None, help=text)(func)
             elif option.kind == "bool":
@@ -249,7 +255,7 @@ def check(dry_run: bool, **given: Any) -> None:
     pyproject.toml (keys: the long option names, e.g. max-requests = 150); command-line
     options win. Exit 0 conformant, 1 violations, 2 usage, 3 unreachable or aborted.
     """
-    from migma_contract.reports import check_writable, write_reports
+    from migma_contract.reports import check_writable, write_baseline, write_reports
     from migma_contract.reports.console import Progress, print_plan, print_summary
     from migma_contract.run.runner import prepare_run, run_check
 
@@ -261,6 +267,9 @@ def check(dry_run: bool, **given: Any) -> None:
         return
     report_dir = Path(options.report_dir)
     check_writable(report_dir)
+    if options.write_baseline:  # before the first request, like the reports
+        written = Path(options.write_baseline)
+        check_writable(written.parent, names=[written.name], option="--write-baseline", step_summary=False)
     if not options.verify_tls:
         _warn("TLS certificates are NOT verified (--insecure); the report says so")
     shown = strip_credentials(options.base_url) if options.base_url else "the embedded reference mock"
@@ -268,12 +277,16 @@ def check(dry_run: bool, **given: Any) -> None:
     click.echo(f"migma-contract {__version__}: checking {clean_text(shown)} at level {options.level}{vendor} "
                f"(seed {options.seed}, the {options.plan} plan, at most {options.max_requests} requests)", err=True)
     progress = Progress()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what ran, as for Ctrl-C
     try:
-        result = run_check(options, progress=progress)
+        result = run_check(options, progress=progress, keep_interrupted=True)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         progress.stop()
     secrets = tuple(getattr(options, o.name) for o in OPTIONS if o.secret)
     paths = write_reports(result, report_dir, options.format, secrets=secrets)
+    if options.write_baseline:
+        paths.append(write_baseline(result, options.write_baseline, secrets))
     print_summary(result, [str(p) for p in paths], secrets=secrets)
     sys.exit(result.exit_code)
 
@@ -381,13 +394,13 @@ def _traffic_summary(result: Any, paths: list[Path]) -> None:
 
 
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 class _PeriodicReports:
     """Writes the reports every `interval` seconds from a daemon thread, until stopped."""
 
-    def __init__(self, interval: float, write: Callable[[], None]) -> None:
+    def __init__(self, interval: float, write: Callable[[], object]) -> None:
         import threading
 
         self.interval, self.write = interval, write
@@ -429,7 +442,8 @@ def _reachable(url: str, timeout: float) -> str | None:
 @click.option("--port", default=4011, show_default=True, type=click.IntRange(0, 65535), help="Loopback port to listen on (0: any free port).")
 @click.option("--report-every", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Also write the reports every this many seconds while serving.")
-@_rows_of(*TRAFFIC_OPTIONS, "allow_production", "insecure")
+@_rows_of(*TRAFFIC_OPTIONS, "allow_production", "insecure",
+          spellings={"--base-url": "--upstream", "--write-baseline": "check --write-baseline"})
 @friendly_errors
 def proxy(upstream: str, port: int, report_every: float | None, **given: Any) -> None:
     """Forward traffic to --upstream unchanged and judge POST /v1/sending both ways.
@@ -442,7 +456,6 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     --report-every seconds). Keys pass through and are never written. Exit 0 no violation
     observed, 1 violations, 2 usage, 3 upstream unreachable at start.
     """
-    import signal
 
     import uvicorn
 
@@ -452,10 +465,10 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     from migma_contract.run.runner import load_baseline
     from migma_contract.traffic.proxy import TrafficProxy
     from migma_contract.traffic.tally import TrafficJudge
-    from migma_contract.wire.serve import bind_socket, url_of
+    from migma_contract.wire.serve import bind_socket, server_config, url_of
     from migma_contract.wire.urls import guard_production
 
-    options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"))
+    options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"), warn=_warn)
     upstream = next(o for o in OPTIONS if o.name == "base_url").parse(upstream, "--upstream")
     spec = load_spec(options.spec)
     guard_production(upstream, spec.servers, allowed=options.allow_production)
@@ -488,8 +501,8 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
         _warn("TLS certificates of the upstream are NOT verified (--insecure)")
     periodic = _PeriodicReports(report_every, write).start() if report_every else None
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                                           server_header=False, date_header=False))
+    # the mock's bounded configuration: a deadline per request, a cap on connections, a bounded head, no trailers
+    server = uvicorn.Server(server_config(app, server_header=False, date_header=False))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
@@ -507,7 +520,7 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@_rows_of(*TRAFFIC_OPTIONS)
+@_rows_of(*TRAFFIC_OPTIONS, spellings={"--write-baseline": "check --write-baseline"})
 @friendly_errors
 def judge(files: tuple[Path, ...], **given: Any) -> None:
     """Judge recorded traffic: HAR 1.2 files and VCR cassettes (Schemathesis, vcrpy).
@@ -520,11 +533,11 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     """
     from migma_contract.contract.validators import contract_for
     from migma_contract.reports import check_writable, write_reports
-    from migma_contract.run.runner import load_baseline
+    from migma_contract.run.runner import interruption, load_baseline
     from migma_contract.traffic.recordings import open_recording
     from migma_contract.traffic.tally import TrafficJudge
 
-    options = resolve_options(given, only=TRAFFIC_OPTIONS)
+    options = resolve_options(given, only=TRAFFIC_OPTIONS, warn=_warn)
     recordings = [open_recording(path) for path in files]  # every file recognised before any is judged
     baseline = load_baseline(options.baseline)
     report_dir = Path(options.report_dir)
@@ -533,16 +546,29 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     label = f"recorded traffic: {names}" if len(names) <= 80 else f"recorded traffic: {len(recordings)} files"
     judge = TrafficJudge(contract_for(load_spec(options.spec)), options.level, kind="recorded", label=label,
                          source=f"recorded: {names}", timeout=options.timeout, baseline=baseline)
-    for recording in recordings:
-        for exchange in recording.exchanges():
-            judge.observe(exchange)
-        click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
-        if recording.stopped:
-            _warn(f"{clean_text(recording.path)}: {recording.stopped}")
-            judge.note(f"{recording.path.name}: {recording.stopped}")
+    stopped = None
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what was judged, as for Ctrl-C
+    try:
+        for recording in recordings:
+            for exchange in recording.exchanges():
+                judge.observe(exchange)
+            click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
+            for skipped in recording.skipped:
+                _warn(clean_text(skipped))
+                judge.note(skipped)
+            if recording.stopped:
+                _warn(f"{clean_text(recording.path)}: {recording.stopped}")
+                judge.note(f"{recording.path.name}: {recording.stopped}")
+    except KeyboardInterrupt as stop:
+        stopped = f"{interruption(stop)} after {judge.stats.exchanges} recorded exchange(s); the reports hold what was judged"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not judge.stats.judged:
-        fail(f"no POST /v1/sending exchange in the {judge.stats.exchanges} recorded exchange(s); nothing to judge", 2)
+        fail(stopped or f"no POST /v1/sending exchange in the {judge.stats.exchanges} recorded exchange(s); nothing to judge",
+             3 if stopped else 2)
     result = judge.result()
+    if stopped:
+        result.interrupted_by(stopped)
     paths = write_reports(result, report_dir, options.format)
     _traffic_summary(result, paths)
     sys.exit(result.exit_code)

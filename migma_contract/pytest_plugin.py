@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,22 +40,22 @@ SUITE = "migma-contract"  # the suite's node id: `pytest migma-contract::<rule-i
 _OPTIONS = pytest.StashKey["CheckOptions"]()
 _SELECTED = pytest.StashKey["frozenset[str] | None"]()
 _PATH = pytest.StashKey[str]()
-_REPORTS = pytest.StashKey[list]()
+_REPORTS = pytest.StashKey[list[str]]()
 _HEADLINE = pytest.StashKey[str]()
 _RESULT = pytest.StashKey["RunResult"]()
-_SHARES = pytest.StashKey[dict]()
+_SHARES = pytest.StashKey[dict[str, float]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """The conformance switch, and one option (and ini key) per row of the options table."""
-    from migma_contract.config.options import OPTIONS
+    from migma_contract.config.options import OPTIONS, PYTEST_SPELLINGS
 
     group = parser.getgroup("migma-contract", "contract tests of the Migma.ai send endpoint (POST /v1/sending)")
     group.addoption("--migma-conformance", action="store_true", default=False,
                     help="Collect the conformance suite: one test per rule of the selected level "
                          "(also implied by a node id such as migma-contract::auth-scope).")
     for option in OPTIONS:
-        text = f"{option.help} [env: {option.env}]"
+        text = f"{option.help_for(PYTEST_SPELLINGS)} [env: {option.env}]"
         if option.kind == "bool":
             group.addoption(option.pytest_flag, dest=f"migma_{option.name}", default=None,
                             action="store_false" if option.negate else "store_true", help=text)
@@ -63,7 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(option.pytest_flag, dest=f"migma_{option.name}", default=None, metavar=option.kind.upper(),
                             action="append" if option.kind == "list" else "store", help=text)
         if option.ini_key:
-            parser.addini(option.ini_key, help=option.help, default=None)
+            parser.addini(option.ini_key, help=option.help_for(PYTEST_SPELLINGS), default=None)
 
 
 def plugin_options(config: pytest.Config) -> CheckOptions:
@@ -80,6 +80,8 @@ def plugin_options(config: pytest.Config) -> CheckOptions:
                 ini=lambda option: config.getini(option.ini_key) if option.ini_key else None,
                 pyproject=config.rootpath / "pyproject.toml",
                 given_label=lambda option: option.pytest_flag,
+                warn=lambda message: config.issue_config_time_warning(
+                    pytest.PytestConfigWarning(f"migma-contract: {message}"), stacklevel=2),
             )
         except MigmaContractError as exc:
             raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
@@ -250,7 +252,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     suite = ConformanceSuite.from_parent(session, name=SUITE, nodeid=SUITE)
     collected = list(suite.collect())
     # Reported like any collector's result, so "collected N items" counts the rules.
-    config.hook.pytest_collectreport(report=pytest.CollectReport(SUITE, "passed", None, collected))
+    config.hook.pytest_collectreport(report=pytest.CollectReport(SUITE, "passed", None, [*collected]))
     for item in collected:
         config.hook.pytest_itemcollected(item=item)
     items.extend(collected)
@@ -273,7 +275,7 @@ def _run_the_check(config: pytest.Config) -> None:
     from migma_contract.core.exceptions import MigmaContractError, TargetUnreachable
     from migma_contract.core.flags import spelled
     from migma_contract.core.untrusted import clean_text
-    from migma_contract.reports import check_writable, write_reports
+    from migma_contract.reports import check_writable, write_baseline, write_reports
     from migma_contract.run.runner import run_check
 
     options = plugin_options(config)  # a base URL written with /v1 is understood by the engine (api_root)
@@ -287,6 +289,8 @@ def _run_the_check(config: pytest.Config) -> None:
     except MigmaContractError as exc:
         raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
     paths = write_reports(result, report_dir, options.format)
+    if options.write_baseline:
+        paths.append(write_baseline(result, options.write_baseline))
     config.stash[_RESULT] = result
     config.stash[_REPORTS] = [str(p) for p in paths]
     config.stash[_HEADLINE] = result.headline
@@ -316,13 +320,21 @@ def _shares(config: pytest.Config) -> dict[str, float]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if isinstance(item, RuleItem) and report.when == "call":
         report.duration = _shares(item.config).get(item.rule.id, 0.0)  # the JUnit time and --durations
         if report.skipped and isinstance(report.longrepr, tuple):  # the rule, not pytest's own skip() line
-            report.longrepr = (item.nodeid, None, report.longrepr[2])
+            # no line number: pytest's skip summary then shows no ':<line>' (it reads None so, though typed int)
+            report.longrepr = (item.nodeid, None, report.longrepr[2])  # type: ignore[assignment]
     return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A check that did not do all it planned (cut, aborted, interrupted) is no pass: exit 3 when nothing else failed."""
+    result = session.config.stash.get(_RESULT, None)
+    if result is not None and not result.complete and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = 3
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

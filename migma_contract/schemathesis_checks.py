@@ -23,7 +23,7 @@ import schemathesis
 
 from migma_contract.config.options import ENV_PREFIX
 from migma_contract.contract.catalogue import IDEMPOTENCY_HEADER, get_rule, rules_for
-from migma_contract.contract.rules import Level, ResponseHistory, Rule, Subject
+from migma_contract.contract.rules import Level, Rule, Subject
 from migma_contract.contract.validators import Violation, contract_for, response_facts
 from migma_contract.document.spec import OPERATION_METHOD, OPERATION_PATH
 from migma_contract.judge.deserve import NOT_RECORDED
@@ -56,7 +56,7 @@ def violations_of(response: Any, case: Any, level: str | None = None) -> list[Vi
     level = level or os.environ.get(_LEVEL_ENV, "documented")
     found = _each_response(response, case, level)
     for rule in rules_for(level):
-        if isinstance(rule.form, ResponseHistory):
+        if rule.form.across_responses is not None:
             found += _across_responses(rule, response, case)
     return found
 
@@ -124,8 +124,8 @@ def _each_response(response: Any, case: Any, level: str) -> list[Violation]:
 
 def _across_responses(rule: Rule, response: Any, case: Any) -> list[Violation]:
     """A rule judged against the earlier responses of this process (each response is fed once per rule)."""
-    form = rule.form
-    assert isinstance(form, ResponseHistory)
+    form = rule.form.across_responses
+    assert form is not None
     if not _documented_operation(response, case) or not form.applies(contract_for().spec, response.status_code):
         return []
     facts = response_facts(response.status_code, _headers(response), response.content, _request(case), None, None)
@@ -163,7 +163,7 @@ def _check_for(rule: Rule) -> Any:
         level = os.environ.get(_LEVEL_ENV, "documented")
         if rule not in rules_for(level):
             return
-        if isinstance(rule.form, ResponseHistory):
+        if rule.form.across_responses is not None:
             broken = _across_responses(rule, response, case)
         else:
             broken = [v for v in _each_response(response, case, level) if v.rule_id == rule.id]

@@ -26,8 +26,8 @@ from typing import Any
 from hypothesis import reject
 from hypothesis import strategies as st
 
-from migma_contract.contract.catalogue import get_rule
-from migma_contract.contract.rules import KnownFields, NotExercisable, RequestForm
+from migma_contract.contract.catalogue import VENDOR_SETS, get_rule, retry_after_value
+from migma_contract.contract.rules import NotExercisable, RuleSet, Subject
 from migma_contract.contract.validators import contract_for
 from migma_contract.document.spec import Spec
 from migma_contract.generate.bodies import BodyFactory, Fixtures
@@ -164,7 +164,7 @@ def invalid_requests(
     """Bodies that break exactly the request rule `rule_id`, and nothing else."""
     rule = get_rule(rule_id)
     form = rule.form
-    if not isinstance(form, RequestForm):
+    if rule.subject is not Subject.REQUEST:
         raise ValueError(f"{rule_id!r} constrains {rule.constrains}s, not request bodies; request rules can be broken alone")
     contract = contract_for(spec)
     fixtures = fixtures or Fixtures()
@@ -219,9 +219,9 @@ def field_values(
     bodies = BodyFactory(contract.spec, fixtures or Fixtures())
     properties = contract.spec.request_properties
     if prop not in properties:
-        from migma_contract.contract.catalogue import KNOWN_FIELDS
+        from migma_contract.contract.catalogue import KNOWN_FIELDS_FORM
 
-        meant = KNOWN_FIELDS.form.suggestion(prop) if isinstance(KNOWN_FIELDS.form, KnownFields) else None
+        meant = KNOWN_FIELDS_FORM.suggestion(prop)
         hint = f"; did you mean {meant}?" if meant else ""
         raise ValueError(f"{prop!r} is not a property of the request{hint} (known: {', '.join(properties)})")
     try:
@@ -317,15 +317,13 @@ def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> 
     return httpx.Response(status, json=body, headers=headers)
 
 
-def _documented_response(status: int, level: str, request: Any, spec: Spec | None, extras: bool,
+def _documented_response(status: int, level: str, request: Any, spec: Spec | None, extras: bool, vendor: bool,
                          headers: dict[str, str] | None = None) -> st.SearchStrategy[Any]:
     from migma_contract.contract.catalogue import rules_for
-    from migma_contract.contract.rules import ResponseSchema
 
     contract = contract_for(spec)
     base = contract.spec.response_schema(status) or {}
-    fragments = [r.form.fragment(contract.spec, status) for r in rules_for(level)
-                 if isinstance(r.form, ResponseSchema) and r.form.applies(contract.spec, status)]
+    fragments = [f for r in rules_for(level) if (f := r.form.response_fragment(contract.spec, status)) is not None]
     defs = dict(base.get("$defs", {}))
     for fragment in fragments:
         defs.update(fragment.get("$defs", {}))
@@ -333,7 +331,7 @@ def _documented_response(status: int, level: str, request: Any, spec: Spec | Non
     if request is not None and status < 300:
         provider = request.get("providerType", contract.spec.request_properties.get("providerType", {}).get("default"))
         bodies = bodies.map(lambda body: _with_provider(body, provider))
-    validator = contract.response_validator(level)
+    validator = contract.response_validator(level, _sets(vendor))
     content_type = {"content-type": "application/json"}
     validator.evaluate(status, content_type, {})  # compiles this status's validator now, not while drawing
     return bodies.filter(
@@ -347,10 +345,16 @@ def _with_provider(body: Any, provider: Any) -> Any:
     return body
 
 
+def _sets(vendor: bool) -> tuple[RuleSet, ...] | None:
+    return VENDOR_SETS if vendor else None
+
+
 def success_responses(
-    *, level: str = "strict", request: dict[str, Any] | None = None, extra_fields: bool = True, spec: Spec | None = None
+    *, level: str = "strict", request: dict[str, Any] | None = None, extra_fields: bool = True, vendor: bool = False,
+    spec: Spec | None = None,
 ) -> st.SearchStrategy[Any]:
-    """`httpx.Response`s of a successful send that every response rule of `level` accepts.
+    """`httpx.Response`s of a successful send that every response rule of `level` accepts
+    (and, with `vendor`, every rule of the vendor set: `--with-vendor`).
 
     Optional fields come and go, and (with `extra_fields`) a field the document does not
     name appears now and then, as a newer API might send: a client must cope with all of
@@ -361,30 +365,34 @@ def success_responses(
             assert parse_result(response).id
     """
     statuses = sorted(s for s in contract_for(spec).spec.documented_statuses if 200 <= s < 300)
-    return st.one_of([_documented_response(status, level, request, spec, extra_fields) for status in statuses])
+    return st.one_of([_documented_response(status, level, request, spec, extra_fields, vendor) for status in statuses])
 
 
 def error_responses(
-    status: int | None = None, *, level: str = "strict", extra_fields: bool = True, spec: Spec | None = None
+    status: int | None = None, *, level: str = "strict", extra_fields: bool = True, vendor: bool = False,
+    spec: Spec | None = None,
 ) -> st.SearchStrategy[Any]:
     """`httpx.Response`s of a refused send: an `ApiError` body with `status`.
 
     By default one of the documented error statuses (400, 401, 403), each body accepted by
-    every response rule of `level`. Any other error status can be asked for: 429 comes
-    with a `Retry-After` (0, a fraction, or whole seconds), a 5xx with an `ApiError`-shaped
-    body, the way the reference mock injects them.
+    every response rule of `level` (the vendor set's too, with `vendor`). Any other error
+    status can be asked for: 429 comes with a `Retry-After` of whole seconds (0 to 2, as the
+    catalogue's `rate-limit-retry-after` and RFC 9110 want: a client may read it with
+    `int(...)`), a 5xx with an `ApiError`-shaped body, the way the reference mock injects
+    them. Such a status is what `status-documented` and `no-server-error` judge by itself;
+    every other rule accepts the response.
     """
     documented = sorted(s for s in contract_for(spec).spec.documented_statuses if 400 <= s < 500)
     if status is None:
-        return st.one_of([error_responses(s, level=level, extra_fields=extra_fields, spec=spec) for s in documented])
+        return st.one_of([error_responses(s, level=level, extra_fields=extra_fields, vendor=vendor, spec=spec) for s in documented])
     if not isinstance(status, int) or not 400 <= status <= 599:
         raise ValueError(f"error_responses: status must be an HTTP error status (400-599), not {status!r}")
     if status in documented:
-        return _documented_response(status, level, None, spec, extra_fields)
+        return _documented_response(status, level, None, spec, extra_fields, vendor)
     import httpx  # noqa: F401  (see _response)
 
     body = st.fixed_dictionaries({"success": st.just(False), "error": _TEXT})
     if status == 429:
-        waits = st.sampled_from(["0", "0.01", "0.25", "1", "2"])
+        waits = st.integers(0, 2).map(retry_after_value)  # written by the rule's own home (shrinks to 0)
         return st.tuples(body, waits).map(lambda pair: _response(status, pair[0], {"Retry-After": pair[1]}))
     return body.map(lambda b: _response(status, b))

@@ -8,7 +8,7 @@ and usable without pytest. What each test gets, the way pytest-httpx and respx d
   (`.client`, `.async_client`) that the code under test may close;
 - **per-test control**: `@pytest.mark.migma_mock(world=..., faults=..., level=...)` or
   `configure(...)`, and scripted answers: `fail_next(503, times=2)`,
-  `fail_next(429, retry_after=0.01)`, `fail_next(503, processed=True)` (the send went out, its
+  `fail_next(429, retry_after=0)`, `fail_next(503, processed=True)` (the send went out, its
   answer failed: a retry under the same Idempotency-Key is a replay);
 - **a strict consumer mode**: every request is judged; one that breaks the contract fails
   the test at teardown with the rules it broke (opt out with
@@ -122,7 +122,8 @@ class MockControl:
 
     @property
     def requests(self) -> list[MockRequest]:
-        """Every request the mock received, oldest first, each with its status, outcome and violations."""
+        """Every request the mock received, oldest first, each with its status, outcome and violations, and what
+        the client sent as pytest-httpx and respx show it: `.headers` (case-insensitive), `.to_httpx()`."""
         return self.app.requests
 
     @property

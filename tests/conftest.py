@@ -1,10 +1,48 @@
-"""Shared fixtures for the project's own tests."""
+"""Shared fixtures for the project's own tests, and the tripwire that keeps the e2e marker honest."""
+
+import functools
+import socket
+import subprocess
 
 import pytest
 
+import migma_contract.run.runner
 from migma_contract.mock import create_app
 
 from .helpers import client_for
+
+# The fast tier (`pytest -m "not e2e"`) holds units only. What makes a test end to end is watched:
+# a test not marked e2e that starts a process, listens on a socket or runs a whole check fails, and
+# says so. (What a module-scoped fixture does counts for the test that first sets it up.)
+_SEEN: set[str] = set()
+
+
+def _watch(owner: object, name: str, what: str) -> None:
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def watched(*args, **kwargs):
+        _SEEN.add(what)
+        return original(*args, **kwargs)
+
+    setattr(owner, name, watched)
+
+
+_watch(subprocess.Popen, "__init__", "started a process")
+_watch(socket.socket, "listen", "listened on a socket")
+_watch(migma_contract.run.runner, "_run_plan", "ran a whole check")  # its plan phase: refused options do not count
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _SEEN.clear()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item):
+    if _SEEN and item.get_closest_marker("e2e") is None:
+        seen, _ = sorted(_SEEN), _SEEN.clear()
+        pytest.fail(f"{item.nodeid} {', '.join(seen)}: mark it e2e (pytest.mark.e2e)", pytrace=False)
 
 
 @pytest.fixture

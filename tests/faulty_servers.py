@@ -8,6 +8,7 @@ The checker must name each fault's rule and must pass every legal variant.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -274,12 +275,26 @@ def _strings(request: Req) -> list[str]:
     return [v for v in request.fields.values() if isinstance(v, str)]
 
 
+def lenient_text(body: bytes) -> str:
+    """What a stock JSON body parser (Express's, Prism's) reads: UTF-16/32 told by the byte order mark or the
+    RFC 4627 pattern of zero bytes, anything else as UTF-8 with invalid bytes replaced by U+FFFD."""
+    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
+                       (b"\xfe\xff", "utf-16")):
+        if body.startswith(bom):
+            return body.decode(codec, errors="replace")
+    head = body[:4]
+    if len(head) == 4 and head[0] and not head[1] and head[2] and not head[3]:
+        return body.decode("utf-16-le", errors="replace")
+    if len(head) == 4 and not head[0] and head[1] and not head[2] and head[3]:
+        return body.decode("utf-16-be", errors="replace")
+    return body.decode("utf-8", errors="replace")
+
+
 async def _lenient_utf8(request: Req) -> Req | None:
-    """A server decoding bodies with errors="replace": invalid UTF-8 goes through as U+FFFD."""
-    try:
-        request.body.decode("utf-8")
-    except UnicodeDecodeError:
-        return Req(request.method, request.path, request.headers, request.body.decode("utf-8", errors="replace").encode())
+    """A server reading bodies as a stock parser does (`lenient_text`): a body in another encoding goes through."""
+    text = lenient_text(request.body)
+    if text.encode("utf-8") != request.body:
+        return Req(request.method, request.path, request.headers, text.encode("utf-8"))
     return None
 
 
@@ -324,6 +339,31 @@ def _long_key_cut(request: Req) -> dict[str, str] | None:
     return {**request.headers, "idempotency-key": key[:100]} if len(key) > 100 else None
 
 
+def _answer_cache() -> tuple[Before, After]:
+    """A response cache in front of the API keyed by the credentials and the body: an identical send gets the first answer."""
+    cache: dict[tuple[str, bytes], Resp] = {}
+
+    async def before(request: Req) -> Resp | None:
+        return cache.get((request.headers.get("authorization", ""), request.body))
+
+    def after(request: Req, response: Resp) -> Resp:
+        if response.status == 200:
+            cache[(request.headers.get("authorization", ""), request.body)] = response
+        return response
+
+    return before, after
+
+
+_ANSWER_CACHE_BEFORE, _ANSWER_CACHE_AFTER = _answer_cache()
+
+
+def _scope_checked_on_single_sends_only(request: Req) -> dict[str, str] | None:
+    """A server checking email:send in its single-send handler only: a batch send with the restricted key goes through."""
+    if request.headers.get("authorization") == f"Bearer {RESTRICTED_KEY}" and request.fields.get("recipientType") != "email":
+        return _full_key(request)
+    return None
+
+
 MISSING_SCOPE_IS_401 = Variant(
     "missing-scope-is-401", None,
     after=lambda req, resp: Resp.of(401, {"success": False, "error": "unauthorized"}) if resp.status == 403 else resp,
@@ -341,6 +381,11 @@ FAULTS: list[Variant] = [
             after=accept_when("recipient-type-enum", lambda r: str(r.fields.get("recipientType", "")).lower() in ("email", "audience", "segment", "tag"))),
     Variant("unknown-provider-accepted", "provider-type-enum", after=accept_when("provider-type-enum")),
     Variant("address-without-at-accepted", "email-format", after=accept_when("email-format", lambda r: "@" not in str(r.fields.get("recipientEmail", "@")))),
+    Variant("from-takes-a-display-name", "email-format",
+            after=accept_when("email-format", lambda r: re.fullmatch(r"[^<>]+<[^<>@]+@[^<>@]+>", str(r.fields.get("from", ""))) is not None),
+            notes="`from: Name <a@b.c>` parsed as an RFC 5322 header (as several email APIs do), not as a Mailbox"),
+    Variant("addresses-trimmed", "email-format",
+            after=accept_when("email-format", lambda r: any(isinstance(v, str) and v != v.strip() and "@" in v for v in r.fields.values()))),
     Variant("single-send-without-recipientEmail", "email-needs-recipientEmail", after=accept_when("email-needs-recipientEmail")),
     Variant("tag-send-without-recipientId", "batch-needs-recipientId", after=accept_when("batch-needs-recipientId", lambda r: r.fields.get("recipientType") == "tag")),
     Variant("batch-ignores-recipientEmail", "batch-forbids-recipientEmail", after=accept_when("batch-forbids-recipientEmail")),
@@ -385,13 +430,17 @@ FAULTS: list[Variant] = [
     Variant("fractional-sentCount", "result-count", after=on_success(_set("data.sentCount", 1.5))),
     Variant("coerces-like-ajv", "field-types", after=accept_when("field-types", _coercible),
             notes="several coercions in one rule: each is its own finding"),
-    Variant("accepts-invalid-utf8", "body-json-object", before=_lenient_utf8),
+    Variant("accepts-non-utf8-like-a-stock-parser", "body-utf8", before=_lenient_utf8, level="strict",
+            notes="UTF-16, Latin-1 and invalid bytes read leniently (Express, Prism): a strict rule of its own (RFC 8259 §8.1)"),
     Variant("crashes-on-blank-fromName", "no-server-error",
             before=answer(lambda r: isinstance(r.fields.get("fromName"), str) and r.fields["fromName"] != "" and not r.fields["fromName"].strip(),
                           Resp.of(500, {"success": False, "error": "Internal Server Error"}))),
     Variant("crashes-on-very-long-strings", "no-server-error",
             before=answer(lambda r: any(len(v) > 15_000 for v in _strings(r)), Resp.of(500, b"Internal Server Error", "text/plain"))),
     Variant("same-id-for-every-send", "result-id-unique", after=on_success(_same_id)),
+    Variant("answers-identical-sends-from-a-cache", "result-id-unique", before=_ANSWER_CACHE_BEFORE, after=_ANSWER_CACHE_AFTER,
+            notes="two identical sends without an Idempotency-Key get one answer, one data.id: the second send was lost"),
+    Variant("scope-checked-on-single-sends-only", "auth-scope", before=with_headers(_scope_checked_on_single_sends_only)),
     Variant("error-text-on-success", "success-without-error", after=on_success(_set("error", "string")), level="strict"),
     Variant("status-sent", "result-status-queued", after=on_success(_set("data.status", "sent")), level="strict"),
     Variant("provider-always-migma", "result-provider", after=on_success(_set("data.provider", "migma")), level="strict"),
@@ -408,6 +457,50 @@ FAULTS: list[Variant] = [
             if resp.status == 429 else resp, extra=VENDOR),
     Variant("long-key-accepted", "idempotency-key-length", before=with_headers(_long_key_cut), extra=VENDOR),
 ]
+
+
+# --- the vendor set and 429 (issue 25): rate limits landing on the keyed requests --------------------------
+
+
+def throttled(arrival: int = 2, retry_after: str | None = "0", replay_stored: bool = False,
+              when: Callable[[Req], bool] = lambda r: bool(r.headers.get("idempotency-key"))) -> Before:
+    """429 (the ApiError envelope) on the `arrival`-th request of each Idempotency-Key (or credentials) `when` picks.
+
+    `replay_stored`: the 429 is stored under the key and replayed, marked, to every later request with it (a
+    cache that keeps rate-limit answers too). `retry_after` None: no Retry-After header.
+    """
+    arrivals: dict[str, int] = {}
+    stored: dict[str, Resp] = {}
+
+    async def before(request: Req) -> Resp | None:
+        if not when(request):
+            return None
+        mark = request.headers.get("idempotency-key") or request.headers.get("authorization", "")
+        if mark in stored:
+            return Resp(stored[mark].status, {**stored[mark].headers, "idempotent-replayed": "true"}, stored[mark].body)
+        arrivals[mark] = arrivals.get(mark, 0) + 1
+        if arrivals[mark] != arrival:
+            return None
+        headers = {"retry-after": retry_after} if retry_after is not None else {}
+        answer = Resp.of(429, {"success": False, "error": "rate limit exceeded"}, **headers)
+        if replay_stored:
+            stored[mark] = answer
+        return answer
+
+    return before
+
+
+def every_nth(n: int, retry_after: str | None) -> Before:
+    """429 to every n-th request (`retry_after` None: without a Retry-After header)."""
+    counter = {"calls": 0}
+
+    async def before(request: Req) -> Resp | None:
+        counter["calls"] += 1
+        if counter["calls"] % n == 0:
+            return Resp.of(429, {"success": False, "error": "slow down"}, **({"retry-after": retry_after} if retry_after else {}))
+        return None
+
+    return before
 
 
 def _every(n: int) -> Before:
@@ -432,8 +525,12 @@ LEGAL: list[Variant] = [
     Variant("charset-parameter", None, after=lambda req, resp: Resp(resp.status, {**resp.headers, "content-type": "application/json; charset=utf-8"}, resp.body)),
     Variant("lenient-about-emailId", None,
             after=lambda req, resp: Resp.of(200, fake_success()) if resp.status == 400 and "nothing to send" in str((resp.json or {}).get("error")) else resp),
-    Variant("occasional-429-with-retry-after", None, before=_every(7)),
+    # every 7th request refused: its retries take budget too, so the plan gets a seventh more (a cut plan is INCOMPLETE)
+    Variant("occasional-429-with-retry-after", None, before=_every(7), extra={"max_requests": 180}),
     Variant("own-error-wording", None, after=on_error(_error_json(lambda p: {"success": False, "error": "Request rejected. See docs."}))),
     Variant("error-null-omitted-and-no-sentCount", None, after=on_success(lambda p, r: (p.pop("error", None), p["data"].pop("sentCount", None)))),
     Variant("status-sent-at-documented-level", None, after=on_success(_set("data.status", "sent"))),
+    # body-utf8 is strict: below it, a server reading other encodings leniently is not failed (issue 25)
+    Variant("non-utf8-read-leniently-at-schema-level", None, before=_lenient_utf8, level="schema"),
+    Variant("non-utf8-read-leniently-at-documented-level", None, before=_lenient_utf8),
 ]

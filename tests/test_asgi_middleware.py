@@ -53,11 +53,13 @@ def lax_provider(request_seen):
             return JSONResponse({"success": False, "error": "unauthorized"}, status_code=401)
         if body.get("recipientType") == "email" and "recipientEmail" not in body:
             return JSONResponse({"success": False, "error": "recipientEmail is required"}, status_code=400)
-        return JSONResponse({"success": True, "data": {"id": "msg_1", "status": "queued", "provider": "migma"}, "error": None})
+        sent = f"msg_{len(request_seen)}"  # one id per send (result-id-unique is judged on this traffic too)
+        return JSONResponse({"success": True, "data": {"id": sent, "status": "queued", "provider": "migma"}, "error": None})
 
     return send
 
 
+@pytest.mark.e2e
 def test_in_a_fastapi_app_it_judges_without_changing_anything(tmp_path):
     fastapi = pytest.importorskip("fastapi")
     seen = []
@@ -87,6 +89,7 @@ def test_in_a_fastapi_app_it_judges_without_changing_anything(tmp_path):
     assert result.rule("accepts-valid").status == Status.PASSED and result.rule("result-has-id").passed == 2
 
 
+@pytest.mark.e2e
 def test_in_a_plain_starlette_app_with_a_streamed_body_and_a_crash():
     seen = []
 

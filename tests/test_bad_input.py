@@ -34,7 +34,7 @@ def one_line_error(done, code=2):
 def saved(tmp_path_factory) -> dict:
     """A conformance.json as this version writes it (a short run on the embedded mock)."""
     directory = tmp_path_factory.mktemp("saved")
-    done = cli("check", "--report-dir", str(directory), "--max-requests", "30", "--no-explore", "--format", "json")
+    done = cli("check", "--report-dir", str(directory), "--plan", "minimal", "--max-requests", "30", "--no-explore", "--format", "json")
     assert done.exit_code == 0, done.output
     return json.loads((directory / "conformance.json").read_text())
 
@@ -55,6 +55,7 @@ def _set(data: dict, path: str, value) -> dict:
 XSS = "<img src=x onerror=alert(document.domain)>"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -83,6 +84,7 @@ def test_a_report_with_wrong_field_types_is_one_line_and_exit_2(tmp_path, saved,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conformance.json"]  # nothing rendered
 
 
+@pytest.mark.e2e
 def test_the_stored_xss_file_renders_no_page(tmp_path, saved):
     """The review's file: requests_sent holding markup used to be written raw into index.html."""
     bad = tmp_path / "conformance.json"
@@ -138,6 +140,7 @@ def test_a_fifo_or_a_device_is_refused_at_once(tmp_path, special):
     assert "not a regular file" in one_line_error(cli("report", str(path)))
 
 
+@pytest.mark.e2e
 def test_the_out_directory_must_be_usable(tmp_path, saved):
     good = tmp_path / "conformance.json"
     good.write_text(json.dumps(saved))

@@ -9,6 +9,7 @@ from migma_contract.generate.bodies import BodyFactory
 # The ids and levels of CONTRACT.md, as users, CI configurations and reports refer to them.
 CONTRACT_IDS = {
     "body-json-object": "schema",
+    "body-utf8": "strict",
     "required-fields": "schema",
     "field-types": "schema",
     "recipient-type-enum": "schema",
@@ -127,7 +128,7 @@ def test_mutations_cover_every_subcase_contract_md_names():
     for prop in SPEC.request_properties:
         assert sum(label.startswith(f"{prop} is ") for label in typed) == 5, prop  # every other JSON type, null included
     assert any("null" in label for label in typed)
-    assert len(labels["email-format"]) == 3 * 4  # three address fields x four non-addresses
+    assert len(labels["email-format"]) == 3 * 10  # three address fields x the ten classes of non-Mailbox strings
     assert len(labels["batch-needs-recipientId"]) == 3 and len(labels["batch-forbids-recipientEmail"]) == 3
 
 
@@ -146,3 +147,33 @@ def test_auth_forms_cover_missing_wrong_scheme_and_unknown_key():
 def test_request_forms_are_request_rules():
     for rule in RULES:
         assert isinstance(rule.form, RequestForm) == (rule.subject is Subject.REQUEST)
+
+
+# --- body-utf8 (issue 25): a body in another encoding is its own rule, at strict -------------------------------
+
+def _utf8_mutations():
+    return {m.label: m.body for m in get_rule("body-utf8").form.mutations(SPEC, FACTORY)}
+
+
+def test_body_utf8_is_broken_by_utf16_latin1_and_invalid_bytes_each_a_json_object_otherwise():
+    from migma_contract.contract.rules import RawBody
+
+    mutations = _utf8_mutations()
+    assert sorted(mutations) == ["body holds invalid UTF-8 bytes", "body is Latin-1 (ISO-8859-1)",
+                                 "body is UTF-16 (with a byte order mark)"]
+    for label, body in mutations.items():
+        assert isinstance(body, RawBody), label
+        assert [v.rule_id for v in validate_request(body, level="strict")] == ["body-utf8"], label
+        # below strict the same bytes break nothing: a lenient reader takes them for a valid request
+        assert validate_request(body, level="schema") == [] and validate_request(body) == [], label
+    assert "body is not UTF-8" not in [m.label for m in get_rule("body-json-object").form.mutations(SPEC, FACTORY)]
+
+
+def test_a_non_utf8_body_that_is_no_json_object_in_any_encoding_still_breaks_body_json_object():
+    from migma_contract.contract.rules import RawBody
+
+    garbage = RawBody(b"\xff\xfe\x00not json at all")
+    assert {v.rule_id for v in validate_request(garbage, level="strict")} == {"body-utf8", "body-json-object"}
+    assert [v.rule_id for v in validate_request(garbage, level="schema")] == ["body-json-object"]
+    utf16_list = RawBody("[1, 2]".encode("utf-16"))
+    assert [v.rule_id for v in validate_request(utf16_list, level="schema")] == ["body-json-object"]

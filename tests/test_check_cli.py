@@ -32,6 +32,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.e2e
 def test_main_job_on_the_embedded_mock(tmp_path):
     result = run(["--report-dir", str(tmp_path), "--max-requests", "200"])
     assert result.exit_code == 0, result.output
@@ -41,6 +42,7 @@ def test_main_job_on_the_embedded_mock(tmp_path):
     assert data["verdict"] == "passed" and data["requests_sent"] == 200 and data["target"]["label"] == "embedded reference mock"
 
 
+@pytest.mark.e2e
 def test_a_faulty_live_server_names_the_rule_shows_a_curl_line_and_exits_1(tmp_path):
     with serve_in_thread(fault("negative-sentCount").app()) as url:
         result = run(["--base-url", url, "--api-key", FULL_KEY, "--restricted-api-key", RESTRICTED_KEY, *FIXTURE_ARGS,
@@ -51,6 +53,7 @@ def test_a_faulty_live_server_names_the_rule_shows_a_curl_line_and_exits_1(tmp_p
     assert "NOT CONFORMANT" in result.output
 
 
+@pytest.mark.e2e
 def test_dry_run_sends_nothing(tmp_path):
     app = fault("status-done").app()
     with serve_in_thread(app) as url:
@@ -59,6 +62,7 @@ def test_dry_run_sends_nothing(tmp_path):
     assert app.calls == 0 and not list(tmp_path.iterdir())
 
 
+@pytest.mark.e2e
 def test_a_dry_run_imports_neither_the_http_stack_nor_the_generators_nor_rich(tmp_path):
     """What keeps `--dry-run` near `rules` in time (issue 16): it loads only what listing the plan needs."""
     code = ("import sys\nfrom migma_contract.cli import main\ntry:\n    main(['check', '--dry-run'])\nexcept SystemExit:\n    pass\n"
@@ -70,6 +74,7 @@ def test_a_dry_run_imports_neither_the_http_stack_nor_the_generators_nor_rich(tm
     assert done.stdout.strip().splitlines()[-1] == "LOADED []"
 
 
+@pytest.mark.e2e
 def test_unreachable_target_exits_3_with_one_line(tmp_path):
     result = run(["--base-url", f"http://127.0.0.1:{free_port()}", "--api-key", FULL_KEY, "--report-dir", str(tmp_path)])
     assert result.exit_code == 3
@@ -96,6 +101,7 @@ def test_bad_options_exit_2_with_a_clear_line(tmp_path, args, message):
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.e2e
 def test_environment_then_pyproject_then_defaults(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pyproject.toml").write_text('[tool.migma-contract]\nlevel = "schema"\nmax-requests = 150\nexplore = false\n')
@@ -116,6 +122,7 @@ def test_bad_pyproject_settings(tmp_path, monkeypatch, line, message):
     assert result.exit_code == 2 and message in result.output
 
 
+@pytest.mark.e2e
 def test_baseline_accepts_known_failures_and_still_lists_them(tmp_path):
     app = fault("status-done").app()
     args = ["--api-key", FULL_KEY, "--restricted-api-key", RESTRICTED_KEY, *FIXTURE_ARGS, "--no-explore"]
@@ -130,11 +137,13 @@ def test_baseline_accepts_known_failures_and_still_lists_them(tmp_path):
     assert [f["baselined"] for f in data["findings"]] == [True]
 
 
+@pytest.mark.e2e
 def test_only_the_requested_formats_are_written(tmp_path):
     assert run(["--format", "json,md", "--report-dir", str(tmp_path), "--max-requests", "150"]).exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conformance.json", "summary.md"]
 
 
+@pytest.mark.e2e
 def test_the_real_command_exits_with_the_verdict(tmp_path):
     with serve_in_thread(fault("errors-claim-success").app()) as url:
         done = subprocess.run(
@@ -145,6 +154,7 @@ def test_the_real_command_exits_with_the_verdict(tmp_path):
     assert "envelope-consistent" in done.stdout and FULL_KEY not in done.stdout + done.stderr
 
 
+@pytest.mark.e2e
 def test_the_vendors_and_the_toolkits_key_variables_never_reach_the_embedded_mock(tmp_path):
     env = {"MIGMA_API_KEY": "mc_live_production_key", "MIGMA_CONTRACT_API_KEY": "mc_live_also_not_for_the_mock"}
     result = run(["--report-dir", str(tmp_path), "--max-requests", "150", "--no-explore"], env=env)
@@ -152,6 +162,7 @@ def test_the_vendors_and_the_toolkits_key_variables_never_reach_the_embedded_moc
     assert "mc_live_production_key" not in result.output and "mc_live_also_not_for_the_mock" not in result.output
 
 
+@pytest.mark.e2e
 def test_a_wrong_key_is_one_line_exit_2_and_no_report(tmp_path):
     with serve_in_thread(LEGAL[0].app()) as url:
         result = run(["--base-url", url, "--api-key", "mc_test_typo", *FIXTURE_ARGS, "--report-dir", str(tmp_path)])
@@ -161,6 +172,7 @@ def test_a_wrong_key_is_one_line_exit_2_and_no_report(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.e2e
 def test_a_wrong_restricted_key_is_a_warning_and_auth_scope_not_exercised(tmp_path):
     with serve_in_thread(LEGAL[0].app()) as url:
         result = run(["--base-url", url, "--api-key", FULL_KEY, "--restricted-api-key", "mc_test_typo", *FIXTURE_ARGS,
@@ -171,6 +183,7 @@ def test_a_wrong_restricted_key_is_a_warning_and_auth_scope_not_exercised(tmp_pa
     assert rules["auth-scope"]["status"] == "not_exercised" and "check the key" in rules["auth-scope"]["reason"]
 
 
+@pytest.mark.e2e
 def test_root_causes_are_the_first_lines_after_the_table(tmp_path):
     with serve_in_thread(fault("422-for-validation-errors").app()) as url:
         result = run(["--base-url", url, "--api-key", FULL_KEY, "--restricted-api-key", RESTRICTED_KEY, *FIXTURE_ARGS,
@@ -183,24 +196,26 @@ def test_root_causes_are_the_first_lines_after_the_table(tmp_path):
     assert data["root_causes"][0]["summary"] in after_table and "status-documented" in data["root_causes"][0]["rules"]
 
 
+@pytest.mark.e2e
 def test_the_minimal_plan_with_the_vendor_set_says_so_in_every_report(tmp_path):
     result = run(["--with-vendor", "--plan", "minimal", "--report-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "at level documented, with the vendor set (seed 0, the minimal plan" in result.output
-    assert "24 requests (the minimal plan) in" in result.output and "idempotency-replay" in result.output
+    assert "25 requests (the minimal plan) in" in result.output and "idempotency-replay" in result.output
     data = json.loads((tmp_path / "conformance.json").read_text())
-    assert data["plan"]["kind"] == "minimal" and data["requests_sent"] == 24 and data["budget"]["explore"] is False
+    assert data["plan"]["kind"] == "minimal" and data["requests_sent"] == 25 and data["budget"]["explore"] is False
     assert {r["id"]: r["set"] for r in data["rules"]}["idempotency-conflict"] == "vendor"
     assert "(the minimal plan)" in (tmp_path / "summary.md").read_text()
     assert "kind minimal" in (tmp_path / "index.html").read_text()
 
 
+@pytest.mark.e2e
 def test_the_vendor_set_dry_run_lists_its_pairs_and_never_shows_the_second_key(tmp_path):
     with serve_in_thread(fault("status-done").app()) as url:
         result = run(["--base-url", url, "--api-key", FULL_KEY, "--second-api-key", "mc_test_second_app", "--with-vendor",
                       "--plan", "minimal", "--dry-run"])
     # 19: no restricted key (auth-scope), and a live target takes no injected 503 or 429: those rules say so
-    assert result.exit_code == 0 and "19 planned requests of the minimal plan (nothing sent)" in result.output
+    assert result.exit_code == 0 and "20 planned requests of the minimal plan (nothing sent)" in result.output
     assert "idempotency-conflict" in result.output and "injected" not in result.output.split("not exercised")[0]
     assert "not exercised: idempotency-not-stored: needs a 503 answer, and the target takes no injected faults" in result.output
     assert "mc_test_second_app" not in result.output
@@ -213,6 +228,7 @@ def test_the_vendor_set_below_documented_is_a_usage_error():
         "--with-vendor: the vendor rules are at level documented; --level schema leaves them all out (use --level documented or strict)")
 
 
+@pytest.mark.e2e
 def test_the_second_key_appears_in_no_output_even_when_a_server_echoes_it(tmp_path):
     from .faulty_servers import SECOND_KEY, Resp, Variant
 
@@ -233,6 +249,7 @@ def test_the_second_key_appears_in_no_output_even_when_a_server_echoes_it(tmp_pa
     assert "$MIGMA_CONTRACT_SECOND_API_KEY" in result.output and "[REDACTED]" in (tmp_path / "conformance.json").read_text()
 
 
+@pytest.mark.e2e
 def test_a_base_url_written_with_v1_reaches_v1_sending(tmp_path):
     """Clients write the vendor's base URL with or without /v1; both must reach POST /v1/sending."""
     from migma_contract import CheckOptions, run_check
@@ -255,6 +272,7 @@ def test_production_is_refused_from_every_way_in_with_one_guard():
     guard_production("http://127.0.0.1:4010", ["https://api.migma.ai"], allowed=False)
 
 
+@pytest.mark.e2e
 def test_a_check_leaves_no_hypothesis_folder_behind(tmp_path):
     """Hypothesis keeps caches in ./.hypothesis by default; `check` keeps them out of the user's folder."""
     import os

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -55,6 +56,7 @@ def test_rules_text_and_help():
     assert run("rules", "--level", "loose").exit_code == 2
 
 
+@pytest.mark.e2e
 def test_console_script_is_installed():
     exe = shutil.which("migma-contract") or f"{sys.prefix}/bin/migma-contract"
     done = subprocess.run([exe, "lint"], capture_output=True, text=True, timeout=60)

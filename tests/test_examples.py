@@ -12,6 +12,8 @@ from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FAULTS
 
+pytestmark = pytest.mark.e2e  # the examples run as a user runs them, in pytest subprocesses
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 

@@ -28,6 +28,7 @@ def _digit_in_a_variables_key(request):
     return isinstance(variables, dict) and any(re.search(r"[0-9]", key) for key in variables)
 
 
+@pytest.mark.e2e
 def test_exploration_finds_what_the_plan_cannot_and_shrinks_it():
     crash = Variant("crash-on-digit-in-a-variables-key", "no-server-error",
                     before=answer(_digit_in_a_variables_key, Resp.of(500, b"boom", "text/plain")))
@@ -53,6 +54,7 @@ def _plainest_bodies():
     return [bodies.valid_body(kind) for kind in bodies.recipient_types]
 
 
+@pytest.mark.e2e
 def test_an_explored_failure_no_single_field_explains_says_so():
     def both(request):  # a digit in a variables key, and a subject other than the plainest send's
         return _digit_in_a_variables_key(request) and request.fields.get("subject") != _plainest_bodies()[0]["subject"]
@@ -65,6 +67,7 @@ def test_an_explored_failure_no_single_field_explains_says_so():
     assert "but no single field of this one" in finding.attribution and "a combination does" in finding.attribution
 
 
+@pytest.mark.e2e
 def test_same_seed_same_requests_different_seed_different_requests():
     def sent(seed):
         mock = create_app({"open_world": True})
@@ -99,6 +102,7 @@ def test_unsafe_recipients_are_never_sent():
     assert not unsafe_recipient({"recipientEmail": "no-at-sign"}, "example.com")
 
 
+@pytest.mark.e2e  # a whole Schemathesis run, in-process
 def test_plain_schemathesis_with_our_checks_passes_the_reference_mock():
     """Schemathesis' own checks plus the catalogue's, both modes, against the open-world mock.
 
@@ -127,6 +131,7 @@ def test_plain_schemathesis_with_our_checks_passes_the_reference_mock():
         check()
 
 
+@pytest.mark.e2e  # a whole Schemathesis run, in-process
 def test_our_schemathesis_checks_catch_a_broken_envelope():
     broken = Variant("errors-claim-success", "envelope-consistent",
                      after=lambda req, resp: Resp.of(resp.status, {**resp.json, "success": True}) if resp.status >= 400 else resp)
@@ -149,6 +154,7 @@ def test_our_schemathesis_checks_catch_a_broken_envelope():
     assert failures and all(f.startswith("[envelope-consistent]") for f in failures)
 
 
+@pytest.mark.e2e
 def test_a_document_whose_schema_admits_no_generated_body_ends_with_a_verdict_not_a_crash(tmp_path):
     """`lint` calls a document whose required subject must be null usable; exploration must cope."""
     import yaml
@@ -196,7 +202,18 @@ def test_our_schemathesis_check_catches_an_id_given_twice_but_not_a_replay():
         unique(None, case.call(), case)
 
 
-def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch):
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt, as in a terminal, whatever this process inherited: a job started
+    in the background by a script ignores SIGINT, and Python then installs no handler for it."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch, ctrl_c_raises):
     # Ctrl-C while a send awaits: the send is cancelled (its cleanup runs) before the loop closes,
     # as asyncio.Runner did, not left pending on a closed loop ("Task was destroyed but it is pending!").
     import asyncio
@@ -234,7 +251,8 @@ def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch):
     assert cleaned == [True] and closed == [True]
 
 
-def test_ctrl_c_during_a_blocking_exploring_send_closes_its_client_and_clears_the_deadline(monkeypatch):
+@pytest.mark.e2e
+def test_ctrl_c_during_a_blocking_exploring_send_closes_its_client_and_clears_the_deadline(monkeypatch, ctrl_c_raises):
     # a URL target is sent to with blocking I/O: Ctrl-C in the socket read ends the send, and the
     # connection is closed (the server sees it go), the deadline cleared, the client closed
     import signal
@@ -266,6 +284,7 @@ def test_ctrl_c_during_a_blocking_exploring_send_closes_its_client_and_clears_th
     assert target._sync is None and target._deadline.at is None and target.requests_sent == 1
 
 
+@pytest.mark.e2e
 def test_an_httpx_whose_pool_takes_no_deadline_explores_a_url_over_the_event_loop(monkeypatch):
     # the deadline backend relies on httpcore's private `_network_backend`: without it, the async driver sends
     import types
@@ -305,6 +324,7 @@ def _explore_only(monkeypatch, body):
     monkeypatch.setattr(_explore, "prepare", lambda run, expected_left=None: [st.just(body)])
 
 
+@pytest.mark.e2e
 def test_an_explored_crash_on_a_rule_breaking_field_is_not_blamed_on_a_combination(monkeypatch):
     # the field that makes the difference breaks a rule alone, so its mix with the plainest send is not sent:
     # that is no evidence that "a combination does"
@@ -318,6 +338,7 @@ def test_an_explored_crash_on_a_rule_breaking_field_is_not_blamed_on_a_combinati
                                    "which breaks a rule alone: the subject value makes the difference.")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("name", "shown"), [("", '""'), ("\x1f", '"\\u001f"'), ("a b=c", '"a b=c"')])
 def test_an_explored_field_with_an_odd_name_is_named_legibly(monkeypatch, name, shown):
     # a server that crashes on a field the document does not name: Hypothesis shrinks its name to "" or a control character
@@ -332,6 +353,7 @@ def test_an_explored_field_with_an_odd_name_is_named_legibly(monkeypatch, name, 
     assert finding.case.isprintable() and finding.case.startswith("explore/no-server-error-minimal~minimal-")
 
 
+@pytest.mark.e2e
 def test_an_attribution_stopped_by_the_timeouts_says_so_not_that_the_budget_ran_out(monkeypatch):
     from .faulty_servers import hang
 

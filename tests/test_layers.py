@@ -17,7 +17,7 @@ ROOT = Path(migma_contract.__file__).parent
 LAYERS = {
     0: ["core", "_version"],
     1: ["document"],
-    2: ["contract.rules", "contract.catalogue", "contract.email"],
+    2: ["contract.levels", "contract.rules", "contract.catalogue", "contract.email"],
     3: ["contract", "diff"],
     4: ["generate", "strategies"],
     5: ["judge"],

@@ -93,6 +93,15 @@ def test_world_checks(client, change, message):
     assert_conforms(response)
 
 
+def test_sender_domains_compare_without_case(client, mock):
+    # RFC 1035 §2.3.3: a domain name has no case, in the sender's address and in the mock's configuration
+    response = post(client, {**FACTORY.valid_body(), "from": "Someone@EXAMPLE.Com"})
+    assert response.status_code == 200, response.text
+    mock.configure(verified_domains=["News.Example.ORG"])
+    assert post(client, {**FACTORY.valid_body(), "from": "someone@news.example.org"}).status_code == 200
+    assert post(client, {**FACTORY.valid_body(), "from": "someone@example.com"}).status_code == 400
+
+
 def test_unknown_list_and_nothing_to_send(client):
     response = post(client, {**FACTORY.valid_body("segment"), "recipientId": "seg_nope"})
     assert response.status_code == 400 and "seg_nope" in response.json()["error"]
@@ -221,6 +230,7 @@ def test_unknown_path_and_wrong_method_answer_json(client):
     assert wrong.status_code == 405 and wrong.headers["allow"] == "POST" and wrong.headers["content-type"] == "application/json"
 
 
+@pytest.mark.e2e
 def test_concurrent_sends_are_all_recorded(mock):
     with mock.running() as url, httpx.Client(base_url=url) as c, ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: post(c, FACTORY.valid_body()).status_code, range(200)))
@@ -310,6 +320,7 @@ def test_any_bytes_get_400_never_5xx(client):
 # --- the real command -------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("stack", [None, *sorted(PROTOCOLS)])
 def test_mock_command_serves_on_loopback_and_stops_on_ctrl_c(stack):
     process = subprocess.Popen(
@@ -361,6 +372,7 @@ _VALID_TEXT = json.dumps(FACTORY.valid_body())
     ("a number beyond IEEE 754", json.dumps({**FACTORY.valid_body(), "variables": {"n": 1}}).replace("1}", "1e999}").encode()),
     ("a 5,000-digit integer", json.dumps({**FACTORY.valid_body(), "variables": {"n": 1}}).replace("1}", "1" * 5000 + "}").encode()),
     ("UTF-16", _VALID_TEXT.encode("utf-16")),
+    ("UTF-16 without a byte order mark", _VALID_TEXT.encode("utf-16-le")),
     ("an overlong UTF-8 sequence", _VALID_TEXT.replace('"Contract check"', '"\xc0\xaf"', 1).encode("latin-1")),
     ("trailing bytes", _VALID_TEXT.encode() + b"}"),
 ])
@@ -370,10 +382,26 @@ def test_body_oddities_get_400_and_inspection_still_answers(client, mock, label,
     assert response.status_code == 400, label
     assert_conforms(response)
     [logged] = mock.requests
-    assert logged.outcome == "refused" and [v.rule_id for v in logged.violations] == ["body-json-object"]
+    rule = "body-utf8" if "UTF-16" in label or "overlong" in label else "body-json-object"
+    assert logged.outcome == "refused" and [v.rule_id for v in logged.violations] == [rule], label
     listed = client.get("/_mock/requests")
     assert listed.status_code == 200 and listed.json()["requests"][0]["status"] == 400
     assert client.get("/_mock/sent").json()["count"] == 0
+
+
+@pytest.mark.parametrize(("label", "content"), [
+    ("UTF-16", _VALID_TEXT.encode("utf-16")),
+    ("UTF-16 without a byte order mark", _VALID_TEXT.encode("utf-16-be")),
+    ("Latin-1", json.dumps({**FACTORY.valid_body(), "subject": "Grüße"}, ensure_ascii=False).encode("latin-1")),
+])
+def test_a_body_in_another_encoding_is_refused_at_strict_and_read_leniently_below(label, content):
+    """body-utf8 is a strict rule: the mock at a lower level reads the body as a lenient server does, and warns."""
+    lax = create_app({"level": "documented"})
+    with client_for(lax) as c:
+        response = c.post("/v1/sending", content=content, headers={**AUTH, "content-type": "application/json"})
+    assert response.status_code == 200, (label, response.text)
+    [logged] = lax.requests
+    assert logged.violations == () and [w.split("]")[0] for w in logged.warnings] == ["[body-utf8"], label
 
 
 # --- the request log, verdicts, warnings -------------------------------------------------------------
@@ -437,13 +465,13 @@ def test_configure_swaps_the_config_and_a_frozen_config_stays_frozen(client, moc
 
 def test_fail_next_scripts_answers_then_normal_service(client, mock):
     mock.fail_next(503, times=2)
-    mock.fail_next(429, retry_after=0.01)
+    mock.fail_next(429, retry_after=2)
     mock.fail_next(429, retry_after=0)
     mock.fail_next(429)
     answers = [post(client, FACTORY.valid_body()) for _ in range(6)]
     assert [a.status_code for a in answers] == [503, 503, 429, 429, 429, 200]
     assert "retry-after" not in answers[0].headers
-    assert [a.headers["retry-after"] for a in answers[2:5]] == ["0.01", "0", "1"]
+    assert [a.headers["retry-after"] for a in answers[2:5]] == ["2", "0", "1"]
     for answer in answers[:5]:
         assert answer.json()["success"] is False and answer.json()["error"]
     assert [r.outcome for r in mock.requests] == ["fault"] * 5 + ["accepted"]
@@ -455,14 +483,14 @@ def test_fail_next_scripts_answers_then_normal_service(client, mock):
 
 
 def test_every_429_carries_retry_after():
-    injected = create_app({"faults": {"failure_rate": 1.0, "failure_status": 429, "retry_after": 0.25}})
+    injected = create_app({"faults": {"failure_rate": 1.0, "failure_status": 429, "retry_after": 0}})
     with client_for(injected) as c:
-        assert post(c, FACTORY.valid_body()).headers["retry-after"] == "0.25"
+        assert post(c, FACTORY.valid_body()).headers["retry-after"] == "0"
     limited = create_app({"faults": {"rate_limit": {"requests": 1, "per_seconds": 0.5}}})
     with client_for(limited) as c:
         post(c, FACTORY.valid_body())
-        wait = float(post(c, FACTORY.valid_body()).headers["retry-after"])
-    assert 0 < wait <= 0.5  # a sub-second window says so, instead of rounding up to a whole second
+        wait = post(c, FACTORY.valid_body()).headers["retry-after"]
+    assert wait == "1"  # a sub-second wait rounded up: RFC 9110 (and rate-limit-retry-after) have whole seconds only
 
 
 def test_a_scripted_failure_still_judges_the_request(client, mock):
@@ -556,6 +584,7 @@ def _closed_by_server(sock):
         return "still open"
 
 
+@pytest.mark.e2e
 def test_unfinished_requests_are_closed_after_the_request_timeout():
     mock = create_app({"limits": {"request_timeout": 0.3}})
     with mock.running() as url:
@@ -568,6 +597,7 @@ def test_unfinished_requests_are_closed_after_the_request_timeout():
         assert httpx.post(f"{url}/v1/sending", json=FACTORY.valid_body(), headers=AUTH).status_code == 200
 
 
+@pytest.mark.e2e
 def test_connections_beyond_the_cap_are_closed_at_once():
     mock = create_app({"limits": {"max_connections": 2}})
     with mock.running() as url, _connect(url) as first, _connect(url) as second:

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from migma_contract import CheckOptions, ConfigError
 from migma_contract.cli import main
 from migma_contract.config.options import OPTIONS, Option, resolve_options
+from migma_contract.contract.levels import Level
 
 pytest_plugins = ["pytester"]
 
@@ -32,6 +33,8 @@ def sample(option: Option) -> tuple[str, object]:
         return "2.5", 2.5
     if option.kind == "choice":
         return option.choices[-1], option.choices[-1]
+    if option.kind == "level":  # parsed once, into the Level it names
+        return option.choices[-1], Level(option.choices[-1])
     if option.kind == "list":
         values = option.choices[:2] if option.choices else ("ses", "resend")
         return ",".join(values), tuple(values)
@@ -44,7 +47,7 @@ def sample(option: Option) -> tuple[str, object]:
     return f"value-{option.flag}", f"value-{option.flag}"
 
 
-BAD = {"bool": "maybe", "int": "seven", "float": "nan", "choice": "loose", "url": "ftp://example.test", "domain": "a@b"}
+BAD = {"bool": "maybe", "int": "seven", "float": "nan", "choice": "loose", "level": "lax", "url": "ftp://example.test", "domain": "a@b"}
 
 
 def bad(option: Option) -> str | None:
@@ -172,6 +175,7 @@ def test_the_vendor_variables_are_never_picked_up_silently(tmp_path):
     assert warnings and all("MIGMA_CONTRACT_" in w and SECRET not in w for w in warnings)
 
 
+@pytest.mark.e2e
 def test_the_pytest_plugin_reads_every_row_from_its_flags_and_ini(pytester):
     flags, ini, expected = [], [], {}
     for option in OPTIONS:
@@ -247,3 +251,11 @@ def test_the_toolkits_hints_name_each_flag_as_pytest_spells_it():
         assert flag(cli) == cli  # only within the block
     with spelled(PYTEST_SPELLINGS):
         assert flag("--explore") == "--explore"  # a flag pytest does not have is left as it is
+
+
+def test_the_level_is_parsed_once_into_a_level():
+    from migma_contract import CheckOptions
+
+    assert CheckOptions().level is Level.DOCUMENTED
+    assert CheckOptions(level="strict").level is Level.STRICT  # built in Python with text: made a Level at once
+    assert resolve_options(environ={"MIGMA_CONTRACT_LEVEL": "schema"}).level is Level.SCHEMA

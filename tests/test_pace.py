@@ -91,6 +91,7 @@ class FixedWindow:
         return None
 
 
+@pytest.mark.e2e
 def test_a_rate_limited_target_is_followed_at_its_pace_and_the_run_passes():
     limiter = FixedWindow(limit=2, window=0.1)
     warnings = []
@@ -110,21 +111,47 @@ def test_a_rate_limited_target_is_followed_at_its_pace_and_the_run_passes():
         assert "the target rate-limited the run (429 with Retry-After)" in page
 
 
-def test_an_idempotency_key_is_sent_twice_at_most_even_when_a_429_is_retried():
+def test_a_429_is_not_a_send_of_its_idempotency_key_the_answers_a_server_acted_on_are():
+    """The bound on a key is on what the server processed: a 429 was not, so it is retried like any other (issue 25)."""
     sent = []
+    answers = iter([429, 200, 429, 200, 500])
 
     async def app(scope, receive, send):
         sent.append(dict(scope["headers"]).get(b"idempotency-key"))
-        await send({"type": "http.response.start", "status": 429, "headers": [(b"retry-after", b"0")]})
+        await send({"type": "http.response.start", "status": next(answers), "headers": [(b"retry-after", b"0")]})
         await send({"type": "http.response.body", "body": b"{}"})
 
     async def main():
         settings = TargetSettings("http://target", api_key="k", max_retries=5, max_sends_per_key=2)
         async with Target(settings, app) as target:
-            keyed = await target.send(Case("c", "r", "keyed", {}, frozenset(), headers=(("Idempotency-Key", "k1"),)))
+            keyed = Case("c", "r", "keyed", {}, frozenset(), headers=(("Idempotency-Key", "k1"),))
+            first, second = await target.send(keyed), await target.send(keyed)
+            uses_after_two = target.key_uses["k1"], target.uses_left("k1")
             plain = await target.send(Case("d", "r", "plain", {}, frozenset()))
-        return keyed, plain
+            return first, second, uses_after_two, plain
 
-    keyed, plain = anyio.run(main)
-    assert sent == [b"k1", b"k1", None, None, None, None, None, None]
-    assert len(keyed.throttled) == 1 and len(plain.throttled) == 5  # each retried 429 kept for the rules about it
+    first, second, uses_after_two, plain = anyio.run(main)
+    assert sent == [b"k1", b"k1", b"k1", b"k1", None]
+    assert (first.status, len(first.throttled)) == (200, 1) and (second.status, len(second.throttled)) == (200, 1)
+    assert uses_after_two == (2, False)  # two answers acted on: the run sends that key no more
+    assert plain.status == 500  # a 5xx is no 429: not retried here
+
+
+def test_a_429_without_retry_after_is_retried_after_a_bounded_backoff_of_our_own():
+    sent = []
+    answers = iter([429, 429, 200])
+
+    async def app(scope, receive, send):
+        sent.append(1)
+        await send({"type": "http.response.start", "status": next(answers), "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def main():
+        settings = TargetSettings("http://target", api_key="k", max_retries=3, max_retry_wait=0.001)
+        async with Target(settings, app) as target:
+            return await target.send(Case("c", "r", "plain", {}, frozenset()))
+
+    exchange = anyio.run(main)
+    assert exchange.status == 200 and len(exchange.throttled) == 2 and len(sent) == 3
+    assert all("retry-after" not in attempt.headers for attempt in exchange.throttled)  # kept for rate-limit-retry-after
+    assert min(Target.BACKOFF * 2**n for n in range(3)) >= 1.0  # the backoff a real run waits: 1 s, 2 s, 4 s… (capped)

@@ -47,6 +47,7 @@ def proxied(upstream_app, *, timeout=10.0, level="documented"):
     return Both()
 
 
+@pytest.mark.e2e
 def test_in_front_of_the_mock_a_faulty_client_is_named_and_the_server_is_right():
     with proxied(create_app({"open_world": True})) as (url, judge), httpx.Client(base_url=url) as client:
         assert client.post("/v1/sending", json=VALID, headers=AUTH).status_code == 200
@@ -61,6 +62,7 @@ def test_in_front_of_the_mock_a_faulty_client_is_named_and_the_server_is_right()
     assert result.target.kind == "proxy"
 
 
+@pytest.mark.e2e
 def test_in_front_of_a_faulty_server_the_server_is_named():
     lax = Variant("tag-send-without-recipientId", "batch-needs-recipientId", after=accept_when("batch-needs-recipientId"))
     status_done = next(v for v in FAULTS if v.name == "status-done")
@@ -89,6 +91,7 @@ async def _echo(scope, receive, send):
     await send({"type": "http.response.body", "body": payload})
 
 
+@pytest.mark.e2e
 def test_requests_and_answers_pass_unchanged():
     body = json.dumps(VALID, indent=1).encode()  # its own formatting, byte for byte
     headers = {**AUTH, "Content-Type": "application/json", "X-Client": "mine", "Accept-Encoding": "gzip"}
@@ -114,6 +117,7 @@ async def _slow(scope, receive, send):
     await send({"type": "http.response.body", "body": b"{}"})
 
 
+@pytest.mark.e2e
 def test_an_upstream_that_does_not_answer_in_time_is_a_504_and_a_finding():
     with proxied(_slow, timeout=0.3) as (url, judge), httpx.Client(base_url=url) as client:
         response = client.post("/v1/sending", json=VALID, headers=AUTH)
@@ -121,6 +125,7 @@ def test_an_upstream_that_does_not_answer_in_time_is_a_504_and_a_finding():
     assert [(f.rule, f.broken_by) for f in judge.result().findings] == [("responds-in-time", "server")]
 
 
+@pytest.mark.e2e
 def test_an_upstream_that_goes_away_is_a_502_and_a_finding():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -132,6 +137,7 @@ def test_an_upstream_that_goes_away_is_a_502_and_a_finding():
     assert [(f.rule, f.broken_by) for f in judge.result().findings] == [("no-server-error", "server")]
 
 
+@pytest.mark.e2e
 def test_a_request_body_over_the_cap_is_answered_413_by_the_proxy_and_never_forwarded():
     seen = []
 
@@ -192,6 +198,7 @@ def _lines_until(stream, text):
     return lines
 
 
+@pytest.mark.e2e
 def test_the_command_logs_violations_as_they_happen_and_reports_on_interrupt(tmp_path):
     lax = Variant("tag-send-without-recipientId", "batch-needs-recipientId", after=accept_when("batch-needs-recipientId"))
     reports = tmp_path / "reports"

@@ -1,13 +1,19 @@
 """The public API, pinned (in the manner of httpx's test_exported_members.py).
 
-A name added to or removed from `migma_contract.__all__` must change this file too, so
-the public surface never changes by accident; and every public callable takes and
+The package lists its public names once (the TYPE_CHECKING imports of its __init__.py;
+`__all__` is derived from them). A name added there or removed must change EXPECTED here
+too, so the public surface never changes by accident; and every public callable takes and
 returns only public types, so no user has to import a private module to call it.
 """
 
+import importlib
 import inspect
+import subprocess
+import sys
 import types
 import typing
+
+import pytest
 
 import migma_contract
 import migma_contract.strategies
@@ -28,6 +34,29 @@ def test_all_is_sorted_and_pinned():
 
     assert migma_contract.__all__ == sorted(migma_contract.__all__, key=kind)
     assert migma_contract.__all__ == sorted(EXPECTED, key=kind)
+
+
+def test_the_names_are_read_from_the_type_checking_imports_and_live_where_they_say():
+    homes = migma_contract._public()
+    assert sorted(homes) == sorted(EXPECTED)
+    for name, module in homes.items():
+        if module:  # BUNDLED_SPEC_PATH is made by the package itself
+            assert getattr(importlib.import_module(module), name) is getattr(migma_contract, name), name
+
+
+@pytest.mark.e2e
+def test_the_list_star_import_and_dir_load_nothing_heavy():
+    code = ("import sys; before = set(sys.modules)\n"
+            "import migma_contract; names = migma_contract.__all__; listed = dir(migma_contract)\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))\n"
+            "from migma_contract import *\n"
+            "print(' '.join(sorted(name for name in names if name not in globals())))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, missing = [*done.stdout.splitlines(), "", ""][:2]
+    heavy = {"httpx", "yaml", "jsonschema", "jsonschema_rs", "hypothesis", "schemathesis", "starlette", "rich",
+             "migma_contract.document.spec", "migma_contract.contract.validators", "migma_contract.contract.catalogue"}
+    assert not set(loaded.split()) & heavy, loaded
+    assert missing == ""  # `import *` gives every name of __all__
 
 
 def test_every_exported_name_exists_and_no_private_module_leaks_by_name():
@@ -81,3 +110,10 @@ def test_a_private_type_in_a_signature_is_caught():
     def leaky(plan: Plan | None = None) -> None: ...
 
     assert [cls for cls in _classes_in(typing.get_type_hints(leaky)["plan"]) if _private(cls)] == [Plan]
+
+
+def test_the_package_says_it_is_typed():
+    # PEP 561: type checkers read the package's own annotations (the wheel takes every file of the package)
+    from pathlib import Path
+
+    assert (Path(migma_contract.__file__).parent / "py.typed").is_file()

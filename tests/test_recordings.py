@@ -20,7 +20,7 @@ from migma_contract.mock import create_app
 from migma_contract.traffic.recordings import open_recording
 from migma_contract.wire.serve import serve_in_thread
 
-from .faulty_servers import FULL_KEY, Variant, accept_when
+from .faulty_servers import FULL_KEY, Resp, Variant, accept_when
 
 SPEC = Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
 KEY = "mc_live_recorded_9f8e7d6c5b4a"
@@ -62,7 +62,7 @@ def har(entries, creator="migma-contract tests"):
 STAGING = "https://staging.example.test/v1/sending"
 ENTRIES = [
     har_entry("POST", STAGING, VALID, 200, OK),
-    har_entry("POST", STAGING, TAG_WITHOUT_ID, 200, OK, base64_response=True),  # a server accepting a bad request
+    har_entry("POST", STAGING, TAG_WITHOUT_ID, 200, {**OK, "data": {**OK["data"], "id": "msg_2"}}, base64_response=True),  # a server accepting a bad request
     har_entry("GET", "https://staging.example.test/v1/contacts", None, 200, {"contacts": []}),
     har_entry("OPTIONS", STAGING, None, 204, {}),
     har_entry("POST", STAGING, VALID, 400, {"success": False, "error": f"emailId unknown for key {KEY}"}),
@@ -112,7 +112,8 @@ def test_a_truncated_har_judges_what_it_holds_and_says_where_it_stopped(tmp_path
 def test_a_large_har_streams_one_entry_at_a_time(tmp_path):
     # 2,000 entries through a small read size: the reader never holds the file (see test_json_stream for the bound)
     path = tmp_path / "large.har"
-    path.write_text(json.dumps(har([ENTRIES[0]] * 2000)))
+    path.write_text(json.dumps(har([har_entry("POST", STAGING, VALID, 200, {**OK, "data": {**OK["data"], "id": f"msg_{n}"}})
+                                    for n in range(2000)])))  # each its own data.id, as 2,000 sends get
     result = judge(path, "--report-dir", tmp_path / "r", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r" / "conformance.json").read_text())["traffic"]["judged"] == 2000
@@ -178,6 +179,7 @@ def schemathesis_recordings(tmp_path_factory):
     return out / "cassette.yaml", out / "recorded.har"
 
 
+@pytest.mark.e2e
 def test_a_schemathesis_cassette_and_its_har_give_the_same_judgement(schemathesis_recordings, tmp_path):
     cassette, har_path = schemathesis_recordings
     assert open_recording(cassette).format == "Schemathesis cassette" and open_recording(har_path).format == "HAR 1.2"
@@ -198,6 +200,7 @@ def test_a_schemathesis_cassette_and_its_har_give_the_same_judgement(schemathesi
     assert results[".yaml"] == results[".har"]
 
 
+@pytest.mark.e2e
 def test_a_schemathesis_cassette_with_masked_keys_is_not_judged_on_credentials(schemathesis_recordings, tmp_path):
     cassette, _ = schemathesis_recordings
     masked = tmp_path / "masked.yaml"
@@ -209,6 +212,7 @@ def test_a_schemathesis_cassette_with_masked_keys_is_not_judged_on_credentials(s
     assert result.exit_code == 1
 
 
+@pytest.mark.e2e
 def test_a_truncated_schemathesis_cassette_stops_at_the_cut(schemathesis_recordings, tmp_path):
     cassette, _ = schemathesis_recordings
     text = cassette.read_text()
@@ -222,6 +226,7 @@ def test_a_truncated_schemathesis_cassette_stops_at_the_cut(schemathesis_recordi
     assert data["traffic"]["exchanges"] == recorded - 1
 
 
+@pytest.mark.e2e
 def test_a_vcrpy_cassette_of_a_faulty_server_and_a_faulty_client(tmp_path):
     vcr = pytest.importorskip("vcr")
     lax = Variant("tag-send-without-recipientId", "batch-needs-recipientId", after=accept_when("batch-needs-recipientId"))
@@ -249,6 +254,7 @@ def test_a_vcrpy_cassette_of_a_faulty_server_and_a_faulty_client(tmp_path):
     assert json.loads((reports / "conformance.json").read_text())["traffic"]["exchanges"] == 3
 
 
+@pytest.mark.e2e
 def test_a_vcrpy_cassette_in_json(tmp_path):
     vcr = pytest.importorskip("vcr")
     path = tmp_path / "cassette.json"
@@ -272,3 +278,66 @@ def test_a_key_the_server_echoes_across_the_error_excerpt_cut_is_masked_whole(tm
     pieces = {KEY[i:i + 12] for i in range(len(KEY) - 11)}
     outputs = {"stdout": result.output} | {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "reports").iterdir()}
     assert not [(name, piece) for name, text in outputs.items() for piece in pieces if piece in text]
+
+
+# --- recorded bodies in their content coding, and exchanges that waited past the timeout (issue 25) -------------
+
+
+def _gzipped(request, response):
+    import gzip
+
+    return Resp(response.status, {**response.headers, "content-encoding": "gzip"}, gzip.compress(response.body))
+
+
+@pytest.mark.e2e
+def test_a_vcrpy_cassette_of_a_server_that_gzips_its_answers_is_judged_on_the_decoded_bodies(tmp_path):
+    vcr = pytest.importorskip("vcr")
+    path = tmp_path / "gzip.yaml"
+    gzipping = Variant("gzips-its-answers", None, after=_gzipped, config={"open_world": True})
+    with serve_in_thread(gzipping.app()) as url, vcr.use_cassette(str(path), record_mode="all"), httpx.Client(base_url=url) as client:
+        auth = {"Authorization": f"Bearer {FULL_KEY}"}
+        assert client.post("/v1/sending", json=VALID, headers=auth).status_code == 200
+        assert client.post("/v1/sending", json=VALID, headers=auth).status_code == 200  # an identical resend: a new id
+        assert client.post("/v1/sending", json=TAG_WITHOUT_ID, headers=auth).status_code == 400
+    assert "!!binary" in path.read_text() and "gzip" in path.read_text()  # vcrpy kept the compressed bytes
+    reports = tmp_path / "reports"
+    result = judge(path, "--report-dir", reports, "--format", "json")
+    data = json.loads((reports / "conformance.json").read_text())
+    rules = {r["id"]: r for r in data["rules"]}
+    assert rules["content-type-json"]["status"] == "passed" and rules["content-type-json"]["exercised"] == 3
+    assert rules["success-schema"]["status"] == "passed" and rules["result-id-unique"]["exercised"] == 2
+    assert {(f["rule"], f["broken_by"]) for f in data["findings"]} == {("batch-needs-recipientId", "client")}, result.output
+
+
+def test_a_recorded_body_is_decompressed_within_the_bound_and_a_bomb_is_not_judged_as_a_body(tmp_path):
+    import gzip
+
+    from migma_contract.traffic.recordings import Recording
+
+    ok = json.dumps(OK).encode()
+    bomb = gzip.compress(b"{" + b" " * (4 << 20) + b"}")  # 4 MiB of JSON from a few KiB
+    cassette = {"interactions": [
+        {"request": {"method": "POST", "uri": STAGING, "body": json.dumps(VALID),
+                     "headers": {"Authorization": [f"Bearer {KEY}"], "Content-Type": ["application/json"]}},
+         "response": {"status": {"code": 200, "message": "OK"}, "body": {"base64_string": base64.b64encode(body).decode()},
+                      "headers": {"Content-Type": ["application/json"], "Content-Encoding": [coding]}}}
+        for body, coding in ((gzip.compress(ok), "gzip"), (bomb, "gzip"), (ok, "gzip"))]}
+    path = tmp_path / "cassette.json"
+    path.write_text(json.dumps(cassette))
+    first, second, third = Recording(path, "vcrpy cassette (JSON)", max_body_bytes=1 << 20).exchanges()
+    assert first.response_body == ok
+    assert second.response_body is None and second.response_size is not None  # over the bound: not recorded in full
+    assert third.response_body == ok  # marked gzip but stored decoded (as HAR's content.text is): kept as it is
+
+
+def test_a_har_entry_that_waited_past_the_timeout_without_an_answer_fails_responds_in_time(tmp_path):
+    timed_out = har_entry("POST", STAGING, VALID, 0, {}, time_ms=30_000)
+    timed_out["response"].update(content={"size": 0, "mimeType": "", "text": ""}, _error="net::ERR_TIMED_OUT")
+    path = tmp_path / "hang.har"
+    path.write_text(json.dumps(har([timed_out, har_entry("POST", STAGING, VALID, 200, OK)])))
+    reports = tmp_path / "reports"
+    result = judge(path, "--report-dir", reports, "--format", "json", "--timeout", "10")
+    data = json.loads((reports / "conformance.json").read_text())
+    rules = {r["id"]: r for r in data["rules"]}
+    assert (rules["responds-in-time"]["status"], rules["responds-in-time"]["failed"]) == ("failed", 1), result.output
+    assert rules["no-server-error"]["failed"] == 0

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from migma_contract.cli import main
-from migma_contract.core.redact import REDACTED, Redactor
+from migma_contract.core.redact import REDACTED, Redactor, strip_credentials
 
 from . import hostile_servers as hostile
 
@@ -68,6 +68,23 @@ def test_text_that_arrived_cut_loses_the_start_of_a_key_at_its_end():
     assert redactor.text("body ... " + KEY[:25]) == "body ... " + KEY[:25]  # only when it arrived cut
 
 
+@pytest.mark.parametrize("name", ["Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-API-Key", "api-key"])
+def test_a_credential_header_is_masked_whatever_it_holds(name):
+    # a key the run was not given (another client's, seen through the proxy) is masked too
+    redactor = Redactor([KEY])
+    assert redactor.header_value(name, "someone-elses-key-4242") == REDACTED
+    assert redactor.header_value(name, "Bearer someone-elses-key-4242") == f"Bearer {REDACTED}"
+    assert redactor.headers({name.upper(): "sk_other_0001"}) == {name.upper(): REDACTED}
+    assert redactor.header_value("X-Request-Id", "req-4242") == "req-4242"
+
+
+@pytest.mark.parametrize("name", ["api_key", "api-key", "apikey", "API_KEY", "key", "token", "Token", "access_token"])
+def test_a_url_loses_its_credentials_and_key_like_query_values(name):
+    url = f"https://user:pass@api.example.com/v1?page=2&{name}=sk_other_0001&x=1#top"
+    assert strip_credentials(url) == f"https://api.example.com/v1?page=2&{name}={REDACTED}&x=1#top"
+    assert strip_credentials("https://api.example.com/v1?page=2") == "https://api.example.com/v1?page=2"
+
+
 def test_ordinary_text_is_left_alone():
     text = '{"success": false, "error": "bad request", "data": null} dGhpcyBpcyBiYXNlNjQ= 100% & \\n'
     assert Redactor([KEY]).text(text) == text
@@ -87,6 +104,7 @@ def _leaky(request: bytes) -> bytes:
     return hostile.response("400 Bad Request", body.encode(), X_Echo_Json=escaped, X_Echo_Pct=percent, X_Echo_B64=based)
 
 
+@pytest.mark.e2e
 def test_no_output_holds_the_key_cut_escaped_percent_encoded_or_in_base64(tmp_path):
     reports = tmp_path / "reports"
     with hostile.raw_server(hostile.each_request(_leaky)) as url:

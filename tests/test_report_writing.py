@@ -10,6 +10,8 @@ from migma_contract.cli import main
 
 from . import hostile_servers as hostile
 
+pytestmark = pytest.mark.e2e  # reports written by whole checks
+
 VICTIM_TEXT = "precious data\n"
 
 
@@ -21,7 +23,7 @@ def cli(*args, env=None):
 def saved(tmp_path):
     """A directory holding a conformance.json written by this version (a short run on the embedded mock)."""
     directory = tmp_path / "run"
-    done = cli("check", "--report-dir", str(directory), "--max-requests", "30", "--no-explore", "--format", "json")
+    done = cli("check", "--report-dir", str(directory), "--plan", "minimal", "--max-requests", "30", "--no-explore", "--format", "json")
     assert done.exit_code == 0, done.output
     return directory
 
@@ -59,7 +61,7 @@ def test_check_replaces_a_symlinked_report_without_touching_its_target(tmp_path)
     reports = tmp_path / "reports"
     reports.mkdir()
     victims = _plant_links(reports, ["conformance.json", "index.html"], tmp_path)
-    done = cli("check", "--report-dir", str(reports), "--max-requests", "30", "--no-explore")
+    done = cli("check", "--report-dir", str(reports), "--plan", "minimal", "--max-requests", "30", "--no-explore")
     assert done.exit_code == 0, done.output
     assert all(victim.read_text() == VICTIM_TEXT for victim in victims.values())
     assert json.loads((reports / "conformance.json").read_text())["verdict"] == "passed"
@@ -125,7 +127,7 @@ def test_report_destination_problems_stop_the_run_before_the_first_request(tmp_p
 def test_the_step_summary_is_appended_to_a_regular_file(tmp_path):
     summary = tmp_path / "summary.md"
     summary.write_text("# earlier step\n")
-    done = cli("check", "--report-dir", str(tmp_path / "r"), "--max-requests", "30", "--no-explore", "--format", "md",
+    done = cli("check", "--report-dir", str(tmp_path / "r"), "--plan", "minimal", "--max-requests", "30", "--no-explore", "--format", "md",
                env={"GITHUB_STEP_SUMMARY": str(summary)})
     assert done.exit_code == 0, done.output
     text = summary.read_text()

@@ -39,6 +39,7 @@ def result(tmp_path_factory) -> RunResult:
     return run_check(options, app=two_faults.app(), target_label="two faults")
 
 
+@pytest.mark.e2e
 def test_fixture_result_has_what_the_formats_must_show(result):
     statuses = {r.id: r.status for r in result.rules}
     assert statuses["envelope-consistent"] == "failed" and statuses["result-status-known"] == "accepted"
@@ -46,6 +47,7 @@ def test_fixture_result_has_what_the_formats_must_show(result):
     assert {f.rule for f in result.findings} == {"envelope-consistent", "result-status-known"}
 
 
+@pytest.mark.e2e
 def test_json_validates_against_the_shipped_schema_and_round_trips(result):
     data = json.loads(render(result, "json"))
     jsonschema.Draft202012Validator(json_schema(), format_checker=jsonschema.FormatChecker()).validate(data)
@@ -54,6 +56,7 @@ def test_json_validates_against_the_shipped_schema_and_round_trips(result):
     assert RunResult.from_dict(data).to_dict() == data
 
 
+@pytest.mark.e2e
 def test_junit_parses_and_counts_match(result, tmp_path):
     path = tmp_path / "junit.xml"
     path.write_text(render(result, "junit"))
@@ -72,6 +75,7 @@ def test_junit_parses_and_counts_match(result, tmp_path):
     assert xml.tests == len(result.rules) and xml.failures == 1 and xml.skipped == 2
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("fmt", ["md", "html"])
 def test_markdown_and_html_name_every_rule_and_finding(result, fmt):
     text = render(result, fmt)
@@ -83,6 +87,7 @@ def test_markdown_and_html_name_every_rule_and_finding(result, fmt):
         assert finding.rule in text
 
 
+@pytest.mark.e2e
 def test_html_is_self_contained(result):
     text = render(result, "html")
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text, re.I)
@@ -90,6 +95,7 @@ def test_html_is_self_contained(result):
     assert "<script src" not in text and "<link" not in text
 
 
+@pytest.mark.e2e
 def test_report_command_rerenders_identically(result, tmp_path):
     write_reports(result, tmp_path)
     original = {p.name: p.read_text() for p in tmp_path.iterdir()}
@@ -99,6 +105,7 @@ def test_report_command_rerenders_identically(result, tmp_path):
     assert {p.name: p.read_text() for p in out.iterdir()} == original
 
 
+@pytest.mark.e2e
 def test_comparison_of_several_implementations(result, tmp_path):
     conformant = run_check(CheckOptions(max_requests=150, explore=False))
     (tmp_path / "a").mkdir()
@@ -124,6 +131,7 @@ def test_report_of_a_file_that_is_not_a_result(tmp_path):
     assert CliRunner().invoke(main, ["report", str(tmp_path / "missing.json")]).exit_code == 2
 
 
+@pytest.mark.e2e
 def test_github_step_summary_is_appended(result, tmp_path, monkeypatch):
     summary = tmp_path / "step-summary.md"
     summary.write_text("# earlier step\n")
@@ -133,6 +141,7 @@ def test_github_step_summary_is_appended(result, tmp_path, monkeypatch):
     assert text.startswith("# earlier step\n") and "## migma-contract:" in text
 
 
+@pytest.mark.e2e
 def test_large_bodies_are_cut_with_their_size(tmp_path):
     huge = "x" * 200_000
     failing = Variant("huge-and-wrong", None, after=lambda req, resp: Resp.of(resp.status, {**resp.json, "success": True, "error": huge}) if resp.status >= 400 else resp)
@@ -142,6 +151,7 @@ def test_large_bodies_are_cut_with_their_size(tmp_path):
     assert finding.response.body_size > 200_000
 
 
+@pytest.mark.e2e
 def test_no_key_in_any_output_even_when_the_server_echoes_it(tmp_path):
     """A hostile server reflecting credentials back: the key is in no report, log or console line."""
     key = "mc_live_SECRET_0123456789abcdef"
@@ -174,6 +184,7 @@ def test_no_key_in_any_output_even_when_the_server_echoes_it(tmp_path):
     assert any(REDACTED in f.response.headers.get("x-api-key", "") for f in loaded.findings)
 
 
+@pytest.mark.e2e
 def test_root_causes_and_several_findings_per_rule_in_every_format():
     options = CheckOptions(api_key=FULL_KEY, explore=False, max_requests=150).with_fixtures(FIXTURES)
     found = run_check(options, app=fault("422-for-validation-errors").app())

@@ -14,7 +14,7 @@ import pytest
 
 from migma_contract.wire.serve import DEFAULT_STACK, MAX_HEADER_BYTES, PROTOCOLS, serve_in_thread, stack_description
 
-pytestmark = pytest.mark.parametrize("stack", sorted(PROTOCOLS))
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("stack", sorted(PROTOCOLS))]  # servers served on loopback, on each stack
 
 
 async def app(scope, receive, send):

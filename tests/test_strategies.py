@@ -140,3 +140,72 @@ def test_valid_requests_reach_nested_template_variables_and_a_right_to_left_name
     rtl = find(valid_requests(), lambda body: any("\u0590" <= ch <= "\u06ff" for ch in body["fromName"]),
                settings=settings(max_examples=2000, database=None))
     assert validate_request(rtl) == []
+
+
+# --- every response strategy obeys the catalogue it is judged by (issue 22) --------------------------------------------
+
+
+def _obeys(strategy, level, vendor, request=None):
+    """Hold every drawn response to every response rule of `level` (the vendor set too when `vendor`).
+
+    A status the document does not document (429, 5xx) is what `status-documented` and
+    `no-server-error` judge by itself; every other rule must accept the response as drawn.
+    """
+    from hypothesis import given
+
+    from migma_contract.contract.catalogue import NO_SERVER_ERROR, STATUS_DOCUMENTED, VENDOR_SETS
+
+    contract = contract_for()
+    validator = contract.response_validator(level, VENDOR_SETS if vendor else None)
+    status_only = {STATUS_DOCUMENTED.id, NO_SERVER_ERROR.id}
+
+    @FAST
+    @given(strategy)
+    def check(response):
+        verdict = validator.evaluate(response.status_code, response.headers, response.content, request)
+        broken = [v for v in verdict.violations
+                  if not (v.rule_id in status_only and response.status_code not in contract.spec.documented_statuses)]
+        assert broken == [], (response.status_code, dict(response.headers), response.content, broken)
+
+    check()
+
+
+@pytest.mark.parametrize("vendor", [False, True])
+@pytest.mark.parametrize("level", ["schema", "documented", "strict"])
+def test_every_response_strategy_obeys_every_response_rule_of_its_level(level, vendor):
+    from migma_contract.strategies import error_responses, success_responses
+
+    request = {"providerType": "ses"}
+    _obeys(success_responses(level=level, request=request, vendor=vendor), level, vendor, request)
+    for status in (None, 429, 500, 503):
+        _obeys(error_responses(status, level=level, vendor=vendor), level, vendor)
+
+
+def test_the_property_test_catches_a_strategy_drawing_a_fractional_retry_after():
+    """The mutant of issue 22: a 429 with `Retry-After: 0.25` must fail the property test above."""
+    import httpx
+    from hypothesis import strategies as st
+
+    mutant = st.sampled_from(["1", "0.25"]).map(
+        lambda wait: httpx.Response(429, json={"success": False, "error": "slow down"}, headers={"Retry-After": wait}))
+    with pytest.raises(AssertionError, match="rate-limit-retry-after"):
+        _obeys(mutant, "documented", vendor=True)
+
+
+def test_error_responses_429_carry_an_integer_retry_after_at_every_level():
+    from hypothesis import given
+
+    from migma_contract.contract.catalogue import retry_after_seconds
+    from migma_contract.strategies import error_responses
+
+    drawn = []
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(error_responses(429))
+    def check(response):
+        drawn.append(response.headers["retry-after"])
+        assert retry_after_seconds(response.headers["retry-after"]) is not None
+        assert int(response.headers["retry-after"]) >= 0  # what a client written to the vendor's docs does
+
+    check()
+    assert len(drawn) >= 100

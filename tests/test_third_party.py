@@ -9,6 +9,8 @@ from migma_contract.run.runner import run_check
 
 from . import third_party
 
+pytestmark = pytest.mark.e2e  # whole checks of independent implementations
+
 
 def check(*bugs, explore=True, budget=180):
     options = CheckOptions(api_key="tp_full", restricted_api_key="tp_read", explore=explore, max_requests=budget)

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from migma_contract import RunResult, Status, contract_for
+from migma_contract.run.result import Baseline
 from migma_contract.traffic.tally import CLIENT, SERVER, ObservedExchange, TrafficJudge, is_send, judge_exchange
 
 KEY = "mc_live_4f9a8b7c6d5e4f3a2b1c"
@@ -73,6 +74,16 @@ def test_a_server_accepting_a_request_that_breaks_a_rule_breaks_it_too():
 def test_an_auth_refusal_of_a_bad_body_is_right_as_the_key_may_be_unknown(status):
     outcome, _ = verdict(TAG_WITHOUT_ID, status, REFUSED)
     assert outcome[("batch-needs-recipientId", SERVER)] is True
+
+
+@pytest.mark.parametrize(("status", "right"), [(400, True), (401, True), (403, False), (200, False)])
+@pytest.mark.parametrize("auth", [None, "Basic YXBpOmtleQ=="])
+def test_a_bad_body_with_no_usable_credentials_may_be_refused_for_either(auth, status, right):
+    # the document does not order the checks: 401 for the credentials or 400 for the body, each right for both rules
+    outcome, _ = verdict(TAG_WITHOUT_ID, status, REFUSED if status != 200 else OK, auth=auth)
+    assert outcome[("auth-required", CLIENT)] is False and outcome[("batch-needs-recipientId", CLIENT)] is False
+    assert outcome[("auth-required", SERVER)] is right
+    assert outcome[("batch-needs-recipientId", SERVER)] is right
 
 
 @pytest.mark.parametrize("auth", [None, "Basic YXBpOmtleQ==", KEY])
@@ -168,7 +179,7 @@ def test_a_rule_no_exchange_exercised_is_not_observed_never_passed():
 
 
 def test_tallies_count_exchanges_and_who_broke_the_rule():
-    judge = judge_of(exchange(TAG_WITHOUT_ID, 400, REFUSED), exchange(TAG_WITHOUT_ID, 200, OK), exchange(),
+    judge = judge_of(exchange(TAG_WITHOUT_ID, 400, REFUSED), exchange(TAG_WITHOUT_ID, 200, _with_id("msg_2")), exchange(),
                      exchange(url="https://staging.example/v1/contacts"), exchange(method="GET"))
     tally = judge.tallies["batch-needs-recipientId"]
     assert (tally.exercised, tally.failed, tally.by_client, tally.by_server, tally.server_right) == (2, 2, 2, 1, 1)
@@ -183,7 +194,7 @@ def test_tallies_count_exchanges_and_who_broke_the_rule():
 
 
 def test_the_baseline_accepts_a_known_failure():
-    result = judge_of(exchange(TAG_WITHOUT_ID, 400, REFUSED), baseline=frozenset({"batch-needs-recipientId"})).result()
+    result = judge_of(exchange(TAG_WITHOUT_ID, 400, REFUSED), baseline=Baseline(rules=frozenset({"batch-needs-recipientId"}))).result()
     assert result.rule("batch-needs-recipientId").status == Status.ACCEPTED
     assert result.exit_code == 0
 
@@ -221,3 +232,61 @@ def test_the_result_loads_back_through_the_shipped_schema():
     assert loaded.traffic.judged == 2 and loaded.traffic.unanswered == 1
     assert loaded.target.kind == "recorded"
     assert loaded.findings[0].broken_by in ("client", "server")
+
+
+# --- traffic judged like a run (issue 25): result-id-unique, timeouts, root causes ------------------------------
+
+
+def _with_id(data_id):
+    return {**OK, "data": {**OK["data"], "id": data_id}}
+
+
+def _keyed(key):
+    item = exchange()
+    item.request_headers.append(("Idempotency-Key", key))
+    return item
+
+
+def test_result_id_unique_is_judged_across_recorded_exchanges():
+    distinct = judge_of(exchange(answer=_with_id("msg_a")), exchange(answer=_with_id("msg_b"))).result()
+    unique = distinct.rule("result-id-unique")
+    assert (unique.status, unique.exercised, unique.failed) == (Status.PASSED, 2, 0)
+    resent = judge_of(exchange(answer=_with_id("msg_a")), exchange(answer=_with_id("msg_b")), exchange(answer=_with_id("msg_a")))
+    result = resent.result()
+    assert (result.rule("result-id-unique").status, result.rule("result-id-unique").failed) == (Status.FAILED, 1)
+    [finding] = result.findings_for("result-id-unique")
+    assert finding.broken_by == SERVER and "'msg_a' was already given to an earlier accepted send" in finding.actual
+    assert result.exit_code == 1
+
+
+def test_an_idempotent_replay_may_repeat_its_id_in_traffic_too():
+    first, replay = _keyed("order-1"), _keyed("order-1")
+    result = judge_of(first, replay).result()
+    assert result.rule("result-id-unique").status == Status.PASSED and result.exit_code == 0
+    other = judge_of(_keyed("order-1"), _keyed("order-2")).result()
+    assert other.rule("result-id-unique").status == Status.FAILED  # another key is another send
+
+
+def test_an_exchange_that_waited_past_the_timeout_with_no_answer_is_a_responds_in_time_failure():
+    waited = exchange(VALID, None, None, error="no response recorded")
+    waited.elapsed = 30.0
+    judged = judge_exchange(contract_for(), "documented", waited, timeout=10.0)
+    assert [(j.rule_id, j.party, j.ok) for j in judged.judgements] == [("responds-in-time", SERVER, False)]
+    result = judge_of(waited, exchange(), timeout=10.0).result()
+    in_time = result.rule("responds-in-time")
+    assert (in_time.status, in_time.exercised, in_time.failed) == (Status.FAILED, 2, 1)
+    assert result.rule("no-server-error").failed == 0
+    quick = exchange(VALID, None, None, error="connection reset")
+    quick.elapsed = 0.2  # a broken connection before the timeout is still no complete response
+    assert [j.rule_id for j in judge_exchange(contract_for(), "documented", quick, timeout=10.0).judgements] == ["no-server-error"]
+
+
+def test_root_causes_are_grouped_for_judged_traffic_too():
+    refused_422 = {"success": False, "error": "Unprocessable"}
+    bad_bodies = [TAG_WITHOUT_ID, {**VALID, "recipientType": "fax"}, {**VALID, "providerType": "pigeon"}, {k: v for k, v in VALID.items() if k != "subject"}]
+    result = judge_of(*(exchange(body, 422, refused_422) for body in bad_bodies), exchange()).result()
+    [cause] = result.root_causes
+    assert (cause.status, cause.instead_of) == (422, 400)
+    assert {"batch-needs-recipientId", "recipient-type-enum", "provider-type-enum", "required-fields", "status-documented"} <= set(cause.rules)
+    assert cause.summary == "every request that breaks a rule was answered 422 where the document gives 400"
+    assert RunResult.from_dict(json.loads(json.dumps(result.to_dict()))).root_causes == result.root_causes

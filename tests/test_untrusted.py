@@ -185,7 +185,7 @@ def test_junit_is_well_formed_xml_with_the_same_elements(hostile, benign, tmp_pa
     path = tmp_path / "junit.xml"
     path.write_text(hostile["junit"], encoding="utf-8")
     xml = JUnitXml.fromfile(str(path))
-    assert xml.tests == 4 and xml.failures == 1 and xml.skipped == 2
+    assert xml.tests == 5 and xml.failures == 1 and xml.skipped == 2 and xml.errors == 1  # the run was aborted: one error
     for element in root.iter():  # a newline in a one-line value cannot give an attribute a line of its own
         assert all("\n" not in value for value in element.attrib.values())
 
@@ -213,7 +213,7 @@ def test_the_console_prints_no_escape_no_fake_line_and_survives_markup(hostile):
     assert "\x1b" not in console
     lines = console.splitlines()
     assert not any(line.lstrip().startswith("CONFORMANT") for line in lines)
-    assert lines[-1].startswith("ABORTED: ")
+    assert lines[-1].startswith("NOT CONFORMANT: ")  # a failed rule is a verdict, aborted or not
     assert "[bold]markup[/]" in console  # shown as text, not read as Rich markup
 
 
@@ -257,6 +257,7 @@ def evil_run(tmp_path_factory):
     return done, reports
 
 
+@pytest.mark.e2e
 def test_a_server_cannot_drive_the_terminal_or_forge_a_verdict_line(evil_run):
     done, _ = evil_run
     assert done.exit_code == 1, (done.stdout, done.stderr, done.exception)  # Rich markup in --base-url crashed the run (3)
@@ -266,6 +267,7 @@ def test_a_server_cannot_drive_the_terminal_or_forge_a_verdict_line(evil_run):
     assert done.stdout.splitlines()[-1].startswith("NOT CONFORMANT") and "x[/]y" in done.stdout
 
 
+@pytest.mark.e2e
 def test_a_lone_surrogate_in_an_answer_still_gives_every_report(evil_run, tmp_path):
     _, reports = evil_run
     assert sorted(p.name for p in reports.iterdir()) == ["conformance.json", "index.html", "junit.xml", "summary.md"]
@@ -275,6 +277,7 @@ def test_a_lone_surrogate_in_an_answer_still_gives_every_report(evil_run, tmp_pa
     assert again.exit_code == 0, again.output
 
 
+@pytest.mark.e2e
 def test_reports_of_a_hostile_server_parse_as_their_format(evil_run):
     _, reports = evil_run
     ET.parse(reports / "junit.xml")
@@ -309,6 +312,21 @@ def test_any_text_stays_one_line_of_text_in_every_format(text):
     assert not _FORBIDDEN & {child.type for token in tokens for child in token.children or ()}
 
 
+_LINE_OPENERS = ["# heading", "###### six", "#", "- item", "+ item", "* item", "1. one", "2) two", "> quote", "---", "***", "___",
+                 "===", "```fence", "~~~fence", "    indented", "<div>block</div>", "[a]: https://evil.example", "| a | b |"]
+
+
+@pytest.mark.parametrize("text", _LINE_OPENERS)
+def test_text_that_starts_a_line_stays_a_paragraph(text):
+    # a server's text at the start of a line cannot make it a heading, a list, a quote, a rule or a block
+    assert [t.type for t in _MARKDOWN.parse(md_text(text, line_start=True))] == ["paragraph_open", "inline", "paragraph_close"]
+
+
+@given(st.one_of(st.sampled_from(_LINE_OPENERS), _ANY_TEXT).filter(lambda text: clean_text(text).strip()))
+def test_any_text_that_starts_a_line_stays_one_paragraph(text):
+    assert [t.type for t in _MARKDOWN.parse(md_text(text, line_start=True))] == ["paragraph_open", "inline", "paragraph_close"]
+
+
 # --- GitHub's own Markdown: no server text becomes a link ------------------------------------------------
 
 def _gfm_links(markdown: str) -> list[str]:
@@ -331,6 +349,7 @@ def test_no_url_in_any_text_becomes_a_link_on_github(text):
         assert [href for href in _gfm_links(markdown) if not href.startswith(("mailto:", "xmpp:"))] == [], markdown
 
 
+@pytest.mark.e2e
 def test_a_hostile_servers_urls_are_text_in_the_step_summary(evil_run):
     _, reports = evil_run
     summary = (reports / "summary.md").read_text()

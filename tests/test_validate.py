@@ -78,6 +78,10 @@ def test_violations_carry_pointer_and_readable_message():
     assert by_rule["email-format"].pointer == "/recipientEmail"
     missing = validate_request({"recipientType": "email", "recipientEmail": "a@example.com"})
     assert sorted(v.pointer for v in missing) == ["/from", "/fromName", "/subject"]
+    # a property that must be absent is pointed at itself, not at the object holding it
+    batch = {"recipientType": "tag", "recipientId": "tag_1", "from": "a@example.com", "fromName": "A", "subject": "S"}
+    [forbidden] = validate_request({**batch, "recipientEmail": "b@example.com"})
+    assert (forbidden.rule_id, forbidden.pointer) == ("batch-forbids-recipientEmail", "/recipientEmail")
 
 
 def test_raw_bodies_are_parsed_and_garbage_is_not_json():
@@ -137,13 +141,13 @@ def test_an_id_given_twice_breaks_result_id_unique_unless_the_second_is_a_replay
     form = get_rule("result-id-unique").form
     memory: dict = {}
 
-    def judge_once(body, replay_key=None):
-        return form.judge(memory, response_facts(200, JSON, json.dumps(body).encode(), None, None, None), replay_key, "the first send")
+    def judge_once(body, replay_key=None, label="the first send"):
+        return form.judge(memory, response_facts(200, JSON, json.dumps(body).encode(), None, None, None), replay_key, label)
 
     assert judge_once(ok(id="m_1"), "key-1") == (True, None)
     assert judge_once(ok(id="m_1"), "key-1") == (True, None)  # an idempotent replay of the first
-    judged, message = judge_once(ok(id="m_1"))
-    assert judged and message == "data.id 'm_1' was already given to an earlier accepted send (the first send)"
+    judged, message = judge_once(ok(id="m_1"), label="the second send")
+    assert judged and message == "data.id 'm_1' was already given to an earlier accepted send (the first send); this send, 'the second send', got it again"
     assert judge_once(ok(id="m_2")) == (True, None)
     assert judge_once({"success": True, "data": {"status": "queued"}}) == (False, None)  # no id: result-has-id's business
     assert judge_once({**ERR}) == (False, None)

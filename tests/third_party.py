@@ -38,7 +38,8 @@ def app(*bugs: str) -> Starlette:
         if "email:send" not in KEYS[auth[7:]]:
             return error(403, "Missing permission email:send")
         try:
-            body = json.loads(await request.body())
+            # UTF-8 only (RFC 8259 §8.1, rule body-utf8 at strict): json.loads of bytes would read UTF-16 and UTF-32 too
+            body = json.loads((await request.body()).decode("utf-8"))
         except (ValueError, UnicodeDecodeError, RecursionError):
             return error(400, "Invalid JSON body")
         if not isinstance(body, dict):

@@ -60,7 +60,7 @@ def segment_request(segment_id: str, email_id: str, *, sender: str = "news@examp
 
 def _wait(response: httpx.Response | None, attempt: int, backoff: float) -> float:
     if response is not None and response.status_code == 429:
-        return float(response.headers.get("Retry-After", "1"))
+        return int(response.headers.get("Retry-After", "1"))  # whole seconds, as the vendor documents
     return backoff * 2**attempt
 
 

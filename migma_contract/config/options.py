@@ -17,8 +17,10 @@ pyproject.toml > default.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -26,10 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from migma_contract.contract.levels import Level, RuleSet
 from migma_contract.core.exceptions import ConfigError
+from migma_contract.core.untrusted import clean_text
 
 if TYPE_CHECKING:  # imported where used: the pytest plugin reads this table in every pytest run
-    from migma_contract.contract.rules import RuleSet
     from migma_contract.generate.bodies import Fixtures
 
 __all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "PYTEST_SPELLINGS", "REPORT_FORMATS", "CheckOptions", "Option", "resolve_options"]
@@ -37,9 +40,9 @@ __all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "PYTEST_SPELLINGS", "REPORT_FO
 ENV_PREFIX = "MIGMA_CONTRACT_"
 REPORT_FORMATS = ("json", "junit", "md", "html")
 PLAN_KINDS = ("full", "minimal")
-# Level's values, spelled here so that reading the table (every pytest run does, for its options)
-# does not import the rule model; tests/test_options.py holds them equal to `Level`.
-LEVELS = ("schema", "documented", "strict")
+# Level's values (contract/levels.py imports nothing, so reading the table, as every pytest run does,
+# does not load the rule model)
+LEVELS = tuple(level.value for level in Level)
 _VENDOR_ENV = ("MIGMA_API_KEY", "MIGMA_BASE_URL")
 
 
@@ -72,9 +75,9 @@ class CheckOptions:
     second_api_key: str | None = field(default=None, metadata=_opt(
         "Another full-scope key, to exercise idempotency-scope (with --with-vendor); the fixtures must suit it too.",
         secret=True, group="target"))
-    level: str = field(default=LEVELS[1], metadata=_opt(
+    level: Level = field(default=Level.DOCUMENTED, metadata=_opt(
         "schema: the schemas alone; documented: plus the prose; strict: plus the strictest reading.",
-        kind="choice", choices=list(LEVELS)))
+        kind="level", choices=[level.value for level in Level]))
     with_vendor: bool = field(default=False, metadata=_opt(
         "Also judge the vendor set (the vendor's wider docs, not the bundled document): Idempotency-Key replay, "
         "conflict, scope, length, 429/5xx never stored, and 429 Retry-After.", kind="bool"))
@@ -119,7 +122,11 @@ class CheckOptions:
     format: tuple[str, ...] = field(default=REPORT_FORMATS, metadata=_opt(
         "Report formats, comma-separated.", kind="list", choices=REPORT_FORMATS, group="output"))
     baseline: str | None = field(default=None, metadata=_opt(
-        "Known failures to accept (a conformance.json or a list of rule ids).", kind="path", group="output"))
+        "Known failures to accept: a baseline file (--write-baseline), a conformance.json, or rule ids (a rule id alone accepts "
+        "all its failures).", kind="path", group="output"))
+    write_baseline: str | None = field(default=None, metadata=_opt(
+        "Write a baseline accepting exactly this run's failures (each finding: rule id and key) to this file; stale entries "
+        "of --baseline are dropped.", kind="path", group="output"))
     explore: bool = field(default=True, metadata=_opt(
         "Spend the budget left after the plan on generated requests.", kind="bool", negate="no-explore"))
     allow_production: bool = field(default=False, metadata=_opt(
@@ -147,11 +154,15 @@ class CheckOptions:
     def verify_tls(self) -> bool:
         return not self.insecure
 
+    def __post_init__(self) -> None:
+        # Parsed once: a level given as text in Python (CheckOptions(level="strict")) becomes a Level here; a
+        # value that is none is left for validate() to refuse in the table's words.
+        if not isinstance(self.level, Level) and self.level in tuple(Level):
+            object.__setattr__(self, "level", Level(self.level))
+
     @property
     def rule_sets(self) -> tuple[RuleSet, ...]:
         """The rule sets this run judges: the contract, and the vendor set when asked for."""
-        from migma_contract.contract.rules import RuleSet
-
         return (RuleSet.CONTRACT, RuleSet.VENDOR) if self.with_vendor else (RuleSet.CONTRACT,)
 
     @property
@@ -200,6 +211,13 @@ class Option:
     def flag_name(self) -> str:
         return f"--{self.flag}"
 
+    def help_for(self, spellings: Mapping[str, str] | None = None) -> str:
+        """The help text with each flag it names spelled as a command or way in spells it (`--base-url` reads
+        `--upstream` in the proxy's help, `--with-vendor` reads `--migma-with-vendor` in pytest's)."""
+        if not spellings:
+            return self.help
+        return re.sub(r"--[a-z][a-z-]*", lambda match: spellings.get(match.group(), match.group()), self.help)
+
     @property
     def env(self) -> str:
         return ENV_PREFIX + self.flag.upper().replace("-", "_")
@@ -219,6 +237,7 @@ class Option:
     def parse(self, raw: Any, source: str) -> Any:
         """A value from `source` (a flag, an env var, a file key) as this option's type; ConfigError otherwise."""
         where = source
+        value: Any
         if self.kind == "bool":
             value = _bool(raw, where)
         elif self.kind == "int":
@@ -232,7 +251,7 @@ class Option:
                 raise ConfigError(f"{where}: expected text, not {type(raw).__name__} {_shown(raw)}")
             value = raw
         self.check(value, where)
-        return value
+        return Level(value) if self.kind == "level" else value
 
     def check(self, value: Any, where: str) -> None:
         """Bounds, choices and forms; the message names `where` and never a secret's value."""
@@ -242,7 +261,7 @@ class Option:
             if self.low is not None and (value <= self.low if self.low_open else value < self.low):
                 bound = f"greater than {self.low:g}" if self.low_open else f"at least {self.low:g}"
                 raise ConfigError(f"{where}: must be {bound}, not {value:g}")
-        if self.kind == "choice" and value not in self.choices:
+        if self.kind in ("choice", "level") and value not in self.choices:
             raise ConfigError(f"{where}: {_shown(value)} is not one of {', '.join(self.choices)}")
         if self.kind == "list" and self.choices:
             unknown = [v for v in value if v not in self.choices]
@@ -261,11 +280,59 @@ class Option:
             raise ConfigError(f"{where}: holds control characters")
 
 
+# A repository's own files (pyproject.toml, pytest's ini) are the repository's: on a pull request,
+# whoever wrote it. They may not choose where a key from the environment or the command line goes.
+TRUST_CONFIG_TARGET_ENV = ENV_PREFIX + "TRUST_CONFIG_TARGET"
+
+
+def _is_loopback(url: str) -> bool:
+    import ipaddress
+
+    host = (urlsplit(url).hostname or "").lower()
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost" or host.endswith(".localhost")
+
+
+def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping[str, str], environ: Mapping[str, str]) -> None:
+    """A key from the environment or the command line goes only to a target from there too, or to loopback,
+    unless `MIGMA_CONTRACT_TRUST_CONFIG_TARGET` is set (never settable from a file)."""
+    url = values.get("base_url")
+    where = from_repository.get("base_url")
+    if url is None or where is None or _is_loopback(url) or _bool(environ.get(TRUST_CONFIG_TARGET_ENV, ""), TRUST_CONFIG_TARGET_ENV):
+        return
+    if any(values.get(option.name) for option in OPTIONS if option.secret):
+        raise ConfigError(
+            f"{where}: a repository file names the target {_shown_url(url)}; a key from the environment or the command "
+            f"line is not sent where a repository file says (pass --base-url yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 "
+            "to trust this file)")
+
+
+def _shown_url(url: str) -> str:
+    from migma_contract.core.redact import strip_credentials
+
+    shown = strip_credentials(url)
+    return repr(shown if len(shown) <= 80 else shown[:80] + "…")
+
+
+def _inside(option: Option, value: Any, root: Path, where: str) -> None:
+    """A path a repository file gives stays inside that repository (no absolute path, no `..` out, no link out)."""
+    if option.kind != "path" or not isinstance(value, str):
+        return
+    base = root.resolve()
+    try:
+        resolved = (base / value).resolve()
+    except (OSError, RuntimeError):
+        resolved = None
+    if Path(value).is_absolute() or resolved is None or not resolved.is_relative_to(base):
+        raise ConfigError(f"{where}: {_shown(value)} is outside the repository ({base}); a repository file keeps its paths "
+                          f"inside it (pass {option.flag_name} yourself for another place)")
+
+
 def _check_vendor_level(options: CheckOptions) -> None:
     """The vendor rules are prose (level documented): a schema-level run would judge none of them."""
-    from migma_contract.contract.rules import Level
-
-    if options.with_vendor and not Level.parse(options.level).includes(Level.DOCUMENTED):
+    if options.with_vendor and not options.level.includes(Level.DOCUMENTED):
         raise ConfigError(f"--with-vendor: the vendor rules are at level documented; --level {options.level} leaves them "
                           "all out (use --level documented or strict)")
 
@@ -309,7 +376,7 @@ def _float(raw: Any, where: str) -> float:
 
 
 def _list(raw: Any, where: str) -> tuple[str, ...]:
-    items: list[Any] = raw if isinstance(raw, (list, tuple)) else [raw]
+    items: list[Any] | tuple[Any, ...] = raw if isinstance(raw, (list, tuple)) else [raw]
     if not all(isinstance(item, str) for item in items):
         raise ConfigError(f"{where}: expected text or a list of text, not {_shown(raw)}")
     return tuple(part.lower() for item in items for part in item.replace(",", " ").split())
@@ -353,18 +420,41 @@ _BY_KEY = {key: option for option in OPTIONS for key in {option.flag, option.nam
 PYTEST_SPELLINGS = {(f"--{o.negate}" if o.negate else o.flag_name): o.pytest_flag for o in OPTIONS}
 
 
-def pyproject_table(path: Path) -> dict[str, Any]:
-    """`[tool.migma-contract]` of `path` ({} when the file or the table is absent)."""
+TABLE = "migma-contract"  # the table of pyproject.toml, [tool.migma-contract]
+
+
+def pyproject_table(path: Path, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """`[tool.migma-contract]` of `path` ({} when the file or the table is absent).
+
+    A table whose name is a near miss (`[tool.migma_contract]`, `[tool.migma-contracts]`) would be
+    silently ignored: `warn` hears of it, with the right name.
+    """
     if not path.is_file():
         return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read [tool.migma-contract]: {str(exc)[:160]}") from None
-    section = data.get("tool", {}).get("migma-contract", {})
+        raise ConfigError(f"{path}: cannot read [tool.{TABLE}]: {str(exc)[:160]}") from None
+    tools = data.get("tool", {})
+    if warn is not None and isinstance(tools, dict):
+        for name in tools:
+            if name != TABLE and _near(str(name)):
+                warn(f"{path}: [tool.{clean_text(name)[:60]}] is not read; did you mean [tool.{TABLE}]?")
+    section = tools.get(TABLE, {}) if isinstance(tools, dict) else {}
     if not isinstance(section, dict):
-        raise ConfigError(f"{path}: [tool.migma-contract] must be a table")
+        raise ConfigError(f"{path}: [tool.{TABLE}] must be a table")
     return section
+
+
+def _near(name: str) -> bool:
+    """A table name someone meant as `migma-contract`: another spelling of it, or a near miss."""
+    folded = name.lower().replace("_", "-").replace(".", "-")
+    return folded.startswith(TABLE) or difflib.SequenceMatcher(None, folded, TABLE).ratio() >= 0.8
+
+
+def _windows_path(value: str) -> bool:
+    """`C:\\reports`, `D:/x` or `reports\\mc`: a Windows path, which POSIX reads as one odd file name."""
+    return bool(re.match(r"[A-Za-z]:[\\/]", value)) or "\\" in value
 
 
 def resolve_options(
@@ -387,7 +477,7 @@ def resolve_options(
     given = given or {}
     environ = os.environ if environ is None else environ
     path = pyproject if pyproject is not None else Path.cwd() / "pyproject.toml"
-    table = pyproject_table(path)
+    table = pyproject_table(path, warn)
     from_file: dict[str, Any] = {}
     for key, value in table.items():
         option = _BY_KEY.get(str(key))
@@ -398,18 +488,30 @@ def resolve_options(
             raise ConfigError(f"{path}: [tool.migma-contract] {key}: keep keys out of files; set {option.env} instead")
         from_file[option.name] = (value, f"{path}: [tool.migma-contract] {key}")
     values: dict[str, Any] = {}
+    from_repository: dict[str, str] = {}  # option -> where: values a repository's own file chose
     for option in OPTIONS:
         if wanted is not None and option.name not in wanted:
             continue
+        repository: Path | None = None  # the folder of the repository file that chose the value, if one did
         if given.get(option.name) is not None and given.get(option.name) != ():
-            values[option.name] = option.parse(given[option.name], given_label(option))
+            raw, where = given[option.name], given_label(option)
         elif environ.get(option.env) not in (None, ""):
-            values[option.name] = option.parse(environ[option.env], option.env)
+            raw, where = environ[option.env], option.env
         elif ini is not None and option.ini_key and (raw := ini(option)) not in (None, "", []):
-            values[option.name] = option.parse(raw, f"ini {option.ini_key}")
+            where, repository = f"ini {option.ini_key}", Path.cwd()
         elif option.name in from_file:
-            raw, where = from_file[option.name]
-            values[option.name] = option.parse(raw, where)
+            (raw, where), repository = from_file[option.name], path.parent
+        else:
+            continue
+        values[option.name] = value = option.parse(raw, where)
+        if repository is not None:
+            # a repository's own file chose it: it may not aim the environment's key elsewhere, nor write outside
+            from_repository[option.name] = where
+            _inside(option, value, repository, where)
+        if warn is not None and option.kind == "path" and os.name != "nt" and _windows_path(value):
+            warn(f"{where}: {clean_text(repr(value))[:80]} looks like a Windows path; here it names a file or folder "
+                 "literally called so (use / between folders)")
+    _guard_repository_target(values, from_repository, environ)
     if warn is not None:
         for name in _VENDOR_ENV:
             mine = ENV_PREFIX + name.removeprefix("MIGMA_")
@@ -417,7 +519,7 @@ def resolve_options(
                 warn(f"{name} is set but not used (it is the vendor's own variable); migma-contract reads {mine}")
     options = CheckOptions(**values)
     if options.base_url is not None and not options.api_key:
-        key = next(o for o in OPTIONS if o.name == "api_key")
-        raise ConfigError(f"a live target needs a full-scope key: pass {given_label(key)} or set {key.env}")
+        needed = next(o for o in OPTIONS if o.name == "api_key")
+        raise ConfigError(f"a live target needs a full-scope key: pass {given_label(needed)} or set {needed.env}")
     _check_vendor_level(options)
     return options

@@ -8,6 +8,7 @@ plan, the strategies and the reports all read this list; nothing restates a rule
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from migma_contract.contract.rules import (
     RuleSet,
     ScopeRequired,
     Subject,
+    Utf8Body,
     bearer_key,
 )
 from migma_contract.core.flags import flag
@@ -49,6 +51,7 @@ __all__ = [
     "AUTH_SCOPE",
     "BATCH_TYPES",
     "BODY_JSON_OBJECT",
+    "BODY_UTF8",
     "CONFLICT_CODE",
     "IDEMPOTENCY_CONFLICT",
     "IDEMPOTENCY_HEADER",
@@ -70,6 +73,8 @@ __all__ = [
     "VENDOR_SETS",
     "get_rule",
     "judge_credentials",
+    "retry_after_seconds",
+    "retry_after_value",
     "rules_for",
 ]
 
@@ -180,15 +185,27 @@ def _check_provider(spec: Spec, facts: ResponseFacts) -> str | None:
         return None
     expected = _requested_provider(spec, facts.request)
     if data["provider"] != expected:
-        return f"/data/provider is {data['provider']!r}, the request asked for {expected!r}"
+        named = isinstance(facts.request, dict) and "providerType" in facts.request
+        why = f"the request asked for {expected!r}" if named else f"the request named no providerType, so {expected!r} is expected"
+        return f"/data/provider is {data['provider']!r}, {why}"
     return None
 
+
+# The forms other modules call beyond the shared facets (parsing a body, suggesting a field), typed as what they are.
+BODY_FORM = IsJsonObject()
+KNOWN_FIELDS_FORM = KnownFields()
 
 # The rules other modules name (by these constants, never by their id strings).
 BODY_JSON_OBJECT = Rule(
     "body-json-object", S, Subject.REQUEST,
     "the body must be a JSON object (not a list, scalar, empty or non-JSON body)",
-    "requestBody schema `type: object`", IsJsonObject(), 400)
+    "requestBody schema `type: object`", BODY_FORM, 400)
+BODY_UTF8 = Rule(
+    "body-utf8", X, Subject.REQUEST,
+    "the body must be UTF-8 (RFC 8259 §8.1: JSON exchanged between systems MUST be UTF-8); a body that is a JSON "
+    "object in another encoding or with invalid bytes is refused. Kept apart from `body-json-object` because the "
+    "vendor's document never states it and many stock parsers accept such bodies",
+    "RFC 8259 §8.1, `content: application/json`", Utf8Body(), 400)
 AUTH_REQUIRED = Rule(
     "auth-required", S, Subject.AUTH,
     "no `Authorization` header, a header that is not `Bearer <key>`, or an unknown key ⇒ 401 `ApiError`",
@@ -211,7 +228,7 @@ KNOWN_FIELDS = Rule(
     "is a client's mistake, refused by the mock and validate_request at strict (servers are not judged by it: "
     "the document lets them ignore unknown properties)",
     "SendEmailRequest `properties` (the strictest reading, for clients: a property the document does not name is a "
-    "mistake, better refused than silently ignored)", KnownFields(), 400)
+    "mistake, better refused than silently ignored)", KNOWN_FIELDS_FORM, 400)
 RESPONDS_IN_TIME = Rule(
     "responds-in-time", S, Subject.RESPONSE,
     "an answer within the run's timeout (default 10 s); a hang is a finding, not a hung run", "general HTTP",
@@ -318,7 +335,9 @@ def _transient(status: int) -> bool:
 
 
 def _check_not_stored(first: ResponseFacts, retry: ResponseFacts, injected: bool) -> str | None:
-    if _replayed(retry):
+    # A replay of another status is an earlier answer under the key (an accepted send before the 429, or the
+    # work done before a gateway's 5xx): it says nothing of whether the transient answer was stored.
+    if _replayed(retry) and retry.status == first.status:
         return (f"the retry after a {first.status} was answered {retry.status} with `{REPLAYED_HEADER}: true`: "
                 f"the {first.status} was stored and replayed")
     if injected and retry.status == first.status and retry.body == first.body:
@@ -329,12 +348,36 @@ def _check_not_stored(first: ResponseFacts, retry: ResponseFacts, injected: bool
     return None
 
 
+RATE_LIMIT_RETRY_AFTER_ID = "rate-limit-retry-after"
+
+
+def retry_after_seconds(value: str) -> int | None:
+    """The seconds of a `Retry-After` value the contract accepts (RFC 9110 delay-seconds: `1*DIGIT`), else None.
+
+    The one home of what `rate-limit-retry-after` wants: the rule judges by it, and the toolkit's own
+    answers (the strategies' 429s, the mock's) are written by `retry_after_value` and checked by it.
+    """
+    text = value.strip()
+    return int(text) if re.fullmatch(r"[0-9]+", text) else None
+
+
+def retry_after_value(seconds: float) -> str:
+    """`seconds` as a `Retry-After` value the contract accepts; ValueError for a value it cannot be (a fraction,
+    a negative, a non-finite number): a client written to the vendor's docs reads it with `int(...)`."""
+    whole = int(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds) and seconds == int(seconds) else None
+    value = str(whole) if whole is not None else ""
+    if retry_after_seconds(value) is None:
+        raise ValueError(f"a whole number of seconds >= 0 (RFC 9110 delay-seconds, rule {RATE_LIMIT_RETRY_AFTER_ID}), "
+                         f"not {seconds!r}")
+    return value
+
+
 def _check_retry_after(spec: Spec, facts: ResponseFacts) -> str | None:
     problems = []
     value = facts.headers.get("retry-after")
     if value is None:
         problems.append("no Retry-After header")
-    elif not re.fullmatch(r"[0-9]+", value.strip()):
+    elif retry_after_seconds(value) is None:
         problems.append(f"Retry-After {value[:40]!r} is not a whole number of seconds")
     envelope = _api_error(facts)
     if envelope:
@@ -364,14 +407,14 @@ IDEMPOTENCY_KEY_LENGTH = Rule(
     "idempotency-key-length", D, Subject.IDEMPOTENCY,
     f"a key longer than {MAX_IDEMPOTENCY_KEY} characters ⇒ 400 `ApiError`",
     f"{_IDEMPOTENCY_PAGE}: \"a string of at most {MAX_IDEMPOTENCY_KEY} characters\"",
-    KeyedPair(None, _check_key_length, key_length=MAX_IDEMPOTENCY_KEY + 1), 400, set=V)
+    KeyedPair(None, _check_key_length, length=MAX_IDEMPOTENCY_KEY + 1), 400, set=V)
 IDEMPOTENCY_NOT_STORED = Rule(
     "idempotency-not-stored", D, Subject.IDEMPOTENCY,
     "a 429 or 5xx answer is never replayed: a retry with the same key is processed anew",
     f"{_IDEMPOTENCY_PAGE}: \"429 and 5xx answers are never stored, so they stay safe to retry\"",
     KeyedRetry(_transient, _check_not_stored), set=V)
 RATE_LIMIT_RETRY_AFTER = Rule(
-    "rate-limit-retry-after", D, Subject.RESPONSE,
+    RATE_LIMIT_RETRY_AFTER_ID, D, Subject.RESPONSE,
     "a 429 carries an integer `Retry-After` (seconds) and the `ApiError` envelope",
     f"{_RATE_PAGE}: 429 \"Rate limit exceeded\"; the SDK \"waits `Retry-After` seconds (an integer) before retrying a 429\"",
     ResponsePredicate(lambda spec, status: status == 429, _check_retry_after, provoke=429), set=V)
@@ -379,6 +422,7 @@ RATE_LIMIT_RETRY_AFTER = Rule(
 RULES: tuple[Rule, ...] = (
     # --- what a conforming server must reject with 400 -----------------------------------
     BODY_JSON_OBJECT,
+    BODY_UTF8,
     Rule("required-fields", S, Subject.REQUEST,
          "`recipientType`, `from`, `fromName`, `subject` present",
          "SendEmailRequest `required:`", RequiredProperties(), 400),
@@ -392,7 +436,8 @@ RULES: tuple[Rule, ...] = (
          "`providerType` ∈ ses, resend, sendgrid, mailgun, migma",
          "providerType `enum`", EnumMember("providerType"), 400),
     Rule("email-format", D, Subject.REQUEST,
-         "`recipientEmail`, `from`, `replyTo` must be email addresses",
+         "`recipientEmail`, `from`, `replyTo` must be email addresses: RFC 5321 `Mailbox` (what `format: email` means "
+         "in JSON Schema 2020-12), so no display name (`Name <a@b.c>`), no surrounding whitespace, no comments",
          "`format: email` (an annotation in 3.1, asserted here because the API sends email)", EmailFormat(), 400),
     Rule("email-needs-recipientEmail", D, Subject.REQUEST,
          "`recipientType: email` ⇒ `recipientEmail` present",
@@ -537,7 +582,7 @@ def judge_credentials(header: str | None, scopes_of: Any, *, key: str | None = N
     key = key if key is not None else bearer_key(header)
     scopes = scopes_of(key) if key is not None else None
     for rule in _AUTH_RULES:
-        why = rule.form.refusal(header, scopes)  # type: ignore[union-attr]
+        why = rule.form.refusal(header, scopes)  # type: ignore[attr-defined]  # an auth rule's form (AuthForm): not a facet of every Form
         if why:
             return rule, why
     return None

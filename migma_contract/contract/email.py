@@ -1,19 +1,25 @@
 """What counts as an email address for rule `email-format`.
 
-JSON Schema leaves `format: email` to the implementation, and the usual checkers are
-either too lax (any string with an `@`) or reject internationalised addresses. The
-contract needs a precise line: plain `local@domain` addresses (dot-atom local part,
-ASCII or not) are addresses; strings with no `@`, two `@`, white space or nothing at all
-are not. Exotic-but-legal forms (quoted local parts, IP-literal domains) are accepted
-here so the toolkit never calls them invalid; the test plan never asserts them either way.
+JSON Schema 2020-12 reads `format: email` as RFC 5321's `Mailbox` (`Local-part "@"
+( Domain / address-literal )`), and the usual checkers are either too lax (any string
+with an `@`, or an RFC 5322 header parser taking `Name <a@b.c>`) or reject
+internationalised addresses. The contract needs a precise line: plain `local@domain`
+addresses (dot-atom local part, ASCII or not) are addresses; a string in one of the
+classes of `NOT_MAILBOX` (each a way to miss the grammar: nothing at all, no `@`, a part
+missing, two `@`, white space, a display name, angle brackets, a comment) is clearly
+not. Exotic-but-legal forms (quoted local parts, IP-literal domains) are accepted here so
+the toolkit never calls them invalid; the test plan never asserts them either way.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["FAST_ADDRESS_SCHEMA", "is_clearly_not_address", "is_email_address", "is_plain_address"]
+__all__ = ["FAST_ADDRESS_SCHEMA", "NOT_MAILBOX", "NotMailbox", "is_clearly_not_address", "is_email_address",
+           "is_plain_address", "not_mailboxes"]
 
 _ATEXT_SPECIALS = frozenset("!#$%&'*+-/=?^_`{|}~")
 _MAX_LOCAL_OCTETS = 64
@@ -76,8 +82,63 @@ def is_plain_address(value: object) -> bool:
 
 
 def is_clearly_not_address(value: object) -> bool:
-    """A string no reasonable server may take for an address: empty, no @, two @, white space."""
-    return isinstance(value, str) and (not value or value.count("@") != 1 or any(ch.isspace() for ch in value))
+    """A string no reasonable server may take for an address: one of the classes of `NOT_MAILBOX`."""
+    return isinstance(value, str) and any(klass.matches(value) for klass in NOT_MAILBOX)
+
+
+# --- the classes of strings that are not a Mailbox ------------------------------------------------------
+
+
+def _unquoted(value: str) -> str:
+    """`value` with a leading quoted local part made one plain atom (`"a b@c"@d` -> `q@d`): only there may `@`,
+    white space and parentheses stand in a Mailbox."""
+    if value.startswith('"'):
+        local, domain = _split_quoted(value)
+        if local is not None and domain is not None:
+            return "q@" + domain
+    return value
+
+
+@dataclass(frozen=True)
+class NotMailbox:
+    """One way a string misses RFC 5321's `Mailbox`: how to build one from an address, and how to tell one."""
+
+    name: str
+    grammar: str  # what of the grammar it misses
+    build: Callable[[str, str], str]  # (local part, domain) -> a string of the class
+    test: Callable[[str], bool]  # whether a string (its leading quoted local part set aside) is of the class
+
+    def matches(self, value: str) -> bool:
+        return self.test(_unquoted(value))
+
+
+_DISPLAY_NAME = re.compile(r"[^<>]*[^<>\s][^<>]*<[^<>]*>\s*", re.S)
+
+NOT_MAILBOX: tuple[NotMailbox, ...] = (
+    NotMailbox("empty", "no Mailbox at all", lambda local, domain: "", lambda v: not v),
+    NotMailbox("no @", 'no "@" between Local-part and Domain', lambda local, domain: f"{local}.{domain}",
+               lambda v: bool(v) and "@" not in v),
+    NotMailbox("no local part", "an empty Local-part", lambda local, domain: f"@{domain}", lambda v: v.startswith("@")),
+    NotMailbox("no domain", "an empty Domain", lambda local, domain: f"{local}@", lambda v: len(v) > 1 and v.endswith("@")),
+    NotMailbox("two @", 'an "@" in a Dot-string (only a Quoted-string may hold one)',
+               lambda local, domain: f"{local}@at@{domain}", lambda v: v.count("@") > 1),
+    NotMailbox("white space around", "white space before or after the Mailbox (it has no FWS)",
+               lambda local, domain: f" {local}@{domain}\n", lambda v: v != v.strip()),
+    NotMailbox("white space inside", "white space in a Dot-string or a Domain (not atext)",
+               lambda local, domain: f"{local} name@{domain}", lambda v: any(ch.isspace() for ch in v.strip())),
+    NotMailbox("a display name", "an RFC 5322 name-addr (`Name <mailbox>`), a header's form, not a Mailbox",
+               lambda local, domain: f"Contract Check <{local}@{domain}>", lambda v: _DISPLAY_NAME.fullmatch(v) is not None),
+    NotMailbox("angle brackets", "an RFC 5321 Path (`<mailbox>`), the SMTP command's form, not a Mailbox",
+               lambda local, domain: f"<{local}@{domain}>", lambda v: v.startswith("<") and v.rstrip().endswith(">")),
+    NotMailbox("a comment", "an RFC 5322 comment (`(text)`), which RFC 5321 does not have",
+               lambda local, domain: f"(comment){local}@{domain}", lambda v: "(" in v or ")" in v),
+)
+
+
+def not_mailboxes(valid: str) -> list[tuple[str, str]]:
+    """One string of each class of `NOT_MAILBOX`, built from the address `valid`: (class name, string)."""
+    local, _, domain = valid.rpartition("@")
+    return [(klass.name, klass.build(local, domain)) for klass in NOT_MAILBOX]
 
 
 def _is_atom_char(ch: str) -> bool:

@@ -176,7 +176,7 @@ def fast_formats(schema: Any, replacements: dict[str, dict[str, Any]]) -> Any:
     if not isinstance(schema, dict):
         return schema
     node = _map_subschemas(schema, lambda sub: fast_formats(sub, replacements))
-    replacement = replacements.get(node.get("format")) if isinstance(node.get("format"), str) else None
+    replacement = replacements.get(node["format"]) if isinstance(node.get("format"), str) else None
     if replacement is not None:
         del node["format"]
         if set(replacement).isdisjoint(node):

@@ -18,16 +18,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from migma_contract.contract.levels import Level, RuleSet
 from migma_contract.core.untrusted import nesting_depth
 
 if TYPE_CHECKING:
     from migma_contract.document.spec import Spec
 
 __all__ = [
+    "Condition",
+    "Form",
     "KeyedPair",
     "KeyedRetry",
     "Level",
     "Mutation",
+    "NotUtf8",
+    "PlannedSend",
     "RawBody",
     "ResponseFacts",
     "Rule",
@@ -38,29 +43,6 @@ __all__ = [
 JSON_TYPES = ("string", "number", "boolean", "object", "array", "null")
 
 
-class Level(StrEnum):
-    """How strict a run is; each level includes the ones before it."""
-
-    SCHEMA = "schema"
-    DOCUMENTED = "documented"
-    STRICT = "strict"
-
-    @property
-    def rank(self) -> int:
-        return list(Level).index(self)
-
-    def includes(self, other: Level) -> bool:
-        return other.rank <= self.rank
-
-    @classmethod
-    def parse(cls, value: str | Level) -> Level:
-        try:
-            return cls(value)
-        except ValueError:
-            names = ", ".join(level.value for level in cls)
-            raise ValueError(f"unknown level {value!r}; choose one of {names}") from None
-
-
 class Subject(StrEnum):
     """What a rule constrains."""
 
@@ -69,18 +51,6 @@ class Subject(StrEnum):
     ACCEPTANCE = "acceptance"  # a valid request the server must accept
     RESPONSE = "response"  # every response must satisfy it
     IDEMPOTENCY = "idempotency"  # requests sharing an Idempotency-Key: what the second answer must show
-
-
-class RuleSet(StrEnum):
-    """Where a rule comes from, and so whether a run judges it unasked.
-
-    `contract`: the bundled document (always judged). `vendor`: the vendor's wider
-    documentation (its idempotency and rate-limit pages, its SDK's README), which the
-    bundled document does not state: judged only when a run asks (`--with-vendor`).
-    """
-
-    CONTRACT = "contract"
-    VENDOR = "vendor"
 
 
 class NotExercisable(Exception):
@@ -97,6 +67,14 @@ class Refused(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class NotUtf8(Refused):
+    """A body that is not UTF-8 (rule body-utf8); `text` is what a lenient reader makes of it (see `lenient_text`)."""
+
+    def __init__(self, message: str, text: str) -> None:
+        super().__init__(message)
+        self.text = text
 
 
 def each_buildable(items: Iterable[Any], build: Callable[[Any], Iterator[Mutation]]) -> Iterator[Mutation]:
@@ -117,7 +95,7 @@ def each_buildable(items: Iterable[Any], build: Callable[[Any], Iterator[Mutatio
 
 @dataclass(frozen=True)
 class RawBody:
-    """A request body that is not a JSON value (empty, truncated, not UTF-8)."""
+    """A request body that is not a JSON value in UTF-8 (empty, truncated, in another encoding)."""
 
     content: bytes
     content_type: str = "application/json"
@@ -156,25 +134,126 @@ class ResponseFacts:
     documented: frozenset[int] | None = None  # the statuses the run's rule sets document (None: the document's)
 
 
-# --- request forms ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Condition:
+    """A conditional rule's shape: `when` ∈ `values` ⇒ `prop` present (`required`) or absent."""
+
+    when: str
+    values: tuple[str, ...]
+    prop: str
+    required: bool
 
 
-class RequestForm:
-    """A rule on the request body."""
+@dataclass(frozen=True)
+class PlannedSend:
+    """One request a form plans to judge its rule by (the plan makes it a case): neutral of how it is sent.
 
-    # False for a rule only a client is held to (the document lets a server accept more):
-    # it refuses bodies in validate_request and the mock, but no server is judged by it.
-    judges_servers = True
+    `body`: "valid" (the plan's valid body) or "other-body" (another valid body); `credentials`: "full" (the run's
+    key) or "second" (the second full-scope key); `step`: 1 or 2 of a pair under one Idempotency-Key;
+    `inject`: a status injected into the answer.
+    """
+
+    suffix: str
+    label: str
+    step: int
+    body: str = "valid"
+    credentials: str = "full"
+    inject: int | None = None
+
+
+class Form:
+    """What every form answers. Each facet has its default here; a form overrides the facets it has,
+    so no other module asks what kind of form a rule has (`tests/test_forms.py` calls every facet of every form).
+
+    Facets: judging (`fragment` for JSON Schema, `judged_statuses` for response rules), a valid value (`keep`,
+    `condition`), breaking the rule alone (`mutations`, `header_variants`), the open points (`undecided`), the diff
+    comparison (`compared_as`, `documented_fragment`), the plan's cases (`judges_servers`, `provoke`).
+    """
+
+    judges_servers = True  # False: a rule only clients are held to (the document lets a server accept more)
+    every_recipient_type = False  # the plan sends each credential on a valid send of every recipient type
+    compared_as = "none"  # how `diff` compares the rule between two documents (diff.compare dispatches on it)
+    provoke: int | None = None  # a status the run injects to see the answers this rule judges (fault injection)
+
+    @property
+    def condition(self) -> Condition | None:
+        """The conditional shape of the rule, if it is one (generators keep it, the plan varies the rest)."""
+        return None
 
     def undecided(self, prop: str, body: Any) -> str | None:
         """Why a server may accept a body breaking this rule at `prop` after all (None: it must refuse)."""
         return None
 
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        """Bodies breaking this rule alone (none: the rule is not about the body)."""
+        return iter(())
+
+    def planned(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        """The mutations the deterministic plan sends (all of them, unless the form picks fewer)."""
+        return self.mutations(spec, bodies)
+
+    def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
+        """Credentials breaking this rule alone (none: the rule is not about credentials)."""
+        return iter(())
+
+    def keep(self, body: dict[str, Any], valid_value: Callable[[str, str | None], Any]) -> None:
+        """Make a valid `body` keep this rule (add what it requires, drop what it forbids)."""
+        condition = self.condition
+        if condition is None or body.get(condition.when) not in condition.values:
+            return
+        if condition.required and condition.prop not in body:
+            body[condition.prop] = valid_value(condition.prop, body.get(condition.when))
+        elif not condition.required:
+            body.pop(condition.prop, None)
+
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        """The JSON Schema the document gives this rule to check (None: it gives it nothing), for `diff`."""
+        return None
+
+    def judged_statuses(self, spec: Spec) -> frozenset[int] | None:
+        """The statuses whose responses this rule judges (None: not a rule on response bodies)."""
+        return None
+
+    def response_fragment(self, spec: Spec, status: int) -> dict[str, Any] | None:
+        """The JSON Schema a response body of `status` satisfies under this rule (None: none it can say)."""
+        return None
+
+    def keyed_sends(self, key: str) -> list[PlannedSend]:
+        """The requests (under the Idempotency-Key `key`) that judge this rule of the vendor set (none: not keyed)."""
+        if self.provoke is None:
+            return []
+        return [PlannedSend(f"answered-{self.provoke}", f"a valid send answered {self.provoke} (injected), "
+                            "retried after its Retry-After", 1, inject=self.provoke)]
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the rule is judged on answers under one Idempotency-Key (the run keeps the first answer)."""
+        return False
+
+    @property
+    def across_responses(self) -> ResponseHistory | None:
+        """The form as a rule judged across the answers of a run or a recording (None: judged one answer at a time)."""
+        return None
+
+    @property
+    def key_length(self) -> int | None:
+        """The length of the Idempotency-Key to send (None: an ordinary per-run key)."""
+        return None
+
+
+# --- request forms ---------------------------------------------------------------------
+
+
+class RequestForm(Form):
+    """A rule on the request body."""
+
+    compared_as = "request"
+
     def fragment(self, spec: Spec) -> dict[str, Any]:
         raise NotImplementedError
 
-    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        raise NotImplementedError
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        return self.fragment(spec)
 
     def message(self, pointer: str, detail: str) -> str:
         return f"{pointer or '/'}: {detail}"
@@ -205,13 +284,49 @@ def decode_whole(decoder: json.JSONDecoder, text: str) -> Any:
     body: `decode` matches whitespace on both sides with two regular expressions first.
     """
     try:
-        value, end = decoder.scan_once(text, 0)
+        value, end = decoder.scan_once(text, 0)  # type: ignore[attr-defined]  # set by JSONDecoder.__init__, not in typeshed
     except StopIteration:
         return decoder.decode(text)  # raises, in decode's words
     return value if end == len(text) else decoder.decode(text)
 
 
 LONE_SURROGATE = "the body holds a lone surrogate (\\ud800-\\udfff), which is not a Unicode character"
+
+# Byte order marks of the encodings RFC 4627 §3 allowed for JSON (RFC 8259 §8.1 allows UTF-8 alone), longest first.
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32", "UTF-32"), (b"\x00\x00\xfe\xff", "utf-32", "UTF-32"),
+         (b"\xff\xfe", "utf-16", "UTF-16"), (b"\xfe\xff", "utf-16", "UTF-16"))
+
+
+def _other_encoding(raw: bytes) -> tuple[str, str] | None:
+    """(codec, name) of a body in UTF-16 or UTF-32, told by its byte order mark or, without one, by the pattern of
+    zero bytes its first two ASCII characters make (RFC 4627 §3); None for anything else."""
+    for bom, codec, name in _BOMS:
+        if raw.startswith(bom):
+            return codec, name
+    head = raw[:4]
+    if len(head) < 4:
+        return None
+    zeros = (head[0] == 0, head[1] == 0, head[2] == 0, head[3] == 0)
+    return {(True, True, True, False): ("utf-32-be", "UTF-32BE"), (False, True, True, True): ("utf-32-le", "UTF-32LE"),
+            (True, False, True, False): ("utf-16-be", "UTF-16BE"), (False, True, False, True): ("utf-16-le", "UTF-16LE")}.get(zeros)
+
+
+def utf8_text(raw: bytes) -> str:
+    """The text of a UTF-8 body; `NotUtf8` (with the text a lenient reader makes of it) for any other.
+
+    A lenient reader (a stock JSON body parser) reads UTF-16 and UTF-32 by their byte order
+    mark or zero-byte pattern, and anything else as UTF-8 with each invalid byte replaced by
+    U+FFFD. A UTF-8 byte order mark is UTF-8 (RFC 8259 lets a parser ignore it or not).
+    """
+    other = _other_encoding(raw)
+    if other is not None:
+        codec, name = other
+        raise NotUtf8(f"the body is {name}, not UTF-8", raw.decode(codec, errors="replace"))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8(f"the body is not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})",
+                      raw.decode("utf-8", errors="replace")) from None
 
 
 class IsJsonObject(RequestForm):
@@ -223,6 +338,7 @@ class IsJsonObject(RequestForm):
     """
 
     MAX_DEPTH = 64
+    compared_as = "body-type"  # its fragment is fixed; the document's own word is the body's declared type
 
     def undecided(self, prop: str, body: Any) -> str | None:
         # A lone surrogate escape is JSON syntax with no character behind it (RFC 8259 §8.2):
@@ -231,14 +347,20 @@ class IsJsonObject(RequestForm):
             return "a lone surrogate: RFC 8259 leaves its handling to the implementation"
         return None
 
-    def parse(self, raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-        """The JSON value of a request body; `Refused` saying why it is not one."""
+    def parse(self, raw: bytes, *, max_depth: int = MAX_DEPTH, lenient: bool = False) -> Any:
+        """The JSON value of a request body; `Refused` saying why it is not one.
+
+        A body that is not UTF-8 raises `NotUtf8` (rule body-utf8, a `Refused` too), unless
+        `lenient`: then it is read as a lenient server reads it (`utf8_text`), and judged as that.
+        """
         if not raw.strip():
             raise Refused("the body is empty; send a JSON object")
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise Refused(f"the body is not UTF-8 (byte {exc.start})") from None
+            text = utf8_text(raw)
+        except NotUtf8 as exc:
+            if not lenient:
+                raise
+            text = exc.text
         try:
             value = decode_whole(_DECODER, text)
         except RecursionError:
@@ -269,10 +391,32 @@ class IsJsonObject(RequestForm):
             yield Mutation(f"body is {label}", value)
         yield Mutation("body is empty", RawBody(b""))
         yield Mutation("body is truncated JSON", RawBody(json.dumps(valid).encode()[:20]))
-        yield Mutation("body is not UTF-8", RawBody(_with_bytes(valid, "subject", b"\xff\xfe")))
 
     def message(self, pointer: str, detail: str) -> str:
         return f"the body must be a JSON object: {detail}"
+
+
+class Utf8Body(RequestForm):
+    """The body is UTF-8 (RFC 8259 §8.1): a JSON object in another encoding, or with invalid bytes, is refused.
+
+    Judged on the bytes (`utf8_text`), before the JSON is: nothing of it is a JSON Schema
+    fragment. Each mutation is a valid request a lenient reader takes for one, so only this
+    rule is broken; below its level, such a body is read as a lenient server reads it.
+    """
+
+    def fragment(self, spec: Spec) -> dict[str, Any]:
+        return {}
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        valid = bodies.valid_body()
+        text = json.dumps(valid, ensure_ascii=False)
+        yield Mutation("body is UTF-16 (with a byte order mark)", RawBody(text.encode("utf-16")))
+        accented = json.dumps({**valid, "subject": "Grüße aus Zürich"}, ensure_ascii=False)
+        yield Mutation("body is Latin-1 (ISO-8859-1)", RawBody(accented.encode("latin-1", errors="replace")))
+        yield Mutation("body holds invalid UTF-8 bytes", RawBody(_with_bytes(valid, "subject", b"\xff\xfe")))
+
+    def message(self, pointer: str, detail: str) -> str:
+        return f"the body must be UTF-8 (RFC 8259 §8.1): {detail}"
 
 
 class RequiredProperties(RequestForm):
@@ -280,6 +424,9 @@ class RequiredProperties(RequestForm):
 
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"required": spec.request_required}
+
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        return self.fragment(spec) if spec.request_required else None
 
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         def drop(prop: str) -> Iterator[Mutation]:
@@ -341,6 +488,10 @@ class DeclaredTypes(RequestForm):
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"properties": {name: {"type": types if len(types) > 1 else types[0]} for name, types in self._types(spec).items()}}
 
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        fragment = self.fragment(spec)
+        return fragment if fragment.get("properties") else None
+
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         def retype(item: tuple[str, list[str]]) -> Iterator[Mutation]:
             prop, types = item
@@ -367,6 +518,9 @@ class EnumMember(RequestForm):
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"properties": {self.prop: {"if": {"type": "string"}, "then": {"enum": self._enum(spec)}}}}
 
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        return self.fragment(spec) if "enum" in spec.request_properties.get(self.prop, {}) else None
+
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         values = self._enum(spec)
         outside = [v for v in (str(values[0]).upper() if values else "X", "unknown", "") if v not in values]
@@ -380,18 +534,15 @@ class EnumMember(RequestForm):
 
 
 class EmailFormat(RequestForm):
-    """Properties declared `format: email` hold email addresses (asserted, not annotated)."""
+    """Properties declared `format: email` hold email addresses (asserted, not annotated).
 
-    @staticmethod
-    def not_addresses(valid: str) -> list[tuple[str, str]]:
-        """Strings no reasonable server takes for an address, built from a valid one."""
-        local, _, domain = valid.rpartition("@")
-        return [
-            ("no @", f"{local}.{domain}"),
-            ("two @", f"{local}@at@{domain}"),
-            ("a space", f"{local} name@{domain}"),
-            ("empty", ""),
-        ]
+    Broken by one string of each class of `email.NOT_MAILBOX` (the ways to miss RFC 5321's
+    `Mailbox`), built from a valid address, in each address property. The plan sends each
+    class once, the properties taking them in turn, and a display name in every property
+    (the shape a server takes in one field, `from`, and not in another).
+    """
+
+    DISPLAY_NAME = "a display name"
 
     def _props(self, spec: Spec) -> list[str]:
         return [name for name, schema in spec.request_properties.items() if schema.get("format") == "email"]
@@ -399,14 +550,30 @@ class EmailFormat(RequestForm):
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"properties": {name: {"format": "email"} for name in self._props(spec)}}
 
-    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        def break_address(prop: str) -> Iterator[Mutation]:
-            for label, value in self.not_addresses(bodies.sample_value("recipientEmail")):
-                body = bodies.body_where_relevant(prop)
-                body[prop] = value
-                yield Mutation(f"{prop} has {label} ({value!r})", body)
+    def documented_fragment(self, spec: Spec) -> dict[str, Any] | None:
+        fragment = self.fragment(spec)
+        return fragment if fragment.get("properties") else None
 
-        yield from each_buildable(self._props(spec), break_address)
+    def _broken(self, spec: Spec, bodies: BodyFactory, chosen: Callable[[int, int, str], bool]) -> Iterator[Mutation]:
+        from migma_contract.contract.email import not_mailboxes
+
+        props = self._props(spec)
+
+        def break_address(prop: str) -> Iterator[Mutation]:
+            for index, (label, value) in enumerate(not_mailboxes(bodies.sample_value("recipientEmail"))):
+                if chosen(index, props.index(prop), label):
+                    body = bodies.body_where_relevant(prop)
+                    body[prop] = value
+                    yield Mutation(f"{prop} has {label} ({value!r})", body)
+
+        yield from each_buildable(props, break_address)
+
+    def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        return self._broken(spec, bodies, lambda index, prop, label: True)
+
+    def planned(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
+        count = max(len(self._props(spec)), 1)
+        return self._broken(spec, bodies, lambda index, prop, label: index % count == prop or label == self.DISPLAY_NAME)
 
     def message(self, pointer: str, detail: str) -> str:
         return f"{pointer}: not an email address"
@@ -432,6 +599,11 @@ class RequiredWhen(RequestForm):
     when: str
     values: tuple[str, ...]
     prop: str
+    compared_as = "conditional"
+
+    @property
+    def condition(self) -> Condition:
+        return Condition(self.when, self.values, self.prop, required=True)
 
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"if": _condition(self.when, self.values), "then": {"required": [self.prop]}}
@@ -455,6 +627,11 @@ class ForbiddenWhen(RequestForm):
     when: str
     values: tuple[str, ...]
     prop: str
+    compared_as = "conditional"
+
+    @property
+    def condition(self) -> Condition:
+        return Condition(self.when, self.values, self.prop, required=False)
 
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"if": _condition(self.when, self.values), "then": {"not": {"required": [self.prop]}}}
@@ -536,14 +713,20 @@ class KnownFields(RequestForm):
 # --- auth forms -------------------------------------------------------------------------
 
 
-class AuthForm:
-    """Credentials a server must refuse."""
+class AuthForm(Form):
+    """Credentials a server must refuse.
+
+    `every_recipient_type`: the plan sends each credential with a valid send of every
+    recipient type (a server may check it in some handlers only), not with one send.
+    """
+
+    every_recipient_type = False
+
+    compared_as = "auth"
 
     def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
         raise NotImplementedError
 
-    def header_variants(self, api_key: str | None, restricted_key: str | None) -> Iterator[tuple[str, dict[str, str] | None]]:
-        raise NotImplementedError
 
 
 def bearer_key(header: str | None) -> str | None:
@@ -576,6 +759,7 @@ class BearerRequired(AuthForm):
 
 class ScopeRequired(AuthForm):
     SCOPE = "email:send"
+    every_recipient_type = True  # a permission is checked where a send is handled, and single and batch sends differ
 
     def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
         """Why a server must answer 403: a known key without the send permission."""
@@ -588,14 +772,16 @@ class ScopeRequired(AuthForm):
             yield "a key without email:send", {"Authorization": f"Bearer {restricted_key}"}
 
 
-class Acceptance:
-    """Marker form: valid requests (built by the plan) must be accepted."""
+class Acceptance(Form):
+    """Valid requests (built by the plan) must be accepted."""
+
+    compared_as = "acceptance"
 
 
 # --- response forms ---------------------------------------------------------------------
 
 
-class ResponseForm:
+class ResponseForm(Form):
     """A rule every response (of some statuses) must satisfy."""
 
     def applies(self, spec: Spec, status: int) -> bool:
@@ -611,12 +797,19 @@ class ResponseSchema(ResponseForm):
     # Whether a (parsed) body gives the rule something to judge (None: every body of its statuses does). A rule
     # about a field that is absent is not judged by that response: it neither passes nor fails there.
     speaks_of: Callable[[int, Any], bool] | None = None
+    compared_as = "response-schema"
 
     def applies(self, spec: Spec, status: int) -> bool:
         return status in self.statuses(spec)
 
+    def judged_statuses(self, spec: Spec) -> frozenset[int]:
+        return self.statuses(spec)
+
     def fragment(self, spec: Spec, status: int) -> dict[str, Any]:
         return self.build(spec, status)
+
+    def response_fragment(self, spec: Spec, status: int) -> dict[str, Any] | None:
+        return self.build(spec, status) if self.applies(spec, status) else None
 
 
 @dataclass
@@ -630,6 +823,7 @@ class ResponsePredicate(ResponseForm):
     status_only: bool = False  # reads the status (and the documented statuses) alone: decided once per status
     provoke: int | None = None  # a status the run injects to see such a response (a target with fault injection)
     speaks_of: Callable[[int, Any], bool] | None = None  # as for ResponseSchema: judged only where the body gives it a field
+    compared_as = "predicate"
 
     def applies(self, spec: Spec, status: int) -> bool:
         return self.when(spec, status)
@@ -648,9 +842,17 @@ class ResponseHistory(ResponseForm):
     statuses: Callable[[Spec], frozenset[int]]
     key: Callable[[ResponseFacts], str | None]
     what: str  # how the message names the value, e.g. "data.id"
+    compared_as = "history"
 
     def applies(self, spec: Spec, status: int) -> bool:
         return status in self.statuses(spec)
+
+    def judged_statuses(self, spec: Spec) -> frozenset[int]:
+        return self.statuses(spec)
+
+    @property
+    def across_responses(self) -> ResponseHistory:
+        return self
 
     def judge(self, memory: dict[str, tuple[str | None, str]], facts: ResponseFacts,
               replay_key: str | None, label: str) -> tuple[bool, str | None]:
@@ -665,18 +867,23 @@ class ResponseHistory(ResponseForm):
         first_key, first_label = first
         if replay_key is not None and replay_key == first_key:
             return True, None
-        return True, f"{self.what} {value[:80]!r} was already given to an earlier accepted send ({first_label[:120]})"
+        return True, (f"{self.what} {value[:80]!r} was already given to an earlier accepted send ({first_label[:120]}); "
+                      f"this send, {label[:120]!r}, got it again")
 
 
 # --- idempotency forms (the vendor set) ------------------------------------------------------
 
 
-class KeyedForm:
+class KeyedForm(Form):
     """A rule on requests that carry one `Idempotency-Key`: what a later answer must show.
 
     Judging needs two answers under one key, so the rule is exercised by a planned pair (or
     a single request), never by one response alone; the run keeps the first answer.
     """
+
+    @property
+    def keyed(self) -> bool:
+        return True
 
 
 @dataclass
@@ -695,7 +902,21 @@ class KeyedPair(KeyedForm):
     second: str | None
     check: Callable[[ResponseFacts | None, ResponseFacts], str | None]
     premise: Callable[[ResponseFacts], str | None] = lambda first: None
-    key_length: int | None = None
+    length: int | None = None
+
+    @property
+    def key_length(self) -> int | None:
+        return self.length
+
+    def keyed_sends(self, key: str) -> list[PlannedSend]:
+        if self.second is None:
+            return [PlannedSend("long-key", f"a valid send with an Idempotency-Key of {len(key)} characters", 1)]
+        first = PlannedSend("first", "a valid send with a fresh Idempotency-Key", 1)
+        if self.second == "same":
+            return [first, PlannedSend("again", "the same send again, same key", 2)]
+        if self.second == "other-body":
+            return [first, PlannedSend("other-body", "another body under the same key", 2, body="other-body")]
+        return [first, PlannedSend("other-api-key", "the same send under --second-api-key, same key", 2, credentials="second")]
 
 
 @dataclass
@@ -711,10 +932,11 @@ class KeyedRetry(KeyedForm):
 
     after: Callable[[int], bool]
     check: Callable[[ResponseFacts, ResponseFacts, bool], str | None]
-    provoke: int = 503
+    provoke: int | None = 503
 
-
-Form = RequestForm | AuthForm | Acceptance | ResponseForm | KeyedForm
+    def keyed_sends(self, key: str) -> list[PlannedSend]:
+        return [PlannedSend(f"answered-{self.provoke}", f"a valid send answered {self.provoke} (injected)", 1, inject=self.provoke),
+                PlannedSend("retry", f"the same send again, same key, after the {self.provoke}", 2)]
 
 
 _DESERVING = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # rules that decide a request's status
@@ -751,7 +973,7 @@ class Rule:
         return "response" if self.subject is Subject.RESPONSE else "request"
 
     def as_dict(self) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "id": self.id,
             "level": self.level.value,
             "subject": self.subject.value,

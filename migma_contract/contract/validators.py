@@ -19,13 +19,13 @@ from typing import Any
 
 import jsonschema_rs
 
-from migma_contract.contract.catalogue import BODY_JSON_OBJECT, OPEN_POINTS, RULES, rules_for
+from migma_contract.contract.catalogue import BODY_FORM, BODY_JSON_OBJECT, BODY_UTF8, OPEN_POINTS, RULES, rules_for
 from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, is_email_address
 from migma_contract.contract.fastschema import fast_formats, flatten, inline_refs, mentions_format
 from migma_contract.contract.rules import (
     LONE_SURROGATE,
-    IsJsonObject,
     Level,
+    NotUtf8,
     OpenPoint,
     RawBody,
     Refused,
@@ -137,10 +137,11 @@ class RequestValidator:
 
     def __init__(self, spec: Spec, rules: tuple[Rule, ...]) -> None:
         self.rules = [r for r in rules if r.subject is Subject.REQUEST]
-        forms = [r.form for r in self.rules]
-        assert all(isinstance(f, RequestForm) for f in forms)
-        self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})  # type: ignore[union-attr]
+        forms = [r.form for r in self.rules if isinstance(r.form, RequestForm)]
+        assert len(forms) == len(self.rules)
+        self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})
         self._accepts = self._set.accepts
+        self._utf8 = BODY_UTF8 if BODY_UTF8 in self.rules else None
 
     def violations(self, body: Any) -> list[Violation]:
         try:
@@ -151,18 +152,26 @@ class RequestValidator:
         return self.refused(body)
 
     def refused(self, body: Any) -> list[Violation]:
-        """The violations of a body the fast check did not accept (possibly none: it only trusts a yes)."""
+        """The violations of a body the fast check did not accept (possibly none: it only trusts a yes).
+
+        A body that is not UTF-8 breaks body-utf8 when the validator's level has it; either
+        way the rest is judged on what a lenient reader makes of it (see `rules.utf8_text`).
+        """
         shape = BODY_JSON_OBJECT
-        assert isinstance(shape.form, IsJsonObject)
+        violations = []
         try:
             if isinstance(body, RawBody):
-                body = shape.form.parse(body.content)
+                try:
+                    body = BODY_FORM.parse(body.content)
+                except NotUtf8 as not_utf8:
+                    if self._utf8 is not None:
+                        violations.append(Violation(self._utf8.id, self._utf8.level.value, "", self._utf8.form.message("", not_utf8.message)))  # type: ignore[attr-defined]  # a RequestForm facet, not on Form
+                    body = BODY_FORM.parse(body.content, lenient=True)
             found = self._set.violations(body)
         except Refused as refused:
-            return [Violation(shape.id, shape.level.value, "", refused.message)]
+            return [*violations, Violation(shape.id, shape.level.value, "", refused.message)]
         except UnicodeEncodeError:  # a lone surrogate reached a keyword that reads the string
-            return [Violation(shape.id, shape.level.value, "", LONE_SURROGATE)]
-        violations = []
+            return [*violations, Violation(shape.id, shape.level.value, "", LONE_SURROGATE)]
         for rule, pointer, detail in found:
             form = rule.form
             assert isinstance(form, RequestForm)
@@ -173,20 +182,20 @@ class RequestValidator:
 class _StatusRules:
     """The response rules of one level that apply to one status, worked out once."""
 
-    def __init__(self, rule_set: _RuleSet | None, predicates: list[Rule], spec: Spec, status: int,
+    def __init__(self, rule_set: _RuleSet | None, predicates: list[tuple[Rule, ResponsePredicate]], spec: Spec, status: int,
                  documented: frozenset[int] | None) -> None:
         self.rule_set = rule_set
-        self.predicates = [r for r in predicates if not r.form.status_only]  # type: ignore[union-attr]
+        self.predicates = [(r, form) for r, form in predicates if not form.status_only]
         # The status-only predicates, decided here once: what they find is found in every response of this status.
         facts = ResponseFacts(status, {}, None, None, False, documented=documented)
-        self.decided = tuple(r.id for r in predicates if r.form.status_only)  # type: ignore[union-attr]
+        self.decided = tuple(r.id for r, form in predicates if form.status_only)
         self.fixed: dict[str, list[Violation]] = {}
-        for rule in predicates:
-            message = rule.form.check(spec, facts) if rule.form.status_only else None  # type: ignore[union-attr]
+        for rule, form in predicates:
+            message = form.check(spec, facts) if form.status_only else None
             if message:
                 self.fixed[rule.id] = [Violation(rule.id, rule.level.value, "", message)]
         # rule -> whether a body gives it something to judge (rules about a field judge only the bodies that have it)
-        forms = [*(rule_set.rules if rule_set is not None else ()), *predicates]
+        forms = [*(rule_set.rules if rule_set is not None else ()), *(rule for rule, _ in predicates)]
         self.speakers = {r.id: r.form.speaks_of for r in forms if getattr(r.form, "speaks_of", None) is not None}
         # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
         self.cases: dict[tuple[bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}
@@ -195,9 +204,7 @@ class _StatusRules:
         found = self.cases.get((parsed, timed))
         if found is None:
             active = []
-            for rule in self.predicates:
-                form = rule.form
-                assert isinstance(form, ResponsePredicate)
+            for rule, form in self.predicates:
                 if (parsed or not form.needs_body) and (timed or not form.needs_timing):
                     active.append((rule, form.check))
             applied = [*self.decided, *(rule.id for rule, _ in active)]
@@ -221,11 +228,12 @@ class ResponseValidator:
     def _for_status(self, status: int) -> _StatusRules:
         cached = self._by_status.get(status)
         if cached is None:
-            schema_rules = [r for r in self.rules if isinstance(r.form, ResponseSchema) and r.form.applies(self.spec, status)]
-            predicates = [r for r in self.rules if isinstance(r.form, ResponsePredicate) and r.form.applies(self.spec, status)]
+            schemas = [(r, r.form) for r in self.rules if isinstance(r.form, ResponseSchema) and r.form.applies(self.spec, status)]
+            schema_rules = [r for r, _ in schemas]
+            predicates = [(r, r.form) for r in self.rules if isinstance(r.form, ResponsePredicate) and r.form.applies(self.spec, status)]
             rule_set = None
             if schema_rules:
-                fragments = [r.form.fragment(self.spec, status) for r in schema_rules]  # type: ignore[union-attr]
+                fragments = [form.fragment(self.spec, status) for _, form in schemas]
                 defs: dict[str, Any] = {}
                 for fragment in fragments:
                     defs.update(fragment.get("$defs", {}))
@@ -313,15 +321,15 @@ class Contract:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self._request: dict[Level, RequestValidator] = {}
-        self._response: dict[Level, ResponseValidator] = {}
+        self._request: dict[str, RequestValidator] = {}  # by Level, a str: found by its value too
+        self._response: dict[str, ResponseValidator] = {}
         self._response_sets: dict[tuple[Level, frozenset[RuleSet]], ResponseValidator] = {}
 
     # A Level is a str enum: "documented" and Level.DOCUMENTED find the same entry, so a
     # call parses its level only the first time.
 
     def request_validator(self, level: Level | str = Level.DOCUMENTED) -> RequestValidator:
-        found = self._request.get(level) if isinstance(level, str) else None
+        found = self._request.get(level)
         if found is None:
             key = Level.parse(level)
             if key not in self._request:
@@ -336,7 +344,7 @@ class Contract:
             if key_sets not in self._response_sets:
                 self._response_sets[key_sets] = ResponseValidator(self.spec, rules_for(*key_sets))
             return self._response_sets[key_sets]
-        found = self._response.get(level) if isinstance(level, str) else None
+        found = self._response.get(level)
         if found is None:
             key = Level.parse(level)
             if key not in self._response:
@@ -412,7 +420,7 @@ def validate_request(body: Any, level: Level | str = _DOCUMENTED, *, spec: Spec 
                 return []
         except (UnicodeEncodeError, ValueError):
             pass
-        return _default_request.refused(body)  # type: ignore[union-attr]
+        return (_default_request or _bind_defaults()[0]).refused(body)
     return contract_for(spec).request_validator(level).violations(body)
 
 

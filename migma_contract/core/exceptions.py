@@ -62,3 +62,8 @@ class TargetUnreachable(MigmaContractError):
     """The target did not answer at all before any case was judged."""
 
     exit_code = 3
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job's timeout), raised where Ctrl-C's KeyboardInterrupt would be: a run stops the same way
+    and says which."""

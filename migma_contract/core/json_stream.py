@@ -17,13 +17,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-__all__ = ["ArrayReader", "JsonStreamError"]
+__all__ = ["TOO_DEEP", "ArrayReader", "JsonStreamError"]
 
 CHUNK = 1 << 20
 MAX_ITEM = 256 << 20  # an item larger than this is not waited for (a malformed file would be read whole)
 _MARGIN = 64
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
+_STRUCTURE = re.compile(r'["\[\]{}]')
+_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
+
+
+class _TooDeep:
+    """Yielded in place of an item nested deeper than the decoder can follow (it was skipped, not parsed)."""
+
+    def __repr__(self) -> str:
+        return "TOO_DEEP"
+
+
+TOO_DEEP: Any = _TooDeep()
 
 
 class JsonStreamError(ValueError):
@@ -103,7 +115,7 @@ class ArrayReader:
     def _skip_space(self) -> str | None:
         """The next significant character (None at the end of the file)."""
         while True:
-            self._pos = _SPACE.match(self._buffer, self._pos).end()  # type: ignore[union-attr]
+            self._pos = _SPACE.match(self._buffer, self._pos).end()  # type: ignore[union-attr]  # `[ \t\n\r]*` always matches
             if self._pos < len(self._buffer):
                 return self._buffer[self._pos]
             if self._eof:
@@ -126,6 +138,10 @@ class ArrayReader:
         while True:
             try:
                 value, end = _DECODER.raw_decode(self._buffer, self._pos)
+            except RecursionError:  # nested deeper than the decoder recurses: stepped over, never built
+                self._pos = start
+                self._skip_value()
+                return TOO_DEEP
             except json.JSONDecodeError as exc:
                 # Cut input fails where it ends (or, for a string, where the string starts);
                 # an error well before the end is a real one.
@@ -145,6 +161,28 @@ class ArrayReader:
                 raise JsonStreamError(f"an item over {self._max_item >> 20} MiB (or a malformed file)", self._offset(start))
             self._read(at_least=pending)  # doubling: a large item is re-parsed O(log n) times, not O(n)
             start = self._pos
+
+    def _skip_value(self) -> None:
+        """Move past the array or object starting here, iteratively (brackets counted outside strings)."""
+        depth = 0
+        while True:
+            found = _STRUCTURE.search(self._buffer, self._pos)
+            if found is None:
+                self._pos = len(self._buffer)
+                self._read()
+                continue
+            self._pos = found.end()
+            char = found.group()
+            if char == '"':
+                while (rest := _STRING_REST.match(self._buffer, self._pos)) is None:
+                    self._read()
+                self._pos = rest.end()
+            elif char in "[{":
+                depth += 1
+            else:
+                depth -= 1
+                if depth <= 0:
+                    return
 
     # -- walking --------------------------------------------------------------------------------
 

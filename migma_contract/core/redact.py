@@ -17,6 +17,7 @@ masks that too.
 from __future__ import annotations
 
 import base64
+import bisect
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields, is_dataclass, replace
@@ -24,7 +25,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "SENSITIVE_HEADERS", "Redactor", "strip_credentials"]
+__all__ = ["REDACTED", "SENSITIVE_HEADERS", "Redactor", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials"]
 
 REDACTED = "[REDACTED]"
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
@@ -39,33 +40,84 @@ def strip_credentials(url: str) -> str:
     """The URL without `user:password@` and without query values that look like keys."""
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = re.sub(r"(?i)((?:api[_-]?key|key|token|access_token)=)[^&]*", rf"\1{REDACTED}", parts.query)
+    query = re.sub(rf"(?i)((?:^|[&;]){_CREDENTIAL_WORDS}=)[^&;]*", rf"\1{REDACTED}", parts.query)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def _char_forms(ch: str) -> str:
-    """A pattern matching `ch` written plainly or through any common escape."""
-    code = ord(ch)
-    utf8 = ch.encode("utf-8", errors="surrogatepass")
-    forms = [re.escape(ch)]
-    if code < 0x10000:
-        forms.append(rf"\\+u{code:04x}")  # JSON, JavaScript, Python
-    else:
-        forms.append(rf"\\+U{code:08x}")
-        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
-        forms.append(rf"\\+u{high:04x}\\+u{low:04x}")  # JSON's surrogate pair
-    forms.append("".join(rf"\\+x{byte:02x}" for byte in utf8))  # Python repr of str or bytes
-    forms.append("".join(f"%{byte:02x}" for byte in utf8))  # percent-encoding
-    forms.append(rf"&#x0*{code:x};?|&#0*{code};?")  # HTML / XML character references
-    if ch in _ESCAPES:
-        forms.append(rf"\\+{_ESCAPES[ch]}")
-    if ch in _ENTITIES:
-        forms.append(_ENTITIES[ch])
-    if not ch.isalnum():
-        forms.append(rf"\\+{re.escape(ch)}")  # JSON `\/`, `\"`, repr `\'`, shell `\$`
-    if ch == " ":
-        forms.append(r"\+")  # form encoding
-    return "(?i:" + "|".join(forms) + ")"
+# Escapes a server or a library may have written a key's characters in: JSON and JavaScript
+# (`\\u006b`, `\\/`, `\\"`), Python repr (`\\x0d`, `\\r`), percent-encoding, HTML/XML
+# character references and entities, each possibly escaped again (`\\\\u006b`).
+_ESCAPE = re.compile(
+    r"\\+u[dD][89abAB][0-9a-fA-F]{2}\\+u[dD][c-fC-F][0-9a-fA-F]{2}"  # a JSON surrogate pair: one character
+    r"|\\+u[0-9a-fA-F]{4}|\\+U[0-9a-fA-F]{8}"
+    r"|(?:\\+x[0-9a-fA-F]{2})+|(?:%[0-9a-fA-F]{2})+"  # bytes, in runs (a character may take several)
+    r"|&#[xX]0*[0-9a-fA-F]{1,6};?|&#0*[0-9]{1,7};?|&(?:amp|lt|gt|quot|apos);"
+    r"|\\+[nrtbf]|\\+[^\w\s]"
+)
+_HEX_BYTE = re.compile(r"[0-9a-fA-F]{2}")
+_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+_NAMED = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'"}
+
+
+def _unescape(token: str) -> str:
+    """The character(s) one escape stands for."""
+    stripped = token.lstrip("\\")
+    if token.startswith("&"):
+        if token in _NAMED:
+            return _NAMED[token]
+        digits = token.strip("&#;")
+        code = int(digits[1:], 16) if digits[:1] in "xX" else int(digits)
+        return chr(code) if code <= 0x10FFFF else token
+    if token.startswith("%") or stripped[:1] == "x":
+        raw = bytes(int(pair, 16) for pair in _HEX_BYTE.findall(token.replace("\\x", "").replace("%", "")))
+        return raw.decode("utf-8", errors="replace")
+    if stripped[:1] == "u" and "u" in stripped[1:]:  # a surrogate pair
+        high, low = (int(part[-4:], 16) for part in stripped.split("\\")[0::1] if part)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    if stripped[:1] in ("u", "U"):
+        code = int(stripped[1:], 16)
+        return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else token
+    return _SIMPLE.get(stripped, stripped)
+
+
+def _decoded(text: str) -> tuple[str, list[int], list[tuple[int, int, bool]]]:
+    """`text` with every escape decoded, and how to map a decoded position back (piece offsets and spans).
+
+    Each piece is a stretch of plain text (mapped character for character) or one escape
+    (mapped to the whole escape): a key found in the decoded text is masked in the text as
+    given, whatever mix of escapes wrote it.
+    """
+    out: list[str] = []
+    offsets: list[int] = []
+    pieces: list[tuple[int, int, bool]] = []
+    size = done = 0
+    for match in _ESCAPE.finditer(text):
+        start, end = match.span()
+        if start > done:
+            offsets.append(size)
+            pieces.append((done, start, True))
+            out.append(text[done:start])
+            size += start - done
+        decoded = _unescape(match.group())
+        offsets.append(size)
+        pieces.append((start, end, len(decoded) == end - start))
+        out.append(decoded)
+        size += len(decoded)
+        done = end
+    if done < len(text):
+        offsets.append(size)
+        pieces.append((done, len(text), True))
+        out.append(text[done:])
+    return "".join(out), offsets, pieces
+
+
+def _original_span(offsets: list[int], pieces: list[tuple[int, int, bool]], start: int, end: int) -> tuple[int, int]:
+    first = bisect.bisect_right(offsets, start) - 1
+    last = bisect.bisect_right(offsets, end - 1) - 1
+    head_start, _, head_plain = pieces[first]
+    tail_start, tail_end, tail_plain = pieces[last]
+    return (head_start + (start - offsets[first]) if head_plain else head_start,
+            tail_start + (end - offsets[last]) if tail_plain else tail_end)
 
 
 def _base64_cores(secret: str) -> set[str]:
@@ -90,66 +142,190 @@ def _base64_cores(secret: str) -> set[str]:
     return cores
 
 
+def _compile(pattern: str) -> re.Pattern[str]:
+    """The one place the redactor compiles a pattern (its cost is what the bounds below keep linear)."""
+    return re.compile(pattern)
+
+
 def _alternation(patterns: Iterable[str]) -> re.Pattern[str] | None:
     listed = list(patterns)
-    return re.compile("|".join(listed)) if listed else None
+    return _compile("|".join(listed)) if listed else None
+
+
+class _Group:
+    """Up to `GROUP` secrets and their patterns, compiled when first needed after a change.
+
+    A redactor's secrets are kept in groups so that a new secret costs the compiling of its
+    own group, not of every secret known: a judge that meets a new key per request (150 in a
+    HAR, any number through a middleware) builds each pattern a bounded number of times.
+    """
+
+    __slots__ = ("_patterns", "secrets")
+
+    def __init__(self) -> None:
+        self.secrets: list[str] = []
+        self._patterns: tuple[re.Pattern[str] | None, ...] | None = None
+
+    def add(self, secret: str) -> None:
+        self.secrets.append(secret)
+        self._patterns = None
+
+    def patterns(self) -> tuple[re.Pattern[str] | None, ...]:
+        """(plain, any case, base64) for this group's secrets, longest first: literal patterns, cheap to build."""
+        if self._patterns is None:
+            ordered = sorted(self.secrets, key=len, reverse=True)
+            cores = sorted({core for secret in ordered for core in _base64_cores(secret)}, key=len, reverse=True)
+            forms = {form for secret in ordered for form in (secret, secret.replace(" ", "+"))}  # `+`: a form-encoded space
+            literal = [re.escape(form) for form in sorted(forms, key=len, reverse=True)]
+            self._patterns = (
+                _alternation(literal),
+                _alternation(["(?i:" + "|".join(literal) + ")"]),  # escaped text: any case (`%2f`, a lowercased copy)
+                _alternation(re.escape(core) for core in cores),
+            )
+        return self._patterns
+
+
+GROUP = 32
+
+
+# Credentials recognised by their shape, whatever their value: header names, query and form
+# parameters, JSON keys. A value is masked wherever it is seen, known or not.
+_CREDENTIAL_WORDS = r"(?:api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|id[-_]?token|auth[-_]?token|token|secret|client[-_]?secret|password|passwd|pwd|passphrase|private[-_]?key|session(?:[-_]?id)?|signature|sig|auth|authorization|credentials?|cookie|key)"
+_SENSITIVE_NAME = re.compile(
+    r"(?i)^(?:authorization|proxy-authorization|cookie|set-cookie|(?:x-)?(?:api-?key|auth(?:entication)?-?token|access-?token|"
+    r"csrf-?token|xsrf-?token|session(?:-?id)?|amz-security-token|goog-api-key|secret|token|auth|signature)|"
+    r".*(?:-token|-secret|-api-?key|-password|-session|-signature|-credential))$"
+)
+_QUERY_SECRET = re.compile(rf"(?i)([?&;]{_CREDENTIAL_WORDS}=)([^&#;\s\"'<>]+)")
+_JSON_SECRET = re.compile(
+    r'(?i)("(?:[a-z0-9_-]*[-_])?(?:api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|id[-_]?token|auth[-_]?token|token|'
+    r'secret|client[-_]?secret|password|passwd|passphrase|private[-_]?key|session[-_]?id|signature|credentials?)"\s*:\s*")'
+    r'((?:[^"\\]|\\.)+)(")'
+)
+_JSON_SECRET_ESCAPED = re.compile(  # the same, in JSON shown inside JSON (an escaped body): \"apiKey\": \"...\"
+    r'(?i)(\\"(?:[a-z0-9_-]*[-_])?(?:api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|token|secret|client[-_]?secret|password|'
+    r'passwd|passphrase|private[-_]?key|session[-_]?id|signature|credentials?)\\"\s*:\s*\\")((?:[^"\\]|\\[^"])+)(\\")'
+)
+
+
+def sensitive_header(name: str) -> bool:
+    """Whether a header of this name carries a credential (by its name: Authorization, X-Auth-Token, X-Api-Key, ...)."""
+    lowered = name.strip().lower()
+    return lowered in SENSITIVE_HEADERS or (lowered != "www-authenticate" and bool(_SENSITIVE_NAME.match(lowered)))
+
+
+def secrets_by_shape(text: str) -> list[str]:
+    """The values `text` holds under a credential's name (query parameters, JSON keys), for a judge to remember."""
+    found = [m.group(2) for m in _QUERY_SECRET.finditer(text)]
+    found += [m.group(2) for m in _JSON_SECRET.finditer(text)]
+    return [value for value in found if len(value) >= MIN_SECRET and value != REDACTED]
+
+
+def mask_shapes(text: str) -> str:
+    """`text` with the values of credential-named parameters and JSON keys masked (whatever their value)."""
+    if "=" in text:
+        text = _QUERY_SECRET.sub(lambda m: m.group(1) + (REDACTED if m.group(2) != REDACTED else m.group(2)), text)
+    if '"' in text:
+        text = _JSON_SECRET.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+        if '\\"' in text:
+            text = _JSON_SECRET_ESCAPED.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    return text
 
 
 class Redactor:
-    """Masks the given secrets, in every encoding of them, in any text or structure."""
+    """Masks the given secrets, in every encoding of them, and credentials by shape, in any text or structure.
+
+    Its cost is linear: `add` files a new secret into a group whose patterns alone are
+    rebuilt when next needed, and `text` runs each group's pattern once over the text.
+    """
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        values = {secret for secret in secrets if secret and len(secret) >= MIN_SECRET}
-        self._secrets = sorted(values, key=len, reverse=True)
-        cores = sorted({core for secret in self._secrets for core in _base64_cores(secret)}, key=len, reverse=True)
-        self._plain = _alternation(re.escape(secret) for secret in self._secrets)
-        self._escaped = _alternation("".join(_char_forms(ch) for ch in secret) for secret in self._secrets)
-        self._base64 = _alternation(re.escape(core) for core in cores)
+        self._known: set[str] = set()
+        self._groups: list[_Group] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str | None]) -> int:
+        """Learn more secrets (those too short to tell from text are left out); how many were new."""
+        added = 0
+        for secret in secrets:
+            if not secret or len(secret) < MIN_SECRET or secret in self._known:
+                continue
+            self._known.add(secret)
+            if not self._groups or len(self._groups[-1].secrets) >= GROUP:
+                self._groups.append(_Group())
+            self._groups[-1].add(secret)
+            added += 1
+        return added
+
+    def __len__(self) -> int:
+        return len(self._known)
 
     @property
     def secrets(self) -> list[str]:
-        return list(self._secrets)
+        return sorted(self._known, key=len, reverse=True)
 
     def text(self, value: str, *, cut: bool = False) -> str:
-        """`value` with every secret masked; with `cut`, also a secret's start at the very end."""
-        if self._plain is None or not value:
+        """`value` with every secret masked (and credentials by shape); with `cut`, also a secret's start at the very end."""
+        if not value:
             return value
-        # only a text holding `\\`, `%` or `&` can hold an escaped key: the slower pattern only then
-        escaped = self._escaped if ("\\" in value or "%" in value or "&" in value) else self._plain
-        masked = escaped.sub(REDACTED, value)  # type: ignore[union-attr]
-        if self._base64 is not None:
-            masked = self._mask_base64(masked)
-        if cut:
-            masked = self._mask_dangling_start(masked)
-        return masked
+        if self._groups:
+            value = self._mask_known(value)
+            if cut:
+                value = self._mask_dangling_start(value)
+        return mask_shapes(value)
 
-    def _mask_base64(self, text: str) -> str:
-        """Each base64 core with the characters next to it, which still hold a few bits of the key."""
-        assert self._base64 is not None
+    def _mask_known(self, text: str) -> str:
+        """Every match of every group, found in the text as given and with its escapes decoded, masked once."""
+        # only a text holding `\\`, `%` or `&` can hold an escaped key: decoded only then
+        decoded = _decoded(text) if ("\\" in text or "%" in text or "&" in text) else None
+        spans: list[tuple[int, int]] = []
+        for group in self._groups:
+            plain, any_case, base64_cores = group.patterns()
+            if plain is not None:
+                spans += [match.span() for match in plain.finditer(text)]
+            if decoded is not None and any_case is not None:
+                spans += [_original_span(decoded[1], decoded[2], *match.span()) for match in any_case.finditer(decoded[0])]
+            if base64_cores is not None:
+                spans += [self._base64_span(text, match) for match in base64_cores.finditer(text)]
+        if not spans:
+            return text
+        spans.sort()
         parts: list[str] = []
         done = 0
-        for match in self._base64.finditer(text):
-            start, end = match.span()
-            if start > done and text[start - 1] in _BASE64_CHARS:
-                start -= 1
-            for _ in range(3):
-                if end < len(text) and text[end] in _BASE64_CHARS:
-                    end += 1
-            while end < len(text) and text[end] == "=" and end - match.end() < 5:
-                end += 1
-            parts += [text[done:start], REDACTED]
+        for start, end in spans:
+            if end <= done:
+                continue
+            if start < done:
+                start = done
+            else:
+                parts.append(text[done:start])
+                parts.append(REDACTED)
             done = end
-        return "".join(parts) + text[done:] if parts else text
+        return "".join(parts) + text[done:]
+
+    @staticmethod
+    def _base64_span(text: str, match: re.Match[str]) -> tuple[int, int]:
+        """A base64 core with the characters next to it, which still hold a few bits of the key."""
+        start, end = match.span()
+        if start > 0 and text[start - 1] in _BASE64_CHARS:
+            start -= 1
+        for _ in range(3):
+            if end < len(text) and text[end] in _BASE64_CHARS:
+                end += 1
+        while end < len(text) and text[end] == "=" and end - match.end() < 5:
+            end += 1
+        return start, end
 
     def _mask_dangling_start(self, text: str) -> str:
-        for secret in self._secrets:
-            for length in range(len(secret) - 1, MIN_SECRET - 1, -1):
-                if text.endswith(secret[:length]):
+        tail = text[-256:]
+        for secret in self.secrets:
+            for length in range(min(len(secret) - 1, len(tail)), MIN_SECRET - 1, -1):
+                if tail.endswith(secret[:length]):
                     return text[:-length] + REDACTED
         return text
 
     def header_value(self, name: str, value: str) -> str:
-        if name.lower() not in SENSITIVE_HEADERS:
+        if not sensitive_header(name):
             return self.text(value)
         scheme, _, credential = value.partition(" ")
         if credential and scheme.isalpha() and len(scheme) <= 16:
@@ -162,7 +338,7 @@ class Redactor:
 
     def data(self, value: Any) -> Any:
         """A JSON-like structure, or a tree of dataclasses (a `RunResult`), with every string redacted."""
-        if self._plain is None or isinstance(value, Enum):
+        if isinstance(value, Enum):
             return value
         if is_dataclass(value) and not isinstance(value, type):
             return replace(value, **{f.name: self.data(getattr(value, f.name)) for f in fields(value) if f.init})

@@ -1,8 +1,9 @@
 """Text from outside (server answers, files handed over) made safe to carry, once, where it enters.
 
 Decoding replaces invalid UTF-8 and lone surrogates with U+FFFD; control characters
-(C0, DEL, C1, and the bidirectional overrides that reorder what a reader sees) become
-a visible `\\xNN` / `\\uNNNN` marker. Newlines and tabs survive only where a caller
+(C0, DEL, C1, the bidirectional overrides that reorder what a reader sees, and the
+invisible ones: zero-width characters, the BOM, the soft hyphen, tag characters) become
+a visible `\\xNN` / `\\uNNNN` / `\\UNNNNNNNN` marker. Newlines and tabs survive only where a caller
 asks for them (bodies shown in a <pre> block), never in one-line fields. Writers still
 escape for their own format; this only guarantees no byte reaches them that could act
 as a terminal, XML or layout control.
@@ -26,8 +27,12 @@ from migma_contract.core.exceptions import ConfigError
 __all__ = ["MAX_INPUT_BYTES", "MULTILINE_KEYS", "clean_bytes", "clean_data", "clean_text", "read_bounded"]
 
 _BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
-_CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
-_CONTROLS_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+# Characters that show nothing and change what a reader sees or copies: zero-width space, joiners and
+# non-joiners, word joiner and invisible operators, the BOM, the soft hyphen, the Mongolian vowel
+# separator, deprecated format controls, and the tag characters (U+E0000-E007F) that can hide a text.
+_INVISIBLE = "\u00ad\u180e\u200b-\u200d\u2060-\u2064\u206a-\u206f\ufeff\U000e0000-\U000e007f"
+_CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+_CONTROLS_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 
 MAX_INPUT_BYTES = 64 << 20  # a file handed over (a conformance.json, a baseline); a real one is far smaller
 
@@ -40,7 +45,7 @@ def _marker(match: re.Match[str]) -> str:
     if "\ud800" <= ch <= "\udfff":
         return "\ufffd"
     code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def clean_text(value: object, *, multiline: bool = False) -> str:
@@ -90,7 +95,11 @@ def read_bounded(path: str | Path, limit: int = MAX_INPUT_BYTES) -> bytes:
             mode = os.fstat(handle.fileno()).st_mode
             if not stat.S_ISREG(mode):
                 raise ConfigError(f"{shown}: {'is a directory' if stat.S_ISDIR(mode) else 'not a regular file'}")
-            raw = handle.read(limit + 1)
+            chunks, size = [], 0
+            while size <= limit and (chunk := handle.read(min(1 << 20, limit + 1 - size))):
+                chunks.append(chunk)  # in pieces: read(limit) would allocate the whole cap up front
+                size += len(chunk)
+            raw = b"".join(chunks)
     except FileNotFoundError:
         raise ConfigError(f"{shown}: no such file") from None
     except OSError as exc:

@@ -82,14 +82,9 @@ from migma_contract.contract.catalogue import rules_for
 from migma_contract.contract.rules import (
     Acceptance,
     AuthForm,
-    DeclaredTypes,
-    EmailFormat,
-    EnumMember,
     ForbiddenWhen,
-    IsJsonObject,
     Level,
     RequestForm,
-    RequiredProperties,
     RequiredWhen,
     ResponseFacts,
     ResponseHistory,
@@ -350,7 +345,7 @@ def _declares(spec: Spec, pointer: str) -> bool:
         if token == "[]":
             schema = resolver.norm(schema.get("items", {}))
             continue
-        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        props: dict[str, Any] = schema["properties"] if isinstance(schema.get("properties"), dict) else {}
         match = next((sub for name, sub in props.items() if pointer_segment(name) == token), None)
         if match is None:  # a free-form object (`additionalProperties: true`) documents any key
             return schema.get("additionalProperties") not in (None, False)
@@ -455,17 +450,10 @@ def _conditional_rule(form: RequiredWhen | ForbiddenWhen, side: _Side, old: Spec
 
 def _request_fragment(form: RequestForm, spec: Spec) -> dict[str, Any] | None:
     """The JSON Schema the form gives on `spec`, or None when the document gives it nothing to check."""
-    if isinstance(form, IsJsonObject):  # its fragment is fixed; the document's own word is the body's type
+    if form.compared_as == "body-type":  # its fragment is fixed; the document's own word is the body's type
         declared = Resolver(spec.request_schema).norm(spec.request_schema).get("type")
         return {"type": declared} if declared else None
-    if isinstance(form, EnumMember):
-        return form.fragment(spec) if "enum" in spec.request_properties.get(form.prop, {}) else None
-    if isinstance(form, RequiredProperties):
-        return form.fragment(spec) if spec.request_required else None
-    if isinstance(form, DeclaredTypes | EmailFormat):
-        fragment = form.fragment(spec)
-        return fragment if fragment.get("properties") else None
-    return form.fragment(spec)
+    return form.documented_fragment(spec)
 
 
 def _request_rule(form: RequestForm, side: _Side, old: Spec, new: Spec) -> _Outcome:
@@ -570,20 +558,21 @@ def _history_rule(form: ResponseHistory, side: _Side, old: Spec, new: Spec) -> _
     return _Outcome.of(changes)
 
 
-# The forms, most specific first: each rule is compared by the first entry its form is an instance of.
-_BY_FORM: tuple[tuple[type, Callable[[Any, _Side, Spec, Spec], _Outcome]], ...] = (
-    (RequiredWhen | ForbiddenWhen, _conditional_rule),
-    (RequestForm, _request_rule),
-    (ResponseSchema, _response_schema_rule),
-    (ResponsePredicate, _predicate_rule),
-    (ResponseHistory, _history_rule),
-    (AuthForm, _auth_rule),
-    (Acceptance, _acceptance_rule),
-)
+# How each form says it is compared (`Form.compared_as`): the comparison of each kind.
+_COMPARISONS: dict[str, Callable[[Any, _Side, Spec, Spec], _Outcome]] = {
+    "conditional": _conditional_rule,
+    "request": _request_rule,
+    "body-type": _request_rule,
+    "response-schema": _response_schema_rule,
+    "predicate": _predicate_rule,
+    "history": _history_rule,
+    "auth": _auth_rule,
+    "acceptance": _acceptance_rule,
+}
 
 
 def _rule_change(rule: Rule, old: Spec, new: Spec, texts: tuple[str, str]) -> RuleChange:
-    compare = next((fn for form_type, fn in _BY_FORM if isinstance(rule.form, form_type)), None)
+    compare = _COMPARISONS.get(rule.form.compared_as)
     outcome = (compare(rule.form, _side(rule), old, new) if compare is not None
                else _Outcome(Kind.NOT_COMPARED, note="this rule's form reads nothing from the document"))
     return RuleChange(rule.id, rule.level.value, rule.subject.value, outcome.kind, outcome.breaks, outcome.changes,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -97,11 +97,12 @@ class Resolver:
         """The schema with its `$ref` followed and its `allOf` merged in (`expanding`: refs being merged)."""
         if schema is True or not isinstance(schema, dict):
             return {"not": {}} if schema is False else {}
+        node: dict[str, Any] = schema
         self.steps += 1
         if self.exhausted:
-            return schema
+            return node
         for _ in range(32):
-            ref = schema.get("$ref")
+            ref = node.get("$ref")
             if not isinstance(ref, str) or depth > _MAX_DEPTH:
                 break
             if ref in expanding:  # A ∧ A = A: a cycle through allOf adds nothing
@@ -110,11 +111,11 @@ class Resolver:
             if not isinstance(target, dict):
                 break
             expanding |= {ref}
-            schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-        members = schema.get("allOf")
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        members = node.get("allOf")
         if not isinstance(members, list) or depth > _MAX_DEPTH:
-            return schema
-        merged = {k: v for k, v in schema.items() if k != "allOf"}
+            return node
+        merged = {k: v for k, v in node.items() if k != "allOf"}
         for member in members:
             merged = _merge(merged, self.norm(member, depth + 1, expanding))
         return merged
@@ -206,10 +207,38 @@ def _walk(left: Resolver, right: Resolver, old: Any, new: Any, pointer: str, dep
     if depth > _MAX_DEPTH or left.exhausted or right.exhausted:
         yield SchemaChange(pointer, "schema", Kind.CHANGED, "too deep or too large to compare", None)
         return
+
+    def deeper(a: Any, b: Any, at: str) -> Iterator[SchemaChange]:
+        return _walk(left, right, a, b, at, depth + 1, visiting)
+
+    yield from _type_changes(o, n, pointer)
+    yield from _value_changes(o, n, pointer)
+    yield from _required_changes(o, n, pointer)
+    yield from _property_changes(left, right, o, n, pointer, depth, deeper)
+    if "items" in o or "items" in n:
+        yield from deeper(o.get("items", {}), n.get("items", {}), f"{pointer}/[]")
+    closed_old, closed_new = o.get("additionalProperties") is False, n.get("additionalProperties") is False
+    if closed_old != closed_new:
+        yield SchemaChange(pointer, "additionalProperties", Kind.TIGHTENED if closed_new else Kind.LOOSENED, not closed_old, not closed_new)
+    if canonical(o.get("if")) == canonical(n.get("if")):
+        for branch in ("then", "else"):
+            if branch in o or branch in n:
+                yield from deeper(o.get(branch, {}), n.get(branch, {}), pointer)
+    else:
+        yield SchemaChange(pointer, "condition", Kind.CHANGED, o.get("if"), n.get("if"))
+    yield from _bound_changes(o, n, pointer)
+    yield from _other_changes(o, n, pointer)
+
+
+def _type_changes(o: dict[str, Any], n: dict[str, Any], pointer: str) -> Iterator[SchemaChange]:
     ot, nt = _types(o), _types(n)
     if ot != nt:
         yield SchemaChange(pointer, "type", direction(_covers(ot, nt), _covers(nt, ot)),
-                   sorted(ot) if ot is not None else None, sorted(nt) if nt is not None else None)
+                           sorted(ot) if ot is not None else None, sorted(nt) if nt is not None else None)
+
+
+def _value_changes(o: dict[str, Any], n: dict[str, Any], pointer: str) -> Iterator[SchemaChange]:
+    """The allowed values (enum, const) and the format."""
     ov, nv = _values(o), _values(n)
     if ov is None and nv is not None:
         yield SchemaChange(pointer, "enum", Kind.TIGHTENED, None, list(nv.values()))
@@ -225,16 +254,27 @@ def _walk(left: Resolver, right: Resolver, old: Any, new: Any, pointer: str, dep
     if o.get("format") != n.get("format"):
         kind = Kind.TIGHTENED if "format" not in o else Kind.LOOSENED if "format" not in n else Kind.CHANGED
         yield SchemaChange(pointer, "format", kind, o.get("format"), n.get("format"))
-    old_required = [r for r in o.get("required", []) if isinstance(r, str)] if isinstance(o.get("required"), list) else []
-    new_required = [r for r in n.get("required", []) if isinstance(r, str)] if isinstance(n.get("required"), list) else []
+
+
+def _names(schema: dict[str, Any], key: str) -> list[str]:
+    value = schema.get(key)
+    return [r for r in value if isinstance(r, str)] if isinstance(value, list) else []
+
+
+def _required_changes(o: dict[str, Any], n: dict[str, Any], pointer: str) -> Iterator[SchemaChange]:
+    old_required, new_required = _names(o, "required"), _names(n, "required")
     for name in new_required:
         if name not in old_required:
             yield SchemaChange(f"{pointer}/{pointer_segment(name)}", "required", Kind.TIGHTENED, False, True)
     for name in old_required:
         if name not in new_required:
             yield SchemaChange(f"{pointer}/{pointer_segment(name)}", "required", Kind.LOOSENED, True, False)
-    old_props = o.get("properties") if isinstance(o.get("properties"), dict) else {}
-    new_props = n.get("properties") if isinstance(n.get("properties"), dict) else {}
+
+
+def _property_changes(left: Resolver, right: Resolver, o: dict[str, Any], n: dict[str, Any], pointer: str, depth: int,
+                      deeper: Callable[[Any, Any, str], Iterator[SchemaChange]]) -> Iterator[SchemaChange]:
+    old_props: dict[str, Any] = o["properties"] if isinstance(o.get("properties"), dict) else {}
+    new_props: dict[str, Any] = n["properties"] if isinstance(n.get("properties"), dict) else {}
     for name in [*old_props, *(p for p in new_props if p not in old_props)]:
         child = f"{pointer}/{pointer_segment(name)}"
         if name not in new_props:
@@ -244,19 +284,11 @@ def _walk(left: Resolver, right: Resolver, old: Any, new: Any, pointer: str, dep
             schema = right.norm(new_props[name], depth + 1)
             yield SchemaChange(child, "property", Kind.ADDED, None, _summary(schema), constrains=_constrains(schema))
         else:
-            yield from _walk(left, right, old_props[name], new_props[name], child, depth + 1, visiting)
-    if "items" in o or "items" in n:
-        yield from _walk(left, right, o.get("items", {}), n.get("items", {}), f"{pointer}/[]", depth + 1, visiting)
-    closed_old, closed_new = o.get("additionalProperties") is False, n.get("additionalProperties") is False
-    if closed_old != closed_new:
-        yield SchemaChange(pointer, "additionalProperties", Kind.TIGHTENED if closed_new else Kind.LOOSENED, not closed_old, not closed_new)
-    if canonical(o.get("if")) == canonical(n.get("if")):
-        for branch in ("then", "else"):
-            if branch in o or branch in n:
-                yield from _walk(left, right, o.get(branch, {}), n.get(branch, {}), pointer, depth + 1, visiting)
-    else:
-        yield SchemaChange(pointer, "condition", Kind.CHANGED, o.get("if"), n.get("if"))
-    for bounds, tighter in ((_LOWER_BOUNDS, lambda a, b: b > a), (_UPPER_BOUNDS, lambda a, b: b < a)):
+            yield from deeper(old_props[name], new_props[name], child)
+
+
+def _bound_changes(o: dict[str, Any], n: dict[str, Any], pointer: str) -> Iterator[SchemaChange]:
+    for bounds, lower in ((_LOWER_BOUNDS, True), (_UPPER_BOUNDS, False)):
         for key in bounds:
             a, b = o.get(key), n.get(key)
             if a == b:
@@ -264,10 +296,14 @@ def _walk(left: Resolver, right: Resolver, old: Any, new: Any, pointer: str, dep
             if a is None or b is None:
                 kind = Kind.TIGHTENED if a is None else Kind.LOOSENED
             elif isinstance(a, int | float) and isinstance(b, int | float):
-                kind = Kind.TIGHTENED if tighter(a, b) else Kind.LOOSENED
+                kind = Kind.TIGHTENED if (b > a if lower else b < a) else Kind.LOOSENED
             else:
                 kind = Kind.CHANGED
             yield SchemaChange(pointer, key, kind, a, b)
+
+
+def _other_changes(o: dict[str, Any], n: dict[str, Any], pointer: str) -> Iterator[SchemaChange]:
+    """The default, the description, and any keyword not compared above (its change is a change, not a direction)."""
     if canonical(o.get("default")) != canonical(n.get("default")):
         yield SchemaChange(pointer, "default", Kind.CHANGED, o.get("default"), n.get("default"))
     if o.get("description") != n.get("description"):
@@ -279,7 +315,7 @@ def _walk(left: Resolver, right: Resolver, old: Any, new: Any, pointer: str, dep
 
 def _summary(schema: dict[str, Any]) -> dict[str, Any]:
     """What a property added or removed was (its type, values, format, default)."""
-    keep = {k: schema[k] for k in ("type", "enum", "const", "format", "default") if k in schema}
+    keep: dict[str, Any] = {k: schema[k] for k in ("type", "enum", "const", "format", "default") if k in schema}
     if isinstance(schema.get("properties"), dict):
         keep["properties"] = sorted(schema["properties"])
     return keep

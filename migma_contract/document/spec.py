@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 import yaml
 
+from migma_contract.core import bounded
 from migma_contract.core.exceptions import SpecInvalid, SpecUnreadable
 
 __all__ = ["OPERATION_METHOD", "OPERATION_PATH", "Note", "Repair", "Spec", "bundled_spec_path", "check_yaml_bounds", "load_spec"]
@@ -70,7 +71,8 @@ class Spec:
 
     @property
     def operation(self) -> dict[str, Any]:
-        return self.document["paths"][OPERATION_PATH][OPERATION_METHOD]
+        operation: dict[str, Any] = self.document["paths"][OPERATION_PATH][OPERATION_METHOD]
+        return operation
 
     @property
     def servers(self) -> list[str]:
@@ -182,12 +184,9 @@ def _load(path: Path, source: str | None = None, trusted: str | None = None) -> 
 # recursion limit is ~1000 levels).
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
-MAX_NESTING = 64
-MAX_NODES = 250_000
-# Aliases are accepted, within a small bound, because hand-written YAML sometimes reuses a
-# block with an anchor (`<<: *defaults`); every later walk of the document expands them,
-# so the bound is on the nodes they add once expanded, not on how many there are.
-MAX_ALIAS_NODES = 10_000
+MAX_NESTING = bounded.MAX_DEPTH
+MAX_NODES = bounded.MAX_NODES
+MAX_ALIAS_NODES = bounded.MAX_ALIAS_NODES  # what aliases add once expanded (see core.bounded)
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 _TAG = "tag:yaml.org,2002:"
@@ -243,58 +242,12 @@ def _parse(raw: bytes, label: str, *, known: bool = False) -> tuple[dict[str, An
 
 
 def check_yaml_bounds(text: str, label: str) -> None:
-    """Refuse, from the event stream and before any node is built, a document too deep or
-    too large, counting what each YAML alias would expand to, and aliases that loop
-    (`SpecUnreadable`; the mock's world files are held to the same bounds)."""
-    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height) of the node it names
-    open_: list[list[Any]] = []  # enclosing collections: [anchor, nodes, height of the tallest child]
-    literal = added = 0
-    scalar, alias, starts, ends = yaml.ScalarEvent, yaml.AliasEvent, _COLLECTION_STARTS, _COLLECTION_ENDS
-    for event in yaml.parse(text, Loader=_LOADER):
-        kind = type(event)
-        if kind is scalar:
-            literal += 1
-            if event.anchor is not None:
-                anchors[event.anchor] = (1, 0)
-            if open_:
-                open_[-1][1] += 1
-        elif kind in ends:
-            anchor, nodes, tallest = open_.pop()
-            if anchor is not None:
-                anchors[anchor] = (nodes, tallest + 1)
-            if open_:
-                open_[-1][1] += nodes
-                open_[-1][2] = max(open_[-1][2], tallest + 1)
-            continue
-        elif kind in starts:
-            literal += 1
-            open_.append([event.anchor, 1, 0])
-            if len(open_) > MAX_NESTING:
-                raise _unreadable(f"nested more than {MAX_NESTING} levels deep, the cap on documents", label, event)
-        elif kind is alias:
-            if any(enclosing[0] == event.anchor for enclosing in open_):
-                raise _unreadable(f"the YAML alias *{event.anchor} is inside the node it names: the document would be infinite", label, event)
-            nodes, height = anchors.get(event.anchor, (1, 0))  # an unknown anchor: the composer says so
-            added += nodes
-            if added > MAX_ALIAS_NODES:
-                raise _unreadable(
-                    f"YAML aliases would add more than {MAX_ALIAS_NODES:,} nodes (the cap) once expanded; refused before expanding them",
-                    label, event,
-                )
-            if len(open_) + height > MAX_NESTING:
-                raise _unreadable(f"the YAML alias *{event.anchor} nests the document more than {MAX_NESTING} levels deep, the cap on documents", label, event)
-            if open_:
-                open_[-1][1] += nodes
-                open_[-1][2] = max(open_[-1][2], height)
-            continue
-        else:
-            continue
-        if literal > MAX_NODES:
-            raise _unreadable(f"more than {MAX_NODES:,} YAML nodes, the cap on documents", label, event)
-
-
-_COLLECTION_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
-_COLLECTION_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    """Refuse (`SpecUnreadable`), before any node is built, a document too deep or too large,
+    counting what each YAML alias would expand to (`core.bounded`, the loader every file goes through)."""
+    try:
+        bounded.check_yaml_bounds(text, what="documents", max_depth=MAX_NESTING, max_nodes=MAX_NODES, max_alias_nodes=MAX_ALIAS_NODES)
+    except bounded.Bounded as exc:
+        raise SpecUnreadable(exc.message, path=label, line=exc.line) from None
 
 
 def _unreadable(message: str, label: str, event: yaml.Event | yaml.Node) -> SpecUnreadable:

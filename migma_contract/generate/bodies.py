@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migma_contract.contract.catalogue import BATCH_TYPES, RULES, SINGLE_TYPE
-from migma_contract.contract.rules import ForbiddenWhen, NotExercisable, RequiredWhen
+from migma_contract.contract.rules import NotExercisable
 from migma_contract.contract.validators import contract_for
 from migma_contract.core.flags import flag
 from migma_contract.document.spec import Spec
@@ -94,7 +94,7 @@ class BodyFactory:
     fixtures: Fixtures = field(default_factory=Fixtures)
 
     def __post_init__(self) -> None:
-        self._conditionals = [r.form for r in RULES if isinstance(r.form, (RequiredWhen, ForbiddenWhen))]
+        self._keepers = [r.form for r in RULES if r.form.condition is not None]  # the forms a valid body must keep
         self._avoid = [(p, v) for p, v in contract_for(self.spec).open_point_validators if p.effect == "avoid"]
         self._types = list(self.spec.request_properties.get("recipientType", {}).get("enum", [SINGLE_TYPE, *BATCH_TYPES]))
 
@@ -125,7 +125,7 @@ class BodyFactory:
         if schema.get("enum"):
             return schema["enum"][0]
         return {"string": "x", "boolean": True, "integer": 1, "number": 1, "object": {}, "array": []}.get(
-            schema.get("type") if isinstance(schema.get("type"), str) else "string", "x"
+            schema["type"] if isinstance(schema.get("type"), str) else "string", "x"
         )
 
     def sample_value(self, prop: str) -> Any:
@@ -144,7 +144,7 @@ class BodyFactory:
         return value
 
     def _fixture_or(self, fixture: FixtureField) -> str:
-        value = getattr(self.fixtures, fixture.attribute)
+        value: str | None = getattr(self.fixtures, fixture.attribute)
         if value is not None:
             return value
         if self.fixtures.data_bound and fixture.needed_when_bound:
@@ -175,14 +175,8 @@ class BodyFactory:
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         """Add what the conditional rules require, drop what they forbid, avoid open points."""
-        kind = body.get("recipientType")
-        for form in self._conditionals:
-            if kind not in form.values:
-                continue
-            if isinstance(form, RequiredWhen) and form.prop not in body:
-                body[form.prop] = self.valid_value(form.prop, kind)
-            elif isinstance(form, ForbiddenWhen):
-                body.pop(form.prop, None)
+        for form in self._keepers:
+            form.keep(body, self.valid_value)
         for point, validator in self._avoid:
             if point.drop and validator.is_valid(body):
                 body.pop(point.drop, None)
@@ -191,12 +185,13 @@ class BodyFactory:
 
     def body_where_relevant(self, prop: str) -> dict[str, Any]:
         """A valid body in which `prop` matters (recipientId only counts on batch sends)."""
-        for form in self._conditionals:
-            if isinstance(form, RequiredWhen) and form.prop == prop:
-                for kind in form.values:
+        for form in self._keepers:
+            condition = form.condition
+            if condition is not None and condition.required and condition.prop == prop:
+                for kind in condition.values:
                     try:
                         return self.valid_body(kind)
                     except NotExercisable:
                         continue
-                raise NotExercisable(f"no {' / '.join(form.values)} send can be built: pass its fixture")
+                raise NotExercisable(f"no {' / '.join(condition.values)} send can be built: pass its fixture")
         return self.valid_body()

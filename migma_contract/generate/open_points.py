@@ -16,7 +16,6 @@ from typing import Any
 
 from migma_contract.contract.catalogue import get_rule
 from migma_contract.contract.email import is_plain_address
-from migma_contract.contract.rules import RequestForm
 from migma_contract.contract.validators import Contract, Violation
 from migma_contract.core.flags import flag
 from migma_contract.generate.bodies import FIXTURE_FIELDS, Fixtures
@@ -79,5 +78,5 @@ def open_in_valid_body(contract: Contract, body: dict[str, Any], fixtures: Fixtu
 def open_in_violation(violation: Violation, body: Any) -> str | None:
     """Why a server may accept this rule-breaking body after all (None: it must refuse it)."""
     form = get_rule(violation.rule_id).form
-    return form.undecided(violation.pointer.lstrip("/"), body) if isinstance(form, RequestForm) else None
+    return form.undecided(violation.pointer.lstrip("/"), body)
 

@@ -1,13 +1,17 @@
 """The deterministic coverage plan: the fewest requests that exercise every rule.
 
-- positive: one plain send per recipient type, then a pairwise-covering set (seeded with
+- positive: one plain send per recipient type, the first of them again (identical, no
+  `Idempotency-Key`: a send of its own, so a server answering it from a cache with the
+  same `data.id` fails result-id-unique), then a pairwise-covering set (seeded with
   those plain sends) over every optional field (present / absent), every enum value,
   `transactional` true / false / default, and value classes for text and `variables`
   (ASCII, non-ASCII and emoji, long, nested, unicode keys); a field the conditional
   rules allow on some sends only (`recipientEmail`) takes its classes on those sends;
-- auth: each credential the auth rules name as wrong, and the restricted key if given;
-- negative: every mutation of every request rule of the level, each breaking that rule
-  alone (the forms in the catalogue say how);
+- auth: each credential the auth rules name as wrong, and the restricted key if given, on
+  a valid send of every recipient type (`AuthForm.every_recipient_type`: a permission
+  checked in some handlers only is caught);
+- negative: the planned mutations of every request rule of the level (`form.planned`:
+  all of them, or the form's pick), each breaking that rule alone;
 - open: the value classes a tester of string fields expects where the document sets no
   bound (empty, blank, very long, astral and combining, bidi marks, control characters,
   a lone surrogate, numeric-looking), one request per class carrying it in every
@@ -24,7 +28,7 @@ retried, and a send answered 429 and retried after its `Retry-After`. Each pair 
 `Idempotency-Key`, made for this run (`migma-contract-<uuid4>-<rule>`), used twice at most.
 
 The minimal plan (`--plan minimal`) keeps one case per rule: the plain sends of two
-recipient types (two accepted sends, so result-id-unique is judged too), the first
+recipient types and the first again (accepted sends, so result-id-unique is judged too), the first
 credential of each auth rule, the first mutation of each request rule, and the vendor
 requests when asked for.
 """
@@ -32,25 +36,20 @@ requests when asked for.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from migma_contract.contract.catalogue import ACCEPTS_VALID, IDEMPOTENCY_HEADER, REFUSAL_STATUSES, RULES, rules_for
 from migma_contract.contract.rules import (
-    AuthForm,
-    ForbiddenWhen,
-    KeyedPair,
-    KeyedRetry,
     Level,
     NotExercisable,
-    RequestForm,
-    RequiredWhen,
-    ResponsePredicate,
     Rule,
     RuleSet,
+    Subject,
 )
 from migma_contract.contract.validators import Contract
 from migma_contract.core.flags import flag
@@ -148,7 +147,7 @@ def _content(body: dict[str, Any], choice: str, bodies: BodyFactory) -> None:
 def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
     """The positive dimensions, read from the document's optional properties."""
     spec = contract.spec
-    conditional = {r.form.prop for r in RULES if isinstance(r.form, RequiredWhen | ForbiddenWhen)}
+    conditional = {r.form.condition.prop for r in RULES if r.form.condition is not None}
     factors: list[Factor] = []
     types = spec.request_properties.get("recipientType", {}).get("enum", [])
     factors.append(Factor("recipientType", list(types), lambda body, choice, b: body.update(recipientType=choice)))
@@ -159,7 +158,7 @@ def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
         kind = schema.get("type")
         if schema.get("enum"):
             values = ([] if required else [ABSENT]) + [str(v) for v in schema["enum"]]
-            factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b, p=prop: b.enum_value(p, choice))))
+            factors.append(Factor(prop, values, _set_or_drop(prop, functools.partial(_enum_value, prop))))
         elif kind == "boolean":
             factors.append(Factor(prop, [ABSENT, "true", "false"], _set_or_drop(prop, lambda choice, b: choice == "true")))
         elif kind == "object":
@@ -170,19 +169,28 @@ def _factors(contract: Contract, bodies: BodyFactory) -> list[Factor]:
                 factors.append(Factor(prop, [ABSENT, *ADDRESS_CLASSES], _set_or_drop(prop, lambda choice, b: _address(choice, b))))
         elif prop.endswith("Id"):
             if not required:
-                factors.append(Factor(prop, [ABSENT, "present"], _set_or_drop(prop, lambda choice, b, p=prop: b.valid_value(p))))
+                factors.append(Factor(prop, [ABSENT, "present"], _set_or_drop(prop, functools.partial(_valid_value, prop))))
         elif kind == "string":  # free text
             values = list(TEXT_CLASSES) if required else [ABSENT, *TEXT_CLASSES]
             factors.append(Factor(prop, values, _set_or_drop(prop, lambda choice, b: _TEXT[choice]), open_values=list(OPEN_TEXT_CLASSES)))
     factors.append(Factor("content", ["emailId", "conversationId", "neither"], _content))
     for rule in RULES:  # an address a conditional rule requires on some sends only
-        form = rule.form
-        if isinstance(form, RequiredWhen) and spec.request_properties.get(form.prop, {}).get("format") == "email":
-            factors.append(Factor(form.prop, list(ADDRESS_CLASSES), _set_address(form.prop), only_when=(form.when, form.values)))
+        condition = rule.form.condition
+        if condition is not None and condition.required and spec.request_properties.get(condition.prop, {}).get("format") == "email":
+            factors.append(Factor(condition.prop, list(ADDRESS_CLASSES), _set_address(condition.prop),
+                                  only_when=(condition.when, condition.values)))
     return factors
 
 
 _TEXT = {**TEXT_CLASSES, **OPEN_TEXT_CLASSES}
+
+
+def _enum_value(prop: str, choice: str, bodies: BodyFactory) -> str:
+    return bodies.enum_value(prop, choice)
+
+
+def _valid_value(prop: str, choice: str, bodies: BodyFactory) -> Any:
+    return bodies.valid_value(prop)
 
 
 def _address(choice: str, bodies: BodyFactory) -> str:
@@ -198,7 +206,7 @@ def _set_address(prop: str) -> Callable[[dict[str, Any], str, BodyFactory], None
     return apply
 
 
-def pairwise(factors: list[list[str]], seeds: list[tuple[str, ...]] = ()) -> list[tuple[str, ...]]:
+def pairwise(factors: list[list[str]], seeds: Sequence[tuple[str, ...]] = ()) -> list[tuple[str, ...]]:
     """A small set of rows covering every pair of values of every two factors (greedy, deterministic).
 
     Pairs the `seeds` (rows sent anyway) already cover are not covered again; only the new
@@ -207,8 +215,8 @@ def pairwise(factors: list[list[str]], seeds: list[tuple[str, ...]] = ()) -> lis
     """
     combos = list(itertools.combinations(range(len(factors)), 2))
     uncovered = {(i, a, j, b) for i, j in combos for a in factors[i] for b in factors[j]}
-    for row in seeds:
-        uncovered -= {(i, row[i], j, row[j]) for i, j in combos}
+    for seed in seeds:
+        uncovered -= {(i, seed[i], j, seed[j]) for i, j in combos}
     rows: list[tuple[str, ...]] = []
     while uncovered:
         left: dict[tuple[int, int], int] = {}
@@ -273,6 +281,14 @@ def suspects(contract: Contract, bodies: BodyFactory, case: Case) -> list[tuple[
     return [(name, value) for name, value in case.factors if name != "recipientType" and value != plain.get(name)]
 
 
+def presence(contract: Contract, bodies: BodyFactory, name: str, value: str) -> bool:
+    """Whether `value` is the plainest class of an optional field absent from the plainest send: a failure
+    with it is caused by the field's presence, not by what its value is like."""
+    factor = next((f for f in _factors(contract, bodies) if f.name == name), None)
+    present = [v for v in factor.values if v != ABSENT] if factor is not None else []
+    return factor is not None and ABSENT in factor.values and bool(present) and value == present[0]
+
+
 def isolate(contract: Contract, bodies: BodyFactory, case: Case, name: str) -> dict[str, Any] | None:
     """The plainest body of the case's recipient type, with only factor `name` as in the case."""
     factors = _factors(contract, bodies)
@@ -316,12 +332,13 @@ def _positive_cases(contract: Contract, bodies: BodyFactory, plan: Plan) -> list
     first_kind = allowed["recipientType"][0]
     for factor in factors[1:]:
         allowed[factor.name] = []
-        kind = first_kind if factor.only_when is None else next((k for k in allowed["recipientType"] if k in factor.only_when[1]), None)
+        only = factor.only_when
+        carrier = first_kind if only is None else next((k for k in allowed["recipientType"] if k in only[1]), None)
         for value in factor.values:
             try:
-                if kind is None:
-                    raise NotExercisable(f"no {' / '.join(factor.only_when[1])} send can be built")  # type: ignore[index]
-                make({**plain, "recipientType": kind, factor.name: value}, "probe", "probe")
+                if carrier is None:
+                    raise NotExercisable(f"no {' / '.join(only[1] if only else ())} send can be built")
+                make({**plain, "recipientType": carrier, factor.name: value}, "probe", "probe")
                 allowed[factor.name].append(value)
             except NotExercisable as exc:
                 plan.variants_not_exercised.append(f"{factor.name}={value}: {exc.reason}")
@@ -341,7 +358,7 @@ def _positive_cases(contract: Contract, bodies: BodyFactory, plan: Plan) -> list
     for factor in factors[1:]:
         for value in allowed[factor.name]:
             if (factor.name, value) not in exercised:
-                kind = first_kind if factor.applies({"recipientType": first_kind}) else factor.only_when[1][0]  # type: ignore[index]
+                kind = first_kind if factor.only_when is None or factor.applies({"recipientType": first_kind}) else factor.only_when[1][0]
                 choices = {**plain, "recipientType": kind, factor.name: value}
                 cases.append(make(choices, f"accepts-valid/{slug(factor.name)}-{slug(value)}", f"valid send: {factor.name}={value}"))
     return cases
@@ -399,38 +416,20 @@ def build_plan(
     baseline = [c for c in positives if "/plain-" in c.id]
     rest = [c for c in positives if "/plain-" not in c.id]
     plan.cases.extend(baseline[:2] if minimal else baseline)
+    if baseline:  # the first plain send again, identical and without a key: a new send, so a new data.id
+        first = baseline[0]
+        plan.cases.append(Case(f"{first.id}-again", first.rule_id, f"{first.label} again, identical (no {IDEMPOTENCY_HEADER}): "
+                               "a send of its own", copy.deepcopy(first.body), first.expect, first.auth, first.headers,
+                               factors=first.factors))
     if minimal:  # variants the minimal plan never meant to send are no news
         plan.variants_not_exercised.clear()
     body = _first_valid_body(bodies)
     for rule in selected:
-        if isinstance(rule.form, AuthForm):
-            variants = list(rule.form.header_variants(api_key, restricted_key))
-            if not variants:
-                plan.not_exercised[rule.id] = f"no key without email:send was given: pass {flag('--restricted-api-key')}"
-            if body is None:
-                plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
-                continue
-            for label, headers in variants[:1] if minimal else variants:
-                plan.cases.append(Case(
-                    f"{rule.id}/{slug(label)}", rule.id, label, copy.deepcopy(body), frozenset({rule.deserves}),
-                    CaseAuth.EXPLICIT, tuple((headers or {}).items()),
-                ))
+        if rule.subject is Subject.AUTH:
+            plan.cases.extend(_auth_cases(rule, body, bodies, plan, api_key, restricted_key, minimal))
     for rule in selected:
-        if isinstance(rule.form, RequestForm) and not rule.form.judges_servers:
-            plan.not_exercised[rule.id] = f"a rule for clients only: {rule.form.undecided('', None)}"
-        elif isinstance(rule.form, RequestForm):
-            try:
-                mutations = list(rule.form.mutations(contract.spec, bodies))
-            except NotExercisable as exc:
-                plan.not_exercised[rule.id] = exc.reason
-                continue
-            seen: set[str] = set()
-            for mutation in mutations[:1] if minimal else mutations:
-                case_id = f"{rule.id}/{slug(mutation.label)}"
-                while case_id in seen:
-                    case_id += "-2"
-                seen.add(case_id)
-                plan.cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.deserves})))
+        if rule.subject is Subject.REQUEST:
+            plan.cases.extend(_broken_alone(rule, contract, bodies, plan, minimal))
     # asked for explicitly, so before the pairwise sends: a tight budget cuts those first
     plan.cases.extend(_vendor_cases(selected, body, second_key, key_token or uuid.uuid4().hex, plan, can_inject))
     if not minimal:
@@ -440,6 +439,49 @@ def build_plan(
         needed = ", ".join(flag(f.option) for f in FIXTURE_FIELDS if f.needed_when_bound and f.recipient_type is None)
         plan.not_exercised[ACCEPTS_VALID.id] = f"no valid request can be built without the target's fixtures: pass {needed}"
     return plan
+
+
+def _auth_cases(rule: Rule, body: dict[str, Any] | None, bodies: BodyFactory, plan: Plan, api_key: str | None,
+                restricted_key: str | None, minimal: bool) -> list[Case]:
+    """Each credential breaking an auth rule alone, on a valid send (of every recipient type where the form asks)."""
+    variants = list(rule.form.header_variants(api_key, restricted_key))
+    if not variants:
+        plan.not_exercised[rule.id] = f"no key without email:send was given: pass {flag('--restricted-api-key')}"
+    if body is None:
+        plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
+        return []
+    sends: list[tuple[str | None, dict[str, Any]]] = [(None, body)]
+    if rule.form.every_recipient_type and not minimal:
+        sends = [(recipient, valid) for recipient, valid in _valid_bodies(bodies)]
+    cases = []
+    for label, headers in variants[:1] if minimal else variants:
+        for recipient, sent in sends:
+            cases.append(Case(
+                f"{rule.id}/{slug(label)}" + (f"-{slug(recipient)}" if recipient and recipient != sends[0][0] else ""),
+                rule.id, f"{label}, a {recipient} send" if recipient and len(sends) > 1 else label, copy.deepcopy(sent),
+                frozenset({rule.deserves}), CaseAuth.EXPLICIT, tuple((headers or {}).items()),
+            ))
+    return cases
+
+
+def _broken_alone(rule: Rule, contract: Contract, bodies: BodyFactory, plan: Plan, minimal: bool) -> list[Case]:
+    """The bodies breaking a request rule alone that the plan sends (none for a rule only clients are held to)."""
+    if not rule.form.judges_servers:
+        plan.not_exercised[rule.id] = f"a rule for clients only: {rule.form.undecided('', None)}"
+        return []
+    try:
+        mutations = list(rule.form.planned(contract.spec, bodies))
+    except NotExercisable as exc:
+        plan.not_exercised[rule.id] = exc.reason
+        return []
+    cases, seen = [], set()
+    for mutation in mutations[:1] if minimal else mutations:
+        case_id = f"{rule.id}/{slug(mutation.label)}"
+        while case_id in seen:
+            case_id += "-2"
+        seen.add(case_id)
+        cases.append(Case(case_id, rule.id, mutation.label, mutation.body, frozenset({rule.deserves})))
+    return cases
 
 
 def idempotency_key(token: str, rule: Rule, length: int | None = None) -> str:
@@ -454,55 +496,41 @@ def _vendor_cases(selected: tuple[Rule, ...], body: dict[str, Any] | None, secon
     cases: list[Case] = []
     for rule in selected:
         form = rule.form
-        provoke = form.provoke if isinstance(form, KeyedRetry | ResponsePredicate) else None
-        if not isinstance(form, KeyedPair | KeyedRetry) and not provoke:
+        if not form.keyed and not form.provoke:
             continue
         if body is None:
             plan.not_exercised[rule.id] = "no valid request can be built: pass the target's fixtures"
             continue
-        if provoke and not can_inject:
-            plan.not_exercised[rule.id] = (f"needs a {provoke} answer, and the target takes no injected faults (the reference "
-                                           "mock in-process does): judged only when one comes during the run")
+        if form.provoke and not can_inject:
+            plan.not_exercised[rule.id] = (f"needs a {form.provoke} answer, and the target takes no injected faults (the "
+                                           "reference mock in-process does): judged only when one comes during the run")
             continue
-        key = idempotency_key(token, rule, form.key_length if isinstance(form, KeyedPair) else None)
+        key = idempotency_key(token, rule, form.key_length)
         keyed = ((IDEMPOTENCY_HEADER, key),)
-
-        def case(suffix: str, label: str, step: int, sent: dict[str, Any] = body, auth: str = CaseAuth.FULL,
-                 headers: tuple[tuple[str, str], ...] = keyed, inject: int | None = None, rule: Rule = rule) -> Case:
-            return Case(f"{rule.id}/{suffix}", rule.id, label, copy.deepcopy(sent), frozenset(), auth, headers,
-                        step=step, inject=inject)
-
-        if isinstance(form, KeyedPair):
-            if form.second == "other-api-key" and not second_key:
-                plan.not_exercised[rule.id] = f"needs a second full-scope key: pass {flag('--second-api-key')}"
-                continue
-            if form.second is None:
-                cases.append(case("long-key", f"a valid send with an {IDEMPOTENCY_HEADER} of {len(key)} characters", 1))
-                continue
-            cases.append(case("first", f"a valid send with a fresh {IDEMPOTENCY_HEADER}", 1))
-            if form.second == "same":
-                cases.append(case("again", "the same send again, same key", 2))
-            elif form.second == "other-body":
-                other = {**body, "subject": f"{body.get('subject', '')} (another body)"}
-                cases.append(case("other-body", "another body under the same key", 2, other))
-            else:
-                cases.append(case("other-api-key", "the same send under --second-api-key, same key", 2,
-                                  auth=CaseAuth.EXPLICIT, headers=(("Authorization", f"Bearer {second_key}"), *keyed)))
-        elif isinstance(form, KeyedRetry):
-            cases.append(case(f"answered-{form.provoke}", f"a valid send answered {form.provoke} (injected)", 1,
-                              inject=form.provoke))
-            cases.append(case("retry", f"the same send again, same key, after the {form.provoke}", 2))
-        else:
-            cases.append(case(f"answered-{form.provoke}", f"a valid send answered {form.provoke} (injected), "
-                              "retried after its Retry-After", 1, inject=form.provoke))
+        sends = form.keyed_sends(key)
+        if any(send.credentials == "second" for send in sends) and not second_key:
+            plan.not_exercised[rule.id] = f"needs a second full-scope key: pass {flag('--second-api-key')}"
+            continue
+        for send in sends:
+            sent = {**body, "subject": f"{body.get('subject', '')} (another body)"} if send.body == "other-body" else body
+            auth, headers = ((CaseAuth.EXPLICIT, (("Authorization", f"Bearer {second_key}"), *keyed))
+                             if send.credentials == "second" else (CaseAuth.FULL, keyed))
+            cases.append(Case(f"{rule.id}/{send.suffix}", rule.id, send.label, copy.deepcopy(sent), frozenset(), auth,
+                              headers, step=send.step, inject=send.inject))
     return cases
 
 
-def _first_valid_body(bodies: BodyFactory) -> dict[str, Any] | None:
+def _valid_bodies(bodies: BodyFactory) -> list[tuple[str, dict[str, Any]]]:
+    """A valid body of each recipient type that can be built, in the document's order."""
+    found = []
     for kind in bodies.recipient_types:
         try:
-            return bodies.valid_body(kind)
+            found.append((kind, bodies.valid_body(kind)))
         except NotExercisable:
             continue
-    return None
+    return found
+
+
+def _first_valid_body(bodies: BodyFactory) -> dict[str, Any] | None:
+    return next((body for _, body in _valid_bodies(bodies)), None)
 

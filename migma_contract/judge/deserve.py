@@ -18,13 +18,13 @@ from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
     AUTH_REQUIRED,
     AUTH_SCOPE,
-    BODY_JSON_OBJECT,
+    BODY_FORM,
     REFUSAL_STATUSES,
     get_rule,
     judge_credentials,
     rules_for,
 )
-from migma_contract.contract.rules import IsJsonObject, Level, RawBody, Refused, ScopeRequired
+from migma_contract.contract.rules import Level, RawBody, Refused, ScopeRequired
 from migma_contract.contract.validators import Contract
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.generate.open_points import open_in_valid_body, open_in_violation
@@ -95,6 +95,15 @@ def _scopes_of(standing: Standing) -> Any:
     return lambda key: scopes
 
 
+@dataclass
+class _BodyFacts:
+    """What the body of a request shows: the rules it breaks, whether it is a valid object, what is left open."""
+
+    broken: list[str]
+    valid: bool
+    unsure: bool  # it may break a rule (not recorded, or only in ways left open or above the level)
+
+
 def deserve(contract: Contract, level: Level, body: Any, authorization: str | None, standing: Standing, *,
             fixtures: Fixtures | None = None, data_known: bool = False) -> Deserved:
     """What a request with this (parsed) `body` and `Authorization` header deserves at `level`.
@@ -104,63 +113,67 @@ def deserve(contract: Contract, level: Level, body: Any, authorization: str | No
     fixtures, or the target is open), so a valid request must be accepted; otherwise (traffic)
     a documented refusal of a valid request may be the target's data speaking, and is not judged.
     """
-    fixtures = fixtures or Fixtures()
     notes: list[str] = []
     client: list[tuple[str, str, str]] = []
-
-    # -- the credentials, where knowable ---------------------------------------------------------------
-    credentials: str | None = None  # the auth rule the credentials break
-    if standing is not Standing.HIDDEN:
-        refused = judge_credentials(authorization, _scopes_of(standing))
-        if refused is not None:
-            rule, why = refused
-            credentials = rule.id
-            client.append((rule.id, "an `Authorization: Bearer <key>` header" if rule is AUTH_REQUIRED
-                           else f"a key with the {ScopeRequired.SCOPE} permission", why))
-
-    # -- the body ----------------------------------------------------------------------------------------
-    broken: list[str] = []
-    valid = False
-    unsure_body = True
-    if body is NOT_RECORDED:
-        notes.append("request body not recorded: request rules not judged")
-    else:
-        every = contract.request_validator(Level.STRICT).violations(body)
-        in_level = [v for v in every if v.rule_id in _IDS_AT[level]]
-        for violation in in_level:
-            if open_in_violation(violation, body) is not None:
-                notes.append(f"breaks {violation.rule_id} in a way the contract leaves open: not judged")
-                continue
-            if violation.rule_id not in broken:
-                broken.append(violation.rule_id)
-                client.append((violation.rule_id, get_rule(violation.rule_id).text, violation.message))
-        if not every:
-            valid, unsure_body = isinstance(body, dict), not isinstance(body, dict)
-        elif not in_level:
-            notes.append("breaks only rules above the selected level: not judged")
-        elif broken:
-            unsure_body = False
+    credentials = _credentials(authorization, standing, client)
+    facts = _body(contract, level, body, client, notes)
+    broken, shown = facts.broken, tuple(client)
     body_statuses = frozenset(get_rule(r).deserves for r in broken)
-
-    # -- the status it deserves ----------------------------------------------------------------------------
+    and_body = ", and a body that breaks a rule" if broken else ""
     if credentials == AUTH_REQUIRED.id:
         # No usable credentials: 401 first; with a bad body 400 is fine too (the document does not order them).
-        statuses = frozenset({AUTH_REQUIRED.deserves}) | body_statuses | (_BODY_STATUSES if unsure_body else frozenset())
-        why = "no usable Bearer credentials" + (", and a body that breaks a rule" if broken else "")
-        return Deserved(statuses, (AUTH_REQUIRED.id, *broken), why, tuple(client), notes=tuple(notes), valid=valid)
+        statuses = frozenset({AUTH_REQUIRED.deserves}) | body_statuses | (_BODY_STATUSES if facts.unsure else frozenset())
+        return Deserved(statuses, (AUTH_REQUIRED.id, *broken), "no usable Bearer credentials" + and_body, shown,
+                        notes=tuple(notes), valid=facts.valid)
     if credentials == AUTH_SCOPE.id:
-        statuses = frozenset({AUTH_SCOPE.deserves}) | body_statuses
-        why = f"a key without {ScopeRequired.SCOPE}" + (", and a body that breaks a rule" if broken else "")
-        return Deserved(statuses, (AUTH_SCOPE.id, *broken), why, tuple(client), notes=tuple(notes), valid=valid)
+        return Deserved(frozenset({AUTH_SCOPE.deserves}) | body_statuses, (AUTH_SCOPE.id, *broken),
+                        f"a key without {ScopeRequired.SCOPE}" + and_body, shown, notes=tuple(notes), valid=facts.valid)
     unsure_key = standing in (Standing.UNSURE, Standing.HIDDEN)
     if broken:
         statuses = body_statuses | (_AUTH_STATUSES if unsure_key else frozenset())
-        return Deserved(statuses, tuple(broken), f"the request breaks {', '.join(broken)}", tuple(client),
-                        notes=tuple(notes))
-    if not valid:
-        return Deserved(frozenset(), (), "nothing judged", tuple(client), notes=tuple(notes))
+        return Deserved(statuses, tuple(broken), f"the request breaks {', '.join(broken)}", shown, notes=tuple(notes))
+    if not facts.valid:
+        return Deserved(frozenset(), (), "nothing judged", shown, notes=tuple(notes))
+    return _valid(contract, body, fixtures or Fixtures(), data_known, unsure_key, shown, tuple(notes))
 
-    # -- a valid request -------------------------------------------------------------------------------------
+
+def _credentials(authorization: str | None, standing: Standing, client: list[tuple[str, str, str]]) -> str | None:
+    """The auth rule the credentials knowably break (None: none, or not knowable), noted for the client."""
+    if standing is Standing.HIDDEN:
+        return None
+    refused = judge_credentials(authorization, _scopes_of(standing))
+    if refused is None:
+        return None
+    rule, why = refused
+    client.append((rule.id, "an `Authorization: Bearer <key>` header" if rule is AUTH_REQUIRED
+                   else f"a key with the {ScopeRequired.SCOPE} permission", why))
+    return rule.id
+
+
+def _body(contract: Contract, level: Level, body: Any, client: list[tuple[str, str, str]], notes: list[str]) -> _BodyFacts:
+    """The rules of `level` the body breaks (each noted for the client once), and what is open about it."""
+    if body is NOT_RECORDED:
+        notes.append("request body not recorded: request rules not judged")
+        return _BodyFacts([], False, True)
+    every = contract.request_validator(Level.STRICT).violations(body)
+    if not every:
+        return _BodyFacts([], isinstance(body, dict), not isinstance(body, dict))
+    broken: list[str] = []
+    in_level = [v for v in every if v.rule_id in _IDS_AT[level]]
+    for violation in in_level:
+        if open_in_violation(violation, body) is not None:
+            notes.append(f"breaks {violation.rule_id} in a way the contract leaves open: not judged")
+        elif violation.rule_id not in broken:
+            broken.append(violation.rule_id)
+            client.append((violation.rule_id, get_rule(violation.rule_id).text, violation.message))
+    if not in_level:
+        notes.append("breaks only rules above the selected level: not judged")
+    return _BodyFacts(broken, False, not broken)
+
+
+def _valid(contract: Contract, body: dict[str, Any], fixtures: Fixtures, data_known: bool, unsure_key: bool,
+           client: tuple[tuple[str, str, str], ...], notes: tuple[str, ...]) -> Deserved:
+    """A valid request deserves 200 (or either answer on an open point); what else is left unsettled, and why."""
     statuses = {ACCEPTS_VALID.deserves}
     why = "a valid request"
     for point, validator in contract.open_point_validators:
@@ -170,25 +183,21 @@ def deserve(contract: Contract, level: Level, body: Any, authorization: str | No
     unsettled: frozenset[int] = frozenset()
     unsettled_why = ""
     reason = open_in_valid_body(contract, body, fixtures)
-    documented_errors = frozenset(s for s in contract.spec.documented_statuses if 400 <= s < 500)
     if reason:
         unsettled, unsettled_why = frozenset(range(400, 500)), f"an open point ({reason})"
     elif not data_known:
-        unsettled = documented_errors
+        unsettled = frozenset(s for s in contract.spec.documented_statuses if 400 <= s < 500)
         unsettled_why = "data the traffic does not show (a key, a permission, an id, a domain) may explain it"
     elif unsure_key:
         unsettled, unsettled_why = _AUTH_STATUSES, "the key's standing does not show"
-    return Deserved(frozenset(statuses), (ACCEPTS_VALID.id,), why, tuple(client), unsettled - statuses, unsettled_why,
-                    tuple(notes), valid=True)
+    return Deserved(frozenset(statuses), (ACCEPTS_VALID.id,), why, client, unsettled - statuses, unsettled_why, notes, valid=True)
 
 
 def parsed_body(raw: bytes | None, content_type: str | None = None) -> Any:
     """A request body as `deserve` reads it: the JSON value, a `RawBody` when it is none, `NOT_RECORDED` for None."""
     if raw is None:
         return NOT_RECORDED
-    form = BODY_JSON_OBJECT.form
-    assert isinstance(form, IsJsonObject)
     try:
-        return form.parse(raw)
+        return BODY_FORM.parse(raw)
     except Refused:
         return RawBody(raw, content_type or "application/json")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from migma_contract.contract.catalogue import NO_SERVER_ERROR, RESPONDS_IN_TIME, RULES, rules_for
-from migma_contract.contract.rules import Level, RawBody
+from migma_contract.contract.rules import Level
 from migma_contract.contract.validators import Contract, ResponseValidator
 from migma_contract.generate.bodies import Fixtures
-from migma_contract.judge.deserve import NOT_RECORDED, Deserved, Standing, deserve, parsed_body
+from migma_contract.judge.deserve import Deserved, Standing, deserve, parsed_body
 from migma_contract.judge.exchange import Exchange
 
 __all__ = ["CLIENT", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "judge_exchange"]
@@ -90,52 +90,64 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     ids = _IDS_AT[level]
     judged = [Judgement(rule_id, CLIENT, False, expected, why) for rule_id, expected, why in deserved.client if rule_id in ids]
     notes = list(deserved.notes)
-    status = exchange.status
+    if exchange.status is None or exchange.timed_out or exchange.error:
+        judged.append(_no_answer(exchange, knowledge))
+    else:
+        answer = f"{exchange.status}{knowledge.answer_text}"
+        judged += _status_deserved(exchange.status, deserved, knowledge, answer, ids, notes)
+        judged += _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes)
+    return ExchangeVerdict(tuple(judged), tuple(notes), deserved)
 
-    # -- no answer at all ---------------------------------------------------------------------------------
-    if status is None or exchange.timed_out or exchange.error:
-        if exchange.timed_out:
-            judged.append(Judgement(RESPONDS_IN_TIME.id, SERVER, False, f"an answer within {knowledge.timeout or 0:g} s",
-                                    exchange.error or "no answer in time"))
-        else:
-            got = f"status {status}, then " if status else ""
-            judged.append(Judgement(NO_SERVER_ERROR.id, SERVER, False, "a complete HTTP response",
-                                    f"{got}no complete response: {exchange.error or 'none recorded'}"))
-        return ExchangeVerdict(tuple(judged), tuple(notes), deserved)
 
-    # -- the status the request deserved ----------------------------------------------------------------
-    answer = f"{status}{knowledge.answer_text}"
-    throttled = status == THROTTLED and not knowledge.throttle_final
+def _no_answer(exchange: Exchange, knowledge: Knowledge) -> Judgement:
+    """No complete answer: a hang is responds-in-time's, anything else no-server-error's."""
+    if exchange.timed_out:
+        return Judgement(RESPONDS_IN_TIME.id, SERVER, False, f"an answer within {knowledge.timeout or 0:g} s",
+                         exchange.error or "no answer in time")
+    got = f"status {exchange.status}, then " if exchange.status else ""
+    return Judgement(NO_SERVER_ERROR.id, SERVER, False, "a complete HTTP response",
+                     f"{got}no complete response: {exchange.error or 'none recorded'}")
+
+
+def _status_deserved(status: int, deserved: Deserved, knowledge: Knowledge, answer: str, ids: frozenset[str],
+                     notes: list[str]) -> list[Judgement]:
+    """Whether the status is one the request deserved (a 429 is transient; a 5xx is no-server-error's)."""
     if status == THROTTLED:
-        # transient: retried where it can be; once retries ran out, status-documented judges it (below)
+        # transient: retried where it can be; once retries ran out, status-documented judges it
         notes.append("429 (rate limited) is transient: the status the request deserved is not judged")
-    elif status < 500 and deserved.rules and knowledge.judge_status:
-        ok = status in deserved.statuses
-        if not ok and status in deserved.unsettled:
-            notes.append(f"{'valid request' if deserved.valid else 'request'} answered {status}: {deserved.unsettled_why}; not judged")
-        else:
-            judged.extend(Judgement(rule_id, SERVER, ok, deserved.expected, answer) for rule_id in deserved.rules if rule_id in ids)
+        return []
+    if status >= 500 or not deserved.rules or not knowledge.judge_status:
+        return []
+    ok = status in deserved.statuses
+    if not ok and status in deserved.unsettled:
+        notes.append(f"{'valid request' if deserved.valid else 'request'} answered {status}: {deserved.unsettled_why}; not judged")
+        return []
+    return [Judgement(rule_id, SERVER, ok, deserved.expected, answer) for rule_id in deserved.rules if rule_id in ids]
 
-    # -- every response rule ------------------------------------------------------------------------------
+
+def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowledge: Knowledge, body: Any,
+                    validator: ResponseValidator | None, answer: str, notes: list[str]) -> list[Judgement]:
+    """Every response rule the answer gave something to judge, each with all its violations."""
+    status = exchange.status
+    assert status is not None
     received = exchange.received_body
     body_known = received is not None
     validator = validator or contract.response_validator(level)
-    verdict = validator.evaluate(
-        status, exchange.received_headers, received if body_known else b"",
-        body if isinstance(body, dict) and body is not NOT_RECORDED and not isinstance(body, RawBody) else None,
-        elapsed=exchange.elapsed, timeout=knowledge.timeout, truncated_at=knowledge.truncated_at,
-    )
-    only = _STATUS_ONLY if (not body_known or throttled) else None
+    request = body if isinstance(body, dict) else None  # NOT_RECORDED and RawBody are no JSON object
+    verdict = validator.evaluate(status, exchange.received_headers, received if body_known else b"", request,
+                                 elapsed=exchange.elapsed, timeout=knowledge.timeout, truncated_at=knowledge.truncated_at)
+    throttled = status == THROTTLED and not knowledge.throttle_final
     if not body_known:
         notes.append("response body not recorded in full: only no-server-error and responds-in-time judged")
-    if verdict.violations or only is not None:
-        messages: dict[str, list[str]] = {}
-        for violation in verdict.violations:
-            messages.setdefault(violation.rule_id, []).append(violation.message)
-        for rule_id in verdict.applied:
-            if only is None or rule_id in only:
-                said = messages.get(rule_id)
-                judged.append(Judgement(rule_id, SERVER, said is None, _TEXT[rule_id], "; ".join(said) if said else answer))
-    else:  # the common case: every rule kept
-        judged.extend([Judgement(rule_id, SERVER, True, _TEXT[rule_id], answer) for rule_id in verdict.applied])
-    return ExchangeVerdict(tuple(judged), tuple(notes), deserved)
+    if not verdict.violations and body_known and not throttled:  # the common case: every rule kept
+        return [Judgement(rule_id, SERVER, True, _TEXT[rule_id], answer) for rule_id in verdict.applied]
+    only = _STATUS_ONLY if (not body_known or throttled) else None
+    messages: dict[str, list[str]] = {}
+    for violation in verdict.violations:
+        messages.setdefault(violation.rule_id, []).append(violation.message)
+    judged = []
+    for rule_id in verdict.applied:
+        if only is None or rule_id in only:
+            said = messages.get(rule_id)
+            judged.append(Judgement(rule_id, SERVER, said is None, _TEXT[rule_id], "; ".join(said) if said else answer))
+    return judged

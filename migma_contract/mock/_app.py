@@ -12,7 +12,6 @@ fail on a request its code should never have sent. Inspection endpoints live und
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import math
 import os
@@ -25,7 +24,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 from starlette.applications import Starlette
@@ -33,11 +31,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
+    BODY_FORM,
     BODY_JSON_OBJECT,
+    BODY_UTF8,
     CONFLICT_CODE,
     IDEMPOTENCY_CONFLICT,
     IDEMPOTENCY_HEADER,
@@ -47,19 +47,20 @@ from migma_contract.contract.catalogue import (
     SINGLE_TYPE,
     get_rule,
     judge_credentials,
+    retry_after_value,
 )
-from migma_contract.contract.rules import IsJsonObject, Level, Refused, bearer_key
+from migma_contract.contract.rules import Level, NotUtf8, Refused, bearer_key
 from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
 from migma_contract.mock._config import MockConfig, load_mock_config
-from migma_contract.mock._state import MockRequest, MockState, Scripted, SentRecord
+from migma_contract.mock._state import HEADER_OVERHEAD, MockRequest, MockState, Scripted, SentRecord
+from migma_contract.wire.boundary import foreign_request, read_capped
 
 __all__ = ["ReferenceMock", "create_app"]
 
 STATUS_OK = ACCEPTS_VALID.deserves
-_BODY = BODY_JSON_OBJECT.form
-assert isinstance(_BODY, IsJsonObject)
+_BODY = BODY_FORM
 JSON_TYPES = ("application/json",)
 
 
@@ -131,41 +132,39 @@ class _AsgiEndpoint:
 
 @dataclass(slots=True)
 class _Call:
-    """One POST /v1/sending as the mock reads it: the request line, its headers (first of each name), the body stream."""
+    """One POST /v1/sending as the mock reads it: the request line, its headers (first of each name), the body stream.
+
+    `raw_headers` are all of them as they arrived (kept in the request log), `head_size` their bytes."""
 
     method: str
     path: str
     headers: dict[str, str]
     receive: Receive
+    raw_headers: list[tuple[bytes, bytes]]
+    head_size: int
+    scheme: str
+    query: bytes
 
     @classmethod
     def of(cls, scope: Scope, receive: Receive) -> _Call:
         # ASGI header names arrive lowercased; the first of each name counts, as in Starlette's Headers.
         headers: dict[str, str] = {}
-        for key, value in scope["headers"]:
+        size = 0
+        raw = scope["headers"]
+        for key, value in raw:
+            size += len(key) + len(value) + HEADER_OVERHEAD
             name = _READ_HEADERS.get(key)
             if name is not None and name not in headers:
                 headers[name] = value.decode("latin-1")
-        return cls(scope["method"], scope["path"], headers, receive)
+        return cls(scope["method"], scope["path"], headers, receive, raw, size, scope.get("scheme", "http"),
+                   scope.get("query_string", b""))
 
     async def body(self, limit: int) -> bytes | None:
         """The whole body (None once it is over `limit` bytes; ClientDisconnect when the client leaves first)."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message: Message = await self.receive()
-            kind = message["type"]
-            if kind == "http.request":
-                chunk = message.get("body", b"")
-                if chunk:
-                    size += len(chunk)
-                    if size > limit:
-                        return None
-                    chunks.append(chunk)
-                if not message.get("more_body", False):
-                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            elif kind == "http.disconnect":
-                raise ClientDisconnect()
+        read = await read_capped(self.receive, limit)
+        if read.disconnected:
+            raise ClientDisconnect()
+        return read.content
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -180,10 +179,8 @@ class _InspectionJSON(JSONResponse):
 
 
 def seconds_header(seconds: float) -> str:
-    """A Retry-After value: whole seconds when it is at least one, else the fraction (0.05), or 0."""
-    if seconds >= 1:
-        return str(math.ceil(seconds - 1e-9))
-    return f"{math.ceil(seconds * 1000) / 1000:g}"
+    """A wait as a Retry-After value: whole seconds, rounded up (a sub-second wait is 1; RFC 9110 has no fractions)."""
+    return retry_after_value(math.ceil(seconds - 1e-9) if seconds > 0 else 0)
 
 
 @dataclass(slots=True)
@@ -285,8 +282,10 @@ class ReferenceMock:
                   processed: bool = False) -> None:
         """Answer the next `times` sends with `status` (then as usual); queued after earlier ones.
 
-        A 429 always carries `Retry-After` (`retry_after` seconds, fractions and 0 allowed;
-        by default `faults.retry_after`); other statuses carry it when `retry_after` is given.
+        A 429 always carries `Retry-After` (`retry_after` whole seconds, 0 for an immediate
+        retry; by default `faults.retry_after`); other statuses carry it when `retry_after` is
+        given. A fraction is refused (ValueError): RFC 9110 and the catalogue's
+        `rate-limit-retry-after` want whole seconds, and a client reading it with `int(...)` breaks.
         The request is still judged and logged as if it had been answered normally.
         `processed=True`: the send goes through first (it is in `sent`, and its answer is
         stored under its `Idempotency-Key`), and only its answer is the failure, as from a
@@ -297,9 +296,12 @@ class ReferenceMock:
             raise ValueError(f"fail_next: status must be an HTTP error status (400-599), not {status!r}")
         if not isinstance(times, int) or times < 1:
             raise ValueError(f"fail_next: times must be a whole number of at least 1, not {times!r}")
-        if retry_after is not None and not (isinstance(retry_after, (int, float)) and math.isfinite(retry_after) and retry_after >= 0):
-            raise ValueError(f"fail_next: retry_after must be a finite number of seconds >= 0, not {retry_after!r}")
-        self.state.script([Scripted(status, times, None if retry_after is None else float(retry_after), error, processed)])
+        if retry_after is not None:
+            try:
+                retry_after = int(retry_after_value(retry_after))
+            except ValueError as exc:
+                raise ValueError(f"fail_next: retry_after must be {exc}; for an immediate retry pass retry_after=0") from None
+        self.state.script([Scripted(status, times, retry_after, error, processed)])
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -348,10 +350,11 @@ class ReferenceMock:
             answer = refusal.answer()
         error = answer.payload.get("error") if answer.status != STATUS_OK else None
         headers = request.headers
-        self.state.log_call(  # MockRequest's fields, in order
+        self.state.log_call(  # its size, then MockRequest's fields, in order
+            len(verdict.raw) + request.head_size,
             verdict.at, request.method, request.path, answer.status, verdict.outcome,
             tuple(verdict.violations) if verdict.violations else (), tuple(verdict.warnings) if verdict.warnings else (), error if isinstance(error, str) else None, headers.get("content-type"), verdict.key_name,
-            headers.get(_IDEMPOTENCY), headers.get("user-agent"), verdict.raw,
+            headers.get(_IDEMPOTENCY), headers.get("user-agent"), verdict.raw, request.raw_headers, request.scheme, request.query,
         )
         return answer
 
@@ -476,6 +479,19 @@ class ReferenceMock:
             return broken(f"Content-Type must be application/json, not {content_type or 'missing'!r}")
         try:
             return _BODY.parse(verdict.raw, max_depth=config.max_depth), None
+        except NotUtf8 as not_utf8:
+            # body-utf8 is a rule of its own (strict): below it, the body is read as a lenient server reads it
+            message = BODY_UTF8.form.message("", not_utf8.message)  # type: ignore[attr-defined]  # a RequestForm facet, not on Form
+            level = Level.parse(config.level)
+            if level.includes(BODY_UTF8.level):
+                verdict.violations.append(Violation(BODY_UTF8.id, BODY_UTF8.level.value, "", message))
+                return None, _Refusal(BODY_UTF8.deserves, message)
+            verdict.warnings.append(f"[{BODY_UTF8.id}] {message} (a {BODY_UTF8.level.value} rule: refused at level "
+                                    f"{BODY_UTF8.level.value}, accepted at {level.value})")
+        except Refused as refused:
+            return broken(refused.message)
+        try:
+            return _BODY.parse(verdict.raw, max_depth=config.max_depth, lenient=True), None
         except Refused as refused:
             return broken(refused.message)
 
@@ -494,7 +510,7 @@ class ReferenceMock:
         email_id, conversation_id = body.get("emailId"), body.get("conversationId")
         if email_id is None and conversation_id is None:
             raise _Refusal(DATA_REFUSAL, "nothing to send: give emailId (or conversationId)")
-        source = config.emails.get(email_id) if email_id is not None else config.conversations.get(conversation_id)
+        source = config.emails.get(email_id) if email_id is not None else config.conversations.get(body["conversationId"])
         if source is None and open_world:
             source = {"project": body.get("projectId")}
         if source is None:
@@ -562,15 +578,11 @@ class ReferenceMock:
 
     def _inspection_refusal(self, request: Request) -> Response | None:
         config = self.config
-        host = _host_name(request.headers.get("host", ""))
-        if "*" not in config.allowed_hosts and host not in config.allowed_hosts and not _is_local_name(host):
-            return _error(403, f"/_mock answers only a loopback Host (127.0.0.1, ::1, localhost), not {host[:64]!r}; "
-                               "add it to inspection.allowed_hosts in the mock's config")
-        origin = request.headers.get("origin")
-        if (origin is not None or request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site")) and \
-                "*" not in config.allowed_origins and origin not in config.allowed_origins:
-            return _error(403, "/_mock refuses requests from web pages of another origin; "
-                               "add the origin to inspection.allowed_origins in the mock's config")
+        why = foreign_request(request.headers, allowed_hosts=config.allowed_hosts, allowed_origins=config.allowed_origins)
+        if why is not None and why.startswith("answers"):
+            return _error(403, f"/_mock {why}; add it to inspection.allowed_hosts in the mock's config")
+        if why is not None:
+            return _error(403, f"/_mock {why}; add the origin to inspection.allowed_origins in the mock's config")
         content_type = request.headers.get("content-type")
         if request.method == "POST" and content_type is not None:
             media_type = content_type.split(";", 1)[0].strip().lower()
@@ -607,7 +619,8 @@ class ReferenceMock:
             message = str(exc.detail)
         if not request.url.path.startswith("/_mock/") and exc.status_code in (404, 405):
             self.state.log_request(at=_now(), method=request.method, path=request.url.path[:200], status=exc.status_code,
-                                   outcome="no-route", error=message)
+                                   outcome="no-route", error=message, raw_headers=request.scope["headers"],
+                                   scheme=request.url.scheme, query=request.scope.get("query_string", b""))
         return _error(exc.status_code, message, dict(exc.headers or {}))
 
     async def _crash(self, request: Request, exc: Exception) -> Response:  # a bug in the mock, never expected
@@ -641,24 +654,9 @@ def _is_json_media_type(content_type: str) -> bool:
 
 def _route_path(scope: Scope) -> str:
     """The path as the app's routes see it (without the root path it is mounted under)."""
-    path, root = scope["path"], scope.get("root_path", "")
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
     return path[len(root):] if root and path.startswith(root) else path
-
-
-def _host_name(header: str) -> str:
-    try:
-        return (urlsplit(f"//{header.strip()}").hostname or "").lower()
-    except ValueError:
-        return ""
-
-
-def _is_local_name(host: str) -> bool:
-    """A loopback address, `localhost`, or a name without a dot (no DNS-rebinding attacker owns one)."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    return bool(host) and (host == "localhost" or host.endswith(".localhost") or "." not in host)
 
 
 def create_app(config: MockConfig | str | Path | dict[str, Any] | None = None, *, spec: Spec | None = None,

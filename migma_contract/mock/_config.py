@@ -10,7 +10,6 @@ by key. The result is checked once, with an error naming the file and the place.
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,17 +18,16 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
-from migma_contract.contract.catalogue import AUTH_SCOPE, BATCH_TYPES
+from migma_contract.contract.catalogue import BATCH_TYPES
 from migma_contract.contract.rules import Level, ScopeRequired
-from migma_contract.core.exceptions import ConfigError, SpecUnreadable
+from migma_contract.core import bounded
+from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.untrusted import clean_text, read_bounded
-from migma_contract.document.spec import check_yaml_bounds
 from migma_contract.generate.bodies import Fixtures
 
 __all__ = ["Contact", "MockConfig", "load_mock_config"]
 
-assert isinstance(AUTH_SCOPE.form, ScopeRequired)
-SEND_SCOPE = AUTH_SCOPE.form.SCOPE
+SEND_SCOPE = ScopeRequired.SCOPE
 CONTACT_STATUSES = ("subscribed", "unsubscribed", "bounced", "invalid")
 LIST_KINDS = BATCH_TYPES
 
@@ -77,7 +75,7 @@ _SCHEMA = {
             }]},
             "failure_rate": {"type": "number", "minimum": 0, "maximum": 1},
             "failure_status": {"type": "integer", "minimum": 400, "maximum": 599},
-            "retry_after": {"type": "number", "minimum": 0},
+            "retry_after": {"type": "integer", "minimum": 0},
             "latency_ms": {"type": "number", "minimum": 0},
             "seed": {"type": "integer"},
         }},
@@ -124,7 +122,7 @@ class MockConfig:
     memory_bytes: int = 64 << 20
     max_connections: int = 256
     request_timeout: float = 10.0
-    retry_after: float = 1.0
+    retry_after: int = 1  # whole seconds (RFC 9110 delay-seconds)
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
@@ -169,7 +167,8 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when pre
 
 
 def _default_raw() -> dict[str, Any]:
-    return yaml.load((Path(__file__).parent / "default.yaml").read_text(), Loader=_YAML_LOADER)
+    raw: dict[str, Any] = yaml.load((Path(__file__).parent / "default.yaml").read_text(), Loader=_YAML_LOADER)
+    return raw
 
 
 @lru_cache(maxsize=1)
@@ -228,15 +227,10 @@ def _read(path: Path) -> Any:
         raise ConfigError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
     try:
         if path.suffix == ".json":
-            return json.loads(text)
-        check_yaml_bounds(text, shown)  # the spec's bounds: depth, nodes, and what aliases expand to (a YAML bomb)
-        return yaml.load(text, Loader=_YAML_LOADER)
-    except SpecUnreadable as exc:
-        raise ConfigError(f"{shown}{f':{exc.line}' if exc.line else ''}: {exc.detail}") from None
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{shown}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {clean_text(str(exc).splitlines()[0])}") from None
-    except RecursionError:
-        raise ConfigError(f"{shown}: nested too deeply to be a mock world") from None
+            return bounded.load_json(text, what="mock worlds")
+        return bounded.load_yaml(text, loader=_YAML_LOADER, what="mock worlds")  # depth, nodes, what aliases expand to (a YAML bomb)
+    except bounded.Bounded as exc:
+        raise ConfigError(f"{shown}: {clean_text(exc.message)}" + (f" (line {exc.line})" if exc.line else "")) from None
 
 
 def _build(raw: dict[str, Any], label: str) -> MockConfig:
@@ -283,7 +277,7 @@ def _build(raw: dict[str, Any], label: str) -> MockConfig:
         memory_bytes=int(limits.get("memory_bytes", 64 << 20)),
         max_connections=int(limits.get("max_connections", 256)),
         request_timeout=float(limits.get("request_timeout", 10.0)),
-        retry_after=float(faults.get("retry_after", 1.0)),
+        retry_after=int(faults.get("retry_after", 1)),
         allowed_hosts=tuple(h.lower() for h in inspection.get("allowed_hosts", ())),
         allowed_origins=tuple(inspection.get("allowed_origins", ())),
         raw=raw,

@@ -20,20 +20,28 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migma_contract.contract.catalogue import IDEMPOTENCY_WINDOW_S
 from migma_contract.contract.validators import Violation
+from migma_contract.core.redact import Redactor
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["MockRequest", "MockState", "Scripted", "SentRecord", "Stored"]
 
 _IDEMPOTENCY_KEYS = 1000
 ENTRY_OVERHEAD = 1024  # bytes an entry costs besides its body (record, strings, container slots)
+# bytes a kept header costs besides its name and value: its (name, value) tuple, two bytes objects, a list slot;
+# counted, so that a head of thousands of tiny headers (16 KiB allow ~3,000) costs what it holds
+HEADER_OVERHEAD = sys.getsizeof((b"", b"")) + 2 * sys.getsizeof(b"") + 8
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,8 @@ class SentRecord:
     @property
     def request(self) -> dict[str, Any]:
         """The body that was sent (parsed from the bytes kept)."""
-        return json.loads(self.raw_request)
+        body: dict[str, Any] = json.loads(self.raw_request)  # only accepted sends are kept: an object
+        return body
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -79,6 +88,10 @@ class MockRequest:
     `world` (valid, but the mock's world refuses it: an unverified domain, an unknown id),
     `limit` (over the mock's size limits), `fault` (an injected failure), `rate-limited`,
     `no-route` (no such endpoint), `disconnected` (the client left before the body arrived).
+
+    What the client sent is there as a pytest-httpx or respx user expects it: `headers`
+    (an `httpx.Headers`, case-insensitive, every header as it arrived) and `request` /
+    `to_httpx()` (an `httpx.Request`: method, URL, headers, body).
     """
 
     seq: int
@@ -95,6 +108,34 @@ class MockRequest:
     idempotency_key: str | None = None
     user_agent: str | None = None
     raw: bytes = field(default=b"", repr=False, compare=False)
+    raw_headers: Sequence[tuple[bytes, bytes]] = field(default=(), repr=False, compare=False)  # as the ASGI scope had them
+    scheme: str = "http"
+    query: bytes = field(default=b"", repr=False)
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """Every header the client sent, in order, names case-insensitive (`headers["x-trace"]`)."""
+        import httpx
+
+        return httpx.Headers(list(self.raw_headers))
+
+    @property
+    def url(self) -> str:
+        """The URL the client asked for: its scheme, the `Host` it sent, the path and query."""
+        host = self.headers.get("host") or "migma-mock"
+        query = "?" + self.query.decode("latin-1") if self.query else ""
+        return f"{self.scheme}://{host}{self.path}{query}"
+
+    def to_httpx(self) -> httpx.Request:
+        """The request as an `httpx.Request` (a new one each call): what the client sent, byte for byte."""
+        import httpx
+
+        return httpx.Request(self.method, self.url, headers=list(self.raw_headers), content=self.raw)
+
+    @property
+    def request(self) -> httpx.Request:
+        """`to_httpx()`, as pytest-httpx's `get_request()` and respx's `calls.last.request` give it."""
+        return self.to_httpx()
 
     @property
     def body(self) -> Any:
@@ -122,8 +163,21 @@ class MockRequest:
             "outcome": self.outcome, "violations": [v.as_dict() for v in self.violations], "warnings": list(self.warnings),
             "error": self.error, "content_type": self.content_type, "key": self.key_name,
             "idempotency_key": self.idempotency_key, "user_agent": self.user_agent, "body": self.body,
-            "body_size": len(self.raw),
+            "body_size": len(self.raw), "headers": _shown_headers(self.raw_headers),
         }
+
+
+_KEYS_MASKED = Redactor()
+
+
+def _shown_headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers for the served log: credentials masked (`Bearer [REDACTED]`), repeated names joined as HTTP joins them."""
+    shown: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        text = _KEYS_MASKED.header_value(key, value.decode("latin-1"))
+        shown[key] = f"{shown[key]}, {text}" if key in shown else text
+    return shown
 
 
 @dataclass
@@ -136,7 +190,7 @@ class Scripted:
 
     status: int
     times: int
-    retry_after: float | None = None
+    retry_after: int | None = None  # whole seconds
     error: str | None = None
     processed: bool = False
 
@@ -250,14 +304,16 @@ class MockState:
     def log_request(self, **fields: Any) -> None:
         with self._lock:
             entry = MockRequest(seq=self._next_seq(), **fields)
-            self._add(self._requests, entry.seq, entry, len(entry.raw))
+            head = sum(len(k) + len(v) + HEADER_OVERHEAD for k, v in entry.raw_headers)
+            self._add(self._requests, entry.seq, entry, len(entry.raw) + head)
 
-    def log_call(self, *fields: Any) -> None:
-        """A request to the API, answered: MockRequest's fields after `seq`, in order (made into one when read)."""
+    def log_call(self, size: int, *fields: Any) -> None:
+        """A request to the API, answered: MockRequest's fields after `seq`, in order (made into one when read);
+        `size` is what it holds (its body and headers), counted against the byte budget."""
         with self._lock:
             self.requests += 1
             seq = self._next_seq()
-            self._add(self._requests, seq, (seq, *fields), len(fields[-1]))
+            self._add(self._requests, seq, (seq, *fields), size)
 
     @property
     def sent(self) -> list[SentRecord]:

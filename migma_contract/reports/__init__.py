@@ -22,9 +22,9 @@ from migma_contract.core.flags import flag
 from migma_contract.core.redact import Redactor
 from migma_contract.core.untrusted import clean_text
 from migma_contract.reports._json import json_schema, load_result, render_json
-from migma_contract.run.result import RunResult
+from migma_contract.run.result import RunResult, render_baseline
 
-__all__ = ["FILENAMES", "check_writable", "json_schema", "load_result", "render", "write_file", "write_reports"]
+__all__ = ["FILENAMES", "check_writable", "json_schema", "load_result", "render", "write_baseline", "write_file", "write_reports"]
 
 FILENAMES = {"json": "conformance.json", "junit": "junit.xml", "md": "summary.md", "html": "index.html"}
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
@@ -131,6 +131,13 @@ def _append_step_summary(text: str) -> None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ConfigError(f"{STEP_SUMMARY}={clean_text(path)}: not a regular file")
         handle.write(text)
+
+
+def write_baseline(result: RunResult, path: str | Path, secrets: Iterable[str | None] = ()) -> Path:
+    """Write a baseline (`--write-baseline`) accepting exactly the distinct failures of `result`."""
+    target = Path(path)
+    write_file(target, Redactor(secrets).text(render_baseline(result)))
+    return target
 
 
 def write_reports(result: RunResult, directory: Path, formats: tuple[str, ...] = tuple(FILENAMES),

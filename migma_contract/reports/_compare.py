@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from migma_contract.core.redact import Redactor
 from migma_contract.reports._html import CSS, _e
 from migma_contract.reports._markdown import md_code, md_text
-from migma_contract.run.result import STATUS_LOOK, RunResult
+from migma_contract.run.result import STATUS_LOOK, RunResult, Status
 
 
 def render_comparison(results: list[tuple[str, RunResult]], fmt: str, secrets: Iterable[str | None] = ()) -> str:
@@ -35,7 +35,7 @@ def _rule_order(results: list[tuple[str, RunResult]]) -> list[tuple[str, str, st
     return list(seen.values())
 
 
-def _status(result: RunResult, rule_id: str) -> str | None:
+def _status(result: RunResult, rule_id: str) -> Status | None:
     return next((r.status for r in result.rules if r.id == rule_id), None)
 
 

@@ -28,7 +28,7 @@ main{max-width:1100px;margin:0 auto;padding:16px}
 h1{font-size:1.35rem;margin:0 0 4px}h2{font-size:1.1rem;margin:28px 0 10px;border-bottom:1px solid var(--line);padding-bottom:4px}
 h3{font-size:.95rem;margin:16px 0 8px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
 .verdict{border-radius:10px;padding:14px 18px;margin-bottom:8px}
-.verdict.passed{background:var(--pass-bg);color:var(--pass)}.verdict.failed,.verdict.aborted{background:var(--fail-bg);color:var(--fail)}
+.verdict.passed{background:var(--pass-bg);color:var(--pass)}.verdict.failed,.verdict.aborted,.verdict.incomplete,.verdict.interrupted{background:var(--fail-bg);color:var(--fail)}
 .verdict p{margin:2px 0;color:var(--fg)}.verdict a{color:inherit;font-weight:600}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
 .counts{display:flex;flex-wrap:wrap;gap:8px;margin:10px 0 0}.counts span{background:var(--bg);border-radius:999px;padding:2px 10px;font-size:.85rem;color:var(--fg)}
@@ -54,10 +54,10 @@ table.meta td:first-child{color:var(--muted);white-space:nowrap;width:1%}
 """
 
 JS = """
-document.querySelectorAll('.curl button').forEach(function(b){b.addEventListener('click',function(){
-var t=b.parentNode.querySelector('pre').innerText;var done=function(){b.textContent='Copied';setTimeout(function(){b.textContent='Copy'},1500)};
-if(navigator.clipboard&&window.isSecureContext){navigator.clipboard.writeText(t).then(done)}else{var a=document.createElement('textarea');
-a.value=t;document.body.appendChild(a);a.select();document.execCommand('copy');document.body.removeChild(a);done()}})});
+document.addEventListener('click',function(e){var b=e.target.closest('.curl button');if(!b)return;
+var t=b.parentNode.querySelector('pre').textContent;var done=function(){b.textContent='Copied';setTimeout(function(){b.textContent='Copy'},1500)};
+if(navigator.clipboard&&window.isSecureContext){navigator.clipboard.writeText(t).then(done,function(){})}else{var a=document.createElement('textarea');
+a.value=t;document.body.appendChild(a);a.select();document.execCommand('copy');document.body.removeChild(a);done()}});
 """
 
 
@@ -104,7 +104,7 @@ def _root_causes(result: RunResult) -> str:
     items = []
     for cause in result.root_causes:
         rules = ", ".join(f'<a href="#finding-{_e(rule_id)}"><code>{_e(rule_id)}</code></a>' for rule_id in cause.rules)
-        shapes = f' <span class="muted">(bodies: {_e("; ".join(cause.shapes))})</span>' if cause.shapes else ""
+        shapes = f' <span class="muted">— answered with {_e("; or ".join(cause.bodies))}</span>' if cause.shapes else ""
         items.append(f"<li><b>{_e(cause.summary)}</b>: {len(cause.rules)} rules — {rules}{shapes}</li>")
     return f'<h2>Root causes ({len(result.root_causes)})</h2>\n<ul class="causes">{"".join(items)}</ul>'
 
@@ -117,7 +117,7 @@ def _finding(index: int, finding: Finding, anchor: str) -> str:
     error = f"\n{_e(response.error)}" if response.error else ""
     return f"""
 <details id="{_e(anchor)}"{' open' if index == 0 else ''}>
-<summary><code>{_e(finding.rule)}</code> <span class="muted">[{_e(finding.level)}]{tag}</span> — {_e(finding.actual[:140])}</summary>
+<summary><code>{_e(finding.rule)}</code> <span class="muted">[{_e(finding.level)}]{tag}</span> — {_e(finding.case_label[:100])}: {_e(finding.actual[:140])}</summary>
 <div class="body">
 <dl>
 <dt>rule</dt><dd>{_words(finding.rule_text)} <span class="muted">({_words(finding.source)})</span></dd>
@@ -153,7 +153,8 @@ def _rules(result: RunResult) -> str:
         for rule in rules:
             href = f' href="#finding-{_e(rule.id)}"' if result.findings_for(rule.id) else ""
             tag = "a" if href else "div"
-            detail = rule.reason or rule.observed or f"{rule.exercised} exercised · {rule.failed} failed"
+            detail = (rule.reason or rule.observed or rule.unshown_line(len(result.findings_for(rule.id)))
+                      or f"{rule.exercised} exercised · {rule.failed} failed")
             cells.append(
                 f'<{tag} class="rule {_e(rule.status)}"{href} title="{_e(rule.text)}"><span class="st">{_e(STATUS_LOOK[rule.status].word)}</span>'
                 f"<b>{_e(rule.id)}</b><small>{_words(rule.text)}</small><small>{_e(detail)}</small></{tag}>"
@@ -178,10 +179,11 @@ def _meta(result: RunResult) -> str:
         ("redirects", "followed" if result.settings.follow_redirects else "not followed"),
         ("recipients", f"@{result.settings.recipient_domain}" + ("" if result.settings.recipient_domain_reserved else " (NOT a reserved domain)")),
         ("baseline", ", ".join(result.settings.baseline) or "none"),
+        *[("stale baseline entry", entry) for entry in result.stale_baseline],
         ("tool", f"migma-contract {result.tool_version}"),
     ]
-    if result.aborted:
-        rows.insert(1, ("aborted", result.aborted))
+    if not result.complete:
+        rows.insert(1, (result.completion, result.completion_words))
     if result.traffic is not None:
         traffic = result.traffic
         rows.insert(2, ("traffic", f"{traffic.source}: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, "

@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
-from migma_contract.core.untrusted import MAX_INPUT_BYTES, clean_data, clean_text, nesting_depth, read_bounded
+from migma_contract.core.untrusted import MAX_INPUT_BYTES, clean_data, clean_text, read_bounded
 from migma_contract.run.result import ResultInvalid, RunResult
 
 SCHEMA_PATH = Path(__file__).with_name("conformance.schema.json")
@@ -31,15 +32,11 @@ def load_result(path: str | Path) -> RunResult:
     shown = clean_text(path)
     raw = read_bounded(path, MAX_INPUT_BYTES)
     try:
-        data: Any = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{shown}: not UTF-8 text") from None
-    except RecursionError:
-        raise ConfigError(f"{shown}: nested too deeply") from None
-    except ValueError as exc:
-        raise ConfigError(f"{shown}: not JSON: {clean_text(exc)[:200]}") from None
-    if nesting_depth(data, MAX_DEPTH) > MAX_DEPTH:
-        raise ConfigError(f"{shown}: nested more than {MAX_DEPTH} levels deep; not a conformance.json")
+        data: Any = bounded.load_json(raw, what="reports", max_depth=MAX_DEPTH, max_nodes=bounded.MAX_NODES * 4)
+    except bounded.Malformed as exc:
+        raise ConfigError(f"{shown}: not JSON: {clean_text(exc.message)[:200]}") from None
+    except bounded.Bounded as exc:
+        raise ConfigError(f"{shown}: {exc.message}; not a conformance.json") from None
     try:
         return RunResult.from_dict(clean_data(data))
     except ResultInvalid as exc:
@@ -47,4 +44,5 @@ def load_result(path: str | Path) -> RunResult:
 
 
 def json_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema

@@ -66,18 +66,31 @@ def render_junit(result: RunResult) -> str:
                 counts["skipped"] += 1
                 message = findings[0].message if findings else "known failure"
                 _element(case, "skipped", message=f"known failure accepted by the baseline: {message}")
-            lines = [rule.text, f"source: {rule.source}", f"exercised {rule.exercised}, passed {rule.passed}, failed {rule.failed}", *rule.notes]
+            more = rule.unshown_line(len(findings))
+            lines = [rule.text, f"source: {rule.source}", f"exercised {rule.exercised}, passed {rule.passed}, failed {rule.failed}",
+                     *([more] if more else []), *rule.notes]
             _element(case, "system-out", "\n".join(clean_text(line) for line in lines))
-        if result.warnings:  # the run's, on each suite: a CI page shows a suite's output
-            _element(suite, "system-out", "\n".join(f"warning: {clean_text(warning)}" for warning in result.warnings))
+        run_lines = [f"warning: {warning}" for warning in result.warnings]
+        run_lines += [f"stale baseline entry (no longer fails): {entry}" for entry in result.stale_baseline]
+        if run_lines:  # the run's, on each suite: a CI page shows a suite's output
+            _element(suite, "system-out", "\n".join(clean_text(line) for line in run_lines))
         for key, value in counts.items():
             suite.set(key, str(value))
             totals[key] += value
         suite.set("errors", "0")
         suite.set("time", "0")
+    errors = 0
+    if not result.complete:  # a run that did not do all it planned: an error a CI test view shows, never all green
+        errors = 1
+        suite = _element(root, "testsuite", name="migma-contract.run", timestamp=result.started, hostname=result.target.label,
+                         tests="1", failures="0", skipped="0", errors="1", time="0")
+        case = _element(suite, "testcase", classname="migma_contract.run", name="run-completed", time="0")
+        _element(case, "error", result.completion_words, type=f"Run{result.completion.capitalize()}",
+                 message=result.completion_words)
+        totals["tests"] += 1
     for key, value in totals.items():
         root.set(key, str(value))
-    root.set("errors", "0")
+    root.set("errors", str(errors))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -68,7 +68,7 @@ def render_markdown(result: RunResult) -> str:
     lines = [f"## migma-contract: {md_text(result.headline)}", ""]
     lines.append(
         f"**Target** {md_text(result.target.label)} · **level** {md_text(result.level)} · **seed** {md_text(result.seed)} · "
-        f"**requests** {md_text(result.requests_sent)} (the {md_text(result.plan.kind)} plan) · **time** {result.duration_s:.1f} s · "
+        f"**ran** {md_text(result.volume)} · **time** {result.duration_s:.1f} s · "
         f"**spec** {md_code(str(result.spec.fingerprint)[:19] + '…')} · migma-contract {md_text(result.tool_version)}"
     )
     if result.traffic is not None:
@@ -82,6 +82,12 @@ def render_markdown(result: RunResult) -> str:
         look = STATUS_LOOK[rule.status]
         lines.append(f"| {md_code(rule.id)} | {md_text(rule.level)} | {look.icon} {look.shout} | {md_text(rule.exercised)} "
                      f"| {md_text(rule.failed)} | {md_text(note)} |")
+    unshown = [(rule.id, rule.unshown_line(len(result.findings_for(rule.id)))) for rule in result.rules if rule.unshown]
+    if unshown:
+        lines += ["", *[f"- {md_code(rule_id)}: {md_text(line)}" for rule_id, line in unshown]]
+    if result.stale_baseline:
+        lines += ["", f"### Stale baseline entries ({len(result.stale_baseline)}): no longer failing", ""]
+        lines += [f"- {md_code(entry)}" for entry in result.stale_baseline]
     if result.warnings:
         lines += ["", f"### Warnings ({len(result.warnings)})", ""]
         lines += [f"- ⚠️ {md_text(warning)}" for warning in result.warnings]

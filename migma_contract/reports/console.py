@@ -45,6 +45,8 @@ class Progress:
         self.live = self.console.is_terminal
         self._bar: Any = None
         self._task: Any = None
+        self._budget = 0  # exploration's budget (requests)
+        self._quarter = 0  # in a CI log, the last quarter of the exploration budget reported
 
     def __call__(self, event: str, info: dict[str, Any]) -> None:
         from rich.markup import escape
@@ -64,10 +66,33 @@ class Progress:
         elif event == "explore":
             self.stop()
             self.console.print(_t(f"exploring with the remaining budget ({info['budget']} requests)…"))
+            self._budget, self._quarter = info["budget"], 0
+            if self.live and info["budget"] > 0:
+                from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+                from rich.progress import Progress as Bar
+
+                self._bar = Bar(TextColumn("explore"), BarColumn(), MofNCompleteColumn(), console=self.console, transient=True)
+                self._task = self._bar.add_task("", total=info["budget"])
+                self._bar.start()
+        elif event == "explored":
+            self._explored(info["sent"], info["max"])
         elif event == "finding":
-            self.console.print(Text("  ✗ ", style="red") + _t(info["rule"], ": ", clean_text(info["actual"])[:160]), soft_wrap=True)
+            case = f" ({clean_text(info['case'])[:80]})" if info.get("case") else ""
+            self.console.print(Text("  ✗ ", style="red") + _t(info["rule"], ": ", clean_text(info["actual"])[:160], case), soft_wrap=True)
         elif event == "warning":
             self.console.print(Text("migma-contract: warning: ", style="yellow") + _t(info["message"]), soft_wrap=True)
+
+    def _explored(self, sent: int, most: int) -> None:
+        """Exploration's progress: the bar on a terminal; in a CI log a line at each quarter of its budget."""
+        budget = max(self._budget, 1)
+        done = min(sent - (most - budget), budget)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done)
+            return
+        quarter = 4 * done // budget
+        if quarter > self._quarter and quarter < 4:
+            self._quarter = quarter
+            self.console.print(_t(f"  exploring: {done}/{budget} requests ({25 * quarter}%)"))
 
     def stop(self) -> None:
         if self._bar is not None:
@@ -77,7 +102,7 @@ class Progress:
 
 def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | None = None,
                   secrets: Iterable[str | None] = ()) -> None:
-    from rich.console import Console
+    from rich.console import Console, JustifyMethod
     from rich.table import Table
     from rich.text import Text
 
@@ -85,9 +110,10 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
     result = redactor.data(result)
     console = Console(file=stream or sys.stdout, highlight=False, width=max(130, Console().width))
     table = Table(title=_t("POST /v1/sending — level ", result.level), title_justify="left", show_lines=False)
-    for column, justify in (("rule", "left"), ("level", "left"), ("result", "left"), ("exercised", "right"),
-                            ("passed", "right"), ("failed", "right"), ("note", "left")):
-        table.add_column(column, justify=justify, no_wrap=column != "note", min_width=24 if column == "note" else None)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("rule", "left"), ("level", "left"), ("result", "left"), ("exercised", "right"),
+                                                      ("passed", "right"), ("failed", "right"), ("note", "left"))
+    for column, justify in columns:
+        table.add_column(column, justify=justify, no_wrap=column != "note", min_width=24 if column == "note" else None)
     for rule in result.rules:
         note = rule.reason or rule.observed or (f"{len(rule.notes)} variant(s) not exercised, listed below" if rule.notes else "")
         look = STATUS_LOOK[rule.status]
@@ -99,6 +125,14 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
     for rule in result.rules:
         for note in rule.notes:
             console.print(_t("  ", rule.id, ": ", note), soft_wrap=True)
+        more = rule.unshown_line(len(result.findings_for(rule.id)))
+        if more:
+            console.print(_t("  ", rule.id, ": ", more), soft_wrap=True)
+    if result.stale_baseline:
+        console.print(_t(f"baseline: {len(result.stale_baseline)} entr{'y' if len(result.stale_baseline) == 1 else 'ies'} no longer "
+                         "fail (stale; --write-baseline rewrites it):", style="magenta"), soft_wrap=True)
+        for entry in result.stale_baseline:
+            console.print(_t("  ", entry), soft_wrap=True)
     if result.traffic is not None:
         traffic = result.traffic
         console.print(_t(f"traffic: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, {traffic.other} for other "
@@ -116,8 +150,8 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
             console.print(_t("  why:      ", finding.attribution), soft_wrap=True)
         console.print(_t("  repro:    ", finding.request.curl), soft_wrap=True)
     console.print()
-    console.print(_t(result.requests_sent, " requests (the ", result.plan.kind, " plan) in ", f"{result.duration_s:.1f}", " s · seed ", result.seed,
-                     " · spec ", str(result.spec.fingerprint)[:19], "…"))
+    seed = "" if result.traffic is not None else f" · seed {result.seed}"
+    console.print(_t(result.volume, " in ", f"{result.duration_s:.1f}", " s", seed, " · spec ", str(result.spec.fingerprint)[:19], "…"))
     for path in report_paths:
         console.print(_t("report: ", redactor.text(path)), soft_wrap=True)
     style = "bold green" if result.verdict == "passed" else "bold red"

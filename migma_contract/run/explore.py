@@ -22,7 +22,7 @@ from typing import Any
 
 from migma_contract.contract.catalogue import ACCEPTS_VALID, BATCH_TYPES, OPEN_POINTS, get_rule
 from migma_contract.contract.email import is_email_address
-from migma_contract.contract.rules import Level, RawBody, RequestForm
+from migma_contract.contract.rules import Level, RawBody, Subject
 from migma_contract.contract.validators import Contract
 from migma_contract.generate.bodies import FIXTURE_FIELDS, Fixtures
 from migma_contract.generate.cases import Case, slug
@@ -78,7 +78,8 @@ def exploration_document(contract: Contract, level: Level | str, fixtures: Fixtu
             steer.append({"if": {"properties": {"recipientType": {"const": kind}}, "required": ["recipientType"]},
                           "then": {"properties": {"recipientId": {"const": fixtures.recipient_id(kind)}}}})
     media["schema"] = {**schema, "allOf": [*schema.get("allOf", []), *steer]}
-    return _replace_format(document, "email", _safe_email_format(fixtures.recipient_domain))
+    explored: dict[str, Any] = _replace_format(document, "email", _safe_email_format(fixtures.recipient_domain))
+    return explored
 
 
 def _body_of(case: Any) -> Any:
@@ -166,7 +167,7 @@ def prepare(run: RunState, expected_left: int | None = None) -> list[Any]:
     sources: list[Any] = []
     try:
         sources.append(valid_requests(fixtures=fixtures, spec=spec))
-        rule_ids = [rule_id for rule_id in run.rule_ids if isinstance(get_rule(rule_id).form, RequestForm)]
+        rule_ids = [rule_id for rule_id in run.rule_ids if get_rule(rule_id).subject is Subject.REQUEST]
         sources.append(st.one_of([invalid_requests(rule_id, fixtures=fixtures, spec=spec) for rule_id in rule_ids]))
     except ValueError:  # a data-bound target whose fixtures build no valid request
         pass
@@ -235,6 +236,7 @@ def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple
         if unsafe_recipient(body, run.fixtures.recipient_domain):
             return  # never sent: safety before coverage
         run.explored += 1
+        run.progress("explored", {"sent": run.target.requests_sent, "max": run.options.max_requests})
         case = label(run, body, run.explored)
         exchange = run.send_now(case)
         failures = run.judge(exchange)

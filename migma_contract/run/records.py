@@ -14,21 +14,36 @@ from __future__ import annotations
 import base64
 import json
 import shlex
+from typing import Any
 
 from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.run.result import RequestRecord, ResponseRecord
 from migma_contract.wire.client import Exchange
 
-__all__ = ["BODY_EXCERPT", "make_records"]
+__all__ = ["BODY_EXCERPT", "PLACEHOLDER_BASE", "make_records"]
 
 BODY_EXCERPT = 4096
+REDACT_MARGIN = 16384  # characters redacted past a cut (an escaped or base64 key is far shorter)
+CURL_BODY = 4096  # a body longer than this is not repeated in the curl line (a 20 MB body made 42 MB reports)
+URL_EXCERPT = 2048
+BODY_FILE = "migma-request-body.bin"
 
 
 def excerpt(content: bytes, redactor: Redactor, *, limit: int = BODY_EXCERPT, total: int | None = None,
             arrived_cut: bool = False) -> str:
-    """The start of a body as clean text: redacted whole (then cut), with its size if cut."""
-    text = redactor.text(content.decode("utf-8", errors="replace"), cut=arrived_cut)
+    """The start of a body as clean text: redacted (then cut), with its size if cut.
+
+    Only the start is redacted, with a margin far longer than any encoded key past the part
+    shown: a key crossing the cut is still whole when masked, and a 20 MB body costs what
+    its first few KB do.
+    """
+    window = content[:4 * (limit + REDACT_MARGIN)]  # UTF-8: at most 4 bytes a character
+    decoded = window.decode("utf-8", errors="replace")
+    whole = len(window) == len(content)
+    text = redactor.text(decoded[:limit + REDACT_MARGIN], cut=arrived_cut and whole and len(decoded) <= limit + REDACT_MARGIN)
+    if not whole or len(decoded) > limit + REDACT_MARGIN:
+        text += "…"  # more follows: the cut note below says so
     size = total if total is not None else len(content)
     shown = clean_text(text[:limit], multiline=True)
     if len(text) > limit or arrived_cut:
@@ -59,10 +74,24 @@ def _shell(text: str) -> str:
     return shlex.quote(text) if text.isprintable() else _ansi_c(text.encode("utf-8", errors="replace"))
 
 
-def curl_line(exchange: Exchange, url: str, keys: dict[str, str]) -> str:
-    """A one-line shell command that sends the same request; `keys` maps secret -> env var name."""
+# Headers of the transport, which curl writes itself from the URL, the body and its own settings: copied
+# from recorded traffic (a browser's `accept-encoding: gzip, deflate`, an HTTP/2 `:authority`), they would
+# contradict what curl sends (a stale content-length) or change the answer (a gzip body curl does not inflate).
+TRANSPORT_HEADERS = frozenset({"accept-encoding", "connection", "content-length", "expect", "host", "keep-alive",
+                               "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
+
+
+def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: str = "the same --seed sends it again") -> str:
+    """A one-line shell command that sends the same request; `keys` maps secret -> env var name.
+
+    The transport's own headers (`TRANSPORT_HEADERS`, HTTP/2 pseudo-headers) are left to curl. A body
+    over `CURL_BODY` bytes is read from a file (`BODY_FILE`) instead, and a shell comment at the end
+    says how long it is and where the whole of it comes from (`whole`).
+    """
     parts = ["curl", "-sS", "-i", "-X", _shell(exchange.method), f'"{url}"' if "$" in url else _shell(url)]
     for name, value in exchange.request_headers.items():
+        if name.startswith(":") or name.lower() in TRANSPORT_HEADERS:
+            continue
         header = f"{name}: {value}"
         substituted = False
         for secret, variable in keys.items():
@@ -83,6 +112,10 @@ def curl_line(exchange: Exchange, url: str, keys: dict[str, str]) -> str:
                 substituted = True
         parts += ["-H", f'"{header}"' if substituted else _shell(header)]
     content = exchange.request_content
+    if len(content) > CURL_BODY:
+        parts += ["--data-binary", f"@{BODY_FILE}",
+                  f"# body cut: its {len(content):,} bytes are not repeated here; put them in {BODY_FILE} ({whole})"]
+        return " ".join(parts)
     try:
         text = content.decode("utf-8")
         printable = text.isprintable()
@@ -96,18 +129,27 @@ def curl_line(exchange: Exchange, url: str, keys: dict[str, str]) -> str:
 
 
 def make_records(
-    exchange: Exchange, redactor: Redactor, keys: dict[str, str], display_base: str | None
+    exchange: Exchange[Any], redactor: Redactor, keys: dict[str, str], display_base: str | None, *,
+    curl_base: str | None = None, whole: str = "the same --seed sends it again",
 ) -> tuple[RequestRecord, ResponseRecord]:
-    """The request and response of `exchange`, safe to publish."""
-    path = exchange.url.split("://", 1)[-1].split("/", 1)[-1]
+    """The request and response of `exchange`, safe to publish.
+
+    `curl_base` replaces the scheme and host in the curl line (observed traffic: a recording
+    chose that host, so the line names a variable the user sets instead, `PLACEHOLDER_BASE`);
+    `whole` says where a body too long for the curl line can be had whole.
+    """
+    path = exchange.url.split("://", 1)[-1].split("/", 1)[-1] if "://" in exchange.url else exchange.url.lstrip("/")
     shown_url = f"{display_base.rstrip('/')}/{path}" if display_base else strip_credentials(exchange.url)
+    curl_url = f"{curl_base.rstrip('/')}/{strip_credentials('http://h/' + path).split('/', 3)[-1]}" if curl_base else shown_url
+    if len(curl_url) > URL_EXCERPT:  # redacted whole, then cut (a cut key is unrecognisable)
+        curl_url = redactor.text(curl_url)[:URL_EXCERPT] + "…cut"
     request = RequestRecord(
         method=exchange.method,
-        url=one_line(shown_url, redactor),
+        url=clean_text(_cut(redactor.text(shown_url), URL_EXCERPT)),
         headers=_headers(exchange.request_headers, redactor),
         body=excerpt(exchange.request_content, redactor),
         body_size=len(exchange.request_content),
-        curl=one_line(curl_line(exchange, shown_url, keys), redactor),
+        curl=_cut_line(one_line(curl_line(exchange, curl_url, keys, whole), redactor)),
     )
     response = ResponseRecord(
         status=exchange.status,
@@ -122,6 +164,22 @@ def make_records(
     return request, response
 
 
+# Observed traffic's curl lines send to the server the user names, never to a host a recording chose.
+PLACEHOLDER_BASE = "${MIGMA_CONTRACT_BASE_URL:?set it to the server to send this request to}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… [{len(text):,} characters]"
+
+
+CURL_LINE = 16384  # a curl line longer than this (huge headers from a recording) is cut, after redaction
+
+
+def _cut_line(line: str) -> str:
+    return line if len(line) <= CURL_LINE else line[:CURL_LINE] + f" # line cut: {len(line):,} characters in all"
+
+
+HEADER_NAME = 256
 HEADER_EXCERPT = 512  # a header value in a finding; a server's 60 KB header would otherwise sit in every finding
 
 
@@ -130,7 +188,7 @@ def _headers(headers: dict[str, str], redactor: Redactor) -> dict[str, str]:
     shown = {}
     for name, value in redactor.headers(headers).items():
         cut = value if len(value) <= HEADER_EXCERPT else value[:HEADER_EXCERPT] + f"… [{len(value)} characters]"
-        shown[clean_text(name)] = clean_text(cut)
+        shown[clean_text(_cut(name, HEADER_NAME))] = clean_text(cut)
     return shown
 
 

@@ -9,12 +9,16 @@ over by a third party is checked field by field before any writer sees it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "FORMAT",
@@ -78,12 +82,21 @@ class ResultInvalid(ValueError):
 
 @dataclass
 class RequestRecord:
+    """A request as a report shows it: redacted (keys read `[REDACTED]`), its body cut to an excerpt when long."""
+
     method: str
     url: str
     headers: dict[str, str]
     body: str
     body_size: int
     curl: str
+
+    def to_httpx(self) -> httpx.Request:
+        """This request as an `httpx.Request` (headers case-insensitive), as the report shows it: keys redacted, and
+        a body the report cut is the excerpt (`body_size` says how long the whole one was)."""
+        import httpx
+
+        return httpx.Request(self.method, self.url, headers=self.headers, content=self.body.encode("utf-8"))
 
 
 @dataclass
@@ -114,6 +127,7 @@ class Finding:
     occurrences: int = 1
     baselined: bool = False
     broken_by: str | None = None  # observed traffic: "client" or "server"
+    key: str = ""  # what makes the finding itself for a baseline: its planned case, or its symptom (see `finding_key`)
 
     @property
     def message(self) -> str:
@@ -130,6 +144,12 @@ class RootCause:
     instead_of: int | None
     shapes: list[str]  # the outlines of the answers' bodies, e.g. "{error, success}"
     rules: list[str]
+
+    @property
+    def bodies(self) -> list[str]:
+        """The answers' bodies in words: `{error, success}` reads "a JSON object with keys error, success"."""
+        return [(f"a JSON object with keys {shape[1:-1]}" if shape[1:-1] else "an empty JSON object")
+                if shape.startswith("{") and shape.endswith("}") else shape for shape in self.shapes]
 
     @property
     def line(self) -> str:
@@ -152,6 +172,14 @@ class RuleResult:
     notes: list[str] = field(default_factory=list)
     observed: str | None = None  # observed traffic: how many real exchanges exercised it, and who broke it
     set: str = "contract"  # the rule set: contract (the bundled document) or vendor (opt-in)
+    unshown: list[str] = field(default_factory=list)  # keys of distinct failures beyond --max-findings-per-rule: counted, not kept
+
+    def unshown_line(self, shown: int) -> str | None:
+        """'8 failed, 5 shown, 3 more ...' when distinct failures were counted but not kept (None otherwise)."""
+        if not self.unshown:
+            return None
+        return (f"{self.failed} failed, {shown} shown, {len(self.unshown)} more distinct failure(s) not kept "
+                "(--max-findings-per-rule)")
 
 
 @dataclass
@@ -187,8 +215,9 @@ class Budget:
 
 @dataclass
 class PlanStats:
-    kind: str = "full"  # which plan ran: full (then exploration) or minimal (one case per rule)
+    kind: str = "full"  # which plan ran: full (then exploration), minimal (one case per rule), observed (traffic: no plan)
     cases: int = 0
+    skipped: int = 0  # planned cases not sent (the plan was cut)
     budget_exhausted: bool = False
     explored: int = 0
     plan_s: float | None = None
@@ -234,6 +263,10 @@ class RunResult:
     findings: list[Finding]
     root_causes: list[RootCause] = field(default_factory=list)
     aborted: str | None = None
+    # whether the run did all it planned: complete, cut (the budget ended the plan), aborted (--max-timeouts), interrupted
+    completion: str = "complete"
+    stopped: str | None = None  # why it did not complete: what was cut and why, the abort, the interruption
+    stale_baseline: list[str] = field(default_factory=list)  # baseline entries that no longer fail
     plan: PlanStats = field(default_factory=PlanStats)
     settings: RunSettings = field(default_factory=RunSettings)
     traffic: TrafficStats | None = None
@@ -260,15 +293,51 @@ class RunResult:
         if self.target.kind in OBSERVED_KINDS and not self.aborted:
             judged = self.traffic.judged if self.traffic else self.requests_sent
             if failed:
-                return f"VIOLATIONS OBSERVED: {failed} rule(s) broken in {judged} judged exchange(s), {passed}/{exercised} observed rules kept ({target})"
+                text = f"VIOLATIONS OBSERVED: {failed} rule(s) broken in {judged} judged exchange(s), {passed}/{exercised} observed rules kept ({target})"
+                return text if self.complete else f"{text}; {self.completion_words}"
+            if not self.complete:
+                return f"INTERRUPTED: {self.stopped}; no verdict: {passed}/{exercised} observed rules kept in {judged} judged exchange(s) ({target})"
             return f"NO VIOLATION OBSERVED: {passed}/{exercised} observed rules kept in {judged} judged exchange(s) ({target})"
-        if self.aborted:
-            return f"ABORTED: {self.aborted} ({failed} rule(s) failed before that; {target})"
         if failed:
-            return f"NOT CONFORMANT: {failed} rule(s) failed, {passed}/{exercised} exercised rules passed ({target})"
+            text = f"NOT CONFORMANT: {failed} rule(s) failed, {passed}/{exercised} exercised rules passed ({target})"
+            return text if self.complete else f"{text}; {self.completion_words}"
+        if self.aborted:
+            return f"ABORTED: {self.aborted} (no rule failed before that; {target})"
+        if not self.complete:
+            said = f"INTERRUPTED: {self.stopped}" if self.completion == "interrupted" else f"INCOMPLETE: {self.completion_words}"
+            return f"{said}; no verdict: {passed}/{exercised} exercised rules passed in what ran ({target})"
         accepted = self.count(Status.ACCEPTED)
         suffix = f", {accepted} known failure(s) accepted by the baseline" if accepted else ""
         return f"CONFORMANT: {passed}/{exercised} exercised rules passed{suffix} ({target})"
+
+    def interrupted_by(self, why: str) -> None:
+        """Mark the result of what ran before Ctrl-C or SIGTERM: no verdict (exit 3) unless a violation was found (1)."""
+        self.completion, self.stopped = "interrupted", why
+        if self.exit_code == 0:
+            self.verdict, self.exit_code = "interrupted", 3
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run did all it planned (not cut, not aborted, not interrupted)."""
+        return self.completion == "complete" and not self.aborted
+
+    @property
+    def completion_words(self) -> str:
+        """One phrase for an incomplete run: 'the run was interrupted: ...' (empty when it completed)."""
+        if self.complete:
+            return ""
+        how = {"cut": "the plan was cut", "aborted": "the run was aborted", "interrupted": "the run was interrupted"}
+        return f"{how.get(self.completion, 'the run did not complete')}: {self.stopped or self.aborted}"
+
+    @property
+    def volume(self) -> str:
+        """What ran, in one phrase: '119 requests (the full plan)', or '5 exchanges judged from <source>' for observed traffic."""
+        if self.traffic is not None or self.plan.kind == "observed":
+            judged = self.traffic.judged if self.traffic is not None else self.requests_sent
+            source = f" from {self.traffic.source}" if self.traffic is not None else ""
+            return f"{judged} exchange(s) judged{source}"
+        cut = f", cut: {self.plan.skipped} of {self.plan.cases} cases not sent" if self.plan.skipped else ""
+        return f"{self.requests_sent} requests (the {self.plan.kind} plan{cut})"
 
     def findings_for(self, rule_id: str) -> list[Finding]:
         return [f for f in self.findings if f.rule == rule_id]
@@ -312,6 +381,74 @@ class RunResult:
             for f in data["findings"]
         ]
         return cls(**values)
+
+
+_VALUES = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+(?:\.\d+)?")
+
+
+def symptom(text: str) -> str:
+    """A failure's words with their values left out ('…'): what two failures of one kind share."""
+    return _VALUES.sub("…", text)
+
+
+def key_text(*parts: object) -> str:
+    """A finding's key: its parts as one line of single spaces (a baseline file holds it after the rule id)."""
+    return " ".join(" ".join(str(part) for part in parts if part not in (None, "")).split())
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Known failures a team accepts for now: findings (rule id and the finding's key), and whole rules.
+
+    A finding's key is what makes it itself (`Finding.key`): a planned case's value class, or a
+    response rule's symptom. A whole rule (a bare rule id in a list, or a conformance.json written
+    before findings had keys) accepts every failure of that rule.
+    """
+
+    findings: frozenset[tuple[str, str]] = frozenset()
+    rules: frozenset[str] = frozenset()
+    notice: str | None = None  # what the run warns of (a file of an earlier version, read as whole rules)
+
+    def accepts(self, rule_id: str, key: str) -> bool:
+        return rule_id in self.rules or (rule_id, key) in self.findings
+
+    def __contains__(self, rule_id: object) -> bool:
+        """Whether any entry names this rule."""
+        return rule_id in self.rules or any(rule == rule_id for rule, _ in self.findings)
+
+    def __iter__(self) -> Iterator[str]:
+        """The rules it names, once each."""
+        return iter(sorted(self.rules | {rule for rule, _ in self.findings}))
+
+    def __bool__(self) -> bool:
+        return bool(self.findings or self.rules)
+
+    def status(self, rule_id: str, findings: list[Finding], unshown_new: bool) -> Status:
+        """A failed rule's status: accepted only when each of its failures is a known one."""
+        known = findings and all(self.accepts(rule_id, f.key) for f in findings) and not unshown_new
+        return Status.ACCEPTED if known or rule_id in self.rules else Status.FAILED
+
+    def stale(self, failures: set[tuple[str, str]]) -> list[str]:
+        """Entries that no longer fail (of `failures`, each distinct failure's rule and key): 'rule-id key', a whole rule its id alone."""
+        seen = failures
+        failing = {rule for rule, _ in failures}
+        gone = [f"{rule} {key}" for rule, key in sorted(self.findings) if (rule, key) not in seen]
+        return gone + [rule for rule in sorted(self.rules) if rule not in failing]
+
+
+BASELINE_HEADER = ("# migma-contract baseline: known failures a check accepts, one per line: the rule id, then the finding's key.\n"
+                   "# A rule id alone accepts every failure of that rule. Rewrite it: migma-contract check --write-baseline PATH\n")
+
+
+def failure_keys(result: RunResult) -> set[tuple[str, str]]:
+    """Each distinct failure of a run: its rule and key (the findings', and those counted beyond --max-findings-per-rule)."""
+    return {(f.rule, f.key) for f in result.findings} | {(r.id, key) for r in result.rules for key in r.unshown}
+
+
+def render_baseline(result: RunResult) -> str:
+    """A baseline file that accepts exactly the failures of `result` (each distinct failure: its rule and key)."""
+    entries = sorted(failure_keys(result))
+    return BASELINE_HEADER + "".join(f"{rule} {key}".rstrip() + "\n" for rule, key in entries)
 
 
 @cache

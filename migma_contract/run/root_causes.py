@@ -24,7 +24,7 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.run.result import RootCause
 from migma_contract.wire.client import Exchange
 
-__all__ = ["Symptom", "body_shape", "group", "replaced"]
+__all__ = ["Symptom", "body_shape", "group", "replaced", "shape_of"]
 
 _WHO = {
     Subject.REQUEST: ("request that breaks a rule", "requests that break a rule"),
@@ -44,14 +44,19 @@ class Symptom:
     shape: str
 
 
-def body_shape(exchange: Exchange) -> str:
+def body_shape(exchange: Exchange[Any]) -> str:
     """The outline of an answer's body: its top-level keys, or what it is when not a JSON object."""
-    if not exchange.answered:
+    return shape_of(exchange.body, exchange.answered)
+
+
+def shape_of(body: bytes, answered: bool = True) -> str:
+    """`body_shape` of a body however it was come by (a run's exchange, a recorded one)."""
+    if not answered:
         return "no answer"
     try:
-        value: Any = json.loads(exchange.body)
+        value: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return "a body that is not JSON" if exchange.body else "an empty body"
+        return "a body that is not JSON" if body else "an empty body"
     if isinstance(value, dict):
         keys = sorted(clean_text(key)[:40] for key in value)
         return "{" + ", ".join(keys[:8]) + (", …" if len(keys) > 8 else "") + "}"

@@ -8,7 +8,6 @@ nothing of this module.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, replace
@@ -18,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from migma_contract._version import __version__
 from migma_contract.config.options import CheckOptions
 from migma_contract.contract.catalogue import ACCEPTS_VALID, AUTH_SCOPE, RULES, rules_for
-from migma_contract.contract.rules import ResponseSchema, Subject
+from migma_contract.contract.rules import Subject
 from migma_contract.contract.validators import Contract, contract_for
-from migma_contract.core.exceptions import ConfigError, MigmaContractError
+from migma_contract.core import bounded
+from migma_contract.core.exceptions import ConfigError, MigmaContractError, Terminated
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import strip_credentials
 from migma_contract.core.untrusted import clean_text, read_bounded
@@ -29,6 +29,7 @@ from migma_contract.generate.bodies import RESERVED_DOMAINS, BodyFactory
 from migma_contract.generate.cases import CaseAuth
 from migma_contract.generate.plan import Plan, build_plan
 from migma_contract.run.result import (
+    Baseline,
     Budget,
     PlanStats,
     ProgressCallback,
@@ -38,6 +39,8 @@ from migma_contract.run.result import (
     SpecInfo,
     Status,
     TargetInfo,
+    failure_keys,
+    key_text,
 )
 from migma_contract.wire.urls import api_root, guard_production
 
@@ -63,7 +66,7 @@ class PreparedRun:
     mock_config: Any  # the embedded mock's world (its app is built when a run starts), or None
     label: str
     display_base: str | None
-    baseline: frozenset[str]
+    baseline: Baseline
 
     def target_settings(self) -> TargetSettings:
         from migma_contract.wire.client import TargetSettings
@@ -89,29 +92,57 @@ def _reserved(domain: str) -> bool:
     return any(domain == r or domain.endswith("." + r.lstrip(".")) or (r.startswith(".") and domain.endswith(r)) for r in RESERVED_DOMAINS)
 
 
-def load_baseline(path: str | None) -> frozenset[str]:
-    """Rule ids a team accepts for now: from a conformance.json (its failed rules) or a list."""
+def load_baseline(path: str | None) -> Baseline:
+    """The failures a team accepts for now (`Baseline`), from a baseline file (`--write-baseline`), a list
+    of entries (JSON or one a line: a rule id, then a finding's key; a rule id alone accepts the whole rule),
+    or a conformance.json (each of its failures; one written before findings had keys: its failed rules, whole)."""
     if not path:
-        return frozenset()
+        return Baseline()
+    shown = f"{flag('--baseline')} {clean_text(path)}"
     try:
         text = read_bounded(path).decode("utf-8")
     except (ConfigError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: cannot read: {str(exc).removeprefix(clean_text(path) + ': ')}") from None
+        raise ConfigError(f"{shown}: cannot read: {str(exc).removeprefix(clean_text(path) + ': ')}") from None
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
+        data = bounded.load_json(text, what="baselines", max_nodes=bounded.MAX_NODES * 4)
+    except bounded.Malformed:  # a plain list of rule ids, one a line
         data = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    except bounded.Bounded as exc:
+        raise ConfigError(f"{shown}: {exc.message}") from None
     if isinstance(data, dict):
-        data = [r["id"] for r in data.get("rules", []) if isinstance(r, dict) and r.get("status") in (Status.FAILED, Status.ACCEPTED)]
+        return _baseline_of_result(data, shown)
     if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
-        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: expected a conformance.json or a list of rule ids")
-    unknown = [x for x in data if x not in {r.id for r in RULES}]
+        raise ConfigError(f"{shown}: expected a baseline (--write-baseline), a conformance.json or a list of rule ids")
+    entries = [tuple(entry.strip().split(None, 1)) if entry.strip() else ("",) for entry in data]
+    _known_rules(shown, [entry[0] for entry in entries])
+    return Baseline(findings=frozenset((e[0], key_text(e[1])) for e in entries if len(e) == 2),
+                    rules=frozenset(e[0] for e in entries if len(e) == 1))
+
+
+def _known_rules(shown: str, ids: list[str]) -> None:
+    unknown = [x for x in ids if x not in {r.id for r in RULES}]
     if unknown:
         # name the entry only when it looks like a rule id: the file may be anything (never echo its content)
         what = f"unknown rule id {unknown[0]!r}" if re.fullmatch(r"[a-z][a-z0-9-]{0,63}", unknown[0]) else "an entry is not a rule id"
-        raise ConfigError(f"{flag('--baseline')} {clean_text(path)}: {what}; see 'migma-contract rules'")
-    return frozenset(data)
+        raise ConfigError(f"{shown}: {what}; see 'migma-contract rules'")
 
+
+def _baseline_of_result(data: dict[str, Any], shown: str) -> Baseline:
+    """A conformance.json as a baseline: each distinct failure it holds (an earlier version's: its failed rules, whole)."""
+    failed = [r for r in data.get("rules", []) if isinstance(r, dict) and r.get("status") in (Status.FAILED, Status.ACCEPTED)]
+    findings = [f for f in data.get("findings", []) if isinstance(f, dict)]
+    ids = [r.get("id") for r in failed] + [f.get("rule") for f in findings]
+    if not all(isinstance(x, str) for x in ids):
+        raise ConfigError(f"{shown}: expected a baseline (--write-baseline), a conformance.json or a list of rule ids")
+    _known_rules(shown, ids)  # type: ignore[arg-type]
+    if any(not isinstance(f.get("key"), str) for f in findings):
+        rules = frozenset(str(r["id"]) for r in failed)
+        return Baseline(rules=rules, notice=(
+            f"{shown} was written by an earlier version (its findings have no key): each of its {len(rules)} failed rule(s) is "
+            f"accepted whole, any new failure of them too; rewrite it with {flag('--write-baseline')} to accept only its findings"))
+    keys = {(str(f["rule"]), key_text(f["key"])) for f in findings}
+    keys |= {(str(r["id"]), key_text(k)) for r in failed for k in r.get("unshown", []) if isinstance(k, str)}
+    return Baseline(findings=frozenset(keys))
 
 
 def prepare_run(options: CheckOptions, *, app: Any = None, target_label: str | None = None) -> PreparedRun:
@@ -134,13 +165,15 @@ def run_check(
     app: Any = None,
     target_label: str | None = None,
     progress: ProgressCallback | None = None,
+    keep_interrupted: bool = False,
 ) -> RunResult:
     """Run the conformance check described by `options` and return its result.
 
     With neither `options.base_url` nor `app`, the target is the embedded reference mock.
     `app` (an ASGI app) is checked in-process. Raises `ConfigError` for unusable options,
     `SpecError` for an unusable document, `TargetUnreachable` when the first request
-    cannot connect.
+    cannot connect. Ctrl-C or SIGTERM (`Terminated`) raise through, unless `keep_interrupted`:
+    then the result of what ran is returned, marked interrupted (the command line's way).
     """
     import anyio  # here, not above: --dry-run (prepare_run alone) needs no event loop
 
@@ -154,11 +187,15 @@ def run_check(
     clock = time.perf_counter()
 
     sources: list[Any] = []
+    runs: list[RunState] = []  # the run, for its result when Ctrl-C or SIGTERM stops it
 
     async def plan_phase() -> RunState:
         async with Target(settings, app) as target:
             run = RunState(options, prepared.contract, target, BodyFactory(prepared.spec, options.fixtures),
                            prepared.display_base, progress, prepared.baseline)
+            runs.append(run)
+            if prepared.baseline.notice:
+                run.warn(prepared.baseline.notice)
             run.inject = _fault_injection(options, app)
             started_plan = time.perf_counter()
             try:
@@ -171,13 +208,24 @@ def run_check(
                 raise _first_error(errors) from None
             return run
 
-    run = anyio.run(plan_phase)
-    if options.explores and run.can_send():
-        started_explore = time.perf_counter()
-        _explore_phase(run, Target(settings, app, requests_sent=run.target.requests_sent, pace=run.target.pace,
-                                   key_uses=run.target.key_uses), sources)
-        run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
+    try:
+        run = anyio.run(plan_phase)
+        if options.explores and run.can_send():
+            started_explore = time.perf_counter()
+            _explore_phase(run, Target(settings, app, requests_sent=run.target.requests_sent, pace=run.target.pace,
+                                       key_uses=run.target.key_uses), sources)
+            run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
+    except KeyboardInterrupt as stop:
+        if not keep_interrupted or not runs or not runs[0].target.requests_sent:
+            raise  # not asked for, or nothing ran: nothing to report
+        run = runs[0]
+        run.interrupted = f"{interruption(stop)} after {run.target.requests_sent} request(s); the reports hold what ran"
     return _result(run, plan, options, prepared.spec, prepared.label, started, time.perf_counter() - clock)
+
+
+def interruption(stop: BaseException) -> str:
+    """How a run was stopped from outside: SIGTERM (a CI timeout) or Ctrl-C."""
+    return "stopped by SIGTERM" if isinstance(stop, Terminated) else "interrupted (Ctrl-C)"
 
 
 def _explore_phase(run: RunState, target: Any, sources: list[Any]) -> None:
@@ -229,6 +277,7 @@ async def _run_plan(run: RunState, plan: Plan) -> None:
         if id(case) in done:
             continue
         if not run.can_send():
+            run.skipped = sum(1 for later in plan.cases[index - 1:] if id(later) not in done)
             break
         failures = await run.run_case(case)
         run.progress("case", {"index": index, "total": total, "case": case.id, "failed": [f.rule_id for f in failures]})
@@ -304,8 +353,11 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         tally = run.tallies[rule.id]
         status = Status.PASSED
         reason = None
+        recorded = run.recorded.get(rule.id)
+        unshown = list(recorded.unshown) if recorded else []
         if tally.failed:
-            status = Status.ACCEPTED if rule.id in run.baseline else Status.FAILED
+            findings = recorded.findings if recorded else []
+            status = run.baseline.status(rule.id, findings, any(not run.baseline.accepts(rule.id, k) for k in unshown))
         elif tally.exercised == 0:
             status = Status.NOT_EXERCISED
             reason = run.not_exercisable.get(rule.id) or plan.not_exercised.get(rule.id) or _why_not(rule, run)
@@ -315,14 +367,16 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         rules.append(RuleResult(
             id=rule.id, level=rule.level.value, subject=rule.subject.value, text=rule.text, source=rule.source,
             status=status, exercised=tally.exercised, passed=tally.passed, failed=tally.failed, reason=reason, notes=notes,
-            set=rule.set.value,
+            set=rule.set.value, unshown=unshown,
         ))
     failed = any(r.status == Status.FAILED for r in rules)
-    exit_code = 3 if run.aborted else (1 if failed else 0)
-    verdict = "aborted" if run.aborted else ("failed" if failed else "passed")
+    completion, stopped = _completion(run, plan)
+    # A violation found is a verdict however the run ended; a run that did not do all it planned has none otherwise.
+    exit_code = 1 if failed else (0 if completion == "complete" else 3)
+    verdict = "failed" if failed else {"complete": "passed", "cut": "incomplete"}.get(completion, completion)
     finished = datetime.now(UTC)
     order = {rule_id: index for index, rule_id in enumerate(run.rule_ids)}
-    return RunResult(
+    result = RunResult(
         tool_version=__version__,
         spec=SpecInfo(spec.source, spec.fingerprint, spec.version, [r.describe() for r in spec.repairs]),
         target=TargetInfo(
@@ -345,14 +399,30 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
         findings=sorted(run.findings, key=lambda f: order.get(f.rule, 99)),
         root_causes=run.root_causes(),
         aborted=run.aborted,
-        plan=PlanStats(kind=plan.kind, cases=len(plan.cases), budget_exhausted=run.budget_hit,
+        completion=completion,
+        stopped=stopped,
+        plan=PlanStats(kind=plan.kind, cases=len(plan.cases), skipped=run.skipped, budget_exhausted=run.budget_hit,
                        explored=run.explored, plan_s=run.timings.get("plan_s"), explore_s=run.timings.get("explore_s")),
         settings=RunSettings(verify_tls=options.verify_tls, follow_redirects=options.follow_redirects,
                              recipient_domain=options.fixtures.recipient_domain,
                              recipient_domain_reserved=_reserved(options.fixtures.recipient_domain),
-                             baseline=sorted(run.baseline)),
+                             baseline=list(run.baseline)),
         warnings=list(dict.fromkeys(run.shown(warning) for warning in run.warnings)),  # redacted, one line each, once
     )
+    if run.baseline:
+        result.stale_baseline = run.baseline.stale(failure_keys(result))
+    return result
+
+
+def _completion(run: RunState, plan: Plan) -> tuple[str, str | None]:
+    """Whether the run did all it planned, and if not, what stopped it: (completion, its words)."""
+    if run.interrupted:
+        return "interrupted", run.interrupted
+    if run.aborted:
+        return "aborted", run.aborted
+    if run.skipped:
+        return "cut", (f"{run.skipped} of {len(plan.cases)} planned cases not sent: {run.budget_why or 'the budget ran out'}")
+    return "complete", None
 
 
 def _why_not(rule: Any, run: RunState) -> str:
@@ -360,7 +430,8 @@ def _why_not(rule: Any, run: RunState) -> str:
         return "the run was aborted before it was exercised"
     if rule.subject is Subject.RESPONSE:
         form = rule.form
-        kinds = "/".join(str(s) for s in sorted(form.statuses(run.contract.spec))) if isinstance(form, ResponseSchema) else None
+        statuses = form.judged_statuses(run.contract.spec)
+        kinds = "/".join(str(s) for s in sorted(statuses)) if statuses is not None else None
         seen = f"no {kinds} response was observed" if kinds else "no response it applies to was observed"
         return seen + (" (budget exhausted)" if run.budget_hit else "")
     if run.budget_hit:

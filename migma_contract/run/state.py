@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 from migma_contract.config.options import ENV_PREFIX, CheckOptions
 from migma_contract.contract.catalogue import (
@@ -35,10 +35,8 @@ from migma_contract.contract.catalogue import (
 from migma_contract.contract.rules import (
     KeyedPair,
     KeyedRetry,
-    Level,
     NotExercisable,
     ResponseFacts,
-    ResponseHistory,
     ResponsePredicate,
     Subject,
     bearer_key,
@@ -48,45 +46,42 @@ from migma_contract.core.exceptions import ConfigError, TargetUnreachable
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
-from migma_contract.generate.bodies import FIXTURE_FIELDS, BodyFactory
-from migma_contract.generate.cases import Case, CaseAuth, slug
-from migma_contract.generate.plan import describe, isolate, plainest, suspects
+from migma_contract.generate.bodies import BodyFactory
+from migma_contract.generate.cases import Case, CaseAuth
 from migma_contract.judge.deserve import Standing
 from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
+from migma_contract.run.attribution import Attribution, Culprit
 from migma_contract.run.records import error_field, make_records
-from migma_contract.run.result import Finding, ProgressCallback, RootCause
+from migma_contract.run.result import Baseline, Finding, ProgressCallback, RootCause, key_text, symptom
 from migma_contract.run.root_causes import Symptom, body_shape, group, replaced
-from migma_contract.wire.client import Exchange, Target
+from migma_contract.wire.client import Exchange as WireExchange
+from migma_contract.wire.client import Target
 
 __all__ = ["Failure", "ProgressCallback", "RunState", "Tally"]
 
-_VALUES = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+(?:\.\d+)?")
+Exchange: TypeAlias = WireExchange[Case]  # what a run sends is a planned case
+
 
 
 def _no_loop(case: Any) -> Any:
     raise RuntimeError("no way to send synchronously is set (RunState.blocking)")
 
 
-def _fixture_flags() -> str:
-    """The fixtures' flags, as the way in spells them (read when a message is written, not at import)."""
-    return ", ".join(flag(f.option) for f in FIXTURE_FIELDS)
+# An error text saying a known key lacks a right (not that the key is unknown)
+_PERMISSION = re.compile(r"(?i)permission|\bscopes?\b|email:send|not allowed|forbidden|insufficient|\black")
 
 
-_ABSENT = object()
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    """A generated value for a sentence: its JSON, cut to `limit` characters."""
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """An answer's body when it is a JSON object (None otherwise)."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
-_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,59}")
-
-
-def _field(name: str) -> str:
-    """A generated body's field name for a sentence: as it is when plain, else as JSON (`""`, `"a b"`: the name is generated too)."""
-    return name if _PLAIN_NAME.fullmatch(name) else _short(name, limit=40)
 
 
 @dataclass
@@ -105,18 +100,10 @@ class Failure(NamedTuple):
 
 
 @dataclass
-class _Culprit:
-    """What attribution found: its words, and when one value class is to blame, which and its minimal request."""
-
-    explanation: str
-    value_class: Any = None
-    minimal: Exchange | None = None
-
-
-@dataclass
 class _Recorded:
     findings: list[Finding] = field(default_factory=list)
     keys: list[tuple[Any, ...]] = field(default_factory=list)
+    unshown: list[str] = field(default_factory=list)  # keys of distinct failures past --max-findings-per-rule
 
 
 class RunState:
@@ -127,8 +114,8 @@ class RunState:
     """
 
     def __init__(self, options: CheckOptions, contract: Contract, target: Target, bodies: BodyFactory,
-                 display_base: str | None, progress: ProgressCallback | None, baseline: frozenset[str] = frozenset()) -> None:
-        self.baseline = baseline
+                 display_base: str | None, progress: ProgressCallback | None, baseline: Baseline | None = None) -> None:
+        self.baseline = baseline or Baseline()
         self.options = options
         # How a synchronous caller (exploration, inside Hypothesis) sends a case: set by the
         # engine (the target's blocking client, or the event loop that owns the target).
@@ -138,18 +125,18 @@ class RunState:
         self.sends_now = False
         self.fixtures = options.fixtures
         self.contract = contract
-        self.level = Level.parse(options.level)
+        self.level = options.level  # parsed once, in the options table
         self.target = target
         self.bodies = bodies
         self.validator = contract.response_validator(self.level, options.rule_sets)
         rules = rules_for(self.level, options.rule_sets)
         self.rule_ids = [r.id for r in rules]
-        self.history_rules = [r for r in rules if isinstance(r.form, ResponseHistory)]
+        self.history_rules = [r for r in rules if r.form.across_responses is not None]
         # The vendor set: rules judged on a second answer under one Idempotency-Key, and those about a 429.
         self.keyed_pairs = {r.id: r for r in rules if isinstance(r.form, KeyedPair)}
         self.keyed_retry = next((r for r in rules if isinstance(r.form, KeyedRetry)), None)
         self.keyed_rule_ids = frozenset(r.id for r in rules if isinstance(r.form, (KeyedPair, KeyedRetry)))
-        self.throttle_rules = [r for r in rules if isinstance(r.form, ResponsePredicate) and r.form.provoke == 429]
+        self.throttle_rules = [(r, r.form) for r in rules if isinstance(r.form, ResponsePredicate) and r.form.provoke == 429]
         self._firsts: dict[str, Exchange] = {}  # Idempotency-Key -> the first answer of its pair
         self._faulted: dict[tuple[str | None, str, bytes], tuple[ResponseFacts, bool]] = {}  # a 429/5xx under a key
         # Injects one answer of this status into the next request (a target with fault injection), set by the engine.
@@ -164,6 +151,9 @@ class RunState:
         self.timeouts = 0
         self.aborted: str | None = None
         self.budget_hit = False
+        self.budget_why: str | None = None  # which limit ended the sending: --max-requests or --max-time
+        self.skipped = 0  # planned cases never sent (the plan was cut)
+        self.interrupted: str | None = None  # Ctrl-C or SIGTERM: the run's reports hold what ran
         self.deadline = time.monotonic() + options.max_time if options.max_time else None
         self.redactor = Redactor([options.api_key, options.restricted_api_key, options.second_api_key])
         self.keys = {key: ENV_PREFIX + name.upper() for key, name in ((options.api_key, "api_key"), (options.restricted_api_key, "restricted_api_key"),
@@ -173,8 +163,8 @@ class RunState:
         self.explored = 0
         self.timings: dict[str, float] = {}
         self.target_label = strip_credentials(target.settings.base_url)
-        self._plainest: dict[tuple[Any, ...], Exchange] = {}  # (recipient type, credentials) -> its plainest send
-        self._blamed: dict[str, dict[Any, _Culprit]] = {}  # rule -> value class -> the attribution that blamed it
+        self.attribution = Attribution(self)
+        self._fact_memo: dict[int, tuple[Exchange, ResponseFacts]] = {}  # an answer's facts, read once  # which field and value class make a send fail (controls)
 
     # -- what was found -------------------------------------------------------------------------
 
@@ -196,9 +186,11 @@ class RunState:
             return False
         if self.target.requests_sent >= self.options.max_requests:
             self.budget_hit = True
+            self.budget_why = self.budget_why or f"{flag('--max-requests')} {self.options.max_requests} reached"
             return False
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.budget_hit = True
+            self.budget_why = self.budget_why or f"{flag('--max-time')} {self.options.max_time:g} s ran out"
             return False
         return True
 
@@ -283,16 +275,15 @@ class RunState:
     def _judge_history(self, exchange: Exchange, failures: list[Failure]) -> None:
         """The rules judged across responses (result-id-unique), against what this run saw before."""
         assert exchange.status is not None
-        rules = [r for r in self.history_rules if r.form.applies(self.contract.spec, exchange.status)]  # type: ignore[union-attr]
+        rules = [(r, form) for r in self.history_rules
+                 if (form := r.form.across_responses) is not None and form.applies(self.contract.spec, exchange.status)]
         if not rules:
             return
-        facts = response_facts(exchange.status, exchange.headers, exchange.body, exchange.case.body, None, None)
+        facts = self._facts_of(exchange)
         if not facts.parsed:
             return
         replay_key = next((v for k, v in exchange.request_headers.items() if k.lower() == IDEMPOTENCY_HEADER.lower()), None)
-        for rule in rules:
-            form = rule.form
-            assert isinstance(form, ResponseHistory)
+        for rule, form in rules:
             judged, message = form.judge(self.history[rule.id], facts, replay_key, exchange.case.label)
             if judged:
                 self._tally(rule.id, failures, message is None, rule.text, message or "")
@@ -303,11 +294,23 @@ class RunState:
     def _facts(status: int, headers: dict[str, str], body: bytes, request: Any = None) -> ResponseFacts:
         return response_facts(status, headers, body, request, None, None)
 
+    def _facts_of(self, exchange: Exchange) -> ResponseFacts:
+        """An exchange's answer as the rules read it, parsed once however many rules ask (the last few kept)."""
+        memo = self._fact_memo.get(id(exchange))
+        if memo is not None and memo[0] is exchange:
+            return memo[1]
+        assert exchange.status is not None
+        facts = response_facts(exchange.status, exchange.headers, exchange.body, exchange.case.body, None, None)
+        self._fact_memo[id(exchange)] = (exchange, facts)
+        if len(self._fact_memo) > 16:
+            self._fact_memo.pop(next(iter(self._fact_memo)))
+        return facts
+
     def _judge_injected(self, exchange: Exchange, failures: list[Failure]) -> None:
         assert exchange.status is not None
-        facts = self._facts(exchange.status, exchange.headers, exchange.body)
-        for rule in self.throttle_rules if exchange.status == 429 else ():
-            self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
+        facts = self._facts_of(exchange)
+        for rule, form in self.throttle_rules if exchange.status == 429 else ():
+            self._judge_rule(rule, failures, form.check(self.contract.spec, facts))
         key = exchange.case.idempotency_key
         if key is not None:
             self._faulted[self._memo(exchange, key)] = (facts, True)
@@ -319,8 +322,8 @@ class RunState:
             return
         for attempt in exchange.throttled:
             facts = self._facts(attempt.status, attempt.headers, attempt.body)
-            for rule in self.throttle_rules:
-                self._judge_rule(rule, failures, rule.form.check(self.contract.spec, facts))  # type: ignore[union-attr]
+            for rule, form in self.throttle_rules:
+                self._judge_rule(rule, failures, form.check(self.contract.spec, facts))
         last = exchange.throttled[-1]
         if self.keyed_retry is not None and exchange.case.idempotency_key is not None and exchange.status is not None:
             injected = exchange.case.inject == 429 and len(exchange.throttled) == 1
@@ -339,13 +342,13 @@ class RunState:
             if earlier is not None:
                 self._judge_retry(earlier[0], exchange, earlier[1], failures)
             if exchange.status == 429 or exchange.status >= 500:
-                self._faulted[memo] = (self._facts(exchange.status, exchange.headers, exchange.body), False)
+                self._faulted[memo] = (self._facts_of(exchange), False)
         rule = self.keyed_pairs.get(exchange.case.rule_id)
         if rule is None:
             return
         form = rule.form
         assert isinstance(form, KeyedPair)
-        facts = self._facts(exchange.status, exchange.headers, exchange.body, exchange.case.body)
+        facts = self._facts_of(exchange)
         if exchange.case.step == 1:
             if form.second is not None:
                 return
@@ -354,7 +357,7 @@ class RunState:
             sent = self._firsts.get(key)
             if sent is None or sent.status is None:
                 return
-            first = self._facts(sent.status, sent.headers, sent.body, sent.case.body)
+            first = self._facts_of(sent)
             if form.premise(first):  # sent only as a retry (see vendor_skip)
                 return
         try:
@@ -370,7 +373,7 @@ class RunState:
         if not rule.form.after(first.status):
             return
         try:
-            message = rule.form.check(first, self._facts(exchange.status, exchange.headers, exchange.body), injected)
+            message = rule.form.check(first, self._facts_of(exchange), injected)
         except NotExercisable as exc:
             self._unjudged(rule.id, exc.reason)
             return
@@ -407,11 +410,11 @@ class RunState:
         elif case.step == 2 and (first is None or first.status is None):
             return "the first request of its pair was not sent"
         elif case.step == 2 and not self.target.uses_left(case.idempotency_key):
-            why = "its key was already sent twice (a 429 retried): at most two sends per key against a live target"
+            why = "its key was already processed twice: at most two sends per key against a live target"
         elif case.step == 2 and first is not None and first.status is not None:
             form = get_rule(case.rule_id).form
             if isinstance(form, KeyedPair):
-                why = form.premise(self._facts(first.status, first.headers, first.body))
+                why = form.premise(self._facts_of(first))
                 if why and self._a_natural_retry(form, first.status):
                     self._unjudged(case.rule_id, why)
                     return None  # sent all the same: the same request again after a 429/5xx is a retry the not-stored rule judges
@@ -440,7 +443,7 @@ class RunState:
         status = exchange.status if exchange.answered else None
         if failure.rule_id != case.rule_id:
             crash = failure.rule_id in (NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id)
-            return ("response", status, _VALUES.sub("…", failure.actual), value_class if crash else None)
+            return ("response", status, symptom(failure.actual), value_class if crash else None)
         accepted = status is not None and 200 <= status < 300
         about_class = accepted != (case.rule_id == ACCEPTS_VALID.id)
         return ("case", status, value_class if about_class else None)
@@ -450,12 +453,14 @@ class RunState:
         recorded = self.recorded.get(failure.rule_id)
         if recorded is None:
             return True
-        if len(recorded.findings) >= self.options.max_findings_per_rule:
-            return False
         key = self._key(exchange, failure, None)
+        if len(recorded.findings) >= self.options.max_findings_per_rule:
+            if all(known[:-1] != key[:-1] for known in recorded.keys):
+                self._unshown(recorded, key)  # a distinct failure past the bound: counted, not kept
+            return False
         return all(known[:-1] != key[:-1] for known in recorded.keys)
 
-    def record(self, exchange: Exchange, failures: list[Failure], culprit: _Culprit | None = None,
+    def record(self, exchange: Exchange, failures: list[Failure], culprit: Culprit | None = None,
                value_class: Any = None) -> None:
         """Keep each failure as a finding when it is distinct for its rule and the rule is under its bound."""
         for failure in failures:
@@ -466,6 +471,7 @@ class RunState:
                 recorded.findings[recorded.keys.index(key)].occurrences += 1
                 continue
             if len(recorded.findings) >= self.options.max_findings_per_rule:
+                self._unshown(recorded, key)
                 continue
             rule = get_rule(rule_id)
             request, response = make_records(exchange, self.redactor, self.keys, self.display_base)
@@ -478,12 +484,31 @@ class RunState:
                 case=case.id, case_label=self.shown(case.label), phase=case.phase,
                 request=request, response=response,
                 attribution=self.shown(attribution) if attribution else None,
-                baselined=rule_id in self.baseline,
+                key=self._key_text(key),
             )
+            finding.baselined = self.baseline.accepts(rule_id, finding.key)
             recorded.findings.append(finding)
             recorded.keys.append(key)
             self._note_symptom(exchange, rule_id)
-            self.progress("finding", {"rule": rule_id, "actual": finding.actual})
+            self.progress("finding", {"rule": rule_id, "actual": finding.actual, "case": finding.case_label})
+
+    def _key_text(self, key: tuple[Any, ...]) -> str:
+        """A finding's key for a baseline (`Finding.key`), from what makes it distinct for its rule (`_key`)."""
+        kind, status, *rest = key
+        parts = [str(status) if status is not None else "no-answer"]
+        if kind == "response":
+            parts.append(f"· {rest[0]}")
+        value_class = rest[-1]
+        if isinstance(value_class, tuple):
+            parts.append("=".join(str(part) for part in value_class))
+        elif value_class is not None:
+            parts.append(str(value_class))
+        return key_text(*(self.shown(part) for part in parts))
+
+    def _unshown(self, recorded: _Recorded, key: tuple[Any, ...]) -> None:
+        text = self._key_text(key)
+        if text not in recorded.unshown:
+            recorded.unshown.append(text)
 
     def shown(self, text: str) -> str:
         """Text for a finding (it may quote the server): redacted whole, then cleaned to one line."""
@@ -519,26 +544,53 @@ class RunState:
                 self._check_reachable(exchange)
                 sent.append(exchange)
             answers.append(exchange)
+        if answers[0] is not None:
+            self._check_endpoint(answers[0])
         # An answer from elsewhere (a redirect followed, the credentials left behind) says nothing of the keys.
         full_answer, restricted_answer = (a if a is not None and not a.redirects else None for a in answers)
         if full_answer is not None and full_answer.status in (401, 403):
             said = f"{full_answer.status}{self._answer(full_answer, bare=True)}"
             if restricted_answer is not None and restricted_answer.status is not None and 200 <= restricted_answer.status < 300:
-                full, restricted = flag("--api-key"), flag("--restricted-api-key")
-                raise ConfigError(f"the keys look swapped: the server refused {full} ({said}) and accepted "
-                                  f"{restricted}; pass the full-scope key as {full} and the one without email:send "
-                                  f"as {restricted}")
+                full_flag, restricted_flag = flag("--api-key"), flag("--restricted-api-key")
+                raise ConfigError(f"the keys look swapped: the server refused {full_flag} ({said}) and accepted "
+                                  f"{restricted_flag}; pass the full-scope key as {full_flag} and the one without email:send "
+                                  f"as {restricted_flag}")
             if full_answer.status == 401:
                 raise ConfigError(f"the server refused {flag('--api-key')} ({said}): check the key")
             raise ConfigError(f"the server refused {flag('--api-key')} ({said}): it lacks the email:send permission; pass a full-scope key")
         if restricted_answer is not None and restricted_answer.status == 401:
             said = f"401{self._answer(restricted_answer, bare=True)}"
-            why = f"the server refused {flag('--restricted-api-key')} ({said}): check the key; auth-scope needs a valid key without email:send"
+            if _PERMISSION.search(said):  # its own words: the key is known, and lacks the permission
+                why = (f"the server answered 401 to {flag('--restricted-api-key')} ({said}) where the document gives 403 to a "
+                       "key without email:send: its own words say the key lacks a permission, so the status is what looks "
+                       "wrong; auth-scope is not judged on a 401, which a wrong key gets too")
+            else:
+                why = f"the server refused {flag('--restricted-api-key')} ({said}): check the key; auth-scope needs a valid key without email:send"
             self.not_exercisable[AUTH_SCOPE.id] = why
             self.warn(why)
         for exchange in sent:
             await self.conclude(exchange)
         return [exchange.case for exchange in sent]
+
+    def _check_endpoint(self, exchange: Exchange) -> None:
+        """The first valid request answered as no API endpoint would (404, 405, a redirect, an HTML page): a
+        wrong --base-url or a server in front, a configuration error (nothing is judged), never N rule failures."""
+        status = exchange.status
+        if status is None or not exchange.answered:
+            return
+        media = exchange.headers.get("content-type", "").split(";")[0].strip().lower()
+        html = media == "text/html" and 400 <= status < 500  # a front end's page (a 2xx/5xx one is judged: content-type-json)
+        if status not in (404, 405) and not 300 <= status < 400 and not html:
+            return
+        tried = clean_text(strip_credentials(self.redactor.text(exchange.url)))
+        what = f"{status} with an HTML page" if media == "text/html" else str(status)
+        location = exchange.headers.get("location")
+        hops = "".join(f" -> {clean_text(strip_credentials(self.redactor.text(url)))}" for url in exchange.redirects)
+        where = f" (Location: {clean_text(self.redactor.text(location))})" if location else ""
+        hint = ("the path is doubled: give the API's root, not the endpoint" if "/v1/sending/v1/sending" in tried
+                else "is this the API's root, and does the server answer POST /v1/sending there?")
+        raise ConfigError(f"the first valid request, POST {tried}{hops}, was answered {what}{where}: "
+                          f"no endpoint answers so; check {flag('--base-url')} ({hint})")
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -569,7 +621,8 @@ class RunState:
         try:
             settling.send(None)
         except StopIteration as done:
-            return done.value
+            settled: list[Failure] = done.value
+            return settled
         settling.close()
         raise RuntimeError("settling waited on something other than a blocking send")
 
@@ -581,10 +634,11 @@ class RunState:
         # a crash or no answer at all (a late but complete answer is about timing, not about a value)
         crashed = [f for f in failures if f.rule_id == NO_SERVER_ERROR.id or (f.rule_id == RESPONDS_IN_TIME.id and exchange.timed_out)]
         wanted = refused or crashed
+        culprit: Culprit | None
         if wanted and case.phase in ("plan", "explore") and self._room_for(wanted[0].rule_id):
-            culprit = self._blamed_before(case, wanted[0].rule_id) or await self.attribute(case, exchange, self._fails_like(exchange))
-            if culprit.value_class is not None and culprit.minimal is not None:
-                self._blamed.setdefault(wanted[0].rule_id, {})[culprit.value_class] = culprit
+            culprit = (self.attribution.blamed_before(case, wanted[0].rule_id)
+                       or await self.attribution.attribute(case, exchange, self.attribution.fails_like(exchange)))
+            self.attribution.remember(wanted[0].rule_id, culprit)
             if culprit.minimal is not None:
                 self.record(exchange, [f for f in failures if f not in wanted], value_class=self._own_class(case))
                 again = [f for f in self.judge(culprit.minimal) if f.rule_id in {w.rule_id for w in wanted}]
@@ -594,22 +648,14 @@ class RunState:
             return failures
         culprit = None
         if case.rule_id == AUTH_SCOPE.id and exchange.status is not None and 200 <= exchange.status < 300:
-            culprit = _Culprit(f"The server accepted {flag('--restricted-api-key')}: if that key does have email:send, pass one without it.")
+            culprit = Culprit(f"The server accepted {flag('--restricted-api-key')}: if that key does have email:send, pass one without it.")
         first = self._firsts.get(case.idempotency_key or "") if case.step == 2 else None
         if first is not None and first is not exchange:
             how = "injected" if first.case.inject is not None else "answered"
-            culprit = _Culprit(f"The first request under this {IDEMPOTENCY_HEADER} ({first.case.label}) was {how} {first.status}; "
+            culprit = Culprit(f"The first request under this {IDEMPOTENCY_HEADER} ({first.case.label}) was {how} {first.status}; "
                                "to reproduce, send that one first (the same key), then this one.")
         self.record(exchange, failures, culprit, value_class=self._own_class(case))
         return failures
-
-    def _blamed_before(self, case: Case, rule_id: str) -> _Culprit | None:
-        """An earlier attribution of this rule's failure to a value class this case carries too (no request sent)."""
-        blamed = self._blamed.get(rule_id, {})
-        for suspect in suspects(self.contract, self.bodies, case) if case.factors else ():
-            if suspect in blamed:
-                return _Culprit(blamed[suspect].explanation, suspect)
-        return None
 
     def _room_for(self, rule_id: str) -> bool:
         recorded = self.recorded.get(rule_id)
@@ -620,132 +666,6 @@ class RunState:
         """A plan case's own value class: the mutation or credential it was built to carry (None: a positive send)."""
         return None if case.factors or case.phase != "plan" else case.id.split("~", 1)[0]
 
-    def _fails_like(self, exchange: Exchange) -> Callable[[Exchange], bool]:
-        """Whether another exchange fails the way this one did (refused / server error / no answer)."""
-        if exchange.timed_out:
-            return lambda other: other.timed_out
-        if exchange.status is None or exchange.error or exchange.status >= 500:
-            return lambda other: other.status is None or bool(other.error) or other.status >= 500
-        expect = exchange.case.expect
-        return lambda other: other.answered and other.status is not None and other.status < 500 and other.status not in expect
-
-    async def attribute(self, case: Case, exchange: Exchange, fails: Callable[[Exchange], bool]) -> _Culprit:
-        """Name the field and value class that make a send fail, by sending plainer controls.
-
-        The plainest send of the same recipient type comes first (remembered per type); if
-        it passes, each value that sets the case apart is sent alone in that plainest body,
-        and the first one that fails the same way is the culprit: its request is the
-        minimal failing one. A case built to carry one mutation or credential is its own
-        minimal request.
-        """
-        kind = case.body.get("recipientType") if isinstance(case.body, dict) else None
-        kind = kind if kind in self.bodies.recipient_types else self.bodies.recipient_types[0]
-        what = self._symptom_words(exchange)
-        control = await self._plainest_send(case, kind)
-        if isinstance(control, str):
-            return _Culprit(f"Attribution stopped: {control}.")
-        if fails(control):
-            return self._plain_refused(kind, what, exchange)
-        if not case.factors and case.phase == "explore" and isinstance(case.body, dict):
-            return await self._attribute_fields(case, control.case.body, kind, what, fails)
-        if not case.factors:
-            return _Culprit(f"The plainest {kind} send passes; this request differs from it only by: {case.label}.",
-                            self._own_class(case))
-        for name, value in suspects(self.contract, self.bodies, case):
-            body = isolate(self.contract, self.bodies, case, name)
-            if body is None or not self.can_send():
-                continue
-            alone = case.with_body(body, suffix=f"minimal-{name}",
-                                   label=f"minimal: a plain {kind} send with {name}={value}")
-            control = await self.send(alone)
-            if fails(control):
-                return _Culprit(f"The plainest {kind} send passes, and the same send with only {name}={value!r} {what}: "
-                                f"the {name} value class {value!r} makes the difference.", (name, value), control)
-        if not self.can_send():
-            return _Culprit(f"Attribution stopped: {self._why_stopped()}.")
-        return _Culprit(f"The plainest {kind} send passes, but no single value class of this one ({describe(dict(case.factors))}) "
-                        f"{what} alone: a combination does.")
-
-    async def _attribute_fields(self, case: Case, plain: dict[str, Any], kind: str, what: str,
-                                fails: Callable[[Exchange], bool]) -> _Culprit:
-        """A generated request has no value classes: each field where it differs from the plainest send is
-        put alone into that send (a field it lacks taken out), and the first that fails the same way is the culprit.
-
-        A mix that breaks a rule of the run's level is not sent: its refusal would be the rule's, not the culprit's.
-        """
-        body = case.body
-        differing = [name for name in body if body[name] != plain.get(name, _ABSENT)] + [name for name in plain if name not in body]
-        validator = self.contract.request_validator(self.level)
-        unsent: list[str] = []  # fields whose mix breaks a rule: no evidence either way
-
-        def shown(name: str) -> str:
-            return f"{_field(name)}={_short(body[name])}" if name in body else f"{_field(name)}=(absent)"
-
-        for name in differing:
-            alone = {**plain, name: body[name]} if name in body else {k: v for k, v in plain.items() if k != name}
-            if validator.violations(alone):
-                unsent.append(name)
-                continue
-            if not self.can_send():
-                continue
-            suffix = f"minimal-{name if _PLAIN_NAME.fullmatch(name) else slug(name)}"
-            control = await self.send(case.with_body(alone, suffix=suffix, label=f"minimal: a plain {kind} send with {shown(name)}"))
-            if fails(control):
-                return _Culprit(f"The plainest {kind} send passes, and the same send with only {shown(name)} {what}: "
-                                f"the {_field(name)} value makes the difference.", (name, "generated"), control)
-        if not self.can_send():
-            return _Culprit(f"Attribution stopped: {self._why_stopped()}.")
-        if not differing:
-            return _Culprit(f"The plainest {kind} send passes, and this request is that same send: its failure does not "
-                            "follow from its fields (an intermittent fault?).")
-        if len(differing) == 1 and unsent == differing:
-            name = differing[0]
-            return _Culprit(f"The plainest {kind} send passes, and this request differs from it only by {shown(name)}, which breaks "
-                            f"a rule alone: the {_field(name)} value makes the difference.", (name, "generated"))
-        if unsent:
-            return _Culprit(f"The plainest {kind} send passes; no field of this one sent alone in it {what}, and "
-                            f"{', '.join(map(_field, unsent))} would break a rule alone (not sent): "
-                            "one of them or a combination makes the difference.")
-        return _Culprit(f"The plainest {kind} send passes, but no single field of this one ({', '.join(map(_field, differing))}) "
-                        f"{what} alone: a combination does.")
-
-    async def _plainest_send(self, case: Case, kind: str) -> Exchange | str:
-        """The plainest send of this type with the case's credentials (sent once per type), or why there is none."""
-        memo = (kind, case.auth, case.headers)
-        if memo not in self._plainest:
-            body = plainest(self.contract, self.bodies, case)
-            if body is None:
-                try:
-                    body = self.bodies.valid_body(kind)
-                except NotExercisable as exc:
-                    return f"no plain {kind} send can be built ({exc.reason})"
-            if not self.can_send():
-                return self._why_stopped()
-            self._plainest[memo] = await self.send(case.with_body(body, suffix="plainest", label=f"control: the plainest {kind} send"))
-        return self._plainest[memo]
-
-    def _why_stopped(self) -> str:
-        """Why no more requests go out: the run aborted (--max-timeouts), or its budget ran out."""
-        return self.aborted or "the budget ran out"
-
-    def _plain_refused(self, kind: str, what: str, exchange: Exchange) -> _Culprit:
-        if exchange.status is None or exchange.status >= 500:
-            return _Culprit(f"Even the plainest valid {kind} send {what}: no value class of this request is to blame.")
-        if self.fixtures.data_bound:
-            return _Culprit(f"Even the plainest valid {kind} send was rejected: check the fixtures given ({_fixture_flags()}).")
-        return _Culprit(f"Even the plainest valid {kind} send was rejected ({exchange.status}). If the target needs real "
-                        f"data, pass it as fixtures: {_fixture_flags()}, {flag('--provider')}.")
-
-    @staticmethod
-    def _symptom_words(exchange: Exchange) -> str:
-        if exchange.timed_out:
-            return "got no answer in time"
-        if exchange.status is None or exchange.error:
-            return "got no complete answer"
-        if exchange.status >= 500:
-            return f"got {exchange.status}"
-        return f"was refused ({exchange.status})"
-
     def _answer(self, exchange: Exchange, *, bare: bool = False) -> str:
         """The `error` text of an answer, for a one-line summary: redacted before it is cut, cleaned."""
         error = error_field(exchange.body)
@@ -755,5 +675,8 @@ class RunState:
         if bare:
             return f" {text}"
         if exchange.status is not None and 200 <= exchange.status < 300:
+            body = _json_object(exchange.body)
+            if body is not None and body.get("success") is False:  # a 2xx whose body says it failed: not "accepted"
+                return f" (success: false, error: {text})"
             return f" (accepted, with error: {text})"
         return f" (error: {text})"

@@ -9,6 +9,12 @@ The format is told by the content, never by the file name:
 Files stream: a HAR through `_json_stream.ArrayReader`, a YAML cassette one list item at a
 time (each starts with `- ` at the first column), so memory holds one exchange, not the
 file. A file that ends early yields what it holds, and `Recording.stopped` says where.
+
+Bodies are judged as the server meant them: one kept in its content coding (vcrpy keeps a
+gzipped answer's bytes and its `Content-Encoding: gzip`) is decoded, within
+`max_body_bytes` (the wire's bounded `inflate`); one that cannot be (broken, over the bound,
+a coding the toolkit does not read) is not judged as a body. A body marked with a coding
+but stored decoded (HAR's `content.text` is) is taken as it is.
 """
 
 from __future__ import annotations
@@ -16,16 +22,19 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from migma_contract.config.options import OPTIONS
+from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
-from migma_contract.core.json_stream import ArrayReader, JsonStreamError
+from migma_contract.core.json_stream import TOO_DEEP, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import ObservedExchange
+from migma_contract.wire.client import inflate
 
 __all__ = ["FORMATS", "Recording", "open_recording"]
 
@@ -43,7 +52,7 @@ except AttributeError:  # pragma: no cover - pure-Python PyYAML
     _BaseLoader = yaml.SafeLoader
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _Loader(_BaseLoader):  # type: ignore[misc]  # the C loader exists only with libyaml: the base is chosen at import
     """Safe YAML plus the harmless Python tags older vcrpy cassettes carry (strings, tuples)."""
 
 
@@ -77,21 +86,28 @@ def _sniff(path: Path) -> str:
     raise ConfigError(f"{path}: not a HAR 1.2 file or a VCR cassette (Schemathesis or vcrpy): {kind}")
 
 
+MAX_BODY_BYTES: int = next(o.default for o in OPTIONS if o.name == "max_response_bytes")
+
+
 @dataclass
 class Recording:
-    """One recorded file: its format, and after reading, how many items it held and where it stopped."""
+    """One recorded file: its format, and after reading, how many items it held and where it stopped.
+
+    `max_body_bytes`: how large a body kept in its content coding may grow when decoded.
+    """
 
     path: Path
     format: str
     items: int = 0
     stopped: str | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+    skipped: list[str] = field(default_factory=list)  # items left unjudged, and why (nested too deep, too large)
 
     def exchanges(self) -> Iterator[ObservedExchange]:
-        """Every recorded exchange, in order (any path: the judge skips the others)."""
-        if self.format in (HAR, VCRPY_JSON):
-            yield from self._json()
-        else:
-            yield from self._yaml()
+        """Every recorded exchange, in order (any path: the judge skips the others), its bodies decoded."""
+        read = self._json() if self.format in (HAR, VCRPY_JSON) else self._yaml()
+        for exchange in read:
+            yield _content_decoded(exchange, self.max_body_bytes)
 
     # -- JSON: HAR and vcrpy's JSON serializer -----------------------------------------------------------
 
@@ -103,6 +119,13 @@ class Recording:
                 for item in reader.iter_array(("log", "entries") if har else ("interactions",)):
                     self.items += 1
                     where = f"{self.path.name} {'entry' if har else 'interaction'} {self.items}"
+                    try:
+                        if item is TOO_DEEP:
+                            raise bounded.Bounded(f"nested deeper than {bounded.MAX_DEPTH} levels, the cap on recorded items")
+                        bounded.json_bounds(item, what="recorded items")
+                    except bounded.Bounded as exc:
+                        self.skipped.append(f"{where}: {exc.message}; not judged")
+                        continue
                     if har:
                         creator = str((reader.kept.get("creator") or {}).get("name", "")).lower()
                         exchange = _from_har(item, where, creator.startswith(_BROWSERS))
@@ -156,10 +179,13 @@ class Recording:
         """The list item starting at `line`; None (and `stopped` set) when it cannot be read."""
         number = self.items + 1
         try:
-            parsed = yaml.load("".join(chunk), Loader=_Loader)
+            parsed = bounded.load_yaml("".join(chunk), loader=_Loader, what="recorded items")
             item = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else None
-        except yaml.YAMLError as exc:
-            item, problem = None, str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        except bounded.Malformed as exc:
+            item, problem = None, exc.message.removeprefix("not valid YAML: ")
+        except bounded.Bounded as exc:  # a hostile file (an alias bomb): refused whole, before anything expands
+            at = line + (exc.line or 1) - 1
+            raise ConfigError(f"{clean_text(self.path)}: interaction {number} (line {at}): {exc.message}") from None
         else:
             problem = "not a mapping"
         if isinstance(item, dict) and (not last or _complete(item, self.format)):
@@ -249,10 +275,42 @@ def _seconds(value: Any, scale: float = 1.0) -> float | None:
     return number if number >= 0 else None
 
 
+def _looks_compressed(raw: bytes) -> bool:
+    """Whether bytes start as a gzip member or a zlib stream do (a JSON text never does)."""
+    return raw[:2] == b"\x1f\x8b" or (len(raw) > 1 and raw[0] & 0x0F == 8 and ((raw[0] << 8) | raw[1]) % 31 == 0)
+
+
+def decoded_body(raw: bytes, coding: str | None, cap: int) -> bytes | None:
+    """A recorded body as the server meant it: decoded by its `Content-Encoding` within `cap` bytes; None when it
+    cannot be (broken, over the cap, or a coding not read here that was not stored decoded)."""
+    codings = [c.strip().lower() for c in (coding or "").split(",") if c.strip() and c.strip().lower() != "identity"]
+    if not codings or not raw:
+        return raw
+    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+        return inflate(raw, codings[0], cap) if _looks_compressed(raw) else raw  # else: stored decoded
+    try:
+        raw.decode("utf-8")  # br, zstd, several codings: judged only if the recorder stored the decoded text
+    except UnicodeDecodeError:
+        return None
+    return raw
+
+
+def _content_decoded(exchange: ObservedExchange, cap: int) -> ObservedExchange:
+    if exchange.response_body:
+        body = decoded_body(exchange.response_body, exchange.header("content-encoding", response=True), cap)
+        if body is None:  # not judged as a body: only what the status and the timing say
+            exchange.response_size = exchange.response_size or len(exchange.response_body)
+        exchange.response_body = body
+    if exchange.request_body:
+        exchange.request_body = decoded_body(exchange.request_body, exchange.header("content-encoding"), cap)
+    return exchange
+
+
 def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
         return None
-    request, response = entry["request"], entry.get("response") if isinstance(entry.get("response"), dict) else {}
+    request: dict[str, Any] = entry["request"]
+    response: dict[str, Any] = entry["response"] if isinstance(entry.get("response"), dict) else {}
     headers = _pairs(request.get("headers"))
     post = request.get("postData")
     if isinstance(post, dict) and "text" in post:
@@ -262,15 +320,22 @@ def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None
     else:
         body = None  # form params or a body the recorder left out
     status = _number(response.get("status"))
-    content = response.get("content") if isinstance(response.get("content"), dict) else {}
+    content: dict[str, Any] = response["content"] if isinstance(response.get("content"), dict) else {}
     size = _number(content.get("size"))
     answer = _decoded(content.get("text"), content.get("encoding")) if "text" in content else (None if size else b"")
+    error = None if status else _text(response.get("_error")) or "no response recorded"
     return ObservedExchange(
         method=_text(request.get("method")), url=_text(request.get("url")), request_headers=headers, request_body=body,
         status=status, response_headers=_pairs(response.get("headers")), response_body=answer if status else b"",
-        elapsed=_seconds(entry.get("time"), 0.001), error=None if status else _text(response.get("_error")) or "no response recorded",
+        elapsed=_seconds(entry.get("time"), 0.001), error=error, timed_out=_timed_out(error),
         where=where, credentials_hidden=_credentials_hidden(headers, stripped), response_size=size,
     )
+
+
+def _timed_out(error: str | None) -> bool:
+    """Whether a recorder's error says the request timed out (Chrome's net::ERR_TIMED_OUT, "timeout", "timed out")."""
+    words = (error or "").lower().replace("_", " ")
+    return "timed out" in words or "timeout" in words
 
 
 def _cassette_body(body: Any) -> bytes | None:
@@ -290,30 +355,30 @@ def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | N
     if not isinstance(request, dict):
         return None
     headers = _pairs(request.get("headers"))
-    common = {"method": _text(request.get("method")), "url": _text(request.get("uri")), "request_headers": headers,
-              "request_body": _cassette_body(request.get("body")), "where": where,
-              "credentials_hidden": _credentials_hidden(headers, False)}
+    sent = ObservedExchange(_text(request.get("method")), _text(request.get("uri")), headers, _cassette_body(request.get("body")),
+                            None, where=where, credentials_hidden=_credentials_hidden(headers, False))
     if not isinstance(response, dict):
-        return ObservedExchange(status=None, error="no response recorded", **common)
-    status = _number((response.get("status") or {}).get("code") if isinstance(response.get("status"), dict) else None)
+        return replace(sent, error="no response recorded")
+    status = _number(response["status"].get("code") if isinstance(response.get("status"), dict) else None)
     truncated = response.get("truncated_from")
-    return ObservedExchange(
-        status=status, response_headers=_pairs(response.get("headers")),
+    return replace(
+        sent, status=status, response_headers=_pairs(response.get("headers")),
         response_body=None if truncated else _cassette_body(response.get("body")),
         elapsed=_seconds(response.get("elapsed")), error=None if status else "no status recorded",
-        response_size=_number(truncated), **common,
+        response_size=_number(truncated),
     )
 
 
 def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
     if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
         return None
-    request, response = item["request"], item.get("response") if isinstance(item.get("response"), dict) else {}
+    request: dict[str, Any] = item["request"]
+    response: dict[str, Any] = item["response"] if isinstance(item.get("response"), dict) else {}
     headers = _pairs(request.get("headers"))
     if "status_code" in response:  # the older httpx layout of vcrpy
         status, answer = _number(response.get("status_code")), _cassette_body(response.get("content"))
     else:
-        code = response.get("status", {}).get("code") if isinstance(response.get("status"), dict) else None
+        code = response["status"].get("code") if isinstance(response.get("status"), dict) else None
         status, answer = _number(code), _cassette_body(response.get("body"))
     return ObservedExchange(
         method=_text(request.get("method")), url=_text(request.get("uri")), request_headers=headers,

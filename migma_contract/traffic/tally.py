@@ -22,10 +22,10 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from migma_contract._version import __version__
 from migma_contract.config.options import ENV_PREFIX
@@ -33,23 +33,27 @@ from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
     AUTH_REQUIRED,
     AUTH_SCOPE,
+    IDEMPOTENCY_HEADER,
     RESPONDS_IN_TIME,
+    STATUS_DOCUMENTED,
     get_rule,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, ResponseSchema, Subject
-from migma_contract.contract.validators import Contract
-from migma_contract.core.redact import SENSITIVE_HEADERS, Redactor, strip_credentials
+from migma_contract.contract.rules import Level, RawBody, Subject
+from migma_contract.contract.validators import Contract, response_facts
+from migma_contract.core.redact import Redactor, secrets_by_shape, sensitive_header, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.cases import Case
 from migma_contract.judge.deserve import Standing
 from migma_contract.judge.exchange import lowered
 from migma_contract.judge.verdict import CLIENT, SERVER, ExchangeVerdict, Judgement, Knowledge
 from migma_contract.judge.verdict import judge_exchange as judge
-from migma_contract.run.records import error_field, make_records
+from migma_contract.run.records import PLACEHOLDER_BASE, error_field, make_records
 from migma_contract.run.result import (
+    Baseline,
     Budget,
     Finding,
+    PlanStats,
     RuleResult,
     RunResult,
     RunSettings,
@@ -57,7 +61,9 @@ from migma_contract.run.result import (
     Status,
     TargetInfo,
     TrafficStats,
+    failure_keys,
 )
+from migma_contract.run.root_causes import Symptom, group, replaced, shape_of
 from migma_contract.wire.client import Exchange
 
 __all__ = ["CLIENT", "FRAMING_HEADERS", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange"]
@@ -68,9 +74,21 @@ _HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacte
 # Connection-level fields (RFC 9110 §7.6.1) and framing: not part of what a client asked, and wrong in a replay.
 FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                              "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
-_MAX_SECRETS = 10_000
+MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs the redactor a little on every text)
+_SHAPES_READ = 1 << 20  # a request body is searched for credential-named JSON keys up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
+_MAX_STOPS = 50  # notes kept word for word (where files stopped, what was refused); the rest are counted
+_NOTE_CHARS = 500
+_MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id): a proxy may run for days
+_ROOT_SUBJECTS = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # whose server failures are about the status
+
+
+class _ServerTally(NamedTuple):
+    """A rule's tally on the server's side only, as root causes read it."""
+
+    exercised: int
+    passed: int
 
 
 def is_send(method: str, path: str) -> bool:
@@ -155,11 +173,20 @@ def _shorten_error(actual: str) -> str:
 def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExchange, *,
                    timeout: float | None = DEFAULT_TIMEOUT) -> ExchangeVerdict:
     """Every rule of `level` one observed POST /v1/sending exchange decides, for the client and the server (the one judge)."""
+    exchange = _waited_out(exchange, timeout)
     knowledge = Knowledge(
         standing=Standing.HIDDEN if exchange.credentials_hidden else Standing.UNSURE,
         timeout=timeout, answer_text="" if exchange.status == ACCEPTS_VALID.deserves else _error_text(exchange.response_body),
     )
     return judge(contract, Level.parse(level), exchange, knowledge)
+
+
+def _waited_out(exchange: ObservedExchange, timeout: float | None) -> ObservedExchange:
+    """An exchange that waited past the timeout with no answer, marked as the timeout it was (responds-in-time judges
+    it, not no-server-error: a recorder writes a hang as an entry with no response and a long time)."""
+    if exchange.status is not None or exchange.timed_out or exchange.elapsed is None or timeout is None or exchange.elapsed < timeout:
+        return exchange
+    return replace(exchange, timed_out=True, error=f"no answer after {exchange.elapsed:.2f} s ({exchange.error or 'none recorded'})")
 
 
 # --- many exchanges: tallies, findings, the result ----------------------------------------------------
@@ -198,20 +225,26 @@ class TrafficJudge:
 
     def __init__(self, contract: Contract, level: Level | str = Level.DOCUMENTED, *, kind: str, label: str,
                  url: str | None = None, source: str = "", timeout: float | None = DEFAULT_TIMEOUT,
-                 baseline: frozenset[str] = frozenset(), on_breach: Callable[[str], None] | None = None) -> None:
+                 baseline: Baseline | None = None, on_breach: Callable[[str], None] | None = None) -> None:
         self.contract = contract
         self.level = Level.parse(level)
         self.rules = rules_for(self.level)
         self.kind, self.label, self.url = kind, label, strip_credentials(url) if url else None
         self.timeout = timeout
-        self.baseline = baseline
+        self.baseline = baseline or Baseline()  # a finding's key here is the party that broke the rule
         self.on_breach = on_breach
         self.stats = TrafficStats(source or label)
         self._tallies = {rule.id: RuleTally() for rule in self.rules}
+        # the rules judged across exchanges (result-id-unique), each with what it saw so far
+        self._history: dict[str, tuple[Any, dict[str, tuple[str | None, str]]]] = {
+            rule.id: (rule, {}) for rule in self.rules if rule.form.across_responses is not None}
+        self._symptoms: list[Symptom] = []
         self._findings: dict[tuple[str, str], Finding] = {}
         self._notes: Counter[str] = Counter()
         self._stops: list[str] = []
+        self._stops_dropped = 0
         self._secrets: set[str] = set()
+        self._over = False
         self.redactor = Redactor()
         self._lock = threading.Lock()
         self._started = datetime.now(UTC)
@@ -225,22 +258,34 @@ class TrafficJudge:
             self.stats.exchanges += count
             self.stats.other += count
 
+    def remember(self, secrets: Iterable[str]) -> None:
+        """Secrets that never pass through a request but must never be written (a proxy's upstream credentials)."""
+        with self._lock:
+            self.redactor.add(secrets)
+
     def note(self, note: str) -> None:
         """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
         with self._lock:
-            self._stops.append(clean_text(note))
+            if len(self._stops) < _MAX_STOPS:
+                self._stops.append(clean_text(note[:_NOTE_CHARS]))
+            else:  # a report stays small however many times something happens
+                self._stops_dropped += 1
 
     def observe(self, exchange: ObservedExchange) -> ExchangeVerdict:
         """Judge one exchange (any path: others are counted and skipped) and tally it."""
         if not is_send(exchange.method, exchange.path):
             self.skip()
             return ExchangeVerdict(())
+        exchange = _waited_out(exchange, self.timeout)
         verdict = judge_exchange(self.contract, self.level, exchange, timeout=self.timeout)
         with self._lock:
             self._learn(exchange)
             self.stats.exchanges += 1
             self.stats.judged += 1
             number = self.stats.judged
+            across = self._judge_history(exchange, number)
+            if across:
+                verdict = ExchangeVerdict(verdict.judgements + across, verdict.notes)
             self.stats.unanswered += exchange.status is None
             for note in verdict.notes:
                 if note in self._notes or len(self._notes) < 200:
@@ -271,24 +316,63 @@ class TrafficJudge:
                         self._record(exchange, judgement, number)
         return verdict
 
+    def _judge_history(self, exchange: ObservedExchange, number: int) -> tuple[Judgement, ...]:
+        """The rules judged across exchanges (result-id-unique), against what the traffic showed before (under the lock)."""
+        status = exchange.status
+        if not self._history or status is None or exchange.response_body is None:
+            return ()
+        facts = None
+        judged: list[Judgement] = []
+        for rule, memory in self._history.values():
+            form = rule.form.across_responses
+            if form is None or not form.applies(self.contract.spec, status):
+                continue
+            facts = facts or response_facts(status, exchange.received_headers, exchange.response_body, None, None, None)
+            value = form.key(facts) if facts.parsed else None
+            if value is None or (value not in memory and len(memory) >= _MAX_HISTORY):
+                continue
+            replay_key = exchange.header(IDEMPOTENCY_HEADER.lower())
+            ok, message = form.judge(memory, facts, replay_key, exchange.where or f"exchange {number}")
+            if ok:
+                judged.append(Judgement(rule.id, SERVER, message is None, rule.text, message or str(status)))
+        return tuple(judged)
+
     def _learn(self, exchange: ObservedExchange) -> None:
-        """Every credential the traffic carries joins the redactor."""
-        fresh = set()
+        """Every credential the traffic carries joins the redactor (by header name, query parameter, JSON key).
+
+        The redactor grows by what is new (`Redactor.add`: linear, not a rebuild per key); past
+        `MAX_CREDENTIALS` distinct ones, later credentials are masked by their shape only (their
+        headers, parameters and keys), and the report says so.
+        """
+        fresh: set[str] = set()
         for name, value in exchange.request_headers:
             if value in self._secrets:
                 continue  # seen before: the common case
             if name.lower() == "authorization" and exchange.credentials_hidden:
                 continue  # a recorder's mask ("[Filtered]"), not a credential
-            if name.lower() in SENSITIVE_HEADERS and value:
-                fresh.add(value.strip())
-                credential = value.strip().partition(" ")[2]
-                fresh.add(credential.strip())
+            if sensitive_header(name) and value:
+                scheme, _, credential = value.strip().partition(" ")
+                # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
+                fresh.add(credential.strip() if credential.strip() and scheme.isalpha() else value.strip())
                 if name.lower() == "cookie":
                     fresh.update(part.split("=", 1)[-1].strip() for part in value.split(";"))
+        if "=" in exchange.url:
+            fresh.update(secrets_by_shape(exchange.url))
+        body = exchange.request_body
+        if body and len(body) <= _SHAPES_READ and b'"' in body:
+            fresh.update(secrets_by_shape(body.decode("utf-8", errors="replace")))
         fresh = {s for s in fresh if len(s) >= 4} - self._secrets
-        if fresh and len(self._secrets) < _MAX_SECRETS:
-            self._secrets |= fresh
-            self.redactor = Redactor(self._secrets)
+        if not fresh:
+            return
+        room = MAX_CREDENTIALS - len(self._secrets)
+        if room < len(fresh):
+            if not self._over:
+                self._over = True
+                self._stops.append(f"more than {MAX_CREDENTIALS:,} distinct credentials seen: later ones are masked by "
+                                   "their shape only (credential headers, parameters and JSON keys), not wherever else they appear")
+            fresh = set(sorted(fresh)[:max(room, 0)])
+        self._secrets |= fresh
+        self.redactor.add(fresh)
 
     def _keys(self) -> dict[str, str]:
         """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in."""
@@ -310,21 +394,45 @@ class TrafficJudge:
             exchange.response_body is None and bool(exchange.response_size), exchange.elapsed or 0.0,
             exchange.timed_out, exchange.error,
         )
+        whole = f"it is {where}'s request body"
         try:
-            request, response = make_records(sent, self.redactor, self._keys(), None)
+            request, response = make_records(sent, self.redactor, self._keys(), None, curl_base=PLACEHOLDER_BASE, whole=whole)
         except ValueError:  # a malformed Basic credential from a client: no variable substituted, still masked
-            request, response = make_records(sent, self.redactor, {}, None)
+            request, response = make_records(sent, self.redactor, {}, None, curl_base=PLACEHOLDER_BASE, whole=whole)
         finding = Finding(
             rule=rule.id, level=rule.level.value, rule_text=rule.text, source=rule.source,
             expected=judgement.expected, actual=_shorten_error(self.redactor.text(judgement.actual)), case=case.id,
             case_label=f"{where}: broken by the {judgement.party}", phase="observed",
-            request=request, response=response, baselined=rule.id in self.baseline, broken_by=judgement.party,
+            request=request, response=response, baselined=self.baseline.accepts(rule.id, judgement.party),
+            broken_by=judgement.party, key=judgement.party,
         )
         finding = _clean(finding, self.redactor)
         self._findings[key] = finding
+        if judgement.party == SERVER:
+            self._note_symptom(exchange, rule)
         if self.on_breach is not None:
             line = f"✗ {judgement.party} broke {rule.id}: {finding.actual[:200]} — expected {finding.expected[:120]} ({where})"
             self.on_breach(clean_text(self.redactor.text(line)))
+
+    def _note_symptom(self, exchange: ObservedExchange, rule: Any) -> None:
+        """A server's failure about the status, for the root causes (as a check notes them)."""
+        status = exchange.status
+        if status is None:
+            return
+        shape = shape_of(exchange.response_body or b"")
+        if rule.subject in _ROOT_SUBJECTS and rule.expected_status is not None:
+            instead_of = replaced(status, frozenset({rule.expected_status}))
+            if instead_of is not None:
+                self._symptoms.append(Symptom(rule.id, status, instead_of, rule.subject, shape))
+        elif rule.id == STATUS_DOCUMENTED.id:
+            self._symptoms.append(Symptom(rule.id, status, None, Subject.RESPONSE, shape))
+
+    def root_causes(self) -> list[Any]:
+        """Findings that one wrong status explains, grouped as a check groups them (on the server's part of each rule)."""
+        with self._lock:
+            server = {rule_id: _ServerTally(t.by_server + t.server_right, t.server_right) for rule_id, t in self._tallies.items()
+                      if t.by_server + t.server_right}
+            return group(list(self._symptoms), server)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -344,17 +452,19 @@ class TrafficJudge:
     def violations(self) -> int:
         """Rules broken so far (outside the baseline)."""
         with self._lock:
-            return sum(1 for rule_id, tally in self._tallies.items() if tally.failed and rule_id not in self.baseline)
+            return sum(1 for rule_id, tally in self._tallies.items() if tally.failed and not self._known(rule_id, tally))
 
     def result(self) -> RunResult:
         """Everything observed so far as the usual result (every writer renders it)."""
         findings = self.findings
+        causes = self.root_causes()
         with self._lock:
             rules = [self._rule_result(rule) for rule in self.rules]
-            stats = replace(self.stats, notes=self._stops + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
+            more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
+            stats = replace(self.stats, notes=self._stops + more + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
         failed = any(r.status == Status.FAILED for r in rules)
         spec = self.contract.spec
-        return RunResult(
+        result = RunResult(
             tool_version=__version__,
             spec=SpecInfo(spec.source, spec.fingerprint, spec.version, [r.describe() for r in spec.repairs]),
             target=TargetInfo(label=clean_text(self.label), url=self.url, kind=self.kind, data_bound=False),
@@ -369,9 +479,18 @@ class TrafficJudge:
             exit_code=1 if failed else 0,
             rules=rules,
             findings=findings,
-            settings=RunSettings(baseline=sorted(self.baseline)),
+            plan=PlanStats(kind="observed"),
+            settings=RunSettings(baseline=list(self.baseline)),
             traffic=stats,
+            root_causes=causes,
         )
+        result.stale_baseline = self.baseline.stale(failure_keys(result)) if self.baseline else []
+        return result
+
+    def _known(self, rule_id: str, tally: RuleTally) -> bool:
+        """Whether the baseline accepts every party that broke this rule."""
+        parties = [party for party, count in ((CLIENT, tally.by_client), (SERVER, tally.by_server)) if count]
+        return all(self.baseline.accepts(rule_id, party) for party in parties)
 
     def _rule_result(self, rule: Any) -> RuleResult:
         tally = self._tallies[rule.id]
@@ -379,7 +498,7 @@ class TrafficJudge:
         if tally.exercised:
             observed = tally.wording()
             if tally.failed:
-                status = Status.ACCEPTED if rule.id in self.baseline else Status.FAILED
+                status = Status.ACCEPTED if self._known(rule.id, tally) else Status.FAILED
         else:
             status, reason = Status.NOT_EXERCISED, self._not_observed(rule)
         return RuleResult(id=rule.id, level=rule.level.value, subject=rule.subject.value, text=rule.text, source=rule.source,
@@ -401,9 +520,9 @@ class TrafficJudge:
             return "not observed: no valid request answered 200" + (f" ({refused} got a documented refusal)" if refused else "")
         if rule.id == RESPONDS_IN_TIME.id:
             return "not observed: no exchange's duration known"
-        form = rule.form
-        if isinstance(form, ResponseSchema):
-            return f"not observed: no {'/'.join(str(s) for s in sorted(form.statuses(self.contract.spec)))} response body"
+        statuses = rule.form.judged_statuses(self.contract.spec)
+        if statuses is not None:
+            return f"not observed: no {'/'.join(str(s) for s in sorted(statuses))} response body"
         return "not observed: no response it applies to"
 
 
@@ -417,5 +536,5 @@ def _clean(value: Any, redactor: Redactor, name: str = "") -> Any:
     if isinstance(value, Mapping):
         return {clean_text(redactor.text(str(k))): _clean(v, redactor) for k, v in value.items()}
     if is_dataclass(value) and not isinstance(value, type):
-        return replace(value, **{f.name: _clean(getattr(value, f.name), redactor, f.name) for f in fields(value)})  # type: ignore[arg-type]
+        return replace(value, **{f.name: _clean(getattr(value, f.name), redactor, f.name) for f in fields(value)})
     return value

@@ -4,8 +4,10 @@ Everything a hostile or broken server can do is bounded here: each exchange has 
 deadline covering connect, headers and body (a server trickling a byte a second still
 ends); bodies are read with a cap, compressed ones decompressed with a cap; redirects
 are not followed unless asked, and never carry credentials to another origin; 429 is
-retried after `Retry-After`, a bounded number of times for a bounded wait (a request
-with an `Idempotency-Key` no more than `max_sends_per_key` times in all); a request rate
+retried after `Retry-After` (without one, after a backoff of our own: 1 s, 2 s, 4 s…,
+never over `max_retry_wait`), a bounded number of times for a bounded wait (a request
+with an `Idempotency-Key` is processed no more than `max_sends_per_key` times in all: a
+429 was not processed, so it does not count); a request rate
 can be set, and the pace slows by itself after a 429 (`Pace`), so a rate-limited target
 is followed rather than failed.
 
@@ -23,7 +25,7 @@ import math
 import re
 import time
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -151,7 +153,7 @@ class Pace:
 
     MARGIN = 1.1
 
-    def __init__(self, rate: float | None, clock: Any = time.monotonic) -> None:
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.interval = 1.0 / rate if rate else 0.0
         self.next_slot = 0.0
@@ -231,6 +233,8 @@ class Target:
         headers.update(case.headers)
         return headers
 
+    BACKOFF = 1.0  # seconds before the first retry of a 429 without a Retry-After; doubled for each next one
+
     def uses_left(self, key: str | None) -> bool:
         """Whether a request with this Idempotency-Key may still be sent."""
         limit = self.settings.max_sends_per_key
@@ -253,15 +257,19 @@ class Target:
             if key is not None:
                 self.key_uses[key] = self.key_uses.get(key, 0) + 1
             yield "once", 0.0
-            retry_after = _retry_after(exchange.headers.get("retry-after")) if exchange.status == 429 else None
+            if exchange.status != 429:
+                self.pace.answered(exchange.status, None)
+                return
+            if key is not None:  # a 429 was not processed: not a send of its key (the bound is on what a server acts on)
+                self.key_uses[key] -= 1
+            retry_after = _retry_after(exchange.headers.get("retry-after"))
             # never slower than the longest wait honoured: a hostile Retry-After cannot stall the run
-            self.pace.answered(exchange.status, None if retry_after is None else min(retry_after, self.settings.max_retry_wait))
-            if exchange.status != 429 or attempt == self.settings.max_retries or not self.uses_left(key):
+            self.pace.answered(429, None if retry_after is None else min(retry_after, self.settings.max_retry_wait))
+            if attempt == self.settings.max_retries or (retry_after is not None and retry_after > self.settings.max_retry_wait):
                 return
-            if retry_after is None or retry_after > self.settings.max_retry_wait:
-                return
-            assert exchange.status is not None
-            exchange.throttled.append(Attempt(exchange.status, dict(exchange.headers), exchange.body))
+            if retry_after is None:  # none given (or none readable): our own bounded backoff; rate-limit-retry-after judges the header
+                retry_after = min(self.BACKOFF * 2**attempt, self.settings.max_retry_wait)
+            exchange.throttled.append(Attempt(429, dict(exchange.headers), exchange.body))
             yield "sleep", retry_after
 
     def _exchange_for(self, case: S, path: str) -> Exchange[S]:
@@ -301,13 +309,16 @@ class Target:
         client = httpx.Client(**self._client_options())
         mounted = [transport for transport in getattr(client, "_mounts", {}).values() if transport is not None]
         pools = [getattr(transport, "_pool", None) for transport in (getattr(client, "_transport", None), *mounted)]
-        backends = [getattr(pool, "_network_backend", None) for pool in pools]
-        if None in backends:
-            client.close()
-            yield False
-            return
+        backends: list[tuple[Any, httpcore.NetworkBackend]] = []  # httpcore's private attribute, where it is
+        for pool in pools:
+            backend = getattr(pool, "_network_backend", None)
+            if backend is None:
+                client.close()
+                yield False
+                return
+            backends.append((pool, backend))
         # every socket operation of an exchange gets at most the time left of its one deadline
-        for pool, backend in zip(pools, backends, strict=True):
+        for pool, backend in backends:
             pool._network_backend = _DeadlineBackend(backend, self._deadline)
         self._sync = client
         try:

@@ -29,8 +29,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 try:  # C parser (uvicorn[standard]); without it the pure-Python h11 protocol serves
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    _HTTPTOOLS = True
 except ImportError:  # pragma: no cover
-    HttpToolsProtocol = None
+    _HTTPTOOLS = False
 
 __all__ = ["PROTOCOLS", "BoundedH11Protocol", "bind_socket", "bounded_protocol", "serve_in_thread", "server_config", "stack_description", "url_of"]
 
@@ -54,7 +56,8 @@ class _Bounded:
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    # A mixin: what super() calls is the uvicorn protocol it is mixed into, which mypy cannot see here.
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         if len(self.connections) > self.max_connections:
             transport.close()  # over the cap: refused before it can hold anything
@@ -95,7 +98,7 @@ class BoundedH11Protocol(_Bounded, H11Protocol):
         return self.conn.their_state not in (h11.IDLE, h11.SEND_BODY)
 
 
-if HttpToolsProtocol is not None:
+if _HTTPTOOLS:
 
     class BoundedHttpToolsProtocol(_Bounded, HttpToolsProtocol):
         """uvicorn's httptools protocol (llhttp, C) with the same bounds, and the head held to 16 KiB.
@@ -132,7 +135,7 @@ if HttpToolsProtocol is not None:
         def _feed(self, data: bytes | memoryview) -> None:
             if self._framing:
                 self._framing_bytes += len(data)
-            super().data_received(data)  # type: ignore[arg-type]
+            super().data_received(data)  # type: ignore[arg-type]  # typed bytes; llhttp reads any buffer
             if self._framing and self._framing_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
                 if self._arrived():  # an earlier request's answer is owed: a 400 now would read as its answer
                     self.transport.close()

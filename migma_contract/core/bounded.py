@@ -1,0 +1,147 @@
+"""The one bounded loader for every file handed in: documents, cassettes, HARs, baselines, reports, mock worlds.
+
+A file comes from whoever hands it over, so what it may cost is bounded before anything is
+built from it: the bytes read (`core.untrusted.read_bounded`), how deep it nests, how many
+nodes it holds, and, for YAML, how many nodes its aliases would add once expanded (an
+813-byte alias bomb expands to billions). Each bound is far above what a real file of each
+kind needs and far below what hurts; a caller may pass tighter ones.
+
+`check_yaml_bounds` reads the YAML event stream, before any node is composed; `load_yaml`
+and `load_json` check and build. Every refusal is a `Bounded` error (`message`, `line`),
+which each caller turns into its own error class (a document's `SpecUnreadable`, a
+`ConfigError` elsewhere): one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+__all__ = ["MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "Bounded", "Malformed", "check_yaml_bounds", "json_bounds", "load_json", "load_yaml"]
+
+MAX_DEPTH = 64
+MAX_NODES = 250_000
+# Aliases are accepted, within a small bound, because hand-written YAML sometimes reuses a
+# block with an anchor (`<<: *defaults`); every later walk expands them, so the bound is on
+# the nodes they add once expanded, not on how many there are.
+MAX_ALIAS_NODES = 10_000
+
+SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster, the same safe constructor
+_COLLECTION_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_COLLECTION_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+class Bounded(ValueError):
+    """A file over one of the bounds (or one the parser refuses): `message` says which, `line` where (1-based)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
+class Malformed(Bounded):
+    """Not the format at all (malformed YAML or JSON), as opposed to over a bound."""
+
+
+def _at(message: str, event: Any) -> Bounded:
+    mark = getattr(event, "start_mark", None)
+    return Bounded(message, mark.line + 1 if mark is not None else None)
+
+
+def check_yaml_bounds(text: str, *, what: str = "documents", max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES,
+                      max_alias_nodes: int = MAX_ALIAS_NODES) -> None:
+    """Refuse (`Bounded`), from the event stream and before any node is built, YAML too deep or too
+    large, counting what each alias would expand to, and aliases that loop. `what` names the kind
+    of file in the message ("the cap on documents")."""
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height) of the node it names
+    open_: list[list[Any]] = []  # enclosing collections: [anchor, nodes, height of the tallest child]
+    literal = added = 0
+    scalar, alias, starts, ends = yaml.ScalarEvent, yaml.AliasEvent, _COLLECTION_STARTS, _COLLECTION_ENDS
+    event: Any
+    for event in yaml.parse(text, Loader=SAFE_LOADER):
+        kind = type(event)
+        if kind is scalar:
+            literal += 1
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+            if open_:
+                open_[-1][1] += 1
+        elif kind in ends:
+            anchor, nodes, tallest = open_.pop()
+            if anchor is not None:
+                anchors[anchor] = (nodes, tallest + 1)
+            if open_:
+                open_[-1][1] += nodes
+                open_[-1][2] = max(open_[-1][2], tallest + 1)
+            continue
+        elif kind in starts:
+            literal += 1
+            open_.append([event.anchor, 1, 0])
+            if len(open_) > max_depth:
+                raise _at(f"nested more than {max_depth} levels deep, the cap on {what}", event)
+        elif kind is alias:
+            if any(enclosing[0] == event.anchor for enclosing in open_):
+                raise _at(f"the YAML alias *{event.anchor} is inside the node it names: the {what.removesuffix('s')} would be infinite", event)
+            nodes, height = anchors.get(event.anchor, (1, 0))  # an unknown anchor: the composer says so
+            added += nodes
+            if added > max_alias_nodes:
+                raise _at(f"YAML aliases would add more than {max_alias_nodes:,} nodes (the cap) once expanded; "
+                          "refused before expanding them", event)
+            if len(open_) + height > max_depth:
+                raise _at(f"the YAML alias *{event.anchor} nests the {what.removesuffix('s')} more than {max_depth} levels deep, "
+                          f"the cap on {what}", event)
+            if open_:
+                open_[-1][1] += nodes
+                open_[-1][2] = max(open_[-1][2], height)
+            continue
+        else:
+            continue
+        if literal > max_nodes:
+            raise _at(f"more than {max_nodes:,} YAML nodes, the cap on {what}", event)
+
+
+def load_yaml(text: str, *, loader: Any = SAFE_LOADER, what: str = "files", max_depth: int = MAX_DEPTH,
+              max_nodes: int = MAX_NODES, max_alias_nodes: int = MAX_ALIAS_NODES) -> Any:
+    """YAML text, held to the bounds before it is built (`Bounded` for a refusal or malformed YAML)."""
+    try:
+        check_yaml_bounds(text, what=what, max_depth=max_depth, max_nodes=max_nodes, max_alias_nodes=max_alias_nodes)
+        return yaml.load(text, Loader=loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise Malformed(f"not valid YAML: {exc.problem or exc.context or 'malformed'}", mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise Malformed(f"not valid YAML: {str(exc).splitlines()[0] if str(exc) else 'malformed'}") from None
+    except RecursionError:  # the pure-Python composer (no libyaml) on deep input
+        raise Bounded(f"nested more than {max_depth} levels deep, the cap on {what}") from None
+
+
+def json_bounds(value: Any, *, what: str = "files", max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> None:
+    """Refuse (`Bounded`) a parsed JSON value deeper or larger than the bounds (iteratively: no stack to exhaust)."""
+    stack, nodes = [(value, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if depth > max_depth:
+            raise Bounded(f"nested more than {max_depth} levels deep, the cap on {what}")
+        if nodes > max_nodes:
+            raise Bounded(f"more than {max_nodes:,} JSON values, the cap on {what}")
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+
+
+def load_json(text: str | bytes, *, what: str = "files", max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> Any:
+    """JSON text, held to the bounds (`Bounded` for a refusal or malformed JSON; never a RecursionError)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:  # the decoder recurses per level: refused at the interpreter's limit, before any cost
+        raise Bounded(f"nested more than {max_depth} levels deep, the cap on {what}") from None
+    except UnicodeDecodeError as exc:
+        raise Malformed(f"not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise Malformed(f"not valid JSON: {exc.msg} (line {exc.lineno})", exc.lineno) from None
+    json_bounds(value, what=what, max_depth=max_depth, max_nodes=max_nodes)
+    return value
