@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,7 @@ class ContractMiddleware:
             self.judge.note(f"a request body over {self.max_request_bytes:,} bytes passed to the app unkept "
                             "(its body rules not judged)")
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> MutableMapping[str, Any]:
             return pending.popleft() if pending else await receive()
 
         answer: dict[str, Any] = {"status": None, "headers": [], "kept": [], "size": 0, "done": False}

@@ -592,7 +592,7 @@ def run(args: list[str] | None = None) -> NoReturn:
     # here: ~40 ms of CPU in every run, for a command line this process never runs. Declared
     # absent, httpx keeps its stub `main` and the rest of it is unchanged.
     if "httpx" not in sys.modules:
-        sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
         main(args)
     except SystemExit as exc:

@@ -16,14 +16,14 @@ with the two functions here:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["CappedBody", "foreign_request", "host_name", "is_local_name", "read_capped"]
 
-Message = dict[str, Any]
+Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 
 
