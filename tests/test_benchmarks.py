@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e  # processes, loopback servers, whole checks: the end-to-end tier
+pytestmark = pytest.mark.e2e  # the benchmarks run as scripts, in subprocesses
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"

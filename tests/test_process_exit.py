@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from migma_contract.cli import main
 
-pytestmark = pytest.mark.e2e  # processes, loopback servers, whole checks: the end-to-end tier
+pytestmark = pytest.mark.e2e  # the command line run in subprocesses
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -29,7 +29,7 @@ from migma_contract.run.runner import run_check
 
 from .faulty_servers import FAULTS, FULL_KEY
 
-pytestmark = pytest.mark.e2e  # a browser process
+pytestmark = pytest.mark.e2e  # a whole check's report opened in a browser process
 
 CHROMIUM = os.environ.get("MIGMA_CONTRACT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 INSTALL = "apt-get update && apt-get install -y chromium (Debian's package; .ci/run does it)"
