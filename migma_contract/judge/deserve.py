@@ -105,13 +105,15 @@ class _BodyFacts:
 
 
 def deserve(contract: Contract, level: Level, body: Any, authorization: str | None, standing: Standing, *,
-            fixtures: Fixtures | None = None, data_known: bool = False) -> Deserved:
+            fixtures: Fixtures | None = None, data_known: bool = False, answered: int | None = None) -> Deserved:
     """What a request with this (parsed) `body` and `Authorization` header deserves at `level`.
 
     `body`: the JSON value, a `RawBody` for bytes that are not one, or `NOT_RECORDED`.
     `data_known`: the request's data is the target's own (a check builds it from the
     fixtures, or the target is open), so a valid request must be accepted; otherwise (traffic)
     a documented refusal of a valid request may be the target's data speaking, and is not judged.
+    `answered`: the status the request got, when judging one: a valid request answered 200 needs
+    no reason why a refusal would be unsettled (the costly part, skipped).
     """
     notes: list[str] = []
     client: list[tuple[str, str, str]] = []
@@ -134,7 +136,7 @@ def deserve(contract: Contract, level: Level, body: Any, authorization: str | No
         return Deserved(statuses, tuple(broken), f"the request breaks {', '.join(broken)}", shown, notes=tuple(notes))
     if not facts.valid:
         return Deserved(frozenset(), (), "nothing judged", shown, notes=tuple(notes))
-    return _valid(contract, body, fixtures or Fixtures(), data_known, unsure_key, shown, tuple(notes))
+    return _valid(contract, body, fixtures or Fixtures(), data_known, unsure_key, shown, tuple(notes), answered)
 
 
 def _credentials(authorization: str | None, standing: Standing, client: list[tuple[str, str, str]]) -> str | None:
@@ -172,7 +174,7 @@ def _body(contract: Contract, level: Level, body: Any, client: list[tuple[str, s
 
 
 def _valid(contract: Contract, body: dict[str, Any], fixtures: Fixtures, data_known: bool, unsure_key: bool,
-           client: tuple[tuple[str, str, str], ...], notes: tuple[str, ...]) -> Deserved:
+           client: tuple[tuple[str, str, str], ...], notes: tuple[str, ...], answered: int | None) -> Deserved:
     """A valid request deserves 200 (or either answer on an open point); what else is left unsettled, and why."""
     statuses = {ACCEPTS_VALID.deserves}
     why = "a valid request"
@@ -182,6 +184,8 @@ def _valid(contract: Contract, body: dict[str, Any], fixtures: Fixtures, data_kn
             why += f" (open point {point.id}: either answer)"
     unsettled: frozenset[int] = frozenset()
     unsettled_why = ""
+    if answered == ACCEPTS_VALID.deserves:  # accepted: nothing is left to explain
+        return Deserved(frozenset(statuses), (ACCEPTS_VALID.id,), why, client, unsettled, unsettled_why, notes, valid=True)
     reason = open_in_valid_body(contract, body, fixtures)
     if reason:
         unsettled, unsettled_why = frozenset(range(400, 500)), f"an open point ({reason})"

@@ -86,7 +86,7 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     if body is None:
         body = parsed_body(exchange.sent_body, headers.get("content-type"))
     deserved = deserve(contract, level, body, headers.get("authorization"), knowledge.standing,
-                       fixtures=knowledge.fixtures, data_known=knowledge.data_known)
+                       fixtures=knowledge.fixtures, data_known=knowledge.data_known, answered=exchange.status)
     ids = _IDS_AT[level]
     judged = [Judgement(rule_id, CLIENT, False, expected, why) for rule_id, expected, why in deserved.client if rule_id in ids]
     notes = list(deserved.notes)
