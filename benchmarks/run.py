@@ -434,6 +434,12 @@ def _recorded(mock: Server) -> list[dict]:
     return httpx.get(f"{mock.url}/_bench/recorded", timeout=30).json()
 
 
+def _finished(run: Run) -> bool:
+    """A check that ran: conformant (0), or cut by the benchmark's own budget (3, INCOMPLETE: a small budget
+    is below the plan's 153 requests), never unreachable or failing."""
+    return run.returncode == 0 or (run.returncode == 3 and "INCOMPLETE" in run.stdout)
+
+
 def _check(mock: Server, *options: str, cut_ok: bool = False) -> tuple[Run, list[dict]]:
     """One `migma-contract check` of the recording mock with its fixtures, as users run it: the run and what it sent.
 
@@ -635,14 +641,14 @@ def pytest_costs(scale: Scale) -> Section:
     def conformance() -> None:
         reports = tempfile.mkdtemp()
         run = _run([*base, "--migma-conformance", "--migma-max-requests", budget, "--migma-report-dir", reports], cwd=work, env=KEYS)
-        if run.returncode != 0 or "passed" not in run.stdout:
+        if run.returncode not in (0, 3) or "passed" not in run.stdout:  # 3: the budget cut the plan (a small one)
             raise AssertionError(f"pytest --migma-conformance exited {run.returncode}: {run.stdout[-1500:]}{run.stderr[-1500:]}")
         suite.append(run.wall_s)
 
     def command() -> None:
         reports = tempfile.mkdtemp()
         run = _run([PY, "-m", "migma_contract.cli", "check", "--max-requests", budget, "--report-dir", reports], cwd=work, env=KEYS)
-        if run.returncode != 0:
+        if not _finished(run):
             raise AssertionError(f"migma-contract check exited {run.returncode}: {run.stdout[-1500:]}{run.stderr[-1500:]}")
         cli.append(run.wall_s)
 

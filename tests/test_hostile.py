@@ -177,7 +177,7 @@ def test_tls_is_verified_by_default(tmp_path, tls_mock):
 
 def test_insecure_tls_works_and_the_report_says_so(tmp_path, tls_mock):
     result = bounded(options(tls_mock, api_key="mc_test_full_access", restricted_api_key="mc_test_no_email_send",
-                             insecure=True, max_requests=150, timeout=5), tmp_path)
+                             insecure=True, max_requests=200, timeout=5), tmp_path)
     assert result.exit_code == 0
     assert result.settings.verify_tls is False
     assert "OFF (--insecure)" in (tmp_path / "index.html").read_text()

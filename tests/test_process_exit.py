@@ -19,6 +19,8 @@ from click.testing import CliRunner
 
 from migma_contract.cli import main
 
+pytestmark = pytest.mark.e2e  # the command line run in subprocesses
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # A process that runs a command through `run`, with an object only the interpreter's teardown

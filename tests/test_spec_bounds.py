@@ -21,8 +21,11 @@ from hypothesis import strategies as st
 from migma_contract import SpecInvalid, SpecUnreadable, contract_for, load_spec
 from migma_contract.cli import main
 from migma_contract.core.exceptions import SpecError
-from migma_contract.document import spec as _spec
-from migma_contract.document.spec import MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, MAX_NESTING, bundled_spec_path, iter_schemas
+from migma_contract.document import model as _model
+from migma_contract.document import read as _read
+from migma_contract.document.model import iter_schemas
+from migma_contract.document.read import MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, MAX_NESTING
+from migma_contract.document.spec import bundled_spec_path
 
 BUNDLED = bundled_spec_path().read_text()
 JSON_HEADERS = {"content-type": "application/json"}
@@ -141,7 +144,7 @@ def test_a_few_aliases_and_a_merge_key_are_fine(tmp_path):
 
 
 def test_the_node_cap(tmp_path, monkeypatch):
-    monkeypatch.setattr(_spec, "MAX_NODES", 400)  # the vendor's document has 415
+    monkeypatch.setattr(_read, "MAX_NODES", 400)  # the vendor's document has 415
     with pytest.raises(SpecUnreadable, match="more than 400 YAML nodes"):
         load_spec(write(tmp_path, BUNDLED + "# a copy\n"))
 
@@ -156,9 +159,9 @@ def test_a_file_over_the_size_cap_is_refused_unread(tmp_path):
 
 def test_the_size_cap_is_exact(tmp_path, monkeypatch):
     path = write(tmp_path, BUNDLED + "# a copy\n")
-    monkeypatch.setattr(_spec, "MAX_DOCUMENT_BYTES", path.stat().st_size)
+    monkeypatch.setattr(_read, "MAX_DOCUMENT_BYTES", path.stat().st_size)
     assert load_spec(path).version == "3.1.0"
-    monkeypatch.setattr(_spec, "MAX_DOCUMENT_BYTES", path.stat().st_size - 1)
+    monkeypatch.setattr(_read, "MAX_DOCUMENT_BYTES", path.stat().st_size - 1)
     with pytest.raises(SpecUnreadable, match="the cap on documents"):
         load_spec(path)
 
@@ -402,14 +405,14 @@ _TARGETS = st.sampled_from(_SCHEMA_POINTERS)
 def test_any_document_load_spec_accepts_compiles(tmp_path, edits):
     document = vendor()
     for pointer, (keyword, value) in edits:
-        node = _spec._lookup(document, pointer)
+        node = _model._lookup(document, pointer)
         if not isinstance(node, dict):
             continue  # replaced by an earlier edit
         if keyword:
             node[keyword] = copy.deepcopy(value)
         else:  # the whole schema becomes `true` or `false`
             parent, _, last = pointer.rpartition("/")
-            holder = _spec._lookup(document, parent)
+            holder = _model._lookup(document, parent)
             holder[int(last) if isinstance(holder, list) else last.replace("~1", "/").replace("~0", "~")] = value
     path = write(tmp_path, document)
     try:

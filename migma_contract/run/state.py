@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeAlias
@@ -164,7 +165,9 @@ class RunState:
         self.timings: dict[str, float] = {}
         self.target_label = strip_credentials(target.settings.base_url)
         self.attribution = Attribution(self)
-        self._fact_memo: dict[int, tuple[Exchange, ResponseFacts]] = {}  # an answer's facts, read once  # which field and value class make a send fail (controls)
+        self._fact_memo: dict[int, tuple[Exchange, ResponseFacts]] = {}  # an answer's facts, read once
+        self.statuses_seen: Counter[int] = Counter()  # every status judged, for why a rule saw nothing to judge
+        self.plan_cut = False  # set by the engine when the budget ended the plan before its last case  # which field and value class make a send fail (controls)
 
     # -- what was found -------------------------------------------------------------------------
 
@@ -236,6 +239,8 @@ class RunState:
             # the run's own fault: judged only by the rules about such an answer, kept for the retry
             self._judge_injected(exchange, failures)
             return failures
+        if exchange.status is not None:
+            self.statuses_seen[exchange.status] += 1
         verdict = judge_exchange(self.contract, self.level, exchange, self._knowledge(exchange), body=case.body,
                                  validator=self.validator)
         for rule_id, party, ok, expected, actual in verdict.judgements:
