@@ -135,7 +135,6 @@ def _shell(block: Block, url: str) -> str:
     return code.replace(MOCK_URL, url)
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("block", RUNNABLE, ids=[b.id for b in RUNNABLE])
 def test_every_example_runs(block: Block, served_mock: str, scratch: Path):
     expected = int(block.note) if block.marker == "exit" else 0
@@ -162,7 +161,6 @@ def test_every_example_runs(block: Block, served_mock: str, scratch: Path):
         assert re.search(r"\d+ passed", done.stdout) and "failed" not in done.stdout and "error" not in done.stdout, shown
 
 
-@pytest.mark.e2e
 def test_mkdocs_builds_the_site_strictly(tmp_path):
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
