@@ -13,7 +13,7 @@ from migma_contract.contract.catalogue import RULES
 from migma_contract.contract.rules import Condition, Form, Mutation, PlannedSend, Subject
 from migma_contract.generate.bodies import BodyFactory
 
-FACETS = ("condition", "undecided", "mutations", "planned", "every_recipient_type", "header_variants", "keep", "documented_fragment", "judged_statuses",
+FACETS = ("condition", "undecided", "message", "refusal", "mutations", "planned", "every_recipient_type", "header_variants", "keep", "documented_fragment", "judged_statuses",
           "response_fragment", "keyed_sends", "keyed", "key_length", "compared_as", "judges_servers", "provoke")
 COMPARISONS = {"none", "conditional", "request", "body-type", "response-schema", "predicate", "history", "auth", "acceptance"}
 

@@ -582,7 +582,7 @@ def judge_credentials(header: str | None, scopes_of: Any, *, key: str | None = N
     key = key if key is not None else bearer_key(header)
     scopes = scopes_of(key) if key is not None else None
     for rule in _AUTH_RULES:
-        why = rule.form.refusal(header, scopes)  # type: ignore[attr-defined]  # an auth rule's form (AuthForm): not a facet of every Form
+        why = rule.form.refusal(header, scopes)
         if why:
             return rule, why
     return None

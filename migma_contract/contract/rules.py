@@ -184,6 +184,14 @@ class Form:
         """Why a server may accept a body breaking this rule at `prop` after all (None: it must refuse)."""
         return None
 
+    def message(self, pointer: str, detail: str) -> str:
+        """A violation of the rule in words (at `pointer`, the validator's `detail`)."""
+        return f"{pointer or '/'}: {detail}"
+
+    def refusal(self, header: str | None, scopes: frozenset[str] | None) -> str | None:
+        """Why credentials break the rule (None: they do not, or the rule is not about credentials)."""
+        return None
+
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
         """Bodies breaking this rule alone (none: the rule is not about the body)."""
         return iter(())

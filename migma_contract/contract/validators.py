@@ -165,7 +165,7 @@ class RequestValidator:
                     body = BODY_FORM.parse(body.content)
                 except NotUtf8 as not_utf8:
                     if self._utf8 is not None:
-                        violations.append(Violation(self._utf8.id, self._utf8.level.value, "", self._utf8.form.message("", not_utf8.message)))  # type: ignore[attr-defined]  # a RequestForm facet, not on Form
+                        violations.append(Violation(self._utf8.id, self._utf8.level.value, "", self._utf8.form.message("", not_utf8.message)))
                     body = BODY_FORM.parse(body.content, lenient=True)
             found = self._set.violations(body)
         except Refused as refused:

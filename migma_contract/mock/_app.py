@@ -481,7 +481,7 @@ class ReferenceMock:
             return _BODY.parse(verdict.raw, max_depth=config.max_depth), None
         except NotUtf8 as not_utf8:
             # body-utf8 is a rule of its own (strict): below it, the body is read as a lenient server reads it
-            message = BODY_UTF8.form.message("", not_utf8.message)  # type: ignore[attr-defined]  # a RequestForm facet, not on Form
+            message = BODY_UTF8.form.message("", not_utf8.message)
             level = Level.parse(config.level)
             if level.includes(BODY_UTF8.level):
                 verdict.violations.append(Violation(BODY_UTF8.id, BODY_UTF8.level.value, "", message))
