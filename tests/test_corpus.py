@@ -276,3 +276,24 @@ def test_a_pair_finding_says_how_to_reproduce_it_and_keeps_every_key_out():
     assert finding.attribution.startswith("The first request under this Idempotency-Key (a valid send with a fresh "
                                           "Idempotency-Key) was answered 200; to reproduce, send that one first")
     assert "$MIGMA_CONTRACT_SECOND_API_KEY" in finding.request.curl and "mc_test_second_app" not in json.dumps(finding.__dict__, default=str)
+
+
+def test_a_root_cause_says_every_only_when_every_such_request_got_that_answer():
+    """500 for a body that is no object, 422 for a missing recipientType, 200 for every other rule-breaking request:
+    "every request that breaks a rule was answered 200" would be false (newcomer pass)."""
+    from .faulty_servers import Resp, answer, fake_success
+
+    def after(request, response):
+        if response.status == 400:
+            return Resp.of(422, {"success": False, "error": "bad"}) if "recipientType" not in request.fields else Resp.of(200, fake_success())
+        return response
+
+    mixed = Variant("mixed-refusals", "required-fields", before=answer(lambda r: not isinstance(r.json, dict),
+                                                                      Resp.of(500, {"success": False, "error": "boom"})),
+                    after=after)
+    result = run_check(options(mixed), app=mixed.app())
+    summaries = [cause.summary for cause in result.root_causes]
+    assert any("answered 200 where the document gives 400" in s for s in summaries), summaries
+    assert not any(s.startswith("every request that breaks a rule") for s in summaries), summaries
+    body = result.rule("body-json-object")  # every one of its cases got a 500: it says so, not "skipped"
+    assert body.status == "not_exercised" and "got no answer that judges it" in body.reason and "no-server-error" in body.reason

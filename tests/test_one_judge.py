@@ -140,4 +140,4 @@ def test_a_rule_that_saw_answers_but_nothing_to_judge_says_so_not_that_none_came
     result = run_check(options(variant), app=variant.app())
     rule = result.rule("result-has-id")
     assert rule.status == "not_exercised" and rule.exercised == 0
-    assert "200 response(s) observed, none with what it judges" in rule.reason and "budget" not in rule.reason
+    assert "200 response(s) observed; none carried the field it judges" in rule.reason and "budget" not in rule.reason

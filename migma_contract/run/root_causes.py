@@ -84,7 +84,7 @@ def group(symptoms: list[Symptom], tallies: dict[str, Any]) -> list[RootCause]:
         if len(rules) < 2:
             continue
         causes.append(RootCause(
-            summary=_summary(status, instead_of, members, tallies),
+            summary=_summary(status, instead_of, members, tallies, symptoms),
             status=status,
             instead_of=instead_of,
             shapes=list(dict.fromkeys(s.shape for s in members)),
@@ -93,12 +93,16 @@ def group(symptoms: list[Symptom], tallies: dict[str, Any]) -> list[RootCause]:
     return sorted(causes, key=lambda cause: (-len(cause.rules), cause.status))
 
 
-def _summary(status: int, instead_of: int, members: list[Symptom], tallies: dict[str, Any]) -> str:
+def _summary(status: int, instead_of: int, members: list[Symptom], tallies: dict[str, Any], symptoms: list[Symptom]) -> str:
     subjects = Counter(s.subject for s in members if s.subject in _WHO)
     subject = subjects.most_common(1)[0][0]
     grouped = {s.rule for s in members}
-    of_subject = [rule_id for rule_id, tally in tallies.items() if get_rule(rule_id).subject is subject and tally.exercised]
-    every = all(rule_id in grouped and tallies[rule_id].passed == 0 for rule_id in of_subject)
+    # a rule also failed with another status (or none) was not answered this status every time
+    elsewhere = {s.rule for s in symptoms if s.status != status and s.subject in _WHO}
+    # "every" only when every rule of the kind was judged (a case answered 5xx judges none) and failed only this way
+    of_subject = [rule_id for rule_id in tallies if get_rule(rule_id).subject is subject]
+    every = all(rule_id in grouped and rule_id not in elsewhere and tallies[rule_id].exercised and tallies[rule_id].passed == 0
+                for rule_id in of_subject)
     one, many = _WHO[subject]
     who = f"every {one} was" if every else f"{many} were"
     return f"{who} answered {status} where the document gives {instead_of}"

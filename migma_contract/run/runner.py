@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from migma_contract._version import __version__
 from migma_contract.config.options import CheckOptions
-from migma_contract.contract.catalogue import ACCEPTS_VALID, AUTH_SCOPE, RULES, rules_for
+from migma_contract.contract.catalogue import ACCEPTS_VALID, AUTH_SCOPE, NO_SERVER_ERROR, RULES, rules_for
 from migma_contract.contract.rules import Subject
 from migma_contract.contract.validators import Contract, contract_for
 from migma_contract.core import bounded
@@ -434,10 +434,12 @@ def _why_not(rule: Any, run: RunState) -> str:
         kinds = "/".join(str(s) for s in sorted(statuses)) if statuses is not None else None
         answered = sum(count for status, count in run.statuses_seen.items() if statuses is None or status in statuses)
         if kinds and answered:  # answers came, and none gave the rule what it judges (speaks_of)
-            return (f"{answered} {kinds} response(s) observed, none with what it judges (a JSON body with the fields it "
-                    "speaks of; see the schema rules' findings)")
+            return f"{answered} {kinds} response(s) observed; none carried the field it judges, so none exercised it"
         seen = f"no {kinds} response was observed" if kinds else "no response it applies to was observed"
         return seen + (" (the budget ran out before the plan's end)" if run.skipped else "")
     if run.budget_hit:
         return f"the budget ({flag('--max-requests')} / {flag('--max-time')}) ran out before its cases"
+    crashed = run.unjudged_cases.get(rule.id, 0)
+    if crashed:
+        return f"its {crashed} case(s) got no answer that judges it (a 5xx, or none): see {NO_SERVER_ERROR.id}"
     return "skipped"

@@ -158,6 +158,7 @@ class RunState:
         self.attribution = Attribution(self)
         self._fact_memo: dict[int, tuple[Exchange, ResponseFacts]] = {}  # an answer's facts, read once
         self.statuses_seen: Counter[int] = Counter()  # every status judged, for why a rule saw nothing to judge
+        self.unjudged_cases: Counter[str] = Counter()  # rule -> its cases whose answer judged nothing of it
 
     # -- what was found -------------------------------------------------------------------------
 
@@ -233,9 +234,13 @@ class RunState:
             self.statuses_seen[exchange.status] += 1
         verdict = judge_exchange(self.contract, self.level, exchange, self._knowledge(exchange), body=case.body,
                                  validator=self.validator)
+        judged = set()
         for rule_id, party, ok, expected, actual in verdict.judgements:
             if party == SERVER and rule_id not in self.not_exercisable:
                 self._tally(rule_id, failures, ok, expected, actual)
+                judged.add(rule_id)
+        if case.rule_id and case.rule_id not in judged:  # its case got no answer that judges it (a 5xx, a hang)
+            self.unjudged_cases[case.rule_id] += 1
         if exchange.answered and not exchange.error:
             self._judge_history(exchange, failures)
             self.keyed.judge_throttled(exchange, failures)
