@@ -21,7 +21,6 @@ whenever `write_report()` is called.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
@@ -71,7 +70,6 @@ class ContractMiddleware:
         self.max_request_bytes = max_request_bytes
         self._count = 0
         self._pending: deque[tuple[Any, ...]] = deque()  # exchanges answered, not judged yet
-        self._scheduled = False
         contract = contract_for(load_spec(spec))
         name = label or "the app behind ContractMiddleware"
         self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
@@ -179,39 +177,30 @@ class ContractMiddleware:
             self._later()
 
     def _later(self) -> None:
-        """Judge after the response is out: on the next turn of the event loop (now, without an asyncio loop)."""
-        if self._scheduled:
-            return  # one turn judges every exchange answered before it
-        try:
-            asyncio.get_running_loop().call_soon(self._drain)
-            self._scheduled = True
-        except RuntimeError:  # another event loop (trio): judge in place
-            self._drain()
-
-    def _drain(self) -> None:
-        """Judge every exchange still waiting (also called by every reader, so what they read is complete)."""
-        self._scheduled = False
+        """Judge after the response is out, off the app's event loop (the judge's one worker thread)."""
         while True:
             try:
                 item = self._pending.popleft()
             except IndexError:
                 return
-            try:
-                self._observe(*item)
-            except Exception as exc:  # a judging bug must never reach the provider's app
-                self.judge.note(f"request {item[-1]} could not be judged ({type(exc).__name__}); please report it")
+            self.judge.observe_later(lambda item=item: self._exchange(*item))  # type: ignore[misc]
 
-    def _observe(self, scope: dict[str, Any], body: bytes | None, answer: dict[str, Any], error: str | None, elapsed: float,
-                 number: int) -> None:
+    def _drain(self) -> None:
+        """Every exchange answered so far judged (every reader calls it, so what it reads is complete)."""
+        self._later()
+        self.judge.settle()
+
+    def _exchange(self, scope: dict[str, Any], body: bytes | None, answer: dict[str, Any], error: str | None, elapsed: float,
+                  number: int) -> ObservedExchange:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
         host = next((v for k, v in headers if k.lower() == "host"), None) or "app"
         query = scope.get("query_string", b"").decode("latin-1")
         url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}" + (f"?{query}" if query else "")
         encoding = next((v for k, v in answer["headers"] if k.lower() == "content-encoding"), "")
         complete = error is None and answer["size"] <= self.max_response_bytes
-        self.judge.observe(ObservedExchange(
+        return ObservedExchange(
             method=scope["method"], url=url, request_headers=headers, request_body=body,
             status=answer["status"] if error is None else None, response_headers=answer["headers"],
             response_body=inflate(b"".join(answer["kept"]), encoding, self.max_response_bytes) if complete else None,
             elapsed=elapsed, error=error, where=f"request {number} to the app", response_size=answer["size"],
-        ))
+        )

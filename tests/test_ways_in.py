@@ -635,3 +635,69 @@ def test_every_server_is_bounded_and_guarded(way):
         huge = _raw(url, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {'a' * (2 * MAX_HEADER_BYTES)}\r\n\r\n".encode())
     assert foreign.startswith(b"HTTP/1.1 403"), foreign[:100]
     assert huge.startswith(b"HTTP/1.1 400") or huge == b"", huge[:100]  # refused at the head's bound, not buffered
+
+
+def test_a_document_without_the_production_server_does_not_lift_the_production_guard(tmp_path):
+    """Second attack pass: a repository's own `spec` leaving out api.migma.ai took the production host off the guard."""
+    from migma_contract.core.exceptions import ConfigError
+    from migma_contract.wire.urls import guard_production
+
+    with pytest.raises(ConfigError, match="production host"):
+        guard_production("https://api.migma.ai/v1", ["https://example.invalid"], allowed=False)
+    guard_production("https://api.migma.ai/v1", ["https://example.invalid"], allowed=True)  # on purpose: allowed
+    guard_production("http://127.0.0.1:4010", ["https://example.invalid"], allowed=False)
+
+
+def test_traffic_is_judged_off_the_event_loop_and_large_bodies_as_not_recorded():
+    """Second attack pass: judging ran on the proxy's and the app's event loop (a 15 MB body stalled every client)."""
+    import threading
+
+    from migma_contract import contract_for
+    from migma_contract.traffic.tally import JUDGED_BODY_BYTES, ObservedExchange, TrafficJudge
+
+    judge = TrafficJudge(contract_for(), "documented", kind="proxy", label="t")
+    threads = []
+    real = judge.observe
+
+    def spy(exchange):
+        threads.append(threading.current_thread())
+        return real(exchange)
+
+    judge.observe = spy
+    big = b'{"recipientType": "email", "pad": "' + b"x" * JUDGED_BODY_BYTES + b'"}'
+    judge.observe_later(lambda: ObservedExchange("POST", "/v1/sending", [("Authorization", "Bearer k")], big, 400,
+                                                 [("content-type", "application/json")], b'{"success": false, "error": "no"}'))
+    result = judge.result()  # a reader waits for what was handed over
+    assert threads and threads[0] is not threading.main_thread()
+    assert any("judged as not recorded" in note for note in result.traffic.notes), result.traffic.notes
+
+
+def test_a_dotted_localhost_name_from_a_repository_file_is_not_loopback():
+    """Second attack pass: `http://evil.localhost` passed the loopback exception, and the resolver may ask DNS for it."""
+    from migma_contract.config.options import _is_loopback
+
+    assert _is_loopback("http://127.0.0.1:4010") and _is_loopback("http://[::1]:4010") and _is_loopback("http://localhost:4010")
+    assert not _is_loopback("http://evil.localhost:9") and not _is_loopback("http://localhost.evil.example")
+
+
+def test_past_the_bound_on_credentials_an_echoed_key_is_still_masked_in_its_own_finding(monkeypatch):
+    """Second attack pass: the 1,401st distinct key, echoed by the server in a finding, was written in plain text."""
+    import json as _json
+
+    from migma_contract import contract_for
+    from migma_contract.traffic import tally
+    from migma_contract.traffic.tally import ObservedExchange, TrafficJudge
+
+    monkeypatch.setattr(tally, "MAX_CREDENTIALS", 3)
+    judge = TrafficJudge(contract_for(), "documented", kind="recorded", label="t")
+    valid = _json.dumps({"recipientType": "email", "recipientEmail": "b@example.com", "from": "a@example.com",
+                         "fromName": "A", "subject": "S", "emailId": "e"}).encode()
+    broken = _json.dumps({"recipientType": "tag", "from": "a@example.com", "fromName": "A", "subject": "S"}).encode()
+    for n in range(6):  # the last breaks a rule, answered 200 by a server that echoes its key: its finding is recorded
+        key = f"sk_live_{n:08d}_abcdefgh"
+        judge.observe(ObservedExchange("POST", "/v1/sending", [("Authorization", f"Bearer {key}")], broken if n == 5 else valid, 200,
+                                       [("content-type", "application/json")],
+                                       _json.dumps({"success": True, "data": {"id": f"m{n}", "status": "queued"},
+                                                    "error": None, "echo": key}).encode()))
+    text = _json.dumps(judge.result().to_dict())
+    assert not any(f"sk_live_{n:08d}_abcdefgh" in text for n in range(6)), "a key written in plain text"

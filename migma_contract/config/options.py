@@ -291,8 +291,8 @@ def _is_loopback(url: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
     try:
         return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost" or host.endswith(".localhost")
+    except ValueError:  # a name: only `localhost` itself (a `*.localhost` name is left to the resolver, which may ask DNS)
+        return host == "localhost"
 
 
 def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping[str, str], environ: Mapping[str, str]) -> None:

@@ -30,7 +30,6 @@ never a crash that hides the upstream's answer.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
@@ -190,13 +189,7 @@ class TrafficProxy:
         assert self.judge is not None
         judge = self.judge
 
-        def observe() -> None:
-            try:
-                judge.observe(exchange)
-            except Exception as exc:  # a judging bug must not take the proxy down
-                judge.note(f"{exchange.where} could not be judged ({type(exc).__name__}); please report it")
-
-        asyncio.get_running_loop().call_soon(observe)
+        judge.observe_later(lambda: exchange)  # off the event loop: judging never holds up a client
 
     async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> None:
         url = self._url(scope)

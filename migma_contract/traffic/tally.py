@@ -18,6 +18,7 @@ usual `RunResult`, so every writer renders observed traffic like a check.
 
 from __future__ import annotations
 
+import queue
 import re
 import threading
 import time
@@ -78,6 +79,8 @@ MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs th
 _SHAPES_READ = 1 << 20  # a request body is searched for credential-named JSON keys up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
+MAX_WAITING = 64  # exchanges waiting to be judged off the event loop
+JUDGED_BODY_BYTES = 1 << 20  # a request body larger than this is judged as not recorded
 _MAX_STOPS = 50  # notes kept word for word (where files stopped, what was refused); the rest are counted
 _NOTE_CHARS = 500
 _MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id): a proxy may run for days
@@ -247,6 +250,10 @@ class TrafficJudge:
         self._over = False
         self.redactor = Redactor()
         self._lock = threading.Lock()
+        # judging off a server's event loop (`observe_later`): one worker, a bounded queue
+        self._waiting: queue.Queue[Callable[[], ObservedExchange | None]] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self.unjudged_behind = 0  # exchanges not judged because judging fell behind (noted)
         self._started = datetime.now(UTC)
         self._clock = time.perf_counter()
 
@@ -337,17 +344,73 @@ class TrafficJudge:
                 judged.append(Judgement(rule.id, SERVER, message is None, rule.text, message or str(status)))
         return tuple(judged)
 
+    def observe_later(self, make: Callable[[], ObservedExchange | None]) -> None:
+        """Judge an exchange off the caller's event loop (a proxy's, an app's): one worker thread judges them in order.
+
+        `make` builds the exchange on the worker (decompressing an answer is judging's cost too). At most
+        `MAX_WAITING` wait; past that an exchange is counted and noted, never judged late at the price of memory.
+        A request body over `JUDGED_BODY_BYTES` is judged as not recorded (its answer still is): parsing a large
+        body costs many times its size.
+        """
+        with self._lock:
+            if self._waiting.qsize() >= MAX_WAITING:
+                self.unjudged_behind += 1
+                self._stops_behind()
+                return
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._judge_waiting, name="migma-contract judge", daemon=True)
+                self._worker.start()
+        self._waiting.put(make)
+
+    def _stops_behind(self) -> None:
+        message = f"judging fell behind: {self.unjudged_behind} exchange(s) passed through unjudged"
+        self._stops[:] = [s for s in self._stops if not s.startswith("judging fell behind")] + [message]
+
+    def _judge_waiting(self) -> None:
+        while True:
+            make = self._waiting.get()
+            try:
+                exchange = make()
+                if exchange is not None:
+                    if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:
+                        exchange.request_body = None
+                        self.note(f"{exchange.where or 'an exchange'}: a request body over {JUDGED_BODY_BYTES:,} bytes "
+                                  "is judged as not recorded (its answer still is)")
+                    self.observe(exchange)
+            except Exception as exc:  # a judging bug must never reach the proxy or the app
+                self.note(f"an exchange could not be judged ({type(exc).__name__}); please report it")
+            finally:
+                self._waiting.task_done()
+
+    def settle(self) -> None:
+        """Wait until every exchange handed to `observe_later` is judged (readers call it)."""
+        if self._worker is not None:
+            self._waiting.join()
+
     def _learn(self, exchange: ObservedExchange) -> None:
         """Every credential the traffic carries joins the redactor (by header name, query parameter, JSON key).
 
         The redactor grows by what is new (`Redactor.add`: linear, not a rebuild per key); past
-        `MAX_CREDENTIALS` distinct ones, later credentials are masked by their shape only (their
-        headers, parameters and keys), and the report says so.
+        `MAX_CREDENTIALS` distinct ones, later credentials are no longer remembered for every finding,
+        and the report says so; each is still masked wherever its own exchange's finding shows it.
         """
+        fresh = self._credentials_of(exchange) - self._secrets
+        if not fresh:
+            return
+        room = MAX_CREDENTIALS - len(self._secrets)
+        if room < len(fresh):
+            if not self._over:
+                self._over = True
+                self._stops.append(f"more than {MAX_CREDENTIALS:,} distinct credentials seen: later ones are masked in "
+                                   "the findings of their own exchanges only")
+            fresh = set(sorted(fresh)[:max(room, 0)])
+        self._secrets |= fresh
+        self.redactor.add(fresh)
+
+    def _credentials_of(self, exchange: ObservedExchange) -> set[str]:
+        """The credentials one exchange's request carries (by header name, query parameter, JSON key)."""
         fresh: set[str] = set()
         for name, value in exchange.request_headers:
-            if value in self._secrets:
-                continue  # seen before: the common case
             if name.lower() == "authorization" and exchange.credentials_hidden:
                 continue  # a recorder's mask ("[Filtered]"), not a credential
             if sensitive_header(name) and value:
@@ -361,24 +424,19 @@ class TrafficJudge:
         body = exchange.request_body
         if body and len(body) <= _SHAPES_READ and b'"' in body:
             fresh.update(secrets_by_shape(body.decode("utf-8", errors="replace")))
-        fresh = {s for s in fresh if len(s) >= 4} - self._secrets
-        if not fresh:
-            return
-        room = MAX_CREDENTIALS - len(self._secrets)
-        if room < len(fresh):
-            if not self._over:
-                self._over = True
-                self._stops.append(f"more than {MAX_CREDENTIALS:,} distinct credentials seen: later ones are masked by "
-                                   "their shape only (credential headers, parameters and JSON keys), not wherever else they appear")
-            fresh = set(sorted(fresh)[:max(room, 0)])
-        self._secrets |= fresh
-        self.redactor.add(fresh)
+        return {s for s in fresh if len(s) >= 4}
 
     def _keys(self) -> dict[str, str]:
         """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in."""
         return {secret: f"{ENV_PREFIX}API_KEY" for secret in self._secrets if " " not in secret}
 
     def _record(self, exchange: ObservedExchange, judgement: Judgement, number: int) -> None:
+        left = self._credentials_of(exchange) - self._secrets if self._over else set()
+        unremembered = Redactor(left) if left else None
+
+        def own(text: str) -> str:
+            return unremembered.text(text) if unremembered is not None else text
+
         key = (judgement.rule_id, judgement.party)
         if key in self._findings:
             self._findings[key].occurrences += 1
@@ -401,12 +459,14 @@ class TrafficJudge:
             request, response = make_records(sent, self.redactor, {}, None, curl_base=PLACEHOLDER_BASE, whole=whole)
         finding = Finding(
             rule=rule.id, level=rule.level.value, rule_text=rule.text, source=rule.source,
-            expected=judgement.expected, actual=_shorten_error(self.redactor.text(judgement.actual)), case=case.id,
+            expected=judgement.expected, actual=_shorten_error(own(self.redactor.text(judgement.actual))), case=case.id,
             case_label=f"{where}: broken by the {judgement.party}", phase="observed",
             request=request, response=response, baselined=self.baseline.accepts(rule.id, judgement.party),
             broken_by=judgement.party, key=judgement.party,
         )
         finding = _clean(finding, self.redactor)
+        if unremembered is not None:  # past the bound on credentials: this exchange's own still never show
+            finding = _clean(finding, unremembered)
         self._findings[key] = finding
         if judgement.party == SERVER:
             self._note_symptom(exchange, rule)
@@ -438,11 +498,13 @@ class TrafficJudge:
 
     @property
     def tallies(self) -> dict[str, RuleTally]:
+        self.settle()
         with self._lock:
             return {rule_id: replace(tally) for rule_id, tally in self._tallies.items()}
 
     @property
     def findings(self) -> list[Finding]:
+        self.settle()
         with self._lock:
             order = {rule.id: index for index, rule in enumerate(self.rules)}
             found = sorted(self._findings.items(), key=lambda item: (order[item[0][0]], item[0][1]))
@@ -451,6 +513,7 @@ class TrafficJudge:
     @property
     def violations(self) -> int:
         """Rules broken so far (outside the baseline)."""
+        self.settle()
         with self._lock:
             return sum(1 for rule_id, tally in self._tallies.items() if tally.failed and not self._known(rule_id, tally))
 

@@ -40,9 +40,14 @@ def api_root(url: str) -> str:
     return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
+# The vendor's production API, refused whatever document is loaded: a document a repository hands over (its `spec`)
+# must not be able to take the production host off the list by leaving it out of its `servers`.
+PRODUCTION_HOSTS = frozenset({"api.migma.ai"})
+
+
 def guard_production(url: str, servers: Iterable[str], *, allowed: bool, option: str | None = None) -> None:
-    """Refuse `url` on a host of the document's `servers` (the production API) unless `allowed`."""
+    """Refuse `url` on a host of the document's `servers` or the vendor's production API unless `allowed`."""
     host = host_of(url)
-    if not allowed and host in {host_of(server) for server in servers if server}:
+    if not allowed and host in {host_of(server) for server in servers if server} | PRODUCTION_HOSTS:
         raise ConfigError(f"{host} is the production host of the document, where a request sends real email; "
                           f"pass {option or flag('--allow-production')} to do it on purpose")
