@@ -162,6 +162,7 @@ def test_finding_2_past_the_bound_on_credentials_a_note_says_so():
 @pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize("target", [b"*@127.0.0.1:{evil}/steal", b"http://127.0.0.1:{evil}/steal", b"*", b"*/x",
                                     b"//127.0.0.1:{evil}/steal", b"@127.0.0.1:{evil}/steal"])
+@pytest.mark.e2e
 def test_finding_3_a_request_target_naming_another_host_reaches_nothing(stack, target):
     """Finding 3 (and 13's `*`): the proxy joined upstream + raw path as text; now origin-form only, built from parts."""
     evil, upstream = Recorder(), Recorder()
@@ -181,6 +182,7 @@ def test_finding_3_a_request_target_naming_another_host_reaches_nothing(stack, t
     assert b"Traceback" not in answer
 
 
+@pytest.mark.e2e
 def test_finding_3_absolute_form_to_the_upstreams_own_authority_is_forwarded():
     upstream = Recorder()
     with serve_in_thread(upstream) as up_url, serve_in_thread(TrafficProxy(up_url, None), stack="h11") as proxy_url:
@@ -188,6 +190,7 @@ def test_finding_3_absolute_form_to_the_upstreams_own_authority_is_forwarded():
     assert answer.startswith(b"HTTP/1.1 200") and [(s["path"], s["query"]) for s in upstream.seen] == [("/v1/x", b"a=1")]
 
 
+@pytest.mark.e2e
 def test_finding_13_connection_named_headers_are_dropped_and_the_clients_authorization_is_kept():
     """Finding 13: headers named in Connection were forwarded; userinfo replaced the client's own Authorization."""
     upstream = Recorder()
@@ -253,6 +256,7 @@ def test_finding_4_a_huge_body_through_the_middleware_is_never_buffered_and_the_
 # --- finding 5: the proxy command's server ----------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_finding_5_the_proxy_command_serves_on_the_bounded_configuration(monkeypatch, tmp_path):
     """Finding 5: `proxy` ran on a plain uvicorn.Config: no deadline, no head bound, trailers became headers."""
     import uvicorn
@@ -281,6 +285,7 @@ def test_finding_5_the_proxy_command_serves_on_the_bounded_configuration(monkeyp
     assert BoundedH11Protocol in PROTOCOLS.values()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("stack", STACKS)
 def test_finding_5_trailers_never_reach_the_upstream(stack):
     upstream = Recorder()
@@ -299,6 +304,7 @@ def test_finding_5_trailers_never_reach_the_upstream(stack):
 @pytest.mark.parametrize("headers", [{"Host": "rebind.attacker.example"},
                                      {"Origin": "http://rebind.attacker.example"},
                                      {"Sec-Fetch-Site": "cross-site"}])
+@pytest.mark.e2e
 def test_finding_6_a_foreign_host_or_origin_is_refused_by_the_proxy(headers):
     """Finding 6: a web page could drive an authenticated upstream through the proxy (DNS rebinding, CSRF)."""
     upstream = Recorder()
@@ -367,6 +373,7 @@ def test_finding_7_a_report_dir_that_is_a_link_out_of_the_repository_is_refused(
 # --- finding 8: upstream header bytes ---------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_finding_8_upstream_header_bytes_pass_through_and_the_answer_is_still_judged():
     """Finding 8: a non-Latin-1 header crashed the proxy's answer and hid the upstream's 500."""
     upstream = Recorder(500, [(b"x-evil", "\u00e9\u6f22\u202e".encode())], b'{"success": false, "error": "boom"}')
@@ -379,6 +386,7 @@ def test_finding_8_upstream_header_bytes_pass_through_and_the_answer_is_still_ju
     assert "no-server-error" in {f.rule for f in judge.result().findings}
 
 
+@pytest.mark.e2e
 def test_finding_8_a_proxy_side_failure_is_a_502_and_a_note(monkeypatch):
     upstream = Recorder()
     judge = _judge()
@@ -446,6 +454,7 @@ def test_finding_11_a_curl_line_from_a_recording_does_not_aim_the_users_key_at_t
     assert "MIGMA_CONTRACT_BASE_URL" in curl  # the user chooses where it goes
 
 
+@pytest.mark.e2e
 def test_finding_11_the_upstreams_userinfo_is_never_written(tmp_path):
     """Finding 11: an upstream echoing the Basic credential the proxy sent put it in every report."""
     async def echoing(scope, receive, send):  # answers 200 to anything, with the credentials it received
@@ -623,6 +632,7 @@ def _proxy_server():
 SERVERS = {"mock (and the pytest plugin's served mock)": (_mock_server, "/_mock/health"), "proxy": (_proxy_server, "/v1/sending")}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("way", SERVERS)
 def test_every_server_is_bounded_and_guarded(way):
     from migma_contract.wire.serve import MAX_HEADER_BYTES
