@@ -25,9 +25,12 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "SENSITIVE_HEADERS", "Redactor", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials"]
+__all__ = ["REDACTED", "SENSITIVE_HEADERS", "SHELL_FIELDS", "SHELL_WITHHELD", "Redactor", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials"]
 
 REDACTED = "[REDACTED]"
+SHELL_FIELDS = frozenset({"curl"})  # fields holding a shell line: redacted all or nothing (`Redactor.shell_line`)
+SHELL_WITHHELD = "# curl line withheld: masking a credential in it would have changed what it runs"
+_UNSAFE_LINE = re.compile(r"[\x00-\x1f\x7f]")  # a line break or a control: never in a line the toolkit built
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
 MIN_SECRET = 4  # shorter values would mask ordinary words
 _MIN_CORE = 8  # shortest base64 core of a key matched inside longer base64 text
@@ -336,12 +339,23 @@ class Redactor:
         items = headers.items() if isinstance(headers, Mapping) else headers
         return {self.text(name): self.header_value(name, value) for name, value in items}
 
+    def shell_line(self, line: Any) -> Any:
+        """A shell line (a curl line) as it was built, or withheld whole if it holds anything to mask.
+
+        Its words were redacted before they were quoted; masking a part of the finished line could
+        take a quote that closes a word and let what follows run. So it is all or nothing.
+        """
+        if not isinstance(line, str) or not line:
+            return line
+        return line if self.text(line) == line and not _UNSAFE_LINE.search(line) else SHELL_WITHHELD
+
     def data(self, value: Any) -> Any:
         """A JSON-like structure, or a tree of dataclasses (a `RunResult`), with every string redacted."""
         if isinstance(value, Enum):
             return value
         if is_dataclass(value) and not isinstance(value, type):
-            return replace(value, **{f.name: self.data(getattr(value, f.name)) for f in fields(value) if f.init})
+            return replace(value, **{f.name: self.shell_line(getattr(value, f.name)) if f.name in SHELL_FIELDS else self.data(getattr(value, f.name))
+                                     for f in fields(value) if f.init})
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, (list, tuple)):

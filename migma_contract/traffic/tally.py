@@ -41,7 +41,7 @@ from migma_contract.contract.catalogue import (
 )
 from migma_contract.contract.rules import Level, RawBody, Subject
 from migma_contract.contract.validators import Contract, response_facts
-from migma_contract.core.redact import Redactor, secrets_by_shape, sensitive_header, strip_credentials
+from migma_contract.core.redact import SHELL_FIELDS, Redactor, secrets_by_shape, sensitive_header, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.cases import Case
 from migma_contract.judge.deserve import Standing
@@ -526,12 +526,14 @@ class TrafficJudge:
         return "not observed: no response it applies to"
 
 
-_MULTILINE = frozenset({"body", "curl"})
+_MULTILINE = frozenset({"body"})
 
 
 def _clean(value: Any, redactor: Redactor, name: str = "") -> Any:
     """Every text of a finding redacted with all the credentials seen, and made safe to carry."""
     if isinstance(value, str):
+        if name in SHELL_FIELDS:
+            return redactor.shell_line(value)
         return clean_text(redactor.text(value), multiline=name in _MULTILINE)
     if isinstance(value, Mapping):
         return {clean_text(redactor.text(str(k))): _clean(v, redactor) for k, v in value.items()}
