@@ -5,6 +5,7 @@ M2: a body just over the middleware's cap; M3: an upstream header the server sta
 L1, L2: what a repository's config may choose; L4, L5: the proxy's request target, Host and Origin.
 """
 
+import json
 import os
 import subprocess
 from dataclasses import dataclass
@@ -86,3 +87,41 @@ def test_h1_a_curl_line_a_later_mask_would_cut_is_withheld_whole():
     later = Redactor(["touch pwned"])
     assert later.shell_line(curl).startswith("# curl line withheld")
     assert Redactor(["unrelated-secret"]).shell_line(curl) == curl
+
+
+# --- M2: a body just over the middleware's cap ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunks", [[b"x" * (1 << 20), b"y"], [b"x" * ((1 << 20) + 1)], [b"x" * 1_000_000, b"y" * 60_000]],
+                         ids=["cap-then-one-byte", "one-message-of-cap-plus-one", "two-messages-ending-past-the-cap"])
+def test_m2_a_body_slightly_over_the_cap_reaches_the_app_whole_and_the_answer_comes(chunks):
+    """M2: the chunk crossing the cap was the last, yet the replay said more_body: the app waited for ever."""
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from migma_contract.asgi import ContractMiddleware
+
+    async def sending(request: Request) -> JSONResponse:
+        return JSONResponse({"size": len(await request.body())}, status_code=413)
+
+    wrapped = ContractMiddleware(Starlette(routes=[Route("/v1/sending", sending, methods=["POST"])]))
+    messages = [{"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1} for i, chunk in enumerate(chunks)]
+    sent = []
+
+    async def receive():
+        if not messages:  # a server waits here (for the disconnect) for as long as the connection lives
+            raise AssertionError("the app asked for more body after the last chunk")
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/sending", "raw_path": b"/v1/sending", "query_string": b"",
+             "headers": [(b"host", b"app"), (b"content-type", b"application/json")], "scheme": "http", "root_path": "",
+             "http_version": "1.1"}
+    anyio.run(wrapped, scope, receive, send)
+    assert sent[0]["status"] == 413 and json.loads(sent[1]["body"]) == {"size": sum(map(len, chunks))}
+    assert wrapped.result().traffic.judged == 1

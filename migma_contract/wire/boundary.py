@@ -118,8 +118,8 @@ async def read_capped(receive: Receive, limit: int) -> CappedBody:
             return CappedBody(chunk, len(chunk), chunk, complete=True)
         if chunk:
             buffer += chunk
-            if len(buffer) > limit:
-                return CappedBody(None, len(buffer), bytes(buffer))
+            if len(buffer) > limit:  # over: and maybe the last chunk too (then nothing more comes to read)
+                return CappedBody(None, len(buffer), bytes(buffer), complete=not message.get("more_body", False))
         if not message.get("more_body", False):
             content = bytes(buffer)
             return CappedBody(content, len(content), content, complete=True)
