@@ -125,3 +125,68 @@ def test_m2_a_body_slightly_over_the_cap_reaches_the_app_whole_and_the_answer_co
     anyio.run(wrapped, scope, receive, send)
     assert sent[0]["status"] == 413 and json.loads(sent[1]["body"]) == {"size": sum(map(len, chunks))}
     assert wrapped.result().traffic.judged == 1
+
+
+# --- M1: credentials by shape ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["X-Access-Key", "Authentication", "Ocp-Apim-Subscription-Key", "X-Goog-Api-Key", "X-Session-Id",
+                                  "X-Client-Secret", "X-Hub-Signature-256", "Private-Token", "X-Credential", "x_user_password"])
+def test_m1_a_header_named_for_a_credential_is_masked_whatever_its_prefix(name):
+    from migma_contract.core.redact import REDACTED
+
+    assert Redactor().header_value(name, "someones-value-4242") == REDACTED
+    assert Redactor().header_value(name, "Bearer someones-value-4242") == f"Bearer {REDACTED}"
+
+
+@pytest.mark.parametrize("name", ["Idempotency-Key", "X-Request-Id", "Keep-Alive", "WWW-Authenticate", "Content-Type", "X-Monkey",
+                                  "Access-Control-Allow-Credentials"])
+def test_m1_ordinary_headers_stay_readable(name):
+    assert Redactor().header_value(name, "value-4242") == "value-4242"
+
+
+@pytest.mark.parametrize("text", [
+    "https://h/v1?x_api_key={s}&page=2", "https://h/v1?X-Amz-Signature={s}", "https://h/cb?code={s}&state=1",
+    "password={s}&user=ann", "user=ann&clientSecret={s}",
+    '{{"authorization": "{s}"}}', '{{"key": "{s}"}}', '{{"apiSecret": "{s}"}}', '{{"userPassword": "{s}"}}',
+    '{{"stripeApiKey": "{s}"}}', '{{"nested": {{"x-access-token": "{s}"}}}}', '{{"password": {s}}}',
+    '"{{\\"apiSecret\\": \\"{s}\\"}}"'])
+def test_m1_a_value_under_a_credential_name_is_masked_and_learned(text):
+    secret = "12345678901" if "{s}}}" in text and '"{s}"' not in text else "val-Secret-0042"
+    written = text.format(s=secret)
+    assert secret not in Redactor().text(written), written
+    assert secret in __import__("migma_contract.core.redact", fromlist=["x"]).secrets_by_shape(written)
+
+
+def test_m1_ordinary_parameters_and_keys_stay_readable():
+    text = '{"code": "invalid_request", "emailId": "email_welcome", "sentCount": 12345} ?page=2&error_code=E1234&keyboard=qwerty'
+    assert Redactor().text(text) == text
+
+
+def test_m1_a_value_learned_by_shape_is_masked_where_the_server_echoes_it(tmp_path):
+    """M1: a credential the shapes missed went verbatim into reports; one found by shape must be masked in the echo too."""
+    from migma_contract import contract_for
+    from migma_contract.reports import write_reports
+    from migma_contract.traffic.tally import ObservedExchange, TrafficJudge
+
+    secrets = ["hdr-access-key-01", "hdr-authn-bearer-02", "hdr-ocp-sub-key-03", "q-x-api-key-04", "q-amz-sig-05",
+               "q-oauth-code-06", "body-api-secret-07", "12345678901"]
+    judge = TrafficJudge(contract_for(), kind="recorded", label="t")
+    body = json.dumps({"recipientType": "tag", "from": "news@example.com", "fromName": "News", "subject": "Hi",
+                       "emailId": "email_welcome", "apiSecret": secrets[6], "userPassword": 12345678901}).encode()
+    echo = " ".join(secrets)
+    judge.observe(ObservedExchange(
+        "POST", f"https://recorded.test/v1/sending?x_api_key={secrets[3]}&X-Amz-Signature={secrets[4]}&code={secrets[5]}",
+        [("Content-Type", "application/json"), ("X-Access-Key", secrets[0]), ("Authentication", f"Bearer {secrets[1]}"),
+         ("Ocp-Apim-Subscription-Key", secrets[2])], body, 200,
+        [("content-type", "application/json"), ("x-debug", echo)],
+        json.dumps({"success": False, "error": f"echo {echo}"}).encode(), where="recording entry 1"))
+    judge.observe(ObservedExchange("POST", "https://recorded.test/v1/sending", [("Content-Type", "application/x-www-form-urlencoded")],
+                                   b"password=form-pass-word-08&user=ann", 200, [("content-type", "application/json")],
+                                   b'{"success": false, "error": "echo form-pass-word-08"}', where="recording entry 2"))
+    secrets.append("form-pass-word-08")
+    result = judge.result()
+    assert result.findings
+    written = "".join(path.read_text(encoding="utf-8") for path in write_reports(result, tmp_path, ("json", "junit", "md", "html")))
+    for secret in secrets:
+        assert secret not in written, secret

@@ -75,7 +75,7 @@ _HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacte
 FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                              "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
 MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs the redactor a little on every text)
-_SHAPES_READ = 1 << 20  # a request body is searched for credential-named JSON keys up to this size
+_SHAPES_READ = 1 << 20  # a request body is searched for credential-named JSON keys and form parameters up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
 _MAX_STOPS = 50  # notes kept word for word (where files stopped, what was refused); the rest are counted
@@ -359,7 +359,7 @@ class TrafficJudge:
         if "=" in exchange.url:
             fresh.update(secrets_by_shape(exchange.url))
         body = exchange.request_body
-        if body and len(body) <= _SHAPES_READ and b'"' in body:
+        if body and len(body) <= _SHAPES_READ and (b'"' in body or b"=" in body):  # JSON keys, form parameters
             fresh.update(secrets_by_shape(body.decode("utf-8", errors="replace")))
         fresh = {s for s in fresh if len(s) >= 4} - self._secrets
         if not fresh:
