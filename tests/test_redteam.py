@@ -190,3 +190,52 @@ def test_m1_a_value_learned_by_shape_is_masked_where_the_server_echoes_it(tmp_pa
     written = "".join(path.read_text(encoding="utf-8") for path in write_reports(result, tmp_path, ("json", "junit", "md", "html")))
     for secret in secrets:
         assert secret not in written, secret
+
+
+# --- M3: an upstream header the server stack cannot send ----------------------------------------------------
+
+
+def _raw(url, request: bytes) -> bytes:
+    import socket
+
+    host, port = url.split("://", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _send_request(proxy_url, body=b"{}"):
+    return _raw(proxy_url, b"POST /v1/sending HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", sorted(__import__("migma_contract.wire.serve", fromlist=["PROTOCOLS"]).PROTOCOLS))
+@pytest.mark.parametrize("value", [b"\xff\x1b]0;pwn\x07", b"a\x07b", b"a\x7fb", b"a\x01", b"\xe9 \tfine"],
+                         ids=["osc", "bel", "del", "soh", "fine"])
+def test_m3_an_upstream_header_the_server_cannot_send_is_dropped_noted_and_the_answer_judged(stack, value):
+    """M3: uvicorn refused the upstream's header, the fallback 502 failed too: an empty reply, the exchange unjudged."""
+    from migma_contract.traffic.proxy import TrafficProxy
+    from migma_contract.wire.serve import serve_in_thread
+
+    from .hostile_servers import each_request, raw_server
+    from .test_ways_in import _judge
+
+    body = b'{"success": false, "error": "boom"}'
+    answer_bytes = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nX-Weird: " + value
+                    + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+    judge = _judge()
+    with raw_server(each_request(lambda request: answer_bytes)) as up_url, \
+            serve_in_thread(TrafficProxy(up_url, judge), stack=stack) as proxy_url:
+        answer = _send_request(proxy_url)
+    result = judge.result()
+    assert answer.startswith(b"HTTP/1.1 500"), answer[:200]
+    assert "no-server-error" in {f.rule for f in result.findings}
+    assert result.traffic.judged == 1
+    sendable = not any(b < 9 or 9 < b < 32 or b == 127 for b in value)
+    assert (b"x-weird: " in answer.lower()) == sendable
+    assert any("x-weird" in note and "dropped" in note for note in result.traffic.notes) == (not sendable), result.traffic.notes
+    assert not any("502" in note for note in result.traffic.notes)
