@@ -239,3 +239,58 @@ def test_m3_an_upstream_header_the_server_cannot_send_is_dropped_noted_and_the_a
     assert (b"x-weird: " in answer.lower()) == sendable
     assert any("x-weird" in note and "dropped" in note for note in result.traffic.notes) == (not sendable), result.traffic.notes
     assert not any("502" in note for note in result.traffic.notes)
+
+
+# --- L4, L5: the proxy's request target, Host and Origin --------------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", sorted(__import__("migma_contract.wire.serve", fromlist=["PROTOCOLS"]).PROTOCOLS))
+@pytest.mark.parametrize("target", [b"http://evil.example/x", b"http://evil.example:80/v1/sending?a=1", b"https://127.0.0.2/x",
+                                    b"http://evil.example"])
+def test_l4_an_absolute_form_target_naming_another_authority_is_a_400_on_every_stack(stack, target):
+    """L4: httptools dropped the authority of `GET http://evil.com/x`: the proxy forwarded `/x` to its upstream."""
+    from migma_contract.traffic.proxy import TrafficProxy
+    from migma_contract.wire.serve import serve_in_thread
+
+    from .test_ways_in import Recorder, _judge
+
+    upstream = Recorder()
+    with serve_in_thread(upstream) as up_url, serve_in_thread(TrafficProxy(up_url, _judge()), stack=stack) as proxy_url:
+        refused = _raw(proxy_url, b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        own = _raw(proxy_url, b"GET " + up_url.encode() + b"/v1/x?a=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert refused.startswith(b"HTTP/1.1 400"), refused[:200]
+    assert own.startswith(b"HTTP/1.1 200") and [(s["path"], s["query"]) for s in upstream.seen] == [("/v1/x", b"a=1")]
+
+
+@pytest.mark.parametrize("headers", [
+    [(b"host", b"127.0.0.1"), (b"host", b"evil.example")], [(b"host", b"evil.example"), (b"host", b"127.0.0.1")],
+    [(b"host", b"127.0.0.1"), (b"host", b"127.0.0.1")],
+    [(b"host", b"127.0.0.1"), (b"origin", b"http://printer")], [(b"host", b"127.0.0.1"), (b"origin", b"http://intranet:3000")],
+    [(b"host", b"127.0.0.1"), (b"origin", b"http://localhost:3000"), (b"origin", b"http://evil.example")]])
+def test_l5_several_hosts_and_a_dotless_origin_are_refused(headers):
+    """L5: a second Host slipped past the guard (a dict kept one); a dotless Origin counted as local."""
+    from migma_contract.wire.boundary import foreign_request
+
+    assert foreign_request(headers, local_origins=True) is not None
+
+
+@pytest.mark.parametrize("origin", [b"http://localhost:3000", b"http://127.0.0.5:8080", b"http://[::1]:3000", b"http://app.localhost"])
+def test_l5_loopback_origins_stay_local(origin):
+    from migma_contract.wire.boundary import foreign_request
+
+    assert foreign_request([(b"host", b"127.0.0.1:8080"), (b"origin", origin)], local_origins=True) is None
+    assert foreign_request([(b"host", b"mock:4010")], local_origins=True) is None  # a container's service name as Host
+
+
+@pytest.mark.e2e
+def test_l5_the_proxy_refuses_a_request_with_two_hosts():
+    from migma_contract.traffic.proxy import TrafficProxy
+    from migma_contract.wire.serve import serve_in_thread
+
+    from .test_ways_in import Recorder, _judge
+
+    upstream = Recorder()
+    with serve_in_thread(upstream) as up_url, serve_in_thread(TrafficProxy(up_url, _judge())) as proxy_url:
+        answer = _raw(proxy_url, b"GET /v1/x HTTP/1.1\r\nHost: rebind.attacker.example\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 403") and upstream.seen == []

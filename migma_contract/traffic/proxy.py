@@ -158,8 +158,7 @@ class TrafficProxy:
                     return
         if scope["type"] != "http":
             return  # websockets are not proxied
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        why = foreign_request(headers, local_origins=True)
+        why = foreign_request(scope["headers"], local_origins=True)
         if why is not None:
             await self._own_answer(send, 403, f"this proxy {why} (it forwards with the upstream's credentials)")
             if self.judge is not None:
