@@ -294,3 +294,48 @@ def test_l5_the_proxy_refuses_a_request_with_two_hosts():
     with serve_in_thread(upstream) as up_url, serve_in_thread(TrafficProxy(up_url, _judge())) as proxy_url:
         answer = _raw(proxy_url, b"GET /v1/x HTTP/1.1\r\nHost: rebind.attacker.example\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 403") and upstream.seen == []
+
+
+# --- L1: the default report dir ------------------------------------------------------------------------------
+
+
+def _linked_repo(tmp_path, monkeypatch):
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    repo.mkdir()
+    elsewhere.mkdir()
+    (repo / "reports").symlink_to(elsewhere)
+    monkeypatch.chdir(repo)
+    return repo, elsewhere
+
+
+def test_l1_a_default_report_dir_linked_out_of_the_working_directory_is_refused(tmp_path, monkeypatch):
+    """L1: a `reports` link committed to the repository made the reports land wherever it pointed."""
+    from migma_contract import ConfigError
+    from migma_contract.config.options import resolve_options
+
+    _linked_repo(tmp_path, monkeypatch)
+    with pytest.raises(ConfigError) as refused:
+        resolve_options({}, environ={}, pyproject=tmp_path / "none.toml")
+    assert "--report-dir" in str(refused.value) and "\n" not in str(refused.value)
+    # named by the user: written there
+    assert resolve_options({"report_dir": "reports"}, environ={}, pyproject=tmp_path / "none.toml").report_dir == "reports"
+    assert resolve_options({}, environ={"MIGMA_CONTRACT_REPORT_DIR": "reports"}, pyproject=tmp_path / "none.toml").report_dir == "reports"
+    (tmp_path / "repo" / "inside").mkdir()
+    (tmp_path / "repo" / "reports").unlink()
+    (tmp_path / "repo" / "reports").symlink_to(tmp_path / "repo" / "inside")  # a link inside the working directory is fine
+    assert resolve_options({}, environ={}, pyproject=tmp_path / "none.toml").report_dir == "reports"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("command", [["check"], ["judge", "t.har"]])
+def test_l1_the_commands_exit_2_with_one_line(tmp_path, monkeypatch, command):
+    from click.testing import CliRunner
+
+    from migma_contract.cli import main
+
+    repo, elsewhere = _linked_repo(tmp_path, monkeypatch)
+    (repo / "t.har").write_text(json.dumps({"log": {"version": "1.2", "entries": []}}))
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2, result.output
+    assert "link out of the working directory" in result.output and len(result.output.strip().splitlines()) == 1
+    assert list(elsewhere.iterdir()) == []

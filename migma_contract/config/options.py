@@ -330,6 +330,23 @@ def _inside(option: Option, value: Any, root: Path, where: str) -> None:
                           f"inside it (pass {option.flag_name} yourself for another place)")
 
 
+def _default_report_dir_inside(root: Path) -> None:
+    """The default report dir, when no one named one, is not a link a repository holds to a place out of it."""
+    option = _BY_KEY["report_dir"]
+    default = Path(str(option.default))
+    if not (root / default).is_symlink():
+        return
+    base = root.resolve()
+    try:
+        resolved = (base / default).resolve()
+    except (OSError, RuntimeError):
+        resolved = None
+    if resolved is None or not resolved.is_relative_to(base):
+        raise ConfigError(f"the default {option.flag_name} {str(default)!r} is a link out of the working directory "
+                          f"({clean_text(str(resolved or '?'))[:120]}); reports are not written through it (pass "
+                          f"{option.flag_name} or set {option.env} to write there)")
+
+
 def _check_vendor_level(options: CheckOptions) -> None:
     """The vendor rules are prose (level documented): a schema-level run would judge none of them."""
     if options.with_vendor and not options.level.includes(Level.DOCUMENTED):
@@ -512,6 +529,8 @@ def resolve_options(
             warn(f"{where}: {clean_text(repr(value))[:80]} looks like a Windows path; here it names a file or folder "
                  "literally called so (use / between folders)")
     _guard_repository_target(values, from_repository, environ)
+    if "report_dir" not in values and (wanted is None or "report_dir" in wanted):
+        _default_report_dir_inside(Path.cwd())
     if warn is not None:
         for name in _VENDOR_ENV:
             mine = ENV_PREFIX + name.removeprefix("MIGMA_")
