@@ -339,3 +339,29 @@ def test_l1_the_commands_exit_2_with_one_line(tmp_path, monkeypatch, command):
     assert result.exit_code == 2, result.output
     assert "link out of the working directory" in result.output and len(result.output.strip().splitlines()) == 1
     assert list(elsewhere.iterdir()) == []
+
+
+# --- L2: options a repository file may not weaken ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key, value", [("insecure", "true"), ("allow-production", "true"), ("follow-redirects", "true"),
+                                        ("recipient-domain", "real-company.com")])
+def test_l2_a_repository_file_cannot_weaken_a_run_that_carries_the_ci_key(tmp_path, key, value):
+    """L2: [tool.migma-contract] could set insecure, allow-production... for a run carrying the CI's key."""
+    from migma_contract import ConfigError
+    from migma_contract.config.options import resolve_options
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(f'[tool.migma-contract]\n{key} = "{value}"\n')
+    env = {"MIGMA_CONTRACT_API_KEY": "mc_ci_secret_key_1", "MIGMA_CONTRACT_BASE_URL": "https://staging.example.test"}
+    with pytest.raises(ConfigError) as refused:
+        resolve_options({}, environ=env, pyproject=pyproject)
+    assert key in str(refused.value) and "mc_ci_secret_key_1" not in str(refused.value)
+    # the user's own choice, an explicit trust, or no key to protect: accepted
+    name = key.replace("-", "_")
+    assert resolve_options({name: value}, environ=env, pyproject=tmp_path / "none.toml")
+    assert resolve_options({}, environ={**env, "MIGMA_CONTRACT_TRUST_CONFIG_TARGET": "1"}, pyproject=pyproject)
+    assert resolve_options({}, environ={}, pyproject=pyproject)
+    # harmless values from the file stay fine
+    pyproject.write_text('[tool.migma-contract]\nmax-requests = 50\nrecipient-domain = "example.com"\ninsecure = false\n')
+    assert resolve_options({}, environ=env, pyproject=pyproject).max_requests == 50

@@ -295,14 +295,31 @@ def _is_loopback(url: str) -> bool:
         return host == "localhost" or host.endswith(".localhost")
 
 
+# Options a repository file may not set when the run carries a key from the environment or the command line:
+# each weakens what protects the key or the target (TLS checks, the production guard, redirects that carry the
+# key elsewhere, recipients at a real domain).
+WEAKENING = ("insecure", "allow_production", "follow_redirects", "recipient_domain")
+
+
 def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping[str, str], environ: Mapping[str, str]) -> None:
-    """A key from the environment or the command line goes only to a target from there too, or to loopback,
-    unless `MIGMA_CONTRACT_TRUST_CONFIG_TARGET` is set (never settable from a file)."""
+    """A key from the environment or the command line goes only to a target from there too, or to loopback, and
+    no repository file weakens how it is sent (`WEAKENING`), unless `MIGMA_CONTRACT_TRUST_CONFIG_TARGET` is set
+    (never settable from a file)."""
     url = values.get("base_url")
     where = from_repository.get("base_url")
-    if url is None or where is None or _is_loopback(url) or _bool(environ.get(TRUST_CONFIG_TARGET_ENV, ""), TRUST_CONFIG_TARGET_ENV):
+    if url is None or _bool(environ.get(TRUST_CONFIG_TARGET_ENV, ""), TRUST_CONFIG_TARGET_ENV):
         return
-    if any(values.get(option.name) for option in OPTIONS if option.secret):
+    if not any(values.get(option.name) and option.name not in from_repository for option in OPTIONS if option.secret):
+        return
+    for name in WEAKENING:  # nor weaken how the run treats a key and a live target
+        option = _BY_KEY[name]
+        chosen = from_repository.get(name)
+        if chosen is not None and values.get(name) not in (option.default, False):
+            raise ConfigError(
+                f"{chosen}: a repository file may not set {option.flag_name} for a run that carries a key from the "
+                f"environment or the command line (it weakens what protects the key and the target); pass "
+                f"{option.flag_name} yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
+    if where is not None and not _is_loopback(url):
         raise ConfigError(
             f"{where}: a repository file names the target {_shown_url(url)}; a key from the environment or the command "
             f"line is not sent where a repository file says (pass --base-url yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 "
