@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # the benchmarks run as scripts, in subprocesses
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 SCRIPTS = sorted(path.name for path in BENCH.glob("*.py"))
@@ -57,6 +59,8 @@ def test_every_script_imports(script: str, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 @pytest.mark.parametrize("section", SECTIONS)
+@pytest.mark.e2e  # servers and whole checks, one tiny round; the timeout bounds a hang on a busy machine, no time is asserted
+@pytest.mark.timeout(900)
 def test_run_smoke(section: str, tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     done = _bench(str(BENCH / "run.py"), "--smoke", "--only", section, "--json", str(out))
@@ -85,6 +89,8 @@ def test_the_check_rows_compare_like_with_like(tmp_path: Path) -> None:
     assert run.SCALES["full"].marginal[0] >= 1000  # Schemathesis takes its share from 1000 requests left: in both
 
 
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_traffic_smoke(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     done = _bench(str(BENCH / "traffic.py"), "--smoke", "--only", "memory", "--har-mb", "0.2", "--json", str(out))
@@ -93,6 +99,8 @@ def test_traffic_smoke(tmp_path: Path) -> None:
     assert rows["judge, large HAR: peak RSS"]["values"][0] > 0
 
 
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_load_against_the_bare_app() -> None:
     sys.path.insert(0, str(BENCH))
     try:
@@ -112,6 +120,8 @@ def test_load_against_the_bare_app() -> None:
     assert result["requests"] > 0 and result["non_200"] == 0
 
 
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_mock_memory_smoke() -> None:
     done = _bench(str(BENCH / "mock_memory.py"), "--sends", "2", "--threads", "1")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

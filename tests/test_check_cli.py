@@ -139,7 +139,7 @@ def test_baseline_accepts_known_failures_and_still_lists_them(tmp_path):
 
 @pytest.mark.e2e
 def test_only_the_requested_formats_are_written(tmp_path):
-    assert run(["--format", "json,md", "--report-dir", str(tmp_path), "--max-requests", "150"]).exit_code == 0
+    assert run(["--format", "json,md", "--report-dir", str(tmp_path), "--max-requests", "200"]).exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conformance.json", "summary.md"]
 
 
@@ -157,7 +157,7 @@ def test_the_real_command_exits_with_the_verdict(tmp_path):
 @pytest.mark.e2e
 def test_the_vendors_and_the_toolkits_key_variables_never_reach_the_embedded_mock(tmp_path):
     env = {"MIGMA_API_KEY": "mc_live_production_key", "MIGMA_CONTRACT_API_KEY": "mc_live_also_not_for_the_mock"}
-    result = run(["--report-dir", str(tmp_path), "--max-requests", "150", "--no-explore"], env=env)
+    result = run(["--report-dir", str(tmp_path), "--max-requests", "200", "--no-explore"], env=env)
     assert result.exit_code == 0, result.output
     assert "mc_live_production_key" not in result.output and "mc_live_also_not_for_the_mock" not in result.output
 

@@ -29,8 +29,8 @@ from .faulty_servers import (
 pytestmark = pytest.mark.e2e  # every fault run through a whole check
 
 FIXTURES = load_mock_config().fixtures()
-# The whole plan at strict with a restricted key (156 requests since issue 25: body-utf8's three bodies, the identical
-# resend, the restricted key on every recipient type), with room: a variant is judged on the plan it deserves, uncut.
+# The whole plan at strict with a restricted key (153 requests since issue 25: body-utf8's three bodies), with room:
+# a variant is judged on the plan it deserves, uncut.
 PLAN_BUDGET = 160
 
 

@@ -34,6 +34,8 @@ from migma_contract.config.options import resolve_options
 from migma_contract.mock import create_app
 from migma_contract.wire.serve import serve_in_thread
 
+pytestmark = pytest.mark.e2e  # the examples and mkdocs run as processes, against a served mock
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUN = {"python", "sh", "bash", "console", "toml"}
@@ -133,6 +135,7 @@ def _shell(block: Block, url: str) -> str:
     return code.replace(MOCK_URL, url)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("block", RUNNABLE, ids=[b.id for b in RUNNABLE])
 def test_every_example_runs(block: Block, served_mock: str, scratch: Path):
     expected = int(block.note) if block.marker == "exit" else 0
@@ -159,6 +162,7 @@ def test_every_example_runs(block: Block, served_mock: str, scratch: Path):
         assert re.search(r"\d+ passed", done.stdout) and "failed" not in done.stdout and "error" not in done.stdout, shown
 
 
+@pytest.mark.e2e
 def test_mkdocs_builds_the_site_strictly(tmp_path):
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -364,3 +364,22 @@ def test_an_attribution_stopped_by_the_timeouts_says_so_not_that_the_budget_ran_
     [finding] = result.findings
     assert result.requests_sent < 200 and "budget" not in finding.attribution
     assert finding.attribution.startswith("Attribution stopped: 1 requests timed out (limit 1, --max-timeouts)")
+
+
+def test_a_generated_body_is_labelled_as_sent_with_the_runs_key():
+    """Explored bodies go out with the run's full-scope key: a valid one deserves 200, a broken one its rule's status."""
+    import types
+
+    from migma_contract import contract_for
+    from migma_contract.contract.rules import Level, RawBody
+    from migma_contract.generate.bodies import Fixtures
+    from migma_contract.run.explore import label
+
+    run = types.SimpleNamespace(contract=contract_for(), level=Level.STRICT, fixtures=Fixtures())
+    valid = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
+             "subject": "Hi", "emailId": "email_welcome"}
+    case = label(run, valid, 1)
+    assert case.rule_id == "accepts-valid" and case.expect == {200}
+    utf16 = RawBody(json.dumps(valid).encode("utf-16"))
+    broken = label(run, utf16, 2)
+    assert broken.rule_id == "body-utf8" and broken.expect == {400} and "Authorization" not in broken.label

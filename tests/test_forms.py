@@ -75,7 +75,7 @@ def test_no_module_outside_the_rule_model_asks_a_forms_class():
     """isinstance on a form class belongs to the rule model (contract/) and the run's vendor-set memory only."""
     root = Path(migma_contract.__file__).parent
     names = {cls.__name__ for cls in _form_classes()}
-    allowed = {"contract/rules.py", "contract/validators.py", "run/state.py"}
+    allowed = {"contract/rules.py", "contract/validators.py", "run/keyed.py"}
     asked = []
     for path in root.rglob("*.py"):
         rel = path.relative_to(root).as_posix()

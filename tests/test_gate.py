@@ -73,7 +73,7 @@ def test_a_cut_plan_with_a_violation_is_exit_1_and_still_says_it_was_cut():
 
 
 def test_a_plan_that_fits_is_complete():
-    result = run_check(options(max_requests=200), app=LEGAL[0].app())  # the full plan is 153 requests at documented
+    result = run_check(options(max_requests=200), app=LEGAL[0].app())  # the full plan is 150 requests at documented
     assert result.exit_code == 0 and result.completion == "complete" and result.stopped is None and result.plan.skipped == 0
 
 
@@ -276,9 +276,9 @@ def test_exploration_shows_its_progress_in_a_ci_log():
     from migma_contract.reports.console import Progress
 
     stream = io.StringIO()
-    result = run_check(options(explore=True, max_requests=233), app=LEGAL[0].app(), progress=Progress(stream))
+    result = run_check(options(explore=True, max_requests=230), app=LEGAL[0].app(), progress=Progress(stream))
     text = stream.getvalue()
-    left = 233 - result.plan.cases  # what the plan left to exploration
+    left = 230 - result.plan.cases  # what the plan left to exploration
     assert f"exploring with the remaining budget ({left} requests)…" in text
     assert f"exploring: {left // 4}/{left} requests (25%)" in text and "(50%)" in text and "(75%)" in text
 

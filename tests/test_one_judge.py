@@ -130,3 +130,14 @@ def test_a_field_absent_from_a_success_is_not_judged_by_the_rule_about_it():
         200, {"content-type": "application/json"}, b'{"success": true, "data": {"id": "m1", "status": "queued"}}')
     assert "result-provider" not in verdict.applied and "result-count" not in verdict.applied
     assert "result-has-id" in verdict.applied and "success-without-error" in verdict.applied
+
+
+def test_a_rule_that_saw_answers_but_nothing_to_judge_says_so_not_that_none_came():
+    """Successes without `data`: result-has-id judged none of them, and its reason says answers came (not 'no 200')."""
+    from .faulty_servers import FAULTS
+
+    variant = next(v for v in FAULTS if v.name == "success-without-data")
+    result = run_check(options(variant), app=variant.app())
+    rule = result.rule("result-has-id")
+    assert rule.status == "not_exercised" and rule.exercised == 0
+    assert "200 response(s) observed, none with what it judges" in rule.reason and "budget" not in rule.reason

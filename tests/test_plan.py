@@ -18,9 +18,10 @@ def plan_for(fixtures=None, level="documented", restricted="mc_r"):
     return build_plan(CONTRACT, level, bodies, api_key="mc_k", restricted_key=restricted)
 
 
-# Issue 25 added the identical resend (+1), the restricted key on every recipient type (+3) and body-utf8's three
-# bodies at strict (the one non-UTF-8 body of body-json-object moved there): 150 -> 153 and 156.
-@pytest.mark.parametrize(("level", "bound"), [("documented", 153), ("strict", 156)])
+# Issue 25 added the identical resend (+1) and the restricted key on every recipient type (+3), and sends each class
+# of non-Mailbox strings once (12 -> 9: within the budget a 150-request configuration has); body-utf8's three bodies
+# come at strict (the one non-UTF-8 body of body-json-object moved there): 150 and 153.
+@pytest.mark.parametrize(("level", "bound"), [("documented", 150), ("strict", 153)])
 def test_plan_exercises_every_request_auth_and_acceptance_rule_within_its_bound(level, bound):
     plan = plan_for(level=level)
     grouped = plan.by_rule()
@@ -177,7 +178,7 @@ def vendor_plan(kind="full", second="mc_second", token=None, level="documented")
 
 def test_without_the_vendor_set_the_plan_is_unchanged_and_sends_no_idempotency_key():
     plan = plan_for()
-    assert plan.kind == "full" and len(plan.cases) <= 153
+    assert plan.kind == "full" and len(plan.cases) <= 150
     assert [c.id for c in plan.cases] == [c.id for c in vendor_plan().cases if c.rule_id not in VENDOR_IDS]
     assert not any(c.idempotency_key or c.step or c.inject for c in plan.cases)
 
@@ -239,16 +240,15 @@ def test_the_minimal_plan_exercises_every_rule_once_in_at_most_30_requests():
     assert len(plan_for().cases) > 5 * len(vendor_plan("minimal").cases)
 
 
-def test_the_plan_tries_each_non_mailbox_class_and_a_display_name_on_every_address_field():
+def test_the_plan_tries_each_non_mailbox_class_once_and_a_display_name_in_from():
     from migma_contract.contract.email import NOT_MAILBOX
 
     email = [c for c in plan_for().cases if c.rule_id == "email-format"]
     fields = [p for p, s in CONTRACT.spec.request_properties.items() if s.get("format") == "email"]
-    for klass in NOT_MAILBOX:
-        assert any(f" has {klass.name} (" in c.label for c in email), klass.name
-    for prop in fields:
-        assert any(c.label.startswith(f"{prop} has a display name (") for c in email), prop
-    assert len(email) == len(NOT_MAILBOX) + len(fields) - 1  # every class once, the display name on each field
+    planned = [k.name for k in NOT_MAILBOX if k.name != "angle brackets"]  # left to exploration: the display name carries <…>
+    assert sorted(c.label.split(" has ", 1)[1].split(" (")[0] for c in email) == sorted(planned)
+    assert any(c.label.startswith("from has a display name (") for c in email)
+    assert {c.label.split(" has ")[0] for c in email} == set(fields)  # every field takes some class
 
 
 @pytest.mark.parametrize("kind", ["full", "minimal"])

@@ -19,6 +19,8 @@ from click.testing import CliRunner
 
 from migma_contract.cli import main
 
+pytestmark = pytest.mark.e2e  # the command line run in subprocesses
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # A process that runs a command through `run`, with an object only the interpreter's teardown
@@ -49,6 +51,7 @@ def test_the_console_script_is_run() -> None:
     assert scripts["migma-contract"] == "migma_contract.cli:run"
 
 
+@pytest.mark.e2e
 def test_output_flushed_exit_handlers_run_teardown_skipped() -> None:
     done = _probe("rules", "--json")
     in_process = CliRunner().invoke(main, ["rules", "--json"])
@@ -61,6 +64,7 @@ def test_output_flushed_exit_handlers_run_teardown_skipped() -> None:
     (["rules", "--level", "nope"], 2, "migma-contract: error:"),  # a usage error: one line, exit 2
     (["lint", "/nonexistent/openapi.yaml"], 2, "NOT USABLE"),  # a command's own sys.exit
 ])
+@pytest.mark.e2e
 def test_the_exit_code_is_kept(args: list[str], code: int, text: str) -> None:
     done = _probe(*args)
     assert done.returncode == code, done.stdout + done.stderr
@@ -68,6 +72,7 @@ def test_the_exit_code_is_kept(args: list[str], code: int, text: str) -> None:
     assert "TEARDOWN RAN" not in done.stderr and "ATEXIT RAN" in done.stdout
 
 
+@pytest.mark.e2e
 def test_a_running_thread_is_waited_for() -> None:
     done = _probe("--thread", "rules")
     assert done.returncode == 0, done.stderr
@@ -82,6 +87,7 @@ def test_main_in_process_is_not_ended(capsys: pytest.CaptureFixture[str]) -> Non
     assert "auth-required" in capsys.readouterr().out
 
 
+@pytest.mark.e2e
 def test_httpx_comes_without_its_command_line(tmp_path: Path) -> None:
     """httpx imports its CLI (Rich's progress bars, Pygments) when those are installed: not in our process."""
     code = ("import atexit, sys\nfrom migma_contract import cli\n"

@@ -87,7 +87,7 @@ def pytest_runtest_logreport(report):  # each item's call time, as the plugin se
         with open("call-times.jsonl", "a", encoding="utf-8") as out:
             out.write(json.dumps([report.nodeid, report.duration]) + "\\n")
 """)
-    result = pytester.runpytest_subprocess("--migma-conformance", "--migma-max-requests", "150", "--junitxml", "junit-pytest.xml")
+    result = pytester.runpytest_subprocess("--migma-conformance", "--migma-max-requests", "200", "--junitxml", "junit-pytest.xml")
     result.assert_outcomes(passed=DOCUMENTED)
     output = result.outlines + result.errlines
     assert len(output) <= 40, "\n".join(output)

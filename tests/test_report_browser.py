@@ -29,6 +29,8 @@ from migma_contract.run.runner import run_check
 
 from .faulty_servers import FAULTS, FULL_KEY
 
+pytestmark = pytest.mark.e2e  # a whole check's report opened in a browser process
+
 CHROMIUM = os.environ.get("MIGMA_CONTRACT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 INSTALL = "apt-get update && apt-get install -y chromium (Debian's package; .ci/run does it)"
 HOSTILE = '</pre></details><script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> \u202e"\'&amp;'
@@ -90,7 +92,7 @@ class Page:
 @pytest.fixture(scope="module")
 def found() -> RunResult:
     fault = next(v for v in FAULTS if v.name == "422-for-validation-errors")
-    options = CheckOptions(api_key=FULL_KEY, explore=False, max_requests=150).with_fixtures(load_mock_config().fixtures())
+    options = CheckOptions(api_key=FULL_KEY, explore=False, max_requests=200).with_fixtures(load_mock_config().fixtures())
     result = run_check(options, app=fault.app())
     assert result.findings and result.root_causes
     return result

@@ -107,7 +107,7 @@ def test_report_command_rerenders_identically(result, tmp_path):
 
 @pytest.mark.e2e
 def test_comparison_of_several_implementations(result, tmp_path):
-    conformant = run_check(CheckOptions(max_requests=150, explore=False))
+    conformant = run_check(CheckOptions(max_requests=200, explore=False))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     write_reports(result, tmp_path / "a", ("json",))
@@ -145,7 +145,7 @@ def test_github_step_summary_is_appended(result, tmp_path, monkeypatch):
 def test_large_bodies_are_cut_with_their_size(tmp_path):
     huge = "x" * 200_000
     failing = Variant("huge-and-wrong", None, after=lambda req, resp: Resp.of(resp.status, {**resp.json, "success": True, "error": huge}) if resp.status >= 400 else resp)
-    found = run_check(CheckOptions(api_key=FULL_KEY, explore=False, max_requests=150).with_fixtures(FIXTURES), app=failing.app())
+    found = run_check(CheckOptions(api_key=FULL_KEY, explore=False, max_requests=200).with_fixtures(FIXTURES), app=failing.app())
     finding = next(f for f in found.findings if f.rule == "envelope-consistent")
     assert len(finding.response.body) < 5000 and "bytes in all" in finding.response.body
     assert finding.response.body_size > 200_000
@@ -186,7 +186,7 @@ def test_no_key_in_any_output_even_when_the_server_echoes_it(tmp_path):
 
 @pytest.mark.e2e
 def test_root_causes_and_several_findings_per_rule_in_every_format():
-    options = CheckOptions(api_key=FULL_KEY, explore=False, max_requests=150).with_fixtures(FIXTURES)
+    options = CheckOptions(api_key=FULL_KEY, explore=False, max_requests=200).with_fixtures(FIXTURES)
     found = run_check(options, app=fault("422-for-validation-errors").app())
     [cause] = found.root_causes
     markdown = render(found, "md")

@@ -31,6 +31,8 @@ from migma_contract.wire.serve import PROTOCOLS, serve_in_thread
 
 from .faulty_servers import FULL_KEY
 
+pytestmark = pytest.mark.e2e  # processes, loopback servers, whole checks: the end-to-end tier
+
 AUTH = {"Authorization": f"Bearer {FULL_KEY}"}
 VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
          "subject": "Hello", "emailId": "email_welcome"}
@@ -159,6 +161,7 @@ def test_finding_2_past_the_bound_on_credentials_a_note_says_so():
 # --- finding 3 and 13: the proxy's request target ---------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize("target", [b"*@127.0.0.1:{evil}/steal", b"http://127.0.0.1:{evil}/steal", b"*", b"*/x",
                                     b"//127.0.0.1:{evil}/steal", b"@127.0.0.1:{evil}/steal"])
@@ -301,6 +304,7 @@ def test_finding_5_trailers_never_reach_the_upstream(stack):
 # --- finding 6: Host and Origin at the proxy ----------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("headers", [{"Host": "rebind.attacker.example"},
                                      {"Origin": "http://rebind.attacker.example"},
                                      {"Sec-Fetch-Site": "cross-site"}])

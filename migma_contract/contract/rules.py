@@ -537,12 +537,16 @@ class EmailFormat(RequestForm):
     """Properties declared `format: email` hold email addresses (asserted, not annotated).
 
     Broken by one string of each class of `email.NOT_MAILBOX` (the ways to miss RFC 5321's
-    `Mailbox`), built from a valid address, in each address property. The plan sends each
-    class once, the properties taking them in turn, and a display name in every property
-    (the shape a server takes in one field, `from`, and not in another).
+    `Mailbox`), built from a valid address, in each address property (the strategies draw
+    them all). The plan sends each class once, within the plan's budget: the display name
+    in `from` (where email APIs take an RFC 5322 sender, `Name <a@b.c>`), the others in the
+    properties in turn; angle brackets alone are left to exploration (the display name's
+    case carries its `<…>`).
     """
 
     DISPLAY_NAME = "a display name"
+    DISPLAY_FIELD = "from"
+    UNPLANNED = frozenset({"angle brackets"})
 
     def _props(self, spec: Spec) -> list[str]:
         return [name for name, schema in spec.request_properties.items() if schema.get("format") == "email"]
@@ -554,26 +558,38 @@ class EmailFormat(RequestForm):
         fragment = self.fragment(spec)
         return fragment if fragment.get("properties") else None
 
-    def _broken(self, spec: Spec, bodies: BodyFactory, chosen: Callable[[int, int, str], bool]) -> Iterator[Mutation]:
+    def _broken(self, spec: Spec, bodies: BodyFactory, chosen: Callable[[str, str], bool]) -> Iterator[Mutation]:
         from migma_contract.contract.email import not_mailboxes
 
-        props = self._props(spec)
-
         def break_address(prop: str) -> Iterator[Mutation]:
-            for index, (label, value) in enumerate(not_mailboxes(bodies.sample_value("recipientEmail"))):
-                if chosen(index, props.index(prop), label):
+            for label, value in not_mailboxes(bodies.sample_value("recipientEmail")):
+                if chosen(label, prop):
                     body = bodies.body_where_relevant(prop)
                     body[prop] = value
                     yield Mutation(f"{prop} has {label} ({value!r})", body)
 
-        yield from each_buildable(props, break_address)
+        yield from each_buildable(self._props(spec), break_address)
 
     def mutations(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        return self._broken(spec, bodies, lambda index, prop, label: True)
+        return self._broken(spec, bodies, lambda label, prop: True)
 
     def planned(self, spec: Spec, bodies: BodyFactory) -> Iterator[Mutation]:
-        count = max(len(self._props(spec)), 1)
-        return self._broken(spec, bodies, lambda index, prop, label: index % count == prop or label == self.DISPLAY_NAME)
+        from migma_contract.contract.email import NOT_MAILBOX
+
+        props = self._props(spec)
+        if not props:
+            return iter(())
+        where: dict[str, str] = {}
+        turn = 0
+        for klass in NOT_MAILBOX:
+            if klass.name in self.UNPLANNED:
+                continue
+            if klass.name == self.DISPLAY_NAME and self.DISPLAY_FIELD in props:
+                where[klass.name] = self.DISPLAY_FIELD
+            else:
+                where[klass.name] = props[turn % len(props)]
+            turn += 1
+        return self._broken(spec, bodies, lambda label, prop: where.get(label) == prop)
 
     def message(self, pointer: str, detail: str) -> str:
         return f"{pointer}: not an email address"

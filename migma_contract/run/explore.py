@@ -105,10 +105,14 @@ def unsafe_recipient(body: Any, domain: str) -> bool:
     return False
 
 
+_RUN_KEY = "Bearer the-run's-key"
+
+
 def label(run: RunState, body: Any, index: int) -> Case:
     """What a generated body deserves, as the one judge decides it (`deserve`), made a case."""
     case_id = f"explore/{index:04d}"
-    deserved = deserve(run.contract, run.level, body, None, Standing.FULL, fixtures=run.fixtures, data_known=True)
+    # sent as every explored body is: with the run's full-scope key (its value does not matter here, its standing does)
+    deserved = deserve(run.contract, run.level, body, _RUN_KEY, Standing.FULL, fixtures=run.fixtures, data_known=True)
     if deserved.rules and not deserved.valid:
         first, *others = deserved.client
         more = f" (and {', '.join(sorted({rule_id for rule_id, _, _ in others}))})" if others else ""

@@ -432,8 +432,12 @@ def _why_not(rule: Any, run: RunState) -> str:
         form = rule.form
         statuses = form.judged_statuses(run.contract.spec)
         kinds = "/".join(str(s) for s in sorted(statuses)) if statuses is not None else None
+        answered = sum(count for status, count in run.statuses_seen.items() if statuses is None or status in statuses)
+        if kinds and answered:  # answers came, and none gave the rule what it judges (speaks_of)
+            return (f"{answered} {kinds} response(s) observed, none with what it judges (a JSON body with the fields it "
+                    "speaks of; see the schema rules' findings)")
         seen = f"no {kinds} response was observed" if kinds else "no response it applies to was observed"
-        return seen + (" (budget exhausted)" if run.budget_hit else "")
+        return seen + (" (the budget ran out before the plan's end)" if run.skipped else "")
     if run.budget_hit:
         return f"the budget ({flag('--max-requests')} / {flag('--max-time')}) ran out before its cases"
     return "skipped"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeAlias
@@ -33,11 +34,7 @@ from migma_contract.contract.catalogue import (
     rules_for,
 )
 from migma_contract.contract.rules import (
-    KeyedPair,
-    KeyedRetry,
-    NotExercisable,
     ResponseFacts,
-    ResponsePredicate,
     Subject,
     bearer_key,
 )
@@ -51,6 +48,7 @@ from migma_contract.generate.cases import Case, CaseAuth
 from migma_contract.judge.deserve import Standing
 from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
 from migma_contract.run.attribution import Attribution, Culprit
+from migma_contract.run.keyed import KeyedMemory
 from migma_contract.run.records import error_field, make_records
 from migma_contract.run.result import Baseline, Finding, ProgressCallback, RootCause, key_text, symptom
 from migma_contract.run.root_causes import Symptom, body_shape, group, replaced
@@ -132,13 +130,7 @@ class RunState:
         rules = rules_for(self.level, options.rule_sets)
         self.rule_ids = [r.id for r in rules]
         self.history_rules = [r for r in rules if r.form.across_responses is not None]
-        # The vendor set: rules judged on a second answer under one Idempotency-Key, and those about a 429.
-        self.keyed_pairs = {r.id: r for r in rules if isinstance(r.form, KeyedPair)}
-        self.keyed_retry = next((r for r in rules if isinstance(r.form, KeyedRetry)), None)
-        self.keyed_rule_ids = frozenset(r.id for r in rules if isinstance(r.form, (KeyedPair, KeyedRetry)))
-        self.throttle_rules = [(r, r.form) for r in rules if isinstance(r.form, ResponsePredicate) and r.form.provoke == 429]
-        self._firsts: dict[str, Exchange] = {}  # Idempotency-Key -> the first answer of its pair
-        self._faulted: dict[tuple[str | None, str, bytes], tuple[ResponseFacts, bool]] = {}  # a 429/5xx under a key
+        self.keyed = KeyedMemory(self, rules)  # the vendor set: answers under one Idempotency-Key, 429s
         # Injects one answer of this status into the next request (a target with fault injection), set by the engine.
         self.inject: Callable[[int], None] | None = None
         self._pace_warned = target.pace.interval
@@ -164,7 +156,8 @@ class RunState:
         self.timings: dict[str, float] = {}
         self.target_label = strip_credentials(target.settings.base_url)
         self.attribution = Attribution(self)
-        self._fact_memo: dict[int, tuple[Exchange, ResponseFacts]] = {}  # an answer's facts, read once  # which field and value class make a send fail (controls)
+        self._fact_memo: dict[int, tuple[Exchange, ResponseFacts]] = {}  # an answer's facts, read once
+        self.statuses_seen: Counter[int] = Counter()  # every status judged, for why a rule saw nothing to judge
 
     # -- what was found -------------------------------------------------------------------------
 
@@ -234,8 +227,10 @@ class RunState:
         if (case.inject is not None and exchange.answered and exchange.status == case.inject
                 and not exchange.throttled and not exchange.error):
             # the run's own fault: judged only by the rules about such an answer, kept for the retry
-            self._judge_injected(exchange, failures)
+            self.keyed.judge_injected(exchange, failures)
             return failures
+        if exchange.status is not None:
+            self.statuses_seen[exchange.status] += 1
         verdict = judge_exchange(self.contract, self.level, exchange, self._knowledge(exchange), body=case.body,
                                  validator=self.validator)
         for rule_id, party, ok, expected, actual in verdict.judgements:
@@ -243,8 +238,8 @@ class RunState:
                 self._tally(rule_id, failures, ok, expected, actual)
         if exchange.answered and not exchange.error:
             self._judge_history(exchange, failures)
-            self._judge_throttled(exchange, failures)
-            self._judge_keyed(exchange, failures)
+            self.keyed.judge_throttled(exchange, failures)
+            self.keyed.judge_keyed(exchange, failures)
         return failures
 
     def _knowledge(self, exchange: Exchange) -> Knowledge:
@@ -258,7 +253,7 @@ class RunState:
             truncated_at=self.options.max_response_bytes if exchange.truncated else None,
             throttle_final=True,  # a 429 judged here is one the retries could not get past
             answer_text=self._answer(exchange),
-            judge_status=case.rule_id not in self.keyed_rule_ids,  # the vendor set's forms judge their own answers
+            judge_status=case.rule_id not in self.keyed.rule_ids,  # the vendor set's forms judge their own answers
         )
 
     def _standing(self, case: Case) -> Standing:
@@ -306,79 +301,6 @@ class RunState:
             self._fact_memo.pop(next(iter(self._fact_memo)))
         return facts
 
-    def _judge_injected(self, exchange: Exchange, failures: list[Failure]) -> None:
-        assert exchange.status is not None
-        facts = self._facts_of(exchange)
-        for rule, form in self.throttle_rules if exchange.status == 429 else ():
-            self._judge_rule(rule, failures, form.check(self.contract.spec, facts))
-        key = exchange.case.idempotency_key
-        if key is not None:
-            self._faulted[self._memo(exchange, key)] = (facts, True)
-            self._firsts[key] = exchange
-
-    def _judge_throttled(self, exchange: Exchange, failures: list[Failure]) -> None:
-        """The 429 answers retried on the way to this one: each judged by the rules about a 429; the retry after the last one by not-stored."""
-        if not exchange.throttled:
-            return
-        for attempt in exchange.throttled:
-            facts = self._facts(attempt.status, attempt.headers, attempt.body)
-            for rule, form in self.throttle_rules:
-                self._judge_rule(rule, failures, form.check(self.contract.spec, facts))
-        last = exchange.throttled[-1]
-        if self.keyed_retry is not None and exchange.case.idempotency_key is not None and exchange.status is not None:
-            injected = exchange.case.inject == 429 and len(exchange.throttled) == 1
-            self._judge_retry(self._facts(last.status, last.headers, last.body), exchange, injected, failures)
-
-    def _judge_keyed(self, exchange: Exchange, failures: list[Failure]) -> None:
-        """A request under an Idempotency-Key: the retry of an earlier 429/5xx under it, and its planned pair."""
-        key = exchange.case.idempotency_key
-        if key is None or exchange.status is None:
-            return
-        if exchange.case.step == 1:
-            self._firsts[key] = exchange
-        if self.keyed_retry is not None:
-            memo = self._memo(exchange, key)
-            earlier = self._faulted.pop(memo, None)
-            if earlier is not None:
-                self._judge_retry(earlier[0], exchange, earlier[1], failures)
-            if exchange.status == 429 or exchange.status >= 500:
-                self._faulted[memo] = (self._facts_of(exchange), False)
-        rule = self.keyed_pairs.get(exchange.case.rule_id)
-        if rule is None:
-            return
-        form = rule.form
-        assert isinstance(form, KeyedPair)
-        facts = self._facts_of(exchange)
-        if exchange.case.step == 1:
-            if form.second is not None:
-                return
-            first = None
-        else:
-            sent = self._firsts.get(key)
-            if sent is None or sent.status is None:
-                return
-            first = self._facts_of(sent)
-            if form.premise(first):  # sent only as a retry (see vendor_skip)
-                return
-        try:
-            message = form.check(first, facts)
-        except NotExercisable as exc:
-            self._unjudged(rule.id, exc.reason, warn=facts.status in (401, 403))  # the user's key, not the server's fault
-            return
-        self._judge_rule(rule, failures, message)
-
-    def _judge_retry(self, first: ResponseFacts, exchange: Exchange, injected: bool, failures: list[Failure]) -> None:
-        rule = self.keyed_retry
-        assert rule is not None and isinstance(rule.form, KeyedRetry) and exchange.status is not None
-        if not rule.form.after(first.status):
-            return
-        try:
-            message = rule.form.check(first, self._facts_of(exchange), injected)
-        except NotExercisable as exc:
-            self._unjudged(rule.id, exc.reason)
-            return
-        self._judge_rule(rule, failures, message)
-
     def _judge_rule(self, rule: Any, failures: list[Failure], message: str | None) -> None:
         self._tally(rule.id, failures, message is None, rule.text, message or "")
 
@@ -388,41 +310,6 @@ class RunState:
             self.not_exercisable[rule_id] = reason
             if warn:
                 self.warn(reason)
-
-    def _a_natural_retry(self, form: KeyedPair, first_status: int) -> bool:
-        """Whether the pair's second request repeats a first one answered 429/5xx: a retry, which the not-stored rule judges."""
-        retry = self.keyed_retry.form if self.keyed_retry is not None else None
-        return form.second == "same" and isinstance(retry, KeyedRetry) and retry.after(first_status)
-
-    @staticmethod
-    def _memo(exchange: Exchange, key: str) -> tuple[str | None, str, bytes]:
-        """What makes a later request a retry of this one: the same credentials, key and body."""
-        auth = next((v for k, v in exchange.request_headers.items() if k.lower() == "authorization"), None)
-        return auth, key, exchange.request_content
-
-    def vendor_skip(self, case: Case) -> str | None:
-        """Why a request of the vendor set is not sent (None: send it); the reason is kept for the report."""
-        why = None
-        first = self._firsts.get(case.idempotency_key or "") if case.step == 2 else None
-        if case.inject is not None and self.inject is None:
-            why = (f"needs a {case.inject} answer, and the target takes no injected faults (the reference mock in-process "
-                   "does): judged only when one comes during the run")
-        elif case.step == 2 and (first is None or first.status is None):
-            return "the first request of its pair was not sent"
-        elif case.step == 2 and not self.target.uses_left(case.idempotency_key):
-            why = "its key was already processed twice: at most two sends per key against a live target"
-        elif case.step == 2 and first is not None and first.status is not None:
-            form = get_rule(case.rule_id).form
-            if isinstance(form, KeyedPair):
-                why = form.premise(self._facts_of(first))
-                if why and self._a_natural_retry(form, first.status):
-                    self._unjudged(case.rule_id, why)
-                    return None  # sent all the same: the same request again after a 429/5xx is a retry the not-stored rule judges
-            elif isinstance(form, KeyedRetry) and not form.after(first.status):
-                why = f"the first answer was {first.status}, not the {form.provoke} injected"
-        if why is not None:
-            self._unjudged(case.rule_id, why)
-        return why
 
     def _tally(self, rule_id: str, failures: list[Failure], ok: bool, expected: str, actual: str) -> None:
         tally = self.tallies.get(rule_id)
@@ -601,7 +488,7 @@ class RunState:
             raise TargetUnreachable(f"cannot reach {self.target_label}: {self.redactor.text(exchange.error)}")
 
     async def run_case(self, case: Case) -> list[Failure]:
-        if (case.step or case.inject is not None) and self.vendor_skip(case) is not None:
+        if (case.step or case.inject is not None) and self.keyed.vendor_skip(case) is not None:
             return []
         if case.inject is not None and self.inject is not None:
             self.inject(case.inject)
@@ -649,7 +536,7 @@ class RunState:
         culprit = None
         if case.rule_id == AUTH_SCOPE.id and exchange.status is not None and 200 <= exchange.status < 300:
             culprit = Culprit(f"The server accepted {flag('--restricted-api-key')}: if that key does have email:send, pass one without it.")
-        first = self._firsts.get(case.idempotency_key or "") if case.step == 2 else None
+        first = self.keyed.first_of(case.idempotency_key or "") if case.step == 2 else None
         if first is not None and first is not exchange:
             how = "injected" if first.case.inject is not None else "answered"
             culprit = Culprit(f"The first request under this {IDEMPOTENCY_HEADER} ({first.case.label}) was {how} {first.status}; "
