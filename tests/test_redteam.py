@@ -81,6 +81,34 @@ def test_h1_the_red_teams_payloads_create_no_file(tmp_path, base):
     assert ("authorization: Basic " + __import__("base64").b64encode(f"u'$(touch pwned4)':{KEY}".encode()).decode()).encode() in args
 
 
+@pytest.mark.e2e
+def test_h1_the_judge_commands_reports_carry_curl_lines_that_run_nothing(tmp_path, monkeypatch):
+    """H1 as the red team ran it: a HAR entry's URL and header; every curl line of every report format."""
+    from click.testing import CliRunner
+
+    from migma_contract.cli import main
+
+    from .test_recordings import TAG_WITHOUT_ID, har, har_entry
+
+    entry = har_entry("POST", "http://h/v1/sending?a=$(touch${IFS}pwned)`touch pwned2`", TAG_WITHOUT_ID, 200,
+                      {"success": True, "data": {"id": "m1", "status": "queued"}, "error": None}, auth=f"Bearer {KEY}")
+    entry["request"]["headers"].append({"name": "x-note", "value": f"{KEY} $(touch pwned3)"})
+    (tmp_path / "t.har").write_text(json.dumps(har([entry])))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["judge", "t.har", "--report-dir", "out", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    lines = [f["request"]["curl"] for f in json.loads((tmp_path / "out" / "conformance.json").read_text())["findings"]]
+    assert lines
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for line in lines:
+        done, args = _run(line, run_dir)
+        assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in run_dir.iterdir()) == ["decoy"], line
+        assert b"http://base.test/v1/sending?a=$(touch${IFS}pwned)`touch pwned2`" in args
+        assert f"x-note: {KEY} $(touch pwned3)".encode() in args and f"authorization: Bearer {KEY}".encode() in args
+
+
 def test_h1_a_curl_line_a_later_mask_would_cut_is_withheld_whole():
     """Masking part of a finished line (a credential learned later) could take a closing quote: all or nothing."""
     curl, _ = _records("http://h/v1/sending", {"x-note": "abc' ; touch pwned ; '"}, b"{}")
