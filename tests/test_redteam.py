@@ -49,13 +49,14 @@ def _records(url, headers, body, *, base=PLACEHOLDER_BASE):
 
 
 @pytest.mark.e2e
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=_hostile(), name=_hostile(1), before=_hostile(), after=_hostile(), body=_hostile())
-def test_h1_a_curl_line_runs_nothing_of_the_request_and_passes_it_literally(tmp_path, path, name, before, after, body):
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=_hostile(), name=_hostile(1), before=_hostile(), after=_hostile(), other=_hostile(), body=_hostile())
+def test_h1_a_curl_line_runs_nothing_of_the_request_and_passes_it_literally(tmp_path, path, name, before, after, other, body):
     """H1: a recorded path/query and a header holding the key were pasted raw between double quotes: `$(...)` ran."""
     name = "x-note" + name.replace(":", "")
     value = f"{before}{KEY}{after}"
-    curl, redactor = _records(f"http://recorded.test/v1/sending?q={path}", {name: value, "content-type": "text/plain"}, body.encode())
+    headers = {name: value, "x-other": other, "content-type": "text/plain"}
+    curl, redactor = _records(f"http://recorded.test/v1/sending?q={path}", headers, body.encode())
     assert KEY not in curl
     done, args = _run(curl, tmp_path)
     assert not (tmp_path / "pwned").exists(), curl
@@ -64,6 +65,7 @@ def test_h1_a_curl_line_runs_nothing_of_the_request_and_passes_it_literally(tmp_
     assert args[:5] == [b"-sS", b"-i", b"-X", b"POST", ("http://base.test/" + redactor.text(sent)).encode()]
     headers = [args[i + 1] for i, arg in enumerate(args) if arg == b"-H"]
     assert f"{redactor.text(name)}: {redactor.text(before)}{KEY}{redactor.text(after)}".encode() in headers, curl
+    assert f"x-other: {redactor.text(other)}".encode() in headers, curl
     assert args[-1] == redactor.text(body).encode()
 
 
