@@ -138,7 +138,7 @@ def test_curl_lines_from_recorded_traffic_drop_transport_headers(tmp_path):
                     ":authority"):
         assert dropped not in curl.lower(), (dropped, curl)
     assert "'x-trace: t-9'" in curl.lower() and "'content-type: application/json'" in curl.lower()
-    assert '"authorization: Bearer $MIGMA_CONTRACT_API_KEY"' in curl and KEY not in curl
+    assert "'authorization: Bearer '\"$MIGMA_CONTRACT_API_KEY\"" in curl and KEY not in curl
 
 
 # --- the sdist carries what the docs point to ------------------------------------------------------------------

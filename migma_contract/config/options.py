@@ -295,14 +295,31 @@ def _is_loopback(url: str) -> bool:
         return host == "localhost"
 
 
+# Options a repository file may not set when the run carries a key from the environment or the command line:
+# each weakens what protects the key or the target (TLS checks, the production guard, redirects that carry the
+# key elsewhere, recipients at a real domain).
+WEAKENING = ("insecure", "allow_production", "follow_redirects", "recipient_domain")
+
+
 def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping[str, str], environ: Mapping[str, str]) -> None:
-    """A key from the environment or the command line goes only to a target from there too, or to loopback,
-    unless `MIGMA_CONTRACT_TRUST_CONFIG_TARGET` is set (never settable from a file)."""
+    """A key from the environment or the command line goes only to a target from there too, or to loopback, and
+    no repository file weakens how it is sent (`WEAKENING`), unless `MIGMA_CONTRACT_TRUST_CONFIG_TARGET` is set
+    (never settable from a file)."""
     url = values.get("base_url")
     where = from_repository.get("base_url")
-    if url is None or where is None or _is_loopback(url) or _bool(environ.get(TRUST_CONFIG_TARGET_ENV, ""), TRUST_CONFIG_TARGET_ENV):
+    if url is None or _bool(environ.get(TRUST_CONFIG_TARGET_ENV, ""), TRUST_CONFIG_TARGET_ENV):
         return
-    if any(values.get(option.name) for option in OPTIONS if option.secret):
+    if not any(values.get(option.name) and option.name not in from_repository for option in OPTIONS if option.secret):
+        return
+    for name in WEAKENING:  # nor weaken how the run treats a key and a live target
+        option = _BY_KEY[name]
+        chosen = from_repository.get(name)
+        if chosen is not None and values.get(name) not in (option.default, False):
+            raise ConfigError(
+                f"{chosen}: a repository file may not set {option.flag_name} for a run that carries a key from the "
+                f"environment or the command line (it weakens what protects the key and the target); pass "
+                f"{option.flag_name} yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
+    if where is not None and not _is_loopback(url):
         raise ConfigError(
             f"{where}: a repository file names the target {_shown_url(url)}; a key from the environment or the command "
             f"line is not sent where a repository file says (pass --base-url yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 "
@@ -328,6 +345,23 @@ def _inside(option: Option, value: Any, root: Path, where: str) -> None:
     if Path(value).is_absolute() or resolved is None or not resolved.is_relative_to(base):
         raise ConfigError(f"{where}: {_shown(value)} is outside the repository ({base}); a repository file keeps its paths "
                           f"inside it (pass {option.flag_name} yourself for another place)")
+
+
+def _default_report_dir_inside(root: Path) -> None:
+    """The default report dir, when no one named one, is not a link a repository holds to a place out of it."""
+    option = _BY_KEY["report_dir"]
+    default = Path(str(option.default))
+    if not (root / default).is_symlink():
+        return
+    base = root.resolve()
+    try:
+        resolved = (base / default).resolve()
+    except (OSError, RuntimeError):
+        resolved = None
+    if resolved is None or not resolved.is_relative_to(base):
+        raise ConfigError(f"the default {option.flag_name} {str(default)!r} is a link out of the working directory "
+                          f"({clean_text(str(resolved or '?'))[:120]}); reports are not written through it (pass "
+                          f"{option.flag_name} or set {option.env} to write there)")
 
 
 def _check_vendor_level(options: CheckOptions) -> None:
@@ -512,6 +546,8 @@ def resolve_options(
             warn(f"{where}: {clean_text(repr(value))[:80]} looks like a Windows path; here it names a file or folder "
                  "literally called so (use / between folders)")
     _guard_repository_target(values, from_repository, environ)
+    if "report_dir" not in values and (wanted is None or "report_dir" in wanted):
+        _default_report_dir_inside(Path.cwd())
     if warn is not None:
         for name in _VENDOR_ENV:
             mine = ENV_PREFIX + name.removeprefix("MIGMA_")

@@ -25,9 +25,12 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "SENSITIVE_HEADERS", "Redactor", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials"]
+__all__ = ["REDACTED", "SENSITIVE_HEADERS", "SHELL_FIELDS", "SHELL_WITHHELD", "Redactor", "credential_name", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials"]
 
 REDACTED = "[REDACTED]"
+SHELL_FIELDS = frozenset({"curl"})  # fields holding a shell line: redacted all or nothing (`Redactor.shell_line`)
+SHELL_WITHHELD = "# curl line withheld: masking a credential in it would have changed what it runs"
+_UNSAFE_LINE = re.compile(r"[\x00-\x1f\x7f]")  # a line break or a control: never in a line the toolkit built
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
 MIN_SECRET = 4  # shorter values would mask ordinary words
 _MIN_CORE = 8  # shortest base64 core of a key matched inside longer base64 text
@@ -40,7 +43,7 @@ def strip_credentials(url: str) -> str:
     """The URL without `user:password@` and without query values that look like keys."""
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = re.sub(rf"(?i)((?:^|[&;]){_CREDENTIAL_WORDS}=)[^&;]*", rf"\1{REDACTED}", parts.query)
+    query = mask_shapes(parts.query) if "=" in parts.query else parts.query
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -189,47 +192,77 @@ GROUP = 32
 
 
 # Credentials recognised by their shape, whatever their value: header names, query and form
-# parameters, JSON keys. A value is masked wherever it is seen, known or not.
-_CREDENTIAL_WORDS = r"(?:api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|id[-_]?token|auth[-_]?token|token|secret|client[-_]?secret|password|passwd|pwd|passphrase|private[-_]?key|session(?:[-_]?id)?|signature|sig|auth|authorization|credentials?|cookie|key)"
-_SENSITIVE_NAME = re.compile(
-    r"(?i)^(?:authorization|proxy-authorization|cookie|set-cookie|(?:x-)?(?:api-?key|auth(?:entication)?-?token|access-?token|"
-    r"csrf-?token|xsrf-?token|session(?:-?id)?|amz-security-token|goog-api-key|secret|token|auth|signature)|"
-    r".*(?:-token|-secret|-api-?key|-password|-session|-signature|-credential))$"
+# parameters, JSON keys. A name is a credential's when one of its word parts (split at `-`, `_`,
+# `.`, spaces and camelCase humps) is a credential word: `X-Access-Key`, `Ocp-Apim-Subscription-Key`,
+# `Authentication`, `x_api_key`, `X-Amz-Signature`, `apiSecret`, `userPassword`, `stripeApiKey`.
+# A value under such a name is masked wherever it is seen, known or not, and learned by a judge.
+_CREDENTIAL_PARTS = frozenset({
+    "key", "keys", "apikey", "accesskey", "secretkey", "privatekey", "token", "tokens", "secret", "secrets", "signature",
+    "sig", "password", "passwd", "pwd", "passphrase", "auth", "authorization", "authentication", "credential",
+    "credentials", "session", "sessionid", "sessid", "cookie", "jwt",
+})
+_CREDENTIAL_ENDINGS = ("token", "secret", "password", "passwd", "apikey", "accesskey", "signature", "credentials", "sessionid")
+# Idempotency-Key (the contract's replay key), WWW-Authenticate (a challenge), Keep-Alive, Access-Control-Allow-Credentials
+_NOT_CREDENTIALS = frozenset({"idempotency", "www", "keep", "control"})
+_QUERY_ONLY = frozenset({"code"})  # an OAuth authorization code (in a JSON body, `code` is an error's)
+_WORD_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_PARAM = re.compile(r"(?:(?<=[?&;\s])|^)([\w.\-\[\]]{1,128})=([^&#;\s\"'<>]+)")
+_JSON_PAIR = re.compile(r'"([\w.\-$@ ]{1,128})"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?[0-9][0-9.eE+\-]*))')
+_JSON_PAIR_ESCAPED = re.compile(  # JSON shown inside JSON (an escaped body): \"apiKey\": \"...\"
+    r'\\"([\w.\-$@ ]{1,128})\\"\s*:\s*(?:\\"((?:[^"\\]|\\[^"])*)\\"|(-?[0-9][0-9.eE+\-]*))'
 )
-_QUERY_SECRET = re.compile(rf"(?i)([?&;]{_CREDENTIAL_WORDS}=)([^&#;\s\"'<>]+)")
-_JSON_SECRET = re.compile(
-    r'(?i)("(?:[a-z0-9_-]*[-_])?(?:api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|id[-_]?token|auth[-_]?token|token|'
-    r'secret|client[-_]?secret|password|passwd|passphrase|private[-_]?key|session[-_]?id|signature|credentials?)"\s*:\s*")'
-    r'((?:[^"\\]|\\.)+)(")'
-)
-_JSON_SECRET_ESCAPED = re.compile(  # the same, in JSON shown inside JSON (an escaped body): \"apiKey\": \"...\"
-    r'(?i)(\\"(?:[a-z0-9_-]*[-_])?(?:api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|token|secret|client[-_]?secret|password|'
-    r'passwd|passphrase|private[-_]?key|session[-_]?id|signature|credentials?)\\"\s*:\s*\\")((?:[^"\\]|\\[^"])+)(\\")'
-)
+
+
+def credential_name(name: str, *, query: bool = False) -> bool:
+    """Whether a header, parameter or JSON key of this name holds a credential (by its word parts)."""
+    parts = [part.lower() for part in _WORD_PARTS.findall(name)]
+    if not parts or _NOT_CREDENTIALS.intersection(parts):
+        return False
+    if query and len(parts) == 1 and parts[0] in _QUERY_ONLY:
+        return True
+    return any(part in _CREDENTIAL_PARTS or part.endswith(_CREDENTIAL_ENDINGS) for part in parts)
 
 
 def sensitive_header(name: str) -> bool:
-    """Whether a header of this name carries a credential (by its name: Authorization, X-Auth-Token, X-Api-Key, ...)."""
+    """Whether a header of this name carries a credential (by its name: Authorization, X-Auth-Token, X-Access-Key, ...)."""
     lowered = name.strip().lower()
-    return lowered in SENSITIVE_HEADERS or (lowered != "www-authenticate" and bool(_SENSITIVE_NAME.match(lowered)))
+    return lowered in SENSITIVE_HEADERS or credential_name(name.strip())
+
+
+def _shaped(text: str) -> list[tuple[int, int]]:
+    """The spans of the values `text` holds under a credential's name (parameters, JSON keys), in order."""
+    spans: list[tuple[int, int]] = []
+    if "=" in text:
+        spans += [m.span(2) for m in _PARAM.finditer(text) if credential_name(m.group(1), query=True)]
+    if '"' in text:
+        for pattern in (_JSON_PAIR, _JSON_PAIR_ESCAPED) if '\\"' in text else (_JSON_PAIR,):
+            for m in pattern.finditer(text):
+                group = 2 if m.group(2) is not None else 3
+                if m.group(group) and credential_name(m.group(1)):
+                    spans.append(m.span(group))
+    return spans
 
 
 def secrets_by_shape(text: str) -> list[str]:
-    """The values `text` holds under a credential's name (query parameters, JSON keys), for a judge to remember."""
-    found = [m.group(2) for m in _QUERY_SECRET.finditer(text)]
-    found += [m.group(2) for m in _JSON_SECRET.finditer(text)]
-    return [value for value in found if len(value) >= MIN_SECRET and value != REDACTED]
+    """The values `text` holds under a credential's name (query and form parameters, JSON keys), for a judge to remember."""
+    found = (text[start:end] for start, end in _shaped(text))
+    return [value for value in found if len(value) >= MIN_SECRET and REDACTED not in value]
 
 
 def mask_shapes(text: str) -> str:
     """`text` with the values of credential-named parameters and JSON keys masked (whatever their value)."""
-    if "=" in text:
-        text = _QUERY_SECRET.sub(lambda m: m.group(1) + (REDACTED if m.group(2) != REDACTED else m.group(2)), text)
-    if '"' in text:
-        text = _JSON_SECRET.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
-        if '\\"' in text:
-            text = _JSON_SECRET_ESCAPED.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
-    return text
+    spans = sorted(_shaped(text))
+    if not spans:
+        return text
+    parts: list[str] = []
+    done = 0
+    for start, end in spans:
+        if start < done:
+            continue
+        parts.append(text[done:start])
+        parts.append(text[start:end] if text[start:end] == REDACTED else REDACTED)
+        done = end
+    return "".join(parts) + text[done:]
 
 
 class Redactor:
@@ -336,12 +369,23 @@ class Redactor:
         items = headers.items() if isinstance(headers, Mapping) else headers
         return {self.text(name): self.header_value(name, value) for name, value in items}
 
+    def shell_line(self, line: Any) -> Any:
+        """A shell line (a curl line) as it was built, or withheld whole if it holds anything to mask.
+
+        Its words were redacted before they were quoted; masking a part of the finished line could
+        take a quote that closes a word and let what follows run. So it is all or nothing.
+        """
+        if not isinstance(line, str) or not line:
+            return line
+        return line if self.text(line) == line and not _UNSAFE_LINE.search(line) else SHELL_WITHHELD
+
     def data(self, value: Any) -> Any:
         """A JSON-like structure, or a tree of dataclasses (a `RunResult`), with every string redacted."""
         if isinstance(value, Enum):
             return value
         if is_dataclass(value) and not isinstance(value, type):
-            return replace(value, **{f.name: self.data(getattr(value, f.name)) for f in fields(value) if f.init})
+            return replace(value, **{f.name: self.shell_line(getattr(value, f.name)) if f.name in SHELL_FIELDS else self.data(getattr(value, f.name))
+                                     for f in fields(value) if f.init})
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, (list, tuple)):

@@ -578,7 +578,7 @@ class ReferenceMock:
 
     def _inspection_refusal(self, request: Request) -> Response | None:
         config = self.config
-        why = foreign_request(request.headers, allowed_hosts=config.allowed_hosts, allowed_origins=config.allowed_origins)
+        why = foreign_request(request.headers.raw, allowed_hosts=config.allowed_hosts, allowed_origins=config.allowed_origins)
         if why is not None and why.startswith("answers"):
             return _error(403, f"/_mock {why}; add it to inspection.allowed_hosts in the mock's config")
         if why is not None:

@@ -16,7 +16,7 @@ import json
 import shlex
 from typing import Any
 
-from migma_contract.core.redact import Redactor, strip_credentials
+from migma_contract.core.redact import Redactor, sensitive_header, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.run.result import RequestRecord, ResponseRecord
 from migma_contract.wire.client import Exchange
@@ -57,13 +57,15 @@ def one_line(text: str, redactor: Redactor) -> str:
 
 
 def _ansi_c(content: bytes) -> str:
+    """One ANSI-C quoted shell word (`$'...'`): only printable ASCII other than quotes and backslash as is.
+
+    Quotes and the backslash are written as `\\xNN` too, so no later masking of a part of the word
+    (a `[REDACTED]` put in place of a value) can take the quote that closes it.
+    """
     out = []
     for byte in content:
-        ch = chr(byte)
-        if ch == "'" or ch == "\\":
-            out.append("\\" + ch)
-        elif 32 <= byte < 127:
-            out.append(ch)
+        if 32 <= byte < 127 and byte not in (0x22, 0x27, 0x5C):
+            out.append(chr(byte))
         else:
             out.append(f"\\x{byte:02x}")
     return "$'" + "".join(out) + "'"
@@ -71,7 +73,36 @@ def _ansi_c(content: bytes) -> str:
 
 def _shell(text: str) -> str:
     """One shell word on one line: quoted plainly if printable, as $'...' (ANSI-C) otherwise."""
-    return shlex.quote(text) if text.isprintable() else _ansi_c(text.encode("utf-8", errors="replace"))
+    return shlex.quote(text) if text.isprintable() else _ansi_c(text.encode("utf-8", errors="surrogateescape"))
+
+
+def _word(pieces: list[tuple[str, bool]]) -> str:
+    """One shell word from literal pieces (each quoted: nothing in them expands) and variable pieces (`(name, True)`).
+
+    Only a variable reference is written between double quotes, and it is written by the toolkit
+    (`$MIGMA_CONTRACT_API_KEY`, the base URL's placeholder), never copied from traffic: `$(...)`,
+    backticks and `$VAR` in a recorded URL, header or body reach curl as the characters they are.
+    """
+    return "".join(f'"{piece}"' if variable else _shell(piece) for piece, variable in pieces if piece or not variable) or "''"
+
+
+def _with_variables(text: str, keys: dict[str, str]) -> list[tuple[str, bool]]:
+    """`text` cut into literal pieces and `${variable}` pieces where it holds a key of `keys`."""
+    pieces: list[tuple[str, bool]] = [(text, False)]
+    for secret, variable in sorted(keys.items(), key=lambda item: len(item[0]), reverse=True):
+        if not secret:
+            continue
+        split: list[tuple[str, bool]] = []
+        for piece, is_variable in pieces:
+            if is_variable or secret not in piece:
+                split.append((piece, is_variable))
+                continue
+            for index, part in enumerate(piece.split(secret)):
+                if index:
+                    split.append((f"${variable}", True))
+                split.append((part, False))
+        pieces = split
+    return [(piece, variable) for piece, variable in pieces if piece]
 
 
 # Headers of the transport, which curl writes itself from the URL, the body and its own settings: copied
@@ -81,51 +112,64 @@ TRANSPORT_HEADERS = frozenset({"accept-encoding", "connection", "content-length"
                                "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
 
 
-def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: str = "the same --seed sends it again") -> str:
+def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: str = "the same --seed sends it again",
+              redactor: Redactor | None = None, *, base: str | None = None) -> str:
     """A one-line shell command that sends the same request; `keys` maps secret -> env var name.
 
-    The transport's own headers (`TRANSPORT_HEADERS`, HTTP/2 pseudo-headers) are left to curl. A body
-    over `CURL_BODY` bytes is read from a file (`BODY_FILE`) instead, and a shell comment at the end
-    says how long it is and where the whole of it comes from (`whole`).
+    Every word is built from its parts: what came from traffic (the URL's path and query, header
+    names and values, the body) is single-quoted (or ANSI-C quoted) and redacted before it is
+    quoted; only variable references the toolkit writes (`base`, a shell expansion such as
+    `PLACEHOLDER_BASE` put before `url`, and the keys' variables) stand between double quotes.
+    The transport's own headers (`TRANSPORT_HEADERS`, HTTP/2 pseudo-headers) are left to curl. A
+    body over `CURL_BODY` bytes is read from a file (`BODY_FILE`) instead, and a shell comment at
+    the end says how long it is and where the whole of it comes from (`whole`). A line past
+    `CURL_LINE` characters ends after its last whole word, with a comment that says so.
     """
-    parts = ["curl", "-sS", "-i", "-X", _shell(exchange.method), f'"{url}"' if "$" in url else _shell(url)]
+    mask = redactor or Redactor()
+    target: list[tuple[str, bool]] = [(base, True)] if base else []
+    parts = ["curl", "-sS", "-i", "-X", _shell(mask.text(exchange.method)), _word([*target, (mask.text(url), False)])]
     for name, value in exchange.request_headers.items():
         if name.startswith(":") or name.lower() in TRANSPORT_HEADERS:
             continue
-        header = f"{name}: {value}"
-        substituted = False
-        for secret, variable in keys.items():
-            if not secret:
-                continue
-            if name.lower() == "authorization" and value.lower().startswith("basic "):
-                try:
-                    decoded = base64.b64decode(value.split(" ", 1)[1]).decode(errors="replace")
-                except ValueError:  # a deliberately malformed credential of a probe
-                    decoded = ""
-                if secret in decoded:
-                    user = decoded.replace(secret, "%s")
-                    header = f"{name}: Basic $(printf '{user}' \"${variable}\" | base64)"
-                    substituted = True
-                    break
-            if secret in header:
-                header = header.replace(secret, f"${variable}")
-                substituted = True
-        parts += ["-H", f'"{header}"' if substituted else _shell(header)]
+        parts += ["-H", _header_word(name, value, keys, mask)]
     content = exchange.request_content
     if len(content) > CURL_BODY:
-        parts += ["--data-binary", f"@{BODY_FILE}",
-                  f"# body cut: its {len(content):,} bytes are not repeated here; put them in {BODY_FILE} ({whole})"]
-        return " ".join(parts)
-    try:
-        text = content.decode("utf-8")
-        printable = text.isprintable()
-    except UnicodeDecodeError:
-        printable = False
-    if printable:
-        parts += ["--data-raw", shlex.quote(text)]
+        parts += ["--data-binary", f"@{BODY_FILE}"]
+        comment = f"# body cut: its {len(content):,} bytes are not repeated here; put them in {BODY_FILE} ({whole})"
     else:
-        parts += ["--data-binary", _ansi_c(content)]
-    return " ".join(parts)
+        text = mask.text(content.decode("utf-8", errors="surrogateescape"))
+        if text.isprintable():
+            parts += ["--data-raw", shlex.quote(text)]
+        else:
+            parts += ["--data-binary", _ansi_c(text.encode("utf-8", errors="surrogateescape"))]
+        comment = ""
+    line, size = [], 0
+    for index, part in enumerate(parts):
+        if size + len(part) > CURL_LINE:
+            comment = f"# line cut: {len(parts) - index} of its {len(parts)} words left out"
+            break
+        line.append(part)
+        size += len(part) + 1
+    if comment:
+        line.append(clean_text(mask.text(comment)))
+    return " ".join(line)
+
+
+def _header_word(name: str, value: str, keys: dict[str, str], mask: Redactor) -> str:
+    """`-H`'s word for one header: a key of `keys` as its variable, a credential header's other value masked."""
+    if name.lower() == "authorization" and value.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(value.split(" ", 1)[1], validate=True).decode("utf-8", errors="surrogateescape")
+        except ValueError:  # a deliberately malformed credential of a probe
+            decoded = ""
+        pieces = _with_variables(decoded, keys)
+        if any(variable for _, variable in pieces):
+            user = _word([(piece if variable else mask.text(piece), variable) for piece, variable in pieces])
+            return _word([(f"{mask.text(name)}: Basic ", False), (f"$(printf '%s' {user} | base64 | tr -d '\\n')", True)])
+    pieces = _with_variables(f"{name}: {value}", keys)
+    if not any(variable for _, variable in pieces) and sensitive_header(name):
+        return _word([(f"{mask.text(name)}: {mask.header_value(name, value)}", False)])
+    return _word([(piece if variable else mask.text(piece), variable) for piece, variable in pieces])
 
 
 def make_records(
@@ -138,9 +182,11 @@ def make_records(
     chose that host, so the line names a variable the user sets instead, `PLACEHOLDER_BASE`);
     `whole` says where a body too long for the curl line can be had whole.
     """
+    if curl_base is None and display_base and display_base.startswith("${"):
+        curl_base = display_base  # a variable the toolkit wrote (the embedded target's address): expanded, the path not
     path = exchange.url.split("://", 1)[-1].split("/", 1)[-1] if "://" in exchange.url else exchange.url.lstrip("/")
     shown_url = f"{display_base.rstrip('/')}/{path}" if display_base else strip_credentials(exchange.url)
-    curl_url = f"{curl_base.rstrip('/')}/{strip_credentials('http://h/' + path).split('/', 3)[-1]}" if curl_base else shown_url
+    curl_url = "/" + strip_credentials("http://h/" + path).split("/", 3)[-1] if curl_base else shown_url
     if len(curl_url) > URL_EXCERPT:  # redacted whole, then cut (a cut key is unrecognisable)
         curl_url = redactor.text(curl_url)[:URL_EXCERPT] + "…cut"
     request = RequestRecord(
@@ -149,7 +195,7 @@ def make_records(
         headers=_headers(exchange.request_headers, redactor),
         body=excerpt(exchange.request_content, redactor),
         body_size=len(exchange.request_content),
-        curl=_cut_line(one_line(curl_line(exchange, curl_url, keys, whole), redactor)),
+        curl=shell_line(curl_line(exchange, curl_url, keys, whole, redactor, base=curl_base.rstrip("/") if curl_base else None), redactor),
     )
     response = ResponseRecord(
         status=exchange.status,
@@ -168,15 +214,17 @@ def make_records(
 PLACEHOLDER_BASE = "${MIGMA_CONTRACT_BASE_URL:?set it to the server to send this request to}"
 
 
+def shell_line(line: str, redactor: Redactor) -> str:
+    """The curl line as built, or withheld whole (`Redactor.shell_line`: masking a part could unquote the rest)."""
+    shown: str = redactor.shell_line(line)
+    return shown
+
+
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f"… [{len(text):,} characters]"
 
 
-CURL_LINE = 16384  # a curl line longer than this (huge headers from a recording) is cut, after redaction
-
-
-def _cut_line(line: str) -> str:
-    return line if len(line) <= CURL_LINE else line[:CURL_LINE] + f" # line cut: {len(line):,} characters in all"
+CURL_LINE = 16384  # a curl line longer than this (huge headers from a recording) ends after its last whole word
 
 
 HEADER_NAME = 256

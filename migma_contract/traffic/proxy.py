@@ -41,11 +41,12 @@ from urllib.parse import unquote, urlsplit
 import anyio
 import httpx
 
+from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send
 from migma_contract.wire.boundary import foreign_request, read_capped
 from migma_contract.wire.client import inflate
 
-__all__ = ["HOP_BY_HOP", "TrafficProxy"]
+__all__ = ["HOP_BY_HOP", "TrafficProxy", "sendable_headers"]
 
 # RFC 9110 §7.6.1: connection-specific fields a proxy must not forward.
 HOP_BY_HOP = FRAMING_HEADERS - {"host", "content-length"}
@@ -71,6 +72,24 @@ def connection_headers(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
     """The names a proxy drops: the hop-by-hop ones, and each name a `Connection` header lists."""
     named = {token.strip().lower() for name, value in headers if name.lower() == b"connection" for token in value.split(b",")}
     return frozenset({name.encode() for name in HOP_BY_HOP} | named) - {b""}
+
+
+# What every server stack the proxy runs on can send (uvicorn's h11 and httptools): a token for a name,
+# and a value without control characters but the tab. Anything else makes the server refuse the whole answer.
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+\Z")
+_UNSENDABLE_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def sendable_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[bytes, bytes]], list[str]]:
+    """The headers a server may send as they are, and the names (cleaned, quoted) of those it may not."""
+    passed: list[tuple[bytes, bytes]] = []
+    dropped: list[str] = []
+    for name, value in headers:
+        if _TOKEN.match(name) and not _UNSENDABLE_VALUE.search(value):
+            passed.append((name, value))
+        else:
+            dropped.append(repr(clean_text(name[:64].decode("latin-1").lower())))
+    return passed, dropped
 
 
 # A request body is held whole before it is forwarded (and judged); past this many bytes the
@@ -138,8 +157,7 @@ class TrafficProxy:
                     return
         if scope["type"] != "http":
             return  # websockets are not proxied
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        why = foreign_request(headers, local_origins=True)
+        why = foreign_request(scope["headers"], local_origins=True)
         if why is not None:
             await self._own_answer(send, 403, f"this proxy {why} (it forwards with the upstream's credentials)")
             if self.judge is not None:
@@ -226,8 +244,12 @@ class TrafficProxy:
                     answered = list(response.headers.raw)
                     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answered]
                     hop = connection_headers(answered)
-                    await send({"type": "http.response.start", "status": status,
-                                "headers": [(k, v) for k, v in answered if k.lower() not in hop]})
+                    passed, unsendable = sendable_headers([(k, v) for k, v in answered if k.lower() not in hop])
+                    if unsendable and self.judge is not None:
+                        self.judge.note(f"proxy exchange {self.exchanges}: the upstream's header(s) {', '.join(unsendable)} held "
+                                        "bytes no HTTP server may send (control characters): dropped from the answer to the "
+                                        "client, judged as received")
+                    await send({"type": "http.response.start", "status": status, "headers": passed})
                     began = True
                     async for raw in response.aiter_raw():
                         size += len(raw)
@@ -244,11 +266,15 @@ class TrafficProxy:
             failure = type(exc).__name__
         elapsed = time.perf_counter() - started
         if failure is not None:
+            told = "with what had arrived" if began else "502"
+            if not began:
+                try:
+                    await self._own_answer(send, 502, f"the proxy failed ({failure}); see its report")
+                except Exception:  # the server took the failed answer as begun: it can only close the connection
+                    told = "nothing (the connection was closed)"
             if self.judge is not None:
                 self.judge.note(f"proxy exchange {self.exchanges}: the proxy itself failed ({failure}); the client was answered "
-                                f"{'with what had arrived' if began else '502'} (please report it)")
-            if not began:
-                await self._own_answer(send, 502, f"the proxy failed ({failure}); see its report")
+                                f"{told} (please report it)")
         if began:
             with contextlib.suppress(Exception):  # the client left: nothing more to tell it
                 await send({"type": "http.response.body", "body": b"", "more_body": False})

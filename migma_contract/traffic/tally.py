@@ -42,7 +42,7 @@ from migma_contract.contract.catalogue import (
 )
 from migma_contract.contract.rules import Level, RawBody, Subject
 from migma_contract.contract.validators import Contract, response_facts
-from migma_contract.core.redact import Redactor, secrets_by_shape, sensitive_header, strip_credentials
+from migma_contract.core.redact import SHELL_FIELDS, Redactor, secrets_by_shape, sensitive_header, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.cases import Case
 from migma_contract.judge.deserve import Standing
@@ -76,7 +76,7 @@ _HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacte
 FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                              "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
 MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs the redactor a little on every text)
-_SHAPES_READ = 1 << 20  # a request body is searched for credential-named JSON keys up to this size
+_SHAPES_READ = 1 << 20  # a request body is searched for credential-named JSON keys and form parameters up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
 MAX_WAITING = 64  # exchanges waiting to be judged off the event loop
@@ -422,7 +422,7 @@ class TrafficJudge:
         if "=" in exchange.url:
             fresh.update(secrets_by_shape(exchange.url))
         body = exchange.request_body
-        if body and len(body) <= _SHAPES_READ and b'"' in body:
+        if body and len(body) <= _SHAPES_READ and (b'"' in body or b"=" in body):  # JSON keys, form parameters
             fresh.update(secrets_by_shape(body.decode("utf-8", errors="replace")))
         return {s for s in fresh if len(s) >= 4}
 
@@ -589,12 +589,14 @@ class TrafficJudge:
         return "not observed: no response it applies to"
 
 
-_MULTILINE = frozenset({"body", "curl"})
+_MULTILINE = frozenset({"body"})
 
 
 def _clean(value: Any, redactor: Redactor, name: str = "") -> Any:
     """Every text of a finding redacted with all the credentials seen, and made safe to carry."""
     if isinstance(value, str):
+        if name in SHELL_FIELDS:
+            return redactor.shell_line(value)
         return clean_text(redactor.text(value), multiline=name in _MULTILINE)
     if isinstance(value, Mapping):
         return {clean_text(redactor.text(str(k))): _clean(v, redactor) for k, v in value.items()}

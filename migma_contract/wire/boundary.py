@@ -6,8 +6,8 @@ request, a cap on connections, a bounded head, trailers dropped) and meets each 
 with the two functions here:
 
 - `foreign_request`: a Host that is not a loopback name (a DNS-rebinding page reaching a
-  loopback port) or an Origin of another site (a web page driving the server with the
-  user's credentials attached) is refused, 403;
+  loopback port), more than one Host, or an Origin of another site (a web page driving the
+  server with the user's credentials attached) is refused, 403;
 - `read_capped`: the body read up to a cap, and not one chunk further: past it the caller
   refuses (the mock: 400, the proxy: 413) or passes the rest through unkept (the
   middleware), and memory holds at most the cap and one chunk.
@@ -16,12 +16,12 @@ with the two functions here:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["CappedBody", "foreign_request", "host_name", "is_local_name", "read_capped"]
+__all__ = ["CappedBody", "foreign_request", "host_name", "is_local_name", "is_loopback_name", "read_capped"]
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -35,13 +35,18 @@ def host_name(header: str) -> str:
         return ""
 
 
-def is_local_name(host: str) -> bool:
-    """A loopback address, `localhost`, or a name without a dot (no DNS-rebinding attacker owns one)."""
+def is_loopback_name(host: str) -> bool:
+    """A loopback address (127.0.0.0/8, ::1) or `localhost` (and its subdomains, which resolve to it)."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         pass
-    return bool(host) and (host == "localhost" or host.endswith(".localhost") or "." not in host)
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def is_local_name(host: str) -> bool:
+    """A Host the servers answer: a loopback name, or a name without a dot (a container's service name, `mock`)."""
+    return bool(host) and (is_loopback_name(host) or "." not in host)
 
 
 def _origin_host(origin: str) -> str:
@@ -51,24 +56,40 @@ def _origin_host(origin: str) -> str:
         return ""
 
 
-def foreign_request(headers: Mapping[str, str], *, allowed_hosts: Collection[str] = (), allowed_origins: Collection[str] = (),
-                    local_origins: bool = False) -> str | None:
+def foreign_request(raw_headers: Iterable[tuple[bytes, bytes]], *, allowed_hosts: Collection[str] = (),
+                    allowed_origins: Collection[str] = (), local_origins: bool = False) -> str | None:
     """Why a request must be refused as coming from elsewhere (None when it may be served).
 
-    `headers`: lowercased names. The Host must be a loopback name or in `allowed_hosts`
-    ("*": any); a request a web page made (an Origin, or Sec-Fetch-Site cross-site or
-    same-site) must come from an origin in `allowed_origins`, or, with `local_origins`, from
-    a page on a loopback name (a developer's own front-end on localhost).
+    `raw_headers`: the request's headers as received (ASGI's pairs of bytes). There must be one
+    Host, a loopback name or in `allowed_hosts` ("*": any), and at most one Origin; a request a
+    web page made (an Origin, or Sec-Fetch-Site cross-site or same-site) must come from an origin
+    in `allowed_origins`, or, with `local_origins`, from a page on a loopback name or address
+    (`localhost`, 127.0.0.0/8, ::1: a developer's own front-end; not a dotless `http://printer`).
     """
-    host = host_name(headers.get("host", ""))
+    hosts: list[str] = []
+    origins: list[str] = []
+    fetch_site = ""
+    for name, value in raw_headers:
+        lowered = name.lower()
+        if lowered == b"host":
+            hosts.append(value.decode("latin-1"))
+        elif lowered == b"origin":
+            origins.append(value.decode("latin-1"))
+        elif lowered == b"sec-fetch-site":
+            fetch_site = value.decode("latin-1").strip().lower()
+    if len(hosts) > 1:
+        return "answers only a request with one Host header, not several"
+    host = host_name(hosts[0] if hosts else "")
     if "*" not in allowed_hosts and host not in allowed_hosts and not is_local_name(host):
         return f"answers only a loopback Host (127.0.0.1, ::1, localhost), not {host[:64]!r}"
-    origin = headers.get("origin")
-    if origin is None and headers.get("sec-fetch-site", "") not in ("cross-site", "same-site"):
+    if len(origins) > 1:
+        return "refuses requests with more than one Origin"
+    origin = origins[0] if origins else None
+    if origin is None and fetch_site not in ("cross-site", "same-site"):
         return None
     if "*" in allowed_origins or origin in allowed_origins:
         return None
-    if local_origins and origin is not None and is_local_name(_origin_host(origin)):
+    if local_origins and origin is not None and is_loopback_name(_origin_host(origin)):
         return None
     return "refuses requests from web pages of another origin"
 
@@ -118,8 +139,8 @@ async def read_capped(receive: Receive, limit: int) -> CappedBody:
             return CappedBody(chunk, len(chunk), chunk, complete=True)
         if chunk:
             buffer += chunk
-            if len(buffer) > limit:
-                return CappedBody(None, len(buffer), bytes(buffer))
+            if len(buffer) > limit:  # over: and maybe the last chunk too (then nothing more comes to read)
+                return CappedBody(None, len(buffer), bytes(buffer), complete=not message.get("more_body", False))
         if not message.get("more_body", False):
             content = bytes(buffer)
             return CappedBody(content, len(content), content, complete=True)

@@ -153,6 +153,10 @@ if _HTTPTOOLS:
             self._past_head = True
             self._framing_from_here()  # a chunk-size line may follow
             super().on_headers_complete()
+            if self.url[:1] not in (b"/", b"") and "raw_path" in self.scope:
+                # uvicorn keeps only the path of an absolute-form target (`GET http://evil.example/x`): the
+                # authority is put back, as h11 gives it, so an app can refuse a target naming another host
+                self.scope["raw_path"] = bytes(self.url).partition(b"?")[0]
 
         def on_body(self, body: bytes) -> None:
             self._framing = False
