@@ -489,8 +489,10 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
                        max_response_bytes=next(o for o in OPTIONS if o.name == "max_response_bytes").default)
 
     def write() -> list[Path]:
-        paths = write_reports(judge.result(), report_dir, options.format)
-        click.echo(f"migma-contract proxy: reports written to {report_dir} ({judge.stats.judged} exchange(s) judged)", err=True)
+        result = judge.result()  # the count said is the count written (the judge goes on in the serving thread)
+        paths = write_reports(result, report_dir, options.format)
+        judged = result.traffic.judged if result.traffic is not None else 0
+        click.echo(f"migma-contract proxy: reports written to {report_dir} ({judged} exchange(s) judged)", err=True)
         return paths
 
     click.echo(f"migma-contract proxy: listening on {url_of(sock)}, forwarding to {clean_text(shown)}")
