@@ -341,3 +341,34 @@ def test_a_har_entry_that_waited_past_the_timeout_without_an_answer_fails_respon
     rules = {r["id"]: r for r in data["rules"]}
     assert (rules["responds-in-time"]["status"], rules["responds-in-time"]["failed"]) == ("failed", 1), result.output
     assert rules["no-server-error"]["failed"] == 0
+
+
+def test_a_recorded_answer_with_a_lone_surrogate_is_judged_not_a_crash(tmp_path):
+    """Third attack pass: `"\\udcff"` in a recorded body stopped `judge` (exit 3, no reports)."""
+    import json as _json
+
+    from migma_contract import contract_for
+    from migma_contract.traffic.recordings import open_recording
+    from migma_contract.traffic.tally import TrafficJudge
+
+    body = '{"recipientType": "email", "recipientEmail": "a@example.com", "from": "b@example.com", "fromName": "B", "subject": "S"}'
+    answer = '{"success": true, "data": {"id": "m\\udcff", "status": "queued"}, "error": null}'
+    entry = {"startedDateTime": "2026-12-06T00:00:00Z", "time": 5,
+             "request": {"method": "POST", "url": "http://h/v1/sending", "httpVersion": "HTTP/1.1",
+                         "headers": [{"name": "Authorization", "value": "Bearer k_test"},
+                                     {"name": "Content-Type", "value": "application/json"}],
+                         "queryString": [], "cookies": [], "headersSize": -1, "bodySize": len(body),
+                         "postData": {"mimeType": "application/json", "text": body}},
+             "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1",
+                          "headers": [{"name": "Content-Type", "value": "application/json"}], "cookies": [],
+                          "content": {"size": len(answer), "mimeType": "application/json", "text": answer},
+                          "redirectURL": "", "headersSize": -1, "bodySize": len(answer)},
+             "cache": {}, "timings": {"send": 0, "wait": 5, "receive": 0}}
+    path = tmp_path / "s.har"
+    path.write_text(_json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": [entry]}}))
+    judge = TrafficJudge(contract_for(), "documented", kind="recorded", label="s.har")
+    for exchange in open_recording(path).exchanges():
+        judge.observe(exchange)
+    result = judge.result()
+    assert result.traffic.judged == 1
+    assert result.rule("content-type-json").status == "failed"  # no Unicode text: nothing can read it as JSON

@@ -351,7 +351,7 @@ class IsJsonObject(RequestForm):
     def undecided(self, prop: str, body: Any) -> str | None:
         # A lone surrogate escape is JSON syntax with no character behind it (RFC 8259 §8.2):
         # the mock refuses it, but no server is failed for accepting it.
-        if not isinstance(body, RawBody) and _has_lone_surrogate(body):
+        if not isinstance(body, RawBody) and has_lone_surrogate(body):
             return "a lone surrogate: RFC 8259 leaves its handling to the implementation"
         return None
 
@@ -375,7 +375,7 @@ class IsJsonObject(RequestForm):
             raise Refused(f"the JSON is nested deeper than {max_depth} levels") from None
         except ValueError as exc:
             raise Refused(f"the body is not valid JSON: {str(exc)[:120]}") from None
-        if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
+        if ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(value):
             raise Refused(LONE_SURROGATE)
         # A value nests at most one deeper than its text has brackets (a scalar in the innermost
         # counts as a level): most bodies are not walked at all.
@@ -445,7 +445,7 @@ class RequiredProperties(RequestForm):
         yield from each_buildable(spec.request_required, drop)
 
 
-def _has_lone_surrogate(value: Any) -> bool:
+def has_lone_surrogate(value: Any) -> bool:
     stack = [value]
     while stack:
         node = stack.pop()

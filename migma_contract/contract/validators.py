@@ -37,6 +37,7 @@ from migma_contract.contract.rules import (
     RuleSet,
     Subject,
     decode_whole,
+    has_lone_surrogate,
 )
 from migma_contract.document.spec import Spec, load_spec
 
@@ -308,6 +309,9 @@ def response_facts(
                 body = decode_whole(_DECODER, text)
             except ValueError:
                 body = json.loads(text)  # raises again, and words a leading BOM as one
+            if ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
+                # a \ud800-\udfff escape with no pair is no Unicode text (RFC 8259 §8.2): nothing can read the body as text
+                raise ValueError(LONE_SURROGATE)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             parsed, parse_error = False, f"{type(exc).__name__}: {str(exc)[:120]}"
             body = None

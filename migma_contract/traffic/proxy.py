@@ -93,8 +93,9 @@ def sendable_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[byt
 
 
 # A request body is held whole before it is forwarded (and judged); past this many bytes the
-# proxy answers 413 itself and forwards nothing. A send request is a few kilobytes.
-MAX_REQUEST_BYTES = 16 << 20
+# proxy answers 413 itself and forwards nothing. A send request is a few kilobytes; with the
+# connection cap (256) this bounds what bodies in flight can hold (256 MiB, not 4 GiB).
+MAX_REQUEST_BYTES = 1 << 20
 
 
 class TrafficProxy:

@@ -76,11 +76,13 @@ _HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacte
 FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                              "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
 MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs the redactor a little on every text)
-_SHAPES_READ = 1 << 20  # a request body is searched for credential-named JSON keys and form parameters up to this size
+_SHAPES_READ = 64 << 10  # a request body is searched for credential-named JSON keys and form parameters up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
 MAX_WAITING = 64  # exchanges waiting to be judged off the event loop
-JUDGED_BODY_BYTES = 1 << 20  # a request body larger than this is judged as not recorded
+# A request body larger than this is judged as not recorded: a send request is a few kilobytes, and judging a large
+# body (parsing it, searching it for credentials) costs CPU the proxy's or the app's event loop then waits for (the GIL).
+JUDGED_BODY_BYTES = 64 << 10
 _MAX_STOPS = 50  # notes kept word for word (where files stopped, what was refused); the rest are counted
 _NOTE_CHARS = 500
 _MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id): a proxy may run for days
