@@ -372,3 +372,17 @@ def test_a_recorded_answer_with_a_lone_surrogate_is_judged_not_a_crash(tmp_path)
     result = judge.result()
     assert result.traffic.judged == 1
     assert result.rule("content-type-json").status == "failed"  # no Unicode text: nothing can read it as JSON
+
+
+def test_a_cassette_item_over_the_cap_is_passed_over_not_kept(tmp_path, monkeypatch):
+    """Fourth attack pass: one YAML interaction of millions of lines grew without bound (1.5 GB for a 40 MB file)."""
+    from migma_contract.traffic import recordings
+
+    monkeypatch.setattr(recordings, "MAX_YAML_ITEM", 2000)
+    path = tmp_path / "c.yaml"
+    good = ("- request:\n    body: '{}'\n    headers: {}\n    method: POST\n    uri: http://h/v1/sending\n"
+            "  response:\n    body: {string: '{}'}\n    headers: {}\n    status: {code: 400, message: Bad}\n")
+    path.write_text("interactions:\n" + "- request:\n" + "    #\n" * 5000 + good + "version: 1\n")
+    recording = recordings.open_recording(path)
+    exchanges = list(recording.exchanges())
+    assert len(exchanges) == 1 and any("the cap on one recorded item" in s for s in recording.skipped), recording.skipped

@@ -701,3 +701,23 @@ def test_past_the_bound_on_credentials_an_echoed_key_is_still_masked_in_its_own_
                                                     "error": None, "echo": key}).encode()))
     text = _json.dumps(judge.result().to_dict())
     assert not any(f"sk_live_{n:08d}_abcdefgh" in text for n in range(6)), "a key written in plain text"
+
+
+def test_judging_past_its_cpu_share_lets_traffic_pass_unjudged_and_says_so(monkeypatch):
+    """Fourth attack pass: a stream of sends kept the judge thread busy, and its GIL stalled every other client."""
+    from migma_contract import contract_for
+    from migma_contract.traffic import tally
+    from migma_contract.traffic.tally import ObservedExchange, TrafficJudge
+
+    monkeypatch.setattr(tally, "JUDGE_CPU_SHARE", 0.0)  # nothing drains: the burst is all judging may spend
+    monkeypatch.setattr(tally, "JUDGE_CPU_BURST", 0.0)
+    judge = TrafficJudge(contract_for(), "documented", kind="proxy", label="t")
+    exchange = ObservedExchange("POST", "/v1/sending", [("Authorization", "Bearer k")], b"{}", 400,
+                                [("content-type", "application/json")], b'{"success": false, "error": "no"}')
+    judge.observe_later(lambda: exchange)
+    judge.settle()  # the first is judged; its CPU is now over the (empty) share
+    for _ in range(5):
+        judge.observe_later(lambda: exchange)
+    result = judge.result()
+    assert result.traffic.judged == 1 and judge.unjudged_behind == 5
+    assert any("judging fell behind: 5 exchange(s) passed through unjudged" in note for note in result.traffic.notes)

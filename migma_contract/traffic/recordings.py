@@ -87,6 +87,8 @@ def _sniff(path: Path) -> str:
 
 
 MAX_BODY_BYTES: int = next(o.default for o in OPTIONS if o.name == "max_response_bytes")
+# One YAML cassette item is parsed whole, at ~40x its size in memory: past this it is noted and passed over, never kept.
+MAX_YAML_ITEM = 8 << 20
 
 
 @dataclass
@@ -144,7 +146,7 @@ class Recording:
         convert = _from_schemathesis if self.format == SCHEMATHESIS else _from_vcrpy
         with self.path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as handle:
             chunk: list[str] = []
-            start = 0
+            start = size = 0
             inside = False
             for number, line in enumerate(handle, 1):
                 if not inside:
@@ -159,11 +161,19 @@ class Recording:
                         if item is None:
                             return
                         yield from self._convert(convert, item, start)
-                    chunk, start = [line], number
+                    chunk, start, size = [line], number, len(line)
                 elif line[:1] not in (" ", "\t", "\r", "\n", "#", ""):
                     break  # the next top-level key: the list is over
+                elif size > MAX_YAML_ITEM:
+                    continue  # an item over the cap: its lines are passed over, not kept (it is noted once, below)
                 else:
                     chunk.append(line)
+                    size += len(line)
+                    if size > MAX_YAML_ITEM:
+                        self.items += 1
+                        self.skipped.append(f"{self.path.name} interaction {self.items} (line {start}): over "
+                                            f"{MAX_YAML_ITEM:,} characters, the cap on one recorded item; not judged")
+                        chunk = []
             else:
                 if chunk:
                     item = self._parse(chunk, start, last=True)

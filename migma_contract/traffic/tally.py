@@ -80,6 +80,8 @@ _SHAPES_READ = 64 << 10  # a request body is searched for credential-named JSON 
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
 MAX_WAITING = 64  # exchanges waiting to be judged off the event loop
+JUDGE_CPU_SHARE = 0.25  # judging may use a quarter of one core over time (the server keeps the rest of the GIL)
+JUDGE_CPU_BURST = 0.5  # ...and half a CPU-second at once
 # A request body larger than this is judged as not recorded: a send request is a few kilobytes, and judging a large
 # body (parsing it, searching it for credentials) costs CPU the proxy's or the app's event loop then waits for (the GIL).
 JUDGED_BODY_BYTES = 64 << 10
@@ -256,6 +258,7 @@ class TrafficJudge:
         self._waiting: queue.Queue[Callable[[], ObservedExchange | None]] = queue.Queue()
         self._worker: threading.Thread | None = None
         self.unjudged_behind = 0  # exchanges not judged because judging fell behind (noted)
+        self._cpu_debt, self._cpu_at = 0.0, time.monotonic()  # the judge thread's CPU, against its share
         self._started = datetime.now(UTC)
         self._clock = time.perf_counter()
 
@@ -355,7 +358,7 @@ class TrafficJudge:
         body costs many times its size.
         """
         with self._lock:
-            if self._waiting.qsize() >= MAX_WAITING:
+            if self._waiting.qsize() >= MAX_WAITING or self._over_budget():
                 self.unjudged_behind += 1
                 self._stops_behind()
                 return
@@ -364,6 +367,17 @@ class TrafficJudge:
                 self._worker.start()
         self._waiting.put(make)
 
+    def _over_budget(self) -> bool:
+        """Whether judging has used more than its share of CPU lately (it holds the GIL the event loop needs).
+
+        A leaky bucket of CPU seconds: it drains at `JUDGE_CPU_SHARE` of wall time and may hold `JUDGE_CPU_BURST`;
+        past that, new exchanges pass unjudged (counted and noted) until it drains.
+        """
+        now = time.monotonic()
+        self._cpu_debt = max(0.0, self._cpu_debt - (now - self._cpu_at) * JUDGE_CPU_SHARE)
+        self._cpu_at = now
+        return self._cpu_debt > JUDGE_CPU_BURST
+
     def _stops_behind(self) -> None:
         message = f"judging fell behind: {self.unjudged_behind} exchange(s) passed through unjudged"
         self._stops[:] = [s for s in self._stops if not s.startswith("judging fell behind")] + [message]
@@ -371,6 +385,7 @@ class TrafficJudge:
     def _judge_waiting(self) -> None:
         while True:
             make = self._waiting.get()
+            began = time.thread_time()
             try:
                 exchange = make()
                 if exchange is not None:
@@ -382,6 +397,8 @@ class TrafficJudge:
             except Exception as exc:  # a judging bug must never reach the proxy or the app
                 self.note(f"an exchange could not be judged ({type(exc).__name__}); please report it")
             finally:
+                with self._lock:
+                    self._cpu_debt += time.thread_time() - began
                 self._waiting.task_done()
 
     def settle(self) -> None:
