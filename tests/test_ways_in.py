@@ -721,3 +721,24 @@ def test_judging_past_its_cpu_share_lets_traffic_pass_unjudged_and_says_so(monke
     result = judge.result()
     assert result.traffic.judged == 1 and judge.unjudged_behind == 5
     assert any("judging fell behind: 5 exchange(s) passed through unjudged" in note for note in result.traffic.notes)
+
+
+def test_a_long_address_is_judged_in_linear_time_and_huge_headers_never_quoted_whole():
+    """Fifth attack pass: a 50 KB `from` held the GIL ~3 s in a backtracking pattern; 9,000 aliases of a 1 MB header
+    value were each quoted and redacted whole for the report (gigabytes)."""
+    from migma_contract.contract.email import NOT_MAILBOX, is_clearly_not_address
+
+    hostile = "a" * 30000 + "@" + "b." * 10000 + "com"
+    display = next(k for k in NOT_MAILBOX if k.name == "a display name")
+    assert not display.matches(hostile) and not is_clearly_not_address("ann@example.com")
+    assert display.matches("Contract Check <ann@example.com>") and not display.matches("<ann@example.com>")
+
+    from migma_contract.generate.cases import Case, CaseAuth
+    from migma_contract.run.records import CURL_LINE, curl_line
+    from migma_contract.wire.client import Exchange
+
+    big = "A" * (1 << 20)
+    headers = {"Content-Type": "application/json", **{f"X-B{n}": big for n in range(50)}}
+    exchange = Exchange(Case("c", "", "", {}, frozenset(), CaseAuth.FULL), "POST", "http://h/v1/sending", headers, b"{}")
+    line = curl_line(exchange, "http://h/v1/sending", {})
+    assert len(line) < 2 * CURL_LINE and "50 header(s) left out" in line

@@ -27,9 +27,12 @@ _MAX_DOMAIN_OCTETS = 255
 _MAX_LABEL = 63
 
 
+MAX_ADDRESS = 320  # no Mailbox is longer (RFC 5321: a Path is at most 256 octets): longer is decided without a pattern
+
+
 def is_email_address(value: object) -> bool:
     """True when `value` is an RFC 5321/6531 mailbox (`local@domain`)."""
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or len(value) > MAX_ADDRESS:
         return False
     # Real traffic repeats its addresses (a sender, a list's recipients): decided once each.
     return _cached_address(value) if len(value) <= _MAX_CACHED else _is_address(value)
@@ -112,7 +115,12 @@ class NotMailbox:
         return self.test(_unquoted(value))
 
 
-_DISPLAY_NAME = re.compile(r"[^<>]*[^<>\s][^<>]*<[^<>]*>\s*", re.S)
+def _display_name(value: str) -> bool:
+    """`Name <mailbox>`: a non-blank name, one `<...>`, nothing but white space after (linear: a regular
+    expression for it backtracks quadratically on a long string without `<`, holding the GIL for seconds)."""
+    opened, closed = value.find("<"), value.find(">")
+    return (value.count("<") == 1 and value.count(">") == 1 and 0 < opened < closed
+            and bool(value[:opened].strip()) and not value[closed + 1:].strip())
 
 NOT_MAILBOX: tuple[NotMailbox, ...] = (
     NotMailbox("empty", "no Mailbox at all", lambda local, domain: "", lambda v: not v),
@@ -127,7 +135,7 @@ NOT_MAILBOX: tuple[NotMailbox, ...] = (
     NotMailbox("white space inside", "white space in a Dot-string or a Domain (not atext)",
                lambda local, domain: f"{local} name@{domain}", lambda v: any(ch.isspace() for ch in v.strip())),
     NotMailbox("a display name", "an RFC 5322 name-addr (`Name <mailbox>`), a header's form, not a Mailbox",
-               lambda local, domain: f"Contract Check <{local}@{domain}>", lambda v: _DISPLAY_NAME.fullmatch(v) is not None),
+               lambda local, domain: f"Contract Check <{local}@{domain}>", _display_name),
     NotMailbox("angle brackets", "an RFC 5321 Path (`<mailbox>`), the SMTP command's form, not a Mailbox",
                lambda local, domain: f"<{local}@{domain}>", lambda v: v.startswith("<") and v.rstrip().endswith(">")),
     NotMailbox("a comment", "an RFC 5322 comment (`(text)`), which RFC 5321 does not have",

@@ -20,7 +20,7 @@ from typing import IO, Any
 __all__ = ["TOO_DEEP", "ArrayReader", "JsonStreamError"]
 
 CHUNK = 1 << 20
-MAX_ITEM = 256 << 20  # an item larger than this is not waited for (a malformed file would be read whole)
+MAX_ITEM = 32 << 20  # an item larger than this is not waited for (parsed whole, one costs ~10x its size in memory)
 _MARGIN = 64
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()

@@ -128,8 +128,12 @@ def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: st
     mask = redactor or Redactor()
     target: list[tuple[str, bool]] = [(base, True)] if base else []
     parts = ["curl", "-sS", "-i", "-X", _shell(mask.text(exchange.method)), _word([*target, (mask.text(url), False)])]
+    left_out = 0  # headers that alone would pass the line's length (quoted whole first, they cost memory for nothing)
     for name, value in exchange.request_headers.items():
         if name.startswith(":") or name.lower() in TRANSPORT_HEADERS:
+            continue
+        if len(name) + len(value) > CURL_LINE or sum(map(len, parts)) > CURL_LINE:
+            left_out += 1
             continue
         parts += ["-H", _header_word(name, value, keys, mask)]
     content = exchange.request_content
@@ -150,6 +154,9 @@ def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: st
             break
         line.append(part)
         size += len(part) + 1
+    if left_out:
+        comment = f"{comment}; " if comment else "# "
+        comment += f"{left_out} header(s) left out: over {CURL_LINE:,} characters"
     if comment:
         line.append(clean_text(mask.text(comment)))
     return " ".join(line)
@@ -234,8 +241,11 @@ HEADER_EXCERPT = 512  # a header value in a finding; a server's 60 KB header wou
 def _headers(headers: dict[str, str], redactor: Redactor) -> dict[str, str]:
     """Redacted whole, then cut, then cleaned (the order that never keeps part of a key)."""
     shown = {}
-    for name, value in redactor.headers(headers).items():
-        cut = value if len(value) <= HEADER_EXCERPT else value[:HEADER_EXCERPT] + f"… [{len(value)} characters]"
+    # read a little past what is shown (a key crossing the cut is still whole when masked); never a huge value whole
+    near = {name: value[:HEADER_EXCERPT + 1024] for name, value in headers.items()}
+    for name, value in redactor.headers(near).items():
+        whole = len(headers.get(name, value))
+        cut = value if whole <= HEADER_EXCERPT else value[:HEADER_EXCERPT] + f"… [{whole} characters]"
         shown[clean_text(_cut(name, HEADER_NAME))] = clean_text(cut)
     return shown
 
