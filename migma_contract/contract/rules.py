@@ -617,17 +617,23 @@ def _condition(when: str, values: tuple[str, ...]) -> dict[str, Any]:
 
 
 @dataclass
-class RequiredWhen(RequestForm):
-    """`when` ∈ `values` ⇒ `prop` present."""
+class _Conditional(RequestForm):
+    """`when` ∈ `values` ⇒ something about `prop`: the shape both conditional forms share."""
 
     when: str
     values: tuple[str, ...]
     prop: str
     compared_as = "conditional"
+    required = True  # the property must be present (False: absent)
 
     @property
     def condition(self) -> Condition:
-        return Condition(self.when, self.values, self.prop, required=True)
+        return Condition(self.when, self.values, self.prop, required=self.required)
+
+
+@dataclass
+class RequiredWhen(_Conditional):
+    """`when` ∈ `values` ⇒ `prop` present."""
 
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"if": _condition(self.when, self.values), "then": {"required": [self.prop]}}
@@ -645,17 +651,10 @@ class RequiredWhen(RequestForm):
 
 
 @dataclass
-class ForbiddenWhen(RequestForm):
+class ForbiddenWhen(_Conditional):
     """`when` ∈ `values` ⇒ `prop` absent."""
 
-    when: str
-    values: tuple[str, ...]
-    prop: str
-    compared_as = "conditional"
-
-    @property
-    def condition(self) -> Condition:
-        return Condition(self.when, self.values, self.prop, required=False)
+    required = False
 
     def fragment(self, spec: Spec) -> dict[str, Any]:
         return {"if": _condition(self.when, self.values), "then": {"not": {"required": [self.prop]}}}
