@@ -117,3 +117,31 @@ def test_no_output_holds_the_key_cut_escaped_percent_encoded_or_in_base64(tmp_pa
     for name, text in outputs.items():
         assert not leaks(forms, text), name
     assert "e" * 100 in outputs["conformance.json"] and REDACTED in outputs["conformance.json"]
+
+
+def _case_forms(word):
+    return {word, word.upper(), word.capitalize(), f"x{word.capitalize()}", f"X-{word.upper()}"}
+
+
+def test_the_quick_test_before_the_pair_search_passes_over_no_credential_name():
+    # A text is searched pair by pair only when a credential word may be in it (speed); every word of the
+    # catalogue of credential names, in any case, as a JSON key or a parameter, must still be found.
+    from migma_contract.core import redact
+
+    words = {*redact._CREDENTIAL_PARTS, *redact._CREDENTIAL_ENDINGS}
+    for word in sorted(words):
+        for name in _case_forms(word):
+            if not redact.credential_name(name):
+                continue  # the name's own parts decide (a cased form may split differently): only the skip is tested here
+            for text in (f'{{"{name}": "val-Secret-0042"}}', f"a=1&{name}=val-Secret-0042"):
+                assert redact.secrets_by_shape(text) == ["val-Secret-0042"], text
+    assert redact.secrets_by_shape("https://h/cb?CODE=val-Secret-0042") == ["val-Secret-0042"]
+    assert not redact._may_name_credentials('{"recipientType": "email", "from": "a@b.c", "subject": "Hi"}')
+
+
+def test_a_long_name_is_judged_every_time_and_not_kept():
+    from migma_contract.core import redact
+
+    before = redact._credential_name_cached.cache_info().currsize
+    assert redact.credential_name("x" * 200 + "Token") and not redact.credential_name("x" * 200 + "Tokenish")
+    assert redact._credential_name_cached.cache_info().currsize == before  # a hostile header's name is never kept
