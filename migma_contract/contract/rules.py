@@ -308,15 +308,20 @@ _BOMS = ((b"\xff\xfe\x00\x00", "utf-32", "UTF-32"), (b"\x00\x00\xfe\xff", "utf-3
 def _other_encoding(raw: bytes) -> tuple[str, str] | None:
     """(codec, name) of a body in UTF-16 or UTF-32, told by its byte order mark or, without one, by the pattern of
     zero bytes its first two ASCII characters make (RFC 4627 §3); None for anything else."""
+    head = raw[:4]
+    if b"\x00" not in head and head[:1] not in _BOM_STARTS:  # UTF-8 text (almost every body): no mark, no zero byte
+        return None
     for bom, codec, name in _BOMS:
         if raw.startswith(bom):
             return codec, name
-    head = raw[:4]
     if len(head) < 4:
         return None
-    zeros = (head[0] == 0, head[1] == 0, head[2] == 0, head[3] == 0)
-    return {(True, True, True, False): ("utf-32-be", "UTF-32BE"), (False, True, True, True): ("utf-32-le", "UTF-32LE"),
-            (True, False, True, False): ("utf-16-be", "UTF-16BE"), (False, True, False, True): ("utf-16-le", "UTF-16LE")}.get(zeros)
+    return _ZERO_PATTERNS.get((head[0] == 0, head[1] == 0, head[2] == 0, head[3] == 0))
+
+
+_BOM_STARTS = frozenset(bom[:1] for bom, _, _ in _BOMS)  # each mark that does not start with a zero byte starts so
+_ZERO_PATTERNS = {(True, True, True, False): ("utf-32-be", "UTF-32BE"), (False, True, True, True): ("utf-32-le", "UTF-32LE"),
+                  (True, False, True, False): ("utf-16-be", "UTF-16BE"), (False, True, False, True): ("utf-16-le", "UTF-16LE")}
 
 
 def utf8_text(raw: bytes) -> str:
