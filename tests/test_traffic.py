@@ -290,3 +290,26 @@ def test_root_causes_are_grouped_for_judged_traffic_too():
     assert {"batch-needs-recipientId", "recipient-type-enum", "provider-type-enum", "required-fields", "status-documented"} <= set(cause.rules)
     assert cause.summary == "every request that breaks a rule was answered 422 where the document gives 400"
     assert RunResult.from_dict(json.loads(json.dumps(result.to_dict()))).root_causes == result.root_causes
+
+
+def test_the_answer_is_read_once_for_the_one_judge_and_for_the_rules_across_exchanges():
+    # result-id-unique reads the answer the one judge read (not parsed again); a cut answer is not handed on
+    from migma_contract.judge import verdict as one_judge
+
+    judged = judge_exchange(contract_for(), "documented", exchange())
+    assert judged.facts is not None and judged.facts.parsed and judged.facts.body == OK
+    cut = one_judge.judge_exchange(contract_for(), one_judge.Level.DOCUMENTED, exchange(),
+                                   one_judge.Knowledge(truncated_at=10))
+    assert cut.facts is None
+    judge = TrafficJudge(contract_for(), kind="proxy", label="test")
+    judge.observe(exchange())
+    judge.observe(exchange())  # the same data.id again, no replay key
+    assert judge.tallies["result-id-unique"].by_server == 1
+
+
+def test_the_kept_judgements_of_an_answer_are_shared_only_for_a_status_alone():
+    from migma_contract.judge import verdict as one_judge
+
+    judge_exchange(contract_for(), "documented", exchange(status=400, answer={"success": False, "error": "x" * 50}))
+    judge_exchange(contract_for(), "documented", exchange())
+    assert one_judge._KEPT and all(len(answer) <= 3 for _, answer in one_judge._KEPT)

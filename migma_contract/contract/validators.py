@@ -252,8 +252,12 @@ class ResponseValidator:
         elapsed: float | None = None,
         timeout: float | None = None,
         truncated_at: int | None = None,
+        facts: ResponseFacts | None = None,
     ) -> ResponseVerdict:
-        facts = response_facts(status, headers, body, request, elapsed, timeout, self.documented)
+        """The rules applied and broken. `facts`: the response already read (`response_facts` of the same
+        arguments, with this validator's `documented`), when the caller needs them too."""
+        if facts is None:
+            facts = response_facts(status, headers, body, request, elapsed, timeout, self.documented)
         if truncated_at is not None:
             facts.parsed, facts.body = False, None
             facts.parse_error = f"the body is over the {truncated_at}-byte cap; not read in full"

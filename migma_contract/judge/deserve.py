@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from migma_contract.contract.catalogue import (
@@ -81,7 +82,12 @@ class Deserved:
     @property
     def expected(self) -> str:
         """The answers that keep the contract, for a sentence: "400 or 401 (the request breaks field-types)"."""
-        return f"{' or '.join(str(s) for s in sorted(self.statuses))} ({self.why})"
+        return _expected(self.statuses, self.why)
+
+
+@lru_cache(maxsize=256)  # a handful of (statuses, reason) pairs, asked of every judged exchange
+def _expected(statuses: frozenset[int], why: str) -> str:
+    return f"{' or '.join(str(s) for s in sorted(statuses))} ({why})"
 
 
 def refusal_status(rule_ids: Iterable[str]) -> int:

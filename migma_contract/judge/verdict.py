@@ -10,12 +10,12 @@ Schemathesis checks take it as it is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from migma_contract.contract.catalogue import NO_SERVER_ERROR, RESPONDS_IN_TIME, RULES, rules_for
-from migma_contract.contract.rules import Level
-from migma_contract.contract.validators import Contract, ResponseValidator
+from migma_contract.contract.rules import Level, ResponseFacts
+from migma_contract.contract.validators import Contract, ResponseValidator, response_facts
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.judge.deserve import Deserved, Standing, deserve, parsed_body
 from migma_contract.judge.exchange import Exchange
@@ -44,6 +44,8 @@ class ExchangeVerdict:
     judgements: tuple[Judgement, ...]
     notes: tuple[str, ...] = ()  # what was left unjudged, and why
     deserved: Deserved | None = None
+    # the answer as the response rules read it (None: no answer, or cut), for what judges across exchanges
+    facts: ResponseFacts | None = field(default=None, compare=False, repr=False)
 
     @property
     def breaches(self) -> tuple[Judgement, ...]:
@@ -90,13 +92,14 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     ids = _IDS_AT[level]
     judged = [Judgement(rule_id, CLIENT, False, expected, why) for rule_id, expected, why in deserved.client if rule_id in ids]
     notes = list(deserved.notes)
+    facts = None
     if exchange.status is None or exchange.timed_out or exchange.error:
         judged.append(_no_answer(exchange, knowledge))
     else:
         answer = f"{exchange.status}{knowledge.answer_text}"
         judged += _status_deserved(exchange.status, deserved, knowledge, answer, ids, notes)
-        judged += _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes)
-    return ExchangeVerdict(tuple(judged), tuple(notes), deserved)
+        facts = _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes, judged)
+    return ExchangeVerdict(tuple(judged), tuple(notes), deserved, facts)
 
 
 def _no_answer(exchange: Exchange, knowledge: Knowledge) -> Judgement:
@@ -126,28 +129,47 @@ def _status_deserved(status: int, deserved: Deserved, knowledge: Knowledge, answ
 
 
 def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowledge: Knowledge, body: Any,
-                    validator: ResponseValidator | None, answer: str, notes: list[str]) -> list[Judgement]:
-    """Every response rule the answer gave something to judge, each with all its violations."""
+                    validator: ResponseValidator | None, answer: str, notes: list[str],
+                    judged: list[Judgement]) -> ResponseFacts | None:
+    """Every response rule the answer gave something to judge, each with all its violations (added to `judged`);
+    the response as read, unless it was cut."""
     status = exchange.status
     assert status is not None
     received = exchange.received_body
     body_known = received is not None
     validator = validator or contract.response_validator(level)
     request = body if isinstance(body, dict) else None  # NOT_RECORDED and RawBody are no JSON object
-    verdict = validator.evaluate(status, exchange.received_headers, received if body_known else b"", request,
-                                 elapsed=exchange.elapsed, timeout=knowledge.timeout, truncated_at=knowledge.truncated_at)
+    elapsed, timeout = exchange.elapsed, knowledge.timeout
+    read = response_facts(status, exchange.received_headers, received if body_known else b"", request, elapsed, timeout,
+                          validator.documented)
+    verdict = validator.evaluate(status, read.headers, None, request, elapsed=elapsed, timeout=timeout,
+                                 truncated_at=knowledge.truncated_at, facts=read)
+    facts = read if knowledge.truncated_at is None and body_known else None
     throttled = status == THROTTLED and not knowledge.throttle_final
     if not body_known:
         notes.append("response body not recorded in full: only no-server-error and responds-in-time judged")
     if not verdict.violations and body_known and not throttled:  # the common case: every rule kept
-        return [Judgement(rule_id, SERVER, True, _TEXT[rule_id], answer) for rule_id in verdict.applied]
+        judged += _kept(verdict.applied, answer)
+        return facts
     only = _STATUS_ONLY if (not body_known or throttled) else None
     messages: dict[str, list[str]] = {}
     for violation in verdict.violations:
         messages.setdefault(violation.rule_id, []).append(violation.message)
-    judged = []
     for rule_id in verdict.applied:
         if only is None or rule_id in only:
             said = messages.get(rule_id)
             judged.append(Judgement(rule_id, SERVER, said is None, _TEXT[rule_id], "; ".join(said) if said else answer))
-    return judged
+    return facts
+
+
+_KEPT: dict[tuple[tuple[str, ...], str], tuple[Judgement, ...]] = {}  # (rules applied, the answer) -> their judgements
+
+
+def _kept(applied: tuple[str, ...], answer: str) -> tuple[Judgement, ...]:
+    """Every rule of `applied` kept by `answer`: the same few tuples for most exchanges (an accepted send's "200"), made once."""
+    found = _KEPT.get((applied, answer))
+    if found is None:
+        found = tuple(Judgement(rule_id, SERVER, True, _TEXT[rule_id], answer) for rule_id in applied)
+        if len(answer) <= 3 and len(_KEPT) < 256:  # a status alone: a server's error text is never kept
+            _KEPT[(applied, answer)] = found
+    return found

@@ -40,7 +40,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, Subject
+from migma_contract.contract.rules import Level, RawBody, ResponseFacts, Subject
 from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.redact import SHELL_FIELDS, Redactor, secrets_by_shape, sensitive_header, strip_credentials
 from migma_contract.core.untrusted import clean_text
@@ -295,7 +295,7 @@ class TrafficJudge:
             self.stats.exchanges += 1
             self.stats.judged += 1
             number = self.stats.judged
-            across = self._judge_history(exchange, number)
+            across = self._judge_history(exchange, number, verdict.facts)
             if across:
                 verdict = ExchangeVerdict(verdict.judgements + across, verdict.notes)
             self.stats.unanswered += exchange.status is None
@@ -328,12 +328,13 @@ class TrafficJudge:
                         self._record(exchange, judgement, number)
         return verdict
 
-    def _judge_history(self, exchange: ObservedExchange, number: int) -> tuple[Judgement, ...]:
-        """The rules judged across exchanges (result-id-unique), against what the traffic showed before (under the lock)."""
+    def _judge_history(self, exchange: ObservedExchange, number: int, facts: ResponseFacts | None = None) -> tuple[Judgement, ...]:
+        """The rules judged across exchanges (result-id-unique), against what the traffic showed before (under the lock).
+
+        `facts`: the answer as the one judge read it (its body parsed once for both)."""
         status = exchange.status
         if not self._history or status is None or exchange.response_body is None:
             return ()
-        facts = None
         judged: list[Judgement] = []
         for rule, memory in self._history.values():
             form = rule.form.across_responses
