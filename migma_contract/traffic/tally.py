@@ -255,7 +255,11 @@ class TrafficJudge:
         self.redactor = Redactor()
         self._lock = threading.Lock()
         # judging off a server's event loop (`observe_later`): one worker, a bounded queue
-        self._waiting: queue.Queue[Callable[[], ObservedExchange | None]] = queue.Queue()
+        # (a SimpleQueue: put and get in C; a queue.Queue's Python-level conditions cost more than a small judgement)
+        self._waiting: queue.SimpleQueue[Callable[[], ObservedExchange | None]] = queue.SimpleQueue()
+        self._unjudged = 0  # handed over and not judged yet (under the lock)
+        self._settled = threading.Condition(self._lock)  # told when that count falls to 0 while a reader waits
+        self._readers_waiting = 0
         self._worker: threading.Thread | None = None
         self.unjudged_behind = 0  # exchanges not judged because judging fell behind (noted)
         self._cpu_debt, self._cpu_at = 0.0, time.monotonic()  # the judge thread's CPU, against its share
@@ -366,6 +370,7 @@ class TrafficJudge:
             if self._worker is None:
                 self._worker = threading.Thread(target=self._judge_waiting, name="migma-contract judge", daemon=True)
                 self._worker.start()
+            self._unjudged += 1
         self._waiting.put(make)
 
     def _over_budget(self) -> bool:
@@ -400,12 +405,21 @@ class TrafficJudge:
             finally:
                 with self._lock:
                     self._cpu_debt += time.thread_time() - began
-                self._waiting.task_done()
+                    self._unjudged -= 1
+                    if not self._unjudged and self._readers_waiting:
+                        self._settled.notify_all()
 
     def settle(self) -> None:
         """Wait until every exchange handed to `observe_later` is judged (readers call it)."""
-        if self._worker is not None:
-            self._waiting.join()
+        if self._worker is None:
+            return
+        with self._lock:
+            self._readers_waiting += 1
+            try:
+                while self._unjudged:
+                    self._settled.wait()
+            finally:
+                self._readers_waiting -= 1
 
     def _learn(self, exchange: ObservedExchange) -> None:
         """Every credential the traffic carries joins the redactor (by header name, query parameter, JSON key).
