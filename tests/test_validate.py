@@ -221,3 +221,18 @@ def test_a_response_body_of_a_str_subclass_is_read_as_text():
 
     assert validate_response(200, JSON, Text(json.dumps(OK))) == validate_response(200, JSON, json.dumps(OK)) == []
     assert response_facts(200, JSON, Text('{"a": 1}'), None, None, None).body == {"a": 1}
+
+
+def test_rules_asking_one_question_of_a_body_ask_it_once_and_each_stays_silent_alone():
+    validator = contract_for().response_validator("strict")
+    rules = validator._for_status(200)
+    grouped = {ids for _, ids in rules.speakers}
+    assert ("result-has-id", "result-status-known") in grouped  # the same test of `data`, asked once
+    assert len({speaks for speaks, _ in rules.speakers}) == len(rules.speakers)
+    # a success without `data`: every rule about `data` is silent; with `data` but no sentCount, only result-count
+    bare = validator.evaluate(200, {"content-type": "application/json"}, b'{"success": true}').applied
+    assert not {"result-has-id", "result-status-known", "result-count", "result-provider"} & set(bare)
+    assert "envelope-consistent" in bare and "success-without-error" in bare
+    partial = validator.evaluate(200, {"content-type": "application/json"},
+                                 b'{"success": true, "data": {"id": "m_1", "status": "queued"}}').applied
+    assert {"result-has-id", "result-status-known"} <= set(partial) and "result-count" not in partial

@@ -197,7 +197,13 @@ class _StatusRules:
                 self.fixed[rule.id] = [Violation(rule.id, rule.level.value, "", message)]
         # rule -> whether a body gives it something to judge (rules about a field judge only the bodies that have it)
         forms = [*(rule_set.rules if rule_set is not None else ()), *(rule for rule, _ in predicates)]
-        self.speakers = {r.id: r.form.speaks_of for r in forms if getattr(r.form, "speaks_of", None) is not None}
+        # (grouped by the test: rules asking the same question of a body, result-has-id and result-status-known, ask it once)
+        groups: dict[Any, list[str]] = {}
+        for rule in forms:
+            speaks = getattr(rule.form, "speaks_of", None)
+            if speaks is not None:
+                groups.setdefault(speaks, []).append(rule.id)
+        self.speakers = tuple((speaks, tuple(ids)) for speaks, ids in groups.items())
         # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
         self.cases: dict[tuple[bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}
 
@@ -278,7 +284,10 @@ class ResponseValidator:
         applied = clean.applied
         if parsed and rules.speakers:  # asked of the few rules that may be silent, not of every rule applied
             body = facts.body
-            silent = [r for r, speaks in rules.speakers.items() if not speaks(status, body) and not (broken and r in broken)]
+            silent: list[str] | None = None
+            for speaks, ids in rules.speakers:
+                if not speaks(status, body):
+                    silent = (silent or []) + [r for r in ids if not (broken and r in broken)]
             if silent:
                 applied = tuple(r for r in applied if r not in silent)
         if not broken:
