@@ -14,6 +14,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from starlette.requests import ClientDisconnect
 
 from migma_contract import RULES, ConfigError, Subject, get_rule, load_spec, validate_response
 from migma_contract.contract.rules import RawBody
@@ -904,3 +905,36 @@ def test_the_logs_time_is_what_datetime_writes(millis):
     exact = datetime.fromtimestamp(millis // 1000, UTC) + timedelta(milliseconds=millis % 1000)  # no float on the way
     assert _stamp(millis) == exact.isoformat(timespec="milliseconds")
     assert _stamp(millis - millis % 1000) == datetime.fromtimestamp(millis // 1000, UTC).isoformat(timespec="milliseconds")
+
+
+@pytest.mark.parametrize("messages, limit, expected", [
+    ([{"type": "http.request", "body": b"{}"}], 10, b"{}"),  # the common case: one message, within the cap
+    ([{"type": "http.request", "body": b"x" * 11}], 10, None),  # one message over the cap
+    ([{"type": "http.request"}], 10, b""),
+    ([{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b"cd"}], 10, b"abcd"),
+    ([{"type": "http.request", "body": b"abcdef", "more_body": True}, {"type": "http.request", "body": b"ghijk"}], 10, None),
+    ([{"type": "something.else"}, {"type": "http.request", "body": b"{}"}], 10, b"{}"),
+    ([{"type": "http.disconnect"}], 10, ClientDisconnect),
+    ([{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.disconnect"}], 10, ClientDisconnect),
+])
+def test_the_mock_reads_a_body_as_the_one_capped_reader_does(messages, limit, expected):
+    # the whole body in one message is taken at once (speed); the rest goes through read_capped, the first message replayed
+    import asyncio
+
+    from migma_contract.mock._app import _Call
+    from migma_contract.wire.boundary import read_capped
+
+    def receiver():
+        left = list(messages)
+
+        async def receive():
+            return left.pop(0)
+        return receive
+
+    scope = {"method": "POST", "path": "/v1/sending", "headers": []}
+    if expected is ClientDisconnect:
+        with pytest.raises(ClientDisconnect):
+            asyncio.run(_Call.of(scope, receiver()).body(limit))
+        assert asyncio.run(read_capped(receiver(), limit)).disconnected
+        return
+    assert asyncio.run(_Call.of(scope, receiver()).body(limit)) == expected == asyncio.run(read_capped(receiver(), limit)).content

@@ -160,8 +160,21 @@ class _Call:
                    scope.get("query_string", b""))
 
     async def body(self, limit: int) -> bytes | None:
-        """The whole body (None once it is over `limit` bytes; ClientDisconnect when the client leaves first)."""
-        read = await read_capped(self.receive, limit)
+        """The whole body (None once it is over `limit` bytes; ClientDisconnect when the client leaves first).
+
+        The common case, the whole body in the first message and within the cap, is taken as it is; anything
+        else goes through the one capped reader, that message first."""
+        first = await self.receive()
+        if first["type"] == "http.request" and not first.get("more_body", False):
+            chunk: bytes = first.get("body", b"")
+            if len(chunk) <= limit:
+                return chunk
+        pending = [first]
+
+        async def again() -> Any:
+            return pending.pop() if pending else await self.receive()
+
+        read = await read_capped(again, limit)
         if read.disconnected:
             raise ClientDisconnect()
         return read.content
