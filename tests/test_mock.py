@@ -907,6 +907,17 @@ def test_the_logs_time_is_what_datetime_writes(millis):
     assert _stamp(millis - millis % 1000) == datetime.fromtimestamp(millis // 1000, UTC).isoformat(timespec="milliseconds")
 
 
+
+def test_the_time_of_a_request_is_stamped_once_a_millisecond_and_always_its_own(monkeypatch):
+    from migma_contract.mock import _app
+
+    clock = iter([1_700_000_000_123_456_789, 1_700_000_000_123_999_999, 1_700_000_000_124_000_000, 1_700_000_001_000_000_000])
+    monkeypatch.setattr(_app, "_time_ns", lambda: next(clock))
+    stamps = [_app._now() for _ in range(4)]
+    assert stamps == [_app._stamp(1_700_000_000_123), _app._stamp(1_700_000_000_123), _app._stamp(1_700_000_000_124),
+                      _app._stamp(1_700_000_001_000)]
+    assert stamps[0].endswith(".123+00:00") and stamps[2].endswith(".124+00:00")
+
 @pytest.mark.parametrize("messages, limit, expected", [
     ([{"type": "http.request", "body": b"{}"}], 10, b"{}"),  # the common case: one message, within the cap
     ([{"type": "http.request", "body": b"x" * 11}], 10, None),  # one message over the cap

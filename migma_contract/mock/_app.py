@@ -641,11 +641,18 @@ class ReferenceMock:
 
 
 _second: tuple[int, str] = (-1, "")
+_last: tuple[int, str] = (-1, "")  # the last millisecond stamped: a busy mock answers several in each
+_time_ns = time.time_ns
 
 
 def _now() -> str:
     """The time, ISO 8601 to the millisecond."""
-    return _stamp(time.time_ns() // 1_000_000)
+    global _last
+    millis = _time_ns() // 1_000_000
+    last = _last  # one read: another thread may replace it meanwhile (a whole tuple, never half of one)
+    if last[0] != millis:
+        last = _last = (millis, _stamp(millis))
+    return last[1]
 
 
 def _stamp(millis: int) -> str:
