@@ -236,3 +236,41 @@ def test_rules_asking_one_question_of_a_body_ask_it_once_and_each_stays_silent_a
     partial = validator.evaluate(200, {"content-type": "application/json"},
                                  b'{"success": true, "data": {"id": "m_1", "status": "queued"}}').applied
     assert {"result-has-id", "result-status-known"} <= set(partial) and "result-count" not in partial
+
+
+_JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.floats(-1, 1, allow_nan=False), st.text(max_size=3))
+_ENVELOPE_KEYS = st.sampled_from(["success", "data", "error", "id", "status", "sentCount", "provider", "x"])
+_SUCCESSES = st.fixed_dictionaries(
+    {"success": st.sampled_from([True, 1, False]),
+     "data": st.fixed_dictionaries({}, optional={"id": st.sampled_from(["m_1", "", 5]), "status": st.sampled_from(["queued", "sent", "x"]),
+                                                 "sentCount": st.sampled_from([0, 1, -1, "1"]), "provider": st.sampled_from(["migma", "ses"])})},
+    optional={"error": st.sampled_from([None, "x", ""])})
+_BODIES = st.one_of(_SUCCESSES, st.recursive(_JSON_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(_ENVELOPE_KEYS, inner, max_size=5)), max_leaves=12))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_BODIES, st.sampled_from([200, 201, 400, 401, 403, 404]))
+def test_each_speaks_of_test_and_its_schema_agree(body, status):
+    # a validator asks every rule's speaks_of at once through the schemas (in Rust): they must say what the tests say
+    import jsonschema_rs
+
+    speakers = {rule.form.speaks_of for rule in RULES if getattr(rule.form, "speaks_of", None) is not None}
+    assert speakers and all(hasattr(speaks, "schema") for speaks in speakers)
+    for speaks in speakers:
+        assert speaks(status, body) == jsonschema_rs.Draft202012Validator(speaks.schema(status)).is_valid(body), (status, body)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_BODIES, st.sampled_from(["schema", "documented", "strict"]))
+def test_the_one_question_in_rust_gives_the_verdict_the_rules_give_one_by_one(body, level):
+    validator = contract_for().response_validator(level)
+    rules = validator._for_status(200)
+    raw = json.dumps(body).encode()
+    fast = validator.evaluate(200, {"content-type": "application/json"}, raw)
+    quick, rules.quick = rules.quick, None
+    try:
+        slow = validator.evaluate(200, {"content-type": "application/json"}, raw)
+    finally:
+        rules.quick = quick
+    assert fast == slow

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migma_contract.contract.rules import (
@@ -114,6 +115,19 @@ def _result(body: Any) -> Any:
     return data if isinstance(data, dict) else None
 
 
+@dataclass(frozen=True)
+class _Speaks:
+    """A response rule's `speaks_of`: whether a body gives the rule something to judge, with the JSON Schema (per
+    status) accepting exactly the bodies the test is true of, so a validator can ask every rule's test at once, in
+    Rust, with the rules themselves (`validators._StatusRules.quick`); tests hold the two to each other."""
+
+    test: Callable[[int, Any], bool]
+    schema: Callable[[int], dict[str, Any]]
+
+    def __call__(self, status: int, body: Any) -> bool:
+        return self.test(status, body)
+
+
 def _has_envelope(status: int, body: Any) -> bool:
     """A body that says something of the envelope: a success's, or an error's `success` or `error` field."""
     return isinstance(body, dict) and (status < 400 or "success" in body or "error" in body)
@@ -123,12 +137,23 @@ def _has_result(status: int, body: Any) -> bool:
     return _result(body) is not None
 
 
-def _result_has(field: str) -> Callable[[int, Any], bool]:
-    return lambda status, body: field in (_result(body) or {})
+def _result_has(field: str) -> _Speaks:
+    return _Speaks(lambda status, body: field in (_result(body) or {}), lambda status: _result_schema([field]))
 
 
 def _says_success(status: int, body: Any) -> bool:
     return isinstance(body, dict) and body.get("success") is True
+
+
+def _result_schema(required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "required": ["data"], "properties": {"data": {"type": "object", "required": required}}}
+
+
+_HAS_ENVELOPE = _Speaks(_has_envelope, lambda status: {"type": "object"} if status < 400 else
+                       {"type": "object", "anyOf": [{"required": ["success"]}, {"required": ["error"]}]})
+_HAS_RESULT = _Speaks(_has_result, lambda status: _result_schema([]))
+_SAYS_SUCCESS = _Speaks(_says_success, lambda status: {"type": "object", "required": ["success"],
+                                                      "properties": {"success": {"const": True}}})
 
 
 def _check_server_error(spec: Spec, facts: ResponseFacts) -> str | None:
@@ -481,17 +506,17 @@ RULES: tuple[Rule, ...] = (
              {"properties": {"success": {"const": True}, "data": {"type": "object"}}, "required": ["data"]}
              if status < 400 else
              {"properties": {"success": {"const": False}, "error": {"if": {"type": "string"}, "then": {"minLength": 1}}}}
-         ), speaks_of=_has_envelope)),
+         ), speaks_of=_HAS_ENVELOPE)),
     Rule("result-has-id", D, Subject.RESPONSE,
          "`data.id` is a non-empty string",
          "SendEmailResult.id: \"Message ID (for single sends) or batch ID (for batch sends)\"",
          ResponseSchema(_success_statuses, _on_result(
-             {"required": ["id"], "properties": {"id": {"type": "string", "minLength": 1}}}), speaks_of=_has_result)),
+             {"required": ["id"], "properties": {"id": {"type": "string", "minLength": 1}}}), speaks_of=_HAS_RESULT)),
     Rule("result-status-known", D, Subject.RESPONSE,
          "`data.status` present and ∈ sent, queued, processing",
          "SendEmailResult.status: \"sent, queued, or processing\"; \"return immediately with status queued\"",
          ResponseSchema(_success_statuses, _on_result(
-             {"required": ["status"], "properties": {"status": {"enum": ["sent", "queued", "processing"]}}}), speaks_of=_has_result)),
+             {"required": ["status"], "properties": {"status": {"enum": ["sent", "queued", "processing"]}}}), speaks_of=_HAS_RESULT)),
     Rule("result-count", D, Subject.RESPONSE,
          "`data.sentCount`, when present, is an integer ≥ 0", "SendEmailResult.sentCount",
          ResponseSchema(_success_statuses, _on_result(
@@ -516,7 +541,7 @@ RULES: tuple[Rule, ...] = (
          ResponseSchema(_success_statuses, lambda spec, status: {
              "if": {"properties": {"success": {"const": True}}, "required": ["success"]},
              "then": {"properties": {"error": {"type": "null"}}},
-         }, speaks_of=_says_success)),
+         }, speaks_of=_SAYS_SUCCESS)),
     # --- the vendor set (opt-in) -----------------------------------------------------------
     IDEMPOTENCY_REPLAY,
     IDEMPOTENCY_CONFLICT,

@@ -114,6 +114,7 @@ class _RuleSet:
         if defs:
             schema["$defs"] = fast["$defs"] = defs
         self.validator = _compile(schema)
+        self.fast = fast  # (before its formats are narrowed: `_compile_fast` does that)
         self.accepts = _compile_fast(fast).is_valid
 
     def violations(self, instance: Any) -> list[tuple[Rule, str, str]]:
@@ -203,7 +204,14 @@ class _StatusRules:
             speaks = getattr(rule.form, "speaks_of", None)
             if speaks is not None:
                 groups.setdefault(speaks, []).append(rule.id)
-        self.speakers = tuple((speaks, tuple(ids)) for speaks, ids in groups.items())
+        self.speakers = tuple((getattr(speaks, "test", speaks), tuple(ids)) for speaks, ids in groups.items())
+        # Every rule kept and every rule given something to judge, asked at once in Rust: the rules' flattened schema
+        # and each test's schema (`catalogue._Speaks`), trusted only for a yes (a no asks them one by one).
+        self.quick: Any = None
+        schemas = [schema for schema in (getattr(speaks, "schema", None) for speaks in groups) if schema is not None]
+        if rule_set is not None and schemas and len(schemas) == len(groups):
+            fast = rule_set.fast
+            self.quick = _compile_fast({**fast, "allOf": [*fast.get("allOf", []), *(schema(status) for schema in schemas)]}).is_valid
         # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
         self.cases: dict[tuple[bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}
 
@@ -277,12 +285,17 @@ class ResponseValidator:
                 broken = broken or {}
                 broken[rule.id] = [Violation(rule.id, rule.level.value, "", message)]
         rule_set = rules.rule_set
-        if rule_set is not None and parsed and not rule_set.accepts(facts.body):
-            broken = broken or {}
-            for rule, pointer, detail in rule_set.traced(facts.body):
-                broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, pointer, f"{pointer or '/'}: {detail}"))
+        spoken = False  # every rule that may be silent was given something to judge
+        if rule_set is not None and parsed:
+            quick = rules.quick
+            if quick is not None and quick(facts.body):
+                spoken = True
+            elif not rule_set.accepts(facts.body):
+                broken = broken or {}
+                for rule, pointer, detail in rule_set.traced(facts.body):
+                    broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, pointer, f"{pointer or '/'}: {detail}"))
         applied = clean.applied
-        if parsed and rules.speakers:  # asked of the few rules that may be silent, not of every rule applied
+        if parsed and rules.speakers and not spoken:  # asked of the few rules that may be silent, not of every rule applied
             body = facts.body
             silent: list[str] | None = None
             for speaks, ids in rules.speakers:
