@@ -313,3 +313,13 @@ def test_the_kept_judgements_of_an_answer_are_shared_only_for_a_status_alone():
     judge_exchange(contract_for(), "documented", exchange(status=400, answer={"success": False, "error": "x" * 50}))
     judge_exchange(contract_for(), "documented", exchange())
     assert one_judge._KEPT and all(len(answer) <= 3 for _, answer in one_judge._KEPT)
+
+
+def test_the_rules_across_exchanges_are_worked_out_once_a_status_and_stay_few():
+    judge = TrafficJudge(contract_for(), kind="proxy", label="test")
+    for status in range(200, 300):
+        judge.observe(exchange(status=status))
+    assert 0 < len(judge._history_by_status) <= 64
+    assert [rule.id for rule, _, _ in judge._history_at(200)] == ["result-id-unique"] and not judge._history_at(201)
+    judge.observe(exchange())  # data.id msg_1 again: still found once the statuses are worked out
+    assert judge.tallies["result-id-unique"].by_server == 1

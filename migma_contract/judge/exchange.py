@@ -57,7 +57,7 @@ class Exchange(Protocol):
 
 def lowered(pairs: Mapping[str, str] | list[tuple[str, str]]) -> dict[str, str]:
     """Header fields with lower-cased names; a repeated field's values joined with ", " (RFC 9110 §5.3)."""
-    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    items = pairs if type(pairs) is list else pairs.items() if isinstance(pairs, Mapping) else pairs  # (a list first: no ABC check)
     merged: dict[str, str] = {}
     for name, value in items:
         key = name.lower()

@@ -181,11 +181,15 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
                    timeout: float | None = DEFAULT_TIMEOUT) -> ExchangeVerdict:
     """Every rule of `level` one observed POST /v1/sending exchange decides, for the client and the server (the one judge)."""
     exchange = _waited_out(exchange, timeout)
-    knowledge = Knowledge(
-        standing=Standing.HIDDEN if exchange.credentials_hidden else Standing.UNSURE,
-        timeout=timeout, answer_text="" if exchange.status == ACCEPTS_VALID.deserves else _error_text(exchange.response_body),
-    )
+    standing = Standing.HIDDEN if exchange.credentials_hidden else Standing.UNSURE
+    if exchange.status == ACCEPTS_VALID.deserves:  # no error text: the same knowledge for every accepted send
+        knowledge = _KNOWLEDGE.get((standing, timeout)) or _KNOWLEDGE.setdefault((standing, timeout), Knowledge(standing, timeout=timeout))
+    else:
+        knowledge = Knowledge(standing=standing, timeout=timeout, answer_text=_error_text(exchange.response_body))
     return judge(contract, Level.parse(level), exchange, knowledge)
+
+
+_KNOWLEDGE: dict[tuple[Standing, float | None], Knowledge] = {}  # (a frozen Knowledge: shared)
 
 
 def _waited_out(exchange: ObservedExchange, timeout: float | None) -> ObservedExchange:
@@ -245,6 +249,7 @@ class TrafficJudge:
         # the rules judged across exchanges (result-id-unique), each with what it saw so far
         self._history: dict[str, tuple[Any, dict[str, tuple[str | None, str]]]] = {
             rule.id: (rule, {}) for rule in self.rules if rule.form.across_responses is not None}
+        self._history_by_status: dict[int, list[tuple[Any, dict[str, tuple[str | None, str]], Any]]] = {}
         self._symptoms: list[Symptom] = []
         self._findings: dict[tuple[str, str], Finding] = {}
         self._notes: Counter[str] = Counter()
@@ -340,10 +345,7 @@ class TrafficJudge:
         if not self._history or status is None or exchange.response_body is None:
             return ()
         judged: list[Judgement] = []
-        for rule, memory in self._history.values():
-            form = rule.form.across_responses
-            if form is None or not form.applies(self.contract.spec, status):
-                continue
+        for rule, memory, form in self._history_at(status):
             facts = facts or response_facts(status, exchange.received_headers, exchange.response_body, None, None, None)
             value = form.key(facts) if facts.parsed else None
             if value is None or (value not in memory and len(memory) >= _MAX_HISTORY):
@@ -353,6 +355,17 @@ class TrafficJudge:
             if ok:
                 judged.append(Judgement(rule.id, SERVER, message is None, rule.text, message or str(status)))
         return tuple(judged)
+
+    def _history_at(self, status: int) -> list[tuple[Any, dict[str, tuple[str | None, str]], Any]]:
+        """The rules judged across exchanges that judge answers of `status`, with their memory (worked out once a status)."""
+        found = self._history_by_status.get(status)
+        if found is None:
+            spec = self.contract.spec
+            found = [(rule, memory, form) for rule, memory in self._history.values()
+                     if (form := rule.form.across_responses) is not None and form.applies(spec, status)]
+            if len(self._history_by_status) < 64:  # a handful of statuses; whatever a server answers, this stays small
+                self._history_by_status[status] = found
+        return found
 
     def observe_later(self, make: Callable[[], ObservedExchange | None]) -> None:
         """Judge an exchange off the caller's event loop (a proxy's, an app's): one worker thread judges them in order.
