@@ -299,7 +299,8 @@ class MockState:
     def record(self, *fields: Any) -> None:
         """An accepted send: SentRecord's fields in order (made into one when `sent` is read)."""
         with self._lock:
-            self._add(self._sent, self._next_seq(), fields, len(fields[3]))
+            self._seq += 1
+            self._add(self._sent, self._seq, fields, len(fields[3]))
 
     def log_request(self, **fields: Any) -> None:
         with self._lock:
@@ -312,7 +313,8 @@ class MockState:
         `size` is what it holds (its body and headers), counted against the byte budget."""
         with self._lock:
             self.requests += 1
-            seq = self._next_seq()
+            self._seq += 1
+            seq = self._seq
             self._add(self._requests, seq, (seq, *fields), size)
 
     @property
