@@ -949,3 +949,32 @@ def test_the_mock_reads_a_body_as_the_one_capped_reader_does(messages, limit, ex
         assert asyncio.run(read_capped(receiver(), limit)).disconnected
         return
     assert asyncio.run(_Call.of(scope, receiver()).body(limit)) == expected == asyncio.run(read_capped(receiver(), limit)).content
+
+
+@pytest.mark.parametrize("headers", [
+    [(b"host", b"mock"), (b"content-type", b"application/json"), (b"x-empty", b"")],
+    [(b"host", b"mock"), (b"x-nul", b"a\x00b")],  # a NUL in a value: kept as the pairs they are
+    [],
+])
+def test_the_request_log_gives_back_the_headers_exactly_as_they_came(headers):
+    # the log keeps a request's headers as one bytes object (speed) and gives back the same pairs
+    import asyncio
+
+    mock = create_app()
+    body = json.dumps(FACTORY.valid_body()).encode()
+    scope = {"type": "http", "method": "POST", "path": "/v1/sending", "headers": [*headers, (b"authorization", f"Bearer {FULL_KEY}".encode())],
+             "query_string": b"", "scheme": "http"}
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": body}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(mock(scope, receive, send))
+    (logged,) = mock.requests
+    assert list(logged.raw_headers) == scope["headers"]
+    from migma_contract.mock._state import packed_headers
+
+    assert packed_headers([("a", "b")]) == [("a", "b")] and packed_headers([]) == []

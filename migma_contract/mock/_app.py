@@ -54,7 +54,7 @@ from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
 from migma_contract.mock._config import MockConfig, load_mock_config
-from migma_contract.mock._state import HEADER_OVERHEAD, MockRequest, MockState, Scripted, SentRecord
+from migma_contract.mock._state import HEADER_OVERHEAD, MockRequest, MockState, Scripted, SentRecord, packed_headers
 from migma_contract.wire.boundary import foreign_request, read_capped
 
 __all__ = ["ReferenceMock", "create_app"]
@@ -367,7 +367,7 @@ class ReferenceMock:
             len(verdict.raw) + request.head_size,
             verdict.at, request.method, request.path, answer.status, verdict.outcome,
             tuple(verdict.violations) if verdict.violations else (), tuple(verdict.warnings) if verdict.warnings else (), error if isinstance(error, str) else None, headers.get("content-type"), verdict.key_name,
-            headers.get(_IDEMPOTENCY), headers.get("user-agent"), verdict.raw, request.raw_headers, request.scheme, request.query,
+            headers.get(_IDEMPOTENCY), headers.get("user-agent"), verdict.raw, packed_headers(request.raw_headers), request.scheme, request.query,
         )
         return answer
 

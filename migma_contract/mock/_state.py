@@ -26,6 +26,8 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from migma_contract.contract.catalogue import IDEMPOTENCY_WINDOW_S
@@ -232,13 +234,41 @@ class _Log:
         return [item for _, _, item in self.entries]
 
 
+_NUL = b"\x00"
+
+
+def packed_headers(raw: Any) -> Any:
+    """A request's headers as the log keeps them: one bytes object, names and values joined by NUL (`_request_from`
+    splits it again), when no name or value holds a NUL; else as they are.
+
+    A kept list of pairs is a dozen objects per logged request, scattered through memory by the time the log drops
+    them: one object costs the busy mock several microseconds a request less."""
+    try:
+        blob = _NUL.join(chain.from_iterable(raw))
+    except TypeError:  # not pairs of bytes (an ASGI caller's own): kept as given
+        return raw
+    return blob if raw and blob.count(_NUL) == 2 * len(raw) - 1 else raw
+
+
+def _request_from(*fields: Any) -> MockRequest:
+    """A logged request's record from its kept fields (`MockState.log_call`), its headers unpacked."""
+    headers = fields[_HEADERS_AT]
+    if type(headers) is bytes:
+        parts = headers.split(_NUL)
+        fields = (*fields[:_HEADERS_AT], list(zip(parts[::2], parts[1::2], strict=True)), *fields[_HEADERS_AT + 1:])
+    return MockRequest(*fields)
+
+
+_HEADERS_AT = [f.name for f in dataclass_fields(MockRequest)].index("raw_headers")
+
+
 class MockState:
     def __init__(self, *, sent_log: int = 10000, request_log: int = 10000, memory_bytes: int = 64 << 20, seed: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self.clock = clock  # the idempotency window's time (seconds); a test passes its own
         self._sent = _Log(sent_log, SentRecord)
-        self._requests = _Log(request_log, MockRequest)
+        self._requests = _Log(request_log, _request_from)
         self._replies: OrderedDict[tuple[str, str], tuple[int, int, Stored]] = OrderedDict()
         self._replies_dropped = 0
         self._memory_bytes = memory_bytes
