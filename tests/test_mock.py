@@ -978,3 +978,15 @@ def test_the_request_log_gives_back_the_headers_exactly_as_they_came(headers):
     from migma_contract.mock._state import packed_headers
 
     assert packed_headers([("a", "b")]) == [("a", "b")] and packed_headers([]) == []
+
+
+def test_the_texts_every_request_repeats_are_held_once_and_the_table_stays_small():
+    from migma_contract.mock import _state
+
+    a, b = "application/json", "".join(["application/", "json"])
+    assert a is not b and _state.shared(b) is _state.shared(a)
+    for index in range(1000):
+        _state.shared(f"text/x-{index}")
+    assert len(_state._SHARED) <= 256
+    long = "x" * 65
+    assert _state.shared(long) is long and long not in _state._SHARED and _state.shared(None) is None

@@ -250,6 +250,20 @@ def packed_headers(raw: Any) -> Any:
     return blob if raw and blob.count(_NUL) == 2 * len(raw) - 1 else raw
 
 
+_SHARED: dict[str, str] = {}  # the short texts requests repeat (a method, a path, a content type, a provider), held once
+
+
+def shared(value: Any) -> Any:
+    """`value`, or an equal text kept before: the log then holds one object for what every request repeats, and the
+    request's own copy is freed at once (at most 256 texts of at most 64 characters are kept; others pass as they are)."""
+    found = _SHARED.get(value) if type(value) is str else None
+    if found is not None:
+        return found
+    if type(value) is str and len(value) <= 64 and len(_SHARED) < 256:
+        _SHARED[value] = value
+    return value
+
+
 def _request_from(*fields: Any) -> MockRequest:
     """A logged request's record from its kept fields (`MockState.log_call`), its headers unpacked."""
     headers = fields[_HEADERS_AT]
