@@ -448,6 +448,18 @@ def test_finding_11_a_curl_line_from_a_recording_does_not_aim_the_users_key_at_t
     assert "MIGMA_CONTRACT_BASE_URL" in curl  # the user chooses where it goes
 
 
+def test_a_curl_line_from_a_recording_puts_the_users_key_only_where_a_bearer_key_stood():
+    """A recorded cookie or another service's token is masked, not replaced by $MIGMA_CONTRACT_API_KEY."""
+    judge = TrafficJudge(contract_for(), kind="recorded", label="t")
+    judge.observe(_observed(url="https://recorded.example.test/v1/sending", headers=[
+        ("Authorization", "Bearer mc_recorded_key_1"), ("Cookie", "session=recorded-cookie-value-9"),
+        ("X-Other-Token", "other-service-token-77")]))
+    curl = judge.result().findings[0].request.curl
+    assert "-H 'authorization: Bearer '\"$MIGMA_CONTRACT_API_KEY\"" in curl
+    assert curl.count("$MIGMA_CONTRACT_API_KEY") == 1, curl
+    assert "recorded-cookie-value-9" not in curl and "other-service-token-77" not in curl and "[REDACTED]" in curl
+
+
 def test_finding_11_the_upstreams_userinfo_is_never_written(tmp_path):
     """Finding 11: an upstream echoing the Basic credential the proxy sent put it in every report."""
     async def echoing(scope, receive, send):  # answers 200 to anything, with the credentials it received

@@ -40,7 +40,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, Subject
+from migma_contract.contract.rules import Level, RawBody, Subject, bearer_key
 from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.redact import SHELL_FIELDS, Redactor, secrets_by_shape, sensitive_header, strip_credentials
 from migma_contract.core.untrusted import clean_text
@@ -251,6 +251,7 @@ class TrafficJudge:
         self._stops: list[str] = []
         self._stops_dropped = 0
         self._secrets: set[str] = set()
+        self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
         self._over = False
         self.redactor = Redactor()
         self._lock = threading.Lock()
@@ -424,6 +425,8 @@ class TrafficJudge:
                                    "the findings of their own exchanges only")
             fresh = set(sorted(fresh)[:max(room, 0)])
         self._secrets |= fresh
+        self._bearer_keys |= fresh.intersection(bearer_key(value) for name, value in exchange.request_headers
+                                                if name.lower() == "authorization")
         self.redactor.add(fresh)
 
     def _credentials_of(self, exchange: ObservedExchange) -> set[str]:
@@ -446,8 +449,12 @@ class TrafficJudge:
         return {s for s in fresh if len(s) >= 4}
 
     def _keys(self) -> dict[str, str]:
-        """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in."""
-        return {secret: f"{ENV_PREFIX}API_KEY" for secret in self._secrets if " " not in secret}
+        """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in.
+
+        Only a key that stood where the API's key goes (`Authorization: Bearer`): a cookie, a
+        Basic password or another service's token is masked, never replaced by the user's key.
+        """
+        return {secret: f"{ENV_PREFIX}API_KEY" for secret in self._bearer_keys if " " not in secret}
 
     def _record(self, exchange: ObservedExchange, judgement: Judgement, number: int) -> None:
         left = self._credentials_of(exchange) - self._secrets if self._over else set()
