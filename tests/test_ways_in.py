@@ -183,6 +183,20 @@ def test_finding_3_a_request_target_naming_another_host_reaches_nothing(stack, t
     assert b"Traceback" not in answer
 
 
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("path", [b"/../admin", b"/v1/../../admin", b"/%2e%2e/admin", b"/.%2E/admin", b"/..%5cadmin",
+                                  b"/./admin"])
+def test_a_dot_segment_cannot_leave_the_upstreams_base_path(stack, path):
+    """An upstream named with a path (`http://staging/api`) is all the proxy forwards to: `..` would climb out of it."""
+    upstream = Recorder()
+    with serve_in_thread(upstream) as up_url, \
+            serve_in_thread(TrafficProxy(up_url + "/api", _judge()), stack=stack) as proxy_url:
+        answer = _raw(proxy_url, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        kept = _raw(proxy_url, b"GET /v1/sending..x/.well HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert answer.split(b" ", 2)[1] == b"400", answer[:200]
+    assert kept.startswith(b"HTTP/1.1 200") and [seen["path"] for seen in upstream.seen] == ["/api/v1/sending..x/.well"]
+
+
 def test_finding_3_absolute_form_to_the_upstreams_own_authority_is_forwarded():
     upstream = Recorder()
     with serve_in_thread(upstream) as up_url, serve_in_thread(TrafficProxy(up_url, None), stack="h11") as proxy_url:

@@ -17,7 +17,9 @@ localhost are let through), and the body is read through the one capped reader (
 The request target must be origin-form (`/path?query`); absolute-form only naming the
 upstream's own authority. `*`, `*@host/...` and any other form are a 400: the URL sent to is
 built from the upstream's parts and the request's path, never by joining text, so no
-request reaches another host. Connection-level headers (RFC 9110 §7.6.1), and every header
+request reaches another host. Under an upstream named with a path (`http://staging/api`), a
+target with a `.` or `..` segment (plain or percent-encoded) is a 400: it could leave that path.
+Connection-level headers (RFC 9110 §7.6.1), and every header
 the request's `Connection` names, are dropped both ways; every other header passes as the
 bytes it was, whatever its encoding.
 
@@ -36,7 +38,7 @@ import json
 import re
 import time
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 import anyio
 import httpx
@@ -58,6 +60,13 @@ HOP_BY_HOP = FRAMING_HEADERS - {"host", "content-length"}
 SHARDS = 32
 
 _ABSOLUTE = re.compile(rb"\A([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)\Z", re.S)
+
+
+
+def _climbs(raw_path: bytes) -> bool:
+    """Whether a path holds a `.` or `..` segment, written plainly or percent-encoded, between `/` or `\\`."""
+    segments = unquote_to_bytes(raw_path.split(b"?", 1)[0]).replace(b"\\", b"/").split(b"/")
+    return any(segment in (b".", b"..") for segment in segments)
 
 
 class _Refused(Exception):
@@ -189,6 +198,9 @@ class TrafficProxy:
             raw = absolute.group(3) or b"/"
         if not raw.startswith(b"/"):
             raise _Refused(400, "the request target must be a path (origin-form: /path?query)")
+        if self._base_path and _climbs(raw):
+            raise _Refused(400, "the request target holds a dot segment (. or ..): under an upstream with a base path "
+                                "it could leave that path")
         query = scope.get("query_string") or b""
         try:
             return self._base.copy_with(raw_path=self._base_path + raw + (b"?" + query if query else b""))
