@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from migma_contract._version import __version__
@@ -109,7 +110,8 @@ class ObservedExchange:
     """One request and its answer, as a proxy, a recording or a middleware saw it.
 
     `None` for a body means "not recorded" (never judged as empty); `status` None means no
-    answer came (`error` says why).
+    answer came (`error` says why). The header lists are not changed once made: the judge's
+    header maps are worked out from them once.
     """
 
     method: str
@@ -132,15 +134,15 @@ class ObservedExchange:
     def target(self) -> str:
         return self.url
 
-    @property
-    def sent_headers(self) -> dict[str, str]:
+    @cached_property
+    def sent_headers(self) -> dict[str, str]:  # worked out once per exchange (the judge reads it many times)
         return lowered(self.request_headers)
 
     @property
     def sent_body(self) -> bytes | None:
         return self.request_body
 
-    @property
+    @cached_property
     def received_headers(self) -> dict[str, str]:
         return lowered(self.response_headers)
 
@@ -289,6 +291,10 @@ class TrafficJudge:
         if not is_send(exchange.method, exchange.path):
             self.skip()
             return ExchangeVerdict(())
+        if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:  # every way in
+            exchange = replace(exchange, request_body=None)
+            self.note(f"{exchange.where or 'an exchange'}: a request body over {JUDGED_BODY_BYTES:,} bytes "
+                      "is judged as not recorded (its answer still is)")
         exchange = _waited_out(exchange, self.timeout)
         verdict = judge_exchange(self.contract, self.level, exchange, timeout=self.timeout)
         with self._lock:
@@ -355,8 +361,8 @@ class TrafficJudge:
 
         `make` builds the exchange on the worker (decompressing an answer is judging's cost too). At most
         `MAX_WAITING` wait; past that an exchange is counted and noted, never judged late at the price of memory.
-        A request body over `JUDGED_BODY_BYTES` is judged as not recorded (its answer still is): parsing a large
-        body costs many times its size.
+        A request body over `JUDGED_BODY_BYTES` is judged as not recorded (its answer still is; `observe` does
+        this for every way in): parsing a large body costs many times its size.
         """
         with self._lock:
             if self._waiting.qsize() >= MAX_WAITING or self._over_budget():
@@ -390,10 +396,6 @@ class TrafficJudge:
             try:
                 exchange = make()
                 if exchange is not None:
-                    if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:
-                        exchange.request_body = None
-                        self.note(f"{exchange.where or 'an exchange'}: a request body over {JUDGED_BODY_BYTES:,} bytes "
-                                  "is judged as not recorded (its answer still is)")
                     self.observe(exchange)
             except Exception as exc:  # a judging bug must never reach the proxy or the app
                 self.note(f"an exchange could not be judged ({type(exc).__name__}); please report it")
