@@ -127,9 +127,12 @@ def test_header_maps_are_computed_once_per_exchange(monkeypatch):
 
     monkeypatch.setattr(tally, "lowered", counting)
     exchange = ObservedExchange("POST", "/v1/sending", [("Authorization", "Bearer k_recorded_0123"), ("X-R", "a"), ("x-r", "b")],
-                                json.dumps(VALID).encode(), 200, [("content-type", "application/json")], OK.encode())
-    tally.judge_exchange(contract_for(), "documented", exchange)
-    assert len(calls) <= 2, calls  # the request's map and the response's, each once
+                                json.dumps(TAG_WITHOUT_ID).encode(), 200, [("content-type", "application/json")],
+                                b'{"success": true, "data": {"id": 1}}')  # broken by both parties: several findings recorded
+    judge = TrafficJudge(contract_for(), "documented", kind="recorded", label="t")
+    judge.observe(exchange)
+    assert len(judge.findings) >= 3
+    assert len(calls) <= 2, calls  # the request's map and the response's, each once (it was 13 here)
 
 
 def test_repeated_header_values_are_joined_once_not_one_by_one():

@@ -472,10 +472,10 @@ class TrafficJudge:
         rule = get_rule(judgement.rule_id)
         where = exchange.where or f"exchange {number}"
         case = Case(f"observed/{number:06d}", rule.id, where, RawBody(exchange.request_body or b""), frozenset(), phase="observed")
-        shown = {k: v for k, v in lowered(exchange.request_headers).items() if k not in FRAMING_HEADERS}
+        shown = {k: v for k, v in exchange.sent_headers.items() if k not in FRAMING_HEADERS}
         sent = Exchange(
             case, exchange.method.upper(), strip_credentials(exchange.url), shown,
-            exchange.request_body or b"", exchange.status, lowered(exchange.response_headers),
+            exchange.request_body or b"", exchange.status, dict(exchange.received_headers),
             exchange.response_body or b"", exchange.response_size or len(exchange.response_body or b""),
             exchange.response_body is None and bool(exchange.response_size), exchange.elapsed or 0.0,
             exchange.timed_out, exchange.error,
