@@ -695,7 +695,8 @@ def test_traffic_is_judged_off_the_event_loop_and_large_bodies_as_not_recorded()
                                                  [("content-type", "application/json")], b'{"success": false, "error": "no"}'))
     result = judge.result()  # a reader waits for what was handed over
     assert threads and threads[0] is not threading.main_thread()
-    assert any("judged as not recorded" in note for note in result.traffic.notes), result.traffic.notes
+    assert any("judged in part: a request body over" in note for note in result.traffic.notes), result.traffic.notes
+    assert result.traffic.partly_judged == 1 and (result.verdict, result.exit_code) == ("incomplete", 3)  # no green on it
 
 
 def test_a_dotted_localhost_name_from_a_repository_file_is_not_loopback():
