@@ -313,6 +313,7 @@ def test_finding_5_trailers_never_reach_the_upstream(stack):
 
 
 @pytest.mark.parametrize("headers", [{"Host": "rebind.attacker.example"},
+                                     {"Host": "attacker:4011"},  # a search domain's name: rebinding without a dot
                                      {"Origin": "http://rebind.attacker.example"},
                                      {"Sec-Fetch-Site": "cross-site"}])
 def test_finding_6_a_foreign_host_or_origin_is_refused_by_the_proxy(headers):

@@ -109,7 +109,8 @@ def sendable_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[byt
 
 # A request body is held whole before it is forwarded (and judged); past this many bytes the
 # proxy answers 413 itself and forwards nothing. A send request is a few kilobytes; with the
-# connection cap (256) this bounds what bodies in flight can hold (256 MiB, not 4 GiB).
+# connection cap (256) this bounds the request bodies in flight (256 MiB, not 4 GiB); with the answers kept
+# for judging (`max_response_bytes`, 1 MiB each) what a full proxy holds is about 512 MiB (measured: 554 MB RSS).
 MAX_REQUEST_BYTES = 1 << 20
 
 
@@ -174,7 +175,7 @@ class TrafficProxy:
                     return
         if scope["type"] != "http":
             return  # websockets are not proxied
-        why = foreign_request(scope["headers"], local_origins=True)
+        why = foreign_request(scope["headers"], local_origins=True, dotless_hosts=False)  # it listens on loopback only
         if why is not None:
             await self._own_answer(send, 403, f"this proxy {why} (it forwards with the upstream's credentials)")
             if self.judge is not None:
