@@ -301,18 +301,19 @@ class TrafficJudge:
         if not is_send(exchange.method, exchange.path):
             self.skip()
             return ExchangeVerdict(())
+        exchange = judged = _waited_out(exchange, self.timeout)
         if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:  # every way in
-            exchange = replace(exchange, request_body=None,
-                               unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
-        exchange = _waited_out(exchange, self.timeout)
-        verdict = judge_exchange(self.contract, self.level, exchange, timeout=self.timeout)
+            # judged as not recorded (its answer is); the finding still shows the body sent (cut, as writers cut it)
+            judged = replace(exchange, request_body=None,
+                             unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
+        verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         with self._lock:
             self._learn(exchange)
             self.stats.exchanges += 1
             self.stats.judged += 1
-            if exchange.unread is not None:
+            if judged.unread is not None:
                 self.stats.partly_judged += 1
-                unread = f"judged in part: {exchange.unread}"
+                unread = f"judged in part: {judged.unread}"
                 if unread in self._notes or len(self._notes) < 200:
                     self._notes[unread] += 1
             number = self.stats.judged
