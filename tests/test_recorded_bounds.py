@@ -272,6 +272,19 @@ def test_rules_above_the_level_cost_nothing_when_the_level_already_refuses_the_b
     assert suggested == []  # known-fields (strict) was never asked
 
 
+def test_rules_above_the_level_are_asked_yes_or_no_never_worded(monkeypatch):
+    """M4: a body breaking only known-fields (strict) had every unknown key traced and worded at the documented level."""
+    suggested = []
+    monkeypatch.setattr(contract_rules.KnownFields, "suggestion", lambda self, name: suggested.append(name))
+    exchange = ObservedExchange("POST", "/v1/sending", [("Authorization", "Bearer k_recorded_0123"), ("Content-Type", "application/json")],
+                                json.dumps(_unknown_keys(200)).encode(), 200, [("content-type", "application/json")], OK.encode())
+    verdict = tally.judge_exchange(contract_for(), "documented", exchange)
+    assert "breaks only rules above the selected level: not judged" in verdict.notes
+    assert suggested == []
+    assert contract_for().request_validator(Level.STRICT).breaks(_unknown_keys(3))
+    assert not contract_for().request_validator(Level.STRICT).breaks(VALID)
+
+
 # --- M5: the streaming reader ------------------------------------------------------------------------------
 
 

@@ -171,6 +171,13 @@ class RequestValidator:
             pass
         return self.refused(body)
 
+    def breaks(self, body: Any) -> bool:
+        """Whether the body breaks any of these rules: a yes or no, nothing traced or worded (cheap whatever it holds)."""
+        try:
+            return not (self._accepts(body) or self._set.validator.is_valid(body))
+        except (UnicodeEncodeError, ValueError):  # a lone surrogate, a RawBody: the full path decides
+            return bool(self.refused(body))
+
     def refused(self, body: Any) -> list[Violation]:
         """The violations of a body the fast check did not accept (possibly none: it only trusts a yes).
 
