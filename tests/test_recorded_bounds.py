@@ -345,3 +345,23 @@ def test_a_masked_authorization_beside_a_real_one_hides_nothing(tmp_path):
     path.write_text(har(entry(TAG_WITHOUT_ID, headers=only_masks)))
     (exchange,) = open_recording(path).exchanges()
     assert exchange.credentials_hidden
+
+
+# --- found on the way: an integer past Python's 4,300-digit limit ------------------------------------------
+
+
+def test_an_integer_of_thousands_of_digits_is_no_crash_in_any_loader(tmp_path):
+    """Every loader raised a bare ValueError (exit 3, "internal error") on a number of 5,000 digits."""
+    digits = "1" * 5000
+    with pytest.raises(bounded.Malformed, match="4,300 digits"):
+        bounded.load_json('{"a": ' + digits + "}")
+    with pytest.raises(bounded.Malformed, match="4,300 digits"):
+        bounded.load_yaml("a: " + digits)
+    path = tmp_path / "long.har"
+    path.write_text(har(entry(TAG_WITHOUT_ID), entry(TAG_WITHOUT_ID)).replace('"time": 5', '"time": ' + digits, 1))
+    recording, result = judged(path)
+    assert result.traffic.judged == 2
+    document = tmp_path / "long.json"
+    document.write_text('{"openapi": "3.1.0", "x": ' + digits + "}")
+    result = CliRunner().invoke(main, ["lint", str(document)], catch_exceptions=False)
+    assert result.exit_code == 2 and "4,300 digits" in result.output, result.output

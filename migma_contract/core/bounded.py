@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_ALIAS_CHARS", "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "Bounded", "Malformed", "check_yaml_bounds", "json_bounds", "load_json", "load_yaml"]
+__all__ = ["MAX_ALIAS_CHARS", "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "Bounded", "Malformed", "check_yaml_bounds", "json_bounds", "load_json", "load_yaml",
+           "scalar_refused"]
 
 MAX_DEPTH = 64
 MAX_NODES = 250_000
@@ -127,6 +128,16 @@ def load_yaml(text: str, *, loader: Any = SAFE_LOADER, what: str = "files", max_
         raise Malformed(f"not valid YAML: {str(exc).splitlines()[0] if str(exc) else 'malformed'}") from None
     except RecursionError:  # the pure-Python composer (no libyaml) on deep input
         raise Bounded(f"nested more than {max_depth} levels deep, the cap on {what}") from None
+    except Bounded:
+        raise
+    except (ValueError, OverflowError) as exc:  # a constructor refusing a scalar: an integer of 5,000 digits
+        raise Malformed(f"not valid YAML: {scalar_refused(exc)}") from None
+
+
+def scalar_refused(exc: Exception) -> str:
+    """Why a parser's constructor refused a scalar, in one short line (Python's integers stop at 4,300 digits)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return "a number of more than 4,300 digits" if "integer string conversion" in text else text[:120]
 
 
 def json_bounds(value: Any, *, what: str = "files", max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> None:
@@ -155,5 +166,7 @@ def load_json(text: str | bytes, *, what: str = "files", max_depth: int = MAX_DE
         raise Malformed(f"not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise Malformed(f"not valid JSON: {exc.msg} (line {exc.lineno})", exc.lineno) from None
+    except ValueError as exc:  # an integer past Python's 4,300 digits
+        raise Malformed(f"not valid JSON: {scalar_refused(exc)}") from None
     json_bounds(value, what=what, max_depth=max_depth, max_nodes=max_nodes)
     return value

@@ -29,6 +29,17 @@ MAX_ITEM = 32 << 20  # an item larger than this is not waited for (parsed whole,
 _MARGIN = 64
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
+
+
+def _long_int(digits: str) -> Any:
+    """An integer past Python's 4,300-digit conversion limit, read as a float (infinity): the item is still read."""
+    try:
+        return int(digits)
+    except ValueError:
+        return float(digits)
+
+
+_LENIENT = json.JSONDecoder(parse_int=_long_int)  # for the item an integer of thousands of digits stopped
 _STRUCTURE = re.compile(r'["\[\]{}]')
 _STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.S)  # a string's inside, up to its closing quote or a cut escape
 
@@ -152,9 +163,10 @@ class ArrayReader:
         """The next complete JSON value; reads on while the buffer ends inside it."""
         self._skip_space()
         start = self._pos
+        decoder = _DECODER
         while True:
             try:
-                value, end = _DECODER.raw_decode(self._buffer, self._pos)
+                value, end = decoder.raw_decode(self._buffer, self._pos)
             except RecursionError:  # nested deeper than the decoder recurses: stepped over, never built
                 self._pos = start
                 self._skip_value()
@@ -168,6 +180,11 @@ class ArrayReader:
                 if self._eof:
                     raise _Incomplete from None
                 end = -1
+            except ValueError as exc:  # an integer past Python's 4,300-digit limit: this item again, leniently
+                if decoder is _LENIENT:
+                    raise JsonStreamError(str(exc)[:120], self._offset(start)) from None
+                decoder = _LENIENT
+                continue
             if end == len(self._buffer) and not self._eof:
                 end = -1  # a number or a literal may go on in the next chunk
             if end >= 0:
