@@ -7,6 +7,7 @@ operation, or a bound that is hit, never a wall-time bound.
 
 import io
 import json
+import pathlib
 
 import pytest
 from click.testing import CliRunner
@@ -285,6 +286,39 @@ def test_rules_above_the_level_are_asked_yes_or_no_never_worded(monkeypatch):
     assert not contract_for().request_validator(Level.STRICT).breaks(VALID)
 
 
+def test_one_huge_line_of_a_cassette_is_held_to_the_item_cap_and_never_read_whole(tmp_path, monkeypatch):
+    """M5's class on the YAML path: the cap was checked after a whole line was read (and never on an item's first)."""
+    monkeypatch.setattr(recordings, "MAX_YAML_ITEM", 4000)
+    monkeypatch.setattr(recordings, "_LINE_PIECE", 1000)
+    read = []
+    real_open = pathlib.Path.open
+
+    class Counting:  # the file's text handle, counting how much each read of a line returns
+        def __init__(self, handle):
+            self.handle = handle
+
+        def readline(self, *args):
+            line = self.handle.readline(*args)
+            read.append(len(line))
+            return line
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    good = ["      Authorization: [Bearer k_recorded_0123]"]
+    text = cassette(good, good).replace("- request:", "- request: {x: '" + "x" * 50_000 + "'}\n  r:", 1)
+    path = tmp_path / "one-line.yaml"
+    path.write_text(text.replace("interactions:\n", "interactions:\n# recorded by hand\n", 1))
+    recording = open_recording(path)
+    monkeypatch.setattr(pathlib.Path, "open", lambda self, *a, **k: Counting(real_open(self, *a, **k)))
+    assert len(list(recording.exchanges())) == 1
+    assert any("interaction 1" in s and "the cap on one recorded item" in s for s in recording.skipped), recording.skipped
+    assert max(read) <= 1000
+
+
 # --- M5: the streaming reader ------------------------------------------------------------------------------
 
 
@@ -359,7 +393,7 @@ def test_an_integer_of_thousands_of_digits_is_no_crash_in_any_loader(tmp_path):
         bounded.load_yaml("a: " + digits)
     path = tmp_path / "long.har"
     path.write_text(har(entry(TAG_WITHOUT_ID), entry(TAG_WITHOUT_ID)).replace('"time": 5', '"time": ' + digits, 1))
-    recording, result = judged(path)
+    _, result = judged(path)
     assert result.traffic.judged == 2
     document = tmp_path / "long.json"
     document.write_text('{"openapi": "3.1.0", "x": ' + digits + "}")

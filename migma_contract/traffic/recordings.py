@@ -24,6 +24,7 @@ import binascii
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,7 @@ MAX_BODY_BYTES: int = next(o.default for o in OPTIONS if o.name == "max_response
 MAX_HEAD_BYTES = 64 << 10
 # One YAML cassette item is parsed whole, at ~40x its size in memory: past this it is noted and passed over, never kept.
 MAX_YAML_ITEM = 8 << 20
+_LINE_PIECE = 1 << 20  # characters of one line read at once
 
 
 @dataclass
@@ -165,33 +167,37 @@ class Recording:
             chunk: list[str] = []
             start = size = 0
             inside = False
-            invalid = 0
-            for number, line in enumerate(handle, 1):
+            invalid = number = 0
+            at_start = True
+            # A line is read in pieces: one huge line is held to the item cap like many lines, never read whole.
+            for piece in iter(partial(handle.readline, _LINE_PIECE), ""):
+                first, at_start = at_start, piece.endswith(("\n", "\r"))
+                number += first
+                line = piece
                 if not line.isascii() and _ESCAPED_BYTES.search(line):
                     invalid = invalid or number
                     line = _ESCAPED_BYTES.sub("\ufffd", line)
                 if not inside:
-                    inside = line.startswith(key)
+                    inside = first and line.startswith(key)
                     if inside and line[len(key):].strip() not in ("", "[]"):
                         self.stopped = f"line {number}: {key} is not a block list"
                         return
                     continue
-                if line.startswith("- ") or line.rstrip("\r\n") == "-":
+                if first and (line.startswith("- ") or line.rstrip("\r\n") == "-"):
                     if chunk and (item := self._parse(chunk, start, last=False)) is not None:
                         yield from self._convert(convert, item, start)
-                    chunk, start, size = [line], number, len(line)
-                elif line[:1] not in (" ", "\t", "\r", "\n", "#", ""):
+                    chunk, start, size = [], number, 0
+                elif first and line[:1] not in (" ", "\t", "\r", "\n", "#", ""):
                     break  # the next top-level key: the list is over
-                elif size > MAX_YAML_ITEM:
-                    continue  # an item over the cap: its lines are passed over, not kept (it is noted once, below)
-                else:
-                    chunk.append(line)
-                    size += len(line)
-                    if size > MAX_YAML_ITEM:
-                        self.items += 1
-                        self.skipped.append(f"{self.path.name} interaction {self.items} (line {start}): over "
-                                            f"{MAX_YAML_ITEM:,} characters, the cap on one recorded item; not judged")
-                        chunk = []
+                if not start or size > MAX_YAML_ITEM:
+                    continue  # before the first item, or an item over the cap: passed over, not kept (noted once, below)
+                chunk.append(line)
+                size += len(line)
+                if size > MAX_YAML_ITEM:
+                    self.items += 1
+                    self.skipped.append(f"{self.path.name} interaction {self.items} (line {start}): over "
+                                        f"{MAX_YAML_ITEM:,} characters, the cap on one recorded item; not judged")
+                    chunk = []
             else:
                 if chunk and (item := self._parse(chunk, start, last=True)) is not None:
                     yield from self._convert(convert, item, start)
