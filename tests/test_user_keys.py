@@ -208,3 +208,16 @@ def test_the_users_secrets_come_from_every_secret_row_and_source():
     assert set(found) == {"given-key-0001", *environ.values()}
     assert user_secrets(environ={}) == ()
 
+
+
+def test_the_plugins_assert_helpers_mask_the_users_keys(keys_in_env):
+    """`migma_validate.assert_response` (the plugin's fixture) quotes what the server answered: an echoed key is masked."""
+    from migma_contract.testing import ContractBreach, Validators
+
+    validators = Validators()
+    with pytest.raises(ContractBreach) as breach:
+        validators.assert_response(httpx.Response(200, headers={"content-type": "application/json"}, content=ANSWER))
+    with pytest.raises(ContractBreach) as request_breach:
+        validators.assert_request({**TAG_WITHOUT_ID, "recipientType": ECHO})
+    for text in (str(breach.value), str(request_breach.value)):
+        assert "[REDACTED]" in text and not any(key in text for key in KEYS.values()), text
