@@ -26,10 +26,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from migma_contract._version import __version__
-from migma_contract.config.options import ENV_PREFIX
+from migma_contract.config.options import ENV_PREFIX, user_redactor
 from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
     AUTH_REQUIRED,
@@ -40,7 +41,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, ResponseFacts, Subject
+from migma_contract.contract.rules import Level, RawBody, ResponseFacts, Subject, bearer_key
 from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.redact import SHELL_FIELDS, Redactor, secrets_by_shape, sensitive_header, strip_credentials
 from migma_contract.core.untrusted import clean_text
@@ -109,7 +110,8 @@ class ObservedExchange:
     """One request and its answer, as a proxy, a recording or a middleware saw it.
 
     `None` for a body means "not recorded" (never judged as empty); `status` None means no
-    answer came (`error` says why).
+    answer came (`error` says why). The header lists are not changed once made: the judge's
+    header maps are worked out from them once.
     """
 
     method: str
@@ -125,6 +127,9 @@ class ObservedExchange:
     where: str = ""  # for people: "proxy #12", "staging.har entry 7"
     credentials_hidden: bool = False  # the recording masked or may have stripped the Authorization header
     response_size: int | None = None
+    # why a body the way in held was not judged (over a cap, a coding it cannot read): the exchange is judged in part,
+    # and no verdict is green on it (a recording that never held a body leaves this None: nothing was left unread)
+    unread: str | None = None
 
     # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
 
@@ -132,15 +137,15 @@ class ObservedExchange:
     def target(self) -> str:
         return self.url
 
-    @property
-    def sent_headers(self) -> dict[str, str]:
+    @cached_property
+    def sent_headers(self) -> dict[str, str]:  # worked out once per exchange (the judge reads it many times)
         return lowered(self.request_headers)
 
     @property
     def sent_body(self) -> bytes | None:
         return self.request_body
 
-    @property
+    @cached_property
     def received_headers(self) -> dict[str, str]:
         return lowered(self.response_headers)
 
@@ -236,7 +241,8 @@ class TrafficJudge:
 
     def __init__(self, contract: Contract, level: Level | str = Level.DOCUMENTED, *, kind: str, label: str,
                  url: str | None = None, source: str = "", timeout: float | None = DEFAULT_TIMEOUT,
-                 baseline: Baseline | None = None, on_breach: Callable[[str], None] | None = None) -> None:
+                 baseline: Baseline | None = None, on_breach: Callable[[str], None] | None = None,
+                 secrets: Iterable[str | None] = ()) -> None:
         self.contract = contract
         self.level = Level.parse(level)
         self.rules = rules_for(self.level)
@@ -256,8 +262,9 @@ class TrafficJudge:
         self._stops: list[str] = []
         self._stops_dropped = 0
         self._secrets: set[str] = set()
+        self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
         self._over = False
-        self.redactor = Redactor()
+        self.redactor = user_redactor(also=secrets)  # the user's own keys (environment, `secrets`), then every one seen
         self._lock = threading.Lock()
         # judging off a server's event loop (`observe_later`): one worker, a bounded queue
         # (a SimpleQueue: put and get in C; a queue.Queue's Python-level conditions cost more than a small judgement)
@@ -284,6 +291,13 @@ class TrafficJudge:
         with self._lock:
             self.redactor.add(secrets)
 
+    def pass_unjudged(self, why: str) -> None:
+        """A send that passes unjudged (a client that stopped reading): counted, noted, and no green verdict after it."""
+        with self._lock:
+            self.stats.exchanges += 1
+            self.stats.unjudged += 1
+        self.note(why)
+
     def note(self, note: str) -> None:
         """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
         with self._lock:
@@ -297,12 +311,21 @@ class TrafficJudge:
         if not is_send(exchange.method, exchange.path):
             self.skip()
             return ExchangeVerdict(())
-        exchange = _waited_out(exchange, self.timeout)
-        verdict = judge_exchange(self.contract, self.level, exchange, timeout=self.timeout)
+        exchange = judged = _waited_out(exchange, self.timeout)
+        if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:  # every way in
+            # judged as not recorded (its answer is); the finding still shows the body sent (cut, as writers cut it)
+            judged = replace(exchange, request_body=None,
+                             unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
+        verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         with self._lock:
             self._learn(exchange)
             self.stats.exchanges += 1
             self.stats.judged += 1
+            if judged.unread is not None:
+                self.stats.partly_judged += 1
+                unread = f"judged in part: {judged.unread}"
+                if unread in self._notes or len(self._notes) < 200:
+                    self._notes[unread] += 1
             number = self.stats.judged
             across = self._judge_history(exchange, number, verdict.facts)
             if across:
@@ -372,12 +395,14 @@ class TrafficJudge:
 
         `make` builds the exchange on the worker (decompressing an answer is judging's cost too). At most
         `MAX_WAITING` wait; past that an exchange is counted and noted, never judged late at the price of memory.
-        A request body over `JUDGED_BODY_BYTES` is judged as not recorded (its answer still is): parsing a large
-        body costs many times its size.
+        A request body over `JUDGED_BODY_BYTES` is not judged (its answer is; `observe` does this for every way
+        in, and counts the exchange judged in part): parsing a large body costs many times its size.
         """
         with self._lock:
             if self._waiting.qsize() >= MAX_WAITING or self._over_budget():
                 self.unjudged_behind += 1
+                self.stats.exchanges += 1
+                self.stats.unjudged += 1
                 self._stops_behind()
                 return
             if self._worker is None:
@@ -408,12 +433,11 @@ class TrafficJudge:
             try:
                 exchange = make()
                 if exchange is not None:
-                    if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:
-                        exchange.request_body = None
-                        self.note(f"{exchange.where or 'an exchange'}: a request body over {JUDGED_BODY_BYTES:,} bytes "
-                                  "is judged as not recorded (its answer still is)")
                     self.observe(exchange)
             except Exception as exc:  # a judging bug must never reach the proxy or the app
+                with self._lock:
+                    self.stats.exchanges += 1
+                    self.stats.unjudged += 1
                 self.note(f"an exchange could not be judged ({type(exc).__name__}); please report it")
             finally:
                 with self._lock:
@@ -452,6 +476,8 @@ class TrafficJudge:
                                    "the findings of their own exchanges only")
             fresh = set(sorted(fresh)[:max(room, 0)])
         self._secrets |= fresh
+        self._bearer_keys |= fresh.intersection(bearer_key(value) for name, value in exchange.request_headers
+                                                if name.lower() == "authorization")
         self.redactor.add(fresh)
 
     def _credentials_of(self, exchange: ObservedExchange) -> set[str]:
@@ -474,8 +500,12 @@ class TrafficJudge:
         return {s for s in fresh if len(s) >= 4}
 
     def _keys(self) -> dict[str, str]:
-        """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in."""
-        return {secret: f"{ENV_PREFIX}API_KEY" for secret in self._secrets if " " not in secret}
+        """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in.
+
+        Only a key that stood where the API's key goes (`Authorization: Bearer`): a cookie, a
+        Basic password or another service's token is masked, never replaced by the user's key.
+        """
+        return {secret: f"{ENV_PREFIX}API_KEY" for secret in self._bearer_keys if " " not in secret}
 
     def _record(self, exchange: ObservedExchange, judgement: Judgement, number: int) -> None:
         left = self._credentials_of(exchange) - self._secrets if self._over else set()
@@ -491,10 +521,10 @@ class TrafficJudge:
         rule = get_rule(judgement.rule_id)
         where = exchange.where or f"exchange {number}"
         case = Case(f"observed/{number:06d}", rule.id, where, RawBody(exchange.request_body or b""), frozenset(), phase="observed")
-        shown = {k: v for k, v in lowered(exchange.request_headers).items() if k not in FRAMING_HEADERS}
+        shown = {k: v for k, v in exchange.sent_headers.items() if k not in FRAMING_HEADERS}
         sent = Exchange(
             case, exchange.method.upper(), strip_credentials(exchange.url), shown,
-            exchange.request_body or b"", exchange.status, lowered(exchange.response_headers),
+            exchange.request_body or b"", exchange.status, dict(exchange.received_headers),
             exchange.response_body or b"", exchange.response_size or len(exchange.response_body or b""),
             exchange.response_body is None and bool(exchange.response_size), exchange.elapsed or 0.0,
             exchange.timed_out, exchange.error,
@@ -573,6 +603,8 @@ class TrafficJudge:
             more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
             stats = replace(self.stats, notes=self._stops + more + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
         failed = any(r.status == Status.FAILED for r in rules)
+        # A green verdict is earned: with a send judged in part or not at all, no violation found is no verdict (exit 3).
+        completion, stopped = ("complete", None) if stats.in_full else ("partial", _gaps(stats))
         spec = self.contract.spec
         result = RunResult(
             tool_version=__version__,
@@ -585,8 +617,10 @@ class TrafficJudge:
             finished=datetime.now(UTC).isoformat(timespec="seconds"),
             duration_s=round(time.perf_counter() - self._clock, 3),
             requests_sent=stats.judged,
-            verdict="failed" if failed else "passed",
-            exit_code=1 if failed else 0,
+            verdict="failed" if failed else ("passed" if stats.in_full else "incomplete"),
+            exit_code=1 if failed else (0 if stats.in_full else 3),
+            completion=completion,
+            stopped=stopped,
             rules=rules,
             findings=findings,
             plan=PlanStats(kind="observed"),
@@ -634,6 +668,13 @@ class TrafficJudge:
         if statuses is not None:
             return f"not observed: no {'/'.join(str(s) for s in sorted(statuses))} response body"
         return "not observed: no response it applies to"
+
+
+def _gaps(stats: TrafficStats) -> str:
+    """What was not judged in full, in one phrase (the notes say why, exchange by exchange)."""
+    parts = [f"{stats.partly_judged} send(s) judged in part"] if stats.partly_judged else []
+    parts += [f"{stats.unjudged} passed unjudged"] if stats.unjudged else []
+    return " and ".join(parts) + " (see the traffic notes)"
 
 
 _MULTILINE = frozenset({"body"})
