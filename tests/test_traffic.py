@@ -323,3 +323,14 @@ def test_the_rules_across_exchanges_are_worked_out_once_a_status_and_stay_few():
     assert [rule.id for rule, _, _ in judge._history_at(200)] == ["result-id-unique"] and not judge._history_at(201)
     judge.observe(exchange())  # data.id msg_1 again: still found once the statuses are worked out
     assert judge.tallies["result-id-unique"].by_server == 1
+
+
+def test_an_exchanges_headers_are_lowered_once_and_a_copy_works_them_out_anew():
+    from dataclasses import replace
+
+    seen = exchange()
+    first = seen.sent_headers
+    assert first == {"content-type": "application/json", "authorization": f"Bearer {KEY}"} and seen.sent_headers is first
+    assert seen.received_headers == {"content-type": "application/json"}
+    copy = replace(seen, request_headers=[("X-Trace", "1")])
+    assert copy.sent_headers == {"x-trace": "1"} and seen.sent_headers is first
