@@ -267,6 +267,31 @@ def test_an_idempotent_replay_may_repeat_its_id_in_traffic_too():
     assert other.rule("result-id-unique").status == Status.FAILED  # another key is another send
 
 
+def test_the_id_history_keeps_a_fixed_size_digest_of_each_value_not_the_value():
+    """Attack pass (M6): each data.id and Idempotency-Key was kept whole, 100,000 of them (300 ids of 1 MiB: +308 MiB)."""
+    keyed = [_keyed(f"{n:06d}" + "k" * 15_000) for n in range(2)]
+    for n, item in enumerate(keyed):
+        item.response_body = json.dumps(_with_id(f"msg_{n}")).encode()
+    judge = judge_of(*keyed, exchange(answer=_with_id("msg_" + "i" * 100_000)))
+    judge.observe(exchange(answer=_with_id("msg_" + "i" * 100_000)))  # the same long id again: still recognised
+    kept = [(seen, first) for _, memory in judge._history.values() for seen, first in memory.items()]
+    assert kept and all(len(seen) == 16 and len(first[0] or b"") <= 16 and len(first[1]) <= 120 for seen, first in kept)
+    result = judge.result()
+    [finding] = result.findings_for("result-id-unique")
+    assert "'msg_iiii" in finding.actual  # the message names the id from the exchange at hand
+    assert judge_of(_keyed("order-1"), _keyed("order-1")).result().rule("result-id-unique").failed == 0
+
+
+@pytest.mark.parametrize("where", ["request", "response"])
+def test_a_json_integer_longer_than_python_converts_is_json_never_not_json(where):
+    """Attack pass (L4): a valid 5,000-digit integer hit Python's 4,300-digit limit and the body was called not JSON."""
+    body = json.dumps(VALID)[:-1] + ', "meta": ' + "1" * 5000 + "}"
+    answer = json.dumps(OK)[:-1] + ', "n": -' + "1" * 5000 + "}"
+    outcome, judged = verdict(body.encode() if where == "request" else VALID, 200, answer.encode() if where == "response" else OK)
+    assert not judged.breaches, [(j.rule_id, j.actual[:80]) for j in judged.breaches]
+    assert outcome and not any("JSON" in j.actual for j in judged.judgements)
+
+
 def test_an_exchange_that_waited_past_the_timeout_with_no_answer_is_a_responds_in_time_failure():
     waited = exchange(VALID, None, None, error="no response recorded")
     waited.elapsed = 30.0

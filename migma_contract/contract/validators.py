@@ -39,6 +39,7 @@ from migma_contract.contract.rules import (
     decode_whole,
     has_lone_surrogate,
 )
+from migma_contract.core.bounded import json_int
 from migma_contract.document.spec import Spec, load_spec
 
 __all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"]
@@ -284,7 +285,7 @@ class ResponseValidator:
 
 
 _MEDIA_TYPES: dict[str, str] = {}  # Content-Type header -> its media type
-_DECODER = json.JSONDecoder()  # json.loads(str) without its per-call argument checks
+_DECODER = json.JSONDecoder(parse_int=json_int)  # json.loads(str) without its per-call checks; any integer is a number
 
 
 def response_facts(

@@ -40,7 +40,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, Subject, bearer_key
+from migma_contract.contract.rules import History, Level, RawBody, Subject, bearer_key, remembered
 from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.redact import SHELL_FIELDS, Redactor, secrets_by_shape, sensitive_header, strip_credentials
 from migma_contract.core.untrusted import clean_text
@@ -243,7 +243,7 @@ class TrafficJudge:
         self.stats = TrafficStats(source or label)
         self._tallies = {rule.id: RuleTally() for rule in self.rules}
         # the rules judged across exchanges (result-id-unique), each with what it saw so far
-        self._history: dict[str, tuple[Any, dict[str, tuple[str | None, str]]]] = {
+        self._history: dict[str, tuple[Any, History]] = {
             rule.id: (rule, {}) for rule in self.rules if rule.form.across_responses is not None}
         self._symptoms: list[Symptom] = []
         self._findings: dict[tuple[str, str], Finding] = {}
@@ -342,7 +342,7 @@ class TrafficJudge:
                 continue
             facts = facts or response_facts(status, exchange.received_headers, exchange.response_body, None, None, None)
             value = form.key(facts) if facts.parsed else None
-            if value is None or (value not in memory and len(memory) >= _MAX_HISTORY):
+            if value is None or (len(memory) >= _MAX_HISTORY and remembered(value) not in memory):
                 continue
             replay_key = exchange.header(IDEMPOTENCY_HEADER.lower())
             ok, message = form.judge(memory, facts, replay_key, exchange.where or f"exchange {number}")
