@@ -456,7 +456,8 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     response rule, and the status the request deserved). Each violation is printed as it
     happens, keys redacted; the usual reports are written on Ctrl-C (and every
     --report-every seconds). Keys pass through and are never written. Exit 0 no violation
-    observed, 1 violations, 2 usage, 3 upstream unreachable at start.
+    observed, 1 violations, 2 usage, 3 upstream unreachable at start or a send not judged
+    in full (no verdict).
     """
 
     import uvicorn
@@ -533,7 +534,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     as the proxy judges live traffic; exchanges for other paths are counted and skipped.
     Files stream (memory holds one exchange); a file that ends early is judged as far as it
     goes, and the report says where it stopped. Exit 0 no violation observed, 1 violations,
-    2 unreadable or unrecognised input.
+    2 unreadable or unrecognised input, 3 a send not judged in full (no verdict).
     """
     from migma_contract.contract.validators import contract_for
     from migma_contract.reports import check_writable, write_reports

@@ -313,6 +313,7 @@ def test_finding_5_trailers_never_reach_the_upstream(stack):
 
 
 @pytest.mark.parametrize("headers", [{"Host": "rebind.attacker.example"},
+                                     {"Host": "attacker:4011"},  # a search domain's name: rebinding without a dot
                                      {"Origin": "http://rebind.attacker.example"},
                                      {"Sec-Fetch-Site": "cross-site"}])
 def test_finding_6_a_foreign_host_or_origin_is_refused_by_the_proxy(headers):
@@ -695,7 +696,8 @@ def test_traffic_is_judged_off_the_event_loop_and_large_bodies_as_not_recorded()
                                                  [("content-type", "application/json")], b'{"success": false, "error": "no"}'))
     result = judge.result()  # a reader waits for what was handed over
     assert threads and threads[0] is not threading.main_thread()
-    assert any("judged as not recorded" in note for note in result.traffic.notes), result.traffic.notes
+    assert any("judged in part: a request body over" in note for note in result.traffic.notes), result.traffic.notes
+    assert result.traffic.partly_judged == 1 and (result.verdict, result.exit_code) == ("incomplete", 3)  # no green on it
 
 
 def test_a_dotted_localhost_name_from_a_repository_file_is_not_loopback():
