@@ -537,8 +537,10 @@ class TrafficJudge:
         if key in self._findings:
             self._findings[key].occurrences += 1
             return
-        left = [secret for secret in unlearned if secret not in self._secrets]
-        unremembered = Redactor(left) if left else None  # a long one costs a literal search only (`LONGEST_KEY`)
+        # an exchange's own credentials left out, headers first (the rest stand under credential names, masked as such);
+        # a long one costs a literal search only (`LONGEST_KEY`)
+        left = [secret for secret in unlearned if secret not in self._secrets][:4 * MAX_CREDENTIALS_PER_EXCHANGE]
+        unremembered = Redactor(left) if left else None
 
         def own(text: str) -> str:
             return unremembered.text(text) if unremembered is not None else text
