@@ -395,6 +395,8 @@ def test_a_json_integer_longer_than_python_converts_is_a_number_not_an_oddity(cl
     assert response.status_code == 200
     [logged] = mock.requests
     assert not [v.rule_id for v in logged.violations]
+    assert client.get("/_mock/sent").json()["count"] == 1 and client.get("/_mock/requests").status_code == 200
+    assert mock.sent[0].request["variables"]["n"] > 10 ** 4000 and logged.body["variables"]["n"] > 10 ** 4000
 
 
 @pytest.mark.parametrize(("label", "content"), [

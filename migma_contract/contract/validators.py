@@ -39,7 +39,7 @@ from migma_contract.contract.rules import (
     decode_whole,
     has_lone_surrogate,
 )
-from migma_contract.core.bounded import json_int
+from migma_contract.core.bounded import json_int, loads
 from migma_contract.document.spec import Spec, load_spec
 
 __all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"]
@@ -309,7 +309,7 @@ def response_facts(
             try:
                 body = decode_whole(_DECODER, text)
             except ValueError:
-                body = json.loads(text)  # raises again, and words a leading BOM as one
+                body = loads(text)  # raises again, and words a leading BOM as one
             if ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
                 # a \ud800-\udfff escape with no pair is no Unicode text (RFC 8259 §8.2): nothing can read the body as text
                 raise ValueError(LONE_SURROGATE)
