@@ -276,7 +276,6 @@ class TrafficJudge:
         self._secrets: set[str] = set()
         self._secret_chars = 0
         self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
-        self._over = False
         self._bounds_said: set[str] = set()
         self.redactor = Redactor()
         self._lock = threading.Lock()  # judging's state: may be held for long (see the class's docstring)
@@ -476,7 +475,6 @@ class TrafficJudge:
                 self._bound("many", f"an exchange carried more than {MAX_CREDENTIALS_PER_EXCHANGE} credentials: the rest are "
                                     "masked under their names and in that exchange's findings only")
             elif len(self._secrets) + len(learned) >= MAX_CREDENTIALS or self._secret_chars + len(secret) > MAX_CREDENTIAL_CHARS:
-                self._over = True
                 self._bound("all", f"more than {MAX_CREDENTIALS:,} distinct credentials (or {MAX_CREDENTIAL_CHARS:,} characters "
                                    "of them) seen: later ones are masked in the findings of their own exchanges only")
             else:
