@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from migma_contract._version import __version__
-from migma_contract.config.options import ENV_PREFIX
+from migma_contract.config.options import ENV_PREFIX, user_redactor
 from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
     AUTH_REQUIRED,
@@ -255,7 +255,8 @@ class TrafficJudge:
 
     def __init__(self, contract: Contract, level: Level | str = Level.DOCUMENTED, *, kind: str, label: str,
                  url: str | None = None, source: str = "", timeout: float | None = DEFAULT_TIMEOUT,
-                 baseline: Baseline | None = None, on_breach: Callable[[str], None] | None = None) -> None:
+                 baseline: Baseline | None = None, on_breach: Callable[[str], None] | None = None,
+                 secrets: Iterable[str | None] = ()) -> None:
         self.contract = contract
         self.level = Level.parse(level)
         self.rules = rules_for(self.level)
@@ -277,7 +278,7 @@ class TrafficJudge:
         self._secret_chars = 0
         self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
         self._bounds_said: set[str] = set()
-        self.redactor = Redactor()
+        self.redactor = user_redactor(also=secrets)  # the user's own keys (environment, `secrets`), then every one seen
         self._lock = threading.Lock()  # judging's state: may be held for long (see the class's docstring)
         self._counts = threading.Lock()  # the counters and notes the event loop touches: held for a few operations only
         # judging off a server's event loop (`observe_later`): one worker, a bounded queue
