@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 __all__ = ["MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "Bounded", "Malformed", "check_yaml_bounds", "json_bounds", "json_int",
-           "load_json", "load_yaml", "loads"]
+           "load_json", "load_yaml", "loads", "unbuilt"]
 
 MAX_DEPTH = 64
 MAX_NODES = 250_000
@@ -56,6 +56,13 @@ def json_int(digits: str) -> int:
 def _largest_convertible(limit: int) -> int:
     largest: int = 10 ** (max(limit, 1) - 1)
     return largest
+
+
+def unbuilt(exc: ValueError) -> str:
+    """What a file's scalar its YAML tag could not build was (in a file handed in: refused in one line, never a traceback)."""
+    if "integer string conversion" in str(exc):  # valid YAML and JSON: only longer than Python converts
+        return f"an integer of more than {sys.get_int_max_str_digits():,} digits, longer than the toolkit reads in a file"
+    return f"not valid YAML: a value that cannot be read ({str(exc)[:120]})"
 
 
 def loads(text: str | bytes) -> Any:
@@ -145,6 +152,8 @@ def load_yaml(text: str, *, loader: Any = SAFE_LOADER, what: str = "files", max_
         raise Malformed(f"not valid YAML: {str(exc).splitlines()[0] if str(exc) else 'malformed'}") from None
     except RecursionError:  # the pure-Python composer (no libyaml) on deep input
         raise Bounded(f"nested more than {max_depth} levels deep, the cap on {what}") from None
+    except ValueError as exc:  # a scalar its tag cannot build: an integer past Python's digit limit, `!!int 12x`, a 13th month
+        raise Malformed(unbuilt(exc)) from None
 
 
 def json_bounds(value: Any, *, what: str = "files", max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> None:

@@ -17,13 +17,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from migma_contract.core.bounded import json_int
+
 __all__ = ["TOO_DEEP", "ArrayReader", "JsonStreamError"]
 
 CHUNK = 1 << 20
 MAX_ITEM = 32 << 20  # an item larger than this is not waited for (parsed whole, one costs ~10x its size in memory)
 _MARGIN = 64
 _SPACE = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
+_DECODER = json.JSONDecoder(parse_int=json_int)  # a 5,000-digit integer is a number (Python's limit is 4,300 digits)
 _STRUCTURE = re.compile(r'["\[\]{}]')
 _STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
 
