@@ -209,3 +209,20 @@ def test_error_responses_429_carry_an_integer_retry_after_at_every_level():
 
     check()
     assert len(drawn) >= 100
+
+
+def test_building_the_strategies_of_every_request_rule_reads_no_source(monkeypatch):
+    # Hypothesis reads a composite's source where it is defined (~1 ms each): the composites are
+    # defined once, at import, not once per strategy built (a run builds one per request rule)
+    import inspect
+
+    from hypothesis import strategies as st
+
+    from migma_contract.contract.catalogue import rules_for
+
+    read = []
+    real = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource", lambda obj: read.append(obj) or real(obj))
+    valid_requests()
+    st.one_of([invalid_requests(rule.id) for rule in rules_for("strict") if rule.subject is Subject.REQUEST])
+    assert read == []
