@@ -35,7 +35,25 @@ from migma_contract.generate.open_points import open_in_valid_body
 
 __all__ = ["error_responses", "field_values", "invalid_requests", "success_responses", "valid_requests"]
 
-_LOCAL = st.text(alphabet=string.ascii_lowercase + string.digits, min_size=1, max_size=12)
+
+def _characters(chars: str) -> Any:
+    """`chars` as the one-character strategy `st.text(alphabet=chars)` builds, without loading Hypothesis'
+    Unicode category table first (~25 ms of CPU: its check of the categories asked for, none here).
+
+    The same intervals, so the same draws (`tests/test_strategies.py` holds it); on a Hypothesis
+    whose internals differ, the characters themselves (the public way).
+    """
+    try:
+        from hypothesis.internal.intervalsets import IntervalSet
+        from hypothesis.strategies._internal.strings import OneCharStringStrategy
+
+        return OneCharStringStrategy(IntervalSet.from_string(chars))
+    except (ImportError, TypeError, AttributeError):
+        return chars
+
+
+_LOCAL_CHARS = string.ascii_lowercase + string.digits
+_LOCAL = st.text(alphabet=_characters(_LOCAL_CHARS), min_size=1, max_size=12)
 # Text is drawn from a curated alphabet, not all of Unicode: every UTF-8 length (1 to 4
 # bytes), Latin-1, combining marks, right-to-left scripts, CJK, emoji (astral: a surrogate
 # pair in UTF-16), a zero-width joiner and a wide space. These are the characters servers
@@ -51,7 +69,7 @@ _ALPHABET = "".join(sorted({
     "\u200d", "\u00ad", "\u2019", "\u20ac",  # zero-width joiner, soft hyphen, quote, euro
     "\U0001f600", "\U0001f44d", "\U0001f3fd", "\U00010348",  # emoji, skin tone, Gothic (4 bytes)
 }))
-_TEXT = st.text(alphabet=_ALPHABET, min_size=1, max_size=80).filter(lambda s: s.strip() != "")
+_TEXT = st.text(alphabet=_characters(_ALPHABET), min_size=1, max_size=80).filter(lambda s: s.strip() != "")
 _JSON_LEAF = st.none() | st.booleans() | st.integers(-10**9, 10**9) | st.floats(allow_nan=False, allow_infinity=False) | _TEXT
 # template variables: plain values, and a list or an object of them (two levels; st.recursive costs several times more)
 _JSON = _JSON_LEAF | st.lists(_JSON_LEAF, max_size=3) | st.dictionaries(_TEXT, _JSON_LEAF, max_size=3)
