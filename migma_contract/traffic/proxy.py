@@ -17,7 +17,10 @@ localhost are let through), and the body is read through the one capped reader (
 The request target must be origin-form (`/path?query`); absolute-form only naming the
 upstream's own authority. `*`, `*@host/...` and any other form are a 400: the URL sent to is
 built from the upstream's parts and the request's path, never by joining text, so no
-request reaches another host. Connection-level headers (RFC 9110 §7.6.1), and every header
+request reaches another host. A target with a `.` or `..` segment (plain or percent-encoded) is a
+400: resolved after it was judged, the path forwarded would not be the path judged, and it could
+leave the path of an upstream named with one (`http://staging/api`).
+Connection-level headers (RFC 9110 §7.6.1), and every header
 the request's `Connection` names, are dropped both ways; every other header passes as the
 bytes it was, whatever its encoding.
 
@@ -33,10 +36,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import math
 import re
 import time
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 import anyio
 import httpx
@@ -44,7 +48,7 @@ import httpx
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send
 from migma_contract.wire.boundary import foreign_request, read_capped
-from migma_contract.wire.client import inflate
+from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 
 __all__ = ["HOP_BY_HOP", "TrafficProxy", "sendable_headers"]
 
@@ -58,6 +62,17 @@ HOP_BY_HOP = FRAMING_HEADERS - {"host", "content-length"}
 SHARDS = 32
 
 _ABSOLUTE = re.compile(rb"\A([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)\Z", re.S)
+
+
+
+def _climbs(raw_path: bytes) -> bool:
+    """Whether a path holds a `.` or `..` segment, written plainly or percent-encoded, between `/` or `\\`."""
+    segments = unquote_to_bytes(raw_path.split(b"?", 1)[0]).replace(b"\\", b"/").split(b"/")
+    return any(segment in (b".", b"..") for segment in segments)
+
+
+class _ClientStalled(Exception):
+    """The client took no part of the answer for a whole timeout."""
 
 
 class _Refused(Exception):
@@ -94,7 +109,8 @@ def sendable_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[byt
 
 # A request body is held whole before it is forwarded (and judged); past this many bytes the
 # proxy answers 413 itself and forwards nothing. A send request is a few kilobytes; with the
-# connection cap (256) this bounds what bodies in flight can hold (256 MiB, not 4 GiB).
+# connection cap (256) this bounds the request bodies in flight (256 MiB, not 4 GiB); with the answers kept
+# for judging (`max_response_bytes`, 1 MiB each) what a full proxy holds is about 512 MiB (measured: 554 MB RSS).
 MAX_REQUEST_BYTES = 1 << 20
 
 
@@ -117,7 +133,8 @@ class TrafficProxy:
             user, password = unquote(parts.username or ""), unquote(parts.password or "")
             self._basic = b"Basic " + base64.b64encode(f"{user}:{password}".encode())
             if judge is not None:
-                judge.remember([password, f"{user}:{password}", self._basic.decode()])
+                # the user name too: `https://<token>@staging` carries its secret there, with no password
+                judge.remember([user, password, f"{user}:{password}", self._basic.decode()])
         self.upstream = str(self._base).rstrip("/") + parts.path.rstrip("/")  # without the credentials
         self.judge = judge
         self.timeout = timeout
@@ -158,7 +175,7 @@ class TrafficProxy:
                     return
         if scope["type"] != "http":
             return  # websockets are not proxied
-        why = foreign_request(scope["headers"], local_origins=True)
+        why = foreign_request(scope["headers"], local_origins=True, dotless_hosts=False)  # it listens on loopback only
         if why is not None:
             await self._own_answer(send, 403, f"this proxy {why} (it forwards with the upstream's credentials)")
             if self.judge is not None:
@@ -189,6 +206,9 @@ class TrafficProxy:
             raw = absolute.group(3) or b"/"
         if not raw.startswith(b"/"):
             raise _Refused(400, "the request target must be a path (origin-form: /path?query)")
+        if _climbs(raw):  # the path judged must be the path forwarded, and stay under the upstream's own path
+            raise _Refused(400, "the request target holds a dot segment (. or ..), which would be resolved after it "
+                                "was judged; send the path itself")
         query = scope.get("query_string") or b""
         try:
             return self._base.copy_with(raw_path=self._base_path + raw + (b"?" + query if query else b""))
@@ -223,14 +243,17 @@ class TrafficProxy:
         judged = self.judge is not None and is_send(method, scope["path"])
         shown_url = str(url)
         started = time.perf_counter()
+        client_wait = 0.0  # time spent waiting for the client to take the answer: not the upstream's
         status: int | None = None
         headers: list[tuple[str, str]] = []
         kept: list[bytes] = []
         size = 0
         error: str | None = None
         timed_out = False
+        stalled = False
         began = False
         failure: str | None = None
+        unforwardable = False
         try:
             client = self._http(scope)
             request = client.build_request(method, url, headers=forwarded, content=body)
@@ -238,7 +261,21 @@ class TrafficProxy:
             for name in list(request.headers.raw):  # the client's own defaults (User-Agent, Accept-Encoding…) are not added
                 if name[0].lower() not in names and name[0].lower() not in (b"host", b"content-length"):
                     del request.headers[name[0].decode("latin-1")]
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(self.timeout) as deadline:
+
+                async def to_client(message: dict[str, Any]) -> None:
+                    """A part of the answer to the client; the upstream's deadline does not run while the client reads."""
+                    nonlocal client_wait
+                    waited, upstream_deadline = time.perf_counter(), deadline.deadline
+                    deadline.deadline = math.inf
+                    with anyio.move_on_after(self.timeout) as reading:
+                        await send(message)
+                    spent = time.perf_counter() - waited
+                    client_wait += spent
+                    deadline.deadline = upstream_deadline + spent
+                    if reading.cancelled_caught:
+                        raise _ClientStalled()
+
                 response = await client.send(request, stream=True)
                 try:
                     status = response.status_code
@@ -250,22 +287,27 @@ class TrafficProxy:
                         self.judge.note(f"proxy exchange {self.exchanges}: the upstream's header(s) {', '.join(unsendable)} held "
                                         "bytes no HTTP server may send (control characters): dropped from the answer to the "
                                         "client, judged as received")
-                    await send({"type": "http.response.start", "status": status, "headers": passed})
-                    began = True
+                    unforwardable = not 100 <= status <= 599  # no HTTP server (nor client) takes it: judged, answered 502
+                    if not unforwardable:
+                        began = True
+                        await to_client({"type": "http.response.start", "status": status, "headers": passed})
                     async for raw in response.aiter_raw():
                         size += len(raw)
                         if judged and size <= self.max_response_bytes:
                             kept.append(raw)
-                        await send({"type": "http.response.body", "body": raw, "more_body": True})
+                        if not unforwardable:
+                            await to_client({"type": "http.response.body", "body": raw, "more_body": True})
                 finally:
                     await response.aclose()
+        except _ClientStalled:
+            stalled = True
         except (TimeoutError, httpx.TimeoutException):
             timed_out, error = True, f"no complete answer from the upstream within {self.timeout:g} s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc or 'the upstream failed'}"
         except Exception as exc:  # the proxy's own failure: a 502 and a note, never a crash that hides the upstream's answer
             failure = type(exc).__name__
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started - client_wait
         if failure is not None:
             told = "with what had arrived" if began else "502"
             if not began:
@@ -276,22 +318,43 @@ class TrafficProxy:
             if self.judge is not None:
                 self.judge.note(f"proxy exchange {self.exchanges}: the proxy itself failed ({failure}); the client was answered "
                                 f"{told} (please report it)")
-        if began:
+        if began and not stalled:
             with contextlib.suppress(Exception):  # the client left: nothing more to tell it
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-        elif failure is None:
-            await self._own_answer(send, 504 if timed_out else 502, str(error))
+        elif failure is None and not stalled:
+            await self._own_answer(send, 504 if timed_out else 502,
+                                   str(error or f"the upstream answered status {status}, which is no HTTP status"))
         if not judged or self.judge is None or (failure is not None and status is None):
             if self.judge is not None:
                 self.judge.skip()
             return
-        if failure is not None:  # the upstream's status is known; its body is not whole
-            size = max(size, self.max_response_bytes + 1)
-        complete = error is None and size <= self.max_response_bytes
-        encoding = next((v.strip().lower() for k, v in headers if k.lower() == "content-encoding"), "")
-        answer = inflate(b"".join(kept), encoding, self.max_response_bytes) if complete else None
+        where = f"proxy exchange {self.exchanges}"
+        if stalled:
+            self.judge.pass_unjudged(f"{where}: the client stopped taking the answer for {self.timeout:g} s (not the "
+                                     "upstream's doing): not judged")
+            return
+        answer, unread, broken = None, None, False
+        if failure is not None:
+            unread = "the proxy failed while forwarding the answer"
+        elif error is None:
+            answer, unread, broken = self._decoded(headers, kept, size)
+            if broken:
+                error, unread = unread, None
         self._later(ObservedExchange(
             method=method, url=shown_url, request_headers=given, request_body=body,
-            status=status if error is None else None, response_headers=headers, response_body=answer,
-            elapsed=elapsed, error=error, timed_out=timed_out, where=f"proxy exchange {self.exchanges}", response_size=size,
+            status=status if error is None or broken else None, response_headers=headers, response_body=answer,
+            elapsed=elapsed, error=error, timed_out=timed_out, where=where, response_size=size, unread=unread,
         ))
+
+    def _decoded(self, headers: list[tuple[str, str]], kept: list[bytes], size: int) -> tuple[bytes | None, str | None, bool]:
+        """(the answer's body as its client reads it, why it was not read, whether it is broken) within the cap."""
+        cap = self.max_response_bytes
+        if size > cap:
+            return None, f"its answer is over {cap:,} bytes", False
+        try:
+            answer = decode(b"".join(kept), codings_of(v for k, v in headers if k.lower() == "content-encoding"), cap)
+        except Unknown as exc:
+            return None, f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode", False
+        except Broken as exc:
+            return None, f"the answer's body is not what its Content-Encoding says ({exc})", True
+        return (answer, None, False) if answer is not None else (None, f"its answer decodes to over {cap:,} bytes", False)
