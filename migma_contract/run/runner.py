@@ -241,7 +241,7 @@ def _blocking_run(run: RunState, plan: Plan, sources: list[Any]) -> None:
     """The plan, then exploration, on this thread, every send a blocking one (`RunState.sends_now`).
 
     A URL target needs no event loop: the synchronous httpx client costs less a request than
-    the async one (~0.35 ms), and the run then never imports anyio's or asyncio's machinery
+    the async one (~0.35 ms), and the run then never loads asyncio (nor anyio's backend for it)
     nor builds a second client (its TLS context alone is ~20 ms of CPU). The exploration's
     strategies are built in a thread while the plan waits on the network, as on the event loop.
     """

@@ -277,7 +277,7 @@ class Target:
 
     async def send(self, case: S, path: str = "/v1/sending") -> Exchange[S]:
         """Send `case`, retrying 429 within bounds; never raises for what the server does."""
-        import anyio  # here: a run over the blocking client (`send_now`) never loads the event loop's machinery
+        import anyio  # here: a run over the blocking client (`send_now`) never loads an event loop's machinery
 
         exchange = self._exchange_for(case, path)
         for step, seconds in self._steps(exchange):
