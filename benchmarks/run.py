@@ -640,7 +640,9 @@ def pytest_costs(scale: Scale) -> Section:
 
     def conformance() -> None:
         reports = tempfile.mkdtemp()
-        run = _run([*base, "--migma-conformance", "--migma-max-requests", budget, "--migma-report-dir", reports], cwd=work, env=KEYS)
+        # `--migma-report-dir=PATH`, one argument: given as two, pytest takes the path for one to collect from while it
+        # finds its rootdir (before any plugin's options are known, pytest issue #8846), and lists all of /tmp at collection
+        run = _run([*base, "--migma-conformance", "--migma-max-requests", budget, f"--migma-report-dir={reports}"], cwd=work, env=KEYS)
         if run.returncode not in (0, 3) or "passed" not in run.stdout:  # 3: the budget cut the plan (a small one)
             raise AssertionError(f"pytest --migma-conformance exited {run.returncode}: {run.stdout[-1500:]}{run.stderr[-1500:]}")
         suite.append(run.wall_s)

@@ -119,8 +119,9 @@ class RunState:
         # How a synchronous caller (exploration, inside Hypothesis) sends a case: set by the
         # engine (the target's blocking client, or the event loop that owns the target).
         self.blocking: Callable[[Case], Exchange] = _no_loop
-        # True while exploring: `send` then sends through `blocking` and never suspends, so the
-        # attribution of an explored finding runs on the exploring thread (`settle_now`)
+        # True while exploring, and for the whole run of a URL target (its blocking client): `send`
+        # then sends through `blocking` and never suspends, so the plan's coroutines run to their
+        # end on the run's thread and an explored finding's attribution runs there (`settle_now`)
         self.sends_now = False
         self.fixtures = options.fixtures
         self.contract = contract
