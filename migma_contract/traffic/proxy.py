@@ -30,34 +30,34 @@ never a crash that hides the upstream's answer.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
 import re
 import time
+from itertools import chain
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import anyio
 import httpx
 
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send
 from migma_contract.wire.boundary import foreign_request, read_capped
 from migma_contract.wire.client import inflate
+from migma_contract.wire.upstream import UpstreamError, UpstreamPool
 
 __all__ = ["HOP_BY_HOP", "TrafficProxy", "sendable_headers"]
 
 # RFC 9110 §7.6.1: connection-specific fields a proxy must not forward.
 HOP_BY_HOP = FRAMING_HEADERS - {"host", "content-length"}
-
-
-# httpcore's pool scans every connection for every request it places, so one client for
-# all concurrent requests slows down as they grow (50 at once: about 4x slower per request,
-# measured). Each client connection is pinned to one of a few upstream clients instead.
-SHARDS = 32
+_HOP = frozenset(name.encode() for name in HOP_BY_HOP)
+_NOT_FORWARDED = _HOP | {b"host", b"content-length"}  # the proxy writes its own Host and Content-Length
 
 _ABSOLUTE = re.compile(rb"\A([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)\Z", re.S)
+_TARGET = re.compile(rb"/[\x21-\x22\x24-\x7e]*\Z")  # visible ASCII but "#": what a request line may carry
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class _Refused(Exception):
@@ -71,7 +71,7 @@ class _Refused(Exception):
 def connection_headers(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
     """The names a proxy drops: the hop-by-hop ones, and each name a `Connection` header lists."""
     named = {token.strip().lower() for name, value in headers if name.lower() == b"connection" for token in value.split(b",")}
-    return frozenset({name.encode() for name in HOP_BY_HOP} | named) - {b""}
+    return (_HOP | named) - {b""} if named else _HOP
 
 
 # What every server stack the proxy runs on can send (uvicorn's h11 and httptools): a token for a name,
@@ -112,39 +112,36 @@ class TrafficProxy:
         self._base = httpx.URL(scheme=parts.scheme, host=parts.hostname or "", port=parts.port)
         self._base_path = parts.path.rstrip("/").encode("ascii", errors="strict") if parts.path.isascii() else b""
         self._authority = (parts.netloc.rsplit("@", 1)[-1]).lower().encode()
+        self._host_line = b"Host: " + self._base.netloc + b"\r\n"  # as httpx wrote it: no default port, IDNA, [v6]
         self._basic: bytes | None = None
         if parts.username is not None or parts.password is not None:
             user, password = unquote(parts.username or ""), unquote(parts.password or "")
             self._basic = b"Basic " + base64.b64encode(f"{user}:{password}".encode())
             if judge is not None:
                 judge.remember([password, f"{user}:{password}", self._basic.decode()])
-        self.upstream = str(self._base).rstrip("/") + parts.path.rstrip("/")  # without the credentials
+        self._shown = str(self._base).rstrip("/")  # without the credentials
+        self.upstream = self._shown + parts.path.rstrip("/")
         self.judge = judge
         self.timeout = timeout
         self.verify_tls = verify_tls
         self.max_response_bytes = max_response_bytes
         self.max_request_bytes = max_request_bytes
         self.exchanges = 0
-        self._clients: list[httpx.AsyncClient | None] = [None] * SHARDS
-        self._tls: Any = None
+        self._pool: UpstreamPool | None = None
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, [None] * SHARDS
-        for client in clients:
-            if client is not None:
-                await client.aclose()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
-    def _http(self, scope: dict[str, Any]) -> httpx.AsyncClient:
-        """The upstream client of this request's client connection (made in the serving loop, when first needed)."""
-        shard = hash(tuple(scope.get("client") or ())) % SHARDS
-        client = self._clients[shard]
-        if client is None:
-            if self._tls is None:  # one TLS context for every client (building one reads the CA bundle)
-                self._tls = httpx.create_ssl_context() if self.verify_tls else False
-            client = httpx.AsyncClient(verify=self._tls, follow_redirects=False, timeout=httpx.Timeout(self.timeout),
-                                       limits=httpx.Limits(max_connections=64, max_keepalive_connections=8))
-            self._clients[shard] = client
-        return client
+    def _http(self, scope: dict[str, Any]) -> UpstreamPool:
+        """The upstream's connections (made in the serving loop, when first needed)."""
+        if self._pool is None:
+            scheme = self._base.scheme
+            tls = httpx.create_ssl_context(verify=self.verify_tls) if scheme == "https" else None  # reads the CA bundle once
+            self._pool = UpstreamPool(scheme, self._base.raw_host.decode("ascii"), self._base.port or (443 if scheme == "https" else 80),
+                                      tls=tls)
+        return self._pool
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -178,22 +175,28 @@ class TrafficProxy:
         except _Refused as refused:
             await self._own_answer(send, refused.status, refused.message)
 
-    def _url(self, scope: dict[str, Any]) -> httpx.URL:
-        """The upstream URL of this request, built from parts: the upstream's scheme, host and port, the request's path."""
-        raw = scope.get("raw_path") or scope["path"].encode("utf-8", errors="surrogateescape")
-        absolute = _ABSOLUTE.match(raw)
-        if absolute is not None:  # absolute-form: only to the upstream itself
+    def _target(self, scope: dict[str, Any]) -> bytes:
+        """The request target sent upstream, built from parts: the upstream's base path, the request's path and query.
+
+        Origin-form only (absolute-form only naming the upstream itself); visible ASCII only, as it came (no
+        fragment): anything else is a 400, never a guess at what was meant.
+        """
+        raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8", errors="surrogateescape")
+        if raw[:1] != b"/":
+            absolute = _ABSOLUTE.match(raw)
+            if absolute is None:
+                raise _Refused(400, "the request target must be a path (origin-form: /path?query)")
             if absolute.group(2).lower().rsplit(b"@", 1)[-1] != self._authority or b"@" in absolute.group(2):
                 raise _Refused(400, "the request target names another host; this proxy forwards only to its upstream "
                                     "(use origin-form: /path?query)")
             raw = absolute.group(3) or b"/"
-        if not raw.startswith(b"/"):
-            raise _Refused(400, "the request target must be a path (origin-form: /path?query)")
+            if raw[:1] != b"/":
+                raise _Refused(400, "the request target must be a path (origin-form: /path?query)")
         query = scope.get("query_string") or b""
-        try:
-            return self._base.copy_with(raw_path=self._base_path + raw + (b"?" + query if query else b""))
-        except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
-            raise _Refused(400, f"the request target is not a usable path ({type(exc).__name__})") from None
+        target = self._base_path + raw + (b"?" + query if query else b"")
+        if not _TARGET.match(target):
+            raise _Refused(400, "the request target is not a usable path (only visible ASCII, no fragment)")
+        return target
 
     @staticmethod
     async def _own_answer(send: Any, status: int, message: str) -> None:
@@ -203,66 +206,73 @@ class TrafficProxy:
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
 
-    def _later(self, exchange: ObservedExchange) -> None:
-        """Judge once the answer is out, on the next turn of the loop: the client does not wait for it."""
-        assert self.judge is not None
-        judge = self.judge
-
-        judge.observe_later(lambda: exchange)  # off the event loop: judging never holds up a client
+    def _request_head(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+        """The head sent upstream: the request line, the upstream's Host, the client's headers as they came but the
+        connection-level ones, the upstream's credentials where the client sent none, and the body's length."""
+        dropped = connection_headers(headers) if any(name == b"connection" for name, _ in headers) else _HOP
+        lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n", self._host_line]
+        authorized = framed = False
+        for name, value in headers:
+            if name in _NOT_FORWARDED or name in dropped:
+                framed = framed or name in (b"content-length", b"transfer-encoding")
+                continue
+            authorized = authorized or name == b"authorization"
+            lines += (name, b": ", value, b"\r\n")
+        if self._basic is not None and not authorized:
+            lines += (b"authorization: ", self._basic, b"\r\n")  # the upstream's credentials, where the client sent none
+        if body or framed:
+            lines.append(b"content-length: %d\r\n" % len(body))
+        lines.append(b"\r\n")
+        if _CONTROL.search(b"".join(chain.from_iterable(headers))):  # the servers' parsers refuse them already; never a new line
+            raise _Refused(400, "a request header holds control characters; not forwarded")
+        return b"".join(lines)
 
     async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> None:
-        url = self._url(scope)
+        target = self._target(scope)
         self.exchanges += 1
-        method = scope["method"]
-        raw_headers: list[tuple[bytes, bytes]] = list(scope["headers"])
-        dropped = connection_headers(raw_headers) | {b"host", b"content-length"}
-        forwarded = [(k, v) for k, v in raw_headers if k.lower() not in dropped]
-        if self._basic is not None and not any(k.lower() == b"authorization" for k, _ in forwarded):
-            forwarded.append((b"authorization", self._basic))  # the upstream's credentials, where the client sent none
-        given = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+        number = self.exchanges
+        method: str = scope["method"]
+        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        head = self._request_head(method, target, raw_headers, body)
         judged = self.judge is not None and is_send(method, scope["path"])
-        shown_url = str(url)
         started = time.perf_counter()
         status: int | None = None
-        headers: list[tuple[str, str]] = []
+        answered: list[tuple[bytes, bytes]] = []
         kept: list[bytes] = []
         size = 0
         error: str | None = None
         timed_out = False
-        began = False
+        began = ended = False
         failure: str | None = None
         try:
-            client = self._http(scope)
-            request = client.build_request(method, url, headers=forwarded, content=body)
-            names = {k.lower() for k, _ in forwarded}
-            for name in list(request.headers.raw):  # the client's own defaults (User-Agent, Accept-Encoding…) are not added
-                if name[0].lower() not in names and name[0].lower() not in (b"host", b"content-length"):
-                    del request.headers[name[0].decode("latin-1")]
-            with anyio.fail_after(self.timeout):
-                response = await client.send(request, stream=True)
+            pool = self._http(scope)
+            async with asyncio.timeout(self.timeout):
+                response = await pool.send(head, body, head_only=method == "HEAD")
                 try:
-                    status = response.status_code
-                    answered = list(response.headers.raw)
-                    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answered]
+                    status = response.status
+                    answered = response.headers
                     hop = connection_headers(answered)
                     passed, unsendable = sendable_headers([(k, v) for k, v in answered if k.lower() not in hop])
                     if unsendable and self.judge is not None:
-                        self.judge.note(f"proxy exchange {self.exchanges}: the upstream's header(s) {', '.join(unsendable)} held "
+                        self.judge.note(f"proxy exchange {number}: the upstream's header(s) {', '.join(unsendable)} held "
                                         "bytes no HTTP server may send (control characters): dropped from the answer to the "
                                         "client, judged as received")
                     await send({"type": "http.response.start", "status": status, "headers": passed})
                     began = True
-                    async for raw in response.aiter_raw():
+                    while (raw := await response.read()) is not None:
                         size += len(raw)
                         if judged and size <= self.max_response_bytes:
                             kept.append(raw)
-                        await send({"type": "http.response.body", "body": raw, "more_body": True})
+                        ended = response.complete  # the last piece ends the answer (no empty message after it)
+                        await send({"type": "http.response.body", "body": raw, "more_body": not ended})
+                        if ended:
+                            break
                 finally:
-                    await response.aclose()
-        except (TimeoutError, httpx.TimeoutException):
+                    response.release()
+        except TimeoutError:
             timed_out, error = True, f"no complete answer from the upstream within {self.timeout:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc or 'the upstream failed'}"
+        except UpstreamError as exc:
+            error = str(exc)
         except Exception as exc:  # the proxy's own failure: a 502 and a note, never a crash that hides the upstream's answer
             failure = type(exc).__name__
         elapsed = time.perf_counter() - started
@@ -274,12 +284,12 @@ class TrafficProxy:
                 except Exception:  # the server took the failed answer as begun: it can only close the connection
                     told = "nothing (the connection was closed)"
             if self.judge is not None:
-                self.judge.note(f"proxy exchange {self.exchanges}: the proxy itself failed ({failure}); the client was answered "
+                self.judge.note(f"proxy exchange {number}: the proxy itself failed ({failure}); the client was answered "
                                 f"{told} (please report it)")
-        if began:
+        if began and not ended:
             with contextlib.suppress(Exception):  # the client left: nothing more to tell it
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-        elif failure is None:
+        elif not began and failure is None:
             await self._own_answer(send, 504 if timed_out else 502, str(error))
         if not judged or self.judge is None or (failure is not None and status is None):
             if self.judge is not None:
@@ -288,10 +298,17 @@ class TrafficProxy:
         if failure is not None:  # the upstream's status is known; its body is not whole
             size = max(size, self.max_response_bytes + 1)
         complete = error is None and size <= self.max_response_bytes
-        encoding = next((v.strip().lower() for k, v in headers if k.lower() == "content-encoding"), "")
-        answer = inflate(b"".join(kept), encoding, self.max_response_bytes) if complete else None
-        self._later(ObservedExchange(
-            method=method, url=shown_url, request_headers=given, request_body=body,
-            status=status if error is None else None, response_headers=headers, response_body=answer,
-            elapsed=elapsed, error=error, timed_out=timed_out, where=f"proxy exchange {self.exchanges}", response_size=size,
-        ))
+        shown_url = self._shown + target.decode("ascii")
+        cap = self.max_response_bytes
+        answer_status = status if error is None else None
+
+        def exchange() -> ObservedExchange:  # built on the judge's thread: decoding and inflating are judging's cost
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answered]
+            encoding = next((v.strip().lower() for k, v in headers if k.lower() == "content-encoding"), "")
+            return ObservedExchange(
+                method=method, url=shown_url, request_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers],
+                request_body=body, status=answer_status, response_headers=headers,
+                response_body=inflate(b"".join(kept), encoding, cap) if complete else None,
+                elapsed=elapsed, error=error, timed_out=timed_out, where=f"proxy exchange {number}", response_size=size)
+
+        self.judge.observe_later(exchange)  # off the event loop: judging never holds up a client
