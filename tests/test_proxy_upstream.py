@@ -196,3 +196,52 @@ def test_what_the_upstream_receives_is_the_clients_request_with_its_own_host_and
     assert b"x-case: Kept" in lines and b"content-length: 8" in lines and sent == body
     assert not any(line.lower().startswith((b"connection:", b"keep-alive:")) for line in lines)
     assert b"content-length: 0" in upstream.requests[1].split(b"\r\n")  # an empty body the client framed, framed
+
+
+# --- the hand-over to the judge's thread ----------------------------------------------------------------------
+
+
+def _blocked_judge():
+    """A judge whose worker is held inside the first exchange until `release` is set: what is handed over meanwhile waits."""
+    from migma_contract.traffic.tally import ObservedExchange
+
+    judge = TrafficJudge(contract_for(), "documented", kind="proxy", label="t")
+    inside, release = threading.Event(), threading.Event()
+    answer = json.dumps({"success": False, "error": "no"}).encode()
+
+    def exchange():
+        return ObservedExchange("POST", "/v1/sending", [("Authorization", "Bearer k")], b"{}", 400,
+                                [("content-type", "application/json")], answer)
+
+    def first():
+        inside.set()
+        release.wait()
+        return exchange()
+
+    judge.observe_later(first, size=100)
+    inside.wait()
+    return judge, exchange, release
+
+
+def test_a_burst_of_small_exchanges_waits_to_be_judged_rather_than_passing_unjudged():
+    """A check's burst through the proxy outran the judge: past 64 waiting (whatever their size) they went unjudged."""
+    judge, exchange, release = _blocked_judge()
+    for _ in range(300):
+        judge.observe_later(exchange, size=3_000)
+    release.set()
+    assert judge.result().traffic.judged == 301 and judge.unjudged_behind == 0
+
+
+def test_what_waits_to_be_judged_is_bounded_by_the_bytes_it_holds(monkeypatch):
+    from migma_contract.traffic import tally
+
+    judge, exchange, release = _blocked_judge()
+    for _ in range(10):  # 10 MiB each: six fit under the bound (the first holds 100 bytes)
+        judge.observe_later(exchange, size=10 << 20)
+    for _ in range(70):  # a caller that does not say: counted at 1 MiB each
+        judge.observe_later(exchange)
+    release.set()
+    result = judge.result()
+    assert tally.MAX_WAITING_BYTES == 64 << 20
+    assert result.traffic.judged == 1 + 6 + 3 and judge.unjudged_behind == 4 + 67
+    assert any("passed through unjudged" in note for note in result.traffic.notes)

@@ -53,6 +53,7 @@ __all__ = ["HOP_BY_HOP", "TrafficProxy", "sendable_headers"]
 # RFC 9110 §7.6.1: connection-specific fields a proxy must not forward.
 HOP_BY_HOP = FRAMING_HEADERS - {"host", "content-length"}
 _HOP = frozenset(name.encode() for name in HOP_BY_HOP)
+_HELD_APART = 1024  # what an exchange waiting to be judged holds besides its bodies (headers, the URL), about
 _NOT_FORWARDED = _HOP | {b"host", b"content-length"}  # the proxy writes its own Host and Content-Length
 
 _ABSOLUTE = re.compile(rb"\A([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)\Z", re.S)
@@ -311,4 +312,5 @@ class TrafficProxy:
                 response_body=inflate(b"".join(kept), encoding, cap) if complete else None,
                 elapsed=elapsed, error=error, timed_out=timed_out, where=f"proxy exchange {number}", response_size=size)
 
-        self.judge.observe_later(exchange)  # off the event loop: judging never holds up a client
+        # off the event loop: judging never holds up a client (the bytes it holds bound the queue, not a count)
+        self.judge.observe_later(exchange, size=len(body) + sum(map(len, kept)) + _HELD_APART)

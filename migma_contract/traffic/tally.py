@@ -79,7 +79,12 @@ MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs th
 _SHAPES_READ = 64 << 10  # a request body is searched for credential-named JSON keys and form parameters up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
-MAX_WAITING = 64  # exchanges waiting to be judged off the event loop
+# Exchanges waiting to be judged off the event loop are bounded by what they hold: at most MAX_WAITING of them and
+# MAX_WAITING_BYTES of bodies (a caller that does not say an exchange's size is counted at _UNSIZED bytes: 64 at most).
+# A proxy forwarding a check's burst hands over sends of a few KB each much faster than they are judged.
+MAX_WAITING = 1024
+MAX_WAITING_BYTES = 64 << 20
+_UNSIZED = MAX_WAITING_BYTES // 64
 JUDGE_CPU_SHARE = 0.25  # judging may use a quarter of one core over time (the server keeps the rest of the GIL)
 JUDGE_CPU_BURST = 0.5  # ...and half a CPU-second at once
 # A request body larger than this is judged as not recorded: a send request is a few kilobytes, and judging a large
@@ -255,7 +260,10 @@ class TrafficJudge:
         self.redactor = Redactor()
         self._lock = threading.Lock()
         # judging off a server's event loop (`observe_later`): one worker, a bounded queue
-        self._waiting: queue.Queue[Callable[[], ObservedExchange | None]] = queue.Queue()
+        # (a SimpleQueue: a put from the event loop is one C call, no condition to notify)
+        self._waiting: queue.SimpleQueue[tuple[Callable[[], ObservedExchange | None], int]] = queue.SimpleQueue()
+        self._pending = self._pending_bytes = 0  # handed over and not yet judged (under the lock)
+        self._settled = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
         self.unjudged_behind = 0  # exchanges not judged because judging fell behind (noted)
         self._cpu_debt, self._cpu_at = 0.0, time.monotonic()  # the judge thread's CPU, against its share
@@ -349,23 +357,27 @@ class TrafficJudge:
                 judged.append(Judgement(rule.id, SERVER, message is None, rule.text, message or str(status)))
         return tuple(judged)
 
-    def observe_later(self, make: Callable[[], ObservedExchange | None]) -> None:
+    def observe_later(self, make: Callable[[], ObservedExchange | None], size: int | None = None) -> None:
         """Judge an exchange off the caller's event loop (a proxy's, an app's): one worker thread judges them in order.
 
-        `make` builds the exchange on the worker (decompressing an answer is judging's cost too). At most
-        `MAX_WAITING` wait; past that an exchange is counted and noted, never judged late at the price of memory.
+        `make` builds the exchange on the worker (decompressing an answer is judging's cost too); `size` is the
+        bytes it holds (its bodies), if the caller knows. At most `MAX_WAITING` wait, holding at most
+        `MAX_WAITING_BYTES`; past that an exchange is counted and noted, never judged late at the price of memory.
         A request body over `JUDGED_BODY_BYTES` is judged as not recorded (its answer still is): parsing a large
         body costs many times its size.
         """
+        held = _UNSIZED if size is None else size
         with self._lock:
-            if self._waiting.qsize() >= MAX_WAITING or self._over_budget():
+            if (self._pending >= MAX_WAITING or self._pending_bytes + held > MAX_WAITING_BYTES) or self._over_budget():
                 self.unjudged_behind += 1
                 self._stops_behind()
                 return
+            self._pending += 1
+            self._pending_bytes += held
             if self._worker is None:
                 self._worker = threading.Thread(target=self._judge_waiting, name="migma-contract judge", daemon=True)
                 self._worker.start()
-        self._waiting.put(make)
+        self._waiting.put((make, held))
 
     def _over_budget(self) -> bool:
         """Whether judging has used more than its share of CPU lately (it holds the GIL the event loop needs).
@@ -384,7 +396,7 @@ class TrafficJudge:
 
     def _judge_waiting(self) -> None:
         while True:
-            make = self._waiting.get()
+            make, held = self._waiting.get()
             began = time.thread_time()
             try:
                 exchange = make()
@@ -399,12 +411,16 @@ class TrafficJudge:
             finally:
                 with self._lock:
                     self._cpu_debt += time.thread_time() - began
-                self._waiting.task_done()
+                    self._pending -= 1
+                    self._pending_bytes -= held
+                    if not self._pending:
+                        self._settled.notify_all()
 
     def settle(self) -> None:
         """Wait until every exchange handed to `observe_later` is judged (readers call it)."""
-        if self._worker is not None:
-            self._waiting.join()
+        with self._lock:
+            while self._pending:
+                self._settled.wait()
 
     def _learn(self, exchange: ObservedExchange) -> None:
         """Every credential the traffic carries joins the redactor (by header name, query parameter, JSON key).
