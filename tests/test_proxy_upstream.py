@@ -76,7 +76,7 @@ def _through(upstream, *calls, judge=True):
 
 
 def _post(client):
-    return client.post("/v1/sending", json=VALID, headers={"Authorization": "Bearer mk_test_0123456789abcdef0123456789abcdef"})
+    return client.post("/v1/sending", json=VALID, headers={"Authorization": "Bearer mc_test_full_access"})
 
 
 def test_a_keep_alive_upstream_connection_serves_the_next_request():
@@ -245,3 +245,35 @@ def test_what_waits_to_be_judged_is_bounded_by_the_bytes_it_holds(monkeypatch):
     assert tally.MAX_WAITING_BYTES == 64 << 20
     assert result.traffic.judged == 1 + 6 + 3 and judge.unjudged_behind == 4 + 67
     assert any("passed through unjudged" in note for note in result.traffic.notes)
+
+
+# --- an https upstream ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_upstream(tmp_path_factory):
+    import trustme
+
+    from migma_contract.mock import create_app
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    directory = tmp_path_factory.mktemp("tls")
+    key_file, cert_file = directory / "key.pem", directory / "cert.pem"
+    cert.private_key_pem.write_to_path(str(key_file))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    with serve_in_thread(create_app({"open_world": True}), ssl_keyfile=str(key_file), ssl_certfile=str(cert_file)) as url:
+        yield url
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_an_https_upstream_is_verified_unless_told_not_to(tls_upstream, verify):
+    judge = TrafficJudge(contract_for(), kind="proxy", label="t", url=tls_upstream)
+    with serve_in_thread(TrafficProxy(tls_upstream, judge, timeout=5.0, verify_tls=verify)) as url, \
+            httpx.Client(base_url=url) as client:
+        first, second = _post(client), _post(client)
+    if verify:  # a certificate no trusted authority signed: the connection is refused, a 502 saying why
+        assert first.status_code == 502 and "CERTIFICATE_VERIFY_FAILED" in first.json()["error"]
+    else:
+        assert [first.status_code, second.status_code] == [200, 200]
+        assert judge.result().traffic.judged == 2 and not judge.result().findings
