@@ -20,6 +20,14 @@ from migma_contract.wire.serve import serve_in_thread
 from .hostile_servers import raw_server, read_request
 
 pytestmark = pytest.mark.e2e
+PARSERS = ["httptools", "h11"] if upstream_module.httptools is not None else ["h11"]
+
+
+@pytest.fixture(autouse=True, params=PARSERS)
+def parser(request, monkeypatch):
+    """Every test with each parser that reads answers: llhttp where installed, h11 where not (another interpreter)."""
+    monkeypatch.setattr(upstream_module, "PARSER", request.param)
+    return request.param
 
 VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
          "subject": "Hello", "emailId": "email_welcome"}
@@ -277,3 +285,14 @@ def test_an_https_upstream_is_verified_unless_told_not_to(tls_upstream, verify):
     else:
         assert [first.status_code, second.status_code] == [200, 200]
         assert judge.result().traffic.judged == 2 and not judge.result().findings
+
+
+def test_a_second_answer_to_one_request_never_reaches_the_next_client():
+    """An upstream answering one request twice (in one write): the second is not read as the next request's answer."""
+    bodies = [ok(), ok(), ok()]
+    answers = iter([_answer(b"200 OK", bodies[0]) + _answer(b"500 Internal Server Error", b'{"smuggled": true}'),
+                    _answer(b"200 OK", bodies[1]), _answer(b"200 OK", bodies[2])])
+    upstream = Upstream(lambda request: next(answers))
+    results, judge = _through(upstream, _post, _post)
+    assert [(r.status_code, r.content) for r in results] == [(200, bodies[0]), (200, bodies[1])]
+    assert upstream.connections == 2 and not judge.result().findings

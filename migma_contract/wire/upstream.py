@@ -20,10 +20,22 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from typing import Any
 
-import httptools
+import h11
 
-__all__ = ["IDLE_EXPIRY", "MAX_HEAD_BYTES", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
+try:  # the C parser (uvicorn[standard]); without it, h11 reads the answers (see _H11Parser)
+    import httptools
+
+    _PARSE_ERRORS: tuple[type[Exception], ...] = (httptools.HttpParserError, h11.RemoteProtocolError)
+    _UPGRADES: tuple[type[Exception], ...] = (httptools.HttpParserUpgrade,)
+    PARSER = "httptools"
+except ImportError:  # pragma: no cover - httptools is a dependency on CPython
+    httptools = None  # type: ignore[assignment]
+    _PARSE_ERRORS, _UPGRADES = (h11.RemoteProtocolError,), ()
+    PARSER = "h11"
+
+__all__ = ["IDLE_EXPIRY", "MAX_HEAD_BYTES", "PARSER", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
 
 MAX_HEAD_BYTES = 100 * 1024  # what httpcore allows an answer's head (h11's max_incomplete_event_size)
 IDLE_EXPIRY = 4.0  # below common keep-alive timeouts (uvicorn's 5 s): a connection the upstream is closing is not reused
@@ -57,10 +69,14 @@ class UpstreamResponse(asyncio.Protocol):
 
     def __init__(self, pool: UpstreamPool) -> None:
         self._pool = pool
-        self._parser = httptools.HttpResponseParser(self)
-        # A header value with control characters (an ESC, a DEL) is read, as h11 reads it, not a broken answer: the
-        # proxy drops it from what it sends on and judges the answer as received. Framing stays strict.
-        self._parser.set_dangerous_leniencies(lenient_headers=True)
+        self._parser: Any
+        if pool.parser == "httptools":
+            self._parser = httptools.HttpResponseParser(self)
+            # A header value with control characters (an ESC, a DEL) is read, as h11 reads it, not a broken answer: the
+            # proxy drops it from what it sends on and judges the answer as received. Framing stays strict.
+            self._parser.set_dangerous_leniencies(lenient_headers=True)
+        else:
+            self._parser = _H11Parser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
@@ -109,9 +125,9 @@ class UpstreamResponse(asyncio.Protocol):
         self._framing += len(data)
         try:
             self._parser.feed_data(data)  # llhttp reads any buffer
-        except httptools.HttpParserUpgrade:  # a 101: this proxy does not tunnel; the answer ends at its head
+        except _UPGRADES:  # a 101: this proxy does not tunnel; the answer ends at its head
             self._finish(reusable=False)
-        except httptools.HttpParserError as exc:
+        except _PARSE_ERRORS as exc:
             self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 ({exc})")
             return
         if self._framing > MAX_HEAD_BYTES and not self._done:
@@ -134,6 +150,11 @@ class UpstreamResponse(asyncio.Protocol):
 
     # --- the parser's callbacks ------------------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._done:  # a second answer to one request (in the same read): the connection is never reused
+            self._reusable = False
+            self._close()
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._head_done:  # after the head: a chunked answer's trailers, dropped (never headers)
             self.headers.append((name, value))
@@ -142,7 +163,7 @@ class UpstreamResponse(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self._head_bytes > MAX_HEAD_BYTES:  # whole within one slice: counted here, to the byte
             self._fail("RemoteProtocolError", f"the upstream's answer head is over {MAX_HEAD_BYTES:,} bytes")
-        if self._error is not None:
+        if self._error is not None or self._done:
             return
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:  # an interim answer (100 Continue…): the real one follows
@@ -206,6 +227,8 @@ class UpstreamResponse(asyncio.Protocol):
     def begin(self, head: bytes, body: bytes, *, head_only: bool) -> None:
         self._reset(head_only)
         assert self.transport is not None
+        if isinstance(self._parser, _H11Parser):
+            self._parser.expect(b"HEAD" if head_only else b"GET")
         if len(body) <= _JOINED:  # one write, one segment: a copy of a small body costs less than a second send
             self.transport.write(head + body)
         else:
@@ -248,8 +271,10 @@ class UpstreamResponse(asyncio.Protocol):
 class UpstreamPool:
     """Keep-alive connections to one origin; `send` writes a request on one and returns once the answer's head is in."""
 
-    def __init__(self, scheme: str, host: str, port: int, *, tls: ssl.SSLContext | None = None, max_idle: int = MAX_IDLE) -> None:
+    def __init__(self, scheme: str, host: str, port: int, *, tls: ssl.SSLContext | None = None, max_idle: int = MAX_IDLE,
+                 parser: str | None = None) -> None:
         self.host, self.port, self.tls, self.max_idle = host, port, tls if scheme == "https" else None, max_idle
+        self.parser = parser or PARSER  # "httptools" (where installed) or "h11"
         self._idle: list[UpstreamResponse] = []
 
     def keep(self, connection: UpstreamResponse) -> None:
@@ -297,3 +322,48 @@ class UpstreamPool:
         idle, self._idle = self._idle, []
         for connection in idle:
             connection._close()
+
+
+class _H11Parser:
+    """h11 behind httptools' calls, where httptools is not installed (another interpreter): the same callbacks.
+
+    h11 frames an answer by the request it answers, so it is told each request's method (`expect`);
+    the bytes it would send are not used (the connection writes its own).
+    """
+
+    def __init__(self, protocol: UpstreamResponse) -> None:
+        self._protocol = protocol
+        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=2 * MAX_HEAD_BYTES)  # the bound is counted outside
+        self._status = 0
+
+    def expect(self, method: bytes) -> None:
+        if self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE:
+            self._conn.start_next_cycle()
+        self._conn.send(h11.Request(method=method, target=b"/", headers=[(b"host", b"upstream")]))
+        self._conn.send(h11.EndOfMessage())
+
+    def feed_data(self, data: bytes | memoryview) -> None:
+        self._conn.receive_data(bytes(data))
+        protocol = self._protocol
+        while True:
+            event = self._conn.next_event()
+            if event is h11.NEED_DATA or event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
+                return
+            if isinstance(event, h11.InformationalResponse):
+                continue  # an interim answer (100 Continue...): the real one follows
+            if isinstance(event, h11.Response):
+                self._status = event.status_code
+                for name, value in event.headers.raw_items():
+                    protocol.on_header(name, value)
+                protocol.on_headers_complete()
+            elif isinstance(event, h11.Data):
+                protocol.on_body(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):  # its trailers (event.headers) are dropped
+                protocol.on_message_complete()
+
+    def get_status_code(self) -> int:
+        return self._status
+
+    def should_keep_alive(self) -> bool:
+        """Whether the answer left the connection clean: kept alive, and no byte after it (a second answer, garbage)."""
+        return self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE and not self._conn.trailing_data[0]
