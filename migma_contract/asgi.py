@@ -21,11 +21,13 @@ whenever `write_report()` is called.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from migma_contract.config.options import REPORT_FORMATS
 from migma_contract.contract.rules import Level
@@ -36,9 +38,11 @@ from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
 from migma_contract.traffic.tally import ObservedExchange, RuleTally, TrafficJudge, is_send
 from migma_contract.wire.boundary import read_capped
-from migma_contract.wire.client import inflate
+from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 
 __all__ = ["ContractMiddleware", "RuleTally"]
+
+_AUTHORITY = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
 
 
 class ContractMiddleware:
@@ -193,14 +197,29 @@ class ContractMiddleware:
     def _exchange(self, scope: dict[str, Any], body: bytes | None, answer: dict[str, Any], error: str | None, elapsed: float,
                   number: int) -> ObservedExchange:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
-        host = next((v for k, v in headers if k.lower() == "host"), None) or "app"
         query = scope.get("query_string", b"").decode("latin-1")
-        url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}" + (f"?{query}" if query else "")
-        encoding = next((v for k, v in answer["headers"] if k.lower() == "content-encoding"), "")
-        complete = error is None and answer["size"] <= self.max_response_bytes
+        # the app's own path, from the scope: a client's Host header never decides what is judged
+        path = quote(f"{scope.get('root_path', '')}{scope['path']}", safe="/:@!$&'()*+,;=-._~")
+        host = next((v for k, v in headers if k.lower() == "host"), "")
+        host = host if _AUTHORITY.fullmatch(host) else "app"  # shown in findings; never a path, a query or userinfo
+        url = f"{scope.get('scheme', 'http')}://{host}{path}" + (f"?{query}" if query else "")
+        cap = self.max_response_bytes
+        response_body, unread, broken = None, None, False
+        if error is None and answer["size"] > cap:
+            unread = f"its answer is over {cap:,} bytes"
+        elif error is None:
+            try:
+                response_body = decode(b"".join(answer["kept"]),
+                                       codings_of(v for k, v in answer["headers"] if k.lower() == "content-encoding"), cap)
+            except Unknown as exc:
+                unread = f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode"
+            except Broken as exc:  # no client can read it: the app's fault, judged as an answer that never completed
+                error, broken = f"the answer's body is not what its Content-Encoding says ({exc})", True
+            else:
+                unread = None if response_body is not None else f"its answer decodes to over {cap:,} bytes"
         return ObservedExchange(
             method=scope["method"], url=url, request_headers=headers, request_body=body,
-            status=answer["status"] if error is None else None, response_headers=answer["headers"],
-            response_body=inflate(b"".join(answer["kept"]), encoding, self.max_response_bytes) if complete else None,
-            elapsed=elapsed, error=error, where=f"request {number} to the app", response_size=answer["size"],
+            status=answer["status"] if error is None or broken else None, response_headers=answer["headers"],
+            response_body=response_body, elapsed=elapsed, error=error, where=f"request {number} to the app",
+            response_size=answer["size"], unread=unread,
         )

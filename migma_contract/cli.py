@@ -22,7 +22,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import click
 
 from migma_contract._version import __version__
-from migma_contract.config.options import OPTIONS, resolve_options
+from migma_contract.config.options import ENV_PREFIX, OPTIONS, resolve_options
 from migma_contract.contract.catalogue import VENDOR_SETS, rules_for
 from migma_contract.contract.rules import Level, RuleSet
 from migma_contract.core.exceptions import MigmaContractError, SpecError, Terminated
@@ -438,7 +438,9 @@ def _reachable(url: str, timeout: float) -> str | None:
 
 
 @main.command()
-@click.option("--upstream", required=True, metavar="URL", help="The API to forward to (a staging server, the mock).")
+@click.option("--upstream", required=True, metavar="URL", envvar=f"{ENV_PREFIX}UPSTREAM", show_envvar=True,
+              help="The API to forward to (a staging server, the mock). Credentials in it (http://user:password@...) "
+                   "are better given in the environment variable: a command line is visible to every process.")
 @click.option("--port", default=4011, show_default=True, type=click.IntRange(0, 65535), help="Loopback port to listen on (0: any free port).")
 @click.option("--report-every", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Also write the reports every this many seconds while serving.")
@@ -454,7 +456,8 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     response rule, and the status the request deserved). Each violation is printed as it
     happens, keys redacted; the usual reports are written on Ctrl-C (and every
     --report-every seconds). Keys pass through and are never written. Exit 0 no violation
-    observed, 1 violations, 2 usage, 3 upstream unreachable at start.
+    observed, 1 violations, 2 usage, 3 upstream unreachable at start or a send not judged
+    in full (no verdict).
     """
 
     import uvicorn
@@ -531,7 +534,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     as the proxy judges live traffic; exchanges for other paths are counted and skipped.
     Files stream (memory holds one exchange); a file that ends early is judged as far as it
     goes, and the report says where it stopped. Exit 0 no violation observed, 1 violations,
-    2 unreadable or unrecognised input.
+    2 unreadable or unrecognised input, 3 a send not judged in full (no verdict).
     """
     from migma_contract.contract.validators import contract_for
     from migma_contract.reports import check_writable, write_reports

@@ -178,6 +178,17 @@ def test_an_unreachable_upstream_at_start_exits_3(tmp_path):
     assert result.exit_code == 3 and "cannot reach the upstream" in result.output
 
 
+def test_the_upstream_and_its_credentials_can_come_from_the_environment(tmp_path):
+    """A password on the command line is visible in the process list; $MIGMA_CONTRACT_UPSTREAM keeps it out."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = CliRunner(env={"MIGMA_CONTRACT_UPSTREAM": f"http://svc:Hunter2Password@127.0.0.1:{port}"}).invoke(
+        main, ["proxy", "--port", "0", "--report-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 3 and f"cannot reach the upstream http://127.0.0.1:{port}" in result.output
+    assert "Hunter2Password" not in result.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["--upstream", "ftp://x"], "--upstream"),
     (["--upstream", "http://127.0.0.1:9", "--report-every", "0"], "--report-every"),

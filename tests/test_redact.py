@@ -85,6 +85,32 @@ def test_a_url_loses_its_credentials_and_key_like_query_values(name):
     assert strip_credentials("https://api.example.com/v1?page=2") == "https://api.example.com/v1?page=2"
 
 
+VENDOR_TOKENS = {
+    "github": "ghp_" + "A1b2C3d4E5" * 4,
+    "github-fine-grained": "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+    "aws-access-key-id": "AKIAIOSFODNN7EXAMPLE",
+    "slack": "xoxb-1234567890-0987654321-AbCdEfGhIjKl",
+    "stripe": "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+    "google": "AIza" + "SyA-1234567890abcdefghijklmnopqrstu",
+    "sendgrid": "SG.abcdefghijklmnop_qrstu.vwxyz0123456789ABCDEFGHIJ",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+}
+
+
+@pytest.mark.parametrize("token", VENDOR_TOKENS.values(), ids=VENDOR_TOKENS.keys())
+def test_a_token_an_issuer_marks_by_its_prefix_is_masked_in_free_text(token):
+    """A server that echoes another credential in an error message: no header name or JSON key says so."""
+    for text in (f"upstream said: invalid credential {token}, try again", f'{{"error": "{token}"}}', f"token={token}"):
+        shown = Redactor([KEY]).text(text)
+        assert REDACTED in shown and token[4:16] not in shown
+        assert shown.replace(REDACTED, token) == text  # the token alone is masked
+
+
+def test_a_token_prefix_inside_a_longer_word_is_not_a_token():
+    text = "the field sendgrid_SG.x and maskghp_short and AKIA1234 stay: they are no credentials"
+    assert Redactor([KEY]).text(text) == text
+
+
 def test_ordinary_text_is_left_alone():
     text = '{"success": false, "error": "bad request", "data": null} dGhpcyBpcyBiYXNlNjQ= 100% & \\n'
     assert Redactor([KEY]).text(text) == text

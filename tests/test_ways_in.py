@@ -183,6 +183,20 @@ def test_finding_3_a_request_target_naming_another_host_reaches_nothing(stack, t
     assert b"Traceback" not in answer
 
 
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("path", [b"/../admin", b"/v1/../../admin", b"/%2e%2e/admin", b"/.%2E/admin", b"/..%5cadmin",
+                                  b"/./admin"])
+def test_a_dot_segment_cannot_leave_the_upstreams_base_path(stack, path):
+    """An upstream named with a path (`http://staging/api`) is all the proxy forwards to: `..` would climb out of it."""
+    upstream = Recorder()
+    with serve_in_thread(upstream) as up_url, \
+            serve_in_thread(TrafficProxy(up_url + "/api", _judge()), stack=stack) as proxy_url:
+        answer = _raw(proxy_url, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        kept = _raw(proxy_url, b"GET /v1/sending..x/.well HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert answer.split(b" ", 2)[1] == b"400", answer[:200]
+    assert kept.startswith(b"HTTP/1.1 200") and [seen["path"] for seen in upstream.seen] == ["/api/v1/sending..x/.well"]
+
+
 def test_finding_3_absolute_form_to_the_upstreams_own_authority_is_forwarded():
     upstream = Recorder()
     with serve_in_thread(upstream) as up_url, serve_in_thread(TrafficProxy(up_url, None), stack="h11") as proxy_url:
@@ -299,6 +313,7 @@ def test_finding_5_trailers_never_reach_the_upstream(stack):
 
 
 @pytest.mark.parametrize("headers", [{"Host": "rebind.attacker.example"},
+                                     {"Host": "attacker:4011"},  # a search domain's name: rebinding without a dot
                                      {"Origin": "http://rebind.attacker.example"},
                                      {"Sec-Fetch-Site": "cross-site"}])
 def test_finding_6_a_foreign_host_or_origin_is_refused_by_the_proxy(headers):
@@ -446,6 +461,18 @@ def test_finding_11_a_curl_line_from_a_recording_does_not_aim_the_users_key_at_t
     curl = judge.result().findings[0].request.curl
     assert "attacker.example" not in curl and "$MIGMA_CONTRACT_API_KEY" in curl
     assert "MIGMA_CONTRACT_BASE_URL" in curl  # the user chooses where it goes
+
+
+def test_a_curl_line_from_a_recording_puts_the_users_key_only_where_a_bearer_key_stood():
+    """A recorded cookie or another service's token is masked, not replaced by $MIGMA_CONTRACT_API_KEY."""
+    judge = TrafficJudge(contract_for(), kind="recorded", label="t")
+    judge.observe(_observed(url="https://recorded.example.test/v1/sending", headers=[
+        ("Authorization", "Bearer mc_recorded_key_1"), ("Cookie", "session=recorded-cookie-value-9"),
+        ("X-Other-Token", "other-service-token-77")]))
+    curl = judge.result().findings[0].request.curl
+    assert "-H 'authorization: Bearer '\"$MIGMA_CONTRACT_API_KEY\"" in curl
+    assert curl.count("$MIGMA_CONTRACT_API_KEY") == 1, curl
+    assert "recorded-cookie-value-9" not in curl and "other-service-token-77" not in curl and "[REDACTED]" in curl
 
 
 def test_finding_11_the_upstreams_userinfo_is_never_written(tmp_path):
@@ -669,7 +696,8 @@ def test_traffic_is_judged_off_the_event_loop_and_large_bodies_as_not_recorded()
                                                  [("content-type", "application/json")], b'{"success": false, "error": "no"}'))
     result = judge.result()  # a reader waits for what was handed over
     assert threads and threads[0] is not threading.main_thread()
-    assert any("judged as not recorded" in note for note in result.traffic.notes), result.traffic.notes
+    assert any("judged in part: a request body over" in note for note in result.traffic.notes), result.traffic.notes
+    assert result.traffic.partly_judged == 1 and (result.verdict, result.exit_code) == ("incomplete", 3)  # no green on it
 
 
 def test_a_dotted_localhost_name_from_a_repository_file_is_not_loopback():

@@ -186,8 +186,7 @@ def _meta(result: RunResult) -> str:
         rows.insert(1, (result.completion, result.completion_words))
     if result.traffic is not None:
         traffic = result.traffic
-        rows.insert(2, ("traffic", f"{traffic.source}: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, "
-                                   f"{traffic.other} for other paths skipped, {traffic.unanswered} without an answer"))
+        rows.insert(2, ("traffic", f"{traffic.source}: {traffic.counts}"))
         rows[3:3] = [("note", note) for note in traffic.notes]
     body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
     return f'<table class="meta">{body}</table>'

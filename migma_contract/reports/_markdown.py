@@ -73,8 +73,7 @@ def render_markdown(result: RunResult) -> str:
     )
     if result.traffic is not None:
         traffic = result.traffic
-        lines += ["", f"**Traffic** {md_text(traffic.source)}: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, "
-                      f"{traffic.other} for other paths skipped, {traffic.unanswered} without an answer"]
+        lines += ["", f"**Traffic** {md_text(traffic.source)}: {traffic.counts}"]
         lines += [f"- {md_text(note)}" for note in traffic.notes]
     lines += ["", "| rule | level | result | exercised | failed | note |", "|---|---|---|---:|---:|---|"]
     for rule in result.rules:

@@ -135,8 +135,7 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
             console.print(_t("  ", entry), soft_wrap=True)
     if result.traffic is not None:
         traffic = result.traffic
-        console.print(_t(f"traffic: {traffic.exchanges} exchange(s) seen, {traffic.judged} judged, {traffic.other} for other "
-                         f"paths or methods skipped, {traffic.unanswered} without an answer"), soft_wrap=True)
+        console.print(_t(f"traffic: {traffic.counts}"), soft_wrap=True)
         for note in traffic.notes:
             console.print(_t("  ", note), soft_wrap=True)
     for finding in result.findings:

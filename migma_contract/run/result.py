@@ -234,6 +234,21 @@ class TrafficStats:
     other: int = 0  # other paths or methods: counted and skipped
     unanswered: int = 0  # no response (an upstream that failed, a recording without one)
     notes: list[str] = field(default_factory=list)  # what was not judged and why; where a file stopped
+    partly_judged: int = 0  # judged in part: a body the way in held but could not read (over its cap, an unknown coding)
+    unjudged: int = 0  # sends that passed unjudged (judging fell behind, a client that stopped reading, a judging error)
+
+    @property
+    def counts(self) -> str:
+        """What was seen and judged, in one phrase (every writer shows it)."""
+        gaps = (f", {self.partly_judged} judged in part" if self.partly_judged else "") + (
+            f", {self.unjudged} passed unjudged" if self.unjudged else "")
+        return (f"{self.exchanges} exchange(s) seen, {self.judged} judged{gaps}, {self.other} for other paths or methods "
+                f"skipped, {self.unanswered} without an answer")
+
+    @property
+    def in_full(self) -> bool:
+        """Whether every send seen was judged in full (else no verdict but a violation can be given)."""
+        return not (self.partly_judged or self.unjudged)
 
 
 @dataclass
@@ -296,7 +311,8 @@ class RunResult:
                 text = f"VIOLATIONS OBSERVED: {failed} rule(s) broken in {judged} judged exchange(s), {passed}/{exercised} observed rules kept ({target})"
                 return text if self.complete else f"{text}; {self.completion_words}"
             if not self.complete:
-                return f"INTERRUPTED: {self.stopped}; no verdict: {passed}/{exercised} observed rules kept in {judged} judged exchange(s) ({target})"
+                said = "INTERRUPTED" if self.completion == "interrupted" else "INCOMPLETE"
+                return f"{said}: {self.stopped}; no verdict: {passed}/{exercised} observed rules kept in {judged} judged exchange(s) ({target})"
             return f"NO VIOLATION OBSERVED: {passed}/{exercised} observed rules kept in {judged} judged exchange(s) ({target})"
         if failed:
             text = f"NOT CONFORMANT: {failed} rule(s) failed, {passed}/{exercised} exercised rules passed ({target})"
@@ -326,7 +342,8 @@ class RunResult:
         """One phrase for an incomplete run: 'the run was interrupted: ...' (empty when it completed)."""
         if self.complete:
             return ""
-        how = {"cut": "the plan was cut", "aborted": "the run was aborted", "interrupted": "the run was interrupted"}
+        how = {"cut": "the plan was cut", "aborted": "the run was aborted", "interrupted": "the run was interrupted",
+               "partial": "not every exchange was judged in full"}
         return f"{how.get(self.completion, 'the run did not complete')}: {self.stopped or self.aborted}"
 
     @property

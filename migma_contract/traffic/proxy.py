@@ -17,7 +17,10 @@ localhost are let through), and the body is read through the one capped reader (
 The request target must be origin-form (`/path?query`); absolute-form only naming the
 upstream's own authority. `*`, `*@host/...` and any other form are a 400: the URL sent to is
 built from the upstream's parts and the request's path, never by joining text, so no
-request reaches another host. Connection-level headers (RFC 9110 §7.6.1), and every header
+request reaches another host. A target with a `.` or `..` segment (plain or percent-encoded) is a
+400: resolved after it was judged, the path forwarded would not be the path judged, and it could
+leave the path of an upstream named with one (`http://staging/api`).
+Connection-level headers (RFC 9110 §7.6.1), and every header
 the request's `Connection` names, are dropped both ways; every other header passes as the
 bytes it was, whatever its encoding.
 
@@ -38,14 +41,14 @@ import re
 import time
 from itertools import chain
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 import httpx
 
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send
 from migma_contract.wire.boundary import foreign_request, read_capped
-from migma_contract.wire.client import inflate
+from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 from migma_contract.wire.upstream import UpstreamError, UpstreamPool
 
 __all__ = ["HOP_BY_HOP", "TrafficProxy", "sendable_headers"]
@@ -59,6 +62,15 @@ _NOT_FORWARDED = _HOP | {b"host", b"content-length"}  # the proxy writes its own
 _ABSOLUTE = re.compile(rb"\A([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)\Z", re.S)
 _TARGET = re.compile(rb"/[\x21-\x22\x24-\x7e]*\Z")  # visible ASCII but "#": what a request line may carry
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _climbs(raw_path: bytes) -> bool:
+    """Whether a path holds a `.` or `..` segment, written plainly or percent-encoded, between `/` or `\\`."""
+    path = raw_path.split(b"?", 1)[0]
+    if b"." not in path and b"%" not in path:  # the common case, told without decoding
+        return False
+    segments = unquote_to_bytes(path).replace(b"\\", b"/").split(b"/")
+    return any(segment in (b".", b"..") for segment in segments)
 
 
 class _Refused(Exception):
@@ -95,7 +107,8 @@ def sendable_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[byt
 
 # A request body is held whole before it is forwarded (and judged); past this many bytes the
 # proxy answers 413 itself and forwards nothing. A send request is a few kilobytes; with the
-# connection cap (256) this bounds what bodies in flight can hold (256 MiB, not 4 GiB).
+# connection cap (256) this bounds the request bodies in flight (256 MiB, not 4 GiB); with the answers kept
+# for judging (`max_response_bytes`, 1 MiB each) what a full proxy holds is about 512 MiB (measured: 554 MB RSS).
 MAX_REQUEST_BYTES = 1 << 20
 
 
@@ -119,7 +132,8 @@ class TrafficProxy:
             user, password = unquote(parts.username or ""), unquote(parts.password or "")
             self._basic = b"Basic " + base64.b64encode(f"{user}:{password}".encode())
             if judge is not None:
-                judge.remember([password, f"{user}:{password}", self._basic.decode()])
+                # the user name too: `https://<token>@staging` carries its secret there, with no password
+                judge.remember([user, password, f"{user}:{password}", self._basic.decode()])
         self._shown = str(self._base).rstrip("/")  # without the credentials
         self.upstream = self._shown + parts.path.rstrip("/")
         self.judge = judge
@@ -156,7 +170,7 @@ class TrafficProxy:
                     return
         if scope["type"] != "http":
             return  # websockets are not proxied
-        why = foreign_request(scope["headers"], local_origins=True)
+        why = foreign_request(scope["headers"], local_origins=True, dotless_hosts=False)  # it listens on loopback only
         if why is not None:
             await self._own_answer(send, 403, f"this proxy {why} (it forwards with the upstream's credentials)")
             if self.judge is not None:
@@ -193,6 +207,9 @@ class TrafficProxy:
             raw = absolute.group(3) or b"/"
             if raw[:1] != b"/":
                 raise _Refused(400, "the request target must be a path (origin-form: /path?query)")
+        if _climbs(raw):  # the path judged must be the path forwarded, and stay under the upstream's own path
+            raise _Refused(400, "the request target holds a dot segment (. or ..), which would be resolved after it "
+                                "was judged; send the path itself")
         query = scope.get("query_string") or b""
         target = self._base_path + raw + (b"?" + query if query else b"")
         if not _TARGET.match(target):
@@ -242,41 +259,68 @@ class TrafficProxy:
         kept: list[bytes] = []
         size = 0
         error: str | None = None
-        timed_out = False
-        began = ended = False
+        timed_out = stalled = False
+        began = ended = unforwardable = False
         failure: str | None = None
+        caught = False
+        deadline = _Deadline(self.timeout)
+
+        async def to_client(message: dict[str, Any]) -> None:
+            """A part of the answer to the client; the upstream's deadline does not run while the client reads."""
+            deadline.sending()
+            try:
+                await send(message)
+            finally:
+                deadline.sent()
+
         try:
             pool = self._http(scope)
-            async with asyncio.timeout(self.timeout):
-                response = await pool.send(head, body, head_only=method == "HEAD")
-                try:
-                    status = response.status
-                    answered = response.headers
-                    hop = connection_headers(answered)
-                    passed, unsendable = sendable_headers([(k, v) for k, v in answered if k.lower() not in hop])
-                    if unsendable and self.judge is not None:
-                        self.judge.note(f"proxy exchange {number}: the upstream's header(s) {', '.join(unsendable)} held "
-                                        "bytes no HTTP server may send (control characters): dropped from the answer to the "
-                                        "client, judged as received")
-                    await send({"type": "http.response.start", "status": status, "headers": passed})
+            response = await pool.send(head, body, head_only=method == "HEAD")
+            try:
+                status = response.status
+                answered = response.headers
+                hop = connection_headers(answered)
+                passed, unsendable = sendable_headers([(k, v) for k, v in answered if k.lower() not in hop])
+                if unsendable and self.judge is not None:
+                    self.judge.note(f"proxy exchange {number}: the upstream's header(s) {', '.join(unsendable)} held "
+                                    "bytes no HTTP server may send (control characters): dropped from the answer to the "
+                                    "client, judged as received")
+                unforwardable = not 100 <= status <= 599  # no HTTP server (nor client) takes it: judged, answered 502
+                if not unforwardable:
                     began = True
-                    while (raw := await response.read()) is not None:
-                        size += len(raw)
-                        if judged and size <= self.max_response_bytes:
-                            kept.append(raw)
+                    await to_client({"type": "http.response.start", "status": status, "headers": passed})
+                while (raw := await response.read()) is not None:
+                    size += len(raw)
+                    if judged and size <= self.max_response_bytes:
+                        kept.append(raw)
+                    if not unforwardable:
                         ended = response.complete  # the last piece ends the answer (no empty message after it)
-                        await send({"type": "http.response.body", "body": raw, "more_body": not ended})
+                        await to_client({"type": "http.response.body", "body": raw, "more_body": not ended})
                         if ended:
                             break
-                finally:
-                    response.release()
-        except TimeoutError:
-            timed_out, error = True, f"no complete answer from the upstream within {self.timeout:g} s"
+            finally:
+                response.release()
+        except asyncio.CancelledError:
+            if deadline.expired is None:
+                raise  # the server's own cancellation (shutting down): not ours to answer
+            caught = True
+            _uncancel()
+            if deadline.expired == _CLIENT:
+                stalled = True
+            else:
+                timed_out, error = True, f"no complete answer from the upstream within {self.timeout:g} s"
         except UpstreamError as exc:
             error = str(exc)
         except Exception as exc:  # the proxy's own failure: a 502 and a note, never a crash that hides the upstream's answer
             failure = type(exc).__name__
-        elapsed = time.perf_counter() - started
+        finally:
+            deadline.close()
+        if deadline.expired is not None and not caught:  # (the timer fires only while the exchange awaits: never, in fact)
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                _uncancel()
+        elapsed = time.perf_counter() - started - deadline.client_wait
         if failure is not None:
             told = "with what had arrived" if began else "502"
             if not began:
@@ -287,30 +331,116 @@ class TrafficProxy:
             if self.judge is not None:
                 self.judge.note(f"proxy exchange {number}: the proxy itself failed ({failure}); the client was answered "
                                 f"{told} (please report it)")
-        if began and not ended:
+        if began and not ended and not stalled:
             with contextlib.suppress(Exception):  # the client left: nothing more to tell it
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-        elif not began and failure is None:
-            await self._own_answer(send, 504 if timed_out else 502, str(error))
+        elif not began and failure is None and not stalled:
+            await self._own_answer(send, 504 if timed_out else 502,
+                                   str(error or f"the upstream answered status {status}, which is no HTTP status"))
         if not judged or self.judge is None or (failure is not None and status is None):
             if self.judge is not None:
                 self.judge.skip()
             return
-        if failure is not None:  # the upstream's status is known; its body is not whole
-            size = max(size, self.max_response_bytes + 1)
-        complete = error is None and size <= self.max_response_bytes
+        where = f"proxy exchange {number}"
+        if stalled:
+            self.judge.pass_unjudged(f"{where}: the client stopped taking the answer for {self.timeout:g} s (not the "
+                                     "upstream's doing): not judged")
+            return
         shown_url = self._shown + target.decode("ascii")
-        cap = self.max_response_bytes
-        answer_status = status if error is None else None
+        decoded = self._decoded
+        answer_error, proxy_failed = error, failure is not None
 
-        def exchange() -> ObservedExchange:  # built on the judge's thread: decoding and inflating are judging's cost
+        def exchange() -> ObservedExchange:  # built on the judge's thread: decoding headers and the body is judging's cost
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answered]
-            encoding = next((v.strip().lower() for k, v in headers if k.lower() == "content-encoding"), "")
+            answer, unread, broken, error = None, None, False, answer_error
+            if proxy_failed:
+                unread = "the proxy failed while forwarding the answer"
+            elif error is None:
+                answer, unread, broken = decoded(headers, kept, size)
+                if broken:
+                    error, unread = unread, None
             return ObservedExchange(
                 method=method, url=shown_url, request_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers],
-                request_body=body, status=answer_status, response_headers=headers,
-                response_body=inflate(b"".join(kept), encoding, cap) if complete else None,
-                elapsed=elapsed, error=error, timed_out=timed_out, where=f"proxy exchange {number}", response_size=size)
+                request_body=body, status=status if error is None or broken else None, response_headers=headers,
+                response_body=answer, elapsed=elapsed, error=error, timed_out=timed_out, where=where, response_size=size,
+                unread=unread)
 
         # off the event loop: judging never holds up a client (the bytes it holds bound the queue, not a count)
         self.judge.observe_later(exchange, size=len(body) + sum(map(len, kept)) + _HELD_APART)
+
+    def _decoded(self, headers: list[tuple[str, str]], kept: list[bytes], size: int) -> tuple[bytes | None, str | None, bool]:
+        """(the answer's body as its client reads it, why it was not read, whether it is broken) within the cap."""
+        cap = self.max_response_bytes
+        if size > cap:
+            return None, f"its answer is over {cap:,} bytes", False
+        try:
+            answer = decode(b"".join(kept), codings_of(v for k, v in headers if k.lower() == "content-encoding"), cap)
+        except Unknown as exc:
+            return None, f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode", False
+        except Broken as exc:
+            return None, f"the answer's body is not what its Content-Encoding says ({exc})", True
+        return (answer, None, False) if answer is not None else (None, f"its answer decodes to over {cap:,} bytes", False)
+
+
+_UPSTREAM, _CLIENT = "upstream", "client"
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
+class _Deadline:
+    """An exchange's two deadlines on one timer: the upstream's (`timeout` for the whole answer, not counting the time
+    the client takes to read it) and the client's (`timeout` for each part of the answer it is sent).
+
+    The timer is armed once; each part sent only notes when it began and how long it took (the common case never
+    suspends). When the timer fires it works out which deadline is due and either re-arms itself or cancels the task,
+    saying which (`expired`): a slow upstream is a 504 and a finding, a client that stopped reading is neither.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._timeout = timeout
+        self._start = self._loop.time()
+        self._sending: float | None = None  # when the part being sent began
+        self._rearmed = False  # the timer moved to the client's deadline during a send
+        self.client_wait = 0.0
+        self.expired: str | None = None
+        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self._start + timeout, self._fire)
+
+    def _due(self) -> tuple[float, str]:
+        if self._sending is not None:
+            return self._sending + self._timeout, _CLIENT
+        return self._start + self._timeout + self.client_wait, _UPSTREAM
+
+    def _fire(self) -> None:
+        due, which = self._due()
+        if self._loop.time() < due:
+            self._rearmed = self._sending is not None
+            self._handle = self._loop.call_at(due, self._fire)
+            return
+        self._handle = None
+        self.expired = which
+        if self._task is not None:
+            self._task.cancel()
+
+    def sending(self) -> None:
+        self._sending = self._loop.time()
+
+    def sent(self) -> None:
+        if self._sending is None:
+            return
+        self.client_wait += self._loop.time() - self._sending
+        self._sending = None
+        if self._rearmed and self._handle is not None and self.expired is None:  # back to the upstream's deadline
+            self._rearmed = False
+            self._handle.cancel()
+            self._handle = self._loop.call_at(self._due()[0], self._fire)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

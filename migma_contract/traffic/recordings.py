@@ -12,7 +12,7 @@ file. A file that ends early yields what it holds, and `Recording.stopped` says 
 
 Bodies are judged as the server meant them: one kept in its content coding (vcrpy keeps a
 gzipped answer's bytes and its `Content-Encoding: gzip`) is decoded, within
-`max_body_bytes` (the wire's bounded `inflate`); one that cannot be (broken, over the bound,
+`max_body_bytes` (the wire's one bounded decoder, `wire.coding`); one that cannot be (broken, over the bound,
 a coding the toolkit does not read) is not judged as a body. A body marked with a coding
 but stored decoded (HAR's `content.text` is) is taken as it is.
 """
@@ -34,7 +34,7 @@ from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import TOO_DEEP, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import ObservedExchange
-from migma_contract.wire.client import inflate
+from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 
 __all__ = ["FORMATS", "Recording", "open_recording"]
 
@@ -293,16 +293,20 @@ def _looks_compressed(raw: bytes) -> bool:
 def decoded_body(raw: bytes, coding: str | None, cap: int) -> bytes | None:
     """A recorded body as the server meant it: decoded by its `Content-Encoding` within `cap` bytes; None when it
     cannot be (broken, over the cap, or a coding not read here that was not stored decoded)."""
-    codings = [c.strip().lower() for c in (coding or "").split(",") if c.strip() and c.strip().lower() != "identity"]
+    codings = codings_of([coding or ""])
     if not codings or not raw:
         return raw
-    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
-        return inflate(raw, codings[0], cap) if _looks_compressed(raw) else raw  # else: stored decoded
+    if not _looks_compressed(raw):
+        try:
+            raw.decode("utf-8")  # most recorders store the decoded text under the original header
+        except UnicodeDecodeError:
+            pass
+        else:
+            return raw
     try:
-        raw.decode("utf-8")  # br, zstd, several codings: judged only if the recorder stored the decoded text
-    except UnicodeDecodeError:
+        return decode(raw, codings, cap)
+    except (Broken, Unknown):  # br, zstd, or bytes that are not what the coding says
         return None
-    return raw
 
 
 def _content_decoded(exchange: ObservedExchange, cap: int) -> ObservedExchange:
@@ -310,6 +314,7 @@ def _content_decoded(exchange: ObservedExchange, cap: int) -> ObservedExchange:
         body = decoded_body(exchange.response_body, exchange.header("content-encoding", response=True), cap)
         if body is None:  # not judged as a body: only what the status and the timing say
             exchange.response_size = exchange.response_size or len(exchange.response_body)
+            exchange.unread = "its recorded answer could not be decoded by its Content-Encoding within the bound"
         exchange.response_body = body
     if exchange.request_body:
         exchange.request_body = decoded_body(exchange.request_body, exchange.header("content-encoding"), cap)

@@ -40,7 +40,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, Subject
+from migma_contract.contract.rules import Level, RawBody, Subject, bearer_key
 from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.redact import SHELL_FIELDS, Redactor, secrets_by_shape, sensitive_header, strip_credentials
 from migma_contract.core.untrusted import clean_text
@@ -130,6 +130,9 @@ class ObservedExchange:
     where: str = ""  # for people: "proxy #12", "staging.har entry 7"
     credentials_hidden: bool = False  # the recording masked or may have stripped the Authorization header
     response_size: int | None = None
+    # why a body the way in held was not judged (over a cap, a coding it cannot read): the exchange is judged in part,
+    # and no verdict is green on it (a recording that never held a body leaves this None: nothing was left unread)
+    unread: str | None = None
 
     # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
 
@@ -256,6 +259,7 @@ class TrafficJudge:
         self._stops: list[str] = []
         self._stops_dropped = 0
         self._secrets: set[str] = set()
+        self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
         self._over = False
         self.redactor = Redactor()
         self._lock = threading.Lock()
@@ -283,6 +287,13 @@ class TrafficJudge:
         with self._lock:
             self.redactor.add(secrets)
 
+    def pass_unjudged(self, why: str) -> None:
+        """A send that passes unjudged (a client that stopped reading): counted, noted, and no green verdict after it."""
+        with self._lock:
+            self.stats.exchanges += 1
+            self.stats.unjudged += 1
+        self.note(why)
+
     def note(self, note: str) -> None:
         """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
         with self._lock:
@@ -302,6 +313,11 @@ class TrafficJudge:
             self._learn(exchange)
             self.stats.exchanges += 1
             self.stats.judged += 1
+            if exchange.unread is not None:
+                self.stats.partly_judged += 1
+                unread = f"judged in part: {exchange.unread}"
+                if unread in self._notes or len(self._notes) < 200:
+                    self._notes[unread] += 1
             number = self.stats.judged
             across = self._judge_history(exchange, number)
             if across:
@@ -370,6 +386,8 @@ class TrafficJudge:
         with self._lock:
             if (self._pending >= MAX_WAITING or self._pending_bytes + held > MAX_WAITING_BYTES) or self._over_budget():
                 self.unjudged_behind += 1
+                self.stats.exchanges += 1
+                self.stats.unjudged += 1
                 self._stops_behind()
                 return
             self._pending += 1
@@ -403,10 +421,12 @@ class TrafficJudge:
                 if exchange is not None:
                     if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:
                         exchange.request_body = None
-                        self.note(f"{exchange.where or 'an exchange'}: a request body over {JUDGED_BODY_BYTES:,} bytes "
-                                  "is judged as not recorded (its answer still is)")
+                        exchange.unread = exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)"
                     self.observe(exchange)
             except Exception as exc:  # a judging bug must never reach the proxy or the app
+                with self._lock:
+                    self.stats.exchanges += 1
+                    self.stats.unjudged += 1
                 self.note(f"an exchange could not be judged ({type(exc).__name__}); please report it")
             finally:
                 with self._lock:
@@ -440,6 +460,8 @@ class TrafficJudge:
                                    "the findings of their own exchanges only")
             fresh = set(sorted(fresh)[:max(room, 0)])
         self._secrets |= fresh
+        self._bearer_keys |= fresh.intersection(bearer_key(value) for name, value in exchange.request_headers
+                                                if name.lower() == "authorization")
         self.redactor.add(fresh)
 
     def _credentials_of(self, exchange: ObservedExchange) -> set[str]:
@@ -462,8 +484,12 @@ class TrafficJudge:
         return {s for s in fresh if len(s) >= 4}
 
     def _keys(self) -> dict[str, str]:
-        """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in."""
-        return {secret: f"{ENV_PREFIX}API_KEY" for secret in self._secrets if " " not in secret}
+        """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in.
+
+        Only a key that stood where the API's key goes (`Authorization: Bearer`): a cookie, a
+        Basic password or another service's token is masked, never replaced by the user's key.
+        """
+        return {secret: f"{ENV_PREFIX}API_KEY" for secret in self._bearer_keys if " " not in secret}
 
     def _record(self, exchange: ObservedExchange, judgement: Judgement, number: int) -> None:
         left = self._credentials_of(exchange) - self._secrets if self._over else set()
@@ -561,6 +587,8 @@ class TrafficJudge:
             more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
             stats = replace(self.stats, notes=self._stops + more + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
         failed = any(r.status == Status.FAILED for r in rules)
+        # A green verdict is earned: with a send judged in part or not at all, no violation found is no verdict (exit 3).
+        completion, stopped = ("complete", None) if stats.in_full else ("partial", _gaps(stats))
         spec = self.contract.spec
         result = RunResult(
             tool_version=__version__,
@@ -573,8 +601,10 @@ class TrafficJudge:
             finished=datetime.now(UTC).isoformat(timespec="seconds"),
             duration_s=round(time.perf_counter() - self._clock, 3),
             requests_sent=stats.judged,
-            verdict="failed" if failed else "passed",
-            exit_code=1 if failed else 0,
+            verdict="failed" if failed else ("passed" if stats.in_full else "incomplete"),
+            exit_code=1 if failed else (0 if stats.in_full else 3),
+            completion=completion,
+            stopped=stopped,
             rules=rules,
             findings=findings,
             plan=PlanStats(kind="observed"),
@@ -622,6 +652,13 @@ class TrafficJudge:
         if statuses is not None:
             return f"not observed: no {'/'.join(str(s) for s in sorted(statuses))} response body"
         return "not observed: no response it applies to"
+
+
+def _gaps(stats: TrafficStats) -> str:
+    """What was not judged in full, in one phrase (the notes say why, exchange by exchange)."""
+    parts = [f"{stats.partly_judged} send(s) judged in part"] if stats.partly_judged else []
+    parts += [f"{stats.unjudged} passed unjudged"] if stats.unjudged else []
+    return " and ".join(parts) + " (see the traffic notes)"
 
 
 _MULTILINE = frozenset({"body"})

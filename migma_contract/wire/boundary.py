@@ -57,7 +57,8 @@ def _origin_host(origin: str) -> str:
 
 
 def foreign_request(raw_headers: Iterable[tuple[bytes, bytes]], *, allowed_hosts: Collection[str] = (),
-                    allowed_origins: Collection[str] = (), local_origins: bool = False) -> str | None:
+                    allowed_origins: Collection[str] = (), local_origins: bool = False,
+                    dotless_hosts: bool = True) -> str | None:
     """Why a request must be refused as coming from elsewhere (None when it may be served).
 
     `raw_headers`: the request's headers as received (ASGI's pairs of bytes). There must be one
@@ -65,6 +66,8 @@ def foreign_request(raw_headers: Iterable[tuple[bytes, bytes]], *, allowed_hosts
     web page made (an Origin, or Sec-Fetch-Site cross-site or same-site) must come from an origin
     in `allowed_origins`, or, with `local_origins`, from a page on a loopback name or address
     (`localhost`, 127.0.0.0/8, ::1: a developer's own front-end; not a dotless `http://printer`).
+    `dotless_hosts=False`: a dotless Host (a container's service name) is refused too, for a server
+    only loopback can reach: there such a name can only be a DNS-rebinding page's (a search domain's).
     """
     hosts: list[str] = []
     origins: list[str] = []
@@ -80,7 +83,8 @@ def foreign_request(raw_headers: Iterable[tuple[bytes, bytes]], *, allowed_hosts
     if len(hosts) > 1:
         return "answers only a request with one Host header, not several"
     host = host_name(hosts[0] if hosts else "")
-    if "*" not in allowed_hosts and host not in allowed_hosts and not is_local_name(host):
+    local = is_local_name(host) if dotless_hosts else is_loopback_name(host)
+    if "*" not in allowed_hosts and host not in allowed_hosts and not local:
         return f"answers only a loopback Host (127.0.0.1, ::1, localhost), not {host[:64]!r}"
     if len(origins) > 1:
         return "refuses requests with more than one Origin"

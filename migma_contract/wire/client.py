@@ -24,7 +24,6 @@ import email.utils
 import math
 import re
 import time
-import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -35,8 +34,9 @@ import httpx
 
 from migma_contract._version import __version__
 from migma_contract.core.untrusted import clean_text
+from migma_contract.wire.coding import Broken, ContentDecoder, Unknown, codings_of
 
-__all__ = ["Attempt", "Exchange", "Pace", "Sendable", "Target", "TargetSettings", "inflate"]
+__all__ = ["Attempt", "Exchange", "Pace", "Sendable", "Target", "TargetSettings"]
 
 USER_AGENT = f"migma-contract/{__version__}"
 
@@ -427,7 +427,7 @@ class _Overdue(Exception):
     """The exchange's one deadline passed (raised by the blocking driver's sockets)."""
 
 
-_EXCHANGE_ERRORS = (TimeoutError, _Overdue, httpx.HTTPError, OSError, ValueError, zlib.error)
+_EXCHANGE_ERRORS = (TimeoutError, _Overdue, httpx.HTTPError, OSError, ValueError, Broken)
 
 
 class _Deadline:
@@ -522,28 +522,26 @@ class _Hops:
 
 
 class _BodyReader:
-    """A body read chunk by chunk, decompressed, up to the cap (what is past it is dropped, and noted)."""
+    """A body read chunk by chunk, decoded (`wire.coding`), up to the cap (what is past it is dropped, and noted)."""
 
     def __init__(self, exchange: Exchange[Any], cap: int, encoding: str) -> None:
-        self.exchange, self.cap, self.kept = exchange, cap, 0
-        encoding = encoding.strip().lower()
-        self.inflate = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding in ("gzip", "deflate", "x-gzip") else None
+        self.exchange = exchange
+        try:
+            self.decoder = ContentDecoder(codings_of([encoding]), cap)
+        except Unknown:  # a coding the client did not ask for (it asks gzip, deflate): the bytes are judged as they came
+            self.decoder = ContentDecoder([], cap)
         self.chunks: list[bytes] = []
 
     def feed(self, raw: bytes) -> bool:
-        """Take one raw chunk; True once the cap is reached (read no more)."""
-        exchange, cap, inflate = self.exchange, self.cap, self.inflate
-        exchange.body_size += len(raw)
-        data = inflate.decompress(raw, max(cap - self.kept, 0) + 1) if inflate is not None else raw
-        if self.kept + len(data) > cap or (inflate is not None and inflate.unconsumed_tail):
-            self.chunks.append(data[: cap - self.kept])
-            exchange.truncated = True
-            return True
-        self.chunks.append(data)
-        self.kept += len(data)
-        return False
+        """Take one raw chunk; True once the cap is reached (read no more). `Broken` when it cannot be decoded."""
+        self.exchange.body_size += len(raw)
+        self.chunks.append(self.decoder.feed(raw))
+        if self.decoder.cut:
+            self.exchange.truncated = True
+        return self.decoder.cut
 
     def finish(self) -> None:
+        self.decoder.finish()
         self.exchange.body = b"".join(self.chunks)
 
 
@@ -574,18 +572,3 @@ def _reason(exc: BaseException) -> str:
     while cause is not None and not str(cause):
         cause = cause.__cause__ or cause.__context__
     return f"{text}" if cause is None or str(cause) in text else f"{text} ({cause})"
-
-
-def inflate(raw: bytes, encoding: str, cap: int) -> bytes | None:
-    """A whole body held as sent (`Content-Encoding`), decoded up to `cap` bytes; None when it cannot be."""
-    encoding = encoding.strip().lower()
-    if not encoding or encoding == "identity":
-        return raw
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        return None
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)
-    try:
-        data = inflater.decompress(raw, cap + 1)
-    except zlib.error:
-        return None
-    return None if len(data) > cap or inflater.unconsumed_tail or not inflater.eof else data

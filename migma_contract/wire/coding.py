@@ -1,0 +1,125 @@
+"""Undoing a body's `Content-Encoding` within a cap: the one decoder every way in reads answers with.
+
+The check's client, the proxy, the middleware and the recordings all read a body through it,
+so a coding one of them can read, all can: every coding listed (`gzip, gzip`; several
+`Content-Encoding` fields), applied in the order written and undone in reverse, `deflate`
+as a zlib stream or, as many servers send it, a raw one (clients such as httpx read both).
+Every layer's output is capped: a bomb stops at the cap, however many layers it nests.
+
+What it cannot do is said, not guessed: a coding it does not know (`br`, `zstd`) leaves the
+body unread (`Unknown`); bytes that are not what their coding says (`Broken`) are the
+server's fault, since no client can read them either.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+
+__all__ = ["Broken", "ContentDecoder", "Unknown", "codings_of", "decode"]
+
+_KNOWN = frozenset({"gzip", "x-gzip", "deflate"})
+
+
+class Broken(Exception):
+    """The bytes are not what their `Content-Encoding` says (no client can read them)."""
+
+
+class Unknown(Exception):
+    """A coding this toolkit cannot undo (the body is left unread, and that is said)."""
+
+
+def codings_of(values: Iterable[str]) -> list[str]:
+    """The codings of every `Content-Encoding` value given, in the order applied (`identity` left out)."""
+    return [c for value in values for c in (part.strip().lower() for part in value.split(",")) if c and c != "identity"]
+
+
+class _Layer:
+    __slots__ = ("coding", "inflater", "pending", "produced")
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self.inflater: zlib._Decompress | None = None
+        self.pending = b""  # a deflate stream's first byte, until the second tells zlib from raw
+        self.produced = 0
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        if self.inflater is None:
+            data = self.pending + data
+            if self.coding == "deflate" and len(data) < 2:
+                self.pending = data
+                return b""
+            self.pending = b""
+            self.inflater = zlib.decompressobj(self._window(data))
+        if self.inflater.eof:
+            return b""  # bytes after the end of the stream (another gzip member): ignored, as clients do
+        try:
+            out = self.inflater.decompress(data, room)
+        except zlib.error as exc:
+            raise Broken(f"{self.coding}: {exc}") from None
+        self.produced += len(out)
+        return out
+
+    def _window(self, start: bytes) -> int:
+        if self.coding != "deflate":
+            return zlib.MAX_WBITS | 16  # a gzip member
+        zlib_header = start[0] & 0x0F == 8 and ((start[0] << 8) | start[1]) % 31 == 0
+        return zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS  # a zlib stream, or a raw one
+
+    def over(self) -> bool:
+        return self.inflater is not None and bool(self.inflater.unconsumed_tail)
+
+    def finished(self) -> bool:
+        return self.inflater is not None and self.inflater.eof
+
+
+class ContentDecoder:
+    """Decodes a body chunk by chunk; `cut` is set once the decoded body passes `cap` (what follows is dropped)."""
+
+    def __init__(self, codings: list[str], cap: int) -> None:
+        unknown = [coding for coding in codings if coding not in _KNOWN]
+        if unknown:
+            raise Unknown(", ".join(unknown))
+        self.cap = cap
+        self.layers = [_Layer(coding) for coding in reversed(codings)]
+        self.kept = 0
+        self.cut = False
+        self.fed = False
+
+    def feed(self, raw: bytes) -> bytes:
+        """Decoded bytes of one raw chunk, within the cap (`cut` says when it was reached); `Broken` if not decodable."""
+        if self.cut or not raw:
+            return b""
+        self.fed = True
+        data = raw
+        for layer in self.layers:
+            data = layer.feed(data, self.cap + 1 - layer.produced)
+            if layer.produced > self.cap or layer.over():
+                self.cut = True
+                break
+        room = self.cap - self.kept
+        if len(data) > room:
+            self.cut = True
+            data = data[:room]
+        self.kept += len(data)
+        return data
+
+    def finish(self) -> None:
+        """`Broken` when a layer's stream ended early (a body cut short is no gzip member)."""
+        if self.cut or not self.fed:
+            return
+        for layer in self.layers:
+            if not layer.finished():
+                raise Broken(f"{layer.coding}: the stream ends before its end")
+
+
+def decode(raw: bytes, codings: list[str], cap: int) -> bytes | None:
+    """A whole body decoded within `cap`; None when it passes the cap. Raises `Broken` or `Unknown`."""
+    if not codings:
+        return raw if len(raw) <= cap else None
+    decoder = ContentDecoder(codings, cap)
+    body = decoder.feed(raw)
+    if decoder.cut:
+        return None
+    decoder.finish()
+    return body
