@@ -296,3 +296,97 @@ def test_a_second_answer_to_one_request_never_reaches_the_next_client():
     results, judge = _through(upstream, _post, _post)
     assert [(r.status_code, r.content) for r in results] == [(200, bodies[0]), (200, bodies[1])]
     assert upstream.connections == 2 and not judge.result().findings
+
+
+# --- the exchange's two deadlines ----------------------------------------------------------------------------
+
+
+class _Clock:
+    """A loop's clock and timers, moved by hand."""
+
+    def __init__(self):
+        self.now, self.timers = 0.0, []
+
+    def time(self):
+        return self.now
+
+    def call_at(self, when, callback):
+        timer = _Timer(when, callback)
+        self.timers.append(timer)
+        return timer
+
+    def run_until(self, now):
+        self.now = now
+        for timer in [t for t in self.timers if not t.cancelled and t.when <= now]:
+            timer.cancelled = True
+            timer.callback()
+
+    def armed(self):
+        return [t.when for t in self.timers if not t.cancelled]
+
+
+class _Timer:
+    def __init__(self, when, callback):
+        self.when, self.callback, self.cancelled = when, callback, False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+class _Task:
+    cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def test_the_upstreams_deadline_does_not_run_while_the_client_reads_and_comes_back_after():
+    from migma_contract.traffic.proxy import _Deadline
+
+    clock, task = _Clock(), _Task()
+    deadline = _Deadline(1.0, clock, task)
+    clock.run_until(0.9)
+    deadline.sending()  # the head came at 0.9; the client takes its time
+    clock.run_until(1.0)  # the upstream's second is up, but the client is reading: its own deadline is 1.9
+    assert not task.cancelled and clock.armed() == [pytest.approx(1.9)]
+    clock.run_until(1.1)
+    deadline.sent()  # it read for 0.2 s: the upstream's deadline is back (1.2), not left at the client's
+    assert clock.armed() == [pytest.approx(1.2)] and deadline.client_wait == pytest.approx(0.2)
+    clock.run_until(1.25)
+    assert task.cancelled and deadline.expired == "upstream"
+
+
+def test_a_client_that_takes_no_part_for_a_whole_timeout_is_told_apart_from_the_upstream():
+    from migma_contract.traffic.proxy import _Deadline
+
+    clock, task = _Clock(), _Task()
+    deadline = _Deadline(1.0, clock, task)
+    clock.run_until(0.2)
+    deadline.sending()
+    clock.run_until(1.0)
+    clock.run_until(1.2)
+    assert task.cancelled and deadline.expired == "client"
+
+
+@pytest.mark.parametrize("head_first", [False, True], ids=["head-trickled", "body-trickled"])
+def test_an_upstream_trickling_its_answer_past_the_deadline_is_a_finding_and_the_exchange_ends(head_first):
+    def trickling(conn, stop):  # a byte every 50 ms, forever: each read succeeds, the answer never ends
+        read_request(conn)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        if head_first:
+            conn.sendall(head + b"{")
+        for byte in (b"x" * 100_000 if head_first else head + b"x" * 100_000):
+            if stop.wait(0.05):
+                return
+            conn.sendall(bytes([byte]))
+
+    judge = TrafficJudge(contract_for(), kind="proxy", label="t")
+    with raw_server(trickling) as up_url, serve_in_thread(TrafficProxy(up_url, judge, timeout=0.5)) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
+        if head_first:
+            with pytest.raises(httpx.RemoteProtocolError):  # the head and what had come, then the end: never a whole answer
+                _post(client)
+        else:
+            assert _post(client).status_code == 504
+    judge.settle()
+    assert [(f.rule, f.broken_by) for f in judge.result().findings] == [("responds-in-time", "server")]

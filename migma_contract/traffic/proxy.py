@@ -400,9 +400,9 @@ class _Deadline:
     saying which (`expired`): a slow upstream is a 504 and a finding, a client that stopped reading is neither.
     """
 
-    def __init__(self, timeout: float) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
+    def __init__(self, timeout: float, loop: asyncio.AbstractEventLoop | None = None, task: asyncio.Task[Any] | None = None) -> None:
+        self._loop = loop or asyncio.get_running_loop()
+        self._task = task or asyncio.current_task()
         self._timeout = timeout
         self._start = self._loop.time()
         self._sending: float | None = None  # when the part being sent began
