@@ -8,6 +8,7 @@ document with errors), 2 usage or configuration error (or an unreadable document
 from __future__ import annotations
 
 import atexit
+import contextvars
 import functools
 import json
 import os
@@ -22,7 +23,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import click
 
 from migma_contract._version import __version__
-from migma_contract.config.options import ENV_PREFIX, OPTIONS, resolve_options
+from migma_contract.config.options import ENV_PREFIX, OPTIONS, resolve_options, user_redactor, user_secrets
 from migma_contract.contract.catalogue import VENDOR_SETS, rules_for
 from migma_contract.contract.rules import Level, RuleSet
 from migma_contract.core.exceptions import MigmaContractError, SpecError, Terminated
@@ -37,8 +38,18 @@ R = TypeVar("R")
 LEVEL_CHOICE = click.Choice([level.value for level in Level])
 
 
+# The redactor of the command running (`friendly_errors` sets it from its arguments and the environment):
+# every error and warning line goes through it, whichever command says it.
+_MASK: contextvars.ContextVar[Redactor | None] = contextvars.ContextVar("migma_contract_cli_mask", default=None)
+
+
+def _masked(message: str) -> str:
+    mask = _MASK.get() or user_redactor()
+    return mask.text(message)
+
+
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"migma-contract: error: {message}", err=True)
+    click.echo(f"migma-contract: error: {_masked(message)}", err=True)
     sys.exit(code)
 
 
@@ -47,8 +58,8 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        given = [kwargs.get(o.name) for o in OPTIONS if o.secret]
-        redactor = Redactor([*(v for v in given if isinstance(v, str)), *(os.environ.get(o.env) for o in OPTIONS if o.secret)])
+        redactor = user_redactor(kwargs)  # every key given to this command or in its environment
+        token = _MASK.set(redactor)
         try:
             return func(*args, **kwargs)
         except SpecError as exc:  # `lint` reports documents itself; elsewhere a bad one is a usage error
@@ -62,6 +73,8 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
                 raise
             fail(f"internal error ({type(exc).__name__}: {clean_text(redactor.text(str(exc)))[:300]}); "
                  "rerun with MIGMA_DEBUG=1 for the traceback and report it", 3)
+        finally:
+            _MASK.reset(token)
 
     return wrapper
 
@@ -240,7 +253,7 @@ def _rows_of(*names: str, spellings: dict[str, str] | None = None) -> Callable[[
 
 
 def _warn(message: str) -> None:
-    click.echo(f"migma-contract: warning: {message}", err=True)
+    click.echo(f"migma-contract: warning: {_masked(message)}", err=True)
 
 
 @main.command()
@@ -283,7 +296,7 @@ def check(dry_run: bool, **given: Any) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         progress.stop()
-    secrets = tuple(getattr(options, o.name) for o in OPTIONS if o.secret)
+    secrets = user_secrets(options, given)
     paths = write_reports(result, report_dir, options.format, secrets=secrets)
     if options.write_baseline:
         paths.append(write_baseline(result, options.write_baseline, secrets))
@@ -315,7 +328,7 @@ def report(results: tuple[Path, ...], formats: tuple[str, ...], out_dir: Path | 
         unsupported = [f for f in formats if f not in ("md", "html")]
         if unsupported:
             fail(f"a comparison renders md and html, not {', '.join(unsupported)}", 2)
-    secrets = [os.environ.get(option.env) for option in OPTIONS if option.secret]  # masked if a file holds one
+    secrets = user_secrets()  # masked if a file holds one
     loaded = [load_result(path) for path in results]
     out = out_dir or results[0].parent
     if len(loaded) == 1:
@@ -387,10 +400,10 @@ def spec_command(show_path: bool) -> None:
 TRAFFIC_OPTIONS = ("level", "report_dir", "format", "baseline", "spec", "timeout")
 
 
-def _traffic_summary(result: Any, paths: list[Path]) -> None:
+def _traffic_summary(result: Any, paths: list[Path], secrets: Sequence[str]) -> None:
     from migma_contract.reports.console import print_summary
 
-    print_summary(result, [str(p) for p in paths])
+    print_summary(result, [str(p) for p in paths], secrets=secrets)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -486,14 +499,16 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
         sock = bind_socket("127.0.0.1", port)
     except OSError as exc:
         fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; pick another --port", 2)
+    secrets = user_secrets(options, given)  # the user's own keys: the judge masks them from the first exchange on
     judge = TrafficJudge(contract_for(spec), options.level, kind="proxy", label=f"proxy in front of {shown}", url=upstream,
-                         timeout=options.timeout, baseline=baseline, on_breach=lambda line: click.echo(line, err=True))
+                         timeout=options.timeout, baseline=baseline, on_breach=lambda line: click.echo(line, err=True),
+                         secrets=secrets)
     app = TrafficProxy(upstream, judge, timeout=options.timeout, verify_tls=options.verify_tls,
                        max_response_bytes=next(o for o in OPTIONS if o.name == "max_response_bytes").default)
 
     def write() -> list[Path]:
         result = judge.result()  # the count said is the count written (the judge goes on in the serving thread)
-        paths = write_reports(result, report_dir, options.format)
+        paths = write_reports(result, report_dir, options.format, secrets=secrets)
         judged = result.traffic.judged if result.traffic is not None else 0
         click.echo(f"migma-contract proxy: reports written to {report_dir} ({judged} exchange(s) judged)", err=True)
         return paths
@@ -518,8 +533,8 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
         if periodic is not None:
             periodic.stop()
     result = judge.result()
-    paths = write_reports(result, report_dir, options.format)
-    _traffic_summary(result, paths)
+    paths = write_reports(result, report_dir, options.format, secrets=secrets)
+    _traffic_summary(result, paths, secrets)
     sys.exit(result.exit_code)
 
 
@@ -549,8 +564,9 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     check_writable(report_dir, options.format)
     names = ", ".join(clean_text(r.path.name) for r in recordings)
     label = f"recorded traffic: {names}" if len(names) <= 80 else f"recorded traffic: {len(recordings)} files"
+    secrets = user_secrets(options, given)  # the user's own keys, which a recording may hold or a server echo
     judge = TrafficJudge(contract_for(load_spec(options.spec)), options.level, kind="recorded", label=label,
-                         source=f"recorded: {names}", timeout=options.timeout, baseline=baseline)
+                         source=f"recorded: {names}", timeout=options.timeout, baseline=baseline, secrets=secrets)
     stopped = None
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what was judged, as for Ctrl-C
     try:
@@ -574,8 +590,8 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     result = judge.result()
     if stopped:
         result.interrupted_by(stopped)
-    paths = write_reports(result, report_dir, options.format)
-    _traffic_summary(result, paths)
+    paths = write_reports(result, report_dir, options.format, secrets=secrets)
+    _traffic_summary(result, paths, secrets)
     sys.exit(result.exit_code)
 
 

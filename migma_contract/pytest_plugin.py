@@ -271,7 +271,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 
 def _run_the_check(config: pytest.Config) -> None:
 
-    from migma_contract.config.options import PYTEST_SPELLINGS
+    from migma_contract.config.options import PYTEST_SPELLINGS, user_redactor
     from migma_contract.core.exceptions import MigmaContractError, TargetUnreachable
     from migma_contract.core.flags import spelled
     from migma_contract.core.untrusted import clean_text
@@ -285,14 +285,18 @@ def _run_the_check(config: pytest.Config) -> None:
             check_writable(report_dir, options.format)
             result = run_check(options)
     except TargetUnreachable as exc:
-        pytest.exit(f"migma-contract: {clean_text(exc)}", returncode=3)
+        pytest.exit(f"migma-contract: {clean_text(user_redactor(options).text(str(exc)))}", returncode=3)
     except MigmaContractError as exc:
-        raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
-    paths = write_reports(result, report_dir, options.format)
+        raise pytest.UsageError(f"migma-contract: {clean_text(user_redactor(options).text(str(exc)))}") from None
+    # every key the options know (command line, environment) masked once, here: the reports, the failures'
+    # text (`_describe`), the terminal summary and the workers' copy all read this result
+    mask = user_redactor(options)
+    result = mask.data(result)
+    paths = write_reports(result, report_dir, options.format, secrets=mask.secrets)
     if options.write_baseline:
-        paths.append(write_baseline(result, options.write_baseline))
+        paths.append(write_baseline(result, options.write_baseline, mask.secrets))
     config.stash[_RESULT] = result
-    config.stash[_REPORTS] = [str(p) for p in paths]
+    config.stash[_REPORTS] = [mask.text(str(p)) for p in paths]
     config.stash[_HEADLINE] = result.headline
     path = config.stash.get(_PATH, None)
     if path:  # for the xdist workers

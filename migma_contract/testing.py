@@ -167,7 +167,7 @@ class MockControl:
         lines = [f"the code under test sent {count} that break{'s' if len(rejected) == 1 else ''} the contract of POST {OPERATION_PATH}:"]
         lines += [f"  {r.describe()}" for r in rejected]
         lines.append("(a test that sends them on purpose: @pytest.mark.migma_mock(assert_all_requests_valid=False))")
-        return "\n".join(lines)
+        return _masked("\n".join(lines))
 
     def warnings(self) -> list[str]:
         """Rules above the mock's level that requests broke (each once)."""
@@ -322,6 +322,13 @@ class ServerHandle(MockControl):
         self._client = self._async_client = None
 
 
+def _masked(message: str) -> str:
+    """A failure message with the user's own keys (`user_secrets`) masked: a server may echo them."""
+    from migma_contract.config.options import user_redactor
+
+    return str(user_redactor().text(message))
+
+
 class Validators:
     """Request and response validators at one level, with assert helpers for tests."""
 
@@ -342,15 +349,15 @@ class Validators:
         __tracebackhide__ = True
         violations = self.request(body)
         if violations:
-            raise ContractBreach("the request breaks the contract:\n" + "\n".join(f"  {v}" for v in violations))
+            raise ContractBreach(_masked("the request breaks the contract:\n" + "\n".join(f"  {v}" for v in violations)))
 
     def assert_response(self, response: httpx.Response, request: Any = None) -> None:
         """Fail with every rule the response breaks (`request`: the body sent, for rules that compare)."""
         __tracebackhide__ = True
         violations = self.response(response.status_code, response.headers, response.content, request)
         if violations:
-            raise ContractBreach(f"the {response.status_code} response breaks the contract:\n"
-                                 + "\n".join(f"  {v}" for v in violations))
+            raise ContractBreach(_masked(f"the {response.status_code} response breaks the contract:\n"
+                                         + "\n".join(f"  {v}" for v in violations)))
 
 
 class TargetHandle:

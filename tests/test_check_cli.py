@@ -48,7 +48,7 @@ def test_a_faulty_live_server_names_the_rule_shows_a_curl_line_and_exits_1(tmp_p
         result = run(["--base-url", url, "--api-key", FULL_KEY, "--restricted-api-key", RESTRICTED_KEY, *FIXTURE_ARGS,
                       "--report-dir", str(tmp_path), "--no-explore"])
     assert result.exit_code == 1
-    assert "✗ result-count" in result.output and "curl -sS -i -X POST" in result.output
+    assert "✗ result-count" in result.output and "curl -sS -i --globoff --proto =http,https -X POST" in result.output
     assert FULL_KEY not in result.output and RESTRICTED_KEY not in result.output
     assert "NOT CONFORMANT" in result.output
 

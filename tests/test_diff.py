@@ -300,3 +300,82 @@ def test_a_constraint_on_a_key_of_a_free_form_object_can_break_clients(tmp_path)
 def test_an_unwritable_out_is_one_line_and_exit_2(tmp_path):
     result = run(bundled_spec_path(), bundled_spec_path(), "--out", tmp_path / "missing" / "diff.md")
     assert result.exit_code == 2 and "cannot write" in result.output and "Traceback" not in result.output
+
+
+# --- a change some $refs away (issue 24's red-team pass, M6) -------------------------------------------------
+
+
+def _chain(inner_v="string", required=("v",), extra=None):
+    """The request gains meta -> Meta -> Inner: a property two $refs away from the request's own schema."""
+    def change(document):
+        inner = {"type": "object", "properties": {"v": {"type": inner_v}, **(extra or {})}, "required": list(required)}
+        schemas(document).update(Meta={"type": "object", "properties": {"inner": {"$ref": "#/components/schemas/Inner"}}},
+                                 Inner=inner)
+        schemas(document)["SendEmailRequest"]["properties"]["meta"] = {"$ref": "#/components/schemas/Meta"}
+    return change
+
+
+def test_a_change_two_refs_deep_breaks_clients(tmp_path):
+    """M6: Inner.v string -> integer and a required w, two $refs from the request: "no change to the contract", exit 0."""
+    old = variant(tmp_path, _chain(), "old.yaml")
+    new = variant(tmp_path, _chain("integer", ("v", "w"), {"w": {"type": "string"}}), "new.yaml")
+    diff = diff_specs(load_spec(old), load_spec(new))
+    found = {(c.pointer, c.aspect, c.kind) for c in diff.request}
+    assert ("/meta/inner/v", "type", Kind.CHANGED) in found and ("/meta/inner/w", "required", Kind.TIGHTENED) in found
+    done = run(old, new)
+    assert done.exit_code == 1 and "BREAKS CLIENTS" in done.output, done.output
+    assert run(old, variant(tmp_path, _chain(), "same.yaml")).exit_code == 0
+
+
+def _dag(depth, changed_at=None):
+    """C0 -> C1 -> ... -> C{depth}, each node's a and b both referring to the next (2^depth paths to the last)."""
+    def change(document):
+        for level in range(depth):
+            ref = {"$ref": f"#/components/schemas/C{level + 1}"}
+            schemas(document)[f"C{level}"] = {"type": "object", "properties": {"a": ref, "b": ref}}
+        schemas(document)[f"C{depth}"] = {"type": "object", "properties": {"leaf": {"type": "string"}}}
+        if changed_at is not None:
+            schemas(document)[f"C{changed_at}"]["properties"]["a"] = {"type": "integer"}
+        schemas(document)["SendEmailRequest"]["properties"]["x"] = {"$ref": "#/components/schemas/C0"}
+    return change
+
+
+@pytest.mark.parametrize("changed_at", [0, 3, 10, 14])
+def test_a_change_in_a_shared_dag_of_refs_breaks_clients_at_any_depth(tmp_path, changed_at):
+    """M6: only a change one $ref away from the request was seen; three, ten or 23 away: "no change"."""
+    old = variant(tmp_path, _dag(16), "old.yaml")
+    diff = diff_specs(load_spec(old), load_spec(variant(tmp_path, _dag(16, changed_at))))
+    assert any(c.pointer == "/x" + "/a" * (changed_at + 1) and c.aspect == "type" for c in diff.request), diff.request
+    assert diff.exit_code == 1
+
+
+def test_a_change_past_the_comparisons_depth_is_still_a_change(tmp_path):
+    old = variant(tmp_path, _dag(24), "old.yaml")
+    diff = diff_specs(load_spec(old), load_spec(variant(tmp_path, _dag(24, 22))))
+    assert diff.request and diff.exit_code == 1
+
+
+def test_telling_two_dags_equal_costs_their_size_not_their_paths():
+    from migma_contract.diff.schema import Resolver
+
+    defs = {f"C{level}": {"type": "object", "properties": {"a": {"$ref": f"#/$defs/C{level + 1}"}, "b": {"$ref": f"#/$defs/C{level + 1}"}}}
+            for level in range(40)}
+    defs["C40"] = {"type": "string"}
+    root = {"$ref": "#/$defs/C0", "$defs": defs}
+    resolver = Resolver(root)
+    assert resolver.digest(root) == Resolver(copy.deepcopy(root)).digest(root) is not None
+    assert resolver._digest_steps < 50 * 41  # 2^40 paths, each definition hashed once
+    assert not compare_schemas(root, copy.deepcopy(root))
+
+
+def test_a_change_behind_a_cycle_of_refs_is_found():
+    def document(leaf_type):
+        return {"$ref": "#/$defs/Node", "$defs": {
+            "Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}, "meta": {"$ref": "#/$defs/Meta"}}},
+            "Meta": {"type": "object", "properties": {"deep": {"$ref": "#/$defs/Deep"}}},
+            "Deep": {"type": "object", "properties": {"back": {"$ref": "#/$defs/Node"}, "v": {"type": leaf_type}}}}}
+
+    assert not compare_schemas(document("string"), document("string"))
+    raws = compare_schemas(document("string"), document("integer"))
+    # reported once, where the walk first reaches it (here through `next`, the first property)
+    assert [(r.pointer.endswith("/meta/deep/v"), r.aspect, r.kind) for r in raws] == [(True, "type", Kind.CHANGED)]

@@ -126,7 +126,7 @@ def test_a_failing_run_shows_each_finding_once_without_plugin_frames(pytester):
                                      "FAILED migma-contract::result-status-known - result-status-known [[]documented]*",
                                      "SKIPPED [[]1] migma-contract::auth-scope: not exercised: no key without email:send was given: "
                                      "pass --migma-restricted-api-key"])  # pytest's spelling of the flag, not the CLI's
-        assert text.count("  expected: ") == 1 and text.count("  repro:    curl -sS -i -X POST") == 1
+        assert text.count("  expected: ") == 1 and text.count("  repro:    curl -sS -i --globoff --proto =http,https -X POST") == 1
         for internal in ("pytest_plugin.py", "Traceback", "Violation(", "RuleResult(", "Finding(", FULL_KEY):
             assert internal not in text, internal
         rerun = pytester.runpytest("migma-contract::result-status-known", "--migma-base-url", url, "--migma-api-key", FULL_KEY,

@@ -7,6 +7,7 @@ L1, L2: what a repository's config may choose; L4, L5: the proxy's request targe
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from migma_contract.core.redact import Redactor, strip_credentials
-from migma_contract.run.records import PLACEHOLDER_BASE, make_records
+from migma_contract.run.records import CURL_GUARDS, PLACEHOLDER_BASE, make_records
 from migma_contract.wire.client import Exchange
 
 KEY = "mc_live_RedTeamKey_0123456789"
@@ -62,11 +63,15 @@ def test_h1_a_curl_line_runs_nothing_of_the_request_and_passes_it_literally(tmp_
     assert not (tmp_path / "pwned").exists(), curl
     assert done.returncode == 0, (curl, done.stderr)
     sent = strip_credentials(f"http://h/v1/sending?q={path}").split("/", 3)[-1]  # as the URL was stored (no tab, no newline)
-    assert args[:5] == [b"-sS", b"-i", b"-X", b"POST", ("http://base.test/" + redactor.text(sent)).encode()]
+    assert args[:8] == [b"-sS", b"-i", *(g.encode() for g in CURL_GUARDS), b"-X", b"POST", ("http://base.test/" + redactor.text(sent)).encode()]
     headers = [args[i + 1] for i, arg in enumerate(args) if arg == b"-H"]
-    assert f"{redactor.text(name)}: {redactor.text(before)}{KEY}{redactor.text(after)}".encode() in headers, curl
-    assert f"x-other: {redactor.text(other)}".encode() in headers, curl
-    assert args[-1] == redactor.text(body).encode()
+    # a header a command line cannot send as it was (a line break; a name that is no HTTP token) is left out, and said
+    whole = re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name) and "\n" not in value
+    assert (f"{redactor.text(name)}: {redactor.text(before)}{KEY}{redactor.text(after)}".encode() in headers) == bool(whole), curl
+    assert (f"x-other: {redactor.text(other)}".encode() in headers) == ("\n" not in other), curl
+    assert ("left out: a line break" in curl) == (not whole or "\n" in other)
+    body_at = args.index(b"--data-raw") + 1
+    assert args[body_at] == redactor.text(body).encode()
 
 
 @pytest.mark.e2e
@@ -78,7 +83,7 @@ def test_h1_the_red_teams_payloads_create_no_file(tmp_path, base):
                        payload.encode(), base=base)
     done, args = _run(curl, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["decoy"], curl
-    assert done.returncode == 0 and payload.encode() in args[4] and args[-1] == payload.encode()
+    assert done.returncode == 0 and payload.encode() in args[7] and args[args.index(b"--data-raw") + 1] == payload.encode()
     assert f"x-note: {KEY} $(touch pwned3)".encode() in args
     assert ("authorization: Basic " + __import__("base64").b64encode(f"u'$(touch pwned4)':{KEY}".encode()).decode()).encode() in args
 

@@ -70,7 +70,7 @@ def test_junit_parses_and_counts_match(result, tmp_path):
     assert failed == ["envelope-consistent"]
     assert sorted(skipped) == ["auth-scope", "result-status-known"]
     failure = next(c for c in cases if c.name == "envelope-consistent").result[0]
-    assert "curl -sS -i -X POST" in failure.text and failure.message.startswith("[envelope-consistent]")
+    assert "curl -sS -i --globoff --proto =http,https -X POST" in failure.text and failure.message.startswith("[envelope-consistent]")
     assert "--restricted-api-key" in next(c for c in cases if c.name == "auth-scope").result[0].message
     assert xml.tests == len(result.rules) and xml.failures == 1 and xml.skipped == 2
 

@@ -33,9 +33,10 @@ from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.untrusted import clean_text
 
 if TYPE_CHECKING:  # imported where used: the pytest plugin reads this table in every pytest run
+    from migma_contract.core.redact import Redactor
     from migma_contract.generate.bodies import Fixtures
 
-__all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "PYTEST_SPELLINGS", "REPORT_FORMATS", "CheckOptions", "Option", "resolve_options"]
+__all__ = ["ENV_PREFIX", "OPTIONS", "PLAN_KINDS", "PYTEST_SPELLINGS", "REPORT_FORMATS", "CheckOptions", "Option", "resolve_options", "user_redactor", "user_secrets"]
 
 ENV_PREFIX = "MIGMA_CONTRACT_"
 REPORT_FORMATS = ("json", "junit", "md", "html")
@@ -489,6 +490,35 @@ def _near(name: str) -> bool:
 def _windows_path(value: str) -> bool:
     """`C:\\reports`, `D:/x` or `reports\\mc`: a Windows path, which POSIX reads as one odd file name."""
     return bool(re.match(r"[A-Za-z]:[\\/]", value)) or "\\" in value
+
+
+def user_secrets(*sources: CheckOptions | Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Every key the user gave the toolkit: the one place each way in builds its redactor from.
+
+    Each secret row of the options table (the full-scope key, the restricted key, the second key), as it
+    stands in each of `sources` (resolved `CheckOptions`, or a command's raw arguments by option name) and
+    in the environment (`environ`, default `os.environ`), whether or not the command reads that row: `judge`
+    and `proxy` send no key, yet a key in their environment is the user's, and traffic may echo it.
+    """
+    environ = os.environ if environ is None else environ
+    found: list[str] = []
+    for option in OPTIONS:
+        if not option.secret:
+            continue
+        for source in sources:
+            value = source.get(option.name) if isinstance(source, Mapping) else getattr(source, option.name, None)
+            if isinstance(value, str) and value:
+                found.append(value)
+        if environ.get(option.env):
+            found.append(environ[option.env])
+    return tuple(dict.fromkeys(found))
+
+
+def user_redactor(*sources: CheckOptions | Mapping[str, Any] | None, also: Iterable[str | None] = ()) -> Redactor:
+    """A redactor masking every key of `user_secrets(*sources)` (and `also`): what each writer masks with."""
+    from migma_contract.core.redact import Redactor
+
+    return Redactor([*also, *user_secrets(*sources)])
 
 
 def resolve_options(

@@ -42,6 +42,7 @@ _HANDLED = frozenset({
 })
 _MAX_DEPTH = 16
 _MAX_STEPS = 20_000  # schemas expanded per comparison: a hostile document's self-references stay cheap
+_MAX_DIGEST_STEPS = 200_000  # nodes hashed per document to tell two schemas equal (past it: not told equal)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,56 @@ class Resolver:
     def __init__(self, root: dict[str, Any]) -> None:
         self.defs = root.get("$defs", {}) if isinstance(root, dict) else {}
         self.steps = 0
+        self._digests: dict[str, str] = {}  # a definition's digest, when it does not depend on where it was reached
+        self._digest_steps = 0
+
+    def _target(self, ref: str) -> Any:
+        return self.defs.get(ref.rsplit("/", 1)[-1]) if ref.startswith(("#/$defs/", "#/components/schemas/")) else None
+
+    def digest(self, schema: Any) -> str | None:
+        """A text two schemas share only when they are equal with every `$ref` they reach resolved, however deep.
+
+        Two schemas whose own text is equal may differ two `$ref`s away (a request property's `$ref`
+        to a definition whose own `$ref` changed): comparing texts alone said "no change". Each
+        definition is hashed once (a DAG of shared references costs its size, not its paths); a
+        reference back into the definitions being hashed (a cycle) is hashed by its name. None when
+        the document is too large to tell (never equal, then: the walk compares it part by part).
+        """
+        try:
+            return self._digest(schema, ())[0]
+        except _TooLarge:
+            return None
+
+    def _digest(self, node: Any, stack: tuple[str, ...]) -> tuple[str, frozenset[str]]:
+        """`node`'s digest, and the references on `stack` it reached (a digest that reached none is memoised)."""
+        self._digest_steps += 1
+        if self._digest_steps > _MAX_DIGEST_STEPS:
+            raise _TooLarge
+        if isinstance(node, list):
+            parts = [self._digest(item, stack) for item in node]
+            return _hash("[", [text for text, _ in parts]), frozenset().union(*(cut for _, cut in parts))
+        if not isinstance(node, dict):
+            return canonical(node), frozenset()
+        cut: frozenset[str] = frozenset()
+        texts = []
+        for key in sorted(node, key=str):
+            value = node[key]
+            if key == "$ref" and isinstance(value, str) and isinstance(self._target(value), dict):
+                if value in stack:
+                    text, reached = f"<cycle {value}>", frozenset({value})
+                elif value in self._digests:
+                    text, reached = self._digests[value], frozenset()
+                else:
+                    text, reached = self._digest(self._target(value), (*stack, value))
+                    reached -= {value}
+                    if not reached:
+                        self._digests[value] = text
+                text = "$ref=" + text
+            else:
+                text, reached = self._digest(value, stack)
+            texts.append(f"{canonical(str(key))}:{text}")
+            cut |= reached
+        return _hash("{", texts), cut
 
     @property
     def exhausted(self) -> bool:
@@ -107,7 +158,7 @@ class Resolver:
                 break
             if ref in expanding:  # A ∧ A = A: a cycle through allOf adds nothing
                 return {}
-            target = self.defs.get(ref.rsplit("/", 1)[-1]) if ref.startswith(("#/$defs/", "#/components/schemas/")) else None
+            target = self._target(ref)
             if not isinstance(target, dict):
                 break
             expanding |= {ref}
@@ -119,6 +170,16 @@ class Resolver:
         for member in members:
             merged = _merge(merged, self.norm(member, depth + 1, expanding))
         return merged
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _hash(kind: str, parts: list[str]) -> str:
+    import hashlib
+
+    return kind + hashlib.sha256("\x00".join(parts).encode("utf-8", errors="surrogatepass")).hexdigest()[:32]
 
 
 def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -187,7 +248,7 @@ def compare_schemas(old: Any, new: Any, pointer: str = "", *, old_root: Any = No
                     depth: int = 0) -> list[SchemaChange]:
     """Differences between two schemas; each says whether the set of valid values shrank or grew."""
     left, right = Resolver(old_root if old_root is not None else old), Resolver(new_root if new_root is not None else new)
-    return list(_walk(left, right, old, new, pointer, depth, frozenset()))
+    return list(_walk(left, right, old, new, pointer, depth, set()))
 
 
 def _ref(schema: Any) -> str | None:
@@ -195,21 +256,21 @@ def _ref(schema: Any) -> str | None:
 
 
 def _walk(left: Resolver, right: Resolver, old: Any, new: Any, pointer: str, depth: int,
-          visiting: frozenset[tuple[str | None, str | None]]) -> Iterator[SchemaChange]:
-    pair = (_ref(old), _ref(new))
-    if pair != (None, None):
-        if pair in visiting:  # a recursive schema: its differences were reported where the recursion started
+          compared: set[tuple[str, str]]) -> Iterator[SchemaChange]:
+    if _ref(old) is not None or _ref(new) is not None:
+        pair = (canonical(old), canonical(new))
+        if pair in compared:  # a recursive or shared schema: its differences were reported where it was first reached
             return
-        visiting |= {pair}
+        compared.add(pair)
     o, n = left.norm(old, depth), right.norm(new, depth)
-    if canonical(o) == canonical(n):
+    if canonical(o) == canonical(n) and left.digest(o) == right.digest(n) is not None:  # equal however deep
         return
     if depth > _MAX_DEPTH or left.exhausted or right.exhausted:
         yield SchemaChange(pointer, "schema", Kind.CHANGED, "too deep or too large to compare", None)
         return
 
     def deeper(a: Any, b: Any, at: str) -> Iterator[SchemaChange]:
-        return _walk(left, right, a, b, at, depth + 1, visiting)
+        return _walk(left, right, a, b, at, depth + 1, compared)
 
     yield from _type_changes(o, n, pointer)
     yield from _value_changes(o, n, pointer)

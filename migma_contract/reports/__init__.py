@@ -17,9 +17,9 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from migma_contract.config.options import user_redactor
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.flags import flag
-from migma_contract.core.redact import Redactor
 from migma_contract.core.untrusted import clean_text
 from migma_contract.reports._json import json_schema, load_result, render_json
 from migma_contract.run.result import RunResult, render_baseline
@@ -31,8 +31,9 @@ STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 
 
 def render(result: RunResult, fmt: str, secrets: Iterable[str | None] = ()) -> str:
-    """`result` in format `fmt`; any of `secrets` still in it (a label, a path) is masked first."""
-    result = Redactor(secrets).data(result)
+    """`result` in format `fmt`; any of `secrets` still in it (a label, a path) is masked first, and every key of
+    the user's environment (`user_secrets`: whichever way in made the result, and whatever it was told)."""
+    result = user_redactor(also=secrets).data(result)
     if fmt == "json":
         return render_json(result)
     if fmt == "junit":
@@ -136,15 +137,17 @@ def _append_step_summary(text: str) -> None:
 def write_baseline(result: RunResult, path: str | Path, secrets: Iterable[str | None] = ()) -> Path:
     """Write a baseline (`--write-baseline`) accepting exactly the distinct failures of `result`."""
     target = Path(path)
-    write_file(target, Redactor(secrets).text(render_baseline(result)))
+    write_file(target, user_redactor(also=secrets).text(render_baseline(result)))
     return target
 
 
 def write_reports(result: RunResult, directory: Path, formats: tuple[str, ...] = tuple(FILENAMES),
                   secrets: Iterable[str | None] = ()) -> list[Path]:
-    """Write each format under `directory`; append the Markdown to $GITHUB_STEP_SUMMARY if set."""
+    """Write each format under `directory`; append the Markdown to $GITHUB_STEP_SUMMARY if set.
+
+    `secrets` and every key of the user's environment (`user_secrets`) are masked in all of it."""
     check_writable(directory, formats, step_summary=False)
-    result = Redactor(secrets).data(result)
+    result = user_redactor(also=secrets).data(result)
     written = []
     for fmt in formats:
         path = directory / FILENAMES[fmt]

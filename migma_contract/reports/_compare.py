@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from migma_contract.core.redact import Redactor
+from migma_contract.config.options import user_redactor
 from migma_contract.reports._html import CSS, _e
 from migma_contract.reports._markdown import md_code, md_text
 from migma_contract.run.result import STATUS_LOOK, RunResult, Status
@@ -18,7 +18,7 @@ from migma_contract.run.result import STATUS_LOOK, RunResult, Status
 
 def render_comparison(results: list[tuple[str, RunResult]], fmt: str, secrets: Iterable[str | None] = ()) -> str:
     """The comparison page in `fmt` ("md" or "html"); any of `secrets` in a name or a result is masked first."""
-    redactor = Redactor(secrets)
+    redactor = user_redactor(also=secrets)  # and every key of the user's environment
     pairs = [(redactor.text(name), redactor.data(result)) for name, result in results]
     return render_comparison_markdown(pairs) if fmt == "md" else render_comparison_html(pairs)
 

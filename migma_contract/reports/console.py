@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from migma_contract.core.redact import Redactor
+from migma_contract.config.options import user_redactor
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.cases import Case
 from migma_contract.generate.plan import Plan
@@ -106,7 +106,8 @@ def print_summary(result: RunResult, report_paths: list[str], stream: TextIO | N
     from rich.table import Table
     from rich.text import Text
 
-    redactor = Redactor(secrets)  # the result is redacted already; a label or a path may still hold a key
+    # the result is redacted already; a label or a path may still hold a key (and every key of the environment is masked)
+    redactor = user_redactor(also=secrets)
     result = redactor.data(result)
     console = Console(file=stream or sys.stdout, highlight=False, width=max(130, Console().width))
     table = Table(title=_t("POST /v1/sending — level ", result.level), title_justify="left", show_lines=False)

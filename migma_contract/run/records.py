@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 from typing import Any
 
@@ -112,6 +113,22 @@ TRANSPORT_HEADERS = frozenset({"accept-encoding", "connection", "content-length"
                                "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
 
 
+# curl's options that keep a line from doing more than send the one request it shows: no URL globbing (a recorded
+# `?n=[1-1000000]` would send a million requests, `{a,b}` two, each with the user's key), and http(s) only (not
+# file://, nor any other scheme curl speaks, whatever the base the user sets or a URL holds)
+CURL_GUARDS = ("--globoff", "--proto", "=http,https")
+# what an HTTP method and a header name may hold (RFC 9110 token): anything else (a line break that would end the
+# header and start another, a NUL a shell cuts the word at, a leading `@` that makes curl read a file) is left out
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BREAKS = ("\r", "\n", "\x00")
+
+
+def _unsendable(value: str) -> bool:
+    """A header value, URL or body a command line cannot carry as it is: a line break (curl would send the rest as
+    another header, or another request line) or a NUL (the shell ends the word there)."""
+    return any(ch in value for ch in _BREAKS)
+
+
 def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: str = "the same --seed sends it again",
               redactor: Redactor | None = None, *, base: str | None = None) -> str:
     """A one-line shell command that sends the same request; `keys` maps secret -> env var name.
@@ -124,41 +141,60 @@ def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: st
     body over `CURL_BODY` bytes is read from a file (`BODY_FILE`) instead, and a shell comment at
     the end says how long it is and where the whole of it comes from (`whole`). A line past
     `CURL_LINE` characters ends after its last whole word, with a comment that says so.
+
+    Nothing from traffic can make curl do more than send this one request (`CURL_GUARDS`: no URL
+    globbing, http(s) only; a body is always `--data-raw`, whose leading `@` names no file); a
+    method or header name that is not a token, or a header value with a line break or NUL, is left
+    out and the comment says so (curl would send a line break on as the start of another header);
+    such bytes of the URL are percent-encoded.
     """
     mask = redactor or Redactor()
     target: list[tuple[str, bool]] = [(base, True)] if base else []
-    parts = ["curl", "-sS", "-i", "-X", _shell(mask.text(exchange.method)), _word([*target, (mask.text(url), False)])]
+    notes: list[str] = []
+    if _unsendable(url):
+        url = url.replace("\r", "%0D").replace("\n", "%0A").replace("\x00", "%00")
+        notes.append("line breaks or NUL in the URL percent-encoded")
+    parts = ["curl", "-sS", "-i", *CURL_GUARDS]
+    if _TOKEN.fullmatch(exchange.method):
+        parts += ["-X", _shell(mask.text(exchange.method))]
+    else:
+        notes.append("the method left out: not an HTTP token (curl sends POST)")
+    parts.append(_word([*target, (mask.text(url), False)]))
     left_out = 0  # headers that alone would pass the line's length (quoted whole first, they cost memory for nothing)
+    malformed = 0  # headers a command line cannot send as they were (a line break, a NUL, a name that is no token)
     for name, value in exchange.request_headers.items():
         if name.startswith(":") or name.lower() in TRANSPORT_HEADERS:
             continue
         if len(name) + len(value) > CURL_LINE or sum(map(len, parts)) > CURL_LINE:
             left_out += 1
             continue
+        if not _TOKEN.fullmatch(name) or _unsendable(value):
+            malformed += 1
+            continue
         parts += ["-H", _header_word(name, value, keys, mask)]
     content = exchange.request_content
-    if len(content) > CURL_BODY:
+    if len(content) > CURL_BODY or b"\x00" in content:
         parts += ["--data-binary", f"@{BODY_FILE}"]
-        comment = f"# body cut: its {len(content):,} bytes are not repeated here; put them in {BODY_FILE} ({whole})"
+        why = f"its {len(content):,} bytes are not repeated here" if len(content) > CURL_BODY else \
+            f"its {len(content):,} bytes hold a NUL, which a command line cannot carry"
+        notes.insert(0, f"body cut: {why}; put them in {BODY_FILE} ({whole})")
     else:
         text = mask.text(content.decode("utf-8", errors="surrogateescape"))
-        if text.isprintable():
-            parts += ["--data-raw", shlex.quote(text)]
-        else:
-            parts += ["--data-binary", _ansi_c(text.encode("utf-8", errors="surrogateescape"))]
-        comment = ""
+        # --data-raw, never --data-binary or -d: a body starting with @ is sent as it is, not read from a file
+        parts += ["--data-raw", shlex.quote(text) if text.isprintable() else _ansi_c(text.encode("utf-8", errors="surrogateescape"))]
+    if malformed:
+        notes.append(f"{malformed} header(s) left out: a line break, a NUL or a name that is no HTTP token")
     line, size = [], 0
     for index, part in enumerate(parts):
         if size + len(part) > CURL_LINE:
-            comment = f"# line cut: {len(parts) - index} of its {len(parts)} words left out"
+            notes.insert(0, f"line cut: {len(parts) - index} of its {len(parts)} words left out")
             break
         line.append(part)
         size += len(part) + 1
     if left_out:
-        comment = f"{comment}; " if comment else "# "
-        comment += f"{left_out} header(s) left out: over {CURL_LINE:,} characters"
-    if comment:
-        line.append(clean_text(mask.text(comment)))
+        notes.append(f"{left_out} header(s) left out: over {CURL_LINE:,} characters")
+    if notes:
+        line.append(clean_text(mask.text("# " + "; ".join(notes))))
     return " ".join(line)
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeAlias
 
-from migma_contract.config.options import ENV_PREFIX, CheckOptions
+from migma_contract.config.options import ENV_PREFIX, CheckOptions, user_redactor
 from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
     AUTH_SCOPE,
@@ -41,7 +41,7 @@ from migma_contract.contract.rules import (
 from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.exceptions import ConfigError, TargetUnreachable
 from migma_contract.core.flags import flag
-from migma_contract.core.redact import Redactor, strip_credentials
+from migma_contract.core.redact import strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.bodies import BodyFactory
 from migma_contract.generate.cases import Case, CaseAuth
@@ -147,7 +147,7 @@ class RunState:
         self.skipped = 0  # planned cases never sent (the plan was cut)
         self.interrupted: str | None = None  # Ctrl-C or SIGTERM: the run's reports hold what ran
         self.deadline = time.monotonic() + options.max_time if options.max_time else None
-        self.redactor = Redactor([options.api_key, options.restricted_api_key, options.second_api_key])
+        self.redactor = user_redactor(options)  # the run's keys, and any other of the user's (environment)
         self.keys = {key: ENV_PREFIX + name.upper() for key, name in ((options.api_key, "api_key"), (options.restricted_api_key, "restricted_api_key"),
                                                                      (options.second_api_key, "second_api_key")) if key}
         self.display_base = display_base

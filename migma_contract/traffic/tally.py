@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from migma_contract._version import __version__
-from migma_contract.config.options import ENV_PREFIX
+from migma_contract.config.options import ENV_PREFIX, user_redactor
 from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
     AUTH_REQUIRED,
@@ -240,7 +240,8 @@ class TrafficJudge:
 
     def __init__(self, contract: Contract, level: Level | str = Level.DOCUMENTED, *, kind: str, label: str,
                  url: str | None = None, source: str = "", timeout: float | None = DEFAULT_TIMEOUT,
-                 baseline: Baseline | None = None, on_breach: Callable[[str], None] | None = None) -> None:
+                 baseline: Baseline | None = None, on_breach: Callable[[str], None] | None = None,
+                 secrets: Iterable[str | None] = ()) -> None:
         self.contract = contract
         self.level = Level.parse(level)
         self.rules = rules_for(self.level)
@@ -261,7 +262,7 @@ class TrafficJudge:
         self._secrets: set[str] = set()
         self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
         self._over = False
-        self.redactor = Redactor()
+        self.redactor = user_redactor(also=secrets)  # the user's own keys (environment, `secrets`), then every one seen
         self._lock = threading.Lock()
         # judging off a server's event loop (`observe_later`): one worker, a bounded queue
         # (a SimpleQueue: a put from the event loop is one C call, no condition to notify)
