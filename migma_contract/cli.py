@@ -572,9 +572,13 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     try:
         for recording in recordings:
             for exchange in recording.exchanges():
-                judge.observe(exchange)
+                try:
+                    judge.observe(exchange)
+                except Exception as exc:  # one exchange the judge cannot take never costs the others
+                    judge.note(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it")
+                    _warn(clean_text(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it"))
             click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
-            for skipped in recording.skipped:
+            for skipped in recording.skipped + recording.notes:
                 _warn(clean_text(skipped))
                 judge.note(skipped)
             if recording.stopped:

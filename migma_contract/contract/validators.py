@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -44,6 +45,7 @@ from migma_contract.document.spec import Spec, load_spec
 __all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"]
 
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
+MAX_PER_RULE = 20  # places one body breaks one rule that are worded; the rest are counted ("and 1,499,980 more like it")
 _DOCUMENTED = Level.DOCUMENTED  # the default level, compared by identity on the public validators' fast path
 _ORDER = {rule.id: index for index, rule in enumerate(RULES)}  # violations are listed in catalogue order
 _PY_FORMATS = {"email": is_email_address}  # what JSON Schema leaves to the implementation, decided here
@@ -90,6 +92,10 @@ def _compile_fast(schema: dict[str, Any]) -> jsonschema_rs.Draft202012Validator:
     return jsonschema_rs.Draft202012Validator(fast, validate_formats=True)
 
 
+def _more(count: int) -> str:
+    return f" (and {count:,} more like it)" if count else ""
+
+
 def _pointer(path: list[Any]) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
@@ -116,12 +122,18 @@ class _RuleSet:
         self.validator = _compile(schema)
         self.accepts = _compile_fast(fast).is_valid
 
-    def violations(self, instance: Any) -> list[tuple[Rule, str, str]]:
+    def violations(self, instance: Any) -> list[tuple[Rule, str, str, int]]:
         return [] if self.accepts(instance) else self.traced(instance)
 
-    def traced(self, instance: Any) -> list[tuple[Rule, str, str]]:
-        """Each (rule, pointer, message) the instance breaks; empty when it breaks none."""
-        found: dict[tuple[str, str], tuple[Rule, str, str]] = {}
+    def traced(self, instance: Any) -> list[tuple[Rule, str, str, int]]:
+        """Each (rule, pointer, message, more) the instance breaks; empty when it breaks none.
+
+        At most `MAX_PER_RULE` places per rule: `more` (on a rule's first) counts the places past them, so what
+        is done with each (wording it, suggesting a field) costs the same for a body with a million unknown keys.
+        """
+        found: dict[tuple[str, str], list[Any]] = {}
+        first: dict[str, list[Any]] = {}
+        kept: Counter[str] = Counter()
         for error in self.validator.iter_errors(instance):
             rule = self.rules[int(error.evaluation_path[1])]
             path = list(error.instance_path)
@@ -129,8 +141,15 @@ class _RuleSet:
             if "property" in kind and error.evaluation_path[-1] == "required":
                 path.append(kind["property"])
             pointer = _pointer(path)
-            found.setdefault((rule.id, pointer), (rule, pointer, error.message))
-        return list(found.values())
+            if (rule.id, pointer) in found:
+                continue
+            if kept[rule.id] >= MAX_PER_RULE:
+                first[rule.id][3] += 1  # counted, not kept (nor remembered: a million of them would cost their size again)
+                continue
+            kept[rule.id] += 1
+            found[rule.id, pointer] = entry = [rule, pointer, error.message, 0]
+            first.setdefault(rule.id, entry)
+        return [(rule, pointer, message, more) for rule, pointer, message, more in found.values()]
 
 
 class RequestValidator:
@@ -151,6 +170,13 @@ class RequestValidator:
         except (UnicodeEncodeError, ValueError):  # a lone surrogate, a RawBody: the path below words them
             pass
         return self.refused(body)
+
+    def breaks(self, body: Any) -> bool:
+        """Whether the body breaks any of these rules: a yes or no, nothing traced or worded (cheap whatever it holds)."""
+        try:
+            return not (self._accepts(body) or self._set.validator.is_valid(body))
+        except (UnicodeEncodeError, ValueError):  # a lone surrogate, a RawBody: the full path decides
+            return bool(self.refused(body))
 
     def refused(self, body: Any) -> list[Violation]:
         """The violations of a body the fast check did not accept (possibly none: it only trusts a yes).
@@ -173,10 +199,10 @@ class RequestValidator:
             return [*violations, Violation(shape.id, shape.level.value, "", refused.message)]
         except UnicodeEncodeError:  # a lone surrogate reached a keyword that reads the string
             return [*violations, Violation(shape.id, shape.level.value, "", LONE_SURROGATE)]
-        for rule, pointer, detail in found:
+        for rule, pointer, detail, more in found:
             form = rule.form
             assert isinstance(form, RequestForm)
-            violations.append(Violation(rule.id, rule.level.value, form.locate(pointer), form.message(pointer, detail)))
+            violations.append(Violation(rule.id, rule.level.value, form.locate(pointer), form.message(pointer, detail) + _more(more)))
         return violations
 
 
@@ -269,8 +295,8 @@ class ResponseValidator:
         rule_set = rules.rule_set
         if rule_set is not None and parsed and not rule_set.accepts(facts.body):
             broken = broken or {}
-            for rule, pointer, detail in rule_set.traced(facts.body):
-                broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, pointer, f"{pointer or '/'}: {detail}"))
+            for rule, pointer, detail, more in rule_set.traced(facts.body):
+                broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, pointer, f"{pointer or '/'}: {detail}{_more(more)}"))
         applied = clean.applied
         if parsed and rules.speakers:  # asked of the few rules that may be silent, not of every rule applied
             body = facts.body

@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "Bounded", "Malformed", "check_yaml_bounds", "json_bounds", "load_json", "load_yaml"]
+__all__ = ["MAX_ALIAS_CHARS", "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "Bounded", "Malformed", "check_yaml_bounds", "json_bounds", "load_json", "load_yaml",
+           "scalar_refused"]
 
 MAX_DEPTH = 64
 MAX_NODES = 250_000
@@ -27,6 +28,10 @@ MAX_NODES = 250_000
 # block with an anchor (`<<: *defaults`); every later walk expands them, so the bound is on
 # the nodes they add once expanded, not on how many there are.
 MAX_ALIAS_NODES = 10_000
+# ...and on the characters they add: nine thousand aliases of one anchored 1 MB string are
+# only nine thousand nodes, but nine gigabytes once built (a string is expanded by reference,
+# but every walk that reads it, joins it or writes it pays its size per alias).
+MAX_ALIAS_CHARS = 1 << 20
 
 SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster, the same safe constructor
 _COLLECTION_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
@@ -51,13 +56,13 @@ def _at(message: str, event: Any) -> Bounded:
 
 
 def check_yaml_bounds(text: str, *, what: str = "documents", max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES,
-                      max_alias_nodes: int = MAX_ALIAS_NODES) -> None:
+                      max_alias_nodes: int = MAX_ALIAS_NODES, max_alias_chars: int = MAX_ALIAS_CHARS) -> None:
     """Refuse (`Bounded`), from the event stream and before any node is built, YAML too deep or too
-    large, counting what each alias would expand to, and aliases that loop. `what` names the kind
-    of file in the message ("the cap on documents")."""
-    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height) of the node it names
-    open_: list[list[Any]] = []  # enclosing collections: [anchor, nodes, height of the tallest child]
-    literal = added = 0
+    large, counting what each alias would expand to (in nodes and in the characters of its scalars),
+    and aliases that loop. `what` names the kind of file in the message ("the cap on documents")."""
+    anchors: dict[str, tuple[int, int, int]] = {}  # anchor -> (nodes, height, characters) of the node it names
+    open_: list[list[Any]] = []  # enclosing collections: [anchor, nodes, height of the tallest child, characters]
+    literal = added = added_chars = 0
     scalar, alias, starts, ends = yaml.ScalarEvent, yaml.AliasEvent, _COLLECTION_STARTS, _COLLECTION_ENDS
     event: Any
     for event in yaml.parse(text, Loader=SAFE_LOADER):
@@ -65,29 +70,35 @@ def check_yaml_bounds(text: str, *, what: str = "documents", max_depth: int = MA
         if kind is scalar:
             literal += 1
             if event.anchor is not None:
-                anchors[event.anchor] = (1, 0)
+                anchors[event.anchor] = (1, 0, len(event.value))
             if open_:
                 open_[-1][1] += 1
+                open_[-1][3] += len(event.value)
         elif kind in ends:
-            anchor, nodes, tallest = open_.pop()
+            anchor, nodes, tallest, chars = open_.pop()
             if anchor is not None:
-                anchors[anchor] = (nodes, tallest + 1)
+                anchors[anchor] = (nodes, tallest + 1, chars)
             if open_:
                 open_[-1][1] += nodes
                 open_[-1][2] = max(open_[-1][2], tallest + 1)
+                open_[-1][3] += chars
             continue
         elif kind in starts:
             literal += 1
-            open_.append([event.anchor, 1, 0])
+            open_.append([event.anchor, 1, 0, 0])
             if len(open_) > max_depth:
                 raise _at(f"nested more than {max_depth} levels deep, the cap on {what}", event)
         elif kind is alias:
             if any(enclosing[0] == event.anchor for enclosing in open_):
                 raise _at(f"the YAML alias *{event.anchor} is inside the node it names: the {what.removesuffix('s')} would be infinite", event)
-            nodes, height = anchors.get(event.anchor, (1, 0))  # an unknown anchor: the composer says so
+            nodes, height, chars = anchors.get(event.anchor, (1, 0, 0))  # an unknown anchor: the composer says so
             added += nodes
+            added_chars += chars
             if added > max_alias_nodes:
                 raise _at(f"YAML aliases would add more than {max_alias_nodes:,} nodes (the cap) once expanded; "
+                          "refused before expanding them", event)
+            if added_chars > max_alias_chars:
+                raise _at(f"YAML aliases would add more than {max_alias_chars:,} characters (the cap) once expanded; "
                           "refused before expanding them", event)
             if len(open_) + height > max_depth:
                 raise _at(f"the YAML alias *{event.anchor} nests the {what.removesuffix('s')} more than {max_depth} levels deep, "
@@ -95,6 +106,7 @@ def check_yaml_bounds(text: str, *, what: str = "documents", max_depth: int = MA
             if open_:
                 open_[-1][1] += nodes
                 open_[-1][2] = max(open_[-1][2], height)
+                open_[-1][3] += chars
             continue
         else:
             continue
@@ -103,10 +115,11 @@ def check_yaml_bounds(text: str, *, what: str = "documents", max_depth: int = MA
 
 
 def load_yaml(text: str, *, loader: Any = SAFE_LOADER, what: str = "files", max_depth: int = MAX_DEPTH,
-              max_nodes: int = MAX_NODES, max_alias_nodes: int = MAX_ALIAS_NODES) -> Any:
+              max_nodes: int = MAX_NODES, max_alias_nodes: int = MAX_ALIAS_NODES, max_alias_chars: int = MAX_ALIAS_CHARS) -> Any:
     """YAML text, held to the bounds before it is built (`Bounded` for a refusal or malformed YAML)."""
     try:
-        check_yaml_bounds(text, what=what, max_depth=max_depth, max_nodes=max_nodes, max_alias_nodes=max_alias_nodes)
+        check_yaml_bounds(text, what=what, max_depth=max_depth, max_nodes=max_nodes, max_alias_nodes=max_alias_nodes,
+                          max_alias_chars=max_alias_chars)
         return yaml.load(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -115,6 +128,16 @@ def load_yaml(text: str, *, loader: Any = SAFE_LOADER, what: str = "files", max_
         raise Malformed(f"not valid YAML: {str(exc).splitlines()[0] if str(exc) else 'malformed'}") from None
     except RecursionError:  # the pure-Python composer (no libyaml) on deep input
         raise Bounded(f"nested more than {max_depth} levels deep, the cap on {what}") from None
+    except Bounded:
+        raise
+    except (ValueError, OverflowError) as exc:  # a constructor refusing a scalar: an integer of 5,000 digits
+        raise Malformed(f"not valid YAML: {scalar_refused(exc)}") from None
+
+
+def scalar_refused(exc: Exception) -> str:
+    """Why a parser's constructor refused a scalar, in one short line (Python's integers stop at 4,300 digits)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return "a number of more than 4,300 digits" if "integer string conversion" in text else text[:120]
 
 
 def json_bounds(value: Any, *, what: str = "files", max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> None:
@@ -143,5 +166,7 @@ def load_json(text: str | bytes, *, what: str = "files", max_depth: int = MAX_DE
         raise Malformed(f"not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise Malformed(f"not valid JSON: {exc.msg} (line {exc.lineno})", exc.lineno) from None
+    except ValueError as exc:  # an integer past Python's 4,300 digits
+        raise Malformed(f"not valid JSON: {scalar_refused(exc)}") from None
     json_bounds(value, what=what, max_depth=max_depth, max_nodes=max_nodes)
     return value

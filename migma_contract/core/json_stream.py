@@ -5,7 +5,12 @@ or a proxy writes hundreds of megabytes of it. `iter_array` walks down to the ar
 the standard library's own decoder (`json.JSONDecoder.raw_decode` over a sliding buffer)
 and yields each item as soon as it is complete, so memory holds one item and one read
 chunk, never the file. A file that ends early (a recording cut off) yields what it holds
-and says where it stopped instead of failing.
+and says where it stopped instead of failing. Bytes that are not UTF-8 are read as U+FFFD
+(`invalid_utf8` says where the first was): one bad byte never costs the rest of the file.
+
+Each byte is scanned a bounded number of times (an item is re-parsed O(log n) times as the
+buffer doubles; one too deep to parse is stepped over once, resuming where the last read
+ended), and every path honours the cap on one item (`max_item`).
 """
 
 from __future__ import annotations
@@ -24,8 +29,19 @@ MAX_ITEM = 32 << 20  # an item larger than this is not waited for (parsed whole,
 _MARGIN = 64
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
+
+
+def _long_int(digits: str) -> Any:
+    """An integer past Python's 4,300-digit conversion limit, read as a float (infinity): the item is still read."""
+    try:
+        return int(digits)
+    except ValueError:
+        return float(digits)
+
+
+_LENIENT = json.JSONDecoder(parse_int=_long_int)  # for the item an integer of thousands of digits stopped
 _STRUCTURE = re.compile(r'["\[\]{}]')
-_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
+_STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.S)  # a string's inside, up to its closing quote or a cut escape
 
 
 class _TooDeep:
@@ -76,6 +92,7 @@ class ArrayReader:
         self._chunk = chunk
         self._max_item = max_item
         self._decode = codecs.getincrementaldecoder("utf-8")("strict")
+        self.invalid_utf8: int | None = None  # the byte offset of the first byte that is not UTF-8 (read as U+FFFD)
         self._buffer = ""
         self._pos = 0
         self._base = 0  # bytes before _buffer[0]
@@ -106,11 +123,22 @@ class ArrayReader:
         wanted = max(self._chunk, at_least)
         data = self._handle.read(wanted)
         self._eof = not data
-        tail = self._decode.decode(data)  # at the end, a character cut in two is dropped: the value is cut anyway
+        tail = self._decoded(data)
         if self._base == 0 and not self._buffer and tail.startswith("\ufeff"):
             tail = tail[1:]
             self._base = 3
         self._buffer += tail
+
+    def _decoded(self, data: bytes) -> str:
+        """`data` as text; at the first byte that is not UTF-8, from then on with U+FFFD for each such byte."""
+        try:  # at the end, a character cut in two is dropped (never final): the value is cut anyway
+            return self._decode.decode(data)
+        except UnicodeDecodeError as exc:  # the decoder's state is as before this call: decoded again, leniently
+            self.invalid_utf8 = self._offset(len(self._buffer)) + exc.start  # exc.start counts the bytes pending before `data`
+            lenient = codecs.getincrementaldecoder("utf-8")("replace")
+            lenient.setstate(self._decode.getstate())
+            self._decode = lenient
+            return lenient.decode(data)
 
     def _skip_space(self) -> str | None:
         """The next significant character (None at the end of the file)."""
@@ -135,9 +163,10 @@ class ArrayReader:
         """The next complete JSON value; reads on while the buffer ends inside it."""
         self._skip_space()
         start = self._pos
+        decoder = _DECODER
         while True:
             try:
-                value, end = _DECODER.raw_decode(self._buffer, self._pos)
+                value, end = decoder.raw_decode(self._buffer, self._pos)
             except RecursionError:  # nested deeper than the decoder recurses: stepped over, never built
                 self._pos = start
                 self._skip_value()
@@ -151,6 +180,11 @@ class ArrayReader:
                 if self._eof:
                     raise _Incomplete from None
                 end = -1
+            except ValueError as exc:  # an integer past Python's 4,300-digit limit: this item again, leniently
+                if decoder is _LENIENT:
+                    raise JsonStreamError(str(exc)[:120], self._offset(start)) from None
+                decoder = _LENIENT
+                continue
             if end == len(self._buffer) and not self._eof:
                 end = -1  # a number or a literal may go on in the next chunk
             if end >= 0:
@@ -163,20 +197,38 @@ class ArrayReader:
             start = self._pos
 
     def _skip_value(self) -> None:
-        """Move past the array or object starting here, iteratively (brackets counted outside strings)."""
+        """Move past the array or object starting here, iteratively (brackets counted outside strings).
+
+        Each read resumes where the scan stopped (never from the start of a string again), and the item
+        is held to `max_item` characters like one that is parsed.
+        """
         depth = 0
+        skipped = 0  # characters passed before the buffer's current start
+        start, at = self._pos, self._offset()
+
+        def more() -> None:
+            nonlocal skipped
+            before = self._pos
+            if skipped + before - start > self._max_item:
+                raise JsonStreamError(f"an item over {self._max_item >> 20} MiB (or a malformed file)", at)
+            self._read()
+            skipped += before - self._pos  # the buffer was cut by what `_read` dropped (0 otherwise)
+
         while True:
             found = _STRUCTURE.search(self._buffer, self._pos)
             if found is None:
                 self._pos = len(self._buffer)
-                self._read()
+                more()
                 continue
             self._pos = found.end()
             char = found.group()
             if char == '"':
-                while (rest := _STRING_REST.match(self._buffer, self._pos)) is None:
-                    self._read()
-                self._pos = rest.end()
+                while True:
+                    self._pos = _STRING_BODY.match(self._buffer, self._pos).end()  # type: ignore[union-attr]  # `*` always matches
+                    if self._pos < len(self._buffer) and self._buffer[self._pos] == '"':
+                        self._pos += 1
+                        break
+                    more()  # the string (or an escape in it) goes on in the next chunk: resume here
             elif char in "[{":
                 depth += 1
             else:
@@ -237,7 +289,3 @@ class ArrayReader:
             if where.items == 0:
                 raise
             where.stopped = f"not JSON after item {where.items}: {exc}"
-        except UnicodeDecodeError as exc:
-            where.stopped = f"not UTF-8 after item {where.items}: {exc.reason}"
-            if where.items == 0:
-                raise JsonStreamError("not UTF-8", self._base) from None

@@ -24,7 +24,7 @@ from typing import Any
 
 from migma_contract.core.exceptions import ConfigError
 
-__all__ = ["MAX_INPUT_BYTES", "MULTILINE_KEYS", "clean_bytes", "clean_data", "clean_text", "read_bounded"]
+__all__ = ["MAX_INPUT_BYTES", "MULTILINE_KEYS", "clean_bytes", "clean_data", "clean_text", "read_bounded", "sound_text", "utf8_bytes"]
 
 _BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
 # Characters that show nothing and change what a reader sees or copies: zero-width space, joiners and
@@ -33,6 +33,9 @@ _BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
 _INVISIBLE = "\u00ad\u180e\u200b-\u200d\u2060-\u2064\u206a-\u206f\ufeff\U000e0000-\U000e007f"
 _CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 _CONTROLS_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_NOT_ESCAPED_BYTES = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # surrogates that are not a byte kept by surrogateescape
 
 MAX_INPUT_BYTES = 64 << 20  # a file handed over (a conformance.json, a baseline); a real one is far smaller
 
@@ -53,6 +56,21 @@ def clean_text(value: object, *, multiline: bool = False) -> str:
     text = value if isinstance(value, str) else str(value)
     pattern = _CONTROLS if multiline else _CONTROLS_ONE_LINE
     return pattern.sub(_marker, text)
+
+
+def sound_text(value: str) -> str:
+    """A string from a file (a JSON `\\ud800` escape, text decoded with surrogateescape) as valid Unicode: every lone
+    surrogate becomes U+FFFD, so it encodes as UTF-8 wherever it goes (a header, a URL, a shell word, a report)."""
+    return value if value.isascii() else _SURROGATES.sub("\ufffd", value)
+
+
+def utf8_bytes(value: str) -> bytes:
+    """A body recorded as text, as the bytes it stood for: UTF-8, the bytes a recorder kept by surrogateescape
+    (U+DC80..U+DCFF) as those bytes, any other lone surrogate as U+FFFD (no byte sequence is what it means)."""
+    try:
+        return value.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:
+        return _NOT_ESCAPED_BYTES.sub("\ufffd", value).encode("utf-8", errors="surrogateescape")
 
 
 def clean_bytes(content: bytes, *, multiline: bool = True) -> str:

@@ -76,6 +76,8 @@ def _parse(raw: bytes, label: str, *, known: bool = False) -> tuple[dict[str, An
         raise SpecUnreadable(f"not valid YAML/JSON: {exc}", path=label) from None
     except RecursionError:  # the pure-Python composer (no libyaml) on deep input
         raise SpecUnreadable(f"nested more than {MAX_NESTING} levels deep, the cap on documents", path=label) from None
+    except (ValueError, OverflowError) as exc:  # a constructor refusing a scalar: an integer of 5,000 digits
+        raise SpecUnreadable(f"not valid YAML/JSON: {bounded.scalar_refused(exc)}", path=label) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):

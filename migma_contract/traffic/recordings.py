@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from migma_contract.config.options import OPTIONS
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import TOO_DEEP, ArrayReader, JsonStreamError
-from migma_contract.core.untrusted import clean_text
+from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
 from migma_contract.traffic.tally import ObservedExchange
 from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 
@@ -86,9 +88,14 @@ def _sniff(path: Path) -> str:
     raise ConfigError(f"{path}: not a HAR 1.2 file or a VCR cassette (Schemathesis or vcrpy): {kind}")
 
 
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]")  # the bytes surrogateescape kept: not UTF-8
 MAX_BODY_BYTES: int = next(o.default for o in OPTIONS if o.name == "max_response_bytes")
+# The headers of one recorded request or response, in all (names, values, ": " and CRLF): four times the 16 KiB head a
+# server of the toolkit takes (`wire.serve.MAX_HEADER_BYTES`), far above a real exchange's, far below what costs.
+MAX_HEAD_BYTES = 64 << 10
 # One YAML cassette item is parsed whole, at ~40x its size in memory: past this it is noted and passed over, never kept.
 MAX_YAML_ITEM = 8 << 20
+_LINE_PIECE = 1 << 20  # characters of one line read at once
 
 
 @dataclass
@@ -104,11 +111,17 @@ class Recording:
     stopped: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
     skipped: list[str] = field(default_factory=list)  # items left unjudged, and why (nested too deep, too large)
+    notes: list[str] = field(default_factory=list)  # what was read otherwise than written (bytes that are not UTF-8)
 
     def exchanges(self) -> Iterator[ObservedExchange]:
         """Every recorded exchange, in order (any path: the judge skips the others), its bodies decoded."""
         read = self._json() if self.format in (HAR, VCRPY_JSON) else self._yaml()
         for exchange in read:
+            over = max(_head_size(exchange.request_headers), _head_size(exchange.response_headers))
+            if over > MAX_HEAD_BYTES:
+                self.skipped.append(f"{exchange.where}: headers of {over:,} bytes, over {MAX_HEAD_BYTES:,} (the cap on "
+                                    "one recorded request's or response's head); not judged")
+                continue
             yield _content_decoded(exchange, self.max_body_bytes)
 
     # -- JSON: HAR and vcrpy's JSON serializer -----------------------------------------------------------
@@ -129,64 +142,74 @@ class Recording:
                         self.skipped.append(f"{where}: {exc.message}; not judged")
                         continue
                     if har:
-                        creator = str((reader.kept.get("creator") or {}).get("name", "")).lower()
-                        exchange = _from_har(item, where, creator.startswith(_BROWSERS))
+                        creator = reader.kept.get("creator")
+                        name = _text(creator.get("name")) if isinstance(creator, dict) else None
+                        stripped = (name or "").lower().startswith(_BROWSERS)
+                        exchange = self._guarded(where, _from_har, item, where, stripped)
                     else:
-                        exchange = _from_vcrpy(item, where)
+                        exchange = self._guarded(where, _from_vcrpy, item, where)
                     if exchange is not None:
                         yield exchange
             except JsonStreamError as exc:
                 raise ConfigError(f"{self.path}: not a {self.format} file: {clean_text(exc)}") from None
             self.stopped = reader.stopped
+            if reader.invalid_utf8 is not None:
+                self.notes.append(f"{self.path.name}: not valid UTF-8 (first at byte {reader.invalid_utf8:,}): "
+                                  "each invalid byte was read as U+FFFD")
 
     # -- YAML cassettes ----------------------------------------------------------------------------------
 
     def _yaml(self) -> Iterator[ObservedExchange]:
         key = "http_interactions:" if self.format == SCHEMATHESIS else "interactions:"
         convert = _from_schemathesis if self.format == SCHEMATHESIS else _from_vcrpy
+        # Bytes that are not UTF-8 are read as U+FFFD (and noted): the YAML parser reads Unicode text only.
         with self.path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as handle:
             chunk: list[str] = []
             start = size = 0
             inside = False
-            for number, line in enumerate(handle, 1):
+            invalid = number = 0
+            at_start = True
+            # A line is read in pieces: one huge line is held to the item cap like many lines, never read whole.
+            for piece in iter(partial(handle.readline, _LINE_PIECE), ""):
+                first, at_start = at_start, piece.endswith(("\n", "\r"))
+                number += first
+                line = piece
+                if not line.isascii() and _ESCAPED_BYTES.search(line):
+                    invalid = invalid or number
+                    line = _ESCAPED_BYTES.sub("\ufffd", line)
                 if not inside:
-                    inside = line.startswith(key)
+                    inside = first and line.startswith(key)
                     if inside and line[len(key):].strip() not in ("", "[]"):
                         self.stopped = f"line {number}: {key} is not a block list"
                         return
                     continue
-                if line.startswith("- ") or line.rstrip("\r\n") == "-":
-                    if chunk:
-                        item = self._parse(chunk, start, last=False)
-                        if item is None:
-                            return
+                if first and (line.startswith("- ") or line.rstrip("\r\n") == "-"):
+                    if chunk and (item := self._parse(chunk, start, last=False)) is not None:
                         yield from self._convert(convert, item, start)
-                    chunk, start, size = [line], number, len(line)
-                elif line[:1] not in (" ", "\t", "\r", "\n", "#", ""):
+                    chunk, start, size = [], number, 0
+                elif first and line[:1] not in (" ", "\t", "\r", "\n", "#", ""):
                     break  # the next top-level key: the list is over
-                elif size > MAX_YAML_ITEM:
-                    continue  # an item over the cap: its lines are passed over, not kept (it is noted once, below)
-                else:
-                    chunk.append(line)
-                    size += len(line)
-                    if size > MAX_YAML_ITEM:
-                        self.items += 1
-                        self.skipped.append(f"{self.path.name} interaction {self.items} (line {start}): over "
-                                            f"{MAX_YAML_ITEM:,} characters, the cap on one recorded item; not judged")
-                        chunk = []
+                if not start or size > MAX_YAML_ITEM:
+                    continue  # before the first item, or an item over the cap: passed over, not kept (noted once, below)
+                chunk.append(line)
+                size += len(line)
+                if size > MAX_YAML_ITEM:
+                    self.items += 1
+                    self.skipped.append(f"{self.path.name} interaction {self.items} (line {start}): over "
+                                        f"{MAX_YAML_ITEM:,} characters, the cap on one recorded item; not judged")
+                    chunk = []
             else:
-                if chunk:
-                    item = self._parse(chunk, start, last=True)
-                    if item is not None:
-                        yield from self._convert(convert, item, start)
-                return
-            if chunk:
-                item = self._parse(chunk, start, last=False)
-                if item is not None:
+                if chunk and (item := self._parse(chunk, start, last=True)) is not None:
                     yield from self._convert(convert, item, start)
+                chunk = []
+            if chunk and (item := self._parse(chunk, start, last=False)) is not None:
+                yield from self._convert(convert, item, start)
+        if invalid:
+            self.notes.append(f"{self.path.name}: not valid UTF-8 (first on line {invalid:,}): each invalid byte was read as U+FFFD")
 
     def _parse(self, chunk: list[str], line: int, *, last: bool) -> Any:
-        """The list item starting at `line`; None (and `stopped` set) when it cannot be read."""
+        """The list item starting at `line`; None when it cannot be read: the last one sets `stopped` (the file ends
+        inside it), another is noted in `skipped` and the items after it are still read."""
         number = self.items + 1
         try:
             parsed = bounded.load_yaml("".join(chunk), loader=_Loader, what="recorded items")
@@ -203,14 +226,26 @@ class Recording:
         if last:
             self.stopped = f"the file ends inside interaction {number} (line {line}); judged the {self.items} before it"
         else:
-            self.stopped = f"interaction {number} (line {line}) cannot be read ({clean_text(problem)[:120]}); judged the {self.items} before it"
+            self.items += 1
+            self.skipped.append(f"{self.path.name} interaction {number} (line {line}) cannot be read "
+                                f"({clean_text(problem)[:120]}); not judged")
         return None
 
     def _convert(self, convert: Any, item: dict[str, Any], line: int) -> Iterator[ObservedExchange]:
         self.items += 1
-        exchange = convert(item, f"{self.path.name} interaction {self.items} (line {line})")
+        where = f"{self.path.name} interaction {self.items} (line {line})"
+        exchange = self._guarded(where, convert, item, where)
         if exchange is not None:
             yield exchange
+
+    def _guarded(self, where: str, convert: Any, *args: Any) -> ObservedExchange | None:
+        """One item as an exchange; one that cannot be (a shape no converter foresaw) is noted, never the end of the file."""
+        try:
+            exchange: ObservedExchange | None = convert(*args)
+            return exchange
+        except Exception as exc:  # one bad entry never aborts the others
+            self.skipped.append(f"{where}: could not be read ({type(exc).__name__}); not judged, please report it")
+            return None
 
 
 def _complete(item: dict[str, Any], fmt: str) -> bool:
@@ -232,28 +267,65 @@ def open_recording(path: str | Path) -> Recording:
 # --- one recorded item as an observed exchange ------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
+def _head_size(headers: list[tuple[str, str]]) -> int:
+    """The size of a head as a server reads it (characters: what a value's bytes were is not known any more)."""
+    return sum(len(name) + len(value) + 4 for name, value in headers)
+
+
+def _text(value: Any) -> str | None:
+    """A scalar of the file as sound text (lone surrogates as U+FFFD); None for a list or a mapping where a text
+    belongs: never stringified whole (nine thousand aliases of one long string are gigabytes once written out)."""
+    if isinstance(value, str):
+        return sound_text(value)
+    if value is None:
+        return ""
+    if isinstance(value, (bool, int, float)):
+        return str(value) if not isinstance(value, int) or abs(value) < 10 ** 30 else None
+    return None
+
+
+def _field(value: Any) -> str:
+    """A text field of an exchange (method, URL, error): "" when the file holds no text there."""
+    return _text(value) or ""
 
 
 def _pairs(headers: Any) -> list[tuple[str, str]]:
-    """Headers as (name, value) pairs, from HAR's list of objects or a cassette's name -> [values] map."""
+    """Headers as (name, value) pairs, from HAR's list of objects or a cassette's name -> [values] map.
+
+    Only text values: a list or a mapping where a header value belongs is not a header (it is left out).
+    """
+    found: list[tuple[str | None, Any]] = []
     if isinstance(headers, list):
-        return [(_text(h.get("name")), _text(h.get("value"))) for h in headers if isinstance(h, dict) and h.get("name")]
-    if isinstance(headers, dict):
-        pairs = []
-        for name, values in headers.items():
-            for value in values if isinstance(values, list) else [values]:
-                pairs.append((_text(name), _text(value)))
-        return pairs
-    return []
+        found = [(_text(h.get("name")), h.get("value")) for h in headers if isinstance(h, dict)]
+    elif isinstance(headers, dict):
+        found = [(_text(name), value) for name, values in headers.items()
+                 for value in (values if isinstance(values, list) else [values])]
+    pairs = []
+    for name, raw in found:
+        value = _text(raw)
+        if name and value is not None:
+            pairs.append((name, value))
+    return pairs
 
 
-def _credentials_hidden(headers: list[tuple[str, str]], stripped: bool) -> bool:
+def _masked(value: str) -> bool:
+    return value.strip().lower() in _MASKS
+
+
+def _unmasked(headers: list[tuple[str, str]], stripped: bool) -> tuple[list[tuple[str, str]], bool]:
+    """The headers without a recorder's masks where a real credential stands beside them, and whether the
+    credentials are hidden (every Authorization value masked, or none there in a recording that may strip it).
+
+    Judged per value: a `[Filtered]` beside a real `Bearer <key>` hides nothing (the key is judged and redacted).
+    """
     values = [v for k, v in headers if k.lower() == "authorization"]
     if not values:
-        return stripped
-    return any(v.strip().lower() in _MASKS for v in values)
+        return headers, stripped
+    if all(_masked(v) for v in values):
+        return headers, True
+    if any(_masked(v) for v in values):
+        headers = [(k, v) for k, v in headers if not (k.lower() == "authorization" and _masked(v))]
+    return headers, False
 
 
 def _decoded(text: Any, encoding: Any) -> bytes | None:
@@ -261,17 +333,20 @@ def _decoded(text: Any, encoding: Any) -> bytes | None:
         return text
     if not isinstance(text, str):
         return None
-    if str(encoding or "").lower() == "base64":
+    if (_text(encoding) or "").lower() == "base64":
         try:
             return base64.b64decode(text, validate=False)
         except (binascii.Error, ValueError):
             return None
-    return text.encode("utf-8", errors="surrogateescape")
+    return utf8_bytes(text)
 
 
 def _number(value: Any) -> int | None:
+    text = _text(value) if not isinstance(value, bool) else None
+    if text is None or len(text) > 20:
+        return None
     try:
-        number = int(str(value).strip())
+        number = int(text.strip())
     except (TypeError, ValueError):
         return None
     return number if number > 0 else None
@@ -326,7 +401,7 @@ def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None
         return None
     request: dict[str, Any] = entry["request"]
     response: dict[str, Any] = entry["response"] if isinstance(entry.get("response"), dict) else {}
-    headers = _pairs(request.get("headers"))
+    headers, hidden = _unmasked(_pairs(request.get("headers")), stripped)
     post = request.get("postData")
     if isinstance(post, dict) and "text" in post:
         body = _decoded(post.get("text"), post.get("encoding"))
@@ -338,12 +413,12 @@ def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None
     content: dict[str, Any] = response["content"] if isinstance(response.get("content"), dict) else {}
     size = _number(content.get("size"))
     answer = _decoded(content.get("text"), content.get("encoding")) if "text" in content else (None if size else b"")
-    error = None if status else _text(response.get("_error")) or "no response recorded"
+    error = None if status else _field(response.get("_error")) or "no response recorded"
     return ObservedExchange(
-        method=_text(request.get("method")), url=_text(request.get("url")), request_headers=headers, request_body=body,
+        method=_field(request.get("method")), url=_field(request.get("url")), request_headers=headers, request_body=body,
         status=status, response_headers=_pairs(response.get("headers")), response_body=answer if status else b"",
         elapsed=_seconds(entry.get("time"), 0.001), error=error, timed_out=_timed_out(error),
-        where=where, credentials_hidden=_credentials_hidden(headers, stripped), response_size=size,
+        where=where, credentials_hidden=hidden, response_size=size,
     )
 
 
@@ -369,9 +444,9 @@ def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | N
     request, response = item.get("request"), item.get("response")
     if not isinstance(request, dict):
         return None
-    headers = _pairs(request.get("headers"))
-    sent = ObservedExchange(_text(request.get("method")), _text(request.get("uri")), headers, _cassette_body(request.get("body")),
-                            None, where=where, credentials_hidden=_credentials_hidden(headers, False))
+    headers, hidden = _unmasked(_pairs(request.get("headers")), False)
+    sent = ObservedExchange(_field(request.get("method")), _field(request.get("uri")), headers, _cassette_body(request.get("body")),
+                            None, where=where, credentials_hidden=hidden)
     if not isinstance(response, dict):
         return replace(sent, error="no response recorded")
     status = _number(response["status"].get("code") if isinstance(response.get("status"), dict) else None)
@@ -389,16 +464,16 @@ def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
         return None
     request: dict[str, Any] = item["request"]
     response: dict[str, Any] = item["response"] if isinstance(item.get("response"), dict) else {}
-    headers = _pairs(request.get("headers"))
+    headers, hidden = _unmasked(_pairs(request.get("headers")), False)
     if "status_code" in response:  # the older httpx layout of vcrpy
         status, answer = _number(response.get("status_code")), _cassette_body(response.get("content"))
     else:
         code = response["status"].get("code") if isinstance(response.get("status"), dict) else None
         status, answer = _number(code), _cassette_body(response.get("body"))
     return ObservedExchange(
-        method=_text(request.get("method")), url=_text(request.get("uri")), request_headers=headers,
+        method=_field(request.get("method")), url=_field(request.get("uri")), request_headers=headers,
         request_body=_cassette_body(request.get("body")), status=status, response_headers=_pairs(response.get("headers")),
         response_body=answer, error=None if status else "no response recorded", where=where,
-        credentials_hidden=_credentials_hidden(headers, False),
+        credentials_hidden=hidden,
     )
 

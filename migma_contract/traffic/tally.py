@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from migma_contract._version import __version__
@@ -114,7 +115,8 @@ class ObservedExchange:
     """One request and its answer, as a proxy, a recording or a middleware saw it.
 
     `None` for a body means "not recorded" (never judged as empty); `status` None means no
-    answer came (`error` says why).
+    answer came (`error` says why). The header lists are not changed once made: the judge's
+    header maps are worked out from them once.
     """
 
     method: str
@@ -140,15 +142,15 @@ class ObservedExchange:
     def target(self) -> str:
         return self.url
 
-    @property
-    def sent_headers(self) -> dict[str, str]:
+    @cached_property
+    def sent_headers(self) -> dict[str, str]:  # worked out once per exchange (the judge reads it many times)
         return lowered(self.request_headers)
 
     @property
     def sent_body(self) -> bytes | None:
         return self.request_body
 
-    @property
+    @cached_property
     def received_headers(self) -> dict[str, str]:
         return lowered(self.response_headers)
 
@@ -308,15 +310,19 @@ class TrafficJudge:
         if not is_send(exchange.method, exchange.path):
             self.skip()
             return ExchangeVerdict(())
-        exchange = _waited_out(exchange, self.timeout)
-        verdict = judge_exchange(self.contract, self.level, exchange, timeout=self.timeout)
+        exchange = judged = _waited_out(exchange, self.timeout)
+        if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:  # every way in
+            # judged as not recorded (its answer is); the finding still shows the body sent (cut, as writers cut it)
+            judged = replace(exchange, request_body=None,
+                             unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
+        verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         with self._lock:
             self._learn(exchange)
             self.stats.exchanges += 1
             self.stats.judged += 1
-            if exchange.unread is not None:
+            if judged.unread is not None:
                 self.stats.partly_judged += 1
-                unread = f"judged in part: {exchange.unread}"
+                unread = f"judged in part: {judged.unread}"
                 if unread in self._notes or len(self._notes) < 200:
                     self._notes[unread] += 1
             number = self.stats.judged
@@ -380,8 +386,8 @@ class TrafficJudge:
         `make` builds the exchange on the worker (decompressing an answer is judging's cost too); `size` is the
         bytes it holds (its bodies), if the caller knows. At most `MAX_WAITING` wait, holding at most
         `MAX_WAITING_BYTES`; past that an exchange is counted and noted, never judged late at the price of memory.
-        A request body over `JUDGED_BODY_BYTES` is judged as not recorded (its answer still is): parsing a large
-        body costs many times its size.
+        A request body over `JUDGED_BODY_BYTES` is not judged (its answer is; `observe` does this for every way
+        in, and counts the exchange judged in part): parsing a large body costs many times its size.
         """
         held = _UNSIZED if size is None else size
         with self._lock:
@@ -420,9 +426,6 @@ class TrafficJudge:
             try:
                 exchange = make()
                 if exchange is not None:
-                    if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:
-                        exchange.request_body = None
-                        exchange.unread = exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)"
                     self.observe(exchange)
             except Exception as exc:  # a judging bug must never reach the proxy or the app
                 with self._lock:
@@ -506,10 +509,10 @@ class TrafficJudge:
         rule = get_rule(judgement.rule_id)
         where = exchange.where or f"exchange {number}"
         case = Case(f"observed/{number:06d}", rule.id, where, RawBody(exchange.request_body or b""), frozenset(), phase="observed")
-        shown = {k: v for k, v in lowered(exchange.request_headers).items() if k not in FRAMING_HEADERS}
+        shown = {k: v for k, v in exchange.sent_headers.items() if k not in FRAMING_HEADERS}
         sent = Exchange(
             case, exchange.method.upper(), strip_credentials(exchange.url), shown,
-            exchange.request_body or b"", exchange.status, lowered(exchange.response_headers),
+            exchange.request_body or b"", exchange.status, dict(exchange.received_headers),
             exchange.response_body or b"", exchange.response_size or len(exchange.response_body or b""),
             exchange.response_body is None and bool(exchange.response_size), exchange.elapsed or 0.0,
             exchange.timed_out, exchange.error,
