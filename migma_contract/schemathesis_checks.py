@@ -23,7 +23,7 @@ import schemathesis
 
 from migma_contract.config.options import ENV_PREFIX
 from migma_contract.contract.catalogue import IDEMPOTENCY_HEADER, get_rule, rules_for
-from migma_contract.contract.rules import Level, Rule, Subject
+from migma_contract.contract.rules import History, Level, Rule, Subject
 from migma_contract.contract.validators import Violation, contract_for, response_facts
 from migma_contract.document.spec import OPERATION_METHOD, OPERATION_PATH
 from migma_contract.judge.deserve import NOT_RECORDED
@@ -36,7 +36,7 @@ __all__ = ["CHECKS", "violations_of"]
 _LEVEL_ENV = ENV_PREFIX + "LEVEL"
 _TIMEOUT_ENV = ENV_PREFIX + "TIMEOUT"
 
-_HISTORY: dict[str, dict[str, tuple[str | None, str]]] = {}
+_HISTORY: dict[str, History] = {}
 # Schemathesis may run a check twice on one response (registered, and passed as additional_checks):
 # the verdicts of the last responses are kept with them, so a response never counts as its own repeat.
 _JUDGED: OrderedDict[tuple[str, int], tuple[Any, list[Violation]]] = OrderedDict()

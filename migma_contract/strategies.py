@@ -35,7 +35,25 @@ from migma_contract.generate.open_points import open_in_valid_body
 
 __all__ = ["error_responses", "field_values", "invalid_requests", "success_responses", "valid_requests"]
 
-_LOCAL = st.text(alphabet=string.ascii_lowercase + string.digits, min_size=1, max_size=12)
+
+def _characters(chars: str) -> Any:
+    """`chars` as the one-character strategy `st.text(alphabet=chars)` builds, without loading Hypothesis'
+    Unicode category table first (~25 ms of CPU: its check of the categories asked for, none here).
+
+    The same intervals, so the same draws (`tests/test_strategies.py` holds it); on a Hypothesis
+    whose internals differ, the characters themselves (the public way).
+    """
+    try:
+        from hypothesis.internal.intervalsets import IntervalSet
+        from hypothesis.strategies._internal.strings import OneCharStringStrategy
+
+        return OneCharStringStrategy(IntervalSet.from_string(chars))
+    except (ImportError, TypeError, AttributeError):
+        return chars
+
+
+_LOCAL_CHARS = string.ascii_lowercase + string.digits
+_LOCAL = st.text(alphabet=_characters(_LOCAL_CHARS), min_size=1, max_size=12)
 # Text is drawn from a curated alphabet, not all of Unicode: every UTF-8 length (1 to 4
 # bytes), Latin-1, combining marks, right-to-left scripts, CJK, emoji (astral: a surrogate
 # pair in UTF-16), a zero-width joiner and a wide space. These are the characters servers
@@ -51,7 +69,7 @@ _ALPHABET = "".join(sorted({
     "\u200d", "\u00ad", "\u2019", "\u20ac",  # zero-width joiner, soft hyphen, quote, euro
     "\U0001f600", "\U0001f44d", "\U0001f3fd", "\U00010348",  # emoji, skin tone, Gothic (4 bytes)
 }))
-_TEXT = st.text(alphabet=_ALPHABET, min_size=1, max_size=80).filter(lambda s: s.strip() != "")
+_TEXT = st.text(alphabet=_characters(_ALPHABET), min_size=1, max_size=80).filter(lambda s: s.strip() != "")
 _JSON_LEAF = st.none() | st.booleans() | st.integers(-10**9, 10**9) | st.floats(allow_nan=False, allow_infinity=False) | _TEXT
 # template variables: plain values, and a list or an object of them (two levels; st.recursive costs several times more)
 _JSON = _JSON_LEAF | st.lists(_JSON_LEAF, max_size=3) | st.dictionaries(_TEXT, _JSON_LEAF, max_size=3)
@@ -99,22 +117,26 @@ def _valid_bodies(bodies: BodyFactory, kinds: list[str]) -> st.SearchStrategy[di
     # which optional properties a body has: one draw of a bit mask, not a coin each (each
     # draw costs Hypothesis about as much as a short string); it shrinks to none of them
     present = st.integers(0, (1 << len(optional)) - 1)
+    return _draw_body(bodies, templates, kind_of, present, optional, address, conversation, coin)
 
-    @st.composite
-    def draw_body(draw: st.DrawFn) -> dict[str, Any]:
-        body = copy.deepcopy(templates[draw(kind_of)])
-        mask = draw(present)
-        for bit, (prop, required, strategy) in enumerate(optional):
-            if required or mask >> bit & 1:
-                body[prop] = draw(strategy)
-        if "recipientEmail" in body:
-            body["recipientEmail"] = draw(address)
-        if conversation is not None and draw(coin):
-            body["conversationId"] = conversation
-            body.pop("emailId", None)
-        return bodies.complete(body)
 
-    return draw_body()
+# The composite strategies are defined once, here, not per call: Hypothesis reads a composite's
+# source when it is defined (~1 ms each), and a run builds one per request rule.
+@st.composite
+def _draw_body(draw: st.DrawFn, bodies: BodyFactory, templates: dict[str, dict[str, Any]], kind_of: st.SearchStrategy[str],
+               present: st.SearchStrategy[int], optional: list[tuple[str, bool, st.SearchStrategy[Any]]],
+               address: st.SearchStrategy[str], conversation: str | None, coin: st.SearchStrategy[bool]) -> dict[str, Any]:
+    body = copy.deepcopy(templates[draw(kind_of)])
+    mask = draw(present)
+    for bit, (prop, required, strategy) in enumerate(optional):
+        if required or mask >> bit & 1:
+            body[prop] = draw(strategy)
+    if "recipientEmail" in body:
+        body["recipientEmail"] = draw(address)
+    if conversation is not None and draw(coin):
+        body["conversationId"] = conversation
+        body.pop("emailId", None)
+    return bodies.complete(body)
 
 
 def valid_requests(
@@ -172,32 +194,34 @@ def invalid_requests(
     validator = contract.request_validator("strict")
     seeds = valid_requests(fixtures=fixtures, spec=spec)
     start = st.integers(min_value=0, max_value=63)
+    return _broken(rule_id, form, contract.spec, base, validator, seeds, start)
 
-    @st.composite
-    def broken(draw: st.DrawFn) -> Any:
-        seed = draw(seeds)
-        offset = draw(start)
-        # The first mutation from a drawn offset (cyclically) that breaks this rule alone; the
-        # mutations are built only as far as needed (a rule may have dozens, each a deep copy).
-        built: list[Any] = []
-        try:
-            for mutation in form.mutations(contract.spec, _Seeded(base, seed)):
-                built.append(mutation.body)
-                if len(built) > offset and alone(mutation.body):
-                    return mutation.body
-        except NotExercisable:  # a data-bound target without the fixture this rule's cases need
-            built = []
-        for index in range(len(built)):
-            body = built[(offset + index) % len(built)]
-            if alone(body):
-                return body
-        reject()
-        return None
+
+@st.composite
+def _broken(draw: st.DrawFn, rule_id: str, form: Any, spec: Spec, base: BodyFactory, validator: Any,
+            seeds: st.SearchStrategy[dict[str, Any]], start: st.SearchStrategy[int]) -> Any:
+    seed = draw(seeds)
+    offset = draw(start)
 
     def alone(body: Any) -> bool:
         return {v.rule_id for v in validator.violations(body)} == {rule_id}
 
-    return broken()
+    # The first mutation from a drawn offset (cyclically) that breaks this rule alone; the
+    # mutations are built only as far as needed (a rule may have dozens, each a deep copy).
+    built: list[Any] = []
+    try:
+        for mutation in form.mutations(spec, _Seeded(base, seed)):
+            built.append(mutation.body)
+            if len(built) > offset and alone(mutation.body):
+                return mutation.body
+    except NotExercisable:  # a data-bound target without the fixture this rule's cases need
+        built = []
+    for index in range(len(built)):
+        body = built[(offset + index) % len(built)]
+        if alone(body):
+            return body
+    reject()
+    return None
 
 
 # --- single fields, and the API's answers (to fuzz a client's response handling) ------------------

@@ -179,3 +179,42 @@ def test_a_judging_failure_never_reaches_the_app():
     _, sent = _drive(wrapped, VALID)
     assert sent[0]["status"] == 200
     assert any("could not be judged (RuntimeError)" in note for note in wrapped.result().traffic.notes)
+
+
+class _HeldByTheReportWriter:
+    """Judging's lock while a long redaction holds it: records every thread that would have waited for it.
+
+    The event loop (the test's own thread) must never try: were it to, it would wait for as long as
+    the redaction ran (the attack held it ~30 s); here it raises instead of deadlocking.
+    """
+
+    def __init__(self):
+        self.inner = threading.Lock()
+        self.waiters = []
+
+    def __enter__(self):
+        if not self.inner.acquire(blocking=False):
+            self.waiters.append(threading.current_thread())
+            if threading.current_thread() is threading.main_thread():
+                raise AssertionError("the app's event loop waited for judging's lock")
+            self.inner.acquire()
+
+    def __exit__(self, *exc):
+        self.inner.release()
+
+
+def test_the_apps_event_loop_never_waits_for_judging():
+    """Attack pass (M1): ~4 MB of long credentials kept the judge compiling patterns under its lock for ~30 s, and the
+    event loop took the same lock for every request it handed over: the whole app froze, other paths too."""
+    wrapped = ContractMiddleware(create_app({"open_world": True}), max_request_bytes=64)
+    held = _HeldByTheReportWriter()
+    wrapped.judge._lock = held
+    with held.inner:  # a report is being redacted: judging's lock is held throughout
+        answered = [_drive(wrapped, body)[1][0]["status"] for body in (VALID, TAG_WITHOUT_ID)]
+        wrapped.judge.skip()
+        wrapped.judge.pass_unjudged("a client stopped reading")
+    assert answered == [200, 400]  # the over-64-byte bodies were noted on the event loop too
+    assert threading.main_thread() not in held.waiters
+    result = wrapped.result()
+    assert (result.traffic.judged, result.traffic.other, result.traffic.unjudged) == (2, 1, 1)
+    assert any("over 64 bytes" in note for note in result.traffic.notes)

@@ -75,6 +75,20 @@ def test_a_dry_run_imports_neither_the_http_stack_nor_the_generators_nor_rich(tm
 
 
 @pytest.mark.e2e
+def test_a_check_of_a_url_runs_without_an_event_loop(tmp_path):
+    """The plan and exploration of a URL target go over one blocking client (issue 23): the async one costs
+    ~0.35 ms more a request and its own TLS context, and asyncio's machinery is never loaded."""
+    code = ("import sys\nfrom migma_contract.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as exc:\n"
+            "    print('EXIT', exc.code)\nprint('LOADED', sorted(name for name in ('asyncio', 'anyio._backends._asyncio') if name in sys.modules))")
+    with serve_in_thread(LEGAL[0].app()) as url:
+        done = subprocess.run([sys.executable, "-c", code, "check", "--base-url", url, "--api-key", FULL_KEY,
+                               "--restricted-api-key", RESTRICTED_KEY, *FIXTURE_ARGS,
+                               "--max-requests", "170", "--report-dir", str(tmp_path)],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=120, env={"PATH": ""})
+    assert done.stdout.strip().splitlines()[-2:] == ["EXIT 0", "LOADED []"], (done.stdout[-2000:], done.stderr[-2000:])
+
+
+@pytest.mark.e2e
 def test_unreachable_target_exits_3_with_one_line(tmp_path):
     result = run(["--base-url", f"http://127.0.0.1:{free_port()}", "--api-key", FULL_KEY, "--report-dir", str(tmp_path)])
     assert result.exit_code == 3

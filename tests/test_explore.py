@@ -252,21 +252,19 @@ def test_ctrl_c_during_an_exploring_send_leaves_no_send_pending(monkeypatch, ctr
 
 
 @pytest.mark.e2e
-def test_ctrl_c_during_a_blocking_exploring_send_closes_its_client_and_clears_the_deadline(monkeypatch, ctrl_c_raises):
-    # a URL target is sent to with blocking I/O: Ctrl-C in the socket read ends the send, and the
-    # connection is closed (the server sees it go), the deadline cleared, the client closed
+def test_ctrl_c_during_a_blocking_send_closes_its_client_and_clears_the_deadline(monkeypatch, ctrl_c_raises):
+    # a URL target is sent to with blocking I/O, the plan's sends and exploration's alike: Ctrl-C in
+    # the socket read ends the send, and the connection is closed (the server sees it go), the
+    # deadline cleared, the client closed
     import signal
     import threading
-    import types
 
-    from migma_contract.generate.cases import Case
-    from migma_contract.run import explore as _explore
-    from migma_contract.run import runner as _runner
-    from migma_contract.wire.client import Target, TargetSettings
+    from migma_contract import CheckOptions, run_check
+    from migma_contract.wire import client
 
     from . import hostile_servers as hostile
 
-    main, gone = threading.main_thread().ident, threading.Event()
+    main, gone, targets = threading.main_thread().ident, threading.Event(), []
 
     def interrupted(conn, stop):
         hostile.read_request(conn)
@@ -274,14 +272,18 @@ def test_ctrl_c_during_a_blocking_exploring_send_closes_its_client_and_clears_th
         if not conn.recv(1):
             gone.set()
 
-    case = Case("c", "", "", {"recipientType": "email"}, frozenset({200}))
+    class Target(client.Target):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            targets.append(self)
+
+    monkeypatch.setattr(client, "Target", Target)
     with hostile.raw_server(interrupted) as url:
-        target = Target(TargetSettings(url, timeout=30))
-        monkeypatch.setattr(_explore, "explore", lambda run, sources: run.blocking(case))
         with pytest.raises(KeyboardInterrupt):
-            _runner._explore_phase(types.SimpleNamespace(), target, [])
+            run_check(CheckOptions(base_url=url, api_key="k", timeout=30, max_requests=5))
         assert gone.wait(10)
-    assert target._sync is None and target._deadline.at is None and target.requests_sent == 1
+    [target] = targets
+    assert target._sync is None and target._client is None and target._deadline.at is None and target.requests_sent == 1
 
 
 @pytest.mark.e2e

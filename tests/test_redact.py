@@ -143,3 +143,46 @@ def test_no_output_holds_the_key_cut_escaped_percent_encoded_or_in_base64(tmp_pa
     for name, text in outputs.items():
         assert not leaks(forms, text), name
     assert "e" * 100 in outputs["conformance.json"] and REDACTED in outputs["conformance.json"]
+
+
+def test_the_patterns_cost_about_five_characters_per_secret_character(monkeypatch):
+    """Attack pass (M1): each secret was compiled into ~14 pattern characters per character (plain, any case, and nine
+    base64 forms: three alignments in two alphabets, three whole encodings); the alphabets now share one pattern and a
+    core found inside any encoding stands for the whole ones."""
+    import migma_contract.core.redact as redact
+
+    compiled = []
+    real = redact._compile
+    monkeypatch.setattr(redact, "_compile", lambda pattern: compiled.append(len(pattern)) or real(pattern))
+    secrets = [f"{n:04d}_" + "k9/+Z" * 20 for n in range(32)]
+    redactor = Redactor(secrets)
+    assert redactor.text(f"a%20b &amp; {secrets[3]}") == f"a%20b &amp; {REDACTED}"  # every pattern, any case too
+    assert 0 < sum(compiled) <= 6.5 * sum(map(len, secrets))
+
+
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode])
+@pytest.mark.parametrize("prefix", [b"", b"a", b"ab", b"api:", b"user:"])
+def test_a_key_in_base64_is_masked_in_either_alphabet_at_any_alignment(encode, prefix):
+    key = "mc_live_4f9a8b7c~~>>??6d5e4f3a2b1c"
+    text = encode(prefix + key.encode()).decode()
+    assert key not in Redactor([key]).text(text) and REDACTED in Redactor([key]).text(f"x {text} y")
+    shown = Redactor([key]).text(f"x {text} y")
+    assert len(shown.replace(REDACTED, "")) <= len("x  y") + 8  # at most the prefix's own characters are left
+
+
+def test_a_secret_longer_than_any_key_is_masked_by_a_literal_search_and_compiled_into_nothing(monkeypatch):
+    import migma_contract.core.redact as redact
+
+    compiled = []
+    real = redact._compile
+    monkeypatch.setattr(redact, "_compile", lambda pattern: compiled.append(len(pattern)) or real(pattern))
+    long = "K" * 16_000 + "1"
+    assert Redactor([long]).text(f"a {long} b {long}") == f"a {REDACTED} b {REDACTED}"
+    assert not compiled
+
+
+def test_a_credential_value_cut_where_the_text_ends_is_masked_to_the_end():
+    """A body redacted up to a window can end inside a long value under a credential's name: its start was shown."""
+    assert Redactor().text('{"apiKey": "00005AAAAAAAAAAAAAAAAA') == '{"apiKey": "[REDACTED]'
+    assert Redactor().text('{\\"token\\": \\"abcdefgh12345') == '{\\"token\\": \\"[REDACTED]'
+    assert Redactor().text('{"subject": "Hello there') == '{"subject": "Hello there'

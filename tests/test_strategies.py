@@ -209,3 +209,48 @@ def test_error_responses_429_carry_an_integer_retry_after_at_every_level():
 
     check()
     assert len(drawn) >= 100
+
+
+def test_building_the_strategies_of_every_request_rule_reads_no_source(monkeypatch):
+    # Hypothesis reads a composite's source where it is defined (~1 ms each): the composites are
+    # defined once, at import, not once per strategy built (a run builds one per request rule)
+    import inspect
+
+    from hypothesis import strategies as st
+
+    from migma_contract.contract.catalogue import rules_for
+
+    read = []
+    real = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource", lambda obj: read.append(obj) or real(obj))
+    valid_requests()
+    st.one_of([invalid_requests(rule.id) for rule in rules_for("strict") if rule.subject is Subject.REQUEST])
+    assert read == []
+
+
+def test_the_curated_alphabets_are_the_characters_text_would_draw():
+    # built without Hypothesis' Unicode table, they are the very intervals `st.text(alphabet=...)` builds
+    from hypothesis.strategies._internal.strings import OneCharStringStrategy
+
+    from migma_contract import strategies
+
+    for chars in (strategies._ALPHABET, strategies._LOCAL_CHARS):
+        built = strategies._characters(chars)
+        assert isinstance(built, OneCharStringStrategy)
+        assert built.intervals == OneCharStringStrategy.from_alphabet(chars).intervals
+
+
+@pytest.mark.e2e
+def test_the_exploration_s_strategies_load_no_unicode_table():
+    # Hypothesis' category table (~25 ms to load) serves categories; the curated alphabets name their characters
+    import subprocess
+    import sys
+
+    code = ("from hypothesis import strategies as st\nfrom hypothesis.internal import charmap\n"
+            "from migma_contract.contract.catalogue import rules_for\nfrom migma_contract.contract.rules import Subject\n"
+            "from migma_contract.strategies import invalid_requests, valid_requests\n"
+            "valid_requests().validate()\n"
+            "st.one_of([invalid_requests(r.id) for r in rules_for('strict') if r.subject is Subject.REQUEST]).validate()\n"
+            "print('LOADED', charmap._charmap is not None)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1:] == ["LOADED False"], done.stderr[-2000:]

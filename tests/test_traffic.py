@@ -267,6 +267,31 @@ def test_an_idempotent_replay_may_repeat_its_id_in_traffic_too():
     assert other.rule("result-id-unique").status == Status.FAILED  # another key is another send
 
 
+def test_the_id_history_keeps_a_fixed_size_digest_of_each_value_not_the_value():
+    """Attack pass (M6): each data.id and Idempotency-Key was kept whole, 100,000 of them (300 ids of 1 MiB: +308 MiB)."""
+    keyed = [_keyed(f"{n:06d}" + "k" * 15_000) for n in range(2)]
+    for n, item in enumerate(keyed):
+        item.response_body = json.dumps(_with_id(f"msg_{n}")).encode()
+    judge = judge_of(*keyed, exchange(answer=_with_id("msg_" + "i" * 100_000)))
+    judge.observe(exchange(answer=_with_id("msg_" + "i" * 100_000)))  # the same long id again: still recognised
+    kept = [(seen, first) for _, memory in judge._history.values() for seen, first in memory.items()]
+    assert kept and all(len(seen) == 16 and len(first[0] or b"") <= 16 and len(first[1]) <= 120 for seen, first in kept)
+    result = judge.result()
+    [finding] = result.findings_for("result-id-unique")
+    assert "'msg_iiii" in finding.actual  # the message names the id from the exchange at hand
+    assert judge_of(_keyed("order-1"), _keyed("order-1")).result().rule("result-id-unique").failed == 0
+
+
+@pytest.mark.parametrize("where", ["request", "response"])
+def test_a_json_integer_longer_than_python_converts_is_json_never_not_json(where):
+    """Attack pass (L4): a valid 5,000-digit integer hit Python's 4,300-digit limit and the body was called not JSON."""
+    body = json.dumps(VALID)[:-1] + ', "meta": ' + "1" * 5000 + "}"
+    answer = json.dumps(OK)[:-1] + ', "n": -' + "1" * 5000 + "}"
+    outcome, judged = verdict(body.encode() if where == "request" else VALID, 200, answer.encode() if where == "response" else OK)
+    assert not judged.breaches, [(j.rule_id, j.actual[:80]) for j in judged.breaches]
+    assert outcome and not any("JSON" in j.actual for j in judged.judgements)
+
+
 def test_an_exchange_that_waited_past_the_timeout_with_no_answer_is_a_responds_in_time_failure():
     waited = exchange(VALID, None, None, error="no response recorded")
     waited.elapsed = 30.0
@@ -290,3 +315,73 @@ def test_root_causes_are_grouped_for_judged_traffic_too():
     assert {"batch-needs-recipientId", "recipient-type-enum", "provider-type-enum", "required-fields", "status-documented"} <= set(cause.rules)
     assert cause.summary == "every request that breaks a rule was answered 422 where the document gives 400"
     assert RunResult.from_dict(json.loads(json.dumps(result.to_dict()))).root_causes == result.root_causes
+
+
+# --- what a judge learns of the credentials it sees: bounded (attack pass M1, L3) -----------------------------
+
+
+def _with_keys(n, count, length):
+    return {**TAG_WITHOUT_ID, **{f"apiKey{i}": f"{n:03d}{i:02d}" + "A" * (length - 5) for i in range(count)}}
+
+
+def test_credentials_learned_are_bounded_in_length_and_in_number_per_exchange():
+    """Attack pass (M1): every credential of 4+ characters was learned whatever its length (67 requests of 15 apiKey values
+    of 4,000 characters, ~4 MB), and each character learned costs the redactor's patterns microseconds on every report."""
+    from migma_contract.core.redact import LONGEST_KEY
+    from migma_contract.traffic import tally
+
+    judge = judge_of(*[exchange(_with_keys(n, 15, 4000), 400, REFUSED) for n in range(3)],
+                     exchange(_with_keys(7, 15, 40), 400, REFUSED))
+    learned = judge.redactor.secrets
+    assert learned and max(map(len, learned)) <= LONGEST_KEY
+    assert KEY in learned and len(learned) == 1 + tally.MAX_CREDENTIALS_PER_EXCHANGE  # the Bearer key, then 8 of 15
+    text = json.dumps(judge.result().to_dict())
+    assert "A" * 30 not in text  # each one left out is still masked where it stands, under its name
+    notes = judge.result().traffic.notes
+    assert any(f"longer than {LONGEST_KEY}" in note for note in notes)
+    assert any(f"more than {tally.MAX_CREDENTIALS_PER_EXCHANGE} credentials" in note for note in notes)
+
+
+def test_credentials_learned_are_bounded_in_characters_in_all(monkeypatch):
+    from migma_contract.traffic import tally
+
+    monkeypatch.setattr(tally, "MAX_CREDENTIAL_CHARS", 500)
+    judge = judge_of(*[exchange(_with_keys(n, 2, 100), 400, REFUSED, auth=None) for n in range(10)])
+    assert sum(map(len, judge.redactor.secrets)) <= 500
+    assert any("500 characters" in note for note in judge.result().traffic.notes)
+
+
+def test_the_redactors_patterns_grow_with_what_is_learned_not_with_what_is_sent(monkeypatch):
+    """Attack pass (M1): ~4 MB of long credentials cost ~30 s of compiling; what is compiled is now bounded by the
+    characters learned (at most `MAX_CREDENTIAL_CHARS`), whatever the traffic sends."""
+    import migma_contract.core.redact as redact
+    from migma_contract.traffic import tally
+
+    compiled = []
+    real = redact._compile
+    monkeypatch.setattr(redact, "_compile", lambda pattern: compiled.append(len(pattern)) or real(pattern))
+    judge = judge_of(*[exchange(_with_keys(n, 15, 4000), 400, REFUSED) for n in range(20)])
+    judge.result()
+    assert 0 < sum(compiled) <= 8 * min(tally.MAX_CREDENTIAL_CHARS, 20 * 8 * 512)
+
+
+def test_an_ordinary_cookie_value_is_no_credential_but_a_session_cookie_is():
+    """Attack pass (L3): every cookie value of 4+ characters was learned: `consent=true` masked `true` (and `segment`,
+    `status`) in every report and withheld every curl line."""
+    broken = exchange(TAG_WITHOUT_ID, 400, REFUSED)
+    cookies = exchange(VALID, 200, OK)
+    cookies.request_headers.append(("Cookie", "consent=true; a=segment; b=status; sid=s3ss10n; connect.sid=abcd; "
+                                              "theme=Zq8Lm2Vw9Rt4Yp7Kx3"))
+    judge = judge_of(broken, cookies)
+    learned = set(judge.redactor.secrets)
+    assert {"s3ss10n", "abcd", "Zq8Lm2Vw9Rt4Yp7Kx3"} <= learned
+    assert not {"true", "segment", "status"} & learned
+    [finding] = judge.result().findings_for("batch-needs-recipientId")
+    assert finding.request.curl.startswith("curl ") and '"tag"' in finding.request.body
+
+
+def test_the_cookie_header_is_still_masked_whole_where_it_is_written():
+    item = exchange(TAG_WITHOUT_ID, 400, REFUSED)
+    item.request_headers.append(("Cookie", "consent=true; theme=dark"))
+    [finding] = judge_of(item).result().findings_for("batch-needs-recipientId")
+    assert "dark" not in json.dumps(finding.request.headers) and "consent" not in json.dumps(finding.request.headers)

@@ -12,6 +12,7 @@ vendor document changes them without touching the catalogue.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from migma_contract.contract.levels import Level, RuleSet
+from migma_contract.core.bounded import json_int
 from migma_contract.core.untrusted import nesting_depth
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Condition",
     "Form",
+    "History",
     "KeyedPair",
     "KeyedRetry",
     "Level",
@@ -38,6 +41,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "Subject",
+    "remembered",
 ]
 
 JSON_TYPES = ("string", "number", "boolean", "object", "array", "null")
@@ -282,7 +286,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float, parse_int=json_int)
 
 
 def decode_whole(decoder: json.JSONDecoder, text: str) -> Any:
@@ -852,6 +856,14 @@ class ResponsePredicate(ResponseForm):
         return self.when(spec, status)
 
 
+History = dict[bytes, tuple[bytes | None, str]]  # what a rule across responses remembers: digests, and where first seen
+
+
+def remembered(value: str) -> bytes:
+    """What a history keeps of a value: its 16-byte BLAKE2b digest (a collision is as likely as guessing a 128-bit key)."""
+    return hashlib.blake2b(value.encode("utf-8", errors="surrogatepass"), digest_size=16).digest()
+
+
 @dataclass
 class ResponseHistory(ResponseForm):
     """A rule across the responses of one run, which JSON Schema (one response at a time) cannot say.
@@ -860,6 +872,11 @@ class ResponseHistory(ResponseForm):
     in this response). Whoever drives a run keeps one `memory` per rule and feeds every
     response through `judge`: a value seen before breaks the rule, unless the request
     carries the same replay key as the first one (an idempotent replay of it).
+
+    The memory holds a fixed-size digest of each value and of its replay key (`remembered`),
+    never the values: a server's ids and a client's keys are any length, and a proxy
+    remembers up to a hundred thousand of them. A message names the value from the
+    response at hand.
     """
 
     statuses: Callable[[Spec], frozenset[int]]
@@ -877,18 +894,20 @@ class ResponseHistory(ResponseForm):
     def across_responses(self) -> ResponseHistory:
         return self
 
-    def judge(self, memory: dict[str, tuple[str | None, str]], facts: ResponseFacts,
+    def judge(self, memory: History, facts: ResponseFacts,
               replay_key: str | None, label: str) -> tuple[bool, str | None]:
         """(whether this response was judged, the message when it breaks the rule); remembers it."""
         value = self.key(facts)
         if value is None:
             return False, None
-        first = memory.get(value)
+        seen = remembered(value)
+        first = memory.get(seen)
+        key_seen = remembered(replay_key) if replay_key is not None else None
         if first is None:
-            memory[value] = (replay_key, label)
+            memory[seen] = (key_seen, label[:120])
             return True, None
         first_key, first_label = first
-        if replay_key is not None and replay_key == first_key:
+        if key_seen is not None and key_seen == first_key:
             return True, None
         return True, (f"{self.what} {value[:80]!r} was already given to an earlier accepted send ({first_label[:120]}); "
                       f"this send, {label[:120]!r}, got it again")

@@ -40,6 +40,7 @@ from migma_contract.contract.rules import (
     decode_whole,
     has_lone_surrogate,
 )
+from migma_contract.core.bounded import json_int, loads
 from migma_contract.document.spec import Spec, load_spec
 
 __all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"]
@@ -310,7 +311,7 @@ class ResponseValidator:
 
 
 _MEDIA_TYPES: dict[str, str] = {}  # Content-Type header -> its media type
-_DECODER = json.JSONDecoder()  # json.loads(str) without its per-call argument checks
+_DECODER = json.JSONDecoder(parse_int=json_int)  # json.loads(str) without its per-call checks; any integer is a number
 
 
 def response_facts(
@@ -334,7 +335,7 @@ def response_facts(
             try:
                 body = decode_whole(_DECODER, text)
             except ValueError:
-                body = json.loads(text)  # raises again, and words a leading BOM as one
+                body = loads(text)  # raises again, and words a leading BOM as one
             if ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
                 # a \ud800-\udfff escape with no pair is no Unicode text (RFC 8259 §8.2): nothing can read the body as text
                 raise ValueError(LONE_SURROGATE)

@@ -25,7 +25,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "SENSITIVE_HEADERS", "SHELL_FIELDS", "SHELL_WITHHELD", "Redactor", "credential_name", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials"]
+__all__ = ["REDACTED", "SENSITIVE_HEADERS", "SHELL_FIELDS", "SHELL_WITHHELD", "Redactor", "cookie_credential", "credential_name", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials"]
 
 REDACTED = "[REDACTED]"
 SHELL_FIELDS = frozenset({"curl"})  # fields holding a shell line: redacted all or nothing (`Redactor.shell_line`)
@@ -33,6 +33,10 @@ SHELL_WITHHELD = "# curl line withheld: masking a credential in it would have ch
 _UNSAFE_LINE = re.compile(r"[\x00-\x1f\x7f]")  # a line break or a control: never in a line the toolkit built
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
 MIN_SECRET = 4  # shorter values would mask ordinary words
+# Longer than any real key (API keys, session ids and signed tokens run to a few hundred characters): a longer
+# secret is found by a literal search in the text as given, not compiled into the patterns of every encoding,
+# whose cost grows with each character learned.
+LONGEST_KEY = 512
 _MIN_CORE = 8  # shortest base64 core of a key matched inside longer base64 text
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 _ESCAPES = {"\n": "n", "\r": "r", "\t": "t", "\b": "b", "\f": "f"}
@@ -128,7 +132,10 @@ def _base64_cores(secret: str) -> set[str]:
 
     Encoding `prefix + secret` gives characters that depend on the prefix (the first
     group) and on what follows (the last, partial group); the middle depends on the
-    secret alone and is the same whatever the prefix's length modulo 3 is.
+    secret alone and is the same whatever the prefix's length modulo 3 is. A core found
+    inside any encoding is masked with the characters next to it (`_base64_span`), so the
+    whole credentials the toolkit builds (`base64(api:KEY)`) are listed only for a secret
+    too short to have a core at every alignment.
     """
     raw = secret.encode("utf-8", errors="surrogatepass")
     cores: set[str] = set()
@@ -139,10 +146,18 @@ def _base64_cores(secret: str) -> set[str]:
         core = encoded[start : 4 * full_groups]
         if len(core) >= _MIN_CORE:
             cores.add(core)
-            cores.add(core.replace("+", "-").replace("/", "_"))  # URL-safe alphabet
-    for prefix in ("", "api:", ":"):  # whole credentials the toolkit itself builds
-        cores.add(base64.b64encode(f"{prefix}{secret}".encode(errors="surrogatepass")).decode())
+    if len(cores) < 3:
+        for prefix in ("", "api:", ":"):  # whole credentials the toolkit itself builds
+            cores.add(base64.b64encode(f"{prefix}{secret}".encode(errors="surrogatepass")).decode())
     return cores
+
+
+_EITHER_ALPHABET = str.maketrans({"+": "[+\\-]", "/": "[/_]"})
+
+
+def _base64_pattern(core: str) -> str:
+    """A core as a pattern that matches it in the standard and the URL-safe alphabet alike (one alternative, not two)."""
+    return core.translate(_EITHER_ALPHABET)  # base64's other characters are letters and digits: nothing to escape
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -156,36 +171,52 @@ def _alternation(patterns: Iterable[str]) -> re.Pattern[str] | None:
 
 
 class _Group:
-    """Up to `GROUP` secrets and their patterns, compiled when first needed after a change.
+    """Up to `GROUP` secrets and their patterns, each compiled when first needed after a change.
 
     A redactor's secrets are kept in groups so that a new secret costs the compiling of its
     own group, not of every secret known: a judge that meets a new key per request (150 in a
-    HAR, any number through a middleware) builds each pattern a bounded number of times.
+    HAR, any number through a middleware) builds each pattern a bounded number of times. The
+    three patterns hold about five pattern characters per secret character (the plain forms,
+    the same in any case, and three base64 cores each matching both alphabets); the any-case
+    one is compiled only once a text with an escape in it comes.
     """
 
-    __slots__ = ("_patterns", "secrets")
+    __slots__ = ("_any_case", "_base64", "_plain", "secrets")
 
     def __init__(self) -> None:
         self.secrets: list[str] = []
-        self._patterns: tuple[re.Pattern[str] | None, ...] | None = None
+        self._forget()
+
+    def _forget(self) -> None:
+        self._plain: re.Pattern[str] | bool | None = False  # False: not compiled since the last change
+        self._any_case: re.Pattern[str] | bool | None = False
+        self._base64: re.Pattern[str] | bool | None = False
 
     def add(self, secret: str) -> None:
         self.secrets.append(secret)
-        self._patterns = None
+        self._forget()
 
-    def patterns(self) -> tuple[re.Pattern[str] | None, ...]:
-        """(plain, any case, base64) for this group's secrets, longest first: literal patterns, cheap to build."""
-        if self._patterns is None:
-            ordered = sorted(self.secrets, key=len, reverse=True)
-            cores = sorted({core for secret in ordered for core in _base64_cores(secret)}, key=len, reverse=True)
-            forms = {form for secret in ordered for form in (secret, secret.replace(" ", "+"))}  # `+`: a form-encoded space
-            literal = [re.escape(form) for form in sorted(forms, key=len, reverse=True)]
-            self._patterns = (
-                _alternation(literal),
-                _alternation(["(?i:" + "|".join(literal) + ")"]),  # escaped text: any case (`%2f`, a lowercased copy)
-                _alternation(re.escape(core) for core in cores),
-            )
-        return self._patterns
+    def _literals(self) -> list[str]:
+        forms = {form for secret in self.secrets for form in (secret, secret.replace(" ", "+"))}  # `+`: a form-encoded space
+        return [re.escape(form) for form in sorted(forms, key=len, reverse=True)]  # longest first
+
+    def plain(self) -> re.Pattern[str] | None:
+        if self._plain is False:
+            self._plain = _alternation(self._literals())
+        return self._plain if isinstance(self._plain, re.Pattern) else None
+
+    def any_case(self) -> re.Pattern[str] | None:
+        """The plain forms in any case, for escaped text decoded (`%2f`, a lowercased copy)."""
+        if self._any_case is False:
+            literal = self._literals()
+            self._any_case = _alternation(["(?i:" + "|".join(literal) + ")"] if literal else [])
+        return self._any_case if isinstance(self._any_case, re.Pattern) else None
+
+    def base64(self) -> re.Pattern[str] | None:
+        if self._base64 is False:
+            cores = sorted({core for secret in self.secrets for core in _base64_cores(secret)}, key=len, reverse=True)
+            self._base64 = _alternation(_base64_pattern(core) for core in cores)
+        return self._base64 if isinstance(self._base64, re.Pattern) else None
 
 
 GROUP = 32
@@ -211,6 +242,10 @@ _JSON_PAIR = re.compile(r'"([\w.\-$@ ]{1,128})"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?
 _JSON_PAIR_ESCAPED = re.compile(  # JSON shown inside JSON (an escaped body): \"apiKey\": \"...\"
     r'\\"([\w.\-$@ ]{1,128})\\"\s*:\s*(?:\\"((?:[^"\\]|\\[^"])*)\\"|(-?[0-9][0-9.eE+\-]*))'
 )
+# A string opened under a credential's name and still open where the text ends: a text cut inside the value (a body
+# redacted up to a window) shows the start of it, which may be all of the key there is to see.
+_JSON_OPEN_AT_END = re.compile(r'"([\w.\-$@ ]{1,128})"\s*:\s*"((?:[^"\\]|\\.)*\\?)\Z', re.S)
+_JSON_OPEN_AT_END_ESCAPED = re.compile(r'\\"([\w.\-$@ ]{1,128})\\"\s*:\s*\\"((?:[^"\\]|\\[^"])*\\?)\Z', re.S)
 
 
 # Credentials recognised by their own shape, wherever they stand in free text (an error message, a
@@ -241,6 +276,21 @@ def credential_name(name: str, *, query: bool = False) -> bool:
     return any(part in _CREDENTIAL_PARTS or part.endswith(_CREDENTIAL_ENDINGS) for part in parts)
 
 
+def secret_like(value: str) -> bool:
+    """Whether a value looks generated rather than written: 16 characters or more, letters and digits mixed, varied."""
+    return (len(value) >= 16 and len(set(value)) >= 10 and any(c.isdigit() for c in value)
+            and any(c.isalpha() for c in value))
+
+
+def cookie_credential(name: str, value: str) -> bool:
+    """Whether a cookie's value is a credential: by the cookie's name (`session`, `PHPSESSID`, `connect.sid`, `auth_token`)
+    or, whatever its name, by its look (`secret_like`). `consent=true` or `theme=dark` holds none: learning such a
+    value would mask the word everywhere."""
+    if len(value) < MIN_SECRET:
+        return False
+    return credential_name(name) or name.lower().endswith(("sid", "sess")) or secret_like(value)
+
+
 def sensitive_header(name: str) -> bool:
     """Whether a header of this name carries a credential (by its name: Authorization, X-Auth-Token, X-Access-Key, ...)."""
     lowered = name.strip().lower()
@@ -258,6 +308,10 @@ def _shaped(text: str) -> list[tuple[int, int]]:
                 group = 2 if m.group(2) is not None else 3
                 if m.group(group) and credential_name(m.group(1)):
                     spans.append(m.span(group))
+        for pattern in (_JSON_OPEN_AT_END, _JSON_OPEN_AT_END_ESCAPED) if '\\"' in text else (_JSON_OPEN_AT_END,):
+            found = pattern.search(text)
+            if found and found.group(2) and credential_name(found.group(1)):
+                spans.append(found.span(2))
     return spans
 
 
@@ -300,6 +354,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self._known: set[str] = set()
         self._groups: list[_Group] = []
+        self._long: list[str] = []  # longer than `LONGEST_KEY`: found by a literal search only
         self.add(secrets)
 
     def add(self, secrets: Iterable[str | None]) -> int:
@@ -309,10 +364,13 @@ class Redactor:
             if not secret or len(secret) < MIN_SECRET or secret in self._known:
                 continue
             self._known.add(secret)
+            added += 1
+            if len(secret) > LONGEST_KEY:
+                self._long.append(secret)
+                continue
             if not self._groups or len(self._groups[-1].secrets) >= GROUP:
                 self._groups.append(_Group())
             self._groups[-1].add(secret)
-            added += 1
         return added
 
     def __len__(self) -> int:
@@ -326,7 +384,7 @@ class Redactor:
         """`value` with every secret masked (and credentials by shape); with `cut`, also a secret's start at the very end."""
         if not value:
             return value
-        if self._groups:
+        if self._known:
             value = self._mask_known(value)
             if cut:
                 value = self._mask_dangling_start(value)
@@ -338,13 +396,20 @@ class Redactor:
         decoded = _decoded(text) if ("\\" in text or "%" in text or "&" in text) else None
         spans: list[tuple[int, int]] = []
         for group in self._groups:
-            plain, any_case, base64_cores = group.patterns()
+            plain = group.plain()
             if plain is not None:
                 spans += [match.span() for match in plain.finditer(text)]
+            any_case = group.any_case() if decoded is not None else None
             if decoded is not None and any_case is not None:
                 spans += [_original_span(decoded[1], decoded[2], *match.span()) for match in any_case.finditer(decoded[0])]
+            base64_cores = group.base64()
             if base64_cores is not None:
                 spans += [self._base64_span(text, match) for match in base64_cores.finditer(text)]
+        for secret in self._long:  # as given only: a literal search, linear in the text
+            start = text.find(secret)
+            while start >= 0:
+                spans.append((start, start + len(secret)))
+                start = text.find(secret, start + len(secret))
         if not spans:
             return text
         spans.sort()

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from migma_contract.contract.catalogue import IDEMPOTENCY_WINDOW_S
 from migma_contract.contract.validators import Violation
+from migma_contract.core.bounded import loads
 from migma_contract.core.redact import Redactor
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class SentRecord:
     @property
     def request(self) -> dict[str, Any]:
         """The body that was sent (parsed from the bytes kept)."""
-        body: dict[str, Any] = json.loads(self.raw_request)  # only accepted sends are kept: an object
+        body: dict[str, Any] = loads(self.raw_request)  # only accepted sends are kept: an object (any integer a number)
         return body
 
     def as_dict(self) -> dict[str, Any]:
@@ -141,7 +142,7 @@ class MockRequest:
     def body(self) -> Any:
         """The JSON body sent, or None when it was not JSON."""
         try:
-            return json.loads(self.raw)
+            return loads(self.raw)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return None
 

@@ -12,11 +12,11 @@ after an `export` and never carries the secret itself.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import shlex
 from typing import Any
 
+from migma_contract.core.bounded import loads
 from migma_contract.core.redact import Redactor, sensitive_header, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.run.result import RequestRecord, ResponseRecord
@@ -289,7 +289,7 @@ def _headers(headers: dict[str, str], redactor: Redactor) -> dict[str, str]:
 def error_field(body: bytes | None) -> str:
     """The `error` text of an ApiError-like body (raw: redact it before cutting or showing), or ""."""
     try:
-        value = json.loads(body or b"")
+        value = loads(body or b"")
     except (ValueError, UnicodeDecodeError, RecursionError):
         return ""
     error = value.get("error") if isinstance(value, dict) else None

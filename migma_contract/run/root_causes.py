@@ -13,13 +13,13 @@ different rules in the same answer are separate faults, so they are not grouped.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from migma_contract.contract.catalogue import STATUS_DOCUMENTED, get_rule
 from migma_contract.contract.rules import Subject
+from migma_contract.core.bounded import loads
 from migma_contract.core.untrusted import clean_text
 from migma_contract.run.result import RootCause
 from migma_contract.wire.client import Exchange
@@ -54,7 +54,7 @@ def shape_of(body: bytes, answered: bool = True) -> str:
     if not answered:
         return "no answer"
     try:
-        value: Any = json.loads(body)
+        value: Any = loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return "a body that is not JSON" if body else "an empty body"
     if isinstance(value, dict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -175,8 +176,6 @@ def run_check(
     cannot connect. Ctrl-C or SIGTERM (`Terminated`) raise through, unless `keep_interrupted`:
     then the result of what ran is returned, marked interrupted (the command line's way).
     """
-    import anyio  # here, not above: --dry-run (prepare_run alone) needs no event loop
-
     from migma_contract.run.state import RunState
     from migma_contract.wire.client import Target
 
@@ -189,14 +188,20 @@ def run_check(
     sources: list[Any] = []
     runs: list[RunState] = []  # the run, for its result when Ctrl-C or SIGTERM stops it
 
+    def new_run(target: Target) -> RunState:
+        run = RunState(options, prepared.contract, target, BodyFactory(prepared.spec, options.fixtures),
+                       prepared.display_base, progress, prepared.baseline)
+        runs.append(run)
+        if prepared.baseline.notice:
+            run.warn(prepared.baseline.notice)
+        run.inject = _fault_injection(options, app)
+        return run
+
     async def plan_phase() -> RunState:
+        import anyio
+
         async with Target(settings, app) as target:
-            run = RunState(options, prepared.contract, target, BodyFactory(prepared.spec, options.fixtures),
-                           prepared.display_base, progress, prepared.baseline)
-            runs.append(run)
-            if prepared.baseline.notice:
-                run.warn(prepared.baseline.notice)
-            run.inject = _fault_injection(options, app)
+            run = new_run(target)
             started_plan = time.perf_counter()
             try:
                 async with anyio.create_task_group() as group:
@@ -209,12 +214,21 @@ def run_check(
             return run
 
     try:
-        run = anyio.run(plan_phase)
-        if options.explores and run.can_send():
-            started_explore = time.perf_counter()
-            _explore_phase(run, Target(settings, app, requests_sent=run.target.requests_sent, pace=run.target.pace,
-                                       key_uses=run.target.key_uses), sources)
-            run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
+        target = Target(settings, app)
+        with target.blocking() as blocking:
+            if blocking:  # a URL target: the whole run on this thread, over one blocking client
+                run = new_run(target)
+                run.blocking, run.sends_now = target.send_now, True
+                _blocking_run(run, plan, sources)
+        if not blocking:  # an app in this process (or an httpx whose pool cannot take the deadline): the event loop
+            import anyio
+
+            run = anyio.run(plan_phase)
+            if options.explores and run.can_send():
+                started_explore = time.perf_counter()
+                _explore_phase(run, Target(settings, app, requests_sent=run.target.requests_sent, pace=run.target.pace,
+                                           key_uses=run.target.key_uses), sources)
+                run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
     except KeyboardInterrupt as stop:
         if not keep_interrupted or not runs or not runs[0].target.requests_sent:
             raise  # not asked for, or nothing ran: nothing to report
@@ -223,23 +237,78 @@ def run_check(
     return _result(run, plan, options, prepared.spec, prepared.label, started, time.perf_counter() - clock)
 
 
+def _blocking_run(run: RunState, plan: Plan, sources: list[Any]) -> None:
+    """The plan, then exploration, on this thread, every send a blocking one (`RunState.sends_now`).
+
+    A URL target needs no event loop: the synchronous httpx client costs less a request than
+    the async one (~0.35 ms), and the run then never loads asyncio (nor anyio's backend for it)
+    nor builds a second client (its TLS context alone is ~20 ms of CPU). The exploration's
+    strategies are built in a thread while the plan waits on the network, as on the event loop.
+    """
+    from migma_contract.run.explore import explore
+
+    options = run.options
+    preparing = _Preparing(run, sources, options.max_requests - len(plan.cases)) if options.explores else None
+    started_plan = time.perf_counter()
+    try:
+        _drive(_run_plan(run, plan))
+        run.timings["plan_s"] = round(time.perf_counter() - started_plan, 3)
+    finally:
+        if preparing is not None:  # waited for, as the task group waits for its thread (its error after the plan's)
+            preparing.thread.join()
+    if preparing is not None and preparing.error is not None:
+        raise preparing.error
+    if options.explores and run.can_send():
+        started_explore = time.perf_counter()
+        explore(run, sources or None)
+        run.timings["explore_s"] = round(time.perf_counter() - started_explore, 3)
+
+
+def _drive(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine that never suspends (every send of the run blocking) to its end on this thread."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    coroutine.close()
+    raise RuntimeError("the run waited on something other than a blocking send")
+
+
+class _Preparing:
+    """`explore.prepare` in a thread of its own (a daemon: nothing to clean up if the run is stopped)."""
+
+    def __init__(self, run: RunState, sources: list[Any], expected_left: int) -> None:
+        import threading
+
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._prepare, args=(run, sources, expected_left), daemon=True,
+                                       name="migma-contract: exploration set-up")
+        self.thread.start()
+
+    def _prepare(self, run: RunState, sources: list[Any], expected_left: int) -> None:
+        from migma_contract.run.explore import prepare
+
+        try:
+            sources.extend(prepare(run, expected_left))
+        except BaseException as exc:  # raised on the run's thread, as the task group did
+            self.error = exc
+
+
 def interruption(stop: BaseException) -> str:
     """How a run was stopped from outside: SIGTERM (a CI timeout) or Ctrl-C."""
     return "stopped by SIGTERM" if isinstance(stop, Terminated) else "interrupted (Ctrl-C)"
 
 
 def _explore_phase(run: RunState, target: Any, sources: list[Any]) -> None:
-    """Exploration on this thread: Hypothesis calls the probe synchronously, and each send
-    completes before it returns.
+    """Exploration on this thread when the target is reached over an event loop (an app in
+    this process): Hypothesis calls the probe synchronously, and each send completes before
+    it returns. (A URL target is explored with blocking I/O: `_blocking_run`.)
 
-    A URL target is sent to with blocking I/O (`Target.send_now`: the synchronous httpx
-    client, ~0.35 ms a request cheaper than the async one, held to the same one deadline
-    per exchange). An in-process app is reached on an event loop of this thread's own.
-    (Handing each send to another thread's loop costs a GIL switch interval, ~5 ms, per
-    request: more than the request itself. `asyncio.Runner.run` costs ~0.13 ms a call more
-    than `run_until_complete`: it installs a SIGINT handler and wraps a task each time. The
-    Runner still closes the loop: a send left pending by Ctrl-C is cancelled then, its
-    cleanup run, and the default executor shut down.)
+    The loop is this thread's own. (Handing each send to another thread's loop costs a GIL
+    switch interval, ~5 ms, per request: more than the request itself. `asyncio.Runner.run`
+    costs ~0.13 ms a call more than `run_until_complete`: it installs a SIGINT handler and
+    wraps a task each time. The Runner still closes the loop: a send left pending by Ctrl-C
+    is cancelled then, its cleanup run, and the default executor shut down.)
     """
     import asyncio
 
@@ -247,11 +316,6 @@ def _explore_phase(run: RunState, target: Any, sources: list[Any]) -> None:
 
     run.target = target
     run.sends_now = True  # every send of this phase is a blocking one, attribution's controls included
-    with target.blocking() as blocking:
-        if blocking:
-            run.blocking = target.send_now
-            explore(run, sources or None)
-            return
     with asyncio.Runner() as runner:
         loop = runner.get_loop()
         loop.run_until_complete(target.__aenter__())

@@ -14,7 +14,6 @@ when its value class is new.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import Counter
@@ -34,11 +33,13 @@ from migma_contract.contract.catalogue import (
     rules_for,
 )
 from migma_contract.contract.rules import (
+    History,
     ResponseFacts,
     Subject,
     bearer_key,
 )
 from migma_contract.contract.validators import Contract, response_facts
+from migma_contract.core.bounded import loads
 from migma_contract.core.exceptions import ConfigError, TargetUnreachable
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import strip_credentials
@@ -75,7 +76,7 @@ _PERMISSION = re.compile(r"(?i)permission|\bscopes?\b|email:send|not allowed|for
 def _json_object(body: bytes) -> dict[str, Any] | None:
     """An answer's body when it is a JSON object (None otherwise)."""
     try:
-        value = json.loads(body)
+        value = loads(body)
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
@@ -118,8 +119,9 @@ class RunState:
         # How a synchronous caller (exploration, inside Hypothesis) sends a case: set by the
         # engine (the target's blocking client, or the event loop that owns the target).
         self.blocking: Callable[[Case], Exchange] = _no_loop
-        # True while exploring: `send` then sends through `blocking` and never suspends, so the
-        # attribution of an explored finding runs on the exploring thread (`settle_now`)
+        # True while exploring, and for the whole run of a URL target (its blocking client): `send`
+        # then sends through `blocking` and never suspends, so the plan's coroutines run to their
+        # end on the run's thread and an explored finding's attribution runs there (`settle_now`)
         self.sends_now = False
         self.fixtures = options.fixtures
         self.contract = contract
@@ -134,7 +136,7 @@ class RunState:
         # Injects one answer of this status into the next request (a target with fault injection), set by the engine.
         self.inject: Callable[[int], None] | None = None
         self._pace_warned = target.pace.interval
-        self.history: dict[str, dict[str, tuple[str | None, str]]] = {r.id: {} for r in self.history_rules}
+        self.history: dict[str, History] = {r.id: {} for r in self.history_rules}
         self.tallies = {rule_id: Tally() for rule_id in self.rule_ids}
         self.recorded: dict[str, _Recorded] = {}
         self.symptoms: list[Symptom] = []

@@ -41,9 +41,17 @@ from migma_contract.contract.catalogue import (
     get_rule,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, Subject, bearer_key
+from migma_contract.contract.rules import History, Level, RawBody, Subject, bearer_key, remembered
 from migma_contract.contract.validators import Contract, response_facts
-from migma_contract.core.redact import SHELL_FIELDS, Redactor, secrets_by_shape, sensitive_header, strip_credentials
+from migma_contract.core.redact import (
+    LONGEST_KEY,
+    SHELL_FIELDS,
+    Redactor,
+    cookie_credential,
+    secrets_by_shape,
+    sensitive_header,
+    strip_credentials,
+)
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.cases import Case
 from migma_contract.judge.deserve import Standing
@@ -77,6 +85,11 @@ _HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacte
 FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                              "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
 MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs the redactor a little on every text)
+# ...and their characters in all (the redactor's patterns cost a few microseconds per character learned), and how many
+# one exchange may add; a credential longer than `LONGEST_KEY` is no real key and is not remembered at all. Past a
+# bound a credential is still masked in its own exchange's findings, and by its name (header, JSON key) wherever it is.
+MAX_CREDENTIAL_CHARS = 128 << 10
+MAX_CREDENTIALS_PER_EXCHANGE = 8
 _SHAPES_READ = 64 << 10  # a request body is searched for credential-named JSON keys and form parameters up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
@@ -236,8 +249,15 @@ class TrafficJudge:
     """Judges observed exchanges as they come, tallies them per rule, and makes the usual result.
 
     Thread-safe (a proxy's event loop observes while a timer writes reports). Every
-    credential seen in a request joins the redactor, and findings are redacted again with
-    all of them when the result is made, so no key that passed through is ever written.
+    credential seen in a request joins the redactor (within bounds), and findings are
+    redacted again with all of them when the result is made, so no key that passed through
+    is ever written.
+
+    Two locks: `_lock` guards judging's state (tallies, findings, the redactor) and may be
+    held for long work (redacting every finding for a report); `_counts` guards only the
+    counters and notes that a server's event loop touches (`skip`, `note`, `observe_later`,
+    `pass_unjudged`), is never held for more than a few operations, and is taken after
+    `_lock` when both are needed. The event loop never waits for judging.
     """
 
     def __init__(self, contract: Contract, level: Level | str = Level.DOCUMENTED, *, kind: str, label: str,
@@ -254,7 +274,7 @@ class TrafficJudge:
         self.stats = TrafficStats(source or label)
         self._tallies = {rule.id: RuleTally() for rule in self.rules}
         # the rules judged across exchanges (result-id-unique), each with what it saw so far
-        self._history: dict[str, tuple[Any, dict[str, tuple[str | None, str]]]] = {
+        self._history: dict[str, tuple[Any, History]] = {
             rule.id: (rule, {}) for rule in self.rules if rule.form.across_responses is not None}
         self._symptoms: list[Symptom] = []
         self._findings: dict[tuple[str, str], Finding] = {}
@@ -262,15 +282,17 @@ class TrafficJudge:
         self._stops: list[str] = []
         self._stops_dropped = 0
         self._secrets: set[str] = set()
+        self._secret_chars = 0
         self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
-        self._over = False
+        self._bounds_said: set[str] = set()
         self.redactor = user_redactor(also=secrets)  # the user's own keys (environment, `secrets`), then every one seen
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # judging's state: may be held for long (see the class's docstring)
+        self._counts = threading.Lock()  # the counters and notes the event loop touches: held for a few operations only
         # judging off a server's event loop (`observe_later`): one worker, a bounded queue
         # (a SimpleQueue: a put from the event loop is one C call, no condition to notify)
         self._waiting: queue.SimpleQueue[tuple[Callable[[], ObservedExchange | None], int]] = queue.SimpleQueue()
-        self._pending = self._pending_bytes = 0  # handed over and not yet judged (under the lock)
-        self._settled = threading.Condition(self._lock)
+        self._pending = self._pending_bytes = 0  # handed over and not yet judged (under `_counts`)
+        self._settled = threading.Condition(self._counts)
         self._worker: threading.Thread | None = None
         self.unjudged_behind = 0  # exchanges not judged because judging fell behind (noted)
         self._cpu_debt, self._cpu_at = 0.0, time.monotonic()  # the judge thread's CPU, against its share
@@ -281,7 +303,7 @@ class TrafficJudge:
 
     def skip(self, count: int = 1) -> None:
         """Exchanges for other paths or methods: counted, not judged."""
-        with self._lock:
+        with self._counts:
             self.stats.exchanges += count
             self.stats.other += count
 
@@ -292,14 +314,14 @@ class TrafficJudge:
 
     def pass_unjudged(self, why: str) -> None:
         """A send that passes unjudged (a client that stopped reading): counted, noted, and no green verdict after it."""
-        with self._lock:
+        with self._counts:
             self.stats.exchanges += 1
             self.stats.unjudged += 1
         self.note(why)
 
     def note(self, note: str) -> None:
         """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
-        with self._lock:
+        with self._counts:
             if len(self._stops) < _MAX_STOPS:
                 self._stops.append(clean_text(note[:_NOTE_CHARS]))
             else:  # a report stays small however many times something happens
@@ -317,19 +339,20 @@ class TrafficJudge:
                              unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         with self._lock:
-            self._learn(exchange)
-            self.stats.exchanges += 1
-            self.stats.judged += 1
+            unlearned = self._learn(exchange)
+            with self._counts:
+                self.stats.exchanges += 1
+                self.stats.judged += 1
+                self.stats.partly_judged += judged.unread is not None
+                self.stats.unanswered += exchange.status is None
+                number = self.stats.judged
             if judged.unread is not None:
-                self.stats.partly_judged += 1
                 unread = f"judged in part: {judged.unread}"
                 if unread in self._notes or len(self._notes) < 200:
                     self._notes[unread] += 1
-            number = self.stats.judged
             across = self._judge_history(exchange, number)
             if across:
                 verdict = ExchangeVerdict(verdict.judgements + across, verdict.notes)
-            self.stats.unanswered += exchange.status is None
             for note in verdict.notes:
                 if note in self._notes or len(self._notes) < 200:
                     self._notes[note] += 1
@@ -356,7 +379,7 @@ class TrafficJudge:
             if breached:
                 for judgement in verdict.judgements:
                     if not judgement.ok:
-                        self._record(exchange, judgement, number)
+                        self._record(exchange, judgement, number, unlearned)
         return verdict
 
     def _judge_history(self, exchange: ObservedExchange, number: int) -> tuple[Judgement, ...]:
@@ -372,7 +395,7 @@ class TrafficJudge:
                 continue
             facts = facts or response_facts(status, exchange.received_headers, exchange.response_body, None, None, None)
             value = form.key(facts) if facts.parsed else None
-            if value is None or (value not in memory and len(memory) >= _MAX_HISTORY):
+            if value is None or (len(memory) >= _MAX_HISTORY and remembered(value) not in memory):
                 continue
             replay_key = exchange.header(IDEMPOTENCY_HEADER.lower())
             ok, message = form.judge(memory, facts, replay_key, exchange.where or f"exchange {number}")
@@ -388,9 +411,11 @@ class TrafficJudge:
         `MAX_WAITING_BYTES`; past that an exchange is counted and noted, never judged late at the price of memory.
         A request body over `JUDGED_BODY_BYTES` is not judged (its answer is; `observe` does this for every way
         in, and counts the exchange judged in part): parsing a large body costs many times its size.
+
+        Called on the event loop: it takes only the small `_counts` lock, never judging's.
         """
         held = _UNSIZED if size is None else size
-        with self._lock:
+        with self._counts:
             if (self._pending >= MAX_WAITING or self._pending_bytes + held > MAX_WAITING_BYTES) or self._over_budget():
                 self.unjudged_behind += 1
                 self.stats.exchanges += 1
@@ -428,12 +453,12 @@ class TrafficJudge:
                 if exchange is not None:
                     self.observe(exchange)
             except Exception as exc:  # a judging bug must never reach the proxy or the app
-                with self._lock:
+                with self._counts:
                     self.stats.exchanges += 1
                     self.stats.unjudged += 1
                 self.note(f"an exchange could not be judged ({type(exc).__name__}); please report it")
             finally:
-                with self._lock:
+                with self._counts:
                     self._cpu_debt += time.thread_time() - began
                     self._pending -= 1
                     self._pending_bytes -= held
@@ -442,50 +467,80 @@ class TrafficJudge:
 
     def settle(self) -> None:
         """Wait until every exchange handed to `observe_later` is judged (readers call it)."""
-        with self._lock:
+        with self._counts:
             while self._pending:
                 self._settled.wait()
 
-    def _learn(self, exchange: ObservedExchange) -> None:
-        """Every credential the traffic carries joins the redactor (by header name, query parameter, JSON key).
+    def _learn(self, exchange: ObservedExchange) -> list[str]:
+        """Every credential the traffic carries joins the redactor (by header name, query parameter, JSON key), within bounds.
 
-        The redactor grows by what is new (`Redactor.add`: linear, not a rebuild per key); past
-        `MAX_CREDENTIALS` distinct ones, later credentials are no longer remembered for every finding,
-        and the report says so; each is still masked wherever its own exchange's finding shows it.
+        The redactor grows by what is new (`Redactor.add`: linear, not a rebuild per key). What it
+        may cost is bounded: a credential longer than `LONGEST_KEY` (no real key is) is not
+        remembered; nor are those past `MAX_CREDENTIALS_PER_EXCHANGE` from one exchange, past
+        `MAX_CREDENTIALS` in all or past `MAX_CREDENTIAL_CHARS` characters in all. The report says
+        so once per bound. Each one left out is still masked wherever its own exchange's findings
+        show it, and by its name (a credential header, a credential-named key) wherever it stands.
+        Returns those left out.
         """
-        fresh = self._credentials_of(exchange) - self._secrets
+        fresh = [secret for secret in self._credentials_of(exchange) if secret not in self._secrets]
         if not fresh:
-            return
-        room = MAX_CREDENTIALS - len(self._secrets)
-        if room < len(fresh):
-            if not self._over:
-                self._over = True
-                self._stops.append(f"more than {MAX_CREDENTIALS:,} distinct credentials seen: later ones are masked in "
-                                   "the findings of their own exchanges only")
-            fresh = set(sorted(fresh)[:max(room, 0)])
-        self._secrets |= fresh
-        self._bearer_keys |= fresh.intersection(bearer_key(value) for name, value in exchange.request_headers
-                                                if name.lower() == "authorization")
-        self.redactor.add(fresh)
+            return []
+        learned: list[str] = []
+        left: list[str] = []
+        for secret in fresh:
+            if len(secret) > LONGEST_KEY:
+                self._bound("long", f"a credential longer than {LONGEST_KEY} characters was seen (longer than any real key): "
+                                    "such values are masked under their names and in their own exchange's findings only")
+            elif len(learned) >= MAX_CREDENTIALS_PER_EXCHANGE:
+                self._bound("many", f"an exchange carried more than {MAX_CREDENTIALS_PER_EXCHANGE} credentials: the rest are "
+                                    "masked under their names and in that exchange's findings only")
+            elif len(self._secrets) + len(learned) >= MAX_CREDENTIALS or self._secret_chars + len(secret) > MAX_CREDENTIAL_CHARS:
+                self._bound("all", f"more than {MAX_CREDENTIALS:,} distinct credentials (or {MAX_CREDENTIAL_CHARS:,} characters "
+                                   "of them) seen: later ones are masked in the findings of their own exchanges only")
+            else:
+                learned.append(secret)
+                self._secret_chars += len(secret)
+                continue
+            left.append(secret)
+        self._secrets.update(learned)
+        self._bearer_keys.update(set(learned).intersection(bearer_key(value) for name, value in exchange.request_headers
+                                                            if name.lower() == "authorization"))
+        self.redactor.add(learned)
+        return left
 
-    def _credentials_of(self, exchange: ObservedExchange) -> set[str]:
-        """The credentials one exchange's request carries (by header name, query parameter, JSON key)."""
-        fresh: set[str] = set()
+    def _bound(self, which: str, message: str) -> None:
+        """Say once that a bound on credentials was reached (under the lock)."""
+        if which not in self._bounds_said:
+            self._bounds_said.add(which)
+            with self._counts:
+                self._stops.append(message)
+
+    def _credentials_of(self, exchange: ObservedExchange) -> list[str]:
+        """The credentials one exchange's request carries (by header name, query parameter, JSON key), headers first.
+
+        A cookie's value is one when the cookie's name is a credential's (`session`, `sid`, `token`, ...) or the
+        value looks like a secret (`cookie_credential`): `consent=true` holds no credential. The Cookie header is
+        masked whole wherever it is written, and its whole value is one too.
+        """
+        fresh: dict[str, None] = {}  # in order, once each
         for name, value in exchange.request_headers:
             if name.lower() == "authorization" and exchange.credentials_hidden:
                 continue  # a recorder's mask ("[Filtered]"), not a credential
             if sensitive_header(name) and value:
                 scheme, _, credential = value.strip().partition(" ")
                 # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
-                fresh.add(credential.strip() if credential.strip() and scheme.isalpha() else value.strip())
+                fresh[credential.strip() if credential.strip() and scheme.isalpha() else value.strip()] = None
                 if name.lower() == "cookie":
-                    fresh.update(part.split("=", 1)[-1].strip() for part in value.split(";"))
+                    for part in value.split(";"):
+                        cookie, _, held = part.partition("=")
+                        if cookie_credential(cookie.strip(), held.strip()):
+                            fresh[held.strip()] = None
         if "=" in exchange.url:
-            fresh.update(secrets_by_shape(exchange.url))
+            fresh.update(dict.fromkeys(secrets_by_shape(exchange.url)))
         body = exchange.request_body
         if body and len(body) <= _SHAPES_READ and (b'"' in body or b"=" in body):  # JSON keys, form parameters
-            fresh.update(secrets_by_shape(body.decode("utf-8", errors="replace")))
-        return {s for s in fresh if len(s) >= 4}
+            fresh.update(dict.fromkeys(secrets_by_shape(body.decode("utf-8", errors="replace"))))
+        return [secret for secret in fresh if len(secret) >= 4]
 
     def _keys(self) -> dict[str, str]:
         """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in.
@@ -495,17 +550,18 @@ class TrafficJudge:
         """
         return {secret: f"{ENV_PREFIX}API_KEY" for secret in self._bearer_keys if " " not in secret}
 
-    def _record(self, exchange: ObservedExchange, judgement: Judgement, number: int) -> None:
-        left = self._credentials_of(exchange) - self._secrets if self._over else set()
-        unremembered = Redactor(left) if left else None
-
-        def own(text: str) -> str:
-            return unremembered.text(text) if unremembered is not None else text
-
+    def _record(self, exchange: ObservedExchange, judgement: Judgement, number: int, unlearned: list[str]) -> None:
         key = (judgement.rule_id, judgement.party)
         if key in self._findings:
             self._findings[key].occurrences += 1
             return
+        # an exchange's own credentials left out, headers first (the rest stand under credential names, masked as such);
+        # a long one costs a literal search only (`LONGEST_KEY`)
+        left = [secret for secret in unlearned if secret not in self._secrets][:4 * MAX_CREDENTIALS_PER_EXCHANGE]
+        unremembered = Redactor(left) if left else None
+
+        def own(text: str) -> str:
+            return unremembered.text(text) if unremembered is not None else text
         rule = get_rule(judgement.rule_id)
         where = exchange.where or f"exchange {number}"
         case = Case(f"observed/{number:06d}", rule.id, where, RawBody(exchange.request_body or b""), frozenset(), phase="observed")
@@ -588,8 +644,10 @@ class TrafficJudge:
         causes = self.root_causes()
         with self._lock:
             rules = [self._rule_result(rule) for rule in self.rules]
-            more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
-            stats = replace(self.stats, notes=self._stops + more + [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)])
+            counted = [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)]
+            with self._counts:
+                more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
+                stats = replace(self.stats, notes=self._stops + more + counted)
         failed = any(r.status == Status.FAILED for r in rules)
         # A green verdict is earned: with a send judged in part or not at all, no violation found is no verdict (exit 3).
         completion, stopped = ("complete", None) if stats.in_full else ("partial", _gaps(stats))

@@ -28,7 +28,6 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-import anyio
 import httpcore
 import httpx
 
@@ -278,6 +277,8 @@ class Target:
 
     async def send(self, case: S, path: str = "/v1/sending") -> Exchange[S]:
         """Send `case`, retrying 429 within bounds; never raises for what the server does."""
+        import anyio  # here: a run over the blocking client (`send_now`) never loads an event loop's machinery
+
         exchange = self._exchange_for(case, path)
         for step, seconds in self._steps(exchange):
             if step == "sleep":
@@ -359,6 +360,8 @@ class Target:
             exchange.error = f"{type(exc).__name__}: {exc}"
 
     async def _once(self, exchange: Exchange[Any], path: str) -> None:
+        import anyio
+
         assert self._client is not None
         request = self._start(exchange, self._client, path)
         if request is None:
