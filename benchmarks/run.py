@@ -733,11 +733,17 @@ def traffic(scale: Scale) -> Section:
         for server in (upstream, proxy, forward):
             _load(server.url, min(1, seconds))
         rates: dict[str, list[float]] = {"direct": [], "proxy": [], "forward": []}
+        used: dict[str, list[float]] = {"direct": [], "proxy": [], "forward": []}  # the servers' CPU µs per request
         p50: dict[str, list[float]] = {"direct": [], "proxy": []}
+
+        def measure(name: str, url: str, *servers: Server) -> None:
+            rate, cpu = _served(url, seconds, *servers)
+            rates[name].append(rate)
+            used[name].append(cpu)
+
         for index in range(scale.traffic_pairs):
-            _alternate(index, lambda: rates["direct"].append(_served(upstream.url, seconds, upstream)[0]),
-                       lambda: rates["proxy"].append(_served(proxy.url, seconds, proxy, upstream)[0]),
-                       lambda: rates["forward"].append(_served(forward.url, seconds, forward, upstream)[0]))
+            _alternate(index, lambda: measure("direct", upstream.url, upstream), lambda: measure("proxy", proxy.url, proxy, upstream),
+                       lambda: measure("forward", forward.url, forward, upstream))
             _alternate(index, lambda: p50["direct"].append(_paced_p50(upstream.url, scale.paced_requests)),
                        lambda: p50["proxy"].append(_paced_p50(proxy.url, scale.paced_requests)))
     finally:
@@ -748,6 +754,11 @@ def traffic(scale: Scale) -> Section:
     section.add("  through the proxy forwarding only (no judging), for scale", rates["forward"], "req/s")
     section.add("proxy throughput vs the mock directly", [p / d for p, d in zip(rates["proxy"], rates["direct"], strict=True)],
                 "×", (">=", 0.25))
+    # requests/s swing with what else the shared machine runs; the CPU each request costs the servers does not
+    section.add("  the mock directly: server CPU per request", used["direct"], "µs")
+    section.add("  through the proxy (judging): proxy's and mock's CPU per request", used["proxy"], "µs",
+                note="judging may take a quarter of a core")
+    section.add("  through the proxy forwarding only: proxy's and mock's CPU per request", used["forward"], "µs")
     section.add("p50 latency at 200 req/s, the mock directly", p50["direct"], "ms")
     section.add("  through migma-contract proxy", p50["proxy"], "ms")
     section.add("proxy's added p50 latency at 200 req/s", [p - d for p, d in zip(p50["proxy"], p50["direct"], strict=True)],

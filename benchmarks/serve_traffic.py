@@ -5,9 +5,10 @@
     python benchmarks/serve_traffic.py forward UPSTREAM      # the proxy forwarding only (no judging)
     python benchmarks/serve_traffic.py proxy UPSTREAM        # the proxy as `migma-contract proxy` runs it
 
-The mock and the middleware are served as `migma-contract mock` serves (the toolkit's
-`server_config`), the proxy as `migma-contract proxy` serves (its uvicorn settings), all on
-the same socket setup, so the ratios between them measure the toolkit's work.
+Every server runs on the toolkit's bounded configuration (`server_config`), the mock and the
+middleware as `migma-contract mock` serves them, the proxy as `migma-contract proxy` does
+(without the Server and Date headers), all on the same socket setup, so the ratios between
+them measure the toolkit's work.
 """
 
 import contextlib
@@ -45,10 +46,8 @@ if __name__ == "__main__":
     app = app_for(mode, upstream)
     sock = bind_socket("127.0.0.1", 0)
     print(f"{mode}: serving at {url_of(sock)}", flush=True)
-    if mode in ("mock", "middleware"):
-        config = server_config(app)
-    else:  # as cli.proxy configures it
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, server_header=False, date_header=False)
+    # the mock and the middleware as `migma-contract mock` serves them; the proxy as `migma-contract proxy` does
+    config = server_config(app) if mode in ("mock", "middleware") else server_config(app, server_header=False, date_header=False)
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])
     if mode == "middleware" or mode == "proxy":

@@ -33,46 +33,44 @@ never a crash that hides the upstream's answer.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
-import math
 import re
 import time
+from itertools import chain
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
-import anyio
 import httpx
 
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send
 from migma_contract.wire.boundary import foreign_request, read_capped
 from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
+from migma_contract.wire.upstream import UpstreamError, UpstreamPool
 
 __all__ = ["HOP_BY_HOP", "TrafficProxy", "sendable_headers"]
 
 # RFC 9110 §7.6.1: connection-specific fields a proxy must not forward.
 HOP_BY_HOP = FRAMING_HEADERS - {"host", "content-length"}
-
-
-# httpcore's pool scans every connection for every request it places, so one client for
-# all concurrent requests slows down as they grow (50 at once: about 4x slower per request,
-# measured). Each client connection is pinned to one of a few upstream clients instead.
-SHARDS = 32
+_HOP = frozenset(name.encode() for name in HOP_BY_HOP)
+_HELD_APART = 1024  # what an exchange waiting to be judged holds besides its bodies (headers, the URL), about
+_NOT_FORWARDED = _HOP | {b"host", b"content-length"}  # the proxy writes its own Host and Content-Length
 
 _ABSOLUTE = re.compile(rb"\A([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)\Z", re.S)
-
+_TARGET = re.compile(rb"/[\x21-\x22\x24-\x7e]*\Z")  # visible ASCII but "#": what a request line may carry
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _climbs(raw_path: bytes) -> bool:
     """Whether a path holds a `.` or `..` segment, written plainly or percent-encoded, between `/` or `\\`."""
-    segments = unquote_to_bytes(raw_path.split(b"?", 1)[0]).replace(b"\\", b"/").split(b"/")
+    path = raw_path.split(b"?", 1)[0]
+    if b"." not in path and b"%" not in path:  # the common case, told without decoding
+        return False
+    segments = unquote_to_bytes(path).replace(b"\\", b"/").split(b"/")
     return any(segment in (b".", b"..") for segment in segments)
-
-
-class _ClientStalled(Exception):
-    """The client took no part of the answer for a whole timeout."""
 
 
 class _Refused(Exception):
@@ -86,7 +84,7 @@ class _Refused(Exception):
 def connection_headers(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
     """The names a proxy drops: the hop-by-hop ones, and each name a `Connection` header lists."""
     named = {token.strip().lower() for name, value in headers if name.lower() == b"connection" for token in value.split(b",")}
-    return frozenset({name.encode() for name in HOP_BY_HOP} | named) - {b""}
+    return (_HOP | named) - {b""} if named else _HOP
 
 
 # What every server stack the proxy runs on can send (uvicorn's h11 and httptools): a token for a name,
@@ -128,6 +126,7 @@ class TrafficProxy:
         self._base = httpx.URL(scheme=parts.scheme, host=parts.hostname or "", port=parts.port)
         self._base_path = parts.path.rstrip("/").encode("ascii", errors="strict") if parts.path.isascii() else b""
         self._authority = (parts.netloc.rsplit("@", 1)[-1]).lower().encode()
+        self._host_line = b"Host: " + self._base.netloc + b"\r\n"  # as httpx wrote it: no default port, IDNA, [v6]
         self._basic: bytes | None = None
         if parts.username is not None or parts.password is not None:
             user, password = unquote(parts.username or ""), unquote(parts.password or "")
@@ -135,33 +134,29 @@ class TrafficProxy:
             if judge is not None:
                 # the user name too: `https://<token>@staging` carries its secret there, with no password
                 judge.remember([user, password, f"{user}:{password}", self._basic.decode()])
-        self.upstream = str(self._base).rstrip("/") + parts.path.rstrip("/")  # without the credentials
+        self._shown = str(self._base).rstrip("/")  # without the credentials
+        self.upstream = self._shown + parts.path.rstrip("/")
         self.judge = judge
         self.timeout = timeout
         self.verify_tls = verify_tls
         self.max_response_bytes = max_response_bytes
         self.max_request_bytes = max_request_bytes
         self.exchanges = 0
-        self._clients: list[httpx.AsyncClient | None] = [None] * SHARDS
-        self._tls: Any = None
+        self._pool: UpstreamPool | None = None
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, [None] * SHARDS
-        for client in clients:
-            if client is not None:
-                await client.aclose()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
-    def _http(self, scope: dict[str, Any]) -> httpx.AsyncClient:
-        """The upstream client of this request's client connection (made in the serving loop, when first needed)."""
-        shard = hash(tuple(scope.get("client") or ())) % SHARDS
-        client = self._clients[shard]
-        if client is None:
-            if self._tls is None:  # one TLS context for every client (building one reads the CA bundle)
-                self._tls = httpx.create_ssl_context() if self.verify_tls else False
-            client = httpx.AsyncClient(verify=self._tls, follow_redirects=False, timeout=httpx.Timeout(self.timeout),
-                                       limits=httpx.Limits(max_connections=64, max_keepalive_connections=8))
-            self._clients[shard] = client
-        return client
+    def _http(self, scope: dict[str, Any]) -> UpstreamPool:
+        """The upstream's connections (made in the serving loop, when first needed)."""
+        if self._pool is None:
+            scheme = self._base.scheme
+            tls = httpx.create_ssl_context(verify=self.verify_tls) if scheme == "https" else None  # reads the CA bundle once
+            self._pool = UpstreamPool(scheme, self._base.raw_host.decode("ascii"), self._base.port or (443 if scheme == "https" else 80),
+                                      tls=tls)
+        return self._pool
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -195,25 +190,31 @@ class TrafficProxy:
         except _Refused as refused:
             await self._own_answer(send, refused.status, refused.message)
 
-    def _url(self, scope: dict[str, Any]) -> httpx.URL:
-        """The upstream URL of this request, built from parts: the upstream's scheme, host and port, the request's path."""
-        raw = scope.get("raw_path") or scope["path"].encode("utf-8", errors="surrogateescape")
-        absolute = _ABSOLUTE.match(raw)
-        if absolute is not None:  # absolute-form: only to the upstream itself
+    def _target(self, scope: dict[str, Any]) -> bytes:
+        """The request target sent upstream, built from parts: the upstream's base path, the request's path and query.
+
+        Origin-form only (absolute-form only naming the upstream itself); visible ASCII only, as it came (no
+        fragment): anything else is a 400, never a guess at what was meant.
+        """
+        raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8", errors="surrogateescape")
+        if raw[:1] != b"/":
+            absolute = _ABSOLUTE.match(raw)
+            if absolute is None:
+                raise _Refused(400, "the request target must be a path (origin-form: /path?query)")
             if absolute.group(2).lower().rsplit(b"@", 1)[-1] != self._authority or b"@" in absolute.group(2):
                 raise _Refused(400, "the request target names another host; this proxy forwards only to its upstream "
                                     "(use origin-form: /path?query)")
             raw = absolute.group(3) or b"/"
-        if not raw.startswith(b"/"):
-            raise _Refused(400, "the request target must be a path (origin-form: /path?query)")
+            if raw[:1] != b"/":
+                raise _Refused(400, "the request target must be a path (origin-form: /path?query)")
         if _climbs(raw):  # the path judged must be the path forwarded, and stay under the upstream's own path
             raise _Refused(400, "the request target holds a dot segment (. or ..), which would be resolved after it "
                                 "was judged; send the path itself")
         query = scope.get("query_string") or b""
-        try:
-            return self._base.copy_with(raw_path=self._base_path + raw + (b"?" + query if query else b""))
-        except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
-            raise _Refused(400, f"the request target is not a usable path ({type(exc).__name__})") from None
+        target = self._base_path + raw + (b"?" + query if query else b"")
+        if not _TARGET.match(target):
+            raise _Refused(400, "the request target is not a usable path (only visible ASCII, no fragment)")
+        return target
 
     @staticmethod
     async def _own_answer(send: Any, status: int, message: str) -> None:
@@ -223,91 +224,103 @@ class TrafficProxy:
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
 
-    def _later(self, exchange: ObservedExchange) -> None:
-        """Judge once the answer is out, on the next turn of the loop: the client does not wait for it."""
-        assert self.judge is not None
-        judge = self.judge
-
-        judge.observe_later(lambda: exchange)  # off the event loop: judging never holds up a client
+    def _request_head(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+        """The head sent upstream: the request line, the upstream's Host, the client's headers as they came but the
+        connection-level ones, the upstream's credentials where the client sent none, and the body's length."""
+        dropped = connection_headers(headers) if any(name == b"connection" for name, _ in headers) else _HOP
+        lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n", self._host_line]
+        authorized = framed = False
+        for name, value in headers:
+            if name in _NOT_FORWARDED or name in dropped:
+                framed = framed or name in (b"content-length", b"transfer-encoding")
+                continue
+            authorized = authorized or name == b"authorization"
+            lines += (name, b": ", value, b"\r\n")
+        if self._basic is not None and not authorized:
+            lines += (b"authorization: ", self._basic, b"\r\n")  # the upstream's credentials, where the client sent none
+        if body or framed:
+            lines.append(b"content-length: %d\r\n" % len(body))
+        lines.append(b"\r\n")
+        if _CONTROL.search(b"".join(chain.from_iterable(headers))):  # the servers' parsers refuse them already; never a new line
+            raise _Refused(400, "a request header holds control characters; not forwarded")
+        return b"".join(lines)
 
     async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> None:
-        url = self._url(scope)
+        target = self._target(scope)
         self.exchanges += 1
-        method = scope["method"]
-        raw_headers: list[tuple[bytes, bytes]] = list(scope["headers"])
-        dropped = connection_headers(raw_headers) | {b"host", b"content-length"}
-        forwarded = [(k, v) for k, v in raw_headers if k.lower() not in dropped]
-        if self._basic is not None and not any(k.lower() == b"authorization" for k, _ in forwarded):
-            forwarded.append((b"authorization", self._basic))  # the upstream's credentials, where the client sent none
-        given = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+        number = self.exchanges
+        method: str = scope["method"]
+        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        head = self._request_head(method, target, raw_headers, body)
         judged = self.judge is not None and is_send(method, scope["path"])
-        shown_url = str(url)
         started = time.perf_counter()
-        client_wait = 0.0  # time spent waiting for the client to take the answer: not the upstream's
         status: int | None = None
-        headers: list[tuple[str, str]] = []
+        answered: list[tuple[bytes, bytes]] = []
         kept: list[bytes] = []
         size = 0
         error: str | None = None
-        timed_out = False
-        stalled = False
-        began = False
+        timed_out = stalled = False
+        began = ended = unforwardable = False
         failure: str | None = None
-        unforwardable = False
+        caught = False
+        deadline = _Deadline(self.timeout)
+
+        async def to_client(message: dict[str, Any]) -> None:
+            """A part of the answer to the client; the upstream's deadline does not run while the client reads."""
+            deadline.sending()
+            try:
+                await send(message)
+            finally:
+                deadline.sent()
+
         try:
-            client = self._http(scope)
-            request = client.build_request(method, url, headers=forwarded, content=body)
-            names = {k.lower() for k, _ in forwarded}
-            for name in list(request.headers.raw):  # the client's own defaults (User-Agent, Accept-Encoding…) are not added
-                if name[0].lower() not in names and name[0].lower() not in (b"host", b"content-length"):
-                    del request.headers[name[0].decode("latin-1")]
-            with anyio.fail_after(self.timeout) as deadline:
-
-                async def to_client(message: dict[str, Any]) -> None:
-                    """A part of the answer to the client; the upstream's deadline does not run while the client reads."""
-                    nonlocal client_wait
-                    waited, upstream_deadline = time.perf_counter(), deadline.deadline
-                    deadline.deadline = math.inf
-                    with anyio.move_on_after(self.timeout) as reading:
-                        await send(message)
-                    spent = time.perf_counter() - waited
-                    client_wait += spent
-                    deadline.deadline = upstream_deadline + spent
-                    if reading.cancelled_caught:
-                        raise _ClientStalled()
-
-                response = await client.send(request, stream=True)
-                try:
-                    status = response.status_code
-                    answered = list(response.headers.raw)
-                    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answered]
-                    hop = connection_headers(answered)
-                    passed, unsendable = sendable_headers([(k, v) for k, v in answered if k.lower() not in hop])
-                    if unsendable and self.judge is not None:
-                        self.judge.note(f"proxy exchange {self.exchanges}: the upstream's header(s) {', '.join(unsendable)} held "
-                                        "bytes no HTTP server may send (control characters): dropped from the answer to the "
-                                        "client, judged as received")
-                    unforwardable = not 100 <= status <= 599  # no HTTP server (nor client) takes it: judged, answered 502
+            pool = self._http(scope)
+            response = await pool.send(head, body, head_only=method == "HEAD")
+            try:
+                status = response.status
+                answered = response.headers
+                hop = connection_headers(answered)
+                passed, unsendable = sendable_headers([(k, v) for k, v in answered if k.lower() not in hop])
+                if unsendable and self.judge is not None:
+                    self.judge.note(f"proxy exchange {number}: the upstream's header(s) {', '.join(unsendable)} held "
+                                    "bytes no HTTP server may send (control characters): dropped from the answer to the "
+                                    "client, judged as received")
+                unforwardable = not 100 <= status <= 599  # no HTTP server (nor client) takes it: judged, answered 502
+                if not unforwardable:
+                    began = True
+                    await to_client({"type": "http.response.start", "status": status, "headers": passed})
+                while (raw := await response.read()) is not None:
+                    size += len(raw)
+                    if judged and size <= self.max_response_bytes:
+                        kept.append(raw)
                     if not unforwardable:
-                        began = True
-                        await to_client({"type": "http.response.start", "status": status, "headers": passed})
-                    async for raw in response.aiter_raw():
-                        size += len(raw)
-                        if judged and size <= self.max_response_bytes:
-                            kept.append(raw)
-                        if not unforwardable:
-                            await to_client({"type": "http.response.body", "body": raw, "more_body": True})
-                finally:
-                    await response.aclose()
-        except _ClientStalled:
-            stalled = True
-        except (TimeoutError, httpx.TimeoutException):
-            timed_out, error = True, f"no complete answer from the upstream within {self.timeout:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc or 'the upstream failed'}"
+                        ended = response.complete  # the last piece ends the answer (no empty message after it)
+                        await to_client({"type": "http.response.body", "body": raw, "more_body": not ended})
+                        if ended:
+                            break
+            finally:
+                response.release()
+        except asyncio.CancelledError:
+            if deadline.expired is None:
+                raise  # the server's own cancellation (shutting down): not ours to answer
+            caught = True
+            _uncancel()
+            if deadline.expired == _CLIENT:
+                stalled = True
+            else:
+                timed_out, error = True, f"no complete answer from the upstream within {self.timeout:g} s"
+        except UpstreamError as exc:
+            error = str(exc)
         except Exception as exc:  # the proxy's own failure: a 502 and a note, never a crash that hides the upstream's answer
             failure = type(exc).__name__
-        elapsed = time.perf_counter() - started - client_wait
+        finally:
+            deadline.close()
+        if deadline.expired is not None and not caught:  # (the timer fires only while the exchange awaits: never, in fact)
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                _uncancel()
+        elapsed = time.perf_counter() - started - deadline.client_wait
         if failure is not None:
             told = "with what had arrived" if began else "502"
             if not began:
@@ -316,35 +329,44 @@ class TrafficProxy:
                 except Exception:  # the server took the failed answer as begun: it can only close the connection
                     told = "nothing (the connection was closed)"
             if self.judge is not None:
-                self.judge.note(f"proxy exchange {self.exchanges}: the proxy itself failed ({failure}); the client was answered "
+                self.judge.note(f"proxy exchange {number}: the proxy itself failed ({failure}); the client was answered "
                                 f"{told} (please report it)")
-        if began and not stalled:
+        if began and not ended and not stalled:
             with contextlib.suppress(Exception):  # the client left: nothing more to tell it
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-        elif failure is None and not stalled:
+        elif not began and failure is None and not stalled:
             await self._own_answer(send, 504 if timed_out else 502,
                                    str(error or f"the upstream answered status {status}, which is no HTTP status"))
         if not judged or self.judge is None or (failure is not None and status is None):
             if self.judge is not None:
                 self.judge.skip()
             return
-        where = f"proxy exchange {self.exchanges}"
+        where = f"proxy exchange {number}"
         if stalled:
             self.judge.pass_unjudged(f"{where}: the client stopped taking the answer for {self.timeout:g} s (not the "
                                      "upstream's doing): not judged")
             return
-        answer, unread, broken = None, None, False
-        if failure is not None:
-            unread = "the proxy failed while forwarding the answer"
-        elif error is None:
-            answer, unread, broken = self._decoded(headers, kept, size)
-            if broken:
-                error, unread = unread, None
-        self._later(ObservedExchange(
-            method=method, url=shown_url, request_headers=given, request_body=body,
-            status=status if error is None or broken else None, response_headers=headers, response_body=answer,
-            elapsed=elapsed, error=error, timed_out=timed_out, where=where, response_size=size, unread=unread,
-        ))
+        shown_url = self._shown + target.decode("ascii")
+        decoded = self._decoded
+        answer_error, proxy_failed = error, failure is not None
+
+        def exchange() -> ObservedExchange:  # built on the judge's thread: decoding headers and the body is judging's cost
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answered]
+            answer, unread, broken, error = None, None, False, answer_error
+            if proxy_failed:
+                unread = "the proxy failed while forwarding the answer"
+            elif error is None:
+                answer, unread, broken = decoded(headers, kept, size)
+                if broken:
+                    error, unread = unread, None
+            return ObservedExchange(
+                method=method, url=shown_url, request_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers],
+                request_body=body, status=status if error is None or broken else None, response_headers=headers,
+                response_body=answer, elapsed=elapsed, error=error, timed_out=timed_out, where=where, response_size=size,
+                unread=unread)
+
+        # off the event loop: judging never holds up a client (the bytes it holds bound the queue, not a count)
+        self.judge.observe_later(exchange, size=len(body) + sum(map(len, kept)) + _HELD_APART)
 
     def _decoded(self, headers: list[tuple[str, str]], kept: list[bytes], size: int) -> tuple[bytes | None, str | None, bool]:
         """(the answer's body as its client reads it, why it was not read, whether it is broken) within the cap."""
@@ -358,3 +380,67 @@ class TrafficProxy:
         except Broken as exc:
             return None, f"the answer's body is not what its Content-Encoding says ({exc})", True
         return (answer, None, False) if answer is not None else (None, f"its answer decodes to over {cap:,} bytes", False)
+
+
+_UPSTREAM, _CLIENT = "upstream", "client"
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
+class _Deadline:
+    """An exchange's two deadlines on one timer: the upstream's (`timeout` for the whole answer, not counting the time
+    the client takes to read it) and the client's (`timeout` for each part of the answer it is sent).
+
+    The timer is armed once; each part sent only notes when it began and how long it took (the common case never
+    suspends). When the timer fires it works out which deadline is due and either re-arms itself or cancels the task,
+    saying which (`expired`): a slow upstream is a 504 and a finding, a client that stopped reading is neither.
+    """
+
+    def __init__(self, timeout: float, loop: asyncio.AbstractEventLoop | None = None, task: asyncio.Task[Any] | None = None) -> None:
+        self._loop = loop or asyncio.get_running_loop()
+        self._task = task or asyncio.current_task()
+        self._timeout = timeout
+        self._start = self._loop.time()
+        self._sending: float | None = None  # when the part being sent began
+        self._rearmed = False  # the timer moved to the client's deadline during a send
+        self.client_wait = 0.0
+        self.expired: str | None = None
+        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self._start + timeout, self._fire)
+
+    def _due(self) -> tuple[float, str]:
+        if self._sending is not None:
+            return self._sending + self._timeout, _CLIENT
+        return self._start + self._timeout + self.client_wait, _UPSTREAM
+
+    def _fire(self) -> None:
+        due, which = self._due()
+        if self._loop.time() < due:
+            self._rearmed = self._sending is not None
+            self._handle = self._loop.call_at(due, self._fire)
+            return
+        self._handle = None
+        self.expired = which
+        if self._task is not None:
+            self._task.cancel()
+
+    def sending(self) -> None:
+        self._sending = self._loop.time()
+
+    def sent(self) -> None:
+        if self._sending is None:
+            return
+        self.client_wait += self._loop.time() - self._sending
+        self._sending = None
+        if self._rearmed and self._handle is not None and self.expired is None:  # back to the upstream's deadline
+            self._rearmed = False
+            self._handle.cancel()
+            self._handle = self._loop.call_at(self._due()[0], self._fire)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

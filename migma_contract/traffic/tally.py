@@ -92,7 +92,12 @@ MAX_CREDENTIALS_PER_EXCHANGE = 8
 _SHAPES_READ = 64 << 10  # a request body is searched for credential-named JSON keys and form parameters up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
-MAX_WAITING = 64  # exchanges waiting to be judged off the event loop
+# Exchanges waiting to be judged off the event loop are bounded by what they hold: at most MAX_WAITING of them and
+# MAX_WAITING_BYTES of bodies (a caller that does not say an exchange's size is counted at _UNSIZED bytes: 64 at most).
+# A proxy forwarding a check's burst hands over sends of a few KB each much faster than they are judged.
+MAX_WAITING = 1024
+MAX_WAITING_BYTES = 64 << 20
+_UNSIZED = MAX_WAITING_BYTES // 64
 JUDGE_CPU_SHARE = 0.25  # judging may use a quarter of one core over time (the server keeps the rest of the GIL)
 JUDGE_CPU_BURST = 0.5  # ...and half a CPU-second at once
 # A request body larger than this is judged as not recorded: a send request is a few kilobytes, and judging a large
@@ -309,11 +314,10 @@ class TrafficJudge:
         self._lock = threading.Lock()  # judging's state: may be held for long (see the class's docstring)
         self._counts = threading.Lock()  # the counters and notes the event loop touches: held for a few operations only
         # judging off a server's event loop (`observe_later`): one worker, a bounded queue
-        # (a SimpleQueue: put and get in C; a queue.Queue's Python-level conditions cost more than a small judgement)
-        self._waiting: queue.SimpleQueue[Callable[[], ObservedExchange | None]] = queue.SimpleQueue()
-        self._unjudged = 0  # handed over and not judged yet (under `_counts`)
-        self._settled = threading.Condition(self._counts)  # told when that count falls to 0 while a reader waits
-        self._readers_waiting = 0
+        # (a SimpleQueue: a put from the event loop is one C call, no condition to notify)
+        self._waiting: queue.SimpleQueue[tuple[Callable[[], ObservedExchange | None], int]] = queue.SimpleQueue()
+        self._pending = self._pending_bytes = 0  # handed over and not yet judged (under `_counts`)
+        self._settled = threading.Condition(self._counts)
         self._worker: threading.Thread | None = None
         self.unjudged_behind = 0  # exchanges not judged because judging fell behind (noted)
         self._cpu_debt, self._cpu_at = 0.0, time.monotonic()  # the judge thread's CPU, against its share
@@ -433,28 +437,31 @@ class TrafficJudge:
                 self._history_by_status[status] = found
         return found
 
-    def observe_later(self, make: Callable[[], ObservedExchange | None]) -> None:
+    def observe_later(self, make: Callable[[], ObservedExchange | None], size: int | None = None) -> None:
         """Judge an exchange off the caller's event loop (a proxy's, an app's): one worker thread judges them in order.
 
-        `make` builds the exchange on the worker (decompressing an answer is judging's cost too). At most
-        `MAX_WAITING` wait; past that an exchange is counted and noted, never judged late at the price of memory.
+        `make` builds the exchange on the worker (decompressing an answer is judging's cost too); `size` is the
+        bytes it holds (its bodies), if the caller knows. At most `MAX_WAITING` wait, holding at most
+        `MAX_WAITING_BYTES`; past that an exchange is counted and noted, never judged late at the price of memory.
         A request body over `JUDGED_BODY_BYTES` is not judged (its answer is; `observe` does this for every way
         in, and counts the exchange judged in part): parsing a large body costs many times its size.
 
         Called on the event loop: it takes only the small `_counts` lock, never judging's.
         """
+        held = _UNSIZED if size is None else size
         with self._counts:
-            if self._waiting.qsize() >= MAX_WAITING or self._over_budget():
+            if (self._pending >= MAX_WAITING or self._pending_bytes + held > MAX_WAITING_BYTES) or self._over_budget():
                 self.unjudged_behind += 1
                 self.stats.exchanges += 1
                 self.stats.unjudged += 1
                 self._stops_behind()
                 return
+            self._pending += 1
+            self._pending_bytes += held
             if self._worker is None:
                 self._worker = threading.Thread(target=self._judge_waiting, name="migma-contract judge", daemon=True)
                 self._worker.start()
-            self._unjudged += 1
-        self._waiting.put(make)
+        self._waiting.put((make, held))
 
     def _over_budget(self) -> bool:
         """Whether judging has used more than its share of CPU lately (it holds the GIL the event loop needs).
@@ -473,7 +480,7 @@ class TrafficJudge:
 
     def _judge_waiting(self) -> None:
         while True:
-            make = self._waiting.get()
+            make, held = self._waiting.get()
             began = time.thread_time()
             try:
                 exchange = make()
@@ -487,21 +494,16 @@ class TrafficJudge:
             finally:
                 with self._counts:
                     self._cpu_debt += time.thread_time() - began
-                    self._unjudged -= 1
-                    if not self._unjudged and self._readers_waiting:
+                    self._pending -= 1
+                    self._pending_bytes -= held
+                    if not self._pending:
                         self._settled.notify_all()
 
     def settle(self) -> None:
         """Wait until every exchange handed to `observe_later` is judged (readers call it)."""
-        if self._worker is None:
-            return
         with self._counts:
-            self._readers_waiting += 1
-            try:
-                while self._unjudged:
-                    self._settled.wait()
-            finally:
-                self._readers_waiting -= 1
+            while self._pending:
+                self._settled.wait()
 
     def _learn(self, exchange: ObservedExchange) -> list[str]:
         """Every credential the traffic carries joins the redactor (by header name, query parameter, JSON key), within bounds.

@@ -1,0 +1,369 @@
+"""Keep-alive HTTP/1.1 connections to one upstream, for the proxy: a request's bytes out, its answer in as it comes.
+
+The proxy forwards what a client sent as it was, so it needs no HTTP client's machinery (cookies,
+redirects, auth flows, header models): it writes a request head and body it built itself and reads
+the answer with the same C parser the servers use (httptools, llhttp), each connection an asyncio
+protocol on the serving loop. httpx's pool, here, cost ~0.2 ms of CPU a request for one connection
+and grew with the number in flight (it looks at every connection for every request it places).
+
+Everything a hostile or broken upstream can do is bounded: an answer's head (and whatever else
+comes between two pieces of body: chunk-size lines, trailers) is held to `MAX_HEAD_BYTES`;
+a body is buffered at most `_PAUSE_AT` bytes ahead of the reader (reading pauses past it);
+trailers are dropped; an answer that does not say its length ends when the connection does.
+A connection is reused only once its answer was read whole and the upstream keeps it alive,
+and never after `IDLE_EXPIRY` seconds idle. Deadlines are the caller's (`asyncio.timeout`
+around the exchange); an abandoned answer closes its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from typing import Any
+
+import h11
+
+try:  # the C parser (uvicorn[standard]); without it, h11 reads the answers (see _H11Parser)
+    import httptools
+
+    _PARSE_ERRORS: tuple[type[Exception], ...] = (httptools.HttpParserError, h11.RemoteProtocolError)
+    _UPGRADES: tuple[type[Exception], ...] = (httptools.HttpParserUpgrade,)
+    PARSER = "httptools"
+except ImportError:  # pragma: no cover - httptools is a dependency on CPython
+    httptools = None  # type: ignore[assignment]
+    _PARSE_ERRORS, _UPGRADES = (h11.RemoteProtocolError,), ()
+    PARSER = "h11"
+
+__all__ = ["IDLE_EXPIRY", "MAX_HEAD_BYTES", "PARSER", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
+
+MAX_HEAD_BYTES = 100 * 1024  # what httpcore allows an answer's head (h11's max_incomplete_event_size)
+IDLE_EXPIRY = 4.0  # below common keep-alive timeouts (uvicorn's 5 s): a connection the upstream is closing is not reused
+MAX_IDLE = 64
+_PAUSE_AT = 256 * 1024  # bytes of body buffered ahead of the reader before reading pauses
+_SLICE = 4096  # a head is fed to the parser at most this much at a time (see data_received)
+_JOINED = 64 * 1024  # a body up to this size leaves in the same write as its head
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached, or broke the exchange; `kind` names how (ConnectError, ReadError…)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.args[0]}"
+
+
+class UpstreamResponse(asyncio.Protocol):
+    """One connection to the upstream, and the answer it is reading (a connection carries one exchange at a time).
+
+    After `UpstreamPool.send`: `status` and `headers` (the raw pairs, as sent) are known; `read`
+    gives the body as it comes, `complete` says whether all of it has been read; `release` hands the
+    connection back (reused if the answer was read whole and the upstream keeps it alive, else closed).
+    """
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+
+    def __init__(self, pool: UpstreamPool) -> None:
+        self._pool = pool
+        self._parser: Any
+        if pool.parser == "httptools":
+            self._parser = httptools.HttpResponseParser(self)
+            # A header value with control characters (an ESC, a DEL) is read, as h11 reads it, not a broken answer: the
+            # proxy drops it from what it sends on and judges the answer as received. Framing stays strict.
+            self._parser.set_dangerous_leniencies(lenient_headers=True)
+        else:
+            self._parser = _H11Parser(self)
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._reset(False)
+
+    def _reset(self, head_only: bool) -> None:
+        self.status = 0
+        self.headers = []
+        self._head_only = head_only
+        self._head_done = False
+        self._until_close = False  # the answer's length is "until the connection closes"
+        self._done = False
+        self._reusable = False
+        self._framing = 0
+        self._head_bytes = 0
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._paused = False
+        self._error: UpstreamError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    # --- the protocol (the loop calls these) ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a TCP transport (uvloop's is not an asyncio.Transport subclass)
+
+    def data_received(self, data: bytes) -> None:
+        if self._done or self._error is not None:  # bytes after the answer (or after it failed): the connection is spoilt
+            self._reusable = False
+            self._close()
+            return
+        if self._head_done or len(data) <= _SLICE:
+            self._feed(data)
+            return
+        # A head arriving in one large read is fed a slice at a time, so its bound holds to the slice, not the read
+        view = memoryview(data)
+        for start in range(0, len(data), _SLICE):
+            if self._done or self._error is not None:
+                return
+            if self._head_done:
+                self._feed(view[start:])
+                return
+            self._feed(view[start:start + _SLICE])
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        self._framing += len(data)
+        try:
+            self._parser.feed_data(data)  # llhttp reads any buffer
+        except _UPGRADES:  # a 101: this proxy does not tunnel; the answer ends at its head
+            self._finish(reusable=False)
+        except _PARSE_ERRORS as exc:
+            self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 ({exc})")
+            return
+        if self._framing > MAX_HEAD_BYTES and not self._done:
+            self._fail("RemoteProtocolError", f"the upstream's answer head (or a chunk line, or trailers) is over "
+                                              f"{MAX_HEAD_BYTES:,} bytes")
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes; connection_lost ends the answer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._done or self._error is not None:
+            return
+        if self._until_close and self._head_done:
+            self._finish(reusable=False)
+        elif self._head_done:
+            self._fail("RemoteProtocolError", "the upstream closed the connection before its answer was complete")
+        else:
+            self._fail("RemoteProtocolError", "the upstream closed the connection without an answer")
+
+    # --- the parser's callbacks ------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._done:  # a second answer to one request (in the same read): the connection is never reused
+            self._reusable = False
+            self._close()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._head_done:  # after the head: a chunked answer's trailers, dropped (never headers)
+            self.headers.append((name, value))
+            self._head_bytes += len(name) + len(value) + 4
+
+    def on_headers_complete(self) -> None:
+        if self._head_bytes > MAX_HEAD_BYTES:  # whole within one slice: counted here, to the byte
+            self._fail("RemoteProtocolError", f"the upstream's answer head is over {MAX_HEAD_BYTES:,} bytes")
+        if self._error is not None or self._done:
+            return
+        status = self._parser.get_status_code()
+        if 100 <= status < 200 and status != 101:  # an interim answer (100 Continue…): the real one follows
+            self.headers, self._head_bytes = [], 0
+            return
+        self.status = status
+        self._head_done = True
+        self._framing = 0
+        framed = any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers)
+        self._until_close = not framed and status not in (204, 304) and not self._head_only
+        if self._head_only:  # the answer to HEAD has no body, whatever its Content-Length says
+            self._finish(reusable=False)  # (the parser would wait for one: the connection is not reused)
+        else:
+            self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        if self._done or self._error is not None:
+            return
+        self._framing = 0
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > _PAUSE_AT and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if not self._head_done or self._error is not None:  # the end of an interim answer (or of a refused one)
+            return
+        if not self._done:
+            self._finish(reusable=self._parser.should_keep_alive() and not self._until_close)
+
+    # --- the exchange ------------------------------------------------------------------------------------------
+
+    def _finish(self, *, reusable: bool) -> None:
+        self._head_done = True
+        self._done = True
+        self._reusable = reusable
+        self._wake()
+
+    def _fail(self, kind: str, message: str) -> None:
+        if self._error is None and not self._done:
+            self._error = UpstreamError(kind, message)
+        self._close()
+        self._wake()
+
+    def _close(self) -> None:
+        self.closed = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        await self._waiter
+
+    def begin(self, head: bytes, body: bytes, *, head_only: bool) -> None:
+        self._reset(head_only)
+        assert self.transport is not None
+        if isinstance(self._parser, _H11Parser):
+            self._parser.expect(b"HEAD" if head_only else b"GET")
+        if len(body) <= _JOINED:  # one write, one segment: a copy of a small body costs less than a second send
+            self.transport.write(head + body)
+        else:
+            self.transport.writelines((head, body))
+
+    async def head(self) -> None:
+        """Wait for the answer's status line and headers."""
+        while not self._head_done and self._error is None:
+            await self._wait()
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def complete(self) -> bool:
+        """Whether the body has been read whole (nothing buffered, nothing more to come)."""
+        return self._done and not self._chunks
+
+    async def read(self) -> bytes | None:
+        """The body's bytes that have arrived since the last call (waiting for some); None once it has all been read."""
+        while not self._chunks:
+            if self._error is not None:
+                raise self._error
+            if self._done:
+                return None
+            await self._wait()
+        chunks, self._chunks, self._buffered = self._chunks, [], 0
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def release(self) -> None:
+        """Hand the connection back: kept for the next request if this answer ended cleanly, else closed."""
+        if self._done and self._reusable and not self._chunks and not self.closed:
+            self._pool.keep(self)
+        else:
+            self._close()
+
+
+class UpstreamPool:
+    """Keep-alive connections to one origin; `send` writes a request on one and returns once the answer's head is in."""
+
+    def __init__(self, scheme: str, host: str, port: int, *, tls: ssl.SSLContext | None = None, max_idle: int = MAX_IDLE,
+                 parser: str | None = None) -> None:
+        self.host, self.port, self.tls, self.max_idle = host, port, tls if scheme == "https" else None, max_idle
+        self.parser = parser or PARSER  # "httptools" (where installed) or "h11"
+        self._idle: list[UpstreamResponse] = []
+
+    def keep(self, connection: UpstreamResponse) -> None:
+        if len(self._idle) < self.max_idle:
+            connection.idle_since = time.monotonic()
+            self._idle.append(connection)
+        else:
+            connection._close()
+
+    def _reused(self) -> UpstreamResponse | None:
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle.pop()  # the most recently used first: the likeliest still open
+            if not connection.closed and now - connection.idle_since < IDLE_EXPIRY:
+                return connection
+            connection._close()
+        return None
+
+    async def _connect(self) -> UpstreamResponse:
+        loop = asyncio.get_running_loop()
+        try:
+            _, connection = await loop.create_connection(lambda: UpstreamResponse(self), self.host, self.port, ssl=self.tls,
+                                                         server_hostname=self.host if self.tls is not None else None)
+        except ssl.SSLError as exc:
+            raise UpstreamError("ConnectError", f"TLS with the upstream failed ({exc.reason or exc})") from None
+        except OSError as exc:
+            raise UpstreamError("ConnectError", exc.strerror or str(exc) or type(exc).__name__) from None
+        return connection
+
+    async def send(self, head: bytes, body: bytes, *, head_only: bool = False) -> UpstreamResponse:
+        """Write a request (its head and body, as bytes) and wait for the answer's head; the caller must `release` it.
+
+        `head_only`: the request is a HEAD (its answer has no body, whatever its headers say).
+        """
+        connection = self._reused() or await self._connect()
+        connection.begin(head, body, head_only=head_only)
+        try:
+            await connection.head()
+        except BaseException:
+            connection._close()
+            raise
+        return connection
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            connection._close()
+
+
+class _H11Parser:
+    """h11 behind httptools' calls, where httptools is not installed (another interpreter): the same callbacks.
+
+    h11 frames an answer by the request it answers, so it is told each request's method (`expect`);
+    the bytes it would send are not used (the connection writes its own).
+    """
+
+    def __init__(self, protocol: UpstreamResponse) -> None:
+        self._protocol = protocol
+        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=2 * MAX_HEAD_BYTES)  # the bound is counted outside
+        self._status = 0
+
+    def expect(self, method: bytes) -> None:
+        if self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE:
+            self._conn.start_next_cycle()
+        self._conn.send(h11.Request(method=method, target=b"/", headers=[(b"host", b"upstream")]))
+        self._conn.send(h11.EndOfMessage())
+
+    def feed_data(self, data: bytes | memoryview) -> None:
+        self._conn.receive_data(bytes(data))
+        protocol = self._protocol
+        while True:
+            event = self._conn.next_event()
+            if event is h11.NEED_DATA or event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
+                return
+            if isinstance(event, h11.InformationalResponse):
+                continue  # an interim answer (100 Continue...): the real one follows
+            if isinstance(event, h11.Response):
+                self._status = event.status_code
+                for name, value in event.headers.raw_items():
+                    protocol.on_header(name, value)
+                protocol.on_headers_complete()
+            elif isinstance(event, h11.Data):
+                protocol.on_body(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):  # its trailers (event.headers) are dropped
+                protocol.on_message_complete()
+
+    def get_status_code(self) -> int:
+        return self._status
+
+    def should_keep_alive(self) -> bool:
+        """Whether the answer left the connection clean: kept alive, and no byte after it (a second answer, garbage)."""
+        return self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE and not self._conn.trailing_data[0]

@@ -1,0 +1,392 @@
+"""The proxy's own upstream connections (`wire.upstream`): HTTP/1.1 framing read right, connections reused only when sound.
+
+Each upstream here is a raw socket server, so the bytes on the wire are exactly the ones a test names.
+"""
+
+import itertools
+import json
+import socket
+import threading
+
+import httpx
+import pytest
+
+from migma_contract import contract_for
+from migma_contract.traffic.proxy import TrafficProxy
+from migma_contract.traffic.tally import TrafficJudge
+from migma_contract.wire import upstream as upstream_module
+from migma_contract.wire.serve import serve_in_thread
+
+from .hostile_servers import raw_server, read_request
+
+pytestmark = pytest.mark.e2e
+PARSERS = ["httptools", "h11"] if upstream_module.httptools is not None else ["h11"]
+
+
+@pytest.fixture(autouse=True, params=PARSERS)
+def parser(request, monkeypatch):
+    """Every test with each parser that reads answers: llhttp where installed, h11 where not (another interpreter)."""
+    monkeypatch.setattr(upstream_module, "PARSER", request.param)
+    return request.param
+
+VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
+         "subject": "Hello", "emailId": "email_welcome"}
+_IDS = itertools.count()
+
+
+def ok() -> bytes:
+    """A send's success answer, with an id of its own (two accepted sends never share one)."""
+    return json.dumps({"success": True, "data": {"id": f"m{next(_IDS)}", "status": "queued"}, "error": None}).encode()
+
+
+OK = ok()
+
+
+class Upstream:
+    """A raw keep-alive server: `answer(request)` gives each answer's bytes (None: close the connection instead)."""
+
+    def __init__(self, answer):
+        self.answer, self.requests, self.connections = answer, [], 0
+        self._lock = threading.Lock()
+
+    def __call__(self, conn: socket.socket, stop: threading.Event) -> None:
+        with self._lock:
+            self.connections += 1
+        while not stop.is_set():
+            request = read_request(conn)
+            if not request:
+                return
+            with self._lock:
+                self.requests.append(request)
+            answer = self.answer(request)
+            if answer is None:
+                return
+            conn.sendall(answer)
+            if b"connection: close" in answer.lower():
+                return
+
+
+def _answer(status=b"200 OK", body=None, *extra: bytes) -> bytes:
+    body = ok() if body is None else body
+    return (b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n" + b"".join(e + b"\r\n" for e in extra)
+            + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def _through(upstream, *calls, judge=True):
+    """Serve `upstream` raw, the proxy in front; run each call(client) in order on one keep-alive client; their results."""
+    with raw_server(upstream) as up_url:
+        tally = TrafficJudge(contract_for(), kind="proxy", label="t", url=up_url) if judge else None
+        with serve_in_thread(TrafficProxy(up_url, tally, timeout=5.0)) as url, httpx.Client(base_url=url, timeout=10) as client:
+            results = [call(client) for call in calls]
+    if tally is not None:
+        tally.settle()
+    return results, tally
+
+
+def _post(client):
+    return client.post("/v1/sending", json=VALID, headers={"Authorization": "Bearer mc_test_full_access"})
+
+
+def test_a_keep_alive_upstream_connection_serves_the_next_request():
+    upstream = Upstream(lambda request: _answer())
+    (first, second, third), _ = _through(upstream, _post, _post, _post)
+    assert [r.status_code for r in (first, second, third)] == [200, 200, 200]
+    assert upstream.connections == 1 and len(upstream.requests) == 3
+
+
+def test_an_idle_connection_past_its_expiry_is_not_reused(monkeypatch):
+    monkeypatch.setattr(upstream_module, "IDLE_EXPIRY", 0.0)
+    upstream = Upstream(lambda request: _answer())
+    results, _ = _through(upstream, _post, _post)
+    assert [r.status_code for r in results] == [200, 200] and upstream.connections == 2
+
+
+def test_an_answer_saying_close_or_with_bytes_past_its_end_spoils_the_connection():
+    bodies = [ok(), ok(), ok()]
+    answers = iter([_answer(b"200 OK", bodies[0], b"Connection: close"), _answer(b"200 OK", bodies[1]) + b"garbage, no answer asked",
+                    _answer(b"200 OK", bodies[2])])
+    upstream = Upstream(lambda request: next(answers))
+    results, judge = _through(upstream, _post, _post, _post)
+    assert [r.status_code for r in results] == [200, 200, 200]
+    assert [r.content for r in results] == bodies  # the garbage never became an answer
+    assert upstream.connections == 3 and judge.result().traffic.judged == 3
+
+
+def test_head_gets_its_answers_head_and_no_wait_for_a_body():
+    upstream = Upstream(lambda request: _answer(b"200 OK", b"").replace(b"Content-Length: 0", b"Content-Length: 42")
+                        if request.startswith(b"HEAD ") else _answer())
+    (head, after), _ = _through(upstream, lambda c: c.head("/v1/other"), _post)
+    assert head.status_code == 200 and head.headers["content-length"] == "42" and head.content == b""
+    assert after.status_code == 200 and after.json()["success"] is True
+
+
+def test_an_interim_answer_is_passed_over_and_the_final_one_forwarded():
+    upstream = Upstream(lambda request: b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + _answer())
+    (response,), judge = _through(upstream, _post)
+    assert response.status_code == 200 and response.json()["success"] is True and "link" not in response.headers
+    assert judge.result().traffic.judged == 1 and not judge.result().findings
+
+
+def test_an_answer_ending_with_its_connection_is_whole_and_judged():
+    bodies = [ok(), ok()]
+    answers = iter(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + b for b in bodies)
+    upstream = Upstream(lambda request: next(answers))
+    (response, again), judge = _through(upstream, _post, _post)
+    assert response.status_code == 200 and [response.content, again.content] == bodies
+    assert judge.result().traffic.judged == 2 and not judge.result().findings and upstream.connections == 2
+
+
+def test_a_chunked_answer_passes_whole_and_its_trailers_never_become_headers():
+    bodies = [ok(), ok()]
+
+    def chunked(body):
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7]) for i in range(0, len(body), 7))
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks
+                + b"0\r\nX-Trailer: smuggled\r\n\r\n")
+
+    answers = iter(chunked(b) for b in bodies)
+    upstream = Upstream(lambda request: next(answers))
+    (response, again), judge = _through(upstream, _post, _post)
+    assert response.status_code == 200 and "x-trailer" not in response.headers
+    assert [response.content, again.content] == bodies and upstream.connections == 1  # read whole: the connection serves the next one
+    assert judge.result().traffic.judged == 2 and not judge.result().findings
+
+
+@pytest.mark.parametrize("ending", [b"\r\nContent-Length: 2\r\n\r\n{}", b"a" * 200_000], ids=["whole", "never-ending"])
+def test_an_answer_head_past_the_bound_is_a_502_and_a_finding_not_memory(ending):
+    huge = b"HTTP/1.1 200 OK\r\nX-Huge: " + b"a" * (upstream_module.MAX_HEAD_BYTES + 10) + ending
+    upstream = Upstream(lambda request: huge)  # never-ending: the connection stays open, the head never ends
+    (response,), judge = _through(upstream, _post)
+    assert response.status_code == 502 and "over 102,400 bytes" in response.json()["error"]
+    assert [(f.rule, f.broken_by) for f in judge.result().findings] == [("no-server-error", "server")]
+
+
+def test_an_upstream_that_closes_mid_answer_is_told_and_judged_unanswered():
+    def closing(conn, stop):
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n" + OK[:10])
+        conn.close()
+
+    with raw_server(closing) as up_url:
+        judge = TrafficJudge(contract_for(), kind="proxy", label="t", url=up_url)
+        with serve_in_thread(TrafficProxy(up_url, judge, timeout=5.0)) as url, httpx.Client(base_url=url) as client, \
+                pytest.raises(httpx.RemoteProtocolError):  # what had arrived, then the end: never a whole answer
+            _post(client)
+    judge.settle()
+    assert judge.result().traffic.unanswered == 1
+
+
+@pytest.mark.parametrize("target, forwarded", [
+    (b"/v1/x?a=%20b&c=<d>", b"/v1/x?a=%20b&c=<d>"),  # visible ASCII passes as it came, not re-encoded
+    (b"/v1/caf\xc3\xa9", None),  # not ASCII: a 400, nothing forwarded
+])
+def test_the_request_target_is_forwarded_as_it_came_or_refused(target, forwarded):
+    upstream = Upstream(lambda request: _answer())
+    with raw_server(upstream) as up_url, serve_in_thread(TrafficProxy(up_url, None), stack="h11") as url:
+        host, port = url.split("://", 1)[1].rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    if forwarded is None:
+        assert answer.startswith(b"HTTP/1.1 400") and upstream.requests == []
+    else:
+        assert answer.startswith(b"HTTP/1.1 200") and upstream.requests[0].startswith(b"GET " + forwarded + b" HTTP/1.1\r\n")
+
+
+def test_what_the_upstream_receives_is_the_clients_request_with_its_own_host_and_length():
+    upstream = Upstream(lambda request: _answer())
+    body = b'{"a": 1}'
+    (_, _), _ = _through(upstream, lambda c: c.post("/v1/x", content=body, headers={"X-Case": "Kept", "Content-Type": "text/plain"}),
+                         lambda c: c.post("/v1/x", content=b""), judge=False)
+    head, _, sent = upstream.requests[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /v1/x HTTP/1.1" and lines[1].startswith(b"Host: 127.0.0.1:")
+    assert b"x-case: Kept" in lines and b"content-length: 8" in lines and sent == body
+    assert not any(line.lower().startswith((b"connection:", b"keep-alive:")) for line in lines)
+    assert b"content-length: 0" in upstream.requests[1].split(b"\r\n")  # an empty body the client framed, framed
+
+
+# --- the hand-over to the judge's thread ----------------------------------------------------------------------
+
+
+def _blocked_judge():
+    """A judge whose worker is held inside the first exchange until `release` is set: what is handed over meanwhile waits."""
+    from migma_contract.traffic.tally import ObservedExchange
+
+    judge = TrafficJudge(contract_for(), "documented", kind="proxy", label="t")
+    inside, release = threading.Event(), threading.Event()
+    answer = json.dumps({"success": False, "error": "no"}).encode()
+
+    def exchange():
+        return ObservedExchange("POST", "/v1/sending", [("Authorization", "Bearer k")], b"{}", 400,
+                                [("content-type", "application/json")], answer)
+
+    def first():
+        inside.set()
+        release.wait()
+        return exchange()
+
+    judge.observe_later(first, size=100)
+    inside.wait()
+    return judge, exchange, release
+
+
+def test_a_burst_of_small_exchanges_waits_to_be_judged_rather_than_passing_unjudged():
+    """A check's burst through the proxy outran the judge: past 64 waiting (whatever their size) they went unjudged."""
+    judge, exchange, release = _blocked_judge()
+    for _ in range(300):
+        judge.observe_later(exchange, size=3_000)
+    release.set()
+    assert judge.result().traffic.judged == 301 and judge.unjudged_behind == 0
+
+
+def test_what_waits_to_be_judged_is_bounded_by_the_bytes_it_holds(monkeypatch):
+    from migma_contract.traffic import tally
+
+    judge, exchange, release = _blocked_judge()
+    for _ in range(10):  # 10 MiB each: six fit under the bound (the first holds 100 bytes)
+        judge.observe_later(exchange, size=10 << 20)
+    for _ in range(70):  # a caller that does not say: counted at 1 MiB each
+        judge.observe_later(exchange)
+    release.set()
+    result = judge.result()
+    assert tally.MAX_WAITING_BYTES == 64 << 20
+    assert result.traffic.judged == 1 + 6 + 3 and judge.unjudged_behind == 4 + 67
+    assert any("passed through unjudged" in note for note in result.traffic.notes)
+
+
+# --- an https upstream ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_upstream(tmp_path_factory):
+    import trustme
+
+    from migma_contract.mock import create_app
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    directory = tmp_path_factory.mktemp("tls")
+    key_file, cert_file = directory / "key.pem", directory / "cert.pem"
+    cert.private_key_pem.write_to_path(str(key_file))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    with serve_in_thread(create_app({"open_world": True}), ssl_keyfile=str(key_file), ssl_certfile=str(cert_file)) as url:
+        yield url
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_an_https_upstream_is_verified_unless_told_not_to(tls_upstream, verify):
+    judge = TrafficJudge(contract_for(), kind="proxy", label="t", url=tls_upstream)
+    with serve_in_thread(TrafficProxy(tls_upstream, judge, timeout=5.0, verify_tls=verify)) as url, \
+            httpx.Client(base_url=url) as client:
+        first, second = _post(client), _post(client)
+    if verify:  # a certificate no trusted authority signed: the connection is refused, a 502 saying why
+        assert first.status_code == 502 and "CERTIFICATE_VERIFY_FAILED" in first.json()["error"]
+    else:
+        assert [first.status_code, second.status_code] == [200, 200]
+        assert judge.result().traffic.judged == 2 and not judge.result().findings
+
+
+def test_a_second_answer_to_one_request_never_reaches_the_next_client():
+    """An upstream answering one request twice (in one write): the second is not read as the next request's answer."""
+    bodies = [ok(), ok(), ok()]
+    answers = iter([_answer(b"200 OK", bodies[0]) + _answer(b"500 Internal Server Error", b'{"smuggled": true}'),
+                    _answer(b"200 OK", bodies[1]), _answer(b"200 OK", bodies[2])])
+    upstream = Upstream(lambda request: next(answers))
+    results, judge = _through(upstream, _post, _post)
+    assert [(r.status_code, r.content) for r in results] == [(200, bodies[0]), (200, bodies[1])]
+    assert upstream.connections == 2 and not judge.result().findings
+
+
+# --- the exchange's two deadlines ----------------------------------------------------------------------------
+
+
+class _Clock:
+    """A loop's clock and timers, moved by hand."""
+
+    def __init__(self):
+        self.now, self.timers = 0.0, []
+
+    def time(self):
+        return self.now
+
+    def call_at(self, when, callback):
+        timer = _Timer(when, callback)
+        self.timers.append(timer)
+        return timer
+
+    def run_until(self, now):
+        self.now = now
+        for timer in [t for t in self.timers if not t.cancelled and t.when <= now]:
+            timer.cancelled = True
+            timer.callback()
+
+    def armed(self):
+        return [t.when for t in self.timers if not t.cancelled]
+
+
+class _Timer:
+    def __init__(self, when, callback):
+        self.when, self.callback, self.cancelled = when, callback, False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+class _Task:
+    cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def test_the_upstreams_deadline_does_not_run_while_the_client_reads_and_comes_back_after():
+    from migma_contract.traffic.proxy import _Deadline
+
+    clock, task = _Clock(), _Task()
+    deadline = _Deadline(1.0, clock, task)
+    clock.run_until(0.9)
+    deadline.sending()  # the head came at 0.9; the client takes its time
+    clock.run_until(1.0)  # the upstream's second is up, but the client is reading: its own deadline is 1.9
+    assert not task.cancelled and clock.armed() == [pytest.approx(1.9)]
+    clock.run_until(1.1)
+    deadline.sent()  # it read for 0.2 s: the upstream's deadline is back (1.2), not left at the client's
+    assert clock.armed() == [pytest.approx(1.2)] and deadline.client_wait == pytest.approx(0.2)
+    clock.run_until(1.25)
+    assert task.cancelled and deadline.expired == "upstream"
+
+
+def test_a_client_that_takes_no_part_for_a_whole_timeout_is_told_apart_from_the_upstream():
+    from migma_contract.traffic.proxy import _Deadline
+
+    clock, task = _Clock(), _Task()
+    deadline = _Deadline(1.0, clock, task)
+    clock.run_until(0.2)
+    deadline.sending()
+    clock.run_until(1.0)
+    clock.run_until(1.2)
+    assert task.cancelled and deadline.expired == "client"
+
+
+@pytest.mark.parametrize("head_first", [False, True], ids=["head-trickled", "body-trickled"])
+def test_an_upstream_trickling_its_answer_past_the_deadline_is_a_finding_and_the_exchange_ends(head_first):
+    def trickling(conn, stop):  # a byte every 50 ms, forever: each read succeeds, the answer never ends
+        read_request(conn)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        if head_first:
+            conn.sendall(head + b"{")
+        for byte in (b"x" * 100_000 if head_first else head + b"x" * 100_000):
+            if stop.wait(0.05):
+                return
+            conn.sendall(bytes([byte]))
+
+    judge = TrafficJudge(contract_for(), kind="proxy", label="t")
+    with raw_server(trickling) as up_url, serve_in_thread(TrafficProxy(up_url, judge, timeout=0.5)) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
+        if head_first:
+            with pytest.raises(httpx.RemoteProtocolError):  # the head and what had come, then the end: never a whole answer
+                _post(client)
+        else:
+            assert _post(client).status_code == 504
+    judge.settle()
+    assert [(f.rule, f.broken_by) for f in judge.result().findings] == [("responds-in-time", "server")]
