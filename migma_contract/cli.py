@@ -578,12 +578,16 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
                     judge.note(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it")
                     _warn(clean_text(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it"))
             click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
-            for skipped in recording.skipped + recording.notes:
+            for note in recording.notes:
+                _warn(clean_text(note))
+                judge.note(note)
+            # an item left out, or a file that stops early, may have held a send: no green verdict rests on it
+            for skipped in recording.skipped:
                 _warn(clean_text(skipped))
-                judge.note(skipped)
+                judge.pass_unjudged(skipped)
             if recording.stopped:
                 _warn(f"{clean_text(recording.path)}: {recording.stopped}")
-                judge.note(f"{recording.path.name}: {recording.stopped}")
+                judge.pass_unjudged(f"{recording.path.name}: {recording.stopped}", seen=False)
     except KeyboardInterrupt as stop:
         stopped = f"{interruption(stop)} after {judge.stats.exchanges} recorded exchange(s); the reports hold what was judged"
     finally:

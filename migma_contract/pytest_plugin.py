@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,7 @@ def plugin_options(config: pytest.Config) -> CheckOptions:
         try:
             config.stash[_OPTIONS] = resolve_options(
                 given,
+                given_by_repository=_from_addopts(config, OPTIONS),
                 ini=lambda option: config.getini(option.ini_key) if option.ini_key else None,
                 pyproject=config.rootpath / "pyproject.toml",
                 given_label=lambda option: option.pytest_flag,
@@ -86,6 +88,26 @@ def plugin_options(config: pytest.Config) -> CheckOptions:
         except MigmaContractError as exc:
             raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
     return config.stash[_OPTIONS]
+
+
+def _from_addopts(config: pytest.Config, options: Iterable[Any]) -> dict[str, Path]:
+    """The options a repository's ini file put on the command line (`addopts`) and the user did not give themselves.
+
+    pytest reads `addopts` from pytest.ini, pyproject.toml, tox.ini or setup.cfg, files a pull request may
+    change: what they set is held to the guards of `[tool.migma-contract]` (no target for the environment's
+    key, no report outside the repository). The command line and $PYTEST_ADDOPTS are the user's.
+    """
+    def flags(args: Iterable[str]) -> set[str]:
+        return {str(arg).split("=", 1)[0] for arg in args if str(arg).startswith("--migma-")}
+
+    try:
+        from_ini = flags(config.getini("addopts"))
+    except (ValueError, KeyError):
+        return {}
+    users = flags(config.invocation_params.args) | flags(shlex.split(os.environ.get("PYTEST_ADDOPTS", "")))
+    folder = Path(config.rootpath)
+    return {option.name: folder for option in options
+            if option.pytest_flag in from_ini and option.pytest_flag not in users}
 
 
 # --- the conformance suite ----------------------------------------------------------------------

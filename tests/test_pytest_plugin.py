@@ -444,3 +444,20 @@ def test_a_cut_check_is_not_a_green_session(pytester):
     result = pytester.runpytest("--migma-conformance", "--migma-max-requests", "30", "--migma-no-explore")
     assert result.ret == 3
     result.stdout.fnmatch_lines(["INCOMPLETE: the plan was cut: * planned cases not sent: --migma-max-requests 30 reached*"])
+
+
+@pytest.mark.parametrize("addopts, said", [
+    ("--migma-base-url=http://198.51.100.7:9", "a repository file names the target"),
+    ("--migma-report-dir=/tmp/elsewhere-reports", "is outside the repository"),
+])
+def test_options_a_repository_puts_in_addopts_are_held_to_its_files_guards(pytester, monkeypatch, addopts, said):
+    """Seventh attack pass (D, high): `[tool.pytest.ini_options] addopts` in a pull request's pyproject.toml aimed the
+    CI's MIGMA_CONTRACT_API_KEY at a host of its choosing and wrote the reports outside the repository."""
+    monkeypatch.setenv("MIGMA_CONTRACT_API_KEY", "sk_live_REALKEY1234567890")
+    pytester.makepyprojecttoml(f'[tool.pytest.ini_options]\naddopts = "{addopts}"\n')
+    result = pytester.runpytest("--migma-conformance", "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*addopts*{said}*"])
+    # the same flag given by the user is the user's choice
+    monkeypatch.setenv("PYTEST_ADDOPTS", addopts)
+    assert pytester.runpytest("--migma-conformance", "--collect-only", "-q").ret == pytest.ExitCode.OK

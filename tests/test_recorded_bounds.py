@@ -399,3 +399,73 @@ def test_an_integer_of_thousands_of_digits_is_no_crash_in_any_loader(tmp_path):
     document.write_text('{"openapi": "3.1.0", "x": ' + digits + "}")
     result = CliRunner().invoke(main, ["lint", str(document)], catch_exceptions=False)
     assert result.exit_code == 2 and "4,300 digits" in result.output, result.output
+
+
+# --- the seventh attack pass (C): what a recording leaves out is no green verdict -------------------------------
+
+
+def test_an_entry_left_out_of_judging_leaves_no_green_verdict(tmp_path):
+    """Pass C, finding 1: an entry nested too deep (or too large, or of an odd shape) was noted and skipped; the
+    violating send in it went unjudged under exit 0."""
+    deep = entry(TAG_WITHOUT_ID, headers=[])  # no key: an auth-required breach if judged
+    deep["_x"] = json.loads("[" * 70 + "]" * 70)
+    path = tmp_path / "skip.har"
+    path.write_text(har(entry(), deep))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert result.exit_code == 3 and "INCOMPLETE" in result.output, result.output
+    assert data["traffic"]["unjudged"] == 1 and data["verdict"] == "incomplete"
+
+
+def test_a_recording_cut_short_leaves_no_green_verdict(tmp_path):
+    path = tmp_path / "cut.har"
+    path.write_text(har(entry(), entry())[:-40])
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "the file ends inside" in result.output, result.output
+
+
+def test_a_send_at_a_percent_encoded_path_is_judged(tmp_path):
+    """Pass C, finding 2: `/v1/sendin%67` is the send to a server (it decodes the path) but was skipped as another path."""
+    path = tmp_path / "pct.har"
+    path.write_text(har(entry(TAG_WITHOUT_ID, url="https://staging.example.test/v1/sendin%67")))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert data["traffic"]["judged"] == 1 and data["traffic"]["other"] == 0 and result.exit_code == 1
+
+
+def test_an_entry_holding_more_values_than_any_is_parsed_for_is_stepped_over_unbuilt(monkeypatch):
+    """Pass C, finding 4: 7 M empty lists in one 21 MB entry were parsed (1.09 GB) before the value cap refused them.
+    A long item's brackets and commas are counted while it is stepped over, before anything is built."""
+    monkeypatch.setattr(json_stream, "PRECOUNT", 2_000)
+    monkeypatch.setattr(json_stream, "MAX_STRUCTURE", 1_000)
+    built = []
+    real = json_stream._DECODER.raw_decode
+
+    class Spy:
+        def raw_decode(self, text, pos):
+            value, end = real(text, pos)
+            built.append(end - pos)
+            return value, end
+
+    monkeypatch.setattr(json_stream, "_DECODER", Spy())
+    bomb = {"pad": [[] for _ in range(2_000)]}
+    benign = {"pad": "x" * 5_000}
+    text = json.dumps({"entries": [benign, bomb, {"after": 1}]}).encode()
+    reader = ArrayReader(io.BytesIO(text), chunk=512)
+    items = list(reader.iter_array(("entries",)))
+    assert items[0] == benign and items[1] is json_stream.TOO_MANY and items[2] == {"after": 1}
+    assert max(built) < 6_000  # the bomb's text (~6 KB of brackets) was never handed to the decoder
+
+
+def test_a_pile_of_content_codings_is_left_unread_not_undone():
+    """Pass C, finding 3: 16,000 gzip layers (a 764 KB body) cost ~37 KB each: 651 MB in the proxy, 481 MB in judge."""
+    import gzip
+
+    from migma_contract.wire.coding import MAX_LAYERS, ContentDecoder, Unknown, decode
+
+    body = b'{"success": true}'
+    for _ in range(MAX_LAYERS):
+        body = gzip.compress(body)
+    assert decode(body, ["gzip"] * MAX_LAYERS, 1 << 20) == b'{"success": true}'
+    with pytest.raises(Unknown):
+        ContentDecoder(["gzip"] * 16_000, 1 << 20)

@@ -214,3 +214,28 @@ def test_a_credential_value_cut_where_the_text_ends_is_masked_to_the_end():
     assert Redactor().text('{"apiKey": "00005AAAAAAAAAAAAAAAAA') == '{"apiKey": "[REDACTED]'
     assert Redactor().text('{\\"token\\": \\"abcdefgh12345') == '{\\"token\\": \\"[REDACTED]'
     assert Redactor().text('{"subject": "Hello there') == '{"subject": "Hello there'
+
+
+@pytest.mark.parametrize("split", ["\u00ad", "\u200b", "\u2060", "\ufeff", "\U000e0041"])
+def test_a_key_split_by_characters_no_one_sees_is_masked(split):
+    """Pass C, finding 5: `mc_liv\\u00ade_SECRET...` was written with the toolkit's own visible marker for the soft
+    hyphen, which made the key readable; the redactor did not look through it."""
+    key = "mc_live_SECRETKEY123456"
+    shown = Redactor([key]).text(f"bad key {key[:6]}{split}{key[6:14]}{split}{key[14:]} / end")
+    assert REDACTED in shown and "SECRETKEY" not in shown and shown.startswith("bad key ") and shown.endswith(" / end")
+
+
+def test_a_key_echoed_in_another_case_is_masked():
+    key = "mc_live_SECRETKEY123456"
+    assert Redactor([key]).text(f"invalid: {key.upper()} or {key.lower()}") == f"invalid: {REDACTED} or {REDACTED}"
+
+
+def test_a_key_percent_encoded_twice_is_masked():
+    """Seventh attack pass (D, finding 2): a key in a URL inside a URL (`%252B`) was written to three reports."""
+    from urllib.parse import quote
+
+    key = "AbCdEf1234+gHiJkL/5678mNoP="
+    twice = quote(quote(key, safe=""), safe="")
+    shown = Redactor([key]).text(f"?return=https%3A%2F%2Fx%3Fnext%3D{twice} end")
+    assert "gHiJkL" not in shown and REDACTED in shown and shown.endswith(" end")
+    assert Redactor([key]).text("100%25 done %2541") == "100%25 done %2541"

@@ -150,7 +150,17 @@ def test_a_slow_answer_breaks_responds_in_time():
 def test_a_body_the_recording_left_out_is_not_judged_as_empty():
     outcome, judged = verdict(None, 200, None)
     assert not judged.breaches
-    assert set(outcome) == {("no-server-error", SERVER), ("responds-in-time", SERVER)}
+    assert set(outcome) == {("no-server-error", SERVER), ("responds-in-time", SERVER), ("status-documented", SERVER)}
+
+
+def test_an_answer_without_its_body_still_has_its_status_judged_and_leaves_no_green_verdict():
+    """Seventh attack pass (D, finding 3): a recording without the answer's body (as browsers export large ones)
+    judged only no-server-error and responds-in-time, and the verdict stayed green."""
+    outcome, _ = verdict(VALID, 299, None)
+    assert outcome[("status-documented", SERVER)] is False  # 299 is no documented status, body or not
+    result = judge_of(exchange(VALID, 200, None)).result()
+    assert (result.verdict, result.exit_code) == ("incomplete", 3) and result.traffic.partly_judged == 1
+    assert any("answer's body was not recorded" in note for note in result.traffic.notes)
 
 
 def test_only_post_v1_sending_is_the_endpoint():
@@ -414,12 +424,12 @@ def test_an_ordinary_cookie_value_is_no_credential_but_a_session_cookie_is():
     `status`) in every report and withheld every curl line."""
     broken = exchange(TAG_WITHOUT_ID, 400, REFUSED)
     cookies = exchange(VALID, 200, OK)
-    cookies.request_headers.append(("Cookie", "consent=true; a=segment; b=status; sid=s3ss10n; connect.sid=abcd; "
-                                              "theme=Zq8Lm2Vw9Rt4Yp7Kx3"))
+    cookies.request_headers.append(("Cookie", "consent=true; a=segment; b=status; sid=s3ss10n42; connect.sid=abcd1234ef; "
+                                              "theme=Zq8Lm2Vw9Rt4Yp7Kx3; short=ab12"))
     judge = judge_of(broken, cookies)
     learned = set(judge.redactor.secrets)
-    assert {"s3ss10n", "abcd", "Zq8Lm2Vw9Rt4Yp7Kx3"} <= learned
-    assert not {"true", "segment", "status"} & learned
+    assert {"s3ss10n42", "abcd1234ef", "Zq8Lm2Vw9Rt4Yp7Kx3"} <= learned
+    assert not {"true", "segment", "status", "ab12"} & learned  # words and short values: masked where they stand only
     [finding] = judge.result().findings_for("batch-needs-recipientId")
     assert finding.request.curl.startswith("curl ") and '"tag"' in finding.request.body
 

@@ -212,3 +212,12 @@ def test_a_status_no_http_server_may_send_is_judged_and_answered_502():
     assert answers[0].status_code == 502
     assert result.exit_code == 1 and {"status-documented", "no-server-error"} & {f.rule for f in result.findings}
     assert not any("the proxy itself failed" in note for note in result.traffic.notes)
+
+
+def test_every_member_of_a_gzip_answer_is_read():
+    """Seventh attack pass (D, finding 4): a valid first gzip member hid a second one (urllib3 reads both: not one
+    JSON object), and the proxy said no violation."""
+    body = gzip.compress(GOOD) + gzip.compress(b'{"success": false, "error": "second member"}')
+    assert decode(body, ["gzip"], 1 << 20) == GOOD + b'{"success": false, "error": "second member"}'
+    result, _ = _through_proxy(hostile.response("200 OK", body, Content_Encoding="gzip"))
+    assert result.exit_code == 1, result.traffic

@@ -770,3 +770,41 @@ def test_a_long_address_is_judged_in_linear_time_and_huge_headers_never_quoted_w
     exchange = Exchange(Case("c", "", "", {}, frozenset(), CaseAuth.FULL), "POST", "http://h/v1/sending", headers, b"{}")
     line = curl_line(exchange, "http://h/v1/sending", {})
     assert len(line) < 2 * CURL_LINE and "50 header(s) left out" in line
+
+
+# --- the seventh attack pass (C) --------------------------------------------------------------------------------
+
+
+def test_a_url_the_options_cannot_read_is_refused_without_quoting_its_password():
+    """Pass C, finding 6: an unencoded `#` in a password made urllib's error quote the password in the one-line error."""
+    result = CliRunner().invoke(main, ["proxy", "--upstream", "http://svc:hunter2#hunter2@127.0.0.1:9/", "--port", "0"])
+    assert result.exit_code == 2 and "hunter2" not in result.output and "--upstream" in result.output
+
+
+def test_a_credential_that_is_a_word_is_not_remembered_for_every_report(tmp_path):
+    """Pass C, finding 7: `x-api-key: recipientId` masked the field's and the rules' names in every report."""
+    judge = TrafficJudge(contract_for(), kind="recorded", label="t")
+    judge.observe(ObservedExchange("POST", "https://h.test/v1/sending", [("X-Api-Key", "recipientId")],
+                                   json.dumps(TAG_WITHOUT_ID).encode(), 200, [("content-type", "application/json")],
+                                   b'{"success": true, "data": {"id": "m", "status": "queued"}, "error": null}'))
+    written = "".join(p.read_text(encoding="utf-8") for p in write_reports(judge.result(), tmp_path, ("json", "md")))
+    assert "batch-needs-recipientId" in written and "batch-needs-[REDACTED]" not in written
+
+
+@pytest.mark.parametrize("path", [b"/..;/secret", b"/%252e%252e/secret", b"/x/..;jsessionid=1/secret", b"/%25252e%25252e/s"])
+def test_a_dot_segment_any_server_would_resolve_is_refused(path):
+    """Pass C, finding 8: `..;` (Tomcat, Spring) and twice-encoded dots passed the proxy's dot-segment refusal."""
+    from migma_contract.traffic.proxy import _climbs
+
+    assert _climbs(path)
+    assert not _climbs(b"/v1/sending") and not _climbs(b"/a;b/c") and not _climbs(b"/a%2520b")
+
+
+@pytest.mark.parametrize("headers", [[(b"host", b"evil.invalid@127.0.0.1")], [(b"host", b"127.0.0.1#.evil.invalid")],
+                                     [(b"host", b"127.0.0.1"), (b"origin", b"http://evil.invalid\\@localhost")]])
+def test_host_and_origin_forms_no_browser_sends_are_refused(headers):
+    """Pass C, finding 9: a Host with userinfo or a fragment, an Origin with `\\@`, read as loopback by urlsplit."""
+    from migma_contract.wire.boundary import foreign_request
+
+    assert foreign_request(headers, local_origins=True, dotless_hosts=False) is not None
+    assert foreign_request([(b"host", b"127.0.0.1:4011"), (b"origin", b"http://localhost:3000")], local_origins=True) is None

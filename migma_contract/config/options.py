@@ -423,8 +423,9 @@ def _check_url(value: str, where: str) -> None:
     try:
         parts = urlsplit(value)
         port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"{where}: not a usable URL ({exc})") from None
+    except ValueError:  # urllib's words may quote the URL's parts, a password among them (a `#` or `/` in it, unencoded)
+        raise ConfigError(f"{where}: not a usable URL (its host or port cannot be read; a password holding #, / or ? "
+                          "must be percent-encoded)") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or not value.isprintable():
         raise ConfigError(f"{where}: must be an http:// or https:// URL with a host, such as http://127.0.0.1:4010, "
                           f"not {_shown(strip_credentials(value))}")
@@ -530,13 +531,17 @@ def resolve_options(
     given_label: Callable[[Option], str] = lambda option: option.flag_name,
     warn: Callable[[str], None] | None = None,
     only: Iterable[str] | None = None,
+    given_by_repository: Mapping[str, Path] | None = None,
 ) -> CheckOptions:
     """The options of a check, each from the first source that sets it (see the module docstring).
 
     `given` maps option names to values the user passed explicitly (already typed, or
     text); `environ` defaults to os.environ; `pyproject` to ./pyproject.toml. `only`
     names the rows a command uses (the others keep their defaults, whatever the sources say).
+    `given_by_repository`: options of `given` that a repository's file put on the command line
+    (pytest's `addopts`), with that repository's folder: held to what its own files may choose.
     """
+    given_by_repository = given_by_repository or {}
     wanted = set(only) if only is not None else None
     given = given or {}
     environ = os.environ if environ is None else environ
@@ -559,6 +564,8 @@ def resolve_options(
         repository: Path | None = None  # the folder of the repository file that chose the value, if one did
         if given.get(option.name) is not None and given.get(option.name) != ():
             raw, where = given[option.name], given_label(option)
+            if option.name in given_by_repository:
+                where, repository = f"{where} (in the repository's addopts)", given_by_repository[option.name]
         elif environ.get(option.env) not in (None, ""):
             raw, where = environ[option.env], option.env
         elif ini is not None and option.ini_key and (raw := ini(option)) not in (None, "", []):

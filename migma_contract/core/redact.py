@@ -58,17 +58,25 @@ def strip_credentials(url: str) -> str:
 _ESCAPE = re.compile(
     r"\\+u[dD][89abAB][0-9a-fA-F]{2}\\+u[dD][c-fC-F][0-9a-fA-F]{2}"  # a JSON surrogate pair: one character
     r"|\\+u[0-9a-fA-F]{4}|\\+U[0-9a-fA-F]{8}"
-    r"|(?:\\+x[0-9a-fA-F]{2})+|(?:%[0-9a-fA-F]{2})+"  # bytes, in runs (a character may take several)
+    r"|(?:\\+x[0-9a-fA-F]{2})+|(?:%(?:25)*[0-9a-fA-F]{2})+"  # bytes, in runs (a character may take several);
+    # `%252B`: percent-encoded again (a key in a URL inside a URL), read as the byte it stands for
     r"|&#[xX]0*[0-9a-fA-F]{1,6};?|&#0*[0-9]{1,7};?|&(?:amp|lt|gt|quot|apos);"
     r"|\\+[nrtbf]|\\+[^\w\s]"
+    r"|[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
+    r"\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]+"  # characters no one sees: a key split by them reads whole
 )
+_INVISIBLE = re.compile(r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+                        r"\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]")
 _HEX_BYTE = re.compile(r"[0-9a-fA-F]{2}")
+_AGAIN = re.compile(r"%(?:25)+(?=[0-9a-fA-F]{2})")
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 _NAMED = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'"}
 
 
 def _unescape(token: str) -> str:
-    """The character(s) one escape stands for."""
+    """The character(s) one escape stands for (nothing, for characters no one sees)."""
+    if _INVISIBLE.match(token):
+        return ""
     stripped = token.lstrip("\\")
     if token.startswith("&"):
         if token in _NAMED:
@@ -77,6 +85,7 @@ def _unescape(token: str) -> str:
         code = int(digits[1:], 16) if digits[:1] in "xX" else int(digits)
         return chr(code) if code <= 0x10FFFF else token
     if token.startswith("%") or stripped[:1] == "x":
+        token = _AGAIN.sub("%", token)  # `%25` before a byte: the same byte, percent-encoded once more
         raw = bytes(int(pair, 16) for pair in _HEX_BYTE.findall(token.replace("\\x", "").replace("%", "")))
         return raw.decode("utf-8", errors="replace")
     if stripped[:1] == "u" and "u" in stripped[1:]:  # a surrogate pair
@@ -177,20 +186,19 @@ class _Group:
     A redactor's secrets are kept in groups so that a new secret costs the compiling of its
     own group, not of every secret known: a judge that meets a new key per request (150 in a
     HAR, any number through a middleware) builds each pattern a bounded number of times. The
-    three patterns hold about five pattern characters per secret character (the plain forms,
-    the same in any case, and three base64 cores each matching both alphabets); the any-case
-    one is compiled only once a text with an escape in it comes.
+    two patterns hold about four pattern characters per secret character (the plain forms in
+    any case: a server may upper-case a key it echoes; and three base64 cores each matching
+    both alphabets).
     """
 
-    __slots__ = ("_any_case", "_base64", "_plain", "secrets")
+    __slots__ = ("_any_case", "_base64", "secrets")
 
     def __init__(self) -> None:
         self.secrets: list[str] = []
         self._forget()
 
     def _forget(self) -> None:
-        self._plain: re.Pattern[str] | bool | None = False  # False: not compiled since the last change
-        self._any_case: re.Pattern[str] | bool | None = False
+        self._any_case: re.Pattern[str] | bool | None = False  # False: not compiled since the last change
         self._base64: re.Pattern[str] | bool | None = False
 
     def add(self, secret: str) -> None:
@@ -201,13 +209,8 @@ class _Group:
         forms = {form for secret in self.secrets for form in (secret, secret.replace(" ", "+"))}  # `+`: a form-encoded space
         return [re.escape(form) for form in sorted(forms, key=len, reverse=True)]  # longest first
 
-    def plain(self) -> re.Pattern[str] | None:
-        if self._plain is False:
-            self._plain = _alternation(self._literals())
-        return self._plain if isinstance(self._plain, re.Pattern) else None
-
     def any_case(self) -> re.Pattern[str] | None:
-        """The plain forms in any case, for escaped text decoded (`%2f`, a lowercased copy)."""
+        """The plain forms in any case, for the text as given and decoded (`%2f`, an upper-cased echo)."""
         if self._any_case is False:
             literal = self._literals()
             self._any_case = _alternation(["(?i:" + "|".join(literal) + ")"] if literal else [])
@@ -424,14 +427,13 @@ class Redactor:
 
     def _mask_known(self, text: str) -> str:
         """Every match of every group, found in the text as given and with its escapes decoded, masked once."""
-        # only a text holding `\\`, `%` or `&` can hold an escaped key: decoded only then
-        decoded = _decoded(text) if ("\\" in text or "%" in text or "&" in text) else None
+        # only a text holding `\\`, `%`, `&` or an invisible character can hold an escaped or split key: decoded only then
+        decoded = _decoded(text) if ("\\" in text or "%" in text or "&" in text or _INVISIBLE.search(text)) else None
         spans: list[tuple[int, int]] = []
         for group in self._groups:
-            plain = group.plain()
-            if plain is not None:
-                spans += [match.span() for match in plain.finditer(text)]
-            any_case = group.any_case() if decoded is not None else None
+            any_case = group.any_case()  # a key upper- or lower-cased by a server is the key still
+            if any_case is not None:
+                spans += [match.span() for match in any_case.finditer(text)]
             if decoded is not None and any_case is not None:
                 spans += [_original_span(decoded[1], decoded[2], *match.span()) for match in any_case.finditer(decoded[0])]
             base64_cores = group.base64()

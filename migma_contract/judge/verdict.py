@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from migma_contract.contract.catalogue import NO_SERVER_ERROR, RESPONDS_IN_TIME, RULES, rules_for
+from migma_contract.contract.catalogue import NO_SERVER_ERROR, RESPONDS_IN_TIME, RULES, STATUS_DOCUMENTED, rules_for
 from migma_contract.contract.rules import Level, ResponseFacts
 from migma_contract.contract.validators import Contract, ResponseValidator, response_facts
 from migma_contract.generate.bodies import Fixtures
@@ -25,6 +25,7 @@ __all__ = ["CLIENT", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "jud
 CLIENT, SERVER = "client", "server"
 THROTTLED = 429  # transient: judged by its status only once the retries ran out
 _STATUS_ONLY = frozenset({NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id})  # what an answer says without its body
+_WITHOUT_BODY = _STATUS_ONLY | {STATUS_DOCUMENTED.id}  # ...and whether its status is documented (not for a 429 retried)
 _TEXT = {rule.id: rule.text for rule in RULES}
 _IDS_AT = {level: frozenset(rule.id for rule in rules_for(level)) for level in Level}
 
@@ -147,11 +148,11 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
     facts = read if knowledge.truncated_at is None and body_known else None
     throttled = status == THROTTLED and not knowledge.throttle_final
     if not body_known:
-        notes.append("response body not recorded in full: only no-server-error and responds-in-time judged")
+        notes.append("response body not recorded in full: only no-server-error, responds-in-time and status-documented judged")
     if not verdict.violations and body_known and not throttled:  # the common case: every rule kept
         judged += _kept(verdict.applied, answer)
         return facts
-    only = _STATUS_ONLY if (not body_known or throttled) else None
+    only = _STATUS_ONLY if throttled else _WITHOUT_BODY if not body_known else None
     messages: dict[str, list[str]] = {}
     for violation in verdict.violations:
         messages.setdefault(violation.rule_id, []).append(violation.message)

@@ -65,12 +65,23 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _climbs(raw_path: bytes) -> bool:
-    """Whether a path holds a `.` or `..` segment, written plainly or percent-encoded, between `/` or `\\`."""
+    """Whether a path holds a `.` or `..` segment between `/` or `\\`, as any server might read it.
+
+    Written plainly or percent-encoded, once or more (a server that decodes twice reads `%252e%252e` as `..`),
+    and with path parameters (`..;x`: Tomcat and Spring read it as `..`).
+    """
     path = raw_path.split(b"?", 1)[0]
     if b"." not in path and b"%" not in path:  # the common case, told without decoding
         return False
-    segments = unquote_to_bytes(path).replace(b"\\", b"/").split(b"/")
-    return any(segment in (b".", b"..") for segment in segments)
+    for _ in range(4):
+        segments = path.replace(b"\\", b"/").split(b"/")
+        if any(segment.split(b";", 1)[0] in (b".", b"..") for segment in segments):
+            return True
+        decoded = unquote_to_bytes(path)
+        if decoded == path:
+            return False
+        path = decoded
+    return True  # still encoded after three decodings: no client means that
 
 
 class _Refused(Exception):
@@ -252,7 +263,7 @@ class TrafficProxy:
         method: str = scope["method"]
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
         head = self._request_head(method, target, raw_headers, body)
-        judged = self.judge is not None and is_send(method, scope["path"])
+        judged = self.judge is not None and is_send(method, target.decode("ascii"))  # as the judge and the upstream read it
         started = time.perf_counter()
         status: int | None = None
         answered: list[tuple[bytes, bytes]] = []

@@ -33,7 +33,7 @@ import yaml
 from migma_contract.config.options import OPTIONS
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
-from migma_contract.core.json_stream import TOO_DEEP, ArrayReader, JsonStreamError
+from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
 from migma_contract.traffic.tally import ObservedExchange
 from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
@@ -137,6 +137,9 @@ class Recording:
                     try:
                         if item is TOO_DEEP:
                             raise bounded.Bounded(f"nested deeper than {bounded.MAX_DEPTH} levels, the cap on recorded items")
+                        if item is TOO_MANY:
+                            raise bounded.Bounded(f"more than {MAX_STRUCTURE:,} brackets and commas in its text, the cap on "
+                                                  "recorded items (stepped over, never parsed)")
                         bounded.json_bounds(item, what="recorded items")
                     except bounded.Bounded as exc:
                         self.skipped.append(f"{where}: {exc.message}; not judged")

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, TypeVar
+from urllib.parse import unquote
 
 from migma_contract._version import __version__
 from migma_contract.config.options import ENV_PREFIX, user_redactor
@@ -118,7 +119,7 @@ class _ServerTally(NamedTuple):
 
 def is_send(method: str, path: str) -> bool:
     """Whether a request is the endpoint the contract covers (a base path before it is allowed)."""
-    path = path.split("?", 1)[0].rstrip("/")
+    path = unquote(path.split("?", 1)[0]).rstrip("/")  # as a server routes it: /v1/sendin%67 is the send
     return method.upper() == SEND_METHOD and (path == SEND_PATH or path.endswith(SEND_PATH))
 
 
@@ -337,10 +338,13 @@ class TrafficJudge:
         with self._lock:
             self.redactor.add(secrets)
 
-    def pass_unjudged(self, why: str) -> None:
-        """A send that passes unjudged (a client that stopped reading): counted, noted, and no green verdict after it."""
+    def pass_unjudged(self, why: str, *, seen: bool = True) -> None:
+        """A send that passes unjudged (a client that stopped reading): counted, noted, and no green verdict after it.
+
+        `seen=False`: what may have held sends was not read at all (a recording that stops early): no exchange counted.
+        """
         with self._counts:
-            self.stats.exchanges += 1
+            self.stats.exchanges += seen
             self.stats.unjudged += 1
         self.note(why)
 
@@ -363,16 +367,17 @@ class TrafficJudge:
             judged = replace(exchange, request_body=None,
                              unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
+        unread_why = judged.unread or _unrecorded(judged)
         with self._lock:
             unlearned = self._learn(exchange)
             with self._counts:
                 self.stats.exchanges += 1
                 self.stats.judged += 1
-                self.stats.partly_judged += judged.unread is not None
+                self.stats.partly_judged += unread_why is not None
                 self.stats.unanswered += exchange.status is None
                 number = self.stats.judged
-            if judged.unread is not None:
-                unread = f"judged in part: {judged.unread}"
+            if unread_why is not None:
+                unread = f"judged in part: {unread_why}"
                 if unread in self._notes or len(self._notes) < 200:
                     self._notes[unread] += 1
             across = self._judge_history(exchange, number, verdict.facts)
@@ -574,7 +579,7 @@ class TrafficJudge:
         body = exchange.request_body
         if body and len(body) <= _SHAPES_READ and (b'"' in body or b"=" in body):  # JSON keys, form parameters
             fresh.update(dict.fromkeys(secrets_by_shape(body.decode("utf-8", errors="replace"))))
-        return [secret for secret in fresh if len(secret) >= 4]
+        return [secret for secret in fresh if _secret_like(secret)]
 
     def _keys(self) -> dict[str, str]:
         """Bearer keys seen, each shown in curl lines as the variable the user keeps theirs in.
@@ -748,6 +753,27 @@ class TrafficJudge:
         if statuses is not None:
             return f"not observed: no {'/'.join(str(s) for s in sorted(statuses))} response body"
         return "not observed: no response it applies to"
+
+
+def _unrecorded(exchange: ObservedExchange) -> str | None:
+    """Why a send's rules could not all be judged because a body was not recorded (a HAR without `content.text`,
+    a request recorded as `params`): the rules of the body stand unjudged, and no green verdict rests on them."""
+    if exchange.request_body is None:
+        return "its request's body was not recorded (the request rules were not judged)"
+    status = exchange.status
+    if status is not None and exchange.response_body is None and not exchange.error and status >= 200 and status not in (204, 304):
+        return "its answer's body was not recorded (only what the status says was judged)"
+    return None
+
+
+def _secret_like(value: str) -> bool:
+    """Whether a value traffic sent as a credential is remembered, and masked in every later text.
+
+    A word is not: `x-api-key: recipientId` would mask a field's and a rule's name in every report. A
+    credential the judge remembers holds a digit, or is long; any other is masked where it stands (under
+    its header name or JSON key) and in its own exchange's findings.
+    """
+    return len(value) >= 8 and (any(char.isdigit() for char in value) or len(value) >= 20)
 
 
 def _gaps(stats: TrafficStats) -> str:

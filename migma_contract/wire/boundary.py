@@ -28,7 +28,13 @@ Receive = Callable[[], Awaitable[Message]]
 
 
 def host_name(header: str) -> str:
-    """The host of a Host header (or an Origin's authority), lowercased, without its port ("" when unreadable)."""
+    """The host of a Host header (or an Origin's authority), lowercased, without its port ("" when unreadable).
+
+    A value holding what no host holds (userinfo, a path, a query, a fragment, a backslash, a space) is
+    unreadable: `evil.invalid@127.0.0.1` is no Host a browser sends, and no name to answer to.
+    """
+    if any(char in header for char in "@/\\?# \t"):
+        return ""
     try:
         return (urlsplit(f"//{header.strip()}").hostname or "").lower()
     except ValueError:
@@ -50,6 +56,10 @@ def is_local_name(host: str) -> bool:
 
 
 def _origin_host(origin: str) -> str:
+    """An Origin's host: `scheme://host[:port]` and nothing more (a `\\@`, a path or userinfo: "", no origin)."""
+    scheme, sep, authority = origin.partition("://")
+    if not sep or not scheme.isalpha() or any(char in authority for char in "@/\\?# \t"):
+        return ""
     try:
         return (urlsplit(origin).hostname or "").lower()
     except ValueError:

@@ -4,7 +4,8 @@ The check's client, the proxy, the middleware and the recordings all read a body
 so a coding one of them can read, all can: every coding listed (`gzip, gzip`; several
 `Content-Encoding` fields), applied in the order written and undone in reverse, `deflate`
 as a zlib stream or, as many servers send it, a raw one (clients such as httpx read both).
-Every layer's output is capped: a bomb stops at the cap, however many layers it nests.
+Every layer's output is capped, and at most `MAX_LAYERS` layers are undone: a bomb stops at
+the cap, and a pile of layers costs no more than four.
 
 What it cannot do is said, not guessed: a coding it does not know (`br`, `zstd`) leaves the
 body unread (`Unknown`); bytes that are not what their coding says (`Broken`) are the
@@ -16,9 +17,10 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 
-__all__ = ["Broken", "ContentDecoder", "Unknown", "codings_of", "decode"]
+__all__ = ["MAX_LAYERS", "Broken", "ContentDecoder", "Unknown", "codings_of", "decode"]
 
 _KNOWN = frozenset({"gzip", "x-gzip", "deflate"})
+MAX_LAYERS = 4  # codings undone on one body; more is no server's doing, and the body is left unread (and said)
 
 
 class Broken(Exception):
@@ -51,14 +53,25 @@ class _Layer:
                 return b""
             self.pending = b""
             self.inflater = zlib.decompressobj(self._window(data))
-        if self.inflater.eof:
-            return b""  # bytes after the end of the stream (another gzip member): ignored, as clients do
-        try:
-            out = self.inflater.decompress(data, room)
-        except zlib.error as exc:
-            raise Broken(f"{self.coding}: {exc}") from None
-        self.produced += len(out)
-        return out
+        out = b""
+        while True:
+            if self.inflater.eof:
+                data = self.inflater.unused_data + data
+                if not data:
+                    return out
+                if self.coding == "deflate":
+                    raise Broken("deflate: bytes after the end of the stream")
+                # another gzip member (RFC 1952: a file may hold several; urllib3 reads them all): read on
+                self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            try:
+                part = self.inflater.decompress(data, room - len(out))
+            except zlib.error as exc:
+                raise Broken(f"{self.coding}: {exc}") from None
+            out += part
+            self.produced += len(part)
+            data = b""
+            if not self.inflater.eof or len(out) >= room:
+                return out
 
     def _window(self, start: bytes) -> int:
         if self.coding != "deflate":
@@ -77,9 +90,11 @@ class ContentDecoder:
     """Decodes a body chunk by chunk; `cut` is set once the decoded body passes `cap` (what follows is dropped)."""
 
     def __init__(self, codings: list[str], cap: int) -> None:
+        if len(codings) > MAX_LAYERS:  # each layer holds an inflater and its window (~37 KB): 16,000 layers were 600 MB
+            raise Unknown(f"{len(codings):,} codings, more than the {MAX_LAYERS} undone")
         unknown = [coding for coding in codings if coding not in _KNOWN]
         if unknown:
-            raise Unknown(", ".join(unknown))
+            raise Unknown(", ".join(unknown[:4]) + (", ..." if len(unknown) > 4 else ""))
         self.cap = cap
         self.layers = [_Layer(coding) for coding in reversed(codings)]
         self.kept = 0
