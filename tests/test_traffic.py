@@ -439,3 +439,14 @@ def test_the_cookie_header_is_still_masked_whole_where_it_is_written():
     item.request_headers.append(("Cookie", "consent=true; theme=dark"))
     [finding] = judge_of(item).result().findings_for("batch-needs-recipientId")
     assert "dark" not in json.dumps(finding.request.headers) and "consent" not in json.dumps(finding.request.headers)
+
+
+def test_a_basic_credentials_password_echoed_decoded_is_masked():
+    """Ninth attack pass (E, finding 2): a server echoing `bob:<password>` of a client's Basic credential had it written."""
+    import base64
+
+    echo = {"success": False, "error": "unknown user/password bob:S3cretBasicPassw0rd", "data": None}
+    item = exchange(TAG_WITHOUT_ID, 200, echo, auth="Basic " + base64.b64encode(b"bob:S3cretBasicPassw0rd").decode())
+    result = judge_of(item).result()
+    assert result.findings
+    assert "S3cretBasicPassw0rd" not in json.dumps([f.response.body for f in result.findings] + [f.actual for f in result.findings])

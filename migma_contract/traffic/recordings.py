@@ -264,6 +264,8 @@ def open_recording(path: str | Path) -> Recording:
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory; give the recorded files")
+    if path.exists() and not path.is_file():  # a FIFO or a device: opening it would wait for a writer, or forever
+        raise ConfigError(f"{path}: is not a regular file; give the recorded files")
     return Recording(path, _sniff(path))
 
 

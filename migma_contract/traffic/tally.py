@@ -18,6 +18,7 @@ usual `RunResult`, so every writer renders observed traffic like a check.
 
 from __future__ import annotations
 
+import base64
 import queue
 import re
 import threading
@@ -569,6 +570,8 @@ class TrafficJudge:
                 scheme, _, credential = value.strip().partition(" ")
                 # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
                 fresh[credential.strip() if credential.strip() and scheme.isalpha() else value.strip()] = None
+                if scheme.lower() == "basic" and credential.strip():  # what a server echoes is the decoded pair
+                    fresh.update(dict.fromkeys(_basic_pair(credential.strip())))
                 if name.lower() == "cookie":
                     for part in value.split(";"):
                         cookie, _, held = part.partition("=")
@@ -753,6 +756,15 @@ class TrafficJudge:
         if statuses is not None:
             return f"not observed: no {'/'.join(str(s) for s in sorted(statuses))} response body"
         return "not observed: no response it applies to"
+
+
+def _basic_pair(credential: str) -> list[str]:
+    """`user:password` and the password of a Basic credential (nothing when it is no base64 of text)."""
+    try:
+        pair = base64.b64decode(credential[:1024], validate=True).decode("utf-8")
+    except ValueError:
+        return []
+    return [pair, pair.partition(":")[2]] if ":" in pair else [pair]
 
 
 def _unrecorded(exchange: ObservedExchange) -> str | None:

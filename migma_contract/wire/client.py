@@ -430,7 +430,7 @@ class _Overdue(Exception):
     """The exchange's one deadline passed (raised by the blocking driver's sockets)."""
 
 
-_EXCHANGE_ERRORS = (TimeoutError, _Overdue, httpx.HTTPError, OSError, ValueError, Broken)
+_EXCHANGE_ERRORS = (TimeoutError, _Overdue, httpx.HTTPError, OSError, ValueError, Broken, Unknown)
 
 
 class _Deadline:

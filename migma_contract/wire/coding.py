@@ -20,6 +20,7 @@ from collections.abc import Iterable
 __all__ = ["MAX_LAYERS", "Broken", "ContentDecoder", "Unknown", "codings_of", "decode"]
 
 _KNOWN = frozenset({"gzip", "x-gzip", "deflate"})
+MAX_MEMBERS = 64  # gzip members read in one body (a server sends one; a few are legal)
 MAX_LAYERS = 4  # codings undone on one body; more is no server's doing, and the body is left unread (and said)
 
 
@@ -37,13 +38,14 @@ def codings_of(values: Iterable[str]) -> list[str]:
 
 
 class _Layer:
-    __slots__ = ("coding", "inflater", "pending", "produced")
+    __slots__ = ("coding", "inflater", "members", "pending", "produced")
 
     def __init__(self, coding: str) -> None:
         self.coding = coding
         self.inflater: zlib._Decompress | None = None
         self.pending = b""  # a deflate stream's first byte, until the second tells zlib from raw
         self.produced = 0
+        self.members = 1
 
     def feed(self, data: bytes, room: int) -> bytes:
         if self.inflater is None:
@@ -61,7 +63,11 @@ class _Layer:
                     return out
                 if self.coding == "deflate":
                     raise Broken("deflate: bytes after the end of the stream")
-                # another gzip member (RFC 1952: a file may hold several; urllib3 reads them all): read on
+                # another gzip member (RFC 1952: a file may hold several; urllib3 reads them all): read on, a few
+                # times (each member hands the rest of the input on as a copy: thousands of empty ones cost n²)
+                self.members += 1
+                if self.members > MAX_MEMBERS:
+                    raise Unknown(f"gzip of more than {MAX_MEMBERS} members")
                 self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
             try:
                 part = self.inflater.decompress(data, room - len(out))
