@@ -16,3 +16,19 @@ def client_for(app):
     """A sync httpx client talking to an ASGI app in-process."""
     with httpx.Client(transport=SyncASGITransport(app), base_url="http://mock") as client:
         yield client
+
+
+@contextmanager
+def tls_mock_url(directory):
+    """The open-world mock served over TLS on loopback, its certificate from a throwaway CA (trustme); its URL."""
+    import trustme
+
+    from migma_contract.mock import create_app
+    from migma_contract.wire.serve import serve_in_thread
+
+    cert = trustme.CA().issue_cert("127.0.0.1")
+    key_file, cert_file = directory / "key.pem", directory / "cert.pem"
+    cert.private_key_pem.write_to_path(str(key_file))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    with serve_in_thread(create_app({"open_world": True}), ssl_keyfile=str(key_file), ssl_certfile=str(cert_file)) as url:
+        yield url

@@ -10,7 +10,6 @@ import threading
 import anyio
 import httpx
 import pytest
-import trustme
 
 from migma_contract import ConfigError, TargetUnreachable, contract_for
 from migma_contract.config.options import CheckOptions
@@ -25,6 +24,7 @@ from migma_contract.wire.serve import serve_in_thread
 
 from . import hostile_servers as hostile
 from .faulty_servers import Req, Variant
+from .helpers import tls_mock_url
 
 pytestmark = pytest.mark.e2e  # hostile servers served on loopback, checked whole
 
@@ -159,13 +159,7 @@ async def _none():
 
 @pytest.fixture(scope="module")
 def tls_mock(tmp_path_factory):
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    directory = tmp_path_factory.mktemp("tls")
-    key_file, cert_file = directory / "key.pem", directory / "cert.pem"
-    cert.private_key_pem.write_to_path(str(key_file))
-    cert.cert_chain_pems[0].write_to_path(str(cert_file))
-    with serve_in_thread(create_app({"open_world": True}), ssl_keyfile=str(key_file), ssl_certfile=str(cert_file)) as url:
+    with tls_mock_url(tmp_path_factory.mktemp("tls")) as url:
         yield url
 
 

@@ -17,6 +17,7 @@ from migma_contract.traffic.tally import TrafficJudge
 from migma_contract.wire import upstream as upstream_module
 from migma_contract.wire.serve import serve_in_thread
 
+from .helpers import tls_mock_url
 from .hostile_servers import raw_server, read_request
 
 pytestmark = pytest.mark.e2e
@@ -260,17 +261,7 @@ def test_what_waits_to_be_judged_is_bounded_by_the_bytes_it_holds(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tls_upstream(tmp_path_factory):
-    import trustme
-
-    from migma_contract.mock import create_app
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    directory = tmp_path_factory.mktemp("tls")
-    key_file, cert_file = directory / "key.pem", directory / "cert.pem"
-    cert.private_key_pem.write_to_path(str(key_file))
-    cert.cert_chain_pems[0].write_to_path(str(cert_file))
-    with serve_in_thread(create_app({"open_world": True}), ssl_keyfile=str(key_file), ssl_certfile=str(cert_file)) as url:
+    with tls_mock_url(tmp_path_factory.mktemp("tls")) as url:
         yield url
 
 
