@@ -239,3 +239,16 @@ def test_a_key_percent_encoded_twice_is_masked():
     shown = Redactor([key]).text(f"?return=https%3A%2F%2Fx%3Fnext%3D{twice} end")
     assert "gHiJkL" not in shown and REDACTED in shown and shown.endswith(" end")
     assert Redactor([key]).text("100%25 done %2541") == "100%25 done %2541"
+
+
+@pytest.mark.parametrize("prefix", [b"", b"user:", b"a" * 50 + b":"])
+def test_a_key_in_base64_wrapped_in_lines_is_masked(prefix):
+    """Ninth attack pass (E, finding 3): base64 wrapped at 76 columns (MIME, PEM) with a line break inside the key's
+    part reached the reports; the base64 cores matched unbroken runs only."""
+    key = "sk_live_Zq9VerySecretKey12345"
+    wrapped = base64.encodebytes(prefix + key.encode() + b" and more text, wrapped past seventy-six columns").decode()
+    shown = Redactor([key]).text(f"mime:\n{wrapped}end")
+    assert REDACTED in shown
+    joined = shown.replace("\n", "").replace(REDACTED, "")
+    assert key.encode() not in base64.b64decode(joined + "=" * (-len(joined) % 4), validate=False)
+    assert Redactor([key]).text("line one\nline two") == "line one\nline two"

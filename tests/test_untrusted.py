@@ -354,3 +354,11 @@ def test_a_hostile_servers_urls_are_text_in_the_step_summary(evil_run):
     _, reports = evil_run
     summary = (reports / "summary.md").read_text()
     assert "evil.example" in summary and _gfm_links(summary) == []
+
+
+def test_a_diff_cell_carries_no_lone_surrogate():
+    """Found by the Hypothesis test above (random mode): `diff`'s Markdown cells skipped clean_text, so a lone
+    surrogate from a document's text made the Markdown unwritable as UTF-8."""
+    from migma_contract.diff.render import md_cell
+
+    md_cell("a\ud800b\x1bc").encode("utf-8")

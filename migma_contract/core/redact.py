@@ -64,6 +64,7 @@ _ESCAPE = re.compile(
     r"|\\+[nrtbf]|\\+[^\w\s]"
     r"|[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
     r"\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]+"  # characters no one sees: a key split by them reads whole
+    r"|(?<=[A-Za-z0-9+/])\r?\n(?=[A-Za-z0-9+/])"  # a line break inside base64 wrapped at 64 or 76 columns (MIME, PEM)
 )
 _INVISIBLE = re.compile(r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
                         r"\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]")
@@ -75,7 +76,7 @@ _NAMED = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'"}
 
 def _unescape(token: str) -> str:
     """The character(s) one escape stands for (nothing, for characters no one sees)."""
-    if _INVISIBLE.match(token):
+    if _INVISIBLE.match(token) or token[:1] in ("\r", "\n"):
         return ""
     stripped = token.lstrip("\\")
     if token.startswith("&"):
@@ -428,7 +429,8 @@ class Redactor:
     def _mask_known(self, text: str) -> str:
         """Every match of every group, found in the text as given and with its escapes decoded, masked once."""
         # only a text holding `\\`, `%`, `&` or an invisible character can hold an escaped or split key: decoded only then
-        decoded = _decoded(text) if ("\\" in text or "%" in text or "&" in text or _INVISIBLE.search(text)) else None
+        decoded = (_decoded(text) if ("\\" in text or "%" in text or "&" in text or "\n" in text or _INVISIBLE.search(text))
+                   else None)
         spans: list[tuple[int, int]] = []
         for group in self._groups:
             any_case = group.any_case()  # a key upper- or lower-cased by a server is the key still
@@ -439,6 +441,8 @@ class Redactor:
             base64_cores = group.base64()
             if base64_cores is not None:
                 spans += [self._base64_span(text, match) for match in base64_cores.finditer(text)]
+                if decoded is not None and "\n" in text:  # base64 wrapped in lines: found in the joined text
+                    spans += [_original_span(decoded[1], decoded[2], *match.span()) for match in base64_cores.finditer(decoded[0])]
         for secret in self._long:  # as given only: a literal search, linear in the text
             start = text.find(secret)
             while start >= 0:

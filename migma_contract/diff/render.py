@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from migma_contract.core.untrusted import clean_text
 from migma_contract.diff.compare import Change, Kind, RuleChange, SpecDiff
 from migma_contract.reports._markdown import no_autolinks
 
@@ -120,7 +121,7 @@ _MARKDOWN_SPECIALS = "\\`*_[]{}<>#|~!"
 
 def md_cell(text: object) -> str:
     """Text safe in a Markdown table cell: one line, no HTML, no table break, no formatting, no autolink."""
-    flat = " ".join(str(text).splitlines())
+    flat = " ".join(clean_text(text, multiline=True).splitlines())  # a lone surrogate or a control: a visible marker
     escaped = "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIALS and ch not in "<>" else ch for ch in flat)
     return no_autolinks(html.escape(escaped, quote=False))
 
