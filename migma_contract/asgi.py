@@ -36,7 +36,7 @@ from migma_contract.core.exceptions import ConfigError
 from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
-from migma_contract.traffic.tally import ObservedExchange, RuleTally, TrafficJudge, is_send
+from migma_contract.traffic.tally import ObservedExchange, RuleTally, TrafficJudge, is_send, maybe_send
 from migma_contract.wire.boundary import read_capped
 from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 
@@ -132,7 +132,7 @@ class ContractMiddleware:
 
             await self.app(scope, receive, on_shutdown)
             return
-        if scope["type"] != "http" or not is_send(scope["method"], scope["path"]):
+        if scope["type"] != "http" or not (is_send(scope["method"], scope["path"]) or maybe_send(scope["method"], scope["path"])):
             await self.app(scope, receive, send)
             return
         await self._judged(scope, receive, send)

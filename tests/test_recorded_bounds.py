@@ -479,3 +479,42 @@ def test_a_fifo_is_refused_in_one_line_not_waited_on(tmp_path):
     os.mkfifo(fifo)
     result = judge_cli(fifo, "--report-dir", tmp_path / "r")
     assert result.exit_code == 2 and "not a regular file" in result.output
+
+
+# --- the tenth attack pass (F) ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1//sending", "/v1/sending;jsessionid=1", "/V1/Sending", "/v1/sending%20",
+                                  "/v1/./sending"])
+def test_a_send_on_a_path_a_server_may_still_route_leaves_no_green_verdict(tmp_path, path):
+    """Pass F, finding 1: `/v1//sending` (nginx merges slashes), `;jsessionid=` (Tomcat), case, a trailing space: counted
+    as another path, a violating send went unjudged under exit 0."""
+    har_path = tmp_path / "route.har"
+    har_path.write_text(har(entry(), entry(TAG_WITHOUT_ID, url=f"https://staging.example.test{path}")))
+    result = judge_cli(har_path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert result.exit_code == 3 and data["traffic"]["unjudged"] == 1 and data["traffic"]["other"] == 0, result.output
+    assert not tally.maybe_send("POST", "/v1/sendings") and not tally.maybe_send("GET", "/v1//sending")
+
+
+def test_a_second_array_key_leaves_no_green_verdict(tmp_path):
+    """Pass F, finding 2: `{"log": {good}, "log": {bad}}`: JSON readers keep the last, judge read the first: exit 0."""
+    good, bad = json.loads(har(entry())), json.loads(har(entry(TAG_WITHOUT_ID, headers=[])))
+    first, second = json.dumps(good["log"]), json.dumps(bad["log"])
+    first_entries, second_entries = json.dumps(good["log"]["entries"]), json.dumps(bad["log"]["entries"])
+    for name, text in {"log": '{"log": ' + first + ', "log": ' + second + "}",
+                       "entries": '{"log": {"version": "1.2", "entries": ' + first_entries + ', "entries": '
+                                  + second_entries + "}}"}.items():
+        path = tmp_path / f"dup_{name}.har"
+        path.write_text(text)
+        result = judge_cli(path, "--report-dir", tmp_path / name)
+        assert result.exit_code == 3 and "a second" in result.output, (name, result.output)
+
+
+def test_a_second_interactions_list_in_a_cassette_leaves_no_green_verdict(tmp_path):
+    text = cassette(["      Authorization: [Bearer k_recorded_0123]"])
+    text = text.replace("version: 1\n", "version: 1\n" + text.split("version: 1\n")[0])
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert "a second 'interactions'" in result.output and result.exit_code in (1, 3), result.output

@@ -293,6 +293,28 @@ class ArrayReader:
         self._expect("[", f"{path[-1]!r} to be an array")
         return True
 
+    def _after(self, path: tuple[str, ...]) -> None:
+        """Read the rest of the document after the array: a second key of the path in the same object (a JSON reader
+        keeps the last, so a browser or a HAR viewer would show another array) sets `stopped`, as does text that is
+        no JSON (nothing after the array is ever built: values are stepped over)."""
+        try:
+            for key in reversed(path):
+                while self._expect(",}", "',' or '}'") == ",":
+                    name = self._value()
+                    self._expect(":", "':'")
+                    if name == key:
+                        self._where.stopped = (f"a second {key!r} key in the same object (JSON readers keep the last one); "
+                                               f"the first, judged, may not be what other tools show")
+                        return
+                    if self._skip_space() in ("[", "{"):
+                        self._skip_value()
+                    else:
+                        self._value()
+        except _Incomplete:  # the file ends after the array: every item was read, nothing more is there
+            return
+        except JsonStreamError as exc:
+            self._where.stopped = f"not JSON after the {'.'.join(path)!r} array: {exc}"
+
     def iter_array(self, path: tuple[str, ...]) -> Iterator[Any]:
         """Each item of the array at `path`; JsonStreamError when the file is not such JSON at all."""
         where = self._where
@@ -306,6 +328,7 @@ class ArrayReader:
                 raise JsonStreamError(f"no {'.'.join(path)!r} array", self._offset())
             if self._skip_space() == "]":
                 self._pos += 1
+                self._after(path)
                 return
             while True:
                 try:
@@ -317,6 +340,7 @@ class ArrayReader:
                 where.items += 1
                 yield item
                 if self._expect(",]", "',' or ']'") == "]":
+                    self._after(path)
                     return
         except _Incomplete:
             where.stopped = f"the file ends after item {where.items}, before the array is closed"

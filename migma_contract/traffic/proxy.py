@@ -46,7 +46,7 @@ from urllib.parse import unquote, unquote_to_bytes, urlsplit
 import httpx
 
 from migma_contract.core.untrusted import clean_text
-from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send
+from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send, maybe_send
 from migma_contract.wire.boundary import foreign_request, read_capped
 from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 from migma_contract.wire.upstream import UpstreamError, UpstreamPool
@@ -263,7 +263,8 @@ class TrafficProxy:
         method: str = scope["method"]
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
         head = self._request_head(method, target, raw_headers, body)
-        judged = self.judge is not None and is_send(method, target.decode("ascii"))  # as the judge and the upstream read it
+        path = target.decode("ascii")  # as the judge and the upstream read it
+        judged = self.judge is not None and (is_send(method, path) or maybe_send(method, path))
         started = time.perf_counter()
         status: int | None = None
         answered: list[tuple[bytes, bytes]] = []

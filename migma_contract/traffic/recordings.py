@@ -191,7 +191,16 @@ class Recording:
                         yield from self._convert(convert, item, start)
                     chunk, start, size = [], number, 0
                 elif first and line[:1] not in (" ", "\t", "\r", "\n", "#", ""):
-                    break  # the next top-level key: the list is over
+                    # the next top-level key: the list is over; a second list of the same key later would be the one
+                    # a YAML reader (vcrpy's) keeps: said, so no green verdict rests on the first
+                    for rest in iter(partial(handle.readline, _LINE_PIECE), ""):
+                        number += at_start
+                        if at_start and rest.startswith(key):
+                            self.stopped = (f"line {number}: a second {key.rstrip(':')!r} (YAML readers keep the last one); "
+                                            "the first, judged, may not be what the cassette plays")
+                            break
+                        at_start = rest.endswith(("\n", "\r"))
+                    break
                 if not start or size > MAX_YAML_ITEM:
                     continue  # before the first item, or an item over the cap: passed over, not kept (noted once, below)
                 chunk.append(line)

@@ -77,7 +77,7 @@ from migma_contract.run.result import (
 from migma_contract.run.root_causes import Symptom, group, replaced, shape_of
 from migma_contract.wire.client import Exchange
 
-__all__ = ["CLIENT", "FRAMING_HEADERS", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange"]
+__all__ = ["CLIENT", "FRAMING_HEADERS", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange", "maybe_send"]
 
 SEND_METHOD, SEND_PATH = "POST", "/v1/sending"
 DEFAULT_TIMEOUT = 10.0
@@ -143,6 +143,29 @@ class _once(Generic[_T]):  # a decorator, named as one
             return self  # type: ignore[return-value]  # the class's attribute: the descriptor itself
         value = instance.__dict__[self.name] = self.func(instance)
         return value
+
+
+_PATH_PARAMETERS = re.compile(r";[^/]*")
+_SLASHES = re.compile(r"/{2,}")
+
+
+def maybe_send(method: str, path: str) -> bool:
+    """Whether a request that `is_send` does not take may still reach the endpoint on some server: slashes merged
+    (nginx), path parameters dropped (`;jsessionid=`: Tomcat, Spring), dot segments resolved, case folded, spaces
+    trimmed. Such a send is
+    never counted as another path's: it passes unjudged, and no green verdict rests on it."""
+    if method.upper() != SEND_METHOD:
+        return False
+    path = _SLASHES.sub("/", _PATH_PARAMETERS.sub("", unquote(path.split("?", 1)[0]))).strip().lower()
+    segments: list[str] = []
+    for segment in path.replace("\\", "/").split("/"):  # dot segments resolved (RFC 3986 5.2.4)
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in (".", ""):
+            segments.append(segment)
+    path = "/" + "/".join(segments)
+    return path == SEND_PATH or path.endswith(SEND_PATH)
 
 
 @dataclass
@@ -360,7 +383,12 @@ class TrafficJudge:
     def observe(self, exchange: ObservedExchange) -> ExchangeVerdict:
         """Judge one exchange (any path: others are counted and skipped) and tally it."""
         if not is_send(exchange.method, exchange.path):
-            self.skip()
+            if maybe_send(exchange.method, exchange.path):
+                self.pass_unjudged(f"{exchange.where or 'an exchange'}: POST {clean_text(exchange.path[:120])} is not "
+                                   "/v1/sending, but a server may route it there (merged slashes, path parameters, "
+                                   "case): not judged")
+            else:
+                self.skip()
             return ExchangeVerdict(())
         exchange = judged = _waited_out(exchange, self.timeout)
         if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:  # every way in
