@@ -32,3 +32,23 @@ def tls_mock_url(directory):
     cert.cert_chain_pems[0].write_to_path(str(cert_file))
     with serve_in_thread(create_app({"open_world": True}), ssl_keyfile=str(key_file), ssl_certfile=str(cert_file)) as url:
         yield url
+
+
+def raw_exchange(url, request: bytes) -> bytes:
+    """Send `request`'s bytes as they are to the server at `url` and read its answer until it closes the connection."""
+    import socket
+
+    host, port = url.split("://", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(request)
+        return b"".join(iter(lambda: sock.recv(65536), b""))
+
+
+async def read_body(receive) -> bytes:
+    """An ASGI request's whole body (test apps only: no cap)."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body

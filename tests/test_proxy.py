@@ -22,6 +22,7 @@ from migma_contract.traffic.tally import TrafficJudge
 from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FAULTS, FULL_KEY, Variant, accept_when
+from .helpers import read_body
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH = {"Authorization": f"Bearer {FULL_KEY}"}
@@ -76,12 +77,7 @@ def test_in_front_of_a_faulty_server_the_server_is_named():
 
 async def _echo(scope, receive, send):
     """An upstream that answers with what it received, gzip-compressed, with headers a proxy must keep."""
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     seen = {"method": scope["method"], "path": scope["path"], "query": scope["query_string"].decode(), "body": body.decode(),
             "headers": sorted([k.decode(), v.decode()] for k, v in scope["headers"] if k not in (b"host", b"content-length"))}
     payload = gzip.compress(json.dumps({"success": True, "data": {"id": "m1", "status": "queued", "seen": seen}, "error": None}).encode())

@@ -19,6 +19,8 @@ from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.run.records import CURL_GUARDS, PLACEHOLDER_BASE, make_records
 from migma_contract.wire.client import Exchange
 
+from .helpers import raw_exchange
+
 KEY = "mc_live_RedTeamKey_0123456789"
 ENV = {"MIGMA_CONTRACT_BASE_URL": "http://base.test", "MIGMA_CONTRACT_API_KEY": KEY, "PATH": os.environ["PATH"]}
 HOSTILE = ["$(touch pwned)", "`touch pwned`", "${IFS}", "$HOME", "'", '"', "\\", ";touch pwned;", "|", "&", "\n", "\t", " ",
@@ -230,16 +232,7 @@ def test_m1_a_value_learned_by_shape_is_masked_where_the_server_echoes_it(tmp_pa
 # --- M3: an upstream header the server stack cannot send ----------------------------------------------------
 
 
-def _raw(url, request: bytes) -> bytes:
-    import socket
-
-    host, port = url.split("://", 1)[1].rsplit(":", 1)
-    with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(request)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+_raw = raw_exchange
 
 
 def _send_request(proxy_url, body=b"{}"):

@@ -30,6 +30,7 @@ from migma_contract.traffic.tally import ObservedExchange, TrafficJudge
 from migma_contract.wire.serve import PROTOCOLS, serve_in_thread
 
 from .faulty_servers import FULL_KEY
+from .helpers import raw_exchange, read_body
 
 pytestmark = pytest.mark.e2e  # processes, loopback servers, whole checks: the end-to-end tier
 
@@ -59,12 +60,7 @@ class Recorder:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         self.seen.append({"path": scope["path"], "raw_path": scope.get("raw_path"), "query": scope["query_string"],
                           "headers": list(scope["headers"]), "body": body})
         await send({"type": "http.response.start", "status": self.status,
@@ -75,14 +71,7 @@ class Recorder:
         return [v for k, v in self.seen[index]["headers"] if k == name.encode()]
 
 
-def _raw(url, request: bytes) -> bytes:
-    host, port = url.split("://", 1)[1].rsplit(":", 1)
-    with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(request)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+_raw = raw_exchange
 
 
 def _judge(url=None):

@@ -339,13 +339,19 @@ def _inside(option: Option, value: Any, root: Path, where: str) -> None:
     if option.kind != "path" or not isinstance(value, str):
         return
     base = root.resolve()
-    try:
-        resolved = (base / value).resolve()
-    except (OSError, RuntimeError):
-        resolved = None
-    if Path(value).is_absolute() or resolved is None or not resolved.is_relative_to(base):
+    resolved = _resolved_inside(base, value)
+    if Path(value).is_absolute() or resolved is None:
         raise ConfigError(f"{where}: {_shown(value)} is outside the repository ({base}); a repository file keeps its paths "
                           f"inside it (pass {option.flag_name} yourself for another place)")
+
+
+def _resolved_inside(base: Path, path: str | Path) -> Path | None:
+    """`path` under the resolved folder `base`, links followed, if it stays inside `base` (None when it leaves it)."""
+    try:
+        resolved = (base / path).resolve()
+    except (OSError, RuntimeError):  # a loop of links
+        return None
+    return resolved if resolved.is_relative_to(base) else None
 
 
 def _default_report_dir_inside(root: Path) -> None:
@@ -355,13 +361,10 @@ def _default_report_dir_inside(root: Path) -> None:
     if not (root / default).is_symlink():
         return
     base = root.resolve()
-    try:
-        resolved = (base / default).resolve()
-    except (OSError, RuntimeError):
-        resolved = None
-    if resolved is None or not resolved.is_relative_to(base):
+    if _resolved_inside(base, default) is None:
+        target = os.path.realpath(base / default)
         raise ConfigError(f"the default {option.flag_name} {str(default)!r} is a link out of the working directory "
-                          f"({clean_text(str(resolved or '?'))[:120]}); reports are not written through it (pass "
+                          f"({clean_text(target)[:120]}); reports are not written through it (pass "
                           f"{option.flag_name} or set {option.env} to write there)")
 
 
