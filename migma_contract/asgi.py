@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +41,8 @@ from migma_contract.wire.boundary import read_capped
 from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 
 __all__ = ["ContractMiddleware", "RuleTally"]
+
+_ROUTES, _ROUTE_CHARS = 256, 256
 
 _AUTHORITY = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
 
@@ -73,7 +75,8 @@ class ContractMiddleware:
         self.max_response_bytes = max_response_bytes
         self.max_request_bytes = max_request_bytes
         self._count = 0
-        self._pending: deque[tuple[Any, ...]] = deque()  # exchanges answered, not judged yet
+        self._routes: dict[tuple[str, str], bool] = {}  # (method, path) -> judged here (`_judges`)
+        self._quoted: dict[str, str] = {}  # a path judged -> as a URL shows it (on the judge's thread only)
         contract = contract_for(load_spec(spec))
         name = label or "the app behind ContractMiddleware"
         self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
@@ -132,10 +135,20 @@ class ContractMiddleware:
 
             await self.app(scope, receive, on_shutdown)
             return
-        if scope["type"] != "http" or not (is_send(scope["method"], scope["path"]) or maybe_send(scope["method"], scope["path"])):
+        if scope["type"] != "http" or not self._judges(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         await self._judged(scope, receive, send)
+
+    def _judges(self, method: str, path: str) -> bool:
+        """Whether a request is the send, or may reach it on some server (judged, or counted as passing unjudged);
+        decided once per method and path (a few hundred of them, each short: a client's others are decided each time)."""
+        found = self._routes.get((method, path))
+        if found is None:
+            found = is_send(method, path) or maybe_send(method, path)
+            if len(self._routes) < _ROUTES and len(path) <= _ROUTE_CHARS:
+                self._routes[(method, path)] = found
+        return found
 
     async def _judged(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -145,27 +158,33 @@ class ContractMiddleware:
         # judging; past it, the rest streams to the app unkept (it judges the answer, not the body).
         read = await read_capped(receive, self.max_request_bytes)
         body = read.content
-        pending = deque(read.replay())
+        pending = read.replay()
         if read.over:
             self.judge.note(f"a request body over {self.max_request_bytes:,} bytes passed to the app unkept "
                             "(its body rules not judged)")
 
         async def replay() -> MutableMapping[str, Any]:
-            return pending.popleft() if pending else await receive()
+            return pending.pop(0) if pending else await receive()
 
-        answer: dict[str, Any] = {"status": None, "headers": [], "kept": [], "size": 0, "done": False}
+        status: int | None = None
+        headers: list[tuple[bytes, bytes]] = []  # as the app sent them: decoded on the judge's thread
+        kept: list[bytes] = []
+        size = 0
+        done = False
         cap = self.max_response_bytes
 
         async def capture(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-                answer["headers"] = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])]
-            elif message["type"] == "http.response.body":
+            nonlocal status, headers, size, done
+            kind = message["type"]
+            if kind == "http.response.body":
                 chunk = message.get("body", b"")
-                answer["size"] += len(chunk)
-                if answer["size"] <= cap:
-                    answer["kept"].append(chunk)
-                answer["done"] = not message.get("more_body", False)
+                size += len(chunk)
+                if size <= cap:
+                    kept.append(chunk)
+                done = not message.get("more_body", False)
+            elif kind == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))  # a copy: the app's list is the app's
             await send(message)
 
         error: str | None = None
@@ -175,42 +194,39 @@ class ContractMiddleware:
             error = f"the app raised {type(exc).__name__}"
             raise
         finally:
-            if error is None and not answer["done"]:
+            if error is None and not done:
                 error = "the app ended without a complete response"
-            self._pending.append((scope, body, answer, error, time.perf_counter() - started, number))
-            self._later()
-
-    def _later(self) -> None:
-        """Judge after the response is out, off the app's event loop (the judge's one worker thread)."""
-        while True:
-            try:
-                item = self._pending.popleft()
-            except IndexError:
-                return
-            self.judge.observe_later(lambda item=item: self._exchange(*item))  # type: ignore[misc]
+            answer = (status, headers, kept, size)
+            self.judge.observe_later(partial(self._exchange, scope, body, answer, error, time.perf_counter() - started, number))
 
     def _drain(self) -> None:
         """Every exchange answered so far judged (every reader calls it, so what it reads is complete)."""
-        self._later()
         self.judge.settle()
 
-    def _exchange(self, scope: dict[str, Any], body: bytes | None, answer: dict[str, Any], error: str | None, elapsed: float,
-                  number: int) -> ObservedExchange:
+    def _exchange(self, scope: dict[str, Any], body: bytes | None, answer: tuple[int | None, list[tuple[bytes, bytes]], list[bytes], int],
+                  error: str | None, elapsed: float, number: int) -> ObservedExchange:
+        status, raw_headers, kept, size = answer
+        answer_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
         query = scope.get("query_string", b"").decode("latin-1")
         # the app's own path, from the scope: a client's Host header never decides what is judged
-        path = quote(f"{scope.get('root_path', '')}{scope['path']}", safe="/:@!$&'()*+,;=-._~")
+        path = f"{scope.get('root_path', '')}{scope['path']}"
+        quoted = self._quoted.get(path)
+        if quoted is None:
+            quoted = quote(path, safe="/:@!$&'()*+,;=-._~")
+            if len(self._quoted) < _ROUTES and len(path) <= _ROUTE_CHARS:
+                self._quoted[path] = quoted
         host = next((v for k, v in headers if k.lower() == "host"), "")
         host = host if _AUTHORITY.fullmatch(host) else "app"  # shown in findings; never a path, a query or userinfo
-        url = f"{scope.get('scheme', 'http')}://{host}{path}" + (f"?{query}" if query else "")
+        url = f"{scope.get('scheme', 'http')}://{host}{quoted}" + (f"?{query}" if query else "")
         cap = self.max_response_bytes
         response_body, unread, broken = None, None, False
-        if error is None and answer["size"] > cap:
+        if error is None and size > cap:
             unread = f"its answer is over {cap:,} bytes"
         elif error is None:
             try:
-                response_body = decode(b"".join(answer["kept"]),
-                                       codings_of(v for k, v in answer["headers"] if k.lower() == "content-encoding"), cap)
+                encodings = [v for k, v in answer_headers if k.lower() == "content-encoding"]
+                response_body = decode(kept[0] if len(kept) == 1 else b"".join(kept), codings_of(encodings) if encodings else [], cap)
             except Unknown as exc:
                 unread = f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode"
             except Broken as exc:  # no client can read it: the app's fault, judged as an answer that never completed
@@ -219,7 +235,7 @@ class ContractMiddleware:
                 unread = None if response_body is not None else f"its answer decodes to over {cap:,} bytes"
         return ObservedExchange(
             method=scope["method"], url=url, request_headers=headers, request_body=body,
-            status=answer["status"] if error is None or broken else None, response_headers=answer["headers"],
+            status=status if error is None or broken else None, response_headers=answer_headers,
             response_body=response_body, elapsed=elapsed, error=error, where=f"request {number} to the app",
-            response_size=answer["size"], unread=unread,
+            response_size=size, unread=unread,
         )

@@ -218,3 +218,23 @@ def test_the_apps_event_loop_never_waits_for_judging():
     result = wrapped.result()
     assert (result.traffic.judged, result.traffic.other, result.traffic.unjudged) == (2, 1, 1)
     assert any("over 64 bytes" in note for note in result.traffic.notes)
+
+
+def test_what_it_remembers_of_paths_stays_small_whatever_clients_send():
+    """Whether a path is the send is decided once per method and path, and the URL shown once per path: a client
+    sending a thousand distinct paths (long ones too) grows neither past its bound, and a send or a path that may
+    reach it is still told apart once they are full."""
+    mock = create_app({"open_world": True})
+    wrapped = ContractMiddleware(mock)
+    with httpx.Client(transport=SyncASGITransport(wrapped), base_url="http://mock") as client:
+        for n in range(600):
+            client.post(f"/other/{n}" + ("x" * 300 if n % 2 else ""), json=VALID, headers=AUTH)
+            client.post(f"/v1/sending?n={n}", json=VALID, headers=AUTH)
+        assert client.post("/v1/sending", json=TAG_WITHOUT_ID, headers=AUTH).status_code == 400
+        client.post("/v1//sending", json=VALID, headers=AUTH)  # may reach the send on another server
+    from migma_contract.asgi import _ROUTES
+
+    assert len(wrapped._routes) <= _ROUTES and len(wrapped._quoted) <= _ROUTES
+    traffic = wrapped.result().traffic
+    assert (traffic.judged, traffic.unjudged) == (601, 1)
+    assert wrapped.tallies["batch-needs-recipientId"].by_client == 1

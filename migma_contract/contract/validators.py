@@ -432,6 +432,18 @@ class Contract:
     def open_point_validators(self) -> list[tuple[OpenPoint, jsonschema_rs.Draft202012Validator]]:
         return [(point, _compile(point.when)) for point in OPEN_POINTS]
 
+    @cached_property
+    def settled_valid(self) -> Any:
+        """One Rust call: whether a body keeps every request rule at every level and matches no open point whose
+        effect is "either" (a plain valid send: the judge's common case). Trusted only when it says yes (the strict
+        rules' flattened schema, as `_RuleSet.accepts`); None when the open points cannot join it exactly."""
+        fast = self.request_validator(Level.STRICT)._set.fast
+        either = [point.when for point in OPEN_POINTS if point.effect == "either"]
+        if mentions_format(either, _PY_FORMATS) or mentions_format(either, _FAST_FORMATS):
+            return None  # narrowing a format inside `not` would turn a stricter check into a looser one
+        schema = {**fast, "allOf": [*fast.get("allOf", []), {"not": {"anyOf": either}}]} if either else fast
+        return _compile_fast(schema).is_valid
+
 
 def _defs_to_components(node: Any) -> Any:
     if isinstance(node, dict):
