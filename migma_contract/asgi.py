@@ -43,6 +43,7 @@ from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 __all__ = ["ContractMiddleware", "RuleTally"]
 
 _ROUTES, _ROUTE_CHARS = 256, 256
+_HELD_APART = 1024  # what an exchange waiting to be judged holds besides its bodies and headers (the scope, the URL), about
 
 _AUTHORITY = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
 
@@ -197,7 +198,9 @@ class ContractMiddleware:
             if error is None and not done:
                 error = "the app ended without a complete response"
             answer = (status, headers, kept, size)
-            self.judge.observe_later(partial(self._exchange, scope, body, answer, error, time.perf_counter() - started, number))
+            # what the exchange holds while it waits (its bodies, its headers): the bytes bound the waiting ones, not a guess
+            held = (len(body) if body else 0) + sum(map(len, kept)) + sum(len(k) + len(v) for k, v in scope.get("headers", ())) + _HELD_APART
+            self.judge.observe_later(partial(self._exchange, scope, body, answer, error, time.perf_counter() - started, number), held)
 
     def _drain(self) -> None:
         """Every exchange answered so far judged (every reader calls it, so what it reads is complete)."""
