@@ -453,7 +453,8 @@ def _reachable(url: str, timeout: float) -> str | None:
 @main.command()
 @click.option("--upstream", required=True, metavar="URL", envvar=f"{ENV_PREFIX}UPSTREAM", show_envvar=True,
               help="The API to forward to (a staging server, the mock). Credentials in it (http://user:password@...) "
-                   "are better given in the environment variable: a command line is visible to every process.")
+                   "are better given in the environment variable: a command line is visible to every process; "
+                   "whoever can reach the proxy's port sends with them.")
 @click.option("--port", default=4011, show_default=True, type=click.IntRange(0, 65535), help="Loopback port to listen on (0: any free port).")
 @click.option("--report-every", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Also write the reports every this many seconds while serving.")

@@ -19,10 +19,15 @@ upstream's own authority. `*`, `*@host/...` and any other form are a 400: the UR
 built from the upstream's parts and the request's path, never by joining text, so no
 request reaches another host. A target with a `.` or `..` segment (plain or percent-encoded) is a
 400: resolved after it was judged, the path forwarded would not be the path judged, and it could
-leave the path of an upstream named with one (`http://staging/api`).
+leave the path of an upstream named with one (`http://staging/api`); so is a path servers decode
+differently (`%u002e`, overlong or other non-UTF-8 escapes such as `%c0%ae`, a NUL). The upstream's
+own path is forwarded to percent-encoded (`/tenant-é` is `/tenant-%C3%A9`); one that cannot be made
+exact (a query, a dot segment...) is a `ConfigError` at start.
 Connection-level headers (RFC 9110 §7.6.1), and every header
-the request's `Connection` names, are dropped both ways; every other header passes as the
-bytes it was, whatever its encoding.
+the message's `Connection` names, are dropped both ways; every other header passes as the
+bytes it was, whatever its encoding. The judge reads the very header lists written: the request's
+as the upstream received them, the answer's as the client did (a header dropped is judged absent).
+TRACE and TRACK are refused 405: their answer would echo the credentials the proxy adds.
 
 Credentials in the upstream URL (`http://user:password@staging...`) are sent as
 `Authorization: Basic` only on a request that carries no `Authorization` of its own: a
