@@ -10,9 +10,17 @@ It changes nothing that passes through: the request body is read ahead through t
 capped reader (`wire.boundary.read_capped`, `max_request_bytes`, 1 MiB by default), kept to
 be judged and replayed to the app as the same messages; a longer body streams on to the app
 unkept (so the app's own limit, and its 413, work as without the middleware), and the response goes out as the app sends it
-while a bounded copy is kept. The judgement runs after the response is out (on the next
+while a bounded copy is kept (its headers, any iterable, read once: the server gets what was
+judged). The judgement runs after the response is out (on the next
 turn of the event loop), so no client waits for it. Other paths, methods and scope types
 go straight to the app.
+The app is blamed only for what it did, as the proxy blames its upstream: its time
+(`responds-in-time`) runs from the request's body's end to its answer's end, less the time
+the client held each part of the answer (`traffic.timing.ServerTime`, the proxy's clock);
+a client that goes away before its body ended or before the whole answer went out (the app
+is told `http.disconnect`, the server's `send` raises `OSError`, or the server cancels the
+app) leaves the exchange unjudged and noted, whatever the app then raised; a failure with
+the client still there is the app's `no-server-error`.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
 (`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. With
 `report_dir`, the usual reports are written when the app shuts down (ASGI lifespan), and

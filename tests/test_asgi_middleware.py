@@ -249,7 +249,7 @@ def _run(app, *messages, send=None, **options):
     async def main():
         try:
             await wrapped(dict(SCOPE), receive, send or sink)
-        except BaseException as exc:  # noqa: BLE001 (what the app raised goes out as without the middleware: kept to look at)
+        except BaseException as exc:  # what the app raised goes out as without the middleware: kept to look at
             raised.append(exc)
 
     anyio.run(main)
@@ -413,3 +413,25 @@ def test_headers_given_as_any_iterable_are_read_once_judged_and_forwarded_alike(
     assert sent[0]["headers"] == [(b"content-type", b"application/json"), (b"content-length", str(len(ACCEPTED)).encode())]
     result = middleware.result()
     assert result.findings == [] and result.rule("accepts-valid").status == Status.PASSED
+
+
+def test_the_servers_time_leaves_out_the_clients_and_counts_overlapping_sends_once():
+    from migma_contract.traffic.timing import ServerTime
+
+    now = [0.0]
+    clock = ServerTime(lambda: now[0])
+    now[0] = 3.0
+    clock.sending()  # a part sent before the body's end (an early answer): forgotten once the rest of the body comes
+    now[0] = 4.0
+    clock.sent()
+    now[0] = 10.0
+    clock.restart()
+    now[0] = 11.0  # one second of the server's own
+    clock.sending()
+    clock.sending()  # two sends at once (an app sending from two tasks): their time in the client's hands counts once
+    now[0] = 15.0
+    clock.sent()
+    assert clock.elapsed() == pytest.approx(1.0)  # (a send still under way is the client's too)
+    clock.sent()
+    now[0] = 16.5
+    assert clock.client_wait == pytest.approx(4.0) and clock.elapsed() == pytest.approx(2.5)
