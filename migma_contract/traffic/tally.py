@@ -118,9 +118,18 @@ class _ServerTally(NamedTuple):
     passed: int
 
 
+def _route(target: str) -> str:
+    """The part of a request target a server routes by: before the query, and before a fragment (which a client
+    never sends, though a recorder may keep it in the URL it writes down)."""
+    return _QUERY_OR_FRAGMENT.split(target, 1)[0]
+
+
+_QUERY_OR_FRAGMENT = re.compile("[?#]")
+
+
 def is_send(method: str, path: str) -> bool:
     """Whether a request is the endpoint the contract covers (a base path before it is allowed)."""
-    path = unquote(path.split("?", 1)[0]).rstrip("/")  # as a server routes it: /v1/sendin%67 is the send
+    path = unquote(_route(path)).rstrip("/")  # as a server routes it: /v1/sendin%67 is the send
     return method.upper() == SEND_METHOD and (path == SEND_PATH or path.endswith(SEND_PATH))
 
 
@@ -174,7 +183,7 @@ def maybe_send(method: str, path: str) -> bool:
     send is never counted as another path's: it passes unjudged, and no green verdict rests on it."""
     if method.upper() != SEND_METHOD:
         return False
-    path = path.split("?", 1)[0]
+    path = _route(path)
     for _ in range(3):  # a server that decodes twice (or thrice) reads `%2567` as `g`
         # (a path a server decoded already: U+FFFD for what was not UTF-8, a NUL for %00)
         if "\ufffd" in path or "\x00" in path or odd_escape(path.encode("utf-8", errors="surrogatepass")):
