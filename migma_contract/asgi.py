@@ -10,9 +10,17 @@ It changes nothing that passes through: the request body is read ahead through t
 capped reader (`wire.boundary.read_capped`, `max_request_bytes`, 1 MiB by default), kept to
 be judged and replayed to the app as the same messages; a longer body streams on to the app
 unkept (so the app's own limit, and its 413, work as without the middleware), and the response goes out as the app sends it
-while a bounded copy is kept. The judgement runs after the response is out (on the next
+while a bounded copy is kept (its headers, any iterable, read once: the server gets what was
+judged). The judgement runs after the response is out (on the next
 turn of the event loop), so no client waits for it. Other paths, methods and scope types
 go straight to the app.
+The app is blamed only for what it did, as the proxy blames its upstream: its time
+(`responds-in-time`) runs from the request's body's end to its answer's end, less the time
+the client held each part of the answer (`traffic.timing.ServerTime`, the proxy's clock);
+a client that goes away before its body ended or before the whole answer went out (the app
+is told `http.disconnect`, the server's `send` raises `OSError`, or the server cancels the
+app) leaves the exchange unjudged and noted, whatever the app then raised; a failure with
+the client still there is the app's `no-server-error`.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
 (`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. With
 `report_dir`, the usual reports are written when the app shuts down (ASGI lifespan), and
@@ -21,6 +29,7 @@ whenever `write_report()` is called.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Iterable, MutableMapping
@@ -37,6 +46,7 @@ from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
 from migma_contract.traffic.tally import ObservedExchange, RuleTally, TrafficJudge, is_send, maybe_send
+from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import read_capped
 from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 
@@ -152,30 +162,43 @@ class ContractMiddleware:
         return found
 
     async def _judged(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        started = time.perf_counter()
         self._count += 1
         number = self._count
         # The one capped reader: at most `max_request_bytes` (and one chunk) is read ahead and kept for
         # judging; past it, the rest streams to the app unkept (it judges the answer, not the body).
         read = await read_capped(receive, self.max_request_bytes)
+        # the app's own time (responds-in-time), as the proxy times its upstream: from the body's end to the answer's
+        # end, less the time the client held each part of it (`time.perf_counter` read here: a test may stand in for it)
+        clock = ServerTime(time.perf_counter)
         body = read.content
         pending = read.replay()
         if read.over:
             self.judge.note(f"a request body over {self.max_request_bytes:,} bytes passed to the app unkept "
                             "(its body rules not judged)")
-
-        async def replay() -> MutableMapping[str, Any]:
-            return pending.pop(0) if pending else await receive()
-
         status: int | None = None
         headers: list[tuple[bytes, bytes]] = []  # as the app sent them: decoded on the judge's thread
         kept: list[bytes] = []
         size = 0
         done = False
+        answered: float | None = None  # the app's own time, at the answer's end
+        left = read.disconnected  # the client went away (its doing): before its body ended, or before the answer did
+
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal left
+            if pending:
+                message = pending.pop(0)
+            else:
+                message = await receive()
+                if message["type"] == "http.request":
+                    clock.restart()  # more of the body: the app could answer only once it is all in
+            if message["type"] == "http.disconnect" and not done:
+                left = True
+            return message
+
         cap = self.max_response_bytes
 
         async def capture(message: dict[str, Any]) -> None:
-            nonlocal status, headers, size, done
+            nonlocal left, status, headers, size, done, answered
             kind = message["type"]
             if kind == "http.response.body":
                 chunk = message.get("body", b"")
@@ -184,23 +207,48 @@ class ContractMiddleware:
                     kept.append(chunk)
                 done = not message.get("more_body", False)
             elif kind == "http.response.start":
+                sent = message.get("headers", [])
+                if type(sent) is not list:  # any iterable (a generator): read once, judged and forwarded alike
+                    sent = list(sent)
+                    message = {**message, "headers": sent}
                 status = message["status"]
-                headers = list(message.get("headers", ()))  # a copy: the app's list is the app's
-            await send(message)
+                headers = sent[:]  # a copy (the app's list is the app's), decoded on the judge's thread
+            clock.sending()
+            try:
+                await send(message)
+            except OSError:  # ASGI: the server's word that the client is gone
+                left = True
+                raise
+            finally:
+                clock.sent()
+            if done and answered is None:
+                answered = clock.elapsed()  # the answer's end (what the app does after it is not timed)
 
         error: str | None = None
         try:
             await self.app(scope, replay, capture)
+        except asyncio.CancelledError:  # the server stopped the app (its client left, or it shuts down): not the app's doing
+            left = True
+            raise
         except Exception as exc:
             error = f"the app raised {type(exc).__name__}"
             raise
         finally:
-            if error is None and not done:
-                error = "the app ended without a complete response"
-            answer = (status, headers, kept, size)
-            # what the exchange holds while it waits (its bodies, its headers): the bytes bound the waiting ones, not a guess
-            held = (len(body) if body else 0) + sum(map(len, kept)) + sum(len(k) + len(v) for k, v in scope.get("headers", ())) + _HELD_APART
-            self.judge.observe_later(partial(self._exchange, scope, body, answer, error, time.perf_counter() - started, number), held)
+            if left and (read.disconnected or not done):
+                when = "its request's body ended" if read.disconnected else "the answer was complete"
+                self.judge.pass_unjudged(f"request {number} to the app: the client went away before {when} (not "
+                                         "the app's doing): not judged")
+            else:
+                if left:
+                    error = None  # the app answered whole; what it raised after came from the client leaving
+                elif error is None and not done:
+                    error = "the app ended without a complete response"
+                elapsed = answered if answered is not None else clock.elapsed()
+                # judged after the response is out, off the app's event loop (the judge's one worker thread); what the
+                # exchange holds while it waits (its bodies, its headers) bounds the waiting ones, not a guess
+                held = (len(body) if body else 0) + sum(map(len, kept)) + sum(len(k) + len(v) for k, v in scope.get("headers", ()))
+                self.judge.observe_later(partial(self._exchange, scope, body, (status, headers, kept, size), error, elapsed, number),
+                                         held + _HELD_APART)
 
     def _drain(self) -> None:
         """Every exchange answered so far judged (every reader calls it, so what it reads is complete)."""
