@@ -100,6 +100,7 @@ _MAX_NOTES = 20
 MAX_WAITING = 1024
 MAX_WAITING_BYTES = 64 << 20
 _UNSIZED = MAX_WAITING_BYTES // 64
+_BATCH = 32  # exchanges the worker takes at once (their CPU time is read once: a budget's view lags by one batch at most)
 JUDGE_CPU_SHARE = 0.25  # judging may use a quarter of one core over time (the server keeps the rest of the GIL)
 JUDGE_CPU_BURST = 0.5  # ...and half a CPU-second at once
 # A request body larger than this is judged as not recorded: a send request is a few kilobytes, and judging a large
@@ -646,23 +647,34 @@ class TrafficJudge:
         self._stops[:] = [s for s in self._stops if not s.startswith("judging fell behind")] + [message]
 
     def _judge_waiting(self) -> None:
+        """The worker: judges what waits in order, a batch at a time (whatever waits, up to `_BATCH`): its CPU clock
+        is read and the waiting counts settled once a batch, not once an exchange (each read of the clock is a
+        system call). An exchange stays counted as waiting until its batch is judged."""
+        waiting = self._waiting
         while True:
-            make, held = self._waiting.get()
+            batch = [waiting.get()]
+            try:
+                while len(batch) < _BATCH:
+                    batch.append(waiting.get_nowait())
+            except queue.Empty:
+                pass
             began = time.thread_time()
             try:
-                exchange = make()
-                if exchange is not None:
-                    self.observe(exchange)
-            except Exception as exc:  # a judging bug must never reach the proxy or the app
-                with self._counts:
-                    self.stats.exchanges += 1
-                    self.stats.unjudged += 1
-                self.note(f"an exchange could not be judged ({type(exc).__name__}); please report it")
+                for make, _ in batch:
+                    try:
+                        exchange = make()
+                        if exchange is not None:
+                            self.observe(exchange)
+                    except Exception as exc:  # a judging bug must never reach the proxy or the app
+                        with self._counts:
+                            self.stats.exchanges += 1
+                            self.stats.unjudged += 1
+                        self.note(f"an exchange could not be judged ({type(exc).__name__}); please report it")
             finally:
                 with self._counts:
                     self._cpu_debt += time.thread_time() - began
-                    self._pending -= 1
-                    self._pending_bytes -= held
+                    self._pending -= len(batch)
+                    self._pending_bytes -= sum(held for _, held in batch)
                     if not self._pending:
                         self._settled.notify_all()
 
