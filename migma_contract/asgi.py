@@ -11,9 +11,9 @@ capped reader (`wire.boundary.read_capped`, `max_request_bytes`, 1 MiB by defaul
 be judged and replayed to the app as the same messages; a longer body streams on to the app
 unkept (so the app's own limit, and its 413, work as without the middleware), and the response goes out as the app sends it
 while a bounded copy is kept (its headers, any iterable, read once: the server gets what was
-judged). The judgement runs after the response is out (on the next
-turn of the event loop), so no client waits for it. Other paths, methods and scope types
-go straight to the app.
+judged). Once the response is out the exchange is handed to the judge's own thread (counted
+at the bytes it holds against the judge's bound on what waits), so no client waits for the
+judgement. Other paths, methods and scope types go straight to the app.
 The app is blamed only for what it did, as the proxy blames its upstream: its time
 (`responds-in-time`) runs from the request's body's end to its answer's end, less the time
 the client held each part of the answer (`traffic.timing.ServerTime`, the proxy's clock);
