@@ -157,7 +157,7 @@ class ContractMiddleware:
         found = self._routes.get((method, path))
         if found is None:
             found = is_send(method, path) or maybe_send(method, path)
-            if len(self._routes) < _ROUTES and len(path) <= _ROUTE_CHARS:
+            if len(self._routes) < _ROUTES and len(path) + len(method) <= _ROUTE_CHARS:
                 self._routes[(method, path)] = found
         return found
 

@@ -539,14 +539,16 @@ def test_what_the_judge_remembers_of_paths_and_header_names_stays_small_and_chan
     judge = TrafficJudge(contract_for(), kind="proxy", label="test")
     for n in range(1500):
         judge.observe(exchange(url=f"https://api.example/v1/other/{n}" + "x" * (n % 400)))
+        judge.observe(exchange(method="P" * (n % 300 + 2) + "OST", url=f"https://api.example/v1/sending?n={n}", status=405))
         junk = exchange(auth=None, status=401, answer=REFUSED)
         judge.observe(copy_with(junk, request_headers=[*junk.request_headers, (f"X-Trace-{n}" + "t" * (n % 200), "1")]))
     late = exchange(auth=None, status=401, answer=REFUSED)
     secret = "zq8Kx2mP9vL4tR7wY1nB"
     judge.observe(copy_with(late, request_headers=[*late.request_headers, ("X-Api-Key", secret)]))
     assert len(tally._SENDS) <= 256 and len(tally._SENSITIVE) <= 1024
+    assert all(len(method) <= 16 and len(path) <= 256 for method, path in tally._SENDS)
     assert secret in judge._secrets
-    assert judge.stats.other == 1500 and judge.stats.judged == 1501
+    assert judge.stats.other == 3000 and judge.stats.judged == 1501
 
 
 def copy_with(seen, **changes):

@@ -171,7 +171,7 @@ def is_send(method: str, path: str) -> bool:
     if found is None:
         routed = unquote(_route(path)).rstrip("/")  # as a server routes it: /v1/sendin%67 is the send
         found = method.upper() == SEND_METHOD and (routed == SEND_PATH or routed.endswith(SEND_PATH))
-        if len(_SENDS) < 256 and len(path) <= 256:  # the few paths a server is sent, decided once each
+        if len(_SENDS) < 256 and len(path) <= 256 and len(method) <= 16:  # the few paths a server is sent, decided once each
             _SENDS[(method, path)] = found
     return found
 
