@@ -1,0 +1,112 @@
+"""Red-team pass H on the files handed in: every YAML file is read by one loader, and what a document costs is bounded.
+
+Each test reproduces one finding of pass H (issue 24) on its class, with a count or a value that shows
+the cost, never a wall-time bound: H3 (YAML 1.1 scalars, quadratic to build, in every YAML loader),
+H2 (a document whose references expand exponentially), M4(a) (a schema number the validators cannot
+compile), L4 (a document's own `$schema` in the compiled schemas).
+"""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import migma_contract
+from migma_contract import load_spec
+from migma_contract.cli import main
+from migma_contract.core import bounded
+from migma_contract.core.exceptions import ConfigError, SpecError
+from migma_contract.document.spec import bundled_spec_path
+from migma_contract.mock._config import load_mock_config
+from migma_contract.traffic import recordings
+
+PACKAGE = Path(migma_contract.__file__).parent
+SEXAGESIMAL = "1" + ":1" * 2000  # YAML 1.1: an integer of 2,001 base-60 digits, built in quadratic time
+
+
+def vendor() -> dict[str, Any]:
+    return yaml.safe_load(bundled_spec_path().read_text())
+
+
+def lint(path: Path) -> Any:
+    return CliRunner().invoke(main, ["lint", str(path)], catch_exceptions=False)
+
+
+# --- H3: one loader for every YAML file, scalars read as JSON data --------------------------------------------
+
+
+def test_h3_every_yaml_read_in_the_package_goes_through_the_one_loader():
+    """Pass H, H3: the document reader, the cassette reader and the mock each chose their own YAML loader (YAML 1.1's
+    SafeLoader): a new reader cannot pick another one unseen."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "bounded.py" and path.parent.name == "core":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"yaml\.(safe_)?load|yaml\.(full_)?load_all|SafeLoader|CSafeLoader|yaml\.Loader\b|BaseLoader", line):
+                found.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
+    allowed = [f for f in found if "bounded.YAML_LOADER" in f or "Loader=_YAML_LOADER" in f]
+    assert found == allowed, found
+    assert issubclass(recordings._Loader, bounded.YAML_LOADER)
+
+
+@pytest.mark.parametrize("kind", ["document", "cassette", "mock world", "any file"])
+def test_h3_a_sexagesimal_scalar_is_text_in_every_yaml_reader(kind, tmp_path):
+    """Pass H, H3: `1:1:1:...` was a YAML 1.1 base-60 integer, whose value costs quadratic time to build (800 KB: 34 s
+    in `judge`, 45 s in `lint`). Read by the YAML 1.2 core schema, as OpenAPI 3.1 asks, it is the text it looks like."""
+    if kind == "document":
+        document = vendor()
+        document["x-big"] = "PLACEHOLDER"
+        path = tmp_path / "doc.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False).replace("PLACEHOLDER", SEXAGESIMAL))
+        assert load_spec(path).original["x-big"] == SEXAGESIMAL
+    elif kind == "cassette":
+        value = bounded.load_yaml(f"interactions:\n- x: {SEXAGESIMAL}\n", loader=recordings._Loader)
+        assert value == {"interactions": [{"x": SEXAGESIMAL}]}
+    elif kind == "mock world":
+        path = tmp_path / "world.yaml"
+        path.write_text(f"keys:\n  - key: {SEXAGESIMAL}\n    name: {SEXAGESIMAL}\n    scopes: [email:send]\n")
+        assert load_mock_config(path).raw["keys"][0]["name"] == SEXAGESIMAL
+    else:
+        assert bounded.load_yaml(f"a: {SEXAGESIMAL}") == {"a": SEXAGESIMAL}
+
+
+def test_h3_plain_scalars_resolve_by_the_yaml_1_2_core_schema():
+    """Pass H, H3: only JSON's scalar types, as the YAML 1.2 core schema reads them; YAML 1.1's other forms are text."""
+    text = ("a: yes\nb: on\nc: 2024-01-01\nd: 1_000\ne: 0b101\nf: 1:30\ng: 012\nh: 0o17\ni: 0x1F\nj: 1e5\nk: true\nl: ~\n"
+            "m: .inf\nn: -2.5\no: Null\n")
+    assert bounded.load_yaml(text) == {"a": "yes", "b": "on", "c": "2024-01-01", "d": "1_000", "e": "0b101", "f": "1:30", "g": 12,
+                                       "h": 15, "i": 31, "j": 100000.0, "k": True, "l": None, "m": float("inf"), "n": -2.5, "o": None}
+
+
+@pytest.mark.parametrize("scalar", ["!!int 1" + ":1" * 200, "!!float 1" + ":1" * 200, "!!int 1_000", "!!bool yes", "!!int ''",
+                                    "!!float ''"])
+def test_h3_an_explicit_tag_is_built_by_the_same_rules_or_refused_in_one_line(scalar):
+    """Pass H, H3: `!!int 1:1:1...` was built by YAML 1.1's constructor whatever the resolver said (and `!!int ''`,
+    `!!bool yes` raised IndexError, KeyError: exit 3)."""
+    with pytest.raises(bounded.Malformed) as refused:
+        bounded.load_yaml(f"a: {scalar}\n")
+    assert refused.value.line == 1 and "\n" not in refused.value.message
+
+
+@pytest.mark.parametrize("number", ["9" * 1001, "0x" + "f" * 5000, "-" + "1" * 1001, "1." + "5" * 1000, "!!float " + "7" * 1001])
+def test_h3_a_number_past_the_cap_is_refused_before_it_is_built(number, tmp_path):
+    """Pass H, H3/M4(a): an integer of 5,000 hex digits was built (and then crashed whatever printed it); a number is
+    refused past `MAX_NUMBER_CHARS` characters, in every reader, with a one-line message naming the cap."""
+    with pytest.raises(bounded.Bounded, match=r"more than 1,000 characters \(the cap on numbers\)"):
+        bounded.load_yaml(f"a: {number}\n")
+    world = tmp_path / "world.yaml"
+    world.write_text(f"limits:\n  max_body_bytes: {number}\n")
+    with pytest.raises(ConfigError, match="the cap on numbers"):
+        load_mock_config(world)
+    document = vendor()
+    document["components"]["schemas"]["SendEmailRequest"]["properties"]["subject"]["maxLength"] = 1234567
+    path = tmp_path / "doc.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False).replace("1234567", number))
+    with pytest.raises(SpecError, match="the cap on numbers"):
+        load_spec(path)
+    result = lint(path)
+    assert result.exit_code == 2 and "NOT USABLE" in result.output and "the cap on numbers" in result.output, result.output
