@@ -110,3 +110,77 @@ def test_h3_a_number_past_the_cap_is_refused_before_it_is_built(number, tmp_path
         load_spec(path)
     result = lint(path)
     assert result.exit_code == 2 and "NOT USABLE" in result.output and "the cap on numbers" in result.output, result.output
+
+
+# --- H2: what a document's references expand to is bounded before any walker expands them --------------------
+
+
+def reference_dag(tmp_path: Path, levels: int, kind: str = "allOf") -> Path:
+    """The vendor's document plus schemas M0..M<levels>, each naming the next twice: 2^levels once expanded."""
+    document = vendor()
+    schemas = document["components"]["schemas"]
+    for i in range(levels):
+        ref = {"$ref": f"#/components/schemas/M{i + 1}"}
+        schemas[f"M{i}"] = {"allOf": [ref, dict(ref)]} if kind == "allOf" else {"type": "object", "properties": {"a": ref, "b": dict(ref)}}
+    schemas[f"M{levels}"] = {"type": "object", "properties": {"z": {"type": "string"}}}
+    schemas["SendEmailRequest"]["properties"]["meta"] = {"$ref": "#/components/schemas/M0"}
+    path = tmp_path / f"dag_{kind}_{levels}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["allOf", "properties"])
+def test_h2_a_reference_dag_is_refused_by_the_bound_before_any_walker_expands_it(kind, tmp_path, monkeypatch):
+    """Pass H, H2: a 10 KB document of 30 schemas, each naming the next twice, cost exponential CPU in `lint`, `diff` and
+    `check --spec` (L=16: 14 s, L=30: over a minute): the OpenAPI validator walks shared definitions once per path. Its
+    size once expanded (counted once per definition) is past the cap: exit 2 naming the cap, and no validator runs."""
+    from migma_contract.document import lint as document_lint
+
+    def never(*_: Any) -> None:
+        raise AssertionError("the OpenAPI validator walked a document past the cap")
+
+    monkeypatch.setattr(document_lint, "_validate_openapi", never)
+    path = reference_dag(tmp_path, 30, kind)
+    refs = document_lint._check_keywords(yaml.safe_load(path.read_text()), lambda message, _: AssertionError(message))
+    assert document_lint.expanded_size(yaml.safe_load(path.read_text()), refs, 10**12) > 2**30
+    for args in (["lint", path], ["diff", bundled_spec_path(), path], ["check", "--spec", path, "--max-requests", "1"]):
+        result = CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+        assert result.exit_code == 2, (args, result.output)
+        assert "expand to more than 200,000 nodes (the cap on documents" in result.output, result.output
+
+
+def test_h2_the_openapi_validator_gathers_each_schemas_properties_once(tmp_path, monkeypatch):
+    """Pass H, H2: under the cap, openapi-spec-validator's walk still gathered an `allOf` branch's properties once per
+    path to it (2^L calls for L levels); memoised, once per schema."""
+    from openapi_spec_validator.validation import keywords
+
+    calls = []
+    original = keywords.SchemaValidator._collect_properties
+
+    def counted(self: Any, schema: Any) -> set[str]:
+        calls.append(1)
+        return original(self, schema)
+
+    monkeypatch.setattr(keywords.SchemaValidator, "_collect_properties", counted)
+    load_spec(reference_dag(tmp_path, 12))  # under the cap: validated, and usable
+    assert 0 < len(calls) < 200, len(calls)  # 2^12 = 4,096 without the memo
+
+
+def test_h2_recursive_definitions_stay_cheap_and_usable(tmp_path):
+    """A tree (a definition reaching itself) and a tangle of definitions naming each other are what real documents
+    hold: a $ref into a recursive definition counts as one node, as every walker stops there; both load."""
+    document = vendor()
+    schemas = document["components"]["schemas"]
+    for i in range(9):
+        schemas[f"R{i}"] = {"type": "object", "properties": {f"r{j}": {"$ref": f"#/components/schemas/R{j}"} for j in range(9)}}
+    schemas["Tree"] = {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}}}}
+    schemas["SendEmailRequest"]["properties"]["meta"] = {"$ref": "#/components/schemas/R0"}
+    schemas["SendEmailRequest"]["properties"]["tree"] = {"$ref": "#/components/schemas/Tree"}
+    path = tmp_path / "recursive.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    spec = load_spec(path)
+    from migma_contract.document import lint as document_lint
+
+    refs = document_lint._check_keywords(spec.original, lambda message, _: AssertionError(message))
+    assert document_lint.expanded_size(spec.original, refs, 10**12) < 2_000
+    assert lint(path).exit_code == 0
