@@ -184,3 +184,84 @@ def test_h2_recursive_definitions_stay_cheap_and_usable(tmp_path):
     refs = document_lint._check_keywords(spec.original, lambda message, _: AssertionError(message))
     assert document_lint.expanded_size(spec.original, refs, 10**12) < 2_000
     assert lint(path).exit_code == 0
+
+
+# --- M4(a): what the validators cannot compile is a document error, in one place -------------------------------
+
+
+def with_result_id(tmp_path: Path, keyword: str, value: Any, name: str = "doc.yaml") -> Path:
+    document = vendor()
+    document["components"]["schemas"]["SendEmailResult"]["properties"]["id"][keyword] = value
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def test_m4a_a_schema_the_validators_cannot_compile_is_a_document_error_before_anything_runs(tmp_path):
+    """Pass H, M4(a): a schema the OpenAPI validator accepts (Python reads `(?P=n)`) but the validators cannot compile
+    (Rust does not) was called usable by `lint` and crashed `check` mid-run ("internal error", exit 3)."""
+    path = with_result_id(tmp_path, "pattern", "(?P<n>a)(?P=n)")
+    (tmp_path / "none.har").write_text('{"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": []}}')
+    result = lint(path)
+    assert result.exit_code == 1 and "NOT USABLE" in result.output, result.output
+    assert "cannot compile" in result.output and "/components/schemas/SendEmailResult/properties/id/pattern" in result.output
+    for args in (["check", "--spec", path, "--max-requests", "1", "--report-dir", tmp_path / "r"],
+                 ["judge", tmp_path / "none.har", "--spec", path]):
+        result = CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+        assert result.exit_code == 2 and "cannot compile" in result.output and "internal error" not in result.output, result.output
+        assert len(result.output.strip().splitlines()) <= 2, result.output
+
+
+@pytest.mark.parametrize("failure", [ValueError("Failed to convert large integer to string"), OverflowError("too big"),
+                                     RecursionError("maximum recursion depth exceeded"), TypeError("odd")])
+def test_m4a_any_failure_compiling_the_document_is_mapped_in_one_place(failure, monkeypatch, tmp_path):
+    """Pass H, M4(a): a schema number the compiler could not convert raised ValueError from the validators' compile;
+    whatever the compiler raises on the user's document is a `SpecInvalid` naming the document."""
+    from migma_contract.contract import validators
+    from migma_contract.core.exceptions import SpecInvalid
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise failure
+
+    spec = load_spec(with_result_id(tmp_path, "maxLength", 10**900))  # a number Rust converts (under the loader's cap)
+    monkeypatch.setattr(validators.jsonschema_rs, "Draft202012Validator", broken)
+    with pytest.raises(SpecInvalid, match="cannot compile") as refused:
+        validators.Contract(spec).compile_all()
+    assert refused.value.path == spec.source and "\n" not in str(refused.value)
+
+
+# --- L4: the document's `$schema` never reaches the compiled schemas --------------------------------------------
+
+
+def test_l4_a_documents_schema_dialect_is_not_carried_into_the_compiled_schemas(tmp_path):
+    """Pass H, L4: a `$schema` in the document (draft-07, draft-04) stayed in the standalone
+    schemas the validators compile; the validators' own dialect stands, and no `$schema` of the document's is kept.
+    Instance data is copied unchanged (a `const` holding `$ref` and `$schema` keys is data, not a keyword)."""
+    document = vendor()
+    draft4 = "http://json-schema.org/draft-04/schema#"
+    media = document["paths"]["/v1/sending"]["post"]["responses"]["200"]["content"]["application/json"]
+    media["schema"] = {"$schema": "http://json-schema.org/draft-07/schema#", "allOf": [media["schema"]]}
+    result = document["components"]["schemas"]["SendEmailResult"]
+    result["$schema"] = draft4
+    result["properties"]["id"]["$schema"] = draft4
+    result["properties"]["$schema"] = {"type": "string"}  # a property called $schema: a name, kept
+    result["properties"]["kind"] = {"const": {"$schema": draft4, "$ref": "#/components/schemas/SendEmailResult"}}
+    path = tmp_path / "dialect.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    spec = load_spec(path)
+    compiled = spec.response_schema(200)
+    assert compiled["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    kept = compiled["$defs"]["SendEmailResult"]
+    assert "$schema" not in kept and "$schema" not in kept["properties"]["id"] and "$schema" in kept["properties"]
+    assert kept["properties"]["kind"]["const"] == {"$schema": draft4, "$ref": "#/components/schemas/SendEmailResult"}
+
+    def dialects(node: Any, data: bool = False) -> list[str]:
+        if isinstance(node, list):
+            return [d for item in node for d in dialects(item, data)]
+        if not isinstance(node, dict):
+            return []
+        found = [node["$schema"]] if isinstance(node.get("$schema"), str) and not data else []
+        return found + [d for key, value in node.items() if key != "$schema"
+                        for d in dialects(value, data or key in ("const", "enum", "default", "examples"))]
+
+    assert dialects(compiled) == ["https://json-schema.org/draft/2020-12/schema"]

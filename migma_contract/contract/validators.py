@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -41,6 +42,7 @@ from migma_contract.contract.rules import (
     has_lone_surrogate,
 )
 from migma_contract.core.bounded import json_int, loads
+from migma_contract.core.exceptions import SpecError, SpecInvalid
 from migma_contract.document.spec import Spec, load_spec
 
 __all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"]
@@ -75,6 +77,30 @@ class ResponseVerdict:
 
     applied: tuple[str, ...]
     violations: tuple[Violation, ...]
+
+
+@contextmanager
+def _document_errors(spec: Spec) -> Iterator[None]:
+    """The one place a failure to compile the document's schemas becomes a document error (`SpecInvalid`, one line).
+
+    `lint` and the OpenAPI validator read a schema with Python's eyes; the validators compile it in Rust:
+    a `pattern` Python reads and Rust does not (`(?P=name)`), a number it cannot convert, a schema too deep
+    for it. Whatever it raises, the document is what cannot be used, never an internal error.
+    """
+    try:
+        yield
+    except SpecError:
+        raise
+    except Exception as exc:  # jsonschema_rs.ValidationError, ValueError, OverflowError, RecursionError...
+        pointer = None
+        if isinstance(exc, jsonschema_rs.ValidationError):  # where in the compiled schema: its `$defs` are the components
+            path = [str(part).replace("~", "~0").replace("/", "~1") for part in exc.instance_path]
+            pointer = "/components/schemas/" + "/".join(path[1:]) if path[:1] == ["$defs"] and len(path) > 1 else None
+            text = str(exc.message)
+        else:
+            text = str(exc) or type(exc).__name__
+        text = " ".join(text.split())
+        raise SpecInvalid(f"a schema the validators cannot compile: {text[:200]}", path=spec.source, pointer=pointer) from None
 
 
 def _compile(schema: dict[str, Any]) -> jsonschema_rs.Draft202012Validator:
@@ -161,7 +187,8 @@ class RequestValidator:
         self.rules = [r for r in rules if r.subject is Subject.REQUEST]
         forms = [r.form for r in self.rules if isinstance(r.form, RequestForm)]
         assert len(forms) == len(self.rules)
-        self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})
+        with _document_errors(spec):
+            self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})
         self._accepts = self._set.accepts
         self._utf8 = BODY_UTF8 if BODY_UTF8 in self.rules else None
 
@@ -274,13 +301,14 @@ class ResponseValidator:
             schema_rules = [r for r, _ in schemas]
             predicates = [(r, r.form) for r in self.rules if isinstance(r.form, ResponsePredicate) and r.form.applies(self.spec, status)]
             rule_set = None
-            if schema_rules:
-                fragments = [form.fragment(self.spec, status) for _, form in schemas]
-                defs: dict[str, Any] = {}
-                for fragment in fragments:
-                    defs.update(fragment.get("$defs", {}))
-                rule_set = _RuleSet(schema_rules, fragments, defs)
-            cached = self._by_status[status] = _StatusRules(rule_set, predicates, self.spec, status, self.documented)
+            fragments = [form.fragment(self.spec, status) for _, form in schemas]
+            defs: dict[str, Any] = {}
+            for fragment in fragments:
+                defs.update(fragment.get("$defs", {}))
+            with _document_errors(self.spec):
+                if schema_rules:
+                    rule_set = _RuleSet(schema_rules, fragments, defs)
+                cached = self._by_status[status] = _StatusRules(rule_set, predicates, self.spec, status, self.documented)
         return cached
 
     def evaluate(
@@ -409,6 +437,15 @@ class Contract:
             found = self._response[key]
         return found
 
+    def compile_all(self) -> Contract:
+        """Compile every schema the document gives the validators, at the strictest level, now: a document they
+        cannot compile is a `SpecInvalid` before anything runs (`lint` says NOT USABLE), never a failure mid-run."""
+        self.request_validator(Level.STRICT)
+        responses = self.response_validator(Level.STRICT)
+        for status in sorted(self.spec.documented_statuses):
+            responses._for_status(status)
+        return self
+
     def enriched_request_schema(self, level: Level | str = Level.DOCUMENTED) -> dict[str, Any]:
         """The repaired request schema plus every request rule of `level`, as one schema."""
         base = self.spec.request_schema
@@ -457,7 +494,7 @@ def contract_for(spec: Spec | None = None) -> Contract:
     document = spec or load_spec()
     key = f"{document.source}|{document.fingerprint}"
     if key not in _CONTRACTS:
-        _CONTRACTS[key] = Contract(document)
+        _CONTRACTS[key] = Contract(document).compile_all()
     _last = (spec, _CONTRACTS[key])
     return _CONTRACTS[key]
 

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from migma_contract.core.bounded import Bounded
 from migma_contract.core.exceptions import SpecInvalid
 from migma_contract.document.model import (
+    _DATA_KEYWORDS,
     _MISSING,
+    _NAME_MAPS,
     _SCHEMA_REF_PREFIX,
     JSON_MEDIA_TYPE,
     OPERATION_METHOD,
@@ -75,19 +77,6 @@ def _nearest_line(lines: dict[str, int], pointer: str) -> int | None:
         if not pointer:
             return None
         pointer = pointer.rsplit("/", 1)[0]
-
-
-# Keys whose value is a map of names (properties, paths, status codes, media types...): a
-# property called `$ref` or `$id` is a name there, not a keyword.
-_NAME_MAPS = frozenset({
-    "properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependentRequired",
-    "paths", "webhooks", "schemas", "responses", "parameters", "requestBodies", "headers", "securitySchemes",
-    "links", "callbacks", "pathItems", "content", "encoding", "variables", "examples", "mapping", "scopes",
-})
-
-
-# Keys whose value is instance data (or an extension nothing interprets): no keyword inside.
-_DATA_KEYWORDS = frozenset({"example", "default", "const", "enum", "value"})
 
 
 # JSON Schema keywords the toolkit's validators cannot honour inside an OpenAPI document: a
