@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-__all__ = ["MAX_ALIAS_CHARS", "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "MAX_NUMBER_CHARS", "YAML_LOADER", "Bounded", "Malformed",
+__all__ = ["MAX_ALIAS_CHARS", "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "MAX_NUMBER_CHARS", "SAFE_LOADER", "YAML_LOADER", "Bounded", "Malformed",
            "check_yaml_bounds", "json_bounds", "json_int", "load_json", "load_yaml", "loads", "scalar_refused", "yaml_float"]
 
 MAX_DEPTH = 64
@@ -178,6 +178,7 @@ JsonLoader.add_constructor(_TAG + "bool", JsonLoader.construct_json_bool)
 JsonLoader.add_constructor(_TAG + "timestamp", JsonLoader.construct_text)
 
 YAML_LOADER: Any = JsonLoader
+SAFE_LOADER: Any = YAML_LOADER  # the same loader under the name readers of the YAML event stream use
 
 
 def _at(message: str, event: Any) -> Bounded:

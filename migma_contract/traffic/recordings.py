@@ -31,6 +31,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from migma_contract.config.options import OPTIONS
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
