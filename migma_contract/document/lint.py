@@ -220,7 +220,7 @@ def _check_expansion(data: dict[str, Any], refs: list[tuple[str, str]]) -> None:
 def expanded_size(data: Any, refs: list[tuple[str, str]], cap: int) -> int:
     """The number of JSON nodes of `data` with each $ref of `refs` (pointer of the `$ref` key, pointer it names)
     replaced by its target, recursive targets counted as one; past `cap`, some number above it."""
-    recursive = _recursive_targets(refs)
+    recursive = recursive_targets(refs)
     holders: dict[int, Any] = {}  # id of a $ref object -> what it names, when that is not recursive
     for pointer, target in refs:
         if target not in recursive:
@@ -249,7 +249,7 @@ def expanded_size(data: Any, refs: list[tuple[str, str]], cap: int) -> int:
     return memo.get(id(data), 1)
 
 
-def _recursive_targets(refs: list[tuple[str, str]]) -> set[str]:
+def recursive_targets(refs: list[tuple[str, str]]) -> set[str]:
     """The targets of `refs` that reach themselves through other $refs and what they contain (Tarjan, iterative)."""
     targets = {target for _, target in refs}
 
