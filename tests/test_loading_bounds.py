@@ -250,6 +250,14 @@ def test_m4a_any_failure_compiling_the_document_is_mapped_in_one_place(failure, 
     assert refused.value.path == spec.source and "\n" not in str(refused.value)
 
 
+def test_m4a_the_bundled_document_compiles_whole_so_a_checks_start_may_skip_it():
+    """`contract_for` compiles a document handed in whole at once, and spares the bundled bytes (a check's start):
+    they must compile, at every level and status."""
+    from migma_contract.contract import validators
+
+    validators.Contract(load_spec()).compile_all()
+
+
 # --- L4: the document's `$schema` never reaches the compiled schemas --------------------------------------------
 
 
