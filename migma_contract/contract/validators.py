@@ -366,8 +366,8 @@ def response_facts(
         media_type = None
     elif (media_type := _MEDIA_TYPES.get(content_type)) is None:
         # SP and HTAB trimmed only (`core.fields`); a singleton field given with different values is no one media type
-        media_type = (trimmed(content_type.split(";", 1)[0]).lower() if "," not in content_type or len(values_of(content_type)) == 1
-                      else CONFLICTING_MEDIA_TYPES)
+        values = values_of(content_type) if "," in content_type else (content_type,)
+        media_type = trimmed(values[0].split(";", 1)[0]).lower() if len(values) == 1 else CONFLICTING_MEDIA_TYPES
         if len(_MEDIA_TYPES) < 64:  # a server sends a handful of distinct values; a hostile one cannot grow this
             _MEDIA_TYPES[content_type] = media_type
     parsed, parse_error, repeated = True, None, None

@@ -509,7 +509,8 @@ class _Hops:
         self.sent += 1
         exchange.status = response.status_code
         # a repeated field joined, as every way in folds it (never the last alone: a second Content-Type shows)
-        exchange.headers = joined([(clean_text(k), clean_text(v)) for k, v in response.headers.multi_items()])
+        # (a value without its optional whitespace first: an HTAB around it is none of it, and cleaning would mark it)
+        exchange.headers = joined([(clean_text(k), clean_text(trimmed(v))) for k, v in response.headers.multi_items()])
         return _BodyReader(exchange, self.settings.max_response_bytes, response.headers.get("content-encoding", ""))
 
     def next_request(self, response: httpx.Response, client: httpx.Client | httpx.AsyncClient) -> httpx.Request | None:
