@@ -25,6 +25,7 @@ from migma_contract.contract.catalogue import BODY_FORM, BODY_JSON_OBJECT, BODY_
 from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, is_email_address
 from migma_contract.contract.fastschema import fast_formats, flatten, inline_refs, mentions_format
 from migma_contract.contract.rules import (
+    CONFLICTING_MEDIA_TYPES,
     LONE_SURROGATE,
     Level,
     NotUtf8,
@@ -40,9 +41,11 @@ from migma_contract.contract.rules import (
     Subject,
     decode_whole,
     has_lone_surrogate,
+    repeated_member,
 )
 from migma_contract.core.bounded import json_int, loads
 from migma_contract.core.exceptions import SpecError, SpecInvalid
+from migma_contract.core.fields import trimmed, values_of
 from migma_contract.document.spec import BUNDLED_SHA256, Spec, load_spec
 
 __all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"]
@@ -242,6 +245,8 @@ class _StatusRules:
                  documented: frozenset[int] | None) -> None:
         self.rule_set = rule_set
         self.predicates = [(r, form) for r, form in predicates if not form.status_only]
+        # the rules "the body is the status's schema" (a body repeating a member name breaks them)
+        self.whole = tuple(r for r in rule_set.rules if isinstance(r.form, ResponseSchema) and r.form.whole_body) if rule_set else ()
         # The status-only predicates, decided here once: what they find is found in every response of this status.
         facts = ResponseFacts(status, {}, None, None, False, documented=documented)
         self.decided = tuple(r.id for r, form in predicates if form.status_only)
@@ -349,6 +354,10 @@ class ResponseValidator:
                 broken = broken or {}
                 for rule, pointer, detail, more in rule_set.traced(facts.body):
                     broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, pointer, f"{pointer or '/'}: {detail}{_more(more)}"))
+            if facts.repeated is not None and rules.whole:  # no one value: whichever a reader keeps, it guessed
+                broken = broken or {}
+                for rule in rules.whole:
+                    broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, "", repeats(facts.repeated)))
         applied = clean.applied
         if parsed and rules.speakers and not spoken:  # asked of the few rules that may be silent, not of every rule applied
             body = facts.body
@@ -368,6 +377,12 @@ _MEDIA_TYPES: dict[str, str] = {}  # Content-Type header -> its media type
 _DECODER = json.JSONDecoder(parse_int=json_int)  # json.loads(str) without its per-call checks; any integer is a number
 
 
+def repeats(name: str) -> str:
+    """What is wrong with a JSON text that gives member `name` twice in one object."""
+    shown = repr(name[:80]) + ("…" if len(name) > 80 else "")
+    return f"the JSON gives the member {shown} twice in one object (RFC 8259 §4: which value a reader keeps is unpredictable)"
+
+
 def response_facts(
     status: int, headers: Mapping[str, str], body: Any, request: Any, elapsed: float | None, timeout: float | None,
     documented: frozenset[int] | None = None,
@@ -378,10 +393,12 @@ def response_facts(
     if content_type is None:
         media_type = None
     elif (media_type := _MEDIA_TYPES.get(content_type)) is None:
-        media_type = content_type.split(";", 1)[0].strip().lower()
+        # SP and HTAB trimmed only (`core.fields`); a singleton field given with different values is no one media type
+        values = values_of(content_type) if "," in content_type else (content_type,)
+        media_type = trimmed(values[0].split(";", 1)[0]).lower() if len(values) == 1 else CONFLICTING_MEDIA_TYPES
         if len(_MEDIA_TYPES) < 64:  # a server sends a handful of distinct values; a hostile one cannot grow this
             _MEDIA_TYPES[content_type] = media_type
-    parsed, parse_error = True, None
+    parsed, parse_error, repeated = True, None, None
     kind = type(body)
     if kind is bytes or kind is str or isinstance(body, (bytes, bytearray, str)):
         try:
@@ -393,12 +410,20 @@ def response_facts(
             if ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
                 # a \ud800-\udfff escape with no pair is no Unicode text (RFC 8259 §8.2): nothing can read the body as text
                 raise ValueError(LONE_SURROGATE)
+            # a member name given twice (RFC 8259 §4)? Cheap evidence first: no more colons than the members of the
+            # object and of its `data` (a send's answer) rules it out; anything else is read again (`repeated_member`)
+            if type(body) is dict:
+                data = body.get("data")
+                if text.count(":") > len(body) + (len(data) if type(data) is dict else 0):
+                    repeated = repeated_member(text, body)
+            elif ":" in text:
+                repeated = repeated_member(text, body)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             parsed, parse_error = False, f"{type(exc).__name__}: {str(exc)[:120]}"
             body = None
     if request is not None and type(request) is RawBody:
         request = None
-    return ResponseFacts(status, lowered, media_type, body, parsed, parse_error, request, elapsed, timeout, documented)
+    return ResponseFacts(status, lowered, media_type, body, parsed, parse_error, request, elapsed, timeout, documented, repeated)
 
 
 class Contract:
