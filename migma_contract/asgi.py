@@ -176,7 +176,7 @@ class ContractMiddleware:
             self.judge.note(f"a request body over {self.max_request_bytes:,} bytes passed to the app unkept "
                             "(its body rules not judged)")
         status: int | None = None
-        headers: list[tuple[bytes, bytes]] = []  # as the app sent them: decoded on the judge's thread
+        headers: list[tuple[str, str]] = []  # as the app sent them
         kept: list[bytes] = []
         size = 0
         done = False
@@ -203,8 +203,8 @@ class ContractMiddleware:
             if kind == "http.response.body":
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size <= cap:
-                    kept.append(chunk)
+                if size <= cap:  # a copy of a buffer the app may reuse once `send` returns (a bytearray)
+                    kept.append(chunk if type(chunk) is bytes else bytes(chunk))
                 done = not message.get("more_body", False)
             elif kind == "http.response.start":
                 sent = message.get("headers", [])
@@ -212,7 +212,8 @@ class ContractMiddleware:
                     sent = list(sent)
                     message = {**message, "headers": sent}
                 status = message["status"]
-                headers = sent[:]  # a copy (the app's list is the app's), decoded on the judge's thread
+                # decoded now: a copy (the app may reuse its list, or a bytearray in it, once `send` returns)
+                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in sent]
             clock.sending()
             try:
                 await send(message)
@@ -254,10 +255,9 @@ class ContractMiddleware:
         """Every exchange answered so far judged (every reader calls it, so what it reads is complete)."""
         self.judge.settle()
 
-    def _exchange(self, scope: dict[str, Any], body: bytes | None, answer: tuple[int | None, list[tuple[bytes, bytes]], list[bytes], int],
+    def _exchange(self, scope: dict[str, Any], body: bytes | None, answer: tuple[int | None, list[tuple[str, str]], list[bytes], int],
                   error: str | None, elapsed: float, number: int) -> ObservedExchange:
-        status, raw_headers, kept, size = answer
-        answer_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+        status, answer_headers, kept, size = answer
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
         query = scope.get("query_string", b"").decode("latin-1")
         # the app's own path, from the scope: a client's Host header never decides what is judged
