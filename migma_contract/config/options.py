@@ -21,7 +21,6 @@ import difflib
 import math
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -460,6 +459,7 @@ PYTEST_SPELLINGS = {(f"--{o.negate}" if o.negate else o.flag_name): o.pytest_fla
 
 
 TABLE = "migma-contract"  # the table of pyproject.toml, [tool.migma-contract]
+MAX_PYPROJECT_BYTES = 1 << 20  # a repository's pyproject.toml is read whole: a real one is a few KB
 
 
 def pyproject_table(path: Path, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -468,12 +468,20 @@ def pyproject_table(path: Path, warn: Callable[[str], None] | None = None) -> di
     A table whose name is a near miss (`[tool.migma_contract]`, `[tool.migma-contracts]`) would be
     silently ignored: `warn` hears of it, with the right name.
     """
+    from migma_contract.core import bounded
+    from migma_contract.core.untrusted import read_bounded
+
     if not path.is_file():
         return {}
+    shown = clean_text(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read [tool.{TABLE}]: {str(exc)[:160]}") from None
+        data = bounded.load_toml(read_bounded(path, MAX_PYPROJECT_BYTES).decode("utf-8"), what="pyproject.toml files")
+    except ConfigError as exc:  # read_bounded's: not a regular file, over the size, unreadable
+        raise ConfigError(f"{shown}: cannot read [tool.{TABLE}]: {str(exc).removeprefix(shown + ': ')}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: cannot read [tool.{TABLE}]: not UTF-8 text (byte {exc.start})") from None
+    except bounded.Bounded as exc:
+        raise ConfigError(f"{shown}: cannot read [tool.{TABLE}]: {clean_text(exc.message)}") from None
     tools = data.get("tool", {})
     if warn is not None and isinstance(tools, dict):
         for name in tools:
