@@ -136,10 +136,9 @@ def test_a_failing_run_shows_each_finding_once_without_plugin_frames(pytester):
 
 def test_a_baseline_accepts_a_known_failure_and_a_v1_base_url_is_understood(pytester):
     pytester.path.joinpath("known.txt").write_text("# accepted until the fix ships\nresult-has-id\n")
-    pytester.makepyprojecttoml('[tool.migma-contract]\nbaseline = "known.txt"\n')
-    with serve_in_thread(faulty("empty-id")) as url:
+    with serve_in_thread(faulty("empty-id")) as url:  # the user names it (a repository file may not, with a key)
         result = pytester.runpytest("--migma-conformance", "--migma-base-url", url + "/v1/", "--migma-api-key", FULL_KEY,
-                                    *FIXTURE_ARGS, "--migma-no-explore", "-rs")
+                                    "--migma-baseline", "known.txt", *FIXTURE_ARGS, "--migma-no-explore", "-rs")
     assert result.ret == 0
     outcomes = result.parseoutcomes()
     assert "failed" not in outcomes and outcomes["passed"] + outcomes["skipped"] == DOCUMENTED

@@ -10,7 +10,6 @@ from migma_contract.cli import main
 from migma_contract.config.options import resolve_options
 from migma_contract.core.exceptions import ConfigError
 
-
 # --- M4(b): pyproject.toml through the bounded loader ------------------------------------------------------------
 
 
@@ -35,3 +34,52 @@ def test_a_hostile_pyproject_is_one_config_error(tmp_path, monkeypatch, text, sa
     result = CliRunner().invoke(main, ["check", "--dry-run"])
     assert result.exit_code == 2, result.output
     assert said in result.output and "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+# --- L2: a repository file may not lower what counts for a run carrying the user's key ---------------------------
+
+
+@pytest.mark.parametrize("line", ['baseline = "known.txt"', 'level = "schema"', 'spec = "doc.yaml"', "timeout = 600"])
+def test_a_repository_file_cannot_lower_what_counts_on_a_keyed_run(tmp_path, line):
+    """L2: `baseline` (and any setting that accepts failures or judges less) from a repository file, on a run
+    carrying the user's key, is refused like the settings that weaken how the key is sent (exit 2)."""
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(f"[tool.migma-contract]\n{line}\n")
+    (tmp_path / "known.txt").write_text("result-has-id\n")
+    (tmp_path / "doc.yaml").write_text("{}\n")
+    key = line.split(" ", 1)[0]
+    env = {"MIGMA_CONTRACT_API_KEY": "mc_ci_secret_key_1", "MIGMA_CONTRACT_BASE_URL": "http://127.0.0.1:9"}
+    with pytest.raises(ConfigError, match=f"may not set --{key}"):
+        resolve_options({}, environ=env, pyproject=pyproject)
+    # no key to protect, the user's own choice, or an explicit trust: accepted
+    assert resolve_options({}, environ={}, pyproject=pyproject)
+    assert resolve_options({}, environ={**env, "MIGMA_CONTRACT_TRUST_CONFIG_TARGET": "1"}, pyproject=pyproject)
+    # a value that judges more, or the default, stays a repository's to choose
+    pyproject.write_text('[tool.migma-contract]\nlevel = "strict"\ntimeout = 5\n')
+    assert resolve_options({}, environ=env, pyproject=pyproject).level == "strict"
+
+
+@pytest.mark.e2e
+def test_a_repository_baseline_no_longer_turns_a_faulty_server_green(tmp_path, monkeypatch):
+    """L2 (repo_base): `[tool.migma-contract] baseline` accepted every failure of a faulty staging server that the CI
+    named with its key: CONFORMANT, exit 0. Now exit 2, nothing sent; the user's own --baseline still works."""
+    from migma_contract.wire.serve import serve_in_thread
+
+    from .faulty_servers import FAULTS, FULL_KEY
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "known.txt").write_text("result-has-id\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.migma-contract]\nbaseline = "known.txt"\n')
+    fixtures = ["--from", "sender@example.com", "--email-id", "email_welcome", "--conversation-id", "conv_welcome",
+                "--project-id", "proj_demo", "--audience-id", "aud_everyone", "--segment-id", "seg_active",
+                "--tag-id", "tag_vip", "--provider", "ses,resend,sendgrid,mailgun", "--no-explore"]
+    env = {"MIGMA_CONTRACT_API_KEY": FULL_KEY}
+    app = next(v for v in FAULTS if v.name == "empty-id").app()
+    with serve_in_thread(app) as url:
+        result = CliRunner().invoke(main, ["check", "--base-url", url, *fixtures], env=env)
+        assert result.exit_code == 2, result.output
+        assert "may not set --baseline" in result.output and "CONFORMANT" not in result.output
+        assert not (tmp_path / "reports").exists()  # refused before the first request
+        (tmp_path / "pyproject.toml").write_text("")
+        mine = CliRunner().invoke(main, ["check", "--base-url", url, "--baseline", "known.txt", *fixtures], env=env)
+    assert mine.exit_code == 0 and "1 known failure(s) accepted" in mine.output, mine.output

@@ -295,10 +295,22 @@ def _is_loopback(url: str) -> bool:
         return host == "localhost"
 
 
-# Options a repository file may not set when the run carries a key from the environment or the command line:
-# each weakens what protects the key or the target (TLS checks, the production guard, redirects that carry the
-# key elsewhere, recipients at a real domain).
-WEAKENING = ("insecure", "allow_production", "follow_redirects", "recipient_domain")
+# Options a repository file may not set when the run carries a key from the environment or the command line, each
+# with the values that weaken the run: what protects the key or the target (TLS checks, the production guard,
+# redirects that carry the key elsewhere, recipients at a real domain), or what the check counts against the
+# target the user named (a baseline accepting known failures, a level judging fewer rules, another document to
+# judge by, a longer wait before a slow answer is a finding). A repository's file could otherwise turn the
+# user's faulty server green.
+WEAKENING: dict[str, Callable[[Any], bool]] = {
+    "insecure": bool,
+    "allow_production": bool,
+    "follow_redirects": bool,
+    "recipient_domain": lambda value: value != CheckOptions.recipient_domain,
+    "baseline": bool,
+    "level": lambda value: not Level(value).includes(CheckOptions.level),
+    "spec": bool,
+    "timeout": lambda value: value > CheckOptions.timeout,
+}
 
 
 def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping[str, str], environ: Mapping[str, str]) -> None:
@@ -311,14 +323,14 @@ def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping
         return
     if not any(values.get(option.name) and option.name not in from_repository for option in OPTIONS if option.secret):
         return
-    for name in WEAKENING:  # nor weaken how the run treats a key and a live target
+    for name, weakens in WEAKENING.items():  # nor weaken how the run treats a key and a live target
         option = _BY_KEY[name]
         chosen = from_repository.get(name)
-        if chosen is not None and values.get(name) not in (option.default, False):
+        if chosen is not None and values.get(name) is not None and weakens(values[name]):
             raise ConfigError(
                 f"{chosen}: a repository file may not set {option.flag_name} for a run that carries a key from the "
-                f"environment or the command line (it weakens what protects the key and the target); pass "
-                f"{option.flag_name} yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
+                f"environment or the command line (it weakens what protects the key and the target, or what the check "
+                f"counts); pass {option.flag_name} yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
     if where is not None and not _is_loopback(url):
         raise ConfigError(
             f"{where}: a repository file names the target {_shown_url(url)}; a key from the environment or the command "
