@@ -417,15 +417,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     headline = config.stash.get(_HEADLINE, None)
     if not headline:
         return
+    from migma_contract.core.untrusted import clean_text
+
     terminalreporter.write_sep("-", "migma-contract")
-    terminalreporter.write_line(headline)
+    terminalreporter.write_line(clean_text(headline))  # each line cleaned: no control character, no CI workflow command
     result = config.stash.get(_RESULT, None)
     for warning in result.warnings if result is not None else ():
-        terminalreporter.write_line(f"warning: {warning}")
+        terminalreporter.write_line(clean_text(f"warning: {warning}"))
     for cause in result.root_causes if result is not None else ():
-        terminalreporter.write_line(f"root cause: {cause.line}")
+        terminalreporter.write_line(clean_text(f"root cause: {cause.line}"))
     for path in config.stash.get(_REPORTS, []):
-        terminalreporter.write_line(f"report: {path}")
+        terminalreporter.write_line(clean_text(f"report: {path}"))
     if headline.startswith("NOT CONFORMANT"):
         terminalreporter.write_line(f"re-run one rule: pytest {SUITE}::<rule-id> (with the same --migma-* settings)")
 

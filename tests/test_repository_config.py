@@ -168,3 +168,40 @@ def test_a_rebuilt_curl_line_withholds_what_the_report_cut():
     long_url = RequestRecord(method="POST", url="http://h/" + "a" * 40 + "… [3,000 characters]", headers={}, body="",
                              body_size=0, curl="rm -rf ~")
     assert rebuilt_curl(long_url) == "# curl line withheld: the report holds only part of the request's URL"
+
+
+# --- L1: no console line is a CI runner's workflow command -----------------------------------------------------
+
+
+_COMMANDS = __import__("re").compile(r"^\s*::|##(vso)?\[", __import__("re").IGNORECASE | __import__("re").MULTILINE)
+
+
+@pytest.mark.parametrize("text", ["::add-mask::VIOLATIONS", "  ::error title=Conformance::All rules passed",
+                                  "\u00a0::set-output name=verdict::passed", "x ##[set-output name=a;]b",
+                                  "##vso[task.setvariable variable=ok]true", "y ##VSO[task.complete result=Succeeded;]"])
+def test_clean_text_never_leaves_a_workflow_command(text):
+    """L1: GitHub's runner acts on a line starting, after blanks, with `::`, and on `##[` anywhere in a line; Azure's
+    on `##vso[` anywhere. Text from a file or a server, cleaned, is never one (in one line, or each line of many)."""
+    from migma_contract.core.untrusted import clean_text
+
+    assert not _COMMANDS.search(clean_text(text))
+    assert not _COMMANDS.search(clean_text(f"first line\n{text}\n{text}", multiline=True))
+    assert clean_text("a::b ## [x] #vso[") == "a::b ## [x] #vso["  # text that is no command is left as it is
+
+
+def test_file_names_do_not_start_workflow_commands_in_judges_console(tmp_path, monkeypatch):
+    """L1 (gh/out.txt): a cassette named `::add-mask::VIOLATIONS.yaml` or `::error title=...::....yaml` started
+    console lines of `judge` with a GitHub workflow command (its summary line, its warnings)."""
+    monkeypatch.chdir(tmp_path)
+    cassette = ("interactions:\n- request:\n    method: POST\n    uri: https://api.migma.ai/v1/sending\n"
+                "    body: '{\"recipientType\": \"email\"}'\n    headers:\n      Content-Type: [application/json]\n"
+                "  response:\n    status: {code: 500, message: x}\n    headers: {}\n    body: {string: 'x'}\n")
+    names = ["::add-mask::VIOLATIONS.yaml", "::error title=Conformance::All rules passed.yaml",
+             "##vso[task.setvariable variable=ok]true.yaml", "  ::set-output name=x::y.yaml"]
+    for name in names:
+        (tmp_path / name).write_text(cassette)
+    (tmp_path / names[1]).write_text("interactions:\n- request: [1]\n  response: {status: {code: 200}}\n- {}\n")
+    result = CliRunner().invoke(main, ["judge", *names, "--report-dir", "r"])
+    assert result.exit_code in (1, 3), result.output
+    shown = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert "add-mask" in shown and not _COMMANDS.search(shown), shown
