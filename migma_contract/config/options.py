@@ -562,7 +562,7 @@ def resolve_options(
     text); `environ` defaults to os.environ; `pyproject` to ./pyproject.toml. `only`
     names the rows a command uses (the others keep their defaults, whatever the sources say).
     `given_by_repository`: options of `given` that a repository's file put on the command line
-    (pytest's `addopts`), with that repository's folder: held to what its own files may choose.
+    (pytest's `addopts`, an `@file`: whatever the user did not type), with that repository's folder: held to what its own files may choose.
     """
     given_by_repository = given_by_repository or {}
     wanted = set(only) if only is not None else None
@@ -588,7 +588,7 @@ def resolve_options(
         if given.get(option.name) is not None and given.get(option.name) != ():
             raw, where = given[option.name], given_label(option)
             if option.name in given_by_repository:
-                where, repository = f"{where} (in the repository's addopts)", given_by_repository[option.name]
+                where, repository = f"{where} (from a repository file: addopts or an @file)", given_by_repository[option.name]
         elif environ.get(option.env) not in (None, ""):
             raw, where = environ[option.env], option.env
         elif ini is not None and option.ini_key and (raw := ini(option)) not in (None, "", []):
