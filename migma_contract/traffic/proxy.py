@@ -38,7 +38,6 @@ import base64
 import contextlib
 import json
 import re
-import time
 from itertools import chain
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
@@ -47,6 +46,7 @@ import httpx
 
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send, maybe_send
+from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import foreign_request, read_capped
 from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 from migma_contract.wire.upstream import UpstreamError, UpstreamPool
@@ -265,7 +265,6 @@ class TrafficProxy:
         head = self._request_head(method, target, raw_headers, body)
         path = target.decode("ascii")  # as the judge and the upstream read it
         judged = self.judge is not None and (is_send(method, path) or maybe_send(method, path))
-        started = time.perf_counter()
         status: int | None = None
         answered: list[tuple[bytes, bytes]] = []
         kept: list[bytes] = []
@@ -332,7 +331,7 @@ class TrafficProxy:
                 await asyncio.sleep(0)
             except asyncio.CancelledError:
                 _uncancel()
-        elapsed = time.perf_counter() - started - deadline.client_wait
+        elapsed = deadline.elapsed()  # from the body forwarded to the answer's end, less the client's reading
         if failure is not None:
             told = "with what had arrived" if began else "502"
             if not began:
@@ -403,7 +402,7 @@ def _uncancel() -> None:
         task.uncancel()
 
 
-class _Deadline:
+class _Deadline(ServerTime):
     """An exchange's two deadlines on one timer: the upstream's (`timeout` for the whole answer, not counting the time
     the client takes to read it) and the client's (`timeout` for each part of the answer it is sent).
 
@@ -416,22 +415,20 @@ class _Deadline:
         self._loop = loop or asyncio.get_running_loop()
         self._task = task or asyncio.current_task()
         self._timeout = timeout
-        self._start = self._loop.time()
-        self._sending: float | None = None  # when the part being sent began
+        super().__init__(self._loop.time)  # the upstream's own time, as the middleware times an app
         self._rearmed = False  # the timer moved to the client's deadline during a send
-        self.client_wait = 0.0
         self.expired: str | None = None
-        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self._start + timeout, self._fire)
+        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self.started + timeout, self._fire)
 
     def _due(self) -> tuple[float, str]:
-        if self._sending is not None:
-            return self._sending + self._timeout, _CLIENT
-        return self._start + self._timeout + self.client_wait, _UPSTREAM
+        if self.sending_since is not None:
+            return self.sending_since + self._timeout, _CLIENT
+        return self.started + self._timeout + self.client_wait, _UPSTREAM
 
     def _fire(self) -> None:
         due, which = self._due()
         if self._loop.time() < due:
-            self._rearmed = self._sending is not None
+            self._rearmed = self.sending_since is not None
             self._handle = self._loop.call_at(due, self._fire)
             return
         self._handle = None
@@ -439,15 +436,9 @@ class _Deadline:
         if self._task is not None:
             self._task.cancel()
 
-    def sending(self) -> None:
-        self._sending = self._loop.time()
-
     def sent(self) -> None:
-        if self._sending is None:
-            return
-        self.client_wait += self._loop.time() - self._sending
-        self._sending = None
-        if self._rearmed and self._handle is not None and self.expired is None:  # back to the upstream's deadline
+        super().sent()
+        if self.sending_since is None and self._rearmed and self._handle is not None and self.expired is None:  # back to the upstream's deadline
             self._rearmed = False
             self._handle.cancel()
             self._handle = self._loop.call_at(self._due()[0], self._fire)

@@ -118,9 +118,18 @@ class _ServerTally(NamedTuple):
     passed: int
 
 
+def _route(target: str) -> str:
+    """The part of a request target a server routes by: before the query, and before a fragment (which a client
+    never sends, though a recorder may keep it in the URL it writes down)."""
+    return _QUERY_OR_FRAGMENT.split(target, 1)[0]
+
+
+_QUERY_OR_FRAGMENT = re.compile("[?#]")
+
+
 def is_send(method: str, path: str) -> bool:
     """Whether a request is the endpoint the contract covers (a base path before it is allowed)."""
-    path = unquote(path.split("?", 1)[0]).rstrip("/")  # as a server routes it: /v1/sendin%67 is the send
+    path = unquote(_route(path)).rstrip("/")  # as a server routes it: /v1/sendin%67 is the send
     return method.upper() == SEND_METHOD and (path == SEND_PATH or path.endswith(SEND_PATH))
 
 
@@ -156,7 +165,7 @@ def maybe_send(method: str, path: str) -> bool:
     never counted as another path's: it passes unjudged, and no green verdict rests on it."""
     if method.upper() != SEND_METHOD:
         return False
-    path = _SLASHES.sub("/", _PATH_PARAMETERS.sub("", unquote(path.split("?", 1)[0]))).strip().lower()
+    path = _SLASHES.sub("/", _PATH_PARAMETERS.sub("", unquote(_route(path)))).strip().lower()
     segments: list[str] = []
     for segment in path.replace("\\", "/").split("/"):  # dot segments resolved (RFC 3986 5.2.4)
         if segment == "..":
