@@ -17,7 +17,6 @@ from typing import Any
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.untrusted import MAX_INPUT_BYTES, clean_data, clean_text, read_bounded
-from migma_contract.run.records import rebuilt_curl
 from migma_contract.run.result import ResultInvalid, RunResult
 
 SCHEMA_PATH = Path(__file__).with_name("conformance.schema.json")
@@ -44,6 +43,8 @@ def load_result(path: str | Path) -> RunResult:
         result = RunResult.from_dict(clean_data(data))
     except ResultInvalid as exc:
         raise ConfigError(f"{shown}: {clean_text(exc)}") from None
+    from migma_contract.run.records import rebuilt_curl  # here: it loads the HTTP stack, which a dry run never needs
+
     for finding in result.findings:  # a command shown is one the toolkit built, never the file's own text
         finding.request.curl = rebuilt_curl(finding.request)
     return result
