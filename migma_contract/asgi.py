@@ -287,14 +287,18 @@ def _shown_path(scope: dict[str, Any]) -> str:
     return quote(f"{scope.get('root_path', '')}{scope['path']}", safe="/:@!$&'()*+,;=-._~")
 
 
-def _route_path(scope: dict[str, Any], base: str) -> str:
+def _route_path(scope: dict[str, Any], base: str) -> tuple[str, bool]:
     """The path the app routes by: `path` under `root_path` where the server put the root path in it (uvicorn does),
-    as Starlette reads it (`starlette._utils.get_route_path`); then under the middleware's `base_path`."""
+    as Starlette reads it (`starlette._utils.get_route_path`); then under the middleware's `base_path`, and whether it
+    was under it."""
     path: str = scope["path"]
+    under = True
     for prefix in (scope.get("root_path", ""), base):
         if prefix and path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
             path = path[len(prefix):]
-    return path
+        elif prefix is base and base:
+            under = False
+    return path, under
 
 
 def _route_of(scope: dict[str, Any], base: str) -> Route:
@@ -303,8 +307,10 @@ def _route_of(scope: dict[str, Any], base: str) -> Route:
     the send only when the bytes the client sent name it too (`/v1%2Fsending` decodes to /v1/sending but is no send,
     a server that keeps `%2F` routes it elsewhere): otherwise it may route there, and is never judged."""
     method: str = scope["method"]
-    path = _route_path(scope, base)
+    path, under = _route_path(scope, base)
     route = route_of(method, path.replace("%", "%25").replace("?", "%3F").replace("#", "%23"), base=False)
+    if route == SEND and not under:  # /v1/sending outside the base path the app serves the API under
+        return MAY_ROUTE
     raw = scope.get("raw_path")
     if not isinstance(raw, bytes):
         return route
