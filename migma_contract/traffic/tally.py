@@ -119,6 +119,9 @@ class _ServerTally(NamedTuple):
     passed: int
 
 
+_CREDENTIAL_WORDS = re.compile(r"[\s:,;]+")  # what separates a scheme from its key, however a client wrote it
+
+
 def _route(target: str) -> str:
     """The part of a request target a server routes by: before the query, and before a fragment (which a client
     never sends, though a recorder may keep it in the URL it writes down)."""
@@ -716,6 +719,9 @@ class TrafficJudge:
                 scheme, _, credential = value.strip().partition(" ")
                 # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
                 fresh[credential.strip() if credential.strip() and scheme.isalpha() else value.strip()] = None
+                # ...and each word of it: `Bearer: <key>`, `Bearer<TAB><key>`, `Token: <key>`, two keys in one field
+                if name.lower() != "cookie":  # a cookie's pairs are read below
+                    fresh.update(dict.fromkeys(part for part in _CREDENTIAL_WORDS.split(value) if part))
                 if scheme.lower() == "basic" and credential.strip():  # what a server echoes is the decoded pair
                     fresh.update(dict.fromkeys(_basic_pair(credential.strip())))
                 if name.lower() == "cookie":
