@@ -498,7 +498,9 @@ class TrafficJudge:
         (the server is not blamed for a path the client malformed) and no green verdict after it."""
         self.pass_unjudged(f"{where}: POST {clean_text(path[:120])} is not /v1/sending, but a server may route it there "
                            "(a trailing slash, a format suffix, another case or Unicode form, merged slashes, path "
-                           "parameters, dot segments, escapes servers decode differently, a path before it): not judged")
+                           "parameters, dot segments, escapes servers decode differently, a path before it): not judged; "
+                           "an API served under a prefix is judged once the proxy's --upstream or the middleware's "
+                           "base_path names it")
 
     def note(self, note: str) -> None:
         """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
