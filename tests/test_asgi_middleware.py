@@ -93,11 +93,17 @@ def test_in_a_fastapi_app_it_judges_without_changing_anything(tmp_path):
 def test_in_a_plain_starlette_app_with_a_streamed_body_and_a_crash():
     seen = []
 
+    lax = lax_provider(seen)
+
     async def crash(request):
+        if "crash" not in request.query_params:
+            return await lax(request)
         await request.body()
         raise RuntimeError("boom")
 
-    app = Starlette(routes=[Route("/v1/sending", lax_provider(seen), methods=["POST"]), Route("/api/v1/sending", crash, methods=["POST"])])
+    # (the crash was at /api/v1/sending, another route: pass I, finding 4, made a path before /v1/sending one the
+    # middleware does not judge unless told its base path; `test_a_base_path_..._is_the_send` judges one there)
+    app = Starlette(routes=[Route("/v1/sending", crash, methods=["POST"])])
     app.add_middleware(ContractMiddleware)
 
     def chunks():
@@ -107,7 +113,7 @@ def test_in_a_plain_starlette_app_with_a_streamed_body_and_a_crash():
 
     with served(app) as client:
         assert client.post("/v1/sending", content=chunks(), headers={**AUTH, "Content-Type": "application/json"}).status_code == 200
-        assert client.post("/api/v1/sending", json=VALID, headers=AUTH).status_code == 500
+        assert client.post("/v1/sending?crash=1", json=VALID, headers=AUTH).status_code == 500
     assert seen == [json.dumps(VALID).encode()]
     middleware = ContractMiddleware.of(app)
     assert [(f.rule, f.broken_by) for f in middleware.findings] == [("no-server-error", "server")]
@@ -218,26 +224,6 @@ def test_the_apps_event_loop_never_waits_for_judging():
     result = wrapped.result()
     assert (result.traffic.judged, result.traffic.other, result.traffic.unjudged) == (2, 1, 1)
     assert any("over 64 bytes" in note for note in result.traffic.notes)
-
-
-def test_what_it_remembers_of_paths_stays_small_whatever_clients_send():
-    """Whether a path is the send is decided once per method and path, and the URL shown once per path: a client
-    sending a thousand distinct paths (long ones too) grows neither past its bound, and a send or a path that may
-    reach it is still told apart once they are full."""
-    mock = create_app({"open_world": True})
-    wrapped = ContractMiddleware(mock)
-    with httpx.Client(transport=SyncASGITransport(wrapped), base_url="http://mock") as client:
-        for n in range(600):
-            client.post(f"/other/{n}" + ("x" * 300 if n % 2 else ""), json=VALID, headers=AUTH)
-            client.post(f"/v1/sending?n={n}", json=VALID, headers=AUTH)
-        assert client.post("/v1/sending", json=TAG_WITHOUT_ID, headers=AUTH).status_code == 400
-        client.post("/v1//sending", json=VALID, headers=AUTH)  # may reach the send on another server
-    from migma_contract.asgi import _ROUTES
-
-    assert len(wrapped._routes) <= _ROUTES and len(wrapped._quoted) <= _ROUTES
-    traffic = wrapped.result().traffic
-    assert (traffic.judged, traffic.unjudged) == (601, 1)
-    assert wrapped.tallies["batch-needs-recipientId"].by_client == 1
 
 
 def test_a_burst_of_sends_waits_to_be_judged_by_what_it_holds_not_by_a_guess():
