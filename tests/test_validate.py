@@ -209,9 +209,9 @@ def _outcome(call, text):
     st.text(alphabet='{}[]",:0123456789.eE+-truefalsn \\u', max_size=20),
 ))
 def test_decode_whole_gives_what_decode_gives(text):
-    from migma_contract.contract.rules import _DECODER, decode_whole
+    from migma_contract.contract.rules import JSON_DECODER, decode_whole
 
-    for decoder in (json.JSONDecoder(), _DECODER):
+    for decoder in (json.JSONDecoder(), JSON_DECODER):
         assert _outcome(functools.partial(decode_whole, decoder), text) == _outcome(decoder.decode, text)
 
 

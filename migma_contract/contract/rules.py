@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from migma_contract.document.spec import Spec
 
 __all__ = [
+    "JSON_DECODER",
     "Condition",
     "Form",
     "History",
@@ -42,6 +43,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "Subject",
+    "TooDeep",
     "remembered",
 ]
 
@@ -80,6 +82,11 @@ class NotUtf8(Refused):
     def __init__(self, message: str, text: str) -> None:
         super().__init__(message)
         self.text = text
+
+
+class TooDeep(Refused):
+    """A JSON body nested deeper than the toolkit reads (`IsJsonObject.MAX_DEPTH`): the mock refuses it, but a server
+    may read deeper, so traffic judges no party by it (`judge.deserve.parsed_body`)."""
 
 
 def each_buildable(items: Iterable[Any], build: Callable[[Any], Iterator[Mutation]]) -> Iterator[Mutation]:
@@ -138,6 +145,7 @@ class ResponseFacts:
     timeout: float | None = None
     documented: frozenset[int] | None = None  # the statuses the run's rule sets document (None: the document's)
     repeated: str | None = None  # a member name an object of the body gives twice (`repeated_member`)
+    unread: str | None = None  # why a JSON body was not read (nested too deep to validate): its rules stand unjudged
 
 
 @dataclass(frozen=True)
@@ -288,7 +296,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float, parse_int=json_int)
+# The one reading of a JSON text, a request's and an answer's alike (`validators.response_facts`): RFC 8259 has no
+# NaN, Infinity or -Infinity, and a number beyond IEEE 754 is no value the other party read.
+JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float, parse_int=json_int)
 
 
 def decode_whole(decoder: json.JSONDecoder, text: str) -> Any:
@@ -432,9 +442,9 @@ class IsJsonObject(RequestForm):
                 raise
             text = exc.text
         try:
-            value = decode_whole(_DECODER, text)
+            value = decode_whole(JSON_DECODER, text)
         except RecursionError:
-            raise Refused(f"the JSON is nested deeper than {max_depth} levels") from None
+            raise TooDeep(f"the JSON is nested deeper than {max_depth} levels") from None
         except ValueError as exc:
             raise Refused(f"the body is not valid JSON: {str(exc)[:120]}") from None
         if ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(value):
@@ -442,7 +452,7 @@ class IsJsonObject(RequestForm):
         # A value nests at most one deeper than its text has brackets (a scalar in the innermost
         # counts as a level): most bodies are not walked at all.
         if text.count("{") + text.count("[") >= max_depth and nesting_depth(value, max_depth) > max_depth:
-            raise Refused(f"the JSON is nested deeper than {max_depth} levels")
+            raise TooDeep(f"the JSON is nested deeper than {max_depth} levels")
         return value
 
     def fragment(self, spec: Spec) -> dict[str, Any]:

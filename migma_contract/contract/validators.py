@@ -11,7 +11,6 @@ validation, measured by `make bench`).
 from __future__ import annotations
 
 import copy
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, is_email_address
 from migma_contract.contract.fastschema import fast_formats, flatten, inline_refs, mentions_format
 from migma_contract.contract.rules import (
     CONFLICTING_MEDIA_TYPES,
+    JSON_DECODER,
     LONE_SURROGATE,
     Level,
     NotUtf8,
@@ -43,9 +43,10 @@ from migma_contract.contract.rules import (
     has_lone_surrogate,
     repeated_member,
 )
-from migma_contract.core.bounded import json_int, loads
+from migma_contract.core.bounded import MAX_DEPTH, loads
 from migma_contract.core.exceptions import SpecError, SpecInvalid
 from migma_contract.core.fields import trimmed, values_of
+from migma_contract.core.untrusted import nesting_depth
 from migma_contract.document.spec import BUNDLED_SHA256, Spec, load_spec
 
 __all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"]
@@ -374,7 +375,6 @@ class ResponseValidator:
 
 
 _MEDIA_TYPES: dict[str, str] = {}  # Content-Type header -> its media type
-_DECODER = json.JSONDecoder(parse_int=json_int)  # json.loads(str) without its per-call checks; any integer is a number
 
 
 def repeats(name: str) -> str:
@@ -404,9 +404,17 @@ def response_facts(
         try:
             text = body if kind is str or isinstance(body, str) else body.decode("utf-8")
             try:
-                body = decode_whole(_DECODER, text)
+                body = decode_whole(JSON_DECODER, text)  # the request's reading: no NaN, no Infinity (RFC 8259 §6)
             except ValueError:
-                body = loads(text)  # raises again, and words a leading BOM as one
+                if text.startswith("\ufeff"):
+                    loads(text)  # raises again, and words a leading BOM as one
+                raise
+            # deeper than the validator recurses (a value nests at most one deeper than its text has brackets: most
+            # answers are not walked): not read, so neither judged nor failed by a rule of its body
+            if text.count("{") + text.count("[") >= MAX_DEPTH and nesting_depth(body, MAX_DEPTH) > MAX_DEPTH:
+                unread = f"its answer's JSON nests deeper than {MAX_DEPTH} levels, deeper than the toolkit reads"
+                return ResponseFacts(status, lowered, media_type, None, False, unread, None if type(request) is RawBody else request,
+                                     elapsed, timeout, documented, None, unread)
             if ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
                 # a \ud800-\udfff escape with no pair is no Unicode text (RFC 8259 §8.2): nothing can read the body as text
                 raise ValueError(LONE_SURROGATE)

@@ -25,8 +25,9 @@ from migma_contract.contract.catalogue import (
     judge_credentials,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, Refused, ScopeRequired, repeated_member
+from migma_contract.contract.rules import Level, RawBody, Refused, ScopeRequired, TooDeep, repeated_member
 from migma_contract.contract.validators import Contract
+from migma_contract.core.fields import trimmed
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.generate.open_points import open_in_valid_body, open_in_violation
 
@@ -50,16 +51,22 @@ NOT_RECORDED: Any = object()  # a request body the recording did not keep: reque
 class Ambiguous:
     """A request its parties may read differently: judged on no guessed reading (its rules stand unjudged, as for a
     body not recorded); the exchange is judged in part (`why`). Its JSON gives a member name twice in one object
-    (RFC 8259 §4, `member`), or its headers leave the reading open (`judge.verdict`: a media type other than
+    (RFC 8259 §4, `member`), its bytes or a header leave the reading open (`reading`: a Content-Encoding, a leading
+    BOM, deeper nesting than the toolkit reads), or its headers do (`judge.verdict`: a media type other than
     `application/json`, a singleton field given twice)."""
 
     why: str
 
     @classmethod
     def member(cls, name: str) -> Ambiguous:
-        shown = repr(name[:80]) + ("…" if len(name) > 80 else "")
-        return cls(f"its request body gives the member {shown} twice in one object (RFC 8259 §4): which value the "
-                   "server read does not show, so the request rules were not judged")
+        return cls(f"its request body gives the member {_shown(name)} twice in one object (RFC 8259 §4): which value "
+                   "the server read does not show, so the request rules were not judged")
+
+    @classmethod
+    def reading(cls, what: str) -> Ambiguous:
+        """A request body its parties may read differently: it has `what`."""
+        return cls(f"its request body has {what}: how the server read it does not show, so the request rules were "
+                   "not judged")
 
 
 _SCOPES = {
@@ -254,14 +261,42 @@ def _valid(contract: Contract, body: dict[str, Any], fixtures: Fixtures, data_kn
     return Deserved(frozenset(statuses), (ACCEPTS_VALID.id,), why, client, unsettled - statuses, unsettled_why, notes, valid=True)
 
 
-def parsed_body(raw: bytes | None, content_type: str | None = None) -> Any:
+def parsed_body(raw: bytes | None, content_type: str | None = None, content_encoding: str | None = None) -> Any:
     """A request body as `deserve` reads it: the JSON value, a `RawBody` when it is none, `NOT_RECORDED` for None,
-    `Ambiguous` when its JSON gives a member name twice (no one reading of it is the server's)."""
+    `Ambiguous` when its parties may read it differently: a member name given twice (no one reading of it is the
+    server's), a `Content-Encoding` (whether the server decodes request bodies does not show), a leading UTF-8 BOM
+    (a parser may skip it), JSON nested deeper than the toolkit reads (a server may read deeper)."""
     if raw is None:
         return NOT_RECORDED
+    if content_encoding is not None and trimmed(content_encoding).lower() not in ("", "identity"):
+        return Ambiguous.reading(f"Content-Encoding {_shown(content_encoding)} (whether the server decodes request "
+                                 "bodies does not show)")
     try:
         value = BODY_FORM.parse(raw)
+    except TooDeep as exc:
+        return Ambiguous.reading(f"JSON {exc.message.removeprefix('the JSON is ')} (the toolkit's limit: a server may "
+                                 "read deeper)")
     except Refused:
+        if raw.startswith(_BOM) and _json_after_bom(raw):
+            return Ambiguous.reading("a UTF-8 byte order mark before its JSON (RFC 8259 §8.1: a parser may ignore it)")
         return RawBody(raw, content_type or "application/json")
     name = repeated_member(raw, value)
     return value if name is None else Ambiguous.member(name)
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _json_after_bom(raw: bytes) -> bool:
+    """Whether what follows a leading BOM is JSON (then only the BOM is in doubt)."""
+    try:
+        BODY_FORM.parse(raw[len(_BOM):])
+    except TooDeep:
+        return True
+    except Refused:
+        return False
+    return True
+
+
+def _shown(text: str) -> str:
+    return repr(text[:80]) + ("…" if len(text) > 80 else "")

@@ -117,7 +117,7 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     if open_to >= _REQUEST:
         body, standing = Ambiguous(doubt or ""), Standing.HIDDEN  # no rule of the request, and no credential, is judged
     elif body is None:
-        body = parsed_body(exchange.sent_body, headers.get("content-type"))
+        body = parsed_body(exchange.sent_body, headers.get("content-type"), headers.get("content-encoding"))
     deserved = deserve(contract, level, body, headers.get("authorization"), standing,
                        fixtures=knowledge.fixtures, data_known=knowledge.data_known, answered=exchange.status)
     ids = _IDS_AT[level]
@@ -129,8 +129,10 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     else:
         answer = f"{exchange.status}{knowledge.answer_text}"
         judged += _status_deserved(exchange.status, deserved, knowledge, answer, ids, notes)
-        facts, whole = _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes, judged,
-                                       open_status=open_to == _MEDIA)
+        facts, whole, unread = _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes, judged,
+                                               open_status=open_to == _MEDIA)
+        if unread is not None:  # the answer's body rules stand unjudged (the client's breaks are judged all the same)
+            doubt = unread if doubt is None else f"{doubt}; {unread}"
         if whole is not None:  # every rule kept: the same tuple as every exchange like it (its tallies are counted by it)
             return ExchangeVerdict(whole, tuple(notes), deserved, facts, body.why if type(body) is Ambiguous else doubt)
     return ExchangeVerdict(tuple(judged), tuple(notes), deserved, facts, body.why if type(body) is Ambiguous else doubt)
@@ -211,11 +213,13 @@ def _status_deserved(status: int, deserved: Deserved, knowledge: Knowledge, answ
 
 def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowledge: Knowledge, body: Any,
                     validator: ResponseValidator | None, answer: str, notes: list[str],
-                    judged: list[Judgement], *, open_status: bool = False) -> tuple[ResponseFacts | None, tuple[Judgement, ...] | None]:
+                    judged: list[Judgement], *, open_status: bool = False,
+                    ) -> tuple[ResponseFacts | None, tuple[Judgement, ...] | None, str | None]:
     """Every response rule the answer gave something to judge, each with all its violations (added to `judged`);
     the response as read, unless it was cut; and when every rule was kept, `judged` with them as one kept tuple
     (then `judged` is left as it was). `open_status`: the request is one the document does not speak of (not
-    JSON), so whether its status is a documented one is not judged (a 415 is HTTP's answer to it)."""
+    JSON), so whether its status is a documented one is not judged (a 415 is HTTP's answer to it). Last, why the
+    answer's body was not read (nested deeper than the validator goes: judged as a body not recorded), or None."""
     status = exchange.status
     assert status is not None
     received = exchange.received_body
@@ -227,9 +231,13 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
                           validator.documented)
     verdict = validator.evaluate(status, read.headers, None, request, elapsed=elapsed, timeout=timeout,
                                  truncated_at=knowledge.truncated_at, facts=read)
+    unread = read.unread
+    if unread is not None:
+        body_known = False
+        notes.append(f"{unread}: only no-server-error, responds-in-time and status-documented were judged")
     facts = read if knowledge.truncated_at is None and body_known else None
     throttled = status == THROTTLED and not knowledge.throttle_final
-    if not body_known:
+    if not body_known and unread is None:
         notes.append("response body not recorded in full: only no-server-error, responds-in-time and status-documented judged")
     if not verdict.violations and body_known and not throttled and not open_status:  # the common case: every rule kept
         whole = _kept(verdict.applied, answer, judged)
@@ -237,7 +245,7 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
             alone = _kept(verdict.applied, answer, [])
             assert alone is not None  # (never None with nothing before)
             judged += alone
-        return facts, whole
+        return facts, whole, unread
     only = _STATUS_ONLY if throttled else _WITHOUT_BODY if not body_known else None
     messages: dict[str, list[str]] = {}
     for violation in verdict.violations:
@@ -248,7 +256,7 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
         if only is None or rule_id in only:
             said = messages.get(rule_id)
             judged.append(Judgement(rule_id, SERVER, said is None, _TEXT[rule_id], "; ".join(said) if said else answer))
-    return facts, None
+    return facts, None, unread
 
 
 # (rules applied, the answer, the one judgement before them: its rule and expectation) -> all their judgements
