@@ -32,6 +32,7 @@ from migma_contract.contract.rules import (
     OpenPoint,
     RawBody,
     Refused,
+    Repeat,
     RequestForm,
     ResponseFacts,
     ResponsePredicate,
@@ -39,6 +40,7 @@ from migma_contract.contract.rules import (
     Rule,
     RuleSet,
     Subject,
+    case_repeat,
     decode_whole,
     has_lone_surrogate,
     repeated_member,
@@ -377,10 +379,9 @@ _MEDIA_TYPES: dict[str, str] = {}  # Content-Type header -> its media type
 _DECODER = json.JSONDecoder(parse_int=json_int)  # json.loads(str) without its per-call checks; any integer is a number
 
 
-def repeats(name: str) -> str:
-    """What is wrong with a JSON text that gives member `name` twice in one object."""
-    shown = repr(name[:80]) + ("…" if len(name) > 80 else "")
-    return f"the JSON gives the member {shown} twice in one object (RFC 8259 §4: which value a reader keeps is unpredictable)"
+def repeats(repeat: Repeat) -> str:
+    """What is wrong with a JSON text that gives a member name twice in one object (`repeated_member`)."""
+    return f"the JSON gives {repeat.words()} in one object (RFC 8259 §4: which value a reader keeps is unpredictable)"
 
 
 def response_facts(
@@ -416,6 +417,8 @@ def response_facts(
                 data = body.get("data")
                 if text.count(":") > len(body) + (len(data) if type(data) is dict else 0):
                     repeated = repeated_member(text, body)
+                else:  # no deeper member, no exact repeat: the same name in two cases? (`case_repeat`)
+                    repeated = case_repeat(body, data)
             elif ":" in text:
                 repeated = repeated_member(text, body)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
