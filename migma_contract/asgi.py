@@ -319,7 +319,7 @@ def _route_of(scope: dict[str, Any], base: str) -> Route:
     if not isinstance(raw, bytes):
         return route
     target = raw.split(b"?", 1)[0].decode("latin-1")
-    if route == SEND and route_of(method, target, headers=headers) != SEND:  # (a root path or base path before it is the app's)
+    if route == SEND and route_of(method, target) != SEND:  # (a root path or base path before it is the app's)
         return MAY_ROUTE
     if route == OTHER and route_of(method, target, base=False, headers=headers) != OTHER:
         return MAY_ROUTE

@@ -159,6 +159,8 @@ def _unreserved_decoded(path: str) -> str:
 # these. The proxy refuses an echoing method named here (TRACE); `route_of` reads them to tell a POST by another name.
 METHOD_OVERRIDES: Final = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
 _POST_FOLDED = SEND_METHOD.lower()
+_SHORTEST_OVERRIDE = min(map(len, METHOD_OVERRIDES))  # (most headers are shorter: a route is decided per request)
+_OVERRIDE_NAMES: frozenset[str | bytes] = METHOD_OVERRIDES | {name.encode("ascii") for name in METHOD_OVERRIDES}
 Headers = Iterable[tuple[str, str]] | Iterable[tuple[bytes, bytes]]
 
 
@@ -177,7 +179,11 @@ def _overridden(headers: Headers) -> Literal["post", "other"] | None:
     None: none given (an empty one names nothing)."""
     named: Literal["post", "other"] | None = None
     for name, value in headers:
-        if _text(name).strip().lower() in METHOD_OVERRIDES and (asked := _text(value).strip()):
+        # (cheap first: an ASGI server's names are lower case already; another name is compared in lower case, trimmed)
+        if name not in _OVERRIDE_NAMES and (len(name) < _SHORTEST_OVERRIDE or (name.islower() and name.strip() == name)
+                                            or _text(name).strip().lower() not in METHOD_OVERRIDES):
+            continue
+        if asked := _text(value).strip():
             if not _post_named(asked):
                 return "other"
             named = "post"
