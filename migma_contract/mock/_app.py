@@ -54,7 +54,7 @@ from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
 from migma_contract.mock._config import MockConfig, load_mock_config
-from migma_contract.mock._state import HEADER_OVERHEAD, MockRequest, MockState, Scripted, SentRecord, packed_headers, shared
+from migma_contract.mock._state import HEADER_OVERHEAD, MockRequest, MockState, Scripted, SentRecord
 from migma_contract.wire.boundary import foreign_request, read_capped
 
 __all__ = ["ReferenceMock", "create_app"]
@@ -365,9 +365,9 @@ class ReferenceMock:
         headers = request.headers
         self.state.log_call(  # its size, then MockRequest's fields, in order
             len(verdict.raw) + request.head_size,
-            verdict.at, shared(request.method), shared(request.path), answer.status, verdict.outcome,
-            tuple(verdict.violations) if verdict.violations else (), tuple(verdict.warnings) if verdict.warnings else (), error if isinstance(error, str) else None, shared(headers.get("content-type")), verdict.key_name,
-            headers.get(_IDEMPOTENCY), headers.get("user-agent"), verdict.raw, packed_headers(request.raw_headers), request.scheme, request.query,
+            verdict.at, request.method, request.path, answer.status, verdict.outcome,
+            tuple(verdict.violations) if verdict.violations else (), tuple(verdict.warnings) if verdict.warnings else (), error if isinstance(error, str) else None, headers.get("content-type"), verdict.key_name,
+            headers.get(_IDEMPOTENCY), headers.get("user-agent"), verdict.raw, request.raw_headers, request.scheme, request.query,
         )
         return answer
 
@@ -546,8 +546,8 @@ class ReferenceMock:
         recipients, excluded = self._filter(config, candidates, transactional, source.get("topic"))
         record_id = f"{'msg' if kind == SINGLE_TYPE else 'batch'}_{self._ids.getrandbits(96):024x}"
         self.state.record(  # SentRecord's fields, in order
-            record_id, at, shared(kind), raw, recipients, excluded, transactional, not transactional, shared(provider),
-            project_id or source.get("project"), shared(email_id), conversation_id if email_id is None else None, len(recipients),
+            record_id, at, kind, raw, recipients, excluded, transactional, not transactional, provider,
+            project_id or source.get("project"), email_id, conversation_id if email_id is None else None, len(recipients),
             idempotency_key, user_agent,
         )
         return {"id": record_id, "provider": provider, "status": "queued", "sentCount": len(recipients),
