@@ -1062,3 +1062,15 @@ def test_a_request_with_a_field_marshal_cannot_write_is_logged_as_it_came():
     (logged,) = mock.requests
     assert type(logged.scheme) is Scheme and logged.outcome == "refused" and logged.violations
     assert all(isinstance(v, Violation) for v in logged.violations) and mock.requests == [logged]
+
+
+def test_a_requests_head_size_counts_each_header_with_its_overhead():
+    # what the byte budget counts for a request's headers (counted in C since issue 23): names, values, and each pair's cost
+    from migma_contract.mock._app import _Call
+    from migma_contract.mock._state import HEADER_OVERHEAD
+
+    raw = [(b"host", b"mock"), (b"x-empty", b""), (b"user-agent", b"a" * 300), (b"user-agent", b"second")]
+    call = _Call.of({"type": "http", "method": "POST", "path": "/v1/sending", "headers": raw}, None)
+    assert call.head_size == sum(len(k) + len(v) + HEADER_OVERHEAD for k, v in raw)
+    assert call.headers == {"user-agent": "a" * 300}  # the first of each name
+    assert _Call.of({"type": "http", "method": "POST", "path": "/", "headers": []}, None).head_size == 0

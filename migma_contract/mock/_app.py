@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +150,12 @@ class _Call:
     def of(cls, scope: Scope, receive: Receive) -> _Call:
         # ASGI header names arrive lowercased; the first of each name counts, as in Starlette's Headers.
         headers: dict[str, str] = {}
-        size = 0
         raw = scope["headers"]
         for key, value in raw:
-            size += len(key) + len(value) + HEADER_OVERHEAD
             name = _READ_HEADERS.get(key)
             if name is not None and name not in headers:
                 headers[name] = value.decode("latin-1")
+        size = sum(map(len, chain.from_iterable(raw))) + HEADER_OVERHEAD * len(raw)  # (counted in C)
         return cls(scope["method"], scope["path"], headers, receive, raw, size, scope.get("scheme", "http"),
                    scope.get("query_string", b""))
 
@@ -178,6 +178,12 @@ class _Call:
         if read.disconnected:
             raise ClientDisconnect()
         return read.content
+
+
+def _broken(verdict: _Verdict, message: str) -> tuple[Any, _Refusal]:
+    """A body that is no JSON object: noted in the verdict (rule body-json-object), and the refusal it deserves."""
+    verdict.violations.append(Violation(BODY_JSON_OBJECT.id, BODY_JSON_OBJECT.level.value, "", message))
+    return None, _Refusal(BODY_JSON_OBJECT.deserves, message)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -475,10 +481,6 @@ class ReferenceMock:
 
     async def _read_json(self, request: _Call, config: MockConfig, verdict: _Verdict) -> tuple[Any, _Refusal | None]:
         """The parsed body, or the refusal it deserves (noted in the verdict when it breaks a rule)."""
-        def broken(message: str) -> tuple[Any, _Refusal]:
-            verdict.violations.append(Violation(BODY_JSON_OBJECT.id, BODY_JSON_OBJECT.level.value, "", message))
-            return None, _Refusal(BODY_JSON_OBJECT.deserves, message)
-
         content_type = request.headers.get("content-type", "")
         limit = config.max_body_bytes
         declared = request.headers.get("content-length", "")
@@ -489,7 +491,7 @@ class ReferenceMock:
             return None, _Refusal(BODY_JSON_OBJECT.deserves, f"the body is over the {limit}-byte limit")
         verdict.raw = raw
         if not _is_json_media_type(content_type):
-            return broken(f"Content-Type must be application/json, not {content_type or 'missing'!r}")
+            return _broken(verdict, f"Content-Type must be application/json, not {content_type or 'missing'!r}")
         try:
             return _BODY.parse(verdict.raw, max_depth=config.max_depth), None
         except NotUtf8 as not_utf8:
@@ -502,11 +504,11 @@ class ReferenceMock:
             verdict.warnings.append(f"[{BODY_UTF8.id}] {message} (a {BODY_UTF8.level.value} rule: refused at level "
                                     f"{BODY_UTF8.level.value}, accepted at {level.value})")
         except Refused as refused:
-            return broken(refused.message)
+            return _broken(verdict, refused.message)
         try:
             return _BODY.parse(verdict.raw, max_depth=config.max_depth, lenient=True), None
         except Refused as refused:
-            return broken(refused.message)
+            return _broken(verdict, refused.message)
 
     # -- the world ----------------------------------------------------------------------------
 
@@ -514,11 +516,10 @@ class ReferenceMock:
                 user_agent: str | None, at: str) -> dict[str, Any]:
         """Send it in the mock's world (recorded in `sent`); the answer's `data`. A `_Refusal` when the world says no."""
         open_world = config.open_world
-        sender_domain = body["from"].rpartition("@")[2].lower()
-        if sender_domain not in config.verified_domains and not open_world:
+        if not open_world and (sender_domain := body["from"].rpartition("@")[2].lower()) not in config.verified_domains:
             raise _Refusal(DATA_REFUSAL, f"from: the domain {sender_domain!r} is not verified (verified: {', '.join(sorted(config.verified_domains))})")
         provider = body.get("providerType", self._default_provider)
-        if provider not in config.providers and not open_world:
+        if not open_world and provider not in config.providers:
             raise _Refusal(DATA_REFUSAL, f"providerType {provider!r} is not connected; connect it in Settings -> Integrations")
         email_id, conversation_id = body.get("emailId"), body.get("conversationId")
         if email_id is None and conversation_id is None:
