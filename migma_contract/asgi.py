@@ -10,9 +10,17 @@ It changes nothing that passes through: the request body is read ahead through t
 capped reader (`wire.boundary.read_capped`, `max_request_bytes`, 1 MiB by default), kept to
 be judged and replayed to the app as the same messages; a longer body streams on to the app
 unkept (so the app's own limit, and its 413, work as without the middleware), and the response goes out as the app sends it
-while a bounded copy is kept. The judgement runs after the response is out (on the next
+while a bounded copy is kept (its headers, any iterable, read once: the server gets what was
+judged). The judgement runs after the response is out (on the next
 turn of the event loop), so no client waits for it. Other paths, methods and scope types
 go straight to the app.
+The app is blamed only for what it did, as the proxy blames its upstream: its time
+(`responds-in-time`) runs from the request's body's end to its answer's end, less the time
+the client held each part of the answer (`traffic.timing.ServerTime`, the proxy's clock);
+a client that goes away before its body ended or before the whole answer went out (the app
+is told `http.disconnect`, the server's `send` raises `OSError`, or the server cancels the
+app) leaves the exchange unjudged and noted, whatever the app then raised; a failure with
+the client still there is the app's `no-server-error`.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
 (`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. With
 `report_dir`, the usual reports are written when the app shuts down (ASGI lifespan), and
@@ -21,6 +29,7 @@ whenever `write_report()` is called.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections import deque
@@ -37,6 +46,7 @@ from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
 from migma_contract.traffic.tally import ObservedExchange, RuleTally, TrafficJudge, is_send, maybe_send
+from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import read_capped
 from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 
@@ -138,47 +148,84 @@ class ContractMiddleware:
         await self._judged(scope, receive, send)
 
     async def _judged(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        started = time.perf_counter()
         self._count += 1
         number = self._count
         # The one capped reader: at most `max_request_bytes` (and one chunk) is read ahead and kept for
         # judging; past it, the rest streams to the app unkept (it judges the answer, not the body).
         read = await read_capped(receive, self.max_request_bytes)
+        # the app's own time (responds-in-time), as the proxy times its upstream: from the body's end to the answer's
+        # end, less the time the client held each part of it (`time.perf_counter` read here: a test may stand in for it)
+        clock = ServerTime(time.perf_counter)
         body = read.content
         pending = deque(read.replay())
         if read.over:
             self.judge.note(f"a request body over {self.max_request_bytes:,} bytes passed to the app unkept "
                             "(its body rules not judged)")
+        answer: dict[str, Any] = {"status": None, "headers": [], "kept": [], "size": 0, "done": False, "elapsed": None}
+        left = read.disconnected  # the client went away (its doing): before its body ended, or before the answer did
 
         async def replay() -> MutableMapping[str, Any]:
-            return pending.popleft() if pending else await receive()
+            nonlocal left
+            if pending:
+                message = pending.popleft()
+            else:
+                message = await receive()
+                if message["type"] == "http.request":
+                    clock.restart()  # more of the body: the app could answer only once it is all in
+            if message["type"] == "http.disconnect" and not answer["done"]:
+                left = True
+            return message
 
-        answer: dict[str, Any] = {"status": None, "headers": [], "kept": [], "size": 0, "done": False}
         cap = self.max_response_bytes
 
         async def capture(message: dict[str, Any]) -> None:
+            nonlocal left
             if message["type"] == "http.response.start":
+                headers = message.get("headers", [])
+                if type(headers) is not list:  # any iterable (a generator): read once, judged and forwarded alike
+                    headers = list(headers)
+                    message = {**message, "headers": headers}
                 answer["status"] = message["status"]
-                answer["headers"] = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])]
+                answer["headers"] = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 answer["size"] += len(chunk)
                 if answer["size"] <= cap:
                     answer["kept"].append(chunk)
                 answer["done"] = not message.get("more_body", False)
-            await send(message)
+            clock.sending()
+            try:
+                await send(message)
+            except OSError:  # ASGI: the server's word that the client is gone
+                left = True
+                raise
+            finally:
+                clock.sent()
+            if answer["done"] and answer["elapsed"] is None:
+                answer["elapsed"] = clock.elapsed()  # the answer's end (what the app does after it is not timed)
 
         error: str | None = None
         try:
             await self.app(scope, replay, capture)
+        except asyncio.CancelledError:  # the server stopped the app (its client left, or it shuts down): not the app's doing
+            left = True
+            raise
         except Exception as exc:
             error = f"the app raised {type(exc).__name__}"
             raise
         finally:
-            if error is None and not answer["done"]:
-                error = "the app ended without a complete response"
-            self._pending.append((scope, body, answer, error, time.perf_counter() - started, number))
-            self._later()
+            if left and (read.disconnected or not answer["done"]):
+                when = "its request's body ended" if read.disconnected else "the answer was complete"
+                self.judge.pass_unjudged(f"request {number} to the app: the client went away before {when} (not "
+                                         "the app's doing): not judged")
+            else:
+                if left:
+                    error = None  # the app answered whole; what it raised after came from the client leaving
+                elif error is None and not answer["done"]:
+                    error = "the app ended without a complete response"
+                elapsed = answer["elapsed"] if answer["elapsed"] is not None else clock.elapsed()
+                self._pending.append((scope, body, answer, error, elapsed, number))
+                self._later()
 
     def _later(self) -> None:
         """Judge after the response is out, off the app's event loop (the judge's one worker thread)."""

@@ -453,7 +453,8 @@ def _reachable(url: str, timeout: float) -> str | None:
 @main.command()
 @click.option("--upstream", required=True, metavar="URL", envvar=f"{ENV_PREFIX}UPSTREAM", show_envvar=True,
               help="The API to forward to (a staging server, the mock). Credentials in it (http://user:password@...) "
-                   "are better given in the environment variable: a command line is visible to every process.")
+                   "are better given in the environment variable: a command line is visible to every process; "
+                   "whoever can reach the proxy's port sends with them.")
 @click.option("--port", default=4011, show_default=True, type=click.IntRange(0, 65535), help="Loopback port to listen on (0: any free port).")
 @click.option("--report-every", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Also write the reports every this many seconds while serving.")
@@ -479,19 +480,19 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     from migma_contract.core.exceptions import TargetUnreachable
     from migma_contract.reports import check_writable, write_reports
     from migma_contract.run.runner import load_baseline
-    from migma_contract.traffic.proxy import TrafficProxy
+    from migma_contract.traffic.proxy import TrafficProxy, upstream_url
     from migma_contract.traffic.tally import TrafficJudge
     from migma_contract.wire.serve import bind_socket, server_config, url_of
     from migma_contract.wire.urls import guard_production
 
     options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"), warn=_warn)
     upstream = next(o for o in OPTIONS if o.name == "base_url").parse(upstream, "--upstream")
+    shown = upstream_url(upstream)  # what requests reach (its path percent-encoded), without the credentials; or exit 2
     spec = load_spec(options.spec)
     guard_production(upstream, spec.servers, allowed=options.allow_production)
     baseline = load_baseline(options.baseline)
     report_dir = Path(options.report_dir)
     check_writable(report_dir, options.format)
-    shown = strip_credentials(upstream)
     why = _reachable(upstream, options.timeout)
     if why is not None:
         raise TargetUnreachable(f"cannot reach the upstream {shown}: {why}")
@@ -500,7 +501,7 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     except OSError as exc:
         fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; pick another --port", 2)
     secrets = user_secrets(options, given)  # the user's own keys: the judge masks them from the first exchange on
-    judge = TrafficJudge(contract_for(spec), options.level, kind="proxy", label=f"proxy in front of {shown}", url=upstream,
+    judge = TrafficJudge(contract_for(spec), options.level, kind="proxy", label=f"proxy in front of {shown}", url=shown,
                          timeout=options.timeout, baseline=baseline, on_breach=lambda line: click.echo(line, err=True),
                          secrets=secrets)
     app = TrafficProxy(upstream, judge, timeout=options.timeout, verify_tls=options.verify_tls,

@@ -367,7 +367,7 @@ def _scope_checked_on_single_sends_only(request: Req) -> dict[str, str] | None:
 MISSING_SCOPE_IS_401 = Variant(
     "missing-scope-is-401", None,
     after=lambda req, resp: Resp.of(401, {"success": False, "error": "unauthorized"}) if resp.status == 403 else resp,
-    notes="401 for a key without email:send cannot be told from a wrong --restricted-api-key: not exercised, never failed")
+    notes="401 for a key without email:send cannot be told from a wrong --restricted-api-key: exit 2, never a verdict")
 
 
 # --- the corpus -----------------------------------------------------------------------------------

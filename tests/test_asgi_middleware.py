@@ -218,3 +218,220 @@ def test_the_apps_event_loop_never_waits_for_judging():
     result = wrapped.result()
     assert (result.traffic.judged, result.traffic.other, result.traffic.unjudged) == (2, 1, 1)
     assert any("over 64 bytes" in note for note in result.traffic.notes)
+
+
+
+# --- the app is blamed only for what the app did (red-team pass G: 3, 4, 9) ----------------------------------------------
+
+SCOPE = {"type": "http", "method": "POST", "path": "/v1/sending", "raw_path": b"/v1/sending", "query_string": b"",
+         "headers": [(b"host", b"app"), (b"authorization", AUTH["Authorization"].encode()), (b"content-type", b"application/json")],
+         "scheme": "http", "root_path": "", "http_version": "1.1"}
+RAW_VALID = json.dumps(VALID).encode()
+ACCEPTED = json.dumps({"success": True, "data": {"id": "msg_1", "status": "queued"}}).encode()
+
+
+def _run(app, *messages, send=None, **options):
+    """`app` inside a ContractMiddleware, called once with a client sending these messages; (the middleware, what the
+    call raised or None). Past the messages, receive says the client left, as a server does once it has."""
+    import anyio
+
+    queue = list(messages)
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def sink(message):
+        pass
+
+    wrapped = ContractMiddleware(app, **options)
+    raised = []
+
+    async def main():
+        try:
+            await wrapped(dict(SCOPE), receive, send or sink)
+        except BaseException as exc:  # what the app raised goes out as without the middleware: kept to look at
+            raised.append(exc)
+
+    anyio.run(main)
+    return wrapped, (raised or [None])[0]
+
+
+def _body(raw=RAW_VALID, more=False):
+    return {"type": "http.request", "body": raw, "more_body": more}
+
+
+async def _read_all(receive):
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            from starlette.requests import ClientDisconnect
+
+            raise ClientDisconnect
+        if not message.get("more_body"):
+            return
+
+
+async def _answer(send, body=ACCEPTED, headers=((b"content-type", b"application/json"),)):
+    await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Gone(OSError):
+    """What an ASGI server raises from `send` once the client is gone (ASGI 2.4: a subclass of OSError)."""
+
+
+def test_a_client_that_hangs_up_mid_body_leaves_the_exchange_unjudged_never_the_apps_failure():
+    seen = []
+    app = Starlette(routes=[Route("/v1/sending", lax_provider(seen), methods=["POST"])])
+    middleware, raised = _run(app, _body(RAW_VALID[:20], more=True), {"type": "http.disconnect"})
+    assert type(raised).__name__ == "ClientDisconnect" and seen == []  # out of the app as without the middleware
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.unjudged == 1 and result.traffic.judged == 0
+    assert any("client went away before its request's body ended" in note for note in result.traffic.notes)
+    assert result.exit_code == 3  # no green verdict rests on it
+
+
+@pytest.mark.parametrize("how", ["send-raises-oserror", "app-told-disconnect", "server-cancels"])
+def test_a_client_that_leaves_before_taking_the_answer_leaves_it_unjudged(how):
+    import anyio
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        if how == "app-told-disconnect":  # as Starlette's StreamingResponse: it listens, hears the client go, and stops
+            assert (await receive())["type"] == "http.disconnect"
+            return
+        if how == "server-cancels":  # as a server that cancels the app when its client leaves
+            raise anyio.get_cancelled_exc_class()
+        await send({"type": "http.response.body", "body": ACCEPTED[:5], "more_body": True})
+
+    async def send(message):
+        if how == "send-raises-oserror" and message["type"] == "http.response.body":
+            raise _Gone("the client is gone")
+
+    middleware, raised = _run(app, _body(), send=send)
+    assert (type(raised).__name__ if raised else None) == {"send-raises-oserror": "_Gone", "app-told-disconnect": None,
+                                                           "server-cancels": "CancelledError"}[how]
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.unjudged == 1
+    assert any("client went away before the answer was complete" in note for note in result.traffic.notes)
+
+
+@pytest.mark.parametrize("how", ["raises-its-own-error", "raises-clientdisconnect-itself", "ends-without-answering"])
+def test_an_app_that_fails_on_its_own_is_still_the_servers_no_server_error(how):
+    from starlette.requests import ClientDisconnect
+
+    async def app(scope, receive, send):
+        await _read_all(receive)  # the client sent its whole body and stays
+        if how == "raises-its-own-error":
+            raise RuntimeError("boom")
+        if how == "raises-clientdisconnect-itself":  # the exception's name decides nothing: the client is still there
+            raise ClientDisconnect
+
+    middleware, raised = _run(app, _body(), send=None)
+    assert (raised is None) == (how == "ends-without-answering")
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")]
+    assert result.traffic.unjudged == 0
+
+
+class _FakeTime:
+    """Stands in for the `time` module the middleware reads its clock from: time moves only when a test says."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def perf_counter(self):
+        return self.now
+
+
+@pytest.fixture
+def fake_time(monkeypatch):
+    import migma_contract.asgi
+
+    clock = _FakeTime()
+    monkeypatch.setattr(migma_contract.asgi, "time", clock)
+    return clock
+
+
+@pytest.mark.parametrize("cap", [1 << 20, 4], ids=["body-read-ahead", "body-streamed-on-past-the-cap"])
+def test_a_client_trickling_its_body_or_reading_slowly_is_not_the_apps_time(fake_time, cap):
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await _answer(send)
+
+    parts = [_body(RAW_VALID[:10], more=True), _body(RAW_VALID[10:])]
+
+    async def receive():  # the client takes 5 s to send the rest of its body
+        if len(parts) == 1:
+            fake_time.now += 5
+        return parts.pop(0) if parts else {"type": "http.disconnect"}
+
+    async def slow_reader(message):  # and 5 s to take each part of the answer
+        fake_time.now += 5
+
+    import anyio
+
+    middleware = ContractMiddleware(app, timeout=1.0, max_request_bytes=cap)
+    anyio.run(middleware, dict(SCOPE), receive, slow_reader)
+    result = middleware.result()
+    assert result.findings == [] and result.rule("responds-in-time").status == Status.PASSED
+
+
+@pytest.mark.parametrize("when", ["before-the-head", "between-head-and-body"])
+def test_an_app_that_itself_takes_past_the_timeout_still_breaks_responds_in_time(fake_time, when):
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        if when == "before-the-head":
+            fake_time.now += 5  # the app's own work, after the whole body was in
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        if when == "between-head-and-body":
+            fake_time.now += 5
+        await send({"type": "http.response.body", "body": ACCEPTED})
+        fake_time.now += 50  # work after the answer is out (background tasks) is not the answer's time
+
+    middleware, raised = _run(app, _body(), timeout=1.0)
+    assert raised is None
+    assert [(f.rule, f.broken_by) for f in middleware.result().findings] == [("responds-in-time", "server")]
+    assert "answered after 5.00 s" in middleware.result().findings[0].actual
+
+
+def test_headers_given_as_any_iterable_are_read_once_judged_and_forwarded_alike():
+    sent = []
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        pairs = [(b"content-type", b"application/json"), (b"content-length", str(len(ACCEPTED)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": (pair for pair in pairs)})  # a generator
+        await send({"type": "http.response.body", "body": ACCEPTED})
+
+    async def server(message):
+        sent.append({**message, "headers": list(message["headers"])} if "headers" in message else message)
+
+    middleware, raised = _run(app, _body(), send=server)
+    assert raised is None
+    assert sent[0]["headers"] == [(b"content-type", b"application/json"), (b"content-length", str(len(ACCEPTED)).encode())]
+    result = middleware.result()
+    assert result.findings == [] and result.rule("accepts-valid").status == Status.PASSED
+
+
+def test_the_servers_time_leaves_out_the_clients_and_counts_overlapping_sends_once():
+    from migma_contract.traffic.timing import ServerTime
+
+    now = [0.0]
+    clock = ServerTime(lambda: now[0])
+    now[0] = 3.0
+    clock.sending()  # a part sent before the body's end (an early answer): forgotten once the rest of the body comes
+    now[0] = 4.0
+    clock.sent()
+    now[0] = 10.0
+    clock.restart()
+    now[0] = 11.0  # one second of the server's own
+    clock.sending()
+    clock.sending()  # two sends at once (an app sending from two tasks): their time in the client's hands counts once
+    now[0] = 15.0
+    clock.sent()
+    assert clock.elapsed() == pytest.approx(1.0)  # (a send still under way is the client's too)
+    clock.sent()
+    now[0] = 16.5
+    assert clock.client_wait == pytest.approx(4.0) and clock.elapsed() == pytest.approx(2.5)

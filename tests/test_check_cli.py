@@ -187,14 +187,15 @@ def test_a_wrong_key_is_one_line_exit_2_and_no_report(tmp_path):
 
 
 @pytest.mark.e2e
-def test_a_wrong_restricted_key_is_a_warning_and_auth_scope_not_exercised(tmp_path):
+def test_a_wrong_restricted_key_is_exit_2_in_one_line_and_no_verdict(tmp_path):
     with serve_in_thread(LEGAL[0].app()) as url:
         result = run(["--base-url", url, "--api-key", FULL_KEY, "--restricted-api-key", "mc_test_typo", *FIXTURE_ARGS,
                       "--report-dir", str(tmp_path), "--no-explore"])
-    assert result.exit_code == 0, result.output
-    assert "migma-contract: warning: the server refused --restricted-api-key (401 unknown API key)" in result.output
-    rules = {r["id"]: r for r in json.loads((tmp_path / "conformance.json").read_text())["rules"]}
-    assert rules["auth-scope"]["status"] == "not_exercised" and "check the key" in rules["auth-scope"]["reason"]
+    assert result.exit_code == 2, result.output
+    [error] = [line for line in result.output.splitlines() if "error" in line]  # one line, after the run's header
+    assert error.startswith("migma-contract: error: the server refused --restricted-api-key (401 unknown API key): check the key")
+    assert "mc_test_typo" not in result.output and "CONFORMANT" not in result.output
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.e2e

@@ -193,22 +193,19 @@ def test_no_finding_carries_stray_whitespace():
             assert finding.actual == finding.actual.strip() and finding.expected == finding.expected.strip()
 
 
-def test_a_401_for_a_key_without_email_send_leaves_auth_scope_not_exercised_never_failed():
-    """401 for the restricted key cannot be told from a wrong --restricted-api-key: the user hears of it."""
-    warnings = []
-    result = run_check(options(MISSING_SCOPE_IS_401), app=MISSING_SCOPE_IS_401.app(),
-                       progress=lambda event, info: warnings.append(info["message"]) if event == "warning" else None)
-    assert result.exit_code == 0, [f.message for f in result.findings]
-    scope = result.rule("auth-scope")
-    assert scope.status == "not_exercised" and "the server refused --restricted-api-key (401 unauthorized)" in scope.reason
-    assert warnings == [scope.reason]
+def test_a_401_for_a_key_without_email_send_is_the_users_error_never_a_verdict():
+    """401 for the restricted key cannot be told from a wrong --restricted-api-key: exit 2, nothing judged."""
+    app = MISSING_SCOPE_IS_401.app()
+    with pytest.raises(ConfigError, match=r"^the server refused --restricted-api-key \(401 unauthorized\): check the key; "):
+        run_check(options(MISSING_SCOPE_IS_401), app=app)
+    assert app.calls == 2  # the preflight only
 
 
-def test_a_wrong_restricted_key_is_not_the_servers_fault():
-    mock = create_app()
-    result = run_check(options(LEGAL[0], restricted_api_key="mc_test_typo"), app=mock)
-    assert result.exit_code == 0
-    assert "--restricted-api-key (401 unknown API key): check the key" in result.rule("auth-scope").reason
+def test_a_wrong_restricted_key_is_a_configuration_error_and_nothing_is_judged():
+    app = create_app()
+    with pytest.raises(ConfigError, match=r"--restricted-api-key \(401 unknown API key\): check the key; .*leave "
+                                          r"--restricted-api-key out to skip auth-scope\)$"):
+        run_check(options(LEGAL[0], restricted_api_key="mc_test_typo"), app=app)
 
 
 def test_a_wrong_full_key_is_a_configuration_error_and_nothing_is_judged():

@@ -156,22 +156,25 @@ def test_restricted_key_exercises_auth_scope(pytester):
 
 
 def test_the_runs_warnings_are_in_the_summary_in_pytests_words(pytester):
-    with serve_in_thread(faulty("scope-not-checked")) as url:
+    says_permission = Variant("missing-scope-is-401-with-words", None, after=lambda req, resp: Resp.of(
+        401, {"success": False, "error": "API key lacks the email:send permission"}) if resp.status == 403 else resp)
+    with serve_in_thread(says_permission.app()) as url:
         result = pytester.runpytest("--migma-conformance", "--migma-base-url", url, "--migma-api-key", FULL_KEY,
-                                    "--migma-restricted-api-key", "mc_test_not_a_key_of_this_server", *FIXTURE_ARGS,
-                                    "--migma-no-explore", "-k", "auth")
-    result.stdout.fnmatch_lines(["warning: the server refused --migma-restricted-api-key (401*): check the key*"])
-    assert "mc_test_not_a_key_of_this_server" not in result.stdout.str()
+                                    "--migma-restricted-api-key", RESTRICTED_KEY, *FIXTURE_ARGS, "--migma-no-explore", "-k", "auth")
+    result.stdout.fnmatch_lines(["warning: the server answered 401 to --migma-restricted-api-key (401 API key lacks*"])
+    assert RESTRICTED_KEY not in result.stdout.str()
 
 
-def test_a_servers_words_are_quoted_as_they_came_even_when_they_name_a_flag(pytester):
+def test_a_wrong_restricted_key_is_a_usage_error_quoting_the_server_as_it_came(pytester):
     says = Variant("names-cli-flags", None, before=answer(lambda r: r.headers.get("authorization", "").endswith("not_a_key"),
                                                          Resp.of(401, {"success": False, "error": "use --api-key with --timeout 5"})))
     with serve_in_thread(says.app()) as url:
         result = pytester.runpytest("--migma-conformance", "--migma-base-url", url, "--migma-api-key", FULL_KEY,
                                     "--migma-restricted-api-key", "mc_test_not_a_key", *FIXTURE_ARGS, "--migma-no-explore", "-k", "auth")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     # the toolkit's words in pytest's spelling, the server's exactly as it wrote them (they were rewritten before)
-    result.stdout.fnmatch_lines(["warning: the server refused --migma-restricted-api-key (401 use --api-key with --timeout 5)*"])
+    result.stderr.fnmatch_lines(["*the server refused --migma-restricted-api-key (401 use --api-key with --timeout 5): check the key*"])
+    assert "mc_test_not_a_key" not in result.stdout.str() + result.stderr.str()
 
 
 def test_unreachable_target_exits_3(pytester):

@@ -518,3 +518,78 @@ def test_a_second_interactions_list_in_a_cassette_leaves_no_green_verdict(tmp_pa
     path.write_text(text)
     result = judge_cli(path, "--report-dir", tmp_path / "r")
     assert "a second 'interactions'" in result.output and result.exit_code in (1, 3), result.output
+
+
+# --- the eleventh attack pass (H) ----------------------------------------------------------------------------------
+
+
+def _two_lists(spelled, *, before="\n"):
+    """A cassette whose first `interactions` list is a good send and whose second, spelled `spelled`, a violating one."""
+    good = cassette(["      Authorization: [Bearer k_recorded_0123]"]).replace(
+        json.dumps(TAG_WITHOUT_ID), json.dumps(VALID)).removesuffix("\n")
+    bad = cassette(["      Authorization: [Bearer k_recorded_0123]"]).removeprefix("interactions:")
+    return good + before + spelled + bad
+
+
+@pytest.mark.parametrize("spelled, before", [('"interactions":', "\n"), ("'interactions':", "\n"), ("interactions :", "\n"),
+                                             ("&k interactions:", "\n"), ("!!str interactions:", "\n"),
+                                             ("interactions:", "\x85"), ("interactions:", "\u2028")])
+def test_a_second_interactions_list_however_spelled_leaves_no_green_verdict(tmp_path, spelled, before):
+    """Pass H, H1: the guard looked for lines starting `interactions:`; a quoted key, a space before the colon, or a line
+    broken by NEL (a YAML line break, not readline's) passed, and vcrpy played the second, violating, list: exit 0."""
+    import yaml
+
+    text = _two_lists(spelled, before=before)
+    played = yaml.load(text, Loader=bounded.SAFE_LOADER)["interactions"]  # what vcrpy plays: the second list
+    assert json.loads(played[0]["request"]["body"]) == TAG_WITHOUT_ID
+    path = tmp_path / "dup.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "a second 'interactions'" in result.output, result.output
+
+
+@pytest.mark.parametrize("shape", ["bom", "indented", "document-start"])
+def test_a_cassette_a_yaml_reader_plays_is_judged_whatever_its_layout(tmp_path, shape):
+    """Pass H, L3: a cassette whose list items are indented, or that starts with a byte order mark, was read as holding
+    no exchange (exit 0) while YAML readers play its items."""
+    import yaml
+
+    text = cassette(["      Authorization: [Bearer k_recorded_0123]"])
+    if shape == "bom":
+        text = "\ufeff" + text
+    elif shape == "indented":
+        text = "\n".join(("  " + line if line.startswith((" ", "-")) else line) for line in text.split("\n"))
+    else:
+        text = "%YAML 1.1\n---\n" + text
+    assert len(yaml.load(text.removeprefix("\ufeff"), Loader=bounded.SAFE_LOADER)["interactions"]) == 1
+    path = tmp_path / "layout.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert result.exit_code == 1 and data["traffic"]["judged"] == 1, result.output  # the tag send without recipientId
+
+
+@pytest.mark.parametrize("line", ["? interactions", "*k : x", "{interactions: []}", "...", "--- second: document"])
+def test_a_top_level_line_the_reader_cannot_resolve_leaves_no_green_verdict(tmp_path, line):
+    text = cassette(["      Authorization: [Bearer k_recorded_0123]"]).replace(json.dumps(TAG_WITHOUT_ID), json.dumps(VALID))
+    path = tmp_path / "odd.yaml"
+    path.write_text(text.replace("version: 1\n", f"{line}\nversion: 1\n"))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "YAML readers may see this cassette otherwise" in result.output, result.output
+
+
+def test_a_recorded_url_with_a_fragment_is_the_send(tmp_path):
+    """Pass H, M1: clients keep a URL's #fragment in what a recorder writes down, never send it: a violating send to
+    /v1/sending#x was skipped as another path, exit 0."""
+    har_path = tmp_path / "fragment.har"
+    har_path.write_text(har(entry(TAG_WITHOUT_ID, url=URL + "#section")))
+    result = judge_cli(har_path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert result.exit_code == 1 and data["traffic"]["judged"] == 1 and data["traffic"]["other"] == 0, result.output
+    assert tally.is_send("POST", "/v1/sending#x?y") and not tally.is_send("POST", "/v1/other#/v1/sending")
+
+
+def test_a_file_name_the_system_refuses_is_one_line_and_exit_2(tmp_path):
+    """Pass H, M4(c): a name over 255 characters raised OSError (internal error, exit 3)."""
+    result = judge_cli(tmp_path / ("a" * 300 + ".har"), "--report-dir", tmp_path / "r")
+    assert result.exit_code == 2 and "cannot read: File name too long" in result.output, result.output

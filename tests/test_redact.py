@@ -252,3 +252,13 @@ def test_a_key_in_base64_wrapped_in_lines_is_masked(prefix):
     joined = shown.replace("\n", "").replace(REDACTED, "")
     assert key.encode() not in base64.b64decode(joined + "=" * (-len(joined) % 4), validate=False)
     assert Redactor([key]).text("line one\nline two") == "line one\nline two"
+
+
+@pytest.mark.parametrize("case", [str.lower, str.upper])
+def test_a_key_echoed_in_hexadecimal_is_masked(case):
+    """Pass H, M3: a server echoing the request's Authorization as a hex dump put the key into every report."""
+    key = "mc_live_4f9a8b7c6d5e4f3a2b1c"
+    echoed = case(f"Bearer {key}".encode().hex())
+    shown = Redactor([key]).text(f"debug: {echoed} end")
+    assert case(key.encode().hex()) not in shown and REDACTED in shown and shown.endswith(" end")
+    assert Redactor([key]).text("id 0123456789abcdef0123") == "id 0123456789abcdef0123"  # other hex stays

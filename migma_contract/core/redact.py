@@ -34,6 +34,7 @@ SHELL_WITHHELD = "# curl line withheld: masking a credential in it would have ch
 _UNSAFE_LINE = re.compile(r"[\x00-\x1f\x7f]")  # a line break or a control: never in a line the toolkit built
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
 MIN_SECRET = 4  # shorter values would mask ordinary words
+_HEX_RUN = re.compile(f"[0-9A-Fa-f]{{{2 * MIN_SECRET}}}")  # where a secret's hex form may stand
 # Longer than any real key (API keys, session ids and signed tokens run to a few hundred characters): a longer
 # secret is found by a literal search in the text as given, not compiled into the patterns of every encoding,
 # whose cost grows with each character learned.
@@ -192,7 +193,7 @@ class _Group:
     both alphabets).
     """
 
-    __slots__ = ("_any_case", "_base64", "secrets")
+    __slots__ = ("_any_case", "_base64", "_hex", "secrets")
 
     def __init__(self) -> None:
         self.secrets: list[str] = []
@@ -201,6 +202,7 @@ class _Group:
     def _forget(self) -> None:
         self._any_case: re.Pattern[str] | bool | None = False  # False: not compiled since the last change
         self._base64: re.Pattern[str] | bool | None = False
+        self._hex: re.Pattern[str] | bool | None = False
 
     def add(self, secret: str) -> None:
         self.secrets.append(secret)
@@ -216,6 +218,14 @@ class _Group:
             literal = self._literals()
             self._any_case = _alternation(["(?i:" + "|".join(literal) + ")"] if literal else [])
         return self._any_case if isinstance(self._any_case, re.Pattern) else None
+
+    def hex(self) -> re.Pattern[str] | None:
+        """The secrets' bytes in hexadecimal, in any case (a debug dump of a request): asked only of a text holding a
+        run of hex digits as long as the shortest secret's, so most texts never compile it."""
+        if self._hex is False:
+            forms = sorted({secret.encode("utf-8", "surrogatepass").hex() for secret in self.secrets}, key=len, reverse=True)
+            self._hex = _alternation(["(?i:" + "|".join(forms) + ")"] if forms else [])
+        return self._hex if isinstance(self._hex, re.Pattern) else None
 
     def base64(self) -> re.Pattern[str] | None:
         if self._base64 is False:
@@ -432,7 +442,10 @@ class Redactor:
         decoded = (_decoded(text) if ("\\" in text or "%" in text or "&" in text or "\n" in text or _INVISIBLE.search(text))
                    else None)
         spans: list[tuple[int, int]] = []
+        hexadecimal = _HEX_RUN.search(text) is not None
         for group in self._groups:
+            if hexadecimal and (pattern := group.hex()) is not None:
+                spans += [match.span() for match in pattern.finditer(text)]
             any_case = group.any_case()  # a key upper- or lower-cased by a server is the key still
             if any_case is not None:
                 spans += [match.span() for match in any_case.finditer(text)]

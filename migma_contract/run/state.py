@@ -425,8 +425,9 @@ class RunState:
     async def preflight(self, full: Case | None, restricted: Case | None) -> list[Case]:
         """One valid request with each key before anything is judged: the user's mistakes are not the server's faults.
 
-        A full-scope key the server refuses is a configuration error (nothing is judged); a
-        restricted key it refuses with 401 leaves auth-scope not exercised, with a warning.
+        A key the server refuses is a configuration error (nothing is judged), unless its 401 for the
+        restricted key says in words that the key lacks a permission: then auth-scope is not exercised,
+        with a warning (the key is right; the status is what looks wrong).
         Returns the cases sent (judged here), so the plan does not send them again.
         """
         sent: list[Exchange] = []
@@ -458,8 +459,10 @@ class RunState:
                 why = (f"the server answered 401 to {flag('--restricted-api-key')} ({said}) where the document gives 403 to a "
                        "key without email:send: its own words say the key lacks a permission, so the status is what looks "
                        "wrong; auth-scope is not judged on a 401, which a wrong key gets too")
-            else:
-                why = f"the server refused {flag('--restricted-api-key')} ({said}): check the key; auth-scope needs a valid key without email:send"
+            else:  # a wrong key looks exactly like this: the user's mistake is no verdict (exit 2, nothing judged)
+                raise ConfigError(f"the server refused {flag('--restricted-api-key')} ({said}): check the key; auth-scope needs "
+                                  "a key the server knows, without email:send (a server that answers 401 where the document "
+                                  f"gives 403 gets this too: leave {flag('--restricted-api-key')} out to skip auth-scope)")
             self.not_exercisable[AUTH_SCOPE.id] = why
             self.warn(why)
         for exchange in sent:

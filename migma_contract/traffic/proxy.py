@@ -19,10 +19,15 @@ upstream's own authority. `*`, `*@host/...` and any other form are a 400: the UR
 built from the upstream's parts and the request's path, never by joining text, so no
 request reaches another host. A target with a `.` or `..` segment (plain or percent-encoded) is a
 400: resolved after it was judged, the path forwarded would not be the path judged, and it could
-leave the path of an upstream named with one (`http://staging/api`).
+leave the path of an upstream named with one (`http://staging/api`); so is a path servers decode
+differently (`%u002e`, overlong or other non-UTF-8 escapes such as `%c0%ae`, a NUL). The upstream's
+own path is forwarded to percent-encoded (`/tenant-é` is `/tenant-%C3%A9`); one that cannot be made
+exact (a query, a dot segment...) is a `ConfigError` at start.
 Connection-level headers (RFC 9110 §7.6.1), and every header
-the request's `Connection` names, are dropped both ways; every other header passes as the
-bytes it was, whatever its encoding.
+the message's `Connection` names, are dropped both ways; every other header passes as the
+bytes it was, whatever its encoding. The judge reads the very header lists written: the request's
+as the upstream received them, the answer's as the client did (a header dropped is judged absent).
+TRACE and TRACK are refused 405: their answer would echo the credentials the proxy adds.
 
 Credentials in the upstream URL (`http://user:password@staging...`) are sent as
 `Authorization: Basic` only on a request that carries no `Authorization` of its own: a
@@ -38,20 +43,21 @@ import base64
 import contextlib
 import json
 import re
-import time
 from itertools import chain
 from typing import Any
-from urllib.parse import unquote, unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
 import httpx
 
+from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.untrusted import clean_text
-from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send, maybe_send
+from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send, maybe_send, odd_escape
+from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import foreign_request, read_capped
 from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
 from migma_contract.wire.upstream import UpstreamError, UpstreamPool
 
-__all__ = ["HOP_BY_HOP", "TrafficProxy", "sendable_headers"]
+__all__ = ["HOP_BY_HOP", "TrafficProxy", "sendable_headers", "upstream_url"]
 
 # RFC 9110 §7.6.1: connection-specific fields a proxy must not forward.
 HOP_BY_HOP = FRAMING_HEADERS - {"host", "content-length"}
@@ -64,24 +70,80 @@ _TARGET = re.compile(rb"/[\x21-\x22\x24-\x7e]*\Z")  # visible ASCII but "#": wha
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def _climbs(raw_path: bytes) -> bool:
-    """Whether a path holds a `.` or `..` segment between `/` or `\\`, as any server might read it.
+_DOT_SEGMENT = "a dot segment (. or ..), which would be resolved after it was judged"
+_ODD_ESCAPE = ("an escape servers decode differently (%uXXXX, percent-encoded bytes that are not UTF-8 such as an "
+               "overlong %c0%ae, or a NUL), which some read as . or / or as the path's end")
+
+
+def _path_problem(raw_path: bytes) -> str | None:
+    """What makes a path read differently by different servers (None: nothing): a `.` or `..` segment between `/` or
+    `\\`, or an escape some servers decode to `.` or `/` (`%u002e`, overlong or other invalid UTF-8).
 
     Written plainly or percent-encoded, once or more (a server that decodes twice reads `%252e%252e` as `..`),
     and with path parameters (`..;x`: Tomcat and Spring read it as `..`).
     """
     path = raw_path.split(b"?", 1)[0]
-    if b"." not in path and b"%" not in path:  # the common case, told without decoding
-        return False
+    if b"." not in path and b"%" not in path and path.isascii():  # the common case, told without decoding
+        return None
     for _ in range(4):
         segments = path.replace(b"\\", b"/").split(b"/")
         if any(segment.split(b";", 1)[0] in (b".", b"..") for segment in segments):
-            return True
+            return _DOT_SEGMENT
+        if odd_escape(path):
+            return _ODD_ESCAPE
         decoded = unquote_to_bytes(path)
         if decoded == path:
-            return False
+            return None
         path = decoded
-    return True  # still encoded after three decodings: no client means that
+    return _DOT_SEGMENT  # still encoded after three decodings: no client means that
+
+
+# RFC 3986's path characters (pchar and "/"), each other byte percent-encoded
+_EXACT_PATH = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*\Z")
+
+
+class _UpstreamParts:
+    """The upstream URL read into what the proxy uses: scheme, host and port; its path, percent-encoded; its
+    credentials. A URL whose path cannot be forwarded exactly as written is a `ConfigError` (exit 2)."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        if parts.query or parts.fragment:
+            raise ConfigError("--upstream: the upstream URL may not carry a query (?...) or fragment (#...); each "
+                              "request's own query is forwarded")
+        path = quote(parts.path.rstrip("/"), safe="/%!$&'()*+,;=:@~")  # as a URL path: /tenant-é is /tenant-%C3%A9
+        if "\\" in parts.path or not _EXACT_PATH.match(path):
+            raise ConfigError("--upstream: the upstream URL's path holds a backslash or a % that is no percent-escape; "
+                              "give it percent-encoded")
+        why = _path_problem(path.encode("ascii"))
+        if why is not None:
+            raise ConfigError(f"--upstream: the upstream URL's path holds {why}; give the path it means")
+        self.base = httpx.URL(scheme=parts.scheme, host=parts.hostname or "", port=parts.port)
+        self.path = path.encode("ascii")
+        self.authority = (parts.netloc.rsplit("@", 1)[-1]).lower().encode()
+        self.username, self.password = parts.username, parts.password
+        self.shown = str(self.base).rstrip("/")  # without the credentials
+        self.url = self.shown + path
+
+
+def upstream_url(upstream: str) -> str:
+    """The URL the proxy forwards to (without credentials; its path percent-encoded), as requests reach it; a
+    `ConfigError` for one it cannot forward to exactly as written."""
+    return _UpstreamParts(upstream).url
+
+
+# Methods whose answer echoes the request (RFC 9110 §9.3.8 TRACE; TRACK, IIS's): with the upstream's credentials the
+# proxy adds, to whoever asked. Refused by name in any case, and as a method override some frameworks honour.
+_ECHOING = frozenset({"TRACE", "TRACK"})
+_OVERRIDES = frozenset({b"x-http-method-override", b"x-http-method", b"x-method-override"})
+_ALLOW = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
+
+def _echoing_method(scope: dict[str, Any]) -> str | None:
+    """The echoing method a request asks for (TRACE, TRACK), by its method or a method-override header; None: none."""
+    asked = [str(scope.get("method", ""))]
+    asked += [value.decode("latin-1") for name, value in scope["headers"] if name in _OVERRIDES]
+    return next((method for method in (a.strip().upper() for a in asked) if method in _ECHOING), None)
 
 
 class _Refused(Exception):
@@ -133,11 +195,11 @@ class TrafficProxy:
 
     def __init__(self, upstream: str, judge: TrafficJudge | None, *, timeout: float = 10.0, verify_tls: bool = True,
                  max_response_bytes: int = 1 << 20, max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
-        parts = urlsplit(upstream)
-        self._base = httpx.URL(scheme=parts.scheme, host=parts.hostname or "", port=parts.port)
-        self._base_path = parts.path.rstrip("/").encode("ascii", errors="strict") if parts.path.isascii() else b""
-        self._authority = (parts.netloc.rsplit("@", 1)[-1]).lower().encode()
-        self._host_line = b"Host: " + self._base.netloc + b"\r\n"  # as httpx wrote it: no default port, IDNA, [v6]
+        parts = _UpstreamParts(upstream)
+        self._base = parts.base
+        self._base_path = parts.path
+        self._authority = parts.authority
+        self._host = self._base.netloc  # as httpx wrote it: no default port, IDNA, [v6]
         self._basic: bytes | None = None
         if parts.username is not None or parts.password is not None:
             user, password = unquote(parts.username or ""), unquote(parts.password or "")
@@ -145,8 +207,8 @@ class TrafficProxy:
             if judge is not None:
                 # the user name too: `https://<token>@staging` carries its secret there, with no password
                 judge.remember([user, password, f"{user}:{password}", self._basic.decode()])
-        self._shown = str(self._base).rstrip("/")  # without the credentials
-        self.upstream = self._shown + parts.path.rstrip("/")
+        self._shown = parts.shown
+        self.upstream = parts.url  # what requests reach (the path percent-encoded), without the credentials
         self.judge = judge
         self.timeout = timeout
         self.verify_tls = verify_tls
@@ -187,6 +249,14 @@ class TrafficProxy:
             if self.judge is not None:
                 self.judge.note(f"a {scope['method']} request from elsewhere was refused 403 (a foreign Host or Origin)")
             return
+        echoing = _echoing_method(scope)
+        if echoing is not None:
+            await self._own_answer(send, 405, f"{echoing} is not forwarded: its answer would echo the request, with the "
+                                              "upstream's credentials the proxy adds", allow=True)
+            if self.judge is not None:
+                self.judge.note(f"a {echoing} request was refused 405 by the proxy and not forwarded (its answer would "
+                                "echo the upstream's credentials)")
+            return
         read = await read_capped(receive, self.max_request_bytes)
         if read.disconnected:
             return
@@ -218,9 +288,9 @@ class TrafficProxy:
             raw = absolute.group(3) or b"/"
             if raw[:1] != b"/":
                 raise _Refused(400, "the request target must be a path (origin-form: /path?query)")
-        if _climbs(raw):  # the path judged must be the path forwarded, and stay under the upstream's own path
-            raise _Refused(400, "the request target holds a dot segment (. or ..), which would be resolved after it "
-                                "was judged; send the path itself")
+        why = _path_problem(raw)
+        if why is not None:  # the path judged must be the path forwarded, and stay under the upstream's own path
+            raise _Refused(400, f"the request target holds {why}; send the path itself")
         query = scope.get("query_string") or b""
         target = self._base_path + raw + (b"?" + query if query else b"")
         if not _TARGET.match(target):
@@ -228,33 +298,40 @@ class TrafficProxy:
         return target
 
     @staticmethod
-    async def _own_answer(send: Any, status: int, message: str) -> None:
-        """An answer of the proxy's own (the upstream never saw the request, or never answered)."""
+    async def _own_answer(send: Any, status: int, message: str, *, allow: bool = False) -> None:
+        """An answer of the proxy's own (the upstream never saw the request, or never answered); `allow`: a 405's Allow."""
         payload = json.dumps({"success": False, "error": f"migma-contract proxy: {message}"}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        if allow:
+            headers.append((b"allow", _ALLOW))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
-    def _request_head(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
-        """The head sent upstream: the request line, the upstream's Host, the client's headers as they came but the
-        connection-level ones, the upstream's credentials where the client sent none, and the body's length."""
+    def _request_head(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]],
+                      body: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The head sent upstream, and its headers (what the judge reads: the request as the upstream received it):
+        the upstream's Host, the client's headers as they came but the connection-level ones, the upstream's
+        credentials where the client sent none, and the body's length."""
+        if _CONTROL.search(b"".join(chain.from_iterable(headers))):  # the servers' parsers refuse them already; never a new line
+            raise _Refused(400, "a request header holds control characters; not forwarded")
         dropped = connection_headers(headers) if any(name == b"connection" for name, _ in headers) else _HOP
-        lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n", self._host_line]
+        sent = [(b"Host", self._host)]
         authorized = framed = False
         for name, value in headers:
             if name in _NOT_FORWARDED or name in dropped:
                 framed = framed or name in (b"content-length", b"transfer-encoding")
                 continue
             authorized = authorized or name == b"authorization"
-            lines += (name, b": ", value, b"\r\n")
+            sent.append((name, value))
         if self._basic is not None and not authorized:
-            lines += (b"authorization: ", self._basic, b"\r\n")  # the upstream's credentials, where the client sent none
+            sent.append((b"authorization", self._basic))  # the upstream's credentials, where the client sent none
         if body or framed:
-            lines.append(b"content-length: %d\r\n" % len(body))
+            sent.append((b"content-length", b"%d" % len(body)))
+        lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
+        for name, value in sent:  # the list the judge reads is the list written
+            lines += (name, b": ", value, b"\r\n")
         lines.append(b"\r\n")
-        if _CONTROL.search(b"".join(chain.from_iterable(headers))):  # the servers' parsers refuse them already; never a new line
-            raise _Refused(400, "a request header holds control characters; not forwarded")
-        return b"".join(lines)
+        return b"".join(lines), sent
 
     async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> None:
         target = self._target(scope)
@@ -262,12 +339,11 @@ class TrafficProxy:
         number = self.exchanges
         method: str = scope["method"]
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
-        head = self._request_head(method, target, raw_headers, body)
+        head, sent = self._request_head(method, target, raw_headers, body)
         path = target.decode("ascii")  # as the judge and the upstream read it
         judged = self.judge is not None and (is_send(method, path) or maybe_send(method, path))
-        started = time.perf_counter()
         status: int | None = None
-        answered: list[tuple[bytes, bytes]] = []
+        passed: list[tuple[bytes, bytes]] = []  # the answer's headers as the client receives them (and the judge reads)
         kept: list[bytes] = []
         size = 0
         error: str | None = None
@@ -290,13 +366,12 @@ class TrafficProxy:
             response = await pool.send(head, body, head_only=method == "HEAD")
             try:
                 status = response.status
-                answered = response.headers
-                hop = connection_headers(answered)
-                passed, unsendable = sendable_headers([(k, v) for k, v in answered if k.lower() not in hop])
+                hop = connection_headers(response.headers)
+                passed, unsendable = sendable_headers([(k, v) for k, v in response.headers if k.lower() not in hop])
                 if unsendable and self.judge is not None:
                     self.judge.note(f"proxy exchange {number}: the upstream's header(s) {', '.join(unsendable)} held "
                                     "bytes no HTTP server may send (control characters): dropped from the answer to the "
-                                    "client, judged as received")
+                                    "client, and judged without them, as the client received it")
                 unforwardable = not 100 <= status <= 599  # no HTTP server (nor client) takes it: judged, answered 502
                 if not unforwardable:
                     began = True
@@ -332,7 +407,7 @@ class TrafficProxy:
                 await asyncio.sleep(0)
             except asyncio.CancelledError:
                 _uncancel()
-        elapsed = time.perf_counter() - started - deadline.client_wait
+        elapsed = deadline.elapsed()  # from the body forwarded to the answer's end, less the client's reading
         if failure is not None:
             told = "with what had arrived" if began else "502"
             if not began:
@@ -363,7 +438,7 @@ class TrafficProxy:
         answer_error, proxy_failed = error, failure is not None
 
         def exchange() -> ObservedExchange:  # built on the judge's thread: decoding headers and the body is judging's cost
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answered]
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in passed]
             answer, unread, broken, error = None, None, False, answer_error
             if proxy_failed:
                 unread = "the proxy failed while forwarding the answer"
@@ -372,7 +447,7 @@ class TrafficProxy:
                 if broken:
                     error, unread = unread, None
             return ObservedExchange(
-                method=method, url=shown_url, request_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers],
+                method=method, url=shown_url, request_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in sent],
                 request_body=body, status=status if error is None or broken else None, response_headers=headers,
                 response_body=answer, elapsed=elapsed, error=error, timed_out=timed_out, where=where, response_size=size,
                 unread=unread)
@@ -403,7 +478,7 @@ def _uncancel() -> None:
         task.uncancel()
 
 
-class _Deadline:
+class _Deadline(ServerTime):
     """An exchange's two deadlines on one timer: the upstream's (`timeout` for the whole answer, not counting the time
     the client takes to read it) and the client's (`timeout` for each part of the answer it is sent).
 
@@ -416,22 +491,20 @@ class _Deadline:
         self._loop = loop or asyncio.get_running_loop()
         self._task = task or asyncio.current_task()
         self._timeout = timeout
-        self._start = self._loop.time()
-        self._sending: float | None = None  # when the part being sent began
+        super().__init__(self._loop.time)  # the upstream's own time, as the middleware times an app
         self._rearmed = False  # the timer moved to the client's deadline during a send
-        self.client_wait = 0.0
         self.expired: str | None = None
-        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self._start + timeout, self._fire)
+        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self.started + timeout, self._fire)
 
     def _due(self) -> tuple[float, str]:
-        if self._sending is not None:
-            return self._sending + self._timeout, _CLIENT
-        return self._start + self._timeout + self.client_wait, _UPSTREAM
+        if self.sending_since is not None:
+            return self.sending_since + self._timeout, _CLIENT
+        return self.started + self._timeout + self.client_wait, _UPSTREAM
 
     def _fire(self) -> None:
         due, which = self._due()
         if self._loop.time() < due:
-            self._rearmed = self._sending is not None
+            self._rearmed = self.sending_since is not None
             self._handle = self._loop.call_at(due, self._fire)
             return
         self._handle = None
@@ -439,15 +512,9 @@ class _Deadline:
         if self._task is not None:
             self._task.cancel()
 
-    def sending(self) -> None:
-        self._sending = self._loop.time()
-
     def sent(self) -> None:
-        if self._sending is None:
-            return
-        self.client_wait += self._loop.time() - self._sending
-        self._sending = None
-        if self._rearmed and self._handle is not None and self.expired is None:  # back to the upstream's deadline
+        super().sent()
+        if self.sending_since is None and self._rearmed and self._handle is not None and self.expired is None:  # back to the upstream's deadline
             self._rearmed = False
             self._handle.cancel()
             self._handle = self._loop.call_at(self._due()[0], self._fire)

@@ -7,8 +7,10 @@ The format is told by the content, never by the file name:
 - vcrpy cassettes: YAML (or JSON) with an `interactions` list.
 
 Files stream: a HAR through `_json_stream.ArrayReader`, a YAML cassette one list item at a
-time (each starts with `- ` at the first column), so memory holds one exchange, not the
-file. A file that ends early yields what it holds, and `Recording.stopped` says where.
+time (each starts with `- ` at the column of the list's first item), so memory holds one exchange, not the
+file. Each top-level key of a cassette is resolved as a YAML reader resolves it (quoted, anchored, broken
+by NEL or LS); one this reader cannot resolve alone, or a second list, stops the reading there. A file
+that stops or ends early yields what it holds, and `Recording.stopped` says where (no green verdict).
 
 Bodies are judged as the server meant them: one kept in its content coding (vcrpy keeps a
 gzipped answer's bytes and its `Content-Encoding: gzip`) is decoded, within
@@ -22,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -163,44 +166,62 @@ class Recording:
     # -- YAML cassettes ----------------------------------------------------------------------------------
 
     def _yaml(self) -> Iterator[ObservedExchange]:
-        key = "http_interactions:" if self.format == SCHEMATHESIS else "interactions:"
+        key = "http_interactions" if self.format == SCHEMATHESIS else "interactions"
         convert = _from_schemathesis if self.format == SCHEMATHESIS else _from_vcrpy
         # Bytes that are not UTF-8 are read as U+FFFD (and noted): the YAML parser reads Unicode text only.
         with self.path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as handle:
             chunk: list[str] = []
             start = size = 0
-            inside = False
+            inside = listed = False  # in the list; the list's key seen
+            keys = 0  # top-level lines read
+            item = ""  # how an item's line starts ("- ", or indented: "  - "), told by the list's first item
             invalid = number = 0
             at_start = True
             # A line is read in pieces: one huge line is held to the item cap like many lines, never read whole.
-            for piece in iter(partial(handle.readline, _LINE_PIECE), ""):
-                first, at_start = at_start, piece.endswith(("\n", "\r"))
+            for piece in _lines(handle):
+                first, at_start = at_start, piece.endswith(_LINE_ENDS)
                 number += first
                 line = piece
+                if number == 1 and first:
+                    line = line.removeprefix("\ufeff")  # a byte order mark: YAML readers skip it
                 if not line.isascii() and _ESCAPED_BYTES.search(line):
                     invalid = invalid or number
                     line = _ESCAPED_BYTES.sub("\ufffd", line)
-                if not inside:
-                    inside = first and line.startswith(key)
-                    if inside and line[len(key):].strip() not in ("", "[]"):
-                        self.stopped = f"line {number}: {key} is not a block list"
-                        return
+                dash = first and (line.startswith("- ") or line.rstrip(_BREAKS) == "-")
+                if first and not dash and line[:1] not in (" ", "\t", "#", *_LINE_ENDS, ""):  # a top-level key
+                    if not keys and _PREAMBLE.match(line):
+                        continue  # the document's start (`---`, `%YAML 1.1`) before its first key
+                    keys += 1
+                    found = _top_key(line)
+                    if isinstance(found, _Unreadable):
+                        self.stopped = (f"line {number}: {found.why}; YAML readers may see this cassette otherwise than "
+                                        "this reader: judged what came before")
+                        break
+                    name, rest = found
+                    if name == key and listed:
+                        self.stopped = (f"line {number}: a second {key!r} (YAML readers keep the last one); "
+                                        "the first, judged, may not be what the cassette plays")
+                        break
+                    if inside:  # the next top-level key: the list is over
+                        if chunk and (parsed := self._parse(chunk, start, last=False)) is not None:
+                            yield from self._convert(convert, parsed, start)
+                        chunk, inside, start = [], False, 0
+                    elif name == key:
+                        if rest not in ("", "[]") and not rest.startswith("#"):
+                            self.stopped = f"line {number}: {key}: is not a block list"
+                            return
+                        inside = listed = True
                     continue
-                if first and (line.startswith("- ") or line.rstrip("\r\n") == "-"):
-                    if chunk and (item := self._parse(chunk, start, last=False)) is not None:
-                        yield from self._convert(convert, item, start)
+                if not inside:
+                    continue  # another key's value (a list at the first column too)
+                if first and not item:  # the list's first item tells how each starts: at the first column, or indented
+                    bare = line.lstrip(" ")
+                    if bare.startswith("- ") or bare.rstrip(_BREAKS) == "-":
+                        item = line[:len(line) - len(bare)] + "- "
+                if first and item and (line.startswith(item) or line.rstrip(_BREAKS) == item.rstrip()):
+                    if chunk and (parsed := self._parse(chunk, start, last=False)) is not None:
+                        yield from self._convert(convert, parsed, start)
                     chunk, start, size = [], number, 0
-                elif first and line[:1] not in (" ", "\t", "\r", "\n", "#", ""):
-                    # the next top-level key: the list is over; a second list of the same key later would be the one
-                    # a YAML reader (vcrpy's) keeps: said, so no green verdict rests on the first
-                    for rest in iter(partial(handle.readline, _LINE_PIECE), ""):
-                        number += at_start
-                        if at_start and rest.startswith(key):
-                            self.stopped = (f"line {number}: a second {key.rstrip(':')!r} (YAML readers keep the last one); "
-                                            "the first, judged, may not be what the cassette plays")
-                            break
-                        at_start = rest.endswith(("\n", "\r"))
-                    break
                 if not start or size > MAX_YAML_ITEM:
                     continue  # before the first item, or an item over the cap: passed over, not kept (noted once, below)
                 chunk.append(line)
@@ -211,11 +232,11 @@ class Recording:
                                         f"{MAX_YAML_ITEM:,} characters, the cap on one recorded item; not judged")
                     chunk = []
             else:
-                if chunk and (item := self._parse(chunk, start, last=True)) is not None:
-                    yield from self._convert(convert, item, start)
+                if chunk and (parsed := self._parse(chunk, start, last=True)) is not None:
+                    yield from self._convert(convert, parsed, start)
                 chunk = []
-            if chunk and (item := self._parse(chunk, start, last=False)) is not None:
-                yield from self._convert(convert, item, start)
+            if chunk and (parsed := self._parse(chunk, start, last=False)) is not None:
+                yield from self._convert(convert, parsed, start)
         if invalid:
             self.notes.append(f"{self.path.name}: not valid UTF-8 (first on line {invalid:,}): each invalid byte was read as U+FFFD")
 
@@ -260,6 +281,53 @@ class Recording:
             return None
 
 
+# YAML's line breaks: a reader splits lines at NEL, LS and PS too (YAML 1.1), where Python's readline does not.
+_LINE_ENDS = ("\n", "\r", "\x85", "\u2028", "\u2029")
+_BREAKS = "".join(_LINE_ENDS)
+_OTHER_BREAKS = re.compile("(?<=[\x85\u2028\u2029])")
+_PREAMBLE = re.compile("(?:---|%[A-Z]+[ \t][^\r\n]*)[ \t]*[\r\n\x85\u2028\u2029]*\\Z")  # `---`, `%YAML 1.1`
+_TOP_LINE = 4096  # characters of a top-level line read to find its key: a cassette's are `version: 1`
+
+
+def _lines(handle: Any) -> Iterator[str]:
+    """The file in lines as a YAML reader breaks them, each in pieces of at most `_LINE_PIECE` characters."""
+    for piece in iter(partial(handle.readline, _LINE_PIECE), ""):
+        if "\x85" in piece or "\u2028" in piece or "\u2029" in piece:
+            yield from (part for part in _OTHER_BREAKS.split(piece) if part)
+        else:
+            yield piece
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    why: str
+
+
+def _top_key(line: str) -> tuple[str, str] | _Unreadable:
+    """The key a top-level line of a cassette names, as a YAML reader resolves it (`"interactions" :`, `&a
+    interactions:` are `interactions`), and what follows its colon; `_Unreadable` for a line whose key is not on it
+    alone (a `?` key, an alias, a document marker, a flow mapping, text that is no key)."""
+    text = line.rstrip(_BREAKS)
+    if text.startswith(("---", "...", "%")):
+        return _Unreadable("a YAML document marker or directive after the first line")
+    if len(text) > _TOP_LINE or text.startswith("?"):
+        return _Unreadable("a top-level key this reader cannot resolve")
+    events: list[Any] = []
+    try:
+        for event in yaml.parse(text, Loader=bounded.SAFE_LOADER):
+            events.append(event)
+            if len(events) == 4:
+                break
+    except yaml.YAMLError:
+        pass
+    if (len(events) == 4 and isinstance(events[2], yaml.MappingStartEvent) and not events[2].flow_style
+            and isinstance(events[3], yaml.ScalarEvent) and events[3].end_mark is not None):
+        rest = text[events[3].end_mark.index:].lstrip(" \t")
+        if rest.startswith(":"):
+            return events[3].value, rest[1:].strip(" \t")
+    return _Unreadable("a top-level line that is not a plain `key: value` this reader can follow")
+
+
 def _complete(item: dict[str, Any], fmt: str) -> bool:
     """Whether the last item of a YAML cassette was written in full (the writers' last fields are there)."""
     response = item.get("response", ...)
@@ -271,10 +339,16 @@ def _complete(item: dict[str, Any], fmt: str) -> bool:
 def open_recording(path: str | Path) -> Recording:
     """The recording at `path`, its format told by its content; ConfigError for anything else."""
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory; give the recorded files")
-    if path.exists() and not path.is_file():  # a FIFO or a device: opening it would wait for a writer, or forever
-        raise ConfigError(f"{path}: is not a regular file; give the recorded files")
+    try:
+        kind = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"{clean_text(path)}: no such file") from None
+    except OSError as exc:  # a name too long, a loop of links, a directory without permission
+        raise ConfigError(f"{clean_text(path)}: cannot read: {exc.strerror or type(exc).__name__}") from None
+    if stat.S_ISDIR(kind):
+        raise ConfigError(f"{clean_text(path)}: is a directory; give the recorded files")
+    if not stat.S_ISREG(kind):  # a FIFO or a device: opening it would wait for a writer, or forever
+        raise ConfigError(f"{clean_text(path)}: is not a regular file; give the recorded files")
     return Recording(path, _sniff(path))
 
 

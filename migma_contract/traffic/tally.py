@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, TypeVar
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 from migma_contract._version import __version__
 from migma_contract.config.options import ENV_PREFIX, user_redactor
@@ -118,9 +118,18 @@ class _ServerTally(NamedTuple):
     passed: int
 
 
+def _route(target: str) -> str:
+    """The part of a request target a server routes by: before the query, and before a fragment (which a client
+    never sends, though a recorder may keep it in the URL it writes down)."""
+    return _QUERY_OR_FRAGMENT.split(target, 1)[0]
+
+
+_QUERY_OR_FRAGMENT = re.compile("[?#]")
+
+
 def is_send(method: str, path: str) -> bool:
     """Whether a request is the endpoint the contract covers (a base path before it is allowed)."""
-    path = unquote(path.split("?", 1)[0]).rstrip("/")  # as a server routes it: /v1/sendin%67 is the send
+    path = unquote(_route(path)).rstrip("/")  # as a server routes it: /v1/sendin%67 is the send
     return method.upper() == SEND_METHOD and (path == SEND_PATH or path.endswith(SEND_PATH))
 
 
@@ -149,14 +158,51 @@ _PATH_PARAMETERS = re.compile(r";[^/]*")
 _SLASHES = re.compile(r"/{2,}")
 
 
+_U_ESCAPE = re.compile(rb"%u[0-9a-f]{4}", re.IGNORECASE)
+
+
+def odd_escape(path: bytes) -> bool:
+    """Whether a path holds an escape servers decode differently, one decoding deep: IIS's `%uXXXX`, percent-escapes
+    whose bytes are not UTF-8 (an overlong `%c0%ae` is `.` to some decoders, `%c0%af` is `/`), or a NUL (`%00`: some
+    servers end the path there, so `/v1/sending%00x` is the send)."""
+    if _U_ESCAPE.search(path):
+        return True
+    decoded = unquote_to_bytes(path)
+    try:
+        decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return b"\x00" in decoded
+
+
 def maybe_send(method: str, path: str) -> bool:
     """Whether a request that `is_send` does not take may still reach the endpoint on some server: slashes merged
     (nginx), path parameters dropped (`;jsessionid=`: Tomcat, Spring), dot segments resolved, case folded, spaces
-    trimmed. Such a send is
-    never counted as another path's: it passes unjudged, and no green verdict rests on it."""
+    trimmed, percent-escapes decoded twice; or a path whose decoding differs between servers (`%u0073`, overlong or
+    other invalid UTF-8, a character the server's decoding replaced with U+FFFD, a NUL), which may read as anything. Such a
+    send is never counted as another path's: it passes unjudged, and no green verdict rests on it."""
     if method.upper() != SEND_METHOD:
         return False
-    path = _SLASHES.sub("/", _PATH_PARAMETERS.sub("", unquote(path.split("?", 1)[0]))).strip().lower()
+    path = _route(path)
+    for _ in range(3):  # a server that decodes twice (or thrice) reads `%2567` as `g`
+        # (a path a server decoded already: U+FFFD for what was not UTF-8, a NUL for %00)
+        if "\ufffd" in path or "\x00" in path or odd_escape(path.encode("utf-8", errors="surrogatepass")):
+            return True
+        if "%" not in path:
+            return _routes_to_send(path)
+        decoded = unquote(path)
+        if _routes_to_send(decoded):
+            return True
+        if decoded == path:
+            return False
+        path = decoded
+    return True  # still encoded after three decodings: no client means that
+
+
+def _routes_to_send(path: str) -> bool:
+    """Whether a decoded path reaches the send on a server that merges slashes, drops path parameters, resolves
+    dot segments, folds case or trims spaces."""
+    path = _SLASHES.sub("/", _PATH_PARAMETERS.sub("", path)).strip().lower()
     segments: list[str] = []
     for segment in path.replace("\\", "/").split("/"):  # dot segments resolved (RFC 3986 5.2.4)
         if segment == "..":
@@ -386,7 +432,7 @@ class TrafficJudge:
             if maybe_send(exchange.method, exchange.path):
                 self.pass_unjudged(f"{exchange.where or 'an exchange'}: POST {clean_text(exchange.path[:120])} is not "
                                    "/v1/sending, but a server may route it there (merged slashes, path parameters, "
-                                   "case): not judged")
+                                   "case, escapes servers decode differently): not judged")
             else:
                 self.skip()
             return ExchangeVerdict(())
