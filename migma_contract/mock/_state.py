@@ -221,7 +221,8 @@ class _Log:
 
     An entry is kept as one bytes object until the log is read: its record's fields
     (`marshal`: exact str, bytes, int, None, tuples, lists, dicts; any bytes-like value
-    comes back as bytes), then its seq and cost (`_TAIL`). A busy mock drops an entry
+    comes back as bytes; it only ever reads what this process wrote), then its seq and cost
+    (`_TAIL`). A busy mock drops an entry
     thousands of requests after it kept it, far from every cache: one object per entry is
     one miss, where a tuple of the request's own objects (its body, its headers, its texts)
     was a dozen, and the pools they were freed into then held the next requests' objects
