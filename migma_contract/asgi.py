@@ -190,8 +190,8 @@ class ContractMiddleware:
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 answer["size"] += len(chunk)
-                if answer["size"] <= cap:
-                    answer["kept"].append(chunk)
+                if answer["size"] <= cap:  # a copy of a buffer the app may reuse once `send` returns (a bytearray)
+                    answer["kept"].append(chunk if type(chunk) is bytes else bytes(chunk))
                 answer["done"] = not message.get("more_body", False)
             clock.sending()
             try:

@@ -120,8 +120,11 @@ def lint(path: Path | None) -> None:
     PATH defaults to the vendor's document bundled with the toolkit. Exit 0 when the
     document is usable, 1 when it has errors, 2 when it cannot be read.
     """
+    from migma_contract.contract.validators import contract_for
+
     try:
         spec = load_spec(path, full_validation=True)
+        contract_for(spec)  # every schema compiled as the validators will: one they cannot compile is an error here
     except SpecError as exc:
         click.echo(f"{exc.path}: NOT USABLE")
         click.echo(f"  error: {exc.detail}")

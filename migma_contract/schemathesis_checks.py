@@ -94,7 +94,7 @@ class _SchemathesisExchange:
 
     @property
     def received_headers(self) -> dict[str, str]:
-        return lowered(_headers(self.response))
+        return _headers(self.response)
 
     @property
     def received_body(self) -> bytes:
@@ -145,8 +145,11 @@ def _across_responses(rule: Rule, response: Any, case: Any) -> list[Violation]:
     return found
 
 
-def _headers(response: Any) -> dict[str, Any]:
-    return {name: values[0] if isinstance(values, list) else values for name, values in response.headers.items()}
+def _headers(response: Any) -> dict[str, str]:
+    """The response's header fields, every value of a repeated one joined (never its first alone: a second
+    Content-Type with another value shows, as on every way in)."""
+    return lowered([(name, str(value)) for name, values in response.headers.items()
+                    for value in (values if isinstance(values, list) else [values])])
 
 
 def _request(case: Any) -> Any:

@@ -415,6 +415,22 @@ def test_headers_given_as_any_iterable_are_read_once_judged_and_forwarded_alike(
     assert result.findings == [] and result.rule("accepts-valid").status == Status.PASSED
 
 
+def test_a_body_buffer_the_app_reuses_after_sending_is_judged_as_it_was_sent():
+    """Pass I, finding 6: the middleware kept a reference to each chunk; an app reusing its bytearray after `send`
+    returned had the judge read what it wrote later (a valid answer judged as `"data": null`, or the reverse)."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        buffer = bytearray(ACCEPTED)
+        await send({"type": "http.response.body", "body": buffer})
+        buffer[:] = b" " * len(buffer)  # reused once sent
+
+    middleware, raised = _run(app, _body())
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.rule("accepts-valid").status == Status.PASSED
+
+
 def test_the_servers_time_leaves_out_the_clients_and_counts_overlapping_sends_once():
     from migma_contract.traffic.timing import ServerTime
 

@@ -327,12 +327,13 @@ def test_a_change_two_refs_deep_breaks_clients(tmp_path):
     assert run(old, variant(tmp_path, _chain(), "same.yaml")).exit_code == 0
 
 
-def _dag(depth, changed_at=None):
-    """C0 -> C1 -> ... -> C{depth}, each node's a and b both referring to the next (2^depth paths to the last)."""
+def _dag(depth, changed_at=None, shared=8):
+    """C0 -> C1 -> ... -> C{depth}, each node's a referring to the next, and b too on the first `shared` levels
+    (2^shared paths to the last: a document expanding to more is refused when loaded, see test_loading_bounds)."""
     def change(document):
         for level in range(depth):
             ref = {"$ref": f"#/components/schemas/C{level + 1}"}
-            schemas(document)[f"C{level}"] = {"type": "object", "properties": {"a": ref, "b": ref}}
+            schemas(document)[f"C{level}"] = {"type": "object", "properties": {"a": ref, **({"b": ref} if level < shared else {})}}
         schemas(document)[f"C{depth}"] = {"type": "object", "properties": {"leaf": {"type": "string"}}}
         if changed_at is not None:
             schemas(document)[f"C{changed_at}"]["properties"]["a"] = {"type": "integer"}

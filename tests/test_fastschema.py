@@ -147,7 +147,7 @@ def test_inline_refs_leaves_recursive_and_scoped_definitions_alone():
     defs = {"Node": {"properties": {"next": {"$ref": "#/$defs/Node"}}}, "Scoped": {"$id": "x", "type": "string"}, "Leaf": {"type": "string"}}
     assert inline_refs({"$ref": "#/$defs/Leaf", "minLength": 1}, defs) == {"allOf": [{"type": "string"}, {"minLength": 1}]}
     assert inline_refs({"$ref": "#/$defs/Scoped"}, defs) == {"$ref": "#/$defs/Scoped"}
-    assert inline_refs({"$ref": "#/$defs/Node"}, defs) == {"properties": {"next": {"$ref": "#/$defs/Node"}}}
+    assert inline_refs({"$ref": "#/$defs/Node"}, defs) == {"$ref": "#/$defs/Node"}  # recursive: kept whole (pass H, H2)
 
 
 def test_fast_formats_swaps_only_schema_positions():

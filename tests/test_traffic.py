@@ -222,6 +222,16 @@ def test_no_key_seen_in_traffic_is_ever_written():
     assert "$MIGMA_CONTRACT_API_KEY" in text  # the curl line reads the user's own key
 
 
+@pytest.mark.parametrize("auth", [f"Bearer: {KEY}", f"Bearer\t{KEY}", f"Token: {KEY}", f"Bearer  {KEY}", f"{KEY}",
+                                  f"Bearer {KEY}, Bearer mc_live_other_0123456789"])
+def test_a_key_in_a_credential_header_however_written_is_never_written(auth):
+    """Pass I, finding 5: `Bearer: <key>` (a common typo), a tab, `Token: <key>`: the whole value was learned, not the
+    key, and a server echoing the bare key put it into the reports."""
+    echoing = {"success": False, "error": f"Invalid API key {KEY}"}
+    text = json.dumps(judge_of(exchange(TAG_WITHOUT_ID, 200, echoing, auth=auth)).result().to_dict())
+    assert KEY not in text and "mc_live_other_0123456789" not in text
+
+
 def test_lines_logged_as_violations_happen_are_redacted():
     lines = []
     judge_of(exchange(TAG_WITHOUT_ID, 200, {"success": True, "data": {"id": KEY, "status": "queued"}}), on_breach=lines.append)

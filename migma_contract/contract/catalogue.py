@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migma_contract.contract.rules import (
+    CONFLICTING_MEDIA_TYPES,
     Acceptance,
     BearerRequired,
     DeclaredTypes,
@@ -41,6 +42,7 @@ from migma_contract.contract.rules import (
     Utf8Body,
     bearer_key,
 )
+from migma_contract.core.fields import trimmed, values_of
 from migma_contract.core.flags import flag
 
 if TYPE_CHECKING:
@@ -178,11 +180,21 @@ def _check_status_documented(spec: Spec, facts: ResponseFacts) -> str | None:
     return f"status {facts.status} is not documented (documented: {documented})"
 
 
+def _shown_value(value: str | None, limit: int = 120) -> str:
+    """A header value a server sent, quoted for a message and cut (visibly) at `limit` characters."""
+    return "None" if value is None else repr(value[:limit]) + (f" (cut: {len(value):,} characters)" if len(value) > limit else "")
+
+
 def _check_json_content(spec: Spec, facts: ResponseFacts) -> str | None:
     expected = spec.response_media_types(facts.status) or (JSON_MEDIA_TYPE,)
     if facts.media_type not in expected:
-        got = facts.headers.get("content-type") if facts.media_type else None
-        return f"Content-Type is {got!r}, expected {' or '.join(expected)}"
+        got = facts.headers.get("content-type")
+        if facts.media_type == CONFLICTING_MEDIA_TYPES and got is not None:
+            # a singleton field (RFC 9110 §8.3) given twice, differently: one reader takes the first, another the last
+            values = values_of(got)
+            shown = ", ".join(_shown_value(value, 60) for value in values[:4]) + (", ..." if len(values) > 4 else "")
+            return f"Content-Type given with {len(values)} different values ({shown}): which one holds is anyone's guess"
+        return f"Content-Type is {_shown_value(got if facts.media_type else None)}, expected {' or '.join(expected)}"
     if not facts.parsed:
         return f"the body is not JSON ({facts.parse_error})"
     return None
@@ -274,7 +286,7 @@ _RATE_PAGE = "the vendor's docs, rate limits (quoted in issue 15)"
 
 
 def _replayed(facts: ResponseFacts) -> bool:
-    return facts.headers.get(REPLAYED_HEADER.lower(), "").strip().lower() == "true"
+    return trimmed(facts.headers.get(REPLAYED_HEADER.lower(), "")).lower() == "true"
 
 
 def _api_error(facts: ResponseFacts) -> str | None:
@@ -382,7 +394,7 @@ def retry_after_seconds(value: str) -> int | None:
     The one home of what `rate-limit-retry-after` wants: the rule judges by it, and the toolkit's own
     answers (the strategies' 429s, the mock's) are written by `retry_after_value` and checked by it.
     """
-    text = value.strip()
+    text = trimmed(value)
     return int(text) if re.fullmatch(r"[0-9]+", text) else None
 
 
@@ -494,11 +506,11 @@ RULES: tuple[Rule, ...] = (
     Rule("success-schema", S, Subject.RESPONSE,
          "200 body validates against `ApiResponseSendEmail` (`data` ⇒ `SendEmailResult`)",
          "responses '200' schema `ApiResponseSendEmail`",
-         ResponseSchema(_success_statuses, lambda spec, status: spec.response_schema(status) or {})),
+         ResponseSchema(_success_statuses, lambda spec, status: spec.response_schema(status) or {}, whole_body=True)),
     Rule("error-schema", S, Subject.RESPONSE,
          "400/401/403 body validates against `ApiError`: `success` and `error` present",
          "`ApiError.required`",
-         ResponseSchema(_error_statuses, lambda spec, status: spec.response_schema(status) or {})),
+         ResponseSchema(_error_statuses, lambda spec, status: spec.response_schema(status) or {}, whole_body=True)),
     Rule("envelope-consistent", D, Subject.RESPONSE,
          "200 ⇒ `success: true` and `data` an object; 4xx ⇒ `success: false` and a non-empty `error` string",
          "ApiResponse / ApiError",

@@ -20,6 +20,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from migma_contract.document.lint import recursive_targets
+from migma_contract.document.model import _escape
+
 __all__ = ["fast_formats", "flatten", "inline_refs", "mentions_format"]
 
 # Keywords whose meaning does not depend on their siblings: a schema object holding only
@@ -190,22 +193,54 @@ _LOCAL_REF = re.compile(r"#/\$defs/([A-Za-z0-9_.-]+)")
 _SCOPE_KEYWORDS = frozenset({"$id", "$anchor", "$dynamicAnchor", "$dynamicRef", "$recursiveRef", "$recursiveAnchor"})
 
 
-def inline_refs(schema: Any, defs: dict[str, Any], _expanding: tuple[str, ...] = ()) -> Any:
+def inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
     """`schema` with each `$ref` to one of `defs` replaced by the definition itself.
 
     In 2020-12 a `$ref` beside other keywords is the conjunction of the two, so the copy is
-    `allOf: [definition, the rest]`, which `flatten` then merges. Recursive definitions
-    and those that change the resolution scope keep their `$ref`.
+    `allOf: [definition, the rest]`, which `flatten` then merges. Recursive definitions (those
+    that reach themselves through other `$ref`s) and those that change the resolution scope keep
+    their `$ref`. Each definition is inlined once and shared wherever it is named, so the work is
+    the document's size with its refs expanded (bounded when it is loaded), never one copy per path
+    through a tangle of definitions naming each other (9 of them: 9! paths).
     """
-    if not isinstance(schema, dict):
-        return schema
-    ref = schema.get("$ref")
-    found = _LOCAL_REF.fullmatch(ref) if isinstance(ref, str) else None
-    if found and found[1] in defs and found[1] not in _expanding and not _mentions_any(defs[found[1]], _SCOPE_KEYWORDS):
-        target = inline_refs(defs[found[1]], defs, (*_expanding, found[1]))
-        rest = {k: v for k, v in schema.items() if k != "$ref"}
-        return {"allOf": [target, inline_refs(rest, defs, _expanding)]} if rest else target
-    return _map_subschemas(schema, lambda sub: inline_refs(sub, defs, _expanding))
+    recursive = _recursive(defs)
+    done: dict[str, Any] = {}
+
+    def inline(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        found = _LOCAL_REF.fullmatch(ref) if isinstance(ref, str) else None
+        name = found[1] if found else None
+        if name is not None and name in defs and name not in recursive and not _mentions_any(defs[name], _SCOPE_KEYWORDS):
+            if name not in done:
+                done[name] = inline(defs[name])
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {"allOf": [done[name], inline(rest)]} if rest else done[name]
+        return _map_subschemas(node, inline)
+
+    return inline(schema)
+
+
+def _recursive(defs: dict[str, Any]) -> set[str]:
+    """The names of `defs` that reach themselves through `$ref`s (any `$ref` counts, data too: more kept, never fewer)."""
+    refs: list[tuple[str, str]] = []
+    for name, definition in defs.items():
+        stack = [definition]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                found = _LOCAL_REF.fullmatch(node["$ref"]) if isinstance(node.get("$ref"), str) else None
+                if found and found[1] in defs:
+                    refs.append((f"/{_escape(name)}/$ref", f"/{_escape(found[1])}"))
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    return {_unescape(target[1:]) for target in recursive_targets(refs)}
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
 
 
 def _mentions_any(node: Any, keys: frozenset[str]) -> bool:

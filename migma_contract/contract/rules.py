@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from migma_contract.contract.levels import Level, RuleSet
 from migma_contract.core.bounded import json_int
+from migma_contract.core.fields import trimmed
 from migma_contract.core.untrusted import nesting_depth
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ class ResponseFacts:
     elapsed: float | None = None
     timeout: float | None = None
     documented: frozenset[int] | None = None  # the statuses the run's rule sets document (None: the document's)
+    repeated: str | None = None  # a member name an object of the body gives twice (`repeated_member`)
 
 
 @dataclass(frozen=True)
@@ -301,6 +303,57 @@ def decode_whole(decoder: json.JSONDecoder, text: str) -> Any:
         return decoder.decode(text)  # raises, in decode's words
     return value if end == len(text) else decoder.decode(text)
 
+
+class _Repeated(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _Repeated(name)
+            seen.add(name)
+    return found
+
+
+_PAIRS_DECODER = json.JSONDecoder(parse_constant=lambda name: None, parse_int=lambda text: 0, object_pairs_hook=_unique_members)
+
+
+def repeated_member(text: str | bytes, value: Any) -> str | None:
+    """A member name some object of the JSON `text` gives twice (RFC 8259 §4: what a reader then takes is anyone's
+    guess), None when every name is unique. `value`: what `text` parsed to.
+
+    Cheap for a body without one: each member's name is followed by one `:` outside strings, so a text with no more
+    colons than the members `value` holds (counted in the top object and the objects directly in it) repeats no name;
+    only a text with more (a colon in a string, deeper objects, a repeat) is read again, name by name.
+    """
+    colons = text.count(":" if type(text) is str else b":")  # type: ignore[arg-type]  # str or bytes, each with its own
+    if not colons:
+        return None
+    if type(value) is dict:
+        members = len(value)
+        if colons > members:
+            for item in value.values():
+                if type(item) is dict:
+                    members += len(item)
+        if colons <= members:
+            return None
+    try:
+        _PAIRS_DECODER.decode(text if type(text) is str else text.decode("utf-8", errors="replace"))  # type: ignore[union-attr]
+    except _Repeated as repeated:
+        return repeated.name
+    except (ValueError, RecursionError):  # (the text parsed to `value`: not reached)
+        return None
+    return None
+
+
+# The media type of a Content-Type given with different values (`core.fields.values_of`): no one media type, and no
+# document's (content-type-json words the values).
+CONFLICTING_MEDIA_TYPES = "(different values)"
 
 LONE_SURROGATE = "the body holds a lone surrogate (\\ud800-\\udfff), which is not a Unicode character"
 
@@ -764,8 +817,8 @@ class AuthForm(Form):
 
 def bearer_key(header: str | None) -> str | None:
     """The key of a well-formed `Authorization: Bearer <key>` value (scheme in any case, RFC 7235)."""
-    scheme, _, key = (header or "").strip().partition(" ")
-    return key.strip() or None if scheme.lower() == "bearer" else None
+    scheme, _, key = trimmed(header or "").partition(" ")
+    return trimmed(key) or None if scheme.lower() == "bearer" else None
 
 
 class BearerRequired(AuthForm):
@@ -830,6 +883,9 @@ class ResponseSchema(ResponseForm):
     # Whether a (parsed) body gives the rule something to judge (None: every body of its statuses does). A rule
     # about a field that is absent is not judged by that response: it neither passes nor fails there.
     speaks_of: Callable[[int, Any], bool] | None = None
+    # The rule that says "the body is the document's schema for its status" (success-schema, error-schema): a body
+    # that gives a member name twice is no one value of any schema (RFC 8259 §4), and breaks it.
+    whole_body: bool = False
     compared_as = "response-schema"
 
     def applies(self, spec: Spec, status: int) -> bool:

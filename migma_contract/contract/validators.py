@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -24,6 +25,7 @@ from migma_contract.contract.catalogue import BODY_FORM, BODY_JSON_OBJECT, BODY_
 from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, is_email_address
 from migma_contract.contract.fastschema import fast_formats, flatten, inline_refs, mentions_format
 from migma_contract.contract.rules import (
+    CONFLICTING_MEDIA_TYPES,
     LONE_SURROGATE,
     Level,
     NotUtf8,
@@ -38,9 +40,12 @@ from migma_contract.contract.rules import (
     RuleSet,
     Subject,
     has_lone_surrogate,
+    repeated_member,
 )
 from migma_contract.core.bounded import loads
-from migma_contract.document.spec import Spec, load_spec
+from migma_contract.core.exceptions import SpecError, SpecInvalid
+from migma_contract.core.fields import trimmed, values_of
+from migma_contract.document.spec import BUNDLED_SHA256, Spec, load_spec
 
 __all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"]
 
@@ -74,6 +79,30 @@ class ResponseVerdict:
 
     applied: tuple[str, ...]
     violations: tuple[Violation, ...]
+
+
+@contextmanager
+def _document_errors(spec: Spec) -> Iterator[None]:
+    """The one place a failure to compile the document's schemas becomes a document error (`SpecInvalid`, one line).
+
+    `lint` and the OpenAPI validator read a schema with Python's eyes; the validators compile it in Rust:
+    a `pattern` Python reads and Rust does not (`(?P=name)`), a number it cannot convert, a schema too deep
+    for it. Whatever it raises, the document is what cannot be used, never an internal error.
+    """
+    try:
+        yield
+    except SpecError:
+        raise
+    except Exception as exc:  # jsonschema_rs.ValidationError, ValueError, OverflowError, RecursionError...
+        pointer = None
+        if isinstance(exc, jsonschema_rs.ValidationError):  # where in the compiled schema: its `$defs` are the components
+            path = [str(part).replace("~", "~0").replace("/", "~1") for part in exc.instance_path]
+            pointer = "/components/schemas/" + "/".join(path[1:]) if path[:1] == ["$defs"] and len(path) > 1 else None
+            text = str(exc.message)
+        else:
+            text = str(exc) or type(exc).__name__
+        text = " ".join(text.split())
+        raise SpecInvalid(f"a schema the validators cannot compile: {text[:200]}", path=spec.source, pointer=pointer) from None
 
 
 def _compile(schema: dict[str, Any]) -> jsonschema_rs.Draft202012Validator:
@@ -160,7 +189,8 @@ class RequestValidator:
         self.rules = [r for r in rules if r.subject is Subject.REQUEST]
         forms = [r.form for r in self.rules if isinstance(r.form, RequestForm)]
         assert len(forms) == len(self.rules)
-        self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})
+        with _document_errors(spec):
+            self._set = _RuleSet(self.rules, [f.fragment(spec) for f in forms], {})
         self._accepts = self._set.accepts
         self._utf8 = BODY_UTF8 if BODY_UTF8 in self.rules else None
 
@@ -214,6 +244,8 @@ class _StatusRules:
                  documented: frozenset[int] | None) -> None:
         self.rule_set = rule_set
         self.predicates = [(r, form) for r, form in predicates if not form.status_only]
+        # the rules "the body is the status's schema" (a body repeating a member name breaks them)
+        self.whole = tuple(r for r in rule_set.rules if isinstance(r.form, ResponseSchema) and r.form.whole_body) if rule_set else ()
         # The status-only predicates, decided here once: what they find is found in every response of this status.
         facts = ResponseFacts(status, {}, None, None, False, documented=documented)
         self.decided = tuple(r.id for r, form in predicates if form.status_only)
@@ -274,13 +306,14 @@ class ResponseValidator:
             schema_rules = [r for r, _ in schemas]
             predicates = [(r, r.form) for r in self.rules if isinstance(r.form, ResponsePredicate) and r.form.applies(self.spec, status)]
             rule_set = None
-            if schema_rules:
-                fragments = [form.fragment(self.spec, status) for _, form in schemas]
-                defs: dict[str, Any] = {}
-                for fragment in fragments:
-                    defs.update(fragment.get("$defs", {}))
-                rule_set = _RuleSet(schema_rules, fragments, defs)
-            cached = self._by_status[status] = _StatusRules(rule_set, predicates, self.spec, status, self.documented)
+            fragments = [form.fragment(self.spec, status) for _, form in schemas]
+            defs: dict[str, Any] = {}
+            for fragment in fragments:
+                defs.update(fragment.get("$defs", {}))
+            with _document_errors(self.spec):
+                if schema_rules:
+                    rule_set = _RuleSet(schema_rules, fragments, defs)
+                cached = self._by_status[status] = _StatusRules(rule_set, predicates, self.spec, status, self.documented)
         return cached
 
     def evaluate(
@@ -321,6 +354,10 @@ class ResponseValidator:
                 broken = broken or {}
                 for rule, pointer, detail, more in rule_set.traced(facts.body):
                     broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, pointer, f"{pointer or '/'}: {detail}{_more(more)}"))
+            if facts.repeated is not None and rules.whole:  # no one value: whichever a reader keeps, it guessed
+                broken = broken or {}
+                for rule in rules.whole:
+                    broken.setdefault(rule.id, []).append(Violation(rule.id, rule.level.value, "", repeats(facts.repeated)))
         applied = clean.applied
         if parsed and rules.speakers and not spoken:  # asked of the few rules that may be silent, not of every rule applied
             body = facts.body
@@ -343,6 +380,12 @@ _DECODER = json.JSONDecoder()
 _SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__, not in typeshed
 
 
+def repeats(name: str) -> str:
+    """What is wrong with a JSON text that gives member `name` twice in one object."""
+    shown = repr(name[:80]) + ("…" if len(name) > 80 else "")
+    return f"the JSON gives the member {shown} twice in one object (RFC 8259 §4: which value a reader keeps is unpredictable)"
+
+
 def response_facts(
     status: int, headers: Mapping[str, str], body: Any, request: Any, elapsed: float | None, timeout: float | None,
     documented: frozenset[int] | None = None,
@@ -353,10 +396,12 @@ def response_facts(
     if content_type is None:
         media_type = None
     elif (media_type := _MEDIA_TYPES.get(content_type)) is None:
-        media_type = content_type.split(";", 1)[0].strip().lower()
+        # SP and HTAB trimmed only (`core.fields`); a singleton field given with different values is no one media type
+        values = values_of(content_type) if "," in content_type else (content_type,)
+        media_type = trimmed(values[0].split(";", 1)[0]).lower() if len(values) == 1 else CONFLICTING_MEDIA_TYPES
         if len(_MEDIA_TYPES) < 64:  # a server sends a handful of distinct values; a hostile one cannot grow this
             _MEDIA_TYPES[content_type] = media_type
-    parsed, parse_error = True, None
+    parsed, parse_error, repeated = True, None, None
     kind = type(body)
     if kind is bytes or kind is str or isinstance(body, (bytes, bytearray, str)):
         try:
@@ -372,12 +417,20 @@ def response_facts(
             if "\\u" in text and ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
                 # a \ud800-\udfff escape with no pair is no Unicode text (RFC 8259 §8.2): nothing can read the body as text
                 raise ValueError(LONE_SURROGATE)
+            # a member name given twice (RFC 8259 §4)? Cheap evidence first: no more colons than the members of the
+            # object and of its `data` (a send's answer) rules it out; anything else is read again (`repeated_member`)
+            if type(body) is dict:
+                data = body.get("data")
+                if text.count(":") > len(body) + (len(data) if type(data) is dict else 0):
+                    repeated = repeated_member(text, body)
+            elif ":" in text:
+                repeated = repeated_member(text, body)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             parsed, parse_error = False, f"{type(exc).__name__}: {str(exc)[:120]}"
             body = None
     if request is not None and type(request) is RawBody:
         request = None
-    return ResponseFacts(status, lowered, media_type, body, parsed, parse_error, request, elapsed, timeout, documented)
+    return ResponseFacts(status, lowered, media_type, body, parsed, parse_error, request, elapsed, timeout, documented, repeated)
 
 
 class Contract:
@@ -415,6 +468,15 @@ class Contract:
                 self._response[key] = ResponseValidator(self.spec, rules_for(key))
             found = self._response[key]
         return found
+
+    def compile_all(self) -> Contract:
+        """Compile every schema the document gives the validators, at the strictest level, now: a document they
+        cannot compile is a `SpecInvalid` before anything runs (`lint` says NOT USABLE), never a failure mid-run."""
+        self.request_validator(Level.STRICT)
+        responses = self.response_validator(Level.STRICT)
+        for status in sorted(self.spec.documented_statuses):
+            responses._for_status(status)
+        return self
 
     def enriched_request_schema(self, level: Level | str = Level.DOCUMENTED) -> dict[str, Any]:
         """The repaired request schema plus every request rule of `level`, as one schema."""
@@ -464,7 +526,10 @@ def contract_for(spec: Spec | None = None) -> Contract:
     document = spec or load_spec()
     key = f"{document.source}|{document.fingerprint}"
     if key not in _CONTRACTS:
-        _CONTRACTS[key] = Contract(document)
+        contract = Contract(document)
+        # a document handed in is compiled whole now: one the validators cannot take is refused before anything runs
+        # (the bundled bytes are known to compile: a check's start is spared the ~10 ms)
+        _CONTRACTS[key] = contract if document.fingerprint == "sha256:" + BUNDLED_SHA256 else contract.compile_all()
     _last = (spec, _CONTRACTS[key])
     return _CONTRACTS[key]
 

@@ -7,7 +7,11 @@ nodes it holds, and, for YAML, how many nodes its aliases would add once expande
 kind needs and far below what hurts; a caller may pass tighter ones.
 
 `check_yaml_bounds` reads the YAML event stream, before any node is composed; `load_yaml`
-and `load_json` check and build. Every refusal is a `Bounded` error (`message`, `line`),
+and `load_json` check and build. Every YAML file is built by one loader, `YAML_LOADER`, which
+reads scalars as JSON data, by the YAML 1.2 core schema (null, true/false, decimal, 0o and 0x
+integers, floats): none of YAML 1.1's costly or surprising forms (`1:1:1:...`, a sexagesimal
+integer whose value is quadratic to build; `yes`/`on` as booleans; dates), and no number of
+more than `MAX_NUMBER_CHARS` characters is built, whatever its tag says. Every refusal is a `Bounded` error (`message`, `line`),
 which each caller turns into its own error class (a document's `SpecUnreadable`, a
 `ConfigError` elsewhere): one line, exit 2.
 """
@@ -15,14 +19,16 @@ which each caller turns into its own error class (a document's `SpecUnreadable`,
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-__all__ = ["MAX_ALIAS_CHARS", "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "Bounded", "Malformed", "check_yaml_bounds", "json_bounds",
-           "json_int", "load_json", "load_yaml", "loads", "scalar_refused"]
+__all__ = ["MAX_ALIAS_CHARS", "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "MAX_NUMBER_CHARS", "SAFE_LOADER", "YAML_LOADER", "Bounded", "Malformed",
+           "check_yaml_bounds", "json_bounds", "json_int", "load_json", "load_yaml", "loads", "scalar_refused", "yaml_float"]
 
 MAX_DEPTH = 64
 MAX_NODES = 250_000
@@ -35,7 +41,12 @@ MAX_ALIAS_NODES = 10_000
 # but every walk that reads it, joins it or writes it pays its size per alias).
 MAX_ALIAS_CHARS = 1 << 20
 
-SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster, the same safe constructor
+# A number in a file is a bound, a status code, an example: tens of characters. Past this many a
+# YAML number is refused (`Bounded`) before it is built: an integer of 5,000 hex digits would be
+# built in linear time and then fail every writer that prints it (Python prints at most 4,300 digits).
+MAX_NUMBER_CHARS = 1000
+
+_PARSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster, the same safe constructor
 _COLLECTION_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _COLLECTION_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
@@ -79,6 +90,97 @@ class Malformed(Bounded):
     """Not the format at all (malformed YAML or JSON), as opposed to over a bound."""
 
 
+_TAG = "tag:yaml.org,2002:"
+_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_SPECIAL_FLOATS = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
+_BOOLS = {"true": True, "false": False}
+
+
+def _line(node: Any) -> int | None:
+    mark = getattr(node, "start_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
+def _number_text(node: Any, kind: str) -> str:
+    text = node.value if isinstance(node.value, str) else ""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise Bounded(f"a number of more than {MAX_NUMBER_CHARS:,} characters (the cap on numbers); refused before it is built",
+                      _line(node))
+    if not text:
+        raise Malformed(f"an empty scalar tagged as {kind}", _line(node))
+    return text
+
+
+def yaml_int(node: Any) -> int:
+    """An integer scalar's value: decimal, 0o or 0x, at most `MAX_NUMBER_CHARS` characters; anything else is `Malformed`."""
+    text = _number_text(node, "an integer")
+    if not _INT.fullmatch(text):
+        raise Malformed(f"{text[:40]!r} is not an integer JSON can hold (YAML 1.2: decimal, 0o or 0x)", _line(node))
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text)
+
+
+def yaml_float(node: Any) -> float:
+    """A float scalar's value (YAML 1.2 core forms, at most `MAX_NUMBER_CHARS` characters); anything else is `Malformed`."""
+    text = _number_text(node, "a float")
+    special = _SPECIAL_FLOATS.get(text.lower())
+    if special is not None:
+        return special
+    if not (_FLOAT.fullmatch(text) or _INT.fullmatch(text)):
+        raise Malformed(f"{text[:40]!r} is not a number JSON can hold", _line(node))
+    return float(int(text[2:], 8 if text[1] == "o" else 16)) if text.startswith(("0o", "0x")) else float(text)
+
+
+class JsonLoader(_PARSER):  # type: ignore[misc]  # the C loader exists only with libyaml: the base is chosen at import
+    """The one YAML loader (safe, libyaml when present) for every file handed in: scalars read as JSON data.
+
+    Plain scalars resolve by the YAML 1.2 core schema, as OpenAPI 3.1 asks of YAML documents:
+    `~`/`null`, `true`/`false`, integers (decimal, 0o, 0x), floats (with `.inf`, `.nan`);
+    anything else is a string. YAML 1.1's other forms are text: `1:1:1:...` (a sexagesimal
+    integer, quadratic to build), `yes`/`on`/`off` (booleans there), `2024-01-01` (a date),
+    `1_000`, `0b1`. An explicit tag is built by the same rules (`!!int 1:1` is refused, not
+    built), a number never past `MAX_NUMBER_CHARS` characters, and `!!timestamp` is its text
+    (JSON has no dates). What the constructor refuses is a `Bounded` or `Malformed` with its line.
+    """
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, re.Pattern[str]]]]] = {}  # none of YAML 1.1's: added below
+    yaml_constructors: ClassVar[dict[Any, Any]] = dict(_PARSER.yaml_constructors)
+
+    def construct_json_int(self, node: Any) -> int:
+        return yaml_int(node)
+
+    def construct_json_float(self, node: Any) -> float:
+        return yaml_float(node)
+
+    def construct_json_bool(self, node: Any) -> bool:
+        value = _BOOLS.get(node.value.lower()) if isinstance(node.value, str) else None
+        if value is None:
+            raise Malformed(f"{str(node.value)[:40]!r} is not true or false", _line(node))
+        return value
+
+    def construct_text(self, node: Any) -> str:
+        return str(self.construct_scalar(node))
+
+
+for _tag, _pattern, _first in (
+    ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    ("int", _INT.pattern, "-+0123456789"),
+    ("float", _FLOAT.pattern + r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", "-+.0123456789"),
+    ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+    ("merge", r"<<", "<"),  # `<<: *defaults`: a merge, as hand-written YAML uses it (what it adds is bounded above)
+):
+    JsonLoader.add_implicit_resolver(_TAG + _tag, re.compile(f"^(?:{_pattern})$"), list(_first))
+JsonLoader.add_constructor(_TAG + "int", JsonLoader.construct_json_int)
+JsonLoader.add_constructor(_TAG + "float", JsonLoader.construct_json_float)
+JsonLoader.add_constructor(_TAG + "bool", JsonLoader.construct_json_bool)
+JsonLoader.add_constructor(_TAG + "timestamp", JsonLoader.construct_text)
+
+YAML_LOADER: Any = JsonLoader
+SAFE_LOADER: Any = YAML_LOADER  # the same loader under the name readers of the YAML event stream use
+
+
 def _at(message: str, event: Any) -> Bounded:
     mark = getattr(event, "start_mark", None)
     return Bounded(message, mark.line + 1 if mark is not None else None)
@@ -94,7 +196,7 @@ def check_yaml_bounds(text: str, *, what: str = "documents", max_depth: int = MA
     literal = added = added_chars = 0
     scalar, alias, starts, ends = yaml.ScalarEvent, yaml.AliasEvent, _COLLECTION_STARTS, _COLLECTION_ENDS
     event: Any
-    for event in yaml.parse(text, Loader=SAFE_LOADER):
+    for event in yaml.parse(text, Loader=_PARSER):
         kind = type(event)
         if kind is scalar:
             literal += 1
@@ -143,7 +245,7 @@ def check_yaml_bounds(text: str, *, what: str = "documents", max_depth: int = MA
             raise _at(f"more than {max_nodes:,} YAML nodes, the cap on {what}", event)
 
 
-def load_yaml(text: str, *, loader: Any = SAFE_LOADER, what: str = "files", max_depth: int = MAX_DEPTH,
+def load_yaml(text: str, *, loader: Any = YAML_LOADER, what: str = "files", max_depth: int = MAX_DEPTH,
               max_nodes: int = MAX_NODES, max_alias_nodes: int = MAX_ALIAS_NODES, max_alias_chars: int = MAX_ALIAS_CHARS) -> Any:
     """YAML text, held to the bounds before it is built (`Bounded` for a refusal or malformed YAML)."""
     try:

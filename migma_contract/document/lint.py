@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from migma_contract.core.bounded import Bounded
 from migma_contract.core.exceptions import SpecInvalid
 from migma_contract.document.model import (
+    _DATA_KEYWORDS,
     _MISSING,
+    _NAME_MAPS,
     _SCHEMA_REF_PREFIX,
     JSON_MEDIA_TYPE,
     OPERATION_METHOD,
@@ -35,6 +39,7 @@ def _check_document(data: dict[str, Any], invalid: Callable[[str, str], SpecInva
     refs = _check_keywords(data, invalid)
     _check_schema_refs(data, invalid)
     _check_cycles(data, refs, invalid)
+    _check_expansion(data, refs)
     paths = data.get("paths")
     if not isinstance(paths, dict):
         raise invalid("no 'paths': the document defines no operations", "/paths")
@@ -72,19 +77,6 @@ def _nearest_line(lines: dict[str, int], pointer: str) -> int | None:
         if not pointer:
             return None
         pointer = pointer.rsplit("/", 1)[0]
-
-
-# Keys whose value is a map of names (properties, paths, status codes, media types...): a
-# property called `$ref` or `$id` is a name there, not a keyword.
-_NAME_MAPS = frozenset({
-    "properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependentRequired",
-    "paths", "webhooks", "schemas", "responses", "parameters", "requestBodies", "headers", "securitySchemes",
-    "links", "callbacks", "pathItems", "content", "encoding", "variables", "examples", "mapping", "scopes",
-})
-
-
-# Keys whose value is instance data (or an extension nothing interprets): no keyword inside.
-_DATA_KEYWORDS = frozenset({"example", "default", "const", "enum", "value"})
 
 
 # JSON Schema keywords the toolkit's validators cannot honour inside an OpenAPI document: a
@@ -207,10 +199,119 @@ def _check_cycles(data: dict[str, Any], refs: list[tuple[str, str]], invalid: Ca
             iterators.append(iter(edges.get(target, ())))
 
 
-def _validate_openapi(data: dict[str, Any], invalid: Callable[[str, str], SpecInvalid]) -> None:
-    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+# What a document may become once its $refs are followed. Every walker that expands references (the
+# OpenAPI validator's, the validators' inlining, `diff`'s comparison) walks shared definitions once per
+# reference: a 10 KB document of 30 schemas, each `allOf: [$ref next, $ref next]`, is 2^30 schemas
+# expanded. The vendor's document expands to ~1,500 nodes; a real one to tens of thousands.
+MAX_EXPANDED_NODES = 200_000
 
-    validator_class = OpenAPIV31SpecValidator if data["openapi"].startswith("3.1.") else OpenAPIV30SpecValidator
+
+def _check_expansion(data: dict[str, Any], refs: list[tuple[str, str]]) -> None:
+    """Refuse (`Bounded`, exit 2), before any walker expands its references, a document whose size with every
+    $ref replaced by what it names is past `MAX_EXPANDED_NODES`. A $ref into a recursive definition (one that
+    reaches itself: a tree) counts as one node, as every walker stops there. Linear: each node's expanded size
+    is counted once (memoised over the reference graph, which is then a DAG)."""
+    size = expanded_size(data, refs, MAX_EXPANDED_NODES)
+    if size > MAX_EXPANDED_NODES:
+        raise Bounded(f"its $refs expand to more than {MAX_EXPANDED_NODES:,} nodes (the cap on documents: shared definitions "
+                      "are expanded once per reference); refused before any validator expands them")
+
+
+def expanded_size(data: Any, refs: list[tuple[str, str]], cap: int) -> int:
+    """The number of JSON nodes of `data` with each $ref of `refs` (pointer of the `$ref` key, pointer it names)
+    replaced by its target, recursive targets counted as one; past `cap`, some number above it."""
+    recursive = recursive_targets(refs)
+    holders: dict[int, Any] = {}  # id of a $ref object -> what it names, when that is not recursive
+    for pointer, target in refs:
+        if target not in recursive:
+            holders[id(_lookup(data, pointer.rsplit("/", 1)[0]))] = _lookup(data, target)
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = list(node.values()) if isinstance(node, dict) else node if isinstance(node, list) else []
+        if key in holders:
+            children = [*children, holders[key]]
+        if done:
+            active.discard(key)
+            total = 1 + sum(memo.get(id(child), 1) for child in children)
+            memo[key] = total
+            if total > cap:
+                return total
+            continue
+        if key in memo or key in active:
+            continue
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if isinstance(child, dict | list) and id(child) not in memo)
+    return memo.get(id(data), 1)
+
+
+def recursive_targets(refs: list[tuple[str, str]]) -> set[str]:
+    """The targets of `refs` that reach themselves through other $refs and what they contain (Tarjan, iterative)."""
+    targets = {target for _, target in refs}
+
+    def owner(pointer: str) -> str | None:  # the innermost target holding `pointer` (itself included)
+        while True:
+            if pointer in targets:
+                return pointer
+            if not pointer:
+                return None
+            pointer = pointer.rsplit("/", 1)[0]
+
+    edges: dict[str, set[str]] = {target: set() for target in targets}
+    for target in targets:
+        holder = owner(target.rsplit("/", 1)[0]) if target else None
+        if holder is not None:
+            edges[holder].add(target)
+    for pointer, target in refs:
+        holder = owner(pointer.rsplit("/", 1)[0])
+        if holder is not None:
+            edges[holder].add(target)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    order: list[str] = []
+    recursive: set[str] = set()
+    for start in edges:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(edges[start])))]
+        index[start] = low[start] = len(index)
+        order.append(start)
+        on_stack.add(start)
+        while work:
+            node, successors = work[-1]
+            step = next(successors, None)
+            if step is not None:
+                if step not in index:
+                    index[step] = low[step] = len(index)
+                    order.append(step)
+                    on_stack.add(step)
+                    work.append((step, iter(sorted(edges[step]))))
+                elif step in on_stack:
+                    low[node] = min(low[node], index[step])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = order.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in edges[node]:
+                    recursive.update(component)
+    return recursive
+
+
+def _validate_openapi(data: dict[str, Any], invalid: Callable[[str, str], SpecInvalid]) -> None:
+    validator_class = _spec_validator(data["openapi"].startswith("3.1."))
     try:
         error = next(iter(validator_class(data).iter_errors()), None)
     except Exception as exc:  # the validator itself failed on this input
@@ -219,6 +320,36 @@ def _validate_openapi(data: dict[str, Any], invalid: Callable[[str, str], SpecIn
         path = getattr(error, "path", None) or []
         pointer = _locate(data, "".join(f"/{_escape(str(part))}" for part in path), getattr(error, "instance", _MISSING))
         raise invalid(f"not a valid OpenAPI document: {_one_line(error.message)}", pointer)
+
+
+@cache
+def _spec_validator(v31: bool) -> Any:
+    """openapi-spec-validator's document validator whose schema walk counts each schema's properties once.
+
+    Its walk (`SchemaValidator`) visits each schema once, but gathers the properties an `allOf` branch
+    reaches (`_collect_properties`) afresh for every path to it, with no memory and no guard against a
+    loop through `items`: exponential in a DAG of shared definitions (`MAX_EXPANDED_NODES` bounds the
+    document; this makes the walk linear in it). Only that gathering is memoised, by the schema object
+    read (one per definition); what it returns is unchanged.
+    """
+    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+
+    base: Any = OpenAPIV31SpecValidator if v31 else OpenAPIV30SpecValidator
+    schema_base: Any = base.keyword_validators["schema"]
+    if not callable(getattr(schema_base, "_collect_properties", None)):  # pragma: no cover - another release's walk
+        return base
+
+    class _SchemaValidator(schema_base):  # type: ignore[misc]
+        def _collect_properties(self, schema: Any) -> set[str]:
+            memo: dict[int, set[str]] = self.__dict__.setdefault("_migma_properties", {})
+            key = id(schema.read_value())
+            found = memo.get(key)
+            if found is None:
+                memo[key] = set()  # a loop back here (through `items`, `not`) adds nothing new
+                found = memo[key] = set(super()._collect_properties(schema))
+            return set(found)
+
+    return type(base.__name__, (base,), {"keyword_validators": {**base.keyword_validators, "schema": _SchemaValidator}})
 
 
 def _one_line(text: str, limit: int = 240) -> str:

@@ -46,6 +46,19 @@ def _escape(token: str) -> str:
 _SCHEMA_REF_PREFIX = "#/components/schemas/"
 
 
+# Keys whose value is a map of names (properties, paths, status codes, media types...): a
+# property called `$ref` or `$id` is a name there, not a keyword.
+_NAME_MAPS = frozenset({
+    "properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependentRequired",
+    "paths", "webhooks", "schemas", "responses", "parameters", "requestBodies", "headers", "securitySchemes",
+    "links", "callbacks", "pathItems", "content", "encoding", "variables", "examples", "mapping", "scopes",
+})
+
+
+# Keys whose value is instance data (or an extension nothing interprets): no keyword inside.
+_DATA_KEYWORDS = frozenset({"example", "default", "const", "enum", "value"})
+
+
 _MISSING = object()
 
 
@@ -150,10 +163,17 @@ def _walk_schema(schema: Any, pointer: str) -> Iterator[tuple[str, dict[str, Any
             yield from _walk_schema(schema[keyword], f"{pointer}/{keyword}")
 
 
+_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
 def standalone(document: dict[str, Any], schema: dict[str, Any] | bool) -> dict[str, Any]:
-    """A JSON Schema 2020-12 that stands on its own: component refs point into `$defs`."""
-    defs = _rewrite_refs(_items_of(document, "components").get("schemas", {}))
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **_rewrite_refs(_as_schema(schema)), "$defs": defs}
+    """A JSON Schema 2020-12 that stands on its own: component refs point into `$defs`.
+
+    The dialect is the validators' own, whatever the document says: a `$schema` of the document's
+    (at the root or in any schema object) is not carried into the standalone schema.
+    """
+    defs = _rewrite_refs(_items_of(document, "components").get("schemas", {}), names=True)
+    return {"$schema": _DIALECT, **_rewrite_refs(_as_schema(schema)), "$defs": defs}
 
 
 def _as_schema(schema: Any) -> dict[str, Any]:
@@ -163,18 +183,25 @@ def _as_schema(schema: Any) -> dict[str, Any]:
     return {} if schema is True else {"not": {}}
 
 
-def _rewrite_refs(node: Any) -> Any:
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str) and value.startswith("#/components/schemas/"):
-                out[key] = "#/$defs/" + value[len("#/components/schemas/"):]
-            else:
-                out[key] = _rewrite_refs(value)
-        return out
+def _rewrite_refs(node: Any, *, names: bool = False, data: bool = False) -> Any:
+    """A copy of a schema (`names`: of a map of names to schemas) with component refs pointing into `$defs` and
+    no `$schema`; instance data inside (`const`, `enum`, `default`, examples, extensions) copied unchanged."""
     if isinstance(node, list):
-        return [_rewrite_refs(item) for item in node]
-    return node
+        return [_rewrite_refs(item, data=data) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if data or names:
+            out[key] = _rewrite_refs(value, data=data)
+        elif key == "$ref" and isinstance(value, str) and value.startswith(_SCHEMA_REF_PREFIX):
+            out[key] = "#/$defs/" + value[len(_SCHEMA_REF_PREFIX):]
+        elif key == "$schema":
+            continue
+        else:
+            in_data = key in _DATA_KEYWORDS or str(key).startswith("x-") or (key == "examples" and isinstance(value, list))
+            out[key] = _rewrite_refs(value, names=key in _NAME_MAPS, data=in_data)
+    return out
 
 
 def resolve_schema(document: dict[str, Any], schema: dict[str, Any] | bool) -> dict[str, Any]:

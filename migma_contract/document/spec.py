@@ -19,7 +19,8 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from migma_contract.core.exceptions import SpecInvalid
+from migma_contract.core.bounded import Bounded
+from migma_contract.core.exceptions import SpecInvalid, SpecUnreadable
 from migma_contract.document.lint import _check_document, _check_request_schema, _nearest_line, _notes
 from migma_contract.document.model import (
     JSON_MEDIA_TYPE,
@@ -142,7 +143,10 @@ def _load(path: Path, source: str | None = None, trusted: str | None = None) -> 
     def invalid(message: str, pointer: str) -> SpecInvalid:
         return SpecInvalid(message, path=label, pointer=pointer, line=_nearest_line(lines, pointer))
 
-    version = _check_document(data, invalid, validate=digest != trusted)
+    try:
+        version = _check_document(data, invalid, validate=digest != trusted)
+    except Bounded as exc:  # over a bound on what the document costs to walk: refused like one over the bytes read
+        raise SpecUnreadable(exc.message, path=label) from None
     document = copy.deepcopy(data)
     repairs = _repair_nullable(document, version)
     _check_request_schema(document, invalid)

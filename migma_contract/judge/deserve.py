@@ -25,12 +25,12 @@ from migma_contract.contract.catalogue import (
     judge_credentials,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, Refused, ScopeRequired
+from migma_contract.contract.rules import Level, RawBody, Refused, ScopeRequired, repeated_member
 from migma_contract.contract.validators import Contract
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.generate.open_points import open_in_valid_body, open_in_violation
 
-__all__ = ["DATA_REFUSAL", "NOT_RECORDED", "Deserved", "Standing", "deserve", "parsed_body", "refusal_status"]
+__all__ = ["DATA_REFUSAL", "NOT_RECORDED", "Ambiguous", "Deserved", "Standing", "deserve", "parsed_body", "refusal_status"]
 
 
 class Standing(StrEnum):
@@ -44,6 +44,21 @@ class Standing(StrEnum):
 
 
 NOT_RECORDED: Any = object()  # a request body the recording did not keep: request rules not judged
+
+
+@dataclass(frozen=True)
+class Ambiguous:
+    """A request body whose JSON gives a member name twice in one object (RFC 8259 §4): which value the server read
+    does not show, so the request is judged on no guessed reading (its rules stand unjudged, as for a body not
+    recorded); the exchange is judged in part (`why`)."""
+
+    name: str
+
+    @property
+    def why(self) -> str:
+        shown = repr(self.name[:80]) + ("…" if len(self.name) > 80 else "")
+        return (f"its request body gives the member {shown} twice in one object (RFC 8259 §4): which value the server "
+                "read does not show, so the request rules were not judged")
 
 _SCOPES = {
     Standing.FULL: frozenset({ScopeRequired.SCOPE}),
@@ -162,6 +177,8 @@ def _body(contract: Contract, level: Level, body: Any, client: list[tuple[str, s
     if body is NOT_RECORDED:
         notes.append("request body not recorded: request rules not judged")
         return _BodyFacts([], False, True)
+    if type(body) is Ambiguous:  # (the verdict says why it is judged in part)
+        return _BodyFacts([], False, True)
     # The level's rules only: a rule above it is asked a yes or no (is it why the body is not valid?), never traced
     # or worded (a body of a million unknown fields cost known-fields' wording of each, at any level).
     in_level = contract.request_validator(level).violations(body)
@@ -205,10 +222,13 @@ def _valid(contract: Contract, body: dict[str, Any], fixtures: Fixtures, data_kn
 
 
 def parsed_body(raw: bytes | None, content_type: str | None = None) -> Any:
-    """A request body as `deserve` reads it: the JSON value, a `RawBody` when it is none, `NOT_RECORDED` for None."""
+    """A request body as `deserve` reads it: the JSON value, a `RawBody` when it is none, `NOT_RECORDED` for None,
+    `Ambiguous` when its JSON gives a member name twice (no one reading of it is the server's)."""
     if raw is None:
         return NOT_RECORDED
     try:
-        return BODY_FORM.parse(raw)
+        value = BODY_FORM.parse(raw)
     except Refused:
         return RawBody(raw, content_type or "application/json")
+    name = repeated_member(raw, value)
+    return value if name is None else Ambiguous(name)

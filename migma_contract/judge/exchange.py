@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
+from migma_contract.core.fields import joined as lowered  # every way in folds repeated fields alike (RFC 9110 §5.3)
+
 __all__ = ["Exchange", "lowered"]
 
 
@@ -39,7 +41,8 @@ class Exchange(Protocol):
 
     @property
     def received_headers(self) -> Mapping[str, str]:
-        """The response's headers, names lower-cased."""
+        """The response's headers, names lower-cased, repeated fields joined with ", " (`lowered`: never the first or
+        the last alone, so a singleton field given twice shows its conflict)."""
         ...
 
     @property
@@ -53,16 +56,3 @@ class Exchange(Protocol):
 
     @property
     def error(self) -> str | None: ...
-
-
-def lowered(pairs: Mapping[str, str] | list[tuple[str, str]]) -> dict[str, str]:
-    """Header fields with lower-cased names; a repeated field's values joined with ", " (RFC 9110 §5.3).
-
-    Linear in the headers' size: each field's values are joined once (joining them one by one copies the
-    value so far for every repetition, and nine thousand repetitions of a 64 KB value took hours).
-    """
-    items = pairs if type(pairs) is list else pairs.items() if isinstance(pairs, Mapping) else pairs  # (a list first: no ABC check)
-    merged: dict[str, list[str]] = {}
-    for name, value in items:
-        merged.setdefault(name.lower(), []).append(value)
-    return {key: values[0] if len(values) == 1 else ", ".join(values) for key, values in merged.items()}

@@ -17,7 +17,7 @@ from migma_contract.contract.catalogue import NO_SERVER_ERROR, RESPONDS_IN_TIME,
 from migma_contract.contract.rules import Level, ResponseFacts
 from migma_contract.contract.validators import Contract, ResponseValidator, response_facts
 from migma_contract.generate.bodies import Fixtures
-from migma_contract.judge.deserve import Deserved, Standing, deserve, parsed_body
+from migma_contract.judge.deserve import Ambiguous, Deserved, Standing, deserve, parsed_body
 from migma_contract.judge.exchange import Exchange
 
 __all__ = ["CLIENT", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "judge_exchange"]
@@ -47,6 +47,7 @@ class ExchangeVerdict:
     deserved: Deserved | None = None
     # the answer as the response rules read it (None: no answer, or cut), for what judges across exchanges
     facts: ResponseFacts | None = field(default=None, compare=False, repr=False)
+    partly: str | None = None  # why the exchange was judged in part only (a request body with no one reading)
 
     @property
     def breaches(self) -> tuple[Judgement, ...]:
@@ -100,7 +101,7 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
         answer = f"{exchange.status}{knowledge.answer_text}"
         judged += _status_deserved(exchange.status, deserved, knowledge, answer, ids, notes)
         facts = _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes, judged)
-    return ExchangeVerdict(tuple(judged), tuple(notes), deserved, facts)
+    return ExchangeVerdict(tuple(judged), tuple(notes), deserved, facts, body.why if type(body) is Ambiguous else None)
 
 
 def _no_answer(exchange: Exchange, knowledge: Knowledge) -> Judgement:
@@ -139,7 +140,7 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
     received = exchange.received_body
     body_known = received is not None
     validator = validator or contract.response_validator(level)
-    request = body if isinstance(body, dict) else None  # NOT_RECORDED and RawBody are no JSON object
+    request = body if isinstance(body, dict) else None  # NOT_RECORDED, RawBody and Ambiguous are no JSON object
     elapsed, timeout = exchange.elapsed, knowledge.timeout
     read = response_facts(status, exchange.received_headers, received if body_known else b"", request, elapsed, timeout,
                           validator.documented)

@@ -163,7 +163,7 @@ class MockConfig:
         )
 
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present (~10x faster), same safe constructor
+_YAML_LOADER = bounded.YAML_LOADER  # the one YAML loader (libyaml when present): scalars by the YAML 1.2 core schema
 
 
 def _default_raw() -> dict[str, Any]:

@@ -41,6 +41,7 @@ from migma_contract.contract.rules import (
 from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.bounded import loads
 from migma_contract.core.exceptions import ConfigError, TargetUnreachable
+from migma_contract.core.fields import trimmed
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import strip_credentials
 from migma_contract.core.untrusted import clean_text
@@ -475,7 +476,7 @@ class RunState:
         status = exchange.status
         if status is None or not exchange.answered:
             return
-        media = exchange.headers.get("content-type", "").split(";")[0].strip().lower()
+        media = trimmed(exchange.headers.get("content-type", "").split(";")[0]).lower()
         html = media == "text/html" and 400 <= status < 500  # a front end's page (a 2xx/5xx one is judged: content-type-json)
         if status not in (404, 405) and not 300 <= status < 400 and not html:
             return

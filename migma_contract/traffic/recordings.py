@@ -51,14 +51,9 @@ _MASKS = frozenset({"[filtered]", "[redacted]", "[masked]", "[hidden]", "<redact
 # Browser exports may leave credentials out ("sanitized" HAR): a missing header there is not known to be missing.
 _BROWSERS = ("webinspector", "firefox", "safari")
 
-try:  # libyaml when present: the same safe loader, in C
-    _BaseLoader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - pure-Python PyYAML
-    _BaseLoader = yaml.SafeLoader
-
-
-class _Loader(_BaseLoader):  # type: ignore[misc]  # the C loader exists only with libyaml: the base is chosen at import
-    """Safe YAML plus the harmless Python tags older vcrpy cassettes carry (strings, tuples)."""
+class _Loader(bounded.YAML_LOADER):  # type: ignore[misc]  # the one YAML loader, chosen at import
+    """The one YAML loader (`core.bounded`: scalars as JSON data, numbers bounded) plus the harmless Python tags
+    older vcrpy cassettes carry (strings, tuples)."""
 
 
 _Loader.add_constructor("tag:yaml.org,2002:python/str", lambda loader, node: loader.construct_scalar(node))

@@ -106,7 +106,7 @@ JUDGE_CPU_BURST = 0.5  # ...and half a CPU-second at once
 # body (parsing it, searching it for credentials) costs CPU the proxy's or the app's event loop then waits for (the GIL).
 JUDGED_BODY_BYTES = 64 << 10
 _MAX_STOPS = 50  # notes kept word for word (where files stopped, what was refused); the rest are counted
-_NOTE_CHARS = 500
+_NOTE_CHARS = 500  # of one note: it may carry what a hostile peer sent (a coding's name, header names), cut visibly
 _MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id): a proxy may run for days
 _ROOT_SUBJECTS = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # whose server failures are about the status
 
@@ -116,6 +116,9 @@ class _ServerTally(NamedTuple):
 
     exercised: int
     passed: int
+
+
+_CREDENTIAL_WORDS = re.compile(r"[\s:,;]+")  # what separates a scheme from its key, however a client wrote it
 
 
 def _route(target: str) -> str:
@@ -422,9 +425,15 @@ class TrafficJudge:
         """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
         with self._counts:
             if len(self._stops) < _MAX_STOPS:
-                self._stops.append(clean_text(note[:_NOTE_CHARS]))
+                self._stops.append(noted(note))
             else:  # a report stays small however many times something happens
                 self._stops_dropped += 1
+
+    def _count_note(self, note: str) -> None:
+        """A note said of an exchange, counted (under `_lock`): at most 200 distinct ones, each `noted`."""
+        note = noted(note)
+        if note in self._notes or len(self._notes) < 200:
+            self._notes[note] += 1
 
     def observe(self, exchange: ObservedExchange) -> ExchangeVerdict:
         """Judge one exchange (any path: others are counted and skipped) and tally it."""
@@ -442,7 +451,7 @@ class TrafficJudge:
             judged = replace(exchange, request_body=None,
                              unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
-        unread_why = judged.unread or _unrecorded(judged)
+        unread_why = judged.unread or _unrecorded(judged) or verdict.partly
         with self._lock:
             unlearned = self._learn(exchange)
             with self._counts:
@@ -452,15 +461,12 @@ class TrafficJudge:
                 self.stats.unanswered += exchange.status is None
                 number = self.stats.judged
             if unread_why is not None:
-                unread = f"judged in part: {unread_why}"
-                if unread in self._notes or len(self._notes) < 200:
-                    self._notes[unread] += 1
+                self._count_note(f"judged in part: {unread_why}")
             across = self._judge_history(exchange, number, verdict.facts)
             if across:
-                verdict = ExchangeVerdict(verdict.judgements + across, verdict.notes)
+                verdict = ExchangeVerdict(verdict.judgements + across, verdict.notes, partly=verdict.partly)
             for note in verdict.notes:
-                if note in self._notes or len(self._notes) < 200:
-                    self._notes[note] += 1
+                self._count_note(note)
             outcome: dict[str, int] = {}  # per rule: who broke it, whether the server was right (bits)
             breached = False
             for rule_id, party, ok, _, _ in verdict.judgements:
@@ -644,6 +650,9 @@ class TrafficJudge:
                 scheme, _, credential = value.strip().partition(" ")
                 # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
                 fresh[credential.strip() if credential.strip() and scheme.isalpha() else value.strip()] = None
+                # ...and each word of it: `Bearer: <key>`, `Bearer<TAB><key>`, `Token: <key>`, two keys in one field
+                if name.lower() != "cookie":  # a cookie's pairs are read below
+                    fresh.update(dict.fromkeys(part for part in _CREDENTIAL_WORDS.split(value) if part))
                 if scheme.lower() == "basic" and credential.strip():  # what a server echoes is the decoded pair
                     fresh.update(dict.fromkeys(_basic_pair(credential.strip())))
                 if name.lower() == "cookie":
@@ -839,6 +848,15 @@ def _basic_pair(credential: str) -> list[str]:
     except ValueError:
         return []
     return [pair, pair.partition(":")[2]] if ":" in pair else [pair]
+
+
+def noted(note: str) -> str:
+    """A note as every report carries it: at most `_NOTE_CHARS` characters of it, the cut said, made safe to carry.
+    The one place notes are made: each may quote a hostile peer (a 90 KB Content-Encoding value, header names), and a
+    report holds at most `_MAX_STOPS` + `_MAX_NOTES` of them, so every report of any run stays small."""
+    if len(note) > _NOTE_CHARS:
+        note = f"{note[:_NOTE_CHARS]}… ({len(note):,} characters, cut)"
+    return clean_text(note)
 
 
 def _unrecorded(exchange: ObservedExchange) -> str | None:

@@ -32,6 +32,7 @@ import httpcore
 import httpx
 
 from migma_contract._version import __version__
+from migma_contract.core.fields import joined, trimmed
 from migma_contract.core.untrusted import clean_text
 from migma_contract.wire.coding import Broken, ContentDecoder, Unknown, codings_of
 
@@ -507,7 +508,9 @@ class _Hops:
         exchange = self.exchange
         self.sent += 1
         exchange.status = response.status_code
-        exchange.headers = {clean_text(k.lower()): clean_text(v) for k, v in response.headers.multi_items()}
+        # a repeated field joined, as every way in folds it (never the last alone: a second Content-Type shows)
+        # (a value without its optional whitespace first: an HTAB around it is none of it, and cleaning would mark it)
+        exchange.headers = joined([(clean_text(k), clean_text(trimmed(v))) for k, v in response.headers.multi_items()])
         return _BodyReader(exchange, self.settings.max_response_bytes, response.headers.get("content-encoding", ""))
 
     def next_request(self, response: httpx.Response, client: httpx.Client | httpx.AsyncClient) -> httpx.Request | None:
@@ -559,7 +562,7 @@ def _retry_after(value: str | None) -> float | None:
     """Seconds to wait: RFC 9110 gives whole seconds or an HTTP date; fractions (test servers, the mock) are honoured too."""
     if value is None:
         return None
-    value = value.strip()
+    value = trimmed(value)
     if _SECONDS.fullmatch(value):
         return float(value)
     try:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 
+from migma_contract.core.fields import trimmed
+
 __all__ = ["MAX_LAYERS", "Broken", "ContentDecoder", "Unknown", "codings_of", "decode"]
 
 _KNOWN = frozenset({"gzip", "x-gzip", "deflate"})
@@ -34,7 +36,7 @@ class Unknown(Exception):
 
 def codings_of(values: Iterable[str]) -> list[str]:
     """The codings of every `Content-Encoding` value given, in the order applied (`identity` left out)."""
-    return [c for value in values for c in (part.strip().lower() for part in value.split(",")) if c and c != "identity"]
+    return [c for value in values for c in (trimmed(part).lower() for part in value.split(",")) if c and c != "identity"]
 
 
 class _Layer:
