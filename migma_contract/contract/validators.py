@@ -391,7 +391,9 @@ def response_facts(
     documented: frozenset[int] | None = None,
 ) -> ResponseFacts:
     """One response as the response rules see it (the body parsed when it is JSON)."""
-    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    lowered = {}
+    for name, value in headers.items():  # (a loop, not a comprehension: no function made and called for each response)
+        lowered[str(name).lower()] = str(value)
     content_type = lowered.get("content-type")
     if content_type is None:
         media_type = None
