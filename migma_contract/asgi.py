@@ -48,7 +48,7 @@ from migma_contract.run.runner import load_baseline
 from migma_contract.traffic.tally import ObservedExchange, RuleTally, TrafficJudge, is_send, maybe_send
 from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import read_capped
-from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
+from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
 
 __all__ = ["ContractMiddleware", "RuleTally"]
 
@@ -260,6 +260,8 @@ class ContractMiddleware:
                                        codings_of(v for k, v in answer["headers"] if k.lower() == "content-encoding"), cap)
             except Unknown as exc:
                 unread = f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode"
+            except Differs as exc:
+                unread = f"its answer's Content-Encoding is {exc}: what the client read does not show"
             except Broken as exc:  # no client can read it: the app's fault, judged as an answer that never completed
                 error, broken = f"the answer's body is not what its Content-Encoding says ({exc})", True
             else:

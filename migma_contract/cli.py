@@ -44,8 +44,9 @@ _MASK: contextvars.ContextVar[Redactor | None] = contextvars.ContextVar("migma_c
 
 
 def _masked(message: str) -> str:
+    """An error or warning as shown: keys masked, and cleaned (no control character, no CI workflow command)."""
     mask = _MASK.get() or user_redactor()
-    return mask.text(message)
+    return clean_text(mask.text(message), multiline=True)
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -91,23 +91,73 @@ def plugin_options(config: pytest.Config) -> CheckOptions:
 
 
 def _from_addopts(config: pytest.Config, options: Iterable[Any]) -> dict[str, Path]:
-    """The options a repository's ini file put on the command line (`addopts`) and the user did not give themselves.
+    """The options a repository's file put on the command line and the user did not give last themselves.
 
     pytest reads `addopts` from pytest.ini, pyproject.toml, tox.ini or setup.cfg, files a pull request may
-    change: what they set is held to the guards of `[tool.migma-contract]` (no target for the environment's
-    key, no report outside the repository). The command line and $PYTEST_ADDOPTS are the user's.
+    change, and its argument parser expands every `@file` argument into that file's lines (in `addopts`, in
+    $PYTEST_ADDOPTS, on the command line, and in an `@file` again). What a file put there is held to the guards of
+    `[tool.migma-contract]` (no target for the environment's key, no report outside the repository). An option is
+    the user's only when the value pytest kept came from a word the user typed themselves (the command line or
+    $PYTEST_ADDOPTS, not a line of a file); when the origin cannot be shown (a file that cannot be read again),
+    it is the repository's.
     """
-    def flags(args: Iterable[str]) -> set[str]:
-        return {str(arg).split("=", 1)[0] for arg in args if str(arg).startswith("--migma-")}
-
     try:
-        from_ini = flags(config.getini("addopts"))
+        from_ini = [str(arg) for arg in config.getini("addopts")]
     except (ValueError, KeyError):
-        return {}
-    users = flags(config.invocation_params.args) | flags(shlex.split(os.environ.get("PYTEST_ADDOPTS", "")))
+        from_ini = []
+    users = [*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *map(str, config.invocation_params.args)]
+    options = list(options)
+    mine = _users_flags([(arg, False) for arg in from_ini] + [(arg, True) for arg in users],
+                        Path(config.invocation_params.dir), {option.pytest_flag for option in options if option.kind == "list"})
     folder = Path(config.rootpath)
-    return {option.name: folder for option in options
-            if option.pytest_flag in from_ini and option.pytest_flag not in users}
+    return {option.name: folder for option in options if option.pytest_flag not in mine}
+
+
+_MAX_ATFILE_DEPTH = 16  # argparse follows `@file` inside `@file` without end; past this the origin is unknown
+
+
+def _users_flags(args: list[tuple[str, bool]], cwd: Path, repeatable: set[str]) -> set[str]:
+    """The `--migma-*` flags whose value the user gave: `args` are (word, typed by the user) pairs in pytest's
+    order (`addopts`, $PYTEST_ADDOPTS, the command line), each `@file` replaced by its lines as argparse reads
+    them. A flag is the user's when the last word that sets it was typed (a `repeatable` flag: when no file's word
+    sets it, as each adds to the value); none is when a file cannot be read again (the origin is unknown).
+    """
+    expanded = _expand_atfiles(args, cwd, 0)
+    if expanded is None:
+        return set()
+    last: dict[str, bool] = {}
+    any_file: set[str] = set()
+    for word, typed in expanded:
+        if word == "--":  # argparse reads every word after `--` as a path, never as an option
+            break
+        if not word.startswith("--migma-"):
+            continue
+        flag = word.split("=", 1)[0]
+        last[flag] = typed
+        if not typed:
+            any_file.add(flag)
+    return {flag for flag, typed in last.items() if typed} - (any_file & repeatable)
+
+
+def _expand_atfiles(args: list[tuple[str, bool]], cwd: Path, depth: int) -> list[tuple[str, bool]] | None:
+    """`args` with each `@file` replaced by its lines (argparse's fromfile_prefix_chars="@": one word a line, the
+    path read from the working directory, recursively); every word of a file is not the user's (typed False)."""
+    out: list[tuple[str, bool]] = []
+    for word, typed in args:
+        if not word.startswith("@"):
+            out.append((word, typed))
+            continue
+        if depth >= _MAX_ATFILE_DEPTH:
+            return None
+        try:
+            text = (cwd / word[1:]).read_bytes().decode("utf-8", errors="surrogateescape")
+        except (OSError, ValueError):
+            return None
+        inner = _expand_atfiles([(line, False) for line in text.splitlines()], cwd, depth + 1)
+        if inner is None:
+            return None
+        out.extend(inner)
+    return out
 
 
 # --- the conformance suite ----------------------------------------------------------------------
@@ -367,15 +417,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     headline = config.stash.get(_HEADLINE, None)
     if not headline:
         return
+    from migma_contract.core.untrusted import clean_text
+
     terminalreporter.write_sep("-", "migma-contract")
-    terminalreporter.write_line(headline)
+    terminalreporter.write_line(clean_text(headline))  # each line cleaned: no control character, no CI workflow command
     result = config.stash.get(_RESULT, None)
     for warning in result.warnings if result is not None else ():
-        terminalreporter.write_line(f"warning: {warning}")
+        terminalreporter.write_line(clean_text(f"warning: {warning}"))
     for cause in result.root_causes if result is not None else ():
-        terminalreporter.write_line(f"root cause: {cause.line}")
+        terminalreporter.write_line(clean_text(f"root cause: {cause.line}"))
     for path in config.stash.get(_REPORTS, []):
-        terminalreporter.write_line(f"report: {path}")
+        terminalreporter.write_line(clean_text(f"report: {path}"))
     if headline.startswith("NOT CONFORMANT"):
         terminalreporter.write_line(f"re-run one rule: pytest {SUITE}::<rule-id> (with the same --migma-* settings)")
 

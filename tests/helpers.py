@@ -20,13 +20,16 @@ def client_for(app):
 
 @contextmanager
 def tls_mock_url(directory):
-    """The open-world mock served over TLS on loopback, its certificate from a throwaway CA (trustme); its URL."""
+    """The open-world mock served over TLS on loopback, its certificate from a throwaway CA (trustme, whose own
+    certificate is left in `directory`/ca.pem); its URL."""
     import trustme
 
     from migma_contract.mock import create_app
     from migma_contract.wire.serve import serve_in_thread
 
-    cert = trustme.CA().issue_cert("127.0.0.1")
+    authority = trustme.CA()
+    authority.cert_pem.write_to_path(str(directory / "ca.pem"))
+    cert = authority.issue_cert("127.0.0.1")
     key_file, cert_file = directory / "key.pem", directory / "cert.pem"
     cert.private_key_pem.write_to_path(str(key_file))
     cert.cert_chain_pems[0].write_to_path(str(cert_file))

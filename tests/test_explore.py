@@ -385,3 +385,72 @@ def test_a_generated_body_is_labelled_as_sent_with_the_runs_key():
     utf16 = RawBody(json.dumps(valid).encode("utf-16"))
     broken = label(run, utf16, 2)
     assert broken.rule_id == "body-utf8" and broken.expect == {400} and "Authorization" not in broken.label
+
+
+@pytest.mark.e2e
+def test_exploration_keeps_the_objects_it_found_out_of_the_collectors_sight():
+    # Everything alive when exploration starts (the modules, the document, the plan's exchanges) outlives it:
+    # Hypothesis' full collection at its first test in a thread, and any during the exploration, skip it.
+    # Afterwards the collector is as it was found.
+    import gc
+
+    frozen = []
+
+    def progress(event, info):
+        if event == "explored":
+            frozen.append(gc.get_freeze_count())
+
+    options = CheckOptions(max_requests=160, api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY)
+    assert run_check(options, app=create_app({"open_world": True}), progress=progress).exit_code == 0
+    assert frozen and min(frozen) > 10_000
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.e2e
+def test_a_process_that_keeps_frozen_objects_of_its_own_keeps_them():
+    import gc
+
+    frozen = []
+
+    def progress(event, info):
+        if event == "explored":
+            frozen.append(gc.get_freeze_count())
+
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        options = CheckOptions(max_requests=160, api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY)
+        assert run_check(options, app=create_app({"open_world": True}), progress=progress).exit_code == 0
+        # nothing more frozen during the exploration (a frozen object may still be freed), nothing unfrozen after it
+        assert frozen and max(frozen) <= before and before - 1000 < gc.get_freeze_count() <= before
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.e2e
+def test_hypothesis_scans_the_modules_for_constants_while_the_plan_runs(monkeypatch):
+    # At its first draw after new modules are loaded Hypothesis scans them all for constants (~10-30 ms):
+    # done by the exploration's set-up, which runs while the plan's requests are in flight, not by the
+    # exploration's first draw. (Hypothesis' private function: the test follows it, or says it is gone.)
+    import threading
+
+    from hypothesis.internal.conjecture import providers
+
+    if not hasattr(providers, "_get_local_constants"):
+        pytest.skip("this Hypothesis has no scan for local constants")
+    scans, exploring = [], []
+    real = providers._get_local_constants
+
+    def scan():
+        scans.append(threading.current_thread())
+        return real()
+
+    def progress(event, info):
+        if event == "explore":
+            exploring.append((threading.current_thread(), len(scans)))
+
+    monkeypatch.setattr(providers, "_get_local_constants", scan)
+    options = CheckOptions(max_requests=160, api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY)
+    assert run_check(options, app=create_app({"open_world": True}), progress=progress).exit_code == 0
+    [(explorer, scanned_before)] = exploring
+    assert scanned_before >= 1 and scans[0] is not explorer

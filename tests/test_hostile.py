@@ -157,9 +157,14 @@ async def _none():
     return None
 
 
+_TLS_DIRECTORY = {}  # the TLS mock's URL -> the directory holding its authority's certificate
+
+
 @pytest.fixture(scope="module")
 def tls_mock(tmp_path_factory):
-    with tls_mock_url(tmp_path_factory.mktemp("tls")) as url:
+    directory = tmp_path_factory.mktemp("tls")
+    with tls_mock_url(directory) as url:
+        _TLS_DIRECTORY[url] = directory
         yield url
 
 
@@ -167,6 +172,35 @@ def test_tls_is_verified_by_default(tmp_path, tls_mock):
     assert tls_mock.startswith("https://127.0.0.1:")
     with pytest.raises(TargetUnreachable, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         bounded(options(tls_mock, api_key="mc_test_full_access"), tmp_path)
+
+
+def test_tls_is_verified_against_the_authorities_the_environment_names(tmp_path, tls_mock, monkeypatch):
+    # httpx's own trust (SSL_CERT_FILE, SSL_CERT_DIR, else certifi's bundle), read at the first handshake
+    monkeypatch.setenv("SSL_CERT_FILE", str(_TLS_DIRECTORY[tls_mock] / "ca.pem"))
+    result = bounded(options(tls_mock, api_key="mc_test_full_access", restricted_api_key="mc_test_no_email_send",
+                             max_requests=200, timeout=5), tmp_path)
+    assert result.exit_code == 0 and result.settings.verify_tls is True
+
+
+def test_a_check_of_an_http_url_reads_no_certificate_authorities(tmp_path, monkeypatch):
+    # reading certifi's bundle is ~19 ms of CPU: a run that never shakes hands does not pay it
+    import ssl
+
+    from migma_contract.mock import create_app
+    from migma_contract.wire.serve import serve_in_thread
+
+    loaded = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def spy(self, *args, **kwargs):
+        loaded.append(args or kwargs)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", spy)
+    with serve_in_thread(create_app({"open_world": True})) as url:
+        result = bounded(options(url, api_key="mc_test_full_access", restricted_api_key="mc_test_no_email_send",
+                                 max_requests=200, timeout=5), tmp_path)
+    assert result.exit_code == 0 and loaded == []
 
 
 def test_insecure_tls_works_and_the_report_says_so(tmp_path, tls_mock):

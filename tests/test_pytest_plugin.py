@@ -136,10 +136,9 @@ def test_a_failing_run_shows_each_finding_once_without_plugin_frames(pytester):
 
 def test_a_baseline_accepts_a_known_failure_and_a_v1_base_url_is_understood(pytester):
     pytester.path.joinpath("known.txt").write_text("# accepted until the fix ships\nresult-has-id\n")
-    pytester.makepyprojecttoml('[tool.migma-contract]\nbaseline = "known.txt"\n')
-    with serve_in_thread(faulty("empty-id")) as url:
+    with serve_in_thread(faulty("empty-id")) as url:  # the user names it (a repository file may not, with a key)
         result = pytester.runpytest("--migma-conformance", "--migma-base-url", url + "/v1/", "--migma-api-key", FULL_KEY,
-                                    *FIXTURE_ARGS, "--migma-no-explore", "-rs")
+                                    "--migma-baseline", "known.txt", *FIXTURE_ARGS, "--migma-no-explore", "-rs")
     assert result.ret == 0
     outcomes = result.parseoutcomes()
     assert "failed" not in outcomes and outcomes["passed"] + outcomes["skipped"] == DOCUMENTED
@@ -464,3 +463,63 @@ def test_options_a_repository_puts_in_addopts_are_held_to_its_files_guards(pytes
     # the same flag given by the user is the user's choice
     monkeypatch.setenv("PYTEST_ADDOPTS", addopts)
     assert pytester.runpytest("--migma-conformance", "--collect-only", "-q").ret == pytest.ExitCode.OK
+
+
+@pytest.mark.parametrize("where", ["addopts", "nested", "env", "typed"])
+def test_flags_from_an_at_file_are_the_repositorys_wherever_it_is_named(pytester, monkeypatch, where):
+    """Attack pass H (H4, high): pytest expands `@file` arguments (argparse's fromfile_prefix_chars), in addopts too:
+    `addopts = "@args.txt"` with `--migma-base-url=http://127.1:PORT` in args.txt sent the CI's key there, and
+    `--migma-report-dir=../ESCAPED` wrote the reports outside the repository. A flag read from a file is the
+    repository's, whichever way the file was named (addopts, an @file inside an @file, even $PYTEST_ADDOPTS or the
+    command line: the file's lines are not what the user typed)."""
+    from .hostile_servers import raw_server, read_request
+
+    seen: list[bytes] = []
+
+    def log(conn, stop):
+        seen.append(read_request(conn))
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+
+    monkeypatch.setenv("MIGMA_CONTRACT_API_KEY", "sk_live_REALKEY1234567890")
+    named = ["@args.txt"] if where in ("addopts", "nested") else []
+    pytester.makepyprojecttoml(f'[tool.pytest.ini_options]\naddopts = "{" ".join(named)}"\n')
+    if where == "env":
+        monkeypatch.setenv("PYTEST_ADDOPTS", "@args.txt")
+
+    def run(lines, *args):
+        if where == "nested":
+            pytester.path.joinpath("more.txt").write_text(lines)
+            lines = "@more.txt\n"
+        pytester.path.joinpath("args.txt").write_text(lines)
+        return pytester.runpytest("--migma-conformance", "-p", "no:cacheprovider",
+                                  *(["@args.txt"] if where == "typed" else []), *args)
+
+    with raw_server(log) as url:
+        result = run(f"--migma-base-url=http://127.1:{url.rsplit(':', 1)[1]}\n--migma-plan=minimal\n")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+        result.stderr.fnmatch_lines(["*a repository file names the target*"])
+        assert seen == []  # not one request reached the target a file named
+    # reports: a file's report dir stays inside the repository
+    result = run("--migma-report-dir=../ESCAPED\n--migma-plan=minimal\n")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*is outside the repository*"])
+    assert not (pytester.path.parent / "ESCAPED").exists()
+    # the same flag typed by the user after the file's is the user's choice
+    assert run("--migma-report-dir=../ESCAPED\n", "--collect-only", "-q", "--migma-report-dir=mine").ret == pytest.ExitCode.OK
+
+
+def test_whose_flag_is_whose_follows_argparse(tmp_path):
+    """H4: the order pytest builds (addopts, $PYTEST_ADDOPTS, the command line), `--` ending the options, `@file`
+    inside `@file`, and a file that names itself (argparse never ends: the origin is unknown, so it is a file's)."""
+    from migma_contract.pytest_plugin import _users_flags
+
+    url, report, fmt = "--migma-base-url", "--migma-report-dir", "--migma-format"
+    assert _users_flags([(f"{url}=a", False), (f"{url}=b", True)], tmp_path, {fmt}) == {url}
+    assert _users_flags([(f"{url}=a", False), ("--", False), (f"{url}=b", True)], tmp_path, {fmt}) == set()
+    assert _users_flags([(f"{fmt}=json", False), (f"{fmt}=md", True)], tmp_path, {fmt}) == set()  # appended to
+    (tmp_path / "a.txt").write_text(f"@b.txt\n{report}=x\n")
+    (tmp_path / "b.txt").write_text(f"{url}=c\n")
+    assert _users_flags([(f"{url}=a", True), ("@a.txt", True)], tmp_path, set()) == set()
+    assert _users_flags([("@a.txt", True), (f"{url}=a", True)], tmp_path, set()) == {url}
+    (tmp_path / "b.txt").write_text("@b.txt\n")
+    assert _users_flags([(f"{url}=a", True), ("@b.txt", True)], tmp_path, set()) == set()

@@ -57,7 +57,7 @@ def cassette(*items):
     """A vcrpy cassette holding `items` (each a list of lines under `- request:`)."""
     lines = ["interactions:"]
     for headers in items:
-        lines += ["- request:", f"    body: '{json.dumps(TAG_WITHOUT_ID)}'", "    headers:", *headers,
+        lines += ["- request:", f"    body: '{json.dumps(TAG_WITHOUT_ID)}'", "    headers:", "      Content-Type: [application/json]", *headers,
                   "    method: POST", f"    uri: {URL}", "  response:", "    body: {string: '" + OK + "'}",
                   "    headers: {Content-Type: [application/json]}", "    status: {code: 200, message: OK}"]
     return "\n".join([*lines, "version: 1", ""])

@@ -330,6 +330,30 @@ def test_a_recorded_body_is_decompressed_within_the_bound_and_a_bomb_is_not_judg
     assert third.response_body == ok  # marked gzip but stored decoded (as HAR's content.text is): kept as it is
 
 
+def test_a_recorded_body_in_a_coding_clients_read_differently_is_left_unread(tmp_path):
+    """Pass I, 3: a cassette keeps an answer's bytes as sent: `x-gzip` (httpx, a common recorder's client, does not
+    decode it) or a gzip body of two members (httpx and curl read the first only) is not judged as a body: what the
+    recording's client read does not show."""
+    import gzip
+
+    from migma_contract.traffic.recordings import Recording
+
+    ok = json.dumps(OK).encode()
+    cassette = {"interactions": [
+        {"request": {"method": "POST", "uri": STAGING, "body": json.dumps(VALID),
+                     "headers": {"Authorization": [f"Bearer {KEY}"], "Content-Type": ["application/json"]}},
+         "response": {"status": {"code": 200, "message": "OK"}, "body": {"base64_string": base64.b64encode(body).decode()},
+                      "headers": {"Content-Type": ["application/json"], "Content-Encoding": [coding]}}}
+        for body, coding in ((gzip.compress(ok), "x-gzip"), (gzip.compress(ok[:9]) + gzip.compress(ok[9:]), "gzip"))]}
+    path = tmp_path / "cassette.json"
+    path.write_text(json.dumps(cassette))
+    for exchange, why in zip(Recording(path, "vcrpy cassette (JSON)", max_body_bytes=1 << 20).exchanges(),
+                             ("x-gzip", "more than one member"), strict=True):
+        assert exchange.response_body is None and why in (exchange.unread or ""), exchange.unread
+    result = judge(path, "--report-dir", tmp_path / "reports")
+    assert result.exit_code == 3 and "2 send(s) judged in part" in result.output, result.output
+
+
 def test_a_har_entry_that_waited_past_the_timeout_without_an_answer_fails_responds_in_time(tmp_path):
     timed_out = har_entry("POST", STAGING, VALID, 0, {}, time_ms=30_000)
     timed_out["response"].update(content={"size": 0, "mimeType": "", "text": ""}, _error="net::ERR_TIMED_OUT")

@@ -97,8 +97,18 @@ def test_html_is_self_contained(result):
 
 @pytest.mark.e2e
 def test_report_command_rerenders_identically(result, tmp_path):
+    """Everything as the run wrote it, but the curl lines: rebuilt from each request's parts (a file's own line is
+    never shown), to the base URL the user sets and with keys as the report shows them."""
+    import copy
+
+    from migma_contract.run.records import rebuilt_curl
+
     write_reports(result, tmp_path)
-    original = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    expected = copy.deepcopy(result)
+    for finding in expected.findings:
+        finding.request.curl = rebuilt_curl(finding.request)
+    write_reports(expected, tmp_path / "expected")
+    original = {p.name: p.read_text() for p in (tmp_path / "expected").iterdir()}
     out = tmp_path / "again"
     done = CliRunner().invoke(main, ["report", str(tmp_path / "conformance.json"), "--format", "json,junit,md,html", "--out", str(out)])
     assert done.exit_code == 0, done.output
@@ -201,3 +211,29 @@ def test_root_causes_and_several_findings_per_rule_in_every_format():
     anchors = re.findall(r'<details id="([^"]+)"', page)
     assert len(anchors) == len(coercions.findings) == len(set(anchors)) and "finding-field-types-4" in anchors
     assert render(coercions, "md").count("#### ❌ `field-types`") == 4
+
+
+def test_written_reports_are_what_render_gives_though_redacted_once(tmp_path, monkeypatch):
+    # write_reports redacts the result once for every format; `render` redacts it (again) for each: the same pages
+    import base64
+    from urllib.parse import quote
+
+    from migma_contract import contract_for
+    from migma_contract.reports import FILENAMES
+    from migma_contract.traffic.tally import ObservedExchange, TrafficJudge
+
+    env_key, given = "mc_env_key_0123456789abcdef", "given-secret-0123456789"
+    monkeypatch.setenv("MIGMA_CONTRACT_API_KEY", env_key)
+    echo = " ".join([env_key, given, quote(given, safe=""), base64.b64encode(f"api:{env_key}".encode()).decode(),
+                     json.dumps(given.upper())[1:-1], "\\u0067iven-secret-0123456789", "apiKey=" + given])
+    judge = TrafficJudge(contract_for(), kind="recorded", label=f"t {given}")
+    judge.observe(ObservedExchange(
+        "POST", f"https://recorded.test/v1/sending?token={given}", [("Authorization", f"Bearer {env_key}")],
+        b'{"recipientType": "tag"}', 500, [("content-type", "application/json"), ("x-debug", echo)],
+        json.dumps({"success": False, "error": f"echo {echo}", "apiKey": given}).encode(), where="entry 1"))
+    result = judge.result()
+    assert result.findings
+    formats = tuple(FILENAMES)
+    written = {path.name: path.read_text(encoding="utf-8") for path in write_reports(result, tmp_path, formats, secrets=[given])}
+    assert written == {FILENAMES[fmt]: render(result, fmt, [given]) for fmt in formats}
+    assert not any(secret in page for page in written.values() for secret in (env_key, given))

@@ -21,7 +21,7 @@ from migma_contract.asgi import ContractMiddleware
 from migma_contract.reports import write_reports
 from migma_contract.traffic.proxy import TrafficProxy
 from migma_contract.traffic.tally import TrafficJudge
-from migma_contract.wire.coding import Broken, decode
+from migma_contract.wire.coding import Broken, ContentDecoder, Differs, decode
 from migma_contract.wire.serve import serve_in_thread
 
 from . import hostile_servers as hostile
@@ -214,13 +214,33 @@ def test_a_status_no_http_server_may_send_is_judged_and_answered_502():
     assert not any("the proxy itself failed" in note for note in result.traffic.notes)
 
 
-def test_every_member_of_a_gzip_answer_is_read():
+def test_a_gzip_answer_of_several_members_is_judged_in_part():
     """Seventh attack pass (D, finding 4): a valid first gzip member hid a second one (urllib3 reads both: not one
-    JSON object), and the proxy said no violation."""
-    body = gzip.compress(GOOD) + gzip.compress(b'{"success": false, "error": "second member"}')
-    assert decode(body, ["gzip"], 1 << 20) == GOOD + b'{"success": false, "error": "second member"}'
-    result, _ = _through_proxy(hostile.response("200 OK", body, Content_Encoding="gzip"))
-    assert result.exit_code == 1, result.traffic
+    JSON object), and the proxy said no violation. Pass I (finding 3): httpx, curl and browsers read the first only,
+    so the judge cannot know what the client got: judged in part, its body rules not judged, never green. The
+    check's own client (`ContentDecoder`) reads every member, as urllib3 does."""
+    second = b'{"success": false, "error": "second member"}'
+    body = gzip.compress(GOOD) + gzip.compress(second)
+    with pytest.raises(Differs, match="more than one member"):
+        decode(body, ["gzip"], 1 << 20)
+    assert ContentDecoder(["gzip"], 1 << 20).feed(body) == GOOD + second
+    for answer in (body, gzip.compress(GOOD[:-10]) + gzip.compress(GOOD[-10:])):  # each member, or both, as read
+        result, _ = _through_proxy(hostile.response("200 OK", answer, Content_Encoding="gzip"))
+        assert (result.verdict, result.exit_code) == ("incomplete", 3), result.traffic
+        assert result.traffic.partly_judged == 1 and not result.findings
+        assert any("more than one member" in note for note in result.traffic.notes), result.traffic.notes
+
+
+def test_an_x_gzip_answer_is_judged_in_part():
+    """Pass I (finding 3): `Content-Encoding: x-gzip` (httpx does not decode it; urllib3, curl and browsers do): what
+    the client read does not show, so the answer's body is not judged and the verdict is not green (it was exit 0)."""
+    result, answers = _through_proxy(hostile.response("200 OK", gzip.compress(GOOD), Content_Encoding="x-gzip"))
+    assert answers[0].content[:2] == b"\x1f\x8b"  # httpx handed its client the gzip bytes
+    assert (result.verdict, result.exit_code) == ("incomplete", 3) and result.traffic.partly_judged == 1
+    assert any("x-gzip" in note for note in result.traffic.notes), result.traffic.notes
+    with pytest.raises(Differs):
+        decode(gzip.compress(GOOD), ["x-gzip"], 1 << 20)
+    assert ContentDecoder(["x-gzip"], 1 << 20).feed(gzip.compress(GOOD)) == GOOD  # the check's client reads it
 
 
 def test_a_body_of_many_gzip_members_is_left_unread_not_read_in_square_time():
@@ -228,6 +248,8 @@ def test_a_body_of_many_gzip_members_is_left_unread_not_read_in_square_time():
     from migma_contract.wire.coding import MAX_MEMBERS, Unknown
 
     empty = gzip.compress(b"")
-    with pytest.raises(Unknown):
+    with pytest.raises(Differs):  # read for a client not known, it stops at the second member
         decode(empty * 100_000, ["gzip"], 1 << 20)
-    assert decode(gzip.compress(b"a") * MAX_MEMBERS, ["gzip"], 1 << 20) == b"a" * MAX_MEMBERS
+    with pytest.raises(Unknown):  # the check's own client reads a few, no more
+        ContentDecoder(["gzip"], 1 << 20).feed(empty * 100_000)
+    assert ContentDecoder(["gzip"], 1 << 20).feed(gzip.compress(b"a") * MAX_MEMBERS) == b"a" * MAX_MEMBERS

@@ -362,3 +362,14 @@ def test_a_diff_cell_carries_no_lone_surrogate():
     from migma_contract.diff.render import md_cell
 
     md_cell("a\ud800b\x1bc").encode("utf-8")
+
+
+def test_what_junit_replaces_is_exactly_what_xml_1_0_forbids():
+    # XML 1.0 Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]: every other code point, none of these
+    from migma_contract.reports._junit import _NOT_XML
+
+    def allowed(code):
+        return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+
+    everything = "".join(map(chr, range(0x110000)))
+    assert [m.start() for m in _NOT_XML.finditer(everything)] == [code for code in range(0x110000) if not allowed(code)]

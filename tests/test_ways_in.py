@@ -554,12 +554,19 @@ def _mock_world(path):
     load_mock_config(path)
 
 
+def _pyproject_file(path):
+    from migma_contract.config.options import pyproject_table
+
+    pyproject_table(path)
+
+
 FILE_KINDS = {  # kind: (loader, hostile contents)
     "document": (_document, {"deep.json": DEEP_JSON, "bomb.yaml": ALIAS_BOMB}),
     "cassette": (_cassette, {"bomb.yaml": "interactions:\n- " + ALIAS_BOMB.replace("\n", "\n  ")}),
     "baseline": (_baseline, {"deep.json": DEEP_JSON}),
     "report": (_report, {"deep.json": DEEP_JSON}),
     "mock world": (_mock_world, {"deep.json": '{"a": ' + DEEP_JSON + "}", "bomb.yaml": ALIAS_BOMB}),
+    "pyproject": (_pyproject_file, {"pyproject.toml": "[tool.migma-contract]\nlevel = " + DEEP_JSON + "\n"}),
 }
 
 

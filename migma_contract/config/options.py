@@ -21,7 +21,6 @@ import difflib
 import math
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -296,10 +295,22 @@ def _is_loopback(url: str) -> bool:
         return host == "localhost"
 
 
-# Options a repository file may not set when the run carries a key from the environment or the command line:
-# each weakens what protects the key or the target (TLS checks, the production guard, redirects that carry the
-# key elsewhere, recipients at a real domain).
-WEAKENING = ("insecure", "allow_production", "follow_redirects", "recipient_domain")
+# Options a repository file may not set when the run carries a key from the environment or the command line, each
+# with the values that weaken the run: what protects the key or the target (TLS checks, the production guard,
+# redirects that carry the key elsewhere, recipients at a real domain), or what the check counts against the
+# target the user named (a baseline accepting known failures, a level judging fewer rules, another document to
+# judge by, a longer wait before a slow answer is a finding). A repository's file could otherwise turn the
+# user's faulty server green.
+WEAKENING: dict[str, Callable[[Any], bool]] = {
+    "insecure": bool,
+    "allow_production": bool,
+    "follow_redirects": bool,
+    "recipient_domain": lambda value: value != CheckOptions.recipient_domain,
+    "baseline": bool,
+    "level": lambda value: not Level(value).includes(CheckOptions.level),
+    "spec": bool,
+    "timeout": lambda value: value > CheckOptions.timeout,
+}
 
 
 def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping[str, str], environ: Mapping[str, str]) -> None:
@@ -312,14 +323,14 @@ def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping
         return
     if not any(values.get(option.name) and option.name not in from_repository for option in OPTIONS if option.secret):
         return
-    for name in WEAKENING:  # nor weaken how the run treats a key and a live target
+    for name, weakens in WEAKENING.items():  # nor weaken how the run treats a key and a live target
         option = _BY_KEY[name]
         chosen = from_repository.get(name)
-        if chosen is not None and values.get(name) not in (option.default, False):
+        if chosen is not None and values.get(name) is not None and weakens(values[name]):
             raise ConfigError(
                 f"{chosen}: a repository file may not set {option.flag_name} for a run that carries a key from the "
-                f"environment or the command line (it weakens what protects the key and the target); pass "
-                f"{option.flag_name} yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
+                f"environment or the command line (it weakens what protects the key and the target, or what the check "
+                f"counts); pass {option.flag_name} yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
     if where is not None and not _is_loopback(url):
         raise ConfigError(
             f"{where}: a repository file names the target {_shown_url(url)}; a key from the environment or the command "
@@ -460,6 +471,7 @@ PYTEST_SPELLINGS = {(f"--{o.negate}" if o.negate else o.flag_name): o.pytest_fla
 
 
 TABLE = "migma-contract"  # the table of pyproject.toml, [tool.migma-contract]
+MAX_PYPROJECT_BYTES = 1 << 20  # a repository's pyproject.toml is read whole: a real one is a few KB
 
 
 def pyproject_table(path: Path, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -468,12 +480,20 @@ def pyproject_table(path: Path, warn: Callable[[str], None] | None = None) -> di
     A table whose name is a near miss (`[tool.migma_contract]`, `[tool.migma-contracts]`) would be
     silently ignored: `warn` hears of it, with the right name.
     """
+    from migma_contract.core import bounded
+    from migma_contract.core.untrusted import read_bounded
+
     if not path.is_file():
         return {}
+    shown = clean_text(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read [tool.{TABLE}]: {str(exc)[:160]}") from None
+        data = bounded.load_toml(read_bounded(path, MAX_PYPROJECT_BYTES).decode("utf-8"), what="pyproject.toml files")
+    except ConfigError as exc:  # read_bounded's: not a regular file, over the size, unreadable
+        raise ConfigError(f"{shown}: cannot read [tool.{TABLE}]: {str(exc).removeprefix(shown + ': ')}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: cannot read [tool.{TABLE}]: not UTF-8 text (byte {exc.start})") from None
+    except bounded.Bounded as exc:
+        raise ConfigError(f"{shown}: cannot read [tool.{TABLE}]: {clean_text(exc.message)}") from None
     tools = data.get("tool", {})
     if warn is not None and isinstance(tools, dict):
         for name in tools:
@@ -542,7 +562,7 @@ def resolve_options(
     text); `environ` defaults to os.environ; `pyproject` to ./pyproject.toml. `only`
     names the rows a command uses (the others keep their defaults, whatever the sources say).
     `given_by_repository`: options of `given` that a repository's file put on the command line
-    (pytest's `addopts`), with that repository's folder: held to what its own files may choose.
+    (pytest's `addopts`, an `@file`: whatever the user did not type), with that repository's folder: held to what its own files may choose.
     """
     given_by_repository = given_by_repository or {}
     wanted = set(only) if only is not None else None
@@ -568,7 +588,7 @@ def resolve_options(
         if given.get(option.name) is not None and given.get(option.name) != ():
             raw, where = given[option.name], given_label(option)
             if option.name in given_by_repository:
-                where, repository = f"{where} (in the repository's addopts)", given_by_repository[option.name]
+                where, repository = f"{where} (from a repository file: addopts or an @file)", given_by_repository[option.name]
         elif environ.get(option.env) not in (None, ""):
             raw, where = environ[option.env], option.env
         elif ini is not None and option.ini_key and (raw := ini(option)) not in (None, "", []):

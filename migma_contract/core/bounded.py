@@ -1,4 +1,5 @@
-"""The one bounded loader for every file handed in: documents, cassettes, HARs, baselines, reports, mock worlds.
+"""The one bounded loader for every file handed in: documents, cassettes, HARs, baselines, reports, mock worlds,
+and a repository's pyproject.toml.
 
 A file comes from whoever hands it over, so what it may cost is bounded before anything is
 built from it: the bytes read (`core.untrusted.read_bounded`), how deep it nests, how many
@@ -28,7 +29,7 @@ from typing import Any, ClassVar
 import yaml
 
 __all__ = ["MAX_ALIAS_CHARS", "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "MAX_NUMBER_CHARS", "SAFE_LOADER", "YAML_LOADER", "Bounded", "Malformed",
-           "check_yaml_bounds", "json_bounds", "json_int", "load_json", "load_yaml", "loads", "scalar_refused", "yaml_float"]
+           "check_yaml_bounds", "json_bounds", "json_int", "load_json", "load_toml", "load_yaml", "loads", "scalar_refused", "yaml_float"]
 
 MAX_DEPTH = 64
 MAX_NODES = 250_000
@@ -299,5 +300,23 @@ def load_json(text: str | bytes, *, what: str = "files", max_depth: int = MAX_DE
         raise Malformed(f"not valid JSON: {exc.msg} (line {exc.lineno})", exc.lineno) from None
     except ValueError as exc:  # an integer past Python's 4,300 digits
         raise Malformed(f"not valid JSON: {scalar_refused(exc)}") from None
+    json_bounds(value, what=what, max_depth=max_depth, max_nodes=max_nodes)
+    return value
+
+
+def load_toml(text: str, *, what: str = "files", max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> dict[str, Any]:
+    """TOML text (a repository's pyproject.toml), held to the bounds: `Bounded` for a refusal, `Malformed` for
+    anything the parser raises (tomllib recurses per level of nesting: 200,000 nested arrays are a RecursionError
+    there, a config error here, never a crash)."""
+    import tomllib
+
+    try:
+        value = tomllib.loads(text)
+    except RecursionError:
+        raise Bounded(f"nested more than {max_depth} levels deep, the cap on {what}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise Malformed(f"not valid TOML: {str(exc)[:160]}") from None
+    except Exception as exc:  # whatever else the parser raises on hostile text is the file's fault
+        raise Malformed(f"not valid TOML: {scalar_refused(exc)}") from None
     json_bounds(value, what=what, max_depth=max_depth, max_nodes=max_nodes)
     return value

@@ -51,11 +51,25 @@ def _marker(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+# CI runners act on lines of a job's log: GitHub's on a line that starts, after blanks, with `::` (`::add-mask::`,
+# `::error title=...::`, `::stop-commands::`) and on `##[command]` anywhere in a line (its older form), Azure
+# Pipelines' on `##vso[` anywhere. A file name or a server's text that starts a console line must not be one:
+# the second character of each becomes a visible marker, as a control character does.
+_LINE_COMMAND = re.compile(r"^([^\S\n]*):(?=:)", re.MULTILINE)
+_ANYWHERE_COMMAND = re.compile(r"#(?=#(?:vso)?\[)", re.IGNORECASE)
+
+
 def clean_text(value: object, *, multiline: bool = False) -> str:
-    """`value` as text with every control character made visible (newlines kept if `multiline`)."""
+    """`value` as text with every control character made visible (newlines kept if `multiline`), and no line of it
+    a CI runner's workflow command (`::` starting a line, `##[` or `##vso[` anywhere: `\\x3a:`, `\\x23#[`)."""
     text = value if isinstance(value, str) else str(value)
     pattern = _CONTROLS if multiline else _CONTROLS_ONE_LINE
-    return pattern.sub(_marker, text)
+    text = pattern.sub(_marker, text)
+    if "::" in text:
+        text = _LINE_COMMAND.sub(r"\1\\x3a", text)
+    if "##" in text:
+        text = _ANYWHERE_COMMAND.sub(r"\\x23", text)
+    return text
 
 
 def sound_text(value: str) -> str:

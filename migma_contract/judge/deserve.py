@@ -48,17 +48,19 @@ NOT_RECORDED: Any = object()  # a request body the recording did not keep: reque
 
 @dataclass(frozen=True)
 class Ambiguous:
-    """A request body whose JSON gives a member name twice in one object (RFC 8259 §4): which value the server read
-    does not show, so the request is judged on no guessed reading (its rules stand unjudged, as for a body not
-    recorded); the exchange is judged in part (`why`)."""
+    """A request its parties may read differently: judged on no guessed reading (its rules stand unjudged, as for a
+    body not recorded); the exchange is judged in part (`why`). Its JSON gives a member name twice in one object
+    (RFC 8259 §4, `member`), or its headers leave the reading open (`judge.verdict`: a media type other than
+    `application/json`, a singleton field given twice)."""
 
-    name: str
+    why: str
 
-    @property
-    def why(self) -> str:
-        shown = repr(self.name[:80]) + ("…" if len(self.name) > 80 else "")
-        return (f"its request body gives the member {shown} twice in one object (RFC 8259 §4): which value the server "
-                "read does not show, so the request rules were not judged")
+    @classmethod
+    def member(cls, name: str) -> Ambiguous:
+        shown = repr(name[:80]) + ("…" if len(name) > 80 else "")
+        return cls(f"its request body gives the member {shown} twice in one object (RFC 8259 §4): which value the "
+                   "server read does not show, so the request rules were not judged")
+
 
 _SCOPES = {
     Standing.FULL: frozenset({ScopeRequired.SCOPE}),
@@ -231,4 +233,4 @@ def parsed_body(raw: bytes | None, content_type: str | None = None) -> Any:
     except Refused:
         return RawBody(raw, content_type or "application/json")
     name = repeated_member(raw, value)
-    return value if name is None else Ambiguous(name)
+    return value if name is None else Ambiguous.member(name)

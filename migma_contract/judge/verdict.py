@@ -10,17 +10,27 @@ Schemathesis checks take it as it is.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from migma_contract.contract.catalogue import NO_SERVER_ERROR, RESPONDS_IN_TIME, RULES, STATUS_DOCUMENTED, rules_for
+from migma_contract.contract.catalogue import (
+    IDEMPOTENCY_HEADER,
+    JSON_MEDIA_TYPE,
+    NO_SERVER_ERROR,
+    RESPONDS_IN_TIME,
+    RULES,
+    STATUS_DOCUMENTED,
+    rules_for,
+)
 from migma_contract.contract.rules import Level, ResponseFacts
 from migma_contract.contract.validators import Contract, ResponseValidator, response_facts
+from migma_contract.core.fields import trimmed, values_of
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.judge.deserve import Ambiguous, Deserved, Standing, deserve, parsed_body
 from migma_contract.judge.exchange import Exchange
 
-__all__ = ["CLIENT", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "judge_exchange"]
+__all__ = ["CLIENT", "ONE_VALUE_FIELDS", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "judge_exchange"]
 
 CLIENT, SERVER = "client", "server"
 THROTTLED = 429  # transient: judged by its status only once the retries ran out
@@ -28,6 +38,12 @@ _STATUS_ONLY = frozenset({NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id})  # what an a
 _WITHOUT_BODY = _STATUS_ONLY | {STATUS_DOCUMENTED.id}  # ...and whether its status is documented (not for a 429 retried)
 _TEXT = {rule.id: rule.text for rule in RULES}
 _IDS_AT = {level: frozenset(rule.id for rule in rules_for(level)) for level in Level}
+# The request fields the contract reads as one value: given more than once (even alike), parties read them differently
+# (the first, the last, the joined `a, a`), so the exchange is judged in part, never against one guessed reading.
+_IDEMPOTENCY = IDEMPOTENCY_HEADER.lower()
+_SPELLED = {"authorization": "Authorization", "content-type": "Content-Type", _IDEMPOTENCY: IDEMPOTENCY_HEADER}
+ONE_VALUE_FIELDS = frozenset(_SPELLED)
+_KEY_ONLY, _REQUEST, _MEDIA = 1, 2, 3  # what a doubt leaves unjudged: the replay key's rules; the request; and its status
 
 
 class Judgement(NamedTuple):
@@ -79,17 +95,30 @@ TRAFFIC = Knowledge()
 
 
 def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowledge: Knowledge = TRAFFIC, *,
-                   body: Any = None, validator: ResponseValidator | None = None) -> ExchangeVerdict:
+                   body: Any = None, validator: ResponseValidator | None = None,
+                   repeated: Collection[str] = ()) -> ExchangeVerdict:
     """Every rule of `level` one POST /v1/sending exchange decides, for the client and the server.
 
     `body`: the request's JSON value when the caller has it already (the check built it);
     otherwise it is read from the exchange. `validator`: the run's response validator (its
-    rule sets), else the level's.
+    rule sets), else the level's. `repeated`: the `ONE_VALUE_FIELDS` the request gives more
+    than once (a way in holding its fields as a list knows; a joined `a, b` does not tell).
+
+    A request its parties may read differently is judged on no guessed reading (judged in
+    part, `partly` says why): a media type other than `application/json` (none, a form,
+    text, another charset) leaves its request rules and its status unjudged (the document
+    speaks of JSON requests only: a form parser reads another request, a 415 is HTTP's
+    answer); a repeated `Authorization` leaves the request unjudged; a repeated
+    `Idempotency-Key` the rules keyed on it (whoever judges across exchanges asks `partly`).
     """
     headers = exchange.sent_headers
-    if body is None:
+    standing = knowledge.standing
+    doubt, open_to = _request_doubt(headers.get("content-type"), repeated)
+    if open_to >= _REQUEST:
+        body, standing = Ambiguous(doubt or ""), Standing.HIDDEN  # no rule of the request, and no credential, is judged
+    elif body is None:
         body = parsed_body(exchange.sent_body, headers.get("content-type"))
-    deserved = deserve(contract, level, body, headers.get("authorization"), knowledge.standing,
+    deserved = deserve(contract, level, body, headers.get("authorization"), standing,
                        fixtures=knowledge.fixtures, data_known=knowledge.data_known, answered=exchange.status)
     ids = _IDS_AT[level]
     judged = [Judgement(rule_id, CLIENT, False, expected, why) for rule_id, expected, why in deserved.client if rule_id in ids]
@@ -100,8 +129,56 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     else:
         answer = f"{exchange.status}{knowledge.answer_text}"
         judged += _status_deserved(exchange.status, deserved, knowledge, answer, ids, notes)
-        facts = _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes, judged)
-    return ExchangeVerdict(tuple(judged), tuple(notes), deserved, facts, body.why if type(body) is Ambiguous else None)
+        facts = _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes, judged,
+                                open_status=open_to == _MEDIA)
+    return ExchangeVerdict(tuple(judged), tuple(notes), deserved, facts, body.why if type(body) is Ambiguous else doubt)
+
+
+_MEDIA_DOUBTS: dict[str, str | None] = {}  # a request's Content-Type -> why its body may be read as no JSON (None: JSON)
+
+
+def _request_doubt(content_type: str | None, repeated: Collection[str]) -> tuple[str | None, int]:
+    """Why the request's parties may read it differently (None: they read it alike), and what that leaves unjudged."""
+    if content_type is not None and not repeated:  # the common case: one JSON Content-Type, nothing repeated
+        try:
+            why = _MEDIA_DOUBTS[content_type]
+        except KeyError:
+            why = _media_doubt(content_type)
+            if len(_MEDIA_DOUBTS) < 256:  # clients send a handful of values
+                _MEDIA_DOUBTS[content_type] = why
+        return (why, _MEDIA) if why is not None else (None, 0)
+    names = sorted(_SPELLED.get(name, name) for name in repeated)
+    twice = (f"its request gives {' and '.join(names)} more than once (the contract reads one value; parties keep the "
+             "first, the last, or both joined)")
+    if content_type is None or "content-type" in repeated:
+        return (twice if repeated else "its request has no Content-Type") + (
+            ": a server may read its body as no JSON, so the request rules and its status were not judged"), _MEDIA
+    why = _media_doubt(content_type)
+    if why is not None:
+        return f"{twice}; {why}", _MEDIA
+    if "authorization" in repeated:
+        return f"{twice}: which credentials the server read does not show, so the request rules were not judged", _REQUEST
+    return f"{twice}: which key the server replays under does not show, so the rules keyed on it were not judged", _KEY_ONLY
+
+
+def _media_doubt(content_type: str) -> str | None:
+    """Why a request with this Content-Type may be read as no JSON: a media type other than `application/json` (a form
+    or text parser reads another request; a 415 answers it) or a charset other than UTF-8; None for JSON."""
+    values = values_of(content_type)
+    shown = repr(content_type[:80]) + ("…" if len(content_type) > 80 else "")
+    if len(values) > 1:
+        problem = f"its request gives Content-Type {len(values)} different values ({shown})"
+    else:
+        media, *parameters = values[0].split(";")
+        charset = next((trimmed(value).strip('"').lower() for name, _, value in (p.partition("=") for p in parameters)
+                        if trimmed(name).lower() == "charset"), "utf-8")
+        if trimmed(media).lower() != JSON_MEDIA_TYPE:
+            problem = f"its request's Content-Type is {shown}, not {JSON_MEDIA_TYPE}"
+        elif charset not in ("utf-8", "utf8"):
+            problem = f"its request's Content-Type names another charset than UTF-8 ({shown})"
+        else:
+            return None
+    return problem + ": a server may read its body otherwise (a form, text), so the request rules and its status were not judged"
 
 
 def _no_answer(exchange: Exchange, knowledge: Knowledge) -> Judgement:
@@ -132,9 +209,10 @@ def _status_deserved(status: int, deserved: Deserved, knowledge: Knowledge, answ
 
 def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowledge: Knowledge, body: Any,
                     validator: ResponseValidator | None, answer: str, notes: list[str],
-                    judged: list[Judgement]) -> ResponseFacts | None:
+                    judged: list[Judgement], *, open_status: bool = False) -> ResponseFacts | None:
     """Every response rule the answer gave something to judge, each with all its violations (added to `judged`);
-    the response as read, unless it was cut."""
+    the response as read, unless it was cut. `open_status`: the request is one the document does not speak of (not
+    JSON), so whether its status is a documented one is not judged (a 415 is HTTP's answer to it)."""
     status = exchange.status
     assert status is not None
     received = exchange.received_body
@@ -150,7 +228,7 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
     throttled = status == THROTTLED and not knowledge.throttle_final
     if not body_known:
         notes.append("response body not recorded in full: only no-server-error, responds-in-time and status-documented judged")
-    if not verdict.violations and body_known and not throttled:  # the common case: every rule kept
+    if not verdict.violations and body_known and not throttled and not open_status:  # the common case: every rule kept
         judged += _kept(verdict.applied, answer)
         return facts
     only = _STATUS_ONLY if throttled else _WITHOUT_BODY if not body_known else None
@@ -158,6 +236,8 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
     for violation in verdict.violations:
         messages.setdefault(violation.rule_id, []).append(violation.message)
     for rule_id in verdict.applied:
+        if open_status and rule_id == STATUS_DOCUMENTED.id:
+            continue
         if only is None or rule_id in only:
             said = messages.get(rule_id)
             judged.append(Judgement(rule_id, SERVER, said is None, _TEXT[rule_id], "; ".join(said) if said else answer))

@@ -33,7 +33,11 @@ STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 def render(result: RunResult, fmt: str, secrets: Iterable[str | None] = ()) -> str:
     """`result` in format `fmt`; any of `secrets` still in it (a label, a path) is masked first, and every key of
     the user's environment (`user_secrets`: whichever way in made the result, and whatever it was told)."""
-    result = user_redactor(also=secrets).data(result)
+    return _render(user_redactor(also=secrets).data(result), fmt)
+
+
+def _render(result: RunResult, fmt: str) -> str:
+    """`render` of a result already redacted with (at least) what `render` masks."""
     if fmt == "json":
         return render_json(result)
     if fmt == "junit":
@@ -147,12 +151,14 @@ def write_reports(result: RunResult, directory: Path, formats: tuple[str, ...] =
 
     `secrets` and every key of the user's environment (`user_secrets`) are masked in all of it."""
     check_writable(directory, formats, step_summary=False)
-    result = user_redactor(also=secrets).data(result)
-    written = []
+    result = user_redactor(also=secrets).data(result)  # once for every format (`render` would redact it again for each)
+    written: list[Path] = []
+    pages: dict[str, str] = {}
     for fmt in formats:
         path = directory / FILENAMES[fmt]
-        write_file(path, render(result, fmt))
+        pages[fmt] = _render(result, fmt)
+        write_file(path, pages[fmt])
         written.append(path)
     if os.environ.get(STEP_SUMMARY) and "md" in formats:
-        _append_step_summary(render(result, "md") + "\n")
+        _append_step_summary(pages["md"] + "\n")
     return written

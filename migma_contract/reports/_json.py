@@ -3,7 +3,9 @@
 A conformance.json may come from anyone (`migma-contract report`, `--baseline`), so it
 is read as hostile input: a regular file of bounded size and nesting, parsed, checked
 against the shipped schema (`RunResult.from_dict`), and every string in it cleaned of
-control characters before any writer sees it. Each problem is one line (ConfigError).
+control characters before any writer sees it. Its curl lines are rebuilt from each finding's
+recorded request (`run.records.rebuilt_curl`): a command the file holds is never shown. Each
+problem is one line (ConfigError).
 """
 
 from __future__ import annotations
@@ -38,9 +40,14 @@ def load_result(path: str | Path) -> RunResult:
     except bounded.Bounded as exc:
         raise ConfigError(f"{shown}: {exc.message}; not a conformance.json") from None
     try:
-        return RunResult.from_dict(clean_data(data))
+        result = RunResult.from_dict(clean_data(data))
     except ResultInvalid as exc:
         raise ConfigError(f"{shown}: {clean_text(exc)}") from None
+    from migma_contract.run.records import rebuilt_curl  # here: it loads the HTTP stack, which a dry run never needs
+
+    for finding in result.findings:  # a command shown is one the toolkit built, never the file's own text
+        finding.request.curl = rebuilt_curl(finding.request)
+    return result
 
 
 def json_schema() -> dict[str, Any]:

@@ -17,8 +17,10 @@ from migma_contract.contract.rules import Level
 from migma_contract.core.untrusted import clean_text
 from migma_contract.run.result import Finding, RunResult, Status
 
-# Everything outside XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Everything outside XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF],
+# written as what is left of the code points, not as the production negated: the same set (a str holds nothing above
+# U+10FFFF), and ~0.3 ms to compile instead of ~3.5 ms (the negated class builds a map of the whole of Unicode).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def xml_text(value: object, *, multiline: bool = False) -> str:

@@ -2,7 +2,8 @@
 
 A terminal acts on what it is sent, so nothing from outside reaches it as it came: every
 value is shown through `_t` (control characters made visible by `clean_text`, then a
-`rich.text.Text`, which Rich never reads as markup). No ESC byte of a server's, no
+`rich.text.Text`, which Rich never reads as markup), and so is every line a CI runner reads
+(no line starts a workflow command: `clean_text` marks a leading `::`, `##[` and `##vso[`). No ESC byte of a server's, no
 newline that would print a line of its own (a fake `CONFORMANT:`), no `[/]` that
 would crash Rich's markup parser.
 """
@@ -32,7 +33,8 @@ def _t(*parts: object, style: str = "") -> Text:
     """Values as one line of plain text for Rich (never markup, never a control character)."""
     from rich.text import Text
 
-    return Text("".join(clean_text(part) for part in parts), style=style)
+    # cleaned as one line, not part by part: two parts cannot form what neither is alone (a `#` and a `#[...]`)
+    return Text(clean_text("".join(str(part) for part in parts)), style=style)
 
 
 class Progress:

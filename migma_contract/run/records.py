@@ -15,6 +15,7 @@ import base64
 import re
 import shlex
 from typing import Any
+from urllib.parse import urlsplit
 
 from migma_contract.core.bounded import loads
 from migma_contract.core.redact import Redactor, sensitive_header, strip_credentials
@@ -22,7 +23,7 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.run.result import RequestRecord, ResponseRecord
 from migma_contract.wire.client import Exchange
 
-__all__ = ["BODY_EXCERPT", "PLACEHOLDER_BASE", "make_records"]
+__all__ = ["BODY_EXCERPT", "PLACEHOLDER_BASE", "make_records", "rebuilt_curl"]
 
 BODY_EXCERPT = 4096
 REDACT_MARGIN = 16384  # characters redacted past a cut (an escaped or base64 key is far shorter)
@@ -130,7 +131,7 @@ def _unsendable(value: str) -> bool:
 
 
 def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: str = "the same --seed sends it again",
-              redactor: Redactor | None = None, *, base: str | None = None) -> str:
+              redactor: Redactor | None = None, *, base: str | None = None, body_known: bool = True) -> str:
     """A one-line shell command that sends the same request; `keys` maps secret -> env var name.
 
     Every word is built from its parts: what came from traffic (the URL's path and query, header
@@ -146,7 +147,8 @@ def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: st
     globbing, http(s) only; a body is always `--data-raw`, whose leading `@` names no file); a
     method or header name that is not a token, or a header value with a line break or NUL, is left
     out and the comment says so (curl would send a line break on as the start of another header);
-    such bytes of the URL are percent-encoded.
+    such bytes of the URL are percent-encoded. Without `body_known` (a report kept only part of it), the
+    body is read from `BODY_FILE` whatever its size.
     """
     mask = redactor or Redactor()
     target: list[tuple[str, bool]] = [(base, True)] if base else []
@@ -173,9 +175,10 @@ def curl_line(exchange: Exchange[Any], url: str, keys: dict[str, str], whole: st
             continue
         parts += ["-H", _header_word(name, value, keys, mask)]
     content = exchange.request_content
-    if len(content) > CURL_BODY or b"\x00" in content:
+    if not body_known or len(content) > CURL_BODY or b"\x00" in content:
         parts += ["--data-binary", f"@{BODY_FILE}"]
-        why = f"its {len(content):,} bytes are not repeated here" if len(content) > CURL_BODY else \
+        why = "the report holds only part of it" if not body_known else \
+            f"its {len(content):,} bytes are not repeated here" if len(content) > CURL_BODY else \
             f"its {len(content):,} bytes hold a NUL, which a command line cannot carry"
         notes.insert(0, f"body cut: {why}; put them in {BODY_FILE} ({whole})")
     else:
@@ -255,6 +258,34 @@ def make_records(
 
 # Observed traffic's curl lines send to the server the user names, never to a host a recording chose.
 PLACEHOLDER_BASE = "${MIGMA_CONTRACT_BASE_URL:?set it to the server to send this request to}"
+_CUT_NOTE = re.compile(r"… \[[0-9,]+ characters\]$")
+
+
+def rebuilt_curl(request: RequestRecord) -> str:
+    """The curl line of a request a report recorded, rebuilt from its parts by `curl_line` (the `curl` a file holds is
+    never shown: a conformance.json may come from anyone, and its line could send a key elsewhere or run a command).
+
+    Every rule of a line the toolkit builds holds: the host is `PLACEHOLDER_BASE` (the file chose the one it names),
+    every recorded part is quoted, keys read `[REDACTED]` as the report shows them (no variable of the user's is put
+    in), a body the report cut is read from `BODY_FILE`. A URL the report cut is withheld, with a note saying so.
+    """
+    url = request.url
+    if url.startswith("${"):
+        path = url[url.find("}") + 1:] if "}" in url else ""
+    elif "://" in url:
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+    else:
+        path = url
+    if _CUT_NOTE.search(url) or len(url) > URL_EXCERPT:
+        return "# curl line withheld: the report holds only part of the request's URL"
+    body = request.body.encode("utf-8", errors="surrogateescape")
+    exchange: Exchange[Any] = Exchange[Any](case=None, method=request.method, url=path,
+                                              request_headers=dict(request.headers), request_content=body)
+    mask = Redactor()
+    line = curl_line(exchange, "/" + path.lstrip("/"), {}, "the report holds an excerpt only", mask,
+                     base=PLACEHOLDER_BASE, body_known=len(body) == request.body_size)
+    return shell_line(line, mask)
 
 
 def shell_line(line: str, redactor: Redactor) -> str:

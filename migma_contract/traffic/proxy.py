@@ -54,7 +54,7 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send, maybe_send, odd_escape
 from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import foreign_request, read_capped
-from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
+from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
 from migma_contract.wire.upstream import UpstreamError, UpstreamPool
 
 __all__ = ["HOP_BY_HOP", "TrafficProxy", "sendable_headers", "upstream_url"]
@@ -464,6 +464,8 @@ class TrafficProxy:
             answer = decode(b"".join(kept), codings_of(v for k, v in headers if k.lower() == "content-encoding"), cap)
         except Unknown as exc:
             return None, f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode", False
+        except Differs as exc:
+            return None, f"its answer's Content-Encoding is {exc}: what the client read does not show", False
         except Broken as exc:
             return None, f"the answer's body is not what its Content-Encoding says ({exc})", True
         return (answer, None, False) if answer is not None else (None, f"its answer decodes to over {cap:,} bytes", False)

@@ -39,7 +39,7 @@ from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
 from migma_contract.traffic.tally import ObservedExchange
-from migma_contract.wire.coding import Broken, Unknown, codings_of, decode
+from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
 
 __all__ = ["FORMATS", "Recording", "open_recording"]
 
@@ -450,7 +450,8 @@ def _looks_compressed(raw: bytes) -> bool:
 
 def decoded_body(raw: bytes, coding: str | None, cap: int) -> bytes | None:
     """A recorded body as the server meant it: decoded by its `Content-Encoding` within `cap` bytes; None when it
-    cannot be (broken, over the cap, or a coding not read here that was not stored decoded)."""
+    cannot be (broken, over the cap, or a coding not read here that was not stored decoded). `Differs` when it is
+    kept in a coding common clients read differently (`wire.coding`: what its reader got does not show)."""
     codings = codings_of([coding or ""])
     if not codings or not raw:
         return raw
@@ -469,13 +470,21 @@ def decoded_body(raw: bytes, coding: str | None, cap: int) -> bytes | None:
 
 def _content_decoded(exchange: ObservedExchange, cap: int) -> ObservedExchange:
     if exchange.response_body:
-        body = decoded_body(exchange.response_body, exchange.header("content-encoding", response=True), cap)
+        try:
+            body = decoded_body(exchange.response_body, exchange.header("content-encoding", response=True), cap)
+            unread = "its recorded answer could not be decoded by its Content-Encoding within the bound"
+        except Differs as exc:
+            body, unread = None, f"its recorded answer's Content-Encoding is {exc}: what the client read does not show"
         if body is None:  # not judged as a body: only what the status and the timing say
             exchange.response_size = exchange.response_size or len(exchange.response_body)
-            exchange.unread = "its recorded answer could not be decoded by its Content-Encoding within the bound"
+            exchange.unread = unread
         exchange.response_body = body
     if exchange.request_body:
-        exchange.request_body = decoded_body(exchange.request_body, exchange.header("content-encoding"), cap)
+        try:
+            exchange.request_body = decoded_body(exchange.request_body, exchange.header("content-encoding"), cap)
+        except Differs as exc:  # what the server read does not show: the request rules are not judged
+            exchange.request_body = None
+            exchange.unread = exchange.unread or f"its recorded request's Content-Encoding is {exc}: what the server read does not show"
     return exchange
 
 

@@ -57,7 +57,7 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.cases import Case
 from migma_contract.judge.deserve import Standing
 from migma_contract.judge.exchange import lowered
-from migma_contract.judge.verdict import CLIENT, SERVER, ExchangeVerdict, Judgement, Knowledge
+from migma_contract.judge.verdict import CLIENT, ONE_VALUE_FIELDS, SERVER, ExchangeVerdict, Judgement, Knowledge
 from migma_contract.judge.verdict import judge_exchange as judge
 from migma_contract.run.records import PLACEHOLDER_BASE, error_field, make_records
 from migma_contract.run.result import (
@@ -107,6 +107,7 @@ JUDGE_CPU_BURST = 0.5  # ...and half a CPU-second at once
 JUDGED_BODY_BYTES = 64 << 10
 _MAX_STOPS = 50  # notes kept word for word (where files stopped, what was refused); the rest are counted
 _NOTE_CHARS = 500  # of one note: it may carry what a hostile peer sent (a coding's name, header names), cut visibly
+_NONE_REPEATED: frozenset[str] = frozenset()
 _MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id): a proxy may run for days
 _ROOT_SUBJECTS = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # whose server failures are about the status
 
@@ -253,6 +254,14 @@ class ObservedExchange:
     def sent_headers(self) -> dict[str, str]:  # worked out once per exchange (the judge reads it many times)
         return lowered(self.request_headers)
 
+    @_once
+    def repeated(self) -> frozenset[str]:
+        """The request's fields the contract reads as one value (`ONE_VALUE_FIELDS`) that it gives more than once."""
+        if len(self.sent_headers) == len(self.request_headers):  # no field given twice (the joined ones, worked out anyway)
+            return _NONE_REPEATED
+        lower = [name.lower() for name, _ in self.request_headers if len(name) <= 15]
+        return frozenset(name for name in ONE_VALUE_FIELDS if lower.count(name) > 1)
+
     @property
     def sent_body(self) -> bytes | None:
         return self.request_body
@@ -303,7 +312,7 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
         knowledge = _KNOWLEDGE.get((standing, timeout)) or _KNOWLEDGE.setdefault((standing, timeout), Knowledge(standing, timeout=timeout))
     else:
         knowledge = Knowledge(standing=standing, timeout=timeout, answer_text=_error_text(exchange.response_body))
-    return judge(contract, Level.parse(level), exchange, knowledge)
+    return judge(contract, Level.parse(level), exchange, knowledge, repeated=exchange.repeated)
 
 
 _KNOWLEDGE: dict[tuple[Standing, float | None], Knowledge] = {}  # (a frozen Knowledge: shared)
@@ -500,6 +509,8 @@ class TrafficJudge:
         status = exchange.status
         if not self._history or status is None or exchange.response_body is None:
             return ()
+        if IDEMPOTENCY_HEADER.lower() in exchange.repeated:  # which key the server read does not show: not judged,
+            return ()  # nor remembered (the verdict says it is judged in part)
         judged: list[Judgement] = []
         for rule, memory, form in self._history_at(status):
             facts = facts or response_facts(status, exchange.received_headers, exchange.response_body, None, None, None)

@@ -23,6 +23,8 @@ import contextlib
 import email.utils
 import math
 import re
+import ssl
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -307,8 +309,10 @@ class Target:
             yield False
             return
         # built as the async client is (no transport given): the environment's proxies (HTTP_PROXY,
-        # NO_PROXY) are mounted as they are there, each a pool of its own to keep to the deadline
-        client = httpx.Client(**self._client_options())
+        # NO_PROXY) are mounted as they are there, each a pool of its own to keep to the deadline;
+        # certificates are verified with httpx's own context, made at the first handshake (`_TrustLater`)
+        verify: ssl.SSLContext | bool = _TrustLater(ssl.PROTOCOL_TLS_CLIENT) if self.settings.verify_tls else False
+        client = httpx.Client(**{**self._client_options(), "verify": verify})
         mounted = [transport for transport in getattr(client, "_mounts", {}).values() if transport is not None]
         pools = [getattr(transport, "_pool", None) for transport in (getattr(client, "_transport", None), *mounted)]
         backends: list[tuple[Any, httpcore.NetworkBackend]] = []  # httpcore's private attribute, where it is
@@ -472,10 +476,41 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._stream.close()
 
     def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> httpcore.NetworkStream:
+        if isinstance(ssl_context, _TrustLater):
+            ssl_context = ssl_context.verifying()
         return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, self._deadline.bound(timeout)), self._deadline)
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
+
+
+class _TrustLater(ssl.SSLContext):
+    """The blocking client's TLS context until a handshake needs one: then httpx's own, made once.
+
+    httpx builds its verifying context (`httpx.create_ssl_context`: SSL_CERT_FILE,
+    SSL_CERT_DIR or certifi's bundle) when the client is built: reading the bundle is ~19 ms
+    of CPU in every run, and a run against an http:// URL (a mock, a local server) never
+    shakes hands. Every connection of the blocking client goes through `_DeadlineStream`,
+    whose `start_tls` hands over `verifying()`, with the ALPN protocols httpcore asked of
+    this one. This context itself trusts no certificate (it verifies, and holds no
+    authority): a handshake made with it some other way fails, it never passes unverified.
+    """
+
+    _alpn: list[str] | None = None
+    _verifying: ssl.SSLContext | None = None
+    _lock = threading.Lock()
+
+    def set_alpn_protocols(self, alpn_protocols: Any) -> None:
+        self._alpn = list(alpn_protocols)
+        super().set_alpn_protocols(alpn_protocols)
+
+    def verifying(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._verifying is None:
+                self._verifying = httpx.create_ssl_context(verify=True)
+            if self._alpn is not None:
+                self._verifying.set_alpn_protocols(self._alpn)
+            return self._verifying
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):

@@ -10,6 +10,12 @@ the cap, and a pile of layers costs no more than four.
 What it cannot do is said, not guessed: a coding it does not know (`br`, `zstd`) leaves the
 body unread (`Unknown`); bytes that are not what their coding says (`Broken`) are the
 server's fault, since no client can read them either.
+
+What common clients read differently is said too (`Differs`, from `decode`, which reads for a
+client it does not know: the proxy, the middleware, recordings): `x-gzip` (RFC 9110 §8.4.1.3 asks
+recipients to read it as `gzip`; httpx does not decode it), and a gzip body of more than one
+member (httpx, curl and Chromium read the first only; urllib3 all). The judge cannot know what
+the client got, so the body is left unread. The check's own client reads both (`ContentDecoder`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Iterable
 
 from migma_contract.core.fields import trimmed
 
-__all__ = ["MAX_LAYERS", "Broken", "ContentDecoder", "Unknown", "codings_of", "decode"]
+__all__ = ["MAX_LAYERS", "Broken", "ContentDecoder", "Differs", "Unknown", "codings_of", "decode"]
 
 _KNOWN = frozenset({"gzip", "x-gzip", "deflate"})
 MAX_MEMBERS = 64  # gzip members read in one body (a server sends one; a few are legal)
@@ -34,16 +40,22 @@ class Unknown(Exception):
     """A coding this toolkit cannot undo (the body is left unread, and that is said)."""
 
 
+class Differs(Exception):
+    """A coding common clients read differently (`x-gzip`, a gzip body of several members): what the client got does
+    not show (the body is left unread, and that is said)."""
+
+
 def codings_of(values: Iterable[str]) -> list[str]:
     """The codings of every `Content-Encoding` value given, in the order applied (`identity` left out)."""
     return [c for value in values for c in (trimmed(part).lower() for part in value.split(",")) if c and c != "identity"]
 
 
 class _Layer:
-    __slots__ = ("coding", "inflater", "members", "pending", "produced")
+    __slots__ = ("coding", "inflater", "members", "one_member", "pending", "produced")
 
-    def __init__(self, coding: str) -> None:
+    def __init__(self, coding: str, one_member: bool = False) -> None:
         self.coding = coding
+        self.one_member = one_member  # a second gzip member is `Differs` (clients read the first only, or all)
         self.inflater: zlib._Decompress | None = None
         self.pending = b""  # a deflate stream's first byte, until the second tells zlib from raw
         self.produced = 0
@@ -68,6 +80,8 @@ class _Layer:
                 # another gzip member (RFC 1952: a file may hold several; urllib3 reads them all): read on, a few
                 # times (each member hands the rest of the input on as a copy: thousands of empty ones cost n²)
                 self.members += 1
+                if self.one_member:
+                    raise Differs(f"{self.coding} of more than one member (httpx, curl and browsers read the first only)")
                 if self.members > MAX_MEMBERS:
                     raise Unknown(f"gzip of more than {MAX_MEMBERS} members")
                 self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
@@ -95,16 +109,20 @@ class _Layer:
 
 
 class ContentDecoder:
-    """Decodes a body chunk by chunk; `cut` is set once the decoded body passes `cap` (what follows is dropped)."""
+    """Decodes a body chunk by chunk; `cut` is set once the decoded body passes `cap` (what follows is dropped).
 
-    def __init__(self, codings: list[str], cap: int) -> None:
+    `as_any_client`: read only what every common client reads alike (`Differs` otherwise), for a client unknown."""
+
+    def __init__(self, codings: list[str], cap: int, *, as_any_client: bool = False) -> None:
         if len(codings) > MAX_LAYERS:  # each layer holds an inflater and its window (~37 KB): 16,000 layers were 600 MB
             raise Unknown(f"{len(codings):,} codings, more than the {MAX_LAYERS} undone")
         unknown = [coding for coding in codings if coding not in _KNOWN]
         if unknown:
             raise Unknown(", ".join(unknown[:4]) + (", ..." if len(unknown) > 4 else ""))
+        if as_any_client and "x-gzip" in codings:
+            raise Differs("x-gzip (httpx does not decode it; urllib3, curl and browsers read it as gzip)")
         self.cap = cap
-        self.layers = [_Layer(coding) for coding in reversed(codings)]
+        self.layers = [_Layer(coding, as_any_client) for coding in reversed(codings)]
         self.kept = 0
         self.cut = False
         self.fed = False
@@ -137,10 +155,11 @@ class ContentDecoder:
 
 
 def decode(raw: bytes, codings: list[str], cap: int) -> bytes | None:
-    """A whole body decoded within `cap`; None when it passes the cap. Raises `Broken` or `Unknown`."""
+    """A whole body decoded within `cap`, as every common client reads it; None when it passes the cap. Raises
+    `Broken`, `Unknown`, or `Differs` (clients read it differently)."""
     if not codings:
         return raw if len(raw) <= cap else None
-    decoder = ContentDecoder(codings, cap)
+    decoder = ContentDecoder(codings, cap, as_any_client=True)
     body = decoder.feed(raw)
     if decoder.cut:
         return None

