@@ -45,13 +45,14 @@ from migma_contract.core.exceptions import ConfigError
 from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
-from migma_contract.traffic.tally import ObservedExchange, RuleTally, TrafficJudge, is_send, maybe_send
+from migma_contract.traffic.tally import MAY_ROUTE, OTHER, SEND, ObservedExchange, Route, RuleTally, TrafficJudge, route_of
 from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import read_capped
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
 
 __all__ = ["ContractMiddleware", "RuleTally"]
 
+_BASE_PATH = re.compile(r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9\-._~!$&'()*+,=:@]+)+")
 _AUTHORITY = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
 
 
@@ -63,13 +64,15 @@ class ContractMiddleware:
     failures to accept (a conformance.json or a list of rule ids). `spec`: another OpenAPI
     document. `timeout`: an answer slower than this breaks responds-in-time.
     `on_violation`: called with one redacted line per violation, as it happens. `max_request_bytes`:
-    the request body kept for judging (a longer one passes to the app unkept, not judged).
+    the request body kept for judging (a longer one passes to the app unkept, not judged). `base_path`: where the app
+    serves the API under its root path (`"/api"` for a send at /api/v1/sending); the send is exactly /v1/sending under
+    it, and any other path a server may route there (`/v1/sending/`, `/v1/sending.json`) passes unjudged.
     """
 
     def __init__(self, app: Any, level: str = Level.DOCUMENTED.value, *, report_dir: str | Path | None = None,
                  formats: Iterable[str] = REPORT_FORMATS, baseline: str | None = None, spec: str | Path | None = None,
                  timeout: float = 10.0, max_response_bytes: int = 1 << 20, max_request_bytes: int = 1 << 20,
-                 on_violation: Callable[[str], None] | None = None, label: str | None = None) -> None:
+                 on_violation: Callable[[str], None] | None = None, label: str | None = None, base_path: str = "") -> None:
         try:
             level = Level.parse(level).value
         except ValueError as exc:
@@ -78,6 +81,10 @@ class ContractMiddleware:
         unknown = [f for f in self.formats if f not in REPORT_FORMATS]
         if unknown:
             raise ConfigError(f"formats: {unknown[0]!r} is not one of {', '.join(REPORT_FORMATS)}")
+        if base_path and not _BASE_PATH.fullmatch(base_path):
+            raise ConfigError(f"base_path: {base_path[:80]!r} is not a path such as '/api' (a leading /, no trailing /, "
+                              "no query, no dot segment)")
+        self.base_path = base_path
         self.app = app
         self.report_dir = Path(report_dir) if report_dir is not None else None
         self.max_response_bytes = max_response_bytes
@@ -142,10 +149,14 @@ class ContractMiddleware:
 
             await self.app(scope, receive, on_shutdown)
             return
-        if scope["type"] != "http" or not (is_send(scope["method"], scope["path"]) or maybe_send(scope["method"], scope["path"])):
-            await self.app(scope, receive, send)
+        route = _route_of(scope, self.base_path) if scope["type"] == "http" else OTHER
+        if route == SEND:
+            await self._judged(scope, receive, send)
             return
-        await self._judged(scope, receive, send)
+        if route == MAY_ROUTE:  # not the send, but the app may route it there: never judged as one, no green verdict
+            self._count += 1
+            self.judge.pass_may_route(f"request {self._count} to the app", _shown_path(scope))
+        await self.app(scope, receive, send)
 
     async def _judged(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self._count += 1
@@ -246,7 +257,7 @@ class ContractMiddleware:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
         query = scope.get("query_string", b"").decode("latin-1")
         # the app's own path, from the scope: a client's Host header never decides what is judged
-        path = quote(f"{scope.get('root_path', '')}{scope['path']}", safe="/:@!$&'()*+,;=-._~")
+        path = _shown_path(scope)
         host = next((v for k, v in headers if k.lower() == "host"), "")
         host = host if _AUTHORITY.fullmatch(host) else "app"  # shown in findings; never a path, a query or userinfo
         url = f"{scope.get('scheme', 'http')}://{host}{path}" + (f"?{query}" if query else "")
@@ -270,5 +281,44 @@ class ContractMiddleware:
             method=scope["method"], url=url, request_headers=headers, request_body=body,
             status=answer["status"] if error is None or broken else None, response_headers=answer["headers"],
             response_body=response_body, elapsed=elapsed, error=error, where=f"request {number} to the app",
-            response_size=answer["size"], unread=unread,
+            response_size=answer["size"], unread=unread, route=SEND,
         )
+
+
+def _shown_path(scope: dict[str, Any]) -> str:
+    return quote(f"{scope.get('root_path', '')}{scope['path']}", safe="/:@!$&'()*+,;=-._~")
+
+
+def _route_path(scope: dict[str, Any], base: str) -> tuple[str, bool]:
+    """The path the app routes by: `path` under `root_path` where the server put the root path in it (uvicorn does),
+    as Starlette reads it (`starlette._utils.get_route_path`); then under the middleware's `base_path`, and whether it
+    was under it."""
+    path: str = scope["path"]
+    under = True
+    for prefix in (scope.get("root_path", ""), base):
+        if prefix and path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+            path = path[len(prefix):]
+        elif prefix is base and base:
+            under = False
+    return path, under
+
+
+def _route_of(scope: dict[str, Any], base: str) -> Route:
+    """What a request is (`route_of`), read from the path the app routes by (the root path is the app's: exactly
+    /v1/sending under it is the send). The scope's path is decoded already and is read as it is, never decoded again;
+    the send only when the bytes the client sent name it too (`/v1%2Fsending` decodes to /v1/sending but is no send,
+    a server that keeps `%2F` routes it elsewhere): otherwise it may route there, and is never judged."""
+    method: str = scope["method"]
+    path, under = _route_path(scope, base)
+    route = route_of(method, path.replace("%", "%25").replace("?", "%3F").replace("#", "%23"), base=False)
+    if route == SEND and not under:  # /v1/sending outside the base path the app serves the API under
+        return MAY_ROUTE
+    raw = scope.get("raw_path")
+    if not isinstance(raw, bytes):
+        return route
+    target = raw.split(b"?", 1)[0].decode("latin-1")
+    if route == SEND and route_of(method, target) != SEND:  # (a root path or base path before it is the app's)
+        return MAY_ROUTE
+    if route == OTHER and route_of(method, target, base=False) != OTHER:
+        return MAY_ROUTE
+    return route

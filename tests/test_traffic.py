@@ -10,7 +10,7 @@ import pytest
 
 from migma_contract import RunResult, Status, contract_for
 from migma_contract.run.result import Baseline
-from migma_contract.traffic.tally import CLIENT, SERVER, ObservedExchange, TrafficJudge, is_send, judge_exchange
+from migma_contract.traffic.tally import CLIENT, SERVER, ObservedExchange, TrafficJudge, is_send, judge_exchange, maybe_send
 
 KEY = "mc_live_4f9a8b7c6d5e4f3a2b1c"
 VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
@@ -164,7 +164,10 @@ def test_an_answer_without_its_body_still_has_its_status_judged_and_leaves_no_gr
 
 
 def test_only_post_v1_sending_is_the_endpoint():
-    assert is_send("POST", "/v1/sending") and is_send("post", "/api/v1/sending/") and is_send("POST", "/v1/sending?x=1")
+    assert is_send("POST", "/v1/sending") and is_send("post", "/api/v1/sending") and is_send("POST", "/v1/sending?x=1")
+    # Pass I, finding 4: `/api/v1/sending/` was the send, so a server's redirect or 404 for the client's trailing slash
+    # was the server's violation; it is a path a server may route to the send, never judged as one (`maybe_send`)
+    assert not is_send("post", "/api/v1/sending/") and maybe_send("post", "/api/v1/sending/")
     assert not is_send("GET", "/v1/sending") and not is_send("POST", "/v1/sendings") and not is_send("POST", "/v2/sending")
 
 

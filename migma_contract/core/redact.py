@@ -46,11 +46,52 @@ _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;
 
 
 def strip_credentials(url: str) -> str:
-    """The URL without `user:password@` and without query values that look like keys."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
+    """The URL without its userinfo (`user:password@`) and without query values that look like keys, whatever its shape.
+
+    A URL whose authority urllib reads as holding the userinfo loses it (`https://staging`). Any other text that holds
+    one, as a mistyped setting does (no scheme: `tok_…@staging`; `https//u:pw@host`; `http:/u:pw@host`; a password
+    holding an unencoded `/`, `?` or `#`), shows `[REDACTED]` for everything before the last `@` of the part that looks
+    like an authority (`_userinfo_end`), after the scheme and its slashes."""
+    at = _userinfo_end(url)
+    if at < 0:
+        return _query_masked(url)
+    scheme = _SCHEME.match(url)
+    start = scheme.end() if scheme else 0
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        netloc = ""
+    if "@" in netloc and netloc.rsplit("@", 1)[0] == url[start:at]:  # the userinfo urllib reads: dropped
+        return _query_masked(url[:start] + url[at + 1:])
+    return url[:start] + REDACTED + "@" + _query_masked(url[at + 1:])
+
+
+_SCHEME = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-]*:)?[/\\]+")  # a scheme only before a slash (`u:pw@h` has none)
+_QUERY_START = re.compile(r"[?#]")
+_PARAMETER = re.compile(r"[=&]")
+
+
+def _userinfo_end(url: str) -> int:
+    """Where the userinfo of a URL-looking text ends (its last `@` before the query's first parameter), or -1.
+
+    Past a `?` or `#` an `@` still ends a userinfo until a `=` or `&` starts the parameters (`u:p?w@host` is a password
+    holding `?`; `?to=a@b.example` is a query)."""
+    query = _QUERY_START.search(url)
+    end = len(url)
+    if query is not None:
+        parameter = _PARAMETER.search(url, query.start())
+        end = parameter.start() if parameter is not None else end
+    return url.rfind("@", 0, end)
+
+
+def _query_masked(url: str) -> str:
+    """`url` with the query values that look like keys masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # no URL urllib reads (an unbalanced `[`): masked as text
+        return mask_shapes(url)
     query = mask_shapes(parts.query) if "=" in parts.query else parts.query
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 # Escapes a server or a library may have written a key's characters in: JSON and JavaScript

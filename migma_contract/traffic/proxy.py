@@ -51,7 +51,7 @@ import httpx
 
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.untrusted import clean_text
-from migma_contract.traffic.tally import FRAMING_HEADERS, ObservedExchange, TrafficJudge, is_send, maybe_send, odd_escape
+from migma_contract.traffic.tally import FRAMING_HEADERS, MAY_ROUTE, SEND, ObservedExchange, TrafficJudge, odd_escape, route_of
 from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import foreign_request, read_capped
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
@@ -271,8 +271,9 @@ class TrafficProxy:
         except _Refused as refused:
             await self._own_answer(send, refused.status, refused.message)
 
-    def _target(self, scope: dict[str, Any]) -> bytes:
-        """The request target sent upstream, built from parts: the upstream's base path, the request's path and query.
+    def _target(self, scope: dict[str, Any]) -> tuple[bytes, bytes]:
+        """The request target sent upstream, built from parts: the upstream's base path, the request's path and query;
+        and the request's own path (what `route_of` reads: the proxy adds the base path, the client names the send).
 
         Origin-form only (absolute-form only naming the upstream itself); visible ASCII only, as it came (no
         fragment): anything else is a 400, never a guess at what was meant.
@@ -295,7 +296,7 @@ class TrafficProxy:
         target = self._base_path + raw + (b"?" + query if query else b"")
         if not _TARGET.match(target):
             raise _Refused(400, "the request target is not a usable path (only visible ASCII, no fragment)")
-        return target
+        return target, raw
 
     @staticmethod
     async def _own_answer(send: Any, status: int, message: str, *, allow: bool = False) -> None:
@@ -334,14 +335,16 @@ class TrafficProxy:
         return b"".join(lines), sent
 
     async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> None:
-        target = self._target(scope)
+        target, own_path = self._target(scope)
         self.exchanges += 1
         number = self.exchanges
         method: str = scope["method"]
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
         head, sent = self._request_head(method, target, raw_headers, body)
-        path = target.decode("ascii")  # as the judge and the upstream read it
-        judged = self.judge is not None and (is_send(method, path) or maybe_send(method, path))
+        # the client's own path decides (the upstream's base path is the proxy's): exactly /v1/sending is judged; a path a
+        # server may still route there passes unjudged (never judged as the send: the upstream is not blamed for it)
+        route = route_of(method, own_path.decode("ascii"), base=False)
+        judged = self.judge is not None and route == SEND
         status: int | None = None
         passed: list[tuple[bytes, bytes]] = []  # the answer's headers as the client receives them (and the judge reads)
         kept: list[bytes] = []
@@ -424,11 +427,14 @@ class TrafficProxy:
         elif not began and failure is None and not stalled:
             await self._own_answer(send, 504 if timed_out else 502,
                                    str(error or f"the upstream answered status {status}, which is no HTTP status"))
+        where = f"proxy exchange {number}"
+        if route == MAY_ROUTE and self.judge is not None:
+            self.judge.pass_may_route(where, own_path.decode("ascii"))
+            return
         if not judged or self.judge is None or (failure is not None and status is None):
             if self.judge is not None:
                 self.judge.skip()
             return
-        where = f"proxy exchange {number}"
         if stalled:
             self.judge.pass_unjudged(f"{where}: the client stopped taking the answer for {self.timeout:g} s (not the "
                                      "upstream's doing): not judged")
@@ -450,7 +456,7 @@ class TrafficProxy:
                 method=method, url=shown_url, request_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in sent],
                 request_body=body, status=status if error is None or broken else None, response_headers=headers,
                 response_body=answer, elapsed=elapsed, error=error, timed_out=timed_out, where=where, response_size=size,
-                unread=unread)
+                unread=unread, route=SEND)
 
         # off the event loop: judging never holds up a client (the bytes it holds bound the queue, not a count)
         self.judge.observe_later(exchange, size=len(body) + sum(map(len, kept)) + _HELD_APART)

@@ -23,11 +23,12 @@ import queue
 import re
 import threading
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Final, Generic, Literal, NamedTuple, TypeVar
 from urllib.parse import unquote, unquote_to_bytes
 
 from migma_contract._version import __version__
@@ -77,7 +78,7 @@ from migma_contract.run.result import (
 from migma_contract.run.root_causes import Symptom, group, replaced, shape_of
 from migma_contract.wire.client import Exchange
 
-__all__ = ["CLIENT", "FRAMING_HEADERS", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange", "maybe_send"]
+__all__ = ["CLIENT", "FRAMING_HEADERS", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange", "maybe_send", "route_of"]
 
 SEND_METHOD, SEND_PATH = "POST", "/v1/sending"
 DEFAULT_TIMEOUT = 10.0
@@ -131,10 +132,52 @@ def _route(target: str) -> str:
 _QUERY_OR_FRAGMENT = re.compile("[?#]")
 
 
-def is_send(method: str, path: str) -> bool:
-    """Whether a request is the endpoint the contract covers (a base path before it is allowed)."""
-    path = unquote(_route(path)).rstrip("/")  # as a server routes it: /v1/sendin%67 is the send
-    return method.upper() == SEND_METHOD and (path == SEND_PATH or path.endswith(SEND_PATH))
+# What a request is to the judge, decided in one place for every way in (`route_of`): the send itself (judged), a POST a
+# server may still route to the send (passes unjudged and counted: no green verdict rests on it, and the server is never
+# blamed for a path the client malformed), or another path (counted, skipped).
+Route = Literal["send", "may route", "other"]
+SEND: Final = "send"
+MAY_ROUTE: Final = "may route"
+OTHER: Final = "other"
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+# A base path a recording's absolute URL may hold before /v1/sending: plain segments (no dot segment, no empty one, no
+# path parameter, no backslash, no space or control, no escape but of non-ASCII UTF-8 bytes: `/tenant-%C3%A9`).
+_PLAIN_BASE = re.compile(r"(?:/(?!\.\.?(?:/|\Z))(?:[^/\\;%\s\x00-\x1f\x7f\ufffd]|%[89a-fA-F][0-9a-fA-F])+)*\Z")
+
+
+def _unreserved_decoded(path: str) -> str:
+    """`path` with the percent-escapes of unreserved characters decoded (RFC 3986 6.2.2.2: the same URI, `/v1/sendin%67`
+    is /v1/sending to every server); every other escape stays as it came (`%2F` is no `/`)."""
+    if "%" not in path:
+        return path
+    return _PERCENT.sub(lambda m: c if (c := chr(int(m[1], 16))) in _UNRESERVED else m[0], path)
+
+
+def route_of(method: str, target: str, *, base: bool = True) -> Route:
+    """Which of three a request is: the send exactly (`SEND`), a POST a server may still route to the send (`MAY_ROUTE`),
+    or another path or method (`OTHER`). `target` is the request's path (its query and a fragment are not read).
+
+    The send is POST to exactly /v1/sending, escapes of unreserved characters decoded. `base`: whether a base path may
+    stand before it, as in a recording's absolute URL (`https://host/api/v1/sending`), whose server's base path is
+    unknown; a plain one only (`_PLAIN_BASE`). The proxy and the middleware know the base (the proxy adds its
+    upstream's path; the middleware reads the path under the app's root path) and pass `base=False`: there anything
+    else, `/api/v1/sending` or `/v1/sending/` among them, may route to the send on some server and is never judged."""
+    if method.upper() != SEND_METHOD:
+        return OTHER
+    path = _unreserved_decoded(_route(target))
+    if path == SEND_PATH:
+        return SEND
+    if base and path.endswith(SEND_PATH) and _PLAIN_BASE.match(path[:-len(SEND_PATH)]) \
+            and not odd_escape(path.encode("utf-8", errors="surrogatepass")):
+        return SEND
+    return MAY_ROUTE if _may_route(target) else OTHER
+
+
+def is_send(method: str, path: str, *, base: bool = True) -> bool:
+    """Whether a request is the endpoint the contract covers (`route_of`; by default a plain base path before it is
+    allowed, as in a recording's URL)."""
+    return route_of(method, path, base=base) == SEND
 
 
 _T = TypeVar("_T")
@@ -179,15 +222,21 @@ def odd_escape(path: bytes) -> bool:
     return b"\x00" in decoded
 
 
-def maybe_send(method: str, path: str) -> bool:
-    """Whether a request that `is_send` does not take may still reach the endpoint on some server: slashes merged
-    (nginx), path parameters dropped (`;jsessionid=`: Tomcat, Spring), dot segments resolved, case folded, spaces
-    trimmed, percent-escapes decoded twice; or a path whose decoding differs between servers (`%u0073`, overlong or
-    other invalid UTF-8, a character the server's decoding replaced with U+FFFD, a NUL), which may read as anything. Such a
-    send is never counted as another path's: it passes unjudged, and no green verdict rests on it."""
-    if method.upper() != SEND_METHOD:
-        return False
-    path = _route(path)
+def maybe_send(method: str, path: str, *, base: bool = True) -> bool:
+    """Whether a request that is not the send may still reach the endpoint on some server (`route_of`'s middle class).
+    Such a send is never counted as another path's: it passes unjudged, and no green verdict rests on it."""
+    return route_of(method, path, base=base) == MAY_ROUTE
+
+
+def _may_route(target: str) -> bool:
+    """Whether a path may reach the send on some server: a trailing slash (Express, Django's APPEND_SLASH, Starlette's
+    redirect), a format suffix (`/v1/sending.json`: Rails' `(.:format)`, Spring's suffix match, ActiveResource), slashes
+    merged (nginx), path parameters dropped (`;jsessionid=`: Tomcat, Spring), dot segments resolved, case folded by
+    Unicode's rules (`ſ`, dotless `ı`, `İ`, the Kelvin sign, full-width letters: Python's re.IGNORECASE, JavaScript's
+    /iu, Go's EqualFold, .NET), spaces trimmed, percent-escapes decoded twice, a base path before it; or a path whose
+    decoding differs between servers (`%u0073`, overlong or other invalid UTF-8, a character the server's decoding
+    replaced with U+FFFD, a NUL), which may read as anything."""
+    path = _route(target)
     for _ in range(3):  # a server that decodes twice (or thrice) reads `%2567` as `g`
         # (a path a server decoded already: U+FFFD for what was not UTF-8, a NUL for %00)
         if "\ufffd" in path or "\x00" in path or odd_escape(path.encode("utf-8", errors="surrogatepass")):
@@ -203,10 +252,21 @@ def maybe_send(method: str, path: str) -> bool:
     return True  # still encoded after three decodings: no client means that
 
 
+def _folded(path: str) -> str:
+    """`path` as a server comparing without case may read it: compatibility forms (NFKC: full-width letters, `ſ`, the
+    Kelvin sign), the Turkish i's (`ı`, `İ`) as `i`, then Unicode case folding."""
+    if path.isascii():
+        return path.lower()
+    return unicodedata.normalize("NFKC", path).replace("\u0131", "i").replace("\u0130", "i").casefold()
+
+
+_SUFFIXED = re.compile(r"/v1/sending\.[^/]*\Z")
+
+
 def _routes_to_send(path: str) -> bool:
     """Whether a decoded path reaches the send on a server that merges slashes, drops path parameters, resolves
-    dot segments, folds case or trims spaces."""
-    path = _SLASHES.sub("/", _PATH_PARAMETERS.sub("", path)).strip().lower()
+    dot segments, folds case, trims spaces or a trailing slash, reads a format suffix, or has a base path."""
+    path = _folded(_SLASHES.sub("/", _PATH_PARAMETERS.sub("", path)).strip())
     segments: list[str] = []
     for segment in path.replace("\\", "/").split("/"):  # dot segments resolved (RFC 3986 5.2.4)
         if segment == "..":
@@ -214,8 +274,8 @@ def _routes_to_send(path: str) -> bool:
                 segments.pop()
         elif segment not in (".", ""):
             segments.append(segment)
-    path = "/" + "/".join(segments)
-    return path == SEND_PATH or path.endswith(SEND_PATH)
+    path = "/" + "/".join(segments)  # (a trailing slash dropped with the empty segment after it)
+    return path.endswith(SEND_PATH) or _SUFFIXED.search(path) is not None
 
 
 @dataclass
@@ -243,6 +303,9 @@ class ObservedExchange:
     # why a body the way in held was not judged (over a cap, a coding it cannot read): the exchange is judged in part,
     # and no verdict is green on it (a recording that never held a body leaves this None: nothing was left unread)
     unread: str | None = None
+    # what the request is (`route_of`), where the way in decided it knowing the base path (the proxy, the middleware);
+    # None: `TrafficJudge.observe` decides from `url`, a base path before /v1/sending allowed (a recording's URL)
+    route: Route | None = None
 
     # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
 
@@ -430,6 +493,15 @@ class TrafficJudge:
             self.stats.unjudged += 1
         self.note(why)
 
+    def pass_may_route(self, where: str, path: str) -> None:
+        """A POST that is not /v1/sending but that a server may route there (`route_of`): counted, noted, never judged
+        (the server is not blamed for a path the client malformed) and no green verdict after it."""
+        self.pass_unjudged(f"{where}: POST {clean_text(path[:120])} is not /v1/sending, but a server may route it there "
+                           "(a trailing slash, a format suffix, another case or Unicode form, merged slashes, path "
+                           "parameters, dot segments, escapes servers decode differently, a path before it): not judged; "
+                           "an API served under a prefix is judged once the proxy's --upstream or the middleware's "
+                           "base_path names it")
+
     def note(self, note: str) -> None:
         """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
         with self._counts:
@@ -446,11 +518,10 @@ class TrafficJudge:
 
     def observe(self, exchange: ObservedExchange) -> ExchangeVerdict:
         """Judge one exchange (any path: others are counted and skipped) and tally it."""
-        if not is_send(exchange.method, exchange.path):
-            if maybe_send(exchange.method, exchange.path):
-                self.pass_unjudged(f"{exchange.where or 'an exchange'}: POST {clean_text(exchange.path[:120])} is not "
-                                   "/v1/sending, but a server may route it there (merged slashes, path parameters, "
-                                   "case, escapes servers decode differently): not judged")
+        route = exchange.route or route_of(exchange.method, exchange.path)
+        if route != SEND:
+            if route == MAY_ROUTE:
+                self.pass_may_route(exchange.where or "an exchange", exchange.path)
             else:
                 self.skip()
             return ExchangeVerdict(())
