@@ -260,3 +260,14 @@ def test_notes_quoting_a_peer_are_cut_visibly_and_reports_stay_small(tmp_path):
 def test_a_huge_content_type_is_quoted_cut_in_its_finding():
     ok, actual = _traffic([("Content-Type", "text/" + "x" * 100_000)])["content-type-json"]
     assert not ok and len(actual) < 400 and "cut: 100,005 characters" in actual
+
+
+def test_j5_shapes_remembered_without_a_case_repeat_stay_bounded_and_never_hide_one():
+    from migma_contract.contract import rules
+
+    for number in range(1_000):  # a hostile peer's distinct shapes
+        assert rules.case_repeat({f"n{number}": 1, "b": 2}) is None
+    assert len(rules._UNFOLDED) <= rules._UNFOLDED_MAX
+    assert rules.case_repeat({"id": 1, "status": 2}) is None and rules.case_repeat({"id": 1, "ID": 2}) == ("id", "ID")
+    long = {"x" * 10_000: 1, "y": 2}
+    assert rules.case_repeat(long) is None and tuple(long) not in rules._UNFOLDED  # (what one entry holds is bounded)
