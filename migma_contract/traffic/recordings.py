@@ -568,7 +568,7 @@ def _cassette_body(body: Any) -> bytes | None:
         if "base64_string" in body:
             raw = _decoded(body["base64_string"], "base64")
             if "string" in body and _decoded(body["string"], None) != raw:
-                raise _TwoReadings("a body holding a `string` and a `base64_string` that differ")
+                raise _TwoReadings("a body with a `string` and a `base64_string` that differ")
             return raw
         return _decoded(body.get("string", ""), None)
     return None
@@ -603,7 +603,7 @@ def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | N
 
 
 def _unread(why: str | None, what: str) -> str | None:
-    return None if why is None else f"its recorded {what} holds {why}: which one its player reads depends on the player"
+    return None if why is None else f"its recorded {what} has {why}: which one its player reads depends on the player"
 
 
 def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
@@ -624,7 +624,7 @@ def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
         elif old_status != status:  # no one status is the recorded one: the item is not judged
             raise _TwoReadings("a response with both `status` and `status_code` that differ")
         elif why is None and (old_why is not None or old_answer != answer):
-            answer, why = None, "both `body` and `content` (two layouts that differ)"
+            answer, why = None, "both a `body` and a `content` (two layouts) that differ"
     sent_body, sent_why = _read_body(request.get("body"))
     return ObservedExchange(
         method=_field(request.get("method")), url=_field(request.get("uri")), request_headers=headers,
