@@ -265,12 +265,15 @@ class Server:
             raise RuntimeError(f"{' '.join(command)} did not start: {line}{self.errors.read().decode(errors='replace')[-2000:]}")
         self.url = line.rsplit(" at ", 1)[1].strip()
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """Stop it; what it said on the way out."""
         self.process.send_signal(signal.SIGINT)
         try:
-            self.process.wait(10)
+            said, _ = self.process.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            return ""
+        return said or ""
 
 
 def _mock_world() -> Path:
@@ -706,6 +709,17 @@ def _paced_p50(url: str, count: int, rate: float = 200.0) -> float:
     return statistics.median(times) * 1000
 
 
+def _unjudged(said: str) -> str | None:
+    """How many sends a judging server passed unjudged, from what it said when stopped (serve_traffic.py): a send
+    passed unjudged (judging behind, over its CPU share) costs no judging, so a CPU row is what it says only when
+    (almost) every send was judged."""
+    counts = re.search(r"judged (\d+) exchange\(s\), (\d+) passed unjudged", said)
+    if counts is None:
+        return None
+    judged, unjudged = int(counts.group(1)), int(counts.group(2))
+    return f"{unjudged:,} of {judged + unjudged:,} sends passed unjudged"
+
+
 def traffic(scale: Scale) -> Section:
     section = Section("5. traffic: ContractMiddleware and migma-contract proxy vs the bare mock (50 connections; one paced client)")
     serve = [PY, str(BENCH / "serve_traffic.py")]
@@ -720,9 +734,9 @@ def traffic(scale: Scale) -> Section:
                        lambda: cpu["wrapped"].append(_served(wrapped.url, seconds, wrapped)[1]))
     finally:
         bare.stop()
-        wrapped.stop()
+        said = wrapped.stop()
     section.add("the mock, bare: server CPU per request", cpu["bare"], "µs")
-    section.add("  the mock inside ContractMiddleware: server CPU per request", cpu["wrapped"], "µs")
+    section.add("  the mock inside ContractMiddleware: server CPU per request", cpu["wrapped"], "µs", note=_unjudged(said))
     section.add("middleware: wrapped app vs bare app, server CPU per request",
                 [w / b for w, b in zip(cpu["wrapped"], cpu["bare"], strict=True)], "×", ("<=", 1.3))
 
@@ -747,8 +761,7 @@ def traffic(scale: Scale) -> Section:
             _alternate(index, lambda: p50["direct"].append(_paced_p50(upstream.url, scale.paced_requests)),
                        lambda: p50["proxy"].append(_paced_p50(proxy.url, scale.paced_requests)))
     finally:
-        for server in (forward, proxy, upstream):
-            server.stop()
+        said = {server: server.stop() for server in (forward, proxy, upstream)}
     section.add("the mock directly", rates["direct"], "req/s")
     section.add("  through migma-contract proxy (judging)", rates["proxy"], "req/s")
     section.add("  through the proxy forwarding only (no judging), for scale", rates["forward"], "req/s")
@@ -756,8 +769,9 @@ def traffic(scale: Scale) -> Section:
                 "×", (">=", 0.25))
     # requests/s swing with what else the shared machine runs; the CPU each request costs the servers does not
     section.add("  the mock directly: server CPU per request", used["direct"], "µs")
+    proxied = _unjudged(said.get(proxy, ""))
     section.add("  through the proxy (judging): proxy's and mock's CPU per request", used["proxy"], "µs",
-                note="judging may take a quarter of a core")
+                note="judging may take a quarter of a core" + (f"; {proxied}" if proxied else ""))
     section.add("  through the proxy forwarding only: proxy's and mock's CPU per request", used["forward"], "µs")
     section.add("p50 latency at 200 req/s, the mock directly", p50["direct"], "ms")
     section.add("  through migma-contract proxy", p50["proxy"], "ms")

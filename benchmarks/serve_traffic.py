@@ -51,6 +51,6 @@ if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])
     if mode == "middleware" or mode == "proxy":
+        failed = app.judge.violations  # (waits for what is still being judged)
         judged = app.judge.stats.judged
-        failed = app.judge.violations
-        print(f"{mode}: judged {judged} exchange(s), {failed} rule(s) broken", flush=True)
+        print(f"{mode}: judged {judged} exchange(s), {app.judge.stats.unjudged} passed unjudged, {failed} rule(s) broken", flush=True)

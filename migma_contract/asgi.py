@@ -11,9 +11,9 @@ capped reader (`wire.boundary.read_capped`, `max_request_bytes`, 1 MiB by defaul
 be judged and replayed to the app as the same messages; a longer body streams on to the app
 unkept (so the app's own limit, and its 413, work as without the middleware), and the response goes out as the app sends it
 while a bounded copy is kept (its headers, any iterable, read once: the server gets what was
-judged). The judgement runs after the response is out (on the next
-turn of the event loop), so no client waits for it. Other paths, methods and scope types
-go straight to the app.
+judged). Once the response is out the exchange is handed to the judge's own thread (counted
+at the bytes it holds against the judge's bound on what waits), so no client waits for the
+judgement. Other paths, methods and scope types go straight to the app.
 The app is blamed only for what it did, as the proxy blames its upstream: its time
 (`responds-in-time`) runs from the request's body's end to its answer's end, less the time
 the client held each part of the answer (`traffic.timing.ServerTime`, the proxy's clock);
@@ -32,8 +32,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -52,6 +52,7 @@ from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, dec
 
 __all__ = ["ContractMiddleware", "RuleTally"]
 
+_HELD_APART = 1024  # what an exchange waiting to be judged holds besides its bodies and headers (the scope, the URL), about
 _BASE_PATH = re.compile(r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9\-._~!$&'()*+,=:@]+)+")
 _AUTHORITY = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
 
@@ -90,7 +91,6 @@ class ContractMiddleware:
         self.max_response_bytes = max_response_bytes
         self.max_request_bytes = max_request_bytes
         self._count = 0
-        self._pending: deque[tuple[Any, ...]] = deque()  # exchanges answered, not judged yet
         contract = contract_for(load_spec(spec))
         name = label or "the app behind ContractMiddleware"
         self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
@@ -168,42 +168,49 @@ class ContractMiddleware:
         # end, less the time the client held each part of it (`time.perf_counter` read here: a test may stand in for it)
         clock = ServerTime(time.perf_counter)
         body = read.content
-        pending = deque(read.replay())
+        pending = read.replay()
         if read.over:
             self.judge.note(f"a request body over {self.max_request_bytes:,} bytes passed to the app unkept "
                             "(its body rules not judged)")
-        answer: dict[str, Any] = {"status": None, "headers": [], "kept": [], "size": 0, "done": False, "elapsed": None}
+        status: int | None = None
+        headers: list[tuple[str, str]] = []  # as the app sent them
+        kept: list[bytes] = []
+        size = 0
+        done = False
+        answered: float | None = None  # the app's own time, at the answer's end
         left = read.disconnected  # the client went away (its doing): before its body ended, or before the answer did
 
         async def replay() -> MutableMapping[str, Any]:
             nonlocal left
             if pending:
-                message = pending.popleft()
+                message = pending.pop(0)
             else:
                 message = await receive()
                 if message["type"] == "http.request":
                     clock.restart()  # more of the body: the app could answer only once it is all in
-            if message["type"] == "http.disconnect" and not answer["done"]:
+            if message["type"] == "http.disconnect" and not done:
                 left = True
             return message
 
         cap = self.max_response_bytes
 
         async def capture(message: dict[str, Any]) -> None:
-            nonlocal left
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                if type(headers) is not list:  # any iterable (a generator): read once, judged and forwarded alike
-                    headers = list(headers)
-                    message = {**message, "headers": headers}
-                answer["status"] = message["status"]
-                answer["headers"] = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
-            elif message["type"] == "http.response.body":
+            nonlocal left, status, headers, size, done, answered
+            kind = message["type"]
+            if kind == "http.response.body":
                 chunk = message.get("body", b"")
-                answer["size"] += len(chunk)
-                if answer["size"] <= cap:  # a copy of a buffer the app may reuse once `send` returns (a bytearray)
-                    answer["kept"].append(chunk if type(chunk) is bytes else bytes(chunk))
-                answer["done"] = not message.get("more_body", False)
+                size += len(chunk)
+                if size <= cap:  # a copy of a buffer the app may reuse once `send` returns (a bytearray)
+                    kept.append(chunk if type(chunk) is bytes else bytes(chunk))
+                done = not message.get("more_body", False)
+            elif kind == "http.response.start":
+                sent = message.get("headers", [])
+                if type(sent) is not list:  # any iterable (a generator): read once, judged and forwarded alike
+                    sent = list(sent)
+                    message = {**message, "headers": sent}
+                status = message["status"]
+                # decoded now: a copy (the app may reuse its list, or a bytearray in it, once `send` returns)
+                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in sent]
             clock.sending()
             try:
                 await send(message)
@@ -212,8 +219,8 @@ class ContractMiddleware:
                 raise
             finally:
                 clock.sent()
-            if answer["done"] and answer["elapsed"] is None:
-                answer["elapsed"] = clock.elapsed()  # the answer's end (what the app does after it is not timed)
+            if done and answered is None:
+                answered = clock.elapsed()  # the answer's end (what the app does after it is not timed)
 
         error: str | None = None
         try:
@@ -225,35 +232,29 @@ class ContractMiddleware:
             error = f"the app raised {type(exc).__name__}"
             raise
         finally:
-            if left and (read.disconnected or not answer["done"]):
+            if left and (read.disconnected or not done):
                 when = "its request's body ended" if read.disconnected else "the answer was complete"
                 self.judge.pass_unjudged(f"request {number} to the app: the client went away before {when} (not "
                                          "the app's doing): not judged")
             else:
                 if left:
                     error = None  # the app answered whole; what it raised after came from the client leaving
-                elif error is None and not answer["done"]:
+                elif error is None and not done:
                     error = "the app ended without a complete response"
-                elapsed = answer["elapsed"] if answer["elapsed"] is not None else clock.elapsed()
-                self._pending.append((scope, body, answer, error, elapsed, number))
-                self._later()
-
-    def _later(self) -> None:
-        """Judge after the response is out, off the app's event loop (the judge's one worker thread)."""
-        while True:
-            try:
-                item = self._pending.popleft()
-            except IndexError:
-                return
-            self.judge.observe_later(lambda item=item: self._exchange(*item))  # type: ignore[misc]
+                elapsed = answered if answered is not None else clock.elapsed()
+                # judged after the response is out, off the app's event loop (the judge's one worker thread); what the
+                # exchange holds while it waits (its bodies, its headers) bounds the waiting ones, not a guess
+                held = (len(body) if body else 0) + sum(map(len, kept)) + sum(len(k) + len(v) for k, v in scope.get("headers", ()))
+                self.judge.observe_later(partial(self._exchange, scope, body, (status, headers, kept, size), error, elapsed, number),
+                                         held + _HELD_APART)
 
     def _drain(self) -> None:
         """Every exchange answered so far judged (every reader calls it, so what it reads is complete)."""
-        self._later()
         self.judge.settle()
 
-    def _exchange(self, scope: dict[str, Any], body: bytes | None, answer: dict[str, Any], error: str | None, elapsed: float,
-                  number: int) -> ObservedExchange:
+    def _exchange(self, scope: dict[str, Any], body: bytes | None, answer: tuple[int | None, list[tuple[str, str]], list[bytes], int],
+                  error: str | None, elapsed: float, number: int) -> ObservedExchange:
+        status, answer_headers, kept, size = answer
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
         query = scope.get("query_string", b"").decode("latin-1")
         # the app's own path, from the scope: a client's Host header never decides what is judged
@@ -263,12 +264,12 @@ class ContractMiddleware:
         url = f"{scope.get('scheme', 'http')}://{host}{path}" + (f"?{query}" if query else "")
         cap = self.max_response_bytes
         response_body, unread, broken = None, None, False
-        if error is None and answer["size"] > cap:
+        if error is None and size > cap:
             unread = f"its answer is over {cap:,} bytes"
         elif error is None:
             try:
-                response_body = decode(b"".join(answer["kept"]),
-                                       codings_of(v for k, v in answer["headers"] if k.lower() == "content-encoding"), cap)
+                encodings = [v for k, v in answer_headers if k.lower() == "content-encoding"]
+                response_body = decode(kept[0] if len(kept) == 1 else b"".join(kept), codings_of(encodings) if encodings else [], cap)
             except Unknown as exc:
                 unread = f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode"
             except Differs as exc:
@@ -279,9 +280,9 @@ class ContractMiddleware:
                 unread = None if response_body is not None else f"its answer decodes to over {cap:,} bytes"
         return ObservedExchange(
             method=scope["method"], url=url, request_headers=headers, request_body=body,
-            status=answer["status"] if error is None or broken else None, response_headers=answer["headers"],
+            status=status if error is None or broken else None, response_headers=answer_headers,
             response_body=response_body, elapsed=elapsed, error=error, where=f"request {number} to the app",
-            response_size=answer["size"], unread=unread, route=SEND,
+            response_size=size, unread=unread, route=SEND,
         )
 
 

@@ -226,6 +226,19 @@ def test_the_apps_event_loop_never_waits_for_judging():
     assert any("over 64 bytes" in note for note in result.traffic.notes)
 
 
+def test_a_burst_of_sends_waits_to_be_judged_by_what_it_holds_not_by_a_guess():
+    """Under load the judge's thread runs behind the app's event loop: the middleware counted every exchange it handed
+    over at 1 MiB (its size unsaid), so 64 could wait and a burst under 50 connections passed ~15% of its sends
+    unjudged (the verdict incomplete). Each is counted at what it holds: a burst of 200 small sends waits and is judged."""
+    wrapped = ContractMiddleware(create_app({"open_world": True}))
+    held = _HeldByTheReportWriter()
+    wrapped.judge._lock = held
+    with held.inner:  # judging is busy: every send answered meanwhile waits
+        answered = [_drive(wrapped, VALID)[1][0]["status"] for _ in range(200)]
+    assert answered == [200] * 200
+    traffic = wrapped.result().traffic
+    assert (traffic.judged, traffic.unjudged) == (200, 0)
+
 
 # --- the app is blamed only for what the app did (red-team pass G: 3, 4, 9) ----------------------------------------------
 
@@ -457,3 +470,21 @@ def test_the_servers_time_leaves_out_the_clients_and_counts_overlapping_sends_on
     clock.sent()
     now[0] = 16.5
     assert clock.client_wait == pytest.approx(4.0) and clock.elapsed() == pytest.approx(2.5)
+
+
+def test_a_header_list_the_app_reuses_after_sending_is_judged_as_it_was_sent():
+    """The class of pass I's finding 6 for the headers: the middleware keeps what the answer's start said as it was
+    sent (an app rewriting its header list, or a bytearray in it, once `send` returned is not judged on the rewrite)."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        kind = bytearray(b"application/json")
+        headers = [(b"content-type", kind)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        kind[:] = b"text/plain; x=1 "  # reused once sent
+        headers.append((b"content-type", b"text/html"))
+        await send({"type": "http.response.body", "body": ACCEPTED})
+
+    middleware, raised = _run(app, _body())
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.rule("content-type-json").status == Status.PASSED

@@ -381,3 +381,25 @@ def test_an_upstream_trickling_its_answer_past_the_deadline_is_a_finding_and_the
             assert _post(client).status_code == 504
     judge.settle()
     assert [(f.rule, f.broken_by) for f in judge.result().findings] == [("responds-in-time", "server")]
+
+
+def test_the_worker_judges_what_waits_a_batch_at_a_time_and_one_failure_costs_only_its_own_exchange():
+    """The worker takes what waits in batches (its CPU clock read once a batch): an exchange that cannot be built is
+    counted unjudged and noted, the rest of its batch is judged, and the waiting counts come back to nothing."""
+    judge, exchange, release = _blocked_judge()
+    built = []
+
+    def broken():
+        raise RuntimeError("a bug")
+
+    def counted():
+        built.append(1)
+        return exchange()
+
+    for index in range(100):  # a few batches wait behind the first exchange
+        judge.observe_later(broken if index in (5, 40, 77) else counted, size=500)
+    release.set()
+    result = judge.result()
+    assert (result.traffic.judged, result.traffic.unjudged, len(built)) == (98, 3, 97)
+    assert judge._pending == 0 and judge._pending_bytes == 0 and judge.unjudged_behind == 0
+    assert any("could not be judged (RuntimeError)" in note for note in result.traffic.notes)

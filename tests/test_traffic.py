@@ -7,9 +7,15 @@ what traffic cannot show (an unknown key, the target's data) and so must never f
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from migma_contract import RunResult, Status, contract_for
+from migma_contract.contract.catalogue import RULES
+from migma_contract.contract.rules import Level, RawBody, Subject
+from migma_contract.judge.deserve import Standing, deserve, parsed_body
 from migma_contract.run.result import Baseline
+from migma_contract.strategies import invalid_requests, valid_requests
 from migma_contract.traffic.tally import CLIENT, SERVER, ObservedExchange, TrafficJudge, is_send, judge_exchange, maybe_send
 
 KEY = "mc_live_4f9a8b7c6d5e4f3a2b1c"
@@ -360,7 +366,7 @@ def test_the_kept_judgements_of_an_answer_are_shared_only_for_a_status_alone():
 
     judge_exchange(contract_for(), "documented", exchange(status=400, answer={"success": False, "error": "x" * 50}))
     judge_exchange(contract_for(), "documented", exchange())
-    assert one_judge._KEPT and all(len(answer) <= 3 for _, answer in one_judge._KEPT)
+    assert one_judge._KEPT and all(len(key[1]) <= 3 for key in one_judge._KEPT)
 
 
 def test_the_rules_across_exchanges_are_worked_out_once_a_status_and_stay_few():
@@ -463,3 +469,101 @@ def test_a_basic_credentials_password_echoed_decoded_is_masked():
     result = judge_of(item).result()
     assert result.findings
     assert "S3cretBasicPassw0rd" not in json.dumps([f.response.body for f in result.findings] + [f.actual for f in result.findings])
+
+
+_REQUEST_RULES = [rule.id for rule in RULES if rule.subject is Subject.REQUEST and rule.set == "contract"]
+
+
+@st.composite
+def _sends(draw):
+    """Bodies of every kind the judge meets: valid ones, each request rule broken, open points met (the fields of
+    "either" and "avoid" added or taken away), values the contract leaves open, and what is no JSON object."""
+    body = draw(st.one_of(valid_requests(), st.sampled_from(_REQUEST_RULES).flatmap(invalid_requests)))
+    for name in draw(st.lists(st.sampled_from(["emailId", "conversationId", "recipientId", "recipientEmail"]), max_size=3)):
+        if not isinstance(body, dict):
+            break
+        if name in body and draw(st.booleans()):
+            del body[name]
+        else:
+            body[name] = draw(st.sampled_from(["email_1", "", " ", "conv_1", "\x00", "a\udc80b", 5, None]))
+    if isinstance(body, RawBody):
+        return parsed_body(body.content)
+    return parsed_body(json.dumps(draw(st.sampled_from([body, body, body, [body], "text"]))).encode())  # as the judge reads it
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(_sends(), st.sampled_from([f"Bearer {KEY}", None, "Basic eDp5", KEY, "bearer  k", "Bearer"]),
+       st.sampled_from(list(Standing)), st.sampled_from(list(Level)))
+def test_a_plain_valid_send_is_decided_at_once_as_the_full_path_decides_it(body, authorization, standing, level):
+    """`deserve` decides a send answered 200 whose body keeps every rule and meets no open point in one Rust call
+    (`Contract.settled_valid`): what it decides is what the path that explains every answer decides."""
+    from migma_contract.contract.validators import Contract
+
+    fast = contract_for()
+    full = Contract(fast.spec)
+    full.__dict__["settled_valid"] = None  # (a cached_property: no fast path on this one)
+    for answered in (200, 400, None):
+        assert deserve(fast, level, body, authorization, standing, answered=answered) == \
+            deserve(full, level, body, authorization, standing, answered=answered)
+
+
+def test_tallies_counted_by_a_kept_outcome_are_the_tallies_of_each_exchanges_judgements():
+    """A judge counts the exchanges whose judgements are one shared tuple by that tuple, and adds them to the tallies
+    when they are read: whenever they are read, and past the outcomes it keeps, the tallies are those of every
+    exchange's judgements (a rule once per exchange, failed when any party broke it, by each party that did)."""
+    from dataclasses import replace as copied
+
+    from migma_contract.traffic.tally import RuleTally
+
+    judge = TrafficJudge(contract_for(), kind="proxy", label="test")
+    expected = {rule_id: RuleTally() for rule_id in judge.tallies}
+    sends = [exchange(answer={**OK, "data": {**OK["data"], "id": f"msg_{n}"}}) for n in range(150)]
+    sends += [exchange(status=status) for status in range(200, 290)]  # ~90 distinct judgement tuples: past the kept ones
+    sends += [exchange(TAG_WITHOUT_ID, 400, REFUSED), exchange(TAG_WITHOUT_ID, 200), exchange(auth=None, status=401,
+              answer=REFUSED), exchange(), exchange()]  # a client's fault, the server's, an id given twice
+    for index, sent in enumerate(sends * 2):
+        outcome: dict[str, list[bool]] = {}
+        for judgement in judge.observe(copied(sent, where=f"send {index}")).judgements:
+            seen = outcome.setdefault(judgement.rule_id, [False, False, False])
+            if judgement.ok:
+                seen[2] |= judgement.party == SERVER
+            else:
+                seen[0] |= judgement.party == CLIENT
+                seen[1] |= judgement.party == SERVER
+        for rule_id, (client, server, right) in outcome.items():
+            tally = expected[rule_id]
+            tally.exercised += 1
+            tally.failed += client or server
+            tally.passed += not (client or server)
+            tally.by_client += client
+            tally.by_server += server
+            tally.server_right += right
+        if index % 37 == 0 or index == 2 * len(sends) - 1:
+            assert judge.tallies == expected
+    assert expected["accepts-valid"].passed > 300 and expected["result-id-unique"].by_server
+
+
+def test_what_the_judge_remembers_of_header_names_stays_small_and_changes_no_verdict():
+    """Whether a header's name carries a credential is decided once each, for a thousand names: thousands of distinct
+    (and long) header names and paths do not grow it past its bound, and a credential under a credential's name is
+    still learned once it is full."""
+    from migma_contract.traffic import tally
+
+    judge = TrafficJudge(contract_for(), kind="proxy", label="test")
+    for n in range(1500):
+        judge.observe(exchange(url=f"https://api.example/v1/other/{n}" + "x" * (n % 400)))
+        judge.observe(exchange(method="P" * (n % 300 + 2) + "OST", url=f"https://api.example/v1/sending?n={n}", status=405))
+        junk = exchange(auth=None, status=401, answer=REFUSED)
+        judge.observe(copy_with(junk, request_headers=[*junk.request_headers, (f"X-Trace-{n}" + "t" * (n % 200), "1")]))
+    late = exchange(auth=None, status=401, answer=REFUSED)
+    secret = "zq8Kx2mP9vL4tR7wY1nB"
+    judge.observe(copy_with(late, request_headers=[*late.request_headers, ("X-Api-Key", secret)]))
+    assert len(tally._SENSITIVE) <= 1024
+    assert secret in judge._secrets
+    assert judge.stats.other == 3000 and judge.stats.judged == 1501
+
+
+def copy_with(seen, **changes):
+    from dataclasses import replace
+
+    return replace(seen, **changes)

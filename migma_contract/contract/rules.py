@@ -388,7 +388,8 @@ def utf8_text(raw: bytes) -> str:
     mark or zero-byte pattern, and anything else as UTF-8 with each invalid byte replaced by
     U+FFFD. A UTF-8 byte order mark is UTF-8 (RFC 8259 lets a parser ignore it or not).
     """
-    other = _other_encoding(raw)
+    head = raw[:4]
+    other = _other_encoding(raw) if b"\x00" in head or head[:1] in _BOM_STARTS else None  # (UTF-8 text: no call)
     if other is not None:
         codec, name = other
         raise NotUtf8(f"the body is {name}, not UTF-8", raw.decode(codec, errors="replace"))
@@ -437,7 +438,7 @@ class IsJsonObject(RequestForm):
             raise Refused(f"the JSON is nested deeper than {max_depth} levels") from None
         except ValueError as exc:
             raise Refused(f"the body is not valid JSON: {str(exc)[:120]}") from None
-        if ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(value):
+        if "\\u" in text and ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(value):  # (most bodies: one scan)
             raise Refused(LONE_SURROGATE)
         # A value nests at most one deeper than its text has brackets (a scalar in the innermost
         # counts as a level): most bodies are not walked at all.

@@ -32,7 +32,15 @@ def joined(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, st
     Linear in the headers' size: each field's values are joined once (joining them one by one copies the
     value so far for every repetition, and nine thousand repetitions of a 64 KB value took hours).
     """
-    items = pairs if type(pairs) is list else pairs.items() if isinstance(pairs, Mapping) else pairs  # (a list first: no ABC check)
+    items = pairs if type(pairs) is list else pairs.items() if isinstance(pairs, Mapping) else list(pairs)  # (a list first: no ABC check)
+    once: dict[str, str] = {}
+    for name, value in items:  # most header lists name each field once: one pass, no lists
+        key = name.lower()
+        if key in once:
+            break
+        once[key] = value
+    else:
+        return once
     merged: dict[str, list[str]] = {}
     for name, value in items:
         merged.setdefault(name.lower(), []).append(value)

@@ -129,8 +129,10 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     else:
         answer = f"{exchange.status}{knowledge.answer_text}"
         judged += _status_deserved(exchange.status, deserved, knowledge, answer, ids, notes)
-        facts = _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes, judged,
-                                open_status=open_to == _MEDIA)
+        facts, whole = _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes, judged,
+                                       open_status=open_to == _MEDIA)
+        if whole is not None:  # every rule kept: the same tuple as every exchange like it (its tallies are counted by it)
+            return ExchangeVerdict(whole, tuple(notes), deserved, facts, body.why if type(body) is Ambiguous else doubt)
     return ExchangeVerdict(tuple(judged), tuple(notes), deserved, facts, body.why if type(body) is Ambiguous else doubt)
 
 
@@ -209,9 +211,10 @@ def _status_deserved(status: int, deserved: Deserved, knowledge: Knowledge, answ
 
 def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowledge: Knowledge, body: Any,
                     validator: ResponseValidator | None, answer: str, notes: list[str],
-                    judged: list[Judgement], *, open_status: bool = False) -> ResponseFacts | None:
+                    judged: list[Judgement], *, open_status: bool = False) -> tuple[ResponseFacts | None, tuple[Judgement, ...] | None]:
     """Every response rule the answer gave something to judge, each with all its violations (added to `judged`);
-    the response as read, unless it was cut. `open_status`: the request is one the document does not speak of (not
+    the response as read, unless it was cut; and when every rule was kept, `judged` with them as one kept tuple
+    (then `judged` is left as it was). `open_status`: the request is one the document does not speak of (not
     JSON), so whether its status is a documented one is not judged (a 415 is HTTP's answer to it)."""
     status = exchange.status
     assert status is not None
@@ -229,8 +232,12 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
     if not body_known:
         notes.append("response body not recorded in full: only no-server-error, responds-in-time and status-documented judged")
     if not verdict.violations and body_known and not throttled and not open_status:  # the common case: every rule kept
-        judged += _kept(verdict.applied, answer)
-        return facts
+        whole = _kept(verdict.applied, answer, judged)
+        if whole is None:
+            alone = _kept(verdict.applied, answer, [])
+            assert alone is not None  # (never None with nothing before)
+            judged += alone
+        return facts, whole
     only = _STATUS_ONLY if throttled else _WITHOUT_BODY if not body_known else None
     messages: dict[str, list[str]] = {}
     for violation in verdict.violations:
@@ -241,17 +248,26 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
         if only is None or rule_id in only:
             said = messages.get(rule_id)
             judged.append(Judgement(rule_id, SERVER, said is None, _TEXT[rule_id], "; ".join(said) if said else answer))
-    return facts
+    return facts, None
 
 
-_KEPT: dict[tuple[tuple[str, ...], str], tuple[Judgement, ...]] = {}  # (rules applied, the answer) -> their judgements
+# (rules applied, the answer, the one judgement before them: its rule and expectation) -> all their judgements
+_KEPT: dict[tuple[tuple[str, ...], str, str, str], tuple[Judgement, ...]] = {}
 
 
-def _kept(applied: tuple[str, ...], answer: str) -> tuple[Judgement, ...]:
-    """Every rule of `applied` kept by `answer`: the same few tuples for most exchanges (an accepted send's "200"), made once."""
-    found = _KEPT.get((applied, answer))
+def _kept(applied: tuple[str, ...], answer: str, before: list[Judgement]) -> tuple[Judgement, ...] | None:
+    """`before` and every rule of `applied` kept by `answer`: the same few tuples for most exchanges (an accepted send's
+    "200", after the status it deserved), made once. None when `before` is not nothing or one kept judgement of the
+    server's with this answer (then `before` is left to the caller)."""
+    if not before:
+        key = (applied, answer, "", "")
+    elif len(before) == 1 and before[0].ok and before[0].party == SERVER and before[0].actual == answer:
+        key = (applied, answer, before[0].rule_id, before[0].expected)
+    else:
+        return None
+    found = _KEPT.get(key)
     if found is None:
-        found = tuple(Judgement(rule_id, SERVER, True, _TEXT[rule_id], answer) for rule_id in applied)
+        found = (*before, *(Judgement(rule_id, SERVER, True, _TEXT[rule_id], answer) for rule_id in applied))
         if len(answer) <= 3 and len(_KEPT) < 256:  # a status alone: a server's error text is never kept
-            _KEPT[(applied, answer)] = found
+            _KEPT[key] = found
     return found

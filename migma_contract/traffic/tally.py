@@ -101,6 +101,7 @@ _MAX_NOTES = 20
 MAX_WAITING = 1024
 MAX_WAITING_BYTES = 64 << 20
 _UNSIZED = MAX_WAITING_BYTES // 64
+_BATCH = 32  # exchanges the worker takes at once (their CPU time is read once: a budget's view lags by one batch at most)
 JUDGE_CPU_SHARE = 0.25  # judging may use a quarter of one core over time (the server keeps the rest of the GIL)
 JUDGE_CPU_BURST = 0.5  # ...and half a CPU-second at once
 # A request body larger than this is judged as not recorded: a send request is a few kilobytes, and judging a large
@@ -113,11 +114,48 @@ _MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.
 _ROOT_SUBJECTS = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # whose server failures are about the status
 
 
+class _Outcome(NamedTuple):
+    """One exchange's judgements per rule: who broke it, whether the server was right (bits), in judgement order."""
+
+    bits: tuple[tuple[str, int], ...]
+    rules: frozenset[str]
+    broken: bool
+
+
+def _outcome(judgements: tuple[Judgement, ...]) -> _Outcome:
+    outcome: dict[str, int] = {}
+    broken = False
+    for rule_id, party, ok, _, _ in judgements:
+        if ok:
+            outcome[rule_id] = outcome.get(rule_id, 0) | (_SERVER_RIGHT if party == SERVER else 0)
+        else:
+            broken = True
+            outcome[rule_id] = outcome.get(rule_id, 0) | (_CLIENT_BROKE if party == CLIENT else _SERVER_BROKE)
+    return _Outcome(tuple(outcome.items()), frozenset(outcome), broken)
+
+
+_MAX_SIGNATURES = 64  # judgement tuples whose outcome a judge keeps (a handful recur; the rest are made once)
+
+
 class _ServerTally(NamedTuple):
     """A rule's tally on the server's side only, as root causes read it."""
 
     exercised: int
     passed: int
+
+
+_REPLAY_HEADER = IDEMPOTENCY_HEADER.lower()
+_HISTORY_KEPT: dict[tuple[str, int], Judgement] = {}
+
+
+def _history_kept(rule: Any, status: int) -> Judgement:
+    """A rule judged across exchanges, kept by an answer of `status` (the same tuple for every such answer)."""
+    found = _HISTORY_KEPT.get((rule.id, status))
+    if found is None:
+        found = Judgement(rule.id, SERVER, True, rule.text, str(status))
+        if len(_HISTORY_KEPT) < 256:
+            _HISTORY_KEPT[(rule.id, status)] = found
+    return found
 
 
 _CREDENTIAL_WORDS = re.compile(r"[\s:,;]+")  # what separates a scheme from its key, however a client wrote it
@@ -375,7 +413,7 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
         knowledge = _KNOWLEDGE.get((standing, timeout)) or _KNOWLEDGE.setdefault((standing, timeout), Knowledge(standing, timeout=timeout))
     else:
         knowledge = Knowledge(standing=standing, timeout=timeout, answer_text=_error_text(exchange.response_body))
-    return judge(contract, Level.parse(level), exchange, knowledge, repeated=exchange.repeated)
+    return judge(contract, level if type(level) is Level else Level.parse(level), exchange, knowledge, repeated=exchange.repeated)
 
 
 _KNOWLEDGE: dict[tuple[Standing, float | None], Knowledge] = {}  # (a frozen Knowledge: shared)
@@ -443,6 +481,8 @@ class TrafficJudge:
         self.on_breach = on_breach
         self.stats = TrafficStats(source or label)
         self._tallies = {rule.id: RuleTally() for rule in self.rules}
+        self._signatures: dict[int, tuple[tuple[Judgement, ...], _Outcome]] = {}  # id of a judgements tuple -> it, its outcome
+        self._deferred: dict[int, int] = {}  # id of a judgements tuple -> exchanges it judged not yet in the tallies
         # the rules judged across exchanges (result-id-unique), each with what it saw so far
         self._history: dict[str, tuple[Any, History]] = {
             rule.id: (rule, {}) for rule in self.rules if rule.form.across_responses is not None}
@@ -543,35 +583,71 @@ class TrafficJudge:
             if unread_why is not None:
                 self._count_note(f"judged in part: {unread_why}")
             across = self._judge_history(exchange, number, verdict.facts)
+            base = verdict.judgements
             if across:
-                verdict = ExchangeVerdict(verdict.judgements + across, verdict.notes, partly=verdict.partly)
+                verdict = ExchangeVerdict(base + across, verdict.notes, partly=verdict.partly)
             for note in verdict.notes:
                 self._count_note(note)
-            outcome: dict[str, int] = {}  # per rule: who broke it, whether the server was right (bits)
-            breached = False
-            for rule_id, party, ok, _, _ in verdict.judgements:
-                if ok:
-                    outcome[rule_id] = outcome.get(rule_id, 0) | (_SERVER_RIGHT if party == SERVER else 0)
-                else:
-                    breached = True
-                    outcome[rule_id] = outcome.get(rule_id, 0) | (_CLIENT_BROKE if party == CLIENT else _SERVER_BROKE)
-            tallies = self._tallies
-            for rule_id, bits in outcome.items():
-                tally = tallies[rule_id]
-                tally.exercised += 1
-                if bits & (_CLIENT_BROKE | _SERVER_BROKE):
-                    tally.failed += 1
-                    tally.by_client += bool(bits & _CLIENT_BROKE)
-                    tally.by_server += bool(bits & _SERVER_BROKE)
-                else:
-                    tally.passed += 1
-                if bits & _SERVER_RIGHT:
-                    tally.server_right += 1
+            breached = self._count(base, across)
             if breached:
                 for judgement in verdict.judgements:
                     if not judgement.ok:
                         self._record(exchange, judgement, number, unlearned)
         return verdict
+
+    def _count(self, base: tuple[Judgement, ...], across: tuple[Judgement, ...]) -> bool:
+        """Tally one exchange's judgements (under the lock): whether any was broken.
+
+        Most exchanges' own judgements are one of a few tuples the one judge keeps (a valid send kept by a valid
+        answer): each such tuple's outcome per rule is worked out once, and its exchanges are counted by it, added
+        to the tallies when they are read (`_count_deferred`). The rules judged across exchanges count at once."""
+        entry = self._signatures.get(id(base))
+        if entry is None or entry[0] is not base:
+            if len(self._signatures) >= _MAX_SIGNATURES:  # (each entry holds its tuple: an id is never reused while kept)
+                self._count_deferred()
+                self._signatures.clear()
+            entry = self._signatures[id(base)] = (base, _outcome(base))
+        signature = entry[1]
+        if across and not signature.rules.isdisjoint([judgement.rule_id for judgement in across]):
+            signature = _outcome(base + across)  # one rule on both sides: counted once
+            self._apply(signature, 1)
+            return signature.broken
+        deferred = self._deferred
+        deferred[id(base)] = deferred.get(id(base), 0) + 1
+        broken = signature.broken
+        for rule_id, party, ok, _, _ in across:  # one judgement per rule judged across exchanges
+            tally = self._tallies[rule_id]
+            tally.exercised += 1
+            if ok:
+                tally.passed += 1
+                tally.server_right += party == SERVER
+            else:
+                broken = True
+                tally.failed += 1
+                tally.by_client += party == CLIENT
+                tally.by_server += party == SERVER
+        return broken
+
+    def _apply(self, signature: _Outcome, count: int) -> None:
+        tallies = self._tallies
+        for rule_id, bits in signature.bits:
+            tally = tallies[rule_id]
+            tally.exercised += count
+            if bits & (_CLIENT_BROKE | _SERVER_BROKE):
+                tally.failed += count
+                tally.by_client += count if bits & _CLIENT_BROKE else 0
+                tally.by_server += count if bits & _SERVER_BROKE else 0
+            else:
+                tally.passed += count
+            if bits & _SERVER_RIGHT:
+                tally.server_right += count
+
+    def _count_deferred(self) -> None:
+        """The exchanges counted by their judgements' outcome, added to the tallies (under the lock; readers call it)."""
+        if self._deferred:
+            deferred, self._deferred = self._deferred, {}
+            for key, count in deferred.items():
+                self._apply(self._signatures[key][1], count)
 
     def _judge_history(self, exchange: ObservedExchange, number: int, facts: ResponseFacts | None = None) -> tuple[Judgement, ...]:
         """The rules judged across exchanges (result-id-unique), against what the traffic showed before (under the lock).
@@ -585,13 +661,17 @@ class TrafficJudge:
         judged: list[Judgement] = []
         for rule, memory, form in self._history_at(status):
             facts = facts or response_facts(status, exchange.received_headers, exchange.response_body, None, None, None)
-            value = form.key(facts) if facts.parsed else None
-            if value is None or (len(memory) >= _MAX_HISTORY and remembered(value) not in memory):
+            if not facts.parsed:
                 continue
-            replay_key = exchange.header(IDEMPOTENCY_HEADER.lower())
+            if len(memory) >= _MAX_HISTORY:  # full: only what it holds is judged (a value it never saw is not)
+                value = form.key(facts)
+                if value is None or remembered(value) not in memory:
+                    continue
+            # (the header map joins a repeated field's values with ", ", as `header` does)
+            replay_key = exchange.sent_headers.get(_REPLAY_HEADER)
             ok, message = form.judge(memory, facts, replay_key, exchange.where or f"exchange {number}")
             if ok:
-                judged.append(Judgement(rule.id, SERVER, message is None, rule.text, message or str(status)))
+                judged.append(_history_kept(rule, status) if message is None else Judgement(rule.id, SERVER, False, rule.text, message))
         return tuple(judged)
 
     def _history_at(self, status: int) -> list[tuple[Any, History, Any]]:
@@ -647,23 +727,34 @@ class TrafficJudge:
         self._stops[:] = [s for s in self._stops if not s.startswith("judging fell behind")] + [message]
 
     def _judge_waiting(self) -> None:
+        """The worker: judges what waits in order, a batch at a time (whatever waits, up to `_BATCH`): its CPU clock
+        is read and the waiting counts settled once a batch, not once an exchange (each read of the clock is a
+        system call). An exchange stays counted as waiting until its batch is judged."""
+        waiting = self._waiting
         while True:
-            make, held = self._waiting.get()
+            batch = [waiting.get()]
+            try:
+                while len(batch) < _BATCH:
+                    batch.append(waiting.get_nowait())
+            except queue.Empty:
+                pass
             began = time.thread_time()
             try:
-                exchange = make()
-                if exchange is not None:
-                    self.observe(exchange)
-            except Exception as exc:  # a judging bug must never reach the proxy or the app
-                with self._counts:
-                    self.stats.exchanges += 1
-                    self.stats.unjudged += 1
-                self.note(f"an exchange could not be judged ({type(exc).__name__}); please report it")
+                for make, _ in batch:
+                    try:
+                        exchange = make()
+                        if exchange is not None:
+                            self.observe(exchange)
+                    except Exception as exc:  # a judging bug must never reach the proxy or the app
+                        with self._counts:
+                            self.stats.exchanges += 1
+                            self.stats.unjudged += 1
+                        self.note(f"an exchange could not be judged ({type(exc).__name__}); please report it")
             finally:
                 with self._counts:
                     self._cpu_debt += time.thread_time() - began
-                    self._pending -= 1
-                    self._pending_bytes -= held
+                    self._pending -= len(batch)
+                    self._pending_bytes -= sum(held for _, held in batch)
                     if not self._pending:
                         self._settled.notify_all()
 
@@ -726,22 +817,28 @@ class TrafficJudge:
         """
         fresh: dict[str, None] = {}  # in order, once each
         for name, value in exchange.request_headers:
+            sensitive = _SENSITIVE.get(name)
+            if sensitive is None:
+                sensitive = sensitive_header(name)
+                if len(_SENSITIVE) < 1024 and len(name) <= 128:  # the few names a server is sent, decided once each
+                    _SENSITIVE[name] = sensitive
+            if not sensitive or not value:
+                continue
             if name.lower() == "authorization" and exchange.credentials_hidden:
                 continue  # a recorder's mask ("[Filtered]"), not a credential
-            if sensitive_header(name) and value:
-                scheme, _, credential = value.strip().partition(" ")
-                # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
-                fresh[credential.strip() if credential.strip() and scheme.isalpha() else value.strip()] = None
-                # ...and each word of it: `Bearer: <key>`, `Bearer<TAB><key>`, `Token: <key>`, two keys in one field
-                if name.lower() != "cookie":  # a cookie's pairs are read below
-                    fresh.update(dict.fromkeys(part for part in _CREDENTIAL_WORDS.split(value) if part))
-                if scheme.lower() == "basic" and credential.strip():  # what a server echoes is the decoded pair
-                    fresh.update(dict.fromkeys(_basic_pair(credential.strip())))
-                if name.lower() == "cookie":
-                    for part in value.split(";"):
-                        cookie, _, held = part.partition("=")
-                        if cookie_credential(cookie.strip(), held.strip()):
-                            fresh[held.strip()] = None
+            scheme, _, credential = value.strip().partition(" ")
+            # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
+            fresh[credential.strip() if credential.strip() and scheme.isalpha() else value.strip()] = None
+            # ...and each word of it: `Bearer: <key>`, `Bearer<TAB><key>`, `Token: <key>`, two keys in one field
+            if name.lower() != "cookie":  # a cookie's pairs are read below
+                fresh.update(dict.fromkeys(part for part in _CREDENTIAL_WORDS.split(value) if part))
+            if scheme.lower() == "basic" and credential.strip():  # what a server echoes is the decoded pair
+                fresh.update(dict.fromkeys(_basic_pair(credential.strip())))
+            if name.lower() == "cookie":
+                for part in value.split(";"):
+                    cookie, _, held = part.partition("=")
+                    if cookie_credential(cookie.strip(), held.strip()):
+                        fresh[held.strip()] = None
         if "=" in exchange.url:
             fresh.update(dict.fromkeys(secrets_by_shape(exchange.url)))
         body = exchange.request_body
@@ -818,6 +915,7 @@ class TrafficJudge:
     def root_causes(self) -> list[Any]:
         """Findings that one wrong status explains, grouped as a check groups them (on the server's part of each rule)."""
         with self._lock:
+            self._count_deferred()
             server = {rule_id: _ServerTally(t.by_server + t.server_right, t.server_right) for rule_id, t in self._tallies.items()
                       if t.by_server + t.server_right}
             return group(list(self._symptoms), server)
@@ -828,6 +926,7 @@ class TrafficJudge:
     def tallies(self) -> dict[str, RuleTally]:
         self.settle()
         with self._lock:
+            self._count_deferred()
             return {rule_id: replace(tally) for rule_id, tally in self._tallies.items()}
 
     @property
@@ -843,6 +942,7 @@ class TrafficJudge:
         """Rules broken so far (outside the baseline)."""
         self.settle()
         with self._lock:
+            self._count_deferred()
             return sum(1 for rule_id, tally in self._tallies.items() if tally.failed and not self._known(rule_id, tally))
 
     def result(self) -> RunResult:
@@ -850,6 +950,7 @@ class TrafficJudge:
         findings = self.findings
         causes = self.root_causes()
         with self._lock:
+            self._count_deferred()
             rules = [self._rule_result(rule) for rule in self.rules]
             counted = [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)]
             with self._counts:
@@ -923,6 +1024,9 @@ class TrafficJudge:
         return "not observed: no response it applies to"
 
 
+_SENSITIVE: dict[str, bool] = {}  # a header's name -> whether it carries a credential (`sensitive_header`)
+
+
 def _basic_pair(credential: str) -> list[str]:
     """`user:password` and the password of a Basic credential (nothing when it is no base64 of text)."""
     try:
@@ -959,7 +1063,7 @@ def _secret_like(value: str) -> bool:
     credential the judge remembers holds a digit, or is long; any other is masked where it stands (under
     its header name or JSON key) and in its own exchange's findings.
     """
-    return len(value) >= 8 and (any(char.isdigit() for char in value) or len(value) >= 20)
+    return len(value) >= 8 and (len(value) >= 20 or any(map(str.isdigit, value)))
 
 
 def _gaps(stats: TrafficStats) -> str:
