@@ -31,7 +31,7 @@ VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": 
 AUTH = {"Authorization": f"Bearer {FULL_KEY}"}
 JSON = "application/json"
 CONTENT_TYPE_JSON = "content-type-json"
-WORDS = ["NaN", "Infinity", "-Infinity"]
+WORDS = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"]
 
 
 def _answer_with(word):
@@ -66,7 +66,10 @@ def test_an_answer_with_nan_or_infinity_is_no_json(word):
 def test_the_answers_reader_is_the_requests():
     from migma_contract.contract import rules, validators
 
-    assert validators.JSON_DECODER is rules.JSON_DECODER
+    for setting in ("parse_constant", "parse_float"):
+        assert getattr(validators._DECODER, setting) is getattr(rules.JSON_DECODER, setting)
+    answer = b'{"success": true, "data": {"id": "m1", "status": "queued", "sentCount": ' + b"7" * 5000 + b"}}"
+    assert not [v for v in validate_response(200, {"content-type": JSON}, answer) if v.rule_id == CONTENT_TYPE_JSON]
 
 
 NAN_COST = Variant("nan-cost", CONTENT_TYPE_JSON, after=on_success(lambda payload, request: payload["data"].update(cost=float("nan"))))

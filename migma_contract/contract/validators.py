@@ -26,12 +26,14 @@ from migma_contract.contract.fastschema import fast_formats, flatten, inline_ref
 from migma_contract.contract.rules import (
     CONFLICTING_MEDIA_TYPES,
     JSON_DECODER,
+    JSON_SCANNER,
     LONE_SURROGATE,
     Level,
     NotUtf8,
     OpenPoint,
     RawBody,
     Refused,
+    Repeat,
     RequestForm,
     ResponseFacts,
     ResponsePredicate,
@@ -39,6 +41,7 @@ from migma_contract.contract.rules import (
     Rule,
     RuleSet,
     Subject,
+    case_repeat,
     decode_whole,
     has_lone_surrogate,
     repeated_member,
@@ -274,6 +277,7 @@ class _StatusRules:
             self.quick = _compile_fast({**fast, "allOf": [*fast.get("allOf", []), *(schema(status) for schema in schemas)]}).is_valid
         # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
         self.cases: dict[tuple[bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}
+        self.common = self.case(True, False)  # a JSON body, not timed (most calls)
 
     def case(self, parsed: bool, timed: bool) -> tuple[list[tuple[Rule, Any]], ResponseVerdict]:
         found = self.cases.get((parsed, timed))
@@ -338,7 +342,7 @@ class ResponseValidator:
             facts.parse_error = f"the body is over the {truncated_at}-byte cap; not read in full"
         rules = self._by_status.get(status) or self._for_status(status)
         parsed, spec = facts.parsed, self.spec
-        active, clean = rules.cases.get((parsed, elapsed is not None)) or rules.case(parsed, elapsed is not None)
+        active, clean = rules.common if parsed and elapsed is None else rules.case(parsed, elapsed is not None)
         broken: dict[str, list[Violation]] | None = dict(rules.fixed) if rules.fixed else None
         for rule, check in active:
             message = check(spec, facts)
@@ -375,12 +379,15 @@ class ResponseValidator:
 
 
 _MEDIA_TYPES: dict[str, str] = {}  # Content-Type header -> its media type
+# The request's reading (`rules.JSON_DECODER`: no NaN, no Infinity, no number past IEEE 754) with integers read in C;
+# its scanner is called inline. An integer past Python's digit limit raises ValueError, and the text is read again.
+_DECODER = JSON_SCANNER
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__, not in typeshed
 
 
-def repeats(name: str) -> str:
-    """What is wrong with a JSON text that gives member `name` twice in one object."""
-    shown = repr(name[:80]) + ("…" if len(name) > 80 else "")
-    return f"the JSON gives the member {shown} twice in one object (RFC 8259 §4: which value a reader keeps is unpredictable)"
+def repeats(repeat: Repeat) -> str:
+    """What is wrong with a JSON text that gives a member name twice in one object (`repeated_member`)."""
+    return f"the JSON gives {repeat.words()} in one object (RFC 8259 §4: which value a reader keeps is unpredictable)"
 
 
 def response_facts(
@@ -388,7 +395,9 @@ def response_facts(
     documented: frozenset[int] | None = None,
 ) -> ResponseFacts:
     """One response as the response rules see it (the body parsed when it is JSON)."""
-    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    lowered = {}
+    for name, value in headers.items():  # (a loop, not a comprehension: no function made and called for each response)
+        lowered[str(name).lower()] = str(value)
     content_type = lowered.get("content-type")
     if content_type is None:
         media_type = None
@@ -403,19 +412,21 @@ def response_facts(
     if kind is bytes or kind is str or isinstance(body, (bytes, bytearray, str)):
         try:
             text = body if kind is str or isinstance(body, str) else body.decode("utf-8")
-            try:
-                body = decode_whole(JSON_DECODER, text)  # the request's reading: no NaN, no Infinity (RFC 8259 §6)
-            except ValueError:
+            try:  # `decode_whole(_DECODER, text)`, inlined: the scanner alone when no whitespace surrounds the value
+                body, end = _SCAN(text, 0)
+                if end != len(text):
+                    body = _DECODER.decode(text)
+            except (StopIteration, ValueError):
                 if text.startswith("\ufeff"):
-                    loads(text)  # raises again, and words a leading BOM as one
-                raise
+                    loads(text)  # raises, and words a leading BOM as one
+                body = decode_whole(JSON_DECODER, text)  # raises in decode's words, or reads an integer past the digit limit
             # deeper than the validator recurses (a value nests at most one deeper than its text has brackets: most
             # answers are not walked): not read, so neither judged nor failed by a rule of its body
             if text.count("{") + text.count("[") >= MAX_DEPTH and nesting_depth(body, MAX_DEPTH) > MAX_DEPTH:
                 unread = f"its answer's JSON nests deeper than {MAX_DEPTH} levels, deeper than the toolkit reads"
                 return ResponseFacts(status, lowered, media_type, None, False, unread, None if type(request) is RawBody else request,
                                      elapsed, timeout, documented, None, unread)
-            if ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
+            if "\\u" in text and ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
                 # a \ud800-\udfff escape with no pair is no Unicode text (RFC 8259 §8.2): nothing can read the body as text
                 raise ValueError(LONE_SURROGATE)
             # a member name given twice (RFC 8259 §4)? Cheap evidence first: no more colons than the members of the
@@ -424,6 +435,8 @@ def response_facts(
                 data = body.get("data")
                 if text.count(":") > len(body) + (len(data) if type(data) is dict else 0):
                     repeated = repeated_member(text, body)
+                else:  # no deeper member, no exact repeat: the same name in two cases? (`case_repeat`)
+                    repeated = case_repeat(body, data)
             elif ":" in text:
                 repeated = repeated_member(text, body)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:

@@ -25,7 +25,7 @@ from migma_contract.contract.catalogue import (
     judge_credentials,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, Refused, ScopeRequired, TooDeep, repeated_member
+from migma_contract.contract.rules import Level, RawBody, Refused, Repeat, ScopeRequired, TooDeep, repeated_member
 from migma_contract.contract.validators import Contract
 from migma_contract.core.fields import trimmed
 from migma_contract.generate.bodies import Fixtures
@@ -58,9 +58,9 @@ class Ambiguous:
     why: str
 
     @classmethod
-    def member(cls, name: str) -> Ambiguous:
-        return cls(f"its request body gives the member {_shown(name)} twice in one object (RFC 8259 §4): which value "
-                   "the server read does not show, so the request rules were not judged")
+    def member(cls, repeat: Repeat) -> Ambiguous:
+        return cls(f"its request body gives {repeat.words()} in one object (RFC 8259 §4): which value the "
+                   "server read does not show, so the request rules were not judged")
 
     @classmethod
     def reading(cls, what: str) -> Ambiguous:
@@ -263,9 +263,9 @@ def _valid(contract: Contract, body: dict[str, Any], fixtures: Fixtures, data_kn
 
 def parsed_body(raw: bytes | None, content_type: str | None = None, content_encoding: str | None = None) -> Any:
     """A request body as `deserve` reads it: the JSON value, a `RawBody` when it is none, `NOT_RECORDED` for None,
-    `Ambiguous` when its parties may read it differently: a member name given twice (no one reading of it is the
-    server's), a `Content-Encoding` (whether the server decodes request bodies does not show), a leading UTF-8 BOM
-    (a parser may skip it), JSON nested deeper than the toolkit reads (a server may read deeper)."""
+    `Ambiguous` when its parties may read it differently: a member name given twice, exactly or in another case (no
+    one reading of it is the server's), a `Content-Encoding` (whether the server decodes request bodies does not show),
+    a leading UTF-8 BOM (a parser may skip it), JSON nested deeper than the toolkit reads (a server may read deeper)."""
     if raw is None:
         return NOT_RECORDED
     if content_encoding is not None and trimmed(content_encoding).lower() not in ("", "identity"):
@@ -280,8 +280,8 @@ def parsed_body(raw: bytes | None, content_type: str | None = None, content_enco
         if raw.startswith(_BOM) and _json_after_bom(raw):
             return Ambiguous.reading("a UTF-8 byte order mark before its JSON (RFC 8259 §8.1: a parser may ignore it)")
         return RawBody(raw, content_type or "application/json")
-    name = repeated_member(raw, value)
-    return value if name is None else Ambiguous.member(name)
+    repeat = repeated_member(raw, value)
+    return value if repeat is None else Ambiguous.member(repeat)
 
 
 _BOM = b"\xef\xbb\xbf"
