@@ -155,7 +155,7 @@ class ContractMiddleware:
             return
         if route == MAY_ROUTE:  # not the send, but the app may route it there: never judged as one, no green verdict
             self._count += 1
-            self.judge.pass_may_route(f"request {self._count} to the app", _shown_path(scope))
+            self.judge.pass_may_route(f"request {self._count} to the app", _shown_path(scope), scope["method"])
         await self.app(scope, receive, send)
 
     async def _judged(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -239,6 +239,10 @@ class ContractMiddleware:
             else:
                 if left:
                     error = None  # the app answered whole; what it raised after came from the client leaving
+                elif error is not None and done:  # raised after its answer was complete (a background task): the
+                    self.judge.note(f"request {number} to the app: {error} after its answer was complete (a background "
+                                    "task?); the answer that went out was judged")
+                    error = None
                 elif error is None and not done:
                     error = "the app ended without a complete response"
                 elapsed = answered if answered is not None else clock.elapsed()

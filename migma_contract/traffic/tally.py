@@ -201,8 +201,12 @@ def route_of(method: str, target: str, *, base: bool = True) -> Route:
     unknown; a plain one only (`_PLAIN_BASE`). The proxy and the middleware know the base (the proxy adds its
     upstream's path; the middleware reads the path under the app's root path) and pass `base=False`: there anything
     else, `/api/v1/sending` or `/v1/sending/` among them, may route to the send on some server and is never judged."""
-    if method.upper() != SEND_METHOD:
-        return OTHER
+    if method != SEND_METHOD:
+        if method.upper() != SEND_METHOD:
+            return OTHER
+        # Methods are case-sensitive (RFC 9110 §9.1): `post` is no POST, and a server may refuse it (405, 400) or
+        # read it as POST: never judged as the send, so a server refusing it is never blamed
+        return OTHER if route_of(SEND_METHOD, target, base=base) == OTHER else MAY_ROUTE
     path = _unreserved_decoded(_route(target))
     if path == SEND_PATH:
         return SEND
@@ -533,11 +537,13 @@ class TrafficJudge:
             self.stats.unjudged += 1
         self.note(why)
 
-    def pass_may_route(self, where: str, path: str) -> None:
-        """A POST that is not /v1/sending but that a server may route there (`route_of`): counted, noted, never judged
-        (the server is not blamed for a path the client malformed) and no green verdict after it."""
-        self.pass_unjudged(f"{where}: POST {clean_text(path[:120])} is not /v1/sending, but a server may route it there "
-                           "(a trailing slash, a format suffix, another case or Unicode form, merged slashes, path "
+    def pass_may_route(self, where: str, path: str, method: str = SEND_METHOD) -> None:
+        """A request that is not POST /v1/sending but that a server may route there (`route_of`): counted, noted, never
+        judged (the server is not blamed for a path or method the client malformed) and no green verdict after it."""
+        send = "/v1/sending" if method == SEND_METHOD else "POST /v1/sending"
+        self.pass_unjudged(f"{where}: {clean_text(method[:20])} {clean_text(path[:120])} is not {send}, but a server may "
+                           "route it there (a method in another case, a trailing slash, a format suffix, another case or "
+                           "Unicode form, merged slashes, path "
                            "parameters, dot segments, escapes servers decode differently, a path before it): not judged; "
                            "an API served under a prefix is judged once the proxy's --upstream or the middleware's "
                            "base_path names it")
@@ -561,7 +567,7 @@ class TrafficJudge:
         route = exchange.route or route_of(exchange.method, exchange.path)
         if route != SEND:
             if route == MAY_ROUTE:
-                self.pass_may_route(exchange.where or "an exchange", exchange.path)
+                self.pass_may_route(exchange.where or "an exchange", exchange.path, exchange.method)
             else:
                 self.skip()
             return ExchangeVerdict(())
@@ -956,6 +962,9 @@ class TrafficJudge:
             with self._counts:
                 more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
                 stats = replace(self.stats, notes=self._stops + more + counted)
+            # every note redacted with every credential learned so far (under `_lock`, which guards the redactor): a
+            # note may quote a path, a header's name or value, that held a key learned before or after it was made
+            stats.notes = [self.redactor.text(note) for note in stats.notes]
         failed = any(r.status == Status.FAILED for r in rules)
         # A green verdict is earned: with a send judged in part or not at all, no violation found is no verdict (exit 3).
         completion, stopped = ("complete", None) if stats.in_full else ("partial", _gaps(stats))
