@@ -155,7 +155,8 @@ class ContractMiddleware:
             return
         if route == MAY_ROUTE:  # not the send, but the app may route it there: never judged as one, no green verdict
             self._count += 1
-            self.judge.pass_may_route(f"request {self._count} to the app", _shown_path(scope), scope["method"])
+            self.judge.pass_may_route(f"request {self._count} to the app", _shown_path(scope), scope["method"],
+                                      scope.get("headers") or ())
         await self.app(scope, receive, send)
 
     async def _judged(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -314,8 +315,9 @@ def _route_of(scope: dict[str, Any], base: str) -> Route:
     the send only when the bytes the client sent name it too (`/v1%2Fsending` decodes to /v1/sending but is no send,
     a server that keeps `%2F` routes it elsewhere): otherwise it may route there, and is never judged."""
     method: str = scope["method"]
+    headers = scope.get("headers") or ()  # a method-override header may make another method a POST (`route_of`)
     path, under = _route_path(scope, base)
-    route = route_of(method, path.replace("%", "%25").replace("?", "%3F").replace("#", "%23"), base=False)
+    route = route_of(method, path.replace("%", "%25").replace("?", "%3F").replace("#", "%23"), base=False, headers=headers)
     if route == SEND and not under:  # /v1/sending outside the base path the app serves the API under
         return MAY_ROUTE
     raw = scope.get("raw_path")
@@ -324,6 +326,6 @@ def _route_of(scope: dict[str, Any], base: str) -> Route:
     target = raw.split(b"?", 1)[0].decode("latin-1")
     if route == SEND and route_of(method, target) != SEND:  # (a root path or base path before it is the app's)
         return MAY_ROUTE
-    if route == OTHER and route_of(method, target, base=False) != OTHER:
+    if route == OTHER and route_of(method, target, base=False, headers=headers) != OTHER:
         return MAY_ROUTE
     return route

@@ -598,6 +598,9 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if not judge.stats.judged:
+        if not stopped and judge.stats.unjudged:  # a file that stopped, or items left unread: they may have held sends
+            stopped = (f"no POST /v1/sending exchange judged: {judge.stats.unjudged} file part(s) or exchange(s) were "
+                       "not read or passed unjudged (the warnings above say why); nothing to judge")
         fail(stopped or f"no POST /v1/sending exchange in the {judge.stats.exchanges} recorded exchange(s); nothing to judge",
              3 if stopped else 2)
     result = judge.result()

@@ -162,7 +162,7 @@ def test_an_answer_with_unique_member_names_is_never_said_to_repeat_one(body):
     assert not [v for v in validate_response(status, {"content-type": JSON}, body) if "RFC 8259" in v.message]
 
 
-_names = st.sampled_from(["a", "b", "data", "id", "a:b", "x\\"])
+_names = st.sampled_from(["a", "b", "data", "id", "a:b", "x\\", "A", "ID", "Data"])  # (the same names in other cases)
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(alphabet=":,{}\"ab ", max_size=6))
 _pairs = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                         st.lists(st.tuples(_names, inner), max_size=4).map(lambda p: ("obj", p))),
@@ -179,7 +179,7 @@ def _text(value):
 
 def _repeats(value):
     if isinstance(value, tuple) and value and value[0] == "obj":
-        names = [name for name, _ in value[1]]
+        names = [name.casefold() for name, _ in value[1]]  # (a repeat in another case is one too: pass J, finding 5)
         return len(names) != len(set(names)) or any(_repeats(item) for _, item in value[1])
     return isinstance(value, list) and any(_repeats(item) for item in value)
 
@@ -206,6 +206,39 @@ def test_a_request_repeating_a_member_name_is_judged_in_part_never_against_a_gue
     assert any("'recipientType' twice" in note for note in result.traffic.notes)
 
 
+CASE_DUP = (b'{"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", '
+            b'"fromName": "News", "subject": "Hello", "emailId": "email_1", "RecipientType": "tag"}')
+
+
+def test_j5_a_request_repeating_a_member_name_in_another_case_is_judged_in_part():
+    """Pass J, finding 5 (f4_case_dup): `recipientType` then `RecipientType: tag` (no tagId) answered 200 passed green;
+    Go's encoding/json, ASP.NET Core and Jackson's case-insensitive binding read the last: a tag send without its id."""
+    judge = TrafficJudge(contract_for(), "documented", kind="proxy", label="test")
+    verdict = judge.observe(_observed([("Content-Type", JSON)], request=CASE_DUP))
+    assert not verdict.breaches and "accepts-valid" not in {j.rule_id for j in verdict.judgements}
+    result = judge.result()
+    assert result.traffic.partly_judged == 1 and result.verdict == "incomplete"
+    assert any("'recipientType' and 'RecipientType'" in note for note in result.traffic.notes), result.traffic.notes
+    plain = json.loads(CASE_DUP)
+    del plain["RecipientType"]
+    assert repeated_member(json.dumps(plain), plain) is None  # (a plain body: the cheap path, no repeat)
+
+
+@pytest.mark.parametrize("status,body,names,rule", [
+    (200, b'{"success": true, "data": {"id": "a", "status": "queued", "ID": "b"}}', ("id", "ID"), "success-schema"),
+    (200, b'{"success": true, "Success": false, "data": {"id": "a", "status": "queued"}}', ("success", "Success"),
+     "success-schema"),
+    (400, b'{"success": false, "error": "bad: x", "Error": "worse"}', ("error", "Error"), "error-schema"),
+    (200, b'{"success": true, "data": {"id": "a", "status": "queued", "meta": {"k": 1, "K": 2}}}', ("k", "K"),
+     "success-schema"),
+])
+def test_j5_an_answer_repeating_a_member_name_in_another_case_breaks_its_schema_rule_naming_both(status, body, names, rule):
+    found = [v for v in validate_response(status, {"content-type": JSON}, body) if v.rule_id == rule]
+    assert found and all(repr(name) in found[0].message for name in names), found
+    ok, actual = _traffic([("Content-Type", JSON)], body, status)[rule]
+    assert not ok and all(repr(name) in actual for name in names)
+
+
 # --- 11: notes carrying what a peer sent are bounded ----------------------------------------------------------------
 
 
@@ -227,3 +260,14 @@ def test_notes_quoting_a_peer_are_cut_visibly_and_reports_stay_small(tmp_path):
 def test_a_huge_content_type_is_quoted_cut_in_its_finding():
     ok, actual = _traffic([("Content-Type", "text/" + "x" * 100_000)])["content-type-json"]
     assert not ok and len(actual) < 400 and "cut: 100,005 characters" in actual
+
+
+def test_j5_shapes_remembered_without_a_case_repeat_stay_bounded_and_never_hide_one():
+    from migma_contract.contract import rules
+
+    for number in range(1_000):  # a hostile peer's distinct shapes
+        assert rules.case_repeat({f"n{number}": 1, "b": 2}) is None
+    assert len(rules._UNFOLDED) <= rules._UNFOLDED_MAX
+    assert rules.case_repeat({"id": 1, "status": 2}) is None and rules.case_repeat({"id": 1, "ID": 2}) == ("id", "ID")
+    long = {"x" * 10_000: 1, "y": 2}
+    assert rules.case_repeat(long) is None and tuple(long) not in rules._UNFOLDED  # (what one entry holds is bounded)

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.requests import ClientDisconnect
 
-from migma_contract import RULES, ConfigError, Subject, get_rule, load_spec, validate_response
+from migma_contract import RULES, ConfigError, Subject, Violation, get_rule, load_spec, validate_response
 from migma_contract.contract.rules import RawBody
 from migma_contract.generate.bodies import BodyFactory
 from migma_contract.mock import create_app, load_mock_config
@@ -961,13 +961,18 @@ def test_the_mock_reads_a_body_as_the_one_capped_reader_does(messages, limit, ex
     assert asyncio.run(_Call.of(scope, receiver()).body(limit)) == expected == asyncio.run(read_capped(receiver(), limit)).content
 
 
+class _OwnName(bytes):
+    """A header name of a caller's own bytes type: given back equal, as bytes."""
+
+
 @pytest.mark.parametrize("headers", [
     [(b"host", b"mock"), (b"content-type", b"application/json"), (b"x-empty", b"")],
-    [(b"host", b"mock"), (b"x-nul", b"a\x00b")],  # a NUL in a value: kept as the pairs they are
+    [(b"host", b"mock"), (b"x-nul", b"a\x00b")],
+    [(b"host", b"mock"), (_OwnName(b"x-own"), b"kept as it came")],
     [],
 ])
 def test_the_request_log_gives_back_the_headers_exactly_as_they_came(headers):
-    # the log keeps a request's headers as one bytes object (speed) and gives back the same pairs
+    # the log keeps a request as one bytes object (marshal, speed) and gives back the same pairs
     import asyncio
 
     mock = create_app()
@@ -985,19 +990,87 @@ def test_the_request_log_gives_back_the_headers_exactly_as_they_came(headers):
     asyncio.run(mock(scope, receive, send))
     (logged,) = mock.requests
     assert list(logged.raw_headers) == scope["headers"]
-    from migma_contract.mock._state import packed_headers
+    assert all(type(name) is type(value) is bytes for name, value in logged.raw_headers)
+    assert logged.raw == body and [record.raw_request for record in mock.sent] == ([body] if logged.outcome == "accepted" else [])
 
-    assert packed_headers([("a", "b")]) == [("a", "b")] and packed_headers([]) == []
+
+def test_a_logged_request_is_kept_as_one_object_until_the_log_is_read():
+    """Each request kept a dozen objects in the logs (a tuple of its fields, its body, its headers, its texts, the
+    send's record): a busy mock dropped them cold thousands of requests later (issue 23: ~0.78x a bare Starlette
+    app's CPU per request). Now each request and each send is one bytes object, and reads give the same records."""
+    import asyncio
+    import gc
+    import sys
+
+    mock = create_app({"open_world": True, "limits": {"request_log": 1000, "sent_log": 1000}})
+    bodies = [json.dumps({**FACTORY.valid_body(), "subject": f"send {index}"}).encode() for index in range(400)]
+    bodies[7] = b'{"recipientType": "email"}'  # refused: its violations are kept too
+    headers = [(b"host", b"mock"), (b"user-agent", b"test/1"), (b"content-type", b"application/json"),
+               (b"authorization", f"Bearer {FULL_KEY}".encode())]
+
+    async def drive(chosen):
+        async def send(message):
+            pass
+
+        for body in chosen:
+            async def receive(body=body):
+                return {"type": "http.request", "body": body}
+
+            last = [(b"idempotency-key", b"the-last-one")] if body is bodies[-1] else []  # (a stored reply is more to keep)
+            scope = {"type": "http", "method": "POST", "path": "/v1/sending", "headers": [*headers, *last], "query_string": b"",
+                     "scheme": "http"}
+            await mock(scope, receive, send)
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(drive(bodies[:100]))  # the mock's caches and tables warm
+        gc.collect()
+        before = sys.getallocatedblocks()
+        loop.run_until_complete(drive(bodies[100:]))
+        gc.collect()
+        kept = sys.getallocatedblocks() - before
+    finally:
+        loop.close()
+    assert kept / 300 < 3, f"{kept / 300:.1f} objects kept per request"
+    requests, sent = mock.requests, mock.sent
+    assert len(requests) == 400 and len(sent) == 399 and mock.requests == requests  # read twice: the same records
+    refused = requests[7]
+    assert refused.outcome == "refused" and refused.violations and all(isinstance(v, Violation) for v in refused.violations)
+    last = requests[-1]
+    assert (last.user_agent, last.idempotency_key, last.raw, last.content_type) == ("test/1", "the-last-one", bodies[-1], "application/json")
+    assert sent[-1].request == json.loads(bodies[-1]) and sent[-1].recipients == (json.loads(bodies[-1])["recipientEmail"],)
 
 
-def test_the_texts_every_request_repeats_are_held_once_and_the_table_stays_small(monkeypatch):
-    from migma_contract.mock import _state
+def test_a_request_with_a_field_marshal_cannot_write_is_logged_as_it_came():
+    # a caller's own str type (marshal writes exact types only): that request is kept as its fields, read the same
+    import asyncio
 
-    monkeypatch.setattr(_state, "_SHARED", {})  # whatever other tests left in it
-    a, b = "application/json", "".join(["application/", "json"])
-    assert a is not b and _state.shared(b) is _state.shared(a)
-    for index in range(1000):
-        _state.shared(f"text/x-{index}")
-    assert len(_state._SHARED) <= 256
-    long = "x" * 65
-    assert _state.shared(long) is long and long not in _state._SHARED and _state.shared(None) is None
+    class Scheme(str):
+        pass
+
+    mock = create_app()
+    scope = {"type": "http", "method": "POST", "path": "/v1/sending", "headers": [(b"authorization", f"Bearer {FULL_KEY}".encode()),
+             (b"content-type", b"application/json")], "query_string": b"", "scheme": Scheme("http")}
+
+    async def receive():
+        return {"type": "http.request", "body": b'{"recipientType": "email"}'}
+
+    async def send(message):
+        pass
+
+    asyncio.run(mock(scope, receive, send))
+    (logged,) = mock.requests
+    assert type(logged.scheme) is Scheme and logged.outcome == "refused" and logged.violations
+    assert all(isinstance(v, Violation) for v in logged.violations) and mock.requests == [logged]
+
+
+def test_a_requests_head_size_counts_each_header_with_its_overhead():
+    # what the byte budget counts for a request's headers (counted in C since issue 23): names, values, and each pair's cost
+    from migma_contract.mock._app import _Call
+    from migma_contract.mock._state import HEADER_OVERHEAD
+
+    raw = [(b"host", b"mock"), (b"x-empty", b""), (b"user-agent", b"a" * 300), (b"user-agent", b"second")]
+    call = _Call.of({"type": "http", "method": "POST", "path": "/v1/sending", "headers": raw}, None)
+    assert call.head_size == sum(len(k) + len(v) + HEADER_OVERHEAD for k, v in raw)
+    assert call.headers == {"user-agent": "a" * 300}  # the first of each name
+    assert _Call.of({"type": "http", "method": "POST", "path": "/", "headers": []}, None).head_size == 0

@@ -5,6 +5,7 @@ on the class rather than the one payload, with small inputs that show the growth
 operation, or a bound that is hit, never a wall-time bound.
 """
 
+import base64
 import io
 import json
 import pathlib
@@ -545,7 +546,9 @@ def test_a_second_interactions_list_however_spelled_leaves_no_green_verdict(tmp_
     path = tmp_path / "dup.yaml"
     path.write_text(text, encoding="utf-8")
     result = judge_cli(path, "--report-dir", tmp_path / "r")
-    assert result.exit_code == 3 and "a second 'interactions'" in result.output, result.output
+    # an anchor or a tag on a top-level line stops the reading there (pass J, F1), as a second list does
+    assert result.exit_code == 3 and ("a second 'interactions'" in result.output
+                                      or "an anchor, an alias or a tag" in result.output), result.output
 
 
 @pytest.mark.parametrize("shape", ["bom", "indented", "document-start"])
@@ -569,7 +572,8 @@ def test_a_cassette_a_yaml_reader_plays_is_judged_whatever_its_layout(tmp_path, 
     assert result.exit_code == 1 and data["traffic"]["judged"] == 1, result.output  # the tag send without recipientId
 
 
-@pytest.mark.parametrize("line", ["? interactions", "*k : x", "{interactions: []}", "...", "--- second: document"])
+@pytest.mark.parametrize("line", ["? interactions", "*k : x", "{interactions: []}", "...", "--- second: document",
+                                  "note: 'open", "note: [1,", "<<: {a: 1}", "'<<': {a: 1}", "base: &b x", "x: !!str y"])
 def test_a_top_level_line_the_reader_cannot_resolve_leaves_no_green_verdict(tmp_path, line):
     text = cassette(["      Authorization: [Bearer k_recorded_0123]"]).replace(json.dumps(TAG_WITHOUT_ID), json.dumps(VALID))
     path = tmp_path / "odd.yaml"
@@ -593,3 +597,164 @@ def test_a_file_name_the_system_refuses_is_one_line_and_exit_2(tmp_path):
     """Pass H, M4(c): a name over 255 characters raised OSError (internal error, exit 3)."""
     result = judge_cli(tmp_path / ("a" * 300 + ".har"), "--report-dir", tmp_path / "r")
     assert result.exit_code == 2 and "cannot read: File name too long" in result.output, result.output
+
+
+# --- the twelfth attack pass (J) -----------------------------------------------------------------------------------
+
+
+def _vcr_item(body, *, indent="", answer=None):
+    """One vcrpy list item (lines) sending `body` (a dict), answered 200 with `answer` (lines under `response:`)."""
+    answer = answer or ["    body: {string: " + json.dumps(OK) + "}", "    headers: {Content-Type: [application/json]}",
+                        "    status: {code: 200, message: OK}"]
+    lines = ["- request:", f"    body: {json.dumps(json.dumps(body))}", "    headers:",
+             "      Authorization: [Bearer k_recorded_0123]", "      Content-Type: [application/json]", "    method: POST",
+             f"    uri: {URL}", "  response:", *answer]
+    return [indent + line for line in lines]
+
+
+def test_a_top_level_line_a_yaml_reader_reads_on_or_merges_stops_the_reading(tmp_path):
+    """Pass J, F1: `note: 'recorded by hand` was taken for a finished key (its quote stays open for YAML readers, to
+    `end: 1'`), so the valid send inside the quote was judged, while a merge key `<<: *b` gave vcrpy the list of an
+    anchored `base` to play: a tag send without recipientId answered 200. Exit 0."""
+    import yaml
+
+    text = "\n".join(["note: 'recorded by hand", "interactions:", *_vcr_item(VALID), "end: 1'", "base: &b",
+                      "  interactions:", *_vcr_item(TAG_WITHOUT_ID, indent="  "), "<<: *b", "version: 1", ""])
+    played = yaml.load(text, Loader=bounded.SAFE_LOADER)["interactions"]  # what vcrpy plays: the merged, violating list
+    assert [json.loads(item["request"]["body"]) for item in played] == [TAG_WITHOUT_ID]
+    path = tmp_path / "quoted.yaml"
+    path.write_text(text)
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "YAML readers may see this cassette otherwise" in result.output, result.output
+    assert "line 1: a top-level line that is not a whole" in result.output, result.output
+
+
+_SCHEMATHESIS_ITEM = ["- id: '1'", "  status: 'SUCCESS'", "  elapsed: '0.01'", "  recorded_at: '2026-12-06T00:00:00'",
+                      "  checks: []", "  request:", f"    uri: '{URL}'", "    method: 'POST'", "    headers:",
+                      "      Authorization: ['Bearer k_recorded_0123']", "      Content-Type: ['application/json']",
+                      "    body:", "      encoding: 'utf-8'", f"      string: {json.dumps(json.dumps(TAG_WITHOUT_ID))}",
+                      "  response:", "    status:", "      code: '200'", "      message: 'OK'", "    headers:",
+                      "      Content-Type: ['application/json']", "    body:", "      encoding: 'utf-8'",
+                      f"      string: {json.dumps(OK)}", "    http_version: '1.1'", "    elapsed: '0.01'"]
+
+
+@pytest.mark.parametrize("first", ["interactions", "http_interactions"])
+def test_a_cassette_holding_both_formats_lists_leaves_no_green_verdict(tmp_path, first):
+    """Pass J, F3: a vcrpy `interactions` list (a valid send) and a Schemathesis `http_interactions` list (a violating
+    one) in one file: the first format seen was read, the other list ignored; Schemathesis' replay plays it. Exit 0."""
+    import yaml
+
+    vcr = ["interactions:", *_vcr_item(VALID)]
+    schemathesis = ["http_interactions:", *[line.replace("TAG", "TAG") for line in _SCHEMATHESIS_ITEM]]
+    if first == "http_interactions":  # the Schemathesis list valid, vcrpy's violating
+        schemathesis = [line.replace(json.dumps(json.dumps(TAG_WITHOUT_ID)), json.dumps(json.dumps(VALID)))
+                        for line in schemathesis]
+        vcr = ["interactions:", *_vcr_item(TAG_WITHOUT_ID)]
+    text = "\n".join([*(vcr + schemathesis if first == "interactions" else schemathesis + vcr), "version: 1", ""])
+    both = yaml.load(text, Loader=bounded.SAFE_LOADER)
+    assert len(both["interactions"]) == len(both["http_interactions"]) == 1
+    path = tmp_path / "dual.yaml"
+    path.write_text(text)
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "the file holds two lists" in result.output, result.output
+
+
+@pytest.mark.parametrize("order", ["interactions-first", "log-first", "http_interactions"])
+def test_a_json_recording_holding_two_formats_lists_leaves_no_green_verdict(tmp_path, order):
+    """Pass J, F3: `{"interactions": [valid], "log": {"entries": [violating]}}`: judged as vcrpy's JSON, the HAR's
+    entries (what a HAR viewer shows) ignored: exit 0. The other way round, and a Schemathesis list, alike."""
+    vcr_valid = {"request": {"body": json.dumps(VALID), "method": "POST", "uri": URL,
+                             "headers": {"Authorization": ["Bearer k_recorded_0123"], "Content-Type": ["application/json"]}},
+                 "response": {"body": {"string": OK}, "headers": {"Content-Type": ["application/json"]},
+                              "status": {"code": 200, "message": "OK"}}}
+    vcr_bad = json.loads(json.dumps(vcr_valid).replace(json.dumps(json.dumps(VALID))[1:-1],
+                                                       json.dumps(json.dumps(TAG_WITHOUT_ID))[1:-1]))
+    assert json.loads(vcr_bad["request"]["body"]) == TAG_WITHOUT_ID
+    log_bad, log_valid = json.loads(har(entry(TAG_WITHOUT_ID)))["log"], json.loads(har(entry()))["log"]
+    doc = {"interactions-first": {"interactions": [vcr_valid], "version": 1, "log": log_bad},
+           "log-first": {"log": log_valid, "interactions": [vcr_bad]},
+           "http_interactions": {"interactions": [vcr_valid], "http_interactions": [vcr_bad]}}[order]
+    path = tmp_path / "dual.har"
+    path.write_text(json.dumps(doc))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "the file holds two lists" in result.output, result.output
+
+
+def test_a_json_reader_told_of_another_formats_key_stops_before_or_after_the_array():
+    for text in ('{"other": [1], "items": [1, 2]}', '{"items": [1, 2], "x": {"other": 1}, "other": [3]}'):
+        reader = ArrayReader(io.BytesIO(text.encode()), others=("other",))
+        items = list(reader.iter_array(("items",)))
+        assert reader.stopped is not None and "two lists" in reader.stopped, (text, reader.stopped)
+        assert items == ([] if text.startswith('{"other"') else [1, 2])
+    reader = ArrayReader(io.BytesIO(b'{"items": [1], "x": {"other": 1}}'), others=("other",))
+    assert list(reader.iter_array(("items",))) == [1] and reader.stopped is None  # only a top-level key is a list
+
+
+_BAD_ANSWER = '{"success": "yes", "data": {"id": 7}, "error": 12}'  # breaks the success schema
+
+
+@pytest.mark.parametrize("answer", [
+    # vcrpy plays `string`; the toolkit judged `base64_string`
+    ["    body: {string: " + json.dumps(_BAD_ANSWER) + ", base64_string: " + base64.b64encode(OK.encode()).decode() + "}",
+     "    headers: {Content-Type: [application/json]}", "    status: {code: 200, message: OK}"],
+    # vcrpy's requests and urllib3 stubs play `status`/`body`, its httpx stub `status_code`/`content`
+    ["    body: {string: " + json.dumps(_BAD_ANSWER) + "}", "    status: {code: 200, message: OK}",
+     "    status_code: 200", f"    content: {json.dumps(OK)}", "    headers: {Content-Type: [application/json]}"],
+], ids=["string-and-base64_string", "body-and-content"])
+def test_a_cassette_answer_in_two_layouts_that_differ_is_judged_in_part(tmp_path, answer):
+    """Pass J, F2: the toolkit read one layout of two that disagree (`base64_string` before `string`, `status_code` and
+    `content` before `status` and `body`), while vcrpy's player reads the other: the violating answer played, exit 0."""
+    path = tmp_path / "two.yaml"
+    path.write_text("\n".join(["interactions:", *_vcr_item(VALID, answer=answer), "version: 1", ""]))
+    recording = open_recording(path)
+    (exchange,) = recording.exchanges()
+    assert exchange.response_body is None and "depends on the player" in (exchange.unread or ""), exchange
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "1 send(s) judged in part" in result.output, result.output
+
+
+def test_a_cassette_item_whose_two_layouts_give_two_statuses_is_not_judged(tmp_path):
+    answer = ["    body: {string: " + json.dumps(OK) + "}", "    status: {code: 500, message: Oops}",
+              "    status_code: 200", f"    content: {json.dumps(OK)}", "    headers: {Content-Type: [application/json]}"]
+    path = tmp_path / "two.yaml"
+    path.write_text("\n".join(["interactions:", *_vcr_item(VALID, answer=answer), "version: 1", ""]))
+    recording = open_recording(path)
+    assert list(recording.exchanges()) == [] and "`status_code` that differ" in recording.skipped[0], recording.skipped
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "which one plays depends on the player" in result.output, result.output
+
+
+def test_cassette_bodies_in_two_layouts_that_agree_are_read_and_schemathesis_is_held_alike(tmp_path):
+    same = "    body: {string: " + json.dumps(OK) + ", base64_string: " + base64.b64encode(OK.encode()).decode() + "}"
+    path = tmp_path / "same.yaml"
+    path.write_text("\n".join(["interactions:", *_vcr_item(VALID, answer=[
+        same, "    headers: {Content-Type: [application/json]}", "    status: {code: 200, message: OK}"]), "version: 1", ""]))
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body == OK.encode() and exchange.unread is None
+    lines = [line.replace(f"      string: {json.dumps(OK)}",
+                          f"      string: {json.dumps(_BAD_ANSWER)}\n      base64_string: {base64.b64encode(OK.encode()).decode()}")
+             for line in _SCHEMATHESIS_ITEM]
+    path = tmp_path / "st.yaml"
+    path.write_text("\n".join(["http_interactions:", *lines, ""]))
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body is None and "depends on the player" in (exchange.unread or ""), exchange
+
+
+def test_a_cassette_answer_labelled_with_a_coding_it_is_not_in_is_judged_in_part(tmp_path):
+    """Pass J, F6: a vcrpy answer labelled `Content-Encoding: gzip` whose stored bytes are plain JSON was judged as
+    plain JSON (exit 0); vcrpy keeps the bytes as sent, and a client replaying it fails to decode them. HAR's
+    `content.text` is stored decoded: read as it is."""
+    answer = ["    body: {string: " + json.dumps(OK) + "}",
+              "    headers: {Content-Type: [application/json], Content-Encoding: [gzip]}", "    status: {code: 200, message: OK}"]
+    path = tmp_path / "label.yaml"
+    path.write_text("\n".join(["interactions:", *_vcr_item(VALID, answer=answer), "version: 1", ""]))
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body is None and "Content-Encoding" in (exchange.unread or ""), exchange
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "1 send(s) judged in part" in result.output, result.output
+    labelled = json.loads(har(entry()))
+    labelled["log"]["entries"][0]["response"]["headers"].append({"name": "Content-Encoding", "value": "gzip"})
+    har_path = tmp_path / "label.har"
+    har_path.write_text(json.dumps(labelled))
+    (exchange,) = open_recording(har_path).exchanges()
+    assert exchange.response_body == OK.encode() and exchange.unread is None

@@ -205,3 +205,35 @@ def test_file_names_do_not_start_workflow_commands_in_judges_console(tmp_path, m
     assert result.exit_code in (1, 3), result.output
     shown = result.output + (result.stderr if result.stderr_bytes is not None else "")
     assert "add-mask" in shown and not _COMMANDS.search(shown), shown
+
+
+# --- pass J, finding 7: a repository file names no path inside .git ------------------------------------------------
+
+
+@pytest.mark.parametrize("line", ['write-baseline = ".git/config"', 'report-dir = ".git/hooks"', 'report-dir = ".GIT/hooks"',
+                                  'report-dir = "reports/../.git/hooks"', 'baseline = ".git/info/known.txt"',
+                                  'mock-config = ".git/world.yaml"', 'report-dir = "linked/hooks"', 'write-baseline = ".git. /x"'])
+def test_j7_a_repository_file_cannot_name_a_path_inside_git(tmp_path, monkeypatch, line):
+    """Pass J, finding 7 (g1_gitconfig.sh): `write-baseline = ".git/config"` with a mock world failing every send
+    overwrote .git/config (`report-dir = ".git/hooks"` wrote there): `.git` counted as inside the repository. Now a
+    path through a folder named .git (any case, links resolved) from a repository file is one line and exit 2."""
+    git = tmp_path / ".git"
+    (git / "hooks").mkdir(parents=True)
+    (git / "info").mkdir()
+    (git / "info" / "known.txt").write_text("result-has-id\n")
+    (git / "world.yaml").write_text("faults: {failure_rate: 1.0, failure_status: 500}\n")
+    (git / "config").write_text("[core]\n\trepositoryformatversion = 0\n")
+    (tmp_path / "linked").symlink_to(git, target_is_directory=True)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(f"[tool.migma-contract]\n{line}\nmax-requests = 5\n")
+    with pytest.raises(ConfigError, match=r"inside the repository's \.git folder"):
+        resolve_options({}, environ={}, pyproject=pyproject)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["check", "--dry-run"])
+    assert result.exit_code == 2 and ".git folder" in result.output, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert (git / "config").read_text() == "[core]\n\trepositoryformatversion = 0\n"
+    # a name that only looks like it, and the user's own flag, stay allowed
+    pyproject.write_text('[tool.migma-contract]\nreport-dir = ".github/reports"\nwrite-baseline = "x.gitignore"\n')
+    assert resolve_options({}, environ={}, pyproject=pyproject)
+    assert resolve_options({"report_dir": ".git/hooks"}, environ={}, pyproject=pyproject)

@@ -154,6 +154,86 @@ def test_i4_the_middleware_still_judges_the_exact_path_and_one_under_its_base_pa
         ContractMiddleware(app, base_path="api/")
 
 
+# --- pass J, finding 4: a request some framework takes for POST though its method line does not say exactly POST --------
+
+OVERRIDES = [("PUT", "X-HTTP-Method-Override", "POST"), ("GET", "X-HTTP-Method-Override", "post"),
+             ("PATCH", "X-Method-Override", " Post\t"), ("PUT", "x-http-method", "POST"), ("DELETE", "X-HTTP-METHOD", "POST")]
+
+
+@pytest.mark.parametrize(("method", "name", "value"), OVERRIDES)
+def test_j4_another_method_with_an_override_header_naming_post_may_route_to_the_send(method, name, value):
+    """Pass J, finding 4 (t_override): PUT/GET/PATCH to /v1/sending with X-HTTP-Method-Override (X-HTTP-Method,
+    X-Method-Override): POST was another method, skipped: a violating send answered 200 left a green verdict."""
+    for headers in ([(name, value)], [(name.lower().encode(), value.encode())]):  # a recording's str, a scope's bytes
+        for base in (False, True):
+            assert route_of(method, "/v1/sending", base=base, headers=headers) == MAY_ROUTE, (headers, base)
+        assert route_of(method, "/v1/sending.json", headers=headers) == MAY_ROUTE
+        assert route_of(method, "/v1/other", headers=headers) == OTHER
+    assert route_of(method, "/v1/sending") == OTHER  # (without the header: another method)
+
+
+def test_j4_post_by_another_spelling_or_overridden_away_is_no_send_but_may_route_there():
+    """Pass J, finding 4 (t_method): "POST " (a trailing space) was another method. A POST whose override header names
+    another method is not judged as the send either. Pass K, F3: methods are case-sensitive (RFC 9110 §9.1): `post` is
+    no POST (a correct server may answer it 405 or 400), so it may route to the send, never judged as it."""
+    assert route_of("post", "/v1/sending") == route_of("Post", "/v1/sending", base=False) == MAY_ROUTE
+    assert route_of("post", "/v2/sending") == OTHER
+    for method in ("POST ", " POST", "POST\t", "\uff30\uff2f\uff33\uff34", "po\u017ft"):  # (full-width POST, long s)
+        assert route_of(method, "/v1/sending") == MAY_ROUTE, repr(method)
+        assert route_of(method, "/v2/sending") == OTHER
+    assert route_of("POST", "/v1/sending", headers=[("X-HTTP-Method-Override", "PUT")]) == MAY_ROUTE
+    assert route_of("POST", "/v1/sending", headers=[("X-HTTP-Method-Override", "POST")]) == SEND
+    assert route_of("POST", "/v1/sending", headers=[("X-HTTP-Method-Override", " ")]) == SEND  # (names nothing)
+    assert route_of("PUT", "/v1/sending", headers=[("X-Forwarded-Method", "POST")]) == OTHER  # (no override header)
+
+
+@pytest.mark.parametrize(("method", "extra"), [("PUT", {"name": "X-HTTP-Method-Override", "value": "POST"}),
+                                               ("GET", {"name": "x-method-override", "value": " post "}),
+                                               ("POST ", None)])
+def test_j4_a_recorded_post_by_another_name_passes_unjudged_and_the_verdict_is_not_green(tmp_path, method, extra):
+    """Pass J, finding 4 end to end through `judge`: the violating send answered 200 was skipped, exit 0."""
+    from .test_recordings import har, har_entry, judge
+
+    overridden = har_entry(method, "https://staging.example.test/v1/sending", BAD, 200, json.loads(OK))
+    if extra is not None:
+        overridden["request"]["headers"].append(extra)
+    path = tmp_path / "override.har"
+    path.write_text(json.dumps(har([har_entry("POST", "https://staging.example.test/v1/sending", VALID, 200,
+                                              json.loads(OK)), overridden])))
+    result = judge(path, "--report-dir", tmp_path / "reports")
+    assert result.exit_code == 3 and "INCOMPLETE" in result.output, result.output
+    data = json.loads((tmp_path / "reports" / "conformance.json").read_text())["traffic"]
+    assert (data["judged"], data["unjudged"], data["other"]) == (1, 1, 0), data
+    assert any("not exactly POST" in note for note in data["notes"]), data["notes"]
+
+
+@pytest.mark.e2e
+def test_j4_through_the_proxy_a_send_by_method_override_leaves_no_green_verdict():
+    def answer(request: bytes) -> bytes:
+        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(OK) + OK
+
+    judge = TrafficJudge(contract_for(), "documented", kind="proxy", label="test proxy")
+    with raw_server(each_request(answer)) as up, serve_in_thread(TrafficProxy(up, judge)) as url:
+        assert raw_exchange(url, _post(b"/v1/sending")).startswith(b"HTTP/1.1 200")
+        overridden = _post(b"/v1/sending", BAD).replace(b"POST ", b"PUT ", 1).replace(
+            b"Host:", b"X-HTTP-Method-Override: POST\r\nHost:", 1)
+        assert raw_exchange(url, overridden).startswith(b"HTTP/1.1 200")
+        judge.settle()
+    result = judge.result()
+    assert (result.traffic.judged, result.traffic.unjudged, result.traffic.other) == (1, 1, 0), result.traffic
+    assert (result.verdict, result.exit_code) == ("incomplete", 3) and not judge.findings
+
+
+def test_j4_the_middleware_passes_a_send_by_method_override_unjudged():
+    middleware = ContractMiddleware(create_app())
+    with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://127.0.0.1") as client:
+        client.put("/v1/sending", json=BAD, headers={**AUTH, "X-HTTP-Method-Override": "POST"})
+        client.put("/v1/other", json=BAD, headers={**AUTH, "X-HTTP-Method-Override": "POST"})
+    result = middleware.result()
+    assert (result.traffic.judged, result.traffic.unjudged) == (0, 1), result.traffic  # (/v1/other: not counted)
+    assert not middleware.findings and (result.verdict, result.exit_code) == ("incomplete", 3)
+
+
 # --- finding 7: the userinfo of a URL of any shape, never in a message ----------------------------------------------
 
 SECRET = "tok_9fK2pQ7xLm4vR8sT1wZ3"

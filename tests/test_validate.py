@@ -215,6 +215,44 @@ def test_decode_whole_gives_what_decode_gives(text):
         assert _outcome(functools.partial(decode_whole, decoder), text) == _outcome(decoder.decode, text)
 
 
+def _read_as_json_loads_reads_it(text):
+    """What `response_facts` must make of a body: `json.loads` with `json_int` (any integer a number), or its error."""
+    from migma_contract.core.bounded import loads
+
+    try:
+        return True, loads(text), None
+    except (ValueError, RecursionError) as exc:
+        return False, None, f"{type(exc).__name__}: {str(exc)[:120]}"
+
+
+@settings(max_examples=300)
+@given(st.one_of(
+    st.tuples(_PADDING, _JSON_VALUES.map(json.dumps), _PADDING).map("".join),
+    st.text(alphabet='{}[]",:0123456789.eE+-truefalsn \\u', max_size=20),
+    st.sampled_from(["", "\ufeff{}", '{"n": ' + "1" * 5000 + "}", '{"n": -' + "9" * 4301 + "} ", "[1, 2", "{} x", "nul"]),
+))
+def test_a_response_body_is_read_as_json_loads_reads_it(text):
+    facts = response_facts(200, JSON, text, None, None, None)
+    assert (facts.parsed, facts.body, facts.parse_error) == _read_as_json_loads_reads_it(text)
+    raw = response_facts(200, JSON, text.encode("utf-8", "surrogatepass"), None, None, None)
+    assert (raw.parsed, raw.body) == (facts.parsed, facts.body)
+
+
+def test_a_response_body_is_read_without_a_python_call_per_number():
+    """A number in a response body cost a Python call (`parse_int`) on the common path (speed, issue 23)."""
+    import sys
+
+    body = json.dumps({**OK, "error": None, "counts": list(range(300))}).encode()
+    validate_response(200, JSON, body)  # compiled and cached first
+    calls = []
+    sys.setprofile(lambda frame, event, arg: calls.append(frame.f_code.co_name) if event == "call" else None)
+    try:
+        verdict = validate_response(200, JSON, body)
+    finally:
+        sys.setprofile(None)
+    assert verdict == [] and len(calls) < 30, sorted(set(calls))
+
+
 def test_a_response_body_of_a_str_subclass_is_read_as_text():
     class Text(str):
         pass

@@ -354,6 +354,15 @@ def _inside(option: Option, value: Any, root: Path, where: str) -> None:
     if Path(value).is_absolute() or resolved is None:
         raise ConfigError(f"{where}: {_shown(value)} is outside the repository ({base}); a repository file keeps its paths "
                           f"inside it (pass {option.flag_name} yourself for another place)")
+    if _in_git(resolved.relative_to(base)):  # git's own files (config, hooks) run commands: a file there is no output
+        raise ConfigError(f"{where}: {_shown(value)} is inside the repository's .git folder; a repository file never "
+                          f"names a path there (pass {option.flag_name} yourself for another place)")
+
+
+def _in_git(relative: Path) -> bool:
+    """Whether a path (relative to the repository, links resolved) passes through a folder named `.git`, in any case
+    (a case-insensitive file system's `.GIT` is `.git`; Windows drops trailing dots and spaces: `.git.`)."""
+    return any(part.casefold().rstrip(". ") == ".git" for part in relative.parts)
 
 
 def _resolved_inside(base: Path, path: str | Path) -> Path | None:

@@ -32,6 +32,7 @@ from migma_contract.contract.rules import (
     OpenPoint,
     RawBody,
     Refused,
+    Repeat,
     RequestForm,
     ResponseFacts,
     ResponsePredicate,
@@ -39,11 +40,11 @@ from migma_contract.contract.rules import (
     Rule,
     RuleSet,
     Subject,
-    decode_whole,
+    case_repeat,
     has_lone_surrogate,
     repeated_member,
 )
-from migma_contract.core.bounded import json_int, loads
+from migma_contract.core.bounded import loads
 from migma_contract.core.exceptions import SpecError, SpecInvalid
 from migma_contract.core.fields import trimmed, values_of
 from migma_contract.document.spec import BUNDLED_SHA256, Spec, load_spec
@@ -273,6 +274,7 @@ class _StatusRules:
             self.quick = _compile_fast({**fast, "allOf": [*fast.get("allOf", []), *(schema(status) for schema in schemas)]}).is_valid
         # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
         self.cases: dict[tuple[bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}
+        self.common = self.case(True, False)  # a JSON body, not timed (most calls)
 
     def case(self, parsed: bool, timed: bool) -> tuple[list[tuple[Rule, Any]], ResponseVerdict]:
         found = self.cases.get((parsed, timed))
@@ -337,7 +339,7 @@ class ResponseValidator:
             facts.parse_error = f"the body is over the {truncated_at}-byte cap; not read in full"
         rules = self._by_status.get(status) or self._for_status(status)
         parsed, spec = facts.parsed, self.spec
-        active, clean = rules.cases.get((parsed, elapsed is not None)) or rules.case(parsed, elapsed is not None)
+        active, clean = rules.common if parsed and elapsed is None else rules.case(parsed, elapsed is not None)
         broken: dict[str, list[Violation]] | None = dict(rules.fixed) if rules.fixed else None
         for rule, check in active:
             message = check(spec, facts)
@@ -374,13 +376,15 @@ class ResponseValidator:
 
 
 _MEDIA_TYPES: dict[str, str] = {}  # Content-Type header -> its media type
-_DECODER = json.JSONDecoder(parse_int=json_int)  # json.loads(str) without its per-call checks; any integer is a number
+# json.loads(str) without its per-call checks, integers read in C: an integer past Python's digit limit raises
+# ValueError here, and the body is read again by `loads` (`json_int`: any integer is a number)
+_DECODER = json.JSONDecoder()
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__, not in typeshed
 
 
-def repeats(name: str) -> str:
-    """What is wrong with a JSON text that gives member `name` twice in one object."""
-    shown = repr(name[:80]) + ("…" if len(name) > 80 else "")
-    return f"the JSON gives the member {shown} twice in one object (RFC 8259 §4: which value a reader keeps is unpredictable)"
+def repeats(repeat: Repeat) -> str:
+    """What is wrong with a JSON text that gives a member name twice in one object (`repeated_member`)."""
+    return f"the JSON gives {repeat.words()} in one object (RFC 8259 §4: which value a reader keeps is unpredictable)"
 
 
 def response_facts(
@@ -388,7 +392,9 @@ def response_facts(
     documented: frozenset[int] | None = None,
 ) -> ResponseFacts:
     """One response as the response rules see it (the body parsed when it is JSON)."""
-    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    lowered = {}
+    for name, value in headers.items():  # (a loop, not a comprehension: no function made and called for each response)
+        lowered[str(name).lower()] = str(value)
     content_type = lowered.get("content-type")
     if content_type is None:
         media_type = None
@@ -403,11 +409,15 @@ def response_facts(
     if kind is bytes or kind is str or isinstance(body, (bytes, bytearray, str)):
         try:
             text = body if kind is str or isinstance(body, str) else body.decode("utf-8")
-            try:
-                body = decode_whole(_DECODER, text)
+            try:  # `decode_whole(_DECODER, text)`, inlined: the scanner alone when no whitespace surrounds the value
+                body, end = _SCAN(text, 0)
+                if end != len(text):
+                    body = _DECODER.decode(text)
+            except StopIteration:
+                body = loads(text)  # raises, in decode's words (and words a leading BOM as one)
             except ValueError:
                 body = loads(text)  # raises again, and words a leading BOM as one
-            if ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
+            if "\\u" in text and ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
                 # a \ud800-\udfff escape with no pair is no Unicode text (RFC 8259 §8.2): nothing can read the body as text
                 raise ValueError(LONE_SURROGATE)
             # a member name given twice (RFC 8259 §4)? Cheap evidence first: no more colons than the members of the
@@ -416,6 +426,8 @@ def response_facts(
                 data = body.get("data")
                 if text.count(":") > len(body) + (len(data) if type(data) is dict else 0):
                     repeated = repeated_member(text, body)
+                else:  # no deeper member, no exact repeat: the same name in two cases? (`case_repeat`)
+                    repeated = case_repeat(body, data)
             elif ":" in text:
                 repeated = repeated_member(text, body)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:

@@ -92,6 +92,19 @@ class _Where:
     stopped: str | None = None
 
 
+class _Another(Exception):
+    """A top-level key naming another format's list, met before the array."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _another(name: str, path: tuple[str, ...]) -> str:
+    return (f"a top-level {name!r} key beside {'.'.join(path)!r} (another format's list): the file holds two lists, and "
+            "which one a tool shows or plays depends on the tool")
+
+
 class ArrayReader:
     """Yields the items of the array at `path` (a chain of object keys) in a binary JSON stream.
 
@@ -99,9 +112,11 @@ class ArrayReader:
     or malformed file), or is None when the array was read to its end.
     """
 
-    def __init__(self, handle: IO[bytes], *, chunk: int = CHUNK, max_item: int = MAX_ITEM, keep: tuple[str, ...] = ()) -> None:
+    def __init__(self, handle: IO[bytes], *, chunk: int = CHUNK, max_item: int = MAX_ITEM, keep: tuple[str, ...] = (),
+                 others: tuple[str, ...] = ()) -> None:
         self.kept: dict[str, Any] = {}  # values of the `keep` keys met on the way to the array
         self._keep = keep
+        self._others = others  # top-level keys naming another format's list: a file holding one holds two lists
         self._handle = handle
         self._chunk = chunk
         self._max_item = max_item
@@ -285,6 +300,8 @@ class ArrayReader:
                 self._expect(":", "':'")
                 if name == key:
                     break
+                if not depth and name in self._others:
+                    raise _Another(name)
                 value = self._value()
                 if name in self._keep:
                     self.kept[name] = value
@@ -306,6 +323,9 @@ class ArrayReader:
                         self._where.stopped = (f"a second {key!r} key in the same object (JSON readers keep the last one); "
                                                f"the first, judged, may not be what other tools show")
                         return
+                    if key == path[0] and name in self._others:
+                        self._where.stopped = _another(name, path)
+                        return
                     if self._skip_space() in ("[", "{"):
                         self._skip_value()
                     else:
@@ -323,6 +343,9 @@ class ArrayReader:
                 found = self._find(path)
             except _Incomplete:
                 where.stopped = f"the file ends before the {'.'.join(path)!r} array"
+                return
+            except _Another as other:
+                where.stopped = _another(other.name, path)
                 return
             if not found:
                 raise JsonStreamError(f"no {'.'.join(path)!r} array", self._offset())

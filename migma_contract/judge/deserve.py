@@ -25,7 +25,7 @@ from migma_contract.contract.catalogue import (
     judge_credentials,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, Refused, ScopeRequired, repeated_member
+from migma_contract.contract.rules import Level, RawBody, Refused, Repeat, ScopeRequired, repeated_member
 from migma_contract.contract.validators import Contract
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.generate.open_points import open_in_valid_body, open_in_violation
@@ -56,9 +56,8 @@ class Ambiguous:
     why: str
 
     @classmethod
-    def member(cls, name: str) -> Ambiguous:
-        shown = repr(name[:80]) + ("…" if len(name) > 80 else "")
-        return cls(f"its request body gives the member {shown} twice in one object (RFC 8259 §4): which value the "
+    def member(cls, repeat: Repeat) -> Ambiguous:
+        return cls(f"its request body gives {repeat.words()} in one object (RFC 8259 §4): which value the "
                    "server read does not show, so the request rules were not judged")
 
 
@@ -256,12 +255,12 @@ def _valid(contract: Contract, body: dict[str, Any], fixtures: Fixtures, data_kn
 
 def parsed_body(raw: bytes | None, content_type: str | None = None) -> Any:
     """A request body as `deserve` reads it: the JSON value, a `RawBody` when it is none, `NOT_RECORDED` for None,
-    `Ambiguous` when its JSON gives a member name twice (no one reading of it is the server's)."""
+    `Ambiguous` when its JSON gives a member name twice, exactly or in another case (no one reading is the server's)."""
     if raw is None:
         return NOT_RECORDED
     try:
         value = BODY_FORM.parse(raw)
     except Refused:
         return RawBody(raw, content_type or "application/json")
-    name = repeated_member(raw, value)
-    return value if name is None else Ambiguous.member(name)
+    repeat = repeated_member(raw, value)
+    return value if repeat is None else Ambiguous.member(repeat)

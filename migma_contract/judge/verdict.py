@@ -168,23 +168,21 @@ def _request_doubt(content_type: str | None, repeated: Collection[str]) -> tuple
     return f"{twice}: which key the server replays under does not show, so the rules keyed on it were not judged", _KEY_ONLY
 
 
-# A method override frameworks honour (Symfony, Laravel, Express's method-override, ASP.NET, Rails' `_method`): a server
-# may answer a POST asking for another method as that method (405); an expectation other than 100-continue may be
-# answered 417 (RFC 9110 §10.1.1).
-_OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
+# A method override frameworks honour (Symfony, Laravel, Rails: a `_method` parameter; the override headers are read
+# by `route_of`, before judging): a server may answer a POST asking for another method as that method (405); an
+# expectation other than 100-continue may be answered 417 (RFC 9110 §10.1.1).
 _METHOD_PARAMETER = re.compile(r"[?&]_method=([^&#]*)", re.IGNORECASE)
 
 
 def _asks_otherwise(headers: Mapping[str, str], target: str) -> str | None:
     """Why a server may answer the request as something else than the send (a method override naming another method,
     an `Expect` other than 100-continue), so its status and request rules are not judged; None: it asks for nothing else."""
-    asked = [(name, value) for name in _OVERRIDE_HEADERS if (value := headers.get(name)) is not None]
     if "_method=" in target or "_METHOD=" in target.upper():
-        asked += [("the query's _method", unquote(m[1])) for m in _METHOD_PARAMETER.finditer(target)]
-    for name, value in asked:
-        if any(token.split(";", 1)[0].strip(" \t").upper() != "POST" for token in value.split(",")):
-            return (f"its request asks for another method ({name} {clean_text(value[:40])!r}): a server honouring the "
-                    "override answers as for that method (a 405), so its status and request rules were not judged")
+        for value in (unquote(m[1]) for m in _METHOD_PARAMETER.finditer(target)):
+            if any(token.split(";", 1)[0].strip(" \t").upper() != "POST" for token in value.split(",")):
+                return (f"its request asks for another method (the query's _method {clean_text(value[:40])!r}): a "
+                        "server honouring it answers as for that method (a 405), so its status and request rules were "
+                        "not judged")
     expect = headers.get("expect")
     if expect is not None and expect.strip(" \t").lower() != "100-continue":
         return (f"its request carries Expect {clean_text(expect[:40])!r}, which a server may refuse 417 (RFC 9110 §10.1.1), "

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
 from migma_contract.mock._config import MockConfig, load_mock_config
-from migma_contract.mock._state import HEADER_OVERHEAD, MockRequest, MockState, Scripted, SentRecord, packed_headers, shared
+from migma_contract.mock._state import HEADER_OVERHEAD, MockRequest, MockState, Scripted, SentRecord
 from migma_contract.wire.boundary import foreign_request, read_capped
 
 __all__ = ["ReferenceMock", "create_app"]
@@ -149,13 +150,12 @@ class _Call:
     def of(cls, scope: Scope, receive: Receive) -> _Call:
         # ASGI header names arrive lowercased; the first of each name counts, as in Starlette's Headers.
         headers: dict[str, str] = {}
-        size = 0
         raw = scope["headers"]
         for key, value in raw:
-            size += len(key) + len(value) + HEADER_OVERHEAD
             name = _READ_HEADERS.get(key)
             if name is not None and name not in headers:
                 headers[name] = value.decode("latin-1")
+        size = sum(map(len, chain.from_iterable(raw))) + HEADER_OVERHEAD * len(raw)  # (counted in C)
         return cls(scope["method"], scope["path"], headers, receive, raw, size, scope.get("scheme", "http"),
                    scope.get("query_string", b""))
 
@@ -178,6 +178,12 @@ class _Call:
         if read.disconnected:
             raise ClientDisconnect()
         return read.content
+
+
+def _broken(verdict: _Verdict, message: str) -> tuple[Any, _Refusal]:
+    """A body that is no JSON object: noted in the verdict (rule body-json-object), and the refusal it deserves."""
+    verdict.violations.append(Violation(BODY_JSON_OBJECT.id, BODY_JSON_OBJECT.level.value, "", message))
+    return None, _Refusal(BODY_JSON_OBJECT.deserves, message)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -365,9 +371,9 @@ class ReferenceMock:
         headers = request.headers
         self.state.log_call(  # its size, then MockRequest's fields, in order
             len(verdict.raw) + request.head_size,
-            verdict.at, shared(request.method), shared(request.path), answer.status, verdict.outcome,
-            tuple(verdict.violations) if verdict.violations else (), tuple(verdict.warnings) if verdict.warnings else (), error if isinstance(error, str) else None, shared(headers.get("content-type")), verdict.key_name,
-            headers.get(_IDEMPOTENCY), headers.get("user-agent"), verdict.raw, packed_headers(request.raw_headers), request.scheme, request.query,
+            verdict.at, request.method, request.path, answer.status, verdict.outcome,
+            tuple(verdict.violations) if verdict.violations else (), tuple(verdict.warnings) if verdict.warnings else (), error if isinstance(error, str) else None, headers.get("content-type"), verdict.key_name,
+            headers.get(_IDEMPOTENCY), headers.get("user-agent"), verdict.raw, request.raw_headers, request.scheme, request.query,
         )
         return answer
 
@@ -475,10 +481,6 @@ class ReferenceMock:
 
     async def _read_json(self, request: _Call, config: MockConfig, verdict: _Verdict) -> tuple[Any, _Refusal | None]:
         """The parsed body, or the refusal it deserves (noted in the verdict when it breaks a rule)."""
-        def broken(message: str) -> tuple[Any, _Refusal]:
-            verdict.violations.append(Violation(BODY_JSON_OBJECT.id, BODY_JSON_OBJECT.level.value, "", message))
-            return None, _Refusal(BODY_JSON_OBJECT.deserves, message)
-
         content_type = request.headers.get("content-type", "")
         limit = config.max_body_bytes
         declared = request.headers.get("content-length", "")
@@ -489,7 +491,7 @@ class ReferenceMock:
             return None, _Refusal(BODY_JSON_OBJECT.deserves, f"the body is over the {limit}-byte limit")
         verdict.raw = raw
         if not _is_json_media_type(content_type):
-            return broken(f"Content-Type must be application/json, not {content_type or 'missing'!r}")
+            return _broken(verdict, f"Content-Type must be application/json, not {content_type or 'missing'!r}")
         try:
             return _BODY.parse(verdict.raw, max_depth=config.max_depth), None
         except NotUtf8 as not_utf8:
@@ -502,11 +504,11 @@ class ReferenceMock:
             verdict.warnings.append(f"[{BODY_UTF8.id}] {message} (a {BODY_UTF8.level.value} rule: refused at level "
                                     f"{BODY_UTF8.level.value}, accepted at {level.value})")
         except Refused as refused:
-            return broken(refused.message)
+            return _broken(verdict, refused.message)
         try:
             return _BODY.parse(verdict.raw, max_depth=config.max_depth, lenient=True), None
         except Refused as refused:
-            return broken(refused.message)
+            return _broken(verdict, refused.message)
 
     # -- the world ----------------------------------------------------------------------------
 
@@ -514,11 +516,10 @@ class ReferenceMock:
                 user_agent: str | None, at: str) -> dict[str, Any]:
         """Send it in the mock's world (recorded in `sent`); the answer's `data`. A `_Refusal` when the world says no."""
         open_world = config.open_world
-        sender_domain = body["from"].rpartition("@")[2].lower()
-        if sender_domain not in config.verified_domains and not open_world:
+        if not open_world and (sender_domain := body["from"].rpartition("@")[2].lower()) not in config.verified_domains:
             raise _Refusal(DATA_REFUSAL, f"from: the domain {sender_domain!r} is not verified (verified: {', '.join(sorted(config.verified_domains))})")
         provider = body.get("providerType", self._default_provider)
-        if provider not in config.providers and not open_world:
+        if not open_world and provider not in config.providers:
             raise _Refusal(DATA_REFUSAL, f"providerType {provider!r} is not connected; connect it in Settings -> Integrations")
         email_id, conversation_id = body.get("emailId"), body.get("conversationId")
         if email_id is None and conversation_id is None:
@@ -546,8 +547,8 @@ class ReferenceMock:
         recipients, excluded = self._filter(config, candidates, transactional, source.get("topic"))
         record_id = f"{'msg' if kind == SINGLE_TYPE else 'batch'}_{self._ids.getrandbits(96):024x}"
         self.state.record(  # SentRecord's fields, in order
-            record_id, at, shared(kind), raw, recipients, excluded, transactional, not transactional, shared(provider),
-            project_id or source.get("project"), shared(email_id), conversation_id if email_id is None else None, len(recipients),
+            record_id, at, kind, raw, recipients, excluded, transactional, not transactional, provider,
+            project_id or source.get("project"), email_id, conversation_id if email_id is None else None, len(recipients),
             idempotency_key, user_agent,
         )
         return {"id": record_id, "provider": provider, "status": "queued", "sentCount": len(recipients),

@@ -11,15 +11,18 @@ fixed is processed anew).
 The ASGI handlers run on one event loop, but tests read `mock.sent` from other threads,
 so every access takes one lock. Memory is bounded in bytes, not only in entries: the sent
 log, the request log and the idempotent replies share one budget (`limits.memory_bytes`,
-64 MiB by default); each entry costs its body's size plus a fixed overhead, and the
-oldest entry of any of the three is dropped first, and counted. Bodies are kept as the
-bytes that arrived (parsed again when read), so what is counted is what is held.
+64 MiB by default); each entry costs its body's size (and a request its headers' too) plus
+a fixed overhead, and the oldest entry of any of the three is dropped first, and counted.
+A log entry is one bytes object that holds the body and the rest of its record (`_Log`),
+so what is counted is what is held; bodies are parsed again when read.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import random
+import struct
 import sys
 import threading
 import time
@@ -27,7 +30,6 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from migma_contract.contract.catalogue import IDEMPOTENCY_WINDOW_S
@@ -208,73 +210,99 @@ class Stored:
     payload: dict[str, Any]
 
 
-class _Log:
-    """A FIFO of (seq, cost, item), capped in entries; the byte budget is the state's.
+# What an entry ends with: its sequence number and its cost against the byte budget.
+_TAIL = struct.Struct("<QQ")
+_tail, _pack_tail, _dumps = _TAIL.unpack_from, _TAIL.pack, marshal.dumps
+_MARSHAL_VERSION = 2  # (3 and 4 look for repeated objects, through a table made for each call)
 
-    An item may be kept as the tuple of its fields and made into its record (`build`) only
-    when the log is read: the request path then pays for a tuple, not a frozen dataclass.
+
+class _Log:
+    """A FIFO of entries, capped in entries; the byte budget is the state's.
+
+    An entry is kept as one bytes object until the log is read: its record's fields
+    (`marshal`: exact str, bytes, int, None, tuples, lists, dicts; any bytes-like value
+    comes back as bytes; it only ever reads what this process wrote), then its seq and cost
+    (`_TAIL`). A busy mock drops an entry
+    thousands of requests after it kept it, far from every cache: one object per entry is
+    one miss, where a tuple of the request's own objects (its body, its headers, its texts)
+    was a dozen, and the pools they were freed into then held the next requests' objects
+    (with the logs at one entry the mock's CPU per request was ~10 µs less, the whole
+    difference). Reading the log makes the newest `unbuilt` entries into (seq, cost,
+    record); fields that marshal cannot write (a caller's own str type) are kept as (seq,
+    cost, fields) and made into their record then too.
     """
 
     def __init__(self, cap: int, build: Callable[..., Any]) -> None:
         self.cap = cap
         self.build = build
-        self.entries: deque[tuple[int, int, Any]] = deque()
+        self.entries: deque[Any] = deque()
+        self.unbuilt = 0  # the newest entries not yet made into records
         self.dropped = 0
 
+    def append(self, seq: int, cost: int, fields: Any, *, compact: bool = True) -> None:
+        """Keep `fields` (what `build` makes the record from; or the record itself, with `compact` False)."""
+        if compact:
+            try:
+                entry: Any = _dumps(fields, _MARSHAL_VERSION) + _pack_tail(seq, cost)
+            except ValueError:  # a type marshal does not write (a str subclass): kept as the fields
+                entry = (seq, cost, fields)
+        else:
+            entry = (seq, cost, fields)
+        self.entries.append(entry)
+        self.unbuilt += 1
+
+    @staticmethod
+    def _head(entry: Any) -> tuple[int, int]:
+        """(seq, cost) of an entry, whatever its form."""
+        if type(entry) is bytes:
+            seq, cost = _tail(entry, len(entry) - _TAIL.size)
+            return seq, cost
+        return entry[0], entry[1]
+
     def oldest(self) -> int | None:
-        return self.entries[0][0] if self.entries else None
+        return self._head(self.entries[0])[0] if self.entries else None
 
     def pop(self) -> int:
+        """Drop the oldest entry; its cost."""
         self.dropped += 1
-        return self.entries.popleft()[1]
+        if self.unbuilt == len(self.entries):
+            self.unbuilt -= 1
+        entry = self.entries.popleft()
+        return _tail(entry, len(entry) - _TAIL.size)[1] if type(entry) is bytes else entry[1]  # type: ignore[no-any-return]
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.unbuilt = self.dropped = 0
 
     def items(self) -> list[Any]:
-        if any(type(item) is tuple for _, _, item in self.entries):
-            build = self.build
-            self.entries = deque((seq, cost, build(*item) if type(item) is tuple else item) for seq, cost, item in self.entries)
-        return [item for _, _, item in self.entries]
+        if self.unbuilt:
+            entries, fresh = self.entries, []
+            for _ in range(self.unbuilt):
+                entry = entries.pop()
+                seq, cost = self._head(entry)
+                fields = marshal.loads(entry) if type(entry) is bytes else entry[2]  # (marshal ignores the tail)
+                fresh.append((seq, cost, self.build(seq, fields)))
+            entries.extend(reversed(fresh))
+            self.unbuilt = 0
+        return [record for _, _, record in self.entries]
 
 
-_NUL = b"\x00"
+def _request_from(seq: int, fields: Any) -> MockRequest:
+    """A logged request's record from its kept fields (`MockState.log_call`), its violations made again."""
+    if type(fields) is MockRequest:  # (logged as a record: `log_request`)
+        return fields
+    violations = fields[_VIOLATIONS_AT]
+    if violations:
+        fields = (*fields[:_VIOLATIONS_AT], tuple(Violation(*violation) for violation in violations), *fields[_VIOLATIONS_AT + 1:])
+    return MockRequest(seq, *fields)
 
 
-def packed_headers(raw: Any) -> Any:
-    """A request's headers as the log keeps them: one bytes object, names and values joined by NUL (`_request_from`
-    splits it again), when no name or value holds a NUL; else as they are.
-
-    A kept list of pairs is a dozen objects per logged request, scattered through memory by the time the log drops
-    them: one object costs the busy mock several microseconds a request less."""
-    try:
-        blob = _NUL.join(chain.from_iterable(raw))
-    except TypeError:  # not pairs of bytes (an ASGI caller's own): kept as given
-        return raw
-    return blob if raw and blob.count(_NUL) == 2 * len(raw) - 1 else raw
+def _sent_from(seq: int, fields: tuple[Any, ...]) -> SentRecord:
+    return SentRecord(*fields)
 
 
-_SHARED: dict[str, str] = {}  # the short texts requests repeat (a method, a path, a content type, a provider), held once
-
-
-def shared(value: Any) -> Any:
-    """`value`, or an equal text kept before: the log then holds one object for what every request repeats, and the
-    request's own copy is freed at once (at most 256 texts of at most 64 characters are kept; others pass as they are)."""
-    found = _SHARED.get(value) if type(value) is str else None
-    if found is not None:
-        return found
-    if type(value) is str and len(value) <= 64 and len(_SHARED) < 256:
-        _SHARED[value] = value
-    return value
-
-
-def _request_from(*fields: Any) -> MockRequest:
-    """A logged request's record from its kept fields (`MockState.log_call`), its headers unpacked."""
-    headers = fields[_HEADERS_AT]
-    if type(headers) is bytes:
-        parts = headers.split(_NUL)
-        fields = (*fields[:_HEADERS_AT], list(zip(parts[::2], parts[1::2], strict=True)), *fields[_HEADERS_AT + 1:])
-    return MockRequest(*fields)
-
-
-_HEADERS_AT = [f.name for f in dataclass_fields(MockRequest)].index("raw_headers")
+_AFTER_SEQ = [f.name for f in dataclass_fields(MockRequest)][1:]  # the fields `log_call` is given, in order
+_VIOLATIONS_AT = _AFTER_SEQ.index("violations")
 
 
 class MockState:
@@ -282,7 +310,7 @@ class MockState:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self.clock = clock  # the idempotency window's time (seconds); a test passes its own
-        self._sent = _Log(sent_log, SentRecord)
+        self._sent = _Log(sent_log, _sent_from)
         self._requests = _Log(request_log, _request_from)
         self._replies: OrderedDict[tuple[str, str], tuple[int, int, Stored]] = OrderedDict()
         self._replies_dropped = 0
@@ -330,9 +358,8 @@ class MockState:
     def _oldest_reply(self) -> int | None:
         return next(iter(self._replies.values()))[0] if self._replies else None
 
-    def _add(self, log: _Log, seq: int, item: Any, size: int) -> None:
-        cost = size + ENTRY_OVERHEAD
-        log.entries.append((seq, cost, item))
+    def _add(self, log: _Log, seq: int, fields: Any, cost: int, *, compact: bool = True) -> None:
+        log.append(seq, cost, fields, compact=compact)
         self._bytes += cost
         if log.cap and len(log.entries) > log.cap:  # a full log drops its oldest: the common case, done here
             self._bytes -= log.pop()
@@ -345,22 +372,27 @@ class MockState:
         """An accepted send: SentRecord's fields in order (made into one when `sent` is read)."""
         with self._lock:
             self._seq += 1
-            self._add(self._sent, self._seq, fields, len(fields[3]))
+            self._add(self._sent, self._seq, fields, len(fields[3]) + ENTRY_OVERHEAD)
 
     def log_request(self, **fields: Any) -> None:
+        """A request the API path did not answer (no route), kept as its record."""
         with self._lock:
             entry = MockRequest(seq=self._next_seq(), **fields)
             head = sum(len(k) + len(v) + HEADER_OVERHEAD for k, v in entry.raw_headers)
-            self._add(self._requests, entry.seq, entry, len(entry.raw) + head)
+            self._add(self._requests, entry.seq, entry, len(entry.raw) + head + ENTRY_OVERHEAD, compact=False)
 
     def log_call(self, size: int, *fields: Any) -> None:
         """A request to the API, answered: MockRequest's fields after `seq`, in order (made into one when read);
-        `size` is what it holds (its body and headers), counted against the byte budget."""
+        `size` is what it holds (its body and headers), counted against the byte budget. Its violations are kept
+        as tuples, which marshal writes."""
+        violations = fields[_VIOLATIONS_AT]
+        if violations:
+            fields = (*fields[:_VIOLATIONS_AT], tuple((v.rule_id, v.level, v.pointer, v.message) for v in violations),
+                      *fields[_VIOLATIONS_AT + 1:])
         with self._lock:
             self.requests += 1
             self._seq += 1
-            seq = self._seq
-            self._add(self._requests, seq, (seq, *fields), size)
+            self._add(self._requests, self._seq, fields, size + ENTRY_OVERHEAD)
 
     @property
     def sent(self) -> list[SentRecord]:
@@ -394,8 +426,7 @@ class MockState:
         with self._lock:
             cleared = len(self._sent.entries)
             for log in (self._sent, self._requests):
-                log.entries.clear()
-                log.dropped = 0
+                log.clear()
             self._replies.clear()
             self._replies_dropped = 0
             self._bytes = 0

@@ -54,6 +54,7 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import (
     FRAMING_HEADERS,
     MAY_ROUTE,
+    METHOD_OVERRIDES,
     OTHER,
     SEND,
     ObservedExchange,
@@ -144,7 +145,7 @@ def upstream_url(upstream: str) -> str:
 # Methods whose answer echoes the request (RFC 9110 §9.3.8 TRACE; TRACK, IIS's): with the upstream's credentials the
 # proxy adds, to whoever asked. Refused by name in any case, and as a method override some frameworks honour.
 _ECHOING = frozenset({"TRACE", "TRACK"})
-_OVERRIDES = frozenset({b"x-http-method-override", b"x-http-method", b"x-method-override"})
+_OVERRIDES = frozenset(name.encode("ascii") for name in METHOD_OVERRIDES)  # (the one list `route_of` reads too)
 _ALLOW = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
@@ -370,7 +371,7 @@ class TrafficProxy:
         head, sent = self._request_head(method, target, raw_headers, body)
         # the client's own path decides (the upstream's base path is the proxy's): exactly /v1/sending is judged; a path a
         # server may still route there passes unjudged (never judged as the send: the upstream is not blamed for it)
-        route = route_of(method, own_path.decode("ascii"), base=False)
+        route = route_of(method, own_path.decode("ascii"), base=False, headers=raw_headers)
         judged = self.judge is not None and route == SEND
         status: int | None = None
         passed: list[tuple[bytes, bytes]] = []  # the answer's headers as the client receives them (and the judge reads)
@@ -456,7 +457,7 @@ class TrafficProxy:
                                    str(error or f"the upstream answered status {status}, which is no HTTP status"))
         where = f"proxy exchange {number}"
         if route == MAY_ROUTE and self.judge is not None:
-            self.judge.pass_may_route(where, own_path.decode("ascii"), method)
+            self.judge.pass_may_route(where, own_path.decode("ascii"), method, raw_headers)
             return
         if not judged or self.judge is None or (failure is not None and status is None):
             if self.judge is not None:

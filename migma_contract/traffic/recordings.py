@@ -8,15 +8,24 @@ The format is told by the content, never by the file name:
 
 Files stream: a HAR through `_json_stream.ArrayReader`, a YAML cassette one list item at a
 time (each starts with `- ` at the column of the list's first item), so memory holds one exchange, not the
-file. Each top-level key of a cassette is resolved as a YAML reader resolves it (quoted, anchored, broken
-by NEL or LS); one this reader cannot resolve alone, or a second list, stops the reading there. A file
-that stops or ends early yields what it holds, and `Recording.stopped` says where (no green verdict).
+file. Each top-level line of a cassette must be a whole `key: value` on its own, its key resolved as a YAML
+reader resolves it (quoted, broken by NEL or LS); a line that is not (an open quote or bracket that YAML
+reads on into the next lines), or that can bring in or relabel another line's value (a merge key `<<`, an
+anchor, an alias, a tag), a second list, or the other format's list (`interactions` beside
+`http_interactions`; in JSON, `log` beside `interactions`), stops the reading there. A file that stops or
+ends early yields what it holds, and `Recording.stopped` says where (no green verdict).
+
+What is judged is what the recording's player reads: vcrpy plays a body's `string` (bytes under `!!binary`),
+Schemathesis writes `string` or `base64_string`; a body holding both, differing, or a vcrpy answer in both
+its layouts (`status`/`body`, and the older httpx `status_code`/`content`) differing, is not judged as
+either (judged in part, or not at all when the statuses differ).
 
 Bodies are judged as the server meant them: one kept in its content coding (vcrpy keeps a
 gzipped answer's bytes and its `Content-Encoding: gzip`) is decoded, within
 `max_body_bytes` (the wire's one bounded decoder, `wire.coding`); one that cannot be (broken, over the bound,
-a coding the toolkit does not read) is not judged as a body. A body marked with a coding
-but stored decoded (HAR's `content.text` is) is taken as it is.
+a coding the toolkit does not read) is not judged as a body. A HAR body marked with a coding
+but stored decoded (HAR's `content.text` is) is taken as it is; a cassette's is not (cassettes keep the bytes
+as sent: bytes not in their coding were so on the wire, or an older layout stored them decoded).
 """
 
 from __future__ import annotations
@@ -120,14 +129,16 @@ class Recording:
                 self.skipped.append(f"{exchange.where}: headers of {over:,} bytes, over {MAX_HEAD_BYTES:,} (the cap on "
                                     "one recorded request's or response's head); not judged")
                 continue
-            yield _content_decoded(exchange, self.max_body_bytes)
+            yield _content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR)
 
     # -- JSON: HAR and vcrpy's JSON serializer -----------------------------------------------------------
 
     def _json(self) -> Iterator[ObservedExchange]:
         har = self.format == HAR
         with self.path.open("rb") as handle:
-            reader = ArrayReader(handle, keep=("creator",))
+            # the other format's list (or a Schemathesis one: a YAML reader reads JSON) beside this one: two lists
+            reader = ArrayReader(handle, keep=("creator",), others=("interactions", "http_interactions") if har
+                                 else ("log", "http_interactions"))
             try:
                 for item in reader.iter_array(("log", "entries") if har else ("interactions",)):
                     self.items += 1
@@ -161,7 +172,7 @@ class Recording:
     # -- YAML cassettes ----------------------------------------------------------------------------------
 
     def _yaml(self) -> Iterator[ObservedExchange]:
-        key = "http_interactions" if self.format == SCHEMATHESIS else "interactions"
+        key, other = ("http_interactions", "interactions") if self.format == SCHEMATHESIS else ("interactions", "http_interactions")
         convert = _from_schemathesis if self.format == SCHEMATHESIS else _from_vcrpy
         # Bytes that are not UTF-8 are read as U+FFFD (and noted): the YAML parser reads Unicode text only.
         with self.path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as handle:
@@ -193,6 +204,11 @@ class Recording:
                                         "this reader: judged what came before")
                         break
                     name, rest = found
+                    if name == other:  # vcrpy plays `interactions`, Schemathesis `http_interactions`: two lists
+                        self.stopped = (f"line {number}: a {other!r} list beside the {key!r} one (another cassette "
+                                        "format's): the file holds two lists, and which one plays depends on the player; "
+                                        "judged what came before")
+                        break
                     if name == key and listed:
                         self.stopped = (f"line {number}: a second {key!r} (YAML readers keep the last one); "
                                         "the first, judged, may not be what the cassette plays")
@@ -271,6 +287,9 @@ class Recording:
         try:
             exchange: ObservedExchange | None = convert(*args)
             return exchange
+        except _TwoReadings as exc:  # two layouts of the item disagree: no one reading of it is what its player plays
+            self.skipped.append(f"{where}: {exc}; which one plays depends on the player: not judged")
+            return None
         except Exception as exc:  # one bad entry never aborts the others
             self.skipped.append(f"{where}: could not be read ({type(exc).__name__}); not judged, please report it")
             return None
@@ -299,24 +318,29 @@ class _Unreadable:
 
 
 def _top_key(line: str) -> tuple[str, str] | _Unreadable:
-    """The key a top-level line of a cassette names, as a YAML reader resolves it (`"interactions" :`, `&a
-    interactions:` are `interactions`), and what follows its colon; `_Unreadable` for a line whose key is not on it
-    alone (a `?` key, an alias, a document marker, a flow mapping, text that is no key)."""
+    """The key a top-level line of a cassette names, as a YAML reader resolves it (`"interactions" :` is
+    `interactions`), and what follows its colon; `_Unreadable` for a line that is not a whole `key: value` on its own
+    (an open quote or flow collection: a YAML reader reads on into the next lines, as text this reader would take for
+    keys and items) or that can bring in or relabel what another line holds (a `?` key, a merge key `<<`, an anchor,
+    an alias, a tag), or a document marker."""
     text = line.rstrip(_BREAKS)
     if text.startswith(("---", "...", "%")):
         return _Unreadable("a YAML document marker or directive after the first line")
     if len(text) > _TOP_LINE or text.startswith("?"):
         return _Unreadable("a top-level key this reader cannot resolve")
-    events: list[Any] = []
     try:
-        for event in yaml.parse(text, Loader=bounded.SAFE_LOADER):
-            events.append(event)
-            if len(events) == 4:
-                break
+        events = list(yaml.parse(text, Loader=bounded.SAFE_LOADER))  # the line alone, to the stream's end
     except yaml.YAMLError:
-        pass
-    if (len(events) == 4 and isinstance(events[2], yaml.MappingStartEvent) and not events[2].flow_style
+        return _Unreadable("a top-level line that is not a whole `key: value` on its own (an open quote or bracket "
+                           "goes on into the next lines for YAML readers)")
+    if any(isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None
+           or getattr(event, "tag", None) is not None for event in events):
+        return _Unreadable("an anchor, an alias or a tag on a top-level line (it can bring in or relabel another "
+                           "line's value)")
+    if (len(events) > 4 and isinstance(events[2], yaml.MappingStartEvent) and not events[2].flow_style
             and isinstance(events[3], yaml.ScalarEvent) and events[3].end_mark is not None):
+        if events[3].value == "<<":
+            return _Unreadable("a top-level merge key `<<` (it brings another mapping's keys in)")
         rest = text[events[3].end_mark.index:].lstrip(" \t")
         if rest.startswith(":"):
             return events[3].value, rest[1:].strip(" \t")
@@ -448,14 +472,18 @@ def _looks_compressed(raw: bytes) -> bool:
     return raw[:2] == b"\x1f\x8b" or (len(raw) > 1 and raw[0] & 0x0F == 8 and ((raw[0] << 8) | raw[1]) % 31 == 0)
 
 
-def decoded_body(raw: bytes, coding: str | None, cap: int) -> bytes | None:
+def decoded_body(raw: bytes, coding: str | None, cap: int, *, stored_decoded: bool = True) -> bytes | None:
     """A recorded body as the server meant it: decoded by its `Content-Encoding` within `cap` bytes; None when it
     cannot be (broken, over the cap, or a coding not read here that was not stored decoded). `Differs` when it is
-    kept in a coding common clients read differently (`wire.coding`: what its reader got does not show)."""
+    kept in a coding common clients read differently (`wire.coding`: what its reader got does not show).
+
+    `stored_decoded`: the format may store a body decoded under its original header (HAR's `content.text`), so
+    UTF-8 text that is no compressed stream is taken as it is; a cassette keeps the bytes as sent (vcrpy), so bytes
+    not in their coding are not read (their player fails on them, or an older layout stored them decoded)."""
     codings = codings_of([coding or ""])
     if not codings or not raw:
         return raw
-    if not _looks_compressed(raw):
+    if stored_decoded and not _looks_compressed(raw):
         try:
             raw.decode("utf-8")  # most recorders store the decoded text under the original header
         except UnicodeDecodeError:
@@ -468,20 +496,25 @@ def decoded_body(raw: bytes, coding: str | None, cap: int) -> bytes | None:
         return None
 
 
-def _content_decoded(exchange: ObservedExchange, cap: int) -> ObservedExchange:
+def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bool = True) -> ObservedExchange:
     if exchange.response_body:
         try:
-            body = decoded_body(exchange.response_body, exchange.header("content-encoding", response=True), cap)
-            unread = "its recorded answer could not be decoded by its Content-Encoding within the bound"
+            body = decoded_body(exchange.response_body, exchange.header("content-encoding", response=True), cap,
+                                stored_decoded=stored_decoded)
+            unread = ("its recorded answer could not be decoded by its Content-Encoding within the bound" if stored_decoded
+                      else "its recorded answer could not be decoded by its Content-Encoding within the bound (a "
+                      "cassette keeps the bytes as sent: ones not in their coding were so on the wire, or an older "
+                      "layout stored them decoded)")
         except Differs as exc:
             body, unread = None, f"its recorded answer's Content-Encoding is {exc}: what the client read does not show"
         if body is None:  # not judged as a body: only what the status and the timing say
             exchange.response_size = exchange.response_size or len(exchange.response_body)
-            exchange.unread = unread
+            exchange.unread = exchange.unread or unread
         exchange.response_body = body
     if exchange.request_body:
         try:
-            exchange.request_body = decoded_body(exchange.request_body, exchange.header("content-encoding"), cap)
+            exchange.request_body = decoded_body(exchange.request_body, exchange.header("content-encoding"), cap,
+                                                 stored_decoded=stored_decoded)
         except Differs as exc:  # what the server read does not show: the request rules are not judged
             exchange.request_body = None
             exchange.unread = exchange.unread or f"its recorded request's Content-Encoding is {exc}: what the server read does not show"
@@ -520,16 +553,33 @@ def _timed_out(error: str | None) -> bool:
     return "timed out" in words or "timeout" in words
 
 
+class _TwoReadings(Exception):
+    """A recorded item that holds two layouts of one field that disagree: which one a player reads depends on it."""
+
+
 def _cassette_body(body: Any) -> bytes | None:
+    """A cassette's body as its players read it: the text itself, or `string` (vcrpy; bytes under `!!binary`), or
+    `base64_string` (Schemathesis' bytes). `_TwoReadings` when it holds both and they differ (vcrpy plays `string`)."""
     if body is None:
         return b""
     if isinstance(body, (str, bytes)):
         return _decoded(body, None)
     if isinstance(body, dict):
         if "base64_string" in body:
-            return _decoded(body["base64_string"], "base64")
+            raw = _decoded(body["base64_string"], "base64")
+            if "string" in body and _decoded(body["string"], None) != raw:
+                raise _TwoReadings("a body with a `string` and a `base64_string` that differ")
+            return raw
         return _decoded(body.get("string", ""), None)
     return None
+
+
+def _read_body(body: Any) -> tuple[bytes | None, str | None]:
+    """A cassette body, and why it is not read when its two layouts disagree (None: read)."""
+    try:
+        return _cassette_body(body), None
+    except _TwoReadings as exc:
+        return None, str(exc)
 
 
 def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | None:
@@ -537,18 +587,23 @@ def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | N
     if not isinstance(request, dict):
         return None
     headers, hidden = _unmasked(_pairs(request.get("headers")), False)
-    sent = ObservedExchange(_field(request.get("method")), _field(request.get("uri")), headers, _cassette_body(request.get("body")),
-                            None, where=where, credentials_hidden=hidden)
+    sent_body, unread = _read_body(request.get("body"))
+    sent = ObservedExchange(_field(request.get("method")), _field(request.get("uri")), headers, sent_body,
+                            None, where=where, credentials_hidden=hidden, unread=_unread(unread, "request"))
     if not isinstance(response, dict):
         return replace(sent, error="no response recorded")
     status = _number(response["status"].get("code") if isinstance(response.get("status"), dict) else None)
     truncated = response.get("truncated_from")
+    answer, why = (None, None) if truncated else _read_body(response.get("body"))
     return replace(
-        sent, status=status, response_headers=_pairs(response.get("headers")),
-        response_body=None if truncated else _cassette_body(response.get("body")),
+        sent, status=status, response_headers=_pairs(response.get("headers")), response_body=answer,
         elapsed=_seconds(response.get("elapsed")), error=None if status else "no status recorded",
-        response_size=_number(truncated),
+        response_size=_number(truncated), unread=sent.unread or _unread(why, "answer"),
     )
+
+
+def _unread(why: str | None, what: str) -> str | None:
+    return None if why is None else f"its recorded {what} has {why}: which one its player reads depends on the player"
 
 
 def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
@@ -557,15 +612,23 @@ def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
     request: dict[str, Any] = item["request"]
     response: dict[str, Any] = item["response"] if isinstance(item.get("response"), dict) else {}
     headers, hidden = _unmasked(_pairs(request.get("headers")), False)
-    if "status_code" in response:  # the older httpx layout of vcrpy
-        status, answer = _number(response.get("status_code")), _cassette_body(response.get("content"))
-    else:
-        code = response["status"].get("code") if isinstance(response.get("status"), dict) else None
-        status, answer = _number(code), _cassette_body(response.get("body"))
+    # vcrpy's layout (`status: {code}`, `body: {string}`), and its older httpx one (`status_code`, `content`): the httpx
+    # stub plays the older where it is there, the others (requests, urllib3, aiohttp) the newer
+    newer, older = "status" in response or "body" in response, "status_code" in response or "content" in response
+    code = response["status"].get("code") if isinstance(response.get("status"), dict) else None
+    status, (answer, why) = (_number(code), _read_body(response.get("body"))) if newer or not older else (None, (None, None))
+    if older:
+        old_status, (old_answer, old_why) = _number(response.get("status_code")), _read_body(response.get("content"))
+        if not newer:
+            status, answer, why = old_status, old_answer, old_why
+        elif old_status != status:  # no one status is the recorded one: the item is not judged
+            raise _TwoReadings("a response with both `status` and `status_code` that differ")
+        elif why is None and (old_why is not None or old_answer != answer):
+            answer, why = None, "both a `body` and a `content` (two layouts) that differ"
+    sent_body, sent_why = _read_body(request.get("body"))
     return ObservedExchange(
         method=_field(request.get("method")), url=_field(request.get("uri")), request_headers=headers,
-        request_body=_cassette_body(request.get("body")), status=status, response_headers=_pairs(response.get("headers")),
+        request_body=sent_body, status=status, response_headers=_pairs(response.get("headers")),
         response_body=answer, error=None if status else "no response recorded", where=where,
-        credentials_hidden=hidden,
+        credentials_hidden=hidden, unread=_unread(sent_why, "request") or _unread(why, "answer"),
     )
-

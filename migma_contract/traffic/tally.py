@@ -78,7 +78,7 @@ from migma_contract.run.result import (
 from migma_contract.run.root_causes import Symptom, group, replaced, shape_of
 from migma_contract.wire.client import Exchange
 
-__all__ = ["CLIENT", "FRAMING_HEADERS", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange", "maybe_send", "route_of"]
+__all__ = ["CLIENT", "FRAMING_HEADERS", "METHOD_OVERRIDES", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange", "maybe_send", "route_of"]
 
 SEND_METHOD, SEND_PATH = "POST", "/v1/sending"
 DEFAULT_TIMEOUT = 10.0
@@ -192,21 +192,73 @@ def _unreserved_decoded(path: str) -> str:
     return _PERCENT.sub(lambda m: c if (c := chr(int(m[1], 16))) in _UNRESERVED else m[0], path)
 
 
-def route_of(method: str, target: str, *, base: bool = True) -> Route:
+# Headers by which a client asks a framework to treat a request as another method (Rails' and Laravel's form
+# override aside): ASP.NET Core's HttpMethodOverride, Express's method-override, Spring's and Symfony's filters read
+# these. The proxy refuses an echoing method named here (TRACE); `route_of` reads them to tell a POST by another name.
+METHOD_OVERRIDES: Final = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
+_POST_FOLDED = SEND_METHOD.lower()
+_SHORTEST_OVERRIDE = min(map(len, METHOD_OVERRIDES))  # (most headers are shorter: a route is decided per request)
+_OVERRIDE_NAMES: frozenset[str | bytes] = METHOD_OVERRIDES | {name.encode("ascii") for name in METHOD_OVERRIDES}
+Headers = Iterable[tuple[str, str]] | Iterable[tuple[bytes, bytes]]
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _post_named(method: str) -> bool:
+    """Whether a method name may read as POST to some server: POST with whitespace around it, in another case or
+    Unicode form (`"POST "`, `Post`, full-width letters)."""
+    return _folded(method.strip(" \t\r\n\f\v")) == _POST_FOLDED
+
+
+def _overridden(headers: Headers) -> Literal["post", "other"] | None:
+    """What a method-override header (`METHOD_OVERRIDES`, any case, any whitespace) names: POST, another method, or
+    None: none given (an empty one names nothing)."""
+    named: Literal["post", "other"] | None = None
+    for name, value in headers:
+        # (cheap first: an ASGI server's names are lower case already; another name is compared in lower case, trimmed)
+        if name not in _OVERRIDE_NAMES and (len(name) < _SHORTEST_OVERRIDE or (name.islower() and name.strip() == name)
+                                            or _text(name).strip().lower() not in METHOD_OVERRIDES):
+            continue
+        if asked := _text(value).strip():
+            if not _post_named(asked):
+                return "other"
+            named = "post"
+    return named
+
+
+def _plain_post(method: str, headers: Headers) -> bool:
+    """Whether a request is POST to every server: its method exactly POST (methods are case-sensitive, RFC 9110 §9.1:
+    `post` is no POST, a server may refuse it 405 or read it as POST: it may route to the send, never judged as it),
+    and no method-override header naming another method."""
+    return method == SEND_METHOD and (not headers or _overridden(headers) != "other")
+
+
+def route_of(method: str, target: str, *, base: bool = True, headers: Headers = ()) -> Route:
     """Which of three a request is: the send exactly (`SEND`), a POST a server may still route to the send (`MAY_ROUTE`),
-    or another path or method (`OTHER`). `target` is the request's path (its query and a fragment are not read).
+    or another path or method (`OTHER`). `target` is the request's path (its query and a fragment are not read);
+    `headers`, the request's (str or bytes pairs): a method-override header (`METHOD_OVERRIDES`) is read.
+
+    A request some framework may take for POST though its method line does not say exactly POST is no send: `"POST "`,
+    another Unicode form of POST, or another method with an override header naming POST; nor a POST whose override
+    header names another method (a framework that honours the header routes it elsewhere, one that does not to the
+    send). To the send's path, or a path that may route there, each may route to the send; elsewhere it is `OTHER`."""
+    if _plain_post(method, headers):
+        return _post_route(target, base)
+    if not (_overridden(headers) == "post" or _post_named(method)):
+        return OTHER
+    return MAY_ROUTE if _post_route(target, base) != OTHER else OTHER
+
+
+def _post_route(target: str, base: bool) -> Route:
+    """Which of three a POST to `target` is (`route_of`).
 
     The send is POST to exactly /v1/sending, escapes of unreserved characters decoded. `base`: whether a base path may
     stand before it, as in a recording's absolute URL (`https://host/api/v1/sending`), whose server's base path is
     unknown; a plain one only (`_PLAIN_BASE`). The proxy and the middleware know the base (the proxy adds its
     upstream's path; the middleware reads the path under the app's root path) and pass `base=False`: there anything
     else, `/api/v1/sending` or `/v1/sending/` among them, may route to the send on some server and is never judged."""
-    if method != SEND_METHOD:
-        if method.upper() != SEND_METHOD:
-            return OTHER
-        # Methods are case-sensitive (RFC 9110 §9.1): `post` is no POST, and a server may refuse it (405, 400) or
-        # read it as POST: never judged as the send, so a server refusing it is never blamed
-        return OTHER if route_of(SEND_METHOD, target, base=base) == OTHER else MAY_ROUTE
     path = _unreserved_decoded(_route(target))
     if path == SEND_PATH:
         return SEND
@@ -537,13 +589,16 @@ class TrafficJudge:
             self.stats.unjudged += 1
         self.note(why)
 
-    def pass_may_route(self, where: str, path: str, method: str = SEND_METHOD) -> None:
-        """A request that is not POST /v1/sending but that a server may route there (`route_of`): counted, noted, never
-        judged (the server is not blamed for a path or method the client malformed) and no green verdict after it."""
-        send = "/v1/sending" if method == SEND_METHOD else "POST /v1/sending"
-        self.pass_unjudged(f"{where}: {clean_text(method[:20])} {clean_text(path[:120])} is not {send}, but a server may "
-                           "route it there (a method in another case, a trailing slash, a format suffix, another case or "
-                           "Unicode form, merged slashes, path "
+    def pass_may_route(self, where: str, path: str, method: str = SEND_METHOD, headers: Headers = ()) -> None:
+        """A request that is not exactly POST /v1/sending but that a server may route there (`route_of`): counted,
+        noted, never judged (the server is not blamed for what the client malformed) and no green verdict after it."""
+        if not _plain_post(method, headers):  # the method (or a method-override header) is what is not exactly POST
+            self.pass_unjudged(f"{where}: {clean_text(method[:20])!r} {clean_text(path[:120])} is not exactly POST, but "
+                               "a server may take it for one (POST in another case, with spaces or in another form, a method-override "
+                               "header naming POST, or a POST whose override header names another method): not judged")
+            return
+        self.pass_unjudged(f"{where}: POST {clean_text(path[:120])} is not /v1/sending, but a server may route it there "
+                           "(a trailing slash, a format suffix, another case or Unicode form, merged slashes, path "
                            "parameters, dot segments, escapes servers decode differently, a path before it): not judged; "
                            "an API served under a prefix is judged once the proxy's --upstream or the middleware's "
                            "base_path names it")
@@ -564,10 +619,10 @@ class TrafficJudge:
 
     def observe(self, exchange: ObservedExchange) -> ExchangeVerdict:
         """Judge one exchange (any path: others are counted and skipped) and tally it."""
-        route = exchange.route or route_of(exchange.method, exchange.path)
+        route = exchange.route or route_of(exchange.method, exchange.path, headers=exchange.request_headers)
         if route != SEND:
             if route == MAY_ROUTE:
-                self.pass_may_route(exchange.where or "an exchange", exchange.path, exchange.method)
+                self.pass_may_route(exchange.where or "an exchange", exchange.path, exchange.method, exchange.request_headers)
             else:
                 self.skip()
             return ExchangeVerdict(())
