@@ -240,6 +240,10 @@ class ContractMiddleware:
             else:
                 if left:
                     error = None  # the app answered whole; what it raised after came from the client leaving
+                elif error is not None and done:  # raised after its answer was complete (a background task): the
+                    self.judge.note(f"request {number} to the app: {error} after its answer was complete (a background "
+                                    "task?); the answer that went out was judged")
+                    error = None
                 elif error is None and not done:
                     error = "the app ended without a complete response"
                 elapsed = answered if answered is not None else clock.elapsed()

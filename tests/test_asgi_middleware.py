@@ -249,7 +249,7 @@ RAW_VALID = json.dumps(VALID).encode()
 ACCEPTED = json.dumps({"success": True, "data": {"id": "msg_1", "status": "queued"}}).encode()
 
 
-def _run(app, *messages, send=None, **options):
+def _run(app, *messages, send=None, scope=SCOPE, **options):
     """`app` inside a ContractMiddleware, called once with a client sending these messages; (the middleware, what the
     call raised or None). Past the messages, receive says the client left, as a server does once it has."""
     import anyio
@@ -267,7 +267,7 @@ def _run(app, *messages, send=None, **options):
 
     async def main():
         try:
-            await wrapped(dict(SCOPE), receive, send or sink)
+            await wrapped(dict(scope), receive, send or sink)
         except BaseException as exc:  # what the app raised goes out as without the middleware: kept to look at
             raised.append(exc)
 
@@ -488,3 +488,61 @@ def test_a_header_list_the_app_reuses_after_sending_is_judged_as_it_was_sent():
     assert raised is None
     result = middleware.result()
     assert result.findings == [] and result.rule("content-type-json").status == Status.PASSED
+
+
+def test_an_app_raising_after_its_answer_was_complete_is_judged_on_the_answer_that_went_out():
+    async def app(scope, receive, send):  # a background task that fails once the answer is out (Starlette's run after)
+        await _read_all(receive)
+        await _answer(send)
+        raise RuntimeError("audit log unavailable")
+
+    middleware, raised = _run(app, _body())
+    assert type(raised) is RuntimeError  # out of the app as without the middleware
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0
+    assert any("RuntimeError after its answer was complete" in note for note in result.traffic.notes)
+
+
+def _refusing(status):
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        body = json.dumps({"success": False, "error": "not here"}).encode()
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+    return app
+
+
+def test_a_lowercase_post_is_no_send_and_a_server_refusing_it_is_never_blamed():
+    # methods are case-sensitive (RFC 9110 §9.1): `post` is not POST; a server may refuse it (405) or read it as POST
+    middleware, raised = _run(_refusing(405), _body(), scope={**SCOPE, "method": "post"})  # (httpx upper-cases it)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 0 and result.traffic.unjudged == 1
+    assert result.exit_code == 3
+    assert any("'post' /v1/sending is not exactly POST" in note for note in result.traffic.notes)
+
+
+@pytest.mark.parametrize("headers, query, status", [
+    ({"X-HTTP-Method-Override": "PUT"}, "", 405),
+    ({"X-HTTP-Method": "delete"}, "", 405),
+    ({"X-Method-Override": "PATCH, POST"}, "", 405),
+    ({}, "?_method=PUT", 405),
+    ({"Expect": "foo"}, "", 417),
+])
+def test_a_send_asking_for_another_method_or_expectation_is_judged_in_part_never_blamed(headers, query, status):
+    middleware = ContractMiddleware(_refusing(status))
+    with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+        client.post(f"/v1/sending{query}", json=VALID, headers={**AUTH, **headers})
+    result = middleware.result()
+    # an override header makes it no send (`route_of`: passes unjudged); `_method` and `Expect`: judged in part
+    assert result.findings == [] and result.exit_code == 3
+    assert (result.traffic.partly_judged, result.traffic.unjudged) == ((0, 1) if headers and "Expect" not in headers else (1, 0))
+
+
+@pytest.mark.parametrize("headers", [{"X-HTTP-Method-Override": " post "}, {"Expect": "100-Continue"}])
+def test_an_override_naming_post_or_expect_100_continue_is_judged_in_full(headers):
+    middleware = ContractMiddleware(_refusing(405))
+    with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+        client.post("/v1/sending", json=VALID, headers={**AUTH, **headers})
+    result = middleware.result()
+    assert result.traffic.partly_judged == 0 and [f.broken_by for f in result.findings] == ["server", "server"]

@@ -151,7 +151,10 @@ def test_a_request_body_over_the_cap_is_answered_413_by_the_proxy_and_never_forw
             small = client.post("/v1/sending", json=VALID, headers=AUTH)
     assert refused.status_code == 413 and "over 1,000 bytes" in refused.json()["error"]
     assert small.status_code == 200 and seen == ["/v1/sending"]  # only the small one reached the upstream
-    assert any("answered 413 by the proxy" in note for note in judge.result().traffic.notes)
+    result = judge.result()
+    assert any("answered 413 by the proxy" in note for note in result.traffic.notes)
+    # a send the proxy refused itself was never judged: it passes unjudged, and no green verdict rests on it
+    assert result.traffic.unjudged == 1 and result.findings == [] and result.exit_code == 3
 
 
 # --- the command --------------------------------------------------------------------------------------

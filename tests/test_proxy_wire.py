@@ -144,6 +144,10 @@ def test_g8_the_request_is_judged_as_the_upstream_received_it(stack, userinfo, f
     (b"TRACE / HTTP/1.1", b""), (b"TRACK / HTTP/1.1", b""), (b"trace /v1/sending HTTP/1.1", b""),
     (b"POST /anything HTTP/1.1", b"X-HTTP-Method-Override: TRACE\r\nContent-Length: 0\r\n"),
     (b"GET /anything HTTP/1.1", b"X-Method-Override:  track \r\n"),
+    # read as frameworks read an override: a comma-separated list (Express takes the first), in any case, `;` dropped
+    (b"POST /anything HTTP/1.1", b"X-HTTP-Method-Override: TRACE, GET\r\nContent-Length: 0\r\n"),
+    (b"POST /anything HTTP/1.1", b"X-HTTP-Method-Override: trace ,x\r\nContent-Length: 0\r\n"),
+    (b"POST /anything HTTP/1.1", b"X-HTTP-Method: TRACE;\r\nContent-Length: 0\r\n"),
 ])
 def test_g2_trace_and_track_are_refused_so_the_upstream_credential_is_never_echoed(stack, line, extra):
     """G2: the proxy added the upstream's Basic credential to a TRACE, and the upstream echoed it to the local client."""

@@ -173,9 +173,11 @@ def test_j4_another_method_with_an_override_header_naming_post_may_route_to_the_
 
 
 def test_j4_post_by_another_spelling_or_overridden_away_is_no_send_but_may_route_there():
-    """Pass J, finding 4 (t_method): "POST " (a trailing space) was another method. `post` stays the send (every server
-    reads it as POST); a POST whose override header names another method is not judged as the send either."""
-    assert route_of("post", "/v1/sending") == route_of("Post", "/v1/sending", base=False) == SEND
+    """Pass J, finding 4 (t_method): "POST " (a trailing space) was another method. A POST whose override header names
+    another method is not judged as the send either. Pass K, F3: methods are case-sensitive (RFC 9110 §9.1): `post` is
+    no POST (a correct server may answer it 405 or 400), so it may route to the send, never judged as it."""
+    assert route_of("post", "/v1/sending") == route_of("Post", "/v1/sending", base=False) == MAY_ROUTE
+    assert route_of("post", "/v2/sending") == OTHER
     for method in ("POST ", " POST", "POST\t", "\uff30\uff2f\uff33\uff34", "po\u017ft"):  # (full-width POST, long s)
         assert route_of(method, "/v1/sending") == MAY_ROUTE, repr(method)
         assert route_of(method, "/v2/sending") == OTHER

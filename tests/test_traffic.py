@@ -170,7 +170,11 @@ def test_an_answer_without_its_body_still_has_its_status_judged_and_leaves_no_gr
 
 
 def test_only_post_v1_sending_is_the_endpoint():
-    assert is_send("POST", "/v1/sending") and is_send("post", "/api/v1/sending") and is_send("POST", "/v1/sending?x=1")
+    assert is_send("POST", "/v1/sending") and is_send("POST", "/api/v1/sending") and is_send("POST", "/v1/sending?x=1")
+    # Pass K, F3: methods are case-sensitive (RFC 9110 §9.1): `post` is no POST; a server may refuse it (405, 400) or
+    # read it as POST, so it passes unjudged (`maybe_send`) and a server refusing it is never blamed
+    assert not is_send("post", "/api/v1/sending") and maybe_send("post", "/api/v1/sending") and maybe_send("Post", "/v1/sending")
+    assert not maybe_send("post", "/v2/sending") and not maybe_send("get", "/v1/sending")
     # Pass I, finding 4: `/api/v1/sending/` was the send, so a server's redirect or 404 for the client's trailing slash
     # was the server's violation; it is a path a server may route to the send, never judged as one (`maybe_send`)
     assert not is_send("post", "/api/v1/sending/") and maybe_send("post", "/api/v1/sending/")
@@ -567,3 +571,20 @@ def copy_with(seen, **changes):
     from dataclasses import replace
 
     return replace(seen, **changes)
+
+
+def test_every_note_a_report_carries_is_redacted_with_the_credentials_learned():
+    """A note quotes what a peer sent (a may-route path, a header's name, a Content-Encoding): a key learned from a
+    judged send is masked there too, whether the note came before or after it was learned."""
+    key = "Zq2LmN4pR7tV1xY3wK8s"
+    judge = TrafficJudge(contract_for(), kind="proxy", label="t")
+    judge.note(f"proxy exchange 0: the upstream's Content-Encoding {key!r} is not one the proxy reads")
+    judge.observe(ObservedExchange("POST", "/v1/sending", [("Authorization", f"Bearer {key}"),
+                                                           ("Content-Type", "application/json")],
+                                   json.dumps(VALID).encode(), 200, [("Content-Type", "application/json")],
+                                   json.dumps(OK).encode()))
+    judge.observe(ObservedExchange("POST", f"/{key}/v1/sending", [("Authorization", f"Bearer {key}")],
+                                   json.dumps(VALID).encode(), 200, route="may route"))
+    judge.note(f"proxy exchange 3: the upstream's header(s) 'x-key-{key.lower()}' held control characters")
+    notes = judge.result().traffic.notes
+    assert len(notes) == 3 and not any(key in note or key.lower() in note for note in notes), notes

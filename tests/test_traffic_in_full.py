@@ -138,7 +138,9 @@ def test_the_path_judged_is_the_path_forwarded(path):
                          + body)
             answer = b"".join(iter(lambda: sock.recv(65536), b""))
     assert answer.startswith(b"HTTP/1.1 400") and recorder == []  # refused, not forwarded unjudged
-    assert judge.result().exit_code == 0
+    # Pass K, F10: a send the proxy refused itself never reached the upstream: it passes unjudged, no green verdict
+    result = judge.result()
+    assert result.findings == [] and result.traffic.unjudged == 1 and result.exit_code == 3
 
 
 def test_a_credential_in_the_upstreams_user_name_is_never_written(tmp_path):

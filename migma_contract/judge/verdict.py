@@ -10,9 +10,11 @@ Schemathesis checks take it as it is.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 from migma_contract.contract.catalogue import (
     IDEMPOTENCY_HEADER,
@@ -26,6 +28,7 @@ from migma_contract.contract.catalogue import (
 from migma_contract.contract.rules import Level, ResponseFacts
 from migma_contract.contract.validators import Contract, ResponseValidator, response_facts
 from migma_contract.core.fields import trimmed, values_of
+from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.judge.deserve import Ambiguous, Deserved, Standing, deserve, parsed_body
 from migma_contract.judge.exchange import Exchange
@@ -114,6 +117,8 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     headers = exchange.sent_headers
     standing = knowledge.standing
     doubt, open_to = _request_doubt(headers.get("content-type"), repeated)
+    if open_to < _MEDIA and (asked := _asks_otherwise(headers, exchange.target)) is not None:
+        doubt, open_to = (f"{doubt}; {asked}" if doubt else asked), _MEDIA
     if open_to >= _REQUEST:
         body, standing = Ambiguous(doubt or ""), Standing.HIDDEN  # no rule of the request, and no credential, is judged
     elif body is None:
@@ -163,6 +168,28 @@ def _request_doubt(content_type: str | None, repeated: Collection[str]) -> tuple
     if "authorization" in repeated:
         return f"{twice}: which credentials the server read does not show, so the request rules were not judged", _REQUEST
     return f"{twice}: which key the server replays under does not show, so the rules keyed on it were not judged", _KEY_ONLY
+
+
+# A method override frameworks honour (Symfony, Laravel, Rails: a `_method` parameter; the override headers are read
+# by `route_of`, before judging): a server may answer a POST asking for another method as that method (405); an
+# expectation other than 100-continue may be answered 417 (RFC 9110 §10.1.1).
+_METHOD_PARAMETER = re.compile(r"[?&]_method=([^&#]*)", re.IGNORECASE)
+
+
+def _asks_otherwise(headers: Mapping[str, str], target: str) -> str | None:
+    """Why a server may answer the request as something else than the send (a method override naming another method,
+    an `Expect` other than 100-continue), so its status and request rules are not judged; None: it asks for nothing else."""
+    if "_method=" in target or "_METHOD=" in target.upper():
+        for value in (unquote(m[1]) for m in _METHOD_PARAMETER.finditer(target)):
+            if any(token.split(";", 1)[0].strip(" \t").upper() != "POST" for token in value.split(",")):
+                return (f"its request asks for another method (the query's _method {clean_text(value[:40])!r}): a "
+                        "server honouring it answers as for that method (a 405), so its status and request rules were "
+                        "not judged")
+    expect = headers.get("expect")
+    if expect is not None and expect.strip(" \t").lower() != "100-continue":
+        return (f"its request carries Expect {clean_text(expect[:40])!r}, which a server may refuse 417 (RFC 9110 §10.1.1), "
+                "so its status and request rules were not judged")
+    return None
 
 
 def _media_doubt(content_type: str) -> str | None:

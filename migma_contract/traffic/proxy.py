@@ -55,6 +55,7 @@ from migma_contract.traffic.tally import (
     FRAMING_HEADERS,
     MAY_ROUTE,
     METHOD_OVERRIDES,
+    OTHER,
     SEND,
     ObservedExchange,
     TrafficJudge,
@@ -151,8 +152,11 @@ _ALLOW = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 def _echoing_method(scope: dict[str, Any]) -> str | None:
     """The echoing method a request asks for (TRACE, TRACK), by its method or a method-override header; None: none."""
     asked = [str(scope.get("method", ""))]
-    asked += [value.decode("latin-1") for name, value in scope["headers"] if name in _OVERRIDES]
-    return next((method for method in (a.strip().upper() for a in asked) if method in _ECHOING), None)
+    # an override read as frameworks do (Express's method-override takes the first comma-separated value; others the
+    # whole value, or up to a `;`): every comma-separated token, trimmed, its `;` parameters dropped, in any case
+    asked += [token.split(";", 1)[0] for name, value in scope["headers"] if name in _OVERRIDES
+              for token in value.decode("latin-1").split(",")]
+    return next((method for method in (a.strip(" \t").upper() for a in asked) if method in _ECHOING), None)
 
 
 class _Refused(Exception):
@@ -256,15 +260,16 @@ class TrafficProxy:
         if why is not None:
             await self._own_answer(send, 403, f"this proxy {why} (it forwards with the upstream's credentials)")
             if self.judge is not None:
-                self.judge.note(f"a {scope['method']} request from elsewhere was refused 403 (a foreign Host or Origin)")
+                self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request from elsewhere was "
+                                            "refused 403 (a foreign Host or Origin)")
             return
         echoing = _echoing_method(scope)
         if echoing is not None:
             await self._own_answer(send, 405, f"{echoing} is not forwarded: its answer would echo the request, with the "
                                               "upstream's credentials the proxy adds", allow=True)
             if self.judge is not None:
-                self.judge.note(f"a {echoing} request was refused 405 by the proxy and not forwarded (its answer would "
-                                "echo the upstream's credentials)")
+                self._refused_itself(scope, f"a {echoing} request was refused 405 by the proxy and not forwarded (its "
+                                            "answer would echo the upstream's credentials)")
             return
         read = await read_capped(receive, self.max_request_bytes)
         if read.disconnected:
@@ -272,13 +277,27 @@ class TrafficProxy:
         if read.content is None:
             await self._own_answer(send, 413, f"the request body is over {self.max_request_bytes:,} bytes; not forwarded")
             if self.judge is not None:
-                self.judge.note(f"a {scope['method']} request over {self.max_request_bytes:,} bytes was answered 413 by the "
-                                "proxy and not forwarded (not judged)")
+                self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request over "
+                                            f"{self.max_request_bytes:,} bytes was answered 413 by the proxy and not "
+                                            "forwarded (not judged)")
             return
         try:
             await self._forward(scope, read.content, send)
         except _Refused as refused:
             await self._own_answer(send, refused.status, refused.message)
+            if self.judge is not None:
+                self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request was answered "
+                                            f"{refused.status} by the proxy and not forwarded ({refused.message}): not judged")
+
+    def _refused_itself(self, scope: dict[str, Any], said: str) -> None:
+        """A request the proxy answered itself: noted; a send among them (or one a server may route there) also passes
+        unjudged, so no green verdict rests on a send the upstream never saw."""
+        assert self.judge is not None
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8", errors="surrogateescape")
+        if route_of(str(scope["method"]), raw.split(b"?", 1)[0].decode("latin-1"), base=False) == OTHER:
+            self.judge.note(said)
+        else:
+            self.judge.pass_unjudged(said)
 
     def _target(self, scope: dict[str, Any]) -> tuple[bytes, bytes]:
         """The request target sent upstream, built from parts: the upstream's base path, the request's path and query;

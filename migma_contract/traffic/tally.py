@@ -229,9 +229,10 @@ def _overridden(headers: Headers) -> Literal["post", "other"] | None:
 
 
 def _plain_post(method: str, headers: Headers) -> bool:
-    """Whether a request is POST to every server: its method POST in any ASCII case (`post`), and no method-override
-    header naming another method."""
-    return method.isascii() and method.upper() == SEND_METHOD and (not headers or _overridden(headers) != "other")
+    """Whether a request is POST to every server: its method exactly POST (methods are case-sensitive, RFC 9110 §9.1:
+    `post` is no POST, a server may refuse it 405 or read it as POST: it may route to the send, never judged as it),
+    and no method-override header naming another method."""
+    return method == SEND_METHOD and (not headers or _overridden(headers) != "other")
 
 
 def route_of(method: str, target: str, *, base: bool = True, headers: Headers = ()) -> Route:
@@ -593,7 +594,7 @@ class TrafficJudge:
         noted, never judged (the server is not blamed for what the client malformed) and no green verdict after it."""
         if not _plain_post(method, headers):  # the method (or a method-override header) is what is not exactly POST
             self.pass_unjudged(f"{where}: {clean_text(method[:20])!r} {clean_text(path[:120])} is not exactly POST, but "
-                               "a server may take it for one (POST with spaces or in another form, a method-override "
+                               "a server may take it for one (POST in another case, with spaces or in another form, a method-override "
                                "header naming POST, or a POST whose override header names another method): not judged")
             return
         self.pass_unjudged(f"{where}: POST {clean_text(path[:120])} is not /v1/sending, but a server may route it there "
@@ -1016,6 +1017,9 @@ class TrafficJudge:
             with self._counts:
                 more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
                 stats = replace(self.stats, notes=self._stops + more + counted)
+            # every note redacted with every credential learned so far (under `_lock`, which guards the redactor): a
+            # note may quote a path, a header's name or value, that held a key learned before or after it was made
+            stats.notes = [self.redactor.text(note) for note in stats.notes]
         failed = any(r.status == Status.FAILED for r in rules)
         # A green verdict is earned: with a send judged in part or not at all, no violation found is no verdict (exit 3).
         completion, stopped = ("complete", None) if stats.in_full else ("partial", _gaps(stats))
