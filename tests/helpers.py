@@ -55,3 +55,32 @@ async def read_body(receive) -> bytes:
         body += message.get("body", b"")
         if not message.get("more_body"):
             return body
+
+
+def proxy_started(monkeypatch, upstream, *args):
+    """`migma-contract proxy` run up to its server's start (uvicorn.Server stubbed to stop there), before an upstream that
+    only accepts connections: (the command's result, the server configurations made, the upstream's URL).
+    `upstream` makes the --upstream value from the upstream's URL."""
+    import socket
+
+    import uvicorn
+    from click.testing import CliRunner
+
+    from migma_contract.cli import main
+
+    configs = []
+
+    class Server:
+        def __init__(self, config):
+            configs.append(config)
+
+        def run(self, sockets):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(uvicorn, "Server", Server)
+    with socket.socket() as listening:  # the upstream only has to accept a connection at start
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        up_url = f"http://127.0.0.1:{listening.getsockname()[1]}"
+        result = CliRunner().invoke(main, ["proxy", "--upstream", upstream(up_url), "--port", "0", *map(str, args)])
+    return result, configs, up_url

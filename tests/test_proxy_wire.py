@@ -7,7 +7,6 @@ to the upstream's path exactly as named, and refuses a path servers decode diffe
 
 import gzip
 import json
-import socket
 
 import pytest
 from click.testing import CliRunner
@@ -21,7 +20,7 @@ from migma_contract.traffic.tally import ObservedExchange, TrafficJudge, maybe_s
 from migma_contract.wire.serve import PROTOCOLS, serve_in_thread
 
 from .faulty_servers import FULL_KEY
-from .helpers import raw_exchange
+from .helpers import proxy_started, raw_exchange
 from .hostile_servers import each_request, raw_server
 
 pytestmark = pytest.mark.e2e  # loopback servers: the end-to-end tier
@@ -220,22 +219,8 @@ def test_g10_an_upstream_path_that_cannot_be_forwarded_exactly_is_refused_at_sta
 
 
 def test_g10_the_start_line_says_the_url_requests_reach(monkeypatch, tmp_path):
-    import uvicorn
-
-    class Server:
-        def __init__(self, config):
-            pass
-
-        def run(self, sockets):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(uvicorn, "Server", Server)
-    with socket.socket() as listening:  # the upstream only has to accept a connection at start
-        listening.bind(("127.0.0.1", 0))
-        listening.listen()
-        up_url = f"http://127.0.0.1:{listening.getsockname()[1]}"
-        result = CliRunner().invoke(main, ["proxy", "--upstream", up_url.replace("://", "://u:Pw1234567@") + "/tenant-é",
-                                           "--port", "0", "--report-dir", str(tmp_path / "r")])
+    result, _, up_url = proxy_started(monkeypatch, lambda url: url.replace("://", "://u:Pw1234567@") + "/tenant-é",
+                                      "--report-dir", tmp_path / "r")
     assert result.exit_code == 0, result.output
     assert f"forwarding to {up_url}/tenant-%C3%A9\n" in result.output and "Pw1234567" not in result.output
 

@@ -10,7 +10,6 @@ chooses neither where a key goes nor where reports are written.
 import base64
 import json
 import re
-import socket
 import tracemalloc
 
 import anyio
@@ -30,7 +29,7 @@ from migma_contract.traffic.tally import ObservedExchange, TrafficJudge
 from migma_contract.wire.serve import PROTOCOLS, serve_in_thread
 
 from .faulty_servers import FULL_KEY
-from .helpers import raw_exchange, read_body
+from .helpers import proxy_started, raw_exchange, read_body
 
 pytestmark = pytest.mark.e2e  # processes, loopback servers, whole checks: the end-to-end tier
 
@@ -260,25 +259,9 @@ def test_finding_4_a_huge_body_through_the_middleware_is_never_buffered_and_the_
 
 def test_finding_5_the_proxy_command_serves_on_the_bounded_configuration(monkeypatch, tmp_path):
     """Finding 5: `proxy` ran on a plain uvicorn.Config: no deadline, no head bound, trailers became headers."""
-    import uvicorn
-
     from migma_contract.wire.serve import BoundedH11Protocol
 
-    configs = []
-
-    class Server:
-        def __init__(self, config):
-            configs.append(config)
-
-        def run(self, sockets):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(uvicorn, "Server", Server)
-    with socket.socket() as listening:  # the upstream only has to accept a connection at start
-        listening.bind(("127.0.0.1", 0))
-        listening.listen()
-        up_url = f"http://127.0.0.1:{listening.getsockname()[1]}"
-        result = CliRunner().invoke(main, ["proxy", "--upstream", up_url, "--port", "0", "--report-dir", tmp_path / "r"])
+    result, configs, _ = proxy_started(monkeypatch, lambda url: url, "--report-dir", tmp_path / "r")
     assert result.exit_code == 0, result.output
     protocol = configs[0].http
     assert isinstance(protocol, type) and issubclass(protocol, tuple(PROTOCOLS.values())), protocol
