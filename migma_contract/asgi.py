@@ -177,7 +177,9 @@ class ContractMiddleware:
         headers: list[tuple[str, str]] = []  # as the app sent them
         kept: list[bytes] = []
         size = 0
-        done = False
+        done = False  # the app's last body message was given to the server
+        complete = False  # ...and the server took it: the answer went out whole
+        refused: str | None = None  # why the server would not send what the app gave it (a wrong Content-Length)
         answered: float | None = None  # the app's own time, at the answer's end
         left = read.disconnected  # the client went away (its doing): before its body ended, or before the answer did
 
@@ -196,7 +198,7 @@ class ContractMiddleware:
         cap = self.max_response_bytes
 
         async def capture(message: dict[str, Any]) -> None:
-            nonlocal left, status, headers, size, done, answered
+            nonlocal left, status, headers, size, done, complete, refused, answered
             kind = message["type"]
             if kind == "http.response.body":
                 chunk = message.get("body", b"")
@@ -218,9 +220,13 @@ class ContractMiddleware:
             except OSError:  # ASGI: the server's word that the client is gone
                 left = True
                 raise
+            except Exception as exc:  # the server refused the app's message (a body longer or shorter than its
+                refused = f"the server could not send the app's answer ({type(exc).__name__})"  # Content-Length)
+                raise
             finally:
                 clock.sent()
             if done and answered is None:
+                complete = True
                 answered = clock.elapsed()  # the answer's end (what the app does after it is not timed)
 
         error: str | None = None
@@ -240,11 +246,13 @@ class ContractMiddleware:
             else:
                 if left:
                     error = None  # the app answered whole; what it raised after came from the client leaving
-                elif error is not None and done:  # raised after its answer was complete (a background task): the
+                elif refused is not None:  # what the app gave could not go out whole: no client could read it
+                    error = refused
+                elif error is not None and complete:  # raised after its answer went out whole (a background task): the
                     self.judge.note(f"request {number} to the app: {error} after its answer was complete (a background "
                                     "task?); the answer that went out was judged")
                     error = None
-                elif error is None and not done:
+                elif error is None and not complete:
                     error = "the app ended without a complete response"
                 elapsed = answered if answered is not None else clock.elapsed()
                 # judged after the response is out, off the app's event loop (the judge's one worker thread); what the

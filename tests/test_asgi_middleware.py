@@ -503,6 +503,25 @@ def test_an_app_raising_after_its_answer_was_complete_is_judged_on_the_answer_th
     assert any("RuntimeError after its answer was complete" in note for note in result.traffic.notes)
 
 
+def test_an_answer_the_server_could_not_send_whole_is_the_apps_no_server_error_never_green():
+    """Final pass L1, finding 1: a Content-Length off by a few bytes (`len(str)` for `len(bytes)`): uvicorn raises inside
+    `send` of the last body message and closes the connection; the middleware took the answer as complete (the raise
+    read as a background task's) and the verdict was green while no client could read the answer."""
+    async def server(message):  # as uvicorn does: the body does not match the Content-Length the app declared
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            raise RuntimeError("Response content shorter than Content-Length")
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await _answer(send)
+
+    middleware, raised = _run(app, _body(), send=server)
+    assert type(raised) is RuntimeError  # out of the app as without the middleware
+    result = middleware.result()
+    assert result.exit_code == 1 and [f.rule for f in result.findings] == ["no-server-error"]
+    assert "could not send the app's answer (RuntimeError)" in result.findings[0].actual
+
+
 def _refusing(status):
     async def app(scope, receive, send):
         await _read_all(receive)
