@@ -758,3 +758,41 @@ def test_a_cassette_answer_labelled_with_a_coding_it_is_not_in_is_judged_in_part
     har_path.write_text(json.dumps(labelled))
     (exchange,) = open_recording(har_path).exchanges()
     assert exchange.response_body == OK.encode() and exchange.unread is None
+
+
+# --- the last attack pass (L2): what a player replays ------------------------------------------------------------
+
+
+def _with_content(**content):
+    item = entry()
+    item["response"]["content"] = {"size": len(OK), "mimeType": "application/json", **content}
+    return item
+
+
+@pytest.mark.parametrize("content", [
+    {"text": base64.b64encode(OK.encode()).decode()[:8] + "----" + base64.b64encode(OK.encode()).decode()[8:],
+     "encoding": "base64"},  # URL-safe characters: Python dropped them, Node reads them as data
+    {"text": base64.b64encode(OK.encode()).decode(), "encoding": "BASE64"},  # Playwright decodes only `base64`
+    {"text": OK, "_file": "0123abcd.json"},  # Playwright replays the side file, not `text`
+])
+def test_a_har_body_its_players_read_otherwise_is_not_judged_as_one_reading(tmp_path, content):
+    """Final pass L2 (F2, F3, F4): base64 with URL-safe characters or an inner `=`, an `encoding` in another case, a
+    `_file` side file: the toolkit judged one reading of the answer while Playwright replays another: exit 0."""
+    path = tmp_path / "played.har"
+    path.write_text(har(_with_content(**content)))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert result.exit_code == 3 and data["traffic"]["partly_judged"] == 1, result.output
+    plain = tmp_path / "plain.har"
+    plain.write_text(har(_with_content(text=base64.b64encode(OK.encode()).decode(), encoding="base64")))
+    assert judge_cli(plain, "--report-dir", tmp_path / "p").exit_code == 0  # strict base64 is read
+
+
+@pytest.mark.parametrize("code", ["0200", "+200", "0o310"])
+def test_a_cassette_status_yaml_1_1_reads_otherwise_is_never_judged_as_200(tmp_path, code):
+    """Final pass L2 (F1): vcrpy reads cassettes as YAML 1.1, where `0200` is octal 128: the toolkit read 200, exit 0."""
+    text = cassette(["      Authorization: [Bearer k_recorded_0123]"]).replace(json.dumps(TAG_WITHOUT_ID), json.dumps(VALID))
+    path = tmp_path / "octal.yaml"
+    path.write_text(text.replace("status: {code: 200, message: OK}", f"status: {{code: {code}, message: OK}}"))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code != 0, result.output

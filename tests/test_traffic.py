@@ -245,6 +245,16 @@ def test_a_key_in_a_credential_header_however_written_is_never_written(auth):
     assert KEY not in text and "mc_live_other_0123456789" not in text
 
 
+def test_a_key_in_a_noted_path_is_masked_whole_never_cut_first():
+    """Final pass L1 (3): the path was cut at 120 characters before the note was redacted, so a learned key straddling
+    the cut showed its first 18 characters; a note is cut before a word, and only where it must be."""
+    judge = judge_of(exchange())  # the key is learned from its Authorization
+    judge.pass_may_route("request 2", "/" + "a" * 100 + "/" + KEY + "/v1/sending/")
+    judge.note("x" * 480 + " " + KEY + " and more")
+    text = json.dumps(judge.result().to_dict())
+    assert KEY[:8] not in text and "request 2" in text
+
+
 def test_lines_logged_as_violations_happen_are_redacted():
     lines = []
     judge_of(exchange(TAG_WITHOUT_ID, 200, {"success": True, "data": {"id": KEY, "status": "queued"}}), on_breach=lines.append)

@@ -62,9 +62,18 @@ _BROWSERS = ("webinspector", "firefox", "safari")
 
 class _Loader(bounded.YAML_LOADER):  # type: ignore[misc]  # the one YAML loader, chosen at import
     """The one YAML loader (`core.bounded`: scalars as JSON data, numbers bounded) plus the harmless Python tags
-    older vcrpy cassettes carry (strings, tuples)."""
+    older vcrpy cassettes carry (strings, tuples).
+
+    vcrpy reads cassettes as YAML 1.1 (`0200` is octal 128 there, `0o310` a string, `+200` 200): an integer the two
+    readings disagree on stays its text here, which no field takes as a number (never judged as one reading).
+    """
+
+    def construct_json_int(self, node: Any) -> Any:
+        text = node.value if isinstance(node.value, str) else ""
+        return super().construct_json_int(node) if _AGREED_INT.fullmatch(text) else text
 
 
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_json_int)
 _Loader.add_constructor("tag:yaml.org,2002:python/str", lambda loader, node: loader.construct_scalar(node))
 _Loader.add_constructor("tag:yaml.org,2002:python/unicode", lambda loader, node: loader.construct_scalar(node))
 _Loader.add_constructor("tag:yaml.org,2002:python/tuple", lambda loader, node: tuple(loader.construct_sequence(node)))
@@ -440,17 +449,26 @@ def _decoded(text: Any, encoding: Any) -> bytes | None:
         return text
     if not isinstance(text, str):
         return None
-    if (_text(encoding) or "").lower() == "base64":
+    named = _text(encoding) or ""
+    if named == "base64":  # strictly, as every player reads it: URL-safe characters or an `=` inside split the readings
         try:
-            return base64.b64decode(text, validate=False)
+            return base64.b64decode(_BASE64_SPACE.sub("", text), validate=True)
         except (binascii.Error, ValueError):
             return None
+    if named:  # `BASE64`, `gzip`...: Playwright replays the text as it stands, others decode it: not read
+        return None
     return utf8_bytes(text)
+
+
+_BASE64_SPACE = re.compile(r"[ \t\r\n]+")
+
+
+_AGREED_INT = re.compile(r"-?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+")  # integers YAML 1.1 and 1.2 read alike
 
 
 def _number(value: Any) -> int | None:
     text = _text(value) if not isinstance(value, bool) else None
-    if text is None or len(text) > 20:
+    if text is None or len(text) > 20 or not _AGREED_INT.fullmatch(text.strip()) or text.strip().startswith("0x"):
         return None
     try:
         number = int(text.strip())
@@ -537,7 +555,10 @@ def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None
     status = _number(response.get("status"))
     content: dict[str, Any] = response["content"] if isinstance(response.get("content"), dict) else {}
     size = _number(content.get("size"))
-    answer = _decoded(content.get("text"), content.get("encoding")) if "text" in content else (None if size else b"")
+    if "_file" in content:  # Playwright replays the side file it names, not `text`: what was played is not here
+        answer = None
+    else:
+        answer = _decoded(content.get("text"), content.get("encoding")) if "text" in content else (None if size else b"")
     error = None if status else _field(response.get("_error")) or "no response recorded"
     return ObservedExchange(
         method=_field(request.get("method")), url=_field(request.get("url")), request_headers=headers, request_body=body,

@@ -593,11 +593,11 @@ class TrafficJudge:
         """A request that is not exactly POST /v1/sending but that a server may route there (`route_of`): counted,
         noted, never judged (the server is not blamed for what the client malformed) and no green verdict after it."""
         if not _plain_post(method, headers):  # the method (or a method-override header) is what is not exactly POST
-            self.pass_unjudged(f"{where}: {clean_text(method[:20])!r} {clean_text(path[:120])} is not exactly POST, but "
+            self.pass_unjudged(f"{where}: {clean_text(method[:20])!r} {path} is not exactly POST, but "
                                "a server may take it for one (POST in another case, with spaces or in another form, a method-override "
                                "header naming POST, or a POST whose override header names another method): not judged")
             return
-        self.pass_unjudged(f"{where}: POST {clean_text(path[:120])} is not /v1/sending, but a server may route it there "
+        self.pass_unjudged(f"{where}: POST {path} is not /v1/sending, but a server may route it there "
                            "(a trailing slash, a format suffix, another case or Unicode form, merged slashes, path "
                            "parameters, dot segments, escapes servers decode differently, a path before it): not judged; "
                            "an API served under a prefix is judged once the proxy's --upstream or the middleware's "
@@ -1100,12 +1100,15 @@ def _basic_pair(credential: str) -> list[str]:
     return [pair, pair.partition(":")[2]] if ":" in pair else [pair]
 
 
+_PARTIAL_WORD = re.compile(r"[^\s/?&;,:]*\Z")
+
+
 def noted(note: str) -> str:
     """A note as every report carries it: at most `_NOTE_CHARS` characters of it, the cut said, made safe to carry.
     The one place notes are made: each may quote a hostile peer (a 90 KB Content-Encoding value, header names), and a
     report holds at most `_MAX_STOPS` + `_MAX_NOTES` of them, so every report of any run stays small."""
-    if len(note) > _NOTE_CHARS:
-        note = f"{note[:_NOTE_CHARS]}… ({len(note):,} characters, cut)"
+    if len(note) > _NOTE_CHARS:  # cut before a word, never inside one: a key cut in two is masked by no pattern
+        note = f"{_PARTIAL_WORD.sub('', note[:_NOTE_CHARS])}… ({len(note):,} characters, cut)"
     return clean_text(note)
 
 
