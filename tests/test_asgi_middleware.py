@@ -558,6 +558,18 @@ def test_a_send_asking_for_another_method_or_expectation_is_judged_in_part_never
     assert (result.traffic.partly_judged, result.traffic.unjudged) == ((0, 1) if headers and "Expect" not in headers else (1, 0))
 
 
+@pytest.mark.parametrize("query, extra", [("?%5Fmethod=PUT", {}), ("?.method=DELETE", {}), ("?_method=PUT&x=1", {}),
+                                          ("", {"_method": "PUT"})])
+def test_a_method_override_as_php_or_laravel_reads_it_is_judged_in_part_never_blamed(query, extra):
+    """Final pass L1 (2): only the literal `_method=` was read; PHP decodes query names and turns `.` and space into `_`
+    (`%5Fmethod`, `.method`), and Laravel reads a JSON body's `_method`: a Symfony/Laravel server's 405 was blamed."""
+    middleware = ContractMiddleware(_refusing(405))
+    with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+        client.post(f"/v1/sending{query}", json={**VALID, **extra}, headers=AUTH)
+    result = middleware.result()
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1
+
+
 @pytest.mark.parametrize("headers", [{"X-HTTP-Method-Override": " post "}, {"Expect": "100-Continue"}])
 def test_an_override_naming_post_or_expect_100_continue_is_judged_in_full(headers):
     middleware = ContractMiddleware(_refusing(405))

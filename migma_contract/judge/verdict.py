@@ -10,11 +10,11 @@ Schemathesis checks take it as it is.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection, Mapping
+import json
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 from migma_contract.contract.catalogue import (
     IDEMPOTENCY_HEADER,
@@ -117,7 +117,7 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     headers = exchange.sent_headers
     standing = knowledge.standing
     doubt, open_to = _request_doubt(headers.get("content-type"), repeated)
-    if open_to < _MEDIA and (asked := _asks_otherwise(headers, exchange.target)) is not None:
+    if open_to < _MEDIA and (asked := _asks_otherwise(headers, exchange.target, exchange.sent_body)) is not None:
         doubt, open_to = (f"{doubt}; {asked}" if doubt else asked), _MEDIA
     if open_to >= _REQUEST:
         body, standing = Ambiguous(doubt or ""), Standing.HIDDEN  # no rule of the request, and no credential, is judged
@@ -173,18 +173,35 @@ def _request_doubt(content_type: str | None, repeated: Collection[str]) -> tuple
 # A method override frameworks honour (Symfony, Laravel, Rails: a `_method` parameter; the override headers are read
 # by `route_of`, before judging): a server may answer a POST asking for another method as that method (405); an
 # expectation other than 100-continue may be answered 417 (RFC 9110 §10.1.1).
-_METHOD_PARAMETER = re.compile(r"[?&]_method=([^&#]*)", re.IGNORECASE)
+def _overrides(target: str, body: bytes | None) -> Iterator[str]:
+    """The `_method` values a framework may read off a request: query names as PHP reads them (decoded; `.`, space and
+    `[` become `_`: `%5Fmethod`, `.method`), and a JSON body's top-level `_method` member (Laravel reads it too)."""
+    query = target.partition("?")[2].partition("#")[0]
+    if "method" in query.lower():
+        for pair in query.replace(";", "&").split("&"):
+            name, _, value = pair.partition("=")
+            name = unquote_plus(name).lstrip(" ").translate(_PHP_NAME).lower()
+            if name == "_method":
+                yield unquote_plus(value)
+    if body and b"_method" in body:
+        try:
+            parsed = json.loads(body)
+        except (ValueError, RecursionError):
+            return
+        if isinstance(parsed, dict):
+            yield from (str(value) for key, value in parsed.items() if key.lower() == "_method")
 
 
-def _asks_otherwise(headers: Mapping[str, str], target: str) -> str | None:
+_PHP_NAME = str.maketrans({".": "_", " ": "_", "[": "_"})
+
+
+def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None = None) -> str | None:
     """Why a server may answer the request as something else than the send (a method override naming another method,
     an `Expect` other than 100-continue), so its status and request rules are not judged; None: it asks for nothing else."""
-    if "_method=" in target or "_METHOD=" in target.upper():
-        for value in (unquote(m[1]) for m in _METHOD_PARAMETER.finditer(target)):
-            if any(token.split(";", 1)[0].strip(" \t").upper() != "POST" for token in value.split(",")):
-                return (f"its request asks for another method (the query's _method {clean_text(value[:40])!r}): a "
-                        "server honouring it answers as for that method (a 405), so its status and request rules were "
-                        "not judged")
+    for value in _overrides(target, body):
+        if any(token.split(";", 1)[0].strip(" \t").upper() != "POST" for token in value.split(",")):
+            return (f"its request asks for another method (_method {clean_text(value[:40])!r}): a server honouring it "
+                    "answers as for that method (a 405), so its status and request rules were not judged")
     expect = headers.get("expect")
     if expect is not None and expect.strip(" \t").lower() != "100-continue":
         return (f"its request carries Expect {clean_text(expect[:40])!r}, which a server may refuse 417 (RFC 9110 §10.1.1), "
