@@ -559,7 +559,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     from migma_contract.contract.validators import contract_for
     from migma_contract.reports import check_writable, write_reports
     from migma_contract.run.runner import interruption, load_baseline
-    from migma_contract.traffic.recordings import open_recording
+    from migma_contract.traffic.recordings import MAX_KEPT_SKIPS, open_recording
     from migma_contract.traffic.tally import TrafficJudge
 
     options = resolve_options(given, only=TRAFFIC_OPTIONS, warn=_warn)
@@ -573,6 +573,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     judge = TrafficJudge(contract_for(load_spec(options.spec)), options.level, kind="recorded", label=label,
                          source=f"recorded: {names}", timeout=options.timeout, baseline=baseline, secrets=secrets)
     stopped = None
+    failed = 0  # exchanges the judge could not take: each noted, the first few also on the console
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what was judged, as for Ctrl-C
     try:
         for recording in recordings:
@@ -580,8 +581,10 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
                 try:
                     judge.observe(exchange)
                 except Exception as exc:  # one exchange the judge cannot take never costs the others
+                    failed += 1
                     judge.note(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it")
-                    _warn(clean_text(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it"))
+                    if failed <= MAX_KEPT_SKIPS:
+                        _warn(clean_text(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it"))
             click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
             for note in recording.notes:
                 _warn(clean_text(note))
@@ -590,9 +593,16 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
             for skipped in recording.skipped:
                 _warn(clean_text(skipped))
                 judge.pass_unjudged(skipped)
+            if recording.skipped_more:  # a file of countless broken items: counted, never a line (or a note) each
+                more = (f"{recording.path.name}: {recording.skipped_more:,} more item(s) not judged, past the "
+                        f"{len(recording.skipped)} said above")
+                _warn(clean_text(more))
+                judge.pass_unjudged(more, count=recording.skipped_more)
             if recording.stopped:
                 _warn(f"{clean_text(recording.path)}: {recording.stopped}")
                 judge.pass_unjudged(f"{recording.path.name}: {recording.stopped}", seen=False)
+        if failed > MAX_KEPT_SKIPS:
+            _warn(f"{failed - MAX_KEPT_SKIPS:,} more exchange(s) could not be judged, past the {MAX_KEPT_SKIPS} said above")
     except KeyboardInterrupt as stop:
         stopped = f"{interruption(stop)} after {judge.stats.exchanges} recorded exchange(s); the reports hold what was judged"
     finally:

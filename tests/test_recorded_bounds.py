@@ -418,6 +418,25 @@ def test_an_entry_left_out_of_judging_leaves_no_green_verdict(tmp_path):
     assert data["traffic"]["unjudged"] == 1 and data["verdict"] == "incomplete"
 
 
+def test_countless_unreadable_items_are_each_counted_but_only_the_first_are_kept_and_said(tmp_path):
+    """Pass L2's medium: a cassette of a million tiny `-` items kept a message per item (185 MB) and printed each
+    (22 MB of warnings). Past `MAX_KEPT_SKIPS` an item is counted, never kept or printed."""
+    more = 25
+    path = tmp_path / "many.yaml"
+    text = cassette(["      Authorization: [Bearer k_recorded_0123]"])
+    path.write_text(text.replace("version: 1", "-\n" * (recordings.MAX_KEPT_SKIPS + more) + "version: 1"))
+    recording = open_recording(path)
+    list(recording.exchanges())
+    assert len(recording.skipped) == recordings.MAX_KEPT_SKIPS and recording.skipped_more == more
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert result.exit_code == 1 and f"{recordings.MAX_KEPT_SKIPS + more} passed unjudged" in result.output, result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("migma-contract: warning:")]
+    assert sum("cannot be read" in line for line in warned) == recordings.MAX_KEPT_SKIPS, result.output
+    assert f"{more} more item(s) not judged" in result.output
+    assert data["traffic"]["unjudged"] == recordings.MAX_KEPT_SKIPS + more
+
+
 def test_a_recording_cut_short_leaves_no_green_verdict(tmp_path):
     path = tmp_path / "cut.har"
     path.write_text(har(entry(), entry())[:-40])

@@ -112,6 +112,9 @@ MAX_HEAD_BYTES = 64 << 10
 # One YAML cassette item is parsed whole, at ~40x its size in memory: past this it is noted and passed over, never kept.
 MAX_YAML_ITEM = 8 << 20
 _LINE_PIECE = 1 << 20  # characters of one line read at once
+# Items passed over are each counted, but only so many are kept word for word (a file of a million broken items
+# would otherwise hold a million messages in memory and print them all).
+MAX_KEPT_SKIPS = 50
 
 
 @dataclass
@@ -126,7 +129,8 @@ class Recording:
     items: int = 0
     stopped: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
-    skipped: list[str] = field(default_factory=list)  # items left unjudged, and why (nested too deep, too large)
+    skipped: list[str] = field(default_factory=list)  # items left unjudged, and why: the first `MAX_KEPT_SKIPS`
+    skipped_more: int = 0  # items left unjudged past those kept word for word: counted only
     notes: list[str] = field(default_factory=list)  # what was read otherwise than written (bytes that are not UTF-8)
 
     def exchanges(self) -> Iterator[ObservedExchange]:
@@ -135,8 +139,8 @@ class Recording:
         for exchange in read:
             over = max(_head_size(exchange.request_headers), _head_size(exchange.response_headers))
             if over > MAX_HEAD_BYTES:
-                self.skipped.append(f"{exchange.where}: headers of {over:,} bytes, over {MAX_HEAD_BYTES:,} (the cap on "
-                                    "one recorded request's or response's head); not judged")
+                self._skip(f"{exchange.where}: headers of {over:,} bytes, over {MAX_HEAD_BYTES:,} (the cap on "
+                           "one recorded request's or response's head); not judged")
                 continue
             yield _content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR)
 
@@ -160,7 +164,7 @@ class Recording:
                                                   "recorded items (stepped over, never parsed)")
                         bounded.json_bounds(item, what="recorded items")
                     except bounded.Bounded as exc:
-                        self.skipped.append(f"{where}: {exc.message}; not judged")
+                        self._skip(f"{where}: {exc.message}; not judged")
                         continue
                     if har:
                         creator = reader.kept.get("creator")
@@ -248,8 +252,8 @@ class Recording:
                 size += len(line)
                 if size > MAX_YAML_ITEM:
                     self.items += 1
-                    self.skipped.append(f"{self.path.name} interaction {self.items} (line {start}): over "
-                                        f"{MAX_YAML_ITEM:,} characters, the cap on one recorded item; not judged")
+                    self._skip(f"{self.path.name} interaction {self.items} (line {start}): over "
+                               f"{MAX_YAML_ITEM:,} characters, the cap on one recorded item; not judged")
                     chunk = []
             else:
                 if chunk and (parsed := self._parse(chunk, start, last=True)) is not None:
@@ -280,8 +284,8 @@ class Recording:
             self.stopped = f"the file ends inside interaction {number} (line {line}); judged the {self.items} before it"
         else:
             self.items += 1
-            self.skipped.append(f"{self.path.name} interaction {number} (line {line}) cannot be read "
-                                f"({clean_text(problem)[:120]}); not judged")
+            self._skip(f"{self.path.name} interaction {number} (line {line}) cannot be read "
+                       f"({clean_text(problem)[:120]}); not judged")
         return None
 
     def _convert(self, convert: Any, item: dict[str, Any], line: int) -> Iterator[ObservedExchange]:
@@ -291,16 +295,23 @@ class Recording:
         if exchange is not None:
             yield exchange
 
+    def _skip(self, why: str) -> None:
+        """One item left unjudged: kept word for word up to `MAX_KEPT_SKIPS`, past them counted."""
+        if len(self.skipped) < MAX_KEPT_SKIPS:
+            self.skipped.append(why)
+        else:
+            self.skipped_more += 1
+
     def _guarded(self, where: str, convert: Any, *args: Any) -> ObservedExchange | None:
         """One item as an exchange; one that cannot be (a shape no converter foresaw) is noted, never the end of the file."""
         try:
             exchange: ObservedExchange | None = convert(*args)
             return exchange
         except _TwoReadings as exc:  # two layouts of the item disagree: no one reading of it is what its player plays
-            self.skipped.append(f"{where}: {exc}; which one plays depends on the player: not judged")
+            self._skip(f"{where}: {exc}; which one plays depends on the player: not judged")
             return None
         except Exception as exc:  # one bad entry never aborts the others
-            self.skipped.append(f"{where}: could not be read ({type(exc).__name__}); not judged, please report it")
+            self._skip(f"{where}: could not be read ({type(exc).__name__}); not judged, please report it")
             return None
 
 

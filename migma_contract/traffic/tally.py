@@ -579,14 +579,15 @@ class TrafficJudge:
         with self._lock:
             self.redactor.add(secrets)
 
-    def pass_unjudged(self, why: str, *, seen: bool = True) -> None:
+    def pass_unjudged(self, why: str, *, seen: bool = True, count: int = 1) -> None:
         """A send that passes unjudged (a client that stopped reading): counted, noted, and no green verdict after it.
 
         `seen=False`: what may have held sends was not read at all (a recording that stops early): no exchange counted.
+        `count`: that many such exchanges, under one note (a recording's items past those it kept word for word).
         """
         with self._counts:
-            self.stats.exchanges += seen
-            self.stats.unjudged += 1
+            self.stats.exchanges += count if seen else 0
+            self.stats.unjudged += count
         self.note(why)
 
     def pass_may_route(self, where: str, path: str, method: str = SEND_METHOD, headers: Headers = ()) -> None:
