@@ -27,6 +27,7 @@ from migma_contract.config.options import ENV_PREFIX, OPTIONS, resolve_options, 
 from migma_contract.contract.catalogue import VENDOR_SETS, rules_for
 from migma_contract.contract.rules import Level, RuleSet
 from migma_contract.core.exceptions import MigmaContractError, SpecError, Terminated
+from migma_contract.core.flags import spelled
 from migma_contract.core.redact import Redactor, strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import load_spec
@@ -490,8 +491,11 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     from migma_contract.wire.urls import guard_production
 
     options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"), warn=_warn)
-    upstream = next(o for o in OPTIONS if o.name == "base_url").parse(upstream, "--upstream")
-    shown = upstream_url(upstream)  # what requests reach (its path percent-encoded), without the credentials; or exit 2
+    from_env = click.get_current_context().get_parameter_source("upstream") == click.core.ParameterSource.ENVIRONMENT
+    named = f"{ENV_PREFIX}UPSTREAM" if from_env else "--upstream"  # what a message about it names: where the user set it
+    upstream = next(o for o in OPTIONS if o.name == "base_url").parse(upstream, named)
+    with spelled({"--upstream": named}):
+        shown = upstream_url(upstream)  # what requests reach (its path percent-encoded), without the credentials; or exit 2
     spec = load_spec(options.spec)
     guard_production(upstream, spec.servers, allowed=options.allow_production)
     baseline = load_baseline(options.baseline)

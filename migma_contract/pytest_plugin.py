@@ -70,21 +70,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def plugin_options(config: pytest.Config) -> CheckOptions:
     """The check's options as the CLI would read them: command line > environment > ini > pyproject.toml."""
     if _OPTIONS not in config.stash:
-        from migma_contract.config.options import OPTIONS, resolve_options
+        from migma_contract.config.options import OPTIONS, PYTEST_SPELLINGS, resolve_options
         from migma_contract.core.exceptions import MigmaContractError
+        from migma_contract.core.flags import spelled
         from migma_contract.core.untrusted import clean_text
 
         given = {option.name: config.getoption(f"migma_{option.name}") for option in OPTIONS}
         try:
-            config.stash[_OPTIONS] = resolve_options(
+            with spelled(PYTEST_SPELLINGS):  # its messages name pytest's flags (`pass --migma-base-url yourself`)
+                config.stash[_OPTIONS] = resolve_options(
                 given,
-                given_by_repository=_from_addopts(config, OPTIONS),
-                ini=lambda option: config.getini(option.ini_key) if option.ini_key else None,
-                pyproject=config.rootpath / "pyproject.toml",
-                given_label=lambda option: option.pytest_flag,
-                warn=lambda message: config.issue_config_time_warning(
-                    pytest.PytestConfigWarning(f"migma-contract: {message}"), stacklevel=2),
-            )
+                    given_by_repository=_from_addopts(config, OPTIONS),
+                    ini=lambda option: config.getini(option.ini_key) if option.ini_key else None,
+                    pyproject=config.rootpath / "pyproject.toml",
+                    given_label=lambda option: option.pytest_flag,
+                    warn=lambda message: config.issue_config_time_warning(
+                        pytest.PytestConfigWarning(f"migma-contract: {message}"), stacklevel=2),
+                )
         except MigmaContractError as exc:
             raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
     return config.stash[_OPTIONS]

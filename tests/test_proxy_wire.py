@@ -216,6 +216,11 @@ def test_g10_an_upstream_path_that_cannot_be_forwarded_exactly_is_refused_at_sta
     result = CliRunner().invoke(main, ["proxy", "--upstream", upstream, "--port", "0", "--report-dir", str(tmp_path)],
                                 catch_exceptions=False)
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "--upstream" in result.output, result.output
+    # set in the environment, the message names the variable the user set, not a flag they never typed
+    result = CliRunner().invoke(main, ["proxy", "--port", "0", "--report-dir", str(tmp_path)],
+                                env={"MIGMA_CONTRACT_UPSTREAM": upstream}, catch_exceptions=False)
+    assert result.exit_code == 2 and "MIGMA_CONTRACT_UPSTREAM" in result.output, result.output
+    assert "--upstream" not in result.output, result.output
 
 
 def test_g10_the_start_line_says_the_url_requests_reach(monkeypatch, tmp_path):

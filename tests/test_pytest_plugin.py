@@ -449,8 +449,8 @@ def test_a_cut_check_is_not_a_green_session(pytester):
 
 
 @pytest.mark.parametrize("addopts, said", [
-    ("--migma-base-url=http://198.51.100.7:9", "a repository file names the target"),
-    ("--migma-report-dir=/tmp/elsewhere-reports", "is outside the repository"),
+    ("--migma-base-url=http://198.51.100.7:9", "a repository file names the target*pass --migma-base-url yourself"),
+    ("--migma-report-dir=/tmp/elsewhere-reports", "is outside the repository*pass --migma-report-dir yourself"),
 ])
 def test_options_a_repository_puts_in_addopts_are_held_to_its_files_guards(pytester, monkeypatch, addopts, said):
     """Seventh attack pass (D, high): `[tool.pytest.ini_options] addopts` in a pull request's pyproject.toml aimed the

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from migma_contract.contract.levels import Level, RuleSet
 from migma_contract.core.exceptions import ConfigError
+from migma_contract.core.flags import flag
 from migma_contract.core.untrusted import clean_text
 
 if TYPE_CHECKING:  # imported where used: the pytest plugin reads this table in every pytest run
@@ -184,9 +185,9 @@ class CheckOptions:
         for option in OPTIONS:
             value = getattr(self, option.name)
             if value != option.default and value is not None:
-                option.check(value, option.flag_name)
+                option.check(value, flag(option.flag_name))
         if self.base_url is not None and not self.api_key:
-            raise ConfigError(f"a live target needs a full-scope key: pass --api-key or set {ENV_PREFIX}API_KEY")
+            raise ConfigError(f"a live target needs a full-scope key: pass {flag('--api-key')} or set {ENV_PREFIX}API_KEY")
         _check_vendor_level(self)
         return self
 
@@ -328,13 +329,13 @@ def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping
         chosen = from_repository.get(name)
         if chosen is not None and values.get(name) is not None and weakens(values[name]):
             raise ConfigError(
-                f"{chosen}: a repository file may not set {option.flag_name} for a run that carries a key from the "
+                f"{chosen}: a repository file may not set {flag(option.flag_name)} for a run that carries a key from the "
                 f"environment or the command line (it weakens what protects the key and the target, or what the check "
-                f"counts); pass {option.flag_name} yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
+                f"counts); pass {flag(option.flag_name)} yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
     if where is not None and not _is_loopback(url):
         raise ConfigError(
             f"{where}: a repository file names the target {_shown_url(url)}; a key from the environment or the command "
-            f"line is not sent where a repository file says (pass --base-url yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 "
+            f"line is not sent where a repository file says (pass {flag('--base-url')} yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 "
             "to trust this file)")
 
 
@@ -353,10 +354,10 @@ def _inside(option: Option, value: Any, root: Path, where: str) -> None:
     resolved = _resolved_inside(base, value)
     if Path(value).is_absolute() or resolved is None:
         raise ConfigError(f"{where}: {_shown(value)} is outside the repository ({base}); a repository file keeps its paths "
-                          f"inside it (pass {option.flag_name} yourself for another place)")
+                          f"inside it (pass {flag(option.flag_name)} yourself for another place)")
     if _in_git(resolved.relative_to(base)):  # git's own files (config, hooks) run commands: a file there is no output
         raise ConfigError(f"{where}: {_shown(value)} is inside the repository's .git folder; a repository file never "
-                          f"names a path there (pass {option.flag_name} yourself for another place)")
+                          f"names a path there (pass {flag(option.flag_name)} yourself for another place)")
 
 
 def _in_git(relative: Path) -> bool:
@@ -383,16 +384,16 @@ def _default_report_dir_inside(root: Path) -> None:
     base = root.resolve()
     if _resolved_inside(base, default) is None:
         target = os.path.realpath(base / default)
-        raise ConfigError(f"the default {option.flag_name} {str(default)!r} is a link out of the working directory "
+        raise ConfigError(f"the default {flag(option.flag_name)} {str(default)!r} is a link out of the working directory "
                           f"({clean_text(target)[:120]}); reports are not written through it (pass "
-                          f"{option.flag_name} or set {option.env} to write there)")
+                          f"{flag(option.flag_name)} or set {option.env} to write there)")
 
 
 def _check_vendor_level(options: CheckOptions) -> None:
     """The vendor rules are prose (level documented): a schema-level run would judge none of them."""
     if options.with_vendor and not options.level.includes(Level.DOCUMENTED):
-        raise ConfigError(f"--with-vendor: the vendor rules are at level documented; --level {options.level} leaves them "
-                          "all out (use --level documented or strict)")
+        raise ConfigError(f"{flag('--with-vendor')}: the vendor rules are at level documented; {flag('--level')} {options.level} leaves them "
+                          f"all out (use {flag('--level')} documented or strict)")
 
 
 def _shown(value: Any) -> str:

@@ -50,6 +50,7 @@ from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 import httpx
 
 from migma_contract.core.exceptions import ConfigError
+from migma_contract.core.flags import flag
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import (
     FRAMING_HEADERS,
@@ -119,15 +120,15 @@ class _UpstreamParts:
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
         if parts.query or parts.fragment:
-            raise ConfigError("--upstream: the upstream URL may not carry a query (?...) or fragment (#...); each "
+            raise ConfigError(f"{flag('--upstream')}: the upstream URL may not carry a query (?...) or fragment (#...); each "
                               "request's own query is forwarded")
         path = quote(parts.path.rstrip("/"), safe="/%!$&'()*+,;=:@~")  # as a URL path: /tenant-é is /tenant-%C3%A9
         if "\\" in parts.path or not _EXACT_PATH.match(path):
-            raise ConfigError("--upstream: the upstream URL's path holds a backslash or a % that is no percent-escape; "
+            raise ConfigError(f"{flag('--upstream')}: the upstream URL's path holds a backslash or a % that is no percent-escape; "
                               "give it percent-encoded")
         why = _path_problem(path.encode("ascii"))
         if why is not None:
-            raise ConfigError(f"--upstream: the upstream URL's path holds {why}; give the path it means")
+            raise ConfigError(f"{flag('--upstream')}: the upstream URL's path holds {why}; give the path it means")
         self.base = httpx.URL(scheme=parts.scheme, host=parts.hostname or "", port=parts.port)
         self.path = path.encode("ascii")
         self.authority = (parts.netloc.rsplit("@", 1)[-1]).lower().encode()
