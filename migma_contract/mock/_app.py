@@ -52,6 +52,7 @@ from migma_contract.contract.catalogue import (
 )
 from migma_contract.contract.rules import Level, NotUtf8, Refused, bearer_key
 from migma_contract.contract.validators import Contract, Violation, contract_for
+from migma_contract.core.fields import trimmed
 from migma_contract.document.spec import OPERATION_PATH, Spec
 from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
 from migma_contract.mock._config import MockConfig, load_mock_config
@@ -599,7 +600,7 @@ class ReferenceMock:
             return _error(403, f"/_mock {why}; add the origin to inspection.allowed_origins in the mock's config")
         content_type = request.headers.get("content-type")
         if request.method == "POST" and content_type is not None:
-            media_type = content_type.split(";", 1)[0].strip().lower()
+            media_type = trimmed(content_type.split(";", 1)[0]).lower()  # SP and HTAB only, as HTTP and the judge read it
             if media_type not in JSON_TYPES:
                 return _error(415, f"/_mock takes no body or a JSON one, not {media_type[:40]!r}")
         return None
@@ -669,7 +670,7 @@ def _stamp(millis: int) -> str:
 
 @lru_cache(maxsize=64)  # clients send a handful of distinct values
 def _is_json_media_type(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
+    media_type = trimmed(content_type.split(";", 1)[0]).lower()  # SP and HTAB only, as HTTP and the judge read it
     return media_type in JSON_TYPES or media_type.endswith("+json")
 
 
