@@ -310,7 +310,8 @@ def _from_schema(schema: Any, defs: dict[str, Any], extras: bool) -> st.SearchSt
         if kind == "object":
             props = resolved.get("properties", {})
             required = set(resolved.get("required", []))
-            fields = {name: _from_schema(sub, defs, extras) for name, sub in props.items()}
+            # each built when first drawn: a document may describe recursive data (a result holding its previous one)
+            fields = {name: _lazily(sub, defs, extras) for name, sub in props.items()}
 
             @st.composite
             def build(draw: st.DrawFn) -> dict[str, Any]:
@@ -333,6 +334,10 @@ def _from_schema(schema: Any, defs: dict[str, Any], extras: bool) -> st.SearchSt
         return st.none()
 
     return st.one_of([of_type(kind) for kind in types])
+
+
+def _lazily(schema: Any, defs: dict[str, Any], extras: bool) -> st.SearchStrategy[Any]:
+    return st.deferred(lambda: _from_schema(schema, defs, extras))
 
 
 def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> Any:

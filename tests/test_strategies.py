@@ -254,3 +254,31 @@ def test_the_exploration_s_strategies_load_no_unicode_table():
             "print('LOADED', charmap._charmap is not None)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip().splitlines()[-1:] == ["LOADED False"], done.stderr[-2000:]
+
+
+def test_a_handed_document_whose_response_schema_refers_to_itself_draws_finite_responses(tmp_path):
+    """A document may describe recursive data (a result holding its previous result): the lint refuses only loops
+    that never step into the data. `success_responses` built every property's strategy at once and recursed for
+    ever on it (RecursionError) instead of drawing finite, valid responses."""
+    from pathlib import Path
+
+    from migma_contract import load_spec, validate_response
+    from migma_contract.strategies import success_responses
+
+    bundled = (Path(__file__).parent.parent / "spec" / "openapi.yaml").read_text()
+    marker = "    SendEmailResult:\n      type: object\n      properties:\n"
+    assert marker in bundled
+    recursive = bundled.replace(marker, marker + "        previous:\n          $ref: '#/components/schemas/SendEmailResult'\n")
+    path = tmp_path / "recursive.yaml"
+    path.write_text(recursive)
+    spec = load_spec(path)
+    seen_nested = []
+
+    @FAST
+    @given(success_responses(level="schema", spec=spec))
+    def check(response):
+        assert validate_response(response.status_code, response.headers, response.content, level="schema", spec=spec) == []
+        seen_nested.append("previous" in (response.json().get("data") or {}))
+
+    check()
+    assert any(seen_nested)  # the recursive property is drawn, not left out
