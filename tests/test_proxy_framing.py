@@ -209,3 +209,15 @@ def test_m1_5_an_upstream_read_again_by_h11_is_not_reused(monkeypatch):
             assert _read(proxy_url) == (200, "application/json", OK)
             assert _read(proxy_url) == (200, "application/json", OK)
     assert len(connections) == 2
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_m1_4_an_unasked_switch_of_protocols_is_a_502_not_a_lost_answer(stack):
+    """F4's class: a 101 the proxy never asked for (it forwards no Upgrade) reached h11 as a final answer, which it
+    refuses to write: the client got nothing. No client reads it (httpx refuses it directly): a 502, judged."""
+    raw = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    with raw_server(each_request(lambda request: raw)) as up_url:
+        assert _read(up_url) is None
+        read, result = _through(up_url, stack)
+    assert read is not None and read[0] == 502, read
+    assert result.exit_code == 1

@@ -417,9 +417,12 @@ class TrafficProxy:
                     self.judge.note(f"proxy exchange {number}: the upstream's header(s) {', '.join(unsendable)} held "
                                     "bytes no HTTP server may send (control characters): dropped from the answer to the "
                                     "client, and judged without them, as the client received it")
-                unforwardable = not 100 <= status <= 599  # no HTTP server (nor client) takes it: judged, answered 502
+                unforwardable = not 101 <= status <= 599  # no HTTP server (nor client) takes it: judged, answered 502
                 if unforwardable:
                     refusal = f"the upstream answered status {status}, which is no HTTP status"
+                elif status == 101:  # the proxy asks for no upgrade (Upgrade is hop-by-hop): no client reads an unasked switch
+                    unforwardable = True
+                    refusal = "the upstream switched protocols (101) though no upgrade was asked for: no client reads that"
                 elif _needs_length(scope, method, status, passed):
                     held = []  # HTTP/1.0 has no chunked coding: an answer the server would chunk is sent with its length
                 else:
