@@ -20,7 +20,15 @@ from typing import Any
 
 import jsonschema_rs
 
-from migma_contract.contract.catalogue import BODY_FORM, BODY_JSON_OBJECT, BODY_UTF8, OPEN_POINTS, RULES, rules_for
+from migma_contract.contract.catalogue import (
+    BODY_FORM,
+    BODY_JSON_OBJECT,
+    BODY_UTF8,
+    JSON_MEDIA_TYPE,
+    OPEN_POINTS,
+    RULES,
+    rules_for,
+)
 from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, is_email_address
 from migma_contract.contract.fastschema import fast_formats, flatten, inline_refs, mentions_format
 from migma_contract.contract.rules import (
@@ -390,6 +398,29 @@ def repeats(repeat: Repeat) -> str:
     return f"the JSON gives {repeat.words()} in one object (RFC 8259 §4: which value a reader keeps is unpredictable)"
 
 
+_CHARSET_DOUBTS: dict[str, str | None] = {}  # Content-Type header -> why its JSON answer's charset leaves it unread
+_UNSEEN = ""  # (no doubt is the empty text)
+_UTF8 = ("utf-8", "utf8")
+
+
+def _charset_doubt(content_type: str, media_type: str) -> str | None:
+    """Why a JSON answer labelled with another charset than UTF-8 is not read (None: UTF-8, none named, or not JSON).
+
+    RFC 8259 §11: the parameter means nothing to a compliant recipient, which reads UTF-8; but clients decoding text
+    by the charset (requests' `.json()`, a browser's `TextDecoder`) read other text than the bytes say, or fail on
+    it. Neither reading is the answer's, so its body rules stand unjudged (as a request's other charset does)."""
+    if not (media_type == JSON_MEDIA_TYPE or media_type.endswith("+json")):
+        return None  # content-type-json judges a media type that is no JSON's, whatever its charset
+    _, *parameters = values_of(content_type)[0].split(";")
+    charset = next((trimmed(value).strip('"').lower() for name, _, value in (p.partition("=") for p in parameters)
+                    if trimmed(name).lower() == "charset"), "utf-8")
+    if charset in _UTF8:
+        return None
+    shown = repr(content_type[:80]) + ("…" if len(content_type) > 80 else "")
+    return (f"its answer's Content-Type names another charset than UTF-8 ({shown}): clients decoding by it read "
+            "other text than the bytes, so its body was not read")
+
+
 def response_facts(
     status: int, headers: Mapping[str, str], body: Any, request: Any, elapsed: float | None, timeout: float | None,
     documented: frozenset[int] | None = None,
@@ -407,6 +438,15 @@ def response_facts(
         media_type = trimmed(values[0].split(";", 1)[0]).lower() if len(values) == 1 else CONFLICTING_MEDIA_TYPES
         if len(_MEDIA_TYPES) < 64:  # a server sends a handful of distinct values; a hostile one cannot grow this
             _MEDIA_TYPES[content_type] = media_type
+    if content_type is not None and media_type is not None and "=" in content_type:  # a parameter: a charset?
+        doubt = _CHARSET_DOUBTS.get(content_type, _UNSEEN)
+        if doubt is _UNSEEN:
+            doubt = _charset_doubt(content_type, media_type)
+            if len(_CHARSET_DOUBTS) < 64:  # a server sends a handful of distinct values
+                _CHARSET_DOUBTS[content_type] = doubt
+        if doubt is not None:  # not read: neither judged nor failed by a rule of its body (judged in part)
+            return ResponseFacts(status, lowered, media_type, None, False, doubt, None if type(request) is RawBody else request,
+                                 elapsed, timeout, documented, None, doubt)
     parsed, parse_error, repeated = True, None, None
     kind = type(body)
     if kind is bytes or kind is str or isinstance(body, (bytes, bytearray, str)):
