@@ -682,24 +682,29 @@ def _filtered(headers: list[tuple[str, str]], status: int | None) -> bool:
 # A recorder's or a sanitizer's mask standing whole for a JSON string value (vcrpy's filter_post_data_parameters and a
 # before_record hook write the replacement given, `[("recipientEmail", "REDACTED")]`; Schemathesis writes `[Filtered]`):
 # words no value of the contract is, bare or bracketed; words a value may be ("hidden", "removed") only bracketed;
-# runs of `*` or of five or more `x`. A key before it (`"id": `) names the field for the note.
+# runs of `*` or of five or more `x`. A string followed by `,`, `]`, `}` or the end is a value (a key is followed by `:`).
 _MASK_VALUE = re.compile(
-    rb'(?:"((?:[^"\\\r\n]|\\.){1,64})"[ \t\r\n]*:[ \t\r\n]*)?(?<!\\)"[ \t]*('
+    rb'(?<!\\)"[ \t]*('
     rb"[\[<({]*[ \t]*(?:redacted|filtered|scrubbed|sanitized|sanitised|obfuscated|censored|masked)[ \t]*[\]>)}]*"
     rb"|[\[<({]+[ \t]*(?:hidden|removed|omitted|secret|private|pii)[ \t]*[\]>)}]+"
     rb'|\*{3,}|x{5,})[ \t]*"(?=[ \t\r\n]*(?:[,\]}]|\Z))', re.IGNORECASE)
+# ...asked only of a body whose lower-cased text holds one of these words (one search of literals: most bodies hold none)
+_MASK_HINT = re.compile(rb"redact|filter|scrub|saniti|obfusc|censor|mask|hidden|removed|omitted|secret|private|pii|\*\*\*|xxxxx")
+_KEY_BEFORE = re.compile(rb'"((?:[^"\\\r\n]|\\.){1,64})"[ \t\r\n]*:[ \t\r\n]*\Z')  # the member name before a value
 
 
 def _mask_in(body: bytes | None) -> str | None:
     """Where a body holds a recorder's mask in place of a value (`"id": "REDACTED"` -> "'REDACTED' in `id`"), or None."""
     if not body:
         return None
+    if _MASK_HINT.search(body.lower()) is None:
+        return None
     found = _MASK_VALUE.search(body)
     if found is None:
         return None
-    mask = clean_text(found.group(2).decode("utf-8", "replace"))[:40]
-    key = found.group(1)
-    return f"{mask!r}" + (f" in `{clean_text(key.decode('utf-8', 'replace'))[:64]}`" if key else "")
+    mask = clean_text(found.group(1).decode("utf-8", "replace"))[:40]
+    key = _KEY_BEFORE.search(body, max(0, found.start() - 256), found.start())
+    return f"{mask!r}" + (f" in `{clean_text(key.group(1).decode('utf-8', 'replace'))[:64]}`" if key else "")
 
 
 def _unscrubbed(exchange: ObservedExchange) -> ObservedExchange:
