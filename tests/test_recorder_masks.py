@@ -141,11 +141,16 @@ def _observed(content_type, answer=ANSWER):
     return judge_observed(contract_for(), Level.DOCUMENTED, exchange)
 
 
-@pytest.mark.parametrize("content_type", ["application/json; charset=utf-16", "application/json;charset=UTF-32",
-                                          'application/json; charset="cp037"', "application/json; charset=iso-8859-1",
-                                          'application/json; charset="utf-8,x"'])
-def test_a_json_answer_in_another_charset_is_judged_in_part(content_type):
-    verdict = _observed(content_type)
+ACCENTED = json.dumps({**OK, "data": {"id": "msg_ü", "status": "queued"}}, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize("content_type, answer", [
+    ("application/json; charset=utf-16", ANSWER), ("application/json;charset=UTF-32", ANSWER),
+    ('application/json; charset="cp037"', ANSWER), ('application/json; charset="utf-8,x"', ANSWER),
+    ("application/json; charset=iso-8859-1", ACCENTED),  # UTF-8 bytes that Latin-1 reads as other text
+])
+def test_a_json_answer_in_another_charset_is_judged_in_part(content_type, answer):
+    verdict = _observed(content_type, answer)
     assert verdict.partly is not None and "another charset than UTF-8" in verdict.partly
     server = {j.rule_id for j in verdict.judgements if j.party == SERVER}
     assert "content-type-json" not in server and "success-schema" not in server
@@ -163,6 +168,17 @@ def test_a_json_answer_in_utf8_is_judged_in_full(content_type):
 def test_an_answer_that_is_no_json_fails_whatever_its_charset():
     verdict = _observed("text/html; charset=iso-8859-1", b"<html></html>")
     assert any(j.rule_id == "content-type-json" and not j.ok for j in verdict.judgements)
+    # bytes that are no UTF-8 are no JSON text (RFC 8259 §8.1), even labelled with the charset they are in
+    latin1 = json.dumps({**OK, "data": {"id": "msg_ü", "status": "queued"}}, ensure_ascii=False).encode("latin-1")
+    verdict = _observed("application/json; charset=iso-8859-1", latin1)
+    assert any(j.rule_id == "content-type-json" and not j.ok for j in verdict.judgements) and verdict.partly is None
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=iso-8859-1", "application/json; charset=us-ascii",
+                                          "application/json; charset=windows-1252"])
+def test_an_ascii_answer_under_an_ascii_compatible_charset_reads_alike_and_is_judged_in_full(content_type):
+    verdict = _observed(content_type)
+    assert verdict.partly is None and not verdict.breaches
 
 
 # --- 10: summary.md and invisible characters ------------------------------------------------------------------------
