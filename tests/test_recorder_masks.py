@@ -31,6 +31,7 @@ URL = "https://staging.example.test/v1/sending"
 VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
          "subject": "Hello", "emailId": "email_welcome"}
 OK = {"success": True, "data": {"id": "msg_1", "status": "queued"}, "error": None}
+TAG = {"recipientType": "tag", "from": "news@example.com", "fromName": "News", "subject": "Hi", "emailId": "email_welcome"}
 KEY_LINE = "      Authorization: [Bearer mc_live_recorded_0123456789]"
 
 
@@ -204,3 +205,14 @@ def test_every_format_and_default_ignorable_character_is_shown_as_a_marker():
     for code in (*format_characters, *_IGNORABLE):
         assert clean_text(f"a{chr(code)}b") != f"a{chr(code)}b", hex(code)
     assert clean_text("⚠\ufe0f") == "⚠\ufe0f"  # an emoji's look is no hidden text
+
+
+def test_a_credential_in_a_send_counted_as_hidden_is_still_learned_and_masked(tmp_path):
+    """A vcrpy send under another scheme than Bearer counts as hidden; its credential is masked wherever it shows."""
+    basic = "Basic c2VjcmV0dXNlcjpzM2NyM3RQYXNzd29yZDk5"  # secretuser:s3cr3tPassword99
+    echo = {"success": False, "data": None, "error": "bad body for secretuser:s3cr3tPassword99"}
+    result, data = _judge(tmp_path, _item(TAG, echo, auth=f"      Authorization: [{basic}]", status=500))
+    assert data["findings"]
+    for report in (tmp_path / "r").iterdir():
+        assert "s3cr3tPassword99" not in report.read_text(encoding="utf-8"), report.name
+    assert "s3cr3tPassword99" not in result.output

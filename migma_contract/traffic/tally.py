@@ -888,8 +888,8 @@ class TrafficJudge:
                     _SENSITIVE[name] = sensitive
             if not sensitive or not value:
                 continue
-            if name.lower() == "authorization" and exchange.credentials_hidden:
-                continue  # a recorder's mask ("[Filtered]"), not a credential
+            # (a recorder's mask, "[Filtered]", "XXXXXX", is no `_secret_like` credential; a real key beside a hidden
+            # one, or one a vcrpy cassette keeps under another scheme than Bearer, is learned all the same)
             scheme, _, credential = value.strip().partition(" ")
             # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
             fresh[credential.strip() if credential.strip() and scheme.isalpha() else value.strip()] = None
