@@ -216,3 +216,11 @@ def test_a_credential_in_a_send_counted_as_hidden_is_still_learned_and_masked(tm
     for report in (tmp_path / "r").iterdir():
         assert "s3cr3tPassword99" not in report.read_text(encoding="utf-8"), report.name
     assert "s3cr3tPassword99" not in result.output
+
+
+def test_the_diff_in_markdown_mentions_no_one_either():
+    from migma_contract.diff.render import md_cell
+
+    cell = md_cell("owned by @octocat, see #12 and GH-3")
+    assert "@octocat" not in cell and "#12" not in cell and "GH-3" not in cell
+    assert "@&#8203;octocat" in cell
