@@ -262,7 +262,7 @@ class ContractMiddleware:
                 when = "its request's body ended" if read.disconnected else "the answer was complete"
                 self.judge.pass_unjudged(f"request {number} to the app: the client went away before {when} (not "
                                          "the app's doing): not judged")
-            elif framed_by_server and unreadable is None and refused is None and error is None:
+            elif framed_by_server and complete and unreadable is None and refused is None and error is None:
                 self.judge.pass_unjudged(f"request {number} to the app: an HTTP/1.0 client was answered without a "
                                          "Content-Length; whether it could read the answer depends on the server (uvicorn's "
                                          "h11 ends it with the connection, its httptools sends it chunked, which HTTP/1.0 "
@@ -328,7 +328,7 @@ class ContractMiddleware:
         )
 
 
-_HTTP1 = frozenset({"1.0", "1.1"})  # the versions whose head is text the app's fields are written into as they are
+_HTTP1 = ("1.0", "1.1")  # the versions whose head is text the app's fields are written into as they are
 _BODILESS = (204, 304)  # (1xx never ends an answer; a tuple: a status no server takes, unhashable too, is compared)
 
 

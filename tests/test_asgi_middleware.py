@@ -788,6 +788,20 @@ def test_an_http10_clients_answer_framed_by_the_server_is_never_judged_as_sent(s
     assert result.exit_code == 3  # no green verdict rests on it
 
 
+@pytest.mark.parametrize("how", ["ends-mid-answer", "raises-mid-answer"])
+def test_an_http10_clients_answer_the_app_never_finished_is_still_the_apps_no_server_error(how):
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": ANSWER[:10], "more_body": True})
+        if how == "raises-mid-answer":
+            raise RuntimeError("boom")
+
+    middleware, _ = _run(app, _body(), scope={**SCOPE, "http_version": "1.0"})
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("stack", STACKS)
 def test_an_http10_clients_answer_with_a_content_length_is_judged(stack):
