@@ -21,7 +21,8 @@ a client that goes away before its body ended or before the whole answer went ou
 is told `http.disconnect`, the server's `send` raises `OSError`, or the server cancels the
 app) leaves the exchange unjudged and noted, whatever the app then raised; a failure with
 the client still there is the app's `no-server-error`, and so is a head no client can read
-(`core.fields.unreadable_head`, or a 1xx status as the answer): uvicorn's httptools protocol
+(`core.fields.unreadable_head`, a 1xx status as the answer, a 204/304 with a body or a
+Transfer-Encoding): uvicorn's httptools protocol
 writes it as given, h11 refuses it, one verdict either way. A message the server refuses
 once the answer is complete is noted, never the app's failure. An HTTP/1.0 client answered
 without a Content-Length passes unjudged: its server frames that answer (h11 by closing,
@@ -213,6 +214,8 @@ class ContractMiddleware:
             if kind == "http.response.body":
                 chunk = message.get("body", b"")
                 size += len(chunk)
+                if chunk and status in _BODILESS and unreadable is None:  # h11 refuses it; httptools writes it after the head
+                    unreadable = f"status {status}, which has no body, and body bytes after it (a client reads them as the next answer)"
                 if size <= cap:  # a copy of a buffer the app may reuse once `send` returns (a bytearray)
                     kept.append(chunk if type(chunk) is bytes else bytes(chunk))
                 done = not message.get("more_body", False)
@@ -228,7 +231,8 @@ class ContractMiddleware:
                 # (h11 refuses it, `send` raises): one reading, the app's whatever the stack
                 if version in _HTTP1:
                     interim = type(status) is int and 100 <= status <= 199  # not a final answer: the client waits on
-                    unreadable = f"status {status}, an interim one (its client waits on for the final answer)" if interim else unreadable_head(sent)
+                    unreadable = f"status {status}, an interim one (its client waits on for the final answer)" if interim else (
+                        unreadable_head(sent) or _framed_bodiless(sent, status))
                     framed_by_server = version == "1.0" and _framed_by_server(sent, status, scope["method"])
             clock.sending()
             try:
@@ -272,7 +276,7 @@ class ContractMiddleware:
                     self.judge.note(f"request {number} to the app: the server refused a message the app sent after its "
                                     f"answer was complete ({after}); the answer that went out was judged")
                 if unreadable is not None:  # whatever the server did with it (wrote it, refused it), no client read it
-                    error = f"no client could read the app's answer: its head has {unreadable}"
+                    error = f"no client could read the app's answer: it has {unreadable}"
                 elif left:
                     error = None  # the app answered whole; what it raised after came from the client leaving
                 elif refused is not None:  # what the app gave could not go out whole: no client could read it
@@ -330,6 +334,15 @@ class ContractMiddleware:
 
 _HTTP1 = ("1.0", "1.1")  # the versions whose head is text the app's fields are written into as they are
 _BODILESS = (204, 304)  # (1xx never ends an answer; a tuple: a status no server takes, unhashable too, is compared)
+
+
+def _framed_bodiless(headers: list[tuple[bytes, bytes]], status: int) -> str | None:
+    """Why an answer without a body (204, 304) is framed so a client misreads what follows (None: it is not): with a
+    Transfer-Encoding (RFC 9112 §6.1) uvicorn's httptools protocol writes a chunk's end after the head, which the client
+    reads as the start of the next answer."""
+    if status in _BODILESS and any(name.lower() == b"transfer-encoding" for name, _ in headers):
+        return f"status {status}, which has no body, and a Transfer-Encoding (a client reads the chunks' end as the next answer)"
+    return None
 
 
 def _framed_by_server(headers: list[tuple[bytes, bytes]], status: int, method: str) -> bool:

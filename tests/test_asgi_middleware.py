@@ -660,7 +660,26 @@ def test_an_interim_status_as_the_final_answer_is_the_apps_no_server_error_never
     assert raised is None
     result = middleware.result()
     assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
-    assert f"its head has status {status}, an interim one" in result.findings[0].actual
+    assert f"it has status {status}, an interim one" in result.findings[0].actual
+
+
+@pytest.mark.parametrize("status, extra, body", [(204, [(b"content-length", b"5")], b"hello"), (304, [], b"hello"),
+                                                 (204, [(b"transfer-encoding", b"chunked")], b""),
+                                                 (304, [(b"transfer-encoding", b"chunked")], b"")])
+def test_a_bodiless_status_carrying_a_body_or_chunks_is_the_apps_no_server_error(status, extra, body):
+    """uvicorn's httptools protocol writes these bytes (the body, or `0\r\n\r\n` for chunked) after a 204/304 head; its
+    client reads the answer without them and takes them for the start of the next answer, which fails. Judged as an
+    answer with that status (h11 refuses the body: no-server-error): one reading now, the app's no-server-error."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": status, "headers": extra})
+        await send({"type": "http.response.body", "body": body})
+
+    middleware, raised = _run(app, _body())
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert f"it has status {status}, which has no body, and " in result.findings[0].actual
 
 
 @pytest.mark.parametrize("name", READABLE)
