@@ -325,7 +325,7 @@ def test_the_one_question_in_rust_gives_the_verdict_the_rules_give_one_by_one(bo
 _NAMES = st.sampled_from(["success", "Success", "data", "DATA", "error", "id", "ID", "status", "sentCount", "sentcount",
                           "provider", "message", "x", "s", "\u017f", "k", "\u212a"])
 _SCALAR_TEXTS = st.sampled_from(["true", "1", '"queued"', '"migma"', "null", '"m_1"', "0", "1.5", '":"', '"\\ud800"',
-                                 '"\\ud83d\\ude00"', '"\\u00e9"', "NaN", "-Infinity", "1e999", "[]", "{}", '{"a": 1}'])
+                                 '"\\ud83d\\ude00"', '"\\u00e9"', '"Queued \u00e9"', "NaN", "-Infinity", "1e999", "[]", "{}", '{"a": 1}'])
 
 
 def _object_text(members):
@@ -372,6 +372,7 @@ _ANSWER_HEADERS = (
     {"content-type": "application/json", "Content-Type": "text/plain"}, {"Content-Type": "text/plain", "content-type": "application/json"},
     {"content-type": "application/json, text/html"}, {"CONTENT-TYPE": " application/json\t"}, {"content-type": "application/json\xa0"},
     {"content-type": "application/problem+json"}, {"x-other": "1", "content-type": "application/json"},
+    {"content-type": "application/json; charset=iso-8859-1"}, {"content-type": "application/json;charset=UTF-8"},
 )
 
 
@@ -402,5 +403,11 @@ def test_a_plainly_clean_answer_is_told_at_once_and_anything_else_by_the_full_re
                            (200, raw.replace(b'"id"', deep, 1)),  # deeper than the toolkit reads
                            (200, raw.replace(b'"Queued"', b'"\\ud800"')), (200, raw.replace(b'"Queued"', b'NaN'))):
         full = validator.evaluate(status, JSON, answer, facts=response_facts(status, JSON, answer, None, None, None))
-        assert validator._for_status(status).clean(JSON, answer) is None and full.violations, answer
+        clean = validator._for_status(status).common[1]  # (a body not read is judged in part: fewer rules applied)
+        assert validator._for_status(status).clean(JSON, answer) is None and full != clean, answer
         assert validator.evaluate(status, JSON, answer) == full
+    latin = {"content-type": "application/json; charset=iso-8859-1"}  # another charset: the body is not read (in part)
+    answer = raw.replace(b'"Queued"', '"Queued \u00e9"'.encode())
+    full = validator.evaluate(200, latin, answer, facts=response_facts(200, latin, answer, None, None, None))
+    assert rules.clean(latin, answer) is None and validator.evaluate(200, latin, answer) == full
+    assert "success-schema" not in full.applied
