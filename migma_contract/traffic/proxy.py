@@ -55,6 +55,7 @@ from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 import httpx
 
 from migma_contract.core.exceptions import ConfigError
+from migma_contract.core.fields import OWS, writable
 from migma_contract.core.flags import flag
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import (
@@ -183,9 +184,7 @@ def connection_headers(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
 # and a value without control characters but the tab, and without SP or HTAB at either end (h11 refuses
 # those; RFC 9110 §5.5: they are no part of the value, a recipient strips them). Anything else makes the
 # server refuse the whole answer.
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+\Z")
-_UNSENDABLE_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_OWS = b" \t"
+_OWS = OWS.encode()
 
 
 def sendable_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[bytes, bytes]], list[str]]:
@@ -194,7 +193,7 @@ def sendable_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[byt
     passed: list[tuple[bytes, bytes]] = []
     dropped: list[str] = []
     for name, value in headers:
-        if _TOKEN.match(name) and not _UNSENDABLE_VALUE.search(value):
+        if writable(name, value):  # the one reading of a writable field (core.fields), the middleware's too
             passed.append((name, value.strip(_OWS)))
         else:
             dropped.append(repr(clean_text(name[:64].decode("latin-1").lower())))
