@@ -868,7 +868,7 @@ def test_m2_f1_a_small_recording_decodes_at_most_its_budget_and_the_sends_past_i
     size = path.stat().st_size
     budget = recordings.MAX_BODY_BYTES + recordings.DECODED_PER_BYTE * size
     assert size < 20 * count * 1000 and len(big) * count > 10 * budget  # (what was decoded before: 40 MiB)
-    assert sum(produced) <= budget + 1 and recording.decode_budget == budget, (sum(produced), budget)
+    assert sum(produced) <= budget + 1 and recording.decode_budget == budget and recording.decoded <= budget
     judged_sends = result.traffic.judged
     assert 0 < judged_sends < count and len(recording.skipped) + recording.skipped_more == count - judged_sends
     assert "would pass what the recording may decode in all" in recording.skipped[0]
@@ -1051,3 +1051,17 @@ def test_m2_f8_a_url_without_a_path_whose_query_names_the_send_is_a_request_to_t
     # and a path naming another URL in its query is no absolute URL
     assert ObservedExchange("POST", "/v1/sending?next=https://x/y", [], b"{}", 200).path == "/v1/sending?next=https://x/y"
     assert ObservedExchange("POST", URL + "?a=b", [], b"{}", 200).path == "/v1/sending?a=b"
+
+
+def test_m2_f1_bodies_that_break_after_expanding_are_counted_against_the_budget_too(tmp_path):
+    """Pass M2, F1: gzip of gzip cut short expands to the cap before it breaks; judged or not, it was decoded."""
+    import gzip
+
+    blob = gzip.compress(gzip.compress(b"[" + b"{}," * 400_000 + b"{}]", 9), 9)[:-8]  # no trailer: broken at its end
+    item = _vcr_item(VALID, answer=_vcr_answer(f"{{string: !!binary {base64.b64encode(blob).decode()}}}",
+                                               "{Content-Type: [application/json], Content-Encoding: [gzip, gzip]}"))
+    path = _vcr_cassette(tmp_path / "broken.yaml", *[item] * 30)
+    recording = open_recording(path)
+    exchanges = list(recording.exchanges())
+    assert recording.decoded <= recording.decode_budget and len(exchanges) < 30
+    assert len(recording.skipped) + recording.skipped_more == 30 - len(exchanges)

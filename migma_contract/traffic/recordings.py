@@ -571,10 +571,14 @@ def decoded_body(raw: bytes, coding: str | None, cap: int, *, stored_decoded: bo
     allowed = cap if budget is None else budget.spend(cap)
     try:
         body = decode(raw, codings, allowed)
-    except (Broken, Unknown):  # br, zstd, or bytes that are not what the coding says
+    except Unknown:  # br, zstd: not undone
+        return None
+    except Broken:  # bytes that are not what the coding says
+        if budget is not None:  # (how much was undone before the break does not show: counted as all it may have been)
+            budget.decoded += allowed
         return None
     if budget is not None:
-        budget.decoded += allowed + 1 if body is None else len(body)
+        budget.decoded += allowed if body is None else len(body)
         if body is None and allowed < cap:  # over what is left, not over the per-body cap: the budget is spent
             raise _Spent
     return body
