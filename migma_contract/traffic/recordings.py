@@ -57,7 +57,7 @@ from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
-from migma_contract.traffic.tally import OTHER, ObservedExchange, route_of
+from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, route_of
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
 
 __all__ = ["FORMATS", "Recording", "open_recording"]
@@ -168,8 +168,8 @@ class Recording:
                 self._skip(f"{exchange.where}: headers of {over:,} bytes, over {MAX_HEAD_BYTES:,} (the cap on "
                            "one recorded request's or response's head); not judged")
                 continue
-            if route_of(exchange.method, exchange.path, headers=exchange.request_headers) == OTHER:
-                yield exchange  # another path: counted, never judged, so its bodies are never decoded
+            if route_of(exchange.method, exchange.path, headers=exchange.request_headers) != SEND:
+                yield exchange  # not the send (another path, or one that may route there): never judged, never decoded
                 continue
             try:
                 yield _content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR, budget=self)
