@@ -430,6 +430,24 @@ def test_a_process_that_keeps_frozen_objects_of_its_own_keeps_them():
 
 
 @pytest.mark.e2e
+def test_exploration_does_not_make_hypothesis_read_its_source_for_a_database_key(monkeypatch):
+    # Hypothesis keys a test in its example database by a digest of the test's source (read and
+    # tokenized at every run: a check runs one per round). Exploration has no database, so the
+    # key is given as None (Hypothesis' private attribute, as its own `find` sets it): no digest.
+    from hypothesis import core
+
+    digests = []
+    real = core.function_digest
+    monkeypatch.setattr(core, "function_digest", lambda function: digests.append(function) or real(function))
+    explored = []
+    options = CheckOptions(max_requests=160, api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY)
+    result = run_check(options, app=create_app({"open_world": True}),
+                       progress=lambda event, info: explored.append(event) if event == "explored" else None)
+    assert result.exit_code == 0 and explored
+    assert digests == []
+
+
+@pytest.mark.e2e
 def test_hypothesis_scans_the_modules_for_constants_while_the_plan_runs(monkeypatch):
     # At its first draw after new modules are loaded Hypothesis scans them all for constants (~10-30 ms):
     # done by the exploration's set-up, which runs while the plan's requests are in flight, not by the

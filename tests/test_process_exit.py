@@ -97,3 +97,18 @@ def test_httpx_comes_without_its_command_line(tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "LOADED ['httpx']" in done.stdout
+
+
+def test_the_command_collects_young_objects_less_often_and_the_library_keeps_pythons_setting():
+    # The command's process keeps what it imports until it ends: its collector walks them less often
+    # (`run` raises the young generation's threshold). Importing the module (tests, CliRunner, embedding,
+    # the pytest plugin's process) leaves Python's thresholds as they were.
+    script = ("import gc, sys\n"
+              "before = gc.get_threshold()\n"
+              "from migma_contract import cli\n"
+              "imported = gc.get_threshold()\n"
+              "cli.main = lambda args: print(before, imported, gc.get_threshold(), flush=True)\n"
+              "cli.run([])\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(700, 10, 10) (700, 10, 10) (50000, 20, 20)"
