@@ -1,6 +1,7 @@
 """Shared fixtures for the project's own tests, and the tripwire that keeps the e2e marker honest."""
 
 import functools
+import os
 import socket
 import subprocess
 
@@ -10,6 +11,11 @@ import migma_contract.run.runner
 from migma_contract.mock import create_app
 
 from .helpers import client_for
+
+# The suite sets the toolkit's environment itself, test by test: what the developer's shell exports (a key, a base URL,
+# a report dir) would otherwise reach every check the tests run, and the processes they start. The CI's own switch stays.
+for _name in [name for name in os.environ if name.startswith("MIGMA_CONTRACT_") and name != "MIGMA_CONTRACT_REQUIRE_BROWSER"]:
+    del os.environ[_name]
 
 # The fast tier (`pytest -m "not e2e"`) holds units only. What makes a test end to end is watched:
 # a test not marked e2e that starts a process, listens on a socket or runs a whole check fails, and
