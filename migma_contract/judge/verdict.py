@@ -19,10 +19,10 @@ from urllib.parse import unquote_plus
 
 from migma_contract.contract.catalogue import (
     IDEMPOTENCY_HEADER,
-    REUSED_KEY_STATUSES,
     JSON_MEDIA_TYPE,
     NO_SERVER_ERROR,
     RESPONDS_IN_TIME,
+    REUSED_KEY_STATUSES,
     RULES,
     STATUS_DOCUMENTED,
     rules_for,
