@@ -180,3 +180,37 @@ def test_a_refusal_of_an_ordinary_head_stays_the_servers(tmp_path):
     assert CONTENT_TYPE_JSON in server_findings(html)
     too_large = judged_har(tmp_path, entry(status=431, answer='{"success": false, "error": "too large"}'))
     assert {ACCEPTS_VALID.id, STATUS_DOCUMENTED.id} <= server_findings(too_large)
+
+
+# --- the middleware: the same judge, an app reading the request as Python's json does --------------------------------
+
+
+def _app_reading_json(status, answer):
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def send(request):
+        await request.json()  # Python's json: a lone surrogate escape is a one-code-point string, 1e400 is inf
+        return Response(answer, status_code=status, media_type="application/json")
+
+    return Starlette(routes=[Route("/v1/sending", send, methods=["POST"])])
+
+
+@pytest.mark.parametrize(("text", "headers", "status", "answer"), [
+    (LONE_HIGH, {}, 200, ACCEPTED),  # F6: accepted as Python reads it
+    (json.dumps(VALID), {"Idempotency-Key": "order-1"}, 409, CONFLICT),  # F7: the vendor's conflict for a reused key
+], ids=["lone-surrogate-accepted", "reused-key-409"])
+def test_the_middleware_blames_no_app_for_a_reading_left_open(text, headers, status, answer):
+    import httpx
+
+    from migma_contract.asgi import ContractMiddleware
+    from migma_contract.wire.asgi_transport import SyncASGITransport
+
+    middleware = ContractMiddleware(_app_reading_json(status, answer))
+    with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+        response = client.post("/v1/sending", content=text.encode(),
+                               headers={"Authorization": f"Bearer {KEY_A}", "Content-Type": "application/json", **headers})
+        assert response.status_code == status
+    result = middleware.result()
+    assert not result.findings and result.traffic.partly_judged == 1, result.findings
