@@ -214,3 +214,11 @@ def test_the_middleware_blames_no_app_for_a_reading_left_open(text, headers, sta
         assert response.status_code == status
     result = middleware.result()
     assert not result.findings and result.traffic.partly_judged == 1, result.findings
+
+
+def test_a_front_ends_refusal_of_a_request_that_is_no_json_either_is_no_server_finding(tmp_path):
+    """Two doubts at once (a media type other than JSON, a target a front end refuses): each leaves its part unjudged."""
+    item = entry(url=URL + "?tags=a|b", status=400, answer=HTML_400, media="text/html")
+    item["request"]["headers"][1]["value"] = "text/plain"
+    result = judged_har(tmp_path, item)
+    assert not server_findings(result), result.findings

@@ -122,10 +122,9 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     headers = exchange.sent_headers
     standing = knowledge.standing
     doubt, open_to = _request_doubt(headers.get("content-type"), repeated)
-    if not open_to & _STATUS:
-        asked, flags = _asks_otherwise(headers, exchange.target, exchange.sent_body, exchange.status, knowledge.data_known)
-        if asked is not None:
-            doubt, open_to = (f"{doubt}; {asked}" if doubt else asked), open_to | flags
+    asked, flags = _asks_otherwise(headers, exchange.target, exchange.sent_body, exchange.status, knowledge.data_known)
+    if asked is not None and flags & ~open_to:  # (a doubt leaving nothing more unjudged is not said twice)
+        doubt, open_to = (f"{doubt}; {asked}" if doubt else asked), open_to | flags
     if open_to & _REQUEST:
         body, standing = Ambiguous(doubt or ""), Standing.HIDDEN  # no rule of the request, and no credential, is judged
     elif body is None:
