@@ -205,10 +205,11 @@ def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None 
                     data_known: bool = False) -> tuple[str | None, int]:
     """Why a server may answer the request as something else than the send, and what that leaves unjudged (`_STATUS`
     and more); (None, 0): it asks for nothing else. A method override naming another method, an `Expect` other than
-    100-continue: its status and request rules. Refused (4xx), a head a front end may refuse before any app (a target
-    with characters RFC 3986 forbids, a head past common front-end limits): its status and the answer's body rules
-    (the refusal may be the front end's, an HTML page). Answered as a reused key may be (`REUSED_KEY_STATUSES`), under
-    an `Idempotency-Key` whose earlier use does not show (traffic: `data_known` False): its status."""
+    100-continue: its status and request rules. In traffic (`data_known` False: the requests are not the judge's own),
+    refused (4xx): a head a front end may refuse before any app (a target with characters RFC 3986 forbids, a head
+    past common front-end limits): its status and the answer's body rules (the refusal may be the front end's, an HTML
+    page); answered as a reused key may be (`REUSED_KEY_STATUSES`) under an `Idempotency-Key`, whose earlier use does
+    not show: its status."""
     for value in _overrides(target, body):
         if any(token.split(";", 1)[0].strip(" \t").upper() != "POST" for token in value.split(",")):
             return (f"its request asks for another method (_method {clean_text(value[:40])!r}): a server honouring it "
@@ -217,13 +218,13 @@ def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None 
     if expect is not None and expect.strip(" \t").lower() != "100-continue":
         return (f"its request carries Expect {clean_text(expect[:40])!r}, which a server may refuse 417 (RFC 9110 §10.1.1), "
                 "so its status and request rules were not judged"), _MEDIA
-    if status is None or not 400 <= status < 500 or status == THROTTLED:
-        return None, 0
+    if status is None or not 400 <= status < 500 or status == THROTTLED or data_known:
+        return None, 0  # (a check's requests are its own: their target and head are the ones the user pointed it at)
     front = _front_end_refusable(headers, target)
     if front is not None:
         return (f"its request {front}, which a front end (a proxy, a servlet container) may refuse before any app: "
                 f"its {status} may not be the API's, so its status and the answer's body rules were not judged"), _STATUS | _ANSWER
-    if status in REUSED_KEY_STATUSES and not data_known and _IDEMPOTENCY in headers:
+    if status in REUSED_KEY_STATUSES and _IDEMPOTENCY in headers:
         return (f"its request carries an {IDEMPOTENCY_HEADER} whose earlier use the traffic does not show: a server "
                 f"answers {status} to a key reused with another body (idempotency-conflict), so its status was not judged"), _STATUS
     return None, 0
