@@ -196,7 +196,7 @@ def _check_json_content(spec: Spec, facts: ResponseFacts) -> str | None:
             shown = ", ".join(_shown_value(value, 60) for value in values[:4]) + (", ..." if len(values) > 4 else "")
             return f"Content-Type given with {len(values)} different values ({shown}): which one holds is anyone's guess"
         return f"Content-Type is {_shown_value(got if facts.media_type else None)}, expected {' or '.join(expected)}"
-    if not facts.parsed and facts.unread is None:  # (JSON read by no one reading, `unread`: JSON all the same)
+    if not facts.parsed and facts.unread is None:  # (a body not read, its charset or its depth, is not judged)
         return f"the body is not JSON ({facts.parse_error})"
     return None
 

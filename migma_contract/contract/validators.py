@@ -20,7 +20,15 @@ from typing import Any
 
 import jsonschema_rs
 
-from migma_contract.contract.catalogue import BODY_FORM, BODY_JSON_OBJECT, BODY_UTF8, OPEN_POINTS, RULES, rules_for
+from migma_contract.contract.catalogue import (
+    BODY_FORM,
+    BODY_JSON_OBJECT,
+    BODY_UTF8,
+    JSON_MEDIA_TYPE,
+    OPEN_POINTS,
+    RULES,
+    rules_for,
+)
 from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, is_email_address
 from migma_contract.contract.fastschema import fast_formats, flatten, inline_refs, mentions_format
 from migma_contract.contract.rules import (
@@ -391,6 +399,43 @@ def repeats(repeat: Repeat) -> str:
     return f"the JSON gives {repeat.words()} in one object (RFC 8259 §4: which value a reader keeps is unpredictable)"
 
 
+_CHARSETS: dict[str, str | None] = {}  # Content-Type header -> the other charset than UTF-8 a JSON answer names (None: none)
+_UNSEEN = ""  # (not worked out yet)
+_UTF8 = ("utf-8", "utf8")
+
+
+def _other_charset(content_type: str, media_type: str) -> str | None:
+    """The charset other than UTF-8 a JSON answer's Content-Type names (None: UTF-8, none named, or no JSON media type:
+    content-type-json judges a media type that is no JSON's, whatever its charset)."""
+    if not (media_type == JSON_MEDIA_TYPE or media_type.endswith("+json")):
+        return None
+    _, *parameters = values_of(content_type)[0].split(";")
+    charset = next((trimmed(value).strip('"').lower() for name, _, value in (p.partition("=") for p in parameters)
+                    if trimmed(name).lower() == "charset"), "utf-8")
+    return None if charset in _UTF8 else charset
+
+
+def _charset_doubt(content_type: str, charset: str, body: bytes) -> str | None:
+    """Why a JSON answer labelled with another charset than UTF-8 is not read; None when its bytes read alike either way
+    (ASCII under `iso-8859-1`), or are no UTF-8 (then they are no JSON text, RFC 8259 §8.1, whatever the label).
+
+    RFC 8259 §11: the parameter means nothing to a compliant recipient, which reads UTF-8; but clients decoding text
+    by the charset (requests' `.json()`) read other text than the bytes say, or fail on it. Neither reading is the
+    answer's, so its body rules stand unjudged (as a request's other charset leaves the request's)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:  # no JSON text whatever the label (RFC 8259 §8.1): content-type-json says so
+        return None
+    try:
+        if body.decode(charset) == text:
+            return None
+    except (LookupError, ValueError, TypeError):  # a charset Python does not know, or bytes not in it
+        pass
+    shown = repr(content_type[:80]) + ("…" if len(content_type) > 80 else "")
+    return (f"its answer's Content-Type names another charset than UTF-8 ({shown}) that reads its bytes otherwise: "
+            "clients decoding by it read other text, so its body was not read")
+
+
 def response_facts(
     status: int, headers: Mapping[str, str], body: Any, request: Any, elapsed: float | None, timeout: float | None,
     documented: frozenset[int] | None = None,
@@ -408,6 +453,16 @@ def response_facts(
         media_type = trimmed(values[0].split(";", 1)[0]).lower() if len(values) == 1 else CONFLICTING_MEDIA_TYPES
         if len(_MEDIA_TYPES) < 64:  # a server sends a handful of distinct values; a hostile one cannot grow this
             _MEDIA_TYPES[content_type] = media_type
+    if content_type is not None and media_type is not None and "=" in content_type:  # a parameter: a charset?
+        charset = _CHARSETS.get(content_type, _UNSEEN)
+        if charset == _UNSEEN:
+            charset = _other_charset(content_type, media_type)
+            if len(_CHARSETS) < 64:  # a server sends a handful of distinct values
+                _CHARSETS[content_type] = charset
+        doubt = _charset_doubt(content_type, charset, body) if charset and isinstance(body, bytes) else None
+        if doubt is not None:  # not read: neither judged nor failed by a rule of its body (judged in part)
+            return ResponseFacts(status, lowered, media_type, None, False, doubt, None if type(request) is RawBody else request,
+                                 elapsed, timeout, documented, None, doubt)
     parsed, parse_error, repeated = True, None, None
     kind = type(body)
     if kind is bytes or kind is str or isinstance(body, (bytes, bytearray, str)):
