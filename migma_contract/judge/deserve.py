@@ -63,7 +63,7 @@ class Ambiguous:
     """A request its parties may read differently: judged on no guessed reading (its rules stand unjudged, as for a
     body not recorded); the exchange is judged in part (`why`). Its JSON gives a member name twice in one object
     (RFC 8259 §4, `member`), its bytes or a header leave the reading open (`reading`: a Content-Encoding, a leading
-    BOM, deeper nesting than the toolkit reads), or its headers do (`judge.verdict`: a media type other than
+    BOM, deeper nesting than the toolkit reads, JSON whose reading RFC 8259 leaves open: `rules.LeftOpen`), or its headers do (`judge.verdict`: a media type other than
     `application/json`, a singleton field given twice)."""
 
     why: str
