@@ -815,3 +815,253 @@ def test_a_cassette_status_yaml_1_1_reads_otherwise_is_never_judged_as_200(tmp_p
     path.write_text(text.replace("status: {code: 200, message: OK}", f"status: {{code: {code}, message: OK}}"))
     result = judge_cli(path, "--report-dir", tmp_path / "r")
     assert result.exit_code != 0, result.output
+
+
+# --- the red-team pass M2: what the judge reads of a recording, as its player plays it ------------------------------
+
+
+def _vcr_answer(body_yaml, headers="{Content-Type: [application/json]}", status="{code: 200, message: OK}"):
+    return [f"    body: {body_yaml}", f"    headers: {headers}", f"    status: {status}"]
+
+
+def _vcr_cassette(path, *items):
+    path.write_text("\n".join(["interactions:", *(line for item in items for line in item), "version: 1", ""]))
+    return path
+
+
+def _counting_decodes(monkeypatch):
+    """The bytes every body decoded by its Content-Encoding came to (the one decoder, `wire.coding.decode`)."""
+    produced = []
+    real = recordings.decode
+
+    def counted(raw, codings, cap):
+        body = real(raw, codings, cap)
+        produced.append(cap + 1 if body is None else len(body))
+        return body
+
+    monkeypatch.setattr(recordings, "decode", counted)
+    return produced
+
+
+@pytest.mark.parametrize("kind", ["vcrpy", "har"])
+def test_m2_f1_a_small_recording_decodes_at_most_its_budget_and_the_sends_past_it_are_counted(tmp_path, monkeypatch, kind):
+    """Pass M2, F1: each answer stored as gzip of gzip (137 bytes) expanded to the per-body cap (1 MiB) and was judged
+    whole: a 105 KB cassette of 150 such items decoded 150 MiB (70 s). A recording now decodes at most one whole body
+    and `DECODED_PER_BYTE` bytes per byte of its file; the sends past that pass unjudged, each counted."""
+    import gzip
+
+    big = json.dumps({"success": True, "data": {"id": "m1", "status": "queued", "note": "A" * 1_000_000}, "error": None}).encode()
+    blob = gzip.compress(gzip.compress(big, 9), 9)
+    count = 40
+    if kind == "vcrpy":
+        item = _vcr_item(VALID, answer=_vcr_answer(f"{{string: !!binary {base64.b64encode(blob).decode()}}}",
+                                                   "{Content-Type: [application/json], Content-Encoding: [gzip, gzip]}"))
+        path = _vcr_cassette(tmp_path / "zipped.yaml", *[item] * count)
+    else:
+        zipped = entry()
+        zipped["response"]["headers"].append({"name": "Content-Encoding", "value": "gzip, gzip"})
+        zipped["response"]["content"].update(text=base64.b64encode(blob).decode(), encoding="base64", size=len(big))
+        path = tmp_path / "zipped.har"
+        path.write_text(har(*[zipped] * count))
+    produced = _counting_decodes(monkeypatch)
+    recording, result = judged(path)
+    size = path.stat().st_size
+    budget = recordings.MAX_BODY_BYTES + recordings.DECODED_PER_BYTE * size
+    assert size < 20 * count * 1000 and len(big) * count > 10 * budget  # (what was decoded before: 40 MiB)
+    assert sum(produced) <= budget + 1 and recording.decode_budget == budget and recording.decoded <= budget
+    judged_sends = result.traffic.judged
+    assert 0 < judged_sends < count and len(recording.skipped) + recording.skipped_more == count - judged_sends
+    assert "would pass what the recording may decode in all" in recording.skipped[0]
+    # a recording of plain answers decodes nothing, and a send's answers on another path are never decoded
+    produced.clear()
+    elsewhere = [line.replace(URL, URL.replace("/v1/sending", "/v1/other")) for line in item] if kind == "vcrpy" else None
+    if elsewhere is not None:
+        recording, _ = judged(_vcr_cassette(tmp_path / "other.yaml", *[elsewhere] * count))
+        assert produced == [] and not recording.skipped
+
+
+def _schemathesis(path, *, answer_encoding="'utf-8'", answer=OK, request=None):
+    """A Schemathesis cassette of one send (`request`, JSON text: VALID's by default) and its answer's `string`."""
+    request = json.dumps(VALID) if request is None else request
+    lines = [f"      string: {json.dumps(answer)}" if line == f"      string: {json.dumps(OK)}" else line for line in _SCHEMATHESIS_ITEM]
+    at = len(lines) - 1 - lines[::-1].index("      encoding: 'utf-8'")  # the answer's
+    lines[at] = f"      encoding: {answer_encoding}"
+    lines = [f"      string: {json.dumps(request)}" if line.startswith("      string: ") and i < at else line
+             for i, line in enumerate(lines)]
+    path.write_text("\n".join(["http_interactions:", *lines, ""]))
+    return path
+
+
+@pytest.mark.parametrize(("encoding", "answer"), [
+    ("'ISO-8859-1'", OK.replace('"queued"', '"Ung\u00fcltig"')),  # Latin-1 bytes, written as the text they decode to
+    ("'utf8'", OK.replace('"queued"', '"Ung\ufffdltig"')),  # a byte that is not UTF-8, written as U+FFFD
+    ("'cp1252'", OK),
+])
+def test_m2_f2_a_schemathesis_string_that_is_not_its_bytes_is_judged_in_part(tmp_path, encoding, answer):
+    """Pass M2, F2: Schemathesis writes an answer's `string` as its text decoded by the response's charset, each byte it
+    cannot decode replaced by U+FFFD (`text_lossy`); the toolkit judged that text's UTF-8 bytes as the answer: a
+    Latin-1 answer, no JSON by RFC 8259 §8.1 (a client's `.json()` fails), was green. Only `base64_string` is exact."""
+    path = _schemathesis(tmp_path / "lossy.yaml", answer_encoding=encoding, answer=answer)
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body is None and "its bytes do not show" in (exchange.unread or ""), exchange
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "judged in part" in result.output, result.output
+    # the request side alike: a body that was not UTF-8 is not judged as its replacement characters
+    path = _schemathesis(tmp_path / "sent.yaml", request=json.dumps({**VALID, "fromName": "N\ufffd"}, ensure_ascii=False))
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.request_body is None and "U+FFFD" in (exchange.unread or ""), exchange
+    # exact: UTF-8 text with nothing replaced, and base64_string
+    (exchange,) = open_recording(_schemathesis(tmp_path / "plain.yaml", answer_encoding="'UTF-8'")).exchanges()
+    assert exchange.response_body == OK.encode() and exchange.unread is None
+
+
+def _har_failed(status, error, **response):
+    failed = entry(VALID)
+    failed["response"].update({"status": status, "content": {"size": 0, "mimeType": "x-unknown"}, **response})
+    if error is not None:
+        failed["response"]["_error"] = error
+    return failed
+
+
+@pytest.mark.parametrize("error", ["net::ERR_ABORTED", "net::ERR_BLOCKED_BY_CLIENT", "net::ERR_NAME_NOT_RESOLVED",
+                                   "net::ERR_INTERNET_DISCONNECTED", "net::ERR_CONNECTION_REFUSED", None])
+def test_m2_f3_a_har_request_that_failed_on_the_clients_side_is_unjudged_never_the_servers(tmp_path, error):
+    """Pass M2, F3a: a browser's entry for a request it cancelled, blocked, or could not send (status 0 and `_error`)
+    was the server's no-server-error ("no complete response"), exit 1. Only the server's failure blames it."""
+    path = tmp_path / "failed.har"
+    path.write_text(har(_har_failed(0, error), entry(VALID)))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert result.exit_code == 3 and data["findings"] == [] and data["traffic"]["unjudged"] == 1, result.output
+    assert "no answer recorded" in result.output
+
+
+def test_m2_f3_only_the_servers_failure_blames_it_and_a_failed_request_elsewhere_is_counted_as_such(tmp_path):
+    path = tmp_path / "reset.har"
+    path.write_text(har(_har_failed(0, "net::ERR_CONNECTION_RESET"), _har_failed(200, "net::ERR_INCOMPLETE_CHUNKED_ENCODING")))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert result.exit_code == 1 and {f["rule"] for f in data["findings"]} == {"no-server-error"}, result.output
+    elsewhere = _har_failed(0, "net::ERR_BLOCKED_BY_CLIENT")
+    elsewhere["request"]["url"] = "https://staging.example.test/analytics"
+    path.write_text(har(elsewhere, entry(VALID)))
+    result = judge_cli(path, "--report-dir", tmp_path / "o")
+    data = json.loads((tmp_path / "o" / "conformance.json").read_text())
+    assert result.exit_code == 0 and data["traffic"]["other"] == 1 and data["traffic"]["unjudged"] == 0, result.output
+
+
+@pytest.mark.parametrize("code", ["0310", "2_00", "0b11001000", "3:20", "!!float 200", "'0'", "null"])
+def test_m2_f3_a_cassette_status_its_player_reads_and_this_reader_does_not_is_unjudged_never_a_server_error(tmp_path, code):
+    """Pass M2, F3b: vcrpy (YAML 1.1) plays `0310`, `2_00`, `0b11001000`, `3:20` and `!!float 200` as 200 with the valid
+    answer; the toolkit read no status and blamed the server (no-server-error), exit 1. Passed unjudged now."""
+    path = _vcr_cassette(tmp_path / "status.yaml", _vcr_item(VALID, answer=_vcr_answer(
+        "{string: " + json.dumps(OK) + "}", status=f"{{code: {code}, message: OK}}")), _vcr_item(VALID))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert result.exit_code == 3 and data["findings"] == [] and data["traffic"]["unjudged"] == 1, result.output
+
+
+@pytest.mark.parametrize("status", ["200.0", "2e2"])
+def test_m2_f3_a_har_status_javascript_reads_as_200_is_judged_as_200(tmp_path, status):
+    """Pass M2, F3b: HAR's `"status": 200.0` is JavaScript's 200 (Playwright replays it so): it was no status at all."""
+    path = tmp_path / "float.har"
+    path.write_text(har(entry(VALID)).replace('"status": 200', f'"status": {status}'))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("how", ["aborted-after-the-head", "body-size-without-text", "empty-text-of-a-body-that-came"])
+def test_m2_f3_a_har_answer_the_recording_says_came_but_does_not_hold_is_judged_in_part(tmp_path, how):
+    """Pass M2, F3c: Chrome keeps status 200 with `_error: net::ERR_ABORTED` and no text when the client stopped
+    reading; a recorder leaves the text out though `bodySize` says 74 bytes came: the toolkit judged an empty body
+    (content-type-json "broken by the server"), exit 1."""
+    response = {"aborted-after-the-head": {"_error": "net::ERR_ABORTED", "bodySize": -1},
+                "body-size-without-text": {"bodySize": 74},
+                "empty-text-of-a-body-that-came": {"bodySize": 74, "content": {"size": 74, "mimeType": "x", "text": ""}}}[how]
+    failed = _har_failed(200, None, **response)
+    path = tmp_path / "cut.har"
+    path.write_text(har(failed))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert result.exit_code == 3 and data["findings"] == [] and data["traffic"]["partly_judged"] == 1, result.output
+
+
+def test_m2_f3_a_cassette_answer_empty_under_a_content_length_and_no_answer_in_schemathesis_are_never_the_servers(tmp_path):
+    """Pass M2, F3c: a vcrpy answer recorded as `string: ''` though its Content-Length says 74 bytes came was judged as
+    an empty body, exit 1; Schemathesis writes `response: null` for a refused connection as for a timeout."""
+    path = _vcr_cassette(tmp_path / "empty.yaml", _vcr_item(VALID, answer=_vcr_answer(
+        "{string: ''}", "{Content-Type: [application/json], Content-Length: ['74']}")))
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body is None and "Content-Length says 74 bytes came" in (exchange.unread or "")
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "judged in part" in result.output, result.output
+    lines = [*_SCHEMATHESIS_ITEM[:_SCHEMATHESIS_ITEM.index("  response:")], "  response: null"]
+    path = tmp_path / "null.yaml"
+    path.write_text("\n".join(["http_interactions:", *lines, ""]))
+    result = judge_cli(path, "--report-dir", tmp_path / "n")
+    assert result.exit_code == 3 and "no answer recorded (Schemathesis" in result.output, result.output
+    assert "no complete response" not in result.output
+
+
+@pytest.mark.parametrize("headers", ["{Content-Type: application/json}", "{Content-Type: [application/json], Content-Encoding: gzip}"])
+def test_m2_f4_a_vcrpy_answer_header_written_as_one_value_is_judged_in_part(tmp_path, headers):
+    """Pass M2, F4: vcrpy's httpx, requests and tornado players read a header given as one value letter by letter
+    (`content-type: a, p, p, ...`; gzip bytes left raw under `g, z, i, p`), its aiohttp one whole: the toolkit judged
+    the whole reading, exit 0. The players disagree: neither reading is judged."""
+    import gzip
+
+    body = "{string: " + json.dumps(OK) + "}" if "gzip" not in headers else \
+        f"{{string: !!binary {base64.b64encode(gzip.compress(OK.encode())).decode()}}}"
+    path = _vcr_cassette(tmp_path / "scalar.yaml", _vcr_item(VALID, answer=_vcr_answer(body, headers)))
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body is None and "letter by letter" in (exchange.unread or ""), exchange
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "judged in part" in result.output, result.output
+
+
+def test_m2_f7_a_har_entry_queued_by_the_browser_is_judged_on_the_servers_time(tmp_path):
+    """Pass M2, F7: HAR's `time` is the whole of blocked, dns, connect, send, wait and receive: a request the browser
+    held 14.9 s in its queue (the server waited 50 ms) was the server's responds-in-time break, exit 1."""
+    queued = entry(VALID)
+    queued.update(time=15_000, timings={"blocked": 14_900, "dns": 0, "connect": 0, "ssl": 0, "send": 1, "wait": 50, "receive": 49})
+    slow = entry(VALID)
+    slow.update(time=15_000, timings={"blocked": 0, "dns": 0, "connect": 0, "send": 1, "wait": 14_950, "receive": 49})
+    (first, second) = open_recording(_write(tmp_path / "t.har", har(queued, slow))).exchanges()
+    assert first.elapsed == pytest.approx(0.1) and second.elapsed == pytest.approx(15.0)
+    result = judge_cli(_write(tmp_path / "q.har", har(queued)), "--report-dir", tmp_path / "r", "--timeout", "10")
+    assert result.exit_code == 0, result.output
+    result = judge_cli(_write(tmp_path / "s.har", har(slow)), "--report-dir", tmp_path / "s", "--timeout", "10")
+    assert result.exit_code == 1 and "responds-in-time" in result.output, result.output
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("url", ["https://staging.example.test?next=/v1/sending", "https://staging.example.test#/v1/sending",
+                                 "https://staging.example.test:8443?/v1/sending", "http://[::1]:8080?x=/v1/sending"])
+def test_m2_f8_a_url_without_a_path_whose_query_names_the_send_is_a_request_to_the_root(tmp_path, url):
+    """Pass M2, F8: the authority ends at `?` or `#` too (RFC 3986 §3.2): the request went to `/`, yet its 404 was
+    the server's accepts-valid break, exit 1."""
+    exchange = ObservedExchange("POST", url, [], b"{}", 404)
+    assert exchange.path.startswith(("/?", "/#")) and not tally.is_send("POST", exchange.path)
+    result = judge_cli(_write(tmp_path / "root.har", har(entry(VALID, url=url, status=404))), "--report-dir", tmp_path / "r")
+    assert result.exit_code == 2 and "no POST /v1/sending exchange" in result.output, result.output
+    # and a path naming another URL in its query is no absolute URL
+    assert ObservedExchange("POST", "/v1/sending?next=https://x/y", [], b"{}", 200).path == "/v1/sending?next=https://x/y"
+    assert ObservedExchange("POST", URL + "?a=b", [], b"{}", 200).path == "/v1/sending?a=b"
+
+
+def test_m2_f1_bodies_that_break_after_expanding_are_counted_against_the_budget_too(tmp_path):
+    """Pass M2, F1: gzip of gzip cut short expands to the cap before it breaks; judged or not, it was decoded."""
+    import gzip
+
+    blob = gzip.compress(gzip.compress(b"[" + b"{}," * 400_000 + b"{}]", 9), 9)[:-8]  # no trailer: broken at its end
+    item = _vcr_item(VALID, answer=_vcr_answer(f"{{string: !!binary {base64.b64encode(blob).decode()}}}",
+                                               "{Content-Type: [application/json], Content-Encoding: [gzip, gzip]}"))
+    path = _vcr_cassette(tmp_path / "broken.yaml", *[item] * 30)
+    recording = open_recording(path)
+    exchanges = list(recording.exchanges())
+    assert recording.decoded <= recording.decode_budget and len(exchanges) < 30
+    assert len(recording.skipped) + recording.skipped_more == 30 - len(exchanges)

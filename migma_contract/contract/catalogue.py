@@ -507,7 +507,7 @@ RULES: tuple[Rule, ...] = (
     Rule("content-type-json", S, Subject.RESPONSE,
          "documented responses carry `Content-Type: application/json` (parameters such as charset allowed) "
          "and a body that parses as JSON", "`content: application/json`",
-         ResponsePredicate(lambda spec, status: status in spec.documented_statuses, _check_json_content)),
+         ResponsePredicate(lambda spec, status: status in spec.documented_statuses, _check_json_content, media_only=True)),
     Rule("success-schema", S, Subject.RESPONSE,
          "200 body validates against `ApiResponseSendEmail` (`data` ⇒ `SendEmailResult`)",
          "responses '200' schema `ApiResponseSendEmail`",

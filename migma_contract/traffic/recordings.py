@@ -18,12 +18,21 @@ ends early yields what it holds, and `Recording.stopped` says where (no green ve
 What is judged is what the recording's player reads: vcrpy plays a body's `string` (bytes under `!!binary`),
 Schemathesis writes `string` or `base64_string`; a body holding both, differing, or a vcrpy answer in both
 its layouts (`status`/`body`, and the older httpx `status_code`/`content`) differing, is not judged as
-either (judged in part, or not at all when the statuses differ).
+either (judged in part, or not at all when the statuses differ). Likewise judged in part: a vcrpy answer header
+given as one value (vcrpy's players read it whole or letter by letter), a Schemathesis `string` that is not the
+bytes (its `encoding` not UTF-8, or U+FFFD in it: `text_lossy`), a body the recording says came but does not hold
+(HAR `bodySize` or `content.size` with no text, `_error` beside a status, an empty cassette body under a
+Content-Length). Passed unjudged (`_Unjudged`, counted), never the server's break: a status this reader does not read
+as the player does (YAML 1.1's `0310`), and no answer where the recording does not say the failure was the server's
+(a browser's `net::ERR_ABORTED`, `ERR_BLOCKED_BY_CLIENT`; Schemathesis' `response: null`). A HAR entry's time is the
+server's part (`timings`: send, wait, receive), not the browser's queue.
 
 Bodies are judged as the server meant them: one kept in its content coding (vcrpy keeps a
 gzipped answer's bytes and its `Content-Encoding: gzip`) is decoded, within
-`max_body_bytes` (the wire's one bounded decoder, `wire.coding`); one that cannot be (broken, over the bound,
-a coding the toolkit does not read) is not judged as a body. A HAR body marked with a coding
+`max_body_bytes` (the wire's one bounded decoder, `wire.coding`), and within a budget for the whole recording (one
+whole body and `DECODED_PER_BYTE` per byte of the file: a send past it is passed unjudged, counted; other paths'
+bodies are never decoded); one that cannot be (broken, over the bound, a coding the toolkit does not read) is not
+judged as a body. A HAR body marked with a coding
 but stored decoded (HAR's `content.text` is) is taken as it is; a cassette's is not (cassettes keep the bytes
 as sent: bytes not in their coding were so on the wire, or an older layout stored them decoded).
 """
@@ -32,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import re
 import stat
 from collections.abc import Iterator
@@ -49,7 +59,7 @@ from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
-from migma_contract.traffic.tally import ObservedExchange
+from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, route_of
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
 
 __all__ = ["FORMATS", "Recording", "open_recording"]
@@ -117,6 +127,14 @@ _LINE_PIECE = 1 << 20  # characters of one line read at once
 # Items passed over are each counted, but only so many are kept word for word (a file of a million broken items
 # would otherwise hold a million messages in memory and print them all).
 MAX_KEPT_SKIPS = 50
+# A recording's bodies kept in a content coding may decode to at most this many bytes per byte of the file, beyond one
+# whole body (`max_body_bytes`): a gzipped JSON answer is a few times its stored size (base64 and all), while a small
+# file of nested codings would otherwise expand each item to the per-body cap, and every decoded byte is judged.
+DECODED_PER_BYTE = 4
+
+
+class _Spent(Exception):
+    """The recording's budget of decoded bytes is spent: the item is passed over, counted."""
 
 
 @dataclass
@@ -134,17 +152,41 @@ class Recording:
     skipped: list[str] = field(default_factory=list)  # items left unjudged, and why: the first `MAX_KEPT_SKIPS`
     skipped_more: int = 0  # items left unjudged past those kept word for word: counted only
     notes: list[str] = field(default_factory=list)  # what was read otherwise than written (bytes that are not UTF-8)
+    decoded: int = 0  # bytes of bodies undone from their Content-Encoding so far
+    decode_budget: int = 0  # how many in all (set when reading starts: `max_body_bytes` and `DECODED_PER_BYTE` per byte)
 
     def exchanges(self) -> Iterator[ObservedExchange]:
-        """Every recorded exchange, in order (any path: the judge skips the others), its bodies decoded."""
+        """Every recorded exchange, in order (any path: the judge skips the others), a send's bodies decoded within
+        the recording's budget (`decode_budget`): a send whose bodies would pass it is passed over, counted."""
         read = self._json() if self.format in (HAR, VCRPY_JSON) else self._yaml()
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            size = 0
+        self.decode_budget = self.max_body_bytes + DECODED_PER_BYTE * size
         for exchange in read:
             over = max(_head_size(exchange.request_headers), _head_size(exchange.response_headers))
             if over > MAX_HEAD_BYTES:
                 self._skip(f"{exchange.where}: headers of {over:,} bytes, over {MAX_HEAD_BYTES:,} (the cap on "
                            "one recorded request's or response's head); not judged")
                 continue
-            yield _unscrubbed(_content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR))
+            if route_of(exchange.method, exchange.path, headers=exchange.request_headers) != SEND:
+                yield exchange  # not the send (another path, or one that may route there): never judged, never decoded
+                continue
+            try:
+                yield _unscrubbed(_content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR,
+                                                  budget=self))
+            except _Spent:
+                self._skip(f"{exchange.where}: its bodies, decoded by their Content-Encoding, would pass what the "
+                           f"recording may decode in all ({self.decode_budget:,} bytes: {self.max_body_bytes:,} and "
+                           f"{DECODED_PER_BYTE} per byte of the file); not judged")
+
+    def spend(self, cap: int) -> int:
+        """The cap on the next decoded body: the smaller of `cap` and what is left of the budget (`_Spent`: nothing)."""
+        left = self.decode_budget - self.decoded
+        if left <= 0:
+            raise _Spent
+        return min(cap, left)
 
     # -- JSON: HAR and vcrpy's JSON serializer -----------------------------------------------------------
 
@@ -311,6 +353,12 @@ class Recording:
             return exchange
         except _TwoReadings as exc:  # two layouts of the item disagree: no one reading of it is what its player plays
             self._skip(f"{where}: {exc}; which one plays depends on the player: not judged")
+            return None
+        except _Unjudged as exc:  # its player reads it otherwise, or its failure is not known to be the server's
+            sent = exc.sent
+            if sent is not None and route_of(sent.method, sent.path, headers=sent.request_headers) == OTHER:
+                return sent  # another path: counted as such, whatever its answer (the judge skips it)
+            self._skip(f"{where}: {exc}; not judged")
             return None
         except Exception as exc:  # one bad entry never aborts the others
             self._skip(f"{where}: could not be read ({type(exc).__name__}); not judged, please report it")
@@ -503,14 +551,16 @@ def _looks_compressed(raw: bytes) -> bool:
     return raw[:2] == b"\x1f\x8b" or (len(raw) > 1 and raw[0] & 0x0F == 8 and ((raw[0] << 8) | raw[1]) % 31 == 0)
 
 
-def decoded_body(raw: bytes, coding: str | None, cap: int, *, stored_decoded: bool = True) -> bytes | None:
+def decoded_body(raw: bytes, coding: str | None, cap: int, *, stored_decoded: bool = True,
+                 budget: Recording | None = None) -> bytes | None:
     """A recorded body as the server meant it: decoded by its `Content-Encoding` within `cap` bytes; None when it
     cannot be (broken, over the cap, or a coding not read here that was not stored decoded). `Differs` when it is
     kept in a coding common clients read differently (`wire.coding`: what its reader got does not show).
 
     `stored_decoded`: the format may store a body decoded under its original header (HAR's `content.text`), so
     UTF-8 text that is no compressed stream is taken as it is; a cassette keeps the bytes as sent (vcrpy), so bytes
-    not in their coding are not read (their player fails on them, or an older layout stored them decoded)."""
+    not in their coding are not read (their player fails on them, or an older layout stored them decoded).
+    `budget`: the recording whose budget of decoded bytes the body is decoded within (`Recording.spend`)."""
     codings = codings_of([coding or ""])
     if not codings or not raw:
         return raw
@@ -521,17 +571,28 @@ def decoded_body(raw: bytes, coding: str | None, cap: int, *, stored_decoded: bo
             pass
         else:
             return raw
+    allowed = cap if budget is None else budget.spend(cap)
     try:
-        return decode(raw, codings, cap)
-    except (Broken, Unknown):  # br, zstd, or bytes that are not what the coding says
+        body = decode(raw, codings, allowed)
+    except Unknown:  # br, zstd: not undone
         return None
+    except Broken:  # bytes that are not what the coding says
+        if budget is not None:  # (how much was undone before the break does not show: counted as all it may have been)
+            budget.decoded += allowed
+        return None
+    if budget is not None:
+        budget.decoded += allowed if body is None else len(body)
+        if body is None and allowed < cap:  # over what is left, not over the per-body cap: the budget is spent
+            raise _Spent
+    return body
 
 
-def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bool = True) -> ObservedExchange:
+def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bool = True,
+                     budget: Recording | None = None) -> ObservedExchange:
     if exchange.response_body:
         try:
             body = decoded_body(exchange.response_body, exchange.header("content-encoding", response=True), cap,
-                                stored_decoded=stored_decoded)
+                                stored_decoded=stored_decoded, budget=budget)
             unread = ("its recorded answer could not be decoded by its Content-Encoding within the bound" if stored_decoded
                       else "its recorded answer could not be decoded by its Content-Encoding within the bound (a "
                       "cassette keeps the bytes as sent: ones not in their coding were so on the wire, or an older "
@@ -545,7 +606,7 @@ def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bo
     if exchange.request_body:
         try:
             exchange.request_body = decoded_body(exchange.request_body, exchange.header("content-encoding"), cap,
-                                                 stored_decoded=stored_decoded)
+                                                 stored_decoded=stored_decoded, budget=budget)
         except Differs as exc:  # what the server read does not show: the request rules are not judged
             exchange.request_body = None
             exchange.unread = exchange.unread or f"its recorded request's Content-Encoding is {exc}: what the server read does not show"
@@ -565,20 +626,80 @@ def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None
         body = b""  # no postData and no size: nothing was sent
     else:
         body = None  # form params or a body the recorder left out
-    status = _number(response.get("status"))
+    sent = ObservedExchange(method=_field(request.get("method")), url=_field(request.get("url")), request_headers=headers,
+                            request_body=body, status=None, where=where, credentials_hidden=hidden)
+    status = _har_status(response.get("status"), sent)
+    # Chrome writes `_error` (net::ERR_...), Playwright `_failureText`: why the answer did not come (in full)
+    failure = _field(response.get("_error")) or _field(response.get("_failureText"))
+    servers = _servers_failure(failure)
+    if status is None and not servers:
+        raise _Unjudged("no answer recorded, " + (
+            f"and its recorder's error ({_shown(failure)}) is no failure of the server's (a request the client "
+            "cancelled, blocked or never sent, a name not resolved, no network, a refused connection)" if failure else
+            "and no error saying why (a request the client cancelled or never sent leaves none either)"), sent)
     content: dict[str, Any] = response["content"] if isinstance(response.get("content"), dict) else {}
     size = _number(content.get("size"))
+    came = size or _number(response.get("bodySize"))  # the decoded size, or the bytes that came (-1: not known)
+    unread = None
     if "_file" in content:  # Playwright replays the side file it names, not `text`: what was played is not here
         answer = None
     else:
-        answer = _decoded(content.get("text"), content.get("encoding")) if "text" in content else (None if size else b"")
-    error = None if status else _field(response.get("_error")) or "no response recorded"
-    return ObservedExchange(
-        method=_field(request.get("method")), url=_field(request.get("url")), request_headers=headers, request_body=body,
-        status=status, response_headers=_pairs(response.get("headers")), response_body=answer if status else b"",
-        elapsed=_seconds(entry.get("time"), 0.001), error=error, timed_out=_timed_out(error),
-        where=where, credentials_hidden=hidden, response_size=size,
+        answer = _decoded(content.get("text"), content.get("encoding")) if "text" in content else b""
+        if answer == b"" and came:  # a body came that the recorder did not keep: not judged as an empty one
+            answer = None
+    if status is not None and failure and not servers:  # the head came, then the client stopped reading (ERR_ABORTED)
+        answer, unread = None, (f"its recorder says its answer was not read in full ({_shown(failure)}, not the "
+                                "server's failure): the answer's body was not judged")
+    error = failure if servers else None  # (beside a status: "status 200, then no complete response")
+    return replace(
+        sent, status=status, response_headers=_pairs(response.get("headers")), response_body=answer if status else b"",
+        elapsed=_server_time(entry), error=error, timed_out=_timed_out(error), response_size=size, unread=unread,
     )
+
+
+def _shown(text: Any) -> str:
+    """A recorded value for a sentence: its first 80 characters, cleaned."""
+    shown = _text(text)
+    return "a list or a mapping" if shown is None else repr(clean_text(shown[:80])) + ("…" if len(shown) > 80 else "")
+
+
+# A recorder's error for an answer that did not come (in full) blames the server only when it names the server's failure:
+# its connection reset or closed, an empty or malformed answer, a body cut short, no answer in time. Anything else
+# (the client cancelled, an extension blocked, a name not resolved, the client offline, a proxy, a refused connection:
+# no server answered) is not its failure, nor an error no word here reads: those pass unjudged.
+_NOT_SERVERS = re.compile(r"abort|cancel|block|name[ _]?not[ _]?resolved|name[ _]resolution|dns|internet|offline|network"
+                          r"|proxy|tunnel|refused|unreachable|cert|ssl|tls|address|insecure|access[ _]denied|csp|cors",
+                          re.IGNORECASE)
+_SERVERS = re.compile(r"reset|closed|empty[ _]response|invalid[ _](?:http[ _])?response|length[ _]mismatch|chunked"
+                      r"|http2|protocol[ _]error|timed[ _]?out|timeout|too[ _]big|decoding[ _]failed|incomplete",
+                      re.IGNORECASE)
+
+
+def _servers_failure(failure: str) -> bool:
+    return bool(failure) and _SERVERS.search(failure) is not None and _NOT_SERVERS.search(failure) is None
+
+
+def _har_status(value: Any, sent: ObservedExchange) -> int | None:
+    """A HAR answer's status as its players (JavaScript: `200.0` is 200) read it; None for none (0, -1, absent: no
+    answer); `_Unjudged` for one they may read otherwise than this reader (`"2e2"`, 200.5, true)."""
+    if value is None or value == "" or (type(value) in (int, float) and value <= 0):
+        return None
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    status = _number(value) if type(value) in (int, str) else None
+    if status is None:
+        raise _Unjudged(f"its recorded status {_shown(value)} is not one this reader reads as its players do", sent)
+    return status
+
+
+def _server_time(entry: dict[str, Any]) -> float | None:
+    """How long the server took: HAR's `timings` send, wait and receive; `time` holds the client's own part too (a
+    request queued in the browser: `blocked`; `dns`, `connect`), so it is read only where `timings` give no wait."""
+    timings = entry.get("timings")
+    wait = _seconds(timings.get("wait"), 0.001) if isinstance(timings, dict) else None
+    if wait is None or not isinstance(timings, dict):
+        return _seconds(entry.get("time"), 0.001)
+    return wait + sum(part for name in ("send", "receive") if (part := _seconds(timings.get(name), 0.001)) is not None)
 
 
 def _timed_out(error: str | None) -> bool:
@@ -587,13 +708,29 @@ def _timed_out(error: str | None) -> bool:
     return "timed out" in words or "timeout" in words
 
 
-class _TwoReadings(Exception):
+class _Unjudged(Exception):
+    """A recorded item passed unjudged (counted, no green verdict after it), never judged on a reading its player does
+    not make, nor blamed on the server for what was not the server's: a status this reader does not read as its
+    player does (YAML 1.1's `0310`, `3:20`), no answer where the failure is not known to be the server's (a browser's
+    cancelled or blocked request, a name not resolved), two layouts that disagree (`_TwoReadings`). `sent`: the
+    request as recorded, so that one to another path is counted as such, not as an unjudged send."""
+
+    def __init__(self, why: str, sent: ObservedExchange | None = None) -> None:
+        super().__init__(why)
+        self.sent = sent
+
+
+class _TwoReadings(_Unjudged):
     """A recorded item that holds two layouts of one field that disagree: which one a player reads depends on it."""
 
 
-def _cassette_body(body: Any) -> bytes | None:
+def _cassette_body(body: Any, *, lossy: bool = False) -> bytes | None:
     """A cassette's body as its players read it: the text itself, or `string` (vcrpy; bytes under `!!binary`), or
-    `base64_string` (Schemathesis' bytes). `_TwoReadings` when it holds both and they differ (vcrpy plays `string`)."""
+    `base64_string` (Schemathesis' bytes). `_TwoReadings` when it holds both and they differ (vcrpy plays `string`).
+
+    `lossy`: a Schemathesis `string` is the answer's text decoded by its charset, an undecodable byte replaced by
+    U+FFFD (`text_lossy`): it is the bytes only when its `encoding` is UTF-8 and nothing was replaced (`_Lossy` else;
+    its `base64_string`, `--report-preserve-bytes`, is exact)."""
     if body is None:
         return b""
     if isinstance(body, (str, bytes)):
@@ -604,16 +741,42 @@ def _cassette_body(body: Any) -> bytes | None:
             if "string" in body and _decoded(body["string"], None) != raw:
                 raise _TwoReadings("a body with a `string` and a `base64_string` that differ")
             return raw
-        return _decoded(body.get("string", ""), None)
+        string = body.get("string", "")
+        if lossy and isinstance(string, str) and string:
+            named = _text(body.get("encoding")) or "utf-8"
+            try:
+                utf8 = codecs.lookup(named).name == "utf-8"
+            except LookupError:
+                utf8 = False
+            if not utf8:
+                raise _Lossy(f"a body written as text decoded by {_shown(named)}, not UTF-8 (Schemathesis' `string`): "
+                             "its bytes do not show")
+            if "\ufffd" in string:
+                raise _Lossy("a body written as text holding U+FFFD (Schemathesis' `string` replaces each byte that is "
+                             "not UTF-8 so): its bytes do not show")
+        return _decoded(string, None)
     return None
 
 
-def _read_body(body: Any) -> tuple[bytes | None, str | None]:
+class _Lossy(Exception):
+    """A cassette body written as text its bytes cannot be told from (Schemathesis' `string`, decoded lossily)."""
+
+
+def _read_body(body: Any, *, lossy: bool = False) -> tuple[bytes | None, str | None]:
     """A cassette body, and why it is not read when its two layouts disagree (None: read)."""
     try:
-        return _cassette_body(body), None
+        return _cassette_body(body, lossy=lossy), None
     except _TwoReadings as exc:
         return None, str(exc)
+
+
+def _schemathesis_body(body: Any, what: str) -> tuple[bytes | None, str | None]:
+    """A Schemathesis cassette's body, and why it was not judged (two layouts, or text that is not its bytes)."""
+    try:
+        raw, why = _read_body(body, lossy=True)
+    except _Lossy as exc:
+        return None, f"its recorded {what} has {exc}: not judged as a body"
+    return raw, _unread(why, what)
 
 
 def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | None:
@@ -621,19 +784,43 @@ def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | N
     if not isinstance(request, dict):
         return None
     headers, hidden = _unmasked(_pairs(request.get("headers")), False)
-    sent_body, unread = _read_body(request.get("body"))
+    sent_body, unread = _schemathesis_body(request.get("body"), "request")
     sent = ObservedExchange(_field(request.get("method")), _field(request.get("uri")), headers, sent_body,
-                            None, where=where, credentials_hidden=hidden, unread=_unread(unread, "request"))
-    if not isinstance(response, dict):
-        return replace(sent, error="no response recorded")
-    status = _number(response["status"].get("code") if isinstance(response.get("status"), dict) else None)
+                            None, where=where, credentials_hidden=hidden, unread=unread)
+    if not isinstance(response, dict):  # Schemathesis writes `response: null` for any request that got no answer
+        raise _Unjudged("no answer recorded (Schemathesis writes none for a refused connection, a name not resolved, "
+                        "a reset or a timeout alike: whether it was the server's failure does not show)", sent)
+    status = _cassette_status(response["status"].get("code") if isinstance(response.get("status"), dict) else None, sent)
     truncated = response.get("truncated_from")
-    answer, why = (None, None) if truncated else _read_body(response.get("body"))
+    answer, why = (None, None) if truncated else _schemathesis_body(response.get("body"), "answer")
+    response_headers = _pairs(response.get("headers"))
+    answer, why = _held(answer, why, response_headers)
     return replace(
-        sent, status=status, response_headers=_pairs(response.get("headers")), response_body=answer,
-        elapsed=_seconds(response.get("elapsed")), error=None if status else "no status recorded",
-        response_size=_number(truncated), unread=sent.unread or _unread(why, "answer"),
+        sent, status=status, response_headers=response_headers, response_body=answer,
+        elapsed=_seconds(response.get("elapsed")), response_size=_number(truncated), unread=sent.unread or why,
     )
+
+
+def _cassette_status(code: Any, sent: ObservedExchange) -> int:
+    """A cassette answer's status, read where every YAML reader reads it alike; `_Unjudged` for none (vcrpy records no
+    interaction for a request that failed) or for one its player reads otherwise (YAML 1.1's `0310` is 200)."""
+    status = _number(code)
+    if status is None:
+        raise _Unjudged("no status recorded" if code is None else
+                        f"its recorded status {_shown(code)} is not one this reader reads as its player does (YAML 1.1 "
+                        "reads `0310`, `2_00`, `3:20`, `0b11001000` and `!!float 200` as 200)", sent)
+    return status
+
+
+def _held(body: bytes | None, why: str | None, headers: list[tuple[str, str]]) -> tuple[bytes | None, str | None]:
+    """A cassette body, unless it is empty where its Content-Length says bytes came (a recorder that kept a streamed
+    answer's body empty): then not judged as an empty body."""
+    if body == b"" and why is None:
+        length = next((_number(value) for name, value in headers if name.lower() == "content-length"), None)
+        if length:
+            return None, (f"its recorded body is empty though its Content-Length says {length:,} bytes came (the "
+                          "recorder did not keep them): not judged as a body")
+    return body, why
 
 
 def _unread(why: str | None, what: str) -> str | None:
@@ -646,6 +833,10 @@ def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
     request: dict[str, Any] = item["request"]
     response: dict[str, Any] = item["response"] if isinstance(item.get("response"), dict) else {}
     headers, hidden = _unmasked(_pairs(request.get("headers")), False)
+    sent_body, sent_why = _read_body(request.get("body"))
+    sent_body, sent_unread = _held(sent_body, _unread(sent_why, "request"), headers)
+    sent = ObservedExchange(method=_field(request.get("method")), url=_field(request.get("uri")), request_headers=headers,
+                            request_body=sent_body, status=None, where=where, credentials_hidden=hidden, unread=sent_unread)
     # vcrpy's layout (`status: {code}`, `body: {string}`), and its older httpx one (`status_code`, `content`): the httpx
     # stub plays the older where it is there, the others (requests, urllib3, aiohttp) the newer
     newer, older = "status" in response or "body" in response, "status_code" in response or "content" in response
@@ -654,18 +845,31 @@ def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
     if older:
         old_status, (old_answer, old_why) = _number(response.get("status_code")), _read_body(response.get("content"))
         if not newer:
-            status, answer, why = old_status, old_answer, old_why
+            status, answer, why, code = old_status, old_answer, old_why, response.get("status_code")
         elif old_status != status:  # no one status is the recorded one: the item is not judged
             raise _TwoReadings("a response with both `status` and `status_code` that differ")
         elif why is None and (old_why is not None or old_answer != answer):
             answer, why = None, "both a `body` and a `content` (two layouts) that differ"
-    sent_body, sent_why = _read_body(request.get("body"))
-    return ObservedExchange(
-        method=_field(request.get("method")), url=_field(request.get("uri")), request_headers=headers,
-        request_body=sent_body, status=status, response_headers=_pairs(response.get("headers")),
-        response_body=answer, error=None if status else "no response recorded", where=where,
-        credentials_hidden=hidden or _filtered(headers, status), unread=_unread(sent_why, "request") or _unread(why, "answer"),
-    )
+    status = _cassette_status(code, sent) if status is None else status
+    response_headers = _pairs(response.get("headers"))
+    unread = _unread(why, "answer")
+    scalar = _scalar_header(response.get("headers"))
+    if scalar is not None:  # the players disagree on its headers: neither reading is judged
+        answer, unread = None, (f"its recorded answer's header {scalar} is one value where vcrpy's layout has a list: "
+                                "vcrpy's aiohttp player reads it whole, its httpx, requests and tornado ones letter by "
+                                "letter, so its headers and body were not judged")
+    answer, unread = _held(answer, unread, response_headers)
+    return replace(sent, status=status, response_headers=response_headers, response_body=answer,
+                   credentials_hidden=hidden or _filtered(headers, status), unread=sent.unread or unread)
+
+
+def _scalar_header(headers: Any) -> str | None:
+    """The name of the first header a vcrpy cassette gives as one value, not a list of them (None: none)."""
+    if isinstance(headers, dict):
+        for name, values in headers.items():
+            if not isinstance(values, (list, tuple)):
+                return _shown(name)
+    return None
 
 
 def _filtered(headers: list[tuple[str, str]], status: int | None) -> bool:

@@ -433,16 +433,28 @@ class ObservedExchange:
 
     @property
     def path(self) -> str:
-        """The path (and query) of the request, whether `url` is absolute or a path."""
-        if "://" not in self.url:
-            return self.url or "/"
-        rest = self.url.split("://", 1)[1]
-        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        """The path (and query) of the request, whether `url` is absolute or a path: split as RFC 3986 §3 does, the
+        authority ending at the first `/`, `?` or `#` (`https://host?next=/v1/sending` is a request to `/`)."""
+        url = self.url
+        absolute = _ABSOLUTE.match(url)
+        if absolute is None:
+            return url or "/"
+        rest = url[absolute.end():]
+        end = _AUTHORITY_END.search(rest)
+        if end is None:
+            return "/"
+        tail = rest[end.start():]
+        return tail if tail.startswith("/") else "/" + tail
 
     def header(self, name: str, *, response: bool = False) -> str | None:
         values = [v for k, v in (self.response_headers if response else self.request_headers) if k.lower() == name]
         return ", ".join(values) if values else None
 
+
+# An absolute URL's start (RFC 3986 §3.1: a scheme, then `//` and an authority), after what URL readers strip first
+# (WHATWG and urlsplit: leading C0 controls and spaces).
+_ABSOLUTE = re.compile(r"[\x00-\x20]*[A-Za-z][A-Za-z0-9+.\-]*://")
+_AUTHORITY_END = re.compile(r"[/?#]")
 
 _ERROR_SHOWN = 160  # characters of a server's error text a finding shows
 _ERROR_READ = _ERROR_SHOWN + 1024  # read further, so a key crossing the shown part's end is still whole when masked
