@@ -23,7 +23,7 @@ import schemathesis
 
 from migma_contract.config.options import ENV_PREFIX
 from migma_contract.contract.catalogue import IDEMPOTENCY_HEADER, get_rule, rules_for
-from migma_contract.contract.rules import History, Level, Rule, Subject
+from migma_contract.contract.rules import History, Level, Replay, Rule, Subject
 from migma_contract.contract.validators import Violation, contract_for, response_facts
 from migma_contract.document.spec import OPERATION_METHOD, OPERATION_PATH
 from migma_contract.judge.deserve import NOT_RECORDED
@@ -136,8 +136,8 @@ def _across_responses(rule: Rule, response: Any, case: Any) -> list[Violation]:
         seen = _JUDGED.get((rule.id, id(response)))
         if seen is not None and seen[0] is response:
             return seen[1]
-        _, message = form.judge(_HISTORY.setdefault(rule.id, {}), facts, sent.get(IDEMPOTENCY_HEADER.lower()),
-                                "a response earlier in this process")
+        replay = Replay.of(sent.get(IDEMPOTENCY_HEADER.lower()), sent.get("authorization"), _request(case))
+        _, message = form.judge(_HISTORY.setdefault(rule.id, {}), facts, replay, "a response earlier in this process")
         found = [Violation(rule.id, rule.level.value, "", message)] if message else []
         _JUDGED[(rule.id, id(response))] = (response, found)
         while len(_JUDGED) > 64:

@@ -396,7 +396,9 @@ def test_a_recorded_answer_with_a_lone_surrogate_is_judged_not_a_crash(tmp_path)
         judge.observe(exchange)
     result = judge.result()
     assert result.traffic.judged == 1
-    assert result.rule("content-type-json").status == "failed"  # no Unicode text: nothing can read it as JSON
+    # JSON whose reading RFC 8259 §8.2 leaves open (JSON.parse and Python read it, a strict parser refuses it): judged
+    # in part, never content-type-json's "not JSON" (attack pass M1, F6)
+    assert result.traffic.partly_judged == 1 and not result.findings
 
 
 def test_a_cassette_item_over_the_cap_is_passed_over_not_kept(tmp_path, monkeypatch):

@@ -318,7 +318,8 @@ def test_the_id_history_keeps_a_fixed_size_digest_of_each_value_not_the_value():
     judge = judge_of(*keyed, exchange(answer=_with_id("msg_" + "i" * 100_000)))
     judge.observe(exchange(answer=_with_id("msg_" + "i" * 100_000)))  # the same long id again: still recognised
     kept = [(seen, first) for _, memory in judge._history.values() for seen, first in memory.items()]
-    assert kept and all(len(seen) == 16 and len(first[0] or b"") <= 16 and len(first[1]) <= 120 for seen, first in kept)
+    assert kept and all(len(seen) == 16 and len(first[0] or b"") <= 16 and len(first[1] or b"") <= 16 and len(first[2]) <= 120
+                        for seen, first in kept)
     result = judge.result()
     [finding] = result.findings_for("result-id-unique")
     assert "'msg_iiii" in finding.actual  # the message names the id from the exchange at hand

@@ -239,7 +239,9 @@ EVIL_ERROR = (
     rb"\nCONFORMANT: 22/22 exercised rules passed\n# owned <img src=x onerror=alert(1)> ![t](https://evil.example/t.png)"
     rb" | x | ``` \udfff \u202eright-to-left\u0000"
 )
-EVIL_BODY = b'{"success": false, "error": "' + EVIL_ERROR + b'", "data": null}'
+# `NaN`: no JSON, so every answer is a content-type-json finding (the lone surrogates alone are JSON whose reading RFC 8259
+# leaves open: judged in part), and Python's json (which reads NaN) still gives the findings the server's error text.
+EVIL_BODY = b'{"success": false, "error": "' + EVIL_ERROR + b'", "data": NaN}'
 
 
 def _evil(request: bytes) -> bytes:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from openapi_core.testing import MockRequest, MockResponse
 
 from migma_contract import RULES, RuleSet, Subject, contract_for, get_rule, load_spec, validate_request, validate_response
-from migma_contract.contract.rules import ResponseHistory
+from migma_contract.contract.rules import OutOfRange, Replay, ResponseHistory
 from migma_contract.contract.validators import response_facts
 
 JSON = {"content-type": "application/json"}
@@ -142,7 +142,8 @@ def test_an_id_given_twice_breaks_result_id_unique_unless_the_second_is_a_replay
     memory: dict = {}
 
     def judge_once(body, replay_key=None, label="the first send"):
-        return form.judge(memory, response_facts(200, JSON, json.dumps(body).encode(), None, None, None), replay_key, label)
+        replay = Replay.of(replay_key, "Bearer mc_a", b'{"to": 1}')
+        return form.judge(memory, response_facts(200, JSON, json.dumps(body).encode(), None, None, None), replay, label)
 
     assert judge_once(ok(id="m_1"), "key-1") == (True, None)
     assert judge_once(ok(id="m_1"), "key-1") == (True, None)  # an idempotent replay of the first
@@ -151,6 +152,27 @@ def test_an_id_given_twice_breaks_result_id_unique_unless_the_second_is_a_replay
     assert judge_once(ok(id="m_2")) == (True, None)
     assert judge_once({"success": True, "data": {"status": "queued"}}) == (False, None)  # no id: result-has-id's business
     assert judge_once({**ERR}) == (False, None)
+
+
+@pytest.mark.parametrize(("second", "replay"), [
+    (("order-1", "Bearer mc_a", b'{"to": "ann", "n": 1}'), True),  # the same send again
+    (("order-1", "bearer\tmc_a ", b'{ "n": 1, "to": "ann" }'), True),  # the same key and JSON value, however spelled
+    (("order-1", "Bearer mc_a", None), True),  # the body was not recorded: whether it differed does not show
+    (("order-1", "Bearer mc_b", b'{"to": "ann", "n": 1}'), False),  # another API key: keys are scoped per API key
+    (("order-1", "Bearer mc_a", b'{"to": "bob", "n": 1}'), False),  # another body under the key: a conflict
+    (("order-2", "Bearer mc_a", b'{"to": "ann", "n": 1}'), False),  # another key
+    ((None, "Bearer mc_a", b'{"to": "ann", "n": 1}'), False),  # no key
+])
+def test_a_repeated_id_is_a_replay_only_under_the_same_api_key_key_and_body(second, replay):
+    """The vendor's idempotency page: a key is scoped per API key, and replays only the same body (another is 409)."""
+    form = get_rule("result-id-unique").form
+    memory: dict = {}
+    facts = response_facts(200, JSON, json.dumps(ok(id="m_1")).encode(), None, None, None)
+    assert form.judge(memory, facts, Replay.of("order-1", "Bearer mc_a", b'{"to": "ann", "n": 1}'), "first") == (True, None)
+    judged, message = form.judge(memory, facts, Replay.of(*second), "second")
+    assert judged and (message is None) == replay, message
+    if not replay and second[0] is not None:
+        assert "not a replay" in message or "a conflict" in message
 
 
 # --- the vendor set: a 429 carries an integer Retry-After and the ApiError envelope -----------------
@@ -225,6 +247,8 @@ def _read_as_json_loads_reads_it(text):
         if text.startswith("\ufeff"):
             loads(text)
         return True, JSON_DECODER.decode(text), None
+    except OutOfRange:  # JSON's grammar, a range RFC 8259 §6 leaves open: judged in part, never "not JSON"
+        return False, None, "left open"
     except (ValueError, RecursionError) as exc:
         return False, None, f"{type(exc).__name__}: {str(exc)[:120]}"
 
@@ -238,7 +262,8 @@ def _read_as_json_loads_reads_it(text):
 ))
 def test_a_response_body_is_read_as_json_loads_reads_it(text):
     facts = response_facts(200, JSON, text, None, None, None)
-    assert (facts.parsed, facts.body, facts.parse_error) == _read_as_json_loads_reads_it(text)
+    error = "left open" if facts.unread is not None else facts.parse_error
+    assert (facts.parsed, facts.body, error) == _read_as_json_loads_reads_it(text)
     raw = response_facts(200, JSON, text.encode("utf-8", "surrogatepass"), None, None, None)
     assert (raw.parsed, raw.body) == (facts.parsed, facts.body)
 

@@ -70,6 +70,7 @@ __all__ = [
     "RATE_LIMIT_RETRY_AFTER",
     "REPLAYED_HEADER",
     "RESPONDS_IN_TIME",
+    "REUSED_KEY_STATUSES",
     "RULES",
     "SINGLE_TYPE",
     "STATUS_DOCUMENTED",
@@ -435,6 +436,10 @@ IDEMPOTENCY_CONFLICT = Rule(
     f"`{CONFLICT_CODE}` anywhere on the wire; the reference mock sends it as `code` and at the start of `error`)",
     f"{_IDEMPOTENCY_PAGE}: \"the same key with a different body answers 409 (`{CONFLICT_CODE}`)\"",
     KeyedPair("other-body", _check_conflict, _first_accepted), 409, set=V)
+# The answers a send under a key used before may get: the vendor's conflict (idempotency-conflict, 409), and 422, which
+# the IETF's Idempotency-Key draft (draft-ietf-httpapi-idempotency-key-header §2.7) gives a key reused with another
+# payload. Traffic does not show a key's earlier use, so the judge leaves such an answer's status unjudged there.
+REUSED_KEY_STATUSES = frozenset({IDEMPOTENCY_CONFLICT.deserves, 422})
 IDEMPOTENCY_SCOPE = Rule(
     "idempotency-scope", D, Subject.IDEMPOTENCY,
     "the same key under another API key is a different key: the send is processed anew (no replay, no 409)",
@@ -544,7 +549,7 @@ RULES: tuple[Rule, ...] = (
                            speaks_of=_result_has("provider"))),
     Rule("result-id-unique", D, Subject.RESPONSE,
          "two accepted sends never share `data.id`, unless the second is an idempotent replay of the first "
-         "(same `Idempotency-Key`)",
+         "(same `Idempotency-Key`, under the same API key, with the same body)",
          "SendEmailResult.id: \"Message ID (for single sends) or batch ID (for batch sends)\": an id names one send",
          ResponseHistory(_success_statuses, _result_id, "data.id")),
     Rule("success-without-error", X, Subject.RESPONSE,

@@ -35,11 +35,14 @@ __all__ = [
     "History",
     "KeyedPair",
     "KeyedRetry",
+    "LeftOpen",
     "Level",
     "Mutation",
     "NotUtf8",
+    "OutOfRange",
     "PlannedSend",
     "RawBody",
+    "Replay",
     "ResponseFacts",
     "Rule",
     "RuleSet",
@@ -88,6 +91,17 @@ class NotUtf8(Refused):
 class TooDeep(Refused):
     """A JSON body nested deeper than the toolkit reads (`IsJsonObject.MAX_DEPTH`): the mock refuses it, but a server
     may read deeper, so traffic judges no party by it (`judge.deserve.parsed_body`)."""
+
+
+class LeftOpen(Refused):
+    """A body in JSON's grammar whose reading RFC 8259 leaves to the implementation: a lone surrogate escape (§8.2: "the
+    behavior of software that receives JSON texts containing such values is unpredictable") or a number beyond IEEE
+    754 (§6: implementations may limit the range). The mock refuses it; a correct server may read it (Python's `json`,
+    JavaScript's `JSON.parse` do) or refuse it, so traffic judges no party by it (`judge.deserve.parsed_body`)."""
+
+
+class OutOfRange(ValueError):
+    """A JSON number beyond IEEE 754 (`1e400`), raised by the toolkit's JSON readers (RFC 8259 §6 leaves it open)."""
 
 
 def each_buildable(items: Iterable[Any], build: Callable[[Any], Iterator[Mutation]]) -> Iterator[Mutation]:
@@ -293,7 +307,7 @@ def _reject_constant(name: str) -> Any:
 def _finite_float(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):  # 1e999: beyond IEEE 754, RFC 8259 §6 leaves it to the parser
-        raise ValueError(f"the number {text[:40]} is out of range")
+        raise OutOfRange(f"the number {text[:40]} is out of range")
     return value
 
 
@@ -507,10 +521,12 @@ class IsJsonObject(RequestForm):
             value = decode_whole(JSON_DECODER, text)
         except RecursionError:
             raise TooDeep(f"the JSON is nested deeper than {max_depth} levels") from None
+        except OutOfRange as exc:
+            raise LeftOpen(f"the body is not valid JSON: {exc}") from None
         except ValueError as exc:
             raise Refused(f"the body is not valid JSON: {str(exc)[:120]}") from None
         if "\\u" in text and ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(value):  # (most bodies: one scan)
-            raise Refused(LONE_SURROGATE)
+            raise LeftOpen(LONE_SURROGATE)
         # A value nests at most one deeper than its text has brackets (a scalar in the innermost
         # counts as a level): most bodies are not walked at all.
         if text.count("{") + text.count("[") >= max_depth and nesting_depth(value, max_depth) > max_depth:
@@ -886,9 +902,14 @@ class AuthForm(Form):
 
 
 
-def bearer_key(header: str | None) -> str | None:
-    """The key of a well-formed `Authorization: Bearer <key>` value (scheme in any case, RFC 7235)."""
-    scheme, _, key = trimmed(header or "").partition(" ")
+def bearer_key(header: str | None, *, lenient: bool = False) -> str | None:
+    """The key of a well-formed `Authorization: Bearer <key>` value (scheme in any case, RFC 7235; one or more SP after
+    it, RFC 9110 §11.4). `lenient`: the key a lenient server reads, which also takes HTAB after the scheme (Django REST
+    framework and simplejwt split the header on any whitespace): the client broke the form, the server may read it."""
+    text = trimmed(header or "")
+    if lenient:
+        text = text.replace("\t", " ")
+    scheme, _, key = text.partition(" ")
     return trimmed(key) or None if scheme.lower() == "bearer" else None
 
 
@@ -990,12 +1011,59 @@ class ResponsePredicate(ResponseForm):
         return self.when(spec, status)
 
 
-History = dict[bytes, tuple[bytes | None, str]]  # what a rule across responses remembers: digests, and where first seen
+# What a rule across responses remembers of a value: digests of the replay scope it came under and of the request's
+# body (None: no key; a body not recorded), and where it was first seen.
+History = dict[bytes, tuple[bytes | None, bytes | None, str]]
 
 
 def remembered(value: str) -> bytes:
     """What a history keeps of a value: its 16-byte BLAKE2b digest (a collision is as likely as guessing a 128-bit key)."""
     return hashlib.blake2b(value.encode("utf-8", errors="surrogatepass"), digest_size=16).digest()
+
+
+class Replay(NamedTuple):
+    """What makes a send an idempotent replay of an earlier one, as the vendor's idempotency page says: the same
+    `Idempotency-Key` (`key`) under the same API key ("scoped per API key": `credentials`, the `Authorization` header)
+    with the same body ("the same key with a different body answers 409": `body`, its bytes or JSON value; None when
+    not recorded, then whether it was the same does not show and it is given the benefit of the doubt)."""
+
+    key: str
+    credentials: str | None
+    body: Any = None
+
+    @classmethod
+    def of(cls, key: str | None, credentials: str | None, body: Any = None) -> Replay | None:
+        """The replay a request may be (None: it carries no key)."""
+        return None if key is None else cls(key, credentials, body)
+
+    def scope(self) -> bytes:
+        """The digest of the key in its API key's scope: the credentials as a server reads them (a Bearer key however
+        spaced, else the header as sent), then the key."""
+        credentials = self.credentials
+        api_key = bearer_key(credentials, lenient=True) or trimmed(credentials or "")
+        return remembered(f"{api_key}\x00{self.key}")
+
+    def body_digest(self) -> bytes | None:
+        """The digest of the body as a server comparing bodies may read it: its JSON value (members in any order, any
+        spacing: equal bytes read alike, and a server comparing values calls these the same); its bytes when no JSON."""
+        body = self.body
+        if body is None:
+            return None
+        if isinstance(body, (bytes, bytearray)):
+            if len(body) > _CANONICAL_BYTES:
+                return hashlib.blake2b(body, digest_size=16).digest()
+            try:
+                body = json.loads(body)
+            except (ValueError, RecursionError):
+                return hashlib.blake2b(body, digest_size=16).digest()
+        try:
+            text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError, RecursionError):
+            text = repr(body)
+        return remembered("json:" + text)
+
+
+_CANONICAL_BYTES = 1 << 20  # a body longer than this is compared by its bytes (reading it as JSON costs many times its size)
 
 
 @dataclass
@@ -1004,8 +1072,8 @@ class ResponseHistory(ResponseForm):
 
     `key` picks what a response says that must name one thing only (None: nothing to judge
     in this response). Whoever drives a run keeps one `memory` per rule and feeds every
-    response through `judge`: a value seen before breaks the rule, unless the request
-    carries the same replay key as the first one (an idempotent replay of it).
+    response through `judge`: a value seen before breaks the rule, unless the request is an
+    idempotent replay of the first one (`Replay`: the same key, API key and body).
 
     The memory holds a fixed-size digest of each value and of its replay key (`remembered`),
     never the values: a server's ids and a client's keys are any length, and a proxy
@@ -1029,22 +1097,28 @@ class ResponseHistory(ResponseForm):
         return self
 
     def judge(self, memory: History, facts: ResponseFacts,
-              replay_key: str | None, label: str) -> tuple[bool, str | None]:
+              replay: Replay | None, label: str) -> tuple[bool, str | None]:
         """(whether this response was judged, the message when it breaks the rule); remembers it."""
         value = self.key(facts)
         if value is None:
             return False, None
         seen = remembered(value)
         first = memory.get(seen)
-        key_seen = remembered(replay_key) if replay_key is not None else None
+        scope = replay.scope() if replay is not None else None
         if first is None:
-            memory[seen] = (key_seen, label[:120])
+            memory[seen] = (scope, replay.body_digest() if replay is not None else None, label[:120])
             return True, None
-        first_key, first_label = first
-        if key_seen is not None and key_seen == first_key:
-            return True, None
+        first_scope, first_body, first_label = first
+        why = ""
+        if scope is not None and scope == first_scope:
+            body = replay.body_digest() if replay is not None else None
+            if body is None or first_body is None or body == first_body:
+                return True, None
+            why = " under the same Idempotency-Key with another body (a conflict, not a replay)"
+        elif scope is not None and first_scope is not None:
+            why = " under another API key or Idempotency-Key than the first (a key is scoped per API key: not a replay)"
         return True, (f"{self.what} {value[:80]!r} was already given to an earlier accepted send ({first_label[:120]}); "
-                      f"this send, {label[:120]!r}, got it again")
+                      f"this send, {label[:120]!r}, got it again{why}")
 
 
 # --- idempotency forms (the vendor set) ------------------------------------------------------

@@ -39,6 +39,7 @@ from migma_contract.contract.rules import (
     Level,
     NotUtf8,
     OpenPoint,
+    OutOfRange,
     RawBody,
     Refused,
     Repeat,
@@ -581,13 +582,14 @@ def response_facts(
                 body = decode_whole(JSON_DECODER, text)  # raises in decode's words, or reads an integer past the digit limit
             # deeper than the validator recurses (a value nests at most one deeper than its text has brackets: most
             # answers are not walked): not read, so neither judged nor failed by a rule of its body
+            unread = None
             if text.count("{") + text.count("[") >= MAX_DEPTH and nesting_depth(body, MAX_DEPTH) > MAX_DEPTH:
                 unread = f"its answer's JSON nests deeper than {MAX_DEPTH} levels, deeper than the toolkit reads"
+            elif "\\u" in text and ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
+                unread = _LONE_SURROGATE_ANSWER
+            if unread is not None:
                 return ResponseFacts(status, lowered, media_type, None, False, unread, None if type(request) is RawBody else request,
                                      elapsed, timeout, documented, None, unread)
-            if "\\u" in text and ("\\ud" in text or "\\uD" in text) and has_lone_surrogate(body):
-                # a \ud800-\udfff escape with no pair is no Unicode text (RFC 8259 §8.2): nothing can read the body as text
-                raise ValueError(LONE_SURROGATE)
             # a member name given twice (RFC 8259 §4)? Cheap evidence first: no more colons than the members of the
             # object and of its `data` (a send's answer) rules it out; anything else is read again (`repeated_member`)
             if type(body) is dict:
@@ -598,12 +600,23 @@ def response_facts(
                     repeated = case_repeat(body, data)
             elif ":" in text:
                 repeated = repeated_member(text, body)
+        except OutOfRange as exc:  # JSON's grammar, a number RFC 8259 §6 lets clients read or refuse: judged in part
+            unread = f"its answer's JSON holds a number beyond IEEE 754 ({str(exc)[-60:]}; RFC 8259 §6 leaves its reading open)"
+            return ResponseFacts(status, lowered, media_type, None, False, unread, None if type(request) is RawBody else request,
+                                 elapsed, timeout, documented, None, unread)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             parsed, parse_error = False, f"{type(exc).__name__}: {str(exc)[:120]}"
             body = None
     if request is not None and type(request) is RawBody:
         request = None
     return ResponseFacts(status, lowered, media_type, body, parsed, parse_error, request, elapsed, timeout, documented, repeated)
+
+
+# A lone surrogate escape in an answer is JSON's grammar whose handling RFC 8259 §8.2 leaves open: JSON.parse, Python's
+# json and httpx read it, a strict parser refuses it. The answer is JSON (never content-type-json's "not JSON"), judged
+# in part as one no single reading of which is the client's.
+_LONE_SURROGATE_ANSWER = ("its answer's JSON holds a lone surrogate escape (\\ud800-\\udfff; RFC 8259 §8.2 leaves its "
+                          "handling to the client: JSON.parse and Python read it, a strict parser refuses it)")
 
 
 class Contract:

@@ -10,7 +10,7 @@ comes from a rule's `expected_status`, never from a literal.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -25,7 +25,18 @@ from migma_contract.contract.catalogue import (
     judge_credentials,
     rules_for,
 )
-from migma_contract.contract.rules import Level, RawBody, Refused, Repeat, ScopeRequired, TooDeep, repeated_member
+from migma_contract.contract.rules import (
+    LONE_SURROGATE,
+    LeftOpen,
+    Level,
+    RawBody,
+    Refused,
+    Repeat,
+    ScopeRequired,
+    TooDeep,
+    bearer_key,
+    repeated_member,
+)
 from migma_contract.contract.validators import Contract
 from migma_contract.core.fields import trimmed
 from migma_contract.generate.bodies import Fixtures
@@ -52,7 +63,7 @@ class Ambiguous:
     """A request its parties may read differently: judged on no guessed reading (its rules stand unjudged, as for a
     body not recorded); the exchange is judged in part (`why`). Its JSON gives a member name twice in one object
     (RFC 8259 §4, `member`), its bytes or a header leave the reading open (`reading`: a Content-Encoding, a leading
-    BOM, deeper nesting than the toolkit reads), or its headers do (`judge.verdict`: a media type other than
+    BOM, deeper nesting than the toolkit reads, JSON whose reading RFC 8259 leaves open: `rules.LeftOpen`), or its headers do (`judge.verdict`: a media type other than
     `application/json`, a singleton field given twice)."""
 
     why: str
@@ -151,6 +162,12 @@ def deserve(contract: Contract, level: Level, body: Any, authorization: str | No
     notes: list[str] = []
     client: list[tuple[str, str, str]] = []
     credentials = _credentials(authorization, standing, client)
+    if credentials == _EITHER:
+        found = deserve(contract, level, body, _LENIENT_READING.format(bearer_key(authorization, lenient=True)), standing,
+                        fixtures=fixtures, data_known=data_known, answered=answered)
+        # the client broke auth-required; a server may refuse it so (401) or read the key as a lenient one does
+        return replace(found, statuses=found.statuses | {AUTH_REQUIRED.deserves}, why=found.why + _EITHER_WHY,
+                       client=(*client, *found.client), unsettled=found.unsettled - {AUTH_REQUIRED.deserves})
     facts = _body(contract, level, body, client, notes)
     broken, shown = facts.broken, tuple(client)
     body_statuses = frozenset(get_rule(r).deserves for r in broken)
@@ -200,7 +217,8 @@ def _authorised(authorization: str | None, standing: Standing) -> bool:
 
 
 def _credentials(authorization: str | None, standing: Standing, client: list[tuple[str, str, str]]) -> str | None:
-    """The auth rule the credentials knowably break (None: none, or not knowable), noted for the client."""
+    """The auth rule the credentials knowably break (None: none, or not knowable), noted for the client; `_EITHER`
+    when they break auth-required's form but a lenient server reads a key in them (`bearer_key(lenient=True)`)."""
     if standing is Standing.HIDDEN:
         return None
     refused = judge_credentials(authorization, _scopes_of(standing))
@@ -209,7 +227,14 @@ def _credentials(authorization: str | None, standing: Standing, client: list[tup
     rule, why = refused
     client.append((rule.id, "an `Authorization: Bearer <key>` header" if rule is AUTH_REQUIRED
                    else f"a key with the {ScopeRequired.SCOPE} permission", why))
+    if rule is AUTH_REQUIRED and bearer_key(authorization) is None and bearer_key(authorization, lenient=True) is not None:
+        return _EITHER
     return rule.id
+
+
+_EITHER = "either"  # (no rule id: credentials a server may refuse or read)
+_LENIENT_READING = "Bearer {}"
+_EITHER_WHY = "; or 401: its Authorization separates Bearer from the key with HTAB, which a server may refuse or read"
 
 
 def _body(contract: Contract, level: Level, body: Any, client: list[tuple[str, str, str]], notes: list[str]) -> _BodyFacts:
@@ -265,7 +290,8 @@ def parsed_body(raw: bytes | None, content_type: str | None = None, content_enco
     """A request body as `deserve` reads it: the JSON value, a `RawBody` when it is none, `NOT_RECORDED` for None,
     `Ambiguous` when its parties may read it differently: a member name given twice, exactly or in another case (no
     one reading of it is the server's), a `Content-Encoding` (whether the server decodes request bodies does not show),
-    a leading UTF-8 BOM (a parser may skip it), JSON nested deeper than the toolkit reads (a server may read deeper)."""
+    a leading UTF-8 BOM (a parser may skip it), JSON nested deeper than the toolkit reads (a server may read deeper),
+    JSON whose reading RFC 8259 leaves open (`LeftOpen`: a lone surrogate escape, a number beyond IEEE 754)."""
     if raw is None:
         return NOT_RECORDED
     if content_encoding is not None and trimmed(content_encoding).lower() not in ("", "identity"):
@@ -276,6 +302,8 @@ def parsed_body(raw: bytes | None, content_type: str | None = None, content_enco
     except TooDeep as exc:
         return Ambiguous.reading(f"JSON {exc.message.removeprefix('the JSON is ')} (the toolkit's limit: a server may "
                                  "read deeper)")
+    except LeftOpen as exc:
+        return Ambiguous.reading(_left_open(exc))
     except Refused:
         if raw.startswith(_BOM) and _json_after_bom(raw):
             return Ambiguous.reading("a UTF-8 byte order mark before its JSON (RFC 8259 §8.1: a parser may ignore it)")
@@ -287,11 +315,19 @@ def parsed_body(raw: bytes | None, content_type: str | None = None, content_enco
 _BOM = b"\xef\xbb\xbf"
 
 
+def _left_open(exc: LeftOpen) -> str:
+    """What a body in JSON's grammar holds that RFC 8259 leaves to the implementation, for `Ambiguous.reading`."""
+    if exc.message == LONE_SURROGATE:
+        return ("a lone surrogate escape (\\ud800-\\udfff; RFC 8259 §8.2 leaves its handling to the implementation: "
+                "Python's json and JSON.parse read it, a strict parser refuses it)")
+    return f"a number beyond IEEE 754 (RFC 8259 §6 lets an implementation limit the range; {exc.message[-60:]})"
+
+
 def _json_after_bom(raw: bytes) -> bool:
     """Whether what follows a leading BOM is JSON (then only the BOM is in doubt)."""
     try:
         BODY_FORM.parse(raw[len(_BOM):])
-    except TooDeep:
+    except (TooDeep, LeftOpen):
         return True
     except Refused:
         return False

@@ -11,6 +11,7 @@ Schemathesis checks take it as it is.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -21,6 +22,7 @@ from migma_contract.contract.catalogue import (
     JSON_MEDIA_TYPE,
     NO_SERVER_ERROR,
     RESPONDS_IN_TIME,
+    REUSED_KEY_STATUSES,
     RULES,
     STATUS_DOCUMENTED,
     rules_for,
@@ -46,7 +48,10 @@ _IDS_AT = {level: frozenset(rule.id for rule in rules_for(level)) for level in L
 _IDEMPOTENCY = IDEMPOTENCY_HEADER.lower()
 _SPELLED = {"authorization": "Authorization", "content-type": "Content-Type", _IDEMPOTENCY: IDEMPOTENCY_HEADER}
 ONE_VALUE_FIELDS = frozenset(_SPELLED)
-_KEY_ONLY, _REQUEST, _MEDIA = 1, 2, 3  # what a doubt leaves unjudged: the replay key's rules; the request; and its status
+# What a doubt leaves unjudged (flags): the rules keyed on the replay key; the request's rules and credentials; its
+# status (the status it deserved, and whether that status is documented); the answer's body rules.
+_KEY_ONLY, _REQUEST, _STATUS, _ANSWER = 1, 2, 4, 8
+_MEDIA = _REQUEST | _STATUS
 
 
 class Judgement(NamedTuple):
@@ -117,9 +122,10 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     headers = exchange.sent_headers
     standing = knowledge.standing
     doubt, open_to = _request_doubt(headers.get("content-type"), repeated)
-    if open_to < _MEDIA and (asked := _asks_otherwise(headers, exchange.target, exchange.sent_body)) is not None:
-        doubt, open_to = (f"{doubt}; {asked}" if doubt else asked), _MEDIA
-    if open_to >= _REQUEST:
+    asked, flags = _asks_otherwise(headers, exchange.target, exchange.sent_body, exchange.status, knowledge.data_known)
+    if asked is not None and flags & ~open_to:  # (a doubt leaving nothing more unjudged is not said twice)
+        doubt, open_to = (f"{doubt}; {asked}" if doubt else asked), open_to | flags
+    if open_to & _REQUEST:
         body, standing = Ambiguous(doubt or ""), Standing.HIDDEN  # no rule of the request, and no credential, is judged
     elif body is None:
         body = parsed_body(exchange.sent_body, headers.get("content-type"), headers.get("content-encoding"))
@@ -133,9 +139,9 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
         judged.append(_no_answer(exchange, knowledge))
     else:
         answer = f"{exchange.status}{knowledge.answer_text}"
-        judged += _status_deserved(exchange.status, deserved, knowledge, answer, ids, notes)
+        judged += _status_deserved(exchange.status, deserved, knowledge, answer, ids, notes, open_status=bool(open_to & _STATUS))
         facts, whole, unread = _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes, judged,
-                                               open_status=open_to == _MEDIA)
+                                               open_status=bool(open_to & _STATUS), open_body=bool(open_to & _ANSWER))
         if unread is not None:  # the answer's body rules stand unjudged (the client's breaks are judged all the same)
             doubt = unread if doubt is None else f"{doubt}; {unread}"
         if whole is not None:  # every rule kept: the same tuple as every exchange like it (its tallies are counted by it)
@@ -195,17 +201,56 @@ def _overrides(target: str, body: bytes | None) -> Iterator[str]:
 _PHP_NAME = str.maketrans({".": "_", " ": "_", "[": "_"})
 
 
-def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None = None) -> str | None:
-    """Why a server may answer the request as something else than the send (a method override naming another method,
-    an `Expect` other than 100-continue), so its status and request rules are not judged; None: it asks for nothing else."""
+def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None = None, status: int | None = None,
+                    data_known: bool = False) -> tuple[str | None, int]:
+    """Why a server may answer the request as something else than the send, and what that leaves unjudged (`_STATUS`
+    and more); (None, 0): it asks for nothing else. A method override naming another method, an `Expect` other than
+    100-continue: its status and request rules. In traffic (`data_known` False: the requests are not the judge's own),
+    refused (4xx): a head a front end may refuse before any app (a target with characters RFC 3986 forbids, a head
+    past common front-end limits): its status and the answer's body rules (the refusal may be the front end's, an HTML
+    page); answered as a reused key may be (`REUSED_KEY_STATUSES`) under an `Idempotency-Key`, whose earlier use does
+    not show: its status."""
     for value in _overrides(target, body):
         if any(token.split(";", 1)[0].strip(" \t").upper() != "POST" for token in value.split(",")):
             return (f"its request asks for another method (_method {clean_text(value[:40])!r}): a server honouring it "
-                    "answers as for that method (a 405), so its status and request rules were not judged")
+                    "answers as for that method (a 405), so its status and request rules were not judged"), _MEDIA
     expect = headers.get("expect")
     if expect is not None and expect.strip(" \t").lower() != "100-continue":
         return (f"its request carries Expect {clean_text(expect[:40])!r}, which a server may refuse 417 (RFC 9110 §10.1.1), "
-                "so its status and request rules were not judged")
+                "so its status and request rules were not judged"), _MEDIA
+    if status is None or not 400 <= status < 500 or status == THROTTLED or data_known:
+        return None, 0  # (a check's requests are its own: their target and head are the ones the user pointed it at)
+    front = _front_end_refusable(headers, target)
+    if front is not None:
+        return (f"its request {front}, which a front end (a proxy, a servlet container) may refuse before any app: "
+                f"its {status} may not be the API's, so its status and the answer's body rules were not judged"), _STATUS | _ANSWER
+    if status in REUSED_KEY_STATUSES and _IDEMPOTENCY in headers:
+        return (f"its request carries an {IDEMPOTENCY_HEADER} whose earlier use the traffic does not show: a server "
+                f"answers {status} to a key reused with another body (idempotency-conflict), so its status was not judged"), _STATUS
+    return None, 0
+
+
+# Characters RFC 3986 allows in a request target's path and query (unreserved, sub-delims, ":", "@", "/", "?"), and a
+# percent sign starting an escape; anything else (`{`, `|`, `^`, `[`, a space, a non-ASCII character) a strict front end
+# refuses (Tomcat: "Invalid character found in the request target").
+_TARGET_CHARS = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
+# A head past this many bytes a front end may refuse (400, 414, 431): Tomcat's and Jetty's whole-head default (8 KB),
+# nginx's and Apache's per-line limit.
+FRONT_END_HEAD = 8 * 1024
+
+
+def _front_end_refusable(headers: Mapping[str, str], target: str) -> str | None:
+    """What in the request's head a front end may refuse before any app (None: nothing)."""
+    path = target
+    if "://" in target[:16]:  # an absolute URL: its path and query
+        rest = target.split("://", 1)[1]
+        path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    if not _TARGET_CHARS.fullmatch(path):
+        bad = next((ch for ch in path if not _TARGET_CHARS.fullmatch(ch) and ch != "%"), "%")
+        return f"target holds {clean_text(repr(bad))}, which RFC 3986 does not allow in a target"
+    size = len(path) + 16 + sum(len(name) + len(value) + 4 for name, value in headers.items())
+    if size > FRONT_END_HEAD:
+        return f"head is about {size:,} bytes, past the {FRONT_END_HEAD:,} front ends commonly allow"
     return None
 
 
@@ -240,13 +285,14 @@ def _no_answer(exchange: Exchange, knowledge: Knowledge) -> Judgement:
 
 
 def _status_deserved(status: int, deserved: Deserved, knowledge: Knowledge, answer: str, ids: frozenset[str],
-                     notes: list[str]) -> list[Judgement]:
-    """Whether the status is one the request deserved (a 429 is transient; a 5xx is no-server-error's)."""
+                     notes: list[str], *, open_status: bool = False) -> list[Judgement]:
+    """Whether the status is one the request deserved (a 429 is transient; a 5xx is no-server-error's; `open_status`:
+    a doubt about the request leaves it unjudged)."""
     if status == THROTTLED:
         # transient: retried where it can be; once retries ran out, status-documented judges it
         notes.append("429 (rate limited) is transient: the status the request deserved is not judged")
         return []
-    if status >= 500 or not deserved.rules or not knowledge.judge_status:
+    if status >= 500 or not deserved.rules or not knowledge.judge_status or open_status:
         return []
     ok = status in deserved.statuses
     if not ok and status in deserved.unsettled:
@@ -257,12 +303,13 @@ def _status_deserved(status: int, deserved: Deserved, knowledge: Knowledge, answ
 
 def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowledge: Knowledge, body: Any,
                     validator: ResponseValidator | None, answer: str, notes: list[str],
-                    judged: list[Judgement], *, open_status: bool = False,
+                    judged: list[Judgement], *, open_status: bool = False, open_body: bool = False,
                     ) -> tuple[ResponseFacts | None, tuple[Judgement, ...] | None, str | None]:
     """Every response rule the answer gave something to judge, each with all its violations (added to `judged`);
     the response as read, unless it was cut; and when every rule was kept, `judged` with them as one kept tuple
     (then `judged` is left as it was). `open_status`: the request is one the document does not speak of (not
-    JSON), so whether its status is a documented one is not judged (a 415 is HTTP's answer to it). Last, why the
+    JSON), so whether its status is a documented one is not judged (a 415 is HTTP's answer to it). `open_body`: the
+    answer may be another party's (a front end's refusal): its body rules are not judged. Last, why the
     answer's body was not read (nested deeper than the validator goes: judged as a body not recorded), or None."""
     status = exchange.status
     assert status is not None
@@ -283,14 +330,14 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
     throttled = status == THROTTLED and not knowledge.throttle_final
     if not body_known and unread is None:
         notes.append("response body not recorded in full: only no-server-error, responds-in-time and status-documented judged")
-    if not verdict.violations and body_known and not throttled and not open_status:  # the common case: every rule kept
+    if not verdict.violations and body_known and not throttled and not open_status and not open_body:  # the common case
         whole = _kept(verdict.applied, answer, judged)
         if whole is None:
             alone = _kept(verdict.applied, answer, [])
             assert alone is not None  # (never None with nothing before)
             judged += alone
         return facts, whole, unread
-    only = _STATUS_ONLY if throttled else _WITHOUT_BODY if not body_known else None
+    only = _STATUS_ONLY if throttled or open_body else _WITHOUT_BODY if not body_known else None
     messages: dict[str, list[str]] = {}
     for violation in verdict.violations:
         messages.setdefault(violation.rule_id, []).append(violation.message)

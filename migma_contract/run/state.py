@@ -34,6 +34,7 @@ from migma_contract.contract.catalogue import (
 )
 from migma_contract.contract.rules import (
     History,
+    Replay,
     ResponseFacts,
     Subject,
     bearer_key,
@@ -285,9 +286,10 @@ class RunState:
         facts = self._facts_of(exchange)
         if not facts.parsed:
             return
-        replay_key = next((v for k, v in exchange.request_headers.items() if k.lower() == IDEMPOTENCY_HEADER.lower()), None)
+        sent = exchange.sent_headers
+        replay = Replay.of(sent.get(IDEMPOTENCY_HEADER.lower()), sent.get("authorization"), exchange.request_content)
         for rule, form in rules:
-            judged, message = form.judge(self.history[rule.id], facts, replay_key, exchange.case.label)
+            judged, message = form.judge(self.history[rule.id], facts, replay, exchange.case.label)
             if judged:
                 self._tally(rule.id, failures, message is None, rule.text, message or "")
 

@@ -43,7 +43,7 @@ from migma_contract.contract.catalogue import (
     get_rule,
     rules_for,
 )
-from migma_contract.contract.rules import History, Level, RawBody, ResponseFacts, Subject, bearer_key, remembered
+from migma_contract.contract.rules import History, Level, RawBody, Replay, ResponseFacts, Subject, bearer_key, remembered
 from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.redact import (
     LONGEST_KEY,
@@ -744,8 +744,9 @@ class TrafficJudge:
                 if value is None or remembered(value) not in memory:
                     continue
             # (the header map joins a repeated field's values with ", ", as `header` does)
-            replay_key = exchange.sent_headers.get(_REPLAY_HEADER)
-            ok, message = form.judge(memory, facts, replay_key, exchange.where or f"exchange {number}")
+            sent = exchange.sent_headers
+            replay = Replay.of(sent.get(_REPLAY_HEADER), sent.get("authorization"), exchange.request_body)
+            ok, message = form.judge(memory, facts, replay, exchange.where or f"exchange {number}")
             if ok:
                 judged.append(_history_kept(rule, status) if message is None else Judgement(rule.id, SERVER, False, rule.text, message))
         return tuple(judged)
