@@ -143,7 +143,7 @@ class _Answer:
     def encoded(self) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The ASGI headers and body (the body encoded as Starlette's JSONResponse does)."""
         body = self.body if self.body is not None else _payload_json(self.payload).encode("utf-8")
-        length = (b"content-length", str(len(body)).encode())
+        length = (b"content-length", b"%d" % len(body))
         if not self.headers:
             return [length, (b"content-type", b"application/json")], body
         # as Starlette's Response: the given headers first, then the length and type
@@ -293,7 +293,8 @@ class ReferenceMock:
         # The API's one operation is answered here directly (Starlette's request and response
         # objects and its routing would cost more than the mock's own work); every other path
         # and method goes through Starlette: inspection, 404/405, redirects.
-        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == OPERATION_PATH:
+        if scope["type"] == "http" and scope["method"] == "POST" and (
+                (scope["path"] == OPERATION_PATH and not scope.get("root_path")) or _route_path(scope) == OPERATION_PATH):
             await self._api(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -490,7 +491,8 @@ class ReferenceMock:
         """The answer the contract gives: auth, rate limit, body, the stored answer of a key, the world."""
         if refused is not None:
             raise _Refusal(refusal_status([refused[0].id]), refused[1])
-        self._rate_limit(key, config, verdict)
+        if config.rate_limit is not None:
+            self._rate_limit(key, config, verdict)
         if body_refusal is not None:
             verdict.outcome = "limit" if not verdict.violations else "refused"
             raise body_refusal

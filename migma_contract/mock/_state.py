@@ -212,7 +212,7 @@ class Stored:
 
 # What an entry ends with: its sequence number and its cost against the byte budget.
 _TAIL = struct.Struct("<QQ")
-_tail, _pack_tail, _dumps = _TAIL.unpack_from, _TAIL.pack, marshal.dumps
+_tail, _pack_tail, _dumps, _TAIL_SIZE = _TAIL.unpack_from, _TAIL.pack, marshal.dumps, _TAIL.size
 _MARSHAL_VERSION = 2  # (3 and 4 look for repeated objects, through a table made for each call)
 
 
@@ -281,7 +281,7 @@ class _Log:
         if self.unbuilt == len(self.entries):
             self.unbuilt -= 1
         entry = self.entries.popleft()
-        return _tail(entry, len(entry) - _TAIL.size)[1] if type(entry) is bytes else entry[1]  # type: ignore[no-any-return]
+        return _tail(entry, len(entry) - _TAIL_SIZE)[1] if type(entry) is bytes else entry[1]  # type: ignore[no-any-return]
 
     def clear(self) -> None:
         self.entries.clear()
