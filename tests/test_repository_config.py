@@ -233,6 +233,11 @@ def test_j7_a_repository_file_cannot_name_a_path_inside_git(tmp_path, monkeypatc
     assert result.exit_code == 2 and ".git folder" in result.output, result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert (git / "config").read_text() == "[core]\n\trepositoryformatversion = 0\n"
+    # Windows' 8.3 short name of .git (GIT~1, GIT~2...) names the same folder there
+    for short in ("GIT~1", "git~2"):
+        pyproject.write_text(f'[tool.migma-contract]\nreport-dir = "{short}/hooks"\n')
+        with pytest.raises(ConfigError, match=r"inside the repository's \.git folder"):
+            resolve_options({}, environ={}, pyproject=pyproject)
     # a name that only looks like it, and the user's own flag, stay allowed
     pyproject.write_text('[tool.migma-contract]\nreport-dir = ".github/reports"\nwrite-baseline = "x.gitignore"\n')
     assert resolve_options({}, environ={}, pyproject=pyproject)

@@ -362,8 +362,12 @@ def _inside(option: Option, value: Any, root: Path, where: str) -> None:
 
 def _in_git(relative: Path) -> bool:
     """Whether a path (relative to the repository, links resolved) passes through a folder named `.git`, in any case
-    (a case-insensitive file system's `.GIT` is `.git`; Windows drops trailing dots and spaces: `.git.`)."""
-    return any(part.casefold().rstrip(". ") == ".git" for part in relative.parts)
+    (a case-insensitive file system's `.GIT` is `.git`; Windows drops trailing dots and spaces: `.git.`, and may
+    name it by its 8.3 short name, `GIT~1`)."""
+    return any(part.casefold().rstrip(". ") == ".git" or _SHORT_GIT.fullmatch(part) for part in relative.parts)
+
+
+_SHORT_GIT = re.compile(r"git~[0-9]+", re.IGNORECASE)
 
 
 def _resolved_inside(base: Path, path: str | Path) -> Path | None:
