@@ -1113,3 +1113,14 @@ def test_a_requests_head_size_counts_each_header_with_its_overhead():
     assert call.head_size == sum(len(k) + len(v) + HEADER_OVERHEAD for k, v in raw)
     assert call.headers == {"user-agent": "a" * 300}  # the first of each name
     assert _Call.of({"type": "http", "method": "POST", "path": "/", "headers": []}, None).head_size == 0
+
+
+def test_a_send_to_no_one_that_the_level_lets_through_is_refused_by_the_world_not_a_crash():
+    # at level schema the rule "recipientEmail with recipientType email" (documented) is a warning: the body reaches the
+    # world, which has no one to send to (it answered 500 with a KeyError)
+    mock = create_app({"level": "schema"})
+    body = {k: v for k, v in FACTORY.valid_body().items() if k != "recipientEmail"}
+    assert body["recipientType"] == "email"
+    status, _, answer = _asgi_post(mock, [("content-type", "application/json"), *AUTH.items()], json.dumps(body).encode())
+    assert status == 400 and b"recipientEmail" in answer, answer
+    assert [(r.outcome, bool(r.warnings)) for r in mock.requests] == [("world", True)] and not mock.sent

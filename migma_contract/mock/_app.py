@@ -602,7 +602,9 @@ class ReferenceMock:
         kind = body["recipientType"]
         transactional = body.get("transactional", kind == SINGLE_TYPE)
         if kind == SINGLE_TYPE:
-            candidates: tuple[str, ...] = (body["recipientEmail"],)
+            if (recipient := body.get("recipientEmail")) is None:  # (its rule is documented: a level below lets it through)
+                raise _Refusal(DATA_REFUSAL, f"nothing to send to: give recipientEmail (recipientType {SINGLE_TYPE!r})")
+            candidates: tuple[str, ...] = (recipient,)
         else:
             members = config.lists.get(kind, {}).get(body.get("recipientId"))  # type: ignore[arg-type]
             if members is None and not open_world:
