@@ -441,7 +441,10 @@ class ReferenceMock:
         if config.latency_ms:
             await anyio.sleep(config.latency_ms / 1000)
         headers = request.headers
-        key, verdict.key_name, refused = self._credentials(config, headers.get("authorization"))
+        authorization = headers.get("authorization")
+        memo = self._auth_memo  # (`_credentials`, its common case without the call)
+        known = memo[1].get(authorization) if memo[0] is config else None
+        key, verdict.key_name, refused = known if known is not None else self._credentials(config, authorization)
         if refused is not None:
             verdict.violations.append(Violation(refused[0].id, refused[0].level.value, "", refused[1]))
         # the body: whole in its first message and within the cap (the common case, read here), else the capped reader
@@ -461,8 +464,8 @@ class ReferenceMock:
             else:
                 verdict.raw = raw
                 body, body_refusal = self._read_json(headers.get("content-type", ""), config, verdict)
-        if body_refusal is None:
-            self._judge_body(body, config, verdict)
+        if body_refusal is None and (violations := self._strict(body)):
+            self._judge_body(violations, config, verdict)
 
         idempotency_key = headers.get(_IDEMPOTENCY)
         if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
@@ -521,11 +524,8 @@ class ReferenceMock:
             self.state.store_reply(key, idempotency_key, digest, STATUS_OK, payload)
         return _Answer(STATUS_OK, payload, None, _accepted_json(data))
 
-    def _judge_body(self, body: Any, config: MockConfig, verdict: _Verdict) -> None:
-        """Every request rule the body breaks: those of the mock's level refuse it, the others are warnings."""
-        violations = self._strict(body)
-        if not violations:
-            return
+    def _judge_body(self, violations: list[Violation], config: MockConfig, verdict: _Verdict) -> None:
+        """The request rules the body breaks (`_strict`'s): those of the mock's level refuse it, the others are warnings."""
         level = Level.parse(config.level)
         for violation in violations:
             if level.includes(get_rule(violation.rule_id).level):
