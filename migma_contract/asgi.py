@@ -20,7 +20,13 @@ the client held each part of the answer (`traffic.timing.ServerTime`, the proxy'
 a client that goes away before its body ended or before the whole answer went out (the app
 is told `http.disconnect`, the server's `send` raises `OSError`, or the server cancels the
 app) leaves the exchange unjudged and noted, whatever the app then raised; a failure with
-the client still there is the app's `no-server-error`.
+the client still there is the app's `no-server-error`, and so is a head no client can read
+(`core.fields.unreadable_head`, a 1xx status as the answer, a 204/304 with a body or a
+Transfer-Encoding): uvicorn's httptools protocol
+writes it as given, h11 refuses it, one verdict either way. A message the server refuses
+once the answer is complete is noted, never the app's failure. An HTTP/1.0 client answered
+without a Content-Length passes unjudged: its server frames that answer (h11 by closing,
+httptools chunked, which the client cannot read), unseen here.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
 (`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. With
 `report_dir`, the usual reports are written when the app shuts down (ASGI lifespan), and
@@ -42,6 +48,7 @@ from migma_contract.config.options import REPORT_FORMATS
 from migma_contract.contract.rules import Level
 from migma_contract.contract.validators import contract_for
 from migma_contract.core.exceptions import ConfigError
+from migma_contract.core.fields import TOKEN, unreadable_head
 from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
@@ -180,6 +187,9 @@ class ContractMiddleware:
         done = False  # the app's last body message was given to the server
         complete = False  # ...and the server took it: the answer went out whole
         refused: str | None = None  # why the server would not send what the app gave it (a wrong Content-Length)
+        after: str | None = None  # what the server raised on a message after the whole answer went out (a note)
+        unreadable: str | None = None  # why no client reads the app's head (`unreadable_head`), on any server stack
+        framed_by_server = False  # an HTTP/1.0 client's answer without a Content-Length: its server decides if it reads
         answered: float | None = None  # the app's own time, at the answer's end
         left = read.disconnected  # the client went away (its doing): before its body ended, or before the answer did
 
@@ -196,13 +206,16 @@ class ContractMiddleware:
             return message
 
         cap = self.max_response_bytes
+        version = scope.get("http_version", "1.1")
 
         async def capture(message: dict[str, Any]) -> None:
-            nonlocal left, status, headers, size, done, complete, refused, answered
+            nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered
             kind = message["type"]
             if kind == "http.response.body":
                 chunk = message.get("body", b"")
                 size += len(chunk)
+                if chunk and status in _BODILESS and unreadable is None:  # h11 refuses it; httptools writes it after the head
+                    unreadable = f"status {status}, which has no body, and body bytes after it (a client reads them as the next answer)"
                 if size <= cap:  # a copy of a buffer the app may reuse once `send` returns (a bytearray)
                     kept.append(chunk if type(chunk) is bytes else bytes(chunk))
                 done = not message.get("more_body", False)
@@ -214,14 +227,24 @@ class ContractMiddleware:
                 status = message["status"]
                 # decoded now: a copy (the app may reuse its list, or a bytearray in it, once `send` returns)
                 headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in sent]
+                # read as a client reads what the server writes: uvicorn's httptools protocol writes the head unchecked
+                # (h11 refuses it, `send` raises): one reading, the app's whatever the stack
+                if version in _HTTP1:
+                    interim = type(status) is int and 100 <= status <= 199  # not a final answer: the client waits on
+                    unreadable = f"status {status}, an interim one (its client waits on for the final answer)" if interim else (
+                        unreadable_head(sent) or _framed_bodiless(sent, status))
+                    framed_by_server = version == "1.0" and _framed_by_server(sent, status, scope["method"])
             clock.sending()
             try:
                 await send(message)
             except OSError:  # ASGI: the server's word that the client is gone
                 left = True
                 raise
-            except Exception as exc:  # the server refused the app's message (a body longer or shorter than its
-                refused = f"the server could not send the app's answer ({type(exc).__name__})"  # Content-Length)
+            except Exception as exc:
+                if complete:  # a message after the whole answer went out (an extra body, trailers the server lacks)
+                    after = type(exc).__name__
+                else:  # the server refused the app's message (a body longer or shorter than its Content-Length)
+                    refused = f"the server could not send the app's answer ({type(exc).__name__})"
                 raise
             finally:
                 clock.sent()
@@ -239,12 +262,22 @@ class ContractMiddleware:
             error = f"the app raised {type(exc).__name__}"
             raise
         finally:
-            if left and (read.disconnected or not done):
+            if left and (read.disconnected or (not done and unreadable is None)):  # (a client leaves an unreadable answer)
                 when = "its request's body ended" if read.disconnected else "the answer was complete"
                 self.judge.pass_unjudged(f"request {number} to the app: the client went away before {when} (not "
                                          "the app's doing): not judged")
+            elif framed_by_server and complete and unreadable is None and refused is None and error is None:
+                self.judge.pass_unjudged(f"request {number} to the app: an HTTP/1.0 client was answered without a "
+                                         "Content-Length; whether it could read the answer depends on the server (uvicorn's "
+                                         "h11 ends it with the connection, its httptools sends it chunked, which HTTP/1.0 "
+                                         "has not): not judged")
             else:
-                if left:
+                if after is not None:
+                    self.judge.note(f"request {number} to the app: the server refused a message the app sent after its "
+                                    f"answer was complete ({after}); the answer that went out was judged")
+                if unreadable is not None:  # whatever the server did with it (wrote it, refused it), no client read it
+                    error = f"no client could read the app's answer: it has {unreadable}"
+                elif left:
                     error = None  # the app answered whole; what it raised after came from the client leaving
                 elif refused is not None:  # what the app gave could not go out whole: no client could read it
                     error = refused
@@ -297,6 +330,29 @@ class ContractMiddleware:
             response_body=response_body, elapsed=elapsed, error=error, where=f"request {number} to the app",
             response_size=size, unread=unread, route=SEND,
         )
+
+
+_HTTP1 = ("1.0", "1.1")  # the versions whose head is text the app's fields are written into as they are
+_BODILESS = (204, 304)  # (1xx never ends an answer; a tuple: a status no server takes, unhashable too, is compared)
+
+
+def _framed_bodiless(headers: list[tuple[bytes, bytes]], status: int) -> str | None:
+    """Why an answer without a body (204, 304) is framed so a client misreads what follows (None: it is not): with a
+    Transfer-Encoding (RFC 9112 §6.1) uvicorn's httptools protocol writes a chunk's end after the head, which the client
+    reads as the start of the next answer."""
+    if status in _BODILESS and any(name.lower() == b"transfer-encoding" for name, _ in headers):
+        return f"status {status}, which has no body, and a Transfer-Encoding (a client reads the chunks' end as the next answer)"
+    return None
+
+
+def _framed_by_server(headers: list[tuple[bytes, bytes]], status: int, method: str) -> bool:
+    """Whether an answer to an HTTP/1.0 request leaves its framing to the server: it has a body and no Content-Length
+    alone frames it (none given, or a Transfer-Encoding beside it, which HTTP/1.0 has not). h11 then ends the answer
+    with the connection (readable); uvicorn's httptools protocol sends it chunked (unreadable): not the app's doing."""
+    if method == "HEAD" or status in _BODILESS:
+        return False
+    names = {name.lower() for name, _ in headers if TOKEN.match(name)}
+    return b"content-length" not in names or b"transfer-encoding" in names
 
 
 def _shown_path(scope: dict[str, Any]) -> str:

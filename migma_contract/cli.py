@@ -490,7 +490,10 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
     from migma_contract.wire.serve import bind_socket, server_config, url_of
     from migma_contract.wire.urls import guard_production
 
-    options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"), warn=_warn)
+    # the proxy judges the upstream, and its clients' keys (and the upstream's credentials) pass through it whatever the
+    # environment holds: a repository's file is held to what it may choose for a check of a live target with a key
+    options = resolve_options(given, only=(*TRAFFIC_OPTIONS, "allow_production", "insecure"), warn=_warn,
+                              target="the upstream", carries="a proxy, which carries its clients' keys and the upstream's credentials")
     from_env = click.get_current_context().get_parameter_source("upstream") == click.core.ParameterSource.ENVIRONMENT
     named = f"{ENV_PREFIX}UPSTREAM" if from_env else "--upstream"  # what a message about it names: where the user set it
     upstream = next(o for o in OPTIONS if o.name == "base_url").parse(upstream, named)
@@ -566,7 +569,8 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     from migma_contract.traffic.recordings import MAX_KEPT_SKIPS, open_recording
     from migma_contract.traffic.tally import TrafficJudge
 
-    options = resolve_options(given, only=TRAFFIC_OPTIONS, warn=_warn)
+    # recordings of the user's server: with the user's key at hand, a repository's file does not lower what counts
+    options = resolve_options(given, only=TRAFFIC_OPTIONS, warn=_warn, target="recorded traffic")
     recordings = [open_recording(path) for path in files]  # every file recognised before any is judged
     baseline = load_baseline(options.baseline)
     report_dir = Path(options.report_dir)

@@ -1,6 +1,8 @@
 """`ContractMiddleware` mounted in a provider's own app: FastAPI, plain Starlette, and the reference mock."""
 
+import contextlib
 import json
+import socket
 import threading
 from contextlib import contextmanager
 
@@ -577,3 +579,254 @@ def test_an_override_naming_post_or_expect_100_continue_is_judged_in_full(header
         client.post("/v1/sending", json=VALID, headers={**AUTH, **headers})
     result = middleware.result()
     assert result.traffic.partly_judged == 0 and [f.broken_by for f in result.findings] == ["server", "server"]
+
+
+# --- the answer as a client reads what the server writes, on either uvicorn stack (red-team pass M1: F1, F3, F8) ------------
+
+ANSWER = json.dumps({"success": True, "data": {"id": "msg_1", "status": "queued", "provider": "migma"}, "error": None}).encode()
+N = len(ANSWER)
+# heads uvicorn's httptools protocol writes as given (its Content-Length read by Python's int(), a second one written,
+# any Transfer-Encoding but chunked written and its own chunked added, names checked against a short list), h11 refuses
+UNREADABLE = {
+    "content-length-plus-sign": [(b"content-length", b"+%d" % N)],
+    "content-length-underscore": [(b"content-length", b"%d_%d" % (N // 10, N % 10))],
+    "content-length-arabic-indic-digits": [(b"content-length", "".join(chr(0x660 + int(d)) for d in str(N)).encode())],
+    "two-different-content-lengths": [(b"content-length", b"%d" % N), (b"content-length", b"%d" % (N + 5))],
+    "transfer-encoding-gzip": [(b"transfer-encoding", b"gzip")],
+    "transfer-encoding-identity": [(b"transfer-encoding", b"identity")],
+    "transfer-encoding-gzip-chunked": [(b"transfer-encoding", b"gzip, chunked")],
+    "name-with-slash": [(b"content-length", b"%d" % N), (b"x/y", b"1")],
+    "name-not-ascii": [(b"content-length", b"%d" % N), (b"x-\xc3\xa9", b"1")],
+}
+WHY = {"content-length-plus-sign": "not digits only", "content-length-underscore": "not digits only",
+       "content-length-arabic-indic-digits": "not digits only", "two-different-content-lengths": "two different Content-Lengths",
+       "transfer-encoding-gzip": "Transfer-Encoding other than chunked", "transfer-encoding-identity": "Transfer-Encoding other than chunked",
+       "transfer-encoding-gzip-chunked": "Transfer-Encoding other than chunked", "name-with-slash": "not a token ('x/y')",
+       "name-not-ascii": r"not a token ('x-\xc3\xa9')"}
+# heads a client reads as meant: the same Content-Length twice or as a list (RFC 9110 §8.6), OWS around it, chunked in
+# any case, a Content-Length beside chunked (chunked frames it, RFC 9112 §6.3), bytes past ASCII in a value
+READABLE = {
+    "same-content-length-twice": [(b"content-length", b"%d" % N), (b"content-length", b"%d" % N)],
+    "content-length-list-of-one-value": [(b"content-length", b"%d, %d" % (N, N))],
+    "content-length-with-ows": [(b"content-length", b" %d\t" % N)],
+    "chunked-any-case": [(b"transfer-encoding", b"Chunked")],
+    "content-length-beside-chunked": [(b"content-length", b"%d" % N), (b"transfer-encoding", b"chunked")],
+    "value-past-ascii": [(b"content-length", b"%d" % N), (b"x-name", "Zoë".encode())],
+}
+
+
+def _answering(extra, then=None, *, streamed=False, trailers=False):
+    """An app answering the send with ANSWER under these extra header fields; `then`: one more message after it (what
+    the server raises, the app catches: it knows the server may lack the extension); `streamed`: in two parts."""
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await _read_all(receive)
+        start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json"), *extra]}
+        await send({**start, "trailers": True} if trailers else start)
+        if streamed:
+            await send({"type": "http.response.body", "body": ANSWER[:10], "more_body": True})
+            await send({"type": "http.response.body", "body": ANSWER[10:]})
+        else:
+            await send({"type": "http.response.body", "body": ANSWER})
+        if then is not None:
+            with contextlib.suppress(RuntimeError):
+                await send(then)
+    return app
+
+
+@pytest.mark.parametrize("name", UNREADABLE)
+def test_a_head_no_client_can_read_is_the_apps_no_server_error_even_where_the_server_writes_it(name):
+    """M1 F1: uvicorn's httptools protocol writes these heads unchecked (a server that writes what it is given: this
+    `send` takes all); the middleware judged the answer as the app sent it: green, while httpx fails on every one."""
+    middleware, raised = _run(_answering(UNREADABLE[name]), _body())
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert "no client could read the app's answer" in result.findings[0].actual
+    assert WHY[name] in result.findings[0].actual
+
+
+@pytest.mark.parametrize("status", [100, 103, 101])
+def test_an_interim_status_as_the_final_answer_is_the_apps_no_server_error_never_a_status_finding(status):
+    """uvicorn's httptools protocol writes `HTTP/1.1 103` as the answer; its client reads an interim answer and waits on
+    for the final one (h11 refuses it). It was judged as an answer with that status: accepts-valid, status-documented."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"%d" % N)]})
+        await send({"type": "http.response.body", "body": ANSWER})
+
+    middleware, raised = _run(app, _body())
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert f"it has status {status}, an interim one" in result.findings[0].actual
+
+
+@pytest.mark.parametrize("status, extra, body", [(204, [(b"content-length", b"5")], b"hello"), (304, [], b"hello"),
+                                                 (204, [(b"transfer-encoding", b"chunked")], b""),
+                                                 (304, [(b"transfer-encoding", b"chunked")], b"")])
+def test_a_bodiless_status_carrying_a_body_or_chunks_is_the_apps_no_server_error(status, extra, body):
+    """uvicorn's httptools protocol writes these bytes (the body, or `0\r\n\r\n` for chunked) after a 204/304 head; its
+    client reads the answer without them and takes them for the start of the next answer, which fails. Judged as an
+    answer with that status (h11 refuses the body: no-server-error): one reading now, the app's no-server-error."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": status, "headers": extra})
+        await send({"type": "http.response.body", "body": body})
+
+    middleware, raised = _run(app, _body())
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert f"it has status {status}, which has no body, and " in result.findings[0].actual
+
+
+@pytest.mark.parametrize("name", READABLE)
+def test_a_head_a_client_reads_as_meant_is_judged_on_its_answer(name):
+    middleware, raised = _run(_answering(READABLE[name]), _body())
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+
+
+def test_the_heads_reading_takes_any_length_of_digits_and_quotes_a_hostile_name_safely():
+    from migma_contract.core.fields import unreadable_head
+
+    digits = b"9" * 6000  # past int()'s 4,300 digits: compared as text, never a ValueError inside the app's `send`
+    assert unreadable_head([(b"content-length", digits), (b"content-length", b"000" + digits)]) is None
+    assert unreadable_head([(b"content-length", digits), (b"content-length", digits[1:])]) == "two different Content-Lengths"
+    why = unreadable_head([(b"x-\x1b[2J\xe2\x80\xae" + b"n" * 500, b"1")])
+    assert why is not None and "\x1b" not in why and "\u202e" not in why and len(why) < 400
+
+
+@contextmanager
+def _on_stack(app, stack):
+    """`app` served by uvicorn on the given HTTP stack (h11 or httptools) on a loopback port; its base URL."""
+    sock = bind_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off", http=stack))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+STACKS = ["h11", "httptools"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("name", ["content-length-plus-sign", "two-different-content-lengths", "transfer-encoding-gzip",
+                                  "name-not-ascii", "content-length-beside-chunked"])
+def test_on_either_uvicorn_stack_the_verdict_is_what_the_client_read(stack, name):
+    """M1 F1, end to end: httpx fails on each unreadable head (httptools wrote it, h11 refused it); the middleware says
+    so on both stacks, one reason; a head httpx reads (chunked beside a Content-Length) is judged on its answer."""
+    extra = {**UNREADABLE, **READABLE}[name]
+    middleware = ContractMiddleware(_answering(extra))
+    with _on_stack(middleware, stack) as url, httpx.Client(base_url=url) as client:
+        try:
+            read = client.post("/v1/sending", json=VALID, headers=AUTH).json()
+        except httpx.HTTPError:
+            read = None
+    result = middleware.result()
+    if name in READABLE:
+        assert read is not None and read["data"]["id"] == "msg_1"
+        assert result.findings == [] and result.exit_code == 0, result.headline
+    else:
+        assert read is None  # the premise: no client reads it
+        assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+        assert "no client could read the app's answer" in result.findings[0].actual and WHY[name] in result.findings[0].actual
+
+
+AFTER = {"extra-empty-body": {"type": "http.response.body", "body": b""},
+         "trailers-the-server-lacks": {"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")]}}
+
+
+@pytest.mark.parametrize("after", AFTER)
+def test_a_message_refused_after_the_whole_answer_went_out_is_a_note_never_the_apps_failure(after):
+    """M1 F3: the server raised on a message after the answer was complete; the middleware ranked that refusal above
+    the complete answer and blamed the app ("no complete response") for an answer the client read whole."""
+    async def server(message):  # as uvicorn: anything after the last body message is refused
+        if message["type"] != "http.response.start" and server.complete:
+            raise RuntimeError(f"Unexpected ASGI message {message['type']!r} sent, after response already completed.")
+        server.complete = message["type"] == "http.response.body" and not message.get("more_body", False)
+    server.complete = False
+
+    middleware, raised = _run(_answering([(b"content-length", b"%d" % N)], AFTER[after], trailers=after.startswith("trailers")),
+                              _body(), send=server)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+    assert any("after its answer was complete (RuntimeError)" in note for note in result.traffic.notes)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", STACKS)
+def test_on_either_uvicorn_stack_a_refused_message_after_the_answer_leaves_it_judged(stack):
+    middleware = ContractMiddleware(_answering([(b"content-length", b"%d" % N)], AFTER["extra-empty-body"]))
+    with _on_stack(middleware, stack) as url, httpx.Client(base_url=url) as client:
+        assert client.post("/v1/sending", json=VALID, headers=AUTH).json()["data"]["id"] == "msg_1"
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+
+
+def _http10(url, extra=b""):
+    """A POST /v1/sending as an HTTP/1.0 client sends it (curl -0, ab); the answer's head and body as it arrives,
+    read to the connection's end."""
+    host, port = url.split("://")[1].rsplit(":", 1)
+    body = json.dumps(VALID).encode()
+    request = (b"POST /v1/sending HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: "
+               + AUTH["Authorization"].encode() + b"\r\nContent-Length: %d\r\n" % len(body) + extra + b"\r\n" + body)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        received = b"".join(iter(lambda: conn.recv(65536), b""))
+    head, _, answer = received.partition(b"\r\n\r\n")
+    return head.lower(), answer
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("framing", ["none", "chunked"])
+def test_an_http10_clients_answer_framed_by_the_server_is_never_judged_as_sent(stack, framing):
+    """M1 F8 (the middleware's half): an app streaming its answer without a length (StreamingResponse) to an HTTP/1.0
+    client: uvicorn's httptools protocol sends it chunked, which HTTP/1.0 has not (the client reads the chunk framing
+    as the body); h11 ends it with the connection. The middleware cannot tell which wrote it: it passes unjudged."""
+    extra = [(b"transfer-encoding", b"chunked")] if framing == "chunked" else []
+    middleware = ContractMiddleware(_answering(extra, streamed=True))
+    with _on_stack(middleware, stack) as url:
+        head, answer = _http10(url)
+    # the premise: httptools chunks it (the client reads `5f\r\n{...` as the body), h11 ends it with the connection
+    assert (answer == ANSWER, b"transfer-encoding: chunked" in head) == ((True, False) if stack == "h11" else (False, True))
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.unjudged == 1 and result.traffic.judged == 0
+    assert any("HTTP/1.0 client was answered without a Content-Length" in note for note in result.traffic.notes)
+    assert result.exit_code == 3  # no green verdict rests on it
+
+
+@pytest.mark.parametrize("how", ["ends-mid-answer", "raises-mid-answer"])
+def test_an_http10_clients_answer_the_app_never_finished_is_still_the_apps_no_server_error(how):
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": ANSWER[:10], "more_body": True})
+        if how == "raises-mid-answer":
+            raise RuntimeError("boom")
+
+    middleware, _ = _run(app, _body(), scope={**SCOPE, "http_version": "1.0"})
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", STACKS)
+def test_an_http10_clients_answer_with_a_content_length_is_judged(stack):
+    middleware = ContractMiddleware(_answering([(b"content-length", b"%d" % N)], streamed=True))
+    with _on_stack(middleware, stack) as url:
+        head, answer = _http10(url)
+    assert answer == ANSWER and b"content-length: %d" % N in head
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline

@@ -242,3 +242,70 @@ def test_j7_a_repository_file_cannot_name_a_path_inside_git(tmp_path, monkeypatc
     pyproject.write_text('[tool.migma-contract]\nreport-dir = ".github/reports"\nwrite-baseline = "x.gitignore"\n')
     assert resolve_options({}, environ={}, pyproject=pyproject)
     assert resolve_options({"report_dir": ".git/hooks"}, environ={}, pyproject=pyproject)
+
+
+# --- pass M1, finding 9: every command carrying a key holds a repository file to the same guard ---------------------
+
+
+# Each row of WEAKENING, set by a repository file to a value that weakens the run, and the flag the user would type
+_WEAKENED = {
+    "insecure": ("insecure = true", ["--insecure"]),
+    "allow_production": ("allow-production = true", ["--allow-production"]),
+    "follow_redirects": ("follow-redirects = true", ["--follow-redirects"]),
+    "recipient_domain": ('recipient-domain = "evil.example"', ["--recipient-domain", "evil.example"]),
+    "baseline": ('baseline = "known.txt"', ["--baseline", "known.txt"]),
+    "level": ('level = "schema"', ["--level", "schema"]),
+    "spec": ('spec = "doc.yaml"', ["--spec", "doc.yaml"]),
+    "timeout": ("timeout = 600", ["--timeout", "600"]),
+}
+_KEY = {"MIGMA_CONTRACT_API_KEY": "mc_ci_secret_key_1"}
+_NO_KEY = {"MIGMA_CONTRACT_API_KEY": None}
+# Every command that reads a row of WEAKENING: how it is run (its target named by the user, on the command line),
+# and the environments in which it carries the user's keys or credentials. The proxy carries its clients' keys (and
+# the upstream's credentials) whatever its environment holds.
+_KEYED_COMMANDS = {
+    "check": (["check", "--base-url", "http://127.0.0.1:9", "--dry-run"], [_KEY]),
+    "proxy": (["proxy", "--upstream", "http://svc:pw@127.0.0.1:9", "--port", "0"], [_KEY, _NO_KEY]),
+    "judge": (["judge", "recorded.har"], [_KEY]),
+}
+
+
+def _guarded_rows():
+    """(command, row) for each row of WEAKENING a command reads from the options table (its flag made by the table:
+    settable from the environment and from pyproject.toml; `rules --level` is a flag of its own)."""
+    from migma_contract.config.options import OPTIONS, WEAKENING
+
+    env = {option.name: f"[env: {option.env}" for option in OPTIONS}
+    return [(name, row) for name, command in sorted(main.commands.items()) for row in WEAKENING
+            if any(param.name == row and env[row] in (getattr(param, "help", None) or "") for param in command.params)]
+
+
+def test_m1_9_the_list_names_every_command_that_reads_a_weakening_row():
+    """F9: `proxy` (and `judge`) read the rows `check` guards, unguarded; a new command reading one must be listed."""
+    assert {name for name, _ in _guarded_rows()} == set(_KEYED_COMMANDS)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("command, row", _guarded_rows())
+def test_m1_9_no_repository_file_weakens_a_command_carrying_keys(tmp_path, monkeypatch, command, row):
+    """F9 (repo_config_proxy.py): `[tool.migma-contract] insecure = true` made `migma-contract proxy` send the upstream's
+    Basic credential (and every client's key) to an upstream whose certificate was not verified, where `check` refused
+    the same file with exit 2; level, baseline, spec and timeout from the file weakened the proxy's and `judge`'s
+    verdict. Now each command refuses each row from the repository's file (exit 2, one line), and takes it from the user."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "known.txt").write_text("result-has-id\n")
+    (tmp_path / "doc.yaml").write_text("{}\n")
+    line, typed = _WEAKENED[row]
+    args, environments = _KEYED_COMMANDS[command]
+    (tmp_path / "pyproject.toml").write_text(f"[tool.migma-contract]\n{line}\n")
+    flag = "--" + row.replace("_", "-")
+    for env in environments:
+        refused = CliRunner().invoke(main, args, env=env)
+        assert refused.exit_code == 2, refused.output
+        assert f"may not set {flag}" in refused.output and len(refused.output.strip().splitlines()) == 1, refused.output
+        assert "mc_ci_secret_key_1" not in refused.output and "pw@" not in refused.output
+        trusted = CliRunner().invoke(main, args, env={**env, "MIGMA_CONTRACT_TRUST_CONFIG_TARGET": "1"})
+        assert "may not set" not in trusted.output, trusted.output
+    (tmp_path / "pyproject.toml").write_text("")  # the user's own flag: taken
+    mine = CliRunner().invoke(main, [*args, *typed], env=environments[0])
+    assert "may not set" not in mine.output and "no such option" not in mine.output, mine.output

@@ -317,3 +317,97 @@ def test_the_one_question_in_rust_gives_the_verdict_the_rules_give_one_by_one(bo
     finally:
         rules.quick = quick
     assert fast == slow
+
+
+# Raw answers as servers may write them: member names repeated exactly or in another case (ſ and K fold to s and k),
+# strings holding colons and escapes (a lone surrogate, a pair), NaN and 1e999, whitespace around, nesting past
+# MAX_DEPTH, bytes that are not UTF-8; with the Content-Type given in every way the judge reads.
+_NAMES = st.sampled_from(["success", "Success", "data", "DATA", "error", "id", "ID", "status", "sentCount", "sentcount",
+                          "provider", "message", "x", "s", "\u017f", "k", "\u212a"])
+_SCALAR_TEXTS = st.sampled_from(["true", "1", '"queued"', '"migma"', "null", '"m_1"', "0", "1.5", '":"', '"\\ud800"',
+                                 '"\\ud83d\\ude00"', '"\\u00e9"', '"Queued \u00e9"', "NaN", "-Infinity", "1e999", "[]", "{}", '{"a": 1}'])
+
+
+def _object_text(members):
+    return "{" + ", ".join(f"{json.dumps(name)}: {value}" for name, value in members) + "}"
+
+
+_DATA_TEXTS = st.lists(st.tuples(_NAMES, _SCALAR_TEXTS), max_size=5).map(_object_text)
+_SUCCESS_MEMBERS = [("success", "true"), ("data", None), ("error", "null")]  # None: the data object
+_ERROR_MEMBERS = [("success", "false"), ("error", '"recipientId is required"')]
+_DATA_MEMBERS = [("id", '"m_1"'), ("status", '"queued"'), ("provider", '"migma"'), ("sentCount", "1"), ("message", '"Queued"')]
+
+
+@st.composite
+def _answers_near_valid(draw):
+    """A valid answer's text with a member or two added (a repeat, the same name in another case, another name) or changed."""
+    top, data = list(draw(st.sampled_from([_SUCCESS_MEMBERS, _ERROR_MEMBERS]))), list(_DATA_MEMBERS)
+    for _ in range(draw(st.integers(0, 2))):
+        members = draw(st.sampled_from([top, data]))
+        name, value = draw(st.sampled_from(members))
+        change = draw(st.sampled_from(["repeat", "add", "value"]))
+        if change == "value":
+            members[members.index((name, value))] = (name, draw(_SCALAR_TEXTS))
+        else:
+            member = (name, value) if change == "repeat" else (draw(_NAMES), draw(_SCALAR_TEXTS))
+            members.insert(draw(st.integers(0, len(members))), member)
+    return _object_text([(name, _object_text(data) if value is None else value) for name, value in top])
+
+
+_ANSWER_TEXTS = st.one_of(
+    _answers_near_valid(),
+    _SUCCESSES.map(json.dumps),
+    st.lists(st.tuples(_NAMES, st.one_of(_SCALAR_TEXTS, _DATA_TEXTS)), max_size=5).map(_object_text),
+    st.integers(60, 70).map(lambda n: '{"success": true, "data": {"id": ' + "[" * n + "]" * n + "}}"),
+    st.integers(60, 70).map(lambda n: "[" * n + "]" * n),
+    _SCALAR_TEXTS,
+)
+_RAW_ANSWERS = st.one_of(
+    st.tuples(_PADDING, _ANSWER_TEXTS, _PADDING).map("".join).flatmap(
+        lambda text: st.sampled_from([text, text.encode("utf-8", "surrogatepass")])),
+    st.sampled_from([b'{"success": true, "data": {"id": "\xff"}}', b"\xef\xbb\xbf{}", "\ufeff{}", "", b"{} x", 5, None]),
+)
+_ANSWER_HEADERS = (
+    {"content-type": "application/json"}, {"Content-Type": "application/json; charset=utf-8"}, {}, {"content-type": "text/html"},
+    {"content-type": "application/json", "Content-Type": "text/plain"}, {"Content-Type": "text/plain", "content-type": "application/json"},
+    {"content-type": "application/json, text/html"}, {"CONTENT-TYPE": " application/json\t"}, {"content-type": "application/json\xa0"},
+    {"content-type": "application/problem+json"}, {"x-other": "1", "content-type": "application/json"},
+    {"content-type": "application/json; charset=iso-8859-1"}, {"content-type": "application/json;charset=UTF-8"},
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_RAW_ANSWERS, st.sampled_from([200, 200, 201, 400, 401, 404, 500]))
+def test_a_clean_answer_told_at_once_is_what_the_full_reading_says(raw, status):
+    # `_StatusRules.clean` decides the plainly clean raw answer without `response_facts` (speed, issue 23): whatever it
+    # says must be the full reading's verdict, and what it cannot say plainly it leaves to it
+    for level in ("schema", "documented", "strict"):
+        validator = contract_for().response_validator(level)
+        for headers in _ANSWER_HEADERS:
+            full = validator.evaluate(status, headers, raw, facts=response_facts(status, headers, raw, None, None, None, validator.documented))
+            assert validator.evaluate(status, headers, raw) == full, (level, headers)
+
+
+def test_a_plainly_clean_answer_is_told_at_once_and_anything_else_by_the_full_reading():
+    validator = contract_for().response_validator()
+    rules = validator._for_status(200)
+    raw = json.dumps(OK).encode()
+    assert validate_response(200, JSON, raw) == [] and rules.clean(JSON, raw) is rules.common[1]
+    assert rules.clean(JSON, raw + b" \r\n\t") is rules.common[1]  # (JSON's whitespace after the value)
+    deep = b'"variables": ' + b"[" * 70 + b"]" * 70 + b', "id"'  # (a member the schema leaves open, no colon in it)
+    for status, answer in ((200, raw.replace(b'"id": "m_1"', b'"id": "m_1", "id": "m_2"')),  # a member repeated, a name in two cases
+                           (200, raw.replace(b'"status"', b'"Status": "sent", "status"')),
+                           (200, raw.replace(b'{"success": true', b'{"success": true, "success": true')),
+                           (400, b'{"success": false, "error": "x", "Error": "y"}'),
+                           (200, raw + b" x"), (200, raw + b"\x0c"), (200, raw.decode() + "\xa0"),  # not JSON's whitespace
+                           (200, raw.replace(b'"id"', deep, 1)),  # deeper than the toolkit reads
+                           (200, raw.replace(b'"Queued"', b'"\\ud800"')), (200, raw.replace(b'"Queued"', b'NaN'))):
+        full = validator.evaluate(status, JSON, answer, facts=response_facts(status, JSON, answer, None, None, None))
+        clean = validator._for_status(status).common[1]  # (a body not read is judged in part: fewer rules applied)
+        assert validator._for_status(status).clean(JSON, answer) is None and full != clean, answer
+        assert validator.evaluate(status, JSON, answer) == full
+    latin = {"content-type": "application/json; charset=iso-8859-1"}  # another charset: the body is not read (in part)
+    answer = raw.replace(b'"Queued"', '"Queued \u00e9"'.encode())
+    full = validator.evaluate(200, latin, answer, facts=response_facts(200, latin, answer, None, None, None))
+    assert rules.clean(latin, answer) is None and validator.evaluate(200, latin, answer) == full
+    assert "success-schema" not in full.applied

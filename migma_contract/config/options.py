@@ -314,25 +314,34 @@ WEAKENING: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping[str, str], environ: Mapping[str, str]) -> None:
+def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping[str, str], environ: Mapping[str, str],
+                             target: str | None = None, carries: str | None = None) -> None:
     """A key from the environment or the command line goes only to a target from there too, or to loopback, and
-    no repository file weakens how it is sent (`WEAKENING`), unless `MIGMA_CONTRACT_TRUST_CONFIG_TARGET` is set
-    (never settable from a file)."""
+    no repository file weakens how it is sent or what is judged (`WEAKENING`), unless
+    `MIGMA_CONTRACT_TRUST_CONFIG_TARGET` is set (never settable from a file).
+
+    Whatever the command: a run judges a server the user named when it has a `base_url`, or a `target` of its own
+    (the proxy's upstream, `judge`'s recordings); it carries the user's keys when a key row holds one (given, or in
+    the environment, even if the command sends none) or when it `carries` credentials besides, whatever the
+    environment holds (the proxy: its clients' keys and the upstream's pass through it; `carries` names the run so)."""
     url = values.get("base_url")
     where = from_repository.get("base_url")
-    if url is None or _bool(environ.get(TRUST_CONFIG_TARGET_ENV, ""), TRUST_CONFIG_TARGET_ENV):
+    if (url is None and target is None) or _bool(environ.get(TRUST_CONFIG_TARGET_ENV, ""), TRUST_CONFIG_TARGET_ENV):
         return
-    if not any(values.get(option.name) and option.name not in from_repository for option in OPTIONS if option.secret):
+    keyed = any((values.get(option.name) and option.name not in from_repository) or environ.get(option.env)
+                for option in OPTIONS if option.secret)
+    if not keyed and carries is None:
         return
+    run = carries or "a run that carries a key from the environment or the command line"
     for name, weakens in WEAKENING.items():  # nor weaken how the run treats a key and a live target
         option = _BY_KEY[name]
         chosen = from_repository.get(name)
         if chosen is not None and values.get(name) is not None and weakens(values[name]):
             raise ConfigError(
-                f"{chosen}: a repository file may not set {flag(option.flag_name)} for a run that carries a key from the "
-                f"environment or the command line (it weakens what protects the key and the target, or what the check "
-                f"counts); pass {flag(option.flag_name)} yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
-    if where is not None and not _is_loopback(url):
+                f"{chosen}: a repository file may not set {flag(option.flag_name)} for {run} (it "
+                f"weakens what protects the key and the target, or what the run counts); pass {flag(option.flag_name)} "
+                f"yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
+    if where is not None and url is not None and not _is_loopback(url):
         raise ConfigError(
             f"{where}: a repository file names the target {_shown_url(url)}; a key from the environment or the command "
             f"line is not sent where a repository file says (pass {flag('--base-url')} yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 "
@@ -569,6 +578,8 @@ def resolve_options(
     warn: Callable[[str], None] | None = None,
     only: Iterable[str] | None = None,
     given_by_repository: Mapping[str, Path] | None = None,
+    target: str | None = None,
+    carries: str | None = None,
 ) -> CheckOptions:
     """The options of a check, each from the first source that sets it (see the module docstring).
 
@@ -577,6 +588,9 @@ def resolve_options(
     names the rows a command uses (the others keep their defaults, whatever the sources say).
     `given_by_repository`: options of `given` that a repository's file put on the command line
     (pytest's `addopts`, an `@file`: whatever the user did not type), with that repository's folder: held to what its own files may choose.
+    `target`: what the run sends to or judges when it is no `base_url` row (the proxy's upstream, `judge`'s
+    recordings); `carries`: the run, named by the credentials it carries besides the key rows (the proxy): with
+    either, a repository file is held to the same guard as a check of a live target (`_guard_repository_target`).
     """
     given_by_repository = given_by_repository or {}
     wanted = set(only) if only is not None else None
@@ -619,7 +633,7 @@ def resolve_options(
         if warn is not None and option.kind == "path" and os.name != "nt" and _windows_path(value):
             warn(f"{where}: {clean_text(repr(value))[:80]} looks like a Windows path; here it names a file or folder "
                  "literally called so (use / between folders)")
-    _guard_repository_target(values, from_repository, environ)
+    _guard_repository_target(values, from_repository, environ, target, carries)
     if "report_dir" not in values and (wanted is None or "report_dir" in wanted):
         _default_report_dir_inside(Path.cwd())
     if warn is not None:

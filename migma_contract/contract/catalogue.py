@@ -195,7 +195,7 @@ def _check_json_content(spec: Spec, facts: ResponseFacts) -> str | None:
             shown = ", ".join(_shown_value(value, 60) for value in values[:4]) + (", ..." if len(values) > 4 else "")
             return f"Content-Type given with {len(values)} different values ({shown}): which one holds is anyone's guess"
         return f"Content-Type is {_shown_value(got if facts.media_type else None)}, expected {' or '.join(expected)}"
-    if not facts.parsed:
+    if not facts.parsed and facts.unread is None:  # (a body not read, its charset or its depth, is not judged)
         return f"the body is not JSON ({facts.parse_error})"
     return None
 
@@ -502,7 +502,7 @@ RULES: tuple[Rule, ...] = (
     Rule("content-type-json", S, Subject.RESPONSE,
          "documented responses carry `Content-Type: application/json` (parameters such as charset allowed) "
          "and a body that parses as JSON", "`content: application/json`",
-         ResponsePredicate(lambda spec, status: status in spec.documented_statuses, _check_json_content)),
+         ResponsePredicate(lambda spec, status: status in spec.documented_statuses, _check_json_content, media_only=True)),
     Rule("success-schema", S, Subject.RESPONSE,
          "200 body validates against `ApiResponseSendEmail` (`data` ⇒ `SendEmailResult`)",
          "responses '200' schema `ApiResponseSendEmail`",

@@ -981,6 +981,7 @@ class ResponsePredicate(ResponseForm):
     needs_body: bool = False
     needs_timing: bool = False  # judged only when the response's elapsed time is known
     status_only: bool = False  # reads the status (and the documented statuses) alone: decided once per status
+    media_only: bool = False  # of a read body, reads the status and the media type alone: decided once per Content-Type
     provoke: int | None = None  # a status the run injects to see such a response (a target with fault injection)
     speaks_of: Callable[[int, Any], bool] | None = None  # as for ResponseSchema: judged only where the body gives it a field
     compared_as = "predicate"

@@ -20,7 +20,15 @@ from typing import Any
 
 import jsonschema_rs
 
-from migma_contract.contract.catalogue import BODY_FORM, BODY_JSON_OBJECT, BODY_UTF8, OPEN_POINTS, RULES, rules_for
+from migma_contract.contract.catalogue import (
+    BODY_FORM,
+    BODY_JSON_OBJECT,
+    BODY_UTF8,
+    JSON_MEDIA_TYPE,
+    OPEN_POINTS,
+    RULES,
+    rules_for,
+)
 from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, is_email_address
 from migma_contract.contract.fastschema import fast_formats, flatten, inline_refs, mentions_format
 from migma_contract.contract.rules import (
@@ -278,6 +286,83 @@ class _StatusRules:
         # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
         self.cases: dict[tuple[bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}
         self.common = self.case(True, False)  # a JSON body, not timed (most calls)
+        # The clean answer told at once (`clean`), where every predicate of a read body reads its media type alone
+        # and Rust's `quick` asks every other rule: Content-Type value -> whether those predicates keep it.
+        self.status, self.spec, self.documented = status, spec, documented
+        active = {rule.id for rule, _ in self.common[0]}
+        self.media_forms = [form for rule, form in self.predicates if rule.id in active]
+        self.by_media: dict[str | None, bool] | None = None
+        # member names no two of which are one name without case: an object whose names are all among them gives no
+        # name in two cases (`case_repeat`). Any such set would do; the documented ones are those answers give.
+        self.names: frozenset[str] = frozenset()
+        if self.quick is not None and not self.fixed and all(form.media_only for form in self.media_forms):
+            self.by_media = {}
+            self.names = _unfolded_names(rule_set.fast if rule_set is not None else {})
+
+    def media_keeps(self, content_type: str | None) -> bool:
+        """Whether the predicates of a read body keep an answer with this Content-Type value (remembered)."""
+        media_type = None if content_type is None else _MEDIA_TYPES.get(content_type) or _media_type(content_type)
+        facts = ResponseFacts(self.status, {} if content_type is None else {"content-type": content_type}, media_type, None, True,
+                              documented=self.documented)
+        keeps = all(form.check(self.spec, facts) is None for form in self.media_forms)
+        # another charset than UTF-8 named (`response_facts` may leave the body unread): the full reading decides
+        keeps = keeps and (media_type is None or content_type is None or "=" not in content_type
+                           or _other_charset(content_type, media_type) is None)
+        assert self.by_media is not None
+        if len(self.by_media) < 64:  # a server sends a handful of distinct values; a hostile one cannot grow this
+            self.by_media[content_type] = keeps
+        return keeps
+
+    def clean(self, headers: Mapping[str, str], body: Any) -> ResponseVerdict | None:
+        """The clean verdict of a raw answer (bytes or str) that plainly breaks no rule, told without building its
+        `ResponseFacts`; None for anything else (the full reading, `response_facts`, then decides). Each check is
+        `response_facts`'s own, narrowed to the plain case: whatever is not plainly clean is not decided here."""
+        content_type = None
+        for name, value in headers.items():  # (as `response_facts` lowers them: the last of the names wins)
+            if str(name).lower() == "content-type":
+                content_type = str(value)
+        by_media = self.by_media
+        assert by_media is not None
+        keeps = by_media.get(content_type)
+        if not (keeps or (keeps is None and self.media_keeps(content_type))):
+            return None
+        kind = type(body)
+        if kind is bytes:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        elif kind is str:
+            text = body
+        else:
+            return None
+        try:
+            value, end = _SCAN(text, 0)
+        except (StopIteration, ValueError, RecursionError):
+            return None
+        if end != len(text) and text[end:].strip(_JSON_WHITESPACE):  # (`decode` reads the whitespace after a value)
+            return None
+        # no more brackets than MAX_DEPTH (a text under twice that length cannot hold them: each one is closed)
+        if len(text) >= 2 * MAX_DEPTH and text.count("{") + text.count("[") >= MAX_DEPTH:
+            return None
+        if "\\u" in text and ("\\ud" in text or "\\uD" in text):
+            return None
+        names = self.names
+        if type(value) is dict:
+            data = value.get("data")
+            if type(data) is dict:
+                if text.count(":") > len(value) + len(data) or not (value.keys() <= names and data.keys() <= names):
+                    return None
+            elif text.count(":") > len(value) or not value.keys() <= names:
+                return None
+        elif ":" in text:
+            return None
+        try:
+            if self.quick(value):
+                return self.common[1]
+        except Exception:  # whatever Rust refuses to read, the full reading decides (and words)
+            pass
+        return None
 
     def case(self, parsed: bool, timed: bool) -> tuple[list[tuple[Rule, Any]], ResponseVerdict]:
         found = self.cases.get((parsed, timed))
@@ -336,6 +421,10 @@ class ResponseValidator:
         """The rules applied and broken. `facts`: the response already read (`response_facts` of the same
         arguments, with this validator's `documented`), when the caller needs them too."""
         if facts is None:
+            if elapsed is None and truncated_at is None:
+                rules = self._by_status.get(status) or self._for_status(status)
+                if rules.by_media is not None and (clean := rules.clean(headers, body)) is not None:
+                    return clean
             facts = response_facts(status, headers, body, request, elapsed, timeout, self.documented)
         if truncated_at is not None:
             facts.parsed, facts.body = False, None
@@ -385,9 +474,76 @@ _DECODER = JSON_SCANNER
 _SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__, not in typeshed
 
 
+_JSON_WHITESPACE = " \t\n\r"  # RFC 8259 §2 (and `json`'s)
+
+
+def _unfolded_names(schema: Any) -> frozenset[str]:
+    """The property names `schema` declares anywhere, less those that are one name without case with another."""
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                found.update(name for name in properties if isinstance(name, str))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    folds = Counter(name.casefold() for name in found)
+    return frozenset(name for name in found if folds[name.casefold()] == 1)
+
+
+def _media_type(content_type: str) -> str:
+    """The media type a Content-Type value names (remembered in `_MEDIA_TYPES`)."""
+    # SP and HTAB trimmed only (`core.fields`); a singleton field given with different values is no one media type
+    values = values_of(content_type) if "," in content_type else (content_type,)
+    media_type = trimmed(values[0].split(";", 1)[0]).lower() if len(values) == 1 else CONFLICTING_MEDIA_TYPES
+    if len(_MEDIA_TYPES) < 64:  # a server sends a handful of distinct values; a hostile one cannot grow this
+        _MEDIA_TYPES[content_type] = media_type
+    return media_type
+
+
 def repeats(repeat: Repeat) -> str:
     """What is wrong with a JSON text that gives a member name twice in one object (`repeated_member`)."""
     return f"the JSON gives {repeat.words()} in one object (RFC 8259 §4: which value a reader keeps is unpredictable)"
+
+
+_CHARSETS: dict[str, str | None] = {}  # Content-Type header -> the other charset than UTF-8 a JSON answer names (None: none)
+_UNSEEN = ""  # (not worked out yet)
+_UTF8 = ("utf-8", "utf8")
+
+
+def _other_charset(content_type: str, media_type: str) -> str | None:
+    """The charset other than UTF-8 a JSON answer's Content-Type names (None: UTF-8, none named, or no JSON media type:
+    content-type-json judges a media type that is no JSON's, whatever its charset)."""
+    if not (media_type == JSON_MEDIA_TYPE or media_type.endswith("+json")):
+        return None
+    _, *parameters = values_of(content_type)[0].split(";")
+    charset = next((trimmed(value).strip('"').lower() for name, _, value in (p.partition("=") for p in parameters)
+                    if trimmed(name).lower() == "charset"), "utf-8")
+    return None if charset in _UTF8 else charset
+
+
+def _charset_doubt(content_type: str, charset: str, body: bytes) -> str | None:
+    """Why a JSON answer labelled with another charset than UTF-8 is not read; None when its bytes read alike either way
+    (ASCII under `iso-8859-1`), or are no UTF-8 (then they are no JSON text, RFC 8259 §8.1, whatever the label).
+
+    RFC 8259 §11: the parameter means nothing to a compliant recipient, which reads UTF-8; but clients decoding text
+    by the charset (requests' `.json()`) read other text than the bytes say, or fail on it. Neither reading is the
+    answer's, so its body rules stand unjudged (as a request's other charset leaves the request's)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:  # no JSON text whatever the label (RFC 8259 §8.1): content-type-json says so
+        return None
+    try:
+        if body.decode(charset) == text:
+            return None
+    except (LookupError, ValueError, TypeError):  # a charset Python does not know, or bytes not in it
+        pass
+    shown = repr(content_type[:80]) + ("…" if len(content_type) > 80 else "")
+    return (f"its answer's Content-Type names another charset than UTF-8 ({shown}) that reads its bytes otherwise: "
+            "clients decoding by it read other text, so its body was not read")
 
 
 def response_facts(
@@ -399,14 +555,17 @@ def response_facts(
     for name, value in headers.items():  # (a loop, not a comprehension: no function made and called for each response)
         lowered[str(name).lower()] = str(value)
     content_type = lowered.get("content-type")
-    if content_type is None:
-        media_type = None
-    elif (media_type := _MEDIA_TYPES.get(content_type)) is None:
-        # SP and HTAB trimmed only (`core.fields`); a singleton field given with different values is no one media type
-        values = values_of(content_type) if "," in content_type else (content_type,)
-        media_type = trimmed(values[0].split(";", 1)[0]).lower() if len(values) == 1 else CONFLICTING_MEDIA_TYPES
-        if len(_MEDIA_TYPES) < 64:  # a server sends a handful of distinct values; a hostile one cannot grow this
-            _MEDIA_TYPES[content_type] = media_type
+    media_type = None if content_type is None else _MEDIA_TYPES.get(content_type) or _media_type(content_type)
+    if content_type is not None and media_type is not None and "=" in content_type:  # a parameter: a charset?
+        charset = _CHARSETS.get(content_type, _UNSEEN)
+        if charset == _UNSEEN:
+            charset = _other_charset(content_type, media_type)
+            if len(_CHARSETS) < 64:  # a server sends a handful of distinct values
+                _CHARSETS[content_type] = charset
+        doubt = _charset_doubt(content_type, charset, body) if charset and isinstance(body, bytes) else None
+        if doubt is not None:  # not read: neither judged nor failed by a rule of its body (judged in part)
+            return ResponseFacts(status, lowered, media_type, None, False, doubt, None if type(request) is RawBody else request,
+                                 elapsed, timeout, documented, None, doubt)
     parsed, parse_error, repeated = True, None, None
     kind = type(body)
     if kind is bytes or kind is str or isinstance(body, (bytes, bytearray, str)):

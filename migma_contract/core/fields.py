@@ -7,6 +7,10 @@
   collected the fields (`joined`): no way in keeps the first or the last and hides the other.
 - A singleton field (`Content-Type`) given twice with different values is a conflict a reader
   cannot settle (`values_of` shows it); its list siblings (`Content-Encoding`) are read whole.
+- An HTTP/1.1 head as a client reads it (`unreadable_head`): names are tokens, values hold no control
+  character but HTAB, Content-Length is digits (one value, however often given), Transfer-Encoding is
+  `chunked` alone. A server that writes what it is given (uvicorn's httptools protocol) sends a head
+  past these unchecked; one that checks (h11) refuses it: either way no client reads the answer.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-__all__ = ["OWS", "joined", "trimmed", "values_of"]
+from migma_contract.core.untrusted import clean_text
+
+__all__ = ["OWS", "TOKEN", "joined", "trimmed", "unreadable_head", "values_of", "writable"]
 
 OWS = " \t"  # RFC 9110 §5.6.3: the only whitespace around a field value and its list members
 # one member of a comma-separated field: quoted strings (which may hold commas) kept whole
@@ -58,3 +64,59 @@ def values_of(value: str) -> list[str]:
         if member := trimmed(member):
             distinct.setdefault(member.lower(), member)
     return list(distinct.values()) or [""]
+
+
+# RFC 9110 §5.1/§5.5: a field name is a token; a value holds no control character but HTAB (obs-text, bytes 0x80-0xFF,
+# is read as opaque). What both uvicorn stacks send and clients (h11, httpx, llhttp) read; nothing else is either.
+TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+\Z")
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_DIGITS = re.compile(rb"[0-9]+\Z")  # RFC 9110 §8.6: Content-Length = 1*DIGIT (ASCII: no sign, no `_`, no other digits)
+
+
+def writable(name: bytes, value: bytes) -> bool:
+    """Whether a header field may go on the wire as it is: a token for a name, no control character in the value."""
+    return TOKEN.match(name) is not None and _CONTROL.search(value) is None
+
+
+def shown_name(name: bytes) -> str:
+    """A header name as a message quotes it: at most 64 bytes, lower-cased, cleaned, quoted."""
+    return _shown(name[:64].lower())
+
+
+def _shown(raw: bytes) -> str:
+    """Bytes from a peer as a message quotes them: ASCII as it is, any other byte as `\\xNN`, cleaned, quoted."""
+    return f"'{clean_text(raw.decode('ascii', 'backslashreplace'))}'"
+
+
+def unreadable_head(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Why no HTTP/1.1 client can read an answer whose head carries these fields as written (None: one can).
+
+    One reading for every way an answer is written: each name a token and each value free of control characters
+    (`writable`); every Content-Length (each field, each comma-separated member, trimmed of OWS) digits only and all one
+    number (RFC 9110 §8.6: a recipient may take `95, 95` as 95; `+95`, `9_5`, `٩٥` or 95 and 100 frame nothing, RFC 9112
+    §6.3); Transfer-Encoding, if given, once and exactly `chunked` (the one coding clients decode as framing; `gzip`
+    or `identity` leave the body's end unknown, and a server adds its own `chunked` after them). A Content-Length
+    beside `chunked` is read as chunked (RFC 9112 §6.3), as every client does.
+    """
+    length: bytes | None = None  # the number, without leading zeros (compared as text: no int() of 5,000 digits)
+    codings: list[bytes] = []
+    for name, value in headers:
+        if TOKEN.match(name) is None:
+            return f"a header name that is not a token ({shown_name(name)})"
+        if _CONTROL.search(value) is not None:
+            return f"control characters in the value of {shown_name(name)}"
+        lowered = name.lower()
+        if lowered == b"content-length":
+            for member in value.split(b","):
+                member = member.strip(b" \t")
+                if _DIGITS.match(member) is None:
+                    return f"a Content-Length that is not digits only ({_shown(value[:40])})"
+                number = member.lstrip(b"0") or b"0"
+                if length is not None and number != length:
+                    return "two different Content-Lengths"
+                length = number
+        elif lowered == b"transfer-encoding":
+            codings.append(value)
+    if codings and (len(codings) > 1 or codings[0].lower() != b"chunked"):
+        return f"a Transfer-Encoding other than chunked alone ({_shown(b', '.join(codings)[:60])}): a client reads no other framing"
+    return None

@@ -27,10 +27,17 @@ from migma_contract.core.exceptions import ConfigError
 __all__ = ["MAX_INPUT_BYTES", "MULTILINE_KEYS", "clean_bytes", "clean_data", "clean_text", "read_bounded", "sound_text", "utf8_bytes"]
 
 _BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
-# Characters that show nothing and change what a reader sees or copies: zero-width space, joiners and
-# non-joiners, word joiner and invisible operators, the BOM, the soft hyphen, the Mongolian vowel
-# separator, deprecated format controls, and the tag characters (U+E0000-E007F) that can hide a text.
-_INVISIBLE = "\u00ad\u180e\u200b-\u200d\u2060-\u2064\u206a-\u206f\ufeff\U000e0000-\U000e007f"
+# Characters that show nothing, or change what a reader sees or copies, by their Unicode properties: every format
+# character (General_Category Cf: zero-width space, joiners, word joiner, invisible operators, the BOM, the soft hyphen,
+# the interlinear annotation marks U+FFF9-FFFB that hide a text between them, musical and shorthand format controls,
+# the tag characters) and every Default_Ignorable_Code_Point (the combining grapheme joiner U+034F, the Hangul fillers
+# U+115F, U+1160, U+3164, U+FFA0, the Khmer inherent vowels, the Mongolian selectors, the variation selectors
+# U+E0100-E01EF that can carry a hidden text after any character, the unassigned ignorables), as of Unicode 16.
+# Left out: the bidirectional controls (`_BIDI`, below) and the variation selectors U+FE00-FE0F, which choose an emoji's
+# look (`⚠️`) and carry 4 bits each at most. tests/test_untrusted.py derives the Cf set from `unicodedata`.
+_INVISIBLE = ("\u00ad\u034f\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+              "\u200b-\u200d\u2060-\u2065\u206a-\u206f\u3164\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd"
+              "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff")
 _CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 _CONTROLS_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 

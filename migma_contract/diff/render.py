@@ -17,7 +17,7 @@ from rich.table import Table
 
 from migma_contract.core.untrusted import clean_text
 from migma_contract.diff.compare import Change, Kind, RuleChange, SpecDiff
-from migma_contract.reports._markdown import no_autolinks
+from migma_contract.reports._markdown import no_autolinks, no_mentions
 
 __all__ = ["FORMATS", "render", "render_json", "render_markdown", "render_table"]
 
@@ -120,10 +120,10 @@ _MARKDOWN_SPECIALS = "\\`*_[]{}<>#|~!"
 
 
 def md_cell(text: object) -> str:
-    """Text safe in a Markdown table cell: one line, no HTML, no table break, no formatting, no autolink."""
+    """Text safe in a Markdown table cell: one line, no HTML, no table break, no formatting, no autolink, no mention."""
     flat = " ".join(clean_text(text, multiline=True).splitlines())  # a lone surrogate or a control: a visible marker
     escaped = "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIALS and ch not in "<>" else ch for ch in flat)
-    return no_autolinks(html.escape(escaped, quote=False))
+    return no_mentions(no_autolinks(html.escape(escaped, quote=False)))
 
 
 def render_markdown(diff: SpecDiff) -> str:

@@ -11,6 +11,12 @@ value can add a line: newlines are shown as `\\x0a`. GitHub also makes bare URLs
 the dot after `www` are escaped too (`no_autolinks`). An e-mail address still becomes a
 `mailto:` link, and `xmpp:` before one an `xmpp:` link: GitHub's parser links them
 whatever is escaped (it reads the text after unescaping).
+
+GitHub also reads a server's `@octocat` or `@org/team` as a mention (notifying them when the
+summary is posted as a pull-request comment) and `#1`, `GH-2`, `owner/repo#3` as references to
+issues, on the rendered text: a backslash does not stop them (github/markup#1168). A zero-width
+space after the `@` and before the number does, as bots posting others' text do: it is written
+as the entity `&#8203;` (`no_mentions`), so the file itself holds no invisible character.
 """
 
 from __future__ import annotations
@@ -36,9 +42,23 @@ def no_autolinks(markdown: str) -> str:
     return _AUTOLINK.sub(lambda m: f"{m.group(0)}\\", markdown)
 
 
+# A mention (`@` not after a letter, digit or `_`, before one: an e-mail address is no mention), an issue reference
+# (`#` before a digit, `GH-` before one)
+_REFERENCE = re.compile(r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])|#(?=[0-9])|(?<![A-Za-z0-9_])(?i:gh)-(?=[0-9])")
+_ZWSP = "&#8203;"
+
+
+def no_mentions(markdown: str) -> str:
+    """Escaped Markdown text in which no server's `@user`, `#1` or `GH-2` mentions anyone or references an issue on
+    GitHub (a zero-width space after the `@`, the `#` or the `GH-`, as the entity `&#8203;`)."""
+    if "@" not in markdown and "#" not in markdown and "-" not in markdown:
+        return markdown
+    return _REFERENCE.sub(lambda m: m.group(0) + _ZWSP, markdown)
+
+
 def md_text(value: object, *, line_start: bool = False) -> str:
     """`value` as inline Markdown text that renders as itself."""
-    text = no_autolinks(_INLINE.sub(r"\\\1", clean_text(value)))
+    text = no_mentions(no_autolinks(_INLINE.sub(r"\\\1", clean_text(value))))
     return _LINE_START.sub(r"\1\\\2", text.lstrip()) if line_start else text
 
 

@@ -24,8 +24,13 @@ differently (`%u002e`, overlong or other non-UTF-8 escapes such as `%c0%ae`, a N
 own path is forwarded to percent-encoded (`/tenant-é` is `/tenant-%C3%A9`); one that cannot be made
 exact (a query, a dot segment...) is a `ConfigError` at start.
 Connection-level headers (RFC 9110 §7.6.1), and every header
-the message's `Connection` names, are dropped both ways; every other header passes as the
-bytes it was, whatever its encoding. The judge reads the very header lists written: the request's
+the message's `Connection` names, are dropped both ways (and an answer's Content-Length beside its chunks:
+RFC 9112 §6.3); every other header passes as the bytes it was, whatever its encoding, an answer's values
+trimmed of the SP and HTAB around them (no part of the value, RFC 9110 §5.5; h11 would refuse to send them).
+The upstream's answer is read as httpx reads it (`wire.upstream`): what a client reads directly reaches the
+client through the proxy, what none reads is a 502 and a finding saying so. An answer of no length to an
+HTTP/1.0 client (which has no chunked coding) is held, within `max_response_bytes`, and sent with its length;
+a longer one is a 502 and a note. The judge reads the very header lists written: the request's
 as the upstream received them, the answer's as the client did (a header dropped is judged absent).
 TRACE and TRACK are refused 405: their answer would echo the credentials the proxy adds.
 
@@ -175,18 +180,22 @@ def connection_headers(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
 
 
 # What every server stack the proxy runs on can send (uvicorn's h11 and httptools): a token for a name,
-# and a value without control characters but the tab. Anything else makes the server refuse the whole answer.
+# and a value without control characters but the tab, and without SP or HTAB at either end (h11 refuses
+# those; RFC 9110 §5.5: they are no part of the value, a recipient strips them). Anything else makes the
+# server refuse the whole answer.
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+\Z")
 _UNSENDABLE_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_OWS = b" \t"
 
 
 def sendable_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[bytes, bytes]], list[str]]:
-    """The headers a server may send as they are, and the names (cleaned, quoted) of those it may not."""
+    """The headers a server may send, each value trimmed of the whitespace around it (as every reader trims it), and
+    the names (cleaned, quoted) of those it may not send."""
     passed: list[tuple[bytes, bytes]] = []
     dropped: list[str] = []
     for name, value in headers:
         if _TOKEN.match(name) and not _UNSENDABLE_VALUE.search(value):
-            passed.append((name, value))
+            passed.append((name, value.strip(_OWS)))
         else:
             dropped.append(repr(clean_text(name[:64].decode("latin-1").lower())))
     return passed, dropped
@@ -381,6 +390,8 @@ class TrafficProxy:
         error: str | None = None
         timed_out = stalled = False
         began = ended = unforwardable = False
+        refusal: str | None = None  # why the proxy answers 502 in place of an answer it read
+        held: list[bytes] | None = None  # an answer held whole, to be sent with its length (to an HTTP/1.0 client)
         failure: str | None = None
         caught = False
         deadline = _Deadline(self.timeout)
@@ -399,24 +410,46 @@ class TrafficProxy:
             try:
                 status = response.status
                 hop = connection_headers(response.headers)
+                if any(k.lower() == b"transfer-encoding" for k, _ in response.headers):  # framed by chunks: a length
+                    hop |= {b"content-length"}  # beside them is not the answer's (RFC 9112 §6.3: removed before forwarding)
                 passed, unsendable = sendable_headers([(k, v) for k, v in response.headers if k.lower() not in hop])
                 if unsendable and self.judge is not None:
                     self.judge.note(f"proxy exchange {number}: the upstream's header(s) {', '.join(unsendable)} held "
                                     "bytes no HTTP server may send (control characters): dropped from the answer to the "
                                     "client, and judged without them, as the client received it")
-                unforwardable = not 100 <= status <= 599  # no HTTP server (nor client) takes it: judged, answered 502
-                if not unforwardable:
+                unforwardable = not 101 <= status <= 599  # no HTTP server (nor client) takes it: judged, answered 502
+                if unforwardable:
+                    refusal = f"the upstream answered status {status}, which is no HTTP status"
+                elif status == 101:  # the proxy asks for no upgrade (Upgrade is hop-by-hop): no client reads an unasked switch
+                    unforwardable = True
+                    refusal = "the upstream switched protocols (101) though no upgrade was asked for: no client reads that"
+                elif _needs_length(scope, method, status, passed):
+                    held = []  # HTTP/1.0 has no chunked coding: an answer the server would chunk is sent with its length
+                else:
                     began = True
                     await to_client({"type": "http.response.start", "status": status, "headers": passed})
                 while (raw := await response.read()) is not None:
                     size += len(raw)
                     if judged and size <= self.max_response_bytes:
                         kept.append(raw)
-                    if not unforwardable:
+                    if held is not None and not unforwardable:
+                        held.append(raw)
+                        if size > self.max_response_bytes:
+                            unforwardable, held = True, None
+                            refusal = (f"the upstream's answer has no length and is over {self.max_response_bytes:,} bytes: "
+                                       "an HTTP/1.0 client cannot be sent it (HTTP/1.0 has no chunked coding; use HTTP/1.1)")
+                    elif not unforwardable:
                         ended = response.complete  # the last piece ends the answer (no empty message after it)
                         await to_client({"type": "http.response.body", "body": raw, "more_body": not ended})
                         if ended:
                             break
+                if held is not None and not unforwardable:
+                    whole = b"".join(held)
+                    passed.append((b"content-length", b"%d" % len(whole)))
+                    began = True
+                    await to_client({"type": "http.response.start", "status": status, "headers": passed})
+                    await to_client({"type": "http.response.body", "body": whole, "more_body": False})
+                    ended = True
             finally:
                 response.release()
         except asyncio.CancelledError:
@@ -454,8 +487,10 @@ class TrafficProxy:
             with contextlib.suppress(Exception):  # the client left: nothing more to tell it
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         elif not began and failure is None and not stalled:
-            await self._own_answer(send, 504 if timed_out else 502,
-                                   str(error or f"the upstream answered status {status}, which is no HTTP status"))
+            await self._own_answer(send, 504 if timed_out else 502, str(error or refusal))
+            if refusal is not None and error is None and self.judge is not None:
+                self.judge.note(f"proxy exchange {number}: {refusal}; the client was answered 502, the upstream's answer "
+                                "judged as it came")
         where = f"proxy exchange {number}"
         if route == MAY_ROUTE and self.judge is not None:
             self.judge.pass_may_route(where, own_path.decode("ascii"), method, raw_headers)
@@ -504,6 +539,14 @@ class TrafficProxy:
         except Broken as exc:
             return None, f"the answer's body is not what its Content-Encoding says ({exc})", True
         return (answer, None, False) if answer is not None else (None, f"its answer decodes to over {cap:,} bytes", False)
+
+
+def _needs_length(scope: dict[str, Any], method: str, status: int, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether an answer must be held to be sent with its length: one with a body and no Content-Length, to an HTTP/1.0
+    client (uvicorn's httptools stack would send it chunked, which HTTP/1.0 has not: the client would read the chunk
+    lines as the body; an answer that ends with the connection is what it reads, but not every stack can send one)."""
+    return (scope.get("http_version") == "1.0" and method != "HEAD" and status not in (204, 304) and status >= 200
+            and not any(name.lower() == b"content-length" for name, _ in headers))
 
 
 _UPSTREAM, _CLIENT = "upstream", "client"

@@ -43,6 +43,8 @@ from typing import Any
 import yaml
 
 from migma_contract.config.options import OPTIONS
+from migma_contract.contract.catalogue import AUTH_REQUIRED
+from migma_contract.contract.rules import bearer_key
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
@@ -142,7 +144,7 @@ class Recording:
                 self._skip(f"{exchange.where}: headers of {over:,} bytes, over {MAX_HEAD_BYTES:,} (the cap on "
                            "one recorded request's or response's head); not judged")
                 continue
-            yield _content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR)
+            yield _unscrubbed(_content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR))
 
     # -- JSON: HAR and vcrpy's JSON serializer -----------------------------------------------------------
 
@@ -662,5 +664,64 @@ def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
         method=_field(request.get("method")), url=_field(request.get("uri")), request_headers=headers,
         request_body=sent_body, status=status, response_headers=_pairs(response.get("headers")),
         response_body=answer, error=None if status else "no response recorded", where=where,
-        credentials_hidden=hidden, unread=_unread(sent_why, "request") or _unread(why, "answer"),
+        credentials_hidden=hidden or _filtered(headers, status), unread=_unread(sent_why, "request") or _unread(why, "answer"),
     )
+
+
+def _filtered(headers: list[tuple[str, str]], status: int | None) -> bool:
+    """Whether a vcrpy cassette's request may have had its credentials filtered out by the recorder: it holds no
+    `Bearer <key>` (vcrpy's documented `filter_headers=["authorization"]` drops the header, pytest-recording's usual
+    `vcr_config` too; `[("authorization", "XXXXXX")]` replaces it) and its answer is not the 401 that agrees with no
+    key. The live request may have carried a key: nothing about the credentials is judged (never the server's break
+    for accepting it, nor the client's for leaving it out). A 401 is judged as recorded: the server saw no usable key."""
+    if status == AUTH_REQUIRED.deserves:
+        return False
+    return not any(bearer_key(value) for name, value in headers if name.lower() == "authorization")
+
+
+# A recorder's or a sanitizer's mask standing whole for a JSON string value (vcrpy's filter_post_data_parameters and a
+# before_record hook write the replacement given, `[("recipientEmail", "REDACTED")]`; Schemathesis writes `[Filtered]`):
+# words no value of the contract is, bare or bracketed; words a value may be ("hidden", "removed") only bracketed;
+# runs of `*` or of five or more `x`. A string followed by `,`, `]`, `}` or the end is a value (a key is followed by `:`).
+_MASK_VALUE = re.compile(
+    rb'(?<!\\)"[ \t]*('
+    rb"[\[<({]*[ \t]*(?:redacted|filtered|scrubbed|sanitized|sanitised|obfuscated|censored|masked)[ \t]*[\]>)}]*"
+    rb"|[\[<({]+[ \t]*(?:hidden|removed|omitted|secret|private|pii)[ \t]*[\]>)}]+"
+    rb'|\*{3,}|x{5,})[ \t]*"(?=[ \t\r\n]*(?:[,\]}]|\Z))', re.IGNORECASE)
+# ...asked only of a body whose lower-cased text holds one of these words (one search of literals: most bodies hold none)
+_MASK_HINT = re.compile(rb"redact|filter|scrub|saniti|obfusc|censor|mask|hidden|removed|omitted|secret|private|pii|\*\*\*|xxxxx")
+_KEY_BEFORE = re.compile(rb'"((?:[^"\\\r\n]|\\.){1,64})"[ \t\r\n]*:[ \t\r\n]*\Z')  # the member name before a value
+
+
+def _mask_in(body: bytes | None) -> str | None:
+    """Where a body holds a recorder's mask in place of a value (`"id": "REDACTED"` -> "'REDACTED' in `id`"), or None."""
+    if not body:
+        return None
+    if _MASK_HINT.search(body.lower()) is None:
+        return None
+    found = _MASK_VALUE.search(body)
+    if found is None:
+        return None
+    mask = clean_text(found.group(1).decode("utf-8", "replace"))[:40]
+    key = _KEY_BEFORE.search(body, max(0, found.start() - 256), found.start())
+    return f"{mask!r}" + (f" in `{clean_text(key.group(1).decode('utf-8', 'replace'))[:64]}`" if key else "")
+
+
+def _unscrubbed(exchange: ObservedExchange) -> ObservedExchange:
+    """An exchange whose recorded bodies a recorder scrubbed, with those bodies unread: a mask in a request field
+    (vcrpy's `filter_post_data_parameters` with a replacement) stands for a value that was sent but does not show, so
+    the request rules are not judged; a mask in an answer (a `before_record_response` hook scrubbing ids) leaves the
+    answer's body rules unjudged (two answers' `"id": "REDACTED"` are no repeated id). The exchange is judged in part.
+    A field the recorder removed leaves no trace: the request is judged as recorded (docs/traffic.md says so)."""
+    sent = _mask_in(exchange.request_body)
+    if sent is not None:
+        exchange.request_body = None
+        exchange.unread = exchange.unread or (f"its recorded request body holds a recorder's mask ({sent}): what was "
+                                              "sent there does not show, so the request rules were not judged")
+    answered = _mask_in(exchange.response_body)
+    if answered is not None:
+        exchange.response_size = exchange.response_size or len(exchange.response_body or b"")
+        exchange.response_body = None
+        exchange.unread = exchange.unread or (f"its recorded answer holds a recorder's mask ({answered}): what the "
+                                              "server sent there does not show, so its body rules were not judged")
+    return exchange

@@ -644,6 +644,8 @@ class TrafficJudge:
                 number = self.stats.judged
             if unread_why is not None:
                 self._count_note(f"judged in part: {unread_why}")
+            if exchange.credentials_hidden:
+                self._count_note(_HIDDEN_NOTE)
             across = self._judge_history(exchange, number, verdict.facts)
             base = verdict.judgements
             if across:
@@ -886,8 +888,8 @@ class TrafficJudge:
                     _SENSITIVE[name] = sensitive
             if not sensitive or not value:
                 continue
-            if name.lower() == "authorization" and exchange.credentials_hidden:
-                continue  # a recorder's mask ("[Filtered]"), not a credential
+            # (a recorder's mask, "[Filtered]", "XXXXXX", is no `_secret_like` credential; a real key beside a hidden
+            # one, or one a vcrpy cassette keeps under another scheme than Bearer, is learned all the same)
             scheme, _, credential = value.strip().partition(" ")
             # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
             fresh[credential.strip() if credential.strip() and scheme.isalpha() else value.strip()] = None
@@ -1111,6 +1113,11 @@ def noted(note: str) -> str:
     if len(note) > _NOTE_CHARS:  # cut before a word, never inside one: a key cut in two is masked by no pattern
         note = f"{_PARTIAL_WORD.sub('', note[:_NOTE_CHARS])}… ({len(note):,} characters, cut)"
     return clean_text(note)
+
+
+# Said of each send whose recording masked or may have left out its credentials (`ObservedExchange.credentials_hidden`).
+_HIDDEN_NOTE = ("credentials masked or possibly left out by the recorder (Schemathesis' [Filtered], vcrpy's filter_headers, "
+                "a sanitized browser export): the auth rules were not judged")
 
 
 def _unrecorded(exchange: ObservedExchange) -> str | None:

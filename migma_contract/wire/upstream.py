@@ -6,6 +6,13 @@ the answer with the same C parser the servers use (httptools, llhttp), each conn
 protocol on the serving loop. httpx's pool, here, cost ~0.2 ms of CPU a request for one connection
 and grew with the number in flight (it looks at every connection for every request it places).
 
+An answer is read as an HTTP client reads it (httpx, through h11): llhttp reads it first (the fast path); a
+head llhttp's strict framing refuses is read again by h11, whose reading every httpx user has (a repeated
+identical Content-Length, `Content-Length: 95, 95`, bare LF line ends, Content-Length beside chunked, HTTP/1.2),
+and a head llhttp takes but h11 refuses is refused (a Transfer-Encoding other than `chunked` alone, such as
+`identity, chunked` or `gzip, chunked`: llhttp decodes the chunks, httpx reads nothing). What no client reads is
+an `UpstreamError` saying so (the proxy answers 502); what any does, the proxy forwards.
+
 Everything a hostile or broken upstream can do is bounded: an answer's head (and whatever else
 comes between two pieces of body: chunk-size lines, trailers) is held to `MAX_HEAD_BYTES`;
 a body is buffered at most `_PAUSE_AT` bytes ahead of the reader (reading pauses past it);
@@ -18,6 +25,7 @@ around the exchange); an abandoned answer closes its connection.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from typing import Any
@@ -35,7 +43,7 @@ except ImportError:  # pragma: no cover - httptools is a dependency on CPython
     _PARSE_ERRORS, _UPGRADES = (h11.RemoteProtocolError,), ()
     PARSER = "h11"
 
-__all__ = ["IDLE_EXPIRY", "MAX_HEAD_BYTES", "PARSER", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
+__all__ = ["IDLE_EXPIRY", "MAX_HEAD_BYTES", "PARSER", "UpstreamError", "UpstreamPool", "UpstreamResponse", "client_refuses"]
 
 MAX_HEAD_BYTES = 100 * 1024  # what httpcore allows an answer's head (h11's max_incomplete_event_size)
 IDLE_EXPIRY = 4.0  # below common keep-alive timeouts (uvicorn's 5 s): a connection the upstream is closing is not reused
@@ -43,6 +51,30 @@ MAX_IDLE = 64
 _PAUSE_AT = 256 * 1024  # bytes of body buffered ahead of the reader before reading pauses
 _SLICE = 4096  # a head is fed to the parser at most this much at a time (see data_received)
 _JOINED = 64 * 1024  # a body up to this size leaves in the same write as its head
+
+
+def client_refuses(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """Why an HTTP client refuses an answer's framing headers (None: it reads them): h11's rules, which httpx reads
+    by (RFC 9112 §6.1 lets a client read no transfer coding but chunked, §6.3 no two Content-Lengths that differ)."""
+    length: bytes | None = None
+    coded = False
+    for name, value in headers:
+        folded = name.lower()
+        if folded == b"content-length":
+            lengths = {part.strip(b" \t") for part in value.split(b",")}
+            if len(lengths) != 1 or not _DIGITS.fullmatch(one := lengths.pop()) or (length is not None and one != length):
+                return "a Content-Length that is not one number"
+            length = one
+        elif folded == b"transfer-encoding":
+            if coded:
+                return "more than one Transfer-Encoding"
+            if value.strip(b" \t").lower() != b"chunked":
+                return "a Transfer-Encoding other than chunked alone"
+            coded = True
+    return None
+
+
+_DIGITS = re.compile(rb"[0-9]+")
 
 
 class UpstreamError(Exception):
@@ -80,6 +112,7 @@ class UpstreamResponse(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self._fell_back = False  # an answer of this connection was read by h11 (see _read_as_h11)
         self._reset(False)
 
     def _reset(self, head_only: bool) -> None:
@@ -92,6 +125,7 @@ class UpstreamResponse(asyncio.Protocol):
         self._reusable = False
         self._framing = 0
         self._head_bytes = 0
+        self._head_raw = bytearray()  # the bytes of the head so far (within MAX_HEAD_BYTES): h11 reads them again
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._paused = False
@@ -123,16 +157,33 @@ class UpstreamResponse(asyncio.Protocol):
 
     def _feed(self, data: bytes | memoryview) -> None:
         self._framing += len(data)
+        if not self._head_done:
+            self._head_raw += data
         try:
             self._parser.feed_data(data)  # llhttp reads any buffer
         except _UPGRADES:  # a 101: this proxy does not tunnel; the answer ends at its head
             self._finish(reusable=False)
         except _PARSE_ERRORS as exc:
-            self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 ({exc})")
-            return
+            if self._head_done or isinstance(self._parser, _H11Parser) or self._error is not None or self._done:
+                self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 a client reads ({exc})")
+                return
+            self._read_as_h11()  # a head llhttp refuses: read as httpx reads it
+            if self._error is not None:
+                return
         if self._framing > MAX_HEAD_BYTES and not self._done:
             self._fail("RemoteProtocolError", f"the upstream's answer head (or a chunk line, or trailers) is over "
                                               f"{MAX_HEAD_BYTES:,} bytes")
+
+    def _read_as_h11(self) -> None:
+        """The head so far, read again from its first byte by h11 (httpx's reader), which goes on with the answer."""
+        self._parser = _H11Parser(self)
+        self._parser.expect(b"HEAD" if self._head_only else b"GET")
+        self._fell_back = True  # the connection is not reused: its next answer is read by llhttp's rules again
+        self.headers, self._head_bytes = [], 0
+        try:
+            self._parser.feed_data(self._head_raw)
+        except h11.RemoteProtocolError as exc:
+            self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 a client reads ({exc})")
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes; connection_lost ends the answer
@@ -169,9 +220,15 @@ class UpstreamResponse(asyncio.Protocol):
         if 100 <= status < 200 and status != 101:  # an interim answer (100 Continue…): the real one follows
             self.headers, self._head_bytes = [], 0
             return
+        refused = client_refuses(self.headers)  # (h11 has refused such a head itself)
+        if refused is not None:
+            self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 a client reads ({refused}: httpx "
+                                              "refuses it)")
+            return
         self.status = status
         self._head_done = True
         self._framing = 0
+        self._head_raw = bytearray()
         framed = any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers)
         self._until_close = not framed and status not in (204, 304) and not self._head_only
         if self._head_only:  # the answer to HEAD has no body, whatever its Content-Length says
@@ -194,7 +251,7 @@ class UpstreamResponse(asyncio.Protocol):
         if not self._head_done or self._error is not None:  # the end of an interim answer (or of a refused one)
             return
         if not self._done:
-            self._finish(reusable=self._parser.should_keep_alive() and not self._until_close)
+            self._finish(reusable=self._parser.should_keep_alive() and not self._until_close and not self._fell_back)
 
     # --- the exchange ------------------------------------------------------------------------------------------
 

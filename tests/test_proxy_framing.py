@@ -1,0 +1,223 @@
+"""The proxy hands on every answer a client reads, and reads answers as a client does (red-team pass M1: findings 4,
+5 and the proxy's half of 8).
+
+An upstream's answer reaches the client through the proxy exactly when an HTTP client (httpx, reading with h11)
+reads it directly: whatever the server stack the proxy runs on (h11 refuses to write a value with whitespace at
+its ends; httptools chunks an answer of no length even to an HTTP/1.0 client) and whatever the parser that reads
+the upstream (llhttp's strict framing refuses heads httpx reads, and takes codings httpx refuses).
+"""
+
+import json
+
+import httpx
+import pytest
+
+from migma_contract import contract_for
+from migma_contract.traffic.proxy import TrafficProxy
+from migma_contract.traffic.tally import TrafficJudge
+from migma_contract.wire import upstream as upstream_module
+from migma_contract.wire.serve import PROTOCOLS, serve_in_thread
+
+from .faulty_servers import FULL_KEY
+from .helpers import raw_exchange
+from .hostile_servers import each_request, raw_server, read_request
+
+pytestmark = pytest.mark.e2e  # loopback servers: the end-to-end tier
+
+STACKS = sorted(PROTOCOLS)
+PARSERS = ["httptools", "h11"] if upstream_module.httptools is not None else ["h11"]
+VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
+         "subject": "Hello", "emailId": "email_welcome"}
+OK = json.dumps({"success": True, "data": {"id": "m1", "status": "queued"}, "error": None}).encode()
+N = len(OK)
+CHUNKED = b"%x\r\n" % N + OK + b"\r\n0\r\n\r\n"
+
+
+def _judge():
+    return TrafficJudge(contract_for(), "documented", kind="proxy", label="test proxy")
+
+
+def _read(url):
+    """(status, Content-Type, body) as httpx reads a send at `url`; None when httpx cannot read the answer."""
+    try:
+        with httpx.Client() as client:
+            answer = client.post(url + "/v1/sending", json=VALID, headers={"Authorization": f"Bearer {FULL_KEY}"})
+    except httpx.HTTPError:
+        return None
+    return answer.status_code, answer.headers.get("content-type"), answer.content
+
+
+def _through(up_url, stack, **options):
+    """What httpx reads through a proxy on `stack` before `up_url`, and the judge's result."""
+    judge = _judge()
+    with serve_in_thread(TrafficProxy(up_url, judge, timeout=5, **options), stack=stack) as proxy_url:
+        read = _read(proxy_url)
+    judge.settle()
+    return read, judge.result()
+
+
+# --- 4: a value with whitespace at its ends -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("header", [b"Content-Type: application/json  ", b"X-Request-Id: abc\t", b"X-Request-Id:  \tabc",
+                                    b"X-Empty: \t "], ids=["type-trailing-sp", "id-trailing-tab", "id-leading-ows", "only-ows"])
+def test_m1_4_a_value_with_whitespace_at_its_ends_reaches_the_client(stack, header):
+    """F4 (proxy_ws.py): on the h11 stack an upstream header ending in SP or HTAB (legal to receive: it is no part of
+    the value) made h11 refuse the whole answer: "Server disconnected without sending a response", the run
+    INCOMPLETE. The value is sent trimmed, as every reader trims it, and judged so."""
+    lines = [b"Content-Type: application/json", header] if not header.startswith(b"Content-Type") else [header]
+    answer = b"HTTP/1.1 200 OK\r\n" + b"".join(h + b"\r\n" for h in lines) + b"Content-Length: %d\r\n\r\n" % N + OK
+    with raw_server(each_request(lambda request: answer)) as up_url:
+        direct = _read(up_url)
+        read, result = _through(up_url, stack)
+    assert direct == (200, "application/json", OK)
+    assert read == direct, read
+    assert result.exit_code == 0 and not result.findings, result.headline
+
+
+# --- 8 (the proxy's half): an HTTP/1.0 client gets an answer it reads -----------------------------------------------
+
+
+def _post_10() -> bytes:
+    body = json.dumps(VALID).encode()
+    return (b"POST /v1/sending HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer "
+            + FULL_KEY.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def _until_close(conn, stop):
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + OK)
+    conn.close()
+
+
+def _chunked(conn, stop):
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + CHUNKED)
+    conn.close()
+
+
+def _headers(head: bytes) -> dict[bytes, bytes]:
+    return {name.strip().lower(): value.strip() for name, _, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("upstream", [_until_close, _chunked], ids=["until-close", "chunked"])
+def test_m1_8_an_http10_client_gets_the_answer_with_its_length(stack, upstream):
+    """F8 (http10_client.py): `POST ... HTTP/1.0` through the proxy on the httptools stack before an upstream that framed
+    its answer by close (or by chunks) got `transfer-encoding: chunked`, which HTTP/1.0 has not: the client read
+    `5f\\r\\n{...}\\r\\n0\\r\\n\\r\\n` as the body, judged NO VIOLATION. The answer is held and sent with its length."""
+    with raw_server(upstream) as up_url:
+        judge = _judge()
+        with serve_in_thread(TrafficProxy(up_url, judge, timeout=5), stack=stack) as proxy_url:
+            got = raw_exchange(proxy_url, _post_10())
+    judge.settle()
+    head, _, body = got.partition(b"\r\n\r\n")
+    headers = _headers(head)
+    assert b"transfer-encoding" not in headers and headers[b"content-length"] == b"%d" % N, head
+    assert body == OK
+    assert judge.result().exit_code == 0
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_m1_8_an_answer_too_long_to_hold_for_an_http10_client_is_a_502_and_said(stack):
+    """F8: an answer of no length past the cap cannot be held; the client is told (502), never sent chunks it cannot
+    read, and the report says why."""
+    big = json.dumps({"success": True, "data": {"id": "m1", "status": "queued"}, "error": None, "pad": "x" * 4096}).encode()
+
+    def long_until_close(conn, stop):
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + big)
+        conn.close()
+
+    with raw_server(long_until_close) as up_url:
+        judge = _judge()
+        with serve_in_thread(TrafficProxy(up_url, judge, timeout=5, max_response_bytes=1024), stack=stack) as proxy_url:
+            got = raw_exchange(proxy_url, _post_10())
+    judge.settle()
+    assert got.startswith(b"HTTP/1.1 502"), got[:200]
+    assert b"HTTP/1.0" in got and b"transfer-encoding" not in got.partition(b"\r\n\r\n")[0].lower()
+    assert any("HTTP/1.0 client" in note for note in judge.result().traffic.notes)
+
+
+# --- 5: the upstream's answer read as httpx reads it ----------------------------------------------------------------
+
+
+def _answer(*headers: bytes, body: bytes = OK, start: bytes = b"HTTP/1.1 200 OK", eol: bytes = b"\r\n") -> bytes:
+    return start + eol + b"".join(h + eol for h in headers) + eol + body
+
+
+FRAMINGS = {  # an answer httpx reads directly, or one it refuses: the proxy must do as httpx does
+    "cl-twice-same": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, b"Content-Length: %d" % N),
+    "cl-list-same": _answer(b"Content-Type: application/json", b"Content-Length: %d, %d" % (N, N)),
+    "cl-leading-zeros": _answer(b"Content-Type: application/json", b"Content-Length: 000%d" % N),
+    "cl-beside-chunked": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N,
+                                 b"Transfer-Encoding: chunked", body=CHUNKED),
+    "bare-lf": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, eol=b"\n"),
+    "http-1.2": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, start=b"HTTP/1.2 200 OK"),
+    "te-chunked-any-case": _answer(b"Content-Type: application/json", b"Transfer-Encoding: CHUNKED", body=CHUNKED),
+    "te-identity-chunked": _answer(b"Content-Type: application/json", b"Transfer-Encoding: identity, chunked", body=CHUNKED),
+    "te-gzip-chunked": _answer(b"Content-Type: application/json", b"Transfer-Encoding: gzip, chunked", body=CHUNKED),
+    "te-twice": _answer(b"Content-Type: application/json", b"Transfer-Encoding: chunked", b"Transfer-Encoding: chunked",
+                        body=CHUNKED),
+    "cl-two-values": _answer(b"Content-Type: application/json", b"Content-Length: %d, %d" % (N, N + 1)),
+    "cl-plus": _answer(b"Content-Type: application/json", b"Content-Length: +%d" % N),
+}
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize("case", sorted(FRAMINGS))
+def test_m1_5_the_proxy_forwards_exactly_the_answers_httpx_reads(monkeypatch, parser, case):
+    """F5 (proxy_cl.py, proxy_cl2.py): a repeated identical Content-Length, `95, 95`, bare LF line ends, Content-Length
+    beside chunked (httpx reads each) were a 502 and the upstream's no-server-error, through llhttp's strict framing;
+    `Transfer-Encoding: identity, chunked` and `gzip, chunked` (httpx reads neither) were decoded by llhttp, re-framed
+    by the proxy and judged green. Now the proxy's client reads what httpx reads directly, on both stacks, and an answer
+    httpx refuses is the 502 and the finding, saying so."""
+    monkeypatch.setattr(upstream_module, "PARSER", parser)
+    raw = FRAMINGS[case]
+    with raw_server(each_request(lambda request: raw)) as up_url:
+        direct = _read(up_url)
+        for stack in STACKS:
+            read, result = _through(up_url, stack)
+            if direct is not None:
+                assert direct == (200, "application/json", OK)
+                assert read == direct, (stack, read)
+                assert result.exit_code == 0 and not result.findings, (stack, result.headline)
+            else:
+                assert read is not None and read[0] == 502, (stack, read)
+                [finding] = result.findings
+                assert finding.rule == "no-server-error" and "a client reads" in finding.actual, finding.actual
+
+
+def test_m1_5_an_upstream_read_again_by_h11_is_not_reused(monkeypatch):
+    """F5: a connection whose answer llhttp refused and h11 read is closed after it (its next answer would be read by
+    llhttp's rules again, mid-stream)."""
+    if upstream_module.httptools is None:
+        pytest.skip("httptools is not installed")
+    monkeypatch.setattr(upstream_module, "PARSER", "httptools")
+    raw = FRAMINGS["cl-twice-same"]
+    connections = []
+
+    def answer(conn, stop):
+        connections.append(conn)
+        while read_request(conn):
+            conn.sendall(raw)
+
+    with raw_server(answer) as up_url:
+        judge = _judge()
+        with serve_in_thread(TrafficProxy(up_url, judge, timeout=5), stack=STACKS[0]) as proxy_url:
+            assert _read(proxy_url) == (200, "application/json", OK)
+            assert _read(proxy_url) == (200, "application/json", OK)
+    assert len(connections) == 2
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_m1_4_an_unasked_switch_of_protocols_is_a_502_not_a_lost_answer(stack):
+    """F4's class: a 101 the proxy never asked for (it forwards no Upgrade) reached h11 as a final answer, which it
+    refuses to write: the client got nothing. No client reads it (httpx refuses it directly): a 502, judged."""
+    raw = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    with raw_server(each_request(lambda request: raw)) as up_url:
+        assert _read(up_url) is None
+        read, result = _through(up_url, stack)
+    assert read is not None and read[0] == 502, read
+    assert result.exit_code == 1
