@@ -916,6 +916,34 @@ def test_the_accepted_answer_written_from_its_template_is_what_the_encoder_write
     assert _payload_json(payload) == _encode_json(payload)
 
 
+@settings(max_examples=200)
+@given(st.text(st.characters(codec="utf-8"), max_size=80), st.integers(min_value=0), _TEXT, st.text("0123456789abcdef", max_size=24))
+def test_the_accepted_answer_written_with_its_kept_strings_is_what_the_encoder_writes(provider, count, message, digits):
+    # the provider and the message are kept written (`_JSON_TEXTS`), a long provider is not kept
+    from migma_contract.mock import _app
+
+    data = {"id": f"msg_{digits}", "provider": provider, "status": "queued", "sentCount": count, "message": message}
+    for _ in range(2):  # written, then from what was kept
+        assert _app._accepted_json(data) == _app._encode_json({"success": True, "data": data, "error": None}).encode()
+    assert all(len(text) <= 64 for text in _app._JSON_TEXTS) and len(_app._JSON_TEXTS) <= 256
+    assert _app._accepted_json({**data, "provider": 5}) is None  # not a string: the generic encoder writes it
+
+
+def test_the_reading_of_an_authorization_value_follows_the_configuration_and_is_bounded():
+    mock = create_app()
+    headers = [("content-type", "application/json"), *AUTH.items()]
+    assert _asgi_post(mock, headers, VALID_RAW)[0] == 200
+    mock.configure(keys=[{"key": "mc_other_key", "scopes": ["email:send"]}])  # the same value, now an unknown key
+    status, _, body = _asgi_post(mock, headers, VALID_RAW)
+    assert status == 401 and b"unknown API key" in body
+    assert [r.key_name for r in mock.requests] == ["dev (full access)", None]
+    for n in range(200):  # a client sending ever new values: the memo starts again, it does not grow
+        _asgi_post(mock, [("content-type", "application/json"), ("authorization", f"Bearer k{n}")], VALID_RAW)
+    from migma_contract.mock._app import _AUTH_MEMO
+
+    assert len(mock._auth_memo[1]) <= _AUTH_MEMO
+
+
 @settings(max_examples=300)
 @given(st.integers(min_value=0, max_value=253402300799999))  # to the last millisecond of year 9999
 def test_the_logs_time_is_what_datetime_writes(millis):
@@ -1085,3 +1113,14 @@ def test_a_requests_head_size_counts_each_header_with_its_overhead():
     assert call.head_size == sum(len(k) + len(v) + HEADER_OVERHEAD for k, v in raw)
     assert call.headers == {"user-agent": "a" * 300}  # the first of each name
     assert _Call.of({"type": "http", "method": "POST", "path": "/", "headers": []}, None).head_size == 0
+
+
+def test_a_send_to_no_one_that_the_level_lets_through_is_refused_by_the_world_not_a_crash():
+    # at level schema the rule "recipientEmail with recipientType email" (documented) is a warning: the body reaches the
+    # world, which has no one to send to (it answered 500 with a KeyError)
+    mock = create_app({"level": "schema"})
+    body = {k: v for k, v in FACTORY.valid_body().items() if k != "recipientEmail"}
+    assert body["recipientType"] == "email"
+    status, _, answer = _asgi_post(mock, [("content-type", "application/json"), *AUTH.items()], json.dumps(body).encode())
+    assert status == 400 and b"recipientEmail" in answer, answer
+    assert [(r.outcome, bool(r.warnings)) for r in mock.requests] == [("world", True)] and not mock.sent

@@ -50,7 +50,7 @@ from migma_contract.contract.catalogue import (
     judge_credentials,
     retry_after_value,
 )
-from migma_contract.contract.rules import Level, NotUtf8, Refused, bearer_key
+from migma_contract.contract.rules import Level, NotUtf8, Refused, Rule, bearer_key
 from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.core.fields import trimmed
 from migma_contract.document.spec import OPERATION_PATH, Spec
@@ -64,6 +64,7 @@ __all__ = ["ReferenceMock", "create_app"]
 STATUS_OK = ACCEPTS_VALID.deserves
 _BODY = BODY_FORM
 JSON_TYPES = ("application/json",)
+_AUTH_MEMO = 64  # Authorization values whose reading is kept (per configuration); past it the memo starts again
 
 
 class _Refusal(Exception):
@@ -103,6 +104,33 @@ def _payload_json(payload: dict[str, Any]) -> str:
     return _encode_json(payload)
 
 
+_QUEUED_TRANSACTIONAL, _QUEUED_MARKETING = "Email queued for delivery (transactional)", "Email queued for delivery (marketing)"
+_JSON_TEXTS: dict[str, str] = {}  # providers and messages as JSON strings: a handful of values, written once
+
+
+def _accepted_json(data: dict[str, Any]) -> bytes | None:
+    """`_payload_json` of the accepted answer with this `data`, as `_accept` makes it (its keys in order; None: a
+    providerType of another type, which only a level below the enum lets through, is left to `_payload_json`)."""
+    id_, provider, status, count, message = data.values()
+    if type(provider) is not str:
+        return None
+    if (shown := _JSON_TEXTS.get(provider)) is None:
+        shown = _json_text(provider)
+    if (said := _JSON_TEXTS.get(message)) is None:
+        said = _json_text(message)
+    return (_ACCEPTED_JSON % (_json_string(id_), shown, _json_string(status), count, said)).encode()
+
+
+def _json_text(text: str) -> str:
+    """`text` as a JSON string, kept in `_JSON_TEXTS` when short (a providerType is the client's: any length)."""
+    shown: str = _json_string(text)
+    if len(text) <= 64:
+        if len(_JSON_TEXTS) >= 256:
+            _JSON_TEXTS.clear()
+        _JSON_TEXTS[text] = shown
+    return shown
+
+
 @dataclass(slots=True)
 class _Answer:
     """What the API path answers: a status, a JSON body, extra headers."""
@@ -110,11 +138,12 @@ class _Answer:
     status: int
     payload: dict[str, Any]
     headers: dict[str, str] | None = None
+    body: bytes | None = None  # `payload` written already (`_accepted_json`)
 
     def encoded(self) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The ASGI headers and body (the body encoded as Starlette's JSONResponse does)."""
-        body = _payload_json(self.payload).encode("utf-8")
-        length = (b"content-length", str(len(body)).encode())
+        body = self.body if self.body is not None else _payload_json(self.payload).encode("utf-8")
+        length = (b"content-length", b"%d" % len(body))
         if not self.headers:
             return [length, (b"content-type", b"application/json")], body
         # as Starlette's Response: the given headers first, then the length and type
@@ -166,10 +195,11 @@ class _Call:
         The common case, the whole body in the first message and within the cap, is taken as it is; anything
         else goes through the one capped reader, that message first."""
         first = await self.receive()
-        if first["type"] == "http.request" and not first.get("more_body", False):
-            chunk: bytes = first.get("body", b"")
-            if len(chunk) <= limit:
-                return chunk
+        whole = _whole(first, limit)
+        return whole if whole is not None else await self.rest(first, limit)
+
+    async def rest(self, first: Any, limit: int) -> bytes | None:
+        """`body` for a body that did not come whole, within the cap, in its `first` message."""
         pending = [first]
 
         async def again() -> Any:
@@ -179,6 +209,15 @@ class _Call:
         if read.disconnected:
             raise ClientDisconnect()
         return read.content
+
+
+def _whole(first: Any, limit: int) -> bytes | None:
+    """The body, when the first message of a request holds all of it within `limit` bytes (None: read on)."""
+    if first["type"] == "http.request" and not first.get("more_body", False):
+        chunk: bytes = first.get("body", b"")
+        if len(chunk) <= limit:
+            return chunk
+    return None
 
 
 def _broken(verdict: _Verdict, message: str) -> tuple[Any, _Refusal]:
@@ -233,6 +272,7 @@ class ReferenceMock:
         # getrandom call per send costs several µs on a virtual machine; ids need to be unique, not secret)
         self._ids = random.Random(os.urandom(16))
         self._default_provider = self.contract.spec.request_properties.get("providerType", {}).get("default", "migma")
+        self._auth_memo: tuple[MockConfig | None, dict[str | None, tuple[str, str | None, tuple[Rule, str] | None]]] = (None, {})
         # `clock`: seconds, for the 24 h window of idempotent replies (a test passes its own; default time.monotonic)
         self.state = MockState(sent_log=first.sent_log, request_log=first.request_log,
                                memory_bytes=first.memory_bytes, seed=first.seed, **({"clock": clock} if clock else {}))
@@ -253,7 +293,8 @@ class ReferenceMock:
         # The API's one operation is answered here directly (Starlette's request and response
         # objects and its routing would cost more than the mock's own work); every other path
         # and method goes through Starlette: inspection, 404/405, redirects.
-        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == OPERATION_PATH:
+        if scope["type"] == "http" and scope["method"] == "POST" and (
+                (scope["path"] == OPERATION_PATH and not scope.get("root_path")) or _route_path(scope) == OPERATION_PATH):
             await self._api(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -360,7 +401,7 @@ class ReferenceMock:
 
     async def _send(self, request: _Call) -> _Answer:
         config = self.config  # one configuration per request, even if `configure` runs meanwhile
-        verdict = _Verdict(at=_now())
+        verdict = _Verdict(_now())
         try:
             answer = await self._answer(request, config, verdict)
         except ClientDisconnect:
@@ -378,22 +419,55 @@ class ReferenceMock:
         )
         return answer
 
+    def _credentials(self, config: MockConfig, header: str | None) -> tuple[str, str | None, tuple[Rule, str] | None]:
+        """(the bearer key or "", the key's name for the log, the auth rule broken and why): worked out once per
+        `Authorization` value and configuration (clients send the same one again and again)."""
+        memo = self._auth_memo
+        if memo[0] is not config:
+            memo = self._auth_memo = (config, {})
+        known = memo[1].get(header)
+        if known is None:
+            bearer = bearer_key(header)
+            key = bearer or ""
+            name = config.key_names.get(key) or ("(known key)" if key in config.keys else None)
+            known = (key, name, judge_credentials(header, config.keys.get, key=bearer))
+            if len(memo[1]) >= _AUTH_MEMO:
+                memo[1].clear()
+            memo[1][header] = known
+        return known
+
     async def _answer(self, request: _Call, config: MockConfig, verdict: _Verdict) -> _Answer:
         """Judge the request fully (for the log), then answer: scripted fault, auth, rate limit, body, world."""
         if config.latency_ms:
             await anyio.sleep(config.latency_ms / 1000)
-        header = request.headers.get("authorization")
-        bearer = bearer_key(header)
-        key = bearer or ""
-        verdict.key_name = config.key_names.get(key) or ("(known key)" if key in config.keys else None)
-        refused = judge_credentials(header, config.keys.get, key=bearer)
+        headers = request.headers
+        authorization = headers.get("authorization")
+        memo = self._auth_memo  # (`_credentials`, its common case without the call)
+        known = memo[1].get(authorization) if memo[0] is config else None
+        key, verdict.key_name, refused = known if known is not None else self._credentials(config, authorization)
         if refused is not None:
             verdict.violations.append(Violation(refused[0].id, refused[0].level.value, "", refused[1]))
-        body, body_refusal = await self._read_json(request, config, verdict)
-        if body_refusal is None:
-            self._judge_body(body, config, verdict)
+        # the body: whole in its first message and within the cap (the common case, read here), else the capped reader
+        limit = config.max_body_bytes
+        body: Any
+        body_refusal: _Refusal | None
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            body, body_refusal = None, _Refusal(BODY_JSON_OBJECT.deserves, f"the body is {int(declared)} bytes; the limit is {limit}")
+        else:
+            first = await request.receive()  # (`request.body`, one coroutine fewer)
+            raw = _whole(first, limit)
+            if raw is None:
+                raw = await request.rest(first, limit)
+            if raw is None:
+                body, body_refusal = None, _Refusal(BODY_JSON_OBJECT.deserves, f"the body is over the {limit}-byte limit")
+            else:
+                verdict.raw = raw
+                body, body_refusal = self._read_json(headers.get("content-type", ""), config, verdict)
+        if body_refusal is None and (violations := self._strict(body)):
+            self._judge_body(violations, config, verdict)
 
-        idempotency_key = request.headers.get(_IDEMPOTENCY)
+        idempotency_key = headers.get(_IDEMPOTENCY)
         if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
             rule = IDEMPOTENCY_KEY_LENGTH
             verdict.violations.append(Violation(rule.id, rule.level.value, "", f"{IDEMPOTENCY_HEADER} is {len(idempotency_key)} "
@@ -420,7 +494,8 @@ class ReferenceMock:
         """The answer the contract gives: auth, rate limit, body, the stored answer of a key, the world."""
         if refused is not None:
             raise _Refusal(refusal_status([refused[0].id]), refused[1])
-        self._rate_limit(key, config, verdict)
+        if config.rate_limit is not None:
+            self._rate_limit(key, config, verdict)
         if body_refusal is not None:
             verdict.outcome = "limit" if not verdict.violations else "refused"
             raise body_refusal
@@ -447,13 +522,10 @@ class ReferenceMock:
         payload = {"success": True, "data": data, "error": None}
         if idempotency_key:  # only an accepted send is stored: a 429 or 5xx never, a 4xx neither (see _state)
             self.state.store_reply(key, idempotency_key, digest, STATUS_OK, payload)
-        return _Answer(STATUS_OK, payload)
+        return _Answer(STATUS_OK, payload, None, _accepted_json(data))
 
-    def _judge_body(self, body: Any, config: MockConfig, verdict: _Verdict) -> None:
-        """Every request rule the body breaks: those of the mock's level refuse it, the others are warnings."""
-        violations = self._strict(body)
-        if not violations:
-            return
+    def _judge_body(self, violations: list[Violation], config: MockConfig, verdict: _Verdict) -> None:
+        """The request rules the body breaks (`_strict`'s): those of the mock's level refuse it, the others are warnings."""
         level = Level.parse(config.level)
         for violation in violations:
             if level.includes(get_rule(violation.rule_id).level):
@@ -480,17 +552,8 @@ class ReferenceMock:
             raise _Refusal(429, f"rate limit of {limit} requests per {window:g} s exceeded; retry after {shown} s",
                            headers={"Retry-After": shown})
 
-    async def _read_json(self, request: _Call, config: MockConfig, verdict: _Verdict) -> tuple[Any, _Refusal | None]:
-        """The parsed body, or the refusal it deserves (noted in the verdict when it breaks a rule)."""
-        content_type = request.headers.get("content-type", "")
-        limit = config.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            return None, _Refusal(BODY_JSON_OBJECT.deserves, f"the body is {int(declared)} bytes; the limit is {limit}")
-        raw = await request.body(limit)
-        if raw is None:
-            return None, _Refusal(BODY_JSON_OBJECT.deserves, f"the body is over the {limit}-byte limit")
-        verdict.raw = raw
+    def _read_json(self, content_type: str, config: MockConfig, verdict: _Verdict) -> tuple[Any, _Refusal | None]:
+        """The parsed body (`verdict.raw`), or the refusal it deserves (noted in the verdict when it breaks a rule)."""
         if not _is_json_media_type(content_type):
             return _broken(verdict, f"Content-Type must be application/json, not {content_type or 'missing'!r}")
         try:
@@ -539,7 +602,9 @@ class ReferenceMock:
         kind = body["recipientType"]
         transactional = body.get("transactional", kind == SINGLE_TYPE)
         if kind == SINGLE_TYPE:
-            candidates: tuple[str, ...] = (body["recipientEmail"],)
+            if (recipient := body.get("recipientEmail")) is None:  # (its rule is documented: a level below lets it through)
+                raise _Refusal(DATA_REFUSAL, f"nothing to send to: give recipientEmail (recipientType {SINGLE_TYPE!r})")
+            candidates: tuple[str, ...] = (recipient,)
         else:
             members = config.lists.get(kind, {}).get(body.get("recipientId"))  # type: ignore[arg-type]
             if members is None and not open_world:
@@ -575,9 +640,11 @@ class ReferenceMock:
 
     @staticmethod
     def _summary(recipient_type: str, transactional: bool, sent_count: int, excluded: dict[str, str]) -> str:
-        kind = "transactional" if transactional else "marketing"
         if recipient_type == SINGLE_TYPE:
-            return f"Email queued for delivery ({kind})" if sent_count else f"Email queued; recipient excluded ({', '.join(excluded.values())})"
+            if sent_count:  # (one string each: its hash is kept, see `_accepted_json`)
+                return _QUEUED_TRANSACTIONAL if transactional else _QUEUED_MARKETING
+            return f"Email queued; recipient excluded ({', '.join(excluded.values())})"
+        kind = "transactional" if transactional else "marketing"
         return f"Batch queued for {sent_count} recipient(s) ({kind}; {len(excluded)} excluded)"
 
     # -- inspection endpoints and errors ------------------------------------------------------

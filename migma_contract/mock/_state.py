@@ -212,7 +212,7 @@ class Stored:
 
 # What an entry ends with: its sequence number and its cost against the byte budget.
 _TAIL = struct.Struct("<QQ")
-_tail, _pack_tail, _dumps = _TAIL.unpack_from, _TAIL.pack, marshal.dumps
+_tail, _pack_tail, _dumps, _TAIL_SIZE = _TAIL.unpack_from, _TAIL.pack, marshal.dumps, _TAIL.size
 _MARSHAL_VERSION = 2  # (3 and 4 look for repeated objects, through a table made for each call)
 
 
@@ -251,6 +251,19 @@ class _Log:
         self.entries.append(entry)
         self.unbuilt += 1
 
+    def keep(self, seq: int, cost: int, fields: Any) -> int:
+        """`append` (compact) and, the log full, drop its oldest entry (`pop`): the bytes this adds to the budget."""
+        try:
+            entry: Any = _dumps(fields, _MARSHAL_VERSION) + _pack_tail(seq, cost)
+        except ValueError:  # a type marshal does not write (a str subclass): kept as the fields
+            entry = (seq, cost, fields)
+        entries = self.entries
+        entries.append(entry)
+        self.unbuilt += 1
+        if self.cap and len(entries) > self.cap:  # the common case of a busy mock
+            return cost - self.pop()
+        return cost
+
     @staticmethod
     def _head(entry: Any) -> tuple[int, int]:
         """(seq, cost) of an entry, whatever its form."""
@@ -268,7 +281,7 @@ class _Log:
         if self.unbuilt == len(self.entries):
             self.unbuilt -= 1
         entry = self.entries.popleft()
-        return _tail(entry, len(entry) - _TAIL.size)[1] if type(entry) is bytes else entry[1]  # type: ignore[no-any-return]
+        return _tail(entry, len(entry) - _TAIL_SIZE)[1] if type(entry) is bytes else entry[1]  # type: ignore[no-any-return]
 
     def clear(self) -> None:
         self.entries.clear()
@@ -371,8 +384,10 @@ class MockState:
     def record(self, *fields: Any) -> None:
         """An accepted send: SentRecord's fields in order (made into one when `sent` is read)."""
         with self._lock:
-            self._seq += 1
-            self._add(self._sent, self._seq, fields, len(fields[3]) + ENTRY_OVERHEAD)
+            self._seq = seq = self._seq + 1
+            self._bytes += self._sent.keep(seq, len(fields[3]) + ENTRY_OVERHEAD, fields)
+            if self._bytes > self._memory_bytes:
+                self._trim()
 
     def log_request(self, **fields: Any) -> None:
         """A request the API path did not answer (no route), kept as its record."""
@@ -391,8 +406,10 @@ class MockState:
                       *fields[_VIOLATIONS_AT + 1:])
         with self._lock:
             self.requests += 1
-            self._seq += 1
-            self._add(self._requests, self._seq, fields, size + ENTRY_OVERHEAD)
+            self._seq = seq = self._seq + 1
+            self._bytes += self._requests.keep(seq, size + ENTRY_OVERHEAD, fields)
+            if self._bytes > self._memory_bytes:
+                self._trim()
 
     @property
     def sent(self) -> list[SentRecord]:
