@@ -25,12 +25,13 @@ around the exchange); an abandoned answer closes its connection.
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 import time
 from typing import Any
 
 import h11
+
+from migma_contract.core.fields import framing_refused
 
 try:  # the C parser (uvicorn[standard]); without it, h11 reads the answers (see _H11Parser)
     import httptools
@@ -55,26 +56,8 @@ _JOINED = 64 * 1024  # a body up to this size leaves in the same write as its he
 
 def client_refuses(headers: list[tuple[bytes, bytes]]) -> str | None:
     """Why an HTTP client refuses an answer's framing headers (None: it reads them): h11's rules, which httpx reads
-    by (RFC 9112 §6.1 lets a client read no transfer coding but chunked, §6.3 no two Content-Lengths that differ)."""
-    length: bytes | None = None
-    coded = False
-    for name, value in headers:
-        folded = name.lower()
-        if folded == b"content-length":
-            lengths = {part.strip(b" \t") for part in value.split(b",")}
-            if len(lengths) != 1 or not _DIGITS.fullmatch(one := lengths.pop()) or (length is not None and one != length):
-                return "a Content-Length that is not one number"
-            length = one
-        elif folded == b"transfer-encoding":
-            if coded:
-                return "more than one Transfer-Encoding"
-            if value.strip(b" \t").lower() != b"chunked":
-                return "a Transfer-Encoding other than chunked alone"
-            coded = True
-    return None
-
-
-_DIGITS = re.compile(rb"[0-9]+")
+    by, in the one reading the middleware shares (`core.fields.framing_refused`)."""
+    return framing_refused(headers)
 
 
 class UpstreamError(Exception):
