@@ -588,7 +588,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what was judged, as for Ctrl-C
     try:
         for recording in recordings:
-            for exchange in recording.exchanges():
+            for exchange in recording.exchanges(timeout=options.timeout):
                 try:
                     judge.observe(exchange)
                 except Exception as exc:  # one exchange the judge cannot take never costs the others
