@@ -195,6 +195,7 @@ FRAMINGS = {  # an answer httpx reads directly, or one it refuses: the proxy mus
     "chunk-ext-ctl": _chunked_answer(b"%x;a=\x01\r\n" % N + OK + b"\r\n0\r\n\r\n"),
     "last-chunk-ext-space": _chunked_answer(b"%x\r\n" % N + OK + b"\r\n0;a b\r\n\r\n"),
     "interim-then-chunked": b"HTTP/1.1 100 Continue\r\n\r\n" + _chunked_answer(CHUNKED),
+    "status-099": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, start=b"HTTP/1.1 099 Odd"),
     "trailer-clean": _chunked_answer(b"%x\r\n" % N + OK + b"\r\n0\r\nX-T: a\r\n\r\n"),
 }
 

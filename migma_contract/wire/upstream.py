@@ -259,9 +259,9 @@ class UpstreamResponse(asyncio.Protocol):
     def _read_whole_by_h11(self, status: int) -> bool:
         """Whether llhttp's reading of this answer may differ from h11's past what `client_refuses` checks: chunk lines
         and trailers (llhttp takes a size padded past 20 hex digits, refuses `2;a b`), an interim head (its values are
-        never asked), a line of the head led by SP or HTAB (llhttp, lenient, hands a first one's name over without it;
+        never asked; a status below 100, which llhttp takes), a line of the head led by SP or HTAB (llhttp, lenient, hands a first one's name over without it;
         h11 refuses it, or unfolds it mid-head). Such an answer is read by h11 from its first byte."""
-        if 100 <= status < 200 and status != 101:
+        if status < 200 and status != 101:  # (below 100: no status h11 reads)
             return True
         if any(name.lower() == b"transfer-encoding" for name, _ in self.headers) and not self._head_only:
             return True
