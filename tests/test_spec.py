@@ -138,6 +138,25 @@ def test_ref_to_nowhere_names_the_ref_and_its_line(tmp_path):
     assert "Nope" in path.read_text().splitlines()[caught.value.line - 1]
 
 
+@pytest.mark.parametrize("index", ["%C2%B2", "%D9%A3", "9" * 5000])
+def test_a_ref_indexing_a_list_with_what_is_no_ascii_number_points_to_nothing(tmp_path, index):
+    """Final pass P2, F2: "²" and "٣" are digits to str.isdigit() but no number to int(): a $ref indexing a list with one
+    was an internal error (ValueError), exit 3, instead of the $ref named; 5,000 digits are past int()'s limit."""
+    document = vendor_document()
+    document["components"]["listy"] = [{"description": "x"}]
+    document["paths"]["/v1/sending"]["post"]["responses"]["200"] = {"$ref": f"#/components/listy/{index}"}
+    with pytest.raises(SpecInvalid, match="points to nothing"):
+        load_spec(write(tmp_path, "digit.yaml", document))
+
+
+def test_a_response_key_of_what_is_no_ascii_number_is_no_status(tmp_path):
+    document = vendor_document()
+    document["paths"]["/v1/sending"]["post"]["responses"]["²⁰⁰"] = {"description": "superscript"}
+    with pytest.raises(SpecInvalid) as caught:  # the OpenAPI schema refuses such a key: a clear error, never a ValueError
+        load_spec(write(tmp_path, "superscript.yaml", document))
+    assert "ValueError" not in str(caught.value)
+
+
 def test_invalid_openapi_is_located_in_the_document(tmp_path):
     document = vendor_document()
     document["components"]["schemas"]["SendEmailRequest"]["properties"]["from"]["type"] = "strin"
