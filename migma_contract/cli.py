@@ -574,8 +574,10 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     from migma_contract.traffic.recordings import MAX_KEPT_SKIPS, open_recording
     from migma_contract.traffic.tally import TrafficJudge
 
-    # recordings of the user's server: with the user's key at hand, a repository's file does not lower what counts
-    options = resolve_options(given, only=TRAFFIC_OPTIONS, warn=_warn, target="recorded traffic")
+    # recordings of the user's server: a repository's file does not lower what counts (level, baseline, spec, timeout),
+    # whatever the environment holds: a CI job judging recordings sets no key, and reads the exit code, not the headline
+    options = resolve_options(given, only=TRAFFIC_OPTIONS, warn=_warn, target="recorded traffic",
+                              carries="`judge`, whose verdict is on the user's recordings")
     recordings = [open_recording(path) for path in files]  # every file recognised before any is judged
     baseline = load_baseline(options.baseline)
     report_dir = Path(options.report_dir)
@@ -590,7 +592,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what was judged, as for Ctrl-C
     try:
         for recording in recordings:
-            for exchange in recording.exchanges():
+            for exchange in recording.exchanges(timeout=options.timeout):
                 try:
                     judge.observe(exchange)
                 except Exception as exc:  # one exchange the judge cannot take never costs the others

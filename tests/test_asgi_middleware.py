@@ -592,6 +592,9 @@ UNREADABLE = {
     "content-length-underscore": [(b"content-length", b"%d_%d" % (N // 10, N % 10))],
     "content-length-arabic-indic-digits": [(b"content-length", "".join(chr(0x660 + int(d)) for d in str(N)).encode())],
     "two-different-content-lengths": [(b"content-length", b"%d" % N), (b"content-length", b"%d" % (N + 5))],
+    # pass N1, F1: one number written two ways: h11 (httpx) compares the texts, "conflicting Content-Length headers"
+    "content-lengths-differing-by-a-leading-zero": [(b"content-length", b"%d" % N), (b"content-length", b"0%d" % N)],
+    "content-length-list-differing-by-a-leading-zero": [(b"content-length", b"%d, 0%d" % (N, N))],
     "transfer-encoding-gzip": [(b"transfer-encoding", b"gzip")],
     "transfer-encoding-identity": [(b"transfer-encoding", b"identity")],
     "transfer-encoding-gzip-chunked": [(b"transfer-encoding", b"gzip, chunked")],
@@ -600,6 +603,8 @@ UNREADABLE = {
 }
 WHY = {"content-length-plus-sign": "not digits only", "content-length-underscore": "not digits only",
        "content-length-arabic-indic-digits": "not digits only", "two-different-content-lengths": "two different Content-Lengths",
+       "content-lengths-differing-by-a-leading-zero": "two different Content-Lengths",
+       "content-length-list-differing-by-a-leading-zero": "two different Content-Lengths",
        "transfer-encoding-gzip": "Transfer-Encoding other than chunked", "transfer-encoding-identity": "Transfer-Encoding other than chunked",
        "transfer-encoding-gzip-chunked": "Transfer-Encoding other than chunked", "name-with-slash": "not a token ('x/y')",
        "name-not-ascii": r"not a token ('x-\xc3\xa9')"}
@@ -694,7 +699,8 @@ def test_the_heads_reading_takes_any_length_of_digits_and_quotes_a_hostile_name_
     from migma_contract.core.fields import unreadable_head
 
     digits = b"9" * 6000  # past int()'s 4,300 digits: compared as text, never a ValueError inside the app's `send`
-    assert unreadable_head([(b"content-length", digits), (b"content-length", b"000" + digits)]) is None
+    assert unreadable_head([(b"content-length", digits), (b"content-length", digits)]) is None
+    assert unreadable_head([(b"content-length", digits), (b"content-length", b"000" + digits)]) == "two different Content-Lengths"
     assert unreadable_head([(b"content-length", digits), (b"content-length", digits[1:])]) == "two different Content-Lengths"
     why = unreadable_head([(b"x-\x1b[2J\xe2\x80\xae" + b"n" * 500, b"1")])
     assert why is not None and "\x1b" not in why and "\u202e" not in why and len(why) < 400

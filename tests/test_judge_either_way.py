@@ -222,3 +222,14 @@ def test_a_front_ends_refusal_of_a_request_that_is_no_json_either_is_no_server_f
     item["request"]["headers"][1]["value"] = "text/plain"
     result = judged_har(tmp_path, item)
     assert not server_findings(result), result.findings
+
+
+@pytest.mark.parametrize("answer, media", [("<html><body>Too Many Requests</body></html>", "text/html"),
+                                           ('{"whatever": 1}', "application/json")])
+def test_a_send_answered_429_in_traffic_is_judged_in_part_never_green(tmp_path, answer, media):
+    """Final pass P1, F3: in traffic no retry follows a 429, and its status and body rules were left unjudged while
+    the exchange counted as judged in full: a gateway answering every send 429 with an HTML page stayed green (exit 0).
+    Now such an exchange is judged in part: no green verdict rests on it."""
+    result = judged_har(tmp_path, entry(status=429, answer=answer, media=media), entry(status=429, answer=answer, media=media))
+    assert result.exit_code == 3 and result.traffic.partly_judged == 2, result.headline
+    assert any("429" in note and "judged in part" in note for note in result.traffic.notes), result.traffic.notes

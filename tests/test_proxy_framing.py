@@ -162,6 +162,14 @@ FRAMINGS = {  # an answer httpx reads directly, or one it refuses: the proxy mus
                         body=CHUNKED),
     "cl-two-values": _answer(b"Content-Type: application/json", b"Content-Length: %d, %d" % (N, N + 1)),
     "cl-plus": _answer(b"Content-Type: application/json", b"Content-Length: +%d" % N),
+    # pass N1, F2: what h11 refuses in a value or a reason phrase (llhttp, read leniently, took it: the field was
+    # dropped, the answer forwarded and judged green); what h11 reads there (ESC, DEL) is read, its field dropped
+    "value-nul": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, b"X-Id: a\x00b"),
+    "value-vt": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, b"X-Id: a\x0bb"),
+    "value-ff": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, b"X-Id: a\x0cb"),
+    "reason-nul": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, start=b"HTTP/1.1 200 O\x00K"),
+    "value-esc": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, b"X-Id: a\x1bb"),
+    "value-del": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, b"X-Id: a\x7fb"),
 }
 
 

@@ -78,13 +78,14 @@ ZIPPED = gzip.compress(OK)
 @pytest.mark.parametrize("headers, body", [
     ([b"Content-Type: application/json", b"Content-Encoding: gzip", b"Connection: keep-alive, content-encoding"], ZIPPED),
     ([b"Content-Type: application/json", b"Connection: close, content-type"], OK),
-    ([b"Content-Type: application/json", b"Content-Encoding: gzip\x0b"], ZIPPED),
+    ([b"Content-Type: application/json", b"Content-Encoding: gzip\x01"], ZIPPED),
     ([b"Content-Type: application/json", b"Content-Encoding: gzip\x1f"], ZIPPED),
-    ([b"Content-Type: application/json", b"Content-Encoding: \x0cgzip"], ZIPPED),
-], ids=["connection-names-encoding", "connection-names-type", "vt-in-encoding", "us-in-encoding", "ff-before-encoding"])
+    ([b"Content-Type: application/json", b"Content-Encoding: \x7fgzip"], ZIPPED),
+], ids=["connection-names-encoding", "connection-names-type", "soh-in-encoding", "us-in-encoding", "del-before-encoding"])
 def test_g1_the_answer_is_judged_with_the_headers_the_client_received(stack, headers, body):
     """G1: the client got gzip bytes labelled JSON (or no Content-Type) while the judge read the header the proxy
-    dropped (named in Connection, or holding a control character) and passed it: exit 0."""
+    dropped (named in Connection, or holding a control character httpx reads) and passed it: exit 0. (A NUL, VT or FF
+    there httpx refuses: a 502 and the upstream's no-server-error, test_proxy_framing's `value-*` answers.)"""
     judge = _judge()
     seen = _capturing(judge)
     with raw_server(each_request(lambda request: _answer(headers, body))) as up_url, \

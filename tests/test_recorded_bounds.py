@@ -218,11 +218,11 @@ def test_an_entry_no_converter_foresaw_costs_only_itself(tmp_path, monkeypatch):
     real = recordings._from_har
     seen = []
 
-    def flaky(item, where, stripped):
+    def flaky(item, where, stripped, *rest):
         seen.append(where)
         if len(seen) == 1:
             raise TypeError("a shape nobody foresaw")
-        return real(item, where, stripped)
+        return real(item, where, stripped, *rest)
 
     monkeypatch.setattr(recordings, "_from_har", flaky)
     path = tmp_path / "two.har"
@@ -1028,8 +1028,9 @@ def test_m2_f7_a_har_entry_queued_by_the_browser_is_judged_on_the_servers_time(t
     slow.update(time=15_000, timings={"blocked": 0, "dns": 0, "connect": 0, "send": 1, "wait": 14_950, "receive": 49})
     (first, second) = open_recording(_write(tmp_path / "t.har", har(queued, slow))).exchanges()
     assert first.elapsed == pytest.approx(0.1) and second.elapsed == pytest.approx(15.0)
+    # never the server's break; since pass N2 (F6) not kept either: the browser's part passing the timeout is judged in part
     result = judge_cli(_write(tmp_path / "q.har", har(queued)), "--report-dir", tmp_path / "r", "--timeout", "10")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3 and "responds-in-time was not judged" in result.output, result.output
     result = judge_cli(_write(tmp_path / "s.har", har(slow)), "--report-dir", tmp_path / "s", "--timeout", "10")
     assert result.exit_code == 1 and "responds-in-time" in result.output, result.output
 
@@ -1065,3 +1066,61 @@ def test_m2_f1_bodies_that_break_after_expanding_are_counted_against_the_budget_
     exchanges = list(recording.exchanges())
     assert recording.decoded <= recording.decode_budget and len(exchanges) < 30
     assert len(recording.skipped) + recording.skipped_more == 30 - len(exchanges)
+
+
+# --- pass N2: a HAR's lossy text, the browser's part of its time -----------------------------------------------------
+
+
+def _lossy_entry(text, size, *, encoding=None, coding=None):
+    lossy = entry(VALID)
+    content = {"size": size, "mimeType": "application/json", "text": text}
+    if encoding:
+        content["encoding"] = encoding
+    lossy["response"]["content"] = content
+    if coding:
+        lossy["response"]["headers"].append({"name": "Content-Encoding", "value": coding})
+    return lossy
+
+
+def test_n2_f4_a_har_answer_stored_as_lossy_text_is_judged_in_part(tmp_path):
+    """Pass N2, F4: a JSON answer whose bytes are not UTF-8 (Latin-1 0xFC, no charset) was green from a HAR whose
+    `content.text` holds U+FFFD where the byte was (browsers and Playwright store a textual body decoded), while the
+    same bytes in base64 are content-type-json broken by the server: the text is not the bytes, judged in part."""
+    raw = b'{"success": true, "data": {"id": "m\xfc1", "status": "queued"}, "error": null}'
+    lossy = _lossy_entry(raw.decode("utf-8", "replace"), len(raw))
+    result = judge_cli(_write(tmp_path / "lossy.har", har(lossy)), "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "holding U+FFFD" in result.output, result.output
+    exact = _lossy_entry(base64.b64encode(raw).decode(), len(raw), encoding="base64")
+    result = judge_cli(_write(tmp_path / "exact.har", har(exact)), "--report-dir", tmp_path / "e")
+    assert result.exit_code == 1 and "content-type-json" in result.output, result.output
+
+
+def test_n2_f4_a_har_answer_whose_text_is_not_its_size_is_judged_in_part(tmp_path):
+    """Text decoded by another charset (no U+FFFD: Latin-1's ü read as ü) is told by `content.size`, the bytes that
+    came, when the body is in no content coding; text of its size is judged in full, a coded body's size not read."""
+    text = '{"success": true, "data": {"id": "m\u00fc1", "status": "queued"}, "error": null}'
+    utf8 = len(text.encode())
+    result = judge_cli(_write(tmp_path / "other.har", har(_lossy_entry(text, utf8 - 1))), "--report-dir", tmp_path / "o")
+    assert result.exit_code == 3 and "content.size` says" in result.output, result.output
+    result = judge_cli(_write(tmp_path / "same.har", har(_lossy_entry(text, utf8))), "--report-dir", tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    coded = _lossy_entry(text, utf8 - 1, coding="gzip")
+    result = judge_cli(_write(tmp_path / "coded.har", har(coded)), "--report-dir", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+
+
+def test_n2_f6_a_har_entry_past_the_timeout_by_connect_and_ssl_is_judged_in_part(tmp_path):
+    """Pass N2, F6: an entry whose 15 s went to connect and ssl (a server slow to accept or to finish its TLS handshake;
+    a client counting connect in its timeout gives up) was responds-in-time kept, exit 0, without a word."""
+    slow = entry(VALID)
+    slow.update(time=15_040, timings={"blocked": 0, "dns": 0, "connect": 15_000, "ssl": 5_000, "send": 0, "wait": 40,
+                                      "receive": 0})
+    path = _write(tmp_path / "connect.har", har(slow))
+    (exchange,) = open_recording(path).exchanges(timeout=10.0)
+    assert exchange.elapsed is None and "responds-in-time was not judged" in (exchange.unread or "")
+    result = judge_cli(path, "--report-dir", tmp_path / "r", "--timeout", "10")
+    assert result.exit_code == 3 and "responds-in-time was not judged" in result.output, result.output
+    assert "browser's own part" in result.output
+    # within the timeout as a whole, it is judged (and kept)
+    result = judge_cli(path, "--report-dir", tmp_path / "k", "--timeout", "20")
+    assert result.exit_code == 0, result.output

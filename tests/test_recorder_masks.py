@@ -70,11 +70,22 @@ def test_a_vcrpy_send_whose_credentials_were_filtered_is_no_auth_break(tmp_path,
     assert auth_required["exercised"] == 0
 
 
-def test_a_vcrpy_send_without_credentials_answered_401_is_judged_as_recorded(tmp_path):
-    answer = {"success": False, "data": None, "error": "missing key"}
-    result, data = _judge(tmp_path, _item(VALID, answer, auth=None, status=401))
-    assert result.exit_code == 1
-    assert _findings(data) == {("auth-required", "client")}
+@pytest.mark.parametrize("auth", [None, "      Authorization: [XXXXXX]", "      Authorization: [DUMMY]"],
+                         ids=["dropped", "XXXXXX", "DUMMY"])
+def test_n2_f2_a_vcrpy_send_whose_credentials_were_filtered_answered_401_blames_no_client(tmp_path, auth):
+    """Pass N2, F2: a send recorded with `filter_headers=["authorization"]` (or a replacement) and answered 401 (a
+    revoked or expired key: the usual "rejects a bad key" test) was auth-required "broken by the client", exit 1. The
+    live request may have carried `Bearer <key>`: the credentials are hidden whatever the status, the 401 the server's
+    answer (right for no key and for a refused key alike)."""
+    answer = {"success": False, "data": None, "error": "invalid API key"}
+    result, data = _judge(tmp_path, _item(VALID, answer, auth=auth, status=401))
+    assert result.exit_code == 0, result.output
+    assert not data["findings"]
+    assert any("credentials masked or possibly left out by the recorder" in note for note in data["traffic"]["notes"])
+    # a key in the cassette answered 401 is judged as recorded (not hidden): a key the server may refuse
+    result, data = _judge(tmp_path, _item(VALID, answer, status=401))
+    assert result.exit_code == 0 and not data["findings"], result.output
+    assert not any("credentials masked" in note for note in data["traffic"]["notes"])
 
 
 def test_a_schemathesis_cassette_keeps_what_it_left_out_as_not_sent(tmp_path):
@@ -96,13 +107,24 @@ def test_a_schemathesis_cassette_keeps_what_it_left_out_as_not_sent(tmp_path):
 # --- 5 and 9: bodies a recorder scrubbed ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mask", ["REDACTED", "[Filtered]", "<masked>", "[hidden]", "***", "XXXXXX"])
+@pytest.mark.parametrize("mask", ["REDACTED", "[Filtered]", "<masked>", "[hidden]", "***", "XXXXXX",
+                                  # pass N2, F3: masks the whole-string list missed were read as what was sent
+                                  "***REDACTED***", "**REDACTED**", "[REDACTED EMAIL]", "REDACTED_EMAIL",
+                                  "<email redacted>", "-REDACTED-", "xxxx", "a***@example.com", "<email removed>",
+                                  "scrubbed@example.com", "Anonymized"])
 def test_a_request_field_a_recorder_replaced_leaves_the_request_unjudged(tmp_path, mask):
     result, data = _judge(tmp_path, _item({**VALID, "recipientEmail": mask}, OK))
     assert result.exit_code == 3, result.output  # judged in part: no verdict, no break
     assert not data["findings"]
     assert data["traffic"]["partly_judged"] == 1
     assert any("recorder's mask" in note and "recipientEmail" in note for note in data["traffic"]["notes"])
+
+
+def test_n2_f3_an_answer_field_a_recorder_replaced_with_a_mask_word_inside_is_not_judged(tmp_path):
+    scrubbed = {**OK, "data": {"id": "***REDACTED***", "status": "[status filtered]"}}
+    result, data = _judge(tmp_path, _item(VALID, scrubbed))
+    assert result.exit_code == 3, result.output
+    assert not data["findings"] and data["traffic"]["partly_judged"] == 1
 
 
 def test_a_request_field_a_recorder_removed_is_judged_as_recorded(tmp_path):
@@ -113,9 +135,66 @@ def test_a_request_field_a_recorder_removed_is_judged_as_recorded(tmp_path):
 
 
 def test_a_value_that_merely_holds_a_mask_word_is_read(tmp_path):
-    result, data = _judge(tmp_path, _item({**VALID, "subject": "the redacted report", "fromName": "Hidden Gems"}, OK))
+    """A longer text holding a recorder's word, a word a value may be without brackets, and a word of `x` inside a
+    longer one are read as sent (a short value holding a recorder's word anywhere is a mask: pass N2, F3)."""
+    subject = "the redacted minutes of the quarterly board meeting, for everyone"
+    result, data = _judge(tmp_path, _item({**VALID, "subject": subject, "fromName": "Hidden Gems Maxxxxine"}, OK))
     assert result.exit_code == 0, result.output
     assert data["traffic"]["partly_judged"] == 0
+
+
+def _har_judge(tmp_path, body, answer, *, status=200):
+    entry = {"startedDateTime": "2026-12-06T00:00:00Z", "time": 5,
+             "request": {"method": "POST", "url": URL, "httpVersion": "HTTP/1.1", "headers": [
+                 {"name": "Authorization", "value": "Bearer mc_live_recorded_0123456789"},
+                 {"name": "Content-Type", "value": "application/json"}], "queryString": [], "cookies": [], "headersSize": -1,
+                 "bodySize": -1, "postData": {"mimeType": "application/json", "text": json.dumps(body)}},
+             "response": {"status": status, "statusText": "", "httpVersion": "HTTP/1.1", "cookies": [], "redirectURL": "",
+                          "headers": [{"name": "Content-Type", "value": "application/json"}], "headersSize": -1,
+                          "bodySize": -1, "content": {"size": -1, "mimeType": "application/json", "text": json.dumps(answer)}},
+             "cache": {}, "timings": {"send": 0, "wait": 5, "receive": 0}}
+    path = tmp_path / "t.har"
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "Playwright", "version": "1"}, "entries": [entry]}}))
+    result = CliRunner().invoke(main, ["judge", str(path), "--report-dir", str(tmp_path / "h"), "--format", "json"],
+                                catch_exceptions=False)
+    return result, json.loads((tmp_path / "h" / "conformance.json").read_text())
+
+
+def _schemathesis_judge(tmp_path, answer):
+    path = tmp_path / "st.yaml"
+    path.write_text("\n".join([
+        "command: st run", "recorded_with: Schemathesis", "http_interactions:", "- id: '1'", "  status: SUCCESS",
+        "  request:", f"    uri: '{URL}'", "    method: 'POST'", "    headers:", "      Content-Type:",
+        "        - 'application/json'", "      Authorization:", "        - 'Bearer mc_live_recorded_0123456789'", "    body:",
+        "      encoding: 'utf-8'", f"      string: {json.dumps(json.dumps(VALID))}",
+        "  response:", "    status:", "      code: '200'", "      message: 'OK'", "    headers:", "      Content-Type:",
+        "        - 'application/json'", "    body:", "      encoding: 'utf-8'", f"      string: {json.dumps(json.dumps(answer))}",
+        "    http_version: '1.1'", "    elapsed: 0.01", ""]))
+    result = CliRunner().invoke(main, ["judge", str(path), "--report-dir", str(tmp_path / "s"), "--format", "json"],
+                                catch_exceptions=False)
+    return result, json.loads((tmp_path / "s" / "conformance.json").read_text())
+
+
+@pytest.mark.parametrize("value", ["filtered", "masked", "Redacted", "xxxxx", "***"])
+def test_n2_f5_a_servers_own_value_in_a_har_or_a_schemathesis_cassette_is_no_mask(tmp_path, value):
+    """Pass N2, F5: mask words were read in every format, though only vcrpy's recorder scrubs bodies (its hooks): a
+    faulty answer `data.status: "filtered"` in a HAR or a Schemathesis cassette left every body rule unjudged, exit 3
+    where `"bounced"` is exit 1."""
+    faulty = {**OK, "data": {"id": "msg_1", "status": value}}
+    result, data = _har_judge(tmp_path, VALID, faulty)
+    assert result.exit_code == 1 and ("result-status-known", "server") in _findings(data), result.output
+    result, data = _schemathesis_judge(tmp_path, faulty)
+    assert result.exit_code == 1 and ("result-status-known", "server") in _findings(data), result.output
+    # ...while a vcrpy cassette's is read as its recorder's mask
+    result, data = _judge(tmp_path, _item(VALID, faulty))
+    assert result.exit_code == 3 and not data["findings"], result.output
+
+
+@pytest.mark.parametrize("subject", ["XXXXXXXX", "*****", "[hidden]", "Filtered"])
+def test_n2_f5_a_clients_placeholder_in_a_har_hides_no_wrong_accept(tmp_path, subject):
+    result, data = _har_judge(tmp_path, {**TAG, "subject": subject}, OK)
+    assert result.exit_code == 1, result.output
+    assert ("batch-needs-recipientId", "server") in _findings(data)
 
 
 def test_answers_whose_ids_a_recorder_scrubbed_are_no_repeated_id(tmp_path):

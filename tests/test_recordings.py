@@ -235,7 +235,9 @@ def test_a_vcrpy_cassette_of_a_faulty_server_and_a_faulty_client(tmp_path):
         auth = {"Authorization": f"Bearer {FULL_KEY}"}
         assert client.post("/v1/sending", json=VALID, headers=auth).status_code == 200
         assert client.post("/v1/sending", json=TAG_WITHOUT_ID, headers=auth).status_code == 200  # the fault
-        assert client.post("/v1/sending", json=VALID).status_code == 401  # a client that forgot its key
+        # a client that forgot its key: a vcrpy cassette cannot tell it from a key its filter_headers dropped, so
+        # the 401 is the server's answer and the client's credentials are not judged (red-team N2 F2)
+        assert client.post("/v1/sending", json=VALID).status_code == 401
         client.get("/_mock/health")
     assert open_recording(path).format == "vcrpy cassette"
     reports = tmp_path / "reports"
@@ -244,7 +246,8 @@ def test_a_vcrpy_cassette_of_a_faulty_server_and_a_faulty_client(tmp_path):
     data = json.loads((reports / "conformance.json").read_text())
     assert data["traffic"]["judged"] == 3 and data["traffic"]["other"] == 1
     assert {(f["rule"], f["broken_by"]) for f in data["findings"]} == {
-        ("batch-needs-recipientId", "client"), ("batch-needs-recipientId", "server"), ("auth-required", "client")}
+        ("batch-needs-recipientId", "client"), ("batch-needs-recipientId", "server")}
+    assert any("credentials masked or possibly left out" in note for note in data["traffic"]["notes"])
     assert FULL_KEY not in (reports / "conformance.json").read_text()
     # the same cassette, cut inside its last interaction
     text = path.read_text()

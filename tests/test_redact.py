@@ -262,3 +262,12 @@ def test_a_key_echoed_in_hexadecimal_is_masked(case):
     shown = Redactor([key]).text(f"debug: {echoed} end")
     assert case(key.encode().hex()) not in shown and REDACTED in shown and shown.endswith(" end")
     assert Redactor([key]).text("id 0123456789abcdef0123") == "id 0123456789abcdef0123"  # other hex stays
+
+
+@pytest.mark.parametrize("wrapped", ['"{}"', "'{}'", "`{}`", "<{}>", "[{}]", "({})", "\"'{}'\""])
+def test_a_secret_given_quoted_is_masked_where_it_is_echoed_bare(wrapped):
+    """Red-team pass N2, F1: a key kept in its quotes (`docker run --env-file` keeps them; a recorded `Bearer "k_..."`)
+    was learned as given only; a server echoing it without its quotes had the bare key written."""
+    key = "k_live_SECRETQUOTED12345"
+    shown = Redactor([wrapped.format(key)]).text(f"401 Invalid API key {key}; was {wrapped.format(key)}")
+    assert "SECRETQUOTED" not in shown and shown.startswith("401 Invalid API key ")

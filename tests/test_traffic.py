@@ -599,3 +599,16 @@ def test_every_note_a_report_carries_is_redacted_with_the_credentials_learned():
     judge.note(f"proxy exchange 3: the upstream's header(s) 'x-key-{key.lower()}' held control characters")
     notes = judge.result().traffic.notes
     assert len(notes) == 3 and not any(key in note or key.lower() in note for note in notes), notes
+
+
+@pytest.mark.parametrize("quote", ['"', "'", "`"])
+def test_a_recorded_quoted_bearer_key_echoed_bare_is_masked(quote):
+    """Red-team pass N2, F1 (n8_echo.py, bearerq): a recorded `Authorization: Bearer "k..."` answered 401 with the key
+    echoed without its quotes had the bare key in conformance.json, junit.xml and index.html."""
+    key = "SECRETq999abcdef01"
+    echo = {"success": False, "error": f"Invalid credentials: {key} (user:{key})", "data": None}
+    item = exchange(TAG_WITHOUT_ID, 200, echo, auth=f"Bearer {quote}{key}{quote}")
+    result = judge_of(item).result()
+    assert result.findings
+    shown = json.dumps([[f.response.body, f.actual, f.request.curl, f.request.headers] for f in result.findings])
+    assert key not in shown

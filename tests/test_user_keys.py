@@ -209,6 +209,29 @@ def test_the_users_secrets_come_from_every_secret_row_and_source():
     assert user_secrets(environ={}) == ()
 
 
+def test_the_users_secrets_include_each_key_without_the_quotes_around_it():
+    """Red-team pass N2, F1: a key kept quoted (`docker run --env-file`: MIGMA_CONTRACT_API_KEY='"k_live_..."'), as
+    `judge` and `proxy` read it from their environment, was masked only quotes and all; a server echoes it bare."""
+    found = user_secrets(environ={"MIGMA_CONTRACT_API_KEY": '"k_live_SECRETQUOTED12345"',
+                                  "MIGMA_CONTRACT_SECOND_API_KEY": "'Se2SecondFullKey24680def'"})
+    assert {"k_live_SECRETQUOTED12345", "Se2SecondFullKey24680def"} <= set(found)
+
+
+@pytest.mark.parametrize("quoted", ['"Zq9VerySecretKey12345xyz"', "'Zq9VerySecretKey12345xyz'", "`Zq9VerySecretKey12345xyz`",
+                                    '"Zq9VerySecretKey12345xyz'])
+def test_a_quoted_key_is_refused_not_sent_quoted(quoted, tmp_path, monkeypatch):
+    """Red-team pass N2, F1 (n8b_check_quoted_key.sh): a key kept in its quotes passed the key check and was sent as
+    `Bearer "k..."`; a server answering 401 with the key unquoted put it on the console. A quoted key is never what the
+    user meant: refused, exit 2, one line, the value not shown."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["check", "--base-url", "http://127.0.0.1:9", "--dry-run"],
+                                env={"MIGMA_CONTRACT_API_KEY": quoted})
+    assert result.exit_code == 2, result.output
+    assert "the key is quoted: remove the quotes" in result.output and "Zq9VerySecret" not in result.output
+    given = CliRunner().invoke(main, ["check", "--base-url", "http://127.0.0.1:9", "--dry-run", "--api-key", quoted])
+    assert given.exit_code == 2 and "the key is quoted" in given.output and "Zq9VerySecret" not in given.output
+
+
 
 def test_the_plugins_assert_helpers_mask_the_users_keys(keys_in_env):
     """`migma_validate.assert_response` (the plugin's fixture) quotes what the server answered: an echoed key is masked."""

@@ -273,12 +273,18 @@ class Option:
         ):
             raise ConfigError(f"{where}: a key must be printable ASCII without spaces or control characters "
                                   "(the value is not shown)")
+        if self.secret and isinstance(value, str) and (value[:1] in _KEY_QUOTES or value[-1:] in _KEY_QUOTES):
+            # a .env read literally (`docker run --env-file`) keeps the quotes: the key would be sent quoted, never meant
+            raise ConfigError(f"{where}: the key is quoted: remove the quotes (the value is not shown)")
         if self.kind == "url" and isinstance(value, str):
             _check_url(value, where)
         if self.kind == "domain" and isinstance(value, str) and ("@" in value or not value.strip(".") or not value.isprintable()):
             raise ConfigError(f"{where}: must be a domain such as example.com, not {_shown(value)}")
         if self.kind in ("str", "path") and isinstance(value, str) and not value.isprintable():
             raise ConfigError(f"{where}: holds control characters")
+
+
+_KEY_QUOTES = "\"'`"  # a key never starts or ends with one
 
 
 # A repository's own files (pyproject.toml, pytest's ini) are the repository's: on a pull request,
@@ -323,7 +329,8 @@ def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping
     Whatever the command: a run judges a server the user named when it has a `base_url`, or a `target` of its own
     (the proxy's upstream, `judge`'s recordings); it carries the user's keys when a key row holds one (given, or in
     the environment, even if the command sends none) or when it `carries` credentials besides, whatever the
-    environment holds (the proxy: its clients' keys and the upstream's pass through it; `carries` names the run so)."""
+    environment holds (the proxy: its clients' keys and the upstream's pass through it; `judge`: the recordings'
+    credentials, and a verdict a CI job without a key gates on; `carries` names the run so)."""
     url = values.get("base_url")
     where = from_repository.get("base_url")
     if (url is None and target is None) or _bool(environ.get(TRUST_CONFIG_TARGET_ENV, ""), TRUST_CONFIG_TARGET_ENV):
@@ -547,6 +554,8 @@ def user_secrets(*sources: CheckOptions | Mapping[str, Any] | None, environ: Map
     in the environment (`environ`, default `os.environ`), whether or not the command reads that row: `judge`
     and `proxy` send no key, yet a key in their environment is the user's, and traffic may echo it.
     """
+    from migma_contract.core.redact import unquoted
+
     environ = os.environ if environ is None else environ
     found: list[str] = []
     for option in OPTIONS:
@@ -558,7 +567,8 @@ def user_secrets(*sources: CheckOptions | Mapping[str, Any] | None, environ: Map
                 found.append(value)
         if environ.get(option.env):
             found.append(environ[option.env])
-    return tuple(dict.fromkeys(found))
+    # each also without quotes or brackets around it: a key kept quoted (a .env read literally) is echoed bare
+    return tuple(dict.fromkeys(secret for value in found for secret in (value, unquoted(value)) if secret))
 
 
 def user_redactor(*sources: CheckOptions | Mapping[str, Any] | None, also: Iterable[str | None] = ()) -> Redactor:

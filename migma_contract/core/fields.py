@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 
 from migma_contract.core.untrusted import clean_text
 
-__all__ = ["OWS", "TOKEN", "joined", "trimmed", "unreadable_head", "values_of", "writable"]
+__all__ = ["OWS", "TOKEN", "framing_refused", "joined", "trimmed", "unreadable_head", "values_of", "writable"]
 
 OWS = " \t"  # RFC 9110 §5.6.3: the only whitespace around a field value and its list members
 # one member of a comma-separated field: quoted strings (which may hold commas) kept whole
@@ -98,25 +98,36 @@ def unreadable_head(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     or `identity` leave the body's end unknown, and a server adds its own `chunked` after them). A Content-Length
     beside `chunked` is read as chunked (RFC 9112 §6.3), as every client does.
     """
-    length: bytes | None = None  # the number, without leading zeros (compared as text: no int() of 5,000 digits)
-    codings: list[bytes] = []
+    headers = list(headers)  # read twice (names and values, then framing): any iterable
     for name, value in headers:
         if TOKEN.match(name) is None:
             return f"a header name that is not a token ({shown_name(name)})"
         if _CONTROL.search(value) is not None:
             return f"control characters in the value of {shown_name(name)}"
+    return framing_refused(headers)
+
+
+def framing_refused(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Why an HTTP/1.1 client refuses an answer's framing headers as h11 (httpx's parser) reads them (None: it reads
+    them): every Content-Length member, trimmed of OWS, digits only and the same text (`95, 95` is 95; `95` beside
+    `095` conflict, as h11 compares them: as text, so no int() of 5,000 digits either); Transfer-Encoding once and
+    exactly `chunked` (RFC 9112 §6.1: a client reads no other transfer coding; `gzip` or `identity` leave the body's
+    end unknown, and a server adds its own `chunked` after them). The middleware's reading (`unreadable_head`) and the
+    proxy's (`wire.upstream`) are this one."""
+    length: bytes | None = None
+    codings: list[bytes] = []
+    for name, value in headers:
         lowered = name.lower()
         if lowered == b"content-length":
             for member in value.split(b","):
                 member = member.strip(b" \t")
                 if _DIGITS.match(member) is None:
                     return f"a Content-Length that is not digits only ({_shown(value[:40])})"
-                number = member.lstrip(b"0") or b"0"
-                if length is not None and number != length:
+                if length is not None and member != length:
                     return "two different Content-Lengths"
-                length = number
+                length = member
         elif lowered == b"transfer-encoding":
             codings.append(value)
-    if codings and (len(codings) > 1 or codings[0].lower() != b"chunked"):
+    if codings and (len(codings) > 1 or codings[0].strip(b" \t").lower() != b"chunked"):
         return f"a Transfer-Encoding other than chunked alone ({_shown(b', '.join(codings)[:60])}): a client reads no other framing"
     return None

@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "SENSITIVE_HEADERS", "SHELL_FIELDS", "SHELL_WITHHELD", "Redactor", "cookie_credential", "credential_name", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials"]
+__all__ = ["QUOTES", "REDACTED", "SENSITIVE_HEADERS", "SHELL_FIELDS", "SHELL_WITHHELD", "Redactor", "cookie_credential", "credential_name", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials", "unquoted"]
 
 REDACTED = "[REDACTED]"
 SHELL_FIELDS = frozenset({"curl"})  # fields holding a shell line: redacted all or nothing (`Redactor.shell_line`)
@@ -39,6 +39,14 @@ _HEX_RUN = re.compile(f"[0-9A-Fa-f]{{{2 * MIN_SECRET}}}")  # where a secret's he
 # secret is found by a literal search in the text as given, not compiled into the patterns of every encoding,
 # whose cost grows with each character learned.
 LONGEST_KEY = 512
+# What may wrap a secret as it was written down (a .env read literally by `docker run --env-file`, a recorded
+# `Bearer "k_..."`, a placeholder's `<...>`) and a server drop when it echoes it: a secret is learned without them too.
+QUOTES = "\"'`<>[]()"
+
+
+def unquoted(secret: str) -> str:
+    """`secret` without the quote and bracket characters (`QUOTES`) around it."""
+    return secret.strip(QUOTES)
 _MIN_CORE = 8  # shortest base64 core of a key matched inside longer base64 text
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 _ESCAPES = {"\n": "n", "\r": "r", "\t": "t", "\b": "b", "\f": "f"}
@@ -447,18 +455,25 @@ class Redactor:
     def add(self, secrets: Iterable[str | None]) -> int:
         """Learn more secrets (those too short to tell from text are left out); how many were new."""
         added = 0
-        for secret in secrets:
-            if not secret or len(secret) < MIN_SECRET or secret in self._known:
+        for given in secrets:
+            if not given:
                 continue
-            self._known.add(secret)
-            added += 1
-            if len(secret) > LONGEST_KEY:
-                self._long.append(secret)
-                continue
-            if not self._groups or len(self._groups[-1].secrets) >= GROUP:
-                self._groups.append(_Group())
-            self._groups[-1].add(secret)
+            for secret in dict.fromkeys((given, unquoted(given))):  # as given, and as a server echoes it unquoted
+                added += self._learn(secret)
         return added
+
+    def _learn(self, secret: str) -> int:
+        """File one secret (1), or leave it out (0): too short to tell from text, or known already."""
+        if len(secret) < MIN_SECRET or secret in self._known:
+            return 0
+        self._known.add(secret)
+        if len(secret) > LONGEST_KEY:
+            self._long.append(secret)
+            return 1
+        if not self._groups or len(self._groups[-1].secrets) >= GROUP:
+            self._groups.append(_Group())
+        self._groups[-1].add(secret)
+        return 1
 
     def __len__(self) -> int:
         return len(self._known)

@@ -144,6 +144,10 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
                                                open_status=bool(open_to & _STATUS), open_body=bool(open_to & _ANSWER))
         if unread is not None:  # the answer's body rules stand unjudged (the client's breaks are judged all the same)
             doubt = unread if doubt is None else f"{doubt}; {unread}"
+        if exchange.status == THROTTLED and not knowledge.throttle_final:  # no retry follows in traffic: nothing judged it
+            throttled = ("a 429 (rate limited) is transient: its status, and the answer's body and status rules, were not "
+                         "judged (a check retries it and judges the answer it cannot get past)")
+            doubt = throttled if doubt is None else f"{doubt}; {throttled}"
         if whole is not None:  # every rule kept: the same tuple as every exchange like it (its tallies are counted by it)
             return ExchangeVerdict(whole, tuple(notes), deserved, facts, body.why if type(body) is Ambiguous else doubt)
     return ExchangeVerdict(tuple(judged), tuple(notes), deserved, facts, body.why if type(body) is Ambiguous else doubt)

@@ -20,12 +20,16 @@ Schemathesis writes `string` or `base64_string`; a body holding both, differing,
 its layouts (`status`/`body`, and the older httpx `status_code`/`content`) differing, is not judged as
 either (judged in part, or not at all when the statuses differ). Likewise judged in part: a vcrpy answer header
 given as one value (vcrpy's players read it whole or letter by letter), a Schemathesis `string` that is not the
-bytes (its `encoding` not UTF-8, or U+FFFD in it: `text_lossy`), a body the recording says came but does not hold
+bytes (its `encoding` not UTF-8, or U+FFFD in it: `text_lossy`) and a HAR `content.text` that is not either (U+FFFD in
+it, or its UTF-8 length not its `content.size`: `_har_lossy`), a body the recording says came but does not hold
 (HAR `bodySize` or `content.size` with no text, `_error` beside a status, an empty cassette body under a
 Content-Length). Passed unjudged (`_Unjudged`, counted), never the server's break: a status this reader does not read
 as the player does (YAML 1.1's `0310`), and no answer where the recording does not say the failure was the server's
 (a browser's `net::ERR_ABORTED`, `ERR_BLOCKED_BY_CLIENT`; Schemathesis' `response: null`). A HAR entry's time is the
-server's part (`timings`: send, wait, receive), not the browser's queue.
+server's part (`timings`: send, wait, receive), not the browser's queue; one past the judge's timeout only with the
+browser's part (blocked, dns, connect, ssl) is not judged on responds-in-time (judged in part). A vcrpy cassette's
+request without `Bearer <key>` has its credentials hidden whatever the answer (`_filtered`), and only a vcrpy
+cassette's bodies are read for a recorder's masks (`_unscrubbed`: vcrpy's hooks scrub bodies, other recorders do not).
 
 Bodies are judged as the server meant them: one kept in its content coding (vcrpy keeps a
 gzipped answer's bytes and its `Content-Encoding: gzip`) is decoded, within
@@ -53,7 +57,6 @@ from typing import Any
 import yaml
 
 from migma_contract.config.options import OPTIONS
-from migma_contract.contract.catalogue import AUTH_REQUIRED
 from migma_contract.contract.rules import bearer_key
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
@@ -154,10 +157,14 @@ class Recording:
     notes: list[str] = field(default_factory=list)  # what was read otherwise than written (bytes that are not UTF-8)
     decoded: int = 0  # bytes of bodies undone from their Content-Encoding so far
     decode_budget: int = 0  # how many in all (set when reading starts: `max_body_bytes` and `DECODED_PER_BYTE` per byte)
+    timeout: float | None = None  # the judge's (set when reading starts)
 
-    def exchanges(self) -> Iterator[ObservedExchange]:
+    def exchanges(self, timeout: float | None = None) -> Iterator[ObservedExchange]:
         """Every recorded exchange, in order (any path: the judge skips the others), a send's bodies decoded within
-        the recording's budget (`decode_budget`): a send whose bodies would pass it is passed over, counted."""
+        the recording's budget (`decode_budget`): a send whose bodies would pass it is passed over, counted.
+        `timeout`: the judge's, in seconds (a HAR entry that passes it only with the browser's own part of its time
+        is not judged on responds-in-time)."""
+        self.timeout = timeout
         read = self._json() if self.format in (HAR, VCRPY_JSON) else self._yaml()
         try:
             size = self.path.stat().st_size
@@ -174,8 +181,10 @@ class Recording:
                 yield exchange  # not the send (another path, or one that may route there): never judged, never decoded
                 continue
             try:
-                yield _unscrubbed(_content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR,
-                                                  budget=self))
+                decoded = _content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR, budget=self)
+                # only vcrpy's recorder scrubs bodies (its hooks, filter_post_data_parameters): a HAR's or a Schemathesis
+                # cassette's body is as sent, a value such as `"status": "filtered"` the server's or the client's own
+                yield _unscrubbed(decoded) if self.format in (VCRPY, VCRPY_JSON) else decoded
             except _Spent:
                 self._skip(f"{exchange.where}: its bodies, decoded by their Content-Encoding, would pass what the "
                            f"recording may decode in all ({self.decode_budget:,} bytes: {self.max_body_bytes:,} and "
@@ -214,7 +223,7 @@ class Recording:
                         creator = reader.kept.get("creator")
                         name = _text(creator.get("name")) if isinstance(creator, dict) else None
                         stripped = (name or "").lower().startswith(_BROWSERS)
-                        exchange = self._guarded(where, _from_har, item, where, stripped)
+                        exchange = self._guarded(where, _from_har, item, where, stripped, self.timeout)
                     else:
                         exchange = self._guarded(where, _from_vcrpy, item, where)
                     if exchange is not None:
@@ -613,7 +622,7 @@ def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bo
     return exchange
 
 
-def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None:
+def _from_har(entry: Any, where: str, stripped: bool, timeout: float | None = None) -> ObservedExchange | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
         return None
     request: dict[str, Any] = entry["request"]
@@ -647,14 +656,44 @@ def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None
         answer = _decoded(content.get("text"), content.get("encoding")) if "text" in content else b""
         if answer == b"" and came:  # a body came that the recorder did not keep: not judged as an empty one
             answer = None
+    if answer and "text" in content and not _text(content.get("encoding")):
+        why = _har_lossy(content.get("text"), answer, size, _pairs(response.get("headers")))
+        if why is not None:
+            answer, unread = None, f"its recorded answer has {why}; not judged as a body"
     if status is not None and failure and not servers:  # the head came, then the client stopped reading (ERR_ABORTED)
         answer, unread = None, (f"its recorder says its answer was not read in full ({_shown(failure)}, not the "
                                 "server's failure): the answer's body was not judged")
     error = failure if servers else None  # (beside a status: "status 200, then no complete response")
+    elapsed, total = _server_time(entry), _seconds(entry.get("time"), 0.001)
+    if status is not None and timeout is not None and elapsed is not None and total is not None and elapsed < timeout <= total:
+        # the browser's own part (blocked, dns, connect, ssl) made it pass the timeout: a server slow to accept or to
+        # finish its TLS handshake, or a queue in the browser, does not show apart; a client counting connect in its
+        # timeout (httpx) would have given up: responds-in-time is not judged either way
+        unread = unread or (f"its time ({total:.2f} s) passes the {timeout:g} s timeout only with the browser's own part "
+                            f"(`timings` blocked, dns, connect, ssl; the server's send, wait and receive: {elapsed:.2f} s):"
+                            " responds-in-time was not judged")
+        elapsed = None
     return replace(
         sent, status=status, response_headers=_pairs(response.get("headers")), response_body=answer if status else b"",
-        elapsed=_server_time(entry), error=error, timed_out=_timed_out(error), response_size=size, unread=unread,
+        elapsed=elapsed, error=error, timed_out=_timed_out(error), response_size=size, unread=unread,
     )
+
+
+def _har_lossy(text: Any, answer: bytes, size: int | None, headers: list[tuple[str, str]]) -> str | None:
+    """Why a HAR answer's `content.text` is not its bytes (None: it may be): HAR stores a textual body decoded by its
+    charset (browsers and Playwright replace each byte that is not UTF-8 with U+FFFD), so text holding U+FFFD, or
+    whose UTF-8 length differs from `content.size` where the body is in no content coding, is the bytes decoded lossily
+    or by another charset (as Schemathesis' `string`, `_cassette_body(lossy=)`)."""
+    if not isinstance(text, str):
+        return None
+    if "\ufffd" in text:
+        return ("text holding U+FFFD (a HAR's `content.text` is the body decoded, each byte that is not UTF-8 replaced "
+                "so): its bytes do not show")
+    coded = any(name.lower() == "content-encoding" and codings_of([value]) for name, value in headers)
+    if size is not None and not coded and size != len(answer):
+        return (f"text of {len(answer):,} bytes in UTF-8 where its `content.size` says {size:,} (decoded by another "
+                "charset, or lossily): its bytes do not show")
+    return None
 
 
 def _shown(text: Any) -> str:
@@ -860,7 +899,7 @@ def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
                                 "letter, so its headers and body were not judged")
     answer, unread = _held(answer, unread, response_headers)
     return replace(sent, status=status, response_headers=response_headers, response_body=answer,
-                   credentials_hidden=hidden or _filtered(headers, status), unread=sent.unread or unread)
+                   credentials_hidden=hidden or _filtered(headers), unread=sent.unread or unread)
 
 
 def _scalar_header(headers: Any) -> str | None:
@@ -872,28 +911,34 @@ def _scalar_header(headers: Any) -> str | None:
     return None
 
 
-def _filtered(headers: list[tuple[str, str]], status: int | None) -> bool:
+def _filtered(headers: list[tuple[str, str]]) -> bool:
     """Whether a vcrpy cassette's request may have had its credentials filtered out by the recorder: it holds no
     `Bearer <key>` (vcrpy's documented `filter_headers=["authorization"]` drops the header, pytest-recording's usual
-    `vcr_config` too; `[("authorization", "XXXXXX")]` replaces it) and its answer is not the 401 that agrees with no
-    key. The live request may have carried a key: nothing about the credentials is judged (never the server's break
-    for accepting it, nor the client's for leaving it out). A 401 is judged as recorded: the server saw no usable key."""
-    if status == AUTH_REQUIRED.deserves:
-        return False
+    `vcr_config` too; `[("authorization", "XXXXXX")]` or `"DUMMY"` replaces it). The live request may have carried a
+    key: nothing about the credentials is judged, whatever the answer (never the server's break for accepting it, nor
+    the client's for leaving it out). A 401 stays the server's answer: right for no key and for a refused key alike
+    (a revoked or expired key, the usual "rejects a bad key" test), so neither side is blamed for it."""
     return not any(bearer_key(value) for name, value in headers if name.lower() == "authorization")
 
 
-# A recorder's or a sanitizer's mask standing whole for a JSON string value (vcrpy's filter_post_data_parameters and a
-# before_record hook write the replacement given, `[("recipientEmail", "REDACTED")]`; Schemathesis writes `[Filtered]`):
-# words no value of the contract is, bare or bracketed; words a value may be ("hidden", "removed") only bracketed;
-# runs of `*` or of five or more `x`. A string followed by `,`, `]`, `}` or the end is a value (a key is followed by `:`).
-_MASK_VALUE = re.compile(
-    rb'(?<!\\)"[ \t]*('
-    rb"[\[<({]*[ \t]*(?:redacted|filtered|scrubbed|sanitized|sanitised|obfuscated|censored|masked)[ \t]*[\]>)}]*"
-    rb"|[\[<({]+[ \t]*(?:hidden|removed|omitted|secret|private|pii)[ \t]*[\]>)}]+"
-    rb'|\*{3,}|x{5,})[ \t]*"(?=[ \t\r\n]*(?:[,\]}]|\Z))', re.IGNORECASE)
+# A recorder's or a sanitizer's mask standing for a JSON string value (vcrpy's filter_post_data_parameters and a
+# before_record hook write the replacement given: `[("recipientEmail", "REDACTED")]`, `"***REDACTED***"`,
+# `"[REDACTED EMAIL]"`, `"REDACTED_EMAIL"`, `"<email redacted>"`, `"xxxx"`). No list of masks is complete, so a short
+# string value (at most `_MASK_SHORT` characters) is a mask when it holds, anywhere as a word (`_`, `-`, `*`, brackets
+# and spaces part words), a word a recorder writes and no value of the contract is (`redacted`, `filtered`,
+# `scrubbed`...), a bracketed word a value may be (`[hidden]`, `<email removed>`), a run of three or more `*`, or a word
+# of four or more `x`. A string followed by `,`, `]`, `}` or the end is a value (a key is followed by `:`). A longer
+# text holding such a word ("the redacted minutes of the board's quarterly meeting") is read as sent.
+_MASK_SHORT = 48
+_STRING_VALUE = re.compile(rb'(?<!\\)"((?:[^"\\\r\n]|\\.){1,%d})"(?=[ \t\r\n]*(?:[,\]}]|\Z))' % _MASK_SHORT)
+_MASK_WORD = re.compile(
+    rb"(?<![a-z0-9])(?:redact(?:ed|ion)?|filtered|scrub(?:bed)?|masked|saniti[sz]ed|obfuscated|censored|anonymi[sz]ed"
+    rb"|x{4,})(?![a-z0-9])"
+    rb"|[\[<({][^\]>)}\[<({]{0,24}(?<![a-z0-9])(?:hidden|removed|omitted|secret|private|pii)(?![a-z0-9])[^\]>)}\[<({]{0,24}[\]>)}]"
+    rb"|\*{3,}", re.IGNORECASE)
 # ...asked only of a body whose lower-cased text holds one of these words (one search of literals: most bodies hold none)
-_MASK_HINT = re.compile(rb"redact|filter|scrub|saniti|obfusc|censor|mask|hidden|removed|omitted|secret|private|pii|\*\*\*|xxxxx")
+_MASK_HINT = re.compile(rb"redact|filter|scrub|saniti|obfusc|censor|mask|anonymi|hidden|removed|omitted|secret|private|pii"
+                        rb"|\*\*\*|xxxx")
 _KEY_BEFORE = re.compile(rb'"((?:[^"\\\r\n]|\\.){1,64})"[ \t\r\n]*:[ \t\r\n]*\Z')  # the member name before a value
 
 
@@ -903,17 +948,17 @@ def _mask_in(body: bytes | None) -> str | None:
         return None
     if _MASK_HINT.search(body.lower()) is None:
         return None
-    found = _MASK_VALUE.search(body)
+    found = next((value for value in _STRING_VALUE.finditer(body) if _MASK_WORD.search(value.group(1))), None)
     if found is None:
         return None
-    mask = clean_text(found.group(1).decode("utf-8", "replace"))[:40]
+    mask = clean_text(found.group(1).decode("utf-8", "replace"))[:_MASK_SHORT]
     key = _KEY_BEFORE.search(body, max(0, found.start() - 256), found.start())
     return f"{mask!r}" + (f" in `{clean_text(key.group(1).decode('utf-8', 'replace'))[:64]}`" if key else "")
 
 
 def _unscrubbed(exchange: ObservedExchange) -> ObservedExchange:
-    """An exchange whose recorded bodies a recorder scrubbed, with those bodies unread: a mask in a request field
-    (vcrpy's `filter_post_data_parameters` with a replacement) stands for a value that was sent but does not show, so
+    """An exchange of a vcrpy cassette whose recorded bodies a recorder scrubbed, with those bodies unread: a mask in a
+    request field (vcrpy's `filter_post_data_parameters` with a replacement) stands for a value sent but not shown, so
     the request rules are not judged; a mask in an answer (a `before_record_response` hook scrubbing ids) leaves the
     answer's body rules unjudged (two answers' `"id": "REDACTED"` are no repeated id). The exchange is judged in part.
     A field the recorder removed leaves no trace: the request is judged as recorded (docs/traffic.md says so)."""

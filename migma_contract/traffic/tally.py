@@ -158,7 +158,8 @@ def _history_kept(rule: Any, status: int) -> Judgement:
     return found
 
 
-_CREDENTIAL_WORDS = re.compile(r"[\s:,;]+")  # what separates a scheme from its key, however a client wrote it
+# what separates a scheme from its key, however a client wrote it (quotes too: `Bearer "k_..."`, echoed without them)
+_CREDENTIAL_WORDS = re.compile(r"[\s:,;\"'`]+")
 
 
 def _route(target: str) -> str:

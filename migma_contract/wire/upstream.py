@@ -32,6 +32,8 @@ from typing import Any
 
 import h11
 
+from migma_contract.core.fields import framing_refused, shown_name
+
 try:  # the C parser (uvicorn[standard]); without it, h11 reads the answers (see _H11Parser)
     import httptools
 
@@ -53,28 +55,20 @@ _SLICE = 4096  # a head is fed to the parser at most this much at a time (see da
 _JOINED = 64 * 1024  # a body up to this size leaves in the same write as its head
 
 
-def client_refuses(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """Why an HTTP client refuses an answer's framing headers (None: it reads them): h11's rules, which httpx reads
-    by (RFC 9112 §6.1 lets a client read no transfer coding but chunked, §6.3 no two Content-Lengths that differ)."""
-    length: bytes | None = None
-    coded = False
+def client_refuses(headers: list[tuple[bytes, bytes]], reason: bytes = b"") -> str | None:
+    """Why an HTTP client refuses an answer's head (None: it reads it): h11's rules, which httpx reads by. Its framing
+    in the one reading the middleware shares (`core.fields.framing_refused`); a header value or a status line's reason
+    holding what h11 refuses (a NUL, VT, FF, CR or LF: llhttp, told to read leniently, takes them; h11 takes other
+    control characters, ESC or DEL, which the proxy drops from what it forwards)."""
     for name, value in headers:
-        folded = name.lower()
-        if folded == b"content-length":
-            lengths = {part.strip(b" \t") for part in value.split(b",")}
-            if len(lengths) != 1 or not _DIGITS.fullmatch(one := lengths.pop()) or (length is not None and one != length):
-                return "a Content-Length that is not one number"
-            length = one
-        elif folded == b"transfer-encoding":
-            if coded:
-                return "more than one Transfer-Encoding"
-            if value.strip(b" \t").lower() != b"chunked":
-                return "a Transfer-Encoding other than chunked alone"
-            coded = True
-    return None
+        if _H11_REFUSES.search(value) is not None:
+            return f"a NUL, VT, FF, CR or LF in the value of {shown_name(name)}"
+    if _H11_REFUSES.search(reason) is not None:
+        return "a NUL, VT, FF, CR or LF in the status line's reason phrase"
+    return framing_refused(headers)
 
 
-_DIGITS = re.compile(rb"[0-9]+")
+_H11_REFUSES = re.compile(rb"[\x00\x0b\x0c\r\n]")  # h11's field-value and reason-phrase: no NUL, no whitespace but SP/HTAB
 
 
 class UpstreamError(Exception):
@@ -118,6 +112,7 @@ class UpstreamResponse(asyncio.Protocol):
     def _reset(self, head_only: bool) -> None:
         self.status = 0
         self.headers = []
+        self._reason = b""
         self._head_only = head_only
         self._head_done = False
         self._until_close = False  # the answer's length is "until the connection closes"
@@ -179,7 +174,7 @@ class UpstreamResponse(asyncio.Protocol):
         self._parser = _H11Parser(self)
         self._parser.expect(b"HEAD" if self._head_only else b"GET")
         self._fell_back = True  # the connection is not reused: its next answer is read by llhttp's rules again
-        self.headers, self._head_bytes = [], 0
+        self.headers, self._head_bytes, self._reason = [], 0, b""
         try:
             self._parser.feed_data(self._head_raw)
         except h11.RemoteProtocolError as exc:
@@ -206,6 +201,10 @@ class UpstreamResponse(asyncio.Protocol):
             self._reusable = False
             self._close()
 
+    def on_status(self, reason: bytes) -> None:
+        if not self._head_done:  # (llhttp may hand the reason phrase over in pieces)
+            self._reason += reason
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._head_done:  # after the head: a chunked answer's trailers, dropped (never headers)
             self.headers.append((name, value))
@@ -218,9 +217,9 @@ class UpstreamResponse(asyncio.Protocol):
             return
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:  # an interim answer (100 Continue…): the real one follows
-            self.headers, self._head_bytes = [], 0
+            self.headers, self._head_bytes, self._reason = [], 0, b""
             return
-        refused = client_refuses(self.headers)  # (h11 has refused such a head itself)
+        refused = client_refuses(self.headers, self._reason)  # (h11 has refused such a head itself)
         if refused is not None:
             self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 a client reads ({refused}: httpx "
                                               "refuses it)")
