@@ -597,7 +597,8 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
                     judge.observe(exchange)
                 except Exception as exc:  # one exchange the judge cannot take never costs the others
                     failed += 1
-                    judge.note(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it")
+                    # counted unjudged, as the proxy's and the middleware's worker count it: no green verdict rests on it
+                    judge.pass_unjudged(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it")
                     if failed <= MAX_KEPT_SKIPS:
                         _warn(clean_text(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it"))
             click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
