@@ -299,3 +299,29 @@ def test_a_check_leaves_no_hypothesis_folder_behind(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / ".hypothesis").exists()
+
+
+@pytest.mark.e2e
+def test_a_check_runs_no_hypothesis_plugin(tmp_path):
+    """What a check sends depends on its seed, not on which installed package hooks Hypothesis's
+    import (a hook may load a settings profile); and finding them scans every distribution's entry points."""
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    (site / "hookplug-1.0.dist-info").mkdir(parents=True)
+    (site / "hookplug-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: hookplug\nVersion: 1.0\n")
+    (site / "hookplug-1.0.dist-info" / "entry_points.txt").write_text("[hypothesis]\nhook = hookplug:hook\n")
+    marker = tmp_path / "hook-ran"
+    (site / "hookplug.py").write_text(f"def hook():\n    open({str(marker)!r}, 'w').close()\n")
+    env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_NO_PLUGINS"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH")) if p)
+    probe = subprocess.run([sys.executable, "-c", "import hypothesis"], env=env, capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0 and marker.exists(), probe.stderr  # the plugin is found when Hypothesis is imported elsewhere
+    marker.unlink()
+    done = subprocess.run([sys.executable, "-m", "migma_contract.cli", "check", "--max-requests", "200", "--format", "json",
+                           "--report-dir", str(tmp_path / "reports")], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "exploring with the remaining budget" in done.stderr  # Hypothesis was imported: the check explored
+    assert not marker.exists()

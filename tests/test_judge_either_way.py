@@ -233,3 +233,17 @@ def test_a_send_answered_429_in_traffic_is_judged_in_part_never_green(tmp_path, 
     result = judged_har(tmp_path, entry(status=429, answer=answer, media=media), entry(status=429, answer=answer, media=media))
     assert result.exit_code == 3 and result.traffic.partly_judged == 2, result.headline
     assert any("429" in note and "judged in part" in note for note in result.traffic.notes), result.traffic.notes
+
+
+@pytest.mark.parametrize("auth, key", [("[Filtered]", "[Filtered]"), (f"Bearer {KEY_A}", "[Filtered]"), (None, "XXXXXX"),
+                                       (f"Bearer {KEY_A}", "***")])
+def test_a_repeated_id_under_a_masked_key_or_credentials_is_never_excused_as_a_replay(tmp_path, auth, key):
+    """Final pass P2, F1: Schemathesis writes `[Filtered]` for Idempotency-Key and Authorization alike, so sends under
+    different real keys looked like replays of one key and a server repeating data.id was excused (exit 0). A masked key
+    or credential leaves whether a repeat is a replay unknown: that rule is not judged for it, and no green verdict follows."""
+    result = judged_har(tmp_path, entry(auth=auth, key=KEY_A, idempotency=key), entry(auth=auth, key=KEY_B, idempotency=key))
+    assert result.exit_code == 3 and result.findings == [], result.headline
+    assert any("masked its Idempotency-Key" in note for note in result.traffic.notes), result.traffic.notes
+    # a first use under a masked key is remembered and judged as usual: a later repeat under real keys is still a finding
+    result = judged_har(tmp_path, entry(auth=auth, idempotency=key), entry(key=KEY_B), entry(key=KEY_A))
+    assert result.exit_code == 1 and "result-id-unique" in {f.rule for f in result.findings}, result.headline

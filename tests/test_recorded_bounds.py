@@ -437,6 +437,26 @@ def test_countless_unreadable_items_are_each_counted_but_only_the_first_are_kept
     assert data["traffic"]["unjudged"] == recordings.MAX_KEPT_SKIPS + more
 
 
+def test_an_exchange_the_judge_cannot_take_leaves_no_green_verdict(tmp_path, monkeypatch):
+    """Final pass P2 (a note): `judge` noted an exchange that raised inside the judge without counting it unjudged, so
+    a judging bug on one send left the verdict green; the proxy's and the middleware's worker counted it."""
+    calls = []
+    observe = TrafficJudge.observe
+
+    def second_raises(self, exchange):
+        calls.append(exchange)
+        if len(calls) == 2:
+            raise RuntimeError("a judging bug")
+        return observe(self, exchange)
+
+    monkeypatch.setattr(TrafficJudge, "observe", second_raises)
+    path = tmp_path / "two.har"
+    path.write_text(har(entry(), entry()))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "could not be judged (RuntimeError)" in result.output, result.output
+    assert json.loads((tmp_path / "r" / "conformance.json").read_text())["traffic"]["unjudged"] == 1
+
+
 def test_a_recording_cut_short_leaves_no_green_verdict(tmp_path):
     path = tmp_path / "cut.har"
     path.write_text(har(entry(), entry())[:-40])

@@ -138,6 +138,25 @@ def test_ref_to_nowhere_names_the_ref_and_its_line(tmp_path):
     assert "Nope" in path.read_text().splitlines()[caught.value.line - 1]
 
 
+@pytest.mark.parametrize("index", ["%C2%B2", "%D9%A3", "9" * 5000])
+def test_a_ref_indexing_a_list_with_what_is_no_ascii_number_points_to_nothing(tmp_path, index):
+    """Final pass P2, F2: "²" and "٣" are digits to str.isdigit() but no number to int(): a $ref indexing a list with one
+    was an internal error (ValueError), exit 3, instead of the $ref named; 5,000 digits are past int()'s limit."""
+    document = vendor_document()
+    document["components"]["listy"] = [{"description": "x"}]
+    document["paths"]["/v1/sending"]["post"]["responses"]["200"] = {"$ref": f"#/components/listy/{index}"}
+    with pytest.raises(SpecInvalid, match="points to nothing"):
+        load_spec(write(tmp_path, "digit.yaml", document))
+
+
+def test_a_response_key_of_what_is_no_ascii_number_is_no_status(tmp_path):
+    document = vendor_document()
+    document["paths"]["/v1/sending"]["post"]["responses"]["²⁰⁰"] = {"description": "superscript"}
+    with pytest.raises(SpecInvalid) as caught:  # the OpenAPI schema refuses such a key: a clear error, never a ValueError
+        load_spec(write(tmp_path, "superscript.yaml", document))
+    assert "ValueError" not in str(caught.value)
+
+
 def test_invalid_openapi_is_located_in_the_document(tmp_path):
     document = vendor_document()
     document["components"]["schemas"]["SendEmailRequest"]["properties"]["from"]["type"] = "strin"
@@ -151,3 +170,51 @@ def test_missing_operation(tmp_path):
     document["paths"] = {"/v1/other": document["paths"]["/v1/sending"]}
     with pytest.raises(SpecInvalid, match="no operation POST /v1/sending"):
         load_spec(write(tmp_path, "other.yaml", document))
+
+
+def test_the_bundled_json_copy_is_the_yaml():
+    """The bundled document's JSON copy (read instead of the YAML, so a run need not import PyYAML) is the
+    YAML's parse, key order and all, and its digest is the one the loader trusts. After editing the YAML,
+    regenerate it: json.dumps(parse, indent=1, ensure_ascii=False) + newline."""
+    from migma_contract.core import bounded
+    from migma_contract.document.spec import BUNDLED_JSON_SHA256
+
+    source = bundled_spec_path()
+    parsed = yaml.load(source.read_text(encoding="utf-8"), Loader=bounded.YAML_LOADER)
+    raw = source.with_name("openapi.json").read_bytes()
+    assert raw.decode("utf-8") == json.dumps(parsed, indent=1, ensure_ascii=False) + "\n"
+    assert hashlib.sha256(raw).hexdigest() == BUNDLED_JSON_SHA256
+
+
+@pytest.mark.e2e
+def test_loading_the_bundled_document_imports_no_yaml():
+    """~10 ms of every run: the bundled document is read from its JSON copy, and nothing on a
+    check's way (options, document, plan, contract) imports PyYAML until a YAML file is read."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom migma_contract.config.options import CheckOptions\nfrom migma_contract.run.runner import prepare_run\n"
+            "prepared = prepare_run(CheckOptions(base_url='http://127.0.0.1:9', api_key='k'))\n"
+            "assert prepared.spec.fingerprint.endswith(sys.argv[1]), prepared.spec.fingerprint\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'yaml'))\n")
+    from migma_contract.document.spec import BUNDLED_SHA256
+
+    done = subprocess.run([sys.executable, "-c", code, BUNDLED_SHA256], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("change", ["missing", "edited"])
+def test_a_json_copy_not_the_recorded_one_is_not_read(tmp_path, change):
+    """The YAML stays the source: a copy missing or not byte for byte the recorded one is ignored, and the YAML parsed."""
+    from migma_contract.document import spec as spec_module
+
+    source = bundled_spec_path()
+    (tmp_path / "openapi.yaml").write_bytes(source.read_bytes())
+    if change == "edited":
+        copy_ = json.loads(source.with_name("openapi.json").read_text(encoding="utf-8"))
+        copy_["info"]["title"] = "not the vendor's"
+        (tmp_path / "openapi.json").write_text(json.dumps(copy_, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    loaded = spec_module._load(tmp_path / "openapi.yaml", source="bundled", trusted=spec_module.BUNDLED_SHA256)
+    assert loaded.original == load_spec().original
+    assert loaded.original["info"]["title"] != "not the vendor's"

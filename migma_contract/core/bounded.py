@@ -23,10 +23,8 @@ import json
 import math
 import re
 import sys
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, ClassVar
-
-import yaml
 
 __all__ = ["MAX_ALIAS_CHARS", "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_NODES", "MAX_NUMBER_CHARS", "SAFE_LOADER", "YAML_LOADER", "Bounded", "Malformed",
            "check_yaml_bounds", "json_bounds", "json_int", "load_json", "load_toml", "load_yaml", "loads", "scalar_refused", "yaml_float"]
@@ -47,9 +45,17 @@ MAX_ALIAS_CHARS = 1 << 20
 # built in linear time and then fail every writer that prints it (Python prints at most 4,300 digits).
 MAX_NUMBER_CHARS = 1000
 
-_PARSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster, the same safe constructor
-_COLLECTION_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
-_COLLECTION_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+def _yaml() -> Any:
+    """PyYAML, imported when a YAML file is first read (~10 ms: a check of the bundled document reads none)."""
+    import yaml
+
+    return yaml
+
+
+def _parser() -> Any:
+    yaml = _yaml()
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster, the same safe constructor
 
 
 def json_int(digits: str) -> int:
@@ -134,52 +140,66 @@ def yaml_float(node: Any) -> float:
     return float(int(text[2:], 8 if text[1] == "o" else 16)) if text.startswith(("0o", "0x")) else float(text)
 
 
-class JsonLoader(_PARSER):  # type: ignore[misc]  # the C loader exists only with libyaml: the base is chosen at import
-    """The one YAML loader (safe, libyaml when present) for every file handed in: scalars read as JSON data.
+@cache
+def _json_loader() -> Any:
+    """`YAML_LOADER`, built when first asked for (module `__getattr__`)."""
+    parser = _parser()
 
-    Plain scalars resolve by the YAML 1.2 core schema, as OpenAPI 3.1 asks of YAML documents:
-    `~`/`null`, `true`/`false`, integers (decimal, 0o, 0x), floats (with `.inf`, `.nan`);
-    anything else is a string. YAML 1.1's other forms are text: `1:1:1:...` (a sexagesimal
-    integer, quadratic to build), `yes`/`on`/`off` (booleans there), `2024-01-01` (a date),
-    `1_000`, `0b1`. An explicit tag is built by the same rules (`!!int 1:1` is refused, not
-    built), a number never past `MAX_NUMBER_CHARS` characters, and `!!timestamp` is its text
-    (JSON has no dates). What the constructor refuses is a `Bounded` or `Malformed` with its line.
-    """
+    class JsonLoader(parser):  # type: ignore[misc,valid-type]  # the C loader exists only with libyaml: the base is chosen at import
+        """The one YAML loader (safe, libyaml when present) for every file handed in: scalars read as JSON data.
 
-    yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, re.Pattern[str]]]]] = {}  # none of YAML 1.1's: added below
-    yaml_constructors: ClassVar[dict[Any, Any]] = dict(_PARSER.yaml_constructors)
+        Plain scalars resolve by the YAML 1.2 core schema, as OpenAPI 3.1 asks of YAML documents:
+        `~`/`null`, `true`/`false`, integers (decimal, 0o, 0x), floats (with `.inf`, `.nan`);
+        anything else is a string. YAML 1.1's other forms are text: `1:1:1:...` (a sexagesimal
+        integer, quadratic to build), `yes`/`on`/`off` (booleans there), `2024-01-01` (a date),
+        `1_000`, `0b1`. An explicit tag is built by the same rules (`!!int 1:1` is refused, not
+        built), a number never past `MAX_NUMBER_CHARS` characters, and `!!timestamp` is its text
+        (JSON has no dates). What the constructor refuses is a `Bounded` or `Malformed` with its line.
+        """
 
-    def construct_json_int(self, node: Any) -> int:
-        return yaml_int(node)
+        yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, re.Pattern[str]]]]] = {}  # none of YAML 1.1's: added below
+        yaml_constructors: ClassVar[dict[Any, Any]] = dict(parser.yaml_constructors)
 
-    def construct_json_float(self, node: Any) -> float:
-        return yaml_float(node)
+        def construct_json_int(self, node: Any) -> int:
+            return yaml_int(node)
 
-    def construct_json_bool(self, node: Any) -> bool:
-        value = _BOOLS.get(node.value.lower()) if isinstance(node.value, str) else None
-        if value is None:
-            raise Malformed(f"{str(node.value)[:40]!r} is not true or false", _line(node))
-        return value
+        def construct_json_float(self, node: Any) -> float:
+            return yaml_float(node)
 
-    def construct_text(self, node: Any) -> str:
-        return str(self.construct_scalar(node))
+        def construct_json_bool(self, node: Any) -> bool:
+            value = _BOOLS.get(node.value.lower()) if isinstance(node.value, str) else None
+            if value is None:
+                raise Malformed(f"{str(node.value)[:40]!r} is not true or false", _line(node))
+            return value
+
+        def construct_text(self, node: Any) -> str:
+            return str(self.construct_scalar(node))
+
+    for _tag, _pattern, _first in (
+        ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+        ("int", _INT.pattern, "-+0123456789"),
+        ("float", _FLOAT.pattern + r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", "-+.0123456789"),
+        ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+        ("merge", r"<<", "<"),  # `<<: *defaults`: a merge, as hand-written YAML uses it (what it adds is bounded above)
+    ):
+        JsonLoader.add_implicit_resolver(_TAG + _tag, re.compile(f"^(?:{_pattern})$"), list(_first))
+    JsonLoader.add_constructor(_TAG + "int", JsonLoader.construct_json_int)
+    JsonLoader.add_constructor(_TAG + "float", JsonLoader.construct_json_float)
+    JsonLoader.add_constructor(_TAG + "bool", JsonLoader.construct_json_bool)
+    JsonLoader.add_constructor(_TAG + "timestamp", JsonLoader.construct_text)
+    return JsonLoader
 
 
-for _tag, _pattern, _first in (
-    ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
-    ("int", _INT.pattern, "-+0123456789"),
-    ("float", _FLOAT.pattern + r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", "-+.0123456789"),
-    ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
-    ("merge", r"<<", "<"),  # `<<: *defaults`: a merge, as hand-written YAML uses it (what it adds is bounded above)
-):
-    JsonLoader.add_implicit_resolver(_TAG + _tag, re.compile(f"^(?:{_pattern})$"), list(_first))
-JsonLoader.add_constructor(_TAG + "int", JsonLoader.construct_json_int)
-JsonLoader.add_constructor(_TAG + "float", JsonLoader.construct_json_float)
-JsonLoader.add_constructor(_TAG + "bool", JsonLoader.construct_json_bool)
-JsonLoader.add_constructor(_TAG + "timestamp", JsonLoader.construct_text)
+YAML_LOADER: Any  # declared only: `__getattr__` builds it
+SAFE_LOADER: Any
 
-YAML_LOADER: Any = JsonLoader
-SAFE_LOADER: Any = YAML_LOADER  # the same loader under the name readers of the YAML event stream use
+
+def __getattr__(name: str) -> Any:
+    """`YAML_LOADER` and `SAFE_LOADER` (the same loader under the name readers of the YAML event stream use):
+    built, and PyYAML imported, on first use."""
+    if name in ("YAML_LOADER", "SAFE_LOADER"):
+        return _json_loader()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _at(message: str, event: Any) -> Bounded:
@@ -195,9 +215,11 @@ def check_yaml_bounds(text: str, *, what: str = "documents", max_depth: int = MA
     anchors: dict[str, tuple[int, int, int]] = {}  # anchor -> (nodes, height, characters) of the node it names
     open_: list[list[Any]] = []  # enclosing collections: [anchor, nodes, height of the tallest child, characters]
     literal = added = added_chars = 0
-    scalar, alias, starts, ends = yaml.ScalarEvent, yaml.AliasEvent, _COLLECTION_STARTS, _COLLECTION_ENDS
+    yaml = _yaml()
+    scalar, alias = yaml.ScalarEvent, yaml.AliasEvent
+    starts, ends = (yaml.MappingStartEvent, yaml.SequenceStartEvent), (yaml.MappingEndEvent, yaml.SequenceEndEvent)
     event: Any
-    for event in yaml.parse(text, Loader=_PARSER):
+    for event in yaml.parse(text, Loader=_parser()):
         kind = type(event)
         if kind is scalar:
             literal += 1
@@ -246,13 +268,14 @@ def check_yaml_bounds(text: str, *, what: str = "documents", max_depth: int = MA
             raise _at(f"more than {max_nodes:,} YAML nodes, the cap on {what}", event)
 
 
-def load_yaml(text: str, *, loader: Any = YAML_LOADER, what: str = "files", max_depth: int = MAX_DEPTH,
+def load_yaml(text: str, *, loader: Any = None, what: str = "files", max_depth: int = MAX_DEPTH,
               max_nodes: int = MAX_NODES, max_alias_nodes: int = MAX_ALIAS_NODES, max_alias_chars: int = MAX_ALIAS_CHARS) -> Any:
-    """YAML text, held to the bounds before it is built (`Bounded` for a refusal or malformed YAML)."""
+    """YAML text, held to the bounds before it is built (`Bounded` for a refusal or malformed YAML); `loader`: `YAML_LOADER` unless given."""
+    yaml = _yaml()
     try:
         check_yaml_bounds(text, what=what, max_depth=max_depth, max_nodes=max_nodes, max_alias_nodes=max_alias_nodes,
                           max_alias_chars=max_alias_chars)
-        return yaml.load(text, Loader=loader)
+        return yaml.load(text, Loader=loader or _json_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise Malformed(f"not valid YAML: {exc.problem or exc.context or 'malformed'}", mark.line + 1 if mark else None) from None

@@ -77,7 +77,8 @@ def _lookup(data: Any, pointer: str) -> Any:
         token = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(node, dict) and token in node:
             node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+        elif isinstance(node, list) and token.isascii() and token.isdigit() and len(token) < 10 and int(token) < len(node):
+            # (ASCII digits only: "²" is a digit to isdigit() and no number to int())
             node = node[int(token)]
         else:
             return _MISSING
@@ -239,7 +240,7 @@ def response_schemas_of(document: dict[str, Any]) -> dict[int, dict[str, Any]]:
     responses = document["paths"][OPERATION_PATH][OPERATION_METHOD].get("responses", {})
     result: dict[int, dict[str, Any]] = {}
     for key in responses:
-        if not str(key).isdigit():
+        if not (str(key).isascii() and str(key).isdigit()):  # ("²" is a digit to isdigit(), no number to int())
             continue
         response = _resolve_object(document, responses[key])
         media = response.get("content", {}).get(JSON_MEDIA_TYPE, {})

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import SpecInvalid, SpecUnreadable
 from migma_contract.document.model import _escape
+
+if TYPE_CHECKING:
+    import yaml
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 
@@ -25,7 +26,8 @@ MAX_NODES = bounded.MAX_NODES
 MAX_ALIAS_NODES = bounded.MAX_ALIAS_NODES  # what aliases add once expanded (see core.bounded)
 
 
-_LOADER = bounded.YAML_LOADER  # the one YAML loader: scalars by the YAML 1.2 core schema, numbers bounded
+# The one YAML loader (`bounded.YAML_LOADER`): scalars by the YAML 1.2 core schema, numbers bounded.
+# Asked for when a document is parsed, so PyYAML is imported only when one is (not for the bundled one's JSON copy).
 
 
 _TAG = "tag:yaml.org,2002:"
@@ -58,7 +60,9 @@ def _parse(raw: bytes, label: str, *, known: bool = False) -> tuple[dict[str, An
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecUnreadable(f"not UTF-8 text (byte {exc.start})", path=label) from None
-    loader = _LOADER(text)
+    import yaml
+
+    loader = bounded.YAML_LOADER(text)
     try:
         if known:
             data, lines = loader.get_single_data(), {}
@@ -107,6 +111,8 @@ def _index(root: yaml.Node, label: str) -> dict[str, int]:
     ruleset", keys are strings): a key like `200:` is the string "200", an unquoted date is
     text, anything else JSON cannot say (`!!set`, `!!binary`, `.nan`) is refused here,
     before a validator meets it mid-run. Iterative: `_bound` has capped the work."""
+    import yaml
+
     lines: dict[str, int] = {}
     stack: list[tuple[yaml.Node, str]] = [(root, "")]
     while stack:

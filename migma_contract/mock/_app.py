@@ -452,8 +452,8 @@ class ReferenceMock:
         body: Any
         body_refusal: _Refusal | None
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            body, body_refusal = None, _Refusal(BODY_JSON_OBJECT.deserves, f"the body is {int(declared)} bytes; the limit is {limit}")
+        if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):  # ("²": no int)
+            body, body_refusal = None, _Refusal(BODY_JSON_OBJECT.deserves, f"the body is {declared[:20]} bytes; the limit is {limit}")
         else:
             first = await request.receive()  # (`request.body`, one coroutine fewer)
             raw = _whole(first, limit)

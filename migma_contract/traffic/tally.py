@@ -83,6 +83,14 @@ __all__ = ["CLIENT", "FRAMING_HEADERS", "METHOD_OVERRIDES", "SERVER", "ExchangeV
 SEND_METHOD, SEND_PATH = "POST", "/v1/sending"
 DEFAULT_TIMEOUT = 10.0
 _HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacted>", "***", "")
+# what recorders write in place of a value (Schemathesis' "[Filtered]", vcrpy's "XXXXXX", redaction words)
+_MASK_LIKE = re.compile(r"[\[<(]?\s*(?:filtered|redacted|masked|hidden|removed|scrubbed|sanitized|secret)\s*[\]>)]?|\*{3,}|x{4,}",
+                        re.IGNORECASE)
+
+
+def _masked_value(value: str) -> bool:
+    """Whether a header value is a recorder's mask rather than what was sent."""
+    return _MASK_LIKE.fullmatch(value.strip(" \t")) is not None or value.strip(" \t").lower() in _HIDDEN_MARKERS
 # Connection-level fields (RFC 9110 §7.6.1) and framing: not part of what a client asked, and wrong in a replay.
 FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                              "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
@@ -553,6 +561,7 @@ class TrafficJudge:
         self._signatures: dict[int, tuple[tuple[Judgement, ...], _Outcome]] = {}  # id of a judgements tuple -> it, its outcome
         self._deferred: dict[int, int] = {}  # id of a judgements tuple -> exchanges it judged not yet in the tallies
         # the rules judged across exchanges (result-id-unique), each with what it saw so far
+        self._unsettled: str | None = None  # why the rules judged across exchanges left this one unjudged (under the lock)
         self._history: dict[str, tuple[Any, History]] = {
             rule.id: (rule, {}) for rule in self.rules if rule.form.across_responses is not None}
         self._history_by_status: dict[int, list[tuple[Any, History, Any]]] = {}
@@ -659,7 +668,13 @@ class TrafficJudge:
                 self._count_note(f"judged in part: {unread_why}")
             if exchange.credentials_hidden:
                 self._count_note(_HIDDEN_NOTE)
+            self._unsettled = None
             across = self._judge_history(exchange, number, verdict.facts)
+            if self._unsettled is not None:
+                if unread_why is None:  # (counted once an exchange)
+                    with self._counts:
+                        self.stats.partly_judged += 1
+                self._count_note(f"judged in part: {self._unsettled}")
             base = verdict.judgements
             if across:
                 verdict = ExchangeVerdict(base + across, verdict.notes, partly=verdict.partly)
@@ -747,6 +762,15 @@ class TrafficJudge:
             # (the header map joins a repeated field's values with ", ", as `header` does)
             sent = exchange.sent_headers
             replay = Replay.of(sent.get(_REPLAY_HEADER), sent.get("authorization"), exchange.request_body)
+            if replay is not None and (exchange.credentials_hidden or _masked_value(replay.key)):
+                # a recorder masked the key or the credentials: whether a repeated value is a replay (same key, same API
+                # key) does not show. A value seen before is left unjudged (the exchange judged in part), never excused.
+                value = form.key(facts)
+                if value is not None and remembered(value) in memory:
+                    self._unsettled = ("a recorder masked its Idempotency-Key or credentials: whether its repeated "
+                                       f"{rule.id} value replays an earlier send does not show, so that rule was not judged")
+                    continue
+                replay = None
             ok, message = form.judge(memory, facts, replay, exchange.where or f"exchange {number}")
             if ok:
                 judged.append(_history_kept(rule, status) if message is None else Judgement(rule.id, SERVER, False, rule.text, message))
