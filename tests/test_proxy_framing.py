@@ -147,6 +147,10 @@ def _answer(*headers: bytes, body: bytes = OK, start: bytes = b"HTTP/1.1 200 OK"
     return start + eol + b"".join(h + eol for h in headers) + eol + body
 
 
+def _chunked_answer(body: bytes) -> bytes:
+    return _answer(b"Content-Type: application/json", b"Transfer-Encoding: chunked", body=body)
+
+
 FRAMINGS = {  # an answer httpx reads directly, or one it refuses: the proxy must do as httpx does
     "cl-twice-same": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, b"Content-Length: %d" % N),
     "cl-list-same": _answer(b"Content-Type: application/json", b"Content-Length: %d, %d" % (N, N)),
@@ -170,6 +174,29 @@ FRAMINGS = {  # an answer httpx reads directly, or one it refuses: the proxy mus
     "reason-nul": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, start=b"HTTP/1.1 200 O\x00K"),
     "value-esc": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, b"X-Id: a\x1bb"),
     "value-del": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, b"X-Id: a\x7fb"),
+    # pass P1, F1: what follows the head, or precedes it, read by llhttp alone (httpx refuses each; the proxy forwarded a
+    # clean 200, judged green): a chunk size padded past 20 hex digits, a trailer value h11 refuses, an interim head
+    # holding what h11 refuses in a value, a first header line led by whitespace (llhttp handed the name over without it)
+    "chunk-size-padded": _chunked_answer(b"%022x\r\n" % N + OK + b"\r\n0\r\n\r\n"),
+    "last-chunk-padded": _chunked_answer(b"%x\r\n" % N + OK + b"\r\n" + b"0" * 22 + b"\r\n\r\n"),
+    "trailer-nul": _chunked_answer(b"%x\r\n" % N + OK + b"\r\n0\r\nX-T: a\x00b\r\n\r\n"),
+    "trailer-vt": _chunked_answer(b"%x\r\n" % N + OK + b"\r\n0\r\nX-T: a\x0bb\r\n\r\n"),
+    "interim-nul": b"HTTP/1.1 100 Continue\r\nX-A: a\x00b\r\n\r\n" + _answer(b"Content-Type: application/json",
+                                                                               b"Content-Length: %d" % N),
+    "interim-vt": b"HTTP/1.1 103 Early Hints\r\nLink: a\x0bb\r\n\r\n" + _answer(b"Content-Type: application/json",
+                                                                                  b"Content-Length: %d" % N),
+    "first-line-sp": _answer(b" X-Trace: y", b"Content-Type: application/json", b"Content-Length: %d" % N),
+    "first-line-tab": _answer(b"\tX-Trace: y", b"Content-Type: application/json", b"Content-Length: %d" % N),
+    # pass P1, F2: chunk lines httpx reads (h11's chunk extension is `;.*`, whitespace before the line end allowed):
+    # llhttp refused them after the head, a 502 and a false no-server-error
+    "chunk-ext-empty": _chunked_answer(b"%x;\r\n" % N + OK + b"\r\n0\r\n\r\n"),
+    "chunk-size-sp": _chunked_answer(b"%x \r\n" % N + OK + b"\r\n0\r\n\r\n"),
+    "chunk-ext-space": _chunked_answer(b"%x;a b\r\n" % N + OK + b"\r\n0\r\n\r\n"),
+    "chunk-ext-ctl": _chunked_answer(b"%x;a=\x01\r\n" % N + OK + b"\r\n0\r\n\r\n"),
+    "last-chunk-ext-space": _chunked_answer(b"%x\r\n" % N + OK + b"\r\n0;a b\r\n\r\n"),
+    "interim-then-chunked": b"HTTP/1.1 100 Continue\r\n\r\n" + _chunked_answer(CHUNKED),
+    "status-099": _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, start=b"HTTP/1.1 099 Odd"),
+    "trailer-clean": _chunked_answer(b"%x\r\n" % N + OK + b"\r\n0\r\nX-T: a\r\n\r\n"),
 }
 
 
@@ -229,3 +256,27 @@ def test_m1_4_an_unasked_switch_of_protocols_is_a_502_not_a_lost_answer(stack):
         read, result = _through(up_url, stack)
     assert read is not None and read[0] == 502, read
     assert result.exit_code == 1
+
+
+def test_p1_a_chunked_answer_read_by_h11_leaves_its_connection_for_the_next(monkeypatch):
+    """P1 F1/F2: a chunked answer is read by h11 whole (its chunk lines and trailers as httpx reads them); ended cleanly,
+    its connection is reused, and the next answer (framed by a count) read by llhttp again, the fast path."""
+    if upstream_module.httptools is None:
+        pytest.skip("httptools is not installed")
+    monkeypatch.setattr(upstream_module, "PARSER", "httptools")
+    answers = [FRAMINGS["chunk-ext-space"], _answer(b"Content-Type: application/json", b"Content-Length: %d" % N)] * 2
+    connections = []
+
+    def answer(conn, stop):
+        connections.append(conn)
+        while answers and read_request(conn):
+            conn.sendall(answers.pop(0))
+
+    with raw_server(answer) as up_url:
+        judge = _judge()
+        with serve_in_thread(TrafficProxy(up_url, judge, timeout=5), stack=STACKS[0]) as proxy_url:
+            for _ in range(4):
+                assert _read(proxy_url) == (200, "application/json", OK)
+    judge.settle()
+    assert len(connections) == 1
+    assert not [finding for finding in judge.result().findings if finding.rule == "no-server-error"]

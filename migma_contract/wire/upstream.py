@@ -9,9 +9,12 @@ and grew with the number in flight (it looks at every connection for every reque
 An answer is read as an HTTP client reads it (httpx, through h11): llhttp reads it first (the fast path); a
 head llhttp's strict framing refuses is read again by h11, whose reading every httpx user has (a repeated
 identical Content-Length, `Content-Length: 95, 95`, bare LF line ends, Content-Length beside chunked, HTTP/1.2),
-and a head llhttp takes but h11 refuses is refused (a Transfer-Encoding other than `chunked` alone, such as
-`identity, chunked` or `gzip, chunked`: llhttp decodes the chunks, httpx reads nothing). What no client reads is
-an `UpstreamError` saying so (the proxy answers 502); what any does, the proxy forwards.
+and a head llhttp takes but h11 refuses is refused (a NUL or VT in a value). llhttp reads an answer to its end only
+where the framing is a count (a single final head framed by Content-Length, or by the connection's close, no line led
+by whitespace): an answer with a Transfer-Encoding (its chunk lines and trailers: a size padded past 20 digits,
+`2;a b`; `identity, chunked`, which httpx refuses), an interim head before the final one, or a head holding a line
+led by SP or HTAB is read from its first byte by h11, as httpx reads it. What no client reads is an `UpstreamError`
+saying so (the proxy answers 502); what any does, the proxy forwards.
 
 Everything a hostile or broken upstream can do is bounded: an answer's head (and whatever else
 comes between two pieces of body: chunk-size lines, trailers) is held to `MAX_HEAD_BYTES`;
@@ -68,7 +71,12 @@ def client_refuses(headers: list[tuple[bytes, bytes]], reason: bytes = b"") -> s
     return framing_refused(headers)
 
 
+_LINE_LED_BY_WS = re.compile(rb"\n[ \t]")  # a header line led by whitespace: obs-fold, or (first) what h11 refuses
 _H11_REFUSES = re.compile(rb"[\x00\x0b\x0c\r\n]")  # h11's field-value and reason-phrase: no NUL, no whitespace but SP/HTAB
+
+
+class _ReadAsH11(Exception):
+    """Raised in llhttp's callback at a head whose answer h11 reads from its first byte (see on_headers_complete)."""
 
 
 class UpstreamError(Exception):
@@ -97,17 +105,22 @@ class UpstreamResponse(asyncio.Protocol):
         self._pool = pool
         self._parser: Any
         if pool.parser == "httptools":
-            self._parser = httptools.HttpResponseParser(self)
-            # A header value with control characters (an ESC, a DEL) is read, as h11 reads it, not a broken answer: the
-            # proxy drops it from what it sends on and judges the answer as received. Framing stays strict.
-            self._parser.set_dangerous_leniencies(lenient_headers=True)
+            self._parser = self._new_llhttp()
         else:
             self._parser = _H11Parser(self)
+        self._llhttp = pool.parser == "httptools"
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
         self._fell_back = False  # an answer of this connection was read by h11 (see _read_as_h11)
         self._reset(False)
+
+    def _new_llhttp(self) -> Any:
+        parser = httptools.HttpResponseParser(self)
+        # A header value with control characters (an ESC, a DEL) is read, as h11 reads it, not a broken answer: the
+        # proxy drops it from what it sends on and judges the answer as received. Framing stays strict.
+        parser.set_dangerous_leniencies(lenient_headers=True)
+        return parser
 
     def _reset(self, head_only: bool) -> None:
         self.status = 0
@@ -162,18 +175,24 @@ class UpstreamResponse(asyncio.Protocol):
             if self._head_done or isinstance(self._parser, _H11Parser) or self._error is not None or self._done:
                 self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 a client reads ({exc})")
                 return
-            self._read_as_h11()  # a head llhttp refuses: read as httpx reads it
+            # a head llhttp refuses, or one whose answer h11 reads whole (_ReadAsH11): read as httpx reads it
+            self._read_as_h11(fell_back=not isinstance(exc.__context__, _ReadAsH11))
             if self._error is not None:
                 return
         if self._framing > MAX_HEAD_BYTES and not self._done:
             self._fail("RemoteProtocolError", f"the upstream's answer head (or a chunk line, or trailers) is over "
                                               f"{MAX_HEAD_BYTES:,} bytes")
 
-    def _read_as_h11(self) -> None:
-        """The head so far, read again from its first byte by h11 (httpx's reader), which goes on with the answer."""
+    def _read_as_h11(self, *, fell_back: bool) -> None:
+        """The head so far, read again from its first byte by h11 (httpx's reader), which goes on with the answer.
+
+        `fell_back`: llhttp refused the head (the connection is not reused); else h11 reads this answer whole by
+        choice (its framing is chunks, or it had an interim head, or a line led by whitespace) and the connection's
+        next answer is read by llhttp again.
+        """
         self._parser = _H11Parser(self)
         self._parser.expect(b"HEAD" if self._head_only else b"GET")
-        self._fell_back = True  # the connection is not reused: its next answer is read by llhttp's rules again
+        self._fell_back = self._fell_back or fell_back
         self.headers, self._head_bytes, self._reason = [], 0, b""
         try:
             self._parser.feed_data(self._head_raw)
@@ -216,6 +235,8 @@ class UpstreamResponse(asyncio.Protocol):
         if self._error is not None or self._done:
             return
         status = self._parser.get_status_code()
+        if not isinstance(self._parser, _H11Parser) and self._read_whole_by_h11(status):
+            raise _ReadAsH11  # llhttp stops here; _feed has h11 read the answer from its first byte
         if 100 <= status < 200 and status != 101:  # an interim answer (100 Continue…): the real one follows
             self.headers, self._head_bytes, self._reason = [], 0, b""
             return
@@ -234,6 +255,18 @@ class UpstreamResponse(asyncio.Protocol):
             self._finish(reusable=False)  # (the parser would wait for one: the connection is not reused)
         else:
             self._wake()
+
+    def _read_whole_by_h11(self, status: int) -> bool:
+        """Whether llhttp's reading of this answer may differ from h11's past what `client_refuses` checks: chunk lines
+        and trailers (llhttp takes a size padded past 20 hex digits, refuses `2;a b`), an interim head (its values are
+        never asked; a status below 100, which llhttp takes), a line of the head led by SP or HTAB (llhttp, lenient, hands a first one's name over without it;
+        h11 refuses it, or unfolds it mid-head). Such an answer is read by h11 from its first byte."""
+        if status < 200 and status != 101:  # (below 100: no status h11 reads)
+            return True
+        if any(name.lower() == b"transfer-encoding" for name, _ in self.headers) and not self._head_only:
+            return True
+        end = self._head_raw.find(b"\r\n\r\n")  # (past the head, a body's bytes: h11 reads them too)
+        return _LINE_LED_BY_WS.search(self._head_raw, 0, len(self._head_raw) if end < 0 else end + 2) is not None
 
     def on_body(self, body: bytes) -> None:
         if self._done or self._error is not None:
@@ -283,6 +316,8 @@ class UpstreamResponse(asyncio.Protocol):
     def begin(self, head: bytes, body: bytes, *, head_only: bool) -> None:
         self._reset(head_only)
         assert self.transport is not None
+        if self._llhttp and isinstance(self._parser, _H11Parser):  # the last answer was read by h11, whole and clean
+            self._parser = self._new_llhttp()
         if isinstance(self._parser, _H11Parser):
             self._parser.expect(b"HEAD" if head_only else b"GET")
         if len(body) <= _JOINED:  # one write, one segment: a copy of a small body costs less than a second send
