@@ -652,20 +652,27 @@ def test_a_head_no_client_can_read_is_the_apps_no_server_error_even_where_the_se
     assert WHY[name] in result.findings[0].actual
 
 
-@pytest.mark.parametrize("status", [100, 103, 101])
-def test_an_interim_status_as_the_final_answer_is_the_apps_no_server_error_never_a_status_finding(status):
-    """uvicorn's httptools protocol writes `HTTP/1.1 103` as the answer; its client reads an interim answer and waits on
-    for the final one (h11 refuses it). It was judged as an answer with that status: accepts-valid, status-documented."""
+def _the_apps_only_finding(status, headers, body):
+    """The send answered with this head and body through the middleware: its one finding (the app's no-server-error),
+    as the `actual` it says."""
     async def app(scope, receive, send):
         await _read_all(receive)
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"%d" % N)]})
-        await send({"type": "http.response.body", "body": ANSWER})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     middleware, raised = _run(app, _body())
     assert raised is None
     result = middleware.result()
     assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
-    assert f"it has status {status}, an interim one" in result.findings[0].actual
+    return result.findings[0].actual
+
+
+@pytest.mark.parametrize("status", [100, 103, 101])
+def test_an_interim_status_as_the_final_answer_is_the_apps_no_server_error_never_a_status_finding(status):
+    """uvicorn's httptools protocol writes `HTTP/1.1 103` as the answer; its client reads an interim answer and waits on
+    for the final one (h11 refuses it). It was judged as an answer with that status: accepts-valid, status-documented."""
+    finding = _the_apps_only_finding(status, [(b"content-length", b"%d" % N)], ANSWER)
+    assert f"it has status {status}, an interim one" in finding
 
 
 @pytest.mark.parametrize("status, extra, body", [(204, [(b"content-length", b"5")], b"hello"), (304, [], b"hello"),
@@ -675,16 +682,8 @@ def test_a_bodiless_status_carrying_a_body_or_chunks_is_the_apps_no_server_error
     """uvicorn's httptools protocol writes these bytes (the body, or `0\r\n\r\n` for chunked) after a 204/304 head; its
     client reads the answer without them and takes them for the start of the next answer, which fails. Judged as an
     answer with that status (h11 refuses the body: no-server-error): one reading now, the app's no-server-error."""
-    async def app(scope, receive, send):
-        await _read_all(receive)
-        await send({"type": "http.response.start", "status": status, "headers": extra})
-        await send({"type": "http.response.body", "body": body})
-
-    middleware, raised = _run(app, _body())
-    assert raised is None
-    result = middleware.result()
-    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
-    assert f"it has status {status}, which has no body, and " in result.findings[0].actual
+    finding = _the_apps_only_finding(status, extra, body)
+    assert f"it has status {status}, which has no body, and " in finding
 
 
 @pytest.mark.parametrize("name", READABLE)
