@@ -247,3 +247,27 @@ def test_a_repeated_id_under_a_masked_key_or_credentials_is_never_excused_as_a_r
     # a first use under a masked key is remembered and judged as usual: a later repeat under real keys is still a finding
     result = judged_har(tmp_path, entry(auth=auth, idempotency=key), entry(key=KEY_B), entry(key=KEY_A))
     assert result.exit_code == 1 and "result-id-unique" in {f.rule for f in result.findings}, result.headline
+
+
+@pytest.mark.parametrize("coding", ["gzip", "form"])
+def test_a_retry_whose_body_has_no_one_reading_is_never_blamed_for_its_replayed_id(coding):
+    """Last pass Q, F1: a client gzipping its body retried under the same Idempotency-Key and API key (gzip writes its
+    time into the header: the bytes differ, the JSON does not); the correct server replayed the id and result-id-unique
+    called it a conflict (exit 1). A body with no one reading leaves a repeat unjudged (judged in part), never blamed."""
+    import gzip
+
+    judge = TrafficJudge(contract_for(), "documented", kind="proxy", label="t")
+    for number, variant in enumerate((1000, 2000)):
+        if coding == "gzip":
+            body, extra = gzip.compress(json.dumps(VALID).encode(), mtime=variant), [("Content-Encoding", "gzip")]
+            media = "application/json"
+        else:
+            pairs = list(VALID.items()) if variant == 1000 else list(reversed(VALID.items()))
+            body, extra, media = "&".join(f"{k}={v}" for k, v in pairs).encode(), [], "application/x-www-form-urlencoded"
+        judge.observe(ObservedExchange(
+            "POST", URL, [("Content-Type", media), *extra, ("Authorization", f"Bearer {KEY_A}"), ("Idempotency-Key", "retry-1")],
+            body, 200, [("Content-Type", "application/json")], ACCEPTED.encode(), elapsed=0.1, where=f"send {number}"))
+    judge.settle()
+    result = judge.result()
+    assert result.exit_code == 3 and result.findings == [], result.headline
+    assert any("no one reading" in note for note in result.traffic.notes), result.traffic.notes

@@ -669,7 +669,7 @@ class TrafficJudge:
             if exchange.credentials_hidden:
                 self._count_note(_HIDDEN_NOTE)
             self._unsettled = None
-            across = self._judge_history(exchange, number, verdict.facts)
+            across = self._judge_history(exchange, number, verdict.facts, unsure=verdict.partly is not None)
             if self._unsettled is not None:
                 if unread_why is None:  # (counted once an exchange)
                     with self._counts:
@@ -741,10 +741,13 @@ class TrafficJudge:
             for key, count in deferred.items():
                 self._apply(self._signatures[key][1], count)
 
-    def _judge_history(self, exchange: ObservedExchange, number: int, facts: ResponseFacts | None = None) -> tuple[Judgement, ...]:
+    def _judge_history(self, exchange: ObservedExchange, number: int, facts: ResponseFacts | None = None, *,
+                       unsure: bool = False) -> tuple[Judgement, ...]:
         """The rules judged across exchanges (result-id-unique), against what the traffic showed before (under the lock).
 
-        `facts`: the answer as the one judge read it (its body parsed once for both)."""
+        `facts`: the answer as the one judge read it (its body parsed once for both). `unsure`: the one judge read the
+        exchange in part (a request body coded, in another media type, read either way): whether a repeat replays an
+        earlier send with the same body does not show, as for a masked key."""
         status = exchange.status
         if not self._history or status is None or exchange.response_body is None:
             return ()
@@ -762,13 +765,16 @@ class TrafficJudge:
             # (the header map joins a repeated field's values with ", ", as `header` does)
             sent = exchange.sent_headers
             replay = Replay.of(sent.get(_REPLAY_HEADER), sent.get("authorization"), exchange.request_body)
-            if replay is not None and (exchange.credentials_hidden or _masked_value(replay.key)):
-                # a recorder masked the key or the credentials: whether a repeated value is a replay (same key, same API
-                # key) does not show. A value seen before is left unjudged (the exchange judged in part), never excused.
+            if replay is not None and (unsure or exchange.credentials_hidden or _masked_value(replay.key)):
+                # a recorder masked the key or the credentials, or the body has no one reading (gzip's bytes differ
+                # between two sends of one JSON): whether a repeated value is a replay (same key, API key and body) does
+                # not show. A value seen before is left unjudged (the exchange judged in part), never excused or blamed.
                 value = form.key(facts)
                 if value is not None and remembered(value) in memory:
-                    self._unsettled = ("a recorder masked its Idempotency-Key or credentials: whether its repeated "
-                                       f"{rule.id} value replays an earlier send does not show, so that rule was not judged")
+                    why = ("its body has no one reading" if unsure and not (exchange.credentials_hidden or _masked_value(replay.key))
+                           else "a recorder masked its Idempotency-Key or credentials")
+                    self._unsettled = (f"{why}: whether its repeated {rule.id} value replays an earlier send does not "
+                                       "show, so that rule was not judged")
                     continue
                 replay = None
             ok, message = form.judge(memory, facts, replay, exchange.where or f"exchange {number}")
