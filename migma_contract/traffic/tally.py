@@ -82,15 +82,15 @@ __all__ = ["CLIENT", "FRAMING_HEADERS", "METHOD_OVERRIDES", "SERVER", "ExchangeV
 
 SEND_METHOD, SEND_PATH = "POST", "/v1/sending"
 DEFAULT_TIMEOUT = 10.0
-_HIDDEN_MARKERS = ("[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacted>", "***", "")
-# what recorders write in place of a value (Schemathesis' "[Filtered]", vcrpy's "XXXXXX", redaction words)
+# what recorders write in place of a value (Schemathesis' "[Filtered]", vcrpy's "XXXXXX", redaction words, nothing)
 _MASK_LIKE = re.compile(r"[\[<(]?\s*(?:filtered|redacted|masked|hidden|removed|scrubbed|sanitized|secret)\s*[\]>)]?|\*{3,}|x{4,}",
                         re.IGNORECASE)
 
 
 def _masked_value(value: str) -> bool:
     """Whether a header value is a recorder's mask rather than what was sent."""
-    return _MASK_LIKE.fullmatch(value.strip(" \t")) is not None or value.strip(" \t").lower() in _HIDDEN_MARKERS
+    value = value.strip(" \t")
+    return not value or _MASK_LIKE.fullmatch(value) is not None
 # Connection-level fields (RFC 9110 §7.6.1) and framing: not part of what a client asked, and wrong in a replay.
 FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                              "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
@@ -765,14 +765,14 @@ class TrafficJudge:
             # (the header map joins a repeated field's values with ", ", as `header` does)
             sent = exchange.sent_headers
             replay = Replay.of(sent.get(_REPLAY_HEADER), sent.get("authorization"), exchange.request_body)
-            if replay is not None and (unsure or exchange.credentials_hidden or _masked_value(replay.key)):
+            hidden = replay is not None and (exchange.credentials_hidden or _masked_value(replay.key))
+            if replay is not None and (unsure or hidden):
                 # a recorder masked the key or the credentials, or the body has no one reading (gzip's bytes differ
                 # between two sends of one JSON): whether a repeated value is a replay (same key, API key and body) does
                 # not show. A value seen before is left unjudged (the exchange judged in part), never excused or blamed.
                 value = form.key(facts)
                 if value is not None and remembered(value) in memory:
-                    why = ("its body has no one reading" if unsure and not (exchange.credentials_hidden or _masked_value(replay.key))
-                           else "a recorder masked its Idempotency-Key or credentials")
+                    why = "a recorder masked its Idempotency-Key or credentials" if hidden else "its body has no one reading"
                     self._unsettled = (f"{why}: whether its repeated {rule.id} value replays an earlier send does not "
                                        "show, so that rule was not judged")
                     continue
