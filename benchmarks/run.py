@@ -25,8 +25,9 @@ the first time), so a failing baseline stops the run instead of looking fast.
    vs a bare process (`replay.py`: interpreter start, httpx, a plain loop) sending exactly
    the requests the check sent: the default check, `--no-explore`, the marginal CPU of an
    explored request between two budgets that both explore, the large check's CPU vs its
-   bare process, `schemathesis run` at the same number of requests, `check --dry-run` vs
-   `rules`.
+   bare process, `schemathesis run` at the same number of requests, one explored case of
+   Schemathesis' vs one of the catalogue's strategies (`explored_case.py`: drawn and
+   labelled, not sent), `check --dry-run` vs `rules`.
 4. pytest: the plugin's cost on an unrelated one-test run (with vs `-p no:migma_contract`),
    and `pytest --migma-conformance` vs `migma-contract check` at the same budget.
 5. traffic: `ContractMiddleware` around the mock vs the bare mock (server CPU per request);
@@ -117,12 +118,13 @@ class Scale:
     traffic_pairs: int
     paced_requests: int  # the latency measurement, one client at 200 requests/s
     dry_pairs: int
+    explored_cases: tuple[int, int] = (5, 100)  # rounds, cases per source and round (benchmarks/explored_case.py)
 
 
 SCALES = {
     "full": Scale("full", (30, 2000), 3, 5, 5, (1500, 5000), 3, 10, 2, 7, 180, 5, 600, 7),  # Schemathesis joins from 1,200
-    "quick": Scale("quick", (8, 1000), 2, 2, 2, (300, 1000), 1, 5, 1, 3, 180, 2, 200, 3),
-    "smoke": Scale("smoke", (1, 20), 0.3, 1, 1, (150, 170), 1, 1, 1, 1, 180, 1, 10, 1),  # budgets above the plan: a cut one is not a pass
+    "quick": Scale("quick", (8, 1000), 2, 2, 2, (300, 1000), 1, 5, 1, 3, 180, 2, 200, 3, (3, 50)),
+    "smoke": Scale("smoke", (1, 20), 0.3, 1, 1, (150, 170), 1, 1, 1, 1, 180, 1, 10, 1, (1, 3)),  # budgets above the plan: a cut one is not a pass
 }
 
 
@@ -577,6 +579,20 @@ def check(scale: Scale) -> Section:
                         [(c / s) / (t / u) for c, s, t, u in zip(our_cpu, our_sent, st_cpu, st_sent, strict=True)], "×", ("<=", 1.0))
     finally:
         mock.stop()
+
+    # One explored case before the wire (drawn, made a body, labelled), Schemathesis' vs the catalogue's.
+    rounds, cases = scale.explored_cases
+    run = _run([PY, str(BENCH / "explored_case.py"), str(rounds), str(cases)])
+    if run.returncode != 0:
+        raise AssertionError(f"explored_case.py exited {run.returncode}: {run.stderr[-1500:]}")
+    per_case = json.loads(run.stdout.strip().splitlines()[-1])["ms_per_case"]
+    theirs = [statistics.mean(pair) for pair in zip(per_case["schemathesis positive"], per_case["schemathesis negative"], strict=True)]
+    ours = [statistics.mean(pair) for pair in zip(per_case["catalogue valid"], per_case["catalogue one rule broken"], strict=True)]
+    for name, values in per_case.items():
+        section.add(f"  one explored case, {name}: drawn and labelled, CPU", values, "ms")
+    section.add("one Schemathesis case vs one of the catalogue's, drawn and labelled (CPU)",
+                [t / o for t, o in zip(theirs, ours, strict=True)], "×", ("<=", 2.0),
+                note=f"{cases} cases per source and round, the modes and the catalogue's two sources averaged")
 
     dry, rules = [], []
     for command in (["check", "--dry-run"], ["rules"]):  # warm up

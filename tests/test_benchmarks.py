@@ -32,6 +32,7 @@ RUN_BY = {
     "serve_traffic.py": "test_run_smoke[traffic]",
     "recording_mock.py": "test_run_smoke[check]",
     "replay.py": "test_run_smoke[check]",
+    "explored_case.py": "test_run_smoke[check]",
     "peak_rss.py": "test_run_smoke[check] (every Python process of the benchmarks runs under it)",
     "bare_app.py": "test_run_smoke[mock], test_load_against_the_bare_app",
     "load.py": "test_load_against_the_bare_app (and the mock and traffic sections without wrk)",
