@@ -26,6 +26,8 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from migma_contract.core.untrusted import UNSEEN_CLASS
+
 __all__ = ["QUOTES", "REDACTED", "SENSITIVE_HEADERS", "SHELL_FIELDS", "SHELL_WITHHELD", "Redactor", "cookie_credential", "credential_name", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials", "unquoted"]
 
 REDACTED = "[REDACTED]"
@@ -112,12 +114,10 @@ _ESCAPE = re.compile(
     # `%252B`: percent-encoded again (a key in a URL inside a URL), read as the byte it stands for
     r"|&#[xX]0*[0-9a-fA-F]{1,6};?|&#0*[0-9]{1,7};?|&(?:amp|lt|gt|quot|apos);"
     r"|\\+[nrtbf]|\\+[^\w\s]"
-    r"|[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
-    r"\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]+"  # characters no one sees: a key split by them reads whole
+    f"|[{UNSEEN_CLASS}]+"  # characters no one sees (as `clean_text` counts them): a key split by them reads whole
     r"|(?<=[A-Za-z0-9+/])\r?\n(?=[A-Za-z0-9+/])"  # a line break inside base64 wrapped at 64 or 76 columns (MIME, PEM)
 )
-_INVISIBLE = re.compile(r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
-                        r"\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]")
+_INVISIBLE = re.compile(f"[{UNSEEN_CLASS}]")
 _HEX_BYTE = re.compile(r"[0-9a-fA-F]{2}")
 _AGAIN = re.compile(r"%(?:25)+(?=[0-9a-fA-F]{2})")
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}

@@ -24,7 +24,7 @@ from typing import Any
 
 from migma_contract.core.exceptions import ConfigError
 
-__all__ = ["MAX_INPUT_BYTES", "MULTILINE_KEYS", "clean_bytes", "clean_data", "clean_text", "read_bounded", "sound_text", "utf8_bytes"]
+__all__ = ["MAX_INPUT_BYTES", "MULTILINE_KEYS", "UNSEEN_CLASS", "clean_bytes", "clean_data", "clean_text", "read_bounded", "sound_text", "utf8_bytes"]
 
 _BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
 # Characters that show nothing, or change what a reader sees or copies, by their Unicode properties: every format
@@ -38,6 +38,9 @@ _BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
 _INVISIBLE = ("\u00ad\u034f\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f"
               "\u200b-\u200d\u2060-\u2065\u206a-\u206f\u3164\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd"
               "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff")
+# Every character that shows nothing or reorders what is shown, as the inside of a regex character class: those
+# `clean_text` marks and the emoji variation selectors it leaves. The redactor reads a key split by any of them whole.
+UNSEEN_CLASS = f"{_BIDI}{_INVISIBLE}\ufe00-\ufe0f"
 _CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 _CONTROLS_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 
