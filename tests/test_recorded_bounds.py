@@ -1115,6 +1115,23 @@ def test_n2_f4_a_har_answer_stored_as_lossy_text_is_judged_in_part(tmp_path):
     assert result.exit_code == 1 and "content-type-json" in result.output, result.output
 
 
+def test_a_har_request_stored_as_lossy_text_leaves_its_request_rules_unjudged(tmp_path):
+    """Known since pass N2 (its F4 covered answers only): a client that sent a body that is not UTF-8 (Latin-1 bytes)
+    is recorded in `postData.text` decoded, each such byte U+FFFD; the toolkit judged that text as what was sent, so a
+    server accepting the undecodable body (body-utf8 broken, at strict) was green from the HAR, and red from the same
+    bytes in base64. Now the text that is not its bytes leaves the request unjudged: judged in part (exit 3)."""
+    raw = json.dumps({**VALID, "fromName": "M\u00fcller"}, ensure_ascii=False).encode("latin-1")
+    path = _write(tmp_path / "lossy.har", har(entry(raw.decode("utf-8", "replace"))))
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.request_body is None and "U+FFFD" in (exchange.unread or ""), exchange
+    result = judge_cli(path, "--level", "strict", "--report-dir", tmp_path / "r")
+    assert result.exit_code == 3 and "judged in part" in result.output, result.output  # 0 before: green
+    exact = entry(VALID)
+    exact["request"]["postData"] = {"mimeType": "application/json", "text": base64.b64encode(raw).decode(), "encoding": "base64"}
+    result = judge_cli(_write(tmp_path / "exact.har", har(exact)), "--level", "strict", "--report-dir", tmp_path / "e")
+    assert result.exit_code == 1 and "body-utf8" in result.output, result.output
+
+
 def test_n2_f4_a_har_answer_whose_text_is_not_its_size_is_judged_in_part(tmp_path):
     """Text decoded by another charset (no U+FFFD: Latin-1's ü read as ü) is told by `content.size`, the bytes that
     came, when the body is in no content coding; text of its size is judged in full, a coded body's size not read."""

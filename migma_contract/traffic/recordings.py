@@ -629,14 +629,18 @@ def _from_har(entry: Any, where: str, stripped: bool, timeout: float | None = No
     response: dict[str, Any] = entry["response"] if isinstance(entry.get("response"), dict) else {}
     headers, hidden = _unmasked(_pairs(request.get("headers")), stripped)
     post = request.get("postData")
+    sent_unread = None
     if isinstance(post, dict) and "text" in post:
         body = _decoded(post.get("text"), post.get("encoding"))
+        why = _har_lossy(post.get("text"), body, None, []) if body and not _text(post.get("encoding")) else None
+        if why is not None:  # a body that was not UTF-8, stored decoded: its bytes, what the server read, do not show
+            body, sent_unread = None, f"its recorded request has {why}; the request rules were not judged"
     elif post is None and _number(request.get("bodySize")) is None:
         body = b""  # no postData and no size: nothing was sent
     else:
         body = None  # form params or a body the recorder left out
     sent = ObservedExchange(method=_field(request.get("method")), url=_field(request.get("url")), request_headers=headers,
-                            request_body=body, status=None, where=where, credentials_hidden=hidden)
+                            request_body=body, status=None, where=where, credentials_hidden=hidden, unread=sent_unread)
     status = _har_status(response.get("status"), sent)
     # Chrome writes `_error` (net::ERR_...), Playwright `_failureText`: why the answer did not come (in full)
     failure = _field(response.get("_error")) or _field(response.get("_failureText"))
@@ -675,7 +679,7 @@ def _from_har(entry: Any, where: str, stripped: bool, timeout: float | None = No
         elapsed = None
     return replace(
         sent, status=status, response_headers=_pairs(response.get("headers")), response_body=answer if status else b"",
-        elapsed=elapsed, error=error, timed_out=_timed_out(error), response_size=size, unread=unread,
+        elapsed=elapsed, error=error, timed_out=_timed_out(error), response_size=size, unread=sent_unread or unread,
     )
 
 
