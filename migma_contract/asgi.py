@@ -20,11 +20,12 @@ does after (a note, as a background task's); for an answer the server frames (ch
 with the connection), the app's last body message.
 The app is blamed only for what it did, as the proxy blames its upstream: its time
 (`responds-in-time`) runs from the request's body's end to its answer's end, less the time spent
-inside the `send` of each body message once body bytes were handed over (`traffic.timing.ServerTime`,
-the proxy's clock): there the server's flow control holds the app while the client reads. The
-`send` of the answer's start, and of a body message before any body byte, is the app's time, and so
-is whatever a middleware outside this one does in it; what such a middleware does in a later body
-message's `send` is counted as the client's (it cannot be told apart from the flow control);
+inside the `send` of each body message that carries body bytes or follows some
+(`traffic.timing.ServerTime`, the proxy's clock): there a server's flow control holds the app while
+the client reads (uvicorn waits before writing, others after). The `send` of the answer's start, and
+of an empty body message before any body byte, is the app's time, and so is whatever a middleware
+outside this one does in it; what such a middleware does in the `send` of a body message with or
+after body bytes is counted as the client's (it cannot be told apart from the flow control);
 a client that goes away before its body ended or before the whole answer went out (the app
 is told `http.disconnect`, the server's `send` raises `OSError`, or the server cancels the
 app) leaves the exchange unjudged and noted, whatever the app then raised; a failure with
@@ -236,7 +237,7 @@ class ContractMiddleware:
         async def capture(message: dict[str, Any]) -> None:
             nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered, length
             kind = message["type"]
-            timed = False  # the time in this `send` is the client's (it holds body bytes: the server's flow control)
+            timed = False  # the time in this `send` is the client's: body bytes are out or going (a server's flow control)
             if kind == "http.response.body":
                 chunk = message.get("body", b"")
                 size += len(chunk)

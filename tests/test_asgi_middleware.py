@@ -1000,3 +1000,21 @@ def test_pass_r2_f7_a_file_answer_under_a_server_offering_pathsend_is_judged_on_
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"] and sent[1]["body"] == ANSWER
     result = middleware.result()
     assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+
+
+@pytest.mark.parametrize("headers, received, said", [
+    ([(b"content-length", b"95")], 95, None),
+    ([(b"content-length", b" 95, 95")], 95, None),
+    ([(b"transfer-encoding", b"chunked"), (b"content-length", b"5")], 95, None),  # chunked frames it (RFC 9112 §6.3)
+    ([(b"upgrade", b"h2c"), (b"connection", b"keep-alive")], 0, None),  # an Upgrade the Connection does not name: none
+    ([(b"content-length", b"95")], None, None),  # a body read past the cap: its length is not known
+    ([(b"Connection", b"keep-alive, UPGRADE"), (b"Upgrade", b"h2c")], 95, "asks for an Upgrade ('h2c')"),
+    ([(b"transfer-encoding", b"gzip, chunked")], 40, "Transfer-Encoding other than chunked alone"),
+    ([(b"content-length", b"9" * 6000)], 95, "where its Content-Length says '9999"),  # compared without an int() of it
+    ([(b"content-length", b"095")], 94, "94 bytes, where its Content-Length says '095'"),
+])
+def test_pass_r2_f3_the_request_framing_reading(headers, received, said):
+    from migma_contract.core.fields import request_framing_unread
+
+    why = request_framing_unread(headers, received)
+    assert (why is None) if said is None else (why is not None and said in why), why
