@@ -23,11 +23,14 @@ given as one value (vcrpy's players read it whole or letter by letter), a Schema
 bytes (its `encoding` not UTF-8, or U+FFFD in it: `text_lossy`) and a HAR `content.text` that is not either (U+FFFD in
 it, or its UTF-8 length not its `content.size`: `_har_lossy`), a body the recording says came but does not hold
 (HAR `bodySize` or `content.size` with no text, `_error` beside a status, an empty cassette body under a
-Content-Length). Passed unjudged (`_Unjudged`, counted), never the server's break: a status this reader does not read
-as the player does (YAML 1.1's `0310`), and no answer where the recording does not say the failure was the server's
-(a browser's `net::ERR_ABORTED`, `ERR_BLOCKED_BY_CLIENT`; Schemathesis' `response: null`). A HAR entry's time is the
-server's part (`timings`: send, wait, receive), not the browser's queue; one past the judge's timeout only with the
-browser's part (blocked, dns, connect, ssl) is not judged on responds-in-time (judged in part). A vcrpy cassette's
+Content-Length), and a HAR body the recording neither holds nor says was empty (`_har_kept_empty`, `_har_said_empty`:
+no `postData` under a Content-Length, `bodySize` -1; an answer with no text and no size). Passed unjudged
+(`_Unjudged`, counted), never the server's break: a status this reader does not read as the player does (YAML 1.1's
+`0310`), no answer where the recording does not say the failure was the server's (a browser's `net::ERR_ABORTED`,
+`ERR_BLOCKED_BY_CLIENT`, a connection that never completed; Schemathesis' `response: null`), and a HAR answer its
+recorder says another made (`_har_answered_by`: the browser's own redirect, a service worker, the browser's cache, a
+test's route). A HAR entry's time is the server's part (`timings`: send, wait, receive), not the browser's queue;
+one past the judge's timeout only with the browser's part (blocked, dns, connect, ssl) is not judged on responds-in-time (judged in part). A vcrpy cassette's
 request without `Bearer <key>` has its credentials hidden whatever the answer (`_filtered`), and only a vcrpy
 cassette's bodies are read for a recorder's masks (`_unscrubbed`: vcrpy's hooks scrub bodies, other recorders do not).
 
