@@ -32,7 +32,8 @@ recorder says another made (`_har_answered_by`: the browser's own redirect, a se
 test's route). A HAR entry's time is the server's part (`timings`: send, wait, receive), not the browser's queue;
 one past the judge's timeout only with the browser's part (blocked, dns, connect, ssl) is not judged on
 responds-in-time (judged in part). A vcrpy cassette's request without `Bearer <key>` has its credentials hidden
-whatever the answer (`_filtered`), and only a vcrpy cassette's bodies are read for a recorder's masks (`_unscrubbed`: vcrpy's hooks scrub bodies, other recorders do not).
+whatever the answer (`_filtered`), and only a vcrpy cassette's bodies are read for a recorder's masks (`_unscrubbed`:
+vcrpy's hooks scrub bodies, other recorders do not).
 
 Bodies are judged as the server meant them: one kept in its content coding (vcrpy keeps a
 gzipped answer's bytes and its `Content-Encoding: gzip`) is decoded, within
