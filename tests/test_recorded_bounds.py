@@ -1330,3 +1330,27 @@ def test_r3_f8_safaris_har_export_is_read_as_a_browsers(tmp_path, creator):
     code, data, output = _conformance(tmp_path, "safari", unsigned, creator=creator)
     assert code == 0 and data["findings"] == [], output
     assert "possibly left out by the recorder" in output or "left out" in json.dumps(data["traffic"]), output
+
+
+def test_r3_f2_a_har_request_text_that_is_not_the_bytes_sent_is_read_as_its_recorder_wrote_it(tmp_path):
+    """Pass R3, F2 (its class: a body the recorder did not keep as sent): Schemathesis' `--report-preserve-bytes` HAR
+    writes the request's bytes in base64 in `postData.text` with no `encoding` (HAR's postData has no such field): it
+    was judged as the body, body-json-object broken by the client AND the server, exit 1; a `postData.text` cut short
+    (its `bodySize` says more bytes were sent) likewise. Base64 text of exactly `bodySize` bytes is read as those
+    bytes; text shorter than its `bodySize` is judged in part; a size counted as JavaScript's `text.length` is no
+    size of the bytes and leaves the text judged."""
+    raw = json.dumps(VALID).encode()
+    preserved = entry(VALID)
+    preserved["request"]["postData"] = {"mimeType": "application/json", "text": base64.b64encode(raw).decode()}
+    preserved["request"]["bodySize"] = len(raw)
+    code, data, output = _conformance(tmp_path, "preserved", preserved, creator="harfile")
+    assert code == 0 and data["findings"] == [], output
+    cut = entry(json.dumps(VALID)[:40])
+    cut["request"]["bodySize"] = len(raw)
+    code, data, output = _conformance(tmp_path, "cut", cut)
+    assert code == 3 and data["findings"] == [] and data["traffic"]["partly_judged"] == 1, output
+    named = json.dumps({**VALID, "fromName": "M\u00fcller \U0001f600"}, ensure_ascii=False)
+    counted = entry(named)
+    counted["request"]["bodySize"] = len(named.encode("utf-16-le")) // 2  # as JavaScript counts it
+    code, data, output = _conformance(tmp_path, "counted", counted)
+    assert code == 0 and data["findings"] == [], output

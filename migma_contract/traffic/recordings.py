@@ -637,7 +637,16 @@ def _from_har(entry: Any, where: str, stripped: bool, timeout: float | None = No
     sent_unread = None
     if isinstance(post, dict) and "text" in post and not _side_file(post):
         body = _decoded(post.get("text"), post.get("encoding"))
-        why = _har_lossy(post.get("text"), body, None, []) if body and not _text(post.get("encoding")) else None
+        why = None
+        if body and not _text(post.get("encoding")):
+            text, size = post.get("text"), _number(request.get("bodySize"))
+            bare = _bare_base64(text, size, headers)
+            if bare is not None:  # Schemathesis' `--report-preserve-bytes`: the bytes in base64, no `encoding` said
+                body = bare
+            else:
+                if size is not None and isinstance(text, str) and size == len(text.encode("utf-16-le", "surrogatepass")) // 2:
+                    size = None  # the text's length as JavaScript counts it (`text.length`): it says nothing of the bytes
+                why = _har_lossy(text, body, size, headers, what="`bodySize`")
         if why is not None:  # a body that was not UTF-8, stored decoded: its bytes, what the server read, do not show
             body, sent_unread = None, f"its recorded request has {why}; the request rules were not judged"
     elif post is None:
@@ -787,21 +796,35 @@ def _connect_only(timings: Any) -> bool:
     return bool(connect) and not any(_seconds(timings.get(name)) for name in ("send", "wait", "receive"))
 
 
-def _har_lossy(text: Any, answer: bytes, size: int | None, headers: list[tuple[str, str]]) -> str | None:
-    """Why a HAR answer's `content.text` is not its bytes (None: it may be): HAR stores a textual body decoded by its
-    charset (browsers and Playwright replace each byte that is not UTF-8 with U+FFFD), so text holding U+FFFD, or
-    whose UTF-8 length differs from `content.size` where the body is in no content coding, is the bytes decoded lossily
-    or by another charset (as Schemathesis' `string`, `_cassette_body(lossy=)`)."""
+def _har_lossy(text: Any, answer: bytes, size: int | None, headers: list[tuple[str, str]], *,
+               what: str = "`content.size`") -> str | None:
+    """Why a HAR body's text (`content.text`, `postData.text`) is not its bytes (None: it may be): HAR stores a textual
+    body decoded by its charset (browsers and Playwright replace each byte that is not UTF-8 with U+FFFD), so text
+    holding U+FFFD, or whose UTF-8 length differs from its size (`what`) where the body is in no content coding, is the
+    bytes decoded lossily or by another charset (as Schemathesis' `string`, `_cassette_body(lossy=)`)."""
     if not isinstance(text, str):
         return None
     if "\ufffd" in text:
         return ("text holding U+FFFD (a HAR's `content.text` is the body decoded, each byte that is not UTF-8 replaced "
                 "so): its bytes do not show")
-    coded = any(name.lower() == "content-encoding" and codings_of([value]) for name, value in headers)
-    if size is not None and not coded and size != len(answer):
-        return (f"text of {len(answer):,} bytes in UTF-8 where its `content.size` says {size:,} (decoded by another "
-                "charset, or lossily): its bytes do not show")
+    if size is not None and not _coded(headers) and size != len(answer):
+        return (f"text of {len(answer):,} bytes in UTF-8 where its {what} says {size:,} (decoded by another "
+                "charset, lossily, or written in another form): its bytes do not show")
     return None
+
+
+def _coded(headers: list[tuple[str, str]]) -> bool:
+    return any(name.lower() == "content-encoding" and codings_of([value]) for name, value in headers)
+
+
+def _bare_base64(text: Any, size: int | None, headers: list[tuple[str, str]]) -> bytes | None:
+    """The bytes of a HAR request's `postData.text` written in base64 with no `encoding` to say so (Schemathesis'
+    `--report-preserve-bytes`: HAR's postData has no such field), told by its `bodySize`: text whose own UTF-8 length
+    is not the size, and whose strict base64 reading is exactly that many bytes (None: not so)."""
+    if not isinstance(text, str) or not size or _coded(headers) or len(text) != 4 * -(-size // 3):
+        return None
+    raw = _decoded(text, "base64")
+    return raw if raw is not None and len(raw) == size and len(utf8_bytes(text)) != size else None
 
 
 def _shown(text: Any) -> str:
