@@ -554,7 +554,7 @@ def user_secrets(*sources: CheckOptions | Mapping[str, Any] | None, environ: Map
     in the environment (`environ`, default `os.environ`), whether or not the command reads that row: `judge`
     and `proxy` send no key, yet a key in their environment is the user's, and traffic may echo it.
     """
-    from migma_contract.core.redact import unquoted
+    from migma_contract.core.redact import unquoted, url_credentials
 
     environ = os.environ if environ is None else environ
     found: list[str] = []
@@ -567,6 +567,14 @@ def user_secrets(*sources: CheckOptions | Mapping[str, Any] | None, environ: Map
                 found.append(value)
         if environ.get(option.env):
             found.append(environ[option.env])
+    # ...and the credentials of every URL given (`--base-url`, the proxy's `--upstream`: `https://user:password@host`,
+    # sent as a Basic pair, which a server may echo): each URL row, any URL among a command's arguments or in the
+    # toolkit's environment
+    urls = [getattr(source, option.name, None) for source in sources if not isinstance(source, Mapping)
+            for option in OPTIONS if option.kind == "url"]
+    urls += [value for source in sources if isinstance(source, Mapping) for value in source.values()]
+    urls += [value for name, value in environ.items() if name.startswith(ENV_PREFIX)]
+    found += [secret for url in urls if isinstance(url, str) and "@" in url for secret in url_credentials(url)]
     # each also without quotes or brackets around it: a key kept quoted (a .env read literally) is echoed bare
     return tuple(dict.fromkeys(secret for value in found for secret in (value, unquoted(value)) if secret))
 
