@@ -48,6 +48,7 @@ import binascii
 import codecs
 import re
 import stat
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -181,7 +182,10 @@ class Recording:
                 yield exchange  # not the send (another path, or one that may route there): never judged, never decoded
                 continue
             try:
-                decoded = _content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR, budget=self)
+                # what each recorder stores (`_answer_decoded`): HAR's text and Schemathesis' answers decoded, vcrpy's
+                # bytes as sent but for its aiohttp stub's (decoded); a request's body is as sent but in a HAR
+                decoded = _content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR,
+                                           answer_decoded=_answer_decoded(self.format, exchange), budget=self)
                 # only vcrpy's recorder scrubs bodies (its hooks, filter_post_data_parameters): a HAR's or a Schemathesis
                 # cassette's body is as sent, a value such as `"status": "filtered"` the server's or the client's own
                 yield _unscrubbed(decoded) if self.format in (VCRPY, VCRPY_JSON) else decoded
@@ -597,12 +601,15 @@ def decoded_body(raw: bytes, coding: str | None, cap: int, *, stored_decoded: bo
 
 
 def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bool = True,
-                     budget: Recording | None = None) -> ObservedExchange:
+                     answer_decoded: bool | None = None, budget: Recording | None = None) -> ObservedExchange:
+    """`stored_decoded`: whether the recording may store a body decoded under its coding's header (`decoded_body`);
+    `answer_decoded`: the same for the answer alone, where it differs (None: `stored_decoded`)."""
+    answer_decoded = stored_decoded if answer_decoded is None else answer_decoded
     if exchange.response_body:
         try:
             body = decoded_body(exchange.response_body, exchange.header("content-encoding", response=True), cap,
-                                stored_decoded=stored_decoded, budget=budget)
-            unread = ("its recorded answer could not be decoded by its Content-Encoding within the bound" if stored_decoded
+                                stored_decoded=answer_decoded, budget=budget)
+            unread = ("its recorded answer could not be decoded by its Content-Encoding within the bound" if answer_decoded
                       else "its recorded answer could not be decoded by its Content-Encoding within the bound (a "
                       "cassette keeps the bytes as sent: ones not in their coding were so on the wire, or an older "
                       "layout stored them decoded)")
@@ -772,8 +779,9 @@ def _cassette_body(body: Any, *, lossy: bool = False) -> bytes | None:
     `base64_string` (Schemathesis' bytes). `_TwoReadings` when it holds both and they differ (vcrpy plays `string`).
 
     `lossy`: a Schemathesis `string` is the answer's text decoded by its charset, an undecodable byte replaced by
-    U+FFFD (`text_lossy`): it is the bytes only when its `encoding` is UTF-8 and nothing was replaced (`_Lossy` else;
-    its `base64_string`, `--report-preserve-bytes`, is exact)."""
+    U+FFFD (`text_lossy`): it is the bytes only when nothing was replaced and its `encoding` is UTF-8 or a one-byte
+    charset, whose text encodes back to its bytes (`_recoded`; `_Lossy` else; its `base64_string`,
+    `--report-preserve-bytes`, is exact)."""
     if body is None:
         return b""
     if isinstance(body, (str, bytes)):
@@ -791,14 +799,34 @@ def _cassette_body(body: Any, *, lossy: bool = False) -> bytes | None:
                 utf8 = codecs.lookup(named).name == "utf-8"
             except LookupError:
                 utf8 = False
-            if not utf8:
-                raise _Lossy(f"a body written as text decoded by {_shown(named)}, not UTF-8 (Schemathesis' `string`): "
-                             "its bytes do not show")
             if "\ufffd" in string:
                 raise _Lossy("a body written as text holding U+FFFD (Schemathesis' `string` replaces each byte that is "
                              "not UTF-8 so): its bytes do not show")
+            if not utf8:
+                raw = _recoded(string, named)
+                if raw is None:
+                    raise _Lossy(f"a body written as text decoded by {_shown(named)}, not UTF-8 nor a one-byte charset "
+                                 "that gives its bytes back (Schemathesis' `string`): its bytes do not show")
+                return raw
         return _decoded(string, None)
     return None
+
+
+def _recoded(text: str, charset: str) -> bytes | None:
+    """The bytes a text decoded by `charset` came from, where they show (None: they do not): a one-byte charset
+    (ISO-8859-1, which requests gives a `text/*` answer without a charset; cp1252, KOI8-R...) maps each byte to one
+    character, so a text it decoded with nothing replaced (no U+FFFD) encodes back to exactly those bytes. A charset of
+    several bytes a character (a byte order mark, shift states) may have had other bytes for the same text."""
+    try:
+        codec = codecs.lookup(charset)
+        table = getattr(sys.modules.get(getattr(codec.decode, "__module__", None) or ""), "decoding_table", None)
+        if codec.name not in ("iso8859-1", "ascii") and not (isinstance(table, str) and len(table) == 256):
+            return None  # not a one-byte charset (a table of 256 characters, one a byte)
+        raw = text.encode(codec.name)
+        same = len(raw) == len(text) and raw.decode(codec.name) == text
+    except (LookupError, UnicodeError, TypeError, ValueError):
+        return None
+    return raw if same else None
 
 
 class _Lossy(Exception):
@@ -864,6 +892,23 @@ def _held(body: bytes | None, why: str | None, headers: list[tuple[str, str]]) -
             return None, (f"its recorded body is empty though its Content-Length says {length:,} bytes came (the "
                           "recorder did not keep them): not judged as a body")
     return body, why
+
+
+def _answer_decoded(fmt: str, exchange: ObservedExchange) -> bool | None:
+    """Whether a recording's answer may be stored decoded under its coding's header (None: as its format's bodies).
+
+    Schemathesis writes `response.content`, which requests and httpx have decoded (`core/transport.py`), under the
+    server's own headers: decoded (its WSGI client's raw bytes are a compressed stream, told by their first bytes).
+    vcrpy's stubs for requests, urllib3 and httpx store the bytes as sent, its aiohttp stub `await response.read()`,
+    decoded, under the same headers: the file does not say which. The evidence is the Content-Length kept: the bytes as
+    sent are as long as it says (a shorter read is no recording), so a length that is not the stored body's marks a
+    body stored decoded; with no length (a chunked answer) or the same one, the bytes are taken as sent."""
+    if fmt == SCHEMATHESIS:
+        return True
+    if fmt in (VCRPY, VCRPY_JSON) and exchange.response_body:
+        lengths = {_number(value) for name, value in exchange.response_headers if name.lower() == "content-length"}
+        return len(lengths) == 1 and None not in lengths and len(exchange.response_body) not in lengths
+    return None
 
 
 def _unread(why: str | None, what: str) -> str | None:
