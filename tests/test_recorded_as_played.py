@@ -14,7 +14,8 @@ from migma_contract import contract_for
 from migma_contract.traffic.recordings import open_recording
 from migma_contract.traffic.tally import ObservedExchange, TrafficJudge
 
-from .test_recorded_bounds import _SCHEMATHESIS_ITEM, OK, URL, VALID, _vcr_item, judge_cli
+from .test_recorded_bounds import _SCHEMATHESIS_ITEM, OK, URL, VALID, _vcr_item, entry, har, judge_cli
+from .test_recordings import schemathesis_recordings  # noqa: F401  (a fixture: the real tool's cassette and HAR)
 
 # a 200 whose body breaks result-has-id (no data.id): the server's break, whatever the recorder
 NO_ID = '{"success": true, "data": {"status": "queued"}, "error": null}'
@@ -147,3 +148,71 @@ def test_r3_f6_a_content_type_that_is_no_jsons_breaks_content_type_json_whatever
     assert all(j.ok for j in verdict.judgements)
     result = judge.result()
     assert result.exit_code == 1 and result.traffic is not None and result.traffic.partly_judged == 2
+
+
+# --- F2b: one exchange recorded in two files is judged once ------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_r3_f2b_a_schemathesis_runs_cassette_and_har_judged_together_are_each_exchange_once(
+        schemathesis_recordings, tmp_path):  # noqa: F811  (the fixture, imported)
+    """Pass R3, F2b: Schemathesis' `--report vcr,har` writes every exchange twice, and docs/traffic.md judges them in one
+    run: each answered send's data.id was "repeated" (result-id-unique broken by the server, a correct mock, exit 1).
+    Judged together, each exchange counts once and the verdict is the cassette's alone."""
+    cassette, har_path = schemathesis_recordings
+    alone = judge_cli(cassette, "--report-dir", tmp_path / "one", "--format", "json")
+    found_alone, data_alone = _findings(tmp_path / "one")
+    both = judge_cli(cassette, har_path, "--report-dir", tmp_path / "both", "--format", "json")
+    found, data = _findings(tmp_path / "both")
+    assert both.exit_code == alone.exit_code == 1 and found == found_alone, both.output
+    assert {party for _, party in found} == {"client"}, found  # the mock is right
+    assert data["traffic"]["judged"] == data_alone["traffic"]["judged"] > 50
+    assert data["traffic"]["exchanges"] == data_alone["traffic"]["exchanges"]
+    assert any("judged and counted once" in note for note in data["traffic"]["notes"]), data["traffic"]["notes"]
+    rules = {r["id"]: r for r in data["rules"]}
+    assert rules["result-id-unique"]["failed"] == 0 and rules["result-id-unique"]["exercised"] > 0
+    # the same file given twice is judged once
+    twice = judge_cli(cassette, cassette, "--report-dir", tmp_path / "twice", "--format", "json")
+    assert twice.exit_code == 1 and _findings(tmp_path / "twice")[0] == found_alone and "given more than once" in twice.output
+
+
+def _har_at(path, started):
+    sent = entry(VALID)
+    sent["startedDateTime"] = started
+    path.write_text(har(sent))
+    return path
+
+
+def test_r3_f2b_one_exchange_in_a_cassette_and_a_har_is_judged_once_two_sends_stay_two(tmp_path):
+    """Pass R3, F2b: a Schemathesis cassette and its HAR hold one exchange at one instant (`recorded_at`,
+    `startedDateTime`): judged together, its data.id was "repeated", result-id-unique broken by the server (exit 1).
+    Two sends at two instants answered with one data.id stay the server's break."""
+    cassette = _schemathesis(tmp_path / "vcr.yaml", OK, recorded_at="2026-12-06T10:00:00.123456+00:00")
+    same = _har_at(tmp_path / "same.har", "2026-12-06T10:00:00.123456+00:00")
+    result = judge_cli(cassette, same, "--report-dir", tmp_path / "r", "--format", "json")
+    found, data = _findings(tmp_path / "r")
+    assert result.exit_code == 0 and found == set(), result.output
+    assert data["traffic"]["judged"] == data["traffic"]["exchanges"] == 1
+    # the same instant written otherwise (`Z`, milliseconds) is the same instant
+    zulu = _har_at(tmp_path / "zulu.har", "2026-12-06T12:00:00.123456+02:00")
+    assert judge_cli(cassette, zulu, "--report-dir", tmp_path / "z").exit_code == 0
+    # another instant: another send, and the server gave it the first one's id
+    later = _har_at(tmp_path / "later.har", "2026-12-06T10:00:05.000Z")
+    result = judge_cli(cassette, later, "--report-dir", tmp_path / "l", "--format", "json")
+    assert result.exit_code == 1 and _findings(tmp_path / "l")[0] == {("result-id-unique", "server")}, result.output
+
+
+def test_r3_f2b_a_file_without_start_times_beside_another_leaves_a_repeat_unjudged_never_blamed(tmp_path):
+    """A vcrpy cassette records no start time: the same request line and answer in a HAR may be one exchange or two
+    sends answered alike. Its repeated data.id is not judged on result-id-unique (judged in part, exit 3), never the
+    server's break; within one file, two such entries are two sends (the server's break)."""
+    cassette = tmp_path / "vcrpy.yaml"
+    cassette.write_text("\n".join(["interactions:", *_vcr_item(VALID), "version: 1", ""]))
+    result = judge_cli(cassette, _har_at(tmp_path / "proxy.har", "2026-12-06T10:00:00Z"), "--report-dir", tmp_path / "r",
+                       "--format", "json")
+    found, data = _findings(tmp_path / "r")
+    assert result.exit_code == 3 and found == set(), result.output
+    assert any("records no start time" in note for note in data["traffic"]["notes"]), data["traffic"]["notes"]
+    cassette.write_text("\n".join(["interactions:", *_vcr_item(VALID), *_vcr_item(VALID), "version: 1", ""]))
+    result = judge_cli(cassette, "--report-dir", tmp_path / "one", "--format", "json")
+    assert result.exit_code == 1 and _findings(tmp_path / "one")[0] == {("result-id-unique", "server")}, result.output

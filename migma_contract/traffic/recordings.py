@@ -64,6 +64,7 @@ from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
 from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, route_of
+from migma_contract.traffic.twins import instant
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
 
 __all__ = ["FORMATS", "Recording", "open_recording"]
@@ -231,6 +232,8 @@ class Recording:
                     else:
                         exchange = self._guarded(where, _from_vcrpy, item, where)
                     if exchange is not None:
+                        if har:  # (one exchange in two files is told by it: `twins`)
+                            exchange.started = instant(item.get("startedDateTime"))
                         yield exchange
             except JsonStreamError as exc:
                 raise ConfigError(f"{self.path}: not a {self.format} file: {clean_text(exc)}") from None
@@ -869,6 +872,7 @@ def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | N
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer,
         elapsed=_seconds(response.get("elapsed")), response_size=_number(truncated), unread=sent.unread or why,
+        started=instant(item.get("recorded_at")),  # the instant its HAR's `startedDateTime` gives (`--report vcr,har`)
     )
 
 
