@@ -20,7 +20,7 @@ Schemathesis writes `string` or `base64_string`; a body holding both, differing,
 its layouts (`status`/`body`, and the older httpx `status_code`/`content`) differing, is not judged as
 either (judged in part, or not at all when the statuses differ). Likewise judged in part: a vcrpy answer header
 given as one value (vcrpy's players read it whole or letter by letter), a Schemathesis `string` that is not the
-bytes (its `encoding` not UTF-8, or U+FFFD in it: `text_lossy`) and a HAR `content.text` that is not either (U+FFFD in
+bytes (U+FFFD in it, `text_lossy`, or its `encoding` neither UTF-8 nor a one-byte charset: `_recoded`) and a HAR `content.text` that is not either (U+FFFD in
 it, or its UTF-8 length not its `content.size`: `_har_lossy`), a body the recording says came but does not hold
 (HAR `bodySize` or `content.size` with no text, `_error` beside a status, an empty cassette body under a
 Content-Length). Passed unjudged (`_Unjudged`, counted), never the server's break: a status this reader does not read
@@ -36,9 +36,10 @@ gzipped answer's bytes and its `Content-Encoding: gzip`) is decoded, within
 `max_body_bytes` (the wire's one bounded decoder, `wire.coding`), and within a budget for the whole recording (one
 whole body and `DECODED_PER_BYTE` per byte of the file: a send past it is passed unjudged, counted; other paths'
 bodies are never decoded); one that cannot be (broken, over the bound, a coding the toolkit does not read) is not
-judged as a body. A HAR body marked with a coding
-but stored decoded (HAR's `content.text` is) is taken as it is; a cassette's is not (cassettes keep the bytes
-as sent: bytes not in their coding were so on the wire, or an older layout stored them decoded).
+judged as a body. An answer marked with a coding
+but stored decoded is taken as it is where its recorder stores answers so (HAR's `content.text`, Schemathesis'
+`response.content`, vcrpy's aiohttp stub, told by a Content-Length that is not the stored length: `_answer_decoded`);
+else a cassette keeps the bytes as sent (vcrpy's other stubs): bytes not in their coding were so on the wire.
 """
 
 from __future__ import annotations
