@@ -626,9 +626,8 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
                         _warn(clean_text(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it"))
             click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
             if again:
-                judge.note(f"{recording.path.name}: {again:,} exchange(s) also recorded in a file judged before it (the "
-                           "same request line, status, answer and start time: one exchange, as Schemathesis' "
-                           "`--report vcr,har` writes each twice): judged and counted once")
+                judge.note(f"{recording.path.name}: {again:,} exchange(s) also in a file judged before it (the same "
+                           "request line, status, answer and start time): judged and counted once")
             for note in recording.notes:
                 _warn(clean_text(note))
                 judge.note(note)
