@@ -216,3 +216,24 @@ def test_r3_f2b_a_file_without_start_times_beside_another_leaves_a_repeat_unjudg
     cassette.write_text("\n".join(["interactions:", *_vcr_item(VALID), *_vcr_item(VALID), "version: 1", ""]))
     result = judge_cli(cassette, "--report-dir", tmp_path / "one", "--format", "json")
     assert result.exit_code == 1 and _findings(tmp_path / "one")[0] == {("result-id-unique", "server")}, result.output
+
+
+def test_r3_f6_the_middleware_judges_an_answer_over_its_cap_on_its_content_type():
+    """Pass R3, F6, the one judge's other ways in: an app's `text/html` answer over the middleware's cap (its body not
+    read) left content-type-json unjudged (exit 3); the header alone breaks it."""
+    import httpx
+
+    from migma_contract.asgi import ContractMiddleware
+    from migma_contract.wire.asgi_transport import SyncASGITransport
+
+    async def app(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.body", "body": b"<html>" + b"x" * 2000 + b"</html>"})
+
+    wrapped = ContractMiddleware(app, max_response_bytes=100)
+    with httpx.Client(transport=SyncASGITransport(wrapped), base_url="http://app") as client:
+        client.post("/v1/sending", json=VALID, headers={"Authorization": "Bearer k_recorded_0123"})
+    result = wrapped.result()
+    assert result.exit_code == 1 and {(f.rule, f.broken_by) for f in result.findings} == {("content-type-json", "server")}
