@@ -20,10 +20,10 @@ Schemathesis writes `string` or `base64_string`; a body holding both, differing,
 its layouts (`status`/`body`, and the older httpx `status_code`/`content`) differing, is not judged as
 either (judged in part, or not at all when the statuses differ). Likewise judged in part: a vcrpy answer header
 given as one value (vcrpy's players read it whole or letter by letter), a Schemathesis `string` that is not the
-bytes (U+FFFD in it, `text_lossy`, or its `encoding` neither UTF-8 nor a one-byte charset: `_recoded`) and a HAR `content.text` that is not either (U+FFFD in
-it, or its UTF-8 length not its `content.size`: `_har_lossy`), a body the recording says came but does not hold
-(HAR `bodySize` or `content.size` with no text, `_error` beside a status, an empty cassette body under a
-Content-Length). Passed unjudged (`_Unjudged`, counted), never the server's break: a status this reader does not read
+bytes (U+FFFD in it, `text_lossy`, or its `encoding` neither UTF-8 nor a one-byte charset: `_recoded`) and a HAR
+`content.text` that is not either (U+FFFD in it, or its UTF-8 length not its `content.size`: `_har_lossy`), a body
+the recording says came but does not hold (HAR `bodySize` or `content.size` with no text, `_error` beside a status, an
+empty cassette body under a Content-Length). Passed unjudged (`_Unjudged`, counted), never the server's break: a status this reader does not read
 as the player does (YAML 1.1's `0310`), and no answer where the recording does not say the failure was the server's
 (a browser's `net::ERR_ABORTED`, `ERR_BLOCKED_BY_CLIENT`; Schemathesis' `response: null`). A HAR entry's time is the
 server's part (`timings`: send, wait, receive), not the browser's queue; one past the judge's timeout only with the
