@@ -258,3 +258,16 @@ def test_the_plugins_assert_helpers_mask_the_users_keys(keys_in_env):
         validators.assert_request({**TAG_WITHOUT_ID, "recipientType": ECHO})
     for text in (str(breach.value), str(request_breach.value)):
         assert "[REDACTED]" in text and not any(key in text for key in KEYS.values()), text
+
+
+def test_a_base_url_holding_a_user_or_password_is_refused_it_would_replace_the_key(tmp_path, monkeypatch):
+    """Found while fixing pass R3, F4: httpx sends a URL's `user:password@` as `Authorization: Basic`, in place of the
+    run's `Bearer <key>`, so `--base-url https://svc:pw@staging` checked a server with no request carrying the key (every
+    401 then the server's "fault"). Refused, exit 2, one line, the password not shown; the same host without it runs."""
+    monkeypatch.chdir(tmp_path)
+    env = {"MIGMA_CONTRACT_API_KEY": "mc_test_full_access"}
+    result = CliRunner().invoke(main, ["check", "--base-url", "http://svc:Passw0rdInUrl@127.0.0.1:9", "--dry-run"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "must not hold a user name or password" in result.output and "Passw0rdInUrl" not in result.output
+    result = CliRunner().invoke(main, ["check", "--base-url", "http://127.0.0.1:9", "--dry-run"], env=env)
+    assert result.exit_code == 0, result.output

@@ -479,6 +479,10 @@ def _check_url(value: str, where: str) -> None:
                           f"not {_shown(strip_credentials(value))}")
     if port == 0:
         raise ConfigError(f"{where}: port 0 is not a port a server listens on")
+    if "@" in parts.netloc:  # httpx sends a URL's user:password as `Authorization: Basic`, in place of the run's Bearer key
+        raise ConfigError(f"{where}: must not hold a user name or password ({_shown(strip_credentials(value))}): the "
+                          "client would send them as `Authorization: Basic` in place of the API key's Bearer header, so "
+                          "no request would carry the key; give the key with MIGMA_CONTRACT_API_KEY")
 
 
 OPTIONS: tuple[Option, ...] = tuple(

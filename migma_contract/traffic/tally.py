@@ -418,6 +418,11 @@ class ObservedExchange:
     # the request body's bytes when `request_body` does not hold it (a way in kept it unkept, over a cap): at least this
     # many (a front end may refuse a large body: `judge.verdict.FRONT_END_BODY`)
     request_size: int | None = None
+    # a recording's start time of the exchange, in microseconds since the epoch (`twins.instant`; None: not recorded)
+    started: int | None = None
+    # where another recording may hold this very exchange (the same request line and answer, no start time to tell one
+    # exchange from two: `twins.MAYBE`): a value it repeats is not judged across exchanges (judged in part)
+    twin: str | None = None
 
     # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
 
@@ -800,6 +805,13 @@ class TrafficJudge:
             # (the header map joins a repeated field's values with ", ", as `header` does)
             sent = exchange.sent_headers
             replay = Replay.of(sent.get(_REPLAY_HEADER), sent.get("authorization"), exchange.request_body)
+            if exchange.twin is not None:  # maybe the very exchange another recording held: one send, or two?
+                value = form.key(facts)
+                if value is not None and remembered(value) in memory:
+                    self._unsettled = (f"{exchange.twin} holds the same request line and answer, and one of the two "
+                                       f"records no start time: whether its repeated {rule.id} value is another send's "
+                                       "or the same exchange recorded twice does not show, so that rule was not judged")
+                    continue
             hidden = replay is not None and (exchange.credentials_hidden or _masked_value(replay.key))
             if replay is not None and (unsure or hidden):
                 # a recorder masked the key or the credentials, or the body has no one reading (gzip's bytes differ
