@@ -28,9 +28,17 @@ once the answer is complete is noted, never the app's failure. An HTTP/1.0 clien
 without a Content-Length passes unjudged: its server frames that answer (h11 by closing,
 httptools chunked, which the client cannot read), unseen here.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
-(`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. With
-`report_dir`, the usual reports are written when the app shuts down (ASGI lifespan), and
-whenever `write_report()` is called.
+(`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. The
+request judged (and shown in a finding) is the one that came in, copied as its route was
+decided (`_Asked`): an inner middleware or router that edits the scope in place while the app
+runs (Starlette's `MutableHeaders(scope=scope)`, Mount's root path) changes nothing judged, and
+the scope (the app's `state`) is never held past the call. With `report_dir`, the usual
+reports are written when the app shuts down (the ASGI lifespan's shutdown; for an app that
+does not speak lifespan, returning on it, the middleware answers it), or, where no lifespan
+started before the first send (uvicorn's `--lifespan off`, an in-process transport) or the app
+raised on it, when the process exits (`atexit`, if anything was seen since they were last
+written); and whenever `write_report()` is called. Reports that cannot be written there are
+one line on the `migma_contract.asgi` logger, never a traceback in the server's shutdown.
 """
 
 from __future__ import annotations
@@ -65,7 +73,7 @@ from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, dec
 __all__ = ["ContractMiddleware", "RuleTally"]
 
 _log = logging.getLogger("migma_contract.asgi")
-_HELD_APART = 1024  # what an exchange waiting to be judged holds besides its bodies and headers (the scope, the URL), about
+_HELD_APART = 1024  # what an exchange waiting to be judged holds besides its bodies, headers and target, about
 _BASE_PATH = re.compile(r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9\-._~!$&'()*+,=:@]+)+")
 _AUTHORITY = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
 
@@ -74,7 +82,7 @@ class ContractMiddleware:
     """Pure ASGI middleware judging every POST /v1/sending that passes through, without changing it.
 
     `level`: schema, documented or strict. `report_dir`: where the reports go at shutdown
-    (None: none written). `formats`: which of json, junit, md, html. `baseline`: known
+    (at process exit without an ASGI lifespan; None: none written). `formats`: which of json, junit, md, html. `baseline`: known
     failures to accept (a conformance.json or a list of rule ids). `spec`: another OpenAPI
     document. `timeout`: an answer slower than this breaks responds-in-time.
     `on_violation`: called with one redacted line per violation, as it happens. `max_request_bytes`:

@@ -712,7 +712,7 @@ def test_pass_r2_f11_an_app_that_speaks_no_lifespan_has_it_spoken_for_and_its_re
 def test_pass_r2_f11_an_app_speaking_lifespan_is_passed_through_and_a_report_it_cannot_write_is_one_line(tmp_path, caplog):
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
+            while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
