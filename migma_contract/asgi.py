@@ -50,10 +50,9 @@ import re
 import time
 import weakref
 from collections.abc import Callable, Iterable, MutableMapping
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from migma_contract.config.options import REPORT_FORMATS
@@ -178,7 +177,7 @@ class ContractMiddleware:
             return
         if route == MAY_ROUTE:  # not the send, but the app may route it there: never judged as one, no green verdict
             self._count += 1
-            self.judge.pass_may_route(f"request {self._count} to the app", _shown_path(scope), scope["method"],
+            self.judge.pass_may_route(f"request {self._count} to the app", _shown(_asked_path(scope)), scope["method"],
                                       scope.get("headers") or ())
         await self.app(scope, receive, send)
 
@@ -382,7 +381,7 @@ class ContractMiddleware:
         # the app's own path, as the scope had it at entry: a client's Host header never decides what is judged
         host = next((v for k, v in headers if k.lower() == "host"), "")
         host = host if _AUTHORITY.fullmatch(host) else "app"  # shown in findings; never a path, a query or userinfo
-        url = f"{asked.scheme}://{host}{asked.path}" + (f"?{query}" if query else "")
+        url = f"{asked.scheme}://{host}{_shown(asked.path)}" + (f"?{query}" if query else "")
         cap = self.max_response_bytes
         response_body, unread, broken = None, None, False
         if error is None and size > cap:
@@ -407,24 +406,23 @@ class ContractMiddleware:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Asked:
+class _Asked(NamedTuple):
     """What the client asked, as the scope had it when the send came in and its route was decided: what is judged and
     shown, copied. Never the scope itself: an inner middleware or router edits it in place while the app runs (Starlette's
     `MutableHeaders(scope=scope)` replaces and edits its headers, Router and Mount `scope.update(...)` its root path), and
     it holds the app's own objects (`state`), which the judge's bound on what waits does not count."""
 
     method: str
-    path: str  # as shown: `_shown_path`, the root path included once
+    path: str  # the path the client asked for (`_asked_path`), quoted only when shown, on the judge's thread
     query_string: bytes
     scheme: str
-    headers: tuple[tuple[bytes, bytes], ...]
+    headers: tuple[tuple[bytes, bytes], ...]  # each pair a tuple (a list pair copied): never the scope's list
 
     @classmethod
     def of(cls, scope: dict[str, Any]) -> _Asked:
-        headers = tuple((bytes(k), bytes(v)) for k, v in scope.get("headers") or ())  # (bytes of bytes: no copy)
-        return cls(method=scope["method"], path=_shown_path(scope), query_string=bytes(scope.get("query_string", b"")),
-                   scheme=str(scope.get("scheme", "http")), headers=headers)
+        """Copied on the app's event loop at each send: kept cheap (a tuple of a tuple is itself, no copy)."""
+        return cls(scope["method"], _asked_path(scope), scope.get("query_string", b""), scope.get("scheme", "http"),
+                   tuple(map(tuple, scope.get("headers") or ())))
 
     @property
     def size(self) -> int:
@@ -462,12 +460,17 @@ def _framed_by_server(headers: list[tuple[bytes, bytes]], status: int, method: s
     return b"content-length" not in names or b"transfer-encoding" in names
 
 
-def _shown_path(scope: dict[str, Any]) -> str:
+def _asked_path(scope: dict[str, Any]) -> str:
     """The path the client asked for, as `_route_path` reads the scope: `path` where it holds the root path already
     (uvicorn's --root-path, Starlette's Mount put it there), else the root path before it."""
     root: str = scope.get("root_path", "")
     path: str = scope["path"]
-    return quote(path if _under(path, root) is not None else f"{root}{path}", safe="/:@!$&'()*+,;=-._~")
+    return path if not root or _under(path, root) is not None else f"{root}{path}"
+
+
+def _shown(path: str) -> str:
+    """A path as a URL shows it."""
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
 
 
 def _under(path: str, prefix: str) -> str | None:

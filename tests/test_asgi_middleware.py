@@ -584,7 +584,7 @@ def test_an_override_naming_post_or_expect_100_continue_is_judged_in_full(header
 # --- what is judged is what came in; the reports are written whatever the lifespan (attack pass R2: F2, F10, F11) -----------
 
 
-@pytest.mark.parametrize("edit", ["checked-then-stripped", "added-from-a-cookie"])
+@pytest.mark.parametrize("edit", ["checked-then-stripped", "added-from-a-cookie", "a-pair-blanked-in-place"])
 def test_pass_r2_f2_an_inner_middleware_editing_the_scope_in_place_never_changes_what_is_judged(edit):
     """Pass R2, F2: the request was read from the live scope after the app returned. An inner middleware that checks the
     key and deletes it from the scope (Starlette's `MutableHeaders(scope=scope)`) got a correct client and server blamed
@@ -597,18 +597,20 @@ def test_pass_r2_f2_an_inner_middleware_editing_the_scope_in_place_never_changes
             headers = MutableHeaders(scope=scope)
             assert headers["authorization"] == AUTH["Authorization"]
             del headers["authorization"]  # so that nothing downstream logs it
+        elif edit == "a-pair-blanked-in-place":  # a server giving each pair as a list (as Daphne does)
+            next(pair for pair in scope["headers"] if pair[0] == b"authorization")[1] = b"[checked]"
         else:  # the key from the session cookie, appended to the list the server gave
             scope["headers"].append((b"authorization", AUTH["Authorization"].encode()))
         scope.update(root_path="/elsewhere", path="/elsewhere/v1/sending", query_string=b"x=1", method="PUT")  # a router
         await _read_all(receive)
         await _answer(send)
 
-    sent = [(k, v) for k, v in SCOPE["headers"] if edit == "checked-then-stripped" or k != b"authorization"]
-    scope = {**SCOPE, "headers": [*sent, (b"cookie", b"session=s1")]}
+    sent = [[k, v] for k, v in SCOPE["headers"] if edit != "added-from-a-cookie" or k != b"authorization"]
+    scope = {**SCOPE, "headers": [*sent, [b"cookie", b"session=s1"]]}
     middleware, raised = _run(app, _body(), scope=scope)
     assert raised is None
     result = middleware.result()
-    if edit == "checked-then-stripped":  # a client that sent its key, a server that answered it: nothing to say
+    if edit != "added-from-a-cookie":  # a client that sent its key, a server that answered it: nothing to say
         assert result.findings == [] and result.traffic.judged == 1, result.headline
     else:  # no key sent, 200 answered: the client broke auth-required and the server accepted it
         assert sorted((f.rule, f.broken_by) for f in result.findings) == [("auth-required", "client"), ("auth-required", "server")]
