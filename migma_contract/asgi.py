@@ -221,8 +221,8 @@ class ContractMiddleware:
             message = await receive()
 
     def _write_at_end(self, when: str) -> None:
-        """The reports, to `report_dir`, when the app or the process ends: one line to stderr if they cannot be written,
-        never a traceback into the server's shutdown."""
+        """The reports, to `report_dir`, when the app or the process ends: one line on the `migma_contract.asgi` logger
+        if they cannot be written, never a traceback into the server's shutdown."""
         try:
             self.write_report()
         except (OSError, ConfigError) as exc:
@@ -233,10 +233,11 @@ class ContractMiddleware:
         """Write the reports when the process exits (once registered): for a server that sent no lifespan (uvicorn's
         `--lifespan off`, an in-process transport) or an app that raised on it. Only what was not written yet: an exit
         after a shutdown that wrote them, or after `write_report()`, with nothing judged since, writes nothing."""
-        if self._at_exit or self.report_dir is None:
+        if self._at_exit:
             return
-        self._at_exit = True
-        atexit.register(_write_at_exit, weakref.ref(self))
+        self._at_exit = True  # (asked once: without a report_dir, nothing is to be written)
+        if self.report_dir is not None:
+            atexit.register(_write_at_exit, weakref.ref(self))
 
     async def _judged(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not self._spoken and not self._at_exit:  # no lifespan started before this send (a server starts it first, or never)
