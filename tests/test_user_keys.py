@@ -217,6 +217,20 @@ def test_the_users_secrets_include_each_key_without_the_quotes_around_it():
     assert {"k_live_SECRETQUOTED12345", "Se2SecondFullKey24680def"} <= set(found)
 
 
+def test_pass_r3_f4_the_users_secrets_include_the_credentials_of_every_url_given():
+    """Pass R3, F4 (the class): `--base-url https://svc:<password>@staging` is sent as a Basic pair a server may echo,
+    and the proxy's `$MIGMA_CONTRACT_UPSTREAM` likewise: each URL's userinfo is the user's secret, masked by every writer
+    and error line (the run's options, a command's arguments, the toolkit's environment)."""
+    from migma_contract.config.options import CheckOptions
+
+    found = user_secrets(CheckOptions(base_url="https://svc:BaseUrlPassw0rd1@staging.example"), environ={})
+    assert {"BaseUrlPassw0rd1", "svc:BaseUrlPassw0rd1"} <= set(found)
+    found = user_secrets({"upstream": "http://svc:Upstr%40amPassw0rd@127.0.0.1:9", "from_address": "news@example.com"},
+                         environ={"MIGMA_CONTRACT_UPSTREAM": "https://tok_0123456789abcdef@staging.example"})
+    assert {"Upstr@amPassw0rd", "tok_0123456789abcdef"} <= set(found) and "news@example.com" not in found
+    assert user_secrets(CheckOptions(base_url="https://staging.example/v1"), environ={}) == ()
+
+
 @pytest.mark.parametrize("quoted", ['"Zq9VerySecretKey12345xyz"', "'Zq9VerySecretKey12345xyz'", "`Zq9VerySecretKey12345xyz`",
                                     '"Zq9VerySecretKey12345xyz'])
 def test_a_quoted_key_is_refused_not_sent_quoted(quoted, tmp_path, monkeypatch):

@@ -53,6 +53,7 @@ from migma_contract.core.redact import (
     secrets_by_shape,
     sensitive_header,
     strip_credentials,
+    url_credentials,
 )
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.cases import Case
@@ -917,7 +918,8 @@ class TrafficJudge:
                 self._stops.append(message)
 
     def _credentials_of(self, exchange: ObservedExchange) -> list[str]:
-        """The credentials one exchange's request carries (by header name, query parameter, JSON key), headers first.
+        """The credentials one exchange's request carries (by header name, query parameter, JSON key, a URL's userinfo in
+        its URL, a header or its body: `url_credentials`), headers first.
 
         A cookie's value is one when the cookie's name is a credential's (`session`, `sid`, `token`, ...) or the
         value looks like a secret (`cookie_credential`): `consent=true` holds no credential. The Cookie header is
@@ -947,11 +949,19 @@ class TrafficJudge:
                     cookie, _, held = part.partition("=")
                     if cookie_credential(cookie.strip(), held.strip()):
                         fresh[held.strip()] = None
+        for _, value in exchange.request_headers:  # a URL's userinfo, in any header (Referer, Forwarded, a link)
+            if "@" in value:
+                fresh.update(dict.fromkeys(url_credentials(value)))
         if "=" in exchange.url:
             fresh.update(dict.fromkeys(secrets_by_shape(exchange.url)))
+        # the URL's userinfo (`https://user:password@host`, which requests keeps in the URL a cassette records and
+        # sends as a Basic pair): learned as the Basic pair is, not only hidden where the URL is shown
+        fresh.update(dict.fromkeys(url_credentials(exchange.url)))
         body = exchange.request_body
-        if body and len(body) <= _SHAPES_READ and (b'"' in body or b"=" in body):  # JSON keys, form parameters
-            fresh.update(dict.fromkeys(secrets_by_shape(body.decode("utf-8", errors="replace"))))
+        if body and len(body) <= _SHAPES_READ and (b'"' in body or b"=" in body or b"@" in body):
+            text = body.decode("utf-8", errors="replace")
+            fresh.update(dict.fromkeys(secrets_by_shape(text)))  # JSON keys, form parameters
+            fresh.update(dict.fromkeys(url_credentials(text)))  # a URL's userinfo (a callback, a link)
         return [secret for secret in fresh if _secret_like(secret)]
 
     def _keys(self) -> dict[str, str]:
