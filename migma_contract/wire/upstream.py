@@ -185,7 +185,7 @@ class UpstreamResponse(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._done or self._error is not None:  # bytes after the answer (or after it failed): the connection is spoilt
-            self.trailing = self.trailing or self._error is None
+            self.trailing = self.trailing or (self._done and self._reusable)  # (where it would have been reused)
             self._reusable = False
             self._close()
             return
@@ -334,11 +334,12 @@ class UpstreamResponse(asyncio.Protocol):
             return
         if not self._done:
             if isinstance(self._parser, _H11Parser):
-                self.trailing = self._parser.trailing()
+                extra, alive = self._parser.trailing(), self._parser.kept_alive()
             else:  # llhttp skips a CRLF after a message, which h11 (httpx) reads as the next answer's empty status line
-                self.trailing = self._received != self._head_len + self._body_len
-            self._finish(reusable=self._parser.should_keep_alive() and not self._until_close and not self._fell_back
-                         and not self.trailing)
+                extra, alive = self._received != self._head_len + self._body_len, self._parser.should_keep_alive()
+            alive = alive and not self._until_close
+            self.trailing = extra and alive  # (said where a client would read its next answer there)
+            self._finish(reusable=alive and not extra and not self._fell_back)
 
     # --- the exchange ------------------------------------------------------------------------------------------
 
@@ -514,6 +515,10 @@ class _H11Parser:
         """Whether bytes came after the answer (h11 holds them, unread)."""
         return bool(self._conn.trailing_data[0])
 
+    def kept_alive(self) -> bool:
+        """Whether the answer leaves the connection open for the next (bytes after it aside)."""
+        return self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE
+
     def should_keep_alive(self) -> bool:
         """Whether the answer left the connection clean: kept alive, and no byte after it (a second answer, garbage)."""
-        return self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE and not self._conn.trailing_data[0]
+        return self.kept_alive() and not self.trailing()
