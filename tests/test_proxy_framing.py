@@ -8,11 +8,14 @@ the upstream (llhttp's strict framing refuses heads httpx reads, and takes codin
 """
 
 import json
+import logging
+from pathlib import Path
 
 import httpx
 import pytest
 
 from migma_contract import contract_for
+from migma_contract.traffic import proxy as proxy_module
 from migma_contract.traffic.proxy import TrafficProxy
 from migma_contract.traffic.tally import TrafficJudge
 from migma_contract.wire import upstream as upstream_module
@@ -280,6 +283,162 @@ def test_p1_a_chunked_answer_read_by_h11_leaves_its_connection_for_the_next(monk
     judge.settle()
     assert len(connections) == 1
     assert not [finding for finding in judge.result().findings if finding.rule == "no-server-error"]
+
+
+# --- pass R1: llhttp's leniencies mirrored; an answer cut off stays cut off; body-less answers end cleanly -------------
+
+
+R1_HEADS = {  # what llhttp's fast path took and h11 (httpx) refuses: each was forwarded clean and judged green
+    "leading-crlf": b"\r\n" + _answer(b"Content-Type: application/json", b"Content-Length: %d" % N),
+    "leading-lf": b"\n" + _answer(b"Content-Type: application/json", b"Content-Length: %d" % N),
+    "cl-space-colon": _answer(b"Content-Type: application/json", b"Content-Length : %d" % N),
+    "cl-tab-colon": _answer(b"Content-Type: application/json", b"Content-Length\t: %d" % N),
+    "te-space-colon": _answer(b"Content-Type: application/json", b"Transfer-Encoding : chunked", body=CHUNKED),
+    "connection-space-colon": _answer(b"Content-Type: application/json", b"Connection : close",
+                                      b"Content-Length: %d" % N),
+}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("case", sorted(R1_HEADS))
+def test_r1_1_a_head_httpx_refuses_is_refused_on_llhttps_path_too(monkeypatch, stack, case):
+    """Pass R1, F1: an answer led by an empty line, or with whitespace between a field's name and its colon, was read by
+    llhttp (which skips the empty line, and hands `Content-Length ` over with its space: dropped by the proxy, the answer
+    re-framed) and forwarded clean, judged green; httpx refuses each ("no response line received", "illegal header
+    line"). Every head llhttp takes is read again by h11: a 502 and the upstream's no-server-error."""
+    monkeypatch.setattr(upstream_module, "PARSER", PARSERS[0])
+    raw = R1_HEADS[case]
+    with raw_server(each_request(lambda request: raw)) as up_url:
+        assert _read(up_url) is None
+        read, result = _through(up_url, stack)
+    assert read is not None and read[0] == 502, read
+    [finding] = result.findings
+    assert finding.rule == "no-server-error" and "a client reads" in finding.actual, finding.actual
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_r1_1_bytes_after_an_answer_spoil_its_connection_and_are_noted(monkeypatch, parser):
+    """Pass R1, F1 (neighbour): a CRLF after a body of its Content-Length, on a kept-alive connection: llhttp skips it
+    between messages, so the connection was reused and nothing said; httpx reads it as its next answer's empty status
+    line and fails. The connection is closed after such an answer, and a note says why."""
+    monkeypatch.setattr(upstream_module, "PARSER", parser)
+    raw = _answer(b"Content-Type: application/json", b"Content-Length: %d" % N) + b"\r\n"
+    connections = []
+
+    def answer(conn, stop):
+        connections.append(conn)
+        while read_request(conn):
+            conn.sendall(raw)
+
+    with raw_server(answer) as up_url:
+        judge = _judge()
+        with serve_in_thread(TrafficProxy(up_url, judge, timeout=5), stack=STACKS[0]) as proxy_url:
+            assert _read(proxy_url) == (200, "application/json", OK)
+            assert _read(proxy_url) == (200, "application/json", OK)
+    judge.settle()
+    assert len(connections) == 2
+    assert any("bytes after its answer" in note for note in judge.result().traffic.notes)
+
+
+class _Records(logging.Filter):
+    """The records uvicorn's error logger lets through: a filter after the proxy's (uvicorn's logging set-up replaces
+    the logger's handlers when a server is configured, and keeps its filters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.messages.append(record.getMessage())
+        return True
+
+
+@pytest.fixture
+def uvicorn_errors():
+    records = _Records()
+    logger = logging.getLogger("uvicorn.error")
+    logger.addFilter(proxy_module._QUIET_CUT_OFF)  # (what each TrafficProxy adds, once)
+    logger.addFilter(records)
+    yield records.messages
+    logger.removeFilter(records)
+
+
+def _cut_chunked(conn, stop):
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % 30
+                 + OK[:30] + b"\r\n")
+    conn.close()
+
+
+def _stalled_until_close(conn, stop):
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + OK[:30])
+    stop.wait()
+    conn.close()
+
+
+def _get(url, path):
+    """What httpx reads at `url` + `path`: (status, body), or the name of the error it raises."""
+    try:
+        with httpx.Client(timeout=30) as client:
+            if path == "/v1/sending":
+                answer = client.post(url + path, json=VALID, headers={"Authorization": f"Bearer {FULL_KEY}"})
+            else:
+                answer = client.get(url + path)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__
+    return answer.status_code, answer.content
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("path", ["/v1/sending", "/v1/emails"], ids=["send", "other"])
+@pytest.mark.parametrize("upstream", [_cut_chunked, _stalled_until_close], ids=["chunked-cut", "until-close-stalls"])
+def test_r1_2_an_answer_cut_off_after_its_head_reaches_the_client_incomplete(stack, path, upstream, uvicorn_errors):
+    """Pass R1, F2: a chunked answer cut off mid-body, or one framed by the connection's close that stalls past the
+    timeout, was ended normally by the proxy (uvicorn wrote the last chunk): the client read a complete, truncated 200
+    (httpx direct: RemoteProtocolError, ReadTimeout), and off the send path nothing recorded it. The client's connection
+    is closed mid-answer: it reads an incomplete answer; a send is judged as before; no error is logged."""
+    judge = _judge()
+    with raw_server(upstream) as up_url, serve_in_thread(TrafficProxy(up_url, judge, timeout=0.5), stack=stack) as proxy:
+        read = _get(proxy, path)
+    judge.settle()
+    assert read == "RemoteProtocolError", read
+    result = judge.result()
+    if path == "/v1/sending":
+        [finding] = result.findings
+        assert finding.rule in ("no-server-error", "responds-in-time"), finding.rule
+    else:
+        assert any("cut off after its head" in note for note in result.traffic.notes), result.traffic.notes
+    assert not uvicorn_errors, uvicorn_errors
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("status", [b"304 Not Modified", b"204 No Content"])
+def test_r1_7_a_bodyless_answer_with_a_length_ends_cleanly_and_keeps_the_connection(stack, status, uvicorn_errors):
+    """Pass R1, F7: a 304 (or 204) carrying Content-Length: on the httptools stack uvicorn counted the length down for a
+    body that never comes: "ASGI callable returned without completing response" logged, the client's kept-alive
+    connection closed. Both answers to two requests on one connection arrive, nothing logged."""
+    raw = b"HTTP/1.1 " + status + b"\r\nETag: \"x\"\r\nContent-Length: %d\r\n\r\n" % N
+    request = b"GET /v1/emails/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: \"x\"\r\n\r\n"
+    closing = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    with raw_server(each_request(lambda request: raw)) as up_url, \
+            serve_in_thread(TrafficProxy(up_url, _judge(), timeout=5), stack=stack) as proxy_url:
+        got = raw_exchange(proxy_url, request + closing)
+    assert got.count(b"HTTP/1.1 " + status[:3]) == 2, got
+    assert not uvicorn_errors, uvicorn_errors
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_r1_8_the_reason_phrase_is_the_servers_not_the_upstreams_as_documented(stack):
+    """Pass R1, F8: ASGI carries a status code and no reason phrase (uvicorn writes its own), so `200 Queued` reaches the
+    client as `200 OK`: docs/traffic.md says so (the status passed unchanged is the code)."""
+    raw = _answer(b"Content-Type: application/json", b"Content-Length: %d" % N, start=b"HTTP/1.1 200 Queued")
+    with raw_server(each_request(lambda request: raw)) as up_url, \
+            serve_in_thread(TrafficProxy(up_url, _judge(), timeout=5), stack=stack) as proxy_url:
+        got = raw_exchange(proxy_url, b"GET /v1/emails HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 200 OK\r\n"), got[:40]
+    docs = (Path(__file__).parent.parent / "docs" / "traffic.md").read_text(encoding="utf-8")
+    assert "reason phrase" in docs and "200 Queued" in docs
 
 
 # --- pass R2, F3 (the proxy's half): a body the server stack did not hand on as the client framed it ----------------

@@ -479,10 +479,6 @@ def _check_url(value: str, where: str) -> None:
                           f"not {_shown(strip_credentials(value))}")
     if port == 0:
         raise ConfigError(f"{where}: port 0 is not a port a server listens on")
-    if "@" in parts.netloc:  # httpx sends a URL's user:password as `Authorization: Basic`, in place of the run's Bearer key
-        raise ConfigError(f"{where}: must not hold a user name or password ({_shown(strip_credentials(value))}): the "
-                          "client would send them as `Authorization: Basic` in place of the API key's Bearer header, so "
-                          "no request would carry the key; give the key with MIGMA_CONTRACT_API_KEY")
 
 
 OPTIONS: tuple[Option, ...] = tuple(
@@ -674,6 +670,16 @@ def resolve_options(
             if environ.get(name) and not environ.get(mine):
                 warn(f"{name} is set but not used (it is the vendor's own variable); migma-contract reads {mine}")
     options = CheckOptions(**values)
+    if options.base_url is not None and "@" in urlsplit(options.base_url).netloc:
+        # httpx sends a URL's user:password as `Authorization: Basic`, in place of the run's Bearer key (the proxy's
+        # --upstream, parsed alike, keeps its documented Basic credential: it is no `base_url` row)
+        from migma_contract.core.redact import strip_credentials
+
+        option = next(o for o in OPTIONS if o.name == "base_url")
+        raise ConfigError(f"{given_label(option)} must not hold a user name or password "
+                          f"({_shown(strip_credentials(options.base_url))}): the client would send them as "
+                          "`Authorization: Basic` in place of the API key's Bearer header, so no request would carry "
+                          f"the key; give the key with {next(o for o in OPTIONS if o.name == 'api_key').env}")
     if options.base_url is not None and not options.api_key:
         needed = next(o for o in OPTIONS if o.name == "api_key")
         raise ConfigError(f"a live target needs a full-scope key: pass {given_label(needed)} or set {needed.env}")

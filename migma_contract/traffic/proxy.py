@@ -8,6 +8,11 @@ not), streamed through as it arrives. POST /v1/sending exchanges are then handed
 no answer within the timeout is a 504 to the client and a responds-in-time finding, a
 connection that fails is a 502 and a no-server-error finding.
 
+"Unchanged" is the status code (ASGI carries no reason phrase: the client reads the server's, `200 OK` for an
+upstream's `200 Queued`). An answer begun that cannot be completed (the upstream cut it off or stalled, the client
+stopped reading, the proxy failed) is aborted, never ended as if whole: `AnswerCutOff` closes the client's connection
+mid-answer, so it reads an incomplete answer, as it would from the upstream.
+
 It is a way in like the mock, held to the same boundary: served on the bounded server
 configuration (`wire.serve.server_config`: trailers never become headers), a foreign Host
 or a web page of another origin is refused 403 (`wire.boundary.foreign_request`; pages on
@@ -50,8 +55,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
+import logging
 import re
 from itertools import chain
 from typing import Any
@@ -80,7 +85,7 @@ from migma_contract.wire.boundary import foreign_request, read_capped
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
 from migma_contract.wire.upstream import UpstreamError, UpstreamPool
 
-__all__ = ["HOP_BY_HOP", "TrafficProxy", "sendable_headers", "upstream_url"]
+__all__ = ["HOP_BY_HOP", "AnswerCutOff", "TrafficProxy", "sendable_headers", "upstream_url"]
 
 # RFC 9110 §7.6.1: connection-specific fields a proxy must not forward.
 HOP_BY_HOP = FRAMING_HEADERS - {"host", "content-length"}
@@ -172,6 +177,21 @@ def _echoing_method(scope: dict[str, Any]) -> str | None:
     return next((method for method in (a.strip(" \t").upper() for a in asked) if method in _ECHOING), None)
 
 
+class AnswerCutOff(Exception):
+    """Raised from the app when an answer begun cannot be completed: the server (uvicorn, either stack) then closes the
+    client's connection mid-answer, without a last chunk, so the client reads an incomplete answer, as it would from
+    the upstream. ASGI has no other way to abort a response; uvicorn logs such an exception, and `_QuietCutOff` drops
+    that one record (nothing went wrong in the proxy)."""
+
+
+class _QuietCutOff(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], AnswerCutOff))
+
+
+_QUIET_CUT_OFF = _QuietCutOff()
+
+
 class _Refused(Exception):
     """A request the proxy answers itself, with this status and message."""
 
@@ -243,6 +263,7 @@ class TrafficProxy:
         self.max_request_bytes = max_request_bytes
         self.exchanges = 0
         self._pool: UpstreamPool | None = None
+        logging.getLogger("uvicorn.error").addFilter(_QUIET_CUT_OFF)  # (once: a logger holds a filter once)
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
@@ -303,7 +324,8 @@ class TrafficProxy:
                                             f"proxy and not forwarded: {unread} (not the client's doing, not judged)")
             return
         try:
-            await self._forward(scope, read.content, send)
+            if await self._forward(scope, read.content, send):
+                raise AnswerCutOff("the answer could not be completed: the client's connection is closed mid-answer")
         except _Refused as refused:
             await self._own_answer(send, refused.status, refused.message)
             if self.judge is not None:
@@ -383,7 +405,9 @@ class TrafficProxy:
         lines.append(b"\r\n")
         return b"".join(lines), sent
 
-    async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> None:
+    async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> bool:
+        """Forward one request and its answer, and hand the exchange to the judge; True: the answer to the client began
+        and could not be completed (the caller raises `AnswerCutOff`, after the judging)."""
         target, own_path = self._target(scope)
         self.exchanges += 1
         number = self.exchanges
@@ -454,6 +478,9 @@ class TrafficProxy:
                         await to_client({"type": "http.response.body", "body": raw, "more_body": not ended})
                         if ended:
                             break
+                if began and not ended:  # the answer's end came after its last piece, or it has none (204, 304, HEAD)
+                    await to_client({"type": "http.response.body", "body": b"", "more_body": False})
+                    ended = True
                 if held is not None and not unforwardable:
                     whole = b"".join(held)
                     passed.append((b"content-length", b"%d" % len(whole)))
@@ -462,6 +489,10 @@ class TrafficProxy:
                     await to_client({"type": "http.response.body", "body": whole, "more_body": False})
                     ended = True
             finally:
+                if response.trailing and self.judge is not None:
+                    self.judge.note(f"proxy exchange {number}: the upstream sent bytes after its answer (an empty line, a "
+                                    "second answer): a client keeping the connection alive (httpx) fails reading its "
+                                    "next answer there; the proxy closed the connection")
                 response.release()
         except asyncio.CancelledError:
             if deadline.expired is None:
@@ -484,8 +515,12 @@ class TrafficProxy:
             except asyncio.CancelledError:
                 _uncancel()
         elapsed = deadline.elapsed()  # from the body forwarded to the answer's end, less the client's reading
+        # an answer begun that cannot be completed (the upstream cut it off or stalled, the client stopped reading, the
+        # proxy failed): the client's connection is closed mid-answer (AnswerCutOff), never the answer ended normally,
+        # which would hand a truncated body as a whole one (chunked: uvicorn would write the last chunk)
+        cut_off = began and not ended
         if failure is not None:
-            told = "with what had arrived" if began else "502"
+            told = "what had arrived, then its connection was closed mid-answer" if began else "502"
             if not began:
                 try:
                     await self._own_answer(send, 502, f"the proxy failed ({failure}); see its report")
@@ -494,10 +529,11 @@ class TrafficProxy:
             if self.judge is not None:
                 self.judge.note(f"proxy exchange {number}: the proxy itself failed ({failure}); the client was answered "
                                 f"{told} (please report it)")
-        if began and not ended and not stalled:
-            with contextlib.suppress(Exception):  # the client left: nothing more to tell it
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        elif not began and failure is None and not stalled:
+        if cut_off and failure is None and not stalled and self.judge is not None and not judged:
+            self.judge.note(f"proxy exchange {number}: the upstream's answer was cut off after its head "
+                            f"({clean_text(str(error))[:200]}): the client's connection was closed mid-answer, so it "
+                            "reads an incomplete answer, as from the upstream")
+        if not began and failure is None and not stalled:
             await self._own_answer(send, 504 if timed_out else 502, str(error or refusal))
             if refusal is not None and error is None and self.judge is not None:
                 self.judge.note(f"proxy exchange {number}: {refusal}; the client was answered 502, the upstream's answer "
@@ -505,15 +541,15 @@ class TrafficProxy:
         where = f"proxy exchange {number}"
         if route == MAY_ROUTE and self.judge is not None:
             self.judge.pass_may_route(where, own_path.decode("ascii"), method, raw_headers)
-            return
+            return cut_off
         if not judged or self.judge is None or (failure is not None and status is None):
             if self.judge is not None:
                 self.judge.skip()
-            return
+            return cut_off
         if stalled:
             self.judge.pass_unjudged(f"{where}: the client stopped taking the answer for {self.timeout:g} s (not the "
                                      "upstream's doing): not judged")
-            return
+            return cut_off
         shown_url = self._shown + target.decode("ascii")
         decoded = self._decoded
         answer_error, proxy_failed = error, failure is not None
@@ -535,6 +571,7 @@ class TrafficProxy:
 
         # off the event loop: judging never holds up a client (the bytes it holds bound the queue, not a count)
         self.judge.observe_later(exchange, size=len(body) + sum(map(len, kept)) + _HELD_APART)
+        return cut_off
 
     def _decoded(self, headers: list[tuple[str, str]], kept: list[bytes], size: int) -> tuple[bytes | None, str | None, bool]:
         """(the answer's body as its client reads it, why it was not read, whether it is broken) within the cap."""

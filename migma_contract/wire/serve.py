@@ -98,6 +98,21 @@ class BoundedH11Protocol(_Bounded, H11Protocol):
         return self.conn.their_state not in (h11.IDLE, h11.SEND_BODY)
 
 
+def _bodiless_ends(cycle: Any) -> Any:
+    """uvicorn's httptools cycle's `send`, told that a 204 or 304 has no body whatever its Content-Length says (RFC 9110
+    §6.4.1; a 304 may carry the length its 200 would have, §8.6): uvicorn counts the length down to the end, so such
+    an answer (a proxy forwarding the upstream's) never completed: "ASGI callable returned without completing
+    response", and the client's kept-alive connection closed. (uvicorn's h11 stack frames it right.)"""
+    send = cycle.send
+
+    async def sending(message: Any) -> None:
+        await send(message)
+        if message["type"] == "http.response.start" and message["status"] in (204, 304):
+            cycle.expected_content_length = 0
+
+    return sending
+
+
 if _HTTPTOOLS:
 
     class BoundedHttpToolsProtocol(_Bounded, HttpToolsProtocol):
@@ -152,7 +167,10 @@ if _HTTPTOOLS:
         def on_headers_complete(self) -> None:
             self._past_head = True
             self._framing_from_here()  # a chunk-size line may follow
+            cycle = self.cycle
             super().on_headers_complete()
+            if self.cycle is not cycle and self.cycle is not None:
+                self.cycle.send = _bodiless_ends(self.cycle)  # type: ignore[method-assign]
             if self.url[:1] not in (b"/", b"") and "raw_path" in self.scope:
                 # uvicorn keeps only the path of an absolute-form target (`GET http://evil.example/x`): the
                 # authority is put back, as h11 gives it, so an app can refuse a target naming another host

@@ -9,7 +9,10 @@ and grew with the number in flight (it looks at every connection for every reque
 An answer is read as an HTTP client reads it (httpx, through h11): llhttp reads it first (the fast path); a
 head llhttp's strict framing refuses is read again by h11, whose reading every httpx user has (a repeated
 identical Content-Length, `Content-Length: 95, 95`, bare LF line ends, Content-Length beside chunked, HTTP/1.2),
-and a head llhttp takes but h11 refuses is refused (a NUL or VT in a value). llhttp reads an answer to its end only
+and every head llhttp takes is read again by h11's own reader (`h11_head_refused`), a head it refuses refused (an empty
+line before the status line, a space before a colon: llhttp skips the one, hands `Content-Length ` over with the other;
+a NUL or VT in a value). Bytes after an answer read by llhttp (a CRLF, which llhttp skips between messages and h11
+reads as the next answer's empty status line) spoil the connection: `trailing` says so. llhttp reads an answer to its end only
 where the framing is a count (a single final head framed by Content-Length, or by the connection's close, no line led
 by whitespace): an answer with a Transfer-Encoding (its chunk lines and trailers: a size padded past 20 digits,
 `2;a b`; `identity, chunked`, which httpx refuses), an interim head before the final one, or a head holding a line
@@ -35,6 +38,12 @@ from typing import Any
 
 import h11
 
+try:  # h11's own reader of an answer's head (what h11.Connection runs), without a connection's set-up per answer
+    from h11._readers import maybe_read_from_SEND_RESPONSE_server as _h11_read_head
+    from h11._receivebuffer import ReceiveBuffer as _H11Buffer
+except ImportError:  # pragma: no cover - another h11's layout: the same reading, through a connection
+    _h11_read_head = None  # type: ignore[assignment]
+
 from migma_contract.core.fields import framing_refused, shown_name
 
 try:  # the C parser (uvicorn[standard]); without it, h11 reads the answers (see _H11Parser)
@@ -48,7 +57,8 @@ except ImportError:  # pragma: no cover - httptools is a dependency on CPython
     _PARSE_ERRORS, _UPGRADES = (h11.RemoteProtocolError,), ()
     PARSER = "h11"
 
-__all__ = ["IDLE_EXPIRY", "MAX_HEAD_BYTES", "PARSER", "UpstreamError", "UpstreamPool", "UpstreamResponse", "client_refuses"]
+__all__ = ["IDLE_EXPIRY", "MAX_HEAD_BYTES", "PARSER", "UpstreamError", "UpstreamPool", "UpstreamResponse", "client_refuses",
+           "h11_head_refused"]
 
 MAX_HEAD_BYTES = 100 * 1024  # what httpcore allows an answer's head (h11's max_incomplete_event_size)
 IDLE_EXPIRY = 4.0  # below common keep-alive timeouts (uvicorn's 5 s): a connection the upstream is closing is not reused
@@ -73,6 +83,31 @@ def client_refuses(headers: list[tuple[bytes, bytes]], reason: bytes = b"") -> s
 
 _LINE_LED_BY_WS = re.compile(rb"\n[ \t]")  # a header line led by whitespace: obs-fold, or (first) what h11 refuses
 _H11_REFUSES = re.compile(rb"[\x00\x0b\x0c\r\n]")  # h11's field-value and reason-phrase: no NUL, no whitespace but SP/HTAB
+
+
+def h11_head_refused(raw: bytes | bytearray, *, head_only: bool = False) -> tuple[str | None, int]:
+    """(why h11, httpx's reader, refuses the head that `raw` begins with, or None; the head's length in bytes, as h11
+    reads it): a line before the status line (an empty one: "no response line received"), whitespace between a
+    field's name and its colon, a status line or a header line h11 does not take. llhttp, lenient where h11 is
+    not, reads such heads on its fast path; each is re-read here (~30 µs: the head is bounded)."""
+    try:
+        if _h11_read_head is not None:
+            buffer = _H11Buffer()
+            buffer += raw
+            event = _h11_read_head(buffer)
+            left = len(buffer)
+        else:  # pragma: no cover
+            conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=2 * MAX_HEAD_BYTES)
+            conn.send(h11.Request(method=b"HEAD" if head_only else b"GET", target=b"/", headers=[(b"host", b"upstream")]))
+            conn.send(h11.EndOfMessage())
+            conn.receive_data(bytes(raw))
+            event = conn.next_event()
+            left = len(conn.trailing_data[0])
+    except h11.ProtocolError as exc:
+        return str(exc), 0
+    if not isinstance(event, (h11.Response, h11.InformationalResponse)):
+        return "no end of the head where llhttp found one", 0
+    return None, len(raw) - left
 
 
 class _ReadAsH11(Exception):
@@ -134,6 +169,9 @@ class UpstreamResponse(asyncio.Protocol):
         self._framing = 0
         self._head_bytes = 0
         self._head_raw = bytearray()  # the bytes of the head so far (within MAX_HEAD_BYTES): h11 reads them again
+        self._received = 0  # the bytes received for this answer (llhttp's reading: head, body and anything after them)
+        self._head_len = self._body_len = 0  # the head's length (as h11 reads it) and the body's bytes, on llhttp's path
+        self.trailing = False  # bytes came after the answer (a CRLF, another answer): the connection is spoilt
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._paused = False
@@ -147,12 +185,15 @@ class UpstreamResponse(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._done or self._error is not None:  # bytes after the answer (or after it failed): the connection is spoilt
+            self.trailing = self.trailing or (self._done and self._reusable)  # (where it would have been reused)
             self._reusable = False
             self._close()
             return
         if self._head_done or len(data) <= _SLICE:
+            self._received += len(data)
             self._feed(data)
             return
+        self._received += len(data)  # (the whole read: a slice past the answer's end is never fed, and spoils it)
         # A head arriving in one large read is fed a slice at a time, so its bound holds to the slice, not the read
         view = memoryview(data)
         for start in range(0, len(data), _SLICE):
@@ -235,8 +276,16 @@ class UpstreamResponse(asyncio.Protocol):
         if self._error is not None or self._done:
             return
         status = self._parser.get_status_code()
-        if not isinstance(self._parser, _H11Parser) and self._read_whole_by_h11(status):
-            raise _ReadAsH11  # llhttp stops here; _feed has h11 read the answer from its first byte
+        if not isinstance(self._parser, _H11Parser):
+            if self._read_whole_by_h11(status):
+                raise _ReadAsH11  # llhttp stops here; _feed has h11 read the answer from its first byte
+            # what llhttp took, h11 reads again: a head it refuses (a line before the status line, a space before a
+            # colon: llhttp hands `Content-Length ` over with it) is refused, as httpx refuses it
+            why, self._head_len = h11_head_refused(self._head_raw, head_only=self._head_only)
+            if why is not None:
+                self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 a client reads ({why[:160]}: "
+                                                  "httpx refuses it)")
+                return
         if 100 <= status < 200 and status != 101:  # an interim answer (100 Continue…): the real one follows
             self.headers, self._head_bytes, self._reason = [], 0, b""
             return
@@ -272,6 +321,7 @@ class UpstreamResponse(asyncio.Protocol):
         if self._done or self._error is not None:
             return
         self._framing = 0
+        self._body_len += len(body)
         self._chunks.append(body)
         self._buffered += len(body)
         if self._buffered > _PAUSE_AT and not self._paused and self.transport is not None:
@@ -283,7 +333,13 @@ class UpstreamResponse(asyncio.Protocol):
         if not self._head_done or self._error is not None:  # the end of an interim answer (or of a refused one)
             return
         if not self._done:
-            self._finish(reusable=self._parser.should_keep_alive() and not self._until_close and not self._fell_back)
+            if isinstance(self._parser, _H11Parser):
+                extra, alive = self._parser.trailing(), self._parser.kept_alive()
+            else:  # llhttp skips a CRLF after a message, which h11 (httpx) reads as the next answer's empty status line
+                extra, alive = self._received != self._head_len + self._body_len, self._parser.should_keep_alive()
+            alive = alive and not self._until_close
+            self.trailing = extra and alive  # (said where a client would read its next answer there)
+            self._finish(reusable=alive and not extra and not self._fell_back)
 
     # --- the exchange ------------------------------------------------------------------------------------------
 
@@ -455,6 +511,14 @@ class _H11Parser:
     def get_status_code(self) -> int:
         return self._status
 
+    def trailing(self) -> bool:
+        """Whether bytes came after the answer (h11 holds them, unread)."""
+        return bool(self._conn.trailing_data[0])
+
+    def kept_alive(self) -> bool:
+        """Whether the answer leaves the connection open for the next (bytes after it aside)."""
+        return self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE
+
     def should_keep_alive(self) -> bool:
         """Whether the answer left the connection clean: kept alive, and no byte after it (a second answer, garbage)."""
-        return self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE and not self._conn.trailing_data[0]
+        return self.kept_alive() and not self.trailing()
