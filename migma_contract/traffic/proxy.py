@@ -303,7 +303,10 @@ class TrafficProxy:
         unjudged, so no green verdict rests on a send the upstream never saw."""
         assert self.judge is not None
         raw = scope.get("raw_path") or scope["path"].encode("utf-8", errors="surrogateescape")
-        if route_of(str(scope["method"]), raw.split(b"?", 1)[0].decode("latin-1"), base=False) == OTHER:
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        dropped = connection_headers(headers)  # routed on what the upstream would have received, as a forwarded one is
+        if route_of(str(scope["method"]), raw.split(b"?", 1)[0].decode("latin-1"), base=False,
+                    headers=[(name, value) for name, value in headers if name not in dropped]) == OTHER:
             self.judge.note(said)
         else:
             self.judge.pass_unjudged(said)
@@ -379,8 +382,10 @@ class TrafficProxy:
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
         head, sent = self._request_head(method, target, raw_headers, body)
         # the client's own path decides (the upstream's base path is the proxy's): exactly /v1/sending is judged; a path a
-        # server may still route there passes unjudged (never judged as the send: the upstream is not blamed for it)
-        route = route_of(method, own_path.decode("ascii"), base=False, headers=raw_headers)
+        # server may still route there passes unjudged (never judged as the send: the upstream is not blamed for it).
+        # Routed on the headers the upstream received, as the request rules are judged on them: a method-override header
+        # the client's Connection names is dropped on the way, and routes nothing
+        route = route_of(method, own_path.decode("ascii"), base=False, headers=sent)
         judged = self.judge is not None and route == SEND
         status: int | None = None
         passed: list[tuple[bytes, bytes]] = []  # the answer's headers as the client receives them (and the judge reads)
@@ -492,7 +497,7 @@ class TrafficProxy:
                                 "judged as it came")
         where = f"proxy exchange {number}"
         if route == MAY_ROUTE and self.judge is not None:
-            self.judge.pass_may_route(where, own_path.decode("ascii"), method, raw_headers)
+            self.judge.pass_may_route(where, own_path.decode("ascii"), method, sent)
             return
         if not judged or self.judge is None or (failure is not None and status is None):
             if self.judge is not None:
