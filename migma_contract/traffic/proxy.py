@@ -71,7 +71,7 @@ from migma_contract.traffic.tally import (
 )
 from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import foreign_request, read_capped
-from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
+from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decoded
 from migma_contract.wire.upstream import UpstreamError, UpstreamPool
 
 __all__ = ["HOP_BY_HOP", "TrafficProxy", "sendable_headers", "upstream_url"]
@@ -508,7 +508,7 @@ class TrafficProxy:
                                      "upstream's doing): not judged")
             return
         shown_url = self._shown + target.decode("ascii")
-        decoded = self._decoded
+        read_body, judge = self._decoded, self.judge
         answer_error, proxy_failed = error, failure is not None
 
         def exchange() -> ObservedExchange:  # built on the judge's thread: decoding headers and the body is judging's cost
@@ -517,7 +517,9 @@ class TrafficProxy:
             if proxy_failed:
                 unread = "the proxy failed while forwarding the answer"
             elif error is None:
-                answer, unread, broken = decoded(headers, kept, size)
+                answer, unread, broken, lacked = read_body(headers, kept, size)
+                if lacked is not None:
+                    judge.note(f"{where}: its answer's body is {lacked}")
                 if broken:
                     error, unread = unread, None
             return ObservedExchange(
@@ -529,20 +531,24 @@ class TrafficProxy:
         # off the event loop: judging never holds up a client (the bytes it holds bound the queue, not a count)
         self.judge.observe_later(exchange, size=len(body) + sum(map(len, kept)) + _HELD_APART)
 
-    def _decoded(self, headers: list[tuple[str, str]], kept: list[bytes], size: int) -> tuple[bytes | None, str | None, bool]:
-        """(the answer's body as its client reads it, why it was not read, whether it is broken) within the cap."""
+    def _decoded(self, headers: list[tuple[str, str]], kept: list[bytes],
+                 size: int) -> tuple[bytes | None, str | None, bool, str | None]:
+        """(the answer's body as its client reads it, why it was not read, whether it is broken, what the body lacked
+        though its client reads it: a coded stream without its end) within the cap."""
         cap = self.max_response_bytes
         if size > cap:
-            return None, f"its answer is over {cap:,} bytes", False
+            return None, f"its answer is over {cap:,} bytes", False, None
         try:
-            answer = decode(b"".join(kept), codings_of(v for k, v in headers if k.lower() == "content-encoding"), cap)
+            answer, lacked = decoded(b"".join(kept), codings_of(v for k, v in headers if k.lower() == "content-encoding"), cap)
         except Unknown as exc:
-            return None, f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode", False
+            return None, f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode", False, None
         except Differs as exc:
-            return None, f"its answer's Content-Encoding is {exc}: what the client read does not show", False
+            return None, f"its answer's Content-Encoding is {exc}: what the client read does not show", False, None
         except Broken as exc:
-            return None, f"the answer's body is not what its Content-Encoding says ({exc})", True
-        return (answer, None, False) if answer is not None else (None, f"its answer decodes to over {cap:,} bytes", False)
+            return None, f"the answer's body is not what its Content-Encoding says ({exc})", True, None
+        if answer is None:
+            return None, f"its answer decodes to over {cap:,} bytes", False, None
+        return answer, None, False, lacked
 
 
 def _needs_length(scope: dict[str, Any], method: str, status: int, headers: list[tuple[bytes, bytes]]) -> bool:
