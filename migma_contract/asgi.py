@@ -14,9 +14,18 @@ while a bounded copy is kept (its headers, any iterable, read once: the server g
 judged). Once the response is out the exchange is handed to the judge's own thread (counted
 at the bytes it holds against the judge's bound on what waits), so no client waits for the
 judgement. Other paths, methods and scope types go straight to the app.
+The answer's end is where the client could read it whole: for an HTTP/1 answer its Content-Length
+frames (and a 204/304), once that many body bytes went out, whatever the app raises, sends or
+does after (a note, as a background task's); for an answer the server frames (chunked, or ended
+with the connection), the app's last body message.
 The app is blamed only for what it did, as the proxy blames its upstream: its time
-(`responds-in-time`) runs from the request's body's end to its answer's end, less the time
-the client held each part of the answer (`traffic.timing.ServerTime`, the proxy's clock);
+(`responds-in-time`) runs from the request's body's end to its answer's end, less the time spent
+inside the `send` of each body message that carries body bytes or follows some
+(`traffic.timing.ServerTime`, the proxy's clock): there a server's flow control holds the app while
+the client reads (uvicorn waits before writing, others after). The `send` of the answer's start, and
+of an empty body message before any body byte, is the app's time, and so is whatever a middleware
+outside this one does in it; what such a middleware does in the `send` of a body message with or
+after body bytes is counted as the client's (it cannot be told apart from the flow control);
 a client that goes away before its body ended or before the whole answer went out (the app
 is told `http.disconnect`, the server's `send` raises `OSError`, or the server cancels the
 app) leaves the exchange unjudged and noted, whatever the app then raised; a failure with
@@ -26,7 +35,14 @@ Transfer-Encoding): uvicorn's httptools protocol
 writes it as given, h11 refuses it, one verdict either way. A message the server refuses
 once the answer is complete is noted, never the app's failure. An HTTP/1.0 client answered
 without a Content-Length passes unjudged: its server frames that answer (h11 by closing,
-httptools chunked, which the client cannot read), unseen here.
+httptools chunked, which the client cannot read), unseen here. A send whose body the server
+stack may not have handed on as the client framed it (`core.fields.request_framing_unread`: an
+Upgrade request, whose body uvicorn's httptools protocol drops; a Transfer-Encoding other than
+chunked, whose coded bytes it hands on; a body of another length than its Content-Length) passes
+to the app unjudged, counted and noted: never the client's fault. The app sees a send's scope
+without the `http.response.pathsend` and `http.response.zerocopysend` extensions (a file answer
+then goes out as body messages, as Starlette's FileResponse sends it without them), so what it
+sends is what is judged.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
 (`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. With
 `report_dir`, the usual reports are written when the app shuts down (ASGI lifespan), and
@@ -48,7 +64,7 @@ from migma_contract.config.options import REPORT_FORMATS
 from migma_contract.contract.rules import Level
 from migma_contract.contract.validators import contract_for
 from migma_contract.core.exceptions import ConfigError
-from migma_contract.core.fields import TOKEN, unreadable_head
+from migma_contract.core.fields import TOKEN, framing_refused, request_framing_unread, unreadable_head
 from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
@@ -158,7 +174,7 @@ class ContractMiddleware:
             return
         route = _route_of(scope, self.base_path) if scope["type"] == "http" else OTHER
         if route == SEND:
-            await self._judged(scope, receive, send)
+            await self._judged(_without_file_sends(scope), receive, send)
             return
         if route == MAY_ROUTE:  # not the send, but the app may route it there: never judged as one, no green verdict
             self._count += 1
@@ -177,6 +193,15 @@ class ContractMiddleware:
         clock = ServerTime(time.perf_counter)
         body = read.content
         pending = read.replay()
+        unread = request_framing_unread(scope.get("headers") or (), None if read.over or read.disconnected else read.size)
+        if unread is not None:  # the server stack's doing (the body it handed on may not be the client's): not judged
+            self.judge.pass_unjudged(f"request {number} to the app: {unread}: not the client's doing, not judged")
+
+            async def passed() -> MutableMapping[str, Any]:
+                return pending.pop(0) if pending else await receive()
+
+            await self.app(scope, passed, send)
+            return
         if read.over:
             self.judge.note(f"a request body over {self.max_request_bytes:,} bytes passed to the app unkept "
                             "(its body rules not judged)")
@@ -184,7 +209,8 @@ class ContractMiddleware:
         headers: list[tuple[str, str]] = []  # as the app sent them
         kept: list[bytes] = []
         size = 0
-        done = False  # the app's last body message was given to the server
+        done = False  # the answer's end was given to the server: its Content-Length's last byte, or its last body message
+        length: int | None = None  # the body's length, where its Content-Length alone frames it (else its last message ends it)
         complete = False  # ...and the server took it: the answer went out whole
         refused: str | None = None  # why the server would not send what the app gave it (a wrong Content-Length)
         after: str | None = None  # what the server raised on a message after the whole answer went out (a note)
@@ -209,16 +235,22 @@ class ContractMiddleware:
         version = scope.get("http_version", "1.1")
 
         async def capture(message: dict[str, Any]) -> None:
-            nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered
+            nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered, length
             kind = message["type"]
+            timed = False  # the time in this `send` is the client's: body bytes are out or going (a server's flow control)
             if kind == "http.response.body":
                 chunk = message.get("body", b"")
                 size += len(chunk)
+                timed = size > 0
                 if chunk and status in _BODILESS and unreadable is None:  # h11 refuses it; httptools writes it after the head
                     unreadable = f"status {status}, which has no body, and body bytes after it (a client reads them as the next answer)"
                 if size <= cap:  # a copy of a buffer the app may reuse once `send` returns (a bytearray)
                     kept.append(chunk if type(chunk) is bytes else bytes(chunk))
-                done = not message.get("more_body", False)
+                if length is not None and size > length and unreadable is None and not done:  # uvicorn refuses it whole
+                    unreadable = f"more body than its Content-Length ({length:,} bytes) in one message"
+                # a client reads an answer framed by its Content-Length as whole once that many bytes came, whatever
+                # the app does next; any other answer ends with the app's last body message (the server frames it)
+                done = done or not message.get("more_body", False) or (length is not None and size >= length)
             elif kind == "http.response.start":
                 sent = message.get("headers", [])
                 if type(sent) is not list:  # any iterable (a generator): read once, judged and forwarded alike
@@ -234,7 +266,10 @@ class ContractMiddleware:
                     unreadable = f"status {status}, an interim one (its client waits on for the final answer)" if interim else (
                         unreadable_head(sent) or _framed_bodiless(sent, status))
                     framed_by_server = version == "1.0" and _framed_by_server(sent, status, scope["method"])
-            clock.sending()
+                    length = None if unreadable is not None else _length_of(sent, status)
+                    done = length == 0  # (a bodiless status, or Content-Length: 0: whole once the head is out)
+            if timed:
+                clock.sending()
             try:
                 await send(message)
             except OSError:  # ASGI: the server's word that the client is gone
@@ -247,7 +282,8 @@ class ContractMiddleware:
                     refused = f"the server could not send the app's answer ({type(exc).__name__})"
                 raise
             finally:
-                clock.sent()
+                if timed:
+                    clock.sent()
             if done and answered is None:
                 complete = True
                 answered = clock.elapsed()  # the answer's end (what the app does after it is not timed)
@@ -353,6 +389,34 @@ def _framed_by_server(headers: list[tuple[bytes, bytes]], status: int, method: s
         return False
     names = {name.lower() for name, _ in headers if TOKEN.match(name)}
     return b"content-length" not in names or b"transfer-encoding" in names
+
+
+def _length_of(headers: list[tuple[bytes, bytes]], status: int) -> int | None:
+    """The body's length where the head alone frames it for an HTTP/1 client (None: the server frames it, by chunks or
+    by the connection's end): 0 for a status without a body (204, 304), else its Content-Length when no
+    Transfer-Encoding is given (a head `unreadable_head` passed; one too long to reach stands for none)."""
+    if status in _BODILESS:
+        return 0
+    if any(name.lower() == b"transfer-encoding" for name, _ in headers) or framing_refused(headers) is not None:
+        return None
+    value = next((v for name, v in headers if name.lower() == b"content-length"), None)
+    if value is None:
+        return None
+    digits = value.split(b",")[0].strip(b" \t")
+    return int(digits) if len(digits.lstrip(b"0")) <= 18 else None
+
+
+def _without_file_sends(scope: dict[str, Any]) -> dict[str, Any]:
+    """The scope the app sees for a judged send: without the extensions that answer with a file the server reads
+    (`http.response.pathsend`, `http.response.zerocopysend`): the app then sends its body as messages (Starlette's
+    FileResponse reads the file in chunks), which are what is judged. The server's own scope is left as it is."""
+    extensions = scope.get("extensions")
+    if not isinstance(extensions, dict) or not _FILE_SENDS.intersection(extensions):
+        return scope
+    return {**scope, "extensions": {k: v for k, v in extensions.items() if k not in _FILE_SENDS}}
+
+
+_FILE_SENDS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 
 
 def _shown_path(scope: dict[str, Any]) -> str:

@@ -388,8 +388,9 @@ def test_a_client_trickling_its_body_or_reading_slowly_is_not_the_apps_time(fake
             fake_time.now += 5
         return parts.pop(0) if parts else {"type": "http.disconnect"}
 
-    async def slow_reader(message):  # and 5 s to take each part of the answer
-        fake_time.now += 5
+    async def slow_reader(message):  # and 5 s to take each part of the answer's body (the server's flow control waits)
+        if message["type"] == "http.response.body":
+            fake_time.now += 5
 
     import anyio
 
@@ -835,3 +836,185 @@ def test_an_http10_clients_answer_with_a_content_length_is_judged(stack):
     assert answer == ANSWER and b"content-length: %d" % N in head
     result = middleware.result()
     assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+
+
+# --- pass R2: the verdict is what the client read (F1, F3, F5, F7) -------------------------------------------------------
+
+def _whole_by_length(after, *, body=ANSWER, clock=None):
+    """An app answering with a Content-Length and its whole body in a message saying more comes, then doing `after`."""
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % N)]})
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        if after == "raises":  # a StreamingResponse generator's cleanup that fails after its last yield
+            raise RuntimeError("cleanup failed")
+        if after == "works-then-ends":  # an audit write after the last yield, then the last (empty) message
+            clock.now += 50
+            await send({"type": "http.response.body", "body": b""})
+        if after == "hears-the-client-leave":  # the client has it all and goes: the app is told, and stops
+            assert (await receive())["type"] == "http.disconnect"
+    return app
+
+
+@pytest.mark.parametrize("after", ["raises", "returns", "works-then-ends", "hears-the-client-leave"])
+def test_pass_r2_f1_an_answer_whole_by_its_content_length_is_complete_whatever_the_app_does_after(fake_time, after):
+    """Pass R2, F1: a client reads an answer framed by its Content-Length as whole once that many bytes came; the
+    middleware waited for the app's last message: it blamed the app (no-server-error, responds-in-time for the work
+    after) or left the exchange unjudged once the client left with the whole answer."""
+    middleware, raised = _run(_whole_by_length(after, clock=fake_time), _body(), timeout=1.0)
+    assert (type(raised) if raised else None) is (RuntimeError if after == "raises" else None)
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+    assert result.rule("responds-in-time").status == Status.PASSED
+    if after == "raises":
+        assert any("RuntimeError after its answer was complete" in note for note in result.traffic.notes)
+
+
+@pytest.mark.parametrize("body", [ANSWER[:-5], ANSWER + b"  "], ids=["short-then-ends", "past-its-length-in-one-message"])
+def test_pass_r2_f1_an_answer_short_of_or_past_its_content_length_is_still_the_apps_no_server_error(body):
+    """Pass R2, F1, the other side: an answer whose Content-Length is never reached, or is passed inside one message
+    (both uvicorn stacks refuse that message whole: the client reads a head and no body), is never green."""
+    middleware, _ = _run(_whole_by_length("returns", body=body), _body())
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("after", ["raises", "returns", "past-its-length"])
+def test_pass_r2_f1_on_either_uvicorn_stack_an_answer_whole_by_its_length_is_judged_as_the_client_read_it(stack, after):
+    middleware = ContractMiddleware(_whole_by_length(after, body=ANSWER + b"  " if after == "past-its-length" else ANSWER))
+    with _on_stack(middleware, stack) as url, httpx.Client(base_url=url) as client:
+        try:
+            read = client.post("/v1/sending", json=VALID, headers=AUTH).content
+        except httpx.HTTPError:
+            read = None
+    result = middleware.result()
+    if after == "past-its-length":  # uvicorn refuses the message whole: the client reads a head and no body
+        assert read is None
+        assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    else:
+        assert read == ANSWER
+        assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+
+
+def _raw_send(url, head, body):
+    """One request as these head lines and body bytes on a fresh connection; the status line that came back."""
+    host, port = url.split("://")[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"POST /v1/sending HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: "
+                     + AUTH["Authorization"].encode() + b"\r\n" + head + b"\r\n" + body)
+        received = b""
+        while b"\r\n" not in received and (chunk := conn.recv(65536)):
+            received += chunk
+    return received.split(b"\r\n", 1)[0]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("how", ["upgrade-h2c", "transfer-encoding-gzip-chunked"])
+def test_pass_r2_f3_a_body_the_server_stack_did_not_hand_on_as_sent_is_never_the_clients_fault(stack, how):
+    """Pass R2, F3: `curl --http2` over http sends Upgrade: h2c; uvicorn's httptools protocol runs the app with no body,
+    the app answered 400 and the client was blamed ("the body is empty"); with `Transfer-Encoding: gzip, chunked` it
+    hands the app the gzip bytes. Such a send passes unjudged (counted, said) on either stack."""
+    import gzip
+
+    seen = []
+    app = Starlette(routes=[Route("/v1/sending", lax_provider(seen), methods=["POST"])])
+    middleware = ContractMiddleware(app)
+    raw = json.dumps(VALID).encode()
+    with _on_stack(middleware, stack) as url:
+        if how == "upgrade-h2c":
+            status = _raw_send(url, b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+                               b"Content-Length: %d\r\n" % len(raw), raw)
+        else:
+            coded = gzip.compress(raw, mtime=0)
+            status = _raw_send(url, b"Transfer-Encoding: gzip, chunked\r\n", b"%x\r\n%s\r\n0\r\n\r\n" % (len(coded), coded))
+    result = middleware.result()
+    assert result.findings == [], result.headline
+    if how == "transfer-encoding-gzip-chunked" and stack == "h11":  # the premise: h11 refuses it, the app never sees it
+        assert status.startswith(b"HTTP/1.1 400") and seen == [] and result.traffic.exchanges == 0
+        return
+    # the premise: httptools hands the app no body (upgrade) or the gzip bytes; h11 reads the upgrade's body
+    assert seen == ([raw] if stack == "h11" else [b""] if how == "upgrade-h2c" else [gzip.compress(raw, mtime=0)])
+    assert result.traffic.unjudged == 1 and result.traffic.judged == 0 and result.exit_code == 3
+    word = "asks for an Upgrade ('h2c')" if how == "upgrade-h2c" else "Transfer-Encoding other than chunked alone"
+    assert any(word in note and "not the client's doing" in note for note in result.traffic.notes), result.traffic.notes
+
+
+@pytest.mark.parametrize("length", [b"500", b"20"])
+def test_pass_r2_f3_a_body_of_another_length_than_its_content_length_passes_unjudged(length):
+    seen = []
+    app = Starlette(routes=[Route("/v1/sending", lax_provider(seen), methods=["POST"])])
+    middleware, raised = _run(app, _body(), scope={**SCOPE, "headers": [*SCOPE["headers"], (b"content-length", length)]})
+    assert raised is None and seen == [RAW_VALID]  # the app got what the server handed it, as without the middleware
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.unjudged == 1 and result.exit_code == 3
+    assert any(f"{len(RAW_VALID):,} bytes, where its Content-Length says '{length.decode()}'" in note
+               for note in result.traffic.notes)
+
+
+def test_pass_r2_f5_time_in_an_outer_send_before_any_body_byte_went_out_is_the_apps(fake_time):
+    """Pass R2, F5: the whole time inside `send` was taken for the client's; an outer middleware signing the answer's
+    start for 5 s hid a slow answer. Only time in `send` once body bytes were handed over is the client's."""
+    async def signing(message):
+        if message["type"] == "http.response.start":
+            fake_time.now += 5
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await _answer(send)
+
+    middleware, raised = _run(app, _body(), send=signing, timeout=1.0)
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+    assert "answered after 5.00 s" in result.findings[0].actual
+
+
+def test_pass_r2_f7_a_file_answer_under_a_server_offering_pathsend_is_judged_on_its_body(tmp_path):
+    """Pass R2, F7: a server offering `http.response.pathsend` (Granian) or `zerocopysend`: Starlette's FileResponse
+    answered with the file, which the middleware never read ("ended without a complete response"). The app sees the
+    scope without them and sends its body as messages; the server's scope is left as it was."""
+    from starlette.responses import FileResponse
+
+    (tmp_path / "sent.json").write_bytes(ANSWER)
+
+    async def answer(request):
+        await request.body()
+        return FileResponse(tmp_path / "sent.json", media_type="application/json")
+
+    app = Starlette(routes=[Route("/v1/sending", answer, methods=["POST"])])
+    extensions = {"http.response.pathsend": {}, "http.response.zerocopysend": {}, "http.response.trailers": {}}
+    scope = {**SCOPE, "extensions": extensions, "asgi": {"version": "3.0", "spec_version": "2.4"}}
+    sent = []
+
+    async def server(message):
+        sent.append(message)
+
+    middleware, raised = _run(app, _body(), send=server, scope=scope)
+    assert raised is None and scope["extensions"] is extensions and len(extensions) == 3
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"] and sent[1]["body"] == ANSWER
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+
+
+@pytest.mark.parametrize("headers, received, said", [
+    ([(b"content-length", b"95")], 95, None),
+    ([(b"content-length", b" 95, 95")], 95, None),
+    ([(b"transfer-encoding", b"chunked"), (b"content-length", b"5")], 95, None),  # chunked frames it (RFC 9112 §6.3)
+    ([(b"upgrade", b"h2c"), (b"connection", b"keep-alive")], 0, None),  # an Upgrade the Connection does not name: none
+    ([(b"content-length", b"95")], None, None),  # a body read past the cap: its length is not known
+    ([(b"Connection", b"keep-alive, UPGRADE"), (b"Upgrade", b"h2c")], 95, "asks for an Upgrade ('h2c')"),
+    ([(b"transfer-encoding", b"gzip, chunked")], 40, "Transfer-Encoding other than chunked alone"),
+    ([(b"content-length", b"9" * 6000)], 95, "where its Content-Length says '9999"),  # compared without an int() of it
+    ([(b"content-length", b"095")], 94, "94 bytes, where its Content-Length says '095'"),
+])
+def test_pass_r2_f3_the_request_framing_reading(headers, received, said):
+    from migma_contract.core.fields import request_framing_unread
+
+    why = request_framing_unread(headers, received)
+    assert (why is None) if said is None else (why is not None and said in why), why

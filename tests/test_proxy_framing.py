@@ -280,3 +280,30 @@ def test_p1_a_chunked_answer_read_by_h11_leaves_its_connection_for_the_next(monk
     judge.settle()
     assert len(connections) == 1
     assert not [finding for finding in judge.result().findings if finding.rule == "no-server-error"]
+
+
+# --- pass R2, F3 (the proxy's half): a body the server stack did not hand on as the client framed it ----------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_pass_r2_f3_a_send_whose_body_the_stack_may_have_dropped_is_never_forwarded_nor_the_clients_fault(stack):
+    """Pass R2, F3 (its neighbour in the proxy): `curl --http2` over http sends `Upgrade: h2c`; on uvicorn's httptools
+    stack the proxy got no body, forwarded an empty one upstream, and the client was blamed for the upstream's 400.
+    Whatever the stack, such a send is answered 400 by the proxy, nothing forwarded, and passes unjudged."""
+    body = json.dumps(VALID).encode()
+    seen = []
+
+    def upstream(request):
+        seen.append(request)
+        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % N + OK
+
+    judge = _judge()
+    with raw_server(each_request(upstream)) as up_url, \
+            serve_in_thread(TrafficProxy(up_url, judge, timeout=5), stack=stack) as proxy_url:
+        answer = raw_exchange(proxy_url, b"POST /v1/sending HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings, close\r\n"
+                              b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Type: application/json\r\n"
+                              b"Authorization: Bearer " + FULL_KEY.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    judge.settle()
+    result = judge.result()
+    assert answer.startswith(b"HTTP/1.1 400") and b"asks for an Upgrade" in answer and seen == [], answer[:300]
+    assert result.findings == [] and result.traffic.unjudged == 1 and result.exit_code == 3, result.headline

@@ -1161,3 +1161,196 @@ def test_n2_f6_a_har_entry_past_the_timeout_by_connect_and_ssl_is_judged_in_part
     # within the timeout as a whole, it is judged (and kept)
     result = judge_cli(path, "--report-dir", tmp_path / "k", "--timeout", "20")
     assert result.exit_code == 0, result.output
+
+
+# --- pass R3: who made a HAR entry's answer, bodies the recorder did not keep, connect-phase failures ------------------
+
+
+def _conformance(tmp_path, name, *entries, creator="tests", args=()):
+    """judge over a HAR of `entries` (written by `creator`): (exit code, conformance.json, console output)."""
+    path = tmp_path / f"{name}.har"
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": creator, "version": "1"},
+                                        "entries": list(entries)}}))
+    result = judge_cli(path, "--report-dir", tmp_path / name, *args)
+    return result.exit_code, json.loads((tmp_path / name / "conformance.json").read_text()), result.output
+
+
+def _hsts_redirect():
+    made = entry(VALID, url=URL.replace("https:", "http:"), status=307, answer="")
+    made["response"].update(statusText="Internal Redirect", redirectURL=URL, bodySize=-1, _transferSize=0,
+                            headers=[{"name": "Location", "value": URL}, {"name": "Non-Authoritative-Reason", "value": "HSTS"}],
+                            content={"size": 0, "mimeType": "x-unknown"})
+    return made
+
+
+def _via_worker(source, status=200, answer=OK):
+    page = entry(VALID, status=status, answer=answer)
+    page["response"].update(_fetchedViaServiceWorker=True, _serviceWorkerResponseSource=source)
+    return page
+
+
+def _test_made(mark, **response):
+    made = entry(VALID, answer='{"success": true}')
+    made[mark] = True
+    made["response"].update(response)
+    return made
+
+
+@pytest.mark.parametrize("made", [
+    pytest.param(_hsts_redirect(), id="chrome-hsts-internal-redirect"),
+    pytest.param(_via_worker("network"), id="service-worker-pass-through-beside-the-workers-own-entry"),
+    pytest.param(_via_worker("fallback-code", 503, '{"offline": true}'), id="service-worker-own-answer"),
+    pytest.param(_via_worker("cache-storage"), id="service-worker-cache"),
+    pytest.param(_test_made("_wasFulfilled"), id="playwright-route-fulfill"),
+    pytest.param(_test_made("_wasAborted", status=-1, _failureText="net::ERR_TIMED_OUT",
+                            content={"size": -1, "mimeType": "x-unknown"}), id="playwright-route-abort-timedout"),
+])
+def test_r3_f1_an_answer_the_browser_a_worker_or_a_test_made_is_never_judged_as_the_servers(tmp_path, made):
+    """Pass R3, F1: Chrome's HSTS `307 Internal Redirect` (Non-Authoritative-Reason), an answer the page got through its
+    service worker (DevTools exports it beside the worker's own network entry for one send: the same data.id twice),
+    one the worker made or took from its cache, and Playwright's `_wasFulfilled`/`_wasAborted` (a test's route) were
+    judged as the server's answers: accepts-valid, result-id-unique, no-server-error, envelope-consistent or
+    responds-in-time broken by a correct server, exit 1. Such an entry passes unjudged, counted, its reason said."""
+    code, data, output = _conformance(tmp_path, "made", made, entry(VALID), creator="WebInspector")
+    assert data["findings"] == [] and code == 3, output
+    assert data["traffic"]["unjudged"] == 1 and data["traffic"]["judged"] == 1, data["traffic"]
+    assert "its answer is not the server's" in output
+
+
+def test_r3_f1_the_servers_own_answers_are_still_judged_in_full(tmp_path):
+    """Pass R3, F1: only the recorders' marks make an answer another's: a server's redirect (no Non-Authoritative-Reason),
+    an entry marked as not via a worker, or not fulfilled, is the server's and judged in full."""
+    broken = '{"success": true, "data": {"status": "queued"}, "error": null}'  # no data.id
+    plain = entry(VALID, answer=broken)
+    plain["response"].update(_fetchedViaServiceWorker=False, _serviceWorkerResponseSource=None)
+    plain.update(_wasFulfilled=False, _wasAborted=False)
+    code, data, output = _conformance(tmp_path, "own", plain, creator="WebInspector")
+    assert code == 1 and {f["rule"] for f in data["findings"]} >= {"result-has-id"}, output
+    assert data["traffic"]["unjudged"] == 0
+    redirect = entry(VALID, status=307, answer="")
+    redirect["response"]["headers"] = [{"name": "Location", "value": URL}]
+    code, data, output = _conformance(tmp_path, "redirect", redirect)
+    assert code == 1 and "accepts-valid" in {f["rule"] for f in data["findings"]}, output
+
+
+def _no_body(body_size, *headers, post=None):
+    sent = entry(VALID)
+    del sent["request"]["postData"]
+    if post is not None:
+        sent["request"]["postData"] = post
+    sent["request"]["bodySize"] = body_size
+    sent["request"]["headers"] += [{"name": name, "value": value} for name, value in headers]
+    return sent
+
+
+@pytest.mark.parametrize("sent", [
+    pytest.param(_no_body(0, ("Content-Length", "159")), id="chrome-no-postData-bodySize-0-under-a-content-length"),
+    pytest.param(_no_body(0, ("Transfer-Encoding", "chunked")), id="no-postData-under-transfer-encoding"),
+    pytest.param(_no_body(-1), id="no-postData-bodySize-not-available"),
+    pytest.param(_no_body(159, post={"mimeType": "application/json", "text": ""}), id="playwright-omitted-text"),
+    pytest.param(_no_body(159, post={"mimeType": "application/json", "text": "", "_file": "ab12.json"}), id="playwright-side-file"),
+])
+def test_r3_f2_a_har_request_body_the_recorder_did_not_keep_is_judged_in_part_not_as_empty(tmp_path, sent):
+    """Pass R3, F2: Chrome DevTools writes no postData and `bodySize` 0 when it does not hold the body (a Blob, a stream,
+    data no longer kept), HAR's `bodySize` -1 is "not available", Playwright writes an empty `text` when bodies are
+    omitted (a side `_file` when attached): each was judged as an empty body, body-json-object broken by the client
+    AND the server, exit 1. The request rules are left unjudged: judged in part."""
+    (exchange,) = open_recording(_write(tmp_path / "sent.har", har(sent))).exchanges()
+    assert exchange.request_body is None, exchange
+    code, data, output = _conformance(tmp_path, "kept", sent)
+    assert code == 3 and data["findings"] == [] and data["traffic"]["partly_judged"] == 1, output
+
+
+@pytest.mark.parametrize("sent", [
+    pytest.param(_no_body(0), id="bodySize-0-and-no-length"),
+    pytest.param(_no_body(-1, ("Content-Length", "0")), id="content-length-0"),
+])
+def test_r3_f2_a_truly_empty_har_request_body_stays_empty_and_is_judged(tmp_path, sent):
+    """Pass R3, F2: a body the recording says was empty is judged as empty (the client's break, the server's for
+    accepting it)."""
+    code, data, output = _conformance(tmp_path, "empty", sent)
+    assert code == 1 and "body-json-object" in {f["rule"] for f in data["findings"]}, output
+
+
+@pytest.mark.parametrize(("content", "body_size", "empty"), [
+    pytest.param({"mimeType": "application/json", "size": -1, "comment": "Response bodies are not included."}, -1, False,
+                 id="firefox-bodies-left-out-sizes-not-available"),
+    pytest.param({"mimeType": "application/json"}, None, False, id="no-sizes-at-all"),
+    pytest.param({"mimeType": "application/json", "size": 0}, -1, True, id="content-size-0-is-empty"),
+])
+def test_r3_f2_a_har_answer_with_no_text_and_no_size_is_not_an_empty_body(tmp_path, content, body_size, empty):
+    """Pass R3, F2: an answer with no `text` whose `content.size` and `bodySize` are -1 (Firefox with response bodies
+    not included) was judged as an empty body: content-type-json broken by the server, exit 1. Judged in part now; an
+    answer whose size says 0 is still an empty body."""
+    answered = entry(VALID)
+    answered["response"]["content"] = content
+    answered["response"]["bodySize"] = body_size
+    if body_size is None:
+        del answered["response"]["bodySize"]
+    (exchange,) = open_recording(_write(tmp_path / "answer.har", har(answered))).exchanges()
+    assert (exchange.response_body == b"") is empty and (exchange.response_body is None) is not empty, exchange
+    code, data, output = _conformance(tmp_path, "answer", answered, creator="Firefox")
+    if empty:
+        assert code == 1 and data["findings"], output
+    else:
+        assert code == 3 and data["findings"] == [] and data["traffic"]["partly_judged"] == 1, output
+
+
+def _connect_failed(error, timings):
+    failed = _har_failed(0, error, bodySize=-1, headers=[])
+    failed.update(time=21_000, timings=timings)
+    return failed
+
+
+@pytest.mark.parametrize(("error", "timings"), [
+    ("net::ERR_CONNECTION_TIMED_OUT", {"blocked": 1, "dns": -1, "connect": 21_000, "ssl": -1, "send": 0, "wait": 0, "receive": 0}),
+    ("net::ERR_CONNECTION_TIMED_OUT", {"blocked": 21_000, "dns": -1, "connect": -1, "ssl": -1, "send": 0, "wait": 0, "receive": 0}),
+    ("net::ERR_TIMED_OUT", {"blocked": 1, "dns": 2, "connect": 20_997, "ssl": -1, "send": 0, "wait": 0, "receive": 0}),
+])
+def test_r3_f7_a_connection_that_never_completed_passes_unjudged_like_a_refused_one(tmp_path, error, timings):
+    """Pass R3, F7: Chrome's net::ERR_CONNECTION_TIMED_OUT ("a connection attempt timed out": no server ever took the
+    request) was the server's responds-in-time break, exit 1, while ERR_CONNECTION_REFUSED passed unjudged; a timeout
+    whose `timings` hold only connect time is the same."""
+    code, data, output = _conformance(tmp_path, "connect", _connect_failed(error, timings), entry(VALID))
+    assert code == 3 and data["findings"] == [] and data["traffic"]["unjudged"] == 1, output
+
+
+def test_r3_f7_a_timeout_after_the_request_was_sent_is_still_the_servers(tmp_path):
+    timings = {"blocked": 1, "dns": 2, "connect": 10, "ssl": -1, "send": 1, "wait": 20_986, "receive": 0}
+    code, data, output = _conformance(tmp_path, "waited", _connect_failed("net::ERR_TIMED_OUT", timings))
+    assert code == 1 and "responds-in-time" in {f["rule"] for f in data["findings"]}, output
+
+
+@pytest.mark.parametrize("creator", ["WebKit Web Inspector", "WebInspector", "Firefox"])
+def test_r3_f8_safaris_har_export_is_read_as_a_browsers(tmp_path, creator):
+    """Pass R3, F8: Safari names its HAR's creator "WebKit Web Inspector": its export was not read as a browser's, so a
+    send it recorded without Authorization (a browser's sanitized export leaves it out) was auth-required broken by
+    the client and the server, exit 1."""
+    unsigned = entry(VALID, headers=[{"name": "Content-Type", "value": "application/json"}])
+    code, data, output = _conformance(tmp_path, "safari", unsigned, creator=creator)
+    assert code == 0 and data["findings"] == [], output
+    assert "possibly left out by the recorder" in output or "left out" in json.dumps(data["traffic"]), output
+
+
+def test_r3_f2_a_har_request_text_that_is_not_the_bytes_sent_is_read_as_its_recorder_wrote_it(tmp_path):
+    """Pass R3, F2 (its class: a body the recorder did not keep as sent): Schemathesis' `--report-preserve-bytes` HAR
+    writes the request's bytes in base64 in `postData.text` with no `encoding` (HAR's postData has no such field): it
+    was judged as the body, body-json-object broken by the client AND the server, exit 1; a `postData.text` cut short
+    (its `bodySize` says more bytes were sent) likewise. Base64 text of exactly `bodySize` bytes is read as those
+    bytes; text shorter than its `bodySize` is judged in part; a size counted as JavaScript's `text.length` is no
+    size of the bytes and leaves the text judged."""
+    raw = json.dumps(VALID).encode()
+    preserved = entry(VALID)
+    preserved["request"]["postData"] = {"mimeType": "application/json", "text": base64.b64encode(raw).decode()}
+    preserved["request"]["bodySize"] = len(raw)
+    code, data, output = _conformance(tmp_path, "preserved", preserved, creator="harfile")
+    assert code == 0 and data["findings"] == [], output
+    cut = entry(json.dumps(VALID)[:40])
+    cut["request"]["bodySize"] = len(raw)
+    code, data, output = _conformance(tmp_path, "cut", cut)
+    assert code == 3 and data["findings"] == [] and data["traffic"]["partly_judged"] == 1, output
+    named = json.dumps({**VALID, "fromName": "M\u00fcller \U0001f600"}, ensure_ascii=False)
+    counted = entry(named)
+    counted["request"]["bodySize"] = len(named.encode("utf-16-le")) // 2  # as JavaScript counts it
+    code, data, output = _conformance(tmp_path, "counted", counted)
+    assert code == 0 and data["findings"] == [], output

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 
 from migma_contract.core.untrusted import clean_text
 
-__all__ = ["OWS", "TOKEN", "framing_refused", "joined", "trimmed", "unreadable_head", "values_of", "writable"]
+__all__ = ["OWS", "TOKEN", "framing_refused", "joined", "request_framing_unread", "trimmed", "unreadable_head", "values_of", "writable"]
 
 OWS = " \t"  # RFC 9110 §5.6.3: the only whitespace around a field value and its list members
 # one member of a comma-separated field: quoted strings (which may hold commas) kept whole
@@ -130,4 +130,26 @@ def framing_refused(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
             codings.append(value)
     if codings and (len(codings) > 1 or codings[0].strip(b" \t").lower() != b"chunked"):
         return f"a Transfer-Encoding other than chunked alone ({_shown(b', '.join(codings)[:60])}): a client reads no other framing"
+    return None
+
+
+def request_framing_unread(headers: Iterable[tuple[bytes, bytes]], received: int | None) -> str | None:
+    """Why the body a server hands its app may not be the one the client framed (None: it is), `received` its length
+    as the app got it (None: not known, a body read past a cap). A request asking for an Upgrade (`Connection:
+    upgrade` with `Upgrade`, as `curl --http2` over http sends: uvicorn's httptools protocol stops at its head and runs
+    the app with no body; h11 reads it); framing a client reads no other way (`framing_refused`: a Transfer-Encoding
+    other than chunked alone, whose coded bytes a server may hand on as the body; Content-Lengths that disagree); a body
+    of another length than its Content-Length says. What the server stack did, never the client's doing."""
+    headers = list(headers)  # read twice: any iterable
+    tokens = {t.strip(b" \t").lower() for n, v in headers if n.lower() == b"connection" for t in v.split(b",")}
+    upgrade = [v for n, v in headers if n.lower() == b"upgrade"]
+    if upgrade and b"upgrade" in tokens:
+        return f"it asks for an Upgrade ({_shown(upgrade[0][:40])}), whose body a server may not read (uvicorn's httptools hands the app none)"
+    if (why := framing_refused(headers)) is not None:
+        return f"its framing is one a server may read otherwise ({why.split(': a client')[0]})"
+    if received is None or any(n.lower() == b"transfer-encoding" for n, _ in headers):
+        return None
+    length = next((v.split(b",")[0].strip(b" \t") for n, v in headers if n.lower() == b"content-length"), None)
+    if length is not None and (len(length.lstrip(b"0")) > 18 or int(length) != received):  # (digits: `framing_refused`)
+        return f"its body as the app got it is {received:,} bytes, where its Content-Length says {_shown(length[:40])}"
     return None

@@ -12,7 +12,12 @@ It is a way in like the mock, held to the same boundary: served on the bounded s
 configuration (`wire.serve.server_config`: trailers never become headers), a foreign Host
 or a web page of another origin is refused 403 (`wire.boundary.foreign_request`; pages on
 localhost are let through), and the body is read through the one capped reader (413 past
-`max_request_bytes`, nothing forwarded).
+`max_request_bytes`, nothing forwarded). A request whose body its server stack may not have
+handed on as the client framed it (`core.fields.request_framing_unread`: an Upgrade request,
+whose body uvicorn's httptools protocol drops; a Transfer-Encoding other than chunked; a body
+of another length than its Content-Length) is a 400, nothing forwarded, a send among them
+passed unjudged: never the client's fault, and never another body sent on with the
+upstream's credentials.
 
 The request target must be origin-form (`/path?query`); absolute-form only naming the
 upstream's own authority. `*`, `*@host/...` and any other form are a 400: the URL sent to is
@@ -55,7 +60,7 @@ from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 import httpx
 
 from migma_contract.core.exceptions import ConfigError
-from migma_contract.core.fields import OWS, writable
+from migma_contract.core.fields import OWS, request_framing_unread, writable
 from migma_contract.core.flags import flag
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import (
@@ -289,6 +294,13 @@ class TrafficProxy:
                 self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request over "
                                             f"{self.max_request_bytes:,} bytes was answered 413 by the proxy and not "
                                             "forwarded (not judged)")
+            return
+        unread = request_framing_unread(scope["headers"], read.size)
+        if unread is not None:  # the body the server stack handed on may not be the client's: never forwarded as if it were
+            await self._own_answer(send, 400, f"the request was not forwarded: {unread}")
+            if self.judge is not None:
+                self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request was answered 400 by the "
+                                            f"proxy and not forwarded: {unread} (not the client's doing, not judged)")
             return
         try:
             await self._forward(scope, read.content, send)

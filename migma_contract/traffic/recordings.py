@@ -23,13 +23,17 @@ given as one value (vcrpy's players read it whole or letter by letter), a Schema
 bytes (its `encoding` not UTF-8, or U+FFFD in it: `text_lossy`) and a HAR `content.text` that is not either (U+FFFD in
 it, or its UTF-8 length not its `content.size`: `_har_lossy`), a body the recording says came but does not hold
 (HAR `bodySize` or `content.size` with no text, `_error` beside a status, an empty cassette body under a
-Content-Length). Passed unjudged (`_Unjudged`, counted), never the server's break: a status this reader does not read
-as the player does (YAML 1.1's `0310`), and no answer where the recording does not say the failure was the server's
-(a browser's `net::ERR_ABORTED`, `ERR_BLOCKED_BY_CLIENT`; Schemathesis' `response: null`). A HAR entry's time is the
-server's part (`timings`: send, wait, receive), not the browser's queue; one past the judge's timeout only with the
-browser's part (blocked, dns, connect, ssl) is not judged on responds-in-time (judged in part). A vcrpy cassette's
-request without `Bearer <key>` has its credentials hidden whatever the answer (`_filtered`), and only a vcrpy
-cassette's bodies are read for a recorder's masks (`_unscrubbed`: vcrpy's hooks scrub bodies, other recorders do not).
+Content-Length), and a HAR body the recording neither holds nor says was empty (`_har_kept_empty`, `_har_said_empty`:
+no `postData` under a Content-Length, `bodySize` -1; an answer with no text and no size). Passed unjudged
+(`_Unjudged`, counted), never the server's break: a status this reader does not read as the player does (YAML 1.1's
+`0310`), no answer where the recording does not say the failure was the server's (a browser's `net::ERR_ABORTED`,
+`ERR_BLOCKED_BY_CLIENT`, a connection that never completed; Schemathesis' `response: null`), and a HAR answer its
+recorder says another made (`_har_answered_by`: the browser's own redirect, a service worker, the browser's cache, a
+test's route). A HAR entry's time is the server's part (`timings`: send, wait, receive), not the browser's queue;
+one past the judge's timeout only with the browser's part (blocked, dns, connect, ssl) is not judged on
+responds-in-time (judged in part). A vcrpy cassette's request without `Bearer <key>` has its credentials hidden
+whatever the answer (`_filtered`), and only a vcrpy cassette's bodies are read for a recorder's masks (`_unscrubbed`:
+vcrpy's hooks scrub bodies, other recorders do not).
 
 Bodies are judged as the server meant them: one kept in its content coding (vcrpy keeps a
 gzipped answer's bytes and its `Content-Encoding: gzip`) is decoded, within
@@ -73,7 +77,8 @@ _SNIFF = 1 << 16
 # Values recorders put in place of a credential (Schemathesis writes "[Filtered]").
 _MASKS = frozenset({"[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacted>", "<hidden>", "***", "****", "redacted"})
 # Browser exports may leave credentials out ("sanitized" HAR): a missing header there is not known to be missing.
-_BROWSERS = ("webinspector", "firefox", "safari")
+# Chrome's and Edge's DevTools name their creator "WebInspector", Safari's "WebKit Web Inspector", Firefox's "Firefox".
+_BROWSERS = ("webinspector", "web inspector", "webkit", "firefox", "safari")
 
 class _Loader(bounded.YAML_LOADER):  # type: ignore[misc]  # the one YAML loader, chosen at import
     """The one YAML loader (`core.bounded`: scalars as JSON data, numbers bounded) plus the harmless Python tags
@@ -222,7 +227,7 @@ class Recording:
                     if har:
                         creator = reader.kept.get("creator")
                         name = _text(creator.get("name")) if isinstance(creator, dict) else None
-                        stripped = (name or "").lower().startswith(_BROWSERS)
+                        stripped = any(browser in (name or "").lower() for browser in _BROWSERS)
                         exchange = self._guarded(where, _from_har, item, where, stripped, self.timeout)
                     else:
                         exchange = self._guarded(where, _from_vcrpy, item, where)
@@ -630,38 +635,56 @@ def _from_har(entry: Any, where: str, stripped: bool, timeout: float | None = No
     headers, hidden = _unmasked(_pairs(request.get("headers")), stripped)
     post = request.get("postData")
     sent_unread = None
-    if isinstance(post, dict) and "text" in post:
+    if isinstance(post, dict) and "text" in post and not _side_file(post):
         body = _decoded(post.get("text"), post.get("encoding"))
-        why = _har_lossy(post.get("text"), body, None, []) if body and not _text(post.get("encoding")) else None
+        why = None
+        if body and not _text(post.get("encoding")):
+            text, size = post.get("text"), _number(request.get("bodySize"))
+            bare = _bare_base64(text, size, headers)
+            if bare is not None:  # Schemathesis' `--report-preserve-bytes`: the bytes in base64, no `encoding` said
+                body = bare
+            else:
+                if size is not None and isinstance(text, str) and size == len(text.encode("utf-16-le", "surrogatepass")) // 2:
+                    size = None  # the text's length as JavaScript counts it (`text.length`): it says nothing of the bytes
+                why = _har_lossy(text, body, size, headers, what="`bodySize`")
         if why is not None:  # a body that was not UTF-8, stored decoded: its bytes, what the server read, do not show
             body, sent_unread = None, f"its recorded request has {why}; the request rules were not judged"
-    elif post is None and _number(request.get("bodySize")) is None:
-        body = b""  # no postData and no size: nothing was sent
+    elif post is None:
+        body = b""  # no postData: nothing was sent, unless its size or its head says bytes were (below)
     else:
-        body = None  # form params or a body the recorder left out
+        body = None  # form params or a body the recorder left out (or kept in a side file: Playwright's `_file`)
+    if body == b"":
+        kept = _har_kept_empty(request.get("bodySize"), headers)
+        if kept is not None:  # the recorder did not keep the body: not judged as an empty one
+            body, sent_unread = None, f"its recorded request holds no body, {kept}: the request rules were not judged"
     sent = ObservedExchange(method=_field(request.get("method")), url=_field(request.get("url")), request_headers=headers,
                             request_body=body, status=None, where=where, credentials_hidden=hidden, unread=sent_unread)
+    maker = _har_answered_by(entry, response)
+    if maker is not None:  # the browser, a service worker or the test answered: never judged as the server's answer
+        raise _Unjudged(f"its answer is not the server's: {maker}", sent)
     status = _har_status(response.get("status"), sent)
     # Chrome writes `_error` (net::ERR_...), Playwright `_failureText`: why the answer did not come (in full)
     failure = _field(response.get("_error")) or _field(response.get("_failureText"))
-    servers = _servers_failure(failure)
+    servers = _servers_failure(failure) and not _connect_only(entry.get("timings"))
     if status is None and not servers:
         raise _Unjudged("no answer recorded, " + (
             f"and its recorder's error ({_shown(failure)}) is no failure of the server's (a request the client "
-            "cancelled, blocked or never sent, a name not resolved, no network, a refused connection)" if failure else
+            "cancelled, blocked or never sent, a name not resolved, no network, a connection refused or never made)" if failure else
             "and no error saying why (a request the client cancelled or never sent leaves none either)"), sent)
     content: dict[str, Any] = response["content"] if isinstance(response.get("content"), dict) else {}
     size = _number(content.get("size"))
-    came = size or _number(response.get("bodySize"))  # the decoded size, or the bytes that came (-1: not known)
+    response_headers = _pairs(response.get("headers"))
     unread = None
-    if "_file" in content:  # Playwright replays the side file it names, not `text`: what was played is not here
+    if _side_file(content):  # Playwright replays the side file it names, not `text`: what was played is not here
         answer = None
-    else:
-        answer = _decoded(content.get("text"), content.get("encoding")) if "text" in content else b""
-        if answer == b"" and came:  # a body came that the recorder did not keep: not judged as an empty one
-            answer = None
+    elif "text" in content:
+        answer = _decoded(content.get("text"), content.get("encoding"))
+        if answer == b"" and (size or _number(response.get("bodySize")) or _length(response_headers)):
+            answer = None  # an empty text where bytes came (its size, or its Content-Length): not judged as empty
+    else:  # no text: an empty body where the recording says none came (a size or a Content-Length of 0), else not kept
+        answer = b"" if _har_said_empty(content.get("size"), response.get("bodySize"), response_headers) else None
     if answer and "text" in content and not _text(content.get("encoding")):
-        why = _har_lossy(content.get("text"), answer, size, _pairs(response.get("headers")))
+        why = _har_lossy(content.get("text"), answer, size, response_headers)
         if why is not None:
             answer, unread = None, f"its recorded answer has {why}; not judged as a body"
     if status is not None and failure and not servers:  # the head came, then the client stopped reading (ERR_ABORTED)
@@ -678,26 +701,130 @@ def _from_har(entry: Any, where: str, stripped: bool, timeout: float | None = No
                             " responds-in-time was not judged")
         elapsed = None
     return replace(
-        sent, status=status, response_headers=_pairs(response.get("headers")), response_body=answer if status else b"",
+        sent, status=status, response_headers=response_headers, response_body=answer if status else b"",
         elapsed=elapsed, error=error, timed_out=_timed_out(error), response_size=size, unread=sent_unread or unread,
     )
 
 
-def _har_lossy(text: Any, answer: bytes, size: int | None, headers: list[tuple[str, str]]) -> str | None:
-    """Why a HAR answer's `content.text` is not its bytes (None: it may be): HAR stores a textual body decoded by its
-    charset (browsers and Playwright replace each byte that is not UTF-8 with U+FFFD), so text holding U+FFFD, or
-    whose UTF-8 length differs from `content.size` where the body is in no content coding, is the bytes decoded lossily
-    or by another charset (as Schemathesis' `string`, `_cassette_body(lossy=)`)."""
+def _side_file(holder: dict[str, Any]) -> bool:
+    """Whether a HAR body is kept in a side file (Playwright's `_file`, or `_sha1` in a trace), not in the entry."""
+    return "_file" in holder or "_sha1" in holder
+
+
+def _har_size(value: Any) -> int | None:
+    """A HAR size as written (`-1`: HAR's "not available"); None where the file gives no number."""
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    return value if type(value) is int and abs(value) < 1 << 62 else None
+
+
+def _length(headers: list[tuple[str, str]]) -> int | None:
+    """The head's Content-Length (0 included); None for none, or one that is no length."""
+    for name, value in headers:
+        if name.lower() == "content-length":
+            text = value.strip(" \t")
+            return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else None
+    return None
+
+
+def _har_kept_empty(body_size: Any, headers: list[tuple[str, str]]) -> str | None:
+    """Why a HAR request recorded with no body (no `postData`, or its text empty) may have carried one the recorder
+    did not keep (None: it carried none). Chrome DevTools writes no `postData` and `bodySize` 0 whenever it does not
+    hold the data (a Blob or a stream, post data no longer kept), Playwright an empty `text` when told to omit
+    bodies; HAR's own `-1` is "not available". Only a `bodySize` of 0 (or none given) with no length in the head, or a
+    Content-Length of 0, is an empty body."""
+    size, length = _har_size(body_size), _length(headers)
+    if length:
+        return f"though its Content-Length says {length:,} bytes were sent (the recorder did not keep them)"
+    if any(name.lower() == "transfer-encoding" for name, _ in headers):
+        return "though its Transfer-Encoding says a body was sent (the recorder did not keep it)"
+    if size is not None and size > 0:
+        return f"though its `bodySize` says {size:,} bytes were sent (the recorder did not keep them)"
+    if size is not None and size < 0 and length is None:
+        return "and its `bodySize` is -1 (HAR's \"not available\"): whether a body was sent does not show"
+    return None
+
+
+def _har_said_empty(size: Any, body_size: Any, headers: list[tuple[str, str]]) -> bool:
+    """Whether a HAR answer recorded with no `text` is an empty body: a size (`content.size`, `bodySize`) or its
+    Content-Length says 0 bytes came, and none says more. Sizes of -1 ("not available", as Firefox writes with its
+    bodies left out) or none at all say nothing: the body was not kept."""
+    said = [n for n in (_har_size(size), _har_size(body_size), _length(headers)) if n is not None and n >= 0]
+    return bool(said) and not any(said)
+
+
+def _flag(value: Any) -> bool:
+    """A recorder's mark as JavaScript reads it (`true`, `1`, `"yes"`; not `false`, `0`, `""`, null)."""
+    return value not in (None, False, 0, "", "false") if isinstance(value, (bool, int, float, str)) or value is None else True
+
+
+def _har_answered_by(entry: dict[str, Any], response: dict[str, Any]) -> str | None:
+    """Who made a HAR entry's answer where it was not the server for this request (None: the server, as far as the
+    recorder says): a test's route (Playwright's `_wasFulfilled`, `_wasAborted`), the page's service worker (Chrome's
+    `_fetchedViaServiceWorker`, `_serviceWorkerResponseSource`: the worker's answer to the page, whether its code
+    made it, a cache held it, or it fetched it, the worker's own request being another entry of a DevTools export),
+    the browser's cache (`_fromCache`), or the browser itself (Chrome's `307 Internal Redirect` with its
+    `Non-Authoritative-Reason`: an HSTS upgrade, an extension's or a delegate's redirect, sent by no server)."""
+    if _flag(entry.get("_wasFulfilled")):
+        return ("a test's route made it (Playwright's `_wasFulfilled`: route.fulfill() answered the page, and the "
+                "request never reached the server)")
+    if _flag(entry.get("_wasAborted")):
+        return ("a test's route aborted it (Playwright's `_wasAborted`: route.abort() failed the request, which never "
+                "reached the server)")
+    source = response.get("_serviceWorkerResponseSource")
+    if _flag(response.get("_fetchedViaServiceWorker")) or _flag(source):
+        said = f" from {_shown(source)}" if _flag(source) else ""
+        return (f"the page's service worker gave it{said} (Chrome's `_fetchedViaServiceWorker`): the worker's answer "
+                "to the page, made by its code, taken from a cache or fetched by the worker, whose own request a DevTools "
+                "export holds as an entry of its own, judged there")
+    if _flag(entry.get("_fromCache")):
+        return f"the browser's cache served it (`_fromCache` {_shown(entry.get('_fromCache'))}), not the server for this request"
+    status = _number(response.get("status")) if type(response.get("status")) in (int, str) else None
+    reason = next((value for name, value in _pairs(response.get("headers")) if name.lower() == "non-authoritative-reason"), None)
+    if status is not None and 300 <= status < 400 and reason is not None:
+        return (f"the browser made it (Chrome's {status} Internal Redirect, Non-Authoritative-Reason {_shown(reason)}: an "
+                "HSTS upgrade, an extension's or a delegate's redirect, sent before the request left the browser)")
+    return None
+
+
+def _connect_only(timings: Any) -> bool:
+    """Whether a failed HAR entry's `timings` say its connection never completed: time in `connect` and none in send,
+    wait or receive (the request was never sent: no server answered it late)."""
+    if not isinstance(timings, dict):
+        return False
+    connect = _seconds(timings.get("connect"))
+    return bool(connect) and not any(_seconds(timings.get(name)) for name in ("send", "wait", "receive"))
+
+
+def _har_lossy(text: Any, answer: bytes, size: int | None, headers: list[tuple[str, str]], *,
+               what: str = "`content.size`") -> str | None:
+    """Why a HAR body's text (`content.text`, `postData.text`) is not its bytes (None: it may be): HAR stores a textual
+    body decoded by its charset (browsers and Playwright replace each byte that is not UTF-8 with U+FFFD), so text
+    holding U+FFFD, or whose UTF-8 length differs from its size (`what`) where the body is in no content coding, is the
+    bytes decoded lossily or by another charset (as Schemathesis' `string`, `_cassette_body(lossy=)`)."""
     if not isinstance(text, str):
         return None
     if "\ufffd" in text:
         return ("text holding U+FFFD (a HAR's `content.text` is the body decoded, each byte that is not UTF-8 replaced "
                 "so): its bytes do not show")
-    coded = any(name.lower() == "content-encoding" and codings_of([value]) for name, value in headers)
-    if size is not None and not coded and size != len(answer):
-        return (f"text of {len(answer):,} bytes in UTF-8 where its `content.size` says {size:,} (decoded by another "
-                "charset, or lossily): its bytes do not show")
+    if size is not None and not _coded(headers) and size != len(answer):
+        return (f"text of {len(answer):,} bytes in UTF-8 where its {what} says {size:,} (decoded by another "
+                "charset, lossily, or written in another form): its bytes do not show")
     return None
+
+
+def _coded(headers: list[tuple[str, str]]) -> bool:
+    return any(name.lower() == "content-encoding" and codings_of([value]) for name, value in headers)
+
+
+def _bare_base64(text: Any, size: int | None, headers: list[tuple[str, str]]) -> bytes | None:
+    """The bytes of a HAR request's `postData.text` written in base64 with no `encoding` to say so (Schemathesis'
+    `--report-preserve-bytes`: HAR's postData has no such field), told by its `bodySize`: text whose own UTF-8 length
+    is not the size, and whose strict base64 reading is exactly that many bytes (None: not so)."""
+    if not isinstance(text, str) or not size or _coded(headers) or len(text) != 4 * -(-size // 3):
+        return None
+    raw = _decoded(text, "base64")
+    return raw if raw is not None and len(raw) == size and len(utf8_bytes(text)) != size else None
 
 
 def _shown(text: Any) -> str:
@@ -708,10 +835,12 @@ def _shown(text: Any) -> str:
 
 # A recorder's error for an answer that did not come (in full) blames the server only when it names the server's failure:
 # its connection reset or closed, an empty or malformed answer, a body cut short, no answer in time. Anything else
-# (the client cancelled, an extension blocked, a name not resolved, the client offline, a proxy, a refused connection:
-# no server answered) is not its failure, nor an error no word here reads: those pass unjudged.
+# (the client cancelled, an extension blocked, a name not resolved, the client offline, a proxy, a refused connection or
+# one that never completed: Chrome's ERR_CONNECTION_TIMED_OUT, "a connection attempt timed out"; no server answered) is
+# not its failure, nor an error no word here reads: those pass unjudged.
 _NOT_SERVERS = re.compile(r"abort|cancel|block|name[ _]?not[ _]?resolved|name[ _]resolution|dns|internet|offline|network"
-                          r"|proxy|tunnel|refused|unreachable|cert|ssl|tls|address|insecure|access[ _]denied|csp|cors",
+                          r"|proxy|tunnel|refused|unreachable|cert|ssl|tls|address|insecure|access[ _]denied|csp|cors"
+                          r"|connection[ _]?timed[ _]?out|connect(?:ion)?[ _]?timeout|could[ _]not[ _]connect",
                           re.IGNORECASE)
 _SERVERS = re.compile(r"reset|closed|empty[ _]response|invalid[ _](?:http[ _])?response|length[ _]mismatch|chunked"
                       r"|http2|protocol[ _]error|timed[ _]?out|timeout|too[ _]big|decoding[ _]failed|incomplete",

@@ -4,7 +4,8 @@ It runs from the moment the server could answer (the request's body whole: what 
 send it is not the server's) to its answer's end, less the time each part of the answer spent in the
 client's hands (a client that reads slowly holds the server up; that is not the server's either).
 `TrafficProxy` times its upstream with it (its `_Deadline` also cancels an answer that is late);
-`ContractMiddleware` times the app with it.
+`ContractMiddleware` times the app with it, calling `sending`/`sent` only around body messages that carry body
+bytes or follow some (the start message's `send` never waits on the client: it is the app's time).
 """
 
 from __future__ import annotations
