@@ -13,11 +13,13 @@ configuration (`wire.serve.server_config`: trailers never become headers), a for
 or a web page of another origin is refused 403 (`wire.boundary.foreign_request`; pages on
 localhost are let through), and the body is read through the one capped reader (413 past
 `max_request_bytes`, nothing forwarded). A request whose body its server stack may not have
-handed on as the client framed it (`core.fields.request_framing_unread`: an Upgrade request,
-whose body uvicorn's httptools protocol drops; a Transfer-Encoding other than chunked; a body
-of another length than its Content-Length) is a 400, nothing forwarded, a send among them
-passed unjudged: never the client's fault, and never another body sent on with the
-upstream's credentials.
+handed on as the client framed it (`core.fields.request_framing_unread`: a Transfer-Encoding
+other than chunked, which the toolkit's servers refuse already; a body of another length than
+its Content-Length) is a 400, nothing forwarded, a send among them passed unjudged: never the
+client's fault, and never another body sent on with the upstream's credentials. An Upgrade
+request (`curl --http2` over http) is forwarded, body and all, without the upgrade: the
+toolkit's servers read it whole (`wire.serve`), where uvicorn's own httptools protocol drops
+its body.
 
 The request target must be origin-form (`/path?query`); absolute-form only naming the
 upstream's own authority. `*`, `*@host/...` and any other form are a 400: the URL sent to is
@@ -295,7 +297,8 @@ class TrafficProxy:
                                             f"{self.max_request_bytes:,} bytes was answered 413 by the proxy and not "
                                             "forwarded (not judged)")
             return
-        unread = request_framing_unread(scope["headers"], read.size)
+        # (served on `wire.serve`'s configuration, which reads an upgrade request whole and takes no upgrade: forwarded)
+        unread = request_framing_unread(scope["headers"], read.size, upgrade_read=True)
         if unread is not None:  # the body the server stack handed on may not be the client's: never forwarded as if it were
             await self._own_answer(send, 400, f"the request was not forwarded: {unread}")
             if self.judge is not None:
