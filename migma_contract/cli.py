@@ -573,12 +573,26 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     from migma_contract.run.runner import interruption, load_baseline
     from migma_contract.traffic.recordings import MAX_KEPT_SKIPS, open_recording
     from migma_contract.traffic.tally import TrafficJudge
+    from migma_contract.traffic.twins import MAYBE, SAME, Twins
 
     # recordings of the user's server: a repository's file does not lower what counts (level, baseline, spec, timeout),
     # whatever the environment holds: a CI job judging recordings sets no key, and reads the exit code, not the headline
     options = resolve_options(given, only=TRAFFIC_OPTIONS, warn=_warn, target="recorded traffic",
                               carries="`judge`, whose verdict is on the user's recordings")
-    recordings = [open_recording(path) for path in files]  # every file recognised before any is judged
+    recordings = []  # every file recognised before any is judged; one given twice (a glob and its name) judged once
+    files_seen: set[tuple[int, int]] = set()
+    for path in files:
+        recording = open_recording(path)
+        try:
+            found = recording.path.stat()
+        except OSError:
+            recordings.append(recording)
+            continue
+        if (found.st_dev, found.st_ino) in files_seen:
+            _warn(f"{clean_text(path)}: given more than once; judged once")
+            continue
+        files_seen.add((found.st_dev, found.st_ino))
+        recordings.append(recording)
     baseline = load_baseline(options.baseline)
     report_dir = Path(options.report_dir)
     check_writable(report_dir, options.format)
@@ -590,9 +604,18 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     stopped = None
     failed = 0  # exchanges the judge could not take: each noted, the first few also on the console
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what was judged, as for Ctrl-C
+    # one exchange in two files (Schemathesis' `--report vcr,har`, a proxy's HAR beside a client's cassette) judged once
+    twins = Twins() if len(recordings) > 1 else None
     try:
-        for recording in recordings:
+        for number, recording in enumerate(recordings):
+            again = 0
             for exchange in recording.exchanges(timeout=options.timeout):
+                seen = twins.seen(exchange, number) if twins is not None else None
+                if seen == SAME:
+                    again += 1
+                    continue
+                if seen == MAYBE:
+                    exchange.twin = "a file judged before it"
                 try:
                     judge.observe(exchange)
                 except Exception as exc:  # one exchange the judge cannot take never costs the others
@@ -602,6 +625,9 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
                     if failed <= MAX_KEPT_SKIPS:
                         _warn(clean_text(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it"))
             click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
+            if again:
+                judge.note(f"{recording.path.name}: {again:,} exchange(s) also in a file judged before it (the same "
+                           "request line, status, answer and start time): judged and counted once")
             for note in recording.notes:
                 _warn(clean_text(note))
                 judge.note(note)

@@ -82,6 +82,7 @@ def plugin_options(config: pytest.Config) -> CheckOptions:
                 given,
                     given_by_repository=_from_addopts(config, OPTIONS),
                     ini=lambda option: config.getini(option.ini_key) if option.ini_key else None,
+                    ini_folder=config.inipath.parent if config.inipath is not None else config.rootpath,
                     pyproject=config.rootpath / "pyproject.toml",
                     given_label=lambda option: option.pytest_flag,
                     warn=lambda message: config.issue_config_time_warning(

@@ -58,6 +58,11 @@ def bad(option: Option) -> str | None:
     return BAD.get(option.kind)
 
 
+def from_file(expected, option: Option, folder):
+    """A value as a repository file's sets it: a path resolved against the file's folder (Pass R3, F5), else as given."""
+    return str((folder / expected).resolve()) if option.kind == "path" else expected
+
+
 def needs_key(option: Option) -> dict[str, str]:
     """A base URL needs a key: give one from the environment when the row under test sets the URL."""
     return {"MIGMA_CONTRACT_API_KEY": "k_test"} if option.kind == "url" else {}
@@ -84,7 +89,7 @@ def test_each_row_is_set_by_its_flag_its_env_var_and_its_pyproject_key(option, t
     path = tmp_path / "pyproject.toml"
     toml_value = json.dumps(list(expected) if isinstance(expected, tuple) else expected)
     path.write_text(f"[tool.migma-contract]\n{option.flag} = {toml_value}\n")
-    assert getattr(resolve_options({}, environ=needs_key(option), pyproject=path), option.name) == expected
+    assert getattr(resolve_options({}, environ=needs_key(option), pyproject=path), option.name) == from_file(expected, option, tmp_path)
 
 
 @pytest.mark.parametrize("option", [o for o in OPTIONS if not o.secret and o.kind != "url"], ids=lambda o: o.name)
@@ -96,7 +101,7 @@ def test_precedence_is_flag_then_env_then_pyproject_then_default(option, tmp_pat
     if option.kind == "bool":  # a flag only ever sets the non-default value: env beats the file
         assert getattr(resolve_options({}, environ={option.env: str(option.default)}, pyproject=path), option.name) == option.default
         return
-    assert getattr(resolve_options({}, environ={}, pyproject=path), option.name) == expected
+    assert getattr(resolve_options({}, environ={}, pyproject=path), option.name) == from_file(expected, option, tmp_path)
     other = option.default if option.default not in (None, ()) else None
     if other is not None:
         other_text = ",".join(other) if isinstance(other, tuple) else str(other)
@@ -188,6 +193,7 @@ def test_the_pytest_plugin_reads_every_row_from_its_flags_and_ini(pytester):
         if option.ini_key and option.kind != "url":
             ini.append(f"{option.ini_key} = {text}")
     pytester.makeini("[pytest]\n" + "\n".join(ini) + "\n")
+    paths = sorted(option.name for option in OPTIONS if option.kind == "path")
     pytester.makepyfile(test_it=f"""
         import json
         from migma_contract.pytest_plugin import plugin_options
@@ -199,6 +205,8 @@ def test_the_pytest_plugin_reads_every_row_from_its_flags_and_ini(pytester):
                 if name in ("base_url",):
                     continue
                 got = getattr(options, name)
+                if name in {paths!r} and not pytestconfig.getoption("migma_" + name):  # from the ini: resolved there
+                    value = str((pytestconfig.inipath.parent / value).resolve())
                 assert (list(got) if isinstance(got, tuple) else got) == value, name
     """)
     for args in (flags, []):

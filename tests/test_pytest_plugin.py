@@ -465,6 +465,36 @@ def test_options_a_repository_puts_in_addopts_are_held_to_its_files_guards(pytes
     assert pytester.runpytest("--migma-conformance", "--collect-only", "-q").ret == pytest.ExitCode.OK
 
 
+@pytest.mark.parametrize("source", ["tool.migma-contract", "addopts", "ini"])
+def test_pass_r3_f5_a_repositorys_report_dir_is_used_as_it_was_checked_from_any_subfolder(pytester, monkeypatch, source):
+    """Pass R3, F5: a repository's report_dir was checked against pytest's rootdir (the ini key's: against the cwd) but
+    used relative to the working directory: `cd tests && pytest --migma-conformance`, with `tests/out` a link the
+    repository holds to a folder outside it, wrote the reports there. A path a repository file sets is read once,
+    against its file's folder, links resolved, checked inside the repository, and that resolved path is the one used."""
+    outside = pytester.path.parent / f"{pytester.path.name}-escape"
+    outside.mkdir()
+    tests = pytester.mkdir("tests")
+    (tests / "out").symlink_to(outside)
+    table = {"tool.migma-contract": '[tool.pytest.ini_options]\n\n[tool.migma-contract]\nreport_dir = "out"\n',
+             "addopts": '[tool.pytest.ini_options]\naddopts = "--migma-report-dir=out"\n',
+             "ini": '[tool.pytest.ini_options]\nmigma_report_dir = "out"\n'}[source]
+    pytester.makepyprojecttoml(table + ('format = "json"\n' if source == "tool.migma-contract" else ""))
+    monkeypatch.chdir(tests)
+    result = pytester.runpytest("--migma-conformance", "--migma-plan", "minimal", "--migma-format", "json",
+                                "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
+    assert list(outside.iterdir()) == []  # nothing written through the link out of the repository
+    assert (pytester.path / "out" / "conformance.json").is_file()  # the repository's out/, as the file said
+    # a link the repository holds at the path its file names is refused, wherever pytest runs from
+    (pytester.path / "out" / "conformance.json").unlink()
+    (pytester.path / "out").rmdir()
+    (pytester.path / "out").symlink_to(outside)
+    result = pytester.runpytest("--migma-conformance", "--collect-only", "-q", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*is outside the repository*"])
+    assert list(outside.iterdir()) == []
+
+
 @pytest.mark.parametrize("where", ["addopts", "nested", "env", "typed"])
 def test_flags_from_an_at_file_are_the_repositorys_wherever_it_is_named(pytester, monkeypatch, where):
     """Attack pass H (H4, high): pytest expands `@file` arguments (argparse's fromfile_prefix_chars), in addopts too:

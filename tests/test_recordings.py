@@ -258,6 +258,36 @@ def test_a_vcrpy_cassette_of_a_faulty_server_and_a_faulty_client(tmp_path):
 
 
 @pytest.mark.e2e
+def test_pass_r3_f4_a_cassette_of_a_url_with_a_password_never_writes_the_password(tmp_path):
+    """Pass R3, F4: httpx keeps `user:password@` in the request URL vcrpy records (the Basic header it sends for it
+    dropped by the usual filter_headers); a server echoing the password had it in conformance.json, junit.xml and
+    index.html: a URL's userinfo was hidden where the URL is shown, never learned as a credential."""
+    vcr = pytest.importorskip("vcr")
+    password = "Sup3rS3cretPassw0rd"
+
+    async def echoing(scope, receive, send):  # a 400 quoting the Basic credential it was sent, decoded
+        while (await receive()).get("more_body"):
+            pass
+        basic = dict(scope["headers"]).get(b"authorization", b"").split(b" ")[-1]
+        body = json.dumps({"success": False, "error": f"bad request from {base64.b64decode(basic).decode()}"}).encode()
+        await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    path = tmp_path / "cassette.yaml"
+    with serve_in_thread(echoing) as url, vcr.use_cassette(str(path), record_mode="all", filter_headers=["authorization"]):
+        sent = httpx.post(url.replace("://", f"://svcuser:{password}@") + "/v1/sending", json=TAG_WITHOUT_ID)
+        assert password in sent.text
+    assert f"svcuser:{password}@" in path.read_text()  # the URL as the client sent it; no Authorization kept
+    reports = tmp_path / "reports"
+    result = judge(path, "--report-dir", reports, "--format", "json,junit,md,html")
+    assert result.exit_code == 1, result.output
+    assert "batch-needs-recipientId" in (reports / "conformance.json").read_text()
+    for written in reports.rglob("*"):
+        assert not written.is_file() or password not in written.read_text(errors="replace"), written
+    assert password not in result.output
+
+
+@pytest.mark.e2e
 def test_a_vcrpy_cassette_in_json(tmp_path):
     vcr = pytest.importorskip("vcr")
     path = tmp_path / "cassette.json"

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from migma_contract.cli import main
-from migma_contract.core.redact import REDACTED, Redactor, strip_credentials
+from migma_contract.core.redact import REDACTED, Redactor, strip_credentials, url_credentials
 
 from . import hostile_servers as hostile
 
@@ -83,6 +83,25 @@ def test_a_url_loses_its_credentials_and_key_like_query_values(name):
     url = f"https://user:pass@api.example.com/v1?page=2&{name}=sk_other_0001&x=1#top"
     assert strip_credentials(url) == f"https://api.example.com/v1?page=2&{name}={REDACTED}&x=1#top"
     assert strip_credentials("https://api.example.com/v1?page=2") == "https://api.example.com/v1?page=2"
+
+
+@pytest.mark.parametrize("text", [
+    "https://admin:Int3rnalPw@internal.example/v1", "Location: http://admin:Int3rnalPw@internal.example/",
+    '{"next": "https:\\/\\/admin:Int3rnalPw@internal.example"}', "<ftp://admin:Int3rnalPw@files.example>; rel=alt",
+])
+def test_pass_r3_f4_a_urls_userinfo_is_masked_wherever_a_url_stands_in_written_text(text):
+    """Pass R3, F4: a URL's userinfo is a credential wherever the URL stands (a server's Location, a link in a body),
+    known or not: every written text masks it, as the userinfo of the exchange's own URL is hidden."""
+    assert "Int3rnalPw" not in Redactor().text(text) and "admin" not in Redactor().text(text)
+    assert "Int3rnalPw" in url_credentials(text) and "admin:Int3rnalPw" in url_credentials(text)
+    assert Redactor().text("mail news@example.com, see https://example.com/a@b?x=1") == \
+        "mail news@example.com, see https://example.com/a@b?x=1"
+
+
+def test_pass_r3_f4_the_userinfo_of_a_url_is_read_as_it_is_sent_percent_decoded():
+    assert set(url_credentials("https://svc:p%40ss%2Fw0rd12@h.example/")) >= {"svc", "p@ss/w0rd12", "svc:p@ss/w0rd12"}
+    assert url_credentials("https://tok_0123456789abcdef@h.example") == ["tok_0123456789abcdef"]
+    assert url_credentials("/v1/sending/a@b") == url_credentials("https://h.example/?to=a@b.example") == []
 
 
 VENDOR_TOKENS = {

@@ -486,6 +486,36 @@ def test_a_basic_credentials_password_echoed_decoded_is_masked():
     assert "S3cretBasicPassw0rd" not in json.dumps([f.response.body for f in result.findings] + [f.actual for f in result.findings])
 
 
+_USERINFO_PASSWORD = "Sup3rS3cretPassw0rd"
+
+
+@pytest.mark.parametrize("where", ["url", "url encoded", "referer", "body"])
+def test_pass_r3_f4_a_password_in_a_urls_userinfo_echoed_is_masked_like_a_basic_pair(where):
+    """Pass R3, F4: requests keeps `user:password@` in the URL a vcrpy cassette records (and sends it as a Basic pair,
+    which a cassette's filter_headers drops); the judge learned credentials from headers, query and body only, so a
+    server echoing the password had it written in every report. Wherever a URL's userinfo stands in the request (its
+    URL, percent-encoded or not; a header such as Referer; a link in its body), it is learned, and masked in every
+    finding, that exchange's and the next's."""
+    password = _USERINFO_PASSWORD
+    url = "https://staging.example/v1/sending"
+    body = dict(TAG_WITHOUT_ID)
+    if where == "url":
+        url = f"https://svcuser:{password}@staging.example/v1/sending"
+    elif where == "url encoded":
+        url = f"https://svcuser:{password[:5]}%40{password[5:]}@staging.example/v1/sending"
+        password = password[:5] + "@" + password[5:]  # what the client sends and a server echoes: decoded
+    elif where == "body":
+        body["subject"] = f"see https://svcuser:{password}@files.example/report"
+    echo = {"success": False, "error": f"bad request from svcuser:{password}", "data": None}
+    item = exchange(body, 200, echo, auth=None, url=url)
+    if where == "referer":
+        item.request_headers.append(("Referer", f"https://svcuser:{password}@app.example/send"))
+    later = exchange(VALID, 201, {**OK, "echo": password}, auth=None)  # another exchange echoing it, with no userinfo
+    result = judge_of(item, later).result()
+    assert result.findings_for("batch-needs-recipientId") and result.findings_for("status-documented")
+    assert password not in json.dumps(result.to_dict())
+
+
 _REQUEST_RULES = [rule.id for rule in RULES if rule.subject is Subject.REQUEST and rule.set == "contract"]
 
 

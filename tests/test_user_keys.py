@@ -217,6 +217,20 @@ def test_the_users_secrets_include_each_key_without_the_quotes_around_it():
     assert {"k_live_SECRETQUOTED12345", "Se2SecondFullKey24680def"} <= set(found)
 
 
+def test_pass_r3_f4_the_users_secrets_include_the_credentials_of_every_url_given():
+    """Pass R3, F4 (the class): `--base-url https://svc:<password>@staging` is sent as a Basic pair a server may echo,
+    and the proxy's `$MIGMA_CONTRACT_UPSTREAM` likewise: each URL's userinfo is the user's secret, masked by every writer
+    and error line (the run's options, a command's arguments, the toolkit's environment)."""
+    from migma_contract.config.options import CheckOptions
+
+    found = user_secrets(CheckOptions(base_url="https://svc:BaseUrlPassw0rd1@staging.example"), environ={})
+    assert {"BaseUrlPassw0rd1", "svc:BaseUrlPassw0rd1"} <= set(found)
+    found = user_secrets({"upstream": "http://svc:Upstr%40amPassw0rd@127.0.0.1:9", "from_address": "news@example.com"},
+                         environ={"MIGMA_CONTRACT_UPSTREAM": "https://tok_0123456789abcdef@staging.example"})
+    assert {"Upstr@amPassw0rd", "tok_0123456789abcdef"} <= set(found) and "news@example.com" not in found
+    assert user_secrets(CheckOptions(base_url="https://staging.example/v1"), environ={}) == ()
+
+
 @pytest.mark.parametrize("quoted", ['"Zq9VerySecretKey12345xyz"', "'Zq9VerySecretKey12345xyz'", "`Zq9VerySecretKey12345xyz`",
                                     '"Zq9VerySecretKey12345xyz'])
 def test_a_quoted_key_is_refused_not_sent_quoted(quoted, tmp_path, monkeypatch):
@@ -244,3 +258,16 @@ def test_the_plugins_assert_helpers_mask_the_users_keys(keys_in_env):
         validators.assert_request({**TAG_WITHOUT_ID, "recipientType": ECHO})
     for text in (str(breach.value), str(request_breach.value)):
         assert "[REDACTED]" in text and not any(key in text for key in KEYS.values()), text
+
+
+def test_a_base_url_holding_a_user_or_password_is_refused_it_would_replace_the_key(tmp_path, monkeypatch):
+    """Found while fixing pass R3, F4: httpx sends a URL's `user:password@` as `Authorization: Basic`, in place of the
+    run's `Bearer <key>`, so `--base-url https://svc:pw@staging` checked a server with no request carrying the key (every
+    401 then the server's "fault"). Refused, exit 2, one line, the password not shown; the same host without it runs."""
+    monkeypatch.chdir(tmp_path)
+    env = {"MIGMA_CONTRACT_API_KEY": "mc_test_full_access"}
+    result = CliRunner().invoke(main, ["check", "--base-url", "http://svc:Passw0rdInUrl@127.0.0.1:9", "--dry-run"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "must not hold a user name or password" in result.output and "Passw0rdInUrl" not in result.output
+    result = CliRunner().invoke(main, ["check", "--base-url", "http://127.0.0.1:9", "--dry-run"], env=env)
+    assert result.exit_code == 0, result.output

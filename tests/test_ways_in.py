@@ -353,6 +353,43 @@ def test_finding_7_a_report_dir_that_is_a_link_out_of_the_repository_is_refused(
         resolve_options({}, environ={}, pyproject=_pyproject(repo, **{"report-dir": "reports"}))
 
 
+PATH_ROWS = {"spec": "doc.yaml", "report-dir": "out", "baseline": "known.txt", "write-baseline": "new.txt",
+             "mock-config": "world.yaml"}
+
+
+def test_pass_r3_f5_every_path_a_repository_file_sets_is_the_one_checked_wherever_the_command_runs(tmp_path, monkeypatch):
+    """Pass R3, F5 (the class): a path row a repository file set was checked against the file's folder and then used
+    against the working directory (a link of the same name there led out of the repository). Each path row, from
+    [tool.migma-contract] or an ini key (checked against the cwd before: against the ini file's folder now), comes
+    back as the path checked: resolved against the file's folder, links followed."""
+    from migma_contract.config.options import OPTIONS
+
+    assert {o.pyproject_key for o in OPTIONS if o.kind == "path"} == set(PATH_ROWS)  # a new path row is tested here
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    (repo / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    for name in PATH_ROWS.values():  # the same names, links out of the repository, where the command runs
+        (repo / "sub" / name).symlink_to(elsewhere / name)
+    monkeypatch.chdir(repo / "sub")
+    options = resolve_options({}, environ={}, pyproject=_pyproject(repo, **PATH_ROWS))
+    by_key = {o.pyproject_key: o.name for o in OPTIONS}
+    for key, name in PATH_ROWS.items():
+        assert getattr(options, by_key[key]) == str((repo / name).resolve()), key
+    # the CLI's commands read ./pyproject.toml: the same
+    monkeypatch.chdir(repo)
+    assert resolve_options({}, environ={}).report_dir == str((repo / "out").resolve())
+    # the ini keys: against the ini file's folder, not the cwd (a cwd above the repository let one name a sibling)
+    monkeypatch.chdir(tmp_path)
+    ini = {o.name: value for o in OPTIONS if (value := PATH_ROWS.get(str(o.pyproject_key)))}
+    options = resolve_options({}, environ={}, pyproject=tmp_path / "none.toml", ini=lambda o: ini.get(o.name), ini_folder=repo)
+    assert options.report_dir == str((repo / "out").resolve())
+    with pytest.raises(ConfigError, match="outside the repository"):
+        resolve_options({}, environ={}, pyproject=tmp_path / "none.toml", ini=lambda o: {"report_dir": "../elsewhere"}.get(o.name),
+                        ini_folder=repo)
+    # the user's own paths are as given, relative to where they run
+    assert resolve_options({"report_dir": "out"}, environ={}, pyproject=tmp_path / "none.toml").report_dir == "out"
+
+
 # --- finding 8: upstream header bytes ---------------------------------------------------------------------
 
 

@@ -362,10 +362,13 @@ def _shown_url(url: str) -> str:
     return repr(shown if len(shown) <= 80 else shown[:80] + "…")
 
 
-def _inside(option: Option, value: Any, root: Path, where: str) -> None:
-    """A path a repository file gives stays inside that repository (no absolute path, no `..` out, no link out)."""
+def _inside(option: Option, value: Any, root: Path, where: str) -> Any:
+    """A path a repository file gives, read relative to the folder `root` of that file, stays inside it (no absolute
+    path, no `..` out, no link out): the path resolved (links followed), which is what the run then uses. It is read
+    against `root`, not the working directory: checked there and used from elsewhere (pytest run from a subfolder
+    holding a link of the same name), it was written through a link out of the repository. Other values as they are."""
     if option.kind != "path" or not isinstance(value, str):
-        return
+        return value
     base = root.resolve()
     resolved = _resolved_inside(base, value)
     if Path(value).is_absolute() or resolved is None:
@@ -374,6 +377,7 @@ def _inside(option: Option, value: Any, root: Path, where: str) -> None:
     if _in_git(resolved.relative_to(base)):  # git's own files (config, hooks) run commands: a file there is no output
         raise ConfigError(f"{where}: {_shown(value)} is inside the repository's .git folder; a repository file never "
                           f"names a path there (pass {flag(option.flag_name)} yourself for another place)")
+    return str(resolved)
 
 
 def _in_git(relative: Path) -> bool:
@@ -475,6 +479,10 @@ def _check_url(value: str, where: str) -> None:
                           f"not {_shown(strip_credentials(value))}")
     if port == 0:
         raise ConfigError(f"{where}: port 0 is not a port a server listens on")
+    if "@" in parts.netloc:  # httpx sends a URL's user:password as `Authorization: Basic`, in place of the run's Bearer key
+        raise ConfigError(f"{where}: must not hold a user name or password ({_shown(strip_credentials(value))}): the "
+                          "client would send them as `Authorization: Basic` in place of the API key's Bearer header, so "
+                          "no request would carry the key; give the key with MIGMA_CONTRACT_API_KEY")
 
 
 OPTIONS: tuple[Option, ...] = tuple(
@@ -554,7 +562,7 @@ def user_secrets(*sources: CheckOptions | Mapping[str, Any] | None, environ: Map
     in the environment (`environ`, default `os.environ`), whether or not the command reads that row: `judge`
     and `proxy` send no key, yet a key in their environment is the user's, and traffic may echo it.
     """
-    from migma_contract.core.redact import unquoted
+    from migma_contract.core.redact import unquoted, url_credentials
 
     environ = os.environ if environ is None else environ
     found: list[str] = []
@@ -567,6 +575,14 @@ def user_secrets(*sources: CheckOptions | Mapping[str, Any] | None, environ: Map
                 found.append(value)
         if environ.get(option.env):
             found.append(environ[option.env])
+    # ...and the credentials of every URL given (`--base-url`, the proxy's `--upstream`: `https://user:password@host`,
+    # sent as a Basic pair, which a server may echo): each URL row, any URL among a command's arguments or in the
+    # toolkit's environment
+    urls = [getattr(source, option.name, None) for source in sources if not isinstance(source, Mapping)
+            for option in OPTIONS if option.kind == "url"]
+    urls += [value for source in sources if isinstance(source, Mapping) for value in source.values()]
+    urls += [value for name, value in environ.items() if name.startswith(ENV_PREFIX)]
+    found += [secret for url in urls if isinstance(url, str) and "@" in url for secret in url_credentials(url)]
     # each also without quotes or brackets around it: a key kept quoted (a .env read literally) is echoed bare
     return tuple(dict.fromkeys(secret for value in found for secret in (value, unquoted(value)) if secret))
 
@@ -588,6 +604,7 @@ def resolve_options(
     warn: Callable[[str], None] | None = None,
     only: Iterable[str] | None = None,
     given_by_repository: Mapping[str, Path] | None = None,
+    ini_folder: Path | None = None,
     target: str | None = None,
     carries: str | None = None,
 ) -> CheckOptions:
@@ -598,6 +615,10 @@ def resolve_options(
     names the rows a command uses (the others keep their defaults, whatever the sources say).
     `given_by_repository`: options of `given` that a repository's file put on the command line
     (pytest's `addopts`, an `@file`: whatever the user did not type), with that repository's folder: held to what its own files may choose.
+    `ini_folder`: the folder of the ini file `ini` reads (default: the working directory).
+    A path a repository's file sets (`given_by_repository`, an ini key, `[tool.migma-contract]`) is read once, relative
+    to that file's folder, links resolved; it must stay inside that folder, and the option holds that resolved path,
+    so what was checked is what is read or written, wherever the command runs from (`_inside`).
     `target`: what the run sends to or judges when it is no `base_url` row (the proxy's upstream, `judge`'s
     recordings); `carries`: the run, named by the credentials it carries besides the key rows (the proxy): with
     either, a repository file is held to the same guard as a check of a live target (`_guard_repository_target`).
@@ -630,19 +651,20 @@ def resolve_options(
         elif environ.get(option.env) not in (None, ""):
             raw, where = environ[option.env], option.env
         elif ini is not None and option.ini_key and (raw := ini(option)) not in (None, "", []):
-            where, repository = f"ini {option.ini_key}", Path.cwd()
+            where, repository = f"ini {option.ini_key}", ini_folder if ini_folder is not None else Path.cwd()
         elif option.name in from_file:
             (raw, where), repository = from_file[option.name], path.parent
         else:
             continue
         values[option.name] = value = option.parse(raw, where)
-        if repository is not None:
-            # a repository's own file chose it: it may not aim the environment's key elsewhere, nor write outside
-            from_repository[option.name] = where
-            _inside(option, value, repository, where)
         if warn is not None and option.kind == "path" and os.name != "nt" and _windows_path(value):
             warn(f"{where}: {clean_text(repr(value))[:80]} looks like a Windows path; here it names a file or folder "
                  "literally called so (use / between folders)")
+        if repository is not None:
+            # a repository's own file chose it: it may not aim the environment's key elsewhere, nor read or write
+            # outside; a path is used as it was checked (resolved against the file's folder), never again from the cwd
+            from_repository[option.name] = where
+            values[option.name] = _inside(option, value, repository, where)
     _guard_repository_target(values, from_repository, environ, target, carries)
     if "report_dir" not in values and (wanted is None or "report_dir" in wanted):
         _default_report_dir_inside(Path.cwd())

@@ -24,11 +24,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import fields, is_dataclass, replace
 from enum import Enum
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from migma_contract.core.untrusted import UNSEEN_CLASS
 
-__all__ = ["QUOTES", "REDACTED", "SENSITIVE_HEADERS", "SHELL_FIELDS", "SHELL_WITHHELD", "Redactor", "cookie_credential", "credential_name", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials", "unquoted"]
+__all__ = ["QUOTES", "REDACTED", "SENSITIVE_HEADERS", "SHELL_FIELDS", "SHELL_WITHHELD", "Redactor", "cookie_credential", "credential_name", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials", "unquoted", "url_credentials"]
 
 REDACTED = "[REDACTED]"
 SHELL_FIELDS = frozenset({"curl"})  # fields holding a shell line: redacted all or nothing (`Redactor.shell_line`)
@@ -92,6 +92,36 @@ def _userinfo_end(url: str) -> int:
         parameter = _PARAMETER.search(url, query.start())
         end = parameter.start() if parameter is not None else end
     return url.rfind("@", 0, end)
+
+
+# A URL's userinfo wherever a URL stands in text (a Location, a Referer, a link in a body, JSON's `https:\/\/`): what
+# lies between `://` and the `@` before the host. Anchored at the `:` of `://` (no scheme read back): linear.
+_USERINFO = re.compile(r":(?:\\?/){2}([^\s/\\?#@\"'<>]{1,1024})@")
+
+
+def url_credentials(text: str) -> list[str]:
+    """The credentials URLs' userinfo carries in `text` (`https://user:password@host`): the one reading of them that every
+    way in learns (a judge from each exchange's URL, headers and body; the proxy from its upstream; a run from its URLs).
+
+    `text` a URL as a whole: the userinfo `strip_credentials` hides from it, whatever its shape; and in any text, each
+    `scheme://userinfo@` in it. Each as written and percent-decoded (a client sends it decoded, as a Basic pair): the
+    pair, the password and the user name (`https://<token>@staging` carries its secret there, with no password).
+    """
+    if "@" not in text:
+        return []
+    found = [match.group(1) for match in _USERINFO.finditer(text)] if ":" in text else []
+    scheme = _SCHEME.match(text)
+    # one URL (a scheme, or `//` before an authority; not a path): its userinfo as strip_credentials reads it
+    if scheme is not None and len(scheme.group()) > 1 and not any(space in text for space in " \t\r\n"):
+        at = _userinfo_end(text)
+        if at > scheme.end():
+            found.append(text[scheme.end():at])
+    parts: dict[str, None] = {}
+    for userinfo in found:
+        for form in (userinfo, unquote(userinfo)):
+            user, _, password = form.partition(":")
+            parts.update(dict.fromkeys((form, password, user)))
+    return [part for part in parts if part]
 
 
 def _query_masked(url: str) -> str:
@@ -417,12 +447,14 @@ def secrets_by_shape(text: str) -> list[str]:
 
 
 def mask_shapes(text: str) -> str:
-    """`text` with vendor-prefixed tokens and the values of credential-named parameters and JSON keys masked.
+    """`text` with vendor-prefixed tokens, the values of credential-named parameters and JSON keys, and the userinfo of
+    every URL in it (`https://[REDACTED]@host`: a Location or a link a server wrote, known or not) masked.
 
     Tokens by prefix are masked here, when text is written, and not learned per exchange: that scan
     costs ~30 ns a character, too much for every request a judge reads.
     """
-    spans = sorted(_shaped(text) + [m.span() for m in _VENDOR_TOKEN.finditer(text)])
+    spans = sorted(_shaped(text) + [m.span() for m in _VENDOR_TOKEN.finditer(text)]
+                   + ([m.span(1) for m in _USERINFO.finditer(text)] if "@" in text else []))
     if not spans:
         return text
     parts: list[str] = []

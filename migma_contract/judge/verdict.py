@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
@@ -41,6 +41,10 @@ CLIENT, SERVER = "client", "server"
 THROTTLED = 429  # transient: judged by its status only once the retries ran out
 _STATUS_ONLY = frozenset({NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id})  # what an answer says without its body
 _WITHOUT_BODY = _STATUS_ONLY | {STATUS_DOCUMENTED.id}  # ...and whether its status is documented (not for a 429 retried)
+# ...and, only where its header breaks them, the rules the media type alone decides of a read body (content-type-json:
+# a Content-Type that is no JSON's breaks it whatever the body; one that is JSON's leaves the body to judge)
+_BY_HEADER = frozenset(rule.id for rule in RULES if getattr(rule.form, "media_only", False))
+_NOT_RECORDED = "response body not recorded in full"
 _TEXT = {rule.id: rule.text for rule in RULES}
 _IDS_AT = {level: frozenset(rule.id for rule in rules_for(level)) for level in Level}
 # The request fields the contract reads as one value: given more than once (even alike), parties read them differently
@@ -324,16 +328,18 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
     elapsed, timeout = exchange.elapsed, knowledge.timeout
     read = response_facts(status, exchange.received_headers, received if body_known else b"", request, elapsed, timeout,
                           validator.documented)
+    # a body not recorded is judged as one not read (`unread`): the rules that read the media type judge the header alone
     verdict = validator.evaluate(status, read.headers, None, request, elapsed=elapsed, timeout=timeout,
-                                 truncated_at=knowledge.truncated_at, facts=read)
+                                 truncated_at=knowledge.truncated_at,
+                                 facts=read if body_known else replace(read, body=None, parsed=False, unread=_NOT_RECORDED))
     unread = read.unread
     if unread is not None:
         body_known = False
-        notes.append(f"{unread}: only no-server-error, responds-in-time and status-documented were judged")
+        notes.append(f"{unread}: only no-server-error, responds-in-time, status-documented and the Content-Type were judged")
     facts = read if knowledge.truncated_at is None and body_known else None
     throttled = status == THROTTLED and not knowledge.throttle_final
     if not body_known and unread is None:
-        notes.append("response body not recorded in full: only no-server-error, responds-in-time and status-documented judged")
+        notes.append(f"{_NOT_RECORDED}: only no-server-error, responds-in-time, status-documented and the Content-Type judged")
     if not verdict.violations and body_known and not throttled and not open_status and not open_body:  # the common case
         whole = _kept(verdict.applied, answer, judged)
         if whole is None:
@@ -345,11 +351,12 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
     messages: dict[str, list[str]] = {}
     for violation in verdict.violations:
         messages.setdefault(violation.rule_id, []).append(violation.message)
+    by_header = only is _WITHOUT_BODY  # the body not read, the answer the server's: a header that breaks a rule counts
     for rule_id in verdict.applied:
         if open_status and rule_id == STATUS_DOCUMENTED.id:
             continue
-        if only is None or rule_id in only:
-            said = messages.get(rule_id)
+        said = messages.get(rule_id)
+        if only is None or rule_id in only or (by_header and said is not None and rule_id in _BY_HEADER):
             judged.append(Judgement(rule_id, SERVER, said is None, _TEXT[rule_id], "; ".join(said) if said else answer))
     return facts, None, unread
 

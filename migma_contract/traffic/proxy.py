@@ -64,6 +64,7 @@ import httpx
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.fields import OWS, request_framing_unread, writable
 from migma_contract.core.flags import flag
+from migma_contract.core.redact import url_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.traffic.tally import (
     FRAMING_HEADERS,
@@ -233,9 +234,8 @@ class TrafficProxy:
         if parts.username is not None or parts.password is not None:
             user, password = unquote(parts.username or ""), unquote(parts.password or "")
             self._basic = b"Basic " + base64.b64encode(f"{user}:{password}".encode())
-            if judge is not None:
-                # the user name too: `https://<token>@staging` carries its secret there, with no password
-                judge.remember([user, password, f"{user}:{password}", self._basic.decode()])
+            if judge is not None:  # as a judge learns a recorded URL's userinfo (one reading: `url_credentials`)
+                judge.remember([*url_credentials(upstream), self._basic.decode()])
         self._shown = parts.shown
         self.upstream = parts.url  # what requests reach (the path percent-encoded), without the credentials
         self.judge = judge

@@ -20,18 +20,18 @@ Schemathesis writes `string` or `base64_string`; a body holding both, differing,
 its layouts (`status`/`body`, and the older httpx `status_code`/`content`) differing, is not judged as
 either (judged in part, or not at all when the statuses differ). Likewise judged in part: a vcrpy answer header
 given as one value (vcrpy's players read it whole or letter by letter), a Schemathesis `string` that is not the
-bytes (its `encoding` not UTF-8, or U+FFFD in it: `text_lossy`) and a HAR `content.text` that is not either (U+FFFD in
-it, or its UTF-8 length not its `content.size`: `_har_lossy`), a body the recording says came but does not hold
-(HAR `bodySize` or `content.size` with no text, `_error` beside a status, an empty cassette body under a
-Content-Length), and a HAR body the recording neither holds nor says was empty (`_har_kept_empty`, `_har_said_empty`:
-no `postData` under a Content-Length, `bodySize` -1; an answer with no text and no size). Passed unjudged
-(`_Unjudged`, counted), never the server's break: a status this reader does not read as the player does (YAML 1.1's
-`0310`), no answer where the recording does not say the failure was the server's (a browser's `net::ERR_ABORTED`,
-`ERR_BLOCKED_BY_CLIENT`, a connection that never completed; Schemathesis' `response: null`), and a HAR answer its
-recorder says another made (`_har_answered_by`: the browser's own redirect, a service worker, the browser's cache, a
-test's route). A HAR entry's time is the server's part (`timings`: send, wait, receive), not the browser's queue;
-one past the judge's timeout only with the browser's part (blocked, dns, connect, ssl) is not judged on
-responds-in-time (judged in part). A vcrpy cassette's request without `Bearer <key>` has its credentials hidden
+bytes (U+FFFD in it, `text_lossy`, or its `encoding` neither UTF-8 nor a one-byte charset: `_recoded`) and a HAR
+`content.text` that is not either (U+FFFD in it, or its UTF-8 length not its `content.size`: `_har_lossy`), a body
+the recording says came but does not hold (HAR `bodySize` or `content.size` with no text, `_error` beside a status, an
+empty cassette body under a Content-Length), and a HAR body the recording neither holds nor says was empty
+(`_har_kept_empty`, `_har_said_empty`: no `postData` under a Content-Length, `bodySize` -1; an answer with no text and
+no size). Passed unjudged (`_Unjudged`, counted), never the server's break: a status this reader does not read as the
+player does (YAML 1.1's `0310`), no answer where the recording does not say the failure was the server's (a browser's
+`net::ERR_ABORTED`, `ERR_BLOCKED_BY_CLIENT`, a connection that never completed; Schemathesis' `response: null`), and a
+HAR answer its recorder says another made (`_har_answered_by`: the browser's own redirect, a service worker, the
+browser's cache, a test's route). A HAR entry's time is the server's part (`timings`: send, wait, receive), not the
+browser's queue; one past the judge's timeout only with the browser's part (blocked, dns, connect, ssl) is not judged
+on responds-in-time (judged in part). A vcrpy cassette's request without `Bearer <key>` has its credentials hidden
 whatever the answer (`_filtered`), and only a vcrpy cassette's bodies are read for a recorder's masks (`_unscrubbed`:
 vcrpy's hooks scrub bodies, other recorders do not).
 
@@ -40,9 +40,10 @@ gzipped answer's bytes and its `Content-Encoding: gzip`) is decoded, within
 `max_body_bytes` (the wire's one bounded decoder, `wire.coding`), and within a budget for the whole recording (one
 whole body and `DECODED_PER_BYTE` per byte of the file: a send past it is passed unjudged, counted; other paths'
 bodies are never decoded); one that cannot be (broken, over the bound, a coding the toolkit does not read) is not
-judged as a body. A HAR body marked with a coding
-but stored decoded (HAR's `content.text` is) is taken as it is; a cassette's is not (cassettes keep the bytes
-as sent: bytes not in their coding were so on the wire, or an older layout stored them decoded).
+judged as a body. An answer marked with a coding
+but stored decoded is taken as it is where its recorder stores answers so (HAR's `content.text`, Schemathesis'
+`response.content`, vcrpy's aiohttp stub, told by a Content-Length that is not the stored length: `_answer_decoded`);
+else a cassette keeps the bytes as sent (vcrpy's other stubs): bytes not in their coding were so on the wire.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ import binascii
 import codecs
 import re
 import stat
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -67,6 +69,7 @@ from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
 from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, route_of
+from migma_contract.traffic.twins import instant
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
 
 __all__ = ["FORMATS", "Recording", "open_recording"]
@@ -186,7 +189,10 @@ class Recording:
                 yield exchange  # not the send (another path, or one that may route there): never judged, never decoded
                 continue
             try:
-                decoded = _content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR, budget=self)
+                # what each recorder stores (`_answer_decoded`): HAR's text and Schemathesis' answers decoded, vcrpy's
+                # bytes as sent but for its aiohttp stub's (decoded); a request's body is as sent but in a HAR
+                decoded = _content_decoded(exchange, self.max_body_bytes, stored_decoded=self.format == HAR,
+                                           answer_decoded=_answer_decoded(self.format, exchange), budget=self)
                 # only vcrpy's recorder scrubs bodies (its hooks, filter_post_data_parameters): a HAR's or a Schemathesis
                 # cassette's body is as sent, a value such as `"status": "filtered"` the server's or the client's own
                 yield _unscrubbed(decoded) if self.format in (VCRPY, VCRPY_JSON) else decoded
@@ -232,6 +238,8 @@ class Recording:
                     else:
                         exchange = self._guarded(where, _from_vcrpy, item, where)
                     if exchange is not None:
+                        if har:  # (one exchange in two files is told by it: `twins`)
+                            exchange.started = instant(item.get("startedDateTime"))
                         yield exchange
             except JsonStreamError as exc:
                 raise ConfigError(f"{self.path}: not a {self.format} file: {clean_text(exc)}") from None
@@ -602,12 +610,15 @@ def decoded_body(raw: bytes, coding: str | None, cap: int, *, stored_decoded: bo
 
 
 def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bool = True,
-                     budget: Recording | None = None) -> ObservedExchange:
+                     answer_decoded: bool | None = None, budget: Recording | None = None) -> ObservedExchange:
+    """`stored_decoded`: whether the recording may store a body decoded under its coding's header (`decoded_body`);
+    `answer_decoded`: the same for the answer alone, where it differs (None: `stored_decoded`)."""
+    answer_decoded = stored_decoded if answer_decoded is None else answer_decoded
     if exchange.response_body:
         try:
             body = decoded_body(exchange.response_body, exchange.header("content-encoding", response=True), cap,
-                                stored_decoded=stored_decoded, budget=budget)
-            unread = ("its recorded answer could not be decoded by its Content-Encoding within the bound" if stored_decoded
+                                stored_decoded=answer_decoded, budget=budget)
+            unread = ("its recorded answer could not be decoded by its Content-Encoding within the bound" if answer_decoded
                       else "its recorded answer could not be decoded by its Content-Encoding within the bound (a "
                       "cassette keeps the bytes as sent: ones not in their coding were so on the wire, or an older "
                       "layout stored them decoded)")
@@ -901,8 +912,9 @@ def _cassette_body(body: Any, *, lossy: bool = False) -> bytes | None:
     `base64_string` (Schemathesis' bytes). `_TwoReadings` when it holds both and they differ (vcrpy plays `string`).
 
     `lossy`: a Schemathesis `string` is the answer's text decoded by its charset, an undecodable byte replaced by
-    U+FFFD (`text_lossy`): it is the bytes only when its `encoding` is UTF-8 and nothing was replaced (`_Lossy` else;
-    its `base64_string`, `--report-preserve-bytes`, is exact)."""
+    U+FFFD (`text_lossy`): it is the bytes only when nothing was replaced and its `encoding` is UTF-8 or a one-byte
+    charset, whose text encodes back to its bytes (`_recoded`; `_Lossy` else; its `base64_string`,
+    `--report-preserve-bytes`, is exact)."""
     if body is None:
         return b""
     if isinstance(body, (str, bytes)):
@@ -920,14 +932,34 @@ def _cassette_body(body: Any, *, lossy: bool = False) -> bytes | None:
                 utf8 = codecs.lookup(named).name == "utf-8"
             except LookupError:
                 utf8 = False
-            if not utf8:
-                raise _Lossy(f"a body written as text decoded by {_shown(named)}, not UTF-8 (Schemathesis' `string`): "
-                             "its bytes do not show")
             if "\ufffd" in string:
                 raise _Lossy("a body written as text holding U+FFFD (Schemathesis' `string` replaces each byte that is "
                              "not UTF-8 so): its bytes do not show")
+            if not utf8:
+                raw = _recoded(string, named)
+                if raw is None:
+                    raise _Lossy(f"a body written as text decoded by {_shown(named)}, not UTF-8 nor a one-byte charset "
+                                 "that gives its bytes back (Schemathesis' `string`): its bytes do not show")
+                return raw
         return _decoded(string, None)
     return None
+
+
+def _recoded(text: str, charset: str) -> bytes | None:
+    """The bytes a text decoded by `charset` came from, where they show (None: they do not): a one-byte charset
+    (ISO-8859-1, which requests gives a `text/*` answer without a charset; cp1252, KOI8-R...) maps each byte to one
+    character, so a text it decoded with nothing replaced (no U+FFFD) encodes back to exactly those bytes. A charset of
+    several bytes a character (a byte order mark, shift states) may have had other bytes for the same text."""
+    try:
+        codec = codecs.lookup(charset)
+        table = getattr(sys.modules.get(getattr(codec.decode, "__module__", None) or ""), "decoding_table", None)
+        if codec.name not in ("iso8859-1", "ascii") and not (isinstance(table, str) and len(table) == 256):
+            return None  # not a one-byte charset (a table of 256 characters, one a byte)
+        raw = text.encode(codec.name)
+        same = len(raw) == len(text) and raw.decode(codec.name) == text
+    except (LookupError, UnicodeError, TypeError, ValueError):
+        return None
+    return raw if same else None
 
 
 class _Lossy(Exception):
@@ -970,6 +1002,7 @@ def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | N
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer,
         elapsed=_seconds(response.get("elapsed")), response_size=_number(truncated), unread=sent.unread or why,
+        started=instant(item.get("recorded_at")),  # the instant its HAR's `startedDateTime` gives (`--report vcr,har`)
     )
 
 
@@ -993,6 +1026,23 @@ def _held(body: bytes | None, why: str | None, headers: list[tuple[str, str]]) -
             return None, (f"its recorded body is empty though its Content-Length says {length:,} bytes came (the "
                           "recorder did not keep them): not judged as a body")
     return body, why
+
+
+def _answer_decoded(fmt: str, exchange: ObservedExchange) -> bool | None:
+    """Whether a recording's answer may be stored decoded under its coding's header (None: as its format's bodies).
+
+    Schemathesis writes `response.content`, which requests and httpx have decoded (`core/transport.py`), under the
+    server's own headers: decoded (its WSGI client's raw bytes are a compressed stream, told by their first bytes).
+    vcrpy's stubs for requests, urllib3 and httpx store the bytes as sent, its aiohttp stub `await response.read()`,
+    decoded, under the same headers: the file does not say which. The evidence is the Content-Length kept: the bytes as
+    sent are as long as it says (a shorter read is no recording), so a length that is not the stored body's marks a
+    body stored decoded; with no length (a chunked answer) or the same one, the bytes are taken as sent."""
+    if fmt == SCHEMATHESIS:
+        return True
+    if fmt in (VCRPY, VCRPY_JSON) and exchange.response_body:
+        lengths = {_number(value) for name, value in exchange.response_headers if name.lower() == "content-length"}
+        return len(lengths) == 1 and None not in lengths and len(exchange.response_body) not in lengths
+    return None
 
 
 def _unread(why: str | None, what: str) -> str | None:

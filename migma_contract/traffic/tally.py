@@ -53,6 +53,7 @@ from migma_contract.core.redact import (
     secrets_by_shape,
     sensitive_header,
     strip_credentials,
+    url_credentials,
 )
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.cases import Case
@@ -409,6 +410,11 @@ class ObservedExchange:
     # what the request is (`route_of`), where the way in decided it knowing the base path (the proxy, the middleware);
     # None: `TrafficJudge.observe` decides from `url`, a base path before /v1/sending allowed (a recording's URL)
     route: Route | None = None
+    # a recording's start time of the exchange, in microseconds since the epoch (`twins.instant`; None: not recorded)
+    started: int | None = None
+    # where another recording may hold this very exchange (the same request line and answer, no start time to tell one
+    # exchange from two: `twins.MAYBE`): a value it repeats is not judged across exchanges (judged in part)
+    twin: str | None = None
 
     # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
 
@@ -765,6 +771,13 @@ class TrafficJudge:
             # (the header map joins a repeated field's values with ", ", as `header` does)
             sent = exchange.sent_headers
             replay = Replay.of(sent.get(_REPLAY_HEADER), sent.get("authorization"), exchange.request_body)
+            if exchange.twin is not None:  # maybe the very exchange another recording held: one send, or two?
+                value = form.key(facts)
+                if value is not None and remembered(value) in memory:
+                    self._unsettled = (f"{exchange.twin} holds the same request line and answer, and one of the two "
+                                       f"records no start time: whether its repeated {rule.id} value is another send's "
+                                       "or the same exchange recorded twice does not show, so that rule was not judged")
+                    continue
             hidden = replay is not None and (exchange.credentials_hidden or _masked_value(replay.key))
             if replay is not None and (unsure or hidden):
                 # a recorder masked the key or the credentials, or the body has no one reading (gzip's bytes differ
@@ -917,7 +930,8 @@ class TrafficJudge:
                 self._stops.append(message)
 
     def _credentials_of(self, exchange: ObservedExchange) -> list[str]:
-        """The credentials one exchange's request carries (by header name, query parameter, JSON key), headers first.
+        """The credentials one exchange's request carries (by header name, query parameter, JSON key, a URL's userinfo in
+        its URL, a header or its body: `url_credentials`), headers first.
 
         A cookie's value is one when the cookie's name is a credential's (`session`, `sid`, `token`, ...) or the
         value looks like a secret (`cookie_credential`): `consent=true` holds no credential. The Cookie header is
@@ -947,11 +961,19 @@ class TrafficJudge:
                     cookie, _, held = part.partition("=")
                     if cookie_credential(cookie.strip(), held.strip()):
                         fresh[held.strip()] = None
+        for _, value in exchange.request_headers:  # a URL's userinfo, in any header (Referer, Forwarded, a link)
+            if "@" in value:
+                fresh.update(dict.fromkeys(url_credentials(value)))
         if "=" in exchange.url:
             fresh.update(dict.fromkeys(secrets_by_shape(exchange.url)))
+        # the URL's userinfo (`https://user:password@host`, which requests keeps in the URL a cassette records and
+        # sends as a Basic pair): learned as the Basic pair is, not only hidden where the URL is shown
+        fresh.update(dict.fromkeys(url_credentials(exchange.url)))
         body = exchange.request_body
-        if body and len(body) <= _SHAPES_READ and (b'"' in body or b"=" in body):  # JSON keys, form parameters
-            fresh.update(dict.fromkeys(secrets_by_shape(body.decode("utf-8", errors="replace"))))
+        if body and len(body) <= _SHAPES_READ and (b'"' in body or b"=" in body or b"@" in body):
+            text = body.decode("utf-8", errors="replace")
+            fresh.update(dict.fromkeys(secrets_by_shape(text)))  # JSON keys, form parameters
+            fresh.update(dict.fromkeys(url_credentials(text)))  # a URL's userinfo (a callback, a link)
         return [secret for secret in fresh if _secret_like(secret)]
 
     def _keys(self) -> dict[str, str]:

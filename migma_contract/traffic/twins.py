@@ -1,0 +1,92 @@
+"""One exchange recorded in more than one file, judged once.
+
+Schemathesis' `--report vcr,har` writes every exchange twice, a cassette and a HAR (`recorded_at` and
+`startedDateTime` are the same instant, `reporting/vcr.py` and `reporting/har.py`); a proxy's HAR beside a client's
+cassette holds one session twice too. Judged as two exchanges, each answered send's `data.id` would be "repeated"
+(result-id-unique, the server blamed) and every count doubled.
+
+What tells one exchange in two files: the same method, URL and status, the same answer's bytes (a server's fresh id
+among them) and the same start instant. Such an exchange is judged once (`SAME`; the others counted, not judged
+again). Two with different start times are two sends: a repeated id between them is the server's (a finding). Where a
+file records no start time (vcrpy cassettes), the same request line and answer in another file may be the one
+exchange or two sends answered alike: it is judged, but a value it repeats is not judged on result-id-unique (`MAYBE`,
+judged in part), never blamed nor excused. Within one file, entries are each a send.
+
+Kept only when more than one file is judged, as 16-byte digests, at most `MAX_TWINS` of each kind: past that,
+exchanges of a later file are all `MAYBE` (a repeat among them is not judged, never blamed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from migma_contract.traffic.tally import SEND, ObservedExchange, route_of
+
+__all__ = ["MAX_TWINS", "MAYBE", "SAME", "Twins", "instant"]
+
+MAX_TWINS = 100_000  # digests kept of each kind (the judge's history of ids keeps as many values)
+SAME: Literal["same"] = "same"
+MAYBE: Literal["maybe"] = "maybe"
+
+
+def instant(value: Any) -> int | None:
+    """A recorded start time (ISO 8601: HAR's `startedDateTime`, Schemathesis' `recorded_at`) in microseconds since
+    the epoch; None when there is none or it does not read (a time without an offset is read as UTC)."""
+    if not isinstance(value, str) or not 10 <= len(value) <= 64:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _digest(*parts: bytes) -> bytes:
+    hashed = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        hashed.update(len(part).to_bytes(8, "big"))
+        hashed.update(part)
+    return hashed.digest()
+
+
+class Twins:
+    """The exchanges of the files judged so far, told apart (`seen`)."""
+
+    def __init__(self, limit: int = MAX_TWINS) -> None:
+        self.limit = limit
+        self._timed: set[bytes] = set()  # the exchange and its start instant
+        self._untimed: dict[bytes, int] = {}  # the exchange alone -> 2 * the first file holding it + 1 if one lacked a time
+        self.full = False
+
+    def seen(self, exchange: ObservedExchange, file: int) -> Literal["same", "maybe"] | None:
+        """Whether `exchange` (of the `file`-th file) was judged already (`SAME`), may have been (`MAYBE`), or not."""
+        answer, started = exchange.response_body, exchange.started
+        alone = _digest(exchange.method.encode("utf-8", "surrogatepass"), exchange.url.encode("utf-8", "surrogatepass"),
+                        str(exchange.status).encode(), b"\x00" if answer is None else b"\x01" + answer)
+        timed = None if started is None else _digest(alone, str(started).encode())
+        if timed is not None and timed in self._timed:
+            return SAME  # any exchange: a send, another path's, one without an answer
+        # only a send's answer gives a value to repeat (result-id-unique): only sends are told apart without a time
+        send = answer is not None and exchange.status is not None and \
+            route_of(exchange.method, exchange.path, headers=exchange.request_headers) == SEND
+        before = self._untimed.get(alone) if send else None
+        found: Literal["maybe"] | None = None
+        if before is not None and before >> 1 != file and (started is None or before & 1):
+            found = MAYBE  # in another file, one of them without a time: one exchange or two sends, it does not show
+        elif send and before is None and self.full and file > 0:
+            found = MAYBE  # not remembered: whether an earlier file held it does not show
+        if len(self._timed) >= self.limit or len(self._untimed) >= self.limit:
+            self.full = True
+            return found
+        if timed is not None:
+            self._timed.add(timed)
+        if send and before is None:
+            self._untimed[alone] = 2 * file + (started is None)
+        elif send and before is not None and started is None:
+            self._untimed[alone] = before | 1
+        return found

@@ -1,0 +1,239 @@
+"""A recording read as its recorder wrote it (pass R3): a Schemathesis answer stored decoded under the server's own
+`Content-Encoding`, a text decoded by a one-byte charset, a Content-Type judged whatever the body, and one exchange
+recorded in two files judged once."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+
+import pytest
+
+from migma_contract import contract_for
+from migma_contract.traffic.recordings import open_recording
+from migma_contract.traffic.tally import ObservedExchange, TrafficJudge
+
+from .test_recorded_bounds import _SCHEMATHESIS_ITEM, OK, URL, VALID, _vcr_item, entry, har, judge_cli
+from .test_recordings import schemathesis_recordings  # noqa: F401  (a fixture: the real tool's cassette and HAR)
+
+# a 200 whose body breaks result-has-id (no data.id): the server's break, whatever the recorder
+NO_ID = '{"success": true, "data": {"status": "queued"}, "error": null}'
+
+
+def _schemathesis(path, answer, *, headers=("      Content-Type: ['application/json']",), encoding="'utf-8'",
+                  layout="string", request=VALID, recorded_at="2026-12-06T00:00:00.123456+00:00"):
+    """A Schemathesis cassette of one send answered 200 with `answer` (text) under `headers` (its lines)."""
+    lines = []
+    for line in _SCHEMATHESIS_ITEM:
+        if line.startswith("  recorded_at:"):
+            line = f"  recorded_at: '{recorded_at}'"
+        elif line.startswith("      string: ") and lines[-1] == "      encoding: 'utf-8'" and "  response:" not in lines:
+            line = f"      string: {json.dumps(json.dumps(request))}"
+        elif line == "      Content-Type: ['application/json']" and "  response:" in lines:
+            lines.extend(headers)
+            continue
+        elif line == f"      string: {json.dumps(OK)}":
+            lines[-1] = f"      encoding: {encoding}"
+            line = (f"      base64_string: '{base64.b64encode(answer if isinstance(answer, bytes) else answer.encode()).decode()}'"
+                    if layout == "base64" else f"      string: {json.dumps(answer)}")
+        lines.append(line)
+    path.write_text("\n".join(["http_interactions:", *lines, ""]))
+    return path
+
+
+def _findings(report_dir):
+    data = json.loads((report_dir / "conformance.json").read_text())
+    return {(f["rule"], f["broken_by"]) for f in data["findings"]}, data
+
+
+# --- F3: a Schemathesis answer is stored decoded under the server's Content-Encoding ------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["string", "base64"])
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate"])
+def test_r3_f3_a_schemathesis_answer_of_a_compressing_server_is_judged_as_stored_decoded(tmp_path, layout, coding):
+    """Pass R3, F3: Schemathesis writes `response.content` (requests and httpx decoded it) under the server's own
+    `Content-Encoding: gzip`; the toolkit read a cassette as the bytes as sent, tried to gunzip JSON text, and left
+    every answer of a compressing server judged in part: a 200 without data.id was exit 3, never the server's break."""
+    headers = ("      Content-Type: ['application/json']", f"      Content-Encoding: ['{coding}']")
+    path = _schemathesis(tmp_path / "st.yaml", NO_ID, headers=headers, layout=layout)
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body == NO_ID.encode() and exchange.unread is None, exchange
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    found, _ = _findings(tmp_path / "r")
+    assert result.exit_code == 1 and ("result-has-id", "server") in found, result.output
+
+
+def test_r3_f3_a_schemathesis_answer_kept_compressed_is_still_decoded(tmp_path):
+    """Schemathesis' WSGI client keeps the app's bytes: a gzip stream (told by its first bytes) is decoded."""
+    headers = ("      Content-Type: ['application/json']", "      Content-Encoding: ['gzip']")
+    path = _schemathesis(tmp_path / "wsgi.yaml", gzip.compress(OK.encode()), headers=headers, layout="base64")
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body == OK.encode() and exchange.unread is None, exchange
+
+
+def _vcrpy(path, body_line, *, length=None):
+    headers = "{Content-Type: [application/json], Content-Encoding: [gzip]" + (
+        f", Content-Length: ['{length}']" if length is not None else "") + "}"
+    answer = [f"    body: {body_line}", f"    headers: {headers}", "    status: {code: 200, message: OK}"]
+    path.write_text("\n".join(["interactions:", *_vcr_item(VALID, answer=answer), "version: 1", ""]))
+    return path
+
+
+def test_r3_f3_a_vcrpy_aiohttp_answer_stored_decoded_is_told_by_its_content_length(tmp_path):
+    """Pass R3, F3: vcrpy's aiohttp stub records `await response.read()` (decoded) under the server's headers, its
+    Content-Length the compressed size kept: a body not that long was stored decoded and is judged as it is. A body as
+    long as its Content-Length, or with none (chunked), is taken as sent: not in its coding, judged in part."""
+    zipped = gzip.compress(NO_ID.encode())
+    path = _vcrpy(tmp_path / "aiohttp.yaml", "{string: " + json.dumps(NO_ID) + "}", length=len(zipped))
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body == NO_ID.encode() and exchange.unread is None, exchange
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 1 and ("result-has-id", "server") in _findings(tmp_path / "r")[0], result.output
+    for name, length in (("same.yaml", len(NO_ID)), ("none.yaml", None)):
+        (exchange,) = open_recording(_vcrpy(tmp_path / name, "{string: " + json.dumps(NO_ID) + "}", length=length)).exchanges()
+        assert exchange.response_body is None and "Content-Encoding" in (exchange.unread or ""), exchange
+    # the bytes as sent, in their coding (requests', urllib3's and httpx's stubs): decoded
+    binary = "{string: !!binary " + base64.b64encode(zipped).decode() + "}"
+    (exchange,) = open_recording(_vcrpy(tmp_path / "raw.yaml", binary, length=len(zipped))).exchanges()
+    assert exchange.response_body == NO_ID.encode() and exchange.unread is None, exchange
+
+
+# --- F6: a one-byte charset's text gives its bytes back; content-type-json judged from the header ----------------------
+
+
+@pytest.mark.parametrize(("content_type", "text"), [
+    ("text/html", "<html><body>app</body></html>"),
+    ("text/plain", OK),
+])
+def test_r3_f6_a_schemathesis_text_answer_without_charset_is_judged_on_its_content_type(tmp_path, content_type, text):
+    """Pass R3, F6: requests decodes a `text/*` answer without a charset as ISO-8859-1 (every byte one character:
+    lossless) and Schemathesis writes `encoding: 'ISO-8859-1'`; the toolkit called any charset but UTF-8 lossy, and
+    left content-type-json unjudged with the body: a server answering a send with its SPA's HTML page was exit 3."""
+    headers = (f"      Content-Type: ['{content_type}']",)
+    path = _schemathesis(tmp_path / "html.yaml", text, headers=headers, encoding="'ISO-8859-1'")
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body == text.encode("latin-1") and exchange.unread is None, exchange
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 1 and ("content-type-json", "server") in _findings(tmp_path / "r")[0], result.output
+
+
+def test_r3_f6_latin1_text_gives_back_its_bytes(tmp_path):
+    """A Latin-1 answer (`ü` one byte) written as the text it decodes to is its bytes again: no UTF-8, so no JSON
+    (RFC 8259 §8.1: a client's `.json()` fails), content-type-json broken by the server."""
+    text = OK.replace('"queued"', '"Ung\u00fcltig"')
+    path = _schemathesis(tmp_path / "latin.yaml", text, encoding="'ISO-8859-1'")
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body == text.encode("latin-1") and exchange.unread is None, exchange
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 1 and ("content-type-json", "server") in _findings(tmp_path / "r")[0], result.output
+
+
+def _not_recorded(content_type, *, status=200):
+    return ObservedExchange("POST", URL, [("Content-Type", "application/json"), ("Authorization", "Bearer k_recorded_0123")],
+                            json.dumps(VALID).encode(), status, [("Content-Type", content_type)], None, elapsed=0.01,
+                            where="test exchange")
+
+
+def test_r3_f6_a_content_type_that_is_no_jsons_breaks_content_type_json_whatever_the_body():
+    """Pass R3, F6: an answer whose body was not recorded (or not read) left content-type-json unjudged, though a
+    `Content-Type: text/html` breaks it whatever the body. A JSON Content-Type leaves it to the body: unjudged."""
+    judge = TrafficJudge(contract_for(), "documented", kind="recorded", label="test")
+    verdict = judge.observe(_not_recorded("text/html; charset=utf-8"))
+    broken = {(j.rule_id, j.party) for j in verdict.judgements if not j.ok}
+    assert broken == {("content-type-json", "server")}, verdict.judgements
+    verdict = judge.observe(_not_recorded("application/json"))
+    assert "content-type-json" not in {j.rule_id for j in verdict.judgements}, verdict.judgements
+    assert all(j.ok for j in verdict.judgements)
+    result = judge.result()
+    assert result.exit_code == 1 and result.traffic is not None and result.traffic.partly_judged == 2
+
+
+# --- F2b: one exchange recorded in two files is judged once ------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_r3_f2b_a_schemathesis_runs_cassette_and_har_judged_together_are_each_exchange_once(
+        schemathesis_recordings, tmp_path):  # noqa: F811  (the fixture, imported)
+    """Pass R3, F2b: Schemathesis' `--report vcr,har` writes every exchange twice, and docs/traffic.md judges them in one
+    run: each answered send's data.id was "repeated" (result-id-unique broken by the server, a correct mock, exit 1).
+    Judged together, each exchange counts once and the verdict is the cassette's alone."""
+    cassette, har_path = schemathesis_recordings
+    alone = judge_cli(cassette, "--report-dir", tmp_path / "one", "--format", "json")
+    found_alone, data_alone = _findings(tmp_path / "one")
+    both = judge_cli(cassette, har_path, "--report-dir", tmp_path / "both", "--format", "json")
+    found, data = _findings(tmp_path / "both")
+    assert both.exit_code == alone.exit_code == 1 and found == found_alone, both.output
+    assert {party for _, party in found} == {"client"}, found  # the mock is right
+    assert data["traffic"]["judged"] == data_alone["traffic"]["judged"] > 50
+    assert data["traffic"]["exchanges"] == data_alone["traffic"]["exchanges"]
+    assert any("judged and counted once" in note for note in data["traffic"]["notes"]), data["traffic"]["notes"]
+    rules = {r["id"]: r for r in data["rules"]}
+    assert rules["result-id-unique"]["failed"] == 0 and rules["result-id-unique"]["exercised"] > 0
+    # the same file given twice is judged once
+    twice = judge_cli(cassette, cassette, "--report-dir", tmp_path / "twice", "--format", "json")
+    assert twice.exit_code == 1 and _findings(tmp_path / "twice")[0] == found_alone and "given more than once" in twice.output
+
+
+def _har_at(path, started):
+    sent = entry(VALID)
+    sent["startedDateTime"] = started
+    path.write_text(har(sent))
+    return path
+
+
+def test_r3_f2b_one_exchange_in_a_cassette_and_a_har_is_judged_once_two_sends_stay_two(tmp_path):
+    """Pass R3, F2b: a Schemathesis cassette and its HAR hold one exchange at one instant (`recorded_at`,
+    `startedDateTime`): judged together, its data.id was "repeated", result-id-unique broken by the server (exit 1).
+    Two sends at two instants answered with one data.id stay the server's break."""
+    cassette = _schemathesis(tmp_path / "vcr.yaml", OK, recorded_at="2026-12-06T10:00:00.123456+00:00")
+    same = _har_at(tmp_path / "same.har", "2026-12-06T10:00:00.123456+00:00")
+    result = judge_cli(cassette, same, "--report-dir", tmp_path / "r", "--format", "json")
+    found, data = _findings(tmp_path / "r")
+    assert result.exit_code == 0 and found == set(), result.output
+    assert data["traffic"]["judged"] == data["traffic"]["exchanges"] == 1
+    # the same instant written otherwise (`Z`, milliseconds) is the same instant
+    zulu = _har_at(tmp_path / "zulu.har", "2026-12-06T12:00:00.123456+02:00")
+    assert judge_cli(cassette, zulu, "--report-dir", tmp_path / "z").exit_code == 0
+    # another instant: another send, and the server gave it the first one's id
+    later = _har_at(tmp_path / "later.har", "2026-12-06T10:00:05.000Z")
+    result = judge_cli(cassette, later, "--report-dir", tmp_path / "l", "--format", "json")
+    assert result.exit_code == 1 and _findings(tmp_path / "l")[0] == {("result-id-unique", "server")}, result.output
+
+
+def test_r3_f2b_a_file_without_start_times_beside_another_leaves_a_repeat_unjudged_never_blamed(tmp_path):
+    """A vcrpy cassette records no start time: the same request line and answer in a HAR may be one exchange or two
+    sends answered alike. Its repeated data.id is not judged on result-id-unique (judged in part, exit 3), never the
+    server's break; within one file, two such entries are two sends (the server's break)."""
+    cassette = tmp_path / "vcrpy.yaml"
+    cassette.write_text("\n".join(["interactions:", *_vcr_item(VALID), "version: 1", ""]))
+    result = judge_cli(cassette, _har_at(tmp_path / "proxy.har", "2026-12-06T10:00:00Z"), "--report-dir", tmp_path / "r",
+                       "--format", "json")
+    found, data = _findings(tmp_path / "r")
+    assert result.exit_code == 3 and found == set(), result.output
+    assert any("records no start time" in note for note in data["traffic"]["notes"]), data["traffic"]["notes"]
+    cassette.write_text("\n".join(["interactions:", *_vcr_item(VALID), *_vcr_item(VALID), "version: 1", ""]))
+    result = judge_cli(cassette, "--report-dir", tmp_path / "one", "--format", "json")
+    assert result.exit_code == 1 and _findings(tmp_path / "one")[0] == {("result-id-unique", "server")}, result.output
+
+
+def test_r3_f6_the_middleware_judges_an_answer_over_its_cap_on_its_content_type():
+    """Pass R3, F6, the one judge's other ways in: an app's `text/html` answer over the middleware's cap (its body not
+    read) left content-type-json unjudged (exit 3); the header alone breaks it."""
+    import httpx
+
+    from migma_contract.asgi import ContractMiddleware
+    from migma_contract.wire.asgi_transport import SyncASGITransport
+
+    async def app(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.body", "body": b"<html>" + b"x" * 2000 + b"</html>"})
+
+    wrapped = ContractMiddleware(app, max_response_bytes=100)
+    with httpx.Client(transport=SyncASGITransport(wrapped), base_url="http://app") as client:
+        client.post("/v1/sending", json=VALID, headers={"Authorization": "Bearer k_recorded_0123"})
+    result = wrapped.result()
+    assert result.exit_code == 1 and {(f.rule, f.broken_by) for f in result.findings} == {("content-type-json", "server")}
