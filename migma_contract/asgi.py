@@ -44,20 +44,31 @@ without the `http.response.pathsend` and `http.response.zerocopysend` extensions
 then goes out as body messages, as Starlette's FileResponse sends it without them), so what it
 sends is what is judged.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
-(`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. With
-`report_dir`, the usual reports are written when the app shuts down (ASGI lifespan), and
-whenever `write_report()` is called.
+(`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. The
+request judged (and shown in a finding) is the one that came in, copied as its route was
+decided (`_Asked`): an inner middleware or router that edits the scope in place while the app
+runs (Starlette's `MutableHeaders(scope=scope)`, Mount's root path) changes nothing judged, and
+the scope (the app's `state`) is never held past the call. With `report_dir`, the usual
+reports are written when the app shuts down (the ASGI lifespan's shutdown; for an app that
+does not speak lifespan, returning on it, the middleware answers it), or, where no lifespan
+started before the first send (uvicorn's `--lifespan off`, an in-process transport) or the app
+raised on it, when the process exits (`atexit`, if anything was seen since they were last
+written); and whenever `write_report()` is called. Reports that cannot be written there are
+one line on the `migma_contract.asgi` logger, never a traceback in the server's shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import logging
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable, MutableMapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from migma_contract.config.options import REPORT_FORMATS
@@ -65,6 +76,7 @@ from migma_contract.contract.rules import Level
 from migma_contract.contract.validators import contract_for
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.fields import TOKEN, framing_refused, request_framing_unread, unreadable_head
+from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
@@ -75,7 +87,8 @@ from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, dec
 
 __all__ = ["ContractMiddleware", "RuleTally"]
 
-_HELD_APART = 1024  # what an exchange waiting to be judged holds besides its bodies and headers (the scope, the URL), about
+_log = logging.getLogger("migma_contract.asgi")
+_HELD_APART = 1024  # what an exchange waiting to be judged holds besides its bodies, headers and target, about
 _BASE_PATH = re.compile(r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9\-._~!$&'()*+,=:@]+)+")
 _AUTHORITY = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
 
@@ -84,7 +97,7 @@ class ContractMiddleware:
     """Pure ASGI middleware judging every POST /v1/sending that passes through, without changing it.
 
     `level`: schema, documented or strict. `report_dir`: where the reports go at shutdown
-    (None: none written). `formats`: which of json, junit, md, html. `baseline`: known
+    (at process exit without an ASGI lifespan; None: none written). `formats`: which of json, junit, md, html. `baseline`: known
     failures to accept (a conformance.json or a list of rule ids). `spec`: another OpenAPI
     document. `timeout`: an answer slower than this breaks responds-in-time.
     `on_violation`: called with one redacted line per violation, as it happens. `max_request_bytes`:
@@ -114,6 +127,9 @@ class ContractMiddleware:
         self.max_response_bytes = max_response_bytes
         self.max_request_bytes = max_request_bytes
         self._count = 0
+        self._spoken = False  # a lifespan started (the app or the middleware answered its startup): reports at its shutdown
+        self._at_exit = False  # the reports are to be written at process exit (`_report_at_exit`)
+        self._written = -1  # the sends counted when the reports were last written to `report_dir`
         contract = contract_for(load_spec(spec))
         name = label or "the app behind ContractMiddleware"
         self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
@@ -145,7 +161,11 @@ class ContractMiddleware:
         target = Path(directory) if directory is not None else self.report_dir
         if target is None:
             raise ConfigError("no report directory: pass report_dir= to ContractMiddleware or a directory here")
-        return write_reports(self.result(), target, self.formats)
+        count = self._count
+        written = write_reports(self.result(), target, self.formats)
+        if target == self.report_dir:
+            self._written = count
+        return written
 
     @classmethod
     def of(cls, app: Any) -> ContractMiddleware:
@@ -165,12 +185,7 @@ class ContractMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan" and self.report_dir is not None:
-            async def on_shutdown(message: dict[str, Any]) -> None:
-                if message["type"] == "lifespan.shutdown.complete":
-                    self.write_report()
-                await send(message)
-
-            await self.app(scope, receive, on_shutdown)
+            await self._lifespan(scope, receive, send)
             return
         route = _route_of(scope, self.base_path) if scope["type"] == "http" else OTHER
         if route == SEND:
@@ -178,13 +193,74 @@ class ContractMiddleware:
             return
         if route == MAY_ROUTE:  # not the send, but the app may route it there: never judged as one, no green verdict
             self._count += 1
-            self.judge.pass_may_route(f"request {self._count} to the app", _shown_path(scope), scope["method"],
+            self.judge.pass_may_route(f"request {self._count} to the app", _shown(_asked_path(scope)), scope["method"],
                                       scope.get("headers") or ())
         await self.app(scope, receive, send)
 
+    async def _lifespan(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The app's lifespan, passed through; the reports are written at its shutdown. An app that does not speak it
+        (it returns without answering the startup, as a plain ASGI app does) gets it spoken for it here, so the reports
+        are still written at shutdown; one that raises on it is left to its server (uvicorn's `--lifespan on` stops, its
+        `auto` and Hypercorn go on without it), and its reports are written at process exit (`_judged`)."""
+        startup: dict[str, Any] | None = None  # the startup message, once the app took it
+        answered = False  # the app answered the startup (complete or failed): it speaks lifespan
+
+        async def taken() -> MutableMapping[str, Any]:
+            nonlocal startup
+            message: MutableMapping[str, Any] = await receive()
+            if message["type"] == "lifespan.startup":
+                startup = dict(message)
+            return message
+
+        async def on_shutdown(message: dict[str, Any]) -> None:
+            nonlocal answered
+            if message["type"] in ("lifespan.startup.complete", "lifespan.startup.failed"):
+                answered = self._spoken = True
+            elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                self._write_at_end("at shutdown")  # (its own shutdown failing leaves the traffic judged as it was)
+            await send(message)
+
+        await self.app(scope, taken, on_shutdown)  # (what it raises is its server's to read, as without the middleware)
+        if answered:
+            return
+        # the app returned without answering the startup: it does not speak lifespan; the middleware answers for it
+        # (as the server would have gone on without it), and writes the reports at shutdown
+        message = startup or await receive()
+        while True:
+            if message["type"] == "lifespan.startup":
+                self._spoken = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self._write_at_end("at shutdown")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+            message = await receive()
+
+    def _write_at_end(self, when: str) -> None:
+        """The reports, to `report_dir`, when the app or the process ends: one line on the `migma_contract.asgi` logger
+        if they cannot be written, never a traceback into the server's shutdown."""
+        try:
+            self.write_report()
+        except (OSError, ConfigError) as exc:
+            _log.error("ContractMiddleware: the reports could not be written to %s %s: %s",
+                       clean_text(str(self.report_dir)[:200]), when, clean_text(str(exc)[:200]))
+
+    def _report_at_exit(self) -> None:
+        """Write the reports when the process exits (once registered): for a server that sent no lifespan (uvicorn's
+        `--lifespan off`, an in-process transport) or an app that raised on it. Only what was not written yet: an exit
+        after a shutdown that wrote them, or after `write_report()`, with nothing judged since, writes nothing."""
+        if self._at_exit:
+            return
+        self._at_exit = True  # (asked once: without a report_dir, nothing is to be written)
+        if self.report_dir is not None:
+            atexit.register(_write_at_exit, weakref.ref(self))
+
     async def _judged(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not self._spoken and not self._at_exit:  # no lifespan started before this send (a server starts it first, or never)
+            self._report_at_exit()
         self._count += 1
         number = self._count
+        asked = _Asked.of(scope)  # what is judged and shown, as the route was decided: never the scope, edited in place later
         # The one capped reader: at most `max_request_bytes` (and one chunk) is read ahead and kept for
         # judging; past it, the rest streams to the app unkept (it judges the answer, not the body).
         read = await read_capped(receive, self.max_request_bytes)
@@ -193,7 +269,7 @@ class ContractMiddleware:
         clock = ServerTime(time.perf_counter)
         body = read.content
         pending = read.replay()
-        unread = request_framing_unread(scope.get("headers") or (), None if read.over or read.disconnected else read.size)
+        unread = request_framing_unread(asked.headers, None if read.over or read.disconnected else read.size)
         if unread is not None:  # the server stack's doing (the body it handed on may not be the client's): not judged
             self.judge.pass_unjudged(f"request {number} to the app: {unread}: not the client's doing, not judged")
 
@@ -265,7 +341,7 @@ class ContractMiddleware:
                     interim = type(status) is int and 100 <= status <= 199  # not a final answer: the client waits on
                     unreadable = f"status {status}, an interim one (its client waits on for the final answer)" if interim else (
                         unreadable_head(sent) or _framed_bodiless(sent, status))
-                    framed_by_server = version == "1.0" and _framed_by_server(sent, status, scope["method"])
+                    framed_by_server = version == "1.0" and _framed_by_server(sent, status, asked.method)
                     length = None if unreadable is not None else _length_of(sent, status)
                     done = length == 0  # (a bodiless status, or Content-Length: 0: whole once the head is out)
             if timed:
@@ -326,24 +402,23 @@ class ContractMiddleware:
                 elapsed = answered if answered is not None else clock.elapsed()
                 # judged after the response is out, off the app's event loop (the judge's one worker thread); what the
                 # exchange holds while it waits (its bodies, its headers) bounds the waiting ones, not a guess
-                held = (len(body) if body else 0) + sum(map(len, kept)) + sum(len(k) + len(v) for k, v in scope.get("headers", ()))
-                self.judge.observe_later(partial(self._exchange, scope, body, (status, headers, kept, size), error, elapsed, number),
+                held = (len(body) if body else 0) + sum(map(len, kept)) + asked.size
+                self.judge.observe_later(partial(self._exchange, asked, body, (status, headers, kept, size), error, elapsed, number),
                                          held + _HELD_APART)
 
     def _drain(self) -> None:
         """Every exchange answered so far judged (every reader calls it, so what it reads is complete)."""
         self.judge.settle()
 
-    def _exchange(self, scope: dict[str, Any], body: bytes | None, answer: tuple[int | None, list[tuple[str, str]], list[bytes], int],
+    def _exchange(self, asked: _Asked, body: bytes | None, answer: tuple[int | None, list[tuple[str, str]], list[bytes], int],
                   error: str | None, elapsed: float, number: int) -> ObservedExchange:
         status, answer_headers, kept, size = answer
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
-        query = scope.get("query_string", b"").decode("latin-1")
-        # the app's own path, from the scope: a client's Host header never decides what is judged
-        path = _shown_path(scope)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in asked.headers]
+        query = asked.query_string.decode("latin-1")
+        # the app's own path, as the scope had it at entry: a client's Host header never decides what is judged
         host = next((v for k, v in headers if k.lower() == "host"), "")
         host = host if _AUTHORITY.fullmatch(host) else "app"  # shown in findings; never a path, a query or userinfo
-        url = f"{scope.get('scheme', 'http')}://{host}{path}" + (f"?{query}" if query else "")
+        url = f"{asked.scheme}://{host}{_shown(asked.path)}" + (f"?{query}" if query else "")
         cap = self.max_response_bytes
         response_body, unread, broken = None, None, False
         if error is None and size > cap:
@@ -361,11 +436,42 @@ class ContractMiddleware:
             else:
                 unread = None if response_body is not None else f"its answer decodes to over {cap:,} bytes"
         return ObservedExchange(
-            method=scope["method"], url=url, request_headers=headers, request_body=body,
+            method=asked.method, url=url, request_headers=headers, request_body=body,
             status=status if error is None or broken else None, response_headers=answer_headers,
             response_body=response_body, elapsed=elapsed, error=error, where=f"request {number} to the app",
             response_size=size, unread=unread, route=SEND,
         )
+
+
+class _Asked(NamedTuple):
+    """What the client asked, as the scope had it when the send came in and its route was decided: what is judged and
+    shown, copied. Never the scope itself: an inner middleware or router edits it in place while the app runs (Starlette's
+    `MutableHeaders(scope=scope)` replaces and edits its headers, Router and Mount `scope.update(...)` its root path), and
+    it holds the app's own objects (`state`), which the judge's bound on what waits does not count."""
+
+    method: str
+    path: str  # the path the client asked for (`_asked_path`), quoted only when shown, on the judge's thread
+    query_string: bytes
+    scheme: str
+    headers: tuple[tuple[bytes, bytes], ...]  # each pair a tuple (a list pair copied): never the scope's list
+
+    @classmethod
+    def of(cls, scope: dict[str, Any]) -> _Asked:
+        """Copied on the app's event loop at each send: kept cheap (a tuple of a tuple is itself, no copy)."""
+        return cls(scope["method"], _asked_path(scope), scope.get("query_string", b""), scope.get("scheme", "http"),
+                   tuple(map(tuple, scope.get("headers") or ())))
+
+    @property
+    def size(self) -> int:
+        """The bytes it holds, about: its headers and its target."""
+        return sum(len(k) + len(v) for k, v in self.headers) + len(self.path) + len(self.query_string)
+
+
+def _write_at_exit(ref: weakref.ref[ContractMiddleware]) -> None:
+    """At process exit: the reports of a middleware still alive, unless they were written with nothing judged since."""
+    middleware = ref()
+    if middleware is not None and middleware._written != middleware._count:
+        middleware._write_at_end("at exit")
 
 
 _HTTP1 = ("1.0", "1.1")  # the versions whose head is text the app's fields are written into as they are
@@ -419,8 +525,24 @@ def _without_file_sends(scope: dict[str, Any]) -> dict[str, Any]:
 _FILE_SENDS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 
 
-def _shown_path(scope: dict[str, Any]) -> str:
-    return quote(f"{scope.get('root_path', '')}{scope['path']}", safe="/:@!$&'()*+,;=-._~")
+def _asked_path(scope: dict[str, Any]) -> str:
+    """The path the client asked for, as `_route_path` reads the scope: `path` where it holds the root path already
+    (uvicorn's --root-path, Starlette's Mount put it there), else the root path before it."""
+    root: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    return path if not root or _under(path, root) is not None else f"{root}{path}"
+
+
+def _shown(path: str) -> str:
+    """A path as a URL shows it."""
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
+
+
+def _under(path: str, prefix: str) -> str | None:
+    """`path` below `prefix` (a whole segment: /api holds /api/v1, never /apiv1), or None where it is not under it."""
+    if prefix and path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+        return path[len(prefix):]
+    return None
 
 
 def _route_path(scope: dict[str, Any], base: str) -> tuple[str, bool]:
@@ -428,13 +550,12 @@ def _route_path(scope: dict[str, Any], base: str) -> tuple[str, bool]:
     as Starlette reads it (`starlette._utils.get_route_path`); then under the middleware's `base_path`, and whether it
     was under it."""
     path: str = scope["path"]
-    under = True
-    for prefix in (scope.get("root_path", ""), base):
-        if prefix and path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
-            path = path[len(prefix):]
-        elif prefix is base and base:
-            under = False
-    return path, under
+    below_root = _under(path, scope.get("root_path", ""))
+    path = path if below_root is None else below_root
+    if not base:
+        return path, True
+    below = _under(path, base)
+    return (path, False) if below is None else (below, True)
 
 
 def _route_of(scope: dict[str, Any], base: str) -> Route:

@@ -582,6 +582,199 @@ def test_an_override_naming_post_or_expect_100_continue_is_judged_in_full(header
     assert result.traffic.partly_judged == 0 and [f.broken_by for f in result.findings] == ["server", "server"]
 
 
+# --- what is judged is what came in; the reports are written whatever the lifespan (attack pass R2: F2, F10, F11) -----------
+
+
+@pytest.mark.parametrize("edit", ["checked-then-stripped", "added-from-a-cookie", "a-pair-blanked-in-place"])
+def test_pass_r2_f2_an_inner_middleware_editing_the_scope_in_place_never_changes_what_is_judged(edit):
+    """Pass R2, F2: the request was read from the live scope after the app returned. An inner middleware that checks the
+    key and deletes it from the scope (Starlette's `MutableHeaders(scope=scope)`) got a correct client and server blamed
+    for auth-required; one that builds the key from a cookie and appends it made a server answering 200 to a send without
+    a key green. What is judged is what the client sent, as the middleware saw it when the send came in."""
+    from starlette.datastructures import MutableHeaders
+
+    async def app(scope, receive, send):
+        if edit == "checked-then-stripped":
+            headers = MutableHeaders(scope=scope)
+            assert headers["authorization"] == AUTH["Authorization"]
+            del headers["authorization"]  # so that nothing downstream logs it
+        elif edit == "a-pair-blanked-in-place":  # a server giving each pair as a list (as Daphne does)
+            next(pair for pair in scope["headers"] if pair[0] == b"authorization")[1] = b"[checked]"
+        else:  # the key from the session cookie, appended to the list the server gave
+            scope["headers"].append((b"authorization", AUTH["Authorization"].encode()))
+        scope.update(root_path="/elsewhere", path="/elsewhere/v1/sending", query_string=b"x=1", method="PUT")  # a router
+        await _read_all(receive)
+        await _answer(send)
+
+    sent = [[k, v] for k, v in SCOPE["headers"] if edit != "added-from-a-cookie" or k != b"authorization"]
+    scope = {**SCOPE, "headers": [*sent, [b"cookie", b"session=s1"]]}
+    middleware, raised = _run(app, _body(), scope=scope)
+    assert raised is None
+    result = middleware.result()
+    if edit != "added-from-a-cookie":  # a client that sent its key, a server that answered it: nothing to say
+        assert result.findings == [] and result.traffic.judged == 1, result.headline
+    else:  # no key sent, 200 answered: the client broke auth-required and the server accepted it
+        assert sorted((f.rule, f.broken_by) for f in result.findings) == [("auth-required", "client"), ("auth-required", "server")]
+    assert all(f.request.url == "http://app/v1/sending" and f.request.method == "POST" for f in result.findings)
+
+
+@pytest.mark.parametrize("where", ["uvicorn-root-path", "root-path-outside-path", "starlette-mount"])
+def test_pass_r2_f10_a_findings_url_shows_the_root_path_once(where):
+    """Pass R2, F10: the URL a finding showed was root_path + path, and uvicorn (--root-path) and Starlette's Mount put
+    the root path in `path` too: /api/api/v1/sending. It is the path the client asked for, as the route is read."""
+    from starlette.routing import Mount
+
+    async def app(scope, receive, send):  # an envelope that says success without its data: the server's finding
+        await _read_all(receive)
+        await _answer(send, body=b'{"success": true}')
+
+    options: dict = {}
+    if where == "uvicorn-root-path":
+        scope = {**SCOPE, "root_path": "/api", "path": "/api/v1/sending", "raw_path": b"/api/v1/sending"}
+    elif where == "root-path-outside-path":  # a server that keeps the root path out of `path` (a proxy stripped it)
+        scope = {**SCOPE, "root_path": "/api", "path": "/v1/sending", "raw_path": b"/v1/sending"}
+    else:  # the API mounted at /api in the app: Mount sets root_path to /api on its way in
+        app, options = Starlette(routes=[Mount("/api", app=app)]), {"base_path": "/api"}
+        scope = {**SCOPE, "path": "/api/v1/sending", "raw_path": b"/api/v1/sending"}
+    middleware, raised = _run(app, _body(), scope=scope, **options)
+    assert raised is None
+    findings = middleware.result().findings
+    assert findings and {f.request.url for f in findings} == {"http://app/api/v1/sending"}
+
+
+def _lifespan(middleware, between=None):
+    """The server's side of an ASGI lifespan with `middleware`: startup, `between()` once it completed, shutdown; what
+    the app (or the middleware for it) sent back, and what it raised."""
+    import anyio
+
+    sent, raised, asked = [], [], ["lifespan.startup", "lifespan.shutdown"]
+
+    async def receive():
+        if asked[0] == "lifespan.shutdown" and between is not None:
+            await between()
+        return {"type": asked.pop(0)}
+
+    async def send(message):
+        sent.append(message["type"])
+
+    async def main():
+        try:
+            await middleware({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+        except Exception as exc:
+            raised.append(exc)
+
+    anyio.run(main)
+    return sent, (raised or [None])[0]
+
+
+async def _plain_app(scope, receive, send):
+    """A plain ASGI app that speaks no lifespan (it returns on it), answering every send."""
+    if scope["type"] != "http":
+        return
+    await _read_all(receive)
+    await _answer(send, body=b'{"success": true}')
+
+
+def _one_send(middleware):
+    async def between():
+        async def receive():
+            return _body()
+
+        async def sink(message):
+            pass
+
+        await middleware(dict(SCOPE), receive, sink)
+
+    return between
+
+
+REPORTS = ["conformance.json", "index.html", "junit.xml", "summary.md"]
+
+
+def test_pass_r2_f11_an_app_that_speaks_no_lifespan_has_it_spoken_for_and_its_reports_written_at_shutdown(tmp_path, monkeypatch):
+    """Pass R2, F11: with `report_dir`, the reports were written only when the app completed its lifespan's shutdown: an
+    app that does not speak lifespan (a plain ASGI app returning on it) wrote none, and nothing said so. The middleware
+    answers the lifespan for it (as a server goes on without one) and writes the reports at shutdown."""
+    import migma_contract.asgi as asgi
+
+    registered = []
+    monkeypatch.setattr(asgi.atexit, "register", lambda *args: registered.append(args))
+    middleware = ContractMiddleware(_plain_app, report_dir=tmp_path)
+    sent, raised = _lifespan(middleware, between=_one_send(middleware))
+    assert raised is None and sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == REPORTS
+    assert json.loads((tmp_path / "conformance.json").read_text())["traffic"]["judged"] == 1
+    assert registered == []  # written at shutdown: nothing left for the process's exit
+
+    async def refuses(scope, receive, send):  # an app raising on the lifespan: its server decides (as without the middleware)
+        assert scope["type"] == "http"
+
+    assert isinstance(_lifespan(ContractMiddleware(refuses, report_dir=tmp_path / "r"))[1], AssertionError)
+
+
+def test_pass_r2_f11_an_app_speaking_lifespan_is_passed_through_and_a_report_it_cannot_write_is_one_line(tmp_path, caplog):
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await _plain_app(scope, receive, send)
+
+    middleware = ContractMiddleware(app, report_dir=tmp_path / "r")
+    assert _lifespan(middleware, between=_one_send(middleware)) == (["lifespan.startup.complete", "lifespan.shutdown.complete"], None)
+    assert (tmp_path / "r" / "conformance.json").is_file()
+    (tmp_path / "file").write_text("")
+    middleware = ContractMiddleware(app, report_dir=tmp_path / "file" / "r")  # under a file: cannot be written
+    assert _lifespan(middleware) == (["lifespan.startup.complete", "lifespan.shutdown.complete"], None)  # never a traceback
+    [line] = [r.getMessage() for r in caplog.records if r.name == "migma_contract.asgi"]
+    assert "the reports could not be written" in line and "at shutdown" in line and "\n" not in line
+
+
+def test_pass_r2_f11_without_a_lifespan_the_reports_are_written_at_process_exit(tmp_path, monkeypatch):
+    """Pass R2, F11: a server that sends no lifespan (uvicorn --lifespan off, an in-process transport) wrote no report;
+    they are written when the process exits, once, and not again when nothing was judged since they were written."""
+    import migma_contract.asgi as asgi
+
+    registered = []
+    monkeypatch.setattr(asgi.atexit, "register", lambda *args: registered.append(args))
+    middleware = ContractMiddleware(_plain_app, report_dir=tmp_path)
+    with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+        for _ in range(2):
+            client.post("/v1/sending", json=VALID, headers=AUTH)
+    assert list(tmp_path.iterdir()) == [] and len(registered) == 1  # registered once, at the first send
+    at_exit, *args = registered[0]
+    at_exit(*args)
+    assert sorted(p.name for p in tmp_path.iterdir()) == REPORTS
+    assert json.loads((tmp_path / "conformance.json").read_text())["traffic"]["judged"] == 2
+    (tmp_path / "conformance.json").unlink()
+    at_exit(*args)  # nothing judged since: not written again
+    assert not (tmp_path / "conformance.json").exists()
+
+
+@pytest.mark.e2e
+def test_pass_r2_f11_a_process_serving_without_a_lifespan_writes_its_reports_as_it_exits(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = f"""
+import anyio, httpx
+from migma_contract.asgi import ContractMiddleware
+from tests.test_asgi_middleware import VALID, AUTH, _plain_app
+middleware = ContractMiddleware(_plain_app, report_dir={str(tmp_path / "r")!r})
+async def main():
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=middleware), base_url="http://app") as client:
+        await client.post("/v1/sending", json=VALID, headers=AUTH)
+anyio.run(main)
+"""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0 and "Traceback" not in done.stderr and "could not be written" not in done.stderr, done.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == REPORTS
+
+
 # --- the answer as a client reads what the server writes, on either uvicorn stack (red-team pass M1: F1, F3, F8) ------------
 
 ANSWER = json.dumps({"success": True, "data": {"id": "msg_1", "status": "queued", "provider": "migma"}, "error": None}).encode()
