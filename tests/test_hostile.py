@@ -506,3 +506,21 @@ def test_a_blocking_send_goes_through_the_environment_s_proxy_as_the_async_one_d
     assert [_outcome(e) for e in through] == [_outcome(through[0])] * 2
     assert through[1].timed_out if proxy_handler is _trickle_briefly else through[1].body == b'{"via": "the proxy"}'
     assert [e.status for e in around] == [418, 418]
+
+
+def test_pass_r1_f6_the_check_judges_a_gzip_body_without_its_end_as_httpx_reads_it(tmp_path):
+    """Pass R1, F6: a gzip body flushed and never finished (no final block, no CRC): httpx and curl read the JSON whole;
+    the check's client took it for an exchange error (no-server-error, the body rules unjudged). Read, judged, said."""
+    import zlib
+
+    from migma_contract.contract.catalogue import NO_SERVER_ERROR
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    body = json.dumps({"success": False, "error": "invalid request"}).encode()
+    unended = packer.compress(body) + packer.flush(zlib.Z_SYNC_FLUSH)
+    answer = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(unended) + unended)
+    with hostile.raw_server(hostile.each_request(lambda request: answer)) as url:
+        result = bounded(options(url, max_requests=5), tmp_path)
+    assert NO_SERVER_ERROR.id not in failed(result) and result.requests_sent == 5, failed(result)
+    assert any("gzip stream that stops before its end" in warning for warning in result.warnings), result.warnings

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 
 import pytest
 
@@ -169,3 +170,90 @@ def test_a_head_over_the_bound_after_a_request_in_the_same_write_is_refused_at_o
             pass  # closed on bytes it had not read: whatever it answered may be lost
         # a timeout here (the head held until the deadline) fails the test
         assert received == b"" or received.startswith(b"HTTP/1.1 200")
+
+
+_STARTED = threading.Event()  # set when `echo` starts on a request to /send (before it reads the body)
+
+
+async def echo(scope, receive, send):
+    """Answers with the method, the path and the body it read (length-framed)."""
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/send":
+        _STARTED.set()
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    said = scope["method"].encode() + b" " + scope["path"].encode() + b" " + body
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(said))]})
+    await send({"type": "http.response.body", "body": said})
+
+
+def _answers(sock: socket.socket, count: int) -> list[bytes]:
+    """The bodies of `count` length-framed answers read off the connection (the 10 s timeout fails the test)."""
+    received, bodies = b"", []
+    while len(bodies) < count:
+        head, sep, rest = received.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), None)
+        if sep and length is not None and len(rest) >= length:
+            assert head.startswith(b"HTTP/1.1 200"), head
+            bodies.append(rest[:length])
+            received = rest[length:]
+            continue
+        chunk = sock.recv(65536)
+        assert chunk, (bodies, received)
+        received += chunk
+    return bodies
+
+
+_BODY = b'{"subject": "Hello"}'
+_UPGRADES = {
+    "h2c": b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n",  # curl --http2
+    "websocket": b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\n",
+}
+
+
+@pytest.mark.parametrize("upgrade", sorted(_UPGRADES))
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+@pytest.mark.parametrize("split", [False, True], ids=["one-write", "body-apart"])
+def test_pass_r1_f3_a_request_asking_for_an_upgrade_not_taken_is_read_with_its_body(stack, upgrade, framing, split):
+    """Pass R1, F3: `curl --http2` on http:// (`Upgrade: h2c`) or a websocket handshake with a body: llhttp stopped at
+    the head, and the app ran with an empty body (the mock answered a correct send 400, the proxy forwarded it empty).
+    Read as h11 reads it: an ordinary request, body and all, and the requests after it on the connection too."""
+    if framing == "length":
+        head = b"POST /send HTTP/1.1\r\nHost: 127.0.0.1\r\n" + _UPGRADES[upgrade] + b"Content-Length: %d\r\n\r\n" % len(_BODY)
+        body = _BODY
+    else:
+        head = b"POST /send HTTP/1.1\r\nHost: 127.0.0.1\r\n" + _UPGRADES[upgrade] + b"Transfer-Encoding: chunked\r\n\r\n"
+        body = b"5\r\n" + _BODY[:5] + b"\r\n%x\r\n" % (len(_BODY) - 5) + _BODY[5:] + b"\r\n0\r\n\r\n"
+    after = b"GET /next HTTP/1.1\r\nHost: 127.0.0.1\r\n" + _UPGRADES[upgrade] + b"\r\n" + _request("/last")
+    with serve_in_thread(echo, stack=stack) as url, _connect(url) as sock:
+        if split:
+            _STARTED.clear()
+            sock.sendall(head)
+            assert _STARTED.wait(10)  # the head was read apart, and the app runs: the body comes in a later read
+            sock.sendall(body + after)
+        else:
+            sock.sendall(head + body + after)
+        assert _answers(sock, 3) == [b"POST /send " + _BODY, b"GET /next ", b"POST /last {}"]
+
+
+@pytest.mark.parametrize("coding", [b"gzip, chunked", b"chunked, chunked", b"identity, chunked", b"gzip", b"chunked\r\nTransfer-Encoding: chunked"])
+def test_pass_r1_f4_a_request_in_a_transfer_coding_other_than_chunked_is_refused(stack, coding):
+    """Pass R1, F4: `Transfer-Encoding: gzip, chunked`: llhttp undid the chunks and handed the app the gzip bytes as the
+    body, with no word of their coding (the proxy forwarded them as a plain body). Refused 400, as h11 refuses it."""
+    chunked = b"5\r\nhello\r\n0\r\n\r\n"
+    with serve_in_thread(echo, stack=stack) as url, _connect(url) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: " + coding + b"\r\n\r\n" + chunked)
+        answer = _read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+
+
+@pytest.mark.parametrize("coding", [b"chunked", b"CHUNKED", b"Chunked "])
+def test_a_chunked_request_is_read_in_any_case(stack, coding):
+    with serve_in_thread(echo, stack=stack) as url, _connect(url) as sock:
+        sock.sendall(b"POST /c HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: " + coding + b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        assert _answers(sock, 1) == [b"POST /c hello"]

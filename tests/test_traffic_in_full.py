@@ -105,8 +105,61 @@ def test_the_decoder_caps_every_layer():
     """A bomb nested in two layers stops at the cap (each layer's output is bounded, not only the last)."""
     bomb = gzip.compress(gzip.compress(b"\0" * (64 << 20)))
     assert len(bomb) < 200_000 and decode(bomb, ["gzip", "gzip"], 1 << 20) is None
+
+
+def _sync_flushed(data: bytes, wbits: int) -> bytes:
+    """A stream flushed (Z_SYNC_FLUSH) and never finished: every byte of `data` in it, no final block, no trailer."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return packer.compress(data) + packer.flush(zlib.Z_SYNC_FLUSH)
+
+
+UNENDED = {
+    "gzip-sync-flushed": ("gzip", _sync_flushed(NO_ID, 31)),
+    "gzip-no-trailer": ("gzip", gzip.compress(NO_ID)[:-8]),
+    "zlib-deflate-sync-flushed": ("deflate", _sync_flushed(NO_ID, zlib.MAX_WBITS)),
+    "raw-deflate-sync-flushed": ("deflate", _sync_flushed(NO_ID, -zlib.MAX_WBITS)),
+    "gzip-in-gzip-no-trailer": ("gzip, gzip", gzip.compress(gzip.compress(NO_ID))[:-8]),
+}
+
+
+@pytest.mark.parametrize("name", UNENDED)
+def test_pass_r1_f6_a_coded_body_without_its_end_is_judged_as_httpx_reads_it(name):
+    """Pass R1, F6: a gzip or deflate body without its end (sync-flushed with no final block, no CRC and length):
+    httpx and curl --compressed read the JSON whole, but the judge called it "no complete response" (no-server-error,
+    "no client can read them either") and left the body's rules unjudged. Judged as read, its missing end noted."""
+    coding, body = UNENDED[name]
+    assert decode(body, [c.strip() for c in coding.split(",")], 1 << 20) == NO_ID
+    result, answers = _through_proxy(hostile.response("200 OK", body, Content_Encoding=coding))
+    assert answers[0] is not None and answers[0].content == NO_ID  # httpx reads it whole
+    assert {f.rule for f in result.findings} == {"result-has-id"}, result.findings  # the body judged; no-server-error not
+    assert any("stops before its end" in note for note in result.traffic.notes), result.traffic.notes
+
+
+@pytest.mark.parametrize(("coding", "body"), [("deflate", zlib.compress(NO_ID) + b"\r\n"), ("deflate", _raw_deflate(NO_ID) + b"xx"),
+                                              ("gzip", gzip.compress(NO_ID) + b"\0\0")], ids=["zlib", "raw", "gzip"])
+def test_pass_r1_f6_bytes_after_a_complete_stream_leave_the_body_judged_in_part(coding, body):
+    """Pass R1, F6 (neighbour): a complete stream followed by stray bytes was Broken (no-server-error); httpx reads it,
+    curl refuses a zlib or gzip one: clients differ, so the body is judged in part (no green, no blame)."""
+    with pytest.raises(Differs):
+        decode(body, [coding], 1 << 20)
+    result, answers = _through_proxy(hostile.response("200 OK", body, Content_Encoding=coding))
+    assert answers[0] is not None and answers[0].content == NO_ID
+    assert result.findings == [] and result.traffic.partly_judged == 1 and result.exit_code == 3, result.findings
+
+
+def test_pass_r1_f6_the_checks_client_reads_a_coded_body_as_httpx_does():
+    """Pass R1, F6: the check's own client shares the decoder: a stream without its end, or with bytes after it, is read
+    as httpx reads it and said (`Exchange.body_note`), never an exchange error."""
+    for coding, body, said in [("gzip", _sync_flushed(NO_ID, 31), "stops before its end"),
+                               ("deflate", zlib.compress(NO_ID) + b"\r\n", "after the end of its deflate stream"),
+                               ("gzip", gzip.compress(NO_ID) + b"\0\0", "after the end of its last gzip member"),
+                               ("gzip", gzip.compress(NO_ID), None)]:
+        decoder = ContentDecoder([coding], 1 << 20)
+        read = b"".join(decoder.feed(body[i:i + 7]) for i in range(0, len(body), 7))  # in pieces, as a socket gives it
+        note = decoder.finish()
+        assert read == NO_ID and (note is None if said is None else said in note), (coding, note)
     with pytest.raises(Broken):
-        decode(gzip.compress(GOOD)[:-6], ["gzip"], 1 << 20)  # a stream that ends before its end
+        ContentDecoder(["gzip"], 1 << 20).feed(b"this is not gzip")
 
 
 def test_sends_the_judge_had_no_share_for_are_no_green_verdict():

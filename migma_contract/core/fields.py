@@ -133,17 +133,20 @@ def framing_refused(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-def request_framing_unread(headers: Iterable[tuple[bytes, bytes]], received: int | None) -> str | None:
+def request_framing_unread(headers: Iterable[tuple[bytes, bytes]], received: int | None, *,
+                           upgrade_read: bool = False) -> str | None:
     """Why the body a server hands its app may not be the one the client framed (None: it is), `received` its length
     as the app got it (None: not known, a body read past a cap). A request asking for an Upgrade (`Connection:
-    upgrade` with `Upgrade`, as `curl --http2` over http sends: uvicorn's httptools protocol stops at its head and runs
-    the app with no body; h11 reads it); framing a client reads no other way (`framing_refused`: a Transfer-Encoding
-    other than chunked alone, whose coded bytes a server may hand on as the body; Content-Lengths that disagree); a body
-    of another length than its Content-Length says. What the server stack did, never the client's doing."""
+    upgrade` with `Upgrade`, as `curl --http2` over http sends: uvicorn's own httptools protocol stops at its head and
+    runs the app with no body; h11 reads it), unless `upgrade_read`: the app is served by the toolkit's servers
+    (`wire.serve`), which read such a request whole; framing a client reads no other way (`framing_refused`: a
+    Transfer-Encoding other than chunked alone, whose coded bytes a server may hand on as the body; Content-Lengths that
+    disagree); a body of another length than its Content-Length says. What the server stack did, never the client's
+    doing."""
     headers = list(headers)  # read twice: any iterable
     tokens = {t.strip(b" \t").lower() for n, v in headers if n.lower() == b"connection" for t in v.split(b",")}
     upgrade = [v for n, v in headers if n.lower() == b"upgrade"]
-    if upgrade and b"upgrade" in tokens:
+    if upgrade and b"upgrade" in tokens and not upgrade_read:
         return f"it asks for an Upgrade ({_shown(upgrade[0][:40])}), whose body a server may not read (uvicorn's httptools hands the app none)"
     if (why := framing_refused(headers)) is not None:
         return f"its framing is one a server may read otherwise ({why.split(': a client')[0]})"

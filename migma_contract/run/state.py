@@ -144,6 +144,7 @@ class RunState:
         self.symptoms: list[Symptom] = []
         self.not_exercisable: dict[str, str] = {}  # rule -> why its cases cannot judge it (found while running)
         self.warnings: list[str] = []
+        self._body_notes: set[str] = set()  # what answers' bodies lacked (`Exchange.body_note`), each warned once
         self.timeouts = 0
         self.aborted: str | None = None
         self.budget_hit = False
@@ -236,6 +237,9 @@ class RunState:
             return failures
         if exchange.status is not None:
             self.statuses_seen[exchange.status] += 1
+        if exchange.body_note is not None and exchange.body_note not in self._body_notes:  # said once a run
+            self._body_notes.add(exchange.body_note)
+            self.warn(f"an answer's body is {exchange.body_note}")
         verdict = judge_exchange(self.contract, self.level, exchange, self._knowledge(exchange), body=case.body,
                                  validator=self.validator)
         judged = set()

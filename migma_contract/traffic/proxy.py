@@ -18,11 +18,13 @@ configuration (`wire.serve.server_config`: trailers never become headers), a for
 or a web page of another origin is refused 403 (`wire.boundary.foreign_request`; pages on
 localhost are let through), and the body is read through the one capped reader (413 past
 `max_request_bytes`, nothing forwarded). A request whose body its server stack may not have
-handed on as the client framed it (`core.fields.request_framing_unread`: an Upgrade request,
-whose body uvicorn's httptools protocol drops; a Transfer-Encoding other than chunked; a body
-of another length than its Content-Length) is a 400, nothing forwarded, a send among them
-passed unjudged: never the client's fault, and never another body sent on with the
-upstream's credentials.
+handed on as the client framed it (`core.fields.request_framing_unread`: a Transfer-Encoding
+other than chunked, which the toolkit's servers refuse already; a body of another length than
+its Content-Length) is a 400, nothing forwarded, a send among them passed unjudged: never the
+client's fault, and never another body sent on with the upstream's credentials. An Upgrade
+request (`curl --http2` over http) is forwarded, body and all, without the upgrade: the
+toolkit's servers read it whole (`wire.serve`), where uvicorn's own httptools protocol drops
+its body.
 
 The request target must be origin-form (`/path?query`); absolute-form only naming the
 upstream's own authority. `*`, `*@host/...` and any other form are a 400: the URL sent to is
@@ -82,7 +84,7 @@ from migma_contract.traffic.tally import (
 )
 from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import foreign_request, read_capped
-from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
+from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decoded
 from migma_contract.wire.upstream import UpstreamError, UpstreamPool
 
 __all__ = ["HOP_BY_HOP", "AnswerCutOff", "TrafficProxy", "sendable_headers", "upstream_url"]
@@ -316,7 +318,8 @@ class TrafficProxy:
                                             f"{self.max_request_bytes:,} bytes was answered 413 by the proxy and not "
                                             "forwarded (not judged)")
             return
-        unread = request_framing_unread(scope["headers"], read.size)
+        # (served on `wire.serve`'s configuration, which reads an upgrade request whole and takes no upgrade: forwarded)
+        unread = request_framing_unread(scope["headers"], read.size, upgrade_read=True)
         if unread is not None:  # the body the server stack handed on may not be the client's: never forwarded as if it were
             await self._own_answer(send, 400, f"the request was not forwarded: {unread}")
             if self.judge is not None:
@@ -337,7 +340,10 @@ class TrafficProxy:
         unjudged, so no green verdict rests on a send the upstream never saw."""
         assert self.judge is not None
         raw = scope.get("raw_path") or scope["path"].encode("utf-8", errors="surrogateescape")
-        if route_of(str(scope["method"]), raw.split(b"?", 1)[0].decode("latin-1"), base=False) == OTHER:
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        dropped = connection_headers(headers)  # routed on what the upstream would have received, as a forwarded one is
+        if route_of(str(scope["method"]), raw.split(b"?", 1)[0].decode("latin-1"), base=False,
+                    headers=[(name, value) for name, value in headers if name not in dropped]) == OTHER:
             self.judge.note(said)
         else:
             self.judge.pass_unjudged(said)
@@ -415,8 +421,10 @@ class TrafficProxy:
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
         head, sent = self._request_head(method, target, raw_headers, body)
         # the client's own path decides (the upstream's base path is the proxy's): exactly /v1/sending is judged; a path a
-        # server may still route there passes unjudged (never judged as the send: the upstream is not blamed for it)
-        route = route_of(method, own_path.decode("ascii"), base=False, headers=raw_headers)
+        # server may still route there passes unjudged (never judged as the send: the upstream is not blamed for it).
+        # Routed on the headers the upstream received, as the request rules are judged on them: a method-override header
+        # the client's Connection names is dropped on the way, and routes nothing
+        route = route_of(method, own_path.decode("ascii"), base=False, headers=sent)
         judged = self.judge is not None and route == SEND
         status: int | None = None
         passed: list[tuple[bytes, bytes]] = []  # the answer's headers as the client receives them (and the judge reads)
@@ -540,7 +548,7 @@ class TrafficProxy:
                                 "judged as it came")
         where = f"proxy exchange {number}"
         if route == MAY_ROUTE and self.judge is not None:
-            self.judge.pass_may_route(where, own_path.decode("ascii"), method, raw_headers)
+            self.judge.pass_may_route(where, own_path.decode("ascii"), method, sent)
             return cut_off
         if not judged or self.judge is None or (failure is not None and status is None):
             if self.judge is not None:
@@ -551,7 +559,7 @@ class TrafficProxy:
                                      "upstream's doing): not judged")
             return cut_off
         shown_url = self._shown + target.decode("ascii")
-        decoded = self._decoded
+        read_body, judge = self._decoded, self.judge
         answer_error, proxy_failed = error, failure is not None
 
         def exchange() -> ObservedExchange:  # built on the judge's thread: decoding headers and the body is judging's cost
@@ -560,7 +568,9 @@ class TrafficProxy:
             if proxy_failed:
                 unread = "the proxy failed while forwarding the answer"
             elif error is None:
-                answer, unread, broken = decoded(headers, kept, size)
+                answer, unread, broken, lacked = read_body(headers, kept, size)
+                if lacked is not None:
+                    judge.note(f"{where}: its answer's body is {lacked}")
                 if broken:
                     error, unread = unread, None
             return ObservedExchange(
@@ -573,20 +583,24 @@ class TrafficProxy:
         self.judge.observe_later(exchange, size=len(body) + sum(map(len, kept)) + _HELD_APART)
         return cut_off
 
-    def _decoded(self, headers: list[tuple[str, str]], kept: list[bytes], size: int) -> tuple[bytes | None, str | None, bool]:
-        """(the answer's body as its client reads it, why it was not read, whether it is broken) within the cap."""
+    def _decoded(self, headers: list[tuple[str, str]], kept: list[bytes],
+                 size: int) -> tuple[bytes | None, str | None, bool, str | None]:
+        """(the answer's body as its client reads it, why it was not read, whether it is broken, what the body lacked
+        though its client reads it: a coded stream without its end) within the cap."""
         cap = self.max_response_bytes
         if size > cap:
-            return None, f"its answer is over {cap:,} bytes", False
+            return None, f"its answer is over {cap:,} bytes", False, None
         try:
-            answer = decode(b"".join(kept), codings_of(v for k, v in headers if k.lower() == "content-encoding"), cap)
+            answer, lacked = decoded(b"".join(kept), codings_of(v for k, v in headers if k.lower() == "content-encoding"), cap)
         except Unknown as exc:
-            return None, f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode", False
+            return None, f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode", False, None
         except Differs as exc:
-            return None, f"its answer's Content-Encoding is {exc}: what the client read does not show", False
+            return None, f"its answer's Content-Encoding is {exc}: what the client read does not show", False, None
         except Broken as exc:
-            return None, f"the answer's body is not what its Content-Encoding says ({exc})", True
-        return (answer, None, False) if answer is not None else (None, f"its answer decodes to over {cap:,} bytes", False)
+            return None, f"the answer's body is not what its Content-Encoding says ({exc})", True, None
+        if answer is None:
+            return None, f"its answer decodes to over {cap:,} bytes", False, None
+        return answer, None, False, lacked
 
 
 def _needs_length(scope: dict[str, Any], method: str, status: int, headers: list[tuple[bytes, bytes]]) -> bool:

@@ -111,6 +111,7 @@ class Exchange(Generic[S]):
     client_error: str | None = None  # the request never left: the client refused to build or send it
     redirects: list[str] = field(default_factory=list)
     throttled: list[Attempt] = field(default_factory=list)  # the 429 answers retried before this one
+    body_note: str | None = None  # what the body lacked or held past its coding's end, read as httpx reads it (`wire.coding`)
 
     @property
     def answered(self) -> bool:
@@ -586,7 +587,7 @@ class _BodyReader:
         return self.decoder.cut
 
     def finish(self) -> None:
-        self.decoder.finish()
+        self.exchange.body_note = self.decoder.finish()
         self.exchange.body = b"".join(self.chunks)
 
 

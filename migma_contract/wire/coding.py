@@ -8,8 +8,16 @@ Every layer's output is capped, and at most `MAX_LAYERS` layers are undone: a bo
 the cap, and a pile of layers costs no more than four.
 
 What it cannot do is said, not guessed: a coding it does not know (`br`, `zstd`) leaves the
-body unread (`Unknown`); bytes that are not what their coding says (`Broken`) are the
-server's fault, since no client can read them either.
+body unread (`Unknown`); bytes that are not what their coding says (`Broken`: not deflate, a
+bad gzip header or CRC) are the server's fault, since no client can read them either (httpx
+raises a DecodingError).
+
+A stream that stops before its end (a deflate stream flushed without its final block, a gzip
+member without its CRC and length) is read as httpx and curl read it: what it decodes to is the
+body, and the missing end is said (`ContentDecoder.finish`, `decoded`), not taken for an answer
+that never completed. Bytes after a stream's end are read as the client reads them: httpx drops
+them, curl refuses them (a zlib or gzip stream), so for a client unknown they are `Differs`, and
+the check's own client drops them (as httpx and urllib3 do) and says so.
 
 What common clients read differently is said too (`Differs`, from `decode`, which reads for a
 client it does not know: the proxy, the middleware, recordings): `x-gzip` (RFC 9110 §8.4.1.3 asks
@@ -25,7 +33,7 @@ from collections.abc import Iterable
 
 from migma_contract.core.fields import trimmed
 
-__all__ = ["MAX_LAYERS", "Broken", "ContentDecoder", "Differs", "Unknown", "codings_of", "decode"]
+__all__ = ["MAX_LAYERS", "Broken", "ContentDecoder", "Differs", "Unknown", "codings_of", "decode", "decoded"]
 
 _KNOWN = frozenset({"gzip", "x-gzip", "deflate"})
 MAX_MEMBERS = 64  # gzip members read in one body (a server sends one; a few are legal)
@@ -51,17 +59,22 @@ def codings_of(values: Iterable[str]) -> list[str]:
 
 
 class _Layer:
-    __slots__ = ("coding", "inflater", "members", "one_member", "pending", "produced")
+    __slots__ = ("after_end", "coding", "inflater", "members", "one_member", "pending", "produced")
 
     def __init__(self, coding: str, one_member: bool = False) -> None:
         self.coding = coding
-        self.one_member = one_member  # a second gzip member is `Differs` (clients read the first only, or all)
+        # for a client unknown: bytes after the (first) stream's end are `Differs` (clients read the first member only,
+        # or all, or refuse what follows); else they are read on as members, and what is not one is dropped
+        self.one_member = one_member
         self.inflater: zlib._Decompress | None = None
         self.pending = b""  # a deflate stream's first byte, until the second tells zlib from raw
         self.produced = 0
         self.members = 1
+        self.after_end: str | None = None  # bytes after the end were dropped (said by `finish`)
 
     def feed(self, data: bytes, room: int) -> bytes:
+        if self.after_end is not None:
+            return b""
         if self.inflater is None:
             data = self.pending + data
             if self.coding == "deflate" and len(data) < 2:
@@ -76,24 +89,37 @@ class _Layer:
                 if not data:
                     return out
                 if self.coding == "deflate":
-                    raise Broken("deflate: bytes after the end of the stream")
+                    if self.one_member:
+                        raise Differs("deflate with bytes after the end of its stream (httpx drops them; curl refuses "
+                                      "them after a zlib stream)")
+                    return self._dropped(out, "bytes after the end of its deflate stream, dropped (as httpx drops them)")
                 # another gzip member (RFC 1952: a file may hold several; urllib3 reads them all): read on, a few
                 # times (each member hands the rest of the input on as a copy: thousands of empty ones cost n²)
                 self.members += 1
                 if self.one_member:
-                    raise Differs(f"{self.coding} of more than one member (httpx, curl and browsers read the first only)")
+                    raise Differs(f"{self.coding} of more than one member, or with bytes after its first (httpx, curl "
+                                  "and browsers read the first only, urllib3 every member; curl refuses bytes that are "
+                                  "no member)")
                 if self.members > MAX_MEMBERS:
                     raise Unknown(f"gzip of more than {MAX_MEMBERS} members")
                 self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
             try:
                 part = self.inflater.decompress(data, room - len(out))
             except zlib.error as exc:
+                if self.members > 1:  # what follows a whole member is not one: dropped, as urllib3 (and httpx) drop it
+                    return self._dropped(out, "bytes after the end of its last gzip member, dropped (as httpx and "
+                                              "urllib3 drop them)")
                 raise Broken(f"{self.coding}: {exc}") from None
             out += part
             self.produced += len(part)
             data = b""
             if not self.inflater.eof or len(out) >= room:
                 return out
+
+    def _dropped(self, out: bytes, why: str) -> bytes:
+        self.after_end = why
+        self.inflater = None
+        return out
 
     def _window(self, start: bytes) -> int:
         if self.coding != "deflate":
@@ -105,7 +131,7 @@ class _Layer:
         return self.inflater is not None and bool(self.inflater.unconsumed_tail)
 
     def finished(self) -> bool:
-        return self.inflater is not None and self.inflater.eof
+        return self.after_end is not None or (self.inflater is not None and self.inflater.eof)
 
 
 class ContentDecoder:
@@ -145,23 +171,35 @@ class ContentDecoder:
         self.kept += len(data)
         return data
 
-    def finish(self) -> None:
-        """`Broken` when a layer's stream ended early (a body cut short is no gzip member)."""
+    def finish(self) -> str | None:
+        """What the body lacked or held beyond its coding's end, in words (None: nothing): a stream that stops before its
+        end (no final deflate block, no gzip CRC and length) is read as httpx and curl read it, what it decodes to, and
+        this says so; bytes dropped after the end (the check's own client) too."""
         if self.cut or not self.fed:
-            return
+            return None
+        said = []
         for layer in self.layers:
-            if not layer.finished():
-                raise Broken(f"{layer.coding}: the stream ends before its end")
+            if layer.after_end is not None:
+                said.append(layer.after_end)
+            elif not layer.finished():
+                said.append(f"a {layer.coding} stream that stops before its end (httpx and curl read what it holds, "
+                            "and that was judged)")
+                break  # the layers under it were fed part of their stream: their end is not the server's to give
+        return "; ".join(said) or None
 
 
-def decode(raw: bytes, codings: list[str], cap: int) -> bytes | None:
-    """A whole body decoded within `cap`, as every common client reads it; None when it passes the cap. Raises
-    `Broken`, `Unknown`, or `Differs` (clients read it differently)."""
+def decoded(raw: bytes, codings: list[str], cap: int) -> tuple[bytes | None, str | None]:
+    """A whole body decoded within `cap`, as every common client reads it (None when it passes the cap), and what it
+    lacked (`ContentDecoder.finish`). Raises `Broken`, `Unknown`, or `Differs` (clients read it differently)."""
     if not codings:
-        return raw if len(raw) <= cap else None
+        return (raw if len(raw) <= cap else None), None
     decoder = ContentDecoder(codings, cap, as_any_client=True)
     body = decoder.feed(raw)
     if decoder.cut:
-        return None
-    decoder.finish()
-    return body
+        return None, None
+    return body, decoder.finish()
+
+
+def decode(raw: bytes, codings: list[str], cap: int) -> bytes | None:
+    """`decoded`'s body alone."""
+    return decoded(raw, codings, cap)[0]

@@ -12,6 +12,13 @@ beyond `max_connections` at once, and keep a request's head within 16 KiB.
 
 Two protocols, the same bounds: httptools (uvicorn[standard]'s C parser, about twice the
 requests a second) where it is installed, else uvicorn's pure-Python h11 protocol.
+
+Both read a request as its client sent it, and alike: no server of the toolkit takes an upgrade
+(`ws="none"`: a request asking for one, `curl --http2`'s `Upgrade: h2c` or a websocket handshake,
+is an ordinary request, body and all, as h11 and the upstream read it; httptools on its own stops
+at the head and runs the app with no body), and a request whose `Transfer-Encoding` is anything
+but `chunked` is refused 400 (h11 refuses it; llhttp would undo the chunks and hand the app a
+body still in its other coding, as if it had none).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 try:  # C parser (uvicorn[standard]); without it the pure-Python h11 protocol serves
+    import httptools
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     _HTTPTOOLS = True
@@ -87,6 +95,10 @@ class _Bounded:
             deadline.cancel()
         super().connection_lost(exc)  # type: ignore[misc]
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """Silent: an upgrade not taken is no fault of the client's (the request is served as an ordinary one), and
+        uvicorn's advice to install a websocket library does not apply: the toolkit's servers take none."""
+
 
 class BoundedH11Protocol(_Bounded, H11Protocol):
     """uvicorn's h11 protocol (pure Python) with a deadline per request and a cap on open connections.
@@ -115,6 +127,9 @@ def _bodiless_ends(cycle: Any) -> Any:
 
 if _HTTPTOOLS:
 
+    class _Refused(Exception):
+        """A request the server answers 400 without running the app (raised from a parser callback)."""
+
     class BoundedHttpToolsProtocol(_Bounded, HttpToolsProtocol):
         """uvicorn's httptools protocol (llhttp, C) with the same bounds, and the head held to 16 KiB.
 
@@ -131,6 +146,7 @@ if _HTTPTOOLS:
         _in = _out = _framing_bytes = 0
         _framing = True  # the bytes coming are a head, a chunk-size line or trailers, not body
         _past_head = False
+        _heading = False  # a made-up head is being read (`_read_on`): its callbacks are not the request's
 
         def _arrived(self) -> bool:
             return self._in > self._out
@@ -150,22 +166,81 @@ if _HTTPTOOLS:
         def _feed(self, data: bytes | memoryview) -> None:
             if self._framing:
                 self._framing_bytes += len(data)
-            super().data_received(data)  # type: ignore[arg-type]  # typed bytes; llhttp reads any buffer
+            self._parse(data)
             if self._framing and self._framing_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
                 if self._arrived():  # an earlier request's answer is owed: a 400 now would read as its answer
                     self.transport.close()
                 else:
                     self.send_400_response("Request head too large.")
 
+        def _parse(self, data: bytes | memoryview) -> None:
+            """uvicorn's `data_received`, but for an upgrade not taken: read as an ordinary request, its body too.
+
+            llhttp stops at the head of a request asking for an upgrade (`Connection: Upgrade` with `Upgrade: h2c`,
+            as `curl --http2` sends on http://; or a websocket handshake, or CONNECT), having called the message
+            complete without its body; uvicorn then runs the app with an empty body and drops the rest. Here the
+            message is not completed there (`on_message_complete`), and a new parser reads on from where the head
+            ended, told the request's framing (its Content-Length and Transfer-Encoding fields) by a head of its own:
+            the body reaches the app, and the requests after it are read by the new parser, as h11 reads them."""
+            self._unset_keepalive_if_required()
+            try:
+                self.parser.feed_data(data)  # llhttp reads any buffer (a memoryview slice too)
+            except httptools.HttpParserError:
+                msg = "Invalid HTTP request received."
+                self.logger.warning(msg)
+                self.send_400_response(msg)
+            except httptools.HttpParserUpgrade as upgrade:
+                if self._should_upgrade():  # a websocket handshake, and the server takes websockets (not the toolkit's)
+                    self.handle_websocket_upgrade()
+                    return
+                self._read_on(data[upgrade.args[0]:])
+
+        def _read_on(self, rest: bytes | memoryview) -> None:
+            """Read the body of a request whose head asked for an upgrade not taken, and what follows it."""
+            framing = b"".join(b"%s: %s\r\n" % (name, value) for name, value in self.headers
+                               if name in (b"content-length", b"transfer-encoding"))
+            parser = httptools.HttpRequestParser(self)
+            with contextlib.suppress(AttributeError):  # as uvicorn sets its own (httptools >= 0.6.3)
+                parser.set_dangerous_leniencies(lenient_data_after_close=True)
+            version = self.parser.get_http_version().encode("ascii")
+            self.parser = parser
+            self._heading = True  # the made-up head's callbacks are not the request's (its end, with no body, is)
+            try:
+                parser.feed_data(b"POST / HTTP/%s\r\n%s\r\n" % (version, framing))
+            except httptools.HttpParserError:  # framing the first parser took and this one does not: refused alike
+                msg = "Invalid HTTP request received."
+                self.logger.warning(msg)
+                self.send_400_response(msg)
+                return
+            finally:
+                self._heading = False
+            if rest:
+                self._parse(rest)
+
+        def on_message_begin(self) -> None:
+            if not self._heading:
+                super().on_message_begin()
+
+        def on_url(self, url: bytes) -> None:
+            if not self._heading:
+                super().on_url(url)
+
         def _framing_from_here(self) -> None:
             self._framing, self._framing_bytes = True, 0
 
         def on_header(self, name: bytes, value: bytes) -> None:
-            if not self._past_head:  # past it, a trailer
+            if not self._past_head and not self._heading:  # past it, a trailer
                 super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
+            if self._heading:
+                return
             self._past_head = True
+            coding = [value for name, value in self.headers if name == b"transfer-encoding"]
+            if coding and (len(coding) > 1 or coding[0].strip(b" \t").lower() != b"chunked"):
+                # h11's reading (one field, exactly `chunked`): llhttp takes `gzip, chunked`, undoes the chunks and
+                # hands the app the gzip bytes as the body, with no word of their coding
+                raise _Refused("a Transfer-Encoding other than chunked")
             self._framing_from_here()  # a chunk-size line may follow
             cycle = self.cycle
             super().on_headers_complete()
@@ -187,6 +262,8 @@ if _HTTPTOOLS:
             self._framing_from_here()
 
         def on_message_complete(self) -> None:
+            if self.parser.should_upgrade() and not self._should_upgrade():
+                return  # llhttp's end of a head asking for an upgrade, before its body: the body is read on (`_read_on`)
             self._in += 1
             self._past_head = False
             self._framing_from_here()  # the next request's head
@@ -235,6 +312,7 @@ def server_config(
         "timeout_keep_alive": KEEP_ALIVE_S,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
         "limit_concurrency": max_connections + 1,  # past it (tasks piling up), uvicorn answers 503
+        "ws": "none",  # no upgrade is taken (with a websocket library installed too): a request asking one is ordinary
         **uvicorn_options,
     }
     return uvicorn.Config(app, **options)
