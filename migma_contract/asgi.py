@@ -100,7 +100,9 @@ class ContractMiddleware:
     (at process exit without an ASGI lifespan; None: none written). `formats`: which of json, junit, md, html. `baseline`: known
     failures to accept (a conformance.json or a list of rule ids). `spec`: another OpenAPI
     document. `timeout`: an answer slower than this breaks responds-in-time.
-    `on_violation`: called with one redacted line per violation, as it happens. `max_request_bytes`:
+    `on_violation`: called with one redacted line the first time each rule is broken by each party (the
+    findings count the rest), on the judge's thread once that exchange is judged; whatever it raises (an
+    `assert`, `pytest.fail`) is noted in the report and changes no count: assert on `.result()`. `max_request_bytes`:
     the request body kept for judging (a longer one passes to the app unkept, not judged). `base_path`: where the app
     serves the API under its root path (`"/api"` for a send at /api/v1/sending); the send is exactly /v1/sending under
     it, and any other path a server may route there (`/v1/sending/`, `/v1/sending.json`) passes unjudged.
@@ -403,15 +405,15 @@ class ContractMiddleware:
                 # judged after the response is out, off the app's event loop (the judge's one worker thread); what the
                 # exchange holds while it waits (its bodies, its headers) bounds the waiting ones, not a guess
                 held = (len(body) if body else 0) + sum(map(len, kept)) + asked.size
-                self.judge.observe_later(partial(self._exchange, asked, body, (status, headers, kept, size), error, elapsed, number),
-                                         held + _HELD_APART)
+                self.judge.observe_later(partial(self._exchange, asked, body, (status, headers, kept, size), error, elapsed, number,
+                                                 read.size if read.over else None), held + _HELD_APART)
 
     def _drain(self) -> None:
         """Every exchange answered so far judged (every reader calls it, so what it reads is complete)."""
         self.judge.settle()
 
     def _exchange(self, asked: _Asked, body: bytes | None, answer: tuple[int | None, list[tuple[str, str]], list[bytes], int],
-                  error: str | None, elapsed: float, number: int) -> ObservedExchange:
+                  error: str | None, elapsed: float, number: int, body_size: int | None = None) -> ObservedExchange:
         status, answer_headers, kept, size = answer
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in asked.headers]
         query = asked.query_string.decode("latin-1")
@@ -439,7 +441,7 @@ class ContractMiddleware:
             method=asked.method, url=url, request_headers=headers, request_body=body,
             status=status if error is None or broken else None, response_headers=answer_headers,
             response_body=response_body, elapsed=elapsed, error=error, where=f"request {number} to the app",
-            response_size=size, unread=unread, route=SEND,
+            response_size=size, unread=unread, route=SEND, request_size=body_size,
         )
 
 

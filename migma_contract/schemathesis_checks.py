@@ -89,6 +89,11 @@ class _SchemathesisExchange:
         return body if isinstance(body, bytes) else None
 
     @property
+    def sent_size(self) -> int | None:
+        body = self.sent_body
+        return None if body is None else len(body)
+
+    @property
     def status(self) -> int:
         return int(self.response.status_code)
 

@@ -1031,6 +1031,128 @@ def test_an_http10_clients_answer_with_a_content_length_is_judged(stack):
     assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
 
 
+# --- pass R2: no send judged is no verdict; on_violation outside judging ---------------------------------------------
+
+WRONG_ENVELOPE = json.dumps({"success": True}).encode()  # no `data`: envelope-consistent, the app's break
+
+
+async def _wrong_envelope(scope, receive, send):
+    await _read_all(receive)
+    await _answer(send, WRONG_ENVELOPE)
+
+
+def test_a_middleware_that_judged_no_send_gives_no_verdict():
+    """Pass R2, F4: a middleware no send reached (wrapped around the wrong app, tests that never send) had verdict
+    "passed", exit 0 ("NO VIOLATION OBSERVED ... in 0 judged exchange(s)"): a CI gate on its conformance.json was
+    green on nothing. No send judged is no verdict on every way in: INCOMPLETE, exit 3, "nothing to judge"."""
+    async def app(scope, receive, send):
+        pass
+
+    result = ContractMiddleware(app).result()
+    assert (result.verdict, result.exit_code) == ("incomplete", 3), result.headline
+    assert "nothing to judge" in result.headline and "NO VIOLATION" not in result.headline
+    other, raised = _run(_wrong_envelope, _body(), scope={**SCOPE, "path": "/health", "raw_path": b"/health"})
+    assert raised is None and other.result().exit_code == 3  # a request to another path is no send judged either
+    judged, raised = _run(lambda scope, receive, send: _answer(send), _body(), scope=SCOPE)
+    assert raised is None
+    assert judged.result().traffic.judged == 1  # one send judged in full: the verdict is earned again
+
+
+def _violating_sends(wrapped, count):
+    for _ in range(count):
+        _drive(wrapped, VALID)
+    return wrapped.result()
+
+
+@pytest.mark.parametrize("raise_", [AssertionError, pytest.fail.Exception, KeyboardInterrupt], ids=lambda e: e.__name__)
+def test_an_on_violation_callback_that_raises_changes_no_count_and_never_stops_judging(raise_):
+    """Pass R2, F6: on_violation ran on the judge's worker inside judging: an Exception it raised had its exchange
+    counted twice (2 sends: exchanges=3, one "unjudged"); pytest.fail (a BaseException) killed the worker, and every
+    later read (`result()`, `findings`, the lifespan's report) hung for ever. Now it is called after judging, and
+    whatever it raises is noted, the counts unchanged."""
+    told = []
+
+    def callback(line):
+        told.append(line)
+        raise raise_(line)
+
+    result = _violating_sends(ContractMiddleware(_wrong_envelope, on_violation=callback), 2)
+    assert (result.traffic.exchanges, result.traffic.judged, result.traffic.unjudged) == (2, 2, 0)
+    assert [(f.rule, f.broken_by, f.occurrences) for f in result.findings] == [("envelope-consistent", "server", 2)]
+    assert len(told) == 1 and result.exit_code == 1
+    assert any(f"on_violation callback raised {raise_.__name__}" in note for note in result.traffic.notes)
+
+
+def test_an_on_violation_callback_may_read_the_middleware():
+    """Pass R2, F6: a callback reading `mw.findings` or `mw.result()` deadlocked the worker (it waited on itself, or on
+    the lock it held), and `result()` never returned. It reads what is judged so far."""
+    seen = []
+    wrapped = None
+
+    def callback(line):
+        seen.append(([f.rule for f in wrapped.findings], wrapped.result().exit_code))
+
+    wrapped = ContractMiddleware(_wrong_envelope, on_violation=callback)
+    result = _violating_sends(wrapped, 3)
+    assert seen == [(["envelope-consistent"], 1)]
+    assert result.traffic.judged == 3 and result.findings[0].occurrences == 3
+    assert not [note for note in result.traffic.notes if "on_violation" in note]
+
+
+def test_on_violation_is_told_the_first_break_of_each_rule_by_each_party():
+    """Pass R2, F6 (its neighbour): the docs promised "one line per violation"; it is, and is now said to be, one line
+    the first time each rule is broken by each party (the findings count every time)."""
+    told = []
+    result = _violating_sends(ContractMiddleware(_wrong_envelope, on_violation=told.append), 3)
+    assert len(told) == 1 and told[0].startswith("✗ server broke envelope-consistent")
+    assert result.findings[0].occurrences == 3
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[1] / "docs" / "traffic.md").read_text(encoding="utf-8")
+    assert "one redacted line per violation" not in docs and "called once per rule and party" in docs
+
+
+def test_reading_never_waits_on_a_judging_worker_that_is_gone():
+    """Pass R2, F6: `settle` waited for the worker's count to reach 0, for ever once the worker was gone. What a gone
+    worker left waiting is counted unjudged (no green verdict), and readers return."""
+    wrapped = ContractMiddleware(_wrong_envelope)
+    judge = wrapped.judge
+
+    judge._judge_batches = lambda: None  # the worker's thread ends (whatever ended it)
+    _drive(wrapped, VALID)
+    result = wrapped.result()
+    assert (result.traffic.exchanges, result.traffic.unjudged, result.exit_code) == (1, 1, 3)
+    assert any("judging stopped" in note for note in result.traffic.notes)
+    del judge._judge_batches  # a new worker judges the next send
+    _drive(wrapped, VALID)
+    assert wrapped.result().traffic.judged == 1
+
+
+@pytest.mark.parametrize("chunks, judged", [(3, False), (1, True)], ids=["1.5 MiB, unkept", "512 KiB"])
+def test_an_apps_413_to_a_body_past_what_front_ends_allow_is_not_blamed(chunks, judged):
+    """Pass R2, F8: the middleware promises "the app's own limit, and its 413, work as without the middleware": they
+    worked, and a 413 to a send over 1 MiB (the size nginx refuses by default, before any app) was blamed on the app
+    (status-documented). Past what front ends commonly allow, the status is not judged (judged in part: no verdict),
+    also for a body sent chunked and kept unkept by the middleware; a 413 to a smaller body stays judged."""
+    part = b"x" * (512 << 10)
+    messages = [_body(RAW_VALID[:-1] + b', "html": "', more=True)]
+    messages += [_body(part, more=True) for _ in range(chunks)] + [_body(b'"}')]
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"success": false, "data": null, "error": "too large"}'})
+
+    wrapped, raised = _run(app, *messages)
+    assert raised is None
+    result = wrapped.result()
+    if judged:
+        assert [f.rule for f in result.findings] == ["status-documented"] and result.exit_code == 1
+    else:
+        assert (result.findings, result.exit_code, result.traffic.partly_judged) == ([], 3, 1)
+        assert result.rule("status-documented").failed == 0
+
+
 # --- pass R2: the verdict is what the client read (F1, F3, F5, F7) -------------------------------------------------------
 
 def _whole_by_length(after, *, body=ANSWER, clock=None):

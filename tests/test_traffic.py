@@ -642,3 +642,83 @@ def test_a_recorded_quoted_bearer_key_echoed_bare_is_masked(quote):
     assert result.findings
     shown = json.dumps([[f.response.body, f.actual, f.request.curl, f.request.headers] for f in result.findings])
     assert key not in shown
+
+
+# --- pass R2 ---------------------------------------------------------------------------------------------------------
+
+def test_a_proxy_that_judged_no_send_gives_no_verdict():
+    """Pass R2, F4: `TrafficJudge.result()` with no send judged was "passed", exit 0, for the proxy and the middleware
+    (only `judge` said "nothing to judge"). One rule in the result: no send judged is no verdict (exit 3)."""
+    judge = TrafficJudge(contract_for(), kind="proxy", label="proxy in front of upstream")
+    judge.skip(5)  # requests to other paths: seen, none of them a send
+    result = judge.result()
+    assert (result.verdict, result.exit_code, result.completion) == ("incomplete", 3, "partial")
+    assert result.headline.startswith("INCOMPLETE: no POST /v1/sending exchange judged") and "nothing to judge" in result.headline
+    judge.observe(exchange())
+    assert (judge.result().verdict, judge.result().exit_code) == ("passed", 0)
+
+
+BIG = {**VALID, "html": "x" * (2 << 20)}  # a 2 MiB send: past nginx's default client_max_body_size (1 MiB)
+TOO_LARGE = b"<html><body><h1>413 Request Entity Too Large</h1></body></html>"
+
+
+def test_a_413_to_a_body_past_what_front_ends_allow_leaves_the_status_unjudged_in_traffic():
+    """Pass R2, F8: a send over 1 MiB answered 413 (nginx's default limit, before any app) was the server's
+    status-documented break ("413 is not documented"), while a head past 8 KB answered 4xx was already "a front end
+    may refuse it". A body past what front ends commonly allow is the same class: its 413 leaves the status (and the
+    answer's body rules) unjudged, judged in part; a 413 to a small body, or any other status, stays judged."""
+    from migma_contract.judge.verdict import FRONT_END_BODY, _asks_otherwise
+
+    outcome, judged = verdict(BIG, 413, TOO_LARGE)
+    assert not judged.breaches and "front ends commonly allow" in (judged.partly or "")
+    # the body not kept (a way in keeps a large one unkept): its Content-Length says its size
+    unkept = exchange(None, 413, TOO_LARGE)
+    unkept.request_headers.append(("Content-Length", str(2 << 20)))
+    assert not judge_exchange(contract_for(), "documented", unkept).breaches
+    outcome, judged = verdict({**VALID, "html": "x" * 200_000}, 413, TOO_LARGE)  # 200 KB: no front end refuses it
+    assert outcome[("status-documented", SERVER)] is False
+    outcome, judged = verdict(BIG, 418, TOO_LARGE)
+    assert outcome[("status-documented", SERVER)] is False
+    # every way in: the proxy's and the middleware's judge (a body over 64 KiB is judged as not kept)
+    judge = TrafficJudge(contract_for(), kind="proxy", label="proxy")
+    judge.observe(exchange(BIG, 413, TOO_LARGE))
+    result = judge.result()
+    assert (result.exit_code, result.findings, result.traffic.partly_judged) == (3, [], 1)
+    # not in `check`: its requests are its own
+    assert _asks_otherwise({}, "/v1/sending", b"x" * (FRONT_END_BODY + 1), 413, data_known=True) == (None, 0)
+
+
+def _echoing(credentials, body_credentials):
+    headers = [("Content-Type", "application/json"), ("Authorization", f"Bearer {KEY}")]
+    headers += [(f"X-Api-Key-{i}", value) for i, value in enumerate(credentials)]
+    body = json.dumps({**VALID, **body_credentials}).encode()
+    echo = " ".join([*credentials, *body_credentials.values()])
+    answer = json.dumps({"success": True, "error": f"echo {echo}"}).encode()  # no `data`: a server finding quoting it
+    return ObservedExchange("POST", "https://staging.example/v1/sending", headers, body, 200,
+                            [("Content-Type", "application/json"), ("X-Echo", echo[:4000])], answer, elapsed=0.05)
+
+
+@pytest.mark.parametrize("count, length", [(40, 22), (3000, 22), (5, 40_000)])
+def test_every_credential_of_an_exchange_is_kept_out_of_its_own_findings(tmp_path, count, length):
+    """Pass R2, F9: an exchange's credentials past the judge's bounds were masked in its own findings only up to the
+    first 4 x 8: with 40 in one request, the body's apiKey, password and token, echoed in the answer, reached every
+    report. Every one is masked now (bounded by their characters, not their count); past that bound the findings show
+    none of the answer's text."""
+    import secrets as random_secrets
+
+    from migma_contract.reports import write_reports
+
+    made = [f"zq{random_secrets.token_hex(length // 2)}"[:length] for _ in range(count)]
+    body = {"apiKey": f"zq{random_secrets.token_hex(10)}", "password": f"zq{random_secrets.token_hex(10)}",
+            "token": f"zq{random_secrets.token_hex(10)}"}
+    judge = TrafficJudge(contract_for(), kind="proxy", label="proxy")
+    judge.observe(_echoing(made, body))
+    result = judge.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("envelope-consistent", SERVER)]
+    paths = write_reports(result, tmp_path, ["json", "junit", "md", "html"])
+    every = [*made, *body.values()]
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert [secret for secret in every if secret in text] == [], path.name
+    # past the bound (3,000 keys: 66 KB of them) the answer's text is not shown; below it, it is (each key masked)
+    assert ("[not shown: the request carried more credentials" in result.findings[0].actual) == (count == 3000)

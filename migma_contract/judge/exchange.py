@@ -37,6 +37,12 @@ class Exchange(Protocol):
     def sent_body(self) -> bytes | None: ...
 
     @property
+    def sent_size(self) -> int | None:
+        """The request body's bytes: those of `sent_body`, or as many as a way in counted of a body it did not keep
+        (None: not known)."""
+        ...
+
+    @property
     def status(self) -> int | None: ...
 
     @property

@@ -126,7 +126,8 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     headers = exchange.sent_headers
     standing = knowledge.standing
     doubt, open_to = _request_doubt(headers.get("content-type"), repeated)
-    asked, flags = _asks_otherwise(headers, exchange.target, exchange.sent_body, exchange.status, knowledge.data_known)
+    asked, flags = _asks_otherwise(headers, exchange.target, exchange.sent_body, exchange.status, knowledge.data_known,
+                                   exchange.sent_size)
     if asked is not None and flags & ~open_to:  # (a doubt leaving nothing more unjudged is not said twice)
         doubt, open_to = (f"{doubt}; {asked}" if doubt else asked), open_to | flags
     if open_to & _REQUEST:
@@ -210,13 +211,13 @@ _PHP_NAME = str.maketrans({".": "_", " ": "_", "[": "_"})
 
 
 def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None = None, status: int | None = None,
-                    data_known: bool = False) -> tuple[str | None, int]:
+                    data_known: bool = False, size: int | None = None) -> tuple[str | None, int]:
     """Why a server may answer the request as something else than the send, and what that leaves unjudged (`_STATUS`
     and more); (None, 0): it asks for nothing else. A method override naming another method, an `Expect` other than
     100-continue: its status and request rules. In traffic (`data_known` False: the requests are not the judge's own),
     refused (4xx): a head a front end may refuse before any app (a target with characters RFC 3986 forbids, a head
     past common front-end limits): its status and the answer's body rules (the refusal may be the front end's, an HTML
-    page); answered as a reused key may be (`REUSED_KEY_STATUSES`) under an `Idempotency-Key`, whose earlier use does
+    page), and so is a 413 to a body past what front ends commonly allow (`FRONT_END_BODY`); answered as a reused key may be (`REUSED_KEY_STATUSES`) under an `Idempotency-Key`, whose earlier use does
     not show: its status."""
     for value in _overrides(target, body):
         if any(token.split(";", 1)[0].strip(" \t").upper() != "POST" for token in value.split(",")):
@@ -228,7 +229,8 @@ def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None 
                 "so its status and request rules were not judged"), _MEDIA
     if status is None or not 400 <= status < 500 or status == THROTTLED or data_known:
         return None, 0  # (a check's requests are its own: their target and head are the ones the user pointed it at)
-    front = _front_end_refusable(headers, target)
+    front = _front_end_refusable(headers, target) or (
+        _front_end_too_large(headers, len(body) if body is not None else size) if status == 413 else None)
     if front is not None:
         return (f"its request {front}, which a front end (a proxy, a servlet container) may refuse before any app: "
                 f"its {status} may not be the API's, so its status and the answer's body rules were not judged"), _STATUS | _ANSWER
@@ -260,6 +262,23 @@ def _front_end_refusable(headers: Mapping[str, str], target: str) -> str | None:
     if size > FRONT_END_HEAD:
         return f"head is about {size:,} bytes, past the {FRONT_END_HEAD:,} front ends commonly allow"
     return None
+
+
+# A request body past this many bytes a front end may refuse 413 before any app: nginx's default client_max_body_size
+# (1 MiB; the body is the one part of a request front ends commonly bound by size, as they bound the head).
+FRONT_END_BODY = 1 << 20
+
+
+def _front_end_too_large(headers: Mapping[str, str], size: int | None) -> str | None:
+    """A request body a front end may refuse 413 (None: not past `FRONT_END_BODY`): its bytes (`size`: those of the body,
+    or as many as a way in counted of one it did not keep), else its Content-Length."""
+    if size is None:
+        declared = {trimmed(value) for value in headers.get("content-length", "").split(",")}
+        if len(declared) == 1 and (value := declared.pop()).isascii() and value.isdigit():
+            size = int(value[:20])
+    if size is None or size <= FRONT_END_BODY:
+        return None
+    return f"body is {size:,} bytes, past the {FRONT_END_BODY:,} front ends commonly allow (nginx's client_max_body_size)"
 
 
 def _media_doubt(content_type: str) -> str | None:

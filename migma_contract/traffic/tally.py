@@ -101,6 +101,11 @@ MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs th
 # bound a credential is still masked in its own exchange's findings, and by its name (header, JSON key) wherever it is.
 MAX_CREDENTIAL_CHARS = 128 << 10
 MAX_CREDENTIALS_PER_EXCHANGE = 8
+# An exchange's credentials left out by those bounds are masked in its own findings, up to this many characters in all
+# (every one of them, whatever their count); past it, its findings show none of the answer's text (`_UNSHOWN`).
+OWN_CREDENTIAL_CHARS = 32 << 10
+_UNSHOWN = ("[not shown: the request carried more credentials than its findings can mask, and the answer may echo "
+            "them; replay the curl line to see it]")
 _SHAPES_READ = 64 << 10  # a request body is searched for credential-named JSON keys and form parameters up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
@@ -410,6 +415,9 @@ class ObservedExchange:
     # what the request is (`route_of`), where the way in decided it knowing the base path (the proxy, the middleware);
     # None: `TrafficJudge.observe` decides from `url`, a base path before /v1/sending allowed (a recording's URL)
     route: Route | None = None
+    # the request body's bytes when `request_body` does not hold it (a way in kept it unkept, over a cap): at least this
+    # many (a front end may refuse a large body: `judge.verdict.FRONT_END_BODY`)
+    request_size: int | None = None
     # a recording's start time of the exchange, in microseconds since the epoch (`twins.instant`; None: not recorded)
     started: int | None = None
     # where another recording may hold this very exchange (the same request line and answer, no start time to tell one
@@ -437,6 +445,10 @@ class ObservedExchange:
     @property
     def sent_body(self) -> bytes | None:
         return self.request_body
+
+    @property
+    def sent_size(self) -> int | None:
+        return len(self.request_body) if self.request_body is not None else self.request_size
 
     @_once
     def received_headers(self) -> dict[str, str]:
@@ -580,6 +592,7 @@ class TrafficJudge:
         self._secret_chars = 0
         self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
         self._bounds_said: set[str] = set()
+        self._own: tuple[list[str], Redactor | None, bool] | None = None  # the last exchange's `_own_redactor`
         self.redactor = user_redactor(also=secrets)  # the user's own keys (environment, `secrets`), then every one seen
         self._lock = threading.Lock()  # judging's state: may be held for long (see the class's docstring)
         self._counts = threading.Lock()  # the counters and notes the event loop touches: held for a few operations only
@@ -658,7 +671,7 @@ class TrafficJudge:
         exchange = judged = _waited_out(exchange, self.timeout)
         if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:  # every way in
             # judged as not recorded (its answer is); the finding still shows the body sent (cut, as writers cut it)
-            judged = replace(exchange, request_body=None,
+            judged = replace(exchange, request_body=None, request_size=len(exchange.request_body),
                              unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         unread_why = judged.unread or _unrecorded(judged) or verdict.partly
@@ -687,11 +700,32 @@ class TrafficJudge:
             for note in verdict.notes:
                 self._count_note(note)
             breached = self._count(base, across)
+            told: list[str] = []
             if breached:
                 for judgement in verdict.judgements:
-                    if not judgement.ok:
-                        self._record(exchange, judgement, number, unlearned)
+                    if not judgement.ok and (line := self._record(exchange, judgement, number, unlearned)) is not None:
+                        told.append(line)
+        if told:  # outside judging: the callback may read this judge (`findings`, `result()`), or raise
+            self._tell(told)
         return verdict
+
+    def _tell(self, lines: list[str]) -> None:
+        """Hand each breach line to `on_breach`, after judging (no lock held, the exchange counted once already).
+
+        Whatever it raises (an `assert`, pytest's `fail`, a BaseException too) is caught and noted, and changes no
+        count: judging goes on, and the result says the callback failed. A Ctrl-C on the main thread (the `judge`
+        command's) still interrupts, after the note."""
+        callback = self.on_breach
+        if callback is None:
+            return
+        for line in lines:
+            try:
+                callback(line)
+            except BaseException as exc:  # (a callback never ends judging, whatever it raises)
+                self.note(f"the on_violation callback raised {type(exc).__name__} on a breach line; the breach stands "
+                          "in the findings, the counts unchanged")
+                if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+                    raise
 
     def _count(self, base: tuple[Judgement, ...], across: tuple[Judgement, ...]) -> bool:
         """Tally one exchange's judgements (under the lock): whether any was broken.
@@ -851,6 +885,12 @@ class TrafficJudge:
         """The worker: judges what waits in order, a batch at a time (whatever waits, up to `_BATCH`): its CPU clock
         is read and the waiting counts settled once a batch, not once an exchange (each read of the clock is a
         system call). An exchange stays counted as waiting until its batch is judged."""
+        try:
+            self._judge_batches()
+        finally:  # (it never returns; should it die all the same, no reader waits on it: what waits is counted unjudged)
+            self._worker_ended()
+
+    def _judge_batches(self) -> None:
         waiting = self._waiting
         while True:
             batch = [waiting.get()]
@@ -866,7 +906,7 @@ class TrafficJudge:
                         exchange = make()
                         if exchange is not None:
                             self.observe(exchange)
-                    except Exception as exc:  # a judging bug must never reach the proxy or the app
+                    except BaseException as exc:  # a judging bug must never reach the proxy or the app
                         with self._counts:
                             self.stats.exchanges += 1
                             self.stats.unjudged += 1
@@ -879,10 +919,36 @@ class TrafficJudge:
                     if not self._pending:
                         self._settled.notify_all()
 
+    def _worker_ended(self) -> None:
+        """The worker is gone: what still waits is counted unjudged (noted), and the next exchange starts a new one."""
+        dropped = 0
+        with self._counts:
+            while True:
+                try:
+                    _, held = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                dropped += 1
+                self._pending -= 1
+                self._pending_bytes -= held
+            self.stats.exchanges += dropped
+            self.stats.unjudged += dropped
+            if threading.current_thread() is self._worker:
+                self._worker = None
+            self._settled.notify_all()
+        if dropped:
+            self.note(f"judging stopped: {dropped} exchange(s) passed unjudged; please report it")
+
     def settle(self) -> None:
-        """Wait until every exchange handed to `observe_later` is judged (readers call it)."""
+        """Wait until every exchange handed to `observe_later` is judged (readers call it).
+
+        Never on the worker itself (an `on_breach` callback reading this judge reads what is judged so far), and
+        never on a worker that is gone (`_worker_ended` counted what it left)."""
         with self._counts:
             while self._pending:
+                worker = self._worker
+                if worker is None or worker is threading.current_thread() or not worker.is_alive():
+                    return
                 self._settled.wait()
 
     def _learn(self, exchange: ObservedExchange) -> list[str]:
@@ -893,7 +959,9 @@ class TrafficJudge:
         remembered; nor are those past `MAX_CREDENTIALS_PER_EXCHANGE` from one exchange, past
         `MAX_CREDENTIALS` in all or past `MAX_CREDENTIAL_CHARS` characters in all. The report says
         so once per bound. Each one left out is still masked wherever its own exchange's findings
-        show it, and by its name (a credential header, a credential-named key) wherever it stands.
+        show it (`_own_redactor`: every one, up to `OWN_CREDENTIAL_CHARS` characters; past them those
+        findings show none of the answer's text), and by its name (a credential header, a
+        credential-named key) wherever it stands.
         Returns those left out.
         """
         fresh = [secret for secret in self._credentials_of(exchange) if secret not in self._secrets]
@@ -984,15 +1052,14 @@ class TrafficJudge:
         """
         return {secret: f"{ENV_PREFIX}API_KEY" for secret in self._bearer_keys if " " not in secret}
 
-    def _record(self, exchange: ObservedExchange, judgement: Judgement, number: int, unlearned: list[str]) -> None:
+    def _record(self, exchange: ObservedExchange, judgement: Judgement, number: int, unlearned: list[str]) -> str | None:
+        """Keep the first finding of each rule and party (the rest counted as its occurrences); the line `on_breach`
+        is told of a new one (None: no callback, or a rule and party found before)."""
         key = (judgement.rule_id, judgement.party)
         if key in self._findings:
             self._findings[key].occurrences += 1
-            return
-        # an exchange's own credentials left out, headers first (the rest stand under credential names, masked as such);
-        # a long one costs a literal search only (`LONGEST_KEY`)
-        left = [secret for secret in unlearned if secret not in self._secrets][:4 * MAX_CREDENTIALS_PER_EXCHANGE]
-        unremembered = Redactor(left) if left else None
+            return None
+        unremembered, hidden = self._own_redactor(unlearned)
 
         def own(text: str) -> str:
             return unremembered.text(text) if unremembered is not None else text
@@ -1000,11 +1067,14 @@ class TrafficJudge:
         where = exchange.where or f"exchange {number}"
         case = Case(f"observed/{number:06d}", rule.id, where, RawBody(exchange.request_body or b""), frozenset(), phase="observed")
         shown = {k: v for k, v in exchange.sent_headers.items() if k not in FRAMING_HEADERS}
+        received, answer, actual = dict(exchange.received_headers), exchange.response_body or b"", judgement.actual
+        if hidden:  # credentials past what its own findings mask: what the answer may echo of them is not shown
+            received, answer, actual = {}, _UNSHOWN.encode(), _UNSHOWN
         sent = Exchange(
             case, exchange.method.upper(), strip_credentials(exchange.url), shown,
-            exchange.request_body or b"", exchange.status, dict(exchange.received_headers),
-            exchange.response_body or b"", exchange.response_size or len(exchange.response_body or b""),
-            exchange.response_body is None and bool(exchange.response_size), exchange.elapsed or 0.0,
+            exchange.request_body or b"", exchange.status, received,
+            answer, len(answer) if hidden else exchange.response_size or len(answer),
+            exchange.response_body is None and bool(exchange.response_size) and not hidden, exchange.elapsed or 0.0,
             exchange.timed_out, exchange.error,
         )
         whole = f"it is {where}'s request body"
@@ -1014,7 +1084,7 @@ class TrafficJudge:
             request, response = make_records(sent, self.redactor, {}, None, curl_base=PLACEHOLDER_BASE, whole=whole)
         finding = Finding(
             rule=rule.id, level=rule.level.value, rule_text=rule.text, source=rule.source,
-            expected=judgement.expected, actual=_shorten_error(own(self.redactor.text(judgement.actual))), case=case.id,
+            expected=judgement.expected, actual=_shorten_error(own(self.redactor.text(actual))), case=case.id,
             case_label=f"{where}: broken by the {judgement.party}", phase="observed",
             request=request, response=response, baselined=self.baseline.accepts(rule.id, judgement.party),
             broken_by=judgement.party, key=judgement.party,
@@ -1025,9 +1095,35 @@ class TrafficJudge:
         self._findings[key] = finding
         if judgement.party == SERVER:
             self._note_symptom(exchange, rule)
-        if self.on_breach is not None:
-            line = f"✗ {judgement.party} broke {rule.id}: {finding.actual[:200]} — expected {finding.expected[:120]} ({where})"
-            self.on_breach(clean_text(self.redactor.text(line)))
+        if self.on_breach is None:
+            return None
+        line = f"✗ {judgement.party} broke {rule.id}: {finding.actual[:200]} — expected {finding.expected[:120]} ({where})"
+        return clean_text(self.redactor.text(line))
+
+    def _own_redactor(self, unlearned: list[str]) -> tuple[Redactor | None, bool]:
+        """What masks an exchange's own credentials left unremembered (`_learn`) in its findings (under the lock), and
+        whether some were past it: all of them, headers first, up to `OWN_CREDENTIAL_CHARS` characters in all (the
+        redactor's patterns cost a few microseconds a character; one longer than `LONGEST_KEY` costs a literal search,
+        counted as that many). Past that the findings show none of the answer's text (`_UNSHOWN`), which may echo them.
+        Built once an exchange."""
+        cached = self._own
+        if cached is not None and cached[0] is unlearned:
+            return cached[1], cached[2]
+        left = [secret for secret in unlearned if secret not in self._secrets]
+        kept: list[str] = []
+        chars = 0
+        for secret in left:
+            chars += min(len(secret), LONGEST_KEY)
+            if chars > OWN_CREDENTIAL_CHARS:
+                break
+            kept.append(secret)
+        hidden = len(kept) < len(left)
+        if hidden:
+            self._bound("own", f"an exchange carried more than {OWN_CREDENTIAL_CHARS:,} characters of credentials: its "
+                               "findings show none of its answer's text (which may echo them)")
+        found = Redactor(kept) if kept else None, hidden
+        self._own = (unlearned, *found)
+        return found
 
     def _note_symptom(self, exchange: ObservedExchange, rule: Any) -> None:
         """A server's failure about the status, for the root causes (as a check notes them)."""
@@ -1090,8 +1186,12 @@ class TrafficJudge:
             # note may quote a path, a header's name or value, that held a key learned before or after it was made
             stats.notes = [self.redactor.text(note) for note in stats.notes]
         failed = any(r.status == Status.FAILED for r in rules)
-        # A green verdict is earned: with a send judged in part or not at all, no violation found is no verdict (exit 3).
-        completion, stopped = ("complete", None) if stats.in_full else ("partial", _gaps(stats))
+        # A green verdict is earned: with a send judged in part or not at all, no violation found is no verdict (exit 3);
+        # and with no send judged at all (the middleware wrapped around the wrong app, tests that never sent, every
+        # send refused before the app), nothing was judged: no verdict either, on every way in (`judge` says so first,
+        # exit 2, when its recordings held no send)
+        earned = stats.in_full and stats.judged > 0
+        completion, stopped = ("complete", None) if earned else ("partial", _gaps(stats))
         spec = self.contract.spec
         result = RunResult(
             tool_version=__version__,
@@ -1104,8 +1204,8 @@ class TrafficJudge:
             finished=datetime.now(UTC).isoformat(timespec="seconds"),
             duration_s=round(time.perf_counter() - self._clock, 3),
             requests_sent=stats.judged,
-            verdict="failed" if failed else ("passed" if stats.in_full else "incomplete"),
-            exit_code=1 if failed else (0 if stats.in_full else 3),
+            verdict="failed" if failed else ("passed" if earned else "incomplete"),
+            exit_code=1 if failed else (0 if earned else 3),
             completion=completion,
             stopped=stopped,
             rules=rules,
@@ -1211,6 +1311,9 @@ def _gaps(stats: TrafficStats) -> str:
     """What was not judged in full, in one phrase (the notes say why, exchange by exchange)."""
     parts = [f"{stats.partly_judged} send(s) judged in part"] if stats.partly_judged else []
     parts += [f"{stats.unjudged} passed unjudged"] if stats.unjudged else []
+    if not stats.judged:  # nothing to judge: no green verdict rests on no send
+        seen = f" ({' and '.join(parts)}; see the traffic notes)" if parts else ""
+        return f"no POST /v1/sending exchange judged{seen}: nothing to judge"
     return " and ".join(parts) + " (see the traffic notes)"
 
 

@@ -132,6 +132,10 @@ class Exchange(Generic[S]):
         return self.request_content
 
     @property
+    def sent_size(self) -> int:
+        return len(self.request_content)
+
+    @property
     def received_headers(self) -> dict[str, str]:
         return self.headers
 
