@@ -9,6 +9,7 @@ the upstream (llhttp's strict framing refuses heads httpx reads, and takes codin
 
 import json
 import logging
+import socket
 from pathlib import Path
 
 import httpx
@@ -377,6 +378,20 @@ def _stalled_until_close(conn, stop):
     conn.close()
 
 
+def _reset_until_close(conn, stop):
+    """A whole answer framed by the connection's close, then a reset (RST, not the FIN that ends such an answer)."""
+    import fcntl
+    import struct
+    import termios
+
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + OK)
+    while fcntl.ioctl(conn, termios.TIOCOUTQ, b"\0\0\0\0") != b"\0\0\0\0" and not stop.is_set():
+        stop.wait(0.001)  # until the peer has every byte (a reset drops what it has not): a state, not a time
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
 def _get(url, path):
     """What httpx reads at `url` + `path`: (status, body), or the name of the error it raises."""
     try:
@@ -392,11 +407,13 @@ def _get(url, path):
 
 @pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize("path", ["/v1/sending", "/v1/emails"], ids=["send", "other"])
-@pytest.mark.parametrize("upstream", [_cut_chunked, _stalled_until_close], ids=["chunked-cut", "until-close-stalls"])
+@pytest.mark.parametrize("upstream", [_cut_chunked, _stalled_until_close, _reset_until_close],
+                         ids=["chunked-cut", "until-close-stalls", "until-close-reset"])
 def test_r1_2_an_answer_cut_off_after_its_head_reaches_the_client_incomplete(stack, path, upstream, uvicorn_errors):
     """Pass R1, F2: a chunked answer cut off mid-body, or one framed by the connection's close that stalls past the
     timeout, was ended normally by the proxy (uvicorn wrote the last chunk): the client read a complete, truncated 200
-    (httpx direct: RemoteProtocolError, ReadTimeout), and off the send path nothing recorded it. The client's connection
+    (httpx direct: RemoteProtocolError, ReadTimeout), and off the send path nothing recorded it. Pass S1, F1: one framed by
+    the close and ended by a reset (httpx direct: ReadError, curl 56) was taken for complete, judged green. The client's connection
     is closed mid-answer: it reads an incomplete answer; a send is judged as before; no error is logged."""
     judge = _judge()
     with raw_server(upstream) as up_url, serve_in_thread(TrafficProxy(up_url, judge, timeout=0.5), stack=stack) as proxy:

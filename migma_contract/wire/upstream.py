@@ -247,8 +247,11 @@ class UpstreamResponse(asyncio.Protocol):
         self.closed = True
         if self._done or self._error is not None:
             return
-        if self._until_close and self._head_done:
+        if self._until_close and self._head_done and exc is None:  # the clean close (FIN) that ends such an answer
             self._finish(reusable=False)
+        elif self._until_close and self._head_done:  # a reset (or any error): httpx raises ReadError, curl fails (56)
+            self._fail("ReadError", f"the upstream's connection failed before its answer was complete ({type(exc).__name__}: "
+                                    "an answer framed by the connection's close ends only at a clean close)")
         elif self._head_done:
             self._fail("RemoteProtocolError", "the upstream closed the connection before its answer was complete")
         else:
