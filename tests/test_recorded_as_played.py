@@ -202,6 +202,36 @@ def test_r3_f2b_one_exchange_in_a_cassette_and_a_har_is_judged_once_two_sends_st
     assert result.exit_code == 1 and _findings(tmp_path / "l")[0] == {("result-id-unique", "server")}, result.output
 
 
+def test_s1_f2_sends_of_one_file_or_with_other_bodies_are_never_one_exchange_however_alike(tmp_path):
+    """Pass S1, F2: the twins were told by method, URL, status, answer and start instant alone, within one file too: two
+    concurrent sends of one HAR (same millisecond, other recipients) that a faulty server gave one data.id were the
+    server's result-id-unique break alone, and green beside any second file; two workers' files, one send each at the
+    same millisecond with other bodies, counted one exchange. Only an exchange of another file, with the same request
+    body where both hold one, is the same exchange."""
+    started = "2026-12-06T10:00:00.123Z"
+    first, second = entry(VALID), entry({**VALID, "recipientEmail": "bob@example.com"})
+    for sent in (first, second):
+        sent["startedDateTime"] = started
+    concurrent = tmp_path / "concurrent.har"
+    concurrent.write_text(har(first, second))
+    unrelated = _har_at(tmp_path / "unrelated.har", "2026-12-06T11:00:00Z")
+    result = judge_cli(concurrent, unrelated, "--report-dir", tmp_path / "r", "--format", "json")
+    found, data = _findings(tmp_path / "r")
+    assert result.exit_code == 1 and ("result-id-unique", "server") in found, result.output  # 0 before: green
+    assert data["traffic"]["exchanges"] == 3
+    one, other = tmp_path / "worker1.har", tmp_path / "worker2.har"
+    one.write_text(har(first))
+    other.write_text(har(second))
+    result = judge_cli(one, other, "--report-dir", tmp_path / "w", "--format", "json")
+    found, data = _findings(tmp_path / "w")
+    assert result.exit_code == 1 and data["traffic"]["exchanges"] == 2, result.output  # one exchange, green, before
+    # the same send in two files (a body in each) stays one exchange
+    again = tmp_path / "again.har"
+    again.write_text(har(first))
+    result = judge_cli(one, again, "--report-dir", tmp_path / "a", "--format", "json")
+    assert result.exit_code == 0 and _findings(tmp_path / "a")[1]["traffic"]["judged"] == 1, result.output
+
+
 def test_r3_f2b_a_file_without_start_times_beside_another_leaves_a_repeat_unjudged_never_blamed(tmp_path):
     """A vcrpy cassette records no start time: the same request line and answer in a HAR may be one exchange or two
     sends answered alike. Its repeated data.id is not judged on result-id-unique (judged in part, exit 3), never the

@@ -6,8 +6,9 @@ cassette holds one session twice too. Judged as two exchanges, each answered sen
 (result-id-unique, the server blamed) and every count doubled.
 
 What tells one exchange in two files: the same method, URL and status, the same answer's bytes (a server's fresh id
-among them) and the same start instant. Such an exchange is judged once (`SAME`; the others counted, not judged
-again). Two with different start times are two sends: a repeated id between them is the server's (a finding). Where a
+among them), the same start instant, and the same request body where both files hold it. Such an exchange of
+another file is judged once (`SAME`; the others counted, not judged again); two of one file are two sends, however
+alike (concurrent sends started in the same millisecond). Two with different start times are two sends: a repeated id between them is the server's (a finding). Where a
 file records no start time (vcrpy cassettes), the same request line and answer in another file may be the one
 exchange or two sends answered alike: it is judged, but a value it repeats is not judged on result-id-unique (`MAYBE`,
 judged in part), never blamed nor excused. Within one file, entries are each a send.
@@ -59,7 +60,7 @@ class Twins:
 
     def __init__(self, limit: int = MAX_TWINS) -> None:
         self.limit = limit
-        self._timed: set[bytes] = set()  # the exchange and its start instant
+        self._timed: dict[bytes, tuple[int, bytes | None]] = {}  # the exchange and its start instant -> its file, request
         self._untimed: dict[bytes, int] = {}  # the exchange alone -> 2 * the first file holding it + 1 if one lacked a time
         self.full = False
 
@@ -69,8 +70,10 @@ class Twins:
         alone = _digest(exchange.method.encode("utf-8", "surrogatepass"), exchange.url.encode("utf-8", "surrogatepass"),
                         str(exchange.status).encode(), b"\x00" if answer is None else b"\x01" + answer)
         timed = None if started is None else _digest(alone, str(started).encode())
-        if timed is not None and timed in self._timed:
-            return SAME  # any exchange: a send, another path's, one without an answer
+        request = None if exchange.request_body is None else _digest(exchange.request_body)
+        first = self._timed.get(timed) if timed is not None else None
+        if first is not None and first[0] != file and (first[1] is None or request is None or first[1] == request):
+            return SAME  # any exchange of another file: a send, another path's, one without an answer
         # only a send's answer gives a value to repeat (result-id-unique): only sends are told apart without a time
         send = answer is not None and exchange.status is not None and \
             route_of(exchange.method, exchange.path, headers=exchange.request_headers) == SEND
@@ -83,8 +86,8 @@ class Twins:
         if len(self._timed) >= self.limit or len(self._untimed) >= self.limit:
             self.full = True
             return found
-        if timed is not None:
-            self._timed.add(timed)
+        if timed is not None and first is None:
+            self._timed[timed] = (file, request)
         if send and before is None:
             self._untimed[alone] = 2 * file + (started is None)
         elif send and before is not None and started is None:
