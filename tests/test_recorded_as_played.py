@@ -100,6 +100,21 @@ def test_r3_f3_a_vcrpy_aiohttp_answer_stored_decoded_is_told_by_its_content_leng
     assert exchange.response_body == NO_ID.encode() and exchange.unread is None, exchange
 
 
+def test_s1_f3_a_vcrpy_aiohttp_answer_without_a_length_is_told_by_aiohttps_user_agent(tmp_path):
+    """Pass S1, F3: a compressing server that streams (nginx gzip: chunked, no Content-Length) recorded by vcrpy's aiohttp
+    stub (decoded) was read as bytes as sent, gunzipped, and judged in part: a 200 without data.id was exit 3. aiohttp
+    sends its own User-Agent unless told otherwise: such a cassette's bodies are read as stored decoded."""
+    body = "{string: " + json.dumps(NO_ID) + "}"
+    path = _vcrpy(tmp_path / "aiohttp.yaml", body)
+    path.write_text(path.read_text().replace("      Content-Type: [application/json]\n    method:",
+                                             "      Content-Type: [application/json]\n"
+                                             "      User-Agent: [Python/3.12 aiohttp/3.10.5]\n    method:", 1))
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.response_body == NO_ID.encode() and exchange.unread is None, exchange
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code == 1 and ("result-has-id", "server") in _findings(tmp_path / "r")[0], result.output
+
+
 # --- F6: a one-byte charset's text gives its bytes back; content-type-json judged from the header ----------------------
 
 
