@@ -464,6 +464,19 @@ def test_a_recording_cut_short_leaves_no_green_verdict(tmp_path):
     assert result.exit_code == 3 and "the file ends inside" in result.output, result.output
 
 
+def test_a_last_item_written_unreadable_is_said_so_not_only_a_file_cut_short(tmp_path):
+    """Pass S1, F4: Schemathesis writes `encoding: '<charset>'` unescaped, so a server's `charset=x'y` makes that item
+    YAML no reader reads; as the last item it was "the file ends inside interaction 2", which is not what happened. It
+    says the item cannot be read and why; the items before it are judged, no green verdict."""
+    lines = cassette([]).splitlines()[:-1]  # without `version: 1`
+    broken = [line.replace("message: OK}", "message: 'it's'}") for line in cassette([]).splitlines()[1:-1]]
+    path = tmp_path / "quote.yaml"
+    path.write_text("\n".join([*lines, *broken, ""]))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    assert result.exit_code != 0 and "interaction 2 (line" in result.output and "cannot be read" in result.output, result.output
+    assert "the file ends inside interaction" not in result.output
+
+
 def test_a_send_at_a_percent_encoded_path_is_judged(tmp_path):
     """Pass C, finding 2: `/v1/sendin%67` is the send to a server (it decodes the path) but was skipped as another path."""
     path = tmp_path / "pct.har"

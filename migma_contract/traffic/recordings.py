@@ -346,7 +346,10 @@ class Recording:
             problem = "not a mapping"
         if isinstance(item, dict) and (not last or _complete(item, self.format)):
             return item
-        if last:
+        if last and problem != "not a mapping":  # YAML that does not read: a file cut short, or an item written unreadable
+            self.stopped = (f"interaction {number} (line {line}), the last, cannot be read ({clean_text(problem)[:120]}: "
+                            f"the file ends inside it, or it was written so); judged the {self.items} before it")
+        elif last:
             self.stopped = f"the file ends inside interaction {number} (line {line}); judged the {self.items} before it"
         else:
             self.items += 1
