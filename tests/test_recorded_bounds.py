@@ -659,7 +659,9 @@ def _vcr_item(body, *, indent="", answer=None):
     answer = answer or ["    body: {string: " + json.dumps(OK) + "}", "    headers: {Content-Type: [application/json]}",
                         "    status: {code: 200, message: OK}"]
     lines = ["- request:", f"    body: {json.dumps(json.dumps(body))}", "    headers:",
-             "      Authorization: [Bearer k_recorded_0123]", "      Content-Type: [application/json]", "    method: POST",
+             "      Authorization: [Bearer k_recorded_0123]", "      Content-Type: [application/json]",
+             "      User-Agent: [python-requests/2.32.3]", '      Accept-Encoding: ["gzip, deflate"]',  # requests' own
+             "    method: POST",
              f"    uri: {URL}", "  response:", *answer]
     return [indent + line for line in lines]
 
