@@ -861,8 +861,21 @@ _SERVERS = re.compile(r"reset|closed|empty[ _]response|invalid[ _](?:http[ _])?r
                       re.IGNORECASE)
 
 
+# What WebKit (macOS, Windows, libsoup on Linux) and Firefox say where Chromium says ERR_CONNECTION_RESET,
+# ERR_EMPTY_RESPONSE or ERR_CONTENT_LENGTH_MISMATCH, and Chromium's words for a head or a coding the server broke: the
+# server's failure whatever else the words hold ("network" in WebKit's "The network connection was lost.")
+_SERVERS_IN_ANY_BROWSER = re.compile(r"network[ _]connection[ _]was[ _]lost|server[ _]returned[ _]nothing|message[ _]corrupt"
+                                     r"|connection[ _]terminated[ _]unexpectedly|net[ _]interrupt|net[ _]partial[ _]transfer"
+                                     r"|corrupted[ _]content|multiple[ _]content[ _]length|content[ _]decoding[ _]init",
+                                     re.IGNORECASE)
+
+
 def _servers_failure(failure: str) -> bool:
-    return bool(failure) and _SERVERS.search(failure) is not None and _NOT_SERVERS.search(failure) is None
+    if not failure:
+        return False
+    if _SERVERS_IN_ANY_BROWSER.search(failure) is not None:
+        return True
+    return _SERVERS.search(failure) is not None and _NOT_SERVERS.search(failure) is None
 
 
 def _har_status(value: Any, sent: ObservedExchange) -> int | None:
