@@ -111,7 +111,8 @@ def test_s1_f3_a_vcrpy_aiohttp_answer_without_a_length_is_told_by_the_headers_it
     exit 3. The first fix looked for aiohttp's User-Agent, which that stub never records (a real aiohttp 3.14 + vcrpy
     9.4 cassette still exit 3), and a requests cassette whose User-Agent merely held `aiohttp/` went green. The stub
     records only the headers its caller passed: no User-Agent and no Accept-Encoding (requests', urllib3's and httpx's
-    stubs record the client's own) is the mark. This cassette's shape is a real one's (aiohttp `json=`: the body a map)."""
+    stubs record the client's own) was the next mark, but a recorder filtering those made a lying gzip server green
+    (S4, F4): the mark is positive, a request body kept as a mapping (aiohttp's `json=`, this cassette's real shape)."""
     path = tmp_path / "aiohttp.yaml"
     path.write_text("\n".join([
         "interactions:", "- request:", "    body:", "      emailId: email_welcome", "      from: news@example.com",
@@ -129,6 +130,11 @@ def test_s1_f3_a_vcrpy_aiohttp_answer_without_a_length_is_told_by_the_headers_it
     spoofed = _vcrpy(tmp_path / "spoof.yaml", "{string: " + json.dumps(OK) + "}")
     spoofed.write_text(spoofed.read_text().replace("python-requests/2.32.3", "python-requests/2.32.3 aiohttp/3.10"))
     (exchange,) = open_recording(spoofed).exchanges()
+    assert exchange.response_body is None and "Content-Encoding" in (exchange.unread or ""), exchange
+    # Pass S4, F4: a cassette whose recorder filtered User-Agent and Accept-Encoding (or one written by hand) is no
+    # evidence of the aiohttp stub: a server's plain JSON under a gzip label is not its coding, never green
+    filtered = _vcrpy(tmp_path / "filtered.yaml", "{string: " + json.dumps(OK) + "}", stub="aiohttp")
+    (exchange,) = open_recording(filtered).exchanges()
     assert exchange.response_body is None and "Content-Encoding" in (exchange.unread or ""), exchange
 
 
@@ -264,6 +270,27 @@ def test_s1_f2_sends_of_one_file_or_with_other_bodies_are_never_one_exchange_how
     again.write_text(har(first))
     result = judge_cli(one, again, "--report-dir", tmp_path / "a", "--format", "json")
     assert result.exit_code == 0 and _findings(tmp_path / "a")[1]["traffic"]["judged"] == 1, result.output
+
+
+def test_s4_f2_a_send_whose_body_is_not_recorded_makes_no_twin_of_later_sends(tmp_path):
+    """Pass S4, F2: one send of a first file whose request body was not recorded (a HAR's `_file`, a recorder's mask),
+    answered with the same bytes, made every later send answered alike a possible twin: a server giving one data.id to
+    every send was exit 1 on the second file alone and exit 3, no finding, beside the first. A body not recorded matches
+    nothing on the untimed path."""
+    unread = entry(VALID)
+    unread["startedDateTime"] = "2026-12-06T09:00:00Z"
+    unread["request"]["postData"] = {"mimeType": "application/json", "_file": "body.bin"}
+    first = tmp_path / "first.har"
+    first.write_text(har(unread))
+    sends = [entry(VALID), entry({**VALID, "recipientEmail": "bob@example.com"})]
+    for number, sent in enumerate(sends):
+        sent["startedDateTime"] = f"2026-12-06T10:00:0{number}Z"
+    second = tmp_path / "second.har"
+    second.write_text(har(*sends))
+    alone = judge_cli(second, "--report-dir", tmp_path / "alone", "--format", "json")
+    assert alone.exit_code == 1 and ("result-id-unique", "server") in _findings(tmp_path / "alone")[0], alone.output
+    both = judge_cli(first, second, "--report-dir", tmp_path / "both", "--format", "json")
+    assert both.exit_code == 1 and ("result-id-unique", "server") in _findings(tmp_path / "both")[0], both.output
 
 
 def test_r3_f2b_a_file_without_start_times_beside_another_leaves_a_repeat_unjudged_never_blamed(tmp_path):

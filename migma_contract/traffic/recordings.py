@@ -863,8 +863,10 @@ _SERVERS = re.compile(r"reset|closed|empty[ _]response|invalid[ _](?:http[ _])?r
 
 # What WebKit (macOS, Windows, libsoup on Linux) and Firefox say where Chromium says ERR_CONNECTION_RESET,
 # ERR_EMPTY_RESPONSE or ERR_CONTENT_LENGTH_MISMATCH, and Chromium's words for a head or a coding the server broke: the
-# server's failure whatever else the words hold ("network" in WebKit's "The network connection was lost.")
-_SERVERS_IN_ANY_BROWSER = re.compile(r"network[ _]connection[ _]was[ _]lost|server[ _]returned[ _]nothing|message[ _]corrupt"
+# server's failure whatever else the words hold. Not WebKit's "The network connection was lost." (-1005): it says so for
+# a POST on a kept-alive connection the server closed at its keep-alive timeout, and for the client's own network
+# dropping: no failure of the server's to tell (unjudged, as `network` reads)
+_SERVERS_IN_ANY_BROWSER = re.compile(r"server[ _]returned[ _]nothing|message[ _]corrupt"
                                      r"|connection[ _]terminated[ _]unexpectedly|net[ _]interrupt|net[ _]partial[ _]transfer"
                                      r"|corrupted[ _]content|multiple[ _]content[ _]length|content[ _]decoding[ _]init",
                                      re.IGNORECASE)
@@ -1050,15 +1052,16 @@ def _answer_decoded(fmt: str, exchange: ObservedExchange) -> bool | None:
     Schemathesis writes `response.content`, which requests and httpx have decoded (`core/transport.py`), under the
     server's own headers: decoded (its WSGI client's raw bytes are a compressed stream, told by their first bytes).
     vcrpy's stubs for requests, urllib3 and httpx store the bytes as sent, its aiohttp stub `await response.read()`,
-    decoded, under the same headers: the file does not say which. The evidence: the request's recorded headers, where
-    the aiohttp stub keeps only those its caller passed (no User-Agent and no Accept-Encoding: requests', urllib3's and
-    httpx's stubs record the client's own, these among them), and the Content-Length kept: the bytes as sent are as long
-    as it says (a shorter read is no recording), so a length that is not the stored body's marks a body stored decoded;
-    with neither (a chunked answer from another client) the bytes are taken as sent."""
+    decoded, under the same headers: the file does not say which. Only positive evidence counts (a recorder filtering
+    headers must not turn a server's plain bytes under a gzip label into a decoded body): a request body kept as a
+    mapping, the aiohttp stub's `json=` (`stored_decoded`), and the Content-Length kept: the bytes as sent are as long as
+    it says (a shorter read is no recording), so a length that is not the stored body's marks a body stored decoded;
+    with neither (a chunked answer, an aiohttp `data=` send) the bytes are taken as sent (judged in part if not in
+    their coding)."""
     if fmt == SCHEMATHESIS:
         return True
     if fmt in (VCRPY, VCRPY_JSON) and exchange.response_body:
-        if not any(name.lower() in ("user-agent", "accept-encoding") for name, _ in exchange.request_headers):
+        if exchange.stored_decoded:
             return True
         lengths = {_number(value) for name, value in exchange.response_headers if name.lower() == "content-length"}
         return len(lengths) == 1 and None not in lengths and len(exchange.response_body) not in lengths
@@ -1077,8 +1080,13 @@ def _from_vcrpy(item: Any, where: str) -> ObservedExchange | None:
     headers, hidden = _unmasked(_pairs(request.get("headers")), False)
     sent_body, sent_why = _read_body(request.get("body"))
     sent_body, sent_unread = _held(sent_body, _unread(sent_why, "request"), headers)
+    # vcrpy's aiohttp stub keeps a `json=` body as the mapping it was given (no other stub keeps one: they record bytes,
+    # vcrpy's own layout a `string`): the mark that its answers are stored decoded (`_answer_decoded`)
+    body = request.get("body")
+    aiohttp = isinstance(body, dict) and not {"string", "base64_string"} & set(body)
     sent = ObservedExchange(method=_field(request.get("method")), url=_field(request.get("uri")), request_headers=headers,
-                            request_body=sent_body, status=None, where=where, credentials_hidden=hidden, unread=sent_unread)
+                            request_body=sent_body, status=None, where=where, credentials_hidden=hidden, unread=sent_unread,
+                            stored_decoded=aiohttp)
     # vcrpy's layout (`status: {code}`, `body: {string}`), and its older httpx one (`status_code`, `content`): the httpx
     # stub plays the older where it is there, the others (requests, urllib3, aiohttp) the newer
     newer, older = "status" in response or "body" in response, "status_code" in response or "content" in response

@@ -431,6 +431,9 @@ class ObservedExchange:
     # where another recording may hold this very exchange (the same request line and answer, no start time to tell one
     # exchange from two: `twins.MAYBE`): a value it repeats is not judged across exchanges (judged in part)
     twin: str | None = None
+    # the recording's own mark that its answer's body is stored decoded under its Content-Encoding (vcrpy's aiohttp
+    # stub: a request body kept as a mapping, aiohttp's `json=`); False: no such mark (`recordings._answer_decoded`)
+    stored_decoded: bool = False
 
     # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
 

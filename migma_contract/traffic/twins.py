@@ -82,7 +82,9 @@ class Twins:
             route_of(exchange.method, exchange.path, headers=exchange.request_headers) == SEND
         before = self._untimed.get(alone) if send else None
         found: Literal["maybe"] | None = None
-        if before is not None and _another(before, file, request):
+        if before is not None and before[0] != file and request is not None and before[1] == request:
+            # (both bodies known and alike: a body not recorded in either matches nothing here, or one unread send of
+            # a first file would leave every later send answered alike unjudged)
             # in another file, without a time or at another instant (two recorders' clocks: a proxy's HAR beside its
             # client's cassette differ by a few milliseconds): one exchange or two sends answered alike, it does not show
             found = MAYBE

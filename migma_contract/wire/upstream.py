@@ -118,12 +118,9 @@ class _ReadAsH11(Exception):
 class UpstreamError(Exception):
     """The upstream could not be reached, or broke the exchange; `kind` names how (ConnectError, ReadError…)."""
 
-    def __init__(self, kind: str, message: str, *, idle_closed: bool = False) -> None:
+    def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-        # a kept-alive connection the upstream closed as this request was written on it (its keep-alive timeout
-        # crossing the request): no byte of an answer came, no failure of the server's (a client opens a new connection)
-        self.idle_closed = idle_closed
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.args[0]}"
@@ -468,18 +465,18 @@ class UpstreamPool:
         connection.begin(head, body, head_only=head_only)
         try:
             await connection.head()
-        except UpstreamError as exc:
+        except UpstreamError:
             connection._close()
             if reused is None or connection._received:
                 raise
-            # The upstream closed a kept-alive connection as the request crossed it (its keep-alive timeout), before
-            # any byte of an answer: a method that may be sent again (RFC 9110 §9.2.2) is, once, on a new connection,
-            # as curl and browsers do; another (a POST) is not (a proxy must not), and the error says why.
+            # A kept-alive connection closed before any byte of an answer: the upstream's keep-alive timeout crossing
+            # the request, or the upstream failing on it; which, does not show. A method that may be sent again (RFC
+            # 9110 §9.2.2) is, once, on a new connection, as curl and browsers do (a failing upstream fails again);
+            # another (a POST) is not (a proxy must not): the failure stands, as httpx reads it (RemoteProtocolError).
+            # Connections idle past IDLE_EXPIRY, below common keep-alive timeouts, are not reused: the race is rare.
             if head.split(b" ", 1)[0] in _IDEMPOTENT:
                 return await self._sent_anew(head, body, head_only=head_only)
-            raise UpstreamError(exc.kind, f"{exc.args[0]} (a kept-alive connection, closed by the upstream as the "
-                                          "request crossed it: no failure of the server's; not sent again, its method "
-                                          "is not idempotent)", idle_closed=True) from None
+            raise
         except BaseException:
             connection._close()
             raise
