@@ -62,6 +62,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import os
 import re
 import time
 import weakref
@@ -132,6 +133,7 @@ class ContractMiddleware:
         self._spoken = False  # a lifespan started (the app or the middleware answered its startup): reports at its shutdown
         self._at_exit = False  # the reports are to be written at process exit (`_report_at_exit`)
         self._written = -1  # the sends counted when the reports were last written to `report_dir`
+        self._run: tuple[int, str] | None = None  # (this process, the run it joined in `report_dir`: `_joined`)
         contract = contract_for(load_spec(spec))
         name = label or "the app behind ContractMiddleware"
         self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
@@ -159,15 +161,28 @@ class ContractMiddleware:
     def write_report(self, directory: str | Path | None = None) -> list[Path]:
         """Write the reports (to `directory`, else `report_dir`); the paths written."""
         from migma_contract.reports import write_reports
+        from migma_contract.reports.processes import write_shared
 
         target = Path(directory) if directory is not None else self.report_dir
         if target is None:
             raise ConfigError("no report directory: pass report_dir= to ContractMiddleware or a directory here")
         count = self._count
-        written = write_reports(self.result(), target, self.formats)
-        if target == self.report_dir:
-            self._written = count
+        if target != self.report_dir:
+            return write_reports(self.result(), target, self.formats)
+        self._drain()
+        written = write_shared(self.judge, self._joined(), target, self.formats)
+        self._written = count
         return written
+
+    def _joined(self) -> str:
+        """The run this process writes `report_dir`'s reports in (`reports.processes.join_run`), joined once per
+        process (a middleware made before a fork joins in each process that serves)."""
+        from migma_contract.reports.processes import join_run
+
+        assert self.report_dir is not None
+        if self._run is None or self._run[0] != os.getpid() or not self._run[1]:
+            self._run = (os.getpid(), join_run(self.report_dir))
+        return self._run[1]
 
     @classmethod
     def of(cls, app: Any) -> ContractMiddleware:
@@ -186,6 +201,8 @@ class ContractMiddleware:
     # -- ASGI -------------------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self.report_dir is not None and (self._run is None or self._run[0] != os.getpid()):
+            self._join_now()
         if scope["type"] == "lifespan" and self.report_dir is not None:
             await self._lifespan(scope, receive, send)
             return
@@ -237,6 +254,17 @@ class ContractMiddleware:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
             message = await receive()
+
+    def _join_now(self) -> None:
+        """Join the report directory's run as this process starts serving (its first lifespan event or request), so
+        the processes serving at once write one report of them all; one line on the logger if it cannot be joined
+        (it is tried again when the reports are written)."""
+        try:
+            self._joined()
+        except (OSError, ConfigError) as exc:
+            self._run = (os.getpid(), "")  # (not tried again on every request; `write_report` tries again)
+            _log.error("ContractMiddleware: the report directory %s cannot be used: %s",
+                       clean_text(str(self.report_dir)[:200]), clean_text(str(exc)[:200]))
 
     def _write_at_end(self, when: str) -> None:
         """The reports, to `report_dir`, when the app or the process ends: one line on the `migma_contract.asgi` logger
