@@ -69,6 +69,7 @@ import weakref
 from collections.abc import Callable, Iterable, MutableMapping
 from functools import partial
 from pathlib import Path
+from time import time as wall_clock  # (the machine's clock, shared by its processes: `reports.processes`)
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -133,7 +134,7 @@ class ContractMiddleware:
         self._spoken = False  # a lifespan started (the app or the middleware answered its startup): reports at its shutdown
         self._at_exit = False  # the reports are to be written at process exit (`_report_at_exit`)
         self._written = -1  # the sends counted when the reports were last written to `report_dir`
-        self._run: tuple[int, str] | None = None  # (this process, the run it joined in `report_dir`: `_joined`)
+        self._start: tuple[int, float] | None = None  # (this process, when it began serving: `_began`)
         contract = contract_for(load_spec(spec))
         name = label or "the app behind ContractMiddleware"
         self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
@@ -170,19 +171,16 @@ class ContractMiddleware:
         if target != self.report_dir:
             return write_reports(self.result(), target, self.formats)
         self._drain()
-        written = write_shared(self.judge, self._joined(), target, self.formats)
+        written = write_shared(self.judge, self._began(), target, self.formats)
         self._written = count
         return written
 
-    def _joined(self) -> str:
-        """The run this process writes `report_dir`'s reports in (`reports.processes.join_run`), joined once per
-        process (a middleware made before a fork joins in each process that serves)."""
-        from migma_contract.reports.processes import join_run
-
-        assert self.report_dir is not None
-        if self._run is None or self._run[0] != os.getpid() or not self._run[1]:
-            self._run = (os.getpid(), join_run(self.report_dir))
-        return self._run[1]
+    def _began(self) -> float:
+        """When this process began serving through the middleware (its first lifespan event or request; now if it
+        never did): the processes whose states were written since then are of its run (`reports.processes`)."""
+        if self._start is None or self._start[0] != os.getpid():  # (a middleware made before a fork: each process's own)
+            self._start = (os.getpid(), wall_clock())
+        return self._start[1]
 
     @classmethod
     def of(cls, app: Any) -> ContractMiddleware:
@@ -201,8 +199,8 @@ class ContractMiddleware:
     # -- ASGI -------------------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if self.report_dir is not None and (self._run is None or self._run[0] != os.getpid()):
-            self._join_now()
+        if self._start is None or self._start[0] != os.getpid():
+            self._began()
         if scope["type"] == "lifespan" and self.report_dir is not None:
             await self._lifespan(scope, receive, send)
             return
@@ -254,17 +252,6 @@ class ContractMiddleware:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
             message = await receive()
-
-    def _join_now(self) -> None:
-        """Join the report directory's run as this process starts serving (its first lifespan event or request), so
-        the processes serving at once write one report of them all; one line on the logger if it cannot be joined
-        (it is tried again when the reports are written)."""
-        try:
-            self._joined()
-        except (OSError, ConfigError) as exc:
-            self._run = (os.getpid(), "")  # (not tried again on every request; `write_report` tries again)
-            _log.error("ContractMiddleware: the report directory %s cannot be used: %s",
-                       clean_text(str(self.report_dir)[:200]), clean_text(str(exc)[:200]))
 
     def _write_at_end(self, when: str) -> None:
         """The reports, to `report_dir`, when the app or the process ends: one line on the `migma_contract.asgi` logger

@@ -5,18 +5,18 @@ Each process keeps its own state (`TrafficJudge.state`: tallies, findings, notes
 are) in `<report_dir>/.migma-contract/state-<pid>.json`, written atomically (a temporary file renamed over it)
 whenever it writes its reports; the reports it writes are the merge (`TrafficJudge.merged`) of the states of every
 process of its run, taken under an exclusive lock on `.migma-contract/lock` (`fcntl.flock`), so whichever process
-writes last writes the union. Where every state is this process's own, the reports are its own result, as a single
-process's always were.
+writes last writes the union. Where no other process's state is of its run, the reports are its own result, as a
+single process's always were.
 
-A run is told apart by its members, listed in `.migma-contract/run.json`: a process joins the run of the directory
-when it starts (its first lifespan event or request) if one of that run's members is still alive (the same pid, and,
-on Linux, the same start time, so a reused pid is not taken for it); otherwise it starts a new run, and the states of
-every earlier run are removed. So the workers of one server, and the processes of one pytest-xdist session, that
-overlap in time share one report; a server started after the last one ended (a new run, a `--reload` restart, whose
-old process ended before the new one starts: new code) starts a new report. A member that wrote no state by the time
-the reports are written (still running, or killed) leaves them without a green verdict, noted (the last to end
-writes the union). Without `fcntl` (Windows) nothing is locked: two processes that end at the same moment may each
-write a report missing the other's part (each state stays in the directory).
+A run is the processes that served at the same time: a state is of this process's run if it was written since this
+process began serving (that process was still alive then), or if a state of the run merged it when it was written
+(so a worker that ended before a replacement started still counts, through a sibling that outlived both). A state
+written before this process began, and merged by none of its run, is of an earlier run: never merged (a server run
+after the last one ended starts a new report; so does a `--reload` restart, whose old process ended before the new
+one began: new code). Times are the machine's wall clock. A process killed before it wrote its state is in no
+report (nothing of it is on disk). Without `fcntl` (Windows) nothing is locked: two processes that end at the same
+moment may each write a report missing the other's part (both states stay in the directory: the next writer of the
+run merges them). The states of earlier runs are kept, never merged, up to 64; the oldest beyond are removed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import uuid
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,34 +39,11 @@ try:
 except ImportError:  # pragma: no cover - Windows: no lock (see the module's docstring)
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["STATE_DIR", "join_run", "write_shared"]
+__all__ = ["STATE_DIR", "write_shared"]
 
 STATE_DIR = ".migma-contract"
-_RUN = "run.json"
+_KEPT_STALE = 64  # states of earlier runs kept (never merged); the oldest beyond are removed
 _MAX_STATE_BYTES = 64 << 20  # a state larger than this is not read (no process writes one near it)
-
-
-def _start_of(pid: int) -> str | None:
-    """When process `pid` started (Linux: /proc/<pid>/stat's start time, in clock ticks since boot), else None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="latin-1")
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _alive(pid: int, start: str | None) -> bool:
-    """Whether process `pid` (started at `start`, where known) still runs."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # (another user's process: it exists)
-        pass
-    return start is None or _start_of(pid) in (None, start)
 
 
 @contextlib.contextmanager
@@ -98,58 +75,57 @@ def _read_json(path: Path) -> Any:
     return json.loads(data)
 
 
-def join_run(directory: Path) -> str:
-    """The run this process writes `directory`'s reports in: the directory's run if a member of it is alive (this
-    process joins it), else a new one (every earlier run's states removed). Raises OSError or ConfigError (the run's file cannot be written)."""
-    check_writable(directory, (), step_summary=False)
-    place = directory / STATE_DIR
-    me = (os.getpid(), _start_of(os.getpid()))
-    with _locked(place):
-        try:
-            run = _read_json(place / _RUN)
-            members: list[tuple[int, str | None]] = [(int(pid), start if isinstance(start, str) else None)
-                                                     for pid, start in run["members"]]
-            current = str(run["run"])
-        except (OSError, ValueError, KeyError, TypeError):
-            members, current = [], ""
-        if not current or not any(_alive(pid, start) for pid, start in members if pid != me[0]):
-            current, members = uuid.uuid4().hex, []
-            for old in place.glob("state-*.json"):
-                with contextlib.suppress(OSError):
-                    old.unlink()
-        members = [m for m in members if m[0] != me[0]] + [me]
-        write_file(place / _RUN, json.dumps({"run": current, "members": members}))
-    return current
-
-
-def write_shared(judge: TrafficJudge, run: str, directory: Path, formats: tuple[str, ...]) -> list[Path]:
-    """Write this process's state, then the reports of every process of `run` to `directory` (under the lock)."""
+def write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tuple[str, ...]) -> list[Path]:
+    """Write this process's state, then the reports of every process of its run (this process began serving at
+    `began`, a `time.time()`) to `directory`, under the directory's lock."""
     check_writable(directory, formats, step_summary=False)
     place = directory / STATE_DIR
     state = judge.state()
-    own = {"run": run, "pid": os.getpid(), "state": state}
+    mine = f"state-{os.getpid()}.json"
     with _locked(place):
-        write_file(place / f"state-{os.getpid()}.json", json.dumps(own))
-        try:
-            members = {int(pid) for pid, _ in _read_json(place / _RUN)["members"]}
-        except (OSError, ValueError, KeyError, TypeError):
-            members = set()
-        states: list[dict[str, Any]] = []
+        others: dict[str, dict[str, Any]] = {}
         notes: list[str] = []
-        seen: set[int] = set()
         for path in sorted(place.glob("state-*.json")):
-            if path.name == f"state-{os.getpid()}.json":
+            if path.name == mine:
                 continue
             try:
                 data = _read_json(path)
-                if data.get("run") != run:
-                    continue
-                seen.add(int(data["pid"]))
-                states.append(data["state"])
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                notes.append(f"the state {path.name} of another process could not be read: its exchanges are not in "
-                             "this report")
-        missing = len(members - seen - {os.getpid()})
-        if not states and not notes and not missing:
+                if not isinstance(data, dict) or not isinstance(data.get("state"), dict):
+                    raise ValueError("not a state")
+                others[str(data["id"])] = data
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime < began:  # (of an earlier run: never merged)
+                        continue
+                notes.append(f"the state {path.name} of another process could not be read "
+                             f"({type(exc).__name__}): its exchanges may be missing from this report")
+        run = {key for key, data in others.items() if _float(data.get("written")) >= began}
+        while True:  # and whatever a state of the run merged when it was written
+            more = {str(merged) for key in run for merged in _listed(others[key].get("with")) if str(merged) in others} - run
+            if not more:
+                break
+            run |= more
+        own = {"id": f"{os.getpid()}-{began!r}", "pid": os.getpid(), "began": began, "written": time.time(),
+               "with": sorted(run), "state": state}
+        write_file(place / mine, json.dumps(own))
+        _forget(place, sorted((_float(data.get("written")), key) for key, data in others.items() if key not in run))
+        if not run and not notes:
             return write_reports(judge.result(), directory, formats)  # one process: its own result, as always
-        return write_reports(judge.merged([state, *states], notes, missing + len(notes)), directory, formats)
+        states = [state] + [others[key]["state"] for key in sorted(run)]
+        return write_reports(judge.merged(states, notes, len(notes)), directory, formats)
+
+
+def _forget(place: Path, stale: list[tuple[float, str]]) -> None:
+    """Remove the oldest states of earlier runs beyond `_KEPT_STALE` (a state of an earlier run for this process may
+    be of the run of a process still serving, which began before it was written: only the oldest are removed)."""
+    for _, key in stale[:max(len(stale) - _KEPT_STALE, 0)]:
+        with contextlib.suppress(OSError, ValueError):
+            (place / f"state-{int(key.split('-', 1)[0])}.json").unlink()
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else float("-inf")
