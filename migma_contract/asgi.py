@@ -55,6 +55,8 @@ started before the first send (uvicorn's `--lifespan off`, an in-process transpo
 raised on it, when the process exits (`atexit`, if anything was seen since they were last
 written); and whenever `write_report()` is called. Reports that cannot be written there are
 one line on the `migma_contract.asgi` logger, never a traceback in the server's shutdown.
+Several processes writing to one `report_dir` (uvicorn --workers, gunicorn, pytest-xdist) each keep their own state
+there and write the merge of every process of their run (`reports.processes`): the last to end writes them all.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ class ContractMiddleware:
     """Pure ASGI middleware judging every POST /v1/sending that passes through, without changing it.
 
     `level`: schema, documented or strict. `report_dir`: where the reports go at shutdown
-    (at process exit without an ASGI lifespan; None: none written). `formats`: which of json, junit, md, html. `baseline`: known
+    (at process exit without an ASGI lifespan; None: none written; several processes: one report of them all). `formats`: which of json, junit, md, html. `baseline`: known
     failures to accept (a conformance.json or a list of rule ids). `spec`: another OpenAPI
     document. `timeout`: an answer slower than this breaks responds-in-time.
     `on_violation`: called with one redacted line the first time each rule is broken by each party (the

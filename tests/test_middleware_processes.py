@@ -154,6 +154,7 @@ def test_pass_s2_f2_merge_sums_tallies_findings_and_stats():
     has_id = merged.rule("result-has-id")
     assert (has_id.exercised, has_id.passed, has_id.failed, has_id.observed) == (9, 4, 5, "server broke 5/9")
     assert [(f.rule, f.broken_by, f.occurrences) for f in merged.findings] == [("result-has-id", "server", 5)]
+    assert any(note.startswith("result-id-unique: judged within each process's own") for note in merged.traffic.notes)
 
     alone, own = one.judge.merged([states[0]]), one.result()
     assert (alone.rules, alone.findings, alone.root_causes, alone.verdict) == (own.rules, own.findings, own.root_causes, own.verdict)

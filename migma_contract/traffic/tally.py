@@ -1250,7 +1250,7 @@ class TrafficJudge:
         `missing`: processes whose part is not in these states (each one no green verdict: their sends were not read)."""
         judge = TrafficJudge(self.contract, self.level, kind=self.kind, label=self.label, url=self.url,
                              source=self.stats.source, timeout=self.timeout, baseline=self.baseline)
-        started = None
+        started, merged_states = None, 0
         for state in states:
             try:
                 at = datetime.fromisoformat(state["started"])
@@ -1261,8 +1261,13 @@ class TrafficJudge:
                            "in this report")
                 continue
             started = at if started is None else min(started, at)
+            merged_states += 1
         for note in notes:
             judge.note(note)
+        across = [rule_id for rule_id in judge._history if judge._tallies[rule_id].exercised]
+        if merged_states > 1 and across:  # each process remembered only the values of its own answers
+            judge.note(f"{', '.join(across)}: judged within each process's own exchanges (a value answered in two "
+                       "processes is not compared)")
         if missing:
             judge.pass_unjudged(f"{missing} process(es) writing to this report directory in this run had left no "
                                 "state when it was written (still running, or ended without writing): their exchanges "
