@@ -149,6 +149,7 @@ def test_pass_s2_f2_merge_sums_tallies_findings_and_stats():
     occurrences summed, notes of both; one state merged alone is that process's own result."""
     one, two, right = _middleware(True, 2), _middleware(True, 3), _middleware(False, 4)
     states = [json.loads(json.dumps(m.judge.state())) for m in (one, two, right)]  # (as read back from its file)
+    assert FULL_KEY not in json.dumps(states)  # (redacted as the reports are: the key every send carried never shows)
     merged = right.judge.merged(states)
     assert merged.exit_code == 1 and merged.traffic.judged == merged.traffic.exchanges == 9
     has_id = merged.rule("result-has-id")

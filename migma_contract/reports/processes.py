@@ -49,6 +49,8 @@ _MAX_STATE_BYTES = 64 << 20  # a state larger than this is not read (no process 
 @contextlib.contextmanager
 def _locked(place: Path) -> Iterator[None]:
     """The directory's lock, held exclusively (blocking) while the run is read or the reports are written."""
+    if place.is_symlink():
+        raise ConfigError(f"{clean_text(place)}: a symbolic link; refused (the processes' states are kept in a folder)")
     try:
         place.mkdir(exist_ok=True)
     except OSError as exc:

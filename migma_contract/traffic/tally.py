@@ -1233,7 +1233,7 @@ class TrafficJudge:
         with self._lock:
             self._count_deferred()
             tallies = {rule_id: asdict(tally) for rule_id, tally in self._tallies.items()}
-            symptoms = [[s.rule, s.status, s.instead_of, s.subject.value, s.shape] for s in self._symptoms]
+            symptoms = [[s.rule, s.status, s.instead_of, s.subject.value, self.redactor.text(s.shape)] for s in self._symptoms]
             notes = [[self.redactor.text(note), count] for note, count in self._notes.items()]
             with self._counts:
                 stats = {name: getattr(self.stats, name) for name in self._SUMMED}
