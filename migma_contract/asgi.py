@@ -201,7 +201,7 @@ class ContractMiddleware:
     # -- ASGI -------------------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if self._start is None or self._start[0] != os.getpid():
+        if self._start is None:  # (a middleware made before a fork begins in each process at its writing: `_began`)
             self._began()
         if scope["type"] == "lifespan" and self.report_dir is not None:
             await self._lifespan(scope, receive, send)
