@@ -16,8 +16,13 @@ at the bytes it holds against the judge's bound on what waits), so no client wai
 judgement. Other paths, methods and scope types go straight to the app.
 The answer's end is where the client could read it whole: for an HTTP/1 answer its Content-Length
 frames (and a 204/304), once that many body bytes went out, whatever the app raises, sends or
-does after (a note, as a background task's); for an answer the server frames (chunked, or ended
-with the connection), the app's last body message.
+does after (never its failure); for an answer the server frames (chunked, or ended with the
+connection), the app's last body message. A middleware outside this one that reframes the answer
+(GZipMiddleware) and an in-process client end it only at the app's last message, which does not
+show here: an answer whole by its length whose last message never comes leaves no-server-error and
+responds-in-time judged in part, one whose last message comes past the timeout responds-in-time
+(`_in_part`). A body over `max_request_bytes` is timed from its first part, less the waits inside
+`receive` for the rest (the server reading on only when the app asks).
 The app is blamed only for what it did, as the proxy blames its upstream: its time
 (`responds-in-time`) runs from the request's body's end to its answer's end, less the time spent
 inside the `send` of each body message that carries body bytes or follows some
@@ -76,6 +81,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from migma_contract.config.options import REPORT_FORMATS
+from migma_contract.contract.catalogue import NO_SERVER_ERROR, RESPONDS_IN_TIME
 from migma_contract.contract.rules import Level
 from migma_contract.contract.validators import contract_for
 from migma_contract.core.exceptions import ConfigError
@@ -313,15 +319,32 @@ class ContractMiddleware:
         framed_by_server = False  # an HTTP/1.0 client's answer without a Content-Length: its server decides if it reads
         answered: float | None = None  # the app's own time, at the answer's end
         left = read.disconnected  # the client went away (its doing): before its body ended, or before the answer did
+        ended: float | None = None  # the app's own time at its last body message (more_body False), once sent
+        streamed = read.size  # the request body's bytes handed to the app so far (read ahead, then as it read on)
+        body_open = not read.complete and not read.disconnected  # its end has not come: a read waits on the client
+        overlapped = False  # the app waited on the client's body bytes after its answer started (the times overlap)
 
         async def replay() -> MutableMapping[str, Any]:
-            nonlocal left
+            nonlocal left, streamed, body_open, overlapped
             if pending:
                 message = pending.pop(0)
+            elif body_open:
+                # more of a body over the cap: uvicorn reads the socket on only when the app asks (flow control), so the
+                # time inside this `receive` is the server waiting on the client's bytes, and only that is not the
+                # app's (its time before it asks for them is its own)
+                overlapped = overlapped or status is not None
+                clock.sending()
+                try:
+                    message = await receive()
+                finally:
+                    clock.sent()
+                if message["type"] == "http.request":
+                    streamed += len(message.get("body", b""))
+                    body_open = bool(message.get("more_body", False))
+                else:
+                    body_open = False
             else:
                 message = await receive()
-                if message["type"] == "http.request":
-                    clock.restart()  # more of the body: the app could answer only once it is all in
             if message["type"] == "http.disconnect" and not done:
                 left = True
             return message
@@ -330,7 +353,7 @@ class ContractMiddleware:
         version = scope.get("http_version", "1.1")
 
         async def capture(message: dict[str, Any]) -> None:
-            nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered, length
+            nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered, length, ended
             kind = message["type"]
             timed = False  # the time in this `send` is the client's: body bytes are out or going (a server's flow control)
             if kind == "http.response.body":
@@ -382,6 +405,8 @@ class ContractMiddleware:
             if done and answered is None:
                 complete = True
                 answered = clock.elapsed()  # the answer's end (what the app does after it is not timed)
+            if kind == "http.response.body" and not message.get("more_body", False) and ended is None:
+                ended = clock.elapsed()  # the app's last message: where a client reading to it (not by length) has it
 
         error: str | None = None
         try:
@@ -406,6 +431,7 @@ class ContractMiddleware:
                 if after is not None:
                     self.judge.note(f"request {number} to the app: the server refused a message the app sent after its "
                                     f"answer was complete ({after}); the answer that went out was judged")
+                raised = error
                 if unreadable is not None:  # whatever the server did with it (wrote it, refused it), no client read it
                     error = f"no client could read the app's answer: it has {unreadable}"
                 elif left:
@@ -419,18 +445,54 @@ class ContractMiddleware:
                 elif error is None and not complete:
                     error = "the app ended without a complete response"
                 elapsed = answered if answered is not None else clock.elapsed()
+                in_part = self._in_part(complete and unreadable is None and refused is None, elapsed,
+                                        ended, raised if ended is None else None, overlapped)
+                # an unkept body's bytes: as many as the app was handed, and whether its end showed (else at least that)
+                request_size = (streamed, body_open) if read.over else None
                 # judged after the response is out, off the app's event loop (the judge's one worker thread); what the
                 # exchange holds while it waits (its bodies, its headers) bounds the waiting ones, not a guess
                 held = (len(body) if body else 0) + sum(map(len, kept)) + asked.size
                 self.judge.observe_later(partial(self._exchange, asked, body, (status, headers, kept, size), error, elapsed, number,
-                                                 read.size if read.over else None), held + _HELD_APART)
+                                                 request_size, in_part), held + _HELD_APART)
+
+    def _in_part(self, whole: bool, answered: float, ended: float | None, raised: str | None,
+                 overlapped: bool) -> tuple[str, frozenset[str]] | None:
+        """Why the app's time, or whether it answered whole, does not show (and the rules that leaves unjudged), or None.
+
+        `whole`: its answer went out whole by its Content-Length (`answered`: the app's time then), `ended`: its time at
+        its last body message (None: never sent). A client reading by the Content-Length had it then; one reading to the
+        app's last message had it only at `ended`, or never: a middleware outside this one that reframes the answer
+        (Starlette's GZipMiddleware drops the Content-Length and streams it chunked), an in-process client
+        (httpx.ASGITransport, Starlette's TestClient). Which reads it does not show here: never passed, never blamed.
+        `overlapped`: the app read more of its body after its answer started (Starlette's StreamingResponse listening
+        for the client's leaving): the wait on the client's bytes, not counted, may have been the app's time too."""
+        why: list[str] = []
+        rules: set[str] = set()
+        timeout = self.judge.timeout
+        if whole and ended is None:
+            did = raised or "the app returned"
+            why.append(f"its answer was whole by its Content-Length, then {did} without its last body message (a client "
+                       "reading to the app's last message, behind a middleware that reframes it such as GZipMiddleware or "
+                       "in process, never had it whole): no-server-error and responds-in-time were not judged")
+            rules |= {NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id}
+        elif whole and ended is not None and timeout is not None and answered <= timeout < ended:
+            why.append(f"its answer was whole by its Content-Length within {timeout:g} s, but the app's last body message "
+                       f"came after it (a client reading to it, behind a middleware that reframes the answer "
+                       "such as GZipMiddleware or in process, waited so long): responds-in-time was not judged")
+            rules.add(RESPONDS_IN_TIME.id)
+        if overlapped:
+            why.append("the app read more of its request's body after its answer started: the time the server waited on "
+                       "the client's bytes (not the app's) and the app's own overlap: responds-in-time was not judged")
+            rules.add(RESPONDS_IN_TIME.id)
+        return ("; ".join(why), frozenset(rules)) if why else None
 
     def _drain(self) -> None:
         """Every exchange answered so far judged (every reader calls it, so what it reads is complete)."""
         self.judge.settle()
 
     def _exchange(self, asked: _Asked, body: bytes | None, answer: tuple[int | None, list[tuple[str, str]], list[bytes], int],
-                  error: str | None, elapsed: float, number: int, body_size: int | None = None) -> ObservedExchange:
+                  error: str | None, elapsed: float, number: int, body_size: tuple[int, bool] | None = None,
+                  in_part: tuple[str, frozenset[str]] | None = None) -> ObservedExchange:
         status, answer_headers, kept, size = answer
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in asked.headers]
         query = asked.query_string.decode("latin-1")
@@ -458,7 +520,9 @@ class ContractMiddleware:
             method=asked.method, url=url, request_headers=headers, request_body=body,
             status=status if error is None or broken else None, response_headers=answer_headers,
             response_body=response_body, elapsed=elapsed, error=error, where=f"request {number} to the app",
-            response_size=size, unread=unread, route=SEND, request_size=body_size,
+            response_size=size, unread=unread, route=SEND, request_size=body_size[0] if body_size else None,
+            request_size_open=body_size[1] if body_size else False,
+            in_part=in_part[0] if in_part else None, in_part_rules=in_part[1] if in_part else frozenset(),
         )
 
 

@@ -94,6 +94,10 @@ class _SchemathesisExchange:
         return None if body is None else len(body)
 
     @property
+    def sent_size_open(self) -> bool:
+        return False
+
+    @property
     def status(self) -> int:
         return int(self.response.status_code)
 

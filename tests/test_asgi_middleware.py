@@ -1167,24 +1167,34 @@ def _whole_by_length(after, *, body=ANSWER, clock=None):
         await send({"type": "http.response.body", "body": body, "more_body": True})
         if after == "raises":  # a StreamingResponse generator's cleanup that fails after its last yield
             raise RuntimeError("cleanup failed")
-        if after == "works-then-ends":  # an audit write after the last yield, then the last (empty) message
-            clock.now += 50
+        if after in ("works-then-ends", "ends-soon"):  # an audit write after the last yield, then the last (empty) message
+            clock.now += 50 if after == "works-then-ends" else 0.5
             await send({"type": "http.response.body", "body": b""})
         if after == "hears-the-client-leave":  # the client has it all and goes: the app is told, and stops
             assert (await receive())["type"] == "http.disconnect"
     return app
 
 
-@pytest.mark.parametrize("after", ["raises", "returns", "works-then-ends", "hears-the-client-leave"])
+@pytest.mark.parametrize("after", ["raises", "returns", "works-then-ends", "hears-the-client-leave", "ends-soon"])
 def test_pass_r2_f1_an_answer_whole_by_its_content_length_is_complete_whatever_the_app_does_after(fake_time, after):
     """Pass R2, F1: a client reads an answer framed by its Content-Length as whole once that many bytes came; the
     middleware waited for the app's last message: it blamed the app (no-server-error, responds-in-time for the work
-    after) or left the exchange unjudged once the client left with the whole answer."""
+    after) or left the exchange unjudged once the client left with the whole answer. Never blamed; and (Pass S2, F1)
+    never green either where the app's last message came late or never (a client reading to it, behind GZipMiddleware
+    or in process, waited or got no whole answer): judged in part, unless the last message came within the timeout."""
     middleware, raised = _run(_whole_by_length(after, clock=fake_time), _body(), timeout=1.0)
     assert (type(raised) if raised else None) is (RuntimeError if after == "raises" else None)
     result = middleware.result()
-    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
-    assert result.rule("responds-in-time").status == Status.PASSED
+    assert result.findings == [] and result.traffic.judged == 1, result.headline
+    if after == "ends-soon":
+        assert result.exit_code == 0 and result.rule("responds-in-time").status == Status.PASSED
+        return
+    assert (result.exit_code, result.traffic.partly_judged) == (3, 1), result.headline
+    assert result.rule("responds-in-time").passed == 0 and result.rule("responds-in-time").failed == 0
+    opened = {"no-server-error", "responds-in-time"} if after != "works-then-ends" else {"responds-in-time"}
+    for rule in ("no-server-error", "responds-in-time"):
+        assert (result.rule(rule).passed == 0) is (rule in opened) and result.rule(rule).failed == 0
+    assert any("whole by its Content-Length" in note for note in result.traffic.notes)
     if after == "raises":
         assert any("RuntimeError after its answer was complete" in note for note in result.traffic.notes)
 
@@ -1212,9 +1222,10 @@ def test_pass_r2_f1_on_either_uvicorn_stack_an_answer_whole_by_its_length_is_jud
     if after == "past-its-length":  # uvicorn refuses the message whole: the client reads a head and no body
         assert read is None
         assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
-    else:
+    else:  # (the app never sent its last message: a client reading to it has no whole answer, Pass S2, F1)
         assert read == ANSWER
-        assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+        assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 3, result.headline
+        assert result.rule("no-server-error").passed == 0 and result.traffic.partly_judged == 1
 
 
 def _raw_send(url, head, body):
@@ -1334,3 +1345,160 @@ def test_pass_r2_f3_the_request_framing_reading(headers, received, said):
 
     why = request_framing_unread(headers, received)
     assert (why is None) if said is None else (why is not None and said in why), why
+
+
+# --- pass S2: the verdict is what the client read, whoever frames the answer (F1), an unkept body's size (F3) and time (F4)
+
+def _gzipped_streaming(after, clock):
+    """A Starlette app: a StreamingResponse with a Content-Length whose generator, after its last yield, works 50 s (the
+    fake clock) or raises; ContractMiddleware inside GZipMiddleware, which drops the Content-Length and streams the
+    answer chunked until the app's last message."""
+    from starlette.middleware.gzip import GZipMiddleware
+    from starlette.responses import StreamingResponse
+
+    async def chunks():
+        yield ANSWER
+        if after == "works-then-ends":
+            clock.now += 50
+        elif after == "raises":
+            raise RuntimeError("cleanup failed")
+
+    async def endpoint(request):
+        await request.body()
+        return StreamingResponse(chunks(), media_type="application/json", headers={"content-length": str(len(ANSWER))})
+
+    app = Starlette(routes=[Route("/v1/sending", endpoint, methods=["POST"])])
+    app.add_middleware(ContractMiddleware, timeout=1.0)
+    app.add_middleware(GZipMiddleware)  # added last: outside ContractMiddleware
+    return app
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("after", ["raises", "works-then-ends"])
+def test_pass_s2_f1_behind_an_outer_gzip_an_app_late_or_failing_after_its_length_is_never_green(fake_time, stack, after):
+    """Pass S2, F1: the answer's end was taken at its Content-Length; GZipMiddleware outside the middleware ends it at the
+    app's last message: the client got no whole answer (the app raised) or waited for the app's work, and the exchange
+    was green. Whoever frames the answer does not show inside: judged in part, never passed, never blamed."""
+    app = _gzipped_streaming(after, fake_time)
+    with _on_stack(app, stack) as url, httpx.Client(base_url=url) as client:
+        try:
+            read = client.post("/v1/sending", json=VALID, headers=AUTH)
+        except httpx.HTTPError:
+            read = None
+    assert (read is None) is (after == "raises")
+    assert read is None or (read.headers["content-encoding"], read.content) == ("gzip", ANSWER)
+    result = ContractMiddleware.of(app).result()
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
+    assert result.rule("responds-in-time").passed == 0
+    assert (result.rule("no-server-error").passed == 0) is (after == "raises")
+
+
+@pytest.mark.parametrize("after", ["raises", "works-then-ends"])
+def test_pass_s2_f1_in_process_an_app_late_or_failing_after_its_length_is_never_green(fake_time, after):
+    """Pass S2, F1, in process: httpx.ASGITransport (and Starlette's TestClient) end the answer at the app's last
+    message too; the test client waited for the app, or read the app's error, and the exchange was green."""
+    import anyio
+
+    app = _whole_by_length(after, clock=fake_time)
+    middleware = ContractMiddleware(app, timeout=1.0)
+
+    async def served():
+        transport = httpx.ASGITransport(app=middleware, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.post("/v1/sending", json=VALID, headers=AUTH)
+
+    assert anyio.run(served).content == ANSWER
+    result = middleware.result()
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
+    assert result.rule("responds-in-time").passed == 0
+
+
+def _too_large_app(reads_all):
+    """An app with a limit of its own (1.5 MB), answering 413 past it: having read the whole body, or at once."""
+    async def app(scope, receive, send):
+        seen = 0
+        while True:
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if not message.get("more_body") or (not reads_all and seen > 1_500_000):
+                break
+        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"success": false, "data": null, "error": "too large"}'})
+    return app
+
+
+@pytest.mark.parametrize("reads_all, length", [(True, False), (False, False), (False, True)],
+                         ids=["the-app-read-it-all", "unread-rest-no-length", "unread-rest-content-length"])
+def test_pass_s2_f3_a_413_to_a_large_body_is_not_blamed_whatever_the_middlewares_cap(reads_all, length):
+    """Pass S2, F3: with `max_request_bytes` below 1 MiB, a 413 to a 2 MB body was blamed (status-documented): the size
+    judged was what the middleware read ahead (its cap and a chunk), not the body's. Now the bytes the app was handed,
+    its Content-Length, or, neither showing the body's end, a size not known, which never reads as a small one."""
+    part = b"x" * (256 << 10)
+    messages = [_body(RAW_VALID[:-1] + b', "html": "', more=True)] + [_body(part, more=True) for _ in range(8)]
+    messages.append(_body(b'"}'))
+    scope = SCOPE
+    if length:
+        size = sum(len(m["body"]) for m in messages)
+        scope = {**SCOPE, "headers": [*SCOPE["headers"], (b"content-length", str(size).encode())]}
+    wrapped, raised = _run(_too_large_app(reads_all), *messages, scope=scope, max_request_bytes=64 << 10)
+    assert raised is None
+    result = wrapped.result()
+    assert (result.findings, result.exit_code, result.traffic.partly_judged) == ([], 3, 1), result.headline
+    assert result.rule("status-documented").failed == 0
+
+
+def test_pass_s2_f3_a_413_to_an_unkept_body_under_what_front_ends_allow_is_still_judged():
+    """Pass S2, F3, the other side: a body past the middleware's cap whose end showed is as long as the app was handed;
+    a 413 to 100 KB (well under what front ends allow) is the app's answer, judged."""
+    messages = [_body(RAW_VALID[:-1] + b', "html": "', more=True), _body(b"x" * 100_000, more=True), _body(b'"}')]
+    wrapped, _ = _run(_too_large_app(True), *messages, max_request_bytes=4 << 10)
+    assert [f.rule for f in wrapped.result().findings] == ["status-documented"]
+
+
+def _reads_then_works(clock, *, head_first=False):
+    """An app reading the first part of its body, working 50 s (the fake clock), then reading on and answering (or,
+    `head_first`, sending its answer's head before it reads on)."""
+    async def app(scope, receive, send):
+        await receive()
+        clock.now += 50
+        if head_first:
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await _read_all(receive)
+        if not head_first:
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": ACCEPTED})
+    return app
+
+
+def test_pass_s2_f4_an_apps_time_before_it_reads_the_rest_of_an_unkept_body_is_its_own(fake_time):
+    """Pass S2, F4: past the cap, the clock restarted at every later body message; uvicorn reads the rest of the body
+    only when the app asks, so the app's own work before it asked was excused: responds-in-time passed for an answer
+    the client got after 50 s. Only the time the server waits on the client's bytes is not the app's."""
+    messages = [_body(RAW_VALID[:10], more=True), _body(RAW_VALID[10:20], more=True), _body(RAW_VALID[20:])]
+    wrapped, raised = _run(_reads_then_works(fake_time), *messages, timeout=1.0, max_request_bytes=4)
+    assert raised is None
+    result = wrapped.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+
+
+def test_pass_s2_f4_an_app_reading_its_body_after_its_answer_started_is_not_timed_green(fake_time):
+    """Pass S2, F4: once the answer started, a wait on the client's bytes may overlap the app's own work (Starlette's
+    StreamingResponse listens for the client while its generator works): responds-in-time judged in part."""
+    messages = [_body(RAW_VALID[:10], more=True), _body(RAW_VALID[10:])]
+    middleware, raised = _run(_reads_then_works(fake_time, head_first=True), *messages, timeout=100.0, max_request_bytes=4)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.exit_code == 3, result.headline
+    assert result.rule("responds-in-time").passed == 0 and result.traffic.partly_judged == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", STACKS)
+def test_pass_s2_f4_on_either_uvicorn_stack_an_apps_work_before_reading_on_is_timed(fake_time, stack):
+    middleware = ContractMiddleware(_reads_then_works(fake_time), timeout=1.0, max_request_bytes=64 << 10)
+    body = json.dumps({**VALID, "html": "x" * 3_000_000}).encode()
+    with _on_stack(middleware, stack) as url, httpx.Client(base_url=url) as client:
+        assert client.post("/v1/sending", content=body, headers={**AUTH, "content-type": "application/json"}).status_code == 200
+    result = middleware.result()
+    assert result.rule("responds-in-time").failed == 1 and result.rule("responds-in-time").passed == 0, result.headline

@@ -102,6 +102,48 @@ def test_an_idle_connection_past_its_expiry_is_not_reused(monkeypatch):
     assert [r.status_code for r in results] == [200, 200] and upstream.connections == 2
 
 
+def _closes_the_second_request_on_a_connection():
+    """An upstream whose keep-alive timeout fires as the second request on a connection arrives: closed, no answer."""
+    seen: dict[int, int] = {}
+
+    def answer(request):
+        return _answer()
+
+    class Closing(Upstream):
+        def __call__(self, conn, stop):
+            with self._lock:
+                self.connections += 1
+                number = self.connections
+            while not stop.is_set():
+                request = read_request(conn)
+                if not request:
+                    return
+                with self._lock:
+                    self.requests.append(request)
+                    seen[number] = seen.get(number, 0) + 1
+                    if seen[number] == 2:
+                        return  # the idle close crossing the request: no byte of an answer
+                conn.sendall(answer(request))
+
+    return Closing(answer)
+
+
+def test_s3_f4_a_kept_alive_connection_the_upstream_closes_as_a_request_crosses_it_is_not_the_servers_failure():
+    """Pass S3, F4: a correct upstream closing an idle kept-alive connection (its keep-alive timeout: gunicorn's is 2 s,
+    the proxy kept connections 4 s) as the proxy reused it was blamed on no-server-error and the client got a 502,
+    where curl and browsers open a new connection. A method that may be sent again is, once, on a new connection; a
+    POST is not (RFC 9110 §9.2.2): a 502, passed unjudged, never the server's failure."""
+    upstream = _closes_the_second_request_on_a_connection()
+    (first, second), judge = _through(upstream, lambda c: c.get("/v1/emails/1"), lambda c: c.get("/v1/emails/2"))
+    assert (first.status_code, second.status_code) == (200, 200) and upstream.connections == 2
+    upstream = _closes_the_second_request_on_a_connection()
+    (first, second), judge = _through(upstream, _post, _post)
+    assert (first.status_code, second.status_code) == (200, 502), second.text
+    result = judge.result()
+    assert not result.findings and result.traffic.unjudged == 1, result.findings
+    assert any("keep-alive" in note for note in result.traffic.notes), result.traffic.notes
+
+
 def test_an_answer_saying_close_or_with_bytes_past_its_end_spoils_the_connection():
     bodies = [ok(), ok(), ok()]
     answers = iter([_answer(b"200 OK", bodies[0], b"Connection: close"), _answer(b"200 OK", bodies[1]) + b"garbage, no answer asked",

@@ -43,6 +43,11 @@ class Exchange(Protocol):
         ...
 
     @property
+    def sent_size_open(self) -> bool:
+        """Whether `sent_size` counts a body not kept whose end did not show (then it is a least: the body may be longer)."""
+        ...
+
+    @property
     def status(self) -> int | None: ...
 
     @property

@@ -127,7 +127,7 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     standing = knowledge.standing
     doubt, open_to = _request_doubt(headers.get("content-type"), repeated)
     asked, flags = _asks_otherwise(headers, exchange.target, exchange.sent_body, exchange.status, knowledge.data_known,
-                                   exchange.sent_size)
+                                   exchange.sent_size, exchange.sent_size_open)
     if asked is not None and flags & ~open_to:  # (a doubt leaving nothing more unjudged is not said twice)
         doubt, open_to = (f"{doubt}; {asked}" if doubt else asked), open_to | flags
     if open_to & _REQUEST:
@@ -211,7 +211,7 @@ _PHP_NAME = str.maketrans({".": "_", " ": "_", "[": "_"})
 
 
 def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None = None, status: int | None = None,
-                    data_known: bool = False, size: int | None = None) -> tuple[str | None, int]:
+                    data_known: bool = False, size: int | None = None, size_open: bool = False) -> tuple[str | None, int]:
     """Why a server may answer the request as something else than the send, and what that leaves unjudged (`_STATUS`
     and more); (None, 0): it asks for nothing else. A method override naming another method, an `Expect` other than
     100-continue: its status and request rules. In traffic (`data_known` False: the requests are not the judge's own),
@@ -230,7 +230,8 @@ def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None 
     if status is None or not 400 <= status < 500 or status == THROTTLED or data_known:
         return None, 0  # (a check's requests are its own: their target and head are the ones the user pointed it at)
     front = _front_end_refusable(headers, target) or (
-        _front_end_too_large(headers, len(body) if body is not None else size) if status == 413 else None)
+        _front_end_too_large(headers, len(body) if body is not None else size, body is None and size_open)
+        if status == 413 else None)
     if front is not None:
         return (f"its request {front}, which a front end (a proxy, a servlet container) may refuse before any app: "
                 f"its {status} may not be the API's, so its status and the answer's body rules were not judged"), _STATUS | _ANSWER
@@ -269,13 +270,19 @@ def _front_end_refusable(headers: Mapping[str, str], target: str) -> str | None:
 FRONT_END_BODY = 1 << 20
 
 
-def _front_end_too_large(headers: Mapping[str, str], size: int | None) -> str | None:
+def _front_end_too_large(headers: Mapping[str, str], size: int | None, open_end: bool = False) -> str | None:
     """A request body a front end may refuse 413 (None: not past `FRONT_END_BODY`): its bytes (`size`: those of the body,
-    or as many as a way in counted of one it did not keep), else its Content-Length."""
-    if size is None:
+    or as many as a way in counted of one it did not keep), else its Content-Length. `open_end`: the way in did not see
+    the body's end (`size` is a least): the larger of it and the Content-Length; with none given, its size is not known,
+    and an unknown size never reads as a small one."""
+    if size is None or open_end:
         declared = {trimmed(value) for value in headers.get("content-length", "").split(",")}
         if len(declared) == 1 and (value := declared.pop()).isascii() and value.isdigit():
-            size = int(value[:20])
+            size = max(size or 0, int(value[:20]))
+            open_end = False
+    if open_end and size is not None and size <= FRONT_END_BODY:
+        return (f"body is at least {size:,} bytes (neither its end nor a Content-Length showed: its size is not known; "
+                f"front ends commonly allow {FRONT_END_BODY:,}, nginx's client_max_body_size)")
     if size is None or size <= FRONT_END_BODY:
         return None
     return f"body is {size:,} bytes, past the {FRONT_END_BODY:,} front ends commonly allow (nginx's client_max_body_size)"

@@ -437,6 +437,7 @@ class TrafficProxy:
         held: list[bytes] | None = None  # an answer held whole, to be sent with its length (to an HTTP/1.0 client)
         failure: str | None = None
         caught = False
+        idle_closed = False  # the upstream closed a kept-alive connection as the request crossed it: not its failure
         deadline = _Deadline(self.timeout)
 
         async def to_client(message: dict[str, Any]) -> None:
@@ -513,6 +514,7 @@ class TrafficProxy:
                 timed_out, error = True, f"no complete answer from the upstream within {self.timeout:g} s"
         except UpstreamError as exc:
             error = str(exc)
+            idle_closed = exc.idle_closed
         except Exception as exc:  # the proxy's own failure: a 502 and a note, never a crash that hides the upstream's answer
             failure = type(exc).__name__
         finally:
@@ -557,6 +559,10 @@ class TrafficProxy:
         if stalled:
             self.judge.pass_unjudged(f"{where}: the client stopped taking the answer for {self.timeout:g} s (not the "
                                      "upstream's doing): not judged")
+            return cut_off
+        if idle_closed:
+            self.judge.pass_unjudged(f"{where}: the upstream closed the kept-alive connection as the send crossed it (its "
+                                     "keep-alive timeout; a POST is not sent again): answered 502, not judged")
             return cut_off
         shown_url = self._shown + target.decode("ascii")
         read_body, judge = self._decoded, self.judge

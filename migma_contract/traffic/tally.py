@@ -420,6 +420,14 @@ class ObservedExchange:
     # the request body's bytes when `request_body` does not hold it (a way in kept it unkept, over a cap): at least this
     # many (a front end may refuse a large body: `judge.verdict.FRONT_END_BODY`)
     request_size: int | None = None
+    # the request body's end did not show to the way in (it passed on unkept, its reader stopped): `request_size` is
+    # the bytes it counted, at least
+    request_size_open: bool = False
+    # why some of the server's rules could not be judged on this exchange (the way in cannot tell what its client read:
+    # the middleware's answer whole by its Content-Length with the app's last message late or never sent), and which:
+    # judged in part, those rules neither passed nor, unless they broke anyway, failed
+    in_part: str | None = None
+    in_part_rules: frozenset[str] = frozenset()
     # a recording's start time of the exchange, in microseconds since the epoch (`twins.instant`; None: not recorded)
     started: int | None = None
     # where another recording may hold this very exchange (the same request line and answer, no start time to tell one
@@ -451,6 +459,10 @@ class ObservedExchange:
     @property
     def sent_size(self) -> int | None:
         return len(self.request_body) if self.request_body is not None else self.request_size
+
+    @property
+    def sent_size_open(self) -> bool:
+        return self.request_body is None and self.request_size_open
 
     @_once
     def received_headers(self) -> dict[str, str]:
@@ -677,6 +689,11 @@ class TrafficJudge:
                              unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         unread_why = judged.unread or _unrecorded(judged) or verdict.partly
+        if exchange.in_part is not None:  # the way in could not tell these rules' passing: none passes (a breach counts)
+            opened = tuple(j for j in verdict.judgements if not j.ok or j.rule_id not in exchange.in_part_rules)
+            if len(opened) < len(verdict.judgements):
+                verdict = replace(verdict, judgements=opened)
+                unread_why = exchange.in_part if unread_why is None else f"{unread_why}; {exchange.in_part}"
         with self._lock:
             unlearned = self._learn(exchange)
             with self._counts:

@@ -5,7 +5,8 @@ send it is not the server's) to its answer's end, less the time each part of the
 client's hands (a client that reads slowly holds the server up; that is not the server's either).
 `TrafficProxy` times its upstream with it (its `_Deadline` also cancels an answer that is late);
 `ContractMiddleware` times the app with it, calling `sending`/`sent` only around body messages that carry body
-bytes or follow some (the start message's `send` never waits on the client: it is the app's time).
+bytes or follow some (the start message's `send` never waits on the client: it is the app's time), and around each
+`receive` for more of a body over its cap (the server reads the client's bytes on only when the app asks for them).
 """
 
 from __future__ import annotations

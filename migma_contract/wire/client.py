@@ -136,6 +136,10 @@ class Exchange(Generic[S]):
         return len(self.request_content)
 
     @property
+    def sent_size_open(self) -> bool:
+        return False
+
+    @property
     def received_headers(self) -> dict[str, str]:
         return self.headers
 

@@ -61,7 +61,8 @@ __all__ = ["IDLE_EXPIRY", "MAX_HEAD_BYTES", "PARSER", "UpstreamError", "Upstream
            "h11_head_refused"]
 
 MAX_HEAD_BYTES = 100 * 1024  # what httpcore allows an answer's head (h11's max_incomplete_event_size)
-IDLE_EXPIRY = 4.0  # below common keep-alive timeouts (uvicorn's 5 s): a connection the upstream is closing is not reused
+IDLE_EXPIRY = 1.5  # below common keep-alive timeouts (gunicorn's 2 s, uvicorn's 5 s): one the upstream is closing is not reused
+_IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})  # RFC 9110 §9.2.2
 MAX_IDLE = 64
 _PAUSE_AT = 256 * 1024  # bytes of body buffered ahead of the reader before reading pauses
 _SLICE = 4096  # a head is fed to the parser at most this much at a time (see data_received)
@@ -117,9 +118,12 @@ class _ReadAsH11(Exception):
 class UpstreamError(Exception):
     """The upstream could not be reached, or broke the exchange; `kind` names how (ConnectError, ReadError…)."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, *, idle_closed: bool = False) -> None:
         super().__init__(message)
         self.kind = kind
+        # a kept-alive connection the upstream closed as this request was written on it (its keep-alive timeout
+        # crossing the request): no byte of an answer came, no failure of the server's (a client opens a new connection)
+        self.idle_closed = idle_closed
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.args[0]}"
@@ -459,7 +463,30 @@ class UpstreamPool:
 
         `head_only`: the request is a HEAD (its answer has no body, whatever its headers say).
         """
-        connection = self._reused() or await self._connect()
+        reused = self._reused()
+        connection = reused or await self._connect()
+        connection.begin(head, body, head_only=head_only)
+        try:
+            await connection.head()
+        except UpstreamError as exc:
+            connection._close()
+            if reused is None or connection._received:
+                raise
+            # The upstream closed a kept-alive connection as the request crossed it (its keep-alive timeout), before
+            # any byte of an answer: a method that may be sent again (RFC 9110 §9.2.2) is, once, on a new connection,
+            # as curl and browsers do; another (a POST) is not (a proxy must not), and the error says why.
+            if head.split(b" ", 1)[0] in _IDEMPOTENT:
+                return await self._sent_anew(head, body, head_only=head_only)
+            raise UpstreamError(exc.kind, f"{exc.args[0]} (a kept-alive connection, closed by the upstream as the "
+                                          "request crossed it: no failure of the server's; not sent again, its method "
+                                          "is not idempotent)", idle_closed=True) from None
+        except BaseException:
+            connection._close()
+            raise
+        return connection
+
+    async def _sent_anew(self, head: bytes, body: bytes, *, head_only: bool) -> UpstreamResponse:
+        connection = await self._connect()
         connection.begin(head, body, head_only=head_only)
         try:
             await connection.head()
