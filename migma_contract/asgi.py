@@ -60,6 +60,8 @@ started before the first send (uvicorn's `--lifespan off`, an in-process transpo
 raised on it, when the process exits (`atexit`, if anything was seen since they were last
 written); and whenever `write_report()` is called. Reports that cannot be written there are
 one line on the `migma_contract.asgi` logger, never a traceback in the server's shutdown.
+Several processes writing to one `report_dir` (uvicorn --workers, gunicorn, pytest-xdist) each keep their own state
+there and write the merge of every process of their run (`reports.processes`): the last to end writes them all.
 """
 
 from __future__ import annotations
@@ -67,12 +69,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import os
 import re
 import time
 import weakref
 from collections.abc import Callable, Iterable, MutableMapping
 from functools import partial
 from pathlib import Path
+from time import time as wall_clock  # (the machine's clock, shared by its processes: `reports.processes`)
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -103,7 +107,7 @@ class ContractMiddleware:
     """Pure ASGI middleware judging every POST /v1/sending that passes through, without changing it.
 
     `level`: schema, documented or strict. `report_dir`: where the reports go at shutdown
-    (at process exit without an ASGI lifespan; None: none written). `formats`: which of json, junit, md, html. `baseline`: known
+    (at process exit without an ASGI lifespan; None: none written; several processes: one report of them all). `formats`: which of json, junit, md, html. `baseline`: known
     failures to accept (a conformance.json or a list of rule ids). `spec`: another OpenAPI
     document. `timeout`: an answer slower than this breaks responds-in-time.
     `on_violation`: called with one redacted line the first time each rule is broken by each party (the
@@ -138,6 +142,7 @@ class ContractMiddleware:
         self._spoken = False  # a lifespan started (the app or the middleware answered its startup): reports at its shutdown
         self._at_exit = False  # the reports are to be written at process exit (`_report_at_exit`)
         self._written = -1  # the sends counted when the reports were last written to `report_dir`
+        self._start: tuple[int, float] | None = None  # (this process, when it began serving: `_began`)
         contract = contract_for(load_spec(spec))
         name = label or "the app behind ContractMiddleware"
         self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
@@ -165,15 +170,25 @@ class ContractMiddleware:
     def write_report(self, directory: str | Path | None = None) -> list[Path]:
         """Write the reports (to `directory`, else `report_dir`); the paths written."""
         from migma_contract.reports import write_reports
+        from migma_contract.reports.processes import write_shared
 
         target = Path(directory) if directory is not None else self.report_dir
         if target is None:
             raise ConfigError("no report directory: pass report_dir= to ContractMiddleware or a directory here")
         count = self._count
-        written = write_reports(self.result(), target, self.formats)
-        if target == self.report_dir:
-            self._written = count
+        if target != self.report_dir:
+            return write_reports(self.result(), target, self.formats)
+        self._drain()
+        written = write_shared(self.judge, self._began(), target, self.formats)
+        self._written = count
         return written
+
+    def _began(self) -> float:
+        """When this process began serving through the middleware (its first lifespan event or request; now if it
+        never did): the processes whose states were written since then are of its run (`reports.processes`)."""
+        if self._start is None or self._start[0] != os.getpid():  # (a middleware made before a fork: each process's own)
+            self._start = (os.getpid(), wall_clock())
+        return self._start[1]
 
     @classmethod
     def of(cls, app: Any) -> ContractMiddleware:
@@ -192,6 +207,8 @@ class ContractMiddleware:
     # -- ASGI -------------------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self._start is None:  # (a middleware made before a fork begins in each process at its writing: `_began`)
+            self._began()
         if scope["type"] == "lifespan" and self.report_dir is not None:
             await self._lifespan(scope, receive, send)
             return

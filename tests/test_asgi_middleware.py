@@ -689,6 +689,7 @@ def _one_send(middleware):
 
 
 REPORTS = ["conformance.json", "index.html", "junit.xml", "summary.md"]
+WRITTEN = [".migma-contract", *REPORTS]  # the reports, and the state of the process that wrote them (reports.processes)
 
 
 def test_pass_r2_f11_an_app_that_speaks_no_lifespan_has_it_spoken_for_and_its_reports_written_at_shutdown(tmp_path, monkeypatch):
@@ -702,7 +703,7 @@ def test_pass_r2_f11_an_app_that_speaks_no_lifespan_has_it_spoken_for_and_its_re
     middleware = ContractMiddleware(_plain_app, report_dir=tmp_path)
     sent, raised = _lifespan(middleware, between=_one_send(middleware))
     assert raised is None and sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == REPORTS
+    assert sorted(p.name for p in tmp_path.iterdir()) == WRITTEN
     assert json.loads((tmp_path / "conformance.json").read_text())["traffic"]["judged"] == 1
     assert registered == []  # written at shutdown: nothing left for the process's exit
 
@@ -745,7 +746,7 @@ def test_pass_r2_f11_without_a_lifespan_the_reports_are_written_at_process_exit(
     assert list(tmp_path.iterdir()) == [] and len(registered) == 1  # registered once, at the first send
     at_exit, *args = registered[0]
     at_exit(*args)
-    assert sorted(p.name for p in tmp_path.iterdir()) == REPORTS
+    assert sorted(p.name for p in tmp_path.iterdir()) == WRITTEN
     assert json.loads((tmp_path / "conformance.json").read_text())["traffic"]["judged"] == 2
     (tmp_path / "conformance.json").unlink()
     at_exit(*args)  # nothing judged since: not written again
@@ -772,7 +773,7 @@ anyio.run(main)
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
                           env={**__import__("os").environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0 and "Traceback" not in done.stderr and "could not be written" not in done.stderr, done.stderr[-2000:]
-    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == REPORTS
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == WRITTEN
 
 
 # --- the answer as a client reads what the server writes, on either uvicorn stack (red-team pass M1: F1, F3, F8) ------------

@@ -26,7 +26,7 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Generic, Literal, NamedTuple, TypeVar
 from urllib.parse import unquote, unquote_to_bytes
@@ -67,6 +67,8 @@ from migma_contract.run.result import (
     Budget,
     Finding,
     PlanStats,
+    RequestRecord,
+    ResponseRecord,
     RuleResult,
     RunResult,
     RunSettings,
@@ -1237,6 +1239,100 @@ class TrafficJudge:
         )
         result.stale_baseline = self.baseline.stale(failure_keys(result)) if self.baseline else []
         return result
+
+    # -- several processes: one report of them all ---------------------------------------------------
+
+    STATE_FORMAT = "migma-contract-state/1"
+    _SUMMED = ("exchanges", "judged", "other", "unanswered", "partly_judged", "unjudged")
+
+    def state(self) -> dict[str, Any]:
+        """What this judge saw, as JSON data, redacted as its reports are: its tallies (with who broke each rule), its
+        findings, the symptoms its root causes are grouped from, its counted notes and its traffic's counts. The reports
+        of several processes writing to one directory are made from the states of them all (`merged`)."""
+        findings = self.findings
+        with self._lock:
+            self._count_deferred()
+            tallies = {rule_id: asdict(tally) for rule_id, tally in self._tallies.items()}
+            symptoms = [[s.rule, s.status, s.instead_of, s.subject.value, self.redactor.text(s.shape)] for s in self._symptoms]
+            notes = [[self.redactor.text(note), count] for note, count in self._notes.items()]
+            with self._counts:
+                stats = {name: getattr(self.stats, name) for name in self._SUMMED}
+                stops, dropped = list(self._stops), self._stops_dropped
+            stops = [self.redactor.text(note) for note in stops]
+        return {"format": self.STATE_FORMAT, "level": self.level.value, "spec": self.contract.spec.fingerprint,
+                "started": self._started.isoformat(), "tallies": tallies, "findings": [asdict(f) for f in findings],
+                "symptoms": symptoms, "notes": notes, "stops": stops, "stops_dropped": dropped, "stats": stats}
+
+    def merged(self, states: Iterable[dict[str, Any]], notes: Iterable[str] = (), missing: int = 0) -> RunResult:
+        """The result of every process's `state` together, judged as one judge would have judged all their exchanges:
+        tallies and traffic counts summed, each rule and party's finding kept once (the first state's) with its
+        occurrences summed, root causes grouped over every symptom, notes counted across them. `notes`: said as well;
+        `missing`: processes whose part is not in these states (each one no green verdict: their sends were not read)."""
+        judge = TrafficJudge(self.contract, self.level, kind=self.kind, label=self.label, url=self.url,
+                             source=self.stats.source, timeout=self.timeout, baseline=self.baseline)
+        started, merged_states = None, 0
+        for state in states:
+            try:
+                at = datetime.fromisoformat(state["started"])
+                judge._absorb(state)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                missing += 1
+                judge.note(f"a process's state could not be merged ({clean_text(str(exc)[:120])}): its exchanges are not "
+                           "in this report")
+                continue
+            started = at if started is None else min(started, at)
+            merged_states += 1
+        for note in notes:
+            judge.note(note)
+        across = [rule_id for rule_id in judge._history if judge._tallies[rule_id].exercised]
+        if merged_states > 1 and across:  # each process remembered only the values of its own answers
+            judge.note(f"{', '.join(across)}: judged within each process's own exchanges (a value answered in two "
+                       "processes is not compared)")
+        if missing:
+            judge.pass_unjudged(f"{missing} process(es) writing to this report directory in this run had left no "
+                                "state when it was written (still running, or ended without writing): their exchanges "
+                                "are not in it", seen=False, count=missing)
+        result = judge.result()
+        if started is not None:
+            result.started = started.isoformat(timespec="seconds")
+            result.duration_s = round(max((datetime.now(UTC) - started).total_seconds(), 0.0), 3)
+        return result
+
+    def _absorb(self, state: dict[str, Any]) -> None:
+        """Add one `state` to what this judge saw (`merged`); a state of another level or document is refused."""
+        if state.get("format") != self.STATE_FORMAT or state.get("level") != self.level.value or \
+                state.get("spec") != self.contract.spec.fingerprint:
+            raise ValueError("a state of another format, level or document")
+        with self._lock:
+            for rule_id, counts in state["tallies"].items():
+                tally = self._tallies.get(rule_id)
+                if tally is not None:
+                    for name, value in counts.items():
+                        setattr(tally, name, getattr(tally, name) + int(value))
+            for data in state["findings"]:
+                finding = Finding(**{**data, "request": RequestRecord(**data["request"]),
+                                     "response": ResponseRecord(**data["response"])})
+                key = (finding.rule, finding.broken_by or "")
+                if key in self._findings:
+                    self._findings[key].occurrences += finding.occurrences
+                else:
+                    self._findings[key] = finding
+            self._symptoms += [Symptom(rule, status, instead_of, Subject(subject), shape)
+                               for rule, status, instead_of, subject, shape in state["symptoms"]]
+            for note, count in state["notes"]:
+                if note in self._notes or len(self._notes) < 200:
+                    self._notes[note] += int(count)
+            with self._counts:
+                for name in self._SUMMED:
+                    setattr(self.stats, name, getattr(self.stats, name) + int(state["stats"][name]))
+                for note in state["stops"]:
+                    if note in self._stops:
+                        continue
+                    if len(self._stops) < _MAX_STOPS:
+                        self._stops.append(note)
+                    else:
+                        self._stops_dropped += 1
+                self._stops_dropped += int(state["stops_dropped"])
 
     def _known(self, rule_id: str, tally: RuleTally) -> bool:
         """Whether the baseline accepts every party that broke this rule."""

@@ -1,0 +1,176 @@
+"""`ContractMiddleware` in several processes writing to one report directory (uvicorn --workers, gunicorn, xdist):
+the reports the directory ends with count every process's exchanges (`reports.processes`)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from migma_contract.asgi import ContractMiddleware
+from migma_contract.reports.processes import STATE_DIR
+from migma_contract.wire.asgi_transport import SyncASGITransport
+
+from .faulty_servers import FULL_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTH = {"Authorization": f"Bearer {FULL_KEY}"}
+VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
+         "subject": "Hello", "emailId": "email_welcome"}
+
+# One server process: the middleware around an app (faulty: no data.id in its answers), `count` sends through an
+# in-process transport (so the process joins the directory's run), then "ready"; it ends when told (a line on its
+# stdin), writing its reports at exit as the middleware does without a lifespan.
+WORKER = r'''
+import json, os, sys
+import httpx
+from migma_contract.asgi import ContractMiddleware
+from migma_contract.wire.asgi_transport import SyncASGITransport
+
+directory, kind, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+served = 0
+
+async def app(scope, receive, send):
+    global served
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    served += 1
+    data = {"status": "queued", "provider": "migma"}
+    if kind != "faulty":
+        data["id"] = f"msg_{os.getpid()}_{served}"
+    body = json.dumps({"success": True, "data": data, "error": None}).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+
+middleware = ContractMiddleware(app, report_dir=directory, formats=["json"])
+with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+    for _ in range(count):
+        client.post("/v1/sending", json=json.loads(sys.argv[4]), headers=json.loads(sys.argv[5]))
+print("ready", flush=True)
+sys.stdin.readline()
+'''
+
+
+def _start(directory: Path, kind: str, count: int) -> subprocess.Popen[str]:
+    """A worker process, once it has served its sends (its "ready" read)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-c", WORKER, str(directory), kind, str(count), json.dumps(VALID),
+                                json.dumps(AUTH)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    return process
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    assert process.stdin is not None
+    process.stdin.write("\n")
+    process.stdin.close()
+    assert process.wait(timeout=60) == 0
+
+
+def _report(directory: Path) -> dict:
+    return json.loads((directory / "conformance.json").read_text(encoding="utf-8"))
+
+
+def _rule(report: dict, rule_id: str) -> dict:
+    return next(rule for rule in report["rules"] if rule["id"] == rule_id)
+
+
+@pytest.mark.e2e
+def test_pass_s2_f2_every_worker_counts_in_the_report_the_directory_ends_with(tmp_path):
+    """Pass S2, F2: two server processes writing to one report_dir: the faulty one ends first, the correct one last;
+    the report shows the faulty one's violation and the sum of their exchanges (it was the last one's alone: green)."""
+    faulty = _start(tmp_path, "faulty", 3)
+    right = _start(tmp_path, "right", 4)  # both alive at once: one run
+    _end(faulty)
+    _end(right)
+    report = _report(tmp_path)
+    assert report["exit_code"] == 1 and report["verdict"] == "failed"
+    assert report["traffic"]["judged"] == 7 and report["traffic"]["exchanges"] == 7
+    has_id = _rule(report, "result-has-id")
+    assert (has_id["status"], has_id["exercised"], has_id["failed"]) == ("failed", 7, 3)
+    assert has_id["observed"] == "server broke 3/7"
+    assert [(f["rule"], f["occurrences"]) for f in report["findings"]] == [("result-has-id", 3)]
+
+    # a new run (no process of the last one alive): its own report, nothing of the last run's leaks into it
+    alone = _start(tmp_path, "right", 2)
+    _end(alone)
+    report = _report(tmp_path)
+    assert (report["exit_code"], report["traffic"]["judged"], report["findings"]) == (0, 2, [])
+    assert (tmp_path / STATE_DIR / f"state-{alone.pid}.json").is_file()
+
+
+@pytest.mark.e2e
+def test_pass_s2_f2_a_worker_replaced_while_another_serves_still_counts(tmp_path):
+    """Pass S2, F2: a faulty worker ends, a replacement begins after it (while a sibling serves on), and ends last:
+    the faulty one's part counts through the sibling that outlived it; a run begun after they all ended does not."""
+    faulty = _start(tmp_path, "faulty", 2)
+    sibling = _start(tmp_path, "right", 3)
+    _end(faulty)
+    replacement = _start(tmp_path, "right", 4)  # began after the faulty one's state was written
+    _end(sibling)
+    _end(replacement)
+    report = _report(tmp_path)
+    assert (report["exit_code"], report["traffic"]["judged"]) == (1, 9)
+    assert _rule(report, "result-has-id")["observed"] == "server broke 2/9"
+
+    later = _start(tmp_path, "right", 1)
+    _end(later)
+    assert (_report(tmp_path)["exit_code"], _report(tmp_path)["traffic"]["judged"]) == (0, 1)
+
+
+def _middleware(faulty: bool, sends: int, **options) -> ContractMiddleware:
+    """A middleware (not writing anywhere) that saw `sends` sends to an app (faulty: no data.id)."""
+    served = []
+
+    async def app(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        served.append(1)
+        data = {"status": "queued", "provider": "migma"} | ({} if faulty else {"id": f"msg_{id(served)}_{len(served)}"})
+        body = json.dumps({"success": True, "data": data, "error": None}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    middleware = ContractMiddleware(app, **options)
+    with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+        for _ in range(sends):
+            client.post("/v1/sending", json=VALID, headers=AUTH)
+    return middleware
+
+
+def test_pass_s2_f2_merge_sums_tallies_findings_and_stats():
+    """Pass S2, F2: merging processes' states: tallies and counts summed, each (rule, party) finding once with its
+    occurrences summed, notes of both; one state merged alone is that process's own result."""
+    one, two, right = _middleware(True, 2), _middleware(True, 3), _middleware(False, 4)
+    states = [json.loads(json.dumps(m.judge.state())) for m in (one, two, right)]  # (as read back from its file)
+    assert FULL_KEY not in json.dumps(states)  # (redacted as the reports are: the key every send carried never shows)
+    merged = right.judge.merged(states)
+    assert merged.exit_code == 1 and merged.traffic.judged == merged.traffic.exchanges == 9
+    has_id = merged.rule("result-has-id")
+    assert (has_id.exercised, has_id.passed, has_id.failed, has_id.observed) == (9, 4, 5, "server broke 5/9")
+    assert [(f.rule, f.broken_by, f.occurrences) for f in merged.findings] == [("result-has-id", "server", 5)]
+    assert any(note.startswith("result-id-unique: judged within each process's own") for note in merged.traffic.notes)
+
+    alone, own = one.judge.merged([states[0]]), one.result()
+    assert (alone.rules, alone.findings, alone.root_causes, alone.verdict) == (own.rules, own.findings, own.root_causes, own.verdict)
+    assert alone.traffic == own.traffic
+
+
+def test_pass_s2_f2_merge_is_green_only_when_every_part_was_judged_in_full():
+    """Pass S2, F2: one process whose send passed unkept (judged in part): the merge of it with a green one is no
+    verdict; its note is there; a state of another level is refused (noted, no verdict)."""
+    right, partial = _middleware(False, 2), _middleware(False, 1, max_request_bytes=8)
+    assert right.result().exit_code == 0 and partial.result().exit_code == 3
+    merged = right.judge.merged([right.judge.state(), partial.judge.state()])
+    assert merged.exit_code == 3 and merged.traffic.judged == 3
+    assert set(partial.result().traffic.notes) <= set(merged.traffic.notes)
+    strict = _middleware(False, 1, level="strict")
+    refused = right.judge.merged([right.judge.state(), strict.judge.state()])
+    assert refused.exit_code == 3 and refused.traffic.judged == 2
+    assert any("could not be merged" in note for note in refused.traffic.notes)
