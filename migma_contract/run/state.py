@@ -39,7 +39,7 @@ from migma_contract.contract.rules import (
     Subject,
     bearer_key,
 )
-from migma_contract.contract.validators import Contract, response_facts
+from migma_contract.contract.validators import Contract, cut_body, response_facts
 from migma_contract.core.bounded import loads
 from migma_contract.core.exceptions import ConfigError, TargetUnreachable
 from migma_contract.core.fields import trimmed
@@ -164,6 +164,9 @@ class RunState:
         self._fact_memo: dict[int, tuple[Exchange, ResponseFacts]] = {}  # an answer's facts, read once
         self.statuses_seen: Counter[int] = Counter()  # every status judged, for why a rule saw nothing to judge
         self.unjudged_cases: Counter[str] = Counter()  # rule -> its cases whose answer judged nothing of it
+        # answers judged in part (their body not read: over max-response-bytes, nested too deep...): why -> how many;
+        # their body rules stand unjudged, so no green verdict rests on them (the run is "partial", as traffic's is)
+        self.partly_judged: Counter[str] = Counter()
 
     # -- what was found -------------------------------------------------------------------------
 
@@ -242,6 +245,9 @@ class RunState:
             self.warn(f"an answer's body is {exchange.body_note}")
         verdict = judge_exchange(self.contract, self.level, exchange, self._knowledge(exchange), body=case.body,
                                  validator=self.validator)
+        if verdict.facts is None and exchange.answered and not (exchange.timed_out or exchange.error):
+            self.partly_judged[cut_body(self.options.max_response_bytes) if exchange.truncated
+                               else verdict.partly or "its body was not read"] += 1
         judged = set()
         for rule_id, party, ok, expected, actual in verdict.judgements:
             if party == SERVER and rule_id not in self.not_exercisable:
