@@ -312,3 +312,12 @@ def test_pass_s2_f5_an_answer_over_the_run_s_own_cap_is_judged_in_part_never_a_f
     assert fault.rule in {r.id for r in result.rules if r.status == "failed"}, result.headline
     assert all("not JSON" not in f.actual for f in result.findings)
     assert result.exit_code == 1
+
+
+def test_pass_s2_f5_the_vendor_set_reads_no_answer_cut_at_the_run_s_own_cap():
+    """The same class in the rules only the check judges (the vendor set's keyed pairs and 429s, the rules across
+    answers): a body cut at max-response-bytes is not read by them, never "not the ApiError envelope"."""
+    result = run_check(CheckOptions(api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY, explore=False, **VENDOR,
+                                    max_response_bytes=120).with_fixtures(FIXTURES), app=create_app())
+    assert result.findings == [], [f.message for f in result.findings]
+    assert result.exit_code == 3 and result.completion == "partial" and "120-byte cap" in result.stopped

@@ -236,7 +236,10 @@ class RunState:
         if (case.inject is not None and exchange.answered and exchange.status == case.inject
                 and not exchange.throttled and not exchange.error):
             # the run's own fault: judged only by the rules about such an answer, kept for the retry
-            self.keyed.judge_injected(exchange, failures)
+            if exchange.truncated:  # they read its body, cut at the run's own cap: not judged (judged in part)
+                self.partly_judged[cut_body(self.options.max_response_bytes)] += 1
+            else:
+                self.keyed.judge_injected(exchange, failures)
             return failures
         if exchange.status is not None:
             self.statuses_seen[exchange.status] += 1
@@ -255,7 +258,8 @@ class RunState:
                 judged.add(rule_id)
         if case.rule_id and case.rule_id not in judged:  # its case got no answer that judges it (a 5xx, a hang)
             self.unjudged_cases[case.rule_id] += 1
-        if exchange.answered and not exchange.error:
+        # a body cut at the run's cap is not read by the rules across answers either
+        if exchange.answered and not exchange.error and not exchange.truncated:
             self._judge_history(exchange, failures)
             self.keyed.judge_throttled(exchange, failures)
             self.keyed.judge_keyed(exchange, failures)
