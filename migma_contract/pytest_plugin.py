@@ -20,6 +20,7 @@ options table the CLI reads.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -128,8 +129,12 @@ def _users_overrides(config: pytest.Config, options: Iterable[Any]) -> set[str]:
     command line or in $PYTEST_ADDOPTS, not in a file's `addopts` nor an `@file` (then, or when a file cannot be read
     again, the value is the repository's, as an ini file's is)."""
     keys = {option.ini_key for option in options if option.ini_key}
-    # how argparse reads a group of short flags (`-qo k=v`): which take a value
-    takes = {flag: action.nargs != 0 for flag, action in config._parser.optparser._option_string_actions.items()}
+    # how argparse reads a group of short flags (`-qo k=v`): which take a value (pytest 9 keeps its argparse parser
+    # as `optparser`, pytest 8 builds it in `_getparser`); without one, `-o` alone is known
+    parser: Any = config._parser
+    made = getattr(parser, "optparser", None) or (parser._getparser() if hasattr(parser, "_getparser") else None)
+    actions = getattr(made, "_option_string_actions", None) or {"-o": argparse.Action(["-o"], "override_ini")}
+    takes = {flag: action.nargs != 0 for flag, action in actions.items()}
     return _users_override_keys(_words(config), Path(config.invocation_params.dir), keys, takes)
 
 
