@@ -659,7 +659,9 @@ def _vcr_item(body, *, indent="", answer=None):
     answer = answer or ["    body: {string: " + json.dumps(OK) + "}", "    headers: {Content-Type: [application/json]}",
                         "    status: {code: 200, message: OK}"]
     lines = ["- request:", f"    body: {json.dumps(json.dumps(body))}", "    headers:",
-             "      Authorization: [Bearer k_recorded_0123]", "      Content-Type: [application/json]", "    method: POST",
+             "      Authorization: [Bearer k_recorded_0123]", "      Content-Type: [application/json]",
+             "      User-Agent: [python-requests/2.32.3]", '      Accept-Encoding: ["gzip, deflate"]',  # requests' own
+             "    method: POST",
              f"    uri: {URL}", "  response:", *answer]
     return [indent + line for line in lines]
 
@@ -982,6 +984,23 @@ def test_m2_f3_only_the_servers_failure_blames_it_and_a_failed_request_elsewhere
     result = judge_cli(path, "--report-dir", tmp_path / "o")
     data = json.loads((tmp_path / "o" / "conformance.json").read_text())
     assert result.exit_code == 0 and data["traffic"]["other"] == 1 and data["traffic"]["unjudged"] == 0, result.output
+
+
+@pytest.mark.parametrize("failure", ["The network connection was lost.", "Server returned nothing (no headers, no data)",
+                                     "Message Corrupt", "Connection terminated unexpectedly", "NS_ERROR_NET_INTERRUPT",
+                                     "NS_ERROR_NET_PARTIAL_TRANSFER", "NS_ERROR_CORRUPTED_CONTENT",
+                                     "net::ERR_RESPONSE_HEADERS_MULTIPLE_CONTENT_LENGTH",
+                                     "net::ERR_CONTENT_DECODING_INIT_FAILED"])
+def test_a_servers_failure_in_webkits_and_firefoxs_words_is_the_servers_as_in_chromiums(tmp_path, failure):
+    """Pass S3, F3: a server dropping the connection recorded by Playwright on WebKit or Firefox (`_failureText`) was
+    passed unjudged as "no failure of the server's" (exit 3), while Chromium's words for the same (ERR_CONNECTION_RESET,
+    ERR_EMPTY_RESPONSE) are the server's no-server-error: the browsers' words for one failure read alike."""
+    path = tmp_path / "failed.har"
+    failed = _har_failed(0, None, _failureText=failure)
+    path.write_text(har(failed))
+    result = judge_cli(path, "--report-dir", tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert result.exit_code == 1 and {f["rule"] for f in data["findings"]} == {"no-server-error"}, result.output
 
 
 @pytest.mark.parametrize("code", ["0310", "2_00", "0b11001000", "3:20", "!!float 200", "'0'", "null"])

@@ -351,7 +351,8 @@ def test_a_recorded_body_is_decompressed_within_the_bound_and_a_bomb_is_not_judg
     bomb = gzip.compress(b"{" + b" " * (4 << 20) + b"}")  # 4 MiB of JSON from a few KiB
     cassette = {"interactions": [
         {"request": {"method": "POST", "uri": STAGING, "body": json.dumps(VALID),
-                     "headers": {"Authorization": [f"Bearer {KEY}"], "Content-Type": ["application/json"]}},
+                     "headers": {"Authorization": [f"Bearer {KEY}"], "Content-Type": ["application/json"],
+                                 "User-Agent": ["python-requests/2.32.3"], "Accept-Encoding": ["gzip, deflate"]}},
          "response": {"status": {"code": 200, "message": "OK"}, "body": {"base64_string": base64.b64encode(body).decode()},
                       "headers": {"Content-Type": ["application/json"], "Content-Encoding": [coding]}}}
         for body, coding in ((gzip.compress(ok), "gzip"), (bomb, "gzip"), (ok, "gzip"))]}

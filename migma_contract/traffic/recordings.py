@@ -861,8 +861,21 @@ _SERVERS = re.compile(r"reset|closed|empty[ _]response|invalid[ _](?:http[ _])?r
                       re.IGNORECASE)
 
 
+# What WebKit (macOS, Windows, libsoup on Linux) and Firefox say where Chromium says ERR_CONNECTION_RESET,
+# ERR_EMPTY_RESPONSE or ERR_CONTENT_LENGTH_MISMATCH, and Chromium's words for a head or a coding the server broke: the
+# server's failure whatever else the words hold ("network" in WebKit's "The network connection was lost.")
+_SERVERS_IN_ANY_BROWSER = re.compile(r"network[ _]connection[ _]was[ _]lost|server[ _]returned[ _]nothing|message[ _]corrupt"
+                                     r"|connection[ _]terminated[ _]unexpectedly|net[ _]interrupt|net[ _]partial[ _]transfer"
+                                     r"|corrupted[ _]content|multiple[ _]content[ _]length|content[ _]decoding[ _]init",
+                                     re.IGNORECASE)
+
+
 def _servers_failure(failure: str) -> bool:
-    return bool(failure) and _SERVERS.search(failure) is not None and _NOT_SERVERS.search(failure) is None
+    if not failure:
+        return False
+    if _SERVERS_IN_ANY_BROWSER.search(failure) is not None:
+        return True
+    return _SERVERS.search(failure) is not None and _NOT_SERVERS.search(failure) is None
 
 
 def _har_status(value: Any, sent: ObservedExchange) -> int | None:
@@ -1037,14 +1050,15 @@ def _answer_decoded(fmt: str, exchange: ObservedExchange) -> bool | None:
     Schemathesis writes `response.content`, which requests and httpx have decoded (`core/transport.py`), under the
     server's own headers: decoded (its WSGI client's raw bytes are a compressed stream, told by their first bytes).
     vcrpy's stubs for requests, urllib3 and httpx store the bytes as sent, its aiohttp stub `await response.read()`,
-    decoded, under the same headers: the file does not say which. The evidence: the request's User-Agent, where aiohttp
-    left its own (`Python/3.12 aiohttp/3.10.5`, sent unless the client sets another), and the Content-Length kept: the
-    bytes as sent are as long as it says (a shorter read is no recording), so a length that is not the stored body's
-    marks a body stored decoded; with neither (a chunked answer from another client) the bytes are taken as sent."""
+    decoded, under the same headers: the file does not say which. The evidence: the request's recorded headers, where
+    the aiohttp stub keeps only those its caller passed (no User-Agent and no Accept-Encoding: requests', urllib3's and
+    httpx's stubs record the client's own, these among them), and the Content-Length kept: the bytes as sent are as long
+    as it says (a shorter read is no recording), so a length that is not the stored body's marks a body stored decoded;
+    with neither (a chunked answer from another client) the bytes are taken as sent."""
     if fmt == SCHEMATHESIS:
         return True
     if fmt in (VCRPY, VCRPY_JSON) and exchange.response_body:
-        if any(name.lower() == "user-agent" and "aiohttp/" in value.lower() for name, value in exchange.request_headers):
+        if not any(name.lower() in ("user-agent", "accept-encoding") for name, _ in exchange.request_headers):
             return True
         lengths = {_number(value) for name, value in exchange.response_headers if name.lower() == "content-length"}
         return len(lengths) == 1 and None not in lengths and len(exchange.response_body) not in lengths

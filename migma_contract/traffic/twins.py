@@ -8,10 +8,11 @@ cassette holds one session twice too. Judged as two exchanges, each answered sen
 What tells one exchange in two files: the same method, URL and status, the same answer's bytes (a server's fresh id
 among them), the same start instant, and the same request body where both files hold it. Such an exchange of
 another file is judged once (`SAME`; the others counted, not judged again); two of one file are two sends, however
-alike (concurrent sends started in the same millisecond). Two with different start times are two sends: a repeated id between them is the server's (a finding). Where a
-file records no start time (vcrpy cassettes), the same request line and answer in another file may be the one
-exchange or two sends answered alike: it is judged, but a value it repeats is not judged on result-id-unique (`MAYBE`,
-judged in part), never blamed nor excused. Within one file, entries are each a send.
+alike (concurrent sends started in the same millisecond). Where a file records no start time (vcrpy cassettes), or two files record one exchange at instants a few
+milliseconds apart (each recorder's own clock: a proxy's HAR beside its client's cassette), the same request line and
+answer in another file may be the one exchange or two sends answered alike: it is judged, but a value it repeats is
+not judged on result-id-unique (`MAYBE`, judged in part), never blamed nor excused. Two such sends of one file are two
+sends: a repeated id between them is the server's (a finding). Within one file, entries are each a send.
 
 Kept only when more than one file is judged, as 16-byte digests, at most `MAX_TWINS` of each kind: past that,
 exchanges of a later file are all `MAYBE` (a repeat among them is not judged, never blamed).
@@ -60,8 +61,10 @@ class Twins:
 
     def __init__(self, limit: int = MAX_TWINS) -> None:
         self.limit = limit
-        self._timed: dict[bytes, tuple[int, bytes | None]] = {}  # the exchange and its start instant -> its file, request
-        self._untimed: dict[bytes, int] = {}  # the exchange alone -> 2 * the first file holding it + 1 if one lacked a time
+        # the exchange and its start instant -> the file first holding it, its request body's digest
+        self._timed: dict[bytes, tuple[int, bytes | None]] = {}
+        # a send alone (method, URL, status, answer) -> the file first holding it, its request body's digest
+        self._untimed: dict[bytes, tuple[int, bytes | None]] = {}
         self.full = False
 
     def seen(self, exchange: ObservedExchange, file: int) -> Literal["same", "maybe"] | None:
@@ -72,15 +75,17 @@ class Twins:
         timed = None if started is None else _digest(alone, str(started).encode())
         request = None if exchange.request_body is None else _digest(exchange.request_body)
         first = self._timed.get(timed) if timed is not None else None
-        if first is not None and first[0] != file and (first[1] is None or request is None or first[1] == request):
+        if first is not None and _another(first, file, request):
             return SAME  # any exchange of another file: a send, another path's, one without an answer
         # only a send's answer gives a value to repeat (result-id-unique): only sends are told apart without a time
         send = answer is not None and exchange.status is not None and \
             route_of(exchange.method, exchange.path, headers=exchange.request_headers) == SEND
         before = self._untimed.get(alone) if send else None
         found: Literal["maybe"] | None = None
-        if before is not None and before >> 1 != file and (started is None or before & 1):
-            found = MAYBE  # in another file, one of them without a time: one exchange or two sends, it does not show
+        if before is not None and _another(before, file, request):
+            # in another file, without a time or at another instant (two recorders' clocks: a proxy's HAR beside its
+            # client's cassette differ by a few milliseconds): one exchange or two sends answered alike, it does not show
+            found = MAYBE
         elif send and before is None and self.full and file > 0:
             found = MAYBE  # not remembered: whether an earlier file held it does not show
         if len(self._timed) >= self.limit or len(self._untimed) >= self.limit:
@@ -89,7 +94,10 @@ class Twins:
         if timed is not None and first is None:
             self._timed[timed] = (file, request)
         if send and before is None:
-            self._untimed[alone] = 2 * file + (started is None)
-        elif send and before is not None and started is None:
-            self._untimed[alone] = before | 1
+            self._untimed[alone] = (file, request)
         return found
+
+
+def _another(first: tuple[int, bytes | None], file: int, request: bytes | None) -> bool:
+    """An exchange first held by another file, with the same request body where both files hold one."""
+    return first[0] != file and (first[1] is None or request is None or first[1] == request)
