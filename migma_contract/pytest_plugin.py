@@ -20,11 +20,12 @@ options table the CLI reads.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
 import tempfile
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,7 @@ def plugin_options(config: pytest.Config) -> CheckOptions:
                 config.stash[_OPTIONS] = resolve_options(
                 given,
                     given_by_repository=_from_addopts(config, OPTIONS),
+                    ini_by_user=_users_overrides(config, OPTIONS),
                     ini=lambda option: config.getini(option.ini_key) if option.ini_key else None,
                     ini_folder=config.inipath.parent if config.inipath is not None else config.rootpath,
                     pyproject=config.rootpath / "pyproject.toml",
@@ -91,6 +93,17 @@ def plugin_options(config: pytest.Config) -> CheckOptions:
         except MigmaContractError as exc:
             raise pytest.UsageError(f"migma-contract: {clean_text(exc)}") from None
     return config.stash[_OPTIONS]
+
+
+def _words(config: pytest.Config) -> list[tuple[str, bool]]:
+    """Every word pytest parsed, in its order (`addopts`, $PYTEST_ADDOPTS, the command line), with whether the user
+    typed it (`addopts` is a file's); each `@file` still to be replaced by its lines (`_expand_atfiles`)."""
+    try:
+        from_ini = [str(arg) for arg in config.getini("addopts")]
+    except (ValueError, KeyError):
+        from_ini = []
+    users = [*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *map(str, config.invocation_params.args)]
+    return [(arg, False) for arg in from_ini] + [(arg, True) for arg in users]
 
 
 def _from_addopts(config: pytest.Config, options: Iterable[Any]) -> dict[str, Path]:
@@ -104,16 +117,66 @@ def _from_addopts(config: pytest.Config, options: Iterable[Any]) -> dict[str, Pa
     $PYTEST_ADDOPTS, not a line of a file); when the origin cannot be shown (a file that cannot be read again),
     it is the repository's.
     """
-    try:
-        from_ini = [str(arg) for arg in config.getini("addopts")]
-    except (ValueError, KeyError):
-        from_ini = []
-    users = [*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *map(str, config.invocation_params.args)]
     options = list(options)
-    mine = _users_flags([(arg, False) for arg in from_ini] + [(arg, True) for arg in users],
-                        Path(config.invocation_params.dir), {option.pytest_flag for option in options if option.kind == "list"})
+    mine = _users_flags(_words(config), Path(config.invocation_params.dir),
+                        {option.pytest_flag for option in options if option.kind == "list"})
     folder = Path(config.rootpath)
     return {option.name: folder for option in options if option.pytest_flag not in mine}
+
+
+def _users_overrides(config: pytest.Config, options: Iterable[Any]) -> set[str]:
+    """The ini keys of `options` whose `-o key=value` pytest kept (the last one for that key) the user typed: on the
+    command line or in $PYTEST_ADDOPTS, not in a file's `addopts` nor an `@file` (then, or when a file cannot be read
+    again, the value is the repository's, as an ini file's is)."""
+    keys = {option.ini_key for option in options if option.ini_key}
+    # how argparse reads a group of short flags (`-qo k=v`): which take a value (pytest 9 keeps its argparse parser
+    # as `optparser`, pytest 8 builds it in `_getparser`); without one, `-o` alone is known
+    parser: Any = config._parser
+    made = getattr(parser, "optparser", None) or (parser._getparser() if hasattr(parser, "_getparser") else None)
+    actions = getattr(made, "_option_string_actions", None) or {"-o": argparse.Action(["-o"], "override_ini")}
+    takes = {flag: action.nargs != 0 for flag, action in actions.items()}
+    return _users_override_keys(_words(config), Path(config.invocation_params.dir), keys, takes)
+
+
+def _users_override_keys(args: list[tuple[str, bool]], cwd: Path, keys: set[str], takes: Mapping[str, bool]) -> set[str]:
+    """Of `keys`, those whose last `-o key=value` in `args` ((word, typed) in pytest's order, as `_users_flags` reads
+    them) the user typed, flag and value; `takes`: each option string of pytest's parser, whether it takes a value."""
+    words = _expand_atfiles(args, cwd, 0)
+    if words is None or not keys:
+        return set()
+    last: dict[str, bool] = {}
+    index = 0
+    while index < len(words):
+        word, typed = words[index]
+        index += 1
+        if word == "--":  # argparse reads every word after `--` as a path, never as an option
+            break
+        value: tuple[str, bool] | None = None
+        if word == "--override-ini" or word == "-o":
+            value = words[index] if index < len(words) else None
+            index += 1
+        elif word.startswith("--override-ini="):
+            value = (word.split("=", 1)[1], typed)
+        elif word.startswith("-") and not word.startswith("--") and len(word) > 1:
+            for at, letter in enumerate(word[1:], start=1):
+                takes_value = takes.get(f"-{letter}")
+                if takes_value is None:  # no short flag: not a group argparse reads as flags
+                    break
+                if not takes_value:  # a flag taking no value: the next letter is one too
+                    continue
+                if letter == "o":
+                    rest = word[at + 1:]
+                    value = (rest, typed) if rest else (words[index] if index < len(words) else None)
+                    index += 0 if rest else 1
+                elif not word[at + 1:]:
+                    index += 1  # another flag's value is the next word
+                break
+        if value is None:
+            continue
+        key = value[0].split("=", 1)[0]
+        if key in keys:
+            last[key] = typed and value[1]
+    return {key for key, typed in last.items() if typed}
 
 
 _MAX_ATFILE_DEPTH = 16  # argparse follows `@file` inside `@file` without end; past this the origin is unknown

@@ -295,3 +295,29 @@ def test_a_root_cause_says_every_only_when_every_such_request_got_that_answer():
     assert not any(s.startswith("every request that breaks a rule") for s in summaries), summaries
     body = result.rule("body-json-object")  # every one of its cases got a 500: it says so, not "skipped"
     assert body.status == "not_exercised" and "got no answer that judges it" in body.reason and "no-server-error" in body.reason
+
+
+def test_pass_s2_f5_an_answer_over_the_run_s_own_cap_is_judged_in_part_never_a_finding():
+    """An answer past max-response-bytes (a repository's pyproject may set it) is read up to it: its body rules
+    are not judged (judged in part, as traffic judges it), never "the body is not JSON"; no green verdict rests on
+    the rules left unjudged; the Content-Type is still judged from its header alone."""
+    variant = next(v for v in LEGAL if v.name == "batch-status-processing")  # its success answer is over 300 bytes
+    result = run_check(options(variant, max_response_bytes=300), app=variant.app())
+    assert result.findings == [], [f.message for f in result.findings]
+    assert result.exit_code == 3 and result.verdict == "incomplete" and result.completion == "partial", result.headline
+    assert "judged in part" in result.stopped and "300-byte cap" in result.stopped
+    assert "INCOMPLETE" in result.headline
+    fault = next(v for v in FAULTS if v.name == "errors-as-text-plain")
+    result = run_check(options(fault, max_response_bytes=16), app=fault.app())
+    assert fault.rule in {r.id for r in result.rules if r.status == "failed"}, result.headline
+    assert all("not JSON" not in f.actual for f in result.findings)
+    assert result.exit_code == 1
+
+
+def test_pass_s2_f5_the_vendor_set_reads_no_answer_cut_at_the_run_s_own_cap():
+    """The same class in the rules only the check judges (the vendor set's keyed pairs and 429s, the rules across
+    answers): a body cut at max-response-bytes is not read by them, never "not the ApiError envelope"."""
+    result = run_check(CheckOptions(api_key=FULL_KEY, restricted_api_key=RESTRICTED_KEY, explore=False, **VENDOR,
+                                    max_response_bytes=120).with_fixtures(FIXTURES), app=create_app())
+    assert result.findings == [], [f.message for f in result.findings]
+    assert result.exit_code == 3 and result.completion == "partial" and "120-byte cap" in result.stopped

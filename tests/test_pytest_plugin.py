@@ -553,3 +553,47 @@ def test_whose_flag_is_whose_follows_argparse(tmp_path):
     assert _users_flags([("@a.txt", True), (f"{url}=a", True)], tmp_path, set()) == {url}
     (tmp_path / "b.txt").write_text("@b.txt\n")
     assert _users_flags([(f"{url}=a", True), ("@b.txt", True)], tmp_path, set()) == set()
+
+
+@pytest.mark.parametrize(("words", "env", "addopts", "mine"), [
+    (["-o", "migma_report_dir={out}"], "", "", True),  # typed on the command line
+    (["-qo", "migma_report_dir={out}"], "", "", True),  # in a group of short flags, as argparse reads it
+    (["--override-ini=migma_report_dir={out}"], "", "", True),
+    ([], "-o migma_report_dir={out}", "", True),  # $PYTEST_ADDOPTS is the user's
+    ([], "", "-o migma_report_dir={out}", False),  # a file's addopts is the repository's
+    (["@args.txt"], "", "", False),  # so is an @file the user names
+    (["-o", "migma_report_dir={out}"], "", "-o migma_report_dir=in", True),  # the user's, typed after the file's
+    (["-o", "migma_report_dir={out}", "@args.txt"], "", "", False),  # the file's, after the user's: pytest keeps it
+])
+def test_pass_s2_f6_an_ini_override_the_user_typed_is_the_users(pytester, monkeypatch, words, env, addopts, mine):
+    """Pass S2, F6: `-o migma_report_dir=...` the user typed (command line, $PYTEST_ADDOPTS) is the user's, as
+    `--migma-report-dir` is; one a repository's file gives (`addopts`, an `@file`) is held to the repository's rules."""
+    out = str(pytester.path.parent / "USERS_OUT")
+    pytester.path.joinpath("args.txt").write_text(f"-o\nmigma_report_dir={out}\n")
+    pytester.makepyprojecttoml(f'[tool.pytest.ini_options]\naddopts = "{addopts.format(out=out)}"\n')
+    if env:
+        monkeypatch.setenv("PYTEST_ADDOPTS", env.format(out=out))
+    result = pytester.runpytest("--migma-conformance", "-p", "no:cacheprovider", "--collect-only",
+                                *(word.format(out=out) for word in words))
+    if mine:
+        assert result.ret == pytest.ExitCode.OK, result.stderr.str()
+    else:
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+        result.stderr.fnmatch_lines(["*is outside the repository*"])
+
+
+def test_pass_s2_f6_whose_ini_override_is_whose_follows_argparse(tmp_path):
+    from migma_contract.pytest_plugin import _users_override_keys
+
+    takes = {"-o": True, "-q": False, "-x": False, "-k": True, "-p": True}
+    keys = {"migma_report_dir"}
+
+    def users(*pairs):
+        return _users_override_keys(list(pairs), tmp_path, keys, takes)
+    assert users(("-o", True), ("migma_report_dir=a", True)) == keys
+    assert users(("-xqomigma_report_dir=a", True)) == keys
+    assert users(("-kxo", True), ("migma_report_dir=a", True)) == set()  # -k's value is "xo": no override
+    assert users(("-p", True), ("o", True), ("-o", False), ("migma_report_dir=a", False)) == set()  # -p's value is "o"
+    assert users(("--", True), ("-o", True), ("migma_report_dir=a", True)) == set()
+    assert users(("-o", True), ("migma_report_dir=a", True), ("-o", False), ("migma_report_dir=b", False)) == set()
+    assert users(("-o", True), ("other=a", True)) == set()

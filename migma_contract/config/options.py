@@ -21,7 +21,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -601,6 +601,7 @@ def resolve_options(
     only: Iterable[str] | None = None,
     given_by_repository: Mapping[str, Path] | None = None,
     ini_folder: Path | None = None,
+    ini_by_user: Collection[str] = (),
     target: str | None = None,
     carries: str | None = None,
 ) -> CheckOptions:
@@ -611,7 +612,9 @@ def resolve_options(
     names the rows a command uses (the others keep their defaults, whatever the sources say).
     `given_by_repository`: options of `given` that a repository's file put on the command line
     (pytest's `addopts`, an `@file`: whatever the user did not type), with that repository's folder: held to what its own files may choose.
-    `ini_folder`: the folder of the ini file `ini` reads (default: the working directory).
+    `ini_folder`: the folder of the ini file `ini` reads (default: the working directory). `ini_by_user`: the ini keys
+    whose value `ini` gives the user typed (pytest's `-o key=value` on the command line or in $PYTEST_ADDOPTS, not in a
+    file's `addopts` or an `@file`): the user's, as a flag they typed is, not held to the repository's guards.
     A path a repository's file sets (`given_by_repository`, an ini key, `[tool.migma-contract]`) is read once, relative
     to that file's folder, links resolved; it must stay inside that folder, and the option holds that resolved path,
     so what was checked is what is read or written, wherever the command runs from (`_inside`).
@@ -647,7 +650,10 @@ def resolve_options(
         elif environ.get(option.env) not in (None, ""):
             raw, where = environ[option.env], option.env
         elif ini is not None and option.ini_key and (raw := ini(option)) not in (None, "", []):
-            where, repository = f"ini {option.ini_key}", ini_folder if ini_folder is not None else Path.cwd()
+            if option.ini_key in ini_by_user:
+                where = f"-o {option.ini_key}"
+            else:
+                where, repository = f"ini {option.ini_key}", ini_folder if ini_folder is not None else Path.cwd()
         elif option.name in from_file:
             (raw, where), repository = from_file[option.name], path.parent
         else:

@@ -14,7 +14,7 @@ import copy
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -427,9 +427,8 @@ class ResponseValidator:
                 if rules.by_media is not None and (clean := rules.clean(headers, body)) is not None:
                     return clean
             facts = response_facts(status, headers, body, request, elapsed, timeout, self.documented)
-        if truncated_at is not None:
-            facts.parsed, facts.body = False, None
-            facts.parse_error = f"the body is over the {truncated_at}-byte cap; not read in full"
+        if truncated_at is not None:  # not judged by body rules (judged in part); the Content-Type by its header alone
+            facts = replace(facts, parsed=False, body=None, repeated=None, unread=cut_body(truncated_at))
         rules = self._by_status.get(status) or self._for_status(status)
         parsed, spec = facts.parsed, self.spec
         active, clean = rules.common if parsed and elapsed is None else rules.case(parsed, elapsed is not None)
@@ -545,6 +544,11 @@ def _charset_doubt(content_type: str, charset: str, body: bytes) -> str | None:
     shown = repr(content_type[:80]) + ("…" if len(content_type) > 80 else "")
     return (f"its answer's Content-Type names another charset than UTF-8 ({shown}) that reads its bytes otherwise: "
             "clients decoding by it read other text, so its body was not read")
+
+
+def cut_body(cap: int) -> str:
+    """Why an answer's body cut at the run's own `cap` was not read: not judged by body rules (judged in part)."""
+    return f"the answer's body is over the run's {cap}-byte cap (max-response-bytes), not read in full"
 
 
 def response_facts(

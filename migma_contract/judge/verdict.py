@@ -28,7 +28,7 @@ from migma_contract.contract.catalogue import (
     rules_for,
 )
 from migma_contract.contract.rules import Level, ResponseFacts
-from migma_contract.contract.validators import Contract, ResponseValidator, response_facts
+from migma_contract.contract.validators import Contract, ResponseValidator, cut_body, response_facts
 from migma_contract.core.fields import trimmed, values_of
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.bodies import Fixtures
@@ -352,17 +352,19 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
     validator = validator or contract.response_validator(level)
     request = body if isinstance(body, dict) else None  # NOT_RECORDED, RawBody and Ambiguous are no JSON object
     elapsed, timeout = exchange.elapsed, knowledge.timeout
-    read = response_facts(status, exchange.received_headers, received if body_known else b"", request, elapsed, timeout,
-                          validator.documented)
+    cap = knowledge.truncated_at
+    read = response_facts(status, exchange.received_headers, received if body_known and cap is None else b"", request,
+                          elapsed, timeout, validator.documented)
+    if cap is not None and body_known:  # cut at the run's own cap: a body not read, never a body that is not JSON
+        read = replace(read, body=None, parsed=False, parse_error=None, repeated=None, unread=cut_body(cap))
     # a body not recorded is judged as one not read (`unread`): the rules that read the media type judge the header alone
     verdict = validator.evaluate(status, read.headers, None, request, elapsed=elapsed, timeout=timeout,
-                                 truncated_at=knowledge.truncated_at,
                                  facts=read if body_known else replace(read, body=None, parsed=False, unread=_NOT_RECORDED))
     unread = read.unread
     if unread is not None:
         body_known = False
         notes.append(f"{unread}: only no-server-error, responds-in-time, status-documented and the Content-Type were judged")
-    facts = read if knowledge.truncated_at is None and body_known else None
+    facts = read if body_known else None
     throttled = status == THROTTLED and not knowledge.throttle_final
     if not body_known and unread is None:
         notes.append(f"{_NOT_RECORDED}: only no-server-error, responds-in-time, status-documented and the Content-Type judged")

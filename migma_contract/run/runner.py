@@ -437,7 +437,7 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
     completion, stopped = _completion(run, plan)
     # A violation found is a verdict however the run ended; a run that did not do all it planned has none otherwise.
     exit_code = 1 if failed else (0 if completion == "complete" else 3)
-    verdict = "failed" if failed else {"complete": "passed", "cut": "incomplete"}.get(completion, completion)
+    verdict = "failed" if failed else {"complete": "passed", "cut": "incomplete", "partial": "incomplete"}.get(completion, completion)
     finished = datetime.now(UTC)
     order = {rule_id: index for index, rule_id in enumerate(run.rule_ids)}
     result = RunResult(
@@ -485,8 +485,20 @@ def _completion(run: RunState, plan: Plan) -> tuple[str, str | None]:
     if run.aborted:
         return "aborted", run.aborted
     if run.skipped:
-        return "cut", (f"{run.skipped} of {len(plan.cases)} planned cases not sent: {run.budget_why or 'the budget ran out'}")
+        partly = f"; {_partly(run)}" if run.partly_judged else ""
+        return "cut", (f"{run.skipped} of {len(plan.cases)} planned cases not sent: {run.budget_why or 'the budget ran out'}{partly}")
+    if run.partly_judged:  # an answer whose body was not read: its body rules unjudged, no green verdict (as traffic)
+        return "partial", _partly(run)
     return "complete", None
+
+
+def _partly(run: RunState) -> str:
+    """The answers judged in part, in one phrase: how many, and why (the commonest reasons first)."""
+    total = sum(run.partly_judged.values())
+    why = "; ".join(f"{count} x {reason}" if len(run.partly_judged) > 1 else reason
+                    for reason, count in run.partly_judged.most_common(3))
+    more = ", ..." if len(run.partly_judged) > 3 else ""
+    return f"{total} answer(s) judged in part ({why}{more}): their body rules were not judged"
 
 
 def _why_not(rule: Any, run: RunState) -> str:
@@ -497,6 +509,8 @@ def _why_not(rule: Any, run: RunState) -> str:
         statuses = form.judged_statuses(run.contract.spec)
         kinds = "/".join(str(s) for s in sorted(statuses)) if statuses is not None else None
         answered = sum(count for status, count in run.statuses_seen.items() if statuses is None or status in statuses)
+        if answered and run.partly_judged:  # (a body not read carries no field: not "none carried the field")
+            return f"{answered} {kinds or ''} response(s) observed; none exercised it: {_partly(run)}".replace("  ", " ")
         if kinds and answered:  # answers came, and none gave the rule what it judges (speaks_of)
             return f"{answered} {kinds} response(s) observed; none carried the field it judges, so none exercised it"
         seen = f"no {kinds} response was observed" if kinds else "no response it applies to was observed"

@@ -39,7 +39,7 @@ from migma_contract.contract.rules import (
     Subject,
     bearer_key,
 )
-from migma_contract.contract.validators import Contract, response_facts
+from migma_contract.contract.validators import Contract, cut_body, response_facts
 from migma_contract.core.bounded import loads
 from migma_contract.core.exceptions import ConfigError, TargetUnreachable
 from migma_contract.core.fields import trimmed
@@ -164,6 +164,9 @@ class RunState:
         self._fact_memo: dict[int, tuple[Exchange, ResponseFacts]] = {}  # an answer's facts, read once
         self.statuses_seen: Counter[int] = Counter()  # every status judged, for why a rule saw nothing to judge
         self.unjudged_cases: Counter[str] = Counter()  # rule -> its cases whose answer judged nothing of it
+        # answers judged in part (their body not read: over max-response-bytes, nested too deep...): why -> how many;
+        # their body rules stand unjudged, so no green verdict rests on them (the run is "partial", as traffic's is)
+        self.partly_judged: Counter[str] = Counter()
 
     # -- what was found -------------------------------------------------------------------------
 
@@ -233,7 +236,10 @@ class RunState:
         if (case.inject is not None and exchange.answered and exchange.status == case.inject
                 and not exchange.throttled and not exchange.error):
             # the run's own fault: judged only by the rules about such an answer, kept for the retry
-            self.keyed.judge_injected(exchange, failures)
+            if exchange.truncated:  # they read its body, cut at the run's own cap: not judged (judged in part)
+                self.partly_judged[cut_body(self.options.max_response_bytes)] += 1
+            else:
+                self.keyed.judge_injected(exchange, failures)
             return failures
         if exchange.status is not None:
             self.statuses_seen[exchange.status] += 1
@@ -242,6 +248,9 @@ class RunState:
             self.warn(f"an answer's body is {exchange.body_note}")
         verdict = judge_exchange(self.contract, self.level, exchange, self._knowledge(exchange), body=case.body,
                                  validator=self.validator)
+        if verdict.facts is None and exchange.answered and not (exchange.timed_out or exchange.error):
+            self.partly_judged[cut_body(self.options.max_response_bytes) if exchange.truncated
+                               else verdict.partly or "its body was not read"] += 1
         judged = set()
         for rule_id, party, ok, expected, actual in verdict.judgements:
             if party == SERVER and rule_id not in self.not_exercisable:
@@ -249,7 +258,8 @@ class RunState:
                 judged.add(rule_id)
         if case.rule_id and case.rule_id not in judged:  # its case got no answer that judges it (a 5xx, a hang)
             self.unjudged_cases[case.rule_id] += 1
-        if exchange.answered and not exchange.error:
+        # a body cut at the run's cap is not read by the rules across answers either
+        if exchange.answered and not exchange.error and not exchange.truncated:
             self._judge_history(exchange, failures)
             self.keyed.judge_throttled(exchange, failures)
             self.keyed.judge_keyed(exchange, failures)
