@@ -234,7 +234,12 @@ def test_m1_5_an_upstream_read_again_by_h11_is_not_reused(monkeypatch):
     if upstream_module.httptools is None:
         pytest.skip("httptools is not installed")
     monkeypatch.setattr(upstream_module, "PARSER", "httptools")
-    raw = FRAMINGS["cl-twice-same"]
+    connections, _ = _two_answers_of(FRAMINGS["cl-twice-same"])
+    assert len(connections) == 2
+
+
+def _two_answers_of(raw):
+    """Two sends through the proxy to an upstream answering each with `raw`: (the upstream's connections, the judge)."""
     connections = []
 
     def answer(conn, stop):
@@ -247,7 +252,8 @@ def test_m1_5_an_upstream_read_again_by_h11_is_not_reused(monkeypatch):
         with serve_in_thread(TrafficProxy(up_url, judge, timeout=5), stack=STACKS[0]) as proxy_url:
             assert _read(proxy_url) == (200, "application/json", OK)
             assert _read(proxy_url) == (200, "application/json", OK)
-    assert len(connections) == 2
+    judge.settle()
+    return connections, judge
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -323,20 +329,7 @@ def test_r1_1_bytes_after_an_answer_spoil_its_connection_and_are_noted(monkeypat
     between messages, so the connection was reused and nothing said; httpx reads it as its next answer's empty status
     line and fails. The connection is closed after such an answer, and a note says why."""
     monkeypatch.setattr(upstream_module, "PARSER", parser)
-    raw = _answer(b"Content-Type: application/json", b"Content-Length: %d" % N) + b"\r\n"
-    connections = []
-
-    def answer(conn, stop):
-        connections.append(conn)
-        while read_request(conn):
-            conn.sendall(raw)
-
-    with raw_server(answer) as up_url:
-        judge = _judge()
-        with serve_in_thread(TrafficProxy(up_url, judge, timeout=5), stack=STACKS[0]) as proxy_url:
-            assert _read(proxy_url) == (200, "application/json", OK)
-            assert _read(proxy_url) == (200, "application/json", OK)
-    judge.settle()
+    connections, judge = _two_answers_of(_answer(b"Content-Type: application/json", b"Content-Length: %d" % N) + b"\r\n")
     assert len(connections) == 2
     assert any("bytes after its answer" in note for note in judge.result().traffic.notes)
 

@@ -53,18 +53,24 @@ class Upstream:
     def __call__(self, conn: socket.socket, stop: threading.Event) -> None:
         with self._lock:
             self.connections += 1
+        on_this = 0
         while not stop.is_set():
             request = read_request(conn)
             if not request:
                 return
             with self._lock:
                 self.requests.append(request)
-            answer = self.answer(request)
+            on_this += 1
+            answer = self.respond(request, on_this)
             if answer is None:
                 return
             conn.sendall(answer)
             if b"connection: close" in answer.lower():
                 return
+
+    def respond(self, request: bytes, on_this: int) -> bytes | None:
+        """The answer to the `on_this`-th request on its connection (None: close the connection instead)."""
+        return self.answer(request)
 
 
 def _answer(status=b"200 OK", body=None, *extra: bytes) -> bytes:
@@ -102,30 +108,14 @@ def test_an_idle_connection_past_its_expiry_is_not_reused(monkeypatch):
     assert [r.status_code for r in results] == [200, 200] and upstream.connections == 2
 
 
-def _closes_the_second_request_on_a_connection():
+class _ClosesTheSecondRequestOnAConnection(Upstream):
     """An upstream whose keep-alive timeout fires as the second request on a connection arrives: closed, no answer."""
-    seen: dict[int, int] = {}
 
-    def answer(request):
-        return _answer()
+    def __init__(self) -> None:
+        super().__init__(lambda request: _answer())
 
-    class Closing(Upstream):
-        def __call__(self, conn, stop):
-            with self._lock:
-                self.connections += 1
-                number = self.connections
-            while not stop.is_set():
-                request = read_request(conn)
-                if not request:
-                    return
-                with self._lock:
-                    self.requests.append(request)
-                    seen[number] = seen.get(number, 0) + 1
-                    if seen[number] == 2:
-                        return  # the idle close crossing the request: no byte of an answer
-                conn.sendall(answer(request))
-
-    return Closing(answer)
+    def respond(self, request: bytes, on_this: int) -> bytes | None:
+        return None if on_this == 2 else super().respond(request, on_this)
 
 
 def test_s3_f4_s4_f1_a_kept_alive_connection_closed_before_an_answer_resends_what_may_be_sent_again_only():
@@ -134,10 +124,10 @@ def test_s3_f4_s4_f1_a_kept_alive_connection_closed_before_an_answer_resends_wha
     open a new connection: a method that may be sent again is, once, on a new connection. Pass S4, F1: passing a POST
     unjudged in that case hid an upstream that crashes on every request of a reused connection (exit 3, no finding),
     which httpx reads as a failure: a POST is not sent again (RFC 9110 §9.2.2) and the failure stands."""
-    upstream = _closes_the_second_request_on_a_connection()
+    upstream = _ClosesTheSecondRequestOnAConnection()
     (first, second), judge = _through(upstream, lambda c: c.get("/v1/emails/1"), lambda c: c.get("/v1/emails/2"))
     assert (first.status_code, second.status_code) == (200, 200) and upstream.connections == 2
-    upstream = _closes_the_second_request_on_a_connection()
+    upstream = _ClosesTheSecondRequestOnAConnection()
     (first, second), judge = _through(upstream, _post, _post)
     assert (first.status_code, second.status_code) == (200, 502), second.text
     result = judge.result()
