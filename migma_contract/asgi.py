@@ -98,6 +98,17 @@ from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, dec
 __all__ = ["ContractMiddleware", "RuleTally"]
 
 _log = logging.getLogger("migma_contract.asgi")
+_FORKED_AT: float | None = None  # when this process was forked (`_began` of a middleware made before the fork)
+
+
+def _forked() -> None:
+    global _FORKED_AT
+    _FORKED_AT = wall_clock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
 _HELD_APART = 1024  # what an exchange waiting to be judged holds besides its bodies, headers and target, about
 _BASE_PATH = re.compile(r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9\-._~!$&'()*+,=:@]+)+")
 _AUTHORITY = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
@@ -186,8 +197,9 @@ class ContractMiddleware:
     def _began(self) -> float:
         """When this process began serving through the middleware (its first lifespan event or request; now if it
         never did): the processes whose states were written since then are of its run (`reports.processes`)."""
-        if self._start is None or self._start[0] != os.getpid():  # (a middleware made before a fork: each process's own)
-            self._start = (os.getpid(), wall_clock())
+        if self._start is None or self._start[0] != os.getpid():  # (a middleware made before a fork: each process's own,
+            # from its fork, not from its first writing: a sibling's state written before that is of its run)
+            self._start = (os.getpid(), _FORKED_AT if self._start is not None and _FORKED_AT is not None else wall_clock())
         return self._start[1]
 
     @classmethod
@@ -266,7 +278,7 @@ class ContractMiddleware:
         if they cannot be written, never a traceback into the server's shutdown."""
         try:
             self.write_report()
-        except (OSError, ConfigError) as exc:
+        except Exception as exc:  # (a report directory or a state in it no writer expected: one line, never a traceback)
             _log.error("ContractMiddleware: the reports could not be written to %s %s: %s",
                        clean_text(str(self.report_dir)[:200]), when, clean_text(str(exc)[:200]))
 

@@ -102,7 +102,7 @@ def test_pass_s2_f2_every_worker_counts_in_the_report_the_directory_ends_with(tm
     _end(alone)
     report = _report(tmp_path)
     assert (report["exit_code"], report["traffic"]["judged"], report["findings"]) == (0, 2, [])
-    assert (tmp_path / STATE_DIR / f"state-{alone.pid}.json").is_file()
+    assert list((tmp_path / STATE_DIR).glob(f"state-{alone.pid}-*.json"))
 
 
 @pytest.mark.e2e
@@ -174,3 +174,100 @@ def test_pass_s2_f2_merge_is_green_only_when_every_part_was_judged_in_full():
     refused = right.judge.merged([right.judge.state(), strict.judge.state()])
     assert refused.exit_code == 3 and refused.traffic.judged == 2
     assert any("could not be merged" in note for note in refused.traffic.notes)
+
+
+def _plant(directory: Path, name: str, state: dict, written: float) -> Path:
+    place = directory / STATE_DIR
+    place.mkdir(parents=True, exist_ok=True)
+    path = place / name
+    path.write_text(json.dumps({"id": name, "pid": 1, "began": written, "written": written, "with": [], "state": state}))
+    return path
+
+
+def _written(directory: Path, middleware: ContractMiddleware) -> dict:
+    from migma_contract.reports.processes import write_shared
+
+    write_shared(middleware.judge, middleware._began(), directory, ("json",))
+    return _report(directory)
+
+
+def test_pass_s5_f1_a_state_dated_in_the_future_or_with_forged_counts_sets_no_verdict(tmp_path):
+    """Pass S5, F1: a state checked into `.migma-contract/` with a `written` time in the future joined every later run,
+    its counts added unchecked (negative ones too): a faulty app passed, exit 0, when the planted counts cancelled its
+    failures. A state dated past now is of no run; a count that is no count refuses the state (no green verdict)."""
+    faulty = _middleware(True, 2)
+    forged = json.loads(json.dumps(faulty.judge.state()))
+    forged["tallies"]["result-has-id"] = {name: -value for name, value in forged["tallies"]["result-has-id"].items()}
+    forged["findings"] = []
+    forged["stats"] = {name: 0 for name in forged["stats"]}
+    _plant(tmp_path, "state-1-future.json", forged, written=faulty._began() + 10**6)
+    report = _written(tmp_path, faulty)
+    assert report["exit_code"] == 1 and _rule(report, "result-has-id")["failed"] == 2, report["traffic"]  # 0 before
+    now = _middleware(True, 2)
+    _plant(tmp_path / "b", "state-1-now.json", forged, written=now._began() + 1)
+    report = _written(tmp_path / "b", now)
+    assert report["exit_code"] != 0 and any("could not be merged" in n for n in report["traffic"]["notes"])
+
+
+def test_pass_s5_f9_processes_with_one_pid_keep_their_own_states(tmp_path):
+    """Pass S5, F9: two replicas in their own PID namespaces (`docker compose --scale`) are both pid 1: the second took
+    the first's `state-1.json` for its own and overwrote it; the faulty one's violations vanished. A state is named by
+    the pid and a token of its own."""
+    from migma_contract.reports import processes
+
+    faulty, right = _middleware(True, 2), _middleware(False, 2)
+    state = json.loads(json.dumps(faulty.judge.state()))
+    _plant(tmp_path, f"state-{os.getpid()}-0000aaaa.json", state, written=right._began() + 1)
+    report = _written(tmp_path, right)
+    assert report["exit_code"] == 1 and report["traffic"]["judged"] == 4, report["traffic"]
+    assert f"state-{os.getpid()}-{processes._TOKEN}.json" in os.listdir(tmp_path / STATE_DIR)
+
+
+def test_pass_s5_f5_a_state_that_is_no_regular_file_is_never_opened(tmp_path):
+    """Pass S5, F5: a `state-2.json` linked to a FIFO (or `/dev/stdin`) held the writer, and every worker waiting on the
+    lock, for ever. Only regular files are read; a link is not followed."""
+    place = tmp_path / STATE_DIR
+    place.mkdir()
+    os.mkfifo(place / "state-2-fifo.json")
+    (place / "state-3-link.json").symlink_to(place / "state-2-fifo.json")
+    report = _written(tmp_path, _middleware(False, 1))
+    assert report["exit_code"] == 0 and report["traffic"]["judged"] == 1
+
+
+def test_pass_s5_f4_a_state_no_writer_made_or_a_folder_that_is_none_leaves_no_older_report_standing(tmp_path):
+    """Pass S5, F4: a state naming a rule that does not exist raised KeyError into the server's shutdown, and a
+    `.migma-contract` that is a regular file only logged an error: either way the older, green conformance.json stayed
+    while today's app was faulty. A state no writer made is refused (noted, no verdict); a folder that cannot be kept
+    leaves this process's own reports, said so."""
+    faulty = _middleware(True, 1)
+    odd = json.loads(json.dumps(_middleware(False, 1).judge.state()))
+    odd["findings"] = [{"rule": "no-such-rule"}]
+    _plant(tmp_path, "state-7-odd.json", odd, written=faulty._began() + 1)
+    report = _written(tmp_path, faulty)
+    assert report["exit_code"] == 1 and any("could not be merged" in n for n in report["traffic"]["notes"])
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "conformance.json").write_text(json.dumps({"exit_code": 0, "verdict": "passed"}))
+    (tmp_path / "c" / STATE_DIR).write_text("a file where the folder goes")
+    report = _written(tmp_path / "c", _middleware(True, 1))
+    assert report["exit_code"] == 1 and any("could not be kept" in n for n in report["traffic"]["notes"])
+
+
+def test_pass_s5_f6_symptoms_merged_are_bounded(tmp_path):
+    """Pass S5, F6: the merged states' root-cause symptoms are grouped pairwise: 10,000 in a 0.5 MB state took 1.6 s
+    under the lock, a state near its size cap hours. Those taken from the states together are bounded."""
+    from migma_contract.traffic import tally
+
+    right = _middleware(False, 1)
+    state = json.loads(json.dumps(_middleware(True, 1).judge.state()))
+    state["symptoms"] = [["result-has-id", 200 + n % 300, None, "response", f"shape {n}"] for n in range(5000)]
+    taken = []
+    real = tally.TrafficJudge._absorb
+
+    def absorb(judge, one):
+        real(judge, one)
+        taken.append(len(judge._symptoms))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tally.TrafficJudge, "_absorb", absorb)
+        merged = right.judge.merged([right.judge.state(), state])
+    assert merged.exit_code == 1 and max(taken) <= tally._MAX_MERGED_SYMPTOMS, taken

@@ -24,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +45,21 @@ __all__ = ["STATE_DIR", "write_shared"]
 
 STATE_DIR = ".migma-contract"
 _KEPT_STALE = 64  # states of earlier runs kept (never merged); the oldest beyond are removed
-_MAX_STATE_BYTES = 64 << 20  # a state larger than this is not read (no process writes one near it)
+_MAX_STATE_BYTES = 8 << 20  # a state larger than this is not read (a process's state is tallies and bounded findings)
+_MAX_STATES_READ = 128  # the newest states read; older ones are of no run still serving
+_CLOCK_SKEW = 5.0  # seconds: a state "written" later than now by more is forged or of a clock gone wrong: never merged
+# one process's own name among its siblings': its pid and a token, new in each forked child (two containers' processes
+# are both pid 1 writing to one shared folder)
+_TOKEN = secrets.token_hex(6)
+
+
+def _new_token() -> None:
+    global _TOKEN
+    _TOKEN = secrets.token_hex(6)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_token)
 
 
 @contextlib.contextmanager
@@ -70,11 +86,30 @@ def _locked(place: Path) -> Iterator[None]:
 
 
 def _read_json(path: Path) -> Any:
-    with path.open("rb") as handle:
-        data = handle.read(_MAX_STATE_BYTES + 1)
+    """A state file, read only if it is a regular file (never a link, a FIFO, a device: a planted `/dev/stdin` would
+    hold the lock for ever) and within `_MAX_STATE_BYTES`."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(_MAX_STATE_BYTES + 1)
+    finally:
+        os.close(fd)
     if len(data) > _MAX_STATE_BYTES:
         raise ValueError("too large")
     return json.loads(data)
+
+
+def _newest_states(place: Path) -> list[Path]:
+    """The state files of the folder, the newest `_MAX_STATES_READ` by their time on disk (links and others left)."""
+    found: list[tuple[float, Path]] = []
+    for path in place.glob("state-*.json"):
+        with contextlib.suppress(OSError):
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode):
+                found.append((info.st_mtime, path))
+    return [path for _, path in sorted(found, reverse=True)[:_MAX_STATES_READ]]
 
 
 def write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tuple[str, ...]) -> list[Path]:
@@ -82,12 +117,23 @@ def write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tu
     `began`, a `time.time()`) to `directory`, under the directory's lock."""
     check_writable(directory, formats, step_summary=False)
     place = directory / STATE_DIR
+    try:
+        return _write_shared(judge, began, directory, formats, place)
+    except ConfigError as exc:  # the states' folder cannot be kept (a file, a link, a lock that is not one): this
+        # process's own reports, said so, never an older report left standing in their place
+        judge.note(f"the processes' shared state could not be kept ({clean_text(str(exc))[:160]}): this report is this "
+                   "process's alone")
+        return write_reports(judge.result(), directory, formats)
+
+
+def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tuple[str, ...], place: Path) -> list[Path]:
     state = judge.state()
-    mine = f"state-{os.getpid()}.json"
+    mine = f"state-{os.getpid()}-{_TOKEN}.json"
     with _locked(place):
         others: dict[str, dict[str, Any]] = {}
         notes: list[str] = []
-        for path in sorted(place.glob("state-*.json")):
+        now = time.time()
+        for path in _newest_states(place):
             if path.name == mine:
                 continue
             try:
@@ -101,13 +147,15 @@ def write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tu
                         continue
                 notes.append(f"the state {path.name} of another process could not be read "
                              f"({type(exc).__name__}): its exchanges may be missing from this report")
-        run = {key for key, data in others.items() if _float(data.get("written")) >= began}
+        # written since this process began, and not later than now (a state dated in the future, checked in or
+        # written under a clock gone wrong, would join every run)
+        run = {key for key, data in others.items() if began <= _float(data.get("written")) <= now + _CLOCK_SKEW}
         while True:  # and whatever a state of the run merged when it was written
             more = {str(merged) for key in run for merged in _listed(others[key].get("with")) if str(merged) in others} - run
             if not more:
                 break
             run |= more
-        own = {"id": f"{os.getpid()}-{began!r}", "pid": os.getpid(), "began": began, "written": time.time(),
+        own = {"id": f"{os.getpid()}-{_TOKEN}-{began!r}", "pid": os.getpid(), "began": began, "written": time.time(),
                "with": sorted(run), "state": state}
         write_file(place / mine, json.dumps(own))
         _forget(place, sorted((_float(data.get("written")), key) for key, data in others.items() if key not in run))
@@ -121,8 +169,10 @@ def _forget(place: Path, stale: list[tuple[float, str]]) -> None:
     """Remove the oldest states of earlier runs beyond `_KEPT_STALE` (a state of an earlier run for this process may
     be of the run of a process still serving, which began before it was written: only the oldest are removed)."""
     for _, key in stale[:max(len(stale) - _KEPT_STALE, 0)]:
-        with contextlib.suppress(OSError, ValueError):
-            (place / f"state-{int(key.split('-', 1)[0])}.json").unlink()
+        pid, token = [*key.split("-"), "", ""][:2]
+        if pid.isdigit() and token.isalnum():  # (a key of this module's own shape only: never a path read from a file)
+            with contextlib.suppress(OSError):
+                (place / f"state-{pid}-{token}.json").unlink()
 
 
 def _listed(value: Any) -> list[Any]:

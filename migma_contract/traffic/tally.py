@@ -1275,7 +1275,7 @@ class TrafficJudge:
             try:
                 at = datetime.fromisoformat(state["started"])
                 judge._absorb(state)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except Exception as exc:  # a state no process of this toolkit wrote (a file planted, cut, of another version)
                 missing += 1
                 judge.note(f"a process's state could not be merged ({clean_text(str(exc)[:120])}): its exchanges are not "
                            "in this report")
@@ -1308,7 +1308,7 @@ class TrafficJudge:
                 tally = self._tallies.get(rule_id)
                 if tally is not None:
                     for name, value in counts.items():
-                        setattr(tally, name, getattr(tally, name) + int(value))
+                        setattr(tally, name, getattr(tally, name) + _count(value))
             for data in state["findings"]:
                 finding = Finding(**{**data, "request": RequestRecord(**data["request"]),
                                      "response": ResponseRecord(**data["response"])})
@@ -1317,22 +1317,27 @@ class TrafficJudge:
                     self._findings[key].occurrences += finding.occurrences
                 else:
                     self._findings[key] = finding
+            room = max(_MAX_MERGED_SYMPTOMS - len(self._symptoms), 0)  # (grouped pairwise: bounded, as one process's are)
             self._symptoms += [Symptom(rule, status, instead_of, Subject(subject), shape)
-                               for rule, status, instead_of, subject, shape in state["symptoms"]]
+                               for rule, status, instead_of, subject, shape in state["symptoms"][:room]]
             for note, count in state["notes"]:
+                if not isinstance(note, str):
+                    raise TypeError("a note that is not text")
                 if note in self._notes or len(self._notes) < 200:
-                    self._notes[note] += int(count)
+                    self._notes[note] += _count(count)
             with self._counts:
                 for name in self._SUMMED:
-                    setattr(self.stats, name, getattr(self.stats, name) + int(state["stats"][name]))
+                    setattr(self.stats, name, getattr(self.stats, name) + _count(state["stats"][name]))
                 for note in state["stops"]:
+                    if not isinstance(note, str):
+                        raise TypeError("a note that is not text")
                     if note in self._stops:
                         continue
                     if len(self._stops) < _MAX_STOPS:
                         self._stops.append(note)
                     else:
                         self._stops_dropped += 1
-                self._stops_dropped += int(state["stops_dropped"])
+                self._stops_dropped += _count(state["stops_dropped"])
 
     def _known(self, rule_id: str, tally: RuleTally) -> bool:
         """Whether the baseline accepts every party that broke this rule."""
@@ -1446,4 +1451,15 @@ def _clean(value: Any, redactor: Redactor, name: str = "") -> Any:
         return {clean_text(redactor.text(str(k))): _clean(v, redactor) for k, v in value.items()}
     if is_dataclass(value) and not isinstance(value, type):
         return replace(value, **{f.name: _clean(getattr(value, f.name), redactor, f.name) for f in fields(value)})
+    return value
+
+
+_MAX_MERGED_SYMPTOMS = 2_000  # root-cause symptoms taken from the processes' states together (grouped pairwise)
+
+
+def _count(value: Any) -> int:
+    """A count read from a process's state: a whole number from 0 to 10**12, or the state is refused (`merged`): a
+    negative or forged count would cancel another process's failures."""
+    if type(value) is not int or not 0 <= value <= 10**12:
+        raise ValueError(f"a count that is no count ({clean_text(repr(value))[:40]})")
     return value
