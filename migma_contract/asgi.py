@@ -71,6 +71,7 @@ import atexit
 import logging
 import os
 import re
+import secrets
 import time
 import weakref
 from collections.abc import Callable, Iterable, MutableMapping
@@ -153,7 +154,10 @@ class ContractMiddleware:
         self._spoken = False  # a lifespan started (the app or the middleware answered its startup): reports at its shutdown
         self._at_exit = False  # the reports are to be written at process exit (`_report_at_exit`)
         self._written = -1  # the sends counted when the reports were last written to `report_dir`
-        self._start: tuple[int, float] | None = None  # (this process, when it began serving: `_began`)
+        # (this process, when its run began for this middleware: when it was made, or its process forked: `_began`; a
+        # worker's first request may come long after it began, and a sibling's state written between is of its run)
+        self._start: tuple[int, float] | None = (os.getpid(), wall_clock())
+        self._shared_name = secrets.token_hex(4)  # its own state among the writers to one report_dir (`reports.processes`)
         contract = contract_for(load_spec(spec))
         name = label or "the app behind ContractMiddleware"
         self.judge = TrafficJudge(contract, level, kind="middleware", label=name, timeout=timeout,
@@ -190,7 +194,7 @@ class ContractMiddleware:
         if target != self.report_dir:
             return write_reports(self.result(), target, self.formats)
         self._drain()
-        written = write_shared(self.judge, self._began(), target, self.formats)
+        written = write_shared(self.judge, self._began(), target, self.formats, self._shared_name)
         self._written = count
         return written
 
@@ -199,7 +203,7 @@ class ContractMiddleware:
         never did): the processes whose states were written since then are of its run (`reports.processes`)."""
         if self._start is None or self._start[0] != os.getpid():  # (a middleware made before a fork: each process's own,
             # from its fork, not from its first writing: a sibling's state written before that is of its run)
-            self._start = (os.getpid(), _FORKED_AT if self._start is not None and _FORKED_AT is not None else wall_clock())
+            self._start = (os.getpid(), _FORKED_AT if _FORKED_AT is not None else wall_clock())
         return self._start[1]
 
     @classmethod

@@ -187,7 +187,7 @@ def _plant(directory: Path, name: str, state: dict, written: float) -> Path:
 def _written(directory: Path, middleware: ContractMiddleware) -> dict:
     from migma_contract.reports.processes import write_shared
 
-    write_shared(middleware.judge, middleware._began(), directory, ("json",))
+    write_shared(middleware.judge, middleware._began(), directory, ("json",), middleware._shared_name)
     return _report(directory)
 
 
@@ -220,7 +220,7 @@ def test_pass_s5_f9_processes_with_one_pid_keep_their_own_states(tmp_path):
     _plant(tmp_path, f"state-{os.getpid()}-0000aaaa.json", state, written=right._began() + 1)
     report = _written(tmp_path, right)
     assert report["exit_code"] == 1 and report["traffic"]["judged"] == 4, report["traffic"]
-    assert f"state-{os.getpid()}-{processes._TOKEN}.json" in os.listdir(tmp_path / STATE_DIR)
+    assert f"state-{os.getpid()}-{processes._TOKEN}{right._shared_name}.json" in os.listdir(tmp_path / STATE_DIR)
 
 
 def test_pass_s5_f5_a_state_that_is_no_regular_file_is_never_opened(tmp_path):
@@ -271,3 +271,71 @@ def test_pass_s5_f6_symptoms_merged_are_bounded(tmp_path):
         patch.setattr(tally.TrafficJudge, "_absorb", absorb)
         merged = right.judge.merged([right.judge.state(), state])
     assert merged.exit_code == 1 and max(taken) <= tally._MAX_MERGED_SYMPTOMS, taken
+
+
+def test_pass_s6_f1_f3_a_run_of_many_states_counts_each_or_says_what_it_missed(tmp_path):
+    """Pass S6, F1: only the newest 128 state files were read: one faulty worker's state, then 130 recycled correct
+    workers' (gunicorn --max-requests), and the report was "passed", its violations on disk and unread. F3: 128 planted
+    states of 8 MiB each cost ~25 GB to parse. Every regular state is considered; what is read is bounded in bytes, and
+    a state of the run that could not be read leaves no green verdict."""
+    from migma_contract.reports import processes
+
+    right = _middleware(False, 1)
+    began = right._began()
+    faulty = json.loads(json.dumps(_middleware(True, 1).judge.state()))
+    fine = json.loads(json.dumps(_middleware(False, 1).judge.state()))
+    _plant(tmp_path, "state-1-faulty.json", faulty, written=began + 1)
+    for number in range(130):
+        _plant(tmp_path, f"state-{number + 2}-fine.json", fine, written=began + 2)
+    report = _written(tmp_path, right)
+    assert report["exit_code"] == 1 and report["traffic"]["judged"] == 132, report["traffic"]  # 0, judged 129, before
+    with pytest.MonkeyPatch.context() as patch:  # the bound on bytes read reached: said, and no green verdict
+        patch.setattr(processes, "_MAX_READ_BYTES", 3 * (tmp_path / STATE_DIR / "state-1-faulty.json").stat().st_size)
+        other = _middleware(False, 1)
+        (tmp_path / "b").mkdir()
+        for number in range(5):
+            _plant(tmp_path / "b", f"state-{number + 2}-fine.json", fine, written=other._began() + 2)
+        report = _written(tmp_path / "b", other)
+    assert report["exit_code"] == 3 and any("could not be read" in n for n in report["traffic"]["notes"]), report
+
+
+def test_pass_s6_f2_two_middlewares_of_one_process_keep_their_own_states(tmp_path):
+    """Pass S6, F2: two ContractMiddleware instances of one process writing one report_dir (a fixture wrapping the app
+    anew for each test) shared one state file: the correct second one overwrote the faulty first's, "passed"."""
+    from migma_contract.reports.processes import write_shared
+
+    faulty, right = _middleware(True, 1), _middleware(False, 1)
+    write_shared(faulty.judge, faulty._began(), tmp_path, ("json",), faulty._shared_name)
+    report = _written(tmp_path, right)
+    assert report["exit_code"] == 1 and report["traffic"]["judged"] == 2, report["traffic"]
+
+
+@pytest.mark.parametrize("planted", ["[" * 100_000 + "]" * 100_000, '{"id": "x", "written": 1' + "0" * 400 + ', "state": {}}'])
+def test_pass_s6_f4_a_state_no_parser_reads_leaves_no_older_report_standing(tmp_path, planted):
+    """Pass S5, F4's class, Pass S6, F4: a state nested past the parser's depth (RecursionError) or with a `written`
+    past a float (OverflowError) escaped every guard: no report written, an older green one left standing. Each is a
+    state that could not be read (noted, no green verdict)."""
+    faulty = _middleware(True, 1)
+    place = tmp_path / STATE_DIR
+    place.mkdir()
+    (place / "state-9-odd.json").write_text(planted)
+    (tmp_path / "conformance.json").write_text(json.dumps({"exit_code": 0, "verdict": "passed"}))
+    report = _written(tmp_path, faulty)
+    assert report["exit_code"] == 1 and report["traffic"]["judged"] == 1, report
+
+
+def test_pass_s6_f5_a_workers_run_begins_when_its_middleware_is_made_not_at_its_first_request(tmp_path):
+    """Pass S6, F5: without a lifespan (`--lifespan off`), a worker's run began at its first request: a sibling's state
+    written before it (a faulty worker recycled while this one idled) was of no run, and this one's report "passed"."""
+    import time
+
+    before = time.time()
+    idle = ContractMiddleware(lambda scope, receive, send: None)
+    assert idle._start is not None and before <= idle._start[1] <= time.time()  # (None before: set at its first call)
+    made = idle._began()
+    faulty = json.loads(json.dumps(_middleware(True, 1).judge.state()))
+    _plant(tmp_path, "state-5-recycled.json", faulty, written=made + 0.001)
+    right = _middleware(False, 1)
+    right._start = idle._start  # (this worker was made with the idle one: before the sibling wrote)
+    report = _written(tmp_path, right)
+    assert report["exit_code"] == 1, report["traffic"]

@@ -1,15 +1,15 @@
 """One report directory written by several processes (`ContractMiddleware` under `uvicorn --workers N`, gunicorn's
 workers, pytest-xdist): every process's exchanges count in the reports the directory ends with.
 
-Each process keeps its own state (`TrafficJudge.state`: tallies, findings, notes, counts; redacted as its reports
-are) in `<report_dir>/.migma-contract/state-<pid>.json`, written atomically (a temporary file renamed over it)
+Each middleware keeps its own state (`TrafficJudge.state`: tallies, findings, notes, counts; redacted as its reports
+are) in `<report_dir>/.migma-contract/state-<pid>-<token>.json`, written atomically (a temporary file renamed over it)
 whenever it writes its reports; the reports it writes are the merge (`TrafficJudge.merged`) of the states of every
 process of its run, taken under an exclusive lock on `.migma-contract/lock` (`fcntl.flock`), so whichever process
 writes last writes the union. Where no other process's state is of its run, the reports are its own result, as a
 single process's always were.
 
 A run is the processes that served at the same time: a state is of this process's run if it was written since this
-process began serving (that process was still alive then), or if a state of the run merged it when it was written
+process's middleware was made (or the process forked; that process was still alive then), or if a state of the run merged it when it was written
 (so a worker that ended before a replacement started still counts, through a sibling that outlived both). A state
 written before this process began, and merged by none of its run, is of an earlier run: never merged (a server run
 after the last one ended starts a new report; so does a `--reload` restart, whose old process ended before the new
@@ -45,8 +45,8 @@ __all__ = ["STATE_DIR", "write_shared"]
 
 STATE_DIR = ".migma-contract"
 _KEPT_STALE = 64  # states of earlier runs kept (never merged); the oldest beyond are removed
-_MAX_STATE_BYTES = 8 << 20  # a state larger than this is not read (a process's state is tallies and bounded findings)
-_MAX_STATES_READ = 128  # the newest states read; older ones are of no run still serving
+_MAX_STATE_BYTES = 1 << 20  # a state larger than this is not read (a process's state is tallies and bounded findings)
+_MAX_READ_BYTES = 8 << 20  # the states read in all, at one writing (JSON parsed costs ~25 times its bytes)
 _CLOCK_SKEW = 5.0  # seconds: a state "written" later than now by more is forged or of a clock gone wrong: never merged
 # one process's own name among its siblings': its pid and a token, new in each forked child (two containers' processes
 # are both pid 1 writing to one shared folder)
@@ -101,51 +101,58 @@ def _read_json(path: Path) -> Any:
     return json.loads(data)
 
 
-def _newest_states(place: Path) -> list[Path]:
-    """The state files of the folder, the newest `_MAX_STATES_READ` by their time on disk (links and others left)."""
-    found: list[tuple[float, Path]] = []
+def _state_files(place: Path) -> list[tuple[int, float, Path]]:
+    """The regular state files of the folder (links and others left), newest first: (size, time on disk, path)."""
+    found: list[tuple[int, float, Path]] = []
     for path in place.glob("state-*.json"):
         with contextlib.suppress(OSError):
             info = path.lstat()
             if stat.S_ISREG(info.st_mode):
-                found.append((info.st_mtime, path))
-    return [path for _, path in sorted(found, reverse=True)[:_MAX_STATES_READ]]
+                found.append((info.st_size, info.st_mtime, path))
+    return sorted(found, key=lambda item: item[1], reverse=True)
 
 
-def write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tuple[str, ...]) -> list[Path]:
-    """Write this process's state, then the reports of every process of its run (this process began serving at
-    `began`, a `time.time()`) to `directory`, under the directory's lock."""
+def write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tuple[str, ...], name: str) -> list[Path]:
+    """Write this judge's state, then the reports of every process of its run (this one began at `began`, a
+    `time.time()`) to `directory`, under the directory's lock. `name`: this judge's own among the writers (a token per
+    middleware: two in one process, a fixture's each test, each keep their own state)."""
     check_writable(directory, formats, step_summary=False)
     place = directory / STATE_DIR
     try:
-        return _write_shared(judge, began, directory, formats, place)
-    except ConfigError as exc:  # the states' folder cannot be kept (a file, a link, a lock that is not one): this
-        # process's own reports, said so, never an older report left standing in their place
+        return _write_shared(judge, began, directory, formats, place, name)
+    except Exception as exc:  # the states' folder cannot be kept (a file, a link, a lock that is not one) or a state
+        # no writer made broke the reading: this process's own reports, said so, never an older report left standing
         judge.note(f"the processes' shared state could not be kept ({clean_text(str(exc))[:160]}): this report is this "
                    "process's alone")
         return write_reports(judge.result(), directory, formats)
 
 
-def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tuple[str, ...], place: Path) -> list[Path]:
+def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tuple[str, ...], place: Path,
+                  name: str) -> list[Path]:
     state = judge.state()
-    mine = f"state-{os.getpid()}-{_TOKEN}.json"
+    mine = f"state-{os.getpid()}-{_TOKEN}{name}.json"
+    own_id = f"{os.getpid()}-{_TOKEN}{name}-{began!r}"
     with _locked(place):
         others: dict[str, dict[str, Any]] = {}
         notes: list[str] = []
         now = time.time()
-        for path in _newest_states(place):
+        budget = _MAX_READ_BYTES
+        for size, _, path in _state_files(place):
             if path.name == mine:
                 continue
             try:
+                if size > _MAX_STATE_BYTES or size > budget:  # (a state of a run missed: noted below, no green verdict)
+                    raise ValueError("over the bound on the states read")
+                budget -= size
                 data = _read_json(path)
                 if not isinstance(data, dict) or not isinstance(data.get("state"), dict):
                     raise ValueError("not a state")
                 others[str(data["id"])] = data
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except Exception as exc:  # (a state no writer made: cut, nested past the parser's depth, a number too large)
                 with contextlib.suppress(OSError):
                     if path.stat().st_mtime < began:  # (of an earlier run: never merged)
                         continue
-                notes.append(f"the state {path.name} of another process could not be read "
+                notes.append(f"the state {clean_text(path.name)[:80]} of another process could not be read "
                              f"({type(exc).__name__}): its exchanges may be missing from this report")
         # written since this process began, and not later than now (a state dated in the future, checked in or
         # written under a clock gone wrong, would join every run)
@@ -155,7 +162,11 @@ def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: t
             if not more:
                 break
             run |= more
-        own = {"id": f"{os.getpid()}-{_TOKEN}-{began!r}", "pid": os.getpid(), "began": began, "written": time.time(),
+        unread = {str(merged) for key in run for merged in _listed(others[key].get("with"))} - set(others) - {own_id}
+        if unread:  # a state of the run merged before, not read now (removed, or past the bound): no green verdict
+            notes.append(f"{len(unread)} state(s) of this run's processes, merged by another before, could not be read "
+                         "now: their exchanges are missing from this report")
+        own = {"id": own_id, "pid": os.getpid(), "began": began, "written": time.time(),
                "with": sorted(run), "state": state}
         write_file(place / mine, json.dumps(own))
         _forget(place, sorted((_float(data.get("written")), key) for key, data in others.items() if key not in run))
@@ -170,7 +181,7 @@ def _forget(place: Path, stale: list[tuple[float, str]]) -> None:
     be of the run of a process still serving, which began before it was written: only the oldest are removed)."""
     for _, key in stale[:max(len(stale) - _KEPT_STALE, 0)]:
         pid, token = [*key.split("-"), "", ""][:2]
-        if pid.isdigit() and token.isalnum():  # (a key of this module's own shape only: never a path read from a file)
+        if pid.isdigit() and token.isalnum() and len(token) <= 64:  # (a key of this module's own shape only: never a path read from a file)
             with contextlib.suppress(OSError):
                 (place / f"state-{pid}-{token}.json").unlink()
 
@@ -180,4 +191,7 @@ def _listed(value: Any) -> list[Any]:
 
 
 def _float(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) else float("-inf")
+    try:
+        return float(value) if isinstance(value, int | float) else float("-inf")
+    except OverflowError:  # (an integer past a float: no time a writer writes)
+        return float("-inf")
