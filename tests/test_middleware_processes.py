@@ -339,3 +339,19 @@ def test_pass_s6_f5_a_workers_run_begins_when_its_middleware_is_made_not_at_its_
     right._start = idle._start  # (this worker was made with the idle one: before the sibling wrote)
     report = _written(tmp_path, right)
     assert report["exit_code"] == 1, report["traffic"]
+
+
+def test_pass_s7_f1_a_state_a_serving_worker_still_needs_is_never_removed(tmp_path):
+    """Pass S7, F1: each writer removed the oldest states it took for an earlier run's beyond 64; for a long-lived worker
+    that began before them they were of its run: a recycled faulty worker's state removed after 70 replacements, the
+    long-lived worker's report "passed" with no note. Only states written over a week ago are removed."""
+    from migma_contract.reports.processes import write_shared
+
+    long_lived = _middleware(False, 1)
+    faulty = _middleware(True, 1)
+    write_shared(faulty.judge, faulty._began(), tmp_path, ("json",), faulty._shared_name)
+    for _ in range(70):  # recycled replacements, each made after the faulty one wrote
+        replacement = _middleware(False, 1)
+        write_shared(replacement.judge, replacement._began(), tmp_path, ("json",), replacement._shared_name)
+    report = _written(tmp_path, long_lived)
+    assert report["exit_code"] == 1 and report["traffic"]["judged"] == 72, report["traffic"]  # 0, 66 judged, before

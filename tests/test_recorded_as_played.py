@@ -293,6 +293,21 @@ def test_s4_f2_a_send_whose_body_is_not_recorded_makes_no_twin_of_later_sends(tm
     assert both.exit_code == 1 and ("result-id-unique", "server") in _findings(tmp_path / "both")[0], both.output
 
 
+def test_s7_f2_one_send_in_two_files_one_without_its_body_is_never_blamed_once(tmp_path):
+    """Pass S7, F2: the S4 F2 fix made a body not recorded match nothing: one send in a client's cassette and in a HAR
+    that did not keep its body (a `_file`, a mask) blamed a correct server for result-id-unique. A body not recorded on
+    one side matches once: the repeat is not judged (judged in part); a second such match is another send (S4 F2)."""
+    cassette = tmp_path / "vcrpy.yaml"
+    cassette.write_text("\n".join(["interactions:", *_vcr_item(VALID), "version: 1", ""]))
+    unread = entry(VALID)
+    unread["startedDateTime"] = "2026-12-06T10:00:00Z"
+    unread["request"]["postData"] = {"mimeType": "application/json", "_file": "body.bin"}
+    proxy = tmp_path / "proxy.har"
+    proxy.write_text(har(unread))
+    result = judge_cli(cassette, proxy, "--report-dir", tmp_path / "r", "--format", "json")
+    assert result.exit_code == 3 and _findings(tmp_path / "r")[0] == set(), result.output  # 1 before: blamed
+
+
 def test_r3_f2b_a_file_without_start_times_beside_another_leaves_a_repeat_unjudged_never_blamed(tmp_path):
     """A vcrpy cassette records no start time: the same request line and answer in a HAR may be one exchange or two
     sends answered alike. Its repeated data.id is not judged on result-id-unique (judged in part, exit 3), never the

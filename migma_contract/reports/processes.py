@@ -16,7 +16,8 @@ after the last one ended starts a new report; so does a `--reload` restart, whos
 one began: new code). Times are the machine's wall clock. A process killed before it wrote its state is in no
 report (nothing of it is on disk). Without `fcntl` (Windows) nothing is locked: two processes that end at the same
 moment may each write a report missing the other's part (both states stay in the directory: the next writer of the
-run merges them). The states of earlier runs are kept, never merged, up to 64; the oldest beyond are removed.
+run merges them). The states of earlier runs are kept, never merged; beyond 64, those written over a week ago are
+removed.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ except ImportError:  # pragma: no cover - Windows: no lock (see the module's doc
 __all__ = ["STATE_DIR", "write_shared"]
 
 STATE_DIR = ".migma-contract"
-_KEPT_STALE = 64  # states of earlier runs kept (never merged); the oldest beyond are removed
+_KEPT_STALE = 64  # states of earlier runs kept (never merged); the oldest beyond are removed...
+_STALE_AFTER = 7 * 86_400.0  # ...once written over a week ago (a serving worker's run may reach back to them before)
 _MAX_STATE_BYTES = 1 << 20  # a state larger than this is not read (a process's state is tallies and bounded findings)
 _MAX_READ_BYTES = 8 << 20  # the states read in all, at one writing (JSON parsed costs ~25 times its bytes)
 _CLOCK_SKEW = 5.0  # seconds: a state "written" later than now by more is forged or of a clock gone wrong: never merged
@@ -177,11 +179,15 @@ def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: t
 
 
 def _forget(place: Path, stale: list[tuple[float, str]]) -> None:
-    """Remove the oldest states of earlier runs beyond `_KEPT_STALE` (a state of an earlier run for this process may
-    be of the run of a process still serving, which began before it was written: only the oldest are removed)."""
-    for _, key in stale[:max(len(stale) - _KEPT_STALE, 0)]:
+    """Remove the states of earlier runs written over `_STALE_AFTER` ago, the oldest first, beyond `_KEPT_STALE`. A
+    state of an earlier run for this process may be of the run of a process still serving, which began before it was
+    written (a long-lived worker beside recycled ones): only states older than any serving process plausibly is are
+    removed; a state dated in the future is never among them (it is of no run, and counts in the bound on reading)."""
+    now = time.time()
+    old = [(written, key) for written, key in stale if written < now - _STALE_AFTER]
+    for _, key in old[:max(len(stale) - _KEPT_STALE, 0)]:
         pid, token = [*key.split("-"), "", ""][:2]
-        if pid.isdigit() and token.isalnum() and len(token) <= 64:  # (a key of this module's own shape only: never a path read from a file)
+        if pid.isdigit() and token.isalnum() and len(token) <= 64:  # (a key of this module's own shape only)
             with contextlib.suppress(OSError):
                 (place / f"state-{pid}-{token}.json").unlink()
 
