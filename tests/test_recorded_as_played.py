@@ -306,6 +306,14 @@ def test_s7_f2_one_send_in_two_files_one_without_its_body_is_never_blamed_once(t
     proxy.write_text(har(unread))
     result = judge_cli(cassette, proxy, "--report-dir", tmp_path / "r", "--format", "json")
     assert result.exit_code == 3 and _findings(tmp_path / "r")[0] == set(), result.output  # 1 before: blamed
+    # Pass S8, F1: a third recording of the send (a browser's HAR, its body kept): whatever the files' order, never blamed
+    browser = entry(VALID)
+    browser["startedDateTime"] = "2026-12-06T10:00:00.003Z"
+    third = tmp_path / "browser.har"
+    third.write_text(har(browser))
+    for order in ((cassette, proxy, third), (proxy, cassette, third), (third, proxy, cassette)):
+        result = judge_cli(*order, "--report-dir", tmp_path / f"o-{order[0].name}", "--format", "json")
+        assert result.exit_code == 3 and _findings(tmp_path / f"o-{order[0].name}")[0] == set(), (order, result.output)
 
 
 def test_r3_f2b_a_file_without_start_times_beside_another_leaves_a_repeat_unjudged_never_blamed(tmp_path):

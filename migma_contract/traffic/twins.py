@@ -63,8 +63,8 @@ class Twins:
         self.limit = limit
         # the exchange and its start instant -> the file first holding it, its request body's digest
         self._timed: dict[bytes, tuple[int, bytes | None]] = {}
-        # a send alone (method, URL, status, answer) -> [the file first holding it, its request body's digest, whether a
-        # match with a body not recorded on one side was taken already]
+        # a send alone (method, URL, status, answer) -> [the file first holding it, its request body's digest, the files
+        # whose match with a body not recorded on one side was taken already: one per file]
         self._untimed: dict[bytes, list[Any]] = {}
         self.full = False
 
@@ -87,10 +87,11 @@ class Twins:
             # in another file, without a time or at another instant (two recorders' clocks: a proxy's HAR beside its
             # client's cassette differ by a few milliseconds): one exchange or two sends answered alike, it does not show
             found = MAYBE
-        elif before is not None and before[0] != file and (request is None or before[1] is None) and not before[2]:
-            # a body not recorded on one side (a mask, a HAR's `_file`): it may be the one exchange, once; a second
-            # match is another send (one unread send must not leave every later send answered alike unjudged)
-            before[2] = True
+        elif before is not None and before[0] != file and (request is None or before[1] is None) and file not in before[2]:
+            # a body not recorded on one side (a mask, a HAR's `_file`): it may be the one exchange, once in each other
+            # file (whatever the files' order); a second match in one file is another send (one unread send must not
+            # leave every later send answered alike unjudged)
+            before[2].add(file)
             found = MAYBE
         elif send and before is None and self.full and file > 0:
             found = MAYBE  # not remembered: whether an earlier file held it does not show
@@ -100,7 +101,7 @@ class Twins:
         if timed is not None and first is None:
             self._timed[timed] = (file, request)
         if send and before is None:
-            self._untimed[alone] = [file, request, False]
+            self._untimed[alone] = [file, request, set()]
         return found
 
 
