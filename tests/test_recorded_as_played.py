@@ -316,6 +316,27 @@ def test_s7_f2_one_send_in_two_files_one_without_its_body_is_never_blamed_once(t
         assert result.exit_code == 3 and _findings(tmp_path / f"o-{order[0].name}")[0] == set(), (order, result.output)
 
 
+@pytest.mark.parametrize("second_at", ["2026-12-06T10:00:00Z", "2026-12-06T10:00:07Z"], ids=["same-instant", "later"])
+def test_s9_an_entry_of_a_file_is_a_copy_at_most_once_for_that_file(tmp_path, second_at):
+    """Pass S9, F1/F2: two alike sends of one file (concurrent, one data.id given to both: the server's break) were both
+    taken for copies of one entry of an earlier file: at one instant both skipped, green (exit 0); at another instant
+    both left unjudged (exit 3). One entry of an earlier file excuses one entry of each later file; the second is
+    another send, its repeated id the server's break, whatever the files' order."""
+    earlier = entry(VALID)
+    earlier["startedDateTime"] = "2026-12-06T10:00:00Z"
+    first = tmp_path / "a.har"
+    first.write_text(har(earlier))
+    twice = [entry(VALID), entry(VALID)]
+    for sent in twice:
+        sent["startedDateTime"] = second_at
+    second = tmp_path / "b.har"
+    second.write_text(har(*twice))
+    for order in ((first, second), (second, first)):
+        result = judge_cli(*order, "--report-dir", tmp_path / f"r-{order[0].name}", "--format", "json")
+        found, _ = _findings(tmp_path / f"r-{order[0].name}")
+        assert result.exit_code == 1 and ("result-id-unique", "server") in found, (order, result.output)
+
+
 def test_r3_f2b_a_file_without_start_times_beside_another_leaves_a_repeat_unjudged_never_blamed(tmp_path):
     """A vcrpy cassette records no start time: the same request line and answer in a HAR may be one exchange or two
     sends answered alike. Its repeated data.id is not judged on result-id-unique (judged in part, exit 3), never the

@@ -61,37 +61,37 @@ class Twins:
 
     def __init__(self, limit: int = MAX_TWINS) -> None:
         self.limit = limit
-        # the exchange and its start instant -> the file first holding it, its request body's digest
-        self._timed: dict[bytes, tuple[int, bytes | None]] = {}
-        # a send alone (method, URL, status, answer) -> [the file first holding it, its request body's digest, the files
-        # whose match with a body not recorded on one side was taken already: one per file]
+        # the exchange and its start instant -> [the file first holding it, its request body's digest, the files whose
+        # copy of it was taken already: one per file, a second alike entry of a file being another send]
+        self._timed: dict[bytes, list[Any]] = {}
+        # a send alone (method, URL, status, answer) -> the same, for a copy at another instant or without one
         self._untimed: dict[bytes, list[Any]] = {}
         self.full = False
 
     def seen(self, exchange: ObservedExchange, file: int) -> Literal["same", "maybe"] | None:
-        """Whether `exchange` (of the `file`-th file) was judged already (`SAME`), may have been (`MAYBE`), or not."""
+        """Whether `exchange` (of the `file`-th file) was judged already (`SAME`), may have been (`MAYBE`), or not.
+
+        Each entry of a file is a copy of one of an earlier file at most once for that file: a second entry alike in
+        one file is another send (concurrent sends at one instant answered with one id are the server's break)."""
         answer, started = exchange.response_body, exchange.started
         alone = _digest(exchange.method.encode("utf-8", "surrogatepass"), exchange.url.encode("utf-8", "surrogatepass"),
                         str(exchange.status).encode(), b"\x00" if answer is None else b"\x01" + answer)
         timed = None if started is None else _digest(alone, str(started).encode())
         request = None if exchange.request_body is None else _digest(exchange.request_body)
-        first = self._timed.get(timed) if timed is not None else None
-        if first is not None and _another(first, file, request):
-            return SAME  # any exchange of another file: a send, another path's, one without an answer
         # only a send's answer gives a value to repeat (result-id-unique): only sends are told apart without a time
         send = answer is not None and exchange.status is not None and \
             route_of(exchange.method, exchange.path, headers=exchange.request_headers) == SEND
+        first = self._timed.get(timed) if timed is not None else None
         before = self._untimed.get(alone) if send else None
+        if first is not None and _copy_of(first, file, request):
+            if before is not None:
+                before[2].add(file)  # (the same entry: never also a possible copy of it at another instant)
+            return SAME  # any exchange of another file: a send, another path's, one without an answer
         found: Literal["maybe"] | None = None
-        if before is not None and before[0] != file and request is not None and before[1] == request:
+        if before is not None and _copy_of(before, file, request):
             # in another file, without a time or at another instant (two recorders' clocks: a proxy's HAR beside its
-            # client's cassette differ by a few milliseconds): one exchange or two sends answered alike, it does not show
-            found = MAYBE
-        elif before is not None and before[0] != file and (request is None or before[1] is None) and file not in before[2]:
-            # a body not recorded on one side (a mask, a HAR's `_file`): it may be the one exchange, once in each other
-            # file (whatever the files' order); a second match in one file is another send (one unread send must not
-            # leave every later send answered alike unjudged)
-            before[2].add(file)
+            # client's cassette differ by a few milliseconds), or with a body not recorded on one side (a mask, a
+            # HAR's `_file`): one exchange or two sends answered alike, it does not show
             found = MAYBE
         elif send and before is None and self.full and file > 0:
             found = MAYBE  # not remembered: whether an earlier file held it does not show
@@ -99,12 +99,21 @@ class Twins:
             self.full = True
             return found
         if timed is not None and first is None:
+            self._timed[timed] = [file, request, set()]
+        if send and before is None:
+            self._untimed[alone] = [file, request, set()]
+        return found
+        if timed is not None and first is None:
             self._timed[timed] = (file, request)
         if send and before is None:
             self._untimed[alone] = [file, request, set()]
         return found
 
 
-def _another(first: tuple[int, bytes | None], file: int, request: bytes | None) -> bool:
-    """An exchange first held by another file, with the same request body where both files hold one."""
-    return first[0] != file and (first[1] is None or request is None or first[1] == request)
+def _copy_of(first: list[Any], file: int, request: bytes | None) -> bool:
+    """Whether an entry of `file` may be a copy of `first` (of another file, with the same request body where both hold
+    one), its first such in `file`: taken, it is not again for that file."""
+    if first[0] == file or file in first[2] or (first[1] is not None and request is not None and first[1] != request):
+        return False
+    first[2].add(file)
+    return True
