@@ -17,7 +17,7 @@ __all__ = ["ServerTime"]
 
 
 class ServerTime:
-    """Started at once (`restart` when more of the body arrives); `sending()`/`sent()` around each part handed to the
+    """Started at once (when the request's body is whole); `sending()`/`sent()` around each part handed to the
     client (overlapping sends count once); `elapsed()` the server's own time so far."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
@@ -26,13 +26,6 @@ class ServerTime:
         self.client_wait = 0.0  # time the client held the answer, so far
         self.sending_since: float | None = None  # when the part being sent began (None between sends)
         self._depth = 0
-
-    def restart(self) -> None:
-        """The server could answer only from now (the rest of the request's body just arrived)."""
-        self.started = self._clock()
-        self.client_wait = 0.0
-        if self.sending_since is not None:
-            self.sending_since = self.started
 
     def sending(self) -> None:
         if self._depth == 0:

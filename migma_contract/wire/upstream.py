@@ -461,29 +461,21 @@ class UpstreamPool:
         `head_only`: the request is a HEAD (its answer has no body, whatever its headers say).
         """
         reused = self._reused()
-        connection = reused or await self._connect()
-        connection.begin(head, body, head_only=head_only)
         try:
-            await connection.head()
+            return await self._answered_on(reused or await self._connect(), head, body, head_only)
         except UpstreamError:
-            connection._close()
-            if reused is None or connection._received:
+            if reused is None or reused._received or head.split(b" ", 1)[0] not in _IDEMPOTENT:
                 raise
             # A kept-alive connection closed before any byte of an answer: the upstream's keep-alive timeout crossing
             # the request, or the upstream failing on it; which, does not show. A method that may be sent again (RFC
             # 9110 §9.2.2) is, once, on a new connection, as curl and browsers do (a failing upstream fails again);
             # another (a POST) is not (a proxy must not): the failure stands, as httpx reads it (RemoteProtocolError).
             # Connections idle past IDLE_EXPIRY, below common keep-alive timeouts, are not reused: the race is rare.
-            if head.split(b" ", 1)[0] in _IDEMPOTENT:
-                return await self._sent_anew(head, body, head_only=head_only)
-            raise
-        except BaseException:
-            connection._close()
-            raise
-        return connection
+            return await self._answered_on(await self._connect(), head, body, head_only)
 
-    async def _sent_anew(self, head: bytes, body: bytes, *, head_only: bool) -> UpstreamResponse:
-        connection = await self._connect()
+    @staticmethod
+    async def _answered_on(connection: UpstreamResponse, head: bytes, body: bytes, head_only: bool) -> UpstreamResponse:
+        """The request written on `connection`, its answer's head read; the connection closed if that fails."""
         connection.begin(head, body, head_only=head_only)
         try:
             await connection.head()
