@@ -86,7 +86,7 @@ from migma_contract.contract.catalogue import NO_SERVER_ERROR, RESPONDS_IN_TIME
 from migma_contract.contract.rules import Level
 from migma_contract.contract.validators import contract_for
 from migma_contract.core.exceptions import ConfigError
-from migma_contract.core.fields import TOKEN, framing_refused, request_framing_unread, unreadable_head
+from migma_contract.core.fields import TOKEN, framing_refused, request_framing_unread, unreadable_head, writable
 from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
@@ -397,10 +397,11 @@ class ContractMiddleware:
                 # (h11 refuses it, `send` raises): one reading, the app's whatever the stack
                 if version in _HTTP1:
                     interim = type(status) is int and 100 <= status <= 199  # not a final answer: the client waits on
-                    unreadable = f"status {status}, an interim one (its client waits on for the final answer)" if interim else (
-                        unreadable_head(sent) or _framed_bodiless(sent, status))
+                    if interim:
+                        unreadable, length = f"status {status}, an interim one (its client waits on for the final answer)", None
+                    else:
+                        unreadable, length = _head_read(sent, status)
                     framed_by_server = version == "1.0" and _framed_by_server(sent, status, asked.method)
-                    length = None if unreadable is not None else _length_of(sent, status)
                     done = length == 0  # (a bodiless status, or Content-Length: 0: whole once the head is out)
             if timed:
                 clock.sending()
@@ -584,6 +585,30 @@ def _framed_bodiless(headers: list[tuple[bytes, bytes]], status: int) -> str | N
     if status in _BODILESS and any(name.lower() == b"transfer-encoding" for name, _ in headers):
         return f"status {status}, which has no body, and a Transfer-Encoding (a client reads the chunks' end as the next answer)"
     return None
+
+
+def _head_read(headers: list[tuple[bytes, bytes]], status: int) -> tuple[str | None, int | None]:
+    """Why no client reads an HTTP/1 answer with this head (`unreadable_head`, `_framed_bodiless`; None: one reads it),
+    and its body's length where the head alone frames it (`_length_of`; None: unreadable, or framed by the server).
+    The common head (every name a token, no control character, no Transfer-Encoding, at most one Content-Length of
+    digits only) in one pass; any other by those readings."""
+    length: bytes | None = None
+    for name, value in headers:
+        if not writable(name, value):
+            break
+        lowered = name.lower()
+        if lowered == b"content-length":
+            if length is not None or not value.isdigit():  # (bytes: ASCII digits only, not empty)
+                break
+            length = value
+        elif lowered == b"transfer-encoding":
+            break
+    else:
+        if status in _BODILESS:
+            return None, 0
+        return None, (int(length) if length is not None and len(length.lstrip(b"0")) <= 18 else None)
+    unreadable = unreadable_head(headers) or _framed_bodiless(headers, status)
+    return unreadable, (None if unreadable is not None else _length_of(headers, status))
 
 
 def _framed_by_server(headers: list[tuple[bytes, bytes]], status: int, method: str) -> bool:

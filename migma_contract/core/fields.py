@@ -144,6 +144,19 @@ def request_framing_unread(headers: Iterable[tuple[bytes, bytes]], received: int
     disagree); a body of another length than its Content-Length says. What the server stack did, never the client's
     doing."""
     headers = list(headers)  # read twice: any iterable
+    # the common case, in one pass: no Upgrade, no Transfer-Encoding, at most one Content-Length, digits only
+    length: bytes | None = None
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-length":
+            if length is not None or not value.isdigit():  # (bytes: ASCII digits only, not empty)
+                break
+            length = value
+        elif lowered == b"transfer-encoding" or lowered == b"upgrade":
+            break
+    else:  # (what the reading below gives such a head, at once)
+        if length is None or received is None or (len(length.lstrip(b"0")) <= 18 and int(length) == received):
+            return None
     tokens = {t.strip(b" \t").lower() for n, v in headers if n.lower() == b"connection" for t in v.split(b",")}
     upgrade = [v for n, v in headers if n.lower() == b"upgrade"]
     if upgrade and b"upgrade" in tokens and not upgrade_read:

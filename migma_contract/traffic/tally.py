@@ -1028,32 +1028,20 @@ class TrafficJudge:
         masked whole wherever it is written, and its whole value is one too.
         """
         fresh: dict[str, None] = {}  # in order, once each
+        later: list[tuple[str, ...]] = []  # each header's URL userinfo, after every header's own credentials
         for name, value in exchange.request_headers:
-            sensitive = _SENSITIVE.get(name)
-            if sensitive is None:
-                sensitive = sensitive_header(name)
-                if len(_SENSITIVE) < 1024 and len(name) <= 128:  # the few names a server is sent, decided once each
-                    _SENSITIVE[name] = sensitive
-            if not sensitive or not value:
-                continue
-            # (a recorder's mask, "[Filtered]", "XXXXXX", is no `_secret_like` credential; a real key beside a hidden
-            # one, or one a vcrpy cassette keeps under another scheme than Bearer, is learned all the same)
-            scheme, _, credential = value.strip().partition(" ")
-            # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
-            fresh[credential.strip() if credential.strip() and scheme.isalpha() else value.strip()] = None
-            # ...and each word of it: `Bearer: <key>`, `Bearer<TAB><key>`, `Token: <key>`, two keys in one field
-            if name.lower() != "cookie":  # a cookie's pairs are read below
-                fresh.update(dict.fromkeys(part for part in _CREDENTIAL_WORDS.split(value) if part))
-            if scheme.lower() == "basic" and credential.strip():  # what a server echoes is the decoded pair
-                fresh.update(dict.fromkeys(_basic_pair(credential.strip())))
-            if name.lower() == "cookie":
-                for part in value.split(";"):
-                    cookie, _, held = part.partition("=")
-                    if cookie_credential(cookie.strip(), held.strip()):
-                        fresh[held.strip()] = None
-        for _, value in exchange.request_headers:  # a URL's userinfo, in any header (Referer, Forwarded, a link)
-            if "@" in value:
-                fresh.update(dict.fromkeys(url_credentials(value)))
+            found = _HEADER_CREDENTIALS.get((name, value))
+            if found is None:
+                found = _header_credentials(name, value)
+                if len(_HEADER_CREDENTIALS) < 4096 and len(name) + len(value) <= 1024:  # (the few a client sends, read once each)
+                    _HEADER_CREDENTIALS[name, value] = found
+            own, in_urls = found
+            if own:
+                fresh.update(dict.fromkeys(own))
+            if in_urls:
+                later.append(in_urls)
+        for in_urls in later:  # a URL's userinfo, in any header (Referer, Forwarded, a link)
+            fresh.update(dict.fromkeys(in_urls))
         if "=" in exchange.url:
             fresh.update(dict.fromkeys(secrets_by_shape(exchange.url)))
         # the URL's userinfo (`https://user:password@host`, which requests keeps in the URL a cassette records and
@@ -1379,6 +1367,39 @@ class TrafficJudge:
 
 
 _SENSITIVE: dict[str, bool] = {}  # a header's name -> whether it carries a credential (`sensitive_header`)
+# a request header (name, value) -> the credentials it carries under its name, and those in a URL's userinfo in it
+# (`_header_credentials`): a client sends the same few fields (its key) with every request, read once each
+_HEADER_CREDENTIALS: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _header_credentials(name: str, value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The credentials one request header carries (`TrafficJudge._credentials_of`), in order, once each, only those
+    `_secret_like`: under its name (a credential header: the key of `Bearer <key>`, each word of it, a Basic pair, a
+    cookie's credential values) and, apart, those in a URL's userinfo in its value (read after every header's own)."""
+    fresh: dict[str, None] = {}
+    sensitive = _SENSITIVE.get(name)
+    if sensitive is None:
+        sensitive = sensitive_header(name)
+        if len(_SENSITIVE) < 1024 and len(name) <= 128:  # the few names a server is sent, decided once each
+            _SENSITIVE[name] = sensitive
+    if sensitive and value:
+        # (a recorder's mask, "[Filtered]", "XXXXXX", is no `_secret_like` credential; a real key beside a hidden
+        # one, or one a vcrpy cassette keeps under another scheme than Bearer, is learned all the same)
+        scheme, _, credential = value.strip().partition(" ")
+        # "Bearer <key>": the key alone (masking it masks the header's value too); else the whole value
+        fresh[credential.strip() if credential.strip() and scheme.isalpha() else value.strip()] = None
+        # ...and each word of it: `Bearer: <key>`, `Bearer<TAB><key>`, `Token: <key>`, two keys in one field
+        if name.lower() != "cookie":  # a cookie's pairs are read below
+            fresh.update(dict.fromkeys(part for part in _CREDENTIAL_WORDS.split(value) if part))
+        if scheme.lower() == "basic" and credential.strip():  # what a server echoes is the decoded pair
+            fresh.update(dict.fromkeys(_basic_pair(credential.strip())))
+        if name.lower() == "cookie":
+            for part in value.split(";"):
+                cookie, _, held = part.partition("=")
+                if cookie_credential(cookie.strip(), held.strip()):
+                    fresh[held.strip()] = None
+    in_urls = tuple(secret for secret in dict.fromkeys(url_credentials(value)) if _secret_like(secret)) if "@" in value else ()
+    return tuple(secret for secret in fresh if _secret_like(secret)), in_urls
 
 
 def _basic_pair(credential: str) -> list[str]:
