@@ -91,7 +91,7 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
-from migma_contract.traffic.tally import MAY_ROUTE, OTHER, SEND, ObservedExchange, Route, RuleTally, TrafficJudge, route_of
+from migma_contract.traffic.tally import MAY_ROUTE, OTHER, SEND, SEND_PATH, ObservedExchange, Route, RuleTally, TrafficJudge, route_of
 from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import read_capped
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
@@ -422,7 +422,9 @@ class ContractMiddleware:
             if done and answered is None:
                 complete = True
                 answered = clock.elapsed()  # the answer's end (what the app does after it is not timed)
-            if kind == "http.response.body" and not message.get("more_body", False) and ended is None:
+                if kind == "http.response.body" and not message.get("more_body", False) and ended is None:
+                    ended = answered  # (the same message: one reading of the clock)
+            elif kind == "http.response.body" and not message.get("more_body", False) and ended is None:
                 ended = clock.elapsed()  # the app's last message: where a client reading to it (not by length) has it
 
         error: str | None = None
@@ -462,8 +464,10 @@ class ContractMiddleware:
                 elif error is None and not complete:
                     error = "the app ended without a complete response"
                 elapsed = answered if answered is not None else clock.elapsed()
-                in_part = self._in_part(complete and unreadable is None and refused is None, elapsed,
-                                        ended, raised if ended is None else None, overlapped)
+                whole = complete and unreadable is None and refused is None
+                # (an answer whole at its last body message, the app's reads all before it: nothing left out, at once)
+                in_part = self._in_part(whole, elapsed, ended, raised if ended is None else None, overlapped) if (
+                    overlapped or (whole and (ended is None or ended != answered))) else None
                 # an unkept body's bytes: as many as the app was handed, and whether its end showed (else at least that)
                 request_size = (streamed, body_open) if read.over else None
                 # judged after the response is out, off the app's event loop (the judge's one worker thread); what the
@@ -647,6 +651,7 @@ def _without_file_sends(scope: dict[str, Any]) -> dict[str, Any]:
 
 
 _FILE_SENDS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
+_SEND_TARGET = SEND_PATH.encode()  # the send's path as the client's bytes name it (`raw_path`)
 
 
 def _asked_path(scope: dict[str, Any]) -> str:
@@ -689,6 +694,8 @@ def _route_of(scope: dict[str, Any], base: str) -> Route:
     a server that keeps `%2F` routes it elsewhere): otherwise it may route there, and is never judged."""
     method: str = scope["method"]
     headers = scope.get("headers") or ()  # a method-override header may make another method a POST (`route_of`)
+    if not base and scope["path"] == SEND_PATH and scope.get("raw_path") == _SEND_TARGET and not scope.get("root_path"):
+        return route_of(method, SEND_PATH, base=False, headers=headers)  # (the common case: what the reading below gives it)
     path, under = _route_path(scope, base)
     route = route_of(method, path.replace("%", "%25").replace("?", "%3F").replace("#", "%23"), base=False, headers=headers)
     if route == SEND and not under:  # /v1/sending outside the base path the app serves the API under

@@ -109,7 +109,7 @@ def url_credentials(text: str) -> list[str]:
     """
     if "@" not in text:
         return []
-    found = [match.group(1) for match in _USERINFO.finditer(text)] if ":" in text else []
+    found = [match.group(1) for match in _USERINFO.finditer(text)] if ":/" in text or ":\\/" in text else []  # (`_USERINFO`)
     scheme = _SCHEME.match(text)
     # one URL (a scheme, or `//` before an authority; not a path): its userinfo as strip_credentials reads it
     if scheme is not None and len(scheme.group()) > 1 and not any(space in text for space in " \t\r\n"):
