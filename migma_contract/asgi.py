@@ -91,7 +91,17 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
-from migma_contract.traffic.tally import MAY_ROUTE, OTHER, SEND, SEND_PATH, ObservedExchange, Route, RuleTally, TrafficJudge, route_of
+from migma_contract.traffic.tally import (
+    MAY_ROUTE,
+    OTHER,
+    SEND,
+    SEND_PATH,
+    ObservedExchange,
+    Route,
+    RuleTally,
+    TrafficJudge,
+    route_of,
+)
 from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import read_capped
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
@@ -515,11 +525,16 @@ class ContractMiddleware:
                   error: str | None, elapsed: float, number: int, body_size: tuple[int, bool] | None = None,
                   in_part: tuple[str, frozenset[str]] | None = None) -> ObservedExchange:
         status, answer_headers, kept, size = answer
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in asked.headers]
+        headers: list[tuple[str, str]] = []
+        host: str | None = None
+        for k, v in asked.headers:
+            name, value = k.decode("latin-1"), v.decode("latin-1")
+            headers.append((name, value))
+            if host is None and name.lower() == "host":
+                host = value
         query = asked.query_string.decode("latin-1")
         # the app's own path, as the scope had it at entry: a client's Host header never decides what is judged
-        host = next((v for k, v in headers if k.lower() == "host"), "")
-        host = host if _AUTHORITY.fullmatch(host) else "app"  # shown in findings; never a path, a query or userinfo
+        host = host if host is not None and _AUTHORITY.fullmatch(host) else "app"  # shown in findings; never a path, a query or userinfo
         url = f"{asked.scheme}://{host}{_shown(asked.path)}" + (f"?{query}" if query else "")
         cap = self.max_response_bytes
         response_body, unread, broken = None, None, False
@@ -528,7 +543,8 @@ class ContractMiddleware:
         elif error is None:
             try:
                 encodings = [v for k, v in answer_headers if k.lower() == "content-encoding"]
-                response_body = decode(kept[0] if len(kept) == 1 else b"".join(kept), codings_of(encodings) if encodings else [], cap)
+                raw = kept[0] if len(kept) == 1 else b"".join(kept)
+                response_body = decode(raw, codings_of(encodings), cap) if encodings else raw if len(raw) <= cap else None
             except Unknown as exc:
                 unread = f"its answer's Content-Encoding ({exc}) is one the toolkit cannot decode"
             except Differs as exc:
@@ -663,8 +679,16 @@ def _asked_path(scope: dict[str, Any]) -> str:
 
 
 def _shown(path: str) -> str:
-    """A path as a URL shows it."""
-    return quote(path, safe="/:@!$&'()*+,;=-._~")
+    """A path as a URL shows it (the few an app's sends come to, quoted once each)."""
+    found = _SHOWN.get(path)
+    if found is None:
+        found = quote(path, safe="/:@!$&'()*+,;=-._~")
+        if len(_SHOWN) < 64 and len(path) <= 256:
+            _SHOWN[path] = found
+    return found
+
+
+_SHOWN: dict[str, str] = {}
 
 
 def _under(path: str, prefix: str) -> str | None:
