@@ -95,11 +95,13 @@ from migma_contract.traffic.tally import (
     MAY_ROUTE,
     OTHER,
     SEND,
+    SEND_METHOD,
     SEND_PATH,
     ObservedExchange,
     Route,
     RuleTally,
     TrafficJudge,
+    plain_post,
     route_of,
 )
 from migma_contract.traffic.timing import ServerTime
@@ -584,7 +586,10 @@ class _Asked(NamedTuple):
     @property
     def size(self) -> int:
         """The bytes it holds, about: its headers and its target."""
-        return sum(len(k) + len(v) for k, v in self.headers) + len(self.path) + len(self.query_string)
+        size = len(self.path) + len(self.query_string)
+        for name, value in self.headers:  # (a loop: no generator made for each send)
+            size += len(name) + len(value)
+        return size
 
 
 def _write_at_exit(ref: weakref.ref[ContractMiddleware]) -> None:
@@ -719,7 +724,11 @@ def _route_of(scope: dict[str, Any], base: str) -> Route:
     method: str = scope["method"]
     headers = scope.get("headers") or ()  # a method-override header may make another method a POST (`route_of`)
     if not base and scope["path"] == SEND_PATH and scope.get("raw_path") == _SEND_TARGET and not scope.get("root_path"):
-        return route_of(method, SEND_PATH, base=False, headers=headers)  # (the common case: what the reading below gives it)
+        # (the common case, as the reading below reads it: a POST there is the send unless a method-override header names
+        # another method; anything else as `route_of` reads it)
+        if method == SEND_METHOD:
+            return SEND if plain_post(method, headers) else MAY_ROUTE
+        return route_of(method, SEND_PATH, base=False, headers=headers)
     path, under = _route_path(scope, base)
     route = route_of(method, path.replace("%", "%25").replace("?", "%3F").replace("#", "%23"), base=False, headers=headers)
     if route == SEND and not under:  # /v1/sending outside the base path the app serves the API under

@@ -81,7 +81,7 @@ from migma_contract.run.result import (
 from migma_contract.run.root_causes import Symptom, group, replaced, shape_of
 from migma_contract.wire.client import Exchange
 
-__all__ = ["CLIENT", "FRAMING_HEADERS", "METHOD_OVERRIDES", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange", "maybe_send", "route_of"]
+__all__ = ["CLIENT", "FRAMING_HEADERS", "METHOD_OVERRIDES", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange", "maybe_send", "plain_post", "route_of"]
 
 SEND_METHOD, SEND_PATH = "POST", "/v1/sending"
 DEFAULT_TIMEOUT = 10.0
@@ -245,7 +245,7 @@ def _overridden(headers: Headers) -> Literal["post", "other"] | None:
     return named
 
 
-def _plain_post(method: str, headers: Headers) -> bool:
+def plain_post(method: str, headers: Headers) -> bool:
     """Whether a request is POST to every server: its method exactly POST (methods are case-sensitive, RFC 9110 §9.1:
     `post` is no POST, a server may refuse it 405 or read it as POST: it may route to the send, never judged as it),
     and no method-override header naming another method."""
@@ -261,7 +261,7 @@ def route_of(method: str, target: str, *, base: bool = True, headers: Headers = 
     another Unicode form of POST, or another method with an override header naming POST; nor a POST whose override
     header names another method (a framework that honours the header routes it elsewhere, one that does not to the
     send). To the send's path, or a path that may route there, each may route to the send; elsewhere it is `OTHER`."""
-    if _plain_post(method, headers):
+    if plain_post(method, headers):
         return _post_route(target, base)
     if not (_overridden(headers) == "post" or _post_named(method)):
         return OTHER
@@ -651,7 +651,7 @@ class TrafficJudge:
     def pass_may_route(self, where: str, path: str, method: str = SEND_METHOD, headers: Headers = ()) -> None:
         """A request that is not exactly POST /v1/sending but that a server may route there (`route_of`): counted,
         noted, never judged (the server is not blamed for what the client malformed) and no green verdict after it."""
-        if not _plain_post(method, headers):  # the method (or a method-override header) is what is not exactly POST
+        if not plain_post(method, headers):  # the method (or a method-override header) is what is not exactly POST
             self.pass_unjudged(f"{where}: {clean_text(method[:20])!r} {path} is not exactly POST, but "
                                "a server may take it for one (POST in another case, with spaces or in another form, a method-override "
                                "header naming POST, or a POST whose override header names another method): not judged")
