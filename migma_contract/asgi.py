@@ -10,7 +10,7 @@ It changes nothing that passes through: the request body is read ahead through t
 capped reader (`wire.boundary.read_capped`, `max_request_bytes`, 1 MiB by default), kept to
 be judged and replayed to the app as the same messages; a longer body streams on to the app
 unkept (so the app's own limit, and its 413, work as without the middleware); a send asking `Expect: 100-continue`
-is read only as the app reads it (the first `receive` makes the server send `100 Continue`), kept as it goes (a tee:
+is read only as the app reads it (the first `receive` makes uvicorn send `100 Continue`), kept as it goes (a tee:
 its body rules judged in part when the app answered without reading it all); the response goes out as the app sends it
 while a bounded copy is kept (its headers, any iterable, read once: the server gets what was
 judged). Once the response is out the exchange is handed to the judge's own thread (counted
@@ -665,9 +665,9 @@ def _quoted(value: bytes) -> str:
 
 
 def _continue_expected(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether a request asks `Expect: 100-continue`: a server answers its app's first `receive` with `100 Continue`
-    (uvicorn, Hypercorn), telling the client to send its body, which it would not have done for an app refusing from
-    the head alone."""
+    """Whether a request asks `Expect: 100-continue`: uvicorn answers its app's first `receive` with `100 Continue`
+    (Hypercorn sends it at once), telling the client to send its body, which it would not have done for an app refusing
+    from the head alone."""
     return any(name.lower() == b"expect" and b"100-continue" in value.lower() for name, value in headers)
 
 

@@ -1676,12 +1676,12 @@ def _head_only_refusal():
 
 def test_pass_t2_f5_an_expect_100_continue_send_refused_from_the_head_is_never_read_ahead():
     """Pass T2, F5: the body was read ahead before the app ran: under `Expect: 100-continue` the first `receive` makes
-    the server send `100 Continue` (uvicorn, Hypercorn), so an app answering 401 from the head alone had its client
+    the server send `100 Continue` (uvicorn; Hypercorn sends it at once), so an app answering 401 from the head alone had its client
     told to upload the body, and the 401 waited on it. Now the body is read as the app reads it: not at all here."""
     asked = []
 
     async def receive():
-        asked.append(1)  # a server sends `100 Continue` here
+        asked.append(1)  # uvicorn sends `100 Continue` here
         return _body()
 
     scope = {**SCOPE, "headers": [*SCOPE["headers"], (b"expect", b"100-continue"), (b"content-length", b"%d" % len(RAW_VALID))]}
