@@ -98,7 +98,8 @@ def _locked(place: Path) -> Iterator[None]:
         if info.st_uid != os.geteuid():  # (another user's lock file: its owner could hold it, or open it to others)
             raise ConfigError(f"{shown}: owned by another user; refused")
         if info.st_mode & 0o077:  # (made by an earlier version, 0644: readable, so lockable, by every local user)
-            os.fchmod(fd, 0o600)
+            with contextlib.suppress(OSError):  # (a file system without modes, FAT, SMB: the bounded wait still holds)
+                os.fchmod(fd, 0o600)
         _take(fd, shown)
         yield
     finally:
