@@ -468,6 +468,10 @@ class ContractMiddleware:
         except Exception as exc:
             error = f"the app raised {type(exc).__name__}"
             raise
+        except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
+            if type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio":  # server's, lets
+                left = True  # it out (the app's own scopes catch their own)
+            raise
         finally:
             if lazy and not body_open and teed is not None:  # read whole, as the app read it: judged as if read ahead
                 body = bytes(teed)

@@ -1667,6 +1667,35 @@ def test_pass_t2_f2_an_apps_own_cancellation_escaping_is_its_no_server_error():
     assert not any("client went away" in note for note in result.traffic.notes)
 
 
+def test_pass_t2_f2_under_trio_the_server_cancelling_the_app_leaves_it_unjudged():
+    """Pass T2, F2, the other side under trio (Hypercorn's trio worker): its `Cancelled` escapes the app only from a
+    scope outside it, the server's: not the app's failure (it was 'ended without a complete response')."""
+    pytest.importorskip("trio")
+    import anyio
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await anyio.sleep_forever()
+
+    middleware, queue, server = ContractMiddleware(app), [_body()], []
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message):
+        server[0].cancel_scope.cancel()
+
+    async def serving():
+        async with anyio.create_task_group() as group:
+            server.append(group)
+            group.start_soon(middleware, dict(SCOPE), receive, send)
+
+    anyio.run(serving, backend="trio")
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.unjudged == 1, result.headline
+
+
 def _head_only_refusal():
     async def app(scope, receive, send):  # refuses from the head alone: it never reads the body
         await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"application/json")]})
