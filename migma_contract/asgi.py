@@ -348,7 +348,7 @@ class ContractMiddleware:
         body_open = not read.complete and not read.disconnected  # its end has not come: a read waits on the client
         overlapped = False  # the app waited on the client's body bytes after its answer started (the times overlap)
         teed: bytearray | None = bytearray() if lazy else None  # a body read as the app read it, while under the cap
-        held = 0.0  # time inside the `send` of the answer's start and of an empty body message before any body byte
+        in_send = 0.0  # time inside the `send` of the answer's start and of an empty body message before any body byte
         dropped = 0  # body bytes after a bodiless status over HTTP/2 or 3 (no content there: not what a client reads)
 
         async def replay() -> MutableMapping[str, Any]:
@@ -387,7 +387,7 @@ class ContractMiddleware:
 
         async def capture(message: dict[str, Any]) -> None:
             nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered, length, ended
-            nonlocal held, dropped, declared
+            nonlocal in_send, dropped, declared
             kind = message["type"]
             timed = False  # the time in this `send` is the client's: body bytes are out or going (a server's flow control)
             if kind == "http.response.body":
@@ -431,7 +431,7 @@ class ContractMiddleware:
                     unreadable, declared = _stream_length(sent, status)
             # Time inside `send` is never the app's: a server's flow control holds any message there while the client
             # reads (uvicorn drains before each one, the start too, behind an earlier answer the client has not read).
-            # Before any body byte it cannot be told apart from a middleware outside this one working (`held`,
+            # Before any body byte it cannot be told apart from a middleware outside this one working (`in_send`,
             # `_in_part`); with or after body bytes it is the client's.
             began = None if timed else time.perf_counter()
             clock.sending()
@@ -449,7 +449,7 @@ class ContractMiddleware:
             finally:
                 clock.sent()
                 if began is not None:
-                    held += time.perf_counter() - began
+                    in_send += time.perf_counter() - began
             if done and answered is None:
                 complete = True
                 answered = clock.elapsed()  # the answer's end (what the app does after it is not timed)
@@ -516,7 +516,7 @@ class ContractMiddleware:
                     error = "the app ended without a complete response"
                 elapsed = answered if answered is not None else clock.elapsed()
                 in_part = self._in_part(complete and unreadable is None and refused is None, elapsed,
-                                        ended, raised if ended is None else None, overlapped, held)
+                                        ended, raised if ended is None else None, overlapped, in_send)
                 # an unkept body's bytes: as many as the app was handed, and whether its end showed (else at least that)
                 request_size = (streamed, body_open) if read.over and body is None else None
                 # judged after the response is out, off the app's event loop (the judge's one worker thread); what the
