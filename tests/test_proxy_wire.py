@@ -247,6 +247,25 @@ def test_pass_t1_f5_connect_is_refused_never_forwarded(stack, target):
     assert received == [] and b"Basic" not in answer_bytes and b"opens no tunnel" in answer_bytes
 
 
+@pytest.mark.parametrize("status, body, extra", [
+    (415, gzip.compress(json.dumps(VALID).encode()), b"Content-Encoding: gzip"),
+    (406, None, b"Accept: application/xml"),
+    (406, None, b"Accept-Encoding: br;q=1, identity;q=0, *;q=0"),
+])
+def test_pass_t1_f1_f2_through_the_proxy_a_refusal_http_names_is_never_blamed(status, body, extra):
+    """Pass T1, F1, F2 as found, through the proxy: the upstream's 415 to a gzip body and 406 to an Accept excluding
+    JSON were "status-documented: status ... is not documented" (exit 1)."""
+    refusal = json.dumps({"success": False, "error": "refused"}).encode()
+    answer = (b"HTTP/1.1 %d Refused\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+              % (status, len(refusal)) + refusal)
+    judge = _judge()
+    with raw_server(each_request(lambda request: answer)) as up_url, serve_in_thread(TrafficProxy(up_url, judge)) as url:
+        got = raw_exchange(url, _post(body, extra))
+    assert got.startswith(b"HTTP/1.1 %d" % status)
+    result = judge.result()
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1
+
+
 def test_g2_the_docs_say_the_port_lends_the_upstream_credential():
     from pathlib import Path
 

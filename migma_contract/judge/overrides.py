@@ -20,12 +20,13 @@ __all__ = ["METHOD_OVERRIDES", "OVERRIDE_PARAMETER", "asked_methods"]
 
 # Headers by which a client asks a framework to treat a request as another method.
 METHOD_OVERRIDES: Final = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
+_NAMES: frozenset[str | bytes] = METHOD_OVERRIDES | {name.encode("ascii") for name in METHOD_OVERRIDES}
 # The parameter frameworks read as the method (query, form field, JSON member), its name as PHP reads it.
 OVERRIDE_PARAMETER: Final = "_method"
 _PHP_NAME = str.maketrans({".": "_", " ": "_", "[": "_"})  # PHP turns these into `_` in a parameter's name
-# A JSON string that may decode to `_method` in any case, each character plain or as a \u escape (on the lowered body)
+# A JSON string that may decode to `_method` in any case, each character plain or as a \u escape (of either case)
 _JSON_NAME = re.compile(rb'"(?:_|\\u005f)(?:m|\\u006d|\\u004d)(?:e|\\u0065|\\u0045)(?:t|\\u0074|\\u0054)'
-                        rb'(?:h|\\u0068|\\u0048)(?:o|\\u006f|\\u004f)(?:d|\\u0064|\\u0044)"')
+                        rb'(?:h|\\u0068|\\u0048)(?:o|\\u006f|\\u004f)(?:d|\\u0064|\\u0044)"', re.IGNORECASE)
 _BOUNDARY = re.compile(r'boundary\s*=\s*(?:"([^"]{1,200})"|([^;,\s]{1,200}))', re.IGNORECASE)
 _PART_NAME = re.compile(rb'\bname\s*=\s*(?:"([^"]*)"|([^;\s]*))', re.IGNORECASE)
 
@@ -81,7 +82,7 @@ def _multipart(body: bytes, content_type: str) -> Iterator[str]:
 
 def _json_members(body: bytes) -> Iterator[str]:
     """A JSON object body's top-level `_method` members, in any case (Laravel reads them)."""
-    if _JSON_NAME.search(body.lower()) is None:
+    if _JSON_NAME.search(body) is None:
         return
     try:
         parsed = json.loads(body)
@@ -99,8 +100,9 @@ def asked_methods(headers: Headers, target: str, body: bytes | None = None, *, c
     no Content-Type as Rack reads one; multipart) and a JSON body's top-level member. `body`: None for a request whose
     body is not at hand (its query and headers are read)."""
     if headers_too:
-        for name, value in headers:
-            if _text(name).strip().lower() in METHOD_OVERRIDES:
+        for name, value in headers:  # (cheap first: a server's names are lower case already, most not an override's)
+            if name in _NAMES or (not (name.islower() and name.strip() == name)
+                                  and _text(name).strip().lower() in METHOD_OVERRIDES):
                 yield from _tokens(_text(value))
     for value in _pairs(target.partition("?")[2].partition("#")[0]):
         yield from _tokens(value)
