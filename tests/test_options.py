@@ -321,3 +321,12 @@ def test_pass_t1_f3_a_url_from_a_file_or_the_environment_is_read_alike(monkeypat
     monkeypatch.setenv("MIGMA_CONTRACT_BASE_URL", "http://[::1]x:1/")
     result = CliRunner().invoke(main, ["check", "--api-key", "k123456789"], catch_exceptions=False)
     assert result.exit_code == 2 and "MIGMA_CONTRACT_BASE_URL: not a usable URL" in result.output, result.output
+
+
+def test_pass_t1_f3_the_python_api_and_the_plugins_options_read_a_url_alike():
+    """Pass T1, F3: `run_check(CheckOptions(base_url=...))` (validated) and the pytest plugin's options
+    (`resolve_options`, its ini keys and flags) refuse such a URL as the CLI does."""
+    with pytest.raises(ConfigError, match="not a usable URL"):
+        CheckOptions(base_url="http://a..b:1/", api_key="k123456789").validate()
+    with pytest.raises(ConfigError, match="not a usable URL"):
+        resolve_options({"base_url": "http://[::1]x:1/", "api_key": "k123456789"}, environ={})
