@@ -594,6 +594,82 @@ def test_an_override_naming_post_or_expect_100_continue_is_judged_in_full(header
     assert result.traffic.partly_judged == 0 and [f.broken_by for f in result.findings] == ["server", "server"]
 
 
+def _judged_through_middleware(status, headers, content=None):
+    """The middleware's result for one send with `headers` (and `content`, else VALID as JSON) answered `status`."""
+    middleware = ContractMiddleware(_refusing(status))
+    with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+        client.post("/v1/sending", content=json.dumps(VALID).encode() if content is None else content,
+                    headers={**AUTH, "Content-Type": "application/json", **headers})
+    return middleware.result()
+
+
+def _compressed(coding):
+    import gzip
+    import zlib
+
+    raw = json.dumps(VALID).encode()
+    return gzip.compress(raw) if coding == "gzip" else zlib.compress(raw) if coding == "deflate" else b"\x8b\x02\x80" + raw + b"\x03"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "GZIP", "gzip, identity"])
+def test_pass_t1_f1_a_send_with_a_content_coding_answered_415_is_judged_in_part_never_blamed(coding):
+    """Pass T1, F1: a send whose body has a content coding (Content-Encoding gzip, deflate, br) answered 415, HTTP's answer
+    to a coding the server does not decode (RFC 9110 §8.4, §15.5.16), was blamed: "status 415 is not documented"."""
+    result = _judged_through_middleware(415, {"Content-Encoding": coding}, _compressed(coding.split(",")[0].lower()))
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1
+    assert any("content coding" in note and "415" in note for note in result.traffic.notes), result.traffic.notes
+
+
+def test_pass_t1_f1_only_the_status_http_names_is_left_unjudged():
+    """Pass T1, F1: the refusal opens its own status only: a coded send answered an undocumented 418 is still blamed, and
+    a plain send answered 415 is blamed as before."""
+    coded = _judged_through_middleware(418, {"Content-Encoding": "gzip"}, _compressed("gzip"))
+    assert "status-documented" in {f.rule for f in coded.findings}
+    plain = _judged_through_middleware(415, {})
+    assert {"status-documented", "accepts-valid"} <= {f.rule for f in plain.findings}
+
+
+@pytest.mark.parametrize("headers", [
+    {"Accept": "application/xml"}, {"Accept": "text/html"}, {"Accept": "application/json;q=0"},
+    {"Accept": "application/json;q=0, */*;q=0.5"}, {"Accept": "application/*;q=0, text/*"},
+    {"Accept": "application/json;version=2"}, {"Accept": "application/json;q=x"},
+    {"Accept-Encoding": "br;q=1, identity;q=0, *;q=0"}, {"Accept-Encoding": "gzip, *;q=0"},
+    {"Accept-Charset": "iso-8859-5"}, {"Accept-Charset": "utf-8;q=0, *"},
+    {"Accept-Language": "xx"}, {"Accept-Language": "fr, en;q=0"},
+])
+def test_pass_t1_f2_a_send_excluding_what_the_answers_are_answered_406_is_judged_in_part_never_blamed(headers):
+    """Pass T1, F2: a send whose Accept excludes application/json (or whose Accept-Encoding excludes identity, whose
+    Accept-Charset excludes UTF-8, whose Accept-Language excludes English) answered 406, as Spring MVC answers it
+    (RFC 9110 §12.5, §15.5.7), was blamed on accepts-valid and status-documented."""
+    result = _judged_through_middleware(406, headers)
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1
+    assert any("406" in note and "RFC 9110 §12.5" in note for note in result.traffic.notes), result.traffic.notes
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {"Accept": "*/*"}, {"Accept": "application/json"}, {"Accept": "text/html, *;q=.2"},
+    {"Accept": "application/problem+json, application/*;q=0.1"}, {"Accept-Encoding": "gzip"}, {"Accept-Encoding": ""},
+    {"Accept-Charset": "utf-8"}, {"Accept-Language": "en-US,en;q=0.9"}, {"Accept-Language": "fr, *;q=0.1"},
+])
+def test_pass_t1_f2_a_send_admitting_json_answered_406_is_blamed(headers):
+    """Pass T1, F2: a request that admits the answers (`Accept: */*`, no Accept at all) answered 406 is rightly blamed."""
+    result = _judged_through_middleware(406, headers)
+    assert {"status-documented", "accepts-valid"} <= {f.rule for f in result.findings} and result.exit_code == 1
+
+
+@pytest.mark.parametrize("status, headers", [
+    (417, {"Expect": "foo"}), (412, {"If-Match": '"v1"'}), (412, {"If-None-Match": "*"}),
+    (412, {"If-Unmodified-Since": "Sat, 29 Oct 1994 19:43:31 GMT"}),
+])
+def test_pass_t1_f2_every_feature_http_lets_a_server_refuse_leaves_that_status_unjudged(status, headers):
+    """Pass T1, F2 (the class): an expectation (417) and a precondition (412, evaluated on a POST: RFC 9110 §13.2.1) are
+    refused with a status of their own; that status is never blamed, and a status of another refusal still is."""
+    result = _judged_through_middleware(status, headers)
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1
+    other = _judged_through_middleware(406 if status != 406 else 417, headers)
+    assert "status-documented" in {f.rule for f in other.findings}
+
+
 # --- what is judged is what came in; the reports are written whatever the lifespan (attack pass R2: F2, F10, F11) -----------
 
 

@@ -10,12 +10,10 @@ Schemathesis checks take it as it is.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
-from urllib.parse import unquote_plus
 
 from migma_contract.contract.catalogue import (
     IDEMPOTENCY_HEADER,
@@ -34,6 +32,8 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.judge.deserve import Ambiguous, Deserved, Standing, deserve, parsed_body
 from migma_contract.judge.exchange import Exchange
+from migma_contract.judge.overrides import asked_methods
+from migma_contract.judge.refusals import refusals
 
 __all__ = ["CLIENT", "ONE_VALUE_FIELDS", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "judge_exchange"]
 
@@ -185,60 +185,52 @@ def _request_doubt(content_type: str | None, repeated: Collection[str]) -> tuple
     return f"{twice}: which key the server replays under does not show, so the rules keyed on it were not judged", _KEY_ONLY
 
 
-# A method override frameworks honour (Symfony, Laravel, Rails: a `_method` parameter; the override headers are read
-# by `route_of`, before judging): a server may answer a POST asking for another method as that method (405); an
-# expectation other than 100-continue may be answered 417 (RFC 9110 §10.1.1).
-def _overrides(target: str, body: bytes | None) -> Iterator[str]:
-    """The `_method` values a framework may read off a request: query names as PHP reads them (decoded; `.`, space and
-    `[` become `_`: `%5Fmethod`, `.method`), and a JSON body's top-level `_method` member (Laravel reads it too)."""
-    query = target.partition("?")[2].partition("#")[0]
-    if "method" in query.lower():
-        for pair in query.replace(";", "&").split("&"):
-            name, _, value = pair.partition("=")
-            name = unquote_plus(name).lstrip(" ").translate(_PHP_NAME).lower()
-            if name == "_method":
-                yield unquote_plus(value)
-    if body and b"_method" in body:
-        try:
-            parsed = json.loads(body)
-        except (ValueError, RecursionError):
-            return
-        if isinstance(parsed, dict):
-            yield from (str(value) for key, value in parsed.items() if key.lower() == "_method")
-
-
-_PHP_NAME = str.maketrans({".": "_", " ": "_", "[": "_"})
+# What a refusal HTTP names for a request's feature (`judge.refusals`) leaves unjudged when the answer is it: a 406's
+# body may be any representation (or none); a 415 or 417 refuses the request before it is read (its request rules).
+_REFUSED = {406: _STATUS | _ANSWER, 411: _STATUS, 412: _STATUS, 415: _MEDIA, 417: _MEDIA}
 
 
 def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None = None, status: int | None = None,
                     data_known: bool = False, size: int | None = None, size_open: bool = False) -> tuple[str | None, int]:
     """Why a server may answer the request as something else than the send, and what that leaves unjudged (`_STATUS`
-    and more); (None, 0): it asks for nothing else. A method override naming another method, an `Expect` other than
-    100-continue: its status and request rules. In traffic (`data_known` False: the requests are not the judge's own),
+    and more); (None, 0): it asks for nothing else. A method override naming another method (`judge.overrides`: a
+    server honouring it answers as for that method, a 405): its status and request rules. A feature HTTP lets a server
+    refuse with a status of its own (`judge.refusals`: a content coding 415, negotiation it cannot satisfy 406, an
+    expectation 417, a precondition 412, no Content-Length 411), answered with that status: the status, and what that
+    refusal touches (`_REFUSED`). In traffic (`data_known` False: the requests are not the judge's own),
     refused (4xx): a head a front end may refuse before any app (a target with characters RFC 3986 forbids, a head
     past common front-end limits): its status and the answer's body rules (the refusal may be the front end's, an HTML
     page), and so is a 413 to a body past what front ends commonly allow (`FRONT_END_BODY`); answered as a reused key may be (`REUSED_KEY_STATUSES`) under an `Idempotency-Key`, whose earlier use does
     not show: its status."""
-    for value in _overrides(target, body):
-        if any(token.split(";", 1)[0].strip(" \t").upper() != "POST" for token in value.split(",")):
-            return (f"its request asks for another method (_method {clean_text(value[:40])!r}): a server honouring it "
-                    "answers as for that method (a 405), so its status and request rules were not judged"), _MEDIA
-    expect = headers.get("expect")
-    if expect is not None and expect.strip(" \t").lower() != "100-continue":
-        return (f"its request carries Expect {clean_text(expect[:40])!r}, which a server may refuse 417 (RFC 9110 §10.1.1), "
-                "so its status and request rules were not judged"), _MEDIA
+    said: list[str] = []
+    flags = 0
+    other = next((method for method in asked_methods(headers.items(), target, body, content_type=headers.get("content-type"))
+                  if method and method.upper() != "POST"), None)
+    if other is not None:
+        said.append(f"its request asks for another method (_method or an override header {clean_text(other[:40])!r}): a "
+                    "server honouring it answers as for that method (a 405), so its status and request rules were not judged")
+        flags |= _MEDIA
+    for refusal in refusals(headers) if status in _REFUSED else ():
+        if refusal.status == status:
+            said.append(f"{refusal.why}: it was answered {status}, so that status"
+                        + (" and the answer's body rules were not judged" if _REFUSED[status] & _ANSWER else
+                           " and the request rules were not judged" if _REFUSED[status] & _REQUEST else " was not judged"))
+            flags |= _REFUSED[status]
     if status is None or not 400 <= status < 500 or status == THROTTLED or data_known:
-        return None, 0  # (a check's requests are its own: their target and head are the ones the user pointed it at)
+        # (a check's requests are its own: their target and head are the ones the user pointed it at)
+        return ("; ".join(said), flags) if said else (None, 0)
     front = _front_end_refusable(headers, target) or (
         _front_end_too_large(headers, len(body) if body is not None else size, body is None and size_open)
         if status == 413 else None)
     if front is not None:
-        return (f"its request {front}, which a front end (a proxy, a servlet container) may refuse before any app: "
-                f"its {status} may not be the API's, so its status and the answer's body rules were not judged"), _STATUS | _ANSWER
-    if status in REUSED_KEY_STATUSES and _IDEMPOTENCY in headers:
-        return (f"its request carries an {IDEMPOTENCY_HEADER} whose earlier use the traffic does not show: a server "
-                f"answers {status} to a key reused with another body (idempotency-conflict), so its status was not judged"), _STATUS
-    return None, 0
+        said.append(f"its request {front}, which a front end (a proxy, a servlet container) may refuse before any app: "
+                    f"its {status} may not be the API's, so its status and the answer's body rules were not judged")
+        flags |= _STATUS | _ANSWER
+    elif status in REUSED_KEY_STATUSES and _IDEMPOTENCY in headers:
+        said.append(f"its request carries an {IDEMPOTENCY_HEADER} whose earlier use the traffic does not show: a server "
+                    f"answers {status} to a key reused with another body (idempotency-conflict), so its status was not judged")
+        flags |= _STATUS
+    return ("; ".join(said), flags) if said else (None, 0)
 
 
 # Characters RFC 3986 allows in a request target's path and query (unreserved, sub-delims, ":", "@", "/", "?"), and a
