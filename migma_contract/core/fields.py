@@ -4,7 +4,9 @@
   never `str.strip()`'s Unicode whitespace or control characters. `application/json\\xa0` is no
   `application/json`: an HTTP parser does not read it as one, so neither does the judge.
 - A field given more than once is one value, joined with ", " (RFC 9110 §5.3), whoever
-  collected the fields (`joined`): no way in keeps the first or the last and hides the other.
+  collected the fields (`joined`): no way in keeps the first or the last and hides the other. Each value is
+  trimmed there as every server trims it (`Idempotency-Key: k ` is the key `k`), in every way in: a recording keeps
+  the value as the client sent it (requests sends `k ` as given), a proxy or a middleware gets it trimmed already.
 - A singleton field (`Content-Type`) given twice with different values is a conflict a reader
   cannot settle (`values_of` shows it); its list siblings (`Content-Encoding`) are read whole.
 - An HTTP/1.1 head as a client reads it (`unreadable_head`): names are tokens, values hold no control
@@ -33,7 +35,9 @@ def trimmed(value: str) -> str:
 
 
 def joined(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Header fields with lower-cased names; a repeated field's values joined with ", " (RFC 9110 §5.3).
+    """Header fields with lower-cased names, each value `trimmed` of its optional whitespace as a server reads it (RFC
+    9110 §5.5: no part of the value); a repeated field's values joined with ", " (RFC 9110 §5.3). Names are kept as
+    given (lower-cased): a name that is no token (`X-Trace `) is no field a server reads.
 
     Linear in the headers' size: each field's values are joined once (joining them one by one copies the
     value so far for every repetition, and nine thousand repetitions of a 64 KB value took hours).
@@ -44,12 +48,12 @@ def joined(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, st
         key = name.lower()
         if key in once:
             break
-        once[key] = value
+        once[key] = value.strip(OWS)
     else:
         return once
     merged: dict[str, list[str]] = {}
     for name, value in items:
-        merged.setdefault(name.lower(), []).append(value)
+        merged.setdefault(name.lower(), []).append(value.strip(OWS))
     return {key: values[0] if len(values) == 1 else ", ".join(values) for key, values in merged.items()}
 
 
@@ -156,3 +160,4 @@ def request_framing_unread(headers: Iterable[tuple[bytes, bytes]], received: int
     if length is not None and (len(length.lstrip(b"0")) > 18 or int(length) != received):  # (digits: `framing_refused`)
         return f"its body as the app got it is {received:,} bytes, where its Content-Length says {_shown(length[:40])}"
     return None
+
