@@ -228,6 +228,30 @@ def test_pass_t3_f2_a_recorded_cassette_of_a_name_with_a_space_before_its_colon(
     assert result.exit_code == 3 and "broken by the server" not in result.output, result.output
 
 
+@pytest.mark.parametrize("extra", [{"X Trace": "1"}, {"X-Trace": "a\x01b"}, {"Host": "a b"}], ids=["name", "value", "host"])
+def test_pass_t3_f2_the_middleware_reads_a_refusable_head_as_judge_does(extra):
+    """Pass T3, F2 on the other ways in: the middleware (in process, where no HTTP layer refused the head first) and the
+    proxy judge through the same reading (`core.fields.request_head_refusable`): the 400 text/plain is left unjudged; to
+    an ordinary head it is the app's break."""
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from migma_contract.asgi import ContractMiddleware
+    from migma_contract.wire.asgi_transport import SyncASGITransport
+
+    async def refuse(request):
+        return Response(UVICORN_400, status_code=400, media_type="text/plain")
+
+    for headers, blamed in ((extra, False), ({}, True)):
+        middleware = ContractMiddleware(Starlette(routes=[Route("/v1/sending", refuse, methods=["POST"])]))
+        with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+            sent = {"Authorization": "Bearer mc_test_full_access", **headers}
+            assert client.post("/v1/sending", json=VALID, headers=sent).status_code == 400
+        assert ("content-type-json" in _server_findings(middleware.result())) is blamed
+
+
 # --- F4: no unreachable statement --------------------------------------------------------------------------------
 
 
