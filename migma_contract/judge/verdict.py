@@ -220,8 +220,8 @@ def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None 
     100-continue: its status and request rules. In traffic (`data_known` False: the requests are not the judge's own),
     refused (4xx): a head a server's HTTP layer or a front end may refuse before any app (a target with characters RFC
     3986 forbids, a head past common front-end limits, header fields RFC 9112/9110 make or let a server refuse:
-    `_front_end_refusable`; a 501 to a transfer coding too, then not judged on no-server-error): its status and the answer's body rules (the refusal may be the front end's, an HTML
-    page), and so is a 413 to a body past what front ends commonly allow (`FRONT_END_BODY`); answered as a reused key may be (`REUSED_KEY_STATUSES`) under an `Idempotency-Key`, whose earlier use does
+    `_front_end_refusable`; a 501 to a transfer coding too, then not judged on no-server-error): its status and the
+    answer's body rules (the refusal may be the front end's, an HTML page), and so is a 413 to a body past what front ends commonly allow (`FRONT_END_BODY`); answered as a reused key may be (`REUSED_KEY_STATUSES`) under an `Idempotency-Key`, whose earlier use does
     not show: its status."""
     for value in _overrides(target, body):
         if any(token.split(";", 1)[0].strip(" \t").upper() != "POST" for token in value.split(",")):
