@@ -89,3 +89,52 @@ def test_f1_the_pytest_plugin_errors_instead_of_all_skipped(pytester, monkeypatc
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
     assert "no valid request can be built" in result.stderr.str()
+
+
+# --- F2, F4: a repository file may not cut what a keyed check of the user's target sends, nor pick its recipients ----
+
+_KEYED = {"MIGMA_CONTRACT_API_KEY": "mc_ci_secret_key_1", "MIGMA_CONTRACT_BASE_URL": "http://127.0.0.1:9"}
+
+
+@pytest.mark.parametrize("line, key", [('plan = "minimal"', "plan"), ("explore = false", "explore"),
+                                       ("max-requests = 150", "max-requests"), ("max-time = 30", "max-time"),
+                                       ("seed = 7", "seed"), ('audience-id = "aud_everyone"', "audience-id"),
+                                       ('segment-id = "seg_active"', "segment-id"), ('tag-id = "tag_vip"', "tag-id")])
+@pytest.mark.parametrize("source", ["pyproject", "ini"])
+def test_f2_f4_a_repository_file_cannot_cut_the_sends_or_pick_recipients(tmp_path, line, key, source):
+    """Pass T4, F2 (f2_budget_config.sh): `plan = "minimal"`, `explore = false`, `max-requests` at the plan's size or
+    a `seed` in a pull request's pyproject turned a server whose fault only explored sends meet CONFORMANT; F4
+    (f5_repo_audience.sh): `audience-id` (segment, tag) sent the user's key's batch to that list. Each is now refused
+    from a repository file (pyproject or pytest's ini) on a keyed run of a user-named target, exit 2; the user's own
+    flag, no key, or an explicit trust take it."""
+    from migma_contract.config.options import _BY_KEY, resolve_options
+
+    pyproject = tmp_path / "pyproject.toml"
+    ini = None
+    if source == "pyproject":
+        pyproject.write_text(f"[tool.migma-contract]\n{line}\n")
+    else:
+        name, value = (part.strip().strip('"') for part in line.split("=", 1))
+        option = _BY_KEY[name.replace("-", "_")]
+        pyproject.write_text("")
+        ini = lambda wanted: value if wanted.name == option.name else None  # noqa: E731
+    with pytest.raises(ConfigError, match=f"may not set --{key}"):
+        resolve_options({}, environ=_KEYED, pyproject=pyproject, ini=ini, ini_folder=tmp_path)
+    assert resolve_options({}, environ={}, pyproject=pyproject, ini=ini, ini_folder=tmp_path)
+    assert resolve_options({}, environ={**_KEYED, "MIGMA_CONTRACT_TRUST_CONFIG_TARGET": "1"}, pyproject=pyproject,
+                           ini=ini, ini_folder=tmp_path)
+
+
+def test_f2_a_repository_file_may_still_ask_for_more():
+    """Pass T4, F2: what sends more than the default (a larger budget, the full plan, exploration on) stays the file's."""
+    import tempfile
+    from pathlib import Path
+
+    from migma_contract.config.options import resolve_options
+
+    with tempfile.TemporaryDirectory() as folder:
+        pyproject = Path(folder) / "pyproject.toml"
+        pyproject.write_text('[tool.migma-contract]\nplan = "full"\nexplore = true\nmax-requests = 500\nseed = 0\n'
+                             'email-id = "email_welcome"\n')
+        options = resolve_options({}, environ=_KEYED, pyproject=pyproject)
+    assert (options.max_requests, options.plan, options.explore, options.email_id) == (500, "full", True, "email_welcome")

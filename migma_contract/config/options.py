@@ -306,17 +306,28 @@ def _is_loopback(url: str) -> bool:
 # with the values that weaken the run: what protects the key or the target (TLS checks, the production guard,
 # redirects that carry the key elsewhere, recipients at a real domain), or what the check counts against the
 # target the user named (a baseline accepting known failures, a level judging fewer rules, another document to
-# judge by, a longer wait before a slow answer is a finding). A repository's file could otherwise turn the
-# user's faulty server green.
+# judge by, a longer wait before a slow answer is a finding), or what the run sends and explores (a smaller plan,
+# no exploration, a smaller budget, a seed it chose: a fault only some sends meet is then never met; pass T4, F2).
+# A repository's file could otherwise turn the user's faulty server green. The batch fixtures choose real
+# recipients (an audience, a segment, a tag of the user's account): a repository's file may no more pick them
+# than it may pick the recipient domain (pass T4, F4).
 WEAKENING: dict[str, Callable[[Any], bool]] = {
     "insecure": bool,
     "allow_production": bool,
     "follow_redirects": bool,
     "recipient_domain": lambda value: value != CheckOptions.recipient_domain,
+    "audience_id": lambda value: True,
+    "segment_id": lambda value: True,
+    "tag_id": lambda value: True,
     "baseline": bool,
     "level": lambda value: not Level(value).includes(CheckOptions.level),
     "spec": bool,
     "timeout": lambda value: value > CheckOptions.timeout,
+    "plan": lambda value: PLAN_KINDS.index(value) > PLAN_KINDS.index(CheckOptions.plan),
+    "explore": lambda value: not value,
+    "max_requests": lambda value: value < CheckOptions.max_requests,
+    "max_time": lambda value: CheckOptions.max_time is None or value < CheckOptions.max_time,
+    "seed": lambda value: value != CheckOptions.seed,
 }
 
 
@@ -346,7 +357,7 @@ def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping
         if chosen is not None and values.get(name) is not None and weakens(values[name]):
             raise ConfigError(
                 f"{chosen}: a repository file may not set {flag(option.flag_name)} for {run} (it "
-                f"weakens what protects the key and the target, or what the run counts); pass {flag(option.flag_name)} "
+                f"weakens what protects the key and the target, or what the run sends or counts); pass {flag(option.flag_name)} "
                 f"yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
     if where is not None and url is not None and not _is_loopback(url):
         raise ConfigError(
