@@ -138,3 +138,38 @@ def test_f2_a_repository_file_may_still_ask_for_more():
                              'email-id = "email_welcome"\n')
         options = resolve_options({}, environ=_KEYED, pyproject=pyproject)
     assert (options.max_requests, options.plan, options.explore, options.email_id) == (500, "full", True, "email_welcome")
+
+
+# --- F5: the default report folder is never a link into version control's own folder --------------------------------
+
+
+@pytest.mark.parametrize("into", [".git", ".git/hooks", ".GIT", ".hg", ".svn"])
+def test_f5_a_default_report_dir_linked_into_git_is_refused(tmp_path, monkeypatch, into):
+    """Pass T4, F5 (f4_default_reports_into_git.sh): a committed `reports -> .git` link made `check` write its four
+    reports into .git (only a link out of the working directory was refused). Now a default report folder that
+    resolves into `.git` (or another version control's own folder) is refused as a repository file's path there is."""
+    from migma_contract.config.options import resolve_options
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / into).mkdir(parents=True)
+    (tmp_path / "reports").symlink_to(into)
+    with pytest.raises(ConfigError, match=r"default --report-dir 'reports' is a link inside the repository's \.git folder"):
+        resolve_options({}, environ={}, pyproject=tmp_path / "pyproject.toml")
+    # the user's own choice stays theirs; a link to an ordinary folder stays allowed
+    assert resolve_options({"report_dir": "reports"}, environ={}, pyproject=tmp_path / "pyproject.toml")
+    (tmp_path / "reports").unlink()
+    (tmp_path / "build").mkdir()
+    (tmp_path / "reports").symlink_to("build")
+    assert resolve_options({}, environ={}, pyproject=tmp_path / "pyproject.toml").report_dir == "reports"
+
+
+@pytest.mark.parametrize("line", ['report-dir = ".hg"', 'write-baseline = ".svn/x"', 'report-dir = "_darcs/r"'])
+def test_f5_a_repository_file_names_no_path_in_any_version_controls_folder(tmp_path, line):
+    """Pass T4, F5: a repository file's path was refused inside `.git` only; Mercurial's `.hg` (its hgrc names hooks
+    that run commands) and the other version controls' folders are refused alike."""
+    from migma_contract.config.options import resolve_options
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(f"[tool.migma-contract]\n{line}\n")
+    with pytest.raises(ConfigError, match="version control"):
+        resolve_options({}, environ={}, pyproject=pyproject)
