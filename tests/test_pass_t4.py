@@ -29,7 +29,7 @@ def test_f1_a_lone_fixture_is_refused_before_sending(fixtures):
     usage error, exit 2 on the command line), naming the fixture missing and the one given."""
     from migma_contract.run.runner import prepare_run
 
-    with pytest.raises(ConfigError, match="no valid request can be built.*pass --email-id") as refused:
+    with pytest.raises(ConfigError, match=r"no valid request can be built.*pass --email-id") as refused:
         prepare_run(CheckOptions().with_fixtures(fixtures))
     assert "given: a target with its own data" in str(refused.value)
     # with the message to send, the same target is checked
@@ -173,3 +173,65 @@ def test_f5_a_repository_file_names_no_path_in_any_version_controls_folder(tmp_p
     pyproject.write_text(f"[tool.migma-contract]\n{line}\n")
     with pytest.raises(ConfigError, match="version control"):
         resolve_options({}, environ={}, pyproject=pyproject)
+
+
+# --- F3: a key echoed as a hex dump with separators is masked ----------------------------------------------------------
+
+_KEY = "mc_test_full_access"
+_HEX = _KEY.encode().hex()
+_DUMPS = {
+    "hex-space": _KEY.encode().hex(" "),
+    "hex-colon": _KEY.encode().hex(":"),
+    "hex-dash-upper": _KEY.encode().hex("-").upper(),
+    "xxd-pairs": " ".join(_HEX[i:i + 4] for i in range(0, len(_HEX), 4)),
+    "hexdump-C": " ".join(_HEX[i:i + 2] for i in range(0, 16, 2)) + "  " + " ".join(_HEX[i:i + 2] for i in range(16, len(_HEX), 2)),
+    "0x-bytes": " ".join(f"0x{c:02x}" for c in _KEY.encode()),
+    "0X-c-array": ", ".join(f"0X{c:02X}" for c in _KEY.encode()),
+    "backslash-x": "".join(f"\\x{c:02x}" for c in _KEY.encode()),
+    "dotted": _KEY.encode().hex("."),
+}
+
+
+@pytest.mark.parametrize("form", list(_DUMPS.values()), ids=list(_DUMPS))
+def test_f3_a_key_in_a_hex_dump_with_separators_is_masked(form):
+    """Pass T4, F3 (f3_hex_separated.py): docs/safety.md promised keys masked "in hexadecimal", but only an unbroken
+    run was: `key.encode().hex(':')`, a debug dump's `hex(' ')`, xxd's pairs and `0x6d 0x63 ...` went verbatim into
+    every report and the console. Each common dump form is masked now, the text around it kept."""
+    from migma_contract.core.redact import REDACTED, Redactor
+
+    redactor = Redactor([_KEY, "another_secret_value"])
+    for text in (f"debug: {form} end", f"ab:{form}:cd", form, f"7f 00 {form} 00 7f"):
+        out = redactor.text(text)
+        assert REDACTED in out, out
+        assert not any(piece in out.lower() for piece in ("6d 63 5f 74", "6d:63:5f", "74 5f 66", "0x66 0x75", "5f61 6363",
+                                                          "61:63:63:65", "66 75 6c 6c")), out
+    assert redactor.text(f"debug: {form} end").startswith("debug: ") and redactor.text(f"debug: {form} end").endswith(" end")
+    # an ordinary dump of other bytes, or UUIDs, stay as they are
+    other = "00 11 22 33 44 55 66 77 88 99 aa bb, 123e4567-e89b-12d3-a456-426614174000"
+    assert redactor.text(other) == other
+
+
+def test_f3_the_dump_search_stays_linear():
+    """Pass T4, F3: the dump forms are found by regex passes of bounded repeats over the text; the only walk in Python
+    (`_dump_span`, mapping a match back to the text) runs once per match found, not per dump or per byte, whatever
+    the text around the key is made of (a measured 1-2 MB costs ~1.5x the redaction before, still linear)."""
+    from migma_contract.core import redact
+
+    calls = []
+    real = redact._dump_span
+
+    def counting(*args):
+        calls.append(1)
+        return real(*args)
+
+    redactor = redact.Redactor([_KEY])
+    for size in (2_000, 4_000):
+        text = " ".join(["6d", "63:5f", "0x74", "\\x65", "zz"] * size) + " " + _KEY.encode().hex(" ")
+        dumps = redact._hex_dumps(text)
+        assert dumps is not None and len(dumps[0]) < len(text)
+        redact._dump_span = counting
+        try:
+            assert redactor.text(text).endswith(redact.REDACTED)
+        finally:
+            redact._dump_span = real
+    assert len(calls) == 2  # one walk per match found, whatever the text around it
