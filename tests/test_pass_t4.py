@@ -235,3 +235,16 @@ def test_f3_the_dump_search_stays_linear():
         finally:
             redact._dump_span = real
     assert len(calls) == 2  # one walk per match found, whatever the text around it
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("line, said", [("migma_plan = minimal", "--migma-plan"), ("migma_explore = false", "--explore"),
+                                        ("migma_seed = 3", "--migma-seed"), ("migma_tag_id = tag_vip", "--migma-tag-id")])
+def test_f2_f4_the_pytest_plugins_ini_is_held_to_the_same_rows(pytester, monkeypatch, line, said):
+    """Pass T4, F2, F4: the pytest plugin reads the same table: an ini file's plan, exploration, seed or batch list on
+    a run carrying the user's key to the target they typed is a usage error before anything is sent."""
+    monkeypatch.setenv("MIGMA_CONTRACT_API_KEY", "mc_ci_secret_key_1")
+    pytester.makeini(f"[pytest]\n{line}\n")
+    result = pytester.runpytest("--migma-conformance", "--migma-base-url", "http://127.0.0.1:9", "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert f"may not set {said}" in result.stderr.str() and "mc_ci_secret_key_1" not in result.stderr.str()

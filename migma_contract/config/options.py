@@ -355,9 +355,10 @@ def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping
         option = _BY_KEY[name]
         chosen = from_repository.get(name)
         if chosen is not None and values.get(name) is not None and weakens(values[name]):
+            typed = f"--{option.negate}" if option.negate and values[name] is False else option.flag_name  # --no-explore
             raise ConfigError(
                 f"{chosen}: a repository file may not set {flag(option.flag_name)} for {run} (it "
-                f"weakens what protects the key and the target, or what the run sends or counts); pass {flag(option.flag_name)} "
+                f"weakens what protects the key and the target, or what the run sends or counts); pass {flag(typed)} "
                 f"yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
     if where is not None and url is not None and not _is_loopback(url):
         raise ConfigError(
