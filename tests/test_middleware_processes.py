@@ -417,15 +417,21 @@ def test_pass_s5_f2_a_state_holds_no_key_in_any_form_and_a_correct_merge_is_unch
     """A state file holds neither the keys its process learned nor any form that gives them back (digests keyed by a
     salt of the process's own); a merge where no process echoes another's key is what it was without the digests."""
     faulty, right = _sent((KEY_A, "nothing of anyone's")), _sent((KEY_B, None))
-    for middleware, key in ((faulty, KEY_A), (right, KEY_B)):
-        _written(tmp_path, middleware)
-        (state,) = (tmp_path / STATE_DIR).glob("state-*.json")
-        text = state.read_text(encoding="utf-8")
+    _written(tmp_path, faulty)
+    (first,) = (tmp_path / STATE_DIR).glob("state-*.json")
+    before = first.read_text(encoding="utf-8")
+    assert _written(tmp_path, right)["exit_code"] == 1  # (the faulty one's state merged)
+    assert first.read_text(encoding="utf-8") == before  # (nothing in it to mask: not rewritten)
+    texts = [path.read_text(encoding="utf-8") for path in (tmp_path / STATE_DIR).glob("state-*.json")]
+    assert len(texts) == 2
+    for key in (KEY_A, KEY_B):
         forms = [key, key.lower(), key.encode().hex(), base64.b64encode(key.encode()).decode(),
                  base64.b64encode(f"api:{key}".encode()).decode()]
-        assert not [form[i:i + 6] for form in forms for i in range(len(form) - 5) if form[i:i + 6] in text]
-        assert json.loads(text)["state"]["credentials"]["digests"]
-        state.unlink()
+        assert not [form[i:i + 6] for text in texts for form in forms for i in range(len(form) - 5) if form[i:i + 6] in text]
+    # every state of the folder salted alike (the folder's salt: a merge searches each text once, not once per process)
+    salt = (tmp_path / STATE_DIR / "salt").read_text()
+    assert [json.loads(text)["state"]["credentials"]["salt"] for text in texts] == [salt, salt]
+    assert all(json.loads(text)["state"]["credentials"]["digests"] for text in texts)
     states = [json.loads(json.dumps(m.judge.state())) for m in (faulty, right)]
     bare = json.loads(json.dumps(states))
     for state in bare:
@@ -434,3 +440,66 @@ def test_pass_s5_f2_a_state_holds_no_key_in_any_form_and_a_correct_merge_is_unch
     assert (merged.rules, merged.findings, merged.root_causes, merged.traffic) == \
         (without.rules, without.findings, without.root_causes, without.traffic)
     assert "nothing of anyone's" in merged.findings[0].response.body
+
+
+def test_pass_s5_f2_states_of_more_salts_than_a_merge_searches_are_not_merged():
+    """Each salt costs a search of every text: past `_MAX_SALTS` (the states of one folder share one), a state is not
+    merged (said; no green verdict), never merged with its keys unmasked."""
+    from migma_contract.traffic.tally import _MAX_SALTS
+
+    right = _sent((KEY_B, None))
+    states = [right.judge.state(salt=bytes([n]) * 16) for n in range(_MAX_SALTS)]
+    assert right.judge.merged(states).exit_code == 0
+    merged = right.judge.merged([*states, right.judge.state(salt=b"another salt 123")])
+    assert merged.exit_code == 3 and any("could not be merged" in note for note in merged.traffic.notes)
+    assert right.judge.merged([*states, right.judge.state(salt=bytes([0]) * 16)]).exit_code == 0  # (a salt known)
+
+
+ECHO_WORKER = r'''
+import json, sys
+import httpx
+from migma_contract.asgi import ContractMiddleware
+from migma_contract.wire.asgi_transport import SyncASGITransport
+
+directory, key, echo = sys.argv[1], sys.argv[2], sys.argv[3]
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    data = {"id": "msg_1", "status": "queued", "provider": "migma"}
+    if echo != "-":
+        data = {"status": "queued", "provider": "migma", "note": "served for " + echo}
+    body = json.dumps({"success": True, "data": data, "error": None}).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+middleware = ContractMiddleware(app, report_dir=directory, formats=["json", "md", "html", "junit"])
+with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+    client.post("/v1/sending", json=json.loads(sys.argv[4]), headers={"Authorization": "Bearer " + key})
+print("ready", flush=True)
+sys.stdin.readline()
+'''
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("first", [0, 1], ids=["learner-ends-first", "echoer-ends-first"])
+def test_pass_s5_f2_two_worker_processes_mask_each_others_keys(tmp_path, first):
+    """Pass S5, F2 as found: worker A's client sent KEY_A, worker B's app echoed it; the reports the directory ends
+    with held KEY_A in clear. Now no report, and no state, holds it, whichever worker ends first (B's state, written
+    before A's digests were known, is masked when A merges it)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    workers = []
+    for key, echo in ((KEY_A, "-"), (KEY_B, KEY_A)):
+        process = subprocess.Popen([sys.executable, "-c", ECHO_WORKER, str(tmp_path), key, echo, json.dumps(VALID)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        workers.append(process)
+    for process in (workers[first], workers[1 - first]):
+        _end(process)
+    assert _report(tmp_path)["verdict"] == "failed"
+    files = [*(path for path in tmp_path.iterdir() if path.is_file()), *(tmp_path / STATE_DIR).glob("state-*.json")]
+    assert len(files) == 6
+    for path in files:
+        assert KEY_A not in path.read_text(encoding="utf-8") and KEY_B not in path.read_text(encoding="utf-8"), path.name

@@ -19,6 +19,7 @@ usual `RunResult`, so every writer renders observed traffic like a check.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import queue
 import re
@@ -114,10 +115,12 @@ _UNSHOWN = ("[not shown: the request carried more credentials than its findings 
 _SHAPES_READ = 64 << 10  # a request body is searched for credential-named JSON keys and form parameters up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
-# A process's salt for the keyed digests of its credentials in its states (`TrafficJudge.state`): new in each process
-# (and each forked child), shared by the states of its middlewares, so a merge searches a text once per process.
+# The salt of the keyed digests of a state's credentials (`TrafficJudge.state`), unless the caller gives one (the report
+# directory's: `reports.processes`): new in each process (and each forked child).
 _SALT = _random.token_bytes(16)
-_MAX_SALTS = 64  # processes whose credentials a merge masks (each costs a search of every text): a state past them is not merged
+# salts whose credentials a merge masks (each costs a search of every text; the states of one report directory share
+# one): a state of another salt past them is not merged (no green verdict)
+_MAX_SALTS = 16
 
 
 def _new_salt() -> None:
@@ -1262,16 +1265,17 @@ class TrafficJudge:
     STATE_FORMAT = "migma-contract-state/2"  # (2: with its credentials' digests)
     _SUMMED = ("exchanges", "judged", "other", "unanswered", "partly_judged", "unjudged")
 
-    def state(self) -> dict[str, Any]:
+    def state(self, salt: bytes | None = None) -> dict[str, Any]:
         """What this judge saw, as JSON data, redacted as its reports are: its tallies (with who broke each rule), its
         findings, the symptoms its root causes are grouped from, its counted notes and its traffic's counts; and the
-        credentials it learned, as keyed digests only (`Redactor.digests`, salted per process: none of them can be read
-        back), so that a merge masks them in every process's findings. The reports of several processes writing to one
+        credentials it learned, as keyed digests only (`Redactor.digests` with `salt`, else one of this process's: none
+        of them can be read back), so that a merge masks them in every process's findings. The reports of several processes writing to one
         directory are made from the states of them all (`merged`)."""
         findings = self.findings
         with self._lock:
             self._count_deferred()
-            credentials = {"salt": _SALT.hex(), "digests": self.redactor.digests(_SALT)}
+            salt = salt or _SALT
+            credentials = {"salt": salt.hex(), "digests": self.redactor.digests(salt)}
             tallies = {rule_id: asdict(tally) for rule_id, tally in self._tallies.items()}
             symptoms = [[s.rule, s.status, s.instead_of, s.subject.value, self.redactor.text(s.shape)] for s in self._symptoms]
             notes = [[self.redactor.text(note), count] for note, count in self._notes.items()]
@@ -1289,7 +1293,7 @@ class TrafficJudge:
         tallies and traffic counts summed, each rule and party's finding kept once (the first state's) with its
         occurrences summed, root causes grouped over every symptom, notes counted across them, and every text masked
         with every state's credentials (by their digests: a key one process learned, echoed in another's finding, is
-        masked as one judge of both would mask it; at most `_MAX_SALTS` processes). `notes`: said as well;
+        masked as one judge of both would mask it; at most `_MAX_SALTS` salts). `notes`: said as well;
         `missing`: processes whose part is not in these states (each one no green verdict: their sends were not read)."""
         judge = TrafficJudge(self.contract, self.level, kind=self.kind, label=self.label, url=self.url,
                              source=self.stats.source, timeout=self.timeout, baseline=self.baseline)
@@ -1323,19 +1327,41 @@ class TrafficJudge:
             result.duration_s = round(max((datetime.now(UTC) - started).total_seconds(), 0.0), 3)
         return result
 
+    def masked_states(self, states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`states` (of one run) with their texts masked with the credentials of them all (their digests), as `merged`
+        masks its result: what each process's state file holds once the others' are known, so that a key one process
+        learned, echoed in an answer another judged, stays in no state on disk either. A state that does not read so
+        (one `merged` refuses) is given back as it was."""
+        redactor, salts = user_redactor(), set[bytes]()
+        for state in states:
+            with contextlib.suppress(Exception):
+                salt, digests = _state_credentials(state)
+                if salt in salts or len(salts) < _MAX_SALTS:
+                    redactor.add_digests(salt, digests)
+                    salts.add(salt)
+        if not redactor.digested:
+            return states
+        masked = []
+        for state in states:
+            try:
+                masked.append({**state, "findings": [asdict(_clean(_finding(data), redactor)) for data in state["findings"]],
+                               "symptoms": [[*symptom[:4], redactor.text(symptom[4])] for symptom in state["symptoms"]],
+                               "notes": [[redactor.text(note), count] for note, count in state["notes"]],
+                               "stops": [redactor.text(note) for note in state["stops"]]})
+            except Exception:  # (a state of another shape: refused by `merged`, with a note)
+                masked.append(state)
+        return masked
+
     def _absorb(self, state: dict[str, Any]) -> None:
         """Add one `state` to what this judge saw (`merged`); a state of another level or document is refused."""
         if state.get("format") != self.STATE_FORMAT or state.get("level") != self.level.value or \
                 state.get("spec") != self.contract.spec.fingerprint:
             raise ValueError("a state of another format, level or document")
-        credentials = state["credentials"]
-        salt = bytes.fromhex(credentials["salt"]) if isinstance(credentials, dict) and isinstance(credentials["salt"], str) else b""
+        salt, digests = _state_credentials(state)
         if salt not in self._salts and len(self._salts) >= _MAX_SALTS:
-            raise ValueError(f"the credentials of more than {_MAX_SALTS} processes would be masked")
-        if not isinstance(credentials["digests"], list) or len(credentials["digests"]) > MAX_CREDENTIALS + _MAX_OWN_KEYS:
-            raise ValueError("credentials' digests of another shape")
+            raise ValueError(f"the credentials of more than {_MAX_SALTS} salts would be masked")
         with self._lock:
-            self.redactor.add_digests(salt, credentials["digests"])  # (first: a state refused adds nothing else)
+            self.redactor.add_digests(salt, digests)  # (first: a state refused adds nothing else)
             self._salts.add(salt)
             for rule_id, counts in state["tallies"].items():
                 tally = self._tallies.get(rule_id)
@@ -1343,8 +1369,7 @@ class TrafficJudge:
                     for name, value in counts.items():
                         setattr(tally, name, getattr(tally, name) + _count(value))
             for data in state["findings"]:
-                finding = Finding(**{**data, "request": RequestRecord(**data["request"]),
-                                     "response": ResponseRecord(**data["response"])})
+                finding = _finding(data)
                 key = (finding.rule, finding.broken_by or "")
                 if key in self._findings:
                     self._findings[key].occurrences += finding.occurrences
@@ -1485,6 +1510,20 @@ def _clean(value: Any, redactor: Redactor, name: str = "") -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return replace(value, **{f.name: _clean(getattr(value, f.name), redactor, f.name) for f in fields(value)})
     return value
+
+
+def _finding(data: dict[str, Any]) -> Finding:
+    """A finding as a state holds it (`TrafficJudge.state`), read back."""
+    return Finding(**{**data, "request": RequestRecord(**data["request"]), "response": ResponseRecord(**data["response"])})
+
+
+def _state_credentials(state: dict[str, Any]) -> tuple[bytes, list[Any]]:
+    """A state's salt and its credentials' digests (`Redactor.digests`), checked for their shape (ValueError)."""
+    credentials = state["credentials"]
+    if not isinstance(credentials, dict) or not isinstance(credentials.get("salt"), str) or \
+            not isinstance(credentials.get("digests"), list) or len(credentials["digests"]) > MAX_CREDENTIALS + _MAX_OWN_KEYS:
+        raise ValueError("credentials' digests of another shape")
+    return bytes.fromhex(credentials["salt"]), credentials["digests"]
 
 
 _MAX_MERGED_SYMPTOMS = 2_000  # root-cause symptoms taken from the processes' states together (grouped pairwise)
