@@ -27,7 +27,7 @@ import shlex
 import tempfile
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -158,25 +158,53 @@ def _users_override_keys(args: list[tuple[str, bool]], cwd: Path, keys: set[str]
         elif word.startswith("--override-ini="):
             value = (word.split("=", 1)[1], typed)
         elif word.startswith("-") and not word.startswith("--") and len(word) > 1:
-            for at, letter in enumerate(word[1:], start=1):
-                takes_value = takes.get(f"-{letter}")
-                if takes_value is None:  # no short flag: not a group argparse reads as flags
-                    break
-                if not takes_value:  # a flag taking no value: the next letter is one too
-                    continue
-                if letter == "o":
-                    rest = word[at + 1:]
-                    value = (rest, typed) if rest else (words[index] if index < len(words) else None)
-                    index += 0 if rest else 1
-                elif not word[at + 1:]:
-                    index += 1  # another flag's value is the next word
-                break
+            given, needs_next = _override_in_short_word(word, takes)
+            if given == _NEXT_WORD:
+                value = words[index] if index < len(words) else None
+            elif given is not None:
+                value = (given, typed)
+            index += 1 if needs_next else 0
         if value is None:
             continue
         key = value[0].split("=", 1)[0]
         if key in keys:
             last[key] = typed and value[1]
     return {key for key, typed in last.items() if typed}
+
+
+_NEXT_WORD = "\x00the next word"  # stands for the word after a short flag taking a value, as argparse reads it
+
+
+class _ArgparseRefused(Exception):
+    """argparse would stop the run at this word: no value is taken from it."""
+
+
+class _ShortWordParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _ArgparseRefused(message)
+
+
+def _override_in_short_word(word: str, takes: Mapping[str, bool]) -> tuple[str | None, bool]:
+    """What this interpreter's argparse gives `-o` from one word of short flags (`-o=k=v`, `-qok=v`, `-qo=k=v`, `-kxo`),
+    and whether that word takes the next word as a value (its own or another flag's). argparse's reading of these
+    forms differs between Python versions (an `=` kept or eaten), so argparse itself is asked, with pytest's short
+    flags: `_NEXT_WORD` as the value means the next word is `-o`'s value."""
+    parser = _ShortWordParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    for flag, takes_value in takes.items():
+        if len(flag) == 2 and flag[0] == "-" and flag[1] != "-":
+            dest = f"flag_{ord(flag[1])}"
+            if flag == "-o":
+                parser.add_argument(flag, dest=dest, action="append")
+            else:
+                parser.add_argument(flag, dest=dest, action="store" if takes_value else "store_true")
+    try:
+        seen, _ = parser.parse_known_args([word, _NEXT_WORD])
+    except (_ArgparseRefused, argparse.ArgumentError):
+        return None, False
+    values = vars(seen)
+    overrides = values.get(f"flag_{ord('o')}") or []
+    needs_next = any(value == _NEXT_WORD or (isinstance(value, list) and _NEXT_WORD in value) for value in values.values())
+    return (overrides[-1] if overrides else None), needs_next
 
 
 _MAX_ATFILE_DEPTH = 16  # argparse follows `@file` inside `@file` without end; past this the origin is unknown
