@@ -19,8 +19,11 @@ usual `RunResult`, so every writer renders observed traffic like a check.
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
 import queue
 import re
+import secrets as _random
 import threading
 import time
 import unicodedata
@@ -104,6 +107,7 @@ MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs th
 # bound a credential is still masked in its own exchange's findings, and by its name (header, JSON key) wherever it is.
 MAX_CREDENTIAL_CHARS = 128 << 10
 MAX_CREDENTIALS_PER_EXCHANGE = 8
+_MAX_OWN_KEYS = 64  # a state's credentials past `MAX_CREDENTIALS`: the user's own (environment, `secrets`), unquoted too
 # An exchange's credentials left out by those bounds are masked in its own findings, up to this many characters in all
 # (every one of them, whatever their count); past it, its findings show none of the answer's text (`_UNSHOWN`).
 OWN_CREDENTIAL_CHARS = 32 << 10
@@ -112,6 +116,21 @@ _UNSHOWN = ("[not shown: the request carried more credentials than its findings 
 _SHAPES_READ = 64 << 10  # a request body is searched for credential-named JSON keys and form parameters up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
+# The salt of the keyed digests of a state's credentials (`TrafficJudge.state`), unless the caller gives one (the report
+# directory's: `reports.processes`): new in each process (and each forked child).
+_SALT = _random.token_bytes(16)
+# salts whose credentials a merge masks (each costs a search of every text; the states of one report directory share
+# one): a state of another salt past them is not merged (no green verdict)
+_MAX_SALTS = 16
+
+
+def _new_salt() -> None:
+    global _SALT
+    _SALT = _random.token_bytes(16)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_salt)
 # Exchanges waiting to be judged off the event loop are bounded by what they hold: at most MAX_WAITING of them and
 # MAX_WAITING_BYTES of bodies (a caller that does not say an exchange's size is counted at _UNSIZED bytes: 64 at most).
 # A proxy forwarding a check's burst hands over sends of a few KB each much faster than they are judged.
@@ -609,6 +628,7 @@ class TrafficJudge:
         self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
         self._bounds_said: set[str] = set()
         self._own: tuple[list[str], Redactor | None, bool] | None = None  # the last exchange's `_own_redactor`
+        self._salts: set[bytes] = set()  # the processes whose states' credentials this judge masks (`merged`)
         self.redactor = user_redactor(also=secrets)  # the user's own keys (environment, `secrets`), then every one seen
         self._lock = threading.Lock()  # judging's state: may be held for long (see the class's docstring)
         self._counts = threading.Lock()  # the counters and notes the event loop touches: held for a few operations only
@@ -1241,16 +1261,20 @@ class TrafficJudge:
 
     # -- several processes: one report of them all ---------------------------------------------------
 
-    STATE_FORMAT = "migma-contract-state/1"
+    STATE_FORMAT = "migma-contract-state/2"  # (2: with its credentials' digests)
     _SUMMED = ("exchanges", "judged", "other", "unanswered", "partly_judged", "unjudged")
 
-    def state(self) -> dict[str, Any]:
+    def state(self, salt: bytes | None = None) -> dict[str, Any]:
         """What this judge saw, as JSON data, redacted as its reports are: its tallies (with who broke each rule), its
-        findings, the symptoms its root causes are grouped from, its counted notes and its traffic's counts. The reports
-        of several processes writing to one directory are made from the states of them all (`merged`)."""
+        findings, the symptoms its root causes are grouped from, its counted notes and its traffic's counts; and the
+        credentials it learned, as keyed digests only (`Redactor.digests` with `salt`, else one of this process's: none
+        of them can be read back), so that a merge masks them in every process's findings. The reports of several processes writing to one
+        directory are made from the states of them all (`merged`)."""
         findings = self.findings
         with self._lock:
             self._count_deferred()
+            salt = salt or _SALT
+            credentials = {"salt": salt.hex(), "digests": self.redactor.digests(salt)}
             tallies = {rule_id: asdict(tally) for rule_id, tally in self._tallies.items()}
             symptoms = [[s.rule, s.status, s.instead_of, s.subject.value, self.redactor.text(s.shape)] for s in self._symptoms]
             notes = [[self.redactor.text(note), count] for note, count in self._notes.items()]
@@ -1260,12 +1284,15 @@ class TrafficJudge:
             stops = [self.redactor.text(note) for note in stops]
         return {"format": self.STATE_FORMAT, "level": self.level.value, "spec": self.contract.spec.fingerprint,
                 "started": self._started.isoformat(), "tallies": tallies, "findings": [asdict(f) for f in findings],
-                "symptoms": symptoms, "notes": notes, "stops": stops, "stops_dropped": dropped, "stats": stats}
+                "symptoms": symptoms, "notes": notes, "stops": stops, "stops_dropped": dropped, "stats": stats,
+                "credentials": credentials}
 
     def merged(self, states: Iterable[dict[str, Any]], notes: Iterable[str] = (), missing: int = 0) -> RunResult:
         """The result of every process's `state` together, judged as one judge would have judged all their exchanges:
         tallies and traffic counts summed, each rule and party's finding kept once (the first state's) with its
-        occurrences summed, root causes grouped over every symptom, notes counted across them. `notes`: said as well;
+        occurrences summed, root causes grouped over every symptom, notes counted across them, and every text masked
+        with every state's credentials (by their digests: a key one process learned, echoed in another's finding, is
+        masked as one judge of both would mask it; at most `_MAX_SALTS` salts). `notes`: said as well;
         `missing`: processes whose part is not in these states (each one no green verdict: their sends were not read)."""
         judge = TrafficJudge(self.contract, self.level, kind=self.kind, label=self.label, url=self.url,
                              source=self.stats.source, timeout=self.timeout, baseline=self.baseline)
@@ -1283,6 +1310,8 @@ class TrafficJudge:
             merged_states += 1
         for note in notes:
             judge.note(note)
+        with judge._lock:  # (the shapes of answers, as every text, masked with the credentials of every state)
+            judge._symptoms = [replace(s, shape=judge.redactor.text(s.shape)) for s in judge._symptoms]
         across = [rule_id for rule_id in judge._history if judge._tallies[rule_id].exercised]
         if merged_states > 1 and across:  # each process remembered only the values of its own answers
             judge.note(f"{', '.join(across)}: judged within each process's own exchanges (a value answered in two "
@@ -1297,20 +1326,49 @@ class TrafficJudge:
             result.duration_s = round(max((datetime.now(UTC) - started).total_seconds(), 0.0), 3)
         return result
 
+    def masked_states(self, states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`states` (of one run) with their texts masked with the credentials of them all (their digests), as `merged`
+        masks its result: what each process's state file holds once the others' are known, so that a key one process
+        learned, echoed in an answer another judged, stays in no state on disk either. A state that does not read so
+        (one `merged` refuses) is given back as it was."""
+        redactor, salts = user_redactor(), set[bytes]()
+        for state in states:
+            with contextlib.suppress(Exception):
+                salt, digests = _state_credentials(state)
+                if salt in salts or len(salts) < _MAX_SALTS:
+                    redactor.add_digests(salt, digests)
+                    salts.add(salt)
+        if not redactor.digested:
+            return states
+        masked = []
+        for state in states:
+            try:
+                masked.append({**state, "findings": [asdict(_clean(_finding(data), redactor)) for data in state["findings"]],
+                               "symptoms": [[*symptom[:4], redactor.text(symptom[4])] for symptom in state["symptoms"]],
+                               "notes": [[redactor.text(note), count] for note, count in state["notes"]],
+                               "stops": [redactor.text(note) for note in state["stops"]]})
+            except Exception:  # (a state of another shape: refused by `merged`, with a note)
+                masked.append(state)
+        return masked
+
     def _absorb(self, state: dict[str, Any]) -> None:
         """Add one `state` to what this judge saw (`merged`); a state of another level or document is refused."""
         if state.get("format") != self.STATE_FORMAT or state.get("level") != self.level.value or \
                 state.get("spec") != self.contract.spec.fingerprint:
             raise ValueError("a state of another format, level or document")
+        salt, digests = _state_credentials(state)
+        if salt not in self._salts and len(self._salts) >= _MAX_SALTS:
+            raise ValueError(f"the credentials of more than {_MAX_SALTS} salts would be masked")
         with self._lock:
+            self.redactor.add_digests(salt, digests)  # (first: a state refused adds nothing else)
+            self._salts.add(salt)
             for rule_id, counts in state["tallies"].items():
                 tally = self._tallies.get(rule_id)
                 if tally is not None:
                     for name, value in counts.items():
                         setattr(tally, name, getattr(tally, name) + _count(value))
             for data in state["findings"]:
-                finding = Finding(**{**data, "request": RequestRecord(**data["request"]),
-                                     "response": ResponseRecord(**data["response"])})
+                finding = _finding(data)
                 key = (finding.rule, finding.broken_by or "")
                 if key in self._findings:
                     self._findings[key].occurrences += finding.occurrences
@@ -1451,6 +1509,20 @@ def _clean(value: Any, redactor: Redactor, name: str = "") -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return replace(value, **{f.name: _clean(getattr(value, f.name), redactor, f.name) for f in fields(value)})
     return value
+
+
+def _finding(data: dict[str, Any]) -> Finding:
+    """A finding as a state holds it (`TrafficJudge.state`), read back."""
+    return Finding(**{**data, "request": RequestRecord(**data["request"]), "response": ResponseRecord(**data["response"])})
+
+
+def _state_credentials(state: dict[str, Any]) -> tuple[bytes, list[Any]]:
+    """A state's salt and its credentials' digests (`Redactor.digests`), checked for their shape (ValueError)."""
+    credentials = state["credentials"]
+    if not isinstance(credentials, dict) or not isinstance(credentials.get("salt"), str) or \
+            not isinstance(credentials.get("digests"), list) or len(credentials["digests"]) > MAX_CREDENTIALS + _MAX_OWN_KEYS:
+        raise ValueError("credentials' digests of another shape")
+    return bytes.fromhex(credentials["salt"]), credentials["digests"]
 
 
 _MAX_MERGED_SYMPTOMS = 2_000  # root-cause symptoms taken from the processes' states together (grouped pairwise)
