@@ -158,3 +158,17 @@ def test_t3_f3_a_vcrpy_cassette_records_no_time_and_is_never_judged_on_it(tmp_pa
     (exchange,) = open_recording(path).exchanges()
     assert exchange.elapsed is None and exchange.recorded_time is None
 
+
+@pytest.mark.parametrize("huge", ["1e400", "1" + "0" * 400])
+def test_t3_f3_a_recorded_time_that_is_no_finite_number_is_no_time(tmp_path, huge):
+    """Pass T3, F3 (its neighbour): a HAR `time` or `wait` of 1e400 was read as infinity, the server blamed for
+    "answered after inf s", and conformance.json carried `"elapsed_ms": Infinity`, which is no JSON."""
+    late = _timed(1, {"send": 0, "wait": 1, "receive": 0})
+    text = json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": [late]}})
+    path = tmp_path / "inf.har"
+    path.write_text(text.replace('"time": 1,', f'"time": {huge},').replace('"wait": 1,', f'"wait": {huge},'))
+    result, data, rule = _judged(path)
+    assert (rule["passed"], rule["failed"]) == (0, 0), rule  # no time: not judged
+    assert result.exit_code == 0 and data["findings"] == [], result.output
+    reports = path.parent / "inf-reports"
+    json.loads((reports / "conformance.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))

@@ -53,6 +53,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import math
 import re
 import stat
 import sys
@@ -564,11 +565,13 @@ def _number(value: Any) -> int | None:
 
 
 def _seconds(value: Any, scale: float = 1.0) -> float | None:
+    """A recorded duration in seconds; None for none, a negative one (HAR's -1: not available) or one that is no
+    finite number (`1e400`, `.inf`, NaN: no time, and no report can carry it as JSON)."""
     try:
         number = float(value) * scale
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return number if number >= 0 else None
+    return number if number >= 0 and math.isfinite(number) else None
 
 
 def _looks_compressed(raw: bytes) -> bool:
