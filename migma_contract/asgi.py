@@ -9,7 +9,9 @@
 It changes nothing that passes through: the request body is read ahead through the one
 capped reader (`wire.boundary.read_capped`, `max_request_bytes`, 1 MiB by default), kept to
 be judged and replayed to the app as the same messages; a longer body streams on to the app
-unkept (so the app's own limit, and its 413, work as without the middleware), and the response goes out as the app sends it
+unkept (so the app's own limit, and its 413, work as without the middleware); a send asking `Expect: 100-continue`
+is read only as the app reads it (the first `receive` makes uvicorn send `100 Continue`), kept as it goes (a tee:
+its body rules judged in part when the app answered without reading it all); the response goes out as the app sends it
 while a bounded copy is kept (its headers, any iterable, read once: the server gets what was
 judged). Once the response is out the exchange is handed to the judge's own thread (counted
 at the bytes it holds against the judge's bound on what waits), so no client waits for the
@@ -25,19 +27,22 @@ responds-in-time judged in part, one whose last message comes past the timeout r
 `receive` for the rest (the server reading on only when the app asks).
 The app is blamed only for what it did, as the proxy blames its upstream: its time
 (`responds-in-time`) runs from the request's body's end to its answer's end, less the time spent
-inside the `send` of each body message that carries body bytes or follows some
-(`traffic.timing.ServerTime`, the proxy's clock): there a server's flow control holds the app while
-the client reads (uvicorn waits before writing, others after). The `send` of the answer's start, and
-of an empty body message before any body byte, is the app's time, and so is whatever a middleware
-outside this one does in it; what such a middleware does in the `send` of a body message with or
-after body bytes is counted as the client's (it cannot be told apart from the flow control);
+inside every `send` (`traffic.timing.ServerTime`, the proxy's clock): there a server's flow control
+holds the app while the client reads (uvicorn waits before writing each message, the start too,
+others after). The time in the `send` of the answer's start, and of an empty body message before
+any body byte, does not show apart from a middleware outside this one working there: where the
+app's time is within the timeout only without it, responds-in-time is judged in part (`_in_part`);
 a client that goes away before its body ended or before the whole answer went out (the app
 is told `http.disconnect`, the server's `send` raises `OSError`, or the server cancels the
-app) leaves the exchange unjudged and noted, whatever the app then raised; a failure with
-the client still there is the app's `no-server-error`, and so is a head no client can read
+app's task) leaves the exchange unjudged and noted, whatever the app then raised; a failure with
+the client still there is the app's `no-server-error` (a `CancelledError` no one cancelled it with
+too), and so is a head no client can read
 (`core.fields.unreadable_head`, a 1xx status as the answer, a 204/304 with a body or a
 Transfer-Encoding): uvicorn's httptools protocol
-writes it as given, h11 refuses it, one verdict either way. A message the server refuses
+writes it as given, h11 refuses it, one verdict either way. Over HTTP/2 and 3 the head is read as h2 reads it
+(`_stream_length`: a content-length not digits, or several disagreeing, or one the body does not match is malformed,
+RFC 9113 §8.1.1), the answer ends with the app's last body message, and body bytes on a 204/304 are no content
+(the server drops them): judged without them, noted. A message the server refuses
 once the answer is complete is noted, never the app's failure. An HTTP/1.0 client answered
 without a Content-Length passes unjudged: its server frames that answer (h11 by closing,
 httptools chunked, which the client cannot read), unseen here. A send whose body the server
@@ -93,7 +98,7 @@ from migma_contract.run.result import Finding, RunResult
 from migma_contract.run.runner import load_baseline
 from migma_contract.traffic.tally import MAY_ROUTE, OTHER, SEND, ObservedExchange, Route, RuleTally, TrafficJudge, route_of
 from migma_contract.traffic.timing import ServerTime
-from migma_contract.wire.boundary import read_capped
+from migma_contract.wire.boundary import CappedBody, read_capped
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
 
 __all__ = ["ContractMiddleware", "RuleTally"]
@@ -303,13 +308,16 @@ class ContractMiddleware:
         number = self._count
         asked = _Asked.of(scope)  # what is judged and shown, as the route was decided: never the scope, edited in place later
         # The one capped reader: at most `max_request_bytes` (and one chunk) is read ahead and kept for
-        # judging; past it, the rest streams to the app unkept (it judges the answer, not the body).
-        read = await read_capped(receive, self.max_request_bytes)
+        # judging; past it, the rest streams to the app unkept (it judges the answer, not the body). A send asking
+        # `Expect: 100-continue` is read as the app reads it, never ahead (`_continue_expected`): its first `receive`
+        # makes the server tell the client to send its body, which an app refusing from the head alone never does.
+        lazy = _continue_expected(asked.headers)
+        read = CappedBody(None, 0) if lazy else await read_capped(receive, self.max_request_bytes)
         # the app's own time (responds-in-time), as the proxy times its upstream: from the body's end to the answer's
         # end, less the time the client held each part of it (`time.perf_counter` read here: a test may stand in for it)
         clock = ServerTime(time.perf_counter)
         body = read.content
-        pending = read.replay()
+        pending = [] if lazy else read.replay()
         unread = request_framing_unread(asked.headers, None if read.over or read.disconnected else read.size)
         if unread is not None:  # the server stack's doing (the body it handed on may not be the client's): not judged
             self.judge.pass_unjudged(f"request {number} to the app: {unread}: not the client's doing, not judged")
@@ -319,7 +327,7 @@ class ContractMiddleware:
 
             await self.app(scope, passed, send)
             return
-        if read.over:
+        if read.over and not lazy:
             self.judge.note(f"a request body over {self.max_request_bytes:,} bytes passed to the app unkept "
                             "(its body rules not judged)")
         status: int | None = None
@@ -339,9 +347,12 @@ class ContractMiddleware:
         streamed = read.size  # the request body's bytes handed to the app so far (read ahead, then as it read on)
         body_open = not read.complete and not read.disconnected  # its end has not come: a read waits on the client
         overlapped = False  # the app waited on the client's body bytes after its answer started (the times overlap)
+        teed: bytearray | None = bytearray() if lazy else None  # a body read as the app read it, while under the cap
+        in_send = 0.0  # time inside the `send` of the answer's start and of an empty body message before any body byte
+        dropped = 0  # body bytes after a bodiless status over HTTP/2 or 3 (no content there: not what a client reads)
 
         async def replay() -> MutableMapping[str, Any]:
-            nonlocal left, streamed, body_open, overlapped
+            nonlocal left, streamed, body_open, overlapped, teed
             if pending:
                 message = pending.pop(0)
             elif body_open:
@@ -355,8 +366,13 @@ class ContractMiddleware:
                 finally:
                     clock.sent()
                 if message["type"] == "http.request":
-                    streamed += len(message.get("body", b""))
+                    chunk = message.get("body", b"")
+                    streamed += len(chunk)
                     body_open = bool(message.get("more_body", False))
+                    if teed is not None:  # kept up to the cap and one chunk, as the capped reader keeps it
+                        teed += chunk
+                        if len(teed) > self.max_request_bytes:
+                            teed = None
                 else:
                     body_open = False
             else:
@@ -367,13 +383,18 @@ class ContractMiddleware:
 
         cap = self.max_response_bytes
         version = scope.get("http_version", "1.1")
+        declared: int | None = None  # over HTTP/2 and 3: the content-length the body must match (RFC 9113 §8.1.1)
 
         async def capture(message: dict[str, Any]) -> None:
             nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered, length, ended
+            nonlocal in_send, dropped, declared
             kind = message["type"]
             timed = False  # the time in this `send` is the client's: body bytes are out or going (a server's flow control)
             if kind == "http.response.body":
                 chunk = message.get("body", b"")
+                if chunk and status in _BODILESS and version not in _HTTP1:  # no content on a 204/304 over HTTP/2 or 3
+                    dropped += len(chunk)  # (Hypercorn drops it; its client reads the status alone)
+                    chunk = b""
                 size += len(chunk)
                 timed = size > 0
                 if chunk and status in _BODILESS and unreadable is None:  # h11 refuses it; httptools writes it after the head
@@ -382,9 +403,13 @@ class ContractMiddleware:
                     kept.append(chunk if type(chunk) is bytes else bytes(chunk))
                 if length is not None and size > length and unreadable is None and not done:  # uvicorn refuses it whole
                     unreadable = f"more body than its Content-Length ({length:,} bytes) in one message"
+                last = not message.get("more_body", False)
+                if declared is not None and unreadable is None and (size > declared or (last and size < declared)):
+                    unreadable = (f"{'more' if size > declared else 'less'} body than its content-length ({declared:,} "
+                                  f"bytes) over HTTP/{version}, which makes the stream malformed (RFC 9113 §8.1.1)")
                 # a client reads an answer framed by its Content-Length as whole once that many bytes came, whatever
                 # the app does next; any other answer ends with the app's last body message (the server frames it)
-                done = done or not message.get("more_body", False) or (length is not None and size >= length)
+                done = done or last or (length is not None and size >= length)
             elif kind == "http.response.start":
                 sent = message.get("headers", [])
                 if type(sent) is not list:  # any iterable (a generator): read once, judged and forwarded alike
@@ -402,8 +427,14 @@ class ContractMiddleware:
                     framed_by_server = version == "1.0" and _framed_by_server(sent, status, asked.method)
                     length = None if unreadable is not None else _length_of(sent, status)
                     done = length == 0  # (a bodiless status, or Content-Length: 0: whole once the head is out)
-            if timed:
-                clock.sending()
+                else:  # HTTP/2, 3: the stream frames the answer; a content-length its client reads is checked against it
+                    unreadable, declared = _stream_length(sent, status)
+            # Time inside `send` is never the app's: a server's flow control holds any message there while the client
+            # reads (uvicorn drains before each one, the start too, behind an earlier answer the client has not read).
+            # Before any body byte it cannot be told apart from a middleware outside this one working (`in_send`,
+            # `_in_part`); with or after body bytes it is the client's.
+            began = None if timed else time.perf_counter()
+            clock.sending()
             try:
                 await send(message)
             except OSError:  # ASGI: the server's word that the client is gone
@@ -416,8 +447,9 @@ class ContractMiddleware:
                     refused = f"the server could not send the app's answer ({type(exc).__name__})"
                 raise
             finally:
-                if timed:
-                    clock.sent()
+                clock.sent()
+                if began is not None:
+                    in_send += time.perf_counter() - began
             if done and answered is None:
                 complete = True
                 answered = clock.elapsed()  # the answer's end (what the app does after it is not timed)
@@ -427,13 +459,23 @@ class ContractMiddleware:
         error: str | None = None
         try:
             await self.app(scope, replay, capture)
-        except asyncio.CancelledError:  # the server stopped the app (its client left, or it shuts down): not the app's doing
-            left = True
+        except asyncio.CancelledError:
+            if left or _being_cancelled():  # the server stopped the app (its client left, or it shuts down): not its doing
+                left = True
+            else:  # the app's own (an inner task it cancelled, awaited): its server answers 500, as for any exception
+                error = "the app raised CancelledError (no one cancelled it: an inner task's cancellation escaped)"
             raise
         except Exception as exc:
             error = f"the app raised {type(exc).__name__}"
             raise
+        except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
+            if type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio":  # server's, lets
+                left = True  # it out (the app's own scopes catch their own)
+            raise
         finally:
+            if lazy and not body_open and teed is not None:  # read whole, as the app read it: judged as if read ahead
+                body = bytes(teed)
+                unread = request_framing_unread(asked.headers, streamed)
             if left and (read.disconnected or (not done and unreadable is None)):  # (a client leaves an unreadable answer)
                 when = "its request's body ended" if read.disconnected else "the answer was complete"
                 self.judge.pass_unjudged(f"request {number} to the app: the client went away before {when} (not "
@@ -443,7 +485,19 @@ class ContractMiddleware:
                                          "Content-Length; whether it could read the answer depends on the server (uvicorn's "
                                          "h11 ends it with the connection, its httptools sends it chunked, which HTTP/1.0 "
                                          "has not): not judged")
+            elif unread is not None:  # (a body read as the app read it, of another length than its Content-Length)
+                self.judge.pass_unjudged(f"request {number} to the app: {unread}: not the client's doing, not judged")
             else:
+                if lazy and body is None:
+                    how = ("the app answered without reading all of it" if body_open else
+                           f"it was over {self.max_request_bytes:,} bytes, not kept")
+                    self.judge.note(f"request {number} to the app: it asked `Expect: 100-continue`, so its body was read "
+                                    "only as the app read it, never ahead (the server tells the client to send it at the "
+                                    f"first read), and {how}: its body rules were not judged")
+                if dropped:
+                    self.judge.note(f"request {number} to the app: its answer over HTTP/{version} has status {status}, "
+                                    f"which has no content, and {dropped:,} body bytes after it: no HTTP/{version} "
+                                    "client reads them as content (Hypercorn drops them); judged as the status alone")
                 if after is not None:
                     self.judge.note(f"request {number} to the app: the server refused a message the app sent after its "
                                     f"answer was complete ({after}); the answer that went out was judged")
@@ -462,9 +516,9 @@ class ContractMiddleware:
                     error = "the app ended without a complete response"
                 elapsed = answered if answered is not None else clock.elapsed()
                 in_part = self._in_part(complete and unreadable is None and refused is None, elapsed,
-                                        ended, raised if ended is None else None, overlapped)
+                                        ended, raised if ended is None else None, overlapped, in_send)
                 # an unkept body's bytes: as many as the app was handed, and whether its end showed (else at least that)
-                request_size = (streamed, body_open) if read.over else None
+                request_size = (streamed, body_open) if read.over and body is None else None
                 # judged after the response is out, off the app's event loop (the judge's one worker thread); what the
                 # exchange holds while it waits (its bodies, its headers) bounds the waiting ones, not a guess
                 held = (len(body) if body else 0) + sum(map(len, kept)) + asked.size
@@ -472,7 +526,7 @@ class ContractMiddleware:
                                                  request_size, in_part), held + _HELD_APART)
 
     def _in_part(self, whole: bool, answered: float, ended: float | None, raised: str | None,
-                 overlapped: bool) -> tuple[str, frozenset[str]] | None:
+                 overlapped: bool, held: float = 0.0) -> tuple[str, frozenset[str]] | None:
         """Why the app's time, or whether it answered whole, does not show (and the rules that leaves unjudged), or None.
 
         `whole`: its answer went out whole by its Content-Length (`answered`: the app's time then), `ended`: its time at
@@ -481,7 +535,11 @@ class ContractMiddleware:
         (Starlette's GZipMiddleware drops the Content-Length and streams it chunked), an in-process client
         (httpx.ASGITransport, Starlette's TestClient). Which reads it does not show here: never passed, never blamed.
         `overlapped`: the app read more of its body after its answer started (Starlette's StreamingResponse listening
-        for the client's leaving): the wait on the client's bytes, not counted, may have been the app's time too."""
+        for the client's leaving): the wait on the client's bytes, not counted, may have been the app's time too.
+        `held`: the time inside the `send` of the answer's start and of an empty body message before any body byte, not
+        counted: a server's flow control (uvicorn drains before every message, behind an earlier answer a pipelining
+        client has not read) or a middleware outside this one working, which do not show apart: where the app's time
+        is within the timeout only without it, never passed, never blamed."""
         why: list[str] = []
         rules: set[str] = set()
         timeout = self.judge.timeout
@@ -495,6 +553,11 @@ class ContractMiddleware:
             why.append(f"its answer was whole by its Content-Length within {timeout:g} s, but the app's last body message "
                        f"came after it (a client reading to it, behind a middleware that reframes the answer "
                        "such as GZipMiddleware or in process, waited so long): responds-in-time was not judged")
+            rules.add(RESPONDS_IN_TIME.id)
+        if timeout is not None and answered <= timeout < answered + held:
+            why.append(f"{held:.2f} s went inside the server's `send` of its answer's start before any body byte (a "
+                       "server's flow control holding it while the client read an earlier answer, or a middleware "
+                       "outside this one working; which does not show): responds-in-time was not judged")
             rules.add(RESPONDS_IN_TIME.id)
         if overlapped:
             why.append("the app read more of its request's body after its answer started: the time the server waited on "
@@ -584,6 +647,42 @@ def _framed_bodiless(headers: list[tuple[bytes, bytes]], status: int) -> str | N
     if status in _BODILESS and any(name.lower() == b"transfer-encoding" for name, _ in headers):
         return f"status {status}, which has no body, and a Transfer-Encoding (a client reads the chunks' end as the next answer)"
     return None
+
+
+def _stream_length(headers: list[tuple[bytes, bytes]], status: int) -> tuple[str | None, int | None]:
+    """Over HTTP/2 and 3, as their client reads a head (h2, which httpx uses): why no client reads it (a content-length
+    that is not digits, or several that disagree: a malformed answer, RFC 9113 §8.1.1), else the content-length the
+    body must match (None: none given, or a status without content, 204/304, which may carry one)."""
+    values = [v.strip(b" \t") for name, v in headers if name.lower() == b"content-length"]
+    if not values:
+        return None, None
+    if not all(v.isdigit() and v.isascii() for v in values):
+        return f"a content-length that is not a number ({_quoted(values[0])}), which makes the answer malformed over HTTP/2 and 3", None
+    if len({int(v) for v in values}) > 1:
+        return f"content-lengths that disagree ({_quoted(values[0])}, ...), which makes the answer malformed over HTTP/2 and 3", None
+    return None, None if status in _BODILESS else int(values[0])
+
+
+def _quoted(value: bytes) -> str:
+    """A value the app sent, as a finding may show it (cut, and safe)."""
+    return repr(clean_text(value[:40].decode("latin-1")))
+
+
+def _continue_expected(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request asks `Expect: 100-continue`: uvicorn answers its app's first `receive` with `100 Continue`
+    (Hypercorn sends it at once), telling the client to send its body, which it would not have done for an app refusing
+    from the head alone."""
+    return any(name.lower() == b"expect" and b"100-continue" in value.lower() for name, value in headers)
+
+
+def _being_cancelled() -> bool:
+    """Whether the server is cancelling the app's task (asyncio's count of cancellations asked for it, 3.11+): a
+    `CancelledError` out of the app is then the server's doing; without it, the app's own."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no asyncio loop (trio): an asyncio CancelledError there is the app's own
+        return False
+    return task is not None and task.cancelling() > 0
 
 
 def _framed_by_server(headers: list[tuple[bytes, bytes]], status: int, method: str) -> bool:

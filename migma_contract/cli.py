@@ -451,12 +451,16 @@ def _reachable(url: str, timeout: float) -> str | None:
     import socket
     from urllib.parse import urlsplit
 
+    from migma_contract.wire.urls import lookup_host
+
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname or "", port), timeout=min(timeout, 5.0)).close()
+    try:  # the host as the proxy connects to it (IDNA-encoded as httpx does; `check_url` refused one that cannot be)
+        socket.create_connection((lookup_host(url), port), timeout=min(timeout, 5.0)).close()
     except OSError as exc:
         return exc.strerror or str(exc) or type(exc).__name__
+    except UnicodeError as exc:  # (the codec of a lookup: a host `check_url` let through would be a bug, said plainly)
+        return f"its host cannot be looked up ({clean_text(exc)})"
     return None
 
 

@@ -322,17 +322,35 @@ def test_a_client_that_leaves_before_taking_the_answer_leaves_it_unjudged(how):
         if how == "app-told-disconnect":  # as Starlette's StreamingResponse: it listens, hears the client go, and stops
             assert (await receive())["type"] == "http.disconnect"
             return
-        if how == "server-cancels":  # as a server that cancels the app when its client leaves
-            raise anyio.get_cancelled_exc_class()
+        if how == "server-cancels":  # as a server that cancels the app when its client leaves (Hypercorn)
+            await anyio.sleep_forever()
         await send({"type": "http.response.body", "body": ACCEPTED[:5], "more_body": True})
+
+    server = []
 
     async def send(message):
         if how == "send-raises-oserror" and message["type"] == "http.response.body":
             raise _Gone("the client is gone")
+        if how == "server-cancels" and message["type"] == "http.response.start":
+            server[0].cancel_scope.cancel()  # the server cancels the app's task (asyncio: `Task.cancel`)
 
-    middleware, raised = _run(app, _body(), send=send)
+    if how == "server-cancels":
+        middleware, queue = ContractMiddleware(app), [_body()]
+
+        async def receive():
+            return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+        async def serving():
+            async with anyio.create_task_group() as group:
+                server.append(group)
+                group.start_soon(middleware, dict(SCOPE), receive, send)
+
+        anyio.run(serving)
+        raised = None
+    else:
+        middleware, raised = _run(app, _body(), send=send)
     assert (type(raised).__name__ if raised else None) == {"send-raises-oserror": "_Gone", "app-told-disconnect": None,
-                                                           "server-cancels": "CancelledError"}[how]
+                                                           "server-cancels": None}[how]
     result = middleware.result()
     assert result.findings == [] and result.traffic.unjudged == 1
     assert any("client went away before the answer was complete" in note for note in result.traffic.notes)
@@ -574,6 +592,82 @@ def test_an_override_naming_post_or_expect_100_continue_is_judged_in_full(header
         client.post("/v1/sending", json=VALID, headers={**AUTH, **headers})
     result = middleware.result()
     assert result.traffic.partly_judged == 0 and [f.broken_by for f in result.findings] == ["server", "server"]
+
+
+def _judged_through_middleware(status, headers, content=None):
+    """The middleware's result for one send with `headers` (and `content`, else VALID as JSON) answered `status`."""
+    middleware = ContractMiddleware(_refusing(status))
+    with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+        client.post("/v1/sending", content=json.dumps(VALID).encode() if content is None else content,
+                    headers={**AUTH, "Content-Type": "application/json", **headers})
+    return middleware.result()
+
+
+def _compressed(coding):
+    import gzip
+    import zlib
+
+    raw = json.dumps(VALID).encode()
+    return gzip.compress(raw) if coding == "gzip" else zlib.compress(raw) if coding == "deflate" else b"\x8b\x02\x80" + raw + b"\x03"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "GZIP", "gzip, identity"])
+def test_pass_t1_f1_a_send_with_a_content_coding_answered_415_is_judged_in_part_never_blamed(coding):
+    """Pass T1, F1: a send whose body has a content coding (Content-Encoding gzip, deflate, br) answered 415, HTTP's answer
+    to a coding the server does not decode (RFC 9110 §8.4, §15.5.16), was blamed: "status 415 is not documented"."""
+    result = _judged_through_middleware(415, {"Content-Encoding": coding}, _compressed(coding.split(",")[0].lower()))
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1
+    assert any("content coding" in note and "415" in note for note in result.traffic.notes), result.traffic.notes
+
+
+def test_pass_t1_f1_only_the_status_http_names_is_left_unjudged():
+    """Pass T1, F1: the refusal opens its own status only: a coded send answered an undocumented 418 is still blamed, and
+    a plain send answered 415 is blamed as before."""
+    coded = _judged_through_middleware(418, {"Content-Encoding": "gzip"}, _compressed("gzip"))
+    assert "status-documented" in {f.rule for f in coded.findings}
+    plain = _judged_through_middleware(415, {})
+    assert {"status-documented", "accepts-valid"} <= {f.rule for f in plain.findings}
+
+
+@pytest.mark.parametrize("headers", [
+    {"Accept": "application/xml"}, {"Accept": "text/html"}, {"Accept": "application/json;q=0"},
+    {"Accept": "application/json;q=0, */*;q=0.5"}, {"Accept": "application/*;q=0, text/*"},
+    {"Accept": "application/json;version=2"}, {"Accept": "application/json;q=x"},
+    {"Accept-Encoding": "br;q=1, identity;q=0, *;q=0"}, {"Accept-Encoding": "gzip, *;q=0"},
+    {"Accept-Charset": "iso-8859-5"}, {"Accept-Charset": "utf-8;q=0, *"},
+    {"Accept-Language": "xx"}, {"Accept-Language": "fr, en;q=0"},
+])
+def test_pass_t1_f2_a_send_excluding_what_the_answers_are_answered_406_is_judged_in_part_never_blamed(headers):
+    """Pass T1, F2: a send whose Accept excludes application/json (or whose Accept-Encoding excludes identity, whose
+    Accept-Charset excludes UTF-8, whose Accept-Language excludes English) answered 406, as Spring MVC answers it
+    (RFC 9110 §12.5, §15.5.7), was blamed on accepts-valid and status-documented."""
+    result = _judged_through_middleware(406, headers)
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1
+    assert any("406" in note and "RFC 9110 §12.5" in note for note in result.traffic.notes), result.traffic.notes
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {"Accept": "*/*"}, {"Accept": "application/json"}, {"Accept": "text/html, *;q=.2"},
+    {"Accept": "application/problem+json, application/*;q=0.1"}, {"Accept-Encoding": "gzip"}, {"Accept-Encoding": ""},
+    {"Accept-Charset": "utf-8"}, {"Accept-Language": "en-US,en;q=0.9"}, {"Accept-Language": "fr, *;q=0.1"},
+])
+def test_pass_t1_f2_a_send_admitting_json_answered_406_is_blamed(headers):
+    """Pass T1, F2: a request that admits the answers (`Accept: */*`, no Accept at all) answered 406 is rightly blamed."""
+    result = _judged_through_middleware(406, headers)
+    assert {"status-documented", "accepts-valid"} <= {f.rule for f in result.findings} and result.exit_code == 1
+
+
+@pytest.mark.parametrize("status, headers", [
+    (417, {"Expect": "foo"}), (412, {"If-Match": '"v1"'}), (412, {"If-None-Match": "*"}),
+    (412, {"If-Unmodified-Since": "Sat, 29 Oct 1994 19:43:31 GMT"}),
+])
+def test_pass_t1_f2_every_feature_http_lets_a_server_refuse_leaves_that_status_unjudged(status, headers):
+    """Pass T1, F2 (the class): an expectation (417) and a precondition (412, evaluated on a POST: RFC 9110 §13.2.1) are
+    refused with a status of their own; that status is never blamed, and a status of another refusal still is."""
+    result = _judged_through_middleware(status, headers)
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1
+    other = _judged_through_middleware(406 if status != 406 else 417, headers)
+    assert "status-documented" in {f.rule for f in other.findings}
 
 
 # --- what is judged is what came in; the reports are written whatever the lifespan (attack pass R2: F2, F10, F11) -----------
@@ -1278,9 +1372,10 @@ def test_pass_r2_f3_a_body_of_another_length_than_its_content_length_passes_unju
                for note in result.traffic.notes)
 
 
-def test_pass_r2_f5_time_in_an_outer_send_before_any_body_byte_went_out_is_the_apps(fake_time):
+def test_pass_r2_f5_time_in_an_outer_send_before_any_body_byte_went_out_is_never_passed(fake_time):
     """Pass R2, F5: the whole time inside `send` was taken for the client's; an outer middleware signing the answer's
-    start for 5 s hid a slow answer. Only time in `send` once body bytes were handed over is the client's."""
+    start for 5 s hid a slow answer (green). It is never passed; nor blamed (pass T2, F1: a server's flow control
+    holds that `send` too, which does not show apart): responds-in-time judged in part."""
     async def signing(message):
         if message["type"] == "http.response.start":
             fake_time.now += 5
@@ -1292,8 +1387,8 @@ def test_pass_r2_f5_time_in_an_outer_send_before_any_body_byte_went_out_is_the_a
     middleware, raised = _run(app, _body(), send=signing, timeout=1.0)
     assert raised is None
     result = middleware.result()
-    assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
-    assert "answered after 5.00 s" in result.findings[0].actual
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
+    assert result.rule("responds-in-time").passed == 0
 
 
 def test_pass_r2_f7_a_file_answer_under_a_server_offering_pathsend_is_judged_on_its_body(tmp_path):
@@ -1496,3 +1591,245 @@ def test_pass_s2_f4_on_either_uvicorn_stack_an_apps_work_before_reading_on_is_ti
         assert client.post("/v1/sending", content=body, headers={**AUTH, "content-type": "application/json"}).status_code == 200
     result = middleware.result()
     assert result.rule("responds-in-time").failed == 1 and result.rule("responds-in-time").passed == 0, result.headline
+
+
+# --- pass T2: time held in `send`, HTTP/2 framing, the app's own cancellation, Expect: 100-continue --------------------------
+
+
+@pytest.mark.parametrize("held_in", ["start", "empty-body-before-any-byte"])
+def test_pass_t2_f1_time_a_server_holds_a_send_before_any_body_byte_is_never_the_apps(fake_time, held_in):
+    """Pass T2, F1: uvicorn drains before every message, the start too: behind a large answer a pipelining client does
+    not read, the next answer's start `send` waited 53-69 s, all of it counted as the app's: a correct app blamed for
+    responds-in-time. Time inside any `send` is never the app's; where it does not show apart from an outer middleware's
+    work (before any body byte), responds-in-time is judged in part, never blamed."""
+    async def draining(message):  # the server's flow control: the client reads an earlier answer for 60 s
+        if (held_in == "start") == (message["type"] == "http.response.start") and not message.get("body"):
+            fake_time.now += 60
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        if held_in != "start":
+            await send({"type": "http.response.body", "body": b"", "more_body": True})
+        await send({"type": "http.response.body", "body": ACCEPTED})
+
+    middleware, raised = _run(app, _body(), send=draining, timeout=2.0)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
+    assert result.rule("responds-in-time").passed == 0
+    assert any("inside the server's `send` of its answer's start" in note for note in result.traffic.notes)
+
+
+def test_pass_t2_f1_an_app_slow_on_its_own_is_still_blamed_for_its_own_time_alone(fake_time):
+    """Pass T2, F1, the other side: an app whose own work is past the timeout is blamed, for its own time (the 60 s
+    its server held the start's `send` is not in the figure)."""
+    async def draining(message):
+        if message["type"] == "http.response.start":
+            fake_time.now += 60
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        fake_time.now += 5
+        await _answer(send)
+
+    middleware, raised = _run(app, _body(), send=draining, timeout=2.0)
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+    assert "answered after 5.00 s" in result.findings[0].actual
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", STACKS)
+def test_pass_t2_f1_a_pipelining_client_reading_nothing_never_gets_uvicorns_app_blamed(fake_time, stack):
+    """Pass T2, F1, on uvicorn: a large answer the client does not read, a send pipelined behind it: uvicorn holds the
+    send's start in `send` until the client reads (the fake clock moves a minute there, the app's own time is none)."""
+    held = threading.Event()
+    big = b"x" * (16 << 20)
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await _read_all(receive)
+        if scope["path"] == "/export":  # any large answer on the same app
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(big))]})
+            await send({"type": "http.response.body", "body": big})
+            return
+        await _answer(send, headers=((b"content-type", b"application/json"), (b"content-length", b"%d" % len(ACCEPTED))))
+
+    middleware = ContractMiddleware(app, timeout=2.0)
+
+    async def server_side(scope, receive, send):  # uvicorn's `send`, as the middleware calls it
+        async def sending(message):
+            if message["type"] == "http.response.start" and scope["path"] == "/v1/sending":
+                held.set()  # the middleware is inside the start's `send` now; uvicorn drains before writing it
+            await send(message)
+        await middleware(scope, receive, sending)
+
+    head = (b"POST /v1/sending HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % (AUTH["Authorization"].encode(), len(RAW_VALID)))
+    with _on_stack(server_side, stack) as url, socket.create_connection((httpx.URL(url).host, httpx.URL(url).port)) as client:
+        client.sendall(b"GET /export HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + head + RAW_VALID)
+        assert held.wait(60)
+        fake_time.now += 60  # the client reads nothing for a minute
+        seen = b""
+        while not seen.endswith(ACCEPTED):
+            chunk = client.recv(1 << 20)
+            assert chunk
+            seen = seen[-len(ACCEPTED):] + chunk
+    result = middleware.result()
+    assert result.rule("responds-in-time").failed == 0 and result.findings == [], result.headline
+    assert result.traffic.partly_judged == 1
+
+
+H2 = {**SCOPE, "http_version": "2"}
+
+
+@pytest.mark.parametrize("length", [b"9999", b"5", b"abc", b"179, 180", (b"179", b"180")],
+                         ids=["longer", "shorter", "not-a-number", "a-list", "two-that-disagree"])
+def test_pass_t2_f6_over_http2_a_content_length_the_body_does_not_match_is_the_apps_no_server_error(length):
+    """Pass T2, F6: over HTTP/2 (Hypercorn) an answer whose content-length is not its body's, or not one number, was
+    green; h2 (httpx) raises on every one (RFC 9113 §8.1.1: malformed): no client read it."""
+    lengths = length if isinstance(length, tuple) else (length,)
+    middleware, raised = _run(_answering([(b"content-length", value) for value in lengths]), _body(), scope=H2)
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert "no client could read the app's answer" in result.findings[0].actual
+    assert "HTTP/2" in result.findings[0].actual
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_pass_t2_f6_over_http2_an_answer_its_content_length_frames_is_judged_on_its_answer(streamed):
+    middleware, raised = _run(_answering([(b"content-length", b"%d" % len(ANSWER))], streamed=streamed), _body(), scope=H2)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.partly_judged == 0 and result.exit_code == 0, result.headline
+
+
+def test_pass_t2_f7_over_http2_a_204_with_body_bytes_is_judged_as_its_client_reads_it():
+    """Pass T2, F7: over HTTP/2 a 204 with body bytes was 'no client could read the app's answer' (HTTP/1's reading)
+    while httpx read a clean 204 from Hypercorn: HTTP/2 has no content on a 204; judged as the status alone, noted."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b"surplus"})
+
+    middleware, raised = _run(app, _body(), scope=H2)
+    assert raised is None
+    result = middleware.result()
+    assert "no-server-error" not in [f.rule for f in result.findings], result.headline
+    assert result.rule("no-server-error").passed == 1
+    assert any("over HTTP/2 has status 204" in note and "7 body bytes" in note for note in result.traffic.notes)
+
+
+def test_pass_t2_f2_an_apps_own_cancellation_escaping_is_its_no_server_error():
+    """Pass T2, F2: an app awaiting an inner task it cancelled itself lets the CancelledError out (its server answers
+    500): it was read as 'the client went away', unjudged. No one cancelled the app: its failure, as any exception."""
+    import asyncio
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        inner = asyncio.ensure_future(asyncio.sleep(10))
+        await asyncio.sleep(0)
+        inner.cancel()
+        await inner
+
+    middleware, raised = _run(app, _body())
+    assert type(raised).__name__ == "CancelledError"  # out of the app as without the middleware
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert not any("client went away" in note for note in result.traffic.notes)
+
+
+def test_pass_t2_f2_under_trio_the_server_cancelling_the_app_leaves_it_unjudged():
+    """Pass T2, F2, the other side under trio (Hypercorn's trio worker): its `Cancelled` escapes the app only from a
+    scope outside it, the server's: not the app's failure (it was 'ended without a complete response')."""
+    pytest.importorskip("trio")
+    import anyio
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await anyio.sleep_forever()
+
+    middleware, queue, server = ContractMiddleware(app), [_body()], []
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message):
+        server[0].cancel_scope.cancel()
+
+    async def serving():
+        async with anyio.create_task_group() as group:
+            server.append(group)
+            group.start_soon(middleware, dict(SCOPE), receive, send)
+
+    anyio.run(serving, backend="trio")
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.unjudged == 1, result.headline
+
+
+def _head_only_refusal():
+    async def app(scope, receive, send):  # refuses from the head alone: it never reads the body
+        await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"success": false, "data": null, "error": "unauthorized"}'})
+    return app
+
+
+def test_pass_t2_f5_an_expect_100_continue_send_refused_from_the_head_is_never_read_ahead():
+    """Pass T2, F5: the body was read ahead before the app ran: under `Expect: 100-continue` the first `receive` makes
+    the server send `100 Continue` (uvicorn; Hypercorn sends it at once), so an app answering 401 from the head alone had its client
+    told to upload the body, and the 401 waited on it. Now the body is read as the app reads it: not at all here."""
+    asked = []
+
+    async def receive():
+        asked.append(1)  # uvicorn sends `100 Continue` here
+        return _body()
+
+    scope = {**SCOPE, "headers": [*SCOPE["headers"], (b"expect", b"100-continue"), (b"content-length", b"%d" % len(RAW_VALID))]}
+    import anyio
+
+    middleware = ContractMiddleware(_head_only_refusal())
+    sent = []
+
+    async def send(message):
+        sent.append(message["type"])
+
+    anyio.run(middleware, dict(scope), receive, send)
+    assert asked == [] and sent == ["http.response.start", "http.response.body"]
+    result = middleware.result()
+    assert [f.broken_by for f in result.findings if f.broken_by == "client"] == [], result.headline
+    assert result.traffic.partly_judged == 1 and result.exit_code != 0
+    assert any("Expect: 100-continue" in note for note in result.traffic.notes)
+
+
+def test_pass_t2_f5_an_expect_100_continue_send_the_app_reads_is_judged_in_full_on_what_it_read():
+    """Pass T2, F5, the other side: the body read as the app read it (in parts) is judged whole, as if read ahead."""
+    seen = []
+    app = Starlette(routes=[Route("/v1/sending", lax_provider(seen), methods=["POST"])])
+    scope = {**SCOPE, "headers": [*SCOPE["headers"], (b"expect", b"100-continue")]}
+    middleware, raised = _run(app, _body(RAW_VALID[:10], more=True), _body(RAW_VALID[10:]), scope=scope)
+    assert raised is None and seen == [RAW_VALID]
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.partly_judged == 0 and result.exit_code == 0, result.headline
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", STACKS)
+def test_pass_t2_f5_on_either_uvicorn_stack_the_clients_first_line_is_the_apps_refusal(stack):
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await _head_only_refusal()(scope, receive, send)
+
+    middleware = ContractMiddleware(app)
+    with _on_stack(middleware, stack) as url:
+        host, port = httpx.URL(url).host, httpx.URL(url).port
+        with socket.create_connection((host, port)) as client:
+            client.sendall(b"POST /v1/sending HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                           b"Expect: 100-continue\r\nContent-Length: 100000\r\n\r\n")
+            first = client.recv(4096).split(b"\r\n", 1)[0]
+    assert first == b"HTTP/1.1 401 Unauthorized"

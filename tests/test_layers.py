@@ -21,7 +21,7 @@ LAYERS = {
     3: ["contract", "diff"],
     4: ["generate", "strategies"],
     5: ["judge"],
-    6: ["config"],
+    6: ["config", "wire.urls"],  # (a URL the user gives is read once, where the options are: `wire.urls.check_url`)
     7: ["wire"],
     8: ["mock"],
     9: ["run", "traffic", "testing"],

@@ -267,3 +267,66 @@ def test_the_level_is_parsed_once_into_a_level():
     assert CheckOptions().level is Level.DOCUMENTED
     assert CheckOptions(level="strict").level is Level.STRICT  # built in Python with text: made a Level at once
     assert resolve_options(environ={"MIGMA_CONTRACT_LEVEL": "schema"}).level is Level.SCHEMA
+
+
+# --- pass T1: every URL the user gives is read once (wire.urls.check_url), before anything is sent ---------------------
+
+_LONG_LABEL = "a" * 64
+_UNUSABLE_URLS = [
+    "http://a..b:1/", f"http://{_LONG_LABEL}:1/", f"http://{_LONG_LABEL}.example.com/", "http://.a/", "http://a../",
+    "http://" + ".".join(["abcdefghij"] * 24) + "/", "http://ho st/", "http://%61.com/", "http://\U0001f600.com/",
+    "http://[::1]x:1/", "http://[::1]x/", "http://user:pw@[::1]x:1/", "http://x[::1]/", "http://[v1.x]/",
+]
+
+
+@pytest.mark.parametrize("url", _UNUSABLE_URLS)
+def test_pass_t1_f3_f6_a_url_no_request_can_reach_as_written_is_a_usage_error(url):
+    """Pass T1, F3, F6: a host the IDNA codec refuses (an empty label, one over 63 characters) crashed the proxy
+    ("internal error (UnicodeError ...)", exit 3) and made `check` report NOT CONFORMANT; `http://[::1]x:1/` was taken
+    for [::1]:1, the text after `]` dropped. Every URL a user gives goes through one reading: a usage error."""
+    from migma_contract.wire.urls import check_url
+
+    with pytest.raises(ConfigError, match=r"--base-url: not a usable URL \(") as raised:
+        check_url(url, "--base-url")
+    assert "pw" not in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:4010", "http://localhost/", "http://[::1]:8080/v1", "http://[fe80::1%25eth0]:1/", "https://a_b:1/",
+    "http://xn--9ca.com/", "http://\u00e9.com/", "http://a.b./", "https://user:p%40ss@staging.example.com/api",
+    f"http://{'a' * 63}.example.com/",
+])
+def test_pass_t1_f3_a_url_a_request_can_reach_is_taken(url):
+    from migma_contract.wire.urls import check_url
+
+    check_url(url, "--base-url")  # (no exception)
+
+
+@pytest.mark.parametrize("command", [["proxy", "--upstream"], ["check", "--api-key", "k123456789", "--base-url"]])
+@pytest.mark.parametrize("url", ["http://a..b:1/", f"http://{_LONG_LABEL}:1/", "http://[::1]x:1/"])
+def test_pass_t1_f3_f6_proxy_and_check_refuse_such_a_url_exit_2_before_sending(tmp_path, command, url):
+    """Pass T1, F3, F6: `proxy --upstream` exited 3 with an internal error (or forwarded to [::1]:1), `check --base-url`
+    reported NOT CONFORMANT: both are one line, exit 2, nothing sent."""
+    result = CliRunner().invoke(main, [*command, url, "--report-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert "not a usable URL" in result.output and result.output.count("\n") == 1
+    assert "internal error" not in result.output and not list(tmp_path.iterdir())
+
+
+def test_pass_t1_f3_a_url_from_a_file_or_the_environment_is_read_alike(monkeypatch):
+    """Pass T1, F3: the same reading for a URL from a config file (pyproject's base-url) and from the environment."""
+    option = next(o for o in OPTIONS if o.name == "base_url")
+    with pytest.raises(ConfigError, match=r"base-url in pyproject\.toml: not a usable URL"):
+        option.parse("http://a..b:1/", "base-url in pyproject.toml")
+    monkeypatch.setenv("MIGMA_CONTRACT_BASE_URL", "http://[::1]x:1/")
+    result = CliRunner().invoke(main, ["check", "--api-key", "k123456789"], catch_exceptions=False)
+    assert result.exit_code == 2 and "MIGMA_CONTRACT_BASE_URL: not a usable URL" in result.output, result.output
+
+
+def test_pass_t1_f3_the_python_api_and_the_plugins_options_read_a_url_alike():
+    """Pass T1, F3: `run_check(CheckOptions(base_url=...))` (validated) and the pytest plugin's options
+    (`resolve_options`, its ini keys and flags) refuse such a URL as the CLI does."""
+    with pytest.raises(ConfigError, match="not a usable URL"):
+        CheckOptions(base_url="http://a..b:1/", api_key="k123456789").validate()
+    with pytest.raises(ConfigError, match="not a usable URL"):
+        resolve_options({"base_url": "http://[::1]x:1/", "api_key": "k123456789"}, environ={})

@@ -171,6 +171,101 @@ def test_g2_trace_and_track_are_refused_so_the_upstream_credential_is_never_echo
     assert any("refused 405" in note for note in judge.result().traffic.notes)
 
 
+def _framed(content_type: bytes, body: bytes) -> bytes:
+    return b"Content-Type: " + content_type + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+
+_MULTIPART = (b"--XyZ\r\nContent-Disposition: form-data; name=\"to\"\r\n\r\nann\r\n"
+              b"--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nTRACE\r\n--XyZ--\r\n")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("target, rest", [
+    (b"/echo?_method=TRACE", b"Content-Length: 0\r\n\r\n"),
+    (b"/echo?a=1&%5Fmethod=track", b"Content-Length: 0\r\n\r\n"),
+    (b"/echo?.method=TRACE;x", b"Content-Length: 0\r\n\r\n"),
+    (b"/echo", _framed(b"application/x-www-form-urlencoded", b"to=ann&_method=TRACE")),
+    (b"/echo", _framed(b"application/x-www-form-urlencoded", b"_%6Dethod=TRACE")),
+    (b"/echo", _framed(b"multipart/form-data; boundary=XyZ", _MULTIPART)),
+    (b"/echo", _framed(b"application/json", b'{"to": "ann", "_method": "TRACE"}')),
+    (b"/echo", _framed(b"application/json", b'{"\\u005fMETHOD": "trace"}')),
+])
+def test_pass_t1_f4_a_method_parameter_naming_trace_is_refused_as_the_override_header_is(stack, target, rest):
+    """Pass T1, F4: `_method=TRACE` (a query parameter, a form field, a JSON member: Symfony, Laravel and Rails honour
+    it) was forwarded with the upstream's Basic credential, while `X-HTTP-Method-Override: TRACE` was refused 405. One
+    list of override carriers (`judge.overrides`) is read by the guard and by the judge."""
+    received = []
+
+    def echo(request):
+        received.append(request)
+        return _answer([b"Content-Type: message/http"], request)
+
+    judge = _judge()
+    with raw_server(each_request(echo)) as up_url, \
+            serve_in_thread(TrafficProxy(up_url.replace("://", "://deploy:S3cretUpstreamPw@"), judge), stack=stack) as url:
+        answer = raw_exchange(url, b"POST " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + rest)
+    assert answer.startswith(b"HTTP/1.1 405"), answer[:200]
+    assert received == [] and b"Basic" not in answer
+    assert any("refused 405" in note for note in judge.result().traffic.notes)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_pass_t1_f4_a_method_parameter_naming_another_method_is_forwarded(stack):
+    """Pass T1, F4: only an echoing method is refused; `_method=PUT` (and a body merely mentioning TRACE) pass."""
+    received = []
+
+    def answer(request):
+        received.append(request)
+        return _answer([b"Content-Type: application/json"], OK)
+
+    with raw_server(each_request(answer)) as up_url, serve_in_thread(TrafficProxy(up_url, _judge()), stack=stack) as url:
+        first = raw_exchange(url, b"POST /echo?_method=PUT HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                                  + _framed(b"application/json", b'{"note": "TRACE", "method": "TRACE"}'))
+    assert first.startswith(b"HTTP/1.1 200") and len(received) == 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("target", [b"http://{up}/", b"http://{up}/v1/sending", b"{up}"])
+def test_pass_t1_f5_connect_is_refused_never_forwarded(stack, target):
+    """Pass T1, F5: `CONNECT http://<upstream>/` reached the upstream as `CONNECT / HTTP/1.1` with the Basic credential;
+    on h11 its 200 read as a tunnel's start (a head without its body). The proxy opens no tunnel: 405, as TRACE."""
+    received = []
+
+    def answer(request):
+        received.append(request)
+        return _answer([b"Content-Type: application/json"], b"ok")
+
+    with raw_server(each_request(answer)) as up_url, \
+            serve_in_thread(TrafficProxy(up_url.replace("://", "://deploy:S3cretUpstreamPw@"), _judge()), stack=stack) as url:
+        up = up_url.split("://", 1)[1].rstrip("/").encode()
+        answer_bytes = raw_exchange(url, b"CONNECT " + target.replace(b"{up}", up) + b" HTTP/1.1\r\nHost: " + up
+                                    + b"\r\nConnection: close\r\n\r\n")
+    if answer_bytes.startswith(b"HTTP/1.1 400"):  # (a server stack refusing the form before the app: never forwarded)
+        assert received == []
+        return
+    assert answer_bytes.startswith(b"HTTP/1.1 405"), answer_bytes[:200]
+    assert received == [] and b"Basic" not in answer_bytes and b"opens no tunnel" in answer_bytes
+
+
+@pytest.mark.parametrize("status, body, extra", [
+    (415, gzip.compress(json.dumps(VALID).encode()), b"Content-Encoding: gzip"),
+    (406, None, b"Accept: application/xml"),
+    (406, None, b"Accept-Encoding: br;q=1, identity;q=0, *;q=0"),
+])
+def test_pass_t1_f1_f2_through_the_proxy_a_refusal_http_names_is_never_blamed(status, body, extra):
+    """Pass T1, F1, F2 as found, through the proxy: the upstream's 415 to a gzip body and 406 to an Accept excluding
+    JSON were "status-documented: status ... is not documented" (exit 1)."""
+    refusal = json.dumps({"success": False, "error": "refused"}).encode()
+    answer = (b"HTTP/1.1 %d Refused\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+              % (status, len(refusal)) + refusal)
+    judge = _judge()
+    with raw_server(each_request(lambda request: answer)) as up_url, serve_in_thread(TrafficProxy(up_url, judge)) as url:
+        got = raw_exchange(url, _post(body, extra))
+    assert got.startswith(b"HTTP/1.1 %d" % status)
+    result = judge.result()
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1
+
+
 def test_g2_the_docs_say_the_port_lends_the_upstream_credential():
     from pathlib import Path
 

@@ -466,19 +466,9 @@ def _list(raw: Any, where: str) -> tuple[str, ...]:
 
 
 def _check_url(value: str, where: str) -> None:
-    from migma_contract.core.redact import strip_credentials
+    from migma_contract.wire.urls import check_url  # the one reading of a URL the user gives
 
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:  # urllib's words may quote the URL's parts, a password among them (a `#` or `/` in it, unencoded)
-        raise ConfigError(f"{where}: not a usable URL (its host or port cannot be read; a password holding #, / or ? "
-                          "must be percent-encoded)") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or not value.isprintable():
-        raise ConfigError(f"{where}: must be an http:// or https:// URL with a host, such as http://127.0.0.1:4010, "
-                          f"not {_shown(strip_credentials(value))}")
-    if port == 0:
-        raise ConfigError(f"{where}: port 0 is not a port a server listens on")
+    check_url(value, where)
 
 
 OPTIONS: tuple[Option, ...] = tuple(

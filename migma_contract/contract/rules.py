@@ -1033,8 +1033,9 @@ class Replay(NamedTuple):
 
     @classmethod
     def of(cls, key: str | None, credentials: str | None, body: Any = None) -> Replay | None:
-        """The replay a request may be (None: it carries no key)."""
-        return None if key is None else cls(key, credentials, body)
+        """The replay a request may be (None: it carries no key), its key as a server reads it: without the optional
+        whitespace around it (RFC 9110 §5.5: `k ` is the key `k`, whoever collected the field)."""
+        return None if key is None else cls(trimmed(key), credentials, body)
 
     def scope(self) -> bytes:
         """The digest of the key in its API key's scope: the credentials as a server reads them (a Bearer key however

@@ -4,9 +4,13 @@
   never `str.strip()`'s Unicode whitespace or control characters. `application/json\\xa0` is no
   `application/json`: an HTTP parser does not read it as one, so neither does the judge.
 - A field given more than once is one value, joined with ", " (RFC 9110 §5.3), whoever
-  collected the fields (`joined`): no way in keeps the first or the last and hides the other.
+  collected the fields (`joined`): no way in keeps the first or the last and hides the other. Each value is
+  trimmed there as every server trims it (`Idempotency-Key: k ` is the key `k`), in every way in: a recording keeps
+  the value as the client sent it (requests sends `k ` as given), a proxy or a middleware gets it trimmed already.
 - A singleton field (`Content-Type`) given twice with different values is a conflict a reader
   cannot settle (`values_of` shows it); its list siblings (`Content-Encoding`) are read whole.
+- A request head as a server's HTTP layer reads it (`request_head_refusable`): what RFC 9112/9110 make or let it refuse
+  before any app (uvicorn's llhttp, h11, nginx answer 400, or 501 to a transfer coding, themselves).
 - An HTTP/1.1 head as a client reads it (`unreadable_head`): names are tokens, values hold no control
   character but HTAB, Content-Length is digits (one value, however often given), Transfer-Encoding is
   `chunked` alone. A server that writes what it is given (uvicorn's httptools protocol) sends a head
@@ -20,7 +24,8 @@ from collections.abc import Iterable, Mapping
 
 from migma_contract.core.untrusted import clean_text
 
-__all__ = ["OWS", "TOKEN", "framing_refused", "joined", "request_framing_unread", "trimmed", "unreadable_head", "values_of", "writable"]
+__all__ = ["OWS", "TOKEN", "framing_refused", "joined", "request_framing_unread", "request_head_refusable", "trimmed",
+           "unreadable_head", "values_of", "writable"]
 
 OWS = " \t"  # RFC 9110 §5.6.3: the only whitespace around a field value and its list members
 # one member of a comma-separated field: quoted strings (which may hold commas) kept whole
@@ -33,7 +38,9 @@ def trimmed(value: str) -> str:
 
 
 def joined(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Header fields with lower-cased names; a repeated field's values joined with ", " (RFC 9110 §5.3).
+    """Header fields with lower-cased names, each value `trimmed` of its optional whitespace as a server reads it (RFC
+    9110 §5.5: no part of the value); a repeated field's values joined with ", " (RFC 9110 §5.3). Names are kept as
+    given (lower-cased): a name that is no token (`X-Trace `) is no field a server reads (`request_head_refusable`).
 
     Linear in the headers' size: each field's values are joined once (joining them one by one copies the
     value so far for every repetition, and nine thousand repetitions of a 64 KB value took hours).
@@ -44,12 +51,12 @@ def joined(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, st
         key = name.lower()
         if key in once:
             break
-        once[key] = value
+        once[key] = value.strip(OWS)
     else:
         return once
     merged: dict[str, list[str]] = {}
     for name, value in items:
-        merged.setdefault(name.lower(), []).append(value)
+        merged.setdefault(name.lower(), []).append(value.strip(OWS))
     return {key: values[0] if len(values) == 1 else ", ".join(values) for key, values in merged.items()}
 
 
@@ -155,4 +162,63 @@ def request_framing_unread(headers: Iterable[tuple[bytes, bytes]], received: int
     length = next((v.split(b",")[0].strip(b" \t") for n, v in headers if n.lower() == b"content-length"), None)
     if length is not None and (len(length.lstrip(b"0")) > 18 or int(length) != received):  # (digits: `framing_refused`)
         return f"its body as the app got it is {received:,} bytes, where its Content-Length says {_shown(length[:40])}"
+    return None
+
+
+# RFC 9112 §3.2: Host = uri-host [ ":" port ] (RFC 3986: an IP-literal or a reg-name of unreserved, sub-delims and escapes;
+# no userinfo, no space, so a Host given twice, joined "a, a", is no Host either)
+_HOST = re.compile(rb"(?:\[[-0-9A-Za-z:._~!$&'()*+,;=]*\]|(?:[-0-9A-Za-z._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?\Z")
+_PSEUDO = re.compile(rb":[a-z]+\Z")  # an HTTP/2 pseudo-header as recorders write it (`:authority`): no HTTP/1.1 field
+_MAX_LENGTH_DIGITS = 18  # h11 refuses a Content-Length past 20 digits, llhttp one past 2^64: past 18 a server may
+
+
+def request_head_refusable(headers: Iterable[tuple[str, str]]) -> tuple[str, bool] | None:
+    """What in a request's header fields a server's HTTP layer may refuse before any app, and whether it may answer that
+    with 501 as well as a 4xx (True: an unknown transfer coding); None: nothing. `headers` as every way in reads them
+    (`joined`: names lower-cased, values trimmed, a repeated field joined with ", "). The complete list RFC 9112/9110
+    give, as llhttp (uvicorn's httptools, Node) and h11 (uvicorn's other stack, hypercorn) apply it:
+
+    - a field name that is no token (RFC 9110 §5.1): whitespace before the colon or in the name (RFC 9112 §5.1: "MUST
+      reject ... with 400"), `(`, `@`, `"`, a non-ASCII letter, an empty name (an HTTP/2 pseudo-header, `:authority`,
+      is a recorder's way of writing HTTP/2's request line, no field);
+    - a value holding a control character other than HTAB (RFC 9110 §5.5: NUL, CR, LF "MUST either reject or replace",
+      other CTLs and DEL "are also invalid"; llhttp refuses them, h11 refuses NUL, VT, FF, CR and LF);
+    - Content-Length (RFC 9112 §6.3, RFC 9110 §8.6): a member that is not digits only (`+170`, empty), given more than once
+      even alike (`42, 42`: "MAY either reject"; llhttp: "Duplicate Content-Length"), past what a server counts;
+    - Transfer-Encoding beside a Content-Length (RFC 9112 §6.1: "MAY reject"; llhttp does), or any other than `chunked`
+      once (chunked not final: "MUST respond with 400"; a coding it does not know: "SHOULD respond with 501", as h11
+      does; `chunked` twice: "MUST NOT apply ... more than once", h11: "multiple Transfer-Encoding headers");
+    - Host given more than once or with a value that is no `uri-host [":" port]` (RFC 9112 §3.2: "MUST respond with a
+      400"). A Host not given is not read: recorders leave it out (vcrpy, Schemathesis, HTTP/2's HARs).
+
+    The request target and the head's size are the caller's (`judge.verdict`); the method is `traffic.tally.route_of`'s.
+    """
+    length: str | None = None
+    codings: str | None = None
+    for name, value in headers:
+        raw = name.encode("utf-8", "surrogatepass")
+        if TOKEN.match(raw) is None and _PSEUDO.match(raw) is None:
+            return f"gives a header name that is not a token ({shown_name(raw)})", False
+        if _CONTROL.search(data := value.encode("utf-8", "surrogatepass")) is not None:
+            return f"holds control characters in the value of {shown_name(raw)}", False
+        lowered = raw.lower()
+        if lowered == b"content-length":
+            length = value
+            members = [member.strip(OWS) for member in value.split(",")]
+            if any(not member.isascii() or not member.isdigit() for member in members):
+                return f"gives a Content-Length that is not digits only ({_shown(data[:40])})", False
+            if len(members) > 1:
+                return f"gives Content-Length more than once ({_shown(data[:40])})", False
+            if len(members[0].lstrip("0")) > _MAX_LENGTH_DIGITS:
+                return f"gives a Content-Length past what a server counts ({_shown(data[:40])})", False
+        elif lowered == b"transfer-encoding":
+            codings = value
+        elif lowered == b"host" and _HOST.match(data) is None:
+            return f"gives a Host that is no host[:port] once ({_shown(data[:60])})", False
+    if codings is not None:
+        if [member.strip(OWS).lower() for member in codings.split(",")] != ["chunked"]:
+            shown = _shown(codings.encode("utf-8", "surrogatepass")[:60])
+            return f"gives a Transfer-Encoding other than chunked once ({shown})", True
+        if length is not None:
+            return "gives Transfer-Encoding beside a Content-Length", False
     return None

@@ -38,9 +38,9 @@ from migma_contract.contract.rules import (
     repeated_member,
 )
 from migma_contract.contract.validators import Contract
-from migma_contract.core.fields import trimmed
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.generate.open_points import open_in_valid_body, open_in_violation
+from migma_contract.judge.refusals import coded
 
 __all__ = ["DATA_REFUSAL", "NOT_RECORDED", "Ambiguous", "Deserved", "Standing", "deserve", "parsed_body", "refusal_status"]
 
@@ -294,7 +294,8 @@ def parsed_body(raw: bytes | None, content_type: str | None = None, content_enco
     JSON whose reading RFC 8259 leaves open (`LeftOpen`: a lone surrogate escape, a number beyond IEEE 754)."""
     if raw is None:
         return NOT_RECORDED
-    if content_encoding is not None and trimmed(content_encoding).lower() not in ("", "identity"):
+    if coded(content_encoding):
+        assert content_encoding is not None
         return Ambiguous.reading(f"Content-Encoding {_shown(content_encoding)} (whether the server decodes request "
                                  "bodies does not show)")
     try:

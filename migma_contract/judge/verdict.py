@@ -10,12 +10,10 @@ Schemathesis checks take it as it is.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
-from urllib.parse import unquote_plus
 
 from migma_contract.contract.catalogue import (
     IDEMPOTENCY_HEADER,
@@ -29,16 +27,19 @@ from migma_contract.contract.catalogue import (
 )
 from migma_contract.contract.rules import Level, ResponseFacts
 from migma_contract.contract.validators import Contract, ResponseValidator, cut_body, response_facts
-from migma_contract.core.fields import trimmed, values_of
+from migma_contract.core.fields import request_head_refusable, trimmed, values_of
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.judge.deserve import Ambiguous, Deserved, Standing, deserve, parsed_body
 from migma_contract.judge.exchange import Exchange
+from migma_contract.judge.overrides import asked_methods
+from migma_contract.judge.refusals import refusals
 
 __all__ = ["CLIENT", "ONE_VALUE_FIELDS", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "judge_exchange"]
 
 CLIENT, SERVER = "client", "server"
 THROTTLED = 429  # transient: judged by its status only once the retries ran out
+NOT_IMPLEMENTED = 501  # an HTTP layer's answer to a transfer coding it does not know (RFC 9112 §6.1)
 _STATUS_ONLY = frozenset({NO_SERVER_ERROR.id, RESPONDS_IN_TIME.id})  # what an answer says without its body
 _WITHOUT_BODY = _STATUS_ONLY | {STATUS_DOCUMENTED.id}  # ...and whether its status is documented (not for a 429 retried)
 # ...and, only where its header breaks them, the rules the media type alone decides of a read body (content-type-json:
@@ -54,7 +55,8 @@ _SPELLED = {"authorization": "Authorization", "content-type": "Content-Type", _I
 ONE_VALUE_FIELDS = frozenset(_SPELLED)
 # What a doubt leaves unjudged (flags): the rules keyed on the replay key; the request's rules and credentials; its
 # status (the status it deserved, and whether that status is documented); the answer's body rules.
-_KEY_ONLY, _REQUEST, _STATUS, _ANSWER = 1, 2, 4, 8
+# ...and (`_ERROR`) whether a 5xx is the server's break (a 501 an HTTP layer answers to a transfer coding it does not know)
+_KEY_ONLY, _REQUEST, _STATUS, _ANSWER, _ERROR = 1, 2, 4, 8, 16
 _MEDIA = _REQUEST | _STATUS
 
 
@@ -146,7 +148,8 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
         answer = f"{exchange.status}{knowledge.answer_text}"
         judged += _status_deserved(exchange.status, deserved, knowledge, answer, ids, notes, open_status=bool(open_to & _STATUS))
         facts, whole, unread = _response_rules(contract, level, exchange, knowledge, body, validator, answer, notes, judged,
-                                               open_status=bool(open_to & _STATUS), open_body=bool(open_to & _ANSWER))
+                                               open_status=bool(open_to & _STATUS), open_body=bool(open_to & _ANSWER),
+                                               open_error=bool(open_to & _ERROR))
         if unread is not None:  # the answer's body rules stand unjudged (the client's breaks are judged all the same)
             doubt = unread if doubt is None else f"{doubt}; {unread}"
         if exchange.status == THROTTLED and not knowledge.throttle_final:  # no retry follows in traffic: nothing judged it
@@ -185,60 +188,62 @@ def _request_doubt(content_type: str | None, repeated: Collection[str]) -> tuple
     return f"{twice}: which key the server replays under does not show, so the rules keyed on it were not judged", _KEY_ONLY
 
 
-# A method override frameworks honour (Symfony, Laravel, Rails: a `_method` parameter; the override headers are read
-# by `route_of`, before judging): a server may answer a POST asking for another method as that method (405); an
-# expectation other than 100-continue may be answered 417 (RFC 9110 §10.1.1).
-def _overrides(target: str, body: bytes | None) -> Iterator[str]:
-    """The `_method` values a framework may read off a request: query names as PHP reads them (decoded; `.`, space and
-    `[` become `_`: `%5Fmethod`, `.method`), and a JSON body's top-level `_method` member (Laravel reads it too)."""
-    query = target.partition("?")[2].partition("#")[0]
-    if "method" in query.lower():
-        for pair in query.replace(";", "&").split("&"):
-            name, _, value = pair.partition("=")
-            name = unquote_plus(name).lstrip(" ").translate(_PHP_NAME).lower()
-            if name == "_method":
-                yield unquote_plus(value)
-    if body and b"_method" in body:
-        try:
-            parsed = json.loads(body)
-        except (ValueError, RecursionError):
-            return
-        if isinstance(parsed, dict):
-            yield from (str(value) for key, value in parsed.items() if key.lower() == "_method")
-
-
-_PHP_NAME = str.maketrans({".": "_", " ": "_", "[": "_"})
+# What a refusal HTTP names for a request's feature (`judge.refusals`) leaves unjudged when the answer is it: a 406's
+# body may be any representation (or none); a 415 or 417 refuses the request before it is read (its request rules).
+_REFUSED = {406: _STATUS | _ANSWER, 411: _STATUS, 412: _STATUS, 415: _MEDIA, 417: _MEDIA}
 
 
 def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None = None, status: int | None = None,
                     data_known: bool = False, size: int | None = None, size_open: bool = False) -> tuple[str | None, int]:
     """Why a server may answer the request as something else than the send, and what that leaves unjudged (`_STATUS`
-    and more); (None, 0): it asks for nothing else. A method override naming another method, an `Expect` other than
-    100-continue: its status and request rules. In traffic (`data_known` False: the requests are not the judge's own),
-    refused (4xx): a head a front end may refuse before any app (a target with characters RFC 3986 forbids, a head
-    past common front-end limits): its status and the answer's body rules (the refusal may be the front end's, an HTML
-    page), and so is a 413 to a body past what front ends commonly allow (`FRONT_END_BODY`); answered as a reused key may be (`REUSED_KEY_STATUSES`) under an `Idempotency-Key`, whose earlier use does
-    not show: its status."""
-    for value in _overrides(target, body):
-        if any(token.split(";", 1)[0].strip(" \t").upper() != "POST" for token in value.split(",")):
-            return (f"its request asks for another method (_method {clean_text(value[:40])!r}): a server honouring it "
-                    "answers as for that method (a 405), so its status and request rules were not judged"), _MEDIA
-    expect = headers.get("expect")
-    if expect is not None and expect.strip(" \t").lower() != "100-continue":
-        return (f"its request carries Expect {clean_text(expect[:40])!r}, which a server may refuse 417 (RFC 9110 §10.1.1), "
-                "so its status and request rules were not judged"), _MEDIA
-    if status is None or not 400 <= status < 500 or status == THROTTLED or data_known:
-        return None, 0  # (a check's requests are its own: their target and head are the ones the user pointed it at)
+    and more); (None, 0): it asks for nothing else. A method override naming another method (`judge.overrides`: a
+    server honouring it answers as for that method, a 405): its status and request rules. A feature HTTP lets a server
+    refuse with a status of its own (`judge.refusals`: a content coding 415, negotiation it cannot satisfy 406, an
+    expectation 417, a precondition 412, no Content-Length 411), answered with that status: the status, and what that
+    refusal touches (`_REFUSED`). In traffic (`data_known` False: the requests are not the judge's own),
+    refused (4xx): a head a server's HTTP layer or a front end may refuse before any app (a target with characters RFC
+    3986 forbids, a head past common front-end limits, header fields RFC 9112/9110 make or let a server refuse:
+    `_front_end_refusable`; a 501 to a transfer coding too, then not judged on no-server-error): its status and the
+    answer's body rules (the refusal may be the front end's, an HTML page), and so is a 413 to a body past what front
+    ends commonly allow (`FRONT_END_BODY`); answered as a reused key may be (`REUSED_KEY_STATUSES`) under an
+    `Idempotency-Key`, whose earlier use does not show: its status."""
+    said: list[str] = []
+    flags = 0
+    other = next((method for method in asked_methods(headers.items(), target, body, content_type=headers.get("content-type"))
+                  if method and method.upper() != "POST"), None)
+    if other is not None:
+        said.append(f"its request asks for another method (_method or an override header {clean_text(other[:40])!r}): a "
+                    "server honouring it answers as for that method (a 405), so its status and request rules were not judged")
+        flags |= _MEDIA
+    for refusal in refusals(headers) if status in _REFUSED else ():
+        if refusal.status == status:
+            said.append(f"{refusal.why}: it was answered {status}, so that status"
+                        + (" and the answer's body rules were not judged" if _REFUSED[status] & _ANSWER else
+                           " and the request rules were not judged" if _REFUSED[status] & _REQUEST else " was not judged"))
+            flags |= _REFUSED[status]
+    if status is None or not (400 <= status < 500 or status == NOT_IMPLEMENTED) or status == THROTTLED or data_known:
+        # (a check's requests are its own: their target and head are the ones the user pointed it at)
+        return ("; ".join(said), flags) if said else (None, 0)
+    if status == NOT_IMPLEMENTED:  # a server's HTTP layer answers 501 to a transfer coding it does not know (RFC 9112 §6.1)
+        refused = request_head_refusable(headers.items())
+        if refused is not None and refused[1]:
+            said.append(f"its request {refused[0]}, which a server's HTTP layer may answer 501 before any app (RFC 9112 "
+                        "§6.1): its 501 may not be the API's, so its status and the answer's rules were not judged")
+            flags |= _STATUS | _ANSWER | _ERROR
+        return ("; ".join(said), flags) if said else (None, 0)
     front = _front_end_refusable(headers, target) or (
         _front_end_too_large(headers, len(body) if body is not None else size, body is None and size_open)
         if status == 413 else None)
     if front is not None:
-        return (f"its request {front}, which a front end (a proxy, a servlet container) may refuse before any app: "
-                f"its {status} may not be the API's, so its status and the answer's body rules were not judged"), _STATUS | _ANSWER
-    if status in REUSED_KEY_STATUSES and _IDEMPOTENCY in headers:
-        return (f"its request carries an {IDEMPOTENCY_HEADER} whose earlier use the traffic does not show: a server "
-                f"answers {status} to a key reused with another body (idempotency-conflict), so its status was not judged"), _STATUS
-    return None, 0
+        said.append(f"its request {front}, which a server's HTTP layer or a front end (a proxy, a servlet container) "
+                    f"may refuse before any app: its {status} may not be the API's, so its status and the answer's body "
+                    "rules were not judged")
+        flags |= _STATUS | _ANSWER
+    elif status in REUSED_KEY_STATUSES and _IDEMPOTENCY in headers:
+        said.append(f"its request carries an {IDEMPOTENCY_HEADER} whose earlier use the traffic does not show: a server "
+                    f"answers {status} to a key reused with another body (idempotency-conflict), so its status was not judged")
+        flags |= _STATUS
+    return ("; ".join(said), flags) if said else (None, 0)
 
 
 # Characters RFC 3986 allows in a request target's path and query (unreserved, sub-delims, ":", "@", "/", "?"), and a
@@ -251,7 +256,9 @@ FRONT_END_HEAD = 8 * 1024
 
 
 def _front_end_refusable(headers: Mapping[str, str], target: str) -> str | None:
-    """What in the request's head a front end may refuse before any app (None: nothing)."""
+    """What in the request's head a server's HTTP layer or a front end may refuse before any app (None: nothing): a target
+    holding characters RFC 3986 forbids, a head past common front-end limits, header fields RFC 9112/9110 make or let
+    a server refuse (`core.fields.request_head_refusable`: every way in reads them so)."""
     path = target
     if "://" in target[:16]:  # an absolute URL: its path and query
         rest = target.split("://", 1)[1]
@@ -262,7 +269,8 @@ def _front_end_refusable(headers: Mapping[str, str], target: str) -> str | None:
     size = len(path) + 16 + sum(len(name) + len(value) + 4 for name, value in headers.items())
     if size > FRONT_END_HEAD:
         return f"head is about {size:,} bytes, past the {FRONT_END_HEAD:,} front ends commonly allow"
-    return None
+    refused = request_head_refusable(headers.items())
+    return None if refused is None else refused[0]
 
 
 # A request body past this many bytes a front end may refuse 413 before any app: nginx's default client_max_body_size
@@ -338,12 +346,13 @@ def _status_deserved(status: int, deserved: Deserved, knowledge: Knowledge, answ
 def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowledge: Knowledge, body: Any,
                     validator: ResponseValidator | None, answer: str, notes: list[str],
                     judged: list[Judgement], *, open_status: bool = False, open_body: bool = False,
-                    ) -> tuple[ResponseFacts | None, tuple[Judgement, ...] | None, str | None]:
+                    open_error: bool = False) -> tuple[ResponseFacts | None, tuple[Judgement, ...] | None, str | None]:
     """Every response rule the answer gave something to judge, each with all its violations (added to `judged`);
     the response as read, unless it was cut; and when every rule was kept, `judged` with them as one kept tuple
     (then `judged` is left as it was). `open_status`: the request is one the document does not speak of (not
     JSON), so whether its status is a documented one is not judged (a 415 is HTTP's answer to it). `open_body`: the
-    answer may be another party's (a front end's refusal): its body rules are not judged. Last, why the
+    answer may be another party's (a front end's refusal): its body rules are not judged; `open_error`: nor is whether
+    its status is a server error (an HTTP layer's 501 to a transfer coding it does not know). Last, why the
     answer's body was not read (nested deeper than the validator goes: judged as a body not recorded), or None."""
     status = exchange.status
     assert status is not None
@@ -381,7 +390,7 @@ def _response_rules(contract: Contract, level: Level, exchange: Exchange, knowle
         messages.setdefault(violation.rule_id, []).append(violation.message)
     by_header = only is _WITHOUT_BODY  # the body not read, the answer the server's: a header that breaks a rule counts
     for rule_id in verdict.applied:
-        if open_status and rule_id == STATUS_DOCUMENTED.id:
+        if (open_status and rule_id == STATUS_DOCUMENTED.id) or (open_error and rule_id == NO_SERVER_ERROR.id):
             continue
         said = messages.get(rule_id)
         if only is None or rule_id in only or (by_header and said is not None and rule_id in _BY_HEADER):

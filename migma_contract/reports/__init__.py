@@ -3,17 +3,22 @@
 No writer recomputes anything: each renders `RunResult` as it is, escaping every value
 for its own format. Files are written without following links: each is written to a
 temporary file in the same directory and renamed over the destination, so a symlink
-planted there is replaced, never written through. `$GITHUB_STEP_SUMMARY` is appended
-to (it is an append target by design), but only when it is a regular file.
+planted there is replaced, never written through. The temporary file is created with
+mode 0o666, which the kernel masks with the process's umask (and a directory's default
+ACL), as for any file the process creates: the umask is never read (reading it means
+setting it, for every thread of the process at once). `$GITHUB_STEP_SUMMARY` is appended
+to (it is an append target by design), but only when it is a regular file. No writer
+waits without bound on anything another process holds: a FIFO is opened non-blocking,
+and the lock of the processes' states (`processes`) is waited for a short bounded time.
 `check_writable` says what would fail before the first request is sent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -102,13 +107,12 @@ def write_file(path: Path, text: str) -> None:
     if path.is_dir() and not path.is_symlink():
         raise ConfigError(f"{clean_text(path)}: is a directory; cannot write a report there")
     try:
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, temporary = _temporary(path)
     except OSError as exc:
         raise ConfigError(f"{clean_text(path)}: cannot write: {exc.strerror or type(exc).__name__}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -118,10 +122,21 @@ def write_file(path: Path, text: str) -> None:
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+_CREATE = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+           | getattr(os, "O_BINARY", 0))
+
+
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new file beside `path` (`.NAME.RANDOM.tmp`), open for writing: created with mode 0o666, which the kernel masks
+    with the umask (and a default ACL) as for any file the process makes; never `os.umask`, which reads it only by
+    setting it, process-wide (pass T2, F4: another thread's files made meanwhile came out world-writable)."""
+    for _ in range(100):  # (a name taken: another, as mkstemp does)
+        temporary = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(temporary, _CREATE, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary name")
 
 
 def _append_step_summary(text: str) -> None:

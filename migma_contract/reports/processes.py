@@ -8,6 +8,13 @@ process of its run, taken under an exclusive lock on `.migma-contract/lock` (`fc
 writes last writes the union. Where no other process's state is of its run, the reports are its own result, as a
 single process's always were.
 
+The lock is waited for at most `_LOCK_WAIT` seconds (a sibling holds it for milliseconds), never without bound: the
+reports are written on the server's event loop (lifespan shutdown, `write_report()` while serving) and at exit, and a
+process stopped while holding it (SIGSTOP, a debugger) must not hold every other's. Past the wait, or if the lock file
+is not a regular file owned by this process's user, the reports are this process's alone, said so in them (as for any
+state that cannot be kept). The lock file is created 0600 (one left more open by an earlier version is made so): a
+descriptor opened read-only takes `flock` as well, so no other user may open it.
+
 A run is the processes that served at the same time: a state is of this process's run if it was written since this
 process's middleware was made (or the process forked; that process was still alive then), or if a state of the run merged it when it was written
 (so a worker that ended before a replacement started still counts, through a sibling that outlived both). A state
@@ -49,6 +56,7 @@ _KEPT_STALE = 64  # states of earlier runs kept (never merged); the oldest beyon
 _STALE_AFTER = 7 * 86_400.0  # ...once written over a week ago (a serving worker's run may reach back to them before)
 _MAX_STATE_BYTES = 1 << 20  # a state larger than this is not read (a process's state is tallies and bounded findings)
 _MAX_READ_BYTES = 8 << 20  # the states read in all, at one writing (JSON parsed costs ~25 times its bytes)
+_LOCK_WAIT = 2.0  # seconds: the longest a writer waits for the states' lock (then its own reports, noted)
 _CLOCK_SKEW = 5.0  # seconds: a state "written" later than now by more is forged or of a clock gone wrong: never merged
 # one process's own name among its siblings': its pid and a token, new in each forked child (two containers' processes
 # are both pid 1 writing to one shared folder)
@@ -66,7 +74,8 @@ if hasattr(os, "register_at_fork"):
 
 @contextlib.contextmanager
 def _locked(place: Path) -> Iterator[None]:
-    """The directory's lock, held exclusively (blocking) while the run is read or the reports are written."""
+    """The directory's lock, held exclusively while the run is read or the reports are written: taken within
+    `_LOCK_WAIT` seconds, or ConfigError (the caller's fallback: this process's own reports, noted)."""
     if place.is_symlink():
         raise ConfigError(f"{clean_text(place)}: a symbolic link; refused (the processes' states are kept in a folder)")
     try:
@@ -76,15 +85,42 @@ def _locked(place: Path) -> Iterator[None]:
     if fcntl is None:  # pragma: no cover
         yield
         return
-    try:
-        fd = os.open(place / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    shown = f"{clean_text(place)}/lock"
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    try:  # (O_NONBLOCK: a FIFO planted there is never waited on; it is refused just below)
+        fd = os.open(place / "lock", flags, 0o600)
     except OSError as exc:
-        raise ConfigError(f"{clean_text(place)}/lock: cannot open it: {exc.strerror or type(exc).__name__}") from None
+        raise ConfigError(f"{shown}: cannot open it: {exc.strerror or type(exc).__name__}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{shown}: not a regular file; refused")
+        if info.st_uid != os.geteuid():  # (another user's lock file: its owner could hold it, or open it to others)
+            raise ConfigError(f"{shown}: owned by another user; refused")
+        if info.st_mode & 0o077:  # (made by an earlier version, 0644: readable, so lockable, by every local user)
+            with contextlib.suppress(OSError):  # (a file system without modes, FAT, SMB: the bounded wait still holds)
+                os.fchmod(fd, 0o600)
+        _take(fd, shown)
         yield
     finally:
         os.close(fd)  # (releases the lock)
+
+
+def _take(fd: int, shown: str) -> None:
+    """`flock(LOCK_EX)` on `fd`, never blocking: tried again, a little later each time, for at most `_LOCK_WAIT`
+    seconds in all (the wait blocks the caller's thread, the server's event loop at shutdown, for no longer)."""
+    deadline = time.monotonic() + _LOCK_WAIT
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConfigError(f"{shown}: held by another process for over {_LOCK_WAIT:g} s") from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
 
 
 def _read_json(path: Path) -> Any:

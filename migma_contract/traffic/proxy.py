@@ -44,7 +44,9 @@ client through the proxy, what none reads is a 502 and a finding saying so. An a
 HTTP/1.0 client (which has no chunked coding) is held, within `max_response_bytes`, and sent with its length;
 a longer one is a 502 and a note. The judge reads the very header lists written: the request's
 as the upstream received them, the answer's as the client did (a header dropped is judged absent).
-TRACE and TRACK are refused 405: their answer would echo the credentials the proxy adds.
+TRACE and TRACK are refused 405: their answer would echo the credentials the proxy adds; so is a request naming one by
+any override carrier a framework honours (`judge.overrides`, the list the judge reads: an override header, `_method` in
+the query, a form field or a JSON member). CONNECT is refused 405 too: the proxy opens no tunnel.
 
 Credentials in the upstream URL (`http://user:password@staging...`) are sent as
 `Authorization: Basic` only on a request that carries no `Authorization` of its own: a
@@ -71,10 +73,10 @@ from migma_contract.core.fields import OWS, request_framing_unread, writable
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import url_credentials
 from migma_contract.core.untrusted import clean_text
+from migma_contract.judge.overrides import asked_methods
 from migma_contract.traffic.tally import (
     FRAMING_HEADERS,
     MAY_ROUTE,
-    METHOD_OVERRIDES,
     OTHER,
     SEND,
     ObservedExchange,
@@ -163,19 +165,24 @@ def upstream_url(upstream: str) -> str:
 
 
 # Methods whose answer echoes the request (RFC 9110 §9.3.8 TRACE; TRACK, IIS's): with the upstream's credentials the
-# proxy adds, to whoever asked. Refused by name in any case, and as a method override some frameworks honour.
+# proxy adds, to whoever asked. Refused by name in any case, and by every override carrier some framework honours (the
+# one list the judge reads, `judge.overrides`: the override headers, `_method` in the query, a form field, a JSON member).
 _ECHOING = frozenset({"TRACE", "TRACK"})
-_OVERRIDES = frozenset(name.encode("ascii") for name in METHOD_OVERRIDES)  # (the one list `route_of` reads too)
+# CONNECT asks for a tunnel (RFC 9110 §9.3.6, its target authority-form): the proxy opens none, and forwarded as a request
+# its answer would read as a tunnel's start to a client (h11 reads a 2xx to CONNECT so): refused, never forwarded.
+_TUNNEL = "CONNECT"
 _ALLOW = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
-def _echoing_method(scope: dict[str, Any]) -> str | None:
-    """The echoing method a request asks for (TRACE, TRACK), by its method or a method-override header; None: none."""
+def _echoing_method(scope: dict[str, Any], body: bytes | None = None) -> str | None:
+    """The echoing method a request asks for (TRACE, TRACK), by its method or an override carrier (`asked_methods`: the
+    headers and the query; with `body`, its form fields and JSON members too), in any case; None: none."""
     asked = [str(scope.get("method", ""))]
-    # an override read as frameworks do (Express's method-override takes the first comma-separated value; others the
-    # whole value, or up to a `;`): every comma-separated token, trimmed, its `;` parameters dropped, in any case
-    asked += [token.split(";", 1)[0] for name, value in scope["headers"] if name in _OVERRIDES
-              for token in value.decode("latin-1").split(",")]
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    query = (scope.get("query_string") or b"").decode("latin-1")
+    content_type = next((value.decode("latin-1") for name, value in headers if name == b"content-type"), None)
+    asked += asked_methods(headers, "?" + query if query else "", body, content_type=content_type,
+                           headers_too=body is None)
     return next((method for method in (a.strip(" \t").upper() for a in asked) if method in _ECHOING), None)
 
 
@@ -300,17 +307,19 @@ class TrafficProxy:
                 self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request from elsewhere was "
                                             "refused 403 (a foreign Host or Origin)")
             return
-        echoing = _echoing_method(scope)
-        if echoing is not None:
-            await self._own_answer(send, 405, f"{echoing} is not forwarded: its answer would echo the request, with the "
-                                              "upstream's credentials the proxy adds", allow=True)
+        if str(scope["method"]).strip(" \t").upper() == _TUNNEL:
+            await self._own_answer(send, 405, "CONNECT is not forwarded: this proxy opens no tunnel", allow=True)
             if self.judge is not None:
-                self._refused_itself(scope, f"a {echoing} request was refused 405 by the proxy and not forwarded (its "
-                                            "answer would echo the upstream's credentials)")
+                self._refused_itself(scope, "a CONNECT request was refused 405 by the proxy and not forwarded (it opens "
+                                            "no tunnel)")
+            return
+        if await self._refused_echo(scope, send, _echoing_method(scope)):
             return
         read = await read_capped(receive, self.max_request_bytes)
         if read.disconnected:
             return
+        if read.content and await self._refused_echo(scope, send, _echoing_method(scope, read.content)):
+            return  # (`_method` in a form field or a JSON member, read once the body is)
         if read.content is None:
             await self._own_answer(send, 413, f"the request body is over {self.max_request_bytes:,} bytes; not forwarded")
             if self.judge is not None:
@@ -334,6 +343,17 @@ class TrafficProxy:
             if self.judge is not None:
                 self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request was answered "
                                             f"{refused.status} by the proxy and not forwarded ({refused.message}): not judged")
+
+    async def _refused_echo(self, scope: dict[str, Any], send: Any, echoing: str | None) -> bool:
+        """Refuse (405) a request asking for an echoing method; True: refused."""
+        if echoing is None:
+            return False
+        await self._own_answer(send, 405, f"{echoing} is not forwarded: its answer would echo the request, with the "
+                                          "upstream's credentials the proxy adds", allow=True)
+        if self.judge is not None:
+            self._refused_itself(scope, f"a {echoing} request was refused 405 by the proxy and not forwarded (its "
+                                        "answer would echo the upstream's credentials)")
+        return True
 
     def _refused_itself(self, scope: dict[str, Any], said: str) -> None:
         """A request the proxy answered itself: noted; a send among them (or one a server may route there) also passes

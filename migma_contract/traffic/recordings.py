@@ -15,7 +15,8 @@ anchor, an alias, a tag), a second list, or the other format's list (`interactio
 `http_interactions`; in JSON, `log` beside `interactions`), stops the reading there. A file that stops or
 ends early yields what it holds, and `Recording.stopped` says where (no green verdict).
 
-What is judged is what the recording's player reads: vcrpy plays a body's `string` (bytes under `!!binary`),
+What is judged is what the recording's player reads: vcrpy plays a body's `string` (bytes under `!!binary`; an
+iterator body, `!!python/object/apply:builtins.iter`, its chunks joined, read as data: `_Iterated`),
 Schemathesis writes `string` or `base64_string`; a body holding both, differing, or a vcrpy answer in both
 its layouts (`status`/`body`, and the older httpx `status_code`/`content`) differing, is not judged as
 either (judged in part, or not at all when the statuses differ). Likewise judged in part: a vcrpy answer header
@@ -61,7 +62,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -88,7 +89,7 @@ _BROWSERS = ("webinspector", "web inspector", "webkit", "firefox", "safari")
 
 class _Loader(bounded.YAML_LOADER):  # type: ignore[misc]  # the one YAML loader, chosen at import
     """The one YAML loader (`core.bounded`: scalars as JSON data, numbers bounded) plus the harmless Python tags
-    older vcrpy cassettes carry (strings, tuples).
+    older vcrpy cassettes carry (strings, tuples), and vcrpy's iterator bodies read as data (`_construct_iterated`).
 
     vcrpy reads cassettes as YAML 1.1 (`0200` is octal 128 there, `0o310` a string, `+200` 200): an integer the two
     readings disagree on stays its text here, which no field takes as a number (never judged as one reading).
@@ -103,6 +104,34 @@ _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_json_int)
 _Loader.add_constructor("tag:yaml.org,2002:python/str", lambda loader, node: loader.construct_scalar(node))
 _Loader.add_constructor("tag:yaml.org,2002:python/unicode", lambda loader, node: loader.construct_scalar(node))
 _Loader.add_constructor("tag:yaml.org,2002:python/tuple", lambda loader, node: tuple(loader.construct_sequence(node)))
+
+
+class _Iterated(NamedTuple):
+    """A request body vcrpy keeps as an iterator (a generator or iterator body, sent chunked: `requests.post(data=gen)`),
+    written by its YAML dumper as `!!python/object/apply:builtins.iter` of the list of chunks and the iterator's state:
+    the bytes vcrpy plays and sends (`Request.body_bytes`, the chunks joined), or None where the tag holds anything else
+    (then the body is not recorded: the request rules are not judged, the answer is)."""
+
+    body: bytes | None
+
+
+def _construct_iterated(loader: Any, node: Any) -> _Iterated:
+    """The chunks of a vcrpy iterator body, read as data (`_Iterated`): the tag is never applied, nothing is called, and
+    what it holds is built by this same safe loader (a tag inside it other than those above is an unreadable item)."""
+    if isinstance(node, yaml.SequenceNode):  # (`!!python/object/apply:builtins.iter [[...]]`: its arguments alone)
+        args, state, rest = loader.construct_sequence(node, deep=True), 0, False
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+        args, state, rest = value.get("args", ()), value.get("state", 0), bool(set(value) - {"args", "state"})
+    else:
+        return _Iterated(None)
+    if rest or not (isinstance(args, list) and len(args) == 1 and isinstance(args[0], list)) or type(state) is not int \
+            or state != 0 or not all(isinstance(chunk, (bytes, str)) for chunk in args[0]):
+        return _Iterated(None)  # (a list iterator part-way through: what vcrpy replays and what it sent differ)
+    return _Iterated(b"".join(chunk if isinstance(chunk, bytes) else utf8_bytes(chunk) for chunk in args[0]))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:python/object/apply:builtins.iter", _construct_iterated)
 
 
 def _sniff(path: Path) -> str:
@@ -952,6 +981,8 @@ def _cassette_body(body: Any, *, lossy: bool = False) -> bytes | None:
         return b""
     if isinstance(body, (str, bytes)):
         return _decoded(body, None)
+    if isinstance(body, _Iterated):  # vcrpy's iterator body: its chunks joined, or not recorded
+        return body.body
     if isinstance(body, dict):
         if "base64_string" in body:
             raw = _decoded(body["base64_string"], "base64")

@@ -59,6 +59,7 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.cases import Case
 from migma_contract.judge.deserve import Standing
 from migma_contract.judge.exchange import lowered
+from migma_contract.judge.overrides import METHOD_OVERRIDES
 from migma_contract.judge.verdict import CLIENT, ONE_VALUE_FIELDS, SERVER, ExchangeVerdict, Judgement, Knowledge
 from migma_contract.judge.verdict import judge_exchange as judge
 from migma_contract.run.records import PLACEHOLDER_BASE, error_field, make_records
@@ -209,10 +210,8 @@ def _unreserved_decoded(path: str) -> str:
     return _PERCENT.sub(lambda m: c if (c := chr(int(m[1], 16))) in _UNRESERVED else m[0], path)
 
 
-# Headers by which a client asks a framework to treat a request as another method (Rails' and Laravel's form
-# override aside): ASP.NET Core's HttpMethodOverride, Express's method-override, Spring's and Symfony's filters read
-# these. The proxy refuses an echoing method named here (TRACE); `route_of` reads them to tell a POST by another name.
-METHOD_OVERRIDES: Final = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
+# The method-override headers (`judge.overrides`, the one list of override carriers: the proxy refuses an echoing method
+# any of them names, the judge reads them all); `route_of` reads the headers to tell a POST by another name.
 _POST_FOLDED = SEND_METHOD.lower()
 _SHORTEST_OVERRIDE = min(map(len, METHOD_OVERRIDES))  # (most headers are shorter: a route is decided per request)
 _OVERRIDE_NAMES: frozenset[str | bytes] = METHOD_OVERRIDES | {name.encode("ascii") for name in METHOD_OVERRIDES}

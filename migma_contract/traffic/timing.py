@@ -4,9 +4,10 @@ It runs from the moment the server could answer (the request's body whole: what 
 send it is not the server's) to its answer's end, less the time each part of the answer spent in the
 client's hands (a client that reads slowly holds the server up; that is not the server's either).
 `TrafficProxy` times its upstream with it (its `_Deadline` also cancels an answer that is late);
-`ContractMiddleware` times the app with it, calling `sending`/`sent` only around body messages that carry body
-bytes or follow some (the start message's `send` never waits on the client: it is the app's time), and around each
-`receive` for more of a body over its cap (the server reads the client's bytes on only when the app asks for them).
+`ContractMiddleware` times the app with it, calling `sending`/`sent` around every `send` (uvicorn's flow control
+waits before writing any message, the start too, while a pipelining client has not read an earlier answer; the
+time in a `send` before any body byte it keeps apart, judged in part where it decides the verdict), and around each
+`receive` for more of a body it did not read ahead (the server reads the client's bytes on only when the app asks).
 """
 
 from __future__ import annotations

@@ -103,11 +103,6 @@ class Twins:
         if send and before is None:
             self._untimed[alone] = [file, request, set()]
         return found
-        if timed is not None and first is None:
-            self._timed[timed] = (file, request)
-        if send and before is None:
-            self._untimed[alone] = [file, request, set()]
-        return found
 
 
 def _copy_of(first: list[Any], file: int, request: bytes | None) -> bool:

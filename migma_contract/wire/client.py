@@ -125,7 +125,7 @@ class Exchange(Generic[S]):
 
     @property
     def sent_headers(self) -> dict[str, str]:
-        return {name.lower(): value for name, value in self.request_headers.items()}
+        return joined(self.request_headers)  # (read as every way in reads them: trimmed, `core.fields`)
 
     @property
     def sent_body(self) -> bytes:
