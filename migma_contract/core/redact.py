@@ -5,7 +5,8 @@ knows the run's secrets and masks them in every encoding a server or a library m
 have put them in: raw; escaped character by character (JSON `\\/` and `\\u006b`, Python
 `repr` `\\r` and `\\x0d`, percent-encoding `%2F`, HTML entities, in any mix and case);
 and base64 (standard or URL-safe, whatever precedes the key inside the encoded text,
-so `Basic base64(api:KEY)` and `base64(user:KEY)` are covered alike). The values of
+so `Basic base64(api:KEY)` and `base64(user:KEY)` are covered alike); and hexadecimal, unbroken or a dump of
+its bytes with separators or prefixes (`6d:63`, `6d63 5f74`, `0x6d 0x63`). The values of
 credential headers are masked whatever they hold.
 
 Redact before cutting: a text cut first may keep most of a key that the whole text
@@ -37,6 +38,13 @@ _UNSAFE_LINE = re.compile(r"[\x00-\x1f\x7f]")  # a line break or a control: neve
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"})
 MIN_SECRET = 4  # shorter values would mask ordinary words
 _HEX_RUN = re.compile(f"[0-9A-Fa-f]{{{2 * MIN_SECRET}}}")  # where a secret's hex form may stand
+# A hex dump of bytes with separators (pass T4, F3): `bytes.hex(' ')` / `hex(':')` (Wireshark's colons, a debug dump),
+# `xxd`-style pairs (`6d63 5f74`), `hexdump -C`'s double space mid-line, `0x6d 0x63`, `0x6d, 0x63` (a C array), `\x6d`;
+# at least as many bytes as the shortest secret. Each byte is two digits (`_DUMP_BYTE`), optionally prefixed, and up to
+# two separator characters stand between bytes: every repeat consumes characters and is bounded, so a pass is linear.
+_DUMP_BYTE = re.compile(r"(?:0[xX]|\\[xX])?([0-9A-Fa-f]{2})")
+_HEX_DUMP = re.compile(rf"(?:(?:0[xX]|\\[xX])?[0-9A-Fa-f]{{2}}[ ,:.\-_]{{0,2}}){{{MIN_SECRET},}}")
+_DUMP_SKIP = re.compile(r"0[xX]|\\[xX]|[^0-9A-Fa-f]")  # in a dump: what is no digit of its bytes
 # Longer than any real key (API keys, session ids and signed tokens run to a few hundred characters): a longer
 # secret is found by a literal search in the text as given, not compiled into the patterns of every encoding,
 # whose cost grows with each character learned.
@@ -259,6 +267,43 @@ def _compile(pattern: str) -> re.Pattern[str]:
 def _alternation(patterns: Iterable[str]) -> re.Pattern[str] | None:
     listed = list(patterns)
     return _compile("|".join(listed)) if listed else None
+
+
+def _hex_dumps(text: str) -> tuple[str, list[int], list[int]] | None:
+    """The hex dumps with separators or prefixes in `text` (`_HEX_DUMP`) as their digits alone, each dump's after a `/`
+    (no match spans two), with where each starts in those digits and in `text`; None when there is none. An unbroken
+    run is left to the plain hex search. Found by C-speed passes: the digits are walked (`_dump_span`) only for a match."""
+    pieces: list[str] = []
+    offsets: list[int] = []
+    starts: list[int] = []
+    length = 0
+    for region in _HEX_DUMP.finditer(text):
+        found = region.group()
+        digits = _DUMP_SKIP.sub("", found)
+        if len(digits) == len(found):
+            continue
+        pieces.append(digits)
+        offsets.append(length)
+        starts.append(region.start())
+        length += len(digits) + 1
+    return ("/".join(pieces), offsets, starts) if pieces else None
+
+
+def _dump_span(text: str, dumps: tuple[str, list[int], list[int]], start: int, end: int) -> tuple[int, int]:
+    """Where the digits `start`..`end` of `dumps` stand in `text`, from the first one's byte prefix to the last digit."""
+    _, offsets, starts = dumps
+    index = bisect.bisect_right(offsets, start) - 1
+    first, last = start - offsets[index], end - offsets[index]  # the match's digits within its dump
+    seen, position, span_start = 0, starts[index], starts[index]
+    for unit in _DUMP_BYTE.finditer(text, starts[index]):
+        for offset in (0, 1):
+            if seen == first:
+                span_start = unit.start() if offset == 0 else unit.start(1) + 1
+            seen += 1
+            if seen == last:
+                return span_start, unit.start(1) + offset + 1
+        position = unit.end()
+    return span_start, position
 
 
 class _Group:
@@ -531,9 +576,12 @@ class Redactor:
                    else None)
         spans: list[tuple[int, int]] = []
         hexadecimal = _HEX_RUN.search(text) is not None
+        dumps = _hex_dumps(text)
         for group in self._groups:
             if hexadecimal and (pattern := group.hex()) is not None:
                 spans += [match.span() for match in pattern.finditer(text)]
+            if dumps is not None and (pattern := group.hex()) is not None:  # the same digits, the separators dropped
+                spans += [_dump_span(text, dumps, *match.span()) for match in pattern.finditer(dumps[0])]
             any_case = group.any_case()  # a key upper- or lower-cased by a server is the key still
             if any_case is not None:
                 spans += [match.span() for match in any_case.finditer(text)]
