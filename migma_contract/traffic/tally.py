@@ -407,6 +407,14 @@ def _routes_to_send(path: str) -> bool:
     return path.endswith(SEND_PATH) or _SUFFIXED.search(path) is not None
 
 
+class RecordedTime(NamedTuple):
+    """A recording's whole time of an exchange, in seconds, and what it holds beside the server's part (words with no
+    figure of the one exchange, for people)."""
+
+    seconds: float
+    holds: str
+
+
 @dataclass
 class ObservedExchange:
     """One request and its answer, as a proxy, a recording or a middleware saw it.
@@ -448,6 +456,11 @@ class ObservedExchange:
     in_part_rules: frozenset[str] = frozenset()
     # a recording's start time of the exchange, in microseconds since the epoch (`twins.instant`; None: not recorded)
     started: int | None = None
+    # a recording's whole time of the exchange where it holds more than `elapsed`, the part surely the server's (HAR's
+    # `wait`; None where none is apart): the client's queue, connect, upload and reading, or a recorder's one total
+    # (Schemathesis' `elapsed`). responds-in-time blames only `elapsed`; where only this whole passes the timeout, the
+    # rule is left unjudged on the exchange (`time_unsure`: judged in part, never blamed, never kept)
+    recorded_time: RecordedTime | None = None
     # where another recording may hold this very exchange (the same request line and answer, no start time to tell one
     # exchange from two: `twins.MAYBE`): a value it repeats is not judged across exchanges (judged in part)
     twin: str | None = None
@@ -536,8 +549,48 @@ def _shorten_error(actual: str) -> str:
 
 def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExchange, *,
                    timeout: float | None = DEFAULT_TIMEOUT) -> ExchangeVerdict:
-    """Every rule of `level` one observed POST /v1/sending exchange decides, for the client and the server (the one judge)."""
+    """Every rule of `level` one observed POST /v1/sending exchange decides, for the client and the server (the one judge).
+
+    A recording's time (`recorded_time`) is the server's only in its part surely the server's (`elapsed`): where only
+    the whole passes the timeout, or its recorder's timeout ran out with the server's part within it, responds-in-time
+    is not judged (`time_unsure`: neither kept nor broken, `partly` says why); where the whole is within the timeout,
+    so is the server's part."""
     exchange = _waited_out(exchange, timeout)
+    unsure = time_unsure(exchange, timeout)
+    if unsure is None and exchange.elapsed is None and exchange.recorded_time is not None and exchange.status is not None:
+        exchange = replace(exchange, elapsed=exchange.recorded_time.seconds)  # within the timeout as a whole
+    verdict = _judged(contract, level, exchange, timeout)
+    if unsure is None:
+        return verdict
+    return replace(verdict, judgements=tuple(j for j in verdict.judgements if j.rule_id != RESPONDS_IN_TIME.id),
+                   partly=unsure if verdict.partly is None else f"{verdict.partly}; {unsure}")
+
+
+def time_unsure(exchange: ObservedExchange, timeout: float | None) -> str | None:
+    """Why responds-in-time cannot be judged on a recorded exchange (None: it can): its recording's whole time passes
+    the timeout, or its recorder says it timed out, while the part surely the server's (`elapsed`: HAR's `wait`, from
+    the request's last byte to the answer's first) does not. The rest is the client's (its queue, connect, its upload,
+    its reading: what the proxy and the middleware never count) or does not show apart from it (a recorder's one
+    total). A server whose own part passes the timeout is judged on it (broken). The words hold no figure of the one
+    exchange: a note counted once for many."""
+    whole = exchange.recorded_time
+    if whole is None or timeout is None:
+        return None
+    sure = exchange.elapsed
+    if sure is not None and (sure > timeout or (exchange.timed_out and sure >= timeout)):
+        return None  # the server's own part is late: its break
+    own = "; its `wait`, the server's own part, within it" if sure is not None else ""
+    if exchange.timed_out:
+        return (f"its recorder says it timed out, the part surely the server's within the {timeout:g} s timeout "
+                f"({whole.holds}{own}): the client's upload or its own shorter timeout may have run out, not the server's "
+                "time: responds-in-time was not judged")
+    if exchange.status is not None and whole.seconds > timeout:
+        return (f"its recorded time passes the {timeout:g} s timeout only with what is not surely the server's "
+                f"({whole.holds}{own}): responds-in-time was not judged")
+    return None
+
+
+def _judged(contract: Contract, level: Level | str, exchange: ObservedExchange, timeout: float | None) -> ExchangeVerdict:
     standing = Standing.HIDDEN if exchange.credentials_hidden else Standing.UNSURE
     if exchange.status == ACCEPTS_VALID.deserves:  # no error text: the same knowledge for every accepted send
         knowledge = _KNOWLEDGE.get((standing, timeout)) or _KNOWLEDGE.setdefault((standing, timeout), Knowledge(standing, timeout=timeout))
@@ -711,6 +764,9 @@ class TrafficJudge:
                              unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         unread_why = judged.unread or _unrecorded(judged) or verdict.partly
+        unsure = time_unsure(judged, self.timeout)  # (in `partly` too: said however the exchange is otherwise in part)
+        if unsure is not None and unsure not in (unread_why or ""):
+            unread_why = unsure if unread_why is None else f"{unread_why}; {unsure}"
         if exchange.in_part is not None:  # the way in could not tell these rules' passing: none passes (a breach counts)
             opened = tuple(j for j in verdict.judgements if not j.ok or j.rule_id not in exchange.in_part_rules)
             if len(opened) < len(verdict.judgements):
@@ -1115,7 +1171,7 @@ class TrafficJudge:
             case, exchange.method.upper(), strip_credentials(exchange.url), shown,
             exchange.request_body or b"", exchange.status, received,
             answer, len(answer) if hidden else exchange.response_size or len(answer),
-            exchange.response_body is None and bool(exchange.response_size) and not hidden, exchange.elapsed or 0.0,
+            exchange.response_body is None and bool(exchange.response_size) and not hidden, _shown_time(exchange),
             exchange.timed_out, exchange.error,
         )
         whole = f"it is {where}'s request body"
@@ -1428,7 +1484,7 @@ class TrafficJudge:
             refused = sum(count for note, count in self._notes.items() if note.startswith("valid request answered"))
             return "not observed: no valid request answered 200" + (f" ({refused} got a documented refusal)" if refused else "")
         if rule.id == RESPONDS_IN_TIME.id:
-            return "not observed: no exchange's duration known"
+            return "not observed: no exchange's duration known as the server's"
         statuses = rule.form.judged_statuses(self.contract.spec)
         if statuses is not None:
             return f"not observed: no {'/'.join(str(s) for s in sorted(statuses))} response body"
@@ -1462,6 +1518,14 @@ def noted(note: str) -> str:
 # Said of each send whose recording masked or may have left out its credentials (`ObservedExchange.credentials_hidden`).
 _HIDDEN_NOTE = ("credentials masked or possibly left out by the recorder (Schemathesis' [Filtered], vcrpy's filter_headers, "
                 "a sanitized browser export): the auth rules were not judged")
+
+
+def _shown_time(exchange: ObservedExchange) -> float:
+    """An exchange's time as a finding shows it: the server's own part, else the recording's whole (a Schemathesis
+    `elapsed`), else 0 (none recorded: vcrpy)."""
+    if exchange.elapsed is not None:
+        return exchange.elapsed
+    return exchange.recorded_time.seconds if exchange.recorded_time is not None else 0.0
 
 
 def _unrecorded(exchange: ObservedExchange) -> str | None:
