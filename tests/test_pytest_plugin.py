@@ -525,12 +525,13 @@ def test_flags_from_an_at_file_are_the_repositorys_wherever_it_is_named(pytester
                                   *(["@args.txt"] if where == "typed" else []), *args)
 
     with raw_server(log) as url:
-        result = run(f"--migma-base-url=http://127.1:{url.rsplit(':', 1)[1]}\n--migma-plan=minimal\n")
+        # (the plan typed: a repository file may not cut it for a keyed run, pass T4, F2)
+        result = run(f"--migma-base-url=http://127.1:{url.rsplit(':', 1)[1]}\n", "--migma-plan=minimal")
         assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
         result.stderr.fnmatch_lines(["*a repository file names the target*"])
         assert seen == []  # not one request reached the target a file named
     # reports: a file's report dir stays inside the repository
-    result = run("--migma-report-dir=../ESCAPED\n--migma-plan=minimal\n")
+    result = run("--migma-report-dir=../ESCAPED\n", "--migma-plan=minimal")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*is outside the repository*"])
     assert not (pytester.path.parent / "ESCAPED").exists()

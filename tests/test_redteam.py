@@ -391,5 +391,5 @@ def test_l2_a_repository_file_cannot_weaken_a_run_that_carries_the_ci_key(tmp_pa
     assert resolve_options({}, environ={**env, "MIGMA_CONTRACT_TRUST_CONFIG_TARGET": "1"}, pyproject=pyproject)
     assert resolve_options({}, environ={}, pyproject=pyproject)
     # harmless values from the file stay fine
-    pyproject.write_text('[tool.migma-contract]\nmax-requests = 50\nrecipient-domain = "example.com"\ninsecure = false\n')
-    assert resolve_options({}, environ=env, pyproject=pyproject).max_requests == 50
+    pyproject.write_text('[tool.migma-contract]\nmax-requests = 500\nrecipient-domain = "example.com"\ninsecure = false\n')
+    assert resolve_options({}, environ=env, pyproject=pyproject).max_requests == 500

@@ -257,6 +257,15 @@ _WEAKENED = {
     "level": ('level = "schema"', ["--level", "schema"]),
     "spec": ('spec = "doc.yaml"', ["--spec", "doc.yaml"]),
     "timeout": ("timeout = 600", ["--timeout", "600"]),
+    # pass T4, F4: recipients the user's account holds; F2: what the run sends and explores
+    "audience_id": ('audience-id = "aud_everyone"', ["--audience-id", "aud_everyone"]),
+    "segment_id": ('segment-id = "seg_active"', ["--segment-id", "seg_active"]),
+    "tag_id": ('tag-id = "tag_vip"', ["--tag-id", "tag_vip"]),
+    "plan": ('plan = "minimal"', ["--plan", "minimal"]),
+    "explore": ("explore = false", ["--no-explore"]),
+    "max_requests": ("max-requests = 150", ["--max-requests", "150"]),
+    "max_time": ("max-time = 5", ["--max-time", "5"]),
+    "seed": ("seed = 7", ["--seed", "7"]),
 }
 _KEY = {"MIGMA_CONTRACT_API_KEY": "mc_ci_secret_key_1"}
 _NO_KEY = {"MIGMA_CONTRACT_API_KEY": None}

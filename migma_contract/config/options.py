@@ -306,17 +306,28 @@ def _is_loopback(url: str) -> bool:
 # with the values that weaken the run: what protects the key or the target (TLS checks, the production guard,
 # redirects that carry the key elsewhere, recipients at a real domain), or what the check counts against the
 # target the user named (a baseline accepting known failures, a level judging fewer rules, another document to
-# judge by, a longer wait before a slow answer is a finding). A repository's file could otherwise turn the
-# user's faulty server green.
+# judge by, a longer wait before a slow answer is a finding), or what the run sends and explores (a smaller plan,
+# no exploration, a smaller budget, a seed it chose: a fault only some sends meet is then never met; pass T4, F2).
+# A repository's file could otherwise turn the user's faulty server green. The batch fixtures choose real
+# recipients (an audience, a segment, a tag of the user's account): a repository's file may no more pick them
+# than it may pick the recipient domain (pass T4, F4).
 WEAKENING: dict[str, Callable[[Any], bool]] = {
     "insecure": bool,
     "allow_production": bool,
     "follow_redirects": bool,
     "recipient_domain": lambda value: value != CheckOptions.recipient_domain,
+    "audience_id": lambda value: True,
+    "segment_id": lambda value: True,
+    "tag_id": lambda value: True,
     "baseline": bool,
     "level": lambda value: not Level(value).includes(CheckOptions.level),
     "spec": bool,
     "timeout": lambda value: value > CheckOptions.timeout,
+    "plan": lambda value: PLAN_KINDS.index(value) > PLAN_KINDS.index(CheckOptions.plan),
+    "explore": lambda value: not value,
+    "max_requests": lambda value: value < CheckOptions.max_requests,
+    "max_time": lambda value: CheckOptions.max_time is None or value < CheckOptions.max_time,
+    "seed": lambda value: value != CheckOptions.seed,
 }
 
 
@@ -344,9 +355,10 @@ def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping
         option = _BY_KEY[name]
         chosen = from_repository.get(name)
         if chosen is not None and values.get(name) is not None and weakens(values[name]):
+            typed = f"--{option.negate}" if option.negate and values[name] is False else option.flag_name  # --no-explore
             raise ConfigError(
                 f"{chosen}: a repository file may not set {flag(option.flag_name)} for {run} (it "
-                f"weakens what protects the key and the target, or what the run counts); pass {flag(option.flag_name)} "
+                f"weakens what protects the key and the target, or what the run sends or counts); pass {flag(typed)} "
                 f"yourself, or set {TRUST_CONFIG_TARGET_ENV}=1 to trust this file")
     if where is not None and url is not None and not _is_loopback(url):
         raise ConfigError(
@@ -375,16 +387,22 @@ def _inside(option: Option, value: Any, root: Path, where: str) -> Any:
         raise ConfigError(f"{where}: {_shown(value)} is outside the repository ({base}); a repository file keeps its paths "
                           f"inside it (pass {flag(option.flag_name)} yourself for another place)")
     if _in_git(resolved.relative_to(base)):  # git's own files (config, hooks) run commands: a file there is no output
-        raise ConfigError(f"{where}: {_shown(value)} is inside the repository's .git folder; a repository file never "
+        raise ConfigError(f"{where}: {_shown(value)} is inside the repository's {_IN_VCS}; a repository file never "
                           f"names a path there (pass {flag(option.flag_name)} yourself for another place)")
     return str(resolved)
 
 
+# The folders where version control keeps its own files: git's config and hooks run commands, Mercurial's hgrc
+# names hooks too (.hg), and the others' (.svn, .bzr, _darcs, .jj, .pijul, CVS) are no place for output either.
+_VCS_FOLDERS = frozenset({".git", ".hg", ".svn", ".bzr", "_darcs", ".jj", ".pijul", "cvs"})
+_IN_VCS = ".git folder (or another version control's own folder)"
+
+
 def _in_git(relative: Path) -> bool:
-    """Whether a path (relative to the repository, links resolved) passes through a folder named `.git`, in any case
-    (a case-insensitive file system's `.GIT` is `.git`; Windows drops trailing dots and spaces: `.git.`, and may
-    name it by its 8.3 short name, `GIT~1`)."""
-    return any(part.casefold().rstrip(". ") == ".git" or _SHORT_GIT.fullmatch(part) for part in relative.parts)
+    """Whether a path (relative to the repository, links resolved) passes through a folder named `.git` (or another
+    version control's own folder, `_VCS_FOLDERS`), in any case (a case-insensitive file system's `.GIT` is `.git`;
+    Windows drops trailing dots and spaces: `.git.`, and may name it by its 8.3 short name, `GIT~1`)."""
+    return any(part.casefold().rstrip(". ") in _VCS_FOLDERS or _SHORT_GIT.fullmatch(part) for part in relative.parts)
 
 
 _SHORT_GIT = re.compile(r"git~[0-9]+", re.IGNORECASE)
@@ -400,17 +418,23 @@ def _resolved_inside(base: Path, path: str | Path) -> Path | None:
 
 
 def _default_report_dir_inside(root: Path) -> None:
-    """The default report dir, when no one named one, is not a link a repository holds to a place out of it."""
+    """The default report dir, when no one named one, is not a link a repository holds to a place out of it, nor
+    into its `.git` folder (or another version control's: `_in_git`), as a path a repository file names is not."""
     option = _BY_KEY["report_dir"]
     default = Path(str(option.default))
     if not (root / default).is_symlink():
         return
     base = root.resolve()
-    if _resolved_inside(base, default) is None:
+    resolved = _resolved_inside(base, default)
+    if resolved is None:
         target = os.path.realpath(base / default)
         raise ConfigError(f"the default {flag(option.flag_name)} {str(default)!r} is a link out of the working directory "
                           f"({clean_text(target)[:120]}); reports are not written through it (pass "
                           f"{flag(option.flag_name)} or set {option.env} to write there)")
+    if _in_git(resolved.relative_to(base)):  # pass T4, F5: `reports -> .git` committed
+        raise ConfigError(f"the default {flag(option.flag_name)} {str(default)!r} is a link inside the repository's "
+                          f"{_IN_VCS}; reports are not written through it (pass {flag(option.flag_name)} or set "
+                          f"{option.env} to write there)")
 
 
 def _check_vendor_level(options: CheckOptions) -> None:

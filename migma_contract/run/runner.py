@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from migma_contract._version import __version__
 from migma_contract.config.options import CheckOptions
 from migma_contract.contract.catalogue import ACCEPTS_VALID, AUTH_SCOPE, NO_SERVER_ERROR, RULES, rules_for
-from migma_contract.contract.rules import Subject
+from migma_contract.contract.rules import NotExercisable, Subject
 from migma_contract.contract.validators import Contract, contract_for
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError, MigmaContractError, Terminated
@@ -26,7 +26,7 @@ from migma_contract.core.flags import flag
 from migma_contract.core.redact import strip_credentials
 from migma_contract.core.untrusted import clean_text, read_bounded
 from migma_contract.document.spec import Spec, load_spec
-from migma_contract.generate.bodies import RESERVED_DOMAINS, BodyFactory
+from migma_contract.generate.bodies import FIXTURE_FIELDS, RESERVED_DOMAINS, BodyFactory
 from migma_contract.generate.cases import CaseAuth
 from migma_contract.generate.plan import Plan, build_plan
 from migma_contract.run.result import (
@@ -157,7 +157,28 @@ def prepare_run(options: CheckOptions, *, app: Any = None, target_label: str | N
     plan = build_plan(contract, options.level, bodies, api_key=options.api_key, restricted_key=options.restricted_api_key,
                       second_key=options.second_api_key, sets=options.rule_sets, kind=options.plan,
                       can_inject=mock_config is not None or _fault_injection(options, app) is not None)
+    _refuse_empty_plan(plan, options, bodies)
     return PreparedRun(options, spec, contract, plan, base_url, app, mock_config, label, display_base, baseline)
+
+
+def _refuse_empty_plan(plan: Plan, options: CheckOptions, bodies: BodyFactory) -> None:
+    """A plan that cannot build one valid request is a usage error, before anything is sent (pass T4, F1).
+
+    Any fixture makes the target data-bound (it has its own data: its ids must be real, `bodies.Fixtures`), so a
+    fixture given alone (`--from`, `--provider`, `--tag-id`, from a file or typed) leaves every valid body without
+    the message it sends: no case is built, nothing would be sent, and a run that judged nothing has no verdict."""
+    if not any(case.rule_id == ACCEPTS_VALID.id for case in plan.cases) and ACCEPTS_VALID.id in plan.not_exercised:
+        fixtures = options.fixtures
+        given = [fixture.option for fixture in FIXTURE_FIELDS if getattr(fixtures, fixture.attribute) is not None]
+        given += [flag("--provider")] if fixtures.providers is not None else []
+        because = (f" ({', '.join(dict.fromkeys(given))} given: a target with its own data, whose ids must be real)"
+                   if given else "")
+        why = plan.not_exercised[ACCEPTS_VALID.id]
+        try:
+            bodies.valid_body()
+        except NotExercisable as exc:  # the fixture the first valid body lacks, by name
+            why = f"no valid request can be built: a plain send {exc.reason}"
+        raise ConfigError(f"{why}{because}; a check that can send no valid request has no verdict")
 
 
 def run_check(
@@ -434,7 +455,7 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
             set=rule.set.value, unshown=unshown,
         ))
     failed = any(r.status == Status.FAILED for r in rules)
-    completion, stopped = _completion(run, plan)
+    completion, stopped = _completion(run, plan, rules)
     # A violation found is a verdict however the run ended; a run that did not do all it planned has none otherwise.
     exit_code = 1 if failed else (0 if completion == "complete" else 3)
     verdict = "failed" if failed else {"complete": "passed", "cut": "incomplete", "partial": "incomplete"}.get(completion, completion)
@@ -478,7 +499,7 @@ def _result(run: RunState, plan: Plan, options: CheckOptions, spec: Any, label: 
     return result
 
 
-def _completion(run: RunState, plan: Plan) -> tuple[str, str | None]:
+def _completion(run: RunState, plan: Plan, rules: list[RuleResult]) -> tuple[str, str | None]:
     """Whether the run did all it planned, and if not, what stopped it: (completion, its words)."""
     if run.interrupted:
         return "interrupted", run.interrupted
@@ -489,6 +510,12 @@ def _completion(run: RunState, plan: Plan) -> tuple[str, str | None]:
         return "cut", (f"{run.skipped} of {len(plan.cases)} planned cases not sent: {run.budget_why or 'the budget ran out'}{partly}")
     if run.partly_judged:  # an answer whose body was not read: its body rules unjudged, no green verdict (as traffic)
         return "partial", _partly(run)
+    # A verdict rests on what was judged: a run that judged no rule, or never had a valid send judged, has none (pass T4, F1)
+    if not any(rule.status != Status.NOT_EXERCISED for rule in rules):
+        return "partial", f"no rule was exercised ({run.target.requests_sent} request(s) sent)"
+    valid = next((rule for rule in rules if rule.id == ACCEPTS_VALID.id), None)
+    if valid is not None and valid.status == Status.NOT_EXERCISED:
+        return "partial", f"no valid send was judged ({ACCEPTS_VALID.id} not exercised: {valid.reason or 'no case'})"
     return "complete", None
 
 
