@@ -350,6 +350,7 @@ class ContractMiddleware:
         teed: bytearray | None = bytearray() if lazy else None  # a body read as the app read it, while under the cap
         in_send = 0.0  # time inside the `send` of the answer's start and of an empty body message before any body byte
         dropped = 0  # body bytes after a bodiless status over HTTP/2 or 3 (no content there: not what a client reads)
+        unsent: list[str] = []  # connection-specific fields over HTTP/2 or 3: the server drops them (`_stream_head`)
 
         async def replay() -> MutableMapping[str, Any]:
             nonlocal left, streamed, body_open, overlapped, teed
@@ -387,7 +388,7 @@ class ContractMiddleware:
 
         async def capture(message: dict[str, Any]) -> None:
             nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered, length, ended
-            nonlocal in_send, dropped, declared
+            nonlocal in_send, dropped, declared, unsent
             kind = message["type"]
             timed = False  # the time in this `send` is the client's: body bytes are out or going (a server's flow control)
             if kind == "http.response.body":
@@ -427,8 +428,13 @@ class ContractMiddleware:
                     framed_by_server = version == "1.0" and _framed_by_server(sent, status, asked.method)
                     length = None if unreadable is not None else _length_of(sent, status)
                     done = length == 0  # (a bodiless status, or Content-Length: 0: whole once the head is out)
-                else:  # HTTP/2, 3: the stream frames the answer; a content-length its client reads is checked against it
-                    unreadable, declared = _stream_length(sent, status)
+                else:  # HTTP/2, 3: the stream frames the answer; its head read as h2 reads it (`_stream_head`), a
+                    # content-length its client reads checked against the body; the fields the server drops not judged
+                    unreadable, declared, unsent = _stream_head(sent, status)
+                    if unsent:
+                        gone = {name.encode("latin-1") for name in unsent}
+                        headers = [(k, v) for (k, v), (raw, _) in zip(headers, sent, strict=True)
+                                   if bytes(raw).strip().lower() not in gone]
             # Time inside `send` is never the app's: a server's flow control holds any message there while the client
             # reads (uvicorn drains before each one, the start too, behind an earlier answer the client has not read).
             # Before any body byte it cannot be told apart from a middleware outside this one working (`in_send`,
@@ -498,6 +504,10 @@ class ContractMiddleware:
                     self.judge.note(f"request {number} to the app: its answer over HTTP/{version} has status {status}, "
                                     f"which has no content, and {dropped:,} body bytes after it: no HTTP/{version} "
                                     "client reads them as content (Hypercorn drops them); judged as the status alone")
+                if unsent:
+                    self.judge.note(f"request {number} to the app: its answer over HTTP/{version} has connection-specific "
+                                    f"field(s) {', '.join(sorted(set(unsent)))}, which HTTP/{version} has not (RFC 9113 §8.2.2): "
+                                    "its server (h2) drops them, so they were judged as not sent")
                 if after is not None:
                     self.judge.note(f"request {number} to the app: the server refused a message the app sent after its "
                                     f"answer was complete ({after}); the answer that went out was judged")
@@ -649,18 +659,45 @@ def _framed_bodiless(headers: list[tuple[bytes, bytes]], status: int) -> str | N
     return None
 
 
-def _stream_length(headers: list[tuple[bytes, bytes]], status: int) -> tuple[str | None, int | None]:
-    """Over HTTP/2 and 3, as their client reads a head (h2, which httpx uses): why no client reads it (a content-length
-    that is not digits, or several that disagree: a malformed answer, RFC 9113 §8.1.1), else the content-length the
-    body must match (None: none given, or a status without content, 204/304, which may carry one)."""
-    values = [v.strip(b" \t") for name, v in headers if name.lower() == b"content-length"]
+def _stream_head(headers: list[tuple[bytes, bytes]], status: int) -> tuple[str | None, int | None, list[str]]:
+    """Over HTTP/2 and 3, the app's head as h2 reads it (Hypercorn's server side, httpx's client side): why no client reads
+    it, else the content-length the body must match (None: none given, or a status without content, 204/304, which may
+    carry one), and the connection-specific fields the server drops (never sent: not what a client reads).
+
+    Each name and value stripped and the name lowercased (Hypercorn's `build_and_validate_headers`, then
+    `h2.utilities.normalize_outbound_headers`), the connection-specific fields (Connection, Keep-Alive, Proxy-Connection,
+    Transfer-Encoding, Upgrade) dropped; then what `h2.utilities.validate_outbound_headers` refuses to send, which
+    makes the answer malformed (RFC 9113 §8.2.2, §8.3): a `te` field other than `trailers`, a pseudo-header field
+    (or an empty name) among the app's fields. Hypercorn swallows h2's refusal: the app's `send` returns, its HEADERS
+    frame never goes out, and its client fails on the body that follows. Then the content-length: not digits, or
+    several disagreeing, is malformed (RFC 9113 §8.1.1)."""
+    dropped: list[str] = []
+    values: list[bytes] = []
+    for raw_name, raw_value in headers:
+        name, value = bytes(raw_name).strip().lower(), bytes(raw_value).strip()
+        if not name or name.startswith(b":"):
+            return (f"a field named {_quoted(name)} (a pseudo-header field or no name among its fields), which makes the "
+                    "answer malformed over HTTP/2 and 3 (RFC 9113 §8.3): its server refuses the head"), None, dropped
+        if name in _CONNECTION_SPECIFIC:
+            dropped.append(name.decode("latin-1"))
+        elif name == b"te" and value.lower() != b"trailers":
+            return (f"a te field of {_quoted(value)}, which makes the answer malformed over HTTP/2 and 3 (RFC 9113 §8.2.2: "
+                    "only `trailers`): h2 refuses to send its head"), None, dropped
+        elif name == b"content-length":
+            values.append(value)
     if not values:
-        return None, None
+        return None, None, dropped
     if not all(v.isdigit() and v.isascii() for v in values):
-        return f"a content-length that is not a number ({_quoted(values[0])}), which makes the answer malformed over HTTP/2 and 3", None
+        return (f"a content-length that is not a number ({_quoted(values[0])}), which makes the answer malformed over "
+                "HTTP/2 and 3"), None, dropped
     if len({int(v) for v in values}) > 1:
-        return f"content-lengths that disagree ({_quoted(values[0])}, ...), which makes the answer malformed over HTTP/2 and 3", None
-    return None, None if status in _BODILESS else int(values[0])
+        return (f"content-lengths that disagree ({_quoted(values[0])}, ...), which makes the answer malformed over "
+                "HTTP/2 and 3"), None, dropped
+    return None, None if status in _BODILESS else int(values[0]), dropped
+
+
+# the fields HTTP/2 and 3 forbid as connection-specific (RFC 9113 §8.2.2): h2 drops them from what it sends
+_CONNECTION_SPECIFIC = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
 
 
 def _quoted(value: bytes) -> str:

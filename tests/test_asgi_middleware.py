@@ -1833,3 +1833,36 @@ def test_pass_t2_f5_on_either_uvicorn_stack_the_clients_first_line_is_the_apps_r
                            b"Expect: 100-continue\r\nContent-Length: 100000\r\n\r\n")
             first = client.recv(4096).split(b"\r\n", 1)[0]
     assert first == b"HTTP/1.1 401 Unauthorized"
+
+
+# --- pass U1: HTTP/2 heads h2 refuses, an exchange cut off from outside the app, a lifespan that returns, Expect ---------
+
+
+@pytest.mark.parametrize("field", [(b"te", b"gzip"), (b"TE", b"trailers, deflate"), (b"te", b""), (b":path", b"/x"),
+                                   (b":status", b"200"), (b" :authority", b"x"), (b"", b"x")],
+                         ids=["te-gzip", "te-trailers-and-more", "te-empty", "pseudo-path", "pseudo-status",
+                              "pseudo-after-whitespace", "empty-name"])
+def test_pass_u1_f2_over_http2_a_head_h2_refuses_to_send_is_the_apps_no_server_error(field):
+    """Pass U1, F2: over HTTP/2 (Hypercorn) an answer with `te: gzip` never reached its client (h2 refuses the head,
+    Hypercorn swallows the refusal, httpx fails 'cannot receive data before headers') but was judged green: the head is
+    read as h2 reads it, and what it refuses (RFC 9113 §8.2.2, §8.3) is a head no client reads."""
+    middleware, raised = _run(_answering([field]), _body(), scope=H2)
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert "no client could read the app's answer" in result.findings[0].actual and "HTTP/2" in result.findings[0].actual
+
+
+@pytest.mark.parametrize("fields", [[(b"te", b"trailers")], [(b"TE", b" Trailers ")], [(b"Content-Type", b"application/json")],
+                                    [(b"connection", b"close"), (b"Keep-Alive", b"timeout=5"), (b"transfer-encoding", b"chunked"),
+                                     (b"upgrade", b"h2c"), (b"proxy-connection", b"close")]],
+                         ids=["te-trailers", "te-trailers-any-case", "uppercase-name", "connection-specific"])
+def test_pass_u1_f2_over_http2_what_h2_sends_normalised_is_judged_as_its_client_reads_it(fields):
+    """Pass U1, F2, the other side: h2 lowercases names, strips the connection-specific fields and sends `te: trailers`
+    (any case): its client reads the answer, judged on it (the dropped fields noted, judged as not sent)."""
+    middleware, raised = _run(_answering(fields), _body(), scope=H2)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.exit_code == 0, result.headline
+    if fields[0][0] == b"connection":
+        assert any("connection-specific" in note and "transfer-encoding" in note for note in result.traffic.notes)
