@@ -343,6 +343,8 @@ class ContractMiddleware:
         framed_by_server = False  # an HTTP/1.0 client's answer without a Content-Length: its server decides if it reads
         answered: float | None = None  # the app's own time, at the answer's end
         left = read.disconnected  # the client went away (its doing): before its body ended, or before the answer did
+        outside: str | None = None  # what else, outside the app, cut the exchange off (a cancellation, a TimeoutError)
+        cut_at: float | None = None  # the app's own time when the exchange was cut off (the client left, or `outside`)
         ended: float | None = None  # the app's own time at its last body message (more_body False), once sent
         streamed = read.size  # the request body's bytes handed to the app so far (read ahead, then as it read on)
         body_open = not read.complete and not read.disconnected  # its end has not come: a read waits on the client
@@ -353,7 +355,7 @@ class ContractMiddleware:
         unsent: list[str] = []  # connection-specific fields over HTTP/2 or 3: the server drops them (`_stream_head`)
 
         async def replay() -> MutableMapping[str, Any]:
-            nonlocal left, streamed, body_open, overlapped, teed
+            nonlocal left, streamed, body_open, overlapped, teed, cut_at
             if pending:
                 message = pending.pop(0)
             elif body_open:
@@ -380,6 +382,7 @@ class ContractMiddleware:
                 message = await receive()
             if message["type"] == "http.disconnect" and not done:
                 left = True
+                cut_at = clock.elapsed() if cut_at is None else cut_at
             return message
 
         cap = self.max_response_bytes
@@ -388,7 +391,7 @@ class ContractMiddleware:
 
         async def capture(message: dict[str, Any]) -> None:
             nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered, length, ended
-            nonlocal in_send, dropped, declared, unsent
+            nonlocal in_send, dropped, declared, unsent, outside, cut_at
             kind = message["type"]
             timed = False  # the time in this `send` is the client's: body bytes are out or going (a server's flow control)
             if kind == "http.response.body":
@@ -443,8 +446,13 @@ class ContractMiddleware:
             clock.sending()
             try:
                 await send(message)
+            except TimeoutError:  # (an OSError) a deadline outside the app (an outer middleware's), never the client gone
+                outside = outside or "a TimeoutError out of the server's `send` (a deadline outside the app)"
+                cut_at = clock.elapsed() if cut_at is None else cut_at
+                raise
             except OSError:  # ASGI: the server's word that the client is gone
                 left = True
+                cut_at = clock.elapsed() if cut_at is None else cut_at
                 raise
             except Exception as exc:
                 if complete:  # a message after the whole answer went out (an extra body, trailers the server lacks)
@@ -466,8 +474,12 @@ class ContractMiddleware:
         try:
             await self.app(scope, replay, capture)
         except asyncio.CancelledError:
-            if left or _being_cancelled():  # the server stopped the app (its client left, or it shuts down): not its doing
-                left = True
+            if left or outside is not None:  # cancelled after its client left (or after a deadline outside it)
+                pass
+            elif _being_cancelled():  # something outside stopped the app (its server, as its client left or it shuts down;
+                # a timeout middleware outside this one): not its failure, and not the client seen leaving
+                outside = "a cancellation from outside it (its server, or a middleware outside this one such as a timeout)"
+                cut_at = clock.elapsed()
             else:  # the app's own (an inner task it cancelled, awaited): its server answers 500, as for any exception
                 error = "the app raised CancelledError (no one cancelled it: an inner task's cancellation escaped)"
             raise
@@ -475,17 +487,29 @@ class ContractMiddleware:
             error = f"the app raised {type(exc).__name__}"
             raise
         except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
-            if type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio":  # server's, lets
-                left = True  # it out (the app's own scopes catch their own)
+            if type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio":  # server's or an
+                if not left and outside is None:  # outer middleware's lets it out (the app's own scopes catch their own)
+                    outside = "trio's cancellation from a scope outside it (its server's, or a middleware's such as move_on_after)"
+                    cut_at = clock.elapsed()
             raise
         finally:
             if lazy and not body_open and teed is not None:  # read whole, as the app read it: judged as if read ahead
                 body = bytes(teed)
                 unread = request_framing_unread(asked.headers, streamed)
-            if left and (read.disconnected or (not done and unreadable is None)):  # (a client leaves an unreadable answer)
+            # cut off before its answer was whole: by its client leaving, or something else outside the app; where the
+            # app's own time was past the timeout by then it is its responds-in-time breach (as the proxy's deadline
+            # blames its upstream), else not judged (whatever it then raised)
+            cut = (left or outside is not None) and (read.disconnected or (not done and unreadable is None))
+            timeout = self.judge.timeout
+            late = (cut and not read.disconnected and cut_at is not None and timeout is not None and cut_at > timeout
+                    and answered is None)
+            if cut and not late and left:  # (a client leaves an unreadable answer)
                 when = "its request's body ended" if read.disconnected else "the answer was complete"
                 self.judge.pass_unjudged(f"request {number} to the app: the client went away before {when} (not "
                                          "the app's doing): not judged")
+            elif cut and not late:
+                self.judge.pass_unjudged(f"request {number} to the app: the app was cut off by something outside it "
+                                         f"({outside}) before its answer was complete, within the timeout: not judged")
             elif framed_by_server and complete and unreadable is None and refused is None and error is None:
                 self.judge.pass_unjudged(f"request {number} to the app: an HTTP/1.0 client was answered without a "
                                          "Content-Length; whether it could read the answer depends on the server (uvicorn's "
@@ -512,10 +536,14 @@ class ContractMiddleware:
                     self.judge.note(f"request {number} to the app: the server refused a message the app sent after its "
                                     f"answer was complete ({after}); the answer that went out was judged")
                 raised = error
-                if unreadable is not None:  # whatever the server did with it (wrote it, refused it), no client read it
+                if late:  # its own time ran past the timeout before anything outside it cut it off
+                    by = "its client went away" if left else outside
+                    error = (f"cut off after {cut_at or 0.0:.2f} s of the app's own time, past the {timeout or 0.0:g} s "
+                             f"timeout, before its answer was complete ({by})")
+                elif unreadable is not None:  # whatever the server did with it (wrote it, refused it), no client read it
                     error = f"no client could read the app's answer: it has {unreadable}"
-                elif left:
-                    error = None  # the app answered whole; what it raised after came from the client leaving
+                elif left or outside is not None:
+                    error = None  # the app answered whole; what it raised after came from the client leaving (or outside)
                 elif refused is not None:  # what the app gave could not go out whole: no client could read it
                     error = refused
                 elif error is not None and complete:  # raised after its answer went out whole (a background task): the
@@ -524,7 +552,7 @@ class ContractMiddleware:
                     error = None
                 elif error is None and not complete:
                     error = "the app ended without a complete response"
-                elapsed = answered if answered is not None else clock.elapsed()
+                elapsed = answered if answered is not None else cut_at if late and cut_at is not None else clock.elapsed()
                 in_part = self._in_part(complete and unreadable is None and refused is None, elapsed,
                                         ended, raised if ended is None else None, overlapped, in_send)
                 # an unkept body's bytes: as many as the app was handed, and whether its end showed (else at least that)

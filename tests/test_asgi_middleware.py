@@ -353,7 +353,9 @@ def test_a_client_that_leaves_before_taking_the_answer_leaves_it_unjudged(how):
                                                            "server-cancels": None}[how]
     result = middleware.result()
     assert result.findings == [] and result.traffic.unjudged == 1
-    assert any("client went away before the answer was complete" in note for note in result.traffic.notes)
+    # (a cancellation with no disconnect seen is not read as the client leaving: pass U1, F1)
+    said = "cut off by something outside it" if how == "server-cancels" else "client went away before the answer was complete"
+    assert any(said in note for note in result.traffic.notes)
 
 
 @pytest.mark.parametrize("how", ["raises-its-own-error", "raises-clientdisconnect-itself", "ends-without-answering"])
@@ -1866,3 +1868,141 @@ def test_pass_u1_f2_over_http2_what_h2_sends_normalised_is_judged_as_its_client_
     assert result.findings == [] and result.exit_code == 0, result.headline
     if fields[0][0] == b"connection":
         assert any("connection-specific" in note and "transfer-encoding" in note for note in result.traffic.notes)
+
+
+def _slow(fake_time, seconds, then):
+    """An app that reads its body, works `seconds` of its own time, then `then()` (awaited)."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        fake_time.now += seconds
+        await then(receive, send)
+    return app
+
+
+def _cut_from_outside(make, timeout=1.0):
+    """`app` in a ContractMiddleware behind an outer timeout middleware that cancels it (as `asyncio.wait_for` does) once
+    it signals it is stuck, and answers 504 itself; the client is there all along. (the middleware, what went out)"""
+    import asyncio
+
+    import anyio
+
+    out, queue, stuck = [], [_body()], []
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message):
+        out.append(message)
+
+    async def outer():
+        task = asyncio.ensure_future(middleware(dict(SCOPE), receive, send))
+        while not stuck and not task.done():
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await send({"type": "http.response.start", "status": 504, "headers": []})
+        await send({"type": "http.response.body", "body": b"gateway timeout"})
+
+    async def hang(receive, send):
+        stuck.append(1)
+        await asyncio.Event().wait()
+
+    middleware = ContractMiddleware(make(hang), timeout=timeout)
+    anyio.run(outer)
+    return middleware, out
+
+
+@pytest.mark.parametrize("own", [3.0, 0.5], ids=["past-the-timeout", "within-it"])
+def test_pass_u1_f1_an_app_an_outer_timeout_middleware_cancels_is_not_a_client_gone(fake_time, own):
+    """Pass U1, F1 (a): an outer timeout middleware (`asyncio.wait_for`, anyio's `fail_after`) cancelling an app past the
+    timeout was 'the client went away before the answer was complete': unjudged, exit 3, never responds-in-time's
+    breach. The app's own time past the timeout when it was cut off is its breach; within it, not judged, and never
+    noted as the client leaving (no disconnect was seen)."""
+    middleware, out = _cut_from_outside(lambda then: _slow(fake_time, own, then))
+    assert out[0]["status"] == 504
+    result = middleware.result()
+    assert not any("client went away" in note for note in result.traffic.notes), result.traffic.notes
+    if own > 1.0:
+        assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+        assert "3.00 s" in result.findings[0].actual and result.exit_code == 1
+    else:
+        assert result.findings == [] and result.traffic.unjudged == 1, result.headline
+        assert any("cut off by something outside it" in note for note in result.traffic.notes)
+
+
+@pytest.mark.parametrize("own", [3.0, 0.5], ids=["past-the-timeout", "within-it"])
+def test_pass_u1_f1_a_timeouterror_from_send_is_no_client_gone(fake_time, own):
+    """Pass U1, F1 (b): an outer middleware enforcing a deadline by raising TimeoutError from `send` (an OSError, the
+    ASGI word for a client gone) left the slow app unjudged as a client gone. It is a deadline outside the app: past the
+    timeout its breach, within it not judged, and never no-server-error nor the client leaving."""
+    async def answer(receive, send):
+        await _answer(send)
+
+    async def deadline(message):
+        raise TimeoutError("deadline")
+
+    middleware, raised = _run(_slow(fake_time, own, answer), _body(), send=deadline, timeout=1.0)
+    assert type(raised) is TimeoutError  # out as without the middleware
+    result = middleware.result()
+    assert not any("client went away" in note for note in result.traffic.notes), result.traffic.notes
+    if own > 1.0:
+        assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+    else:
+        assert result.findings == [] and result.traffic.unjudged == 1, result.headline
+
+
+def test_pass_u1_f1_a_client_leaving_after_the_apps_own_time_passed_the_timeout_is_its_breach(fake_time):
+    """Pass U1, F1 (c): a client giving up (httpx's timeout) on an app already past the timeout, which then saw the
+    disconnect (Starlette's `is_disconnected`) and returned: unjudged as 'the client went away'. Its time had run out
+    before the client left: responds-in-time, as the proxy's deadline blames its upstream."""
+    async def checks(receive, send):
+        assert (await receive())["type"] == "http.disconnect"  # (the queue is empty: the client is gone)
+
+    middleware, raised = _run(_slow(fake_time, 3.0, checks), _body(), timeout=1.0)
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+    assert "its client went away" in result.findings[0].actual
+
+
+def test_pass_u1_f1_a_client_leaving_within_the_timeout_still_leaves_it_unjudged(fake_time):
+    async def checks(receive, send):
+        assert (await receive())["type"] == "http.disconnect"
+
+    middleware, raised = _run(_slow(fake_time, 0.5, checks), _body(), timeout=1.0)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.unjudged == 1, result.headline
+    assert any("client went away" in note for note in result.traffic.notes)
+
+
+def test_pass_u1_f1_under_trio_an_outer_scope_cancelling_a_late_app_is_its_breach(fake_time):
+    """Pass U1, F1, its neighbour under trio (Hypercorn's trio worker): an outer `move_on_after` cancelling an app past
+    the timeout was read as the client gone; it is the app's responds-in-time."""
+    pytest.importorskip("trio")
+    import anyio
+
+    outer = []
+
+    async def hang(receive, send):
+        outer[0].cancel()  # (the outer scope's deadline comes now)
+        await anyio.sleep_forever()
+
+    middleware = ContractMiddleware(_slow(fake_time, 3.0, hang), timeout=1.0)
+    queue = [_body()]
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message):
+        pass
+
+    async def serving():
+        with anyio.CancelScope() as scope:
+            outer.append(scope)
+            await middleware(dict(SCOPE), receive, send)
+
+    anyio.run(serving, backend="trio")
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
