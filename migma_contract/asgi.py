@@ -487,10 +487,10 @@ class ContractMiddleware:
             error = f"the app raised {type(exc).__name__}"
             raise
         except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
-            if type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio":  # server's or an
-                if not left and outside is None:  # outer middleware's lets it out (the app's own scopes catch their own)
-                    outside = "trio's cancellation from a scope outside it (its server's, or a middleware's such as move_on_after)"
-                    cut_at = clock.elapsed()
+            trio = type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio"  # server's or
+            if trio and not left and outside is None:  # an outer middleware's lets it out (the app's scopes catch their own)
+                outside = "trio's cancellation from a scope outside it (its server's, or a middleware's such as move_on_after)"
+                cut_at = clock.elapsed()
             raise
         finally:
             if lazy and not body_open and teed is not None:  # read whole, as the app read it: judged as if read ahead
