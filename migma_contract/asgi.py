@@ -250,6 +250,7 @@ class ContractMiddleware:
         `auto` and Hypercorn go on without it), and its reports are written at process exit (`_judged`)."""
         startup: dict[str, Any] | None = None  # the startup message, once the app took it
         answered = False  # the app answered the startup (complete or failed): it speaks lifespan
+        shut = False  # the app answered the shutdown (the reports were written then)
 
         async def taken() -> MutableMapping[str, Any]:
             nonlocal startup
@@ -259,14 +260,20 @@ class ContractMiddleware:
             return message
 
         async def on_shutdown(message: dict[str, Any]) -> None:
-            nonlocal answered
+            nonlocal answered, shut
             if message["type"] in ("lifespan.startup.complete", "lifespan.startup.failed"):
                 answered = self._spoken = True
             elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                shut = True
                 self._write_at_end("at shutdown")  # (its own shutdown failing leaves the traffic judged as it was)
             await send(message)
 
-        await self.app(scope, taken, on_shutdown)  # (what it raises is its server's to read, as without the middleware)
+        try:
+            await self.app(scope, taken, on_shutdown)  # (what it raises is its server's to read, as without the middleware)
+        finally:
+            if answered and not shut:  # its lifespan ended (returned, raised) with no shutdown answered: its server sends
+                # none to a finished lifespan (uvicorn), so the reports are written at process exit (once)
+                self._report_at_exit()
         if answered:
             return
         # the app returned without answering the startup: it does not speak lifespan; the middleware answers for it

@@ -2006,3 +2006,62 @@ def test_pass_u1_f1_under_trio_an_outer_scope_cancelling_a_late_app_is_its_breac
     anyio.run(serving, backend="trio")
     result = middleware.result()
     assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+
+
+def test_pass_u1_f3_a_lifespan_that_answers_its_startup_and_returns_still_gets_its_reports_written(tmp_path, monkeypatch):
+    """Pass U1, F3: an app whose lifespan answers its startup and returns (nothing to clean up): uvicorn sends no shutdown
+    to a finished lifespan, and the at-exit writer was registered only for a lifespan never spoken: no report was ever
+    written. Its lifespan ended with no shutdown answered: the reports are written at process exit, once."""
+    import anyio
+
+    import migma_contract.asgi as asgi
+
+    registered = []
+    monkeypatch.setattr(asgi.atexit, "register", lambda *args: registered.append(args))
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            assert (await receive())["type"] == "lifespan.startup"
+            await send({"type": "lifespan.startup.complete"})
+            return  # nothing to clean up: no shutdown awaited
+        await _plain_app(scope, receive, send)
+
+    middleware, sent = ContractMiddleware(app, report_dir=tmp_path), []
+
+    async def receive():
+        return {"type": "lifespan.startup"}
+
+    async def send(message):
+        sent.append(message["type"])
+
+    anyio.run(middleware, {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert sent == ["lifespan.startup.complete"]
+    anyio.run(_one_send(middleware))
+    assert len(registered) == 1 and list(tmp_path.iterdir()) == []
+    at_exit, *args = registered[0]
+    at_exit(*args)
+    assert sorted(p.name for p in tmp_path.iterdir()) == WRITTEN
+    assert json.loads((tmp_path / "conformance.json").read_text())["traffic"]["judged"] == 1
+    (tmp_path / "conformance.json").unlink()
+    at_exit(*args)  # once: nothing judged since
+    assert not (tmp_path / "conformance.json").exists()
+
+
+def test_pass_u1_f3_a_lifespan_answering_its_shutdown_writes_there_and_registers_nothing(tmp_path, monkeypatch):
+    import migma_contract.asgi as asgi
+
+    registered = []
+    monkeypatch.setattr(asgi.atexit, "register", lambda *args: registered.append(args))
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": f"{message['type']}.complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        await _plain_app(scope, receive, send)
+
+    middleware = ContractMiddleware(app, report_dir=tmp_path)
+    assert _lifespan(middleware, between=_one_send(middleware)) == (["lifespan.startup.complete", "lifespan.shutdown.complete"], None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == WRITTEN and registered == []
