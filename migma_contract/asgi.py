@@ -741,10 +741,13 @@ def _quoted(value: bytes) -> str:
 
 
 def _continue_expected(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether a request asks `Expect: 100-continue`: uvicorn answers its app's first `receive` with `100 Continue`
-    (Hypercorn sends it at once), telling the client to send its body, which it would not have done for an app refusing
-    from the head alone."""
-    return any(name.lower() == b"expect" and b"100-continue" in value.lower() for name, value in headers)
+    """Whether a request asks `Expect: 100-continue` as a server reads it: uvicorn answers its app's first `receive`
+    with `100 Continue` (Hypercorn sends it at once), telling the client to send its body, which it would not have done
+    for an app refusing from the head alone. Read as its stacks read it: h11 takes `100-continue` as one token of the
+    Expect fields' comma list (any case), httptools as the whole value (any case), one of those tokens; nothing else
+    (`x100-continue`, `100-continue-x`) makes a server send it."""
+    return any(name.lower() == b"expect" and b"100-continue" in (token.strip(b" \t") for token in value.lower().split(b","))
+               for name, value in headers)
 
 
 def _being_cancelled() -> bool:

@@ -2065,3 +2065,29 @@ def test_pass_u1_f3_a_lifespan_answering_its_shutdown_writes_there_and_registers
     middleware = ContractMiddleware(app, report_dir=tmp_path)
     assert _lifespan(middleware, between=_one_send(middleware)) == (["lifespan.startup.complete", "lifespan.shutdown.complete"], None)
     assert sorted(p.name for p in tmp_path.iterdir()) == WRITTEN and registered == []
+
+
+@pytest.mark.parametrize(("value", "waits"), [(b"x100-continue", False), (b"100-continue-x", False), (b"no-100-continue", False),
+                                              (b"100-Continue", True), (b" 100-continue ", True), (b"foo, 100-continue", True)])
+def test_pass_u1_low_expect_is_read_as_its_server_reads_it(value, waits):
+    """Pass U1, LOW: `100-continue` was matched anywhere in Expect (`x100-continue`), where uvicorn's httptools wants the
+    whole value and h11 one comma token (any case): such a send was read lazily though no server sends `100 Continue` for
+    it (its body rules judged in part). Read as they read it; otherwise read ahead, judged in full."""
+    import anyio
+
+    asked = []
+
+    async def receive():
+        asked.append(1)
+        return _body()
+
+    scope = {**SCOPE, "headers": [*SCOPE["headers"], (b"expect", value), (b"content-length", b"%d" % len(RAW_VALID))]}
+    middleware = ContractMiddleware(_head_only_refusal())
+
+    async def send(message):
+        pass
+
+    anyio.run(middleware, dict(scope), receive, send)
+    assert (asked == []) == waits
+    result = middleware.result()
+    assert any("Expect: 100-continue" in note for note in result.traffic.notes) == waits, result.traffic.notes
