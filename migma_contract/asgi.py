@@ -33,15 +33,19 @@ others after). The time in the `send` of the answer's start, and of an empty bod
 any body byte, does not show apart from a middleware outside this one working there: where the
 app's time is within the timeout only without it, responds-in-time is judged in part (`_in_part`);
 a client that goes away before its body ended or before the whole answer went out (the app
-is told `http.disconnect`, the server's `send` raises `OSError`, or the server cancels the
-app's task) leaves the exchange unjudged and noted, whatever the app then raised; a failure with
+is told `http.disconnect`, the server's `send` raises `OSError`) leaves the exchange unjudged and noted, whatever the
+app then raised; so does something else outside the app cutting it off (its task cancelled by its server or an outer
+timeout middleware, trio's `Cancelled` from a scope outside it, a `TimeoutError` out of `send`: a deadline's, not the
+client's word), noted as that, never as the client leaving; whatever cut it off, the app's own time past `timeout` by
+then is its responds-in-time breach (as the proxy's deadline blames its upstream). A failure with
 the client still there is the app's `no-server-error` (a `CancelledError` no one cancelled it with
 too), and so is a head no client can read
 (`core.fields.unreadable_head`, a 1xx status as the answer, a 204/304 with a body or a
 Transfer-Encoding): uvicorn's httptools protocol
 writes it as given, h11 refuses it, one verdict either way. Over HTTP/2 and 3 the head is read as h2 reads it
-(`_stream_length`: a content-length not digits, or several disagreeing, or one the body does not match is malformed,
-RFC 9113 §8.1.1), the answer ends with the app's last body message, and body bytes on a 204/304 are no content
+(`_stream_head`: a content-length not digits, or several disagreeing, or one the body does not match is malformed,
+RFC 9113 §8.1.1; a `te` other than `trailers`, a pseudo-header or empty name, which h2 refuses to send, §8.2.2;
+connection-specific fields h2 drops are judged as not sent), the answer ends with the app's last body message, and body bytes on a 204/304 are no content
 (the server drops them): judged without them, noted. A message the server refuses
 once the answer is complete is noted, never the app's failure. An HTTP/1.0 client answered
 without a Content-Length passes unjudged: its server frames that answer (h11 by closing,
@@ -61,8 +65,9 @@ runs (Starlette's `MutableHeaders(scope=scope)`, Mount's root path) changes noth
 the scope (the app's `state`) is never held past the call. With `report_dir`, the usual
 reports are written when the app shuts down (the ASGI lifespan's shutdown; for an app that
 does not speak lifespan, returning on it, the middleware answers it), or, where no lifespan
-started before the first send (uvicorn's `--lifespan off`, an in-process transport) or the app
-raised on it, when the process exits (`atexit`, if anything was seen since they were last
+started before the first send (uvicorn's `--lifespan off`, an in-process transport), the app
+raised on it, or its lifespan ended with no shutdown answered (uvicorn sends none to a finished lifespan), when the
+process exits (`atexit`, if anything was seen since they were last
 written); and whenever `write_report()` is called. Reports that cannot be written there are
 one line on the `migma_contract.asgi` logger, never a traceback in the server's shutdown.
 Several processes writing to one `report_dir` (uvicorn --workers, gunicorn, pytest-xdist) each keep their own state
@@ -751,8 +756,9 @@ def _continue_expected(headers: Iterable[tuple[bytes, bytes]]) -> bool:
 
 
 def _being_cancelled() -> bool:
-    """Whether the server is cancelling the app's task (asyncio's count of cancellations asked for it, 3.11+): a
-    `CancelledError` out of the app is then the server's doing; without it, the app's own."""
+    """Whether something outside the app is cancelling its task (asyncio's count of cancellations asked for it, 3.11+:
+    its server, a timeout middleware outside this one): a `CancelledError` out of the app is then theirs; without it,
+    the app's own."""
     try:
         task = asyncio.current_task()
     except RuntimeError:  # no asyncio loop (trio): an asyncio CancelledError there is the app's own
