@@ -287,20 +287,20 @@ def _front_end_refusable(headers: Mapping[str, str], target: str, method: str = 
         return f"target holds {clean_text(repr(bad))}, which RFC 3986 does not allow in a target"
     line = len(method) + len(path) + len(" HTTP/1.1") + 1
     if line > FRONT_END_LINE:
-        return (f"request line is {line:,} bytes, past the {FRONT_END_LINE:,} gunicorn allows by default "
+        return (f"has a request line of {line:,} bytes, past the {FRONT_END_LINE:,} gunicorn allows by default "
                 "(limit_request_line)")
     query = len(path.partition("?")[2].partition("#")[0])
     if query > FRONT_END_QUERY:
-        return f"query is {query:,} bytes, past the {FRONT_END_QUERY:,} IIS allows by default (maxQueryString)"
+        return f"has a query of {query:,} bytes, past the {FRONT_END_QUERY:,} IIS allows by default (maxQueryString)"
     given = given or {}
     lines = [(name, value) for name, value in headers.items() if name not in given]
     lines += [(name, value) for name, values in given.items() if name in headers for value in values]
     longest = max((len(name) + len(value) + 2 for name, value in lines), default=0)
     if longest > FRONT_END_FIELD:
-        return (f"longest header line is {longest:,} bytes, past the {FRONT_END_FIELD:,} gunicorn and Apache allow by "
+        return (f"has a header line of {longest:,} bytes, past the {FRONT_END_FIELD:,} gunicorn and Apache allow by "
                 "default (limit_request_field_size, LimitRequestFieldSize)")
     if len(lines) > FRONT_END_FIELDS:
-        return (f"head has {len(lines):,} header lines, past the {FRONT_END_FIELDS} gunicorn, Apache and Tomcat allow "
+        return (f"has {len(lines):,} header lines, past the {FRONT_END_FIELDS} gunicorn, Apache and Tomcat allow "
                 "by default")
     size = line + 2 + sum(len(name) + len(value) + 4 for name, value in lines) + 2
     if size > FRONT_END_HEAD:
