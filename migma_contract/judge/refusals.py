@@ -8,6 +8,11 @@ Accept-Language excluding English), 417 for an expectation other than 100-contin
 Content-Length (§15.5.12). `refusals` lists those a request carries, each with the status it may be refused with; the
 one judge (`judge.verdict`), which the proxy, the middleware, `judge` and the check share, leaves that status (and the
 rules it touches) unjudged for that exchange. A Content-Type other than JSON's (415 too) is the judge's media doubt.
+
+A field given more than once is read each way a server may read it (`_readings`): its first field (Starlette's
+`request.headers[name]`, Go's `Header.Get`, Java's `getHeader`), its last, and all joined (RFC 9110 §5.3); a refusal any
+reading allows is listed. No Content-Length is read as such only where the head shows the framing the wire carried
+(`framing_shown`), or where nothing says the body's length (a Transfer-Encoding, a body not kept).
 """
 
 from __future__ import annotations
