@@ -8,11 +8,16 @@ Accept-Language excluding English), 417 for an expectation other than 100-contin
 Content-Length (§15.5.12). `refusals` lists those a request carries, each with the status it may be refused with; the
 one judge (`judge.verdict`), which the proxy, the middleware, `judge` and the check share, leaves that status (and the
 rules it touches) unjudged for that exchange. A Content-Type other than JSON's (415 too) is the judge's media doubt.
+
+A field given more than once is read each way a server may read it (`_readings`): its first field (Starlette's
+`request.headers[name]`, Go's `Header.Get`, Java's `getHeader`), its last, and all joined (RFC 9110 §5.3); a refusal any
+reading allows is listed. No Content-Length is read as such only where the head shows the framing the wire carried
+(`framing_shown`), or where nothing says the body's length (a Transfer-Encoding, a body not kept).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 from migma_contract.core.fields import trimmed, values_of
@@ -116,13 +121,51 @@ def _admits_english(value: str) -> bool | None:
     return bool(star) and max(star) > 0
 
 
-def refusals(headers: Mapping[str, str]) -> Iterator[Refusal]:
+def _readings(name: str, headers: Mapping[str, str], given: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
+    """Each value a server may read a field as, with how it read it: the field's value; for a field given more than
+    once (`given`: its values in order), its first (Starlette's `headers[name]`, Go's `Header.Get`, Java's
+    `getHeader`), its last and all of them joined (RFC 9110 §5.3), each once."""
+    value = headers.get(name)
+    if value is None:
+        return []
+    values = given.get(name)
+    if not values or len(values) < 2:
+        return [(value, "")]
+    readings: list[tuple[str, str]] = []
+    for reading, how in ((trimmed(values[0]), "first"), (trimmed(values[-1]), "last"), (value, "joined")):
+        if all(reading != seen for seen, _ in readings):
+            readings.append((reading, how))
+    return readings
+
+
+def _read_as(name: str, how: str, count: int) -> str:
+    spelled = "-".join(part.capitalize() for part in name.split("-"))
+    if not how:
+        return f"its request's {spelled}"
+    if how == "joined":
+        return f"its request's {spelled}, given {count} times and read joined"
+    return (f"its request's {spelled}, given {count} times and read as its {how} field"
+            + (" (as Starlette's headers[...], Go's Header.Get and Java's getHeader read it)" if how == "first" else ""))
+
+
+def refusals(headers: Mapping[str, str], given: Mapping[str, Sequence[str]] | None = None, *,
+             framing_shown: bool = True, body_size: int | None = None) -> Iterator[Refusal]:
     """Each feature of a request (its headers, names in lower case, repeated ones joined) that HTTP lets a server
-    refuse with a status of its own, with that status."""
-    if coded(coding := headers.get("content-encoding")):
-        assert coding is not None
-        yield Refusal(415, f"its request's body has a content coding (Content-Encoding {_shown(coding)}), which a server "
-                           "that does not decode request bodies refuses 415 (RFC 9110 §8.4, §15.5.16)")
+    refuse with a status of its own, with that status.
+
+    `given`: each field the request gives more than once, its values in order (a way in holding the fields as a list
+    knows): a field read either way a server may read it (its first, its last, all joined: `_readings`) is refusable
+    when any of those readings is. `framing_shown`: the head holds the framing headers the wire carried (a proxy, a
+    middleware, a recorder writing the head as sent); where it may not (a recorder keeping only the caller's headers:
+    vcrpy's aiohttp stub, a browser's provisional headers), a request whose body's length is known (`body_size`) is
+    not read as one "without Content-Length" (its client framed it; a 411 to it is judged)."""
+    given = given or {}
+    for coding, how in _readings("content-encoding", headers, given):
+        if coded(coding):
+            read = _read_as("content-encoding", how, len(given.get("content-encoding", ())))
+            yield Refusal(415, f"{read} names a content coding ({_shown(coding)}), which a server that does not decode "
+                               "request bodies refuses 415 (RFC 9110 §8.4, §15.5.16)")
+            break
     negotiated = (
         ("accept", _accepts_json, "application/json"),
         ("accept-encoding", lambda v: _admits(v, ("identity",), default=True), "an answer without a content coding"),
@@ -130,22 +173,25 @@ def refusals(headers: Mapping[str, str]) -> Iterator[Refusal]:
         ("accept-language", _admits_english, "the answers' English"),
     )
     for name, admits, what in negotiated:
-        value = headers.get(name)
-        if value is None or not trimmed(value):  # absent or empty: anything goes (identity only, for Accept-Encoding)
-            continue
-        admitted = admits(value)
-        if not admitted:
-            spelled = "-".join(part.capitalize() for part in name.split("-"))
-            said = "cannot be read" if admitted is None else f"excludes {what}"
-            yield Refusal(406, f"its request's {spelled} ({_shown(value)}) {said}, which a server may refuse 406 "
-                               "(RFC 9110 §12.5, §15.5.7)")
-    expect = headers.get("expect")
-    if expect is not None and trimmed(expect).lower() != "100-continue":
-        yield Refusal(417, f"its request carries Expect {_shown(expect)}, which a server may refuse 417 (RFC 9110 §10.1.1)")
-    given = [name for name in _PRECONDITIONS if name in headers]
-    if given:
-        spelled = " and ".join("-".join(part.capitalize() for part in name.split("-")) for name in given)
+        for value, how in _readings(name, headers, given):
+            if not trimmed(value):  # absent or empty: anything goes (identity only, for Accept-Encoding)
+                continue
+            admitted = admits(value)
+            if not admitted:
+                said = "cannot be read" if admitted is None else f"excludes {what}"
+                read = _read_as(name, how, len(given.get(name, ())))
+                yield Refusal(406, f"{read} ({_shown(value)}) {said}, which a server may refuse 406 (RFC 9110 §12.5, "
+                                   "§15.5.7)")
+                break
+    for expect, how in _readings("expect", headers, given):
+        if trimmed(expect).lower() != "100-continue":
+            read = _read_as("expect", how, len(given.get("expect", ())))
+            yield Refusal(417, f"{read} is {_shown(expect)}, which a server may refuse 417 (RFC 9110 §10.1.1)")
+            break
+    present = [name for name in _PRECONDITIONS if name in headers]
+    if present:
+        spelled = " and ".join("-".join(part.capitalize() for part in name.split("-")) for name in present)
         yield Refusal(412, f"its request carries a precondition ({spelled}), which a server evaluates on a POST and may "
                            "answer 412 (RFC 9110 §13.1, §13.2.1)")
-    if "content-length" not in headers:
+    if "content-length" not in headers and (framing_shown or body_size is None or "transfer-encoding" in headers):
         yield Refusal(411, "its request has no Content-Length, which a server may refuse 411 (RFC 9110 §15.5.12)")

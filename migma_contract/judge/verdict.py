@@ -11,7 +11,7 @@ Schemathesis checks take it as it is.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -103,6 +103,10 @@ class Knowledge:
     throttle_final: bool = False  # a 429 here is final (retries ran out): judged like any status
     answer_text: str = ""  # the server's error text, for the sentence (the caller redacts and cleans it)
     judge_status: bool = True  # False: the request's own form judges its answer (the vendor set's keyed pairs)
+    # the request's head holds the framing headers the wire carried (a proxy, a middleware, a recorder writing the head
+    # as sent); False: a recording whose recorder may keep only the caller's headers (no Content-Length it shows is
+    # no proof none was sent: `judge.refusals`)
+    framing_shown: bool = True
 
 
 TRAFFIC = Knowledge()
@@ -110,13 +114,15 @@ TRAFFIC = Knowledge()
 
 def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowledge: Knowledge = TRAFFIC, *,
                    body: Any = None, validator: ResponseValidator | None = None,
-                   repeated: Collection[str] = ()) -> ExchangeVerdict:
+                   repeated: Collection[str] = (), given: Mapping[str, Sequence[str]] | None = None) -> ExchangeVerdict:
     """Every rule of `level` one POST /v1/sending exchange decides, for the client and the server.
 
     `body`: the request's JSON value when the caller has it already (the check built it);
     otherwise it is read from the exchange. `validator`: the run's response validator (its
     rule sets), else the level's. `repeated`: the `ONE_VALUE_FIELDS` the request gives more
-    than once (a way in holding its fields as a list knows; a joined `a, b` does not tell).
+    than once (a way in holding its fields as a list knows; a joined `a, b` does not tell). `given`: each
+    field the request gives more than once, its values in order (a refusal a server's reading of any of them allows
+    is not blamed: `judge.refusals`).
 
     A request its parties may read differently is judged on no guessed reading (judged in
     part, `partly` says why): a media type other than `application/json` (none, a form,
@@ -129,7 +135,8 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     standing = knowledge.standing
     doubt, open_to = _request_doubt(headers.get("content-type"), repeated)
     asked, flags = _asks_otherwise(headers, exchange.target, exchange.sent_body, exchange.status, knowledge.data_known,
-                                   exchange.sent_size, exchange.sent_size_open)
+                                   exchange.sent_size, exchange.sent_size_open, given=given,
+                                   framing_shown=knowledge.framing_shown)
     if asked is not None and flags & ~open_to:  # (a doubt leaving nothing more unjudged is not said twice)
         doubt, open_to = (f"{doubt}; {asked}" if doubt else asked), open_to | flags
     if open_to & _REQUEST:
@@ -194,7 +201,8 @@ _REFUSED = {406: _STATUS | _ANSWER, 411: _STATUS, 412: _STATUS, 415: _MEDIA, 417
 
 
 def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None = None, status: int | None = None,
-                    data_known: bool = False, size: int | None = None, size_open: bool = False) -> tuple[str | None, int]:
+                    data_known: bool = False, size: int | None = None, size_open: bool = False, *,
+                    given: Mapping[str, Sequence[str]] | None = None, framing_shown: bool = True) -> tuple[str | None, int]:
     """Why a server may answer the request as something else than the send, and what that leaves unjudged (`_STATUS`
     and more); (None, 0): it asks for nothing else. A method override naming another method (`judge.overrides`: a
     server honouring it answers as for that method, a 405): its status and request rules. A feature HTTP lets a server
@@ -215,7 +223,8 @@ def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None 
         said.append(f"its request asks for another method (_method or an override header {clean_text(other[:40])!r}): a "
                     "server honouring it answers as for that method (a 405), so its status and request rules were not judged")
         flags |= _MEDIA
-    for refusal in refusals(headers) if status in _REFUSED else ():
+    known = None if size_open else len(body) if body is not None else size
+    for refusal in refusals(headers, given, framing_shown=framing_shown, body_size=known) if status in _REFUSED else ():
         if refusal.status == status:
             said.append(f"{refusal.why}: it was answered {status}, so that status"
                         + (" and the answer's body rules were not judged" if _REFUSED[status] & _ANSWER else
@@ -231,7 +240,7 @@ def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None 
                         "§6.1): its 501 may not be the API's, so its status and the answer's rules were not judged")
             flags |= _STATUS | _ANSWER | _ERROR
         return ("; ".join(said), flags) if said else (None, 0)
-    front = _front_end_refusable(headers, target) or (
+    front = _front_end_refusable(headers, target, given=given) or (
         _front_end_too_large(headers, len(body) if body is not None else size, body is None and size_open)
         if status == 413 else None)
     if front is not None:
@@ -250,15 +259,25 @@ def _asks_otherwise(headers: Mapping[str, str], target: str, body: bytes | None 
 # percent sign starting an escape; anything else (`{`, `|`, `^`, `[`, a space, a non-ASCII character) a strict front end
 # refuses (Tomcat: "Invalid character found in the request target").
 _TARGET_CHARS = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
-# A head past this many bytes a front end may refuse (400, 414, 431): Tomcat's and Jetty's whole-head default (8 KB),
-# nginx's and Apache's per-line limit.
-FRONT_END_HEAD = 8 * 1024
+# What common servers and front ends refuse before any app, by their defaults: for each part of a request head, the
+# smallest limit among them (a head under all of them reaches the app behind any of them, and its refusal is judged).
+# Larger defaults are covered by these: nginx's large_client_header_buffers (8 KB a line, 414 or 400), Apache's
+# LimitRequestLine (8,190), IIS's maxUrl (4,096 bytes of path, 404.14), Node's --max-http-header-size and h11's
+# max_incomplete_event_size (16 KB a head, 431 or 400), Go's DefaultMaxHeaderBytes (1 MB, 431).
+FRONT_END_LINE = 4094  # the request line (method, target, version): gunicorn's limit_request_line (414 or 400)
+FRONT_END_QUERY = 2048  # the target's query: IIS's and Azure App Service's (Windows) maxQueryString (404.15)
+FRONT_END_FIELD = 8190  # one header line (`Name: value`): gunicorn's limit_request_field_size, Apache's LimitRequestFieldSize
+FRONT_END_FIELDS = 100  # header lines: gunicorn's limit_request_fields, Apache's LimitRequestFields, Tomcat's maxHeaderCount
+FRONT_END_HEAD = 8 * 1024  # the whole head: Tomcat's maxHttpHeaderSize, Jetty's requestHeaderSize (400, 431)
 
 
-def _front_end_refusable(headers: Mapping[str, str], target: str) -> str | None:
+def _front_end_refusable(headers: Mapping[str, str], target: str, method: str = "POST",
+                         given: Mapping[str, Sequence[str]] | None = None) -> str | None:
     """What in the request's head a server's HTTP layer or a front end may refuse before any app (None: nothing): a target
-    holding characters RFC 3986 forbids, a head past common front-end limits, header fields RFC 9112/9110 make or let
-    a server refuse (`core.fields.request_head_refusable`: every way in reads them so)."""
+    holding characters RFC 3986 forbids, a part of the head past the smallest common front-end limit for it (the request
+    line, the query, one header line, the number of header lines, the whole head: `FRONT_END_*`), header fields RFC
+    9112/9110 make or let a server refuse (`core.fields.request_head_refusable`: every way in reads them so). `given`:
+    each field given more than once, its values in order (each its own line on the wire)."""
     path = target
     if "://" in target[:16]:  # an absolute URL: its path and query
         rest = target.split("://", 1)[1]
@@ -266,9 +285,26 @@ def _front_end_refusable(headers: Mapping[str, str], target: str) -> str | None:
     if not _TARGET_CHARS.fullmatch(path):
         bad = next((ch for ch in path if not _TARGET_CHARS.fullmatch(ch) and ch != "%"), "%")
         return f"target holds {clean_text(repr(bad))}, which RFC 3986 does not allow in a target"
-    size = len(path) + 16 + sum(len(name) + len(value) + 4 for name, value in headers.items())
+    line = len(method) + len(path) + len(" HTTP/1.1") + 1
+    if line > FRONT_END_LINE:
+        return (f"has a request line of {line:,} bytes, past the {FRONT_END_LINE:,} gunicorn allows by default "
+                "(limit_request_line)")
+    query = len(path.partition("?")[2].partition("#")[0])
+    if query > FRONT_END_QUERY:
+        return f"has a query of {query:,} bytes, past the {FRONT_END_QUERY:,} IIS allows by default (maxQueryString)"
+    given = given or {}
+    lines = [(name, value) for name, value in headers.items() if name not in given]
+    lines += [(name, value) for name, values in given.items() if name in headers for value in values]
+    longest = max((len(name) + len(value) + 2 for name, value in lines), default=0)
+    if longest > FRONT_END_FIELD:
+        return (f"has a header line of {longest:,} bytes, past the {FRONT_END_FIELD:,} gunicorn and Apache allow by "
+                "default (limit_request_field_size, LimitRequestFieldSize)")
+    if len(lines) > FRONT_END_FIELDS:
+        return (f"has {len(lines):,} header lines, past the {FRONT_END_FIELDS} gunicorn, Apache and Tomcat allow "
+                "by default")
+    size = line + 2 + sum(len(name) + len(value) + 4 for name, value in lines) + 2
     if size > FRONT_END_HEAD:
-        return f"head is about {size:,} bytes, past the {FRONT_END_HEAD:,} front ends commonly allow"
+        return f"head is about {size:,} bytes, past the {FRONT_END_HEAD:,} front ends commonly allow (Tomcat, Jetty)"
     refused = request_head_refusable(headers.items())
     return None if refused is None else refused[0]
 

@@ -210,6 +210,7 @@ class Recording:
             size = 0
         self.decode_budget = self.max_body_bytes + DECODED_PER_BYTE * size
         for exchange in read:
+            exchange.framing_shown = _FRAMING[self.format]
             over = max(_head_size(exchange.request_headers), _head_size(exchange.response_headers))
             if over > MAX_HEAD_BYTES:
                 self._skip(f"{exchange.where}: headers of {over:,} bytes, over {MAX_HEAD_BYTES:,} (the cap on "
@@ -1045,6 +1046,16 @@ def _schemathesis_body(body: Any, what: str) -> tuple[bytes | None, str | None]:
     except _Lossy as exc:
         return None, f"its recorded {what} has {exc}: not judged as a body"
     return raw, _unread(why, what)
+
+
+# Which recorders write the request head as the wire carried it, its framing headers (Content-Length, Transfer-Encoding)
+# included: Schemathesis' cassettes (requests' PreparedRequest, which sets the Content-Length of a body it holds). Not
+# vcrpy's cassettes (its aiohttp and tornado stubs record the caller's `headers=` alone, though aiohttp sends a
+# Content-Length; its urllib3 stub the headers given to `request()`, to which http.client adds one; which stub wrote a
+# cassette does not show), nor HAR files (a browser's "provisional headers" entries hold no Content-Length). Where the
+# framing may not show, a request whose body is kept with no Content-Length is not read as sent without one: a 411 to
+# it is judged (`judge.refusals`); one with a Transfer-Encoding, or whose body is not kept, still may be refused 411.
+_FRAMING = {SCHEMATHESIS: True, VCRPY: False, VCRPY_JSON: False, HAR: False}
 
 
 def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | None:

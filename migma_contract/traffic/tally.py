@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Final, Generic, Literal, NamedTuple, TypeVar
 from urllib.parse import unquote, unquote_to_bytes
 
@@ -146,6 +147,7 @@ JUDGED_BODY_BYTES = 64 << 10
 _MAX_STOPS = 50  # notes kept word for word (where files stopped, what was refused); the rest are counted
 _NOTE_CHARS = 500  # of one note: it may carry what a hostile peer sent (a coding's name, header names), cut visibly
 _NONE_REPEATED: frozenset[str] = frozenset()
+_NONE_GIVEN: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 _MAX_HISTORY = 100_000  # values a rule judged across exchanges remembers (data.id): a proxy may run for days
 _ROOT_SUBJECTS = frozenset({Subject.REQUEST, Subject.AUTH, Subject.ACCEPTANCE})  # whose server failures are about the status
 
@@ -467,6 +469,10 @@ class ObservedExchange:
     # the recording's own mark that its answer's body is stored decoded under its Content-Encoding (vcrpy's aiohttp
     # stub: a request body kept as a mapping, aiohttp's `json=`); False: no such mark (`recordings._answer_decoded`)
     stored_decoded: bool = False
+    # the request head holds the framing headers the wire carried (the proxy and the middleware see the wire; a
+    # recording only where its recorder writes the head as sent: `recordings`): where not, a body of known length with
+    # no Content-Length shown is no request "without Content-Length" (`judge.refusals`)
+    framing_shown: bool = True
 
     # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
 
@@ -485,6 +491,17 @@ class ObservedExchange:
             return _NONE_REPEATED
         lower = [name.lower() for name, _ in self.request_headers if len(name) <= 15]
         return frozenset(name for name in ONE_VALUE_FIELDS if lower.count(name) > 1)
+
+    @_once
+    def given(self) -> Mapping[str, tuple[str, ...]]:
+        """Each field the request gives more than once (names lower-cased), its values in order: a server may read the
+        first, the last or all of them joined (`judge.refusals`)."""
+        if len(self.sent_headers) == len(self.request_headers):  # no field given twice
+            return _NONE_GIVEN
+        values: dict[str, list[str]] = {}
+        for name, value in self.request_headers:
+            values.setdefault(name.lower(), []).append(value)
+        return {name: tuple(each) for name, each in values.items() if len(each) > 1}
 
     @property
     def sent_body(self) -> bytes | None:
@@ -595,8 +612,10 @@ def _judged(contract: Contract, level: Level | str, exchange: ObservedExchange, 
     if exchange.status == ACCEPTS_VALID.deserves:  # no error text: the same knowledge for every accepted send
         knowledge = _KNOWLEDGE.get((standing, timeout)) or _KNOWLEDGE.setdefault((standing, timeout), Knowledge(standing, timeout=timeout))
     else:
-        knowledge = Knowledge(standing=standing, timeout=timeout, answer_text=_error_text(exchange.response_body))
-    return judge(contract, level if type(level) is Level else Level.parse(level), exchange, knowledge, repeated=exchange.repeated)
+        knowledge = Knowledge(standing=standing, timeout=timeout, answer_text=_error_text(exchange.response_body),
+                              framing_shown=exchange.framing_shown)
+    return judge(contract, level if type(level) is Level else Level.parse(level), exchange, knowledge, repeated=exchange.repeated,
+                 given=exchange.given)
 
 
 _KNOWLEDGE: dict[tuple[Standing, float | None], Knowledge] = {}  # (a frozen Knowledge: shared)
