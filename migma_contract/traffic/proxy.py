@@ -90,6 +90,7 @@ from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import foreign_request, read_capped
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decoded
 from migma_contract.wire.upstream import UpstreamError, UpstreamPool
+from migma_contract.wire.urls import usable_url
 
 __all__ = ["HOP_BY_HOP", "AnswerCutOff", "TrafficProxy", "sendable_headers", "upstream_url"]
 
@@ -149,6 +150,7 @@ class _UpstreamParts:
     credentials. A URL whose path cannot be forwarded exactly as written is a `ConfigError` (exit 2)."""
 
     def __init__(self, upstream: str) -> None:
+        upstream = usable_url(upstream)  # an IPv6 zone's %25 decoded: connected to as the lookup reads it
         parts = urlsplit(upstream)
         if parts.query or parts.fragment:
             raise ConfigError(f"{flag('--upstream')}: the upstream URL may not carry a query (?...) or fragment (#...); each "
