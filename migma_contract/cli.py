@@ -613,7 +613,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
     try:
         for number, recording in enumerate(recordings):
             again = 0
-            for exchange in recording.exchanges(timeout=options.timeout):
+            for exchange in recording.exchanges():
                 seen = twins.seen(exchange, number) if twins is not None else None
                 if seen == SAME:
                     again += 1

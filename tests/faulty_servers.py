@@ -409,6 +409,10 @@ FAULTS: list[Variant] = [
     Variant("hangs-on-long-subject", "responds-in-time", before=hang(lambda r: len(str(r.fields.get("subject", ""))) > 300)),
     Variant("422-for-validation-errors", "status-documented",
             after=lambda req, resp: Resp(422, resp.headers, resp.body) if resp.status == 400 else resp),
+    # pass U2, F1: the check judged its requests without the Content-Length httpx frames them with, so a 411 ("no
+    # Content-Length", a refusal HTTP names) was excused on every send: CONFORMANT, exit 0
+    Variant("411-for-accepted-sends", "status-documented",
+            after=lambda req, resp: Resp.of(411, {"error": "length required"}) if resp.status == 200 else resp),
     Variant("201-for-accepted-sends", "status-documented", after=lambda req, resp: Resp(201, resp.headers, resp.body) if resp.status == 200 else resp),
     Variant("errors-as-text-plain", "content-type-json", after=on_error(_content_type_text)),
     Variant("success-body-not-json", "content-type-json",

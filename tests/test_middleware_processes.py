@@ -1,6 +1,7 @@
 """`ContractMiddleware` in several processes writing to one report directory (uvicorn --workers, gunicorn, xdist):
 the reports the directory ends with count every process's exchanges (`reports.processes`)."""
 
+import base64
 import json
 import os
 import subprocess
@@ -355,3 +356,150 @@ def test_pass_s7_f1_a_state_a_serving_worker_still_needs_is_never_removed(tmp_pa
         write_shared(replacement.judge, replacement._began(), tmp_path, ("json",), replacement._shared_name)
     report = _written(tmp_path, long_lived)
     assert report["exit_code"] == 1 and report["traffic"]["judged"] == 72, report["traffic"]  # 0, 66 judged, before
+
+
+KEY_A, KEY_B = "Zq8WmP2xK7vR4tY9nB3cL6hJ", "Hn5Ts1Vb8Qw3Ek6Rm9Yx2Pa4"  # keys of no vendor's shape
+ECHOES = {
+    "raw": KEY_A, "upper-case": KEY_A.upper(), "json-unicode-escapes": "".join(f"\\u{ord(c):04x}" for c in KEY_A),
+    "percent-encoded": "".join(f"%{b:02X}" for b in KEY_A.encode()), "html-entities": "".join(f"&#{ord(c)};" for c in KEY_A),
+    "base64-basic": base64.b64encode(f"api:{KEY_A}".encode()).decode(),
+    "base64-url-safe": base64.urlsafe_b64encode(f"u:{KEY_A}?".encode()).decode(), "hexadecimal": KEY_A.encode().hex(),
+}
+
+
+def _sent(*sends: tuple[str, str | None]) -> ContractMiddleware:
+    """A middleware whose client sent each `(key, echo)` in turn with `Bearer key`; with an `echo`, the app's answer is
+    faulty (no data.id) and holds `echo` as given (a text the app wrote)."""
+    echoes = [echo for _, echo in sends]
+
+    async def app(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        echo = echoes.pop(0)
+        data = {"id": f"msg_{len(echoes)}", "status": "queued", "provider": "migma"}
+        body = json.dumps({"success": True, "data": data, "error": None}).encode()
+        if echo is not None:
+            body = b'{"success": true, "data": {"status": "queued", "provider": "migma", "note": "served for '
+            body += echo.encode() + b'"}, "error": null}'
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    middleware = ContractMiddleware(app)
+    with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+        for key, _ in sends:
+            client.post("/v1/sending", json=VALID, headers={"Authorization": f"Bearer {key}"})
+    return middleware
+
+
+@pytest.mark.parametrize("echo", ECHOES.values(), ids=ECHOES.keys())
+def test_pass_s5_f2_a_key_one_process_learned_is_masked_in_anothers_findings(tmp_path, echo):
+    """Pass S5, F2: process A's client sent a key (of no vendor's shape); process B's app echoed it in an answer B
+    judged. One judge of both would mask it (learned from A's request); merged from the two processes' states, the
+    reports held it in clear, since B redacted its state with its own keys only. Each state now carries its keys'
+    keyed digests, and the merge masks them in every encoding the redactor covers."""
+    from migma_contract.reports import write_reports
+
+    one = _sent((KEY_A, None), (KEY_B, echo))  # one process saw both: it masks the echo
+    assert "[REDACTED]" in one.findings[0].response.body and echo not in one.findings[0].response.body
+    a, b = _sent((KEY_A, None)), _sent((KEY_B, echo))
+    states = [json.loads(json.dumps(m.judge.state())) for m in (b, a)]  # (as read back from their files)
+    assert echo in states[0]["findings"][0]["response"]["body"]  # (B's own state: B never saw KEY_A)
+    merged = b.judge.merged(states)
+    assert merged.exit_code == 1 and [f.rule for f in merged.findings] == ["result-has-id"]
+    write_reports(merged, tmp_path, ("json", "html", "junit", "md"))
+    for path in tmp_path.iterdir():
+        text = path.read_text(encoding="utf-8")
+        assert KEY_A not in text and echo not in text and KEY_A[:12] not in text, path.name
+    assert merged.findings[0].response.body == one.findings[0].response.body
+
+
+def test_pass_s5_f2_a_state_holds_no_key_in_any_form_and_a_correct_merge_is_unchanged(tmp_path):
+    """A state file holds neither the keys its process learned nor any form that gives them back (digests keyed by a
+    salt of the process's own); a merge where no process echoes another's key is what it was without the digests."""
+    faulty, right = _sent((KEY_A, "nothing of anyone's")), _sent((KEY_B, None))
+    _written(tmp_path, faulty)
+    (first,) = (tmp_path / STATE_DIR).glob("state-*.json")
+    before = first.read_text(encoding="utf-8")
+    assert _written(tmp_path, right)["exit_code"] == 1  # (the faulty one's state merged)
+    assert first.read_text(encoding="utf-8") == before  # (nothing in it to mask: not rewritten)
+    texts = [path.read_text(encoding="utf-8") for path in (tmp_path / STATE_DIR).glob("state-*.json")]
+    assert len(texts) == 2
+    for key in (KEY_A, KEY_B):
+        forms = [key, key.lower(), key.encode().hex(), base64.b64encode(key.encode()).decode(),
+                 base64.b64encode(f"api:{key}".encode()).decode()]
+        assert not [form[i:i + 6] for text in texts for form in forms for i in range(len(form) - 5) if form[i:i + 6] in text]
+    # every state of the folder salted alike (the folder's salt: a merge searches each text once, not once per process)
+    salt = (tmp_path / STATE_DIR / "salt").read_text()
+    assert [json.loads(text)["state"]["credentials"]["salt"] for text in texts] == [salt, salt]
+    assert all(json.loads(text)["state"]["credentials"]["digests"] for text in texts)
+    states = [json.loads(json.dumps(m.judge.state())) for m in (faulty, right)]
+    bare = json.loads(json.dumps(states))
+    for state in bare:
+        state["credentials"]["digests"] = []
+    merged, without = right.judge.merged(states), right.judge.merged(bare)
+    assert (merged.rules, merged.findings, merged.root_causes, merged.traffic) == \
+        (without.rules, without.findings, without.root_causes, without.traffic)
+    assert "nothing of anyone's" in merged.findings[0].response.body
+
+
+def test_pass_s5_f2_states_of_more_salts_than_a_merge_searches_are_not_merged():
+    """Each salt costs a search of every text: past `_MAX_SALTS` (the states of one folder share one), a state is not
+    merged (said; no green verdict), never merged with its keys unmasked."""
+    from migma_contract.traffic.tally import _MAX_SALTS
+
+    right = _sent((KEY_B, None))
+    states = [right.judge.state(salt=bytes([n]) * 16) for n in range(_MAX_SALTS)]
+    assert right.judge.merged(states).exit_code == 0
+    merged = right.judge.merged([*states, right.judge.state(salt=b"another salt 123")])
+    assert merged.exit_code == 3 and any("could not be merged" in note for note in merged.traffic.notes)
+    assert right.judge.merged([*states, right.judge.state(salt=bytes([0]) * 16)]).exit_code == 0  # (a salt known)
+
+
+ECHO_WORKER = r'''
+import json, sys
+import httpx
+from migma_contract.asgi import ContractMiddleware
+from migma_contract.wire.asgi_transport import SyncASGITransport
+
+directory, key, echo = sys.argv[1], sys.argv[2], sys.argv[3]
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    data = {"id": "msg_1", "status": "queued", "provider": "migma"}
+    if echo != "-":
+        data = {"status": "queued", "provider": "migma", "note": "served for " + echo}
+    body = json.dumps({"success": True, "data": data, "error": None}).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+middleware = ContractMiddleware(app, report_dir=directory, formats=["json", "md", "html", "junit"])
+with httpx.Client(transport=SyncASGITransport(middleware), base_url="http://app") as client:
+    client.post("/v1/sending", json=json.loads(sys.argv[4]), headers={"Authorization": "Bearer " + key})
+print("ready", flush=True)
+sys.stdin.readline()
+'''
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("first", [0, 1], ids=["learner-ends-first", "echoer-ends-first"])
+def test_pass_s5_f2_two_worker_processes_mask_each_others_keys(tmp_path, first):
+    """Pass S5, F2 as found: worker A's client sent KEY_A, worker B's app echoed it; the reports the directory ends
+    with held KEY_A in clear. Now no report, and no state, holds it, whichever worker ends first (B's state, written
+    before A's digests were known, is masked when A merges it)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    workers = []
+    for key, echo in ((KEY_A, "-"), (KEY_B, KEY_A)):
+        process = subprocess.Popen([sys.executable, "-c", ECHO_WORKER, str(tmp_path), key, echo, json.dumps(VALID)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        workers.append(process)
+    for process in (workers[first], workers[1 - first]):
+        _end(process)
+    assert _report(tmp_path)["verdict"] == "failed"
+    files = [*(path for path in tmp_path.iterdir() if path.is_file()), *(tmp_path / STATE_DIR).glob("state-*.json")]
+    assert len(files) == 6
+    for path in files:
+        assert KEY_A not in path.read_text(encoding="utf-8") and KEY_B not in path.read_text(encoding="utf-8"), path.name

@@ -1090,7 +1090,9 @@ def test_m2_f7_a_har_entry_queued_by_the_browser_is_judged_on_the_servers_time(t
     slow = entry(VALID)
     slow.update(time=15_000, timings={"blocked": 0, "dns": 0, "connect": 0, "send": 1, "wait": 14_950, "receive": 49})
     (first, second) = open_recording(_write(tmp_path / "t.har", har(queued, slow))).exchanges()
-    assert first.elapsed == pytest.approx(0.1) and second.elapsed == pytest.approx(15.0)
+    # the server's part is its `wait` (pass T3, F3: `send` and `receive` are the client's upload and reading too)
+    assert first.elapsed == pytest.approx(0.05) and second.elapsed == pytest.approx(14.95)
+    assert first.recorded_time.seconds == pytest.approx(15.0)
     # never the server's break; since pass N2 (F6) not kept either: the browser's part passing the timeout is judged in part
     result = judge_cli(_write(tmp_path / "q.har", har(queued)), "--report-dir", tmp_path / "r", "--timeout", "10")
     assert result.exit_code == 3 and "responds-in-time was not judged" in result.output, result.output
@@ -1196,11 +1198,11 @@ def test_n2_f6_a_har_entry_past_the_timeout_by_connect_and_ssl_is_judged_in_part
     slow.update(time=15_040, timings={"blocked": 0, "dns": 0, "connect": 15_000, "ssl": 5_000, "send": 0, "wait": 40,
                                       "receive": 0})
     path = _write(tmp_path / "connect.har", har(slow))
-    (exchange,) = open_recording(path).exchanges(timeout=10.0)
-    assert exchange.elapsed is None and "responds-in-time was not judged" in (exchange.unread or "")
+    (exchange,) = open_recording(path).exchanges()  # (the judge, knowing its timeout, decides: pass T3, F3)
+    assert exchange.elapsed == pytest.approx(0.04) and exchange.recorded_time.seconds == pytest.approx(15.04)
     result = judge_cli(path, "--report-dir", tmp_path / "r", "--timeout", "10")
     assert result.exit_code == 3 and "responds-in-time was not judged" in result.output, result.output
-    assert "browser's own part" in result.output
+    assert "HAR `timings` connect: the client's queue, connect" in result.output, result.output
     # within the timeout as a whole, it is judged (and kept)
     result = judge_cli(path, "--report-dir", tmp_path / "k", "--timeout", "20")
     assert result.exit_code == 0, result.output

@@ -310,3 +310,67 @@ def test_a_secret_given_quoted_is_masked_where_it_is_echoed_bare(wrapped):
     key = "k_live_SECRETQUOTED12345"
     shown = Redactor([wrapped.format(key)]).text(f"401 Invalid API key {key}; was {wrapped.format(key)}")
     assert "SECRETQUOTED" not in shown and shown.startswith("401 Invalid API key ")
+
+
+# -- another process's secrets, known by keyed digests only (a state merged into one report) --------------------------
+
+def _digested(secrets, salt: bytes = b"0123456789abcdef") -> Redactor:
+    """A redactor that knows `secrets` only as another process's state carries them (read back from JSON)."""
+    redactor = Redactor()
+    redactor.add_digests(salt, json.loads(json.dumps(Redactor(secrets).digests(salt))))
+    return redactor
+
+
+DIGESTED_FORMS = {**FORMS, "upper-case": KEY.upper(), "hexadecimal": KEY.encode().hex(),
+                  "hexadecimal-upper": KEY.encode().hex().upper(),
+                  "base64-wrapped": base64.b64encode(f"api:{KEY}".encode()).decode()[:12] + "\r\n"
+                  + base64.b64encode(f"api:{KEY}".encode()).decode()[12:]}
+
+
+@pytest.mark.parametrize("form", DIGESTED_FORMS.values(), ids=DIGESTED_FORMS.keys())
+def test_pass_s5_f2_a_secret_known_by_digests_is_masked_in_every_encoding_as_in_clear(form):
+    """Pass S5, F2: another process's secret, known by the keyed digests its state carries, is masked in every form the
+    redactor masks a secret it knows in clear."""
+    shown = _digested([KEY]).text(f"before {form} after")
+    assert REDACTED in shown and shown.startswith("before ") and shown.endswith(" after")
+    assert not leaks([KEY, form], shown)
+    assert Redactor([KEY]).text(f"before {form} after") == shown
+
+
+@pytest.mark.parametrize("secret", ["pw42", "hunter22", "pass word 12", "Zq8WmP2xK7vR4tY9", "ключ-секрет-0042", "".join(f"{i:04d}" for i in range(180))])
+def test_pass_s5_f2_secrets_of_every_length_are_masked_by_their_digests(secret):
+    """Short secrets (whole base64 credentials, padded), spaces (form-encoded `+`), non-ASCII, one past `LONGEST_KEY`."""
+    forms = [secret, secret.upper(), secret.replace(" ", "+"), base64.b64encode(f"api:{secret}".encode()).decode(),
+             secret.encode().hex()]
+    for form in forms[:1] if len(secret) > 512 else forms:
+        shown = _digested([secret]).text(f"echo: {form};")
+        assert REDACTED in shown and shown == Redactor([secret]).text(f"echo: {form};"), (form, shown)
+
+
+def test_pass_s5_f2_digests_hold_no_form_of_a_secret_and_differ_by_salt():
+    """A state carries neither a secret nor any form of it that gives it back: digests of whole anchors (never shorter
+    prefixes), keyed by a salt of its own."""
+    digests = json.dumps(Redactor([KEY]).digests(b"salt-one-1234567"))
+    forms = [KEY, KEY.lower(), KEY.encode().hex(), base64.b64encode(KEY.encode()).decode(),
+             base64.b64encode(f"api:{KEY}".encode()).decode(), quote(KEY, safe="")]
+    assert not [window for form in forms for window in windows(form, 6) if window in digests]
+    assert json.loads(digests) != Redactor([KEY]).digests(b"salt-two-1234567")
+    assert all(length >= 4 for credential in json.loads(digests) for _, length, _ in credential)
+
+
+def test_pass_s5_f2_a_key_cut_after_its_anchor_is_masked_and_unknown_text_is_not():
+    redactor = _digested([KEY])
+    assert redactor.text("body: " + KEY[:26] + "…\n… [cut]") == "body: " + REDACTED
+    text = "ordinary text, ids msg_0123456789abcdef and YWJjZGVmZ2hpamtsbW5vcA== stay as they are"
+    assert redactor.text(text) == text
+
+
+@pytest.mark.parametrize("digests", [
+    "not a list", [["plain", 20, "x"]], [[["plain", 2, "AAAAAAAAAAAAAAAA"]]], [[["other", 20, "AAAAAAAAAAAAAAAA"]]],
+    [[["plain", 20, "AAAA"]]], [[["plain", True, "AAAAAAAAAAAAAAAA"]]], [[]], [[["plain", 20, "AAAAAAAAAAAAAAAA"]] * 17],
+])
+def test_pass_s5_f2_digests_of_another_shape_are_refused_whole(digests):
+    redactor = Redactor()
+    with pytest.raises(ValueError):
+        redactor.add_digests(b"0123456789abcdef", digests)
+    assert redactor.digested == 0 and redactor.text("some text") == "some text"

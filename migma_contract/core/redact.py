@@ -9,6 +9,10 @@ so `Basic base64(api:KEY)` and `base64(user:KEY)` are covered alike); and hexade
 its bytes with separators or prefixes (`6d:63`, `6d63 5f74`, `0x6d 0x63`). The values of
 credential headers are masked whatever they hold.
 
+Another process's secrets (its state, merged into one report: `reports.processes`) come as keyed digests
+(`Redactor.digests`, `Redactor.add_digests`), never as the secrets: the same forms, searched by the digest of each
+window of the text (see `_DigestedSecrets`).
+
 Redact before cutting: a text cut first may keep most of a key that the whole text
 would have shown, and no pattern can recognise it any more. A text that arrived cut
 (a body read up to its cap) can end in the start of a key: `text(..., cut=True)`
@@ -18,8 +22,10 @@ masks that too.
 from __future__ import annotations
 
 import base64
+import binascii
 import bisect
 import functools
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields, is_dataclass, replace
@@ -254,6 +260,19 @@ def _base64_cores(secret: str) -> set[str]:
 _EITHER_ALPHABET = str.maketrans({"+": "[+\\-]", "/": "[/_]"})
 
 
+def _base64_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """A base64 core (at `start:end`) with the characters next to it, which still hold a few bits of the key."""
+    core_end = end
+    if start > 0 and text[start - 1] in _BASE64_CHARS:
+        start -= 1
+    for _ in range(3):
+        if end < len(text) and text[end] in _BASE64_CHARS:
+            end += 1
+    while end < len(text) and text[end] == "=" and end - core_end < 5:
+        end += 1
+    return start, end
+
+
 def _base64_pattern(core: str) -> str:
     """A core as a pattern that matches it in the standard and the URL-safe alphabet alike (one alternative, not two)."""
     return core.translate(_EITHER_ALPHABET)  # base64's other characters are letters and digits: nothing to escape
@@ -359,6 +378,157 @@ class _Group:
 
 
 GROUP = 32
+
+
+# -- another process's secrets, as keyed digests ----------------------------------------------------------------------
+# A process's state (`TrafficJudge.state`) is written to disk, and the secrets its redactor learned must not be, in any
+# form that gives them back; yet the report merged from every process's state must mask them all, as one judge would.
+# A state carries, for each secret, a keyed digest (BLAKE2b keyed with a random salt the state also carries) of the
+# start of each form `_mask_known` searches for, with the form's length: the plain forms folded to lower case (searched
+# in the text as given and with its escapes decoded), the bytes in hexadecimal (lower case), the base64 cores (standard
+# alphabet: the text's URL-safe characters are read as standard ones), and a secret past `LONGEST_KEY` as given. A
+# form's start (its "anchor") is the whole form up to `_ANCHOR` characters (24 of the secret's own, 48 hexadecimal
+# digits, 32 base64 characters: 24 bytes), never a shorter prefix (digests of growing prefixes would give a secret back
+# a character at a time); the rest of a longer form is not digested at all, and wherever its anchor is found the form's
+# whole length is masked (so a text cut inside a key is masked too, if it shows the key's anchor). A secret a guess
+# can find (a short password) can be found from its digest by guessing, as from any hash; a random key cannot.
+# Searching costs one digest (~0.6 µs) per character of text, per salt (one per process), per distinct anchor length
+# (one for keys of 24 characters or more; at most 21 for the plain forms); hexadecimal and base64 forms are searched
+# only inside runs of their characters. The texts searched are a report's, which are bounded.
+_DIGEST_SIZE = 12
+_ANCHOR = {"plain": 24, "hex": 48, "base64": 32, "given": 24}
+_MAX_FORM = 1 << 17  # characters of a form: no secret is longer (the judge remembers none past `LONGEST_KEY`)
+_MAX_FORMS = 16  # forms of one secret (plain, with `+` for its spaces, hexadecimal, base64: at most 8)
+_TO_STANDARD = str.maketrans("-_", "+/")
+_HEX_RUNS = re.compile(r"[0-9A-Fa-f]{8,}")
+_BASE64_RUNS = re.compile(r"[A-Za-z0-9+/_\-=]{8,}")  # (`=`: a short secret's whole credential is padded)
+
+
+def _fold(text: str) -> str:
+    """`text` in lower case, character for character (a character whose lower case is longer is kept)."""
+    folded = text.lower()
+    if len(folded) != len(text):
+        folded = "".join(low if len(low := char.lower()) == 1 else char for char in text)
+    return folded
+
+
+def _forms(secret: str) -> list[tuple[str, str]]:
+    """The forms of one secret `_mask_known` searches for, as the digests' search reads them (kind, form)."""
+    if len(secret) > LONGEST_KEY:
+        return [("given", secret)]
+    forms = [("plain", _fold(form)) for form in dict.fromkeys((secret, secret.replace(" ", "+")))]
+    forms.append(("hex", secret.encode("utf-8", "surrogatepass").hex()))
+    forms += [("base64", core) for core in sorted(_base64_cores(secret))]
+    return forms
+
+
+def _encoded(text: str) -> memoryview:
+    """Four bytes a character: a window of characters is a slice of bytes (what each digest reads)."""
+    return memoryview(text.encode("utf-32-le", "surrogatepass"))
+
+
+def _digest(salt: bytes, data: bytes | memoryview) -> bytes:
+    return hashlib.blake2b(data, key=salt, digest_size=_DIGEST_SIZE).digest()
+
+
+class _DigestedSecrets:
+    """Secrets known only by keyed digests of their forms' anchors (other processes'), searched for in a text."""
+
+    __slots__ = ("count", "tables")
+
+    def __init__(self) -> None:
+        # salt -> kind -> anchor's length -> anchor's digest -> the longest form's length with that anchor
+        self.tables: dict[bytes, dict[str, dict[int, dict[bytes, int]]]] = {}
+        self.count = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.tables)
+
+    def add(self, salt: bytes, credentials: list[Any]) -> int:
+        """File the digests of `credentials` (each a list of `[kind, length, anchor's digest]`); raises ValueError, and
+        files none, if any is not of that shape (a state no writer of this toolkit made)."""
+        if not isinstance(salt, bytes) or not 8 <= len(salt) <= 64 or not isinstance(credentials, list):
+            raise ValueError("credentials' digests of another shape")
+        read: list[tuple[str, int, bytes]] = []
+        for records in credentials:
+            if not isinstance(records, list) or not 0 < len(records) <= _MAX_FORMS:
+                raise ValueError("credentials' digests of another shape")
+            for record in records:
+                if not (isinstance(record, list) and len(record) == 3 and record[0] in _ANCHOR and type(record[1]) is int
+                        and MIN_SECRET <= record[1] <= _MAX_FORM and isinstance(record[2], str) and len(record[2]) <= 32):
+                    raise ValueError("credentials' digests of another shape")
+                try:
+                    digest = base64.urlsafe_b64decode(record[2] + "=" * (-len(record[2]) % 4))
+                except (ValueError, binascii.Error):
+                    raise ValueError("credentials' digests of another shape") from None
+                if len(digest) != _DIGEST_SIZE:
+                    raise ValueError("credentials' digests of another shape")
+                read.append((record[0], record[1], digest))
+        kinds = self.tables.setdefault(salt, {})
+        for kind, length, digest in read:
+            table = kinds.setdefault(kind, {}).setdefault(min(length, _ANCHOR[kind]), {})
+            table[digest] = max(table.get(digest, 0), length)
+        self.count += len(credentials)
+        return len(credentials)
+
+    def spans(self, text: str, decoded: tuple[str, list[int], list[tuple[int, int, bool]]] | None) -> list[tuple[int, int]]:
+        """Where `text` holds a form of a digested secret (as given, or with its escapes decoded: `_decoded`)."""
+        spans: list[tuple[int, int]] = []
+        views: dict[str, list[tuple[str, memoryview, list[tuple[int, int]], bool]]] = {}
+        for salt, kinds in self.tables.items():
+            for kind, by_anchor in kinds.items():
+                if kind not in views:
+                    views[kind] = self._views(kind, text, decoded)
+                for scanned, data, runs, mapped in views[kind]:
+                    for start, end in self._found(salt, by_anchor, data, runs):
+                        if mapped and decoded is not None:
+                            spans.append(_original_span(decoded[1], decoded[2], start, end))
+                        elif kind == "base64":
+                            spans.append(_base64_span(scanned, start, end))
+                        else:
+                            spans.append((start, end))
+        return spans
+
+    @staticmethod
+    def _views(kind: str, text: str, decoded: tuple[str, list[int], list[tuple[int, int, bool]]] | None
+               ) -> list[tuple[str, memoryview, list[tuple[int, int]], bool]]:
+        """The texts a kind of form is searched in: (text, its encoding, the runs searched, whether it is decoded)."""
+        plain_decoded = decoded is not None and decoded[0] != text
+        found: list[tuple[str, bool]] = []
+        if kind == "plain":
+            found = [(_fold(text), False)] + ([(_fold(decoded[0]), True)] if decoded is not None and plain_decoded else [])
+        elif kind == "given":
+            found = [(text, False)]
+        elif kind == "hex" and _HEX_RUN.search(text):
+            found = [(_fold(text), False)]
+        elif kind == "base64":
+            found = [(text.translate(_TO_STANDARD), False)]
+            if decoded is not None and "\n" in text:  # base64 wrapped in lines: searched in the joined text too
+                found.append((decoded[0].translate(_TO_STANDARD), True))
+        views = []
+        for scanned, mapped in found:
+            if kind in ("plain", "given"):
+                runs = [(0, len(scanned))]
+            else:
+                runs = [match.span() for match in (_HEX_RUNS if kind == "hex" else _BASE64_RUNS).finditer(scanned)]
+            if runs:
+                views.append((scanned, _encoded(scanned), runs, mapped))
+        return views
+
+    @staticmethod
+    def _found(salt: bytes, by_anchor: dict[int, dict[bytes, int]], data: memoryview,
+               runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The spans whose anchor's digest is known, each as long as its form (up to the end of its run)."""
+        found: list[tuple[int, int]] = []
+        blake2b = hashlib.blake2b
+        for anchor, table in by_anchor.items():
+            width = 4 * anchor
+            for start, end in runs:
+                for at in range(4 * start, 4 * (end - anchor) + 1, 4):
+                    length = table.get(blake2b(data[at:at + width], key=salt, digest_size=_DIGEST_SIZE).digest())
+                    if length:
+                        found.append((at // 4, min(at // 4 + length, end)))
+        return found
 
 
 # Credentials recognised by their shape, whatever their value: header names, query and form
@@ -527,6 +697,7 @@ class Redactor:
         self._known: set[str] = set()
         self._groups: list[_Group] = []
         self._long: list[str] = []  # longer than `LONGEST_KEY`: found by a literal search only
+        self._digested = _DigestedSecrets()  # other processes' secrets, known by digests only
         self.add(secrets)
 
     def add(self, secrets: Iterable[str | None]) -> int:
@@ -555,6 +726,29 @@ class Redactor:
     def __len__(self) -> int:
         return len(self._known)
 
+    def digests(self, salt: bytes) -> list[list[list[Any]]]:
+        """Every secret known in clear, as the keyed digests (`salt`) of its forms' anchors, with their lengths: what
+        another process's redactor needs (`add_digests`) to mask them as this one does, and gives none of them back
+        (see `_DigestedSecrets`)."""
+        out: list[list[list[Any]]] = []
+        for secret in self.secrets:
+            records: dict[tuple[str, int, str], None] = {}
+            for kind, form in _forms(secret):
+                digest = _digest(salt, _encoded(form[:_ANCHOR[kind]]))
+                records[(kind, len(form), base64.urlsafe_b64encode(digest).decode().rstrip("="))] = None
+            out.append([list(record) for record in records])
+        return out
+
+    def add_digests(self, salt: bytes, credentials: Any) -> int:
+        """Mask the secrets another redactor gave as `digests(salt)` too, in every form it masks them in (the whole of a
+        longer form wherever its anchor is). How many were given; ValueError (none filed) for data of another shape."""
+        return self._digested.add(salt, credentials)
+
+    @property
+    def digested(self) -> int:
+        """Secrets known by their digests only (`add_digests`)."""
+        return self._digested.count
+
     @property
     def secrets(self) -> list[str]:
         return sorted(self._known, key=len, reverse=True)
@@ -563,7 +757,7 @@ class Redactor:
         """`value` with every secret masked (and credentials by shape); with `cut`, also a secret's start at the very end."""
         if not value:
             return value
-        if self._known:
+        if self._known or self._digested:
             value = self._mask_known(value)
             if cut:
                 value = self._mask_dangling_start(value)
@@ -589,9 +783,11 @@ class Redactor:
                 spans += [_original_span(decoded[1], decoded[2], *match.span()) for match in any_case.finditer(decoded[0])]
             base64_cores = group.base64()
             if base64_cores is not None:
-                spans += [self._base64_span(text, match) for match in base64_cores.finditer(text)]
+                spans += [_base64_span(text, *match.span()) for match in base64_cores.finditer(text)]
                 if decoded is not None and "\n" in text:  # base64 wrapped in lines: found in the joined text
                     spans += [_original_span(decoded[1], decoded[2], *match.span()) for match in base64_cores.finditer(decoded[0])]
+        if self._digested:
+            spans += self._digested.spans(text, decoded)
         for secret in self._long:  # as given only: a literal search, linear in the text
             start = text.find(secret)
             while start >= 0:
@@ -612,19 +808,6 @@ class Redactor:
                 parts.append(REDACTED)
             done = end
         return "".join(parts) + text[done:]
-
-    @staticmethod
-    def _base64_span(text: str, match: re.Match[str]) -> tuple[int, int]:
-        """A base64 core with the characters next to it, which still hold a few bits of the key."""
-        start, end = match.span()
-        if start > 0 and text[start - 1] in _BASE64_CHARS:
-            start -= 1
-        for _ in range(3):
-            if end < len(text) and text[end] in _BASE64_CHARS:
-                end += 1
-        while end < len(text) and text[end] == "=" and end - match.end() < 5:
-            end += 1
-        return start, end
 
     def _mask_dangling_start(self, text: str) -> str:
         tail = text[-256:]

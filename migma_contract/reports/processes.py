@@ -1,8 +1,9 @@
 """One report directory written by several processes (`ContractMiddleware` under `uvicorn --workers N`, gunicorn's
 workers, pytest-xdist): every process's exchanges count in the reports the directory ends with.
 
-Each middleware keeps its own state (`TrafficJudge.state`: tallies, findings, notes, counts; redacted as its reports
-are) in `<report_dir>/.migma-contract/state-<pid>-<token>.json`, written atomically (a temporary file renamed over it)
+Each middleware keeps its own state (`TrafficJudge.state`: tallies, findings, notes, counts, redacted as its reports
+are; and the credentials it learned as keyed digests only, salted with the folder's `salt`, which the merge masks in
+every process's findings) in `<report_dir>/.migma-contract/state-<pid>-<token>.json`, written atomically (a temporary file renamed over it)
 whenever it writes its reports; the reports it writes are the merge (`TrafficJudge.merged`) of the states of every
 process of its run, taken under an exclusive lock on `.migma-contract/lock` (`fcntl.flock`), so whichever process
 writes last writes the union. Where no other process's state is of its run, the reports are its own result, as a
@@ -126,17 +127,22 @@ def _take(fd: int, shown: str) -> None:
 def _read_json(path: Path) -> Any:
     """A state file, read only if it is a regular file (never a link, a FIFO, a device: a planted `/dev/stdin` would
     hold the lock for ever) and within `_MAX_STATE_BYTES`."""
+    return json.loads(_read_bytes(path, _MAX_STATE_BYTES))
+
+
+def _read_bytes(path: Path, most: int) -> bytes:
+    """A regular file's bytes (never a link's, a FIFO's, a device's), at most `most` of them (ValueError past)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ValueError("not a regular file")
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(_MAX_STATE_BYTES + 1)
+            data = handle.read(most + 1)
     finally:
         os.close(fd)
-    if len(data) > _MAX_STATE_BYTES:
+    if len(data) > most:
         raise ValueError("too large")
-    return json.loads(data)
+    return data
 
 
 def _state_files(place: Path) -> list[tuple[int, float, Path]]:
@@ -167,11 +173,12 @@ def write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tu
 
 def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tuple[str, ...], place: Path,
                   name: str) -> list[Path]:
-    state = judge.state()
     mine = f"state-{os.getpid()}-{_TOKEN}{name}.json"
     own_id = f"{os.getpid()}-{_TOKEN}{name}-{began!r}"
     with _locked(place):
+        state = judge.state(_salt(place))
         others: dict[str, dict[str, Any]] = {}
+        paths: dict[str, Path] = {}
         notes: list[str] = []
         now = time.time()
         budget = _MAX_READ_BYTES
@@ -186,6 +193,7 @@ def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: t
                 if not isinstance(data, dict) or not isinstance(data.get("state"), dict):
                     raise ValueError("not a state")
                 others[str(data["id"])] = data
+                paths[str(data["id"])] = path
             except Exception as exc:  # (a state no writer made: cut, nested past the parser's depth, a number too large)
                 with contextlib.suppress(OSError):
                     if path.stat().st_mtime < began:  # (of an earlier run: never merged)
@@ -204,14 +212,37 @@ def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: t
         if unread:  # a state of the run merged before, not read now (removed, or past the bound): no green verdict
             notes.append(f"{len(unread)} state(s) of this run's processes, merged by another before, could not be read "
                          "now: their exchanges are missing from this report")
+        # every state of the run masked with the credentials of them all (a key one process learned, echoed in an
+        # answer another judged, stays in no state on disk): this one's, and another's rewritten where that changes it
+        keys = sorted(run)
+        states = judge.masked_states([state] + [others[key]["state"] for key in keys]) if run else [state]
+        for key, masked in zip(keys, states[1:], strict=True):
+            if masked != others[key]["state"]:
+                with contextlib.suppress(ConfigError):
+                    write_file(paths[key], json.dumps({**others[key], "state": masked}))
         own = {"id": own_id, "pid": os.getpid(), "began": began, "written": time.time(),
-               "with": sorted(run), "state": state}
+               "with": keys, "state": states[0]}
         write_file(place / mine, json.dumps(own))
         _forget(place, sorted((_float(data.get("written")), key) for key, data in others.items() if key not in run))
         if not run and not notes:
             return write_reports(judge.result(), directory, formats)  # one process: its own result, as always
-        states = [state] + [others[key]["state"] for key in sorted(run)]
         return write_reports(judge.merged(states, notes, len(notes)), directory, formats)
+
+
+def _salt(place: Path) -> bytes | None:
+    """The folder's salt for the digests of the states' credentials (made by its first writer, under the lock): one
+    for every state of the folder, so a merge searches each text once for them all, not once per process. None (each
+    process's own salt, `TrafficJudge.state`) where it cannot be read or kept."""
+    path = place / "salt"
+    with contextlib.suppress(OSError, ValueError):
+        salt = bytes.fromhex(_read_bytes(path, 128).decode("ascii").strip())
+        if 16 <= len(salt) <= 64:
+            return salt
+    salt = secrets.token_bytes(16)
+    with contextlib.suppress(ConfigError):
+        write_file(path, salt.hex())
+        return salt
+    return None
 
 
 def _forget(place: Path, stale: list[tuple[float, str]]) -> None:

@@ -30,9 +30,11 @@ no size). Passed unjudged (`_Unjudged`, counted), never the server's break: a st
 player does (YAML 1.1's `0310`), no answer where the recording does not say the failure was the server's (a browser's
 `net::ERR_ABORTED`, `ERR_BLOCKED_BY_CLIENT`, a connection that never completed; Schemathesis' `response: null`), and a
 HAR answer its recorder says another made (`_har_answered_by`: the browser's own redirect, a service worker, the
-browser's cache, a test's route). A HAR entry's time is the server's part (`timings`: send, wait, receive), not the
-browser's queue; one past the judge's timeout only with the browser's part (blocked, dns, connect, ssl) is not judged
-on responds-in-time (judged in part). A vcrpy cassette's request without `Bearer <key>` has its credentials hidden
+browser's cache, a test's route). A recorded time is read in two: the part surely the server's (`elapsed`: a HAR's
+`timings.wait`) and the whole (`recorded_time`: a HAR's `time`, with the client's queue, connect, upload and reading;
+a Schemathesis `elapsed`, requests' `Response.elapsed`, of which no part is the server's alone; vcrpy records none):
+responds-in-time blames only the first, and an exchange past the judge's timeout only with the whole is judged in part
+(`tally.time_unsure`). A vcrpy cassette's request without `Bearer <key>` has its credentials hidden
 whatever the answer (`_filtered`), and only a vcrpy cassette's bodies are read for a recorder's masks (`_unscrubbed`:
 vcrpy's hooks scrub bodies, other recorders do not).
 
@@ -52,6 +54,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import math
 import re
 import stat
 import sys
@@ -69,7 +72,7 @@ from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
-from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, route_of
+from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, RecordedTime, route_of
 from migma_contract.traffic.twins import instant
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
 
@@ -194,14 +197,12 @@ class Recording:
     notes: list[str] = field(default_factory=list)  # what was read otherwise than written (bytes that are not UTF-8)
     decoded: int = 0  # bytes of bodies undone from their Content-Encoding so far
     decode_budget: int = 0  # how many in all (set when reading starts: `max_body_bytes` and `DECODED_PER_BYTE` per byte)
-    timeout: float | None = None  # the judge's (set when reading starts)
 
-    def exchanges(self, timeout: float | None = None) -> Iterator[ObservedExchange]:
+    def exchanges(self) -> Iterator[ObservedExchange]:
         """Every recorded exchange, in order (any path: the judge skips the others), a send's bodies decoded within
-        the recording's budget (`decode_budget`): a send whose bodies would pass it is passed over, counted.
-        `timeout`: the judge's, in seconds (a HAR entry that passes it only with the browser's own part of its time
-        is not judged on responds-in-time)."""
-        self.timeout = timeout
+        the recording's budget (`decode_budget`): a send whose bodies would pass it is passed over, counted. Each
+        carries its time as recorded: the part surely the server's (`elapsed`) and the whole (`recorded_time`); the
+        judge, knowing its timeout, decides what they show (`tally.time_unsure`)."""
         read = self._json() if self.format in (HAR, VCRPY_JSON) else self._yaml()
         try:
             size = self.path.stat().st_size
@@ -263,7 +264,7 @@ class Recording:
                         creator = reader.kept.get("creator")
                         name = _text(creator.get("name")) if isinstance(creator, dict) else None
                         stripped = any(browser in (name or "").lower() for browser in _BROWSERS)
-                        exchange = self._guarded(where, _from_har, item, where, stripped, self.timeout)
+                        exchange = self._guarded(where, _from_har, item, where, stripped)
                     else:
                         exchange = self._guarded(where, _from_vcrpy, item, where)
                     if exchange is not None:
@@ -593,11 +594,13 @@ def _number(value: Any) -> int | None:
 
 
 def _seconds(value: Any, scale: float = 1.0) -> float | None:
+    """A recorded duration in seconds; None for none, a negative one (HAR's -1: not available) or one that is no
+    finite number (`1e400`, `.inf`, NaN: no time, and no report can carry it as JSON)."""
     try:
         number = float(value) * scale
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return number if number >= 0 else None
+    return number if number >= 0 and math.isfinite(number) else None
 
 
 def _looks_compressed(raw: bytes) -> bool:
@@ -670,7 +673,7 @@ def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bo
     return exchange
 
 
-def _from_har(entry: Any, where: str, stripped: bool, timeout: float | None = None) -> ObservedExchange | None:
+def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
         return None
     request: dict[str, Any] = entry["request"]
@@ -734,18 +737,11 @@ def _from_har(entry: Any, where: str, stripped: bool, timeout: float | None = No
         answer, unread = None, (f"its recorder says its answer was not read in full ({_shown(failure)}, not the "
                                 "server's failure): the answer's body was not judged")
     error = failure if servers else None  # (beside a status: "status 200, then no complete response")
-    elapsed, total = _server_time(entry), _seconds(entry.get("time"), 0.001)
-    if status is not None and timeout is not None and elapsed is not None and total is not None and elapsed < timeout <= total:
-        # the browser's own part (blocked, dns, connect, ssl) made it pass the timeout: a server slow to accept or to
-        # finish its TLS handshake, or a queue in the browser, does not show apart; a client counting connect in its
-        # timeout (httpx) would have given up: responds-in-time is not judged either way
-        unread = unread or (f"its time ({total:.2f} s) passes the {timeout:g} s timeout only with the browser's own part "
-                            f"(`timings` blocked, dns, connect, ssl; the server's send, wait and receive: {elapsed:.2f} s):"
-                            " responds-in-time was not judged")
-        elapsed = None
+    elapsed, whole = _har_time(entry)
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer if status else b"",
         elapsed=elapsed, error=error, timed_out=_timed_out(error), response_size=size, unread=sent_unread or unread,
+        recorded_time=whole,
     )
 
 
@@ -922,14 +918,33 @@ def _har_status(value: Any, sent: ObservedExchange) -> int | None:
     return status
 
 
-def _server_time(entry: dict[str, Any]) -> float | None:
-    """How long the server took: HAR's `timings` send, wait and receive; `time` holds the client's own part too (a
-    request queued in the browser: `blocked`; `dns`, `connect`), so it is read only where `timings` give no wait."""
-    timings = entry.get("timings")
-    wait = _seconds(timings.get("wait"), 0.001) if isinstance(timings, dict) else None
-    if wait is None or not isinstance(timings, dict):
-        return _seconds(entry.get("time"), 0.001)
-    return wait + sum(part for name in ("send", "receive") if (part := _seconds(timings.get(name), 0.001)) is not None)
+# HAR 1.2's `timings` that add up to its `time` (`ssl` is within `connect`), in their order; `wait` is the server's
+_HAR_TIMINGS = ("blocked", "dns", "connect", "send", "wait", "receive")
+
+
+def _har_time(entry: dict[str, Any]) -> tuple[float | None, RecordedTime | None]:
+    """A HAR entry's time: the part surely the server's, `timings.wait` (from the request's last byte to the answer's
+    first; None where it gives none), and its whole (`time`, or its `timings` added up if more), which holds the
+    client's part besides: its queue (`blocked`), `dns`, `connect` and `ssl`, its upload (`send`: a slow uplink, a
+    throttled browser) and its reading (`receive`: as the client read the answer, the server's streaming not apart
+    from the client's pace). Schemathesis' HAR writes its one total as `receive`, `wait` 0. The judge blames only the
+    first (`tally.time_unsure`); where only the whole passes the timeout, responds-in-time is not judged."""
+    given = entry.get("timings")
+    timings: dict[str, Any] = given if isinstance(given, dict) else {}
+    parts = {name: part for name in _HAR_TIMINGS if (part := _seconds(timings.get(name), 0.001)) is not None}
+    wait = parts.get("wait")
+    # (the parts added up are a whole only with the wait among them; `time`, where given, holds them all)
+    whole = max((t for t in (_seconds(entry.get("time"), 0.001), sum(parts.values()) if wait is not None else None)
+                 if t is not None), default=None)
+    if whole is None:
+        return wait, None
+    if wait is None:
+        return None, RecordedTime(whole, "HAR `time`, no `timings.wait` apart: the browser's queue, connect, upload and "
+                                         "reading in it")
+    client = [name for name, part in parts.items() if name != "wait" and part > 0]
+    if not client:
+        return wait, RecordedTime(whole, "HAR `time`, more than its `timings` add up to")
+    return wait, RecordedTime(whole, f"HAR `timings` {', '.join(client)}: the client's queue, connect, upload or reading")
 
 
 def _timed_out(error: str | None) -> bool:
@@ -1050,9 +1065,19 @@ def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | N
     answer, why = _held(answer, why, response_headers)
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer,
-        elapsed=_seconds(response.get("elapsed")), response_size=_number(truncated), unread=sent.unread or why,
+        elapsed=None, recorded_time=_schemathesis_time(response.get("elapsed")), response_size=_number(truncated),
+        unread=sent.unread or why,
         started=instant(item.get("recorded_at")),  # the instant its HAR's `startedDateTime` gives (`--report vcr,har`)
     )
+
+
+def _schemathesis_time(value: Any) -> RecordedTime | None:
+    """A Schemathesis answer's `elapsed`: requests' `Response.elapsed` (httpx's for its httpx transport), timed from
+    before a connection is taken from the pool to the answer's head read, so connect, TLS and the upload are in it:
+    no part of it is surely the server's alone (responds-in-time judges it only within the timeout as a whole)."""
+    seconds = _seconds(value)
+    return None if seconds is None else RecordedTime(seconds, "Schemathesis' `elapsed`, requests' `Response.elapsed`: "
+                                                              "connect, TLS and the upload in it, the server's part not apart")
 
 
 def _cassette_status(code: Any, sent: ObservedExchange) -> int:

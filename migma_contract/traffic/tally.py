@@ -19,8 +19,11 @@ usual `RunResult`, so every writer renders observed traffic like a check.
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
 import queue
 import re
+import secrets as _random
 import threading
 import time
 import unicodedata
@@ -104,6 +107,7 @@ MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs th
 # bound a credential is still masked in its own exchange's findings, and by its name (header, JSON key) wherever it is.
 MAX_CREDENTIAL_CHARS = 128 << 10
 MAX_CREDENTIALS_PER_EXCHANGE = 8
+_MAX_OWN_KEYS = 64  # a state's credentials past `MAX_CREDENTIALS`: the user's own (environment, `secrets`), unquoted too
 # An exchange's credentials left out by those bounds are masked in its own findings, up to this many characters in all
 # (every one of them, whatever their count); past it, its findings show none of the answer's text (`_UNSHOWN`).
 OWN_CREDENTIAL_CHARS = 32 << 10
@@ -112,6 +116,21 @@ _UNSHOWN = ("[not shown: the request carried more credentials than its findings 
 _SHAPES_READ = 64 << 10  # a request body is searched for credential-named JSON keys and form parameters up to this size
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
+# The salt of the keyed digests of a state's credentials (`TrafficJudge.state`), unless the caller gives one (the report
+# directory's: `reports.processes`): new in each process (and each forked child).
+_SALT = _random.token_bytes(16)
+# salts whose credentials a merge masks (each costs a search of every text; the states of one report directory share
+# one): a state of another salt past them is not merged (no green verdict)
+_MAX_SALTS = 16
+
+
+def _new_salt() -> None:
+    global _SALT
+    _SALT = _random.token_bytes(16)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_salt)
 # Exchanges waiting to be judged off the event loop are bounded by what they hold: at most MAX_WAITING of them and
 # MAX_WAITING_BYTES of bodies (a caller that does not say an exchange's size is counted at _UNSIZED bytes: 64 at most).
 # A proxy forwarding a check's burst hands over sends of a few KB each much faster than they are judged.
@@ -388,6 +407,14 @@ def _routes_to_send(path: str) -> bool:
     return path.endswith(SEND_PATH) or _SUFFIXED.search(path) is not None
 
 
+class RecordedTime(NamedTuple):
+    """A recording's whole time of an exchange, in seconds, and what it holds beside the server's part (words with no
+    figure of the one exchange, for people)."""
+
+    seconds: float
+    holds: str
+
+
 @dataclass
 class ObservedExchange:
     """One request and its answer, as a proxy, a recording or a middleware saw it.
@@ -429,6 +456,11 @@ class ObservedExchange:
     in_part_rules: frozenset[str] = frozenset()
     # a recording's start time of the exchange, in microseconds since the epoch (`twins.instant`; None: not recorded)
     started: int | None = None
+    # a recording's whole time of the exchange where it holds more than `elapsed`, the part surely the server's (HAR's
+    # `wait`; None where none is apart): the client's queue, connect, upload and reading, or a recorder's one total
+    # (Schemathesis' `elapsed`). responds-in-time blames only `elapsed`; where only this whole passes the timeout, the
+    # rule is left unjudged on the exchange (`time_unsure`: judged in part, never blamed, never kept)
+    recorded_time: RecordedTime | None = None
     # where another recording may hold this very exchange (the same request line and answer, no start time to tell one
     # exchange from two: `twins.MAYBE`): a value it repeats is not judged across exchanges (judged in part)
     twin: str | None = None
@@ -517,8 +549,48 @@ def _shorten_error(actual: str) -> str:
 
 def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExchange, *,
                    timeout: float | None = DEFAULT_TIMEOUT) -> ExchangeVerdict:
-    """Every rule of `level` one observed POST /v1/sending exchange decides, for the client and the server (the one judge)."""
+    """Every rule of `level` one observed POST /v1/sending exchange decides, for the client and the server (the one judge).
+
+    A recording's time (`recorded_time`) is the server's only in its part surely the server's (`elapsed`): where only
+    the whole passes the timeout, or its recorder's timeout ran out with the server's part within it, responds-in-time
+    is not judged (`time_unsure`: neither kept nor broken, `partly` says why); where the whole is within the timeout,
+    so is the server's part."""
     exchange = _waited_out(exchange, timeout)
+    unsure = time_unsure(exchange, timeout)
+    if unsure is None and exchange.elapsed is None and exchange.recorded_time is not None and exchange.status is not None:
+        exchange = replace(exchange, elapsed=exchange.recorded_time.seconds)  # within the timeout as a whole
+    verdict = _judged(contract, level, exchange, timeout)
+    if unsure is None:
+        return verdict
+    return replace(verdict, judgements=tuple(j for j in verdict.judgements if j.rule_id != RESPONDS_IN_TIME.id),
+                   partly=unsure if verdict.partly is None else f"{verdict.partly}; {unsure}")
+
+
+def time_unsure(exchange: ObservedExchange, timeout: float | None) -> str | None:
+    """Why responds-in-time cannot be judged on a recorded exchange (None: it can): its recording's whole time passes
+    the timeout, or its recorder says it timed out, while the part surely the server's (`elapsed`: HAR's `wait`, from
+    the request's last byte to the answer's first) does not. The rest is the client's (its queue, connect, its upload,
+    its reading: what the proxy and the middleware never count) or does not show apart from it (a recorder's one
+    total). A server whose own part passes the timeout is judged on it (broken). The words hold no figure of the one
+    exchange: a note counted once for many."""
+    whole = exchange.recorded_time
+    if whole is None or timeout is None:
+        return None
+    sure = exchange.elapsed
+    if sure is not None and (sure > timeout or (exchange.timed_out and sure >= timeout)):
+        return None  # the server's own part is late: its break
+    own = "; its `wait`, the server's own part, within it" if sure is not None else ""
+    if exchange.timed_out:
+        return (f"its recorder says it timed out, the part surely the server's within the {timeout:g} s timeout "
+                f"({whole.holds}{own}): the client's upload or its own shorter timeout may have run out, not the server's "
+                "time: responds-in-time was not judged")
+    if exchange.status is not None and whole.seconds > timeout:
+        return (f"its recorded time passes the {timeout:g} s timeout only with what is not surely the server's "
+                f"({whole.holds}{own}): responds-in-time was not judged")
+    return None
+
+
+def _judged(contract: Contract, level: Level | str, exchange: ObservedExchange, timeout: float | None) -> ExchangeVerdict:
     standing = Standing.HIDDEN if exchange.credentials_hidden else Standing.UNSURE
     if exchange.status == ACCEPTS_VALID.deserves:  # no error text: the same knowledge for every accepted send
         knowledge = _KNOWLEDGE.get((standing, timeout)) or _KNOWLEDGE.setdefault((standing, timeout), Knowledge(standing, timeout=timeout))
@@ -609,6 +681,7 @@ class TrafficJudge:
         self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
         self._bounds_said: set[str] = set()
         self._own: tuple[list[str], Redactor | None, bool] | None = None  # the last exchange's `_own_redactor`
+        self._salts: set[bytes] = set()  # the processes whose states' credentials this judge masks (`merged`)
         self.redactor = user_redactor(also=secrets)  # the user's own keys (environment, `secrets`), then every one seen
         self._lock = threading.Lock()  # judging's state: may be held for long (see the class's docstring)
         self._counts = threading.Lock()  # the counters and notes the event loop touches: held for a few operations only
@@ -691,6 +764,9 @@ class TrafficJudge:
                              unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         unread_why = judged.unread or _unrecorded(judged) or verdict.partly
+        unsure = time_unsure(judged, self.timeout)  # (in `partly` too: said however the exchange is otherwise in part)
+        if unsure is not None and unsure not in (unread_why or ""):
+            unread_why = unsure if unread_why is None else f"{unread_why}; {unsure}"
         if exchange.in_part is not None:  # the way in could not tell these rules' passing: none passes (a breach counts)
             opened = tuple(j for j in verdict.judgements if not j.ok or j.rule_id not in exchange.in_part_rules)
             if len(opened) < len(verdict.judgements):
@@ -1095,7 +1171,7 @@ class TrafficJudge:
             case, exchange.method.upper(), strip_credentials(exchange.url), shown,
             exchange.request_body or b"", exchange.status, received,
             answer, len(answer) if hidden else exchange.response_size or len(answer),
-            exchange.response_body is None and bool(exchange.response_size) and not hidden, exchange.elapsed or 0.0,
+            exchange.response_body is None and bool(exchange.response_size) and not hidden, _shown_time(exchange),
             exchange.timed_out, exchange.error,
         )
         whole = f"it is {where}'s request body"
@@ -1241,16 +1317,20 @@ class TrafficJudge:
 
     # -- several processes: one report of them all ---------------------------------------------------
 
-    STATE_FORMAT = "migma-contract-state/1"
+    STATE_FORMAT = "migma-contract-state/2"  # (2: with its credentials' digests)
     _SUMMED = ("exchanges", "judged", "other", "unanswered", "partly_judged", "unjudged")
 
-    def state(self) -> dict[str, Any]:
+    def state(self, salt: bytes | None = None) -> dict[str, Any]:
         """What this judge saw, as JSON data, redacted as its reports are: its tallies (with who broke each rule), its
-        findings, the symptoms its root causes are grouped from, its counted notes and its traffic's counts. The reports
-        of several processes writing to one directory are made from the states of them all (`merged`)."""
+        findings, the symptoms its root causes are grouped from, its counted notes and its traffic's counts; and the
+        credentials it learned, as keyed digests only (`Redactor.digests` with `salt`, else one of this process's: none
+        of them can be read back), so that a merge masks them in every process's findings. The reports of several processes writing to one
+        directory are made from the states of them all (`merged`)."""
         findings = self.findings
         with self._lock:
             self._count_deferred()
+            salt = salt or _SALT
+            credentials = {"salt": salt.hex(), "digests": self.redactor.digests(salt)}
             tallies = {rule_id: asdict(tally) for rule_id, tally in self._tallies.items()}
             symptoms = [[s.rule, s.status, s.instead_of, s.subject.value, self.redactor.text(s.shape)] for s in self._symptoms]
             notes = [[self.redactor.text(note), count] for note, count in self._notes.items()]
@@ -1260,12 +1340,15 @@ class TrafficJudge:
             stops = [self.redactor.text(note) for note in stops]
         return {"format": self.STATE_FORMAT, "level": self.level.value, "spec": self.contract.spec.fingerprint,
                 "started": self._started.isoformat(), "tallies": tallies, "findings": [asdict(f) for f in findings],
-                "symptoms": symptoms, "notes": notes, "stops": stops, "stops_dropped": dropped, "stats": stats}
+                "symptoms": symptoms, "notes": notes, "stops": stops, "stops_dropped": dropped, "stats": stats,
+                "credentials": credentials}
 
     def merged(self, states: Iterable[dict[str, Any]], notes: Iterable[str] = (), missing: int = 0) -> RunResult:
         """The result of every process's `state` together, judged as one judge would have judged all their exchanges:
         tallies and traffic counts summed, each rule and party's finding kept once (the first state's) with its
-        occurrences summed, root causes grouped over every symptom, notes counted across them. `notes`: said as well;
+        occurrences summed, root causes grouped over every symptom, notes counted across them, and every text masked
+        with every state's credentials (by their digests: a key one process learned, echoed in another's finding, is
+        masked as one judge of both would mask it; at most `_MAX_SALTS` salts). `notes`: said as well;
         `missing`: processes whose part is not in these states (each one no green verdict: their sends were not read)."""
         judge = TrafficJudge(self.contract, self.level, kind=self.kind, label=self.label, url=self.url,
                              source=self.stats.source, timeout=self.timeout, baseline=self.baseline)
@@ -1283,6 +1366,8 @@ class TrafficJudge:
             merged_states += 1
         for note in notes:
             judge.note(note)
+        with judge._lock:  # (the shapes of answers, as every text, masked with the credentials of every state)
+            judge._symptoms = [replace(s, shape=judge.redactor.text(s.shape)) for s in judge._symptoms]
         across = [rule_id for rule_id in judge._history if judge._tallies[rule_id].exercised]
         if merged_states > 1 and across:  # each process remembered only the values of its own answers
             judge.note(f"{', '.join(across)}: judged within each process's own exchanges (a value answered in two "
@@ -1297,20 +1382,49 @@ class TrafficJudge:
             result.duration_s = round(max((datetime.now(UTC) - started).total_seconds(), 0.0), 3)
         return result
 
+    def masked_states(self, states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`states` (of one run) with their texts masked with the credentials of them all (their digests), as `merged`
+        masks its result: what each process's state file holds once the others' are known, so that a key one process
+        learned, echoed in an answer another judged, stays in no state on disk either. A state that does not read so
+        (one `merged` refuses) is given back as it was."""
+        redactor, salts = user_redactor(), set[bytes]()
+        for state in states:
+            with contextlib.suppress(Exception):
+                salt, digests = _state_credentials(state)
+                if salt in salts or len(salts) < _MAX_SALTS:
+                    redactor.add_digests(salt, digests)
+                    salts.add(salt)
+        if not redactor.digested:
+            return states
+        masked = []
+        for state in states:
+            try:
+                masked.append({**state, "findings": [asdict(_clean(_finding(data), redactor)) for data in state["findings"]],
+                               "symptoms": [[*symptom[:4], redactor.text(symptom[4])] for symptom in state["symptoms"]],
+                               "notes": [[redactor.text(note), count] for note, count in state["notes"]],
+                               "stops": [redactor.text(note) for note in state["stops"]]})
+            except Exception:  # (a state of another shape: refused by `merged`, with a note)
+                masked.append(state)
+        return masked
+
     def _absorb(self, state: dict[str, Any]) -> None:
         """Add one `state` to what this judge saw (`merged`); a state of another level or document is refused."""
         if state.get("format") != self.STATE_FORMAT or state.get("level") != self.level.value or \
                 state.get("spec") != self.contract.spec.fingerprint:
             raise ValueError("a state of another format, level or document")
+        salt, digests = _state_credentials(state)
+        if salt not in self._salts and len(self._salts) >= _MAX_SALTS:
+            raise ValueError(f"the credentials of more than {_MAX_SALTS} salts would be masked")
         with self._lock:
+            self.redactor.add_digests(salt, digests)  # (first: a state refused adds nothing else)
+            self._salts.add(salt)
             for rule_id, counts in state["tallies"].items():
                 tally = self._tallies.get(rule_id)
                 if tally is not None:
                     for name, value in counts.items():
                         setattr(tally, name, getattr(tally, name) + _count(value))
             for data in state["findings"]:
-                finding = Finding(**{**data, "request": RequestRecord(**data["request"]),
-                                     "response": ResponseRecord(**data["response"])})
+                finding = _finding(data)
                 key = (finding.rule, finding.broken_by or "")
                 if key in self._findings:
                     self._findings[key].occurrences += finding.occurrences
@@ -1370,7 +1484,7 @@ class TrafficJudge:
             refused = sum(count for note, count in self._notes.items() if note.startswith("valid request answered"))
             return "not observed: no valid request answered 200" + (f" ({refused} got a documented refusal)" if refused else "")
         if rule.id == RESPONDS_IN_TIME.id:
-            return "not observed: no exchange's duration known"
+            return "not observed: no exchange's duration known as the server's"
         statuses = rule.form.judged_statuses(self.contract.spec)
         if statuses is not None:
             return f"not observed: no {'/'.join(str(s) for s in sorted(statuses))} response body"
@@ -1404,6 +1518,14 @@ def noted(note: str) -> str:
 # Said of each send whose recording masked or may have left out its credentials (`ObservedExchange.credentials_hidden`).
 _HIDDEN_NOTE = ("credentials masked or possibly left out by the recorder (Schemathesis' [Filtered], vcrpy's filter_headers, "
                 "a sanitized browser export): the auth rules were not judged")
+
+
+def _shown_time(exchange: ObservedExchange) -> float:
+    """An exchange's time as a finding shows it: the server's own part, else the recording's whole (a Schemathesis
+    `elapsed`), else 0 (none recorded: vcrpy)."""
+    if exchange.elapsed is not None:
+        return exchange.elapsed
+    return exchange.recorded_time.seconds if exchange.recorded_time is not None else 0.0
 
 
 def _unrecorded(exchange: ObservedExchange) -> str | None:
@@ -1451,6 +1573,20 @@ def _clean(value: Any, redactor: Redactor, name: str = "") -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return replace(value, **{f.name: _clean(getattr(value, f.name), redactor, f.name) for f in fields(value)})
     return value
+
+
+def _finding(data: dict[str, Any]) -> Finding:
+    """A finding as a state holds it (`TrafficJudge.state`), read back."""
+    return Finding(**{**data, "request": RequestRecord(**data["request"]), "response": ResponseRecord(**data["response"])})
+
+
+def _state_credentials(state: dict[str, Any]) -> tuple[bytes, list[Any]]:
+    """A state's salt and its credentials' digests (`Redactor.digests`), checked for their shape (ValueError)."""
+    credentials = state["credentials"]
+    if not isinstance(credentials, dict) or not isinstance(credentials.get("salt"), str) or \
+            not isinstance(credentials.get("digests"), list) or len(credentials["digests"]) > MAX_CREDENTIALS + _MAX_OWN_KEYS:
+        raise ValueError("credentials' digests of another shape")
+    return bytes.fromhex(credentials["salt"]), credentials["digests"]
 
 
 _MAX_MERGED_SYMPTOMS = 2_000  # root-cause symptoms taken from the processes' states together (grouped pairwise)

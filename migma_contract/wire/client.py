@@ -125,7 +125,12 @@ class Exchange(Generic[S]):
 
     @property
     def sent_headers(self) -> dict[str, str]:
-        return joined(self.request_headers)  # (read as every way in reads them: trimmed, `core.fields`)
+        """The head as it went on the wire, read as every way in reads it (trimmed, `core.fields`): the fields given,
+        and the Content-Length httpx frames the body with (the judge reads a request without one as a 411's cause)."""
+        headers = joined(self.request_headers)
+        if "content-length" not in headers and "transfer-encoding" not in headers:
+            headers["content-length"] = str(len(self.request_content))  # (httpx frames bytes content so, always)
+        return headers
 
     @property
     def sent_body(self) -> bytes:

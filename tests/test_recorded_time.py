@@ -1,0 +1,174 @@
+"""A recording's time read as the server's only where it surely is (pass T3, F3): responds-in-time blames a server
+only on the part of a recorded exchange that is surely its own (HAR `timings.wait`: from the request's last byte to
+the answer's first); where the client's parts (its queue, connect, upload, reading) or a recorder's single total that
+holds them (Schemathesis' `elapsed`, requests' `Response.elapsed`) alone take it past the timeout, the rule is left
+unjudged on that exchange (judged in part: never blamed, never kept), as the proxy and the middleware, which never
+count the client's sending or reading, read it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from migma_contract import contract_for
+from migma_contract.contract.catalogue import RESPONDS_IN_TIME
+from migma_contract.traffic.recordings import open_recording
+from migma_contract.traffic.tally import TrafficJudge
+
+from .test_recorded_bounds import _SCHEMATHESIS_ITEM, VALID, _vcr_item, entry, judge_cli
+
+OK = '{"success": true, "data": {"id": "m1", "status": "queued"}, "error": null}'
+
+
+def _har(path, *entries, creator="WebInspector"):
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": creator, "version": "537.36"},
+                                        "entries": list(entries)}}))
+    return path
+
+
+def _timed(time_ms, timings, *, answer=OK, **kwargs):
+    made = entry(VALID, answer=answer, **kwargs)
+    made.update(time=time_ms, timings=timings)
+    return made
+
+
+def _schemathesis(path, elapsed):
+    """A Schemathesis cassette of one valid send answered 200, its `elapsed` (requests' `Response.elapsed`) given."""
+    lines = []
+    for line in _SCHEMATHESIS_ITEM:
+        if line.startswith("      string: ") and "  response:" not in lines:
+            line = f"      string: {json.dumps(json.dumps(VALID))}"
+        elif line.startswith("      string: "):
+            line = f"      string: {json.dumps(OK)}"
+        elif line.strip().startswith("elapsed:"):
+            line = line.split("elapsed:")[0] + f"elapsed: '{elapsed}'"
+        lines.append(line)
+    path.write_text("\n".join(["http_interactions:", *lines, ""]))
+    return path
+
+
+def _judged(path, *args):
+    reports = path.parent / (path.stem + "-reports")
+    result = judge_cli(path, "--report-dir", reports, "--timeout", "10", "--format", "json", *args)
+    data = json.loads((reports / "conformance.json").read_text())
+    rule = next(r for r in data["rules"] if r["id"] == RESPONDS_IN_TIME.id)
+    return result, data, rule
+
+
+# the client's part past the timeout, the server's wait within it: Chrome's throttled or slow uplink (send), a slow
+# reader (receive), Schemathesis' HAR (its whole time written as `receive`, `wait` 0), the browser's queue (blocked)
+CLIENTS_PART = {
+    "slow upload, 60 KB": (10_443, {"blocked": 2, "dns": -1, "connect": -1, "ssl": -1, "send": 6_200, "wait": 4_200, "receive": 40}),
+    "slow upload, 400 KB": (10_150, {"blocked": 2, "dns": -1, "connect": -1, "ssl": -1, "send": 9_500, "wait": 600, "receive": 48}),
+    "slow reading": (10_400, {"blocked": 1, "dns": -1, "connect": -1, "ssl": -1, "send": 1, "wait": 300, "receive": 10_098}),
+    "upload and reading": (11_000, {"blocked": 0, "dns": 0, "connect": 0, "ssl": 0, "send": 5_000, "wait": 900, "receive": 5_100}),
+    "schemathesis har": (12_000, {"send": 0, "wait": 0, "receive": 12_000, "blocked": 0, "dns": 0, "connect": 0, "ssl": 0}),
+}
+
+
+@pytest.mark.parametrize("case", list(CLIENTS_PART))
+def test_t3_f3_a_har_entry_past_the_timeout_only_with_the_clients_part_is_judged_in_part(tmp_path, case):
+    """Pass T3, F3: a Chrome HAR of a correct 200 whose upload took 6.2 s and whose server answered 4.2 s after the
+    body was in was "responds-in-time ... broken by the server ... answered after 10.44 s", exit 1: `send` and
+    `receive` (the client's sending and reading, which the proxy and the middleware never count) were the server's."""
+    time_ms, timings = CLIENTS_PART[case]
+    path = _har(tmp_path / "slow.har", _timed(time_ms, timings), creator="harfile" if "schemathesis" in case else "WebInspector")
+    result, data, rule = _judged(path)
+    assert result.exit_code == 3 and data["findings"] == [], result.output
+    assert "responds-in-time was not judged" in result.output, result.output
+    assert rule["failed"] == 0 and rule["passed"] == 0, rule
+
+
+@pytest.mark.parametrize("send", [1, 5_000])
+def test_t3_f3_a_server_whose_own_wait_passes_the_timeout_is_still_blamed_on_its_wait(tmp_path, send):
+    """Pass T3, F3: the faulty server stays caught: its `wait` alone past the timeout is its break, and the time
+    shown is its own (not the client's upload beside it)."""
+    path = _har(tmp_path / "late.har", _timed(10_500 + send + 20, {"blocked": 0, "dns": -1, "connect": -1, "ssl": -1,
+                                                                    "send": send, "wait": 10_500, "receive": 20}))
+    result, data, rule = _judged(path)
+    assert rule["failed"] == 1, rule
+    assert result.exit_code == 1 and [(f["rule"], f["broken_by"]) for f in data["findings"]] == [
+        (RESPONDS_IN_TIME.id, "server")], result.output
+    assert "answered after 10.50 s" in result.output, result.output
+
+
+def test_t3_f3_a_har_entry_with_no_wait_apart_is_judged_on_its_whole_time_only_within_the_timeout(tmp_path):
+    """Pass T3, F3: a HAR entry whose `timings` give no `wait` (-1, or none) fell back to `time`, the client's parts
+    and all: 12 s of it was the server's break, exit 1. Within the timeout as a whole it is kept."""
+    for name, timings in (("none", None), ("minus", {"send": -1, "wait": -1, "receive": -1})):
+        late = _timed(12_000, timings)
+        if timings is None:
+            del late["timings"]
+        result, data, rule = _judged(_har(tmp_path / f"{name}.har", late))
+        assert result.exit_code == 3 and data["findings"] == [] and rule["failed"] == 0, result.output
+        assert "responds-in-time was not judged" in result.output, result.output
+    quick = _timed(3_000, None)
+    del quick["timings"]
+    result, data, rule = _judged(_har(tmp_path / "quick.har", quick))
+    assert result.exit_code == 0 and rule["passed"] == 1, result.output
+
+
+def test_t3_f3_a_schemathesis_cassettes_elapsed_is_a_clients_total_never_the_servers_alone(tmp_path):
+    """Pass T3, F3: Schemathesis writes requests' `Response.elapsed` (from before the connection is taken from the
+    pool to the answer's head parsed: connect, TLS and the upload in it): 12 s of it was the server's break, exit 1.
+    Past the timeout it is judged in part; within it, kept."""
+    result, data, rule = _judged(_schemathesis(tmp_path / "slow.yaml", 12.0))
+    assert result.exit_code == 3 and data["findings"] == [] and (rule["failed"], rule["passed"]) == (0, 0), result.output
+    assert "responds-in-time was not judged" in result.output and "Response.elapsed" in result.output, result.output
+    result, data, rule = _judged(_schemathesis(tmp_path / "quick.yaml", 0.25))
+    assert result.exit_code == 0 and rule["passed"] == 1, result.output
+
+
+@pytest.mark.parametrize(("time_ms", "timings"), [
+    (20_600, {"blocked": 1, "dns": 2, "connect": 10, "ssl": -1, "send": 20_000, "wait": 500, "receive": 0}),  # upload
+    (5_000, {"blocked": 1, "dns": 2, "connect": 10, "ssl": -1, "send": 1, "wait": 4_900, "receive": 0}),  # its own 5 s
+])
+def test_t3_f3_a_recorded_timeout_is_the_servers_only_where_its_wait_passed_the_timeout(tmp_path, time_ms, timings):
+    """Pass T3, F3: an entry its recorder says timed out (net::ERR_TIMED_OUT) was the server's responds-in-time break
+    whatever its `wait`: during a 20 s upload, or at the client's own 5 s timeout (the judge's is 10 s)."""
+    failed = _timed(time_ms, timings, status=0, answer="")
+    failed["response"].update(content={"size": 0, "mimeType": "x-unknown"}, bodySize=-1, headers=[], _error="net::ERR_TIMED_OUT")
+    result, data, rule = _judged(_har(tmp_path / "timed.har", failed))
+    assert result.exit_code == 3 and data["findings"] == [] and rule["failed"] == 0, result.output
+    assert "responds-in-time was not judged" in result.output, result.output
+
+
+def test_t3_f3_read_through_the_api_without_a_timeout_the_judge_still_decides(tmp_path):
+    """Pass T3, F3: a recording read with no timeout given (`Recording.exchanges()`) and judged by a `TrafficJudge`
+    of its own timeout: the reading keeps the server's part and the whole apart, the judge decides (a slow upload
+    is never the server's, a late wait is)."""
+    slow = _timed(10_443, {"blocked": 2, "dns": -1, "connect": -1, "ssl": -1, "send": 6_200, "wait": 4_200, "receive": 40})
+    late = _timed(10_520, {"blocked": 0, "dns": -1, "connect": -1, "ssl": -1, "send": 1, "wait": 10_500, "receive": 20},
+                  answer=OK.replace("m1", "m2"))
+    (first, second) = open_recording(_har(tmp_path / "two.har", slow, late)).exchanges()
+    assert first.elapsed == pytest.approx(4.2) and second.elapsed == pytest.approx(10.5)
+    judge = TrafficJudge(contract_for(), "documented", kind="recorded", label="two.har", timeout=10.0)
+    verdicts = [judge.observe(exchange) for exchange in (first, second)]
+    assert [j.rule_id for j in verdicts[0].judgements if not j.ok] == []
+    assert RESPONDS_IN_TIME.id not in {j.rule_id for j in verdicts[0].judgements}
+    assert [j.rule_id for j in verdicts[1].judgements if not j.ok] == [RESPONDS_IN_TIME.id]
+    assert judge.result().traffic.partly_judged == 1
+
+
+def test_t3_f3_a_vcrpy_cassette_records_no_time_and_is_never_judged_on_it(tmp_path):
+    """vcrpy writes no time: responds-in-time is not judged on its interactions (neither kept nor blamed)."""
+    path = tmp_path / "v.yaml"
+    path.write_text("\n".join(["interactions:", *_vcr_item(VALID), "version: 1", ""]))
+    (exchange,) = open_recording(path).exchanges()
+    assert exchange.elapsed is None and exchange.recorded_time is None
+
+
+@pytest.mark.parametrize("huge", ["1e400", "1" + "0" * 400])
+def test_t3_f3_a_recorded_time_that_is_no_finite_number_is_no_time(tmp_path, huge):
+    """Pass T3, F3 (its neighbour): a HAR `time` or `wait` of 1e400 was read as infinity, the server blamed for
+    "answered after inf s", and conformance.json carried `"elapsed_ms": Infinity`, which is no JSON."""
+    late = _timed(1, {"send": 0, "wait": 1, "receive": 0})
+    text = json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": [late]}})
+    path = tmp_path / "inf.har"
+    path.write_text(text.replace('"time": 1,', f'"time": {huge},').replace('"wait": 1,', f'"wait": {huge},'))
+    result, data, rule = _judged(path)
+    assert (rule["passed"], rule["failed"]) == (0, 0), rule  # no time: not judged
+    assert result.exit_code == 0 and data["findings"] == [], result.output
+    reports = path.parent / "inf-reports"
+    json.loads((reports / "conformance.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
