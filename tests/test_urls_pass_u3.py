@@ -118,3 +118,48 @@ def test_pass_u3_f6_the_production_guard_compares_ip_literals_as_addresses(serve
 @pytest.mark.parametrize("url", ["http://10.0.0.6", "http://[2001:db8::6]", "http://10.0.0.5.example", "http://cafe"])
 def test_pass_u3_f6_other_addresses_and_names_pass_the_guard(url):
     guard_production(url, ["https://10.0.0.5", "https://[2001:db8::5]"], allowed=False)  # (no exception)
+
+
+# --- F5: the upstream URL's user name is no secret; a short password is masked as a whole token --------------------
+
+
+@pytest.mark.parametrize("userinfo, text, shown", [
+    ("data:secretpw", "/data/status: expected `data.status` present", "/data/status: expected `data.status` present"),
+    ("user:sent", "expected `data.status` present and in sent, queued", "expected `data.status` present and in [REDACTED], queued"),
+    ("queued:secretpw", "in sent, queued, processing", "in sent, queued, processing"),
+    ("admin:hunter2", "administrators, hunter2x and hunter2", "administrators, hunter2x and [REDACTED]"),
+])
+def test_pass_u3_f5_an_upstream_user_name_and_short_password_mask_no_ordinary_word(userinfo, text, shown):
+    """Pass U3, F5: `--upstream http://data:secretpw@...` wrote "/[REDACTED]/status ... expected `[REDACTED].status`",
+    password `sent` "pre[REDACTED]": the user name was learned as a secret, a 4-character password masked inside words.
+    The user name beside a password is no secret; a password shorter than 8 characters (or a word) is masked as a
+    whole token; the pair, the Basic value and a longer password as before."""
+    import base64
+
+    from migma_contract import contract_for
+    from migma_contract.config.options import user_redactor
+    from migma_contract.traffic.proxy import TrafficProxy
+    from migma_contract.traffic.tally import TrafficJudge
+
+    judge = TrafficJudge(contract_for(), "documented", kind="proxy", label="test proxy")
+    url = f"http://{userinfo}@127.0.0.1:1"
+    TrafficProxy(url, judge)
+    password = userinfo.partition(":")[2]
+    basic = base64.b64encode(userinfo.encode()).decode()
+    for redactor in (judge.redactor, user_redactor({"base_url": url})):  # the proxy's judge, and every writer's
+        assert redactor.text(text) == shown
+        assert _all_masked(redactor.text(f"{userinfo} {password} Basic {basic} {password.upper()}"))
+        assert redactor.text(f"pre{password}nt") == f"pre{password}nt"  # never inside a word
+
+
+def _all_masked(text: str) -> bool:
+    return set(text.split()) <= {"[REDACTED]", "Basic"}
+
+
+@pytest.mark.parametrize("url, masked", [("http://tok_12345678abcd@h/", "tok_12345678abcd"), ("http://u:s3cr3t-pass-1@h/", "s3cr3t-pass-1")])
+def test_pass_u3_f5_a_token_alone_and_a_long_password_are_masked_anywhere(url, masked):
+    """Pass U3, F5 (what stays): a token in the user name's place (no password) and a password of 8 characters or more
+    holding a digit are masked wherever they stand, inside longer text too."""
+    from migma_contract.config.options import user_redactor
+
+    assert masked not in user_redactor({"base_url": url}).text(f"x{masked}y and {masked.upper()}")
