@@ -28,13 +28,14 @@ BASE_URL = next(o for o in OPTIONS if o.name == "base_url")
 def test_pass_u3_f2_an_ipv6_zone_is_decoded_before_anything_connects(given, sent):
     """Pass U3, F2: check_url took `[fe80::...%25eth0]` (RFC 6874) but the proxy and the reachability check handed
     `fe80::...%25eth0` to getaddrinfo ("Name or service not known", exit 3; `%eth0` is what it reads)."""
-    from migma_contract.traffic.proxy import _UpstreamParts
+    from migma_contract.traffic.proxy import TrafficProxy, _UpstreamParts
 
     assert usable_url(given) == sent
     assert BASE_URL.parse(given, "--base-url") == sent
     if "[" in given:
         assert "%25" not in lookup_host(BASE_URL.parse(given, "--base-url"))
         assert b"%25" not in _UpstreamParts(given).base.raw_host  # the proxy's own connections, given it directly
+        assert b"%" not in TrafficProxy(given, None)._host  # its Host names no zone (RFC 6874 §4)
 
 
 @pytest.mark.parametrize("url", ["http://[::1%~\u3002]:4010/", "http://[fe80::1%25]:1/", "http://[fe80::1%25e%20x]/",

@@ -268,7 +268,8 @@ class TrafficProxy:
         self._base = parts.base
         self._base_path = parts.path
         self._authority = parts.authority
-        self._host = self._base.netloc  # as httpx wrote it: no default port, IDNA, [v6]
+        # as httpx wrote it: no default port, IDNA, [v6], without an IPv6 zone (RFC 6874 §4: the zone is the sender's own)
+        self._host = re.sub(rb"%[^\]]*\]", b"]", self._base.netloc)
         self._basic: bytes | None = None
         if parts.username is not None or parts.password is not None:
             user, password = unquote(parts.username or ""), unquote(parts.password or "")
@@ -494,7 +495,7 @@ class TrafficProxy:
                 named = connection_headers(response.headers) - hop
                 passed = [(k, v) for k, v in direct if k.lower() not in named]
                 altered = sorted({k.lower().decode("latin-1") for k, _ in direct if k.lower() in named and _meaning(k)})
-                if altered and self.judge is not None:
+                if altered and judged and self.judge is not None:
                     self.judge.note(f"proxy exchange {number}: the upstream's Connection header names {', '.join(altered)}, "
                                     "so the proxy forwarded the answer without it (RFC 9110 §7.6.1) and its client reads "
                                     "the answer otherwise than a direct client does; judged as a direct client reads it")
