@@ -33,15 +33,19 @@ others after). The time in the `send` of the answer's start, and of an empty bod
 any body byte, does not show apart from a middleware outside this one working there: where the
 app's time is within the timeout only without it, responds-in-time is judged in part (`_in_part`);
 a client that goes away before its body ended or before the whole answer went out (the app
-is told `http.disconnect`, the server's `send` raises `OSError`, or the server cancels the
-app's task) leaves the exchange unjudged and noted, whatever the app then raised; a failure with
+is told `http.disconnect`, the server's `send` raises `OSError`) leaves the exchange unjudged and noted, whatever the
+app then raised; so does something else outside the app cutting it off (its task cancelled by its server or an outer
+timeout middleware, trio's `Cancelled` from a scope outside it, a `TimeoutError` out of `send`: a deadline's, not the
+client's word), noted as that, never as the client leaving; whatever cut it off, the app's own time past `timeout` by
+then is its responds-in-time breach (as the proxy's deadline blames its upstream). A failure with
 the client still there is the app's `no-server-error` (a `CancelledError` no one cancelled it with
 too), and so is a head no client can read
 (`core.fields.unreadable_head`, a 1xx status as the answer, a 204/304 with a body or a
 Transfer-Encoding): uvicorn's httptools protocol
 writes it as given, h11 refuses it, one verdict either way. Over HTTP/2 and 3 the head is read as h2 reads it
-(`_stream_length`: a content-length not digits, or several disagreeing, or one the body does not match is malformed,
-RFC 9113 §8.1.1), the answer ends with the app's last body message, and body bytes on a 204/304 are no content
+(`_stream_head`: a content-length not digits, or several disagreeing, or one the body does not match is malformed,
+RFC 9113 §8.1.1; a `te` other than `trailers`, a pseudo-header or empty name, which h2 refuses to send, §8.2.2;
+connection-specific fields h2 drops are judged as not sent), the answer ends with the app's last body message, and body bytes on a 204/304 are no content
 (the server drops them): judged without them, noted. A message the server refuses
 once the answer is complete is noted, never the app's failure. An HTTP/1.0 client answered
 without a Content-Length passes unjudged: its server frames that answer (h11 by closing,
@@ -61,8 +65,9 @@ runs (Starlette's `MutableHeaders(scope=scope)`, Mount's root path) changes noth
 the scope (the app's `state`) is never held past the call. With `report_dir`, the usual
 reports are written when the app shuts down (the ASGI lifespan's shutdown; for an app that
 does not speak lifespan, returning on it, the middleware answers it), or, where no lifespan
-started before the first send (uvicorn's `--lifespan off`, an in-process transport) or the app
-raised on it, when the process exits (`atexit`, if anything was seen since they were last
+started before the first send (uvicorn's `--lifespan off`, an in-process transport), the app
+raised on it, or its lifespan ended with no shutdown answered (uvicorn sends none to a finished lifespan), when the
+process exits (`atexit`, if anything was seen since they were last
 written); and whenever `write_report()` is called. Reports that cannot be written there are
 one line on the `migma_contract.asgi` logger, never a traceback in the server's shutdown.
 Several processes writing to one `report_dir` (uvicorn --workers, gunicorn, pytest-xdist) each keep their own state
@@ -250,6 +255,7 @@ class ContractMiddleware:
         `auto` and Hypercorn go on without it), and its reports are written at process exit (`_judged`)."""
         startup: dict[str, Any] | None = None  # the startup message, once the app took it
         answered = False  # the app answered the startup (complete or failed): it speaks lifespan
+        shut = False  # the app answered the shutdown (the reports were written then)
 
         async def taken() -> MutableMapping[str, Any]:
             nonlocal startup
@@ -259,14 +265,20 @@ class ContractMiddleware:
             return message
 
         async def on_shutdown(message: dict[str, Any]) -> None:
-            nonlocal answered
+            nonlocal answered, shut
             if message["type"] in ("lifespan.startup.complete", "lifespan.startup.failed"):
                 answered = self._spoken = True
             elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                shut = True
                 self._write_at_end("at shutdown")  # (its own shutdown failing leaves the traffic judged as it was)
             await send(message)
 
-        await self.app(scope, taken, on_shutdown)  # (what it raises is its server's to read, as without the middleware)
+        try:
+            await self.app(scope, taken, on_shutdown)  # (what it raises is its server's to read, as without the middleware)
+        finally:
+            if answered and not shut:  # its lifespan ended (returned, raised) with no shutdown answered: its server sends
+                # none to a finished lifespan (uvicorn), so the reports are written at process exit (once)
+                self._report_at_exit()
         if answered:
             return
         # the app returned without answering the startup: it does not speak lifespan; the middleware answers for it
@@ -343,6 +355,8 @@ class ContractMiddleware:
         framed_by_server = False  # an HTTP/1.0 client's answer without a Content-Length: its server decides if it reads
         answered: float | None = None  # the app's own time, at the answer's end
         left = read.disconnected  # the client went away (its doing): before its body ended, or before the answer did
+        outside: str | None = None  # what else, outside the app, cut the exchange off (a cancellation, a TimeoutError)
+        cut_at: float | None = None  # the app's own time when the exchange was cut off (the client left, or `outside`)
         ended: float | None = None  # the app's own time at its last body message (more_body False), once sent
         streamed = read.size  # the request body's bytes handed to the app so far (read ahead, then as it read on)
         body_open = not read.complete and not read.disconnected  # its end has not come: a read waits on the client
@@ -350,9 +364,10 @@ class ContractMiddleware:
         teed: bytearray | None = bytearray() if lazy else None  # a body read as the app read it, while under the cap
         in_send = 0.0  # time inside the `send` of the answer's start and of an empty body message before any body byte
         dropped = 0  # body bytes after a bodiless status over HTTP/2 or 3 (no content there: not what a client reads)
+        unsent: list[str] = []  # connection-specific fields over HTTP/2 or 3: the server drops them (`_stream_head`)
 
         async def replay() -> MutableMapping[str, Any]:
-            nonlocal left, streamed, body_open, overlapped, teed
+            nonlocal left, streamed, body_open, overlapped, teed, cut_at
             if pending:
                 message = pending.pop(0)
             elif body_open:
@@ -379,6 +394,7 @@ class ContractMiddleware:
                 message = await receive()
             if message["type"] == "http.disconnect" and not done:
                 left = True
+                cut_at = clock.elapsed() if cut_at is None else cut_at
             return message
 
         cap = self.max_response_bytes
@@ -387,7 +403,7 @@ class ContractMiddleware:
 
         async def capture(message: dict[str, Any]) -> None:
             nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered, length, ended
-            nonlocal in_send, dropped, declared
+            nonlocal in_send, dropped, declared, unsent, outside, cut_at
             kind = message["type"]
             timed = False  # the time in this `send` is the client's: body bytes are out or going (a server's flow control)
             if kind == "http.response.body":
@@ -427,8 +443,13 @@ class ContractMiddleware:
                     framed_by_server = version == "1.0" and _framed_by_server(sent, status, asked.method)
                     length = None if unreadable is not None else _length_of(sent, status)
                     done = length == 0  # (a bodiless status, or Content-Length: 0: whole once the head is out)
-                else:  # HTTP/2, 3: the stream frames the answer; a content-length its client reads is checked against it
-                    unreadable, declared = _stream_length(sent, status)
+                else:  # HTTP/2, 3: the stream frames the answer; its head read as h2 reads it (`_stream_head`), a
+                    # content-length its client reads checked against the body; the fields the server drops not judged
+                    unreadable, declared, unsent = _stream_head(sent, status)
+                    if unsent:
+                        gone = {name.encode("latin-1") for name in unsent}
+                        headers = [(k, v) for (k, v), (raw, _) in zip(headers, sent, strict=True)
+                                   if bytes(raw).strip().lower() not in gone]
             # Time inside `send` is never the app's: a server's flow control holds any message there while the client
             # reads (uvicorn drains before each one, the start too, behind an earlier answer the client has not read).
             # Before any body byte it cannot be told apart from a middleware outside this one working (`in_send`,
@@ -437,8 +458,13 @@ class ContractMiddleware:
             clock.sending()
             try:
                 await send(message)
+            except TimeoutError:  # (an OSError) a deadline outside the app (an outer middleware's), never the client gone
+                outside = outside or "a TimeoutError out of the server's `send` (a deadline outside the app)"
+                cut_at = clock.elapsed() if cut_at is None else cut_at
+                raise
             except OSError:  # ASGI: the server's word that the client is gone
                 left = True
+                cut_at = clock.elapsed() if cut_at is None else cut_at
                 raise
             except Exception as exc:
                 if complete:  # a message after the whole answer went out (an extra body, trailers the server lacks)
@@ -460,8 +486,12 @@ class ContractMiddleware:
         try:
             await self.app(scope, replay, capture)
         except asyncio.CancelledError:
-            if left or _being_cancelled():  # the server stopped the app (its client left, or it shuts down): not its doing
-                left = True
+            if left or outside is not None:  # cancelled after its client left (or after a deadline outside it)
+                pass
+            elif _being_cancelled():  # something outside stopped the app (its server, as its client left or it shuts down;
+                # a timeout middleware outside this one): not its failure, and not the client seen leaving
+                outside = "a cancellation from outside it (its server, or a middleware outside this one such as a timeout)"
+                cut_at = clock.elapsed()
             else:  # the app's own (an inner task it cancelled, awaited): its server answers 500, as for any exception
                 error = "the app raised CancelledError (no one cancelled it: an inner task's cancellation escaped)"
             raise
@@ -469,17 +499,29 @@ class ContractMiddleware:
             error = f"the app raised {type(exc).__name__}"
             raise
         except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
-            if type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio":  # server's, lets
-                left = True  # it out (the app's own scopes catch their own)
+            trio = type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio"  # server's or
+            if trio and not left and outside is None:  # an outer middleware's lets it out (the app's scopes catch their own)
+                outside = "trio's cancellation from a scope outside it (its server's, or a middleware's such as move_on_after)"
+                cut_at = clock.elapsed()
             raise
         finally:
             if lazy and not body_open and teed is not None:  # read whole, as the app read it: judged as if read ahead
                 body = bytes(teed)
                 unread = request_framing_unread(asked.headers, streamed)
-            if left and (read.disconnected or (not done and unreadable is None)):  # (a client leaves an unreadable answer)
+            # cut off before its answer was whole: by its client leaving, or something else outside the app; where the
+            # app's own time was past the timeout by then it is its responds-in-time breach (as the proxy's deadline
+            # blames its upstream), else not judged (whatever it then raised)
+            cut = (left or outside is not None) and (read.disconnected or (not done and unreadable is None))
+            timeout = self.judge.timeout
+            late = (cut and not read.disconnected and cut_at is not None and timeout is not None and cut_at > timeout
+                    and answered is None)
+            if cut and not late and left:  # (a client leaves an unreadable answer)
                 when = "its request's body ended" if read.disconnected else "the answer was complete"
                 self.judge.pass_unjudged(f"request {number} to the app: the client went away before {when} (not "
                                          "the app's doing): not judged")
+            elif cut and not late:
+                self.judge.pass_unjudged(f"request {number} to the app: the app was cut off by something outside it "
+                                         f"({outside}) before its answer was complete, within the timeout: not judged")
             elif framed_by_server and complete and unreadable is None and refused is None and error is None:
                 self.judge.pass_unjudged(f"request {number} to the app: an HTTP/1.0 client was answered without a "
                                          "Content-Length; whether it could read the answer depends on the server (uvicorn's "
@@ -498,14 +540,22 @@ class ContractMiddleware:
                     self.judge.note(f"request {number} to the app: its answer over HTTP/{version} has status {status}, "
                                     f"which has no content, and {dropped:,} body bytes after it: no HTTP/{version} "
                                     "client reads them as content (Hypercorn drops them); judged as the status alone")
+                if unsent:
+                    self.judge.note(f"request {number} to the app: its answer over HTTP/{version} has connection-specific "
+                                    f"field(s) {', '.join(sorted(set(unsent)))}, which HTTP/{version} has not (RFC 9113 §8.2.2): "
+                                    "its server (h2) drops them, so they were judged as not sent")
                 if after is not None:
                     self.judge.note(f"request {number} to the app: the server refused a message the app sent after its "
                                     f"answer was complete ({after}); the answer that went out was judged")
                 raised = error
-                if unreadable is not None:  # whatever the server did with it (wrote it, refused it), no client read it
+                if late:  # its own time ran past the timeout before anything outside it cut it off
+                    by = "its client went away" if left else outside
+                    error = (f"cut off after {cut_at or 0.0:.2f} s of the app's own time, past the {timeout or 0.0:g} s "
+                             f"timeout, before its answer was complete ({by})")
+                elif unreadable is not None:  # whatever the server did with it (wrote it, refused it), no client read it
                     error = f"no client could read the app's answer: it has {unreadable}"
-                elif left:
-                    error = None  # the app answered whole; what it raised after came from the client leaving
+                elif left or outside is not None:
+                    error = None  # the app answered whole; what it raised after came from the client leaving (or outside)
                 elif refused is not None:  # what the app gave could not go out whole: no client could read it
                     error = refused
                 elif error is not None and complete:  # raised after its answer went out whole (a background task): the
@@ -514,7 +564,7 @@ class ContractMiddleware:
                     error = None
                 elif error is None and not complete:
                     error = "the app ended without a complete response"
-                elapsed = answered if answered is not None else clock.elapsed()
+                elapsed = answered if answered is not None else cut_at if late and cut_at is not None else clock.elapsed()
                 in_part = self._in_part(complete and unreadable is None and refused is None, elapsed,
                                         ended, raised if ended is None else None, overlapped, in_send)
                 # an unkept body's bytes: as many as the app was handed, and whether its end showed (else at least that)
@@ -649,18 +699,45 @@ def _framed_bodiless(headers: list[tuple[bytes, bytes]], status: int) -> str | N
     return None
 
 
-def _stream_length(headers: list[tuple[bytes, bytes]], status: int) -> tuple[str | None, int | None]:
-    """Over HTTP/2 and 3, as their client reads a head (h2, which httpx uses): why no client reads it (a content-length
-    that is not digits, or several that disagree: a malformed answer, RFC 9113 §8.1.1), else the content-length the
-    body must match (None: none given, or a status without content, 204/304, which may carry one)."""
-    values = [v.strip(b" \t") for name, v in headers if name.lower() == b"content-length"]
+def _stream_head(headers: list[tuple[bytes, bytes]], status: int) -> tuple[str | None, int | None, list[str]]:
+    """Over HTTP/2 and 3, the app's head as h2 reads it (Hypercorn's server side, httpx's client side): why no client reads
+    it, else the content-length the body must match (None: none given, or a status without content, 204/304, which may
+    carry one), and the connection-specific fields the server drops (never sent: not what a client reads).
+
+    Each name and value stripped and the name lowercased (Hypercorn's `build_and_validate_headers`, then
+    `h2.utilities.normalize_outbound_headers`), the connection-specific fields (Connection, Keep-Alive, Proxy-Connection,
+    Transfer-Encoding, Upgrade) dropped; then what `h2.utilities.validate_outbound_headers` refuses to send, which
+    makes the answer malformed (RFC 9113 §8.2.2, §8.3): a `te` field other than `trailers`, a pseudo-header field
+    (or an empty name) among the app's fields. Hypercorn swallows h2's refusal: the app's `send` returns, its HEADERS
+    frame never goes out, and its client fails on the body that follows. Then the content-length: not digits, or
+    several disagreeing, is malformed (RFC 9113 §8.1.1)."""
+    dropped: list[str] = []
+    values: list[bytes] = []
+    for raw_name, raw_value in headers:
+        name, value = bytes(raw_name).strip().lower(), bytes(raw_value).strip()
+        if not name or name.startswith(b":"):
+            return (f"a field named {_quoted(name)} (a pseudo-header field or no name among its fields), which makes the "
+                    "answer malformed over HTTP/2 and 3 (RFC 9113 §8.3): its server refuses the head"), None, dropped
+        if name in _CONNECTION_SPECIFIC:
+            dropped.append(name.decode("latin-1"))
+        elif name == b"te" and value.lower() != b"trailers":
+            return (f"a te field of {_quoted(value)}, which makes the answer malformed over HTTP/2 and 3 (RFC 9113 §8.2.2: "
+                    "only `trailers`): h2 refuses to send its head"), None, dropped
+        elif name == b"content-length":
+            values.append(value)
     if not values:
-        return None, None
+        return None, None, dropped
     if not all(v.isdigit() and v.isascii() for v in values):
-        return f"a content-length that is not a number ({_quoted(values[0])}), which makes the answer malformed over HTTP/2 and 3", None
+        return (f"a content-length that is not a number ({_quoted(values[0])}), which makes the answer malformed over "
+                "HTTP/2 and 3"), None, dropped
     if len({int(v) for v in values}) > 1:
-        return f"content-lengths that disagree ({_quoted(values[0])}, ...), which makes the answer malformed over HTTP/2 and 3", None
-    return None, None if status in _BODILESS else int(values[0])
+        return (f"content-lengths that disagree ({_quoted(values[0])}, ...), which makes the answer malformed over "
+                "HTTP/2 and 3"), None, dropped
+    return None, None if status in _BODILESS else int(values[0]), dropped
+
+
+# the fields HTTP/2 and 3 forbid as connection-specific (RFC 9113 §8.2.2): h2 drops them from what it sends
+_CONNECTION_SPECIFIC = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
 
 
 def _quoted(value: bytes) -> str:
@@ -669,15 +746,19 @@ def _quoted(value: bytes) -> str:
 
 
 def _continue_expected(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether a request asks `Expect: 100-continue`: uvicorn answers its app's first `receive` with `100 Continue`
-    (Hypercorn sends it at once), telling the client to send its body, which it would not have done for an app refusing
-    from the head alone."""
-    return any(name.lower() == b"expect" and b"100-continue" in value.lower() for name, value in headers)
+    """Whether a request asks `Expect: 100-continue` as a server reads it: uvicorn answers its app's first `receive`
+    with `100 Continue` (Hypercorn sends it at once), telling the client to send its body, which it would not have done
+    for an app refusing from the head alone. Read as its stacks read it: h11 takes `100-continue` as one token of the
+    Expect fields' comma list (any case), httptools as the whole value (any case), one of those tokens; nothing else
+    (`x100-continue`, `100-continue-x`) makes a server send it."""
+    return any(name.lower() == b"expect" and b"100-continue" in (token.strip(b" \t") for token in value.lower().split(b","))
+               for name, value in headers)
 
 
 def _being_cancelled() -> bool:
-    """Whether the server is cancelling the app's task (asyncio's count of cancellations asked for it, 3.11+): a
-    `CancelledError` out of the app is then the server's doing; without it, the app's own."""
+    """Whether something outside the app is cancelling its task (asyncio's count of cancellations asked for it, 3.11+:
+    its server, a timeout middleware outside this one): a `CancelledError` out of the app is then theirs; without it,
+    the app's own."""
     try:
         task = asyncio.current_task()
     except RuntimeError:  # no asyncio loop (trio): an asyncio CancelledError there is the app's own

@@ -353,7 +353,9 @@ def test_a_client_that_leaves_before_taking_the_answer_leaves_it_unjudged(how):
                                                            "server-cancels": None}[how]
     result = middleware.result()
     assert result.findings == [] and result.traffic.unjudged == 1
-    assert any("client went away before the answer was complete" in note for note in result.traffic.notes)
+    # (a cancellation with no disconnect seen is not read as the client leaving: pass U1, F1)
+    said = "cut off by something outside it" if how == "server-cancels" else "client went away before the answer was complete"
+    assert any(said in note for note in result.traffic.notes)
 
 
 @pytest.mark.parametrize("how", ["raises-its-own-error", "raises-clientdisconnect-itself", "ends-without-answering"])
@@ -1833,3 +1835,259 @@ def test_pass_t2_f5_on_either_uvicorn_stack_the_clients_first_line_is_the_apps_r
                            b"Expect: 100-continue\r\nContent-Length: 100000\r\n\r\n")
             first = client.recv(4096).split(b"\r\n", 1)[0]
     assert first == b"HTTP/1.1 401 Unauthorized"
+
+
+# --- pass U1: HTTP/2 heads h2 refuses, an exchange cut off from outside the app, a lifespan that returns, Expect ---------
+
+
+@pytest.mark.parametrize("field", [(b"te", b"gzip"), (b"TE", b"trailers, deflate"), (b"te", b""), (b":path", b"/x"),
+                                   (b":status", b"200"), (b" :authority", b"x"), (b"", b"x")],
+                         ids=["te-gzip", "te-trailers-and-more", "te-empty", "pseudo-path", "pseudo-status",
+                              "pseudo-after-whitespace", "empty-name"])
+def test_pass_u1_f2_over_http2_a_head_h2_refuses_to_send_is_the_apps_no_server_error(field):
+    """Pass U1, F2: over HTTP/2 (Hypercorn) an answer with `te: gzip` never reached its client (h2 refuses the head,
+    Hypercorn swallows the refusal, httpx fails 'cannot receive data before headers') but was judged green: the head is
+    read as h2 reads it, and what it refuses (RFC 9113 §8.2.2, §8.3) is a head no client reads."""
+    middleware, raised = _run(_answering([field]), _body(), scope=H2)
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert "no client could read the app's answer" in result.findings[0].actual and "HTTP/2" in result.findings[0].actual
+
+
+@pytest.mark.parametrize("fields", [[(b"te", b"trailers")], [(b"TE", b" Trailers ")], [(b"Content-Type", b"application/json")],
+                                    [(b"connection", b"close"), (b"Keep-Alive", b"timeout=5"), (b"transfer-encoding", b"chunked"),
+                                     (b"upgrade", b"h2c"), (b"proxy-connection", b"close")]],
+                         ids=["te-trailers", "te-trailers-any-case", "uppercase-name", "connection-specific"])
+def test_pass_u1_f2_over_http2_what_h2_sends_normalised_is_judged_as_its_client_reads_it(fields):
+    """Pass U1, F2, the other side: h2 lowercases names, strips the connection-specific fields and sends `te: trailers`
+    (any case): its client reads the answer, judged on it (the dropped fields noted, judged as not sent)."""
+    middleware, raised = _run(_answering(fields), _body(), scope=H2)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.exit_code == 0, result.headline
+    if fields[0][0] == b"connection":
+        assert any("connection-specific" in note and "transfer-encoding" in note for note in result.traffic.notes)
+
+
+def _slow(fake_time, seconds, then):
+    """An app that reads its body, works `seconds` of its own time, then `then()` (awaited)."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        fake_time.now += seconds
+        await then(receive, send)
+    return app
+
+
+def _cut_from_outside(make, timeout=1.0):
+    """`app` in a ContractMiddleware behind an outer timeout middleware that cancels it (as `asyncio.wait_for` does) once
+    it signals it is stuck, and answers 504 itself; the client is there all along. (the middleware, what went out)"""
+    import asyncio
+
+    import anyio
+
+    out, queue, stuck = [], [_body()], []
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message):
+        out.append(message)
+
+    async def outer():
+        task = asyncio.ensure_future(middleware(dict(SCOPE), receive, send))
+        while not stuck and not task.done():
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await send({"type": "http.response.start", "status": 504, "headers": []})
+        await send({"type": "http.response.body", "body": b"gateway timeout"})
+
+    async def hang(receive, send):
+        stuck.append(1)
+        await asyncio.Event().wait()
+
+    middleware = ContractMiddleware(make(hang), timeout=timeout)
+    anyio.run(outer)
+    return middleware, out
+
+
+@pytest.mark.parametrize("own", [3.0, 0.5], ids=["past-the-timeout", "within-it"])
+def test_pass_u1_f1_an_app_an_outer_timeout_middleware_cancels_is_not_a_client_gone(fake_time, own):
+    """Pass U1, F1 (a): an outer timeout middleware (`asyncio.wait_for`, anyio's `fail_after`) cancelling an app past the
+    timeout was 'the client went away before the answer was complete': unjudged, exit 3, never responds-in-time's
+    breach. The app's own time past the timeout when it was cut off is its breach; within it, not judged, and never
+    noted as the client leaving (no disconnect was seen)."""
+    middleware, out = _cut_from_outside(lambda then: _slow(fake_time, own, then))
+    assert out[0]["status"] == 504
+    result = middleware.result()
+    assert not any("client went away" in note for note in result.traffic.notes), result.traffic.notes
+    if own > 1.0:
+        assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+        assert "3.00 s" in result.findings[0].actual and result.exit_code == 1
+    else:
+        assert result.findings == [] and result.traffic.unjudged == 1, result.headline
+        assert any("cut off by something outside it" in note for note in result.traffic.notes)
+
+
+@pytest.mark.parametrize("own", [3.0, 0.5], ids=["past-the-timeout", "within-it"])
+def test_pass_u1_f1_a_timeouterror_from_send_is_no_client_gone(fake_time, own):
+    """Pass U1, F1 (b): an outer middleware enforcing a deadline by raising TimeoutError from `send` (an OSError, the
+    ASGI word for a client gone) left the slow app unjudged as a client gone. It is a deadline outside the app: past the
+    timeout its breach, within it not judged, and never no-server-error nor the client leaving."""
+    async def answer(receive, send):
+        await _answer(send)
+
+    async def deadline(message):
+        raise TimeoutError("deadline")
+
+    middleware, raised = _run(_slow(fake_time, own, answer), _body(), send=deadline, timeout=1.0)
+    assert type(raised) is TimeoutError  # out as without the middleware
+    result = middleware.result()
+    assert not any("client went away" in note for note in result.traffic.notes), result.traffic.notes
+    if own > 1.0:
+        assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+    else:
+        assert result.findings == [] and result.traffic.unjudged == 1, result.headline
+
+
+def test_pass_u1_f1_a_client_leaving_after_the_apps_own_time_passed_the_timeout_is_its_breach(fake_time):
+    """Pass U1, F1 (c): a client giving up (httpx's timeout) on an app already past the timeout, which then saw the
+    disconnect (Starlette's `is_disconnected`) and returned: unjudged as 'the client went away'. Its time had run out
+    before the client left: responds-in-time, as the proxy's deadline blames its upstream."""
+    async def checks(receive, send):
+        assert (await receive())["type"] == "http.disconnect"  # (the queue is empty: the client is gone)
+
+    middleware, raised = _run(_slow(fake_time, 3.0, checks), _body(), timeout=1.0)
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+    assert "its client went away" in result.findings[0].actual
+
+
+def test_pass_u1_f1_a_client_leaving_within_the_timeout_still_leaves_it_unjudged(fake_time):
+    async def checks(receive, send):
+        assert (await receive())["type"] == "http.disconnect"
+
+    middleware, raised = _run(_slow(fake_time, 0.5, checks), _body(), timeout=1.0)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.unjudged == 1, result.headline
+    assert any("client went away" in note for note in result.traffic.notes)
+
+
+def test_pass_u1_f1_under_trio_an_outer_scope_cancelling_a_late_app_is_its_breach(fake_time):
+    """Pass U1, F1, its neighbour under trio (Hypercorn's trio worker): an outer `move_on_after` cancelling an app past
+    the timeout was read as the client gone; it is the app's responds-in-time."""
+    pytest.importorskip("trio")
+    import anyio
+
+    outer = []
+
+    async def hang(receive, send):
+        outer[0].cancel()  # (the outer scope's deadline comes now)
+        await anyio.sleep_forever()
+
+    middleware = ContractMiddleware(_slow(fake_time, 3.0, hang), timeout=1.0)
+    queue = [_body()]
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message):
+        pass
+
+    async def serving():
+        with anyio.CancelScope() as scope:
+            outer.append(scope)
+            await middleware(dict(SCOPE), receive, send)
+
+    anyio.run(serving, backend="trio")
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+
+
+def test_pass_u1_f3_a_lifespan_that_answers_its_startup_and_returns_still_gets_its_reports_written(tmp_path, monkeypatch):
+    """Pass U1, F3: an app whose lifespan answers its startup and returns (nothing to clean up): uvicorn sends no shutdown
+    to a finished lifespan, and the at-exit writer was registered only for a lifespan never spoken: no report was ever
+    written. Its lifespan ended with no shutdown answered: the reports are written at process exit, once."""
+    import anyio
+
+    import migma_contract.asgi as asgi
+
+    registered = []
+    monkeypatch.setattr(asgi.atexit, "register", lambda *args: registered.append(args))
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            assert (await receive())["type"] == "lifespan.startup"
+            await send({"type": "lifespan.startup.complete"})
+            return  # nothing to clean up: no shutdown awaited
+        await _plain_app(scope, receive, send)
+
+    middleware, sent = ContractMiddleware(app, report_dir=tmp_path), []
+
+    async def receive():
+        return {"type": "lifespan.startup"}
+
+    async def send(message):
+        sent.append(message["type"])
+
+    anyio.run(middleware, {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert sent == ["lifespan.startup.complete"]
+    anyio.run(_one_send(middleware))
+    assert len(registered) == 1 and list(tmp_path.iterdir()) == []
+    at_exit, *args = registered[0]
+    at_exit(*args)
+    assert sorted(p.name for p in tmp_path.iterdir()) == WRITTEN
+    assert json.loads((tmp_path / "conformance.json").read_text())["traffic"]["judged"] == 1
+    (tmp_path / "conformance.json").unlink()
+    at_exit(*args)  # once: nothing judged since
+    assert not (tmp_path / "conformance.json").exists()
+
+
+def test_pass_u1_f3_a_lifespan_answering_its_shutdown_writes_there_and_registers_nothing(tmp_path, monkeypatch):
+    import migma_contract.asgi as asgi
+
+    registered = []
+    monkeypatch.setattr(asgi.atexit, "register", lambda *args: registered.append(args))
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": f"{message['type']}.complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        await _plain_app(scope, receive, send)
+
+    middleware = ContractMiddleware(app, report_dir=tmp_path)
+    assert _lifespan(middleware, between=_one_send(middleware)) == (["lifespan.startup.complete", "lifespan.shutdown.complete"], None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == WRITTEN and registered == []
+
+
+@pytest.mark.parametrize(("value", "waits"), [(b"x100-continue", False), (b"100-continue-x", False), (b"no-100-continue", False),
+                                              (b"100-Continue", True), (b" 100-continue ", True), (b"foo, 100-continue", True)])
+def test_pass_u1_low_expect_is_read_as_its_server_reads_it(value, waits):
+    """Pass U1, LOW: `100-continue` was matched anywhere in Expect (`x100-continue`), where uvicorn's httptools wants the
+    whole value and h11 one comma token (any case): such a send was read lazily though no server sends `100 Continue` for
+    it (its body rules judged in part). Read as they read it; otherwise read ahead, judged in full."""
+    import anyio
+
+    asked = []
+
+    async def receive():
+        asked.append(1)
+        return _body()
+
+    scope = {**SCOPE, "headers": [*SCOPE["headers"], (b"expect", value), (b"content-length", b"%d" % len(RAW_VALID))]}
+    middleware = ContractMiddleware(_head_only_refusal())
+
+    async def send(message):
+        pass
+
+    anyio.run(middleware, dict(scope), receive, send)
+    assert (asked == []) == waits
+    result = middleware.result()
+    assert any("Expect: 100-continue" in note for note in result.traffic.notes) == waits, result.traffic.notes
