@@ -76,16 +76,14 @@ ZIPPED = gzip.compress(OK)
 
 @pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize("headers, body", [
-    ([b"Content-Type: application/json", b"Content-Encoding: gzip", b"Connection: keep-alive, content-encoding"], ZIPPED),
-    ([b"Content-Type: application/json", b"Connection: close, content-type"], OK),
     ([b"Content-Type: application/json", b"Content-Encoding: gzip\x01"], ZIPPED),
     ([b"Content-Type: application/json", b"Content-Encoding: gzip\x1f"], ZIPPED),
     ([b"Content-Type: application/json", b"Content-Encoding: \x7fgzip"], ZIPPED),
-], ids=["connection-names-encoding", "connection-names-type", "soh-in-encoding", "us-in-encoding", "del-before-encoding"])
+], ids=["soh-in-encoding", "us-in-encoding", "del-before-encoding"])
 def test_g1_the_answer_is_judged_with_the_headers_the_client_received(stack, headers, body):
-    """G1: the client got gzip bytes labelled JSON (or no Content-Type) while the judge read the header the proxy
-    dropped (named in Connection, or holding a control character httpx reads) and passed it: exit 0. (A NUL, VT or FF
-    there httpx refuses: a 502 and the upstream's no-server-error, test_proxy_framing's `value-*` answers.)"""
+    """G1: the client got gzip bytes labelled JSON while the judge read the header the proxy dropped (holding a control
+    character httpx reads) and passed it: exit 0. (A NUL, VT or FF there httpx refuses: a 502 and the upstream's
+    no-server-error, test_proxy_framing's `value-*` answers. A header named in Connection: pass U3, F1 below.)"""
     judge = _judge()
     seen = _capturing(judge)
     with raw_server(each_request(lambda request: _answer(headers, body))) as up_url, \
@@ -99,6 +97,36 @@ def test_g1_the_answer_is_judged_with_the_headers_the_client_received(stack, hea
     assert "content-encoding" not in dict(judged)
     result = judge.result()
     assert result.exit_code == 1 and "content-type-json" in {f.rule for f in result.findings}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("headers, body, findings, dropped", [
+    ([b"Content-Type: application/json", b"Content-Encoding: gzip", b"Connection: keep-alive, content-encoding"], ZIPPED,
+     set(), "content-encoding"),
+    ([b"Content-Type: application/json", b"Connection: keep-alive, Content-Type"], OK, set(), "content-type"),
+    ([b"Content-Type: application/json", b"Content-Encoding: gzip", b"Connection: content-encoding"], OK,
+     {"no-server-error"}, "content-encoding"),
+], ids=["valid-gzip-encoding-named", "type-named", "plain-body-labelled-gzip"])
+def test_u3_f1_an_answer_is_judged_as_a_direct_client_reads_it_whatever_its_connection_names(stack, headers, body, findings,
+                                                                                              dropped):
+    """Pass U3, F1: the proxy dropped every answer header the upstream's Connection named (RFC 9110 §7.6.1) and judged
+    the answer without them: a valid gzip body was blamed "not JSON", an answer with its Content-Type "Content-Type is
+    None", and a plain body labelled gzip (which no direct client reads: httpx raises DecodingError) passed green.
+    Judged as httpx reads it (Connection's list ignored), forwarded per RFC, and a note says the two differ."""
+    judge = _judge()
+    seen = _capturing(judge)
+    with raw_server(each_request(lambda request: _answer(headers, body))) as up_url, \
+            serve_in_thread(TrafficProxy(up_url, judge), stack=stack) as proxy_url:
+        answer = raw_exchange(proxy_url, _post())
+    judge.settle()
+    _, received = _head(answer)
+    assert dropped not in dict(received)  # forwarded as RFC 9110 §7.6.1 says
+    assert dropped in {k.lower() for k, _ in seen[0].response_headers}  # judged as a direct client reads it
+    result = judge.result()
+    assert {f.rule for f in result.findings} == findings, result.findings
+    assert result.exit_code != 0 if findings else result.exit_code in (0, 1)
+    assert "content-type-json" not in {f.rule for f in result.findings}
+    assert any("Connection header names " + dropped in note for note in result.traffic.notes), result.traffic.notes
 
 
 @pytest.mark.parametrize("stack", STACKS)

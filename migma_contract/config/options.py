@@ -250,7 +250,7 @@ class Option:
         else:
             if not isinstance(raw, str):
                 raise ConfigError(f"{where}: expected text, not {type(raw).__name__} {_shown(raw)}")
-            value = raw
+            value = usable_url(raw) if self.kind == "url" else raw  # (whitespace around it, an IPv6 zone's %25: as sent)
         self.check(value, where)
         return Level(value) if self.kind == "level" else value
 
@@ -487,6 +487,12 @@ def _list(raw: Any, where: str) -> tuple[str, ...]:
     if not all(isinstance(item, str) for item in items):
         raise ConfigError(f"{where}: expected text or a list of text, not {_shown(raw)}")
     return tuple(part.lower() for item in items for part in item.replace(",", " ").split())
+
+
+def usable_url(value: str) -> str:
+    from migma_contract.wire.urls import usable_url as usable
+
+    return usable(value)
 
 
 def _check_url(value: str, where: str) -> None:

@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from migma_contract.core.untrusted import UNSEEN_CLASS
 
-__all__ = ["QUOTES", "REDACTED", "SENSITIVE_HEADERS", "SHELL_FIELDS", "SHELL_WITHHELD", "Redactor", "cookie_credential", "credential_name", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials", "unquoted", "url_credentials"]
+__all__ = ["QUOTES", "REDACTED", "SENSITIVE_HEADERS", "SHELL_FIELDS", "SHELL_WITHHELD", "Redactor", "Word", "cookie_credential", "credential_name", "mask_shapes", "secrets_by_shape", "sensitive_header", "strip_credentials", "unquoted", "url_credentials"]
 
 REDACTED = "[REDACTED]"
 SHELL_FIELDS = frozenset({"curl"})  # fields holding a shell line: redacted all or nothing (`Redactor.shell_line`)
@@ -63,6 +63,22 @@ QUOTES = "\"'`<>[]()"
 def unquoted(secret: str) -> str:
     """`secret` without the quote and bracket characters (`QUOTES`) around it."""
     return secret.strip(QUOTES)
+
+
+class Word(str):
+    """A secret masked only as a whole token, never inside a longer word: a URL's password (or lone user name) that is
+    short or a word (`sent`, `admin`), which masked wherever it stands would garble ordinary words (`pre[REDACTED]`).
+    Its hexadecimal and base64 forms are not searched (the Basic pair it is sent in is a secret of its own)."""
+
+    __slots__ = ()
+
+
+_WORD_EDGE = "A-Za-z0-9"
+
+
+def _as_secret(value: str) -> str:
+    """A URL credential as learned: a `Word` when shorter than 8 characters or letters only, else as is."""
+    return Word(value) if len(value) < 8 or value.isalpha() else value
 _MIN_CORE = 8  # shortest base64 core of a key matched inside longer base64 text
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 _ESCAPES = {"\n": "n", "\r": "r", "\t": "t", "\b": "b", "\f": "f"}
@@ -119,7 +135,8 @@ def url_credentials(text: str) -> list[str]:
 
     `text` a URL as a whole: the userinfo `strip_credentials` hides from it, whatever its shape; and in any text, each
     `scheme://userinfo@` in it. Each as written and percent-decoded (a client sends it decoded, as a Basic pair): the
-    pair, the password and the user name (`https://<token>@staging` carries its secret there, with no password).
+    pair and the password, or the user name when there is no password (`https://<token>@staging` carries its secret
+    there); one shorter than 8 characters or made of letters only as a `Word` (masked as a whole token only).
     """
     if "@" not in text:
         return []
@@ -133,8 +150,10 @@ def url_credentials(text: str) -> list[str]:
     parts: dict[str, None] = {}
     for userinfo in found:
         for form in (userinfo, unquote(userinfo)):
-            user, _, password = form.partition(":")
-            parts.update(dict.fromkeys((form, password, user)))
+            _, colon, password = form.partition(":")
+            # the user name beside a password is no secret (`data`, `admin`: masking it garbled every report); alone it
+            # may be a token. A short or word-like one is masked as a whole token only (`Word`)
+            parts.update(dict.fromkeys(map(_as_secret, (form, password) if colon else (form,))))
     return [part for part in parts if part]
 
 
@@ -352,8 +371,10 @@ class _Group:
         self._forget()
 
     def _literals(self) -> list[str]:
-        forms = {form for secret in self.secrets for form in (secret, secret.replace(" ", "+"))}  # `+`: a form-encoded space
-        return [re.escape(form) for form in sorted(forms, key=len, reverse=True)]  # longest first
+        forms = {(form, isinstance(secret, Word)) for secret in self.secrets
+                 for form in (secret, secret.replace(" ", "+"))}  # `+`: a form-encoded space
+        return [f"(?<![{_WORD_EDGE}]){re.escape(form)}(?![{_WORD_EDGE}])" if word else re.escape(form)
+                for form, word in sorted(forms, key=lambda pair: len(pair[0]), reverse=True)]  # longest first
 
     def any_case(self) -> re.Pattern[str] | None:
         """The plain forms in any case, for the text as given and decoded (`%2f`, an upper-cased echo)."""
@@ -366,13 +387,15 @@ class _Group:
         """The secrets' bytes in hexadecimal, in any case (a debug dump of a request): asked only of a text holding a
         run of hex digits as long as the shortest secret's, so most texts never compile it."""
         if self._hex is False:
-            forms = sorted({secret.encode("utf-8", "surrogatepass").hex() for secret in self.secrets}, key=len, reverse=True)
+            forms = sorted({secret.encode("utf-8", "surrogatepass").hex() for secret in self.secrets
+                            if not isinstance(secret, Word)}, key=len, reverse=True)
             self._hex = _alternation(["(?i:" + "|".join(forms) + ")"] if forms else [])
         return self._hex if isinstance(self._hex, re.Pattern) else None
 
     def base64(self) -> re.Pattern[str] | None:
         if self._base64 is False:
-            cores = sorted({core for secret in self.secrets for core in _base64_cores(secret)}, key=len, reverse=True)
+            cores = sorted({core for secret in self.secrets if not isinstance(secret, Word) for core in _base64_cores(secret)},
+                           key=len, reverse=True)
             self._base64 = _alternation(_base64_pattern(core) for core in cores)
         return self._base64 if isinstance(self._base64, re.Pattern) else None
 
@@ -706,7 +729,8 @@ class Redactor:
         for given in secrets:
             if not given:
                 continue
-            for secret in dict.fromkeys((given, unquoted(given))):  # as given, and as a server echoes it unquoted
+            bare = Word(unquoted(given)) if isinstance(given, Word) else unquoted(given)
+            for secret in dict.fromkeys((given, bare)):  # as given, and as a server echoes it unquoted
                 added += self._learn(secret)
         return added
 
@@ -812,6 +836,8 @@ class Redactor:
     def _mask_dangling_start(self, text: str) -> str:
         tail = text[-256:]
         for secret in self.secrets:
+            if isinstance(secret, Word):  # (its start is a word's start)
+                continue
             for length in range(min(len(secret) - 1, len(tail)), MIN_SECRET - 1, -1):
                 if tail.endswith(secret[:length]):
                     return text[:-length] + REDACTED

@@ -37,13 +37,15 @@ own path is forwarded to percent-encoded (`/tenant-é` is `/tenant-%C3%A9`); one
 exact (a query, a dot segment...) is a `ConfigError` at start.
 Connection-level headers (RFC 9110 §7.6.1), and every header
 the message's `Connection` names, are dropped both ways (and an answer's Content-Length beside its chunks:
-RFC 9112 §6.3); every other header passes as the bytes it was, whatever its encoding, an answer's values
+RFC 9112 §6.3); the answer is judged as a direct client reads it all the same (httpx ignores Connection's list), and a
+Content-* field the upstream's Connection names (its client then reads another answer: a gzip body unlabelled) is noted; every other header passes as the bytes it was, whatever its encoding, an answer's values
 trimmed of the SP and HTAB around them (no part of the value, RFC 9110 §5.5; h11 would refuse to send them).
 The upstream's answer is read as httpx reads it (`wire.upstream`): what a client reads directly reaches the
 client through the proxy, what none reads is a 502 and a finding saying so. An answer of no length to an
 HTTP/1.0 client (which has no chunked coding) is held, within `max_response_bytes`, and sent with its length;
 a longer one is a 502 and a note. The judge reads the very header lists written: the request's
-as the upstream received them, the answer's as the client did (a header dropped is judged absent).
+as the upstream received them, the answer's as the client did (a header dropped is judged absent), but for the names the
+answer's Connection lists, judged as a direct client reads them.
 TRACE and TRACK are refused 405: their answer would echo the credentials the proxy adds; so is a request naming one by
 any override carrier a framework honours (`judge.overrides`, the list the judge reads: an override header, `_method` in
 the query, a form field or a JSON member). CONNECT is refused 405 too: the proxy opens no tunnel.
@@ -88,6 +90,7 @@ from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import foreign_request, read_capped
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decoded
 from migma_contract.wire.upstream import UpstreamError, UpstreamPool
+from migma_contract.wire.urls import usable_url
 
 __all__ = ["HOP_BY_HOP", "AnswerCutOff", "TrafficProxy", "sendable_headers", "upstream_url"]
 
@@ -96,6 +99,14 @@ HOP_BY_HOP = FRAMING_HEADERS - {"host", "content-length"}
 _HOP = frozenset(name.encode() for name in HOP_BY_HOP)
 _HELD_APART = 1024  # what an exchange waiting to be judged holds besides its bodies (headers, the URL), about
 _NOT_FORWARDED = _HOP | {b"host", b"content-length"}  # the proxy writes its own Host and Content-Length
+
+
+def _meaning(name: bytes) -> bool:
+    """Whether an answer's field says how its body is framed or what it is (Content-Type, Content-Encoding, Content-Length,
+    any Content-*): dropped because the upstream's Connection names it, the client through the proxy reads another answer
+    than a direct client does."""
+    return name.lower().startswith(b"content-")
+
 
 _ABSOLUTE = re.compile(rb"\A([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)\Z", re.S)
 _TARGET = re.compile(rb"/[\x21-\x22\x24-\x7e]*\Z")  # visible ASCII but "#": what a request line may carry
@@ -139,6 +150,7 @@ class _UpstreamParts:
     credentials. A URL whose path cannot be forwarded exactly as written is a `ConfigError` (exit 2)."""
 
     def __init__(self, upstream: str) -> None:
+        upstream = usable_url(upstream)  # an IPv6 zone's %25 decoded: connected to as the lookup reads it
         parts = urlsplit(upstream)
         if parts.query or parts.fragment:
             raise ConfigError(f"{flag('--upstream')}: the upstream URL may not carry a query (?...) or fragment (#...); each "
@@ -256,7 +268,8 @@ class TrafficProxy:
         self._base = parts.base
         self._base_path = parts.path
         self._authority = parts.authority
-        self._host = self._base.netloc  # as httpx wrote it: no default port, IDNA, [v6]
+        # as httpx wrote it: no default port, IDNA, [v6], without an IPv6 zone (RFC 6874 §4: the zone is the sender's own)
+        self._host = re.sub(rb"%[^\]]*\]", b"]", self._base.netloc)
         self._basic: bytes | None = None
         if parts.username is not None or parts.password is not None:
             user, password = unquote(parts.username or ""), unquote(parts.password or "")
@@ -447,7 +460,8 @@ class TrafficProxy:
         route = route_of(method, own_path.decode("ascii"), base=False, headers=sent)
         judged = self.judge is not None and route == SEND
         status: int | None = None
-        passed: list[tuple[bytes, bytes]] = []  # the answer's headers as the client receives them (and the judge reads)
+        passed: list[tuple[bytes, bytes]] = []  # the answer's headers as the client receives them
+        direct: list[tuple[bytes, bytes]] = []  # as a direct client reads them (and the judge): Connection's names kept
         kept: list[bytes] = []
         size = 0
         error: str | None = None
@@ -472,10 +486,19 @@ class TrafficProxy:
             response = await pool.send(head, body, head_only=method == "HEAD")
             try:
                 status = response.status
-                hop = connection_headers(response.headers)
+                hop = _HOP
                 if any(k.lower() == b"transfer-encoding" for k, _ in response.headers):  # framed by chunks: a length
                     hop |= {b"content-length"}  # beside them is not the answer's (RFC 9112 §6.3: removed before forwarding)
-                passed, unsendable = sendable_headers([(k, v) for k, v in response.headers if k.lower() not in hop])
+                # judged as a direct client reads the answer (httpx ignores the names Connection lists); forwarded without
+                # them (RFC 9110 §7.6.1)
+                direct, unsendable = sendable_headers([(k, v) for k, v in response.headers if k.lower() not in hop])
+                named = connection_headers(response.headers) - hop
+                passed = [(k, v) for k, v in direct if k.lower() not in named]
+                altered = sorted({k.lower().decode("latin-1") for k, _ in direct if k.lower() in named and _meaning(k)})
+                if altered and judged and self.judge is not None:
+                    self.judge.note(f"proxy exchange {number}: the upstream's Connection header names {', '.join(altered)}, "
+                                    "so the proxy forwarded the answer without it (RFC 9110 §7.6.1) and its client reads "
+                                    "the answer otherwise than a direct client does; judged as a direct client reads it")
                 if unsendable and self.judge is not None:
                     self.judge.note(f"proxy exchange {number}: the upstream's header(s) {', '.join(unsendable)} held "
                                     "bytes no HTTP server may send (control characters): dropped from the answer to the "
@@ -583,7 +606,7 @@ class TrafficProxy:
         answer_error, proxy_failed = error, failure is not None
 
         def exchange() -> ObservedExchange:  # built on the judge's thread: decoding headers and the body is judging's cost
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in passed]
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in direct]
             answer, unread, broken, error = None, None, False, answer_error
             if proxy_failed:
                 unread = "the proxy failed while forwarding the answer"
