@@ -503,3 +503,108 @@ def test_pass_s5_f2_two_worker_processes_mask_each_others_keys(tmp_path, first):
     assert len(files) == 6
     for path in files:
         assert KEY_A not in path.read_text(encoding="utf-8") and KEY_B not in path.read_text(encoding="utf-8"), path.name
+
+
+def _refused(report: dict, why: str) -> bool:
+    """This process's own reports, said so: the shared state refused for `why`."""
+    return any("could not be kept" in note and why in note for note in report["traffic"]["notes"])
+
+
+@pytest.mark.parametrize("mode", [0o775, 0o757, 0o777, 0o1777], ids=oct)
+def test_pass_v1_f5_a_states_folder_others_may_write_to_is_refused(tmp_path, mode):
+    """Pass V1, F5: in a report_dir other local users may write to (a sticky /tmp, a shared group folder), another
+    user made `.migma-contract` (0777) and put a state in it dated now: a correct app's merged report was "failed" (and
+    they could remove a faulty sibling's state). A folder its group or others may write to is refused: this process's
+    own reports, said so, nothing of the folder merged."""
+    right = _middleware(False, 1)
+    _plant(tmp_path, "state-4242-forged.json", json.loads(json.dumps(_middleware(True, 1).judge.state())),
+           written=right._began() + 1)
+    (tmp_path / STATE_DIR).chmod(mode)
+    report = _written(tmp_path, right)
+    assert (report["exit_code"], report["traffic"]["judged"]) == (0, 1), report["traffic"]  # (1, 2) before: merged
+    assert _refused(report, "writable by other users"), report["traffic"]["notes"]
+
+
+@pytest.mark.parametrize(("name", "mode"), [("state-4242-forged.json", 0o664), ("state-4242-forged.json", 0o646),
+                                            ("salt", 0o664), ("salt", 0o666)],
+                         ids=["state-0664", "state-0646", "salt-0664", "salt-0666"])
+def test_pass_v1_f5_a_state_or_salt_others_may_write_to_is_refused(tmp_path, name, mode):
+    """Pass V1, F5: a state or the salt its group or other users may write to (changed by another user, or planted
+    while the folder was open to them) was read as this user's own: the state merged, the salt keying this process's
+    digests. Either is refused, checked on the file's open descriptor: this process's own reports, said so."""
+    right = _middleware(False, 1)
+    faulty = json.loads(json.dumps(_middleware(True, 1).judge.state()))
+    _plant(tmp_path, "state-4242-forged.json", faulty, written=right._began() + 1)
+    if name == "salt":
+        (tmp_path / STATE_DIR / "state-4242-forged.json").unlink()
+        (tmp_path / STATE_DIR / "salt").write_text("ab" * 16)
+    (tmp_path / STATE_DIR / name).chmod(mode)
+    report = _written(tmp_path, right)
+    assert (report["exit_code"], report["traffic"]["judged"]) == (0, 1), report["traffic"]  # (1, 2) before: merged
+    assert _refused(report, f"{name}: writable by other users"), report["traffic"]["notes"]  # no note before (salt)
+    assert not list((tmp_path / STATE_DIR).glob(f"state-{os.getpid()}-*.json"))  # (nothing written beside them)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file to another user needs root")
+@pytest.mark.parametrize("owned", [STATE_DIR, "state-4242-forged.json", "salt", "state-4242-stale.json"])
+def test_pass_v1_f5_a_folder_state_or_salt_of_another_user_is_refused(tmp_path, owned):
+    """Pass V1, F5 as found (root's middleware, `nobody`'s files): another user's `.migma-contract`, a state of theirs
+    (dated now, or of an earlier run) or their salt was read whoever owned it; only the lock's owner was checked. Each
+    is refused, even read-only to others (0644, 0755): this process's own reports, said so, never a merge of it."""
+    right = _middleware(False, 1)
+    faulty = json.loads(json.dumps(_middleware(True, 1).judge.state()))
+    place = tmp_path / STATE_DIR
+    _plant(tmp_path, "state-4242-forged.json", faulty, written=right._began() + 1)
+    if owned == "state-4242-stale.json":  # (their state of no run, beside a faulty sibling's of this user's)
+        _plant(tmp_path, owned, faulty, written=right._began() - 10_000)
+        os.utime(place / owned, (right._began() - 10_000,) * 2)
+    if owned == "salt":
+        (place / "state-4242-forged.json").unlink()
+        (place / "salt").write_text("cd" * 16)
+    os.chown(place if owned == STATE_DIR else place / owned, 65534, 65534)
+    report = _written(tmp_path, right)
+    assert report["traffic"]["judged"] == 1, report["traffic"]  # 2 before: merged (the folder's and the state's cases)
+    assert _refused(report, f"{owned}: owned by another user"), report["traffic"]["notes"]  # no note before
+    assert report["exit_code"] == 0
+
+
+def test_pass_v1_f5_states_are_this_users_alone_under_any_umask(tmp_path):
+    """Pass V1, F5's fix kept working where files are made group-writable (umask 002, a user private group): the
+    folder is made 0700, the states and the salt 0600, so siblings of one user still merge each other's states."""
+    faulty, right = _middleware(True, 1), _middleware(False, 1)
+    old = os.umask(0o002)
+    try:
+        from migma_contract.reports.processes import write_shared
+
+        write_shared(faulty.judge, faulty._began(), tmp_path, ("json",), faulty._shared_name)
+        report = _written(tmp_path, right)
+    finally:
+        os.umask(old)
+    assert (report["exit_code"], report["traffic"]["judged"]) == (1, 2), report["traffic"]
+    place = tmp_path / STATE_DIR
+    assert (place.stat().st_mode & 0o777) == 0o700
+    assert {path.name: path.stat().st_mode & 0o777 for path in place.iterdir()} == \
+        dict.fromkeys(["lock", "salt", *(path.name for path in place.glob("state-*.json"))], 0o600)
+
+
+def test_pass_v1_f5_the_folder_checked_is_the_folder_read_and_written(tmp_path, monkeypatch):
+    """Pass V1, F5: the folder is checked on its open descriptor and every file in it is opened relative to that
+    descriptor: `.migma-contract` swapped for another folder after the check (a report_dir others may write to, not
+    sticky) is neither read nor written; by path, its planted state was merged."""
+    from migma_contract.reports import processes
+
+    right = _middleware(False, 1)
+    faulty = json.loads(json.dumps(_middleware(True, 1).judge.state()))
+    (tmp_path / STATE_DIR).mkdir(mode=0o700)
+    real = processes._take
+
+    def take(fd, shown):  # (the lock taken: the folder checked and open) then the swap
+        real(fd, shown)
+        (tmp_path / STATE_DIR).rename(tmp_path / "checked")
+        _plant(tmp_path, "state-4242-forged.json", faulty, written=right._began() + 1)
+
+    monkeypatch.setattr(processes, "_take", take)
+    report = _written(tmp_path, right)
+    assert (report["exit_code"], report["traffic"]["judged"]) == (0, 1), report["traffic"]  # (1, 2) before: merged
+    assert [path.name for path in (tmp_path / STATE_DIR).iterdir()] == ["state-4242-forged.json"]
+    assert {"lock", "salt"} < {path.name for path in (tmp_path / "checked").iterdir()}

@@ -171,6 +171,7 @@ def test_pass_t2_f4_writing_reports_never_sets_the_umask(tmp_path, monkeypatch):
     assert stat.S_IMODE((tmp_path / "one.json").stat().st_mode) == 0o640
     states = list((tmp_path / "run" / STATE_DIR).glob("state-*.json"))
     assert len(written) == 4 and len(states) == 1
-    assert {stat.S_IMODE(path.stat().st_mode) for path in [*written, *states]} == {0o640}
+    assert {stat.S_IMODE(path.stat().st_mode) for path in written} == {0o640}
+    assert stat.S_IMODE(states[0].stat().st_mode) == 0o600  # (a state is its user's alone: pass V1, F5)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["one.json", "run"]  # (no temporary left)
     assert not [path for path in (tmp_path / "run").iterdir() if path.name.endswith(".tmp")]

@@ -31,6 +31,8 @@ removed.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fnmatch
 import json
 import os
 import secrets
@@ -42,7 +44,7 @@ from typing import Any
 
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.untrusted import clean_text
-from migma_contract.reports import check_writable, write_file, write_reports
+from migma_contract.reports import check_writable, write_reports
 from migma_contract.traffic.tally import TrafficJudge
 
 try:
@@ -73,38 +75,119 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_token)
 
 
-@contextlib.contextmanager
-def _locked(place: Path) -> Iterator[None]:
-    """The directory's lock, held exclusively while the run is read or the reports are written: taken within
-    `_LOCK_WAIT` seconds, or ConfigError (the caller's fallback: this process's own reports, noted)."""
-    if place.is_symlink():
-        raise ConfigError(f"{clean_text(place)}: a symbolic link; refused (the processes' states are kept in a folder)")
-    try:
-        place.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{clean_text(place)}: cannot create it: {exc.strerror or type(exc).__name__}") from None
-    if fcntl is None:  # pragma: no cover
-        yield
+class _Folder:
+    """The states' folder, opened once (`O_NOFOLLOW`, checked on its descriptor: `_trusted`): every file in it is
+    opened, listed, renamed and removed relative to that descriptor (`dir_fd`), so a folder swapped for another after
+    the check (a report_dir others may write to) is never the one read or written. Without `dir_fd` (Windows: no
+    owners, no modes to check) by its path."""
+
+    def __init__(self, place: Path, fd: int | None) -> None:
+        self.place, self.fd = place, fd
+
+    def _at(self, name: str) -> str:
+        return name if self.fd is not None else str(self.place / name)
+
+    def shown(self, name: str) -> str:
+        return f"{clean_text(self.place)}/{clean_text(name)}"
+
+    def open(self, name: str, flags: int, mode: int = 0o600) -> int:
+        return os.open(self._at(name), flags, mode, dir_fd=self.fd)
+
+    def lstat(self, name: str) -> os.stat_result:
+        return os.stat(self._at(name), dir_fd=self.fd, follow_symlinks=False)
+
+    def names(self) -> list[str]:
+        return os.listdir(self.fd if self.fd is not None else self.place)
+
+    def replace(self, source: str, name: str) -> None:
+        os.replace(self._at(source), self._at(name), src_dir_fd=self.fd, dst_dir_fd=self.fd)
+
+    def unlink(self, name: str) -> None:
+        os.unlink(self._at(name), dir_fd=self.fd)
+
+
+_BY_FD = (hasattr(os, "O_DIRECTORY") and hasattr(os, "O_NOFOLLOW") and os.open in os.supports_dir_fd
+          and os.stat in os.supports_dir_fd and os.listdir in os.supports_fd and os.rename in os.supports_dir_fd  # (os.replace: renameat, as os.rename)
+          and os.unlink in os.supports_dir_fd)
+
+
+def _trusted(info: os.stat_result, shown: str) -> None:
+    """Refuse (ConfigError: this process's own reports, noted) what another local user made or may change: the folder,
+    the lock, a state or the salt not owned by this process's effective user, or writable by its group or by others (a
+    report_dir such as /tmp or a shared group folder: a state planted there would be merged, a sibling's removed)."""
+    if not hasattr(os, "geteuid"):  # pragma: no cover - Windows: no owners or modes to read
         return
-    shown = f"{clean_text(place)}/lock"
-    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
-    try:  # (O_NONBLOCK: a FIFO planted there is never waited on; it is refused just below)
-        fd = os.open(place / "lock", flags, 0o600)
+    if info.st_uid != os.geteuid():
+        raise ConfigError(f"{shown}: owned by another user; refused")
+    if info.st_mode & 0o022:
+        raise ConfigError(f"{shown}: writable by other users (mode {stat.S_IMODE(info.st_mode):o}); refused")
+
+
+def _open_folder(place: Path) -> _Folder:
+    """`.migma-contract`, made 0700 where missing, opened and checked: a folder of this user's that no other may
+    write to, or ConfigError."""
+    shown = clean_text(place)
+    if place.is_symlink():
+        raise ConfigError(f"{shown}: a symbolic link; refused (the processes' states are kept in a folder)")
+    try:
+        os.mkdir(place, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot create it: {exc.strerror or type(exc).__name__}") from None
+    if not _BY_FD:  # pragma: no cover - Windows (no owners, no modes): by its path, checked as far as it can be
+        info = place.lstat()
+        if not stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{shown}: not a folder; refused")
+        _trusted(info, shown)
+        return _Folder(place, None)
+    try:
+        fd = os.open(place, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot open it: {exc.strerror or type(exc).__name__}") from None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{shown}: not a regular file; refused")
-        if info.st_uid != os.geteuid():  # (another user's lock file: its owner could hold it, or open it to others)
-            raise ConfigError(f"{shown}: owned by another user; refused")
-        if info.st_mode & 0o077:  # (made by an earlier version, 0644: readable, so lockable, by every local user)
-            with contextlib.suppress(OSError):  # (a file system without modes, FAT, SMB: the bounded wait still holds)
-                os.fchmod(fd, 0o600)
-        _take(fd, shown)
-        yield
+        if not stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{shown}: not a folder; refused")
+        _trusted(info, shown)
+    except BaseException:
+        os.close(fd)
+        raise
+    return _Folder(place, fd)
+
+
+@contextlib.contextmanager
+def _locked(place: Path) -> Iterator[_Folder]:
+    """The directory's folder (`_open_folder`) and its lock, held exclusively while the run is read or the reports are
+    written: taken within `_LOCK_WAIT` seconds, or ConfigError (the caller's fallback: this process's own reports,
+    noted)."""
+    folder = _open_folder(place)
+    try:
+        if fcntl is None:  # pragma: no cover
+            yield folder
+            return
+        shown = folder.shown("lock")
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+        try:  # (O_NONBLOCK: a FIFO planted there is never waited on; it is refused just below)
+            fd = folder.open("lock", flags, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"{shown}: cannot open it: {exc.strerror or type(exc).__name__}") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(f"{shown}: not a regular file; refused")
+            if info.st_uid != os.geteuid():  # (another user's lock file: its owner could hold it, or open it to others)
+                raise ConfigError(f"{shown}: owned by another user; refused")
+            if info.st_mode & 0o077:  # (made by an earlier version, 0644: readable, so lockable, by every local user)
+                with contextlib.suppress(OSError):  # (a file system without modes, FAT, SMB: the bounded wait still holds)
+                    os.fchmod(fd, 0o600)
+            _take(fd, shown)
+            yield folder
+        finally:
+            os.close(fd)  # (releases the lock)
     finally:
-        os.close(fd)  # (releases the lock)
+        if folder.fd is not None:
+            os.close(folder.fd)
 
 
 def _take(fd: int, shown: str) -> None:
@@ -124,18 +207,21 @@ def _take(fd: int, shown: str) -> None:
             pause = min(pause * 2, 0.05)
 
 
-def _read_json(path: Path) -> Any:
-    """A state file, read only if it is a regular file (never a link, a FIFO, a device: a planted `/dev/stdin` would
-    hold the lock for ever) and within `_MAX_STATE_BYTES`."""
-    return json.loads(_read_bytes(path, _MAX_STATE_BYTES))
+def _read_json(folder: _Folder, name: str) -> Any:
+    """A state file, read only if it is a regular file of this user's that no other may write to (never a link, a
+    FIFO, a device: a planted `/dev/stdin` would hold the lock for ever) and within `_MAX_STATE_BYTES`."""
+    return json.loads(_read_bytes(folder, name, _MAX_STATE_BYTES))
 
 
-def _read_bytes(path: Path, most: int) -> bytes:
-    """A regular file's bytes (never a link's, a FIFO's, a device's), at most `most` of them (ValueError past)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+def _read_bytes(folder: _Folder, name: str, most: int) -> bytes:
+    """A regular file's bytes (never a link's, a FIFO's, a device's), at most `most` of them (ValueError past); checked
+    on its open descriptor, not before opening it: another user's, or one others may write to, is ConfigError."""
+    fd = folder.open(name, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise ValueError("not a regular file")
+        _trusted(info, folder.shown(name))
         with os.fdopen(fd, "rb", closefd=False) as handle:
             data = handle.read(most + 1)
     finally:
@@ -145,14 +231,47 @@ def _read_bytes(path: Path, most: int) -> bytes:
     return data
 
 
-def _state_files(place: Path) -> list[tuple[int, float, Path]]:
-    """The regular state files of the folder (links and others left), newest first: (size, time on disk, path)."""
-    found: list[tuple[int, float, Path]] = []
-    for path in place.glob("state-*.json"):
-        with contextlib.suppress(OSError):
-            info = path.lstat()
-            if stat.S_ISREG(info.st_mode):
-                found.append((info.st_size, info.st_mtime, path))
+def _write(folder: _Folder, name: str, text: str) -> None:
+    """Write `text` to the folder's file `name` (0600: the states and the salt are this user's alone) by renaming a new
+    file over it, relative to the folder's descriptor: a link there is replaced, never followed. ConfigError if not."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    temporary = ""
+    try:
+        for _ in range(100):  # (a name taken: another)
+            temporary = f".{name}.{os.urandom(6).hex()}.tmp"
+            try:
+                fd = folder.open(temporary, flags, 0o600)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError(errno.EEXIST, "no unused temporary name")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            folder.replace(temporary, name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                folder.unlink(temporary)
+            raise
+    except OSError as exc:
+        raise ConfigError(f"{folder.shown(name)}: cannot write: {exc.strerror or type(exc).__name__}") from None
+
+
+def _state_files(folder: _Folder) -> list[tuple[int, float, str]]:
+    """The regular state files of the folder (links and others left), newest first: (size, time on disk, name). One
+    of another user's, or that others may write to, is ConfigError (checked again on its descriptor when read)."""
+    found: list[tuple[int, float, str]] = []
+    for name in folder.names():
+        if not fnmatch.fnmatchcase(name, "state-*.json"):
+            continue
+        try:
+            info = folder.lstat(name)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            _trusted(info, folder.shown(name))
+            found.append((info.st_size, info.st_mtime, name))
     return sorted(found, key=lambda item: item[1], reverse=True)
 
 
@@ -175,30 +294,32 @@ def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: t
                   name: str) -> list[Path]:
     mine = f"state-{os.getpid()}-{_TOKEN}{name}.json"
     own_id = f"{os.getpid()}-{_TOKEN}{name}-{began!r}"
-    with _locked(place):
-        state = judge.state(_salt(place))
+    with _locked(place) as folder:
+        state = judge.state(_salt(folder))
         others: dict[str, dict[str, Any]] = {}
-        paths: dict[str, Path] = {}
+        paths: dict[str, str] = {}
         notes: list[str] = []
         now = time.time()
         budget = _MAX_READ_BYTES
-        for size, _, path in _state_files(place):
-            if path.name == mine:
+        for size, _, path in _state_files(folder):
+            if path == mine:
                 continue
             try:
                 if size > _MAX_STATE_BYTES or size > budget:  # (a state of a run missed: noted below, no green verdict)
                     raise ValueError("over the bound on the states read")
                 budget -= size
-                data = _read_json(path)
+                data = _read_json(folder, path)
                 if not isinstance(data, dict) or not isinstance(data.get("state"), dict):
                     raise ValueError("not a state")
                 others[str(data["id"])] = data
                 paths[str(data["id"])] = path
+            except ConfigError:  # (another user's state, or one others may change: no merge at all)
+                raise
             except Exception as exc:  # (a state no writer made: cut, nested past the parser's depth, a number too large)
                 with contextlib.suppress(OSError):
-                    if path.stat().st_mtime < began:  # (of an earlier run: never merged)
+                    if folder.lstat(path).st_mtime < began:  # (of an earlier run: never merged)
                         continue
-                notes.append(f"the state {clean_text(path.name)[:80]} of another process could not be read "
+                notes.append(f"the state {clean_text(path)[:80]} of another process could not be read "
                              f"({type(exc).__name__}): its exchanges may be missing from this report")
         # written since this process began, and not later than now (a state dated in the future, checked in or
         # written under a clock gone wrong, would join every run)
@@ -219,33 +340,33 @@ def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: t
         for key, masked in zip(keys, states[1:], strict=True):
             if masked != others[key]["state"]:
                 with contextlib.suppress(ConfigError):
-                    write_file(paths[key], json.dumps({**others[key], "state": masked}))
+                    _write(folder, paths[key], json.dumps({**others[key], "state": masked}))
         own = {"id": own_id, "pid": os.getpid(), "began": began, "written": time.time(),
                "with": keys, "state": states[0]}
-        write_file(place / mine, json.dumps(own))
-        _forget(place, sorted((_float(data.get("written")), key) for key, data in others.items() if key not in run))
+        _write(folder, mine, json.dumps(own))
+        _forget(folder, sorted((_float(data.get("written")), key) for key, data in others.items() if key not in run))
         if not run and not notes:
             return write_reports(judge.result(), directory, formats)  # one process: its own result, as always
         return write_reports(judge.merged(states, notes, len(notes)), directory, formats)
 
 
-def _salt(place: Path) -> bytes | None:
+def _salt(folder: _Folder) -> bytes | None:
     """The folder's salt for the digests of the states' credentials (made by its first writer, under the lock): one
     for every state of the folder, so a merge searches each text once for them all, not once per process. None (each
-    process's own salt, `TrafficJudge.state`) where it cannot be read or kept."""
-    path = place / "salt"
+    process's own salt, `TrafficJudge.state`) where it cannot be read or kept. Another user's salt, or one others may
+    write to, is ConfigError (its maker could read back the digests of every key this process learned)."""
     with contextlib.suppress(OSError, ValueError):
-        salt = bytes.fromhex(_read_bytes(path, 128).decode("ascii").strip())
+        salt = bytes.fromhex(_read_bytes(folder, "salt", 128).decode("ascii").strip())
         if 16 <= len(salt) <= 64:
             return salt
     salt = secrets.token_bytes(16)
     with contextlib.suppress(ConfigError):
-        write_file(path, salt.hex())
+        _write(folder, "salt", salt.hex())
         return salt
     return None
 
 
-def _forget(place: Path, stale: list[tuple[float, str]]) -> None:
+def _forget(folder: _Folder, stale: list[tuple[float, str]]) -> None:
     """Remove the states of earlier runs written over `_STALE_AFTER` ago, the oldest first, beyond `_KEPT_STALE`. A
     state of an earlier run for this process may be of the run of a process still serving, which began before it was
     written (a long-lived worker beside recycled ones): only states older than any serving process plausibly is are
@@ -256,7 +377,7 @@ def _forget(place: Path, stale: list[tuple[float, str]]) -> None:
         pid, token = [*key.split("-"), "", ""][:2]
         if pid.isdigit() and token.isalnum() and len(token) <= 64:  # (a key of this module's own shape only)
             with contextlib.suppress(OSError):
-                (place / f"state-{pid}-{token}.json").unlink()
+                folder.unlink(f"state-{pid}-{token}.json")
 
 
 def _listed(value: Any) -> list[Any]:
