@@ -13,7 +13,10 @@ The lock is waited for at most `_LOCK_WAIT` seconds (a sibling holds it for mill
 reports are written on the server's event loop (lifespan shutdown, `write_report()` while serving) and at exit, and a
 process stopped while holding it (SIGSTOP, a debugger) must not hold every other's. Past the wait, or if the lock file
 is not a regular file owned by this process's user, the reports are this process's alone, said so in them (as for any
-state that cannot be kept). The lock file is created 0600 (one left more open by an earlier version is made so): a
+state that cannot be kept). So they are where the folder, a state or the salt is another user's, or its group's or
+others' to write (`_trusted`: a report_dir such as /tmp, where another local user could plant a state): checked on each
+one's open descriptor, every file opened relative to the folder's (`_Folder`); the folder is made 0700, the states
+and the salt 0600 (whatever the umask: a sibling's state written 0664 under umask 002 would be refused). The lock file is created 0600 (one left more open by an earlier version is made so): a
 descriptor opened read-only takes `flock` as well, so no other user may open it.
 
 A run is the processes that served at the same time: a state is of this process's run if it was written since this
