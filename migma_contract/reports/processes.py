@@ -13,11 +13,16 @@ The lock is waited for at most `_LOCK_WAIT` seconds (a sibling holds it for mill
 reports are written on the server's event loop (lifespan shutdown, `write_report()` while serving) and at exit, and a
 process stopped while holding it (SIGSTOP, a debugger) must not hold every other's. Past the wait, or if the lock file
 is not a regular file owned by this process's user, the reports are this process's alone, said so in them (as for any
-state that cannot be kept). So they are where the folder, a state or the salt is another user's, or its group's or
-others' to write (`_trusted`: a report_dir such as /tmp, where another local user could plant a state): checked on each
-one's open descriptor, every file opened relative to the folder's (`_Folder`); the folder is made 0700, the states
-and the salt 0600 (whatever the umask: a sibling's state written 0664 under umask 002 would be refused). The lock file is created 0600 (one left more open by an earlier version is made so): a
+state that cannot be kept). The lock file is created 0600 (one left more open by an earlier version is made so): a
 descriptor opened read-only takes `flock` as well, so no other user may open it.
+
+Everything the merge reads or trusts is this process's effective user's and no other's to write: where the folder, a
+state or the salt is another user's, or its group's or others' to write (`_trusted`: a report_dir such as /tmp, where
+another local user could make the folder or plant a state), the reports are this process's alone, said so, nothing of
+the folder merged. Each is checked on its open descriptor (`O_NOFOLLOW`), and every file is opened, listed, renamed
+and removed relative to the folder's descriptor (`_Folder`): a folder swapped after its check is never the one used.
+The folder is made 0700, the states and the salt 0600, whatever the umask (under umask 002 a sibling's state made
+0664 would be refused).
 
 A run is the processes that served at the same time: a state is of this process's run if it was written since this
 process's middleware was made (or the process forked; that process was still alive then), or if a state of the run merged it when it was written
@@ -110,8 +115,8 @@ class _Folder:
 
 
 _BY_FD = (hasattr(os, "O_DIRECTORY") and hasattr(os, "O_NOFOLLOW") and os.open in os.supports_dir_fd
-          and os.stat in os.supports_dir_fd and os.listdir in os.supports_fd and os.rename in os.supports_dir_fd  # (os.replace: renameat, as os.rename)
-          and os.unlink in os.supports_dir_fd)
+          and os.stat in os.supports_dir_fd and os.listdir in os.supports_fd and os.unlink in os.supports_dir_fd
+          and os.rename in os.supports_dir_fd)  # (os.replace is renameat too, but listed under os.rename only)
 
 
 def _trusted(info: os.stat_result, shown: str) -> None:
