@@ -40,13 +40,19 @@ client's word), noted as that, never as the client leaving; whatever cut it off,
 then is its responds-in-time breach (as the proxy's deadline blames its upstream). A failure with
 the client still there is the app's `no-server-error` (a `CancelledError` no one cancelled it with
 too), and so is a head no client can read
-(`core.fields.unreadable_head`, a 1xx status as the answer, a 204/304 with a body or a
-Transfer-Encoding): uvicorn's httptools protocol
-writes it as given, h11 refuses it, one verdict either way. Over HTTP/2 and 3 the head is read as h2 reads it
+(`core.fields.unreadable_head`, a 1xx status as the answer, a 204/304 with a body): uvicorn's httptools protocol
+writes it as given, h11 refuses it, one verdict either way; a head servers read apart (a 204/304 with a
+Transfer-Encoding, `_framed_bodiless`; over HTTP/2 a `te` other than `trailers`, which h2 refuses and uvicorn's own
+HTTP/2 drops) leaves `no-server-error` judged in part. Over HTTP/2 and 3 the head is read as h2 reads it
 (`_stream_head`: a content-length not digits, or several disagreeing, or one the body does not match is malformed,
-RFC 9113 §8.1.1; a `te` other than `trailers`, a pseudo-header or empty name, which h2 refuses to send, §8.2.2;
-connection-specific fields h2 drops are judged as not sent), the answer ends with the app's last body message, and body bytes on a 204/304 are no content
-(the server drops them): judged without them, noted. A message the server refuses
+RFC 9113 §8.1.1; a pseudo-header or empty name, which h2 refuses to send, §8.3;
+connection-specific fields h2 drops are judged as not sent), the answer ends with the app's last body message (or,
+where it asks for trailers the scope offers, its last trailers message), and body bytes on a 204/304 are no content
+(the server drops them): judged without them, noted. Only the answer the server accepted and its client read is
+judged, in ASGI's order: the first start is the answer; a second start, a body message after the last one, trailers
+not asked for are outside it (passed on, noted, never judged); body bytes past its Content-Length, or in a message the
+server refused, are not kept. Header names and values are read as h11 reads them (str as ASCII), passed on as given;
+one this reading cannot take leaves the exchange unjudged, never raised on. A message the server refuses
 once the answer is complete is noted, never the app's failure. An HTTP/1.0 client answered
 without a Content-Length passes unjudged: its server frames that answer (h11 by closing,
 httptools chunked, which the client cannot read), unseen here. A send whose body the server
@@ -380,6 +386,7 @@ class ContractMiddleware:
         differs: str | None = None  # a head field servers read apart (one refuses it, another mends it): judged in part
         unjudgeable: str | None = None  # why the app's head could not be read here (the server took it): not judged
         outside_answer: list[str] = []  # messages outside the answer (a second start, any after its end): never judged
+        refusals: list[BaseException] = []  # what the server raised on them (out of the app: not the app's own failure)
         last_given = False  # the app's last body message (more_body False) was given to the server
         trailers_open = False  # the answer asked for trailers the server offers: it ends at its last trailers message
         offers_trailers = "http.response.trailers" in (scope.get("extensions") or {})
@@ -539,6 +546,7 @@ class ContractMiddleware:
             try:
                 await send(message)
             except Exception as exc:
+                refusals.append(exc)
                 if complete and not outside_answer:  # refused after the whole answer went out (noted as such)
                     after = type(exc).__name__
                 else:
@@ -560,7 +568,8 @@ class ContractMiddleware:
                 error = "the app raised CancelledError (no one cancelled it: an inner task's cancellation escaped)"
             raise
         except Exception as exc:
-            error = f"the app raised {type(exc).__name__}"
+            error = (f"the server's refusal ({type(exc).__name__}) of a message outside its answer came out of the app"
+                     if any(exc is refusal for refusal in refusals) else f"the app raised {type(exc).__name__}")
             raise
         except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
             trio = type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio"  # server's or
