@@ -535,7 +535,7 @@ class ContractMiddleware:
                 if ended is None and (kind == "http.response.trailers"
                                       or (kind == "http.response.body" and not message.get("more_body", False))):
                     ended = answered  # (the same message: one reading of the clock)
-            elif kind == "http.response.body" and not message.get("more_body", False) and ended is None and not trailers_open:
+            elif kind == "http.response.body" and not message.get("more_body", False) and ended is None and (done or not trailers_open):
                 ended = clock.elapsed()  # the app's last message: where a client reading to it (not by length) has it
 
         async def _outside(message: dict[str, Any]) -> None:

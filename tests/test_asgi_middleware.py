@@ -2193,7 +2193,8 @@ def _with_trailers(then):
         await _read_all(receive)
         await send({"type": "http.response.start", "status": 200, "trailers": True,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % N)]})
-        await send({"type": "http.response.body", "body": ANSWER})
+        await send({"type": "http.response.body", "body": ANSWER, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})  # (its last message, after the Content-Length's bytes)
         await then(send)
     return app
 
@@ -2228,12 +2229,15 @@ def test_pass_v1_f2_over_http2_trailers_never_ended_are_no_complete_response(tra
     assert "without a complete response" in result.findings[0].actual
 
 
-def test_pass_v1_f2_over_http2_trailers_ended_in_time_are_judged_on_the_answer():
+@pytest.mark.parametrize("version", ["2", "1.1"])
+def test_pass_v1_f2_trailers_ended_in_time_are_judged_on_the_answer(version):
+    """(Over HTTP/1.1, a server offering trailers: the answer its Content-Length frames is whole at its last byte.)"""
     async def then(send):
         await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")], "more_trailers": True})
         await send({"type": "http.response.trailers", "headers": [], "more_trailers": False})
 
-    middleware, raised = _run(_with_trailers(then), _body(), scope=H2_TRAILERS, send=_AsUvicorn(trailers=True), timeout=1.0)
+    middleware, raised = _run(_with_trailers(then), _body(), scope={**H2_TRAILERS, "http_version": version},
+                              send=_AsUvicorn(trailers=True), timeout=1.0)
     assert raised is None
     result = middleware.result()
     assert result.findings == [] and result.traffic.judged == 1 and result.traffic.partly_judged == 0, result.headline
