@@ -445,6 +445,9 @@ class ContractMiddleware:
                 done = done or not message.get("more_trailers", False)  # the stream's end (HTTP/2 END_STREAM)
             elif kind == "http.response.body":
                 chunk = message.get("body", b"")
+                if type(chunk) is not bytes and not isinstance(chunk, (bytearray, memoryview)):  # the server decides
+                    unjudgeable = unjudgeable or "a body message whose body is not bytes, which this reading cannot take"
+                    chunk = b""
                 if chunk and status in _BODILESS and version not in _HTTP1:  # no content on a 204/304 over HTTP/2 or 3
                     dropped += len(chunk)  # (Hypercorn drops it; its client reads the status alone)
                     chunk = b""
@@ -541,10 +544,18 @@ class ContractMiddleware:
         async def _outside(message: dict[str, Any]) -> None:
             """A message outside the answer, passed on as given: what the server did with it is noted, never judged
             (what it raised goes on to the app, as without the middleware)."""
-            nonlocal after
+            nonlocal after, left, outside, cut_at
             kind = clean_text(str(message.get("type"))[:40])
             try:
                 await send(message)
+            except TimeoutError:  # (as for the answer's own messages: a deadline outside the app, the client gone)
+                outside = outside or "a TimeoutError out of the server's `send` (a deadline outside the app)"
+                cut_at = clock.elapsed() if cut_at is None else cut_at
+                raise
+            except OSError:
+                left = True
+                cut_at = clock.elapsed() if cut_at is None else cut_at
+                raise
             except Exception as exc:
                 refusals.append(exc)
                 if complete and not outside_answer:  # refused after the whole answer went out (noted as such)
@@ -603,8 +614,8 @@ class ContractMiddleware:
             elif unread is not None:  # (a body read as the app read it, of another length than its Content-Length)
                 self.judge.pass_unjudged(f"request {number} to the app: {unread}: not the client's doing, not judged")
             elif unjudgeable is not None and refused is None:  # the server took a head this reading cannot take
-                self.judge.pass_unjudged(f"request {number} to the app: {unjudgeable} (ASGI asks for bytes; uvicorn's h11 "
-                                         "sends str ones): passed on as given, not judged")
+                self.judge.pass_unjudged(f"request {number} to the app: {unjudgeable} (ASGI asks for bytes): passed on "
+                                         "as given, not judged")
             else:
                 if outside_answer:
                     self.judge.note(f"request {number} to the app: the app sent message(s) outside its answer (after its "
