@@ -374,6 +374,16 @@ def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping
             "to trust this file)")
 
 
+def repository_held(options: CheckOptions, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a repository's files are held to `WEAKENING` for this run: it carries a key of the user's (keys are
+    never read from files) to a target it names, and `MIGMA_CONTRACT_TRUST_CONFIG_TARGET` is not set. Other guards
+    that read a file's choices (pytest's `addopts` selecting rules: pass V4, F1) ask this too."""
+    environ = os.environ if environ is None else environ
+    if options.base_url is None or _bool(environ.get(TRUST_CONFIG_TARGET_ENV, ""), TRUST_CONFIG_TARGET_ENV):
+        return False
+    return any(getattr(options, option.name) or environ.get(option.env) for option in OPTIONS if option.secret)
+
+
 def _shown_url(url: str) -> str:
     from migma_contract.core.redact import strip_credentials
 
@@ -396,6 +406,8 @@ def _inside(option: Option, value: Any, root: Path, where: str) -> Any:
     if _in_git(resolved.relative_to(base)):  # git's own files (config, hooks) run commands: a file there is no output
         raise ConfigError(f"{where}: {_shown(value)} is inside the repository's {_IN_VCS}; a repository file never "
                           f"names a path there (pass {flag(option.flag_name)} yourself for another place)")
+    if not str(resolved).isprintable():  # `out` a committed link to "\x1b]0;…\n::error::…" (pass V4, F2)
+        raise ConfigError(f"{where}: {_shown(value)} resolves (through a link) to a path that holds control characters")
     return str(resolved)
 
 
