@@ -305,7 +305,7 @@ def check(dry_run: bool, **given: Any) -> None:
     shown = strip_credentials(options.base_url) if options.base_url else "the embedded reference mock"
     vendor = ", with the vendor set" if options.with_vendor else ""
     say(f"migma-contract {__version__}: checking {clean_text(shown)} at level {options.level}{vendor} "
-               f"(seed {options.seed}, the {options.plan} plan, at most {options.max_requests} requests)", err=True)
+        f"(seed {options.seed}, the {options.plan} plan, at most {options.max_requests} requests)", err=True)
     progress = Progress()
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what ran, as for Ctrl-C
     try:
@@ -546,7 +546,7 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
 
     say(f"migma-contract proxy: listening on {url_of(sock)}, forwarding to {clean_text(shown)}")
     say(f"  judging POST /v1/sending at level {options.level}; reports to {report_dir} on Ctrl-C"
-               + (f" and every {report_every:g} s" if report_every else ""))
+        + (f" and every {report_every:g} s" if report_every else ""))
     sys.stdout.flush()
     if not options.verify_tls:
         _warn("TLS certificates of the upstream are NOT verified (--insecure)")

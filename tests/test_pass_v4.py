@@ -235,7 +235,7 @@ def test_f4_a_rate_that_can_never_send_is_a_usage_error(tmp_path, source):
     pyproject.write_text("[tool.migma-contract]\nrate = 1e-300\n" if source == "pyproject" else "")
     given = {"rate": 1e-300} if source == "typed" else {}
     environ = {"MIGMA_CONTRACT_RATE": "1e-300"} if source == "environment" else {}
-    with pytest.raises(ConfigError, match="must be at least 0.01"):
+    with pytest.raises(ConfigError, match=r"must be at least 0\.01"):
         resolve_options(given, environ=environ, pyproject=pyproject)
     assert resolve_options({"rate": 0.01}, environ={}, pyproject=tmp_path / "none.toml").rate == 0.01
 
