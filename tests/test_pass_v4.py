@@ -190,6 +190,8 @@ def test_f3_the_commands_exit_2_on_it(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text("")
     result = CliRunner().invoke(main, ["check", "--dry-run"], env={"MIGMA_CONTRACT_MAX_REQUESTS": "-" + _HUGE})
     assert result.exit_code == 2 and "MAX_REQUESTS: must be at least 1" in result.output, result.output
+    result = CliRunner().invoke(main, ["check", "--dry-run", "--max-requests", _HUGE])  # a budget no float holds
+    assert result.exit_code == 2 and "--max-requests: must be at most" in result.output, result.output
 
 
 @pytest.mark.parametrize("section, key", [("limits", "request_timeout"), ("faults", "latency_ms"),

@@ -259,6 +259,8 @@ class Option:
         if self.kind in ("int", "float") and value is not None:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{where}: must be a finite number, not {value}")
+            if isinstance(value, int) and abs(value) > _LARGEST_WHOLE:  # (a budget of 401 digits overflowed a float)
+                raise ConfigError(f"{where}: must be at most {_LARGEST_WHOLE}, not {_shown(value)}")
             if self.low is not None and (value <= self.low if self.low_open else value < self.low):
                 bound = f"greater than {self.low:g}" if self.low_open else f"at least {self.low:g}"
                 raise ConfigError(f"{where}: must be {bound}, not {_shown(value)}")  # (`:g` overflows on a huge int)
@@ -285,6 +287,7 @@ class Option:
 
 
 _KEY_QUOTES = "\"'`"  # a key never starts or ends with one
+_LARGEST_WHOLE = (1 << 63) - 1  # a whole-number setting past it is no setting (pass V4, F3)
 
 
 # A repository's own files (pyproject.toml, pytest's ini) are the repository's: on a pull request,
