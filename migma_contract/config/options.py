@@ -259,11 +259,12 @@ class Option:
         if self.kind in ("int", "float") and value is not None:
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{where}: must be a finite number, not {value}")
-            if isinstance(value, int) and abs(value) > _LARGEST_WHOLE:  # (a budget of 401 digits overflowed a float)
-                raise ConfigError(f"{where}: must be at most {_LARGEST_WHOLE}, not {_shown(value)}")
             if self.low is not None and (value <= self.low if self.low_open else value < self.low):
                 bound = f"greater than {self.low:g}" if self.low_open else f"at least {self.low:g}"
                 raise ConfigError(f"{where}: must be {bound}, not {_shown(value)}")  # (`:g` overflows on a huge int)
+            if isinstance(value, int) and abs(value) > _LARGEST_WHOLE:  # (a budget of 401 digits overflowed a float)
+                bound = f"at most {_LARGEST_WHOLE}" if value > 0 else f"at least {-_LARGEST_WHOLE}"
+                raise ConfigError(f"{where}: must be {bound}, not {_shown(value)}")
         if self.kind in ("choice", "level") and value not in self.choices:
             raise ConfigError(f"{where}: {_shown(value)} is not one of {', '.join(self.choices)}")
         if self.kind == "list" and self.choices:
