@@ -51,6 +51,13 @@ def _masked(message: str) -> str:
     return clean_text(mask.text(message), multiline=True)
 
 
+def say(value: object, *, err: bool = False, multiline: bool = False) -> None:
+    """Print a line (or, `multiline`, lines) to the terminal: every command's output goes through here, `fail` or
+    `_warn`, so no text from a file, a server or a path (a document's pointer, a mock world's key, a resolved report
+    folder) writes a terminal escape or starts a CI workflow command (`::add-mask::`, `::error`) (pass V4, F2)."""
+    click.echo(clean_text(value, multiline=multiline), err=err)
+
+
 def fail(message: str, code: int) -> NoReturn:
     click.echo(f"migma-contract: error: {_masked(message)}", err=True)
     sys.exit(code)
@@ -94,10 +101,10 @@ class _Cli(click.Group):
             sys.exit(0)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "migma-contract"
-            click.echo(f"migma-contract: error: {exc.format_message()} (see '{where} --help')", err=True)
+            click.echo(f"migma-contract: error: {_masked(exc.format_message())} (see '{clean_text(where)} --help')", err=True)
             sys.exit(2)
         except click.ClickException as exc:
-            click.echo(f"migma-contract: error: {exc.format_message()}", err=True)
+            click.echo(f"migma-contract: error: {_masked(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo("migma-contract: interrupted", err=True)
@@ -129,22 +136,22 @@ def lint(path: Path | None) -> None:
         spec = load_spec(path, full_validation=True)
         contract_for(spec)  # every schema compiled as the validators will: one they cannot compile is an error here
     except SpecError as exc:
-        click.echo(f"{exc.path}: NOT USABLE")
-        click.echo(f"  error: {exc.detail}")
+        say(f"{exc.path}: NOT USABLE")
+        say(f"  error: {exc.detail}")
         if exc.pointer is not None or exc.line is not None:
             place = ", ".join(p for p in (f"line {exc.line}" if exc.line else "", f"at {exc.pointer or '/'}" if exc.pointer is not None else "") if p)
-            click.echo(f"  where: {place}")
+            say(f"  where: {place}")
         sys.exit(exc.exit_code)
-    click.echo(f"{spec.source} ({spec.fingerprint})")
-    click.echo(f"OpenAPI {spec.version}: POST /v1/sending found, document usable")
-    click.echo(f"repairs applied ({len(spec.repairs)}):")
+    say(f"{spec.source} ({spec.fingerprint})")
+    say(f"OpenAPI {spec.version}: POST /v1/sending found, document usable")
+    say(f"repairs applied ({len(spec.repairs)}):")
     for repair in spec.repairs:
-        click.echo(f"  - {repair.describe()}")
+        say(f"  - {repair.describe()}")
     if not spec.repairs:
-        click.echo("  (none)")
-    click.echo(f"notes ({len(spec.notes)}):")
+        say("  (none)")
+    say(f"notes ({len(spec.notes)}):")
     for note in spec.notes:
-        click.echo(f"  - {note.pointer}: {note.message}")
+        say(f"  - {note.pointer}: {note.message}")
 
 
 @main.command()
@@ -158,13 +165,13 @@ def rules(level: str, as_json: bool) -> None:
     """
     selected = rules_for(level, VENDOR_SETS)
     if as_json:
-        click.echo(json.dumps([rule.as_dict() for rule in selected], indent=2, ensure_ascii=False))
+        say(json.dumps([rule.as_dict() for rule in selected], indent=2, ensure_ascii=False), multiline=True)
         return
     width = max(len(rule.id) for rule in selected)
     for rule in selected:
         opt_in = " (vendor set: --with-vendor)" if rule.set is RuleSet.VENDOR else ""
-        click.echo(f"{rule.id:<{width}}  {rule.level.value:<10}  {rule.constrains:<8}  {rule.text}{opt_in}")
-        click.echo(f"{'':<{width}}  {'':<10}  {'':<8}  source: {rule.source}")
+        say(f"{rule.id:<{width}}  {rule.level.value:<10}  {rule.constrains:<8}  {rule.text}{opt_in}")
+        say(f"{'':<{width}}  {'':<10}  {'':<8}  source: {rule.source}")
 
 
 @main.command()
@@ -202,16 +209,16 @@ def mock(host: str, port: int, config_path: Path | None, stack: str | None) -> N
         fail(f"cannot listen on {clean_text(host)}:{port}: {getattr(exc, 'strerror', None) or exc}; pick another --host or --port", 2)
     url = url_of(sock)
     config = app.config
-    click.echo(f"migma-contract mock: serving POST /v1/sending at {url}")
-    click.echo(f"  full-scope key:   {config.full_key}")
+    say(f"migma-contract mock: serving POST /v1/sending at {url}")
+    say(f"  full-scope key:   {config.full_key}")
     if config.restricted_key:
-        click.echo(f"  restricted key:   {config.restricted_key}   (no email:send -> 403)")
+        say(f"  restricted key:   {config.restricted_key}   (no email:send -> 403)")
     if config.second_full_key:
-        click.echo(f"  second full key:  {config.second_full_key}   (Idempotency-Keys are scoped per API key)")
-    click.echo(f"  verified domains: {', '.join(sorted(config.verified_domains))}")
-    click.echo(f"  inspect:          GET {url}/_mock/sent   GET {url}/_mock/requests   reset: POST {url}/_mock/reset")
-    click.echo(f"  server:           {stack_description(stack)}")
-    click.echo("Press Ctrl-C to stop.")
+        say(f"  second full key:  {config.second_full_key}   (Idempotency-Keys are scoped per API key)")
+    say(f"  verified domains: {', '.join(sorted(config.verified_domains))}")
+    say(f"  inspect:          GET {url}/_mock/sent   GET {url}/_mock/requests   reset: POST {url}/_mock/reset")
+    say(f"  server:           {stack_description(stack)}")
+    say("Press Ctrl-C to stop.")
     sys.stdout.flush()
     server = uvicorn.Server(server_config(app, max_connections=config.max_connections, request_timeout=config.request_timeout,
                                           stack=stack))
@@ -221,7 +228,7 @@ def mock(host: str, port: int, config_path: Path | None, stack: str | None) -> N
         pass
     finally:
         sock.close()
-    click.echo("migma-contract mock: stopped")
+    say("migma-contract mock: stopped")
 
 
 def _formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -297,8 +304,8 @@ def check(dry_run: bool, **given: Any) -> None:
         _warn("TLS certificates are NOT verified (--insecure); the report says so")
     shown = strip_credentials(options.base_url) if options.base_url else "the embedded reference mock"
     vendor = ", with the vendor set" if options.with_vendor else ""
-    click.echo(f"migma-contract {__version__}: checking {clean_text(shown)} at level {options.level}{vendor} "
-               f"(seed {options.seed}, the {options.plan} plan, at most {options.max_requests} requests)", err=True)
+    say(f"migma-contract {__version__}: checking {clean_text(shown)} at level {options.level}{vendor} "
+        f"(seed {options.seed}, the {options.plan} plan, at most {options.max_requests} requests)", err=True)
     progress = Progress()
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what ran, as for Ctrl-C
     try:
@@ -350,7 +357,7 @@ def report(results: tuple[Path, ...], formats: tuple[str, ...], out_dir: Path | 
     check_writable(out, names=list(pages), option="--out", step_summary=False)
     for name, page in pages.items():
         write_file(out / name, page)
-        click.echo(f"wrote {clean_text(out / name)}")
+        say(f"wrote {clean_text(out / name)}")
 
 
 def _distinct(labels: list[str], paths: tuple[Path, ...]) -> list[str]:
@@ -386,8 +393,8 @@ def diff(old: Path, new: Path, fmt: str, out: Path | None) -> None:
                 render(result, fmt, stream, width=120)
         except OSError as exc:
             fail(f"cannot write {out}: {exc.strerror or exc}", 2)
-        click.echo(f"wrote {out}", err=True)
-        click.echo(result.headline, err=True)
+        say(f"wrote {out}", err=True)
+        say(result.headline, err=True)
     sys.exit(result.exit_code)
 
 
@@ -401,7 +408,10 @@ def spec_command(show_path: bool) -> None:
     from migma_contract.document.spec import bundled_spec_path
 
     path = bundled_spec_path()
-    click.echo(str(path) if show_path else path.read_bytes(), nl=show_path)
+    if show_path:
+        say(path)
+    else:  # the bundled document, byte for byte (the package's own file, not one handed in)
+        click.echo(path.read_bytes(), nl=False)
 
 
 
@@ -522,7 +532,7 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
         fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; pick another --port", 2)
     secrets = user_secrets(options, given)  # the user's own keys: the judge masks them from the first exchange on
     judge = TrafficJudge(contract_for(spec), options.level, kind="proxy", label=f"proxy in front of {shown}", url=shown,
-                         timeout=options.timeout, baseline=baseline, on_breach=lambda line: click.echo(line, err=True),
+                         timeout=options.timeout, baseline=baseline, on_breach=lambda line: say(line, err=True),
                          secrets=secrets)
     app = TrafficProxy(upstream, judge, timeout=options.timeout, verify_tls=options.verify_tls,
                        max_response_bytes=next(o for o in OPTIONS if o.name == "max_response_bytes").default)
@@ -531,12 +541,12 @@ def proxy(upstream: str, port: int, report_every: float | None, **given: Any) ->
         result = judge.result()  # the count said is the count written (the judge goes on in the serving thread)
         paths = write_reports(result, report_dir, options.format, secrets=secrets)
         judged = result.traffic.judged if result.traffic is not None else 0
-        click.echo(f"migma-contract proxy: reports written to {report_dir} ({judged} exchange(s) judged)", err=True)
+        say(f"migma-contract proxy: reports written to {report_dir} ({judged} exchange(s) judged)", err=True)
         return paths
 
-    click.echo(f"migma-contract proxy: listening on {url_of(sock)}, forwarding to {clean_text(shown)}")
-    click.echo(f"  judging POST /v1/sending at level {options.level}; reports to {report_dir} on Ctrl-C"
-               + (f" and every {report_every:g} s" if report_every else ""))
+    say(f"migma-contract proxy: listening on {url_of(sock)}, forwarding to {clean_text(shown)}")
+    say(f"  judging POST /v1/sending at level {options.level}; reports to {report_dir} on Ctrl-C"
+        + (f" and every {report_every:g} s" if report_every else ""))
     sys.stdout.flush()
     if not options.verify_tls:
         _warn("TLS certificates of the upstream are NOT verified (--insecure)")
@@ -628,7 +638,7 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
                     judge.pass_unjudged(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it")
                     if failed <= MAX_KEPT_SKIPS:
                         _warn(clean_text(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it"))
-            click.echo(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
+            say(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
             if again:
                 judge.note(f"{recording.path.name}: {again:,} exchange(s) also in a file judged before it (the same "
                            "request line, status, answer and start time): judged and counted once")
@@ -710,7 +720,7 @@ def run(args: list[str] | None = None) -> NoReturn:
     elif isinstance(code, int):
         status = code
     else:  # what SystemExit does with a message: print it, exit 1
-        print(code, file=sys.stderr)
+        print(clean_text(code, multiline=True), file=sys.stderr)
         status = 1
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

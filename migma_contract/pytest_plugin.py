@@ -46,6 +46,7 @@ _REPORTS = pytest.StashKey[list[str]]()
 _HEADLINE = pytest.StashKey[str]()
 _RESULT = pytest.StashKey["RunResult"]()
 _SHARES = pytest.StashKey[dict[str, float]]()
+_DESELECTED = pytest.StashKey[set[str]]()  # the rules -k, -m, --deselect, --lf ... left out of this session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -129,13 +130,67 @@ def _users_overrides(config: pytest.Config, options: Iterable[Any]) -> set[str]:
     command line or in $PYTEST_ADDOPTS, not in a file's `addopts` nor an `@file` (then, or when a file cannot be read
     again, the value is the repository's, as an ini file's is)."""
     keys = {option.ini_key for option in options if option.ini_key}
-    # how argparse reads a group of short flags (`-qo k=v`): which take a value (pytest 9 keeps its argparse parser
-    # as `optparser`, pytest 8 builds it in `_getparser`); without one, `-o` alone is known
+    return _users_override_keys(_words(config), Path(config.invocation_params.dir), keys, _takes(config))
+
+
+def _takes(config: pytest.Config) -> dict[str, bool]:
+    """Each option string of pytest's parser, whether it takes a value: how argparse reads a group of short flags
+    (`-qo k=v`, `-qk body`). pytest 9 keeps its argparse parser as `optparser`, pytest 8 builds it in `_getparser`;
+    without one, `-o`, `-k` and `-m` alone are known."""
     parser: Any = config._parser
     made = getattr(parser, "optparser", None) or (parser._getparser() if hasattr(parser, "_getparser") else None)
-    actions = getattr(made, "_option_string_actions", None) or {"-o": argparse.Action(["-o"], "override_ini")}
-    takes = {flag: action.nargs != 0 for flag, action in actions.items()}
-    return _users_override_keys(_words(config), Path(config.invocation_params.dir), keys, takes)
+    actions = getattr(made, "_option_string_actions", None) or {
+        flag: argparse.Action([flag], flag.strip("-")) for flag in ("-o", "-k", "-m")}
+    return {flag: action.nargs != 0 for flag, action in actions.items()}
+
+
+# pytest's options that choose which items run (or that none do): a file's are not the user's (pass V4, F1)
+_SELECTING = ("-k", "-m")
+_SELECTING_LONG = ("--deselect", "--co", "--collect-only", "--collectonly", "--lf", "--last-failed", "--lfnf",
+                   "--last-failed-no-failures", "--sw", "--stepwise", "--sw-skip", "--stepwise-skip")
+
+
+def _selection_words(config: pytest.Config) -> tuple[list[str], list[str]]:
+    """The words choosing which items run (`_SELECTING`, `_SELECTING_LONG`, a `migma-contract::<rule>` node id): those
+    a file put there (`addopts`, an `@file`: when one cannot be read again, it is said so) and those the user typed
+    (the command line, $PYTEST_ADDOPTS), in pytest's order."""
+    words = _expand_atfiles(_words(config), Path(config.invocation_params.dir), 0)
+    if words is None:
+        return ["an @file that cannot be read again"], []
+    takes = _takes(config)
+    files: list[str] = []
+    users: list[str] = []
+    after_dashes = False
+    for word, typed in words:
+        if word == "--":
+            after_dashes = True
+            continue
+        head = word.split("::")[0].rstrip("/")
+        if head == SUITE and "::" in word:
+            chosen = True
+        elif after_dashes or not word.startswith("-") or len(word) < 2:
+            chosen = False
+        elif word.startswith("--"):
+            chosen = word.split("=", 1)[0] in _SELECTING_LONG
+        else:
+            chosen = bool(_short_flags_in_word(word, takes) & set(_SELECTING))
+        if chosen:
+            (users if typed else files).append(word)
+    return files, users
+
+
+def _short_flags_in_word(word: str, takes: Mapping[str, bool]) -> set[str]:
+    """The short flags one word sets as argparse reads it (`-qk` sets -q and -k; `-kq` gives -k the value `q`)."""
+    parser = _ShortWordParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    for flag, takes_value in takes.items():
+        if len(flag) == 2 and flag[0] == "-" and flag[1] != "-":
+            parser.add_argument(flag, dest=f"flag_{ord(flag[1])}", default=None,
+                                action="store" if takes_value else "store_true")
+    try:
+        seen, _ = parser.parse_known_args([word, _NEXT_WORD])
+    except (_ArgparseRefused, argparse.ArgumentError):
+        return set()
+    return {f"-{chr(int(dest[5:]))}" for dest, value in vars(seen).items() if value not in (None, False)}
 
 
 def _users_override_keys(args: list[tuple[str, bool]], cwd: Path, keys: set[str], takes: Mapping[str, bool]) -> set[str]:
@@ -424,11 +479,56 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items.extend(collected)
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Note the rules `-k`, `-m`, `--deselect` (or another plugin: `--lf`) leave out of the session."""
+    for item in items:
+        if isinstance(item, RuleItem):
+            item.config.stash.setdefault(_DESELECTED, set()).add(item.rule.id)
+
+
+def _left_out(config: pytest.Config) -> list[str]:
+    """The rules of the run's level this session leaves out: deselected, or not named by a `migma-contract::<rule>`."""
+    from migma_contract.contract.catalogue import rules_for
+
+    options = plugin_options(config)
+    selected = config.stash.get(_SELECTED, None)
+    deselected = config.stash.get(_DESELECTED, set())
+    return [rule.id for rule in rules_for(options.level, options.rule_sets)
+            if rule.id in deselected or (selected is not None and rule.id not in selected)]
+
+
+def _refuse_a_files_selection(config: pytest.Config, left_out: list[str], runs: bool) -> None:
+    """A selection a file made (`addopts`, an `@file`) is not the user's, as a `--migma-*` flag there is not: on a
+    run carrying the user's key to the target they named, one that leaves rules out (or collects only) is a usage
+    error, unless the user's own typed selection leaves them out too and the check still runs (pass V4, F1)."""
+    from migma_contract.config.options import TRUST_CONFIG_TARGET_ENV, repository_held
+    from migma_contract.core.untrusted import clean_text
+
+    if not repository_held(plugin_options(config)):
+        return
+    files, users = _selection_words(config)
+    if not files:
+        return
+    collect_only = any(word.split("=", 1)[0] in ("--co", "--collect-only", "--collectonly") for word in files)
+    if not collect_only and (not left_out or (users and runs)):
+        return
+    what = "collects only (the check never runs)" if collect_only else (
+        f"leaves {len(left_out)} rule(s) out ({', '.join(left_out[:5])}{', …' if len(left_out) > 5 else ''})")
+    raise pytest.UsageError(clean_text(
+        f"migma-contract: a repository file's pytest options ({' '.join(files)[:120]}, from addopts or an @file) "
+        f"{what} on a run carrying your key to the target you named; select rules yourself on the command line, "
+        f"or set {TRUST_CONFIG_TARGET_ENV}=1 to trust the file"))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
     """Run the check once, after collection and before the first test (none of its own is left to run: skip it)."""
     config = session.config
-    if not _conformance(config) or _is_worker(config) or config.option.collectonly:
+    if not _conformance(config) or _is_worker(config):
+        return
+    runs = _is_controller(config) or any(isinstance(item, RuleItem) for item in session.items)
+    _refuse_a_files_selection(config, _left_out(config), runs and not config.option.collectonly)
+    if config.option.collectonly:
         return
     if not _is_controller(config) and not any(isinstance(item, RuleItem) for item in session.items):
         return  # every rule deselected (-k, -m, a node id of another test): nothing to check
@@ -458,6 +558,13 @@ def _run_the_check(config: pytest.Config) -> None:
     # text (`_describe`), the terminal summary and the workers' copy all read this result
     mask = user_redactor(options)
     result = mask.data(result)
+    left_out = _left_out(config)
+    if left_out:  # the session's selection is no part of the verdict: it is said, and the exit status stays the check's
+        failing = [rule.id for rule in result.rules if rule.id in left_out and rule.status == "failed"]
+        result.warnings.append(
+            f"{len(left_out)} rule(s) left out of this pytest session by its selection (-k, -m, --deselect, node ids): "
+            f"{', '.join(left_out)}" + (f"; of them failing: {', '.join(failing)}" if failing else "")
+            + "; the check judged every rule, and the session's exit status is its verdict")
     paths = write_reports(result, report_dir, options.format, secrets=mask.secrets)
     if options.write_baseline:
         paths.append(write_baseline(result, options.write_baseline, mask.secrets))
@@ -501,9 +608,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A check that did not do all it planned (cut, aborted, interrupted) is no pass: exit 3 when nothing else failed."""
-    result = session.config.stash.get(_RESULT, None)
-    if result is not None and not result.complete and exitstatus == pytest.ExitCode.OK:
+    """The session's exit status is the check's verdict, whatever items were selected or deselected (pass V4, F1): a
+    check that found violations fails the session (exit 1), and one that did not do all it planned (cut, aborted,
+    interrupted) is no pass (exit 3), when nothing else failed."""
+    config = session.config
+    result = config.stash.get(_RESULT, None)
+    if result is None or _is_worker(config) or exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return
+    if result.exit_code == 1:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif not result.complete or result.exit_code != 0:
         session.exitstatus = 3
 
 

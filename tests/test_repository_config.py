@@ -266,6 +266,9 @@ _WEAKENED = {
     "max_requests": ("max-requests = 150", ["--max-requests", "150"]),
     "max_time": ("max-time = 5", ["--max-time", "5"]),
     "seed": ("seed = 7", ["--seed", "7"]),
+    # pass V4, F4: what the run costs the user's target
+    "max_retries": ("max-retries = 50", ["--max-retries", "50"]),
+    "rate": ("rate = 0.5", ["--rate", "0.5"]),
 }
 _KEY = {"MIGMA_CONTRACT_API_KEY": "mc_ci_secret_key_1"}
 _NO_KEY = {"MIGMA_CONTRACT_API_KEY": None}

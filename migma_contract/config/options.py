@@ -97,7 +97,7 @@ class CheckOptions:
     max_findings_per_rule: int = field(default=5, metadata=_opt(
         "Distinct findings kept per rule (by value class and symptom); a failed rule is still exercised.", kind="int", low=1))
     rate: float | None = field(default=None, metadata=_opt(
-        "Requests per second at most.", kind="float", low=0, low_open=True))
+        "Requests per second at most (at least 0.01: one request in 100 s).", kind="float", low=0.01))
     max_retries: int = field(default=3, metadata=_opt(
         "Retries of a 429 answer (after its Retry-After).", kind="int", low=0))
     max_retry_wait: float = field(default=30.0, metadata=_opt(
@@ -261,7 +261,10 @@ class Option:
                 raise ConfigError(f"{where}: must be a finite number, not {value}")
             if self.low is not None and (value <= self.low if self.low_open else value < self.low):
                 bound = f"greater than {self.low:g}" if self.low_open else f"at least {self.low:g}"
-                raise ConfigError(f"{where}: must be {bound}, not {value:g}")
+                raise ConfigError(f"{where}: must be {bound}, not {_shown(value)}")  # (`:g` overflows on a huge int)
+            if isinstance(value, int) and abs(value) > _LARGEST_WHOLE:  # (a budget of 401 digits overflowed a float)
+                bound = f"at most {_LARGEST_WHOLE}" if value > 0 else f"at least {-_LARGEST_WHOLE}"
+                raise ConfigError(f"{where}: must be {bound}, not {_shown(value)}")
         if self.kind in ("choice", "level") and value not in self.choices:
             raise ConfigError(f"{where}: {_shown(value)} is not one of {', '.join(self.choices)}")
         if self.kind == "list" and self.choices:
@@ -285,6 +288,7 @@ class Option:
 
 
 _KEY_QUOTES = "\"'`"  # a key never starts or ends with one
+_LARGEST_WHOLE = (1 << 63) - 1  # a whole-number setting past it is no setting (pass V4, F3)
 
 
 # A repository's own files (pyproject.toml, pytest's ini) are the repository's: on a pull request,
@@ -311,6 +315,11 @@ def _is_loopback(url: str) -> bool:
 # A repository's file could otherwise turn the user's faulty server green. The batch fixtures choose real
 # recipients (an audience, a segment, a tag of the user's account): a repository's file may no more pick them
 # than it may pick the recipient domain (pass T4, F4).
+# Nor may it raise what the run costs the user's target without bound (pass V4, F4): a budget over
+# `REPOSITORY_MAX_REQUESTS` (each request a real send with the user's key), more 429 retries than the default, or a
+# rate under `REPOSITORY_RATE_FLOOR` requests a second (a run that crawls until the CI job's timeout, no verdict).
+REPOSITORY_MAX_REQUESTS = 1000
+REPOSITORY_RATE_FLOOR = 1.0
 WEAKENING: dict[str, Callable[[Any], bool]] = {
     "insecure": bool,
     "allow_production": bool,
@@ -325,7 +334,9 @@ WEAKENING: dict[str, Callable[[Any], bool]] = {
     "timeout": lambda value: value > CheckOptions.timeout,
     "plan": lambda value: PLAN_KINDS.index(value) > PLAN_KINDS.index(CheckOptions.plan),
     "explore": lambda value: not value,
-    "max_requests": lambda value: value < CheckOptions.max_requests,
+    "max_requests": lambda value: value < CheckOptions.max_requests or value > REPOSITORY_MAX_REQUESTS,
+    "max_retries": lambda value: value > CheckOptions.max_retries,
+    "rate": lambda value: value < REPOSITORY_RATE_FLOOR,
     "max_time": lambda value: CheckOptions.max_time is None or value < CheckOptions.max_time,
     "seed": lambda value: value != CheckOptions.seed,
 }
@@ -367,6 +378,16 @@ def _guard_repository_target(values: Mapping[str, Any], from_repository: Mapping
             "to trust this file)")
 
 
+def repository_held(options: CheckOptions, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a repository's files are held to `WEAKENING` for this run: it carries a key of the user's (keys are
+    never read from files) to a target it names, and `MIGMA_CONTRACT_TRUST_CONFIG_TARGET` is not set. Other guards
+    that read a file's choices (pytest's `addopts` selecting rules: pass V4, F1) ask this too."""
+    environ = os.environ if environ is None else environ
+    if options.base_url is None or _bool(environ.get(TRUST_CONFIG_TARGET_ENV, ""), TRUST_CONFIG_TARGET_ENV):
+        return False
+    return any(getattr(options, option.name) or environ.get(option.env) for option in OPTIONS if option.secret)
+
+
 def _shown_url(url: str) -> str:
     from migma_contract.core.redact import strip_credentials
 
@@ -389,6 +410,8 @@ def _inside(option: Option, value: Any, root: Path, where: str) -> Any:
     if _in_git(resolved.relative_to(base)):  # git's own files (config, hooks) run commands: a file there is no output
         raise ConfigError(f"{where}: {_shown(value)} is inside the repository's {_IN_VCS}; a repository file never "
                           f"names a path there (pass {flag(option.flag_name)} yourself for another place)")
+    if not str(resolved).isprintable():  # `out` a committed link to "\x1b]0;…\n::error::…" (pass V4, F2)
+        raise ConfigError(f"{where}: {_shown(value)} resolves (through a link) to a path that holds control characters")
     return str(resolved)
 
 
@@ -480,6 +503,8 @@ def _float(raw: Any, where: str) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{where}: expected a number, not {_shown(raw)}") from None
+    except OverflowError:  # an integer too large for a float (401 digits): a setting, not a crash (pass V4, F3)
+        raise ConfigError(f"{where}: must be a finite number, not {_shown(raw)}") from None
 
 
 def _list(raw: Any, where: str) -> tuple[str, ...]:

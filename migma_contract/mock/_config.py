@@ -10,6 +10,7 @@ by key. The result is checked once, with an error naming the file and the place.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -233,6 +234,31 @@ def _read(path: Path) -> Any:
         raise ConfigError(f"{shown}: {clean_text(exc.message)}" + (f" (line {exc.line})" if exc.line else "")) from None
 
 
+def _finite(value: Any, label: str, where: str) -> float:
+    """A number of the world as a float: one too large for a float (a 401-digit integer) or not finite is a
+    ConfigError, the one-line exit 2, never an OverflowError (pass V4, F3)."""
+    try:
+        number = float(value)
+    except (OverflowError, ValueError, TypeError):
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"{label}: at {where}: must be a finite number")
+    return number
+
+
+def _whole(value: Any, label: str, where: str) -> int:
+    """A whole number of the world, at most 2**63 - 1 (a queue's length, a count of connections): a larger one is a
+    ConfigError, not an OverflowError where it is used (pass V4, F3)."""
+    if isinstance(value, float) and value.is_integer():  # JSON Schema's integer: 5.0 is one
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > _LARGEST:
+        raise ConfigError(f"{label}: at {where}: must be a whole number of at most {_LARGEST}")
+    return value
+
+
+_LARGEST = (1 << 63) - 1
+
+
 def _build(raw: dict[str, Any], label: str) -> MockConfig:
     contacts = {
         c["email"].lower(): Contact(c["email"], c["status"], frozenset(c.get("unsubscribed_topics", ())))
@@ -263,21 +289,22 @@ def _build(raw: dict[str, Any], label: str) -> MockConfig:
         conversations={c["id"]: c for c in raw.get("conversations", [])},
         contacts=contacts,
         lists=lists,
-        max_body_bytes=int(limits.get("max_body_bytes", 1 << 20)),
-        max_depth=int(limits.get("max_depth", 64)),
-        sent_log=int(limits.get("sent_log", 10000)),
-        rate_limit=(int(rate["requests"]), float(rate["per_seconds"])) if rate else None,
-        failure_rate=float(faults.get("failure_rate", 0.0)),
-        failure_status=int(faults.get("failure_status", 503)),
-        latency_ms=float(faults.get("latency_ms", 0)),
-        seed=int(faults.get("seed", 0)),
+        max_body_bytes=_whole(limits.get("max_body_bytes", 1 << 20), label, "limits/max_body_bytes"),
+        max_depth=_whole(limits.get("max_depth", 64), label, "limits/max_depth"),
+        sent_log=_whole(limits.get("sent_log", 10000), label, "limits/sent_log"),
+        rate_limit=(_whole(rate["requests"], label, "faults/rate_limit/requests"),
+                    _finite(rate["per_seconds"], label, "faults/rate_limit/per_seconds")) if rate else None,
+        failure_rate=_finite(faults.get("failure_rate", 0.0), label, "faults/failure_rate"),
+        failure_status=_whole(faults.get("failure_status", 503), label, "faults/failure_status"),
+        latency_ms=_finite(faults.get("latency_ms", 0), label, "faults/latency_ms"),
+        seed=_whole(faults.get("seed", 0), label, "faults/seed"),
         open_world=bool(raw.get("open_world", False)),
         level=str(raw.get("level", Level.STRICT.value)),
-        request_log=int(limits.get("request_log", 10000)),
-        memory_bytes=int(limits.get("memory_bytes", 64 << 20)),
-        max_connections=int(limits.get("max_connections", 256)),
-        request_timeout=float(limits.get("request_timeout", 10.0)),
-        retry_after=int(faults.get("retry_after", 1)),
+        request_log=_whole(limits.get("request_log", 10000), label, "limits/request_log"),
+        memory_bytes=_whole(limits.get("memory_bytes", 64 << 20), label, "limits/memory_bytes"),
+        max_connections=_whole(limits.get("max_connections", 256), label, "limits/max_connections"),
+        request_timeout=_finite(limits.get("request_timeout", 10.0), label, "limits/request_timeout"),
+        retry_after=_whole(faults.get("retry_after", 1), label, "faults/retry_after"),
         allowed_hosts=tuple(h.lower() for h in inspection.get("allowed_hosts", ())),
         allowed_origins=tuple(inspection.get("allowed_origins", ())),
         raw=raw,

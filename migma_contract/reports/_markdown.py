@@ -56,8 +56,11 @@ def no_mentions(markdown: str) -> str:
     return _REFERENCE.sub(lambda m: m.group(0) + _ZWSP, markdown)
 
 
-def md_text(value: object, *, line_start: bool = False) -> str:
-    """`value` as inline Markdown text that renders as itself."""
+def md_text(value: object, *, line_start: bool = True) -> str:
+    """`value` as inline Markdown text that renders as itself, wherever it is put: what would start a block at the
+    start of a line or of a list item (`#`, `>`, `-`, `+`, `*`, `1.`, a fence, `|`, `=`) is escaped too, which
+    renders the same in the middle of a line (pass V4, F5: a recording named `# PWNED.har` in a `- ` item was an
+    h1). `line_start=False` only where the text follows other text on its line."""
     text = no_mentions(no_autolinks(_INLINE.sub(r"\\\1", clean_text(value))))
     return _LINE_START.sub(r"\1\\\2", text.lstrip()) if line_start else text
 
@@ -70,7 +73,7 @@ def md_code(value: object) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def md_words(value: object, *, line_start: bool = False) -> str:
+def md_words(value: object, *, line_start: bool = True) -> str:
     """Text in the catalogue's manner, `backticked` names shown as code, the rest as text."""
     parts = clean_text(value).split("`")
     shown = [md_code(part) if index % 2 else md_text(part, line_start=line_start and index == 0) for index, part in enumerate(parts)]
