@@ -410,11 +410,15 @@ def _routes_to_send(path: str) -> bool:
 
 
 class RecordedTime(NamedTuple):
-    """A recording's whole time of an exchange, in seconds, and what it holds beside the server's part (words with no
-    figure of the one exchange, for people)."""
+    """A recording's time of an exchange, in seconds, and what it holds beside the server's part (words with no
+    figure of the one exchange, for people). `to_the_end`: the recording shows it covers the whole exchange up to the
+    answer's last byte (a HAR whose `send`, `wait` and `receive` are all given, none -1, by a recorder known to time the
+    body in `receive`); else it may stop before the answer's end (Playwright's minimal HAR: its `time` is `receive`
+    alone; a Schemathesis `elapsed`: to the answer's head) and never keeps responds-in-time."""
 
     seconds: float
     holds: str
+    to_the_end: bool = False
 
 
 @dataclass
@@ -570,13 +574,26 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
 
     A recording's time (`recorded_time`) is the server's only in its part surely the server's (`elapsed`): where only
     the whole passes the timeout, or its recorder's timeout ran out with the server's part within it, responds-in-time
-    is not judged (`time_unsure`: neither kept nor broken, `partly` says why); where the whole is within the timeout,
-    so is the server's part."""
+    is not judged (`time_unsure`: neither kept nor broken, `partly` says why); where the whole is within the timeout
+    and reaches the answer's end (`RecordedTime.to_the_end`), so is the server's part: kept. A time that may stop
+    before the answer's end (Playwright's minimal HAR, Schemathesis' `elapsed`) within the timeout shows nothing of
+    the server's pace: the rule has nothing to judge on that exchange (as on a vcrpy interaction, which records no
+    time: not exercised, a note says why), unless the server's own part (`elapsed`) passes the timeout (broken)."""
     exchange = _waited_out(exchange, timeout)
     unsure = time_unsure(exchange, timeout)
-    if unsure is None and exchange.elapsed is None and exchange.recorded_time is not None and exchange.status is not None:
-        exchange = replace(exchange, elapsed=exchange.recorded_time.seconds)  # within the timeout as a whole
+    note = None
+    whole = exchange.recorded_time
+    if unsure is None and whole is not None and exchange.status is not None:
+        if whole.to_the_end:
+            if exchange.elapsed is None:
+                exchange = replace(exchange, elapsed=whole.seconds)  # within the timeout as a whole
+        elif timeout is not None and (exchange.elapsed is None or exchange.elapsed <= timeout):
+            exchange = replace(exchange, elapsed=None)  # the answer's end is not in it: nothing to judge
+            note = (f"responds-in-time not judged on a recorded exchange whose time may stop before the answer's end "
+                    f"({whole.holds})")
     verdict = _judged(contract, level, exchange, timeout)
+    if note is not None:
+        verdict = replace(verdict, notes=(*verdict.notes, note))
     if unsure is None:
         return verdict
     return replace(verdict, judgements=tuple(j for j in verdict.judgements if j.rule_id != RESPONDS_IN_TIME.id),
