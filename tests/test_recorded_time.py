@@ -254,3 +254,54 @@ def test_v2_f2_schemathesis_times_stop_at_the_answers_head_and_never_keep_respon
         result, data, rule = _judged(path)
         assert result.exit_code == 3 and (rule["passed"], rule["failed"]) == (0, 0), result.output
         assert "responds-in-time was not judged" in result.output, result.output
+
+
+def _judged_files(tmp_path, *paths):
+    reports = tmp_path / ("-".join(path.stem for path in paths) + "-reports")
+    result = judge_cli(*paths, "--report-dir", reports, "--timeout", "10", "--format", "json")
+    data = json.loads((reports / "conformance.json").read_text())
+    return result, data, {r["id"]: r for r in data["rules"]}
+
+
+def test_v2_f1b_a_later_copy_of_an_exchange_is_judged_on_what_the_first_did_not_show(tmp_path):
+    """Pass V2, F1b: one Playwright context recorded by both recorders (`record_har_path`, full; `route_from_har(
+    update=True)`, minimal) against a server 11 s late: `judge minimal.har full.har` skipped the full HAR's entry (its
+    11 s `wait`) as a copy, NO VIOLATION, exit 0; the other order exit 1. The later copy's time is judged now, the
+    exchange counted once (its one id never "repeated"), whatever the order."""
+    minimal = _har(tmp_path / "minimal.har", _playwright("minimal"), creator="Playwright")
+    full = _har(tmp_path / "full.har", _playwright("full"), creator="Playwright")
+    for paths in ((minimal, full), (full, minimal)):
+        result, data, rules = _judged_files(tmp_path, *paths)
+        assert result.exit_code == 1, result.output
+        assert [(f["rule"], f["broken_by"]) for f in data["findings"]] == [(RESPONDS_IN_TIME.id, "server")], result.output
+        assert (rules[RESPONDS_IN_TIME.id]["exercised"], rules[RESPONDS_IN_TIME.id]["failed"]) == (1, 1), rules
+        assert data["traffic"]["judged"] == 1 and "also in a file judged before it" in result.output, result.output
+        assert all(rule["exercised"] <= 1 for rule in rules.values()), rules  # counted once
+
+
+def test_v2_f1b_a_copy_holding_the_request_body_the_first_left_out_is_judged_on_it(tmp_path):
+    """Pass V2, F1b (the class): a Playwright HAR that kept the request body in a side file (`_file`: the request
+    rules not judged) and another recording of the same exchange holding it (a send that breaks a request rule):
+    the break is found in either order, the exchange counted once; a copy that shows nothing more adds nothing."""
+    bad = {**VALID, "recipientType": "tag"}
+    bad.pop("recipientId", None)
+    held = _playwright("full", wait_ms=120.0, receive_ms=2.0)
+    held["request"]["postData"]["text"] = json.dumps(bad)
+    held["request"]["bodySize"] = len(json.dumps(bad))
+    aside = json.loads(json.dumps(held))
+    aside["request"]["postData"] = {"mimeType": "application/json", "_file": "0a1b2c.json"}
+    side = _har(tmp_path / "side.har", aside, creator="Playwright")
+    kept = _har(tmp_path / "kept.har", held, creator="Playwright")
+    outcomes = set()
+    for paths in ((side, kept), (kept, side)):
+        result, data, rules = _judged_files(tmp_path, *paths)
+        broken = sorted((f["rule"], f["broken_by"]) for f in data["findings"])
+        assert ("batch-forbids-recipientEmail", "client") in broken, result.output
+        assert data["traffic"]["judged"] == 1 and all(rule["exercised"] <= 1 for rule in rules.values()), rules
+        outcomes.add((result.exit_code, tuple(broken), rules[RESPONDS_IN_TIME.id]["passed"]))
+    assert len(outcomes) == 1, outcomes
+    again = _har(tmp_path / "again.har", held, creator="Playwright")
+    alone = _judged_files(tmp_path, kept)
+    twice = _judged_files(tmp_path, kept, again)
+    assert {k: (r["exercised"], r["passed"], r["failed"]) for k, r in alone[2].items()} == \
+        {k: (r["exercised"], r["passed"], r["failed"]) for k, r in twice[2].items()}

@@ -409,6 +409,14 @@ def _routes_to_send(path: str) -> bool:
     return path.endswith(SEND_PATH) or _SUFFIXED.search(path) is not None
 
 
+class Shown(NamedTuple):
+    """What the judged copies of one recorded exchange showed (`TrafficJudge.shown`, `observe_copy`): the rules judged
+    on them, and whether their time left responds-in-time judged in part."""
+
+    rules: frozenset[str]
+    time_open: bool
+
+
 class RecordedTime(NamedTuple):
     """A recording's time of an exchange, in seconds, and what it holds beside the server's part (words with no
     figure of the one exchange, for people). `to_the_end`: the recording shows it covers the whole exchange up to the
@@ -701,6 +709,7 @@ class TrafficJudge:
         self.stats = TrafficStats(source or label)
         self._tallies = {rule.id: RuleTally() for rule in self.rules}
         self._signatures: dict[int, tuple[tuple[Judgement, ...], _Outcome]] = {}  # id of a judgements tuple -> it, its outcome
+        self._rule_sets: dict[frozenset[str], frozenset[str]] = {}  # the sets of rules judged (`shown`), each kept once
         self._deferred: dict[int, int] = {}  # id of a judgements tuple -> exchanges it judged not yet in the tallies
         # the rules judged across exchanges (result-id-unique), each with what it saw so far
         self._unsettled: str | None = None  # why the rules judged across exchanges left this one unjudged (under the lock)
@@ -793,11 +802,7 @@ class TrafficJudge:
             else:
                 self.skip()
             return ExchangeVerdict(())
-        exchange = judged = _waited_out(exchange, self.timeout)
-        if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:  # every way in
-            # judged as not recorded (its answer is); the finding still shows the body sent (cut, as writers cut it)
-            judged = replace(exchange, request_body=None, request_size=len(exchange.request_body),
-                             unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
+        exchange, judged = self._as_judged(exchange)
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         unread_why = judged.unread or _unrecorded(judged) or verdict.partly
         unsure = time_unsure(judged, self.timeout)  # (in `partly` too: said however the exchange is otherwise in part)
@@ -841,6 +846,65 @@ class TrafficJudge:
         if told:  # outside judging: the callback may read this judge (`findings`, `result()`), or raise
             self._tell(told)
         return verdict
+
+    def _as_judged(self, exchange: ObservedExchange) -> tuple[ObservedExchange, ObservedExchange]:
+        """An exchange as tallied (a wait past the timeout with no answer marked timed out) and as judged (a request
+        body over `JUDGED_BODY_BYTES` judged as not recorded; its finding still shows the body sent, cut)."""
+        exchange = judged = _waited_out(exchange, self.timeout)
+        if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:  # every way in
+            judged = replace(exchange, request_body=None, request_size=len(exchange.request_body),
+                             unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
+        return exchange, judged
+
+    def shown(self, exchange: ObservedExchange, verdict: ExchangeVerdict) -> Shown:
+        """What `observe` judged of `exchange` (its `verdict`): the rules judged on it, and whether its time left
+        responds-in-time judged in part. A later copy of it in another file (`observe_copy`) judges only the rest."""
+        rules = frozenset(judgement.rule_id for judgement in verdict.judgements)
+        return Shown(self._interned(rules), time_unsure(self._as_judged(exchange)[1], self.timeout) is not None)
+
+    def _interned(self, rules: frozenset[str]) -> frozenset[str]:
+        """One set of rule ids kept once however many copies share it (a few kinds of exchange: a few sets)."""
+        if len(self._rule_sets) >= _MAX_SIGNATURES:
+            return self._rule_sets.get(rules, rules)
+        return self._rule_sets.setdefault(rules, rules)
+
+    def observe_copy(self, exchange: ObservedExchange, before: Shown | None) -> Shown | None:
+        """A copy of an exchange judged already (`before`: what its judged copies showed; the same exchange in another
+        recording: `twins.SAME`), counted and judged once: the copy's knowledge the judged ones lacked (a rule they
+        did not judge: a time that reaches the answer's end or a server's `wait` where the first copy's time did not,
+        a request body a recorder left out) is judged and tallied as the same exchange's, never as another exchange
+        (no count, no value across exchanges: its answer's id is the one judged already). Where a copy judged first
+        showed everything this one shows, nothing is added, whatever the files' order. Returns what the copies showed
+        together."""
+        route = exchange.route or route_of(exchange.method, exchange.path, headers=exchange.request_headers)
+        if route != SEND or before is None:
+            return before
+        exchange, judged = self._as_judged(exchange)
+        verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
+        added = tuple(judgement for judgement in verdict.judgements if judgement.rule_id not in before.rules)
+        unsure = time_unsure(judged, self.timeout)
+        # (its time judged in part where no copy judged the rule nor was counted in part for its time)
+        open_time = unsure is not None and not before.time_open and RESPONDS_IN_TIME.id not in before.rules
+        if not added and not open_time:
+            return before
+        told: list[str] = []
+        with self._lock:
+            unlearned = self._learn(exchange)
+            with self._counts:
+                number = self.stats.judged
+                if open_time:
+                    self.stats.partly_judged += 1
+            if open_time and unsure is not None:
+                self._count_note(f"judged in part: {unsure}")
+            if added:
+                self._apply(_outcome(added), 1)
+                for judgement in added:
+                    if not judgement.ok and (line := self._record(exchange, judgement, number, unlearned)) is not None:
+                        told.append(line)
+        if told:
+            self._tell(told)
+        rules = before.rules | {judgement.rule_id for judgement in added}
+        return Shown(self._interned(rules), before.time_open or open_time)
 
     def _tell(self, lines: list[str]) -> None:
         """Hand each breach line to `on_breach`, after judging (no lock held, the exchange counted once already).
