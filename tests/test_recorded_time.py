@@ -12,7 +12,7 @@ import json
 import pytest
 
 from migma_contract import contract_for
-from migma_contract.contract.catalogue import RESPONDS_IN_TIME
+from migma_contract.contract.catalogue import NO_SERVER_ERROR, RESPONDS_IN_TIME
 from migma_contract.traffic.recordings import open_recording
 from migma_contract.traffic.tally import TrafficJudge
 
@@ -305,3 +305,36 @@ def test_v2_f1b_a_copy_holding_the_request_body_the_first_left_out_is_judged_on_
     twice = _judged_files(tmp_path, kept, again)
     assert {k: (r["exercised"], r["passed"], r["failed"]) for k, r in alone[2].items()} == \
         {k: (r["exercised"], r["passed"], r["failed"]) for k, r in twice[2].items()}
+
+
+def _mitmproxy_cut(status=200, *, length="165"):
+    """An entry as mitmproxy 11 (`--mode reverse:... --set hardump=`) writes an upstream that promised a Content-Length
+    and closed before its body (its client got mitmproxy's 502): status and head as the upstream sent them, `content`
+    {size 0, text ""}, `bodySize` 0, no `_error`."""
+    made = entry(VALID, status=status)
+    made.update(startedDateTime="2026-12-07T08:49:46.904158+00:00", time=2.053499221801758,
+                timings={"connect": 0.376, "ssl": -1.0, "send": 0.488, "receive": 0, "wait": 1.188},
+                serverIPAddress="127.0.0.1")
+    made["response"].update(
+        statusText="OK", headersSize=205, bodySize=0,
+        headers=[{"name": "Server", "value": "BaseHTTP/0.6 Python/3.11.7"},
+                 {"name": "Content-Type", "value": "application/json"}, {"name": "Content-Length", "value": length}],
+        content={"size": 0, "compression": 0, "mimeType": "application/json", "text": ""})
+    return made
+
+
+def test_v2_f3_a_har_answer_whose_body_never_came_is_not_counted_kept_on_no_server_error(tmp_path):
+    """Pass V2, F3: mitmproxy's HAR of an upstream that closed before the body its Content-Length promised (the client
+    got a 502) counted no-server-error "passed": the recording says none of its bytes came, so whether a complete
+    answer came does not show. Not counted kept (judged in part); a server error's status still breaks it."""
+    result, data, _ = _judged(_har(tmp_path / "cut.har", _mitmproxy_cut(), creator="mitmproxy"))
+    rule = next(r for r in data["rules"] if r["id"] == NO_SERVER_ERROR.id)
+    assert (rule["passed"], rule["failed"]) == (0, 0), rule
+    assert result.exit_code == 3 and "none of the 165 bytes its Content-Length promised came" in result.output, result.output
+    result, data, _ = _judged(_har(tmp_path / "cut500.har", _mitmproxy_cut(500), creator="mitmproxy"))
+    assert result.exit_code == 1 and (NO_SERVER_ERROR.id, "server") in [(f["rule"], f["broken_by"]) for f in data["findings"]]
+    # an empty body under Content-Length: 0 is whole: kept
+    empty = _mitmproxy_cut(length="0")
+    result, data, _ = _judged(_har(tmp_path / "empty.har", empty, creator="mitmproxy"))
+    rule = next(r for r in data["rules"] if r["id"] == NO_SERVER_ERROR.id)
+    assert rule["passed"] == 1, result.output

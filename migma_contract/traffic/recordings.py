@@ -24,7 +24,8 @@ given as one value (vcrpy's players read it whole or letter by letter), a Schema
 bytes (U+FFFD in it, `text_lossy`, or its `encoding` neither UTF-8 nor a one-byte charset: `_recoded`) and a HAR
 `content.text` that is not either (U+FFFD in it, or its UTF-8 length not its `content.size`: `_har_lossy`), a body
 the recording says came but does not hold (HAR `bodySize` or `content.size` with no text, `_error` beside a status, an
-empty cassette body under a Content-Length), and a HAR body the recording neither holds nor says was empty
+empty cassette body under a Content-Length; a HAR answer saying none of its body came under a Content-Length above 0,
+mitmproxy's upstream that closed early: no-server-error not counted kept, `_har_cut`), and a HAR body the recording neither holds nor says was empty
 (`_har_kept_empty`, `_har_said_empty`: no `postData` under a Content-Length, `bodySize` -1; an answer with no text and
 no size). Passed unjudged (`_Unjudged`, counted), never the server's break: a status this reader does not read as the
 player does (YAML 1.1's `0310`), no answer where the recording does not say the failure was the server's (a browser's
@@ -69,6 +70,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from migma_contract.config.options import OPTIONS
+from migma_contract.contract.catalogue import NO_SERVER_ERROR
 from migma_contract.contract.rules import bearer_key
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
@@ -741,11 +743,26 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
                                 "server's failure): the answer's body was not judged")
     error = failure if servers else None  # (beside a status: "status 200, then no complete response")
     elapsed, whole = _har_time(entry, recorder)
+    short = _har_cut(status, content, response.get("bodySize"), response_headers) if not failure else None
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer if status else b"",
         elapsed=elapsed, error=error, timed_out=_timed_out(error), response_size=size, unread=sent_unread or unread,
-        recorded_time=whole,
+        recorded_time=whole, in_part=short, in_part_rules=frozenset({NO_SERVER_ERROR.id}) if short else frozenset(),
     )
+
+
+def _har_cut(status: int | None, content: dict[str, Any], body_size: Any, headers: list[tuple[str, str]]) -> str | None:
+    """Why a HAR answer may have come cut short, where its recording says no byte of its body came (`content.size` 0,
+    `bodySize` 0, an empty `text`) under a Content-Length above 0 and no error beside it (mitmproxy writes so an
+    upstream that closed before its body, while its client got mitmproxy's 502; or a body it streamed on unkept):
+    whether a complete answer came does not show, so no-server-error is not counted kept on it (a breach still is)."""
+    if status is None or content.get("text") != "" or _har_size(content.get("size")) != 0 or _har_size(body_size) != 0:
+        return None
+    length = _length(headers)
+    if not length:
+        return None
+    return (f"its recording says none of the {length:,} bytes its Content-Length promised came (`content.size` and "
+            "`bodySize` 0): whether a complete answer came does not show, no-server-error was not counted kept")
 
 
 def _side_file(holder: dict[str, Any]) -> bool:

@@ -881,7 +881,8 @@ class TrafficJudge:
             return before
         exchange, judged = self._as_judged(exchange)
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
-        added = tuple(judgement for judgement in verdict.judgements if judgement.rule_id not in before.rules)
+        added = tuple(judgement for judgement in verdict.judgements if judgement.rule_id not in before.rules and (
+            not judgement.ok or judgement.rule_id not in exchange.in_part_rules))  # (as `observe`: never passed)
         unsure = time_unsure(judged, self.timeout)
         # (its time judged in part where no copy judged the rule nor was counted in part for its time)
         open_time = unsure is not None and not before.time_open and RESPONDS_IN_TIME.id not in before.rules
