@@ -338,3 +338,16 @@ def test_v2_f3_a_har_answer_whose_body_never_came_is_not_counted_kept_on_no_serv
     result, data, _ = _judged(_har(tmp_path / "empty.har", empty, creator="mitmproxy"))
     rule = next(r for r in data["rules"] if r["id"] == NO_SERVER_ERROR.id)
     assert rule["passed"] == 1, result.output
+
+
+def test_v2_f1b_a_copys_time_past_the_timeout_leaves_the_exchange_in_part_in_either_order(tmp_path):
+    """Pass V2, F1b (its neighbour): the minimal HAR's time within the timeout (nothing judged) and the full HAR's
+    of the same exchange past it only by the client's reading: judged in part once, whatever the order."""
+    minimal = _har(tmp_path / "minimal.har", _playwright("minimal", receive_ms=40.0), creator="Playwright")
+    full = _har(tmp_path / "full.har", _playwright("full", wait_ms=300.0, receive_ms=11_000.0), creator="Playwright")
+    for paths in ((minimal, full), (full, minimal)):
+        result, data, rules = _judged_files(tmp_path, *paths)
+        assert result.exit_code == 3 and data["findings"] == [], result.output
+        assert (data["traffic"]["judged"], data["traffic"]["partly_judged"]) == (1, 1), data["traffic"]
+        assert (rules[RESPONDS_IN_TIME.id]["passed"], rules[RESPONDS_IN_TIME.id]["failed"]) == (0, 0), rules
+        assert "responds-in-time was not judged" in result.output, result.output

@@ -415,6 +415,8 @@ class Shown(NamedTuple):
 
     rules: frozenset[str]
     time_open: bool
+    number: int = 0  # the exchange's number as judged (its findings' case)
+    partly: bool = False  # counted judged in part already
 
 
 class RecordedTime(NamedTuple):
@@ -860,7 +862,12 @@ class TrafficJudge:
         """What `observe` judged of `exchange` (its `verdict`): the rules judged on it, and whether its time left
         responds-in-time judged in part. A later copy of it in another file (`observe_copy`) judges only the rest."""
         rules = frozenset(judgement.rule_id for judgement in verdict.judgements)
-        return Shown(self._interned(rules), time_unsure(self._as_judged(exchange)[1], self.timeout) is not None)
+        with self._counts:
+            number = self.stats.judged  # (`observe` numbered it last: the command judges one exchange at a time)
+        judged = self._as_judged(exchange)[1]
+        unsure = time_unsure(judged, self.timeout) is not None
+        partly = unsure or verdict.partly is not None or judged.unread is not None or _unrecorded(judged) is not None
+        return Shown(self._interned(rules), unsure, number, partly)
 
     def _interned(self, rules: frozenset[str]) -> frozenset[str]:
         """One set of rule ids kept once however many copies share it (a few kinds of exchange: a few sets)."""
@@ -892,8 +899,8 @@ class TrafficJudge:
         with self._lock:
             unlearned = self._learn(exchange)
             with self._counts:
-                number = self.stats.judged
-                if open_time:
+                number = before.number or self.stats.judged
+                if open_time and not before.partly:
                     self.stats.partly_judged += 1
             if open_time and unsure is not None:
                 self._count_note(f"judged in part: {unsure}")
@@ -905,7 +912,7 @@ class TrafficJudge:
         if told:
             self._tell(told)
         rules = before.rules | {judgement.rule_id for judgement in added}
-        return Shown(self._interned(rules), before.time_open or open_time)
+        return Shown(self._interned(rules), before.time_open or open_time, before.number, before.partly or open_time)
 
     def _tell(self, lines: list[str]) -> None:
         """Hand each breach line to `on_breach`, after judging (no lock held, the exchange counted once already).
