@@ -625,13 +625,20 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
             again = 0
             for exchange in recording.exchanges():
                 seen = twins.seen(exchange, number) if twins is not None else None
-                if seen == SAME:
+                if seen == SAME:  # counted once; what this copy shows beyond the copies judged before it is judged
+                    assert twins is not None
                     again += 1
+                    try:
+                        twins.shown = judge.observe_copy(exchange, twins.shown)
+                    except Exception as exc:  # (as below: never costs the others, no green verdict on it)
+                        judge.pass_unjudged(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it")
                     continue
                 if seen == MAYBE:
                     exchange.twin = "a file judged before it"
                 try:
-                    judge.observe(exchange)
+                    verdict = judge.observe(exchange)
+                    if twins is not None:
+                        twins.shown = judge.shown(exchange, verdict)
                 except Exception as exc:  # one exchange the judge cannot take never costs the others
                     failed += 1
                     # counted unjudged, as the proxy's and the middleware's worker count it: no green verdict rests on it

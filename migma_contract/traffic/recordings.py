@@ -24,7 +24,8 @@ given as one value (vcrpy's players read it whole or letter by letter), a Schema
 bytes (U+FFFD in it, `text_lossy`, or its `encoding` neither UTF-8 nor a one-byte charset: `_recoded`) and a HAR
 `content.text` that is not either (U+FFFD in it, or its UTF-8 length not its `content.size`: `_har_lossy`), a body
 the recording says came but does not hold (HAR `bodySize` or `content.size` with no text, `_error` beside a status, an
-empty cassette body under a Content-Length), and a HAR body the recording neither holds nor says was empty
+empty cassette body under a Content-Length; a HAR answer saying none of its body came under a Content-Length above 0,
+mitmproxy's upstream that closed early: no-server-error not counted kept, `_har_cut`), and a HAR body the recording neither holds nor says was empty
 (`_har_kept_empty`, `_har_said_empty`: no `postData` under a Content-Length, `bodySize` -1; an answer with no text and
 no size). Passed unjudged (`_Unjudged`, counted), never the server's break: a status this reader does not read as the
 player does (YAML 1.1's `0310`), no answer where the recording does not say the failure was the server's (a browser's
@@ -34,7 +35,9 @@ browser's cache, a test's route). A recorded time is read in two: the part surel
 `timings.wait`) and the whole (`recorded_time`: a HAR's `time`, with the client's queue, connect, upload and reading;
 a Schemathesis `elapsed`, requests' `Response.elapsed`, of which no part is the server's alone; vcrpy records none):
 responds-in-time blames only the first, and an exchange past the judge's timeout only with the whole is judged in part
-(`tally.time_unsure`). A vcrpy cassette's request without `Bearer <key>` has its credentials hidden
+(`tally.time_unsure`); the whole keeps it only where it reaches the answer's end (`RecordedTime.to_the_end`: a HAR's
+`send`, `wait` and `receive` all given, by a recorder known to time the body; never Playwright's minimal HAR, whose
+`time` is `receive` alone, nor Schemathesis' times, which stop at the answer's head). A vcrpy cassette's request without `Bearer <key>` has its credentials hidden
 whatever the answer (`_filtered`), and only a vcrpy cassette's bodies are read for a recorder's masks (`_unscrubbed`:
 vcrpy's hooks scrub bodies, other recorders do not).
 
@@ -67,6 +70,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from migma_contract.config.options import OPTIONS
+from migma_contract.contract.catalogue import NO_SERVER_ERROR
 from migma_contract.contract.rules import bearer_key
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
@@ -265,7 +269,7 @@ class Recording:
                         creator = reader.kept.get("creator")
                         name = _text(creator.get("name")) if isinstance(creator, dict) else None
                         stripped = any(browser in (name or "").lower() for browser in _BROWSERS)
-                        exchange = self._guarded(where, _from_har, item, where, stripped)
+                        exchange = self._guarded(where, _from_har, item, where, stripped, name)
                     else:
                         exchange = self._guarded(where, _from_vcrpy, item, where)
                     if exchange is not None:
@@ -674,7 +678,7 @@ def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bo
     return exchange
 
 
-def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None:
+def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = None) -> ObservedExchange | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
         return None
     request: dict[str, Any] = entry["request"]
@@ -738,12 +742,27 @@ def _from_har(entry: Any, where: str, stripped: bool) -> ObservedExchange | None
         answer, unread = None, (f"its recorder says its answer was not read in full ({_shown(failure)}, not the "
                                 "server's failure): the answer's body was not judged")
     error = failure if servers else None  # (beside a status: "status 200, then no complete response")
-    elapsed, whole = _har_time(entry)
+    elapsed, whole = _har_time(entry, recorder)
+    short = _har_cut(status, content, response.get("bodySize"), response_headers) if not failure else None
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer if status else b"",
         elapsed=elapsed, error=error, timed_out=_timed_out(error), response_size=size, unread=sent_unread or unread,
-        recorded_time=whole,
+        recorded_time=whole, in_part=short, in_part_rules=frozenset({NO_SERVER_ERROR.id}) if short else frozenset(),
     )
+
+
+def _har_cut(status: int | None, content: dict[str, Any], body_size: Any, headers: list[tuple[str, str]]) -> str | None:
+    """Why a HAR answer may have come cut short, where its recording says no byte of its body came (`content.size` 0,
+    `bodySize` 0, an empty `text`) under a Content-Length above 0 and no error beside it (mitmproxy writes so an
+    upstream that closed before its body, while its client got mitmproxy's 502; or a body it streamed on unkept):
+    whether a complete answer came does not show, so no-server-error is not counted kept on it (a breach still is)."""
+    if status is None or content.get("text") != "" or _har_size(content.get("size")) != 0 or _har_size(body_size) != 0:
+        return None
+    length = _length(headers)
+    if not length:
+        return None
+    return (f"its recording says none of the {length:,} bytes its Content-Length promised came (`content.size` and "
+            "`bodySize` 0): whether a complete answer came does not show, no-server-error was not counted kept")
 
 
 def _side_file(holder: dict[str, Any]) -> bool:
@@ -923,29 +942,59 @@ def _har_status(value: Any, sent: ObservedExchange) -> int | None:
 _HAR_TIMINGS = ("blocked", "dns", "connect", "send", "wait", "receive")
 
 
-def _har_time(entry: dict[str, Any]) -> tuple[float | None, RecordedTime | None]:
+def _har_time(entry: dict[str, Any], recorder: str | None = None) -> tuple[float | None, RecordedTime | None]:
     """A HAR entry's time: the part surely the server's, `timings.wait` (from the request's last byte to the answer's
     first; None where it gives none), and its whole (`time`, or its `timings` added up if more), which holds the
     client's part besides: its queue (`blocked`), `dns`, `connect` and `ssl`, its upload (`send`: a slow uplink, a
     throttled browser) and its reading (`receive`: as the client read the answer, the server's streaming not apart
-    from the client's pace). Schemathesis' HAR writes its one total as `receive`, `wait` 0. The judge blames only the
-    first (`tally.time_unsure`); where only the whole passes the timeout, responds-in-time is not judged."""
+    from the client's pace). The judge blames only the first (`tally.time_unsure`); where only the whole passes the
+    timeout, responds-in-time is not judged.
+
+    HAR 1.2's `time` is the sum of the `timings` that are not -1: it reaches the answer's end (`to_the_end`) only where
+    `send`, `wait` and `receive` are all given, and its recorder (`recorder`: `log.creator.name`) is one known to time
+    the body's reading in `receive` (`_TIMES_THE_BODY`). Playwright's minimal HAR writes `send` and `wait` -1 and a
+    `time` that is `receive` alone; Schemathesis' HAR (`harfile`) writes its one total, requests' `Response.elapsed`
+    (to the answer's head), as `receive` with `wait` 0 (no wait of the server's: none is read)."""
     given = entry.get("timings")
     timings: dict[str, Any] = given if isinstance(given, dict) else {}
     parts = {name: part for name in _HAR_TIMINGS if (part := _seconds(timings.get(name), 0.001)) is not None}
+    name = (recorder or "").strip().lower()
+    if name in _TOTAL_AS_RECEIVE:
+        parts.pop("wait", None)  # a 0 written for no wait measured
     wait = parts.get("wait")
     # (the parts added up are a whole only with the wait among them; `time`, where given, holds them all)
     whole = max((t for t in (_seconds(entry.get("time"), 0.001), sum(parts.values()) if wait is not None else None)
                  if t is not None), default=None)
     if whole is None:
         return wait, None
+    to_the_end = any(name.startswith(known) for known in _TIMES_THE_BODY) and all(
+        phase in parts for phase in ("send", "wait", "receive"))
+    if name in _TOTAL_AS_RECEIVE:
+        return None, RecordedTime(whole, "Schemathesis' HAR: its one total, requests' `Response.elapsed`, timed to the "
+                                         "answer's head, written as `receive`")
     if wait is None:
-        return None, RecordedTime(whole, "HAR `time`, no `timings.wait` apart: the browser's queue, connect, upload and "
-                                         "reading in it")
-    client = [name for name, part in parts.items() if name != "wait" and part > 0]
+        return None, RecordedTime(whole, "HAR `time`, no `timings.wait` apart (HAR's `time` holds only the timings "
+                                         "not -1): the browser's queue, connect, upload or reading in it")
+    client = [phase for phase, part in parts.items() if phase != "wait" and part > 0]
+    if not to_the_end:
+        missing = [phase for phase in ("send", "receive") if phase not in parts]
+        why = (f"its `{'` and `'.join(missing)}` not given" if missing else
+               "written by a recorder not known to time the answer's body in `receive`")
+        return wait, RecordedTime(whole, f"HAR `time`, {why}: the answer's end may not be in it")
     if not client:
-        return wait, RecordedTime(whole, "HAR `time`, more than its `timings` add up to")
-    return wait, RecordedTime(whole, f"HAR `timings` {', '.join(client)}: the client's queue, connect, upload or reading")
+        return wait, RecordedTime(whole, "HAR `time`, more than its `timings` add up to", to_the_end)
+    return wait, RecordedTime(whole, f"HAR `timings` {', '.join(client)}: the client's queue, connect, upload or reading",
+                              to_the_end)
+
+
+# HAR recorders known to time the answer's body in `timings.receive` (`log.creator.name`, lower case, its start):
+# Chrome's and Edge's DevTools ("WebInspector"), Safari's ("WebKit Web Inspector"), Firefox, Playwright (its full
+# mode; its minimal mode writes `send` and `wait` -1), mitmproxy (`receive`: the response's first byte to its last),
+# chrome-har (from the DevTools protocol's events), Charles and Fiddler
+_TIMES_THE_BODY = ("webinspector", "webkit web inspector", "firefox", "playwright", "mitmproxy", "chrome-har",
+                   "charles", "fiddler")
+# HAR recorders that write one total as `receive` (`wait` 0): Schemathesis' `--report har` (the `harfile` library)
+_TOTAL_AS_RECEIVE = frozenset({"harfile"})
 
 
 def _timed_out(error: str | None) -> bool:
@@ -1084,11 +1133,13 @@ def _from_schemathesis(item: dict[str, Any], where: str) -> ObservedExchange | N
 
 def _schemathesis_time(value: Any) -> RecordedTime | None:
     """A Schemathesis answer's `elapsed`: requests' `Response.elapsed` (httpx's for its httpx transport), timed from
-    before a connection is taken from the pool to the answer's head read, so connect, TLS and the upload are in it:
-    no part of it is surely the server's alone (responds-in-time judges it only within the timeout as a whole)."""
+    before a connection is taken from the pool to the answer's head read, so connect, TLS and the upload are in it
+    and the body's reading is not (a body 11 s after its head leaves it at milliseconds): no part of it is surely the
+    server's alone, nor does it reach the answer's end (responds-in-time is never kept on it; past the timeout it is
+    judged in part)."""
     seconds = _seconds(value)
     return None if seconds is None else RecordedTime(seconds, "Schemathesis' `elapsed`, requests' `Response.elapsed`: "
-                                                              "connect, TLS and the upload in it, the server's part not apart")
+                                                              "timed to the answer's head, connect, TLS and the upload in it")
 
 
 def _cassette_status(code: Any, sent: ObservedExchange) -> int:

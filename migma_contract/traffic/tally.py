@@ -409,12 +409,26 @@ def _routes_to_send(path: str) -> bool:
     return path.endswith(SEND_PATH) or _SUFFIXED.search(path) is not None
 
 
+class Shown(NamedTuple):
+    """What the judged copies of one recorded exchange showed (`TrafficJudge.shown`, `observe_copy`): the rules judged
+    on them, and whether their time left responds-in-time judged in part."""
+
+    rules: frozenset[str]
+    time_open: bool
+    number: int = 0  # the exchange's number as judged (its findings' case)
+    partly: bool = False  # counted judged in part already
+
+
 class RecordedTime(NamedTuple):
-    """A recording's whole time of an exchange, in seconds, and what it holds beside the server's part (words with no
-    figure of the one exchange, for people)."""
+    """A recording's time of an exchange, in seconds, and what it holds beside the server's part (words with no
+    figure of the one exchange, for people). `to_the_end`: the recording shows it covers the whole exchange up to the
+    answer's last byte (a HAR whose `send`, `wait` and `receive` are all given, none -1, by a recorder known to time the
+    body in `receive`); else it may stop before the answer's end (Playwright's minimal HAR: its `time` is `receive`
+    alone; a Schemathesis `elapsed`: to the answer's head) and never keeps responds-in-time."""
 
     seconds: float
     holds: str
+    to_the_end: bool = False
 
 
 @dataclass
@@ -570,13 +584,26 @@ def judge_exchange(contract: Contract, level: Level | str, exchange: ObservedExc
 
     A recording's time (`recorded_time`) is the server's only in its part surely the server's (`elapsed`): where only
     the whole passes the timeout, or its recorder's timeout ran out with the server's part within it, responds-in-time
-    is not judged (`time_unsure`: neither kept nor broken, `partly` says why); where the whole is within the timeout,
-    so is the server's part."""
+    is not judged (`time_unsure`: neither kept nor broken, `partly` says why); where the whole is within the timeout
+    and reaches the answer's end (`RecordedTime.to_the_end`), so is the server's part: kept. A time that may stop
+    before the answer's end (Playwright's minimal HAR, Schemathesis' `elapsed`) within the timeout shows nothing of
+    the server's pace: the rule has nothing to judge on that exchange (as on a vcrpy interaction, which records no
+    time: not exercised, a note says why), unless the server's own part (`elapsed`) passes the timeout (broken)."""
     exchange = _waited_out(exchange, timeout)
     unsure = time_unsure(exchange, timeout)
-    if unsure is None and exchange.elapsed is None and exchange.recorded_time is not None and exchange.status is not None:
-        exchange = replace(exchange, elapsed=exchange.recorded_time.seconds)  # within the timeout as a whole
+    note = None
+    whole = exchange.recorded_time
+    if unsure is None and whole is not None and exchange.status is not None:
+        if whole.to_the_end:
+            if exchange.elapsed is None:
+                exchange = replace(exchange, elapsed=whole.seconds)  # within the timeout as a whole
+        elif timeout is not None and (exchange.elapsed is None or exchange.elapsed <= timeout):
+            exchange = replace(exchange, elapsed=None)  # the answer's end is not in it: nothing to judge
+            note = (f"responds-in-time not judged on a recorded exchange whose time may stop before the answer's end "
+                    f"({whole.holds})")
     verdict = _judged(contract, level, exchange, timeout)
+    if note is not None:
+        verdict = replace(verdict, notes=(*verdict.notes, note))
     if unsure is None:
         return verdict
     return replace(verdict, judgements=tuple(j for j in verdict.judgements if j.rule_id != RESPONDS_IN_TIME.id),
@@ -684,6 +711,7 @@ class TrafficJudge:
         self.stats = TrafficStats(source or label)
         self._tallies = {rule.id: RuleTally() for rule in self.rules}
         self._signatures: dict[int, tuple[tuple[Judgement, ...], _Outcome]] = {}  # id of a judgements tuple -> it, its outcome
+        self._rule_sets: dict[frozenset[str], frozenset[str]] = {}  # the sets of rules judged (`shown`), each kept once
         self._deferred: dict[int, int] = {}  # id of a judgements tuple -> exchanges it judged not yet in the tallies
         # the rules judged across exchanges (result-id-unique), each with what it saw so far
         self._unsettled: str | None = None  # why the rules judged across exchanges left this one unjudged (under the lock)
@@ -776,11 +804,7 @@ class TrafficJudge:
             else:
                 self.skip()
             return ExchangeVerdict(())
-        exchange = judged = _waited_out(exchange, self.timeout)
-        if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:  # every way in
-            # judged as not recorded (its answer is); the finding still shows the body sent (cut, as writers cut it)
-            judged = replace(exchange, request_body=None, request_size=len(exchange.request_body),
-                             unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
+        exchange, judged = self._as_judged(exchange)
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         unread_why = judged.unread or _unrecorded(judged) or verdict.partly
         unsure = time_unsure(judged, self.timeout)  # (in `partly` too: said however the exchange is otherwise in part)
@@ -824,6 +848,71 @@ class TrafficJudge:
         if told:  # outside judging: the callback may read this judge (`findings`, `result()`), or raise
             self._tell(told)
         return verdict
+
+    def _as_judged(self, exchange: ObservedExchange) -> tuple[ObservedExchange, ObservedExchange]:
+        """An exchange as tallied (a wait past the timeout with no answer marked timed out) and as judged (a request
+        body over `JUDGED_BODY_BYTES` judged as not recorded; its finding still shows the body sent, cut)."""
+        exchange = judged = _waited_out(exchange, self.timeout)
+        if exchange.request_body is not None and len(exchange.request_body) > JUDGED_BODY_BYTES:  # every way in
+            judged = replace(exchange, request_body=None, request_size=len(exchange.request_body),
+                             unread=exchange.unread or f"a request body over {JUDGED_BODY_BYTES:,} bytes (its answer is judged)")
+        return exchange, judged
+
+    def shown(self, exchange: ObservedExchange, verdict: ExchangeVerdict) -> Shown:
+        """What `observe` judged of `exchange` (its `verdict`): the rules judged on it, and whether its time left
+        responds-in-time judged in part. A later copy of it in another file (`observe_copy`) judges only the rest."""
+        rules = frozenset(judgement.rule_id for judgement in verdict.judgements)
+        with self._counts:
+            number = self.stats.judged  # (`observe` numbered it last: the command judges one exchange at a time)
+        judged = self._as_judged(exchange)[1]
+        unsure = time_unsure(judged, self.timeout) is not None
+        partly = unsure or verdict.partly is not None or judged.unread is not None or _unrecorded(judged) is not None
+        return Shown(self._interned(rules), unsure, number, partly)
+
+    def _interned(self, rules: frozenset[str]) -> frozenset[str]:
+        """One set of rule ids kept once however many copies share it (a few kinds of exchange: a few sets)."""
+        if len(self._rule_sets) >= _MAX_SIGNATURES:
+            return self._rule_sets.get(rules, rules)
+        return self._rule_sets.setdefault(rules, rules)
+
+    def observe_copy(self, exchange: ObservedExchange, before: Shown | None) -> Shown | None:
+        """A copy of an exchange judged already (`before`: what its judged copies showed; the same exchange in another
+        recording: `twins.SAME`), counted and judged once: the copy's knowledge the judged ones lacked (a rule they
+        did not judge: a time that reaches the answer's end or a server's `wait` where the first copy's time did not,
+        a request body a recorder left out) is judged and tallied as the same exchange's, never as another exchange
+        (no count, no value across exchanges: its answer's id is the one judged already). Where a copy judged first
+        showed everything this one shows, nothing is added, whatever the files' order. Returns what the copies showed
+        together."""
+        route = exchange.route or route_of(exchange.method, exchange.path, headers=exchange.request_headers)
+        if route != SEND or before is None:
+            return before
+        exchange, judged = self._as_judged(exchange)
+        verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
+        added = tuple(judgement for judgement in verdict.judgements if judgement.rule_id not in before.rules and (
+            not judgement.ok or judgement.rule_id not in exchange.in_part_rules))  # (as `observe`: never passed)
+        unsure = time_unsure(judged, self.timeout)
+        # (its time judged in part where no copy judged the rule nor was counted in part for its time)
+        open_time = unsure is not None and not before.time_open and RESPONDS_IN_TIME.id not in before.rules
+        if not added and not open_time:
+            return before
+        told: list[str] = []
+        with self._lock:
+            unlearned = self._learn(exchange)
+            with self._counts:
+                number = before.number or self.stats.judged
+                if open_time and not before.partly:
+                    self.stats.partly_judged += 1
+            if open_time and unsure is not None:
+                self._count_note(f"judged in part: {unsure}")
+            if added:
+                self._apply(_outcome(added), 1)
+                for judgement in added:
+                    if not judgement.ok and (line := self._record(exchange, judgement, number, unlearned)) is not None:
+                        told.append(line)
+        if told:
+            self._tell(told)
+        rules = before.rules | {judgement.rule_id for judgement in added}
+        return Shown(self._interned(rules), before.time_open or open_time, before.number, before.partly or open_time)
 
     def _tell(self, lines: list[str]) -> None:
         """Hand each breach line to `on_breach`, after judging (no lock held, the exchange counted once already).

@@ -7,7 +7,9 @@ cassette holds one session twice too. Judged as two exchanges, each answered sen
 
 What tells one exchange in two files: the same method, URL and status, the same answer's bytes (a server's fresh id
 among them), the same start instant, and the same request body where both files hold it. Such an exchange of
-another file is judged once (`SAME`; the others counted, not judged again); two of one file are two sends, however
+another file is judged and counted once (`SAME`): a later copy adds only what the copies judged before it did not
+show (`shown`: the rules judged on them; `TrafficJudge.observe_copy` judges the rest, a full HAR's `wait` beside a
+minimal HAR's time that is no whole), so the verdict does not hang on the files' order; two of one file are two sends, however
 alike (concurrent sends started in the same millisecond). Where a file records no start time (vcrpy cassettes), or two files record one exchange at instants a few
 milliseconds apart (each recorder's own clock: a proxy's HAR beside its client's cassette), the same request line and
 answer in another file may be the one exchange or two sends answered alike: it is judged, but a value it repeats is
@@ -62,8 +64,10 @@ class Twins:
     def __init__(self, limit: int = MAX_TWINS) -> None:
         self.limit = limit
         # the exchange and its start instant -> [the file first holding it, its request body's digest, the files whose
-        # copy of it was taken already: one per file, a second alike entry of a file being another send]
+        # copy of it was taken already: one per file, a second alike entry of a file being another send, what its
+        # judged copies showed (`shown`)]
         self._timed: dict[bytes, list[Any]] = {}
+        self._last: list[Any] | None = None  # the record `seen` last matched (`SAME`) or made
         # a send alone (method, URL, status, answer) -> the same, for a copy at another instant or without one
         self._untimed: dict[bytes, list[Any]] = {}
         self.full = False
@@ -83,9 +87,11 @@ class Twins:
             route_of(exchange.method, exchange.path, headers=exchange.request_headers) == SEND
         first = self._timed.get(timed) if timed is not None else None
         before = self._untimed.get(alone) if send else None
+        self._last = None
         if first is not None and _copy_of(first, file, request):
             if before is not None:
                 before[2].add(file)  # (the same entry: never also a possible copy of it at another instant)
+            self._last = first
             return SAME  # any exchange of another file: a send, another path's, one without an answer
         found: Literal["maybe"] | None = None
         if before is not None and _copy_of(before, file, request):
@@ -99,10 +105,24 @@ class Twins:
             self.full = True
             return found
         if timed is not None and first is None:
-            self._timed[timed] = [file, request, set()]
+            self._timed[timed] = self._last = [file, request, set(), None]
         if send and before is None:
             self._untimed[alone] = [file, request, set()]
         return found
+
+    @property
+    def shown(self) -> Any:
+        """What the judged copies of the exchange `seen` last matched (`SAME`) or took showed (None: nothing kept)."""
+        return _shown_of(self._last)
+
+    @shown.setter
+    def shown(self, value: Any) -> None:
+        if self._last is not None:
+            self._last[3] = value
+
+
+def _shown_of(record: list[Any] | None) -> Any:
+    return record[3] if record is not None and len(record) > 3 else None
 
 
 def _copy_of(first: list[Any], file: int, request: bytes | None) -> bool:
