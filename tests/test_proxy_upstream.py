@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 
+import h11
 import httpx
 import pytest
 
@@ -143,6 +144,43 @@ def test_an_answer_saying_close_or_with_bytes_past_its_end_spoils_the_connection
     assert [r.status_code for r in results] == [200, 200, 200]
     assert [r.content for r in results] == bodies  # the garbage never became an answer
     assert upstream.connections == 3 and judge.result().traffic.judged == 3
+
+
+def _h11_keeps_alive(version: bytes, field: bytes) -> bool:
+    """h11's own reading (httpx's): whether it keeps the connection after a final answer of this version and field."""
+    from h11._connection import _keep_alive
+
+    name, _, value = field.partition(b":")
+    return _keep_alive(h11.Response(status_code=200, headers=[(name, value.strip())], http_version=version))
+
+
+CONNECTION_FIELDS = [b"Connection: keep-alive", b"Proxy-Connection: keep-alive", b"Connection: keep-alive, x", b"Connection: Keep-Alive",
+                     b"Connection: close", b"Connection: x, Close", b"Connection: close, ", b"Connection: ,close", b"Connection: close;x=1",
+                     b"Connection:\tclose", b"Proxy-Connection: close", b"Connection: closed", b"Connection: upgrade", b"X-Connection: close"]
+
+
+@pytest.mark.parametrize("version", [b"1.0", b"1.1"])
+def test_v3_f1_the_connection_is_kept_exactly_when_h11_keeps_it(version):
+    """Pass V3, F1 (the rule): llhttp keeps an HTTP/1.0 answer saying `Connection: keep-alive` (or `Proxy-Connection`,
+    which it reads as Connection), h11 never keeps an HTTP/1.0 connection: the rule is h11's, for every spelling."""
+    for field in CONNECTION_FIELDS:
+        name, _, value = field.partition(b":")
+        assert upstream_module.h11_keeps_alive(version.decode(), [(name, value.strip())]) == _h11_keeps_alive(version, field), field
+    assert upstream_module.h11_keeps_alive(version.decode(), []) is (version == b"1.1")
+
+
+@pytest.mark.parametrize("version, field", [(b"1.0", b"Connection: keep-alive"), (b"1.0", b"Proxy-Connection: keep-alive"),
+                                            (b"1.0", b"Connection: keep-alive, x"), (b"1.1", b"Connection: Keep-Alive"),
+                                            (b"1.1", b"Connection: x, Close"), (b"1.1", b"Connection: ,close")])
+def test_v3_f1_an_upstream_connection_is_reused_only_where_httpx_reuses_it(version, field):
+    """Pass V3, F1: an HTTP/1.0 upstream answering `Connection: keep-alive` had its connection reused (llhttp's
+    should_keep_alive), where httpx (h11) never reuses an HTTP/1.0 connection: the next POST went on a connection the
+    upstream was closing, a 502 and a no-server-error blamed on a correct upstream (10 of 20 sends in one after another)."""
+    upstream = Upstream(lambda request: _answer(b"200 OK", None, field).replace(b"HTTP/1.1 ", b"HTTP/" + version + b" ", 1))
+    results, judge = _through(upstream, _post, _post, _post)
+    assert [r.status_code for r in results] == [200, 200, 200]
+    assert upstream.connections == (1 if _h11_keeps_alive(version, field) else 3), (upstream.connections, field)
+    assert judge.result().traffic.judged == 3 and not judge.result().findings
 
 
 def test_head_gets_its_answers_head_and_no_wait_for_a_body():

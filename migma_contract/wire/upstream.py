@@ -58,7 +58,7 @@ except ImportError:  # pragma: no cover - httptools is a dependency on CPython
     PARSER = "h11"
 
 __all__ = ["IDLE_EXPIRY", "MAX_HEAD_BYTES", "PARSER", "UpstreamError", "UpstreamPool", "UpstreamResponse", "client_refuses",
-           "h11_head_refused"]
+           "h11_head_refused", "h11_keeps_alive"]
 
 MAX_HEAD_BYTES = 100 * 1024  # what httpcore allows an answer's head (h11's max_incomplete_event_size)
 IDLE_EXPIRY = 1.5  # below common keep-alive timeouts (gunicorn's 2 s, uvicorn's 5 s): one the upstream is closing is not reused
@@ -80,6 +80,18 @@ def client_refuses(headers: list[tuple[bytes, bytes]], reason: bytes = b"") -> s
     if _H11_REFUSES.search(reason) is not None:
         return "a NUL, VT, FF, CR or LF in the status line's reason phrase"
     return framing_refused(headers)
+
+
+def h11_keeps_alive(http_version: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether h11 (httpx's reader) keeps the connection after a final answer of this version and headers, its
+    `_keep_alive` to the letter: never after HTTP/1.0 (whatever `Connection: keep-alive` says), nor after any `Connection`
+    field listing `close` (comma-split, case and whitespace aside); `Proxy-Connection` is no `Connection` to it. llhttp
+    keeps an HTTP/1.0 answer saying keep-alive, and reads `Proxy-Connection` as `Connection`: the proxy sent the next
+    request where httpx never does, on a connection the upstream was closing."""
+    if http_version.encode("ascii") < b"1.1":  # (h11 compares the version's bytes: "1.0", "0.9")
+        return False
+    return not any(name.lower() == b"connection" and b"close" in (token.strip() for token in value.lower().split(b","))
+                   for name, value in headers)
 
 
 _LINE_LED_BY_WS = re.compile(rb"\n[ \t]")  # a header line led by whitespace: obs-fold, or (first) what h11 refuses
@@ -340,7 +352,8 @@ class UpstreamResponse(asyncio.Protocol):
             if isinstance(self._parser, _H11Parser):
                 extra, alive = self._parser.trailing(), self._parser.kept_alive()
             else:  # llhttp skips a CRLF after a message, which h11 (httpx) reads as the next answer's empty status line
-                extra, alive = self._received != self._head_len + self._body_len, self._parser.should_keep_alive()
+                extra = self._received != self._head_len + self._body_len
+                alive = h11_keeps_alive(self._parser.get_http_version(), self.headers)  # (not llhttp's reading)
             alive = alive and not self._until_close
             self.trailing = extra and alive  # (said where a client would read its next answer there)
             self._finish(reusable=alive and not extra and not self._fell_back)
@@ -537,7 +550,3 @@ class _H11Parser:
     def kept_alive(self) -> bool:
         """Whether the answer leaves the connection open for the next (bytes after it aside)."""
         return self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE
-
-    def should_keep_alive(self) -> bool:
-        """Whether the answer left the connection clean: kept alive, and no byte after it (a second answer, garbage)."""
-        return self.kept_alive() and not self.trailing()
