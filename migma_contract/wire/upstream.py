@@ -205,8 +205,8 @@ class UpstreamResponse(asyncio.Protocol):
             self._close()
             return
         self._received += len(data)  # (the whole read: a slice past the answer's end is never fed, and spoils it)
-        if len(data) <= _SLICE:
-            self._feed(data)
+        if len(data) <= _SLICE or (self._head_done and not isinstance(self._parser, _H11Parser)):
+            self._feed(data)  # (a body llhttp reads, framed by a count: nothing to bound)
             self._bound()
             return
         # What arrived is read as httpx reads it, in reads of at most 64 KiB (httpcore's), h11's bound checked after each;
