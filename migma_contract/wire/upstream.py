@@ -26,8 +26,8 @@ with more than `MAX_HEAD_BYTES` of it held is refused (h11's bound, which httpx 
 buffer too long"), so a head one read completes is read however long (at most ~164 KiB);
 a body is buffered at most `_PAUSE_AT` bytes ahead of the reader (reading pauses past it);
 trailers are dropped; an answer that does not say its length ends when the connection does.
-A connection is reused only once its answer was read whole and the upstream keeps it alive,
-and never after `IDLE_EXPIRY` seconds idle. Deadlines are the caller's (`asyncio.timeout`
+A connection is reused only once its answer was read whole and the upstream keeps it alive as
+h11 reads that (`h11_keeps_alive`: never after HTTP/1.0), and never after `IDLE_EXPIRY` seconds idle. Deadlines are the caller's (`asyncio.timeout`
 around the exchange); an abandoned answer closes its connection.
 """
 
