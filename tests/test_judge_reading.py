@@ -8,9 +8,11 @@
 """
 
 import json
+import zlib
 from types import SimpleNamespace
 
 import anyio
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,7 +29,7 @@ from migma_contract.schemathesis_checks import _headers
 from migma_contract.traffic.tally import ObservedExchange, TrafficJudge
 from migma_contract.traffic.tally import judge_exchange as judge_observed
 from migma_contract.wire.client import Target, TargetSettings
-from migma_contract.wire.coding import codings_of
+from migma_contract.wire.coding import Broken, ContentDecoder, codings_of, decoded
 
 VALID = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "News",
          "subject": "Hello", "emailId": "email_1"}
@@ -272,3 +274,57 @@ def test_j5_shapes_remembered_without_a_case_repeat_stay_bounded_and_never_hide_
     assert rules.case_repeat({"id": 1, "status": 2}) is None and rules.case_repeat({"id": 1, "ID": 2}) == ("id", "ID")
     long = {"x" * 10_000: 1, "y": 2}
     assert rules.case_repeat(long) is None and tuple(long) not in rules._UNFOLDED  # (what one entry holds is bounded)
+
+
+def _stored_first(first: int, length: int, payload: bytes) -> bytes:
+    """A raw deflate stream opening with a stored block: `first` its first byte (final bit, type 00, padding bits that
+    RFC 1951 says to skip and a compressor leaves zero), `length` bytes of `payload` in it; the rest compressed after."""
+    block = bytes([first, length & 0xFF, length >> 8, ~length & 0xFF, (~length >> 8) & 0xFF]) + payload[:length]
+    if first & 1:  # the final block: the stream ends with it
+        return block
+    packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return block + packer.compress(payload[length:]) + packer.flush()
+
+
+def _httpx_reads(chunks: list[bytes]) -> bytes | None:
+    """What httpx's own DeflateDecoder makes of a body read in `chunks` (None: it raises a DecodingError)."""
+    from httpx._decoders import DeflateDecoder
+
+    decoder = DeflateDecoder()
+    try:
+        return b"".join(decoder.decode(chunk) for chunk in chunks) + decoder.flush()
+    except httpx.DecodingError:
+        return None
+
+
+def _toolkit_reads(chunks: list[bytes]) -> bytes | None:
+    decoder = ContentDecoder(["deflate"], 1 << 20)
+    try:
+        return b"".join(decoder.feed(chunk) for chunk in chunks)
+    except Broken:
+        return None
+
+
+def test_v3_f2_deflate_is_read_as_httpx_reads_it_zlib_first_then_raw_whatever_its_first_bytes_look_like():
+    """Pass V3, F2: a raw deflate body whose first two bytes also pass as a zlib header (a stored block with padding
+    bits set: `08 1d 00 e2 ff`) was called Broken (the decoder chose zlib by the header's look alone), while httpx and
+    curl read it after their zlib-then-raw fallback: the correct server was blamed (no-server-error). The one decoder
+    now reads deflate as httpx's DeflateDecoder does, for every such opening, whole or in chunks."""
+    payload = json.dumps({"success": True, "data": {"id": "m1", "status": "queued", "pad": "x" * 400}}).encode()
+    zlib_looking = 0
+    for first in range(0, 256):
+        if first & 0b110:  # not a stored block
+            continue
+        passes = (-(first << 8)) % 31  # a length whose low byte makes the first two bytes a zlib header's check
+        for length in (1, 255, 287, passes, passes + 31, passes + 93):
+            body = _stored_first(first, length, payload)
+            zlib_looking += (first & 0x0F == 8 and ((first << 8) | body[1]) % 31 == 0)
+            for cut in (None, 2, 3, 7, 40):  # whole, or in two reads as they came (the first of two bytes at least)
+                chunks = [body] if cut is None else [body[:cut], body[cut:]]
+                assert _toolkit_reads(chunks) == _httpx_reads(chunks), (first, length, cut)
+            if first & 1 == 0 or length == 287:  # (a final block shorter than the payload leaves bytes after it)
+                assert decoded(body, ["deflate"], 1 << 20)[0] == (payload if first & 1 == 0 else payload[:length])
+    assert zlib_looking >= 16 * 3  # the openings that pass as a zlib header were among them
+    assert decoded(zlib.compress(payload), ["deflate"], 1 << 20)[0] == payload  # zlib stays zlib
+    with pytest.raises(Broken):  # neither as zlib nor raw: no client reads it
+        decoded(b"\x78\x9c" + b"\xff" * 40, ["deflate"], 1 << 20)

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 
+import h11
 import httpx
 import pytest
 
@@ -145,6 +146,43 @@ def test_an_answer_saying_close_or_with_bytes_past_its_end_spoils_the_connection
     assert upstream.connections == 3 and judge.result().traffic.judged == 3
 
 
+def _h11_keeps_alive(version: bytes, field: bytes) -> bool:
+    """h11's own reading (httpx's): whether it keeps the connection after a final answer of this version and field."""
+    from h11._connection import _keep_alive
+
+    name, _, value = field.partition(b":")
+    return _keep_alive(h11.Response(status_code=200, headers=[(name, value.strip())], http_version=version))
+
+
+CONNECTION_FIELDS = [b"Connection: keep-alive", b"Proxy-Connection: keep-alive", b"Connection: keep-alive, x", b"Connection: Keep-Alive",
+                     b"Connection: close", b"Connection: x, Close", b"Connection: close, ", b"Connection: ,close", b"Connection: close;x=1",
+                     b"Connection:\tclose", b"Proxy-Connection: close", b"Connection: closed", b"Connection: upgrade", b"X-Connection: close"]
+
+
+@pytest.mark.parametrize("version", [b"1.0", b"1.1"])
+def test_v3_f1_the_connection_is_kept_exactly_when_h11_keeps_it(version):
+    """Pass V3, F1 (the rule): llhttp keeps an HTTP/1.0 answer saying `Connection: keep-alive` (or `Proxy-Connection`,
+    which it reads as Connection), h11 never keeps an HTTP/1.0 connection: the rule is h11's, for every spelling."""
+    for field in CONNECTION_FIELDS:
+        name, _, value = field.partition(b":")
+        assert upstream_module.h11_keeps_alive(version.decode(), [(name, value.strip())]) == _h11_keeps_alive(version, field), field
+    assert upstream_module.h11_keeps_alive(version.decode(), []) is (version == b"1.1")
+
+
+@pytest.mark.parametrize("version, field", [(b"1.0", b"Connection: keep-alive"), (b"1.0", b"Proxy-Connection: keep-alive"),
+                                            (b"1.0", b"Connection: keep-alive, x"), (b"1.1", b"Connection: Keep-Alive"),
+                                            (b"1.1", b"Connection: x, Close"), (b"1.1", b"Connection: ,close")])
+def test_v3_f1_an_upstream_connection_is_reused_only_where_httpx_reuses_it(version, field):
+    """Pass V3, F1: an HTTP/1.0 upstream answering `Connection: keep-alive` had its connection reused (llhttp's
+    should_keep_alive), where httpx (h11) never reuses an HTTP/1.0 connection: the next POST went on a connection the
+    upstream was closing, a 502 and a no-server-error blamed on a correct upstream (10 of 20 sends in one after another)."""
+    upstream = Upstream(lambda request: _answer(b"200 OK", None, field).replace(b"HTTP/1.1 ", b"HTTP/" + version + b" ", 1))
+    results, judge = _through(upstream, _post, _post, _post)
+    assert [r.status_code for r in results] == [200, 200, 200]
+    assert upstream.connections == (1 if _h11_keeps_alive(version, field) else 3), (upstream.connections, field)
+    assert judge.result().traffic.judged == 3 and not judge.result().findings
+
+
 def test_head_gets_its_answers_head_and_no_wait_for_a_body():
     upstream = Upstream(lambda request: _answer(b"200 OK", b"").replace(b"Content-Length: 0", b"Content-Length: 42")
                         if request.startswith(b"HEAD ") else _answer())
@@ -187,11 +225,109 @@ def test_a_chunked_answer_passes_whole_and_its_trailers_never_become_headers():
 
 @pytest.mark.parametrize("ending", [b"\r\nContent-Length: 2\r\n\r\n{}", b"a" * 200_000], ids=["whole", "never-ending"])
 def test_an_answer_head_past_the_bound_is_a_502_and_a_finding_not_memory(ending):
-    huge = b"HTTP/1.1 200 OK\r\nX-Huge: " + b"a" * (upstream_module.MAX_HEAD_BYTES + 10) + ending
+    # past 100 KiB + 64 KiB: incomplete after some read holding over 100 KiB, however the bytes arrive (httpx refuses it)
+    huge = b"HTTP/1.1 200 OK\r\nX-Huge: " + b"a" * (upstream_module.MAX_HEAD_BYTES + 70_000) + ending
     upstream = Upstream(lambda request: huge)  # never-ending: the connection stays open, the head never ends
     (response,), judge = _through(upstream, _post)
     assert response.status_code == 502 and "over 102,400 bytes" in response.json()["error"]
     assert [(f.rule, f.broken_by) for f in judge.result().findings] == [("no-server-error", "server")]
+
+
+class _Wire:
+    """A transport that takes what is written and is closed when told (an UpstreamResponse driven by hand)."""
+
+    def __init__(self):
+        self.closed = False
+
+    def write(self, data):
+        pass
+
+    def writelines(self, parts):
+        pass
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        self.closed = True
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+
+def _proxy_reads_whole(reads, parser):
+    """Whether the proxy's upstream connection reads an answer arriving in `reads` whole (no error)."""
+    connection = upstream_module.UpstreamResponse(upstream_module.UpstreamPool("http", "127.0.0.1", 9, parser=parser))
+    connection.connection_made(_Wire())
+    connection.begin(b"POST /v1/sending HTTP/1.1\r\n\r\n", b"", head_only=False)
+    for read in reads:
+        connection.data_received(read)
+    return connection._error is None and connection._done
+
+
+def _httpx_reads_whole(reads):
+    """Whether httpx reads it whole: h11 as httpcore drives it (its bound, reads of at most its READ_NUM_BYTES, the next
+    event asked after each)."""
+    from httpcore._async.http11 import AsyncHTTP11Connection as Httpcore
+
+    h11_state = h11.Connection(h11.CLIENT, max_incomplete_event_size=Httpcore.MAX_INCOMPLETE_EVENT_SIZE)
+    h11_state.send(h11.Request(method="POST", target="/v1/sending", headers=[("Host", "u"), ("Content-Length", "0")]))
+    h11_state.send(h11.EndOfMessage())
+    size = Httpcore.READ_NUM_BYTES
+    try:
+        for piece in (read[at:at + size] for read in reads for at in range(0, len(read), size)):
+            h11_state.receive_data(piece)
+            while (event := h11_state.next_event()) is not h11.NEED_DATA:
+                if isinstance(event, h11.EndOfMessage):
+                    return True
+    except h11.RemoteProtocolError:
+        return False
+    return False
+
+
+def _head_of(fields, chunked=False):
+    if chunked:
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + b"%x;" % len(OK) + b"e" * fields + b"\r\n" + OK + b"\r\n0\r\n\r\n")
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"".join(fields) + b"Content-Length: %d\r\n\r\n" % len(OK) + OK
+
+
+HEADS = {
+    "88KB-of-tight-fields": _head_of([b"a:\r\n"] * 22_000),
+    "110KB": _head_of([b"X-Pad-%d: " % i + b"v" * 11_000 + b"\r\n" for i in range(10)]),
+    "143KB": _head_of([b"X-Pad-%d: " % i + b"v" * 11_000 + b"\r\n" for i in range(13)]),
+    "176KB": _head_of([b"X-Pad-%d: " % i + b"v" * 11_000 + b"\r\n" for i in range(16)]),
+    "99KB": _head_of([b"X-Pad: " + b"v" * 101_000 + b"\r\n"]),
+    "110KB-chunk-line": _head_of(110_000, chunked=True),
+    "90KB-chunk-line": _head_of(90_000, chunked=True),
+    "110KB-bare-LF": _head_of([b"X-Pad-%d: " % i + b"v" * 11_000 + b"\n" for i in range(10)]).replace(b"\r\n", b"\n"),
+    "143KB-bare-LF": _head_of([b"X-Pad-%d: " % i + b"v" * 11_000 + b"\n" for i in range(13)]).replace(b"\r\n", b"\n"),
+    "110KB-interim": b"HTTP/1.1 103 Early Hints\r\nLink: <" + b"l" * 110_000 + b">\r\n\r\n" + _head_of([]),
+}
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_v3_f3_an_answer_head_is_bounded_exactly_as_httpx_bounds_it(name, parser):
+    """Pass V3, F3: heads httpx reads were refused 502 and blamed on the upstream (no-server-error): each field was counted
+    `name: value` and CRLF (a tight `a:` five bytes for four: an 88 KB head counted past 100 KiB), and every head over 100
+    KiB was refused, where h11 refuses only one still incomplete after a read with over 100 KiB held (httpcore reads 64
+    KiB at a time: httpx reads a 110 KB head sent at once). However the bytes arrive, the proxy reads what httpx reads."""
+    answer = HEADS[name]
+    for size in (None, 1_000, 4_096, 40_000, 52_000, 65_536, 100_000, 150_000):
+        reads = [answer] if size is None else [answer[at:at + size] for at in range(0, len(answer), size)]
+        assert _proxy_reads_whole(reads, parser) == _httpx_reads_whole(reads), (name, size)
+    assert _httpx_reads_whole([answer]) is not name.startswith(("143KB", "176KB"))  # (both ways are tried)
+
+
+def test_v3_f3_a_head_of_tight_fields_under_the_bound_reaches_the_client():
+    """Pass V3, F3: 22,000 `a:` fields (an 88,067-byte head): httpx reads it; the proxy answered 502, a no-server-error."""
+    upstream = Upstream(lambda request: HEADS["88KB-of-tight-fields"])
+    (response,), judge = _through(upstream, _post)
+    assert response.status_code == 200 and response.content == OK
+    assert judge.result().traffic.judged == 1 and not judge.result().findings
 
 
 def test_an_upstream_that_closes_mid_answer_is_told_and_judged_unanswered():

@@ -41,6 +41,12 @@ def _raw_deflate(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
+def _zlib_looking_raw_deflate(data: bytes) -> bytes:
+    """Pass V3, F2: raw deflate opening with a stored block of 29 bytes whose padding bits are set (`08 1d 00 e2 ff`):
+    its first two bytes pass as a zlib header; httpx and curl read it after failing it as zlib."""
+    return bytes([0x08, 29, 0, 0xE2, 0xFF]) + data[:29] + _raw_deflate(data[29:])
+
+
 def _through_proxy(answer: bytes, *, requests: int = 1, judge: TrafficJudge | None = None):
     """Send `requests` valid sends through a judging proxy to a raw upstream answering `answer`; the judge's result."""
     judge = judge or TrafficJudge(contract_for(), kind="proxy", label="proxy")
@@ -60,6 +66,7 @@ CODED = {
     "two-fields": (None, gzip.compress(gzip.compress(NO_ID))),  # Content-Encoding: gzip, twice over
     "raw-deflate": ("deflate", _raw_deflate(NO_ID)),
     "zlib-deflate": ("deflate", zlib.compress(NO_ID)),
+    "raw-deflate-zlib-looking": ("deflate", _zlib_looking_raw_deflate(NO_ID)),
 }
 
 
@@ -96,7 +103,8 @@ def test_bytes_that_are_not_their_coding_are_the_servers_fault():
 
 
 def test_a_correct_answer_in_any_coding_stays_green():
-    for coding, body in (("gzip", gzip.compress(GOOD)), ("deflate", _raw_deflate(GOOD)), ("gzip, gzip", gzip.compress(gzip.compress(GOOD)))):
+    for coding, body in (("gzip", gzip.compress(GOOD)), ("deflate", _raw_deflate(GOOD)), ("gzip, gzip", gzip.compress(gzip.compress(GOOD))),
+                         ("deflate", _zlib_looking_raw_deflate(GOOD))):
         result, _ = _through_proxy(hostile.response("200 OK", body, Content_Encoding=coding))
         assert (result.verdict, result.exit_code) == ("passed", 0), (coding, result.traffic)
 

@@ -3,7 +3,10 @@
 The check's client, the proxy, the middleware and the recordings all read a body through it,
 so a coding one of them can read, all can: every coding listed (`gzip, gzip`; several
 `Content-Encoding` fields), applied in the order written and undone in reverse, `deflate`
-as a zlib stream or, as many servers send it, a raw one (clients such as httpx read both).
+as a zlib stream or, as many servers send it, a raw one, told apart as httpx's DeflateDecoder
+tells them (curl alike): read as zlib, and read again from its first byte as raw deflate when
+its first bytes fail as zlib (a raw stream whose first two bytes also pass as a zlib header:
+a stored block with padding bits set), never by the header's look alone.
 Every layer's output is capped, and at most `MAX_LAYERS` layers are undone: a bomb stops at
 the cap, and a pile of layers costs no more than four.
 
@@ -59,7 +62,7 @@ def codings_of(values: Iterable[str]) -> list[str]:
 
 
 class _Layer:
-    __slots__ = ("after_end", "coding", "inflater", "members", "one_member", "pending", "produced")
+    __slots__ = ("after_end", "coding", "first_try", "inflater", "members", "one_member", "pending", "produced")
 
     def __init__(self, coding: str, one_member: bool = False) -> None:
         self.coding = coding
@@ -67,7 +70,8 @@ class _Layer:
         # or all, or refuse what follows); else they are read on as members, and what is not one is dropped
         self.one_member = one_member
         self.inflater: zlib._Decompress | None = None
-        self.pending = b""  # a deflate stream's first byte, until the second tells zlib from raw
+        self.pending = b""  # a deflate stream's first byte, until a second comes (zlib's header is two)
+        self.first_try = False  # a deflate stream's first bytes are being read as zlib: raw deflate if that fails
         self.produced = 0
         self.members = 1
         self.after_end: str | None = None  # bytes after the end were dropped (said by `finish`)
@@ -81,7 +85,9 @@ class _Layer:
                 self.pending = data
                 return b""
             self.pending = b""
-            self.inflater = zlib.decompressobj(self._window(data))
+            window = self._window(data)
+            self.inflater = zlib.decompressobj(window)
+            self.first_try = self.coding == "deflate" and window > 0
         out = b""
         while True:
             if self.inflater.eof:
@@ -106,10 +112,15 @@ class _Layer:
             try:
                 part = self.inflater.decompress(data, room - len(out))
             except zlib.error as exc:
+                if self.first_try:  # httpx's DeflateDecoder: its first bytes fail as zlib, read them again as raw deflate
+                    self.first_try = False
+                    self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
                 if self.members > 1:  # what follows a whole member is not one: dropped, as urllib3 (and httpx) drop it
                     return self._dropped(out, "bytes after the end of its last gzip member, dropped (as httpx and "
                                               "urllib3 drop them)")
                 raise Broken(f"{self.coding}: {exc}") from None
+            self.first_try = False
             out += part
             self.produced += len(part)
             data = b""
@@ -124,8 +135,10 @@ class _Layer:
     def _window(self, start: bytes) -> int:
         if self.coding != "deflate":
             return zlib.MAX_WBITS | 16  # a gzip member
+        # Read as zlib first, as httpx's DeflateDecoder reads it (raw deflate if its first bytes fail as zlib: `first_try`);
+        # two bytes that are no zlib header fail at once, so they are read as raw deflate without the try
         zlib_header = start[0] & 0x0F == 8 and ((start[0] << 8) | start[1]) % 31 == 0
-        return zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS  # a zlib stream, or a raw one
+        return zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
 
     def over(self) -> bool:
         return self.inflater is not None and bool(self.inflater.unconsumed_tail)

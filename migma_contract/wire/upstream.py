@@ -20,11 +20,14 @@ led by SP or HTAB is read from its first byte by h11, as httpx reads it. What no
 saying so (the proxy answers 502); what any does, the proxy forwards.
 
 Everything a hostile or broken upstream can do is bounded: an answer's head (and whatever else
-comes between two pieces of body: chunk-size lines, trailers) is held to `MAX_HEAD_BYTES`;
+comes between two pieces of body: chunk-size lines, trailers) is held as httpx holds it: what
+arrives is read in reads of at most 64 KiB (httpcore's), and one still incomplete after a read
+with more than `MAX_HEAD_BYTES` of it held is refused (h11's bound, which httpx meets as "Receive
+buffer too long"), so a head one read completes is read however long (at most ~164 KiB);
 a body is buffered at most `_PAUSE_AT` bytes ahead of the reader (reading pauses past it);
 trailers are dropped; an answer that does not say its length ends when the connection does.
-A connection is reused only once its answer was read whole and the upstream keeps it alive,
-and never after `IDLE_EXPIRY` seconds idle. Deadlines are the caller's (`asyncio.timeout`
+A connection is reused only once its answer was read whole and the upstream keeps it alive as
+h11 reads that (`h11_keeps_alive`: never after HTTP/1.0), and never after `IDLE_EXPIRY` seconds idle. Deadlines are the caller's (`asyncio.timeout`
 around the exchange); an abandoned answer closes its connection.
 """
 
@@ -58,14 +61,15 @@ except ImportError:  # pragma: no cover - httptools is a dependency on CPython
     PARSER = "h11"
 
 __all__ = ["IDLE_EXPIRY", "MAX_HEAD_BYTES", "PARSER", "UpstreamError", "UpstreamPool", "UpstreamResponse", "client_refuses",
-           "h11_head_refused"]
+           "h11_head_refused", "h11_keeps_alive"]
 
-MAX_HEAD_BYTES = 100 * 1024  # what httpcore allows an answer's head (h11's max_incomplete_event_size)
+MAX_HEAD_BYTES = 100 * 1024  # httpcore's MAX_INCOMPLETE_EVENT_SIZE, h11's bound on an incomplete head in httpx
+_READ = 64 * 1024  # httpcore's READ_NUM_BYTES: httpx reads at most this much at a time, h11's bound checked after each
 IDLE_EXPIRY = 1.5  # below common keep-alive timeouts (gunicorn's 2 s, uvicorn's 5 s): one the upstream is closing is not reused
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})  # RFC 9110 §9.2.2
 MAX_IDLE = 64
 _PAUSE_AT = 256 * 1024  # bytes of body buffered ahead of the reader before reading pauses
-_SLICE = 4096  # a head is fed to the parser at most this much at a time (see data_received)
+_SLICE = 4096  # a head is fed to the parser at most this much at a time (its copy for h11 holds little of a body)
 _JOINED = 64 * 1024  # a body up to this size leaves in the same write as its head
 
 
@@ -80,6 +84,18 @@ def client_refuses(headers: list[tuple[bytes, bytes]], reason: bytes = b"") -> s
     if _H11_REFUSES.search(reason) is not None:
         return "a NUL, VT, FF, CR or LF in the status line's reason phrase"
     return framing_refused(headers)
+
+
+def h11_keeps_alive(http_version: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether h11 (httpx's reader) keeps the connection after a final answer of this version and headers, its
+    `_keep_alive` to the letter: never after HTTP/1.0 (whatever `Connection: keep-alive` says), nor after any `Connection`
+    field listing `close` (comma-split, case and whitespace aside); `Proxy-Connection` is no `Connection` to it. llhttp
+    keeps an HTTP/1.0 answer saying keep-alive, and reads `Proxy-Connection` as `Connection`: the proxy sent the next
+    request where httpx never does, on a connection the upstream was closing."""
+    if http_version.encode("ascii") < b"1.1":  # (h11 compares the version's bytes: "1.0", "0.9")
+        return False
+    return not any(name.lower() == b"connection" and b"close" in (token.strip() for token in value.lower().split(b","))
+                   for name, value in headers)
 
 
 _LINE_LED_BY_WS = re.compile(rb"\n[ \t]")  # a header line led by whitespace: obs-fold, or (first) what h11 refuses
@@ -167,9 +183,7 @@ class UpstreamResponse(asyncio.Protocol):
         self._until_close = False  # the answer's length is "until the connection closes"
         self._done = False
         self._reusable = False
-        self._framing = 0
-        self._head_bytes = 0
-        self._head_raw = bytearray()  # the bytes of the head so far (within MAX_HEAD_BYTES): h11 reads them again
+        self._head_raw = bytearray()  # the bytes of the head so far (bounded as h11 bounds them): h11 reads them again
         self._received = 0  # the bytes received for this answer (llhttp's reading: head, body and anything after them)
         self._head_len = self._body_len = 0  # the head's length (as h11 reads it) and the body's bytes, on llhttp's path
         self.trailing = False  # bytes came after the answer (a CRLF, another answer): the connection is spoilt
@@ -190,23 +204,37 @@ class UpstreamResponse(asyncio.Protocol):
             self._reusable = False
             self._close()
             return
-        if self._head_done or len(data) <= _SLICE:
-            self._received += len(data)
-            self._feed(data)
-            return
         self._received += len(data)  # (the whole read: a slice past the answer's end is never fed, and spoils it)
-        # A head arriving in one large read is fed a slice at a time, so its bound holds to the slice, not the read
+        if len(data) <= _SLICE or (self._head_done and not isinstance(self._parser, _H11Parser)):
+            self._feed(data)  # (a body llhttp reads, framed by a count: nothing to bound)
+            self._bound()
+            return
+        # What arrived is read as httpx reads it, in reads of at most 64 KiB (httpcore's), h11's bound checked after each;
+        # within one, a head is fed a slice at a time (what follows its end, a body, at once)
         view = memoryview(data)
-        for start in range(0, len(data), _SLICE):
-            if self._done or self._error is not None:
-                return
-            if self._head_done:
-                self._feed(view[start:])
-                return
-            self._feed(view[start:start + _SLICE])
+        for start in range(0, len(data), _READ):
+            at, end = start, min(start + _READ, len(data))
+            while at < end:
+                if self._done or self._error is not None:
+                    return
+                step = end - at if self._head_done else min(_SLICE, end - at)
+                self._feed(view[at:at + step])
+                at += step
+            self._bound()
+
+    def _bound(self) -> None:
+        """h11's bound as httpx meets it after each read: more than MAX_HEAD_BYTES held of a head (or a chunk line, or
+        trailers) still incomplete refuses the answer (h11: "Receive buffer too long"); what one read completes is read."""
+        if self._done or self._error is not None:
+            return
+        # llhttp reads a final head and a body framed by a count (nothing is held once the head is read); h11 the rest
+        held = self._parser.held() if isinstance(self._parser, _H11Parser) else 0 if self._head_done else len(self._head_raw)
+        if held > MAX_HEAD_BYTES:
+            self._fail("RemoteProtocolError", f"the upstream's answer head (or a chunk line, or trailers) is over "
+                                              f"{MAX_HEAD_BYTES:,} bytes, still incomplete after a read (h11's bound: httpx "
+                                              "refuses it, \"Receive buffer too long\")")
 
     def _feed(self, data: bytes | memoryview) -> None:
-        self._framing += len(data)
         if not self._head_done:
             self._head_raw += data
         try:
@@ -219,11 +247,6 @@ class UpstreamResponse(asyncio.Protocol):
                 return
             # a head llhttp refuses, or one whose answer h11 reads whole (_ReadAsH11): read as httpx reads it
             self._read_as_h11(fell_back=not isinstance(exc.__context__, _ReadAsH11))
-            if self._error is not None:
-                return
-        if self._framing > MAX_HEAD_BYTES and not self._done:
-            self._fail("RemoteProtocolError", f"the upstream's answer head (or a chunk line, or trailers) is over "
-                                              f"{MAX_HEAD_BYTES:,} bytes")
 
     def _read_as_h11(self, *, fell_back: bool) -> None:
         """The head so far, read again from its first byte by h11 (httpx's reader), which goes on with the answer.
@@ -235,7 +258,7 @@ class UpstreamResponse(asyncio.Protocol):
         self._parser = _H11Parser(self)
         self._parser.expect(b"HEAD" if self._head_only else b"GET")
         self._fell_back = self._fell_back or fell_back
-        self.headers, self._head_bytes, self._reason = [], 0, b""
+        self.headers, self._reason = [], b""
         try:
             self._parser.feed_data(self._head_raw)
         except h11.RemoteProtocolError as exc:
@@ -272,11 +295,8 @@ class UpstreamResponse(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._head_done:  # after the head: a chunked answer's trailers, dropped (never headers)
             self.headers.append((name, value))
-            self._head_bytes += len(name) + len(value) + 4
 
     def on_headers_complete(self) -> None:
-        if self._head_bytes > MAX_HEAD_BYTES:  # whole within one slice: counted here, to the byte
-            self._fail("RemoteProtocolError", f"the upstream's answer head is over {MAX_HEAD_BYTES:,} bytes")
         if self._error is not None or self._done:
             return
         status = self._parser.get_status_code()
@@ -291,7 +311,7 @@ class UpstreamResponse(asyncio.Protocol):
                                                   "httpx refuses it)")
                 return
         if 100 <= status < 200 and status != 101:  # an interim answer (100 Continue…): the real one follows
-            self.headers, self._head_bytes, self._reason = [], 0, b""
+            self.headers, self._reason = [], b""
             return
         refused = client_refuses(self.headers, self._reason)  # (h11 has refused such a head itself)
         if refused is not None:
@@ -300,7 +320,6 @@ class UpstreamResponse(asyncio.Protocol):
             return
         self.status = status
         self._head_done = True
-        self._framing = 0
         self._head_raw = bytearray()
         framed = any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers)
         self._until_close = not framed and status not in (204, 304) and not self._head_only
@@ -324,7 +343,6 @@ class UpstreamResponse(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         if self._done or self._error is not None:
             return
-        self._framing = 0
         self._body_len += len(body)
         self._chunks.append(body)
         self._buffered += len(body)
@@ -340,7 +358,8 @@ class UpstreamResponse(asyncio.Protocol):
             if isinstance(self._parser, _H11Parser):
                 extra, alive = self._parser.trailing(), self._parser.kept_alive()
             else:  # llhttp skips a CRLF after a message, which h11 (httpx) reads as the next answer's empty status line
-                extra, alive = self._received != self._head_len + self._body_len, self._parser.should_keep_alive()
+                extra = self._received != self._head_len + self._body_len
+                alive = h11_keeps_alive(self._parser.get_http_version(), self.headers)  # (not llhttp's reading)
             alive = alive and not self._until_close
             self.trailing = extra and alive  # (said where a client would read its next answer there)
             self._finish(reusable=alive and not extra and not self._fell_back)
@@ -499,7 +518,8 @@ class _H11Parser:
 
     def __init__(self, protocol: UpstreamResponse) -> None:
         self._protocol = protocol
-        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=2 * MAX_HEAD_BYTES)  # the bound is counted outside
+        # its bound is checked outside, after each read as httpx makes it (`_bound`), not after each slice fed
+        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=2 * MAX_HEAD_BYTES)
         self._status = 0
 
     def expect(self, method: bytes) -> None:
@@ -530,6 +550,10 @@ class _H11Parser:
     def get_status_code(self) -> int:
         return self._status
 
+    def held(self) -> int:
+        """The bytes h11 holds unread (of an event not yet whole: a head, a chunk line, trailers), which its bound counts."""
+        return len(self._conn.trailing_data[0])
+
     def trailing(self) -> bool:
         """Whether bytes came after the answer (h11 holds them, unread)."""
         return bool(self._conn.trailing_data[0])
@@ -537,7 +561,3 @@ class _H11Parser:
     def kept_alive(self) -> bool:
         """Whether the answer leaves the connection open for the next (bytes after it aside)."""
         return self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE
-
-    def should_keep_alive(self) -> bool:
-        """Whether the answer left the connection clean: kept alive, and no byte after it (a second answer, garbage)."""
-        return self.kept_alive() and not self.trailing()
