@@ -100,9 +100,9 @@ class _Bounded:
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         if len(self.connections) > self.max_connections:
-            transport.close()  # over the cap: refused before it can hold anything
             self._refused(f"a connection over the cap of {self.max_connections} open connections was closed at once "
                           "(a request on it never reached the proxy)")
+            transport.close()  # over the cap: refused before it can hold anything
             return
         self._arm_deadline()
 
@@ -112,11 +112,10 @@ class _Bounded:
     def _request_overdue(self) -> None:
         """Close the connection if the request (head and body) has still not arrived in full."""
         if not self.transport.is_closing() and not self._arrived():
-            begun = self._begun()
-            self.transport.close()
-            if begun:  # (an idle connection closed is no request refused)
+            if self._begun():  # (an idle connection closed is no request refused)
                 self._refused(f"a request that had not arrived in full within {self.request_timeout:g} s was closed "
                               "by the server, never reaching the proxy")
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         self._refused(f"a request was answered 400 by the server itself ({msg}), never reaching the proxy")
@@ -221,8 +220,8 @@ if _HTTPTOOLS:
             self._parse(data)
             if self._framing and self._framing_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
                 if self._arrived():  # an earlier request's answer is owed: a 400 now would read as its answer
-                    self.transport.close()
                     self._refused("a pipelined request's head past 16 KiB closed the connection, never reaching the proxy")
+                    self.transport.close()
                 else:
                     self.send_400_response("Request head too large.")
 
