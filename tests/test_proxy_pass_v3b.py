@@ -169,7 +169,7 @@ def test_pass_v3_f5_a_send_answered_as_no_endpoint_would_passes_unjudged_naming_
 
     (got,), result = _through(Upstream(answer), _send)
     assert got.status_code == int(status[:3])  # the client still gets the upstream's answer
-    assert result.exit_code == 3 and not result.findings, [f.rule_id for f in result.findings]
+    assert result.exit_code == 3 and not result.findings, [f.rule for f in result.findings]
     notes = "\n".join(result.traffic.notes)
     assert "no endpoint answers so; check --upstream" in notes and result.traffic.unjudged == 1
 

@@ -32,9 +32,15 @@ built from the upstream's parts and the request's path, never by joining text, s
 request reaches another host. A target with a `.` or `..` segment (plain or percent-encoded) is a
 400: resolved after it was judged, the path forwarded would not be the path judged, and it could
 leave the path of an upstream named with one (`http://staging/api`); so is a path servers decode
-differently (`%u002e`, overlong or other non-UTF-8 escapes such as `%c0%ae`, a NUL). The upstream's
-own path is forwarded to percent-encoded (`/tenant-é` is `/tenant-%C3%A9`); one that cannot be made
-exact (a query, a dot segment...) is a `ConfigError` at start.
+differently (`%u002e`, overlong or other non-UTF-8 escapes such as `%c0%ae`, a NUL). The upstream URL names the
+API's root as every way in reads it (`wire.urls.api_root`: `http://staging/v1` is `http://staging`); its own path is
+forwarded to percent-encoded as httpx writes it (`/tenant-é` is `/tenant-%C3%A9`, `[ ] | ^` as written); one that cannot
+be made exact (a query, a dot segment...) is a `ConfigError` at start.
+
+Every request's credentials (any path, any method, forwarded or refused) are learned by the judge before anything about
+its exchange can be written (`_learn`). A send answered as no endpoint answers (`judge.verdict.no_endpoint`: a redirect,
+404, 405, a 4xx HTML page; `check`'s configuration error) passes unjudged, naming --upstream. What the server stack refuses
+before the app runs reaches the judge through `on_server_refused` (`wire.serve`), each one passed unjudged.
 Connection-level headers (RFC 9110 §7.6.1), and every header
 the message's `Connection` names, are dropped both ways (and an answer's Content-Length beside its chunks:
 RFC 9112 §6.3); the answer is judged as a direct client reads it all the same (httpx ignores Connection's list), and a
