@@ -291,3 +291,13 @@ def test_pass_v3_f9_a_host_whose_port_is_no_number_is_no_loopback_host(host):
     """Pass V3, F9: `Host: 127.0.0.1:*` was answered as a loopback Host."""
     assert host_name(host) == ""
     assert foreign_request([(b"host", host.encode())]) is not None
+
+
+def test_pass_v3_f5_a_status_the_document_gives_the_send_is_the_apis_answer_unless_an_html_page():
+    """Pass V3, F5 (its edge): a document that gives the send a 404 (an unknown template) has that JSON answer judged."""
+    from migma_contract.judge.verdict import no_endpoint
+
+    assert no_endpoint(404, "application/json", {404}) is None
+    assert no_endpoint(404, "application/json") == "404"
+    assert no_endpoint(403, "text/html; charset=utf-8", {403}) == "403 with an HTML page"
+    assert no_endpoint(308, None) == "308" and no_endpoint(200, "text/html") is None and no_endpoint(None, None) is None
