@@ -40,13 +40,19 @@ client's word), noted as that, never as the client leaving; whatever cut it off,
 then is its responds-in-time breach (as the proxy's deadline blames its upstream). A failure with
 the client still there is the app's `no-server-error` (a `CancelledError` no one cancelled it with
 too), and so is a head no client can read
-(`core.fields.unreadable_head`, a 1xx status as the answer, a 204/304 with a body or a
-Transfer-Encoding): uvicorn's httptools protocol
-writes it as given, h11 refuses it, one verdict either way. Over HTTP/2 and 3 the head is read as h2 reads it
+(`core.fields.unreadable_head`, a 1xx status as the answer, a 204/304 with a body): uvicorn's httptools protocol
+writes it as given, h11 refuses it, one verdict either way; a head servers read apart (a 204/304 with a
+Transfer-Encoding, `_framed_bodiless`; over HTTP/2 a `te` other than `trailers`, which h2 refuses and uvicorn's own
+HTTP/2 drops) leaves `no-server-error` judged in part. Over HTTP/2 and 3 the head is read as h2 reads it
 (`_stream_head`: a content-length not digits, or several disagreeing, or one the body does not match is malformed,
-RFC 9113 §8.1.1; a `te` other than `trailers`, a pseudo-header or empty name, which h2 refuses to send, §8.2.2;
-connection-specific fields h2 drops are judged as not sent), the answer ends with the app's last body message, and body bytes on a 204/304 are no content
-(the server drops them): judged without them, noted. A message the server refuses
+RFC 9113 §8.1.1; a pseudo-header or empty name, which h2 refuses to send, §8.3;
+connection-specific fields h2 drops are judged as not sent), the answer ends with the app's last body message (or,
+where it asks for trailers the scope offers, its last trailers message), and body bytes on a 204/304 are no content
+(the server drops them): judged without them, noted. Only the answer the server accepted and its client read is
+judged, in ASGI's order: the first start is the answer; a second start, a body message after the last one, trailers
+not asked for are outside it (passed on, noted, never judged); body bytes past its Content-Length, or in a message the
+server refused, are not kept. Header names and values are read as h11 reads them (str as ASCII), passed on as given;
+one this reading cannot take leaves the exchange unjudged, never raised on. A message the server refuses
 once the answer is complete is noted, never the app's failure. An HTTP/1.0 client answered
 without a Content-Length passes unjudged: its server frames that answer (h11 by closing,
 httptools chunked, which the client cannot read), unseen here. A send whose body the server
@@ -377,6 +383,13 @@ class ContractMiddleware:
         in_send = 0.0  # time inside the `send` of the answer's start and of an empty body message before any body byte
         dropped = 0  # body bytes after a bodiless status over HTTP/2 or 3 (no content there: not what a client reads)
         unsent: list[str] = []  # connection-specific fields over HTTP/2 or 3: the server drops them (`_stream_head`)
+        differs: str | None = None  # a head field servers read apart (one refuses it, another mends it): judged in part
+        unjudgeable: str | None = None  # why the app's head could not be read here (the server took it): not judged
+        outside_answer: list[str] = []  # messages outside the answer (a second start, any after its end): never judged
+        refusals: list[BaseException] = []  # what the server raised on them (out of the app: not the app's own failure)
+        last_given = False  # the app's last body message (more_body False) was given to the server
+        trailers_open = False  # the answer asked for trailers the server offers: it ends at its last trailers message
+        offers_trailers = "http.response.trailers" in (scope.get("extensions") or {})
 
         async def replay() -> MutableMapping[str, Any]:
             nonlocal left, streamed, body_open, overlapped, teed, cut_at
@@ -415,36 +428,63 @@ class ContractMiddleware:
 
         async def capture(message: dict[str, Any]) -> None:
             nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered, length, ended
-            nonlocal in_send, dropped, declared, unsent, outside, cut_at
+            nonlocal in_send, dropped, declared, unsent, outside, cut_at, differs, unjudgeable, last_given, trailers_open
             kind = message["type"]
+            # Only what the server sends is judged, in the ASGI order: the first start is the answer; a second start, a
+            # body message after the app's last one (or, trailers asked, after the last trailers message), trailers not
+            # asked for: messages outside the answer, which every server refuses. Passed on as given, noted, never judged.
+            if ((kind == "http.response.start" and status is not None)
+                    or (kind == "http.response.body" and last_given)
+                    or (kind == "http.response.trailers" and (not trailers_open or not last_given))):
+                await _outside(message)
+                return
             timed = False  # the time in this `send` is the client's: body bytes are out or going (a server's flow control)
-            if kind == "http.response.body":
+            piece: bytes | None = None  # the body bytes the client reads from this message, kept once the server took it
+            if kind == "http.response.trailers":
+                timed = size > 0
+                done = done or not message.get("more_trailers", False)  # the stream's end (HTTP/2 END_STREAM)
+            elif kind == "http.response.body":
                 chunk = message.get("body", b"")
+                if type(chunk) is not bytes and not isinstance(chunk, (bytearray, memoryview)):  # the server decides
+                    unjudgeable = unjudgeable or "a body message whose body is not bytes, which this reading cannot take"
+                    chunk = b""
                 if chunk and status in _BODILESS and version not in _HTTP1:  # no content on a 204/304 over HTTP/2 or 3
                     dropped += len(chunk)  # (Hypercorn drops it; its client reads the status alone)
                     chunk = b""
+                before = size
                 size += len(chunk)
                 timed = size > 0
                 if chunk and status in _BODILESS and unreadable is None:  # h11 refuses it; httptools writes it after the head
                     unreadable = f"status {status}, which has no body, and body bytes after it (a client reads them as the next answer)"
-                if size <= cap:  # a copy of a buffer the app may reuse once `send` returns (a bytearray)
-                    kept.append(chunk if type(chunk) is bytes else bytes(chunk))
                 if length is not None and size > length and unreadable is None and not done:  # uvicorn refuses it whole
                     unreadable = f"more body than its Content-Length ({length:,} bytes) in one message"
+                if length is not None and size > length:  # its client reads no byte past its Content-Length
+                    chunk = chunk[:max(0, length - before)]
+                    size = before + len(chunk)
+                if size <= cap and chunk:  # a copy of a buffer the app may reuse once `send` returns (a bytearray)
+                    piece = chunk if type(chunk) is bytes else bytes(chunk)
                 last = not message.get("more_body", False)
+                last_given = last_given or last
                 if declared is not None and unreadable is None and (size > declared or (last and size < declared)):
                     unreadable = (f"{'more' if size > declared else 'less'} body than its content-length ({declared:,} "
                                   f"bytes) over HTTP/{version}, which makes the stream malformed (RFC 9113 §8.1.1)")
                 # a client reads an answer framed by its Content-Length as whole once that many bytes came, whatever
                 # the app does next; any other answer ends with the app's last body message (the server frames it)
-                done = done or last or (length is not None and size >= length)
+                # (trailers asked for, and offered by its server: the stream ends with them, not with the body)
+                done = done or (last and not trailers_open) or (length is not None and size >= length)
             elif kind == "http.response.start":
-                sent = message.get("headers", [])
-                if type(sent) is not list:  # any iterable (a generator): read once, judged and forwarded alike
-                    sent = list(sent)
-                    message = {**message, "headers": sent}
+                given = message.get("headers", [])
+                if type(given) is not list:  # any iterable (a generator): read once, judged and forwarded alike
+                    given = list(given)
+                    message = {**message, "headers": given}
                 status = message["status"]
-                # decoded now: a copy (the app may reuse its list, or a bytearray in it, once `send` returns)
+                trailers_open = offers_trailers and bool(message.get("trailers", False))
+                # read as bytes, as h11 reads what an app gives (str names and values, buffers); a copy (the app may
+                # reuse its list, or a bytearray in it, once `send` returns). The message goes on as the app gave it.
+                sent = _as_bytes(given)
+                if sent is None:  # nothing a server sends as it is given: the server's `send` decides, not this reading
+                    unjudgeable = "its head has header names or values that are not bytes, which this reading cannot take"
+                    sent = []
                 headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in sent]
                 # read as a client reads what the server writes: uvicorn's httptools protocol writes the head unchecked
                 # (h11 refuses it, `send` raises): one reading, the app's whatever the stack
@@ -454,11 +494,12 @@ class ContractMiddleware:
                         unreadable, length = f"status {status}, an interim one (its client waits on for the final answer)", None
                     else:
                         unreadable, length = _head_read(sent, status)
+                        differs = _framed_bodiless(sent, status) if unreadable is None else None
                     framed_by_server = version == "1.0" and _framed_by_server(sent, status, asked.method)
                     done = length == 0  # (a bodiless status, or Content-Length: 0: whole once the head is out)
                 else:  # HTTP/2, 3: the stream frames the answer; its head read as h2 reads it (`_stream_head`), a
                     # content-length its client reads checked against the body; the fields the server drops not judged
-                    unreadable, declared, unsent = _stream_head(sent, status)
+                    unreadable, declared, unsent, differs = _stream_head(sent, status)
                     if unsent:
                         gone = {name.encode("latin-1") for name in unsent}
                         headers = [(k, v) for (k, v), (raw, _) in zip(headers, sent, strict=True)
@@ -489,13 +530,40 @@ class ContractMiddleware:
                 clock.sent()
                 if began is not None:
                     in_send += time.perf_counter() - began
+            if piece is not None:  # the server took it: what its client reads
+                kept.append(piece)
             if done and answered is None:
                 complete = True
                 answered = clock.elapsed()  # the answer's end (what the app does after it is not timed)
-                if kind == "http.response.body" and not message.get("more_body", False) and ended is None:
+                if ended is None and (kind == "http.response.trailers"
+                                      or (kind == "http.response.body" and not message.get("more_body", False))):
                     ended = answered  # (the same message: one reading of the clock)
-            elif kind == "http.response.body" and not message.get("more_body", False) and ended is None:
+            elif kind == "http.response.body" and not message.get("more_body", False) and ended is None and (done or not trailers_open):
                 ended = clock.elapsed()  # the app's last message: where a client reading to it (not by length) has it
+
+        async def _outside(message: dict[str, Any]) -> None:
+            """A message outside the answer, passed on as given: what the server did with it is noted, never judged
+            (what it raised goes on to the app, as without the middleware)."""
+            nonlocal after, left, outside, cut_at
+            kind = clean_text(str(message.get("type"))[:40])
+            try:
+                await send(message)
+            except TimeoutError:  # (as for the answer's own messages: a deadline outside the app, the client gone)
+                outside = outside or "a TimeoutError out of the server's `send` (a deadline outside the app)"
+                cut_at = clock.elapsed() if cut_at is None else cut_at
+                raise
+            except OSError:
+                left = True
+                cut_at = clock.elapsed() if cut_at is None else cut_at
+                raise
+            except Exception as exc:
+                refusals.append(exc)
+                if complete and not outside_answer:  # refused after the whole answer went out (noted as such)
+                    after = type(exc).__name__
+                else:
+                    outside_answer.append(f"{kind} ({type(exc).__name__})")
+                raise
+            outside_answer.append(f"{kind} (taken)")
 
         error: str | None = None
         try:
@@ -511,7 +579,8 @@ class ContractMiddleware:
                 error = "the app raised CancelledError (no one cancelled it: an inner task's cancellation escaped)"
             raise
         except Exception as exc:
-            error = f"the app raised {type(exc).__name__}"
+            error = (f"the server's refusal ({type(exc).__name__}) of a message outside its answer came out of the app"
+                     if any(exc is refusal for refusal in refusals) else f"the app raised {type(exc).__name__}")
             raise
         except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
             trio = type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio"  # server's or
@@ -544,7 +613,14 @@ class ContractMiddleware:
                                          "has not): not judged")
             elif unread is not None:  # (a body read as the app read it, of another length than its Content-Length)
                 self.judge.pass_unjudged(f"request {number} to the app: {unread}: not the client's doing, not judged")
+            elif unjudgeable is not None and refused is None:  # the server took a head this reading cannot take
+                self.judge.pass_unjudged(f"request {number} to the app: {unjudgeable} (ASGI asks for bytes): passed on "
+                                         "as given, not judged")
             else:
+                if outside_answer:
+                    self.judge.note(f"request {number} to the app: the app sent message(s) outside its answer (after its "
+                                    f"first start, or after its end): {', '.join(outside_answer[:4])}; no server sends "
+                                    "them as the answer: the answer judged is the first start and what ended it")
                 if lazy and body is None:
                     how = ("the app answered without reading all of it" if body_open else
                            f"it was over {self.max_request_bytes:,} bytes, not kept")
@@ -582,6 +658,10 @@ class ContractMiddleware:
                 elapsed = answered if answered is not None else cut_at if late and cut_at is not None else clock.elapsed()
                 in_part = self._in_part(complete and unreadable is None and refused is None, elapsed,
                                         ended, raised if ended is None else None, overlapped, in_send)
+                if differs is not None and unreadable is None:  # never blamed, never passed: the server decides
+                    why = f"its answer has {differs}; which server runs does not show: no-server-error was not judged"
+                    in_part = ((f"{in_part[0]}; {why}", in_part[1] | {NO_SERVER_ERROR.id}) if in_part is not None
+                               else (why, frozenset({NO_SERVER_ERROR.id})))
                 # an unkept body's bytes: as many as the app was handed, and whether its end showed (else at least that)
                 request_size = (streamed, body_open) if read.over and body is None else None
                 # judged after the response is out, off the app's event loop (the judge's one worker thread); what the
@@ -715,12 +795,36 @@ _BODILESS = (204, 304)  # (1xx never ends an answer; a tuple: a status no server
 
 
 def _framed_bodiless(headers: list[tuple[bytes, bytes]], status: int) -> str | None:
-    """Why an answer without a body (204, 304) is framed so a client misreads what follows (None: it is not): with a
-    Transfer-Encoding (RFC 9112 §6.1) uvicorn's httptools protocol writes a chunk's end after the head, which the client
-    reads as the start of the next answer."""
+    """Why an answer without a body (204, 304) with a Transfer-Encoding (RFC 9112 §6.1) is read apart by servers (None:
+    it has none): uvicorn's httptools protocol writes a chunk's end after the head, which its client reads as the start of
+    the next answer; uvicorn's zttp and h11 (Hypercorn) drop the field and the client reads a clean answer. Which server
+    runs does not show in the scope: judged in part, never blamed, never passed."""
     if status in _BODILESS and any(name.lower() == b"transfer-encoding" for name, _ in headers):
-        return f"status {status}, which has no body, and a Transfer-Encoding (a client reads the chunks' end as the next answer)"
+        return (f"status {status}, which has no body, and a Transfer-Encoding: uvicorn's httptools protocol writes a "
+                "chunks' end its client reads as the next answer, uvicorn's zttp and h11 drop the field")
     return None
+
+
+def _as_bytes(given: list[Any]) -> list[tuple[bytes, bytes]] | None:
+    """The app's header pairs as bytes, as h11 reads them (`h11._util.bytesify`: bytes-like as it is, str as ASCII); None
+    where a pair is not two of those (the server's `send` decides what it does with them, never this reading)."""
+    pairs: list[tuple[bytes, bytes]] = []
+    try:
+        for name, value in given:
+            pairs.append((_bytes_of(name), _bytes_of(value)))
+    except (TypeError, ValueError):
+        return None
+    return pairs
+
+
+def _bytes_of(item: Any) -> bytes:
+    if type(item) is bytes:
+        return item
+    if isinstance(item, str):
+        return item.encode("ascii")  # (a UnicodeEncodeError is a ValueError: h11 refuses it too)
+    if isinstance(item, (bytearray, memoryview)):
+        return bytes(item)
+    raise TypeError(type(item).__name__)
 
 
 def _head_read(headers: list[tuple[bytes, bytes]], status: int) -> tuple[str | None, int | None]:
@@ -743,45 +847,48 @@ def _head_read(headers: list[tuple[bytes, bytes]], status: int) -> tuple[str | N
         if status in _BODILESS:
             return None, 0
         return None, (int(length) if length is not None and len(length.lstrip(b"0")) <= 18 else None)
-    unreadable = unreadable_head(headers) or _framed_bodiless(headers, status)
+    unreadable = unreadable_head(headers)  # (a 204/304 with a Transfer-Encoding: servers differ, `_framed_bodiless`)
     return unreadable, (None if unreadable is not None else _length_of(headers, status))
 
 
-def _stream_head(headers: list[tuple[bytes, bytes]], status: int) -> tuple[str | None, int | None, list[str]]:
+def _stream_head(headers: list[tuple[bytes, bytes]], status: int) -> tuple[str | None, int | None, list[str], str | None]:
     """Over HTTP/2 and 3, the app's head as h2 reads it (Hypercorn's server side, httpx's client side): why no client reads
     it, else the content-length the body must match (None: none given, or a status without content, 204/304, which may
-    carry one), and the connection-specific fields the server drops (never sent: not what a client reads).
+    carry one), the connection-specific fields the server drops (never sent: not what a client reads), and why servers
+    read the head apart (None: they agree).
 
     Each name and value stripped and the name lowercased (Hypercorn's `build_and_validate_headers`, then
     `h2.utilities.normalize_outbound_headers`), the connection-specific fields (Connection, Keep-Alive, Proxy-Connection,
     Transfer-Encoding, Upgrade) dropped; then what `h2.utilities.validate_outbound_headers` refuses to send, which
-    makes the answer malformed (RFC 9113 §8.2.2, §8.3): a `te` field other than `trailers`, a pseudo-header field
-    (or an empty name) among the app's fields. Hypercorn swallows h2's refusal: the app's `send` returns, its HEADERS
-    frame never goes out, and its client fails on the body that follows. Then the content-length: not digits, or
-    several disagreeing, is malformed (RFC 9113 §8.1.1)."""
+    makes the answer malformed (RFC 9113 §8.2.2, §8.3): a pseudo-header field (or an empty name) among the app's fields.
+    Hypercorn swallows h2's refusal: the app's `send` returns, its HEADERS frame never goes out, and its client fails on
+    the body that follows. A `te` field other than `trailers` h2 refuses too, but uvicorn's own HTTP/2 (zttp) drops it and
+    sends the rest: which server runs does not show in the scope, so it is read apart (judged in part). Then the
+    content-length: not digits, or several disagreeing, is malformed (RFC 9113 §8.1.1)."""
     dropped: list[str] = []
     values: list[bytes] = []
+    apart: str | None = None
     for raw_name, raw_value in headers:
         name, value = bytes(raw_name).strip().lower(), bytes(raw_value).strip()
         if not name or name.startswith(b":"):
             return (f"a field named {_quoted(name)} (a pseudo-header field or no name among its fields), which makes the "
-                    "answer malformed over HTTP/2 and 3 (RFC 9113 §8.3): its server refuses the head"), None, dropped
+                    "answer malformed over HTTP/2 and 3 (RFC 9113 §8.3): its server refuses the head"), None, dropped, None
         if name in _CONNECTION_SPECIFIC:
             dropped.append(name.decode("latin-1"))
         elif name == b"te" and value.lower() != b"trailers":
-            return (f"a te field of {_quoted(value)}, which makes the answer malformed over HTTP/2 and 3 (RFC 9113 §8.2.2: "
-                    "only `trailers`): h2 refuses to send its head"), None, dropped
+            apart = apart or (f"a te field of {_quoted(value)} over HTTP/2 (RFC 9113 §8.2.2: only `trailers`): h2 (Hypercorn) "
+                              "refuses to send the head, uvicorn's own HTTP/2 drops the field and sends the answer")
         elif name == b"content-length":
             values.append(value)
     if not values:
-        return None, None, dropped
+        return None, None, dropped, apart
     if not all(v.isdigit() and v.isascii() for v in values):
         return (f"a content-length that is not a number ({_quoted(values[0])}), which makes the answer malformed over "
-                "HTTP/2 and 3"), None, dropped
+                "HTTP/2 and 3"), None, dropped, None
     if len({int(v) for v in values}) > 1:
         return (f"content-lengths that disagree ({_quoted(values[0])}, ...), which makes the answer malformed over "
-                "HTTP/2 and 3"), None, dropped
-    return None, None if status in _BODILESS else int(values[0]), dropped
+                "HTTP/2 and 3"), None, dropped, None
+    return None, None if status in _BODILESS else int(values[0]), dropped, apart
 
 
 # the fields HTTP/2 and 3 forbid as connection-specific (RFC 9113 §8.2.2): h2 drops them from what it sends

@@ -960,13 +960,12 @@ def test_an_interim_status_as_the_final_answer_is_the_apps_no_server_error_never
     assert f"it has status {status}, an interim one" in finding
 
 
-@pytest.mark.parametrize("status, extra, body", [(204, [(b"content-length", b"5")], b"hello"), (304, [], b"hello"),
-                                                 (204, [(b"transfer-encoding", b"chunked")], b""),
-                                                 (304, [(b"transfer-encoding", b"chunked")], b"")])
-def test_a_bodiless_status_carrying_a_body_or_chunks_is_the_apps_no_server_error(status, extra, body):
-    """uvicorn's httptools protocol writes these bytes (the body, or `0\r\n\r\n` for chunked) after a 204/304 head; its
-    client reads the answer without them and takes them for the start of the next answer, which fails. Judged as an
-    answer with that status (h11 refuses the body: no-server-error): one reading now, the app's no-server-error."""
+@pytest.mark.parametrize("status, extra, body", [(204, [(b"content-length", b"5")], b"hello"), (304, [], b"hello")])
+def test_a_bodiless_status_carrying_a_body_is_the_apps_no_server_error(status, extra, body):
+    """uvicorn's httptools protocol writes the body after a 204/304 head; its client reads the answer without them and
+    takes them for the start of the next answer, which fails. Judged as an answer with that status (h11 refuses the
+    body: no-server-error): one reading now, the app's no-server-error. (A Transfer-Encoding alone on them servers read
+    apart: pass V1, F4.)"""
     finding = _the_apps_only_finding(status, extra, body)
     assert f"it has status {status}, which has no body, and " in finding
 
@@ -1840,14 +1839,13 @@ def test_pass_t2_f5_on_either_uvicorn_stack_the_clients_first_line_is_the_apps_r
 # --- pass U1: HTTP/2 heads h2 refuses, an exchange cut off from outside the app, a lifespan that returns, Expect ---------
 
 
-@pytest.mark.parametrize("field", [(b"te", b"gzip"), (b"TE", b"trailers, deflate"), (b"te", b""), (b":path", b"/x"),
-                                   (b":status", b"200"), (b" :authority", b"x"), (b"", b"x")],
-                         ids=["te-gzip", "te-trailers-and-more", "te-empty", "pseudo-path", "pseudo-status",
-                              "pseudo-after-whitespace", "empty-name"])
+@pytest.mark.parametrize("field", [(b":path", b"/x"), (b":status", b"200"), (b" :authority", b"x"), (b"", b"x")],
+                         ids=["pseudo-path", "pseudo-status", "pseudo-after-whitespace", "empty-name"])
 def test_pass_u1_f2_over_http2_a_head_h2_refuses_to_send_is_the_apps_no_server_error(field):
-    """Pass U1, F2: over HTTP/2 (Hypercorn) an answer with `te: gzip` never reached its client (h2 refuses the head,
-    Hypercorn swallows the refusal, httpx fails 'cannot receive data before headers') but was judged green: the head is
-    read as h2 reads it, and what it refuses (RFC 9113 §8.2.2, §8.3) is a head no client reads."""
+    """Pass U1, F2: over HTTP/2 (Hypercorn) an answer with a pseudo-header field never reached its client (h2 refuses
+    the head, Hypercorn swallows the refusal, httpx fails 'cannot receive data before headers') but was judged green: the
+    head is read as h2 reads it, and what it refuses (RFC 9113 §8.3) is a head no client reads (uvicorn's HTTP/2 refuses
+    them too). A `te` other than `trailers` servers read apart: pass V1, F4."""
     middleware, raised = _run(_answering([field]), _body(), scope=H2)
     assert raised is None
     result = middleware.result()
@@ -2091,3 +2089,282 @@ def test_pass_u1_low_expect_is_read_as_its_server_reads_it(value, waits):
     assert (asked == []) == waits
     result = middleware.result()
     assert any("Expect: 100-continue" in note for note in result.traffic.notes) == waits, result.traffic.notes
+
+
+# --- pass V1: only what the server accepted and the client read is judged, in the ASGI order ----------------------------
+
+
+class _AsUvicorn:
+    """A server's `send` refusing what uvicorn's HTTP/1 protocols (and its HTTP/2, with trailers) refuse: a second start,
+    any message once the answer is complete, body bytes past its Content-Length; `trailers`: the server offers them (the
+    answer then completes with its last trailers message). What it took of the body: `taken`."""
+
+    def __init__(self, trailers=False):
+        self.offers_trailers, self.started, self.complete, self.left, self.trailers, self.taken = trailers, False, False, None, False, []
+
+    async def __call__(self, message):
+        kind = message["type"]
+        if self.complete:
+            raise RuntimeError(f"Unexpected ASGI message {kind!r} sent, after response already completed.")
+        if kind == "http.response.start":
+            if self.started:
+                raise RuntimeError("Expected ASGI message 'http.response.body', but got 'http.response.start'.")
+            self.started = True
+            lengths = [v for k, v in message["headers"] if k.lower() == b"content-length"]
+            self.left = int(lengths[0]) if lengths else None
+            self.trailers = self.offers_trailers and message.get("trailers", False)
+        elif kind == "http.response.body":
+            body = message.get("body", b"")
+            if self.left is not None and len(body) > self.left:
+                raise RuntimeError("Response content longer than Content-Length")
+            self.left = None if self.left is None else self.left - len(body)
+            self.taken.append(body)
+            if not message.get("more_body", False):
+                if self.left:
+                    raise RuntimeError("Response content shorter than Content-Length")
+                self.complete = not self.trailers
+        elif kind == "http.response.trailers" and self.trailers:
+            self.complete = not message.get("more_trailers", False)
+        else:
+            raise RuntimeError(f"Unexpected ASGI message {kind!r} sent.")
+
+
+def _naive_error_middleware(app):
+    """As a pure-ASGI error middleware written without checking that the answer started: on the app's exception it sends
+    its own 500, then lets the exception out (as Starlette's ServerErrorMiddleware does)."""
+    async def wrapped(scope, receive, send):
+        try:
+            await app(scope, receive, send)
+        except Exception:
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"text/plain"), (b"content-length", b"21")]})
+            await send({"type": "http.response.body", "body": b"Internal Server Error"})
+            raise
+    return wrapped
+
+
+@pytest.mark.parametrize("server", ["as-uvicorn", "takes-all"])
+def test_pass_v1_f1_a_second_start_after_a_correct_answer_is_never_the_answer_judged(server):
+    """Pass V1, F1: a correct 200 (its Content-Length frames it), then a background failure under an error middleware
+    that sends its own 500: every server refuses that second start and the client reads the 200, but the middleware took
+    the 500 as the answer and blamed it (no-server-error, exit 1)."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % N)]})
+        await send({"type": "http.response.body", "body": ANSWER})
+        raise RuntimeError("background task failed")
+
+    send = _AsUvicorn() if server == "as-uvicorn" else None
+    middleware, raised = _run(_naive_error_middleware(app), _body(), send=send)
+    assert type(raised) is RuntimeError
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+    if server == "takes-all":
+        assert any("outside its answer" in note and "http.response.start (taken)" in note for note in result.traffic.notes)
+
+
+def test_pass_v1_f1_a_refused_answer_after_a_500_the_client_read_is_never_judged_green():
+    """Pass V1, F1, reverse: the client read a 500 (Content-Length: 0); the app, swallowing the server's refusals, then
+    sent a 200 with valid JSON: judged as that 200, green (exit 0)."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 500, "headers": [(b"content-length", b"0")]})
+        for message in ({"type": "http.response.start", "status": 200,
+                         "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % N)]},
+                        {"type": "http.response.body", "body": ANSWER, "more_body": True}, {"type": "http.response.body"}):
+            with contextlib.suppress(RuntimeError):
+                await send(message)
+
+    server = _AsUvicorn()
+    middleware, raised = _run(app, _body(), send=server)
+    assert raised is None and server.taken == [b""]  # the premise: the client read the 500 alone
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert "500" in result.findings[0].actual and result.exit_code == 1
+
+
+H2_TRAILERS = {**SCOPE, "http_version": "2", "extensions": {"http.response.trailers": {}}}
+
+
+def _with_trailers(then):
+    """An app answering over HTTP/2 with `trailers: True` (its content-length given), then `then(send)`."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % N)]})
+        await send({"type": "http.response.body", "body": ANSWER, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})  # (its last message, after the Content-Length's bytes)
+        await then(send)
+    return app
+
+
+def test_pass_v1_f2_over_http2_trailers_sent_late_end_the_answer_late(fake_time):
+    """Pass V1, F2: over HTTP/2 an answer asking for trailers ends (END_STREAM) with its last trailers message (Hypercorn,
+    uvicorn's own HTTP/2): trailers sent 5 s after the body, timeout 1 s: the client had its answer after 5 s, judged
+    answered at the body's end (responds-in-time passed)."""
+    async def then(send):
+        fake_time.now += 5
+        await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")], "more_trailers": False})
+
+    middleware, raised = _run(_with_trailers(then), _body(), scope=H2_TRAILERS, send=_AsUvicorn(trailers=True), timeout=1.0)
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("responds-in-time", "server")], result.headline
+
+
+@pytest.mark.parametrize("trailers", [[], [{"type": "http.response.trailers", "headers": [], "more_trailers": True}]],
+                         ids=["never-sent", "more-trailers-never-ended"])
+def test_pass_v1_f2_over_http2_trailers_never_ended_are_no_complete_response(trailers):
+    """Pass V1, F2: an answer asking for trailers whose last trailers message never comes: its stream never ends (the
+    client reads a reset or a disconnect), judged complete at its body's end (green)."""
+    async def then(send):
+        for message in trailers:
+            await send(message)
+
+    middleware, raised = _run(_with_trailers(then), _body(), scope=H2_TRAILERS, send=_AsUvicorn(trailers=True))
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert "without a complete response" in result.findings[0].actual
+
+
+@pytest.mark.parametrize("version", ["2", "1.1"])
+def test_pass_v1_f2_trailers_ended_in_time_are_judged_on_the_answer(version):
+    """(Over HTTP/1.1, a server offering trailers: the answer its Content-Length frames is whole at its last byte.)"""
+    async def then(send):
+        await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")], "more_trailers": True})
+        await send({"type": "http.response.trailers", "headers": [], "more_trailers": False})
+
+    middleware, raised = _run(_with_trailers(then), _body(), scope={**H2_TRAILERS, "http_version": version},
+                              send=_AsUvicorn(trailers=True), timeout=1.0)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.traffic.partly_judged == 0, result.headline
+
+
+def test_pass_v1_f3_body_bytes_past_the_content_length_are_not_what_the_client_read():
+    """Pass V1, F3: the app counts its Content-Length in characters (a non-ASCII note) and streams its JSON cut at it;
+    the server refuses the rest (the app logs and goes on) and its client reads the cut JSON: judged on the JSON the app
+    meant (green)."""
+    meant = json.dumps({"success": True, "data": {"id": "msg_1", "status": "queued", "note": "ünïcødé"}},
+                       ensure_ascii=False)
+    raw, cut = meant.encode(), len(meant)
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % cut)]})
+        for message in ({"type": "http.response.body", "body": raw[:cut], "more_body": True},
+                        {"type": "http.response.body", "body": raw[cut:], "more_body": True}, {"type": "http.response.body"}):
+            with contextlib.suppress(RuntimeError):
+                await send(message)
+
+    server = _AsUvicorn()
+    middleware, raised = _run(app, _body(), send=server)
+    assert raised is None and b"".join(server.taken) == raw[:cut]  # the premise: the client read the cut JSON
+    result = middleware.result()
+    assert result.exit_code == 1 and result.findings, result.headline
+    assert any("not JSON" in f.actual for f in result.findings), [f.actual for f in result.findings]
+
+
+@pytest.mark.parametrize("server", ["as-uvicorn", "takes-all"])
+def test_pass_v1_f3_a_body_after_the_apps_last_body_message_is_not_the_answer(server):
+    """Pass V1, F3: a chunked valid 200 (its last message sent), then an error path sends a body `Internal Server Error`
+    (refused): the client read the valid JSON; judged with the extra bytes, 'the body is not JSON' (exit 1)."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": ANSWER})
+        with contextlib.suppress(RuntimeError):
+            await send({"type": "http.response.body", "body": b"Internal Server Error"})
+
+    middleware, raised = _run(app, _body(), send=_AsUvicorn() if server == "as-uvicorn" else None)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+
+
+def test_pass_v1_f3_over_http2_a_body_after_the_last_body_message_is_not_the_answer():
+    """Pass V1, F3, over HTTP/2: a body message after the last one made the answer 'more body than its content-length'
+    (no client could read it) while the client read the whole valid answer."""
+    middleware, raised = _run(_answering([(b"content-length", b"%d" % N)], {"type": "http.response.body", "body": b"extra"}),
+                              _body(), scope=H2, send=_AsUvicorn())
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+
+
+@pytest.mark.parametrize("field", [(b"te", b"gzip"), (b"TE", b"trailers, deflate"), (b"te", b"")],
+                         ids=["te-gzip", "te-trailers-and-more", "te-empty"])
+def test_pass_v1_f4_over_http2_a_te_field_servers_read_apart_is_judged_in_part(field):
+    """Pass V1, F4: h2 (Hypercorn) refuses to send a head with a `te` other than `trailers`; uvicorn's own HTTP/2 drops
+    the field and its client reads the answer. It was blamed 'no client could read the app's answer' on either; which
+    server runs does not show in the scope: no-server-error is judged in part, never blamed, never passed."""
+    middleware, raised = _run(_answering([field]), _body(), scope=H2)
+    assert raised is None
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.partly_judged == 1, result.headline
+    assert result.rule("no-server-error").status != Status.PASSED
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_pass_v1_f4_a_bodiless_status_with_a_transfer_encoding_is_judged_in_part(status):
+    """Pass V1, F4 (neighbour): over HTTP/1.1 uvicorn's httptools writes a chunks' end after a 204 with a
+    Transfer-Encoding, uvicorn's zttp and h11 (Hypercorn) drop the field and the client reads a clean 204: blamed as
+    unreadable on every server; now no-server-error is judged in part (its status is judged as it is)."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": status, "headers": [(b"transfer-encoding", b"chunked")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware, raised = _run(app, _body())
+    assert raised is None
+    result = middleware.result()
+    assert "no-server-error" not in [f.rule for f in result.findings], result.headline
+    assert result.rule("no-server-error").passed == 0 and result.traffic.partly_judged == 1
+
+
+def test_pass_v1_f6_str_header_names_and_values_the_server_sends_are_judged_never_raised_on():
+    """Pass V1, F6: uvicorn's h11 sends str names and values (as ASCII bytes); the middleware raised AttributeError on
+    them before the server's `send`, turning the answer into a 500 (no-server-error)."""
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [("content-type", "application/json"), ("content-length", str(N))]})
+        await send({"type": "http.response.body", "body": ANSWER})
+
+    taken = []
+
+    async def h11_like(message):
+        taken.append(message)
+
+    middleware, raised = _run(app, _body(), send=h11_like)
+    assert raised is None and taken[0]["headers"][0] == ("content-type", "application/json")  # passed on as given
+    result = middleware.result()
+    assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
+
+
+@pytest.mark.parametrize("what", ["head", "body"])
+@pytest.mark.parametrize("refusing", [False, True], ids=["taken", "refused"])
+def test_pass_v1_f6_a_message_this_reading_cannot_take_is_passed_on_never_raised_on(refusing, what):
+    """Pass V1, F6 (the class): a head or body this reading cannot take (a non-ASCII str, a number, a str body) is passed
+    to the server as given: taken, unjudged; refused, the app's no-server-error (what the client got)."""
+    odd = [("x-note", "ünï"), (b"x-n", 5)] if what == "head" else []
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json"), *odd]})
+        await send({"type": "http.response.body", "body": ANSWER if what == "head" else ANSWER.decode()})
+
+    async def server(message):
+        if refusing and (what == "head") == (message["type"] == "http.response.start"):
+            raise TypeError("expected bytes")
+
+    middleware, raised = _run(app, _body(), send=server)
+    result = middleware.result()
+    if refusing:  # what the server refused no client read: the app's no-server-error
+        assert type(raised) is TypeError
+        assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    else:
+        assert raised is None and result.findings == [] and result.traffic.unjudged == 1, result.headline

@@ -44,7 +44,7 @@ _HEADS = [
 @pytest.mark.parametrize("status", [200, 201, 204, 304, 400, 500])
 @pytest.mark.parametrize("headers", _HEADS)
 def test_an_answer_heads_reading_in_one_pass_is_the_full_reading(headers, status):
-    unreadable = unreadable_head(headers) or asgi._framed_bodiless(headers, status)
+    unreadable = unreadable_head(headers)  # (a 204/304 with a Transfer-Encoding: read apart, `_framed_bodiless`)
     length = None if unreadable is not None else asgi._length_of(headers, status)
     assert asgi._head_read(headers, status) == (unreadable, length)
 
