@@ -35,7 +35,7 @@ from migma_contract.judge.exchange import Exchange
 from migma_contract.judge.overrides import asked_methods
 from migma_contract.judge.refusals import refusals
 
-__all__ = ["CLIENT", "ONE_VALUE_FIELDS", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "judge_exchange"]
+__all__ = ["CLIENT", "ONE_VALUE_FIELDS", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "judge_exchange", "no_endpoint"]
 
 CLIENT, SERVER = "client", "server"
 THROTTLED = 429  # transient: judged by its status only once the retries ran out
@@ -454,3 +454,20 @@ def _kept(applied: tuple[str, ...], answer: str, before: list[Judgement]) -> tup
         if len(answer) <= 3 and len(_KEPT) < 256:  # a status alone: a server's error text is never kept
             _KEPT[key] = found
     return found
+
+
+def no_endpoint(status: int | None, content_type: str | None, documented: Collection[int] = ()) -> str | None:
+    """How a send's answer says no endpoint of the API answered it (None: it may be the API's): a 404, a 405, a redirect,
+    or a 4xx HTML page (a front end's; a 2xx/5xx one is judged: content-type-json). The one reading of every way in
+    that sends to a URL the user gave: `check` stops (exit 2, a wrong --base-url), the proxy passes the send unjudged
+    (a wrong --upstream), never a dozen rule failures blamed on a server that was never reached. `documented`: statuses
+    the document gives the send (one of them, not an HTML page, is the API's answer, judged)."""
+    if status is None:
+        return None
+    media = trimmed((content_type or "").split(";")[0]).lower()
+    if status in documented and media != "text/html":
+        return None
+    html = media == "text/html" and 400 <= status < 500
+    if status not in (404, 405) and not 300 <= status < 400 and not html:
+        return None
+    return f"{status} with an HTML page" if media == "text/html" else str(status)

@@ -42,14 +42,13 @@ from migma_contract.contract.rules import (
 from migma_contract.contract.validators import Contract, cut_body, response_facts
 from migma_contract.core.bounded import loads
 from migma_contract.core.exceptions import ConfigError, TargetUnreachable
-from migma_contract.core.fields import trimmed
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import strip_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.bodies import BodyFactory
 from migma_contract.generate.cases import Case, CaseAuth
 from migma_contract.judge.deserve import Standing
-from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
+from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange, no_endpoint
 from migma_contract.run.attribution import Attribution, Culprit
 from migma_contract.run.keyed import KeyedMemory
 from migma_contract.run.records import error_field, make_records
@@ -492,12 +491,10 @@ class RunState:
         status = exchange.status
         if status is None or not exchange.answered:
             return
-        media = trimmed(exchange.headers.get("content-type", "").split(";")[0]).lower()
-        html = media == "text/html" and 400 <= status < 500  # a front end's page (a 2xx/5xx one is judged: content-type-json)
-        if status not in (404, 405) and not 300 <= status < 400 and not html:
+        what = no_endpoint(status, exchange.headers.get("content-type"))
+        if what is None:
             return
         tried = clean_text(strip_credentials(self.redactor.text(exchange.url)))
-        what = f"{status} with an HTML page" if media == "text/html" else str(status)
         location = exchange.headers.get("location")
         hops = "".join(f" -> {clean_text(strip_credentials(self.redactor.text(url)))}" for url in exchange.redirects)
         where = f" (Location: {clean_text(self.redactor.text(location))})" if location else ""

@@ -32,9 +32,15 @@ built from the upstream's parts and the request's path, never by joining text, s
 request reaches another host. A target with a `.` or `..` segment (plain or percent-encoded) is a
 400: resolved after it was judged, the path forwarded would not be the path judged, and it could
 leave the path of an upstream named with one (`http://staging/api`); so is a path servers decode
-differently (`%u002e`, overlong or other non-UTF-8 escapes such as `%c0%ae`, a NUL). The upstream's
-own path is forwarded to percent-encoded (`/tenant-é` is `/tenant-%C3%A9`); one that cannot be made
-exact (a query, a dot segment...) is a `ConfigError` at start.
+differently (`%u002e`, overlong or other non-UTF-8 escapes such as `%c0%ae`, a NUL). The upstream URL names the
+API's root as every way in reads it (`wire.urls.api_root`: `http://staging/v1` is `http://staging`); its own path is
+forwarded to percent-encoded as httpx writes it (`/tenant-é` is `/tenant-%C3%A9`, `[ ] | ^` as written); one that cannot
+be made exact (a query, a dot segment...) is a `ConfigError` at start.
+
+Every request's credentials (any path, any method, forwarded or refused) are learned by the judge before anything about
+its exchange can be written (`_learn`). A send answered as no endpoint answers (`judge.verdict.no_endpoint`: a redirect,
+404, 405, a 4xx HTML page; `check`'s configuration error) passes unjudged, naming --upstream. What the server stack refuses
+before the app runs reaches the judge through `on_server_refused` (`wire.serve`), each one passed unjudged.
 Connection-level headers (RFC 9110 §7.6.1), and every header
 the message's `Connection` names, are dropped both ways (and an answer's Content-Length beside its chunks:
 RFC 9112 §6.3); the answer is judged as a direct client reads it all the same (httpx ignores Connection's list), and a
@@ -76,6 +82,7 @@ from migma_contract.core.flags import flag
 from migma_contract.core.redact import url_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.judge.overrides import asked_methods
+from migma_contract.judge.verdict import no_endpoint
 from migma_contract.traffic.tally import (
     FRAMING_HEADERS,
     MAY_ROUTE,
@@ -90,7 +97,7 @@ from migma_contract.traffic.timing import ServerTime
 from migma_contract.wire.boundary import foreign_request, read_capped
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decoded
 from migma_contract.wire.upstream import UpstreamError, UpstreamPool
-from migma_contract.wire.urls import usable_url
+from migma_contract.wire.urls import api_root, usable_url
 
 __all__ = ["HOP_BY_HOP", "AnswerCutOff", "TrafficProxy", "sendable_headers", "upstream_url"]
 
@@ -141,8 +148,9 @@ def _path_problem(raw_path: bytes) -> str | None:
     return _DOT_SEGMENT  # still encoded after three decodings: no client means that
 
 
-# RFC 3986's path characters (pchar and "/"), each other byte percent-encoded
-_EXACT_PATH = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*\Z")
+# RFC 3986's path characters (pchar and "/"), and `[ ] | ^`, which httpx sends as written (WHATWG's path set); each
+# other byte percent-encoded
+_EXACT_PATH = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/\[\]|^]|%[0-9A-Fa-f]{2})*\Z")
 
 
 class _UpstreamParts:
@@ -152,10 +160,13 @@ class _UpstreamParts:
     def __init__(self, upstream: str) -> None:
         upstream = usable_url(upstream)  # an IPv6 zone's %25 decoded: connected to as the lookup reads it
         parts = urlsplit(upstream)
+        if not (parts.query or parts.fragment):  # the API's root as every way in reads it: `http://staging/v1` is `http://staging`
+            parts = urlsplit(api_root(upstream))
         if parts.query or parts.fragment:
             raise ConfigError(f"{flag('--upstream')}: the upstream URL may not carry a query (?...) or fragment (#...); each "
                               "request's own query is forwarded")
-        path = quote(parts.path.rstrip("/"), safe="/%!$&'()*+,;=:@~")  # as a URL path: /tenant-é is /tenant-%C3%A9
+        # as httpx writes a URL's path (`check --base-url`): /tenant-é is /tenant-%C3%A9, `[ ] | ^` kept as written
+        path = quote(parts.path.rstrip("/"), safe="/%!$&'()*+,;=:@~[]|^")
         if "\\" in parts.path or not _EXACT_PATH.match(path):
             raise ConfigError(f"{flag('--upstream')}: the upstream URL's path holds a backslash or a % that is no percent-escape; "
                               "give it percent-encoded")
@@ -284,6 +295,7 @@ class TrafficProxy:
         self.max_response_bytes = max_response_bytes
         self.max_request_bytes = max_request_bytes
         self.exchanges = 0
+        self._server_refusals: set[str] = set()  # the kinds of refusal of the proxy's server said so far
         self._pool: UpstreamPool | None = None
         logging.getLogger("uvicorn.error").addFilter(_QUIET_CUT_OFF)  # (once: a logger holds a filter once)
 
@@ -313,6 +325,8 @@ class TrafficProxy:
                     return
         if scope["type"] != "http":
             return  # websockets are not proxied
+        if self.judge is not None:  # before anything about this exchange can be written (any path, any method)
+            self._learn(scope)
         why = foreign_request(scope["headers"], local_origins=True, dotless_hosts=False)  # it listens on loopback only
         if why is not None:
             await self._own_answer(send, 403, f"this proxy {why} (it forwards with the upstream's credentials)")
@@ -331,6 +345,8 @@ class TrafficProxy:
         read = await read_capped(receive, self.max_request_bytes)
         if read.disconnected:
             return
+        if read.content and self.judge is not None:
+            self._learn(scope, read.content)
         if read.content and await self._refused_echo(scope, send, _echoing_method(scope, read.content)):
             return  # (`_method` in a form field or a JSON member, read once the body is)
         if read.content is None:
@@ -367,6 +383,32 @@ class TrafficProxy:
             self._refused_itself(scope, f"a {echoing} request was refused 405 by the proxy and not forwarded (its "
                                         "answer would echo the upstream's credentials)")
         return True
+
+    def on_server_refused(self, what: str) -> None:
+        """A request the proxy's own server stack refused before the proxy saw it (`wire.serve`: a head past 16 KiB, a
+        request no parser reads, past the concurrency limit, over the connection cap, one that did not arrive in time):
+        counted and noted, and, since it may have been a send the upstream never saw, passed unjudged: no green verdict
+        rests on it. Called on the server's event loop (`server_config` registers it)."""
+        if self.judge is not None:  # each kind said once (a flood of them counted, not written out one by one)
+            said = what in self._server_refusals
+            if not said and len(self._server_refusals) < 64:
+                self._server_refusals.add(what)
+            self.judge.pass_unjudged(f"the proxy's server: {what}; not forwarded, not judged (each such request is "
+                                     "counted among those passed unjudged)", quiet=said)
+
+    def _learn(self, scope: dict[str, Any], body: bytes | None = None) -> None:
+        """The judge learns the credentials the request carries (its headers, target and query; with `body`, its body's):
+        every request the proxy takes, forwarded or refused, judged or not, so that no note quoting what the upstream
+        echoed of them (a header it cannot forward, an error about its answer) writes them (docs/safety.md)."""
+        assert self.judge is not None
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8", errors="surrogateescape")
+        query = scope.get("query_string") or b""
+        url = self._shown + (raw + (b"?" + query if query else b"")).decode("latin-1")
+        if body is None:
+            self.judge.learn_request(str(scope["method"]), url,
+                                     [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+        else:
+            self.judge.learn_request(str(scope["method"]), "", [], body)
 
     def _refused_itself(self, scope: dict[str, Any], said: str) -> None:
         """A request the proxy answered itself: noted; a send among them (or one a server may route there) also passes
@@ -602,6 +644,15 @@ class TrafficProxy:
                                      "upstream's doing): not judged")
             return cut_off
         shown_url = self._shown + target.decode("ascii")
+        what = (no_endpoint(status, _field(direct, b"content-type"), self.judge.contract.spec.documented_statuses)
+                if error is None and failure is None else None)
+        if what is not None:  # the upstream URL does not reach the send: check's reading (a configuration error there)
+            location = _field(direct, b"location")
+            where_to = f" (Location: {clean_text(location[:200])})" if location else ""
+            self.judge.pass_unjudged(f"{where}: the send, POST {shown_url}, was answered {what}{where_to}: no endpoint "
+                                     f"answers so; check {flag('--upstream')} (is this the API's root, and does the server "
+                                     "answer POST /v1/sending there?): not judged")
+            return cut_off
         read_body, judge = self._decoded, self.judge
         answer_error, proxy_failed = error, failure is not None
 
@@ -644,6 +695,11 @@ class TrafficProxy:
         if answer is None:
             return None, f"its answer decodes to over {cap:,} bytes", False, None
         return answer, None, False, lacked
+
+
+def _field(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The first value of the field `name` (lower-case) in `headers`, as text; None: none."""
+    return next((value.decode("latin-1") for key, value in headers if key.lower() == name), None)
 
 
 def _needs_length(scope: dict[str, Any], method: str, status: int, headers: list[tuple[bytes, bytes]]) -> bool:

@@ -728,6 +728,7 @@ class TrafficJudge:
         self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
         self._bounds_said: set[str] = set()
         self._own: tuple[list[str], Redactor | None, bool] | None = None  # the last exchange's `_own_redactor`
+        self._to_learn: list[tuple[list[str], set[str | None]]] = []  # credentials `learn_request` read, not yet learned
         self._salts: set[bytes] = set()  # the processes whose states' credentials this judge masks (`merged`)
         self.redactor = user_redactor(also=secrets)  # the user's own keys (environment, `secrets`), then every one seen
         self._lock = threading.Lock()  # judging's state: may be held for long (see the class's docstring)
@@ -756,16 +757,41 @@ class TrafficJudge:
         with self._lock:
             self.redactor.add(secrets)
 
-    def pass_unjudged(self, why: str, *, seen: bool = True, count: int = 1) -> None:
+    def learn_request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None = None) -> None:
+        """The credentials a request carries (any path, any method, judged or not: read as a send's are), learned before
+        anything about its exchange can be written: every note and finding is redacted with them when a report is made.
+
+        Called on an event loop: the credentials are read here (cheap: a header's reading is cached, a body is read up
+        to `_SHAPES_READ`), and handed over under the small `_counts` lock; the redactor takes them under `_lock`
+        (`_take_learned`) before judging or writing anything."""
+        request = ObservedExchange(method=method, url=url, request_headers=headers, request_body=body, status=None)
+        found = [secret for secret in self._credentials_of(request) if secret not in self._secrets]
+        if not found:
+            return
+        bearers = {bearer_key(value) for name, value in headers if name.lower() == "authorization"}
+        with self._counts:
+            if len(self._to_learn) < MAX_CREDENTIALS:  # (past it the bound on what is learned is reached anyway)
+                self._to_learn.append((found, bearers))
+
+    def _take_learned(self) -> None:
+        """Learn what `learn_request` handed over (under `_lock`)."""
+        with self._counts:
+            waiting, self._to_learn = self._to_learn, []
+        for found, bearers in waiting:
+            self._learn_secrets(found, bearers)
+
+    def pass_unjudged(self, why: str, *, seen: bool = True, count: int = 1, quiet: bool = False) -> None:
         """A send that passes unjudged (a client that stopped reading): counted, noted, and no green verdict after it.
 
         `seen=False`: what may have held sends was not read at all (a recording that stops early): no exchange counted.
         `count`: that many such exchanges, under one note (a recording's items past those it kept word for word).
+        `quiet`: counted without a note (the same was said already: the proxy's server refusing again as before).
         """
         with self._counts:
             self.stats.exchanges += count if seen else 0
             self.stats.unjudged += count
-        self.note(why)
+        if not quiet:
+            self.note(why)
 
     def pass_may_route(self, where: str, path: str, method: str = SEND_METHOD, headers: Headers = ()) -> None:
         """A request that is not exactly POST /v1/sending but that a server may route there (`route_of`): counted,
@@ -1169,7 +1195,13 @@ class TrafficJudge:
         credential-named key) wherever it stands.
         Returns those left out.
         """
-        fresh = [secret for secret in self._credentials_of(exchange) if secret not in self._secrets]
+        self._take_learned()
+        return self._learn_secrets(self._credentials_of(exchange), {bearer_key(value) for name, value in exchange.request_headers
+                                                                     if name.lower() == "authorization"})
+
+    def _learn_secrets(self, found: list[str], bearers: set[str | None]) -> list[str]:
+        """`_learn` of these credentials (`bearers`: the values that stood where the API's key goes); those left out."""
+        fresh = [secret for secret in found if secret not in self._secrets]
         if not fresh:
             return []
         learned: list[str] = []
@@ -1190,8 +1222,7 @@ class TrafficJudge:
                 continue
             left.append(secret)
         self._secrets.update(learned)
-        self._bearer_keys.update(set(learned).intersection(bearer_key(value) for name, value in exchange.request_headers
-                                                            if name.lower() == "authorization"))
+        self._bearer_keys.update(set(learned).intersection(bearers))
         self.redactor.add(learned)
         return left
 
@@ -1352,6 +1383,7 @@ class TrafficJudge:
     def findings(self) -> list[Finding]:
         self.settle()
         with self._lock:
+            self._take_learned()
             order = {rule.id: index for index, rule in enumerate(self.rules)}
             found = sorted(self._findings.items(), key=lambda item: (order[item[0][0]], item[0][1]))
             return [_clean(finding, self.redactor) for _, finding in found]
@@ -1371,6 +1403,7 @@ class TrafficJudge:
         with self._lock:
             self._count_deferred()
             rules = [self._rule_result(rule) for rule in self.rules]
+            self._take_learned()
             counted = [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)]
             with self._counts:
                 more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
@@ -1425,6 +1458,7 @@ class TrafficJudge:
         findings = self.findings
         with self._lock:
             self._count_deferred()
+            self._take_learned()
             salt = salt or _SALT
             credentials = {"salt": salt.hex(), "digests": self.redactor.digests(salt)}
             tallies = {rule_id: asdict(tally) for rule_id, tally in self._tallies.items()}

@@ -30,15 +30,17 @@ Receive = Callable[[], Awaitable[Message]]
 def host_name(header: str) -> str:
     """The host of a Host header (or an Origin's authority), lowercased, without its port ("" when unreadable).
 
-    A value holding what no host holds (userinfo, a path, a query, a fragment, a backslash, a space) is
-    unreadable: `evil.invalid@127.0.0.1` is no Host a browser sends, and no name to answer to.
+    A value holding what no host holds (userinfo, a path, a query, a fragment, a backslash, a space, a port that is no
+    number) is unreadable: `evil.invalid@127.0.0.1` is no Host a browser sends, and no name to answer to.
     """
     if any(char in header for char in "@/\\?# \t"):
         return ""
     try:
-        return (urlsplit(f"//{header.strip()}").hostname or "").lower()
+        parts = urlsplit(f"//{header.strip()}")
+        _ = parts.port  # a port that is no number (`127.0.0.1:*`, `127.0.0.1:1x`): no Host a client sends
     except ValueError:
         return ""
+    return (parts.hostname or "").lower()
 
 
 def is_loopback_name(host: str) -> bool:

@@ -27,11 +27,12 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import h11
 import uvicorn
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 try:  # C parser (uvicorn[standard]); without it the pure-Python h11 protocol serves
@@ -60,14 +61,47 @@ class _Bounded:
 
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # told of every request (or connection) the server refuses on its own, before or without running the app: a 400
+    # (a head past 16 KiB, a request no parser reads), a 503 (past the concurrency limit), a connection over the cap, a
+    # request that did not arrive within `request_timeout`. The proxy counts each one a send unjudged (no green verdict
+    # rests on what never reached it); None: nobody is told
+    on_refused: Callable[[str], None] | None = None
     connections: set[Any]
+    tasks: set[Any]
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
+    app: Any
+    limit_concurrency: int | None
 
     # A mixin: what super() calls is the uvicorn protocol it is mixed into, which mypy cannot see here.
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.on_refused is not None and self.limit_concurrency is not None:
+            # uvicorn answers 503 past the limit without running the app and without a word: the same limit, told
+            limit, app, self.limit_concurrency = self.limit_concurrency, self.app, None
+            self.app = self._limited(app, limit)
+
+    def _limited(self, app: Any, limit: int) -> Any:
+        async def limited(scope: Any, receive: Any, send: Any) -> None:
+            # uvicorn's own test, made before the request's task was added (here it is among them)
+            if scope.get("type") == "http" and (len(self.connections) >= limit or len(self.tasks) > limit):
+                self._refused(f"a request was answered 503 by the server itself (past its {limit} concurrent "
+                              "requests), never reaching the proxy")
+                await service_unavailable(scope, receive, send)
+                return
+            await app(scope, receive, send)
+
+        return limited
+
+    def _refused(self, what: str) -> None:
+        if self.on_refused is not None:
+            self.on_refused(what)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         if len(self.connections) > self.max_connections:
+            self._refused(f"a connection over the cap of {self.max_connections} open connections was closed at once "
+                          "(a request on it never reached the proxy)")
             transport.close()  # over the cap: refused before it can hold anything
             return
         self._arm_deadline()
@@ -78,9 +112,20 @@ class _Bounded:
     def _request_overdue(self) -> None:
         """Close the connection if the request (head and body) has still not arrived in full."""
         if not self.transport.is_closing() and not self._arrived():
+            if self._begun():  # (an idle connection closed is no request refused)
+                self._refused(f"a request that had not arrived in full within {self.request_timeout:g} s was closed "
+                              "by the server, never reaching the proxy")
             self.transport.close()
 
+    def send_400_response(self, msg: str) -> None:
+        self._refused(f"a request was answered 400 by the server itself ({msg}), never reaching the proxy")
+        super().send_400_response(msg)  # type: ignore[misc]
+
     def _arrived(self) -> bool:
+        raise NotImplementedError
+
+    def _begun(self) -> bool:
+        """Whether some of the request the connection waits for has arrived (an idle connection has none)."""
         raise NotImplementedError
 
     def on_response_complete(self) -> None:
@@ -108,6 +153,9 @@ class BoundedH11Protocol(_Bounded, H11Protocol):
 
     def _arrived(self) -> bool:
         return self.conn.their_state not in (h11.IDLE, h11.SEND_BODY)
+
+    def _begun(self) -> bool:
+        return self.conn.their_state == h11.SEND_BODY or bool(self.conn.trailing_data[0])
 
 
 def _bodiless_ends(cycle: Any) -> Any:
@@ -151,6 +199,9 @@ if _HTTPTOOLS:
         def _arrived(self) -> bool:
             return self._in > self._out
 
+        def _begun(self) -> bool:
+            return self._framing_bytes > 0 or not self._framing
+
         def data_received(self, data: bytes) -> None:
             # The count restarts where a piece of body ends, which a read's length does not tell:
             # fed a slice at a time, the parser may run past that point by a slice, not a whole read.
@@ -169,6 +220,7 @@ if _HTTPTOOLS:
             self._parse(data)
             if self._framing and self._framing_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
                 if self._arrived():  # an earlier request's answer is owed: a 400 now would read as its answer
+                    self._refused("a pipelined request's head past 16 KiB closed the connection, never reaching the proxy")
                     self.transport.close()
                 else:
                     self.send_400_response("Request head too large.")
@@ -280,13 +332,16 @@ else:  # pragma: no cover - httptools is a dependency on CPython; elsewhere the 
 DEFAULT_STACK = next(iter(PROTOCOLS))
 
 
-def bounded_protocol(request_timeout: float, max_connections: int, stack: str = DEFAULT_STACK) -> type[Any]:
+def bounded_protocol(request_timeout: float, max_connections: int, stack: str = DEFAULT_STACK,
+                     on_refused: Callable[[str], None] | None = None) -> type[Any]:
     """A protocol class with these bounds (uvicorn instantiates the class itself).
 
-    `stack`: "httptools" (the default where it is installed: ~2× the requests a second) or "h11".
+    `stack`: "httptools" (the default where it is installed: ~2× the requests a second) or "h11". `on_refused`: told
+    of each request the server refuses on its own (`_Bounded.on_refused`).
     """
     base = PROTOCOLS[stack]
-    return type(base.__name__, (base,), {"request_timeout": request_timeout, "max_connections": max_connections})
+    return type(base.__name__, (base,), {"request_timeout": request_timeout, "max_connections": max_connections,
+                                         "on_refused": staticmethod(on_refused) if on_refused is not None else None})
 
 
 def stack_description(stack: str = DEFAULT_STACK) -> str:
@@ -303,12 +358,17 @@ def server_config(
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     stack: str = DEFAULT_STACK,
+    on_refused: Callable[[str], None] | None = None,
     **uvicorn_options: Any,
 ) -> uvicorn.Config:
-    """uvicorn's configuration for the toolkit's servers: quiet, and bounded as the module says."""
+    """uvicorn's configuration for the toolkit's servers: quiet, and bounded as the module says; `on_refused` is told
+    of each request the server refuses on its own (the app never sees it); by default the app's own
+    `on_server_refused`, where it has one (the proxy registers so)."""
+    if on_refused is None:
+        on_refused = getattr(app, "on_server_refused", None)
     options: dict[str, Any] = {
         "log_level": "warning", "lifespan": "off", "access_log": False,
-        "http": bounded_protocol(request_timeout, max_connections, stack),
+        "http": bounded_protocol(request_timeout, max_connections, stack, on_refused),
         "timeout_keep_alive": KEEP_ALIVE_S,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
         "limit_concurrency": max_connections + 1,  # past it (tasks piling up), uvicorn answers 503
