@@ -107,6 +107,30 @@ def test_pass_t2_f3_a_lock_held_by_another_leaves_each_writer_its_own_reports_sa
     assert any("held by another process" in note and "this process's alone" in note for note in report["traffic"]["notes"])
 
 
+def test_a_process_that_cannot_merge_keeps_no_green_verdict_of_its_own(tmp_path, monkeypatch):
+    """A process whose siblings' states cannot be read (the lock held past its wait) writes its own reports; another
+    process's violations may be missing from them, so a correct process's own result there is no green verdict
+    (INCOMPLETE, exit 3), as docs/traffic.md says: it was "passed", exit 0."""
+    from migma_contract.mock import create_app
+
+    middleware = ContractMiddleware(create_app(), report_dir=tmp_path, formats=["json"])
+    _send(middleware)
+    middleware.write_report()
+    assert _report(tmp_path)["exit_code"] == 0  # merged (alone): its own green verdict
+    holder = os.open(tmp_path / STATE_DIR / "lock", os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _never_waiting(monkeypatch)
+        monkeypatch.setattr(processes, "_LOCK_WAIT", 0.01)
+        _send(middleware)
+        middleware.write_report()
+        report = _report(tmp_path)
+    finally:
+        os.close(holder)
+    assert report["exit_code"] == 3 and report["completion"] == "partial", report.get("stopped")
+    assert "this process's alone" in report["stopped"]
+
+
 def test_pass_t2_f3_a_lock_that_is_no_regular_file_is_refused(tmp_path, monkeypatch):
     """Pass T2, F3: a `lock` that is a FIFO was opened and locked as one. The lock is a regular file or refused (this
     process's own reports, said so); a lock file left 0644 by an earlier version is made 0600."""

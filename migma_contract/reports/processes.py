@@ -293,9 +293,12 @@ def write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tu
         return _write_shared(judge, began, directory, formats, place, name)
     except Exception as exc:  # the states' folder cannot be kept (a file, a link, a lock that is not one) or a state
         # no writer made broke the reading: this process's own reports, said so, never an older report left standing
-        judge.note(f"the processes' shared state could not be kept ({clean_text(str(exc))[:160]}): this report is this "
-                   "process's alone")
-        return write_reports(judge.result(), directory, formats)
+        why = f"the processes' shared state could not be kept ({clean_text(str(exc))[:160]}): this report is this process's alone"
+        judge.note(why)
+        result = judge.result()
+        if result.exit_code == 0:  # another process's findings may be missing from it: no green verdict (exit 3)
+            result.completion, result.stopped, result.verdict, result.exit_code = "partial", why, "incomplete", 3
+        return write_reports(result, directory, formats)
 
 
 def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: tuple[str, ...], place: Path,
