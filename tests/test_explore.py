@@ -474,3 +474,28 @@ def test_hypothesis_scans_the_modules_for_constants_while_the_plan_runs(monkeypa
     assert run_check(options, app=create_app({"open_world": True}), progress=progress).exit_code == 0
     [(explorer, scanned_before)] = exploring
     assert scanned_before >= 1 and scans[0] is not explorer
+
+
+@pytest.mark.e2e
+def test_exploration_stops_drawing_once_the_budget_is_spent(monkeypatch):
+    """Found by a fix pass (V4): with the time spent (`--max-time`), each example Hypothesis drew was thrown away
+    unsent, until `max_examples` (the whole request budget) were drawn: `check --max-time 3 --max-requests 20000` ran
+    11 s. The run's clock stands here as `can_send` turning False after a few sends: drawing stops with it."""
+    from hypothesis import strategies as st
+
+    from migma_contract.run import explore as _explore
+    from migma_contract.run.state import RunState
+
+    drawn = []
+    body = _plainest_bodies()[0]
+    monkeypatch.setattr(_explore, "prepare",
+                        lambda run, expected_left=None: [st.integers().map(lambda n: drawn.append(n) or body)])
+    real = RunState.can_send
+
+    def can_send(self):
+        return real(self) and self.explored < 5  # (the clock runs out after five explored sends)
+    monkeypatch.setattr(RunState, "can_send", can_send)
+    common = {"api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "max_requests": 20_000, "seed": 3}
+    result = run_check(CheckOptions(explore=True, **common).with_fixtures(FIXTURES), app=create_app())
+    assert result.requests_sent < 200
+    assert len(drawn) <= 10, len(drawn)  # ~19,800 drawn and thrown away before

@@ -131,6 +131,12 @@ class _Found(Exception):
     """A generated request broke a rule that had not failed yet (Hypothesis shrinks it)."""
 
 
+class _Spent(BaseException):
+    """The budget (requests or `--max-time`) is spent and no failure waits to shrink: Hypothesis' run ends at once.
+    Returning instead let it draw and discard every example left of `max_examples` (a 20,000-request budget cut by
+    `--max-time 3` ran 11 s); not an Exception, which Hypothesis would take for a failure and shrink."""
+
+
 # Schemathesis costs ~0.7 s to set up (import, schema loading, strategy compilation) and
 # 4-7 ms to generate a case (positive, negative mode), against ~1 ms for the catalogue's own
 # strategies, which already draw valid requests and every request rule broken alone. So it
@@ -284,6 +290,8 @@ def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple
     def probe(generated: Any) -> None:
         # Past this source's share, stop exploring, but let a found failure shrink within the whole budget.
         if not run.can_send() or (run.target.requests_sent >= stop_at and not last):
+            if not last:
+                raise _Spent
             return
         body = _body_of(generated)
         if unsafe_recipient(body, run.fixtures.recipient_domain):
@@ -305,6 +313,8 @@ def _round(run: RunState, strategy: Any, stop_at: int, seed_value: int) -> tuple
     probe._hypothesis_internal_database_key = None  # type: ignore[attr-defined]
     try:
         probe()
+    except _Spent:
+        return None
     except (_Found, Flaky):
         return last[-1] if last else None
     except (Unsatisfiable, FailedHealthCheck):  # a document whose schema admits no (valid) body
