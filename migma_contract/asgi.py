@@ -500,10 +500,12 @@ class ContractMiddleware:
                 else:  # HTTP/2, 3: the stream frames the answer; its head read as h2 reads it (`_stream_head`), a
                     # content-length its client reads checked against the body; the fields the server drops not judged
                     unreadable, declared, unsent, differs = _stream_head(sent, status)
-                    if unsent:
-                        gone = {name.encode("latin-1") for name in unsent}
-                        headers = [(k, v) for (k, v), (raw, _) in zip(headers, sent, strict=True)
-                                   if bytes(raw).strip().lower() not in gone]
+                    # the fields as the server sends them: each name stripped and lowercased, each value stripped
+                    # (Hypercorn, h2), never the app's raw names (`content-encoding ` is Content-Encoding to the client)
+                    gone = {name.encode("latin-1") for name in unsent}
+                    headers = [(name.decode("latin-1"), bytes(value).strip().decode("latin-1"))
+                               for name, value in ((bytes(raw).strip().lower(), raw_value) for raw, raw_value in sent)
+                               if name not in gone]
             # Time inside `send` is never the app's: a server's flow control holds any message there while the client
             # reads (uvicorn drains before each one, the start too, behind an earlier answer the client has not read).
             # Before any body byte it cannot be told apart from a middleware outside this one working (`in_send`,

@@ -2368,3 +2368,26 @@ def test_pass_v1_f6_a_message_this_reading_cannot_take_is_passed_on_never_raised
         assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
     else:
         assert raised is None and result.findings == [] and result.traffic.unjudged == 1, result.headline
+
+
+@pytest.mark.parametrize("name", [b"content-encoding ", b" Content-Encoding\t"])
+def test_pass_w2_f1_over_http2_a_field_name_is_judged_as_the_server_sends_it(name):
+    """Pass W2, F1: over HTTP/2 and 3 the server strips and lowercases each name (Hypercorn, h2) before sending, but the
+    judge read the app's raw names: a JSON body labelled gzip under `content-encoding ` (no client decodes it) was
+    green, and a real gzip body under that name was blamed as no JSON. Judged as sent: the first is the app's
+    no-server-error, the second is clean."""
+    import gzip
+
+    plain, raised = _run(_answering([(name, b"gzip")]), _body(), scope=H2)
+    assert raised is None
+    assert [f.rule for f in plain.result().findings] == ["no-server-error"], plain.result().headline
+
+    async def zipped(scope, receive, send):
+        await _read_all(receive)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type ", b"application/json"), (name, b"gzip")]})
+        await send({"type": "http.response.body", "body": gzip.compress(ANSWER)})
+
+    right, raised = _run(zipped, _body(), scope=H2)
+    assert raised is None
+    assert right.result().findings == [] and right.result().exit_code == 0, right.result().headline
