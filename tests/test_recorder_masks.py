@@ -303,3 +303,33 @@ def test_the_diff_in_markdown_mentions_no_one_either():
     cell = md_cell("owned by @octocat, see #12 and GH-3")
     assert "@octocat" not in cell and "#12" not in cell and "GH-3" not in cell
     assert "@&#8203;octocat" in cell
+
+
+@pytest.mark.parametrize("padding", [100, 70_000, 2_000_000], ids=["small", "past-64KiB", "past-1MiB"])
+def test_pass_w1_f1_a_credential_in_a_large_request_body_is_masked_in_the_echo(tmp_path, padding):
+    """Pass W1, F1: a request body over 64 KiB was not searched for credentials at all (JSON keys, a URL's userinfo):
+    a server echoing one wrote it in clear in every report. The judge searches a body whole up to 1 MiB, and the
+    first 1 MiB of a larger one."""
+    secret, secret2 = "Zq9vR2xT7pLm4Kc8Wn3Yb6Hd", "Uu7Pp3Ss9Ww2Dd5Gg8Hh1Jj"
+    body = {"recipientType": "email", "recipientEmail": "ann@example.com", "from": "news@example.com", "fromName": "N",
+            "subject": "Hello", "emailId": "email_welcome", "password": secret,
+            "callback": f"https://bob:{secret2}@hooks.example.com/x", "pad": "x" * padding}
+    text = json.dumps(body)
+    answer = json.dumps({"success": False, "error": f"bad credential {secret} for {secret2}"})
+    entry = {"startedDateTime": "2026-12-06T00:00:00Z", "time": 5,
+             "request": {"method": "POST", "url": "https://staging.example.test/v1/sending", "httpVersion": "HTTP/1.1",
+                         "headers": [{"name": "Authorization", "value": "Bearer k_recorded_0123"},
+                                     {"name": "Content-Type", "value": "application/json"}],
+                         "queryString": [], "cookies": [], "headersSize": -1, "bodySize": len(text),
+                         "postData": {"mimeType": "application/json", "text": text}},
+             "response": {"status": 500, "statusText": "", "httpVersion": "HTTP/1.1", "cookies": [],
+                          "headers": [{"name": "Content-Type", "value": "application/json"}],
+                          "content": {"size": len(answer), "mimeType": "application/json", "text": answer},
+                          "redirectURL": "", "headersSize": -1, "bodySize": len(answer)},
+             "cache": {}, "timings": {"send": 0, "wait": 5, "receive": 0}}
+    har = tmp_path / "r.har"
+    har.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "tests", "version": "1"}, "entries": [entry]}}))
+    result = CliRunner().invoke(main, ["judge", str(har), "--report-dir", str(tmp_path / "rep")])
+    outputs = result.output + "".join(path.read_text(errors="replace") for path in (tmp_path / "rep").iterdir())
+    assert "no-server-error" in outputs  # (the 500 is judged and written)
+    assert secret not in outputs and secret2 not in outputs

@@ -115,6 +115,10 @@ OWN_CREDENTIAL_CHARS = 32 << 10
 _UNSHOWN = ("[not shown: the request carried more credentials than its findings can mask, and the answer may echo "
             "them; replay the curl line to see it]")
 _SHAPES_READ = 64 << 10  # a request body is searched for credential-named JSON keys and form parameters up to this size
+# ...where the search runs on a server's event loop (the proxy's `learn_request`); the judge's own learning, on its
+# thread, searches a body whole up to this (every way in holds a send's body within it): a credential past the first
+# 64 KiB, echoed by the server, was written in clear (pass W1, F1; ~0.3 s a MiB of hostile text at worst)
+_SHAPES_JUDGED = 1 << 20
 _CLIENT_BROKE, _SERVER_BROKE, _SERVER_RIGHT = 1, 2, 4
 _MAX_NOTES = 20
 # The salt of the keyed digests of a state's credentials (`TrafficJudge.state`), unless the caller gives one (the report
@@ -1196,7 +1200,7 @@ class TrafficJudge:
         Returns those left out.
         """
         self._take_learned()
-        return self._learn_secrets(self._credentials_of(exchange), {bearer_key(value) for name, value in exchange.request_headers
+        return self._learn_secrets(self._credentials_of(exchange, _SHAPES_JUDGED), {bearer_key(value) for name, value in exchange.request_headers
                                                                      if name.lower() == "authorization"})
 
     def _learn_secrets(self, found: list[str], bearers: set[str | None]) -> list[str]:
@@ -1233,7 +1237,7 @@ class TrafficJudge:
             with self._counts:
                 self._stops.append(message)
 
-    def _credentials_of(self, exchange: ObservedExchange) -> list[str]:
+    def _credentials_of(self, exchange: ObservedExchange, searched: int = _SHAPES_READ) -> list[str]:
         """The credentials one exchange's request carries (by header name, query parameter, JSON key, a URL's userinfo in
         its URL, a header or its body: `url_credentials`), headers first.
 
@@ -1262,7 +1266,9 @@ class TrafficJudge:
         # sends as a Basic pair): learned as the Basic pair is, not only hidden where the URL is shown
         fresh.update(dict.fromkeys(url_credentials(exchange.url)))
         body = exchange.request_body
-        if body and len(body) <= _SHAPES_READ and (b'"' in body or b"=" in body or b"@" in body):
+        if body and len(body) > searched:
+            body = body[:searched]  # (its first part, where one is past the bound: never nothing)
+        if body and (b'"' in body or b"=" in body or b"@" in body):
             text = body.decode("utf-8", errors="replace")
             fresh.update(dict.fromkeys(secrets_by_shape(text)))  # JSON keys, form parameters
             fresh.update(dict.fromkeys(url_credentials(text)))  # a URL's userinfo (a callback, a link)
