@@ -42,8 +42,10 @@ the client still there is the app's `no-server-error` (a `CancelledError` no one
 too), and so is a head no client can read
 (`core.fields.unreadable_head`, a 1xx status as the answer, a 204/304 with a body): uvicorn's httptools protocol
 writes it as given, h11 refuses it, one verdict either way; a head servers read apart (a 204/304 with a
-Transfer-Encoding, `_framed_bodiless`; over HTTP/2 a `te` other than `trailers`, which h2 refuses and uvicorn's own
-HTTP/2 drops) leaves `no-server-error` judged in part. Over HTTP/2 and 3 the head is read as h2 reads it
+Transfer-Encoding, `_framed_bodiless`; over HTTP/1 a field readable only once stripped of the whitespace around its name
+or value, `Content-Type `, which Hypercorn strips and uvicorn refuses, `_mended`, its fields then read as stripped; over
+HTTP/2 a `te` other than `trailers`, which h2 refuses and uvicorn's own HTTP/2 drops) leaves `no-server-error` judged in
+part. Over HTTP/2 and 3 the head is read as h2 reads it
 (`_stream_head`: a content-length not digits, or several disagreeing, or one the body does not match is malformed,
 RFC 9113 §8.1.1; a pseudo-header or empty name, which h2 refuses to send, §8.3;
 connection-specific fields h2 drops are judged as not sent), the answer ends with the app's last body message (or,
@@ -102,7 +104,14 @@ from migma_contract.contract.catalogue import NO_SERVER_ERROR, RESPONDS_IN_TIME
 from migma_contract.contract.rules import Level
 from migma_contract.contract.validators import contract_for
 from migma_contract.core.exceptions import ConfigError
-from migma_contract.core.fields import TOKEN, framing_refused, request_framing_unread, unreadable_head, writable
+from migma_contract.core.fields import (
+    TOKEN,
+    framing_refused,
+    request_framing_unread,
+    shown_name,
+    unreadable_head,
+    writable,
+)
 from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import load_spec
 from migma_contract.run.result import Finding, RunResult
@@ -494,7 +503,16 @@ class ContractMiddleware:
                         unreadable, length = f"status {status}, an interim one (its client waits on for the final answer)", None
                     else:
                         unreadable, length = _head_read(sent, status)
-                        differs = _framed_bodiless(sent, status) if unreadable is None else None
+                        if unreadable is not None and (mended := _mended(sent, status)) is not None:
+                            # readable once Hypercorn strips each name and value: servers read it apart (in part), and
+                            # every other rule reads the fields as that server sends them (`content-type ` is Content-Type)
+                            why, sent, length = mended
+                            unreadable = None
+                            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in sent]
+                        else:
+                            why = None
+                        framed = _framed_bodiless(sent, status) if unreadable is None else None
+                        differs = f"{why}, and {framed}" if why and framed else why or framed
                     framed_by_server = version == "1.0" and _framed_by_server(sent, status, asked.method)
                     done = length == 0  # (a bodiless status, or Content-Length: 0: whole once the head is out)
                 else:  # HTTP/2, 3: the stream frames the answer; its head read as h2 reads it (`_stream_head`), a
@@ -805,6 +823,27 @@ def _framed_bodiless(headers: list[tuple[bytes, bytes]], status: int) -> str | N
         return (f"status {status}, which has no body, and a Transfer-Encoding: uvicorn's httptools protocol writes a "
                 "chunks' end its client reads as the next answer, uvicorn's zttp and h11 drop the field")
     return None
+
+
+def _mended(headers: list[tuple[bytes, bytes]], status: int) -> tuple[str, list[tuple[bytes, bytes]], int | None] | None:
+    """An HTTP/1 head no client reads as written (`_head_read`) that one server mends, read as that server sends it:
+    why servers read it apart, the head as sent (each name and value stripped of whitespace), and its body's length
+    where that head frames it; None where it is not so mended. Hypercorn puts every protocol's head through
+    `build_and_validate_headers` (`bytes.strip()` of each name and value) before its h11 checks it, so `content-type `
+    goes out as a valid Content-Type; uvicorn's h11 refuses the name, its httptools protocol refuses it or (before its
+    name check was fixed) writes it as given, which no client reads. Which server runs does not show in the scope:
+    judged in part (`no-server-error`), never blamed, never passed."""
+    stripped = [(name.strip(), value.strip()) for name, value in headers]
+    if stripped == headers:
+        return None
+    unreadable, length = _head_read(stripped, status)
+    if unreadable is not None:
+        return None
+    first = next((name for name, value in headers if not writable(name, value)), headers[0][0])
+    why = (f"a header field {shown_name(first)} with whitespace around its name or value: Hypercorn strips it and "
+           "sends a head its client reads, uvicorn's h11 refuses it, its httptools protocol refuses it or writes it as "
+           "given (which no client reads)")
+    return why, stripped, length
 
 
 def _as_bytes(given: list[Any]) -> list[tuple[bytes, bytes]] | None:

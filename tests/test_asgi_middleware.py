@@ -905,14 +905,15 @@ READABLE = {
 }
 
 
-def _answering(extra, then=None, *, streamed=False, trailers=False):
-    """An app answering the send with ANSWER under these extra header fields; `then`: one more message after it (what
-    the server raises, the app catches: it knows the server may lack the extension); `streamed`: in two parts."""
+def _answering(extra, then=None, *, streamed=False, trailers=False, head=((b"content-type", b"application/json"),)):
+    """An app answering the send with ANSWER under these extra header fields (after `head`); `then`: one more message
+    after it (what the server raises, the app catches: it knows the server may lack the extension); `streamed`: in two
+    parts."""
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return
         await _read_all(receive)
-        start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json"), *extra]}
+        start = {"type": "http.response.start", "status": 200, "headers": [*head, *extra]}
         await send({**start, "trailers": True} if trailers else start)
         if streamed:
             await send({"type": "http.response.body", "body": ANSWER[:10], "more_body": True})
@@ -2391,3 +2392,89 @@ def test_pass_w2_f1_over_http2_a_field_name_is_judged_as_the_server_sends_it(nam
     right, raised = _run(zipped, _body(), scope=H2)
     assert raised is None
     assert right.result().findings == [] and right.result().exit_code == 0, right.result().headline
+
+
+# Pass W2, F2: over HTTP/1.1 Hypercorn strips every name and value (`build_and_validate_headers`, `bytes.strip()`)
+# before its h11 checks the head, so `Content-Type ` goes out as a valid Content-Type; uvicorn's h11 refuses the name.
+MENDED_NAMES = [b"Content-Type ", b" content-type", b"\tContent-Type \t", b"content-type\r\n"]
+
+
+@pytest.mark.parametrize("name", MENDED_NAMES)
+def test_pass_w2_f2_a_name_with_whitespace_around_it_is_judged_in_part_and_read_as_hypercorn_sends_it(name):
+    """Pass W2, F2: blamed outright as unreadable (no-server-error FAILED) though Hypercorn mends it and its client reads
+    a correct answer: now no-server-error is judged in part (never blamed, never passed), and the fields are read as
+    that server sends them: a correct JSON answer passes content-type-json, a faulty one fails it."""
+    def labelled(media_type):
+        return _answering([(b"content-length", b"%d" % N)], head=[(name, media_type)])
+
+    right, raised = _run(labelled(b"application/json"), _body())
+    assert raised is None
+    result = right.result()
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
+    assert result.rule("no-server-error").passed == 0 and result.rule("content-type-json").passed == 1
+    assert any("Hypercorn strips it" in note for note in result.traffic.notes), result.traffic.notes
+
+    wrong, raised = _run(labelled(b"text/html"), _body())
+    assert raised is None
+    result = wrong.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("content-type-json", "server")], result.headline
+    assert result.traffic.partly_judged == 1
+
+
+def test_pass_w2_f2_every_field_read_by_name_is_read_stripped_over_http1():
+    """Pass W2, F2 (the class): Content-Encoding, Content-Length and a value with CR/LF around it, read as Hypercorn
+    sends them: a real gzip body under `Content-Encoding ` is clean (in part), a plain one labelled so is the app's
+    no-server-error (no client decodes it on any server); `Content-Length ` frames the answer."""
+    import gzip
+
+    def answering(headers, body):
+        async def app(scope, receive, send):
+            await _read_all(receive)
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        return app
+
+    json_type = (b"content-type", b"application/json")
+    for headers, body in [([json_type, (b"Content-Encoding ", b"gzip")], gzip.compress(ANSWER)),
+                          ([json_type, (b" content-length", b"%d" % N)], ANSWER),
+                          ([(b"content-type", b"application/json\r\n"), (b"content-length", b"%d" % N)], ANSWER)]:
+        middleware, raised = _run(answering(headers, body), _body())
+        result = middleware.result()
+        assert raised is None and result.findings == [] and result.traffic.partly_judged == 1, (headers, result.headline)
+        assert result.rule("content-type-json").passed == 1, headers
+
+    plain, raised = _run(answering([json_type, (b"Content-Encoding ", b"gzip")], ANSWER), _body())
+    result = plain.result()
+    assert raised is None and [f.rule for f in result.findings] == ["no-server-error"], result.headline
+    assert "not what its Content-Encoding says" in result.findings[0].actual
+
+
+@pytest.mark.parametrize("name", [b"content type", b" ", b" :status", b"x/y "])
+def test_pass_w2_f2_a_name_stripping_does_not_mend_is_still_the_apps_no_server_error(name):
+    """Pass W2, F2 (the bound): only whitespace around a name is mended; one still no token once stripped (a space
+    inside, nothing but whitespace, a pseudo-header, a `/`) is refused by every server: blamed as before."""
+    middleware, raised = _run(_answering([(b"content-length", b"%d" % N), (name, b"1")]), _body())
+    assert raised is None
+    result = middleware.result()
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert "no client could read the app's answer" in result.findings[0].actual and result.traffic.partly_judged == 0
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stack", STACKS)
+def test_pass_w2_f2_on_either_uvicorn_stack_a_name_with_whitespace_around_it_is_never_passed(stack):
+    """Pass W2, F2, end to end: uvicorn refuses `Content-Type ` (h11 and this httptools protocol raise in `send`; older
+    httptools releases wrote it as given), so its client reads nothing: the middleware never passes the answer. The
+    server's refusal shows in `send`: that is the app's no-server-error on this server (Hypercorn, whose `send` takes
+    it, is the in-process case above)."""
+    middleware = ContractMiddleware(_answering([(b"content-length", b"%d" % N)],
+                                               head=[(b"Content-Type ", b"application/json")]))
+    with _on_stack(middleware, stack) as url, httpx.Client(base_url=url) as client:
+        try:
+            read = client.post("/v1/sending", json=VALID, headers=AUTH).json()
+        except (httpx.HTTPError, ValueError):
+            read = None
+    result = middleware.result()
+    assert read is None or "data" not in read  # the premise: no client reads the app's answer
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    assert "the server could not send the app's answer" in result.findings[0].actual
