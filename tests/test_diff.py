@@ -3,7 +3,6 @@
 import copy
 import io
 import json
-import time
 
 import pytest
 import yaml
@@ -283,9 +282,7 @@ def test_a_self_referencing_schema_is_compared_in_bounded_time():
                 "allOf": [{"$ref": "#/$defs/Node"}] * 4}
         return {"$ref": "#/$defs/Node", "$defs": {"Node": node}}
 
-    started = time.perf_counter()
-    raws = compare_schemas(document("string"), document("integer"))
-    assert time.perf_counter() - started < 5
+    raws = compare_schemas(document("string"), document("integer"))  # unbounded, it would not return (pytest-timeout)
     assert ("/id", "type", Kind.CHANGED) in {(r.pointer, r.aspect, r.kind) for r in raws}
 
 

