@@ -76,6 +76,7 @@ from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
+from migma_contract.traffic.masks import MASK_HINT, MASK_SHORT, MASK_WORD_BYTES, masked_credential
 from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, RecordedTime, route_of
 from migma_contract.traffic.twins import instant
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
@@ -85,8 +86,6 @@ __all__ = ["FORMATS", "Recording", "open_recording"]
 HAR, SCHEMATHESIS, VCRPY, VCRPY_JSON = "HAR 1.2", "Schemathesis cassette", "vcrpy cassette", "vcrpy cassette (JSON)"
 FORMATS = (HAR, SCHEMATHESIS, VCRPY, VCRPY_JSON)
 _SNIFF = 1 << 16
-# Values recorders put in place of a credential (Schemathesis writes "[Filtered]").
-_MASKS = frozenset({"[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacted>", "<hidden>", "***", "****", "redacted"})
 # Browser exports may leave credentials out ("sanitized" HAR): a missing header there is not known to be missing.
 # Chrome's and Edge's DevTools name their creator "WebInspector", Safari's "WebKit Web Inspector", Firefox's "Firefox".
 _BROWSERS = ("webinspector", "web inspector", "webkit", "firefox", "safari")
@@ -545,23 +544,26 @@ def _pairs(headers: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def _masked(value: str) -> bool:
-    return value.strip().lower() in _MASKS
+# The headers the auth rules read (`catalogue.judge_credentials`: the `Authorization` header alone; the replay scope,
+# `rules.Replay`, reads it too): a recorder's mask there hides the credentials.
+_CREDENTIAL_HEADERS = frozenset({"authorization"})
 
 
 def _unmasked(headers: list[tuple[str, str]], stripped: bool) -> tuple[list[tuple[str, str]], bool]:
     """The headers without a recorder's masks where a real credential stands beside them, and whether the
-    credentials are hidden (every Authorization value masked, or none there in a recording that may strip it).
+    credentials are hidden (every value of a credential header masked, `masks.masked_credential`: Schemathesis'
+    `[Filtered]` or its configured replacement, a sanitizer's `[Authorization redacted]`, `Bearer [REDACTED]`; or
+    none there in a recording that may strip it). Hidden credentials leave the auth rules unjudged, blaming no one.
 
     Judged per value: a `[Filtered]` beside a real `Bearer <key>` hides nothing (the key is judged and redacted).
     """
-    values = [v for k, v in headers if k.lower() == "authorization"]
+    values = [v for k, v in headers if k.lower() in _CREDENTIAL_HEADERS]
     if not values:
         return headers, stripped
-    if all(_masked(v) for v in values):
+    if all(masked_credential(v) for v in values):
         return headers, True
-    if any(_masked(v) for v in values):
-        headers = [(k, v) for k, v in headers if not (k.lower() == "authorization" and _masked(v))]
+    if any(masked_credential(v) for v in values):
+        headers = [(k, v) for k, v in headers if not (k.lower() in _CREDENTIAL_HEADERS and masked_credential(v))]
     return headers, False
 
 
@@ -1252,22 +1254,9 @@ def _filtered(headers: list[tuple[str, str]]) -> bool:
 
 # A recorder's or a sanitizer's mask standing for a JSON string value (vcrpy's filter_post_data_parameters and a
 # before_record hook write the replacement given: `[("recipientEmail", "REDACTED")]`, `"***REDACTED***"`,
-# `"[REDACTED EMAIL]"`, `"REDACTED_EMAIL"`, `"<email redacted>"`, `"xxxx"`). No list of masks is complete, so a short
-# string value (at most `_MASK_SHORT` characters) is a mask when it holds, anywhere as a word (`_`, `-`, `*`, brackets
-# and spaces part words), a word a recorder writes and no value of the contract is (`redacted`, `filtered`,
-# `scrubbed`...), a bracketed word a value may be (`[hidden]`, `<email removed>`), a run of three or more `*`, or a word
-# of four or more `x`. A string followed by `,`, `]`, `}` or the end is a value (a key is followed by `:`). A longer
-# text holding such a word ("the redacted minutes of the board's quarterly meeting") is read as sent.
-_MASK_SHORT = 48
-_STRING_VALUE = re.compile(rb'(?<!\\)"((?:[^"\\\r\n]|\\.){1,%d})"(?=[ \t\r\n]*(?:[,\]}]|\Z))' % _MASK_SHORT)
-_MASK_WORD = re.compile(
-    rb"(?<![a-z0-9])(?:redact(?:ed|ion)?|filtered|scrub(?:bed)?|masked|saniti[sz]ed|obfuscated|censored|anonymi[sz]ed"
-    rb"|x{4,})(?![a-z0-9])"
-    rb"|[\[<({][^\]>)}\[<({]{0,24}(?<![a-z0-9])(?:hidden|removed|omitted|secret|private|pii)(?![a-z0-9])[^\]>)}\[<({]{0,24}[\]>)}]"
-    rb"|\*{3,}", re.IGNORECASE)
-# ...asked only of a body whose lower-cased text holds one of these words (one search of literals: most bodies hold none)
-_MASK_HINT = re.compile(rb"redact|filter|scrub|saniti|obfusc|censor|mask|anonymi|hidden|removed|omitted|secret|private|pii"
-                        rb"|\*\*\*|xxxx")
+# `"[REDACTED EMAIL]"`, `"REDACTED_EMAIL"`, `"<email redacted>"`, `"xxxx"`): a short string value holding a mask word,
+# as `traffic.masks` tells a mask text. A string followed by `,`, `]`, `}` or the end is a value (a key is followed by `:`).
+_STRING_VALUE = re.compile(rb'(?<!\\)"((?:[^"\\\r\n]|\\.){1,%d})"(?=[ \t\r\n]*(?:[,\]}]|\Z))' % MASK_SHORT)
 _KEY_BEFORE = re.compile(rb'"((?:[^"\\\r\n]|\\.){1,64})"[ \t\r\n]*:[ \t\r\n]*\Z')  # the member name before a value
 
 
@@ -1275,12 +1264,12 @@ def _mask_in(body: bytes | None) -> str | None:
     """Where a body holds a recorder's mask in place of a value (`"id": "REDACTED"` -> "'REDACTED' in `id`"), or None."""
     if not body:
         return None
-    if _MASK_HINT.search(body.lower()) is None:
+    if MASK_HINT.search(body.lower()) is None:
         return None
-    found = next((value for value in _STRING_VALUE.finditer(body) if _MASK_WORD.search(value.group(1))), None)
+    found = next((value for value in _STRING_VALUE.finditer(body) if MASK_WORD_BYTES.search(value.group(1))), None)
     if found is None:
         return None
-    mask = clean_text(found.group(1).decode("utf-8", "replace"))[:_MASK_SHORT]
+    mask = clean_text(found.group(1).decode("utf-8", "replace"))[:MASK_SHORT]
     key = _KEY_BEFORE.search(body, max(0, found.start() - 256), found.start())
     return f"{mask!r}" + (f" in `{clean_text(key.group(1).decode('utf-8', 'replace'))[:64]}`" if key else "")
 
