@@ -32,13 +32,15 @@ player does (YAML 1.1's `0310`), no answer where the recording does not say the 
 `net::ERR_ABORTED`, `ERR_BLOCKED_BY_CLIENT`, a connection that never completed; Schemathesis' `response: null`), and a
 HAR answer its recorder says another made (`_har_answered_by`: the browser's own redirect, a service worker, the
 browser's cache, a test's route). A recorded time is read in two: the part surely the server's (`elapsed`: a HAR's
-`timings.wait`) and the whole (`recorded_time`: a HAR's `time`, with the client's queue, connect, upload and reading;
-a Schemathesis `elapsed`, requests' `Response.elapsed`, of which no part is the server's alone; vcrpy records none):
+`timings.wait`, by a recorder known to time it apart: `_TIMES_EACH_PHASE`, never Insomnia's total) and the whole
+(`recorded_time`: a HAR's `time`, with the client's queue, connect, upload and reading; a Schemathesis `elapsed`, requests' `Response.elapsed`, of which no part is the server's alone; vcrpy records none):
 responds-in-time blames only the first, and an exchange past the judge's timeout only with the whole is judged in part
 (`tally.time_unsure`); the whole keeps it only where it reaches the answer's end (`RecordedTime.to_the_end`: a HAR's
 `send`, `wait` and `receive` all given, by a recorder known to time the body; never Playwright's minimal HAR, whose
-`time` is `receive` alone, nor Schemathesis' times, which stop at the answer's head). A vcrpy cassette's request without `Bearer <key>` has its credentials hidden
-whatever the answer (`_filtered`), and only a vcrpy cassette's bodies are read for a recorder's masks (`_unscrubbed`:
+`time` is `receive` alone, nor Schemathesis' times, which stop at the answer's head). A credential header whose every
+value is a recorder's mask (`masks.masked_credential`: `[Filtered]`, `[Authorization redacted]`, `Bearer ***`) has its
+credentials hidden in every format (`_unmasked`), a vcrpy cassette's request without `Bearer <key>` whatever the answer
+(`_filtered`), and only a vcrpy cassette's bodies are read for a recorder's masks (`_unscrubbed`:
 vcrpy's hooks scrub bodies, other recorders do not).
 
 Bodies are judged as the server meant them: one kept in its content coding (vcrpy keeps a
@@ -946,17 +948,21 @@ _HAR_TIMINGS = ("blocked", "dns", "connect", "send", "wait", "receive")
 
 def _har_time(entry: dict[str, Any], recorder: str | None = None) -> tuple[float | None, RecordedTime | None]:
     """A HAR entry's time: the part surely the server's, `timings.wait` (from the request's last byte to the answer's
-    first; None where it gives none), and its whole (`time`, or its `timings` added up if more), which holds the
-    client's part besides: its queue (`blocked`), `dns`, `connect` and `ssl`, its upload (`send`: a slow uplink, a
-    throttled browser) and its reading (`receive`: as the client read the answer, the server's streaming not apart
-    from the client's pace). The judge blames only the first (`tally.time_unsure`); where only the whole passes the
-    timeout, responds-in-time is not judged.
+    first; None where it gives none, or where its recorder is not known to time it apart), and its whole (`time`, or
+    its `timings` added up if more), which holds the client's part besides: its queue (`blocked`), `dns`, `connect` and
+    `ssl`, its upload (`send`: a slow uplink, a throttled browser) and its reading (`receive`: as the client read the
+    answer, the server's streaming not apart from the client's pace). The judge blames only the first
+    (`tally.time_unsure`); where only the whole passes the timeout, responds-in-time is not judged.
 
+    `wait` is the server's only where its recorder (`recorder`: `log.creator.name`) is one known to time each phase
+    apart (`_TIMES_EACH_PHASE`): Insomnia writes curl's total time (DNS, connect, TLS, the upload and the body's
+    reading) as `wait`, `send` and `receive` 0 (Kong/insomnia `common/har.ts`, `exportHar`); a recorder this reader
+    does not know may write anything there, so its `wait` is part of the whole, never the server's alone.
     HAR 1.2's `time` is the sum of the `timings` that are not -1: it reaches the answer's end (`to_the_end`) only where
-    `send`, `wait` and `receive` are all given, and its recorder (`recorder`: `log.creator.name`) is one known to time
-    the body's reading in `receive` (`_TIMES_THE_BODY`). Playwright's minimal HAR writes `send` and `wait` -1 and a
-    `time` that is `receive` alone; Schemathesis' HAR (`harfile`) writes its one total, requests' `Response.elapsed`
-    (to the answer's head), as `receive` with `wait` 0 (no wait of the server's: none is read)."""
+    `send`, `wait` and `receive` are all given, by a recorder known to time the body's reading in `receive`
+    (`_TIMES_EACH_PHASE`). Playwright's minimal HAR writes `send` and `wait` -1 and a `time` that is `receive` alone;
+    Schemathesis' HAR (`harfile`) writes its one total, requests' `Response.elapsed` (to the answer's head), as
+    `receive` with `wait` 0 (no wait of the server's: none is read)."""
     given = entry.get("timings")
     timings: dict[str, Any] = given if isinstance(given, dict) else {}
     parts = {name: part for name in _HAR_TIMINGS if (part := _seconds(timings.get(name), 0.001)) is not None}
@@ -968,33 +974,40 @@ def _har_time(entry: dict[str, Any], recorder: str | None = None) -> tuple[float
     whole = max((t for t in (_seconds(entry.get("time"), 0.001), sum(parts.values()) if wait is not None else None)
                  if t is not None), default=None)
     if whole is None:
-        return wait, None
-    to_the_end = any(name.startswith(known) for known in _TIMES_THE_BODY) and all(
-        phase in parts for phase in ("send", "wait", "receive"))
+        return None, None
+    apart = any(name.startswith(known) for known in _TIMES_EACH_PHASE)
+    to_the_end = apart and all(phase in parts for phase in ("send", "wait", "receive"))
     if name in _TOTAL_AS_RECEIVE:
         return None, RecordedTime(whole, "Schemathesis' HAR: its one total, requests' `Response.elapsed`, timed to the "
                                          "answer's head, written as `receive`")
     if wait is None:
         return None, RecordedTime(whole, "HAR `time`, no `timings.wait` apart (HAR's `time` holds only the timings "
                                          "not -1): the browser's queue, connect, upload or reading in it")
+    if not apart:
+        return None, RecordedTime(whole, "HAR `time` and `timings.wait` written by a recorder not known to time the "
+                                         "server's wait apart (Insomnia writes curl's total there: DNS, connect, TLS, "
+                                         "the upload and the reading in it)")
     client = [phase for phase, part in parts.items() if phase != "wait" and part > 0]
     if not to_the_end:
         missing = [phase for phase in ("send", "receive") if phase not in parts]
-        why = (f"its `{'` and `'.join(missing)}` not given" if missing else
-               "written by a recorder not known to time the answer's body in `receive`")
-        return wait, RecordedTime(whole, f"HAR `time`, {why}: the answer's end may not be in it")
+        return wait, RecordedTime(whole, f"HAR `time`, its `{'` and `'.join(missing)}` not given: the answer's end may "
+                                         "not be in it")
     if not client:
         return wait, RecordedTime(whole, "HAR `time`, more than its `timings` add up to", to_the_end)
     return wait, RecordedTime(whole, f"HAR `timings` {', '.join(client)}: the client's queue, connect, upload or reading",
                               to_the_end)
 
 
-# HAR recorders known to time the answer's body in `timings.receive` (`log.creator.name`, lower case, its start):
-# Chrome's and Edge's DevTools ("WebInspector"), Safari's ("WebKit Web Inspector"), Firefox, Playwright (its full
-# mode; its minimal mode writes `send` and `wait` -1), mitmproxy (`receive`: the response's first byte to its last),
-# chrome-har (from the DevTools protocol's events), Charles and Fiddler
-_TIMES_THE_BODY = ("webinspector", "webkit web inspector", "firefox", "playwright", "mitmproxy", "chrome-har",
-                   "charles", "fiddler")
+# HAR recorders known to time each phase apart (`log.creator.name`, lower case, its start): `wait` from the request's
+# last byte to the answer's first, the answer's body in `receive`. Chrome's and Edge's DevTools ("WebInspector"), from
+# the network stack's `sendEnd` and `receiveHeadersEnd`; Safari's ("WebKit Web Inspector"); Firefox (its network
+# monitor's event timings); Playwright (its full mode; its minimal mode writes `send` and `wait` -1); mitmproxy
+# (`wait`: the request's end to the response's start, `receive`: the response's first byte to its last); chrome-har
+# (from the DevTools protocol's events); Charles and Fiddler (their per-session timers: request sent, response begun,
+# response done). Not Insomnia (curl's total as `wait`), nor Schemathesis' `harfile` (`_TOTAL_AS_RECEIVE`), ZAP (its
+# elapsed time alone) or any recorder not named here: their `wait` is no part surely the server's.
+_TIMES_EACH_PHASE = ("webinspector", "webkit web inspector", "firefox", "playwright", "mitmproxy", "chrome-har",
+                     "charles", "fiddler")
 # HAR recorders that write one total as `receive` (`wait` 0): Schemathesis' `--report har` (the `harfile` library)
 _TOTAL_AS_RECEIVE = frozenset({"harfile"})
 
