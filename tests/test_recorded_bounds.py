@@ -1401,3 +1401,27 @@ def test_r3_f2_a_har_request_text_that_is_not_the_bytes_sent_is_read_as_its_reco
     counted["request"]["bodySize"] = len(named.encode("utf-16-le")) // 2  # as JavaScript counts it
     code, data, output = _conformance(tmp_path, "counted", counted)
     assert code == 0 and data["findings"] == [], output
+
+
+@pytest.mark.parametrize("where", ["answer", "request"])
+@pytest.mark.parametrize("encoding", ['"utf-8\\0"', '"latin-1\\0x"', '"\\0"'])
+def test_pass_x2_f3_a_body_encoding_holding_a_nul_leaves_that_body_judged_in_part(tmp_path, where, encoding):
+    """Pass X2, F3: a Schemathesis body whose `encoding` holds a NUL made `codecs.lookup` raise ValueError (not
+    LookupError): the whole item, request and answer, passed unjudged with "could not be read (ValueError); ...
+    please report it", exit 3. Now that body alone is judged in part (no charset Python knows), the rest judged."""
+    lines = list(_SCHEMATHESIS_ITEM)
+    spots = [i for i, line in enumerate(lines) if line == "      encoding: 'utf-8'"]
+    lines[spots[1] if where == "answer" else spots[0]] = f"      encoding: {encoding}"
+    path = tmp_path / "nul.yaml"
+    path.write_text("\n".join(["http_interactions:", *lines, ""]))
+    result = judge_cli(path, "--report-dir", tmp_path / "r", "--format", "json")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert "please report it" not in result.output and "ValueError" not in result.output, result.output
+    assert data["traffic"]["unjudged"] == 0 and data["traffic"]["partly_judged"] == 1, data["traffic"]
+    assert any("not UTF-8 nor a one-byte charset" in note for note in data["traffic"]["notes"]), data["traffic"]
+    findings = {(f["rule"], f["broken_by"]) for f in data["findings"]}
+    if where == "answer":  # the request (a tag send without recipientId) is judged: both broke it
+        assert result.exit_code == 1 and ("batch-needs-recipientId", "client") in findings, result.output
+    else:  # the request's body unread: the answer's rules judged, no one blamed for a body that does not show
+        assert result.exit_code == 3 and not findings, result.output
+        assert next(r for r in data["rules"] if r["id"] == "success-schema")["passed"] == 1, data["rules"]

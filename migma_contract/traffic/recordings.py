@@ -1059,7 +1059,7 @@ def _cassette_body(body: Any, *, lossy: bool = False) -> bytes | None:
             named = _text(body.get("encoding")) or "utf-8"
             try:
                 utf8 = codecs.lookup(named).name == "utf-8"
-            except LookupError:
+            except (LookupError, ValueError):  # no charset Python knows (a NUL in its name raises ValueError)
                 utf8 = False
             if "\ufffd" in string:
                 raise _Lossy("a body written as text holding U+FFFD (Schemathesis' `string` replaces each byte that is "
