@@ -173,3 +173,17 @@ def test_pass_x5_f2_a_coding_in_a_second_content_encoding_field_counts():
             ("authorization", f"Bearer {mock.full_key}"), *_JSON, ("content-encoding", "identity"),
             ("content-encoding", "gzip")])
         assert answer.status_code == 415 and not mock.rejected
+
+
+@pytest.mark.parametrize("extra", [b',"subject":"x"', b',"recipientType":"segment"', b',"Subject":"x"'])
+def test_pass_x5_f2_a_member_given_twice_is_read_as_the_judge_reads_it(extra):
+    """Pass X5, F2 (its class): a body giving a member twice (exactly or in another case) was read as Python reads it,
+    the last value: a 200 (green) or the client blamed for what the last value breaks (batch-needs-recipientId), where
+    the judge leaves it unjudged (which value the server read does not show). Now a 400 with a warning, no one blamed."""
+    from migma_contract.testing import MockHandle
+
+    with MockHandle() as mock:
+        answer = mock.client.post("/v1/sending", content=_RAW[:-1] + extra + b"}", headers=_JSON)
+        [seen] = mock.requests
+        assert answer.status_code == 400 and "send each member once" in answer.text
+        assert not mock.rejected and seen.outcome == "in-part" and "RFC 8259 §4" in seen.warnings[0]

@@ -50,7 +50,7 @@ from migma_contract.contract.catalogue import (
     judge_credentials,
     retry_after_value,
 )
-from migma_contract.contract.rules import Level, NotUtf8, Refused, Rule, TooDeep, bearer_key
+from migma_contract.contract.rules import Level, NotUtf8, Refused, Rule, TooDeep, bearer_key, repeated_member
 from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.core.fields import trimmed
 from migma_contract.document.spec import OPERATION_PATH, Spec
@@ -275,6 +275,19 @@ def _unread(verdict: _Verdict, content_type: str, refused: Refused) -> tuple[Any
     else:
         return _broken(verdict, refused.message)
     return None, _Refusal(status, refused.message)
+
+
+def _unique(verdict: _Verdict, value: Any) -> tuple[Any, _Refusal | None]:
+    """`value`, unless its body gives a member name twice in one object (`repeated_member`, as the one judge reads it:
+    which value a server reads does not show): then refused 400 as a strict parser refuses it, with a warning, no
+    party blamed."""
+    repeat = repeated_member(verdict.raw, value)
+    if repeat is None:
+        return value, None
+    status = BODY_JSON_OBJECT.deserves
+    verdict.outcome = _IN_PART
+    verdict.warnings.append(_in_part(Ambiguous.member(repeat).why, status))
+    return None, _Refusal(status, f"the body gives {repeat.words()} in one object; send each member once")
 
 
 def _broken(verdict: _Verdict, message: str) -> tuple[Any, _Refusal]:
@@ -634,7 +647,7 @@ class ReferenceMock:
         """The parsed body (`verdict.raw`), or the refusal it deserves (noted in the verdict when it breaks a rule; a
         body the one judge leaves unread, `_unread`, with a warning). Its media type is JSON's (`request_doubt`)."""
         try:
-            return _BODY.parse(verdict.raw, max_depth=config.max_depth), None
+            return _unique(verdict, _BODY.parse(verdict.raw, max_depth=config.max_depth))
         except NotUtf8 as not_utf8:
             # body-utf8 is a rule of its own (strict): below it, the body is read as a lenient server reads it
             message = BODY_UTF8.form.message("", not_utf8.message)
@@ -647,7 +660,7 @@ class ReferenceMock:
         except Refused as refused:
             return _unread(verdict, content_type, refused)
         try:
-            return _BODY.parse(verdict.raw, max_depth=config.max_depth, lenient=True), None
+            return _unique(verdict, _BODY.parse(verdict.raw, max_depth=config.max_depth, lenient=True))
         except Refused as refused:
             return _unread(verdict, content_type, refused)
 
