@@ -187,3 +187,19 @@ def test_pass_x5_f2_a_member_given_twice_is_read_as_the_judge_reads_it(extra):
         [seen] = mock.requests
         assert answer.status_code == 400 and "send each member once" in answer.text
         assert not mock.rejected and seen.outcome == "in-part" and "RFC 8259 §4" in seen.warnings[0]
+
+
+@pytest.mark.e2e
+def test_pass_x5_f5_check_judges_an_html_labelled_error_envelope_on_its_first_valid_request():
+    """Pass X5, F5 (the check's side of the same reading): a server answering every send 400 labelled text/html with
+    the contract's ApiError body was "answered 400 with an HTML page" (exit 2, a wrong --base-url); it is the send
+    endpoint's answer: judged, and content-type-json fails it, as the proxy, `judge` and the middleware now say."""
+    from migma_contract.run.runner import run_check
+
+    from .faulty_servers import Resp, Variant, answer
+    from .test_gate import options
+
+    labelled = Variant("html-labelled-errors", None,
+                       before=answer(lambda r: True, Resp.of(400, {"success": False, "error": "nope"}, "text/html")))
+    result = run_check(options(), app=labelled.app())
+    assert result.exit_code == 1 and result.rule("content-type-json").status == "failed"
