@@ -185,6 +185,21 @@ def test_header_pairs_bytes_and_value_lists_are_read_as_their_fields(headers):
     assert validate_response(200, headers, OK) == []
 
 
+def test_an_object_with_items_and_an_integer_status_of_another_type_are_read_as_before():
+    """Pass X5, F4: what read before still reads: `email.message.Message` (urllib's headers: `items()`, no mapping)
+    and an integer type of another library (`__index__`, as NumPy's)."""
+    from email.message import Message
+
+    message = Message()
+    message["Content-Type"] = "application/json"
+
+    class Index:
+        def __index__(self):
+            return 200
+
+    assert validate_response(Index(), message, OK) == []
+
+
 def test_a_name_given_twice_among_pairs_is_read_as_the_field_repeated():
     """Pass X5, F4: a repeated field's values read together (RFC 9110 §5.3), as every other way in reads them."""
     [violation] = validate_response(200, [("content-type", "text/html"), ("Content-Type", "application/json")], OK)

@@ -11,12 +11,13 @@ validation, measured by `make bench`).
 from __future__ import annotations
 
 import copy
+import operator
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import jsonschema_rs
 
@@ -873,13 +874,14 @@ def validate_response(
     """
     if type(status) is not int:
         status = _status_of(status)
-    if type(headers) is not dict and not isinstance(headers, Mapping):
-        headers = _header_pairs(headers)
+    if type(headers) is not dict and not isinstance(headers, Mapping) and not callable(getattr(headers, "items", None)):
+        headers = _header_pairs(headers)  # (an object with `items()`, an `email.message.Message`, is read as a mapping)
     if spec is None and level is _DOCUMENTED:
         validator = _default_response or _bind_defaults()[1]
     else:
         validator = contract_for(spec).response_validator(level)
-    verdict = validator.evaluate(status, headers, body, request, elapsed=elapsed, timeout=timeout)
+    fields = cast("Mapping[str, str]", headers)  # (a mapping now, or an object read as one: its `items()`)
+    verdict = validator.evaluate(status, fields, body, request, elapsed=elapsed, timeout=timeout)
     found = ResponseViolations(verdict.violations) if verdict.violations else ResponseViolations()
     if verdict.unread is not None:
         found.unread, found.unjudged = verdict.unread, verdict.unjudged
@@ -887,11 +889,14 @@ def validate_response(
 
 
 def _status_of(status: object) -> int:
-    """A status given otherwise than as an int, as one: an `int` subclass (`HTTPStatus`) or ASCII digits (`"200"`)."""
-    if isinstance(status, bool) or not isinstance(status, (int, str, bytes)):
+    """A status given otherwise than as an int, as one: an integer (`HTTPStatus`, NumPy's) or ASCII digits (`"200"`)."""
+    if not isinstance(status, (bool, str, bytes)):
+        try:
+            return operator.index(status)  # type: ignore[arg-type]  # (raises TypeError for a float, None...)
+        except TypeError:
+            pass
+    if not isinstance(status, (str, bytes)):
         raise TypeError(f"validate_response: status must be an int (such as 200), not {type(status).__name__}")
-    if isinstance(status, int):
-        return int(status)
     text = status.decode("latin-1") if isinstance(status, bytes) else status
     digits = trimmed(text)
     if not (digits.isascii() and digits.isdigit() and len(digits) == 3):
