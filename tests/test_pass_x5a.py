@@ -9,7 +9,11 @@ header pairs, bytes names, NaN in a parsed body) gave a traceback, a false conte
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from http import HTTPStatus
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,9 +24,11 @@ from migma_contract.generate.bodies import BodyFactory
 from migma_contract.mock import load_mock_config
 from migma_contract.schemathesis_checks import CHECKS, violations_of
 from migma_contract.testing import ContractBreach, Validators
+from migma_contract.wire.serve import serve_in_thread
 
 from .faulty_servers import FULL_KEY, Resp, Variant
 
+SPEC = Path(__file__).resolve().parent.parent / "spec" / "openapi.yaml"
 JSON = {"content-type": "application/json"}
 # breaks result-status-known, result-count, result-status-queued and success-without-error under every reading
 BAD = {"success": True, "data": {"id": "msg_1", "status": "delivered", "sentCount": -3, "message": "Hi"}, "error": "oops"}
@@ -84,8 +90,10 @@ def test_an_unread_body_with_a_violation_of_what_was_judged_reports_both():
 # --- F1: the Schemathesis checks ---------------------------------------------------------------------------------
 
 
-def _answering(body: bytes, content_type: str = "application/json") -> Variant:
-    return Variant("unread-body", None, after=lambda req, resp: Resp.of(200, body, content_type) if resp.status == 200 else resp)
+def _answering(body: bytes, content_type: str = "application/json", *, always: bool = False) -> Variant:
+    """The mock whose accepted sends (`always`: every answer) are answered 200 with `body`."""
+    return Variant("unread-body", None,
+                   after=lambda req, resp: Resp.of(200, body, content_type) if always or resp.status == 200 else resp)
 
 
 def _call(app, body_id: str = "k"):
@@ -139,6 +147,25 @@ def test_schemathesis_itself_reports_the_unread_body_as_a_failure():
         case.call_and_validate(checks=[known])
     [failure] = raised.value.exceptions
     assert failure.title == "Custom check failed: `migma_result_status_known`" and "not judged" in failure.message
+
+
+@pytest.mark.e2e  # a `schemathesis run` process against a loopback server
+@pytest.mark.parametrize(("body", "fails"), [(SURROGATE, True), (json.dumps(OK).encode(), False)], ids=["unread", "control"])
+def test_a_real_schemathesis_run_is_not_green_on_an_unread_body(body, fails, tmp_path):
+    """Pass X5, F1: `SCHEMATHESIS_HOOKS=migma_contract.schemathesis_checks schemathesis run`, as the docs give it,
+    against a server answering every send 200 with a lone surrogate escape: "5 generated, 5 passed" before; now
+    the run fails with `migma_result_status_known` not judged (the control, the same answer read, passes)."""
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "migma_contract.schemathesis_checks", "NO_COLOR": "1"}
+    with serve_in_thread(_answering(body, always=True).app()) as url:
+        done = subprocess.run(
+            [sys.executable, "-m", "schemathesis.cli", "run", str(SPEC), "--url", url, "-H", f"Authorization: Bearer {FULL_KEY}",
+             "--phases", "examples,fuzzing", "--max-examples", "3", "--generation-deterministic",
+             "-c", "migma_result_status_known", "--no-color"],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+        )
+    output = done.stdout + done.stderr
+    assert (done.returncode != 0) is fails, output
+    assert ("Custom check failed: `migma_result_status_known`" in output and "not judged" in output) is fails, output
 
 
 def test_the_pytest_validators_do_not_pass_an_unread_body():
