@@ -63,7 +63,7 @@ def test_validate_response_never_reports_an_unread_body_as_passed(headers, body,
     assert found and found != [] and not found == [] and not found.judged_in_full  # noqa: SIM201 (both operators)
     assert why in found.unread
     assert set(found.unjudged) >= FOUR and "content-type-json" not in found.unjudged  # the header was judged
-    assert "unread=" in repr(found)
+    assert "unread=" in repr(found) and found.copy() == found and found.copy().unread == found.unread
     with pytest.raises(AssertionError):
         assert not found
 

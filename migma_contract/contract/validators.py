@@ -122,6 +122,13 @@ class ResponseViolations(list[Violation]):
     def __bool__(self) -> bool:
         return self.unread is not None or len(self) > 0
 
+    def copy(self) -> ResponseViolations:
+        """A copy that says what the original says (a plain list's `copy` would drop what was left unjudged)."""
+        copied = ResponseViolations(self)
+        if self.unread is not None:
+            copied.unread, copied.unjudged = self.unread, self.unjudged
+        return copied
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, list):
             return NotImplemented
