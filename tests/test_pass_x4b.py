@@ -3,15 +3,27 @@ other GitHub-flavoured constructs in every Markdown writer, and a comparison lin
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 import re
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from migma_contract.asgi import ContractMiddleware
+from migma_contract.cli import main
+from migma_contract.config.options import CheckOptions
+from migma_contract.contract.catalogue import ACCEPTS_VALID, NO_SERVER_ERROR
+from migma_contract.core.exceptions import ConfigError
 from migma_contract.diff.render import render_markdown as render_diff_markdown
-from migma_contract.reports import render
+from migma_contract.mock import create_app
+from migma_contract.reports import load_result, render
 from migma_contract.reports._compare import render_comparison, render_comparison_html, render_comparison_markdown
+from migma_contract.reports._json import render_json
 from migma_contract.run.result import RuleResult, Status
+from migma_contract.run.runner import load_baseline, run_check
 
 from .test_diff import compare, schemas
 from .test_untrusted import make_result
@@ -97,3 +109,109 @@ def test_every_markdown_writer_escapes_github_s_own_constructs(tmp_path, constru
         assert "&#36;" in markdown or construct != "math", writer
         for pattern in (r":[A-Za-z0-9_+\-\\]+:", "~", r"\^", r"\[", "<", "&", r"\{"):
             assert _raw(markdown, pattern) == _raw(plain[writer], pattern), (writer, pattern)
+
+
+# --- F2: the whole shape of every file read back ---------------------------------------------------------------------
+
+JSON_VALUES: tuple[Any, ...] = (None, True, 7, 1.5, "text", [], ["text"], [7], {}, {"key": 7})
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every member's path in a JSON value (the value itself included)."""
+    found = [path]
+    if isinstance(value, dict):
+        for key, member in value.items():
+            found += _paths(member, (*path, key))
+    elif isinstance(value, list):
+        for index, member in enumerate(value):
+            found += _paths(member, (*path, index))
+    return found
+
+
+def _swapped(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    changed = copy.deepcopy(value)
+    parent = changed
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = new
+    return changed
+
+
+def _mutants(value: Any, values: tuple[Any, ...] = JSON_VALUES):
+    for path in _paths(value):
+        for new in values:
+            yield path, _swapped(value, path, new)
+
+
+def _one_line(exc: ConfigError) -> str:
+    text = str(exc)
+    assert "\n" not in text and "Traceback" not in text and "TypeError" not in text and "KeyError" not in text, text
+    return text
+
+
+A_BASELINE = {
+    "format": "migma-contract/1",
+    "rules": [{"id": ACCEPTS_VALID.id, "status": "failed", "unshown": ["a key"]},
+              {"id": NO_SERVER_ERROR.id, "status": "passed"}],
+    "findings": [{"rule": ACCEPTS_VALID.id, "key": "another key"}],
+}
+
+
+@pytest.mark.parametrize("bad, where", [
+    ({"rules": 5}, "rules is not a list"),
+    ({"findings": None}, "findings is not a list"),
+    ({"rules": [{"id": ACCEPTS_VALID.id, "status": "failed", "unshown": 7}],
+      "findings": [{"rule": ACCEPTS_VALID.id, "key": "k"}]}, "rules[0].unshown is not a list"),
+])
+def test_a_baseline_of_the_wrong_shape_is_a_usage_error_naming_where(tmp_path, bad, where):
+    """Pass X4, F2: a conformance.json-shaped baseline whose `rules`, `findings` or a rule's `unshown` was no list was
+    a TypeError: "internal error" (exit 3) in the command line, an INTERNALERROR in pytest, a TypeError from the
+    middleware's constructor. The whole shape is checked first (`BASELINE_SCHEMA`): one line, exit 2."""
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(bad))
+    outcome = CliRunner().invoke(main, ["check", "--baseline", str(path), "--dry-run"])
+    assert outcome.exit_code == 2, outcome.output
+    assert where in outcome.output and "internal error" not in outcome.output
+    with pytest.raises(ConfigError, match=re.escape(where)):
+        ContractMiddleware(create_app(), baseline=str(path))
+
+
+def test_every_member_of_a_baseline_swapped_for_each_json_type_is_read_or_refused_in_one_line(tmp_path):
+    """Pass X4, F2: every member of a baseline (a conformance.json's shape, and a list of entries) swapped for each
+    JSON type: a baseline, or a ConfigError of one line; never another exception."""
+    path = tmp_path / "baseline.json"
+    assert load_baseline(str(_write(path, A_BASELINE))).findings
+    refused = 0
+    for shape in (A_BASELINE, [ACCEPTS_VALID.id, f"{NO_SERVER_ERROR.id} a key"]):
+        for where, mutant in _mutants(shape):
+            try:
+                load_baseline(str(_write(path, mutant)))
+            except ConfigError as exc:
+                refused += 1
+                assert _one_line(exc).startswith(f"--baseline {path}: "), where
+    assert refused > 50
+
+
+def _write(path, value):
+    path.write_text(json.dumps(value))
+    return path
+
+
+@pytest.mark.e2e  # a whole check (in-process, on the mock) makes the file
+def test_every_member_of_a_conformance_json_swapped_for_each_json_type_is_read_or_refused_in_one_line(tmp_path):
+    """Pass X4, F2 (its class): `report A.json B.json` reads conformance.json files back; every member of one swapped
+    for each JSON type is a result, or a ConfigError of one line (the shipped schema), never another exception."""
+    result = run_check(CheckOptions(api_key="mc_test_full_access", explore=False, max_requests=10), app=create_app())
+    document = json.loads(render_json(result))
+    assert document["findings"] and document["rules"]
+    path = tmp_path / "conformance.json"
+    load_result(_write(path, document))
+    for where, mutant in _mutants(document, (None, True, 7, "text", [], {})):  # each JSON type (the schema is slow)
+        try:
+            load_result(_write(path, mutant))
+        except ConfigError as exc:
+            _one_line(exc)
+        except Exception as exc:  # pragma: no cover - the failure's own report
+            raise AssertionError(f"{where}: {type(exc).__name__}: {exc}") from None
