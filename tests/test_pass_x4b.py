@@ -16,16 +16,20 @@ from migma_contract.asgi import ContractMiddleware
 from migma_contract.cli import main
 from migma_contract.config.options import CheckOptions
 from migma_contract.contract.catalogue import ACCEPTS_VALID, NO_SERVER_ERROR
+from migma_contract.contract.validators import contract_for
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.diff.render import render_markdown as render_diff_markdown
+from migma_contract.generate.bodies import BodyFactory
 from migma_contract.mock import create_app
 from migma_contract.reports import load_result, render
 from migma_contract.reports._compare import render_comparison, render_comparison_html, render_comparison_markdown
 from migma_contract.reports._json import render_json
 from migma_contract.run.result import RuleResult, Status
 from migma_contract.run.runner import load_baseline, run_check
+from migma_contract.schemathesis_checks import CHECKS, OperationUnknown, violations_of
 
 from .test_diff import compare, schemas
+from .test_explore import FIXTURES
 from .test_untrusted import make_result
 
 
@@ -215,3 +219,67 @@ def test_every_member_of_a_conformance_json_swapped_for_each_json_type_is_read_o
             _one_line(exc)
         except Exception as exc:  # pragma: no cover - the failure's own report
             raise AssertionError(f"{where}: {type(exc).__name__}: {exc}") from None
+
+
+# --- F3: the Schemathesis checks find the operation by the path the request went to ----------------------------------
+
+
+async def _html_everywhere(scope, receive, send):
+    """An ASGI app answering every request 200 text/html: a faulty answer to any send."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+    await send({"type": "http.response.body", "body": b"<h1>oops</h1>"})
+
+
+def _schema_at(server: str, path: str):
+    """The bundled document with the send operation's path template `path`, under the server `server`."""
+    import schemathesis
+
+    document = copy.deepcopy(contract_for().spec.document)
+    document["servers"] = [{"url": server}]
+    document["paths"] = {path: document["paths"]["/v1/sending"]}
+    schema = schemathesis.openapi.from_dict(document)
+    schema.app = _html_everywhere
+    return schema, schema[path]["POST"]
+
+
+def _failures(response, case) -> list[str]:
+    failures = []
+    for registered in CHECKS:
+        try:
+            registered(None, response, case)
+        except AssertionError as exc:
+            failures.append(str(exc))
+    return failures
+
+
+@pytest.mark.parametrize("server, path", [("/v1", "/sending"), ("/", "/v1/sending"), ("/api/v1", "/sending"),
+                                          ("/api", "/v1/sending")])
+def test_the_schemathesis_checks_judge_the_operation_under_any_base_path(server, path):
+    """Pass X4, F3: the checks compared the operation's path template to `/v1/sending` literally, so a document writing
+    it as server `…/v1` + path `/sending` had every answer judged by no check: a 200 text/html passed them all. The
+    operation is now found by the path the request went to (its server's path and the template), as `api_root`
+    finds it on every other way in."""
+    _, operation = _schema_at(server, path)
+    case = operation.Case(body=BodyFactory(contract_for().spec, FIXTURES).valid_body(),
+                          headers={"Authorization": "Bearer mc_test_full_access"})
+    response = case.call()
+    assert response.request.url.endswith("/v1/sending")
+    assert violations_of(response, case)
+    assert _failures(response, case)
+
+
+def test_a_post_the_checks_cannot_tie_to_the_operation_fails_them_saying_so():
+    """Pass X4, F3: a send whose path the checks cannot tie to POST /v1/sending (mounted at `/sending`, no `/v1`) is not
+    passed silently: every check fails, saying it judged nothing. Another operation of the document is not judged."""
+    _, operation = _schema_at("/", "/sending")
+    case = operation.Case(body={"recipientType": "email"}, headers={"Authorization": "Bearer mc_test_full_access"})
+    response = case.call()
+    with pytest.raises(OperationUnknown, match="cannot tie"):
+        violations_of(response, case)
+    failures = _failures(response, case)
+    assert failures and all("nothing was judged" in failure for failure in failures)  # every check of the level
+    _, other = _schema_at("/v1", "/projects")
+    case = other.Case(body={}, headers={})
+    assert violations_of(case.call(), case) == [] and not _failures(case.call(), case)
