@@ -51,8 +51,8 @@ _JUDGED: OrderedDict[tuple[str, int], tuple[Any, list[Violation]]] = OrderedDict
 _LOCK = threading.Lock()
 
 
-class OperationUnknown(AssertionError):  # noqa: N818  (a check's failure, as Schemathesis reads one)
-    """A POST these checks cannot tie to POST /v1/sending, or not: judging nothing would pass it silently."""
+class OperationUnknown(AssertionError):  # an AssertionError: a check's failure, as Schemathesis reads one
+    """A POST these checks cannot tie to POST /v1/sending nor to another operation: judging nothing would pass it silently."""
 
 
 _LAST_SEGMENT = "/" + OPERATION_PATH.rsplit("/", 1)[-1]  # "/sending": the operation's own segment
