@@ -8,6 +8,12 @@ level named by MIGMA_CONTRACT_LEVEL (default: documented; the options table's va
 (context, response, case), as Schemathesis expects. They judge answers to the documented
 operation only (POST /v1/sending): Schemathesis also sends methods the document does not
 define (a TRACE is rightly answered 405), which no rule of this contract speaks about.
+The operation is found as every other way in finds it (`wire.urls.api_root`): by the path the
+request went to (its server's path and the path template: `https://host/v1` + `/sending` is
+it as much as `https://host` + `/v1/sending`), never by the template alone (pass X4, F3: a
+document writing the operation under a base path was judged by no check, silently). A POST
+whose path the checks cannot tie to it (its template ends in `/sending` but not under
+`/v1`, or no path is known at all) fails every check, saying so (`OperationUnknown`).
 Rules judged across responses (`result-id-unique`) remember what this process has seen.
 An answer whose body was not read (a lone surrogate escape, a number past IEEE 754, another
 charset than UTF-8, JSON nested too deep) is judged in part, as on every other way in: a
@@ -22,6 +28,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import schemathesis
 
@@ -29,12 +36,13 @@ from migma_contract.config.options import ENV_PREFIX
 from migma_contract.contract.catalogue import IDEMPOTENCY_HEADER, get_rule, rules_for
 from migma_contract.contract.rules import History, Level, Replay, Rule, Subject
 from migma_contract.contract.validators import ResponseViolations, Violation, contract_for, response_facts
+from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import OPERATION_METHOD, OPERATION_PATH
 from migma_contract.judge.deserve import NOT_RECORDED
 from migma_contract.judge.exchange import lowered
 from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
 
-__all__ = ["CHECKS", "violations_of"]
+__all__ = ["CHECKS", "OperationUnknown", "violations_of"]
 
 # The same variables as every other way in (the options table's rows), never the vendor's MIGMA_*.
 _LEVEL_ENV = ENV_PREFIX + "LEVEL"
@@ -47,12 +55,50 @@ _JUDGED: OrderedDict[tuple[str, int], tuple[Any, ResponseViolations]] = OrderedD
 _LOCK = threading.Lock()
 
 
+class OperationUnknown(AssertionError):  # an AssertionError: a check's failure, as Schemathesis reads one
+    """A POST these checks cannot tie to POST /v1/sending nor to another operation: judging nothing would pass it silently."""
+
+
+_LAST_SEGMENT = "/" + OPERATION_PATH.rsplit("/", 1)[-1]  # "/sending": the operation's own segment
+
+
+def _sent_path(response: Any, case: Any) -> str | None:
+    """The path the request went to: the URL sent, else the operation's full path (its server's path, or the base URL
+    Schemathesis was given, then the path template: Schemathesis' `APIOperation.full_path`); None when neither is known."""
+    url = getattr(getattr(response, "request", None), "url", None)
+    if isinstance(url, str) and url:
+        return urlsplit(url).path
+    try:
+        full = getattr(getattr(case, "operation", None), "full_path", None)
+    except Exception:  # (a schema that cannot say: no path known)
+        full = None
+    return full if isinstance(full, str) and full else None
+
+
 def _documented_operation(response: Any, case: Any) -> bool:
-    """Whether this answer is to POST /v1/sending (the method actually sent, on the operation's path)."""
+    """Whether this answer is to POST /v1/sending: the method actually sent, to a path ending in /v1/sending (a root
+    before it, as `api_root` allows one). `OperationUnknown` when a POST cannot be tied to it, or to another operation."""
     request = getattr(response, "request", None)
     method = getattr(request, "method", None) or getattr(case, "method", None) or ""
-    path = getattr(getattr(case, "operation", None), "path", OPERATION_PATH)
-    return str(method).upper() == OPERATION_METHOD.upper() and path == OPERATION_PATH
+    if str(method).upper() != OPERATION_METHOD.upper():
+        return False
+    template = getattr(getattr(case, "operation", None), "path", None)
+    path = _sent_path(response, case)
+    if path is None:
+        if template == OPERATION_PATH:  # the template alone, with no base known: the documented path itself
+            return True
+        raise OperationUnknown(f"migma-contract: cannot tell which operation this {OPERATION_METHOD.upper()} answers (no "
+                               f"request URL, no operation path): the checks judge {OPERATION_METHOD.upper()} {OPERATION_PATH} "
+                               "and judged nothing here")
+    path = "/" + path.strip("/")
+    if path.endswith(OPERATION_PATH):
+        return True
+    if path.endswith(_LAST_SEGMENT) or (isinstance(template, str) and template.rstrip("/").endswith(_LAST_SEGMENT)):
+        raise OperationUnknown(
+            f"migma-contract: this {OPERATION_METHOD.upper()} went to {clean_text(path)[:120]}, which the checks cannot tie "
+            f"to {OPERATION_METHOD.upper()} {OPERATION_PATH} (they judge a path ending in {OPERATION_PATH}, its base before "
+            "it): give Schemathesis a --url (or a document server) ending where the API's /v1 is; nothing was judged")
+    return False
 
 
 def violations_of(response: Any, case: Any, level: str | None = None) -> ResponseViolations:
