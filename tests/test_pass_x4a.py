@@ -128,6 +128,20 @@ def test_f6_a_recipient_domain_no_address_can_hold_is_refused_where_it_is_given(
     assert "Traceback" not in result.output
 
 
+def test_f6_a_rules_unjudged_cases_are_worded_from_what_came_back():
+    """Pass X4, F6: a rule whose 35 cases were all answered 400 (by the judge, no answer its case is judged by) was
+    said to have got "no answer that judges it (a 5xx, or none)". The reason now says what came back."""
+    from collections import Counter
+
+    from migma_contract.contract.catalogue import NO_SERVER_ERROR
+    from migma_contract.run.runner import _answers
+
+    four = _answers(Counter({400: 35}))
+    assert "35 x 400" in four and "5xx" not in four and NO_SERVER_ERROR.id not in four
+    server = _answers(Counter({None: 2, 503: 1}))
+    assert "2 x no answer" in server and "1 x 503" in server and NO_SERVER_ERROR.id in server
+
+
 # --- F7: the environment's proxy and a loopback target ----------------------------------------------------------------
 
 _PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
