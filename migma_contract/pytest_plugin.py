@@ -374,8 +374,11 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, int | pytest.E
     if asked and status == pytest.ExitCode.OK and _RESULT not in config.stash and not _users_own_end(config):
         import sys
 
-        sys.stderr.write("migma-contract: --migma-conformance was asked but the check did not run (pytest ended the "
-                         "session before its tests, by an option from addopts, an @file or a plugin): no verdict, exit 3\n")
+        from migma_contract.core.untrusted import clean_text
+
+        sys.stderr.write(clean_text("migma-contract: --migma-conformance was asked but the check did not run (pytest "
+                                    "ended the session before its tests, by an option from addopts, an @file or a "
+                                    "plugin): no verdict, exit 3") + "\n")
         return 3
     return status
 
