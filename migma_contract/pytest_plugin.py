@@ -47,6 +47,7 @@ _HEADLINE = pytest.StashKey[str]()
 _RESULT = pytest.StashKey["RunResult"]()
 _SHARES = pytest.StashKey[dict[str, float]]()
 _DESELECTED = pytest.StashKey[set[str]]()  # the rules -k, -m, --deselect, --lf ... left out of this session
+_KEPT = pytest.StashKey[set[str]]()  # xdist's controller: the rules the workers' collection kept (after the check ran)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -445,6 +446,24 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput["migma_contract_result"] = config.stash[_PATH]
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist, on the controller: the rules a worker's collection kept (its items after -k, -m, --deselect). The workers
+    collect after the controller's check ran, so the rules left out are named in the summary only (pass X4, F4)."""
+    config = node.config
+    if _conformance(config):
+        config.stash[_KEPT] = {nodeid.split("::", 1)[1].split("[")[0] for nodeid in ids if nodeid.startswith(SUITE + "::")}
+
+
+def _left_out_under_xdist(config: pytest.Config, result: RunResult) -> list[str]:
+    """The rules of the check the xdist workers' selection left out and the check's own warnings did not name."""
+    kept = config.stash.get(_KEPT, None)
+    if kept is None or _is_worker(config):
+        return []
+    named = set(_left_out(config))
+    return [rule.id for rule in result.rules if rule.id not in kept and rule.id not in named]
+
+
 class ContractViolation(AssertionError):
     """A rule of the contract is broken; the message is the finding."""
 
@@ -708,6 +727,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     result = config.stash.get(_RESULT, None)
     for warning in result.warnings if result is not None else ():
         terminalreporter.write_line(clean_text(f"warning: {warning}"))
+    left_out = _left_out_under_xdist(config, result) if result is not None else []
+    if left_out:  # the workers' selection, known after the check wrote its reports: said here, as the reports say theirs
+        failing = [rule.id for rule in result.rules if rule.id in left_out and rule.status == "failed"] if result else []
+        terminalreporter.write_line(clean_text(
+            f"warning: {len(left_out)} rule(s) left out of this pytest session by its selection (-k, -m, --deselect): "
+            f"{', '.join(left_out)}" + (f"; of them failing: {', '.join(failing)}" if failing else "")
+            + "; the check judged every rule, and the session's exit status is its verdict"))
     for cause in result.root_causes if result is not None else ():
         terminalreporter.write_line(clean_text(f"root cause: {cause.line}"))
     for path in config.stash.get(_REPORTS, []):
