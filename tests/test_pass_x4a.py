@@ -168,6 +168,7 @@ def environment_proxy(monkeypatch):
 @pytest.mark.parametrize("url, direct", [
     ("http://127.0.0.1:9", True), ("http://127.1:9", True), ("http://[::1]:9", True), ("http://[::ffff:127.0.0.1]:9", True),
     ("http://localhost:9", True), ("http://LOCALHOST.:9", True), ("http://api.localhost:9", True), ("http://0x7f.1:9", True),
+    ("http://0.0.0.0:9", True), ("http://[::]:9", True),
     ("https://staging.example.com", False), ("http://10.0.0.5", False), ("http://localhost.example.com", False),
 ])
 def test_f7_a_loopback_target_in_any_spelling_is_reached_directly(url, direct):

@@ -204,16 +204,17 @@ def _address(host: str) -> str:
 
 def reached_directly(url: str) -> bool:
     """Whether a client for `url` must connect to it itself, never through a proxy the environment names: a loopback
-    host (a loopback address in any spelling `host_of` reads, `localhost` and its `*.localhost` names, with or without
-    the root's dot). Through a proxy, "this machine" is the proxy's machine, and the request (the key in its
+    host (a loopback address in any spelling `host_of` reads, 0.0.0.0 and `::`, `localhost` and its `*.localhost` names,
+    with or without the root's dot). Through a proxy, "this machine" is the proxy's machine, and the request (the key in its
     Authorization header) travels to the proxy host in clear text (pass X4, F7)."""
     host = host_of(url)
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address.is_loopback or address.is_unspecified  # (a connection to 0.0.0.0 or :: reaches this machine)
 
 
 # The patterns httpx mounts the environment's proxies on (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and their lower-case
