@@ -36,7 +36,7 @@ import httpx
 
 from migma_contract.contract.validators import ResponseViolations, Violation, contract_for, validate_response
 from migma_contract.mock import MockConfig, MockRequest, ReferenceMock, SentRecord, create_app
-from migma_contract.wire.urls import api_root, guard_production
+from migma_contract.wire.urls import api_root, client_mounts, guard_production
 
 __all__ = [
     "VENDOR_BASE_URL",
@@ -306,14 +306,14 @@ class ServerHandle(MockControl):
     @property
     def client(self) -> httpx.Client:
         if self._client is None or self._client.is_closed:
-            self._client = httpx.Client(base_url=self.url, headers=self.auth_headers)
+            self._client = httpx.Client(base_url=self.url, headers=self.auth_headers, mounts=client_mounts(self.url))
             self._clients.append(self._client)
         return self._client
 
     @property
     def async_client(self) -> httpx.AsyncClient:
         if self._async_client is None or self._async_client.is_closed:
-            self._async_client = httpx.AsyncClient(base_url=self.url, headers=self.auth_headers)
+            self._async_client = httpx.AsyncClient(base_url=self.url, headers=self.auth_headers, mounts=client_mounts(self.url))
             self._async_clients.append(self._async_client)
         return self._async_client
 
@@ -372,7 +372,8 @@ class TargetHandle:
         self.url = api_root(url)
         self.fixtures = fixtures
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        # a loopback target is reached directly, never through the environment's HTTP_PROXY (pass X4, F7)
+        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, mounts=client_mounts(self.url))
         self._validators = validators
 
     def send(self, body: Any, **kwargs: Any) -> httpx.Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -592,5 +593,17 @@ def _why_not(rule: Any, run: RunState) -> str:
         return f"the budget ({flag('--max-requests')} / {flag('--max-time')}) ran out before its cases"
     crashed = run.unjudged_cases.get(rule.id, 0)
     if crashed:
-        return f"its {crashed} case(s) got no answer that judges it (a 5xx, or none): see {NO_SERVER_ERROR.id}"
+        return f"its {crashed} case(s) got no answer that judges it ({_answers(run.unjudged_answers.get(rule.id))})"
     return "skipped"
+
+
+def _answers(got: Counter[int | None] | None) -> str:
+    """What a rule's unjudged cases got back, in one phrase: the statuses (commonest first) and the unanswered, as they
+    came (pass X4, F6: 35 answers of 400 were said to be "a 5xx, or none")."""
+    if not got:
+        return f"a 5xx, or none: see {NO_SERVER_ERROR.id}"
+    parts = [f"{count} x {status}" if status is not None else f"{count} x no answer" for status, count in got.most_common(4)]
+    more = ", ..." if len(got) > 4 else ""
+    server_side = any(status is None or status >= 500 for status in got)
+    hint = f"; see {NO_SERVER_ERROR.id}" if server_side else "; none was an answer this rule's case is judged by"
+    return f"got {', '.join(parts)}{more}{hint}"
