@@ -93,11 +93,25 @@ def test_a_json_request_with_one_well_formed_content_type_is_judged_in_full(valu
     assert not verdict.breaches and judge.result().exit_code == 0
 
 
+def _call(app, scope, messages):
+    """What `app` sends for `scope` and the request `messages` (in-process, no server)."""
+    import anyio
+
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def record(message):
+        sent.append(message)
+
+    anyio.run(app, scope, receive, record)
+    return sent
+
+
 def test_the_middleware_does_not_blame_fastapi_for_refusing_a_content_type_with_a_trailing_comma():
     """Pass X1, F1 (t23_middleware.py): FastAPI reads `application/json,` as written (email.message), parses no JSON and
     answers 422; ContractMiddleware blamed it on accepts-valid and status-documented, exit 1."""
-    import anyio
-
     api = FastAPI()
 
     class Send(BaseModel):
@@ -115,16 +129,7 @@ def test_the_middleware_does_not_blame_fastapi_for_refusing_a_content_type_with_
                  "headers": [(b"host", b"app"), (b"authorization", AUTH[1].encode()), (b"content-type", content_type),
                              (b"content-length", b"%d" % len(body))],
                  "scheme": "http", "root_path": "", "http_version": "1.1"}
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-        sent = []
-
-        async def receive():
-            return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-        async def record(message):
-            sent.append(message)
-
-        anyio.run(wrapped, scope, receive, record)
+        sent = _call(wrapped, scope, [{"type": "http.request", "body": body, "more_body": False}])
         assert sent[0]["status"] == status
         result = wrapped.result()
         assert (result.exit_code, [f.rule for f in result.findings]) == (exit_code, [])

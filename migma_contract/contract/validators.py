@@ -33,10 +33,10 @@ from migma_contract.contract.email import FAST_ADDRESS_SCHEMA, is_email_address
 from migma_contract.contract.fastschema import fast_formats, flatten, inline_refs, mentions_format
 from migma_contract.contract.rules import (
     CONFLICTING_MEDIA_TYPES,
-    MALFORMED_MEDIA_TYPE,
     JSON_DECODER,
     JSON_SCANNER,
     LONE_SURROGATE,
+    MALFORMED_MEDIA_TYPE,
     Level,
     NotUtf8,
     OpenPoint,
