@@ -209,6 +209,12 @@ def _echoing_method(scope: dict[str, Any], body: bytes | None = None) -> str | N
     return next((method for method in (a.strip(" \t").upper() for a in asked) if method in _ECHOING), None)
 
 
+def _length_and_coding(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's head gives both a Content-Length and a Transfer-Encoding."""
+    names = {name.lower() for name, _ in headers}
+    return b"content-length" in names and b"transfer-encoding" in names
+
+
 class AnswerCutOff(Exception):
     """Raised from the app when an answer begun cannot be completed: the server (uvicorn, either stack) then closes the
     client's connection mid-answer, without a last chunk, so the client reads an incomplete answer, as it would from
@@ -358,6 +364,15 @@ class TrafficProxy:
             return
         # (served on `wire.serve`'s configuration, which reads an upgrade request whole and takes no upgrade: forwarded)
         unread = request_framing_unread(scope["headers"], read.size, upgrade_read=True)
+        if unread is None and _length_and_coding(scope["headers"]):
+            # RFC 9112 §6.1: a server may refuse it; uvicorn's httptools stack (llhttp) does, 400, before the proxy sees
+            # it, so on h11 (which reads it as chunked) the proxy refuses it too: one reading on both stacks (pass X1, F4)
+            why = "it gives a Content-Length beside a Transfer-Encoding, which a server may refuse (RFC 9112 §6.1)"
+            await self._own_answer(send, 400, f"the request was not forwarded: {why}")
+            if self.judge is not None:
+                self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request was answered 400 by the "
+                                            f"proxy and not forwarded: {why} (not judged)")
+            return
         if unread is not None:  # the body the server stack handed on may not be the client's: never forwarded as if it were
             await self._own_answer(send, 400, f"the request was not forwarded: {unread}")
             if self.judge is not None:
@@ -660,8 +675,10 @@ class TrafficProxy:
                 if error is None and failure is None else None)
         if what is not None:  # the upstream URL does not reach the send: check's reading (a configuration error there)
             location = _field(direct, b"location")
-            where_to = f" (Location: {clean_text(location[:200])})" if location else ""
-            self.judge.pass_unjudged(f"{where}: the send, POST {shown_url}, was answered {what}{where_to}: no endpoint "
+            # in angle brackets (RFC 3986 Appendix C): a credential parameter's value, masked when the note is written,
+            # ends at the `>` (it runs to a space, `&`, `#`, `;`, a quote or `<>`), never taking the note's `)` with it
+            where_to = f" (Location: <{clean_text(location[:200])}>)" if location else ""
+            self.judge.pass_unjudged(f"{where}: the send, POST <{shown_url}>, was answered {what}{where_to}: no endpoint "
                                      f"answers so; check {flag('--upstream')} (is this the API's root, and does the server "
                                      "answer POST /v1/sending there?): not judged")
             return cut_off
