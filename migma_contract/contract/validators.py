@@ -37,6 +37,7 @@ from migma_contract.contract.rules import (
     JSON_DECODER,
     JSON_SCANNER,
     LONE_SURROGATE,
+    MALFORMED_MEDIA_TYPE,
     Level,
     NotUtf8,
     OpenPoint,
@@ -58,7 +59,8 @@ from migma_contract.contract.rules import (
 )
 from migma_contract.core.bounded import MAX_DEPTH, loads
 from migma_contract.core.exceptions import SpecError, SpecInvalid
-from migma_contract.core.fields import trimmed, values_of
+from migma_contract.core.fields import media_type as one_media_type
+from migma_contract.core.fields import members_of
 from migma_contract.core.untrusted import nesting_depth
 from migma_contract.document.spec import BUNDLED_SHA256, Spec, load_spec
 
@@ -554,10 +556,21 @@ def _unfolded_names(schema: Any) -> frozenset[str]:
 
 
 def _media_type(content_type: str) -> str:
-    """The media type a Content-Type value names (remembered in `_MEDIA_TYPES`)."""
-    # SP and HTAB trimmed only (`core.fields`); a singleton field given with different values is no one media type
-    values = values_of(content_type) if "," in content_type else (content_type,)
-    media_type = trimmed(values[0].split(";", 1)[0]).lower() if len(values) == 1 else CONFLICTING_MEDIA_TYPES
+    """The media type a Content-Type value names (remembered in `_MEDIA_TYPES`): `MALFORMED_MEDIA_TYPE` when a member
+    is not one well-formed media type (`core.fields.media_type`: `application/json,`, `,application/json` from an empty
+    field line joined beside it, `; =x`: a strict client, Go's `mime.ParseMediaType`, refuses it, and one reading the
+    first of two lines reads `""`); `CONFLICTING_MEDIA_TYPES` for members that differ (a singleton field given twice
+    differently); the same value repeated (two alike lines, joined) is that value."""
+    # SP and HTAB trimmed only (`core.fields`)
+    members = members_of(content_type) if "," in content_type else [content_type]
+    parsed = [one_media_type(member) for member in members]
+    if any(one is None for one in parsed):
+        media_type = MALFORMED_MEDIA_TYPE
+    elif len({member.lower() for member in members}) > 1:
+        media_type = CONFLICTING_MEDIA_TYPES
+    else:
+        assert parsed[0] is not None
+        media_type = parsed[0][0]
     if len(_MEDIA_TYPES) < 64:  # a server sends a handful of distinct values; a hostile one cannot grow this
         _MEDIA_TYPES[content_type] = media_type
     return media_type
@@ -578,9 +591,8 @@ def _other_charset(content_type: str, media_type: str) -> str | None:
     content-type-json judges a media type that is no JSON's, whatever its charset)."""
     if not (media_type == JSON_MEDIA_TYPE or media_type.endswith("+json")):
         return None
-    _, *parameters = values_of(content_type)[0].split(";")
-    charset = next((trimmed(value).strip('"').lower() for name, _, value in (p.partition("=") for p in parameters)
-                    if trimmed(name).lower() == "charset"), "utf-8")
+    parsed = one_media_type(members_of(content_type)[0])  # (well-formed, all members alike: `_media_type`)
+    charset = "utf-8" if parsed is None else parsed[1].get("charset", "utf-8").lower()
     return None if charset in _UTF8 else charset
 
 
