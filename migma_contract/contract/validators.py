@@ -60,7 +60,7 @@ from migma_contract.contract.rules import (
 from migma_contract.core.bounded import MAX_DEPTH, loads
 from migma_contract.core.exceptions import SpecError, SpecInvalid
 from migma_contract.core.fields import media_type as one_media_type
-from migma_contract.core.fields import members_of
+from migma_contract.core.fields import members_of, trimmed
 from migma_contract.core.untrusted import nesting_depth
 from migma_contract.document.spec import BUNDLED_SHA256, Spec, load_spec
 
