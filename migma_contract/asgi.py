@@ -64,7 +64,8 @@ chunked, whose coded bytes it hands on; a body of another length than its Conten
 to the app unjudged, counted and noted: never the client's fault. The app sees a send's scope
 without the `http.response.pathsend` and `http.response.zerocopysend` extensions (a file answer
 then goes out as body messages, as Starlette's FileResponse sends it without them), so what it
-sends is what is judged.
+sends is what is judged; what the app writes into that copy (a router's `route`, `endpoint`, `path_params`)
+is put back into the server's scope once it returns or raises, its `extensions` left as the server's.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
 (`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. The
 request judged (and shown in a finding) is the one that came in, copied as its route was
@@ -267,7 +268,12 @@ class ContractMiddleware:
             return
         route = _route_of(scope, self.base_path) if scope["type"] == "http" else OTHER
         if route == SEND:
-            await self._judged(_without_file_sends(scope), receive, send)
+            inner = _without_file_sends(scope)
+            try:
+                await self._judged(inner, receive, send)
+            finally:
+                if inner is not scope:  # what the app wrote into its copy (a router's route, endpoint, path_params)
+                    _copied_back(inner, scope)
             return
         if route == MAY_ROUTE:  # not the send, but the app may route it there: never judged as one, no green verdict
             self._count += 1
@@ -995,6 +1001,18 @@ def _without_file_sends(scope: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(extensions, dict) or not _FILE_SENDS.intersection(extensions):
         return scope
     return {**scope, "extensions": {k: v for k, v in extensions.items() if k not in _FILE_SENDS}}
+
+
+def _copied_back(inner: dict[str, Any], scope: dict[str, Any]) -> None:
+    """What the app changed in its copy of the scope (`_without_file_sends`), put into the server's own once it returned
+    or raised, as without the middleware: Starlette's Router writes `route`, `endpoint`, `path_params` into the scope
+    it is given, which a middleware outside this one (metrics, tracing, ServerErrorMiddleware's handler) reads after
+    the call. Its `extensions` stay the server's (the file sends it offers)."""
+    for key, value in inner.items():
+        if key != "extensions" and (key not in scope or scope[key] is not value):
+            scope[key] = value
+    for key in [key for key in scope if key not in inner and key != "extensions"]:
+        del scope[key]
 
 
 _FILE_SENDS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
