@@ -352,6 +352,7 @@ class ContractMiddleware:
         self._count += 1
         number = self._count
         asked = _Asked.of(scope)  # what is judged and shown, as the route was decided: never the scope, edited in place later
+        outer = scope.get("app")  # the Starlette app outside this middleware (it sets it before its stack runs), if any
         # The one capped reader: at most `max_request_bytes` (and one chunk) is read ahead and kept for
         # judging; past it, the rest streams to the app unkept (it judges the answer, not the body). A send asking
         # `Expect: 100-continue` is read as the app reads it, never ahead (`_continue_expected`): its first `receive`
@@ -405,6 +406,7 @@ class ContractMiddleware:
         last_given = False  # the app's last body message (more_body False) was given to the server
         trailers_open = False  # the answer asked for trailers the server offers: it ends at its last trailers message
         offers_trailers = "http.response.trailers" in (scope.get("extensions") or {})
+        answerer: str | None = None  # why what the app raised before its start may be answered outside (`_answered_outside`)
 
         async def replay() -> MutableMapping[str, Any]:
             nonlocal left, streamed, body_open, overlapped, teed, cut_at
@@ -605,8 +607,11 @@ class ContractMiddleware:
                 error = "the app raised CancelledError (no one cancelled it: an inner task's cancellation escaped)"
             raise
         except Exception as exc:
-            error = (f"the server's refusal ({type(exc).__name__}) of a message outside its answer came out of the app"
-                     if any(exc is refusal for refusal in refusals) else f"the app raised {type(exc).__name__}")
+            own = not any(exc is refusal for refusal in refusals)
+            error = (f"the app raised {type(exc).__name__}" if own else
+                     f"the server's refusal ({type(exc).__name__}) of a message outside its answer came out of the app")
+            if own and status is None:  # raised before its answer started: something outside may answer it instead
+                answerer = _answered_outside(outer, self)
             raise
         except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
             trio = type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio"  # server's or
@@ -684,6 +689,13 @@ class ContractMiddleware:
                 elapsed = answered if answered is not None else cut_at if late and cut_at is not None else clock.elapsed()
                 in_part = self._in_part(complete and unreadable is None and refused is None, elapsed,
                                         ended, raised if ended is None else None, overlapped, in_send)
+                unseen: frozenset[str] = frozenset()
+                if answerer is not None and error == raised and status is None and not late:
+                    why = (f"the app raised before its answer started, and {answerer}: what its client read does not "
+                           "show here: no-server-error was not judged")
+                    in_part = ((f"{in_part[0]}; {why}", in_part[1] | {NO_SERVER_ERROR.id}) if in_part is not None
+                               else (why, frozenset({NO_SERVER_ERROR.id})))
+                    unseen = frozenset({NO_SERVER_ERROR.id})
                 if differs is not None and unreadable is None:  # never blamed, never passed: the server decides
                     why = f"its answer has {differs}; which server runs does not show: no-server-error was not judged"
                     in_part = ((f"{in_part[0]}; {why}", in_part[1] | {NO_SERVER_ERROR.id}) if in_part is not None
@@ -694,7 +706,7 @@ class ContractMiddleware:
                 # exchange holds while it waits (its bodies, its headers) bounds the waiting ones, not a guess
                 held = (len(body) if body else 0) + sum(map(len, kept)) + asked.size
                 self.judge.observe_later(partial(self._exchange, asked, body, (status, headers, kept, size), error, elapsed, number,
-                                                 request_size, in_part), held + _HELD_APART)
+                                                 request_size, in_part, unseen), held + _HELD_APART)
 
     def _in_part(self, whole: bool, answered: float, ended: float | None, raised: str | None,
                  overlapped: bool, held: float = 0.0) -> tuple[str, frozenset[str]] | None:
@@ -742,7 +754,7 @@ class ContractMiddleware:
 
     def _exchange(self, asked: _Asked, body: bytes | None, answer: tuple[int | None, list[tuple[str, str]], list[bytes], int],
                   error: str | None, elapsed: float, number: int, body_size: tuple[int, bool] | None = None,
-                  in_part: tuple[str, frozenset[str]] | None = None) -> ObservedExchange:
+                  in_part: tuple[str, frozenset[str]] | None = None, unseen: frozenset[str] = frozenset()) -> ObservedExchange:
         status, answer_headers, kept, size = answer
         headers: list[tuple[str, str]] = []
         host: str | None = None
@@ -778,7 +790,7 @@ class ContractMiddleware:
             response_body=response_body, elapsed=elapsed, error=error, where=f"request {number} to the app",
             response_size=size, unread=unread, route=SEND, request_size=body_size[0] if body_size else None,
             request_size_open=body_size[1] if body_size else False,
-            in_part=in_part[0] if in_part else None, in_part_rules=in_part[1] if in_part else frozenset(),
+            in_part=in_part[0] if in_part else None, in_part_rules=in_part[1] if in_part else frozenset(), unseen_rules=unseen,
         )
 
 
@@ -1001,6 +1013,47 @@ def _without_file_sends(scope: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(extensions, dict) or not _FILE_SENDS.intersection(extensions):
         return scope
     return {**scope, "extensions": {k: v for k, v in extensions.items() if k not in _FILE_SENDS}}
+
+
+def _answered_outside(outer: Any, middleware: ContractMiddleware) -> str | None:
+    """Why an exception the app raised before its answer started may be answered by something outside this middleware
+    (None: its server, or Starlette's ServerErrorMiddleware without a handler, answers 500: the app's no-server-error).
+
+    `outer`: the scope's `app` as the send came in, set by the Starlette (FastAPI) app whose stack runs this middleware.
+    `app.add_middleware` puts this middleware inside Starlette's ServerErrorMiddleware
+    (`Starlette.build_middleware_stack`), which runs the app's `exception_handlers` entry for `Exception` or `500` and
+    sends its answer, of any status. Between the two, a middleware this reading does not know (a user's, a
+    `BaseHTTPMiddleware`'s dispatch, a Mount's or a route's app) may answer too: what it sends does not show here.
+    Without a Starlette app outside (a plain ASGI stack), nothing outside is seen: its server answers 500."""
+    handlers = getattr(outer, "exception_handlers", None)
+    if not isinstance(handlers, dict):
+        return None
+    for key in (Exception, 500):
+        if key in handlers:
+            return (f"the Starlette app outside this middleware has an exception handler for {getattr(key, '__name__', key)}"
+                    " (ServerErrorMiddleware runs it and sends its answer)")
+    node = getattr(outer, "middleware_stack", None)
+    for _ in range(64):
+        if node is middleware:
+            return None
+        if node is None:
+            break
+        name = f"{type(node).__module__}.{type(node).__qualname__}"
+        if name not in _PASSING_ON:
+            return f"a middleware outside this one ({clean_text(name[:80])}) may answer it"
+        node = getattr(node, "app", None)
+    return "this middleware is not in the Starlette app's own stack (under a Mount or a route): what is between may answer it"
+
+
+# the middleware of Starlette and FastAPI known never to answer an exception passing through (ServerErrorMiddleware answers
+# only through its handler, read apart; the body limits answer only their own error, raised while the body is read)
+_PASSING_ON = frozenset({
+    "starlette.middleware.errors.ServerErrorMiddleware", "starlette.middleware.cors.CORSMiddleware",
+    "starlette.middleware.gzip.GZipMiddleware", "starlette.middleware.trustedhost.TrustedHostMiddleware",
+    "starlette.middleware.httpsredirect.HTTPSRedirectMiddleware", "starlette.middleware.sessions.SessionMiddleware",
+    "starlette.middleware.body_limit.RequestBodyLimitMiddleware", "fastapi.telemetry._asgi.ExceptionTelemetryMiddleware",
+    "fastapi._body_limit.AppBodyLimitMiddleware", "fastapi._body_limit._BodyLimitExceptionMiddleware",
+})
 
 
 def _copied_back(inner: dict[str, Any], scope: dict[str, Any]) -> None:

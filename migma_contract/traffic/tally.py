@@ -474,6 +474,9 @@ class ObservedExchange:
     # judged in part, those rules neither passed nor, unless they broke anyway, failed
     in_part: str | None = None
     in_part_rules: frozenset[str] = frozenset()
+    # those of `in_part_rules` whose breach does not show either (the middleware's app raised, and a handler outside it
+    # may have answered): neither passed nor failed
+    unseen_rules: frozenset[str] = frozenset()
     # a recording's start time of the exchange, in microseconds since the epoch (`twins.instant`; None: not recorded)
     started: int | None = None
     # a recording's whole time of the exchange where it holds more than `elapsed`, the part surely the server's (HAR's
@@ -841,7 +844,8 @@ class TrafficJudge:
         if unsure is not None and unsure not in (unread_why or ""):
             unread_why = unsure if unread_why is None else f"{unread_why}; {unsure}"
         if exchange.in_part is not None:  # the way in could not tell these rules' passing: none passes (a breach counts)
-            opened = tuple(j for j in verdict.judgements if not j.ok or j.rule_id not in exchange.in_part_rules)
+            opened = tuple(j for j in verdict.judgements if j.rule_id not in exchange.in_part_rules
+                           or (not j.ok and j.rule_id not in exchange.unseen_rules))
             if len(opened) < len(verdict.judgements):
                 verdict = replace(verdict, judgements=opened)
                 unread_why = exchange.in_part if unread_why is None else f"{unread_why}; {exchange.in_part}"
@@ -919,7 +923,8 @@ class TrafficJudge:
         exchange, judged = self._as_judged(exchange)
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         added = tuple(judgement for judgement in verdict.judgements if judgement.rule_id not in before.rules and (
-            not judgement.ok or judgement.rule_id not in exchange.in_part_rules))  # (as `observe`: never passed)
+            judgement.rule_id not in exchange.in_part_rules
+            or (not judgement.ok and judgement.rule_id not in exchange.unseen_rules)))  # (as `observe`: never passed)
         unsure = time_unsure(judged, self.timeout)
         # (its time judged in part where no copy judged the rule nor was counted in part for its time)
         open_time = unsure is not None and not before.time_open and RESPONDS_IN_TIME.id not in before.rules
