@@ -67,7 +67,12 @@ then goes out as body messages, as Starlette's FileResponse sends it without the
 sends is what is judged; what the app writes into that copy (a router's `route`, `endpoint`, `path_params`)
 is put back into the server's scope once it returns or raises, its `extensions` left as the server's.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
-(`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. The
+(`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far, the sends still in flight too
+(`_drain`): one whose answer went out whole is judged on what went out, one whose app's own time is past `timeout`
+breaks responds-in-time (as the proxy's deadline), any other is counted in flight, passed unjudged (no green verdict).
+An exception the app raises before its answer starts is its no-server-error unless something outside may answer it
+(`_answered_outside`: `add_middleware` puts this middleware inside Starlette's ServerErrorMiddleware, which runs an
+`Exception`/`500` handler): then no-server-error is judged in part, never blamed. The
 request judged (and shown in a finding) is the one that came in, copied as its route was
 decided (`_Asked`): an inner middleware or router that edits the scope in place while the app
 runs (Starlette's `MutableHeaders(scope=scope)`, Mount's root path) changes nothing judged, and
@@ -75,9 +80,9 @@ the scope (the app's `state`) is never held past the call. With `report_dir`, th
 reports are written when the app shuts down (the ASGI lifespan's shutdown; for an app that
 does not speak lifespan, returning on it, the middleware answers it), or, where no lifespan
 started before the first send (uvicorn's `--lifespan off`, an in-process transport), the app
-raised on it, or its lifespan ended with no shutdown answered (uvicorn sends none to a finished lifespan), when the
-process exits (`atexit`, if anything was seen since they were last
-written); and whenever `write_report()` is called. Reports that cannot be written there are
+raised on it, its lifespan ended with no shutdown answered (uvicorn sends none to a finished lifespan), or a forced
+quit skipped its shutdown, when the process exits (`atexit`, registered at the first call, if anything was seen since
+they were last written or a send was in flight then); and whenever `write_report()` is called. Reports that cannot be written there are
 one line on the `migma_contract.asgi` logger, never a traceback in the server's shutdown.
 Several processes writing to one `report_dir` (uvicorn --workers, gunicorn, pytest-xdist) each keep their own state
 there and write the merge of every process of their run (`reports.processes`): the last to end writes them all.
@@ -91,6 +96,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, MutableMapping
@@ -191,7 +197,11 @@ class ContractMiddleware:
         self._count = 0
         self._spoken = False  # a lifespan started (the app or the middleware answered its startup): reports at its shutdown
         self._at_exit = False  # the reports are to be written at process exit (`_report_at_exit`)
-        self._written = -1  # the sends counted when the reports were last written to `report_dir`
+        self._written = -1  # the sends counted when the reports were last written to `report_dir` (-1: none, or some
+        # were in flight then: what was written is not what the run will say)
+        # the sends in flight (not yet handed to the judge), each with its `due`: every reader calls it (`_drain`)
+        self._flights: dict[int, Callable[[], None]] = {}
+        self._flying = threading.Lock()  # who takes a flight out of `_flights` judges it (the app's end, or a reader)
         # (this process, when its run began for this middleware: when it was made, or its process forked: `_began`; a
         # worker's first request may come long after it began, and a sibling's state written between is of its run)
         self._start: tuple[int, float] | None = (os.getpid(), wall_clock())
@@ -232,8 +242,9 @@ class ContractMiddleware:
         if target != self.report_dir:
             return write_reports(self.result(), target, self.formats)
         self._drain()
+        flying = self.judge.in_flight
         written = write_shared(self.judge, self._began(), target, self.formats, self._shared_name)
-        self._written = count
+        self._written = -1 if flying else count  # (a send in flight then: written again at exit, as the run then says)
         return written
 
     def _began(self) -> float:
@@ -263,6 +274,8 @@ class ContractMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if self._start is None:  # (a middleware made before a fork begins in each process at its writing: `_began`)
             self._began()
+        if not self._at_exit:  # always, once served: a forced quit skips the lifespan's shutdown (uvicorn's second
+            self._report_at_exit()  # Ctrl-C while a send is stuck); at exit it writes only what was not written
         if scope["type"] == "lifespan" and self.report_dir is not None:
             await self._lifespan(scope, receive, send)
             return
@@ -337,9 +350,10 @@ class ContractMiddleware:
                        clean_text(str(self.report_dir)[:200]), when, clean_text(str(exc)[:200]))
 
     def _report_at_exit(self) -> None:
-        """Write the reports when the process exits (once registered): for a server that sent no lifespan (uvicorn's
-        `--lifespan off`, an in-process transport) or an app that raised on it. Only what was not written yet: an exit
-        after a shutdown that wrote them, or after `write_report()`, with nothing judged since, writes nothing."""
+        """Write the reports when the process exits (registered once, at the first call): for a server that sent no
+        lifespan (uvicorn's `--lifespan off`, an in-process transport), an app that raised on it, a forced quit that
+        skipped its shutdown. Only what was not written yet: an exit after a shutdown that wrote them, or after
+        `write_report()`, with nothing seen since and nothing in flight then, writes nothing."""
         if self._at_exit:
             return
         self._at_exit = True  # (asked once: without a report_dir, nothing is to be written)
@@ -347,18 +361,21 @@ class ContractMiddleware:
             atexit.register(_write_at_exit, weakref.ref(self))
 
     async def _judged(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if not self._spoken and not self._at_exit:  # no lifespan started before this send (a server starts it first, or never)
-            self._report_at_exit()
         self._count += 1
         number = self._count
         asked = _Asked.of(scope)  # what is judged and shown, as the route was decided: never the scope, edited in place later
         outer = scope.get("app")  # the Starlette app outside this middleware (it sets it before its stack runs), if any
+        self._flights[number] = _reading  # in flight from now: counted by every reader until it is judged (`_drain`)
         # The one capped reader: at most `max_request_bytes` (and one chunk) is read ahead and kept for
         # judging; past it, the rest streams to the app unkept (it judges the answer, not the body). A send asking
         # `Expect: 100-continue` is read as the app reads it, never ahead (`_continue_expected`): its first `receive`
         # makes the server tell the client to send its body, which an app refusing from the head alone never does.
         lazy = _continue_expected(asked.headers)
-        read = CappedBody(None, 0) if lazy else await read_capped(receive, self.max_request_bytes)
+        try:
+            read = CappedBody(None, 0) if lazy else await read_capped(receive, self.max_request_bytes)
+        except BaseException:
+            self._flights.pop(number, None)
+            raise
         # the app's own time (responds-in-time), as the proxy times its upstream: from the body's end to the answer's
         # end, less the time the client held each part of it (`time.perf_counter` read here: a test may stand in for it)
         clock = ServerTime(time.perf_counter)
@@ -366,6 +383,7 @@ class ContractMiddleware:
         pending = [] if lazy else read.replay()
         unread = request_framing_unread(asked.headers, None if read.over or read.disconnected else read.size)
         if unread is not None:  # the server stack's doing (the body it handed on may not be the client's): not judged
+            self._flights.pop(number, None)
             self.judge.pass_unjudged(f"request {number} to the app: {unread}: not the client's doing, not judged")
 
             async def passed() -> MutableMapping[str, Any]:
@@ -593,36 +611,9 @@ class ContractMiddleware:
                 raise
             outside_answer.append(f"{kind} (taken)")
 
-        error: str | None = None
-        try:
-            await self.app(scope, replay, capture)
-        except asyncio.CancelledError:
-            if left or outside is not None:  # cancelled after its client left (or after a deadline outside it)
-                pass
-            elif _being_cancelled():  # something outside stopped the app (its server, as its client left or it shuts down;
-                # a timeout middleware outside this one): not its failure, and not the client seen leaving
-                outside = "a cancellation from outside it (its server, or a middleware outside this one such as a timeout)"
-                cut_at = clock.elapsed()
-            else:  # the app's own (an inner task it cancelled, awaited): its server answers 500, as for any exception
-                error = "the app raised CancelledError (no one cancelled it: an inner task's cancellation escaped)"
-            raise
-        except Exception as exc:
-            own = not any(exc is refusal for refusal in refusals)
-            error = (f"the app raised {type(exc).__name__}" if own else
-                     f"the server's refusal ({type(exc).__name__}) of a message outside its answer came out of the app")
-            if own and status is None:  # raised before its answer started: something outside may answer it instead
-                answerer = _answered_outside(outer, self)
-            raise
-        except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
-            trio = type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio"  # server's or
-            if trio and not left and outside is None:  # an outer middleware's lets it out (the app's scopes catch their own)
-                outside = "trio's cancellation from a scope outside it (its server's, or a middleware's such as move_on_after)"
-                cut_at = clock.elapsed()
-            raise
-        finally:
-            if lazy and not body_open and teed is not None:  # read whole, as the app read it: judged as if read ahead
-                body = bytes(teed)
-                unread = request_framing_unread(asked.headers, streamed)
+        def conclude(error: str | None, running: str | None = None, at: float | None = None) -> None:
+            """The exchange handed to the judge, once: as the app ended it (from its `finally`), or, `running`, by a
+            reader while the app still runs (`due`: why it is judged now; `at`: the app's own time then)."""
             # cut off before its answer was whole: by its client leaving, or something else outside the app; where the
             # app's own time was past the timeout by then it is its responds-in-time breach (as the proxy's deadline
             # blames its upstream), else not judged (whatever it then raised)
@@ -686,9 +677,10 @@ class ContractMiddleware:
                     error = None
                 elif error is None and not complete:
                     error = "the app ended without a complete response"
-                elapsed = answered if answered is not None else cut_at if late and cut_at is not None else clock.elapsed()
+                elapsed = (at if at is not None else answered if answered is not None
+                           else cut_at if late and cut_at is not None else clock.elapsed())
                 in_part = self._in_part(complete and unreadable is None and refused is None, elapsed,
-                                        ended, raised if ended is None else None, overlapped, in_send)
+                                        ended, (raised or running) if ended is None else None, overlapped, in_send)
                 unseen: frozenset[str] = frozenset()
                 if answerer is not None and error == raised and status is None and not late:
                     why = (f"the app raised before its answer started, and {answerer}: what its client read does not "
@@ -705,8 +697,67 @@ class ContractMiddleware:
                 # judged after the response is out, off the app's event loop (the judge's one worker thread); what the
                 # exchange holds while it waits (its bodies, its headers) bounds the waiting ones, not a guess
                 held = (len(body) if body else 0) + sum(map(len, kept)) + asked.size
-                self.judge.observe_later(partial(self._exchange, asked, body, (status, headers, kept, size), error, elapsed, number,
-                                                 request_size, in_part, unseen), held + _HELD_APART)
+                make = partial(self._exchange, asked, body, (status, headers, kept, size), error, elapsed, number,
+                               request_size, in_part, unseen)
+                if running is None:
+                    self.judge.observe_later(make, held + _HELD_APART)
+                else:  # a reader's: judged on its thread at once (at process exit no judging thread may start)
+                    self._observe_now(make)
+
+        def due() -> None:
+            """Called by every reader (`_drain`, on any thread) while the app runs: the exchange judged now where its
+            judgement is already known: its answer went out whole (judged on what went out), or the app's own time is
+            past the timeout with no whole answer (its responds-in-time breach, as the proxy's deadline blames its
+            upstream). Any other stays in flight (counted, no green verdict)."""
+            timeout = self.judge.timeout
+            if complete:
+                running, at, error = "the app had not returned when this was read,", None, None
+            elif left or outside is not None or timeout is None or (now := clock.elapsed()) <= timeout:
+                return
+            else:
+                running, at = "the app had not answered whole when this was read", now
+                error = "the app still ran, its answer not whole, when this was read"  # (shown after its time: `_waited_out`)
+            with self._flying:
+                if self._flights.pop(number, None) is None:  # (the app ended it meanwhile: judged there)
+                    return
+            conclude(error, running, at)  # (whole, its last message still to come: judged in part, `_in_part`)
+
+        self._flights[number] = due
+
+        error: str | None = None
+        try:
+            await self.app(scope, replay, capture)
+        except asyncio.CancelledError:
+            if left or outside is not None:  # cancelled after its client left (or after a deadline outside it)
+                pass
+            elif _being_cancelled():  # something outside stopped the app (its server, as its client left or it shuts down;
+                # a timeout middleware outside this one): not its failure, and not the client seen leaving
+                outside = "a cancellation from outside it (its server, or a middleware outside this one such as a timeout)"
+                cut_at = clock.elapsed()
+            else:  # the app's own (an inner task it cancelled, awaited): its server answers 500, as for any exception
+                error = "the app raised CancelledError (no one cancelled it: an inner task's cancellation escaped)"
+            raise
+        except Exception as exc:
+            own = not any(exc is refusal for refusal in refusals)
+            error = (f"the app raised {type(exc).__name__}" if own else
+                     f"the server's refusal ({type(exc).__name__}) of a message outside its answer came out of the app")
+            if own and status is None:  # raised before its answer started: something outside may answer it instead
+                answerer = _answered_outside(outer, self)
+            raise
+        except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
+            trio = type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio"  # server's or
+            if trio and not left and outside is None:  # an outer middleware's lets it out (the app's scopes catch their own)
+                outside = "trio's cancellation from a scope outside it (its server's, or a middleware's such as move_on_after)"
+                cut_at = clock.elapsed()
+            raise
+        finally:
+            if lazy and not body_open and teed is not None:  # read whole, as the app read it: judged as if read ahead
+                body = bytes(teed)
+                unread = request_framing_unread(asked.headers, streamed)
+            with self._flying:  # (a reader may have judged it already, while it ran: `due`)
+                mine = self._flights.pop(number, None) is not None
+            if mine:
+                conclude(error)
 
     def _in_part(self, whole: bool, answered: float, ended: float | None, raised: str | None,
                  overlapped: bool, held: float = 0.0) -> tuple[str, frozenset[str]] | None:
@@ -749,8 +800,26 @@ class ContractMiddleware:
         return ("; ".join(why), frozenset(rules)) if why else None
 
     def _drain(self) -> None:
-        """Every exchange answered so far judged (every reader calls it, so what it reads is complete)."""
+        """Every exchange answered so far judged (every reader calls it, so what it reads is complete), and the sends
+        in flight read as they stand (`due`): those whose judgement is known judged now, the rest counted in flight
+        (`TrafficJudge.in_flight`: no green verdict while one is). Counted before the judge settles: a send ending
+        between is counted twice (in flight and judged, never green) rather than not at all."""
+        with self._flying:
+            flights = list(self._flights.values())
+        for due in flights:
+            due()
+        with self._flying:
+            self.judge.in_flight = len(self._flights)
         self.judge.settle()
+
+    def _observe_now(self, make: Callable[[], ObservedExchange | None]) -> None:
+        """A send judged by a reader while its app runs (`due`), on the reader's thread: never raised on."""
+        try:
+            exchange = make()
+            if exchange is not None:
+                self.judge.observe(exchange)
+        except Exception as exc:  # (as the judge's own thread: a judging bug never reaches the reader)
+            self.judge.pass_unjudged(f"an exchange could not be judged ({type(exc).__name__}); please report it")
 
     def _exchange(self, asked: _Asked, body: bytes | None, answer: tuple[int | None, list[tuple[str, str]], list[bytes], int],
                   error: str | None, elapsed: float, number: int, body_size: tuple[int, bool] | None = None,
@@ -819,6 +888,10 @@ class _Asked(NamedTuple):
         for name, value in self.headers:  # (a loop: no generator made for each send)
             size += len(name) + len(value)
         return size
+
+
+def _reading() -> None:
+    """A send's `due` while its request's body is read ahead: in flight, nothing to judge yet."""
 
 
 def _write_at_exit(ref: weakref.ref[ContractMiddleware]) -> None:

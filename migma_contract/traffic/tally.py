@@ -747,6 +747,9 @@ class TrafficJudge:
         self._settled = threading.Condition(self._counts)
         self._worker: threading.Thread | None = None
         self.unjudged_behind = 0  # exchanges not judged because judging fell behind (noted)
+        # sends a way in saw that had not ended when it was last read (the middleware's app still answering, within its
+        # timeout): counted as seen and passed unjudged in every result and state, no green verdict (set by the way in)
+        self.in_flight = 0
         self._cpu_debt, self._cpu_at = 0.0, time.monotonic()  # the judge thread's CPU, against its share
         self._started = datetime.now(UTC)
         self._clock = time.perf_counter()
@@ -1419,6 +1422,11 @@ class TrafficJudge:
             with self._counts:
                 more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
                 stats = replace(self.stats, notes=self._stops + more + counted)
+            flying = self.in_flight
+            if flying:
+                stats.exchanges += flying
+                stats.unjudged += flying
+                stats.notes.insert(0, _in_flight(flying))
             # every note redacted with every credential learned so far (under `_lock`, which guards the redactor): a
             # note may quote a path, a header's name or value, that held a key learned before or after it was made
             stats.notes = [self.redactor.text(note) for note in stats.notes]
@@ -1478,6 +1486,11 @@ class TrafficJudge:
             with self._counts:
                 stats = {name: getattr(self.stats, name) for name in self._SUMMED}
                 stops, dropped = list(self._stops), self._stops_dropped
+            flying = self.in_flight
+            if flying:
+                stats["exchanges"] += flying
+                stats["unjudged"] += flying
+                stops.insert(0, _in_flight(flying))
             stops = [self.redactor.text(note) for note in stops]
         return {"format": self.STATE_FORMAT, "level": self.level.value, "spec": self.contract.spec.fingerprint,
                 "started": self._started.isoformat(), "tallies": tallies, "findings": [asdict(f) for f in findings],
@@ -1721,6 +1734,12 @@ def _secret_like(value: str) -> bool:
     its header name or JSON key) and in its own exchange's findings.
     """
     return len(value) >= 8 and (len(value) >= 20 or any(map(str.isdigit, value)))
+
+
+def _in_flight(count: int) -> str:
+    """The note of the sends still in flight when a result or state was made (`TrafficJudge.in_flight`)."""
+    return (f"{count} send(s) still in flight when this was written (the app had not answered them whole, within its "
+            "timeout): not judged")
 
 
 def _gaps(stats: TrafficStats) -> str:
