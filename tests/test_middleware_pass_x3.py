@@ -316,3 +316,21 @@ def test_pass_x3_f1_a_forced_quit_after_a_lifespan_still_writes_the_reports_and_
     (tmp_path / "conformance.json").unlink()
     at_exit(*args)  # never twice: nothing seen since
     assert not (tmp_path / "conformance.json").exists()
+
+
+@pytest.mark.parametrize("handled", [True, False], ids=["catch-all-handler", "no-handler"])
+def test_pass_x3_f2_in_fastapi_a_catch_all_handler_is_never_blamed_and_without_one_the_500_is(handled):
+    """Pass X3, F2: FastAPI's own stack (ServerErrorMiddleware, its telemetry and body-limit middleware outside the
+    user's): `@app.exception_handler(Exception)` answering a documented 403 leaves no-server-error judged in part;
+    without it FastAPI answers 500 and the app's raise is blamed."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    app.add_middleware(ContractMiddleware)
+    app.post("/v1/sending")(_raising)
+    if handled:
+        app.exception_handler(Exception)(_envelope)
+    status, result = _served(app)
+    assert status == (403 if handled else 500)
+    assert [(f.rule, f.broken_by) for f in result.findings] == ([] if handled else [("no-server-error", "server")])
+    assert result.exit_code == (3 if handled else 1)
