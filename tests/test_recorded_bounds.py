@@ -50,8 +50,8 @@ def entry(body=VALID, *, headers=None, answer=OK, url=URL, status=200):
             "cache": {}, "timings": {"send": 0, "wait": 5, "receive": 0}}
 
 
-def har(*entries):
-    return json.dumps({"log": {"version": "1.2", "creator": {"name": "tests", "version": "1"}, "entries": list(entries)}})
+def har(*entries, creator="tests"):
+    return json.dumps({"log": {"version": "1.2", "creator": {"name": creator, "version": "1"}, "entries": list(entries)}})
 
 
 def cassette(*items):
@@ -1089,14 +1089,15 @@ def test_m2_f7_a_har_entry_queued_by_the_browser_is_judged_on_the_servers_time(t
     queued.update(time=15_000, timings={"blocked": 14_900, "dns": 0, "connect": 0, "ssl": 0, "send": 1, "wait": 50, "receive": 49})
     slow = entry(VALID)
     slow.update(time=15_000, timings={"blocked": 0, "dns": 0, "connect": 0, "send": 1, "wait": 14_950, "receive": 49})
-    (first, second) = open_recording(_write(tmp_path / "t.har", har(queued, slow))).exchanges()
+    # (Chrome's export: a recorder known to time the server's `wait` apart, pass X2, F2)
+    (first, second) = open_recording(_write(tmp_path / "t.har", har(queued, slow, creator="WebInspector"))).exchanges()
     # the server's part is its `wait` (pass T3, F3: `send` and `receive` are the client's upload and reading too)
     assert first.elapsed == pytest.approx(0.05) and second.elapsed == pytest.approx(14.95)
     assert first.recorded_time.seconds == pytest.approx(15.0)
     # never the server's break; since pass N2 (F6) not kept either: the browser's part passing the timeout is judged in part
     result = judge_cli(_write(tmp_path / "q.har", har(queued)), "--report-dir", tmp_path / "r", "--timeout", "10")
     assert result.exit_code == 3 and "responds-in-time was not judged" in result.output, result.output
-    result = judge_cli(_write(tmp_path / "s.har", har(slow)), "--report-dir", tmp_path / "s", "--timeout", "10")
+    result = judge_cli(_write(tmp_path / "s.har", har(slow, creator="WebInspector")), "--report-dir", tmp_path / "s", "--timeout", "10")
     assert result.exit_code == 1 and "responds-in-time" in result.output, result.output
 
 
@@ -1363,7 +1364,7 @@ def test_r3_f7_a_connection_that_never_completed_passes_unjudged_like_a_refused_
 
 def test_r3_f7_a_timeout_after_the_request_was_sent_is_still_the_servers(tmp_path):
     timings = {"blocked": 1, "dns": 2, "connect": 10, "ssl": -1, "send": 1, "wait": 20_986, "receive": 0}
-    code, data, output = _conformance(tmp_path, "waited", _connect_failed("net::ERR_TIMED_OUT", timings))
+    code, data, output = _conformance(tmp_path, "waited", _connect_failed("net::ERR_TIMED_OUT", timings), creator="WebInspector")
     assert code == 1 and "responds-in-time" in {f["rule"] for f in data["findings"]}, output
 
 
@@ -1400,3 +1401,27 @@ def test_r3_f2_a_har_request_text_that_is_not_the_bytes_sent_is_read_as_its_reco
     counted["request"]["bodySize"] = len(named.encode("utf-16-le")) // 2  # as JavaScript counts it
     code, data, output = _conformance(tmp_path, "counted", counted)
     assert code == 0 and data["findings"] == [], output
+
+
+@pytest.mark.parametrize("where", ["answer", "request"])
+@pytest.mark.parametrize("encoding", ['"utf-8\\0"', '"latin-1\\0x"', '"\\0"'])
+def test_pass_x2_f3_a_body_encoding_holding_a_nul_leaves_that_body_judged_in_part(tmp_path, where, encoding):
+    """Pass X2, F3: a Schemathesis body whose `encoding` holds a NUL made `codecs.lookup` raise ValueError (not
+    LookupError): the whole item, request and answer, passed unjudged with "could not be read (ValueError); ...
+    please report it", exit 3. Now that body alone is judged in part (no charset Python knows), the rest judged."""
+    lines = list(_SCHEMATHESIS_ITEM)
+    spots = [i for i, line in enumerate(lines) if line == "      encoding: 'utf-8'"]
+    lines[spots[1] if where == "answer" else spots[0]] = f"      encoding: {encoding}"
+    path = tmp_path / "nul.yaml"
+    path.write_text("\n".join(["http_interactions:", *lines, ""]))
+    result = judge_cli(path, "--report-dir", tmp_path / "r", "--format", "json")
+    data = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    assert "please report it" not in result.output and "ValueError" not in result.output, result.output
+    assert data["traffic"]["unjudged"] == 0 and data["traffic"]["partly_judged"] == 1, data["traffic"]
+    assert any("not UTF-8 nor a one-byte charset" in note for note in data["traffic"]["notes"]), data["traffic"]
+    findings = {(f["rule"], f["broken_by"]) for f in data["findings"]}
+    if where == "answer":  # the request (a tag send without recipientId) is judged: both broke it
+        assert result.exit_code == 1 and ("batch-needs-recipientId", "client") in findings, result.output
+    else:  # the request's body unread: the answer's rules judged, no one blamed for a body that does not show
+        assert result.exit_code == 3 and not findings, result.output
+        assert next(r for r in data["rules"] if r["id"] == "success-schema")["passed"] == 1, data["rules"]

@@ -351,3 +351,32 @@ def test_v2_f1b_a_copys_time_past_the_timeout_leaves_the_exchange_in_part_in_eit
         assert (data["traffic"]["judged"], data["traffic"]["partly_judged"]) == (1, 1), data["traffic"]
         assert (rules[RESPONDS_IN_TIME.id]["passed"], rules[RESPONDS_IN_TIME.id]["failed"]) == (0, 0), rules
         assert "responds-in-time was not judged" in result.output, result.output
+
+
+# Insomnia's HAR export (Kong/insomnia packages/insomnia/src/common/har.ts, `exportHar`): `time` and `wait` both curl's
+# total time (`Curl.info.TOTAL_TIME`: DNS, connect, TLS, the upload and the body's download in it), `send` and `receive` 0
+INSOMNIA = {"blocked": -1, "dns": -1, "connect": -1, "send": 0, "wait": 12_000, "receive": 0, "ssl": -1}
+
+
+@pytest.mark.parametrize("creator", ["Insomnia REST Client", "OWASP ZAP", "Postman", "some-har-writer"])
+def test_pass_x2_f2_a_wait_by_a_recorder_not_known_to_time_it_apart_is_never_blamed(tmp_path, creator):
+    """Pass X2, F2: Insomnia writes curl's total time as `timings.wait`: a server answering in 7 s behind a 4 s
+    connect and TLS (a VPN, a proxy) was responds-in-time "broken by the server", exit 1. `wait` is the server's only
+    for a recorder known to time it apart; any other's past the timeout is judged in part, never blamed."""
+    result, data, rule = _judged(_har(tmp_path / "insomnia.har", _timed(12_000, INSOMNIA), creator=creator))
+    assert result.exit_code == 3 and data["findings"] == [] and rule["failed"] == 0, result.output
+    assert "responds-in-time was not judged" in result.output and "not known to time" in result.output, result.output
+    (exchange,) = open_recording(tmp_path / "insomnia.har").exchanges()
+    assert exchange.elapsed is None and exchange.recorded_time.seconds == pytest.approx(12.0)
+    assert not exchange.recorded_time.to_the_end
+
+
+@pytest.mark.parametrize("creator", ["WebInspector", "WebKit Web Inspector", "Firefox", "Playwright",
+                                     "mitmproxy exporthar", "chrome-har", "Charles Proxy", "Fiddler"])
+def test_pass_x2_f2_a_wait_by_a_recorder_timing_it_apart_is_still_the_servers(tmp_path, creator):
+    """Pass X2, F2 (its other side): a recorder known to time each phase apart keeps its `wait` the server's own: a
+    server 12 s late there is still blamed."""
+    timings = {**INSOMNIA, "send": 1, "receive": 2}
+    result, data, rule = _judged(_har(tmp_path / "late.har", _timed(12_003, timings), creator=creator))
+    assert result.exit_code == 1 and rule["failed"] == 1, result.output
+    assert [(f["rule"], f["broken_by"]) for f in data["findings"]] == [(RESPONDS_IN_TIME.id, "server")], result.output

@@ -143,10 +143,10 @@ def test_a_value_that_merely_holds_a_mask_word_is_read(tmp_path):
     assert data["traffic"]["partly_judged"] == 0
 
 
-def _har_judge(tmp_path, body, answer, *, status=200):
+def _har_judge(tmp_path, body, answer, *, status=200, auth="Bearer mc_live_recorded_0123456789", creator="Playwright"):
     entry = {"startedDateTime": "2026-12-06T00:00:00Z", "time": 5,
              "request": {"method": "POST", "url": URL, "httpVersion": "HTTP/1.1", "headers": [
-                 {"name": "Authorization", "value": "Bearer mc_live_recorded_0123456789"},
+                 {"name": "Authorization", "value": auth},
                  {"name": "Content-Type", "value": "application/json"}], "queryString": [], "cookies": [], "headersSize": -1,
                  "bodySize": -1, "postData": {"mimeType": "application/json", "text": json.dumps(body)}},
              "response": {"status": status, "statusText": "", "httpVersion": "HTTP/1.1", "cookies": [], "redirectURL": "",
@@ -154,20 +154,20 @@ def _har_judge(tmp_path, body, answer, *, status=200):
                           "bodySize": -1, "content": {"size": -1, "mimeType": "application/json", "text": json.dumps(answer)}},
              "cache": {}, "timings": {"send": 0, "wait": 5, "receive": 0}}
     path = tmp_path / "t.har"
-    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "Playwright", "version": "1"}, "entries": [entry]}}))
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": creator, "version": "1"}, "entries": [entry]}}))
     result = CliRunner().invoke(main, ["judge", str(path), "--report-dir", str(tmp_path / "h"), "--format", "json"],
                                 catch_exceptions=False)
     return result, json.loads((tmp_path / "h" / "conformance.json").read_text())
 
 
-def _schemathesis_judge(tmp_path, answer):
+def _schemathesis_judge(tmp_path, answer, *, auth="Bearer mc_live_recorded_0123456789", status=200):
     path = tmp_path / "st.yaml"
     path.write_text("\n".join([
         "command: st run", "recorded_with: Schemathesis", "http_interactions:", "- id: '1'", "  status: SUCCESS",
         "  request:", f"    uri: '{URL}'", "    method: 'POST'", "    headers:", "      Content-Type:",
-        "        - 'application/json'", "      Authorization:", "        - 'Bearer mc_live_recorded_0123456789'", "    body:",
+        "        - 'application/json'", "      Authorization:", f"        - {json.dumps(auth)}", "    body:",
         "      encoding: 'utf-8'", f"      string: {json.dumps(json.dumps(VALID))}",
-        "  response:", "    status:", "      code: '200'", "      message: 'OK'", "    headers:", "      Content-Type:",
+        "  response:", "    status:", f"      code: '{status}'", "      message: 'OK'", "    headers:", "      Content-Type:",
         "        - 'application/json'", "    body:", "      encoding: 'utf-8'", f"      string: {json.dumps(json.dumps(answer))}",
         "    http_version: '1.1'", "    elapsed: 0.01", ""]))
     result = CliRunner().invoke(main, ["judge", str(path), "--report-dir", str(tmp_path / "s"), "--format", "json"],
@@ -333,3 +333,72 @@ def test_pass_w1_f1_a_credential_in_a_large_request_body_is_masked_in_the_echo(t
     outputs = result.output + "".join(path.read_text(errors="replace") for path in (tmp_path / "rep").iterdir())
     assert "no-server-error" in outputs  # (the 500 is judged and written)
     assert secret not in outputs and secret2 not in outputs
+
+
+# --- pass X2, F1: a credential a sanitizer masked, in every format --------------------------------------------------
+
+# Cloudflare's har-sanitizer writes `[${word} redacted]`, Schemathesis its `[output.sanitization] replacement` (any
+# text), others a scheme and a mask
+SANITIZER_MASKS = ["[Authorization redacted]", "[Token redacted]", "***REDACTED***", "[SANITIZED]", "Bearer [REDACTED]",
+                   "Bearer ***", "Basic ****", "Bearer <token removed>", "Bearer xxxx"]
+REFUSED = {"success": False, "data": None, "error": "invalid API key"}
+
+
+def _judged_with(tmp_path, fmt, auth, status):
+    answer = OK if status == 200 else REFUSED
+    if fmt == "har":
+        return _har_judge(tmp_path, VALID, answer, status=status, auth=auth, creator="WebInspector")
+    if fmt == "schemathesis":
+        return _schemathesis_judge(tmp_path, answer, auth=auth, status=status)
+    return _judge(tmp_path, _item(VALID, answer, auth=f"      Authorization: [{json.dumps(auth)}]", status=status))
+
+
+@pytest.mark.parametrize("status", [200, 401])
+@pytest.mark.parametrize("fmt", ["har", "schemathesis", "vcrpy"])
+@pytest.mark.parametrize("mask", SANITIZER_MASKS)
+def test_pass_x2_f1_a_credential_a_sanitizer_masked_blames_no_one(tmp_path, mask, fmt, status):
+    """Pass X2, F1: an Authorization value a sanitizer replaced with a mask not in the reader's exact list (Cloudflare's
+    har-sanitizer `[Authorization redacted]`, Schemathesis' configured `***REDACTED***`, `[SANITIZED]`) was read as the
+    client's credential: a correct client and server were both blamed on auth-required, exit 1; `Bearer [REDACTED]`
+    was judged as an unknown key, the credentials not said hidden. Every format: hidden, the auth rules unjudged."""
+    result, data = _judged_with(tmp_path, fmt, mask, status)
+    assert result.exit_code == 0, result.output
+    assert not data["findings"]
+    assert any("credentials masked or possibly left out by the recorder" in note for note in data["traffic"]["notes"])
+    assert next(r for r in data["rules"] if r["id"] == "auth-required")["exercised"] == 0
+
+
+@pytest.mark.parametrize("fmt", ["har", "schemathesis"])
+@pytest.mark.parametrize("value", ["mc_live_recorded_0123456789", "Basic dXNlcjpwYXNz", "[garbage]", "Token abc123",
+                                   "Bearer", "Hidden Gems mc_live_recorded_0123456789"])
+def test_pass_x2_f1_a_real_looking_credential_is_still_judged(tmp_path, fmt, value):
+    """Pass X2, F1 (its other side): only a mask's shape hides the credentials. A plain token, another scheme, an odd
+    value or a bare scheme a client sent, answered 200, still breaks auth-required on both sides."""
+    result, data = _judged_with(tmp_path, fmt, value, 200)
+    assert result.exit_code == 1, result.output
+    assert {("auth-required", "client"), ("auth-required", "server")} <= _findings(data)
+    assert not any("credentials masked" in note for note in data["traffic"]["notes"])
+
+
+@pytest.mark.parametrize("fmt", ["har", "schemathesis", "vcrpy"])
+def test_pass_x2_f1_a_bearer_key_is_judged_as_a_key(tmp_path, fmt):
+    """Pass X2, F1: a real-looking Bearer key (short, with no mask word) is no mask: judged as sent, not hidden."""
+    result, data = _judged_with(tmp_path, fmt, "Bearer abc", 200)
+    assert result.exit_code == 0 and not data["findings"], result.output
+    assert not any("credentials masked" in note for note in data["traffic"]["notes"])
+
+
+def test_pass_x2_f1_one_notion_of_a_mask_for_headers_and_bodies():
+    """Pass X2, F1: the recordings' reader had an exact list for headers, a shape for bodies and the tally a third
+    pattern: one notion (`traffic.masks`) now, so a mask that hides a body's value hides a credential too."""
+    from migma_contract.traffic import masks, recordings, tally
+
+    body_masks = ["REDACTED", "[Filtered]", "<masked>", "[hidden]", "***", "XXXXXX", "***REDACTED***", "[REDACTED EMAIL]",
+                  "<email removed>", "-REDACTED-", *[m for m in SANITIZER_MASKS if " " not in m or m.startswith("[")]]
+    for mask in body_masks:
+        assert masks.mask_text(mask) and masks.masked_credential(mask), mask
+        assert recordings._mask_in(json.dumps({"recipientEmail": mask}).encode()) is not None, mask
+        assert tally._masked_value(mask), mask
+    for value in ["Bearer mc_live_recorded_0123456789", "Basic dXNlcjpwYXNz", "[garbage]", "abc123", "Hidden Gems"]:
+        assert not masks.masked_credential(value), value
+    assert not hasattr(recordings, "_MASKS") and not hasattr(tally, "_MASK_LIKE")

@@ -32,13 +32,15 @@ player does (YAML 1.1's `0310`), no answer where the recording does not say the 
 `net::ERR_ABORTED`, `ERR_BLOCKED_BY_CLIENT`, a connection that never completed; Schemathesis' `response: null`), and a
 HAR answer its recorder says another made (`_har_answered_by`: the browser's own redirect, a service worker, the
 browser's cache, a test's route). A recorded time is read in two: the part surely the server's (`elapsed`: a HAR's
-`timings.wait`) and the whole (`recorded_time`: a HAR's `time`, with the client's queue, connect, upload and reading;
-a Schemathesis `elapsed`, requests' `Response.elapsed`, of which no part is the server's alone; vcrpy records none):
+`timings.wait`, by a recorder known to time it apart: `_TIMES_EACH_PHASE`, never Insomnia's total) and the whole
+(`recorded_time`: a HAR's `time`, with the client's queue, connect, upload and reading; a Schemathesis `elapsed`, requests' `Response.elapsed`, of which no part is the server's alone; vcrpy records none):
 responds-in-time blames only the first, and an exchange past the judge's timeout only with the whole is judged in part
 (`tally.time_unsure`); the whole keeps it only where it reaches the answer's end (`RecordedTime.to_the_end`: a HAR's
 `send`, `wait` and `receive` all given, by a recorder known to time the body; never Playwright's minimal HAR, whose
-`time` is `receive` alone, nor Schemathesis' times, which stop at the answer's head). A vcrpy cassette's request without `Bearer <key>` has its credentials hidden
-whatever the answer (`_filtered`), and only a vcrpy cassette's bodies are read for a recorder's masks (`_unscrubbed`:
+`time` is `receive` alone, nor Schemathesis' times, which stop at the answer's head). A credential header whose every
+value is a recorder's mask (`masks.masked_credential`: `[Filtered]`, `[Authorization redacted]`, `Bearer ***`) has its
+credentials hidden in every format (`_unmasked`), a vcrpy cassette's request without `Bearer <key>` whatever the answer
+(`_filtered`), and only a vcrpy cassette's bodies are read for a recorder's masks (`_unscrubbed`:
 vcrpy's hooks scrub bodies, other recorders do not).
 
 Bodies are judged as the server meant them: one kept in its content coding (vcrpy keeps a
@@ -76,6 +78,7 @@ from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
+from migma_contract.traffic.masks import MASK_HINT, MASK_SHORT, MASK_WORD_BYTES, masked_credential
 from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, RecordedTime, route_of
 from migma_contract.traffic.twins import instant
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
@@ -85,8 +88,6 @@ __all__ = ["FORMATS", "Recording", "open_recording"]
 HAR, SCHEMATHESIS, VCRPY, VCRPY_JSON = "HAR 1.2", "Schemathesis cassette", "vcrpy cassette", "vcrpy cassette (JSON)"
 FORMATS = (HAR, SCHEMATHESIS, VCRPY, VCRPY_JSON)
 _SNIFF = 1 << 16
-# Values recorders put in place of a credential (Schemathesis writes "[Filtered]").
-_MASKS = frozenset({"[filtered]", "[redacted]", "[masked]", "[hidden]", "<redacted>", "<hidden>", "***", "****", "redacted"})
 # Browser exports may leave credentials out ("sanitized" HAR): a missing header there is not known to be missing.
 # Chrome's and Edge's DevTools name their creator "WebInspector", Safari's "WebKit Web Inspector", Firefox's "Firefox".
 _BROWSERS = ("webinspector", "web inspector", "webkit", "firefox", "safari")
@@ -545,23 +546,26 @@ def _pairs(headers: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def _masked(value: str) -> bool:
-    return value.strip().lower() in _MASKS
+# The headers the auth rules read (`catalogue.judge_credentials`: the `Authorization` header alone; the replay scope,
+# `rules.Replay`, reads it too): a recorder's mask there hides the credentials.
+_CREDENTIAL_HEADERS = frozenset({"authorization"})
 
 
 def _unmasked(headers: list[tuple[str, str]], stripped: bool) -> tuple[list[tuple[str, str]], bool]:
     """The headers without a recorder's masks where a real credential stands beside them, and whether the
-    credentials are hidden (every Authorization value masked, or none there in a recording that may strip it).
+    credentials are hidden (every value of a credential header masked, `masks.masked_credential`: Schemathesis'
+    `[Filtered]` or its configured replacement, a sanitizer's `[Authorization redacted]`, `Bearer [REDACTED]`; or
+    none there in a recording that may strip it). Hidden credentials leave the auth rules unjudged, blaming no one.
 
     Judged per value: a `[Filtered]` beside a real `Bearer <key>` hides nothing (the key is judged and redacted).
     """
-    values = [v for k, v in headers if k.lower() == "authorization"]
+    values = [v for k, v in headers if k.lower() in _CREDENTIAL_HEADERS]
     if not values:
         return headers, stripped
-    if all(_masked(v) for v in values):
+    if all(masked_credential(v) for v in values):
         return headers, True
-    if any(_masked(v) for v in values):
-        headers = [(k, v) for k, v in headers if not (k.lower() == "authorization" and _masked(v))]
+    if any(masked_credential(v) for v in values):
+        headers = [(k, v) for k, v in headers if not (k.lower() in _CREDENTIAL_HEADERS and masked_credential(v))]
     return headers, False
 
 
@@ -944,17 +948,21 @@ _HAR_TIMINGS = ("blocked", "dns", "connect", "send", "wait", "receive")
 
 def _har_time(entry: dict[str, Any], recorder: str | None = None) -> tuple[float | None, RecordedTime | None]:
     """A HAR entry's time: the part surely the server's, `timings.wait` (from the request's last byte to the answer's
-    first; None where it gives none), and its whole (`time`, or its `timings` added up if more), which holds the
-    client's part besides: its queue (`blocked`), `dns`, `connect` and `ssl`, its upload (`send`: a slow uplink, a
-    throttled browser) and its reading (`receive`: as the client read the answer, the server's streaming not apart
-    from the client's pace). The judge blames only the first (`tally.time_unsure`); where only the whole passes the
-    timeout, responds-in-time is not judged.
+    first; None where it gives none, or where its recorder is not known to time it apart), and its whole (`time`, or
+    its `timings` added up if more), which holds the client's part besides: its queue (`blocked`), `dns`, `connect` and
+    `ssl`, its upload (`send`: a slow uplink, a throttled browser) and its reading (`receive`: as the client read the
+    answer, the server's streaming not apart from the client's pace). The judge blames only the first
+    (`tally.time_unsure`); where only the whole passes the timeout, responds-in-time is not judged.
 
+    `wait` is the server's only where its recorder (`recorder`: `log.creator.name`) is one known to time each phase
+    apart (`_TIMES_EACH_PHASE`): Insomnia writes curl's total time (DNS, connect, TLS, the upload and the body's
+    reading) as `wait`, `send` and `receive` 0 (Kong/insomnia `common/har.ts`, `exportHar`); a recorder this reader
+    does not know may write anything there, so its `wait` is part of the whole, never the server's alone.
     HAR 1.2's `time` is the sum of the `timings` that are not -1: it reaches the answer's end (`to_the_end`) only where
-    `send`, `wait` and `receive` are all given, and its recorder (`recorder`: `log.creator.name`) is one known to time
-    the body's reading in `receive` (`_TIMES_THE_BODY`). Playwright's minimal HAR writes `send` and `wait` -1 and a
-    `time` that is `receive` alone; Schemathesis' HAR (`harfile`) writes its one total, requests' `Response.elapsed`
-    (to the answer's head), as `receive` with `wait` 0 (no wait of the server's: none is read)."""
+    `send`, `wait` and `receive` are all given, by a recorder known to time the body's reading in `receive`
+    (`_TIMES_EACH_PHASE`). Playwright's minimal HAR writes `send` and `wait` -1 and a `time` that is `receive` alone;
+    Schemathesis' HAR (`harfile`) writes its one total, requests' `Response.elapsed` (to the answer's head), as
+    `receive` with `wait` 0 (no wait of the server's: none is read)."""
     given = entry.get("timings")
     timings: dict[str, Any] = given if isinstance(given, dict) else {}
     parts = {name: part for name in _HAR_TIMINGS if (part := _seconds(timings.get(name), 0.001)) is not None}
@@ -966,33 +974,40 @@ def _har_time(entry: dict[str, Any], recorder: str | None = None) -> tuple[float
     whole = max((t for t in (_seconds(entry.get("time"), 0.001), sum(parts.values()) if wait is not None else None)
                  if t is not None), default=None)
     if whole is None:
-        return wait, None
-    to_the_end = any(name.startswith(known) for known in _TIMES_THE_BODY) and all(
-        phase in parts for phase in ("send", "wait", "receive"))
+        return None, None
+    apart = any(name.startswith(known) for known in _TIMES_EACH_PHASE)
+    to_the_end = apart and all(phase in parts for phase in ("send", "wait", "receive"))
     if name in _TOTAL_AS_RECEIVE:
         return None, RecordedTime(whole, "Schemathesis' HAR: its one total, requests' `Response.elapsed`, timed to the "
                                          "answer's head, written as `receive`")
     if wait is None:
         return None, RecordedTime(whole, "HAR `time`, no `timings.wait` apart (HAR's `time` holds only the timings "
                                          "not -1): the browser's queue, connect, upload or reading in it")
+    if not apart:
+        return None, RecordedTime(whole, "HAR `time` and `timings.wait` written by a recorder not known to time the "
+                                         "server's wait apart (Insomnia writes curl's total there: DNS, connect, TLS, "
+                                         "the upload and the reading in it)")
     client = [phase for phase, part in parts.items() if phase != "wait" and part > 0]
     if not to_the_end:
         missing = [phase for phase in ("send", "receive") if phase not in parts]
-        why = (f"its `{'` and `'.join(missing)}` not given" if missing else
-               "written by a recorder not known to time the answer's body in `receive`")
-        return wait, RecordedTime(whole, f"HAR `time`, {why}: the answer's end may not be in it")
+        return wait, RecordedTime(whole, f"HAR `time`, its `{'` and `'.join(missing)}` not given: the answer's end may "
+                                         "not be in it")
     if not client:
         return wait, RecordedTime(whole, "HAR `time`, more than its `timings` add up to", to_the_end)
     return wait, RecordedTime(whole, f"HAR `timings` {', '.join(client)}: the client's queue, connect, upload or reading",
                               to_the_end)
 
 
-# HAR recorders known to time the answer's body in `timings.receive` (`log.creator.name`, lower case, its start):
-# Chrome's and Edge's DevTools ("WebInspector"), Safari's ("WebKit Web Inspector"), Firefox, Playwright (its full
-# mode; its minimal mode writes `send` and `wait` -1), mitmproxy (`receive`: the response's first byte to its last),
-# chrome-har (from the DevTools protocol's events), Charles and Fiddler
-_TIMES_THE_BODY = ("webinspector", "webkit web inspector", "firefox", "playwright", "mitmproxy", "chrome-har",
-                   "charles", "fiddler")
+# HAR recorders known to time each phase apart (`log.creator.name`, lower case, its start): `wait` from the request's
+# last byte to the answer's first, the answer's body in `receive`. Chrome's and Edge's DevTools ("WebInspector"), from
+# the network stack's `sendEnd` and `receiveHeadersEnd`; Safari's ("WebKit Web Inspector"); Firefox (its network
+# monitor's event timings); Playwright (its full mode; its minimal mode writes `send` and `wait` -1); mitmproxy
+# (`wait`: the request's end to the response's start, `receive`: the response's first byte to its last); chrome-har
+# (from the DevTools protocol's events); Charles and Fiddler (their per-session timers: request sent, response begun,
+# response done). Not Insomnia (curl's total as `wait`), nor Schemathesis' `harfile` (`_TOTAL_AS_RECEIVE`), ZAP (its
+# elapsed time alone) or any recorder not named here: their `wait` is no part surely the server's.
+_TIMES_EACH_PHASE = ("webinspector", "webkit web inspector", "firefox", "playwright", "mitmproxy", "chrome-har",
+                     "charles", "fiddler")
 # HAR recorders that write one total as `receive` (`wait` 0): Schemathesis' `--report har` (the `harfile` library)
 _TOTAL_AS_RECEIVE = frozenset({"harfile"})
 
@@ -1044,7 +1059,7 @@ def _cassette_body(body: Any, *, lossy: bool = False) -> bytes | None:
             named = _text(body.get("encoding")) or "utf-8"
             try:
                 utf8 = codecs.lookup(named).name == "utf-8"
-            except LookupError:
+            except (LookupError, ValueError):  # no charset Python knows (a NUL in its name raises ValueError)
                 utf8 = False
             if "\ufffd" in string:
                 raise _Lossy("a body written as text holding U+FFFD (Schemathesis' `string` replaces each byte that is "
@@ -1252,22 +1267,9 @@ def _filtered(headers: list[tuple[str, str]]) -> bool:
 
 # A recorder's or a sanitizer's mask standing for a JSON string value (vcrpy's filter_post_data_parameters and a
 # before_record hook write the replacement given: `[("recipientEmail", "REDACTED")]`, `"***REDACTED***"`,
-# `"[REDACTED EMAIL]"`, `"REDACTED_EMAIL"`, `"<email redacted>"`, `"xxxx"`). No list of masks is complete, so a short
-# string value (at most `_MASK_SHORT` characters) is a mask when it holds, anywhere as a word (`_`, `-`, `*`, brackets
-# and spaces part words), a word a recorder writes and no value of the contract is (`redacted`, `filtered`,
-# `scrubbed`...), a bracketed word a value may be (`[hidden]`, `<email removed>`), a run of three or more `*`, or a word
-# of four or more `x`. A string followed by `,`, `]`, `}` or the end is a value (a key is followed by `:`). A longer
-# text holding such a word ("the redacted minutes of the board's quarterly meeting") is read as sent.
-_MASK_SHORT = 48
-_STRING_VALUE = re.compile(rb'(?<!\\)"((?:[^"\\\r\n]|\\.){1,%d})"(?=[ \t\r\n]*(?:[,\]}]|\Z))' % _MASK_SHORT)
-_MASK_WORD = re.compile(
-    rb"(?<![a-z0-9])(?:redact(?:ed|ion)?|filtered|scrub(?:bed)?|masked|saniti[sz]ed|obfuscated|censored|anonymi[sz]ed"
-    rb"|x{4,})(?![a-z0-9])"
-    rb"|[\[<({][^\]>)}\[<({]{0,24}(?<![a-z0-9])(?:hidden|removed|omitted|secret|private|pii)(?![a-z0-9])[^\]>)}\[<({]{0,24}[\]>)}]"
-    rb"|\*{3,}", re.IGNORECASE)
-# ...asked only of a body whose lower-cased text holds one of these words (one search of literals: most bodies hold none)
-_MASK_HINT = re.compile(rb"redact|filter|scrub|saniti|obfusc|censor|mask|anonymi|hidden|removed|omitted|secret|private|pii"
-                        rb"|\*\*\*|xxxx")
+# `"[REDACTED EMAIL]"`, `"REDACTED_EMAIL"`, `"<email redacted>"`, `"xxxx"`): a short string value holding a mask word,
+# as `traffic.masks` tells a mask text. A string followed by `,`, `]`, `}` or the end is a value (a key is followed by `:`).
+_STRING_VALUE = re.compile(rb'(?<!\\)"((?:[^"\\\r\n]|\\.){1,%d})"(?=[ \t\r\n]*(?:[,\]}]|\Z))' % MASK_SHORT)
 _KEY_BEFORE = re.compile(rb'"((?:[^"\\\r\n]|\\.){1,64})"[ \t\r\n]*:[ \t\r\n]*\Z')  # the member name before a value
 
 
@@ -1275,12 +1277,12 @@ def _mask_in(body: bytes | None) -> str | None:
     """Where a body holds a recorder's mask in place of a value (`"id": "REDACTED"` -> "'REDACTED' in `id`"), or None."""
     if not body:
         return None
-    if _MASK_HINT.search(body.lower()) is None:
+    if MASK_HINT.search(body.lower()) is None:
         return None
-    found = next((value for value in _STRING_VALUE.finditer(body) if _MASK_WORD.search(value.group(1))), None)
+    found = next((value for value in _STRING_VALUE.finditer(body) if MASK_WORD_BYTES.search(value.group(1))), None)
     if found is None:
         return None
-    mask = clean_text(found.group(1).decode("utf-8", "replace"))[:_MASK_SHORT]
+    mask = clean_text(found.group(1).decode("utf-8", "replace"))[:MASK_SHORT]
     key = _KEY_BEFORE.search(body, max(0, found.start() - 256), found.start())
     return f"{mask!r}" + (f" in `{clean_text(key.group(1).decode('utf-8', 'replace'))[:64]}`" if key else "")
 

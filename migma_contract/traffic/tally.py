@@ -84,21 +84,21 @@ from migma_contract.run.result import (
     failure_keys,
 )
 from migma_contract.run.root_causes import Symptom, group, replaced, shape_of
+from migma_contract.traffic.masks import mask_text
 from migma_contract.wire.client import Exchange
 
 __all__ = ["CLIENT", "FRAMING_HEADERS", "METHOD_OVERRIDES", "SERVER", "ExchangeVerdict", "Judgement", "ObservedExchange", "TrafficJudge", "is_send", "judge_exchange", "maybe_send", "plain_post", "route_of"]
 
 SEND_METHOD, SEND_PATH = "POST", "/v1/sending"
 DEFAULT_TIMEOUT = 10.0
-# what recorders write in place of a value (Schemathesis' "[Filtered]", vcrpy's "XXXXXX", redaction words, nothing)
-_MASK_LIKE = re.compile(r"[\[<(]?\s*(?:filtered|redacted|masked|hidden|removed|scrubbed|sanitized|secret)\s*[\]>)]?|\*{3,}|x{4,}",
-                        re.IGNORECASE)
 
 
 def _masked_value(value: str) -> bool:
-    """Whether a header value is a recorder's mask rather than what was sent."""
-    value = value.strip(" \t")
-    return not value or _MASK_LIKE.fullmatch(value) is not None
+    """Whether a header value is a recorder's mask rather than what was sent (`masks.mask_text`: Schemathesis'
+    "[Filtered]", vcrpy's "XXXXXX", redaction words), or nothing."""
+    return not value.strip(" \t") or mask_text(value)
+
+
 # Connection-level fields (RFC 9110 §7.6.1) and framing: not part of what a client asked, and wrong in a replay.
 FRAMING_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                              "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
@@ -1703,8 +1703,9 @@ def noted(note: str) -> str:
 
 
 # Said of each send whose recording masked or may have left out its credentials (`ObservedExchange.credentials_hidden`).
-_HIDDEN_NOTE = ("credentials masked or possibly left out by the recorder (Schemathesis' [Filtered], vcrpy's filter_headers, "
-                "a sanitized browser export): the auth rules were not judged")
+_HIDDEN_NOTE = ("credentials masked or possibly left out by the recorder (Schemathesis' [Filtered] or its configured "
+                "replacement, a sanitizer's [Authorization redacted], vcrpy's filter_headers, a sanitized browser export): "
+                "the auth rules were not judged")
 
 
 def _shown_time(exchange: ObservedExchange) -> float:
