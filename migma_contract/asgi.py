@@ -96,7 +96,6 @@ import logging
 import os
 import re
 import secrets
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, MutableMapping
@@ -200,8 +199,8 @@ class ContractMiddleware:
         self._written = -1  # the sends counted when the reports were last written to `report_dir` (-1: none, or some
         # were in flight then: what was written is not what the run will say)
         # the sends in flight (not yet handed to the judge), each with its `due`: every reader calls it (`_drain`)
+        # (whoever takes a flight out of it judges it, the app's end or a reader: one `dict.pop`, atomic, no lock)
         self._flights: dict[int, Callable[[], None]] = {}
-        self._flying = threading.Lock()  # who takes a flight out of `_flights` judges it (the app's end, or a reader)
         # (this process, when its run began for this middleware: when it was made, or its process forked: `_began`; a
         # worker's first request may come long after it began, and a sibling's state written between is of its run)
         self._start: tuple[int, float] | None = (os.getpid(), wall_clock())
@@ -611,9 +610,25 @@ class ContractMiddleware:
                 raise
             outside_answer.append(f"{kind} (taken)")
 
-        def conclude(error: str | None, running: str | None = None, at: float | None = None) -> None:
-            """The exchange handed to the judge, once: as the app ended it (from its `finally`), or, `running`, by a
-            reader while the app still runs (`due`: why it is judged now; `at`: the app's own time then)."""
+        def conclude(error: str | None = None, by_app: bool = False) -> None:
+            """The exchange handed to the judge, once: as the app ended it (`by_app`, from its `finally`; `error` what it
+            raised), or by a reader while the app still runs (`_drain`, on any thread) where its judgement is known
+            already: its answer went out whole (judged on what went out; its last message still to come: in part,
+            `_in_part`), or the app's own time is past the timeout with no whole answer (its responds-in-time breach, as
+            the proxy's deadline blames its upstream). Any other stays in flight (counted, no green verdict)."""
+            running: str | None = None  # (a reader's: why it is judged while the app runs)
+            at: float | None = None  # (and the app's own time then)
+            if not by_app:
+                timeout = self.judge.timeout
+                if complete:
+                    running, error = "the app had not returned when this was read,", None
+                elif left or outside is not None or timeout is None or (now := clock.elapsed()) <= timeout:
+                    return
+                else:
+                    running, at = "the app had not answered whole when this was read", now
+                    error = "the app still ran, its answer not whole, when this was read"  # (shown after its time)
+                if self._flights.pop(number, None) is None:  # (the app ended it meanwhile: judged there)
+                    return
             # cut off before its answer was whole: by its client leaving, or something else outside the app; where the
             # app's own time was past the timeout by then it is its responds-in-time breach (as the proxy's deadline
             # blames its upstream), else not judged (whatever it then raised)
@@ -704,25 +719,7 @@ class ContractMiddleware:
                 else:  # a reader's: judged on its thread at once (at process exit no judging thread may start)
                     self._observe_now(make)
 
-        def due() -> None:
-            """Called by every reader (`_drain`, on any thread) while the app runs: the exchange judged now where its
-            judgement is already known: its answer went out whole (judged on what went out), or the app's own time is
-            past the timeout with no whole answer (its responds-in-time breach, as the proxy's deadline blames its
-            upstream). Any other stays in flight (counted, no green verdict)."""
-            timeout = self.judge.timeout
-            if complete:
-                running, at, error = "the app had not returned when this was read,", None, None
-            elif left or outside is not None or timeout is None or (now := clock.elapsed()) <= timeout:
-                return
-            else:
-                running, at = "the app had not answered whole when this was read", now
-                error = "the app still ran, its answer not whole, when this was read"  # (shown after its time: `_waited_out`)
-            with self._flying:
-                if self._flights.pop(number, None) is None:  # (the app ended it meanwhile: judged there)
-                    return
-            conclude(error, running, at)  # (whole, its last message still to come: judged in part, `_in_part`)
-
-        self._flights[number] = due
+        self._flights[number] = conclude  # (readers call it: `_drain`)
 
         error: str | None = None
         try:
@@ -754,10 +751,8 @@ class ContractMiddleware:
             if lazy and not body_open and teed is not None:  # read whole, as the app read it: judged as if read ahead
                 body = bytes(teed)
                 unread = request_framing_unread(asked.headers, streamed)
-            with self._flying:  # (a reader may have judged it already, while it ran: `due`)
-                mine = self._flights.pop(number, None) is not None
-            if mine:
-                conclude(error)
+            if self._flights.pop(number, None) is not None:  # (else a reader judged it while it ran: `due`)
+                conclude(error, by_app=True)
 
     def _in_part(self, whole: bool, answered: float, ended: float | None, raised: str | None,
                  overlapped: bool, held: float = 0.0) -> tuple[str, frozenset[str]] | None:
@@ -804,12 +799,9 @@ class ContractMiddleware:
         in flight read as they stand (`due`): those whose judgement is known judged now, the rest counted in flight
         (`TrafficJudge.in_flight`: no green verdict while one is). Counted before the judge settles: a send ending
         between is counted twice (in flight and judged, never green) rather than not at all."""
-        with self._flying:
-            flights = list(self._flights.values())
-        for due in flights:
+        for due in list(self._flights.values()):  # (a copy, atomic: the event loop adds and takes them meanwhile)
             due()
-        with self._flying:
-            self.judge.in_flight = len(self._flights)
+        self.judge.in_flight = len(self._flights)
         self.judge.settle()
 
     def _observe_now(self, make: Callable[[], ObservedExchange | None]) -> None:
