@@ -47,6 +47,7 @@ _HEADLINE = pytest.StashKey[str]()
 _RESULT = pytest.StashKey["RunResult"]()
 _SHARES = pytest.StashKey[dict[str, float]]()
 _DESELECTED = pytest.StashKey[set[str]]()  # the rules -k, -m, --deselect, --lf ... left out of this session
+_KEPT = pytest.StashKey[set[str]]()  # xdist's controller: the rules the workers' collection kept (after the check ran)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -150,13 +151,34 @@ _SELECTING_LONG = ("--deselect", "--co", "--collect-only", "--collectonly", "--l
                    "--last-failed-no-failures", "--sw", "--stepwise", "--sw-skip", "--stepwise-skip")
 
 
+# pytest's options that print something and end the session before its tests (pytest's own `pytest_cmdline_main`:
+# --fixtures, --fixtures-per-test, --markers, --help, --cache-show): from a file, they ended a `--migma-conformance` run
+# with exit 0 and no check (pass X4, F1); typed by the user, they do what pytest does
+_INFORMING = ("-h",)
+_INFORMING_LONG = ("--help", "--fixtures", "--funcargs", "--fixtures-per-test", "--markers", "--cache-show")
+# what the user may type to end a `--migma-conformance` session with pytest's own exit 0 and no check: the options
+# above, pytest's version, and collecting only
+_USERS_OWN_END = ("-h", "-V")
+_USERS_OWN_END_LONG = (*_INFORMING_LONG, "--version", "--co", "--collect-only", "--collectonly")
+_UNREADABLE = "an @file that cannot be read again"
+
+
 def _selection_words(config: pytest.Config) -> tuple[list[str], list[str]]:
     """The words choosing which items run (`_SELECTING`, `_SELECTING_LONG`, a `migma-contract::<rule>` node id): those
     a file put there (`addopts`, an `@file`: when one cannot be read again, it is said so) and those the user typed
     (the command line, $PYTEST_ADDOPTS), in pytest's order."""
+    return _flag_words(config, _SELECTING_LONG, _SELECTING, node_ids=True)
+
+
+def _flag_words(config: pytest.Config, long_flags: Iterable[str], short_flags: Iterable[str],
+                node_ids: bool = False) -> tuple[list[str], list[str]]:
+    """The words setting one of `long_flags` or `short_flags` (`-qh` sets -h, as argparse reads it), and with
+    `node_ids` each `migma-contract::<rule>`: those a file put there (`addopts`, an `@file`: when one cannot be read
+    again, it is said so) and those the user typed (the command line, $PYTEST_ADDOPTS), in pytest's order."""
     words = _expand_atfiles(_words(config), Path(config.invocation_params.dir), 0)
     if words is None:
-        return ["an @file that cannot be read again"], []
+        return [_UNREADABLE], []
+    long_flags, short_flags = set(long_flags), set(short_flags)
     takes = _takes(config)
     files: list[str] = []
     users: list[str] = []
@@ -166,14 +188,14 @@ def _selection_words(config: pytest.Config) -> tuple[list[str], list[str]]:
             after_dashes = True
             continue
         head = word.split("::")[0].rstrip("/")
-        if head == SUITE and "::" in word:
+        if node_ids and head == SUITE and "::" in word:
             chosen = True
         elif after_dashes or not word.startswith("-") or len(word) < 2:
             chosen = False
         elif word.startswith("--"):
-            chosen = word.split("=", 1)[0] in _SELECTING_LONG
+            chosen = word.split("=", 1)[0] in long_flags
         else:
-            chosen = bool(_short_flags_in_word(word, takes) & set(_SELECTING))
+            chosen = bool(_short_flags_in_word(word, takes) & short_flags)
         if chosen:
             (users if typed else files).append(word)
     return files, users
@@ -337,6 +359,62 @@ def pytest_configure(config: pytest.Config) -> None:
         plugin_options(config)  # a bad setting is a usage error before anything runs
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, int | pytest.ExitCode | None, int | pytest.ExitCode | None]:
+    """A session asked for the conformance check (`--migma-conformance`, a `migma-contract::<rule>`) ends with exit 0
+    only when the check ran to its end and passed, or when the user typed an option that ends pytest before its tests
+    (`--help`, `--fixtures`, `--co`...): pytest's own `pytest_cmdline_main` returns 0 for `--fixtures`, `--markers`,
+    `--help`, `--cache-show` without reaching the tests, and a repository's `addopts` (or an `@file`) holding one turned
+    a faulty server's keyed run green (pass X4, F1). Such an option from a file is refused before pytest acts on it;
+    whatever else ends pytest early (another option, a plugin, a conftest's `pytest.exit(returncode=0)`) is exit 3, said
+    on stderr. This wrapper sees the status pytest's `main` returns, whichever implementation gave it."""
+    asked = _asked(config) and not _is_worker(config)
+    if asked:
+        _refuse_a_files_information(config)
+    status = yield
+    if asked and status == pytest.ExitCode.OK and _RESULT not in config.stash and not _users_own_end(config):
+        import sys
+
+        from migma_contract.core.untrusted import clean_text
+
+        sys.stderr.write(clean_text("migma-contract: --migma-conformance was asked but the check did not run (pytest "
+                                    "ended the session before its tests, by an option from addopts, an @file or a "
+                                    "plugin): no verdict, exit 3") + "\n")
+        return 3
+    return status
+
+
+def _asked(config: pytest.Config) -> bool:
+    """Whether the session asks for the check: `--migma-conformance`, or a `migma-contract[::<rule>]` argument, read
+    from the words too: pytest's `-h` stops its parser at once (`--migma-conformance` after it is never set), and
+    `_take_rule_arguments` runs at configure, which `-VV` never reaches."""
+    if _conformance(config):
+        return True
+    words = _expand_atfiles(_words(config), Path(config.invocation_params.dir), 0) or []
+    return any(word == "--migma-conformance" or word.partition("::")[0].rstrip("/") == SUITE
+               for word in [*(word for word, _ in words), *map(str, getattr(config, "args", ()))])
+
+
+def _users_own_end(config: pytest.Config) -> bool:
+    """Whether the user typed an option that ends pytest before its tests (`_USERS_OWN_END`): pytest's exit 0 stands."""
+    return bool(_flag_words(config, _USERS_OWN_END_LONG, _USERS_OWN_END)[1])
+
+
+def _refuse_a_files_information(config: pytest.Config) -> None:
+    """An option that ends pytest before its tests (`_INFORMING`: `--fixtures`, `--markers`, `--help`...) that a file put
+    on the command line (`addopts`, an `@file`) is not the user's: on a session asked for the check it is a usage
+    error, unless the user typed such an option too (pass X4, F1)."""
+    from migma_contract.core.untrusted import clean_text
+
+    files, _ = _flag_words(config, _INFORMING_LONG, _INFORMING)
+    if not files or files == [_UNREADABLE] or _users_own_end(config):
+        return
+    raise pytest.UsageError(clean_text(
+        f"migma-contract: a repository file's pytest options ({' '.join(files)[:120]}, from addopts or an @file) end "
+        "the session before its tests, so the conformance check would never run; remove them from the file, or type "
+        "them yourself on the command line"))
+
+
 def _take_rule_arguments(config: pytest.Config) -> None:
     """`migma-contract` and `migma-contract::<rule-id>` arguments select rules (they are not paths)."""
     kept, selected, whole = [], set(), False
@@ -366,6 +444,24 @@ def pytest_configure_node(node: Any) -> None:
         os.close(handle)
         config.stash[_PATH] = path
     node.workerinput["migma_contract_result"] = config.stash[_PATH]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist, on the controller: the rules a worker's collection kept (its items after -k, -m, --deselect). The workers
+    collect after the controller's check ran, so the rules left out are named in the summary only (pass X4, F4)."""
+    config = node.config
+    if _conformance(config):
+        config.stash[_KEPT] = {nodeid.split("::", 1)[1].split("[")[0] for nodeid in ids if nodeid.startswith(SUITE + "::")}
+
+
+def _left_out_under_xdist(config: pytest.Config, result: RunResult) -> list[str]:
+    """The rules of the check the xdist workers' selection left out and the check's own warnings did not name."""
+    kept = config.stash.get(_KEPT, None)
+    if kept is None or _is_worker(config):
+        return []
+    named = set(_left_out(config))
+    return [rule.id for rule in result.rules if rule.id not in kept and rule.id not in named]
 
 
 class ContractViolation(AssertionError):
@@ -526,12 +622,11 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     config = session.config
     if not _conformance(config) or _is_worker(config):
         return
-    runs = _is_controller(config) or any(isinstance(item, RuleItem) for item in session.items)
-    _refuse_a_files_selection(config, _left_out(config), runs and not config.option.collectonly)
+    _refuse_a_files_selection(config, _left_out(config), not config.option.collectonly)
     if config.option.collectonly:
         return
-    if not _is_controller(config) and not any(isinstance(item, RuleItem) for item in session.items):
-        return  # every rule deselected (-k, -m, a node id of another test): nothing to check
+    # run whatever items are left, every rule deselected (-k, -m, --deselect) included, with xdist or without: the
+    # session's exit status is the check's verdict (pass X4, F4: without xdist it sent nothing and exited 0)
     _run_the_check(config)
 
 
@@ -632,6 +727,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     result = config.stash.get(_RESULT, None)
     for warning in result.warnings if result is not None else ():
         terminalreporter.write_line(clean_text(f"warning: {warning}"))
+    left_out = _left_out_under_xdist(config, result) if result is not None else []
+    if left_out:  # the workers' selection, known after the check wrote its reports: said here, as the reports say theirs
+        failing = [rule.id for rule in result.rules if rule.id in left_out and rule.status == "failed"] if result else []
+        terminalreporter.write_line(clean_text(
+            f"warning: {len(left_out)} rule(s) left out of this pytest session by its selection (-k, -m, --deselect): "
+            f"{', '.join(left_out)}" + (f"; of them failing: {', '.join(failing)}" if failing else "")
+            + "; the check judged every rule, and the session's exit status is its verdict"))
     for cause in result.root_causes if result is not None else ():
         terminalreporter.write_line(clean_text(f"root cause: {cause.line}"))
     for path in config.stash.get(_REPORTS, []):

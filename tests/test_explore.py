@@ -362,7 +362,7 @@ def test_an_attribution_stopped_by_the_timeouts_says_so_not_that_the_budget_ran_
     slow = Variant("hangs-on-a-digit-key", "responds-in-time", before=hang(_digit_in_a_variables_key))
     _explore_only(monkeypatch, {**_plainest_bodies()[0], "variables": {"0": None}})
     common = {"api_key": FULL_KEY, "restricted_api_key": RESTRICTED_KEY, "max_requests": 200, "seed": 3}
-    result = run_check(CheckOptions(explore=True, timeout=0.2, max_timeouts=1, **common).with_fixtures(FIXTURES), app=slow.app())
+    result = run_check(CheckOptions(explore=True, timeout=2.0, max_timeouts=1, **common).with_fixtures(FIXTURES), app=slow.app())
     [finding] = result.findings
     assert result.requests_sent < 200 and "budget" not in finding.attribution
     assert finding.attribution.startswith("Attribution stopped: 1 requests timed out (limit 1, --max-timeouts)")

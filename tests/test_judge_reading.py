@@ -60,7 +60,7 @@ def _traffic(response_headers, answer=OK, status=200):
 def _checked(response_headers, answer=OK, status=200):
     """The same, for an answer that came back to the check's client (wire.client.Target, in-process)."""
     def wire(text):  # a byte per character where one is (obs-text), else UTF-8
-        return text.encode("latin-1") if max(map(ord, text)) < 256 else text.encode("utf-8")
+        return text.encode("latin-1") if max(map(ord, text), default=0) < 256 else text.encode("utf-8")
 
     raw = [(wire(name), wire(value)) for name, value in response_headers]
 

@@ -464,7 +464,7 @@ class _Clock:
     """A loop's clock and timers, moved by hand."""
 
     def __init__(self):
-        self.now, self.timers = 0.0, []
+        self.now, self.timers, self.soon, self.io = 0.0, [], [], []
 
     def time(self):
         return self.now
@@ -474,11 +474,26 @@ class _Clock:
         self.timers.append(timer)
         return timer
 
+    def call_soon(self, callback):
+        handle = _Timer(self.now, callback)
+        self.soon.append(handle)
+        return handle
+
     def run_until(self, now):
+        """Run the timers due by `now`, then turn the loop until nothing is ready: each turn reads the sockets first
+        (`io`: callbacks as data_received would run them), then runs what was made ready (asyncio's order)."""
         self.now = now
         for timer in [t for t in self.timers if not t.cancelled and t.when <= now]:
             timer.cancelled = True
             timer.callback()
+        while self.soon:
+            turn, self.soon = self.soon, []
+            io, self.io = self.io, []
+            for callback in io:
+                callback()
+            for handle in turn:
+                if not handle.cancelled:
+                    handle.callback()
 
     def armed(self):
         return [t.when for t in self.timers if not t.cancelled]
@@ -525,6 +540,126 @@ def test_a_client_that_takes_no_part_for_a_whole_timeout_is_told_apart_from_the_
     clock.run_until(1.0)
     clock.run_until(1.2)
     assert task.cancelled and deadline.expired == "client"
+
+
+def test_an_answer_read_before_a_late_timer_runs_is_no_504_and_is_timed_by_its_arrival():
+    """Pass X1, F2: the loop held up 13 s (a hostile body's `_method` search) past a 10 s deadline; the upstream's answer
+    had been read at 0.3 s, but the timer, running late, measured the loop's time and turned it into a 504 and a
+    responds-in-time finding. The upstream is timed by when its bytes were read (`settled`), never by the timer."""
+    from migma_contract.traffic.proxy import _Deadline
+
+    clock, task = _Clock(), _Task()
+    deadline = _Deadline(10.0, clock, task)
+    clock.run_until(0.3)
+    deadline.settled()  # the answer's last byte read at 0.3 s (the connection's I/O callback)
+    clock.run_until(13.0)  # the timer runs 3 s late; the task has yet to take the answer
+    assert not task.cancelled and deadline.expired is None
+    assert deadline.upstream_elapsed() == pytest.approx(0.3) and not deadline.late  # not the loop's 13 s
+    deadline.sending()  # the client's deadline is still watched
+    clock.run_until(30.0)
+    assert task.cancelled and deadline.expired == "client"
+
+
+def test_bytes_waiting_in_the_socket_when_a_late_timer_runs_are_read_before_the_upstream_is_called_late():
+    """Pass X1, F2: after a stall, uvloop runs a due timer before it reads its sockets: the answer waiting there is read
+    (a turn of the loop) before the deadline decides; when its bytes arrived does not show, so responds-in-time is left
+    unjudged (`upstream_elapsed` None), never a 504."""
+    from migma_contract.traffic.proxy import _Deadline
+
+    clock, task = _Clock(), _Task()
+    deadline = _Deadline(10.0, clock, task)
+    clock.io.append(deadline.settled)  # read at the loop's next turn
+    clock.run_until(13.0)
+    assert not task.cancelled and deadline.expired is None
+    assert deadline.late and deadline.upstream_elapsed() is None
+
+
+def test_an_upstream_with_no_answer_by_its_deadline_is_still_a_504():
+    from migma_contract.traffic.proxy import _Deadline
+
+    clock, task = _Clock(), _Task()
+    deadline = _Deadline(10.0, clock, task)
+    clock.run_until(10.0)  # the loop turns, reads nothing: the upstream is late
+    assert task.cancelled and deadline.expired == "upstream"
+    clock, task = _Clock(), _Task()
+    deadline = _Deadline(10.0, clock, task)
+    clock.run_until(11.0)
+    deadline.settled()  # (bytes after the cancel change nothing)
+    assert task.cancelled and deadline.expired == "upstream"
+
+
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_the_upstream_connection_says_its_answer_is_in_as_it_reads_the_last_byte(parser):
+    """Pass X1, F2: the deadline learns the answer is in from the connection's I/O callback (`on_settled`), once, when
+    the last byte is read, not when the task waiting for it next runs; a failure settles it too."""
+    told = []
+    connection = upstream_module.UpstreamResponse(upstream_module.UpstreamPool("http", "127.0.0.1", 9, parser=parser))
+    connection.connection_made(_Wire())
+    connection.begin(b"POST /v1/sending HTTP/1.1\r\n\r\n", b"", head_only=False, on_settled=lambda: told.append(1))
+    connection.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n{}")
+    assert told == []  # half the body: not in yet
+    connection.data_received(b"{}")
+    assert told == [1]
+    connection.connection_lost(None)
+    assert told == [1]  # once
+    failed = upstream_module.UpstreamResponse(upstream_module.UpstreamPool("http", "127.0.0.1", 9, parser=parser))
+    failed.connection_made(_Wire())
+    failed.begin(b"POST /v1/sending HTTP/1.1\r\n\r\n", b"", head_only=False, on_settled=lambda: told.append(2))
+    failed.connection_lost(ConnectionResetError())
+    assert told == [1, 2]
+
+
+def test_the_body_search_for_an_echoing_method_runs_off_the_event_loop():
+    """Pass X1, F2 (t14_stall2.py): `_echoing_method(scope, body)` searched a 1 MiB body on the proxy's event loop
+    (~0.1-0.26 s each): 40-110 such bodies held the loop past the deadline of a send answered in 0.3 s."""
+    import asyncio
+
+    from migma_contract import contract_for
+    from migma_contract.traffic import proxy as proxy_module
+    from migma_contract.traffic.tally import TrafficJudge
+
+    where = []
+    searched = proxy_module._echoing_method
+    learned = TrafficJudge.learn_request
+
+    def on_loop():
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    def echoing(scope, body=None):
+        if body is not None:
+            where.append(("search", on_loop()))
+        return searched(scope, body)
+
+    def learn(self, method, url, headers, body=None):
+        if body is not None:
+            where.append(("learn", on_loop()))
+        return learned(self, method, url, headers, body)
+
+    judge = TrafficJudge(contract_for(), "documented", kind="proxy", label="test")
+    app = proxy_module.TrafficProxy("http://127.0.0.1:9", judge, timeout=3)
+    body = b"a=1&_method=TRACE"
+    scope = {"type": "http", "method": "POST", "path": "/upload", "raw_path": b"/upload", "query_string": b"",
+             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/x-www-form-urlencoded"),
+                         (b"content-length", b"%d" % len(body))], "http_version": "1.1", "scheme": "http"}
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(proxy_module, "_echoing_method", echoing)
+        patch.setattr(TrafficJudge, "learn_request", learn)
+        asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 405  # TRACE asked for in the body: refused, never forwarded
+    assert sorted(where) == [("learn", False), ("search", False)]
 
 
 @pytest.mark.parametrize("head_first", [False, True], ids=["head-trickled", "body-trickled"])

@@ -281,8 +281,11 @@ class Option:
             raise ConfigError(f"{where}: the key is quoted: remove the quotes (the value is not shown)")
         if self.kind == "url" and isinstance(value, str):
             _check_url(value, where)
-        if self.kind == "domain" and isinstance(value, str) and ("@" in value or not value.strip(".") or not value.isprintable()):
-            raise ConfigError(f"{where}: must be a domain such as example.com, not {_shown(value)}")
+        if self.kind == "domain" and isinstance(value, str) and (
+            "@" in value or not value.isprintable() or not all(value.split("."))
+        ):  # an empty label (`example.com.`, `.example.com`, `a..b`): no email address holds it (pass X4, F6)
+            raise ConfigError(f"{where}: must be a domain such as example.com, not {_shown(value)} (no empty label: "
+                              "no leading, trailing or double dot)")
         if self.kind in ("str", "path") and isinstance(value, str) and not value.isprintable():
             raise ConfigError(f"{where}: holds control characters")
 

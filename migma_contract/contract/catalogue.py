@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from migma_contract.contract.rules import (
     CONFLICTING_MEDIA_TYPES,
+    MALFORMED_MEDIA_TYPE,
     Acceptance,
     BearerRequired,
     DeclaredTypes,
@@ -195,6 +196,10 @@ def _check_json_content(spec: Spec, facts: ResponseFacts) -> str | None:
             values = values_of(got)
             shown = ", ".join(_shown_value(value, 60) for value in values[:4]) + (", ..." if len(values) > 4 else "")
             return f"Content-Type given with {len(values)} different values ({shown}): which one holds is anyone's guess"
+        if facts.media_type == MALFORMED_MEDIA_TYPE:
+            return (f"Content-Type {_shown_value(got)} is not one well-formed media type (RFC 9110 §8.3.1: a strict client, "
+                    "Go's mime.ParseMediaType, refuses it; one reading the first of two field lines may read ''), "
+                    f"expected {' or '.join(expected)}")
         return f"Content-Type is {_shown_value(got if facts.media_type else None)}, expected {' or '.join(expected)}"
     if not facts.parsed and facts.unread is None:  # (a body not read, its charset or its depth, is not judged)
         return f"the body is not JSON ({facts.parse_error})"

@@ -439,6 +439,9 @@ def repeated_member(text: str | bytes, value: Any) -> Repeat | None:
 # The media type of a Content-Type given with different values (`core.fields.values_of`): no one media type, and no
 # document's (content-type-json words the values).
 CONFLICTING_MEDIA_TYPES = "(different values)"
+# The media type of a Content-Type that is not one well-formed media type (`core.fields.media_type`: an empty member, a
+# malformed parameter): no media type a strict client reads (content-type-json words it).
+MALFORMED_MEDIA_TYPE = "(no well-formed media type)"
 
 LONE_SURROGATE = "the body holds a lone surrogate (\\ud800-\\udfff), which is not a Unicode character"
 

@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 
 from migma_contract.core.untrusted import clean_text
 
-__all__ = ["OWS", "TOKEN", "framing_refused", "joined", "request_framing_unread", "request_head_refusable", "trimmed",
-           "unreadable_head", "values_of", "writable"]
+__all__ = ["OWS", "TOKEN", "framing_refused", "joined", "media_type", "members_of", "request_framing_unread", "request_head_refusable",
+           "trimmed", "unreadable_head", "values_of", "writable"]
 
 OWS = " \t"  # RFC 9110 §5.6.3: the only whitespace around a field value and its list members
 # one member of a comma-separated field: quoted strings (which may hold commas) kept whole
@@ -63,7 +63,8 @@ def joined(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, st
 def values_of(value: str) -> list[str]:
     """The distinct values a singleton field's (joined) value holds, each trimmed, in order: one for a field given
     once (or repeated with the same value), more for a conflict (`Content-Type: application/json` and `text/html`).
-    Commas inside a quoted parameter (`charset="a,b"`) do not separate."""
+    Commas inside a quoted parameter (`charset="a,b"`) do not separate. Empty members are left out (`members_of` keeps
+    them: whether the value is one media type is `media_type`'s)."""
     if "," not in value:
         return [trimmed(value)]
     distinct: dict[str, str] = {}  # compared without case (a media type's and a charset's case mean nothing)
@@ -71,6 +72,62 @@ def values_of(value: str) -> list[str]:
         if member := trimmed(member):
             distinct.setdefault(member.lower(), member)
     return list(distinct.values()) or [""]
+
+
+_PIECE = re.compile(r'"(?:[^"\\]|\\.)*+"?|[^,"]++|,', re.DOTALL)
+
+
+def members_of(value: str) -> list[str]:
+    """Every member of a comma-separated (joined) value, each trimmed, in order, empty ones kept (`application/json,` is
+    two members, the second empty; an empty field line joined beside another is one too). Commas inside a quoted
+    string do not separate. Linear."""
+    members: list[str] = []
+    current: list[str] = []
+    for piece in _PIECE.findall(value):
+        if piece == ",":
+            members.append(trimmed("".join(current)))
+            current = []
+        else:
+            current.append(piece)
+    members.append(trimmed("".join(current)))
+    return members
+
+
+# RFC 9110 §8.3.1/§5.6.6: media-type = type "/" subtype parameters; parameters = *( OWS ";" OWS [ parameter ] );
+# parameter = token "=" ( token / quoted-string ). Nothing else is one media type: no comma, no empty member.
+_TOKEN_TEXT = r"[-!#$%&'*+.^_`|~0-9A-Za-z]++"
+_QUOTED_TEXT = r'"(?:[^\x00-\x08\x0a-\x1f\x7f"\\]|\\[^\x00-\x08\x0a-\x1f\x7f])*+"'  # qdtext / quoted-pair (obs-text kept)
+# (every quantifier possessive: a run of `; ` never splits two ways, so a value that fails fails in one pass)
+_MEDIA_TYPE = re.compile(rf"({_TOKEN_TEXT})/({_TOKEN_TEXT})((?:[ \t]*+;[ \t]*+(?:{_TOKEN_TEXT}=(?:{_TOKEN_TEXT}|{_QUOTED_TEXT}))?+)*+)")
+_PARAMETER = re.compile(rf"[ \t]*;[ \t]*(?:({_TOKEN_TEXT})=({_TOKEN_TEXT}|{_QUOTED_TEXT}))?")
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+
+
+def media_type(value: str, *, empty_parameters: bool = True) -> tuple[str, dict[str, str]] | None:
+    """The one media type a Content-Type value names: (`type/subtype` lower-cased, its parameters: names lower-cased,
+    values unquoted); None when the value is not exactly one well-formed media type (RFC 9110 §8.3.1, §5.6.6), read
+    strictly as Go's `mime.ParseMediaType` and Spring's `MimeTypeUtils.parseMimeType` read it: a list (`a/b, a/b`), an
+    empty member (`application/json,`, `,application/json`: a joined empty line), a parameter with no name, no `=` or
+    an unclosed quote (`; =x`, `; a`, `charset="utf-8`), a space inside a value (`a=b c`), and a parameter given twice
+    (`charset=utf-8; charset=latin1`: Go refuses it, Spring keeps the last, others the first). `empty_parameters`:
+    whether an empty parameter (`application/json;`, `;;`, which RFC 9110's grammar allows) is read as none (False:
+    refused, as Go refuses `;;`). The value is trimmed of OWS first (a field value's, `joined`). Linear: one regex
+    with no nested choice between runs."""
+    match = _MEDIA_TYPE.fullmatch(value.strip(OWS))
+    if match is None:
+        return None
+    parameters: dict[str, str] = {}
+    for found in _PARAMETER.finditer(match.group(3)):
+        name, given = found.group(1), found.group(2)
+        if name is None:
+            if not empty_parameters:
+                return None
+            continue
+        name = name.lower()
+        if name in parameters:
+            return None
+        parameters[name] = _QUOTED_PAIR.sub(r"\1", given[1:-1]) if given.startswith('"') else given
+    return f"{match.group(1)}/{match.group(2)}".lower(), parameters
 
 
 # RFC 9110 §5.1/§5.5: a field name is a token; a value holds no control character but HTAB (obs-text, bytes 0x80-0xFF,

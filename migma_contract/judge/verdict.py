@@ -27,7 +27,7 @@ from migma_contract.contract.catalogue import (
 )
 from migma_contract.contract.rules import Level, ResponseFacts
 from migma_contract.contract.validators import Contract, ResponseValidator, cut_body, response_facts
-from migma_contract.core.fields import request_head_refusable, trimmed, values_of
+from migma_contract.core.fields import media_type, request_head_refusable, trimmed
 from migma_contract.core.untrusted import clean_text
 from migma_contract.generate.bodies import Fixtures
 from migma_contract.judge.deserve import Ambiguous, Deserved, Standing, deserve, parsed_body
@@ -333,17 +333,20 @@ def _front_end_too_large(headers: Mapping[str, str], size: int | None, open_end:
 
 
 def _media_doubt(content_type: str) -> str | None:
-    """Why a request with this Content-Type may be read as no JSON: a media type other than `application/json` (a form
-    or text parser reads another request; a 415 answers it) or a charset other than UTF-8; None for JSON."""
-    values = values_of(content_type)
+    """Why a request with this Content-Type may be read as no JSON: a value that is not exactly one well-formed media
+    type (`core.fields.media_type`, read strictly: `application/json,`, `a, b`, `; =x`, `;;`, a charset given twice: a
+    strict server, FastAPI's `email.message`, Spring, Go, reads it as another type or refuses it 415/422), a media type
+    other than `application/json` (a form or text parser reads another request; a 415 answers it) or a charset other
+    than UTF-8; None for JSON."""
+    parsed = media_type(content_type, empty_parameters=False)
     shown = repr(content_type[:80]) + ("…" if len(content_type) > 80 else "")
-    if len(values) > 1:
-        problem = f"its request gives Content-Type {len(values)} different values ({shown})"
+    if parsed is None:
+        problem = (f"its request's Content-Type ({shown}) is not exactly one well-formed media type (RFC 9110 §8.3.1: a "
+                   "server parsing it strictly refuses it or reads another type)")
     else:
-        media, *parameters = values[0].split(";")
-        charset = next((trimmed(value).strip('"').lower() for name, _, value in (p.partition("=") for p in parameters)
-                        if trimmed(name).lower() == "charset"), "utf-8")
-        if trimmed(media).lower() != JSON_MEDIA_TYPE:
+        media, parameters = parsed
+        charset = parameters.get("charset", "utf-8").lower()
+        if media != JSON_MEDIA_TYPE:
             problem = f"its request's Content-Type is {shown}, not {JSON_MEDIA_TYPE}"
         elif charset not in ("utf-8", "utf8"):
             problem = f"its request's Content-Type names another charset than UTF-8 ({shown})"

@@ -163,6 +163,8 @@ class RunState:
         self._fact_memo: dict[int, tuple[Exchange, ResponseFacts]] = {}  # an answer's facts, read once
         self.statuses_seen: Counter[int] = Counter()  # every status judged, for why a rule saw nothing to judge
         self.unjudged_cases: Counter[str] = Counter()  # rule -> its cases whose answer judged nothing of it
+        # rule -> what those cases got back (a status, or None: no answer), so the reason says what came (pass X4, F6)
+        self.unjudged_answers: dict[str, Counter[int | None]] = {}
         # answers judged in part (their body not read: over max-response-bytes, nested too deep...): why -> how many;
         # their body rules stand unjudged, so no green verdict rests on them (the run is "partial", as traffic's is)
         self.partly_judged: Counter[str] = Counter()
@@ -257,6 +259,7 @@ class RunState:
                 judged.add(rule_id)
         if case.rule_id and case.rule_id not in judged:  # its case got no answer that judges it (a 5xx, a hang)
             self.unjudged_cases[case.rule_id] += 1
+            self.unjudged_answers.setdefault(case.rule_id, Counter())[exchange.status if exchange.answered else None] += 1
         # a body cut at the run's cap is not read by the rules across answers either
         if exchange.answered and not exchange.error and not exchange.truncated:
             self._judge_history(exchange, failures)

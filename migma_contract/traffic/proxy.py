@@ -209,6 +209,12 @@ def _echoing_method(scope: dict[str, Any], body: bytes | None = None) -> str | N
     return next((method for method in (a.strip(" \t").upper() for a in asked) if method in _ECHOING), None)
 
 
+def _length_and_coding(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's head gives both a Content-Length and a Transfer-Encoding."""
+    names = {name.lower() for name, _ in headers}
+    return b"content-length" in names and b"transfer-encoding" in names
+
+
 class AnswerCutOff(Exception):
     """Raised from the app when an answer begun cannot be completed: the server (uvicorn, either stack) then closes the
     client's connection mid-answer, without a last chunk, so the client reads an incomplete answer, as it would from
@@ -345,10 +351,10 @@ class TrafficProxy:
         read = await read_capped(receive, self.max_request_bytes)
         if read.disconnected:
             return
-        if read.content and self.judge is not None:
-            self._learn(scope, read.content)
-        if read.content and await self._refused_echo(scope, send, _echoing_method(scope, read.content)):
-            return  # (`_method` in a form field or a JSON member, read once the body is)
+        # the body's credentials learned and its `_method` sought (a form field, a JSON member) on a worker thread: work
+        # that grows with the body never holds up the event loop, and with it every other exchange and its deadline
+        if read.content and await self._refused_echo(scope, send, await asyncio.to_thread(self._read_body, scope, read.content)):
+            return
         if read.content is None:
             await self._own_answer(send, 413, f"the request body is over {self.max_request_bytes:,} bytes; not forwarded")
             if self.judge is not None:
@@ -358,6 +364,15 @@ class TrafficProxy:
             return
         # (served on `wire.serve`'s configuration, which reads an upgrade request whole and takes no upgrade: forwarded)
         unread = request_framing_unread(scope["headers"], read.size, upgrade_read=True)
+        if unread is None and _length_and_coding(scope["headers"]):
+            # RFC 9112 §6.1: a server may refuse it; uvicorn's httptools stack (llhttp) does, 400, before the proxy sees
+            # it, so on h11 (which reads it as chunked) the proxy refuses it too: one reading on both stacks (pass X1, F4)
+            why = "it gives a Content-Length beside a Transfer-Encoding, which a server may refuse (RFC 9112 §6.1)"
+            await self._own_answer(send, 400, f"the request was not forwarded: {why}")
+            if self.judge is not None:
+                self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request was answered 400 by the "
+                                            f"proxy and not forwarded: {why} (not judged)")
+            return
         if unread is not None:  # the body the server stack handed on may not be the client's: never forwarded as if it were
             await self._own_answer(send, 400, f"the request was not forwarded: {unread}")
             if self.judge is not None:
@@ -372,6 +387,13 @@ class TrafficProxy:
             if self.judge is not None:
                 self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request was answered "
                                             f"{refused.status} by the proxy and not forwarded ({refused.message}): not judged")
+
+    def _read_body(self, scope: dict[str, Any], body: bytes) -> str | None:
+        """On a worker thread: the judge learns the body's credentials (`_learn`); the echoing method the body asks for
+        (`_echoing_method`: a search of the whole body), or None."""
+        if self.judge is not None:
+            self._learn(scope, body)
+        return _echoing_method(scope, body)
 
     async def _refused_echo(self, scope: dict[str, Any], send: Any, echoing: str | None) -> bool:
         """Refuse (405) a request asking for an echoing method; True: refused."""
@@ -525,7 +547,7 @@ class TrafficProxy:
 
         try:
             pool = self._http(scope)
-            response = await pool.send(head, body, head_only=method == "HEAD")
+            response = await pool.send(head, body, head_only=method == "HEAD", on_settled=deadline.settled)
             try:
                 status = response.status
                 hop = _HOP
@@ -607,7 +629,12 @@ class TrafficProxy:
                 await asyncio.sleep(0)
             except asyncio.CancelledError:
                 _uncancel()
-        elapsed = deadline.elapsed()  # from the body forwarded to the answer's end, less the client's reading
+        # from the body forwarded to the answer's last byte as read, less the client's reading (None: not known)
+        elapsed = deadline.upstream_elapsed()
+        if deadline.late and judged and self.judge is not None:
+            self.judge.note(f"proxy exchange {number}: the proxy's event loop was held up past the {self.timeout:g} s "
+                            "deadline, and read the upstream's answer only after it: when the answer arrived does not "
+                            "show, so responds-in-time was not judged (not the upstream's doing)")
         # an answer begun that cannot be completed (the upstream cut it off or stalled, the client stopped reading, the
         # proxy failed): the client's connection is closed mid-answer (AnswerCutOff), never the answer ended normally,
         # which would hand a truncated body as a whole one (chunked: uvicorn would write the last chunk)
@@ -648,8 +675,10 @@ class TrafficProxy:
                 if error is None and failure is None else None)
         if what is not None:  # the upstream URL does not reach the send: check's reading (a configuration error there)
             location = _field(direct, b"location")
-            where_to = f" (Location: {clean_text(location[:200])})" if location else ""
-            self.judge.pass_unjudged(f"{where}: the send, POST {shown_url}, was answered {what}{where_to}: no endpoint "
+            # in angle brackets (RFC 3986 Appendix C): a credential parameter's value, masked when the note is written,
+            # ends at the `>` (it runs to a space, `&`, `#`, `;`, a quote or `<>`), never taking the note's `)` with it
+            where_to = f" (Location: <{clean_text(location[:200])}>)" if location else ""
+            self.judge.pass_unjudged(f"{where}: the send, POST <{shown_url}>, was answered {what}{where_to}: no endpoint "
                                      f"answers so; check {flag('--upstream')} (is this the API's root, and does the server "
                                      "answer POST /v1/sending there?): not judged")
             return cut_off
@@ -719,6 +748,9 @@ def _uncancel() -> None:
         task.uncancel()
 
 
+_LOOKS = 2  # how many times a due timer lets the loop read its sockets before it calls the upstream late (see _fire)
+
+
 class _Deadline(ServerTime):
     """An exchange's two deadlines on one timer: the upstream's (`timeout` for the whole answer, not counting the time
     the client takes to read it) and the client's (`timeout` for each part of the answer it is sent).
@@ -726,6 +758,12 @@ class _Deadline(ServerTime):
     The timer is armed once; each part sent only notes when it began and how long it took (the common case never
     suspends). When the timer fires it works out which deadline is due and either re-arms itself or cancels the task,
     saying which (`expired`): a slow upstream is a 504 and a finding, a client that stopped reading is neither.
+
+    The upstream is timed by when its answer's bytes were read (`settled`, called from the connection's I/O callback,
+    not when the task next runs), never by when the timer ran: a timer that runs late (the loop held up) first lets
+    the loop read its sockets (`_LOOKS` turns: asyncio runs I/O callbacks before timers in a turn, uvloop after), and
+    an answer whose bytes are in by then is no 504. If they were read only after the due time, when they arrived
+    does not show (`late`: the proxy leaves responds-in-time unjudged, never blames the upstream for its own delay).
     """
 
     def __init__(self, timeout: float, loop: asyncio.AbstractEventLoop | None = None, task: asyncio.Task[Any] | None = None) -> None:
@@ -734,8 +772,22 @@ class _Deadline(ServerTime):
         self._timeout = timeout
         super().__init__(self._loop.time)  # the upstream's own time, as the middleware times an app
         self._rearmed = False  # the timer moved to the client's deadline during a send
+        self._looks = 0  # turns given to the loop's I/O since the upstream's deadline came due
         self.expired: str | None = None
-        self._handle: asyncio.TimerHandle | None = self._loop.call_at(self.started + timeout, self._fire)
+        self.answered: float | None = None  # the upstream's time when its answer's last byte was read (or it failed)
+        self.late = False  # its bytes were read only after the deadline had come: when they arrived does not show
+        self._handle: asyncio.TimerHandle | asyncio.Handle | None = self._loop.call_at(self.started + timeout, self._fire)
+
+    def settled(self) -> None:
+        """The upstream's answer has all been read, or has failed (the connection's I/O callback says so, at once)."""
+        if self.answered is None:
+            self.answered = self.elapsed()
+
+    def upstream_elapsed(self) -> float | None:
+        """The upstream's time: to its answer's last byte as read (else so far); None when that does not show (`late`)."""
+        if self.late:
+            return None
+        return self.answered if self.answered is not None else self.elapsed()
 
     def _due(self) -> tuple[float, str]:
         if self.sending_since is not None:
@@ -744,9 +796,20 @@ class _Deadline(ServerTime):
 
     def _fire(self) -> None:
         due, which = self._due()
-        if self._loop.time() < due:
+        now = self._loop.time()
+        if which == _UPSTREAM and self.answered is not None:  # the upstream's side is over: only the client is timed now
+            self.late = self.late or self.answered > self._timeout
+            self._looks = 0
+            self._handle = self._loop.call_at(max(due, now) + self._timeout, self._fire)
+            return
+        if now < due:
+            self._looks = 0
             self._rearmed = self.sending_since is not None
             self._handle = self._loop.call_at(due, self._fire)
+            return
+        if which == _UPSTREAM and self._looks < _LOOKS:  # bytes waiting in a socket are read before the upstream is late
+            self._looks += 1
+            self._handle = self._loop.call_soon(self._fire)
             return
         self._handle = None
         self.expired = which

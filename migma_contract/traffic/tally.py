@@ -771,7 +771,7 @@ class TrafficJudge:
         """The credentials a request carries (any path, any method, judged or not: read as a send's are), learned before
         anything about its exchange can be written: every note and finding is redacted with them when a report is made.
 
-        Called on an event loop: the credentials are read here (cheap: a header's reading is cached, a body is read up
+        Called on an event loop (the proxy learns a body's on a worker thread): the credentials are read here (cheap: a header's reading is cached, a body is read up
         to `_SHAPES_READ`), and handed over under the small `_counts` lock; the redactor takes them under `_lock`
         (`_take_learned`) before judging or writing anything."""
         request = ObservedExchange(method=method, url=url, request_headers=headers, request_body=body, status=None)

@@ -16,6 +16,7 @@ with the two functions here:
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,13 +28,20 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 
 
+# RFC 3986 §3.2.2/§3.2.3: host [":" port], the host an IP literal in brackets (nothing after its `]` but a port) or a name
+# or IPv4 address holding no bracket; the port digits only. urlsplit reads `[::1]evil.com` and `[::1]]` as `::1`.
+_AUTHORITY = re.compile(r"(?:\[[^\[\]]*\]|[^\[\]:]*)(?::[0-9]*)?")
+# What a browser sends in Sec-Fetch-Site (Fetch Metadata): one of these tokens, once
+_FETCH_SITES = frozenset({"cross-site", "same-origin", "same-site", "none"})
+
+
 def host_name(header: str) -> str:
     """The host of a Host header (or an Origin's authority), lowercased, without its port ("" when unreadable).
 
     A value holding what no host holds (userinfo, a path, a query, a fragment, a backslash, a space, a port that is no
     number) is unreadable: `evil.invalid@127.0.0.1` is no Host a browser sends, and no name to answer to.
     """
-    if any(char in header for char in "@/\\?# \t"):
+    if any(char in header for char in "@/\\?# \t") or _AUTHORITY.fullmatch(header.strip()) is None:
         return ""
     try:
         parts = urlsplit(f"//{header.strip()}")
@@ -60,7 +68,7 @@ def is_local_name(host: str) -> bool:
 def _origin_host(origin: str) -> str:
     """An Origin's host: `scheme://host[:port]` and nothing more (a `\\@`, a path or userinfo: "", no origin)."""
     scheme, sep, authority = origin.partition("://")
-    if not sep or not scheme.isalpha() or any(char in authority for char in "@/\\?# \t"):
+    if not sep or not scheme.isalpha() or any(char in authority for char in "@/\\?# \t") or _AUTHORITY.fullmatch(authority) is None:
         return ""
     try:
         return (urlsplit(origin).hostname or "").lower()
@@ -74,7 +82,8 @@ def foreign_request(raw_headers: Iterable[tuple[bytes, bytes]], *, allowed_hosts
     """Why a request must be refused as coming from elsewhere (None when it may be served).
 
     `raw_headers`: the request's headers as received (ASGI's pairs of bytes). There must be one
-    Host, a loopback name or in `allowed_hosts` ("*": any), and at most one Origin; a request a
+    Host, a loopback name or in `allowed_hosts` ("*": any; `host [":" port]` read strictly: nothing after an IP
+    literal's `]` but a port), at most one Origin, and at most one Sec-Fetch-Site, a value it has; a request a
     web page made (an Origin, or Sec-Fetch-Site cross-site or same-site) must come from an origin
     in `allowed_origins`, or, with `local_origins`, from a page on a loopback name or address
     (`localhost`, 127.0.0.0/8, ::1: a developer's own front-end; not a dotless `http://printer`).
@@ -83,7 +92,7 @@ def foreign_request(raw_headers: Iterable[tuple[bytes, bytes]], *, allowed_hosts
     """
     hosts: list[str] = []
     origins: list[str] = []
-    fetch_site = ""
+    fetch_sites: list[str] = []
     for name, value in raw_headers:
         lowered = name.lower()
         if lowered == b"host":
@@ -91,9 +100,13 @@ def foreign_request(raw_headers: Iterable[tuple[bytes, bytes]], *, allowed_hosts
         elif lowered == b"origin":
             origins.append(value.decode("latin-1"))
         elif lowered == b"sec-fetch-site":
-            fetch_site = value.decode("latin-1").strip().lower()
+            fetch_sites.append(value.decode("latin-1").strip(" \t").lower())
     if len(hosts) > 1:
         return "answers only a request with one Host header, not several"
+    # one Sec-Fetch-Site, one of its tokens: a repeated or unknown one is no browser's (which one a reader keeps differs)
+    if len(fetch_sites) > 1 or (fetch_sites and fetch_sites[0] not in _FETCH_SITES):
+        return "refuses requests with a Sec-Fetch-Site that is not one of its values once"
+    fetch_site = fetch_sites[0] if fetch_sites else ""
     host = host_name(hosts[0] if hosts else "")
     local = is_local_name(host) if dotless_hosts else is_loopback_name(host)
     if "*" not in allowed_hosts and host not in allowed_hosts and not local:

@@ -37,6 +37,7 @@ from migma_contract._version import __version__
 from migma_contract.core.fields import joined, trimmed
 from migma_contract.core.untrusted import clean_text
 from migma_contract.wire.coding import Broken, ContentDecoder, Unknown, codings_of
+from migma_contract.wire.urls import client_mounts
 
 __all__ = ["Attempt", "Exchange", "Pace", "Sendable", "Target", "TargetSettings"]
 
@@ -230,6 +231,7 @@ class Target:
             "follow_redirects": False,
             "timeout": httpx.Timeout(self.settings.timeout, connect=self.settings.timeout * 0.8),
             "headers": {"User-Agent": USER_AGENT},
+            "mounts": client_mounts(self.settings.base_url),  # a loopback target never through HTTP_PROXY (pass X4, F7)
         }
 
     async def __aenter__(self) -> Target:
@@ -323,7 +325,7 @@ class Target:
             yield False
             return
         # built as the async client is (no transport given): the environment's proxies (HTTP_PROXY,
-        # NO_PROXY) are mounted as they are there, each a pool of its own to keep to the deadline;
+        # NO_PROXY; none for a loopback target: `client_mounts`) are mounted as they are there, each a pool of its own to keep to the deadline;
         # certificates are verified with httpx's own context, made at the first handshake (`_TrustLater`)
         verify: ssl.SSLContext | bool = _TrustLater(ssl.PROTOCOL_TLS_CLIENT) if self.settings.verify_tls else False
         client = httpx.Client(**{**self._client_options(), "verify": verify})

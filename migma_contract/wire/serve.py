@@ -29,6 +29,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import h11
 import uvicorn
@@ -302,6 +303,14 @@ if _HTTPTOOLS:
                 # uvicorn keeps only the path of an absolute-form target (`GET http://evil.example/x`): the
                 # authority is put back, as h11 gives it, so an app can refuse a target naming another host
                 self.scope["raw_path"] = bytes(self.url).partition(b"?")[0]
+            if b"#" in self.url and "raw_path" in self.scope:
+                # llhttp reads `#frag` as a fragment and uvicorn drops it (`/v1/sending#frag` served as `/v1/sending`);
+                # h11 hands the target on as sent. Read as h11 reads it (path before `?`, the rest the query, the
+                # fragment kept), so the app decides alike on both stacks: the proxy refuses a fragment (pass X1, F4)
+                raw_path, _, query = bytes(self.url).partition(b"?")
+                self.scope["raw_path"] = self.root_path.encode("ascii") + raw_path
+                self.scope["path"] = self.root_path + unquote(raw_path.decode("ascii", "surrogateescape"))
+                self.scope["query_string"] = query
 
         def on_body(self, body: bytes) -> None:
             self._framing = False

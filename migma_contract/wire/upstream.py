@@ -37,6 +37,7 @@ import asyncio
 import re
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -192,6 +193,7 @@ class UpstreamResponse(asyncio.Protocol):
         self._paused = False
         self._error: UpstreamError | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._on_settled: Callable[[], None] | None = None  # told once, when the answer has all arrived (or failed)
 
     # --- the protocol (the loop calls these) ---------------------------------------------------------------
 
@@ -370,13 +372,22 @@ class UpstreamResponse(asyncio.Protocol):
         self._head_done = True
         self._done = True
         self._reusable = reusable
+        self._settled()
         self._wake()
 
     def _fail(self, kind: str, message: str) -> None:
         if self._error is None and not self._done:
             self._error = UpstreamError(kind, message)
+        self._settled()
         self._close()
         self._wake()
+
+    def _settled(self) -> None:
+        """Tell the exchange (`begin`'s `on_settled`) that the upstream's side is over: called as the bytes are read, in the
+        loop's I/O callback, not when the task waiting for them next runs (the proxy times the upstream by it)."""
+        told, self._on_settled = self._on_settled, None
+        if told is not None:
+            told()
 
     def _close(self) -> None:
         self.closed = True
@@ -392,8 +403,10 @@ class UpstreamResponse(asyncio.Protocol):
         self._waiter = asyncio.get_running_loop().create_future()
         await self._waiter
 
-    def begin(self, head: bytes, body: bytes, *, head_only: bool) -> None:
+    def begin(self, head: bytes, body: bytes, *, head_only: bool, on_settled: Callable[[], None] | None = None) -> None:
+        """Write a request; `on_settled` is called once, as its answer's last byte is read (or the answer fails)."""
         self._reset(head_only)
+        self._on_settled = on_settled
         assert self.transport is not None
         if self._llhttp and isinstance(self._parser, _H11Parser):  # the last answer was read by h11, whole and clean
             self._parser = self._new_llhttp()
@@ -474,28 +487,38 @@ class UpstreamPool:
             raise UpstreamError("ConnectError", exc.strerror or str(exc) or type(exc).__name__) from None
         return connection
 
-    async def send(self, head: bytes, body: bytes, *, head_only: bool = False) -> UpstreamResponse:
+    async def send(self, head: bytes, body: bytes, *, head_only: bool = False,
+                   on_settled: Callable[[], None] | None = None) -> UpstreamResponse:
         """Write a request (its head and body, as bytes) and wait for the answer's head; the caller must `release` it.
 
-        `head_only`: the request is a HEAD (its answer has no body, whatever its headers say).
+        `head_only`: the request is a HEAD (its answer has no body, whatever its headers say). `on_settled`: called once,
+        in the loop's I/O callback that reads the answer's last byte (or sees it fail), before the caller's task runs.
         """
         reused = self._reused()
+        retried = reused is not None and head.split(b" ", 1)[0] in _IDEMPOTENT  # (if it fails before any byte)
+
+        def settled() -> None:  # a reused connection's failure that is retried below settles nothing
+            if on_settled is not None and not (retried and reused is not None and reused._error is not None
+                                               and not reused._received):
+                on_settled()
+
         try:
-            return await self._answered_on(reused or await self._connect(), head, body, head_only)
+            return await self._answered_on(reused or await self._connect(), head, body, head_only, settled)
         except UpstreamError:
-            if reused is None or reused._received or head.split(b" ", 1)[0] not in _IDEMPOTENT:
+            if reused is None or reused._received or not retried:
                 raise
             # A kept-alive connection closed before any byte of an answer: the upstream's keep-alive timeout crossing
             # the request, or the upstream failing on it; which, does not show. A method that may be sent again (RFC
             # 9110 §9.2.2) is, once, on a new connection, as curl and browsers do (a failing upstream fails again);
             # another (a POST) is not (a proxy must not): the failure stands, as httpx reads it (RemoteProtocolError).
             # Connections idle past IDLE_EXPIRY, below common keep-alive timeouts, are not reused: the race is rare.
-            return await self._answered_on(await self._connect(), head, body, head_only)
+            return await self._answered_on(await self._connect(), head, body, head_only, on_settled)
 
     @staticmethod
-    async def _answered_on(connection: UpstreamResponse, head: bytes, body: bytes, head_only: bool) -> UpstreamResponse:
+    async def _answered_on(connection: UpstreamResponse, head: bytes, body: bytes, head_only: bool,
+                           on_settled: Callable[[], None] | None = None) -> UpstreamResponse:
         """The request written on `connection`, its answer's head read; the connection closed if that fails."""
-        connection.begin(head, body, head_only=head_only)
+        connection.begin(head, body, head_only=head_only, on_settled=on_settled)
         try:
             await connection.head()
         except BaseException:

@@ -22,7 +22,8 @@ from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import strip_credentials
 
-__all__ = ["api_root", "check_url", "guard_production", "host_of", "lookup_host", "usable_url"]
+__all__ = ["api_root", "check_url", "client_mounts", "guard_production", "host_of", "lookup_host", "reached_directly",
+           "usable_url"]
 
 # The authority after its userinfo: a bracketed IP literal or a name, then an optional port, and nothing else
 # (`[::1]x:1` is no authority: urllib drops the `x`).
@@ -199,6 +200,35 @@ def _address(host: str) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return str(address)
+
+
+def reached_directly(url: str) -> bool:
+    """Whether a client for `url` must connect to it itself, never through a proxy the environment names: a loopback
+    host (a loopback address in any spelling `host_of` reads, 0.0.0.0 and `::`, `localhost` and its `*.localhost` names,
+    with or without the root's dot). Through a proxy, "this machine" is the proxy's machine, and the request (the key in its
+    Authorization header) travels to the proxy host in clear text (pass X4, F7)."""
+    host = host_of(url)
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified  # (a connection to 0.0.0.0 or :: reaches this machine)
+
+
+# The patterns httpx mounts the environment's proxies on (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and their lower-case
+# spellings, as urllib's `getproxies` reads them: `httpx._utils.get_environment_proxies`); NO_PROXY's hosts are mounted
+# as direct already. A pattern mounted on None is reached by the client's own transport: directly.
+_ENVIRONMENT_PROXY_PATTERNS = ("http://", "https://", "all://")
+
+
+def client_mounts(url: str) -> dict[str, None]:
+    """The `mounts` every httpx client the toolkit builds for the target `url` is given: for a loopback target
+    (`reached_directly`), no proxy of the environment's; for another one, none (the environment's proxies, and
+    NO_PROXY, are honoured as httpx reads them: a target the user named, or a file they trust names, docs/safety.md).
+    The client keeps `trust_env` otherwise (SSL_CERT_FILE, SSL_CERT_DIR)."""
+    return dict.fromkeys(_ENVIRONMENT_PROXY_PATTERNS) if reached_directly(url) else {}
 
 
 def api_root(url: str) -> str:
