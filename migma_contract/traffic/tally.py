@@ -1054,13 +1054,20 @@ class TrafficJudge:
                     continue
             hidden = replay is not None and (exchange.credentials_hidden or _masked_value(replay.key))
             rebuilt = exchange.request_rebuilt is not None  # the key, credentials and body sent do not show at all
+            value = form.key(facts)
+            seen = remembered(value) if value is not None else None
+            first = memory.get(seen) if seen is not None else None
+            if first is not None and first[0] == _REBUILT_SCOPE:  # its first answer's request was rebuilt at export:
+                # whether this one replays that send does not show, whichever file came first (never blamed)
+                self._unsettled = (f"the request first answered with its {rule.id} value was rebuilt by its recorder "
+                                   "at export: whether this send replays it does not show, so that rule was not judged")
+                continue
             if rebuilt or (replay is not None and (unsure or hidden)):
                 # a recorder masked the key or the credentials, or rebuilt the request at export, or the body has no one
                 # reading (gzip's bytes differ between two sends of one JSON): whether a repeated value is a replay (same
                 # key, API key and body) does not show. A value seen before is left unjudged (the exchange judged in
                 # part), never excused or blamed.
-                value = form.key(facts)
-                if value is not None and remembered(value) in memory:
+                if first is not None:
                     why = ("its recorder rebuilt the request at export" if rebuilt else
                            "a recorder masked its Idempotency-Key or credentials" if hidden else "its body has no one reading")
                     self._unsettled = (f"{why}: whether its repeated {rule.id} value replays an earlier send does not "
@@ -1068,6 +1075,8 @@ class TrafficJudge:
                     continue
                 replay = None
             ok, message = form.judge(memory, facts, replay, exchange.where or f"exchange {number}")
+            if rebuilt and seen is not None and seen in memory:  # remembered as a send whose key and body do not show
+                memory[seen] = (_REBUILT_SCOPE, None, memory[seen][2])
             if ok:
                 judged.append(_history_kept(rule, status) if message is None else Judgement(rule.id, SERVER, False, rule.text, message))
         return tuple(judged)
@@ -1690,6 +1699,12 @@ def noted(note: str) -> str:
     if len(note) > _NOTE_CHARS:  # cut before a word, never inside one: a key cut in two is masked by no pattern
         note = f"{_PARTIAL_WORD.sub('', note[:_NOTE_CHARS])}… ({len(note):,} characters, cut)"
     return clean_text(note)
+
+
+# What a history remembers as the replay scope of a value first given to a request its recorder rebuilt at export
+# (`ObservedExchange.request_rebuilt`): no digest (those are 16 bytes), so a later send repeating the value is never
+# taken for another key's (blamed) nor the same key's (excused): not judged, whichever file came first
+_REBUILT_SCOPE = b"rebuilt"
 
 
 # Said of each send whose recording masked or may have left out its credentials (`ObservedExchange.credentials_hidden`).
