@@ -43,6 +43,7 @@ if _typing.TYPE_CHECKING:  # the public names, each `X as X` (an explicit re-exp
     from migma_contract.contract.validators import (
         Contract as Contract,
         ResponseVerdict as ResponseVerdict,
+        ResponseViolations as ResponseViolations,
         Violation as Violation,
         contract_for as contract_for,
         validate_request as validate_request,

@@ -8,7 +8,17 @@ level named by MIGMA_CONTRACT_LEVEL (default: documented; the options table's va
 (context, response, case), as Schemathesis expects. They judge answers to the documented
 operation only (POST /v1/sending): Schemathesis also sends methods the document does not
 define (a TRACE is rightly answered 405), which no rule of this contract speaks about.
+The operation is found as every other way in finds it (`wire.urls.api_root`): by the path the
+request went to (its server's path and the path template: `https://host/v1` + `/sending` is
+it as much as `https://host` + `/v1/sending`), never by the template alone (pass X4, F3: a
+document writing the operation under a base path was judged by no check, silently). A POST
+whose path the checks cannot tie to it (its template ends in `/sending` but not under
+`/v1`, or no path is known at all) fails every check, saying so (`OperationUnknown`).
 Rules judged across responses (`result-id-unique`) remember what this process has seen.
+An answer whose body was not read (a lone surrogate escape, a number past IEEE 754, another
+charset than UTF-8, JSON nested too deep) is judged in part, as on every other way in: a
+check has no such outcome, so each check of a rule that body would be judged by fails,
+"not judged" and why, rather than pass what it did not read.
 """
 
 from __future__ import annotations
@@ -18,19 +28,21 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import schemathesis
 
 from migma_contract.config.options import ENV_PREFIX
 from migma_contract.contract.catalogue import IDEMPOTENCY_HEADER, get_rule, rules_for
 from migma_contract.contract.rules import History, Level, Replay, Rule, Subject
-from migma_contract.contract.validators import Violation, contract_for, response_facts
+from migma_contract.contract.validators import ResponseViolations, Violation, contract_for, response_facts
+from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import OPERATION_METHOD, OPERATION_PATH
 from migma_contract.judge.deserve import NOT_RECORDED
 from migma_contract.judge.exchange import lowered
 from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
 
-__all__ = ["CHECKS", "violations_of"]
+__all__ = ["CHECKS", "OperationUnknown", "violations_of"]
 
 # The same variables as every other way in (the options table's rows), never the vendor's MIGMA_*.
 _LEVEL_ENV = ENV_PREFIX + "LEVEL"
@@ -39,25 +51,69 @@ _TIMEOUT_ENV = ENV_PREFIX + "TIMEOUT"
 _HISTORY: dict[str, History] = {}
 # Schemathesis may run a check twice on one response (registered, and passed as additional_checks):
 # the verdicts of the last responses are kept with them, so a response never counts as its own repeat.
-_JUDGED: OrderedDict[tuple[str, int], tuple[Any, list[Violation]]] = OrderedDict()
+_JUDGED: OrderedDict[tuple[str, int], tuple[Any, ResponseViolations]] = OrderedDict()
 _LOCK = threading.Lock()
 
 
+class OperationUnknown(AssertionError):  # an AssertionError: a check's failure, as Schemathesis reads one
+    """A POST these checks cannot tie to POST /v1/sending nor to another operation: judging nothing would pass it silently."""
+
+
+_LAST_SEGMENT = "/" + OPERATION_PATH.rsplit("/", 1)[-1]  # "/sending": the operation's own segment
+
+
+def _sent_path(response: Any, case: Any) -> str | None:
+    """The path the request went to: the URL sent, else the operation's full path (its server's path, or the base URL
+    Schemathesis was given, then the path template: Schemathesis' `APIOperation.full_path`); None when neither is known."""
+    url = getattr(getattr(response, "request", None), "url", None)
+    if isinstance(url, str) and url:
+        return urlsplit(url).path
+    try:
+        full = getattr(getattr(case, "operation", None), "full_path", None)
+    except Exception:  # (a schema that cannot say: no path known)
+        full = None
+    return full if isinstance(full, str) and full else None
+
+
 def _documented_operation(response: Any, case: Any) -> bool:
-    """Whether this answer is to POST /v1/sending (the method actually sent, on the operation's path)."""
+    """Whether this answer is to POST /v1/sending: the method actually sent, to a path ending in /v1/sending (a root
+    before it, as `api_root` allows one). `OperationUnknown` when a POST cannot be tied to it, or to another operation."""
     request = getattr(response, "request", None)
     method = getattr(request, "method", None) or getattr(case, "method", None) or ""
-    path = getattr(getattr(case, "operation", None), "path", OPERATION_PATH)
-    return str(method).upper() == OPERATION_METHOD.upper() and path == OPERATION_PATH
+    if str(method).upper() != OPERATION_METHOD.upper():
+        return False
+    template = getattr(getattr(case, "operation", None), "path", None)
+    path = _sent_path(response, case)
+    if path is None:
+        if template == OPERATION_PATH:  # the template alone, with no base known: the documented path itself
+            return True
+        raise OperationUnknown(f"migma-contract: cannot tell which operation this {OPERATION_METHOD.upper()} answers (no "
+                               f"request URL, no operation path): the checks judge {OPERATION_METHOD.upper()} {OPERATION_PATH} "
+                               "and judged nothing here")
+    path = "/" + path.strip("/")
+    if path.endswith(OPERATION_PATH):
+        return True
+    if path.endswith(_LAST_SEGMENT) or (isinstance(template, str) and template.rstrip("/").endswith(_LAST_SEGMENT)):
+        raise OperationUnknown(
+            f"migma-contract: this {OPERATION_METHOD.upper()} went to {clean_text(path)[:120]}, which the checks cannot tie "
+            f"to {OPERATION_METHOD.upper()} {OPERATION_PATH} (they judge a path ending in {OPERATION_PATH}, its base before "
+            "it): give Schemathesis a --url (or a document server) ending where the API's /v1 is; nothing was judged")
+    return False
 
 
-def violations_of(response: Any, case: Any, level: str | None = None) -> list[Violation]:
-    """Every response rule a Schemathesis response to the documented operation breaks (call it once per response)."""
+def violations_of(response: Any, case: Any, level: str | None = None) -> ResponseViolations:
+    """Every response rule a Schemathesis response to the documented operation breaks (call it once per response),
+    and, when the answer's body was not read, why (`unread`) and the rules left unjudged (`unjudged`): as
+    `validate_response`'s answer, then never falsy nor equal to `[]`."""
     level = level or os.environ.get(_LEVEL_ENV, "documented")
     found = _each_response(response, case, level)
     for rule in rules_for(level):
         if rule.form.across_responses is not None:
-            found += _across_responses(rule, response, case)
+            across = _across_responses(rule, response, case)
+            found.extend(across)
+            if across.unread is not None:
+                found.unread = found.unread or across.unread
+                found.unjudged = (*found.unjudged, *across.unjudged)
     return found
 
 
@@ -117,29 +173,42 @@ class _SchemathesisExchange:
     error = None
 
 
-def _each_response(response: Any, case: Any, level: str) -> list[Violation]:
-    """The response rules judged on this response alone, by the one judge."""
+def _each_response(response: Any, case: Any, level: str) -> ResponseViolations:
+    """The response rules judged on this response alone, by the one judge; those its body would have been judged by,
+    when that body was not read (`unjudged`, `unread` says why: judged in part, never a pass)."""
     if not _documented_operation(response, case):
-        return []
+        return ResponseViolations()
     chosen = Level.parse(level)
     contract = contract_for()
     knowledge = Knowledge(timeout=float(os.environ.get(_TIMEOUT_ENV, "10")))
     exchange = _SchemathesisExchange(response, case)
-    verdict = judge_exchange(contract, chosen, exchange, knowledge, body=_request(case) or _UNREAD,
-                             validator=contract.response_validator(chosen))
-    return [Violation(j.rule_id, get_rule(j.rule_id).level.value, "", j.actual)
-            for j in verdict.judgements if j.party == SERVER and not j.ok and j.rule_id in _RESPONSE_RULES]
+    validator = contract.response_validator(chosen)
+    verdict = judge_exchange(contract, chosen, exchange, knowledge, body=_request(case) or _UNREAD, validator=validator)
+    found = ResponseViolations(Violation(j.rule_id, get_rule(j.rule_id).level.value, "", j.actual)
+                               for j in verdict.judgements if j.party == SERVER and not j.ok and j.rule_id in _RESPONSE_RULES)
+    if verdict.facts is None:  # an answer given whole whose body the judge did not read: which rules that leaves unjudged
+        read = response_facts(exchange.status, exchange.received_headers, exchange.received_body, _request(case), None,
+                              None, validator.documented)
+        if read.unread is not None:
+            found.unread = read.unread
+            found.unjudged = validator.evaluate(exchange.status, read.headers, None, facts=read).unjudged
+    return found
 
 
-def _across_responses(rule: Rule, response: Any, case: Any) -> list[Violation]:
-    """A rule judged against the earlier responses of this process (each response is fed once per rule)."""
+def _across_responses(rule: Rule, response: Any, case: Any) -> ResponseViolations:
+    """A rule judged against the earlier responses of this process (each response is fed once per rule); unjudged
+    when the answer's body was not read (`unread`)."""
     form = rule.form.across_responses
     assert form is not None
     if not _documented_operation(response, case) or not form.applies(contract_for().spec, response.status_code):
-        return []
+        return ResponseViolations()
     facts = response_facts(response.status_code, _headers(response), response.content, _request(case), None, None)
-    if not facts.parsed:
-        return []
+    if facts.unread is not None:
+        unjudged = ResponseViolations()
+        unjudged.unread, unjudged.unjudged = facts.unread, (rule.id,)
+        return unjudged
+    if not facts.parsed:  # no JSON: content-type-json's failure, nothing to compare
+        return ResponseViolations()
     sent = {str(k).lower(): v for k, v in (getattr(case, "headers", None) or {}).items()}
     with _LOCK:
         seen = _JUDGED.get((rule.id, id(response)))
@@ -147,7 +216,7 @@ def _across_responses(rule: Rule, response: Any, case: Any) -> list[Violation]:
             return seen[1]
         replay = Replay.of(sent.get(IDEMPOTENCY_HEADER.lower()), sent.get("authorization"), _request(case))
         _, message = form.judge(_HISTORY.setdefault(rule.id, {}), facts, replay, "a response earlier in this process")
-        found = [Violation(rule.id, rule.level.value, "", message)] if message else []
+        found = ResponseViolations([Violation(rule.id, rule.level.value, "", message)] if message else [])
         _JUDGED[(rule.id, id(response))] = (response, found)
         while len(_JUDGED) > 64:
             _JUDGED.popitem(last=False)
@@ -175,12 +244,14 @@ def _check_for(rule: Rule) -> Any:
         level = os.environ.get(_LEVEL_ENV, "documented")
         if rule not in rules_for(level):
             return
-        if rule.form.across_responses is not None:
-            broken = _across_responses(rule, response, case)
-        else:
-            broken = [v for v in _each_response(response, case, level) if v.rule_id == rule.id]
+        found = _across_responses(rule, response, case) if rule.form.across_responses is not None else (
+            _each_response(response, case, level))
+        broken = [v for v in found if v.rule_id == rule.id]
         if broken:
             raise AssertionError(f"[{rule.id}] {rule.text}: " + "; ".join(v.message for v in broken))
+        if rule.id in found.unjudged:  # the body was not read: no pass (every other way in says "judged in part")
+            raise AssertionError(f"[{rule.id}] {rule.text}: not judged, {found.unread} (judged in part: a check does "
+                                 "not pass what it did not read)")
 
     check.__name__ = "migma_" + rule.id.replace("-", "_")
     check.__qualname__ = check.__name__

@@ -363,9 +363,12 @@ def _documented_response(status: int, level: str, request: Any, spec: Spec | Non
     validator = contract.response_validator(level, _sets(vendor))
     content_type = {"content-type": "application/json"}
     validator.evaluate(status, content_type, {})  # compiles this status's validator now, not while drawing
-    return bodies.filter(
-        lambda body: not validator.evaluate(status, content_type, body, request).violations
-    ).map(lambda body: _response(status, body, headers))
+
+    def kept(body: Any) -> bool:  # every rule kept, and every rule judged (none left unjudged: `unread`)
+        verdict = validator.evaluate(status, content_type, body, request)
+        return not verdict.violations and verdict.unread is None
+
+    return bodies.filter(kept).map(lambda body: _response(status, body, headers))
 
 
 def _with_provider(body: Any, provider: Any) -> Any:

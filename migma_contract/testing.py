@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from migma_contract.contract.validators import Violation, contract_for
+from migma_contract.contract.validators import ResponseViolations, Violation, contract_for, validate_response
 from migma_contract.mock import MockConfig, MockRequest, ReferenceMock, SentRecord, create_app
 from migma_contract.wire.urls import api_root, guard_production
 
@@ -340,9 +340,10 @@ class Validators:
         """The rules of the level that `body` breaks."""
         return self._validators.request_validator(self.level).violations(body)
 
-    def response(self, status: int, headers: Mapping[str, str], body: Any, request: Any = None) -> list[Violation]:
-        """The response rules of the level that this answer breaks (`body`: raw bytes or parsed JSON)."""
-        return list(self._validators.response_validator(self.level).evaluate(status, dict(headers), body, request).violations)
+    def response(self, status: int, headers: Mapping[str, str], body: Any, request: Any = None) -> ResponseViolations:
+        """The response rules of the level that this answer breaks (`body`: raw bytes or parsed JSON), as
+        `validate_response` answers: when the body was not read, `unread` says why (judged in part, never falsy)."""
+        return validate_response(status, headers, body, request, self.level, spec=self._validators.spec)
 
     def assert_request(self, body: Any) -> None:
         """Fail with every rule `body` breaks."""
@@ -356,8 +357,12 @@ class Validators:
         __tracebackhide__ = True
         violations = self.response(response.status_code, response.headers, response.content, request)
         if violations:
-            raise ContractBreach(_masked(f"the {response.status_code} response breaks the contract:\n"
-                                         + "\n".join(f"  {v}" for v in violations)))
+            said = [f"  {v}" for v in violations]
+            if violations.unread is not None:  # judged in part: no pass (every way in says so)
+                said.append(f"  not judged ({', '.join(violations.unjudged)}): {violations.unread}")
+            raise ContractBreach(_masked(f"the {response.status_code} response "
+                                         + ("breaks the contract" if len(violations) else "was judged in part only")
+                                         + ":\n" + "\n".join(said)))
 
 
 class TargetHandle:
@@ -374,7 +379,7 @@ class TargetHandle:
         """POST /v1/sending with `body`."""
         return self.client.post(OPERATION_PATH, json=body, **kwargs)
 
-    def check(self, response: httpx.Response, request: Any = None) -> list[Violation]:
+    def check(self, response: httpx.Response, request: Any = None) -> ResponseViolations:
         """The response rules this answer breaks."""
         return self._validators.response(response.status_code, response.headers, response.content, request)
 

@@ -20,7 +20,7 @@ import migma_contract.strategies
 
 EXPECTED = [
     "BUNDLED_SPEC_PATH", "OPEN_POINTS", "RULES", "Budget", "CheckOptions", "ConfigError", "Contract", "Finding", "Fixtures", "Level",
-    "MigmaContractError", "OpenPoint", "PlanStats", "RequestRecord", "ResponseRecord", "ResponseVerdict", "Rule",
+    "MigmaContractError", "OpenPoint", "PlanStats", "RequestRecord", "ResponseRecord", "ResponseVerdict", "ResponseViolations", "Rule",
     "RuleResult", "RuleSet", "RunResult", "RunSettings", "Spec", "SpecError", "SpecInfo", "SpecInvalid", "SpecUnreadable",
     "Status", "Subject", "TargetInfo", "TargetUnreachable", "TrafficStats", "Violation", "__version__", "contract_for", "get_rule",
     "load_spec", "rules_for", "run_check", "validate_request", "validate_response",

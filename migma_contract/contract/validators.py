@@ -11,12 +11,13 @@ validation, measured by `make bench`).
 from __future__ import annotations
 
 import copy
+import operator
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import jsonschema_rs
 
@@ -61,7 +62,8 @@ from migma_contract.core.fields import trimmed, values_of
 from migma_contract.core.untrusted import nesting_depth
 from migma_contract.document.spec import BUNDLED_SHA256, Spec, load_spec
 
-__all__ = ["Contract", "ResponseVerdict", "Violation", "contract_for", "validate_request", "validate_response"]
+__all__ = ["Contract", "ResponseVerdict", "ResponseViolations", "Violation", "contract_for", "validate_request",
+           "validate_response"]
 
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MAX_PER_RULE = 20  # places one body breaks one rule that are worded; the rest are counted ("and 1,499,980 more like it")
@@ -89,10 +91,61 @@ class Violation:
 
 @dataclass(frozen=True)
 class ResponseVerdict:
-    """The response rules a response was judged by, and those it broke."""
+    """The response rules a response was judged by, and those it broke; when its body was not read (`unread` says
+    why), the rules that body would have been judged by stand unjudged (`unjudged`): judged in part, never a pass."""
 
     applied: tuple[str, ...]
     violations: tuple[Violation, ...]
+    unread: str | None = None
+    unjudged: tuple[str, ...] = ()
+
+
+class ResponseViolations(list[Violation]):
+    """What `validate_response` answers: the violations found (a list of `Violation`), and what was left unjudged.
+
+    `unread`: why the answer's body was not read, None when it was (a lone surrogate escape or a number past IEEE 754,
+    whose reading RFC 8259 leaves to the client; a charset other than UTF-8 that reads its bytes otherwise; JSON
+    nested deeper than the toolkit reads; a parsed body holding NaN or an infinity, which no JSON text gives).
+    `unjudged`: the rule ids that body would have been judged by, none of them judged. Such an answer is judged in
+    part, as every other way in says: the result is then never falsy and never equal to a plain list (`[]`), so
+    `assert not validate_response(...)` and `assert validate_response(...) == []` fail on it rather than pass.
+    """
+
+    unread: str | None = None
+    unjudged: tuple[str, ...] = ()
+
+    @property
+    def judged_in_full(self) -> bool:
+        """Whether every rule the answer's status calls for was judged (its body was read)."""
+        return self.unread is None
+
+    def __bool__(self) -> bool:
+        return self.unread is not None or len(self) > 0
+
+    def copy(self) -> ResponseViolations:
+        """A copy that says what the original says (a plain list's `copy` would drop what was left unjudged)."""
+        copied = ResponseViolations(self)
+        if self.unread is not None:
+            copied.unread, copied.unjudged = self.unread, self.unjudged
+        return copied
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, list):
+            return NotImplemented
+        if self.unread != getattr(other, "unread", None) or self.unjudged != getattr(other, "unjudged", ()):
+            return False
+        return list.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # (a list: unhashable)
+
+    def __repr__(self) -> str:
+        if self.unread is None:
+            return list.__repr__(self)
+        return f"ResponseViolations({list.__repr__(self)}, unread={self.unread!r}, unjudged={self.unjudged!r})"
 
 
 @contextmanager
@@ -468,10 +521,16 @@ class ResponseValidator:
                     silent = (silent or []) + [r for r in ids if not (broken and r in broken)]
             if silent:
                 applied = tuple(r for r in applied if r not in silent)
+        unread = facts.unread
+        unjudged: tuple[str, ...] = ()
+        if unread is not None:  # the rules a read body would have been judged by stand unjudged (judged in part)
+            unjudged = tuple(r for r in rules.case(True, elapsed is not None)[1].applied if r not in applied)
         if not broken:
+            if unread is not None:
+                return ResponseVerdict(applied, (), unread, unjudged)
             return clean if applied is clean.applied else ResponseVerdict(applied, ())
         violations = tuple(v for rule_id in sorted(broken, key=_ORDER.__getitem__) for v in broken[rule_id])
-        return ResponseVerdict(applied, violations)
+        return ResponseVerdict(applied, violations, unread, unjudged)
 
 
 _MEDIA_TYPES: dict[str, str] = {}  # Content-Type header -> its media type
@@ -565,7 +624,8 @@ def response_facts(
     """One response as the response rules see it (the body parsed when it is JSON)."""
     lowered = {}
     for name, value in headers.items():  # (a loop, not a comprehension: no function made and called for each response)
-        lowered[str(name).lower()] = str(value)
+        # (bytes read as Latin-1, a list of a repeated field's values joined: `field_text`)
+        lowered[(name if type(name) is str else field_text(name)).lower()] = value if type(value) is str else field_text(value)
     content_type = lowered.get("content-type")
     media_type = None if content_type is None else _MEDIA_TYPES.get(content_type) or _media_type(content_type)
     if content_type is not None and media_type is not None and "=" in content_type:  # a parameter: a charset?
@@ -618,9 +678,47 @@ def response_facts(
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             parsed, parse_error = False, f"{type(exc).__name__}: {str(exc)[:120]}"
             body = None
+    elif isinstance(body, (dict, list, float)) and (found := non_finite(body)) is not None:
+        # a parsed value no JSON text gives: the validators would read it as null; the raw body tells which text it was
+        unread = (f"its answer's parsed body holds {found[1]} at {found[0] or '/'}, which no JSON text gives (RFC 8259 §6): "
+                  "the server wrote NaN/Infinity (not JSON) or a number past IEEE 754 (Python's json reads 1e999 as an "
+                  "infinity); pass the raw bytes to judge it")
+        return ResponseFacts(status, lowered, media_type, None, False, unread, None if type(request) is RawBody else request,
+                             elapsed, timeout, documented, None, unread)
     if request is not None and type(request) is RawBody:
         request = None
     return ResponseFacts(status, lowered, media_type, body, parsed, parse_error, request, elapsed, timeout, documented, repeated)
+
+
+def non_finite(value: Any) -> tuple[str, str] | None:
+    """The JSON pointer and the spelling of the first NaN or infinity in a parsed value (None: none): Python's json
+    reads NaN, Infinity and a number past IEEE 754 into such floats, which no JSON value is."""
+    stack: list[Any] = [value]
+    while stack:  # (the values alone first: most bodies hold none, and are walked without a pointer made)
+        node = stack.pop()
+        if isinstance(node, float):
+            if node != node or node in (_INFINITY, -_INFINITY):
+                break
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    else:
+        return None
+    stack = [("", value)]
+    while stack:
+        pointer, node = stack.pop()
+        if isinstance(node, float):
+            if node != node or node in (_INFINITY, -_INFINITY):
+                return pointer, "NaN" if node != node else "Infinity" if node > 0 else "-Infinity"
+        elif isinstance(node, dict):
+            stack.extend((f"{pointer}/{str(k).replace('~', '~0').replace('/', '~1')}", v) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((f"{pointer}/{i}", v) for i, v in reversed(list(enumerate(node))))
+    return None
+
+
+_INFINITY = float("inf")
 
 
 # A lone surrogate escape in an answer is JSON's grammar whose handling RFC 8259 §8.2 leaves open: JSON.parse, Python's
@@ -763,8 +861,8 @@ def validate_request(body: Any, level: Level | str = _DOCUMENTED, *, spec: Spec 
 
 
 def validate_response(
-    status: int,
-    headers: Mapping[str, str],
+    status: int | str,
+    headers: Mapping[str, Any] | Iterable[tuple[Any, Any]],
     body: Any,
     request: Any = None,
     level: Level | str = _DOCUMENTED,
@@ -772,20 +870,80 @@ def validate_response(
     elapsed: float | None = None,
     timeout: float | None = None,
     spec: Spec | None = None,
-) -> list[Violation]:
-    """Every response rule of `level` that this response breaks.
+) -> ResponseViolations:
+    """Every response rule of `level` that this response breaks, and what was left unjudged.
 
-    `body` is either the raw body (`bytes` or `str`, parsed here, so a non-JSON body is
-    reported) or the already-parsed JSON value. `request` is the request body that was
-    sent; rule `result-provider` needs it. With `elapsed` and `timeout` (seconds), rule
-    `responds-in-time` is checked too.
+    `status`: an int (a string of digits, `"200"`, is read as one). `headers`: a mapping or
+    an iterable of `(name, value)` pairs (ASGI's and httpx's `raw` give pairs); names and
+    values `str` or `bytes` (read as Latin-1); a value may be a list of values (Schemathesis's
+    `Response.headers`). `body` is either the raw body (`bytes` or `str`, parsed here, so a
+    non-JSON body is reported) or the already-parsed JSON value. `request` is the request
+    body that was sent; rule `result-provider` needs it. With `elapsed` and `timeout`
+    (seconds), rule `responds-in-time` is checked too.
+
+    The answer is a list of `Violation` (`ResponseViolations`). When the body was not read
+    (`unread` says why: a lone surrogate escape, a number past IEEE 754, a charset other than
+    UTF-8, JSON nested too deep, NaN or an infinity in a parsed body), its rules stand
+    unjudged (`unjudged`) and the result is never falsy nor equal to `[]`: judged in part.
     """
+    if type(status) is not int:
+        status = _status_of(status)
+    if type(headers) is not dict and not isinstance(headers, Mapping) and not callable(getattr(headers, "items", None)):
+        headers = _header_pairs(headers)  # (an object with `items()`, an `email.message.Message`, is read as a mapping)
     if spec is None and level is _DOCUMENTED:
         validator = _default_response or _bind_defaults()[1]
     else:
         validator = contract_for(spec).response_validator(level)
-    violations = validator.evaluate(status, headers, body, request, elapsed=elapsed, timeout=timeout).violations
-    return list(violations) if violations else []
+    fields = cast("Mapping[str, str]", headers)  # (a mapping now, or an object read as one: its `items()`)
+    verdict = validator.evaluate(status, fields, body, request, elapsed=elapsed, timeout=timeout)
+    found = ResponseViolations(verdict.violations) if verdict.violations else ResponseViolations()
+    if verdict.unread is not None:
+        found.unread, found.unjudged = verdict.unread, verdict.unjudged
+    return found
+
+
+def _status_of(status: object) -> int:
+    """A status given otherwise than as an int, as one: an integer (`HTTPStatus`, NumPy's) or ASCII digits (`"200"`)."""
+    if not isinstance(status, (bool, str, bytes)):
+        try:
+            return operator.index(status)  # type: ignore[arg-type]  # (raises TypeError for a float, None...)
+        except TypeError:
+            pass
+    if not isinstance(status, (str, bytes)):
+        raise TypeError(f"validate_response: status must be an int (such as 200), not {type(status).__name__}")
+    text = status.decode("latin-1") if isinstance(status, bytes) else status
+    digits = trimmed(text)
+    if not (digits.isascii() and digits.isdigit() and len(digits) == 3):
+        raise ValueError(f"validate_response: status must be an int or three digits such as '200', not {text[:40]!r}")
+    return int(digits)
+
+
+def _header_pairs(headers: object) -> dict[str, str]:
+    """Header fields given as `(name, value)` pairs, as a mapping: names lowercased, a name given more than once its
+    values joined with ", " in order (RFC 9110 §5.3: how a repeated field reads as one)."""
+    if isinstance(headers, (str, bytes, bytearray)) or not isinstance(headers, Iterable):
+        raise TypeError("validate_response: headers must be a mapping or an iterable of (name, value) pairs, "
+                        f"not {type(headers).__name__}")
+    found: dict[str, str] = {}
+    for pair in headers:
+        if isinstance(pair, (str, bytes, bytearray)) or not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError("validate_response: headers must be a mapping or an iterable of (name, value) pairs, "
+                            f"found {type(pair).__name__} {str(pair)[:40]!r} among them")
+        name, value = field_text(pair[0]).lower(), field_text(pair[1])
+        found[name] = f"{found[name]}, {value}" if name in found else value
+    return found
+
+
+def field_text(item: Any) -> str:
+    """A header field's name or value as text: bytes read as Latin-1 (as HTTP and ASGI carry them), a list or tuple of
+    values joined with ", " (a field given more than once, as Schemathesis's `Response.headers` holds it)."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item).decode("latin-1")
+    if isinstance(item, (list, tuple)):
+        return ", ".join(field_text(each) for each in item)
+    return str(item)
 
 
 # The bundled document's validators at the default level, bound on first use: most calls use them,

@@ -7,7 +7,6 @@ format's own tool (rich markup escaping, HTML entities and Markdown backslashes,
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any, TextIO
 
@@ -17,7 +16,7 @@ from rich.table import Table
 
 from migma_contract.core.untrusted import clean_text
 from migma_contract.diff.compare import Change, Kind, RuleChange, SpecDiff
-from migma_contract.reports._markdown import no_autolinks, no_mentions
+from migma_contract.reports._markdown import md_text
 
 __all__ = ["FORMATS", "render", "render_json", "render_markdown", "render_table"]
 
@@ -116,14 +115,10 @@ def _styled_breaks(parties: frozenset[Any]) -> str:
 
 # --- Markdown ------------------------------------------------------------------------------
 
-_MARKDOWN_SPECIALS = "\\`*_[]{}<>#|~!"
-
-
 def md_cell(text: object) -> str:
-    """Text safe in a Markdown table cell: one line, no HTML, no table break, no formatting, no autolink, no mention."""
-    flat = " ".join(clean_text(text, multiline=True).splitlines())  # a lone surrogate or a control: a visible marker
-    escaped = "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIALS and ch not in "<>" else ch for ch in flat)
-    return no_mentions(no_autolinks(html.escape(escaped, quote=False)))
+    """Text safe in a Markdown table cell: one line, escaped as every Markdown writer escapes (`md_text`: no HTML, no
+    table break, no formatting, no autolink, no mention, no math, no emoji)."""
+    return md_text(" ".join(clean_text(text, multiline=True).splitlines()), line_start=False)
 
 
 def render_markdown(diff: SpecDiff) -> str:

@@ -17,6 +17,12 @@ summary is posted as a pull-request comment) and `#1`, `GH-2`, `owner/repo#3` as
 issues, on the rendered text: a backslash does not stop them (github/markup#1168). A zero-width
 space after the `@` and before the number does, as bots posting others' text do: it is written
 as the entity `&#8203;` (`no_mentions`), so the file itself holds no invisible character.
+
+GitHub renders `$…$` and `$$…$$` as math (MathJax), found in the source before backslash escapes are undone, so a
+server's `$\\Huge\\color{green}{\\textsf{CONFORMANT}}$` would be a huge green verdict in a failing run's summary
+(pass X4, F5): every `$` of outside text is written as the entity `&#36;`, which no math delimiter is; a `:name:` is
+an emoji on GitHub whatever is escaped, so a zero-width space follows such a colon (`no_emoji`). `md_text` is the one
+escaper every Markdown writer uses (summary.md and the step summary, the comparison page, `diff --format md`).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from migma_contract.run.result import STATUS_LOOK, RunResult
 MAX_FINDINGS = 25
 
 # Characters with a meaning inside a line of CommonMark / GFM (tables, strikethrough).
-_INLINE = re.compile(r"([\\`*_\[\]<>!|~&])")
+_INLINE = re.compile(r"([\\`*_\[\]<>!|~&^{}])")
 # What may make a line something else when it starts it: a heading, a quote, a list item, a rule.
 _LINE_START = re.compile(r"^(\d*)([#+\-=.)])")
 
@@ -56,12 +62,27 @@ def no_mentions(markdown: str) -> str:
     return _REFERENCE.sub(lambda m: m.group(0) + _ZWSP, markdown)
 
 
+_EMOJI = re.compile(r":(?=[A-Za-z0-9_+\-\\]+:)")  # a name's `_` is escaped (`\_`) by then
+
+
+def no_emoji(markdown: str) -> str:
+    """Escaped Markdown text in which no server's `:white_check_mark:` is an emoji on GitHub (a zero-width space,
+    `&#8203;`, after the colon that would open one; GitHub reads emoji codes on the rendered text, so no backslash
+    stops them)."""
+    return _EMOJI.sub(":" + _ZWSP, markdown) if ":" in markdown else markdown
+
+
+def no_math(markdown: str) -> str:
+    """Escaped Markdown text in which no `$` opens or closes GitHub math (each one as the entity `&#36;`)."""
+    return markdown.replace("$", "&#36;")
+
+
 def md_text(value: object, *, line_start: bool = True) -> str:
     """`value` as inline Markdown text that renders as itself, wherever it is put: what would start a block at the
     start of a line or of a list item (`#`, `>`, `-`, `+`, `*`, `1.`, a fence, `|`, `=`) is escaped too, which
     renders the same in the middle of a line (pass V4, F5: a recording named `# PWNED.har` in a `- ` item was an
     h1). `line_start=False` only where the text follows other text on its line."""
-    text = no_mentions(no_autolinks(_INLINE.sub(r"\\\1", clean_text(value))))
+    text = no_emoji(no_math(no_mentions(no_autolinks(_INLINE.sub(r"\\\1", clean_text(value))))))
     return _LINE_START.sub(r"\1\\\2", text.lstrip()) if line_start else text
 
 

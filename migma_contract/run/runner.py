@@ -110,14 +110,63 @@ def load_baseline(path: str | None) -> Baseline:
         data = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     except bounded.Bounded as exc:
         raise ConfigError(f"{shown}: {exc.message}") from None
+    _check_baseline_shape(data, shown)
     if isinstance(data, dict):
         return _baseline_of_result(data, shown)
-    if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
-        raise ConfigError(f"{shown}: expected a baseline (--write-baseline), a conformance.json or a list of rule ids")
     entries = [tuple(entry.strip().split(None, 1)) if entry.strip() else ("",) for entry in data]
     _known_rules(shown, [entry[0] for entry in entries])
     return Baseline(findings=frozenset((e[0], key_text(e[1])) for e in entries if len(e) == 2),
                     rules=frozenset(e[0] for e in entries if len(e) == 1))
+
+
+_EXPECTED_BASELINE = "expected a baseline (--write-baseline), a conformance.json or a list of rule ids"
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+# The whole shape of every baseline `load_baseline` reads, checked before any of it is read (pass X4, F2: a
+# conformance.json whose `rules`, `findings` or `unshown` was no list was a TypeError, an internal error): a list of
+# entries, or a conformance.json of any version (only what a baseline takes of it: each rule's id, status and unshown
+# keys, each finding's rule and key; a finding without a key is an earlier version's).
+BASELINE_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "oneOf": [
+        _STRINGS,
+        {
+            "type": "object",
+            "anyOf": [{"required": ["rules"]}, {"required": ["findings"]}],
+            "properties": {
+                "rules": {"type": "array", "items": {
+                    "type": "object", "required": ["id", "status"],
+                    "properties": {"id": {"type": "string"}, "status": {"type": "string"}, "unshown": _STRINGS}}},
+                "findings": {"type": "array", "items": {
+                    "type": "object", "required": ["rule"],
+                    "properties": {"rule": {"type": "string"}, "key": {"type": "string"}}}},
+            },
+        },
+    ],
+}
+_JSON_TYPES = {"array": "a list", "object": "an object", "string": "a string"}
+
+
+def _check_baseline_shape(data: Any, shown: str) -> None:
+    """`BASELINE_SCHEMA`, or one line naming where the file departs from it (never a value of the file's)."""
+    import jsonschema
+
+    branch = BASELINE_SCHEMA["oneOf"][1 if isinstance(data, dict) else 0]
+    if not isinstance(data, (dict, list)):
+        raise ConfigError(f"{shown}: {_EXPECTED_BASELINE}")
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(branch).iter_errors(data))
+    if error is None:
+        return
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path) or "the file"
+    if error.validator == "type":
+        what = f"is not {_JSON_TYPES.get(str(error.validator_value), str(error.validator_value))}"
+    elif error.validator == "required":
+        missing = [name for name in error.validator_value if not (isinstance(error.instance, dict) and name in error.instance)]
+        what = f"has no {', '.join(repr(name) for name in missing)}"
+    elif error.validator == "anyOf":
+        what = "has neither 'rules' nor 'findings'"
+    else:
+        what = "is not as expected"
+    raise ConfigError(f"{shown}: {_EXPECTED_BASELINE} ({where.lstrip('.')} {what})")
 
 
 def _known_rules(shown: str, ids: list[str]) -> None:
@@ -130,19 +179,16 @@ def _known_rules(shown: str, ids: list[str]) -> None:
 
 def _baseline_of_result(data: dict[str, Any], shown: str) -> Baseline:
     """A conformance.json as a baseline: each distinct failure it holds (an earlier version's: its failed rules, whole)."""
-    failed = [r for r in data.get("rules", []) if isinstance(r, dict) and r.get("status") in (Status.FAILED, Status.ACCEPTED)]
-    findings = [f for f in data.get("findings", []) if isinstance(f, dict)]
-    ids = [r.get("id") for r in failed] + [f.get("rule") for f in findings]
-    if not all(isinstance(x, str) for x in ids):
-        raise ConfigError(f"{shown}: expected a baseline (--write-baseline), a conformance.json or a list of rule ids")
-    _known_rules(shown, ids)  # type: ignore[arg-type]
-    if any(not isinstance(f.get("key"), str) for f in findings):
+    failed = [r for r in data.get("rules", []) if r["status"] in (Status.FAILED, Status.ACCEPTED)]  # its shape: checked
+    findings = data.get("findings", [])
+    _known_rules(shown, [r["id"] for r in failed] + [f["rule"] for f in findings])
+    if any("key" not in f for f in findings):
         rules = frozenset(str(r["id"]) for r in failed)
         return Baseline(rules=rules, notice=(
             f"{shown} was written by an earlier version (its findings have no key): each of its {len(rules)} failed rule(s) is "
             f"accepted whole, any new failure of them too; rewrite it with {flag('--write-baseline')} to accept only its findings"))
     keys = {(str(f["rule"]), key_text(f["key"])) for f in findings}
-    keys |= {(str(r["id"]), key_text(k)) for r in failed for k in r.get("unshown", []) if isinstance(k, str)}
+    keys |= {(str(r["id"]), key_text(k)) for r in failed for k in r.get("unshown", [])}
     return Baseline(findings=frozenset(keys))
 
 
