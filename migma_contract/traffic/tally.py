@@ -494,6 +494,11 @@ class ObservedExchange:
     # recording only where its recorder writes the head as sent: `recordings`): where not, a body of known length with
     # no Content-Length shown is no request "without Content-Length" (`judge.refusals`)
     framing_shown: bool = True
+    # why the request shown may not be the one its answer answered (None: it is the one sent): a recorder that rebuilds
+    # each request at export (`recordings._REBUILT_AT_EXPORT`: Insomnia). The one judge reads it as a request its parties
+    # may read otherwise (`Knowledge.request_doubt`): its request rules, credentials and status unjudged, and a value its
+    # answer repeats across exchanges is not judged (whether it is a replay does not show)
+    request_rebuilt: str | None = None
 
     # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
 
@@ -643,11 +648,11 @@ def time_unsure(exchange: ObservedExchange, timeout: float | None) -> str | None
 
 def _judged(contract: Contract, level: Level | str, exchange: ObservedExchange, timeout: float | None) -> ExchangeVerdict:
     standing = Standing.HIDDEN if exchange.credentials_hidden else Standing.UNSURE
-    if exchange.status == ACCEPTS_VALID.deserves:  # no error text: the same knowledge for every accepted send
+    if exchange.status == ACCEPTS_VALID.deserves and exchange.request_rebuilt is None:  # the same for every accepted send
         knowledge = _KNOWLEDGE.get((standing, timeout)) or _KNOWLEDGE.setdefault((standing, timeout), Knowledge(standing, timeout=timeout))
     else:
         knowledge = Knowledge(standing=standing, timeout=timeout, answer_text=_error_text(exchange.response_body),
-                              framing_shown=exchange.framing_shown)
+                              framing_shown=exchange.framing_shown, request_doubt=exchange.request_rebuilt)
     return judge(contract, level if type(level) is Level else Level.parse(level), exchange, knowledge, repeated=exchange.repeated,
                  given=exchange.given)
 
@@ -1056,18 +1061,30 @@ class TrafficJudge:
                                        "or the same exchange recorded twice does not show, so that rule was not judged")
                     continue
             hidden = replay is not None and (exchange.credentials_hidden or _masked_value(replay.key))
-            if replay is not None and (unsure or hidden):
-                # a recorder masked the key or the credentials, or the body has no one reading (gzip's bytes differ
-                # between two sends of one JSON): whether a repeated value is a replay (same key, API key and body) does
-                # not show. A value seen before is left unjudged (the exchange judged in part), never excused or blamed.
-                value = form.key(facts)
-                if value is not None and remembered(value) in memory:
-                    why = "a recorder masked its Idempotency-Key or credentials" if hidden else "its body has no one reading"
+            rebuilt = exchange.request_rebuilt is not None  # the key, credentials and body sent do not show at all
+            value = form.key(facts)
+            seen = remembered(value) if value is not None else None
+            first = memory.get(seen) if seen is not None else None
+            if first is not None and first[0] == _REBUILT_SCOPE:  # its first answer's request was rebuilt at export:
+                # whether this one replays that send does not show, whichever file came first (never blamed)
+                self._unsettled = (f"the request first answered with its {rule.id} value was rebuilt by its recorder "
+                                   "at export: whether this send replays it does not show, so that rule was not judged")
+                continue
+            if rebuilt or (replay is not None and (unsure or hidden)):
+                # a recorder masked the key or the credentials, or rebuilt the request at export, or the body has no one
+                # reading (gzip's bytes differ between two sends of one JSON): whether a repeated value is a replay (same
+                # key, API key and body) does not show. A value seen before is left unjudged (the exchange judged in
+                # part), never excused or blamed.
+                if first is not None:
+                    why = ("its recorder rebuilt the request at export" if rebuilt else
+                           "a recorder masked its Idempotency-Key or credentials" if hidden else "its body has no one reading")
                     self._unsettled = (f"{why}: whether its repeated {rule.id} value replays an earlier send does not "
                                        "show, so that rule was not judged")
                     continue
                 replay = None
             ok, message = form.judge(memory, facts, replay, exchange.where or f"exchange {number}")
+            if rebuilt and seen is not None and seen in memory:  # remembered as a send whose key and body do not show
+                memory[seen] = (_REBUILT_SCOPE, None, memory[seen][2])
             if ok:
                 judged.append(_history_kept(rule, status) if message is None else Judgement(rule.id, SERVER, False, rule.text, message))
         return tuple(judged)
@@ -1700,6 +1717,12 @@ def noted(note: str) -> str:
     if len(note) > _NOTE_CHARS:  # cut before a word, never inside one: a key cut in two is masked by no pattern
         note = f"{_PARTIAL_WORD.sub('', note[:_NOTE_CHARS])}… ({len(note):,} characters, cut)"
     return clean_text(note)
+
+
+# What a history remembers as the replay scope of a value first given to a request its recorder rebuilt at export
+# (`ObservedExchange.request_rebuilt`): no digest (those are 16 bytes), so a later send repeating the value is never
+# taken for another key's (blamed) nor the same key's (excused): not judged, whichever file came first
+_REBUILT_SCOPE = b"rebuilt"
 
 
 # Said of each send whose recording masked or may have left out its credentials (`ObservedExchange.credentials_hidden`).
