@@ -64,9 +64,15 @@ chunked, whose coded bytes it hands on; a body of another length than its Conten
 to the app unjudged, counted and noted: never the client's fault. The app sees a send's scope
 without the `http.response.pathsend` and `http.response.zerocopysend` extensions (a file answer
 then goes out as body messages, as Starlette's FileResponse sends it without them), so what it
-sends is what is judged.
+sends is what is judged; what the app writes into that copy (a router's `route`, `endpoint`, `path_params`)
+is put back into the server's scope once it returns or raises, its `extensions` left as the server's.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
-(`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far. The
+(`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far, the sends still in flight too
+(`_drain`): one whose answer went out whole is judged on what went out, one whose app's own time is past `timeout`
+breaks responds-in-time (as the proxy's deadline), any other is counted in flight, passed unjudged (no green verdict).
+An exception the app raises before its answer starts is its no-server-error unless something outside may answer it
+(`_answered_outside`: `add_middleware` puts this middleware inside Starlette's ServerErrorMiddleware, which runs an
+`Exception`/`500` handler): then no-server-error is judged in part, never blamed. The
 request judged (and shown in a finding) is the one that came in, copied as its route was
 decided (`_Asked`): an inner middleware or router that edits the scope in place while the app
 runs (Starlette's `MutableHeaders(scope=scope)`, Mount's root path) changes nothing judged, and
@@ -74,9 +80,9 @@ the scope (the app's `state`) is never held past the call. With `report_dir`, th
 reports are written when the app shuts down (the ASGI lifespan's shutdown; for an app that
 does not speak lifespan, returning on it, the middleware answers it), or, where no lifespan
 started before the first send (uvicorn's `--lifespan off`, an in-process transport), the app
-raised on it, or its lifespan ended with no shutdown answered (uvicorn sends none to a finished lifespan), when the
-process exits (`atexit`, if anything was seen since they were last
-written); and whenever `write_report()` is called. Reports that cannot be written there are
+raised on it, its lifespan ended with no shutdown answered (uvicorn sends none to a finished lifespan), or a forced
+quit skipped its shutdown, when the process exits (`atexit`, registered at the first call, if anything was seen since
+they were last written or a send was in flight then); and whenever `write_report()` is called. Reports that cannot be written there are
 one line on the `migma_contract.asgi` logger, never a traceback in the server's shutdown.
 Several processes writing to one `report_dir` (uvicorn --workers, gunicorn, pytest-xdist) each keep their own state
 there and write the merge of every process of their run (`reports.processes`): the last to end writes them all.
@@ -190,7 +196,11 @@ class ContractMiddleware:
         self._count = 0
         self._spoken = False  # a lifespan started (the app or the middleware answered its startup): reports at its shutdown
         self._at_exit = False  # the reports are to be written at process exit (`_report_at_exit`)
-        self._written = -1  # the sends counted when the reports were last written to `report_dir`
+        self._written = -1  # the sends counted when the reports were last written to `report_dir` (-1: none, or some
+        # were in flight then: what was written is not what the run will say)
+        # the sends in flight (not yet handed to the judge), each with its `due`: every reader calls it (`_drain`)
+        # (whoever takes a flight out of it judges it, the app's end or a reader: one `dict.pop`, atomic, no lock)
+        self._flights: dict[int, Callable[[], None]] = {}
         # (this process, when its run began for this middleware: when it was made, or its process forked: `_began`; a
         # worker's first request may come long after it began, and a sibling's state written between is of its run)
         self._start: tuple[int, float] | None = (os.getpid(), wall_clock())
@@ -231,8 +241,9 @@ class ContractMiddleware:
         if target != self.report_dir:
             return write_reports(self.result(), target, self.formats)
         self._drain()
+        flying = self.judge.in_flight
         written = write_shared(self.judge, self._began(), target, self.formats, self._shared_name)
-        self._written = count
+        self._written = -1 if flying else count  # (a send in flight then: written again at exit, as the run then says)
         return written
 
     def _began(self) -> float:
@@ -262,12 +273,19 @@ class ContractMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if self._start is None:  # (a middleware made before a fork begins in each process at its writing: `_began`)
             self._began()
+        if not self._at_exit:  # always, once served: a forced quit skips the lifespan's shutdown (uvicorn's second
+            self._report_at_exit()  # Ctrl-C while a send is stuck); at exit it writes only what was not written
         if scope["type"] == "lifespan" and self.report_dir is not None:
             await self._lifespan(scope, receive, send)
             return
         route = _route_of(scope, self.base_path) if scope["type"] == "http" else OTHER
         if route == SEND:
-            await self._judged(_without_file_sends(scope), receive, send)
+            inner = _without_file_sends(scope)
+            try:
+                await self._judged(inner, receive, send)
+            finally:
+                if inner is not scope:  # what the app wrote into its copy (a router's route, endpoint, path_params)
+                    _copied_back(inner, scope)
             return
         if route == MAY_ROUTE:  # not the send, but the app may route it there: never judged as one, no green verdict
             self._count += 1
@@ -331,9 +349,10 @@ class ContractMiddleware:
                        clean_text(str(self.report_dir)[:200]), when, clean_text(str(exc)[:200]))
 
     def _report_at_exit(self) -> None:
-        """Write the reports when the process exits (once registered): for a server that sent no lifespan (uvicorn's
-        `--lifespan off`, an in-process transport) or an app that raised on it. Only what was not written yet: an exit
-        after a shutdown that wrote them, or after `write_report()`, with nothing judged since, writes nothing."""
+        """Write the reports when the process exits (registered once, at the first call): for a server that sent no
+        lifespan (uvicorn's `--lifespan off`, an in-process transport), an app that raised on it, a forced quit that
+        skipped its shutdown. Only what was not written yet: an exit after a shutdown that wrote them, or after
+        `write_report()`, with nothing seen since and nothing in flight then, writes nothing."""
         if self._at_exit:
             return
         self._at_exit = True  # (asked once: without a report_dir, nothing is to be written)
@@ -341,17 +360,21 @@ class ContractMiddleware:
             atexit.register(_write_at_exit, weakref.ref(self))
 
     async def _judged(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if not self._spoken and not self._at_exit:  # no lifespan started before this send (a server starts it first, or never)
-            self._report_at_exit()
         self._count += 1
         number = self._count
         asked = _Asked.of(scope)  # what is judged and shown, as the route was decided: never the scope, edited in place later
+        outer = scope.get("app")  # the Starlette app outside this middleware (it sets it before its stack runs), if any
+        self._flights[number] = _reading  # in flight from now: counted by every reader until it is judged (`_drain`)
         # The one capped reader: at most `max_request_bytes` (and one chunk) is read ahead and kept for
         # judging; past it, the rest streams to the app unkept (it judges the answer, not the body). A send asking
         # `Expect: 100-continue` is read as the app reads it, never ahead (`_continue_expected`): its first `receive`
         # makes the server tell the client to send its body, which an app refusing from the head alone never does.
         lazy = _continue_expected(asked.headers)
-        read = CappedBody(None, 0) if lazy else await read_capped(receive, self.max_request_bytes)
+        try:
+            read = CappedBody(None, 0) if lazy else await read_capped(receive, self.max_request_bytes)
+        except BaseException:
+            self._flights.pop(number, None)
+            raise
         # the app's own time (responds-in-time), as the proxy times its upstream: from the body's end to the answer's
         # end, less the time the client held each part of it (`time.perf_counter` read here: a test may stand in for it)
         clock = ServerTime(time.perf_counter)
@@ -359,6 +382,7 @@ class ContractMiddleware:
         pending = [] if lazy else read.replay()
         unread = request_framing_unread(asked.headers, None if read.over or read.disconnected else read.size)
         if unread is not None:  # the server stack's doing (the body it handed on may not be the client's): not judged
+            self._flights.pop(number, None)
             self.judge.pass_unjudged(f"request {number} to the app: {unread}: not the client's doing, not judged")
 
             async def passed() -> MutableMapping[str, Any]:
@@ -399,6 +423,7 @@ class ContractMiddleware:
         last_given = False  # the app's last body message (more_body False) was given to the server
         trailers_open = False  # the answer asked for trailers the server offers: it ends at its last trailers message
         offers_trailers = "http.response.trailers" in (scope.get("extensions") or {})
+        answerer: str | None = None  # why what the app raised before its start may be answered outside (`_answered_outside`)
 
         async def replay() -> MutableMapping[str, Any]:
             nonlocal left, streamed, body_open, overlapped, teed, cut_at
@@ -585,33 +610,25 @@ class ContractMiddleware:
                 raise
             outside_answer.append(f"{kind} (taken)")
 
-        error: str | None = None
-        try:
-            await self.app(scope, replay, capture)
-        except asyncio.CancelledError:
-            if left or outside is not None:  # cancelled after its client left (or after a deadline outside it)
-                pass
-            elif _being_cancelled():  # something outside stopped the app (its server, as its client left or it shuts down;
-                # a timeout middleware outside this one): not its failure, and not the client seen leaving
-                outside = "a cancellation from outside it (its server, or a middleware outside this one such as a timeout)"
-                cut_at = clock.elapsed()
-            else:  # the app's own (an inner task it cancelled, awaited): its server answers 500, as for any exception
-                error = "the app raised CancelledError (no one cancelled it: an inner task's cancellation escaped)"
-            raise
-        except Exception as exc:
-            error = (f"the server's refusal ({type(exc).__name__}) of a message outside its answer came out of the app"
-                     if any(exc is refusal for refusal in refusals) else f"the app raised {type(exc).__name__}")
-            raise
-        except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
-            trio = type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio"  # server's or
-            if trio and not left and outside is None:  # an outer middleware's lets it out (the app's scopes catch their own)
-                outside = "trio's cancellation from a scope outside it (its server's, or a middleware's such as move_on_after)"
-                cut_at = clock.elapsed()
-            raise
-        finally:
-            if lazy and not body_open and teed is not None:  # read whole, as the app read it: judged as if read ahead
-                body = bytes(teed)
-                unread = request_framing_unread(asked.headers, streamed)
+        def conclude(error: str | None = None, by_app: bool = False) -> None:
+            """The exchange handed to the judge, once: as the app ended it (`by_app`, from its `finally`; `error` what it
+            raised), or by a reader while the app still runs (`_drain`, on any thread) where its judgement is known
+            already: its answer went out whole (judged on what went out; its last message still to come: in part,
+            `_in_part`), or the app's own time is past the timeout with no whole answer (its responds-in-time breach, as
+            the proxy's deadline blames its upstream). Any other stays in flight (counted, no green verdict)."""
+            running: str | None = None  # (a reader's: why it is judged while the app runs)
+            at: float | None = None  # (and the app's own time then)
+            if not by_app:
+                timeout = self.judge.timeout
+                if complete:
+                    running, error = "the app had not returned when this was read,", None
+                elif left or outside is not None or timeout is None or (now := clock.elapsed()) <= timeout:
+                    return
+                else:
+                    running, at = "the app had not answered whole when this was read", now
+                    error = "the app still ran, its answer not whole, when this was read"  # (shown after its time)
+                if self._flights.pop(number, None) is None:  # (the app ended it meanwhile: judged there)
+                    return
             # cut off before its answer was whole: by its client leaving, or something else outside the app; where the
             # app's own time was past the timeout by then it is its responds-in-time breach (as the proxy's deadline
             # blames its upstream), else not judged (whatever it then raised)
@@ -675,9 +692,17 @@ class ContractMiddleware:
                     error = None
                 elif error is None and not complete:
                     error = "the app ended without a complete response"
-                elapsed = answered if answered is not None else cut_at if late and cut_at is not None else clock.elapsed()
+                elapsed = (at if at is not None else answered if answered is not None
+                           else cut_at if late and cut_at is not None else clock.elapsed())
                 in_part = self._in_part(complete and unreadable is None and refused is None, elapsed,
-                                        ended, raised if ended is None else None, overlapped, in_send)
+                                        ended, (raised or running) if ended is None else None, overlapped, in_send)
+                unseen: frozenset[str] = frozenset()
+                if answerer is not None and error == raised and status is None and not late:
+                    why = (f"the app raised before its answer started, and {answerer}: what its client read does not "
+                           "show here: no-server-error was not judged")
+                    in_part = ((f"{in_part[0]}; {why}", in_part[1] | {NO_SERVER_ERROR.id}) if in_part is not None
+                               else (why, frozenset({NO_SERVER_ERROR.id})))
+                    unseen = frozenset({NO_SERVER_ERROR.id})
                 if differs is not None and unreadable is None:  # never blamed, never passed: the server decides
                     why = f"its answer has {differs}; which server runs does not show: no-server-error was not judged"
                     in_part = ((f"{in_part[0]}; {why}", in_part[1] | {NO_SERVER_ERROR.id}) if in_part is not None
@@ -687,8 +712,47 @@ class ContractMiddleware:
                 # judged after the response is out, off the app's event loop (the judge's one worker thread); what the
                 # exchange holds while it waits (its bodies, its headers) bounds the waiting ones, not a guess
                 held = (len(body) if body else 0) + sum(map(len, kept)) + asked.size
-                self.judge.observe_later(partial(self._exchange, asked, body, (status, headers, kept, size), error, elapsed, number,
-                                                 request_size, in_part), held + _HELD_APART)
+                make = partial(self._exchange, asked, body, (status, headers, kept, size), error, elapsed, number,
+                               request_size, in_part, unseen)
+                if running is None:
+                    self.judge.observe_later(make, held + _HELD_APART)
+                else:  # a reader's: judged on its thread at once (at process exit no judging thread may start)
+                    self._observe_now(make)
+
+        self._flights[number] = conclude  # (readers call it: `_drain`)
+
+        error: str | None = None
+        try:
+            await self.app(scope, replay, capture)
+        except asyncio.CancelledError:
+            if left or outside is not None:  # cancelled after its client left (or after a deadline outside it)
+                pass
+            elif _being_cancelled():  # something outside stopped the app (its server, as its client left or it shuts down;
+                # a timeout middleware outside this one): not its failure, and not the client seen leaving
+                outside = "a cancellation from outside it (its server, or a middleware outside this one such as a timeout)"
+                cut_at = clock.elapsed()
+            else:  # the app's own (an inner task it cancelled, awaited): its server answers 500, as for any exception
+                error = "the app raised CancelledError (no one cancelled it: an inner task's cancellation escaped)"
+            raise
+        except Exception as exc:
+            own = not any(exc is refusal for refusal in refusals)
+            error = (f"the app raised {type(exc).__name__}" if own else
+                     f"the server's refusal ({type(exc).__name__}) of a message outside its answer came out of the app")
+            if own and status is None:  # raised before its answer started: something outside may answer it instead
+                answerer = _answered_outside(outer, self)
+            raise
+        except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
+            trio = type(exc).__name__ == "Cancelled" and type(exc).__module__.partition(".")[0] == "trio"  # server's or
+            if trio and not left and outside is None:  # an outer middleware's lets it out (the app's scopes catch their own)
+                outside = "trio's cancellation from a scope outside it (its server's, or a middleware's such as move_on_after)"
+                cut_at = clock.elapsed()
+            raise
+        finally:
+            if lazy and not body_open and teed is not None:  # read whole, as the app read it: judged as if read ahead
+                body = bytes(teed)
+                unread = request_framing_unread(asked.headers, streamed)
+            if self._flights.pop(number, None) is not None:  # (else a reader judged it while it ran: `due`)
+                conclude(error, by_app=True)
 
     def _in_part(self, whole: bool, answered: float, ended: float | None, raised: str | None,
                  overlapped: bool, held: float = 0.0) -> tuple[str, frozenset[str]] | None:
@@ -731,12 +795,27 @@ class ContractMiddleware:
         return ("; ".join(why), frozenset(rules)) if why else None
 
     def _drain(self) -> None:
-        """Every exchange answered so far judged (every reader calls it, so what it reads is complete)."""
+        """Every exchange answered so far judged (every reader calls it, so what it reads is complete), and the sends
+        in flight read as they stand (`due`): those whose judgement is known judged now, the rest counted in flight
+        (`TrafficJudge.in_flight`: no green verdict while one is). Counted before the judge settles: a send ending
+        between is counted twice (in flight and judged, never green) rather than not at all."""
+        for due in list(self._flights.values()):  # (a copy, atomic: the event loop adds and takes them meanwhile)
+            due()
+        self.judge.in_flight = len(self._flights)
         self.judge.settle()
+
+    def _observe_now(self, make: Callable[[], ObservedExchange | None]) -> None:
+        """A send judged by a reader while its app runs (`due`), on the reader's thread: never raised on."""
+        try:
+            exchange = make()
+            if exchange is not None:
+                self.judge.observe(exchange)
+        except Exception as exc:  # (as the judge's own thread: a judging bug never reaches the reader)
+            self.judge.pass_unjudged(f"an exchange could not be judged ({type(exc).__name__}); please report it")
 
     def _exchange(self, asked: _Asked, body: bytes | None, answer: tuple[int | None, list[tuple[str, str]], list[bytes], int],
                   error: str | None, elapsed: float, number: int, body_size: tuple[int, bool] | None = None,
-                  in_part: tuple[str, frozenset[str]] | None = None) -> ObservedExchange:
+                  in_part: tuple[str, frozenset[str]] | None = None, unseen: frozenset[str] = frozenset()) -> ObservedExchange:
         status, answer_headers, kept, size = answer
         headers: list[tuple[str, str]] = []
         host: str | None = None
@@ -772,7 +851,7 @@ class ContractMiddleware:
             response_body=response_body, elapsed=elapsed, error=error, where=f"request {number} to the app",
             response_size=size, unread=unread, route=SEND, request_size=body_size[0] if body_size else None,
             request_size_open=body_size[1] if body_size else False,
-            in_part=in_part[0] if in_part else None, in_part_rules=in_part[1] if in_part else frozenset(),
+            in_part=in_part[0] if in_part else None, in_part_rules=in_part[1] if in_part else frozenset(), unseen_rules=unseen,
         )
 
 
@@ -801,6 +880,10 @@ class _Asked(NamedTuple):
         for name, value in self.headers:  # (a loop: no generator made for each send)
             size += len(name) + len(value)
         return size
+
+
+def _reading() -> None:
+    """A send's `due` while its request's body is read ahead: in flight, nothing to judge yet."""
 
 
 def _write_at_exit(ref: weakref.ref[ContractMiddleware]) -> None:
@@ -995,6 +1078,59 @@ def _without_file_sends(scope: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(extensions, dict) or not _FILE_SENDS.intersection(extensions):
         return scope
     return {**scope, "extensions": {k: v for k, v in extensions.items() if k not in _FILE_SENDS}}
+
+
+def _answered_outside(outer: Any, middleware: ContractMiddleware) -> str | None:
+    """Why an exception the app raised before its answer started may be answered by something outside this middleware
+    (None: its server, or Starlette's ServerErrorMiddleware without a handler, answers 500: the app's no-server-error).
+
+    `outer`: the scope's `app` as the send came in, set by the Starlette (FastAPI) app whose stack runs this middleware.
+    `app.add_middleware` puts this middleware inside Starlette's ServerErrorMiddleware
+    (`Starlette.build_middleware_stack`), which runs the app's `exception_handlers` entry for `Exception` or `500` and
+    sends its answer, of any status. Between the two, a middleware this reading does not know (a user's, a
+    `BaseHTTPMiddleware`'s dispatch, a Mount's or a route's app) may answer too: what it sends does not show here.
+    Without a Starlette app outside (a plain ASGI stack), nothing outside is seen: its server answers 500."""
+    handlers = getattr(outer, "exception_handlers", None)
+    if not isinstance(handlers, dict):
+        return None
+    for key in (Exception, 500):
+        if key in handlers:
+            return (f"the Starlette app outside this middleware has an exception handler for {getattr(key, '__name__', key)}"
+                    " (ServerErrorMiddleware runs it and sends its answer)")
+    node = getattr(outer, "middleware_stack", None)
+    for _ in range(64):
+        if node is middleware:
+            return None
+        if node is None:
+            break
+        name = f"{type(node).__module__}.{type(node).__qualname__}"
+        if name not in _PASSING_ON:
+            return f"a middleware outside this one ({clean_text(name[:80])}) may answer it"
+        node = getattr(node, "app", None)
+    return "this middleware is not in the Starlette app's own stack (under a Mount or a route): what is between may answer it"
+
+
+# the middleware of Starlette and FastAPI known never to answer an exception passing through (ServerErrorMiddleware answers
+# only through its handler, read apart; the body limits answer only their own error, raised while the body is read)
+_PASSING_ON = frozenset({
+    "starlette.middleware.errors.ServerErrorMiddleware", "starlette.middleware.cors.CORSMiddleware",
+    "starlette.middleware.gzip.GZipMiddleware", "starlette.middleware.trustedhost.TrustedHostMiddleware",
+    "starlette.middleware.httpsredirect.HTTPSRedirectMiddleware", "starlette.middleware.sessions.SessionMiddleware",
+    "starlette.middleware.body_limit.RequestBodyLimitMiddleware", "fastapi.telemetry._asgi.ExceptionTelemetryMiddleware",
+    "fastapi._body_limit.AppBodyLimitMiddleware", "fastapi._body_limit._BodyLimitExceptionMiddleware",
+})
+
+
+def _copied_back(inner: dict[str, Any], scope: dict[str, Any]) -> None:
+    """What the app changed in its copy of the scope (`_without_file_sends`), put into the server's own once it returned
+    or raised, as without the middleware: Starlette's Router writes `route`, `endpoint`, `path_params` into the scope
+    it is given, which a middleware outside this one (metrics, tracing, ServerErrorMiddleware's handler) reads after
+    the call. Its `extensions` stay the server's (the file sends it offers)."""
+    for key, value in inner.items():
+        if key != "extensions" and (key not in scope or scope[key] is not value):
+            scope[key] = value
+    for key in [key for key in scope if key not in inner and key != "extensions"]:
+        del scope[key]
 
 
 _FILE_SENDS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})

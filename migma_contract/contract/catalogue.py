@@ -550,7 +550,7 @@ RULES: tuple[Rule, ...] = (
     Rule("result-provider", X, Subject.RESPONSE,
          "`data.provider`, when present, equals the requested `providerType`, or `migma` when none was given",
          "providerType `default: migma`",
-         ResponsePredicate(lambda spec, status: 200 <= status < 300, _check_provider, needs_body=True,
+         ResponsePredicate(lambda spec, status: 200 <= status < 300, _check_provider, needs_body=True, needs_request=True,
                            speaks_of=_result_has("provider"))),
     Rule("result-id-unique", D, Subject.RESPONSE,
          "two accepted sends never share `data.id`, unless the second is an idempotent replay of the first "

@@ -1004,6 +1004,9 @@ class ResponsePredicate(ResponseForm):
     check: Callable[[Spec, ResponseFacts], str | None]
     needs_body: bool = False
     needs_timing: bool = False  # judged only when the response's elapsed time is known
+    # judged only when the request's JSON object is known (`ResponseFacts.request`): never kept on a request not
+    # recorded, read otherwise by its parties, or rebuilt by its recorder (`judge.verdict`)
+    needs_request: bool = False
     status_only: bool = False  # reads the status (and the documented statuses) alone: decided once per status
     media_only: bool = False  # of a read body, reads the status and the media type alone: decided once per Content-Type
     provoke: int | None = None  # a status the run injects to see such a response (a target with fault injection)

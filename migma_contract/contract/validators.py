@@ -339,9 +339,10 @@ class _StatusRules:
         if rule_set is not None and schemas and len(schemas) == len(groups):
             fast = rule_set.fast
             self.quick = _compile_fast({**fast, "allOf": [*fast.get("allOf", []), *(schema(status) for schema in schemas)]}).is_valid
-        # (body parsed?, response timed?) -> (the predicates left to call, the verdict when nothing is broken)
-        self.cases: dict[tuple[bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}
-        self.common = self.case(True, False)  # a JSON body, not timed (most calls)
+        # (body parsed?, response timed?, request known?) -> (the predicates left to call, the verdict when nothing is broken)
+        self.cases: dict[tuple[bool, bool, bool], tuple[list[tuple[Rule, Any]], ResponseVerdict]] = {}
+        self.common = self.case(True, False)  # a JSON body, not timed, its request known (most calls)
+        self.asks_request = any(form.needs_request for _, form in self.predicates)
         # The clean answer told at once (`clean`), where every predicate of a read body reads its media type alone
         # and Rust's `quick` asks every other rule: Content-Type value -> whether those predicates keep it.
         self.status, self.spec, self.documented = status, spec, documented
@@ -420,17 +421,21 @@ class _StatusRules:
             pass
         return None
 
-    def case(self, parsed: bool, timed: bool) -> tuple[list[tuple[Rule, Any]], ResponseVerdict]:
-        found = self.cases.get((parsed, timed))
+    def case(self, parsed: bool, timed: bool, requested: bool = True) -> tuple[list[tuple[Rule, Any]], ResponseVerdict]:
+        """The predicates to call and the verdict when none is broken, for a body parsed or not, a response timed or
+        not, and a request whose JSON object is known or not (`requested`: a rule reading it is not applied without)."""
+        found = self.cases.get((parsed, timed, requested))
         if found is None:
             active = []
             for rule, form in self.predicates:
-                if (parsed or not form.needs_body) and (timed or not form.needs_timing):
+                if ((parsed or not form.needs_body) and (timed or not form.needs_timing)
+                        and (requested or not form.needs_request)):
                     active.append((rule, form.check))
             applied = [*self.decided, *(rule.id for rule, _ in active)]
             if self.rule_set is not None and parsed:
                 applied.extend(r.id for r in self.rule_set.rules)
-            found = self.cases[(parsed, timed)] = (active, ResponseVerdict(tuple(sorted(applied, key=_ORDER.__getitem__)), ()))
+            found = self.cases[(parsed, timed, requested)] = (
+                active, ResponseVerdict(tuple(sorted(applied, key=_ORDER.__getitem__)), ()))
         return found
 
 
@@ -486,7 +491,9 @@ class ResponseValidator:
             facts = replace(facts, parsed=False, body=None, repeated=None, unread=cut_body(truncated_at))
         rules = self._by_status.get(status) or self._for_status(status)
         parsed, spec = facts.parsed, self.spec
-        active, clean = rules.common if parsed and elapsed is None else rules.case(parsed, elapsed is not None)
+        requested = facts.request is not None or not rules.asks_request
+        active, clean = (rules.common if parsed and elapsed is None and requested else
+                         rules.case(parsed, elapsed is not None, requested))
         broken: dict[str, list[Violation]] | None = dict(rules.fixed) if rules.fixed else None
         for rule, check in active:
             message = check(spec, facts)

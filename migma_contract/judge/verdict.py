@@ -109,6 +109,10 @@ class Knowledge:
     # as sent); False: a recording whose recorder may keep only the caller's headers (no Content-Length it shows is
     # no proof none was sent: `judge.refusals`)
     framing_shown: bool = True
+    # why the request shown may not be the one the answer answered (a recorder that rebuilds each request at export:
+    # `traffic.recordings`); None: it is the one sent. Judged as a request its parties may read otherwise (`_MEDIA`):
+    # none of its rules, its credentials nor the status it deserved is judged, nor a value it repeats across exchanges
+    request_doubt: str | None = None
 
 
 TRAFFIC = Knowledge()
@@ -131,7 +135,9 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
     text, another charset) leaves its request rules and its status unjudged (the document
     speaks of JSON requests only: a form parser reads another request, a 415 is HTTP's
     answer); a repeated `Authorization` leaves the request unjudged; a repeated
-    `Idempotency-Key` the rules keyed on it (whoever judges across exchanges asks `partly`).
+    `Idempotency-Key` the rules keyed on it (whoever judges across exchanges asks `partly`). A request the way in says
+    may not be the one sent (`Knowledge.request_doubt`: a recorder that rebuilt it at export) is judged as one its
+    parties read otherwise: its request rules, its credentials and its status unjudged, the answer's own rules judged.
     """
     headers = exchange.sent_headers
     standing = knowledge.standing
@@ -141,6 +147,9 @@ def judge_exchange(contract: Contract, level: Level, exchange: Exchange, knowled
                                    framing_shown=knowledge.framing_shown)
     if asked is not None and flags & ~open_to:  # (a doubt leaving nothing more unjudged is not said twice)
         doubt, open_to = (f"{doubt}; {asked}" if doubt else asked), open_to | flags
+    if knowledge.request_doubt is not None:  # not the request sent, maybe: judged as one read otherwise (the answer's own
+        doubt = f"{knowledge.request_doubt}; {doubt}" if doubt else knowledge.request_doubt  # rules are judged all the same)
+        open_to |= _MEDIA | _KEY_ONLY
     if open_to & _REQUEST:
         body, standing = Ambiguous(doubt or ""), Standing.HIDDEN  # no rule of the request, and no credential, is judged
     elif body is None:

@@ -31,7 +31,9 @@ no size). Passed unjudged (`_Unjudged`, counted), never the server's break: a st
 player does (YAML 1.1's `0310`), no answer where the recording does not say the failure was the server's (a browser's
 `net::ERR_ABORTED`, `ERR_BLOCKED_BY_CLIENT`, a connection that never completed; Schemathesis' `response: null`), and a
 HAR answer its recorder says another made (`_har_answered_by`: the browser's own redirect, a service worker, the
-browser's cache, a test's route). A recorded time is read in two: the part surely the server's (`elapsed`: a HAR's
+browser's cache, a test's route). A HAR request its recorder rebuilt at export rather than recorded (`_har_rebuilt`:
+Insomnia renders it anew from its current definition; `_REBUILT_AT_EXPORT`) is judged as one its parties may read
+otherwise: its request rules, credentials and status unjudged, its answer's own rules judged. A recorded time is read in two: the part surely the server's (`elapsed`: a HAR's
 `timings.wait`, by a recorder known to time it apart: `_TIMES_EACH_PHASE`, never Insomnia's total) and the whole
 (`recorded_time`: a HAR's `time`, with the client's queue, connect, upload and reading; a Schemathesis `elapsed`, requests' `Response.elapsed`, of which no part is the server's alone; vcrpy records none):
 responds-in-time blames only the first, and an exchange past the judge's timeout only with the whole is judged in part
@@ -747,12 +749,44 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
                                 "server's failure): the answer's body was not judged")
     error = failure if servers else None  # (beside a status: "status 200, then no complete response")
     elapsed, whole = _har_time(entry, recorder)
+    rebuilt = _har_rebuilt(recorder)
     short = _har_cut(status, content, response.get("bodySize"), response_headers) if not failure else None
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer if status else b"",
         elapsed=elapsed, error=error, timed_out=_timed_out(error), response_size=size, unread=sent_unread or unread,
         recorded_time=whole, in_part=short, in_part_rules=frozenset({NO_SERVER_ERROR.id}) if short else frozenset(),
+        request_rebuilt=rebuilt,
     )
+
+
+def _har_rebuilt(recorder: str | None) -> str | None:
+    """Why a HAR entry's request may not be the one its answer answered (None: its recorder records what was sent, as
+    far as this reader knows): its recorder (`log.creator.name`) is one known to rebuild each request at export
+    (`_REBUILT_AT_EXPORT`). The judge reads the request as one its parties may read otherwise (`tally.ObservedExchange.
+    request_rebuilt`): the request rules, the credentials, the status it deserved and a value repeated across exchanges
+    are not judged; the answer's own rules are (its schema, its Content-Type, its envelope, no-server-error)."""
+    name = (recorder or "").strip().lower()
+    for start, (shown, how) in _REBUILT_AT_EXPORT.items():
+        if name.startswith(start):
+            return f"its recorder, {shown}, {how}: its request rules, credentials and status were not judged"
+    return None
+
+
+# HAR writers known to rebuild each request at export rather than record the one sent (`log.creator.name`, lower case,
+# its start), named as a note says it (never the file's own text) and with what they do. Insomnia's `exportHar` (Kong/
+# insomnia packages/insomnia/src/common/har.ts) renders each request anew (`exportHarWithRequest`:
+# `getRenderedRequestAndContext` on the request's current definition and the active environment, then its plugins'
+# request hooks, then `getAuthHeader` when no auth header is set) and pairs it with the response it was given or the
+# request's latest stored one (`getLatestForRequest`), though Insomnia keeps a snapshot of the request each response
+# answered (`requestVersionId`), unused there. Advanced REST Client's HAR (`HarTransformer`, @api-client/har) writes
+# the request as edited (its `url`, `headers`, `payload`), not the message its engine sent (`transportRequest`, used for
+# the start time alone), and pairs that one request with each answer of its redirects. Postman writes no HAR (it
+# imports them: postmanlabs/postman-app-support issues 8147, 9242); browsers, proxies, Playwright, Schemathesis and
+# the recording libraries write the request as it went out.
+_REBUILT_AT_EXPORT = {
+    "insomnia": ("Insomnia", "rebuilds each request at export from its current definition, paired with its latest answer"),
+    "advanced rest client": ("Advanced REST Client", "writes each request as edited (variables unexpanded), not as sent"),
+}
 
 
 def _har_cut(status: int | None, content: dict[str, Any], body_size: Any, headers: list[tuple[str, str]]) -> str | None:

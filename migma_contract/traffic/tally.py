@@ -474,6 +474,9 @@ class ObservedExchange:
     # judged in part, those rules neither passed nor, unless they broke anyway, failed
     in_part: str | None = None
     in_part_rules: frozenset[str] = frozenset()
+    # those of `in_part_rules` whose breach does not show either (the middleware's app raised, and a handler outside it
+    # may have answered): neither passed nor failed
+    unseen_rules: frozenset[str] = frozenset()
     # a recording's start time of the exchange, in microseconds since the epoch (`twins.instant`; None: not recorded)
     started: int | None = None
     # a recording's whole time of the exchange where it holds more than `elapsed`, the part surely the server's (HAR's
@@ -491,6 +494,11 @@ class ObservedExchange:
     # recording only where its recorder writes the head as sent: `recordings`): where not, a body of known length with
     # no Content-Length shown is no request "without Content-Length" (`judge.refusals`)
     framing_shown: bool = True
+    # why the request shown may not be the one its answer answered (None: it is the one sent): a recorder that rebuilds
+    # each request at export (`recordings._REBUILT_AT_EXPORT`: Insomnia). The one judge reads it as a request its parties
+    # may read otherwise (`Knowledge.request_doubt`): its request rules, credentials and status unjudged, and a value its
+    # answer repeats across exchanges is not judged (whether it is a replay does not show)
+    request_rebuilt: str | None = None
 
     # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
 
@@ -640,11 +648,11 @@ def time_unsure(exchange: ObservedExchange, timeout: float | None) -> str | None
 
 def _judged(contract: Contract, level: Level | str, exchange: ObservedExchange, timeout: float | None) -> ExchangeVerdict:
     standing = Standing.HIDDEN if exchange.credentials_hidden else Standing.UNSURE
-    if exchange.status == ACCEPTS_VALID.deserves:  # no error text: the same knowledge for every accepted send
+    if exchange.status == ACCEPTS_VALID.deserves and exchange.request_rebuilt is None:  # the same for every accepted send
         knowledge = _KNOWLEDGE.get((standing, timeout)) or _KNOWLEDGE.setdefault((standing, timeout), Knowledge(standing, timeout=timeout))
     else:
         knowledge = Knowledge(standing=standing, timeout=timeout, answer_text=_error_text(exchange.response_body),
-                              framing_shown=exchange.framing_shown)
+                              framing_shown=exchange.framing_shown, request_doubt=exchange.request_rebuilt)
     return judge(contract, level if type(level) is Level else Level.parse(level), exchange, knowledge, repeated=exchange.repeated,
                  given=exchange.given)
 
@@ -744,6 +752,9 @@ class TrafficJudge:
         self._settled = threading.Condition(self._counts)
         self._worker: threading.Thread | None = None
         self.unjudged_behind = 0  # exchanges not judged because judging fell behind (noted)
+        # sends a way in saw that had not ended when it was last read (the middleware's app still answering, within its
+        # timeout): counted as seen and passed unjudged in every result and state, no green verdict (set by the way in)
+        self.in_flight = 0
         self._cpu_debt, self._cpu_at = 0.0, time.monotonic()  # the judge thread's CPU, against its share
         self._started = datetime.now(UTC)
         self._clock = time.perf_counter()
@@ -841,7 +852,8 @@ class TrafficJudge:
         if unsure is not None and unsure not in (unread_why or ""):
             unread_why = unsure if unread_why is None else f"{unread_why}; {unsure}"
         if exchange.in_part is not None:  # the way in could not tell these rules' passing: none passes (a breach counts)
-            opened = tuple(j for j in verdict.judgements if not j.ok or j.rule_id not in exchange.in_part_rules)
+            opened = tuple(j for j in verdict.judgements if j.rule_id not in exchange.in_part_rules
+                           or (not j.ok and j.rule_id not in exchange.unseen_rules))
             if len(opened) < len(verdict.judgements):
                 verdict = replace(verdict, judgements=opened)
                 unread_why = exchange.in_part if unread_why is None else f"{unread_why}; {exchange.in_part}"
@@ -919,7 +931,8 @@ class TrafficJudge:
         exchange, judged = self._as_judged(exchange)
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
         added = tuple(judgement for judgement in verdict.judgements if judgement.rule_id not in before.rules and (
-            not judgement.ok or judgement.rule_id not in exchange.in_part_rules))  # (as `observe`: never passed)
+            judgement.rule_id not in exchange.in_part_rules
+            or (not judgement.ok and judgement.rule_id not in exchange.unseen_rules)))  # (as `observe`: never passed)
         unsure = time_unsure(judged, self.timeout)
         # (its time judged in part where no copy judged the rule nor was counted in part for its time)
         open_time = unsure is not None and not before.time_open and RESPONDS_IN_TIME.id not in before.rules
@@ -1048,18 +1061,30 @@ class TrafficJudge:
                                        "or the same exchange recorded twice does not show, so that rule was not judged")
                     continue
             hidden = replay is not None and (exchange.credentials_hidden or _masked_value(replay.key))
-            if replay is not None and (unsure or hidden):
-                # a recorder masked the key or the credentials, or the body has no one reading (gzip's bytes differ
-                # between two sends of one JSON): whether a repeated value is a replay (same key, API key and body) does
-                # not show. A value seen before is left unjudged (the exchange judged in part), never excused or blamed.
-                value = form.key(facts)
-                if value is not None and remembered(value) in memory:
-                    why = "a recorder masked its Idempotency-Key or credentials" if hidden else "its body has no one reading"
+            rebuilt = exchange.request_rebuilt is not None  # the key, credentials and body sent do not show at all
+            value = form.key(facts)
+            seen = remembered(value) if value is not None else None
+            first = memory.get(seen) if seen is not None else None
+            if first is not None and first[0] == _REBUILT_SCOPE:  # its first answer's request was rebuilt at export:
+                # whether this one replays that send does not show, whichever file came first (never blamed)
+                self._unsettled = (f"the request first answered with its {rule.id} value was rebuilt by its recorder "
+                                   "at export: whether this send replays it does not show, so that rule was not judged")
+                continue
+            if rebuilt or (replay is not None and (unsure or hidden)):
+                # a recorder masked the key or the credentials, or rebuilt the request at export, or the body has no one
+                # reading (gzip's bytes differ between two sends of one JSON): whether a repeated value is a replay (same
+                # key, API key and body) does not show. A value seen before is left unjudged (the exchange judged in
+                # part), never excused or blamed.
+                if first is not None:
+                    why = ("its recorder rebuilt the request at export" if rebuilt else
+                           "a recorder masked its Idempotency-Key or credentials" if hidden else "its body has no one reading")
                     self._unsettled = (f"{why}: whether its repeated {rule.id} value replays an earlier send does not "
                                        "show, so that rule was not judged")
                     continue
                 replay = None
             ok, message = form.judge(memory, facts, replay, exchange.where or f"exchange {number}")
+            if rebuilt and seen is not None and seen in memory:  # remembered as a send whose key and body do not show
+                memory[seen] = (_REBUILT_SCOPE, None, memory[seen][2])
             if ok:
                 judged.append(_history_kept(rule, status) if message is None else Judgement(rule.id, SERVER, False, rule.text, message))
         return tuple(judged)
@@ -1414,6 +1439,11 @@ class TrafficJudge:
             with self._counts:
                 more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
                 stats = replace(self.stats, notes=self._stops + more + counted)
+            flying = self.in_flight
+            if flying:
+                stats.exchanges += flying
+                stats.unjudged += flying
+                stats.notes.insert(0, _in_flight(flying))
             # every note redacted with every credential learned so far (under `_lock`, which guards the redactor): a
             # note may quote a path, a header's name or value, that held a key learned before or after it was made
             stats.notes = [self.redactor.text(note) for note in stats.notes]
@@ -1473,6 +1503,11 @@ class TrafficJudge:
             with self._counts:
                 stats = {name: getattr(self.stats, name) for name in self._SUMMED}
                 stops, dropped = list(self._stops), self._stops_dropped
+            flying = self.in_flight
+            if flying:
+                stats["exchanges"] += flying
+                stats["unjudged"] += flying
+                stops.insert(0, _in_flight(flying))
             stops = [self.redactor.text(note) for note in stops]
         return {"format": self.STATE_FORMAT, "level": self.level.value, "spec": self.contract.spec.fingerprint,
                 "started": self._started.isoformat(), "tallies": tallies, "findings": [asdict(f) for f in findings],
@@ -1684,6 +1719,12 @@ def noted(note: str) -> str:
     return clean_text(note)
 
 
+# What a history remembers as the replay scope of a value first given to a request its recorder rebuilt at export
+# (`ObservedExchange.request_rebuilt`): no digest (those are 16 bytes), so a later send repeating the value is never
+# taken for another key's (blamed) nor the same key's (excused): not judged, whichever file came first
+_REBUILT_SCOPE = b"rebuilt"
+
+
 # Said of each send whose recording masked or may have left out its credentials (`ObservedExchange.credentials_hidden`).
 _HIDDEN_NOTE = ("credentials masked or possibly left out by the recorder (Schemathesis' [Filtered] or its configured "
                 "replacement, a sanitizer's [Authorization redacted], vcrpy's filter_headers, a sanitized browser export): "
@@ -1717,6 +1758,12 @@ def _secret_like(value: str) -> bool:
     its header name or JSON key) and in its own exchange's findings.
     """
     return len(value) >= 8 and (len(value) >= 20 or any(map(str.isdigit, value)))
+
+
+def _in_flight(count: int) -> str:
+    """The note of the sends still in flight when a result or state was made (`TrafficJudge.in_flight`)."""
+    return (f"{count} send(s) still in flight when this was written (the app had not answered them whole, within its "
+            "timeout): not judged")
 
 
 def _gaps(stats: TrafficStats) -> str:
