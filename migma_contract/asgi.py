@@ -61,11 +61,17 @@ httptools chunked, which the client cannot read), unseen here. A send whose body
 stack may not have handed on as the client framed it (`core.fields.request_framing_unread`: an
 Upgrade request, whose body uvicorn's httptools protocol drops; a Transfer-Encoding other than
 chunked, whose coded bytes it hands on; a body of another length than its Content-Length) passes
-to the app unjudged, counted and noted: never the client's fault. The app sees a send's scope
-without the `http.response.pathsend` and `http.response.zerocopysend` extensions (a file answer
-then goes out as body messages, as Starlette's FileResponse sends it without them), so what it
-sends is what is judged; what the app writes into that copy (a router's `route`, `endpoint`, `path_params`)
-is put back into the server's scope once it returns or raises, its `extensions` left as the server's.
+to the app unjudged, counted and noted: never the client's fault. The app runs on the server's own scope, the
+`http.response.pathsend` and `http.response.zerocopysend` extensions taken out of its `extensions` while it runs and
+put back after (`_hide_file_sends`): a file answer then goes out as body messages, as Starlette's FileResponse sends it
+without them, so what it sends is what is judged, and what the app and the middleware outside write into the scope
+shows to each other at once; a file send that comes all the same is not read (passed unjudged).
+A raise from `receive` while the body is read ahead (a body limit outside: FastAPI's `max_body_size`) is handed to the
+app at its first `receive` past the bytes read, as without the middleware, and its answer judged; out of the app, it is
+not the app's failure (no-server-error in part). A cancellation there, before the app ran, is counted unjudged. An
+exception out of an outer `send` is the server's refusal (no-server-error) only where the server raised it (`_refused`);
+a middleware's outside (Starlette's body limit sends its own 413, then raises) leaves no-server-error and the status in
+part.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
 (`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far, the sends still in flight too
 (`_drain`): one whose answer went out whole is judged on what went out, one whose app's own time is past `timeout`
@@ -497,13 +503,13 @@ class ContractMiddleware:
             # body message after the app's last one (or, trailers asked, after the last trailers message), trailers not
             # asked for: messages outside the answer, which every server refuses. Passed on as given, noted, never judged.
             if ((kind == "http.response.start" and status is not None)
-                    or ((kind == "http.response.body" or kind in _FILE_SENDS) and last_given)
+                    or ((kind == "http.response.body" or kind in _FILE_SEND_TYPES) and last_given)
                     or (kind == "http.response.trailers" and (not trailers_open or not last_given))):
                 await _outside(message)
                 return
             timed = False  # the time in this `send` is the client's: body bytes are out or going (a server's flow control)
             piece: bytes | None = None  # the body bytes the client reads from this message, kept once the server took it
-            if kind in _FILE_SENDS:  # a file the server reads (offered to the app all the same: a copy of the scope
+            if kind in _FILE_SEND_TYPES:  # a file the server reads (offered to the app all the same: a copy of the scope
                 # taken before the app ran, another middleware's): its bytes do not pass here, so nothing is judged of it
                 unjudgeable = unjudgeable or (f"an answer whose body is a file its server reads ({clean_text(kind[:40])}), "
                                               "which does not pass through the middleware")
@@ -608,7 +614,7 @@ class ContractMiddleware:
                     # answered itself (Starlette's body limit sends its 413, then raises): no proof nothing went out
                     foreign = foreign or exc
                     foreign_why = foreign_why or (
-                        f"{_named(exc)} came out of `send` of its {kind.rpartition('.')[2]}, raised by something outside "
+                        f"{_named(exc)} came out of `send` of its {clean_text(str(kind).rpartition('.')[2][:40])}, raised by something outside "
                         "this middleware, not by its server (a middleware that may have answered itself, as Starlette's "
                         "body limit sends its 413 and raises): what its client read does not show")
                 else:  # the server refused the app's message (a body longer or shorter than its Content-Length)
@@ -1229,7 +1235,8 @@ _PASSING_ON = frozenset({
 
 
 _FILE_SENDS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
-_BODY_SENDS = frozenset({"http.response.body", "http.response.zerocopysend"})  # (each with its `more_body`)
+_FILE_SEND_TYPES = ("http.response.pathsend", "http.response.zerocopysend")  # (tuples: an app's `type` may be unhashable)
+_BODY_SENDS = ("http.response.body", "http.response.zerocopysend")  # (each with its `more_body`)
 _SEND_TARGET = SEND_PATH.encode()  # the send's path as the client's bytes name it (`raw_path`)
 
 
