@@ -793,7 +793,8 @@ class ContractMiddleware:
             raise
         except Exception as exc:
             own = not any(exc is refusal for refusal in refusals)
-            given = any(exc is raised for raised in received)  # what `receive` raised, out of the app as it came in
+            # what `receive` raised, out of the app as it came in (or alone in a group: an app's task group reading it)
+            given = _all_among(exc, received)
             error = (f"the app raised {type(exc).__name__}" if own and not given else
                      f"{_named(exc)}, raised by `receive` (outside the app, such as a body limit), came out of the app"
                      if given else
@@ -1121,6 +1122,12 @@ def _refused(exc: BaseException) -> bool:
     opposed to a middleware's outside this one, which may have answered itself before raising (Starlette's body limit
     sends its own 413, then raises `_RequestBodyLimitResponseSent`): a built-in type (a server's RuntimeError,
     TypeError), or one of a server's package (h11's LocalProtocolError), or raised by a server's code on its way."""
+    if isinstance(exc, BaseExceptionGroup):  # (a middleware's task group: the server's only if each in it is)
+        return all(_refused_alone(leaf) for leaf in _leaves(exc))
+    return _refused_alone(exc)
+
+
+def _refused_alone(exc: BaseException) -> bool:
     module = type(exc).__module__ or ""
     if module == "builtins" or _server_module(module):
         return True
@@ -1132,6 +1139,27 @@ def _refused(exc: BaseException) -> bool:
             return True
         trace = trace.tb_next
     return False
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions an exception group holds, however nested (bounded), or the exception itself."""
+    found: list[BaseException] = []
+    stack = [exc]
+    for _ in range(256):
+        if not stack:
+            break
+        item = stack.pop()
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(item.exceptions[:64])
+        else:
+            found.append(item)
+    return found
+
+
+def _all_among(exc: BaseException, raised: list[BaseException]) -> bool:
+    """Whether `exc`, or each exception of its group, is one of `raised` (the very objects)."""
+    leaves = _leaves(exc)
+    return bool(leaves and raised) and all(any(leaf is one for one in raised) for leaf in leaves)
 
 
 def _server_module(module: str) -> bool:

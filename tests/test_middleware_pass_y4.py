@@ -144,6 +144,26 @@ def test_pass_y4_f1_the_app_gets_the_bytes_read_then_the_very_exception_receive_
     assert result.rule("no-server-error").failed == 0 and result.traffic.partly_judged == 1
 
 
+def test_pass_y4_f1_receives_raise_out_of_an_apps_task_group_is_not_the_apps_failure():
+    """Pass Y4, F1: the raise handed to the app comes out of it wrapped in an ExceptionGroup (the app reads its body in a
+    task group; FastAPI's body limit unwraps such a group and answers 413): not the app's own failure either."""
+    class Refused(Exception):
+        pass
+
+    async def receive():
+        raise Refused("too large")
+
+    async def app(scope, receive, send):
+        async with anyio.create_task_group() as group:
+            group.start_soon(receive)
+
+    middleware = ContractMiddleware(app)
+    with pytest.raises(BaseExceptionGroup):
+        anyio.run(middleware, _scope(len(RAW_VALID)), receive, _Server())
+    result = middleware.result()
+    assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
+
+
 def test_pass_y4_f1_a_cancellation_during_the_read_ahead_is_counted_never_dropped():
     """Pass Y4, F1, its neighbour: an outer timeout cancelling the send while its slow body is read ahead (the app
     never ran) dropped it uncounted: a run with another judged send was green. Counted now, passed unjudged, noted."""
