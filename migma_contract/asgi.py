@@ -402,6 +402,10 @@ class ContractMiddleware:
             self.judge.pass_unjudged(f"request {number} to the app: {unread}: not the client's doing, not judged")
 
             async def passed() -> MutableMapping[str, Any]:
+                nonlocal failed
+                if not pending and failed is not None:  # (what `receive` raised in the read-ahead, as in `replay`)
+                    handed, failed = failed, None
+                    raise handed
                 return pending.pop(0) if pending else await receive()
 
             await self.app(scope, passed, send)

@@ -144,6 +144,38 @@ def test_pass_y4_f1_the_app_gets_the_bytes_read_then_the_very_exception_receive_
     assert result.rule("no-server-error").failed == 0 and result.traffic.partly_judged == 1
 
 
+def test_pass_y4_f1_a_send_passed_unjudged_for_its_framing_gets_receives_raise_too():
+    """Pass Y4, F1: a send whose framing the server may not have handed on as the client framed it (an Upgrade) passes
+    to the app unjudged; what `receive` raised in the read-ahead reaches its first read there too, never lost."""
+    class Refused(Exception):
+        pass
+
+    refusal = Refused("too large")
+    raised = []
+
+    async def receive():  # (raises once: what comes after is the client's leaving)
+        if not raised:
+            raised.append(refusal)
+            raise refusal
+        return {"type": "http.disconnect"}
+
+    seen = []
+
+    async def app(scope, receive, send):
+        try:
+            seen.append(await receive())
+        except Refused as exc:
+            seen.append(exc)
+
+    scope = _scope(len(RAW_VALID))
+    scope["headers"] += [(b"connection", b"upgrade"), (b"upgrade", b"h2c")]
+    middleware = ContractMiddleware(app)
+    anyio.run(middleware, scope, receive, _Server())
+    assert seen == [refusal]
+    result = middleware.result()
+    assert result.traffic.exchanges == 1 and result.traffic.unjudged == 1 and result.exit_code == 3, result.headline
+
+
 def test_pass_y4_f1_receives_raise_out_of_an_apps_task_group_is_not_the_apps_failure():
     """Pass Y4, F1: the raise handed to the app comes out of it wrapped in an ExceptionGroup (the app reads its body in a
     task group; FastAPI's body limit unwraps such a group and answers 413): not the app's own failure either."""
