@@ -35,9 +35,12 @@ MASK_WORD_BYTES = re.compile(_PATTERN.encode(), re.IGNORECASE)  # the same, for 
 MASK_HINT = re.compile(rb"redact|filter|scrub|mask|saniti|obfusc|censor|anonymi|hidden|removed|omitted|secret|private|pii"
                        rb"|\*\*\*|xxxx")
 _BARE = re.compile(rf"(?:{'|'.join(_HIDING_WORDS)})", re.IGNORECASE)
-# an auth scheme (RFC 9110 §11.1: a token) and what follows it after whitespace
-_SCHEME = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]+(.+)", re.DOTALL)
-
+# what a credential header's value starts with: an auth scheme as written (RFC 9110 §11.1: a token), or a whole-value
+# replacement written as one (`***REDACTED***`, `REDACTED_TOKEN`); and the one form whose credential alone a recorder
+# may hide while the scheme shows: `Bearer` (any case) and SP, as the auth rules read a key (`rules.bearer_key`: RFC
+# 6750's form, with RFC 9110 §11.4's 1*SP)
+_LEADING_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]*")
+_BEARER = re.compile(r"bearer +([^ ].*)", re.IGNORECASE | re.DOTALL)
 
 def mask_text(value: str) -> bool:
     """Whether a recorded text is a recorder's mask rather than what was sent (the shapes above)."""
@@ -49,8 +52,17 @@ def mask_text(value: str) -> bool:
 
 def masked_credential(value: str) -> bool:
     """Whether a recorded credential header's value is a mask: the whole value (`[Authorization redacted]`,
-    `***REDACTED***`, `[SANITIZED]`), or what follows its scheme (`Bearer [REDACTED]`, `Basic ****`, `Bearer xxxx`)."""
-    if mask_text(value):
-        return True
-    scheme = _SCHEME.fullmatch(value.strip(" \t"))
-    return scheme is not None and mask_text(scheme.group(2))
+    `***REDACTED***`, `[SANITIZED]`), or the credential of `Bearer <credential>` (`Bearer [REDACTED]`, `Bearer xxxx`).
+
+    A mask hides the credential, never the scheme: where another scheme shows (`Basic ****`, `Token [Filtered]`,
+    `Digest [redacted]`), or `Bearer` not as the auth rules read a key (`Bearer: [REDACTED]`, `Bearer` and a tab), what the
+    auth rules read (the scheme) is recorded, so the value is judged as sent (Pass Y2, F1)."""
+    text = value.strip(" \t")
+    bearer = _BEARER.fullmatch(text)
+    if bearer is not None:
+        return mask_text(bearer.group(1))
+    scheme = _LEADING_TOKEN.match(text)
+    shown = scheme.group() if scheme is not None else ""
+    if shown and not mask_text(shown):  # a scheme shows (a token that is no mask: `Basic`, `Token`, `Bearer:`)
+        return False
+    return mask_text(text)

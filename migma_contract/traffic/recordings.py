@@ -250,10 +250,15 @@ class Recording:
 
     def _json(self) -> Iterator[ObservedExchange]:
         har = self.format == HAR
+        others = ("interactions", "http_interactions") if har else ("log", "http_interactions")
+        name = version = None
+        stripped = False
+        if har:  # the recorder, known before any entry is judged wherever `log.creator` stands (Pass Y2, F5)
+            name, version = self._har_creator(others)
+            stripped = any(browser in (name or "").lower() for browser in _BROWSERS)
         with self.path.open("rb") as handle:
             # the other format's list (or a Schemathesis one: a YAML reader reads JSON) beside this one: two lists
-            reader = ArrayReader(handle, keep=("creator",), others=("interactions", "http_interactions") if har
-                                 else ("log", "http_interactions"))
+            reader = ArrayReader(handle, others=others)
             try:
                 for item in reader.iter_array(("log", "entries") if har else ("interactions",)):
                     self.items += 1
@@ -269,10 +274,7 @@ class Recording:
                         self._skip(f"{where}: {exc.message}; not judged")
                         continue
                     if har:
-                        creator = reader.kept.get("creator")
-                        name = _text(creator.get("name")) if isinstance(creator, dict) else None
-                        stripped = any(browser in (name or "").lower() for browser in _BROWSERS)
-                        exchange = self._guarded(where, _from_har, item, where, stripped, name)
+                        exchange = self._guarded(where, _from_har, item, where, stripped, name, version)
                     else:
                         exchange = self._guarded(where, _from_vcrpy, item, where)
                     if exchange is not None:
@@ -285,6 +287,18 @@ class Recording:
             if reader.invalid_utf8 is not None:
                 self.notes.append(f"{self.path.name}: not valid UTF-8 (first at byte {reader.invalid_utf8:,}): "
                                   "each invalid byte was read as U+FFFD")
+
+    def _har_creator(self, others: tuple[str, ...]) -> tuple[str | None, str | None]:
+        """A HAR's `log.creator` name and version as a JSON reader sees them, wherever the member stands: a first pass
+        steps over the entries (none built, each held to the item cap) and reads on after them, so that no verdict
+        depends on the members' order (a creator written after the entries is the same HAR to every other reader)."""
+        with self.path.open("rb") as handle:
+            reader = ArrayReader(handle, keep=("creator",), others=others)
+            reader.skim(("log", "entries"))
+        creator = reader.kept.get("creator")
+        if not isinstance(creator, dict):
+            return None, None
+        return _text(creator.get("name")), _text(creator.get("version"))
 
     # -- YAML cassettes ----------------------------------------------------------------------------------
 
@@ -529,10 +543,14 @@ def _field(value: Any) -> str:
     return _text(value) or ""
 
 
-def _pairs(headers: Any) -> list[tuple[str, str]]:
+def _pairs(headers: Any, *, joined: bool = False) -> list[tuple[str, str]]:
     """Headers as (name, value) pairs, from HAR's list of objects or a cassette's name -> [values] map.
 
     Only text values: a list or a mapping where a header value belongs is not a header (it is left out).
+    `joined`: the recorder may write a repeated field as one value, its lines joined with "\n" (a HAR: the Chrome
+    DevTools protocol's `Headers` object, which chrome-har and puppeteer's HAR writers copy): each line is a field
+    line of its own, as a HAR listing them apart writes them, so one answer gets one verdict (Pass Y2, F6). No field
+    line holds a line feed on the wire (RFC 9110 §5.5), so none is split that was one.
     """
     found: list[tuple[str | None, Any]] = []
     if isinstance(headers, list):
@@ -544,7 +562,10 @@ def _pairs(headers: Any) -> list[tuple[str, str]]:
     for name, raw in found:
         value = _text(raw)
         if name and value is not None:
-            pairs.append((name, value))
+            if joined and "\n" in value:
+                pairs.extend((name, line.removesuffix("\r")) for line in value.split("\n"))
+            else:
+                pairs.append((name, value))
     return pairs
 
 
@@ -684,12 +705,13 @@ def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bo
     return exchange
 
 
-def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = None) -> ObservedExchange | None:
+def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = None,
+              version: str | None = None) -> ObservedExchange | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
         return None
     request: dict[str, Any] = entry["request"]
     response: dict[str, Any] = entry["response"] if isinstance(entry.get("response"), dict) else {}
-    headers, hidden = _unmasked(_pairs(request.get("headers")), stripped)
+    headers, hidden = _unmasked(_pairs(request.get("headers"), joined=True), stripped)
     post = request.get("postData")
     sent_unread = None
     if isinstance(post, dict) and "text" in post and not _side_file(post):
@@ -730,7 +752,7 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
             "and no error saying why (a request the client cancelled or never sent leaves none either)"), sent)
     content: dict[str, Any] = response["content"] if isinstance(response.get("content"), dict) else {}
     size = _number(content.get("size"))
-    response_headers = _pairs(response.get("headers"))
+    response_headers = _pairs(response.get("headers"), joined=True)
     unread = None
     if _side_file(content):  # Playwright replays the side file it names, not `text`: what was played is not here
         answer = None
@@ -749,7 +771,7 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
                                 "server's failure): the answer's body was not judged")
     error = failure if servers else None  # (beside a status: "status 200, then no complete response")
     elapsed, whole = _har_time(entry, recorder)
-    rebuilt = _har_rebuilt(recorder)
+    rebuilt = _har_rebuilt(recorder, version)
     short = _har_cut(status, content, response.get("bodySize"), response_headers) if not failure else None
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer if status else b"",
@@ -759,33 +781,41 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
     )
 
 
-def _har_rebuilt(recorder: str | None) -> str | None:
+def _har_rebuilt(recorder: str | None, version: str | None = None) -> str | None:
     """Why a HAR entry's request may not be the one its answer answered (None: its recorder records what was sent, as
-    far as this reader knows): its recorder (`log.creator.name`) is one known to rebuild each request at export
-    (`_REBUILT_AT_EXPORT`). The judge reads the request as one its parties may read otherwise (`tally.ObservedExchange.
-    request_rebuilt`): the request rules, the credentials, the status it deserved and a value repeated across exchanges
-    are not judged; the answer's own rules are (its schema, its Content-Type, its envelope, no-server-error)."""
-    name = (recorder or "").strip().lower()
-    for start, (shown, how) in _REBUILT_AT_EXPORT.items():
-        if name.startswith(start):
+    far as this reader knows): its recorder (`log.creator`) is one known to rebuild each request at export
+    (`_REBUILT_AT_EXPORT`, told by its family's name anywhere in `name`, or by the `version` its exporter writes). The
+    judge reads the request as one its parties may read otherwise (`tally.ObservedExchange.request_rebuilt`): the
+    request rules, the credentials, the status it deserved and a value repeated across exchanges are not judged; the
+    answer's own rules are (its schema, its Content-Type, its envelope, no-server-error)."""
+    name, written = (recorder or "").strip(), (version or "").strip()
+    for family, (shown, how) in _REBUILT_AT_EXPORT.items():
+        if family.search(name) is not None or family.search(written) is not None:
             return f"its recorder, {shown}, {how}: its request rules, credentials and status were not judged"
     return None
 
 
-# HAR writers known to rebuild each request at export rather than record the one sent (`log.creator.name`, lower case,
-# its start), named as a note says it (never the file's own text) and with what they do. Insomnia's `exportHar` (Kong/
-# insomnia packages/insomnia/src/common/har.ts) renders each request anew (`exportHarWithRequest`:
+# HAR writers known to rebuild each request at export rather than record the one sent, told by a family's name in
+# `log.creator.name` (any case, anywhere: a fork or a rebrand keeps it) or by the exporter's own `log.creator.version`,
+# named as a note says it (never the file's own text) and with what they do. Insomnia's `exportHar` (Kong/insomnia
+# packages/insomnia/src/common/har.ts; creator `Insomnia REST Client`, version `insomnia.desktop.app:v…`) renders each
+# request anew (`exportHarWithRequest`:
 # `getRenderedRequestAndContext` on the request's current definition and the active environment, then its plugins'
 # request hooks, then `getAuthHeader` when no auth header is set) and pairs it with the response it was given or the
 # request's latest stored one (`getLatestForRequest`), though Insomnia keeps a snapshot of the request each response
-# answered (`requestVersionId`), unused there. Advanced REST Client's HAR (`HarTransformer`, @api-client/har) writes
+# answered (`requestVersionId`), unused there. Its fork Insomnium (archgpt/insomnium, creator `Insomnium REST Client`,
+# the same version string) keeps that exporter (Pass Y2, F4). Advanced REST Client's HAR (`HarTransformer`,
+# @api-client/har) writes
 # the request as edited (its `url`, `headers`, `payload`), not the message its engine sent (`transportRequest`, used for
 # the start time alone), and pairs that one request with each answer of its redirects. Postman writes no HAR (it
 # imports them: postmanlabs/postman-app-support issues 8147, 9242); browsers, proxies, Playwright, Schemathesis and
 # the recording libraries write the request as it went out.
 _REBUILT_AT_EXPORT = {
-    "insomnia": ("Insomnia", "rebuilds each request at export from its current definition, paired with its latest answer"),
-    "advanced rest client": ("Advanced REST Client", "writes each request as edited (variables unexpanded), not as sent"),
+    re.compile(r"insomni(?:a|um)(?![a-z])", re.IGNORECASE): (
+        "Insomnia (or its fork Insomnium, the same exporter)",
+        "rebuilds each request at export from its current definition, paired with its latest answer"),
+    re.compile(r"advanced[ _-]?rest[ _-]?client", re.IGNORECASE): (
+        "Advanced REST Client", "writes each request as edited (variables unexpanded), not as sent"),
 }
 
 
@@ -877,7 +907,7 @@ def _har_answered_by(entry: dict[str, Any], response: dict[str, Any]) -> str | N
     if _flag(entry.get("_fromCache")):
         return f"the browser's cache served it (`_fromCache` {_shown(entry.get('_fromCache'))}), not the server for this request"
     status = _number(response.get("status")) if type(response.get("status")) in (int, str) else None
-    reason = next((value for name, value in _pairs(response.get("headers")) if name.lower() == "non-authoritative-reason"), None)
+    reason = next((value for name, value in _pairs(response.get("headers"), joined=True) if name.lower() == "non-authoritative-reason"), None)
     if status is not None and 300 <= status < 400 and reason is not None:
         return (f"the browser made it (Chrome's {status} Internal Redirect, Non-Authoritative-Reason {_shown(reason)}: an "
                 "HSTS upgrade, an extension's or a delegate's redirect, sent before the request left the browser)")
