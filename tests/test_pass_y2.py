@@ -171,3 +171,42 @@ def test_pass_y2_f6_a_header_joined_with_newlines_is_its_field_lines(tmp_path):
     joined = [("Content-Type", "application/json\ntext/html")]  # two different values joined: judged as two lines
     result, data, _ = judged(tmp_path, har([har_entry(sent, response_headers=joined)], creator))
     assert ("content-type-json", "server") in findings(data), result.output
+
+
+# --- F7 -------------------------------------------------------------------------------------------------------------
+
+
+def vcrpy(body_text: str, *, auth: str = "Bearer " + KEY, answer: Any = OK, status: int = 200, path: str = "/v1/sending",
+          method: str = "POST") -> list[str]:
+    return ["- request:", f"    body: {json.dumps(body_text)}", "    headers:", f"      Authorization: [{json.dumps(auth)}]",
+            "      Content-Type: [application/json]", f"    method: {method}", f"    uri: https://staging.example.test{path}",
+            "  response:", f"    body: {{string: {json.dumps(json.dumps(answer))}}}",
+            "    headers: {Content-Type: [application/json]}", f"    status: {{code: {status}, message: OK}}"]
+
+
+def cassette(*items: list[str]) -> str:
+    return "\n".join(["interactions:", *(line for item in items for line in item), "version: 1", ""])
+
+
+@pytest.mark.parametrize("mask", ["«REDACTED»", "🔒redacted", "\u2039hidden\u203a", "REDACTED…"])
+def test_pass_y2_f7_a_vcrpy_mask_json_dumps_escaped_is_a_mask(tmp_path, mask):
+    """Pass Y2, F7: json.dumps writes `«REDACTED»` as `\\u00abREDACTED\\u00bb`; the body's bytes were scanned for mask
+    words, and `b` (the escape's last hex digit) glued to `REDACTED` hid the word: the masked field judged as sent, a
+    correct client and server blamed on email-format (exit 1). Masks are decided on the decoded value."""
+    result, data, _ = judged(tmp_path, cassette(vcrpy(json.dumps(dict(VALID, recipientEmail=mask)))), "c.yaml")
+    assert result.exit_code == 3, result.output
+    assert not data["findings"]
+
+
+def test_pass_y2_f7_one_notion_of_a_mask_for_text_and_json_bodies():
+    """Pass Y2, F7: a body's mask is a string value `masks.mask_text` reads as one, escapes undone (one home)."""
+    from migma_contract.traffic import masks, recordings
+
+    for mask in ["REDACTED", "«REDACTED»", "🔒redacted", "\u2039hidden\u203a", "[hidden]", "***"]:
+        assert masks.mask_text(mask), mask
+        for ascii_only in (True, False):
+            body = json.dumps({"recipientEmail": mask}, ensure_ascii=ascii_only).encode()
+            assert recordings._mask_in(body) == f"{mask!r} in `recipientEmail`", (mask, body)
+    assert recordings._mask_in(b'{"status": "\\u0072edacted"}') is not None  # an escaped ASCII letter too
+    for value in ["ann@example.com", "the redacted minutes of the board's quarterly meeting, in full", "«garbage»"]:
+        assert recordings._mask_in(json.dumps({"x": value}).encode()) is None, value

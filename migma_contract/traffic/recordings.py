@@ -80,7 +80,7 @@ from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
-from migma_contract.traffic.masks import MASK_HINT, MASK_SHORT, MASK_WORD_BYTES, masked_credential
+from migma_contract.traffic.masks import MASK_SHORT, mask_in_json, masked_credential
 from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, RecordedTime, route_of
 from migma_contract.traffic.twins import instant
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
@@ -1329,26 +1329,17 @@ def _filtered(headers: list[tuple[str, str]]) -> bool:
     return not any(bearer_key(value) for name, value in headers if name.lower() == "authorization")
 
 
-# A recorder's or a sanitizer's mask standing for a JSON string value (vcrpy's filter_post_data_parameters and a
-# before_record hook write the replacement given: `[("recipientEmail", "REDACTED")]`, `"***REDACTED***"`,
-# `"[REDACTED EMAIL]"`, `"REDACTED_EMAIL"`, `"<email redacted>"`, `"xxxx"`): a short string value holding a mask word,
-# as `traffic.masks` tells a mask text. A string followed by `,`, `]`, `}` or the end is a value (a key is followed by `:`).
-_STRING_VALUE = re.compile(rb'(?<!\\)"((?:[^"\\\r\n]|\\.){1,%d})"(?=[ \t\r\n]*(?:[,\]}]|\Z))' % MASK_SHORT)
-_KEY_BEFORE = re.compile(rb'"((?:[^"\\\r\n]|\\.){1,64})"[ \t\r\n]*:[ \t\r\n]*\Z')  # the member name before a value
-
-
 def _mask_in(body: bytes | None) -> str | None:
-    """Where a body holds a recorder's mask in place of a value (`"id": "REDACTED"` -> "'REDACTED' in `id`"), or None."""
-    if not body:
-        return None
-    if MASK_HINT.search(body.lower()) is None:
-        return None
-    found = next((value for value in _STRING_VALUE.finditer(body) if MASK_WORD_BYTES.search(value.group(1))), None)
+    """Where a body holds a recorder's mask in place of a value (`"id": "REDACTED"` -> "'REDACTED' in `id`"), or None:
+    a short JSON string value holding a mask word, as `traffic.masks` tells a mask text, decided on the value decoded
+    (`masks.mask_in_json`). vcrpy's filter_post_data_parameters and a before_record hook write the replacement given:
+    `[("recipientEmail", "REDACTED")]`, `"***REDACTED***"`, `"[REDACTED EMAIL]"`, `"REDACTED_EMAIL"`, `"<email
+    redacted>"`, `"xxxx"`, `"«REDACTED»"` (json.dumps escapes it)."""
+    found = mask_in_json(body)
     if found is None:
         return None
-    mask = clean_text(found.group(1).decode("utf-8", "replace"))[:MASK_SHORT]
-    key = _KEY_BEFORE.search(body, max(0, found.start() - 256), found.start())
-    return f"{mask!r}" + (f" in `{clean_text(key.group(1).decode('utf-8', 'replace'))[:64]}`" if key else "")
+    mask, key = found
+    return f"{clean_text(mask)[:MASK_SHORT]!r}" + (f" in `{clean_text(key)[:64]}`" if key is not None else "")
 
 
 def _unscrubbed(exchange: ObservedExchange) -> ObservedExchange:
