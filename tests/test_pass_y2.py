@@ -210,3 +210,89 @@ def test_pass_y2_f7_one_notion_of_a_mask_for_text_and_json_bodies():
     assert recordings._mask_in(b'{"status": "\\u0072edacted"}') is not None  # an escaped ASCII letter too
     for value in ["ann@example.com", "the redacted minutes of the board's quarterly meeting, in full", "«garbage»"]:
         assert recordings._mask_in(json.dumps({"x": value}).encode()) is None, value
+
+
+# --- F2, F3 ---------------------------------------------------------------------------------------------------------
+
+
+ECHO = {"success": False, "data": None, "error": "internal error; request context: Authorization=Bearer " + ECHOED}
+
+
+def shown_in(result: Any, reports: Path) -> list[str]:
+    """Where the echoed key shows: a report's name, or the console."""
+    found = [p.name for p in sorted(reports.rglob("*")) if p.is_file() and ECHOED in p.read_text(errors="replace")]
+    return found + (["console"] if ECHOED in result.output or ECHOED in (result.stderr or "") else [])
+
+
+def _har_first(case: str) -> dict[str, Any]:
+    first = har_entry([JSON_HEAD, ("Authorization", "Bearer " + ECHOED)])
+    if case == "other path":
+        first["request"].update(url="https://staging.example.test/v1/domains", method="GET")
+    elif case == "may route":
+        first["request"].update(url=URL + "/")
+    elif case == "no answer":
+        first["response"].update(status=0, _error="net::ERR_ABORTED")
+    elif case == "unreadable status":
+        first["response"].update(status="2e2")
+    elif case == "cookie":
+        first["request"]["headers"] = [{"name": "Content-Type", "value": "application/json"}]
+        first["request"]["cookies"] = [{"name": "session", "value": ECHOED}]
+        first["request"].update(url="https://staging.example.test/v1/domains", method="GET")
+    return first
+
+
+@pytest.mark.parametrize("case", ["other path", "may route", "no answer", "unreadable status", "cookie", "judged"])
+def test_pass_y2_f2_every_recorded_requests_credentials_are_learned_har(tmp_path, case):
+    """Pass Y2, F2: `judge` learned credentials only from the sends it judged: a key sent on another path, on a path
+    that may route to the send, or on an item passed unjudged was shown in conformance.json, junit.xml and index.html
+    once a later answer echoed it. Every recorded request's credentials are learned, as the proxy learns them."""
+    echo = har_entry([JSON_HEAD, ("Authorization", "Bearer " + KEY)], status=500, answer=ECHO)
+    result, _, reports = judged(tmp_path, har([_har_first(case), echo]), "rec.har", "json", "md", "html", "junit")
+    assert result.exit_code in (1, 3), result.output
+    assert shown_in(result, reports) == [], result.output
+
+
+@pytest.mark.parametrize("fmt", ["vcrpy", "schemathesis"])
+@pytest.mark.parametrize("case", ["other path", "unjudged"])
+def test_pass_y2_f2_every_recorded_requests_credentials_are_learned_cassettes(tmp_path, fmt, case):
+    """Pass Y2, F2: the same in vcrpy and Schemathesis cassettes: a key sent on another path, or on an item left
+    unjudged (a status its player reads otherwise), echoed by a later send's answer, is masked in every report."""
+    if fmt == "vcrpy":
+        first = vcrpy(json.dumps(VALID), auth="Bearer " + ECHOED, path="/v1/domains" if case == "other path" else "/v1/sending",
+                      status=200)
+        if case == "unjudged":
+            first[-1] = "    status: {code: '0310', message: OK}"
+        text = cassette(first, vcrpy(json.dumps(VALID), answer=ECHO, status=500))
+    else:
+        first = schemathesis("Bearer " + ECHOED).replace("http_interactions:\n", "")
+        if case == "other path":
+            first = first.replace(f"uri: '{URL}'", "uri: 'https://staging.example.test/v1/domains'")
+        else:
+            first = first.replace("code: '200'", "code: '0310'")
+        second = schemathesis("Bearer " + KEY).replace("http_interactions:\n", "").replace("code: '200'", "code: '500'")
+        second = second.replace(json.dumps(json.dumps(OK)), json.dumps(json.dumps(ECHO)))
+        text = "http_interactions:\n" + first + second
+    result, _, reports = judged(tmp_path, text, "c.yaml", "json", "md", "html", "junit")
+    assert result.exit_code in (1, 3), result.output
+    assert shown_in(result, reports) == [], result.output
+
+
+def test_pass_y2_f3_a_console_warning_goes_through_the_runs_redactor(tmp_path):
+    """Pass Y2, F3: the console warning for an item left unjudged quoted its recorder's error (`_error`), masked only
+    with the user's own keys: the item's Bearer key was printed on stderr. Every console line is redacted with every
+    credential learned (a key from another file too)."""
+    quoting = har_entry([JSON_HEAD, ("Authorization", "Bearer " + ECHOED)], status=0, answer="")
+    quoting["response"]["_error"] = "net::ERR_FAILED (auth Bearer " + ECHOED + ")"
+    result, _, reports = judged(tmp_path, har([quoting, har_entry([JSON_HEAD, ("Authorization", "Bearer " + KEY)])]))
+    assert "net::ERR_FAILED" in result.output, result.output  # (said, redacted)
+    assert shown_in(result, reports) == [], result.output
+    # the key sent in a later file, quoted by an earlier file's error with no key of its own
+    quoting["request"]["headers"] = [{"name": "Content-Type", "value": "application/json"}]
+    first, later = tmp_path / "a.har", tmp_path / "b.har"
+    first.write_text(json.dumps(har([quoting], {"name": "mitmproxy", "version": "10"})))
+    later.write_text(json.dumps(har([har_entry([JSON_HEAD, ("Authorization", "Bearer " + ECHOED)])])))
+    out = tmp_path / "r2"
+    result = CliRunner().invoke(main, ["judge", str(first), str(later), "--report-dir", str(out), "--format", "json"],
+                                catch_exceptions=False, env={"MIGMA_CONTRACT_API_KEY": ""})
+    assert "net::ERR_FAILED" in result.output, result.output
+    assert shown_in(result, out) == [], result.output

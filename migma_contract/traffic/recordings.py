@@ -65,7 +65,7 @@ import math
 import re
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -183,6 +183,10 @@ MAX_KEPT_SKIPS = 50
 DECODED_PER_BYTE = 4
 
 
+# what a reader of recordings is told of every recorded request (`Recording.exchanges`): method, URL, headers, body
+Learner = Callable[[str, str, list[tuple[str, str]], bytes | None], None]
+
+
 class _Spent(Exception):
     """The recording's budget of decoded bytes is spent: the item is passed over, counted."""
 
@@ -204,12 +208,18 @@ class Recording:
     notes: list[str] = field(default_factory=list)  # what was read otherwise than written (bytes that are not UTF-8)
     decoded: int = 0  # bytes of bodies undone from their Content-Encoding so far
     decode_budget: int = 0  # how many in all (set when reading starts: `max_body_bytes` and `DECODED_PER_BYTE` per byte)
+    _learner: Learner | None = field(default=None, repr=False)  # told every recorded request (`exchanges`)
 
-    def exchanges(self) -> Iterator[ObservedExchange]:
+    def exchanges(self, learn: Learner | None = None) -> Iterator[ObservedExchange]:
         """Every recorded exchange, in order (any path: the judge skips the others), a send's bodies decoded within
         the recording's budget (`decode_budget`): a send whose bodies would pass it is passed over, counted. Each
         carries its time as recorded: the part surely the server's (`elapsed`) and the whole (`recorded_time`); the
-        judge, knowing its timeout, decides what they show (`tally.time_unsure`)."""
+        judge, knowing its timeout, decides what they show (`tally.time_unsure`).
+
+        `learn(method, url, headers, body)`: told every recorded request as read, before its item is converted (any
+        path, any item, judged, passed over or unreadable as an exchange: `tally.TrafficJudge.learn_now`), so that
+        every credential a recording holds is masked wherever an answer or a note echoes it (Pass Y2, F2)."""
+        self._learner = learn
         read = self._json() if self.format in (HAR, VCRPY_JSON) else self._yaml()
         try:
             size = self.path.stat().st_size
@@ -424,7 +434,12 @@ class Recording:
             self.skipped_more += 1
 
     def _guarded(self, where: str, convert: Any, *args: Any) -> ObservedExchange | None:
-        """One item as an exchange; one that cannot be (a shape no converter foresaw) is noted, never the end of the file."""
+        """One item as an exchange; one that cannot be (a shape no converter foresaw) is noted, never the end of the file.
+        Its request's credentials are learned first, whatever becomes of it (`exchanges`)."""
+        if self._learner is not None:
+            request = _request_of(args[0], self.format)
+            if request is not None:
+                self._learner(*request)
         try:
             exchange: ObservedExchange | None = convert(*args)
             return exchange
@@ -440,6 +455,41 @@ class Recording:
         except Exception as exc:  # one bad entry never aborts the others
             self._skip(f"{where}: could not be read ({type(exc).__name__}); not judged, please report it")
             return None
+
+
+def _request_of(item: Any, fmt: str) -> tuple[str, str, list[tuple[str, str]], bytes | None] | None:
+    """A recorded item's request as its credentials are read (method, URL, headers, body as written: never decoded by a
+    coding, nothing judged), whatever the item holds besides; None for an item with no request mapping."""
+    request = item.get("request") if isinstance(item, dict) else None
+    if not isinstance(request, dict):
+        return None
+    body: bytes | None = None
+    if fmt == HAR:
+        headers = _pairs(request.get("headers"), joined=True)
+        cookies = request.get("cookies")
+        if isinstance(cookies, list):  # (HAR lists the cookies apart too: learned as a Cookie header is)
+            pairs = [(_text(c.get("name")), _text(c.get("value"))) for c in cookies if isinstance(c, dict)]
+            if shown := "; ".join(f"{name}={value}" for name, value in pairs if name and value is not None):
+                headers.append(("Cookie", shown))
+        post = request.get("postData")
+        if isinstance(post, dict):
+            text = post.get("text")
+            body = utf8_bytes(text) if isinstance(text, str) else None
+            params = post.get("params")
+            if body is None and isinstance(params, list):  # a form's fields, listed apart
+                body = utf8_bytes("&".join(f"{_text(p.get('name')) or ''}={_text(p.get('value')) or ''}"
+                                           for p in params if isinstance(p, dict)))
+        url = _field(request.get("url"))
+    else:
+        headers = _pairs(request.get("headers"))
+        try:
+            body = _cassette_body(request.get("body"))
+        except Exception:  # two readings of it, or text that is not its bytes: each reading's credentials
+            raw = request.get("body")
+            parts = [raw.get(k) for k in ("string", "base64_string")] if isinstance(raw, dict) else []
+            body = utf8_bytes(" ".join(part for part in parts if isinstance(part, str))) or None
+        url = _field(request.get("uri"))
+    return _field(request.get("method")), url, headers, body
 
 
 # YAML's line breaks: a reader splits lines at NEL, LS and PS too (YAML 1.1), where Python's readline does not.
@@ -558,7 +608,7 @@ def _pairs(headers: Any, *, joined: bool = False) -> list[tuple[str, str]]:
     elif isinstance(headers, dict):
         found = [(_text(name), value) for name, values in headers.items()
                  for value in (values if isinstance(values, list) else [values])]
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for name, raw in found:
         value = _text(raw)
         if name and value is not None:
@@ -811,9 +861,10 @@ def _har_rebuilt(recorder: str | None, version: str | None = None) -> str | None
 # imports them: postmanlabs/postman-app-support issues 8147, 9242); browsers, proxies, Playwright, Schemathesis and
 # the recording libraries write the request as it went out.
 _REBUILT_AT_EXPORT = {
-    re.compile(r"insomni(?:a|um)(?![a-z])", re.IGNORECASE): (
-        "Insomnia (or its fork Insomnium, the same exporter)",
-        "rebuilds each request at export from its current definition, paired with its latest answer"),
+    re.compile(r"insomnium(?![a-z])", re.IGNORECASE): (
+        "Insomnium", "rebuilds each request at export from its current definition, paired with its latest answer"),
+    re.compile(r"insomnia(?![a-z])", re.IGNORECASE): (
+        "Insomnia", "rebuilds each request at export from its current definition, paired with its latest answer"),
     re.compile(r"advanced[ _-]?rest[ _-]?client", re.IGNORECASE): (
         "Advanced REST Client", "writes each request as edited (variables unexpanded), not as sent"),
 }
