@@ -13,7 +13,10 @@ and usable without pytest. What each test gets, the way pytest-httpx and respx d
 - **a strict consumer mode**: every request is judged; one that breaks the contract fails
   the test at teardown with the rules it broke (opt out with
   `@pytest.mark.migma_mock(assert_all_requests_valid=False)`); a rule above the run's
-  level (an unknown field below `strict`) is a `MigmaContractWarning` instead;
+  level (an unknown field below `strict`) is a `MigmaContractWarning` instead, and so is a
+  request the one judge reads in part (a media type other than `application/json`, a content
+  coding, a field given twice, a body it does not read: refused 415/401/400 as a strict server
+  may, no party blamed);
 - **routing** for code that builds its own client against `https://api.migma.ai`:
   `route_respx(respx_mock)`, `route_httpx_mock(httpx_mock)`, or `handler` as the side
   effect or callback of any mocking library.
@@ -60,7 +63,8 @@ class ContractBreach(AssertionError):
 
 
 class MigmaContractWarning(UserWarning):
-    """A request breaks a rule above the run's level (e.g. an unknown field below `strict`)."""
+    """A request breaks a rule above the run's level (e.g. an unknown field below `strict`), or is one the one judge
+    reads in part (a server may read it otherwise: refused as a strict server may, no party blamed)."""
 
 
 def production_guard(url: str, *, allow_production: bool, servers: list[str]) -> None:

@@ -10,8 +10,9 @@ Schemathesis checks take it as it is.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -35,7 +36,8 @@ from migma_contract.judge.exchange import Exchange
 from migma_contract.judge.overrides import asked_methods
 from migma_contract.judge.refusals import refusals
 
-__all__ = ["CLIENT", "ONE_VALUE_FIELDS", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "judge_exchange", "no_endpoint"]
+__all__ = ["CLIENT", "ONE_VALUE_FIELDS", "SERVER", "ExchangeVerdict", "Judgement", "Knowledge", "judge_exchange", "no_endpoint",
+           "request_doubt"]
 
 CLIENT, SERVER = "client", "server"
 THROTTLED = 429  # transient: judged by its status only once the retries ran out
@@ -202,6 +204,16 @@ def _request_doubt(content_type: str | None, repeated: Collection[str]) -> tuple
     if "authorization" in repeated:
         return f"{twice}: which credentials the server read does not show, so the request rules were not judged", _REQUEST
     return f"{twice}: which key the server replays under does not show, so the rules keyed on it were not judged", _KEY_ONLY
+
+
+def request_doubt(content_type: str | None, repeated: Collection[str] = ()) -> tuple[str | None, str]:
+    """The one judge's reading of a request's head: why its parties may read it differently (None: they read it
+    alike) and what that leaves unjudged: "media" (a media type other than `application/json`, another charset, no or
+    two Content-Types: its request rules and status; a strict server answers 415), "request" (`Authorization` given
+    more than once: its request rules and credentials), "key" (`Idempotency-Key` more than once: the rules keyed on
+    it). The reference mock answers by it (`mock`), so the consumer route reads a request as traffic does."""
+    why, flags = _request_doubt(content_type, repeated)
+    return why, ("" if why is None else "media" if flags & _STATUS else "request" if flags & _REQUEST else "key")
 
 
 # What a refusal HTTP names for a request's feature (`judge.refusals`) leaves unjudged when the answer is it: a 406's
@@ -468,12 +480,15 @@ def _kept(applied: tuple[str, ...], answer: str, before: list[Judgement]) -> tup
     return found
 
 
-def no_endpoint(status: int | None, content_type: str | None, documented: Collection[int] = ()) -> str | None:
+def no_endpoint(status: int | None, content_type: str | None, documented: Collection[int] = (),
+                body: Iterable[bytes] = ()) -> str | None:
     """How a send's answer says no endpoint of the API answered it (None: it may be the API's): a 404, a 405, a redirect,
     or a 4xx HTML page (a front end's; a 2xx/5xx one is judged: content-type-json). The one reading of every way in
     that sends to a URL the user gave: `check` stops (exit 2, a wrong --base-url), the proxy passes the send unjudged
     (a wrong --upstream), never a dozen rule failures blamed on a server that was never reached. `documented`: statuses
-    the document gives the send (one of them, not an HTML page, is the API's answer, judged)."""
+    the document gives the send (one of them, not an HTML page, is the API's answer, judged). `body`: the answer's
+    bytes (in chunks; read only for a 4xx labelled HTML): the contract's JSON envelope (an object with `success`) is the
+    send endpoint's answer whatever its label, judged (content-type-json fails it), as `judge` and the middleware do."""
     if status is None:
         return None
     media = trimmed((content_type or "").split(";")[0]).lower()
@@ -482,4 +497,24 @@ def no_endpoint(status: int | None, content_type: str | None, documented: Collec
     html = media == "text/html" and 400 <= status < 500
     if status not in (404, 405) and not 300 <= status < 400 and not html:
         return None
+    if html and _enveloped(body):
+        return None
     return f"{status} with an HTML page" if media == "text/html" else str(status)
+
+
+_ENVELOPE_BYTES = 64 * 1024  # an ApiError is small: a larger body labelled HTML is read as the page it says it is
+
+
+def _enveloped(body: Iterable[bytes]) -> bool:
+    """Whether a body (its chunks) is a JSON object with a `success` member: the send's envelope (ApiResponse, ApiError)."""
+    read, size = [], 0
+    for chunk in body:
+        size += len(chunk)
+        if size > _ENVELOPE_BYTES:
+            return False
+        read.append(chunk)
+    try:
+        value = json.loads(b"".join(read))
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and "success" in value

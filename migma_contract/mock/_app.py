@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 from migma_contract.contract.catalogue import (
     ACCEPTS_VALID,
+    AUTH_REQUIRED,
     BODY_FORM,
     BODY_JSON_OBJECT,
     BODY_UTF8,
@@ -50,11 +50,13 @@ from migma_contract.contract.catalogue import (
     judge_credentials,
     retry_after_value,
 )
-from migma_contract.contract.rules import Level, NotUtf8, Refused, Rule, bearer_key
+from migma_contract.contract.rules import Level, NotUtf8, Refused, Rule, TooDeep, bearer_key, repeated_member
 from migma_contract.contract.validators import Contract, Violation, contract_for
 from migma_contract.core.fields import trimmed
 from migma_contract.document.spec import OPERATION_PATH, Spec
-from migma_contract.judge.deserve import DATA_REFUSAL, refusal_status
+from migma_contract.judge.deserve import DATA_REFUSAL, Ambiguous, parsed_body, refusal_status
+from migma_contract.judge.refusals import coded
+from migma_contract.judge.verdict import ONE_VALUE_FIELDS, request_doubt
 from migma_contract.mock._config import MockConfig, load_mock_config
 from migma_contract.mock._state import HEADER_OVERHEAD, MockRequest, MockState, Scripted, SentRecord
 from migma_contract.wire.boundary import foreign_request, read_capped
@@ -81,7 +83,9 @@ class _Refusal(Exception):
 _encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode  # built once
 # the headers the API path reads (and logs)
 _IDEMPOTENCY = IDEMPOTENCY_HEADER.lower()
-_READ_HEADERS = {name.encode("latin-1"): name for name in ("authorization", "content-type", "content-length", _IDEMPOTENCY, "user-agent")}
+_READ_HEADERS = {name.encode("latin-1"): name for name in ("authorization", "content-type", "content-length", _IDEMPOTENCY,
+                                                          "user-agent", "content-encoding")}
+_UNSUPPORTED = 415  # RFC 9110 §15.5.16: a media type or content coding the server does not read
 
 
 # The accepted send's answer, the mock's most common one, written from a template: the generic
@@ -165,7 +169,8 @@ class _AsgiEndpoint:
 class _Call:
     """One POST /v1/sending as the mock reads it: the request line, its headers (first of each name), the body stream.
 
-    `raw_headers` are all of them as they arrived (kept in the request log), `head_size` their bytes."""
+    `raw_headers` are all of them as they arrived (kept in the request log), `head_size` their bytes; `repeated`: the
+    fields the contract reads as one value (`ONE_VALUE_FIELDS`) given more than once."""
 
     method: str
     path: str
@@ -175,19 +180,26 @@ class _Call:
     head_size: int
     scheme: str
     query: bytes
+    repeated: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, scope: Scope, receive: Receive) -> _Call:
         # ASGI header names arrive lowercased; the first of each name counts, as in Starlette's Headers.
         headers: dict[str, str] = {}
+        repeated: tuple[str, ...] = ()
         raw = scope["headers"]
         for key, value in raw:
             name = _READ_HEADERS.get(key)
-            if name is not None and name not in headers:
-                headers[name] = value.decode("latin-1")
+            if name is not None:
+                if name not in headers:
+                    headers[name] = value.decode("latin-1")
+                elif name == "content-encoding":  # a list field (RFC 9110 §5.3): every coding counts, as the judge reads it
+                    headers[name] += ", " + value.decode("latin-1")
+                elif name in ONE_VALUE_FIELDS and name not in repeated:
+                    repeated += (name,)
         size = sum(map(len, chain.from_iterable(raw))) + HEADER_OVERHEAD * len(raw)  # (counted in C)
         return cls(scope["method"], scope["path"], headers, receive, raw, size, scope.get("scheme", "http"),
-                   scope.get("query_string", b""))
+                   scope.get("query_string", b""), repeated)
 
     async def body(self, limit: int) -> bytes | None:
         """The whole body (None once it is over `limit` bytes; ClientDisconnect when the client leaves first).
@@ -218,6 +230,64 @@ def _whole(first: Any, limit: int) -> bytes | None:
         if len(chunk) <= limit:
             return chunk
     return None
+
+
+_IN_PART = "in-part"  # the outcome of a request the one judge judges in part (`request_doubt`, `parsed_body`)
+
+
+def _in_part(why: str, status: int | None) -> str:
+    """The warning for a request the one judge leaves (in part) unjudged: why, and what the mock answered."""
+    answered = (f"the mock refuses it {status}, as a strict server may" if status is not None else
+                "the mock reads the first")
+    return f"judged in part, no party blamed: {why} ({answered}; docs/check.md)"
+
+
+def _unsupported(content_type: str | None, repeated: tuple[str, ...]) -> str:
+    """The 415's message for a request whose media type the mock does not read."""
+    if content_type is None:
+        given = "no Content-Type"
+    elif "content-type" in repeated:
+        given = "Content-Type given more than once"
+    else:
+        given = f"Content-Type {content_type[:60]!r}"
+    return f"{given} is not supported; send the body as JSON with one Content-Type: application/json (UTF-8)"
+
+
+def _doubt_of(read: Any) -> str:
+    """Why `parsed_body` left a body unread (an `Ambiguous`)."""
+    assert type(read) is Ambiguous
+    return read.why
+
+
+def _unread(verdict: _Verdict, content_type: str, refused: Refused) -> tuple[Any, _Refusal]:
+    """A body the mock does not read: the client's body-json-object break, unless the one judge leaves it unread too
+    (`parsed_body`: a leading byte order mark, JSON whose reading RFC 8259 leaves open) or it is past the mock's own
+    nesting bound (`limits.max_depth`): then refused 400 as a strict server may, with a warning, and no party blamed."""
+    read = parsed_body(verdict.raw, content_type)
+    status = BODY_JSON_OBJECT.deserves
+    if type(read) is Ambiguous:
+        verdict.outcome = _IN_PART
+        verdict.warnings.append(_in_part(read.why, status))
+    elif isinstance(refused, TooDeep):
+        verdict.outcome = "limit"
+        verdict.warnings.append(f"{refused.message}: past the mock's bound (limits.max_depth), not the contract's: no "
+                                f"party blamed (the mock refuses it {status})")
+    else:
+        return _broken(verdict, refused.message)
+    return None, _Refusal(status, refused.message)
+
+
+def _unique(verdict: _Verdict, value: Any) -> tuple[Any, _Refusal | None]:
+    """`value`, unless its body gives a member name twice in one object (`repeated_member`, as the one judge reads it:
+    which value a server reads does not show): then refused 400 as a strict parser refuses it, with a warning, no
+    party blamed."""
+    repeat = repeated_member(verdict.raw, value)
+    if repeat is None:
+        return value, None
+    status = BODY_JSON_OBJECT.deserves
+    verdict.outcome = _IN_PART
+    verdict.warnings.append(_in_part(Ambiguous.member(repeat).why, status))
+    return None, _Refusal(status, f"the body gives {repeat.words()} in one object; send each member once")
 
 
 def _broken(verdict: _Verdict, message: str) -> tuple[Any, _Refusal]:
@@ -445,7 +515,17 @@ class ReferenceMock:
         memo = self._auth_memo  # (`_credentials`, its common case without the call)
         known = memo[1].get(authorization) if memo[0] is config else None
         key, verdict.key_name, refused = known if known is not None else self._credentials(config, authorization)
-        if refused is not None:
+        # the head as the one judge reads it: a request its parties may read differently is refused as a strict server
+        # refuses it, with a warning, and blamed on no one (docs/check.md: judged in part)
+        doubt, unjudged = request_doubt(headers.get("content-type"), request.repeated)
+        if doubt is not None:
+            verdict.warnings.append(_in_part(doubt, _UNSUPPORTED if unjudged == "media" else AUTH_REQUIRED.deserves
+                                             if unjudged == "request" else None))
+            if unjudged != "key":
+                verdict.outcome = _IN_PART
+                if unjudged == "request":  # (which credentials a server reads does not show: the strictest refuses them)
+                    refused = (AUTH_REQUIRED, "Authorization is given more than once; send one")
+        if refused is not None and verdict.outcome != _IN_PART:
             verdict.violations.append(Violation(refused[0].id, refused[0].level.value, "", refused[1]))
         # the body: whole in its first message and within the cap (the common case, read here), else the capped reader
         limit = config.max_body_bytes
@@ -461,9 +541,19 @@ class ReferenceMock:
                 raw = await request.rest(first, limit)
             if raw is None:
                 body, body_refusal = None, _Refusal(BODY_JSON_OBJECT.deserves, f"the body is over the {limit}-byte limit")
+            elif verdict.outcome == _IN_PART:
+                verdict.raw = raw
+                body, body_refusal = None, _Refusal(_UNSUPPORTED, _unsupported(headers.get("content-type"), request.repeated))
             else:
                 verdict.raw = raw
-                body, body_refusal = self._read_json(headers.get("content-type", ""), config, verdict)
+                coding = headers.get("content-encoding")
+                if coding is not None and coded(coding):  # RFC 9110 §8.4: a coding the mock does not decode is a 415
+                    verdict.outcome = _IN_PART
+                    verdict.warnings.append(_in_part(_doubt_of(parsed_body(raw, None, coding)), _UNSUPPORTED))
+                    body, body_refusal = None, _Refusal(_UNSUPPORTED, f"Content-Encoding {coding[:40]!r} is not "
+                                                        "supported; send the JSON body as it is")
+                else:
+                    body, body_refusal = self._read_json(headers.get("content-type", ""), config, verdict)
         if body_refusal is None and (violations := self._strict(body)):
             self._judge_body(violations, config, verdict)
 
@@ -497,7 +587,8 @@ class ReferenceMock:
         if config.rate_limit is not None:
             self._rate_limit(key, config, verdict)
         if body_refusal is not None:
-            verdict.outcome = "limit" if not verdict.violations else "refused"
+            if verdict.outcome != _IN_PART:
+                verdict.outcome = "limit" if not verdict.violations else "refused"
             raise body_refusal
         if verdict.violations:
             raise _Refusal(refusal_status(v.rule_id for v in verdict.violations), verdict.violations[0].message,
@@ -553,11 +644,10 @@ class ReferenceMock:
                            headers={"Retry-After": shown})
 
     def _read_json(self, content_type: str, config: MockConfig, verdict: _Verdict) -> tuple[Any, _Refusal | None]:
-        """The parsed body (`verdict.raw`), or the refusal it deserves (noted in the verdict when it breaks a rule)."""
-        if not _is_json_media_type(content_type):
-            return _broken(verdict, f"Content-Type must be application/json, not {content_type or 'missing'!r}")
+        """The parsed body (`verdict.raw`), or the refusal it deserves (noted in the verdict when it breaks a rule; a
+        body the one judge leaves unread, `_unread`, with a warning). Its media type is JSON's (`request_doubt`)."""
         try:
-            return _BODY.parse(verdict.raw, max_depth=config.max_depth), None
+            return _unique(verdict, _BODY.parse(verdict.raw, max_depth=config.max_depth))
         except NotUtf8 as not_utf8:
             # body-utf8 is a rule of its own (strict): below it, the body is read as a lenient server reads it
             message = BODY_UTF8.form.message("", not_utf8.message)
@@ -568,11 +658,11 @@ class ReferenceMock:
             verdict.warnings.append(f"[{BODY_UTF8.id}] {message} (a {BODY_UTF8.level.value} rule: refused at level "
                                     f"{BODY_UTF8.level.value}, accepted at {level.value})")
         except Refused as refused:
-            return _broken(verdict, refused.message)
+            return _unread(verdict, content_type, refused)
         try:
-            return _BODY.parse(verdict.raw, max_depth=config.max_depth, lenient=True), None
+            return _unique(verdict, _BODY.parse(verdict.raw, max_depth=config.max_depth, lenient=True))
         except Refused as refused:
-            return _broken(verdict, refused.message)
+            return _unread(verdict, content_type, refused)
 
     # -- the world ----------------------------------------------------------------------------
 
@@ -733,12 +823,6 @@ def _stamp(millis: int) -> str:
     if second != _second[0]:
         _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     return f"{_second[1]}.{milli:03d}+00:00"
-
-
-@lru_cache(maxsize=64)  # clients send a handful of distinct values
-def _is_json_media_type(content_type: str) -> bool:
-    media_type = trimmed(content_type.split(";", 1)[0]).lower()  # SP and HTAB only, as HTTP and the judge read it
-    return media_type in JSON_TYPES or media_type.endswith("+json")
 
 
 def _route_path(scope: Scope) -> str:

@@ -91,7 +91,9 @@ class MockRequest:
     its Idempotency-Key given again: nothing sent), `conflict` (409: the key came with
     another body), `refused` (it breaks a rule of the contract: `violations` say which),
     `world` (valid, but the mock's world refuses it: an unverified domain, an unknown id),
-    `limit` (over the mock's size limits), `fault` (an injected failure), `rate-limited`,
+    `limit` (over the mock's size limits), `in-part` (a request the one judge reads in part, refused as a strict
+    server may: a media type, a content coding, a field given twice, a body the judge does not read; `warnings`
+    say why, no party is blamed), `fault` (an injected failure), `rate-limited`,
     `no-route` (no such endpoint), `disconnected` (the client left before the body arrived).
 
     What the client sent is there as a pytest-httpx or respx user expects it: `headers`

@@ -494,7 +494,7 @@ class RunState:
         status = exchange.status
         if status is None or not exchange.answered:
             return
-        what = no_endpoint(status, exchange.headers.get("content-type"))
+        what = no_endpoint(status, exchange.headers.get("content-type"), (), (exchange.body,))
         if what is None:
             return
         tried = clean_text(strip_credentials(self.redactor.text(exchange.url)))

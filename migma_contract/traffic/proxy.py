@@ -694,7 +694,8 @@ class TrafficProxy:
                                      "upstream's doing): not judged")
             return cut_off
         shown_url = self._shown + target.decode("ascii")
-        what = (no_endpoint(status, _field(direct, b"content-type"), self.judge.contract.spec.documented_statuses)
+        what = (no_endpoint(status, _field(direct, b"content-type"), self.judge.contract.spec.documented_statuses,
+                                kept)
                 if error is None and failure is None else None)
         if what is not None:  # the upstream URL does not reach the send: check's reading (a configuration error there)
             location = _field(direct, b"location")
