@@ -182,3 +182,15 @@ def test_y1_f4_asides_never_push_out_the_notes_that_explain_the_verdict():
     notes = judge.result().traffic.notes
     assert any("check --upstream" in note for note in notes), notes
     assert "… and 30 more notes like these" in notes, notes
+
+
+def test_y1_f4_many_notes_of_one_kind_never_drop_the_one_of_another():
+    """Pass Y1, F4 (unit): past the 50 notes kept word for word, 60 sends answered 404 (one note each, its exchange's
+    number apart) dropped every later note, whatever it said: a note of a kind none kept is kept (up to 20 more)."""
+    judge = _judge()
+    for index in range(60):
+        judge.pass_unjudged(f"proxy exchange {index}: the send, POST <http://u/v1/sending>, was answered 404: not judged")
+    judge.pass_unjudged("the proxy's server: a request head over 16 KiB, a 431; not forwarded, not judged")
+    notes = judge.result().traffic.notes
+    assert any("16 KiB" in note for note in notes), notes
+    assert "… and 10 more notes like these" in notes, notes

@@ -150,6 +150,10 @@ JUDGE_CPU_BURST = 0.5  # ...and half a CPU-second at once
 # body (parsing it, searching it for credentials) costs CPU the proxy's or the app's event loop then waits for (the GIL).
 JUDGED_BODY_BYTES = 64 << 10
 _MAX_STOPS = 50  # notes kept word for word (where files stopped, what was refused); the rest are counted
+# past `_MAX_STOPS`, a note of a kind none kept is (its start, numbers aside: "proxy exchange #: the send, POST <..."): up
+# to this many more, so that many notes of one kind never drop the one note of another that explains the verdict
+_MAX_KINDS = 20
+_NUMBERS = re.compile(r"[0-9]+")
 _NOTE_CHARS = 500  # of one note: it may carry what a hostile peer sent (a coding's name, header names), cut visibly
 _NONE_REPEATED: frozenset[str] = frozenset()
 _NONE_GIVEN: Mapping[str, tuple[str, ...]] = MappingProxyType({})
@@ -741,6 +745,8 @@ class TrafficJudge:
         self._asides: list[str] = []
         self._asides_dropped = 0
         self._said: dict[str, int] = {}  # a note kept word for word -> how many times it was said (each counted once)
+        self._kinds: set[str] = set()  # the kinds of the notes kept (`_kind_of`)
+        self._kinds_over = 0  # notes kept past `_MAX_STOPS` for their kind (at most `_MAX_KINDS`)
         self._own_note: tuple[Sequence[str], Redactor | None] | None = None  # the last `own` a note was masked with
         self._secrets: set[str] = set()
         self._secret_chars = 0
@@ -856,9 +862,12 @@ class TrafficJudge:
                 self._said[note] += 1
                 return
             kept = self._asides if aside else self._stops
-            if len(kept) < _MAX_STOPS:
+            kind = _kind_of(note)
+            if len(kept) < _MAX_STOPS or (kind not in self._kinds and self._kinds_over < _MAX_KINDS):
+                self._kinds_over += len(kept) >= _MAX_STOPS
                 kept.append(note)
                 self._said[note] = 1
+                self._kinds.add(kind)
             elif aside:  # a report stays small however many times something happens
                 self._asides_dropped += 1
             else:
@@ -1782,10 +1791,16 @@ def _basic_pair(credential: str) -> list[str]:
 _PARTIAL_WORD = re.compile(r"[^\s/?&;,:]*\Z")
 
 
+def _kind_of(note: str) -> str:
+    """What kind of note this is: its start, its numbers aside (one kind: "proxy exchange 7: the send, POST <...")."""
+    return _NUMBERS.sub("#", note[:60])
+
+
 def noted(note: str) -> str:
     """A note as every report carries it: at most `_NOTE_CHARS` characters of it, the cut said, made safe to carry.
     The one place notes are made: each may quote a hostile peer (a 90 KB Content-Encoding value, header names), and a
-    report holds at most `_MAX_STOPS` + `_MAX_NOTES` of them, so every report of any run stays small."""
+    report holds at most 2 × `_MAX_STOPS` + `_MAX_KINDS` + `_MAX_NOTES` of them (those explaining the verdict, the
+    asides, kinds past the cap, those counted), so every report of any run stays small."""
     if len(note) > _NOTE_CHARS:  # cut before a word, never inside one: a key cut in two is masked by no pattern
         note = f"{_PARTIAL_WORD.sub('', note[:_NOTE_CHARS])}… ({len(note):,} characters, cut)"
     return clean_text(note)
