@@ -932,8 +932,8 @@ class TrafficJudge:
                            or (not j.ok and j.rule_id not in exchange.unseen_rules))
             # (a rule the way in left with nothing to judge, which the judge then finds not exercised, is in part too:
             # the proxy's answer read after its deadline, no time to judge responds-in-time on; pass Y1, F1)
-            judged_ids = {j.rule_id for j in verdict.judgements}
-            if len(opened) < len(verdict.judgements) or not exchange.in_part_rules <= judged_ids:
+            unjudged = exchange.in_part_rules - {j.rule_id for j in verdict.judgements}
+            if len(opened) < len(verdict.judgements) or (unjudged and any(rule.id in unjudged for rule in self.rules)):
                 verdict = replace(verdict, judgements=opened)
                 unread_why = exchange.in_part if unread_why is None else f"{unread_why}; {exchange.in_part}"
         with self._lock:
