@@ -194,3 +194,13 @@ def test_y1_f4_many_notes_of_one_kind_never_drop_the_one_of_another():
     notes = judge.result().traffic.notes
     assert any("16 KiB" in note for note in notes), notes
     assert "… and 10 more notes like these" in notes, notes
+
+
+def test_y1_f3_the_proxys_own_words_are_masked_with_the_upstreams_and_the_requests_credentials():
+    """Pass Y1, F3 (unit): what else the proxy's own answer may quote (a Content-Length's value, 40 bytes of it) never
+    carries the upstream's credentials the proxy adds nor the request's own."""
+    password = "s3cretPassw0rdXYZ"
+    basic = base64.b64encode(f"gate:{password}".encode()).decode()
+    proxy = TrafficProxy(f"http://gate:{password}@127.0.0.1:9", _judge())
+    said = proxy._masked(f"a Content-Length that is not digits only ('Basic {basic}', {password}, {KEY})", [KEY])
+    assert basic not in said and password not in said and KEY not in said and "Content-Length" in said, said
