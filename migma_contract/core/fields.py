@@ -142,9 +142,17 @@ def writable(name: bytes, value: bytes) -> bool:
     return TOKEN.match(name) is not None and _CONTROL.search(value) is None
 
 
+SHOWN_NAME_BYTES = 40  # past this a header name is described, never quoted: no peer-chosen name is cut to a prefix
+
+
 def shown_name(name: bytes) -> str:
-    """A header name as a message quotes it: at most 64 bytes, lower-cased, cleaned, quoted."""
-    return _shown(name[:64].lower())
+    """A header name as a message quotes it: whole and in its own case (cleaned, quoted) up to `SHOWN_NAME_BYTES`, else
+    only its length. Never a prefix and never case-folded: a peer may echo a credential as a header name (an upstream
+    the proxy's Basic credential, an app its key), and the redactor masks only a credential it sees whole in its own
+    case (a lower-cased base64 is recovered letter by letter; a key's first 64 characters are most of it: Pass Z1, F1)."""
+    if len(name) > SHOWN_NAME_BYTES:
+        return f"(a name of {len(name):,} bytes)"
+    return _shown(name)
 
 
 def _shown(raw: bytes) -> str:
