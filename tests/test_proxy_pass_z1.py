@@ -93,7 +93,7 @@ def test_z1_f1_the_upstreams_basic_credential_echoed_as_a_header_name_is_written
     header name: its base64, lower-cased, was in the 502, the console and every report. Nothing of it now, in any case."""
     password = "Sup3rS3cretPassw0rdXYZab"
     basic = base64.b64encode(f"svcuser:{password}".encode()).rstrip(b"=")
-    got, result, written = _run([_send(key=b"")], _echo_as_name(rb"(?im)^authorization: *basic +([A-Za-z0-9+/]+)"),
+    got, _, written = _run([_send(key=b"")], _echo_as_name(rb"(?im)^authorization: *basic +([A-Za-z0-9+/]+)"),
                                 upstream_userinfo=f"svcuser:{password}@")
     assert got[0].startswith(b"HTTP/1.1 502 "), got[0][:200]
     for text in (got[0].decode("latin-1"), written):
@@ -105,7 +105,7 @@ def test_z1_f1_a_long_key_echoed_as_a_header_name_shows_no_prefix():
     """Pass Z1, F1 (f1c_long_key.py): a client key of 80 characters echoed as a header name: its first 64 characters
     were in the 502 and the no-server-error finding (cut before masking; no redactor masks a prefix)."""
     key = b"mk_live_" + b"Ab3" * 24
-    got, result, written = _run([_send(key=key)], _echo_as_name(rb"(?im)^authorization: *bearer +(\S+)\r$"))
+    got, _, written = _run([_send(key=key)], _echo_as_name(rb"(?im)^authorization: *bearer +(\S+)\r$"))
     assert got[0].startswith(b"HTTP/1.1 502 "), got[0][:200]
     for text in (got[0].decode("latin-1"), written):
         assert key[:20].lower().decode() not in text.lower(), text
