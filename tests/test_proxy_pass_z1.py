@@ -12,7 +12,7 @@ import re
 import pytest
 
 from migma_contract import contract_for
-from migma_contract.core.fields import shown_name, unreadable_head
+from migma_contract.core.fields import request_head_refusable, shown_name, unreadable_head
 from migma_contract.judge.verdict import ENVELOPE_BYTES, no_endpoint
 from migma_contract.traffic import proxy as proxy_module
 from migma_contract.traffic.proxy import TrafficProxy
@@ -211,3 +211,16 @@ def test_z1_f4_a_gzip_coded_4xx_html_envelope_is_judged_as_check_judges_it():
     coded = gzip.compress(ERROR)
     _, result, written = _run([_send()], _answer(400, coded, b"text/html", b"Content-Encoding: gzip\r\n"))
     assert result.traffic.judged == 1 and result.exit_code == 1, written
+
+
+@pytest.mark.parametrize("headers", [
+    [(b"content-length", b"mk_live_" + b"Ab3" * 24)],
+    [(b"transfer-encoding", b"gzip, mk_live_" + b"Ab3" * 24)],
+])
+def test_z1_f1_a_long_framing_value_is_described_never_cut_to_a_prefix(headers):
+    """Pass Z1, F1 (unit, the same class): a Content-Length or Transfer-Encoding value was quoted cut to 40 or 60 bytes
+    before any masking (a key echoed there: its prefix, which no redactor masks). Past the bound, only its length."""
+    for said in (unreadable_head(headers), client_refuses(headers)):
+        assert said is not None and "Ab3Ab3" not in said and "bytes, not shown" in said, said
+    said = request_head_refusable([(name.decode(), value.decode()) for name, value in headers])
+    assert said is not None and "Ab3Ab3" not in said[0], said
