@@ -224,3 +224,12 @@ def test_z1_f1_a_long_framing_value_is_described_never_cut_to_a_prefix(headers):
         assert said is not None and "Ab3Ab3" not in said and "bytes, not shown" in said, said
     said = request_head_refusable([(name.decode(), value.decode()) for name, value in headers])
     assert said is not None and "Ab3Ab3" not in said[0], said
+
+
+def test_z1_f1_a_dropped_header_is_named_whole_in_its_own_case_or_by_its_length():
+    """Pass Z1, F1 (unit, the same class): a header the proxy cannot forward (a control character in its value) was
+    named in the note cut to 64 bytes and lower-cased: an upstream echoing a long key or a base64 credential as a header
+    name had its prefix, or its lower-cased form, in every report."""
+    key = b"mk_live_" + b"Ab3" * 24
+    _, dropped = proxy_module.sendable_headers([(key, b"a\x01b"), (b"X-Key-AbC", b"a\x01b")])
+    assert dropped == ["(a name of 80 bytes, not shown)", "'X-Key-AbC'"], dropped

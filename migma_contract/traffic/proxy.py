@@ -82,7 +82,7 @@ import httpx
 
 from migma_contract.contract.catalogue import RESPONDS_IN_TIME
 from migma_contract.core.exceptions import ConfigError
-from migma_contract.core.fields import OWS, request_framing_unread, writable
+from migma_contract.core.fields import OWS, request_framing_unread, shown_name, writable
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import Redactor, url_credentials
 from migma_contract.core.untrusted import clean_text
@@ -265,7 +265,7 @@ def sendable_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[byt
         if writable(name, value):  # the one reading of a writable field (core.fields), the middleware's too
             passed.append((name, value.strip(_OWS)))
         else:
-            dropped.append(repr(clean_text(name[:64].decode("latin-1").lower())))
+            dropped.append(shown_name(name))  # (whole in its own case, or its length: Pass Z1, F1)
     return passed, dropped
 
 
