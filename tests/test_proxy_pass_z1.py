@@ -233,3 +233,13 @@ def test_z1_f1_a_dropped_header_is_named_whole_in_its_own_case_or_by_its_length(
     key = b"mk_live_" + b"Ab3" * 24
     _, dropped = proxy_module.sendable_headers([(key, b"a\x01b"), (b"X-Key-AbC", b"a\x01b")])
     assert dropped == ["(a name of 80 bytes, not shown)", "'X-Key-AbC'"], dropped
+
+
+def test_z1_f1_a_long_location_is_cut_after_a_separator_never_through_a_token():
+    """Pass Z1, F1 (unit, the same class): the no-endpoint note quoted a Location cut at 200 characters: a key in it
+    across the cut left its prefix, which no redactor masks. It is cut after the last separator before the bound."""
+    key = "mk_live_Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2"
+    location = "https://h/" + "a" * 180 + "/" + key + "/x"
+    said = proxy_module._cut_at_a_separator(location, 200)
+    assert key[:10] not in said and said.endswith("/…") and len(said) <= 201, said
+    assert proxy_module._cut_at_a_separator("https://h/x", 200) == "https://h/x"
