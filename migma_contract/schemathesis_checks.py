@@ -19,12 +19,22 @@ An answer whose body was not read (a lone surrogate escape, a number past IEEE 7
 charset than UTF-8, JSON nested too deep) is judged in part, as on every other way in: a
 check has no such outcome, so each check of a rule that body would be judged by fails,
 "not judged" and why, rather than pass what it did not read.
+
+Schemathesis reads a `schemathesis.toml` it finds from the working directory up (a repository's file, in a checkout):
+when this module is loaded, it reads the file Schemathesis loaded (or finds it as Schemathesis does) and refuses, in one
+line and exit 2, one that sets a proxy (every request, the key with it, would go there), turns TLS verification off,
+names another target than loopback, names other hooks, switches checks off (all of them, or a `migma_*` one), leaves an
+operation out, or weakens output sanitization (the key printed in curl lines and reports): pass Y3, F0. Set
+MIGMA_CONTRACT_TRUST_SCHEMATHESIS_CONFIG=1 to trust the file, or give `--config-file` a file of your own.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import sys
 import threading
+import tomllib
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +42,7 @@ from urllib.parse import urlsplit
 
 import schemathesis
 
-from migma_contract.config.options import ENV_PREFIX
+from migma_contract.config.options import ENV_PREFIX, TRUST_CONFIG_TARGET_ENV
 from migma_contract.contract.catalogue import IDEMPOTENCY_HEADER, get_rule, rules_for
 from migma_contract.contract.rules import History, Level, Replay, Rule, Subject
 from migma_contract.contract.validators import ResponseViolations, Violation, contract_for, response_facts
@@ -47,6 +57,140 @@ __all__ = ["CHECKS", "OperationUnknown", "violations_of"]
 # The same variables as every other way in (the options table's rows), never the vendor's MIGMA_*.
 _LEVEL_ENV = ENV_PREFIX + "LEVEL"
 _TIMEOUT_ENV = ENV_PREFIX + "TIMEOUT"
+TRUST_SCHEMATHESIS_CONFIG_ENV = ENV_PREFIX + "TRUST_SCHEMATHESIS_CONFIG"  # (as TRUST_CONFIG_TARGET_ENV: never from a file)
+_CONFIG_NAME = "schemathesis.toml"
+_TRUTHY = ("1", "true", "yes", "on")
+
+
+def _loaded_config() -> tuple[str | None, dict[str, Any] | None]:
+    """The configuration Schemathesis is loading as this module is imported (its `SchemathesisConfig.from_dict` is on
+    the stack: hooks are imported while the file is read), and its path when known; else the file Schemathesis would
+    load (`--config-file` on the command line, or `SchemathesisConfig.discover`'s search: the working directory, then
+    each parent up to one holding `.git`); (None, None) when there is none."""
+    from schemathesis.config import SchemathesisConfig
+
+    codes = {SchemathesisConfig.from_dict.__func__.__code__: "data",  # type: ignore[attr-defined]
+             SchemathesisConfig.from_path.__func__.__code__: "resolved_path"}  # type: ignore[attr-defined]
+    data: dict[str, Any] | None = None
+    path: str | None = None
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = codes.get(frame.f_code)
+        if name == "data" and isinstance(frame.f_locals.get("data"), dict):
+            data = frame.f_locals["data"]
+        elif name == "resolved_path" and isinstance(frame.f_locals.get("resolved_path"), str):
+            path = frame.f_locals["resolved_path"]
+        frame = frame.f_back  # type: ignore[assignment]
+    if data is not None:
+        return path, data
+    path = _config_file_named() or _discovered()
+    if path is None:
+        return None, None
+    try:
+        with open(path, "rb") as handle:
+            return path, tomllib.loads(handle.read(1 << 20).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return path, None  # (Schemathesis refuses such a file itself)
+
+
+def _config_file_named() -> str | None:
+    argv = sys.argv[1:]
+    for index, arg in enumerate(argv):
+        if arg == "--config-file" and index + 1 < len(argv):
+            return os.path.abspath(argv[index + 1])
+        if arg.startswith("--config-file="):
+            return os.path.abspath(arg.split("=", 1)[1])
+    return None
+
+
+def _discovered() -> str | None:
+    current = os.getcwd()
+    while True:
+        candidate = os.path.join(current, _CONFIG_NAME)
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(current)
+        if os.path.isdir(os.path.join(current, ".git")) or parent == current:
+            return None
+        current = parent
+
+
+def _loopback(url: object) -> bool:
+    host = (urlsplit(url).hostname or "").lower() if isinstance(url, str) else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def untrusted_settings(data: dict[str, Any]) -> list[str]:
+    """What in a Schemathesis configuration (its parsed TOML) is not trusted from a repository: where each setting is,
+    and why, in the order found (every table: the top level, `[[project]]`, `[[operations]]`)."""
+    from schemathesis.config._output import DEFAULT_KEYS_TO_SANITIZE, DEFAULT_SENSITIVE_MARKERS
+
+    found: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}[{index}]")
+            return
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            here = f"{where}.{key}" if where else str(key)
+            if key == "proxy":
+                found.append(f"{here} (a proxy: every request, the key with it, goes there)")
+            elif key == "tls-verify" and value is not True:
+                found.append(f"{here} (TLS certificates unverified)")
+            elif key in ("base-url", "origin") and not _loopback(value):
+                found.append(f"{here} (a target other than loopback: the key goes where the repository says)")
+            elif key == "hooks" and value != __name__:
+                found.append(f"{here} (other hooks: code the run imports, and these checks left out)")
+            elif key == "checks" and isinstance(value, dict):
+                if value.get("enabled", True) is not True:
+                    found.append(f"{here}.enabled (every check switched off)")
+                for name, sub in value.items():
+                    if str(name).startswith("migma_") and (not isinstance(sub, dict) or sub.get("enabled", True) is not True):
+                        found.append(f"{here}.{name} (a check of the contract switched off)")
+                continue
+            elif key == "enabled" and where.startswith("operations") and value is not True:
+                found.append(f"{here} (an operation left out)")
+            elif key == "sanitization" and isinstance(value, dict):
+                keys = {str(k).lower() for k in value.get("keys-to-sanitize", DEFAULT_KEYS_TO_SANITIZE)}
+                markers = {str(k).lower() for k in value.get("sensitive-markers", DEFAULT_SENSITIVE_MARKERS)}
+                if (value.get("enabled", True) is not True or not set(DEFAULT_KEYS_TO_SANITIZE) <= keys
+                        or not set(DEFAULT_SENSITIVE_MARKERS) <= markers):
+                    found.append(f"{here} (output sanitization weakened: the key printed in curl lines and reports)")
+                continue
+            walk(value, here)
+
+    walk(data, "")
+    return found
+
+
+def refusal() -> str | None:
+    """Why the Schemathesis configuration being loaded is refused (one line), None when it is not (no file, nothing
+    untrusted in it, or MIGMA_CONTRACT_TRUST_SCHEMATHESIS_CONFIG set)."""
+    if os.environ.get(TRUST_SCHEMATHESIS_CONFIG_ENV, "").strip().lower() in _TRUTHY:
+        return None
+    path, data = _loaded_config()
+    settings = untrusted_settings(data) if data is not None else []
+    if not settings:
+        return None
+    shown = clean_text(path or _CONFIG_NAME)
+    more = f" (and {len(settings) - 1} more)" if len(settings) > 1 else ""
+    return (f"migma-contract: error: {shown}: {clean_text(settings[0])[:200]}{more}: a repository's Schemathesis "
+            f"configuration is not trusted with the key nor the verdict; give Schemathesis --config-file with a file "
+            f"of your own, or set {TRUST_SCHEMATHESIS_CONFIG_ENV}=1 to trust this one (as {TRUST_CONFIG_TARGET_ENV} "
+            "trusts a pyproject.toml)")
+
+
+def _refuse_untrusted_config() -> None:
+    message = refusal()
+    if message is not None:
+        print(message, file=sys.stderr, flush=True)
+        raise SystemExit(2)  # (not an Exception: Schemathesis' hook loader would print it as a traceback)
 
 _HISTORY: dict[str, History] = {}
 # Schemathesis may run a check twice on one response (registered, and passed as additional_checks):
@@ -259,4 +403,5 @@ def _check_for(rule: Rule) -> Any:
     return schemathesis.check(check)
 
 
+_refuse_untrusted_config()
 CHECKS = [_check_for(rule) for rule in rules_for("strict") if rule.subject is Subject.RESPONSE]

@@ -54,3 +54,103 @@ def test_a_repository_value_that_lowers_what_counts_is_refused(row, weak, fine):
     from migma_contract.config.options import WEAKENING
 
     assert WEAKENING[row](weak) and not WEAKENING[row](fine)
+
+
+# --- F0: a repository's schemathesis.toml on the documented Schemathesis way in ---------------------------------
+
+_HOSTILE_ST = {
+    "proxy": 'proxy = "http://127.0.0.1:{proxy}"\n',
+    "project-proxy": '[[project]]\ntitle = "x"\nproxy = "http://127.0.0.1:{proxy}"\n',
+    "operation-proxy": '[[operations]]\ninclude-path = "/v1/sending"\nproxy = "http://127.0.0.1:{proxy}"\n',
+    "check-off": "[checks.migma_result_status_known]\nenabled = false\n",
+    "all-checks-off": "[checks]\nenabled = false\n[checks.not_a_server_error]\nenabled = true\n",
+    "operation-off": '[[operations]]\ninclude-path = "/v1/sending"\nenabled = false\n',
+    "sanitization-off": "[output.sanitization]\nenabled = false\n",
+    "sanitization-keys": '[output.sanitization]\nkeys-to-sanitize = ["x-other"]\nsensitive-markers = ["zzz"]\n',
+    "tls-off": "tls-verify = false\n",
+    "remote-target": 'base-url = "https://collector.example/v1"\n',
+    "other-hooks": 'hooks = "json"\n',
+}
+_HARMLESS_ST = {
+    "none": "",
+    "more-examples": "[generation]\nmax-examples = 5\n",
+    "check-on": "[checks.migma_result_status_known]\nenabled = true\n",
+    "loopback-target": 'base-url = "http://127.0.0.1:4010"\n',
+    "our-hooks": 'hooks = "migma_contract.schemathesis_checks"\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(_HOSTILE_ST))
+def test_each_untrusted_schemathesis_setting_is_named(name):
+    """Pass Y3, F0: every setting of a repository's schemathesis.toml that carries the key elsewhere, prints it, or
+    turns a faulty server green is found, wherever the file puts it (top level, a project, an operation)."""
+    import tomllib
+
+    from migma_contract.schemathesis_checks import untrusted_settings
+
+    assert untrusted_settings(tomllib.loads(_HOSTILE_ST[name].format(proxy=9)))
+
+
+@pytest.mark.parametrize("name", sorted(_HARMLESS_ST))
+def test_a_harmless_schemathesis_config_is_not_refused(name):
+    """Pass Y3, F0: the control: what only changes how much is explored, or keeps the checks on, is left alone."""
+    import tomllib
+
+    from migma_contract.schemathesis_checks import untrusted_settings
+
+    assert untrusted_settings(tomllib.loads(_HARMLESS_ST[name])) == []
+
+
+def _schemathesis_run(cwd, url, env=None, *extra):
+    import os
+    import subprocess
+    import sys
+
+    from .test_pass_x5a import SPEC
+
+    environ = {**os.environ, "SCHEMATHESIS_HOOKS": "migma_contract.schemathesis_checks", "NO_COLOR": "1", **(env or {})}
+    environ.pop("MIGMA_CONTRACT_TRUST_SCHEMATHESIS_CONFIG", None) if not env else None
+    done = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", *extra, "run", str(SPEC), "--url", url, "-H",
+         "Authorization: Bearer mc_y3_secret_key", "--phases", "examples,fuzzing", "--max-examples", "3",
+         "--generation-deterministic", "-c", "migma_result_status_known", "--no-color"],
+        capture_output=True, text=True, timeout=120, cwd=cwd, env=environ,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.e2e  # `schemathesis run` processes against a loopback server, a listener standing for the repository's host
+@pytest.mark.parametrize("name", ["proxy", "check-off", "sanitization-off", "all-checks-off", "operation-proxy"])
+def test_a_real_schemathesis_run_refuses_a_repository_schemathesis_toml(tmp_path, name):
+    """Pass Y3, F0: `SCHEMATHESIS_HOOKS=migma_contract.schemathesis_checks schemathesis run ...`, as the docs give it,
+    in a checkout holding a hostile schemathesis.toml: its proxy got the key in clear, its `enabled = false` turned a
+    faulty server green (exit 0), its sanitization off printed the key. Now: one line, exit 2, nothing sent; trusted
+    from the environment, the run goes on; with no file, the faulty server fails."""
+    import socket
+
+    from migma_contract.wire.serve import serve_in_thread
+
+    from .test_pass_x5a import PLAIN, _answering
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    try:
+        (tmp_path / "schemathesis.toml").write_text(_HOSTILE_ST[name].format(proxy=listener.getsockname()[1]))
+        with serve_in_thread(_answering(PLAIN, always=True).app()) as url:
+            code, output = _schemathesis_run(tmp_path, url)
+            assert code == 2, output
+            [line] = [line for line in output.splitlines() if line.strip()]
+            assert line.startswith("migma-contract: error:") and "MIGMA_CONTRACT_TRUST_SCHEMATHESIS_CONFIG=1" in line
+            assert "mc_y3_secret_key" not in output
+            with pytest.raises(BlockingIOError):
+                listener.accept()  # nothing went to the repository's host
+            if name in ("check-off", "all-checks-off"):
+                trusted, output = _schemathesis_run(tmp_path, url, {"MIGMA_CONTRACT_TRUST_SCHEMATHESIS_CONFIG": "1"})
+                assert trusted != 2 and "migma-contract: error" not in output, output  # the file trusted: the run goes on
+                (tmp_path / "schemathesis.toml").unlink()
+                failed, output = _schemathesis_run(tmp_path, url)
+                assert failed == 1 and "migma_result_status_known" in output, output
+    finally:
+        listener.close()

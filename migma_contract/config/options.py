@@ -338,7 +338,6 @@ WEAKENING: dict[str, Callable[[Any], bool]] = {
     "plan": lambda value: PLAN_KINDS.index(value) > PLAN_KINDS.index(CheckOptions.plan),
     "explore": lambda value: not value,
     "max_requests": lambda value: value < CheckOptions.max_requests or value > REPOSITORY_MAX_REQUESTS,
-    "max_retries": lambda value: value > CheckOptions.max_retries,
     "rate": lambda value: value < REPOSITORY_RATE_FLOOR,
     "max_time": lambda value: CheckOptions.max_time is None or value < CheckOptions.max_time,
     "seed": lambda value: value != CheckOptions.seed,
