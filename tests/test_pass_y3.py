@@ -154,3 +154,45 @@ def test_a_real_schemathesis_run_refuses_a_repository_schemathesis_toml(tmp_path
                 assert failed == 1 and "migma_result_status_known" in output, output
     finally:
         listener.close()
+
+
+# --- F1: a repeated header field given by a multi-valued mapping ---------------------------------------------------
+
+_ONE_OK = b'{"success": true, "data": {"id": "em_y3", "status": "queued"}}'
+
+
+def _message(pairs):
+    import email.message
+
+    message = email.message.Message()
+    for name, value in pairs:
+        message[name] = value
+    return message
+
+
+def _werkzeug(pairs):
+    from werkzeug.datastructures import Headers
+
+    return Headers(pairs)
+
+
+@pytest.mark.parametrize("order", ["html-first", "json-first"])
+@pytest.mark.parametrize("make", [list, _message, _werkzeug, lambda pairs: dict(zip(("Content-Type", "content-type"),
+                                                                                       (v for _, v in pairs)))],
+                         ids=["pairs", "email-message", "werkzeug-headers", "dict-two-spellings"])
+def test_a_repeated_content_type_is_flagged_whichever_comes_last(make, order):
+    """Pass Y3, F1: a mapping whose items() give Content-Type twice (text/html, then application/json) was read by its
+    last value: no violation, where werkzeug itself reads text/html; swapping the order flagged it. Now the values are
+    joined in order, as pairs are, and the repeated field is flagged either way."""
+    from migma_contract import validate_response
+    pairs = [("Content-Type", "text/html"), ("Content-Type", "application/json")]
+    found = validate_response(200, make(pairs if order == "html-first" else pairs[::-1]), _ONE_OK)
+    assert "content-type-json" in {v.rule_id for v in found}, found
+
+
+def test_a_single_content_type_from_each_mapping_is_clean():
+    """Pass Y3, F1: the control: each mapping with one Content-Type passes."""
+    from migma_contract import validate_response
+
+    for make in (list, _message, _werkzeug, dict):
+        assert validate_response(200, make([("Content-Type", "application/json")]), _ONE_OK) == []
