@@ -18,7 +18,9 @@ Rules judged across responses (`result-id-unique`) remember what this process ha
 An answer whose body was not read (a lone surrogate escape, a number past IEEE 754, another
 charset than UTF-8, JSON nested too deep) is judged in part, as on every other way in: a
 check has no such outcome, so each check of a rule that body would be judged by fails,
-"not judged" and why, rather than pass what it did not read.
+"not judged" and why, rather than pass what it did not read. An answer Schemathesis hands over still in its
+Content-Encoding (its WSGI transport keeps a compressing app's bytes) is decoded as `judge` decodes a Schemathesis
+recording (`wire.coding.as_given`), or judged in part when it cannot be (pass Y3, F3).
 
 Schemathesis reads a `schemathesis.toml` it finds from the working directory up (a repository's file, in a checkout):
 when this module is loaded, it reads the file Schemathesis loaded (or finds it as Schemathesis does) and refuses, in one
@@ -36,7 +38,7 @@ import sys
 import threading
 import tomllib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,13 +46,14 @@ import schemathesis
 
 from migma_contract.config.options import ENV_PREFIX, TRUST_CONFIG_TARGET_ENV
 from migma_contract.contract.catalogue import IDEMPOTENCY_HEADER, get_rule, rules_for
-from migma_contract.contract.rules import History, Level, Replay, Rule, Subject
+from migma_contract.contract.rules import History, Level, Replay, ResponseFacts, Rule, Subject
 from migma_contract.contract.validators import ResponseViolations, Violation, contract_for, response_facts
 from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import OPERATION_METHOD, OPERATION_PATH
 from migma_contract.judge.deserve import NOT_RECORDED
 from migma_contract.judge.exchange import lowered
 from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
+from migma_contract.wire.coding import as_given
 
 __all__ = ["CHECKS", "OperationUnknown", "violations_of"]
 
@@ -306,8 +309,8 @@ class _SchemathesisExchange:
         return _headers(self.response)
 
     @property
-    def received_body(self) -> bytes:
-        return bytes(self.response.content or b"")
+    def received_body(self) -> bytes | None:
+        return _received(self.response)[0]
 
     @property
     def elapsed(self) -> float | None:
@@ -331,8 +334,7 @@ def _each_response(response: Any, case: Any, level: str) -> ResponseViolations:
     found = ResponseViolations(Violation(j.rule_id, get_rule(j.rule_id).level.value, "", j.actual)
                                for j in verdict.judgements if j.party == SERVER and not j.ok and j.rule_id in _RESPONSE_RULES)
     if verdict.facts is None:  # an answer given whole whose body the judge did not read: which rules that leaves unjudged
-        read = response_facts(exchange.status, exchange.received_headers, exchange.received_body, _request(case), None,
-                              None, validator.documented)
+        read = _read(response, case, validator.documented)
         if read.unread is not None:
             found.unread = read.unread
             found.unjudged = validator.evaluate(exchange.status, read.headers, None, facts=read).unjudged
@@ -346,7 +348,7 @@ def _across_responses(rule: Rule, response: Any, case: Any) -> ResponseViolation
     assert form is not None
     if not _documented_operation(response, case) or not form.applies(contract_for().spec, response.status_code):
         return ResponseViolations()
-    facts = response_facts(response.status_code, _headers(response), response.content, _request(case), None, None)
+    facts = _read(response, case)
     if facts.unread is not None:
         unjudged = ResponseViolations()
         unjudged.unread, unjudged.unjudged = facts.unread, (rule.id,)
@@ -365,6 +367,21 @@ def _across_responses(rule: Rule, response: Any, case: Any) -> ResponseViolation
         while len(_JUDGED) > 64:
             _JUDGED.popitem(last=False)
     return found
+
+
+def _received(response: Any) -> tuple[bytes | None, str | None]:
+    """The answer's body as its client read it, and why not when it cannot be (pass Y3, F3): Schemathesis' WSGI
+    transport keeps a compressing app's bytes under its Content-Encoding, which requests and httpx would have
+    decoded; they are decoded as the judge decodes a Schemathesis recording (`wire.coding.as_given`), within its cap."""
+    return as_given(bytes(response.content or b""), _headers(response).get("content-encoding"))
+
+
+def _read(response: Any, case: Any, documented: frozenset[int] | None = None) -> ResponseFacts:
+    """The answer as the response rules read it: its body decoded (`_received`), or not read, and why (`unread`)."""
+    body, why = _received(response)
+    facts = response_facts(response.status_code, _headers(response), b"" if body is None else body, _request(case), None,
+                           None, documented)
+    return facts if why is None else replace(facts, body=None, parsed=False, parse_error=None, repeated=None, unread=why)
 
 
 def _headers(response: Any) -> dict[str, str]:

@@ -176,9 +176,12 @@ def _werkzeug(pairs):
     return Headers(pairs)
 
 
+def _two_spellings(pairs):
+    return {"Content-Type": pairs[0][1], "content-type": pairs[1][1]}
+
+
 @pytest.mark.parametrize("order", ["html-first", "json-first"])
-@pytest.mark.parametrize("make", [list, _message, _werkzeug, lambda pairs: dict(zip(("Content-Type", "content-type"),
-                                                                                       (v for _, v in pairs)))],
+@pytest.mark.parametrize("make", [list, _message, _werkzeug, _two_spellings],
                          ids=["pairs", "email-message", "werkzeug-headers", "dict-two-spellings"])
 def test_a_repeated_content_type_is_flagged_whichever_comes_last(make, order):
     """Pass Y3, F1: a mapping whose items() give Content-Type twice (text/html, then application/json) was read by its
@@ -196,3 +199,146 @@ def test_a_single_content_type_from_each_mapping_is_clean():
 
     for make in (list, _message, _werkzeug, dict):
         assert validate_response(200, make([("Content-Type", "application/json")]), _ONE_OK) == []
+
+
+# --- F3: an answer still in its Content-Encoding -------------------------------------------------------------------
+
+_JSON_CT = {"content-type": "application/json"}
+
+
+def _deflated(raw):
+    import zlib
+
+    return zlib.compress(raw)
+
+
+@pytest.mark.parametrize(("coding", "encode"), [("gzip", "gzip"), ("deflate", "deflate")])
+def test_validate_response_reads_a_body_still_in_its_content_encoding(coding, encode):
+    """Pass Y3, F3: a correct answer handed in as sent (gzip bytes under Content-Encoding: gzip) failed content-type-json,
+    "the body is not JSON", where `check`, the proxy and `judge` decode it: now it is decoded as the judge decodes a
+    Schemathesis recording; the same bytes already decoded (requests' `.content`) are read as they are."""
+    import gzip
+
+    from migma_contract import validate_response
+
+    coded = gzip.compress(_ONE_OK) if encode == "gzip" else _deflated(_ONE_OK)
+    assert validate_response(200, {**_JSON_CT, "content-encoding": coding}, coded) == []
+    assert validate_response(200, {**_JSON_CT, "content-encoding": coding}, _ONE_OK) == []
+    bad = b'{"success": true, "data": {"id": 7, "status": "queued"}}'  # a fault inside the coding is still found
+    assert validate_response(200, {**_JSON_CT, "content-encoding": coding}, gzip.compress(bad) if encode == "gzip"
+                             else _deflated(bad))
+
+
+@pytest.mark.parametrize(("coding", "body", "why"), [
+    ("br", b"\x8b\x05\x80" + bytes(range(128, 200)), "does not undo"),
+    ("gzip", b"\x1f\x8b\x08\x00broken" + bytes(range(128, 160)), "not in their Content-Encoding"),
+])
+def test_a_body_its_coding_leaves_unread_is_judged_in_part_never_not_json(coding, body, why):
+    """Pass Y3, F3: what cannot be decoded (a coding not undone here, bytes not in their coding) is judged in part."""
+    from migma_contract import validate_response
+
+    found = validate_response(200, {**_JSON_CT, "content-encoding": coding}, body)
+    assert found and found.unread is not None and why in found.unread and "content-type-json" not in found.unjudged
+    assert "content-type-json" not in {v.rule_id for v in found}
+
+
+def test_a_decoding_bomb_stops_at_the_cap():
+    """Pass Y3, F3: decoding is bounded (`wire.coding.GIVEN_CAP`): past it, judged in part."""
+    import gzip
+
+    from migma_contract.wire.coding import as_given
+
+    body, why = as_given(gzip.compress(b" " * 4096), "gzip", cap=1024)
+    assert body is None and why is not None and "past 1,024 bytes" in why
+
+
+def _wsgi_compressing_app(body):
+    import gzip
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        headers, sent = [("Content-Type", "application/json")], body
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):  # as flask-compress answers
+            sent = gzip.compress(body)
+            headers.append(("Content-Encoding", "gzip"))
+        start_response("200 OK", [*headers, ("Content-Length", str(len(sent)))])
+        return [sent]
+
+    return app
+
+
+def test_the_schemathesis_checks_read_a_compressed_wsgi_answer():
+    """Pass Y3, F3: Schemathesis' WSGI transport with a requests.Session (which asks for gzip) keeps a compressing app's
+    bytes: `migma_content_type_json` failed a correct server ("the body is not JSON"); a repeated data.id under gzip
+    passed `migma_result_id_unique`, which the same answers uncompressed fail. Now both read the answer decoded."""
+    import requests
+    import schemathesis
+
+    import migma_contract.schemathesis_checks as checks
+
+    from .test_pass_x5a import SPEC, VALID
+
+    schema = schemathesis.openapi.from_path(str(SPEC))
+    operation = schema["/v1/sending"]["POST"]
+    answer = b'{"success": true, "data": {"id": "em_y3_same", "status": "queued"}}'
+    session = requests.Session()
+    [unique] = [check for check in checks.CHECKS if check.__name__ == "migma_result_id_unique"]
+    failed = []
+    for attempt in range(2):
+        case = operation.Case(body={**VALID, "subject": f"y3 {attempt}"}, headers={"Authorization": "Bearer k"})
+        response = case.call(app=_wsgi_compressing_app(answer), session=session)
+        assert response.content[:2] == b"\x1f\x8b"  # still compressed, as the transport keeps it
+        for check in checks.CHECKS:
+            if check is unique:
+                continue
+            check(None, response, case)  # none fails: a correct answer
+        try:
+            unique(None, response, case)
+        except AssertionError as exc:
+            failed.append(str(exc))
+    assert len(failed) == 1 and "result-id-unique" in failed[0], failed
+
+
+# --- F5: bodies the compiled validator cannot take ----------------------------------------------------------------
+
+
+def test_a_memoryview_body_reads_as_its_bytes_and_other_objects_are_a_clear_type_error():
+    """Pass Y3, F5: a memoryview raw body, a dict with an int key, a set, a str subclass gave the serializer's bare
+    ValueError ("Unsupported type"); now a memoryview is its bytes, and the rest a TypeError naming what the body holds."""
+    import enum
+
+    from migma_contract import validate_response
+
+    assert validate_response(200, _JSON_CT, memoryview(_ONE_OK)) == validate_response(200, _JSON_CT, _ONE_OK) == []
+
+    class Marked(str):
+        pass
+
+    for body, what in [({"success": True, "data": {"id": "em_1", 1: "x"}}, "a key of type int"),
+                       ({"success": True, "data": {"id": "em_1", "tags": {1, 2}}}, "a value of type set"),
+                       ({"success": True, "data": {"id": Marked("em_1")}}, "a value of type Marked")]:
+        with pytest.raises(TypeError, match=rf"^validate_response: body holds {what}, "):
+            validate_response(200, _JSON_CT, body)
+    status = enum.StrEnum("Status", {"QUEUED": "queued"}).QUEUED  # an enum of str is its value
+    assert validate_response(200, _JSON_CT, {"success": True, "data": {"id": "em_1", "status": status}}) == []
+
+
+# --- F6: ResponseViolations through list operations ---------------------------------------------------------------
+
+
+def test_judged_in_part_survives_the_operations_that_build_a_new_result():
+    """Pass Y3, F6: `r1 + r2`, `r[:]`, `sum(..., [])`, `[] + r`, `r * 2` and `+=` gave a plain list, `[]` and falsy for
+    answers judged in part; now each keeps `unread`/`unjudged` (`len()` counts violations only, as documented)."""
+    from migma_contract import ResponseViolations, validate_response
+
+    unread = validate_response(200, _JSON_CT, b'{"success": true, "data": {"id": "\\ud800"}}')
+    clean = validate_response(200, _JSON_CT, _ONE_OK)
+    assert unread and len(unread) == 0
+    for combined in (unread + clean, clean + unread, unread[:], sum((clean, unread), []), [] + unread, unread * 2,  # noqa: RUF005, RUF017
+                     unread[0:0]):
+        assert isinstance(combined, ResponseViolations) and combined and combined != [], combined
+        assert combined.unread == unread.unread and combined.unjudged == unread.unjudged
+    grown = validate_response(200, {}, b"not json")
+    grown += unread
+    assert grown.unread == unread.unread and len(grown) == len(validate_response(200, {}, b"not json"))
+    assert clean + clean == [] and not (clean + clean) and type(unread[0:0]) is ResponseViolations
