@@ -617,13 +617,23 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
                          source=f"recorded: {names}", timeout=options.timeout, baseline=baseline, secrets=secrets)
     stopped = None
     failed = 0  # exchanges the judge could not take: each noted, the first few also on the console
+    # What the console says of the recordings waits until every file is read, then goes through the run's redactor
+    # with every credential learned (each item's own among them: a recorder's error may quote its key), as the
+    # reports do (Pass Y2, F3); bounded: `MAX_KEPT_SKIPS` items a file and a few lines more.
+    console: list[tuple[bool, str]] = []  # (a warning, the line)
+
+    def warn_later(line: str) -> None:
+        console.append((True, line))
+
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a CI timeout: the reports of what was judged, as for Ctrl-C
     # one exchange in two files (Schemathesis' `--report vcr,har`, a proxy's HAR beside a client's cassette) judged once
     twins = Twins() if len(recordings) > 1 else None
     try:
         for number, recording in enumerate(recordings):
             again = 0
-            for exchange in recording.exchanges():
+            # every recorded request's credentials learned as read (any path, any item, judged or not), as the proxy
+            # learns every request's: an answer echoing one, or a note quoting it, is masked (Pass Y2, F2)
+            for exchange in recording.exchanges(learn=judge.learn_now):
                 seen = twins.seen(exchange, number) if twins is not None else None
                 if seen == SAME:  # counted once; what this copy shows beyond the copies judged before it is judged
                     assert twins is not None
@@ -644,32 +654,38 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
                     # counted unjudged, as the proxy's and the middleware's worker count it: no green verdict rests on it
                     judge.pass_unjudged(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it")
                     if failed <= MAX_KEPT_SKIPS:
-                        _warn(clean_text(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it"))
-            say(f"{clean_text(recording.path)}: {recording.format}, {recording.items} exchange(s)", err=True)
+                        warn_later(f"{exchange.where}: could not be judged ({type(exc).__name__}); please report it")
+            console.append((False, f"{recording.path}: {recording.format}, {recording.items} exchange(s)"))
             if again:
                 judge.note(f"{recording.path.name}: {again:,} exchange(s) also in a file judged before it (the same "
                            "request line, status, answer and start time): judged and counted once")
             for note in recording.notes:
-                _warn(clean_text(note))
+                warn_later(note)
                 judge.note(note)
             # an item left out, or a file that stops early, may have held a send: no green verdict rests on it
             for skipped in recording.skipped:
-                _warn(clean_text(skipped))
+                warn_later(skipped)
                 judge.pass_unjudged(skipped)
             if recording.skipped_more:  # a file of countless broken items: counted, never a line (or a note) each
                 more = (f"{recording.path.name}: {recording.skipped_more:,} more item(s) not judged, past the "
                         f"{len(recording.skipped)} said above")
-                _warn(clean_text(more))
+                warn_later(more)
                 judge.pass_unjudged(more, count=recording.skipped_more)
             if recording.stopped:
-                _warn(f"{clean_text(recording.path)}: {recording.stopped}")
+                warn_later(f"{recording.path}: {recording.stopped}")
                 judge.pass_unjudged(f"{recording.path.name}: {recording.stopped}", seen=False)
         if failed > MAX_KEPT_SKIPS:
-            _warn(f"{failed - MAX_KEPT_SKIPS:,} more exchange(s) could not be judged, past the {MAX_KEPT_SKIPS} said above")
+            warn_later(f"{failed - MAX_KEPT_SKIPS:,} more exchange(s) could not be judged, past the {MAX_KEPT_SKIPS} said above")
     except KeyboardInterrupt as stop:
         stopped = f"{interruption(stop)} after {judge.stats.exchanges} recorded exchange(s); the reports hold what was judged"
     finally:
         signal.signal(signal.SIGTERM, previous)
+        for warning, line in console:  # every console line through the run's redactor, every credential learned
+            shown = clean_text(judge.redacted(line))
+            if warning:
+                _warn(shown)
+            else:
+                say(shown, err=True)
     if not judge.stats.judged:
         if not stopped and judge.stats.unjudged:  # a file that stopped, or items left unread: they may have held sends
             stopped = (f"no POST /v1/sending exchange judged: {judge.stats.unjudged} file part(s) or exchange(s) were "

@@ -78,3 +78,29 @@ def test_an_item_over_the_bound_is_not_waited_for():
     raw = json.dumps({"log": {"entries": [{"a": 1}, {"body": "x" * 5000}]}}).encode()
     items, reader = read(raw, chunk=64, max_item=1000)
     assert items == [{"a": 1}] and "over" in reader.stopped
+
+
+@pytest.mark.parametrize("chunk", [7, 97, 1 << 20])
+def test_pass_y2_f5_skim_reads_the_kept_keys_wherever_they_stand(chunk):
+    """Pass Y2, F5: `kept` held only the keys met before the array; `skim` steps over the array (no item built) and
+    reads on after it, keeping the last of each key of the array's object, as a JSON reader keeps it."""
+    creator = {"name": "after", "version": "2"}
+    for log, expected in (({"creator": {"name": "t"}, "entries": DOC["log"]["entries"]}, {"name": "t"}),
+                          ({"entries": DOC["log"]["entries"], "pages": [{"id": "p"}], "creator": creator}, creator),
+                          ({"entries": [], "creator": creator}, creator),
+                          ({"entries": [1, "x", [2, [3]], {"a": "]"}], "creator": creator}, creator)):
+        reader = ArrayReader(io.BytesIO(json.dumps({"log": log}).encode()), chunk=chunk, keep=("creator",))
+        reader.skim(("log", "entries"))
+        assert reader.kept == {"creator": expected}, log
+    twice = b'{"log": {"creator": {"name": "first"}, "entries": [{"n": 1}], "creator": {"name": "last"}}}'
+    reader = ArrayReader(io.BytesIO(twice), chunk=chunk, keep=("creator",))
+    reader.skim(("log", "entries"))
+    assert reader.kept == {"creator": {"name": "last"}}
+    # only the array's object's own: a `creator` elsewhere (top level) is not `log.creator`
+    reader = ArrayReader(io.BytesIO(b'{"creator": {"name": "top"}, "log": {"entries": []}}'), chunk=chunk, keep=("creator",))
+    reader.skim(("log", "entries"))
+    assert reader.kept == {}
+    # a file cut inside the array: what was met, no error
+    reader = ArrayReader(io.BytesIO(twice[:60]), chunk=chunk, keep=("creator",))
+    reader.skim(("log", "entries"))
+    assert reader.kept == {"creator": {"name": "first"}}

@@ -114,7 +114,8 @@ class ArrayReader:
 
     def __init__(self, handle: IO[bytes], *, chunk: int = CHUNK, max_item: int = MAX_ITEM, keep: tuple[str, ...] = (),
                  others: tuple[str, ...] = ()) -> None:
-        self.kept: dict[str, Any] = {}  # values of the `keep` keys met on the way to the array
+        # values of the `keep` keys met on the way to the array, and (`skim`) in the array's object after it: the last met
+        self.kept: dict[str, Any] = {}
         self._keep = keep
         self._others = others  # top-level keys naming another format's list: a file holding one holds two lists
         self._handle = handle
@@ -128,6 +129,7 @@ class ArrayReader:
         self._eof = False
         self._hold = False  # while an item is stepped over before it is parsed: nothing of it is dropped
         self._where = _Where()
+        self._skim = False  # `skim`: the `keep` keys after the array are read too
 
     @property
     def stopped(self) -> str | None:
@@ -303,7 +305,7 @@ class ArrayReader:
                 if not depth and name in self._others:
                     raise _Another(name)
                 value = self._value()
-                if name in self._keep:
+                if name in self._keep and depth == len(path) - 1:  # (the array's object's own: `log.creator`)
                     self.kept[name] = value
                 if self._expect(",}", "',' or '}'") == "}":
                     return False
@@ -326,7 +328,9 @@ class ArrayReader:
                     if key == path[0] and name in self._others:
                         self._where.stopped = _another(name, path)
                         return
-                    if self._skip_space() in ("[", "{"):
+                    if key == path[-1] and name in self._keep and self._skim:  # (the array's object: `log.creator`)
+                        self.kept[name] = self._value()
+                    elif self._skip_space() in ("[", "{"):
                         self._skip_value()
                     else:
                         self._value()
@@ -334,6 +338,31 @@ class ArrayReader:
             return
         except JsonStreamError as exc:
             self._where.stopped = f"not JSON after the {'.'.join(path)!r} array: {exc}"
+
+    def skim(self, path: tuple[str, ...]) -> None:
+        """Step over the array at `path` item by item (each held to `max_item`, none built) and read on after it, so
+        that `kept` holds the `keep` keys of the array's object wherever they stand in it, before the array or after
+        (the last met, as a JSON reader keeps it): what a reader needs before judging any item. A file that is not
+        such JSON, or ends early, leaves `kept` with what was met (`iter_array` says why)."""
+        self._skim = True
+        try:
+            if not self._find(path):
+                return
+            if self._skip_space() == "]":
+                self._pos += 1
+            else:
+                while True:
+                    if self._skip_space() in ("[", "{"):
+                        self._skip_value()
+                    else:
+                        self._value()
+                    if self._expect(",]", "',' or ']'") == "]":
+                        break
+            self._after(path)
+        except (_Incomplete, _Another, JsonStreamError):
+            return
+        finally:
+            self._skim = False
 
     def iter_array(self, path: tuple[str, ...]) -> Iterator[Any]:
         """Each item of the array at `path`; JsonStreamError when the file is not such JSON at all."""

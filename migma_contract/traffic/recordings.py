@@ -65,7 +65,7 @@ import math
 import re
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -80,7 +80,7 @@ from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
-from migma_contract.traffic.masks import MASK_HINT, MASK_SHORT, MASK_WORD_BYTES, masked_credential
+from migma_contract.traffic.masks import MASK_SHORT, mask_in_json, masked_credential
 from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, RecordedTime, route_of
 from migma_contract.traffic.twins import instant
 from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
@@ -183,6 +183,10 @@ MAX_KEPT_SKIPS = 50
 DECODED_PER_BYTE = 4
 
 
+# what a reader of recordings is told of every recorded request (`Recording.exchanges`): method, URL, headers, body
+Learner = Callable[[str, str, list[tuple[str, str]], bytes | None], None]
+
+
 class _Spent(Exception):
     """The recording's budget of decoded bytes is spent: the item is passed over, counted."""
 
@@ -204,12 +208,18 @@ class Recording:
     notes: list[str] = field(default_factory=list)  # what was read otherwise than written (bytes that are not UTF-8)
     decoded: int = 0  # bytes of bodies undone from their Content-Encoding so far
     decode_budget: int = 0  # how many in all (set when reading starts: `max_body_bytes` and `DECODED_PER_BYTE` per byte)
+    _learner: Learner | None = field(default=None, repr=False)  # told every recorded request (`exchanges`)
 
-    def exchanges(self) -> Iterator[ObservedExchange]:
+    def exchanges(self, learn: Learner | None = None) -> Iterator[ObservedExchange]:
         """Every recorded exchange, in order (any path: the judge skips the others), a send's bodies decoded within
         the recording's budget (`decode_budget`): a send whose bodies would pass it is passed over, counted. Each
         carries its time as recorded: the part surely the server's (`elapsed`) and the whole (`recorded_time`); the
-        judge, knowing its timeout, decides what they show (`tally.time_unsure`)."""
+        judge, knowing its timeout, decides what they show (`tally.time_unsure`).
+
+        `learn(method, url, headers, body)`: told every recorded request as read, before its item is converted (any
+        path, any item, judged, passed over or unreadable as an exchange: `tally.TrafficJudge.learn_now`), so that
+        every credential a recording holds is masked wherever an answer or a note echoes it (Pass Y2, F2)."""
+        self._learner = learn
         read = self._json() if self.format in (HAR, VCRPY_JSON) else self._yaml()
         try:
             size = self.path.stat().st_size
@@ -250,10 +260,15 @@ class Recording:
 
     def _json(self) -> Iterator[ObservedExchange]:
         har = self.format == HAR
+        others = ("interactions", "http_interactions") if har else ("log", "http_interactions")
+        name = version = None
+        stripped = False
+        if har:  # the recorder, known before any entry is judged wherever `log.creator` stands (Pass Y2, F5)
+            name, version = self._har_creator(others)
+            stripped = any(browser in (name or "").lower() for browser in _BROWSERS)
         with self.path.open("rb") as handle:
             # the other format's list (or a Schemathesis one: a YAML reader reads JSON) beside this one: two lists
-            reader = ArrayReader(handle, keep=("creator",), others=("interactions", "http_interactions") if har
-                                 else ("log", "http_interactions"))
+            reader = ArrayReader(handle, others=others)
             try:
                 for item in reader.iter_array(("log", "entries") if har else ("interactions",)):
                     self.items += 1
@@ -269,10 +284,7 @@ class Recording:
                         self._skip(f"{where}: {exc.message}; not judged")
                         continue
                     if har:
-                        creator = reader.kept.get("creator")
-                        name = _text(creator.get("name")) if isinstance(creator, dict) else None
-                        stripped = any(browser in (name or "").lower() for browser in _BROWSERS)
-                        exchange = self._guarded(where, _from_har, item, where, stripped, name)
+                        exchange = self._guarded(where, _from_har, item, where, stripped, name, version)
                     else:
                         exchange = self._guarded(where, _from_vcrpy, item, where)
                     if exchange is not None:
@@ -285,6 +297,18 @@ class Recording:
             if reader.invalid_utf8 is not None:
                 self.notes.append(f"{self.path.name}: not valid UTF-8 (first at byte {reader.invalid_utf8:,}): "
                                   "each invalid byte was read as U+FFFD")
+
+    def _har_creator(self, others: tuple[str, ...]) -> tuple[str | None, str | None]:
+        """A HAR's `log.creator` name and version as a JSON reader sees them, wherever the member stands: a first pass
+        steps over the entries (none built, each held to the item cap) and reads on after them, so that no verdict
+        depends on the members' order (a creator written after the entries is the same HAR to every other reader)."""
+        with self.path.open("rb") as handle:
+            reader = ArrayReader(handle, keep=("creator",), others=others)
+            reader.skim(("log", "entries"))
+        creator = reader.kept.get("creator")
+        if not isinstance(creator, dict):
+            return None, None
+        return _text(creator.get("name")), _text(creator.get("version"))
 
     # -- YAML cassettes ----------------------------------------------------------------------------------
 
@@ -410,7 +434,12 @@ class Recording:
             self.skipped_more += 1
 
     def _guarded(self, where: str, convert: Any, *args: Any) -> ObservedExchange | None:
-        """One item as an exchange; one that cannot be (a shape no converter foresaw) is noted, never the end of the file."""
+        """One item as an exchange; one that cannot be (a shape no converter foresaw) is noted, never the end of the file.
+        Its request's credentials are learned first, whatever becomes of it (`exchanges`)."""
+        if self._learner is not None:
+            request = _request_of(args[0], self.format)
+            if request is not None:
+                self._learner(*request)
         try:
             exchange: ObservedExchange | None = convert(*args)
             return exchange
@@ -426,6 +455,41 @@ class Recording:
         except Exception as exc:  # one bad entry never aborts the others
             self._skip(f"{where}: could not be read ({type(exc).__name__}); not judged, please report it")
             return None
+
+
+def _request_of(item: Any, fmt: str) -> tuple[str, str, list[tuple[str, str]], bytes | None] | None:
+    """A recorded item's request as its credentials are read (method, URL, headers, body as written: never decoded by a
+    coding, nothing judged), whatever the item holds besides; None for an item with no request mapping."""
+    request = item.get("request") if isinstance(item, dict) else None
+    if not isinstance(request, dict):
+        return None
+    body: bytes | None = None
+    if fmt == HAR:
+        headers = _pairs(request.get("headers"), joined=True)
+        cookies = request.get("cookies")
+        if isinstance(cookies, list):  # (HAR lists the cookies apart too: learned as a Cookie header is)
+            pairs = [(_text(c.get("name")), _text(c.get("value"))) for c in cookies if isinstance(c, dict)]
+            if shown := "; ".join(f"{name}={value}" for name, value in pairs if name and value is not None):
+                headers.append(("Cookie", shown))
+        post = request.get("postData")
+        if isinstance(post, dict):
+            text = post.get("text")
+            body = utf8_bytes(text) if isinstance(text, str) else None
+            params = post.get("params")
+            if body is None and isinstance(params, list):  # a form's fields, listed apart
+                body = utf8_bytes("&".join(f"{_text(p.get('name')) or ''}={_text(p.get('value')) or ''}"
+                                           for p in params if isinstance(p, dict)))
+        url = _field(request.get("url"))
+    else:
+        headers = _pairs(request.get("headers"))
+        try:
+            body = _cassette_body(request.get("body"))
+        except Exception:  # two readings of it, or text that is not its bytes: each reading's credentials
+            raw = request.get("body")
+            parts = [raw.get(k) for k in ("string", "base64_string")] if isinstance(raw, dict) else []
+            body = utf8_bytes(" ".join(part for part in parts if isinstance(part, str))) or None
+        url = _field(request.get("uri"))
+    return _field(request.get("method")), url, headers, body
 
 
 # YAML's line breaks: a reader splits lines at NEL, LS and PS too (YAML 1.1), where Python's readline does not.
@@ -529,10 +593,14 @@ def _field(value: Any) -> str:
     return _text(value) or ""
 
 
-def _pairs(headers: Any) -> list[tuple[str, str]]:
+def _pairs(headers: Any, *, joined: bool = False) -> list[tuple[str, str]]:
     """Headers as (name, value) pairs, from HAR's list of objects or a cassette's name -> [values] map.
 
     Only text values: a list or a mapping where a header value belongs is not a header (it is left out).
+    `joined`: the recorder may write a repeated field as one value, its lines joined with "\n" (a HAR: the Chrome
+    DevTools protocol's `Headers` object, which chrome-har and puppeteer's HAR writers copy): each line is a field
+    line of its own, as a HAR listing them apart writes them, so one answer gets one verdict (Pass Y2, F6). No field
+    line holds a line feed on the wire (RFC 9110 §5.5), so none is split that was one.
     """
     found: list[tuple[str | None, Any]] = []
     if isinstance(headers, list):
@@ -540,11 +608,14 @@ def _pairs(headers: Any) -> list[tuple[str, str]]:
     elif isinstance(headers, dict):
         found = [(_text(name), value) for name, values in headers.items()
                  for value in (values if isinstance(values, list) else [values])]
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for name, raw in found:
         value = _text(raw)
         if name and value is not None:
-            pairs.append((name, value))
+            if joined and "\n" in value:
+                pairs.extend((name, line.removesuffix("\r")) for line in value.split("\n"))
+            else:
+                pairs.append((name, value))
     return pairs
 
 
@@ -684,12 +755,13 @@ def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bo
     return exchange
 
 
-def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = None) -> ObservedExchange | None:
+def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = None,
+              version: str | None = None) -> ObservedExchange | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
         return None
     request: dict[str, Any] = entry["request"]
     response: dict[str, Any] = entry["response"] if isinstance(entry.get("response"), dict) else {}
-    headers, hidden = _unmasked(_pairs(request.get("headers")), stripped)
+    headers, hidden = _unmasked(_pairs(request.get("headers"), joined=True), stripped)
     post = request.get("postData")
     sent_unread = None
     if isinstance(post, dict) and "text" in post and not _side_file(post):
@@ -730,7 +802,7 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
             "and no error saying why (a request the client cancelled or never sent leaves none either)"), sent)
     content: dict[str, Any] = response["content"] if isinstance(response.get("content"), dict) else {}
     size = _number(content.get("size"))
-    response_headers = _pairs(response.get("headers"))
+    response_headers = _pairs(response.get("headers"), joined=True)
     unread = None
     if _side_file(content):  # Playwright replays the side file it names, not `text`: what was played is not here
         answer = None
@@ -749,7 +821,7 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
                                 "server's failure): the answer's body was not judged")
     error = failure if servers else None  # (beside a status: "status 200, then no complete response")
     elapsed, whole = _har_time(entry, recorder)
-    rebuilt = _har_rebuilt(recorder)
+    rebuilt = _har_rebuilt(recorder, version)
     short = _har_cut(status, content, response.get("bodySize"), response_headers) if not failure else None
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer if status else b"",
@@ -759,33 +831,42 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
     )
 
 
-def _har_rebuilt(recorder: str | None) -> str | None:
+def _har_rebuilt(recorder: str | None, version: str | None = None) -> str | None:
     """Why a HAR entry's request may not be the one its answer answered (None: its recorder records what was sent, as
-    far as this reader knows): its recorder (`log.creator.name`) is one known to rebuild each request at export
-    (`_REBUILT_AT_EXPORT`). The judge reads the request as one its parties may read otherwise (`tally.ObservedExchange.
-    request_rebuilt`): the request rules, the credentials, the status it deserved and a value repeated across exchanges
-    are not judged; the answer's own rules are (its schema, its Content-Type, its envelope, no-server-error)."""
-    name = (recorder or "").strip().lower()
-    for start, (shown, how) in _REBUILT_AT_EXPORT.items():
-        if name.startswith(start):
+    far as this reader knows): its recorder (`log.creator`) is one known to rebuild each request at export
+    (`_REBUILT_AT_EXPORT`, told by its family's name anywhere in `name`, or by the `version` its exporter writes). The
+    judge reads the request as one its parties may read otherwise (`tally.ObservedExchange.request_rebuilt`): the
+    request rules, the credentials, the status it deserved and a value repeated across exchanges are not judged; the
+    answer's own rules are (its schema, its Content-Type, its envelope, no-server-error)."""
+    name, written = (recorder or "").strip(), (version or "").strip()
+    for family, (shown, how) in _REBUILT_AT_EXPORT.items():
+        if family.search(name) is not None or family.search(written) is not None:
             return f"its recorder, {shown}, {how}: its request rules, credentials and status were not judged"
     return None
 
 
-# HAR writers known to rebuild each request at export rather than record the one sent (`log.creator.name`, lower case,
-# its start), named as a note says it (never the file's own text) and with what they do. Insomnia's `exportHar` (Kong/
-# insomnia packages/insomnia/src/common/har.ts) renders each request anew (`exportHarWithRequest`:
+# HAR writers known to rebuild each request at export rather than record the one sent, told by a family's name in
+# `log.creator.name` (any case, anywhere: a fork or a rebrand keeps it) or by the exporter's own `log.creator.version`,
+# named as a note says it (never the file's own text) and with what they do. Insomnia's `exportHar` (Kong/insomnia
+# packages/insomnia/src/common/har.ts; creator `Insomnia REST Client`, version `insomnia.desktop.app:v…`) renders each
+# request anew (`exportHarWithRequest`:
 # `getRenderedRequestAndContext` on the request's current definition and the active environment, then its plugins'
 # request hooks, then `getAuthHeader` when no auth header is set) and pairs it with the response it was given or the
 # request's latest stored one (`getLatestForRequest`), though Insomnia keeps a snapshot of the request each response
-# answered (`requestVersionId`), unused there. Advanced REST Client's HAR (`HarTransformer`, @api-client/har) writes
+# answered (`requestVersionId`), unused there. Its fork Insomnium (archgpt/insomnium, creator `Insomnium REST Client`,
+# the same version string) keeps that exporter (Pass Y2, F4). Advanced REST Client's HAR (`HarTransformer`,
+# @api-client/har) writes
 # the request as edited (its `url`, `headers`, `payload`), not the message its engine sent (`transportRequest`, used for
 # the start time alone), and pairs that one request with each answer of its redirects. Postman writes no HAR (it
 # imports them: postmanlabs/postman-app-support issues 8147, 9242); browsers, proxies, Playwright, Schemathesis and
 # the recording libraries write the request as it went out.
 _REBUILT_AT_EXPORT = {
-    "insomnia": ("Insomnia", "rebuilds each request at export from its current definition, paired with its latest answer"),
-    "advanced rest client": ("Advanced REST Client", "writes each request as edited (variables unexpanded), not as sent"),
+    re.compile(r"insomnium(?![a-z])", re.IGNORECASE): (
+        "Insomnium", "rebuilds each request at export from its current definition, paired with its latest answer"),
+    re.compile(r"insomnia(?![a-z])", re.IGNORECASE): (
+        "Insomnia", "rebuilds each request at export from its current definition, paired with its latest answer"),
+    re.compile(r"advanced[ _-]?rest[ _-]?client", re.IGNORECASE): (
+        "Advanced REST Client", "writes each request as edited (variables unexpanded), not as sent"),
 }
 
 
@@ -877,7 +958,7 @@ def _har_answered_by(entry: dict[str, Any], response: dict[str, Any]) -> str | N
     if _flag(entry.get("_fromCache")):
         return f"the browser's cache served it (`_fromCache` {_shown(entry.get('_fromCache'))}), not the server for this request"
     status = _number(response.get("status")) if type(response.get("status")) in (int, str) else None
-    reason = next((value for name, value in _pairs(response.get("headers")) if name.lower() == "non-authoritative-reason"), None)
+    reason = next((value for name, value in _pairs(response.get("headers"), joined=True) if name.lower() == "non-authoritative-reason"), None)
     if status is not None and 300 <= status < 400 and reason is not None:
         return (f"the browser made it (Chrome's {status} Internal Redirect, Non-Authoritative-Reason {_shown(reason)}: an "
                 "HSTS upgrade, an extension's or a delegate's redirect, sent before the request left the browser)")
@@ -1299,26 +1380,17 @@ def _filtered(headers: list[tuple[str, str]]) -> bool:
     return not any(bearer_key(value) for name, value in headers if name.lower() == "authorization")
 
 
-# A recorder's or a sanitizer's mask standing for a JSON string value (vcrpy's filter_post_data_parameters and a
-# before_record hook write the replacement given: `[("recipientEmail", "REDACTED")]`, `"***REDACTED***"`,
-# `"[REDACTED EMAIL]"`, `"REDACTED_EMAIL"`, `"<email redacted>"`, `"xxxx"`): a short string value holding a mask word,
-# as `traffic.masks` tells a mask text. A string followed by `,`, `]`, `}` or the end is a value (a key is followed by `:`).
-_STRING_VALUE = re.compile(rb'(?<!\\)"((?:[^"\\\r\n]|\\.){1,%d})"(?=[ \t\r\n]*(?:[,\]}]|\Z))' % MASK_SHORT)
-_KEY_BEFORE = re.compile(rb'"((?:[^"\\\r\n]|\\.){1,64})"[ \t\r\n]*:[ \t\r\n]*\Z')  # the member name before a value
-
-
 def _mask_in(body: bytes | None) -> str | None:
-    """Where a body holds a recorder's mask in place of a value (`"id": "REDACTED"` -> "'REDACTED' in `id`"), or None."""
-    if not body:
-        return None
-    if MASK_HINT.search(body.lower()) is None:
-        return None
-    found = next((value for value in _STRING_VALUE.finditer(body) if MASK_WORD_BYTES.search(value.group(1))), None)
+    """Where a body holds a recorder's mask in place of a value (`"id": "REDACTED"` -> "'REDACTED' in `id`"), or None:
+    a short JSON string value holding a mask word, as `traffic.masks` tells a mask text, decided on the value decoded
+    (`masks.mask_in_json`). vcrpy's filter_post_data_parameters and a before_record hook write the replacement given:
+    `[("recipientEmail", "REDACTED")]`, `"***REDACTED***"`, `"[REDACTED EMAIL]"`, `"REDACTED_EMAIL"`, `"<email
+    redacted>"`, `"xxxx"`, `"«REDACTED»"` (json.dumps escapes it)."""
+    found = mask_in_json(body)
     if found is None:
         return None
-    mask = clean_text(found.group(1).decode("utf-8", "replace"))[:MASK_SHORT]
-    key = _KEY_BEFORE.search(body, max(0, found.start() - 256), found.start())
-    return f"{mask!r}" + (f" in `{clean_text(key.group(1).decode('utf-8', 'replace'))[:64]}`" if key else "")
+    mask, key = found
+    return f"{clean_text(mask)[:MASK_SHORT]!r}" + (f" in `{clean_text(key)[:64]}`" if key is not None else "")
 
 
 def _unscrubbed(exchange: ObservedExchange) -> ObservedExchange:

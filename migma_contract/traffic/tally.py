@@ -788,6 +788,20 @@ class TrafficJudge:
             if len(self._to_learn) < MAX_CREDENTIALS:  # (past it the bound on what is learned is reached anyway)
                 self._to_learn.append((found, bearers))
 
+    def learn_now(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None = None) -> None:
+        """`learn_request`, learned at once: a reader of recordings (`judge`) learns every recorded request as it reads
+        it (any path, any item, judged or passed over: Pass Y2, F2), off any event loop, so what it hands over is taken
+        before the next item (never a queue filled with one key's repeats)."""
+        self.learn_request(method, url, headers, body)
+        with self._lock:
+            self._take_learned()
+
+    def redacted(self, text: str) -> str:
+        """`text` redacted with every credential learned so far (a console line about the traffic: Pass Y2, F3)."""
+        with self._lock:
+            self._take_learned()
+            return self.redactor.text(text)
+
     def _take_learned(self) -> None:
         """Learn what `learn_request` handed over (under `_lock`)."""
         with self._counts:
