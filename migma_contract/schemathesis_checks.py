@@ -192,7 +192,8 @@ def refusal() -> str | None:
 def _refuse_untrusted_config() -> None:
     message = refusal()
     if message is not None:
-        print(message, file=sys.stderr, flush=True)
+        sys.stderr.write(clean_text(message) + "\n")
+        sys.stderr.flush()
         raise SystemExit(2)  # (not an Exception: Schemathesis' hook loader would print it as a traceback)
 
 _HISTORY: dict[str, History] = {}
