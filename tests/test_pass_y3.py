@@ -342,3 +342,30 @@ def test_judged_in_part_survives_the_operations_that_build_a_new_result():
     grown += unread
     assert grown.unread == unread.unread and len(grown) == len(validate_response(200, {}, b"not json"))
     assert clean + clean == [] and not (clean + clean) and type(unread[0:0]) is ResponseViolations
+
+
+@pytest.mark.parametrize("source", ["pyproject", "ini"])
+@pytest.mark.parametrize(("line", "key"), [("max-response-bytes = 40", "max-response-bytes"),
+                                           ("max-retry-wait = 1", "max-retry-wait"),
+                                           ("max-findings-per-rule = 1", "max-findings-per-rule")])
+def test_a_repository_body_cap_is_refused_on_a_keyed_run_from_either_file(tmp_path, source, line, key):
+    """Pass Y3, F4 (f_max_response_bytes.sh): `max-response-bytes = 40` in pyproject.toml (or `migma_max_response_bytes`
+    in pytest's ini) turned a keyed run's NOT CONFORMANT (exit 1) into INCOMPLETE (exit 3); now refused (exit 2), and
+    taken with no key, or trusted from the environment."""
+    from migma_contract.config.options import _BY_KEY, resolve_options
+
+    keyed = {"MIGMA_CONTRACT_API_KEY": "mc_ci_secret_key_1", "MIGMA_CONTRACT_BASE_URL": "http://127.0.0.1:9"}
+    pyproject = tmp_path / "pyproject.toml"
+    ini = None
+    if source == "pyproject":
+        pyproject.write_text(f"[tool.migma-contract]\n{line}\n")
+    else:
+        name, value = (part.strip() for part in line.split("=", 1))
+        option = _BY_KEY[name.replace("-", "_")]
+        pyproject.write_text("")
+        ini = lambda wanted: value if wanted.name == option.name else None  # noqa: E731
+    with pytest.raises(ConfigError, match=f"may not set --{key}"):
+        resolve_options({}, environ=keyed, pyproject=pyproject, ini=ini, ini_folder=tmp_path)
+    assert resolve_options({}, environ={}, pyproject=pyproject, ini=ini, ini_folder=tmp_path)
+    assert resolve_options({}, environ={**keyed, "MIGMA_CONTRACT_TRUST_CONFIG_TARGET": "1"}, pyproject=pyproject,
+                           ini=ini, ini_folder=tmp_path)
