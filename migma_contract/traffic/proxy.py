@@ -5,8 +5,9 @@ to the upstream unchanged (method, path, query, headers but the hop-by-hop ones,
 the upstream's answer is returned unchanged (status, headers, raw bytes, compressed or
 not), streamed through as it arrives. POST /v1/sending exchanges are then handed to a
 `TrafficJudge`; the others are counted. The upstream is bounded like a check's target:
-no answer within the timeout is a 504 to the client and a responds-in-time finding, a
-connection that fails is a 502 and a no-server-error finding.
+no answer within the timeout is a 504 to the client and a responds-in-time finding (an answer the proxy read only
+after its deadline, its loop held up: judged in part, never green, never blamed), a
+connection that fails is a 502 and a no-server-error finding (the 502 quotes none of the upstream's bytes).
 
 "Unchanged" is the status code (ASGI carries no reason phrase: the client reads the server's, `200 OK` for an
 upstream's `200 Queued`). An answer begun that cannot be completed (the upstream cut it off or stalled, the client
@@ -38,7 +39,9 @@ forwarded to percent-encoded as httpx writes it (`/tenant-é` is `/tenant-%C3%A9
 be made exact (a query, a dot segment...) is a `ConfigError` at start.
 
 Every request's credentials (any path, any method, forwarded or refused) are learned by the judge before anything about
-its exchange can be written (`_learn`). A send answered as no endpoint answers (`judge.verdict.no_endpoint`: a redirect,
+its exchange can be written (`_learn`), and every note about the exchange is masked with them (`note(own=)`); a request
+refused at the door (a foreign Host or Origin: any web page can send them) is not learned, and its note quotes nothing of
+it. Repeated refusals are one note, counted; notes that explain nothing of the verdict are kept apart (`aside`). A send answered as no endpoint answers (`judge.verdict.no_endpoint`: a redirect,
 404, 405, a 4xx HTML page; `check`'s configuration error) passes unjudged, naming --upstream. What the server stack refuses
 before the app runs reaches the judge through `on_server_refused` (`wire.serve`), each one passed unjudged.
 Connection-level headers (RFC 9110 §7.6.1), and every header
@@ -76,10 +79,11 @@ from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
 import httpx
 
+from migma_contract.contract.catalogue import RESPONDS_IN_TIME
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.fields import OWS, request_framing_unread, writable
 from migma_contract.core.flags import flag
-from migma_contract.core.redact import url_credentials
+from migma_contract.core.redact import Redactor, url_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.judge.overrides import asked_methods
 from migma_contract.judge.verdict import no_endpoint
@@ -294,6 +298,8 @@ class TrafficProxy:
             if judge is not None:  # as a judge learns a recorded URL's userinfo (one reading: `url_credentials`)
                 judge.remember([*url_credentials(upstream), self._basic.decode()])
         self._shown = parts.shown
+        # what the proxy's own answers never quote (`_masked`): the upstream's credentials
+        self._hidden = Redactor([*url_credentials(upstream), self._basic.decode()] if self._basic is not None else ())
         self.upstream = parts.url  # what requests reach (the path percent-encoded), without the credentials
         self.judge = judge
         self.timeout = timeout
@@ -331,36 +337,42 @@ class TrafficProxy:
                     return
         if scope["type"] != "http":
             return  # websockets are not proxied
-        if self.judge is not None:  # before anything about this exchange can be written (any path, any method)
-            self._learn(scope)
         why = foreign_request(scope["headers"], local_origins=True, dotless_hosts=False)  # it listens on loopback only
-        if why is not None:
+        if why is not None:  # refused at the door: neither forwarded nor judged, nothing learned of it, nothing quoted
+            # (a page may send thousands: learned, they spent the redactor's bound, and a later key went unmasked; pass
+            # Y1, F2; each one noted word for word, they pushed out the notes explaining the verdict: one note, counted, F4)
             await self._own_answer(send, 403, f"this proxy {why} (it forwards with the upstream's credentials)")
             if self.judge is not None:
-                self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request from elsewhere was "
-                                            "refused 403 (a foreign Host or Origin)")
+                self._refused_itself(scope, "a request from elsewhere was refused 403 (a foreign Host or Origin): not "
+                                            "forwarded, not judged", ())
             return
+        # before anything about this exchange can be written (any path, any method): its credentials, learned by the
+        # judge, and masked in every note about it (`own`), past the bound on what the judge learns too
+        own = self._learn(scope) if self.judge is not None else []
         if str(scope["method"]).strip(" \t").upper() == _TUNNEL:
             await self._own_answer(send, 405, "CONNECT is not forwarded: this proxy opens no tunnel", allow=True)
             if self.judge is not None:
                 self._refused_itself(scope, "a CONNECT request was refused 405 by the proxy and not forwarded (it opens "
-                                            "no tunnel)")
+                                            "no tunnel)", own)
             return
-        if await self._refused_echo(scope, send, _echoing_method(scope)):
+        if await self._refused_echo(scope, send, _echoing_method(scope), own):
             return
         read = await read_capped(receive, self.max_request_bytes)
         if read.disconnected:
             return
         # the body's credentials learned and its `_method` sought (a form field, a JSON member) on a worker thread: work
         # that grows with the body never holds up the event loop, and with it every other exchange and its deadline
-        if read.content and await self._refused_echo(scope, send, await asyncio.to_thread(self._read_body, scope, read.content)):
-            return
+        if read.content:
+            echoing, in_body = await asyncio.to_thread(self._read_body, scope, read.content)
+            own = own + in_body if in_body else own
+            if await self._refused_echo(scope, send, echoing, own):
+                return
         if read.content is None:
             await self._own_answer(send, 413, f"the request body is over {self.max_request_bytes:,} bytes; not forwarded")
             if self.judge is not None:
                 self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request over "
                                             f"{self.max_request_bytes:,} bytes was answered 413 by the proxy and not "
-                                            "forwarded (not judged)")
+                                            "forwarded (not judged)", own)
             return
         # (served on `wire.serve`'s configuration, which reads an upgrade request whole and takes no upgrade: forwarded)
         unread = request_framing_unread(scope["headers"], read.size, upgrade_read=True)
@@ -371,31 +383,31 @@ class TrafficProxy:
             await self._own_answer(send, 400, f"the request was not forwarded: {why}")
             if self.judge is not None:
                 self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request was answered 400 by the "
-                                            f"proxy and not forwarded: {why} (not judged)")
+                                            f"proxy and not forwarded: {why} (not judged)", own)
             return
         if unread is not None:  # the body the server stack handed on may not be the client's: never forwarded as if it were
             await self._own_answer(send, 400, f"the request was not forwarded: {unread}")
             if self.judge is not None:
                 self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request was answered 400 by the "
-                                            f"proxy and not forwarded: {unread} (not the client's doing, not judged)")
+                                            f"proxy and not forwarded: {unread} (not the client's doing, not judged)", own)
             return
         try:
-            if await self._forward(scope, read.content, send):
+            if await self._forward(scope, read.content, send, own):
                 raise AnswerCutOff("the answer could not be completed: the client's connection is closed mid-answer")
         except _Refused as refused:
             await self._own_answer(send, refused.status, refused.message)
             if self.judge is not None:
                 self._refused_itself(scope, f"a {clean_text(str(scope['method'])[:20])} request was answered "
-                                            f"{refused.status} by the proxy and not forwarded ({refused.message}): not judged")
+                                            f"{refused.status} by the proxy and not forwarded ({refused.message}): not judged",
+                                     own)
 
-    def _read_body(self, scope: dict[str, Any], body: bytes) -> str | None:
-        """On a worker thread: the judge learns the body's credentials (`_learn`); the echoing method the body asks for
-        (`_echoing_method`: a search of the whole body), or None."""
-        if self.judge is not None:
-            self._learn(scope, body)
-        return _echoing_method(scope, body)
+    def _read_body(self, scope: dict[str, Any], body: bytes) -> tuple[str | None, list[str]]:
+        """On a worker thread: the judge learns the body's credentials (`_learn`); (the echoing method the body asks for
+        (`_echoing_method`: a search of the whole body) or None, the body's credentials the judge did not know)."""
+        own = self._learn(scope, body) if self.judge is not None else []
+        return _echoing_method(scope, body), own
 
-    async def _refused_echo(self, scope: dict[str, Any], send: Any, echoing: str | None) -> bool:
+    async def _refused_echo(self, scope: dict[str, Any], send: Any, echoing: str | None, own: list[str]) -> bool:
         """Refuse (405) a request asking for an echoing method; True: refused."""
         if echoing is None:
             return False
@@ -403,7 +415,7 @@ class TrafficProxy:
                                           "upstream's credentials the proxy adds", allow=True)
         if self.judge is not None:
             self._refused_itself(scope, f"a {echoing} request was refused 405 by the proxy and not forwarded (its "
-                                        "answer would echo the upstream's credentials)")
+                                        "answer would echo the upstream's credentials)", own)
         return True
 
     def on_server_refused(self, what: str) -> None:
@@ -418,32 +430,35 @@ class TrafficProxy:
             self.judge.pass_unjudged(f"the proxy's server: {what}; not forwarded, not judged (each such request is "
                                      "counted among those passed unjudged)", quiet=said)
 
-    def _learn(self, scope: dict[str, Any], body: bytes | None = None) -> None:
+    def _learn(self, scope: dict[str, Any], body: bytes | None = None) -> list[str]:
         """The judge learns the credentials the request carries (its headers, target and query; with `body`, its body's):
-        every request the proxy takes, forwarded or refused, judged or not, so that no note quoting what the upstream
-        echoed of them (a header it cannot forward, an error about its answer) writes them (docs/safety.md)."""
+        every request the proxy takes past its door (forwarded or refused, judged or not), so that no note quoting what
+        the upstream echoed of them (a header it cannot forward, an error about its answer) writes them (docs/safety.md).
+        Returns those the judge did not know yet: every note about this exchange is masked with them (`note(own=)`),
+        whatever the bound on what the judge learns. A request refused at the door (a foreign Host or Origin, which any
+        web page can send) is not learned: it would spend that bound (pass Y1, F2)."""
         assert self.judge is not None
         raw = scope.get("raw_path") or scope["path"].encode("utf-8", errors="surrogateescape")
         query = scope.get("query_string") or b""
         url = self._shown + (raw + (b"?" + query if query else b"")).decode("latin-1")
         if body is None:
-            self.judge.learn_request(str(scope["method"]), url,
-                                     [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
-        else:
-            self.judge.learn_request(str(scope["method"]), "", [], body)
+            return self.judge.learn_request(str(scope["method"]), url,
+                                            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+        return self.judge.learn_request(str(scope["method"]), "", [], body)
 
-    def _refused_itself(self, scope: dict[str, Any], said: str) -> None:
-        """A request the proxy answered itself: noted; a send among them (or one a server may route there) also passes
-        unjudged, so no green verdict rests on a send the upstream never saw."""
+    def _refused_itself(self, scope: dict[str, Any], said: str, own: list[str] | tuple[()]) -> None:
+        """A request the proxy answered itself: noted (an aside: it explains nothing of the verdict; the same said again
+        is counted under one note); a send among them (or one a server may route there) also passes unjudged, so no
+        green verdict rests on a send the upstream never saw. `own`: its credentials, masked in the note."""
         assert self.judge is not None
         raw = scope.get("raw_path") or scope["path"].encode("utf-8", errors="surrogateescape")
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         dropped = connection_headers(headers)  # routed on what the upstream would have received, as a forwarded one is
         if route_of(str(scope["method"]), raw.split(b"?", 1)[0].decode("latin-1"), base=False,
                     headers=[(name, value) for name, value in headers if name not in dropped]) == OTHER:
-            self.judge.note(said)
+            self.judge.note(said, own=own, aside=True)
         else:
-            self.judge.pass_unjudged(said)
+            self.judge.pass_unjudged(said, own=own)
 
     def _target(self, scope: dict[str, Any]) -> tuple[bytes, bytes]:
         """The request target sent upstream, built from parts: the upstream's base path, the request's path and query;
@@ -471,6 +486,12 @@ class TrafficProxy:
         if not _TARGET.match(target):
             raise _Refused(400, "the request target is not a usable path (only visible ASCII, no fragment)")
         return target, raw
+
+    def _masked(self, message: str, own: list[str]) -> str:
+        """A message of the proxy's own to a client, without the upstream's credentials nor the request's (`own`)."""
+        if own:
+            message = Redactor(own).text(message)
+        return self._hidden.text(message)
 
     @staticmethod
     async def _own_answer(send: Any, status: int, message: str, *, allow: bool = False) -> None:
@@ -508,9 +529,10 @@ class TrafficProxy:
         lines.append(b"\r\n")
         return b"".join(lines), sent
 
-    async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> bool:
+    async def _forward(self, scope: dict[str, Any], body: bytes, send: Any, own: list[str]) -> bool:
         """Forward one request and its answer, and hand the exchange to the judge; True: the answer to the client began
-        and could not be completed (the caller raises `AnswerCutOff`, after the judging)."""
+        and could not be completed (the caller raises `AnswerCutOff`, after the judging). `own`: the request's
+        credentials the judge did not know before it (`_learn`), masked in every note about the exchange."""
         target, own_path = self._target(scope)
         self.exchanges += 1
         number = self.exchanges
@@ -562,11 +584,12 @@ class TrafficProxy:
                 if altered and judged and self.judge is not None:
                     self.judge.note(f"proxy exchange {number}: the upstream's Connection header names {', '.join(altered)}, "
                                     "so the proxy forwarded the answer without it (RFC 9110 §7.6.1) and its client reads "
-                                    "the answer otherwise than a direct client does; judged as a direct client reads it")
+                                    "the answer otherwise than a direct client does; judged as a direct client reads it",
+                                    own=own, aside=True)
                 if unsendable and self.judge is not None:
                     self.judge.note(f"proxy exchange {number}: the upstream's header(s) {', '.join(unsendable)} held "
                                     "bytes no HTTP server may send (control characters): dropped from the answer to the "
-                                    "client, and judged without them, as the client received it")
+                                    "client, and judged without them, as the client received it", own=own, aside=True)
                 unforwardable = not 101 <= status <= 599  # no HTTP server (nor client) takes it: judged, answered 502
                 if unforwardable:
                     refusal = f"the upstream answered status {status}, which is no HTTP status"
@@ -607,7 +630,7 @@ class TrafficProxy:
                 if response.trailing and self.judge is not None:
                     self.judge.note(f"proxy exchange {number}: the upstream sent bytes after its answer (an empty line, a "
                                     "second answer): a client keeping the connection alive (httpx) fails reading its "
-                                    "next answer there; the proxy closed the connection")
+                                    "next answer there; the proxy closed the connection", aside=True)
                 response.release()
         except asyncio.CancelledError:
             if deadline.expired is None:
@@ -629,12 +652,10 @@ class TrafficProxy:
                 await asyncio.sleep(0)
             except asyncio.CancelledError:
                 _uncancel()
-        # from the body forwarded to the answer's last byte as read, less the client's reading (None: not known)
+        # from the body forwarded to the answer's last byte as read, less the client's reading (None: not known, `late`:
+        # the send is judged in part for responds-in-time, never green on it, never blamed; pass Y1, F1)
         elapsed = deadline.upstream_elapsed()
-        if deadline.late and judged and self.judge is not None:
-            self.judge.note(f"proxy exchange {number}: the proxy's event loop was held up past the {self.timeout:g} s "
-                            "deadline, and read the upstream's answer only after it: when the answer arrived does not "
-                            "show, so responds-in-time was not judged (not the upstream's doing)")
+        late = deadline.late
         # an answer begun that cannot be completed (the upstream cut it off or stalled, the client stopped reading, the
         # proxy failed): the client's connection is closed mid-answer (AnswerCutOff), never the answer ended normally,
         # which would hand a truncated body as a whole one (chunked: uvicorn would write the last chunk)
@@ -652,15 +673,17 @@ class TrafficProxy:
         if cut_off and failure is None and not stalled and self.judge is not None and not judged:
             self.judge.note(f"proxy exchange {number}: the upstream's answer was cut off after its head "
                             f"({clean_text(str(error))[:200]}): the client's connection was closed mid-answer, so it "
-                            "reads an incomplete answer, as from the upstream")
+                            "reads an incomplete answer, as from the upstream", own=own, aside=True)
         if not began and failure is None and not stalled:
-            await self._own_answer(send, 504 if timed_out else 502, str(error or refusal))
+            # the proxy's own words (`wire.upstream` quotes none of the upstream's bytes: pass Y1, F3), masked with the
+            # request's and the upstream's credentials all the same: what the client reads is no report, but no echo
+            await self._own_answer(send, 504 if timed_out else 502, self._masked(str(error or refusal), own))
             if refusal is not None and error is None and self.judge is not None:
                 self.judge.note(f"proxy exchange {number}: {refusal}; the client was answered 502, the upstream's answer "
-                                "judged as it came")
+                                "judged as it came", own=own, aside=True)
         where = f"proxy exchange {number}"
         if route == MAY_ROUTE and self.judge is not None:
-            self.judge.pass_may_route(where, own_path.decode("ascii"), method, sent)
+            self.judge.pass_may_route(where, own_path.decode("ascii"), method, sent, own=own)
             return cut_off
         if not judged or self.judge is None or (failure is not None and status is None):
             if self.judge is not None:
@@ -681,7 +704,7 @@ class TrafficProxy:
             where_to = f" (Location: <{clean_text(location[:200])}>)" if location else ""
             self.judge.pass_unjudged(f"{where}: the send, POST <{shown_url}>, was answered {what}{where_to}: no endpoint "
                                      f"answers so; check {flag('--upstream')} (is this the API's root, and does the server "
-                                     "answer POST /v1/sending there?): not judged")
+                                     "answer POST /v1/sending there?): not judged", own=own)
             return cut_off
         read_body, judge = self._decoded, self.judge
         answer_error, proxy_failed = error, failure is not None
@@ -701,7 +724,8 @@ class TrafficProxy:
                 method=method, url=shown_url, request_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in sent],
                 request_body=body, status=status if error is None or broken else None, response_headers=headers,
                 response_body=answer, elapsed=elapsed, error=error, timed_out=timed_out, where=where, response_size=size,
-                unread=unread, route=SEND)
+                unread=unread, route=SEND, in_part=_READ_LATE if late else None,
+                in_part_rules=_TIME_RULES if late else frozenset())
 
         # off the event loop: judging never holds up a client (the bytes it holds bound the queue, not a count)
         self.judge.observe_later(exchange, size=len(body) + sum(map(len, kept)) + _HELD_APART)
@@ -725,6 +749,13 @@ class TrafficProxy:
         if answer is None:
             return None, f"its answer decodes to over {cap:,} bytes", False, None
         return answer, None, False, lacked
+
+
+# why a send's answer read only after its deadline is judged in part (`_Deadline.late`): the words hold no figure of the
+# one exchange, so the judge counts them once for many
+_READ_LATE = ("the proxy's event loop was held up past the deadline and read the upstream's answer only after it: when "
+              "the answer arrived does not show, so responds-in-time was not judged (not the upstream's doing)")
+_TIME_RULES = frozenset({RESPONDS_IN_TIME.id})
 
 
 def _field(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -764,7 +795,8 @@ class _Deadline(ServerTime):
     not when the task next runs), never by when the timer ran: a timer that runs late (the loop held up) first lets
     the loop read its sockets (`_LOOKS` turns: asyncio runs I/O callbacks before timers in a turn, uvloop after), and
     an answer whose bytes are in by then is no 504. If they were read only after the due time, when they arrived
-    does not show (`late`: the proxy leaves responds-in-time unjudged, never blames the upstream for its own delay).
+    does not show (`late`: the proxy leaves responds-in-time unjudged, the send judged in part, never green on it, and
+    never blames the upstream for its own delay).
     """
 
     def __init__(self, timeout: float, loop: asyncio.AbstractEventLoop | None = None, task: asyncio.Task[Any] | None = None) -> None:

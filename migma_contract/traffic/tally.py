@@ -28,7 +28,7 @@ import threading
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -51,6 +51,7 @@ from migma_contract.contract.rules import History, Level, RawBody, Replay, Respo
 from migma_contract.contract.validators import Contract, response_facts
 from migma_contract.core.redact import (
     LONGEST_KEY,
+    REDACTED,
     SHELL_FIELDS,
     Redactor,
     cookie_credential,
@@ -149,6 +150,10 @@ JUDGE_CPU_BURST = 0.5  # ...and half a CPU-second at once
 # body (parsing it, searching it for credentials) costs CPU the proxy's or the app's event loop then waits for (the GIL).
 JUDGED_BODY_BYTES = 64 << 10
 _MAX_STOPS = 50  # notes kept word for word (where files stopped, what was refused); the rest are counted
+# past `_MAX_STOPS`, a note of a kind none kept is (its start, numbers aside: "proxy exchange #: the send, POST <..."): up
+# to this many more, so that many notes of one kind never drop the one note of another that explains the verdict
+_MAX_KINDS = 20
+_NUMBERS = re.compile(r"[0-9]+")
 _NOTE_CHARS = 500  # of one note: it may carry what a hostile peer sent (a coding's name, header names), cut visibly
 _NONE_REPEATED: frozenset[str] = frozenset()
 _NONE_GIVEN: Mapping[str, tuple[str, ...]] = MappingProxyType({})
@@ -733,8 +738,16 @@ class TrafficJudge:
         self._symptoms: list[Symptom] = []
         self._findings: dict[tuple[str, str], Finding] = {}
         self._notes: Counter[str] = Counter()
-        self._stops: list[str] = []
+        self._stops: list[str] = []  # notes that explain the verdict (why sends passed unjudged, a bound reached...)
         self._stops_dropped = 0
+        # notes that explain nothing of the verdict (`note(aside=True)`: a header dropped, a request for another path
+        # refused): kept apart, so that however many there are they never push out a note that explains it
+        self._asides: list[str] = []
+        self._asides_dropped = 0
+        self._said: dict[str, int] = {}  # a note kept word for word -> how many times it was said (each counted once)
+        self._kinds: set[str] = set()  # the kinds of the notes kept (`_kind_of`)
+        self._kinds_over = 0  # notes kept past `_MAX_STOPS` for their kind (at most `_MAX_KINDS`)
+        self._own_note: tuple[Sequence[str], Redactor | None] | None = None  # the last `own` a note was masked with
         self._secrets: set[str] = set()
         self._secret_chars = 0
         self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
@@ -772,21 +785,25 @@ class TrafficJudge:
         with self._lock:
             self.redactor.add(secrets)
 
-    def learn_request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None = None) -> None:
+    def learn_request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None = None) -> list[str]:
         """The credentials a request carries (any path, any method, judged or not: read as a send's are), learned before
         anything about its exchange can be written: every note and finding is redacted with them when a report is made.
 
         Called on an event loop (the proxy learns a body's on a worker thread): the credentials are read here (cheap: a header's reading is cached, a body is read up
         to `_SHAPES_READ`), and handed over under the small `_counts` lock; the redactor takes them under `_lock`
-        (`_take_learned`) before judging or writing anything."""
+        (`_take_learned`) before judging or writing anything.
+
+        Returns those it found that the redactor did not know yet: what a note about this request masks (`note(own=)`),
+        learned or not (past the bounds on what is learned)."""
         request = ObservedExchange(method=method, url=url, request_headers=headers, request_body=body, status=None)
         found = [secret for secret in self._credentials_of(request) if secret not in self._secrets]
         if not found:
-            return
+            return found
         bearers = {bearer_key(value) for name, value in headers if name.lower() == "authorization"}
         with self._counts:
             if len(self._to_learn) < MAX_CREDENTIALS:  # (past it the bound on what is learned is reached anyway)
                 self._to_learn.append((found, bearers))
+        return found
 
     def learn_now(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None = None) -> None:
         """`learn_request`, learned at once: a reader of recordings (`judge`) learns every recorded request as it reads
@@ -809,40 +826,99 @@ class TrafficJudge:
         for found, bearers in waiting:
             self._learn_secrets(found, bearers)
 
-    def pass_unjudged(self, why: str, *, seen: bool = True, count: int = 1, quiet: bool = False) -> None:
+    def pass_unjudged(self, why: str, *, seen: bool = True, count: int = 1, quiet: bool = False,
+                      own: Sequence[str] = ()) -> None:
         """A send that passes unjudged (a client that stopped reading): counted, noted, and no green verdict after it.
 
         `seen=False`: what may have held sends was not read at all (a recording that stops early): no exchange counted.
         `count`: that many such exchanges, under one note (a recording's items past those it kept word for word).
         `quiet`: counted without a note (the same was said already: the proxy's server refusing again as before).
+        `own`: the exchange's own credentials, masked in the note (see `note`).
         """
         with self._counts:
             self.stats.exchanges += count if seen else 0
             self.stats.unjudged += count
         if not quiet:
-            self.note(why)
+            self.note(why, own=own)
 
-    def pass_may_route(self, where: str, path: str, method: str = SEND_METHOD, headers: Headers = ()) -> None:
+    def pass_may_route(self, where: str, path: str, method: str = SEND_METHOD, headers: Headers = (),
+                       own: Sequence[str] = ()) -> None:
         """A request that is not exactly POST /v1/sending but that a server may route there (`route_of`): counted,
-        noted, never judged (the server is not blamed for what the client malformed) and no green verdict after it."""
+        noted, never judged (the server is not blamed for what the client malformed) and no green verdict after it.
+        `own`: its credentials, masked in the note (`note`)."""
         if not plain_post(method, headers):  # the method (or a method-override header) is what is not exactly POST
             self.pass_unjudged(f"{where}: {clean_text(method[:20])!r} {path} is not exactly POST, but "
                                "a server may take it for one (POST in another case, with spaces or in another form, a method-override "
-                               "header naming POST, or a POST whose override header names another method): not judged")
+                               "header naming POST, or a POST whose override header names another method): not judged",
+                               own=own)
             return
         self.pass_unjudged(f"{where}: POST {path} is not /v1/sending, but a server may route it there "
                            "(a trailing slash, a format suffix, another case or Unicode form, merged slashes, path "
                            "parameters, dot segments, escapes servers decode differently, a path before it): not judged; "
                            "an API served under a prefix is judged once the proxy's --upstream or the middleware's "
-                           "base_path names it")
+                           "base_path names it", own=own)
 
-    def note(self, note: str) -> None:
-        """Something the report must say about the traffic (where a file stopped, what could not be judged)."""
+    def note(self, note: str, *, own: Sequence[str] = (), aside: bool = False) -> None:
+        """Something the report must say about the traffic (where a file stopped, what could not be judged).
+
+        `own`: the credentials of the exchange the note is about (`learn_request` returns them), masked in it now, as
+        that exchange's findings are (`_own_redactor`): past the bound on what the redactor learns (`MAX_CREDENTIALS`)
+        a note quoting its request never writes them (pass Y1, F2). `aside`: the note explains nothing of the verdict
+        (a header dropped, a request for another path refused): kept apart from those that do, each kind within its
+        own `_MAX_STOPS`, so that asides never push out a note saying why the run is incomplete (pass Y1, F4). A note
+        said again is counted under the one kept (`N × ...`), never kept twice.
+        """
+        if own:
+            note = self._masked_own(note, own)
+        note = noted(note)
         with self._counts:
-            if len(self._stops) < _MAX_STOPS:
-                self._stops.append(noted(note))
-            else:  # a report stays small however many times something happens
+            if note in self._said:
+                self._said[note] += 1
+                return
+            kept = self._asides if aside else self._stops
+            kind = _kind_of(note)
+            if len(kept) < _MAX_STOPS or (kind not in self._kinds and self._kinds_over < _MAX_KINDS):
+                self._kinds_over += len(kept) >= _MAX_STOPS
+                kept.append(note)
+                self._said[note] = 1
+                self._kinds.add(kind)
+            elif aside:  # a report stays small however many times something happens
+                self._asides_dropped += 1
+            else:
                 self._stops_dropped += 1
+
+    def _masked_own(self, note: str, own: Sequence[str]) -> str:
+        """`note` with the credentials `own` masked, in every form the redactor masks (up to `OWN_CREDENTIAL_CHARS`
+        characters of them; the rest wherever they stand as given). The redactor is built once for the same `own`
+        (the notes of one exchange)."""
+        cached = self._own_note
+        if cached is not None and cached[0] is own:
+            redactor = cached[1]
+        else:
+            kept: list[str] = []
+            chars = 0
+            for secret in own:
+                chars += min(len(secret), LONGEST_KEY)
+                if chars > OWN_CREDENTIAL_CHARS:
+                    break
+                kept.append(secret)
+            redactor = Redactor(kept) if kept else None
+            self._own_note = (own, redactor)
+        if redactor is not None:
+            note = redactor.text(note)
+        for secret in own:  # (those past the characters masked by pattern: as given)
+            if secret in note:
+                note = note.replace(secret, REDACTED)
+        return note
+
+    def _kept_notes(self, *, dropped: bool = True) -> list[str]:
+        """The notes kept word for word, those explaining the verdict first, each said again counted (under `_counts`);
+        `dropped`: with how many of each kind were not kept."""
+        def shown(notes: list[str]) -> list[str]:
+            return [f"{self._said[note]:,} × {note}" if self._said.get(note, 1) > 1 else note for note in notes]
+        more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped and dropped else []
+        asides = [f"… and {self._asides_dropped:,} more notes like these"] if self._asides_dropped and dropped else []
+        return shown(self._stops) + more + shown(self._asides) + asides
 
     def _count_note(self, note: str) -> None:
         """A note said of an exchange, counted (under `_lock`): at most 200 distinct ones, each `noted`."""
@@ -868,7 +944,10 @@ class TrafficJudge:
         if exchange.in_part is not None:  # the way in could not tell these rules' passing: none passes (a breach counts)
             opened = tuple(j for j in verdict.judgements if j.rule_id not in exchange.in_part_rules
                            or (not j.ok and j.rule_id not in exchange.unseen_rules))
-            if len(opened) < len(verdict.judgements):
+            # (a rule the way in left with nothing to judge, which the judge then finds not exercised, is in part too:
+            # the proxy's answer read after its deadline, no time to judge responds-in-time on; pass Y1, F1)
+            unjudged = exchange.in_part_rules - {j.rule_id for j in verdict.judgements}
+            if len(opened) < len(verdict.judgements) or (unjudged and any(rule.id in unjudged for rule in self.rules)):
                 verdict = replace(verdict, judgements=opened)
                 unread_why = exchange.in_part if unread_why is None else f"{unread_why}; {exchange.in_part}"
         with self._lock:
@@ -893,8 +972,10 @@ class TrafficJudge:
             base = verdict.judgements
             if across:
                 verdict = ExchangeVerdict(base + across, verdict.notes, partly=verdict.partly)
-            for note in verdict.notes:
-                self._count_note(note)
+            if verdict.notes:  # masked with the exchange's own credentials, as its findings are (pass Y1, F2)
+                own, _ = self._own_redactor(unlearned) if unlearned else (None, False)
+                for note in verdict.notes:
+                    self._count_note(own.text(note) if own is not None else note)
             breached = self._count(base, across)
             told: list[str] = []
             if breached:
@@ -1451,8 +1532,7 @@ class TrafficJudge:
             self._take_learned()
             counted = [f"{count} × {note}" for note, count in self._notes.most_common(_MAX_NOTES)]
             with self._counts:
-                more = [f"… and {self._stops_dropped:,} more notes like these"] if self._stops_dropped else []
-                stats = replace(self.stats, notes=self._stops + more + counted)
+                stats = replace(self.stats, notes=self._kept_notes() + counted)
             flying = self.in_flight
             if flying:
                 stats.exchanges += flying
@@ -1516,7 +1596,8 @@ class TrafficJudge:
             notes = [[self.redactor.text(note), count] for note, count in self._notes.items()]
             with self._counts:
                 stats = {name: getattr(self.stats, name) for name in self._SUMMED}
-                stops, dropped = list(self._stops), self._stops_dropped
+                # (the asides after those explaining the verdict, repeats counted in the text: a merge keeps them so)
+                stops, dropped = self._kept_notes(dropped=False), self._stops_dropped + self._asides_dropped
             flying = self.in_flight
             if flying:
                 stats["exchanges"] += flying
@@ -1724,10 +1805,16 @@ def _basic_pair(credential: str) -> list[str]:
 _PARTIAL_WORD = re.compile(r"[^\s/?&;,:]*\Z")
 
 
+def _kind_of(note: str) -> str:
+    """What kind of note this is: its start, its numbers aside (one kind: "proxy exchange 7: the send, POST <...")."""
+    return _NUMBERS.sub("#", note[:60])
+
+
 def noted(note: str) -> str:
     """A note as every report carries it: at most `_NOTE_CHARS` characters of it, the cut said, made safe to carry.
     The one place notes are made: each may quote a hostile peer (a 90 KB Content-Encoding value, header names), and a
-    report holds at most `_MAX_STOPS` + `_MAX_NOTES` of them, so every report of any run stays small."""
+    report holds at most 2 × `_MAX_STOPS` + `_MAX_KINDS` + `_MAX_NOTES` of them (those explaining the verdict, the
+    asides, kinds past the cap, those counted), so every report of any run stays small."""
     if len(note) > _NOTE_CHARS:  # cut before a word, never inside one: a key cut in two is masked by no pattern
         note = f"{_PARTIAL_WORD.sub('', note[:_NOTE_CHARS])}… ({len(note):,} characters, cut)"
     return clean_text(note)

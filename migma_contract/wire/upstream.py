@@ -33,7 +33,9 @@ around the exchange); an abandoned answer closes its connection.
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import contextlib
 import re
 import ssl
 import time
@@ -48,7 +50,8 @@ try:  # h11's own reader of an answer's head (what h11.Connection runs), without
 except ImportError:  # pragma: no cover - another h11's layout: the same reading, through a connection
     _h11_read_head = None  # type: ignore[assignment]
 
-from migma_contract.core.fields import framing_refused, shown_name
+from migma_contract.core.fields import TOKEN, framing_refused, shown_name
+from migma_contract.core.untrusted import clean_text
 
 try:  # the C parser (uvicorn[standard]); without it, h11 reads the answers (see _H11Parser)
     import httptools
@@ -62,7 +65,7 @@ except ImportError:  # pragma: no cover - httptools is a dependency on CPython
     PARSER = "h11"
 
 __all__ = ["IDLE_EXPIRY", "MAX_HEAD_BYTES", "PARSER", "UpstreamError", "UpstreamPool", "UpstreamResponse", "client_refuses",
-           "h11_head_refused", "h11_keeps_alive"]
+           "h11_head_refused", "h11_keeps_alive", "h11_reason"]
 
 MAX_HEAD_BYTES = 100 * 1024  # httpcore's MAX_INCOMPLETE_EVENT_SIZE, h11's bound on an incomplete head in httpx
 _READ = 64 * 1024  # httpcore's READ_NUM_BYTES: httpx reads at most this much at a time, h11's bound checked after each
@@ -122,10 +125,33 @@ def h11_head_refused(raw: bytes | bytearray, *, head_only: bool = False) -> tupl
             event = conn.next_event()
             left = len(conn.trailing_data[0])
     except h11.ProtocolError as exc:
-        return str(exc), 0
+        return h11_reason(exc), 0
     if not isinstance(event, (h11.Response, h11.InformationalResponse)):
         return "no end of the head where llhttp found one", 0
     return None, len(raw) - left
+
+
+# where h11's message quotes what it refused (`illegal header line: bytearray(b'...')`, `Illegal header value b'...'`)
+_QUOTED = re.compile(r":?\s*(?:bytearray\()?b['\"].*\Z", re.S)
+_HEADER_LINE = re.compile(r"\A(?:bytearray\()?(b(['\"]).*\2)\)?\Z", re.S)
+
+
+def h11_reason(exc: BaseException) -> str:
+    """What h11 (or llhttp) refused, in its words, without the bytes it quotes: h11's message quotes the offending line
+    word for word (a header line echoing the request's Authorization, the credentials the proxy added: pass Y1, F3).
+    A header line's name is kept where it is a token (`shown_name`); its value never."""
+    text = str(exc)
+    quoted = _QUOTED.search(text)
+    if quoted is None:
+        return clean_text(text[:200])
+    reason = text[:quoted.start()].strip()
+    line = _HEADER_LINE.match(quoted.group(0).lstrip(": \t"))
+    if reason == "illegal header line" and line is not None:
+        with contextlib.suppress(ValueError, SyntaxError):
+            name = ast.literal_eval(line.group(1)).split(b":", 1)
+            if len(name) == 2 and TOKEN.match(name[0]) is not None:
+                reason += f" (the field {shown_name(name[0])})"
+    return clean_text(reason[:200])
 
 
 class _ReadAsH11(Exception):
@@ -245,7 +271,7 @@ class UpstreamResponse(asyncio.Protocol):
             self._finish(reusable=False)
         except _PARSE_ERRORS as exc:
             if self._head_done or isinstance(self._parser, _H11Parser) or self._error is not None or self._done:
-                self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 a client reads ({exc})")
+                self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 a client reads ({h11_reason(exc)})")
                 return
             # a head llhttp refuses, or one whose answer h11 reads whole (_ReadAsH11): read as httpx reads it
             self._read_as_h11(fell_back=not isinstance(exc.__context__, _ReadAsH11))
@@ -264,7 +290,7 @@ class UpstreamResponse(asyncio.Protocol):
         try:
             self._parser.feed_data(self._head_raw)
         except h11.RemoteProtocolError as exc:
-            self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 a client reads ({exc})")
+            self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 a client reads ({h11_reason(exc)})")
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes; connection_lost ends the answer
