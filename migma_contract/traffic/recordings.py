@@ -231,6 +231,7 @@ class Recording:
         self.decode_budget = self.max_body_bytes + DECODED_PER_BYTE * size
         for exchange in read:
             exchange.framing_shown = _FRAMING[self.format]
+            exchange.via_url = True  # its answer may say no endpoint answered (`TrafficJudge.observe`: Pass Z2, F7)
             over = max(_head_size(exchange.request_headers), _head_size(exchange.response_headers))
             if over > MAX_HEAD_BYTES:
                 self._skip(f"{exchange.where}: headers of {over:,} bytes, over {MAX_HEAD_BYTES:,} (the cap on "

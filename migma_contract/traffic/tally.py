@@ -65,7 +65,7 @@ from migma_contract.generate.cases import Case
 from migma_contract.judge.deserve import Standing
 from migma_contract.judge.exchange import lowered
 from migma_contract.judge.overrides import METHOD_OVERRIDES
-from migma_contract.judge.verdict import CLIENT, ONE_VALUE_FIELDS, SERVER, ExchangeVerdict, Judgement, Knowledge
+from migma_contract.judge.verdict import CLIENT, ONE_VALUE_FIELDS, SERVER, ExchangeVerdict, Judgement, Knowledge, no_endpoint
 from migma_contract.judge.verdict import judge_exchange as judge
 from migma_contract.run.records import PLACEHOLDER_BASE, error_field, make_records
 from migma_contract.run.result import (
@@ -504,6 +504,11 @@ class ObservedExchange:
     # may read otherwise (`Knowledge.request_doubt`): its request rules, credentials and status unjudged, and a value its
     # answer repeats across exchanges is not judged (whether it is a replay does not show)
     request_rebuilt: str | None = None
+    # sent to a URL someone configured (a recorded client's: `recordings`), whose answer may say no endpoint of the API
+    # answered it (`judge.verdict.no_endpoint`, read in `TrafficJudge.observe`, Pass Z2, F7); the proxy reads it itself
+    # (its note names --upstream), the middleware sits in the app (the app's 404 is the endpoint's answer)
+    via_url: bool = False
+    passed: str | None = None  # why `TrafficJudge.observe` passed it unjudged (a reader of recordings warns with it)
 
     # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
 
@@ -934,6 +939,17 @@ class TrafficJudge:
                 self.pass_may_route(exchange.where or "an exchange", exchange.path, exchange.method, exchange.request_headers)
             else:
                 self.skip()
+            return ExchangeVerdict(())
+        what = None if not exchange.via_url else no_endpoint(exchange.status, exchange.header("content-type", response=True),
+                           self.contract.spec.documented_statuses, (exchange.response_body or b"",))
+        if what is not None:  # the one reading of every way in (the proxy's and check's): never blamed (Pass Z2, F7)
+            location = exchange.header("location", response=True)
+            where_to = f" (Location: <{clean_text(location[:200])}>)" if location else ""
+            own = self.learn_request(exchange.method, exchange.url, exchange.request_headers, exchange.request_body)
+            exchange.passed = (f"{exchange.where or 'an exchange'}: the send was answered {what}{where_to}: no endpoint "
+                               "answers so (the client's URL does not reach the send: another host or scheme, a wrong "
+                               "root); not judged")
+            self.pass_unjudged(exchange.passed, own=own)
             return ExchangeVerdict(())
         exchange, judged = self._as_judged(exchange)
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
