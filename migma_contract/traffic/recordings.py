@@ -1097,7 +1097,12 @@ def _shown(text: Any) -> str:
 # not its failure, nor an error no word here reads: those pass unjudged.
 _NOT_SERVERS = re.compile(r"abort|cancel|block|name[ _]?not[ _]?resolved|name[ _]resolution|dns|internet|offline|network"
                           r"|proxy|tunnel|refused|unreachable|cert|ssl|tls|address|insecure|access[ _]denied|csp|cors"
-                          r"|connection[ _]?timed[ _]?out|connect(?:ion)?[ _]?timeout|could[ _]not[ _]connect",
+                          r"|connection[ _]?timed[ _]?out|connect(?:ion)?[ _]?timeout|could[ _]not[ _]connect"
+                          # Chromium's (net_error_list.h) for the client's own path, not the server's (Pass Z2, F6): an
+                          # HTTP/2 PING unanswered (the client's network dropped, a NAT timeout), QUIC over UDP (a
+                          # middlebox breaking it: the known fix is turning QUIC off), HTTP/2's TLS negotiation, a stream
+                          # the client refused, ALPN
+                          r"|ping[ _]?failed|quic|inadequate[ _]transport[ _]security|client[ _]refused|alpn",
                           re.IGNORECASE)
 _SERVERS = re.compile(r"reset|closed|empty[ _]response|invalid[ _](?:http[ _])?response|length[ _]mismatch|chunked"
                       r"|http2|protocol[ _]error|timed[ _]?out|timeout|too[ _]big|decoding[ _]failed|incomplete",
