@@ -84,12 +84,12 @@ def test_pass_z2_f1_an_unreadable_or_over_cap_cassette_item_has_its_credentials_
     a converter: its key was written in clear once another item's answer echoed it."""
     echo = vcrpy(json.dumps(VALID), answer=ECHO, status=500)
     first = vcrpy(json.dumps(VALID), auth="Bearer " + ECHOED)
-    bad = first[:3] + ["      X-Trace: [a, b"] + first[3:]
+    bad = [*first[:3], "      X-Trace: [a, b", *first[3:]]
     (tmp_path / "bad").mkdir()
     _unshown(tmp_path / "bad", cassette(bad, echo), "c.yaml")
     from migma_contract.traffic import recordings
     monkeypatch.setattr(recordings, "MAX_YAML_ITEM", 2_000)
-    big = first[:2] + ["      X-Pad: [" + json.dumps("x" * 3_000) + "]"] + first[2:]
+    big = [*first[:2], "      X-Pad: [" + json.dumps("x" * 3000) + "]", *first[2:]]
     big.insert(4, f"      X-Api-Key: [{ECHOED}]")
     (tmp_path / "big").mkdir()
     _unshown(tmp_path / "big", cassette(big, echo), "c.yaml")
