@@ -5,6 +5,7 @@
 - F3: the JSON reader's byte offsets are counted once (linear), not the buffer's prefix again for each item.
 - F6: Chromium's errors of the client's network path (PING failed, QUIC, HTTP/2 TLS) are not the server's.
 - F7: a recorded send answered as no endpoint answers (a redirect, 404/405, a 4xx HTML page) passes unjudged.
+- F9: past the bound on credentials learned, keys standing where an API's key goes still have room.
 - F8: query and form credentials are learned as their server reads them (percent-decoded; names too; multipart).
 """
 
@@ -229,3 +230,26 @@ def test_pass_z2_f8_an_encoded_query_credential_echoed_decoded_is_masked(tmp_pat
     result, _, reports = judged(tmp_path, har([first, echo]), "rec.har", "json", "html", "junit")
     shown = [p.name for p in reports.rglob("*") if p.is_file() and TOKEN in p.read_text(errors="replace")]
     assert shown == [] and TOKEN not in result.output, result.output
+
+
+# --- F9 -------------------------------------------------------------------------------------------------------------
+
+
+def test_pass_z2_f9_a_key_past_the_bound_on_credentials_is_still_learned(tmp_path):
+    """Pass Z2, F9: a browser session's cookies and CSRF tokens (1,170 distinct) filled the 1,000 credentials learned;
+    the Bearer key a later send carried was not learned, and another exchange's answer echoing it was written in clear.
+    Keys standing where an API's key goes keep their own room past the bound (`_MAX_KEYS_PAST`)."""
+    import hashlib
+
+    def token(*parts: int) -> str:
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+    entries = []
+    for page in range(130):
+        entry = har_entry([JSON_HEAD, ("X-Csrf-Token", token(page, 99))], url=f"https://staging.example.test/app/page{page}",
+                          method="GET")
+        entry["request"]["cookies"] = [{"name": f"session{n}", "value": token(page, n)} for n in range(8)]
+        entries.append(entry)
+    entries += [har_entry([JSON_HEAD, ("Authorization", "Bearer " + ECHOED)]), _echo()]
+    result, _, reports = judged(tmp_path, har(entries, {"name": "mitmproxy", "version": "10"}), "rec.har", "json", "html", "junit")
+    assert "distinct credentials" in result.output, result.output  # the bound was reached
+    assert shown_in(result, reports) == [], result.output
