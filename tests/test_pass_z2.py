@@ -3,6 +3,7 @@
 - F1: an item never built (over a loading bound, unreadable YAML) still has its credentials learned (a raw scan).
 - F2: a request body kept encoded (HAR base64, a cassette's Content-Encoding) is learned decoded, on every path.
 - F3: the JSON reader's byte offsets are counted once (linear), not the buffer's prefix again for each item.
+- F4: a HAR whose `log.creator` cannot be known (the skim stopped at an entry over the cap) is read most cautiously.
 - F6: Chromium's errors of the client's network path (PING failed, QUIC, HTTP/2 TLS) are not the server's.
 - F7: a recorded send answered as no endpoint answers (a redirect, 404/405, a 4xx HTML page) passes unjudged.
 - F9: past the bound on credentials learned, keys standing where an API's key goes still have room.
@@ -253,3 +254,23 @@ def test_pass_z2_f9_a_key_past_the_bound_on_credentials_is_still_learned(tmp_pat
     result, _, reports = judged(tmp_path, har(entries, {"name": "mitmproxy", "version": "10"}), "rec.har", "json", "html", "junit")
     assert "distinct credentials" in result.output, result.output  # the bound was reached
     assert shown_in(result, reports) == [], result.output
+
+
+# --- F4 -------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("creator_last", [True, False], ids=["creator-after", "creator-first"])
+def test_pass_z2_f4_a_recorder_that_cannot_be_known_is_read_most_cautiously(tmp_path, monkeypatch, creator_last):
+    """Pass Z2, F4: `log.creator` after the entries was lost when the skim stopped at an entry over the item cap: a
+    Chrome export with its Authorization sanitized was then judged as a trusted recorder's (auth-required blamed on
+    client and server, exit 1), while the same HAR with the creator first passed unjudged (exit 3). A recorder that
+    cannot be known is read the cautious way for each decision: no blame either way."""
+    defaults = ArrayReader.__init__.__kwdefaults__
+    assert defaults is not None
+    monkeypatch.setitem(defaults, "max_item", 64 << 10)
+    monkeypatch.setitem(defaults, "chunk", 16 << 10)
+    sent = har_entry([JSON_HEAD])  # no Authorization: a Chrome export drops it ("sanitized")
+    big = har_entry([JSON_HEAD], url="https://staging.example.test/v1/uploads")
+    big["request"]["postData"]["text"] = "A" * (200 << 10)
+    result, data, _ = judged(tmp_path, har([sent, big], creator_last=creator_last))
+    assert result.exit_code == 3 and not data.get("findings"), result.output

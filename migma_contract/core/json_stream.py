@@ -132,6 +132,8 @@ class ArrayReader:
         self._where = _Where()
         self._skim = False  # `skim`: the `keep` keys after the array are read too
         self._item = (0, 0)  # where the last value read stands in the buffer (`item_text`)
+        # `skim` read the array's object to its end (or the file ended): `kept` holds what a JSON reader keeps
+        self.skimmed = False
 
     @property
     def stopped(self) -> str | None:
@@ -368,6 +370,7 @@ class ArrayReader:
         self._skim = True
         try:
             if not self._find(path):
+                self.skimmed = True
                 return
             if self._skip_space() == "]":
                 self._pos += 1
@@ -380,7 +383,10 @@ class ArrayReader:
                     if self._expect(",]", "',' or ']'") == "]":
                         break
             self._after(path)
-        except (_Incomplete, _Another, JsonStreamError):
+            self.skimmed = self._where.stopped is None
+        except _Incomplete:  # the file ends: no key after this point exists for any reader (they refuse the file)
+            self.skimmed = True
+        except (_Another, JsonStreamError):
             return
         finally:
             self._skim = False

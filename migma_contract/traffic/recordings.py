@@ -267,9 +267,13 @@ class Recording:
         others = ("interactions", "http_interactions") if har else ("log", "http_interactions")
         name = version = None
         stripped = False
+        unknown = False
         if har:  # the recorder, known before any entry is judged wherever `log.creator` stands (Pass Y2, F5)
-            name, version = self._har_creator(others)
-            stripped = any(browser in (name or "").lower() for browser in _BROWSERS)
+            name, version, unknown = self._har_creator(others)
+            # a recorder that cannot be known (the skim stopped: an entry over the cap) is read the most cautious way
+            # for each decision (Pass Z2, F4): a browser's sanitized export may have dropped credentials (`stripped`),
+            # its requests may be rebuilt (`_UNKNOWN_RECORDER`), its times are no recorder's known to time the server
+            stripped = unknown or any(browser in (name or "").lower() for browser in _BROWSERS)
         with self.path.open("rb") as handle:
             # the other format's list (or a Schemathesis one: a YAML reader reads JSON) beside this one: two lists
             reader = ArrayReader(handle, others=others)
@@ -289,7 +293,7 @@ class Recording:
                         self._learn_raw(reader.item_text())  # never built, yet its credentials are learned (Pass Z2, F1)
                         continue
                     if har:
-                        exchange = self._guarded(where, _from_har, item, where, stripped, name, version)
+                        exchange = self._guarded(where, _from_har, item, where, stripped, name, version, unknown)
                     else:
                         exchange = self._guarded(where, _from_vcrpy, item, where)
                     if exchange is not None:
@@ -303,17 +307,19 @@ class Recording:
                 self.notes.append(f"{self.path.name}: not valid UTF-8 (first at byte {reader.invalid_utf8:,}): "
                                   "each invalid byte was read as U+FFFD")
 
-    def _har_creator(self, others: tuple[str, ...]) -> tuple[str | None, str | None]:
+    def _har_creator(self, others: tuple[str, ...]) -> tuple[str | None, str | None, bool]:
         """A HAR's `log.creator` name and version as a JSON reader sees them, wherever the member stands: a first pass
         steps over the entries (none built, each held to the item cap) and reads on after them, so that no verdict
         depends on the members' order (a creator written after the entries is the same HAR to every other reader)."""
         with self.path.open("rb") as handle:
             reader = ArrayReader(handle, keep=("creator",), others=others)
             reader.skim(("log", "entries"))
+        if not reader.skimmed:  # `log` not read to its end: a creator after where it stopped would be the one kept
+            return None, None, True
         creator = reader.kept.get("creator")
         if not isinstance(creator, dict):
-            return None, None
-        return _text(creator.get("name")), _text(creator.get("version"))
+            return None, None, False
+        return _text(creator.get("name")), _text(creator.get("version")), False
 
     # -- YAML cassettes ----------------------------------------------------------------------------------
 
@@ -835,7 +841,8 @@ def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bo
 
 
 def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = None,
-              version: str | None = None) -> ObservedExchange | None:
+              version: str | None = None, unknown: bool = False) -> ObservedExchange | None:
+    """`unknown`: the recorder cannot be known (`Recording._har_creator`): its requests read as possibly rebuilt."""
     if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
         return None
     request: dict[str, Any] = entry["request"]
@@ -900,7 +907,7 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
                                 "server's failure): the answer's body was not judged")
     error = failure if servers else None  # (beside a status: "status 200, then no complete response")
     elapsed, whole = _har_time(entry, recorder)
-    rebuilt = _har_rebuilt(recorder, version)
+    rebuilt = _UNKNOWN_RECORDER if unknown else _har_rebuilt(recorder, version)
     short = _har_cut(status, content, response.get("bodySize"), response_headers) if not failure else None
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer if status else b"",
@@ -908,6 +915,11 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
         recorded_time=whole, in_part=short, in_part_rules=frozenset({NO_SERVER_ERROR.id}) if short else frozenset(),
         request_rebuilt=rebuilt,
     )
+
+
+_UNKNOWN_RECORDER = ("its recorder cannot be known (the reading of `log` stopped before its end: an entry over the cap "
+                     "on recorded items, or text that is no JSON), and some recorders rebuild each request at export: its "
+                     "request rules, credentials and status were not judged")
 
 
 def _har_rebuilt(recorder: str | None, version: str | None = None) -> str | None:
