@@ -4,6 +4,7 @@
 - F2: a request body kept encoded (HAR base64, a cassette's Content-Encoding) is learned decoded, on every path.
 - F3: the JSON reader's byte offsets are counted once (linear), not the buffer's prefix again for each item.
 - F4: a HAR whose `log.creator` cannot be known (the skim stopped at an entry over the cap) is read most cautiously.
+- F5: a request rebuilt at export (Insomnia) whose answer is not the send's envelope is not judged as the send's.
 - F6: Chromium's errors of the client's network path (PING failed, QUIC, HTTP/2 TLS) are not the server's.
 - F7: a recorded send answered as no endpoint answers (a redirect, 404/405, a 4xx HTML page) passes unjudged.
 - F9: past the bound on credentials learned, keys standing where an API's key goes still have room.
@@ -274,3 +275,20 @@ def test_pass_z2_f4_a_recorder_that_cannot_be_known_is_read_most_cautiously(tmp_
     big["request"]["postData"]["text"] = "A" * (200 << 10)
     result, data, _ = judged(tmp_path, har([sent, big], creator_last=creator_last))
     assert result.exit_code == 3 and not data.get("findings"), result.output
+
+
+# --- F5 -------------------------------------------------------------------------------------------------------------
+
+INSOMNIA = {"name": "Insomnia REST Client", "version": "insomnia.desktop.app:v2023.5.8"}
+
+
+def test_pass_z2_f5_a_rebuilt_requests_answer_from_another_endpoint_is_not_judged_as_the_sends(tmp_path):
+    """Pass Z2, F5: Insomnia pairs a request rebuilt from its current definition (POST /v1/sending) with its latest
+    stored answer, kept across edits of URL and method (here GET /v1/domains's `{"data": [...]}`): success-schema and
+    envelope-consistent were blamed on a correct server (exit 1). An answer that is not the send's envelope passes
+    unjudged; an envelope is still judged (Pass X2)."""
+    domains = {"data": [{"id": "dom_1", "name": "example.com"}]}
+    result, data, _ = judged(tmp_path, har([har_entry([JSON_HEAD, ("Authorization", "Bearer " + KEY)], answer=domains)],
+                                           INSOMNIA))
+    assert result.exit_code == 3 and not data.get("findings"), result.output
+    assert "not the send's envelope" in result.output, result.output

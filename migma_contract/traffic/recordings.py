@@ -62,6 +62,7 @@ import base64
 import binascii
 import codecs
 import math
+import json
 import re
 import stat
 import sys
@@ -908,6 +909,11 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
     error = failure if servers else None  # (beside a status: "status 200, then no complete response")
     elapsed, whole = _har_time(entry, recorder)
     rebuilt = _UNKNOWN_RECORDER if unknown else _har_rebuilt(recorder, version)
+    if rebuilt is not None and status and answer is not None and not _enveloped(answer):
+        # the request's latest answer, kept across edits of its URL and method: one that is not the send's envelope
+        # may answer another endpoint, and is not judged as the send's: status, head or body (Pass Z2, F5)
+        raise _Unjudged("its recorder may pair a rebuilt request with the answer to an earlier URL or method of it, "
+                        "and this answer is not the send's envelope (a JSON object with `success`)", sent)
     short = _har_cut(status, content, response.get("bodySize"), response_headers) if not failure else None
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer if status else b"",
@@ -915,6 +921,15 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
         recorded_time=whole, in_part=short, in_part_rules=frozenset({NO_SERVER_ERROR.id}) if short else frozenset(),
         request_rebuilt=rebuilt,
     )
+
+
+def _enveloped(body: bytes) -> bool:
+    """Whether an answer is the send's envelope (a JSON object with `success`: ApiResponse, ApiError)."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and "success" in value
 
 
 _UNKNOWN_RECORDER = ("its recorder cannot be known (the reading of `log` stopped before its end: an entry over the cap "
