@@ -61,8 +61,8 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import math
 import json
+import math
 import re
 import stat
 import sys
