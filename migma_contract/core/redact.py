@@ -571,7 +571,8 @@ _QUERY_ONLY = frozenset({"code"})  # an OAuth authorization code (in a JSON body
 _WORD_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _PARAM = re.compile(r"(?:(?<=[?&;\s])|^)([\w.%\-\[\]]{1,128})=([^&#;\s\"'<>]+)")
 # a multipart/form-data field: its name in its part's head (a few lines), its value the first line after the blank one
-_MULTIPART_FIELD = re.compile(r'name="([^"\r\n]{1,128})"[^\r\n]{0,1024}\r?\n(?:[^\r\n]{1,1024}\r?\n){0,8}\r?\n([^\r\n]{1,4096})')
+_MULTIPART_FIELD = re.compile(r'(?i)form-data;[^\r\n"]{0,64}name="([^"\r\n]{1,128})"[^\r\n]{0,256}\r?\n'
+                              r'(?:[^\r\n]{1,256}\r?\n){0,3}\r?\n([^\r\n]{1,4096})')
 _JSON_PAIR = re.compile(r'"([\w.\-$@ ]{1,128})"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?[0-9][0-9.eE+\-]*))')
 _JSON_PAIR_ESCAPED = re.compile(  # JSON shown inside JSON (an escaped body): \"apiKey\": \"...\"
     r'\\"([\w.\-$@ ]{1,128})\\"\s*:\s*(?:\\"((?:[^"\\]|\\[^"])*)\\"|(-?[0-9][0-9.eE+\-]*))'
@@ -692,7 +693,7 @@ def secrets_by_shape(text: str) -> list[str]:
         found.append(value)
         if "%" in value or "+" in value:
             found += [unquote(value), unquote(value.replace("+", " "))]
-    if 'name="' in text and _may_name_credentials(text):
+    if 'name="' in text and "form-data" in text.lower() and _may_name_credentials(text):
         for m in _MULTIPART_FIELD.finditer(text):
             if credential_name(m.group(1)):
                 found.append(m.group(2).strip())
