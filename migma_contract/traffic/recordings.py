@@ -80,7 +80,7 @@ from migma_contract.contract.rules import bearer_key
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
-from migma_contract.core.redact import cookie_credential, secrets_by_shape, sensitive_header
+from migma_contract.core.redact import secrets_by_shape, sensitive_header
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
 from migma_contract.traffic.masks import MASK_SHORT, mask_in_json, masked_credential
 from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, RecordedTime, route_of
@@ -528,7 +528,11 @@ def raw_credentials(text: str) -> list[tuple[str, str]]:
     for pattern in (_RAW_PAIR, _RAW_FIELD):
         for m in pattern.finditer(text):
             name, value = m.group(1), m.group(2).strip()
-            if sensitive_header(name) or cookie_credential(name, value):
+            # by name only (a value's look would take a URL or a User-Agent for one): a credential header, or a cookie
+            # named as a session's
+            if sensitive_header(name):  # as its header is read (a Cookie's pairs, Authorization's credential)
+                found[(name, value)] = None
+            elif name.lower().endswith(("sid", "sess", "session")):
                 found[(_RAW_HEADER, value)] = None
                 if len(found) >= MAX_RAW_FOUND:
                     return list(found)
