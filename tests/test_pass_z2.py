@@ -98,6 +98,17 @@ def test_pass_z2_f1_an_unreadable_or_over_cap_cassette_item_has_its_credentials_
     _unshown(tmp_path / "big", cassette(big, echo), "c.yaml")
 
 
+def test_pass_z2_f1_the_entry_a_har_stops_in_has_its_credentials_learned(tmp_path, monkeypatch):
+    """Pass Z2, F1: an entry over the item cap stops the reading; what was read of it is scanned for credentials."""
+    defaults = ArrayReader.__init__.__kwdefaults__
+    assert defaults is not None
+    monkeypatch.setitem(defaults, "max_item", 64 << 10)
+    monkeypatch.setitem(defaults, "chunk", 16 << 10)
+    big = har_entry([JSON_HEAD, ("Authorization", "Bearer " + ECHOED)], url="https://staging.example.test/v1/uploads")
+    big["request"]["postData"]["text"] = "A" * (200 << 10)
+    _unshown(tmp_path, har([_echo(), big]))
+
+
 def test_pass_z2_f1_raw_credentials_reads_what_recorders_write():
     """Pass Z2, F1: the raw scan finds a Bearer token, a HAR header pair, a cassette header and a query credential."""
     from migma_contract.traffic.recordings import raw_credentials

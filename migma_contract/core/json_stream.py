@@ -247,6 +247,7 @@ class ArrayReader:
                 return value
             pending = len(self._buffer) - start
             if pending > self._max_item:
+                self._item = (start, len(self._buffer))  # (what was read of it: `item_text`)
                 raise JsonStreamError(f"an item over {self._max_item >> 20} MiB (or a malformed file)", self._offset(start))
             if pending > PRECOUNT and not counted and self._buffer[start:start + 1] in ("[", "{"):
                 counted = True
@@ -285,6 +286,7 @@ class ArrayReader:
             nonlocal skipped
             before = self._pos
             if skipped + before - start > self._max_item:
+                self._item = (0 if skipped else start, len(self._buffer))  # (what is held of it: `item_text`)
                 raise JsonStreamError(f"an item over {self._max_item >> 20} MiB (or a malformed file)", at)
             self._read()
             skipped += before - self._pos  # the buffer was cut by what `_read` dropped (0 otherwise)

@@ -302,8 +302,11 @@ class Recording:
                             exchange.started = instant(item.get("startedDateTime"))
                         yield exchange
             except JsonStreamError as exc:
+                self._learn_raw(reader.item_text())  # (a first item over the cap: a warning held may quote its key)
                 raise ConfigError(f"{self.path}: not a {self.format} file: {clean_text(exc)}") from None
             self.stopped = reader.stopped
+            if self.stopped is not None:  # what was read of the item it stopped in (one over the cap): learned (Pass Z2, F1)
+                self._learn_raw(reader.item_text())
             if reader.invalid_utf8 is not None:
                 self.notes.append(f"{self.path.name}: not valid UTF-8 (first at byte {reader.invalid_utf8:,}): "
                                   "each invalid byte was read as U+FFFD")
