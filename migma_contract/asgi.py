@@ -61,11 +61,17 @@ httptools chunked, which the client cannot read), unseen here. A send whose body
 stack may not have handed on as the client framed it (`core.fields.request_framing_unread`: an
 Upgrade request, whose body uvicorn's httptools protocol drops; a Transfer-Encoding other than
 chunked, whose coded bytes it hands on; a body of another length than its Content-Length) passes
-to the app unjudged, counted and noted: never the client's fault. The app sees a send's scope
-without the `http.response.pathsend` and `http.response.zerocopysend` extensions (a file answer
-then goes out as body messages, as Starlette's FileResponse sends it without them), so what it
-sends is what is judged; what the app writes into that copy (a router's `route`, `endpoint`, `path_params`)
-is put back into the server's scope once it returns or raises, its `extensions` left as the server's.
+to the app unjudged, counted and noted: never the client's fault. The app runs on the server's own scope, the
+`http.response.pathsend` and `http.response.zerocopysend` extensions taken out of its `extensions` while it runs and
+put back after (`_hide_file_sends`): a file answer then goes out as body messages, as Starlette's FileResponse sends it
+without them, so what it sends is what is judged, and what the app and the middleware outside write into the scope
+shows to each other at once; a file send that comes all the same is not read (passed unjudged).
+A raise from `receive` while the body is read ahead (a body limit outside: FastAPI's `max_body_size`) is handed to the
+app at its first `receive` past the bytes read, as without the middleware, and its answer judged; out of the app, it is
+not the app's failure (no-server-error in part). A cancellation there, before the app ran, is counted unjudged. An
+exception out of an outer `send` is the server's refusal (no-server-error) only where the server raised it (`_refused`);
+a middleware's outside (Starlette's body limit sends its own 413, then raises) leaves no-server-error and the status in
+part.
 Each exchange is judged by the catalogue, as `migma-contract proxy` and `judge` do
 (`TrafficJudge`); `.tallies`, `.findings` and `.result()` read what was seen so far, the sends still in flight too
 (`_drain`): one whose answer went out whole is judged on what went out, one whose app's own time is past `timeout`
@@ -280,12 +286,12 @@ class ContractMiddleware:
             return
         route = _route_of(scope, self.base_path) if scope["type"] == "http" else OTHER
         if route == SEND:
-            inner = _without_file_sends(scope)
+            hidden = _hide_file_sends(scope)  # (the server's own scope, its file sends hidden while the app runs)
             try:
-                await self._judged(inner, receive, send)
+                await self._judged(scope, receive, send)
             finally:
-                if inner is not scope:  # what the app wrote into its copy (a router's route, endpoint, path_params)
-                    _copied_back(inner, scope)
+                if hidden is not None:
+                    _shown_again(*hidden)
             return
         if route == MAY_ROUTE:  # not the send, but the app may route it there: never judged as one, no green verdict
             self._count += 1
@@ -370,27 +376,45 @@ class ContractMiddleware:
         # `Expect: 100-continue` is read as the app reads it, never ahead (`_continue_expected`): its first `receive`
         # makes the server tell the client to send its body, which an app refusing from the head alone never does.
         lazy = _continue_expected(asked.headers)
+        ahead = bytearray()  # the bytes read ahead before `receive` raised (`failed`): the app's, handed to it first
+        failed: Exception | None = None  # what `receive` raised while the body was read ahead, for the app's first read
         try:
-            read = CappedBody(None, 0) if lazy else await read_capped(receive, self.max_request_bytes)
-        except BaseException:
+            read = CappedBody(None, 0) if lazy else await read_capped(receive, self.max_request_bytes, ahead)
+        except Exception as exc:  # something between the server and this middleware refused the body (Starlette's and
+            # FastAPI's body limit raises from `receive`): the app gets it at its first read past the bytes read, as it
+            # would without the middleware, and its answer (or its raise) is judged as any other
+            failed, read = exc, CappedBody(None, len(ahead), bytes(ahead))
+            ahead.clear()
+        except BaseException as exc:  # cut off while the body was read ahead (a cancellation, a timeout outside it):
+            # the app never ran; counted, never dropped
             self._flights.pop(number, None)
+            self.judge.pass_unjudged(f"request {number} to the app: {_cut_off(exc)} while its body was read ahead, "
+                                     "before the app ran: not the app's doing, not judged")
             raise
         # the app's own time (responds-in-time), as the proxy times its upstream: from the body's end to the answer's
         # end, less the time the client held each part of it (`time.perf_counter` read here: a test may stand in for it)
         clock = ServerTime(time.perf_counter)
         body = read.content
-        pending = [] if lazy else read.replay()
+        pending = [] if lazy or (failed is not None and not read.size) else read.replay()
         unread = request_framing_unread(asked.headers, None if read.over or read.disconnected else read.size)
         if unread is not None:  # the server stack's doing (the body it handed on may not be the client's): not judged
             self._flights.pop(number, None)
             self.judge.pass_unjudged(f"request {number} to the app: {unread}: not the client's doing, not judged")
 
             async def passed() -> MutableMapping[str, Any]:
+                nonlocal failed
+                if not pending and failed is not None:  # (what `receive` raised in the read-ahead, as in `replay`)
+                    handed, failed = failed, None
+                    raise handed
                 return pending.pop(0) if pending else await receive()
 
             await self.app(scope, passed, send)
             return
-        if read.over and not lazy:
+        if failed is not None:
+            self.judge.note(f"request {number} to the app: `receive` raised {_named(failed)} while its body was read "
+                            f"ahead ({read.size:,} bytes read; raised outside the app, such as by a body limit): handed "
+                            "to the app at its first read past them, as without the middleware; its body rules were not judged")
+        elif read.over and not lazy:
             self.judge.note(f"a request body over {self.max_request_bytes:,} bytes passed to the app unkept "
                             "(its body rules not judged)")
         status: int | None = None
@@ -424,11 +448,18 @@ class ContractMiddleware:
         trailers_open = False  # the answer asked for trailers the server offers: it ends at its last trailers message
         offers_trailers = "http.response.trailers" in (scope.get("extensions") or {})
         answerer: str | None = None  # why what the app raised before its start may be answered outside (`_answered_outside`)
+        received: list[BaseException] = []  # what `receive` raised (outside the app: a body limit's), handed to the app
+        foreign: BaseException | None = None  # what an outer `send` raised that is not its server's refusal (`_refused`)
+        foreign_why: str | None = None  # ...and why the answer that went out does not show
 
         async def replay() -> MutableMapping[str, Any]:
-            nonlocal left, streamed, body_open, overlapped, teed, cut_at
+            nonlocal left, streamed, body_open, overlapped, teed, cut_at, failed
             if pending:
                 message = pending.pop(0)
+            elif failed is not None:  # what `receive` raised while the body was read ahead: the app's first read past
+                handed, failed = failed, None  # the bytes read gets it, as it would have without the middleware
+                received.append(handed)
+                raise handed
             elif body_open:
                 # more of a body over the cap: uvicorn reads the socket on only when the app asks (flow control), so the
                 # time inside this `receive` is the server waiting on the client's bytes, and only that is not the
@@ -437,6 +468,9 @@ class ContractMiddleware:
                 clock.sending()
                 try:
                     message = await receive()
+                except Exception as exc:  # (raised outside the app: a body limit's, never the app's own failure)
+                    received.append(exc)
+                    raise
                 finally:
                     clock.sent()
                 if message["type"] == "http.request":
@@ -450,7 +484,11 @@ class ContractMiddleware:
                 else:
                     body_open = False
             else:
-                message = await receive()
+                try:
+                    message = await receive()
+                except Exception as exc:
+                    received.append(exc)
+                    raise
             if message["type"] == "http.disconnect" and not done:
                 left = True
                 cut_at = clock.elapsed() if cut_at is None else cut_at
@@ -463,18 +501,26 @@ class ContractMiddleware:
         async def capture(message: dict[str, Any]) -> None:
             nonlocal left, status, headers, size, done, complete, refused, after, unreadable, framed_by_server, answered, length, ended
             nonlocal in_send, dropped, declared, unsent, outside, cut_at, differs, unjudgeable, last_given, trailers_open
+            nonlocal foreign, foreign_why
             kind = message["type"]
             # Only what the server sends is judged, in the ASGI order: the first start is the answer; a second start, a
             # body message after the app's last one (or, trailers asked, after the last trailers message), trailers not
             # asked for: messages outside the answer, which every server refuses. Passed on as given, noted, never judged.
             if ((kind == "http.response.start" and status is not None)
-                    or (kind == "http.response.body" and last_given)
+                    or ((kind == "http.response.body" or kind in _FILE_SEND_TYPES) and last_given)
                     or (kind == "http.response.trailers" and (not trailers_open or not last_given))):
                 await _outside(message)
                 return
             timed = False  # the time in this `send` is the client's: body bytes are out or going (a server's flow control)
             piece: bytes | None = None  # the body bytes the client reads from this message, kept once the server took it
-            if kind == "http.response.trailers":
+            if kind in _FILE_SEND_TYPES:  # a file the server reads (offered to the app all the same: a copy of the scope
+                # taken before the app ran, another middleware's): its bytes do not pass here, so nothing is judged of it
+                unjudgeable = unjudgeable or (f"an answer whose body is a file its server reads ({clean_text(kind[:40])}), "
+                                              "which does not pass through the middleware")
+                last = kind == "http.response.pathsend" or not message.get("more_body", False)
+                last_given = last_given or last
+                done = done or (last and not trailers_open)
+            elif kind == "http.response.trailers":
                 timed = size > 0
                 done = done or not message.get("more_trailers", False)  # the stream's end (HTTP/2 END_STREAM)
             elif kind == "http.response.body":
@@ -568,6 +614,13 @@ class ContractMiddleware:
             except Exception as exc:
                 if complete:  # a message after the whole answer went out (an extra body, trailers the server lacks)
                     after = type(exc).__name__
+                elif not _refused(exc):  # raised by a middleware outside this one, not by the server: it may have
+                    # answered itself (Starlette's body limit sends its 413, then raises): no proof nothing went out
+                    foreign = foreign or exc
+                    foreign_why = foreign_why or (
+                        f"{_named(exc)} came out of `send` of its {clean_text(str(kind).rpartition('.')[2][:40])}, raised by something outside "
+                        "this middleware, not by its server (a middleware that may have answered itself, as Starlette's "
+                        "body limit sends its 413 and raises): what its client read does not show")
                 else:  # the server refused the app's message (a body longer or shorter than its Content-Length)
                     refused = f"the server could not send the app's answer ({type(exc).__name__})"
                 raise
@@ -580,10 +633,11 @@ class ContractMiddleware:
             if done and answered is None:
                 complete = True
                 answered = clock.elapsed()  # the answer's end (what the app does after it is not timed)
-                if ended is None and (kind == "http.response.trailers"
-                                      or (kind == "http.response.body" and not message.get("more_body", False))):
+                if ended is None and (kind in ("http.response.trailers", "http.response.pathsend")
+                                      or (kind in _BODY_SENDS and not message.get("more_body", False))):
                     ended = answered  # (the same message: one reading of the clock)
-            elif kind == "http.response.body" and not message.get("more_body", False) and ended is None and (done or not trailers_open):
+            elif ((kind == "http.response.pathsend" or (kind in _BODY_SENDS and not message.get("more_body", False)))
+                  and ended is None and (done or not trailers_open)):
                 ended = clock.elapsed()  # the app's last message: where a client reading to it (not by length) has it
 
         async def _outside(message: dict[str, Any]) -> None:
@@ -680,6 +734,8 @@ class ContractMiddleware:
                     by = "its client went away" if left else outside
                     error = (f"cut off after {cut_at or 0.0:.2f} s of the app's own time, past the {timeout or 0.0:g} s "
                              f"timeout, before its answer was complete ({by})")
+                elif foreign_why is not None:  # a middleware outside raised out of `send`: what went out does not show
+                    error = foreign_why
                 elif unreadable is not None:  # whatever the server did with it (wrote it, refused it), no client read it
                     error = f"no client could read the app's answer: it has {unreadable}"
                 elif left or outside is not None:
@@ -700,6 +756,11 @@ class ContractMiddleware:
                 if answerer is not None and error == raised and status is None and not late:
                     why = (f"the app raised before its answer started, and {answerer}: what its client read does not "
                            "show here: no-server-error was not judged")
+                    in_part = ((f"{in_part[0]}; {why}", in_part[1] | {NO_SERVER_ERROR.id}) if in_part is not None
+                               else (why, frozenset({NO_SERVER_ERROR.id})))
+                    unseen = frozenset({NO_SERVER_ERROR.id})
+                if foreign_why is not None and error == foreign_why:  # neither blamed nor passed: it does not show
+                    why = f"{foreign_why}: no-server-error and the status were not judged"
                     in_part = ((f"{in_part[0]}; {why}", in_part[1] | {NO_SERVER_ERROR.id}) if in_part is not None
                                else (why, frozenset({NO_SERVER_ERROR.id})))
                     unseen = frozenset({NO_SERVER_ERROR.id})
@@ -736,9 +797,16 @@ class ContractMiddleware:
             raise
         except Exception as exc:
             own = not any(exc is refusal for refusal in refusals)
-            error = (f"the app raised {type(exc).__name__}" if own else
+            # what `receive` raised, out of the app as it came in (or alone in a group: an app's task group reading it)
+            given = _all_among(exc, received)
+            error = (f"the app raised {type(exc).__name__}" if own and not given else
+                     f"{_named(exc)}, raised by `receive` (outside the app, such as a body limit), came out of the app"
+                     if given else
                      f"the server's refusal ({type(exc).__name__}) of a message outside its answer came out of the app")
-            if own and status is None:  # raised before its answer started: something outside may answer it instead
+            if given and status is None:  # the one who raised it in `receive` (a body limit) answers it (a 413)
+                answerer = ("it was raised by `receive`, outside the app (Starlette's body limit raises its own error "
+                            "there and answers it with a 413)")
+            elif own and status is None:  # raised before its answer started: something outside may answer it instead
                 answerer = _answered_outside(outer, self)
             raise
         except BaseException as exc:  # trio's Cancelled (Hypercorn's trio worker): only a scope outside the app, the
@@ -1034,6 +1102,74 @@ def _continue_expected(headers: Iterable[tuple[bytes, bytes]]) -> bool:
                for name, value in headers)
 
 
+def _named(exc: BaseException) -> str:
+    """An exception's type as a note shows it (its name, cleaned and cut: a middleware's class may be named anything)."""
+    return clean_text(type(exc).__name__[:60])
+
+
+def _cut_off(exc: BaseException) -> str:
+    """What cut a send off before the app ran (a cancellation, trio's, a `KeyboardInterrupt`), as a note says it."""
+    if isinstance(exc, asyncio.CancelledError) or type(exc).__name__ == "Cancelled":
+        return (f"it was cancelled ({_named(exc)}, by something outside the app: its server, or a middleware outside this "
+                "one such as a timeout)")
+    return f"{_named(exc)} was raised outside the app"
+
+
+# the packages of the servers and in-process clients whose `send` refuses what it cannot send (uvicorn's h11 and httptools
+# protocols, Hypercorn, h2, Granian, Daphne, httpx's ASGITransport, Starlette's TestClient)
+_SERVERS = ("uvicorn", "hypercorn", "h11", "h2", "h3", "aioquic", "httptools", "granian", "daphne", "twisted", "httpx",
+            "starlette.testclient")
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether an exception out of an outer `send` is the server's refusal of the app's message (no client read it), as
+    opposed to a middleware's outside this one, which may have answered itself before raising (Starlette's body limit
+    sends its own 413, then raises `_RequestBodyLimitResponseSent`): a built-in type (a server's RuntimeError,
+    TypeError), or one of a server's package (h11's LocalProtocolError), or raised by a server's code on its way."""
+    if isinstance(exc, BaseExceptionGroup):  # (a middleware's task group: the server's only if each in it is)
+        return all(_refused_alone(leaf) for leaf in _leaves(exc))
+    return _refused_alone(exc)
+
+
+def _refused_alone(exc: BaseException) -> bool:
+    module = type(exc).__module__ or ""
+    if module == "builtins" or _server_module(module):
+        return True
+    trace = exc.__traceback__
+    for _ in range(256):  # (bounded: the frames between this `send` and where it was raised)
+        if trace is None:
+            return False
+        if _server_module(str(trace.tb_frame.f_globals.get("__name__", ""))):
+            return True
+        trace = trace.tb_next
+    return False
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions an exception group holds, however nested (bounded), or the exception itself."""
+    found: list[BaseException] = []
+    stack = [exc]
+    for _ in range(256):
+        if not stack:
+            break
+        item = stack.pop()
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(item.exceptions[:64])
+        else:
+            found.append(item)
+    return found
+
+
+def _all_among(exc: BaseException, raised: list[BaseException]) -> bool:
+    """Whether `exc`, or each exception of its group, is one of `raised` (the very objects)."""
+    leaves = _leaves(exc)
+    return bool(leaves and raised) and all(any(leaf is one for one in raised) for leaf in leaves)
+
+
+def _server_module(module: str) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in _SERVERS)
+
+
 def _being_cancelled() -> bool:
     """Whether something outside the app is cancelling its task (asyncio's count of cancellations asked for it, 3.11+:
     its server, a timeout middleware outside this one): a `CancelledError` out of the app is then theirs; without it,
@@ -1070,14 +1206,23 @@ def _length_of(headers: list[tuple[bytes, bytes]], status: int) -> int | None:
     return int(digits) if len(digits.lstrip(b"0")) <= 18 else None
 
 
-def _without_file_sends(scope: dict[str, Any]) -> dict[str, Any]:
-    """The scope the app sees for a judged send: without the extensions that answer with a file the server reads
-    (`http.response.pathsend`, `http.response.zerocopysend`): the app then sends its body as messages (Starlette's
-    FileResponse reads the file in chunks), which are what is judged. The server's own scope is left as it is."""
+def _hide_file_sends(scope: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """For a judged send, the extensions that answer with a file the server reads (`http.response.pathsend`,
+    `http.response.zerocopysend`) taken out of the server's own `extensions` while the app runs: the app then sends its
+    body as messages (Starlette's FileResponse reads the file in chunks), which are what is judged. The app runs on the
+    server's scope itself (never a copy: what the app and the middleware outside write into it, a router's `route`,
+    a status recorded in a send wrapper, shows to each other at once); (the extensions, what was taken) to put back
+    once it returns or raises (`_shown_again`), or None where there was none to take."""
     extensions = scope.get("extensions")
     if not isinstance(extensions, dict) or not _FILE_SENDS.intersection(extensions):
-        return scope
-    return {**scope, "extensions": {k: v for k, v in extensions.items() if k not in _FILE_SENDS}}
+        return None
+    return extensions, {name: extensions.pop(name) for name in _FILE_SENDS if name in extensions}
+
+
+def _shown_again(extensions: dict[str, Any], taken: dict[str, Any]) -> None:
+    """The file sends `_hide_file_sends` took, back in the server's `extensions` (one written meanwhile left as it is)."""
+    for name, value in taken.items():
+        extensions.setdefault(name, value)
 
 
 def _answered_outside(outer: Any, middleware: ContractMiddleware) -> str | None:
@@ -1121,19 +1266,9 @@ _PASSING_ON = frozenset({
 })
 
 
-def _copied_back(inner: dict[str, Any], scope: dict[str, Any]) -> None:
-    """What the app changed in its copy of the scope (`_without_file_sends`), put into the server's own once it returned
-    or raised, as without the middleware: Starlette's Router writes `route`, `endpoint`, `path_params` into the scope
-    it is given, which a middleware outside this one (metrics, tracing, ServerErrorMiddleware's handler) reads after
-    the call. Its `extensions` stay the server's (the file sends it offers)."""
-    for key, value in inner.items():
-        if key != "extensions" and (key not in scope or scope[key] is not value):
-            scope[key] = value
-    for key in [key for key in scope if key not in inner and key != "extensions"]:
-        del scope[key]
-
-
 _FILE_SENDS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
+_FILE_SEND_TYPES = ("http.response.pathsend", "http.response.zerocopysend")  # (tuples: an app's `type` may be unhashable)
+_BODY_SENDS = ("http.response.body", "http.response.zerocopysend")  # (each with its `more_body`)
 _SEND_TARGET = SEND_PATH.encode()  # the send's path as the client's bytes name it (`raw_path`)
 
 

@@ -18,35 +18,183 @@ Rules judged across responses (`result-id-unique`) remember what this process ha
 An answer whose body was not read (a lone surrogate escape, a number past IEEE 754, another
 charset than UTF-8, JSON nested too deep) is judged in part, as on every other way in: a
 check has no such outcome, so each check of a rule that body would be judged by fails,
-"not judged" and why, rather than pass what it did not read.
+"not judged" and why, rather than pass what it did not read. An answer Schemathesis hands over still in its
+Content-Encoding (its WSGI transport keeps a compressing app's bytes) is decoded as `judge` decodes a Schemathesis
+recording (`wire.coding.as_given`), or judged in part when it cannot be (pass Y3, F3).
+
+Schemathesis reads a `schemathesis.toml` it finds from the working directory up (a repository's file, in a checkout):
+when this module is loaded, it reads the file Schemathesis loaded (or finds it as Schemathesis does) and refuses, in one
+line and exit 2, one that sets a proxy (every request, the key with it, would go there), turns TLS verification off,
+names another target than loopback, names other hooks, switches checks off (all of them, or a `migma_*` one), leaves an
+operation out, or weakens output sanitization (the key printed in curl lines and reports): pass Y3, F0. Set
+MIGMA_CONTRACT_TRUST_SCHEMATHESIS_CONFIG=1 to trust the file, or give `--config-file` a file of your own.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import sys
 import threading
+import tomllib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import schemathesis
 
-from migma_contract.config.options import ENV_PREFIX
+from migma_contract.config.options import ENV_PREFIX, TRUST_CONFIG_TARGET_ENV
 from migma_contract.contract.catalogue import IDEMPOTENCY_HEADER, get_rule, rules_for
-from migma_contract.contract.rules import History, Level, Replay, Rule, Subject
+from migma_contract.contract.rules import History, Level, Replay, ResponseFacts, Rule, Subject
 from migma_contract.contract.validators import ResponseViolations, Violation, contract_for, response_facts
 from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import OPERATION_METHOD, OPERATION_PATH
 from migma_contract.judge.deserve import NOT_RECORDED
 from migma_contract.judge.exchange import lowered
 from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
+from migma_contract.wire.coding import as_given
 
 __all__ = ["CHECKS", "OperationUnknown", "violations_of"]
 
 # The same variables as every other way in (the options table's rows), never the vendor's MIGMA_*.
 _LEVEL_ENV = ENV_PREFIX + "LEVEL"
 _TIMEOUT_ENV = ENV_PREFIX + "TIMEOUT"
+TRUST_SCHEMATHESIS_CONFIG_ENV = ENV_PREFIX + "TRUST_SCHEMATHESIS_CONFIG"  # (as TRUST_CONFIG_TARGET_ENV: never from a file)
+_CONFIG_NAME = "schemathesis.toml"
+_TRUTHY = ("1", "true", "yes", "on")
+
+
+def _loaded_config() -> tuple[str | None, dict[str, Any] | None]:
+    """The configuration Schemathesis is loading as this module is imported (its `SchemathesisConfig.from_dict` is on
+    the stack: hooks are imported while the file is read), and its path when known; else the file Schemathesis would
+    load (`--config-file` on the command line, or `SchemathesisConfig.discover`'s search: the working directory, then
+    each parent up to one holding `.git`); (None, None) when there is none."""
+    from schemathesis.config import SchemathesisConfig
+
+    codes = {SchemathesisConfig.from_dict.__func__.__code__: "data",  # type: ignore[attr-defined]
+             SchemathesisConfig.from_path.__func__.__code__: "resolved_path"}  # type: ignore[attr-defined]
+    data: dict[str, Any] | None = None
+    path: str | None = None
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = codes.get(frame.f_code)
+        if name == "data" and isinstance(frame.f_locals.get("data"), dict):
+            data = frame.f_locals["data"]
+        elif name == "resolved_path" and isinstance(frame.f_locals.get("resolved_path"), str):
+            path = frame.f_locals["resolved_path"]
+        frame = frame.f_back  # type: ignore[assignment]
+    if data is not None:
+        return path, data
+    path = _config_file_named() or _discovered()
+    if path is None:
+        return None, None
+    try:
+        with open(path, "rb") as handle:
+            return path, tomllib.loads(handle.read(1 << 20).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return path, None  # (Schemathesis refuses such a file itself)
+
+
+def _config_file_named() -> str | None:
+    argv = sys.argv[1:]
+    for index, arg in enumerate(argv):
+        if arg == "--config-file" and index + 1 < len(argv):
+            return os.path.abspath(argv[index + 1])
+        if arg.startswith("--config-file="):
+            return os.path.abspath(arg.split("=", 1)[1])
+    return None
+
+
+def _discovered() -> str | None:
+    current = os.getcwd()
+    while True:
+        candidate = os.path.join(current, _CONFIG_NAME)
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(current)
+        if os.path.isdir(os.path.join(current, ".git")) or parent == current:
+            return None
+        current = parent
+
+
+def _loopback(url: object) -> bool:
+    host = (urlsplit(url).hostname or "").lower() if isinstance(url, str) else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def untrusted_settings(data: dict[str, Any]) -> list[str]:
+    """What in a Schemathesis configuration (its parsed TOML) is not trusted from a repository: where each setting is,
+    and why, in the order found (every table: the top level, `[[project]]`, `[[operations]]`)."""
+    from schemathesis.config._output import DEFAULT_KEYS_TO_SANITIZE, DEFAULT_SENSITIVE_MARKERS
+
+    found: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}[{index}]")
+            return
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            here = f"{where}.{key}" if where else str(key)
+            if key == "proxy":
+                found.append(f"{here} (a proxy: every request, the key with it, goes there)")
+            elif key == "tls-verify" and value is not True:
+                found.append(f"{here} (TLS certificates unverified)")
+            elif key in ("base-url", "origin") and not _loopback(value):
+                found.append(f"{here} (a target other than loopback: the key goes where the repository says)")
+            elif key == "hooks" and value != __name__:
+                found.append(f"{here} (other hooks: code the run imports, and these checks left out)")
+            elif key == "checks" and isinstance(value, dict):
+                if value.get("enabled", True) is not True:
+                    found.append(f"{here}.enabled (every check switched off)")
+                for name, sub in value.items():
+                    if str(name).startswith("migma_") and (not isinstance(sub, dict) or sub.get("enabled", True) is not True):
+                        found.append(f"{here}.{name} (a check of the contract switched off)")
+                continue
+            elif key == "enabled" and where.startswith("operations") and value is not True:
+                found.append(f"{here} (an operation left out)")
+            elif key == "sanitization" and isinstance(value, dict):
+                keys = {str(k).lower() for k in value.get("keys-to-sanitize", DEFAULT_KEYS_TO_SANITIZE)}
+                markers = {str(k).lower() for k in value.get("sensitive-markers", DEFAULT_SENSITIVE_MARKERS)}
+                if (value.get("enabled", True) is not True or not set(DEFAULT_KEYS_TO_SANITIZE) <= keys
+                        or not set(DEFAULT_SENSITIVE_MARKERS) <= markers):
+                    found.append(f"{here} (output sanitization weakened: the key printed in curl lines and reports)")
+                continue
+            walk(value, here)
+
+    walk(data, "")
+    return found
+
+
+def refusal() -> str | None:
+    """Why the Schemathesis configuration being loaded is refused (one line), None when it is not (no file, nothing
+    untrusted in it, or MIGMA_CONTRACT_TRUST_SCHEMATHESIS_CONFIG set)."""
+    if os.environ.get(TRUST_SCHEMATHESIS_CONFIG_ENV, "").strip().lower() in _TRUTHY:
+        return None
+    path, data = _loaded_config()
+    settings = untrusted_settings(data) if data is not None else []
+    if not settings:
+        return None
+    shown = clean_text(path or _CONFIG_NAME)
+    more = f" (and {len(settings) - 1} more)" if len(settings) > 1 else ""
+    return (f"migma-contract: error: {shown}: {clean_text(settings[0])[:200]}{more}: a repository's Schemathesis "
+            f"configuration is not trusted with the key nor the verdict; give Schemathesis --config-file with a file "
+            f"of your own, or set {TRUST_SCHEMATHESIS_CONFIG_ENV}=1 to trust this one (as {TRUST_CONFIG_TARGET_ENV} "
+            "trusts a pyproject.toml)")
+
+
+def _refuse_untrusted_config() -> None:
+    message = refusal()
+    if message is not None:
+        sys.stderr.write(clean_text(message) + "\n")
+        sys.stderr.flush()
+        raise SystemExit(2)  # (not an Exception: Schemathesis' hook loader would print it as a traceback)
 
 _HISTORY: dict[str, History] = {}
 # Schemathesis may run a check twice on one response (registered, and passed as additional_checks):
@@ -162,8 +310,8 @@ class _SchemathesisExchange:
         return _headers(self.response)
 
     @property
-    def received_body(self) -> bytes:
-        return bytes(self.response.content or b"")
+    def received_body(self) -> bytes | None:
+        return _received(self.response)[0]
 
     @property
     def elapsed(self) -> float | None:
@@ -187,8 +335,7 @@ def _each_response(response: Any, case: Any, level: str) -> ResponseViolations:
     found = ResponseViolations(Violation(j.rule_id, get_rule(j.rule_id).level.value, "", j.actual)
                                for j in verdict.judgements if j.party == SERVER and not j.ok and j.rule_id in _RESPONSE_RULES)
     if verdict.facts is None:  # an answer given whole whose body the judge did not read: which rules that leaves unjudged
-        read = response_facts(exchange.status, exchange.received_headers, exchange.received_body, _request(case), None,
-                              None, validator.documented)
+        read = _read(response, case, validator.documented)
         if read.unread is not None:
             found.unread = read.unread
             found.unjudged = validator.evaluate(exchange.status, read.headers, None, facts=read).unjudged
@@ -202,7 +349,7 @@ def _across_responses(rule: Rule, response: Any, case: Any) -> ResponseViolation
     assert form is not None
     if not _documented_operation(response, case) or not form.applies(contract_for().spec, response.status_code):
         return ResponseViolations()
-    facts = response_facts(response.status_code, _headers(response), response.content, _request(case), None, None)
+    facts = _read(response, case)
     if facts.unread is not None:
         unjudged = ResponseViolations()
         unjudged.unread, unjudged.unjudged = facts.unread, (rule.id,)
@@ -221,6 +368,21 @@ def _across_responses(rule: Rule, response: Any, case: Any) -> ResponseViolation
         while len(_JUDGED) > 64:
             _JUDGED.popitem(last=False)
     return found
+
+
+def _received(response: Any) -> tuple[bytes | None, str | None]:
+    """The answer's body as its client read it, and why not when it cannot be (pass Y3, F3): Schemathesis' WSGI
+    transport keeps a compressing app's bytes under its Content-Encoding, which requests and httpx would have
+    decoded; they are decoded as the judge decodes a Schemathesis recording (`wire.coding.as_given`), within its cap."""
+    return as_given(bytes(response.content or b""), _headers(response).get("content-encoding"))
+
+
+def _read(response: Any, case: Any, documented: frozenset[int] | None = None) -> ResponseFacts:
+    """The answer as the response rules read it: its body decoded (`_received`), or not read, and why (`unread`)."""
+    body, why = _received(response)
+    facts = response_facts(response.status_code, _headers(response), b"" if body is None else body, _request(case), None,
+                           None, documented)
+    return facts if why is None else replace(facts, body=None, parsed=False, parse_error=None, repeated=None, unread=why)
 
 
 def _headers(response: Any) -> dict[str, str]:
@@ -259,4 +421,5 @@ def _check_for(rule: Rule) -> Any:
     return schemathesis.check(check)
 
 
+_refuse_untrusted_config()
 CHECKS = [_check_for(rule) for rule in rules_for("strict") if rule.subject is Subject.RESPONSE]

@@ -269,6 +269,11 @@ _WEAKENED = {
     # pass V4, F4: what the run costs the user's target
     "max_retries": ("max-retries = 50", ["--max-retries", "50"]),
     "rate": ("rate = 0.5", ["--rate", "0.5"]),
+    # pass Y3, F4: what turns a failure into INCOMPLETE or hides findings
+    "max_response_bytes": ("max-response-bytes = 40", ["--max-response-bytes", "40"]),
+    "max_retry_wait": ("max-retry-wait = 1", ["--max-retry-wait", "1"]),
+    "max_findings_per_rule": ("max-findings-per-rule = 1", ["--max-findings-per-rule", "1"]),
+    "format": ('format = ["json"]', ["--format", "json"]),
 }
 _KEY = {"MIGMA_CONTRACT_API_KEY": "mc_ci_secret_key_1"}
 _NO_KEY = {"MIGMA_CONTRACT_API_KEY": None}

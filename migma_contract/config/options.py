@@ -334,14 +334,36 @@ WEAKENING: dict[str, Callable[[Any], bool]] = {
     "baseline": bool,
     "level": lambda value: not Level(value).includes(CheckOptions.level),
     "spec": bool,
-    "timeout": lambda value: value > CheckOptions.timeout,
+    "timeout": lambda value: value > CheckOptions.timeout,  # (shorter: a slow answer is a responds-in-time finding)
     "plan": lambda value: PLAN_KINDS.index(value) > PLAN_KINDS.index(CheckOptions.plan),
     "explore": lambda value: not value,
     "max_requests": lambda value: value < CheckOptions.max_requests or value > REPOSITORY_MAX_REQUESTS,
-    "max_retries": lambda value: value > CheckOptions.max_retries,
     "rate": lambda value: value < REPOSITORY_RATE_FLOOR,
     "max_time": lambda value: CheckOptions.max_time is None or value < CheckOptions.max_time,
     "seed": lambda value: value != CheckOptions.seed,
+    # pass Y3, F4: what turns a failure into INCOMPLETE (exit 3, which a gate may read as "staging unreachable") or
+    # hides findings: a smaller body cap (every body unjudged), fewer 429 retries or a shorter Retry-After honoured
+    # (answers given up on), fewer findings kept per rule (a new finding of a baselined rule dropped), fewer reports.
+    "max_response_bytes": lambda value: value < CheckOptions.max_response_bytes,
+    "max_retries": lambda value: value != CheckOptions.max_retries,
+    "max_retry_wait": lambda value: value < CheckOptions.max_retry_wait,
+    "max_findings_per_rule": lambda value: value < CheckOptions.max_findings_per_rule,
+    "format": lambda value: not set(REPORT_FORMATS) <= set(value),
+}
+# Every other option a repository file may set, and why it cannot weaken a keyed run to a target the user named (pass
+# Y3, F4: each option is in WEAKENING, here, or a secret; tests/test_pass_y3.py fails on an option in none of them).
+REPOSITORY_HARMLESS: dict[str, str] = {
+    "base_url": "a target a repository file names gets no key from the environment or the command line (its own guard)",
+    "with_vendor": "judges more rules, never fewer",
+    "max_timeouts": "the run stops only after timeouts, each a responds-in-time finding: exit 1, never a pass",
+    "from_address": "a fixture of the target's account: a wrong one is answered by the target, and that answer judged",
+    "email_id": "a fixture of the target's account: a wrong one is answered by the target, and that answer judged",
+    "conversation_id": "a fixture of the target's account: a wrong one is answered by the target, and that answer judged",
+    "project_id": "a fixture of the target's account: a wrong one is answered by the target, and that answer judged",
+    "provider": "a fixture of the target's account: a wrong one is answered by the target, and that answer judged",
+    "report_dir": "where reports go, kept inside the repository (paths checked); the verdict and exit status are unchanged",
+    "write_baseline": "written inside the repository after the verdict; this run's verdict and exit status are unchanged",
+    "mock_config": "the embedded mock's world: read only when the run has no target of the user's",
 }
 
 

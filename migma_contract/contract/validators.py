@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from enum import Enum
 from functools import cached_property
 from typing import Any, cast
 
@@ -63,6 +64,7 @@ from migma_contract.core.fields import media_type as one_media_type
 from migma_contract.core.fields import members_of, trimmed
 from migma_contract.core.untrusted import nesting_depth
 from migma_contract.document.spec import BUNDLED_SHA256, Spec, load_spec
+from migma_contract.wire.coding import as_given
 
 __all__ = ["Contract", "ResponseVerdict", "ResponseViolations", "Violation", "contract_for", "validate_request",
            "validate_response"]
@@ -111,6 +113,7 @@ class ResponseViolations(list[Violation]):
     `unjudged`: the rule ids that body would have been judged by, none of them judged. Such an answer is judged in
     part, as every other way in says: the result is then never falsy and never equal to a plain list (`[]`), so
     `assert not validate_response(...)` and `assert validate_response(...) == []` fail on it rather than pass.
+    `+`, `sum(..., [])`, slicing, `*` and `+=` keep it; `len()` counts violations only.
     """
 
     unread: str | None = None
@@ -130,6 +133,47 @@ class ResponseViolations(list[Violation]):
         if self.unread is not None:
             copied.unread, copied.unjudged = self.unread, self.unjudged
         return copied
+
+    # The operations that build a new result from this one keep what it left unjudged (pass Y3, F6: `r1 + r2`, `r[:]`
+    # and `sum(..., [])` gave a plain list, `[]` for two answers judged in part). `len()` counts violations only, and
+    # `[*r]`/`list(r)` are the plain violations: whether an answer was judged in full is `bool(r)`, `r == []` or
+    # `r.judged_in_full`.
+    def _with(self, found: Iterable[Violation], *others: object) -> ResponseViolations:
+        result = ResponseViolations(found)
+        unread, unjudged = self.unread, list(self.unjudged)
+        for other in others:
+            if getattr(other, "unread", None) is not None:
+                unread = unread or other.unread  # type: ignore[attr-defined]
+                unjudged += [rule for rule in other.unjudged if rule not in unjudged]  # type: ignore[attr-defined]
+        if unread is not None:
+            result.unread, result.unjudged = unread, tuple(unjudged)
+        return result
+
+    def __add__(self, other: Iterable[Violation]) -> ResponseViolations:  # type: ignore[override]
+        if not isinstance(other, list):
+            return NotImplemented
+        return self._with([*self, *other], other)
+
+    def __radd__(self, other: Iterable[Violation]) -> ResponseViolations:
+        if not isinstance(other, list):
+            return NotImplemented
+        return self._with([*other, *self], other)
+
+    def __iadd__(self, other: Iterable[Violation]) -> ResponseViolations:  # type: ignore[override]
+        merged = self._with((), other)
+        self.extend(other)
+        self.unread, self.unjudged = merged.unread, merged.unjudged
+        return self
+
+    def __mul__(self, times: Any) -> ResponseViolations:
+        return self._with(list.__mul__(self, times))
+
+    __rmul__ = __mul__
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return self._with(list.__getitem__(self, index))
+        return list.__getitem__(self, index)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, list):
@@ -375,9 +419,10 @@ class _StatusRules:
         `ResponseFacts`; None for anything else (the full reading, `response_facts`, then decides). Each check is
         `response_facts`'s own, narrowed to the plain case: whatever is not plainly clean is not decided here."""
         content_type = None
-        for name, value in headers.items():  # (as `response_facts` lowers them: the last of the names wins)
-            if str(name).lower() == "content-type":
-                content_type = str(value)
+        for name, value in headers.items():  # (as `response_facts` reads them: a repeated field's values joined)
+            if (name if type(name) is str else field_text(name)).lower() == "content-type":
+                text = value if type(value) is str else field_text(value)
+                content_type = text if content_type is None else f"{content_type}, {text}"
         by_media = self.by_media
         assert by_media is not None
         keeps = by_media.get(content_type)
@@ -634,10 +679,15 @@ def response_facts(
     documented: frozenset[int] | None = None,
 ) -> ResponseFacts:
     """One response as the response rules see it (the body parsed when it is JSON)."""
-    lowered = {}
+    lowered: dict[str, str] = {}
     for name, value in headers.items():  # (a loop, not a comprehension: no function made and called for each response)
-        # (bytes read as Latin-1, a list of a repeated field's values joined: `field_text`)
-        lowered[(name if type(name) is str else field_text(name)).lower()] = value if type(value) is str else field_text(value)
+        # (bytes read as Latin-1, a list of a repeated field's values joined: `field_text`). A name given again (a
+        # multi-valued mapping's `items()`: `email.message.Message`, werkzeug's `Headers`, aiohttp's; a dict holding
+        # `Content-Type` and `content-type`) is a repeated field, its values joined in order as pairs are (pass Y3, F1:
+        # the last one alone was read, so the verdict depended on which came last)
+        key = (name if type(name) is str else field_text(name)).lower()
+        text = value if type(value) is str else field_text(value)
+        lowered[key] = f"{lowered[key]}, {text}" if key in lowered else text
     content_type = lowered.get("content-type")
     media_type = None if content_type is None else _MEDIA_TYPES.get(content_type) or _media_type(content_type)
     if content_type is not None and media_type is not None and "=" in content_type:  # a parameter: a charset?
@@ -888,7 +938,9 @@ def validate_response(
     `status`: an int (a string of digits, `"200"`, is read as one). `headers`: a mapping or
     an iterable of `(name, value)` pairs (ASGI's and httpx's `raw` give pairs); names and
     values `str` or `bytes` (read as Latin-1); a value may be a list of values (Schemathesis's
-    `Response.headers`). `body` is either the raw body (`bytes` or `str`, parsed here, so a
+    `Response.headers`); a name given more than once (pairs, or a mapping whose `items()` repeat
+    it: `email.message.Message`, werkzeug's `Headers`, `Content-Type` and `content-type` in one
+    dict) is one repeated field, its values joined in order. `body` is either the raw body (`bytes` or `str`, parsed here, so a
     non-JSON body is reported) or the already-parsed JSON value. `request` is the request
     body that was sent; rule `result-provider` needs it. With `elapsed` and `timeout`
     (seconds), rule `responds-in-time` is checked too.
@@ -907,11 +959,71 @@ def validate_response(
     else:
         validator = contract_for(spec).response_validator(level)
     fields = cast("Mapping[str, str]", headers)  # (a mapping now, or an object read as one: its `items()`)
-    verdict = validator.evaluate(status, fields, body, request, elapsed=elapsed, timeout=timeout)
+    if type(body) is memoryview:  # a bytes-like raw body (pass Y3, F5)
+        body = body.tobytes()
+    why = None
+    if type(body) is bytes or isinstance(body, bytearray):  # still in its Content-Encoding? as the judge reads one (pass Y3, F3)
+        coding = _content_encoding(fields)
+        if coding is not None:
+            body, why = as_given(bytes(body), coding)
+    if why is not None:  # not decoded: judged in part (its body rules unjudged), never "not JSON"
+        facts = replace(response_facts(status, fields, b"", request, elapsed, timeout, validator.documented),
+                        body=None, parsed=False, parse_error=None, repeated=None, unread=why)
+        verdict = validator.evaluate(status, facts.headers, None, request, elapsed=elapsed, timeout=timeout, facts=facts)
+    else:
+        verdict = _evaluated(validator, status, fields, body, request, elapsed, timeout)
     found = ResponseViolations(verdict.violations) if verdict.violations else ResponseViolations()
     if verdict.unread is not None:
         found.unread, found.unjudged = verdict.unread, verdict.unjudged
     return found
+
+
+def _content_encoding(headers: Mapping[str, Any]) -> str | None:
+    """The `Content-Encoding` of headers as `validate_response` takes them (every value of a repeated field, joined)."""
+    found = None
+    for name, value in headers.items():
+        if len(name) == 16 and (name if type(name) is str else field_text(name)).lower() == "content-encoding":
+            text = value if type(value) is str else field_text(value)
+            found = text if found is None else f"{found}, {text}"
+    return found
+
+
+def _evaluated(validator: ResponseValidator, status: int, headers: Mapping[str, str], body: Any, request: Any,
+               elapsed: float | None, timeout: float | None) -> ResponseVerdict:
+    """`evaluate`, a body the compiled validator cannot take (a set, a dict with an int key, an object JSON has no
+    form for) refused as a TypeError naming it (pass Y3, F5: the serializer's bare ValueError "Unsupported type")."""
+    try:
+        return validator.evaluate(status, headers, body, request, elapsed=elapsed, timeout=timeout)
+    except ValueError as exc:
+        odd = _not_json(body)
+        if odd is None:
+            raise
+        raise TypeError(f"validate_response: body holds {odd}, which no JSON text gives: pass the raw body (bytes or "
+                        "str) or a parsed JSON value (dict, list, str, int, float, bool, None)") from exc
+
+
+def _not_json(value: Any, depth: int = 0) -> str | None:
+    """What in a parsed body is no JSON value (a key not a str, a set, a bytes object...), None when all is."""
+    if value is None or type(value) in _JSON_SCALARS or isinstance(value, Enum) or depth > MAX_DEPTH:
+        return None  # (an enum member of str or int, a StrEnum's, is taken as its value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(key) is not str and not isinstance(key, Enum):
+                return f"a key of type {type(key).__name__}"
+            found = _not_json(item, depth + 1)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            found = _not_json(item, depth + 1)
+            if found is not None:
+                return found
+        return None
+    return f"a value of type {type(value).__name__}"
+
+
+_JSON_SCALARS = frozenset({bool, int, float, str})
 
 
 def _status_of(status: object) -> int:

@@ -149,13 +149,14 @@ class CappedBody:
         return messages
 
 
-async def read_capped(receive: Receive, limit: int) -> CappedBody:
+async def read_capped(receive: Receive, limit: int, buffer: bytearray | None = None) -> CappedBody:
     """The request's body, read until it ends or passes `limit` bytes (then not one message more).
 
     The bytes are gathered in one buffer, whatever the number of messages (a client sending a
-    byte per packet costs the bytes, not a list of a million chunks).
+    byte per packet costs the bytes, not a list of a million chunks). `buffer`: the caller's, empty, to
+    hold the bytes read before `receive` raises (they are the app's to be handed: `asgi.ContractMiddleware`).
     """
-    buffer = bytearray()
+    buffer = bytearray() if buffer is None else buffer
     while True:
         message = await receive()
         kind = message["type"]
