@@ -955,8 +955,9 @@ class TrafficJudge:
             where_to = f" (Location: <{clean_text(location[:200])}>)" if location else ""
             mine = self.learn_request(exchange.method, exchange.url, exchange.request_headers, exchange.request_body)
             exchange.passed = (f"{exchange.where or 'an exchange'}: the send was answered {what}{where_to}: no endpoint "
-                               "answers so (the client's URL does not reach the send: another host or scheme, a wrong "
-                               "root); not judged")
+                               "answers so (a front end's or another server's answer: the client's URL does not reach the "
+                               "send, another host, scheme or root, or a front end refused the request before any app); "
+                               "not judged")
             self.pass_unjudged(exchange.passed, own=mine)
             return ExchangeVerdict(())
         exchange, judged = self._as_judged(exchange)
