@@ -322,8 +322,9 @@ class _SchemathesisExchange:
 
 
 def _each_response(response: Any, case: Any, level: str) -> ResponseViolations:
-    """The response rules judged on this response alone, by the one judge; those its body would have been judged by,
-    when that body was not read (`unjudged`, `unread` says why: judged in part, never a pass)."""
+    """The response rules judged on this response alone, by the one judge; those it left unjudged (`unjudged`, `unread`
+    says why: judged in part, never a pass): its body not read, and every other reason the judge gives (`partly`: a
+    429, a status an Idempotency-Key or a refusal HTTP names leaves open, a request its parties may read otherwise)."""
     if not _documented_operation(response, case):
         return ResponseViolations()
     chosen = Level.parse(level)
@@ -334,11 +335,17 @@ def _each_response(response: Any, case: Any, level: str) -> ResponseViolations:
     verdict = judge_exchange(contract, chosen, exchange, knowledge, body=_request(case) or _UNREAD, validator=validator)
     found = ResponseViolations(Violation(j.rule_id, get_rule(j.rule_id).level.value, "", j.actual)
                                for j in verdict.judgements if j.party == SERVER and not j.ok and j.rule_id in _RESPONSE_RULES)
-    if verdict.facts is None:  # an answer given whole whose body the judge did not read: which rules that leaves unjudged
+    if verdict.partly is not None or verdict.facts is None:  # judged in part: which response rules were left unjudged
         read = _read(response, case, validator.documented)
-        if read.unread is not None:
-            found.unread = read.unread
-            found.unjudged = validator.evaluate(exchange.status, read.headers, None, facts=read).unjudged
+        why = verdict.partly or read.unread
+        if why is not None:  # (the answer's body unread, a 429, a status a doubt about the request leaves open: Y5, F1)
+            asked = validator.evaluate(exchange.status, read.headers, None, facts=read)
+            judged = {j.rule_id for j in verdict.judgements if j.party == SERVER}
+            # the rules an unread body leaves (its header judged by its own), and every rule the judge's doubt left open
+            doubted = asked.applied if verdict.partly not in (None, read.unread) else ()
+            left = tuple(dict.fromkeys(r for r in (*asked.unjudged, *doubted) if r in _RESPONSE_RULES and r not in judged))
+            if left:
+                found.unread, found.unjudged = why, left
     return found
 
 
@@ -356,7 +363,7 @@ def _across_responses(rule: Rule, response: Any, case: Any) -> ResponseViolation
         return unjudged
     if not facts.parsed:  # no JSON: content-type-json's failure, nothing to compare
         return ResponseViolations()
-    sent = {str(k).lower(): v for k, v in (getattr(case, "headers", None) or {}).items()}
+    sent = _SchemathesisExchange(response, case).sent_headers  # the head sent (`case.call(headers=...)` adds to it: Y5, F2)
     with _LOCK:
         seen = _JUDGED.get((rule.id, id(response)))
         if seen is not None and seen[0] is response:
