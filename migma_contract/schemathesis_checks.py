@@ -18,7 +18,10 @@ Rules judged across responses (`result-id-unique`) remember what this process ha
 An answer whose body was not read (a lone surrogate escape, a number past IEEE 754, another
 charset than UTF-8, JSON nested too deep) is judged in part, as on every other way in: a
 check has no such outcome, so each check of a rule that body would be judged by fails,
-"not judged" and why, rather than pass what it did not read. An answer Schemathesis hands over still in its
+"not judged" and why, rather than pass what it did not read; so does each check of a rule the one judge leaves
+unjudged for another reason (`partly`: a 429, a 409/422 under an Idempotency-Key, a refusal HTTP names for what the
+request asked, a request its parties may read otherwise), save HTTP's own 415 to a request that is no JSON, which
+Schemathesis' coverage phase sends on purpose (pass Y5, F1). An answer Schemathesis hands over still in its
 Content-Encoding (its WSGI transport keeps a compressing app's bytes) is decoded as `judge` decodes a Schemathesis
 recording (`wire.coding.as_given`), or judged in part when it cannot be (pass Y3, F3).
 
@@ -39,6 +42,7 @@ import threading
 import tomllib
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,7 +56,7 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import OPERATION_METHOD, OPERATION_PATH
 from migma_contract.judge.deserve import NOT_RECORDED
 from migma_contract.judge.exchange import lowered
-from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
+from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange, request_doubt
 from migma_contract.wire.coding import as_given
 
 __all__ = ["CHECKS", "OperationUnknown", "violations_of"]
@@ -338,6 +342,10 @@ def _each_response(response: Any, case: Any, level: str) -> ResponseViolations:
     if verdict.partly is not None or verdict.facts is None:  # judged in part: which response rules were left unjudged
         read = _read(response, case, validator.documented)
         why = verdict.partly or read.unread
+        if why is not None and exchange.status == HTTPStatus.UNSUPPORTED_MEDIA_TYPE and why == request_doubt(
+                exchange.sent_headers.get("content-type"))[0]:
+            why = None  # HTTP's own answer to a request that is no JSON (RFC 9110 §15.5.16), which Schemathesis sends on
+            # purpose (its coverage phase: no body, no Content-Type): not failed, as before; any other answer to it is
         if why is not None:  # (the answer's body unread, a 429, a status a doubt about the request leaves open: Y5, F1)
             asked = validator.evaluate(exchange.status, read.headers, None, facts=read)
             judged = {j.rule_id for j in verdict.judgements if j.party == SERVER}

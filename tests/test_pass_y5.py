@@ -52,7 +52,7 @@ _LEFT_OPEN = [  # (the answer's status, the request's extra headers, what the ju
     (429, {}, "429 (rate limited) is transient"),
     (409, {IDEMPOTENCY_HEADER: "y5-409"}, "Idempotency-Key"),
     (422, {IDEMPOTENCY_HEADER: "y5-422"}, "Idempotency-Key"),
-    (415, {"Content-Type": "text/plain"}, "Content-Type"),
+    (418, {"Content-Type": "text/plain"}, "Content-Type"),
 ]
 
 
@@ -61,7 +61,7 @@ _LEFT_OPEN = [  # (the answer's status, the request's extra headers, what the ju
 
 @pytest.mark.parametrize(("status", "headers", "why"), _LEFT_OPEN, ids=[str(row[0]) for row in _LEFT_OPEN])
 def test_a_check_of_a_rule_the_judge_left_unjudged_fails_as_not_judged(status, headers, why):
-    """Pass Y5, F1: a 429, a 409/422 under an Idempotency-Key, a 415 refusal of a request that is no JSON: the one
+    """Pass Y5, F1: a 429, a 409/422 under an Idempotency-Key, a 418 to a request that is no JSON: the one
     judge leaves the status unjudged (`partly`), and proxy/judge/middleware say judged in part; every migma_* check
     passed it (a server answering everything 409 ran green). Now the check of each rule left unjudged fails, "not
     judged" and why, and `violations_of` answers judged in part."""
@@ -84,22 +84,52 @@ def test_a_status_judged_in_full_is_still_a_violation_not_a_doubt():
     assert response.status_code == 400 and violations_of(response, case) == [] and _failed(response, case) == {}
 
 
+def _bare(status: int, content_type: str | None):
+    """A Schemathesis-like response to a request with no body (its coverage phase sends one), as the checks read it."""
+    from types import SimpleNamespace
+
+    sent = {"Authorization": f"Bearer {FULL_KEY}"} | ({"Content-Type": content_type} if content_type else {})
+    request = SimpleNamespace(method="POST", url="http://127.0.0.1:1/v1/sending", headers=sent, body=None)
+    response = SimpleNamespace(request=request, status_code=status, headers={"Content-Type": ["application/json"]},
+                               content=b'{"success": false, "data": null, "error": "no JSON"}', elapsed=0.01)
+    case = SimpleNamespace(operation=SimpleNamespace(path="/v1/sending", full_path="/v1/sending"), body=None,
+                           headers=sent, method="POST")
+    return response, case
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain"], ids=["no-content-type", "text-plain"])
+def test_http_s_own_refusal_of_a_request_that_is_no_json_passes_and_another_answer_does_not(content_type):
+    """Pass Y5, F1: the control that keeps a Schemathesis run against the reference mock green: its coverage phase sends
+    a request with no body and no Content-Type, which the mock answers 415 (HTTP's answer, RFC 9110 §15.5.16): no check
+    fails it. Any other answer to it (a 418) leaves status-documented unjudged: "not judged", never a pass."""
+    response, case = _bare(415, content_type)
+    assert violations_of(response, case) == [] and _failed(response, case) == {}
+    response, case = _bare(418, content_type)
+    failed = _failed(response, case)
+    assert set(failed) == {_STATUS_CHECK} and "not judged" in failed[_STATUS_CHECK] and "Content-Type" in failed[_STATUS_CHECK]
+
+
 @pytest.mark.e2e  # a `schemathesis run` process against a loopback server
-@pytest.mark.parametrize(("status", "key"), [(409, True), (429, False)], ids=["409-under-key", "429"])
+@pytest.mark.parametrize(("status", "key"), [(409, True), (429, False), (None, True)], ids=["409-under-key", "429", "mock"])
 def test_a_real_schemathesis_run_is_not_green_on_statuses_left_unjudged(status, key, tmp_path):
     """Pass Y5, F1: `SCHEMATHESIS_HOOKS=migma_contract.schemathesis_checks schemathesis run -H "Idempotency-Key: ..."`
     against a server answering every request 409 text/html (or 429): "No issues found", exit 0 before; now the run
-    fails with migma_status_documented not judged."""
+    fails with migma_status_documented not judged. The control: the reference mock, every phase (the coverage phase
+    sends a request with no Content-Type, answered 415), under a key: no migma_* check fails."""
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "migma_contract.schemathesis_checks", "NO_COLOR": "1"}
     extra = ["-H", f"{IDEMPOTENCY_HEADER}: run-y5"] if key else []
-    with serve_in_thread(_always(status).app()) as url:
+    phases = "examples,fuzzing" if status is not None else "examples,coverage,fuzzing"
+    with serve_in_thread((_always(status) if status is not None else Variant("plain", None)).app()) as url:
         done = subprocess.run(
             [sys.executable, "-m", "schemathesis.cli", "run", str(SPEC), "--url", url, "-H", f"Authorization: Bearer {FULL_KEY}",
-             *extra, "--phases", "examples,fuzzing", "--max-examples", "3", "--generation-deterministic",
-             "-c", _STATUS_CHECK, "--no-color"],
-            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+             *extra, "--phases", phases, "--max-examples", "10", "--generation-deterministic",
+             "-c", ",".join(check.__name__ for check in CHECKS), "--no-color"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
         )
     output = done.stdout + done.stderr
+    if status is None:
+        assert done.returncode == 0 and "Custom check failed" not in output, output
+        return
     assert done.returncode == 1, output
     assert f"Custom check failed: `{_STATUS_CHECK}`" in output and "not judged" in output, output
 

@@ -260,10 +260,9 @@ def _body(contract: Contract, level: Level, body: Any, client: list[tuple[str, s
         if violation.rule_id not in blamed:
             blamed.add(violation.rule_id)
             client.append((violation.rule_id, get_rule(violation.rule_id).text, violation.message))
-        open_why = open_in_violation(violation, body)
-        if open_why is not None:
-            notes.append(f"breaks {violation.rule_id} in a way the contract leaves open to servers ({open_why}): the "
-                         "client's break, the status it deserved not judged")
+        if open_in_violation(violation, body) is not None:  # (the note names no value: one note per rule, no client data)
+            notes.append(f"breaks {violation.rule_id} in a way the contract leaves open to servers: the client's break; "
+                         "the server's answer to it not judged")
         elif violation.rule_id not in broken:
             broken.append(violation.rule_id)
     return _BodyFacts(broken, False, not broken)
