@@ -73,7 +73,7 @@ _HOSTILE_ST = {
 }
 _HARMLESS_ST = {
     "none": "",
-    "more-examples": "[generation]\nmax-examples = 5\n",
+    "more-examples": "[generation]\nmax-examples = 200\n",  # (pass Z3: fewer than Schemathesis' 100 is refused)
     "check-on": "[checks.migma_result_status_known]\nenabled = true\n",
     "loopback-target": 'base-url = "http://127.0.0.1:4010"\n',
     "our-hooks": 'hooks = "migma_contract.schemathesis_checks"\n',
