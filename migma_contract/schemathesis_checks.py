@@ -18,9 +18,10 @@ Rules judged across responses (`result-id-unique`) remember what this process ha
 An answer whose body was not read (a lone surrogate escape, a number past IEEE 754, another
 charset than UTF-8, JSON nested too deep) is judged in part, as on every other way in: a
 check has no such outcome, so each check of a rule that body would be judged by fails,
-"not judged" and why, rather than pass what it did not read. An answer Schemathesis hands over still in its
-Content-Encoding (its WSGI transport keeps a compressing app's bytes) is decoded as `judge` decodes a Schemathesis
-recording (`wire.coding.as_given`), or judged in part when it cannot be (pass Y3, F3).
+"not judged" and why, rather than pass what it did not read. The body is judged as Schemathesis hands it over
+(requests' `.content`, decoded), never decoded again: under a Content-Encoding, one that is no JSON text may still be
+coded (its WSGI transport keeps a compressing app's bytes; a server gzipping twice under one label) and is judged in
+part (`wire.coding.as_given`, pass Z3, F4).
 
 Schemathesis reads a `schemathesis.toml` it finds from the working directory up (a repository's file, in a checkout):
 when this module is loaded, it reads the file Schemathesis loaded (or finds it as Schemathesis does) and refuses it, in
@@ -430,9 +431,9 @@ def _across_responses(rule: Rule, response: Any, case: Any) -> ResponseViolation
 
 
 def _received(response: Any) -> tuple[bytes | None, str | None]:
-    """The answer's body as its client read it, and why not when it cannot be (pass Y3, F3): Schemathesis' WSGI
-    transport keeps a compressing app's bytes under its Content-Encoding, which requests and httpx would have
-    decoded; they are decoded as the judge decodes a Schemathesis recording (`wire.coding.as_given`), within its cap."""
+    """The answer's body as its client read it, and why not when it cannot be: under a Content-Encoding, a body that
+    is no JSON text may still be coded (Schemathesis' WSGI transport keeps a compressing app's bytes; a server gzipping
+    twice under one label): judged in part, never decoded by a guess (`wire.coding.as_given`, pass Z3, F4)."""
     return as_given(bytes(response.content or b""), _headers(response).get("content-encoding"))
 
 

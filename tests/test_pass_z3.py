@@ -104,3 +104,113 @@ def test_a_config_file_the_user_names_outside_the_checkout_is_the_users(tmp_path
         code, output = _schemathesis_run(checkout, url, {"MIGMA_CONTRACT_TRUST_SCHEMATHESIS_CONFIG": ""},
                                          "--config-file", "inside.toml")
         assert code == 2 and "migma-contract: error:" in output, output
+
+
+# --- F4, F5: a body is judged as given, never decoded by a guess ---------------------------------------------------
+
+_OK = b'{"success": true, "data": {"id": "msg_1", "status": "queued", "sentCount": 1, "message": "queued"}}'
+_CODED = {"content-type": "application/json", "content-encoding": "gzip"}
+
+
+def test_a_body_gzipped_twice_under_one_label_is_judged_in_part():
+    """Pass Z3, F4: requests' `.content` of an answer gzipped twice and labelled gzip once is gzip bytes (no client reads
+    JSON there); `as_given` decoded them again and validate_response said `[]`. Now: judged in part, never a pass."""
+    from migma_contract import validate_response
+
+    found = validate_response(200, _CODED, gzip.compress(_OK))
+    assert found != [] and found and "may still be coded" in (found.unread or "") and not list(found)
+    assert validate_response(200, _CODED, _OK) == []  # the body the client read, decoded: judged
+
+
+def _stored_deflate():
+    """A correct answer as raw deflate of stored blocks (level 0) whose header bytes are valid UTF-8."""
+    for size in range(0x4020, 0x7F3E):
+        text = _OK[:-1] + b" " * (size - len(_OK)) + b"}"
+        coder = zlib.compressobj(0, zlib.DEFLATED, -15)
+        raw = coder.compress(text) + coder.flush()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return raw, text
+    raise AssertionError("no such stream")
+
+
+def test_a_stored_block_raw_deflate_answer_is_never_blamed():
+    """Pass Z3, F5: a level-0 raw deflate answer whose stored-block header is valid UTF-8 was taken as already decoded
+    and a correct server blamed (content-type-json: not JSON). Now judged in part; decoded, it passes."""
+    from migma_contract import validate_response
+
+    raw, text = _stored_deflate()
+    found = validate_response(200, {"content-type": "application/json", "content-encoding": "deflate"}, raw)
+    assert not list(found) and "may still be coded" in (found.unread or "")
+    assert validate_response(200, {"content-type": "application/json", "content-encoding": "deflate"}, text) == []
+
+
+@pytest.mark.e2e  # a `schemathesis run` process against a loopback server, then judge over its cassette
+def test_a_real_schemathesis_run_and_its_cassette_do_not_pass_a_doubly_gzipped_answer(tmp_path):
+    """Pass Z3, F4: a server answering JSON gzipped twice, labelled gzip once: `schemathesis run` with the checks said
+    "No issues found" (exit 0), and `judge` over its cassette written with --report-preserve-bytes passed
+    content-type-json (Schemathesis stores requests' decoded `.content`, and it was decoded once more). Now the checks
+    fail "not judged", and the cassette's answer is not read (its recorder decoded it already: never again)."""
+    import os
+    import subprocess
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from migma_contract.traffic.recordings import open_recording
+
+    from .test_pass_x5a import SPEC
+
+    body = gzip.compress(gzip.compress(_OK))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = {**os.environ, "SCHEMATHESIS_HOOKS": "migma_contract.schemathesis_checks", "NO_COLOR": "1"}
+        env.pop("MIGMA_CONTRACT_TRUST_SCHEMATHESIS_CONFIG", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "schemathesis.cli", "run", str(SPEC), "--url", f"http://127.0.0.1:{server.server_address[1]}",
+             "-H", "Authorization: Bearer mc_test_full_access", "--max-examples", "3", "--generation-deterministic",
+             "--no-color", "--phases", "examples,fuzzing", "--report", "vcr", "--report-dir", str(tmp_path / "vcr"),
+             "--report-preserve-bytes", "-c", "migma_content_type_json,migma_success_schema,migma_result_status_known"],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    finally:
+        server.shutdown()
+        thread.join()
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "may still be coded" in output, output
+    [cassette] = (tmp_path / "vcr").glob("*.yaml")
+    answers = [exchange for exchange in open_recording(cassette).exchanges() if exchange.method == "POST"]
+    assert answers and all(e.response_body is None and "may still be coded" in (e.unread or "") for e in answers)
+
+
+# --- F6 ---------------------------------------------------------------------------------------------------------------
+
+
+def test_the_constructor_keeps_what_a_result_left_unjudged():
+    """Pass Z3, F6: `ResponseViolations(v)` of a result judged in part was empty, falsy and equal to `[]`."""
+    from migma_contract import validate_response
+    from migma_contract.contract.validators import ResponseViolations
+
+    found = validate_response(200, {"content-type": "application/json"},
+                              b'{"success": true, "data": {"id": "a", "status": "queued", "sentCount": 1e999}}')
+    assert found.unread is not None
+    again = type(found)(found)
+    assert again and again != [] and again.unread == found.unread and again.unjudged == found.unjudged
+    assert ResponseViolations() == [] and not ResponseViolations([])
