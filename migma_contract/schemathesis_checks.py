@@ -21,16 +21,19 @@ check has no such outcome, so each check of a rule that body would be judged by 
 "not judged" and why, rather than pass what it did not read; so does each check of a rule the one judge leaves
 unjudged for another reason (`partly`: a 429, a 409/422 under an Idempotency-Key, a refusal HTTP names for what the
 request asked, a request its parties may read otherwise), save HTTP's own 415 to a request that is no JSON, which
-Schemathesis' coverage phase sends on purpose (pass Y5, F1). An answer Schemathesis hands over still in its
-Content-Encoding (its WSGI transport keeps a compressing app's bytes) is decoded as `judge` decodes a Schemathesis
-recording (`wire.coding.as_given`), or judged in part when it cannot be (pass Y3, F3).
+Schemathesis' coverage phase sends on purpose (pass Y5, F1). The body is judged as Schemathesis hands it over
+(requests' `.content`, decoded), never decoded again: under a Content-Encoding, one that is no JSON text may still be
+coded (its WSGI transport keeps a compressing app's bytes; a server gzipping twice under one label) and is judged in
+part (`wire.coding.as_given`, pass Z3, F4).
 
 Schemathesis reads a `schemathesis.toml` it finds from the working directory up (a repository's file, in a checkout):
-when this module is loaded, it reads the file Schemathesis loaded (or finds it as Schemathesis does) and refuses, in one
-line and exit 2, one that sets a proxy (every request, the key with it, would go there), turns TLS verification off,
-names another target than loopback, names other hooks, switches checks off (all of them, or a `migma_*` one), leaves an
-operation out, or weakens output sanitization (the key printed in curl lines and reports): pass Y3, F0. Set
-MIGMA_CONTRACT_TRUST_SCHEMATHESIS_CONFIG=1 to trust the file, or give `--config-file` a file of your own.
+when this module is loaded, it reads the file Schemathesis loaded (or finds it as Schemathesis does) and refuses it, in
+one line and exit 2 before anything is sent, unless it holds only the few settings proven harmless to the key and the
+verdict (`_ALLOWED`: colour, these hooks, a loopback base-url, 100-1,000 examples, checks switched on) and no `${...}`
+placeholder (Schemathesis fills one from the environment, where the key is). Refusing setting by setting (pass Y3, F0)
+missed `auth`, headers, placeholders and report paths (pass Z3, F1-F3). A file the user names with `--config-file`
+outside the checkout and the working directory is the user's own, and MIGMA_CONTRACT_TRUST_SCHEMATHESIS_CONFIG=1
+trusts any.
 """
 
 from __future__ import annotations
@@ -130,50 +133,105 @@ def _loopback(url: object) -> bool:
         return host == "localhost"
 
 
-def untrusted_settings(data: dict[str, Any]) -> list[str]:
-    """What in a Schemathesis configuration (its parsed TOML) is not trusted from a repository: where each setting is,
-    and why, in the order found (every table: the top level, `[[project]]`, `[[operations]]`)."""
-    from schemathesis.config._output import DEFAULT_KEYS_TO_SANITIZE, DEFAULT_SENSITIVE_MARKERS
+# What a Schemathesis file the user did not name may set (pass Z3, F1-F3: refusing settings one by one missed `auth`,
+# `headers`, `${...}` placeholders filled from the environment, report and cache paths; now only these pass, and no
+# value holding a placeholder). Each is harmless to the key and the verdict: where the key goes, what is printed or
+# written, and what counts stay the user's. Anything else (unknown to this list: Schemathesis adds settings) is refused.
+_MIN_EXAMPLES, _MAX_EXAMPLES = 100, 1000  # Schemathesis' default (never fewer sends); the toolkit's own max-requests cap
+_ALLOWED: dict[tuple[str, ...], tuple[Any, str]] = {
+    ("color",): (lambda v: isinstance(v, bool), "console colour only"),
+    ("hooks",): (lambda v: v == __name__, "these checks, the module named in SCHEMATHESIS_HOOKS"),
+    ("base-url",): (lambda v: _loopback(v), "a loopback target (the key stays on this machine; a --url given wins)"),
+    ("generation", "max-examples"): (lambda v: type(v) is int and _MIN_EXAMPLES <= v <= _MAX_EXAMPLES,
+                                     f"{_MIN_EXAMPLES:,} to {_MAX_EXAMPLES:,} examples, never fewer than the default"),
+    ("checks", "enabled"): (lambda v: v is True, "true: checks on (a check only adds failures)"),
+    ("checks", "*", "enabled"): (lambda v: v is True, "true: a check on (a check only adds failures)"),
+}
+_WHY = {  # what the commonest refused settings would do (the rest: "not on the list")
+    "auth": "credentials in place of your key", "headers": "headers in place of your key's, or carrying it out",
+    "parameters": "values filled into every request", "proxy": "a proxy: every request, the key with it, goes there",
+    "tls-verify": "TLS verification", "origin": "another origin for the key",
+    "checks": "checks switched off or their expectations changed", "operations": "per-operation settings",
+    "project": "per-project settings", "output": "what is printed (sanitization, the key in curl lines)",
+    "reports": "report files written where the repository says", "cache": "a cache directory where it says",
+    "generation": "what is generated (fewer or other sends)", "phases": "which phases run",
+    "warnings": "warnings silenced (an authentication failure among them)",
+}
 
+
+def _allowed(path: tuple[str, ...]) -> tuple[Any, str] | None:
+    for pattern, rule in _ALLOWED.items():
+        if len(pattern) == len(path) and all(p in ("*", k) for p, k in zip(pattern, path, strict=True)):
+            return rule
+    return None
+
+
+def _has_placeholder(node: Any) -> bool:
+    if isinstance(node, str):
+        return "${" in node
+    if isinstance(node, dict):
+        return any(_has_placeholder(k) or _has_placeholder(v) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_has_placeholder(item) for item in node)
+    return False
+
+
+def untrusted_settings(data: dict[str, Any]) -> list[str]:
+    """What in a Schemathesis configuration (its parsed TOML) is not trusted from a file the user did not name: every
+    setting that is not on the allow-list (`_ALLOWED`) with a value it allows, and any `${...}` placeholder (Schemathesis
+    fills it from the environment, where the key is), where each is and why, in the order found."""
     found: list[str] = []
 
-    def walk(node: Any, where: str) -> None:
-        if isinstance(node, list):
-            for index, item in enumerate(node):
-                walk(item, f"{where}[{index}]")
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        here = ".".join(path)
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(value, (*path, str(key)))
             return
-        if not isinstance(node, dict):
+        if isinstance(node, dict):
+            return  # (an empty table sets nothing)
+        if _has_placeholder(node) or any("${" in part for part in path):
+            found.append(f"{here} (a ${{...}} placeholder: Schemathesis fills it from the environment, where the key is)")
             return
-        for key, value in node.items():
-            here = f"{where}.{key}" if where else str(key)
-            if key == "proxy":
-                found.append(f"{here} (a proxy: every request, the key with it, goes there)")
-            elif key == "tls-verify" and value is not True:
-                found.append(f"{here} (TLS certificates unverified)")
-            elif key in ("base-url", "origin") and not _loopback(value):
-                found.append(f"{here} (a target other than loopback: the key goes where the repository says)")
-            elif key == "hooks" and value != __name__:
-                found.append(f"{here} (other hooks: code the run imports, and these checks left out)")
-            elif key == "checks" and isinstance(value, dict):
-                if value.get("enabled", True) is not True:
-                    found.append(f"{here}.enabled (every check switched off)")
-                for name, sub in value.items():
-                    if str(name).startswith("migma_") and (not isinstance(sub, dict) or sub.get("enabled", True) is not True):
-                        found.append(f"{here}.{name} (a check of the contract switched off)")
-                continue
-            elif key == "enabled" and where.startswith("operations") and value is not True:
-                found.append(f"{here} (an operation left out)")
-            elif key == "sanitization" and isinstance(value, dict):
-                keys = {str(k).lower() for k in value.get("keys-to-sanitize", DEFAULT_KEYS_TO_SANITIZE)}
-                markers = {str(k).lower() for k in value.get("sensitive-markers", DEFAULT_SENSITIVE_MARKERS)}
-                if (value.get("enabled", True) is not True or not set(DEFAULT_KEYS_TO_SANITIZE) <= keys
-                        or not set(DEFAULT_SENSITIVE_MARKERS) <= markers):
-                    found.append(f"{here} (output sanitization weakened: the key printed in curl lines and reports)")
-                continue
-            walk(value, here)
+        rule = _allowed(path)
+        if rule is None:
+            why = _WHY.get(path[0], "not on the list of settings trusted from a repository's file")
+            found.append(f"{here} ({why})")
+        elif not rule[0](node):
+            found.append(f"{here} (only {rule[1]} is trusted from a repository's file)")
 
-    walk(data, "")
+    walk(data, ())
     return found
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _checkout() -> str | None:
+    """The checkout the working directory is in: the nearest folder up holding `.git` (None: none)."""
+    current = os.path.realpath(os.getcwd())
+    while True:
+        if os.path.exists(os.path.join(current, ".git")):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _named_by_user(path: str | None) -> bool:
+    """Whether the file loaded is the one `--config-file` names, lying (as named and as resolved) outside the checkout
+    and the working directory: a file of the user's own (a CI job's $RUNNER_TEMP), not one the repository holds."""
+    named = _config_file_named()
+    if path is None or named is None or os.path.realpath(named) != os.path.realpath(path):
+        return False
+    folders = [os.path.abspath(os.getcwd()), os.path.realpath(os.getcwd())]
+    checkout = _checkout()
+    if checkout is not None:
+        folders.append(checkout)
+    return not any(_inside(where, folder) for where in (os.path.abspath(named), os.path.realpath(named))
+                   for folder in folders)
 
 
 def refusal() -> str | None:
@@ -182,15 +240,17 @@ def refusal() -> str | None:
     if os.environ.get(TRUST_SCHEMATHESIS_CONFIG_ENV, "").strip().lower() in _TRUTHY:
         return None
     path, data = _loaded_config()
+    if _named_by_user(path):
+        return None
     settings = untrusted_settings(data) if data is not None else []
     if not settings:
         return None
     shown = clean_text(path or _CONFIG_NAME)
     more = f" (and {len(settings) - 1} more)" if len(settings) > 1 else ""
-    return (f"migma-contract: error: {shown}: {clean_text(settings[0])[:200]}{more}: a repository's Schemathesis "
-            f"configuration is not trusted with the key nor the verdict; give Schemathesis --config-file with a file "
-            f"of your own, or set {TRUST_SCHEMATHESIS_CONFIG_ENV}=1 to trust this one (as {TRUST_CONFIG_TARGET_ENV} "
-            "trusts a pyproject.toml)")
+    return (f"migma-contract: error: {shown}: {clean_text(settings[0])[:200]}{more}: a Schemathesis "
+            f"configuration the user did not name is trusted with none but a few harmless settings (docs/python-api.md); "
+            f"give Schemathesis --config-file with a file of your own outside the checkout, or set "
+            f"{TRUST_SCHEMATHESIS_CONFIG_ENV}=1 to trust this one (as {TRUST_CONFIG_TARGET_ENV} trusts a pyproject.toml)")
 
 
 def _refuse_untrusted_config() -> None:
@@ -386,9 +446,9 @@ def _across_responses(rule: Rule, response: Any, case: Any) -> ResponseViolation
 
 
 def _received(response: Any) -> tuple[bytes | None, str | None]:
-    """The answer's body as its client read it, and why not when it cannot be (pass Y3, F3): Schemathesis' WSGI
-    transport keeps a compressing app's bytes under its Content-Encoding, which requests and httpx would have
-    decoded; they are decoded as the judge decodes a Schemathesis recording (`wire.coding.as_given`), within its cap."""
+    """The answer's body as its client read it, and why not when it cannot be: under a Content-Encoding, a body that
+    is no JSON text may still be coded (Schemathesis' WSGI transport keeps a compressing app's bytes; a server gzipping
+    twice under one label): judged in part, never decoded by a guess (`wire.coding.as_given`, pass Z3, F4)."""
     return as_given(bytes(response.content or b""), _headers(response).get("content-encoding"))
 
 

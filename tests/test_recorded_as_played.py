@@ -65,12 +65,14 @@ def test_r3_f3_a_schemathesis_answer_of_a_compressing_server_is_judged_as_stored
     assert result.exit_code == 1 and ("result-has-id", "server") in found, result.output
 
 
-def test_r3_f3_a_schemathesis_answer_kept_compressed_is_still_decoded(tmp_path):
-    """Schemathesis' WSGI client keeps the app's bytes: a gzip stream (told by its first bytes) is decoded."""
+def test_r3_f3_a_schemathesis_answer_kept_compressed_is_judged_in_part(tmp_path):
+    """Schemathesis' WSGI client keeps the app's bytes, its requests client decodes them: the file does not say which.
+    A gzip stream under `Content-Encoding: gzip` was decoded by its look; since pass Z3, F4 (a server gzipping twice
+    under one label passed that way) it is never decoded again: judged in part, "it may still be coded"."""
     headers = ("      Content-Type: ['application/json']", "      Content-Encoding: ['gzip']")
     path = _schemathesis(tmp_path / "wsgi.yaml", gzip.compress(OK.encode()), headers=headers, layout="base64")
     (exchange,) = open_recording(path).exchanges()
-    assert exchange.response_body == OK.encode() and exchange.unread is None, exchange
+    assert exchange.response_body is None and "may still be coded" in (exchange.unread or ""), exchange
 
 
 def _vcrpy(path, body_line, *, length=None, stub="requests"):

@@ -119,6 +119,13 @@ class ResponseViolations(list[Violation]):
     unread: str | None = None
     unjudged: tuple[str, ...] = ()
 
+    def __init__(self, found: Iterable[Violation] = (), /) -> None:
+        """From violations; built from another `ResponseViolations` it keeps what that one left unjudged (pass Z3, F6:
+        `ResponseViolations(r)`, the type's own constructor, gave an empty result equal to `[]` for one judged in part)."""
+        super().__init__(found)
+        if isinstance(found, ResponseViolations) and found.unread is not None:
+            self.unread, self.unjudged = found.unread, found.unjudged
+
     @property
     def judged_in_full(self) -> bool:
         """Whether every rule the answer's status calls for was judged (its body was read)."""
@@ -129,10 +136,7 @@ class ResponseViolations(list[Violation]):
 
     def copy(self) -> ResponseViolations:
         """A copy that says what the original says (a plain list's `copy` would drop what was left unjudged)."""
-        copied = ResponseViolations(self)
-        if self.unread is not None:
-            copied.unread, copied.unjudged = self.unread, self.unjudged
-        return copied
+        return ResponseViolations(self)
 
     # The operations that build a new result from this one keep what it left unjudged (pass Y3, F6: `r1 + r2`, `r[:]`
     # and `sum(..., [])` gave a plain list, `[]` for two answers judged in part). `len()` counts violations only, and
@@ -941,7 +945,11 @@ def validate_response(
     `Response.headers`); a name given more than once (pairs, or a mapping whose `items()` repeat
     it: `email.message.Message`, werkzeug's `Headers`, `Content-Type` and `content-type` in one
     dict) is one repeated field, its values joined in order. `body` is either the raw body (`bytes` or `str`, parsed here, so a
-    non-JSON body is reported) or the already-parsed JSON value. `request` is the request
+    non-JSON body is reported) or the already-parsed JSON value. A raw body is the body the client
+    read, decoded (requests' and httpx's `.content`), never decoded here: under a `Content-Encoding` other than
+    `identity`, one that is not readable JSON is judged in part ("it may still be coded: pass the decoded body"),
+    neither read through a coding nor reported as not JSON (pass Z3, F4/F5: a guess read a body gzipped twice through
+    a second layer and took a raw deflate stream for text). `request` is the request
     body that was sent; rule `result-provider` needs it. With `elapsed` and `timeout`
     (seconds), rule `responds-in-time` is checked too.
 
@@ -962,11 +970,11 @@ def validate_response(
     if type(body) is memoryview:  # a bytes-like raw body (pass Y3, F5)
         body = body.tobytes()
     why = None
-    if type(body) is bytes or isinstance(body, bytearray):  # still in its Content-Encoding? as the judge reads one (pass Y3, F3)
+    if type(body) is bytes or isinstance(body, bytearray):  # under a coding and no JSON: may still be coded (pass Z3, F4)
         coding = _content_encoding(fields)
         if coding is not None:
             body, why = as_given(bytes(body), coding)
-    if why is not None:  # not decoded: judged in part (its body rules unjudged), never "not JSON"
+    if why is not None:  # perhaps still coded: judged in part (its body rules unjudged), never "not JSON"
         facts = replace(response_facts(status, fields, b"", request, elapsed, timeout, validator.documented),
                         body=None, parsed=False, parse_error=None, repeated=None, unread=why)
         verdict = validator.evaluate(status, facts.headers, None, request, elapsed=elapsed, timeout=timeout, facts=facts)
