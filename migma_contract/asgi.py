@@ -149,6 +149,17 @@ __all__ = ["ContractMiddleware", "RuleTally"]
 
 _log = logging.getLogger("migma_contract.asgi")
 _FORKED_AT: float | None = None  # when this process was forked (`_began` of a middleware made before the fork)
+_PROCESS_BEGAN: tuple[int, float] | None = None  # (pid, when this process's first middleware was made, or it forked)
+
+
+def _process_began() -> tuple[int, float]:
+    """When this process's run began: its first middleware's making (or its fork, for one made before it); every
+    middleware the process makes later (a fixture wrapping the app anew per test) is of that same run."""
+    global _PROCESS_BEGAN
+    if _PROCESS_BEGAN is None or _PROCESS_BEGAN[0] != os.getpid():
+        forked = _FORKED_AT if _PROCESS_BEGAN is not None and _FORKED_AT is not None else None
+        _PROCESS_BEGAN = (os.getpid(), forked if forked is not None else wall_clock())
+    return _PROCESS_BEGAN
 
 
 def _forked() -> None:
@@ -207,9 +218,9 @@ class ContractMiddleware:
         # the sends in flight (not yet handed to the judge), each with its `due`: every reader calls it (`_drain`)
         # (whoever takes a flight out of it judges it, the app's end or a reader: one `dict.pop`, atomic, no lock)
         self._flights: dict[int, Callable[[], None]] = {}
-        # (this process, when its run began for this middleware: when it was made, or its process forked: `_began`; a
-        # worker's first request may come long after it began, and a sibling's state written between is of its run)
-        self._start: tuple[int, float] | None = (os.getpid(), wall_clock())
+        # (this process, when its run began: when its first middleware was made, or it forked: `_began`; a worker's
+        # first request may come long after it began, and a sibling's state written between is of its run)
+        self._start: tuple[int, float] | None = _process_began()
         self._shared_name = secrets.token_hex(4)  # its own state among the writers to one report_dir (`reports.processes`)
         contract = contract_for(load_spec(spec))
         name = label or "the app behind ContractMiddleware"
@@ -257,7 +268,7 @@ class ContractMiddleware:
         never did): the processes whose states were written since then are of its run (`reports.processes`)."""
         if self._start is None or self._start[0] != os.getpid():  # (a middleware made before a fork: each process's own,
             # from its fork, not from its first writing: a sibling's state written before that is of its run)
-            self._start = (os.getpid(), _FORKED_AT if _FORKED_AT is not None else wall_clock())
+            self._start = _process_began()
         return self._start[1]
 
     @classmethod
