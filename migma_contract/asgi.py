@@ -178,7 +178,8 @@ _AUTHORITY = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{
 class ContractMiddleware:
     """Pure ASGI middleware judging every POST /v1/sending that passes through, without changing it.
 
-    `level`: schema, documented or strict. `report_dir`: where the reports go at shutdown
+    `level`: schema, documented or strict. `report_dir`: where the reports go at shutdown (a relative one is
+    made absolute when the middleware is made)
     (at process exit without an ASGI lifespan; None: none written; several processes: one report of them all). `formats`: which of json, junit, md, html. `baseline`: known
     failures to accept (a conformance.json or a list of rule ids). `spec`: another OpenAPI
     document. `timeout`: an answer slower than this breaks responds-in-time.
@@ -207,7 +208,9 @@ class ContractMiddleware:
                               "no query, no dot segment)")
         self.base_path = base_path
         self.app = app
-        self.report_dir = Path(report_dir) if report_dir is not None else None
+        # (a relative one is of the directory current now, when the middleware is made: a test or a daemon changing
+        # directory before the reports are written leaves them where the user named)
+        self.report_dir = Path(report_dir).absolute() if report_dir is not None else None
         self.max_response_bytes = max_response_bytes
         self.max_request_bytes = max_request_bytes
         self._count = 0
@@ -251,7 +254,7 @@ class ContractMiddleware:
         from migma_contract.reports import write_reports
         from migma_contract.reports.processes import write_shared
 
-        target = Path(directory) if directory is not None else self.report_dir
+        target = Path(directory).absolute() if directory is not None else self.report_dir
         if target is None:
             raise ConfigError("no report directory: pass report_dir= to ContractMiddleware or a directory here")
         count = self._count

@@ -629,3 +629,17 @@ def test_pass_v1_f5_the_folder_checked_is_the_folder_read_and_written(tmp_path, 
     assert (report["exit_code"], report["traffic"]["judged"]) == (0, 1), report["traffic"]  # (1, 2) before: merged
     assert [path.name for path in (tmp_path / STATE_DIR).iterdir()] == ["state-4242-forged.json"]
     assert {"lock", "salt"} < {path.name for path in (tmp_path / "checked").iterdir()}
+
+
+def test_pass_z4_f3_a_relative_report_dir_is_of_the_directory_current_when_the_middleware_is_made(tmp_path, monkeypatch):
+    """Pass Z4, F3: a relative report_dir was resolved when the reports were written: a directory change in between
+    wrote the faulty app's report elsewhere and left the project's earlier green report standing."""
+    (tmp_path / "project").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "project")
+    faulty = _middleware(True, 1, report_dir="reports/traffic")
+    assert faulty.report_dir == tmp_path / "project" / "reports" / "traffic"
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    faulty.write_report()
+    assert _report(tmp_path / "project" / "reports" / "traffic")["exit_code"] == 1
+    assert not (tmp_path / "elsewhere" / "reports").exists()
