@@ -1129,34 +1129,43 @@ def _cut_off(exc: BaseException) -> str:
     return f"{_named(exc)} was raised outside the app"
 
 
-# the packages of the servers and in-process clients whose `send` refuses what it cannot send (uvicorn's h11 and httptools
-# protocols, Hypercorn, h2, Granian, Daphne, httpx's ASGITransport, Starlette's TestClient)
-_SERVERS = ("uvicorn", "hypercorn", "h11", "h2", "h3", "aioquic", "httptools", "granian", "daphne", "twisted", "httpx",
-            "starlette.testclient")
+# the modules of the servers and in-process clients whose `send` refuses what it cannot send (uvicorn's h11 and
+# httptools protocols, Hypercorn, h2, Granian, Daphne, httpx's ASGITransport (its module only: a middleware outside may
+# use httpx itself, for an audit sink or a webhook), Starlette's TestClient, this package's own in-process transport)
+_SERVERS = ("uvicorn", "hypercorn", "h11", "h2", "h3", "aioquic", "httptools", "granian", "daphne", "twisted",
+            "httpx._transports.asgi", "starlette.testclient", "migma_contract.wire.asgi_transport")
+# the packages whose own exception types a native server's `send` raises (no Python frame of its own to read)
+_SERVER_TYPES = ("h11", "h2", "h3", "aioquic", "httptools", "granian")
 
 
 def _refused(exc: BaseException) -> bool:
     """Whether an exception out of an outer `send` is the server's refusal of the app's message (no client read it), as
     opposed to a middleware's outside this one, which may have answered itself before raising (Starlette's body limit
-    sends its own 413, then raises `_RequestBodyLimitResponseSent`): a built-in type (a server's RuntimeError,
-    TypeError), or one of a server's package (h11's LocalProtocolError), or raised by a server's code on its way."""
+    sends its own 413, then raises `_RequestBodyLimitResponseSent`; an audit middleware forwards the whole answer, then
+    its own code raises a TypeError or an httpx.ConnectError). Decided by where it was raised, never by its type alone:
+    the innermost frame of its traceback in a server's own code (`_SERVERS`), or no Python frame beyond this
+    middleware's own `await send(...)` (a native server's send raised it itself)."""
     if isinstance(exc, BaseExceptionGroup):  # (a middleware's task group: the server's only if each in it is)
         return all(_refused_alone(leaf) for leaf in _leaves(exc))
     return _refused_alone(exc)
 
 
 def _refused_alone(exc: BaseException) -> bool:
-    module = type(exc).__module__ or ""
-    if module == "builtins" or _server_module(module):
-        return True
     trace = exc.__traceback__
-    for _ in range(256):  # (bounded: the frames between this `send` and where it was raised)
-        if trace is None:
-            return False
-        if _server_module(str(trace.tb_frame.f_globals.get("__name__", ""))):
-            return True
+    if trace is None:  # (no frame at all: not raised, handed over; nothing shows it is the server's)
+        return False
+    own = trace.tb_frame  # (the frame that caught it: this middleware's `await send(...)`)
+    for _ in range(4096):  # (bounded: the frames between this `send` and where it was raised)
+        if trace.tb_next is None:
+            break
         trace = trace.tb_next
-    return False
+    else:
+        return False
+    if trace.tb_frame is own:  # raised by the very callable this middleware called, with no Python frame: a native
+        # server's send (a Python middleware outside has frames of its own)
+        module = type(exc).__module__ or ""
+        return module == "builtins" or any(module == name or module.startswith(name + ".") for name in _SERVER_TYPES)
+    return _server_module(str(trace.tb_frame.f_globals.get("__name__", "")))
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

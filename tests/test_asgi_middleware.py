@@ -277,6 +277,15 @@ def _run(app, *messages, send=None, scope=SCOPE, **options):
     return wrapped, (raised or [None])[0]
 
 
+def _as_server(function, module="uvicorn.protocols.http.h11_impl"):
+    """`function` as if a server's module defined it: what it raises is raised in a server's own code (the middleware
+    tells a server's refusal from a middleware's exception by where it was raised, Pass Z4, F1)."""
+    import types
+
+    return types.FunctionType(function.__code__, {**function.__globals__, "__name__": module}, function.__name__,
+                              function.__defaults__, function.__closure__)
+
+
 def _body(raw=RAW_VALID, more=False):
     return {"type": "http.request", "body": raw, "more_body": more}
 
@@ -532,7 +541,7 @@ def test_an_answer_the_server_could_not_send_whole_is_the_apps_no_server_error_n
         await _read_all(receive)
         await _answer(send)
 
-    middleware, raised = _run(app, _body(), send=server)
+    middleware, raised = _run(app, _body(), send=_as_server(server))
     assert type(raised) is RuntimeError  # out of the app as without the middleware
     result = middleware.result()
     assert result.exit_code == 1 and [f.rule for f in result.findings] == ["no-server-error"]
@@ -2369,7 +2378,7 @@ def test_pass_v1_f6_a_message_this_reading_cannot_take_is_passed_on_never_raised
         if refusing and (what == "head") == (message["type"] == "http.response.start"):
             raise TypeError("expected bytes")
 
-    middleware, raised = _run(app, _body(), send=server)
+    middleware, raised = _run(app, _body(), send=_as_server(server))
     result = middleware.result()
     if refusing:  # what the server refused no client read: the app's no-server-error
         assert type(raised) is TypeError
@@ -2485,3 +2494,87 @@ def test_pass_w2_f2_on_either_uvicorn_stack_a_name_with_whitespace_around_it_is_
     assert read is None or "data" not in read  # the premise: no client reads the app's answer
     assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
     assert "the server could not send the app's answer" in result.findings[0].actual
+
+
+class _AuditError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("raised_type", [TypeError, KeyError, httpx.ConnectError, _AuditError])
+@pytest.mark.parametrize("where", ["start", "body"])
+def test_pass_z4_f1_a_middleware_outside_raising_from_its_own_code_is_never_the_servers_refusal(raised_type, where):
+    """Pass Z4, F1: an audit middleware outside forwards every message unchanged, then its own code raises (a bug: a
+    TypeError; its audit sink down: an httpx.ConnectError). A built-in or any httpx type was read as the server
+    refusing the app's answer: the correct app blamed (no-server-error, exit 1). Where it was raised decides: not in a
+    server's code, so what its client read does not show: judged in part, never blamed."""
+    kind = "http.response.start" if where == "start" else "http.response.body"
+    taken = []
+
+    async def server(message):
+        taken.append(message)
+
+    middleware_holder = []
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await _answer(send)
+
+    async def audit(scope, receive, send):
+        async def audited(message):
+            await send(message)  # the answer goes out unchanged, then the audit's own step raises
+            if message["type"] == kind:
+                raise raised_type("audit sink unreachable")
+        await middleware_holder[0](scope, receive, audited)
+
+    import anyio
+
+    queue = [_body()]
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    wrapped = ContractMiddleware(app)
+    middleware_holder.append(wrapped)
+    raised = []
+
+    async def main():
+        try:
+            await audit(dict(SCOPE), receive, server)
+        except Exception as exc:
+            raised.append(exc)
+
+    anyio.run(main)
+    assert [type(e) for e in raised] == [raised_type]
+    result = wrapped.result()
+    assert [f.rule for f in result.findings] == [], result.headline
+    assert result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
+    assert result.rule("no-server-error").passed == 0
+
+
+def test_pass_z4_f1_a_servers_refusal_is_told_by_where_it_was_raised():
+    """Pass Z4, F1: the same TypeError raised in a server's code (uvicorn's, httpx's ASGI transport's) is its refusal;
+    raised in a module outside every server's (a middleware using httpx) it is not; raised by a native send with no
+    Python frame of its own (Granian), it is."""
+    from migma_contract.asgi import _refused
+
+    def raised_in(module):
+        def thrower():
+            raise TypeError("x")
+
+        thrower = _as_server(thrower, module)
+        try:
+            thrower()
+        except TypeError as exc:
+            return exc
+        raise AssertionError("not raised")
+
+    assert _refused(raised_in("uvicorn.protocols.http.httptools_impl"))
+    assert _refused(raised_in("httpx._transports.asgi"))
+    assert _refused(raised_in("starlette.testclient"))
+    assert not _refused(raised_in("httpx._client"))
+    assert not _refused(raised_in("audit_middleware"))
+    try:
+        b"".join([1])  # (raised in C, no Python frame beyond this one's: as a native server's send)
+    except TypeError as exc:
+        assert _refused(exc)
+    assert not _refused(TypeError("never raised"))
