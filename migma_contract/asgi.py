@@ -44,8 +44,9 @@ too), and so is a head no client can read
 writes it as given, h11 refuses it, one verdict either way; a head servers read apart (a 204/304 with a
 Transfer-Encoding, `_framed_bodiless`; over HTTP/1 a field readable only once stripped of the whitespace around its name
 or value, `Content-Type `, which Hypercorn strips and uvicorn refuses, `_mended`, its fields then read as stripped; over
-HTTP/2 a `te` other than `trailers`, which h2 refuses and uvicorn's own HTTP/2 drops) leaves `no-server-error` judged in
-part. Over HTTP/2 and 3 the head is read as h2 reads it
+HTTP/2 a `te` other than `trailers`, which h2 refuses and uvicorn's own HTTP/2 drops; a Content-Length beside a
+Transfer-Encoding or given twice, `core.fields.framing_apart`, which Node refuses, httptools writes and h11 drops) leaves
+`no-server-error` judged in part (under uvicorn's httptools `send` itself, the app's failure). Over HTTP/2 and 3 the head is read as h2 reads it
 (`_stream_head`: a content-length not digits, or several disagreeing, or one the body does not match is malformed,
 RFC 9113 §8.1.1; a pseudo-header or empty name, which h2 refuses to send, §8.3;
 connection-specific fields h2 drops are judged as not sent), the answer ends with the app's last body message (or,
@@ -118,6 +119,7 @@ from migma_contract.contract.validators import contract_for
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.fields import (
     TOKEN,
+    framing_apart,
     framing_refused,
     request_framing_unread,
     shown_name,
@@ -597,7 +599,13 @@ class ContractMiddleware:
                         else:
                             why = None
                         framed = _framed_bodiless(sent, status) if unreadable is None else None
-                        differs = f"{why}, and {framed}" if why and framed else why or framed
+                        apart = framing_apart(sent) if unreadable is None and status not in _BODILESS else None
+                        if apart is not None and _writes_as_given(send):  # (uvicorn's httptools protocol itself)
+                            unreadable, apart = f"{apart}, which its server (uvicorn's httptools protocol) writes as given", None
+                        elif apart is not None:
+                            apart = (f"{apart}: uvicorn's httptools protocol writes it as given, its h11 protocol "
+                                     "drops or merges the Content-Length")
+                        differs = ", and ".join(part for part in (why, framed, apart) if part) or None
                     framed_by_server = version == "1.0" and _framed_by_server(sent, status, asked.method)
                     done = length == 0  # (a bodiless status, or Content-Length: 0: whole once the head is out)
                 else:  # HTTP/2, 3: the stream frames the answer; its head read as h2 reads it (`_stream_head`), a
@@ -977,6 +985,13 @@ def _write_at_exit(ref: weakref.ref[ContractMiddleware]) -> None:
 
 _HTTP1 = ("1.0", "1.1")  # the versions whose head is text the app's fields are written into as they are
 _BODILESS = (204, 304)  # (1xx never ends an answer; a tuple: a status no server takes, unhashable too, is compared)
+
+
+def _writes_as_given(send: Any) -> bool:
+    """Whether `send` is uvicorn's httptools protocol's own (no middleware between): it writes the head as the app gave
+    it (a Content-Length beside a Transfer-Encoding, or two, `framing_apart`, go on the wire as they are). Behind a
+    middleware outside this one (Starlette's ServerErrorMiddleware always is), which server runs does not show."""
+    return getattr(send, "__module__", None) == "uvicorn.protocols.http.httptools_impl"
 
 
 def _framed_bodiless(headers: list[tuple[bytes, bytes]], status: int) -> str | None:

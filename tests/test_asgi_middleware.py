@@ -905,15 +905,20 @@ WHY = {"content-length-plus-sign": "not digits only", "content-length-underscore
        "transfer-encoding-gzip": "Transfer-Encoding other than chunked", "transfer-encoding-identity": "Transfer-Encoding other than chunked",
        "transfer-encoding-gzip-chunked": "Transfer-Encoding other than chunked", "name-with-slash": "not a token ('x/y')",
        "name-not-ascii": r"not a token ('x-\xc3\xa9')"}
-# heads a client reads as meant: the same Content-Length twice or as a list (RFC 9110 §8.6), OWS around it, chunked in
-# any case, a Content-Length beside chunked (chunked frames it, RFC 9112 §6.3), bytes past ASCII in a value
+# heads a client reads as meant: OWS around a Content-Length, chunked in any case, bytes past ASCII in a value
 READABLE = {
-    "same-content-length-twice": [(b"content-length", b"%d" % N), (b"content-length", b"%d" % N)],
-    "content-length-list-of-one-value": [(b"content-length", b"%d, %d" % (N, N))],
     "content-length-with-ows": [(b"content-length", b" %d\t" % N)],
     "chunked-any-case": [(b"transfer-encoding", b"Chunked")],
-    "content-length-beside-chunked": [(b"content-length", b"%d" % N), (b"transfer-encoding", b"chunked")],
     "value-past-ascii": [(b"content-length", b"%d" % N), (b"x-name", "Zoë".encode())],
+}
+# Pass Z4, F4: heads h11 (httpx, curl) reads and Node's http client and fetch refuse: the same Content-Length twice or as
+# a list (RFC 9110 §8.6 lets a recipient take it as one), a Content-Length beside chunked (RFC 9112 §6.1: a sender must
+# not send both). uvicorn's h11 protocol drops or merges the Content-Length, its httptools protocol writes them as given
+APART = {
+    "same-content-length-twice": [(b"content-length", b"%d" % N), (b"content-length", b"%d" % N)],
+    "content-length-list-of-one-value": [(b"content-length", b"%d, %d" % (N, N))],
+    "content-length-beside-chunked": [(b"content-length", b"%d" % N), (b"transfer-encoding", b"chunked")],
+    "chunked-before-content-length": [(b"transfer-encoding", b"chunked"), (b"content-length", b"%d" % N)],
 }
 
 
@@ -991,6 +996,29 @@ def test_a_head_a_client_reads_as_meant_is_judged_on_its_answer(name):
     assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
 
 
+@pytest.mark.parametrize("name", APART)
+@pytest.mark.parametrize("server", ["unknown", "httptools"])
+def test_pass_z4_f4_a_head_some_clients_refuse_is_never_green(name, server):
+    """Pass Z4, F4: a Content-Length beside `Transfer-Encoding: chunked`, or one given twice, was read as every client
+    reads it: passed, exit 0, while uvicorn's httptools protocol writes both and Node's http client and fetch refuse the
+    answer. Behind an unknown server (h11 drops or merges the field) no-server-error is judged in part; straight under
+    uvicorn's httptools protocol (which writes it as given) it fails."""
+    async def sink(message):
+        pass
+
+    send = _as_server(sink, "uvicorn.protocols.http.httptools_impl") if server == "httptools" else sink
+    middleware, raised = _run(_answering(APART[name]), _body(), send=send)
+    assert raised is None
+    result = middleware.result()
+    if server == "httptools":
+        assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+        assert "Node" in result.findings[0].actual and result.exit_code == 1
+    else:
+        assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
+        assert result.rule("no-server-error").passed == 0
+        assert any("Node" in note for note in result.traffic.notes), result.traffic.notes
+
+
 def test_the_heads_reading_takes_any_length_of_digits_and_quotes_a_hostile_name_safely():
     from migma_contract.core.fields import unreadable_head
 
@@ -1023,11 +1051,13 @@ STACKS = ["h11", "httptools"]
 @pytest.mark.e2e
 @pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize("name", ["content-length-plus-sign", "two-different-content-lengths", "transfer-encoding-gzip",
-                                  "name-not-ascii", "content-length-beside-chunked"])
+                                  "name-not-ascii", "content-length-beside-chunked", "same-content-length-twice"])
 def test_on_either_uvicorn_stack_the_verdict_is_what_the_client_read(stack, name):
     """M1 F1, end to end: httpx fails on each unreadable head (httptools wrote it, h11 refused it); the middleware says
-    so on both stacks, one reason; a head httpx reads (chunked beside a Content-Length) is judged on its answer."""
-    extra = {**UNREADABLE, **READABLE}[name]
+    so on both stacks, one reason. Pass Z4, F4: a head httpx reads and Node refuses (chunked beside a Content-Length,
+    a Content-Length twice): httptools writes it as given (the app's no-server-error), h11 drops or merges the field
+    (which server runs does not show behind a middleware: in part)."""
+    extra = {**UNREADABLE, **READABLE, **APART}[name]
     middleware = ContractMiddleware(_answering(extra))
     with _on_stack(middleware, stack) as url, httpx.Client(base_url=url) as client:
         try:
@@ -1038,6 +1068,12 @@ def test_on_either_uvicorn_stack_the_verdict_is_what_the_client_read(stack, name
     if name in READABLE:
         assert read is not None and read["data"]["id"] == "msg_1"
         assert result.findings == [] and result.exit_code == 0, result.headline
+    elif name in APART:
+        assert read is not None and read["data"]["id"] == "msg_1"  # (httpx reads it; Node's http and fetch do not)
+        if stack == "httptools":  # written as given: what Node refuses went on the wire
+            assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+        else:
+            assert result.findings == [] and result.exit_code == 3, result.headline
     else:
         assert read is None  # the premise: no client reads it
         assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
