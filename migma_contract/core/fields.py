@@ -144,13 +144,25 @@ def writable(name: bytes, value: bytes) -> bool:
     return TOKEN.match(name) is not None and _CONTROL.search(value) is None
 
 
+SHOWN_NAME_BYTES = 40  # past this a header name is described, never quoted: no peer-chosen name is cut to a prefix
+
+
 def shown_name(name: bytes) -> str:
-    """A header name as a message quotes it: at most 64 bytes, lower-cased, cleaned, quoted."""
-    return _shown(name[:64].lower())
+    """A header name as a message quotes it: whole and in its own case (cleaned, quoted) up to `SHOWN_NAME_BYTES`, else
+    only its length. Never a prefix and never case-folded: a peer may echo a credential as a header name (an upstream
+    the proxy's Basic credential, an app its key), and the redactor masks only a credential it sees whole in its own
+    case (a lower-cased base64 is recovered letter by letter; a key's first 64 characters are most of it: Pass Z1, F1)."""
+    if len(name) > SHOWN_NAME_BYTES:
+        return f"(a name of {len(name):,} bytes, not shown)"
+    return _shown(name, SHOWN_NAME_BYTES)
 
 
-def _shown(raw: bytes) -> str:
-    """Bytes from a peer as a message quotes them: ASCII as it is, any other byte as `\\xNN`, cleaned, quoted."""
+def _shown(raw: bytes, limit: int) -> str:
+    """Bytes from a peer as a message quotes them: ASCII as it is, any other byte as `\\xNN`, cleaned, quoted; whole up
+    to `limit` bytes, else only their length: never a prefix, which no redactor masks (a key echoed in a Content-Length
+    or a Host: its first 40 characters; Pass Z1, F1)."""
+    if len(raw) > limit:
+        return f"({len(raw):,} bytes, not shown)"
     return f"'{clean_text(raw.decode('ascii', 'backslashreplace'))}'"
 
 
@@ -189,14 +201,14 @@ def framing_refused(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
             for member in value.split(b","):
                 member = member.strip(b" \t")
                 if _DIGITS.match(member) is None:
-                    return f"a Content-Length that is not digits only ({_shown(value[:40])})"
+                    return f"a Content-Length that is not digits only ({_shown(value, 40)})"
                 if length is not None and member != length:
                     return "two different Content-Lengths"
                 length = member
         elif lowered == b"transfer-encoding":
             codings.append(value)
     if codings and (len(codings) > 1 or codings[0].strip(b" \t").lower() != b"chunked"):
-        return f"a Transfer-Encoding other than chunked alone ({_shown(b', '.join(codings)[:60])}): a client reads no other framing"
+        return f"a Transfer-Encoding other than chunked alone ({_shown(b', '.join(codings), 60)}): a client reads no other framing"
     return None
 
 
@@ -250,14 +262,14 @@ def request_framing_unread(headers: Iterable[tuple[bytes, bytes]], received: int
     tokens = {t.strip(b" \t").lower() for n, v in headers if n.lower() == b"connection" for t in v.split(b",")}
     upgrade = [v for n, v in headers if n.lower() == b"upgrade"]
     if upgrade and b"upgrade" in tokens and not upgrade_read:
-        return f"it asks for an Upgrade ({_shown(upgrade[0][:40])}), whose body a server may not read (uvicorn's httptools hands the app none)"
+        return f"it asks for an Upgrade ({_shown(upgrade[0], 40)}), whose body a server may not read (uvicorn's httptools hands the app none)"
     if (why := framing_refused(headers)) is not None:
         return f"its framing is one a server may read otherwise ({why.split(': a client')[0]})"
     if received is None or any(n.lower() == b"transfer-encoding" for n, _ in headers):
         return None
     length = next((v.split(b",")[0].strip(b" \t") for n, v in headers if n.lower() == b"content-length"), None)
     if length is not None and (len(length.lstrip(b"0")) > 18 or int(length) != received):  # (digits: `framing_refused`)
-        return f"its body as the app got it is {received:,} bytes, where its Content-Length says {_shown(length[:40])}"
+        return f"its body as the app got it is {received:,} bytes, where its Content-Length says {_shown(length, 40)}"
     return None
 
 
@@ -302,18 +314,18 @@ def request_head_refusable(headers: Iterable[tuple[str, str]]) -> tuple[str, boo
             length = value
             members = [member.strip(OWS) for member in value.split(",")]
             if any(not member.isascii() or not member.isdigit() for member in members):
-                return f"gives a Content-Length that is not digits only ({_shown(data[:40])})", False
+                return f"gives a Content-Length that is not digits only ({_shown(data, 40)})", False
             if len(members) > 1:
-                return f"gives Content-Length more than once ({_shown(data[:40])})", False
+                return f"gives Content-Length more than once ({_shown(data, 40)})", False
             if len(members[0].lstrip("0")) > _MAX_LENGTH_DIGITS:
-                return f"gives a Content-Length past what a server counts ({_shown(data[:40])})", False
+                return f"gives a Content-Length past what a server counts ({_shown(data, 40)})", False
         elif lowered == b"transfer-encoding":
             codings = value
         elif lowered == b"host" and _HOST.match(data) is None:
-            return f"gives a Host that is no host[:port] once ({_shown(data[:60])})", False
+            return f"gives a Host that is no host[:port] once ({_shown(data, 60)})", False
     if codings is not None:
         if [member.strip(OWS).lower() for member in codings.split(",")] != ["chunked"]:
-            shown = _shown(codings.encode("utf-8", "surrogatepass")[:60])
+            shown = _shown(codings.encode("utf-8", "surrogatepass"), 60)
             return f"gives a Transfer-Encoding other than chunked once ({shown})", True
         if length is not None:
             return "gives Transfer-Encoding beside a Content-Length", False

@@ -487,8 +487,9 @@ def no_endpoint(status: int | None, content_type: str | None, documented: Collec
     that sends to a URL the user gave: `check` stops (exit 2, a wrong --base-url), the proxy passes the send unjudged
     (a wrong --upstream), never a dozen rule failures blamed on a server that was never reached. `documented`: statuses
     the document gives the send (one of them, not an HTML page, is the API's answer, judged). `body`: the answer's
-    bytes (in chunks; read only for a 4xx labelled HTML): the contract's JSON envelope (an object with `success`) is the
-    send endpoint's answer whatever its label, judged (content-type-json fails it), as `judge` and the middleware do."""
+    bytes (in chunks, decoded: read only for a 4xx labelled HTML other than an undocumented 404/405): the contract's
+    JSON envelope (an object with `success`) is the send endpoint's answer whatever its label, judged (content-type-json
+    fails it), as `judge` and the middleware do."""
     if status is None:
         return None
     media = trimmed((content_type or "").split(";")[0]).lower()
@@ -497,12 +498,14 @@ def no_endpoint(status: int | None, content_type: str | None, documented: Collec
     html = media == "text/html" and 400 <= status < 500
     if status not in (404, 405) and not 300 <= status < 400 and not html:
         return None
-    if html and _enveloped(body):
+    # the envelope makes a 4xx HTML page the API's answer, never a 404/405 the document does not give the send: that
+    # is no endpoint whatever its label or body, as labelled JSON (a framework's JSON error sent as text/html: Pass Z1, F2)
+    if html and (status in documented or status not in (404, 405)) and _enveloped(body):
         return None
     return f"{status} with an HTML page" if media == "text/html" else str(status)
 
 
-_ENVELOPE_BYTES = 64 * 1024  # an ApiError is small: a larger body labelled HTML is read as the page it says it is
+ENVELOPE_BYTES = 64 * 1024  # an ApiError is small: a larger body labelled HTML is read as the page it says it is
 
 
 def _enveloped(body: Iterable[bytes]) -> bool:
@@ -510,7 +513,7 @@ def _enveloped(body: Iterable[bytes]) -> bool:
     read, size = [], 0
     for chunk in body:
         size += len(chunk)
-        if size > _ENVELOPE_BYTES:
+        if size > ENVELOPE_BYTES:
             return False
         read.append(chunk)
     try:

@@ -73,6 +73,7 @@ import base64
 import json
 import logging
 import re
+from collections.abc import Iterator
 from itertools import chain
 from typing import Any
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
@@ -81,12 +82,12 @@ import httpx
 
 from migma_contract.contract.catalogue import RESPONDS_IN_TIME
 from migma_contract.core.exceptions import ConfigError
-from migma_contract.core.fields import OWS, request_framing_unread, writable
+from migma_contract.core.fields import OWS, request_framing_unread, shown_name, writable
 from migma_contract.core.flags import flag
 from migma_contract.core.redact import Redactor, url_credentials
 from migma_contract.core.untrusted import clean_text
 from migma_contract.judge.overrides import asked_methods
-from migma_contract.judge.verdict import no_endpoint
+from migma_contract.judge.verdict import ENVELOPE_BYTES, no_endpoint
 from migma_contract.traffic.tally import (
     FRAMING_HEADERS,
     MAY_ROUTE,
@@ -264,7 +265,7 @@ def sendable_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[byt
         if writable(name, value):  # the one reading of a writable field (core.fields), the middleware's too
             passed.append((name, value.strip(_OWS)))
         else:
-            dropped.append(repr(clean_text(name[:64].decode("latin-1").lower())))
+            dropped.append(shown_name(name))  # (whole in its own case, or its length: Pass Z1, F1)
     return passed, dropped
 
 
@@ -488,9 +489,12 @@ class TrafficProxy:
         return target, raw
 
     def _masked(self, message: str, own: list[str]) -> str:
-        """A message of the proxy's own to a client, without the upstream's credentials nor the request's (`own`)."""
-        if own:
-            message = Redactor(own).text(message)
+        """A message of the proxy's own to a client, without the upstream's credentials, the request's (`own`: those new
+        to the judge) nor any the judge knows (the request's that were not new, another client's: Pass Z1, F1), `own`
+        bounded as a note's is (`TrafficJudge.masked`). Run on a worker thread (`asyncio.to_thread`): it grows with
+        `own` and waits for the judge's lock (Pass Z1, F3)."""
+        if self.judge is not None:
+            message = self.judge.masked(message, own)
         return self._hidden.text(message)
 
     @staticmethod
@@ -677,7 +681,8 @@ class TrafficProxy:
         if not began and failure is None and not stalled:
             # the proxy's own words (`wire.upstream` quotes none of the upstream's bytes: pass Y1, F3), masked with the
             # request's and the upstream's credentials all the same: what the client reads is no report, but no echo
-            await self._own_answer(send, 504 if timed_out else 502, self._masked(str(error or refusal), own))
+            said = await asyncio.to_thread(self._masked, str(error or refusal), own)
+            await self._own_answer(send, 504 if timed_out else 502, said)
             if refusal is not None and error is None and self.judge is not None:
                 self.judge.note(f"proxy exchange {number}: {refusal}; the client was answered 502, the upstream's answer "
                                 "judged as it came", own=own, aside=True)
@@ -695,13 +700,13 @@ class TrafficProxy:
             return cut_off
         shown_url = self._shown + target.decode("ascii")
         what = (no_endpoint(status, _field(direct, b"content-type"), self.judge.contract.spec.documented_statuses,
-                                kept)
+                            _enveloped_as_read(direct, kept))
                 if error is None and failure is None else None)
         if what is not None:  # the upstream URL does not reach the send: check's reading (a configuration error there)
             location = _field(direct, b"location")
             # in angle brackets (RFC 3986 Appendix C): a credential parameter's value, masked when the note is written,
             # ends at the `>` (it runs to a space, `&`, `#`, `;`, a quote or `<>`), never taking the note's `)` with it
-            where_to = f" (Location: <{clean_text(location[:200])}>)" if location else ""
+            where_to = f" (Location: <{clean_text(_cut_at_a_separator(location, 200))}>)" if location else ""
             self.judge.pass_unjudged(f"{where}: the send, POST <{shown_url}>, was answered {what}{where_to}: no endpoint "
                                      f"answers so; check {flag('--upstream')} (is this the API's root, and does the server "
                                      "answer POST /v1/sending there?): not judged", own=own)
@@ -751,11 +756,44 @@ class TrafficProxy:
         return answer, None, False, lacked
 
 
+def _enveloped_as_read(headers: list[tuple[bytes, bytes]], kept: list[bytes]) -> Iterator[bytes]:
+    """An answer's body as its client reads it (decoded), for `no_endpoint`'s reading of a 4xx HTML page, as `check`
+    reads httpx's decoded body: one reading (Pass Z1, F4). Lazy (decoded only if read) and bounded on the event loop: a
+    coded body past twice `ENVELOPE_BYTES` decodes past it (a content coding never writes a body in twice its size),
+    and the decoding stops past it; one no client reads (an unknown or broken coding) is no envelope."""
+    size = sum(len(chunk) for chunk in kept)
+    codings = codings_of(value.decode("latin-1") for name, value in headers if name.lower() == b"content-encoding")
+    if not codings:
+        yield from kept
+        return
+    if size > 2 * ENVELOPE_BYTES:
+        yield b" " * (ENVELOPE_BYTES + 1)  # (past the bound: read as the page it says it is)
+        return
+    try:
+        body = decoded(b"".join(kept), codings, ENVELOPE_BYTES)[0]
+    except (Unknown, Differs, Broken):
+        body = b""
+    yield b" " * (ENVELOPE_BYTES + 1) if body is None else body
+
+
 # why a send's answer read only after its deadline is judged in part (`_Deadline.late`): the words hold no figure of the
 # one exchange, so the judge counts them once for many
 _READ_LATE = ("the proxy's event loop was held up past the deadline and read the upstream's answer only after it: when "
               "the answer arrived does not show, so responds-in-time was not judged (not the upstream's doing)")
 _TIME_RULES = frozenset({RESPONDS_IN_TIME.id})
+
+
+_SEPARATORS = re.compile(r"[/?&=#;]")
+
+
+def _cut_at_a_separator(url: str, limit: int) -> str:
+    """`url` up to `limit` characters, cut (if it must be) after its last separator (`/?&=#;`) within them, then `…`:
+    never through a token a credential may be (a key in a path segment or a parameter), whose prefix no redactor masks
+    (Pass Z1, F1's class)."""
+    if len(url) <= limit:
+        return url
+    ends = [match.end() for match in _SEPARATORS.finditer(url, 0, limit)]
+    return url[:ends[-1] if ends else 0] + "…"
 
 
 def _field(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:

@@ -819,6 +819,14 @@ class TrafficJudge:
             self._take_learned()
             return self.redactor.text(text)
 
+    def masked(self, text: str, own: Sequence[str] = ()) -> str:
+        """`text` masked with every credential learned so far and the exchange's own (`own`, new or not, bounded as a
+        note's are: `_masked_own`): the proxy's own words to a client (a 502's), which no report redacts later (Pass Z1,
+        F1). Off the event loop: it waits for the judge's lock and grows with `own`."""
+        if own:
+            text = self._masked_own(text, own)
+        return self.redacted(text)
+
     def _take_learned(self) -> None:
         """Learn what `learn_request` handed over (under `_lock`)."""
         with self._counts:
