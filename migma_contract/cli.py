@@ -647,6 +647,8 @@ def judge(files: tuple[Path, ...], **given: Any) -> None:
                     exchange.twin = "a file judged before it"
                 try:
                     verdict = judge.observe(exchange)
+                    if exchange.passed is not None:  # (no endpoint answered it: said on the console as a skipped item)
+                        warn_later(exchange.passed)
                     if twins is not None:
                         twins.shown = judge.shown(exchange, verdict)
                 except Exception as exc:  # one exchange the judge cannot take never costs the others

@@ -18,7 +18,10 @@ Rules judged across responses (`result-id-unique`) remember what this process ha
 An answer whose body was not read (a lone surrogate escape, a number past IEEE 754, another
 charset than UTF-8, JSON nested too deep) is judged in part, as on every other way in: a
 check has no such outcome, so each check of a rule that body would be judged by fails,
-"not judged" and why, rather than pass what it did not read. An answer Schemathesis hands over still in its
+"not judged" and why, rather than pass what it did not read; so does each check of a rule the one judge leaves
+unjudged for another reason (`partly`: a 429, a 409/422 under an Idempotency-Key, a refusal HTTP names for what the
+request asked, a request its parties may read otherwise), save HTTP's own 415 to a request that is no JSON, which
+Schemathesis' coverage phase sends on purpose (pass Y5, F1). An answer Schemathesis hands over still in its
 Content-Encoding (its WSGI transport keeps a compressing app's bytes) is decoded as `judge` decodes a Schemathesis
 recording (`wire.coding.as_given`), or judged in part when it cannot be (pass Y3, F3).
 
@@ -39,6 +42,7 @@ import threading
 import tomllib
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,7 +56,7 @@ from migma_contract.core.untrusted import clean_text
 from migma_contract.document.spec import OPERATION_METHOD, OPERATION_PATH
 from migma_contract.judge.deserve import NOT_RECORDED
 from migma_contract.judge.exchange import lowered
-from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange
+from migma_contract.judge.verdict import SERVER, Knowledge, judge_exchange, request_doubt
 from migma_contract.wire.coding import as_given
 
 __all__ = ["CHECKS", "OperationUnknown", "violations_of"]
@@ -322,8 +326,9 @@ class _SchemathesisExchange:
 
 
 def _each_response(response: Any, case: Any, level: str) -> ResponseViolations:
-    """The response rules judged on this response alone, by the one judge; those its body would have been judged by,
-    when that body was not read (`unjudged`, `unread` says why: judged in part, never a pass)."""
+    """The response rules judged on this response alone, by the one judge; those it left unjudged (`unjudged`, `unread`
+    says why: judged in part, never a pass): its body not read, and every other reason the judge gives (`partly`: a
+    429, a status an Idempotency-Key or a refusal HTTP names leaves open, a request its parties may read otherwise)."""
     if not _documented_operation(response, case):
         return ResponseViolations()
     chosen = Level.parse(level)
@@ -334,11 +339,21 @@ def _each_response(response: Any, case: Any, level: str) -> ResponseViolations:
     verdict = judge_exchange(contract, chosen, exchange, knowledge, body=_request(case) or _UNREAD, validator=validator)
     found = ResponseViolations(Violation(j.rule_id, get_rule(j.rule_id).level.value, "", j.actual)
                                for j in verdict.judgements if j.party == SERVER and not j.ok and j.rule_id in _RESPONSE_RULES)
-    if verdict.facts is None:  # an answer given whole whose body the judge did not read: which rules that leaves unjudged
+    if verdict.partly is not None or verdict.facts is None:  # judged in part: which response rules were left unjudged
         read = _read(response, case, validator.documented)
-        if read.unread is not None:
-            found.unread = read.unread
-            found.unjudged = validator.evaluate(exchange.status, read.headers, None, facts=read).unjudged
+        why = verdict.partly or read.unread
+        if why is not None and exchange.status == HTTPStatus.UNSUPPORTED_MEDIA_TYPE and why == request_doubt(
+                exchange.sent_headers.get("content-type"))[0]:
+            why = None  # HTTP's own answer to a request that is no JSON (RFC 9110 §15.5.16), which Schemathesis sends on
+            # purpose (its coverage phase: no body, no Content-Type): not failed, as before; any other answer to it is
+        if why is not None:  # (the answer's body unread, a 429, a status a doubt about the request leaves open: Y5, F1)
+            asked = validator.evaluate(exchange.status, read.headers, None, facts=read)
+            judged = {j.rule_id for j in verdict.judgements if j.party == SERVER}
+            # the rules an unread body leaves (its header judged by its own), and every rule the judge's doubt left open
+            doubted = asked.applied if verdict.partly not in (None, read.unread) else ()
+            left = tuple(dict.fromkeys(r for r in (*asked.unjudged, *doubted) if r in _RESPONSE_RULES and r not in judged))
+            if left:
+                found.unread, found.unjudged = why, left
     return found
 
 
@@ -356,7 +371,7 @@ def _across_responses(rule: Rule, response: Any, case: Any) -> ResponseViolation
         return unjudged
     if not facts.parsed:  # no JSON: content-type-json's failure, nothing to compare
         return ResponseViolations()
-    sent = {str(k).lower(): v for k, v in (getattr(case, "headers", None) or {}).items()}
+    sent = _SchemathesisExchange(response, case).sent_headers  # the head sent (`case.call(headers=...)` adds to it: Y5, F2)
     with _LOCK:
         seen = _JUDGED.get((rule.id, id(response)))
         if seen is not None and seen[0] is response:

@@ -162,7 +162,7 @@ def test_bearer_tab_key_is_the_clients_fault_never_the_servers(tmp_path, status)
 def test_a_target_rfc_3986_forbids_refused_by_a_front_end_is_no_server_finding(tmp_path, target):
     refused = judged_har(tmp_path, entry(url=URL + target, status=400, answer=HTML_400, media="text/html"))
     assert not server_findings(refused), refused.findings
-    assert refused.traffic.partly_judged == 1
+    assert refused.traffic.unjudged == 1  # a front end's 4xx HTML page: no endpoint answered (Pass Z2, F7)
     accepted = judged_har(tmp_path, entry(url=URL + target))  # the app answered: judged in full
     assert not accepted.findings and accepted.traffic.partly_judged == 0
 
@@ -177,7 +177,8 @@ def test_a_head_past_front_end_limits_refused_431_is_no_server_finding(tmp_path)
 
 def test_a_refusal_of_an_ordinary_head_stays_the_servers(tmp_path):
     html = judged_har(tmp_path, entry(status=400, answer=HTML_400, media="text/html"))
-    assert CONTENT_TYPE_JSON in server_findings(html)
+    # a 4xx HTML page is a front end's, no endpoint's (`no_endpoint`: passed unjudged, never blamed; Pass Z2, F7)
+    assert not html.findings and html.traffic.unjudged == 1
     too_large = judged_har(tmp_path, entry(status=431, answer='{"success": false, "error": "too large"}'))
     assert {ACCEPTS_VALID.id, STATUS_DOCUMENTED.id} <= server_findings(too_large)
 
@@ -231,6 +232,9 @@ def test_a_send_answered_429_in_traffic_is_judged_in_part_never_green(tmp_path, 
     the exchange counted as judged in full: a gateway answering every send 429 with an HTML page stayed green (exit 0).
     Now such an exchange is judged in part: no green verdict rests on it."""
     result = judged_har(tmp_path, entry(status=429, answer=answer, media=media), entry(status=429, answer=answer, media=media))
+    if media == "text/html":  # a front end's page: no endpoint answered, passed unjudged (`no_endpoint`; Pass Z2, F7)
+        assert result.exit_code == 3 and result.traffic.unjudged == 2 and not result.findings, result.headline
+        return
     assert result.exit_code == 3 and result.traffic.partly_judged == 2, result.headline
     assert any("429" in note and "judged in part" in note for note in result.traffic.notes), result.traffic.notes
 

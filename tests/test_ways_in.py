@@ -139,7 +139,7 @@ def test_finding_2_past_the_bound_on_credentials_a_note_says_so():
     import migma_contract.traffic.tally as traffic
 
     judge = _judge()
-    for n in range(traffic.MAX_CREDENTIALS + 5):
+    for n in range(traffic.MAX_CREDENTIALS + traffic._MAX_KEYS_PAST + 5):  # (keys have room past the bound: Pass Z2, F9)
         judge.observe(ObservedExchange("GET", "http://127.0.0.1/other", [("Authorization", f"Bearer key{n:08d}")], b"", 200))
         judge._learn(ObservedExchange("POST", "/v1/sending", [("Authorization", f"Bearer key{n:08d}")], b"", 200))
     assert len(judge.redactor.secrets) <= 2 * traffic.MAX_CREDENTIALS

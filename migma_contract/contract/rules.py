@@ -210,7 +210,8 @@ class Form:
         return None
 
     def undecided(self, prop: str, body: Any) -> str | None:
-        """Why a server may accept a body breaking this rule at `prop` after all (None: it must refuse)."""
+        """Why a server may accept a body breaking this rule at `prop` after all (None: it must refuse). It excuses the
+        server's answer only: the client broke the rule all the same, on every way in (pass Y5, F3)."""
         return None
 
     def message(self, pointer: str, detail: str) -> str:

@@ -126,10 +126,14 @@ class ArrayReader:
         self._buffer = ""
         self._pos = 0
         self._base = 0  # bytes before _buffer[0]
+        self._known_pos = self._known_bytes = 0  # a buffer position and its bytes from `_base` (`_offset`)
         self._eof = False
         self._hold = False  # while an item is stepped over before it is parsed: nothing of it is dropped
         self._where = _Where()
         self._skim = False  # `skim`: the `keep` keys after the array are read too
+        self._item = (0, 0)  # where the last value read stands in the buffer (`item_text`)
+        # `skim` read the array's object to its end (or the file ended): `kept` holds what a JSON reader keeps
+        self.skimmed = False
 
     @property
     def stopped(self) -> str | None:
@@ -139,11 +143,24 @@ class ArrayReader:
     def items(self) -> int:
         return self._where.items
 
+    def item_text(self) -> str:
+        """The text of the item `iter_array` yielded last (read before the next is asked for), stepped over or not:
+        what a reader scans for credentials in an item it cannot build (Pass Z2, F1)."""
+        start, end = self._item
+        return self._buffer[start:end]
+
     # -- the buffer -----------------------------------------------------------------------------
 
     def _offset(self, pos: int | None = None) -> int:
-        """The byte offset of a buffer position (UTF-8 lengths, counted only when asked)."""
-        return self._base + len(self._buffer[: self._pos if pos is None else pos].encode("utf-8", "surrogatepass"))
+        """The byte offset of a buffer position (UTF-8 lengths, counted only when asked): from the last position asked
+        for onwards, so that asking at each item as the reading moves on costs what the text does, once (never the
+        buffer's prefix again for each item: Pass Z2, F3)."""
+        at = self._pos if pos is None else pos
+        if at >= self._known_pos:
+            self._known_bytes += len(self._buffer[self._known_pos:at].encode("utf-8", "surrogatepass"))
+            self._known_pos = at
+            return self._base + self._known_bytes
+        return self._base + len(self._buffer[:at].encode("utf-8", "surrogatepass"))  # (behind: an error's position)
 
     def _read(self, at_least: int = 0) -> None:
         if self._eof:
@@ -151,7 +168,7 @@ class ArrayReader:
         if self._pos > self._chunk and not self._hold:  # drop what was consumed: the buffer holds the current value only
             self._base = self._offset()
             self._buffer = self._buffer[self._pos:]
-            self._pos = 0
+            self._pos = self._known_pos = self._known_bytes = 0
         wanted = max(self._chunk, at_least)
         data = self._handle.read(wanted)
         self._eof = not data
@@ -201,8 +218,12 @@ class ArrayReader:
             try:
                 value, end = decoder.raw_decode(self._buffer, self._pos)
             except RecursionError:  # nested deeper than the decoder recurses: stepped over, never built
-                self._pos = start
-                self._skip_value()
+                self._pos, self._hold = start, True
+                try:
+                    self._skip_value()
+                finally:
+                    self._hold = False
+                self._item = (start, self._pos)
                 return TOO_DEEP
             except json.JSONDecodeError as exc:
                 # Cut input fails where it ends (or, for a string, where the string starts);
@@ -222,13 +243,16 @@ class ArrayReader:
                 end = -1  # a number or a literal may go on in the next chunk
             if end >= 0:
                 self._pos = end
+                self._item = (start, end)
                 return value
             pending = len(self._buffer) - start
             if pending > self._max_item:
+                self._item = (start, len(self._buffer))  # (what was read of it: `item_text`)
                 raise JsonStreamError(f"an item over {self._max_item >> 20} MiB (or a malformed file)", self._offset(start))
             if pending > PRECOUNT and not counted and self._buffer[start:start + 1] in ("[", "{"):
                 counted = True
                 if self._too_many(start):
+                    self._item = (start, self._pos)
                     return TOO_MANY
                 continue  # the whole item is in the buffer now: parsed in one go
             self._read(at_least=pending)  # doubling: a large item is re-parsed O(log n) times, not O(n)
@@ -262,6 +286,7 @@ class ArrayReader:
             nonlocal skipped
             before = self._pos
             if skipped + before - start > self._max_item:
+                self._item = (0 if skipped else start, len(self._buffer))  # (what is held of it: `item_text`)
                 raise JsonStreamError(f"an item over {self._max_item >> 20} MiB (or a malformed file)", at)
             self._read()
             skipped += before - self._pos  # the buffer was cut by what `_read` dropped (0 otherwise)
@@ -347,6 +372,7 @@ class ArrayReader:
         self._skim = True
         try:
             if not self._find(path):
+                self.skimmed = True
                 return
             if self._skip_space() == "]":
                 self._pos += 1
@@ -359,7 +385,10 @@ class ArrayReader:
                     if self._expect(",]", "',' or ']'") == "]":
                         break
             self._after(path)
-        except (_Incomplete, _Another, JsonStreamError):
+            self.skimmed = self._where.stopped is None
+        except _Incomplete:  # the file ends: no key after this point exists for any reader (they refuse the file)
+            self.skimmed = True
+        except (_Another, JsonStreamError):
             return
         finally:
             self._skim = False

@@ -569,7 +569,10 @@ _CREDENTIAL_ENDINGS = ("token", "secret", "password", "passwd", "apikey", "acces
 _NOT_CREDENTIALS = frozenset({"idempotency", "www", "keep", "control"})
 _QUERY_ONLY = frozenset({"code"})  # an OAuth authorization code (in a JSON body, `code` is an error's)
 _WORD_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-_PARAM = re.compile(r"(?:(?<=[?&;\s])|^)([\w.\-\[\]]{1,128})=([^&#;\s\"'<>]+)")
+_PARAM = re.compile(r"(?:(?<=[?&;\s])|^)([\w.%\-\[\]]{1,128})=([^&#;\s\"'<>]+)")
+# a multipart/form-data field: its name in its part's head (a few lines), its value the first line after the blank one
+_MULTIPART_FIELD = re.compile(r'(?i)form-data;[^\r\n"]{0,64}name="([^"\r\n]{1,128})"[^\r\n]{0,256}\r?\n'
+                              r'(?:[^\r\n]{1,256}\r?\n){0,3}\r?\n([^\r\n]{1,4096})')
 _JSON_PAIR = re.compile(r'"([\w.\-$@ ]{1,128})"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?[0-9][0-9.eE+\-]*))')
 _JSON_PAIR_ESCAPED = re.compile(  # JSON shown inside JSON (an escaped body): \"apiKey\": \"...\"
     r'\\"([\w.\-$@ ]{1,128})\\"\s*:\s*(?:\\"((?:[^"\\]|\\[^"])*)\\"|(-?[0-9][0-9.eE+\-]*))'
@@ -664,7 +667,9 @@ def _shaped(text: str) -> list[tuple[int, int]]:
     if not _may_name_credentials(text):
         return spans
     if "=" in text:
-        spans += [m.span(2) for m in _PARAM.finditer(text) if credential_name(m.group(1), query=True)]
+        # a name read as its server reads it: percent-decoded (`access%5Ftoken` is `access_token`: Pass Z2, F8)
+        spans += [m.span(2) for m in _PARAM.finditer(text)
+                  if credential_name(unquote(m.group(1)) if "%" in m.group(1) else m.group(1), query=True)]
     if '"' in text:
         for pattern in (_JSON_PAIR, _JSON_PAIR_ESCAPED) if '\\"' in text else (_JSON_PAIR,):
             for m in pattern.finditer(text):
@@ -679,9 +684,20 @@ def _shaped(text: str) -> list[tuple[int, int]]:
 
 
 def secrets_by_shape(text: str) -> list[str]:
-    """The values `text` holds under a credential's name (query and form parameters, JSON keys), for a judge to remember."""
-    found = (text[start:end] for start, end in _shaped(text))
-    return [value for value in found if len(value) >= MIN_SECRET and REDACTED not in value]
+    """The values `text` holds under a credential's name (query and form parameters, JSON keys, multipart/form-data
+    fields), for a judge to remember: each as written and, where it holds escapes, as its server reads it
+    (percent-decoded, and `+` as a space as a form is read): an answer echoes the value it read (Pass Z2, F8)."""
+    found: list[str] = []
+    for start, end in _shaped(text):
+        value = text[start:end]
+        found.append(value)
+        if "%" in value or "+" in value:
+            found += [unquote(value), unquote(value.replace("+", " "))]
+    if 'name="' in text and "form-data" in text.lower() and _may_name_credentials(text):
+        for m in _MULTIPART_FIELD.finditer(text):
+            if credential_name(m.group(1)):
+                found.append(m.group(2).strip())
+    return list(dict.fromkeys(value for value in found if len(value) >= MIN_SECRET and REDACTED not in value))
 
 
 def mask_shapes(text: str) -> str:

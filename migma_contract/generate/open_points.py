@@ -76,7 +76,8 @@ def open_in_valid_body(contract: Contract, body: dict[str, Any], fixtures: Fixtu
 
 
 def open_in_violation(violation: Violation, body: Any) -> str | None:
-    """Why a server may accept this rule-breaking body after all (None: it must refuse it)."""
+    """Why a server may accept this rule-breaking body after all (None: it must refuse it); the client broke the rule
+    all the same (`Form.undecided`)."""
     form = get_rule(violation.rule_id).form
     return form.undecided(violation.pointer.lstrip("/"), body)
 

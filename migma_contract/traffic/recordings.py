@@ -61,6 +61,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import json
 import math
 import re
 import stat
@@ -79,11 +80,12 @@ from migma_contract.contract.rules import bearer_key
 from migma_contract.core import bounded
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.json_stream import MAX_STRUCTURE, TOO_DEEP, TOO_MANY, ArrayReader, JsonStreamError
+from migma_contract.core.redact import secrets_by_shape, sensitive_header
 from migma_contract.core.untrusted import clean_text, sound_text, utf8_bytes
 from migma_contract.traffic.masks import MASK_SHORT, mask_in_json, masked_credential
 from migma_contract.traffic.tally import OTHER, SEND, ObservedExchange, RecordedTime, route_of
 from migma_contract.traffic.twins import instant
-from migma_contract.wire.coding import Broken, Differs, Unknown, codings_of, decode
+from migma_contract.wire.coding import Broken, ContentDecoder, Differs, Unknown, codings_of, decode
 
 __all__ = ["FORMATS", "Recording", "open_recording"]
 
@@ -181,6 +183,7 @@ MAX_KEPT_SKIPS = 50
 # whole body (`max_body_bytes`): a gzipped JSON answer is a few times its stored size (base64 and all), while a small
 # file of nested codings would otherwise expand each item to the per-body cap, and every decoded byte is judged.
 DECODED_PER_BYTE = 4
+LEARN_DECODED = 64 << 10  # of a request body kept in a coding, the bytes decoded for its credentials (as a judge reads)
 
 
 # what a reader of recordings is told of every recorded request (`Recording.exchanges`): method, URL, headers, body
@@ -207,6 +210,7 @@ class Recording:
     skipped_more: int = 0  # items left unjudged past those kept word for word: counted only
     notes: list[str] = field(default_factory=list)  # what was read otherwise than written (bytes that are not UTF-8)
     decoded: int = 0  # bytes of bodies undone from their Content-Encoding so far
+    learn_decoded: int = 0  # bytes of request bodies decoded for their credentials alone (`_coded_body`)
     decode_budget: int = 0  # how many in all (set when reading starts: `max_body_bytes` and `DECODED_PER_BYTE` per byte)
     _learner: Learner | None = field(default=None, repr=False)  # told every recorded request (`exchanges`)
 
@@ -228,6 +232,7 @@ class Recording:
         self.decode_budget = self.max_body_bytes + DECODED_PER_BYTE * size
         for exchange in read:
             exchange.framing_shown = _FRAMING[self.format]
+            exchange.via_url = True  # its answer may say no endpoint answered (`TrafficJudge.observe`: Pass Z2, F7)
             over = max(_head_size(exchange.request_headers), _head_size(exchange.response_headers))
             if over > MAX_HEAD_BYTES:
                 self._skip(f"{exchange.where}: headers of {over:,} bytes, over {MAX_HEAD_BYTES:,} (the cap on "
@@ -263,9 +268,13 @@ class Recording:
         others = ("interactions", "http_interactions") if har else ("log", "http_interactions")
         name = version = None
         stripped = False
+        unknown = False
         if har:  # the recorder, known before any entry is judged wherever `log.creator` stands (Pass Y2, F5)
-            name, version = self._har_creator(others)
-            stripped = any(browser in (name or "").lower() for browser in _BROWSERS)
+            name, version, unknown = self._har_creator(others)
+            # a recorder that cannot be known (the skim stopped: an entry over the cap) is read the most cautious way
+            # for each decision (Pass Z2, F4): a browser's sanitized export may have dropped credentials (`stripped`),
+            # its requests may be rebuilt (`_UNKNOWN_RECORDER`), its times are no recorder's known to time the server
+            stripped = unknown or any(browser in (name or "").lower() for browser in _BROWSERS)
         with self.path.open("rb") as handle:
             # the other format's list (or a Schemathesis one: a YAML reader reads JSON) beside this one: two lists
             reader = ArrayReader(handle, others=others)
@@ -282,9 +291,10 @@ class Recording:
                         bounded.json_bounds(item, what="recorded items")
                     except bounded.Bounded as exc:
                         self._skip(f"{where}: {exc.message}; not judged")
+                        self._learn_raw(reader.item_text())  # never built, yet its credentials are learned (Pass Z2, F1)
                         continue
                     if har:
-                        exchange = self._guarded(where, _from_har, item, where, stripped, name, version)
+                        exchange = self._guarded(where, _from_har, item, where, stripped, name, version, unknown)
                     else:
                         exchange = self._guarded(where, _from_vcrpy, item, where)
                     if exchange is not None:
@@ -292,23 +302,28 @@ class Recording:
                             exchange.started = instant(item.get("startedDateTime"))
                         yield exchange
             except JsonStreamError as exc:
+                self._learn_raw(reader.item_text())  # (a first item over the cap: a warning held may quote its key)
                 raise ConfigError(f"{self.path}: not a {self.format} file: {clean_text(exc)}") from None
             self.stopped = reader.stopped
+            if self.stopped is not None:  # what was read of the item it stopped in (one over the cap): learned (Pass Z2, F1)
+                self._learn_raw(reader.item_text())
             if reader.invalid_utf8 is not None:
                 self.notes.append(f"{self.path.name}: not valid UTF-8 (first at byte {reader.invalid_utf8:,}): "
                                   "each invalid byte was read as U+FFFD")
 
-    def _har_creator(self, others: tuple[str, ...]) -> tuple[str | None, str | None]:
+    def _har_creator(self, others: tuple[str, ...]) -> tuple[str | None, str | None, bool]:
         """A HAR's `log.creator` name and version as a JSON reader sees them, wherever the member stands: a first pass
         steps over the entries (none built, each held to the item cap) and reads on after them, so that no verdict
         depends on the members' order (a creator written after the entries is the same HAR to every other reader)."""
         with self.path.open("rb") as handle:
             reader = ArrayReader(handle, keep=("creator",), others=others)
             reader.skim(("log", "entries"))
+        if not reader.skimmed:  # `log` not read to its end: a creator after where it stopped would be the one kept
+            return None, None, True
         creator = reader.kept.get("creator")
         if not isinstance(creator, dict):
-            return None, None
-        return _text(creator.get("name")), _text(creator.get("version"))
+            return None, None, False
+        return _text(creator.get("name")), _text(creator.get("version")), False
 
     # -- YAML cassettes ----------------------------------------------------------------------------------
 
@@ -324,6 +339,7 @@ class Recording:
             item = ""  # how an item's line starts ("- ", or indented: "  - "), told by the list's first item
             invalid = number = 0
             at_start = True
+            passed = ""  # the last line of an item over the cap scanned for credentials (`_learn_raw`)
             # A line is read in pieces: one huge line is held to the item cap like many lines, never read whole.
             for piece in _lines(handle):
                 first, at_start = at_start, piece.endswith(_LINE_ENDS)
@@ -374,11 +390,15 @@ class Recording:
                     if chunk and (parsed := self._parse(chunk, start, last=False)) is not None:
                         yield from self._convert(convert, parsed, start)
                     chunk, start, size = [], number, 0
+                if start and size > MAX_YAML_ITEM:  # the rest of an item over the cap: scanned line by line, with the one before
+                    self._learn_raw(passed + line)
+                    passed = line
                 if not start or size > MAX_YAML_ITEM:
                     continue  # before the first item, or an item over the cap: passed over, not kept (noted once, below)
                 chunk.append(line)
                 size += len(line)
                 if size > MAX_YAML_ITEM:
+                    self._learn_raw("".join(chunk))  # never parsed, yet its credentials are learned (Pass Z2, F1)
                     self.items += 1
                     self._skip(f"{self.path.name} interaction {self.items} (line {start}): over "
                                f"{MAX_YAML_ITEM:,} characters, the cap on one recorded item; not judged")
@@ -401,7 +421,9 @@ class Recording:
             item = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else None
         except bounded.Malformed as exc:
             item, problem = None, exc.message.removeprefix("not valid YAML: ")
+            self._learn_raw("".join(chunk))  # unreadable, yet its credentials are learned (Pass Z2, F1)
         except bounded.Bounded as exc:  # a hostile file (an alias bomb): refused whole, before anything expands
+            self._learn_raw("".join(chunk))
             at = line + (exc.line or 1) - 1
             raise ConfigError(f"{clean_text(self.path)}: interaction {number} (line {at}): {exc.message}") from None
         else:
@@ -433,6 +455,35 @@ class Recording:
         else:
             self.skipped_more += 1
 
+    def _learn_raw(self, text: str) -> None:
+        """The credentials of an item that is never built (over a bound, unreadable), learned from its text as written
+        (`raw_credentials`: a linear scan of at most `MAX_RAW_SCAN` characters), so that an answer or a note
+        echoing them elsewhere is masked as any recorded request's are (Pass Z2, F1)."""
+        if self._learner is None or not text:
+            return
+        for header in raw_credentials(text[:MAX_RAW_SCAN]):
+            self._learner("", "", [header], None)
+
+    def _coded_body(self, headers: list[tuple[str, str]], body: bytes | None) -> bytes | None:
+        """A request body kept in its Content-Encoding, decoded as its server read it for its credentials to be learned
+        (any path: only a send's is decoded to be judged, Pass Z2, F2): its first `LEARN_DECODED` bytes, within what
+        the recording may decode in all for learning (`decode_budget` again); None when it holds no coding or does
+        not decode."""
+        coding = ", ".join(value for name, value in headers if name.lower() == "content-encoding")
+        if not body or not coding:
+            return None
+        left = self.decode_budget - self.learn_decoded
+        try:
+            codings = codings_of([coding])
+            if not codings or left <= 0:
+                return None
+            decoder = ContentDecoder(codings, min(LEARN_DECODED, left))
+            decoded = decoder.feed(body)
+        except (Broken, Differs, Unknown, ValueError):
+            return None
+        self.learn_decoded += len(decoded)
+        return decoded or None
+
     def _guarded(self, where: str, convert: Any, *args: Any) -> ObservedExchange | None:
         """One item as an exchange; one that cannot be (a shape no converter foresaw) is noted, never the end of the file.
         Its request's credentials are learned first, whatever becomes of it (`exchanges`)."""
@@ -440,6 +491,8 @@ class Recording:
             request = _request_of(args[0], self.format)
             if request is not None:
                 self._learner(*request)
+                if (body := self._coded_body(request[2], request[3])) is not None:
+                    self._learner(request[0], request[1], [], body)
         try:
             exchange: ObservedExchange | None = convert(*args)
             return exchange
@@ -457,9 +510,46 @@ class Recording:
             return None
 
 
+MAX_RAW_SCAN = 32 << 20  # characters of an item that is never built scanned for credentials (the item cap: all of it)
+MAX_RAW_FOUND = 64  # credentials learned from one such item
+# `Bearer <token>` (or `Token`, `Basic`) anywhere; a HAR header or cookie (`"name": N, "value": V`); a header as a
+# cassette writes it (`N: [V]`, `N:` then `- V`, JSON's `"N": ["V"]`)
+_RAW_SCHEMED = re.compile(r"(?i)\b(?:bearer|token|basic)[ \t]+([A-Za-z0-9._~+/=\-]{8,1024})")
+_RAW_PAIR = re.compile(r'"name"[ \t\r\n]*:[ \t\r\n]*"([^"\\\r\n]{1,128})"[ \t\r\n]*,[ \t\r\n]*"value"[ \t\r\n]*:[ \t\r\n]*"([^"\\\r\n]{4,4096})"')
+_RAW_FIELD = re.compile(r'(?m)^[ \t]*"?([A-Za-z][\w-]{0,127})"?[ \t]*:[ \t]*(?:\[[ \t]*|\r?\n[ \t]*-[ \t]+|\r?\n[ \t]*\[[ \t\r\n]*)?["\']?([^"\'\]\r\n,]{4,4096})')
+
+
+def raw_credentials(text: str) -> list[tuple[str, str]]:
+    """The credentials an item's text holds where a recorder writes them, as headers to learn (one each, at most
+    `MAX_RAW_FOUND`): `Bearer` tokens, credential-named headers and cookies, credential-named query, form and JSON
+    values (`secrets_by_shape`). Each pattern scans the text once (bounded repeats, no nesting: linear)."""
+    found: dict[tuple[str, str], None] = {}
+    for m in _RAW_SCHEMED.finditer(text):
+        found[("Authorization", "Bearer " + m.group(1))] = None
+        if len(found) >= MAX_RAW_FOUND:
+            return list(found)
+    for pattern in (_RAW_PAIR, _RAW_FIELD):
+        for m in pattern.finditer(text):
+            name, value = m.group(1), m.group(2).strip()
+            # by name only (a value's look would take a URL or a User-Agent for one): a credential header, or a cookie
+            # named as a session's
+            if sensitive_header(name):  # as its header is read (a Cookie's pairs, Authorization's credential)
+                found[(name, value)] = None
+            elif name.lower().endswith(("sid", "sess", "session")):
+                found[(_RAW_HEADER, value)] = None
+                if len(found) >= MAX_RAW_FOUND:
+                    return list(found)
+    for value in secrets_by_shape(text)[:MAX_RAW_FOUND]:
+        found[(_RAW_HEADER, value)] = None
+    return list(found)[:MAX_RAW_FOUND]
+
+
+_RAW_HEADER = "X-Api-Key"  # the header a value found by `raw_credentials` is learned under: its whole value a credential
+
+
 def _request_of(item: Any, fmt: str) -> tuple[str, str, list[tuple[str, str]], bytes | None] | None:
-    """A recorded item's request as its credentials are read (method, URL, headers, body as written: never decoded by a
-    coding, nothing judged), whatever the item holds besides; None for an item with no request mapping."""
+    """A recorded item's request as its credentials are read (method, URL, headers, body as stored: a HAR's base64 text
+    undone, a Content-Encoding not: `Recording._coded_body`; nothing judged), whatever the item holds besides; None for an item with no request mapping."""
     request = item.get("request") if isinstance(item, dict) else None
     if not isinstance(request, dict):
         return None
@@ -474,7 +564,10 @@ def _request_of(item: Any, fmt: str) -> tuple[str, str, list[tuple[str, str]], b
         post = request.get("postData")
         if isinstance(post, dict):
             text = post.get("text")
-            body = utf8_bytes(text) if isinstance(text, str) else None
+            # as the converter reads it (`_decoded`: base64 undone, Pass Z2, F2); as written where it does not read
+            body = _decoded(text, post.get("encoding")) if isinstance(text, str) else None
+            if body is None and isinstance(text, str):
+                body = utf8_bytes(text)
             params = post.get("params")
             if body is None and isinstance(params, list):  # a form's fields, listed apart
                 body = utf8_bytes("&".join(f"{_text(p.get('name')) or ''}={_text(p.get('value')) or ''}"
@@ -756,7 +849,8 @@ def _content_decoded(exchange: ObservedExchange, cap: int, *, stored_decoded: bo
 
 
 def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = None,
-              version: str | None = None) -> ObservedExchange | None:
+              version: str | None = None, unknown: bool = False) -> ObservedExchange | None:
+    """`unknown`: the recorder cannot be known (`Recording._har_creator`): its requests read as possibly rebuilt."""
     if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
         return None
     request: dict[str, Any] = entry["request"]
@@ -821,7 +915,12 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
                                 "server's failure): the answer's body was not judged")
     error = failure if servers else None  # (beside a status: "status 200, then no complete response")
     elapsed, whole = _har_time(entry, recorder)
-    rebuilt = _har_rebuilt(recorder, version)
+    rebuilt = _UNKNOWN_RECORDER if unknown else _har_rebuilt(recorder, version)
+    if rebuilt is not None and status and answer is not None and not _enveloped(answer):
+        # the request's latest answer, kept across edits of its URL and method: one that is not the send's envelope
+        # may answer another endpoint, and is not judged as the send's: status, head or body (Pass Z2, F5)
+        raise _Unjudged("its recorder may pair a rebuilt request with the answer to an earlier URL or method of it, "
+                        "and this answer is not the send's envelope (a JSON object with `success`)", sent)
     short = _har_cut(status, content, response.get("bodySize"), response_headers) if not failure else None
     return replace(
         sent, status=status, response_headers=response_headers, response_body=answer if status else b"",
@@ -829,6 +928,20 @@ def _from_har(entry: Any, where: str, stripped: bool, recorder: str | None = Non
         recorded_time=whole, in_part=short, in_part_rules=frozenset({NO_SERVER_ERROR.id}) if short else frozenset(),
         request_rebuilt=rebuilt,
     )
+
+
+def _enveloped(body: bytes) -> bool:
+    """Whether an answer is the send's envelope (a JSON object with `success`: ApiResponse, ApiError)."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and "success" in value
+
+
+_UNKNOWN_RECORDER = ("its recorder cannot be known (the reading of `log` stopped before its end: an entry over the cap "
+                     "on recorded items, or text that is no JSON), and some recorders rebuild each request at export: its "
+                     "request rules, credentials and status were not judged")
 
 
 def _har_rebuilt(recorder: str | None, version: str | None = None) -> str | None:
@@ -1018,7 +1131,12 @@ def _shown(text: Any) -> str:
 # not its failure, nor an error no word here reads: those pass unjudged.
 _NOT_SERVERS = re.compile(r"abort|cancel|block|name[ _]?not[ _]?resolved|name[ _]resolution|dns|internet|offline|network"
                           r"|proxy|tunnel|refused|unreachable|cert|ssl|tls|address|insecure|access[ _]denied|csp|cors"
-                          r"|connection[ _]?timed[ _]?out|connect(?:ion)?[ _]?timeout|could[ _]not[ _]connect",
+                          r"|connection[ _]?timed[ _]?out|connect(?:ion)?[ _]?timeout|could[ _]not[ _]connect"
+                          # Chromium's (net_error_list.h) for the client's own path, not the server's (Pass Z2, F6): an
+                          # HTTP/2 PING unanswered (the client's network dropped, a NAT timeout), QUIC over UDP (a
+                          # middlebox breaking it: the known fix is turning QUIC off), HTTP/2's TLS negotiation, a stream
+                          # the client refused, ALPN
+                          r"|ping[ _]?failed|quic|inadequate[ _]transport[ _]security|client[ _]refused|alpn",
                           re.IGNORECASE)
 _SERVERS = re.compile(r"reset|closed|empty[ _]response|invalid[ _](?:http[ _])?response|length[ _]mismatch|chunked"
                       r"|http2|protocol[ _]error|timed[ _]?out|timeout|too[ _]big|decoding[ _]failed|incomplete",

@@ -65,7 +65,7 @@ from migma_contract.generate.cases import Case
 from migma_contract.judge.deserve import Standing
 from migma_contract.judge.exchange import lowered
 from migma_contract.judge.overrides import METHOD_OVERRIDES
-from migma_contract.judge.verdict import CLIENT, ONE_VALUE_FIELDS, SERVER, ExchangeVerdict, Judgement, Knowledge
+from migma_contract.judge.verdict import CLIENT, ONE_VALUE_FIELDS, SERVER, ExchangeVerdict, Judgement, Knowledge, no_endpoint
 from migma_contract.judge.verdict import judge_exchange as judge
 from migma_contract.run.records import PLACEHOLDER_BASE, error_field, make_records
 from migma_contract.run.result import (
@@ -109,6 +109,10 @@ MAX_CREDENTIALS = 1_000  # distinct credentials a judge remembers (each costs th
 # bound a credential is still masked in its own exchange's findings, and by its name (header, JSON key) wherever it is.
 MAX_CREDENTIAL_CHARS = 128 << 10
 MAX_CREDENTIALS_PER_EXCHANGE = 8
+# credentials past `MAX_CREDENTIALS` standing where an API's key goes (`Authorization`'s credential, an API-key header's
+# value): a browser session's rotating cookies never crowd out the key the contract is about (Pass Z2, F9)
+_MAX_KEYS_PAST = 64
+_KEY_HEADERS = frozenset({"x-api-key", "api-key", "apikey", "x-auth-token", "x-access-token"})
 _MAX_OWN_KEYS = 64  # a state's credentials past `MAX_CREDENTIALS`: the user's own (environment, `secrets`), unquoted too
 # An exchange's credentials left out by those bounds are masked in its own findings, up to this many characters in all
 # (every one of them, whatever their count); past it, its findings show none of the answer's text (`_UNSHOWN`).
@@ -504,6 +508,11 @@ class ObservedExchange:
     # may read otherwise (`Knowledge.request_doubt`): its request rules, credentials and status unjudged, and a value its
     # answer repeats across exchanges is not judged (whether it is a replay does not show)
     request_rebuilt: str | None = None
+    # sent to a URL someone configured (a recorded client's: `recordings`), whose answer may say no endpoint of the API
+    # answered it (`judge.verdict.no_endpoint`, read in `TrafficJudge.observe`, Pass Z2, F7); the proxy reads it itself
+    # (its note names --upstream), the middleware sits in the app (the app's 404 is the endpoint's answer)
+    via_url: bool = False
+    passed: str | None = None  # why `TrafficJudge.observe` passed it unjudged (a reader of recordings warns with it)
 
     # -- the judge's exchange protocol (judge.exchange.Exchange) --------------------------------------
 
@@ -750,10 +759,11 @@ class TrafficJudge:
         self._own_note: tuple[Sequence[str], Redactor | None] | None = None  # the last `own` a note was masked with
         self._secrets: set[str] = set()
         self._secret_chars = 0
+        self._keys_past = 0  # keys learned past the bound on all (`_MAX_KEYS_PAST`)
         self._bearer_keys: set[str] = set()  # those sent where the API's key goes: shown in curl lines as its variable
         self._bounds_said: set[str] = set()
         self._own: tuple[list[str], Redactor | None, bool] | None = None  # the last exchange's `_own_redactor`
-        self._to_learn: list[tuple[list[str], set[str | None]]] = []  # credentials `learn_request` read, not yet learned
+        self._to_learn: list[tuple[list[str], set[str | None], set[str | None]]] = []  # credentials `learn_request` read, not yet learned
         self._salts: set[bytes] = set()  # the processes whose states' credentials this judge masks (`merged`)
         self.redactor = user_redactor(also=secrets)  # the user's own keys (environment, `secrets`), then every one seen
         self._lock = threading.Lock()  # judging's state: may be held for long (see the class's docstring)
@@ -800,9 +810,12 @@ class TrafficJudge:
         if not found:
             return found
         bearers = {bearer_key(value) for name, value in headers if name.lower() == "authorization"}
+        keys = _keys_of(headers)
         with self._counts:
-            if len(self._to_learn) < MAX_CREDENTIALS:  # (past it the bound on what is learned is reached anyway)
-                self._to_learn.append((found, bearers))
+            # (past it the bound on what is learned is reached anyway, but for keys: `_MAX_KEYS_PAST`)
+            if len(self._to_learn) < MAX_CREDENTIALS or (keys.intersection(found)
+                                                         and len(self._to_learn) < MAX_CREDENTIALS + _MAX_KEYS_PAST):
+                self._to_learn.append((found, bearers, keys))
         return found
 
     def learn_now(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None = None) -> None:
@@ -831,8 +844,8 @@ class TrafficJudge:
         """Learn what `learn_request` handed over (under `_lock`)."""
         with self._counts:
             waiting, self._to_learn = self._to_learn, []
-        for found, bearers in waiting:
-            self._learn_secrets(found, bearers)
+        for found, bearers, keys in waiting:
+            self._learn_secrets(found, bearers, keys)
 
     def pass_unjudged(self, why: str, *, seen: bool = True, count: int = 1, quiet: bool = False,
                       own: Sequence[str] = ()) -> None:
@@ -942,6 +955,18 @@ class TrafficJudge:
                 self.pass_may_route(exchange.where or "an exchange", exchange.path, exchange.method, exchange.request_headers)
             else:
                 self.skip()
+            return ExchangeVerdict(())
+        what = None if not exchange.via_url else no_endpoint(exchange.status, exchange.header("content-type", response=True),
+                           self.contract.spec.documented_statuses, (exchange.response_body or b"",))
+        if what is not None:  # the one reading of every way in (the proxy's and check's): never blamed (Pass Z2, F7)
+            location = exchange.header("location", response=True)
+            where_to = f" (Location: <{clean_text(location[:200])}>)" if location else ""
+            mine = self.learn_request(exchange.method, exchange.url, exchange.request_headers, exchange.request_body)
+            exchange.passed = (f"{exchange.where or 'an exchange'}: the send was answered {what}{where_to}: no endpoint "
+                               "answers so (a front end's or another server's answer: the client's URL does not reach the "
+                               "send, another host, scheme or root, or a front end refused the request before any app); "
+                               "not judged")
+            self.pass_unjudged(exchange.passed, own=mine)
             return ExchangeVerdict(())
         exchange, judged = self._as_judged(exchange)
         verdict = judge_exchange(self.contract, self.level, judged, timeout=self.timeout)
@@ -1328,11 +1353,15 @@ class TrafficJudge:
         Returns those left out.
         """
         self._take_learned()
-        return self._learn_secrets(self._credentials_of(exchange, _SHAPES_JUDGED), {bearer_key(value) for name, value in exchange.request_headers
-                                                                     if name.lower() == "authorization"})
+        headers = exchange.request_headers
+        return self._learn_secrets(self._credentials_of(exchange, _SHAPES_JUDGED),
+                                   {bearer_key(value) for name, value in headers if name.lower() == "authorization"},
+                                   _keys_of(headers))
 
-    def _learn_secrets(self, found: list[str], bearers: set[str | None]) -> list[str]:
-        """`_learn` of these credentials (`bearers`: the values that stood where the API's key goes); those left out."""
+    def _learn_secrets(self, found: list[str], bearers: set[str | None], keys: set[str | None] | None = None) -> list[str]:
+        """`_learn` of these credentials (`bearers`: the values that stood where the API's key goes; `keys`: those and
+        any API key's (`_keys_of`): past the bound on all, `_MAX_KEYS_PAST` more of them are learned, Pass Z2, F9);
+        those left out."""
         fresh = [secret for secret in found if secret not in self._secrets]
         if not fresh:
             return []
@@ -1345,9 +1374,16 @@ class TrafficJudge:
             elif len(learned) >= MAX_CREDENTIALS_PER_EXCHANGE:
                 self._bound("many", f"an exchange carried more than {MAX_CREDENTIALS_PER_EXCHANGE} credentials: the rest are "
                                     "masked under their names and in that exchange's findings only")
+            elif keys and secret in keys and self._keys_past < _MAX_KEYS_PAST and (
+                    len(self._secrets) + len(learned) >= MAX_CREDENTIALS
+                    or self._secret_chars + len(secret) > MAX_CREDENTIAL_CHARS):
+                self._keys_past += 1  # a key past the bound on all: learned within its own room
+                learned.append(secret)
+                continue
             elif len(self._secrets) + len(learned) >= MAX_CREDENTIALS or self._secret_chars + len(secret) > MAX_CREDENTIAL_CHARS:
                 self._bound("all", f"more than {MAX_CREDENTIALS:,} distinct credentials (or {MAX_CREDENTIAL_CHARS:,} characters "
-                                   "of them) seen: later ones are masked in the findings of their own exchanges only")
+                                   "of them) seen: later ones are masked in the findings of their own exchanges only (but for "
+                                   f"{_MAX_KEYS_PAST} more API keys, masked everywhere)")
             else:
                 learned.append(secret)
                 self._secret_chars += len(secret)
@@ -1906,11 +1942,25 @@ def _finding(data: dict[str, Any]) -> Finding:
     return Finding(**{**data, "request": RequestRecord(**data["request"]), "response": ResponseRecord(**data["response"])})
 
 
+def _keys_of(headers: Iterable[tuple[str, str]]) -> set[str | None]:
+    """The values in a request's head standing where an API's key goes: `Authorization`'s credential (`bearer_key`),
+    an API-key header's whole value (`_KEY_HEADERS`)."""
+    keys: set[str | None] = set()
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "authorization":
+            keys.add(bearer_key(value))
+        elif lowered in _KEY_HEADERS:
+            keys.add(value.strip())
+    return keys
+
+
 def _state_credentials(state: dict[str, Any]) -> tuple[bytes, list[Any]]:
     """A state's salt and its credentials' digests (`Redactor.digests`), checked for their shape (ValueError)."""
     credentials = state["credentials"]
     if not isinstance(credentials, dict) or not isinstance(credentials.get("salt"), str) or \
-            not isinstance(credentials.get("digests"), list) or len(credentials["digests"]) > MAX_CREDENTIALS + _MAX_OWN_KEYS:
+            not isinstance(credentials.get("digests"), list) or \
+            len(credentials["digests"]) > MAX_CREDENTIALS + _MAX_OWN_KEYS + _MAX_KEYS_PAST:
         raise ValueError("credentials' digests of another shape")
     return bytes.fromhex(credentials["salt"]), credentials["digests"]
 
