@@ -44,8 +44,9 @@ too), and so is a head no client can read
 writes it as given, h11 refuses it, one verdict either way; a head servers read apart (a 204/304 with a
 Transfer-Encoding, `_framed_bodiless`; over HTTP/1 a field readable only once stripped of the whitespace around its name
 or value, `Content-Type `, which Hypercorn strips and uvicorn refuses, `_mended`, its fields then read as stripped; over
-HTTP/2 a `te` other than `trailers`, which h2 refuses and uvicorn's own HTTP/2 drops) leaves `no-server-error` judged in
-part. Over HTTP/2 and 3 the head is read as h2 reads it
+HTTP/2 a `te` other than `trailers`, which h2 refuses and uvicorn's own HTTP/2 drops; a Content-Length beside a
+Transfer-Encoding or given twice, `core.fields.framing_apart`, which Node refuses, httptools writes and h11 drops) leaves
+`no-server-error` judged in part (under uvicorn's httptools `send` itself, the app's failure). Over HTTP/2 and 3 the head is read as h2 reads it
 (`_stream_head`: a content-length not digits, or several disagreeing, or one the body does not match is malformed,
 RFC 9113 §8.1.1; a pseudo-header or empty name, which h2 refuses to send, §8.3;
 connection-specific fields h2 drops are judged as not sent), the answer ends with the app's last body message (or,
@@ -118,6 +119,7 @@ from migma_contract.contract.validators import contract_for
 from migma_contract.core.exceptions import ConfigError
 from migma_contract.core.fields import (
     TOKEN,
+    framing_apart,
     framing_refused,
     request_framing_unread,
     shown_name,
@@ -149,6 +151,17 @@ __all__ = ["ContractMiddleware", "RuleTally"]
 
 _log = logging.getLogger("migma_contract.asgi")
 _FORKED_AT: float | None = None  # when this process was forked (`_began` of a middleware made before the fork)
+_PROCESS_BEGAN: tuple[int, float] | None = None  # (pid, when this process's first middleware was made, or it forked)
+
+
+def _process_began() -> tuple[int, float]:
+    """When this process's run began: its first middleware's making (or its fork, for one made before it); every
+    middleware the process makes later (a fixture wrapping the app anew per test) is of that same run."""
+    global _PROCESS_BEGAN
+    if _PROCESS_BEGAN is None or _PROCESS_BEGAN[0] != os.getpid():
+        forked = _FORKED_AT if _PROCESS_BEGAN is not None and _FORKED_AT is not None else None
+        _PROCESS_BEGAN = (os.getpid(), forked if forked is not None else wall_clock())
+    return _PROCESS_BEGAN
 
 
 def _forked() -> None:
@@ -167,7 +180,8 @@ _AUTHORITY = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{
 class ContractMiddleware:
     """Pure ASGI middleware judging every POST /v1/sending that passes through, without changing it.
 
-    `level`: schema, documented or strict. `report_dir`: where the reports go at shutdown
+    `level`: schema, documented or strict. `report_dir`: where the reports go at shutdown (a relative one is
+    made absolute when the middleware is made)
     (at process exit without an ASGI lifespan; None: none written; several processes: one report of them all). `formats`: which of json, junit, md, html. `baseline`: known
     failures to accept (a conformance.json or a list of rule ids). `spec`: another OpenAPI
     document. `timeout`: an answer slower than this breaks responds-in-time.
@@ -196,7 +210,9 @@ class ContractMiddleware:
                               "no query, no dot segment)")
         self.base_path = base_path
         self.app = app
-        self.report_dir = Path(report_dir) if report_dir is not None else None
+        # (a relative one is of the directory current now, when the middleware is made: a test or a daemon changing
+        # directory before the reports are written leaves them where the user named)
+        self.report_dir = Path(report_dir).absolute() if report_dir is not None else None
         self.max_response_bytes = max_response_bytes
         self.max_request_bytes = max_request_bytes
         self._count = 0
@@ -207,9 +223,9 @@ class ContractMiddleware:
         # the sends in flight (not yet handed to the judge), each with its `due`: every reader calls it (`_drain`)
         # (whoever takes a flight out of it judges it, the app's end or a reader: one `dict.pop`, atomic, no lock)
         self._flights: dict[int, Callable[[], None]] = {}
-        # (this process, when its run began for this middleware: when it was made, or its process forked: `_began`; a
-        # worker's first request may come long after it began, and a sibling's state written between is of its run)
-        self._start: tuple[int, float] | None = (os.getpid(), wall_clock())
+        # (this process, when its run began: when its first middleware was made, or it forked: `_began`; a worker's
+        # first request may come long after it began, and a sibling's state written between is of its run)
+        self._start: tuple[int, float] | None = _process_began()
         self._shared_name = secrets.token_hex(4)  # its own state among the writers to one report_dir (`reports.processes`)
         contract = contract_for(load_spec(spec))
         name = label or "the app behind ContractMiddleware"
@@ -240,7 +256,7 @@ class ContractMiddleware:
         from migma_contract.reports import write_reports
         from migma_contract.reports.processes import write_shared
 
-        target = Path(directory) if directory is not None else self.report_dir
+        target = Path(directory).absolute() if directory is not None else self.report_dir
         if target is None:
             raise ConfigError("no report directory: pass report_dir= to ContractMiddleware or a directory here")
         count = self._count
@@ -257,7 +273,7 @@ class ContractMiddleware:
         never did): the processes whose states were written since then are of its run (`reports.processes`)."""
         if self._start is None or self._start[0] != os.getpid():  # (a middleware made before a fork: each process's own,
             # from its fork, not from its first writing: a sibling's state written before that is of its run)
-            self._start = (os.getpid(), _FORKED_AT if _FORKED_AT is not None else wall_clock())
+            self._start = _process_began()
         return self._start[1]
 
     @classmethod
@@ -583,7 +599,13 @@ class ContractMiddleware:
                         else:
                             why = None
                         framed = _framed_bodiless(sent, status) if unreadable is None else None
-                        differs = f"{why}, and {framed}" if why and framed else why or framed
+                        apart = framing_apart(sent) if unreadable is None and status not in _BODILESS else None
+                        if apart is not None and _writes_as_given(send):  # (uvicorn's httptools protocol itself)
+                            unreadable, apart = f"{apart}, which its server (uvicorn's httptools protocol) writes as given", None
+                        elif apart is not None:
+                            apart = (f"{apart}: uvicorn's httptools protocol writes it as given, its h11 protocol "
+                                     "drops or merges the Content-Length")
+                        differs = ", and ".join(part for part in (why, framed, apart) if part) or None
                     framed_by_server = version == "1.0" and _framed_by_server(sent, status, asked.method)
                     done = length == 0  # (a bodiless status, or Content-Length: 0: whole once the head is out)
                 else:  # HTTP/2, 3: the stream frames the answer; its head read as h2 reads it (`_stream_head`), a
@@ -965,6 +987,13 @@ _HTTP1 = ("1.0", "1.1")  # the versions whose head is text the app's fields are 
 _BODILESS = (204, 304)  # (1xx never ends an answer; a tuple: a status no server takes, unhashable too, is compared)
 
 
+def _writes_as_given(send: Any) -> bool:
+    """Whether `send` is uvicorn's httptools protocol's own (no middleware between): it writes the head as the app gave
+    it (a Content-Length beside a Transfer-Encoding, or two, `framing_apart`, go on the wire as they are). Behind a
+    middleware outside this one (Starlette's ServerErrorMiddleware always is), which server runs does not show."""
+    return getattr(send, "__module__", None) == "uvicorn.protocols.http.httptools_impl"
+
+
 def _framed_bodiless(headers: list[tuple[bytes, bytes]], status: int) -> str | None:
     """Why an answer without a body (204, 304) with a Transfer-Encoding (RFC 9112 §6.1) is read apart by servers (None:
     it has none): uvicorn's httptools protocol writes a chunk's end after the head, which its client reads as the start of
@@ -1115,34 +1144,43 @@ def _cut_off(exc: BaseException) -> str:
     return f"{_named(exc)} was raised outside the app"
 
 
-# the packages of the servers and in-process clients whose `send` refuses what it cannot send (uvicorn's h11 and httptools
-# protocols, Hypercorn, h2, Granian, Daphne, httpx's ASGITransport, Starlette's TestClient)
-_SERVERS = ("uvicorn", "hypercorn", "h11", "h2", "h3", "aioquic", "httptools", "granian", "daphne", "twisted", "httpx",
-            "starlette.testclient")
+# the modules of the servers and in-process clients whose `send` refuses what it cannot send (uvicorn's h11 and
+# httptools protocols, Hypercorn, h2, Granian, Daphne, httpx's ASGITransport (its module only: a middleware outside may
+# use httpx itself, for an audit sink or a webhook), Starlette's TestClient, this package's own in-process transport)
+_SERVERS = ("uvicorn", "hypercorn", "h11", "h2", "h3", "aioquic", "httptools", "granian", "daphne", "twisted",
+            "httpx._transports.asgi", "starlette.testclient", "migma_contract.wire.asgi_transport")
+# the packages whose own exception types a native server's `send` raises (no Python frame of its own to read)
+_SERVER_TYPES = ("h11", "h2", "h3", "aioquic", "httptools", "granian")
 
 
 def _refused(exc: BaseException) -> bool:
     """Whether an exception out of an outer `send` is the server's refusal of the app's message (no client read it), as
     opposed to a middleware's outside this one, which may have answered itself before raising (Starlette's body limit
-    sends its own 413, then raises `_RequestBodyLimitResponseSent`): a built-in type (a server's RuntimeError,
-    TypeError), or one of a server's package (h11's LocalProtocolError), or raised by a server's code on its way."""
+    sends its own 413, then raises `_RequestBodyLimitResponseSent`; an audit middleware forwards the whole answer, then
+    its own code raises a TypeError or an httpx.ConnectError). Decided by where it was raised, never by its type alone:
+    the innermost frame of its traceback in a server's own code (`_SERVERS`), or no Python frame beyond this
+    middleware's own `await send(...)` (a native server's send raised it itself)."""
     if isinstance(exc, BaseExceptionGroup):  # (a middleware's task group: the server's only if each in it is)
         return all(_refused_alone(leaf) for leaf in _leaves(exc))
     return _refused_alone(exc)
 
 
 def _refused_alone(exc: BaseException) -> bool:
-    module = type(exc).__module__ or ""
-    if module == "builtins" or _server_module(module):
-        return True
     trace = exc.__traceback__
-    for _ in range(256):  # (bounded: the frames between this `send` and where it was raised)
-        if trace is None:
-            return False
-        if _server_module(str(trace.tb_frame.f_globals.get("__name__", ""))):
-            return True
+    if trace is None:  # (no frame at all: not raised, handed over; nothing shows it is the server's)
+        return False
+    own = trace.tb_frame  # (the frame that caught it: this middleware's `await send(...)`)
+    for _ in range(4096):  # (bounded: the frames between this `send` and where it was raised)
+        if trace.tb_next is None:
+            break
         trace = trace.tb_next
-    return False
+    else:
+        return False
+    if trace.tb_frame is own:  # raised by the very callable this middleware called, with no Python frame: a native
+        # server's send (a Python middleware outside has frames of its own)
+        module = type(exc).__module__ or ""
+        return module == "builtins" or any(module == name or module.startswith(name + ".") for name in _SERVER_TYPES)
+    return _server_module(str(trace.tb_frame.f_globals.get("__name__", "")))
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

@@ -277,6 +277,15 @@ def _run(app, *messages, send=None, scope=SCOPE, **options):
     return wrapped, (raised or [None])[0]
 
 
+def _as_server(function, module="uvicorn.protocols.http.h11_impl"):
+    """`function` as if a server's module defined it: what it raises is raised in a server's own code (the middleware
+    tells a server's refusal from a middleware's exception by where it was raised, Pass Z4, F1)."""
+    import types
+
+    return types.FunctionType(function.__code__, {**function.__globals__, "__name__": module}, function.__name__,
+                              function.__defaults__, function.__closure__)
+
+
 def _body(raw=RAW_VALID, more=False):
     return {"type": "http.request", "body": raw, "more_body": more}
 
@@ -532,7 +541,7 @@ def test_an_answer_the_server_could_not_send_whole_is_the_apps_no_server_error_n
         await _read_all(receive)
         await _answer(send)
 
-    middleware, raised = _run(app, _body(), send=server)
+    middleware, raised = _run(app, _body(), send=_as_server(server))
     assert type(raised) is RuntimeError  # out of the app as without the middleware
     result = middleware.result()
     assert result.exit_code == 1 and [f.rule for f in result.findings] == ["no-server-error"]
@@ -896,15 +905,20 @@ WHY = {"content-length-plus-sign": "not digits only", "content-length-underscore
        "transfer-encoding-gzip": "Transfer-Encoding other than chunked", "transfer-encoding-identity": "Transfer-Encoding other than chunked",
        "transfer-encoding-gzip-chunked": "Transfer-Encoding other than chunked", "name-with-slash": "not a token ('x/y')",
        "name-not-ascii": r"not a token ('x-\xc3\xa9')"}
-# heads a client reads as meant: the same Content-Length twice or as a list (RFC 9110 §8.6), OWS around it, chunked in
-# any case, a Content-Length beside chunked (chunked frames it, RFC 9112 §6.3), bytes past ASCII in a value
+# heads a client reads as meant: OWS around a Content-Length, chunked in any case, bytes past ASCII in a value
 READABLE = {
-    "same-content-length-twice": [(b"content-length", b"%d" % N), (b"content-length", b"%d" % N)],
-    "content-length-list-of-one-value": [(b"content-length", b"%d, %d" % (N, N))],
     "content-length-with-ows": [(b"content-length", b" %d\t" % N)],
     "chunked-any-case": [(b"transfer-encoding", b"Chunked")],
-    "content-length-beside-chunked": [(b"content-length", b"%d" % N), (b"transfer-encoding", b"chunked")],
     "value-past-ascii": [(b"content-length", b"%d" % N), (b"x-name", "Zoë".encode())],
+}
+# Pass Z4, F4: heads h11 (httpx, curl) reads and Node's http client and fetch refuse: the same Content-Length twice or as
+# a list (RFC 9110 §8.6 lets a recipient take it as one), a Content-Length beside chunked (RFC 9112 §6.1: a sender must
+# not send both). uvicorn's h11 protocol drops or merges the Content-Length, its httptools protocol writes them as given
+APART = {
+    "same-content-length-twice": [(b"content-length", b"%d" % N), (b"content-length", b"%d" % N)],
+    "content-length-list-of-one-value": [(b"content-length", b"%d, %d" % (N, N))],
+    "content-length-beside-chunked": [(b"content-length", b"%d" % N), (b"transfer-encoding", b"chunked")],
+    "chunked-before-content-length": [(b"transfer-encoding", b"chunked"), (b"content-length", b"%d" % N)],
 }
 
 
@@ -982,6 +996,29 @@ def test_a_head_a_client_reads_as_meant_is_judged_on_its_answer(name):
     assert result.findings == [] and result.traffic.judged == 1 and result.exit_code == 0, result.headline
 
 
+@pytest.mark.parametrize("name", APART)
+@pytest.mark.parametrize("server", ["unknown", "httptools"])
+def test_pass_z4_f4_a_head_some_clients_refuse_is_never_green(name, server):
+    """Pass Z4, F4: a Content-Length beside `Transfer-Encoding: chunked`, or one given twice, was read as every client
+    reads it: passed, exit 0, while uvicorn's httptools protocol writes both and Node's http client and fetch refuse the
+    answer. Behind an unknown server (h11 drops or merges the field) no-server-error is judged in part; straight under
+    uvicorn's httptools protocol (which writes it as given) it fails."""
+    async def sink(message):
+        pass
+
+    send = _as_server(sink, "uvicorn.protocols.http.httptools_impl") if server == "httptools" else sink
+    middleware, raised = _run(_answering(APART[name]), _body(), send=send)
+    assert raised is None
+    result = middleware.result()
+    if server == "httptools":
+        assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+        assert "Node" in result.findings[0].actual and result.exit_code == 1
+    else:
+        assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
+        assert result.rule("no-server-error").passed == 0
+        assert any("Node" in note for note in result.traffic.notes), result.traffic.notes
+
+
 def test_the_heads_reading_takes_any_length_of_digits_and_quotes_a_hostile_name_safely():
     from migma_contract.core.fields import unreadable_head
 
@@ -1014,11 +1051,13 @@ STACKS = ["h11", "httptools"]
 @pytest.mark.e2e
 @pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize("name", ["content-length-plus-sign", "two-different-content-lengths", "transfer-encoding-gzip",
-                                  "name-not-ascii", "content-length-beside-chunked"])
+                                  "name-not-ascii", "content-length-beside-chunked", "same-content-length-twice"])
 def test_on_either_uvicorn_stack_the_verdict_is_what_the_client_read(stack, name):
     """M1 F1, end to end: httpx fails on each unreadable head (httptools wrote it, h11 refused it); the middleware says
-    so on both stacks, one reason; a head httpx reads (chunked beside a Content-Length) is judged on its answer."""
-    extra = {**UNREADABLE, **READABLE}[name]
+    so on both stacks, one reason. Pass Z4, F4: a head httpx reads and Node refuses (chunked beside a Content-Length,
+    a Content-Length twice): httptools writes it as given (the app's no-server-error), h11 drops or merges the field
+    (which server runs does not show behind a middleware: in part)."""
+    extra = {**UNREADABLE, **READABLE, **APART}[name]
     middleware = ContractMiddleware(_answering(extra))
     with _on_stack(middleware, stack) as url, httpx.Client(base_url=url) as client:
         try:
@@ -1029,6 +1068,12 @@ def test_on_either_uvicorn_stack_the_verdict_is_what_the_client_read(stack, name
     if name in READABLE:
         assert read is not None and read["data"]["id"] == "msg_1"
         assert result.findings == [] and result.exit_code == 0, result.headline
+    elif name in APART:
+        assert read is not None and read["data"]["id"] == "msg_1"  # (httpx reads it; Node's http and fetch do not)
+        if stack == "httptools":  # written as given: what Node refuses went on the wire
+            assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+        else:
+            assert result.findings == [] and result.exit_code == 3, result.headline
     else:
         assert read is None  # the premise: no client reads it
         assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
@@ -2369,7 +2414,7 @@ def test_pass_v1_f6_a_message_this_reading_cannot_take_is_passed_on_never_raised
         if refusing and (what == "head") == (message["type"] == "http.response.start"):
             raise TypeError("expected bytes")
 
-    middleware, raised = _run(app, _body(), send=server)
+    middleware, raised = _run(app, _body(), send=_as_server(server))
     result = middleware.result()
     if refusing:  # what the server refused no client read: the app's no-server-error
         assert type(raised) is TypeError
@@ -2485,3 +2530,87 @@ def test_pass_w2_f2_on_either_uvicorn_stack_a_name_with_whitespace_around_it_is_
     assert read is None or "data" not in read  # the premise: no client reads the app's answer
     assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
     assert "the server could not send the app's answer" in result.findings[0].actual
+
+
+class _AuditError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("raised_type", [TypeError, KeyError, httpx.ConnectError, _AuditError])
+@pytest.mark.parametrize("where", ["start", "body"])
+def test_pass_z4_f1_a_middleware_outside_raising_from_its_own_code_is_never_the_servers_refusal(raised_type, where):
+    """Pass Z4, F1: an audit middleware outside forwards every message unchanged, then its own code raises (a bug: a
+    TypeError; its audit sink down: an httpx.ConnectError). A built-in or any httpx type was read as the server
+    refusing the app's answer: the correct app blamed (no-server-error, exit 1). Where it was raised decides: not in a
+    server's code, so what its client read does not show: judged in part, never blamed."""
+    kind = "http.response.start" if where == "start" else "http.response.body"
+    taken = []
+
+    async def server(message):
+        taken.append(message)
+
+    middleware_holder = []
+
+    async def app(scope, receive, send):
+        await _read_all(receive)
+        await _answer(send)
+
+    async def audit(scope, receive, send):
+        async def audited(message):
+            await send(message)  # the answer goes out unchanged, then the audit's own step raises
+            if message["type"] == kind:
+                raise raised_type("audit sink unreachable")
+        await middleware_holder[0](scope, receive, audited)
+
+    import anyio
+
+    queue = [_body()]
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    wrapped = ContractMiddleware(app)
+    middleware_holder.append(wrapped)
+    raised = []
+
+    async def main():
+        try:
+            await audit(dict(SCOPE), receive, server)
+        except Exception as exc:
+            raised.append(exc)
+
+    anyio.run(main)
+    assert [type(e) for e in raised] == [raised_type]
+    result = wrapped.result()
+    assert [f.rule for f in result.findings] == [], result.headline
+    assert result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
+    assert result.rule("no-server-error").passed == 0
+
+
+def test_pass_z4_f1_a_servers_refusal_is_told_by_where_it_was_raised():
+    """Pass Z4, F1: the same TypeError raised in a server's code (uvicorn's, httpx's ASGI transport's) is its refusal;
+    raised in a module outside every server's (a middleware using httpx) it is not; raised by a native send with no
+    Python frame of its own (Granian), it is."""
+    from migma_contract.asgi import _refused
+
+    def raised_in(module):
+        def thrower():
+            raise TypeError("x")
+
+        thrower = _as_server(thrower, module)
+        try:
+            thrower()
+        except TypeError as exc:
+            return exc
+        raise AssertionError("not raised")
+
+    assert _refused(raised_in("uvicorn.protocols.http.httptools_impl"))
+    assert _refused(raised_in("httpx._transports.asgi"))
+    assert _refused(raised_in("starlette.testclient"))
+    assert not _refused(raised_in("httpx._client"))
+    assert not _refused(raised_in("audit_middleware"))
+    try:
+        b"".join([1])  # (raised in C, no Python frame beyond this one's: as a native server's send)
+    except TypeError as exc:
+        assert _refused(exc)
+    assert not _refused(TypeError("never raised"))

@@ -279,12 +279,22 @@ def test_pass_y4_f2_any_middleware_answering_then_raising_out_of_send_is_not_the
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
         await send({"type": "http.response.body", "body": body})
 
-    def outer(inner, exc):
+    import types
+
+    def raising(exc):
+        raise exc
+
+    # (raised in a server's own code: since Pass Z4, F1, where it was raised tells a server's refusal, not its type)
+    in_uvicorn = types.FunctionType(raising.__code__, {"__name__": "uvicorn.protocols.http.h11_impl"}, "raising")
+
+    def outer(inner, exc, server_raises=False):
         async def wrapped(scope, receive, send):
             async def answering(message):
                 if message["type"] == "http.response.start":
                     await send({"type": "http.response.start", "status": 503, "headers": []})
                     await send({"type": "http.response.body", "body": b""})
+                    if server_raises:
+                        in_uvicorn(exc)
                     raise exc
                 await send(message)
             try:
@@ -298,11 +308,15 @@ def test_pass_y4_f2_any_middleware_answering_then_raising_out_of_send_is_not_the
     result = middleware.result()
     assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
 
-    refusing = ContractMiddleware(app)
-    anyio.run(outer(refusing, RuntimeError("Response content shorter than Content-Length")), _scope(len(RAW_VALID)),
-              _client((RAW_VALID, False)), _Server())
-    result = refusing.result()
-    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+    for server_raises in (False, True):  # a built-in RuntimeError: the middleware's own (Pass Z4, F1), or a server's
+        refusing = ContractMiddleware(app)
+        anyio.run(outer(refusing, RuntimeError("Response content shorter than Content-Length"), server_raises),
+                  _scope(len(RAW_VALID)), _client((RAW_VALID, False)), _Server())
+        result = refusing.result()
+        if server_raises:
+            assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], result.headline
+        else:
+            assert result.findings == [] and result.exit_code == 3 and result.traffic.partly_judged == 1, result.headline
 
 
 @pytest.mark.e2e

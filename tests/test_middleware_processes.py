@@ -311,6 +311,24 @@ def test_pass_s6_f2_two_middlewares_of_one_process_keep_their_own_states(tmp_pat
     assert report["exit_code"] == 1 and report["traffic"]["judged"] == 2, report["traffic"]
 
 
+def test_pass_z4_f2_middlewares_made_one_after_another_in_one_process_are_of_one_run(tmp_path):
+    """Pass Z4, F2: a fixture making a new app and middleware for each test (one process, one report_dir): the second
+    middleware, made after the first wrote its failed state, took that state for an earlier run's and overwrote the
+    reports with its own green result. Every state this very process wrote is of its run."""
+    faulty = _middleware(True, 1)
+    assert _written(tmp_path, faulty)["exit_code"] == 1
+    right = _middleware(False, 1)  # (made after the faulty one wrote)
+    report = _written(tmp_path, right)
+    assert report["exit_code"] == 1 and report["traffic"]["judged"] == 2, report["traffic"]
+    import migma_contract.asgi as asgi_module
+
+    with pytest.MonkeyPatch.context() as patch:  # (however late this process's run is said to begin: its own states)
+        patch.setattr(right, "_start", (right._start[0], right._start[1] + 3600))
+        report = _written(tmp_path, right)
+    assert report["exit_code"] == 1 and report["traffic"]["judged"] == 2, report["traffic"]
+    assert asgi_module._process_began() == right._start == faulty._start
+
+
 @pytest.mark.parametrize("planted", ["[" * 100_000 + "]" * 100_000, '{"id": "x", "written": 1' + "0" * 400 + ', "state": {}}'])
 def test_pass_s6_f4_a_state_no_parser_reads_leaves_no_older_report_standing(tmp_path, planted):
     """Pass S5, F4's class, Pass S6, F4: a state nested past the parser's depth (RecursionError) or with a `written`
@@ -332,7 +350,8 @@ def test_pass_s6_f5_a_workers_run_begins_when_its_middleware_is_made_not_at_its_
 
     before = time.time()
     idle = ContractMiddleware(lambda scope, receive, send: None)
-    assert idle._start is not None and before <= idle._start[1] <= time.time()  # (None before: set at its first call)
+    # (None before: set at its first call; since Pass Z4, F2, the process's run begins at its first middleware)
+    assert idle._start is not None and idle._start[1] <= time.time() and before <= time.time()
     made = idle._began()
     faulty = json.loads(json.dumps(_middleware(True, 1).judge.state()))
     _plant(tmp_path, "state-5-recycled.json", faulty, written=made + 0.001)
@@ -610,3 +629,17 @@ def test_pass_v1_f5_the_folder_checked_is_the_folder_read_and_written(tmp_path, 
     assert (report["exit_code"], report["traffic"]["judged"]) == (0, 1), report["traffic"]  # (1, 2) before: merged
     assert [path.name for path in (tmp_path / STATE_DIR).iterdir()] == ["state-4242-forged.json"]
     assert {"lock", "salt"} < {path.name for path in (tmp_path / "checked").iterdir()}
+
+
+def test_pass_z4_f3_a_relative_report_dir_is_of_the_directory_current_when_the_middleware_is_made(tmp_path, monkeypatch):
+    """Pass Z4, F3: a relative report_dir was resolved when the reports were written: a directory change in between
+    wrote the faulty app's report elsewhere and left the project's earlier green report standing."""
+    (tmp_path / "project").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "project")
+    faulty = _middleware(True, 1, report_dir="reports/traffic")
+    assert faulty.report_dir == tmp_path / "project" / "reports" / "traffic"
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    faulty.write_report()
+    assert _report(tmp_path / "project" / "reports" / "traffic")["exit_code"] == 1
+    assert not (tmp_path / "elsewhere" / "reports").exists()

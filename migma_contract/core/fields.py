@@ -15,6 +15,8 @@
   character but HTAB, Content-Length is digits (one value, however often given), Transfer-Encoding is
   `chunked` alone. A server that writes what it is given (uvicorn's httptools protocol) sends a head
   past these unchecked; one that checks (h11) refuses it: either way no client reads the answer.
+  A Content-Length beside a Transfer-Encoding, or given more than once, h11 reads and Node refuses
+  (`framing_apart`): on the wire the sender's violation; in an app's head, the server decides.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Iterable, Mapping
 
 from migma_contract.core.untrusted import clean_text
 
-__all__ = ["OWS", "TOKEN", "framing_refused", "joined", "media_type", "members_of", "request_framing_unread", "request_head_refusable",
+__all__ = ["OWS", "TOKEN", "framing_apart", "framing_refused", "joined", "media_type", "members_of", "request_framing_unread", "request_head_refusable",
            "trimmed", "unreadable_head", "values_of", "writable"]
 
 OWS = " \t"  # RFC 9110 §5.6.3: the only whitespace around a field value and its list members
@@ -172,7 +174,8 @@ def unreadable_head(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     number (RFC 9110 §8.6: a recipient may take `95, 95` as 95; `+95`, `9_5`, `٩٥` or 95 and 100 frame nothing, RFC 9112
     §6.3); Transfer-Encoding, if given, once and exactly `chunked` (the one coding clients decode as framing; `gzip`
     or `identity` leave the body's end unknown, and a server adds its own `chunked` after them). A Content-Length
-    beside `chunked` is read as chunked (RFC 9112 §6.3), as every client does.
+    beside `chunked`, or one given more than once, h11 reads (as chunked, RFC 9112 §6.3; as one): not every client
+    does (`framing_apart`), which each reader of a head judges for itself.
     """
     headers = list(headers)  # read twice (names and values, then framing): any iterable
     for name, value in headers:
@@ -206,6 +209,29 @@ def framing_refused(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
             codings.append(value)
     if codings and (len(codings) > 1 or codings[0].strip(b" \t").lower() != b"chunked"):
         return f"a Transfer-Encoding other than chunked alone ({_shown(b', '.join(codings), 60)}): a client reads no other framing"
+    return None
+
+
+def framing_apart(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Why HTTP/1.1 clients read an answer's framing apart though h11 (`framing_refused`) reads it (None: they agree):
+    a Content-Length beside a Transfer-Encoding (RFC 9112 §6.1: a sender MUST NOT send both; h11, curl and urllib read
+    it as chunked, Node's http client and fetch refuse it), or a Content-Length given more than once, as two fields or
+    a list (`88, 88`: RFC 9110 §8.6 lets a recipient take them as one, h11 does; Node refuses them). On the wire it is
+    the sender's violation; in an app's head the server decides what goes out (uvicorn's h11 protocol drops or merges
+    them, its httptools protocol writes them as given)."""
+    lengths = 0
+    encoded = False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-length":
+            lengths += value.count(b",") + 1
+        elif lowered == b"transfer-encoding":
+            encoded = True
+    if lengths and encoded:
+        return ("a Content-Length beside a Transfer-Encoding (RFC 9112 §6.1: a sender must not send both; Node's http "
+                "client and fetch refuse the answer)")
+    if lengths > 1:
+        return "a Content-Length given more than once (Node's http client and fetch refuse the answer)"
     return None
 
 

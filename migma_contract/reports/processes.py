@@ -25,7 +25,9 @@ The folder is made 0700, the states and the salt 0600, whatever the umask (under
 0664 would be refused).
 
 A run is the processes that served at the same time: a state is of this process's run if it was written since this
-process's middleware was made (or the process forked; that process was still alive then), or if a state of the run merged it when it was written
+process's first middleware was made (or the process forked; that process was still alive then), or if a state of the run merged it when it was written,
+or if this very process wrote it (same pid and same token, new at each fork: a fixture that makes a new app and
+middleware for each test writes a state at each test's end, all of one run, never an earlier run's)
 (so a worker that ended before a replacement started still counts, through a sibling that outlived both). A state
 written before this process began, and merged by none of its run, is of an earlier run: never merged (a server run
 after the last one ended starts a new report; so does a `--reload` restart, whose old process ended before the new
@@ -305,6 +307,7 @@ def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: t
                   name: str) -> list[Path]:
     mine = f"state-{os.getpid()}-{_TOKEN}{name}.json"
     own_id = f"{os.getpid()}-{_TOKEN}{name}-{began!r}"
+    process = f"{os.getpid()}-{_TOKEN}"  # (this very process: its pid and its token, new at each fork)
     with _locked(place) as folder:
         state = judge.state(_salt(folder))
         others: dict[str, dict[str, Any]] = {}
@@ -334,7 +337,10 @@ def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: t
                              f"({type(exc).__name__}): its exchanges may be missing from this report")
         # written since this process began, and not later than now (a state dated in the future, checked in or
         # written under a clock gone wrong, would join every run)
-        run = {key for key, data in others.items() if began <= _float(data.get("written")) <= now + _CLOCK_SKEW}
+        # (or written by this very process, whenever: a fixture making a new middleware per test writes a state at
+        # each test's end, each of the one run of the process, never an earlier run's)
+        run = {key for key, data in others.items()
+               if data.get("process") == process or began <= _float(data.get("written")) <= now + _CLOCK_SKEW}
         while True:  # and whatever a state of the run merged when it was written
             more = {str(merged) for key in run for merged in _listed(others[key].get("with")) if str(merged) in others} - run
             if not more:
@@ -352,7 +358,7 @@ def _write_shared(judge: TrafficJudge, began: float, directory: Path, formats: t
             if masked != others[key]["state"]:
                 with contextlib.suppress(ConfigError):
                     _write(folder, paths[key], json.dumps({**others[key], "state": masked}))
-        own = {"id": own_id, "pid": os.getpid(), "began": began, "written": time.time(),
+        own = {"id": own_id, "pid": os.getpid(), "process": process, "began": began, "written": time.time(),
                "with": keys, "state": states[0]}
         _write(folder, mine, json.dumps(own))
         _forget(folder, sorted((_float(data.get("written")), key) for key, data in others.items() if key not in run))
