@@ -223,6 +223,24 @@ def test_a_chunked_answer_passes_whole_and_its_trailers_never_become_headers():
     assert judge.result().traffic.judged == 2 and not judge.result().findings
 
 
+def test_q1_f0_interim_heads_are_never_kept_past_their_end(monkeypatch):
+    """Pass Q1, F0: a hostile upstream streaming interim heads (each under h11's bound) made the proxy keep every byte
+    of them until the final head: what the answer holds of its head stays within h11's bound, however many arrive."""
+    held = []
+    feed = upstream_module.UpstreamResponse._feed
+
+    def watched(self, data):
+        feed(self, data)
+        held.append(len(self._head_raw))
+
+    monkeypatch.setattr(upstream_module.UpstreamResponse, "_feed", watched)
+    interim = b"HTTP/1.1 102 Processing\r\n" + b"".join(b"X-P%d: %s\r\n" % (i, b"v" * 1000) for i in range(60)) + b"\r\n"
+    upstream = Upstream(lambda request: interim * 64 + _answer())  # ~3.9 MB of interim heads, then the answer
+    (response,), judge = _through(upstream, _post)
+    assert response.status_code == 200 and response.json()["success"] is True
+    assert held and max(held) <= upstream_module.MAX_HEAD_BYTES
+
+
 @pytest.mark.parametrize("ending", [b"\r\nContent-Length: 2\r\n\r\n{}", b"a" * 200_000], ids=["whole", "never-ending"])
 def test_an_answer_head_past_the_bound_is_a_502_and_a_finding_not_memory(ending):
     # past 100 KiB + 64 KiB: incomplete after some read holding over 100 KiB, however the bytes arrive (httpx refuses it)

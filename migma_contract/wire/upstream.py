@@ -263,8 +263,8 @@ class UpstreamResponse(asyncio.Protocol):
                                               "refuses it, \"Receive buffer too long\")")
 
     def _feed(self, data: bytes | memoryview) -> None:
-        if not self._head_done:
-            self._head_raw += data
+        if not self._head_done and not isinstance(self._parser, _H11Parser):  # (h11 holds its own, bounded: no copy kept,
+            self._head_raw += data                                               # nor interim heads it drops, pass Q1 F0)
         try:
             self._parser.feed_data(data)  # llhttp reads any buffer
         except _UPGRADES:  # a 101: this proxy does not tunnel; the answer ends at its head
@@ -287,8 +287,9 @@ class UpstreamResponse(asyncio.Protocol):
         self._parser.expect(b"HEAD" if self._head_only else b"GET")
         self._fell_back = self._fell_back or fell_back
         self.headers, self._reason = [], b""
+        raw, self._head_raw = self._head_raw, bytearray()  # h11 reads it again and holds what it needs
         try:
-            self._parser.feed_data(self._head_raw)
+            self._parser.feed_data(raw)
         except h11.RemoteProtocolError as exc:
             self._fail("RemoteProtocolError", f"the upstream's answer is not HTTP/1.1 a client reads ({h11_reason(exc)})")
 
