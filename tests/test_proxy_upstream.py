@@ -236,7 +236,7 @@ def test_q1_f0_interim_heads_are_never_kept_past_their_end(monkeypatch):
     monkeypatch.setattr(upstream_module.UpstreamResponse, "_feed", watched)
     interim = b"HTTP/1.1 102 Processing\r\n" + b"".join(b"X-P%d: %s\r\n" % (i, b"v" * 1000) for i in range(60)) + b"\r\n"
     upstream = Upstream(lambda request: interim * 64 + _answer())  # ~3.9 MB of interim heads, then the answer
-    (response,), judge = _through(upstream, _post)
+    (response,), _ = _through(upstream, _post)
     assert response.status_code == 200 and response.json()["success"] is True
     assert held and max(held) <= upstream_module.MAX_HEAD_BYTES
 

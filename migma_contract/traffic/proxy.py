@@ -706,7 +706,10 @@ class TrafficProxy:
             location = _field(direct, b"location")
             # in angle brackets (RFC 3986 Appendix C): a credential parameter's value, masked when the note is written,
             # ends at the `>` (it runs to a space, `&`, `#`, `;`, a quote or `<>`), never taking the note's `)` with it
-            where_to = f" (Location: <{clean_text(_cut_at_a_separator(location, 200))}>)" if location else ""
+            # masked (the exchange's own and the upstream's credentials) before it is cut: a base64 credential holds `/`,
+            # and the prefix a cut leaves of it is masked by no redactor (pass Q1, F1)
+            shown_location = _cut_at_a_separator(self.judge.held_masked(location, own), 200) if location else ""
+            where_to = f" (Location: <{clean_text(shown_location)}>)" if location else ""
             self.judge.pass_unjudged(f"{where}: the send, POST <{shown_url}>, was answered {what}{where_to}: no endpoint "
                                      f"answers so; check {flag('--upstream')} (is this the API's root, and does the server "
                                      "answer POST /v1/sending there?): not judged", own=own)

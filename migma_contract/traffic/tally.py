@@ -766,6 +766,7 @@ class TrafficJudge:
         self._to_learn: list[tuple[list[str], set[str | None], set[str | None]]] = []  # credentials `learn_request` read, not yet learned
         self._salts: set[bytes] = set()  # the processes whose states' credentials this judge masks (`merged`)
         self.redactor = user_redactor(also=secrets)  # the user's own keys (environment, `secrets`), then every one seen
+        self._held: Redactor | None = None  # the credentials `remember` was given (the upstream's): see `remember`
         self._lock = threading.Lock()  # judging's state: may be held for long (see the class's docstring)
         self._counts = threading.Lock()  # the counters and notes the event loop touches: held for a few operations only
         # judging off a server's event loop (`observe_later`): one worker, a bounded queue
@@ -792,8 +793,14 @@ class TrafficJudge:
 
     def remember(self, secrets: Iterable[str]) -> None:
         """Secrets that never pass through a request but must never be written (a proxy's upstream credentials)."""
+        secrets = list(secrets)
         with self._lock:
             self.redactor.add(secrets)
+        # ...and, apart, in a redactor of their own no one adds to once it is built: every note is masked with it
+        # before it is cut (`note`), on any thread, without waiting for `_lock` (pass Q1, F1 and F2)
+        held = Redactor([*(self._held.secrets if self._held is not None else ()), *secrets])
+        held.text("")  # (its patterns built here, never while a note is masked)
+        self._held = held
 
     def learn_request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None = None) -> list[str]:
         """The credentials a request carries (any path, any method, judged or not: read as a send's are), learned before
@@ -889,9 +896,7 @@ class TrafficJudge:
         own `_MAX_STOPS`, so that asides never push out a note saying why the run is incomplete (pass Y1, F4). A note
         said again is counted under the one kept (`N × ...`), never kept twice.
         """
-        if own:
-            note = self._masked_own(note, own)
-        note = noted(note)
+        note = noted(self.held_masked(note, own))  # masked before it is cut: a credential cut in two is masked by none
         with self._counts:
             if note in self._said:
                 self._said[note] += 1
@@ -907,6 +912,15 @@ class TrafficJudge:
                 self._asides_dropped += 1
             else:
                 self._stops_dropped += 1
+
+    def held_masked(self, text: str, own: Sequence[str] = ()) -> str:
+        """`text` masked with the exchange's own credentials (`own`, as `note` masks them) and those `remember` was given
+        (the upstream's): what the event loop may mask before cutting a quote or a note, never waiting for `_lock` (the
+        rest of what was learned is masked when a report is made, after the cut: see `noted`)."""
+        if own:
+            text = self._masked_own(text, own)
+        held = self._held
+        return held.text(text) if held is not None else text
 
     def _masked_own(self, note: str, own: Sequence[str]) -> str:
         """`note` with the credentials `own` masked, in every form the redactor masks (up to `OWN_CREDENTIAL_CHARS`
@@ -943,7 +957,7 @@ class TrafficJudge:
 
     def _count_note(self, note: str) -> None:
         """A note said of an exchange, counted (under `_lock`): at most 200 distinct ones, each `noted`."""
-        note = noted(note)
+        note = noted(self.redactor.text(note))  # (under `_lock`: masked with every credential known, then cut)
         if note in self._notes or len(self._notes) < 200:
             self._notes[note] += 1
 
@@ -1846,7 +1860,9 @@ def _basic_pair(credential: str) -> list[str]:
     return [pair, pair.partition(":")[2]] if ":" in pair else [pair]
 
 
-_PARTIAL_WORD = re.compile(r"[^\s/?&;,:]*\Z")
+# what a cut drops at its end: the run it falls in, back to whitespace or a separator no base64 (nor base64url) text
+# holds (`/`, `+`, `=` are in the alphabet: a Basic credential cut after its last `/` kept a prefix; pass Q1, F2)
+_PARTIAL_WORD = re.compile(r"[^\s?&;,:<>]*\Z")
 
 
 def _kind_of(note: str) -> str:

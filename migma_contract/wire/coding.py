@@ -255,6 +255,8 @@ def as_given(raw: bytes, content_encoding: str | None) -> tuple[bytes | None, st
         return raw, None
     if not looks_compressed(raw) and readable_json(raw):
         return raw, None
-    shown = repr(content_encoding[:40] if content_encoding else "")
+    # quoted whole or not at all: a prefix of a peer's value (a key echoed there, cut) is masked by no redactor (pass Q1)
+    given = content_encoding or ""
+    shown = repr(given) if len(given) <= 40 else f"(a value of {len(given):,} characters, not shown)"
     return None, (f"its answer is labelled Content-Encoding {shown} and the body given is not readable JSON: it may "
                   "still be coded (pass the body the client read, decoded), so its body was not read")
