@@ -16,7 +16,7 @@ from migma_contract.core.fields import request_head_refusable, shown_name, unrea
 from migma_contract.judge.verdict import ENVELOPE_BYTES, no_endpoint
 from migma_contract.traffic import proxy as proxy_module
 from migma_contract.traffic.proxy import TrafficProxy
-from migma_contract.traffic.tally import TrafficJudge
+from migma_contract.traffic.tally import TrafficJudge, cut_at_a_separator
 from migma_contract.wire.serve import serve_in_thread
 from migma_contract.wire.upstream import client_refuses
 
@@ -240,6 +240,6 @@ def test_z1_f1_a_long_location_is_cut_after_a_separator_never_through_a_token():
     across the cut left its prefix, which no redactor masks. It is cut after the last separator before the bound."""
     key = "mk_live_Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2"
     location = "https://h/" + "a" * 180 + "/" + key + "/x"
-    said = proxy_module._cut_at_a_separator(location, 200)
+    said = cut_at_a_separator(location, 200)
     assert key[:10] not in said and said.endswith("/…") and len(said) <= 201, said
-    assert proxy_module._cut_at_a_separator("https://h/x", 200) == "https://h/x"
+    assert cut_at_a_separator("https://h/x", 200) == "https://h/x"

@@ -95,6 +95,7 @@ from migma_contract.traffic.tally import (
     SEND,
     ObservedExchange,
     TrafficJudge,
+    cut_at_a_separator,
     odd_escape,
     route_of,
 )
@@ -708,7 +709,7 @@ class TrafficProxy:
             # ends at the `>` (it runs to a space, `&`, `#`, `;`, a quote or `<>`), never taking the note's `)` with it
             # masked (the exchange's own and the upstream's credentials) before it is cut: a base64 credential holds `/`,
             # and the prefix a cut leaves of it is masked by no redactor (pass Q1, F1)
-            shown_location = _cut_at_a_separator(self.judge.held_masked(location, own), 200) if location else ""
+            shown_location = cut_at_a_separator(self.judge.held_masked(location, own), 200) if location else ""
             where_to = f" (Location: <{clean_text(shown_location)}>)" if location else ""
             self.judge.pass_unjudged(f"{where}: the send, POST <{shown_url}>, was answered {what}{where_to}: no endpoint "
                                      f"answers so; check {flag('--upstream')} (is this the API's root, and does the server "
@@ -784,19 +785,6 @@ def _enveloped_as_read(headers: list[tuple[bytes, bytes]], kept: list[bytes]) ->
 _READ_LATE = ("the proxy's event loop was held up past the deadline and read the upstream's answer only after it: when "
               "the answer arrived does not show, so responds-in-time was not judged (not the upstream's doing)")
 _TIME_RULES = frozenset({RESPONDS_IN_TIME.id})
-
-
-_SEPARATORS = re.compile(r"[/?&=#;]")
-
-
-def _cut_at_a_separator(url: str, limit: int) -> str:
-    """`url` up to `limit` characters, cut (if it must be) after its last separator (`/?&=#;`) within them, then `…`:
-    never through a token a credential may be (a key in a path segment or a parameter), whose prefix no redactor masks
-    (Pass Z1, F1's class)."""
-    if len(url) <= limit:
-        return url
-    ends = [match.end() for match in _SEPARATORS.finditer(url, 0, limit)]
-    return url[:ends[-1] if ends else 0] + "…"
 
 
 def _field(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:

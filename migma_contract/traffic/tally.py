@@ -974,8 +974,10 @@ class TrafficJudge:
                            self.contract.spec.documented_statuses, (exchange.response_body or b"",))
         if what is not None:  # the one reading of every way in (the proxy's and check's): never blamed (Pass Z2, F7)
             location = exchange.header("location", response=True)
-            where_to = f" (Location: <{clean_text(location[:200])}>)" if location else ""
             mine = self.learn_request(exchange.method, exchange.url, exchange.request_headers, exchange.request_body)
+            # masked (its own and the upstream's credentials) before it is cut, never cut inside a token (pass Q1, F1)
+            shown = cut_at_a_separator(self.held_masked(location, mine), 200) if location else ""
+            where_to = f" (Location: <{clean_text(shown)}>)" if location else ""
             exchange.passed = (f"{exchange.where or 'an exchange'}: the send was answered {what}{where_to}: no endpoint "
                                "answers so (a front end's or another server's answer: the client's URL does not reach the "
                                "send, another host, scheme or root, or a front end refused the request before any app); "
@@ -1868,6 +1870,19 @@ _PARTIAL_WORD = re.compile(r"[^\s?&;,:<>]*\Z")
 def _kind_of(note: str) -> str:
     """What kind of note this is: its start, its numbers aside (one kind: "proxy exchange 7: the send, POST <...")."""
     return _NUMBERS.sub("#", note[:60])
+
+
+_SEPARATORS = re.compile(r"[/?&=#;]")
+
+
+def cut_at_a_separator(url: str, limit: int) -> str:
+    """`url` up to `limit` characters, cut (if it must be) after its last separator (`/?&=#;`) within them, then `…`:
+    never through a token a credential may be (a key in a path segment or a parameter), whose prefix no redactor masks
+    (Pass Z1, F1's class). A base64 credential holds `/` and `=`: mask `url` before it is cut (`held_masked`, pass Q1)."""
+    if len(url) <= limit:
+        return url
+    ends = [match.end() for match in _SEPARATORS.finditer(url, 0, limit)]
+    return url[:ends[-1] if ends else 0] + "…"
 
 
 def noted(note: str) -> str:
