@@ -204,6 +204,9 @@ FRAMINGS = {  # an answer httpx reads directly, or one it refuses: the proxy mus
 }
 
 
+_APART = {"cl-beside-chunked", "cl-list-same", "cl-twice-same"}  # (`core.fields.framing_apart`)
+
+
 @pytest.mark.parametrize("parser", PARSERS)
 @pytest.mark.parametrize("case", sorted(FRAMINGS))
 def test_m1_5_the_proxy_forwards_exactly_the_answers_httpx_reads(monkeypatch, parser, case):
@@ -221,6 +224,11 @@ def test_m1_5_the_proxy_forwards_exactly_the_answers_httpx_reads(monkeypatch, pa
             if direct is not None:
                 assert direct == (200, "application/json", OK)
                 assert read == direct, (stack, read)
+                if case in _APART and (parser == "httptools" or case == "cl-beside-chunked"):
+                    # pass Q1: what Node's client refuses (`framing_apart`) came on the wire: the upstream's finding (h11
+                    # alone, where llhttp is not installed, merges a Content-Length given twice before it shows)
+                    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], stack
+                    continue
                 assert result.exit_code == 0 and not result.findings, (stack, result.headline)
             else:
                 assert read is not None and read[0] == 502, (stack, read)

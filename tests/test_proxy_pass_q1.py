@@ -86,3 +86,23 @@ def test_q1_f1_an_observed_location_quoting_its_own_basic_credential_across_its_
     judge.settle()
     written = "\n".join(judge.result().traffic.notes)
     assert "Location: <" in written and not _leaks(written), written
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("framing", [
+    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n{body}",
+    b"Content-Length: {n}\r\nContent-Length: {n}\r\n\r\n{raw}",
+    b"Content-Length: {n}, {n}\r\n\r\n{raw}",
+], ids=["length-beside-chunked", "length-twice", "length-list"])
+def test_q1_an_upstream_answer_framed_as_node_refuses_is_the_servers_finding(framing):
+    """Pass Q1 (with Z4, F4's `framing_apart`): an upstream answer with a Content-Length beside a Transfer-Encoding, or
+    one given twice, is read by h11 (httpx) and refused by Node's client: the proxy forwards it mended, and it passed
+    green. It came on the wire: the server's no-server-error, as the middleware judges one under httptools' `send`."""
+    ok = b'{"success": true, "data": {"id": "m1", "status": "queued"}, "error": null}'
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(ok), ok)
+    tail = framing.replace(b"{body}", chunked).replace(b"{n}", b"%d" % len(ok)).replace(b"{raw}", ok)
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + tail
+    got, result, written = _run([_send()], answer)
+    assert got[0].startswith(b"HTTP/1.1 200") and ok in got[0], got[0]
+    assert [(f.rule, f.broken_by) for f in result.findings] == [("no-server-error", "server")], written
+    assert "Node" in written, written

@@ -556,6 +556,7 @@ class TrafficProxy:
         kept: list[bytes] = []
         size = 0
         error: str | None = None
+        apart: str | None = None  # what HTTP/1.1 clients read apart in the upstream's framing (`framing_apart`)
         timed_out = stalled = False
         began = ended = unforwardable = False
         refusal: str | None = None  # why the proxy answers 502 in place of an answer it read
@@ -577,6 +578,10 @@ class TrafficProxy:
             response = await pool.send(head, body, head_only=method == "HEAD", on_settled=deadline.settled)
             try:
                 status = response.status
+                # a Content-Length beside a Transfer-Encoding, or given twice: h11 (httpx) reads it, Node's client refuses
+                # it; it came on the wire, so the upstream's violation, as the middleware judges an app's under uvicorn's
+                # httptools `send` (the proxy forwards it mended, the Content-Length dropped or one)
+                apart = response.apart
                 hop = _HOP
                 if any(k.lower() == b"transfer-encoding" for k, _ in response.headers):  # framed by chunks: a length
                     hop |= {b"content-length"}  # beside them is not the answer's (RFC 9112 §6.3: removed before forwarding)
@@ -717,6 +722,7 @@ class TrafficProxy:
             return cut_off
         read_body, judge = self._decoded, self.judge
         answer_error, proxy_failed = error, failure is not None
+        framing_error = f"no client reads the upstream's answer alike: it has {apart}" if apart is not None else None
 
         def exchange() -> ObservedExchange:  # built on the judge's thread: decoding headers and the body is judging's cost
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in direct]
@@ -729,6 +735,8 @@ class TrafficProxy:
                     judge.note(f"{where}: its answer's body is {lacked}")
                 if broken:
                     error, unread = unread, None
+                elif framing_error is not None:  # the server's failure, as a broken coding is (its status kept)
+                    error, broken = framing_error, True
             return ObservedExchange(
                 method=method, url=shown_url, request_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in sent],
                 request_body=body, status=status if error is None or broken else None, response_headers=headers,

@@ -50,7 +50,7 @@ try:  # h11's own reader of an answer's head (what h11.Connection runs), without
 except ImportError:  # pragma: no cover - another h11's layout: the same reading, through a connection
     _h11_read_head = None  # type: ignore[assignment]
 
-from migma_contract.core.fields import TOKEN, framing_refused, shown_name
+from migma_contract.core.fields import TOKEN, framing_apart, framing_refused, shown_name
 from migma_contract.core.untrusted import clean_text
 
 try:  # the C parser (uvicorn[standard]); without it, h11 reads the answers (see _H11Parser)
@@ -102,6 +102,7 @@ def h11_keeps_alive(http_version: str, headers: list[tuple[bytes, bytes]]) -> bo
                    for name, value in headers)
 
 
+_FIELD_LINE = re.compile(rb"\n([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\r\n]*)")  # a head's field line, as received
 _LINE_LED_BY_WS = re.compile(rb"\n[ \t]")  # a header line led by whitespace: obs-fold, or (first) what h11 refuses
 _H11_REFUSES = re.compile(rb"[\x00\x0b\x0c\r\n]")  # h11's field-value and reason-phrase: no NUL, no whitespace but SP/HTAB
 
@@ -204,6 +205,10 @@ class UpstreamResponse(asyncio.Protocol):
     def _reset(self, head_only: bool) -> None:
         self.status = 0
         self.headers = []
+        # what HTTP/1.1 clients read apart in the final head's framing as it came (`framing_apart`: h11 merges the
+        # Content-Lengths it reads as one, so it is read from the head as received): the upstream's violation
+        self.apart: str | None = None
+        self._apart_raw: str | None = None
         self._reason = b""
         self._head_only = head_only
         self._head_done = False
@@ -288,6 +293,10 @@ class UpstreamResponse(asyncio.Protocol):
         self._fell_back = self._fell_back or fell_back
         self.headers, self._reason = [], b""
         raw, self._head_raw = self._head_raw, bytearray()  # h11 reads it again and holds what it needs
+        if fell_back:  # (llhttp refuses a Content-Length given twice, which h11 merges: read from the bytes received)
+            start = max(raw.rfind(b"\nHTTP/") + 1, 0)
+            fields = _FIELD_LINE.findall(bytes(raw[start:raw.find(b"\r\n\r\n", start) % (len(raw) + 1)]))
+            self._apart_raw = framing_apart(fields)
         try:
             self._parser.feed_data(raw)
         except h11.RemoteProtocolError as exc:
@@ -349,6 +358,7 @@ class UpstreamResponse(asyncio.Protocol):
             return
         self.status = status
         self._head_done = True
+        self.apart = None if self._head_only or status in (204, 304) else (framing_apart(self.headers) or self._apart_raw)
         self._head_raw = bytearray()
         framed = any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers)
         self._until_close = not framed and status not in (204, 304) and not self._head_only
