@@ -295,7 +295,8 @@ class UpstreamResponse(asyncio.Protocol):
         raw, self._head_raw = self._head_raw, bytearray()  # h11 reads it again and holds what it needs
         if fell_back:  # (llhttp refuses a Content-Length given twice, which h11 merges: read from the bytes received)
             start = max(raw.rfind(b"\nHTTP/") + 1, 0)
-            fields = _FIELD_LINE.findall(bytes(raw[start:raw.find(b"\r\n\r\n", start) % (len(raw) + 1)]))
+            end = min((at for at in (raw.find(b"\r\n\r\n", start), raw.find(b"\n\n", start)) if at >= 0), default=len(raw))
+            fields = _FIELD_LINE.findall(bytes(raw[start:end]))
             self._apart_raw = framing_apart(fields)
         try:
             self._parser.feed_data(raw)
