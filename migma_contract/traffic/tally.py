@@ -957,7 +957,9 @@ class TrafficJudge:
 
     def _count_note(self, note: str) -> None:
         """A note said of an exchange, counted (under `_lock`): at most 200 distinct ones, each `noted`."""
-        note = noted(self.redactor.text(note))  # (under `_lock`: masked with every credential known, then cut)
+        # masked with the upstream's credentials, then cut (the rest at report time: masking with every credential
+        # here would rebuild the redactor's patterns after each new key, pass Q1); a cut keeps no part of a base64 run
+        note = noted(self.held_masked(note))
         if note in self._notes or len(self._notes) < 200:
             self._notes[note] += 1
 
