@@ -26,6 +26,7 @@ import binascii
 import bisect
 import functools
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields, is_dataclass, replace
@@ -569,7 +570,8 @@ _CREDENTIAL_ENDINGS = ("token", "secret", "password", "passwd", "apikey", "acces
 _NOT_CREDENTIALS = frozenset({"idempotency", "www", "keep", "control"})
 _QUERY_ONLY = frozenset({"code"})  # an OAuth authorization code (in a JSON body, `code` is an error's)
 _WORD_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-_PARAM = re.compile(r"(?:(?<=[?&;\s])|^)([\w.%\-\[\]]{1,128})=([^&#;\s\"'<>]+)")
+# `#` too: an OAuth implicit grant puts `#access_token=...` in a URL's fragment (Pass Q2, F7)
+_PARAM = re.compile(r"(?:(?<=[?&;#\s])|^)([\w.%\-\[\]]{1,128})=([^&#;\s\"'<>]+)")
 # a multipart/form-data field: its name in its part's head (a few lines), its value the first line after the blank one
 _MULTIPART_FIELD = re.compile(r'(?i)form-data;[^\r\n"]{0,64}name="([^"\r\n]{1,128})"[^\r\n]{0,256}\r?\n'
                               r'(?:[^\r\n]{1,256}\r?\n){0,3}\r?\n([^\r\n]{1,4096})')
@@ -683,6 +685,27 @@ def _shaped(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_JSON_UNESCAPE_CHARS = 8192  # a longer value is learned as written only
+
+
+def json_unescaped(value: str) -> list[str]:
+    """`value`, the inside of a JSON string as written (`abc\\/def`, `\\u005f`), as a JSON reader reads it, once and,
+    for JSON shown inside JSON (`\\\\/`), twice: nothing when it holds no escape, is too long or is no JSON string."""
+    found: list[str] = []
+    for _ in range(2):
+        if "\\" not in value or len(value) > _JSON_UNESCAPE_CHARS:
+            break
+        try:
+            read = json.loads(f'"{value}"')
+        except ValueError:
+            break
+        if not isinstance(read, str) or read == value:
+            break
+        found.append(read)
+        value = read
+    return found
+
+
 def secrets_by_shape(text: str) -> list[str]:
     """The values `text` holds under a credential's name (query and form parameters, JSON keys, multipart/form-data
     fields), for a judge to remember: each as written and, where it holds escapes, as its server reads it
@@ -693,6 +716,8 @@ def secrets_by_shape(text: str) -> list[str]:
         found.append(value)
         if "%" in value or "+" in value:
             found += [unquote(value), unquote(value.replace("+", " "))]
+        if "\\" in value:  # a JSON string with escapes (PHP writes `/` as `\/`): as its server reads it (Pass Q2, F3)
+            found += json_unescaped(value)
     if 'name="' in text and "form-data" in text.lower() and _may_name_credentials(text):
         for m in _MULTIPART_FIELD.finditer(text):
             if credential_name(m.group(1)):

@@ -960,8 +960,9 @@ class TrafficJudge:
                            self.contract.spec.documented_statuses, (exchange.response_body or b"",))
         if what is not None:  # the one reading of every way in (the proxy's and check's): never blamed (Pass Z2, F7)
             location = exchange.header("location", response=True)
-            where_to = f" (Location: <{clean_text(location[:200])}>)" if location else ""
             mine = self.learn_request(exchange.method, exchange.url, exchange.request_headers, exchange.request_body)
+            # masked before it is cut: a key cut in two is no longer the one learned (Pass Q2, F6; the proxy's: dc98e35)
+            where_to = f" (Location: <{clean_text(self.masked(location[:8192], mine)[:200])}>)" if location else ""
             exchange.passed = (f"{exchange.where or 'an exchange'}: the send was answered {what}{where_to}: no endpoint "
                                "answers so (a front end's or another server's answer: the client's URL does not reach the "
                                "send, another host, scheme or root, or a front end refused the request before any app); "
@@ -1833,6 +1834,8 @@ def _header_credentials(name: str, value: str) -> tuple[tuple[str, ...], tuple[s
                 cookie, _, held = part.partition("=")
                 if cookie_credential(cookie.strip(), held.strip()):
                     fresh[held.strip()] = None
+                    if "%" in held:  # a server that decodes cookies (PHP, cookie-parser) echoes it decoded (Pass Q2, F4)
+                        fresh[unquote(held.strip())] = None
     in_urls = tuple(secret for secret in dict.fromkeys(url_credentials(value)) if _secret_like(secret)) if "@" in value else ()
     return tuple(secret for secret in fresh if _secret_like(secret)), in_urls
 

@@ -1,0 +1,79 @@
+"""Pass Q2: credentials a judge of recordings learns as its server reads them (JSON escapes, percent-encoded cookies),
+a no-endpoint note's Location masked before it is cut, and OAuth tokens in a URL's fragment masked by shape."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from migma_contract.core import redact
+from migma_contract.core.redact import mask_shapes, secrets_by_shape
+from tests.test_pass_y2 import ECHOED, JSON_HEAD, KEY, VALID, har, har_entry, judged
+
+OTHER = "https://staging.example.test/v1/webhooks"
+SLASHKEY = "mc_live_SECRET/SECRET+0987654321zz"
+TOK = "Zq9Xw8Vu7Ts6Rq5Po4Nm3Lk2"
+
+
+def _echo_of(secret: str) -> dict:
+    answer = {"success": False, "data": None, "error": {"code": "internal", "message": "bad credential " + secret}}
+    return har_entry([JSON_HEAD, ("Authorization", "Bearer " + KEY)], status=500, answer=answer)
+
+
+def _shown(tmp_path: Path, entries: list, secret: str) -> list[str]:
+    result, _, reports = judged(tmp_path, har(entries), "rec.har", "json", "md", "html", "junit")
+    return ([p.name for p in sorted(reports.rglob("*")) if p.is_file() and secret in p.read_text(errors="replace")]
+            + (["console"] if secret in result.output else []))
+
+
+def test_json_escaped_value_learned_as_read() -> None:
+    """Pass Q2, F3: a JSON credential value with escapes is learned as written and as its server reads it."""
+    found = secrets_by_shape('{"apiKey":"' + SLASHKEY.replace("/", "\\/") + '"}')
+    assert SLASHKEY in found
+    assert "abcdefgh_ijklmnop1234" in secrets_by_shape('{"token": "abcdefgh\\u005fijklmnop1234"}')
+    unescaped = redact.json_unescaped
+    assert unescaped("plain") == [] and unescaped("bad\\q") == [] and unescaped("x\\/" * 5000) == []
+
+
+def test_php_slash_escape_other_path(tmp_path: Path) -> None:
+    """Pass Q2, F3: another path's body `{"apiKey":"...\\/..."}`, echoed decoded by a later send, stays out of reports."""
+    first = har_entry([JSON_HEAD], url=OTHER, body={})
+    first["request"]["postData"]["text"] = '{"apiKey":"' + SLASHKEY.replace("/", "\\/") + '"}'
+    assert _shown(tmp_path, [first, _echo_of(SLASHKEY)], SLASHKEY) == []
+
+
+def test_php_slash_escape_send(tmp_path: Path) -> None:
+    """Pass Q2, F3: the send's own escaped apiKey, echoed decoded by its own 500, stays out of reports."""
+    entry = _echo_of(SLASHKEY)
+    body = json.dumps(dict(VALID, apiKey="X"))[:-1].replace('"X"', '"' + SLASHKEY.replace("/", "\\/") + '"') + "}"
+    entry["request"]["postData"]["text"] = body
+    assert _shown(tmp_path, [entry], SLASHKEY) == []
+
+
+def test_cookie_percent_decoded(tmp_path: Path) -> None:
+    """Pass Q2, F4: a percent-encoded session cookie is learned decoded too (PHP and cookie-parser decode it)."""
+    value = "Ab12Cd34/Ef56Gh78+Ij90Kl12"
+    first = har_entry([JSON_HEAD, ("Cookie", "session=" + value.replace("/", "%2F").replace("+", "%2B"))], url=OTHER)
+    assert _shown(tmp_path, [first, _echo_of(value)], value) == []
+
+
+def test_no_endpoint_location_masked_before_cut(tmp_path: Path) -> None:
+    """Pass Q2, F6: a no-endpoint note's Location holding the request's key across char 200 shows none of it."""
+    before = "https://staging.example.test/v1/sending?next=" + "a" * 140 + "&t="
+    moved = har_entry([JSON_HEAD, ("Authorization", "Bearer " + ECHOED)], status=307, answer="",
+                      response_headers=[("Location", before + ECHOED)])
+    good = har_entry([JSON_HEAD, ("Authorization", "Bearer " + KEY)])
+    assert _shown(tmp_path, [good, moved], ECHOED[:200 - len(before)]) == []
+
+
+def test_fragment_token_masked() -> None:
+    """Pass Q2, F7: `#access_token=...` in a URL's fragment is masked by shape."""
+    assert TOK not in mask_shapes("https://app.example.test/callback#access_token=" + TOK + "&token_type=bearer")
+
+
+def test_no_endpoint_location_fragment(tmp_path: Path) -> None:
+    """Pass Q2, F7: a 302 to `...#access_token=TOK` shows no TOK on the console or in the reports."""
+    moved = har_entry([JSON_HEAD, ("Authorization", "Bearer " + KEY)], status=302, answer="",
+                      response_headers=[("Location", "https://app.example.test/callback#access_token=" + TOK
+                                         + "&token_type=bearer")])
+    good = har_entry([JSON_HEAD, ("Authorization", "Bearer " + KEY)])
+    assert _shown(tmp_path, [good, moved], TOK) == []
