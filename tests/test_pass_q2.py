@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from migma_contract.core import redact
 from migma_contract.core.redact import mask_shapes, secrets_by_shape
 from tests.test_pass_y2 import ECHOED, JSON_HEAD, KEY, VALID, har, har_entry, judged
@@ -77,3 +79,40 @@ def test_no_endpoint_location_fragment(tmp_path: Path) -> None:
                                          + "&token_type=bearer")])
     good = har_entry([JSON_HEAD, ("Authorization", "Bearer " + KEY)])
     assert _shown(tmp_path, [good, moved], TOK) == []
+
+
+def _too_deep(entry: dict) -> dict:
+    """`entry` with a member nested past the depth a recording's item may have: never built, scanned as text."""
+    deep: list = []
+    current = deep
+    for _ in range(80):
+        inner: list = []
+        current.append(inner)
+        current = inner
+    entry["_custom"] = deep
+    return entry
+
+
+@pytest.mark.parametrize("word", ["basic functionality", "token expiration", "Bearer authentication"])
+def test_raw_scan_answer_prose_crowds_out_nothing(tmp_path: Path, word: str) -> None:
+    """Pass Q2, F1: an unreadable item whose answer holds 70 `<scheme> <word>` phrases still has its request's
+    X-Api-Key learned, and a later echo of it stays out of the reports."""
+    page = " ".join(f"The {word}{i:03d} section." for i in range(70))
+    docs = har_entry([JSON_HEAD, ("X-Api-Key", ECHOED)], url="https://staging.example.test/docs", method="GET", body={},
+                     answer=page, response_headers=[("Content-Type", "text/html")])
+    assert _shown(tmp_path, [_too_deep(docs), _echo_of(ECHOED)], ECHOED) == []
+
+
+def test_raw_scan_request_first_each_kind_its_quota() -> None:
+    """Pass Q2, F1: the raw scan reads the request's section first, and each kind of credential has its own quota:
+    an answer (written first) full of Bearer words and session pairs leaves the request's header and body values found."""
+    from migma_contract.traffic.recordings import MAX_RAW_FOUND, raw_credentials
+    answer = ('"response": {"headers": ['
+              + ", ".join(f'{{"name": "X-Session-{i}", "value": "sess{i:04d}abcdefgh"}}' for i in range(MAX_RAW_FOUND + 6))
+              + "], " + " ".join(f"Bearer word{i:04d}xyz" for i in range(MAX_RAW_FOUND + 6))
+              + " " + " ".join(f'"token{i}": "tok{i:04d}abcdefghij"' for i in range(MAX_RAW_FOUND + 6)) + "}, ")
+    request = ('"request": {"headers": [{"name": "X-Api-Key", "value": "hdr_0123456789abcdef"}], '
+               '"postData": {"text": "{\\"apiKey\\": \\"body_0123456789abcdef\\"}"}, '
+               '"url": "https://h.test/?access_token=qry_0123456789abcdef"}')
+    values = {value.removeprefix("Bearer ") for _, value in raw_credentials("{" + answer + request + "}")}
+    assert {"hdr_0123456789abcdef", "body_0123456789abcdef", "qry_0123456789abcdef"} <= values
