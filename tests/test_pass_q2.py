@@ -2,6 +2,8 @@
 a no-endpoint note's Location masked before it is cut, and OAuth tokens in a URL's fragment masked by shape."""
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 from pathlib import Path
 
@@ -9,11 +11,12 @@ import pytest
 
 from migma_contract.core import redact
 from migma_contract.core.redact import mask_shapes, secrets_by_shape
-from tests.test_pass_y2 import ECHOED, JSON_HEAD, KEY, VALID, har, har_entry, judged
+from tests.test_pass_y2 import ECHOED, JSON_HEAD, KEY, URL, VALID, cassette, har, har_entry, judged, shown_in, vcrpy
 
 OTHER = "https://staging.example.test/v1/webhooks"
 SLASHKEY = "mc_live_SECRET/SECRET+0987654321zz"
 TOK = "Zq9Xw8Vu7Ts6Rq5Po4Nm3Lk2"
+ECHO = {"success": False, "data": None, "error": {"code": "internal", "message": "bad key " + ECHOED}}
 
 
 def _echo_of(secret: str) -> dict:
@@ -116,3 +119,49 @@ def test_raw_scan_request_first_each_kind_its_quota() -> None:
                '"url": "https://h.test/?access_token=qry_0123456789abcdef"}')
     values = {value.removeprefix("Bearer ") for _, value in raw_credentials("{" + answer + request + "}")}
     assert {"hdr_0123456789abcdef", "body_0123456789abcdef", "qry_0123456789abcdef"} <= values
+
+
+def _base64_body(body: bytes, *, gzipped: bool = False) -> str:
+    return base64.b64encode(gzip.compress(body) if gzipped else body).decode()
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_raw_scan_base64_har_body_decoded(tmp_path: Path, gzipped: bool) -> None:
+    """Pass Q2, F2: an unreadable HAR entry's request body kept in base64 (gzip inside or not) is learned decoded."""
+    entry = har_entry([JSON_HEAD] + ([("Content-Encoding", "gzip")] if gzipped else []), url=OTHER, body={})
+    entry["request"]["postData"] = {"mimeType": "application/json", "encoding": "base64",
+                                    "text": _base64_body(json.dumps({"apiKey": ECHOED}).encode(), gzipped=gzipped)}
+    assert _shown(tmp_path, [_too_deep(entry), _echo_of(ECHOED)], ECHOED) == []
+
+
+def test_raw_scan_vcrpy_binary_gzip_body_decoded(tmp_path: Path) -> None:
+    """Pass Q2, F2: a vcrpy interaction over the item cap (a 9 MiB answer) whose request body is a `!!binary` gzip
+    `{"apiKey": K}`: K learned decoded, a later send's echo of it stays out of the reports."""
+    coded = _base64_body(json.dumps({"apiKey": ECHOED}).encode(), gzipped=True)
+    first = ["- request:", "    body: !!binary |", "      " + coded, "    headers:", "      Content-Encoding: [gzip]",
+             "      Content-Type: [application/json]", "    method: POST", "    uri: https://staging.example.test/v1/exports",
+             "  response:", "    body: {string: '" + "x" * (9 << 20) + "'}", "    headers: {}",
+             "    status: {code: 200, message: OK}"]
+    result, _, reports = judged(tmp_path, cassette(first, vcrpy(json.dumps(VALID), answer=ECHO, status=500)), "c.yaml",
+                                "json", "md", "html", "junit")
+    assert shown_in(result, reports) == [], result.output[-800:]
+
+
+def test_raw_scan_schemathesis_base64_string_decoded(tmp_path: Path) -> None:
+    """Pass Q2, F2: an unreadable Schemathesis item's `base64_string` request body is learned decoded."""
+    coded = _base64_body(json.dumps({"apiKey": ECHOED}).encode())
+    bad = ["- id: '1'", "  status: 'SUCCESS'", "  elapsed: '0.01'", "  recorded_at: '2026-12-06T00:00:00'", "  checks: []",
+           "  request:", f"    uri: '{OTHER}'", "    method: 'POST'", "    headers:",
+           "      Content-Type: ['application/json']", "    body:", f"      base64_string: '{coded}'",
+           "  response:", "    status: {code: '200', message: 'OK'}", "    headers: {}",
+           "    body: {encoding: 'utf-8', string: ''}", "    http_version: '1.1'", "    elapsed: '0.01'", "    oops: [unclosed"]
+    good = ["- id: '2'", "  status: 'SUCCESS'", "  elapsed: '0.01'", "  recorded_at: '2026-12-06T00:00:00'", "  checks: []",
+            "  request:", f"    uri: '{URL}'", "    method: 'POST'", "    headers:", f"      Authorization: ['Bearer {KEY}']",
+            "      Content-Type: ['application/json']", "    body:", "      encoding: 'utf-8'",
+            f"      string: {json.dumps(json.dumps(VALID))}", "  response:", "    status:", "      code: '500'",
+            "      message: 'X'", "    headers:", "      Content-Type: ['application/json']", "    body:",
+            "      encoding: 'utf-8'", f"      string: {json.dumps(json.dumps(ECHO))}", "    http_version: '1.1'",
+            "    elapsed: '0.01'"]
+    result, _, reports = judged(tmp_path, "\n".join(["http_interactions:", *bad, *good, ""]), "st.yaml",
+                                "json", "md", "html", "junit")
+    assert shown_in(result, reports) == [], result.output[-1500:]

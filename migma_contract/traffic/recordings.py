@@ -61,6 +61,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import itertools
 import json
 import math
 import re
@@ -463,6 +464,30 @@ class Recording:
             return
         for header in raw_credentials(text[:MAX_RAW_SCAN]):
             self._learner("", "", [header], None)
+        self._learn_raw_bodies(text[:MAX_RAW_SCAN])
+
+    def _learn_raw_bodies(self, text: str) -> None:
+        """The request bodies an item that is never built keeps in base64 (a HAR's `"encoding": "base64"` text, a vcrpy
+        `!!binary`, a Schemathesis `base64_string`), decoded, and then from gzip or deflate when they hold one, as their
+        server read them (Pass Q2, F2): each of the first `MAX_RAW_BODIES` found in the request's section, its first
+        `LEARN_DECODED` bytes, within what the recording may decode for learning (`decode_budget`)."""
+        section = _request_first(text)[0]
+        for m in itertools.islice(_RAW_BASE64.finditer(section), MAX_RAW_BODIES):
+            left = min(LEARN_DECODED, self.decode_budget - self.learn_decoded)
+            letters = _NOT_BASE64.sub("", m.group(1).replace("\\n", ""))[:(left // 3) * 4]
+            letters = letters[:len(letters) - len(letters) % 4]
+            if len(letters) < 16:
+                continue
+            try:
+                body = base64.b64decode(letters)
+            except (binascii.Error, ValueError):
+                continue
+            self.learn_decoded += len(body)
+            assert self._learner is not None
+            self._learner("", "", [], body)
+            coding = "gzip" if body.startswith(b"\x1f\x8b") else "deflate" if body[:1] == b"\x78" else ""
+            if coding and (decoded := self._coded_body([("Content-Encoding", coding)], body)) is not None:
+                self._learner("", "", [], decoded)
 
     def _coded_body(self, headers: list[tuple[str, str]], body: bytes | None) -> bytes | None:
         """A request body kept in its Content-Encoding, decoded as its server read it for its credentials to be learned
@@ -518,6 +543,13 @@ _RAW_SCHEMED = re.compile(r"(?i)\b(?:bearer|token|basic)[ \t]+([A-Za-z0-9._~+/=\
 _RAW_PAIR = re.compile(r'"name"[ \t\r\n]*:[ \t\r\n]*"([^"\\\r\n]{1,128})"[ \t\r\n]*,[ \t\r\n]*"value"[ \t\r\n]*:[ \t\r\n]*"([^"\\\r\n]{4,4096})"')
 _RAW_FIELD = re.compile(r'(?m)^[ \t]*"?([A-Za-z][\w-]{0,127})"?[ \t]*:[ \t]*(?:\[[ \t]*|\r?\n[ \t]*-[ \t]+|\r?\n[ \t]*\[[ \t\r\n]*)?["\']?([^"\'\]\r\n,]{4,4096})')
 
+
+# A request body kept in base64 where recorders write one: a vcrpy `!!binary` (`|` and indented lines, or quoted), a
+# Schemathesis `base64_string`, a HAR's `"text"` (whatever its encoding: text that is no base64 does not decode)
+_RAW_BASE64 = re.compile(r'(?:!!binary[ \t]*[|>]?[-+]?[ \t]*(?:\r?\n[ \t]*)?|base64_string[ \t]*:[ \t]*|"text"[ \t]*:[ \t]*)'
+                         r'["\']?((?:[A-Za-z0-9+/=]|\\n|\r?\n[ \t]+){16,262144})')
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
+MAX_RAW_BODIES = 8  # base64 bodies decoded from one item never built
 
 # Where an item's request and answer begin as HAR (JSON) and vcrpy/Schemathesis cassettes (YAML) write them.
 _RAW_REQUEST = re.compile(r'(?m)"request"[ \t\r\n]*:|^[ \t-]*request[ \t]*:')
