@@ -165,3 +165,26 @@ def test_raw_scan_schemathesis_base64_string_decoded(tmp_path: Path) -> None:
     result, _, reports = judged(tmp_path, "\n".join(["http_interactions:", *bad, *good, ""]), "st.yaml",
                                 "json", "md", "html", "junit")
     assert shown_in(result, reports) == [], result.output[-1500:]
+
+
+PW = "S3cretPassw0rdXyz9876"
+
+
+@pytest.mark.parametrize("text", [f"user=bob&pass={PW}", f"client_id=a&client_assertion={PW}", f"pswd={PW}",
+                                  f'{{"hmac": "{PW}"}}', f'{{"signingKey": "{PW}"}}', f'{{"webhookSigningKey": "{PW}"}}'])
+def test_more_credential_names(text: str) -> None:
+    """Pass Q2, F9: `pass`, `pswd`, `hmac`, `signingKey` and (as a parameter) `client_assertion` name credentials."""
+    assert PW in secrets_by_shape(text)
+    assert PW not in mask_shapes(text)
+
+
+def test_pass_form_parameter_learned(tmp_path: Path) -> None:
+    """Pass Q2, F9: another path's form `user=bob&pass=PW`, echoed by a later send, stays out of the reports."""
+    entry = har_entry([("Content-Type", "application/x-www-form-urlencoded")], url=OTHER, body={})
+    entry["request"]["postData"] = {"mimeType": "application/x-www-form-urlencoded", "text": "user=bob&pass=" + PW}
+    assert _shown(tmp_path, [entry, _echo_of(PW)], PW) == []
+
+
+def test_assertion_is_no_credential_in_json() -> None:
+    """Pass Q2, F9: in JSON, `assertion` (a test's) names no credential: only a parameter's name does."""
+    assert secrets_by_shape('{"assertion": "expected 200 got 500 abc"}') == []

@@ -564,11 +564,14 @@ _CREDENTIAL_PARTS = frozenset({
     "key", "keys", "apikey", "accesskey", "secretkey", "privatekey", "token", "tokens", "secret", "secrets", "signature",
     "sig", "password", "passwd", "pwd", "passphrase", "auth", "authorization", "authentication", "credential",
     "credentials", "session", "sessionid", "sessid", "cookie", "jwt",
+    "pass", "pswd", "hmac", "signingkey",  # `user=bob&pass=...`, `X-Hmac`, `signingKey` (Pass Q2, F9)
 })
 _CREDENTIAL_ENDINGS = ("token", "secret", "password", "passwd", "apikey", "accesskey", "signature", "credentials", "sessionid")
 # Idempotency-Key (the contract's replay key), WWW-Authenticate (a challenge), Keep-Alive, Access-Control-Allow-Credentials
 _NOT_CREDENTIALS = frozenset({"idempotency", "www", "keep", "control"})
 _QUERY_ONLY = frozenset({"code"})  # an OAuth authorization code (in a JSON body, `code` is an error's)
+# as a parameter only, any word of its name: an OAuth `client_assertion` (a signed JWT; in JSON, a test's assertion)
+_QUERY_PARTS = frozenset({"assertion"})
 _WORD_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 # `#` too: an OAuth implicit grant puts `#access_token=...` in a URL's fragment (Pass Q2, F7)
 _PARAM = re.compile(r"(?:(?<=[?&;#\s])|^)([\w.%\-\[\]]{1,128})=([^&#;\s\"'<>]+)")
@@ -622,7 +625,7 @@ def _credential_name(name: str, query: bool) -> bool:
     parts = [part.lower() for part in _WORD_PARTS.findall(name)]
     if not parts or _NOT_CREDENTIALS.intersection(parts):
         return False
-    if query and len(parts) == 1 and parts[0] in _QUERY_ONLY:
+    if query and ((len(parts) == 1 and parts[0] in _QUERY_ONLY) or _QUERY_PARTS.intersection(parts)):
         return True
     return any(part in _CREDENTIAL_PARTS or part.endswith(_CREDENTIAL_ENDINGS) for part in parts)
 
@@ -651,8 +654,10 @@ def sensitive_header(name: str) -> bool:
 # Every credential's name has one of these in it, in some case (each credential word and ending holds one): a
 # text with none holds no credential-named parameter or key, and is not searched pair by pair (the pair patterns
 # cost ~30 µs on a small body; this test ~1 µs).
-_HINTS = ("key", "token", "secret", "sig", "pass", "pwd", "auth", "credential", "sess", "cookie", "jwt", "code")
-assert all(any(hint in word for hint in _HINTS) for word in (*_CREDENTIAL_PARTS, *_CREDENTIAL_ENDINGS, *_QUERY_ONLY))
+_HINTS = ("key", "token", "secret", "sig", "pass", "pwd", "auth", "credential", "sess", "cookie", "jwt", "code",
+          "pswd", "hmac", "assertion")
+assert all(any(hint in word for hint in _HINTS)
+           for word in (*_CREDENTIAL_PARTS, *_CREDENTIAL_ENDINGS, *_QUERY_ONLY, *_QUERY_PARTS))
 
 
 def _may_name_credentials(text: str) -> bool:
