@@ -188,3 +188,27 @@ def test_pass_form_parameter_learned(tmp_path: Path) -> None:
 def test_assertion_is_no_credential_in_json() -> None:
     """Pass Q2, F9: in JSON, `assertion` (a test's) names no credential: only a parameter's name does."""
     assert secrets_by_shape('{"assertion": "expected 200 got 500 abc"}') == []
+
+
+@pytest.mark.parametrize("disposition", ["form-data; name=api_key", 'form-data; filename="a"; name="password"',
+                                         "form-data; name*=utf-8''client_secret", 'form-data;name = "token"'])
+def test_multipart_disposition_any_form(disposition: str) -> None:
+    """Pass Q2, F5: a multipart field's name as a token, after `filename`, or as `name*=` is read."""
+    text = f"--XX\r\nContent-Disposition: {disposition}\r\nContent-Type: text/plain\r\n\r\n{PW}\r\n--XX--\r\n"
+    assert PW in secrets_by_shape(text)
+
+
+def test_multipart_filename_is_no_field_name() -> None:
+    """Pass Q2, F5: `filename="token.txt"` names a file, not a credential field."""
+    text = f'--XX\r\nContent-Disposition: form-data; name="upload"; filename="token.txt"\r\n\r\n{PW}\r\n--XX--\r\n'
+    assert PW not in secrets_by_shape(text)
+
+
+def test_multipart_unquoted_send(tmp_path: Path) -> None:
+    """Pass Q2, F5: the send's own multipart `name=api_key` field, echoed by its own 500, stays out of the reports."""
+    entry = har_entry([("Content-Type", "multipart/form-data; boundary=XX"), ("Authorization", "Bearer " + KEY)],
+                      status=500, answer=ECHO)
+    entry["request"]["postData"] = {"mimeType": "multipart/form-data; boundary=XX",
+                                    "text": f"--XX\r\nContent-Disposition: form-data; name=api_key\r\n\r\n{ECHOED}\r\n--XX--\r\n"}
+    result, _, reports = judged(tmp_path, har([entry]), "rec.har", "json", "md", "html", "junit")
+    assert shown_in(result, reports) == [], result.output[-1500:]

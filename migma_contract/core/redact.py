@@ -576,8 +576,11 @@ _WORD_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 # `#` too: an OAuth implicit grant puts `#access_token=...` in a URL's fragment (Pass Q2, F7)
 _PARAM = re.compile(r"(?:(?<=[?&;#\s])|^)([\w.%\-\[\]]{1,128})=([^&#;\s\"'<>]+)")
 # a multipart/form-data field: its name in its part's head (a few lines), its value the first line after the blank one
-_MULTIPART_FIELD = re.compile(r'(?i)form-data;[^\r\n"]{0,64}name="([^"\r\n]{1,128})"[^\r\n]{0,256}\r?\n'
+# (its Content-Disposition's parameters in any order, each a token or a quoted string: `name=api_key`, `filename="a";
+# name="password"`, `name*=utf-8''password`: Pass Q2, F5)
+_MULTIPART_FIELD = re.compile(r'(?i)form-data[ \t]*;([^\r\n]{1,512})\r?\n'
                               r'(?:[^\r\n]{1,256}\r?\n){0,3}\r?\n([^\r\n]{1,4096})')
+_DISPOSITION_PARAM = re.compile(r'(?i)(?:^|;)[ \t]*([\w*\-]{1,32})[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.){0,256})"|([^;"\s]{0,256}))')
 _JSON_PAIR = re.compile(r'"([\w.\-$@ ]{1,128})"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?[0-9][0-9.eE+\-]*))')
 _JSON_PAIR_ESCAPED = re.compile(  # JSON shown inside JSON (an escaped body): \"apiKey\": \"...\"
     r'\\"([\w.\-$@ ]{1,128})\\"\s*:\s*(?:\\"((?:[^"\\]|\\[^"])*)\\"|(-?[0-9][0-9.eE+\-]*))'
@@ -711,6 +714,19 @@ def json_unescaped(value: str) -> list[str]:
     return found
 
 
+def _disposition_names(params: str) -> list[str]:
+    """The field names a Content-Disposition's parameters (after `form-data;`) give: `name` and `name*` (its RFC 5987
+    value's text, percent-decoded), never `filename`."""
+    names: list[str] = []
+    for m in _DISPOSITION_PARAM.finditer(params):
+        key, value = m.group(1).lower(), m.group(2) if m.group(2) is not None else m.group(3)
+        if key == "name":
+            names.append(value)
+        elif key == "name*":
+            names.append(unquote(value.rpartition("'")[2]))
+    return names
+
+
 def secrets_by_shape(text: str) -> list[str]:
     """The values `text` holds under a credential's name (query and form parameters, JSON keys, multipart/form-data
     fields), for a judge to remember: each as written and, where it holds escapes, as its server reads it
@@ -723,9 +739,9 @@ def secrets_by_shape(text: str) -> list[str]:
             found += [unquote(value), unquote(value.replace("+", " "))]
         if "\\" in value:  # a JSON string with escapes (PHP writes `/` as `\/`): as its server reads it (Pass Q2, F3)
             found += json_unescaped(value)
-    if 'name="' in text and "form-data" in text.lower() and _may_name_credentials(text):
+    if "name" in text and "form-data" in text.lower() and _may_name_credentials(text):
         for m in _MULTIPART_FIELD.finditer(text):
-            if credential_name(m.group(1)):
+            if any(credential_name(name) for name in _disposition_names(m.group(1))):
                 found.append(m.group(2).strip())
     return list(dict.fromkeys(value for value in found if len(value) >= MIN_SECRET and REDACTED not in value))
 
