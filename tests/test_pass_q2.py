@@ -212,3 +212,19 @@ def test_multipart_unquoted_send(tmp_path: Path) -> None:
                                     "text": f"--XX\r\nContent-Disposition: form-data; name=api_key\r\n\r\n{ECHOED}\r\n--XX--\r\n"}
     result, _, reports = judged(tmp_path, har([entry]), "rec.har", "json", "md", "html", "junit")
     assert shown_in(result, reports) == [], result.output[-1500:]
+
+
+def test_credential_value_in_array_or_object() -> None:
+    """Pass Q2, F8: a credential stored as an array or an object under a credential's name is learned; the values
+    beside it that look written (`"user": "bobbobbob"`, `"type": "apiKeyHeader"`) are not."""
+    text = ('{"apiKey": ["S3cretPassw0rdXyz9876"], "auth": {"user": "bobbobbob", "type": "apiKeyHeader", '
+            '"value": "K3cretPassw0rdXyz9876", "roles": ["administrators"], "n": {"y": "Ab12Cd34Ef56Gh78Ij"}}}')
+    found = secrets_by_shape(text)
+    assert {"S3cretPassw0rdXyz9876", "K3cretPassw0rdXyz9876", "Ab12Cd34Ef56Gh78Ij"} <= set(found)
+    assert not {"bobbobbob", "apiKeyHeader", "administrators"} & set(found)
+
+
+def test_nested_object_value_learned(tmp_path: Path) -> None:
+    """Pass Q2, F8: another path's `{"auth": {"user": "bob", "value": PW}}`, echoed by a later send, stays out of reports."""
+    entry = har_entry([JSON_HEAD], url=OTHER, body={"auth": {"user": "bob", "value": PW}})
+    assert _shown(tmp_path, [entry, _echo_of(PW)], PW) == []

@@ -727,6 +727,45 @@ def _disposition_names(params: str) -> list[str]:
     return names
 
 
+# A credential-named member whose value is an array or an object (`{"apiKey": ["K"]}`, `{"auth": {"value": "K"}}`):
+# its string leaves, within `_CONTAINER_CHARS` of its start, at most `_MAX_CONTAINERS` a text (Pass Q2, F8)
+_JSON_CONTAINER = re.compile(r'"([\w.\-$@ ]{1,128})"[ \t\r\n]*:[ \t\r\n]*(?=[\[{])')
+_JSON_TOKEN = re.compile(r'"((?:[^"\\]|\\.){0,4096})"([ \t\r\n]*:)?|[\[{]|[\]}]')
+_CONTAINER_CHARS = 4096
+_MAX_CONTAINERS = 16
+
+
+def _container_leaves(text: str) -> list[str]:
+    """The string values inside each array or object held under a credential's name: the items of its arrays (not those
+    of an array inside an object in it), and an object member's value when its name is a credential's or `value`, or when it looks generated (`secret_like`): not a
+    `"user": "bob"` or `"type": "apiKeyHeader"` beside the key, which would be masked everywhere."""
+    leaves: list[str] = []
+    containers = 0
+    for m in _JSON_CONTAINER.finditer(text):
+        if not credential_name(m.group(1)):
+            continue
+        containers += 1
+        if containers > _MAX_CONTAINERS:
+            break
+        stack: list[str] = []
+        member = ""
+        for token in _JSON_TOKEN.finditer(text, m.end(), m.end() + _CONTAINER_CHARS):
+            value = token.group(1)
+            if value is not None:
+                if token.group(2) is not None:
+                    member = value
+                elif stack and (all(c == "[" for c in stack) or member.lower() == "value" or credential_name(member)
+                                or secret_like(value)):
+                    leaves.append(value)
+            elif token.group() in "[{":
+                stack.append(token.group())
+            elif stack:
+                stack.pop()
+            if not stack:
+                break
+    return leaves
+
+
 def secrets_by_shape(text: str) -> list[str]:
     """The values `text` holds under a credential's name (query and form parameters, JSON keys, multipart/form-data
     fields), for a judge to remember: each as written and, where it holds escapes, as its server reads it
@@ -739,6 +778,9 @@ def secrets_by_shape(text: str) -> list[str]:
             found += [unquote(value), unquote(value.replace("+", " "))]
         if "\\" in value:  # a JSON string with escapes (PHP writes `/` as `\/`): as its server reads it (Pass Q2, F3)
             found += json_unescaped(value)
+    if ('":[' in text or '": [' in text or '":{' in text or '": {' in text) and _may_name_credentials(text):
+        for value in _container_leaves(text):
+            found += [value, *json_unescaped(value)]
     if "name" in text and "form-data" in text.lower() and _may_name_credentials(text):
         for m in _MULTIPART_FIELD.finditer(text):
             if any(credential_name(name) for name in _disposition_names(m.group(1))):
