@@ -26,6 +26,7 @@ import binascii
 import bisect
 import functools
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields, is_dataclass, replace
@@ -563,16 +564,23 @@ _CREDENTIAL_PARTS = frozenset({
     "key", "keys", "apikey", "accesskey", "secretkey", "privatekey", "token", "tokens", "secret", "secrets", "signature",
     "sig", "password", "passwd", "pwd", "passphrase", "auth", "authorization", "authentication", "credential",
     "credentials", "session", "sessionid", "sessid", "cookie", "jwt",
+    "pass", "pswd", "hmac", "signingkey",  # `user=bob&pass=...`, `X-Hmac`, `signingKey` (Pass Q2, F9)
 })
 _CREDENTIAL_ENDINGS = ("token", "secret", "password", "passwd", "apikey", "accesskey", "signature", "credentials", "sessionid")
 # Idempotency-Key (the contract's replay key), WWW-Authenticate (a challenge), Keep-Alive, Access-Control-Allow-Credentials
 _NOT_CREDENTIALS = frozenset({"idempotency", "www", "keep", "control"})
 _QUERY_ONLY = frozenset({"code"})  # an OAuth authorization code (in a JSON body, `code` is an error's)
+# as a parameter only, any word of its name: an OAuth `client_assertion` (a signed JWT; in JSON, a test's assertion)
+_QUERY_PARTS = frozenset({"assertion"})
 _WORD_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-_PARAM = re.compile(r"(?:(?<=[?&;\s])|^)([\w.%\-\[\]]{1,128})=([^&#;\s\"'<>]+)")
+# `#` too: an OAuth implicit grant puts `#access_token=...` in a URL's fragment (Pass Q2, F7)
+_PARAM = re.compile(r"(?:(?<=[?&;#\s])|^)([\w.%\-\[\]]{1,128})=([^&#;\s\"'<>]+)")
 # a multipart/form-data field: its name in its part's head (a few lines), its value the first line after the blank one
-_MULTIPART_FIELD = re.compile(r'(?i)form-data;[^\r\n"]{0,64}name="([^"\r\n]{1,128})"[^\r\n]{0,256}\r?\n'
+# (its Content-Disposition's parameters in any order, each a token or a quoted string: `name=api_key`, `filename="a";
+# name="password"`, `name*=utf-8''password`: Pass Q2, F5)
+_MULTIPART_FIELD = re.compile(r'(?i)form-data[ \t]*;([^\r\n]{1,512})\r?\n'
                               r'(?:[^\r\n]{1,256}\r?\n){0,3}\r?\n([^\r\n]{1,4096})')
+_DISPOSITION_PARAM = re.compile(r'(?i)(?:^|;)[ \t]*([\w*\-]{1,32})[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.){0,256})"|([^;"\s]{0,256}))')
 _JSON_PAIR = re.compile(r'"([\w.\-$@ ]{1,128})"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?[0-9][0-9.eE+\-]*))')
 _JSON_PAIR_ESCAPED = re.compile(  # JSON shown inside JSON (an escaped body): \"apiKey\": \"...\"
     r'\\"([\w.\-$@ ]{1,128})\\"\s*:\s*(?:\\"((?:[^"\\]|\\[^"])*)\\"|(-?[0-9][0-9.eE+\-]*))'
@@ -620,7 +628,7 @@ def _credential_name(name: str, query: bool) -> bool:
     parts = [part.lower() for part in _WORD_PARTS.findall(name)]
     if not parts or _NOT_CREDENTIALS.intersection(parts):
         return False
-    if query and len(parts) == 1 and parts[0] in _QUERY_ONLY:
+    if query and ((len(parts) == 1 and parts[0] in _QUERY_ONLY) or _QUERY_PARTS.intersection(parts)):
         return True
     return any(part in _CREDENTIAL_PARTS or part.endswith(_CREDENTIAL_ENDINGS) for part in parts)
 
@@ -649,8 +657,10 @@ def sensitive_header(name: str) -> bool:
 # Every credential's name has one of these in it, in some case (each credential word and ending holds one): a
 # text with none holds no credential-named parameter or key, and is not searched pair by pair (the pair patterns
 # cost ~30 µs on a small body; this test ~1 µs).
-_HINTS = ("key", "token", "secret", "sig", "pass", "pwd", "auth", "credential", "sess", "cookie", "jwt", "code")
-assert all(any(hint in word for hint in _HINTS) for word in (*_CREDENTIAL_PARTS, *_CREDENTIAL_ENDINGS, *_QUERY_ONLY))
+_HINTS = ("key", "token", "secret", "sig", "pass", "pwd", "auth", "credential", "sess", "cookie", "jwt", "code",
+          "pswd", "hmac", "assertion")
+assert all(any(hint in word for hint in _HINTS)
+           for word in (*_CREDENTIAL_PARTS, *_CREDENTIAL_ENDINGS, *_QUERY_ONLY, *_QUERY_PARTS))
 
 
 def _may_name_credentials(text: str) -> bool:
@@ -683,6 +693,79 @@ def _shaped(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_JSON_UNESCAPE_CHARS = 8192  # a longer value is learned as written only
+
+
+def json_unescaped(value: str) -> list[str]:
+    """`value`, the inside of a JSON string as written (`abc\\/def`, `\\u005f`), as a JSON reader reads it, once and,
+    for JSON shown inside JSON (`\\\\/`), twice: nothing when it holds no escape, is too long or is no JSON string."""
+    found: list[str] = []
+    for _ in range(2):
+        if "\\" not in value or len(value) > _JSON_UNESCAPE_CHARS:
+            break
+        try:
+            read = json.loads(f'"{value}"')
+        except ValueError:
+            break
+        if not isinstance(read, str) or read == value:
+            break
+        found.append(read)
+        value = read
+    return found
+
+
+def _disposition_names(params: str) -> list[str]:
+    """The field names a Content-Disposition's parameters (after `form-data;`) give: `name` and `name*` (its RFC 5987
+    value's text, percent-decoded), never `filename`."""
+    names: list[str] = []
+    for m in _DISPOSITION_PARAM.finditer(params):
+        key, value = m.group(1).lower(), m.group(2) if m.group(2) is not None else m.group(3)
+        if key == "name":
+            names.append(value)
+        elif key == "name*":
+            names.append(unquote(value.rpartition("'")[2]))
+    return names
+
+
+# A credential-named member whose value is an array or an object (`{"apiKey": ["K"]}`, `{"auth": {"value": "K"}}`):
+# its string leaves, within `_CONTAINER_CHARS` of its start, at most `_MAX_CONTAINERS` a text (Pass Q2, F8)
+_JSON_CONTAINER = re.compile(r'"([\w.\-$@ ]{1,128})"[ \t\r\n]*:[ \t\r\n]*(?=[\[{])')
+_JSON_TOKEN = re.compile(r'"((?:[^"\\]|\\.){0,4096})"([ \t\r\n]*:)?|[\[{]|[\]}]')
+_CONTAINER_CHARS = 4096
+_MAX_CONTAINERS = 16
+
+
+def _container_leaves(text: str) -> list[str]:
+    """The string values inside each array or object held under a credential's name: the items of its arrays (not those
+    of an array inside an object in it), and an object member's value when its name is a credential's or `value`, or when it looks generated (`secret_like`): not a
+    `"user": "bob"` or `"type": "apiKeyHeader"` beside the key, which would be masked everywhere."""
+    leaves: list[str] = []
+    containers = 0
+    for m in _JSON_CONTAINER.finditer(text):
+        if not credential_name(m.group(1)):
+            continue
+        containers += 1
+        if containers > _MAX_CONTAINERS:
+            break
+        stack: list[str] = []
+        member = ""
+        for token in _JSON_TOKEN.finditer(text, m.end(), m.end() + _CONTAINER_CHARS):
+            value = token.group(1)
+            if value is not None:
+                if token.group(2) is not None:
+                    member = value
+                elif stack and (all(c == "[" for c in stack) or member.lower() == "value" or credential_name(member)
+                                or secret_like(value)):
+                    leaves.append(value)
+            elif token.group() in "[{":
+                stack.append(token.group())
+            elif stack:
+                stack.pop()
+            if not stack:
+                break
+    return leaves
+
+
 def secrets_by_shape(text: str) -> list[str]:
     """The values `text` holds under a credential's name (query and form parameters, JSON keys, multipart/form-data
     fields), for a judge to remember: each as written and, where it holds escapes, as its server reads it
@@ -693,9 +776,14 @@ def secrets_by_shape(text: str) -> list[str]:
         found.append(value)
         if "%" in value or "+" in value:
             found += [unquote(value), unquote(value.replace("+", " "))]
-    if 'name="' in text and "form-data" in text.lower() and _may_name_credentials(text):
+        if "\\" in value:  # a JSON string with escapes (PHP writes `/` as `\/`): as its server reads it (Pass Q2, F3)
+            found += json_unescaped(value)
+    if ('":[' in text or '": [' in text or '":{' in text or '": {' in text) and _may_name_credentials(text):
+        for value in _container_leaves(text):
+            found += [value, *json_unescaped(value)]
+    if "name" in text and "form-data" in text.lower() and _may_name_credentials(text):
         for m in _MULTIPART_FIELD.finditer(text):
-            if credential_name(m.group(1)):
+            if any(credential_name(name) for name in _disposition_names(m.group(1))):
                 found.append(m.group(2).strip())
     return list(dict.fromkeys(value for value in found if len(value) >= MIN_SECRET and REDACTED not in value))
 

@@ -61,6 +61,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import itertools
 import json
 import math
 import re
@@ -463,6 +464,30 @@ class Recording:
             return
         for header in raw_credentials(text[:MAX_RAW_SCAN]):
             self._learner("", "", [header], None)
+        self._learn_raw_bodies(text[:MAX_RAW_SCAN])
+
+    def _learn_raw_bodies(self, text: str) -> None:
+        """The request bodies an item that is never built keeps in base64 (a HAR's `"encoding": "base64"` text, a vcrpy
+        `!!binary`, a Schemathesis `base64_string`), decoded, and then from gzip or deflate when they hold one, as their
+        server read them (Pass Q2, F2): each of the first `MAX_RAW_BODIES` found in the request's section, its first
+        `LEARN_DECODED` bytes, within what the recording may decode for learning (`decode_budget`)."""
+        section = _request_first(text)[0]
+        for m in itertools.islice(_RAW_BASE64.finditer(section), MAX_RAW_BODIES):
+            left = min(LEARN_DECODED, self.decode_budget - self.learn_decoded)
+            letters = _NOT_BASE64.sub("", m.group(1).replace("\\n", ""))[:(left // 3) * 4]
+            letters = letters[:len(letters) - len(letters) % 4]
+            if len(letters) < 16:
+                continue
+            try:
+                body = base64.b64decode(letters)
+            except (binascii.Error, ValueError):
+                continue
+            self.learn_decoded += len(body)
+            assert self._learner is not None
+            self._learner("", "", [], body)
+            coding = "gzip" if body.startswith(b"\x1f\x8b") else "deflate" if body[:1] == b"\x78" else ""
+            if coding and (decoded := self._coded_body([("Content-Encoding", coding)], body)) is not None:
+                self._learner("", "", [], decoded)
 
     def _coded_body(self, headers: list[tuple[str, str]], body: bytes | None) -> bytes | None:
         """A request body kept in its Content-Encoding, decoded as its server read it for its credentials to be learned
@@ -511,7 +536,7 @@ class Recording:
 
 
 MAX_RAW_SCAN = 32 << 20  # characters of an item that is never built scanned for credentials (the item cap: all of it)
-MAX_RAW_FOUND = 64  # credentials learned from one such item
+MAX_RAW_FOUND = 64  # credentials of each kind learned from one such item (`raw_credentials`)
 # `Bearer <token>` (or `Token`, `Basic`) anywhere; a HAR header or cookie (`"name": N, "value": V`); a header as a
 # cassette writes it (`N: [V]`, `N:` then `- V`, JSON's `"N": ["V"]`)
 _RAW_SCHEMED = re.compile(r"(?i)\b(?:bearer|token|basic)[ \t]+([A-Za-z0-9._~+/=\-]{8,1024})")
@@ -519,29 +544,61 @@ _RAW_PAIR = re.compile(r'"name"[ \t\r\n]*:[ \t\r\n]*"([^"\\\r\n]{1,128})"[ \t\r\
 _RAW_FIELD = re.compile(r'(?m)^[ \t]*"?([A-Za-z][\w-]{0,127})"?[ \t]*:[ \t]*(?:\[[ \t]*|\r?\n[ \t]*-[ \t]+|\r?\n[ \t]*\[[ \t\r\n]*)?["\']?([^"\'\]\r\n,]{4,4096})')
 
 
+# A request body kept in base64 where recorders write one: a vcrpy `!!binary` (`|` and indented lines, or quoted), a
+# Schemathesis `base64_string`, a HAR's `"text"` (whatever its encoding: text that is no base64 does not decode)
+_RAW_BASE64 = re.compile(r'(?:!!binary[ \t]*[|>]?[-+]?[ \t]*(?:\r?\n[ \t]*)?|base64_string[ \t]*:[ \t]*|"text"[ \t]*:[ \t]*)'
+                         r'["\']?((?:[A-Za-z0-9+/=]|\\n|\r?\n[ \t]+){16,262144})')
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
+MAX_RAW_BODIES = 8  # base64 bodies decoded from one item never built
+
+# Where an item's request and answer begin as HAR (JSON) and vcrpy/Schemathesis cassettes (YAML) write them.
+_RAW_REQUEST = re.compile(r'(?m)"request"[ \t\r\n]*:|^[ \t-]*request[ \t]*:')
+_RAW_RESPONSE = re.compile(r'(?m)"response"[ \t\r\n]*:|^[ \t-]*response[ \t]*:')
+
+
+def _request_first(text: str) -> tuple[str, ...]:
+    """An item's text as the request's section (as far as it can be found: from `request` to its `response`, or to the
+    end when the answer comes first) and the rest, in that order; the whole text alone when no section is found."""
+    begins = _RAW_REQUEST.search(text)
+    if begins is None:
+        return (text,)
+    ends = _RAW_RESPONSE.search(text, begins.end())
+    end = ends.start() if ends is not None else len(text)
+    if begins.start() == 0 and end == len(text):
+        return (text,)
+    return text[begins.start():end], text[:begins.start()] + "\n" + text[end:]
+
+
 def raw_credentials(text: str) -> list[tuple[str, str]]:
-    """The credentials an item's text holds where a recorder writes them, as headers to learn (one each, at most
-    `MAX_RAW_FOUND`): `Bearer` tokens, credential-named headers and cookies, credential-named query, form and JSON
-    values (`secrets_by_shape`). Each pattern scans the text once (bounded repeats, no nesting: linear)."""
-    found: dict[tuple[str, str], None] = {}
-    for m in _RAW_SCHEMED.finditer(text):
-        found[("Authorization", "Bearer " + m.group(1))] = None
-        if len(found) >= MAX_RAW_FOUND:
-            return list(found)
-    for pattern in (_RAW_PAIR, _RAW_FIELD):
-        for m in pattern.finditer(text):
-            name, value = m.group(1), m.group(2).strip()
-            # by name only (a value's look would take a URL or a User-Agent for one): a credential header, or a cookie
-            # named as a session's
-            if sensitive_header(name):  # as its header is read (a Cookie's pairs, Authorization's credential)
-                found[(name, value)] = None
-            elif name.lower().endswith(("sid", "sess", "session")):
-                found[(_RAW_HEADER, value)] = None
-                if len(found) >= MAX_RAW_FOUND:
-                    return list(found)
-    for value in secrets_by_shape(text)[:MAX_RAW_FOUND]:
-        found[(_RAW_HEADER, value)] = None
-    return list(found)[:MAX_RAW_FOUND]
+    """The credentials an item's text holds where a recorder writes them, as headers to learn: `Bearer` tokens,
+    credential-named headers and cookies, credential-named query, form and JSON values (`secrets_by_shape`). The request's
+    section is read first, and each kind has its own quota (`MAX_RAW_FOUND`): an answer's prose ("basic functionality",
+    "token expiration") or its Set-Cookie pairs cannot crowd out the request's own fields (Pass Q2, F1). Each pattern
+    scans each text once (bounded repeats, no nesting: linear)."""
+    schemed: dict[tuple[str, str], None] = {}
+    fields: dict[tuple[str, str], None] = {}
+    shaped: dict[tuple[str, str], None] = {}
+    for chunk in _request_first(text):
+        for m in _RAW_SCHEMED.finditer(chunk):
+            if len(schemed) >= MAX_RAW_FOUND:
+                break
+            schemed[("Authorization", "Bearer " + m.group(1))] = None
+        for pattern in (_RAW_PAIR, _RAW_FIELD):
+            for m in pattern.finditer(chunk):
+                if len(fields) >= MAX_RAW_FOUND:
+                    break
+                name, value = m.group(1), m.group(2).strip()
+                # by name only (a value's look would take a URL or a User-Agent for one): a credential header, or a
+                # cookie named as a session's
+                if sensitive_header(name):  # as its header is read (a Cookie's pairs, Authorization's credential)
+                    fields[(name, value)] = None
+                elif name.lower().endswith(("sid", "sess", "session")):
+                    fields[(_RAW_HEADER, value)] = None
+        for value in secrets_by_shape(chunk):
+            if len(shaped) >= MAX_RAW_FOUND:
+                break
+            shaped[(_RAW_HEADER, value)] = None
+    return list(dict.fromkeys([*fields, *shaped, *schemed]))
 
 
 _RAW_HEADER = "X-Api-Key"  # the header a value found by `raw_credentials` is learned under: its whole value a credential

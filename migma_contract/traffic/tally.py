@@ -977,8 +977,9 @@ class TrafficJudge:
         if what is not None:  # the one reading of every way in (the proxy's and check's): never blamed (Pass Z2, F7)
             location = exchange.header("location", response=True)
             mine = self.learn_request(exchange.method, exchange.url, exchange.request_headers, exchange.request_body)
-            # masked (its own and the upstream's credentials) before it is cut, never cut inside a token (pass Q1, F1)
-            shown = cut_at_a_separator(self.held_masked(location, mine), 200) if location else ""
+            # masked before it is cut (every credential known, the exchange's own), then cut at a separator: a key cut
+            # in two is no longer the one learned (Pass Q2, F6; pass Q1, F1)
+            shown = cut_at_a_separator(self.masked(location[:8192], mine), 200) if location else ""
             where_to = f" (Location: <{clean_text(shown)}>)" if location else ""
             exchange.passed = (f"{exchange.where or 'an exchange'}: the send was answered {what}{where_to}: no endpoint "
                                "answers so (a front end's or another server's answer: the client's URL does not reach the "
@@ -1851,6 +1852,8 @@ def _header_credentials(name: str, value: str) -> tuple[tuple[str, ...], tuple[s
                 cookie, _, held = part.partition("=")
                 if cookie_credential(cookie.strip(), held.strip()):
                     fresh[held.strip()] = None
+                    if "%" in held:  # a server that decodes cookies (PHP, cookie-parser) echoes it decoded (Pass Q2, F4)
+                        fresh[unquote(held.strip())] = None
     in_urls = tuple(secret for secret in dict.fromkeys(url_credentials(value)) if _secret_like(secret)) if "@" in value else ()
     return tuple(secret for secret in fresh if _secret_like(secret)), in_urls
 
