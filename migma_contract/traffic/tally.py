@@ -708,6 +708,19 @@ class RuleTally:
         return text
 
 
+
+def _within_own_bound(secrets: Sequence[str]) -> list[str]:
+    """The first of an exchange's own credentials, up to `OWN_CREDENTIAL_CHARS` characters of them (each counted at
+    most `LONGEST_KEY`): what a per-exchange redactor is built from, so its cost stays bounded."""
+    kept: list[str] = []
+    chars = 0
+    for secret in secrets:
+        chars += min(len(secret), LONGEST_KEY)
+        if chars > OWN_CREDENTIAL_CHARS:
+            break
+        kept.append(secret)
+    return kept
+
 class TrafficJudge:
     """Judges observed exchanges as they come, tallies them per rule, and makes the usual result.
 
@@ -930,13 +943,7 @@ class TrafficJudge:
         if cached is not None and cached[0] is own:
             redactor = cached[1]
         else:
-            kept: list[str] = []
-            chars = 0
-            for secret in own:
-                chars += min(len(secret), LONGEST_KEY)
-                if chars > OWN_CREDENTIAL_CHARS:
-                    break
-                kept.append(secret)
+            kept = _within_own_bound(own)
             redactor = Redactor(kept) if kept else None
             self._own_note = (own, redactor)
         if redactor is not None:
@@ -1523,13 +1530,7 @@ class TrafficJudge:
         if cached is not None and cached[0] is unlearned:
             return cached[1], cached[2]
         left = [secret for secret in unlearned if secret not in self._secrets]
-        kept: list[str] = []
-        chars = 0
-        for secret in left:
-            chars += min(len(secret), LONGEST_KEY)
-            if chars > OWN_CREDENTIAL_CHARS:
-                break
-            kept.append(secret)
+        kept = _within_own_bound(left)
         hidden = len(kept) < len(left)
         if hidden:
             self._bound("own", f"an exchange carried more than {OWN_CREDENTIAL_CHARS:,} characters of credentials: its "
