@@ -60,3 +60,23 @@ def mock():
 def client(mock):
     with client_for(mock) as c:
         yield c
+
+
+class FakeTime:
+    """Stands in for the `time` module the middleware reads its clock from: time moves only when a test says."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def perf_counter(self):
+        return self.now
+
+
+@pytest.fixture
+def fake_time(monkeypatch):
+    """The middleware's clock, moved by hand (`fake_time.now += 5`): no test waits on real time."""
+    import migma_contract.asgi
+
+    clock = FakeTime()
+    monkeypatch.setattr(migma_contract.asgi, "time", clock)
+    return clock

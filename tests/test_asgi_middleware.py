@@ -385,25 +385,6 @@ def test_an_app_that_fails_on_its_own_is_still_the_servers_no_server_error(how):
     assert result.traffic.unjudged == 0
 
 
-class _FakeTime:
-    """Stands in for the `time` module the middleware reads its clock from: time moves only when a test says."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def perf_counter(self):
-        return self.now
-
-
-@pytest.fixture
-def fake_time(monkeypatch):
-    import migma_contract.asgi
-
-    clock = _FakeTime()
-    monkeypatch.setattr(migma_contract.asgi, "time", clock)
-    return clock
-
-
 @pytest.mark.parametrize("cap", [1 << 20, 4], ids=["body-read-ahead", "body-streamed-on-past-the-cap"])
 def test_a_client_trickling_its_body_or_reading_slowly_is_not_the_apps_time(fake_time, cap):
     async def app(scope, receive, send):

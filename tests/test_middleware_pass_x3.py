@@ -158,25 +158,6 @@ def test_pass_x3_f2_without_a_handler_starlette_answers_500_and_the_app_is_still
 # -- F1: sends still in flight ----------------------------------------------------------------------------------------
 
 
-class _FakeTime:
-    """Stands in for the `time` module the middleware reads its clock from: time moves only when a test says."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def perf_counter(self):
-        return self.now
-
-
-@pytest.fixture
-def fake_time(monkeypatch):
-    import migma_contract.asgi
-
-    clock = _FakeTime()
-    monkeypatch.setattr(migma_contract.asgi, "time", clock)
-    return clock
-
-
 async def _read(receive):
     while (await receive()).get("more_body"):
         pass
